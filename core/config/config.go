@@ -1,0 +1,233 @@
+// Package config decodes and validates Sluice's TOML configuration. Decoding
+// is strict: an unknown key or a bad value is reported as "file:line: reason".
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+//go:embed default.toml
+var defaultTOML []byte
+
+// DefaultTOML returns the embedded default configuration text.
+func DefaultTOML() []byte { return append([]byte(nil), defaultTOML...) }
+
+// Config is the whole configuration file.
+type Config struct {
+	Hostname      string     `toml:"hostname"`
+	DataDir       string     `toml:"data_dir"`
+	LocalDomains  []string   `toml:"local_domains"`
+	RelayNetworks []Prefix   `toml:"relay_networks"`
+	DNS           DNS        `toml:"dns"`
+	Admin         Admin      `toml:"admin"`
+	Limits        Limits     `toml:"limits"`
+	Listeners     []Listener `toml:"listener"`
+	Stages        []Stage    `toml:"stage"`
+	Delivery      Delivery   `toml:"delivery"`
+	Log           Log        `toml:"log"`
+
+	// Source is the file the config came from ("<default>" when embedded).
+	Source string `toml:"-"`
+}
+
+// DNS selects the resolvers every DNS question goes to.
+type DNS struct {
+	// Servers are host:port; empty means the nameservers of /etc/resolv.conf.
+	Servers []string `toml:"servers"`
+	Timeout Duration `toml:"timeout"`
+}
+
+// Admin is the HTTP admin API.
+type Admin struct {
+	Listen string `toml:"listen"`
+	Token  string `toml:"token"` // optional bearer token
+}
+
+// Limits bound what one client may do in one session.
+type Limits struct {
+	MaxMessageSize int64    `toml:"max_message_size"` // bytes, SIZE (RFC 1870)
+	MaxRecipients  int      `toml:"max_recipients"`
+	MaxLineLength  int      `toml:"max_line_length"` // RFC 5321 §4.5.3.1.6 minimum is 1000
+	CommandTimeout Duration `toml:"command_timeout"` // RFC 5321 §4.5.3.2.7: 5 minutes
+	DataTimeout    Duration `toml:"data_timeout"`    // RFC 5321 §4.5.3.2.6: 10 minutes
+	MaxConnections int      `toml:"max_connections"`
+}
+
+// Listener is one SMTP listening socket.
+type Listener struct {
+	Name    string       `toml:"name"`
+	Listen  string       `toml:"listen"`
+	Kind    ListenerKind `toml:"kind"`
+	TLSCert string       `toml:"tls_cert"`
+	TLSKey  string       `toml:"tls_key"`
+}
+
+// Stage is one step of the policy pipeline, a plugin or a milter.
+type Stage struct {
+	Name    string         `toml:"name"`
+	Plugin  string         `toml:"plugin"`
+	Milter  string         `toml:"milter"`
+	Timeout Duration       `toml:"timeout"`
+	OnError OnError        `toml:"on_error"`
+	Config  map[string]any `toml:"config"`
+}
+
+// Delivery configures outbound delivery.
+type Delivery struct {
+	Relay          string     `toml:"relay"`
+	Port           int        `toml:"port"`
+	Retry          []Duration `toml:"retry"`
+	MaxAge         Duration   `toml:"max_age"`
+	Workers        int        `toml:"workers"`         // concurrent deliveries
+	PerDestination int        `toml:"per_destination"` // connections per destination
+	ConnectTimeout Duration   `toml:"connect_timeout"`
+	CommandTimeout Duration   `toml:"command_timeout"`
+	IdleTimeout    Duration   `toml:"idle_timeout"` // keep a connection for reuse
+	Jitter         float64    `toml:"jitter"`       // fraction of each retry delay, 0..1
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `toml:"format"` // text | json
+	Level  string `toml:"level"`  // debug | info | warn | error
+}
+
+// Error is a configuration error with its position.
+type Error struct {
+	File string
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	}
+	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+}
+
+// Default returns the embedded default configuration.
+func Default() *Config {
+	c, err := Parse("<default>", defaultTOML)
+	if err != nil {
+		panic("embedded default config is invalid: " + err.Error())
+	}
+	return c
+}
+
+// Load reads and validates a config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes data strictly and validates it; file names errors.
+func Parse(file string, data []byte) (*Config, error) {
+	c := &Config{}
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(c); err != nil {
+		return nil, decodeError(file, err)
+	}
+	c.Source = file
+	c.applyDefaults()
+	if err := c.validate(data); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func decodeError(file string, err error) error {
+	var sm *toml.StrictMissingError
+	if errors.As(err, &sm) && len(sm.Errors) > 0 {
+		de := sm.Errors[0]
+		row, _ := de.Position()
+		return &Error{File: file, Line: row, Msg: "unknown key " + strings.Join(de.Key(), ".")}
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		row, _ := de.Position()
+		msg := de.Error()
+		if k := de.Key(); len(k) > 0 {
+			msg = strings.Join(k, ".") + ": " + msg
+		}
+		return &Error{File: file, Line: row, Msg: msg}
+	}
+	return &Error{File: file, Msg: err.Error()}
+}
+
+// Prefix is an IP network in CIDR form (a bare address means a /32 or /128).
+type Prefix struct{ netip.Prefix }
+
+// UnmarshalText parses a CIDR or a single address.
+func (p *Prefix) UnmarshalText(b []byte) error {
+	s := string(b)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return fmt.Errorf("bad network %q: %v", s, err)
+		}
+		p.Prefix = netip.PrefixFrom(a, a.BitLen())
+		return nil
+	}
+	pp, err := netip.ParsePrefix(s)
+	if err != nil {
+		return fmt.Errorf("bad network %q: %v", s, err)
+	}
+	p.Prefix = pp.Masked()
+	return nil
+}
+
+// MarshalText renders the prefix.
+func (p Prefix) MarshalText() ([]byte, error) { return []byte(p.Prefix.String()), nil }
+
+// ListenerKind is smtp, submission or submissions.
+type ListenerKind string
+
+// Listener kinds.
+const (
+	KindSMTP        ListenerKind = "smtp"
+	KindSubmission  ListenerKind = "submission"
+	KindSubmissions ListenerKind = "submissions"
+)
+
+// UnmarshalText accepts only the known kinds.
+func (k *ListenerKind) UnmarshalText(b []byte) error {
+	switch v := ListenerKind(b); v {
+	case KindSMTP, KindSubmission, KindSubmissions:
+		*k = v
+		return nil
+	}
+	return fmt.Errorf("kind must be smtp, submission or submissions, not %q", string(b))
+}
+
+// OnError is what a stage does when it crashes or times out.
+type OnError string
+
+// on_error values.
+const (
+	OnErrorTempfail OnError = "tempfail"
+	OnErrorContinue OnError = "continue"
+	OnErrorReject   OnError = "reject"
+)
+
+// UnmarshalText accepts only the known policies.
+func (o *OnError) UnmarshalText(b []byte) error {
+	switch v := OnError(b); v {
+	case OnErrorTempfail, OnErrorContinue, OnErrorReject:
+		*o = v
+		return nil
+	}
+	return fmt.Errorf("on_error must be tempfail, continue or reject, not %q", string(b))
+}

@@ -1,0 +1,103 @@
+// Package envelope holds the queue's view of a message: the SMTP envelope,
+// per-recipient delivery state and scheduling fields. It is a leaf package
+// shared by the listener, the queue, delivery and the admin API.
+package envelope
+
+import "time"
+
+// State is where a message stands in the queue as a whole.
+type State string
+
+const (
+	// StateActive messages are scheduled by NextAttempt.
+	StateActive State = "active"
+	// StateHeld messages are never scheduled until released.
+	StateHeld State = "held"
+	// StateQuarantined messages were set aside by a pipeline stage.
+	StateQuarantined State = "quarantined"
+)
+
+// RcptStatus is the delivery state of one recipient.
+type RcptStatus string
+
+const (
+	// RcptPending recipients still have to be delivered.
+	RcptPending RcptStatus = "pending"
+	// RcptDelivered recipients were accepted by the next hop.
+	RcptDelivered RcptStatus = "delivered"
+	// RcptFailed recipients failed permanently (5xx, null MX, expiry).
+	RcptFailed RcptStatus = "failed"
+)
+
+// Recipient is one RCPT TO and what happened to it so far.
+type Recipient struct {
+	Addr      string     `json:"addr"`
+	Status    RcptStatus `json:"status"`
+	Attempts  int        `json:"attempts"`
+	LastReply string     `json:"last_reply,omitempty"`
+	// DSN parameters (RFC 3461), kept for the bounce issue.
+	Notify []string `json:"notify,omitempty"`
+	ORcpt  string   `json:"orcpt,omitempty"`
+	// Route overrides the transport for this recipient (set by routing).
+	Route string `json:"route,omitempty"`
+}
+
+// Done reports whether the recipient needs no further attempt.
+func (r *Recipient) Done() bool { return r.Status != RcptPending }
+
+// Message is the envelope and queue metadata of one accepted message. The
+// body (headers + content, CRLF line ends) is stored separately.
+type Message struct {
+	ID       string      `json:"id"`
+	From     string      `json:"from"` // reverse-path; "" is the null sender
+	Rcpts    []Recipient `json:"rcpts"`
+	Received time.Time   `json:"received"`
+	Size     int64       `json:"size"`
+
+	ClientIP   string `json:"client_ip,omitempty"`
+	Helo       string `json:"helo,omitempty"`
+	AuthUser   string `json:"auth_user,omitempty"`
+	Listener   string `json:"listener,omitempty"`
+	SMTPUTF8   bool   `json:"smtputf8,omitempty"`
+	Body8Bit   bool   `json:"body_8bit,omitempty"`
+	DSNRet     string `json:"dsn_ret,omitempty"`   // FULL | HDRS
+	DSNEnvID   string `json:"dsn_envid,omitempty"` // ENVID
+	RequireTLS bool   `json:"require_tls,omitempty"`
+
+	State       State     `json:"state"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt"`
+	LastError   string    `json:"last_error,omitempty"`
+}
+
+// Pending returns the recipients that still need delivery.
+func (m *Message) Pending() []*Recipient {
+	var out []*Recipient
+	for i := range m.Rcpts {
+		if !m.Rcpts[i].Done() {
+			out = append(out, &m.Rcpts[i])
+		}
+	}
+	return out
+}
+
+// Done reports whether every recipient reached a final state.
+func (m *Message) Done() bool {
+	for i := range m.Rcpts {
+		if !m.Rcpts[i].Done() {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a deep copy, so a caller can edit without racing readers.
+func (m *Message) Clone() *Message {
+	c := *m
+	c.Rcpts = make([]Recipient, len(m.Rcpts))
+	for i, r := range m.Rcpts {
+		r.Notify = append([]string(nil), r.Notify...)
+		c.Rcpts[i] = r
+	}
+	return &c
+}

@@ -1,0 +1,358 @@
+// Package queue is Sluice's durable message queue on Pebble. It is the only
+// package that imports Pebble.
+//
+// Key layout:
+//
+//	m/<id>                 envelope.Message as JSON
+//	b/<id>                 body (headers + content, CRLF)
+//	t/<nanos BE 8B>/<id>   schedule index: active messages by next attempt
+//
+// Every write that acknowledges something to a client or records a
+// delivery is committed with pebble.Sync. Concurrent commits share WAL
+// syncs in Pebble's commit pipeline (group commit), so no lock is held
+// across a sync here; per-message locks only order read-modify-write of a
+// single message.
+package queue
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// ErrNotFound is returned for an unknown message id.
+var ErrNotFound = errors.New("queue: no such message")
+
+// Clock returns the current time; tests inject their own.
+type Clock func() time.Time
+
+// Options configure a Store.
+type Options struct {
+	Clock Clock // default time.Now
+}
+
+// Store is the durable queue.
+type Store struct {
+	db     *pebble.DB
+	clock  Clock
+	locks  [256]sync.Mutex
+	notify chan struct{}
+}
+
+var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+// Open opens (creating if needed) the queue under dir.
+func Open(dir string, opt Options) (*Store, error) {
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+	}
+	return &Store{db: db, clock: opt.Clock, notify: make(chan struct{}, 1)}, nil
+}
+
+// Close flushes and closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Notify returns a channel that receives a value whenever a message becomes
+// due earlier than the scheduler may expect (enqueue, release, retry).
+func (s *Store) Notify() <-chan struct{} { return s.notify }
+
+func (s *Store) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// NewID returns a new time-ordered message id (20 characters).
+func (s *Store) NewID() string {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(s.clock().UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return idEncoding.EncodeToString(b[:])
+}
+
+func metaKey(id string) []byte { return append([]byte("m/"), id...) }
+func bodyKey(id string) []byte { return append([]byte("b/"), id...) }
+
+func schedKey(t time.Time, id string) []byte {
+	k := make([]byte, 0, 2+8+1+len(id))
+	k = append(k, "t/"...)
+	k = binary.BigEndian.AppendUint64(k, uint64(t.UnixNano()))
+	k = append(k, '/')
+	return append(k, id...)
+}
+
+func (s *Store) lock(id string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+}
+
+// Enqueue stores a new message and its body durably (synced) and schedules
+// it. m.ID must be set (see NewID); NextAttempt defaults to now.
+func (s *Store) Enqueue(m *envelope.Message, body []byte) error {
+	if m.ID == "" {
+		return errors.New("queue: message without id")
+	}
+	if m.State == "" {
+		m.State = envelope.StateActive
+	}
+	if m.NextAttempt.IsZero() {
+		m.NextAttempt = s.clock()
+	}
+	meta, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatchWithSize(len(meta) + len(body) + 128)
+	defer b.Close()
+	_ = b.Set(metaKey(m.ID), meta, nil)
+	_ = b.Set(bodyKey(m.ID), body, nil)
+	if m.State == envelope.StateActive {
+		_ = b.Set(schedKey(m.NextAttempt, m.ID), nil, nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("queue: commit: %w", err)
+	}
+	s.wake()
+	return nil
+}
+
+// Get returns a copy of the message's envelope.
+func (s *Store) Get(id string) (*envelope.Message, error) {
+	v, c, err := s.db.Get(metaKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	m := &envelope.Message{}
+	if err := json.Unmarshal(v, m); err != nil {
+		return nil, fmt.Errorf("queue: corrupt envelope %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// Body returns the message body.
+func (s *Store) Body(id string) ([]byte, error) {
+	v, c, err := s.db.Get(bodyKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return bytes.Clone(v), nil
+}
+
+// Modify applies fn to the stored message under its lock and commits the
+// result synced, moving its schedule entry as needed. A message whose
+// recipients are all done is removed with its body. fn returning an error
+// aborts without writing. The returned message is the state written.
+func (s *Store) Modify(id string, fn func(m *envelope.Message) error) (*envelope.Message, error) {
+	mu := s.lock(id)
+	mu.Lock()
+	defer mu.Unlock()
+	old, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	m := old.Clone()
+	if err := fn(m); err != nil {
+		return nil, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if old.State == envelope.StateActive {
+		_ = b.Delete(schedKey(old.NextAttempt, id), nil)
+	}
+	if m.Done() {
+		_ = b.Delete(metaKey(id), nil)
+		_ = b.Delete(bodyKey(id), nil)
+	} else {
+		meta, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		_ = b.Set(metaKey(id), meta, nil)
+		if m.State == envelope.StateActive {
+			_ = b.Set(schedKey(m.NextAttempt, id), nil, nil)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("queue: commit: %w", err)
+	}
+	if m.State == envelope.StateActive && !m.Done() && !m.NextAttempt.After(s.clock()) {
+		s.wake()
+	}
+	return m, nil
+}
+
+// Delete removes a message and its body.
+func (s *Store) Delete(id string) error {
+	_, err := s.Modify(id, func(m *envelope.Message) error {
+		for i := range m.Rcpts {
+			if !m.Rcpts[i].Done() {
+				m.Rcpts[i].Status = envelope.RcptFailed
+				m.Rcpts[i].LastReply = "deleted by administrator"
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// Hold stops scheduling a message until Release.
+func (s *Store) Hold(id string) error {
+	_, err := s.Modify(id, func(m *envelope.Message) error {
+		m.State = envelope.StateHeld
+		return nil
+	})
+	return err
+}
+
+// Release makes a held or quarantined message active and due now.
+func (s *Store) Release(id string) error {
+	_, err := s.Modify(id, func(m *envelope.Message) error {
+		m.State = envelope.StateActive
+		m.NextAttempt = s.clock()
+		return nil
+	})
+	return err
+}
+
+// Retry makes an active message due now. A held message stays held.
+func (s *Store) Retry(id string) error {
+	_, err := s.Modify(id, func(m *envelope.Message) error {
+		if m.State != envelope.StateActive {
+			return fmt.Errorf("message %s is %s; release it first", id, m.State)
+		}
+		m.NextAttempt = s.clock()
+		return nil
+	})
+	return err
+}
+
+// Flush makes every active message due now and returns how many.
+func (s *Store) Flush() (int, error) {
+	var ids []string
+	err := s.scan("t/", func(k, _ []byte) bool {
+		ids = append(ids, string(k[len("t/")+9:]))
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		if err := s.Retry(id); err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Due returns up to limit ids of active messages whose next attempt is at or
+// before now, oldest first, skipping ids for which skip returns true. next
+// is the earliest next attempt after now (zero when there is none).
+func (s *Store) Due(now time.Time, limit int, skip func(id string) bool) (ids []string, next time.Time, err error) {
+	upper := schedKey(now, "")
+	upper[len(upper)-1] = '0' // '/'+1: includes every id at exactly now
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("t/"), UpperBound: []byte("t0")})
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		if bytes.Compare(k, upper) >= 0 {
+			next = time.Unix(0, int64(binary.BigEndian.Uint64(k[2:10])))
+			break
+		}
+		id := string(k[len("t/")+9:])
+		if skip != nil && skip(id) {
+			continue
+		}
+		ids = append(ids, id)
+		if len(ids) >= limit {
+			break
+		}
+	}
+	return ids, next, it.Error()
+}
+
+// List returns up to limit messages (0 = all) in id order, which is
+// arrival order.
+func (s *Store) List(limit int) ([]*envelope.Message, error) {
+	var out []*envelope.Message
+	var bad error
+	err := s.scan("m/", func(_, v []byte) bool {
+		m := &envelope.Message{}
+		if err := json.Unmarshal(v, m); err != nil {
+			bad = err
+			return false
+		}
+		out = append(out, m)
+		return limit == 0 || len(out) < limit
+	})
+	if err == nil {
+		err = bad
+	}
+	return out, err
+}
+
+// Counts returns the number of messages per state.
+func (s *Store) Counts() (map[envelope.State]int, error) {
+	msgs, err := s.List(0)
+	if err != nil {
+		return nil, err
+	}
+	c := map[envelope.State]int{}
+	for _, m := range msgs {
+		c[m.State]++
+	}
+	return c, nil
+}
+
+func (s *Store) scan(prefix string, fn func(k, v []byte) bool) error {
+	up := []byte(prefix)
+	up[len(up)-1]++
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefix), UpperBound: up})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		if !fn(it.Key(), it.Value()) {
+			break
+		}
+	}
+	return it.Error()
+}
+
+// quietLogger drops Pebble's informational chatter but keeps fatal errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...interface{})  {}
+func (quietLogger) Errorf(string, ...interface{}) {}
+func (quietLogger) Fatalf(format string, args ...interface{}) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}
