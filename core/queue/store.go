@@ -48,6 +48,9 @@ type Store struct {
 	clock  Clock
 	locks  [256]sync.Mutex
 	notify chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
@@ -64,8 +67,11 @@ func Open(dir string, opt Options) (*Store, error) {
 	return &Store{db: db, clock: opt.Clock, notify: make(chan struct{}, 1)}, nil
 }
 
-// Close flushes and closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+// Close flushes and closes the database; later calls return the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
 
 // Notify returns a channel that receives a value whenever a message becomes
 // due earlier than the scheduler may expect (enqueue, release, retry).

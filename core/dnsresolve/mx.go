@@ -1,0 +1,63 @@
+package dnsresolve
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// MX is one mail exchanger of a domain.
+type MX struct {
+	Host string // lowercased, without the trailing dot
+	Pref uint16 // lower is preferred (RFC 5321 §5.1)
+}
+
+// LookupMX returns domain's mail exchangers sorted by preference, then by
+// host name so that the order is deterministic. RFC 5321 §5.1 lets a client
+// randomise among equal preferences; we do not, which makes retries and
+// tests predictable.
+//
+// Outcomes:
+//   - NXDOMAIN: an *Error for which IsNotFound is true.
+//   - NOERROR without MX records: an empty slice and a nil error; the caller
+//     applies the implicit MX rule (RFC 5321 §5.1).
+//   - null MX (RFC 7505 §3, a lone MX with target "."): a nil slice and an
+//     error wrapping ErrNullMX. A "." target listed next to real exchangers
+//     is dropped, as it names no host.
+//   - SERVFAIL, REFUSED, timeouts: a temporary *Error.
+func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
+	resp, err := r.query(ctx, domain, dns.TypeMX)
+	if err != nil {
+		return nil, err
+	}
+	var out []MX
+	null := false
+	for _, rr := range resp.Answer {
+		mx, ok := rr.(*dns.MX)
+		if !ok {
+			continue // CNAMEs on the way to the answer
+		}
+		if mx.Mx == "." {
+			null = true
+			continue
+		}
+		out = append(out, MX{Host: strings.ToLower(strings.TrimSuffix(mx.Mx, ".")), Pref: mx.Preference})
+	}
+	if null && len(out) == 0 {
+		return nil, fmt.Errorf("%s: %w", domain, ErrNullMX)
+	}
+	slices.SortFunc(out, func(a, b MX) int {
+		if a.Pref != b.Pref {
+			return int(a.Pref) - int(b.Pref)
+		}
+		return strings.Compare(a.Host, b.Host)
+	})
+	out = slices.Compact(out)
+	if out == nil {
+		out = []MX{}
+	}
+	return out, nil
+}

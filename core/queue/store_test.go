@@ -1,0 +1,227 @@
+package queue
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func openTest(t *testing.T) (*Store, *fakeClock, string) {
+	t.Helper()
+	dir := t.TempDir()
+	clk := &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	s, err := Open(dir, Options{Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, clk, dir
+}
+
+func newMsg(s *Store, rcpts ...string) *envelope.Message {
+	m := &envelope.Message{ID: s.NewID(), From: "a@example.org"}
+	for _, r := range rcpts {
+		m.Rcpts = append(m.Rcpts, envelope.Recipient{Addr: r, Status: envelope.RcptPending})
+	}
+	return m
+}
+
+func TestEnqueueGetBodyReopen(t *testing.T) {
+	s, clk, dir := openTest(t)
+	m := newMsg(s, "b@example.net")
+	if err := s.Enqueue(m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(dir, Options{Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	got, err := s2.Get(m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.From != m.From || len(got.Rcpts) != 1 || got.State != envelope.StateActive {
+		t.Fatalf("got %+v", got)
+	}
+	body, err := s2.Body(m.ID)
+	if err != nil || string(body) != "Subject: x\r\n\r\nhi\r\n" {
+		t.Fatalf("body %q %v", body, err)
+	}
+	ids, _, err := s2.Due(clk.Now(), 10, nil)
+	if err != nil || len(ids) != 1 || ids[0] != m.ID {
+		t.Fatalf("due %v %v", ids, err)
+	}
+}
+
+func TestDueOrderAndNext(t *testing.T) {
+	s, clk, _ := openTest(t)
+	var ids []string
+	for i := 0; i < 3; i++ {
+		m := newMsg(s, "x@y")
+		m.NextAttempt = clk.Now().Add(time.Duration(i) * time.Minute)
+		if err := s.Enqueue(m, nil); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	due, next, err := s.Due(clk.Now(), 10, nil)
+	if err != nil || len(due) != 1 || due[0] != ids[0] {
+		t.Fatalf("due %v %v", due, err)
+	}
+	if !next.Equal(clk.Now().Add(time.Minute)) {
+		t.Fatalf("next %v", next)
+	}
+	clk.Add(time.Minute)
+	due, next, _ = s.Due(clk.Now(), 10, func(id string) bool { return id == ids[0] })
+	if len(due) != 1 || due[0] != ids[1] || !next.Equal(clk.Now().Add(time.Minute)) {
+		t.Fatalf("due %v next %v", due, next)
+	}
+	clk.Add(time.Minute)
+	due, _, _ = s.Due(clk.Now(), 2, nil)
+	if len(due) != 2 {
+		t.Fatalf("limit: %v", due)
+	}
+}
+
+func TestHoldReleaseRetryDelete(t *testing.T) {
+	s, clk, _ := openTest(t)
+	m := newMsg(s, "x@y")
+	m.NextAttempt = clk.Now().Add(time.Hour)
+	if err := s.Enqueue(m, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Hold(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(2 * time.Hour)
+	if due, _, _ := s.Due(clk.Now(), 10, nil); len(due) != 0 {
+		t.Fatalf("held message is due: %v", due)
+	}
+	if err := s.Retry(m.ID); err == nil {
+		t.Fatal("retry of a held message succeeded")
+	}
+	if err := s.Release(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if due, _, _ := s.Due(clk.Now(), 10, nil); len(due) != 1 {
+		t.Fatalf("released message not due: %v", due)
+	}
+	if err := s.Delete(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(m.ID); err != ErrNotFound {
+		t.Fatalf("after delete: %v", err)
+	}
+	if _, err := s.Body(m.ID); err != ErrNotFound {
+		t.Fatalf("body after delete: %v", err)
+	}
+	if due, _, _ := s.Due(clk.Now(), 10, nil); len(due) != 0 {
+		t.Fatalf("deleted message still indexed: %v", due)
+	}
+}
+
+func TestModifyMovesIndexAndRemovesDone(t *testing.T) {
+	s, clk, _ := openTest(t)
+	m := newMsg(s, "a@x", "b@x")
+	if err := s.Enqueue(m, []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.Modify(m.ID, func(m *envelope.Message) error {
+		m.Rcpts[0].Status = envelope.RcptDelivered
+		m.NextAttempt = clk.Now().Add(5 * time.Minute)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if due, next, _ := s.Due(clk.Now(), 10, nil); len(due) != 0 || !next.Equal(clk.Now().Add(5*time.Minute)) {
+		t.Fatalf("due %v next %v", due, next)
+	}
+	if _, err := s.Modify(m.ID, func(m *envelope.Message) error {
+		m.Rcpts[1].Status = envelope.RcptFailed
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get(m.ID); err != ErrNotFound {
+		t.Fatalf("done message kept: %v", err)
+	}
+	if due, next, _ := s.Due(clk.Now().Add(time.Hour), 10, nil); len(due) != 0 || !next.IsZero() {
+		t.Fatalf("index left behind: %v %v", due, next)
+	}
+}
+
+func TestConcurrentEnqueue(t *testing.T) {
+	s, _, _ := openTest(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			m := newMsg(s, fmt.Sprintf("r%d@x", i))
+			errs <- s.Enqueue(m, []byte("b"))
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := s.List(0)
+	if err != nil || len(msgs) != 64 {
+		t.Fatalf("list: %d %v", len(msgs), err)
+	}
+	c, _ := s.Counts()
+	if c[envelope.StateActive] != 64 {
+		t.Fatalf("counts %v", c)
+	}
+}
+
+func TestIDsAreOrdered(t *testing.T) {
+	s, clk, _ := openTest(t)
+	a := s.NewID()
+	clk.Add(time.Nanosecond)
+	b := s.NewID()
+	if len(a) != 20 || a >= b {
+		t.Fatalf("ids %q %q", a, b)
+	}
+}
+
+func BenchmarkEnqueueParallel(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	body := make([]byte, 4096)
+	b.SetParallelism(8)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m := &envelope.Message{ID: s.NewID(), Rcpts: []envelope.Recipient{{Addr: "x@y", Status: envelope.RcptPending}}}
+			if err := s.Enqueue(m, body); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
