@@ -1,0 +1,49 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// loadConfig returns the file's config, or the embedded default for "".
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+func cmdCheckConfig(args []string, w io.Writer) error {
+	fs := newFlags("check-config")
+	path := fs.String("c", "", "config file")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return errors.New("check-config needs -c FILE")
+	}
+	c, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%s: ok\n", *path)
+	for _, l := range c.Listeners {
+		fmt.Fprintf(w, "listener %s %s (%s)\n", l.Name, l.Listen, l.Kind)
+	}
+	if len(c.Stages) == 0 {
+		fmt.Fprintln(w, "pipeline: (no stages)")
+	} else {
+		fmt.Fprintln(w, "pipeline:")
+	}
+	for i, s := range c.Stages {
+		kind, target := "plugin", s.Plugin
+		if s.Milter != "" {
+			kind, target = "milter", s.Milter
+		}
+		fmt.Fprintf(w, "  %d. %s  %s %s  timeout=%s on_error=%s\n", i+1, s.Name, kind, target, s.Timeout.Duration, s.OnError)
+	}
+	return nil
+}

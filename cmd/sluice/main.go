@@ -1,0 +1,66 @@
+// Command sluice is the Sluice mail transfer agent: the daemon and the tools
+// that talk to it.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/sluice-mta/sluice/core/admin"
+)
+
+// Exit codes (SPEC.md): 0 ok, 1 user error, 2 daemon unreachable.
+const (
+	exitOK          = 0
+	exitUser        = 1
+	exitUnreachable = 2
+)
+
+const usage = `usage: sluice COMMAND [flags]
+
+commands:
+  serve [-c FILE]                 run the MTA
+  check-config -c FILE            validate a config and print the pipeline
+  queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
+        [-c FILE | --admin URL] [--json]
+  version                         version and build info
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches a command line; it returns the process exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUser
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = cmdServe(args[1:], stderr)
+	case "check-config":
+		err = cmdCheckConfig(args[1:], stdout)
+	case "queue":
+		err = cmdQueue(args[1:], stdout)
+	case "version", "--version", "-v":
+		err = cmdVersion(stdout)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n%s", args[0], usage)
+		return exitUser
+	}
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "sluice: "+err.Error())
+	if errors.Is(err, admin.ErrUnreachable) {
+		return exitUnreachable
+	}
+	return exitUser
+}

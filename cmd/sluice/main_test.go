@@ -1,0 +1,15 @@
+package main
+
+import (
+	"os"
+	"testing"
+)
+
+// TestMain lets tests run this test binary as the real sluice command (with
+// SLUICE_TEST_MAIN=1), so crash tests SIGKILL a real separate process.
+func TestMain(m *testing.M) {
+	if os.Getenv("SLUICE_TEST_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}

@@ -1,0 +1,114 @@
+package admin
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/queue"
+)
+
+func setup(t *testing.T, token string) (*httptest.Server, *queue.Store, string) {
+	t.Helper()
+	q, err := queue.Open(t.TempDir(), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	m := &envelope.Message{ID: q.NewID(), From: "a@example.org",
+		Rcpts: []envelope.Recipient{{Addr: "b@example.net", Status: envelope.RcptPending}}}
+	if err := q.Enqueue(m, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(Handler(Options{Queue: q, NotFound: queue.ErrNotFound, Token: token}))
+	t.Cleanup(srv.Close)
+	return srv, q, m.ID
+}
+
+func do(t *testing.T, method, url, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestQueueListShowActions(t *testing.T) {
+	srv, q, id := setup(t, "")
+	code, body := do(t, "GET", srv.URL+"/api/queue", "")
+	var list QueueList
+	if code != 200 || json.Unmarshal([]byte(body), &list) != nil || len(list.Messages) != 1 || list.Counts["active"] != 1 {
+		t.Fatalf("list %d %s", code, body)
+	}
+	if code, body := do(t, "GET", srv.URL+"/api/queue/"+id, ""); code != 200 || !strings.Contains(body, `"b@example.net"`) {
+		t.Fatalf("show %d %s", code, body)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/api/queue/NOPE", ""); code != 404 {
+		t.Fatalf("show unknown: %d", code)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/api/queue/"+id+"/hold", ""); code != 200 {
+		t.Fatalf("hold %d", code)
+	}
+	if m, _ := q.Get(id); m.State != envelope.StateHeld {
+		t.Fatalf("state after hold %s", m.State)
+	}
+	if code, body := do(t, "GET", srv.URL+"/api/queue?state=held", ""); code != 200 || !strings.Contains(body, id) {
+		t.Fatalf("filter %d %s", code, body)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/api/queue/"+id+"/retry", ""); code != 409 {
+		t.Fatalf("retry held: %d", code)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/api/queue/"+id+"/release", ""); code != 200 {
+		t.Fatalf("release %d", code)
+	}
+	if code, body := do(t, "POST", srv.URL+"/api/queue/flush", ""); code != 200 || !strings.Contains(body, `"count": 1`) {
+		t.Fatalf("flush %d %s", code, body)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/api/queue/"+id+"/frobnicate", ""); code != 404 {
+		t.Fatalf("unknown action %d", code)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/api/queue/"+id+"/hold", ""); code != 405 {
+		t.Fatalf("GET on an action must not change state: %d", code)
+	}
+	if code, _ := do(t, "POST", srv.URL+"/api/queue/"+id+"/delete", ""); code != 200 {
+		t.Fatalf("delete %d", code)
+	}
+	if _, err := q.Get(id); err != queue.ErrNotFound {
+		t.Fatalf("after delete %v", err)
+	}
+}
+
+func TestMetricsAndDashboard(t *testing.T) {
+	srv, _, _ := setup(t, "")
+	code, body := do(t, "GET", srv.URL+"/metrics", "")
+	if code != 200 || !strings.Contains(body, `sluice_queue_messages{state="active"} 1`) {
+		t.Fatalf("metrics %d %s", code, body)
+	}
+	if code, body := do(t, "GET", srv.URL+"/", ""); code != 200 || !strings.Contains(body, "<title>Sluice</title>") {
+		t.Fatalf("dashboard %d", code)
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	srv, _, _ := setup(t, "s3cret")
+	if code, _ := do(t, "GET", srv.URL+"/api/queue", ""); code != 401 {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/api/queue", "wrong"); code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	if code, _ := do(t, "GET", srv.URL+"/api/queue", "s3cret"); code != 200 {
+		t.Fatalf("token: %d", code)
+	}
+}

@@ -1,0 +1,107 @@
+package admin
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// ErrUnreachable wraps failures to reach the daemon at all.
+var ErrUnreachable = errors.New("daemon unreachable")
+
+// Client calls a running daemon's admin API.
+type Client struct {
+	BaseURL string // e.g. http://127.0.0.1:8025
+	Token   string
+	HTTP    *http.Client
+}
+
+// NewClient returns a client for base (host:port or a URL).
+func NewClient(base, token string) *Client {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+}
+
+// APIError is an error answer from the daemon.
+type APIError struct {
+	Status int
+	Msg    string
+}
+
+func (e *APIError) Error() string { return e.Msg }
+
+// Do performs a request and decodes a JSON answer into out (if non-nil).
+// raw, when non-nil, receives the body as sent.
+func (c *Client) Do(method, path string, out any, raw *[]byte) error {
+	req, err := http.NewRequest(method, c.BaseURL+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	if resp.StatusCode >= 300 {
+		var e ErrorBody
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return &APIError{Status: resp.StatusCode, Msg: e.Error}
+		}
+		return &APIError{Status: resp.StatusCode, Msg: strings.TrimSpace(string(body))}
+	}
+	if raw != nil {
+		*raw = bytes.Clone(body)
+	}
+	if out != nil {
+		return json.Unmarshal(body, out)
+	}
+	return nil
+}
+
+// Queue lists the queue.
+func (c *Client) Queue() (*QueueList, []byte, error) {
+	var l QueueList
+	var raw []byte
+	err := c.Do("GET", "/api/queue", &l, &raw)
+	return &l, raw, err
+}
+
+// Message shows one message.
+func (c *Client) Message(id string) (*envelope.Message, []byte, error) {
+	var m envelope.Message
+	var raw []byte
+	err := c.Do("GET", "/api/queue/"+id, &m, &raw)
+	return &m, raw, err
+}
+
+// Action posts retry, hold, release, delete or bounce for id.
+func (c *Client) Action(id, action string) (*ActionResult, []byte, error) {
+	var r ActionResult
+	var raw []byte
+	err := c.Do("POST", "/api/queue/"+id+"/"+action, &r, &raw)
+	return &r, raw, err
+}
+
+// Flush makes every active message due now.
+func (c *Client) Flush() (*ActionResult, []byte, error) {
+	var r ActionResult
+	var raw []byte
+	err := c.Do("POST", "/api/queue/flush", &r, &raw)
+	return &r, raw, err
+}

@@ -1,0 +1,40 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// metrics writes a minimal Prometheus text exposition: queue sizes by state
+// and the oldest message's age. Richer metrics plug in through
+// Options.Metrics.
+func (a *api) metrics(w http.ResponseWriter, _ *http.Request) {
+	msgs, err := a.opt.Queue.List(0)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	counts := map[envelope.State]int{envelope.StateActive: 0, envelope.StateHeld: 0, envelope.StateQuarantined: 0}
+	var oldest float64
+	now := a.opt.Clock()
+	for _, m := range msgs {
+		counts[m.State]++
+		if age := now.Sub(m.Received).Seconds(); age > oldest {
+			oldest = age
+		}
+	}
+	fmt.Fprintln(w, "# HELP sluice_queue_messages Messages in the queue by state.")
+	fmt.Fprintln(w, "# TYPE sluice_queue_messages gauge")
+	for _, s := range []envelope.State{envelope.StateActive, envelope.StateHeld, envelope.StateQuarantined} {
+		fmt.Fprintf(w, "sluice_queue_messages{state=%q} %d\n", s, counts[s])
+	}
+	fmt.Fprintln(w, "# HELP sluice_queue_oldest_seconds Age of the oldest queued message.")
+	fmt.Fprintln(w, "# TYPE sluice_queue_oldest_seconds gauge")
+	fmt.Fprintf(w, "sluice_queue_oldest_seconds %g\n", oldest)
+	if a.opt.Metrics != nil {
+		a.opt.Metrics(w)
+	}
+}

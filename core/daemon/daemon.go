@@ -1,0 +1,176 @@
+// Package daemon wires Sluice's parts together: the queue, the listeners,
+// delivery and the admin API, and runs them until told to stop.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/delivery"
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/queue"
+	"github.com/sluice-mta/sluice/core/smtpd"
+)
+
+// Options configure a Daemon.
+type Options struct {
+	Config  *config.Config
+	Logger  *slog.Logger
+	Version string
+	// DrainTimeout bounds how long Stop waits for sessions and deliveries.
+	DrainTimeout time.Duration
+}
+
+// Daemon is a running Sluice.
+type Daemon struct {
+	opt      Options
+	log      *slog.Logger
+	queue    *queue.Store
+	smtp     *smtpd.Server
+	agent    *delivery.Agent
+	adminLn  net.Listener
+	adminSrv *http.Server
+
+	cancel    context.CancelFunc
+	agentDone chan error
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+// Start opens the queue, binds every listener and starts delivery. Any
+// failure is returned and everything already started is closed again.
+func Start(opt Options) (_ *Daemon, err error) {
+	c := opt.Config
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.DrainTimeout == 0 {
+		opt.DrainTimeout = 30 * time.Second
+	}
+	d := &Daemon{opt: opt, log: opt.Logger}
+	defer func() {
+		if err != nil {
+			d.closeAll()
+		}
+	}()
+	dataDir := c.Resolve(c.DataDir)
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	d.queue, err = queue.Open(dataDir, queue.Options{})
+	if err != nil {
+		return nil, err
+	}
+	res, err := dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration)
+	if err != nil {
+		return nil, fmt.Errorf("dns: %w", err)
+	}
+	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log})
+	if err != nil {
+		return nil, err
+	}
+	if c.Admin.Listen != "" {
+		d.adminLn, err = net.Listen("tcp", c.Admin.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("admin listen: %w", err)
+		}
+		d.adminSrv = &http.Server{
+			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound,
+				Token: c.Admin.Token, Logger: d.log, Version: opt.Version}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		go func() { _ = d.adminSrv.Serve(d.adminLn) }()
+	}
+	if err := d.smtp.Start(); err != nil {
+		return nil, err
+	}
+	d.agent = delivery.New(d.queue, delivery.Options{Config: c.Delivery, Hostname: c.Hostname, Resolver: res, Logger: d.log})
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.agentDone = make(chan error, 1)
+	go func() { d.agentDone <- d.agent.Run(ctx) }()
+	attrs := []any{"hostname", c.Hostname, "data_dir", dataDir, "version", opt.Version}
+	for name, a := range d.smtp.Addrs() {
+		attrs = append(attrs, "listener."+name, a.String())
+	}
+	if d.adminLn != nil {
+		attrs = append(attrs, "admin", d.adminLn.Addr().String())
+	}
+	d.log.Info("sluice started", attrs...)
+	return d, nil
+}
+
+// SMTPAddrs returns the bound SMTP addresses by listener name.
+func (d *Daemon) SMTPAddrs() map[string]net.Addr { return d.smtp.Addrs() }
+
+// AdminAddr returns the bound admin address, or nil.
+func (d *Daemon) AdminAddr() net.Addr {
+	if d.adminLn == nil {
+		return nil
+	}
+	return d.adminLn.Addr()
+}
+
+// Queue exposes the store (for tests and tools in-process).
+func (d *Daemon) Queue() *queue.Store { return d.queue }
+
+// Kick makes delivery rescan the queue now.
+func (d *Daemon) Kick() { d.agent.Kick() }
+
+// Stop drains gracefully: listeners stop accepting, sessions and
+// deliveries in flight finish within DrainTimeout, then the queue closes.
+func (d *Daemon) Stop() error {
+	d.stopOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d.opt.DrainTimeout)
+		defer cancel()
+		var errs []error
+		if d.smtp != nil {
+			errs = append(errs, d.smtp.Shutdown(ctx))
+		}
+		if d.cancel != nil {
+			d.cancel()
+			select {
+			case err := <-d.agentDone:
+				if err != nil && !errors.Is(err, context.Canceled) {
+					errs = append(errs, err)
+				}
+			case <-ctx.Done():
+				errs = append(errs, errors.New("delivery did not stop within the drain timeout"))
+			}
+		}
+		if d.adminSrv != nil {
+			errs = append(errs, d.adminSrv.Shutdown(ctx))
+		}
+		if d.queue != nil {
+			errs = append(errs, d.queue.Close())
+		}
+		d.stopErr = errors.Join(errs...)
+		d.log.Info("sluice stopped")
+	})
+	return d.stopErr
+}
+
+func (d *Daemon) closeAll() {
+	if d.adminSrv != nil {
+		_ = d.adminSrv.Close()
+	} else if d.adminLn != nil {
+		_ = d.adminLn.Close()
+	}
+	if d.smtp != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = d.smtp.Shutdown(ctx)
+		cancel()
+	}
+	if d.queue != nil {
+		_ = d.queue.Close()
+	}
+}

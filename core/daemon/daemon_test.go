@@ -1,0 +1,172 @@
+package daemon
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// freePort returns a TCP port free on 127.0.0.1, 127.0.0.2 and 127.0.0.3,
+// so sinks posing as different MX hosts share delivery.port.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ok := true
+		for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
+			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
+			if err != nil {
+				ok = false
+				break
+			}
+			l.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func startDaemon(t *testing.T, extra string) *Daemon {
+	t.Helper()
+	src := fmt.Sprintf(`
+hostname = "mx.sluice.test"
+data_dir = %q
+local_domains = ["sluice.test"]
+relay_networks = ["127.0.0.0/8"]
+[admin]
+listen = "127.0.0.1:0"
+[[listener]]
+name = "mx"
+listen = "127.0.0.1:0"
+%s
+`, filepath.Join(t.TempDir(), "data"), extra)
+	c, err := config.Parse("test.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
+	}
+	d, err := Start(Options{Config: c, Logger: log, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop() })
+	return d
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// TestEndToEndTwoDomains: go-smtp client → sluice → two go-smtp sinks found
+// by MX through a loopback miekg/dns server. Each domain gets its own
+// transaction and the bytes arrive unchanged but for the Received header.
+func TestEndToEndTwoDomains(t *testing.T) {
+	port := freePort(t)
+	sinkA := testlib.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port))
+	sinkB := testlib.NewSink(t, fmt.Sprintf("127.0.0.3:%d", port))
+	dns := testlib.NewDNS(t,
+		"a.test. 60 IN MX 10 mx.a.test.",
+		"mx.a.test. 60 IN A 127.0.0.2",
+		"b.test. 60 IN MX 10 mx.b.test.",
+		"mx.b.test. 60 IN A 127.0.0.3",
+	)
+	d := startDaemon(t, fmt.Sprintf("[dns]\nservers = [%q]\n[delivery]\nport = %d\n", dns.Addr, port))
+	msg := testlib.Message("alice@sluice.test", "bob@a.test", "two-domains", "Hello,\r\n..a line with a leading dot\r\nbye")
+	reply, err := testlib.Send(d.SMTPAddrs()["mx"].String(), "alice@sluice.test",
+		[]string{"bob@a.test", "carol@a.test", "dave@b.test"}, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(reply, "2.0.0 Ok: queued as ") && !strings.Contains(reply, "queued as") {
+		t.Fatalf("reply %q", reply)
+	}
+	a := sinkA.WaitN(t, 1, 10*time.Second)
+	b := sinkB.WaitN(t, 1, 10*time.Second)
+	sort.Strings(a[0].Rcpts)
+	if got := strings.Join(a[0].Rcpts, ","); got != "bob@a.test,carol@a.test" {
+		t.Fatalf("a.test transaction rcpts %q", got)
+	}
+	if got := strings.Join(b[0].Rcpts, ","); got != "dave@b.test" {
+		t.Fatalf("b.test transaction rcpts %q", got)
+	}
+	for _, dl := range []testlib.Delivery{a[0], b[0]} {
+		if dl.From != "alice@sluice.test" {
+			t.Fatalf("from %q", dl.From)
+		}
+		if !bytes.HasPrefix(dl.Data, []byte("Received: ")) {
+			t.Fatalf("no Received header first: %q", dl.Data)
+		}
+		i := bytes.Index(dl.Data, []byte("\r\nFrom: "))
+		if i < 0 || !bytes.Equal(dl.Data[i+2:], msg) {
+			t.Fatalf("body changed:\n%q\nwant\n%q", dl.Data, msg)
+		}
+		hdr := string(dl.Data[:i])
+		if !strings.Contains(hdr, "by mx.sluice.test") || strings.Count(hdr, "Received:") != 1 {
+			t.Fatalf("Received header %q", hdr)
+		}
+	}
+	waitEmpty(t, d)
+	if len(sinkA.Deliveries()) != 1 || len(sinkB.Deliveries()) != 1 {
+		t.Fatalf("duplicates: %d %d", len(sinkA.Deliveries()), len(sinkB.Deliveries()))
+	}
+}
+
+// waitEmpty waits until the queue holds no message (every delivery recorded).
+func waitEmpty(t *testing.T, d *Daemon) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs, err := d.Queue().List(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue not empty: %+v", msgs[0])
+		}
+		select {
+		case <-time.After(10 * time.Millisecond): // polling a condition, bounded by the deadline
+		}
+	}
+}
+
+// TestRelayRefusedFromOutside checks no open relay end to end.
+func TestLocalDomainAccepted(t *testing.T) {
+	port := freePort(t)
+	sink := testlib.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port))
+	d := startDaemon(t, fmt.Sprintf("[delivery]\nrelay = %q\n", sink.Addr))
+	if _, err := testlib.Send(d.SMTPAddrs()["mx"].String(), "", []string{"postmaster@sluice.test"},
+		testlib.Message("x@y.test", "postmaster@sluice.test", "null-sender", "hi")); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)
+	if got[0].From != "" || got[0].Rcpts[0] != "postmaster@sluice.test" {
+		t.Fatalf("got %+v", got[0])
+	}
+}

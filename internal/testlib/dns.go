@@ -1,0 +1,89 @@
+package testlib
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// DNS is a miekg/dns server on loopback answering from a zone map of
+// resource records in presentation format ("example.net. 60 IN MX 10 mx.example.net.").
+type DNS struct {
+	Addr string
+
+	mu      sync.Mutex
+	records map[string][]dns.RR // key: lowercased name + "/" + type
+	fail    map[string]bool     // names answered SERVFAIL
+	srv     *dns.Server
+}
+
+// NewDNS starts a UDP DNS server on 127.0.0.1 with the given records.
+func NewDNS(t testing.TB, rrs ...string) *DNS {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &DNS{Addr: pc.LocalAddr().String(), records: map[string][]dns.RR{}, fail: map[string]bool{}}
+	for _, s := range rrs {
+		d.Add(t, s)
+	}
+	started := make(chan struct{})
+	d.srv = &dns.Server{PacketConn: pc, Handler: d, NotifyStartedFunc: func() { close(started) }}
+	go func() { _ = d.srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = d.srv.Shutdown() })
+	return d
+}
+
+// Add adds one record.
+func (d *DNS) Add(t testing.TB, s string) {
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatalf("bad RR %q: %v", s, err)
+	}
+	k := strings.ToLower(rr.Header().Name) + "/" + dns.TypeToString[rr.Header().Rrtype]
+	d.mu.Lock()
+	d.records[k] = append(d.records[k], rr)
+	d.mu.Unlock()
+}
+
+// Fail makes every question for name answer SERVFAIL.
+func (d *DNS) Fail(name string) {
+	d.mu.Lock()
+	d.fail[dns.Fqdn(strings.ToLower(name))] = true
+	d.mu.Unlock()
+}
+
+// ServeDNS answers from the record map; a name with no records of any type
+// is NXDOMAIN.
+func (d *DNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fail[name] {
+		m.Rcode = dns.RcodeServerFailure
+		_ = w.WriteMsg(m)
+		return
+	}
+	m.Answer = append(m.Answer, d.records[name+"/"+dns.TypeToString[q.Qtype]]...)
+	if len(m.Answer) == 0 {
+		exists := false
+		for k := range d.records {
+			if strings.HasPrefix(k, name+"/") {
+				exists = true
+			}
+		}
+		if !exists {
+			m.Rcode = dns.RcodeNameError
+		}
+	}
+	_ = w.WriteMsg(m)
+}
