@@ -1,0 +1,179 @@
+package pipeline
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// field is one header field. raw keeps the field's original bytes
+// (including its CRLF) so an untouched message is passed on byte for byte.
+type field struct {
+	name, value string
+	raw         []byte
+}
+
+// Message is a message being edited by the pipeline: its header fields in
+// order and its body. Fields never edited keep their original bytes.
+type Message struct {
+	fields []field
+	body   []byte
+}
+
+// ParseMessage splits raw RFC 5322 bytes into header fields and body
+// (RFC 5322 §2.2: fields up to the first empty line; continuation lines
+// start with whitespace). A message with no blank line is all header, and
+// a first line that is not a field makes the whole input body.
+func ParseMessage(raw []byte) *Message {
+	m := &Message{}
+	rest := raw
+	for len(rest) > 0 {
+		if bytes.HasPrefix(rest, []byte("\r\n")) {
+			m.body = rest[2:]
+			return m
+		}
+		if rest[0] == '\n' {
+			m.body = rest[1:]
+			return m
+		}
+		end := fieldEnd(rest)
+		line := rest[:end]
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || bytes.ContainsAny(line[:colon], " \t") {
+			// Not a header field: treat the remainder as body, keeping bytes.
+			m.body = rest
+			return m
+		}
+		value := strings.TrimRight(string(line[colon+1:]), "\r\n")
+		value = strings.TrimLeft(value, " \t")
+		m.fields = append(m.fields, field{name: string(line[:colon]), value: value, raw: line})
+		rest = rest[end:]
+	}
+	return m
+}
+
+// fieldEnd returns the length of the field starting at b, continuation
+// lines included.
+func fieldEnd(b []byte) int {
+	i := 0
+	for {
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 0 {
+			return len(b)
+		}
+		i += nl + 1
+		if i >= len(b) || (b[i] != ' ' && b[i] != '\t') {
+			return i
+		}
+	}
+}
+
+// Bytes renders the message: header fields, the empty line, the body.
+func (m *Message) Bytes() []byte {
+	n := len(m.body) + 2
+	for _, f := range m.fields {
+		n += len(f.raw) + len(f.name) + len(f.value) + 4
+	}
+	out := make([]byte, 0, n)
+	for _, f := range m.fields {
+		if f.raw != nil {
+			out = append(out, f.raw...)
+		} else {
+			out = append(out, f.name...)
+			out = append(out, ':', ' ')
+			out = append(out, normalizeFolding(f.value)...)
+			out = append(out, '\r', '\n')
+		}
+	}
+	out = append(out, '\r', '\n')
+	return append(out, m.body...)
+}
+
+// normalizeFolding turns bare LF folding (as some milters send) into CRLF.
+func normalizeFolding(v string) string {
+	if !strings.Contains(v, "\n") {
+		return v
+	}
+	v = strings.ReplaceAll(v, "\r\n", "\n")
+	return strings.ReplaceAll(v, "\n", "\r\n")
+}
+
+// Headers returns the header fields for a stage.
+func (m *Message) Headers() []sdk.Header {
+	hs := make([]sdk.Header, len(m.fields))
+	for i, f := range m.fields {
+		hs[i] = sdk.Header{Name: f.name, Value: f.value}
+	}
+	return hs
+}
+
+// Body returns the body (after the empty line).
+func (m *Message) Body() []byte { return m.body }
+
+// Get returns the first value of the named field, or "".
+func (m *Message) Get(name string) string {
+	for _, f := range m.fields {
+		if strings.EqualFold(f.name, name) {
+			return f.value
+		}
+	}
+	return ""
+}
+
+// nth returns the index of the occurrence'th (1-based) field named name.
+func (m *Message) nth(name string, occurrence int) int {
+	if occurrence < 1 {
+		occurrence = 1
+	}
+	seen := 0
+	for i, f := range m.fields {
+		if strings.EqualFold(f.name, name) {
+			seen++
+			if seen == occurrence {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// applyHeaderOrBody applies a header or body edit; it reports whether e
+// was one.
+func (m *Message) applyHeaderOrBody(e sdk.Edit) bool {
+	switch e := e.(type) {
+	case sdk.AddHeader:
+		m.fields = append(m.fields, field{name: e.Name, value: e.Value})
+	case sdk.InsertHeader:
+		i := e.Index
+		if i < 0 {
+			i = 0
+		}
+		if i > len(m.fields) {
+			i = len(m.fields)
+		}
+		m.fields = append(m.fields, field{})
+		copy(m.fields[i+1:], m.fields[i:])
+		m.fields[i] = field{name: e.Name, value: e.Value}
+	case sdk.ChangeHeader:
+		i := m.nth(e.Name, e.Occurrence)
+		switch {
+		case i >= 0 && e.Value == "":
+			// Milter semantics: changing to an empty value deletes.
+			m.fields = append(m.fields[:i], m.fields[i+1:]...)
+		case i >= 0:
+			m.fields[i] = field{name: m.fields[i].name, value: e.Value}
+		case e.Value != "":
+			m.fields = append(m.fields, field{name: e.Name, value: e.Value})
+		}
+	case sdk.DeleteHeader:
+		if i := m.nth(e.Name, e.Occurrence); i >= 0 {
+			m.fields = append(m.fields[:i], m.fields[i+1:]...)
+		}
+	case sdk.ReplaceBody:
+		m.body = e.Body
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,155 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Pipeline is the ordered list of stages. It is safe for concurrent use;
+// each SMTP session opens its own Session.
+type Pipeline struct {
+	entries []*entry
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+type entry struct {
+	StageConfig
+	stats stats
+}
+
+// New builds a pipeline from stages in order.
+func New(log *slog.Logger, stages ...StageConfig) *Pipeline {
+	if log == nil {
+		log = slog.Default()
+	}
+	p := &Pipeline{log: log, now: time.Now}
+	for _, s := range stages {
+		if s.Timeout <= 0 {
+			s.Timeout = 5 * time.Second
+		}
+		if s.OnError == "" {
+			s.OnError = config.OnErrorTempfail
+		}
+		p.entries = append(p.entries, &entry{StageConfig: s})
+	}
+	return p
+}
+
+// Len returns the number of stages.
+func (p *Pipeline) Len() int { return len(p.entries) }
+
+// Status returns each stage's health and counters, in order.
+func (p *Pipeline) Status() []StageStatus {
+	out := make([]StageStatus, 0, len(p.entries))
+	for _, e := range p.entries {
+		calls, errs, verdicts, p50, p99 := e.stats.snapshot()
+		state, restarts := e.Stage.Health()
+		out = append(out, StageStatus{
+			Name: e.Name, Kind: e.Stage.Kind(), State: state, Calls: calls, Errors: errs,
+			Restarts: restarts, Verdicts: verdicts, P50: p50.String(), P99: p99.String(),
+			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(), OnError: string(e.OnError),
+		})
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Outcome is the pipeline's decision at one hook.
+type Outcome struct {
+	Action sdk.Action
+	Reply  *reply.Reply // set for reject and tempfail
+}
+
+// OK reports whether the SMTP step goes on (continue, accept, and at the
+// data hook discard and quarantine).
+func (o Outcome) OK() bool { return o.Reply == nil }
+
+// Replies applied when a stage fails and on_error decides, or when a
+// verdict carries no reply of its own.
+var (
+	replyStageTempfail = reply.Reply{Code: 451, Enhanced: [3]int{4, 3, 0}, Text: "Temporary local problem, please try again later"}
+	replyStageReject   = reply.Reply{Code: 554, Enhanced: [3]int{5, 3, 0}, Text: "Message refused by policy"}
+	replyReject        = reply.Reply{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "Rejected by policy"}
+	replyTempfail      = reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 1}, Text: "Try again later"}
+)
+
+// verdictReply turns a stage's reply into a typed one, defaulting and
+// correcting a code of the wrong class.
+func verdictReply(v sdk.Verdict) *reply.Reply {
+	def := replyReject
+	lo, hi := 500, 599
+	if v.Action == sdk.ActionTempfail {
+		def, lo, hi = replyTempfail, 400, 499
+	}
+	r := def
+	if v.Reply != nil {
+		if v.Reply.Code >= lo && v.Reply.Code <= hi {
+			r.Code = v.Reply.Code
+			r.Enhanced = [3]int{}
+			if enh, ok := parseEnhanced(v.Reply.Enhanced, r.Code/100); ok {
+				r.Enhanced = enh
+			} else {
+				r.Enhanced = def.Enhanced
+			}
+		}
+		if v.Reply.Text != "" {
+			r.Text = sanitizeText(v.Reply.Text)
+		}
+	}
+	r.Reason = v.Reason
+	return &r
+}
+
+// parseEnhanced parses "5.7.1"; its class must match the reply code's
+// (RFC 3463 §2).
+func parseEnhanced(s string, class int) ([3]int, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return [3]int{}, false
+	}
+	var out [3]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 999 {
+			return [3]int{}, false
+		}
+		out[i] = n
+	}
+	return out, out[0] == class
+}
+
+// sanitizeText keeps a reply on one line.
+func sanitizeText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// errorOutcome applies a stage's on_error after a crash or timeout; ok
+// means go on to the next stage.
+func errorOutcome(e *entry, err error) (Outcome, bool) {
+	switch e.OnError {
+	case config.OnErrorContinue:
+		return Outcome{}, true
+	case config.OnErrorReject:
+		return Outcome{Action: sdk.ActionReject, Reply: replyStageReject.With(fmt.Sprintf("stage %s: %v", e.Name, err))}, false
+	default:
+		return Outcome{Action: sdk.ActionTempfail, Reply: replyStageTempfail.With(fmt.Sprintf("stage %s: %v", e.Name, err))}, false
+	}
+}
+
+// ErrStageDown is returned by a Conn whose stage is not running.
+var ErrStageDown = errors.New("stage is down")

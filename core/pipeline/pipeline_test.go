@@ -1,0 +1,256 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// goStage is an in-process stage: the runner's logic is under test here;
+// real plugin processes are exercised in core/plugin and end to end.
+type goStage struct {
+	hooks   map[sdk.Hook]bool
+	onData  func(t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error)
+	onHook  func(h sdk.Hook, t *sdk.Txn, r *sdk.Recipient) (sdk.Verdict, error)
+	openErr error
+}
+
+func (g *goStage) Kind() string          { return "plugin" }
+func (g *goStage) Health() (string, int) { return "running", 0 }
+func (g *goStage) Wants(h sdk.Hook) bool { return g.hooks[h] }
+func (g *goStage) NeedsBody() bool       { return true }
+func (g *goStage) Reset(context.Context) {}
+func (g *goStage) Close() error          { return nil }
+func (g *goStage) Open(context.Context, *sdk.Session) (Conn, error) {
+	if g.openErr != nil {
+		return nil, g.openErr
+	}
+	return g, nil
+}
+func (g *goStage) Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, r *sdk.Recipient) (sdk.Verdict, error) {
+	return g.onHook(h, t, r)
+}
+func (g *goStage) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	return g.onData(t, m)
+}
+
+func dataStage(f func(t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error)) *goStage {
+	return &goStage{hooks: map[sdk.Hook]bool{sdk.HookData: true}, onData: f}
+}
+
+func sc(name string, s Stage) StageConfig {
+	return StageConfig{Name: name, Stage: s, Timeout: time.Second}
+}
+
+const raw = "Received: from x\r\nSubject: hello\r\nX-A: 1\r\nX-A: 2\r\n\r\nbody line\r\n"
+
+func TestOrderIsConfigOrder(t *testing.T) {
+	prefix := func(p string) *goStage {
+		return dataStage(func(_ *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+			return sdk.Continue(sdk.ChangeHeader{Name: "Subject", Occurrence: 1, Value: p + m.Get("Subject")}), nil
+		})
+	}
+	for _, tc := range []struct {
+		order []string
+		want  string
+	}{{[]string{"a", "b"}, "[b][a]hello"}, {[]string{"b", "a"}, "[a][b]hello"}} {
+		var stages []StageConfig
+		for _, n := range tc.order {
+			stages = append(stages, sc(n, prefix("["+n+"]")))
+		}
+		p := New(nil, stages...)
+		s := p.Open(context.Background(), sdk.Session{ID: "s1"})
+		msg := ParseMessage([]byte(raw))
+		if o := s.Data(context.Background(), msg); !o.OK() {
+			t.Fatalf("outcome %+v", o)
+		}
+		if got := msg.Get("Subject"); got != tc.want {
+			t.Fatalf("order %v: Subject %q, want %q", tc.order, got, tc.want)
+		}
+	}
+}
+
+func TestUntouchedMessageIsByteIdentical(t *testing.T) {
+	odd := "Received: from x\r\n\tfolded\r\nsubject:no-space\r\n\r\nbody\r\n"
+	if got := string(ParseMessage([]byte(odd)).Bytes()); got != odd {
+		t.Fatalf("%q", got)
+	}
+}
+
+func TestEveryHeaderAndBodyEdit(t *testing.T) {
+	st := dataStage(func(_ *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+		return sdk.Continue(
+			sdk.AddHeader{Name: "X-Added", Value: "yes"},
+			sdk.InsertHeader{Index: 0, Name: "X-Top", Value: "first"},
+			sdk.ChangeHeader{Name: "X-A", Occurrence: 2, Value: "two"},
+			sdk.DeleteHeader{Name: "X-A", Occurrence: 1},
+			sdk.ChangeHeader{Name: "X-Folded", Value: "a\n\tb"},
+			sdk.ReplaceBody{Body: []byte("new body\r\n")},
+		), nil
+	})
+	p := New(nil, sc("edit", st))
+	s := p.Open(context.Background(), sdk.Session{})
+	msg := ParseMessage([]byte(raw))
+	s.Data(context.Background(), msg)
+	want := "X-Top: first\r\nReceived: from x\r\nSubject: hello\r\nX-A: two\r\nX-Added: yes\r\nX-Folded: a\r\n\tb\r\n\r\nnew body\r\n"
+	if got := string(msg.Bytes()); got != want {
+		t.Fatalf("got\n%q\nwant\n%q", got, want)
+	}
+	tr := s.Trace()
+	if len(tr) != 1 || len(tr[0].Edits) != 6 || tr[0].Action != "continue" {
+		t.Fatalf("trace %+v", tr)
+	}
+}
+
+func TestEnvelopeEditsAndRoute(t *testing.T) {
+	st := &goStage{hooks: map[sdk.Hook]bool{sdk.HookRcpt: true, sdk.HookData: true},
+		onHook: func(h sdk.Hook, t *sdk.Txn, r *sdk.Recipient) (sdk.Verdict, error) {
+			return sdk.Continue(sdk.SetRoute{Route: "lmtp:unix:/run/lmtp"}), nil
+		},
+		onData: func(t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+			return sdk.Continue(sdk.SetSender{Addr: "bounce@x"}, sdk.AddRecipient{Addr: "archive@x"}, sdk.RemoveRecipient{Addr: "a@x"}), nil
+		}}
+	p := New(nil, sc("env", st))
+	s := p.Open(context.Background(), sdk.Session{})
+	s.Mail(context.Background(), "from@x", nil)
+	r, o := s.Rcpt(context.Background(), sdk.Recipient{Addr: "a@x"})
+	if !o.OK() || r.Route != "lmtp:unix:/run/lmtp" {
+		t.Fatalf("rcpt %+v %+v", r, o)
+	}
+	s.Rcpt(context.Background(), sdk.Recipient{Addr: "b@x"})
+	s.Data(context.Background(), ParseMessage([]byte(raw)))
+	env := s.Envelope()
+	if env.MailFrom != "bounce@x" || len(env.Rcpts) != 2 || env.Rcpts[0].Addr != "b@x" || env.Rcpts[1].Addr != "archive@x" {
+		t.Fatalf("envelope %+v", env)
+	}
+}
+
+func TestActions(t *testing.T) {
+	verdict := func(v sdk.Verdict) *goStage {
+		return dataStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) { return v, nil })
+	}
+	later := 0
+	counter := dataStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) { later++; return sdk.Continue(), nil })
+	cases := []struct {
+		v         sdk.Verdict
+		reply     string
+		action    sdk.Action
+		laterRuns bool
+	}{
+		{sdk.Continue(), "", sdk.ActionContinue, true},
+		{sdk.Accept(), "", sdk.ActionAccept, false},
+		{sdk.Reject(550, "5.7.1", "go away"), "550 5.7.1 go away", sdk.ActionReject, false},
+		{sdk.Reject(250, "2.0.0", "not a reject code"), "550 5.7.1 not a reject code", sdk.ActionReject, false},
+		{sdk.Tempfail(450, "4.2.0", "later\r\nInjected: x"), "450 4.2.0 later  Injected: x", sdk.ActionTempfail, false},
+		{sdk.Verdict{Action: sdk.ActionTempfail}, "451 4.7.1 Try again later", sdk.ActionTempfail, false},
+		{sdk.Discard("spam"), "", sdk.ActionDiscard, false},
+		{sdk.Quarantine("suspicious"), "", sdk.ActionQuarantine, false},
+	}
+	for _, tc := range cases {
+		later = 0
+		p := New(nil, sc("first", verdict(tc.v)), sc("later", counter))
+		s := p.Open(context.Background(), sdk.Session{})
+		o := s.Data(context.Background(), ParseMessage([]byte(raw)))
+		got := ""
+		if o.Reply != nil {
+			got = o.Reply.String()
+		}
+		if got != tc.reply || o.Action != tc.action || (later == 1) != tc.laterRuns {
+			t.Errorf("%v: reply %q action %v later %d", tc.v.Action, got, o.Action, later)
+		}
+	}
+}
+
+func TestOnError(t *testing.T) {
+	failing := dataStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) { return sdk.Verdict{}, errors.New("boom") })
+	for _, tc := range []struct {
+		on   config.OnError
+		want string
+	}{
+		{config.OnErrorTempfail, "451 4.3.0 "},
+		{config.OnErrorReject, "554 5.3.0 "},
+		{config.OnErrorContinue, ""},
+	} {
+		p := New(nil, StageConfig{Name: "f", Stage: failing, Timeout: time.Second, OnError: tc.on})
+		s := p.Open(context.Background(), sdk.Session{})
+		o := s.Data(context.Background(), ParseMessage([]byte(raw)))
+		got := ""
+		if o.Reply != nil {
+			got = o.Reply.String()
+		}
+		if !strings.HasPrefix(got, tc.want) || (tc.want == "") != (got == "") {
+			t.Errorf("on_error %s: %q", tc.on, got)
+		}
+		st := p.Status()[0]
+		if st.Calls != 1 || st.Errors != 1 {
+			t.Errorf("stats %+v", st)
+		}
+		if tr := s.Trace(); tr[0].Action != "error" || tr[0].OnError != string(tc.on) {
+			t.Errorf("trace %+v", tr)
+		}
+	}
+}
+
+func TestTimeoutAppliesOnError(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	p := New(nil, StageConfig{Name: "hung", Stage: &ctxStage{block: block}, Timeout: 50 * time.Millisecond})
+	s := p.Open(context.Background(), sdk.Session{})
+	o := s.Mail(context.Background(), "a@b", nil)
+	if o.Reply == nil || o.Reply.Code != 451 {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
+// ctxStage blocks until its context ends, as a hung plugin's RPC does.
+type ctxStage struct{ block chan struct{} }
+
+func (c *ctxStage) Kind() string                                     { return "plugin" }
+func (c *ctxStage) Health() (string, int)                            { return "running", 0 }
+func (c *ctxStage) Open(context.Context, *sdk.Session) (Conn, error) { return c, nil }
+func (c *ctxStage) Wants(sdk.Hook) bool                              { return true }
+func (c *ctxStage) NeedsBody() bool                                  { return false }
+func (c *ctxStage) Reset(context.Context)                            {}
+func (c *ctxStage) Close() error                                     { return nil }
+func (c *ctxStage) Data(ctx context.Context, _ sdk.Hook, _ *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
+	return c.Hook(ctx, "", nil, nil)
+}
+func (c *ctxStage) Hook(ctx context.Context, _ sdk.Hook, _ *sdk.Txn, _ *sdk.Recipient) (sdk.Verdict, error) {
+	select {
+	case <-ctx.Done():
+		return sdk.Verdict{}, ctx.Err()
+	case <-c.block:
+		return sdk.Continue(), nil
+	}
+}
+
+func TestOpenFailureAppliesOnError(t *testing.T) {
+	p := New(nil, StageConfig{Name: "milter", Stage: &goStage{openErr: errors.New("connection refused")}, Timeout: time.Second, OnError: config.OnErrorTempfail})
+	s := p.Open(context.Background(), sdk.Session{})
+	if o := s.Connect(context.Background()); o.Reply == nil || o.Reply.Code != 451 {
+		t.Fatalf("outcome %+v", o)
+	}
+}
+
+func TestQuarantineAtRcptAppliesAtData(t *testing.T) {
+	st := &goStage{hooks: map[sdk.Hook]bool{sdk.HookRcpt: true},
+		onHook: func(sdk.Hook, *sdk.Txn, *sdk.Recipient) (sdk.Verdict, error) { return sdk.Quarantine("x"), nil }}
+	p := New(nil, sc("q", st))
+	s := p.Open(context.Background(), sdk.Session{})
+	s.Mail(context.Background(), "a@b", nil)
+	if _, o := s.Rcpt(context.Background(), sdk.Recipient{Addr: "c@d"}); !o.OK() {
+		t.Fatal("rcpt refused")
+	}
+	if o := s.Data(context.Background(), ParseMessage([]byte(raw))); o.Action != sdk.ActionQuarantine {
+		t.Fatalf("outcome %+v", o)
+	}
+	s.Reset(context.Background())
+	if o := s.Data(context.Background(), ParseMessage([]byte(raw))); o.Action != sdk.ActionContinue {
+		t.Fatalf("after reset %+v", o)
+	}
+}

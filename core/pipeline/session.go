@@ -1,0 +1,271 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Session runs the pipeline for one SMTP session. It is used from the
+// session's goroutine only.
+type Session struct {
+	p       *Pipeline
+	conns   []Conn  // per entry; nil when Open failed
+	openErr []error // per entry
+	txn     sdk.Txn
+	// sessionTrace holds connect/helo entries, copied into every message.
+	sessionTrace []TraceEntry
+	txTrace      []TraceEntry
+	// disposition is a discard or quarantine decided before the data hook.
+	disposition sdk.Action
+	dispReason  string
+}
+
+// Open starts a session: each stage's Open runs now (a milter connects).
+// A stage that cannot open applies its on_error at each hook.
+func (p *Pipeline) Open(ctx context.Context, sess sdk.Session) *Session {
+	s := &Session{p: p, conns: make([]Conn, len(p.entries)), openErr: make([]error, len(p.entries))}
+	s.txn.Session = sess
+	for i, e := range p.entries {
+		c, err := e.Stage.Open(ctx, &s.txn.Session)
+		if err != nil {
+			s.openErr[i] = err
+			continue
+		}
+		s.conns[i] = c
+	}
+	return s
+}
+
+// Close ends every stage's session.
+func (s *Session) Close() {
+	for _, c := range s.conns {
+		if c != nil {
+			_ = c.Close()
+		}
+	}
+}
+
+// SetSession updates what stages know of the session (HELO name, TLS, AUTH).
+func (s *Session) SetSession(fn func(*sdk.Session)) { fn(&s.txn.Session) }
+
+// Envelope returns the transaction's envelope as stages left it.
+func (s *Session) Envelope() *sdk.Envelope { return &s.txn.Envelope }
+
+// AuthResults returns the authentication results stages reported.
+func (s *Session) AuthResults() []sdk.AuthResult { return s.txn.AuthResults }
+
+// Trace returns the trace of the session so far and the open transaction.
+func (s *Session) Trace() []TraceEntry {
+	out := make([]TraceEntry, 0, len(s.sessionTrace)+len(s.txTrace))
+	out = append(out, s.sessionTrace...)
+	return append(out, s.txTrace...)
+}
+
+// Reset ends the transaction: the envelope, its trace and any discard or
+// quarantine decision are forgotten; stages are told.
+func (s *Session) Reset(ctx context.Context) {
+	s.txn.Envelope = sdk.Envelope{}
+	s.txn.AuthResults = nil
+	s.txTrace = nil
+	s.disposition = sdk.ActionContinue
+	s.dispReason = ""
+	for _, c := range s.conns {
+		if c != nil {
+			c.Reset(ctx)
+		}
+	}
+}
+
+// Connect runs the connect hook.
+func (s *Session) Connect(ctx context.Context) Outcome {
+	return s.run(ctx, sdk.HookConnect, nil, nil)
+}
+
+// Helo runs the helo hook for name.
+func (s *Session) Helo(ctx context.Context, name string) Outcome {
+	s.txn.Session.Helo = name
+	return s.run(ctx, sdk.HookHelo, nil, nil)
+}
+
+// Mail runs the mail hook for a new transaction.
+func (s *Session) Mail(ctx context.Context, from string, params map[string]string) Outcome {
+	s.txn.Envelope = sdk.Envelope{MailFrom: from, MailParams: params}
+	return s.run(ctx, sdk.HookMail, nil, nil)
+}
+
+// Rcpt runs the rcpt hook; on success the recipient (with any route a stage
+// set) joins the envelope and is returned.
+func (s *Session) Rcpt(ctx context.Context, rcpt sdk.Recipient) (sdk.Recipient, Outcome) {
+	o := s.run(ctx, sdk.HookRcpt, &rcpt, nil)
+	if o.OK() {
+		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, rcpt)
+	}
+	return rcpt, o
+}
+
+// Data runs the data hook over msg, editing it and the envelope in place.
+// The outcome's action is discard or quarantine when a stage (here or at
+// an earlier hook) decided so.
+func (s *Session) Data(ctx context.Context, msg *Message) Outcome {
+	o := s.run(ctx, sdk.HookData, nil, msg)
+	if o.OK() && s.disposition != sdk.ActionContinue {
+		o.Action = s.disposition
+	}
+	return o
+}
+
+// run calls every stage that wants hook, in order.
+func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, msg *Message) Outcome {
+	for i, e := range s.p.entries {
+		c := s.conns[i]
+		if c != nil && !c.Wants(hook) {
+			continue
+		}
+		te := TraceEntry{Stage: e.Name, Hook: hook}
+		if rcpt != nil {
+			te.Rcpt = rcpt.Addr
+		}
+		start := s.p.now()
+		var v sdk.Verdict
+		var err error
+		if c == nil {
+			err = fmt.Errorf("%w: %v", ErrStageDown, s.openErr[i])
+		} else {
+			v, err = s.call(ctx, e, c, hook, rcpt, msg)
+		}
+		lat := s.p.now().Sub(start)
+		te.Latency, te.LatencyMs = lat, ms(lat)
+		if err != nil {
+			e.stats.record(lat, "error", true)
+			te.Action, te.Error, te.OnError = "error", err.Error(), string(e.OnError)
+			o, goOn := errorOutcome(e, err)
+			if o.Reply != nil {
+				te.Reply = o.Reply.String()
+			}
+			s.addTrace(hook, te)
+			s.p.log.Warn("stage failed", "stage", e.Name, "hook", string(hook), "err", err, "on_error", string(e.OnError), "session", s.txn.Session.ID)
+			if goOn {
+				continue
+			}
+			return o
+		}
+		e.stats.record(lat, v.Action.String(), false)
+		te.Action, te.Reason = v.Action.String(), v.Reason
+		te.Edits = s.applyEdits(hook, v.Edits, rcpt, msg)
+		for _, ar := range v.AuthResults {
+			ar.Stage = e.Name
+			s.txn.AuthResults = append(s.txn.AuthResults, ar)
+		}
+		switch v.Action {
+		case sdk.ActionContinue:
+			s.addTrace(hook, te)
+			continue
+		case sdk.ActionAccept:
+			s.addTrace(hook, te)
+			return Outcome{Action: sdk.ActionAccept}
+		case sdk.ActionReject, sdk.ActionTempfail:
+			r := verdictReply(v)
+			te.Reply = r.String()
+			s.addTrace(hook, te)
+			return Outcome{Action: v.Action, Reply: r}
+		case sdk.ActionDiscard, sdk.ActionQuarantine:
+			s.addTrace(hook, te)
+			if hook == sdk.HookConnect || hook == sdk.HookHelo {
+				// Nothing to discard yet: it applies to each message of the
+				// session, as Postfix does for a DISCARD at connect time.
+				s.disposition, s.dispReason = v.Action, v.Reason
+				continue
+			}
+			s.disposition, s.dispReason = v.Action, v.Reason
+			if hook == sdk.HookData {
+				return Outcome{Action: v.Action}
+			}
+			continue
+		default:
+			te.Action = "error"
+			te.Error = "unknown action " + v.Action.String()
+			s.addTrace(hook, te)
+		}
+	}
+	return Outcome{Action: sdk.ActionContinue}
+}
+
+func (s *Session) addTrace(hook sdk.Hook, te TraceEntry) {
+	if hook == sdk.HookConnect || hook == sdk.HookHelo {
+		s.sessionTrace = append(s.sessionTrace, te)
+		return
+	}
+	s.txTrace = append(s.txTrace, te)
+}
+
+// call runs one stage with its timeout.
+func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcpt *sdk.Recipient, msg *Message) (sdk.Verdict, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
+	defer cancel()
+	txn := s.snapshot()
+	if hook == sdk.HookData || hook == sdk.HookBounce {
+		m := &sdk.Message{Headers: msg.Headers(), BodySize: int64(len(msg.Body()))}
+		if c.NeedsBody() {
+			m.Body = msg.Body()
+		}
+		return c.Data(ctx, hook, txn, m)
+	}
+	return c.Hook(ctx, hook, txn, rcpt)
+}
+
+// snapshot copies the transaction so a stage cannot alias our state.
+func (s *Session) snapshot() *sdk.Txn {
+	t := s.txn
+	t.Envelope.Rcpts = append([]sdk.Recipient(nil), s.txn.Envelope.Rcpts...)
+	t.AuthResults = append([]sdk.AuthResult(nil), s.txn.AuthResults...)
+	return &t
+}
+
+// applyEdits applies a verdict's edits: envelope edits at any hook where
+// they make sense, header and body edits at the data hook.
+func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipient, msg *Message) []string {
+	var done []string
+	for _, ed := range edits {
+		ok := true
+		switch ed := ed.(type) {
+		case sdk.SetSender:
+			s.txn.Envelope.MailFrom = ed.Addr
+			if ed.Params != nil {
+				s.txn.Envelope.MailParams = ed.Params
+			}
+		case sdk.AddRecipient:
+			s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, sdk.Recipient{Addr: ed.Addr, Params: ed.Params})
+		case sdk.RemoveRecipient:
+			rs := s.txn.Envelope.Rcpts[:0]
+			for _, r := range s.txn.Envelope.Rcpts {
+				if !strings.EqualFold(r.Addr, ed.Addr) {
+					rs = append(rs, r)
+				}
+			}
+			s.txn.Envelope.Rcpts = rs
+		case sdk.SetRoute:
+			if rcpt != nil && (ed.Rcpt == "" || strings.EqualFold(ed.Rcpt, rcpt.Addr)) {
+				rcpt.Route = ed.Route
+				break
+			}
+			ok = false
+			for i := range s.txn.Envelope.Rcpts {
+				if strings.EqualFold(s.txn.Envelope.Rcpts[i].Addr, ed.Rcpt) {
+					s.txn.Envelope.Rcpts[i].Route = ed.Route
+					ok = true
+				}
+			}
+		default:
+			ok = msg != nil && msg.applyHeaderOrBody(ed)
+		}
+		d := sdk.DescribeEdit(ed)
+		if !ok {
+			d += " (ignored at " + string(hook) + ")"
+		}
+		done = append(done, d)
+	}
+	return done
+}

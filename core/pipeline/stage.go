@@ -1,0 +1,48 @@
+// Package pipeline runs a transaction through the configured stages in
+// order: plugins and milters alike, each with its timeout and on_error
+// policy, applying their verdicts and edits and recording a trace.
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Stage is one configured step, a plugin or a milter.
+type Stage interface {
+	// Kind is "plugin" or "milter".
+	Kind() string
+	// Open starts the stage's part of one SMTP session (a milter connects
+	// here; a plugin returns a view of its shared process).
+	Open(ctx context.Context, s *sdk.Session) (Conn, error)
+	// Health reports the stage's state ("running", "restarting", "down")
+	// and how many times it was restarted.
+	Health() (state string, restarts int)
+}
+
+// Conn is a stage's view of one SMTP session.
+type Conn interface {
+	// Wants reports whether the stage declared the hook.
+	Wants(h sdk.Hook) bool
+	// NeedsBody reports whether the data hook needs the body.
+	NeedsBody() bool
+	// Hook runs connect, helo, auth, mail, rcpt or deliver.
+	Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recipient) (sdk.Verdict, error)
+	// Data runs the data or bounce hook.
+	Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error)
+	// Reset ends a transaction (RSET, or after the data hook).
+	Reset(ctx context.Context)
+	// Close ends the session.
+	Close() error
+}
+
+// StageConfig is a Stage with its per-stage settings.
+type StageConfig struct {
+	Name    string
+	Stage   Stage
+	Timeout time.Duration
+	OnError config.OnError
+}

@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"sort"
+	"sync"
+	"time"
+)
+
+// stats counts one stage's calls, errors and recent latencies.
+type stats struct {
+	mu       sync.Mutex
+	calls    int64
+	errors   int64
+	verdicts map[string]int64
+	ring     [1024]time.Duration
+	n        int // samples written (ring index = n % len)
+}
+
+func (s *stats) record(d time.Duration, action string, failed bool) {
+	s.mu.Lock()
+	s.calls++
+	if failed {
+		s.errors++
+	}
+	if s.verdicts == nil {
+		s.verdicts = map[string]int64{}
+	}
+	s.verdicts[action]++
+	s.ring[s.n%len(s.ring)] = d
+	s.n++
+	s.mu.Unlock()
+}
+
+// snapshot returns counters and the p50/p99 of the recent latencies.
+func (s *stats) snapshot() (calls, errors int64, verdicts map[string]int64, p50, p99 time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.n
+	if n > len(s.ring) {
+		n = len(s.ring)
+	}
+	lat := append([]time.Duration(nil), s.ring[:n]...)
+	verdicts = make(map[string]int64, len(s.verdicts))
+	for k, v := range s.verdicts {
+		verdicts[k] = v
+	}
+	if n > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		p50 = lat[(n-1)*50/100]
+		p99 = lat[(n-1)*99/100]
+	}
+	return s.calls, s.errors, verdicts, p50, p99
+}
+
+// StageStatus is one stage as GET /api/pipeline shows it.
+type StageStatus struct {
+	Name     string           `json:"name"`
+	Kind     string           `json:"kind"`
+	Target   string           `json:"target,omitempty"`
+	State    string           `json:"state"`
+	Calls    int64            `json:"calls"`
+	Errors   int64            `json:"errors"`
+	Restarts int              `json:"restarts"`
+	Verdicts map[string]int64 `json:"verdicts"`
+	P50      string           `json:"latency_p50"`
+	P99      string           `json:"latency_p99"`
+	P50ms    float64          `json:"latency_p50_ms"`
+	P99ms    float64          `json:"latency_p99_ms"`
+	Timeout  string           `json:"timeout"`
+	OnError  string           `json:"on_error"`
+}

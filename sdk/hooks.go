@@ -1,0 +1,99 @@
+package sdk
+
+import "context"
+
+// Plugin is what Serve runs. Embed Base to get a no-op Configure, then
+// implement the hook interfaces you want.
+type Plugin interface {
+	// Configure receives the stage's name and its [stage.config] table
+	// (decode it with cfg.Decode). It runs once, before any hook.
+	Configure(ctx context.Context, cfg Config) error
+}
+
+// Base is the embeddable no-op plugin.
+type Base struct{}
+
+// Configure does nothing.
+func (Base) Configure(context.Context, Config) error { return nil }
+
+// ConnectHook is called when a client connects.
+type ConnectHook interface {
+	Connect(ctx context.Context, t *Txn) (Verdict, error)
+}
+
+// HeloHook is called on HELO/EHLO; t.Session.Helo is set.
+type HeloHook interface {
+	Helo(ctx context.Context, t *Txn) (Verdict, error)
+}
+
+// AuthHook is called on AUTH with the credentials; Accept authenticates
+// the user, Reject refuses, Continue leaves it to the next stage or the
+// built-in user database.
+type AuthHook interface {
+	Auth(ctx context.Context, t *Txn, mech, user string, secret []byte) (Verdict, error)
+}
+
+// MailHook is called on MAIL FROM; t.Envelope.MailFrom is set.
+type MailHook interface {
+	Mail(ctx context.Context, t *Txn) (Verdict, error)
+}
+
+// RcptHook is called for each RCPT TO with the candidate recipient (not yet
+// in t.Envelope.Rcpts). Reject refuses that recipient only; a SetRoute edit
+// routes it.
+type RcptHook interface {
+	Rcpt(ctx context.Context, t *Txn, rcpt Recipient) (Verdict, error)
+}
+
+// DataHook is called once per message at the end of DATA/BDAT with the
+// message as earlier stages left it.
+type DataHook interface {
+	Data(ctx context.Context, t *Txn, m *Message) (Verdict, error)
+}
+
+// DeliverHook is called per recipient after routing, before delivery.
+type DeliverHook interface {
+	Deliver(ctx context.Context, t *Txn, rcpt Recipient) (Verdict, error)
+}
+
+// BounceHook is called with a generated bounce before it is queued; it may
+// edit or discard it.
+type BounceHook interface {
+	Bounce(ctx context.Context, t *Txn, m *Message) (Verdict, error)
+}
+
+// BodyOptional is implemented by a DataHook plugin that only reads headers:
+// when HeadersOnly returns true the body is not streamed to it.
+type BodyOptional interface {
+	HeadersOnly() bool
+}
+
+// HooksOf returns the hooks p implements, in order.
+func HooksOf(p Plugin) []Hook {
+	var hs []Hook
+	if _, ok := p.(ConnectHook); ok {
+		hs = append(hs, HookConnect)
+	}
+	if _, ok := p.(HeloHook); ok {
+		hs = append(hs, HookHelo)
+	}
+	if _, ok := p.(AuthHook); ok {
+		hs = append(hs, HookAuth)
+	}
+	if _, ok := p.(MailHook); ok {
+		hs = append(hs, HookMail)
+	}
+	if _, ok := p.(RcptHook); ok {
+		hs = append(hs, HookRcpt)
+	}
+	if _, ok := p.(DataHook); ok {
+		hs = append(hs, HookData)
+	}
+	if _, ok := p.(DeliverHook); ok {
+		hs = append(hs, HookDeliver)
+	}
+	if _, ok := p.(BounceHook); ok {
+		hs = append(hs, HookBounce)
+	}
+	return hs
+}

@@ -1,0 +1,130 @@
+// Package sdk is what a Sluice plugin author imports. A plugin is a program
+// whose main is one call:
+//
+//	func main() { sdk.Serve(&MyPlugin{}) }
+//
+// MyPlugin embeds sdk.Base and implements only the hook interfaces it
+// wants (ConnectHook, HeloHook, AuthHook, MailHook, RcptHook, DataHook,
+// DeliverHook, BounceHook). The SDK declares exactly those hooks to the
+// core, so hooks a plugin does not implement cost nothing.
+//
+// This package imports nothing from Sluice's core.
+package sdk
+
+// ProtocolVersion is the plugin protocol version this SDK speaks.
+const ProtocolVersion = 1
+
+// Hook names a point in the SMTP transaction (or after it) where the
+// pipeline calls its stages.
+type Hook string
+
+// The hooks, in SMTP order, then deliver and bounce.
+const (
+	HookConnect Hook = "connect"
+	HookHelo    Hook = "helo"
+	HookAuth    Hook = "auth"
+	HookMail    Hook = "mail"
+	HookRcpt    Hook = "rcpt"
+	HookData    Hook = "data"
+	HookDeliver Hook = "deliver"
+	HookBounce  Hook = "bounce"
+)
+
+// AllHooks lists every hook in order.
+var AllHooks = []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookData, HookDeliver, HookBounce}
+
+// Session describes the SMTP connection.
+type Session struct {
+	ID         string `json:"id"`
+	ClientIP   string `json:"client_ip"`
+	ClientPort int    `json:"client_port,omitempty"`
+	ClientName string `json:"client_name,omitempty"`
+	Helo       string `json:"helo,omitempty"`
+	TLS        bool   `json:"tls,omitempty"`
+	TLSVersion string `json:"tls_version,omitempty"`
+	AuthUser   string `json:"auth_user,omitempty"`
+	AuthMech   string `json:"auth_mech,omitempty"`
+	Listener   string `json:"listener,omitempty"`
+	LocalIP    string `json:"local_ip,omitempty"`
+	LocalPort  int    `json:"local_port,omitempty"`
+}
+
+// Recipient is one envelope recipient.
+type Recipient struct {
+	Addr   string            `json:"addr"`
+	Route  string            `json:"route,omitempty"`
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// Envelope is the transaction as the stages before this one left it.
+type Envelope struct {
+	MailFrom   string            `json:"mail_from"`
+	MailParams map[string]string `json:"mail_params,omitempty"`
+	Rcpts      []Recipient       `json:"rcpts,omitempty"`
+	QueueID    string            `json:"queue_id,omitempty"`
+}
+
+// Txn is what every hook receives: the session, the envelope so far, and
+// the authentication results of earlier stages.
+type Txn struct {
+	Session     Session
+	Envelope    Envelope
+	AuthResults []AuthResult
+}
+
+// AuthResult is one authentication method's outcome (RFC 8601), passed in
+// structured form to later stages.
+type AuthResult struct {
+	Method string            `json:"method"` // spf, dkim, dmarc, ...
+	Result string            `json:"result"` // pass, fail, none, ...
+	Reason string            `json:"reason,omitempty"`
+	Props  map[string]string `json:"props,omitempty"` // smtp.mailfrom, header.d, ...
+	Stage  string            `json:"stage,omitempty"`
+}
+
+// Header is one header field. Value is what follows the colon, leading
+// whitespace removed, folding (CRLF + whitespace) kept.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Message is the message at the data hook: its header fields in order and
+// its body (CRLF line ends). Body is nil when the plugin declared it does
+// not need the body (see BodyOptional).
+type Message struct {
+	Headers []Header
+	Body    []byte
+	// BodySize is the body's size even when Body is not sent.
+	BodySize int64
+}
+
+// Get returns the value of the first header field named name
+// (case-insensitive), or "".
+func (m *Message) Get(name string) string {
+	for _, h := range m.Headers {
+		if equalFold(h.Name, name) {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,167 @@
+package sdk
+
+import "fmt"
+
+// Action is what a stage decides.
+type Action int
+
+// The actions. The zero value is Continue.
+const (
+	ActionContinue   Action = iota // go on to the next stage
+	ActionAccept                   // accept now; later stages are skipped
+	ActionReject                   // refuse with a 5xx
+	ActionTempfail                 // refuse with a 4xx
+	ActionDiscard                  // accept and drop silently
+	ActionQuarantine               // accept and keep in state quarantined
+)
+
+var actionNames = [...]string{"continue", "accept", "reject", "tempfail", "discard", "quarantine"}
+
+// String returns the action's name.
+func (a Action) String() string {
+	if int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
+// MarshalText renders the name (for JSON traces).
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText parses a name.
+func (a *Action) UnmarshalText(b []byte) error {
+	for i, n := range actionNames {
+		if n == string(b) {
+			*a = Action(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown action %q", b)
+}
+
+// Reply is an SMTP reply a stage asks for.
+type Reply struct {
+	Code     int    `json:"code"`
+	Enhanced string `json:"enhanced,omitempty"` // "5.7.1"
+	Text     string `json:"text,omitempty"`
+}
+
+// Verdict is a stage's answer to one hook: an action, an optional reply,
+// and edits (at the data hook; rcpt and mail may set a route or sender).
+type Verdict struct {
+	Action Action `json:"action"`
+	Reply  *Reply `json:"reply,omitempty"`
+	Edits  []Edit `json:"-"`
+	Reason string `json:"reason,omitempty"` // for the log and trace only
+	// AuthResults this stage contributes (spf, dkim, dmarc, ...).
+	AuthResults []AuthResult `json:"auth_results,omitempty"`
+}
+
+// Continue passes to the next stage, applying edits.
+func Continue(edits ...Edit) Verdict { return Verdict{Action: ActionContinue, Edits: edits} }
+
+// Accept accepts now; later stages are skipped. Edits still apply.
+func Accept(edits ...Edit) Verdict { return Verdict{Action: ActionAccept, Edits: edits} }
+
+// Reject refuses with code (5xx), enhanced status ("5.7.1") and text.
+func Reject(code int, enhanced, text string) Verdict {
+	return Verdict{Action: ActionReject, Reply: &Reply{Code: code, Enhanced: enhanced, Text: text}}
+}
+
+// Tempfail refuses temporarily with code (4xx), enhanced status and text.
+func Tempfail(code int, enhanced, text string) Verdict {
+	return Verdict{Action: ActionTempfail, Reply: &Reply{Code: code, Enhanced: enhanced, Text: text}}
+}
+
+// Discard accepts the message and drops it.
+func Discard(reason string) Verdict { return Verdict{Action: ActionDiscard, Reason: reason} }
+
+// Quarantine accepts the message and keeps it in the queue, held.
+func Quarantine(reason string) Verdict { return Verdict{Action: ActionQuarantine, Reason: reason} }
+
+// Because sets the internal reason.
+func (v Verdict) Because(reason string) Verdict { v.Reason = reason; return v }
+
+// Edit is one change a stage makes at the data hook. The set is closed:
+// the types below are all there are.
+type Edit interface{ isEdit() }
+
+// AddHeader appends a header field at the end of the header section.
+type AddHeader struct{ Name, Value string }
+
+// InsertHeader inserts a header field at Index (0-based; 0 is the top).
+type InsertHeader struct {
+	Index       int
+	Name, Value string
+}
+
+// ChangeHeader replaces the value of the Occurrence'th (1-based) field named
+// Name.
+type ChangeHeader struct {
+	Name       string
+	Occurrence int
+	Value      string
+}
+
+// DeleteHeader removes the Occurrence'th (1-based) field named Name.
+type DeleteHeader struct {
+	Name       string
+	Occurrence int
+}
+
+// SetSender changes the envelope sender (MAIL FROM).
+type SetSender struct {
+	Addr   string
+	Params map[string]string
+}
+
+// AddRecipient adds an envelope recipient.
+type AddRecipient struct {
+	Addr   string
+	Params map[string]string
+}
+
+// RemoveRecipient removes an envelope recipient.
+type RemoveRecipient struct{ Addr string }
+
+// ReplaceBody replaces the message body (everything after the header
+// section's blank line).
+type ReplaceBody struct{ Body []byte }
+
+// SetRoute sets the transport of one recipient (e.g. "lmtp:unix:/run/dovecot/lmtp").
+type SetRoute struct{ Rcpt, Route string }
+
+func (AddHeader) isEdit()       {}
+func (InsertHeader) isEdit()    {}
+func (ChangeHeader) isEdit()    {}
+func (DeleteHeader) isEdit()    {}
+func (SetSender) isEdit()       {}
+func (AddRecipient) isEdit()    {}
+func (RemoveRecipient) isEdit() {}
+func (ReplaceBody) isEdit()     {}
+func (SetRoute) isEdit()        {}
+
+// DescribeEdit renders an edit for traces and logs.
+func DescribeEdit(e Edit) string {
+	switch e := e.(type) {
+	case AddHeader:
+		return fmt.Sprintf("add header %s: %s", e.Name, e.Value)
+	case InsertHeader:
+		return fmt.Sprintf("insert header at %d %s: %s", e.Index, e.Name, e.Value)
+	case ChangeHeader:
+		return fmt.Sprintf("change header %s[%d]: %s", e.Name, e.Occurrence, e.Value)
+	case DeleteHeader:
+		return fmt.Sprintf("delete header %s[%d]", e.Name, e.Occurrence)
+	case SetSender:
+		return fmt.Sprintf("set sender <%s>", e.Addr)
+	case AddRecipient:
+		return fmt.Sprintf("add recipient <%s>", e.Addr)
+	case RemoveRecipient:
+		return fmt.Sprintf("remove recipient <%s>", e.Addr)
+	case ReplaceBody:
+		return fmt.Sprintf("replace body (%d bytes)", len(e.Body))
+	case SetRoute:
+		return fmt.Sprintf("set route of <%s> to %s", e.Rcpt, e.Route)
+	}
+	return fmt.Sprintf("%T", e)
+}
