@@ -1,0 +1,134 @@
+// Package delivery is Sluice's outbound delivery agent. A scheduler takes
+// due messages from the queue's schedule index and hands them to a bounded
+// set of workers; a worker groups a message's pending recipients by
+// destination (the relay, or each recipient domain's MX hosts), runs one SMTP
+// transaction per destination over pooled connections, and records each
+// recipient's outcome and the next attempt in the queue.
+package delivery
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/queue"
+)
+
+// Queue is what delivery needs from the queue; *queue.Store satisfies it.
+type Queue interface {
+	// Due returns up to limit ids due at now, skipping those skip accepts,
+	// and the earliest later attempt (zero when none).
+	Due(now time.Time, limit int, skip func(id string) bool) ([]string, time.Time, error)
+	Get(id string) (*envelope.Message, error)
+	Body(id string) ([]byte, error)
+	// Modify applies fn and stores the result; a message whose recipients
+	// are all done is removed.
+	Modify(id string, fn func(*envelope.Message) error) (*envelope.Message, error)
+	// Notify signals that a message may have become due earlier.
+	Notify() <-chan struct{}
+}
+
+// Options configure an Agent.
+type Options struct {
+	Config   config.Delivery
+	Hostname string               // the name we send in EHLO
+	Resolver *dnsresolve.Resolver // nil: only a relay given by IP or by name the system resolves
+	Clock    func() time.Time     // default time.Now
+	Logger   *slog.Logger         // default slog.Default()
+	// TLSConfig is the client config for STARTTLS. Default: opportunistic
+	// encryption without certificate checks (RFC 7435), as most MX hosts
+	// present certificates no one could verify. ServerName is set to the MX
+	// host name when empty.
+	TLSConfig *tls.Config
+	Rand      func() float64 // jitter source in [0,1), default math/rand
+}
+
+// Agent delivers queued messages. Create it with New and start it with Run.
+type Agent struct {
+	q     Queue
+	cfg   config.Delivery
+	host  string
+	dns   *dnsresolve.Resolver
+	clock func() time.Time
+	log   *slog.Logger
+	tls   *tls.Config
+	rand  func() float64
+	kick  chan struct{}
+	pool  *pool
+}
+
+// New returns an agent over q. Zero fields of opt.Config get the defaults
+// config.Default uses, except Jitter: zero means none.
+func New(q Queue, opt Options) *Agent {
+	cfg := withDefaults(opt.Config)
+	a := &Agent{
+		q:     q,
+		cfg:   cfg,
+		host:  opt.Hostname,
+		dns:   opt.Resolver,
+		clock: opt.Clock,
+		log:   opt.Logger,
+		tls:   opt.TLSConfig,
+		rand:  opt.Rand,
+		kick:  make(chan struct{}, 1),
+	}
+	if a.host == "" {
+		a.host = "localhost"
+	}
+	if a.clock == nil {
+		a.clock = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.rand == nil {
+		a.rand = rand.Float64
+	}
+	a.pool = newPool(cfg.PerDestination, cfg.IdleTimeout.Duration)
+	return a
+}
+
+// withDefaults fills the zero fields of c as config.Default does, so an
+// Agent built from a hand-written config.Delivery still works.
+func withDefaults(c config.Delivery) config.Delivery {
+	def := func(d *config.Duration, v time.Duration) {
+		if d.Duration <= 0 {
+			d.Duration = v
+		}
+	}
+	if c.Port == 0 {
+		c.Port = 25
+	}
+	if len(c.Retry) == 0 {
+		for _, d := range []time.Duration{5 * time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour} {
+			c.Retry = append(c.Retry, config.Duration{Duration: d})
+		}
+	}
+	def(&c.MaxAge, 5*24*time.Hour)
+	def(&c.ConnectTimeout, 30*time.Second)
+	def(&c.CommandTimeout, 5*time.Minute)
+	def(&c.IdleTimeout, 10*time.Second)
+	if c.Workers < 1 {
+		c.Workers = 1
+	}
+	if c.PerDestination < 1 {
+		c.PerDestination = 1
+	}
+	return c
+}
+
+// Kick makes the scheduler look for due messages now, as after a test
+// advanced its clock or an operator asked for a retry.
+func (a *Agent) Kick() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// The queue store is the production Queue.
+var _ Queue = (*queue.Store)(nil)

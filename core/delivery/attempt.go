@@ -1,0 +1,156 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/queue"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// attempt makes one delivery attempt of message id: every pending
+// recipient, one transaction per destination, then records the outcomes.
+// Recipients already delivered or failed are never sent again.
+func (a *Agent) attempt(ctx context.Context, id string) {
+	m, err := a.q.Get(id)
+	if err != nil {
+		if !errors.Is(err, queue.ErrNotFound) {
+			a.log.Error("delivery: reading message", "id", id, "err", err)
+		}
+		return
+	}
+	if m.State != envelope.StateActive || m.Done() {
+		return
+	}
+	body, err := a.q.Body(id)
+	if err != nil {
+		a.log.Error("delivery: reading body", "id", id, "err", err)
+		a.postpone(id, err)
+		return
+	}
+	dests, results := a.group(m.Pending())
+	for _, d := range dests {
+		res, via := a.deliverTo(ctx, m, body, d)
+		for addr, o := range res {
+			results[addr] = o
+		}
+		a.logAttempt(m.ID, d, via, res)
+	}
+	a.record(id, results)
+}
+
+// logAttempt writes the one log line of a destination's attempt.
+func (a *Agent) logAttempt(id string, d *destination, via string, res map[string]outcome) {
+	rcpts := make([]string, len(d.rcpts))
+	counts := map[envelope.RcptStatus]int{}
+	var last string
+	for i, r := range d.rcpts {
+		rcpts[i] = r.Addr
+		o := res[r.Addr]
+		counts[o.status]++
+		if last == "" || o.status != envelope.RcptDelivered {
+			last = o.reply
+		}
+	}
+	result := "mixed"
+	switch len(d.rcpts) {
+	case counts[envelope.RcptDelivered]:
+		result = "delivered"
+	case counts[envelope.RcptPending]:
+		result = "deferred"
+	case counts[envelope.RcptFailed]:
+		result = "failed"
+	}
+	a.log.Info("delivery attempt", "id", id, "dest", d.name, "via", via,
+		"rcpts", rcpts, "result", result, "reply", last)
+}
+
+// record stores the attempt's outcomes; the queue removes the message once
+// every recipient is done.
+func (a *Agent) record(id string, results map[string]outcome) {
+	var failed []envelope.Recipient
+	_, err := a.q.Modify(id, func(m *envelope.Message) error {
+		failed = a.apply(m, results, a.clock())
+		return nil
+	})
+	if errors.Is(err, queue.ErrNotFound) {
+		a.log.Info("delivery: message removed during the attempt", "id", id)
+		return
+	}
+	if err != nil {
+		a.log.Error("delivery: recording attempt", "id", id, "err", err)
+		return
+	}
+	for _, r := range failed {
+		// Bounces (RFC 3464) are generated from these in a later stage.
+		a.log.Warn("delivery: recipient failed", "id", id, "rcpt", r.Addr, "attempts", r.Attempts, "reply", r.LastReply)
+	}
+}
+
+// apply writes outcomes into m: each attempted recipient's status, attempt
+// count and last reply; then either the next attempt or, past max_age,
+// expiry of whatever is still pending. It returns the recipients that
+// failed now.
+func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) []envelope.Recipient {
+	m.Attempts++
+	var failed []envelope.Recipient
+	var lastTemp string
+	for i := range m.Rcpts {
+		r := &m.Rcpts[i]
+		o, ok := results[r.Addr]
+		if !ok || r.Done() {
+			continue
+		}
+		r.Attempts++
+		r.Status, r.LastReply = o.status, o.reply
+		switch o.status {
+		case envelope.RcptFailed:
+			failed = append(failed, *r)
+		case envelope.RcptPending:
+			lastTemp = o.reply
+		}
+	}
+	if m.Done() {
+		return failed
+	}
+	if !m.Received.IsZero() && now.Sub(m.Received) > a.cfg.MaxAge.Duration {
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			if !r.Done() {
+				r.Status = envelope.RcptFailed
+				r.LastReply = reply.Expired.With(r.LastReply).Error()
+				failed = append(failed, *r)
+			}
+		}
+		return failed
+	}
+	m.NextAttempt = now.Add(a.retryDelay(m.Attempts))
+	m.LastError = lastTemp
+	return failed
+}
+
+// retryDelay is the wait after the given number of attempts: the retry
+// list's entry for it, the last one repeating, spread by ± jitter so that
+// messages queued together do not retry together.
+func (a *Agent) retryDelay(attempts int) time.Duration {
+	r := a.cfg.Retry
+	d := r[max(min(attempts-1, len(r)-1), 0)].Duration
+	if j := a.cfg.Jitter; j > 0 {
+		d = time.Duration(float64(d) * (1 + j*(2*a.rand()-1)))
+	}
+	return d
+}
+
+// postpone reschedules a message that could not even be read.
+func (a *Agent) postpone(id string, cause error) {
+	_, err := a.q.Modify(id, func(m *envelope.Message) error {
+		m.LastError = cause.Error()
+		m.NextAttempt = a.clock().Add(a.retryDelay(1))
+		return nil
+	})
+	if err != nil {
+		a.log.Error("delivery: rescheduling", "id", id, "err", err, "cause", cause)
+	}
+}

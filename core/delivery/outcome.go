@@ -1,0 +1,79 @@
+package delivery
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// Replies delivery gives on its own behalf, when no server answered.
+var (
+	// RFC 3463 X.1.2: bad destination system address; the domain does not
+	// exist (NXDOMAIN) or has no address to deliver to.
+	noSuchDomain = reply.Reply{Code: 550, Enhanced: [3]int{5, 1, 2}, Text: "Recipient domain does not exist"}
+	noMailHost   = reply.Reply{Code: 550, Enhanced: [3]int{5, 1, 2}, Text: "Recipient domain has neither MX nor address records"}
+	// RFC 3463 X.4.3: directory server failure; DNS did not answer.
+	dnsFailure = reply.Reply{Code: 451, Enhanced: [3]int{4, 4, 3}, Text: "DNS lookup failed, will retry"}
+	// RFC 3463 X.4.1: no answer from host; every address failed to connect
+	// or greet.
+	noConnection = reply.Reply{Code: 451, Enhanced: [3]int{4, 4, 1}, Text: "No mail server could be reached, will retry"}
+	// RFC 6531 §3.2: a message needing SMTPUTF8 must not go to a server
+	// that does not offer it; X.6.7 is the code RFC 6531 §3.6 registers.
+	noSMTPUTF8 = reply.Reply{Code: 553, Enhanced: [3]int{5, 6, 7}, Text: "Destination does not support internationalized addresses (SMTPUTF8)"}
+	// Delivery was interrupted by shutdown; the next attempt will retry.
+	interrupted = reply.Reply{Code: 451, Enhanced: [3]int{4, 3, 2}, Text: "Delivery interrupted, will retry"}
+)
+
+// outcome is what one attempt did to one recipient.
+type outcome struct {
+	status envelope.RcptStatus // RcptPending means a temporary failure
+	reply  string              // for Recipient.LastReply
+}
+
+func (o outcome) String() string { return string(o.status) + ": " + o.reply }
+
+func delivered(text string) outcome { return outcome{envelope.RcptDelivered, text} }
+
+// temporary is a failure worth retrying; the recipient stays pending.
+func temporary(text string) outcome { return outcome{envelope.RcptPending, text} }
+
+func permanent(r *reply.Reply) outcome { return outcome{envelope.RcptFailed, r.Error()} }
+
+// outcomeOf classifies a failed SMTP command: a 5xx reply fails the
+// recipient for good, a 4xx reply or a broken connection is temporary
+// (RFC 5321 §4.2.1).
+func outcomeOf(err error) outcome {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		if se.Code >= 500 && se.Code < 600 {
+			return outcome{envelope.RcptFailed, replyText(se)}
+		}
+		return temporary(replyText(se))
+	}
+	return temporary(err.Error())
+}
+
+// replyText renders a server reply the way it came on the wire, on one
+// line: "451 4.3.0 try later".
+func replyText(se *smtp.SMTPError) string {
+	msg := strings.ReplaceAll(se.Message, "\n", " ")
+	if ec := se.EnhancedCode; ec != smtp.EnhancedCodeNotSet && ec != smtp.NoEnhancedCode {
+		return fmt.Sprintf("%d %d.%d.%d %s", se.Code, ec[0], ec[1], ec[2], msg)
+	}
+	return fmt.Sprintf("%d %s", se.Code, msg)
+}
+
+// isReply reports whether err is a reply from the server (as opposed to a
+// broken connection), with its code.
+func isReply(err error) (int, bool) {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code, true
+	}
+	return 0, false
+}

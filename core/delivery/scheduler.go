@@ -1,0 +1,79 @@
+package delivery
+
+import (
+	"context"
+	"time"
+)
+
+// dueErrorBackoff is how long the scheduler waits before asking the queue
+// again after Due failed.
+const dueErrorBackoff = time.Second
+
+// Run schedules deliveries until ctx is done. It asks the queue's schedule
+// index for due messages, never more than there are free workers, and then
+// sleeps until one of: the queue's notification, Kick, the next scheduled
+// attempt, a worker finishing, or ctx. A message being delivered is
+// in-flight and never dispatched twice.
+//
+// When ctx is done Run stops dispatching, lets in-flight deliveries finish
+// for up to the command timeout, then cancels them, waits for them, closes
+// idle connections and returns nil. Run is called once per Agent.
+func (a *Agent) Run(ctx context.Context) error {
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	done := make(chan string, a.cfg.Workers)
+	inflight := map[string]bool{}
+	skip := func(id string) bool { return inflight[id] }
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+
+	for {
+		if free := a.cfg.Workers - len(inflight); free > 0 {
+			now := a.clock()
+			ids, next, err := a.q.Due(now, free, skip)
+			if err != nil {
+				a.log.Error("delivery: reading the schedule", "err", err)
+				next = now.Add(dueErrorBackoff)
+			}
+			for _, id := range ids {
+				inflight[id] = true
+				go func() {
+					a.attempt(work, id)
+					done <- id
+				}()
+			}
+			if next.IsZero() {
+				timer.Stop()
+			} else {
+				timer.Reset(max(next.Sub(now), 0))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			a.drain(done, len(inflight), cancelWork)
+			return nil
+		case <-a.q.Notify():
+		case <-a.kick:
+		case <-timer.C:
+		case id := <-done:
+			delete(inflight, id)
+		}
+	}
+}
+
+// drain waits for n in-flight deliveries, cancelling them once the command
+// timeout has passed, then closes the idle connections.
+func (a *Agent) drain(done <-chan string, n int, cancel context.CancelFunc) {
+	grace := time.NewTimer(a.cfg.CommandTimeout.Duration)
+	defer grace.Stop()
+	for n > 0 {
+		select {
+		case <-done:
+			n--
+		case <-grace.C:
+			cancel()
+		}
+	}
+	a.pool.close()
+}

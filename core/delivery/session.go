@@ -1,0 +1,176 @@
+package delivery
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// session is one SMTP connection past EHLO, ready for MAIL.
+type session struct {
+	client *smtp.Client
+	conn   net.Conn // the TCP connection: closing it aborts whatever runs
+	host   string   // MX or relay host name, for logs and TLS
+	addr   string   // ip:port dialled, the pool key
+	tls    bool
+	used   int         // transactions started on it
+	timer  *time.Timer // idle expiry while pooled
+}
+
+// close ends the session without a goodbye.
+func (s *session) close() { _ = s.client.Close() }
+
+// quit says QUIT (RFC 5321 §4.1.1.10) with a short timeout, then closes.
+func (s *session) quit() {
+	s.client.CommandTimeout = 5 * time.Second
+	_ = s.client.Quit()
+	s.close()
+}
+
+// hopError is a failure to reach a host or to get through its greeting,
+// EHLO or STARTTLS: delivery moves on to the next address (RFC 5321 §5.1).
+type hopError struct {
+	host, addr string
+	err        error
+}
+
+func (e *hopError) Error() string { return fmt.Sprintf("%s[%s]: %s", e.host, e.addr, describe(e.err)) }
+func (e *hopError) Unwrap() error { return e.err }
+
+// tlsFailed marks a failed STARTTLS; the connection is gone.
+type tlsFailed struct{ err error }
+
+func (e *tlsFailed) Error() string { return "STARTTLS: " + describe(e.err) }
+func (e *tlsFailed) Unwrap() error { return e.err }
+
+// describe renders err, a server reply as it looked on the wire.
+func describe(err error) string {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return replyText(se)
+	}
+	return err.Error()
+}
+
+// connect opens a session to addr, encrypting it with STARTTLS when the
+// server offers it. Encryption is opportunistic (RFC 7435, RFC 3207): when
+// STARTTLS fails the host is tried once more in plaintext.
+func (a *Agent) connect(ctx context.Context, host, addr string) (*session, error) {
+	s, err := a.dial(ctx, host, addr, true)
+	var tf *tlsFailed
+	if errors.As(err, &tf) {
+		a.log.Info("delivery: STARTTLS failed, retrying in plaintext", "host", host, "addr", addr, "err", tf.err)
+		s, err = a.dial(ctx, host, addr, false)
+	}
+	if err != nil {
+		return nil, &hopError{host: host, addr: addr, err: err}
+	}
+	return s, nil
+}
+
+func (a *Agent) dial(ctx context.Context, host, addr string, tryTLS bool) (*session, error) {
+	d := net.Dialer{Timeout: a.cfg.ConnectTimeout.Duration}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	c := a.newClient(conn)
+	if err := c.Hello(a.host); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	s := &session{client: c, conn: conn, host: host, addr: addr}
+	if ok, _ := c.Extension("STARTTLS"); !ok || !tryTLS {
+		return s, nil
+	}
+	tc, err := a.startTLS(ctx, conn, host)
+	if err != nil {
+		_ = conn.Close()
+		return nil, &tlsFailed{err}
+	}
+	// RFC 3207 §4.2: after the handshake the session starts over without a
+	// greeting; go-smtp's client reads one, so replay it.
+	greeting := io.MultiReader(strings.NewReader("220 "+host+" TLS session started\r\n"), tc)
+	c = a.newClient(&resumedConn{Conn: tc, r: greeting})
+	if err := c.Hello(a.host); err != nil {
+		_ = tc.Close()
+		return nil, err
+	}
+	s.client, s.tls = c, true
+	return s, nil
+}
+
+func (a *Agent) newClient(conn net.Conn) *smtp.Client {
+	c := smtp.NewClient(conn)
+	c.CommandTimeout = a.cfg.CommandTimeout.Duration
+	// RFC 5321 §4.5.3.2: 5 minutes per command, 10 for the final dot.
+	c.SubmissionTimeout = 2 * a.cfg.CommandTimeout.Duration
+	return c
+}
+
+// startTLS sends STARTTLS on conn, where EHLO advertised it, and runs the
+// client handshake. go-smtp's client has no method for this that keeps our
+// EHLO name, so the command is written here.
+func (a *Agent) startTLS(ctx context.Context, conn net.Conn, host string) (*tls.Conn, error) {
+	_ = conn.SetDeadline(time.Now().Add(a.cfg.CommandTimeout.Duration))
+	if _, err := io.WriteString(conn, "STARTTLS\r\n"); err != nil {
+		return nil, err
+	}
+	// One byte at a time, so that nothing past the reply is consumed.
+	tr := textproto.NewReader(bufio.NewReader(oneByteReader{conn}))
+	if _, _, err := tr.ReadResponse(220); err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.CommandTimeout.Duration)
+	defer cancel()
+	tc := tls.Client(conn, a.tlsConfig(host))
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// tlsConfig is the configured client config, or one for opportunistic
+// encryption that accepts any certificate, naming host for SNI.
+func (a *Agent) tlsConfig(host string) *tls.Config {
+	var cfg *tls.Config
+	if a.tls != nil {
+		cfg = a.tls.Clone()
+	} else {
+		cfg = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	return cfg
+}
+
+// resumedConn reads r (a replayed greeting, then the connection) instead
+// of the bare connection.
+type resumedConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c *resumedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+type oneByteReader struct{ r io.Reader }
+
+func (o oneByteReader) Read(p []byte) (int, error) {
+	if len(p) > 1 {
+		p = p[:1]
+	}
+	return o.r.Read(p)
+}

@@ -1,0 +1,120 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// txResult is what one transaction did.
+type txResult struct {
+	rcpts map[string]outcome // by recipient address
+	keep  bool               // the session can carry another transaction
+	// stale: a pooled session broke (or got 421) before the server answered
+	// MAIL, most likely closed while idle. Nothing was decided: redo the
+	// transaction on a new session.
+	stale bool
+}
+
+// transact runs one mail transaction (RFC 5321 §3.3) for rcpts on s:
+// MAIL, one RCPT each, DATA when any was accepted, then RSET so that the
+// session can be pooled.
+func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, body []byte, rcpts []*envelope.Recipient) txResult {
+	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
+	defer stop()
+	s.used++
+	c := s.client
+	res := txResult{rcpts: make(map[string]outcome, len(rcpts))}
+	set := func(o outcome, list []*envelope.Recipient) {
+		for _, r := range list {
+			res.rcpts[r.Addr] = o
+		}
+	}
+	fail := func(err error) outcome {
+		if _, ok := isReply(err); !ok && ctx.Err() != nil {
+			return temporary(interrupted.With(err.Error()).Error())
+		}
+		return outcomeOf(err)
+	}
+	// reusable: after a reply other than 421 (RFC 5321 §3.8: the server is
+	// closing), RSET brings the session back to a clean state.
+	reusable := func(err error) bool {
+		code, ok := isReply(err)
+		return ok && code != 421 && c.Reset() == nil
+	}
+
+	// RFC 1870 §6.1: do not send what the server announced it refuses.
+	if limit, ok := c.MaxMessageSize(); ok && limit > 0 && len(body) > limit {
+		set(permanent(reply.TooBig.With(fmt.Sprintf("%s accepts at most %d bytes", s.host, limit))), rcpts)
+		res.keep = true
+		return res
+	}
+	opts := &smtp.MailOptions{Size: int64(len(body)), Return: dsnReturn(m.DSNRet), EnvelopeID: envID(m.DSNEnvID)}
+	if m.SMTPUTF8 {
+		if ok, _ := c.Extension("SMTPUTF8"); ok {
+			opts.UTF8 = true
+		} else if !envelopeASCII(m.From, rcpts) {
+			set(permanent(&noSMTPUTF8), rcpts)
+			res.keep = true
+			return res
+		}
+	}
+	if err := c.Mail(m.From, opts); err != nil {
+		if code, ok := isReply(err); (!ok || code == 421) && s.used > 1 && ctx.Err() == nil {
+			res.stale = true
+			return res
+		}
+		set(fail(err), rcpts)
+		res.keep = reusable(err)
+		return res
+	}
+
+	var accepted []*envelope.Recipient
+	for i, r := range rcpts {
+		err := c.Rcpt(r.Addr, rcptOptions(r))
+		if err == nil {
+			accepted = append(accepted, r)
+			continue
+		}
+		res.rcpts[r.Addr] = fail(err)
+		if code, ok := isReply(err); !ok || code == 421 {
+			// The connection is gone: nothing gets delivered in it.
+			set(fail(err), accepted)
+			set(fail(err), rcpts[i+1:])
+			return res
+		}
+	}
+	if len(accepted) == 0 {
+		res.keep = c.Reset() == nil // RFC 5321 §4.1.1.5
+		return res
+	}
+
+	w, err := c.Data()
+	if err != nil {
+		set(fail(err), accepted)
+		res.keep = reusable(err)
+		return res
+	}
+	// go-smtp bounds the DATA reply but not the writing of the body.
+	_ = s.conn.SetDeadline(time.Now().Add(2 * a.cfg.CommandTimeout.Duration))
+	if _, err := w.Write(body); err != nil {
+		set(fail(err), accepted)
+		return res
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		// RFC 5321 §4.1.1.4: the reply to the final dot covers every
+		// recipient accepted at RCPT.
+		set(fail(err), accepted)
+		res.keep = reusable(err)
+		return res
+	}
+	set(delivered("250 "+resp.StatusText), accepted)
+	res.keep = c.Reset() == nil
+	return res
+}
