@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log"
 	"net"
 	"sync"
 	"testing"
@@ -57,6 +58,7 @@ func NewSink(t testing.TB, addr string) *Sink {
 		return &sinkSession{s: s}, nil
 	}))
 	s.srv.Domain = "sink.test"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0)
 	s.srv.EnableSMTPUTF8 = true
 	s.srv.EnableDSN = true
 	s.srv.ReadTimeout = 30 * time.Second
