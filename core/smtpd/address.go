@@ -1,0 +1,134 @@
+package smtpd
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"unicode/utf8"
+)
+
+// Address errors; errNeedUTF8 is a well-formed address that needs SMTPUTF8.
+var (
+	errNeedUTF8     = errors.New("non-ASCII address without SMTPUTF8")
+	errLocalPart    = errors.New("bad local part")
+	errDomain       = errors.New("bad domain")
+	errAddressShape = errors.New("address must be local-part@domain")
+)
+
+// mailbox is an envelope address split at its "@".
+type mailbox struct {
+	Local  string // without the quotes of a quoted-string
+	Domain string // a host name or an address literal in brackets
+}
+
+// parseMailbox checks an address as go-smtp hands it over (its local part
+// unquoted, its domain unchecked) against RFC 5321 §4.1.2 and the sizes of
+// §4.5.3.1.1-2. Non-ASCII is allowed with SMTPUTF8 only (RFC 6531 §3.3).
+func parseMailbox(s string, smtputf8 bool) (mailbox, error) {
+	// go-smtp gives <"b@c"@d> and <b@c@d> the same form, so which "@" ends
+	// the local part is unknown. A quoted "@" is legal but only ever useful
+	// for routing tricks (Postfix resolves it "safely instead of
+	// correctly"): refuse both.
+	at := strings.IndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 || strings.IndexByte(s[at+1:], '@') >= 0 {
+		return mailbox{}, errAddressShape
+	}
+	mb := mailbox{Local: s[:at], Domain: s[at+1:]}
+	if len(mb.Local) > 64 || !utf8.ValidString(mb.Local) {
+		return mailbox{}, errLocalPart
+	}
+	for _, r := range mb.Local {
+		if r < ' ' || r == 0x7f {
+			return mailbox{}, errLocalPart
+		}
+	}
+	if !validDomain(mb.Domain) {
+		return mailbox{}, errDomain
+	}
+	if !smtputf8 && !isASCII(s) {
+		return mailbox{}, errNeedUTF8
+	}
+	return mb, nil
+}
+
+// String renders the mailbox as it goes on the wire: the local part is
+// quoted again when it is not a dot-string (RFC 5321 §4.1.2).
+func (m mailbox) String() string {
+	if isDotString(m.Local) {
+		return m.Local + "@" + m.Domain
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(m.Local); i++ {
+		if c := m.Local[i]; c == '"' || c == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(m.Local[i])
+	}
+	b.WriteString(`"@`)
+	b.WriteString(m.Domain)
+	return b.String()
+}
+
+// validDomain accepts a host name of letter-digit-hyphen labels (UTF-8
+// labels too, RFC 6531 §3.3) or an IPv4 or IPv6 address literal (RFC 5321
+// §4.1.3).
+func validDomain(d string) bool {
+	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
+		lit := d[1 : len(d)-1]
+		if v6, ok := cutPrefixFold(lit, "IPv6:"); ok {
+			a, err := netip.ParseAddr(v6)
+			return err == nil && a.Is6() && a.Zone() == ""
+		}
+		a, err := netip.ParseAddr(lit)
+		return err == nil && a.Is4()
+	}
+	if d == "" || len(d) > 255 || !utf8.ValidString(d) {
+		return false
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			ok := r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+				r >= 0x80 && r != utf8.RuneError
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// isDotString reports whether s is atoms joined by single dots (RFC 5321
+// §4.1.2 Dot-string; non-ASCII counts as atext under RFC 6531 §3.3).
+func isDotString(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, r := range s {
+		if r == '.' || r >= 0x80 || r < 0x7f && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)) {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+func isASCII[T string | []byte](s T) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func cutPrefixFold(s, prefix string) (string, bool) {
+	if len(s) < len(prefix) || !strings.EqualFold(s[:len(prefix)], prefix) {
+		return s, false
+	}
+	return s[len(prefix):], true
+}

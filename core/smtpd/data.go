@@ -1,0 +1,162 @@
+package smtpd
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// Data receives the message of DATA (RFC 5321 §4.1.1.4) or of the BDAT
+// chunks (RFC 3030 §2), queues it and answers. go-smtp writes the returned
+// error as the reply, the 250 included.
+func (s *session) Data(r io.Reader) error {
+	start := time.Now()
+	tx, info := s.snapshot()
+	if tx == nil {
+		return toSMTP(&badSequence)
+	}
+	id := s.srv.queue.NewID()
+	// go-smtp hands BDAT chunks over through a pipe; DATA is read from the
+	// connection with its dot-stuffing removed.
+	_, bdat := r.(*io.PipeReader)
+	var (
+		data []byte
+		err  error
+		rep  *reply.Reply
+	)
+	if bdat {
+		data, err = io.ReadAll(r) // binary, kept as is (RFC 3030 §2)
+	} else {
+		var bare bool
+		data, bare, err = s.readData(r)
+		if err == nil && bare {
+			rep = &reply.BareNewline
+		}
+	}
+	switch {
+	case err == nil && rep == nil:
+		rep = s.enqueue(id, tx, &info, data)
+	case errors.Is(err, smtp.ErrDataTooLarge):
+		// go-smtp reads the rest of the data before it answers.
+		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout.Duration))
+		rep = reply.TooBig.With("DATA over max_message_size")
+	case errors.Is(err, smtp.ErrTooLongLine):
+		rep = lineTooLong.With("text line over max_line_length")
+		s.abort(rep)
+	case isTimeout(err):
+		rep = dataTimeout.With(err.Error())
+		s.abort(rep)
+	case err != nil:
+		// The client left or reset (RSET during BDAT): nobody to answer.
+		s.srv.log.Info("message", "id", id, "listener", info.Listener, "client", info.Client.Addr().String(),
+			"from", tx.from, "result", "aborted", "err", err)
+		return err
+	}
+	s.logTxn(id, tx, &info, len(data), rep, time.Since(start))
+	return toSMTP(rep)
+}
+
+// readData reads DATA through go-smtp's reader, which ends only at
+// <CRLF>.<CRLF> and enforces max_message_size and max_line_length. Each read
+// gets the data timeout as its deadline (RFC 5321 §4.5.3.2.6: the timeout is
+// on progress, not on the whole message).
+func (s *session) readData(r io.Reader) (data []byte, bare bool, err error) {
+	var (
+		buf   bytes.Buffer
+		ends  lineEnds
+		chunk = make([]byte, 4096)
+		wait  = s.srv.cfg.Limits.DataTimeout.Duration
+	)
+	for {
+		_ = s.conn.SetReadDeadline(time.Now().Add(wait))
+		n, err := r.Read(chunk)
+		ends.scan(chunk[:n])
+		buf.Write(chunk[:n])
+		if err == io.EOF {
+			return buf.Bytes(), ends.found(), nil
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// enqueue builds the envelope and body, asks the data hook and queues.
+func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *reply.Reply {
+	now := s.srv.clock()
+	t := trace{
+		Helo:     info.Helo,
+		Client:   info.Client.Addr(),
+		Host:     s.srv.cfg.Hostname,
+		TLS:      info.TLS,
+		SMTPUTF8: tx.opts.UTF8,
+		ID:       id,
+		Date:     now,
+	}
+	if len(tx.rcpts) == 1 {
+		t.For = tx.rcpts[0].Addr
+	}
+	hdr := receivedHeader(t)
+	body := make([]byte, 0, len(hdr)+len(data))
+	body = append(append(body, hdr...), data...)
+	m := &envelope.Message{
+		ID:       id,
+		From:     tx.from,
+		Rcpts:    append([]envelope.Recipient(nil), tx.rcpts...),
+		Received: now,
+		ClientIP: info.Client.Addr().String(),
+		Helo:     info.Helo,
+		Listener: info.Listener,
+		SMTPUTF8: tx.opts.UTF8,
+		Body8Bit: tx.opts.Body == smtp.Body8BitMIME || tx.opts.Body == smtp.BodyBinaryMIME || !isASCII(data),
+		DSNRet:   string(tx.opts.Return),
+		DSNEnvID: tx.opts.EnvelopeID,
+	}
+	msg := &Transaction{Envelope: m, Body: body}
+	if r := s.srv.checkData(info, msg); r != nil {
+		return r
+	}
+	msg.Envelope.Size = int64(len(msg.Body))
+	if err := s.srv.queue.Enqueue(msg.Envelope, msg.Body); err != nil {
+		return reply.QueueError.With(err.Error())
+	}
+	return queued(id)
+}
+
+// abort answers r and closes the connection, for errors after which the
+// input cannot be trusted to be in step. go-smtp would otherwise write a
+// second reply of its own (a 500 for the long line, the next command after
+// a timeout). Every earlier reply has been flushed, so writing here keeps
+// the order.
+func (s *session) abort(r *reply.Reply) {
+	nc := s.sc.Conn()
+	_ = nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.Limits.CommandTimeout.Duration))
+	_, _ = io.WriteString(nc, r.String()+"\r\n")
+	_ = s.sc.Close()
+}
+
+func (s *session) logTxn(id string, tx *txn, info *SessionInfo, size int, r *reply.Reply, took time.Duration) {
+	rcpts := make([]string, len(tx.rcpts))
+	for i, rc := range tx.rcpts {
+		rcpts[i] = rc.Addr
+	}
+	args := []any{"id", id, "listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo,
+		"tls", info.TLS, "from", tx.from, "rcpts", rcpts, "size", size, "reply", r.Error(), "took", took}
+	if r.Temporary() { // a queue error or a tempfail: worth an operator's look
+		s.srv.log.Warn("message", args...)
+		return
+	}
+	s.srv.log.Info("message", args...)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

@@ -1,0 +1,130 @@
+package smtpd
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// max_message_size is 4096 in the base config.
+
+func TestSizeDeclared(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	// RFC 1870 §6.3; go-smtp refuses a declared SIZE itself.
+	d.cmd("MAIL FROM:<a@example.org> SIZE=4097", "552 5.3.4 Max message size exceeded")
+	d.cmd("MAIL FROM:<a@example.org> SIZE=4096", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+}
+
+func TestSizeExceededInData(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	line := strings.Repeat("x", 98) + "\r\n"
+	d.raw("Subject: big\r\n\r\n" + strings.Repeat(line, 50) + ".\r\n")
+	d.expect("552 5.3.4 Message size exceeds fixed maximum message size")
+	// The whole DATA was consumed: the session is in step.
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+	if n := len(h.messages()); n != 0 {
+		t.Errorf("queue holds %d messages", n)
+	}
+}
+
+func TestSizeExceededInBDAT(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	line := strings.Repeat("x", 98) + "\r\n"
+	d.send("BDAT 3000")
+	d.raw(strings.Repeat(line, 30))
+	d.expect("250 2.0.0 Continue")
+	d.send("BDAT 2000 LAST")
+	d.raw(strings.Repeat(line, 20))
+	d.expect("552 5.3.4 Max message size exceeded")
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+	if n := len(h.messages()); n != 0 {
+		t.Errorf("queue holds %d messages", n)
+	}
+}
+
+// RFC 5321 §4.5.3.1.10; max_recipients is 3 in the base config.
+func TestTooManyRecipients(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("r1@example.org", "r2@example.org", "r3@example.org")
+	d.cmd("RCPT TO:<r4@example.org>", "452 4.5.3 Too many recipients")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: x\r\n\r\n.\r\n")
+	d.queued()
+	if m, _ := h.only(); len(m.Rcpts) != 3 {
+		t.Errorf("%d recipients queued, want 3", len(m.Rcpts))
+	}
+}
+
+// max_line_length is 1000 octets with the CRLF (RFC 5321 §4.5.3.1.6).
+func TestLineTooLongInData(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: x\r\n\r\n" + strings.Repeat("a", 998) + "\r\n") // exactly the limit
+	d.raw(strings.Repeat("b", 999) + "\r\n.\r\n")
+	d.expect("500 5.5.2 Line too long (RFC 5321 section 4.5.3.1.6), closing connection")
+	d.expectClosed()
+	if n := len(h.messages()); n != 0 {
+		t.Errorf("queue holds %d messages", n)
+	}
+}
+
+func TestLineTooLongCommand(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	// go-smtp answers an overlong command line itself, and closes.
+	d.send("NOOP " + strings.Repeat("x", 1000))
+	d.expect("500 5.4.0 Too long line, closing connection")
+	d.expectClosed()
+}
+
+// RFC 5321 §4.5.3.2.6: a client that stops sending in DATA is dropped after
+// data_timeout. The timeout is the server's; nothing here sleeps.
+func TestDataTimeout(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.DataTimeout.Duration = 200 * time.Millisecond }))
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: slow\r\n\r\nand then nothing")
+	d.expect("421 4.4.2 Timeout waiting for data, closing connection")
+	d.expectClosed()
+	if n := len(h.messages()); n != 0 {
+		t.Errorf("queue holds %d messages", n)
+	}
+}
+
+// RFC 5321 §4.5.3.2.7: command_timeout between commands (go-smtp's reply).
+func TestCommandTimeout(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.CommandTimeout.Duration = 200 * time.Millisecond }))
+	d := h.dial()
+	d.ehlo()
+	d.expect("421 4.4.2 Idle timeout, bye bye")
+	d.expectClosed()
+}
+
+func TestMaxConnections(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxConnections = 1 }))
+	first := h.dial()
+	second := dialConn(t, h.addr("mx"))
+	second.expect("421 4.4.5 Too many connections, try again later")
+	second.expectClosed()
+	first.cmd("QUIT", "221 2.0.0 Bye")
+	first.expectClosed()
+}

@@ -1,0 +1,189 @@
+package smtpd
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// listener is one configured socket and the go-smtp server behind it. Sluice
+// accepts connections itself, so the connect hook and max_connections are
+// decided before go-smtp writes its 220 greeting, without holding up the
+// accept loop; admitted connections reach go-smtp through a handoff.
+type listener struct {
+	srv     *Server
+	cfg     config.Listener
+	tls     *tls.Config // nil: no STARTTLS
+	smtp    *smtp.Server
+	sock    net.Listener
+	handoff *handoff
+}
+
+func newListener(s *Server, lc config.Listener) (*listener, error) {
+	l := &listener{srv: s, cfg: lc}
+	if lc.TLSCert != "" {
+		tc, err := loadTLS(s.cfg, lc)
+		if err != nil {
+			return nil, err
+		}
+		l.tls = tc
+	}
+	lim := s.cfg.Limits
+	srv := smtp.NewServer(backend{l})
+	srv.Domain = s.cfg.Hostname
+	srv.MaxMessageBytes = lim.MaxMessageSize // advertised as SIZE (RFC 1870)
+	srv.MaxLineLength = lim.MaxLineLength
+	// The recipient limit is the session's, so the reply is ours; go-smtp
+	// would also advertise LIMITS RCPTMAX (RFC 9422).
+	srv.MaxRecipients = 0
+	// go-smtp resets this deadline before each command line; DATA gets its
+	// own in session.readData.
+	srv.ReadTimeout = lim.CommandTimeout.Duration
+	srv.WriteTimeout = lim.CommandTimeout.Duration
+	srv.EnableSMTPUTF8 = true
+	srv.EnableDSN = true
+	// STARTTLS is advertised only with a TLS config. Kind "submissions" is
+	// TLS from the first byte (RFC 8314 §3.3), so go-smtp sees a tls.Conn
+	// and does not offer it there.
+	srv.TLSConfig = l.tls
+	srv.ErrorLog = errorLog{s.log.With("listener", lc.Name)}
+	// Kind "submission" will require AUTH (RFC 6409 §4.3) once AUTH exists;
+	// until then it behaves like "smtp".
+	l.smtp = srv
+	return l, nil
+}
+
+func (l *listener) bind() error {
+	sock, err := net.Listen("tcp", l.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	l.sock = sock
+	l.handoff = &handoff{addr: sock.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+	return nil
+}
+
+func (l *listener) close() {
+	if l.sock == nil {
+		return
+	}
+	_ = l.sock.Close()
+	_ = l.handoff.Close()
+}
+
+func (l *listener) serve() {
+	defer l.srv.loops.Done()
+	if err := l.smtp.Serve(l.handoff); err != nil && !errors.Is(err, net.ErrClosed) {
+		l.srv.log.Error("smtp server stopped", "listener", l.cfg.Name, "err", err)
+	}
+}
+
+func (l *listener) acceptLoop() {
+	defer l.srv.loops.Done()
+	var backoff time.Duration
+	for {
+		raw, err := l.sock.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.srv.log.Warn("accept failed", "listener", l.cfg.Name, "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		c := newConn(l, raw)
+		admitted := l.srv.track(c)
+		go l.admit(c, admitted)
+	}
+}
+
+// admit runs the connect checks and passes the connection to go-smtp.
+func (l *listener) admit(c *conn, underLimit bool) {
+	var nc net.Conn = c
+	if l.cfg.Kind == config.KindSubmissions {
+		nc = tls.Server(c, l.tls) // go-smtp completes the handshake
+	}
+	if !underLimit {
+		l.srv.log.Warn("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reason", "max_connections")
+		l.refuse(nc, &tooManyConns)
+		return
+	}
+	info := c.info
+	if r := l.srv.checkConnect(&info); r != nil {
+		l.srv.log.Info("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reply", r.Error())
+		l.refuse(nc, r)
+		return
+	}
+	select {
+	case l.handoff.conns <- nc:
+	case <-l.handoff.done:
+		_ = nc.Close()
+	}
+}
+
+// refuse answers a connection that will not be served with r in place of
+// the greeting. After a 554 the client may only QUIT; other commands get
+// 503 (RFC 5321 §3.1). A 421 closes at once (RFC 5321 §3.8).
+func (l *listener) refuse(nc net.Conn, r *reply.Reply) {
+	defer nc.Close()
+	timeout := l.srv.cfg.Limits.CommandTimeout.Duration
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(nc, r.String()+"\r\n"); err != nil || r.Temporary() {
+		return
+	}
+	br := bufio.NewReader(nc) // ReadSlice fails on a line longer than its buffer
+	for range 10 {
+		_ = nc.SetDeadline(time.Now().Add(timeout))
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return
+		}
+		if strings.EqualFold(strings.TrimSpace(string(line)), "QUIT") {
+			_, _ = io.WriteString(nc, closing.String()+"\r\n")
+			return
+		}
+		if _, err := io.WriteString(nc, badSequence.String()+"\r\n"); err != nil {
+			return
+		}
+	}
+}
+
+// handoff is the net.Listener go-smtp serves: Accept yields the connections
+// that passed admission.
+type handoff struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (h *handoff) Accept() (net.Conn, error) {
+	select {
+	case c := <-h.conns:
+		return c, nil
+	case <-h.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (h *handoff) Close() error {
+	h.once.Do(func() { close(h.done) })
+	return nil
+}
+
+func (h *handoff) Addr() net.Addr { return h.addr }
+
+var _ net.Listener = (*handoff)(nil)

@@ -1,0 +1,127 @@
+package smtpd
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+var blocked = reply.Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Text: "Blocked"}
+
+// testPolicy records every hook and refuses what it is told to.
+type testPolicy struct {
+	AllowAll
+	mu       sync.Mutex
+	calls    []string
+	connect  *reply.Reply
+	badHelo  string
+	badRcpt  string
+	lastInfo SessionInfo
+}
+
+func (p *testPolicy) record(call string, s *SessionInfo) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.calls = append(p.calls, call)
+	p.lastInfo = *s
+}
+
+func (p *testPolicy) Connect(_ context.Context, s *SessionInfo) *reply.Reply {
+	p.record("connect "+s.Client.Addr().String(), s)
+	return p.connect
+}
+
+func (p *testPolicy) Helo(_ context.Context, s *SessionInfo) *reply.Reply {
+	p.record("helo "+s.Helo, s)
+	if s.Helo == p.badHelo {
+		return reply.Reply{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "Bad HELO"}.With("test")
+	}
+	return nil
+}
+
+func (p *testPolicy) Mail(_ context.Context, s *SessionInfo, from string) *reply.Reply {
+	p.record("mail "+from, s)
+	return nil
+}
+
+func (p *testPolicy) Rcpt(_ context.Context, s *SessionInfo, to string) *reply.Reply {
+	p.record("rcpt "+to+" after "+strings.Join(s.Rcpts, ","), s)
+	if to == p.badRcpt {
+		return &reply.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Text: "No such user"}
+	}
+	return nil
+}
+
+func (p *testPolicy) Data(_ context.Context, s *SessionInfo, tx *Transaction) *reply.Reply {
+	p.record("data "+s.From, s)
+	tx.Body = append([]byte("X-Policy: seen\r\n"), tx.Body...)
+	tx.Envelope.Rcpts = tx.Envelope.Rcpts[:1]
+	return nil
+}
+
+func (p *testPolicy) log() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.calls...)
+}
+
+func TestPolicyHooks(t *testing.T) {
+	p := &testPolicy{badHelo: "bad.test", badRcpt: "spam@example.org"}
+	h := start(t, func(o *Options) { o.Policy = p })
+	d := h.dial()
+	d.cmd("EHLO bad.test", "550 5.7.1 Bad HELO")
+	d.cmd("MAIL FROM:<a@example.org>", "502 5.5.1 Please introduce yourself first.")
+	d.ehlo()
+	d.envelope("b@example.org")
+	// The built-in relay rule answers before the policy is asked.
+	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+	d.cmd("RCPT TO:<spam@example.org>", "550 5.1.1 No such user")
+	d.cmd("RCPT TO:<c@example.org>", "250 2.0.0 I'll make sure <c@example.org> gets this")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: x\r\n\r\n.\r\n")
+	d.queued()
+
+	want := []string{
+		"connect 127.0.0.1",
+		"helo bad.test",
+		"helo client.test",
+		"mail a@example.org",
+		"rcpt b@example.org after ",
+		"rcpt spam@example.org after b@example.org",
+		"rcpt c@example.org after b@example.org",
+		"data a@example.org",
+	}
+	if got := p.log(); !reflect.DeepEqual(got, want) {
+		t.Errorf("hooks\n got %q\nwant %q", got, want)
+	}
+	if info := p.lastInfo; info.Listener != "mx" || info.Kind != "smtp" || info.TLS || info.Helo != "client.test" {
+		t.Errorf("session info %+v", info)
+	}
+	// The data hook's edits are what is queued.
+	m, body := h.only()
+	if len(m.Rcpts) != 1 || !strings.HasPrefix(string(body), "X-Policy: seen\r\nReceived: ") || m.Size != int64(len(body)) {
+		t.Errorf("queued %+v with body %q", m, body)
+	}
+}
+
+// A refusal at connect replaces the greeting; after a 554 only QUIT is
+// accepted (RFC 5321 §3.1).
+func TestPolicyConnectRefused(t *testing.T) {
+	h := start(t, func(o *Options) { o.Policy = &testPolicy{connect: &blocked} })
+	d := dialConn(t, h.addr("mx"))
+	d.expect("554 5.7.1 Blocked")
+	d.cmd("EHLO client.test", "503 5.5.1 Bad sequence of commands")
+	d.cmd("QUIT", "221 2.0.0 Bye")
+	d.expectClosed()
+}
+
+func TestPolicyConnectTempfail(t *testing.T) {
+	h := start(t, func(o *Options) { o.Policy = &testPolicy{connect: &reply.ShuttingDown} })
+	d := dialConn(t, h.addr("mx"))
+	d.expect("421 4.3.2 Service shutting down, try again later")
+	d.expectClosed()
+}

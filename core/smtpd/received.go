@@ -1,0 +1,92 @@
+package smtpd
+
+import (
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// trace is what a Received header records.
+type trace struct {
+	Helo     string
+	Client   netip.Addr
+	Host     string // our hostname
+	TLS      bool
+	Auth     bool
+	SMTPUTF8 bool
+	ID       string
+	For      string // the one recipient, or "" when there are several
+	Date     time.Time
+}
+
+// receivedHeader renders the trace header Sluice prepends (RFC 5321 §4.4),
+// folded at its clauses with CRLF and a tab (RFC 5322 §2.2.3):
+//
+//	Received: from HELO ([IP])
+//		by HOST (Sluice) with ESMTPS id ID
+//		for <RCPT>; DATE
+//
+// No reverse DNS is looked up, so the TCP-info is the address literal only.
+func receivedHeader(t trace) []byte {
+	var b strings.Builder
+	b.WriteString("Received: from ")
+	b.WriteString(heloToken(t.Helo))
+	b.WriteString(" (")
+	b.WriteString(addressLiteral(t.Client))
+	b.WriteString(")\r\n\tby ")
+	b.WriteString(t.Host)
+	b.WriteString(" (Sluice) with ")
+	b.WriteString(protocol(t))
+	b.WriteString(" id ")
+	b.WriteString(t.ID)
+	if t.For != "" {
+		b.WriteString("\r\n\tfor <")
+		b.WriteString(t.For)
+		b.WriteString(">; ")
+	} else {
+		b.WriteString(";\r\n\t")
+	}
+	b.WriteString(t.Date.Format(time.RFC1123Z)) // RFC 5322 §3.3 date-time
+	b.WriteString("\r\n")
+	return []byte(b.String())
+}
+
+// protocol is the "with" keyword: ESMTP plus S for TLS and A for AUTH (RFC
+// 3848), UTF8SMTP when SMTPUTF8 was used (RFC 6531 §3.7.3). go-smtp does not
+// say whether the client said HELO or EHLO, so plain SMTP is never written.
+func protocol(t trace) string {
+	p := "ESMTP"
+	if t.SMTPUTF8 {
+		p = "UTF8SMTP"
+	}
+	if t.TLS {
+		p += "S"
+	}
+	if t.Auth {
+		p += "A"
+	}
+	return p
+}
+
+// addressLiteral writes an IP as RFC 5321 §4.1.3 does.
+func addressLiteral(ip netip.Addr) string {
+	if ip.Is6() {
+		return "[IPv6:" + ip.String() + "]"
+	}
+	return "[" + ip.String() + "]"
+}
+
+// heloToken keeps the client's HELO name from breaking the header: control
+// characters, spaces and the comment and clause delimiters become "?". An
+// empty name is written as "unknown".
+func heloToken(h string) string {
+	if h == "" {
+		return "unknown"
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("();\\", r) {
+			return '?'
+		}
+		return r
+	}, h)
+}

@@ -1,0 +1,201 @@
+// Package smtpd is Sluice's SMTP listener. It is the only package that
+// imports go-smtp's server side: it runs one go-smtp server per configured
+// listener, enforces the session limits, applies the built-in rules (no open
+// relay, address syntax, RFC 5321 §2.3.8 line endings) and the Policy, adds
+// the Received header and hands each accepted message to the queue before
+// answering 250.
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// Enqueuer stores accepted messages; *queue.Store implements it. Enqueue
+// must return only once the message is durable, because the client is told
+// 250 right after.
+type Enqueuer interface {
+	NewID() string
+	Enqueue(m *envelope.Message, body []byte) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Config *config.Config
+	Queue  Enqueuer
+	// Policy is asked at every SMTP step after the built-in rules; nil
+	// allows whatever they allow.
+	Policy Policy
+	Logger *slog.Logger     // default slog.Default()
+	Clock  func() time.Time // timestamps (Received, envelope); default time.Now
+}
+
+// Server is the set of SMTP listeners of one configuration.
+type Server struct {
+	cfg    *config.Config
+	queue  Enqueuer
+	policy Policy
+	log    *slog.Logger
+	clock  func() time.Time
+
+	// ctx is handed to Policy hooks; it is cancelled when Shutdown stops
+	// waiting for sessions.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	listeners []*listener
+	loops     sync.WaitGroup // accept loops and go-smtp Serve calls
+	connWG    sync.WaitGroup // one per tracked connection
+	stopOnce  sync.Once
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	started bool
+	closing bool
+}
+
+// New builds one go-smtp server per config listener and loads their TLS
+// certificates. Nothing is bound until Start.
+func New(opt Options) (*Server, error) {
+	if opt.Config == nil {
+		return nil, errors.New("smtpd: no config")
+	}
+	if opt.Queue == nil {
+		return nil, errors.New("smtpd: no queue")
+	}
+	if l := opt.Config.Limits; l.MaxMessageSize <= 0 || l.MaxRecipients <= 0 || l.MaxLineLength <= 0 ||
+		l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.MaxConnections <= 0 {
+		return nil, errors.New("smtpd: config limits unset (load the config with config.Parse or config.Load)")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	s := &Server{
+		cfg:    opt.Config,
+		queue:  opt.Queue,
+		policy: opt.Policy,
+		log:    opt.Logger,
+		clock:  opt.Clock,
+		conns:  map[*conn]struct{}{},
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	for _, lc := range opt.Config.Listeners {
+		l, err := newListener(s, lc)
+		if err != nil {
+			s.cancel()
+			return nil, err
+		}
+		s.listeners = append(s.listeners, l)
+	}
+	return s, nil
+}
+
+// Start binds every listener and serves each in its own goroutines. If one
+// cannot be bound, none is left open and the error names it.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.started || s.closing {
+		return errors.New("smtpd: server already started")
+	}
+	for i, l := range s.listeners {
+		if err := l.bind(); err != nil {
+			for _, b := range s.listeners[:i] {
+				_ = b.sock.Close()
+				b.sock, b.handoff = nil, nil
+			}
+			return fmt.Errorf("smtpd: listener %s: %w", l.cfg.Name, err)
+		}
+	}
+	s.started = true
+	for _, l := range s.listeners {
+		s.loops.Add(2)
+		go l.acceptLoop()
+		go l.serve()
+	}
+	return nil
+}
+
+// Addrs returns the bound address of each listener by name; it is empty
+// before Start.
+func (s *Server) Addrs() map[string]net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]net.Addr{}
+	for _, l := range s.listeners {
+		if l.sock != nil {
+			out[l.cfg.Name] = l.sock.Addr()
+		}
+	}
+	return out
+}
+
+// Shutdown stops accepting connections at once. Idle sessions are closed;
+// a session with an open transaction (MAIL given, including one in DATA)
+// may finish it, then it is closed too. When ctx ends first, the remaining
+// connections are closed and ctx's error is returned. Either way no session
+// touches the queue after Shutdown returns.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		for _, l := range s.listeners {
+			l.close()
+		}
+		s.loops.Wait() // no accept loop can track a new connection now
+		s.mu.Lock()
+		for c := range s.conns {
+			c.drain()
+		}
+		s.mu.Unlock()
+	})
+	done := make(chan struct{})
+	go func() {
+		s.connWG.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		s.mu.Lock()
+		for c := range s.conns {
+			_ = c.Conn.Close() // the session's own Close untracks it
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// track registers a new connection; it reports false when the connection
+// is over max_connections (it is tracked anyway until it is closed).
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok := len(s.conns) < s.cfg.Limits.MaxConnections
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	return ok
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}

@@ -1,0 +1,139 @@
+package smtpd
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// backend gives go-smtp a session per client; go-smtp asks at the first
+// HELO/EHLO, and again after STARTTLS.
+type backend struct{ l *listener }
+
+// NewSession starts a session and asks the helo hook.
+func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
+	c := connOf(sc)
+	if c == nil {
+		return nil, errors.New("smtpd: connection not accepted by this server")
+	}
+	s := &session{srv: b.l.srv, conn: c, sc: sc, info: c.info}
+	_, s.info.TLS = sc.TLSConnectionState()
+	s.info.Helo = sc.Hostname()
+	if r := s.srv.checkHelo(&s.info); r != nil {
+		s.logReject("helo", r)
+		return nil, toSMTP(r)
+	}
+	return s, nil
+}
+
+// session is one client between HELO and QUIT (or STARTTLS). go-smtp calls
+// it from the connection's goroutine, except Data for BDAT, which runs on
+// its own goroutine while RSET or a disconnect may call Reset or Logout:
+// mu guards what they share.
+type session struct {
+	srv  *Server
+	conn *conn
+	sc   *smtp.Conn
+
+	mu        sync.Mutex
+	info      SessionInfo
+	heloReply *reply.Reply // a refused re-EHLO name, given at MAIL
+	tx        *txn
+}
+
+// txn is the open mail transaction.
+type txn struct {
+	from  string
+	opts  smtp.MailOptions
+	rcpts []envelope.Recipient
+}
+
+var _ smtp.Session = (*session)(nil)
+
+// Mail opens a transaction (RFC 5321 §4.1.1.2).
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx != nil {
+		return toSMTP(&nestedMail)
+	}
+	// A second EHLO (RFC 5321 §4.1.4) only resets go-smtp; ask about the
+	// new name here.
+	if h := s.sc.Hostname(); h != s.info.Helo {
+		s.info.Helo = h
+		s.heloReply = s.srv.checkHelo(&s.info)
+	}
+	if s.heloReply != nil {
+		return toSMTP(s.heloReply)
+	}
+	from, r := s.srv.checkMail(&s.info, from, opts.UTF8)
+	if r != nil {
+		s.logReject("mail", r)
+		return toSMTP(r)
+	}
+	if !s.conn.beginTxn() {
+		return toSMTP(&reply.ShuttingDown)
+	}
+	s.tx = &txn{from: from, opts: *opts}
+	s.info.From = from
+	return nil
+}
+
+// Rcpt adds a recipient (RFC 5321 §4.1.1.3) with its DSN parameters (RFC
+// 3461 §4).
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx == nil {
+		return toSMTP(&badSequence)
+	}
+	to, r := s.srv.checkRcpt(&s.info, to, s.tx.opts.UTF8)
+	if r != nil {
+		s.logReject("rcpt", r)
+		return toSMTP(r)
+	}
+	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
+	for _, n := range opts.Notify {
+		rc.Notify = append(rc.Notify, string(n))
+	}
+	if opts.OriginalRecipient != "" {
+		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+	}
+	s.tx.rcpts = append(s.tx.rcpts, rc)
+	s.info.Rcpts = append(s.info.Rcpts, to)
+	return nil
+}
+
+// Reset ends the transaction: RSET, a new EHLO, the end of DATA or BDAT.
+func (s *session) Reset() {
+	s.mu.Lock()
+	s.tx = nil
+	s.info.From = ""
+	s.info.Rcpts = nil
+	s.mu.Unlock()
+	s.conn.endTxn()
+}
+
+// Logout ends the session: QUIT, STARTTLS, a closed connection.
+func (s *session) Logout() error {
+	s.Reset()
+	return nil
+}
+
+// snapshot returns the transaction and session info for Data.
+func (s *session) snapshot() (*txn, SessionInfo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	info := s.info
+	info.Rcpts = append([]string(nil), s.info.Rcpts...)
+	return s.tx, info
+}
+
+func (s *session) logReject(stage string, r *reply.Reply) {
+	s.srv.log.Info("rejected", "stage", stage, "listener", s.info.Listener,
+		"client", s.info.Client.Addr().String(), "helo", s.info.Helo, "reply", r.Error())
+}

@@ -1,0 +1,102 @@
+package smtpd
+
+import (
+	"strings"
+	"testing"
+)
+
+// SMTP smuggling (RFC 5321 §2.3.8): a message whose DATA holds a bare CR or
+// LF is refused once the real <CRLF>.<CRLF> has been read, with one reply;
+// the text after the fake end of data is never taken for commands.
+func TestSmuggling(t *testing.T) {
+	const smuggled = "MAIL FROM:<evil@example.org>\r\n" +
+		"RCPT TO:<victim@example.org>\r\n" +
+		"DATA\r\n" +
+		"From: ceo@example.org\r\n\r\nsmuggled\r\n"
+	for name, fakeEnd := range map[string]string{
+		"LF.LF":     "\n.\n",
+		"LF.CRLF":   "\n.\r\n",
+		"CR.LF":     "\r.\n",
+		"CRLF.LF":   "\r\n.\n",
+		"CR.CR":     "\r.\r",
+		"bare LF":   "\n",
+		"bare CR":   "\r",
+		"LF.LF end": "\n.\n\r\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := start(t)
+			d := h.dial()
+			d.ehlo()
+			d.envelope("b@example.org")
+			d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+			d.raw("Subject: innocent\r\n\r\nhello" + fakeEnd + smuggled + ".\r\n")
+			d.expect("550 5.5.2 Message contains bare CR or LF, not allowed (RFC 5321 section 2.3.8)")
+			// The next reply answers NOOP: nothing smuggled was answered.
+			d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+			if n := len(h.messages()); n != 0 {
+				t.Errorf("queue holds %d messages", n)
+			}
+		})
+	}
+}
+
+// The same dialog with proper line ends is one message holding the text.
+func TestSmugglingControl(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: innocent\r\n\r\nhello\r\n..\r\nMAIL FROM:<evil@example.org>\r\n.\r\n")
+	d.queued()
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+	if n := len(h.messages()); n != 1 {
+		t.Errorf("queue holds %d messages, want 1", n)
+	}
+}
+
+// In "<CRLF>.<CR>x" go-smtp's DATA reader drops the dot and the CR, so the
+// bare CR is never seen. What matters still holds: one message, no second
+// transaction, and no bare CR stored that a later hop could split on.
+func TestSmugglingDotCRIsNormalised(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: innocent\r\n\r\nhello\r\n.\rMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.org>\r\n.\r\n")
+	d.queued()
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+	_, body := h.only()
+	var l lineEnds
+	l.scan(body)
+	if l.found() {
+		t.Errorf("stored body has a bare CR or LF: %q", body)
+	}
+	if !strings.HasSuffix(string(body), "hello\r\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.org>\r\n") {
+		t.Errorf("body %q", body)
+	}
+}
+
+func TestLineEnds(t *testing.T) {
+	for in, bare := range map[string]bool{
+		"":               false,
+		"a\r\nb\r\n":     false,
+		"a\nb\r\n":       true,
+		"a\rb\r\n":       true,
+		"a\r\r\n":        true,
+		"a\r\n\n":        true,
+		"trailing CR\r":  true,
+		"\r\n\r\n\r\n":   false,
+		"x\r\n.\r\n.\n.": true,
+	} {
+		var l lineEnds
+		// Fed byte by byte: a CRLF split across reads is still a pair.
+		for i := range len(in) {
+			l.scan([]byte{in[i]})
+		}
+		if got := l.found(); got != bare {
+			t.Errorf("%q: found %v, want %v", in, got, bare)
+		}
+	}
+}

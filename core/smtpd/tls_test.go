@@ -1,0 +1,157 @@
+package smtpd
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// testCert writes a self-signed certificate for mx.test and returns its
+// files and a client config that trusts it.
+func testCert(t *testing.T) (certFile, keyFile string, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "mx.test"},
+		DNSNames:              []string{"mx.test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, &tls.Config{RootCAs: pool, ServerName: "mx.test"}
+}
+
+func TestSTARTTLS(t *testing.T) {
+	certFile, keyFile, clientTLS := testCert(t)
+	h := start(t, func(o *Options) {
+		o.Config.Listeners[0].TLSCert, o.Config.Listeners[0].TLSKey = certFile, keyFile
+	})
+	d := h.dial()
+	d.send("EHLO client.test")
+	d.expect(
+		"250-Hello client.test",
+		"250-PIPELINING",
+		"250-8BITMIME",
+		"250-ENHANCEDSTATUSCODES",
+		"250-CHUNKING",
+		"250-STARTTLS",
+		"250-SMTPUTF8",
+		"250-DSN",
+		"250 SIZE 4096",
+	)
+	d.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
+	tc := tls.Client(d.c, clientTLS)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	d = newDialog(t, tc)
+	// RFC 3207 §4.2: the client starts over; STARTTLS is not offered again.
+	d.send("EHLO client.test")
+	d.expect(
+		"250-Hello client.test",
+		"250-PIPELINING",
+		"250-8BITMIME",
+		"250-ENHANCEDSTATUSCODES",
+		"250-CHUNKING",
+		"250-SMTPUTF8",
+		"250-DSN",
+		"250 SIZE 4096",
+	)
+	d.envelope("b@example.org")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: secret\r\n\r\n.\r\n")
+	id := d.queued()
+	_, body := h.only()
+	if want := "with ESMTPS id " + id; !strings.Contains(string(body), want) {
+		t.Errorf("Received lacks %q:\n%s", want, body)
+	}
+}
+
+// Kind "submissions" is TLS from the first byte (RFC 8314 §3.3).
+func TestImplicitTLS(t *testing.T) {
+	certFile, keyFile, clientTLS := testCert(t)
+	h := start(t, func(o *Options) {
+		o.Config.Listeners = append(o.Config.Listeners, config.Listener{
+			Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
+		})
+	})
+	tc, err := tls.Dial("tcp", h.addr("smtps"), clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tc.Close() })
+	d := newDialog(t, tc)
+	d.expect("220 mx.test ESMTP Service Ready")
+	d.send("EHLO client.test")
+	d.expect(
+		"250-Hello client.test",
+		"250-PIPELINING",
+		"250-8BITMIME",
+		"250-ENHANCEDSTATUSCODES",
+		"250-CHUNKING",
+		"250-SMTPUTF8",
+		"250-DSN",
+		"250 SIZE 4096",
+	)
+	d.cmd("STARTTLS", "502 5.5.1 Already running in TLS")
+	d.envelope("b@example.org")
+	d.send("BDAT 12 LAST")
+	d.raw("Subject: x\r\n")
+	d.expect("250 2.0.0 Ok: queued as *")
+	m, body := h.only()
+	if m.Listener != "smtps" || !strings.Contains(string(body), "with ESMTPS id "+m.ID) {
+		t.Errorf("listener %q, body:\n%s", m.Listener, body)
+	}
+}
+
+func TestNewBadCertificate(t *testing.T) {
+	cfg, err := config.Parse("x.toml", []byte(baseConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listeners[0].TLSCert, cfg.Listeners[0].TLSKey = "/nonexistent/cert.pem", "/nonexistent/key.pem"
+	if _, err := New(Options{Config: cfg, Queue: &recQueue{}}); err == nil || !strings.Contains(err.Error(), "listener mx") {
+		t.Errorf("New with a missing certificate: %v", err)
+	}
+}
