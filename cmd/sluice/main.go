@@ -25,6 +25,7 @@ commands:
   check-config -c FILE            validate a config and print the pipeline
   queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
         [-c FILE | --admin URL] [--json]
+  plugin serve NAME | plugin list  run a first-party plugin (the core does this)
   version                         version and build info
 `
 
@@ -46,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout)
 	case "queue":
 		err = cmdQueue(args[1:], stdout)
+	case "plugin":
+		err = cmdPlugin(args[1:], stdout)
 	case "version", "--version", "-v":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":

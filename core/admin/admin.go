@@ -36,6 +36,10 @@ type Options struct {
 	Version  string
 	// Metrics writes extra Prometheus text lines (optional).
 	Metrics func(w http.ResponseWriter)
+	// Trace returns a message's stored pipeline trace as JSON (optional).
+	Trace func(id string) ([]byte, error)
+	// Pipeline returns the stages' status, in order (optional).
+	Pipeline func() any
 }
 
 // Handler returns the admin API's HTTP handler.
@@ -53,6 +57,7 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("POST /api/queue/flush", a.flush)
 	mux.HandleFunc("POST /api/queue/{id}/{action}", a.action)
 	mux.HandleFunc("GET /api/pipeline", a.pipeline)
+	mux.HandleFunc("GET /api/trace/{id}", a.trace)
 	mux.HandleFunc("GET /api/version", a.version)
 	mux.HandleFunc("GET /metrics", a.metrics)
 	mux.HandleFunc("GET /{$}", a.dashboard)
@@ -158,7 +163,25 @@ func (a *api) flush(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) pipeline(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"stages": []any{}})
+	var stages any = []any{}
+	if a.opt.Pipeline != nil {
+		stages = a.opt.Pipeline()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stages": stages})
+}
+
+func (a *api) trace(w http.ResponseWriter, r *http.Request) {
+	if a.opt.Trace == nil {
+		writeError(w, http.StatusNotFound, "no traces kept")
+		return
+	}
+	b, err := a.opt.Trace(r.PathValue("id"))
+	if err != nil {
+		a.queueError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
 }
 
 func (a *api) version(w http.ResponseWriter, _ *http.Request) {

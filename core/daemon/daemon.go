@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/delivery"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/smtpd"
 )
@@ -28,6 +29,9 @@ type Options struct {
 	Version string
 	// DrainTimeout bounds how long Stop waits for sessions and deliveries.
 	DrainTimeout time.Duration
+	// Self is the sluice executable first-party plugins run from
+	// (`Self plugin serve NAME`); default os.Executable().
+	Self string
 }
 
 // Daemon is a running Sluice.
@@ -37,6 +41,8 @@ type Daemon struct {
 	queue    *queue.Store
 	smtp     *smtpd.Server
 	agent    *delivery.Agent
+	pipe     *pipeline.Pipeline
+	stages   []closer
 	adminLn  net.Listener
 	adminSrv *http.Server
 
@@ -74,7 +80,20 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
-	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log})
+	if opt.Self == "" {
+		if opt.Self, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	d.pipe, d.stages, err = buildPipeline(c, opt.Self, d.log)
+	if err != nil {
+		return nil, err
+	}
+	var policy smtpd.Policy
+	if d.pipe.Len() > 0 {
+		policy = pipelinePolicy{p: d.pipe}
+	}
+	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: policy})
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +104,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 		}
 		d.adminSrv = &http.Server{
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound,
-				Token: c.Admin.Token, Logger: d.log, Version: opt.Version}),
+				Token: c.Admin.Token, Logger: d.log, Version: opt.Version,
+				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe.Status() }}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go func() { _ = d.adminSrv.Serve(d.adminLn) }()
@@ -150,6 +170,9 @@ func (d *Daemon) Stop() error {
 		if d.adminSrv != nil {
 			errs = append(errs, d.adminSrv.Shutdown(ctx))
 		}
+		for _, s := range d.stages {
+			errs = append(errs, s.Close())
+		}
 		if d.queue != nil {
 			errs = append(errs, d.queue.Close())
 		}
@@ -169,6 +192,9 @@ func (d *Daemon) closeAll() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = d.smtp.Shutdown(ctx)
 		cancel()
+	}
+	for _, s := range d.stages {
+		_ = s.Close()
 	}
 	if d.queue != nil {
 		_ = d.queue.Close()

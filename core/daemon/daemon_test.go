@@ -58,11 +58,8 @@ name = "mx"
 listen = "127.0.0.1:0"
 %s
 `, filepath.Join(t.TempDir(), "data"), extra)
-	c, err := config.Parse("test.toml", []byte(src))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c := mustParse(t, src)
+	log := discardLog()
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	}
@@ -170,3 +167,14 @@ func TestLocalDomainAccepted(t *testing.T) {
 		t.Fatalf("got %+v", got[0])
 	}
 }
+
+func mustParse(t *testing.T, src string) *config.Config {
+	t.Helper()
+	c, err := config.Parse("test.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -249,7 +249,9 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 		case sdk.SetRoute:
 			if rcpt != nil && (ed.Rcpt == "" || strings.EqualFold(ed.Rcpt, rcpt.Addr)) {
 				rcpt.Route = ed.Route
-				break
+				ed.Rcpt = rcpt.Addr
+				done = append(done, sdk.DescribeEdit(ed))
+				continue
 			}
 			ok = false
 			for i := range s.txn.Envelope.Rcpts {

@@ -6,6 +6,7 @@
 //	m/<id>                 envelope.Message as JSON
 //	b/<id>                 body (headers + content, CRLF)
 //	t/<nanos BE 8B>/<id>   schedule index: active messages by next attempt
+//	r/<id>                 pipeline trace (JSON), kept after delivery until pruned
 //
 // Every write that acknowledges something to a client or records a
 // delivery is committed with pebble.Sync. Concurrent commits share WAL
@@ -112,6 +113,12 @@ func (s *Store) lock(id string) *sync.Mutex {
 // Enqueue stores a new message and its body durably (synced) and schedules
 // it. m.ID must be set (see NewID); NextAttempt defaults to now.
 func (s *Store) Enqueue(m *envelope.Message, body []byte) error {
+	return s.EnqueueTraced(m, body, nil)
+}
+
+// EnqueueTraced is Enqueue that also stores the message's pipeline trace
+// in the same synced commit.
+func (s *Store) EnqueueTraced(m *envelope.Message, body, trace []byte) error {
 	if m.ID == "" {
 		return errors.New("queue: message without id")
 	}
@@ -132,11 +139,38 @@ func (s *Store) Enqueue(m *envelope.Message, body []byte) error {
 	if m.State == envelope.StateActive {
 		_ = b.Set(schedKey(m.NextAttempt, m.ID), nil, nil)
 	}
+	if trace != nil {
+		_ = b.Set(traceKey(m.ID), trace, nil)
+	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("queue: commit: %w", err)
 	}
 	s.wake()
 	return nil
+}
+
+func traceKey(id string) []byte { return append([]byte("r/"), id...) }
+
+// Trace returns the stored pipeline trace of a message.
+func (s *Store) Trace(id string) ([]byte, error) {
+	v, c, err := s.db.Get(traceKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return bytes.Clone(v), nil
+}
+
+// PruneTraces deletes the traces of messages received before t. Ids are
+// time-ordered, so this is one range deletion.
+func (s *Store) PruneTraces(t time.Time) error {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
+	end := traceKey(idEncoding.EncodeToString(b[:])[:13]) // 13 chars = the 64 time bits
+	return s.db.DeleteRange([]byte("r/"), end, pebble.NoSync)
 }
 
 // Get returns a copy of the message's envelope.

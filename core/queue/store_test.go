@@ -225,3 +225,32 @@ func BenchmarkEnqueueParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestTraceStoredAndPruned(t *testing.T) {
+	s, clk, _ := openTest(t)
+	old := newMsg(s, "x@y")
+	if err := s.EnqueueTraced(old, []byte("b"), []byte(`{"old":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Add(48 * time.Hour)
+	young := newMsg(s, "x@y")
+	if err := s.EnqueueTraced(young, []byte("b"), []byte(`{"young":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	// A delivered message keeps its trace.
+	if _, err := s.Modify(old.ID, func(m *envelope.Message) error { m.Rcpts[0].Status = envelope.RcptDelivered; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := s.Trace(old.ID); err != nil || string(tr) != `{"old":1}` {
+		t.Fatalf("trace after delivery: %q %v", tr, err)
+	}
+	if err := s.PruneTraces(clk.Now().Add(-24 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Trace(old.ID); err != ErrNotFound {
+		t.Fatalf("old trace not pruned: %v", err)
+	}
+	if tr, err := s.Trace(young.ID); err != nil || string(tr) != `{"young":1}` {
+		t.Fatalf("young trace pruned: %q %v", tr, err)
+	}
+}

@@ -32,10 +32,17 @@ func newConn(l *listener, raw net.Conn) *conn {
 		ap := ta.AddrPort()
 		client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
+	var local netip.AddrPort
+	if ta, ok := raw.LocalAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
 	return &conn{
 		Conn: raw,
 		srv:  l.srv,
 		info: SessionInfo{
+			ID:       l.srv.queue.NewID(),
+			Local:    local,
 			Listener: l.cfg.Name,
 			Kind:     l.cfg.Kind,
 			Client:   client,

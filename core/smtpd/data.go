@@ -124,7 +124,10 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *r
 		return r
 	}
 	msg.Envelope.Size = int64(len(msg.Body))
-	if err := s.srv.queue.Enqueue(msg.Envelope, msg.Body); err != nil {
+	if msg.Discard {
+		return queued(id).With("discarded by policy")
+	}
+	if err := s.srv.queue.EnqueueTraced(msg.Envelope, msg.Body, msg.Trace); err != nil {
 		return reply.QueueError.With(err.Error())
 	}
 	return queued(id)

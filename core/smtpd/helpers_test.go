@@ -46,14 +46,14 @@ type recQueue struct {
 	fail error
 }
 
-func (q *recQueue) Enqueue(m *envelope.Message, body []byte) error {
+func (q *recQueue) EnqueueTraced(m *envelope.Message, body, trace []byte) error {
 	q.mu.Lock()
 	fail := q.fail
 	q.mu.Unlock()
 	if fail != nil {
 		return fail
 	}
-	return q.Store.Enqueue(m, body)
+	return q.Store.EnqueueTraced(m, body, trace)
 }
 
 // syncBuffer collects log output written from many goroutines.

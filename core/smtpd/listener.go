@@ -121,8 +121,7 @@ func (l *listener) admit(c *conn, underLimit bool) {
 		l.refuse(nc, &tooManyConns)
 		return
 	}
-	info := c.info
-	if r := l.srv.checkConnect(&info); r != nil {
+	if r := l.srv.checkConnect(&c.info); r != nil {
 		l.srv.log.Info("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reply", r.Error())
 		l.refuse(nc, r)
 		return

@@ -20,15 +20,21 @@ type Policy interface {
 	Helo(ctx context.Context, s *SessionInfo) *reply.Reply
 	// Mail is asked for the reverse-path ("" is the null sender).
 	Mail(ctx context.Context, s *SessionInfo, from string) *reply.Reply
-	// Rcpt is asked for each recipient; s.Rcpts holds those accepted so far.
-	Rcpt(ctx context.Context, s *SessionInfo, to string) *reply.Reply
+	// Rcpt is asked for each recipient; s.Rcpts holds those accepted so
+	// far. It may set rcpt.Route.
+	Rcpt(ctx context.Context, s *SessionInfo, rcpt *envelope.Recipient) *reply.Reply
 	// Data is asked with the whole message at the end of DATA or BDAT and
 	// may edit tx in place; the 250 follows only once it is queued.
 	Data(ctx context.Context, s *SessionInfo, tx *Transaction) *reply.Reply
+	// Reset is told when a transaction ends (after DATA, RSET, a new EHLO).
+	Reset(ctx context.Context, s *SessionInfo)
+	// Close is told once when the connection is gone.
+	Close(s *SessionInfo)
 }
 
 // SessionInfo is what a Policy knows about a session.
 type SessionInfo struct {
+	ID       string // unique per connection
 	Listener string
 	Kind     config.ListenerKind
 	Client   netip.AddrPort
@@ -36,6 +42,10 @@ type SessionInfo struct {
 	Helo     string
 	From     string   // reverse-path of the open transaction
 	Rcpts    []string // recipients accepted in the open transaction
+	Local    netip.AddrPort
+	// State belongs to the Policy: set at Connect, it stays with the
+	// connection across STARTTLS and transactions.
+	State any
 }
 
 // Transaction is a received message on its way to the queue. Body is the
@@ -44,6 +54,10 @@ type SessionInfo struct {
 type Transaction struct {
 	Envelope *envelope.Message
 	Body     []byte
+	// Discard makes the server answer 250 without queueing.
+	Discard bool
+	// Trace is stored with the message (JSON), when set.
+	Trace []byte
 }
 
 // AllowAll is a Policy that allows everything; embed it to implement only
@@ -60,10 +74,16 @@ func (AllowAll) Helo(context.Context, *SessionInfo) *reply.Reply { return nil }
 func (AllowAll) Mail(context.Context, *SessionInfo, string) *reply.Reply { return nil }
 
 // Rcpt allows.
-func (AllowAll) Rcpt(context.Context, *SessionInfo, string) *reply.Reply { return nil }
+func (AllowAll) Rcpt(context.Context, *SessionInfo, *envelope.Recipient) *reply.Reply { return nil }
 
 // Data allows.
 func (AllowAll) Data(context.Context, *SessionInfo, *Transaction) *reply.Reply { return nil }
+
+// Reset does nothing.
+func (AllowAll) Reset(context.Context, *SessionInfo) {}
+
+// Close does nothing.
+func (AllowAll) Close(*SessionInfo) {}
 
 var _ Policy = AllowAll{}
 
@@ -107,32 +127,33 @@ func (s *Server) checkMail(info *SessionInfo, from string, utf8 bool) (string, *
 }
 
 // checkRcpt validates a recipient, refuses relaying and applies the
-// recipient limit; it returns the address in its wire form.
-func (s *Server) checkRcpt(info *SessionInfo, to string, utf8 bool) (string, *reply.Reply) {
+// recipient limit; it rewrites rc.Addr to its wire form.
+func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, utf8 bool) *reply.Reply {
+	to := rc.Addr
 	// RFC 5321 §4.5.3.1.10: the limit; the client sends the rest later.
 	if len(info.Rcpts) >= s.cfg.Limits.MaxRecipients {
-		return "", &reply.TooManyRcpts
+		return &reply.TooManyRcpts
 	}
 	mb, err := parseMailbox(to, utf8)
 	switch err {
 	case nil:
 	case errNeedUTF8:
-		return "", needSMTPUTF8.With("recipient " + to)
+		return needSMTPUTF8.With("recipient " + to)
 	default:
-		return "", reply.BadAddress.With(err.Error() + ": " + to)
+		return reply.BadAddress.With(err.Error() + ": " + to)
 	}
 	// RFC 5321 §3.6.2, RFC 5321 §7.1: accept mail for our domains only,
 	// unless the client may relay.
 	if !s.cfg.IsLocalDomain(mb.Domain) && !s.mayRelay(info.Client.Addr()) {
-		return "", reply.RelayDenied.With("relaying to " + mb.Domain + " from " + info.Client.Addr().String())
+		return reply.RelayDenied.With("relaying to " + mb.Domain + " from " + info.Client.Addr().String())
 	}
-	to = mb.String()
+	rc.Addr = mb.String()
 	if s.policy != nil {
-		if r := s.policy.Rcpt(s.ctx, info, to); r != nil {
-			return "", r
+		if r := s.policy.Rcpt(s.ctx, info, rc); r != nil {
+			return r
 		}
 	}
-	return to, nil
+	return nil
 }
 
 func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {

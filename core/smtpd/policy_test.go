@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -48,7 +49,8 @@ func (p *testPolicy) Mail(_ context.Context, s *SessionInfo, from string) *reply
 	return nil
 }
 
-func (p *testPolicy) Rcpt(_ context.Context, s *SessionInfo, to string) *reply.Reply {
+func (p *testPolicy) Rcpt(_ context.Context, s *SessionInfo, rc *envelope.Recipient) *reply.Reply {
+	to := rc.Addr
 	p.record("rcpt "+to+" after "+strings.Join(s.Rcpts, ","), s)
 	if to == p.badRcpt {
 		return &reply.Reply{Code: 550, Enhanced: [3]int{5, 1, 1}, Text: "No such user"}

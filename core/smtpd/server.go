@@ -24,7 +24,8 @@ import (
 // 250 right after.
 type Enqueuer interface {
 	NewID() string
-	Enqueue(m *envelope.Message, body []byte) error
+	// EnqueueTraced stores the message with its pipeline trace (nil: none).
+	EnqueueTraced(m *envelope.Message, body, trace []byte) error
 }
 
 // Options configure a Server.
@@ -194,6 +195,9 @@ func (s *Server) track(c *conn) bool {
 }
 
 func (s *Server) untrack(c *conn) {
+	if s.policy != nil {
+		s.policy.Close(&c.info)
+	}
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()

@@ -91,12 +91,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if s.tx == nil {
 		return toSMTP(&badSequence)
 	}
-	to, r := s.srv.checkRcpt(&s.info, to, s.tx.opts.UTF8)
-	if r != nil {
+	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
+	if r := s.srv.checkRcpt(&s.info, &rc, s.tx.opts.UTF8); r != nil {
 		s.logReject("rcpt", r)
 		return toSMTP(r)
 	}
-	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
 	for _, n := range opts.Notify {
 		rc.Notify = append(rc.Notify, string(n))
 	}
@@ -104,17 +103,21 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
 	s.tx.rcpts = append(s.tx.rcpts, rc)
-	s.info.Rcpts = append(s.info.Rcpts, to)
+	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
 	return nil
 }
 
 // Reset ends the transaction: RSET, a new EHLO, the end of DATA or BDAT.
 func (s *session) Reset() {
 	s.mu.Lock()
+	open := s.tx != nil
 	s.tx = nil
 	s.info.From = ""
 	s.info.Rcpts = nil
 	s.mu.Unlock()
+	if open && s.srv.policy != nil {
+		s.srv.policy.Reset(s.srv.ctx, &s.info)
+	}
 	s.conn.endTxn()
 }
 

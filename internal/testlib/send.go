@@ -2,6 +2,7 @@ package testlib
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,8 +10,18 @@ import (
 )
 
 // Send submits one message with a go-smtp client and returns the final
-// reply's message text (e.g. "2.0.0 Ok: queued as ID") or an error.
+// reply's message text (e.g. "Ok: queued as ID") or an error; an SMTP error
+// reads as on the wire: "550 5.7.1 text".
 func Send(addr, from string, to []string, data []byte) (string, error) {
+	s, err := send(addr, from, to, data)
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return s, fmt.Errorf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+	}
+	return s, err
+}
+
+func send(addr, from string, to []string, data []byte) (string, error) {
 	c, err := smtp.Dial(addr)
 	if err != nil {
 		return "", err

@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/core/smtpd"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// pipelinePolicy runs the configured pipeline at every SMTP step; it is
+// the bridge between the listener's Policy and pipeline.Session.
+type pipelinePolicy struct {
+	p *pipeline.Pipeline
+}
+
+func (pp pipelinePolicy) session(info *smtpd.SessionInfo) *pipeline.Session {
+	ps, _ := info.State.(*pipeline.Session)
+	return ps
+}
+
+// Connect opens the pipeline session (milters connect here) and runs the
+// connect hook.
+func (pp pipelinePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *reply.Reply {
+	sess := sdk.Session{
+		ID:         info.ID,
+		ClientIP:   info.Client.Addr().String(),
+		ClientPort: int(info.Client.Port()),
+		Listener:   info.Listener,
+		TLS:        info.TLS,
+	}
+	if info.Local.IsValid() {
+		sess.LocalIP, sess.LocalPort = info.Local.Addr().String(), int(info.Local.Port())
+	}
+	ps := pp.p.Open(ctx, sess)
+	info.State = ps
+	return ps.Connect(ctx).Reply
+}
+
+func (pp pipelinePolicy) Helo(ctx context.Context, info *smtpd.SessionInfo) *reply.Reply {
+	ps := pp.session(info)
+	if ps == nil {
+		return nil
+	}
+	ps.SetSession(func(s *sdk.Session) { s.TLS = info.TLS })
+	return ps.Helo(ctx, info.Helo).Reply
+}
+
+func (pp pipelinePolicy) Mail(ctx context.Context, info *smtpd.SessionInfo, from string) *reply.Reply {
+	ps := pp.session(info)
+	if ps == nil {
+		return nil
+	}
+	return ps.Mail(ctx, from, nil).Reply
+}
+
+func (pp pipelinePolicy) Rcpt(ctx context.Context, info *smtpd.SessionInfo, rc *envelope.Recipient) *reply.Reply {
+	ps := pp.session(info)
+	if ps == nil {
+		return nil
+	}
+	r, o := ps.Rcpt(ctx, sdk.Recipient{Addr: rc.Addr, Route: rc.Route})
+	rc.Route = r.Route
+	return o.Reply
+}
+
+// Data runs the data hook over the message and carries the stages' edits,
+// disposition and trace back to the listener.
+func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *smtpd.Transaction) *reply.Reply {
+	ps := pp.session(info)
+	if ps == nil {
+		return nil
+	}
+	ps.Envelope().QueueID = tx.Envelope.ID
+	msg := pipeline.ParseMessage(tx.Body)
+	o := ps.Data(ctx, msg)
+	outcome := o.Action.String()
+	if o.Reply != nil {
+		outcome += ": " + o.Reply.String()
+	}
+	tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
+	if o.Reply != nil {
+		return o.Reply
+	}
+	tx.Body = msg.Bytes()
+	applyEnvelope(tx.Envelope, ps.Envelope())
+	if len(tx.Envelope.Rcpts) == 0 {
+		// Every recipient was removed: nothing to deliver.
+		tx.Discard = true
+	}
+	switch o.Action {
+	case sdk.ActionDiscard:
+		tx.Discard = true
+	case sdk.ActionQuarantine:
+		tx.Envelope.State = envelope.StateQuarantined
+	}
+	return nil
+}
+
+// applyEnvelope carries the stages' envelope edits into the queue's
+// envelope, keeping each surviving recipient's DSN parameters.
+func applyEnvelope(m *envelope.Message, e *sdk.Envelope) {
+	m.From = e.MailFrom
+	old := map[string]envelope.Recipient{}
+	for _, r := range m.Rcpts {
+		old[strings.ToLower(r.Addr)] = r
+	}
+	rcpts := make([]envelope.Recipient, 0, len(e.Rcpts))
+	seen := map[string]bool{}
+	for _, r := range e.Rcpts {
+		k := strings.ToLower(r.Addr)
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		nr, ok := old[k]
+		if !ok {
+			nr = envelope.Recipient{Addr: r.Addr, Status: envelope.RcptPending}
+		}
+		nr.Route = r.Route
+		rcpts = append(rcpts, nr)
+	}
+	m.Rcpts = rcpts
+}
+
+func (pp pipelinePolicy) Reset(ctx context.Context, info *smtpd.SessionInfo) {
+	if ps := pp.session(info); ps != nil {
+		ps.Reset(ctx)
+	}
+}
+
+func (pp pipelinePolicy) Close(info *smtpd.SessionInfo) {
+	if ps := pp.session(info); ps != nil {
+		ps.Close()
+	}
+}
+
+var _ smtpd.Policy = pipelinePolicy{}

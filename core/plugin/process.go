@@ -1,0 +1,275 @@
+// Package plugin runs out-of-process plugin stages: it starts each plugin
+// executable with hashicorp/go-plugin, initialises it, serves every SMTP
+// session from that one process, and restarts it with backoff when it dies.
+// It is the only core package that imports go-plugin.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Options describe one plugin stage's process.
+type Options struct {
+	Stage      string   // [[stage]] name
+	Command    []string // argv: the executable and its arguments
+	ConfigJSON []byte   // [stage.config] as JSON
+	Logger     *slog.Logger
+	// StartTimeout bounds the handshake and Init.
+	StartTimeout time.Duration
+	// Backoff bounds restarts: the first waits MinBackoff, doubling to MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Process is a supervised plugin process; it implements pipeline.Stage.
+type Process struct {
+	opt Options
+	log *slog.Logger
+
+	mu       sync.RWMutex
+	client   *goplugin.Client
+	rpc      *sdk.Client
+	info     sdk.Info
+	state    string
+	restarts int
+
+	restartCh chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// Start runs the plugin and initialises it. A plugin that cannot start or
+// refuses its config is an error: the daemon does not start without it.
+func Start(opt Options) (*Process, error) {
+	if len(opt.Command) == 0 {
+		return nil, errors.New("plugin: empty command")
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.StartTimeout == 0 {
+		opt.StartTimeout = 20 * time.Second
+	}
+	if opt.MinBackoff == 0 {
+		opt.MinBackoff = 100 * time.Millisecond
+	}
+	if opt.MaxBackoff == 0 {
+		opt.MaxBackoff = 10 * time.Second
+	}
+	p := &Process{opt: opt, log: opt.Logger.With("stage", opt.Stage), state: "starting",
+		restartCh: make(chan struct{}, 1), done: make(chan struct{})}
+	if err := p.launch(); err != nil {
+		return nil, fmt.Errorf("stage %s: plugin %s: %w", opt.Stage, opt.Command[0], err)
+	}
+	p.wg.Add(1)
+	go p.supervise()
+	return p, nil
+}
+
+// launch starts one process and runs Init; on success it becomes current.
+func (p *Process) launch() error {
+	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
+	client := goplugin.NewClient(&goplugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake,
+		Plugins:          map[string]goplugin.Plugin{sdk.PluginKey: &sdk.GRPCPlugin{}},
+		Cmd:              cmd,
+		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
+		StartTimeout:     p.opt.StartTimeout,
+		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error}),
+		Stderr:           &stderrLog{log: p.log},
+	})
+	proto, err := client.Client()
+	if err != nil {
+		client.Kill()
+		return err
+	}
+	raw, err := proto.Dispense(sdk.PluginKey)
+	if err != nil {
+		client.Kill()
+		return err
+	}
+	rpc, ok := raw.(*sdk.Client)
+	if !ok {
+		client.Kill()
+		return fmt.Errorf("plugin dispensed %T, not *sdk.Client", raw)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.opt.StartTimeout)
+	defer cancel()
+	info, err := rpc.Init(ctx, p.opt.Stage, p.opt.ConfigJSON)
+	if err != nil {
+		client.Kill()
+		return fmt.Errorf("init: %w", err)
+	}
+	p.mu.Lock()
+	p.client, p.rpc, p.info, p.state = client, rpc, info, "running"
+	p.mu.Unlock()
+	p.log.Info("plugin running", "plugin", info.Name, "version", info.Version, "hooks", fmt.Sprint(info.Hooks))
+	return nil
+}
+
+// supervise restarts the process when it dies, with exponential backoff.
+func (p *Process) supervise() {
+	defer p.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	backoff := p.opt.MinBackoff
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+		case <-p.restartCh:
+		}
+		p.mu.RLock()
+		c := p.client
+		p.mu.RUnlock()
+		if c != nil && !c.Exited() {
+			backoff = p.opt.MinBackoff
+			continue
+		}
+		p.mu.Lock()
+		p.state, p.rpc = "restarting", nil
+		p.mu.Unlock()
+		for {
+			if c != nil {
+				c.Kill()
+			}
+			p.log.Warn("plugin died, restarting", "backoff", backoff)
+			select {
+			case <-p.done:
+				return
+			case <-time.After(backoff):
+			}
+			err := p.launch()
+			p.mu.Lock()
+			p.restarts++
+			p.mu.Unlock()
+			if err == nil {
+				backoff = p.opt.MinBackoff
+				break
+			}
+			p.log.Error("plugin restart failed", "err", err)
+			if backoff *= 2; backoff > p.opt.MaxBackoff {
+				backoff = p.opt.MaxBackoff
+			}
+			c = nil
+		}
+	}
+}
+
+// current returns the live RPC client, or nil while the plugin is down.
+func (p *Process) current() (*sdk.Client, sdk.Info) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.rpc, p.info
+}
+
+// failed is told of an RPC error: if the process exited, restart now.
+func (p *Process) failed() {
+	p.mu.RLock()
+	c := p.client
+	p.mu.RUnlock()
+	if c != nil && c.Exited() {
+		select {
+		case p.restartCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Kind implements pipeline.Stage.
+func (p *Process) Kind() string { return "plugin" }
+
+// Health implements pipeline.Stage.
+func (p *Process) Health() (string, int) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return p.state, p.restarts
+}
+
+// Info returns what the plugin declared at Init.
+func (p *Process) Info() sdk.Info {
+	_, info := p.current()
+	return info
+}
+
+// Open implements pipeline.Stage: plugins share one process, so a session
+// is just a view of it.
+func (p *Process) Open(context.Context, *sdk.Session) (pipeline.Conn, error) {
+	return conn{p}, nil
+}
+
+// Close stops supervision and the process.
+func (p *Process) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.done)
+		p.wg.Wait()
+		p.mu.Lock()
+		if p.client != nil {
+			p.client.Kill()
+		}
+		p.state, p.rpc = "stopped", nil
+		p.mu.Unlock()
+	})
+	return nil
+}
+
+// conn is a session's view of the process.
+type conn struct{ p *Process }
+
+func (c conn) Wants(h sdk.Hook) bool {
+	_, info := c.p.current()
+	for _, x := range info.Hooks {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}
+
+func (c conn) NeedsBody() bool {
+	_, info := c.p.current()
+	return info.NeedsBody
+}
+
+func (c conn) Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recipient) (sdk.Verdict, error) {
+	rpc, _ := c.p.current()
+	if rpc == nil {
+		return sdk.Verdict{}, pipeline.ErrStageDown
+	}
+	v, err := rpc.Hook(ctx, h, t, rcpt, nil)
+	if err != nil {
+		c.p.failed()
+	}
+	return v, err
+}
+
+func (c conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	rpc, info := c.p.current()
+	if rpc == nil {
+		return sdk.Verdict{}, pipeline.ErrStageDown
+	}
+	v, err := rpc.Data(ctx, h, t, m, info.NeedsBody)
+	if err != nil {
+		c.p.failed()
+	}
+	return v, err
+}
+
+func (conn) Reset(context.Context) {}
+func (conn) Close() error          { return nil }
+
+var _ pipeline.Stage = (*Process)(nil)

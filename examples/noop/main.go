@@ -1,0 +1,83 @@
+// Command noop is an example Sluice plugin that declares every hook and
+// answers Continue to all of them: the cost of a stage with no policy,
+// used by the benchmarks.
+package main
+
+import (
+	"context"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+func main() { sdk.Serve(&Noop{}) }
+
+// Config is the stage's [stage.config].
+type Config struct {
+	// HeadersOnly, when true, asks for the data hook without the body.
+	HeadersOnly bool `json:"headers_only"`
+}
+
+// Noop is the plugin.
+type Noop struct {
+	sdk.Base
+	headersOnly bool
+}
+
+// Configure reads the config.
+func (p *Noop) Configure(_ context.Context, cfg sdk.Config) error {
+	var c Config
+	if err := cfg.Decode(&c); err != nil {
+		return err
+	}
+	p.headersOnly = c.HeadersOnly
+	return nil
+}
+
+// HeadersOnly reports the headers_only setting.
+func (p *Noop) HeadersOnly() bool { return p.headersOnly }
+
+// Connect answers Continue.
+func (*Noop) Connect(context.Context, *sdk.Txn) (sdk.Verdict, error) { return sdk.Continue(), nil }
+
+// Helo answers Continue.
+func (*Noop) Helo(context.Context, *sdk.Txn) (sdk.Verdict, error) { return sdk.Continue(), nil }
+
+// Auth answers Continue.
+func (*Noop) Auth(context.Context, *sdk.Txn, string, string, []byte) (sdk.Verdict, error) {
+	return sdk.Continue(), nil
+}
+
+// Mail answers Continue.
+func (*Noop) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) { return sdk.Continue(), nil }
+
+// Rcpt answers Continue.
+func (*Noop) Rcpt(context.Context, *sdk.Txn, sdk.Recipient) (sdk.Verdict, error) {
+	return sdk.Continue(), nil
+}
+
+// Data answers Continue.
+func (*Noop) Data(context.Context, *sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
+	return sdk.Continue(), nil
+}
+
+// Deliver answers Continue.
+func (*Noop) Deliver(context.Context, *sdk.Txn, sdk.Recipient) (sdk.Verdict, error) {
+	return sdk.Continue(), nil
+}
+
+// Bounce answers Continue.
+func (*Noop) Bounce(context.Context, *sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
+	return sdk.Continue(), nil
+}
+
+var (
+	_ sdk.ConnectHook  = (*Noop)(nil)
+	_ sdk.HeloHook     = (*Noop)(nil)
+	_ sdk.AuthHook     = (*Noop)(nil)
+	_ sdk.MailHook     = (*Noop)(nil)
+	_ sdk.RcptHook     = (*Noop)(nil)
+	_ sdk.DataHook     = (*Noop)(nil)
+	_ sdk.DeliverHook  = (*Noop)(nil)
+	_ sdk.BounceHook   = (*Noop)(nil)
+	_ sdk.BodyOptional = (*Noop)(nil)
+)

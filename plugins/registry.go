@@ -1,0 +1,35 @@
+// Package plugins lists Sluice's first-party plugins. Each runs out of
+// process like any third-party plugin: the core starts
+// `sluice plugin serve NAME`, which serves the plugin registered here.
+package plugins
+
+import (
+	"sort"
+
+	"github.com/sluice-mta/sluice/plugins/headers"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// registry maps a first-party plugin's name to its constructor.
+var registry = map[string]func() sdk.Plugin{
+	"headers": func() sdk.Plugin { return &headers.Plugin{} },
+}
+
+// Lookup returns a new instance of the named first-party plugin.
+func Lookup(name string) (sdk.Plugin, bool) {
+	f, ok := registry[name]
+	if !ok {
+		return nil, false
+	}
+	return f(), true
+}
+
+// Names lists the first-party plugins, sorted.
+func Names() []string {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

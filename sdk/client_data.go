@@ -1,0 +1,136 @@
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
+)
+
+// Data calls the data or bounce hook with message m over the Data stream.
+// When sendBody is true the body is streamed in ChunkSize chunks;
+// otherwise the plugin sees the headers and m.BodySize only (the core
+// passes Info.NeedsBody). A body the plugin replaces is collected into the
+// verdict's ReplaceBody edit.
+func (c *Client) Data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBody bool) (Verdict, error) {
+	v, err := c.data(ctx, hook, t, m, sendBody)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
+	}
+	return v, nil
+}
+
+func (c *Client) data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBody bool) (Verdict, error) {
+	start, err := dataStart(hook, t, m, sendBody)
+	if err != nil {
+		return Verdict{}, err
+	}
+	// Cancelling on return releases the stream whatever path we leave by.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.Data(ctx)
+	if err != nil {
+		return Verdict{}, err
+	}
+	err = sendData(stream, start, m.Body, sendBody)
+	// io.EOF means the plugin ended the stream early; Recv returns why.
+	if err != nil && !errors.Is(err, io.EOF) {
+		return Verdict{}, err
+	}
+	return recvVerdict(stream)
+}
+
+func dataStart(hook Hook, t *Txn, m *Message, sendBody bool) (*pb.DataFrame, error) {
+	if hook != HookData && hook != HookBounce {
+		return nil, fmt.Errorf("not a data hook (use Hook)")
+	}
+	if t == nil || m == nil {
+		return nil, fmt.Errorf("nil transaction or message")
+	}
+	sess, err := sessionPB(t.Session)
+	if err != nil {
+		return nil, err
+	}
+	size := uint64(len(m.Body))
+	if !sendBody && m.BodySize > 0 {
+		size = uint64(m.BodySize)
+	}
+	start := &pb.DataStart{Hook: hookToPB[hook], Session: sess, Envelope: envelopePB(t.Envelope),
+		Headers: headersPB(m.Headers), BodySize: size, BodyFollows: sendBody,
+		AuthResults: authResultsPB(t.AuthResults)}
+	f := &pb.DataFrame{Frame: &pb.DataFrame_Start{Start: start}}
+	return f, checkFrame("message header section", f)
+}
+
+func sendData(stream pb.Plugin_DataClient, start *pb.DataFrame, body []byte, sendBody bool) error {
+	if err := stream.Send(start); err != nil {
+		return err
+	}
+	if sendBody {
+		if err := sendChunks(stream.Send, body); err != nil {
+			return err
+		}
+	}
+	if err := stream.Send(endFrame()); err != nil {
+		return err
+	}
+	return stream.CloseSend()
+}
+
+// recvVerdict reads the Verdict frame, the replaced body's chunks and
+// DataEnd, then the stream's end.
+func recvVerdict(stream pb.Plugin_DataClient) (Verdict, error) {
+	f, err := stream.Recv()
+	if err != nil {
+		return Verdict{}, err
+	}
+	if f.GetVerdict() == nil {
+		return Verdict{}, fmt.Errorf("plugin sent %T, want a Verdict frame", f.GetFrame())
+	}
+	v, err := verdictFromPB(f.GetVerdict())
+	if err != nil {
+		return Verdict{}, fmt.Errorf("plugin answered %w", err)
+	}
+	idx, err := replaceBodyIndex(v.Edits)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("plugin answered: %w", err)
+	}
+	var body bytes.Buffer
+	for done := false; !done; {
+		f, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("stream closed before DataEnd")
+			}
+			return Verdict{}, err
+		}
+		switch f.GetFrame().(type) {
+		case *pb.DataFrame_BodyChunk:
+			if idx < 0 {
+				return Verdict{}, fmt.Errorf("plugin sent a body chunk without a ReplaceBody edit")
+			}
+			body.Write(f.GetBodyChunk())
+		case *pb.DataFrame_End:
+			done = true
+		default:
+			return Verdict{}, fmt.Errorf("plugin sent an unexpected %T frame", f.GetFrame())
+		}
+	}
+	if idx >= 0 {
+		b := body.Bytes()
+		if b == nil {
+			b = []byte{} // a non-nil empty body: "replace with nothing"
+		}
+		v.Edits[idx] = ReplaceBody{Body: b}
+	}
+	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = fmt.Errorf("plugin sent a frame after DataEnd")
+		}
+		return Verdict{}, err
+	}
+	return v, nil
+}

@@ -1,0 +1,70 @@
+package sdk
+
+import (
+	"fmt"
+
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
+	"google.golang.org/protobuf/proto"
+)
+
+// ChunkSize is the size of the body chunks on the Data stream. Bodies of
+// any size travel in frames this big, so no gRPC message comes near gRPC's
+// default 4 MiB receive limit.
+const ChunkSize = 256 << 10
+
+// MaxFrameSize bounds every other frame (a DataStart with its header
+// section, a Verdict with its edits). A message whose header section
+// alone exceeds it is refused rather than sent past the peer's limit.
+const MaxFrameSize = 1 << 20
+
+// sendChunks sends body as body_chunk frames of at most ChunkSize bytes.
+func sendChunks(send func(*pb.DataFrame) error, body []byte) error {
+	for len(body) > 0 {
+		n := min(len(body), ChunkSize)
+		if err := send(&pb.DataFrame{Frame: &pb.DataFrame_BodyChunk{BodyChunk: body[:n]}}); err != nil {
+			return err
+		}
+		body = body[n:]
+	}
+	return nil
+}
+
+// checkFrame refuses a frame larger than MaxFrameSize.
+func checkFrame(what string, m proto.Message) error {
+	if n := proto.Size(m); n > MaxFrameSize {
+		return fmt.Errorf("%s is %d bytes, over the protocol's %d-byte frame limit", what, n, MaxFrameSize)
+	}
+	return nil
+}
+
+func endFrame() *pb.DataFrame { return &pb.DataFrame{Frame: &pb.DataFrame_End{End: &pb.DataEnd{}}} }
+
+// replaceBodyIndex returns the index of v's ReplaceBody edit, or -1. Two
+// ReplaceBody edits in one verdict are an error: the stream carries one
+// body after the verdict.
+func replaceBodyIndex(edits []Edit) (int, error) {
+	idx := -1
+	for i, e := range edits {
+		switch e.(type) {
+		case ReplaceBody, *ReplaceBody:
+			if idx >= 0 {
+				return -1, fmt.Errorf("verdict has more than one ReplaceBody edit")
+			}
+			idx = i
+		}
+	}
+	return idx, nil
+}
+
+// bodyOf returns the body of a ReplaceBody edit or a pointer to one.
+func bodyOf(e Edit) []byte {
+	switch e := e.(type) {
+	case ReplaceBody:
+		return e.Body
+	case *ReplaceBody:
+		if e != nil {
+			return e.Body
+		}
+	}
+	return nil
+}

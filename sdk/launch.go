@@ -1,0 +1,39 @@
+package sdk
+
+import (
+	"fmt"
+	"os/exec"
+
+	"github.com/hashicorp/go-plugin"
+)
+
+// ClientConfig is the go-plugin configuration that starts cmd as a Sluice
+// plugin process: our handshake, our plugin set, gRPC only. The caller may
+// set more fields (Logger, StartTimeout, SyncStderr, ...) before passing it
+// to plugin.NewClient.
+func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
+	return &plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          PluginSet(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+	}
+}
+
+// Dispense starts the plugin process of pc if needed and returns the
+// Client that talks to it. Kill pc to stop the process.
+func Dispense(pc *plugin.Client) (*Client, error) {
+	rpc, err := pc.Client()
+	if err != nil {
+		return nil, fmt.Errorf("sdk: start plugin: %w", err)
+	}
+	raw, err := rpc.Dispense(PluginKey)
+	if err != nil {
+		return nil, fmt.Errorf("sdk: dispense plugin: %w", err)
+	}
+	c, ok := raw.(*Client)
+	if !ok {
+		return nil, fmt.Errorf("sdk: dispense plugin: got %T, want *sdk.Client", raw)
+	}
+	return c, nil
+}

@@ -1,0 +1,74 @@
+// Package sdktest runs a Sluice plugin through scripted sessions in a unit
+// test: the plugin is served over real gRPC (go-plugin's in-process test
+// connection), exactly as the core would call it, with no Sluice server.
+//
+//	h := sdktest.New(t, &myplugin.P{}, `{"prefix":"[ext]"}`)
+//	txn := sdktest.NewTxn("alice@example.org", "bob@example.org")
+//	v := h.Data(txn, []byte("Subject: hi\r\n\r\nbody\r\n"))
+package sdktest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hashicorp/go-plugin"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Stage is the stage name the harness hands the plugin at Init.
+const Stage = "sdktest"
+
+// Harness is one plugin served for one test.
+type Harness struct {
+	t      testing.TB
+	client *sdk.Client
+	info   sdk.Info
+}
+
+// New serves p over gRPC, calls Init with configJSON ("" means "{}") and
+// fails the test if Init fails. The connection closes when the test ends.
+func New(t testing.TB, p sdk.Plugin, configJSON string) *Harness {
+	t.Helper()
+	h, err := Start(t, p, configJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// Start is New that returns Init's error instead of failing the test, for
+// testing config validation.
+func Start(t testing.TB, p sdk.Plugin, configJSON string) (*Harness, error) {
+	t.Helper()
+	c := Connect(t, p)
+	if configJSON == "" {
+		configJSON = "{}"
+	}
+	info, err := c.Init(context.Background(), Stage, []byte(configJSON))
+	if err != nil {
+		return nil, err
+	}
+	return &Harness{t: t, client: c, info: info}, nil
+}
+
+// Connect serves p over gRPC and returns a client that has not called
+// Init yet.
+func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
+	t.Helper()
+	rpc, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{sdk.PluginKey: &sdk.GRPCPlugin{Impl: p}})
+	// Close asks the server to shut down through go-plugin's controller,
+	// which also stops the in-process gRPC server.
+	t.Cleanup(func() { _ = rpc.Close() })
+	raw, err := rpc.Dispense(sdk.PluginKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw.(*sdk.Client)
+}
+
+// Info is what the plugin declared at Init.
+func (h *Harness) Info() sdk.Info { return h.info }
+
+// Client is the underlying client, for calls whose error the test wants
+// to see (the hook methods below fail the test on an error).
+func (h *Harness) Client() *sdk.Client { return h.client }

@@ -1,0 +1,64 @@
+package sdk
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-plugin"
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
+	"google.golang.org/grpc"
+)
+
+// PluginKey is the name of the one plugin in a Sluice plugin process's
+// go-plugin plugin set.
+const PluginKey = "sluice"
+
+// Handshake is the go-plugin handshake between the core and a plugin
+// process. It never changes within protocol version 1: the cookie only
+// tells a plugin binary that it was started by Sluice.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "SLUICE_PLUGIN",
+	MagicCookieValue: "d7f1c8a2-5b3e-4f0a-9c6d-sluice-v1",
+}
+
+// Serve runs p as a Sluice plugin process; a plugin's main is this one
+// call. It returns when the core shuts the plugin down. Run by hand, the
+// binary prints that it is a plugin and exits with status 1.
+//
+// Hooks are called concurrently (one goroutine per call), so p must be
+// safe for concurrent use. A panic in a hook is recovered and reported to
+// the core as an error; the process keeps serving.
+func Serve(p Plugin) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         PluginSet(p),
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}
+
+// PluginSet is the go-plugin plugin set serving impl under PluginKey. The
+// core passes PluginSet(nil): the client side needs no implementation.
+func PluginSet(impl Plugin) plugin.PluginSet {
+	return plugin.PluginSet{PluginKey: &GRPCPlugin{Impl: impl}}
+}
+
+// GRPCPlugin adapts a Plugin to go-plugin's gRPC transport. Only gRPC is
+// supported.
+type GRPCPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	// Impl is the plugin served; nil on the core's side.
+	Impl Plugin
+}
+
+// GRPCServer registers the sluice.plugin.v1 service for Impl.
+func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterPluginServer(s, newServer(g.Impl))
+	return nil
+}
+
+// GRPCClient returns a *Client over the plugin's connection.
+func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return NewClient(c), nil
+}
+
+var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
