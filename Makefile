@@ -5,13 +5,17 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build run check test fmt-check vet race interop interop-deps bench clean
+.PHONY: all build run check test test-deps fmt-check vet race interop interop-deps bench proto clean
 
 all: build
+
+EXAMPLES := subject-tag rcpt-allowlist noop
 
 build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/sluice ./cmd/sluice
+	@for e in $(EXAMPLES); do echo "$(GO) build -o $(BIN)/$$e ./examples/$$e"; \
+	  $(GO) build -o $(BIN)/$$e ./examples/$$e || exit 1; done
 
 ## run: build and start Sluice on the embedded default config
 run: build
@@ -32,7 +36,10 @@ race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 ## test: everything CI runs — gofmt, vet, race tests, interop against Debian peers
-test: fmt-check vet race interop
+test: test-deps fmt-check vet race interop
+
+test-deps:
+	@scripts/install-deps.sh python
 
 ## interop: the real-peer tests alone (installs Debian packages when missing)
 interop: interop-deps build
@@ -46,6 +53,13 @@ bench: build
 	@scripts/install-deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./core/queue/
 	scripts/bench.sh
+
+## proto: regenerate the plugin protocol stubs (needs protoc, protoc-gen-go,
+## protoc-gen-go-grpc; the generated code is committed, so tests never need it)
+proto:
+	cd sdk/proto/pluginv1 && PATH=$$PATH:$$HOME/go/bin protoc --go_out=. --go_opt=paths=source_relative \
+	  --go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
+	examples/python-plugin/gen.sh
 
 clean:
 	rm -rf $(BIN) data

@@ -1,16 +1,29 @@
 #!/bin/sh
 # Installs the Debian packages a target needs, only when missing.
-# usage: install-deps.sh interop|bench
+# usage: install-deps.sh interop|bench|python|milters
 set -eu
+pycheck=""
 case "${1:-}" in
   interop) pkgs="swaks postfix" ; cmds="swaks smtp-sink" ;;
   bench)   pkgs="postfix"       ; cmds="smtp-sink smtp-source postfix" ;;
-  *) echo "usage: $0 interop|bench" >&2; exit 1 ;;
+  # The Python example plugin (and its test in the chain) needs Debian's grpcio.
+  python)  pkgs="python3 python3-grpcio python3-protobuf" ; cmds="" ;
+           pycheck="import grpc, google.protobuf" ;;
+  # Real milters for tests/interop/milter_test.go. Debian's policy-rc.d (or
+  # the lack of systemd) keeps their postinst from starting daemons; the
+  # tests start their own on loopback.
+  milters) pkgs="opendkim opendkim-tools python3-dkim spamass-milter spamd python3-milter" ;
+           cmds="opendkim opendkim-genkey spamass-milter spamd" ;
+           pycheck="import Milter, dkim" ;;
+  *) echo "usage: $0 interop|bench|python|milters" >&2; exit 1 ;;
 esac
 missing=""
 for c in $cmds; do
   command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || missing="yes"
 done
+if [ -n "$pycheck" ]; then
+  /usr/bin/python3 -c "$pycheck" >/dev/null 2>&1 || missing="yes"
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps: need root to apt-get install $pkgs" >&2; exit 1
@@ -21,3 +34,7 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 apt-get update -q >/dev/null 2>&1 || true
 apt-get install -y -q --no-install-recommends $pkgs >/tmp/sluice-apt.log 2>&1 || {
   echo "install-deps: apt-get install $pkgs failed; see /tmp/sluice-apt.log" >&2; tail -20 /tmp/sluice-apt.log >&2; exit 1; }
+# spamd's postinst runs sa-update, which leaves a gpg-agent behind.
+if [ "$1" = milters ]; then
+  gpgconf --homedir /var/lib/spamassassin/sa-update-keys --kill gpg-agent >/dev/null 2>&1 || true
+fi

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/daemon"
 )
 
 // loadConfig returns the file's config, or the embedded default for "".
@@ -27,6 +28,9 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 	}
 	c, err := config.Load(*path)
 	if err != nil {
+		return err
+	}
+	if err := daemon.CheckStages(c); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s: ok\n", *path)

@@ -27,13 +27,13 @@ func TestCheckConfig(t *testing.T) {
 listen = "127.0.0.1:2525"
 [[stage]]
 name = "first"
-plugin = "spf"
+plugin = "headers"
 [[stage]]
 name = "second"
 milter = "tcp:127.0.0.1:8891"
 `), 0o600)
 	out := runCLI(t, "check-config", "-c", good)
-	if !strings.Contains(out, "1. first  plugin spf") || !strings.Contains(out, "2. second  milter tcp:127.0.0.1:8891") {
+	if !strings.Contains(out, "1. first  plugin headers") || !strings.Contains(out, "2. second  milter tcp:127.0.0.1:8891") {
 		t.Fatalf("pipeline not printed in order:\n%s", out)
 	}
 	bad := filepath.Join(dir, "bad.toml")

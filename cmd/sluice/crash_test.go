@@ -142,12 +142,15 @@ func TestCrashLosesNothing(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < perClient; i++ {
 				tag := fmt.Sprintf("crash-%d-%d", c, i)
-				_, err := testlib.Send(smtpAddr, "a@sluice.test", []string{"b@remote.test"},
+				r, err := testlib.Send(smtpAddr, "a@sluice.test", []string{"b@remote.test"},
 					testlib.Message("a@sluice.test", "b@remote.test", tag, "body of "+tag))
 				if err != nil {
 					continue // refused or cut by the kill: not acknowledged
 				}
-				acked <- tag
+				if !strings.Contains(r, "queued as") {
+					t.Errorf("%s: acknowledged with %q", tag, r)
+				}
+				acked <- tag + " " + r
 				nmu.Lock()
 				n++
 				if n == 60 {
@@ -166,8 +169,11 @@ func TestCrashLosesNothing(t *testing.T) {
 	wg.Wait()
 	close(acked)
 	want := map[string]bool{}
-	for tag := range acked {
+	replies := map[string]string{}
+	for a := range acked {
+		tag, r, _ := strings.Cut(a, " ")
 		want[tag] = true
+		replies[tag] = r
 	}
 	if len(want) < 60 {
 		t.Fatalf("only %d acknowledged", len(want))
@@ -176,15 +182,33 @@ func TestCrashLosesNothing(t *testing.T) {
 	accepting = true
 	mu.Unlock()
 	startProc(t, cfg, smtpAddr)
-	sink.WaitN(t, len(want), 60*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(sink.Deliveries()) < len(want) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond) // polling the sink, bounded
+	}
+	if got := sink.Deliveries(); len(got) < len(want) {
+		for tag := range want {
+			found := false
+			for _, d := range got {
+				if strings.Contains(string(d.Data), "Subject: "+tag+"\r\n") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("acknowledged %s (%s) never delivered", tag, replies[tag])
+			}
+		}
+		t.FailNow()
+	}
 	// Let a straggler (a duplicate) show itself: one more message after the
 	// backlog is delivered proves the scheduler went through it all.
+	before := len(sink.Deliveries())
 	if _, err := testlib.Send(smtpAddr, "a@sluice.test", []string{"b@remote.test"},
 		testlib.Message("a@sluice.test", "b@remote.test", "sentinel", "last")); err != nil {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
-	for _, d := range waitFor(t, sink, "sentinel") {
+	for _, d := range waitFor(t, sink, "sentinel", before) {
 		for tag := range want {
 			if strings.Contains(string(d.Data), "Subject: "+tag+"\r\n") {
 				seen[tag]++
@@ -199,10 +223,11 @@ func TestCrashLosesNothing(t *testing.T) {
 	t.Logf("%d acknowledged before the kill, all delivered exactly once", len(want))
 }
 
-// waitFor waits for a delivery whose subject is tag and returns all so far.
-func waitFor(t *testing.T, sink *testlib.Sink, tag string) []testlib.Delivery {
+// waitFor waits for a delivery whose subject is tag and returns all so far;
+// from is how many deliveries the sink had before tag was sent.
+func waitFor(t *testing.T, sink *testlib.Sink, tag string, from int) []testlib.Delivery {
 	t.Helper()
-	for n := len(sink.Deliveries()) + 1; ; n++ {
+	for n := from + 1; ; n++ {
 		got := sink.WaitN(t, n, 30*time.Second)
 		for _, d := range got {
 			if strings.Contains(string(d.Data), "Subject: "+tag+"\r\n") {
@@ -241,11 +266,12 @@ func TestRestartDoesNotRedeliver(t *testing.T) {
 	}
 	p.kill()
 	startProc(t, cfg, smtpAddr)
+	before := len(sink.Deliveries())
 	if _, err := testlib.Send(smtpAddr, "a@sluice.test", []string{"b@remote.test"},
 		testlib.Message("a@sluice.test", "b@remote.test", "after", "y")); err != nil {
 		t.Fatal(err)
 	}
-	got := waitFor(t, sink, "after")
+	got := waitFor(t, sink, "after", before)
 	if len(got) != 2 {
 		t.Fatalf("%d deliveries, want 2 (no redelivery of the first)", len(got))
 	}

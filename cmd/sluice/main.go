@@ -25,6 +25,10 @@ commands:
   check-config -c FILE            validate a config and print the pipeline
   queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
         [-c FILE | --admin URL] [--json]
+  trace ID [-c FILE | --admin URL] [--json]
+                                  what each stage did to a message
+  replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--json]
+                                  dry-run a message through the pipeline
   plugin serve NAME | plugin list  run a first-party plugin (the core does this)
   version                         version and build info
 `
@@ -47,6 +51,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdCheckConfig(args[1:], stdout)
 	case "queue":
 		err = cmdQueue(args[1:], stdout)
+	case "trace":
+		err = cmdTrace(args[1:], stdout)
+	case "replay":
+		err = cmdReplay(args[1:], stdout)
 	case "plugin":
 		err = cmdPlugin(args[1:], stdout)
 	case "version", "--version", "-v":

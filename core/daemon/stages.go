@@ -2,15 +2,16 @@ package daemon
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/milter"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/plugin"
+	"github.com/sluice-mta/sluice/plugins"
 )
 
 // closer is a started stage that must be stopped with the daemon.
@@ -42,7 +43,14 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger) (_ *pipeline
 
 func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger) (pipeline.Stage, closer, error) {
 	if sc.Milter != "" {
-		return nil, nil, errors.New("milter stages are not supported yet")
+		// A milter is dialled per SMTP session, not at start: it may come
+		// up after us. Its timeout also bounds the dial in Open.
+		m, err := milter.New(milter.Options{Name: sc.Name, Addr: sc.Milter, Hostname: c.Hostname,
+			Timeout: sc.Timeout.Duration, Logger: log})
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m, nil
 	}
 	cfg := sc.Config
 	if cfg == nil {
@@ -63,11 +71,29 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	return p, p, nil
 }
 
+// CheckStages reports the first stage whose plugin cannot be found, as
+// check-config does before anything is started.
+func CheckStages(c *config.Config) error {
+	for _, sc := range c.Stages {
+		if sc.Plugin == "" {
+			continue
+		}
+		if _, err := pluginCommand(c, sc.Plugin, "sluice"); err != nil {
+			return fmt.Errorf("%s: stage %q: %w", c.Source, sc.Name, err)
+		}
+	}
+	return nil
+}
+
 // pluginCommand resolves a stage's plugin: a bare name is first-party and
 // runs as `sluice plugin serve NAME`; anything with a slash is an
 // executable path (relative to the config file).
 func pluginCommand(c *config.Config, name, self string) ([]string, error) {
 	if !strings.Contains(name, "/") {
+		if _, ok := plugins.Lookup(name); !ok {
+			return nil, fmt.Errorf("no first-party plugin %q (have: %s; a path to an executable needs a slash, e.g. ./%s)",
+				name, strings.Join(plugins.Names(), ", "), name)
+		}
 		return []string{self, "plugin", "serve", name}, nil
 	}
 	path := c.Resolve(name)

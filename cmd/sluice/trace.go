@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/sluice-mta/sluice/core/pipeline"
+)
+
+// cmdTrace prints what each stage did to a message.
+func cmdTrace(args []string, w io.Writer) error {
+	fs := newFlags("trace")
+	cfg := fs.String("c", "", "config file")
+	url := fs.String("admin", "", "admin API URL")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return errors.New("trace needs exactly one message ID")
+	}
+	cl, err := adminClient(*cfg, *url)
+	if err != nil {
+		return err
+	}
+	var raw []byte
+	if err := cl.Do("GET", "/api/trace/"+pos[0], nil, &raw); err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := w.Write(raw)
+		return err
+	}
+	var tr pipeline.Trace
+	if err := json.Unmarshal(raw, &tr); err != nil {
+		return fmt.Errorf("bad trace from daemon: %w", err)
+	}
+	fmt.Fprintf(w, "message %s: %s\n", tr.ID, tr.Outcome)
+	printTrace(w, tr.Entries)
+	return nil
+}
+
+// printTrace renders trace entries as a table, edits indented below.
+func printTrace(w io.Writer, entries []pipeline.TraceEntry) {
+	if len(entries) == 0 {
+		fmt.Fprintln(w, "(no stage ran)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STAGE\tHOOK\tVERDICT\tLATENCY\tDETAIL")
+	for _, e := range entries {
+		detail := e.Reply
+		if e.Rcpt != "" {
+			detail = strings.TrimSpace("<" + e.Rcpt + "> " + detail)
+		}
+		if e.Error != "" {
+			detail = strings.TrimSpace(detail + " error: " + e.Error + " (on_error " + e.OnError + ")")
+		}
+		if e.Reason != "" && e.Error == "" {
+			detail = strings.TrimSpace(detail + " " + e.Reason)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3fms\t%s\n", e.Stage, e.Hook, e.Action, e.LatencyMs, detail)
+		for _, ed := range e.Edits {
+			fmt.Fprintf(tw, "\t\t  %s\t\t\n", ed)
+		}
+	}
+	tw.Flush()
+}

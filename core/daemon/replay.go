@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"context"
+	"log/slog"
+	"net/mail"
+	"strings"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// ReplayOptions describe a dry run of the pipeline over a stored message.
+type ReplayOptions struct {
+	From     string   // envelope sender; default: the From header's address
+	To       []string // envelope recipients; default: To and Cc addresses
+	ClientIP string   // default 127.0.0.1
+	Helo     string   // default "replay.invalid"
+	Self     string   // sluice executable for first-party plugins
+	Logger   *slog.Logger
+}
+
+// ReplayResult is what the pipeline did: the trace, the outcome, and the
+// message and envelope as the stages left them.
+type ReplayResult struct {
+	Outcome  string                `json:"outcome"`
+	Reply    string                `json:"reply,omitempty"`
+	Hook     sdk.Hook              `json:"stopped_at,omitempty"`
+	Envelope sdk.Envelope          `json:"envelope"`
+	Trace    []pipeline.TraceEntry `json:"trace"`
+	Message  string                `json:"message"`
+}
+
+// Replay runs the configured pipeline over raw, stage by stage, without
+// queueing or delivering anything: how a user tries a pipeline order
+// before deploying it.
+func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions) (*ReplayResult, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	p, stages, err := buildPipeline(c, opt.Self, opt.Logger)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range stages {
+			_ = s.Close()
+		}
+	}()
+	msg := pipeline.ParseMessage(raw)
+	from, to := opt.From, opt.To
+	if from == "" {
+		if a, err := mail.ParseAddress(msg.Get("From")); err == nil {
+			from = a.Address
+		}
+	}
+	if len(to) == 0 {
+		for _, h := range []string{"To", "Cc"} {
+			if l, err := mail.ParseAddressList(msg.Get(h)); err == nil {
+				for _, a := range l {
+					to = append(to, a.Address)
+				}
+			}
+		}
+	}
+	ip := opt.ClientIP
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	helo := opt.Helo
+	if helo == "" {
+		helo = "replay.invalid"
+	}
+	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, Listener: "replay"})
+	defer s.Close()
+	res := &ReplayResult{}
+	finish := func(h sdk.Hook, o pipeline.Outcome) *ReplayResult {
+		res.Outcome = o.Action.String()
+		if o.Reply != nil {
+			res.Reply = o.Reply.String()
+			res.Hook = h
+		}
+		res.Envelope = *s.Envelope()
+		res.Trace = s.Trace()
+		res.Message = string(msg.Bytes())
+		return res
+	}
+	if o := s.Connect(ctx); !o.OK() {
+		return finish(sdk.HookConnect, o), nil
+	}
+	if o := s.Helo(ctx, helo); !o.OK() {
+		return finish(sdk.HookHelo, o), nil
+	}
+	if o := s.Mail(ctx, from, nil); !o.OK() {
+		return finish(sdk.HookMail, o), nil
+	}
+	var refused []string
+	for _, r := range to {
+		if _, o := s.Rcpt(ctx, sdk.Recipient{Addr: r}); !o.OK() {
+			refused = append(refused, r+": "+o.Reply.String())
+		}
+	}
+	if len(s.Envelope().Rcpts) == 0 {
+		o := pipeline.Outcome{Action: sdk.ActionReject}
+		res = finish(sdk.HookRcpt, o)
+		res.Reply = "no recipient accepted: " + strings.Join(refused, "; ")
+		return res, nil
+	}
+	return finish(sdk.HookData, s.Data(ctx, msg)), nil
+}

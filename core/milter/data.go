@@ -1,0 +1,183 @@
+package milter
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	milter "github.com/emersion/go-milter"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Data runs the message through the milter as Postfix does: SMFIC_DATA,
+// each header field (SMFIC_HEADER), SMFIC_EOH, the body in chunks of at
+// most 65535 bytes (SMFIC_BODY), then SMFIC_BODYEOB, whose answer carries
+// the milter's modifications. The message is the one the stages before
+// this one left; the edits returned are applied for the stages after it.
+func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	if h != sdk.HookData {
+		return sdk.Continue(), nil
+	}
+	if c.broken != nil {
+		return sdk.Verdict{}, c.broken
+	}
+	if c.sessionDone || c.txnDone {
+		return sdk.Continue(), nil
+	}
+	if v, err := c.mail(ctx, t); err != nil || c.over() {
+		return v, err
+	}
+	qid := t.Envelope.QueueID
+	v, err := c.step(ctx, sdk.HookData, "data", func() (*milter.Action, error) { return c.sendData(qid) })
+	if err != nil || c.over() {
+		return v, err
+	}
+	v, err = c.step(ctx, sdk.HookData, "header", func() (*milter.Action, error) {
+		for _, hf := range m.Headers {
+			// Postfix sends folded values with LF line ends, without the
+			// space after the colon (no SMFIP_HDR_LEADSPC).
+			act, err := c.ms.HeaderField(hf.Name, strings.ReplaceAll(hf.Value, "\r\n", "\n"))
+			if err != nil || act.Code != milter.ActContinue {
+				return act, err
+			}
+		}
+		if !c.opt(milter.OptNoEOH) {
+			if err := c.macros(milter.CodeEOH, []string{"i", qid}); err != nil {
+				return nil, err
+			}
+		}
+		return c.ms.HeaderEnd()
+	})
+	if err != nil || c.over() {
+		return v, err
+	}
+	if !c.opt(milter.OptNoBody) {
+		v, err = c.step(ctx, sdk.HookData, "body", func() (*milter.Action, error) { return c.sendBody(m.Body) })
+		if err != nil || c.over() {
+			return v, err
+		}
+	}
+	return c.end(ctx, qid)
+}
+
+// sendData sends SMFIC_DATA (with its macros) unless the milter opted out
+// (SMFIP_NODATA); go-milter's client has no call for it. Without a reply
+// (SMFIP_NR_DATA) the answer is continue. A version 2 milter does not
+// know the step.
+func (c *conn) sendData(qid string) (*milter.Action, error) {
+	cont := &milter.Action{Code: milter.ActContinue}
+	if c.v2 || c.opt(milter.OptNoData) {
+		return cont, nil
+	}
+	if err := c.macros(milter.CodeData, []string{"i", qid}); err != nil {
+		return nil, err
+	}
+	if _, err := c.wire.Write([]byte{0, 0, 0, 1, byte(milter.CodeData)}); err != nil {
+		return nil, err
+	}
+	if c.opt(milter.OptNoDataReply) {
+		return cont, nil
+	}
+	for {
+		p, err := c.readPacket()
+		if err != nil {
+			return nil, err
+		}
+		if p[0] == 'p' { // SMFIR_PROGRESS: keep waiting
+			continue
+		}
+		return parseAction(p)
+	}
+}
+
+// readPacket reads one packet (command byte and data) from the milter.
+func (c *conn) readPacket() ([]byte, error) {
+	if err := c.wire.next(); err != nil {
+		return nil, err
+	}
+	p := c.wire.pending[4:]
+	c.wire.pending = nil
+	return p, nil
+}
+
+// parseAction parses an answer go-milter's client would, for SMFIC_DATA.
+func parseAction(p []byte) (*milter.Action, error) {
+	a := &milter.Action{Code: milter.ActionCode(p[0])}
+	switch a.Code {
+	case milter.ActAccept, milter.ActContinue, milter.ActDiscard, milter.ActReject, milter.ActTempFail:
+	case milter.ActReplyCode:
+		d := p[1:]
+		if len(d) <= 4 {
+			return nil, errBadReply
+		}
+		n, err := strconv.Atoi(string(d[:3]))
+		if err != nil {
+			return nil, errBadReply
+		}
+		a.SMTPCode, a.SMTPText = n, strings.TrimRight(string(d[4:]), "\x00")
+	default:
+		return nil, errUnexpected(p[0])
+	}
+	return a, nil
+}
+
+// sendBody sends the body in chunks. SMFIR_SKIP (with SMFIP_SKIP
+// negotiated) ends the body early.
+func (c *conn) sendBody(body []byte) (*milter.Action, error) {
+	for len(body) > 0 {
+		n := min(len(body), milter.MaxBodyChunk)
+		act, err := c.ms.BodyChunk(body[:n])
+		if err != nil {
+			return nil, err
+		}
+		if act.Code == milter.ActSkip {
+			break
+		}
+		if act.Code != milter.ActContinue {
+			return act, nil
+		}
+		body = body[n:]
+	}
+	return &milter.Action{Code: milter.ActContinue}, nil
+}
+
+// end sends SMFIC_BODYEOB and turns the modifications that come back
+// before the final answer into edits.
+func (c *conn) end(ctx context.Context, qid string) (sdk.Verdict, error) {
+	var mods []milter.ModifyAction
+	var act *milter.Action
+	var addArgs [][]string
+	err := c.call(ctx, "end of message", func() (err error) {
+		if err = c.macros(milter.CodeEOB, []string{"i", qid}); err != nil {
+			return err
+		}
+		c.wire.takeAddArgs()
+		mods, act, err = c.ms.End()
+		addArgs = c.wire.takeAddArgs()
+		return err
+	})
+	if err != nil {
+		return sdk.Verdict{}, err
+	}
+	v, err := c.verdict(sdk.HookData, act)
+	c.txnDone = true
+	if err != nil {
+		return sdk.Verdict{}, c.fail(ctx, "end of message", err)
+	}
+	edits, quarantine, err := modEdits(mods, addArgs)
+	if err != nil {
+		return sdk.Verdict{}, c.fail(ctx, "end of message", err)
+	}
+	switch v.Action {
+	case sdk.ActionContinue:
+		v.Edits = edits
+		if quarantine != nil {
+			v.Action = sdk.ActionQuarantine
+			v.Reason = "milter " + c.stage.opts.Name + ": quarantine: " + *quarantine
+		}
+	case sdk.ActionDiscard, sdk.ActionQuarantine:
+		v.Edits = edits
+	}
+	return v, nil
+}
