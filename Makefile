@@ -47,6 +47,7 @@ interop: interop-deps build
 
 interop-deps:
 	@scripts/install-deps.sh interop
+	@scripts/install-deps.sh milters
 
 ## bench: Sluice against Postfix on this machine (installs postfix when missing)
 bench: build

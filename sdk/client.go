@@ -3,6 +3,8 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/grpc"
@@ -13,6 +15,13 @@ import (
 // go-plugin (see Dispense); sdktest gets one over an in-process connection.
 type Client struct {
 	rpc pb.PluginClient
+
+	// ch is the Channel stream calls go through when the plugin serves
+	// it; nil means one RPC per call. chMu serialises reopening it.
+	ch   atomic.Pointer[channel]
+	chMu sync.Mutex
+	// noChannel keeps this client on the per-call RPCs.
+	noChannel bool
 }
 
 // Info is what a plugin declared at Init.
@@ -62,7 +71,41 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		}
 		info.Hooks = append(info.Hooks, h)
 	}
+	if resp.GetSupportsChannel() && !c.noChannel {
+		ch, err := openChannel(c.rpc)
+		if err != nil {
+			return Info{}, fmt.Errorf("sdk: init: open channel: %w", err)
+		}
+		if old := c.ch.Swap(ch); old != nil {
+			old.cancel()
+		}
+	}
 	return info, nil
+}
+
+// Multiplexed reports whether calls go over the plugin's Channel stream
+// rather than one RPC each.
+func (c *Client) Multiplexed() bool { return c.ch.Load() != nil }
+
+// channel returns the Channel stream to call through, or nil when calls
+// are RPCs of their own. A stream that broke while the plugin lives on is
+// replaced; if the plugin is gone, opening fails fast and so does the call.
+func (c *Client) channel() (*channel, error) {
+	ch := c.ch.Load()
+	if ch == nil || !ch.broken() {
+		return ch, nil
+	}
+	c.chMu.Lock()
+	defer c.chMu.Unlock()
+	if cur := c.ch.Load(); cur != ch {
+		return cur, nil
+	}
+	nch, err := openChannel(c.rpc)
+	if err != nil {
+		return nil, fmt.Errorf("reopen channel: %w", err)
+	}
+	c.ch.Store(nch)
+	return nch, nil
 }
 
 // Hook calls an envelope-phase hook: connect, helo, auth, mail, rcpt or
@@ -74,7 +117,7 @@ func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, a
 	if err != nil {
 		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
 	}
-	resp, err := c.rpc.Hook(ctx, req)
+	resp, err := c.hook(ctx, req)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
 	}
@@ -86,6 +129,19 @@ func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, a
 		return Verdict{}, fmt.Errorf("sdk: %s hook: plugin answered ReplaceBody outside the data stream", hook)
 	}
 	return v, nil
+}
+
+// hook sends req over the channel when there is one, else as a Hook RPC.
+func (c *Client) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, error) {
+	ch, err := c.channel()
+	if err != nil {
+		return nil, err
+	}
+	if ch == nil {
+		return c.rpc.Hook(ctx, req)
+	}
+	r, err := ch.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_Hook{Hook: req}}, nil)
+	return r.verdict, err
 }
 
 func hookRequest(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) (*pb.HookRequest, error) {

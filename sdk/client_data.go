@@ -28,6 +28,21 @@ func (c *Client) data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBo
 	if err != nil {
 		return Verdict{}, err
 	}
+	ch, err := c.channel()
+	if err != nil {
+		return Verdict{}, err
+	}
+	if ch != nil {
+		var body []byte
+		if sendBody {
+			body = m.Body
+		}
+		r, err := ch.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_DataStart{DataStart: start.GetStart()}}, body)
+		if err != nil {
+			return Verdict{}, err
+		}
+		return dataVerdict(r.verdict, r.body, r.chunks)
+	}
 	// Cancelling on return releases the stream whatever path we leave by.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -90,15 +105,9 @@ func recvVerdict(stream pb.Plugin_DataClient) (Verdict, error) {
 	if f.GetVerdict() == nil {
 		return Verdict{}, fmt.Errorf("plugin sent %T, want a Verdict frame", f.GetFrame())
 	}
-	v, err := verdictFromPB(f.GetVerdict())
-	if err != nil {
-		return Verdict{}, fmt.Errorf("plugin answered %w", err)
-	}
-	idx, err := replaceBodyIndex(v.Edits)
-	if err != nil {
-		return Verdict{}, fmt.Errorf("plugin answered: %w", err)
-	}
+	verdict := f.GetVerdict()
 	var body bytes.Buffer
+	chunks := false
 	for done := false; !done; {
 		f, err := stream.Recv()
 		if err != nil {
@@ -109,22 +118,13 @@ func recvVerdict(stream pb.Plugin_DataClient) (Verdict, error) {
 		}
 		switch f.GetFrame().(type) {
 		case *pb.DataFrame_BodyChunk:
-			if idx < 0 {
-				return Verdict{}, fmt.Errorf("plugin sent a body chunk without a ReplaceBody edit")
-			}
 			body.Write(f.GetBodyChunk())
+			chunks = true
 		case *pb.DataFrame_End:
 			done = true
 		default:
 			return Verdict{}, fmt.Errorf("plugin sent an unexpected %T frame", f.GetFrame())
 		}
-	}
-	if idx >= 0 {
-		b := body.Bytes()
-		if b == nil {
-			b = []byte{} // a non-nil empty body: "replace with nothing"
-		}
-		v.Edits[idx] = ReplaceBody{Body: b}
 	}
 	if _, err := stream.Recv(); !errors.Is(err, io.EOF) {
 		if err == nil {
@@ -132,5 +132,29 @@ func recvVerdict(stream pb.Plugin_DataClient) (Verdict, error) {
 		}
 		return Verdict{}, err
 	}
+	return dataVerdict(verdict, body.Bytes(), chunks)
+}
+
+// dataVerdict converts a data hook's verdict and puts the replaced body,
+// which travelled after it, into its ReplaceBody edit.
+func dataVerdict(p *pb.Verdict, body []byte, chunks bool) (Verdict, error) {
+	v, err := verdictFromPB(p)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("plugin answered %w", err)
+	}
+	idx, err := replaceBodyIndex(v.Edits)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("plugin answered: %w", err)
+	}
+	if idx < 0 {
+		if chunks {
+			return Verdict{}, fmt.Errorf("plugin sent a body chunk without a ReplaceBody edit")
+		}
+		return v, nil
+	}
+	if body == nil {
+		body = []byte{} // a non-nil empty body: "replace with nothing"
+	}
+	v.Edits[idx] = ReplaceBody{Body: body}
 	return v, nil
 }

@@ -29,9 +29,17 @@ func sendChunks(send func(*pb.DataFrame) error, body []byte) error {
 	return nil
 }
 
-// checkFrame refuses a frame larger than MaxFrameSize.
+// checkFrame refuses a frame that cannot go on the wire: larger than
+// MaxFrameSize, or not encodable (a string field that is not UTF-8). It
+// encodes the frame to find out, because on the Channel stream a frame
+// that fails to encode would end the stream, and every call on it, not
+// just this one.
 func checkFrame(what string, m proto.Message) error {
-	if n := proto.Size(m); n > MaxFrameSize {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("%s cannot be encoded: %w", what, err)
+	}
+	if n := len(b); n > MaxFrameSize {
 		return fmt.Errorf("%s is %d bytes, over the protocol's %d-byte frame limit", what, n, MaxFrameSize)
 	}
 	return nil

@@ -48,17 +48,25 @@ type GRPCPlugin struct {
 	plugin.NetRPCUnsupportedPlugin
 	// Impl is the plugin served; nil on the core's side.
 	Impl Plugin
+	// NoChannel turns the Channel stream off: a server does not offer it,
+	// a client does not use it, and every call is an RPC of its own, as
+	// with plugins written before Channel. For tests and comparisons.
+	NoChannel bool
 }
 
 // GRPCServer registers the sluice.plugin.v1 service for Impl.
 func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	pb.RegisterPluginServer(s, newServer(g.Impl))
+	srv := newServer(g.Impl)
+	srv.noChannel = g.NoChannel
+	pb.RegisterPluginServer(s, srv)
 	return nil
 }
 
 // GRPCClient returns a *Client over the plugin's connection.
 func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
-	return NewClient(c), nil
+	cl := NewClient(c)
+	cl.noChannel = g.NoChannel
+	return cl, nil
 }
 
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)

@@ -24,6 +24,8 @@ type server struct {
 
 	initMu     sync.Mutex
 	configured atomic.Bool
+	// noChannel hides Channel from the core (GRPCPlugin.NoChannel).
+	noChannel bool
 }
 
 // newServer serves p. Recovered panics are logged as JSON lines on
@@ -60,6 +62,7 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 	if d, ok := s.p.(Describer); ok {
 		resp.PluginName, resp.PluginVersion = d.Describe()
 	}
+	resp.SupportsChannel = !s.noChannel
 	return resp, nil
 }
 
@@ -69,6 +72,12 @@ func (s *server) Hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, er
 	if !s.configured.Load() {
 		return nil, status.Error(codes.FailedPrecondition, "hook called before Init")
 	}
+	return s.hook(ctx, req)
+}
+
+// hook runs an envelope-phase hook for Hook and Channel alike; its error is
+// a gRPC status.
+func (s *server) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, error) {
 	hook, err := hookFromPB(req.GetHook())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())

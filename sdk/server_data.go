@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
@@ -26,35 +27,51 @@ func (s *server) Data(stream pb.Plugin_DataServer) error {
 	if err != nil {
 		return err
 	}
-	ctx := stream.Context()
-	var v Verdict
-	err = s.guard(string(hook), func() (err error) {
-		v, err = s.dispatchData(ctx, hook, t, m)
-		return err
-	})
+	out, body, err := s.data(stream.Context(), hook, t, m)
 	if err != nil {
 		return err
-	}
-	idx, err := replaceBodyIndex(v.Edits)
-	if err != nil {
-		return status.Errorf(codes.Internal, "%s hook: %v", hook, err)
-	}
-	out, err := verdictPB(v)
-	if err != nil {
-		return status.Errorf(codes.Internal, "%s hook: %v", hook, err)
-	}
-	if err := checkFrame("verdict", out); err != nil {
-		return status.Error(codes.Internal, err.Error())
 	}
 	if err := stream.Send(&pb.DataFrame{Frame: &pb.DataFrame_Verdict{Verdict: out}}); err != nil {
 		return err
 	}
-	if idx >= 0 {
-		if err := sendChunks(stream.Send, bodyOf(v.Edits[idx])); err != nil {
+	if body != nil {
+		if err := sendChunks(stream.Send, body); err != nil {
 			return err
 		}
 	}
 	return stream.Send(endFrame())
+}
+
+// data runs the data or bounce hook for Data and Channel alike: it returns
+// the verdict for the wire and, when the verdict replaces the body, the new
+// body (non-nil, possibly empty). Its error is a gRPC status.
+func (s *server) data(ctx context.Context, hook Hook, t *Txn, m *Message) (*pb.Verdict, []byte, error) {
+	var v Verdict
+	err := s.guard(string(hook), func() (err error) {
+		v, err = s.dispatchData(ctx, hook, t, m)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	idx, err := replaceBodyIndex(v.Edits)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "%s hook: %v", hook, err)
+	}
+	out, err := verdictPB(v)
+	if err != nil {
+		return nil, nil, status.Errorf(codes.Internal, "%s hook: %v", hook, err)
+	}
+	if err := checkFrame("verdict", out); err != nil {
+		return nil, nil, status.Error(codes.Internal, err.Error())
+	}
+	var body []byte
+	if idx >= 0 {
+		if body = bodyOf(v.Edits[idx]); body == nil {
+			body = []byte{}
+		}
+	}
+	return out, body, nil
 }
 
 func (s *server) dispatchData(ctx context.Context, hook Hook, t *Txn, m *Message) (Verdict, error) {
@@ -85,13 +102,10 @@ func readDataRequest(stream pb.Plugin_DataServer) (Hook, *Txn, *Message, error) 
 	if start == nil {
 		return bad("first frame is %T, want DataStart", first.GetFrame())
 	}
-	hook, err := hookFromPB(start.GetHook())
-	if err != nil || (hook != HookData && hook != HookBounce) {
-		return bad("hook %v is not data or bounce", start.GetHook())
+	hook, t, m, err := dataRequest(start)
+	if err != nil {
+		return bad("%v", err)
 	}
-	t := &Txn{Session: sessionFromPB(start.GetSession()), Envelope: envelopeFromPB(start.GetEnvelope()),
-		AuthResults: authResultsFromPB(start.GetAuthResults())}
-	m := &Message{Headers: headersFromPB(start.GetHeaders()), BodySize: int64(start.GetBodySize())}
 
 	var body *bytes.Buffer
 	if start.GetBodyFollows() {
@@ -123,4 +137,17 @@ func readDataRequest(stream pb.Plugin_DataServer) (Hook, *Txn, *Message, error) 
 			return bad("unexpected %T frame", f.GetFrame())
 		}
 	}
+}
+
+// dataRequest is the transaction and message a DataStart describes, the
+// body still to come.
+func dataRequest(start *pb.DataStart) (Hook, *Txn, *Message, error) {
+	hook, err := hookFromPB(start.GetHook())
+	if err != nil || (hook != HookData && hook != HookBounce) {
+		return "", nil, nil, fmt.Errorf("hook %v is not data or bounce", start.GetHook())
+	}
+	t := &Txn{Session: sessionFromPB(start.GetSession()), Envelope: envelopeFromPB(start.GetEnvelope()),
+		AuthResults: authResultsFromPB(start.GetAuthResults())}
+	m := &Message{Headers: headersFromPB(start.GetHeaders()), BodySize: int64(start.GetBodySize())}
+	return hook, t, m, nil
 }

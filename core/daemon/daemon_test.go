@@ -168,7 +168,7 @@ func TestLocalDomainAccepted(t *testing.T) {
 	}
 }
 
-func mustParse(t *testing.T, src string) *config.Config {
+func mustParse(t testing.TB, src string) *config.Config {
 	t.Helper()
 	c, err := config.Parse("test.toml", []byte(src))
 	if err != nil {

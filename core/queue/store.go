@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"sync"
 	"time"
 
@@ -52,6 +53,10 @@ type Store struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// hint bounds where Due starts scanning the schedule index, so it does
+	// not walk the tombstones of entries already delivered (see Due).
+	hint schedHint
 }
 
 var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
@@ -137,6 +142,8 @@ func (s *Store) EnqueueTraced(m *envelope.Message, body, trace []byte) error {
 	_ = b.Set(metaKey(m.ID), meta, nil)
 	_ = b.Set(bodyKey(m.ID), body, nil)
 	if m.State == envelope.StateActive {
+		s.hint.insert(m.NextAttempt)
+		defer s.hint.done()
 		_ = b.Set(schedKey(m.NextAttempt, m.ID), nil, nil)
 	}
 	if trace != nil {
@@ -234,6 +241,8 @@ func (s *Store) Modify(id string, fn func(m *envelope.Message) error) (*envelope
 		}
 		_ = b.Set(metaKey(id), meta, nil)
 		if m.State == envelope.StateActive {
+			s.hint.insert(m.NextAttempt)
+			defer s.hint.done()
 			_ = b.Set(schedKey(m.NextAttempt, id), nil, nil)
 		}
 	}
@@ -316,13 +325,23 @@ func (s *Store) Flush() (int, error) {
 func (s *Store) Due(now time.Time, limit int, skip func(id string) bool) (ids []string, next time.Time, err error) {
 	upper := schedKey(now, "")
 	upper[len(upper)-1] = '0' // '/'+1: includes every id at exactly now
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("t/"), UpperBound: []byte("t0")})
+	start := s.hint.begin()
+	lower := []byte("t/")
+	if start > 0 {
+		lower = schedKey(time.Unix(0, start), "")
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte("t0")})
 	if err != nil {
 		return nil, time.Time{}, err
 	}
 	defer it.Close()
+	first := int64(math.MaxInt64)
+	defer func() { s.hint.end(first) }()
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
+		if first == math.MaxInt64 {
+			first = int64(binary.BigEndian.Uint64(k[2:10]))
+		}
 		if bytes.Compare(k, upper) >= 0 {
 			next = time.Unix(0, int64(binary.BigEndian.Uint64(k[2:10])))
 			break
@@ -395,4 +414,70 @@ func (quietLogger) Infof(string, ...interface{})  {}
 func (quietLogger) Errorf(string, ...interface{}) {}
 func (quietLogger) Fatalf(format string, args ...interface{}) {
 	panic(fmt.Sprintf("pebble: "+format, args...))
+}
+
+// schedHint remembers the earliest next-attempt time that may still be in
+// the schedule index. Delivered messages leave tombstones at the front of
+// the index until compaction; starting each scan at the hint instead of the
+// index's beginning keeps Due proportional to the live entries.
+//
+// An insert is announced before its commit and finished after it. A scan
+// starts at the hint; when it ends, the hint becomes the earliest of: the
+// first live key it saw, any insert announced since it began, and any
+// insert still uncommitted when it began (its snapshot may have missed
+// it). So no live entry is ever below the hint.
+type schedHint struct {
+	mu       sync.Mutex
+	low      int64 // 0: unknown, scan from the start
+	sinceMin int64 // earliest insert since the current scans began
+	scans    int
+	pending  int   // inserts announced and not yet committed
+	pendMin  int64 // earliest of them (conservative until pending is 0)
+}
+
+// insert announces an entry at t; call done after the commit.
+func (h *schedHint) insert(t time.Time) {
+	n := t.UnixNano()
+	h.mu.Lock()
+	if h.low > n {
+		h.low = n
+	}
+	if h.scans > 0 && n < h.sinceMin {
+		h.sinceMin = n
+	}
+	if h.pending == 0 || n < h.pendMin {
+		h.pendMin = n
+	}
+	h.pending++
+	h.mu.Unlock()
+}
+
+// done finishes an insert announced with insert.
+func (h *schedHint) done() {
+	h.mu.Lock()
+	h.pending--
+	h.mu.Unlock()
+}
+
+func (h *schedHint) begin() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.scans == 0 {
+		h.sinceMin = math.MaxInt64
+		if h.pending > 0 {
+			h.sinceMin = h.pendMin
+		}
+	} else if h.pending > 0 && h.pendMin < h.sinceMin {
+		h.sinceMin = h.pendMin
+	}
+	h.scans++
+	return h.low
+}
+
+// end records the first live key's time (MaxInt64 when the scan saw none).
+func (h *schedHint) end(first int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.scans--
+	h.low = min(first, h.sinceMin)
 }

@@ -254,3 +254,51 @@ func TestTraceStoredAndPruned(t *testing.T) {
 		t.Fatalf("young trace pruned: %q %v", tr, err)
 	}
 }
+
+// TestDueNeverMissesConcurrentEnqueues races enqueues against scans: the
+// scan hint must never move past an entry a scan could not see.
+func TestDueNeverMissesConcurrentEnqueues(t *testing.T) {
+	s, _, _ := openTest(t)
+	s.clock = time.Now // real time, so entries spread over distinct instants
+	const n = 300
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/6; i++ {
+				if err := s.Enqueue(newMsg(s, "x@y"), nil); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	seen := map[string]bool{}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	scan := func() {
+		ids, _, err := s.Due(time.Now().Add(time.Hour), 1000, func(id string) bool { return seen[id] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			seen[id] = true
+			// Reschedule far away, as a delivery attempt would.
+			if _, err := s.Modify(id, func(m *envelope.Message) error { m.NextAttempt = m.NextAttempt.Add(24 * time.Hour); return nil }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		scan()
+	}
+	scan()
+	if len(seen) != n {
+		t.Fatalf("scans saw %d of %d enqueued messages", len(seen), n)
+	}
+}
