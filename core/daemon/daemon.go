@@ -91,7 +91,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	var policy smtpd.Policy
 	if d.pipe.Len() > 0 {
-		policy = pipelinePolicy{p: d.pipe}
+		policy = pipelinePolicy{p: d.pipe, hostname: c.Hostname}
 	}
 	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: policy})
 	if err != nil {

@@ -15,7 +15,8 @@ import (
 // pipelinePolicy runs the configured pipeline at every SMTP step; it is
 // the bridge between the listener's Policy and pipeline.Session.
 type pipelinePolicy struct {
-	p *pipeline.Pipeline
+	p        *pipeline.Pipeline
+	hostname string // authserv-id of Authentication-Results
 }
 
 func (pp pipelinePolicy) session(info *smtpd.SessionInfo) *pipeline.Session {
@@ -77,6 +78,7 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	}
 	ps.Envelope().QueueID = tx.Envelope.ID
 	msg := pipeline.ParseMessage(tx.Body)
+	dropForgedAuthResults(msg, pp.hostname)
 	o := ps.Data(ctx, msg)
 	outcome := o.Action.String()
 	if o.Reply != nil {
@@ -85,6 +87,10 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
 	if o.Reply != nil {
 		return o.Reply
+	}
+	if ar := ps.AuthResults(); len(ar) > 0 {
+		// Below our Received header: one field for every method's result.
+		msg.Insert(1, "Authentication-Results", authResultsValue(pp.hostname, ar))
 	}
 	tx.Body = msg.Bytes()
 	applyEnvelope(tx.Envelope, ps.Envelope())

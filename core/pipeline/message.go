@@ -177,3 +177,24 @@ func (m *Message) applyHeaderOrBody(e sdk.Edit) bool {
 	}
 	return true
 }
+
+// RemoveFields deletes every header field for which drop returns true and
+// reports how many went.
+func (m *Message) RemoveFields(drop func(name, value string) bool) int {
+	kept := m.fields[:0]
+	n := 0
+	for _, f := range m.fields {
+		if drop(f.name, f.value) {
+			n++
+			continue
+		}
+		kept = append(kept, f)
+	}
+	m.fields = kept
+	return n
+}
+
+// Insert puts a header field at index i (0 is the top).
+func (m *Message) Insert(i int, name, value string) {
+	m.applyHeaderOrBody(sdk.InsertHeader{Index: i, Name: name, Value: value})
+}

@@ -15,13 +15,14 @@ import (
 
 // Spec is one scripted verdict.
 type Spec struct {
-	Action   string     `json:"action"` // continue accept reject tempfail discard quarantine
-	Code     int        `json:"code"`
-	Enhanced string     `json:"enhanced"`
-	Text     string     `json:"text"`
-	Edits    []EditSpec `json:"edits"`
-	Crash    bool       `json:"crash"` // SIGKILL this process mid-call
-	Hang     bool       `json:"hang"`  // block until the core gives up
+	Action   string           `json:"action"` // continue accept reject tempfail discard quarantine
+	Code     int              `json:"code"`
+	Enhanced string           `json:"enhanced"`
+	Text     string           `json:"text"`
+	Edits    []EditSpec       `json:"edits"`
+	Auth     []sdk.AuthResult `json:"auth_results"`
+	Crash    bool             `json:"crash"` // SIGKILL this process mid-call
+	Hang     bool             `json:"hang"`  // block until the core gives up
 }
 
 // EditSpec is one scripted edit.
@@ -132,6 +133,7 @@ func run(ctx context.Context, s *Spec, m *sdk.Message) (sdk.Verdict, error) {
 		v.Reply = &sdk.Reply{Code: s.Code, Enhanced: s.Enhanced, Text: s.Text}
 	}
 	v.Reason = "actor: " + v.Action.String()
+	v.AuthResults = s.Auth
 	for _, e := range s.Edits {
 		v.Edits = append(v.Edits, edit(e, m))
 	}

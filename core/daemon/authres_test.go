@@ -1,0 +1,33 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// TestOneAuthenticationResultsHeader: stages report results at different
+// hooks; the core writes one merged Authentication-Results with our
+// authserv-id and drops an incoming one that claims it.
+func TestOneAuthenticationResultsHeader(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	spf := `{"mail": {"auth_results": [{"method": "spf", "result": "pass", "props": {"smtp.mailfrom": "alice@sluice.test"}}]}}`
+	dkim := `{"data": {"*": {"auth_results": [{"method": "dkim", "result": "fail", "reason": "body hash mismatch", "props": {"header.d": "sluice.test", "header.s": "s1"}}]}}}`
+	d := startDaemon(t, relayTo(sink)+actorStage(t, "spf", spf, "")+actorStage(t, "dkim", dkim, ""))
+	msg := "Authentication-Results: mx.sluice.test; spf=pass smtp.mailfrom=forged@x\r\n" +
+		"Authentication-Results: other.example; dkim=pass\r\n" +
+		"From: alice@sluice.test\r\nSubject: ar\r\n\r\nhi\r\n"
+	if _, err := testlib.Send(d.SMTPAddrs()["mx"].String(), "alice@sluice.test", []string{"bob@remote.test"}, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	data := string(sink.WaitN(t, 1, 10*time.Second)[0].Data)
+	if strings.Contains(data, "forged@x") || !strings.Contains(data, "Authentication-Results: other.example; dkim=pass\r\n") {
+		t.Fatalf("forged A-R kept or foreign one dropped:\n%s", data)
+	}
+	want := "Authentication-Results: mx.sluice.test;\r\n\tspf=pass smtp.mailfrom=alice@sluice.test;\r\n\tdkim=fail reason=\"body hash mismatch\" header.d=sluice.test header.s=s1\r\n"
+	if !strings.Contains(data, want) || strings.Count(data, "Authentication-Results: mx.sluice.test") != 1 {
+		t.Fatalf("want\n%q in\n%q", want, data)
+	}
+}
