@@ -48,6 +48,7 @@ type Daemon struct {
 
 	cancel    context.CancelFunc
 	agentDone chan error
+	bg        sync.WaitGroup // background tasks that use the queue
 	stopOnce  sync.Once
 	stopErr   error
 }
@@ -118,6 +119,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 	d.cancel = cancel
 	d.agentDone = make(chan error, 1)
 	go func() { d.agentDone <- d.agent.Run(ctx) }()
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.pruneTraces(ctx) }()
 	attrs := []any{"hostname", c.Hostname, "data_dir", dataDir, "version", opt.Version}
 	for name, a := range d.smtp.Addrs() {
 		attrs = append(attrs, "listener."+name, a.String())
@@ -127,6 +130,25 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	d.log.Info("sluice started", attrs...)
 	return d, nil
+}
+
+// traceRetention is how long a message's pipeline trace is kept.
+const traceRetention = 7 * 24 * time.Hour
+
+// pruneTraces drops traces older than traceRetention, hourly.
+func (d *Daemon) pruneTraces(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if err := d.queue.PruneTraces(time.Now().Add(-traceRetention)); err != nil {
+			d.log.Warn("pruning traces", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // SMTPAddrs returns the bound SMTP addresses by listener name.
@@ -173,6 +195,7 @@ func (d *Daemon) Stop() error {
 		for _, s := range d.stages {
 			errs = append(errs, s.Close())
 		}
+		d.bg.Wait()
 		if d.queue != nil {
 			errs = append(errs, d.queue.Close())
 		}
