@@ -40,6 +40,7 @@ test: test-deps fmt-check vet race interop
 
 test-deps:
 	@scripts/install-deps.sh python
+	@scripts/install-deps.sh chromium
 
 ## interop: the real-peer tests alone (installs Debian packages when missing)
 interop: interop-deps build

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages a target needs, only when missing.
-# usage: install-deps.sh interop|bench|python|milters
+# usage: install-deps.sh interop|bench|python|milters|chromium
 set -eu
 pycheck=""
 case "${1:-}" in
@@ -15,7 +15,10 @@ case "${1:-}" in
   milters) pkgs="opendkim opendkim-tools python3-dkim spamass-milter spamd python3-milter" ;
            cmds="opendkim opendkim-genkey spamass-milter spamd" ;
            pycheck="import Milter, dkim" ;;
-  *) echo "usage: $0 interop|bench|python|milters" >&2; exit 1 ;;
+  # Headless Chromium drives the dashboard in core/admin's browser test
+  # (DevTools protocol over loopback). Debian's build, never a download.
+  chromium) pkgs="chromium" ; cmds="chromium" ;;
+  *) echo "usage: $0 interop|bench|python|milters|chromium" >&2; exit 1 ;;
 esac
 missing=""
 for c in $cmds; do

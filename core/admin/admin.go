@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -34,12 +35,17 @@ type Options struct {
 	Logger   *slog.Logger
 	Clock    func() time.Time
 	Version  string
-	// Metrics writes extra Prometheus text lines (optional).
-	Metrics func(w http.ResponseWriter)
+	// Metrics serves GET /metrics (core/metrics' Handler). When nil, a
+	// minimal hand-written exposition of the queue sizes is served.
+	Metrics http.Handler
 	// Trace returns a message's stored pipeline trace as JSON (optional).
 	Trace func(id string) ([]byte, error)
 	// Pipeline returns the stages' status, in order (optional).
 	Pipeline func() any
+	// Bounce fails a message's pending recipients now, reports that to
+	// its sender and removes it (delivery's Agent.Bounce). Without it the
+	// bounce action answers 501.
+	Bounce func(ctx context.Context, id string) error
 }
 
 // Handler returns the admin API's HTTP handler.
@@ -61,7 +67,7 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /api/version", a.version)
 	mux.HandleFunc("GET /metrics", a.metrics)
 	mux.HandleFunc("GET /{$}", a.dashboard)
-	return a.auth(mux)
+	return a.secure(mux)
 }
 
 type api struct{ opt Options }
@@ -81,10 +87,17 @@ func (a *api) auth(next http.Handler) http.Handler {
 	})
 }
 
-// QueueList is the JSON body of GET /api/queue.
+// QueueList is the JSON body of GET /api/queue. Counts, Domains and the
+// oldest age cover the whole queue; Messages only those the filter kept.
 type QueueList struct {
-	Counts   map[envelope.State]int `json:"counts"`
-	Messages []*envelope.Message    `json:"messages"`
+	Counts map[envelope.State]int `json:"counts"`
+	// Domains counts the messages with a pending recipient in each
+	// destination domain.
+	Domains map[string]int `json:"domains"`
+	// OldestAge is the age in seconds of the oldest queued message, by the
+	// daemon's clock (0 when the queue is empty).
+	OldestAge float64             `json:"oldest_age_seconds"`
+	Messages  []*envelope.Message `json:"messages"`
 }
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) {
@@ -93,14 +106,19 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := QueueList{Counts: map[envelope.State]int{}, Messages: msgs}
+	out := QueueList{Counts: map[envelope.State]int{}, Domains: map[string]int{}, Messages: msgs}
 	if out.Messages == nil {
 		out.Messages = []*envelope.Message{}
 	}
 	state := r.URL.Query().Get("state")
 	filtered := out.Messages[:0]
+	now := a.opt.Clock()
 	for _, m := range out.Messages {
 		out.Counts[m.State]++
+		countDomains(out.Domains, m)
+		if !m.Received.IsZero() {
+			out.OldestAge = max(out.OldestAge, now.Sub(m.Received).Seconds())
+		}
 		if state == "" || string(m.State) == state {
 			filtered = append(filtered, m)
 		}
@@ -138,8 +156,11 @@ func (a *api) action(w http.ResponseWriter, r *http.Request) {
 	case "delete":
 		err = a.opt.Queue.Delete(id)
 	case "bounce":
-		writeError(w, http.StatusNotImplemented, "bounce is not implemented yet")
-		return
+		if a.opt.Bounce == nil {
+			writeError(w, http.StatusNotImplemented, "bounce is not available in this daemon")
+			return
+		}
+		err = a.opt.Bounce(r.Context(), id)
 	default:
 		writeError(w, http.StatusNotFound, "unknown action "+action+" (retry, hold, release, delete, bounce)")
 		return

@@ -7,10 +7,14 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
-// metrics writes a minimal Prometheus text exposition: queue sizes by state
-// and the oldest message's age. Richer metrics plug in through
-// Options.Metrics.
-func (a *api) metrics(w http.ResponseWriter, _ *http.Request) {
+// metrics serves Options.Metrics (the daemon's Prometheus registry). Without
+// one it writes a minimal exposition by hand: queue sizes by state and the
+// oldest message's age, so a bare admin handler still answers /metrics.
+func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
+	if a.opt.Metrics != nil {
+		a.opt.Metrics.ServeHTTP(w, r)
+		return
+	}
 	msgs, err := a.opt.Queue.List(0)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -22,7 +26,7 @@ func (a *api) metrics(w http.ResponseWriter, _ *http.Request) {
 	now := a.opt.Clock()
 	for _, m := range msgs {
 		counts[m.State]++
-		if age := now.Sub(m.Received).Seconds(); age > oldest {
+		if age := now.Sub(m.Received).Seconds(); !m.Received.IsZero() && age > oldest {
 			oldest = age
 		}
 	}
@@ -34,7 +38,4 @@ func (a *api) metrics(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "# HELP sluice_queue_oldest_seconds Age of the oldest queued message.")
 	fmt.Fprintln(w, "# TYPE sluice_queue_oldest_seconds gauge")
 	fmt.Fprintf(w, "sluice_queue_oldest_seconds %g\n", oldest)
-	if a.opt.Metrics != nil {
-		a.opt.Metrics(w)
-	}
 }

@@ -1,0 +1,435 @@
+// Package metrics is Sluice's Prometheus instrumentation, and the only
+// package that imports the Prometheus client. The rest of the core calls
+// typed methods on a *Metrics (a nil *Metrics is a valid no-op, so tests
+// and tools need no registry), and the daemon hands it provider funcs for
+// what is cheaper to read at scrape time than to track: queue sizes, stage
+// health, Pebble's own statistics.
+//
+// Every label has a bounded set of values: listeners and stages come from
+// the config, outcomes and hooks are closed sets, and the open-ended ones
+// (destination domain, reject reason) are capped, folding the excess into
+// "other".
+package metrics
+
+import (
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Outcome is how an SMTP transaction or recipient ended.
+type Outcome string
+
+// Transaction and recipient outcomes.
+const (
+	Accepted    Outcome = "accepted"    // 250 and queued
+	Rejected    Outcome = "rejected"    // 5xx
+	Tempfailed  Outcome = "tempfailed"  // 4xx
+	Discarded   Outcome = "discarded"   // 250, kept nothing (a stage's discard)
+	Quarantined Outcome = "quarantined" // 250, kept in state quarantined
+	Aborted     Outcome = "aborted"     // RSET/QUIT/disconnect before the end of DATA
+)
+
+// DeliveryOutcome is how one delivery attempt (or one recipient of it)
+// ended.
+type DeliveryOutcome string
+
+// Delivery outcomes.
+const (
+	Delivered DeliveryOutcome = "delivered" // 2xx from the next hop
+	Deferred  DeliveryOutcome = "deferred"  // 4xx, connection or DNS trouble: retried later
+	Failed    DeliveryOutcome = "failed"    // 5xx, null MX, expiry: bounced
+)
+
+// Caps on open-ended label values; the rest are counted under "other".
+const (
+	// MaxDomains is how many distinct destination domains get their own
+	// label value.
+	MaxDomains = 100
+	// MaxReasons is how many distinct reject/tempfail reasons do.
+	MaxReasons = 64
+	// MaxNames caps listener and stage names (bounded by the config, but
+	// a reload could add new ones forever).
+	MaxNames = 64
+)
+
+// Other is the label value that stands for every value past a cap.
+const Other = "other"
+
+// StageHealth is one pipeline stage as the scrape sees it (the daemon maps
+// pipeline.StageStatus onto it; this package does not import pipeline).
+type StageHealth struct {
+	Name     string
+	Kind     string // plugin | milter | …
+	State    string // running | down | starting | …
+	Restarts int
+}
+
+// PebbleStats are the few numbers of pebble.DB.Metrics() worth scraping.
+// The queue fills them; field names say which Pebble metric each is.
+type PebbleStats struct {
+	DiskBytes        uint64 // Metrics.DiskSpaceUsage()
+	WALBytes         uint64 // WAL.Size (live data)
+	WALBytesWritten  uint64 // WAL.BytesWritten (counter)
+	MemtableBytes    uint64 // MemTable.Size
+	BlockCacheBytes  int64  // BlockCache.Size
+	BlockCacheHits   int64  // BlockCache.Hits (counter)
+	BlockCacheMisses int64  // BlockCache.Misses (counter)
+	Compactions      int64  // Compact.Count (counter)
+	CompactionDebt   uint64 // Compact.EstimatedDebt
+	Flushes          int64  // Flush.Count (counter)
+	ReadAmp          int    // Metrics.ReadAmp()
+	L0Files          int64  // Levels[0].TablesCount
+	Tables           int64  // Total().TablesCount
+}
+
+// Providers are read at every scrape; any may be nil.
+type Providers struct {
+	// Queue returns the number of messages per state and the arrival time
+	// of the oldest one (zero when the queue is empty). It runs on every
+	// scrape, so it should be cheap: a counter the queue keeps, not a scan.
+	Queue func() (counts map[string]int, oldest time.Time)
+	// Stages returns each pipeline stage's health, in order.
+	Stages func() []StageHealth
+	// Pebble returns the queue database's statistics.
+	Pebble func() PebbleStats
+	// Clock is time.Now unless a test sets it (oldest-message age).
+	Clock func() time.Time
+}
+
+// Metrics holds every Sluice metric in a private registry.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	connsTotal   *prometheus.CounterVec
+	connsOpen    *prometheus.GaugeVec
+	transactions *prometheus.CounterVec
+	recipients   *prometheus.CounterVec
+	queueCommit  prometheus.Histogram
+
+	deliveryAttempts   *prometheus.CounterVec
+	deliveryRcpts      *prometheus.CounterVec
+	deliveryDuration   *prometheus.HistogramVec
+	deliveriesInFlight prometheus.Gauge
+
+	stageCalls   *prometheus.CounterVec
+	stageErrors  *prometheus.CounterVec
+	stageLatency *prometheus.HistogramVec
+
+	domains, reasons, names *capper
+}
+
+// New returns a Metrics whose registry holds Sluice's metrics, the
+// scrape-time collectors for p, and the Go runtime and process collectors.
+func New(p Providers) *Metrics {
+	if p.Clock == nil {
+		p.Clock = time.Now
+	}
+	m := &Metrics{
+		reg:     prometheus.NewRegistry(),
+		domains: newCapper(MaxDomains),
+		reasons: newCapper(MaxReasons),
+		names:   newCapper(MaxNames),
+
+		connsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_connections_total", Help: "SMTP connections accepted, by listener."},
+			[]string{"listener"}),
+		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_smtp_connections_open", Help: "SMTP connections open now, by listener."},
+			[]string{"listener"}),
+		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_transactions_total",
+			Help: "SMTP mail transactions by listener, outcome (accepted, rejected, tempfailed, discarded, quarantined, aborted) and reason."},
+			[]string{"listener", "outcome", "reason"}),
+		recipients: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_recipients_total", Help: "RCPT TO commands by listener, outcome and reason."},
+			[]string{"listener", "outcome", "reason"}),
+		queueCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "sluice_queue_commit_seconds", Help: "Time to sync an accepted message to the queue, before the 250.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}),
+
+		deliveryAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_delivery_attempts_total", Help: "Delivery transactions by destination domain and outcome."},
+			[]string{"domain", "outcome"}),
+		deliveryRcpts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_delivery_recipients_total", Help: "Recipient delivery results by destination domain and outcome."},
+			[]string{"domain", "outcome"}),
+		deliveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_delivery_duration_seconds", Help: "Delivery attempt duration (MX lookup to the last reply), by outcome.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}},
+			[]string{"outcome"}),
+		deliveriesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_delivery_in_flight", Help: "Delivery attempts running now."}),
+
+		stageCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_stage_calls_total", Help: "Pipeline stage calls by stage, hook and verdict."},
+			[]string{"stage", "hook", "verdict"}),
+		stageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_stage_errors_total", Help: "Pipeline stage calls that failed (crash, timeout, protocol error), by stage and hook."},
+			[]string{"stage", "hook"}),
+		stageLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_stage_latency_seconds", Help: "Pipeline stage call latency by stage and hook.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
+			[]string{"stage", "hook"}),
+	}
+	m.reg.MustRegister(
+		m.connsTotal, m.connsOpen, m.transactions, m.recipients, m.queueCommit,
+		m.deliveryAttempts, m.deliveryRcpts, m.deliveryDuration, m.deliveriesInFlight,
+		m.stageCalls, m.stageErrors, m.stageLatency,
+		&scrapeCollector{p: p},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition formats
+// (GET /metrics).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+// Registry returns the private registry, for tests and for adding
+// collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ConnOpened counts an accepted SMTP connection on listener.
+func (m *Metrics) ConnOpened(listener string) {
+	if m == nil {
+		return
+	}
+	l := m.names.value(listener)
+	m.connsTotal.WithLabelValues(l).Inc()
+	m.connsOpen.WithLabelValues(l).Inc()
+}
+
+// ConnClosed is ConnOpened's pair, called once when the connection ends.
+func (m *Metrics) ConnClosed(listener string) {
+	if m == nil {
+		return
+	}
+	m.connsOpen.WithLabelValues(m.names.value(listener)).Dec()
+}
+
+// Transaction counts a mail transaction's end. reason is a short fixed
+// token for why a transaction was not accepted ("relay_denied",
+// "message_size", "bare_lf", "stage:spf", "queue_error", …); "" for an
+// accepted one. Reasons past MaxReasons count as "other".
+func (m *Metrics) Transaction(listener string, outcome Outcome, reason string) {
+	if m == nil {
+		return
+	}
+	m.transactions.WithLabelValues(m.names.value(listener), string(outcome), m.reasons.value(reason)).Inc()
+}
+
+// Recipient counts one RCPT TO's answer, with the same reasons as
+// Transaction.
+func (m *Metrics) Recipient(listener string, outcome Outcome, reason string) {
+	if m == nil {
+		return
+	}
+	m.recipients.WithLabelValues(m.names.value(listener), string(outcome), m.reasons.value(reason)).Inc()
+}
+
+// QueueCommit observes how long syncing an accepted message to the queue
+// took.
+func (m *Metrics) QueueCommit(d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.queueCommit.Observe(d.Seconds())
+}
+
+// DeliveryStarted marks an attempt in flight; call DeliveryAttempt when it
+// ends.
+func (m *Metrics) DeliveryStarted() {
+	if m == nil {
+		return
+	}
+	m.deliveriesInFlight.Inc()
+}
+
+// DeliveryAttempt counts one delivery transaction to a destination domain
+// (the recipient domain, not the MX host), its outcome and duration. It
+// also ends a DeliveryStarted.
+func (m *Metrics) DeliveryAttempt(domain string, outcome DeliveryOutcome, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.deliveriesInFlight.Dec()
+	m.deliveryAttempts.WithLabelValues(m.domains.value(normDomain(domain)), string(outcome)).Inc()
+	m.deliveryDuration.WithLabelValues(string(outcome)).Observe(d.Seconds())
+}
+
+// DeliveryRecipients counts n recipients of domain that reached outcome in
+// one attempt.
+func (m *Metrics) DeliveryRecipients(domain string, outcome DeliveryOutcome, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.deliveryRcpts.WithLabelValues(m.domains.value(normDomain(domain)), string(outcome)).Add(float64(n))
+}
+
+// StageCall counts one pipeline stage call at hook: its verdict
+// ("continue", "reject", …, or "error" / "skipped" as the trace says),
+// its latency, and whether it failed (crash, timeout, protocol error).
+func (m *Metrics) StageCall(stage, hook, verdict string, latency time.Duration, failed bool) {
+	if m == nil {
+		return
+	}
+	s := m.names.value(stage)
+	m.stageCalls.WithLabelValues(s, hook, verdict).Inc()
+	m.stageLatency.WithLabelValues(s, hook).Observe(latency.Seconds())
+	if failed {
+		m.stageErrors.WithLabelValues(s, hook).Inc()
+	}
+}
+
+func normDomain(d string) string {
+	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	if d == "" {
+		return "none"
+	}
+	return d
+}
+
+// capper hands out label values: the first n distinct values keep their
+// own, every later one becomes Other. Seen values stay, so a series never
+// changes its label.
+type capper struct {
+	mu   sync.Mutex
+	max  int
+	seen map[string]struct{}
+}
+
+func newCapper(max int) *capper { return &capper{max: max, seen: map[string]struct{}{}} }
+
+func (c *capper) value(v string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.seen[v]; ok {
+		return v
+	}
+	if len(c.seen) >= c.max {
+		return Other
+	}
+	c.seen[v] = struct{}{}
+	return v
+}
+
+// scrapeCollector turns the providers' answers into metrics at scrape time.
+type scrapeCollector struct{ p Providers }
+
+var (
+	descQueue = prometheus.NewDesc("sluice_queue_messages",
+		"Messages in the queue by state.", []string{"state"}, nil)
+	descOldest = prometheus.NewDesc("sluice_queue_oldest_seconds",
+		"Age of the oldest queued message (0 when the queue is empty).", nil, nil)
+	descStageUp = prometheus.NewDesc("sluice_stage_up",
+		"1 when the pipeline stage is running, 0 when it is down or restarting.", []string{"stage", "kind", "state"}, nil)
+	descStageRestarts = prometheus.NewDesc("sluice_stage_restarts_total",
+		"Restarts (plugins) or reconnections (milters) of a pipeline stage.", []string{"stage"}, nil)
+
+	descPebble = map[string]*prometheus.Desc{}
+)
+
+func pebbleDesc(name, help string) *prometheus.Desc {
+	d := prometheus.NewDesc("sluice_pebble_"+name, help, nil, nil)
+	descPebble[name] = d
+	return d
+}
+
+var (
+	descDiskBytes      = pebbleDesc("disk_bytes", "Disk space used by the queue's Pebble database.")
+	descWALBytes       = pebbleDesc("wal_bytes", "Live data in the write-ahead log.")
+	descWALWritten     = pebbleDesc("wal_written_bytes_total", "Bytes written to the write-ahead log.")
+	descMemtableBytes  = pebbleDesc("memtable_bytes", "Bytes allocated by memtables.")
+	descCacheBytes     = pebbleDesc("block_cache_bytes", "Bytes in the block cache.")
+	descCacheHits      = pebbleDesc("block_cache_hits_total", "Block cache hits.")
+	descCacheMisses    = pebbleDesc("block_cache_misses_total", "Block cache misses.")
+	descCompactions    = pebbleDesc("compactions_total", "Compactions run.")
+	descCompactionDebt = pebbleDesc("compaction_debt_bytes", "Estimated bytes still to compact.")
+	descFlushes        = pebbleDesc("flushes_total", "Memtable flushes.")
+	descReadAmp        = pebbleDesc("read_amplification", "Read amplification (sublevels in L0 plus non-empty levels).")
+	descL0Files        = pebbleDesc("l0_files", "Sstables in level 0.")
+	descTables         = pebbleDesc("tables", "Sstables in every level.")
+)
+
+// queueStates are always exported, so a dashboard sees 0 rather than no
+// series.
+var queueStates = []string{"active", "held", "quarantined"}
+
+func (c *scrapeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descQueue
+	ch <- descOldest
+	ch <- descStageUp
+	ch <- descStageRestarts
+	for _, d := range descPebble {
+		ch <- d
+	}
+}
+
+func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.p.Queue != nil {
+		counts, oldest := c.p.Queue()
+		for _, s := range queueStates {
+			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(counts[s]), s)
+		}
+		for s, n := range counts {
+			if !contains(queueStates, s) {
+				ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), s)
+			}
+		}
+		age := 0.0
+		if !oldest.IsZero() {
+			age = max(c.p.Clock().Sub(oldest).Seconds(), 0)
+		}
+		ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age)
+	}
+	if c.p.Stages != nil {
+		for _, s := range c.p.Stages() {
+			up := 0.0
+			if s.State == "running" {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(descStageUp, prometheus.GaugeValue, up, s.Name, s.Kind, s.State)
+			ch <- prometheus.MustNewConstMetric(descStageRestarts, prometheus.CounterValue, float64(s.Restarts), s.Name)
+		}
+	}
+	if c.p.Pebble != nil {
+		p := c.p.Pebble()
+		gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+		counter := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+		}
+		gauge(descDiskBytes, float64(p.DiskBytes))
+		gauge(descWALBytes, float64(p.WALBytes))
+		counter(descWALWritten, float64(p.WALBytesWritten))
+		gauge(descMemtableBytes, float64(p.MemtableBytes))
+		gauge(descCacheBytes, float64(p.BlockCacheBytes))
+		counter(descCacheHits, float64(p.BlockCacheHits))
+		counter(descCacheMisses, float64(p.BlockCacheMisses))
+		counter(descCompactions, float64(p.Compactions))
+		gauge(descCompactionDebt, float64(p.CompactionDebt))
+		counter(descFlushes, float64(p.Flushes))
+		gauge(descReadAmp, float64(p.ReadAmp))
+		gauge(descL0Files, float64(p.L0Files))
+		gauge(descTables, float64(p.Tables))
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+var _ prometheus.Collector = (*scrapeCollector)(nil)
