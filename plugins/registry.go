@@ -6,13 +6,19 @@ package plugins
 import (
 	"sort"
 
+	"github.com/sluice-mta/sluice/plugins/dkim"
+	"github.com/sluice-mta/sluice/plugins/dmarc"
 	"github.com/sluice-mta/sluice/plugins/headers"
+	"github.com/sluice-mta/sluice/plugins/spf"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
 // registry maps a first-party plugin's name to its constructor.
 var registry = map[string]func() sdk.Plugin{
+	"dkim":    func() sdk.Plugin { return &dkim.Plugin{} },
+	"dmarc":   func() sdk.Plugin { return &dmarc.Plugin{} },
 	"headers": func() sdk.Plugin { return &headers.Plugin{} },
+	"spf":     func() sdk.Plugin { return &spf.Plugin{} },
 }
 
 // Lookup returns a new instance of the named first-party plugin.

@@ -29,6 +29,8 @@ commands:
                                   what each stage did to a message
   replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--json]
                                   dry-run a message through the pipeline
+  dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]
+                                  write a DKIM key and print its DNS TXT record
   plugin serve NAME | plugin list  run a first-party plugin (the core does this)
   version                         version and build info
 `
@@ -57,6 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdReplay(args[1:], stdout)
 	case "plugin":
 		err = cmdPlugin(args[1:], stdout)
+	case "dkim":
+		err = cmdDKIM(args[1:], stdout)
 	case "version", "--version", "-v":
 		err = cmdVersion(stdout)
 	case "help", "-h", "--help":

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/sluice-mta/sluice/plugins/dkim"
+)
+
+const dkimUsage = "usage: sluice dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]"
+
+// cmdDKIM runs the dkim tools; keygen writes a signing key for the dkim
+// plugin and prints the TXT record to publish.
+func cmdDKIM(args []string, w io.Writer) error {
+	if len(args) == 0 || args[0] != "keygen" {
+		return errors.New(dkimUsage)
+	}
+	fs := newFlags("dkim keygen")
+	domain := fs.String("d", "", "signing domain (d=)")
+	selector := fs.String("s", "", "selector (s=)")
+	kind := fs.String("t", dkim.KeyRSA, "key type: rsa (2048 bits) or ed25519")
+	dir := fs.String("o", ".", "directory for SELECTOR.DOMAIN.key")
+	pos, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return fmt.Errorf("%v\n%s", err, dkimUsage)
+	}
+	if len(pos) > 0 || *domain == "" || *selector == "" {
+		return errors.New(dkimUsage)
+	}
+	path, record, err := dkim.Keygen(*domain, *selector, *kind, *dir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "; private key written to %s\n%s\n", path, record)
+	return nil
+}

@@ -1,0 +1,277 @@
+// Package dkim is the first-party DKIM plugin (RFC 6376, with Ed25519 from
+// RFC 8463). One plugin, two roles chosen by the stage config:
+//
+//   - verify: every DKIM-Signature of an incoming message is checked against
+//     its key in DNS and reported as one dkim result (header.d, header.i,
+//     header.s, header.a, header.b) for Authentication-Results and for the
+//     stages after it (dmarc);
+//   - sign: mail from an authenticated client or from sign_networks gets a
+//     DKIM-Signature, inserted at the top, from every key configured for the
+//     From domain (RSA and Ed25519 keys for one domain give two signatures).
+//
+// "both" signs what qualifies for signing and verifies everything else.
+//
+//	[[stage]]
+//	name   = "dkim-sign"
+//	plugin = "dkim"
+//	[stage.config]
+//	mode             = "sign"
+//	keys             = [{ domain = "example.org", selector = "s1", key_file = "/etc/sluice/dkim/s1.example.org.key" }]
+//	canonicalization = "relaxed/relaxed"
+//	oversign         = ["From", "Subject", "To"]
+//	sign_networks    = ["127.0.0.0/8", "::1/128"]
+//
+// key_file is read by the plugin process, whose working directory is the
+// daemon's: give an absolute path. `sluice dkim keygen` writes a key and
+// prints the TXT record to publish. DNS questions go to the daemon's [dns]
+// servers (dnsresolve.FromEnv).
+package dkim
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	msgdkim "github.com/emersion/go-msgauth/dkim"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// The modes of a stage.
+const (
+	ModeVerify = "verify"
+	ModeSign   = "sign"
+	ModeBoth   = "both"
+)
+
+// KeyConfig is one signing key: the SDID (d=), the selector (s=) and the
+// PEM file holding the private key (PKCS#8, or PKCS#1 for RSA).
+type KeyConfig struct {
+	Domain   string `json:"domain"`
+	Selector string `json:"selector"`
+	KeyFile  string `json:"key_file"`
+}
+
+// Config is the stage's [stage.config].
+type Config struct {
+	// Mode is verify (the default), sign or both.
+	Mode string `json:"mode"`
+	// Keys are the signing keys (sign and both).
+	Keys []KeyConfig `json:"keys"`
+	// Headers are the header fields to sign, every occurrence present in
+	// the message; default DefaultHeaders. From is required (RFC 6376 §5.4).
+	Headers []string `json:"headers"`
+	// Oversign names fields listed once more in h= than the message has,
+	// so that adding one later breaks the signature (RFC 6376 §5.4.2);
+	// default From, Subject, To. An empty list turns it off.
+	Oversign *[]string `json:"oversign"`
+	// Canonicalization is header/body, each simple or relaxed; default
+	// relaxed/relaxed. A single word means that for the header and simple
+	// for the body (RFC 6376 §3.5, c=).
+	Canonicalization string `json:"canonicalization"`
+	// SignNetworks are the client networks whose mail is signed without
+	// AUTH; default 127.0.0.0/8 and ::1.
+	SignNetworks []string `json:"sign_networks"`
+	// MaxSignatures bounds how many signatures of one message are checked
+	// (a cost limit, RFC 6376 §8.4); default 8.
+	MaxSignatures int `json:"max_signatures"`
+}
+
+// DefaultHeaders are the fields signed when Headers is not set: RFC 6376
+// §5.4.1's recommendation, without the trace and list fields that
+// relays and lists routinely add.
+var DefaultHeaders = []string{
+	"From", "Reply-To", "Subject", "Date", "To", "Cc", "Message-ID",
+	"In-Reply-To", "References", "MIME-Version", "Content-Type",
+	"Content-Transfer-Encoding", "Content-Disposition",
+	"Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
+}
+
+// DefaultOversign are the fields over-signed by default.
+var DefaultOversign = []string{"From", "Subject", "To"}
+
+// Plugin verifies or signs DKIM at the data hook.
+type Plugin struct {
+	sdk.Base
+
+	// Resolver answers the key queries; nil means dnsresolve.FromEnv() at
+	// Configure.
+	Resolver *dnsresolve.Resolver
+
+	mode       string
+	keys       []signingKey
+	headers    []string
+	oversign   []string
+	headerCan  msgdkim.Canonicalization
+	bodyCan    msgdkim.Canonicalization
+	signNets   []netip.Prefix
+	maxVerify  int
+	configured bool
+}
+
+// Configure validates the config, loads the keys and builds the resolver.
+func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
+	var cfg Config
+	if err := c.Decode(&cfg); err != nil {
+		return err
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = ModeVerify
+	case ModeVerify, ModeSign, ModeBoth:
+	default:
+		return fmt.Errorf("mode %q: want verify, sign or both", cfg.Mode)
+	}
+	p.mode = cfg.Mode
+	p.maxVerify = cfg.MaxSignatures
+	if p.maxVerify <= 0 {
+		p.maxVerify = 8
+	}
+	if p.mode != ModeVerify {
+		if err := p.configureSigning(cfg); err != nil {
+			return err
+		}
+	}
+	if p.mode != ModeSign && p.Resolver == nil {
+		r, err := dnsresolve.FromEnv()
+		if err != nil {
+			return err
+		}
+		p.Resolver = r
+	}
+	p.configured = true
+	return nil
+}
+
+func (p *Plugin) configureSigning(cfg Config) error {
+	if len(cfg.Keys) == 0 {
+		return fmt.Errorf("mode %s needs at least one entry in keys", cfg.Mode)
+	}
+	for i, k := range cfg.Keys {
+		if k.Domain == "" || k.Selector == "" || k.KeyFile == "" {
+			return fmt.Errorf("keys[%d]: domain, selector and key_file are required", i)
+		}
+		signer, err := LoadKey(k.KeyFile)
+		if err != nil {
+			return fmt.Errorf("keys[%d]: %w", i, err)
+		}
+		p.keys = append(p.keys, signingKey{
+			domain:   strings.ToLower(strings.TrimSuffix(k.Domain, ".")),
+			selector: k.Selector,
+			signer:   signer,
+		})
+	}
+	p.headers = cfg.Headers
+	if p.headers == nil {
+		p.headers = DefaultHeaders
+	}
+	hasFrom := false
+	for _, h := range p.headers {
+		if strings.EqualFold(h, "From") {
+			hasFrom = true
+		}
+		if h == "" || strings.ContainsAny(h, ": \t\r\n") {
+			return fmt.Errorf("headers: bad field name %q", h)
+		}
+	}
+	if !hasFrom {
+		// RFC 6376 §5.4: the From header field MUST be signed.
+		return fmt.Errorf("headers must include From (RFC 6376 §5.4)")
+	}
+	p.oversign = DefaultOversign
+	if cfg.Oversign != nil {
+		p.oversign = *cfg.Oversign
+	}
+	var err error
+	if p.headerCan, p.bodyCan, err = parseCanonicalization(cfg.Canonicalization); err != nil {
+		return err
+	}
+	nets := cfg.SignNetworks
+	if nets == nil {
+		nets = []string{"127.0.0.0/8", "::1/128"}
+	}
+	for _, n := range nets {
+		pfx, err := parsePrefix(n)
+		if err != nil {
+			return fmt.Errorf("sign_networks: %w", err)
+		}
+		p.signNets = append(p.signNets, pfx)
+	}
+	return nil
+}
+
+// parseCanonicalization reads c= syntax: "header/body" or "header".
+func parseCanonicalization(s string) (h, b msgdkim.Canonicalization, err error) {
+	if s == "" {
+		return msgdkim.CanonicalizationRelaxed, msgdkim.CanonicalizationRelaxed, nil
+	}
+	hs, bs, ok := strings.Cut(s, "/")
+	if !ok {
+		bs = "simple"
+	}
+	parse := func(x string) (msgdkim.Canonicalization, error) {
+		switch x {
+		case "simple":
+			return msgdkim.CanonicalizationSimple, nil
+		case "relaxed":
+			return msgdkim.CanonicalizationRelaxed, nil
+		}
+		return "", fmt.Errorf("canonicalization %q: want simple or relaxed, as header/body", s)
+	}
+	if h, err = parse(hs); err != nil {
+		return "", "", err
+	}
+	if b, err = parse(bs); err != nil {
+		return "", "", err
+	}
+	return h, b, nil
+}
+
+// parsePrefix accepts a CIDR prefix or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		return pfx.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Data signs or verifies, by mode.
+func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	if !p.configured {
+		return sdk.Verdict{}, fmt.Errorf("dkim: not configured")
+	}
+	switch {
+	case p.mode == ModeSign:
+		return p.sign(t, m)
+	case p.mode == ModeBoth && p.maySign(t):
+		return p.sign(t, m)
+	default:
+		return p.verify(ctx, m)
+	}
+}
+
+// rawMessage renders the message as the core will transmit it: each
+// field as "Name: value" (folding kept), a blank line, the body.
+func rawMessage(m *sdk.Message) []byte {
+	var b bytes.Buffer
+	b.Grow(len(m.Body) + 64*len(m.Headers))
+	for _, h := range m.Headers {
+		b.WriteString(h.Name)
+		b.WriteString(": ")
+		b.WriteString(h.Value)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	b.Write(m.Body)
+	return b.Bytes()
+}
+
+var _ sdk.DataHook = (*Plugin)(nil)

@@ -1,0 +1,364 @@
+// Package dmarc is the first-party DMARC plugin (RFC 7489). At the data
+// hook it finds the RFC5322.From domain's policy in DNS and checks that an
+// SPF pass (smtp.mailfrom, or smtp.helo for a null sender) or a DKIM pass
+// (header.d) reported by the stages before it is aligned with that domain. It never repeats those checks nor re-reads Authentication-Results
+// headers: it reads t.AuthResults, the core's structured record of what
+// earlier stages found. Put it after the spf and dkim stages.
+//
+//	[[stage]]
+//	name   = "dmarc"
+//	plugin = "dmarc"
+//	[stage.config]
+//	reject     = true        # honour p=reject (false: quarantine instead)
+//	quarantine = true        # honour p=quarantine (false: deliver)
+//	no_record  = "continue"  # no DMARC record: continue|quarantine|reject|tempfail
+//	temperror  = "tempfail"  # DNS failure looking up the record
+//	permerror  = "continue"  # no single From domain, e.g. two From fields
+package dmarc
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/mail"
+	"strings"
+
+	"golang.org/x/net/publicsuffix"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// The dmarc results (RFC 7489 §11.2, RFC 8601 §2.7.3).
+const (
+	ResultPass      = "pass"
+	ResultFail      = "fail"
+	ResultNone      = "none"
+	ResultTempError = "temperror"
+	ResultPermError = "permerror"
+)
+
+// The replies. RFC 7489 §10.3 suggests 5.7.1 for a rejection; a
+// temporary failure uses the 4.7.1 of the same meaning (RFC 3463 §3.8).
+const (
+	codeReject   = 550
+	codeTempfail = 451
+	statusReject = "5.7.1"
+	statusTemp   = "4.7.1"
+)
+
+// Local actions for the cases the policy does not decide.
+const (
+	actionContinue   = "continue"
+	actionQuarantine = "quarantine"
+	actionReject     = "reject"
+	actionTempfail   = "tempfail"
+)
+
+// Config is the stage's [stage.config].
+type Config struct {
+	// Reject honours p=reject; when false such mail is quarantined (or
+	// delivered when Quarantine is false too). Default true.
+	Reject bool `json:"reject"`
+	// Quarantine honours p=quarantine. Default true.
+	Quarantine bool `json:"quarantine"`
+	// NoRecord is what to do when the From domain has no DMARC record:
+	// continue (default), quarantine, reject or tempfail.
+	NoRecord string `json:"no_record"`
+	// Temperror is what to do when the record could not be fetched:
+	// tempfail (default), continue, quarantine or reject.
+	Temperror string `json:"temperror"`
+	// Permerror is what to do when the message has no single From domain
+	// (RFC 7489 §6.6.1): continue (default), quarantine, reject, tempfail.
+	Permerror string `json:"permerror"`
+}
+
+// Plugin evaluates DMARC at the data hook.
+type Plugin struct {
+	sdk.Base
+
+	// Resolver answers the _dmarc queries; nil means dnsresolve.FromEnv()
+	// at Configure.
+	Resolver *dnsresolve.Resolver
+	// IntN returns a number in [0, n) for pct sampling; nil means
+	// math/rand/v2.IntN. Tests inject their own.
+	IntN func(n int) int
+
+	cfg Config
+}
+
+// Configure reads the config and builds the resolver.
+func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
+	p.cfg = Config{Reject: true, Quarantine: true, NoRecord: actionContinue, Temperror: actionTempfail, Permerror: actionContinue}
+	if err := c.Decode(&p.cfg); err != nil {
+		return err
+	}
+	for key, v := range map[string]string{"no_record": p.cfg.NoRecord, "temperror": p.cfg.Temperror, "permerror": p.cfg.Permerror} {
+		switch v {
+		case actionContinue, actionQuarantine, actionReject, actionTempfail:
+		default:
+			return fmt.Errorf("%s = %q: want continue, quarantine, reject or tempfail", key, v)
+		}
+	}
+	if p.IntN == nil {
+		p.IntN = rand.IntN
+	}
+	if p.Resolver == nil {
+		r, err := dnsresolve.FromEnv()
+		if err != nil {
+			return err
+		}
+		p.Resolver = r
+	}
+	return nil
+}
+
+// HeadersOnly: DMARC reads the From field only.
+func (p *Plugin) HeadersOnly() bool { return true }
+
+// Data evaluates the message and applies the policy.
+func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	domain, err := authorDomain(m)
+	if err != nil {
+		ar := sdk.AuthResult{Method: "dmarc", Result: ResultPermError, Reason: err.Error()}
+		return p.local(p.cfg.Permerror, "", ar, "dmarc: "+err.Error()), nil
+	}
+	ar := sdk.AuthResult{Method: "dmarc", Props: map[string]string{"header.from": domain}}
+	rec, at, err := p.discover(ctx, domain)
+	if err != nil {
+		ar.Result, ar.Reason = ResultTempError, err.Error()
+		return p.local(p.cfg.Temperror, domain, ar, "dmarc: "+err.Error()), nil
+	}
+	if rec == nil {
+		ar.Result, ar.Reason = ResultNone, "no DMARC record"
+		return p.local(p.cfg.NoRecord, domain, ar, "dmarc: no record for "+domain), nil
+	}
+	policy := rec.Policy
+	if at != domain && rec.SubdomainPolicy != "" {
+		// RFC 7489 §6.3 sp=: the record was found at the organizational
+		// domain and the From domain is below it.
+		policy = rec.SubdomainPolicy
+	}
+	how, aligned := evaluate(domain, rec, t.AuthResults)
+	if aligned {
+		ar.Result, ar.Reason = ResultPass, fmt.Sprintf("p=%s %s", policy, how)
+		return sdk.Verdict{Reason: "dmarc: pass for " + domain + " (" + how + ")", AuthResults: []sdk.AuthResult{ar}}, nil
+	}
+	dis := p.disposition(policy, rec.Percent)
+	ar.Result = ResultFail
+	ar.Reason = fmt.Sprintf("p=%s pct=%d dis=%s: %s", policy, rec.Percent, dis, how)
+	internal := "dmarc: fail for " + domain + ", " + ar.Reason
+	var v sdk.Verdict
+	switch dis {
+	case PolicyReject:
+		v = sdk.Reject(codeReject, statusReject, "DMARC policy of "+domain+": rejected")
+	case PolicyQuarantine:
+		v = sdk.Quarantine(internal)
+	}
+	v.Reason, v.AuthResults = internal, []sdk.AuthResult{ar}
+	return v, nil
+}
+
+// disposition applies pct and the local overrides to a failing message's
+// policy. RFC 7489 §6.6.4: a message not sampled by pct gets the next
+// weaker policy (reject → quarantine, quarantine → none).
+func (p *Plugin) disposition(policy Policy, pct int) Policy {
+	if policy != PolicyNone && pct < 100 && (pct <= 0 || p.IntN(100) >= pct) {
+		if policy == PolicyReject {
+			policy = PolicyQuarantine
+		} else {
+			policy = PolicyNone
+		}
+	}
+	if policy == PolicyReject && !p.cfg.Reject {
+		policy = PolicyQuarantine
+	}
+	if policy == PolicyQuarantine && !p.cfg.Quarantine {
+		policy = PolicyNone
+	}
+	return policy
+}
+
+// local turns a configured action into a verdict carrying ar.
+func (p *Plugin) local(action, domain string, ar sdk.AuthResult, reason string) sdk.Verdict {
+	var v sdk.Verdict
+	what := "DMARC"
+	if domain != "" {
+		what = "DMARC policy of " + domain
+	}
+	switch action {
+	case actionReject:
+		v = sdk.Reject(codeReject, statusReject, what+": "+ar.Result)
+	case actionTempfail:
+		v = sdk.Tempfail(codeTempfail, statusTemp, what+": "+ar.Result+", try again later")
+	case actionQuarantine:
+		v = sdk.Quarantine(reason)
+	}
+	v.Reason, v.AuthResults = reason, []sdk.AuthResult{ar}
+	return v
+}
+
+// evaluate reports whether an SPF or DKIM pass of an earlier stage is
+// aligned with the From domain (RFC 7489 §3.1), and how.
+func evaluate(from string, rec *Record, results []sdk.AuthResult) (how string, aligned bool) {
+	// The SPF identity is the MAIL FROM domain; for a null sender SPF
+	// checked postmaster@HELO in its place (RFC 7208 §2.4), reported as
+	// smtp.helo. A HELO check made besides MAIL FROM does not count.
+	spfProp := "smtp.helo"
+	for _, r := range results {
+		if r.Method == "spf" && r.Props["smtp.mailfrom"] != "" {
+			spfProp = "smtp.mailfrom"
+		}
+	}
+	var seen []string
+	for _, r := range results {
+		if r.Result != "pass" {
+			continue
+		}
+		switch r.Method {
+		case "dkim":
+			d := normalize(r.Props["header.d"])
+			if d != "" && align(from, d, rec.StrictDKIM) {
+				return "dkim=pass header.d=" + d + " aligned", true
+			}
+			seen = append(seen, "dkim=pass header.d="+d)
+		case "spf":
+			d, ok := r.Props[spfProp]
+			if !ok {
+				continue
+			}
+			if i := strings.LastIndexByte(d, '@'); i >= 0 {
+				d = d[i+1:]
+			}
+			d = normalize(d)
+			if d != "" && align(from, d, rec.StrictSPF) {
+				return "spf=pass " + spfProp + "=" + d + " aligned", true
+			}
+			seen = append(seen, "spf=pass "+spfProp+"="+d)
+		}
+	}
+	if len(seen) == 0 {
+		return "no SPF or DKIM pass", false
+	}
+	return "not aligned: " + strings.Join(seen, ", "), false
+}
+
+// align compares an authenticated domain with the From domain: equal in
+// strict mode, the same organizational domain in relaxed mode (RFC 7489
+// §3.1.1, §3.1.2).
+func align(from, d string, strict bool) bool {
+	if strict {
+		return from == d
+	}
+	return OrgDomain(from) == OrgDomain(d)
+}
+
+// OrgDomain is domain's organizational domain (RFC 7489 §3.2): the public
+// suffix plus one label, or domain itself when it is a public suffix.
+func OrgDomain(domain string) string {
+	domain = normalize(domain)
+	org, err := publicsuffix.EffectiveTLDPlusOne(domain)
+	if err != nil {
+		return domain
+	}
+	return org
+}
+
+func normalize(d string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+}
+
+// discover finds the DMARC record for domain (RFC 7489 §6.6.3): at
+// _dmarc.DOMAIN, else at _dmarc.ORGDOMAIN. It returns the record and the
+// domain it was found at; nil when there is none; an error only for a
+// temporary DNS failure.
+func (p *Plugin) discover(ctx context.Context, domain string) (*Record, string, error) {
+	rec, found, err := p.lookup(ctx, domain)
+	if err != nil || found {
+		return rec, domain, err
+	}
+	if org := OrgDomain(domain); org != domain {
+		rec, _, err = p.lookup(ctx, org)
+		return rec, org, err
+	}
+	return nil, domain, nil
+}
+
+// lookup fetches the DMARC records at _dmarc.domain. found is false when
+// there is no record starting with v=DMARC1, so the caller goes on to the
+// organizational domain; a set of several such records, or one that must
+// be ignored, ends discovery without a record (§6.6.3 steps 3–6).
+func (p *Plugin) lookup(ctx context.Context, domain string) (rec *Record, found bool, err error) {
+	txts, err := p.Resolver.LookupTXT(ctx, "_dmarc."+domain)
+	if err != nil {
+		if dnsresolve.IsNotFound(err) {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	var recs []string
+	for _, t := range txts {
+		if k, v, _ := strings.Cut(strings.SplitN(t, ";", 2)[0], "="); strings.TrimSpace(k) == "v" && strings.TrimSpace(v) == "DMARC1" {
+			recs = append(recs, t)
+		}
+	}
+	if len(recs) != 1 {
+		return nil, len(recs) > 1, nil
+	}
+	rec, err = ParseRecord(recs[0])
+	if err != nil {
+		return nil, true, nil
+	}
+	return rec, true, nil
+}
+
+// authorDomain is the domain of the RFC5322.From field. RFC 7489 §6.6.1:
+// a message must have exactly one From field; several addresses are
+// acceptable only when they share one domain.
+func authorDomain(m *sdk.Message) (string, error) {
+	var froms []string
+	for _, h := range m.Headers {
+		if strings.EqualFold(h.Name, "From") {
+			froms = append(froms, h.Value)
+		}
+	}
+	switch len(froms) {
+	case 0:
+		return "", fmt.Errorf("no From field")
+	case 1:
+	default:
+		return "", fmt.Errorf("%d From fields", len(froms))
+	}
+	var addrs []string
+	if list, err := mail.ParseAddressList(froms[0]); err == nil {
+		for _, a := range list {
+			addrs = append(addrs, a.Address)
+		}
+	} else if strings.Count(froms[0], "@") == 1 {
+		// Unparseable (an unknown charset in the display name, say) but
+		// with a single address: take the domain after the @.
+		_, d, _ := strings.Cut(froms[0], "@")
+		d, _, _ = strings.Cut(d, ">")
+		addrs = append(addrs, "x@"+strings.TrimSpace(d))
+	} else {
+		return "", fmt.Errorf("unparseable From field: %v", err)
+	}
+	domain := ""
+	for _, a := range addrs {
+		i := strings.LastIndexByte(a, '@')
+		d := normalize(a[i+1:])
+		if d == "" || (domain != "" && d != domain) {
+			return "", fmt.Errorf("no single domain in the From field")
+		}
+		domain = d
+	}
+	if domain == "" {
+		return "", fmt.Errorf("no address in the From field")
+	}
+	return domain, nil
+}
+
+var (
+	_ sdk.DataHook     = (*Plugin)(nil)
+	_ sdk.BodyOptional = (*Plugin)(nil)
+)

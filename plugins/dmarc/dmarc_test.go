@@ -1,0 +1,225 @@
+package dmarc
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/testlib"
+	"github.com/sluice-mta/sluice/sdk"
+	"github.com/sluice-mta/sluice/sdk/sdktest"
+)
+
+// dmarcDNS serves the policies the tests use and points the plugin's
+// resolver at them. .test is not in the public suffix list, so its
+// organizational domains are the names right under it.
+func dmarcDNS(t *testing.T) *testlib.DNS {
+	t.Helper()
+	d := testlib.NewDNS(t,
+		`_dmarc.example.org. 60 IN TXT "v=DMARC1; p=reject; sp=quarantine; rua=mailto:d@example.org"`,
+		`_dmarc.own.example.org. 60 IN TXT "v=DMARC1; p=none"`,
+		`_dmarc.strict.test. 60 IN TXT "v=DMARC1; p=reject; adkim=s; aspf=s"`,
+		`_dmarc.quar.test. 60 IN TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.none.test. 60 IN TXT "v=DMARC1; p=none"`,
+		`_dmarc.pct0.test. 60 IN TXT "v=DMARC1; p=reject; pct=0"`,
+		`_dmarc.pct0q.test. 60 IN TXT "v=DMARC1; p=quarantine; pct=0"`,
+		`_dmarc.pct100.test. 60 IN TXT "v=DMARC1; p=reject; pct=100"`,
+		`_dmarc.pct50.test. 60 IN TXT "v=DMARC1; p=reject; pct=50"`,
+		`_dmarc.nosp.test. 60 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.two.test. 60 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.two.test. 60 IN TXT "v=DMARC1; p=none"`,
+		`_dmarc.spf1.test. 60 IN TXT "v=spf1 -all"`,
+		`_dmarc.nop.test. 60 IN TXT "v=DMARC1; adkim=s"`,
+		`norecord.test. 60 IN A 192.0.2.1`,
+	)
+	d.Fail("_dmarc.broken.test")
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	return d
+}
+
+func spf(mailfrom string) sdk.AuthResult {
+	return sdk.AuthResult{Method: "spf", Result: "pass", Props: map[string]string{"smtp.mailfrom": mailfrom}, Stage: "spf"}
+}
+
+func spfHelo(helo string) sdk.AuthResult {
+	return sdk.AuthResult{Method: "spf", Result: "pass", Props: map[string]string{"smtp.helo": helo}, Stage: "spf"}
+}
+
+func dkimRes(result, d string) sdk.AuthResult {
+	return sdk.AuthResult{Method: "dkim", Result: result, Props: map[string]string{"header.d": d, "header.s": "s1"}, Stage: "dkim"}
+}
+
+func msgFrom(from string) []byte {
+	return []byte("From: " + from + "\nTo: bob@example.net\nSubject: hi\n\nbody\n")
+}
+
+func TestDMARC(t *testing.T) {
+	dmarcDNS(t)
+	for _, tc := range []struct {
+		name   string
+		from   string
+		auth   []sdk.AuthResult
+		draw   int // what the injected random source returns
+		result string
+		action sdk.Action
+	}{
+		// Alignment, relaxed (example.org: p=reject, sp=quarantine).
+		{"spf only, relaxed", "a@example.org", []sdk.AuthResult{spf("bounce@mail.example.org")}, 0, ResultPass, sdk.ActionContinue},
+		{"spf domain only", "a@example.org", []sdk.AuthResult{spf("example.org")}, 0, ResultPass, sdk.ActionContinue},
+		{"dkim only, relaxed", "a@example.org", []sdk.AuthResult{dkimRes("pass", "mail.example.org")}, 0, ResultPass, sdk.ActionContinue},
+		{"dkim aligned but failed", "a@example.org", []sdk.AuthResult{dkimRes("fail", "example.org")}, 0, ResultFail, sdk.ActionReject},
+		{"neither aligned", "a@example.org", []sdk.AuthResult{spf("x@other.example"), dkimRes("pass", "other.example")}, 0, ResultFail, sdk.ActionReject},
+		{"no results at all", "a@example.org", nil, 0, ResultFail, sdk.ActionReject},
+		{"spf fail, dkim aligned", "a@example.org", []sdk.AuthResult{{Method: "spf", Result: "fail", Props: map[string]string{"smtp.mailfrom": "a@example.org"}}, dkimRes("pass", "example.org")}, 0, ResultPass, sdk.ActionContinue},
+		// The HELO identity counts only for a null sender (no smtp.mailfrom).
+		{"spf helo, null sender", "a@example.org", []sdk.AuthResult{spfHelo("mx.example.org")}, 0, ResultPass, sdk.ActionContinue},
+		{"spf helo besides mailfrom", "a@example.org", []sdk.AuthResult{spfHelo("mx.example.org"), {Method: "spf", Result: "softfail", Props: map[string]string{"smtp.mailfrom": "x@other.example"}}}, 0, ResultFail, sdk.ActionReject},
+		// Alignment, strict (strict.test: adkim=s aspf=s).
+		{"strict spf exact", "a@strict.test", []sdk.AuthResult{spf("a@strict.test")}, 0, ResultPass, sdk.ActionContinue},
+		{"strict spf subdomain", "a@strict.test", []sdk.AuthResult{spf("b@mail.strict.test")}, 0, ResultFail, sdk.ActionReject},
+		{"strict dkim exact", "a@strict.test", []sdk.AuthResult{dkimRes("pass", "STRICT.test.")}, 0, ResultPass, sdk.ActionContinue},
+		{"strict dkim subdomain", "a@strict.test", []sdk.AuthResult{dkimRes("pass", "mail.strict.test")}, 0, ResultFail, sdk.ActionReject},
+		// Policies.
+		{"p=none", "a@none.test", nil, 0, ResultFail, sdk.ActionContinue},
+		{"p=quarantine", "a@quar.test", nil, 0, ResultFail, sdk.ActionQuarantine},
+		// sp: the record of the organizational domain, for a subdomain.
+		{"sp=quarantine", "a@sub.example.org", nil, 0, ResultFail, sdk.ActionQuarantine},
+		{"sp absent: p", "a@sub.nosp.test", nil, 0, ResultFail, sdk.ActionReject},
+		{"own record beats sp", "a@own.example.org", nil, 0, ResultFail, sdk.ActionContinue},
+		{"subdomain aligned with org", "a@sub.example.org", []sdk.AuthResult{dkimRes("pass", "example.org")}, 0, ResultPass, sdk.ActionContinue},
+		// pct: sampled messages get the policy, the rest the next weaker.
+		{"pct=0 reject", "a@pct0.test", nil, 0, ResultFail, sdk.ActionQuarantine},
+		{"pct=0 quarantine", "a@pct0q.test", nil, 0, ResultFail, sdk.ActionContinue},
+		{"pct=100", "a@pct100.test", nil, 99, ResultFail, sdk.ActionReject},
+		{"pct=50 sampled", "a@pct50.test", nil, 49, ResultFail, sdk.ActionReject},
+		{"pct=50 not sampled", "a@pct50.test", nil, 50, ResultFail, sdk.ActionQuarantine},
+		// No policy.
+		{"no record", "a@norecord.test", nil, 0, ResultNone, sdk.ActionContinue},
+		{"nxdomain", "a@nowhere.test", nil, 0, ResultNone, sdk.ActionContinue},
+		{"two records", "a@two.test", nil, 0, ResultNone, sdk.ActionContinue},
+		{"not a dmarc record", "a@spf1.test", nil, 0, ResultNone, sdk.ActionContinue},
+		{"no p and no rua", "a@nop.test", nil, 0, ResultNone, sdk.ActionContinue},
+		{"temperror", "a@broken.test", nil, 0, ResultTempError, sdk.ActionTempfail},
+		// From field.
+		{"display name", `"Alice, A." <a@example.org>`, []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
+		{"two addresses one domain", "a@example.org, b@example.org", []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
+		{"two domains", "a@example.org, b@quar.test", nil, 0, ResultPermError, sdk.ActionContinue},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			draw := tc.draw
+			h := sdktest.New(t, &Plugin{IntN: func(n int) int {
+				if n != 100 {
+					t.Errorf("IntN(%d)", n)
+				}
+				return draw
+			}}, "")
+			txn := sdktest.NewTxn("a@example.org", "bob@example.net")
+			txn.AuthResults = tc.auth
+			v := h.Data(txn, msgFrom(tc.from))
+			if len(v.AuthResults) != 1 || v.AuthResults[0].Method != "dmarc" {
+				t.Fatalf("auth results %+v", v.AuthResults)
+			}
+			ar := v.AuthResults[0]
+			if ar.Result != tc.result || v.Action != tc.action {
+				t.Fatalf("dmarc=%s action %v (%s), want dmarc=%s action %v", ar.Result, v.Action, v.Reason, tc.result, tc.action)
+			}
+			if tc.result != ResultPermError && ar.Props["header.from"] == "" {
+				t.Errorf("no header.from: %+v", ar)
+			}
+			switch v.Action {
+			case sdk.ActionReject:
+				if v.Reply == nil || v.Reply.Code != 550 || v.Reply.Enhanced != "5.7.1" || !strings.Contains(v.Reply.Text, "DMARC policy of "+ar.Props["header.from"]) {
+					t.Errorf("reply %+v, want 550 5.7.1 naming the domain", v.Reply)
+				}
+			case sdk.ActionTempfail:
+				if v.Reply == nil || v.Reply.Code != 451 || v.Reply.Enhanced != "4.7.1" {
+					t.Errorf("reply %+v, want 451 4.7.1", v.Reply)
+				}
+			}
+		})
+	}
+}
+
+func TestHeadersOnly(t *testing.T) {
+	dmarcDNS(t)
+	if sdktest.New(t, &Plugin{}, "").Info().NeedsBody {
+		t.Fatal("dmarc needs only the header")
+	}
+}
+
+func TestLocalPolicy(t *testing.T) {
+	dmarcDNS(t)
+	for _, tc := range []struct {
+		cfg, from string
+		two       bool // two From fields
+		action    sdk.Action
+		code      int
+	}{
+		{`{"reject": false}`, "a@example.org", false, sdk.ActionQuarantine, 0},
+		{`{"reject": false, "quarantine": false}`, "a@example.org", false, sdk.ActionContinue, 0},
+		{`{"quarantine": false}`, "a@quar.test", false, sdk.ActionContinue, 0},
+		{`{"no_record": "reject"}`, "a@norecord.test", false, sdk.ActionReject, 550},
+		{`{"no_record": "quarantine"}`, "a@norecord.test", false, sdk.ActionQuarantine, 0},
+		{`{"temperror": "continue"}`, "a@broken.test", false, sdk.ActionContinue, 0},
+		{`{}`, "a@example.org", true, sdk.ActionContinue, 0},
+		{`{"permerror": "reject"}`, "a@example.org", true, sdk.ActionReject, 550},
+	} {
+		t.Run(tc.cfg+" "+tc.from, func(t *testing.T) {
+			h := sdktest.New(t, &Plugin{}, tc.cfg)
+			msg := msgFrom(tc.from)
+			if tc.two {
+				msg = append([]byte("From: b@example.org\n"), msg...)
+			}
+			v := h.Data(sdktest.NewTxn("a@example.org", "bob@example.net"), msg)
+			if v.Action != tc.action || (tc.code != 0 && (v.Reply == nil || v.Reply.Code != tc.code)) {
+				t.Fatalf("action %v reply %+v (%s), want %v %d", v.Action, v.Reply, v.Reason, tc.action, tc.code)
+			}
+			if tc.two && v.AuthResults[0].Result != ResultPermError {
+				t.Fatalf("two From fields: %+v", v.AuthResults)
+			}
+		})
+	}
+	for _, bad := range []string{`{"no_record": "drop"}`, `{"temperror": ""}`, `{"policy": "x"}`} {
+		if _, err := sdktest.Start(t, &Plugin{}, bad); err == nil {
+			t.Errorf("config %s accepted", bad)
+		}
+	}
+}
+
+func TestParseRecord(t *testing.T) {
+	for _, tc := range []struct {
+		txt  string
+		want string // %+v of the record, or "error"
+	}{
+		{"v=DMARC1; p=reject", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
+		{"v=DMARC1;p=Quarantine;sp=none;adkim=s;aspf=r;pct=20;rua=mailto:x@y;fo=1;unknown=z", "{Policy:quarantine SubdomainPolicy:none StrictDKIM:true StrictSPF:false Percent:20}"},
+		{"v=DMARC1; p=bogus; rua=mailto:x@y", "{Policy:none SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
+		{"v=DMARC1; p=reject; pct=250", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
+		{"v=DMARC1; p=bogus", "error"},
+		{"v=DMARC1; p=reject; sp=bogus", "error"},
+		{"p=reject; v=DMARC1", "error"},
+		{"v=DMARC2; p=reject", "error"},
+	} {
+		r, err := ParseRecord(tc.txt)
+		got := "error"
+		if err == nil {
+			got = fmt.Sprintf("%+v", *r)
+		}
+		if got != tc.want {
+			t.Errorf("%q: %s, want %s", tc.txt, got, tc.want)
+		}
+	}
+}
+
+func TestOrgDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"example.org": "example.org", "a.b.example.org": "example.org", "Mail.Example.CO.UK.": "example.co.uk",
+		"co.uk": "co.uk", "x.y.test": "y.test",
+	} {
+		if got := OrgDomain(in); got != want {
+			t.Errorf("OrgDomain(%s) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package dmarc
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Policy is a DMARC policy (RFC 7489 §6.3, p= and sp=).
+type Policy string
+
+// The policies.
+const (
+	PolicyNone       Policy = "none"
+	PolicyQuarantine Policy = "quarantine"
+	PolicyReject     Policy = "reject"
+)
+
+// Record is the part of a DMARC record (RFC 7489 §6.3) that decides a
+// message's fate; report tags (rua, ruf, fo, rf, ri) are not used.
+type Record struct {
+	Policy          Policy
+	SubdomainPolicy Policy // "" when sp= is absent: p applies
+	StrictDKIM      bool   // adkim=s
+	StrictSPF       bool   // aspf=s
+	Percent         int    // pct, 0–100
+}
+
+// parseError says why a TXT record is not a usable DMARC record.
+type parseError string
+
+func (e parseError) Error() string { return string(e) }
+
+// ParseRecord parses a DMARC TXT record. It returns an error for a record
+// that does not start with v=DMARC1 or that DMARC must ignore. A record
+// with a missing or bad p= (or bad sp=) but a rua= is read as p=none, as
+// RFC 7489 §6.6.3 step 6 asks; unknown tags are ignored (§6.3).
+func ParseRecord(txt string) (*Record, error) {
+	parts := strings.Split(txt, ";")
+	// §6.3: v= MUST be the first tag.
+	if k, v, _ := strings.Cut(parts[0], "="); strings.TrimSpace(k) != "v" || strings.TrimSpace(v) != "DMARC1" {
+		return nil, parseError("not a DMARC1 record")
+	}
+	tags := map[string]string{}
+	for _, part := range parts[1:] {
+		k, v, ok := strings.Cut(part, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !ok || k == "" {
+			continue
+		}
+		if _, dup := tags[k]; !dup {
+			tags[k] = strings.TrimSpace(v)
+		}
+	}
+	r := &Record{Percent: 100}
+	p, okP := parsePolicy(tags["p"])
+	sp, okSP := parsePolicy(tags["sp"])
+	if _, has := tags["sp"]; !has {
+		okSP = true
+	}
+	if !okP || !okSP {
+		if strings.TrimSpace(tags["rua"]) == "" {
+			return nil, parseError("record without a valid p= (or with a bad sp=) and no rua=")
+		}
+		p, sp = PolicyNone, ""
+	}
+	r.Policy, r.SubdomainPolicy = p, sp
+	r.StrictDKIM = strings.EqualFold(tags["adkim"], "s")
+	r.StrictSPF = strings.EqualFold(tags["aspf"], "s")
+	if v, has := tags["pct"]; has {
+		// An out-of-range pct is not worth discarding the policy for:
+		// clamp it, erring on the side of applying the policy.
+		if n, err := strconv.Atoi(v); err == nil {
+			r.Percent = min(max(n, 0), 100)
+		}
+	}
+	return r, nil
+}
+
+func parsePolicy(s string) (Policy, bool) {
+	switch p := Policy(strings.ToLower(strings.TrimSpace(s))); p {
+	case PolicyNone, PolicyQuarantine, PolicyReject:
+		return p, true
+	}
+	return "", false
+}
