@@ -147,8 +147,10 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 }
 
 func (p *Plugin) configureSigning(cfg Config) error {
-	if len(cfg.Keys) == 0 {
-		return fmt.Errorf("mode %s needs at least one entry in keys", cfg.Mode)
+	if cfg.Keys == nil {
+		// An explicit empty list is allowed: the embedded default pipeline
+		// ends with a signing stage that signs nothing until keys are added.
+		return fmt.Errorf("mode %s needs keys (keys = [] to sign nothing yet)", cfg.Mode)
 	}
 	for i, k := range cfg.Keys {
 		if k.Domain == "" || k.Selector == "" || k.KeyFile == "" {
