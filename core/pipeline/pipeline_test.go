@@ -254,3 +254,18 @@ func TestQuarantineAtRcptAppliesAtData(t *testing.T) {
 		t.Fatalf("after reset %+v", o)
 	}
 }
+
+func TestDiscardAtConnectAppliesToEveryMessage(t *testing.T) {
+	st := &goStage{hooks: map[sdk.Hook]bool{sdk.HookConnect: true},
+		onHook: func(sdk.Hook, *sdk.Txn, *sdk.Recipient) (sdk.Verdict, error) { return sdk.Discard("blocklisted"), nil }}
+	p := New(nil, sc("d", st))
+	s := p.Open(context.Background(), sdk.Session{})
+	s.Connect(context.Background())
+	for i := 0; i < 2; i++ {
+		s.Mail(context.Background(), "a@b", nil)
+		if o := s.Data(context.Background(), ParseMessage([]byte(raw))); o.Action != sdk.ActionDiscard {
+			t.Fatalf("message %d: %+v", i+1, o)
+		}
+		s.Reset(context.Background())
+	}
+}

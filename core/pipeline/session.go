@@ -18,9 +18,12 @@ type Session struct {
 	// sessionTrace holds connect/helo entries, copied into every message.
 	sessionTrace []TraceEntry
 	txTrace      []TraceEntry
-	// disposition is a discard or quarantine decided before the data hook.
-	disposition sdk.Action
-	dispReason  string
+	// disposition is a discard or quarantine decided before the data hook;
+	// sessionDisposition one decided at connect or helo, which applies to
+	// every transaction of the session.
+	disposition        sdk.Action
+	dispReason         string
+	sessionDisposition sdk.Action
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects).
@@ -70,7 +73,7 @@ func (s *Session) Reset(ctx context.Context) {
 	s.txn.Envelope = sdk.Envelope{}
 	s.txn.AuthResults = nil
 	s.txTrace = nil
-	s.disposition = sdk.ActionContinue
+	s.disposition = s.sessionDisposition
 	s.dispReason = ""
 	for _, c := range s.conns {
 		if c != nil {
@@ -176,6 +179,7 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 			if hook == sdk.HookConnect || hook == sdk.HookHelo {
 				// Nothing to discard yet: it applies to each message of the
 				// session, as Postfix does for a DISCARD at connect time.
+				s.sessionDisposition = v.Action
 				s.disposition, s.dispReason = v.Action, v.Reason
 				continue
 			}
