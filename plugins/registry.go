@@ -8,7 +8,9 @@ import (
 
 	"github.com/sluice-mta/sluice/plugins/dkim"
 	"github.com/sluice-mta/sluice/plugins/dmarc"
+	"github.com/sluice-mta/sluice/plugins/filter"
 	"github.com/sluice-mta/sluice/plugins/headers"
+	"github.com/sluice-mta/sluice/plugins/route"
 	"github.com/sluice-mta/sluice/plugins/spf"
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -17,7 +19,9 @@ import (
 var registry = map[string]func() sdk.Plugin{
 	"dkim":    func() sdk.Plugin { return &dkim.Plugin{} },
 	"dmarc":   func() sdk.Plugin { return &dmarc.Plugin{} },
+	"filter":  func() sdk.Plugin { return &filter.Plugin{} },
 	"headers": func() sdk.Plugin { return &headers.Plugin{} },
+	"route":   func() sdk.Plugin { return &route.Plugin{} },
 	"spf":     func() sdk.Plugin { return &spf.Plugin{} },
 }
 

@@ -140,7 +140,7 @@ func TestPipelineEditsEndToEnd(t *testing.T) {
 	  {"op": "add_recipient", "addr": "archive@remote.test"},
 	  {"op": "remove_recipient", "addr": "bob@remote.test"},
 	  {"op": "replace_body", "body": "replaced body\r\n"}
-	]}}, "rcpt": {"*": {"edits": [{"op": "set_route", "route": "smtp:127.0.0.1:1"}]}}}`
+	]}}, "rcpt": {"*": {"edits": [{"op": "set_route", "route": "mx"}]}}}`
 	d := startDaemon(t, relayTo(sink)+actorStage(t, "edits", edits, ""))
 	r, err := send(t, d, "orig", "bob@remote.test", "carol@remote.test")
 	if err != nil {
@@ -174,7 +174,7 @@ func TestPipelineEditsEndToEnd(t *testing.T) {
 	joined := strings.Join(edited, "\n")
 	for _, want := range []string{"add header X-Added", "insert header at 0", "change header Subject", "delete header Message-ID",
 		"set sender <bounces@sluice.test>", "add recipient <archive@remote.test>", "remove recipient <bob@remote.test>",
-		"replace body (15 bytes)", "set route of <bob@remote.test> to smtp:127.0.0.1:1"} {
+		"replace body (15 bytes)", "set route of <bob@remote.test> to mx"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("trace lacks %q:\n%s", want, joined)
 		}

@@ -30,6 +30,10 @@ type Queue interface {
 	Modify(id string, fn func(*envelope.Message) error) (*envelope.Message, error)
 	// Notify signals that a message may have become due earlier.
 	Notify() <-chan struct{}
+	// NewID and ModifyEnqueue queue reports (bounces) in the same commit
+	// as the change that causes them.
+	NewID() string
+	ModifyEnqueue(id string, fn func(*envelope.Message) ([]queue.Queued, error)) (*envelope.Message, error)
 }
 
 // Options configure an Agent.
@@ -45,6 +49,11 @@ type Options struct {
 	// host name when empty.
 	TLSConfig *tls.Config
 	Rand      func() float64 // jitter source in [0,1), default math/rand
+	// Routing configures per-destination limits, backoff and TLS policy
+	// (MTA-STS); see routing.go.
+	Routing Routing
+	// Bounce configures delivery status notifications (see report.go).
+	Bounce BounceOptions
 }
 
 // Agent delivers queued messages. Create it with New and start it with Run.
@@ -59,6 +68,8 @@ type Agent struct {
 	rand  func() float64
 	kick  chan struct{}
 	pool  *pool
+	rt    *routing
+	dsn   BounceOptions
 }
 
 // New returns an agent over q. Zero fields of opt.Config get the defaults
@@ -75,6 +86,7 @@ func New(q Queue, opt Options) *Agent {
 		tls:   opt.TLSConfig,
 		rand:  opt.Rand,
 		kick:  make(chan struct{}, 1),
+		dsn:   opt.Bounce,
 	}
 	if a.host == "" {
 		a.host = "localhost"
@@ -89,6 +101,7 @@ func New(q Queue, opt Options) *Agent {
 		a.rand = rand.Float64
 	}
 	a.pool = newPool(cfg.PerDestination, cfg.IdleTimeout.Duration)
+	a.rt = newRouting(opt.Routing)
 	return a
 }
 

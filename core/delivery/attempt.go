@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/bounce"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/reply"
@@ -33,12 +34,16 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 	dests, results := a.group(m.Pending())
 	for _, d := range dests {
 		res, via := a.deliverTo(ctx, m, body, d)
+		remote := remoteHost(via)
 		for addr, o := range res {
+			if o.remote == "" {
+				o.remote = remote
+			}
 			results[addr] = o
 		}
 		a.logAttempt(m.ID, d, via, res)
 	}
-	a.record(id, results)
+	a.record(ctx, id, results, body)
 }
 
 // logAttempt writes the one log line of a destination's attempt.
@@ -67,13 +72,16 @@ func (a *Agent) logAttempt(id string, d *destination, via string, res map[string
 		"rcpts", rcpts, "result", result, "reply", last)
 }
 
-// record stores the attempt's outcomes; the queue removes the message once
+// record stores the attempt's outcomes, with the one report (RFC 3464)
+// they call for in the same commit; the queue removes the message once
 // every recipient is done.
-func (a *Agent) record(id string, results map[string]outcome) {
+func (a *Agent) record(ctx context.Context, id string, results map[string]outcome, body []byte) {
 	var failed []envelope.Recipient
-	_, err := a.q.Modify(id, func(m *envelope.Message) error {
-		failed = a.apply(m, results, a.clock())
-		return nil
+	now := a.clock()
+	_, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
+		var entries []bounce.Recipient
+		failed, entries = a.apply(m, results, now)
+		return entries
 	})
 	if errors.Is(err, queue.ErrNotFound) {
 		a.log.Info("delivery: message removed during the attempt", "id", id)
@@ -84,18 +92,17 @@ func (a *Agent) record(id string, results map[string]outcome) {
 		return
 	}
 	for _, r := range failed {
-		// Bounces (RFC 3464) are generated from these in a later stage.
 		a.log.Warn("delivery: recipient failed", "id", id, "rcpt", r.Addr, "attempts", r.Attempts, "reply", r.LastReply)
 	}
 }
 
 // apply writes outcomes into m: each attempted recipient's status, attempt
-// count and last reply; then either the next attempt or, past max_age,
-// expiry of whatever is still pending. It returns the recipients that
-// failed now.
-func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) []envelope.Recipient {
+// count and last reply; then either the next attempt (and the delay
+// warning, once due) or, past max_age, expiry of whatever is still
+// pending. It returns the recipients that failed now and the report
+// entries their NOTIFY asks for (RFC 3461 §4.1).
+func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) (failed []envelope.Recipient, entries []bounce.Recipient) {
 	m.Attempts++
-	var failed []envelope.Recipient
 	var lastTemp string
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
@@ -105,30 +112,47 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		}
 		r.Attempts++
 		r.Status, r.LastReply = o.status, o.reply
+		r.RemoteMTA, r.LastAttempt = o.remote, now
 		switch o.status {
 		case envelope.RcptFailed:
 			failed = append(failed, *r)
+			entries = wanted(entries, r, bounce.Recipient{Action: bounce.Failed})
+		case envelope.RcptDelivered:
+			if e, ok := successEntry(o); ok {
+				entries = wanted(entries, r, e)
+			}
 		case envelope.RcptPending:
 			lastTemp = o.reply
 		}
 	}
 	if m.Done() {
-		return failed
+		return failed, entries
 	}
 	if !m.Received.IsZero() && now.Sub(m.Received) > a.cfg.MaxAge.Duration {
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if !r.Done() {
+				// The report gives the last reply as the diagnostic and
+				// X.4.7 (delivery time expired, RFC 3463) as the status.
+				e := bounce.Recipient{Action: bounce.Failed, Status: statusCode(reply.Expired), Diagnostic: r.LastReply}
 				r.Status = envelope.RcptFailed
 				r.LastReply = reply.Expired.With(r.LastReply).Error()
 				failed = append(failed, *r)
+				entries = wanted(entries, r, e)
 			}
 		}
-		return failed
+		return failed, entries
 	}
 	m.NextAttempt = now.Add(a.retryDelay(m.Attempts))
 	m.LastError = lastTemp
-	return failed
+	if a.delayWarningDue(m, now) {
+		m.DelayNotified = true
+		until := m.Received.Add(a.cfg.MaxAge.Duration)
+		for _, r := range m.Pending() {
+			entries = wanted(entries, r, bounce.Recipient{Action: bounce.Delayed, WillRetryUntil: until})
+		}
+	}
+	return failed, entries
 }
 
 // retryDelay is the wait after the given number of attempts: the retry

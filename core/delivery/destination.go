@@ -10,12 +10,15 @@ import (
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
-// destination is a set of recipients delivered in one SMTP transaction:
-// everything when relaying, otherwise the recipients of one domain.
+// destination is a set of recipients delivered in one transaction: the
+// recipients sharing a route; for the default route everything when
+// relaying, otherwise the recipients of one domain.
 type destination struct {
-	name   string                // the relay's host:port or the recipient domain, for logs
+	name   string                // the relay's host:port, the recipient domain or the route, for logs
+	key    string                // what backoff and grouping know it by
 	domain string                // lowercased recipient domain; empty when relaying
 	relay  *hop                  // the smarthost, when relaying
+	route  Route                 // the transport
 	rcpts  []*envelope.Recipient // in message order
 }
 
@@ -26,11 +29,17 @@ type hop struct {
 	// implicit marks the domain itself standing in for a missing MX
 	// (RFC 5321 §5.1): a domain without addresses then accepts no mail.
 	implicit bool
+	tls      tlsPolicy
+	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
+	authFile string // AUTH credentials (see ParseRoute)
 }
 
 // group sorts pending recipients into destinations in order of first
-// appearance. Recipients that can never be delivered (no domain, CR or LF
-// in the address) come back in failed.
+// appearance: one per distinct route, and for the default route one per
+// domain (or the relay). Recipients that can never be delivered (no
+// domain, CR or LF in the address) come back in failed, and so do those
+// whose route does not parse (temporarily: the route came from a stage,
+// and fixing the stage must not lose the mail).
 func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, failed map[string]outcome) {
 	failed = map[string]outcome{}
 	byName := map[string]*destination{}
@@ -40,28 +49,48 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 			failed[r.Addr] = permanent(reply.BadAddress.With("no domain in " + r.Addr))
 			continue
 		}
-		name := domain
-		if a.cfg.Relay != "" {
-			name = a.cfg.Relay
+		rt, err := ParseRoute(r.Route)
+		if err != nil {
+			failed[r.Addr] = temporary(badRoute.With(err.Error()).Error())
+			continue
 		}
-		d := byName[name]
-		if d == nil {
-			d = &destination{name: name}
+		key := rt.String()
+		if rt.Kind == RouteMX {
+			key = domain
 			if a.cfg.Relay != "" {
-				d.relay = &hop{host: a.cfg.Relay, port: a.cfg.Port}
-				if host, port, err := net.SplitHostPort(a.cfg.Relay); err == nil {
-					p, _ := strconv.Atoi(port)
-					d.relay = &hop{host: host, port: p}
-				}
-			} else {
+				key = a.cfg.Relay
+			}
+			if s := rt.String(); s != "mx" {
+				key += " " + s
+			}
+		}
+		d := byName[key]
+		if d == nil {
+			d = &destination{name: key, key: key, route: rt}
+			switch {
+			case rt.Kind == RouteSMTP:
+				d.relay = hostPort(rt.Addr, a.cfg.Port)
+			case rt.Kind != RouteMX:
+			case a.cfg.Relay != "":
+				d.relay = hostPort(a.cfg.Relay, a.cfg.Port)
+			default:
 				d.domain = domain
 			}
-			byName[name] = d
+			byName[key] = d
 			dests = append(dests, d)
 		}
 		d.rcpts = append(d.rcpts, r)
 	}
 	return dests, failed
+}
+
+// hostPort makes a hop of "host:port", or of a bare host on port.
+func hostPort(s string, port int) *hop {
+	if host, p, err := net.SplitHostPort(s); err == nil {
+		n, _ := strconv.Atoi(p)
+		return &hop{host: host, port: n}
+	}
+	return &hop{host: s, port: port}
 }
 
 // domainOf returns the lowercased domain of addr. The domain follows the

@@ -29,20 +29,47 @@ var (
 	interrupted = reply.Reply{Code: 451, Enhanced: [3]int{4, 3, 2}, Text: "Delivery interrupted, will retry"}
 )
 
+// adminBounced is the reply recorded for a recipient failed by the
+// administrator (sluice queue bounce); RFC 3463 X.0.0: other status.
+var adminBounced = reply.Reply{Code: 550, Enhanced: [3]int{5, 0, 0}, Text: "Bounced by administrator"}
+
 // outcome is what one attempt did to one recipient.
 type outcome struct {
 	status envelope.RcptStatus // RcptPending means a temporary failure
 	reply  string              // for Recipient.LastReply
+	// remote is the host that gave reply, for Remote-MTA (RFC 3464
+	// §2.3.5); empty when no server answered. attempt fills it in.
+	remote string
+	// noDSN marks a recipient accepted by a hop that did not advertise
+	// DSN: NOTIFY went no further, so a SUCCESS request is answered here
+	// (RFC 3461 §5.2.2: a "relayed" report). Set with viaHop.
+	noDSN bool
+	// final marks acceptance as final delivery (LMTP to a mailbox): the
+	// success report says "delivered" rather than "relayed".
+	final bool
+}
+
+// viaHop records whether the hop that accepted the recipient advertised
+// the DSN extension (EHLO keyword DSN, RFC 3461 §3).
+func (o outcome) viaHop(advertisedDSN bool) outcome {
+	o.noDSN = !advertisedDSN
+	return o
+}
+
+// finalDelivery marks the acceptance as final delivery (LMTP).
+func (o outcome) finalDelivery() outcome {
+	o.final = true
+	return o
 }
 
 func (o outcome) String() string { return string(o.status) + ": " + o.reply }
 
-func delivered(text string) outcome { return outcome{envelope.RcptDelivered, text} }
+func delivered(text string) outcome { return outcome{status: envelope.RcptDelivered, reply: text} }
 
 // temporary is a failure worth retrying; the recipient stays pending.
-func temporary(text string) outcome { return outcome{envelope.RcptPending, text} }
+func temporary(text string) outcome { return outcome{status: envelope.RcptPending, reply: text} }
 
-func permanent(r *reply.Reply) outcome { return outcome{envelope.RcptFailed, r.Error()} }
+func permanent(r *reply.Reply) outcome { return outcome{status: envelope.RcptFailed, reply: r.Error()} }
 
 // outcomeOf classifies a failed SMTP command: a 5xx reply fails the
 // recipient for good, a 4xx reply or a broken connection is temporary
@@ -51,7 +78,7 @@ func outcomeOf(err error) outcome {
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		if se.Code >= 500 && se.Code < 600 {
-			return outcome{envelope.RcptFailed, replyText(se)}
+			return outcome{status: envelope.RcptFailed, reply: replyText(se)}
 		}
 		return temporary(replyText(se))
 	}

@@ -6,35 +6,73 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
+// discarded is the reply recorded for a recipient routed to "discard".
+var discarded = reply.Reply{Code: 250, Enhanced: [3]int{2, 0, 0}, Text: "Discarded by route"}
+
 // deliverTo runs one attempt for destination d: it resolves the hosts to
 // try and walks their addresses in order until one session carries the
 // transaction. It returns each recipient's outcome and, for the log, the
-// host and address that answered (empty when none did).
+// host and address that answered (empty when none did). A destination in
+// backoff is not tried: its recipients stay pending.
 func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte, d *destination) (map[string]outcome, string) {
-	all := func(o outcome) map[string]outcome {
-		res := make(map[string]outcome, len(d.rcpts))
-		for _, r := range d.rcpts {
-			res[r.Addr] = o
+	if d.route.Kind == RouteDiscard {
+		rcpts := make([]string, len(d.rcpts))
+		for i, r := range d.rcpts {
+			rcpts[i] = r.Addr
 		}
-		return res
+		a.log.Info("delivery: discarded by route", "id", m.ID, "rcpts", rcpts)
+		return forAll(d, delivered(discarded.String())), "discard"
 	}
+	if until, ok := a.rt.backoff.blocked(d.key, a.clock()); ok {
+		return forAll(d, temporary(backingOff.With(d.name+" until "+until.UTC().Format(time.RFC3339)).Error())), ""
+	}
+	res, via, saw421 := a.deliverHops(ctx, m, body, d)
+	if ctx.Err() == nil {
+		if until := a.rt.backoff.record(d.key, a.clock(), res, saw421, a.rt.opt); !until.IsZero() {
+			a.log.Warn("delivery: destination in backoff", "dest", d.name, "until", until, "after_421", saw421)
+		}
+	}
+	return res, via
+}
+
+// forAll gives every recipient of d the outcome o.
+func forAll(d *destination, o outcome) map[string]outcome {
+	res := make(map[string]outcome, len(d.rcpts))
+	for _, r := range d.rcpts {
+		res[r.Addr] = o
+	}
+	return res
+}
+
+// deliverHops is deliverTo's attempt proper; saw421 reports a server that
+// answered 421 (RFC 5321 §3.8) somewhere along the way.
+func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byte, d *destination) (res map[string]outcome, via string, saw421 bool) {
+	all := func(o outcome) map[string]outcome { return forAll(d, o) }
 	hops, final := a.hops(ctx, d)
 	if final != nil {
-		return all(*final), ""
+		return all(*final), "", false
 	}
 	var last error
 	for _, h := range hops {
-		addrs, err := a.addresses(ctx, h)
+		var addrs []string
+		var err error
+		if h.lmtp == "unix" {
+			addrs = []string{h.host}
+		} else {
+			addrs, err = a.addresses(ctx, h)
+		}
 		if len(addrs) == 0 {
 			if h.implicit && (err == nil || dnsresolve.IsNotFound(err)) {
 				// RFC 5321 §5.1: no MX and no address: nowhere to deliver.
-				return all(permanent(noMailHost.With(d.domain))), ""
+				return all(permanent(noMailHost.With(d.domain))), "", false
 			}
 			if err == nil {
 				err = fmt.Errorf("%s: no address records", h.host)
@@ -43,32 +81,68 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 			continue
 		}
 		for _, addr := range addrs {
-			res, err := a.tryAddr(ctx, m, body, h.host, addr, d.rcpts)
+			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts)
 			if err == nil {
-				return res, h.host + "[" + addr + "]"
+				for _, o := range res {
+					saw421 = saw421 || strings.HasPrefix(o.reply, "421 ")
+				}
+				via = h.host + "[" + addr + "]"
+				if h.lmtp == "unix" {
+					via = addr
+				}
+				return res, via, saw421
+			}
+			if code, ok := isReply(err); ok && code == 421 {
+				saw421 = true
 			}
 			last = err
 			if ctx.Err() != nil {
-				return all(temporary(interrupted.With(err.Error()).Error())), ""
+				return all(temporary(interrupted.With(err.Error()).Error())), "", saw421
 			}
 		}
 	}
 	if last == nil {
 		last = errors.New("no host to try")
 	}
-	return all(temporary(noConnection.With(last.Error()).Error())), ""
+	return all(temporary(noConnection.With(last.Error()).Error())), "", saw421
 }
 
-// hops lists where d's mail may go, in order of preference, or gives the
-// outcome for all of d's recipients when DNS settles it.
+// hops lists where d's mail may go, in order of preference, with the TLS
+// policy for each, or gives the outcome for all of d's recipients when DNS
+// (or an MTA-STS policy) settles it.
 func (a *Agent) hops(ctx context.Context, d *destination) ([]hop, *outcome) {
-	port := a.cfg.Port
-	if d.relay != nil {
-		return []hop{*d.relay}, nil
+	pol := tlsPolicy{mode: d.route.TLS, caFile: d.route.CAFile}
+	switch {
+	case d.route.Kind == RouteLMTP && d.route.Network == "unix":
+		return []hop{{host: d.route.Addr, lmtp: "unix"}}, nil
+	case d.route.Kind == RouteLMTP:
+		h := hostPort(d.route.Addr, 24)
+		h.lmtp = "tcp"
+		return []hop{*h}, nil
+	case d.relay != nil:
+		h := *d.relay
+		h.tls, h.authFile = pol, d.route.AuthFile
+		return []hop{h}, nil
 	}
 	if ip, ok := domainLiteral(d.domain); ok {
-		return []hop{{host: ip.String(), port: port}}, nil
+		return []hop{{host: ip.String(), port: a.cfg.Port, tls: pol}}, nil
 	}
+	hops, o := a.mxHops(ctx, d)
+	if o != nil {
+		return nil, o
+	}
+	if d.route.TLS != "" || !a.rt.opt.MTASTS {
+		for i := range hops {
+			hops[i].tls = pol
+		}
+		return hops, nil
+	}
+	return a.applySTS(ctx, d.domain, hops)
+}
+
+// mxHops resolves d's domain to its MX hosts.
+func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
+	port := a.cfg.Port
 	if a.dns == nil {
 		o := temporary(dnsFailure.With("no resolver configured").Error())
 		return nil, &o
@@ -113,25 +187,41 @@ func (a *Agent) addresses(ctx context.Context, h hop) ([]string, error) {
 }
 
 // tryAddr runs the transaction on a pooled or new session to addr. An
-// error means no server there took part (connection, greeting, EHLO or
-// STARTTLS failed): the caller moves on to the next address.
-func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, host, addr string, rcpts []*envelope.Recipient) (map[string]outcome, error) {
+// error means no server there took part (connection, greeting, EHLO,
+// STARTTLS or AUTH failed): the caller moves on to the next address. A
+// session goes back to the pool until it has carried the configured
+// number of messages.
+func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h hop, addr string, rcpts []*envelope.Recipient) (map[string]outcome, error) {
+	key := addr
+	if h.lmtp != "" {
+		key = "lmtp:" + addr
+	}
+	if v := h.tls.variant(); v != "" {
+		key += "|tls=" + v
+	}
+	if h.authFile != "" {
+		key += "|auth=" + h.authFile
+	}
 	for {
-		s, err := a.pool.get(ctx, addr)
+		s, err := a.pool.get(ctx, key)
 		if err != nil {
 			return nil, err
 		}
 		if s == nil {
-			if s, err = a.connect(ctx, host, addr); err != nil {
-				a.pool.drop(addr, nil)
+			if s, err = a.connect(ctx, h, addr, key); err != nil {
+				a.pool.drop(key, nil)
 				return nil, err
 			}
 		}
 		res := a.transact(ctx, s, m, body, rcpts)
-		if res.keep && !res.stale {
+		switch {
+		case !res.keep || res.stale:
+			a.pool.drop(key, s)
+		case s.used >= a.rt.opt.MessagesPerConnection:
+			a.pool.drop(key, nil)
+			s.quit()
+		default:
 			a.pool.put(s)
-		} else {
-			a.pool.drop(addr, s)
 		}
 		if !res.stale {
 			return res.rcpts, nil

@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -20,8 +22,9 @@ type session struct {
 	client *smtp.Client
 	conn   net.Conn // the TCP connection: closing it aborts whatever runs
 	host   string   // MX or relay host name, for logs and TLS
-	addr   string   // ip:port dialled, the pool key
+	addr   string   // the pool key: the ip:port (or socket) dialled, plus the policy variant
 	tls    bool
+	lmtp   bool        // an LMTP session (RFC 2033): one reply per recipient after DATA
 	used   int         // transactions started on it
 	timer  *time.Timer // idle expiry while pooled
 }
@@ -61,40 +64,67 @@ func describe(err error) string {
 	return err.Error()
 }
 
-// connect opens a session to addr, encrypting it with STARTTLS when the
-// server offers it. Encryption is opportunistic (RFC 7435, RFC 3207): when
-// STARTTLS fails the host is tried once more in plaintext.
-func (a *Agent) connect(ctx context.Context, host, addr string) (*session, error) {
-	s, err := a.dial(ctx, host, addr, true)
+// connect opens a session to addr for hop h. Under the default policy
+// encryption is opportunistic (RFC 7435, RFC 3207): when STARTTLS fails the
+// host is tried once more in plaintext. A policy requiring TLS never falls
+// back. LMTP hops (RFC 2033) are local and run without STARTTLS.
+func (a *Agent) connect(ctx context.Context, h hop, addr, key string) (*session, error) {
+	s, err := a.dial(ctx, h, addr, true)
 	var tf *tlsFailed
-	if errors.As(err, &tf) {
-		a.log.Info("delivery: STARTTLS failed, retrying in plaintext", "host", host, "addr", addr, "err", tf.err)
-		s, err = a.dial(ctx, host, addr, false)
+	if errors.As(err, &tf) && h.tls.fallback() {
+		a.log.Info("delivery: STARTTLS failed, retrying in plaintext", "host", h.host, "addr", addr, "err", tf.err)
+		if h.tls.report {
+			a.log.Warn("delivery: MTA-STS testing: STARTTLS failed, enforce mode would defer; delivering in plaintext",
+				"domain", h.tls.domain, "host", h.host, "err", tf.err)
+		}
+		s, err = a.dial(ctx, h, addr, false)
 	}
 	if err != nil {
-		return nil, &hopError{host: host, addr: addr, err: err}
+		return nil, &hopError{host: h.host, addr: addr, err: err}
 	}
+	s.addr = key
 	return s, nil
 }
 
-func (a *Agent) dial(ctx context.Context, host, addr string, tryTLS bool) (*session, error) {
+func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*session, error) {
+	host := h.host
+	network := "tcp"
+	if h.lmtp == "unix" {
+		network = "unix"
+	}
 	d := net.Dialer{Timeout: a.cfg.ConnectTimeout.Duration}
-	conn, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	c := a.newClient(conn)
+	c := a.newClient(conn, h.lmtp != "")
 	if err := c.Hello(a.host); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
-	s := &session{client: c, conn: conn, host: host, addr: addr}
-	if ok, _ := c.Extension("STARTTLS"); !ok || !tryTLS {
+	s := &session{client: c, conn: conn, host: host, addr: addr, lmtp: h.lmtp != ""}
+	if s.lmtp {
 		return s, nil
 	}
-	tc, err := a.startTLS(ctx, conn, host)
+	if ok, _ := c.Extension("STARTTLS"); !ok || !tryTLS {
+		if !ok && h.tls.required() {
+			_ = conn.Close()
+			return nil, errNoSTARTTLS
+		}
+		if err := a.auth(s, h); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		return s, nil
+	}
+	cfg, err := a.clientTLS(host, h.tls)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	tc, err := a.startTLS(ctx, conn, cfg)
 	if err != nil {
 		_ = conn.Close()
 		return nil, &tlsFailed{err}
@@ -102,17 +132,51 @@ func (a *Agent) dial(ctx context.Context, host, addr string, tryTLS bool) (*sess
 	// RFC 3207 §4.2: after the handshake the session starts over without a
 	// greeting; go-smtp's client reads one, so replay it.
 	greeting := io.MultiReader(strings.NewReader("220 "+host+" TLS session started\r\n"), tc)
-	c = a.newClient(&resumedConn{Conn: tc, r: greeting})
+	c = a.newClient(&resumedConn{Conn: tc, r: greeting}, false)
 	if err := c.Hello(a.host); err != nil {
 		_ = tc.Close()
 		return nil, err
 	}
 	s.client, s.tls = c, true
+	if err := a.auth(s, h); err != nil {
+		_ = tc.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
-func (a *Agent) newClient(conn net.Conn) *smtp.Client {
+// auth runs AUTH PLAIN (RFC 4954, RFC 4616) with the hop's credentials
+// file, a "user:password" line, when it has one. A route with credentials
+// requires TLS, so they never cross in the clear.
+func (a *Agent) auth(s *session, h hop) error {
+	if h.authFile == "" {
+		return nil
+	}
+	if !s.tls {
+		return errors.New("AUTH: refusing to send credentials without TLS")
+	}
+	b, err := os.ReadFile(h.authFile)
+	if err != nil {
+		return fmt.Errorf("AUTH: %v", err)
+	}
+	user, pass, ok := strings.Cut(strings.TrimRight(string(b), "\r\n"), ":")
+	if !ok || user == "" {
+		return fmt.Errorf("AUTH: %s: want one line user:password", h.authFile)
+	}
+	if ok, _ := s.client.Extension("AUTH"); !ok {
+		return errors.New("AUTH: not offered by the server")
+	}
+	if err := s.client.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+		return fmt.Errorf("AUTH: %w", err)
+	}
+	return nil
+}
+
+func (a *Agent) newClient(conn net.Conn, lmtp bool) *smtp.Client {
 	c := smtp.NewClient(conn)
+	if lmtp {
+		c = smtp.NewClientLMTP(conn)
+	}
 	c.CommandTimeout = a.cfg.CommandTimeout.Duration
 	// RFC 5321 §4.5.3.2: 5 minutes per command, 10 for the final dot.
 	c.SubmissionTimeout = 2 * a.cfg.CommandTimeout.Duration
@@ -122,7 +186,7 @@ func (a *Agent) newClient(conn net.Conn) *smtp.Client {
 // startTLS sends STARTTLS on conn, where EHLO advertised it, and runs the
 // client handshake. go-smtp's client has no method for this that keeps our
 // EHLO name, so the command is written here.
-func (a *Agent) startTLS(ctx context.Context, conn net.Conn, host string) (*tls.Conn, error) {
+func (a *Agent) startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (*tls.Conn, error) {
 	_ = conn.SetDeadline(time.Now().Add(a.cfg.CommandTimeout.Duration))
 	if _, err := io.WriteString(conn, "STARTTLS\r\n"); err != nil {
 		return nil, err
@@ -135,7 +199,7 @@ func (a *Agent) startTLS(ctx context.Context, conn net.Conn, host string) (*tls.
 	_ = conn.SetDeadline(time.Time{})
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.CommandTimeout.Duration)
 	defer cancel()
-	tc := tls.Client(conn, a.tlsConfig(host))
+	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		return nil, err
 	}

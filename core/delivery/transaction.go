@@ -23,7 +23,8 @@ type txResult struct {
 
 // transact runs one mail transaction (RFC 5321 §3.3) for rcpts on s:
 // MAIL, one RCPT each, DATA when any was accepted, then RSET so that the
-// session can be pooled.
+// session can be pooled. On an LMTP session the end of DATA brings one
+// reply per accepted recipient (RFC 2033 §4.2).
 func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, body []byte, rcpts []*envelope.Recipient) txResult {
 	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
 	defer stop()
@@ -106,6 +107,10 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		set(fail(err), accepted)
 		return res
 	}
+	if s.lmtp {
+		a.closeLMTP(s, w, accepted, &res, fail)
+		return res
+	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
 		// RFC 5321 §4.1.1.4: the reply to the final dot covers every
@@ -114,7 +119,10 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		res.keep = reusable(err)
 		return res
 	}
-	set(delivered("250 "+resp.StatusText), accepted)
+	// RFC 3461 §5.2.2: past a hop without DSN, a SUCCESS request is
+	// answered here with a "relayed" report.
+	dsn, _ := c.Extension("DSN")
+	set(delivered("250 "+resp.StatusText).viaHop(dsn), accepted)
 	res.keep = c.Reset() == nil
 	return res
 }

@@ -40,6 +40,11 @@ type Recipient struct {
 	ORcpt  string   `json:"orcpt,omitempty"`
 	// Route overrides the transport for this recipient (set by routing).
 	Route string `json:"route,omitempty"`
+	// RemoteMTA is the host that gave LastReply, empty when no server
+	// answered (RFC 3464 §2.3.5 Remote-MTA).
+	RemoteMTA string `json:"remote_mta,omitempty"`
+	// LastAttempt is when LastReply came (RFC 3464 §2.3.7).
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
 }
 
 // Done reports whether the recipient needs no further attempt.
@@ -68,7 +73,25 @@ type Message struct {
 	Attempts    int       `json:"attempts"`
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
+
+	// DelayNotified records that the sender was sent the one "delayed"
+	// report (RFC 3464 §2.3.3) this message gets.
+	DelayNotified bool `json:"delay_notified,omitempty"`
+	// Report says what kind of delivery status notification this message
+	// is, when Sluice generated it; empty for mail it accepted.
+	Report ReportKind `json:"report,omitempty"`
 }
+
+// ReportKind tells generated reports apart from accepted mail.
+type ReportKind string
+
+const (
+	// ReportDSN is a delivery status notification to a message's sender.
+	ReportDSN ReportKind = "dsn"
+	// ReportDoubleBounce is a report that a DSN itself could not be
+	// delivered, sent to the postmaster; it is never reported on again.
+	ReportDoubleBounce ReportKind = "double-bounce"
+)
 
 // Pending returns the recipients that still need delivery.
 func (m *Message) Pending() []*Recipient {

@@ -1,0 +1,404 @@
+// Package bounce builds delivery status notifications: RFC 3464
+// multipart/report messages telling a sender what became of the
+// recipients of a message, as RFC 3461 (the SMTP DSN extension) asks.
+// It knows nothing of the queue or of delivery: the caller says who
+// failed, was delayed or was delivered, and gets the report's bytes.
+package bounce
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Action is a recipient's Action field (RFC 3464 §2.3.3).
+type Action string
+
+// The actions of RFC 3464 §2.3.3.
+const (
+	Failed    Action = "failed"
+	Delayed   Action = "delayed"
+	Delivered Action = "delivered"
+	Relayed   Action = "relayed"
+	Expanded  Action = "expanded"
+)
+
+// The NOTIFY values of RFC 3461 §4.1.
+const (
+	NotifyNever   = "NEVER"
+	NotifySuccess = "SUCCESS"
+	NotifyFailure = "FAILURE"
+	NotifyDelay   = "DELAY"
+)
+
+// Wants reports whether a recipient given notify (its NOTIFY= values)
+// asked for a report of action a. Without NOTIFY, failures and delays
+// are reported (RFC 3461 §4.1: the default is FAILURE, and DELAY at the
+// MTA's option); NEVER asks for nothing.
+func Wants(notify []string, a Action) bool {
+	has := map[string]bool{}
+	for _, n := range notify {
+		has[strings.ToUpper(strings.TrimSpace(n))] = true
+	}
+	if len(has) == 0 {
+		return a == Failed || a == Delayed
+	}
+	if has[NotifyNever] {
+		return false
+	}
+	switch a {
+	case Failed:
+		return has[NotifyFailure]
+	case Delayed:
+		return has[NotifyDelay]
+	case Delivered, Relayed, Expanded:
+		return has[NotifySuccess]
+	}
+	return false
+}
+
+// Recipient is one per-recipient block of the report (RFC 3464 §2.3).
+type Recipient struct {
+	Addr  string // Final-Recipient
+	ORcpt string // ORCPT= as given ("rfc822;addr" or a bare address); optional
+	// Action is what happened to the recipient.
+	Action Action
+	// Status is the RFC 3463 code ("5.1.1"). Empty: the enhanced code of
+	// Diagnostic when it has one of the action's class, else X.0.0.
+	Status string
+	// Diagnostic is the SMTP reply on one line ("550 5.1.1 no such
+	// user"), the Diagnostic-Code; optional.
+	Diagnostic string
+	// RemoteMTA is the host that gave Diagnostic; optional.
+	RemoteMTA      string
+	LastAttempt    time.Time // optional
+	WillRetryUntil time.Time // for Delayed; optional
+}
+
+// Options describe one report.
+type Options struct {
+	// Hostname is the Reporting-MTA and the domain of MAILER-DAEMON.
+	Hostname string
+	// To is who the report goes to: the original sender.
+	To string
+	// EnvID is the original ENVID= (RFC 3461 §4.4); optional.
+	EnvID   string
+	Arrival time.Time // when the original message was received
+	Date    time.Time // of the report; default now
+	// Return is the original RET= (RFC 3461 §4.3): "HDRS" returns only the
+	// original's header, anything else the whole message.
+	Return string
+	// MaxReturn is the largest original returned whole; a larger one is
+	// returned as its header. Zero: no limit.
+	MaxReturn int
+	// Original is the message reported on (header and body, CRLF).
+	Original []byte
+	Rcpts    []Recipient
+}
+
+// Build returns the report as a complete message (header and body, CRLF
+// line ends), From MAILER-DAEMON and To opt.To. The caller sends it with
+// the null reverse-path (RFC 3461 §6.2, RFC 5321 §4.5.5).
+func Build(opt Options) ([]byte, error) {
+	if len(opt.Rcpts) == 0 {
+		return nil, errors.New("bounce: a report needs at least one recipient")
+	}
+	if opt.Hostname == "" {
+		return nil, errors.New("bounce: no hostname")
+	}
+	if opt.Date.IsZero() {
+		opt.Date = time.Now()
+	}
+	headersOnly := strings.EqualFold(opt.Return, "HDRS")
+	truncated := !headersOnly && opt.MaxReturn > 0 && len(opt.Original) > opt.MaxReturn
+	original := opt.Original
+	if headersOnly || truncated {
+		original = header(opt.Original)
+	}
+	boundary := newBoundary(original)
+
+	var b bytes.Buffer
+	field(&b, "From", "Mail Delivery System <MAILER-DAEMON@"+opt.Hostname+">")
+	field(&b, "To", "<"+opt.To+">")
+	field(&b, "Subject", subject(opt.Rcpts))
+	field(&b, "Date", opt.Date.Format(time.RFC1123Z))
+	field(&b, "Message-ID", "<"+randomHex(12)+"@"+opt.Hostname+">")
+	if id := originalID(opt.Original); id != "" {
+		field(&b, "In-Reply-To", id)
+		field(&b, "References", id)
+	}
+	// RFC 3834 §5: a machine-generated reply; RFC 3464 §2: the report.
+	field(&b, "Auto-Submitted", "auto-replied")
+	field(&b, "MIME-Version", "1.0")
+	field(&b, "Content-Type", `multipart/report; report-type=delivery-status; boundary="`+boundary+`"`)
+	b.WriteString("\r\nThis is a MIME-encapsulated message.\r\n")
+
+	// 1: the human-readable part (RFC 3462 §1).
+	text := humanText(opt, headersOnly, truncated)
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	field(&b, "Content-Description", "Notification")
+	field(&b, "Content-Type", "text/plain; charset=utf-8")
+	field(&b, "Content-Transfer-Encoding", encoding(text))
+	b.WriteString("\r\n" + text)
+
+	// 2: the machine-readable part (RFC 3464 §2). Any UTF-8 in its fields
+	// makes it message/global-delivery-status (RFC 6533 §6).
+	status := deliveryStatus(opt)
+	ctype := "message/delivery-status"
+	if !ascii(status) {
+		ctype = "message/global-delivery-status"
+	}
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	field(&b, "Content-Description", "Delivery report")
+	field(&b, "Content-Type", ctype)
+	if ctype != "message/delivery-status" {
+		field(&b, "Content-Transfer-Encoding", "8bit")
+	}
+	b.WriteString("\r\n" + status)
+
+	// 3: the original message or its header (RFC 3462 §1, RFC 3461 §4.3).
+	if len(original) > 0 {
+		b.WriteString("\r\n--" + boundary + "\r\n")
+		if headersOnly || truncated {
+			field(&b, "Content-Description", "Undelivered message headers")
+			field(&b, "Content-Type", "text/rfc822-headers")
+		} else {
+			field(&b, "Content-Description", "Undelivered message")
+			field(&b, "Content-Type", "message/rfc822")
+		}
+		if !ascii(string(original)) {
+			field(&b, "Content-Transfer-Encoding", "8bit")
+		}
+		b.WriteString("\r\n")
+		b.Write(original)
+		if !bytes.HasSuffix(original, []byte("\n")) {
+			b.WriteString("\r\n")
+		}
+	}
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	return b.Bytes(), nil
+}
+
+// subject names the worst thing the report tells.
+func subject(rcpts []Recipient) string {
+	worst := Delivered
+	for _, r := range rcpts {
+		switch {
+		case r.Action == Failed:
+			worst = Failed
+		case r.Action == Delayed && worst != Failed:
+			worst = Delayed
+		}
+	}
+	switch worst {
+	case Failed:
+		return "Undelivered Mail Returned to Sender"
+	case Delayed:
+		return "Delayed Mail (still being retried)"
+	}
+	return "Successful Mail Delivery Report"
+}
+
+// humanText is the first part, for the sender to read.
+func humanText(opt Options, headersOnly, truncated bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "This is the mail system at host %s.\r\n", opt.Hostname)
+	groups := []struct {
+		action Action
+		intro  string
+	}{
+		{Failed, "Your message could not be delivered to the following recipients.\r\nThis is a permanent error; it will not be retried."},
+		{Delayed, "Your message could not be delivered yet to the following recipients.\r\nThe mail system keeps trying; you do not need to send it again."},
+		{Delivered, "Your message was delivered to the following recipients, as you asked."},
+		{Relayed, "Your message was relayed to the following recipients, as you asked.\r\nThe next server does not send delivery notifications, so no further\r\nnotification will come from there."},
+		{Expanded, "Your message was delivered to the following recipients, which were\r\nexpanded into further addresses."},
+	}
+	for _, g := range groups {
+		var lines []string
+		for _, r := range opt.Rcpts {
+			if r.Action != g.action {
+				continue
+			}
+			line := "    <" + oneLine(r.Addr) + ">"
+			if r.Diagnostic != "" {
+				line += ": " + oneLine(r.Diagnostic)
+			}
+			if r.Action == Delayed && !r.WillRetryUntil.IsZero() {
+				line += "\r\n      (retried until " + r.WillRetryUntil.Format(time.RFC1123Z) + ")"
+			}
+			lines = append(lines, line)
+		}
+		if len(lines) > 0 {
+			b.WriteString("\r\n" + g.intro + "\r\n\r\n" + strings.Join(lines, "\r\n") + "\r\n")
+		}
+	}
+	switch {
+	case truncated:
+		b.WriteString("\r\nThe message was too large to return whole; its header is attached.\r\n")
+	case headersOnly:
+		b.WriteString("\r\nThe header of your message is attached.\r\n")
+	case len(opt.Original) > 0:
+		b.WriteString("\r\nYour message is attached.\r\n")
+	}
+	return b.String()
+}
+
+// deliveryStatus is the message/delivery-status body: the per-message
+// fields, then one block per recipient, blocks separated by blank lines
+// (RFC 3464 §2.1).
+func deliveryStatus(opt Options) string {
+	var b bytes.Buffer
+	field(&b, "Reporting-MTA", "dns; "+opt.Hostname)
+	if opt.EnvID != "" {
+		field(&b, "Original-Envelope-Id", opt.EnvID)
+	}
+	if !opt.Arrival.IsZero() {
+		field(&b, "Arrival-Date", opt.Arrival.Format(time.RFC1123Z))
+	}
+	for _, r := range opt.Rcpts {
+		b.WriteString("\r\n")
+		field(&b, "Final-Recipient", addressType(r.Addr)+"; "+r.Addr)
+		if r.ORcpt != "" {
+			typ, addr, ok := strings.Cut(r.ORcpt, ";")
+			if !ok {
+				typ, addr = addressType(r.ORcpt), r.ORcpt
+			}
+			field(&b, "Original-Recipient", strings.TrimSpace(typ)+"; "+strings.TrimSpace(addr))
+		}
+		field(&b, "Action", string(r.Action))
+		field(&b, "Status", statusOf(r))
+		if r.RemoteMTA != "" {
+			field(&b, "Remote-MTA", "dns; "+r.RemoteMTA)
+		}
+		if r.Diagnostic != "" {
+			field(&b, "Diagnostic-Code", "smtp; "+r.Diagnostic)
+		}
+		if !r.LastAttempt.IsZero() {
+			field(&b, "Last-Attempt-Date", r.LastAttempt.Format(time.RFC1123Z))
+		}
+		if r.Action == Delayed && !r.WillRetryUntil.IsZero() {
+			field(&b, "Will-Retry-Until", r.WillRetryUntil.Format(time.RFC1123Z))
+		}
+	}
+	return b.String()
+}
+
+// addressType is "rfc822", or "utf-8" for an internationalized address
+// (RFC 6533 §3).
+func addressType(addr string) string {
+	if ascii(addr) {
+		return "rfc822"
+	}
+	return "utf-8"
+}
+
+var enhancedCode = regexp.MustCompile(`^[2-5][0-9][0-9][ -]([245])\.([0-9]{1,3})\.([0-9]{1,3})(?:\s|$)`)
+
+// statusOf is r.Status, or the enhanced code of its diagnostic (RFC 3463)
+// in the class its action implies, or that class's X.0.0.
+func statusOf(r Recipient) string {
+	if r.Status != "" {
+		return r.Status
+	}
+	class := "2"
+	switch r.Action {
+	case Failed:
+		class = "5"
+	case Delayed:
+		class = "4"
+	}
+	if m := enhancedCode.FindStringSubmatch(r.Diagnostic); m != nil {
+		return class + "." + m[2] + "." + m[3]
+	}
+	return class + ".0.0"
+}
+
+// header returns the header section of msg, up to and including the
+// blank line that ends it; all of msg when it has no body.
+func header(msg []byte) []byte {
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		return msg[:i+4]
+	}
+	if i := bytes.Index(msg, []byte("\n\n")); i >= 0 {
+		return msg[:i+2]
+	}
+	return msg
+}
+
+// originalID is the original's Message-ID, for threading the report.
+func originalID(msg []byte) string {
+	m, err := mail.ReadMessage(bytes.NewReader(header(msg)))
+	if err != nil {
+		return ""
+	}
+	id := strings.TrimSpace(m.Header.Get("Message-Id"))
+	if !strings.HasPrefix(id, "<") || !strings.HasSuffix(id, ">") || !ascii(id) || strings.ContainsAny(id, " \t\r\n") {
+		return ""
+	}
+	return id
+}
+
+// field writes one header field, folded at spaces to keep lines under 78
+// characters where it can (RFC 5322 §2.2.3). CR and LF in value are made
+// spaces: nothing from a remote server may start a field of its own.
+func field(b *bytes.Buffer, name, value string) {
+	value = oneLine(value)
+	line := name + ":"
+	for _, word := range strings.SplitAfter(value, " ") {
+		if word == "" {
+			continue
+		}
+		if len(line)+1+len(word) > 78 && len(line) > len(name)+1 {
+			b.WriteString(strings.TrimRight(line, " ") + "\r\n")
+			line = "\t" + word
+			continue
+		}
+		if line == name+":" {
+			line += " "
+		}
+		line += word
+	}
+	b.WriteString(strings.TrimRight(line, " ") + "\r\n")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\r' || r == '\n' || r == 0 }), " ")
+}
+
+func encoding(s string) string {
+	if ascii(s) {
+		return "7bit"
+	}
+	return "8bit"
+}
+
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// newBoundary returns a MIME boundary that does not occur in body.
+func newBoundary(body []byte) string {
+	for {
+		b := "=_sluice_" + randomHex(12)
+		if !bytes.Contains(body, []byte(b)) {
+			return b
+		}
+	}
+}
+
+func randomHex(n int) string {
+	p := make([]byte, n)
+	_, _ = rand.Read(p)
+	return hex.EncodeToString(p)
+}

@@ -1,0 +1,233 @@
+package bounce
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+)
+
+// parsed is a report read back with go-message.
+type parsed struct {
+	header message.Header
+	types  []string // each part's media type
+	bodies [][]byte // each part's decoded body
+	fields textproto.Header
+	rcpts  []textproto.Header
+}
+
+func parse(t *testing.T, raw []byte) *parsed {
+	t.Helper()
+	e, err := message.Read(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("reading the report: %v\n%s", err, raw)
+	}
+	p := &parsed{header: e.Header}
+	mr := e.MultipartReader()
+	if mr == nil {
+		t.Fatalf("not multipart:\n%s", raw)
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("part: %v", err)
+		}
+		typ, _, _ := part.Header.ContentType()
+		body, err := io.ReadAll(part.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.types = append(p.types, typ)
+		p.bodies = append(p.bodies, body)
+		if strings.HasSuffix(typ, "delivery-status") {
+			for i, chunk := range strings.Split(strings.TrimSpace(string(body)), "\r\n\r\n") {
+				h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(chunk + "\r\n\r\n")))
+				if err != nil {
+					t.Fatalf("status group %d: %v", i, err)
+				}
+				if i == 0 {
+					p.fields = h
+				} else {
+					p.rcpts = append(p.rcpts, h)
+				}
+			}
+		}
+	}
+	return p
+}
+
+const original = "From: <sender@origin.test>\r\nTo: <a@dest.test>\r\nMessage-ID: <orig.1@origin.test>\r\nSubject: hi\r\n\r\nBody line.\r\n"
+
+func TestBuildFailedReport(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	long := "550 5.1.1 " + strings.Repeat("very long diagnostic text ", 10)
+	raw, err := Build(Options{
+		Hostname: "mx.sluice.test",
+		To:       "sender@origin.test",
+		EnvID:    "QQ314159",
+		Arrival:  at.Add(-time.Hour),
+		Date:     at,
+		Original: []byte(original),
+		Rcpts: []Recipient{
+			{Addr: "a@dest.test", ORcpt: "rfc822;A@dest.test", Action: Failed, Diagnostic: long, RemoteMTA: "mx.dest.test", LastAttempt: at},
+			{Addr: "b@dest.test", Action: Failed, Diagnostic: "554 no enhanced code\r\nInjected: header"},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, raw)
+	typ, params, _ := p.header.ContentType()
+	if typ != "multipart/report" || params["report-type"] != "delivery-status" {
+		t.Errorf("Content-Type %s %v", typ, params)
+	}
+	for k, want := range map[string]string{
+		"From":           "Mail Delivery System <MAILER-DAEMON@mx.sluice.test>",
+		"To":             "<sender@origin.test>",
+		"Auto-Submitted": "auto-replied",
+		"Subject":        "Undelivered Mail Returned to Sender",
+		"In-Reply-To":    "<orig.1@origin.test>",
+		"Date":           "Sun, 01 Mar 2026 12:00:00 +0000",
+	} {
+		if got := p.header.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if want := []string{"text/plain", "message/delivery-status", "message/rfc822"}; strings.Join(p.types, ",") != strings.Join(want, ",") {
+		t.Fatalf("parts %q, want %q", p.types, want)
+	}
+	if string(p.bodies[2]) != original {
+		t.Errorf("returned message %q", p.bodies[2])
+	}
+	if got := p.fields.Get("Reporting-MTA"); got != "dns; mx.sluice.test" {
+		t.Errorf("Reporting-MTA %q", got)
+	}
+	if got := p.fields.Get("Original-Envelope-Id"); got != "QQ314159" {
+		t.Errorf("Original-Envelope-Id %q", got)
+	}
+	if got := p.fields.Get("Arrival-Date"); got != "Sun, 01 Mar 2026 11:00:00 +0000" {
+		t.Errorf("Arrival-Date %q", got)
+	}
+	if len(p.rcpts) != 2 {
+		t.Fatalf("%d recipient groups, want 2", len(p.rcpts))
+	}
+	a, b := p.rcpts[0], p.rcpts[1]
+	for k, want := range map[string]string{
+		"Final-Recipient":    "rfc822; a@dest.test",
+		"Original-Recipient": "rfc822; A@dest.test",
+		"Action":             "failed",
+		"Status":             "5.1.1",
+		"Remote-MTA":         "dns; mx.dest.test",
+		"Diagnostic-Code":    "smtp; " + strings.TrimSpace(long),
+		"Last-Attempt-Date":  "Sun, 01 Mar 2026 12:00:00 +0000",
+	} {
+		// go-message keeps folding; unfold as RFC 5322 §2.2.3 says.
+		if got := strings.NewReplacer("\r\n\t", " ", "\r\n ", " ").Replace(a.Get(k)); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if got := b.Get("Status"); got != "5.0.0" {
+		t.Errorf("Status without enhanced code: %q, want 5.0.0", got)
+	}
+	if got := b.Get("Diagnostic-Code"); got != "smtp; 554 no enhanced code Injected: header" {
+		t.Errorf("Diagnostic-Code with CRLF: %q", got)
+	}
+	if b.Has("Injected") || b.Has("Remote-MTA") {
+		t.Error("a CRLF in a diagnostic started a field of its own, or Remote-MTA came from nowhere")
+	}
+	for _, line := range strings.Split(string(raw), "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line of %d characters", len(line))
+		}
+	}
+}
+
+func TestBuildReturnsHeadersOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		ret       string
+		max       int
+		wantType  string
+		wantBytes string
+	}{
+		{"HDRS", "HDRS", 0, "text/rfc822-headers", original[:strings.Index(original, "\r\n\r\n")+4]},
+		{"FULL", "FULL", 0, "message/rfc822", original},
+		{"default", "", 0, "message/rfc822", original},
+		{"too big", "FULL", 10, "text/rfc822-headers", original[:strings.Index(original, "\r\n\r\n")+4]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Return: tc.ret, MaxReturn: tc.max, Original: []byte(original),
+				Rcpts: []Recipient{{Addr: "a@d.test", Action: Failed}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			if p.types[2] != tc.wantType || string(p.bodies[2]) != tc.wantBytes {
+				t.Errorf("third part %s %q, want %s %q", p.types[2], p.bodies[2], tc.wantType, tc.wantBytes)
+			}
+		})
+	}
+}
+
+func TestBuildDelayedAndUTF8(t *testing.T) {
+	until := time.Date(2026, 3, 6, 12, 0, 0, 0, time.UTC)
+	raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Original: []byte(original),
+		Rcpts: []Recipient{
+			{Addr: "jörg@d.test", Action: Delayed, Diagnostic: "451 4.4.1 no answer", WillRetryUntil: until},
+			{Addr: "ok@d.test", Action: Relayed, Diagnostic: "250 2.0.0 queued"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, raw)
+	if p.types[1] != "message/global-delivery-status" {
+		t.Errorf("status part %s, want message/global-delivery-status (RFC 6533)", p.types[1])
+	}
+	if got := p.header.Get("Subject"); got != "Delayed Mail (still being retried)" {
+		t.Errorf("Subject %q", got)
+	}
+	d, r := p.rcpts[0], p.rcpts[1]
+	if d.Get("Final-Recipient") != "utf-8; jörg@d.test" || d.Get("Action") != "delayed" || d.Get("Status") != "4.4.1" ||
+		d.Get("Will-Retry-Until") != "Fri, 06 Mar 2026 12:00:00 +0000" {
+		t.Errorf("delayed group: %v", d.Map())
+	}
+	if r.Get("Action") != "relayed" || r.Get("Status") != "2.0.0" || r.Has("Will-Retry-Until") {
+		t.Errorf("relayed group: %v", r.Map())
+	}
+}
+
+func TestWants(t *testing.T) {
+	for _, tc := range []struct {
+		notify []string
+		action Action
+		want   bool
+	}{
+		{nil, Failed, true},
+		{nil, Delayed, true},
+		{nil, Relayed, false},
+		{[]string{"NEVER"}, Failed, false},
+		{[]string{"SUCCESS"}, Failed, false},
+		{[]string{"success", "FAILURE"}, Relayed, true},
+		{[]string{"SUCCESS", "FAILURE"}, Failed, true},
+		{[]string{"FAILURE"}, Delayed, false},
+		{[]string{"DELAY"}, Delayed, true},
+	} {
+		if got := Wants(tc.notify, tc.action); got != tc.want {
+			t.Errorf("Wants(%q, %s) = %v", tc.notify, tc.action, got)
+		}
+	}
+}
+
+func TestBuildNeedsRecipients(t *testing.T) {
+	if _, err := Build(Options{Hostname: "h", To: "s@o"}); err == nil {
+		t.Error("a report about no one was built")
+	}
+}

@@ -1,0 +1,73 @@
+package delivery
+
+import (
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// RFC 3463 X.4.5: mail system congestion; we hold off a destination that
+// keeps failing instead of hammering it.
+var backingOff = reply.Reply{Code: 451, Enhanced: [3]int{4, 4, 5}, Text: "Destination is in backoff after repeated failures, will retry"}
+
+// backoffs tracks, per destination key, consecutive all-temporary
+// attempts and the time before which the destination is not tried.
+type backoffs struct {
+	mu sync.Mutex
+	m  map[string]*backoffState
+}
+
+type backoffState struct {
+	fails int       // consecutive attempts with temporary failures only
+	level int       // backoffs in a row; the next one lasts twice as long
+	until time.Time // not tried before this
+}
+
+func newBackoffs() *backoffs { return &backoffs{m: map[string]*backoffState{}} }
+
+// blocked reports whether key is in backoff at now, and until when.
+func (b *backoffs) blocked(key string, now time.Time) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.m[key]
+	if st == nil || !now.Before(st.until) {
+		return time.Time{}, false
+	}
+	return st.until, true
+}
+
+// record notes an attempt's outcomes for key. Any final answer (delivered
+// or a permanent refusal) shows the destination works and clears its
+// state. Otherwise it counts a failure; a 421, the opt.BackoffAfter'th
+// failure in a row, or any failure right after a backoff starts a backoff
+// twice as long as the previous one. It returns the new backoff's end, or
+// zero.
+func (b *backoffs) record(key string, now time.Time, res map[string]outcome, saw421 bool, opt Routing) time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, o := range res {
+		if o.status != envelope.RcptPending {
+			delete(b.m, key)
+			return time.Time{}
+		}
+	}
+	if len(res) == 0 {
+		return time.Time{}
+	}
+	st := b.m[key]
+	if st == nil {
+		st = &backoffState{}
+		b.m[key] = st
+	}
+	st.fails++
+	if !saw421 && st.level == 0 && st.fails < opt.BackoffAfter {
+		return time.Time{}
+	}
+	d := opt.Backoff << min(st.level, 20)
+	st.level++
+	st.until = now.Add(min(d, opt.BackoffMax))
+	st.fails = 0
+	return st.until
+}

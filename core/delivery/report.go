@@ -1,0 +1,279 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/bounce"
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/queue"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// BounceOptions configure the delivery status notifications (RFC 3461,
+// RFC 3464) the agent sends: on permanent failure and expiry, a delay
+// warning, and success reports asked for with NOTIFY=SUCCESS.
+type BounceOptions struct {
+	// DelayWarning is how long a message waits before its sender gets one
+	// "delayed" report. Zero: 4h. Negative: never.
+	DelayWarning time.Duration
+	// DoubleBounceTo receives, as a report of its own, a report (or any
+	// null-sender message) that failed. Empty: it is logged and dropped.
+	DoubleBounceTo string
+	// Filter runs every report through the pipeline's bounce hook before
+	// it is queued. It may rewrite the body or the envelope, or drop the
+	// report. An error is logged and the report is queued unchanged: a
+	// lost bounce is worse than an unfiltered one.
+	Filter func(ctx context.Context, report *envelope.Message, body []byte) (out []byte, drop bool, err error)
+	// MaxReturn is the largest original message returned whole; a larger
+	// one is returned as its header, as a report larger than the sender's
+	// server accepts would itself bounce. Zero: 10 MiB. Negative: no limit.
+	MaxReturn int
+}
+
+const (
+	defaultDelayWarning = 4 * time.Hour
+	defaultMaxReturn    = 10 << 20
+)
+
+// errChanged aborts a commit whose message changed since it was read.
+var errChanged = errors.New("delivery: message changed meanwhile")
+
+// optimisticTries is how often change prepares a report outside the
+// queue's lock before it gives up and does it under the lock.
+const optimisticTries = 3
+
+// change applies fn to message id and queues the reports for the entries
+// fn returns in the same synced commit (queue.ModifyEnqueue): a crash
+// can neither lose a report nor send it twice. A report goes through the
+// bounce hook, a plugin, so it is prepared on a copy outside the queue's
+// lock and committed only when the message is still as read; otherwise
+// everything is redone, the last time under the lock. fn may therefore
+// run more than once, always on a fresh copy.
+func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Time, fn func(*envelope.Message) []bounce.Recipient) (*envelope.Message, error) {
+	var out []queue.Queued
+	for try := 0; ; try++ {
+		var m *envelope.Message
+		var err error
+		if try == optimisticTries {
+			m, err = a.q.ModifyEnqueue(id, func(m *envelope.Message) ([]queue.Queued, error) {
+				out = a.reports(ctx, m, fn(m), body, now)
+				return out, nil
+			})
+		} else {
+			var read *envelope.Message
+			if read, err = a.q.Get(id); err != nil {
+				return nil, err
+			}
+			next := read.Clone()
+			out = a.reports(ctx, next, fn(next), body, now)
+			m, err = a.q.ModifyEnqueue(id, func(m *envelope.Message) ([]queue.Queued, error) {
+				if !sameMessage(m, read) {
+					return nil, errChanged
+				}
+				*m = *next
+				return out, nil
+			})
+			if errors.Is(err, errChanged) {
+				continue
+			}
+		}
+		if err == nil {
+			for _, q := range out {
+				a.log.Info("delivery: report queued", "id", id, "report", q.Msg.ID, "kind", q.Msg.Report, "to", q.Msg.Rcpts[0].Addr)
+			}
+		}
+		return m, err
+	}
+}
+
+func sameMessage(a, b *envelope.Message) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// reports builds the report on m for entries, already limited to what
+// each recipient's NOTIFY asked for, and runs it through the bounce
+// hook. A message with the null sender is never reported on to its
+// sender (RFC 3461 §6.2, RFC 5321 §4.5.5); its failures go to
+// DoubleBounceTo when set, unless it is itself such a double bounce.
+func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []bounce.Recipient, body []byte, now time.Time) []queue.Queued {
+	to, kind := m.From, envelope.ReportDSN
+	if m.From == "" {
+		var failed []bounce.Recipient
+		for _, e := range entries {
+			if e.Action == bounce.Failed {
+				failed = append(failed, e)
+			}
+		}
+		if len(failed) == 0 {
+			return nil
+		}
+		if a.dsn.DoubleBounceTo == "" || m.Report == envelope.ReportDoubleBounce {
+			a.log.Warn("delivery: undeliverable message from the null sender dropped, not reported",
+				"id", m.ID, "report", m.Report, "rcpts", entryAddrs(failed))
+			return nil
+		}
+		to, kind, entries = a.dsn.DoubleBounceTo, envelope.ReportDoubleBounce, failed
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	raw, err := bounce.Build(bounce.Options{
+		Hostname:  a.host,
+		To:        to,
+		EnvID:     m.DSNEnvID,
+		Arrival:   m.Received,
+		Date:      now,
+		Return:    m.DSNRet,
+		MaxReturn: a.maxReturn(),
+		Original:  body,
+		Rcpts:     entries,
+	})
+	if err != nil {
+		a.log.Error("delivery: building a report", "id", m.ID, "err", err)
+		return nil
+	}
+	r := &envelope.Message{
+		ID:          a.q.NewID(),
+		From:        "", // RFC 3461 §6.2: reports go out with the null reverse-path
+		Rcpts:       []envelope.Recipient{{Addr: to, Status: envelope.RcptPending}},
+		Received:    now,
+		SMTPUTF8:    !ascii(to),
+		Report:      kind,
+		State:       envelope.StateActive,
+		NextAttempt: now,
+	}
+	if f := a.dsn.Filter; f != nil {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CommandTimeout.Duration)
+		out, drop, err := f(fctx, r, raw)
+		cancel()
+		switch {
+		case err != nil:
+			a.log.Warn("delivery: bounce hook failed, report queued unchanged", "id", m.ID, "report", r.ID, "err", err)
+		case drop:
+			a.log.Info("delivery: report dropped by the bounce hook", "id", m.ID, "to", to)
+			return nil
+		case out != nil:
+			raw = out
+		}
+	}
+	r.Size, r.Body8Bit = int64(len(raw)), !ascii(string(raw))
+	if len(r.Rcpts) == 0 {
+		a.log.Warn("delivery: the bounce hook left the report without a recipient", "id", m.ID)
+		return nil
+	}
+	return []queue.Queued{{Msg: r, Body: raw}}
+}
+
+// wanted appends to entries the report entry e for recipient r when r's
+// NOTIFY asks for e.Action (RFC 3461 §4.1). Fields e leaves empty come
+// from r's recorded state.
+func wanted(entries []bounce.Recipient, r *envelope.Recipient, e bounce.Recipient) []bounce.Recipient {
+	if !bounce.Wants(r.Notify, e.Action) {
+		return entries
+	}
+	e.Addr, e.ORcpt = r.Addr, r.ORcpt
+	if e.Diagnostic == "" {
+		e.Diagnostic = r.LastReply
+	}
+	if e.RemoteMTA == "" {
+		e.RemoteMTA = r.RemoteMTA
+	}
+	if e.LastAttempt.IsZero() {
+		e.LastAttempt = r.LastAttempt
+	}
+	return append(entries, e)
+}
+
+// successEntry is the report a recipient accepted with o gets when it
+// asked for NOTIFY=SUCCESS: none when the hop advertised DSN, as NOTIFY
+// went on with the message (RFC 3461 §5.2.1); "relayed" when it did not
+// (§5.2.2); "delivered" for final delivery to such a hop.
+func successEntry(o outcome) (bounce.Recipient, bool) {
+	switch {
+	case !o.noDSN:
+		return bounce.Recipient{}, false
+	case o.final:
+		return bounce.Recipient{Action: bounce.Delivered}, true
+	}
+	return bounce.Recipient{Action: bounce.Relayed}, true
+}
+
+func (a *Agent) maxReturn() int {
+	switch n := a.dsn.MaxReturn; {
+	case n == 0:
+		return defaultMaxReturn
+	case n < 0:
+		return 0 // bounce.Build: no limit
+	default:
+		return n
+	}
+}
+
+// delayWarningDue reports whether m, still pending at now, should get its
+// delay warning.
+func (a *Agent) delayWarningDue(m *envelope.Message, now time.Time) bool {
+	d := a.dsn.DelayWarning
+	if d == 0 {
+		d = defaultDelayWarning
+	}
+	return d > 0 && !m.DelayNotified && !m.Received.IsZero() && now.Sub(m.Received) >= d
+}
+
+// Bounce fails every pending recipient of message id at once, as an
+// administrator asked (POST /api/queue/{id}/bounce): the sender gets the
+// report now, in the same commit that removes the message. NOTIFY and
+// the null-sender rule apply as to any failure.
+func (a *Agent) Bounce(ctx context.Context, id string) error {
+	body, err := a.q.Body(id)
+	if err != nil {
+		return err
+	}
+	now := a.clock()
+	var n int
+	_, err = a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
+		var entries []bounce.Recipient
+		n = 0
+		for _, r := range m.Pending() {
+			n++
+			r.Status = envelope.RcptFailed
+			r.LastReply = adminBounced.With(r.LastReply).Error()
+			r.RemoteMTA = "" // the reply is ours now
+			entries = wanted(entries, r, bounce.Recipient{Action: bounce.Failed})
+		}
+		return entries
+	})
+	if err != nil {
+		return err
+	}
+	a.log.Info("delivery: bounced by administrator", "id", id, "rcpts", n)
+	return nil
+}
+
+// remoteHost is the host name in deliverTo's "host[addr]".
+func remoteHost(via string) string {
+	if i := strings.IndexByte(via, '['); i > 0 {
+		return via[:i]
+	}
+	return ""
+}
+
+func entryAddrs(entries []bounce.Recipient) []string {
+	out := make([]string, len(entries))
+	for i, e := range entries {
+		out[i] = e.Addr
+	}
+	return out
+}
+
+// statusCode renders r's enhanced code as a Status field value.
+func statusCode(r reply.Reply) string {
+	return fmt.Sprintf("%d.%d.%d", r.Enhanced[0], r.Enhanced[1], r.Enhanced[2])
+}

@@ -1,0 +1,59 @@
+package delivery
+
+import (
+	"crypto/x509"
+	"net/http"
+	"time"
+)
+
+// Routing configures what delivery does per destination beyond
+// config.Delivery: connection reuse limits, backoff, and TLS policy.
+type Routing struct {
+	// MessagesPerConnection ends a session after this many transactions
+	// (default 100), so one long-lived connection does not carry a
+	// destination's whole queue.
+	MessagesPerConnection int
+	// BackoffAfter consecutive attempts in which a destination gave only
+	// temporary failures put it in backoff (default 5); a 421 reply does
+	// at once (RFC 5321 §3.8: the server is shutting the channel).
+	BackoffAfter int
+	// Backoff is the first backoff (default 1m); each further failure
+	// doubles it up to BackoffMax (default 1h). While a destination is in
+	// backoff its recipients get a temporary outcome without a connection.
+	Backoff    time.Duration
+	BackoffMax time.Duration
+	// MTASTS enables MTA-STS (RFC 8461) for MX delivery: the policy is
+	// fetched over HTTPS, cached, and in enforce mode only matching MX
+	// hosts with certificates valid for their names are used.
+	MTASTS bool
+	// STSClient fetches MTA-STS policies. Default: an HTTPS client
+	// verifying against RootCAs, with a one-minute timeout. Redirects are
+	// never followed (RFC 8461 §3.3).
+	STSClient *http.Client
+	// RootCAs verifies certificates for tls=verify routes, MTA-STS hosts
+	// and policy servers; nil means the system roots.
+	RootCAs *x509.CertPool
+}
+
+// routing is the per-agent state behind Routing.
+type routing struct {
+	opt     Routing
+	backoff *backoffs
+	sts     *stsCache
+}
+
+func newRouting(opt Routing) *routing {
+	if opt.MessagesPerConnection <= 0 {
+		opt.MessagesPerConnection = 100
+	}
+	if opt.BackoffAfter <= 0 {
+		opt.BackoffAfter = 5
+	}
+	if opt.Backoff <= 0 {
+		opt.Backoff = time.Minute
+	}
+	if opt.BackoffMax < opt.Backoff {
+		opt.BackoffMax = max(time.Hour, opt.Backoff)
+	}
+	return &routing{opt: opt, backoff: newBackoffs(), sts: newSTSCache()}
+}

@@ -1,0 +1,97 @@
+package delivery
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// tlsPolicy is how a hop's STARTTLS is handled.
+type tlsPolicy struct {
+	mode   TLSMode // "" is opportunistic
+	caFile string  // roots for verify, instead of Routing.RootCAs
+	sts    string  // "enforce" or "testing" when an MTA-STS policy set this, for logs
+	domain string  // the recipient domain whose MTA-STS policy applies
+	report bool    // MTA-STS testing: verify, log failures, carry on
+}
+
+// fallback reports whether a failed STARTTLS may be retried in plaintext:
+// only without a policy demanding encryption (RFC 8461 §5: in enforce
+// mode a failure is never worked around).
+func (p tlsPolicy) fallback() bool {
+	return p.mode == "" || p.mode == TLSOpportunistic
+}
+
+// required reports whether a server that does not offer STARTTLS must be
+// given up.
+func (p tlsPolicy) required() bool { return !p.fallback() }
+
+// variant names the policy for the pool key: sessions made under one
+// policy are never reused under another.
+func (p tlsPolicy) variant() string {
+	if p.fallback() && !p.report {
+		return ""
+	}
+	v := string(p.mode)
+	if p.report {
+		v += "+report"
+	}
+	if p.caFile != "" {
+		v += "+ca=" + p.caFile
+	}
+	return v
+}
+
+// errNoSTARTTLS is a server without STARTTLS where the policy requires it.
+var errNoSTARTTLS = errors.New("STARTTLS not offered, but the TLS policy requires it")
+
+// clientTLS returns the client config for a STARTTLS to host under p.
+func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
+	cfg := a.tlsConfig(host)
+	roots := a.rt.opt.RootCAs
+	if p.caFile != "" {
+		pem, err := os.ReadFile(p.caFile)
+		if err != nil {
+			return nil, err
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificates", p.caFile)
+		}
+	}
+	switch {
+	case p.mode == TLSVerify:
+		cfg.InsecureSkipVerify = false
+		cfg.RootCAs = roots
+		cfg.ServerName = host
+		cfg.VerifyConnection = nil
+	case p.report:
+		// RFC 8461 §5: in testing mode a certificate that would fail is
+		// reported, and delivery goes ahead.
+		cfg.InsecureSkipVerify = true
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := verifyChain(cs, host, roots); err != nil {
+				a.log.Warn("delivery: MTA-STS testing: certificate would fail enforce mode; delivering anyway",
+					"domain", p.domain, "host", host, "err", err)
+			}
+			return nil
+		}
+	}
+	return cfg, nil
+}
+
+// verifyChain checks the peer's chain against roots for host, as the
+// standard library does when InsecureSkipVerify is off.
+func verifyChain(cs tls.ConnectionState, host string, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
+	return err
+}

@@ -1,0 +1,192 @@
+package delivery
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// A recipient's route (envelope.Recipient.Route, set by a pipeline stage
+// with sdk.SetRoute) names the transport that delivers it:
+//
+//	""  or "mx"                        the default: [delivery] relay when set, else MX
+//	"mx?tls=verify"                    MX delivery with a TLS policy
+//	"smtp:HOST:PORT"                   a smarthost (IPv6: smtp:[::1]:25)
+//	"smtp:HOST:PORT?tls=required&authfile=/etc/sluice/relay.auth"
+//	"lmtp:tcp:HOST:PORT"               LMTP (RFC 2033) over TCP
+//	"lmtp:unix:/run/dovecot/lmtp"      LMTP over a Unix socket
+//	"discard"                          recorded as delivered, nothing sent
+//
+// Parameters (mx and smtp only):
+//
+//	tls=opportunistic  STARTTLS when offered, plaintext if it fails (default)
+//	tls=required       STARTTLS must succeed; the certificate is not checked
+//	tls=verify         STARTTLS with a certificate valid for the host name
+//	ca=PATH            PEM roots for tls=verify instead of the system's
+//	authfile=PATH      AUTH PLAIN with the "user:password" line in PATH
+//	                   (implies tls=required unless tls is given); the
+//	                   secret stays out of the queue and the logs
+//
+// A TLS policy other than opportunistic never falls back to plaintext:
+// a failed handshake defers the recipients.
+
+// RouteKind is the transport a route selects.
+type RouteKind string
+
+// The transports.
+const (
+	RouteMX      RouteKind = "mx"
+	RouteSMTP    RouteKind = "smtp"
+	RouteLMTP    RouteKind = "lmtp"
+	RouteDiscard RouteKind = "discard"
+)
+
+// TLSMode is a destination's TLS policy.
+type TLSMode string
+
+// The TLS policies.
+const (
+	TLSOpportunistic TLSMode = "opportunistic" // RFC 7435
+	TLSRequired      TLSMode = "required"
+	TLSVerify        TLSMode = "verify"
+)
+
+// Route is a parsed recipient route.
+type Route struct {
+	Kind     RouteKind
+	Network  string // lmtp: "tcp" or "unix"
+	Addr     string // smtp and lmtp tcp: host:port; lmtp unix: the socket path
+	TLS      TLSMode
+	CAFile   string
+	AuthFile string
+}
+
+// ParseRoute parses a route string; "" is the default route (mx).
+func ParseRoute(s string) (Route, error) {
+	spec, query, _ := strings.Cut(s, "?")
+	kind, rest, _ := strings.Cut(spec, ":")
+	var r Route
+	switch RouteKind(kind) {
+	case "", RouteMX:
+		if rest != "" {
+			return r, fmt.Errorf("route %q: mx takes no address", s)
+		}
+		r.Kind = RouteMX
+	case RouteDiscard:
+		if rest != "" || query != "" {
+			return r, fmt.Errorf("route %q: discard takes no address or parameters", s)
+		}
+		return Route{Kind: RouteDiscard}, nil
+	case RouteSMTP:
+		if err := checkHostPort(rest); err != nil {
+			return r, fmt.Errorf("route %q: %v", s, err)
+		}
+		r.Kind, r.Addr = RouteSMTP, rest
+	case RouteLMTP:
+		if query != "" {
+			return r, fmt.Errorf("route %q: lmtp takes no parameters", s)
+		}
+		network, addr, _ := strings.Cut(rest, ":")
+		switch network {
+		case "tcp":
+			if err := checkHostPort(addr); err != nil {
+				return r, fmt.Errorf("route %q: %v", s, err)
+			}
+		case "unix":
+			if addr == "" {
+				return r, fmt.Errorf("route %q: no socket path", s)
+			}
+		default:
+			return r, fmt.Errorf("route %q: want lmtp:tcp:HOST:PORT or lmtp:unix:PATH", s)
+		}
+		return Route{Kind: RouteLMTP, Network: network, Addr: addr}, nil
+	default:
+		return r, fmt.Errorf("route %q: unknown transport %q (want mx, smtp, lmtp or discard)", s, kind)
+	}
+	if query == "" {
+		return r, nil
+	}
+	vals, err := url.ParseQuery(query)
+	if err != nil {
+		return r, fmt.Errorf("route %q: %v", s, err)
+	}
+	for k, v := range vals {
+		if len(v) != 1 || v[0] == "" {
+			return r, fmt.Errorf("route %q: parameter %s needs one value", s, k)
+		}
+		switch k {
+		case "tls":
+			switch m := TLSMode(v[0]); m {
+			case TLSOpportunistic, TLSRequired, TLSVerify:
+				r.TLS = m
+			default:
+				return r, fmt.Errorf("route %q: tls=%s: want opportunistic, required or verify", s, v[0])
+			}
+		case "ca":
+			r.CAFile = v[0]
+		case "authfile":
+			if r.Kind != RouteSMTP {
+				return r, fmt.Errorf("route %q: authfile is for smtp routes", s)
+			}
+			r.AuthFile = v[0]
+		default:
+			return r, fmt.Errorf("route %q: unknown parameter %q", s, k)
+		}
+	}
+	if r.CAFile != "" && r.TLS != TLSVerify {
+		return r, fmt.Errorf("route %q: ca= needs tls=verify", s)
+	}
+	if r.AuthFile != "" && r.TLS == "" {
+		r.TLS = TLSRequired // credentials never travel in the clear
+	}
+	if r.AuthFile != "" && r.TLS == TLSOpportunistic {
+		return r, fmt.Errorf("route %q: authfile needs tls=required or tls=verify", s)
+	}
+	return r, nil
+}
+
+// String renders r canonically: equal routes render equally, so the
+// rendering keys destinations.
+func (r Route) String() string {
+	var s string
+	switch r.Kind {
+	case RouteMX, "":
+		s = "mx"
+	case RouteSMTP:
+		s = "smtp:" + r.Addr
+	case RouteLMTP:
+		return "lmtp:" + r.Network + ":" + r.Addr
+	case RouteDiscard:
+		return "discard"
+	}
+	q := url.Values{}
+	if r.TLS != "" && r.TLS != TLSOpportunistic {
+		q.Set("tls", string(r.TLS))
+	}
+	if r.CAFile != "" {
+		q.Set("ca", r.CAFile)
+	}
+	if r.AuthFile != "" {
+		q.Set("authfile", r.AuthFile)
+	}
+	if len(q) > 0 {
+		s += "?" + q.Encode()
+	}
+	return s
+}
+
+func checkHostPort(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("want HOST:PORT: %v", err)
+	}
+	if host == "" {
+		return fmt.Errorf("no host in %q", s)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("bad port in %q", s)
+	}
+	return nil
+}

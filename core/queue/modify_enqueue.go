@@ -1,0 +1,98 @@
+package queue
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// Queued is a new message for ModifyEnqueue to store: its envelope (ID
+// set, see NewID) and body.
+type Queued struct {
+	Msg  *envelope.Message
+	Body []byte
+}
+
+// ModifyEnqueue is Modify whose fn may also return new messages, stored
+// and scheduled in the same synced commit as the change. Delivery records
+// a failure and queues the bounce reporting it this way, so that a crash
+// can neither lose the bounce nor, by redoing the attempt, send it twice.
+func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued, error)) (*envelope.Message, error) {
+	mu := s.lock(id)
+	mu.Lock()
+	defer mu.Unlock()
+	old, err := s.Get(id)
+	if err != nil {
+		return nil, err
+	}
+	m := old.Clone()
+	extra, err := fn(m)
+	if err != nil {
+		return nil, err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	// Every schedule entry announced to the hint stays announced until
+	// the commit is done (see schedHint).
+	announced := 0
+	defer func() {
+		for range announced {
+			s.hint.done()
+		}
+	}()
+	if old.State == envelope.StateActive {
+		_ = b.Delete(schedKey(old.NextAttempt, id), nil)
+	}
+	if m.Done() {
+		_ = b.Delete(metaKey(id), nil)
+		_ = b.Delete(bodyKey(id), nil)
+	} else if err := s.stage(b, m, nil, &announced); err != nil {
+		return nil, err
+	}
+	wake := m.State == envelope.StateActive && !m.Done() && !m.NextAttempt.After(s.clock())
+	for _, q := range extra {
+		if q.Msg == nil || q.Msg.ID == "" || q.Msg.ID == id {
+			return nil, errors.New("queue: new message without its own id")
+		}
+		if q.Msg.State == "" {
+			q.Msg.State = envelope.StateActive
+		}
+		if q.Msg.NextAttempt.IsZero() {
+			q.Msg.NextAttempt = s.clock()
+		}
+		if err := s.stage(b, q.Msg, q.Body, &announced); err != nil {
+			return nil, err
+		}
+		wake = wake || q.Msg.State == envelope.StateActive
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, fmt.Errorf("queue: commit: %w", err)
+	}
+	if wake {
+		s.wake()
+	}
+	return m, nil
+}
+
+// stage adds m (and body, when not nil) to b, with its schedule entry
+// when active, announced to the schedule hint and counted in announced.
+func (s *Store) stage(b *pebble.Batch, m *envelope.Message, body []byte, announced *int) error {
+	meta, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_ = b.Set(metaKey(m.ID), meta, nil)
+	if body != nil {
+		_ = b.Set(bodyKey(m.ID), body, nil)
+	}
+	if m.State == envelope.StateActive {
+		s.hint.insert(m.NextAttempt)
+		*announced++
+		_ = b.Set(schedKey(m.NextAttempt, m.ID), nil, nil)
+	}
+	return nil
+}

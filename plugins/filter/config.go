@@ -1,0 +1,374 @@
+package filter
+
+import (
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Config is the stage's [stage.config].
+type Config struct {
+	// Rules are evaluated in order within each hook.
+	Rules []RuleConfig `json:"rules"`
+	// Greylist, when enabled, greylists at the rcpt hook.
+	Greylist GreylistConfig `json:"greylist"`
+	// DNSCacheTTL is how long a DNSBL or RHSBL answer (listed or not) is
+	// reused. Default 5m.
+	DNSCacheTTL config.Duration `json:"dns_cache_ttl"`
+}
+
+// RuleConfig is one rule as written in the config. Which keys apply
+// depends on Hook; a key that does not apply is an error, so a rule never
+// silently means less than it says.
+type RuleConfig struct {
+	Name string `json:"name"`
+	// Hook is connect, helo, mail, rcpt (checked at that SMTP step) or
+	// header, body, attachment, size (checked at the data hook).
+	Hook string `json:"hook"`
+	// Match is a regular expression (RE2 syntax) over what the hook sees.
+	Match string `json:"match"`
+	// Header restricts a header rule to the fields of that name.
+	Header string `json:"header"`
+	// MinSize: a size rule matches a message of at least this many bytes.
+	MinSize int64 `json:"min_size"`
+	// MimeTypes ("application/zip", "application/*") and Filenames
+	// (regular expressions) select parts for an attachment rule.
+	MimeTypes []string `json:"mime_types"`
+	Filenames []string `json:"filenames"`
+	// DNSBL zones the client IP is looked up in; RHSBL zones the hook's
+	// domain is looked up in.
+	DNSBL []string `json:"dnsbl"`
+	RHSBL []string `json:"rhsbl"`
+	// Action is reject, tempfail, discard, quarantine, add_header or pass.
+	Action string `json:"action"`
+	// Code, Enhanced and Text make the reply of reject and tempfail.
+	Code     int    `json:"code"`
+	Enhanced string `json:"enhanced"`
+	Text     string `json:"text"`
+	// HeaderName and HeaderValue are the field add_header adds.
+	HeaderName  string `json:"header_name"`
+	HeaderValue string `json:"header_value"`
+}
+
+// GreylistConfig configures greylisting at the rcpt hook.
+type GreylistConfig struct {
+	Enabled bool `json:"enabled"`
+	// Delay is how long a new triplet must wait before a retry passes.
+	// Default 5m.
+	Delay config.Duration `json:"delay"`
+	// Expiry is how long a new triplet waits for its retry; a retry later
+	// than that starts over. Default 24h.
+	Expiry config.Duration `json:"expiry"`
+	// WhitelistTTL is how long a triplet that passed stays whitelisted
+	// after its last message. Default 36d.
+	WhitelistTTL config.Duration `json:"whitelist_ttl"`
+	// ClientWhitelistAfter whitelists a whole client network once that
+	// many of its triplets have passed (0: never).
+	ClientWhitelistAfter int `json:"client_whitelist_after"`
+	// StateDir holds the durable state. Required when enabled.
+	StateDir string `json:"state_dir"`
+	// SkipNetworks are client networks never greylisted.
+	SkipNetworks []string `json:"skip_networks"`
+}
+
+// Rule hooks.
+const (
+	hookConnect    = "connect"
+	hookHelo       = "helo"
+	hookMail       = "mail"
+	hookRcpt       = "rcpt"
+	hookHeader     = "header"
+	hookBody       = "body"
+	hookAttachment = "attachment"
+	hookSize       = "size"
+)
+
+// Rule actions.
+const (
+	actReject     = "reject"
+	actTempfail   = "tempfail"
+	actDiscard    = "discard"
+	actQuarantine = "quarantine"
+	actAddHeader  = "add_header"
+	actPass       = "pass"
+)
+
+// Default replies. RFC 3463 §3.8: X.7.1 is "delivery not authorized,
+// message refused"; RFC 5321 §3.1 has 554 refuse a connection.
+const (
+	codeReject        = 550
+	codeRejectConnect = 554
+	codeTempfail      = 451
+	statusReject      = "5.7.1"
+	statusTempfail    = "4.7.1"
+	textReject        = "Message refused by policy"
+	textTempfail      = "Try again later"
+)
+
+// Greylisting and cache defaults.
+const (
+	defaultDelay        = 5 * time.Minute
+	defaultExpiry       = 24 * time.Hour
+	defaultWhitelistTTL = 36 * 24 * time.Hour
+	defaultDNSCacheTTL  = 5 * time.Minute
+)
+
+// rule is a compiled RuleConfig.
+type rule struct {
+	name      string
+	hook      string
+	match     *regexp.Regexp
+	header    string
+	minSize   int64
+	mimeTypes []string // lowercased; "type/*" matches a whole type
+	filenames []*regexp.Regexp
+	dnsbl     []string // zones, lowercased, no trailing dot
+	rhsbl     []string
+	action    string
+	reply     sdk.Reply
+	field     sdk.AddHeader
+}
+
+// isData reports whether the rule is checked at the data hook.
+func (r *rule) isData() bool {
+	switch r.hook {
+	case hookHeader, hookBody, hookAttachment, hookSize:
+		return true
+	}
+	return false
+}
+
+// compileRule validates rc (the i'th rule) and compiles it.
+func compileRule(i int, rc RuleConfig) (*rule, error) {
+	r := &rule{name: rc.Name, hook: rc.Hook, header: rc.Header, minSize: rc.MinSize, action: rc.Action}
+	if r.name == "" {
+		r.name = fmt.Sprintf("rules[%d]", i)
+	}
+	fail := func(format string, a ...any) error {
+		return fmt.Errorf("rule %q: %s", r.name, fmt.Sprintf(format, a...))
+	}
+	isData := false
+	switch rc.Hook {
+	case hookConnect, hookHelo, hookMail, hookRcpt:
+		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 {
+			return nil, fail("a %s rule needs match, dnsbl or rhsbl", rc.Hook)
+		}
+	case hookHeader:
+		isData = true
+		if rc.Match == "" && len(rc.RHSBL) == 0 {
+			return nil, fail("a header rule needs match or rhsbl")
+		}
+	case hookBody:
+		isData = true
+		if rc.Match == "" {
+			return nil, fail("a body rule needs match")
+		}
+	case hookAttachment:
+		isData = true
+		if len(rc.MimeTypes) == 0 && len(rc.Filenames) == 0 {
+			return nil, fail("an attachment rule needs mime_types or filenames")
+		}
+	case hookSize:
+		isData = true
+		if rc.MinSize <= 0 {
+			return nil, fail("a size rule needs min_size > 0")
+		}
+	case "":
+		return nil, fail("hook is required")
+	default:
+		return nil, fail("unknown hook %q (want connect, helo, mail, rcpt, header, body, attachment or size)", rc.Hook)
+	}
+	if rc.Match != "" && (rc.Hook == hookAttachment || rc.Hook == hookSize) {
+		return nil, fail("match does not apply to a %s rule", rc.Hook)
+	}
+	if rc.Header != "" && rc.Hook != hookHeader {
+		return nil, fail("header applies to header rules only")
+	}
+	if rc.Header != "" && strings.ContainsAny(rc.Header, ": \t\r\n") {
+		return nil, fail("bad header name %q", rc.Header)
+	}
+	if rc.MinSize != 0 && rc.Hook != hookSize {
+		return nil, fail("min_size applies to size rules only")
+	}
+	if (len(rc.MimeTypes) > 0 || len(rc.Filenames) > 0) && rc.Hook != hookAttachment {
+		return nil, fail("mime_types and filenames apply to attachment rules only")
+	}
+	if len(rc.RHSBL) > 0 {
+		switch {
+		case rc.Hook == hookHeader && rc.Header == "":
+			return nil, fail("rhsbl on a header rule needs header (the field whose addresses are checked)")
+		case isData && rc.Hook != hookHeader:
+			return nil, fail("rhsbl does not apply to a %s rule", rc.Hook)
+		}
+	}
+	if rc.Match != "" {
+		re, err := regexp.Compile(rc.Match)
+		if err != nil {
+			return nil, fail("match: %v", err)
+		}
+		r.match = re
+	}
+	for _, t := range rc.MimeTypes {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if typ, sub, ok := strings.Cut(t, "/"); !ok || typ == "" || sub == "" || typ == "*" {
+			return nil, fail("bad mime type %q (want type/subtype or type/*)", t)
+		}
+		r.mimeTypes = append(r.mimeTypes, t)
+	}
+	for _, f := range rc.Filenames {
+		re, err := regexp.Compile(f)
+		if err != nil {
+			return nil, fail("filenames: %v", err)
+		}
+		r.filenames = append(r.filenames, re)
+	}
+	var err error
+	if r.dnsbl, err = zones(rc.DNSBL); err != nil {
+		return nil, fail("dnsbl: %v", err)
+	}
+	if r.rhsbl, err = zones(rc.RHSBL); err != nil {
+		return nil, fail("rhsbl: %v", err)
+	}
+	if err := r.compileAction(rc); err != nil {
+		return nil, fail("%v", err)
+	}
+	return r, nil
+}
+
+// compileAction validates the action and the keys that go with it.
+func (r *rule) compileAction(rc RuleConfig) error {
+	replyKeys := rc.Code != 0 || rc.Enhanced != "" || rc.Text != ""
+	headerKeys := rc.HeaderName != "" || rc.HeaderValue != ""
+	switch rc.Action {
+	case actReject:
+		r.reply = sdk.Reply{Code: codeReject, Enhanced: statusReject, Text: textReject}
+		if rc.Hook == hookConnect {
+			r.reply.Code = codeRejectConnect
+		}
+		return r.setReply(rc, '5')
+	case actTempfail:
+		r.reply = sdk.Reply{Code: codeTempfail, Enhanced: statusTempfail, Text: textTempfail}
+		return r.setReply(rc, '4')
+	case actAddHeader:
+		if replyKeys {
+			return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
+		}
+		if rc.HeaderName == "" || strings.ContainsAny(rc.HeaderName, ": \t\r\n") {
+			return fmt.Errorf("add_header needs a valid header_name, got %q", rc.HeaderName)
+		}
+		if strings.ContainsAny(rc.HeaderValue, "\r\n") {
+			return fmt.Errorf("header_value must be one line")
+		}
+		r.field = sdk.AddHeader{Name: rc.HeaderName, Value: rc.HeaderValue}
+		if r.field.Value == "" {
+			r.field.Value = r.name
+		}
+		return nil
+	case actDiscard, actQuarantine, actPass:
+	case "":
+		return fmt.Errorf("action is required")
+	default:
+		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header or pass)", rc.Action)
+	}
+	if replyKeys {
+		return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
+	}
+	if headerKeys {
+		return fmt.Errorf("header_name and header_value apply to add_header only")
+	}
+	return nil
+}
+
+// enhancedRE is an enhanced status code (RFC 3463 §2: class.subject.detail).
+var enhancedRE = regexp.MustCompile(`^[245]\.[0-9]{1,3}\.[0-9]{1,3}$`)
+
+// setReply overrides the default reply with the configured keys; class is
+// the first digit both codes must have.
+func (r *rule) setReply(rc RuleConfig, class byte) error {
+	if rc.HeaderName != "" || rc.HeaderValue != "" {
+		return fmt.Errorf("header_name and header_value apply to add_header only")
+	}
+	if rc.Code != 0 {
+		if rc.Code < 400 || rc.Code > 599 || fmt.Sprint(rc.Code)[0] != class {
+			return fmt.Errorf("code %d: a %s needs a %cxx code", rc.Code, rc.Action, class)
+		}
+		r.reply.Code = rc.Code
+	}
+	if rc.Enhanced != "" {
+		if !enhancedRE.MatchString(rc.Enhanced) || rc.Enhanced[0] != class {
+			return fmt.Errorf("enhanced %q: a %s needs %c.x.y", rc.Enhanced, rc.Action, class)
+		}
+		r.reply.Enhanced = rc.Enhanced
+	}
+	if rc.Text != "" {
+		if strings.ContainsAny(rc.Text, "\r\n") {
+			return fmt.Errorf("text must be one line")
+		}
+		r.reply.Text = rc.Text
+	}
+	return nil
+}
+
+// zones normalises DNS list zone names.
+func zones(in []string) ([]string, error) {
+	var out []string
+	for _, z := range in {
+		z = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(z), "."))
+		if z == "" || strings.HasPrefix(z, ".") || strings.Contains(z, "..") || strings.ContainsAny(z, " \t/@") {
+			return nil, fmt.Errorf("bad zone %q", z)
+		}
+		out = append(out, z)
+	}
+	return out, nil
+}
+
+// greylistSettings is a validated GreylistConfig.
+type greylistSettings struct {
+	delay, expiry, whitelistTTL time.Duration
+	clientAfter                 int
+	stateDir                    string
+	skip                        []netip.Prefix
+}
+
+func compileGreylist(c GreylistConfig) (greylistSettings, error) {
+	g := greylistSettings{
+		delay:        orDefault(c.Delay.Duration, defaultDelay),
+		expiry:       orDefault(c.Expiry.Duration, defaultExpiry),
+		whitelistTTL: orDefault(c.WhitelistTTL.Duration, defaultWhitelistTTL),
+		clientAfter:  c.ClientWhitelistAfter,
+		stateDir:     c.StateDir,
+	}
+	if g.stateDir == "" {
+		return g, fmt.Errorf("greylist: state_dir is required")
+	}
+	if g.expiry <= g.delay {
+		return g, fmt.Errorf("greylist: expiry (%s) must be longer than delay (%s)", g.expiry, g.delay)
+	}
+	if g.clientAfter < 0 {
+		return g, fmt.Errorf("greylist: client_whitelist_after must not be negative")
+	}
+	for _, s := range c.SkipNetworks {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return g, fmt.Errorf("greylist: skip_networks: bad network %q", s)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		g.skip = append(g.skip, p.Masked())
+	}
+	return g, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}

@@ -1,0 +1,166 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+)
+
+// Resolver answers the DNSBL and RHSBL queries. *dnsresolve.Resolver
+// satisfies it; NXDOMAIN must satisfy dnsresolve.IsNotFound.
+type Resolver interface {
+	LookupA(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// maxCached bounds the answer cache; when full, expired answers are
+// dropped, and if none has expired the cache starts afresh.
+const maxCached = 50000
+
+// dnsLists looks names up in DNS lists (RFC 5782) and caches the answers
+// for the life of the plugin process.
+type dnsLists struct {
+	r   Resolver
+	ttl time.Duration
+	now func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]cachedAnswer
+}
+
+// cachedAnswer is one list answer: listed holds the listing's address
+// (invalid when not listed).
+type cachedAnswer struct {
+	listed  netip.Addr
+	expires time.Time
+}
+
+// ipQuery is the name to ask a DNSBL zone about ip (RFC 5782 §2): the
+// IPv4 octets reversed, or the 32 nibbles of an IPv6 address reversed,
+// followed by the zone.
+func ipQuery(ip netip.Addr, zone string) string {
+	ip = ip.Unmap()
+	var b strings.Builder
+	if ip.Is4() {
+		a := ip.As4()
+		fmt.Fprintf(&b, "%d.%d.%d.%d.", a[3], a[2], a[1], a[0])
+	} else {
+		a := ip.As16()
+		const hex = "0123456789abcdef"
+		for i := len(a) - 1; i >= 0; i-- {
+			b.WriteByte(hex[a[i]&0xf])
+			b.WriteByte('.')
+			b.WriteByte(hex[a[i]>>4])
+			b.WriteByte('.')
+		}
+	}
+	b.WriteString(zone)
+	return b.String()
+}
+
+// domainQuery is the name to ask a domain-name list (RHSBL) about domain:
+// the domain itself followed by the zone (RFC 5782 §2). ok is false when
+// domain cannot be a domain name (an address literal, an empty name).
+func domainQuery(domain, zone string) (string, bool) {
+	d := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
+	if d == "" || strings.HasPrefix(d, "[") || strings.ContainsAny(d, " \t@[]") || strings.Contains(d, "..") {
+		return "", false
+	}
+	if _, err := netip.ParseAddr(d); err == nil {
+		return "", false
+	}
+	return d + "." + zone, true
+}
+
+// listedAnswer reports whether a list's A answer means "listed": any
+// address in 127.0.0.0/8 (RFC 5782 §2), except 127.255.255.0/24, which
+// Spamhaus and others use to signal a refused or malformed query, not a
+// listing.
+func listedAnswer(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.Is4() {
+		return false
+	}
+	b := a.As4()
+	return b[0] == 127 && !(b[1] == 255 && b[2] == 255)
+}
+
+// lookup asks for name's A records and returns the listing address, if
+// any. NXDOMAIN is "not listed"; any other failure is returned (and not
+// cached) so that the caller can fail open.
+func (d *dnsLists) lookup(ctx context.Context, name string) (netip.Addr, bool, error) {
+	now := d.now()
+	d.mu.Lock()
+	if c, ok := d.cache[name]; ok && now.Before(c.expires) {
+		d.mu.Unlock()
+		return c.listed, c.listed.IsValid(), nil
+	}
+	d.mu.Unlock()
+
+	addrs, err := d.r.LookupA(ctx, name)
+	if err != nil && !dnsresolve.IsNotFound(err) {
+		return netip.Addr{}, false, err
+	}
+	var listed netip.Addr
+	for _, a := range addrs {
+		if listedAnswer(a) {
+			listed = a.Unmap()
+			break
+		}
+	}
+	d.mu.Lock()
+	if len(d.cache) >= maxCached {
+		for k, c := range d.cache {
+			if !now.Before(c.expires) {
+				delete(d.cache, k)
+			}
+		}
+		if len(d.cache) >= maxCached {
+			clear(d.cache)
+		}
+	}
+	d.cache[name] = cachedAnswer{listed: listed, expires: now.Add(d.ttl)}
+	d.mu.Unlock()
+	return listed, listed.IsValid(), nil
+}
+
+// checkIP looks ip up in each zone in order and describes the first
+// listing; "" means listed nowhere. A list that cannot answer counts as
+// not listing (fail open, as Postfix does); the failure goes to note.
+func (d *dnsLists) checkIP(ctx context.Context, ip netip.Addr, zones []string, note func(string)) string {
+	for _, z := range zones {
+		a, ok, err := d.lookup(ctx, ipQuery(ip, z))
+		if err != nil {
+			note(err.Error())
+		}
+		if ok {
+			return fmt.Sprintf("%s listed in %s (%s)", ip, z, a)
+		}
+	}
+	return ""
+}
+
+// checkDomains looks each domain up in each zone and describes the first
+// listing, or returns "" (failures as in checkIP).
+func (d *dnsLists) checkDomains(ctx context.Context, domains, zones []string, note func(string)) string {
+	for _, dom := range domains {
+		for _, z := range zones {
+			q, ok := domainQuery(dom, z)
+			if !ok {
+				continue
+			}
+			a, ok, err := d.lookup(ctx, q)
+			if err != nil {
+				note(err.Error())
+			}
+			if ok {
+				return fmt.Sprintf("%s listed in %s (%s)", strings.ToLower(dom), z, a)
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,219 @@
+package filter
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/testlib"
+	"github.com/sluice-mta/sluice/sdk"
+	"github.com/sluice-mta/sluice/sdk/sdktest"
+)
+
+// countingResolver asks a real resolver and counts the questions.
+type countingResolver struct {
+	r  *dnsresolve.Resolver
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *countingResolver) LookupA(ctx context.Context, host string) ([]netip.Addr, error) {
+	c.mu.Lock()
+	c.n[host]++
+	c.mu.Unlock()
+	return c.r.LookupA(ctx, host)
+}
+
+func (c *countingResolver) count(host string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[host]
+}
+
+// loopbackLists serves the test DNS lists on 127.0.0.1:
+//   - bl.example lists 192.0.2.99 and 2001:db8::99 (127.0.0.2), and
+//     answers 127.255.255.254 ("query refused") for 192.0.2.98;
+//   - dbl.example lists spam.example and bad-helo.example;
+//   - broken.example answers SERVFAIL.
+func loopbackLists(t *testing.T) (*testlib.DNS, *countingResolver) {
+	t.Helper()
+	d := testlib.NewDNS(t,
+		"99.2.0.192.bl.example. 60 IN A 127.0.0.2",
+		"99.2.0.192.bl.example. 60 IN TXT \"listed\"",
+		"9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example. 60 IN A 127.0.0.2",
+		"98.2.0.192.bl.example. 60 IN A 127.255.255.254",
+		"spam.example.dbl.example. 60 IN A 127.0.1.2",
+		"bad-helo.example.dbl.example. 60 IN A 127.0.1.2",
+		"99.2.0.192.broken.example. 60 IN A 127.0.0.2",
+	)
+	d.Fail("99.2.0.192.broken.example")
+	r, err := dnsresolve.New([]string{d.Addr}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, &countingResolver{r: r, n: map[string]int{}}
+}
+
+func TestQueryNames(t *testing.T) {
+	if got := ipQuery(netip.MustParseAddr("192.0.2.99"), "bl.example"); got != "99.2.0.192.bl.example" {
+		t.Errorf("IPv4 query %q", got)
+	}
+	// RFC 5782 §2: 32 nibbles, least significant first.
+	want := "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example"
+	if got := ipQuery(netip.MustParseAddr("2001:db8::1"), "bl.example"); got != want {
+		t.Errorf("IPv6 query %q, want %q", got, want)
+	}
+	if got := ipQuery(netip.MustParseAddr("::ffff:192.0.2.1"), "bl.example"); got != "1.2.0.192.bl.example" {
+		t.Errorf("mapped IPv4 query %q", got)
+	}
+	if got, ok := domainQuery("Spam.Example.", "dbl.example"); !ok || got != "spam.example.dbl.example" {
+		t.Errorf("domain query %q %v", got, ok)
+	}
+	for _, bad := range []string{"", "[192.0.2.1]", "192.0.2.1", "a..b"} {
+		if _, ok := domainQuery(bad, "dbl.example"); ok {
+			t.Errorf("domainQuery(%q) should be refused", bad)
+		}
+	}
+}
+
+func TestDNSBLHitAndMiss(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"bl","hook":"connect","dnsbl":["bl.example"],"action":"reject","text":"Client listed at bl.example"}
+	]}`)
+	v := h.Connect(txnFrom("192.0.2.99", "").Session)
+	wantAction(t, "listed IPv4", v, sdk.ActionReject)
+	wantReply(t, v, 554, "5.7.1", "Client listed at bl.example")
+	if !strings.Contains(v.Reason, "192.0.2.99 listed in bl.example (127.0.0.2)") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	wantAction(t, "listed IPv6", h.Connect(txnFrom("2001:db8::99", "").Session), sdk.ActionReject)
+	wantAction(t, "not listed (NXDOMAIN)", h.Connect(txnFrom("192.0.2.1", "").Session), sdk.ActionContinue)
+	wantAction(t, "not listed IPv6", h.Connect(txnFrom("2001:db8::1", "").Session), sdk.ActionContinue)
+	wantAction(t, "127.255.255.x is an error code, not a listing", h.Connect(txnFrom("192.0.2.98", "").Session), sdk.ActionContinue)
+	if r.count("1.2.0.192.bl.example") != 1 {
+		t.Errorf("the miss should have been asked once, got %d", r.count("1.2.0.192.bl.example"))
+	}
+	// The data hook evaluates earlier hooks again only for add_header
+	// rules: a rejecting connect rule costs no query there.
+	wantAction(t, "data", h.Data(txnFrom("192.0.2.5", "a@example.net", "b@example.org"), []byte("Subject: x\r\n\r\nhi\r\n")), sdk.ActionContinue)
+	if n := r.count("5.2.0.192.bl.example"); n != 0 {
+		t.Errorf("data asked the list %d times, want 0", n)
+	}
+}
+
+// TestDNSBLTags is the "tag, do not refuse" use: a connect rule that adds
+// a field, which lands in the message at data.
+func TestDNSBLTags(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"bl-tag","hook":"connect","dnsbl":["bl.example"],"action":"add_header","header_name":"X-DNSBL","header_value":"bl.example"}
+	]}`)
+	raw := []byte("Subject: x\r\n\r\nhi\r\n")
+	listed := txnFrom("192.0.2.99", "a@example.net", "b@example.org")
+	wantAction(t, "connect", h.Connect(listed.Session), sdk.ActionContinue)
+	v := h.Data(listed, raw)
+	if got := string(sdktest.Apply(t, raw, v)); got != "Subject: x\r\nX-DNSBL: bl.example\r\n\r\nhi\r\n" {
+		t.Errorf("listed client's message: %q", got)
+	}
+	if v := h.Data(txnFrom("192.0.2.1", "a@example.net", "b@example.org"), raw); len(v.Edits) != 0 {
+		t.Errorf("clean client's message: edits %v", v.Edits)
+	}
+}
+
+func TestDNSBLCombinedWithMatchAndAnyHook(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"listed-to-postmaster","hook":"rcpt","match":"^postmaster@","dnsbl":["bl.example"],"action":"pass"},
+		{"name":"listed","hook":"rcpt","dnsbl":["bl.example"],"action":"reject"},
+		{"name":"listed-big","hook":"size","min_size":50,"dnsbl":["bl.example"],"action":"tempfail"}
+	]}`)
+	listed := txnFrom("192.0.2.99", "a@example.net", "b@example.org")
+	wantAction(t, "listed client may write to postmaster", h.Rcpt(listed, "postmaster@example.org"), sdk.ActionContinue)
+	wantAction(t, "listed client", h.Rcpt(listed, "b@example.org"), sdk.ActionReject)
+	if n := r.count("99.2.0.192.bl.example"); n != 1 {
+		t.Errorf("answer should be cached: asked %d times", n)
+	}
+	small := []byte("Subject: x\r\n\r\nhi\r\n")
+	big := []byte("Subject: x\r\n\r\n" + strings.Repeat("z", 60) + "\r\n")
+	wantAction(t, "small from listed", h.Data(listed, small), sdk.ActionContinue)
+	wantAction(t, "big from listed", h.Data(listed, big), sdk.ActionTempfail)
+	wantAction(t, "big from clean", h.Data(txnFrom("192.0.2.1", "a@example.net", "b@example.org"), big), sdk.ActionContinue)
+}
+
+func TestRHSBL(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"helo","hook":"helo","rhsbl":["dbl.example"],"action":"reject"},
+		{"name":"sender","hook":"mail","rhsbl":["dbl.example"],"action":"reject","text":"Sender domain listed"},
+		{"name":"from","hook":"header","header":"From","rhsbl":["dbl.example"],"action":"add_header","header_name":"X-Filter","header_value":"from listed"}
+	]}`)
+	tx := txnFrom("192.0.2.1", "a@example.net", "b@example.org")
+	wantAction(t, "clean helo", h.Helo(tx, "mx.example.net"), sdk.ActionContinue)
+	wantAction(t, "listed helo", h.Helo(tx, "bad-helo.example"), sdk.ActionReject)
+	wantAction(t, "address literal helo is not asked", h.Helo(tx, "[192.0.2.1]"), sdk.ActionContinue)
+	wantAction(t, "clean sender", h.Mail(tx), sdk.ActionContinue)
+	wantAction(t, "null sender", h.Mail(txnFrom("192.0.2.1", "")), sdk.ActionContinue)
+	v := h.Mail(txnFrom("192.0.2.1", "x@SPAM.example"))
+	wantAction(t, "listed sender", v, sdk.ActionReject)
+	if !strings.Contains(v.Reason, "spam.example listed in dbl.example (127.0.1.2)") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	raw := []byte("From: Spammer <x@spam.example>\r\nSubject: hi\r\n\r\nhi\r\n")
+	v = h.Data(tx, raw)
+	wantAction(t, "listed From", v, sdk.ActionContinue)
+	if got := string(sdktest.Apply(t, raw, v)); !strings.Contains(got, "X-Filter: from listed\r\n") {
+		t.Errorf("message %q: want the X-Filter field", got)
+	}
+	v = h.Data(tx, []byte("From: a@example.net\r\n\r\nhi\r\n"))
+	if len(v.Edits) != 0 {
+		t.Errorf("clean From: edits %v", v.Edits)
+	}
+}
+
+func TestDNSBLFailureFailsOpen(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[{"name":"broken","hook":"connect","dnsbl":["broken.example"],"action":"reject"}]}`)
+	v := h.Connect(txnFrom("192.0.2.99", "").Session)
+	wantAction(t, "SERVFAIL", v, sdk.ActionContinue)
+	if !strings.Contains(v.Reason, "SERVFAIL") {
+		t.Errorf("reason %q should note the DNS failure", v.Reason)
+	}
+	h.Connect(txnFrom("192.0.2.99", "").Session)
+	if n := r.count("99.2.0.192.broken.example"); n != 2 {
+		t.Errorf("a failure must not be cached: asked %d times, want 2", n)
+	}
+}
+
+func TestDNSCacheExpires(t *testing.T) {
+	_, r := loopbackLists(t)
+	clk := newClock()
+	h := serve(t, &Plugin{Resolver: r, now: clk.Now}, `{"dns_cache_ttl":"1m","rules":[{"hook":"connect","dnsbl":["bl.example"],"action":"reject"}]}`)
+	s := txnFrom("192.0.2.99", "").Session
+	h.Connect(s)
+	clk.Advance(59 * time.Second)
+	h.Connect(s)
+	if n := r.count("99.2.0.192.bl.example"); n != 1 {
+		t.Fatalf("within the TTL: asked %d times, want 1", n)
+	}
+	clk.Advance(2 * time.Second)
+	wantAction(t, "after the TTL", h.Connect(s), sdk.ActionReject)
+	if n := r.count("99.2.0.192.bl.example"); n != 2 {
+		t.Fatalf("after the TTL: asked %d times, want 2", n)
+	}
+}
+
+// TestResolverFromEnv checks the production path: with no Resolver set the
+// plugin asks the servers the core hands it through the environment.
+func TestResolverFromEnv(t *testing.T) {
+	d, _ := loopbackLists(t)
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	h := serve(t, &Plugin{}, `{"rules":[{"hook":"connect","dnsbl":["bl.example"],"action":"reject"}]}`)
+	wantAction(t, "listed", h.Connect(txnFrom("192.0.2.99", "").Session), sdk.ActionReject)
+	wantAction(t, "not listed", h.Connect(txnFrom("192.0.2.1", "").Session), sdk.ActionContinue)
+}

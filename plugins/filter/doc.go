@@ -1,0 +1,123 @@
+// Package filter is the first-party plugin for declarative filtering
+// rules and greylisting.
+//
+// Rules look at the connection, the HELO name, the sender, the recipients
+// and, at the data hook, the header fields, the body, the attachments and
+// the size; a rule may also ask DNS lists about the client IP (DNSBL) or a
+// domain (RHSBL). Each rule has an action: reject, tempfail, discard,
+// quarantine, add_header or pass.
+//
+//	[[stage]]
+//	name   = "filter"
+//	plugin = "filter"
+//	[stage.config]
+//	dns_cache_ttl = "5m"                    # how long a DNS list answer is reused
+//
+//	[[stage.config.rules]]
+//	name   = "zen"
+//	hook   = "connect"
+//	dnsbl  = ["zen.spamhaus.org"]
+//	action = "reject"
+//	text   = "Client listed at zen.spamhaus.org"
+//
+//	[[stage.config.rules]]
+//	name        = "exe"
+//	hook        = "attachment"
+//	mime_types  = ["application/x-msdownload"]
+//	filenames   = ['(?i)\.(exe|scr|js)$']
+//	action      = "reject"
+//	code        = 554
+//	enhanced    = "5.7.1"
+//	text        = "Executable attachments are not accepted"
+//
+//	[[stage.config.rules]]
+//	name         = "tag-dbl"
+//	hook         = "mail"
+//	rhsbl        = ["dbl.spamhaus.org"]
+//	action       = "add_header"
+//	header_name  = "X-Filter"
+//	header_value = "sender domain listed"
+//
+//	[stage.config.greylist]
+//	enabled                = true
+//	delay                  = "5m"    # a retry must wait this long
+//	expiry                 = "24h"   # ... and come within this long
+//	whitelist_ttl          = "36d"   # a passed triplet stays whitelisted this long after its last mail
+//	client_whitelist_after = 5       # whitelist a client network after 5 passed triplets (0: never)
+//	state_dir              = "/var/lib/sluice/greylist"
+//	skip_networks          = ["127.0.0.0/8", "::1/128"]
+//
+// # Rules
+//
+// hook says when a rule is checked and what it looks at:
+//
+//	connect     match: the client IP, and its reverse DNS name; rhsbl: that name
+//	helo        match and rhsbl: the HELO/EHLO name
+//	mail        match: the sender address ("" for <>); rhsbl: its domain
+//	rcpt        match: the recipient address; rhsbl: its domain
+//	header      match: each field named header (value unfolded, and again with
+//	            RFC 2047 words decoded), or without header each field as
+//	            "Name: value"; rhsbl: the domains of the addresses in the field
+//	body        match: the raw body, and each base64 or quoted-printable text
+//	            part decoded
+//	attachment  mime_types ("type/subtype" or "type/*") or filenames (regular
+//	            expressions) against every non-multipart MIME part, nested
+//	            multiparts and attached messages included; either list
+//	            matching a part is enough
+//	size        min_size: the message (header and body) has at least this
+//	            many bytes
+//
+// A rule's conditions must all hold: match, dnsbl (the client IP is listed
+// in one of the zones; any hook) and rhsbl (one of the domains is listed in
+// one of the zones). Every rule needs one: connect, helo, mail and rcpt
+// rules match, dnsbl or rhsbl; header rules match or rhsbl; body rules
+// match. Regular expressions are Go's RE2 syntax, matched
+// anywhere in the text unless anchored. A key that does not apply to the
+// rule's hook or action is a configuration error.
+//
+// Rules are evaluated in the order written, per hook; header, body,
+// attachment and size rules are all evaluated at the data hook, together,
+// in order. The first rule that matches ends the evaluation of that hook
+// with its action, except add_header: its field is collected and the
+// evaluation goes on. The collected fields are added at the data hook
+// (those of connect, helo, mail and rcpt rules too, once per rule; such
+// rules are evaluated again at data from the session and envelope, so the
+// plugin keeps no per-session state). pass ends the evaluation with no
+// action: a way to exempt a client, sender or recipient from the rules
+// after it, and at rcpt from greylisting.
+//
+// reject answers code/enhanced/text (default 550 5.7.1 "Message refused by
+// policy", 554 at connect, RFC 5321 §3.1); tempfail answers 451 4.7.1 "Try
+// again later" by default. discard and quarantine are the pipeline's
+// actions; before data they apply to the message that follows.
+//
+// # DNS lists
+//
+// A DNSBL zone is asked for the client IP's reversed IPv4 octets or
+// reversed IPv6 nibbles followed by the zone, an RHSBL zone for the domain
+// followed by the zone (RFC 5782 §2). An A answer in 127.0.0.0/8 means
+// listed, except 127.255.255.0/24, which lists use for "query refused".
+// NXDOMAIN means not listed; a list that cannot answer (SERVFAIL, timeout)
+// counts as not listing, and the failure is noted in the verdict's reason.
+// Answers are cached by the plugin process for dns_cache_ttl. The servers
+// are the core's [dns] servers (dnsresolve.FromEnv).
+//
+// # Greylisting
+//
+// At the rcpt hook, after the rcpt rules (a rule that ends the evaluation
+// decides instead), a recipient is greylisted by the triplet of client
+// network (the IPv4 /24 or IPv6 /64 of the client), sender and recipient
+// (RFC 6647). The first attempt of a triplet, and any retry sooner than
+// delay, answers 451 4.7.1 "Greylisted, try again later". A retry after
+// delay and within expiry of the first attempt passes and whitelists the
+// triplet for whitelist_ttl after its last mail; a later retry starts
+// over. With client_whitelist_after N, a client network whose N triplets
+// have passed is whitelisted as a whole. Authenticated sessions and
+// clients in skip_networks are never greylisted.
+//
+// The state is kept in state_dir: greylist.json, a snapshot replaced
+// atomically, and greylist.log, the records changed since, appended and
+// fsynced at each change and folded into the snapshot when it grows. A new
+// plugin process over the same state_dir (a restart, a reload) carries on
+// where the last one stopped. One process at a time owns a state_dir.
+package filter

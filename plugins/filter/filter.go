@@ -1,0 +1,501 @@
+package filter
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"net/mail"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Plugin is the filter stage.
+type Plugin struct {
+	sdk.Base
+
+	// Resolver answers DNSBL and RHSBL queries; nil means
+	// dnsresolve.FromEnv() at Configure (only when a rule names a zone).
+	Resolver Resolver
+
+	// now is the clock; nil means time.Now. Tests set it to move time
+	// without sleeping.
+	now func() time.Time
+
+	rules map[string][]*rule // connect, helo, mail and rcpt rules by hook
+	// replay holds, per hook, its rules up to the last add_header one:
+	// what Data evaluates again (nil when the hook adds no field).
+	replay    map[string][]*rule
+	dataRules []*rule // header, body, attachment and size rules
+	needsBody bool
+	lists     *dnsLists
+	grey      *greylist
+}
+
+// Configure compiles the rules, builds the resolver when a rule needs DNS
+// and opens the greylisting state.
+func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
+	var cfg Config
+	if err := c.Decode(&cfg); err != nil {
+		return err
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.rules = map[string][]*rule{}
+	p.dataRules, p.needsBody = nil, false
+	names := map[string]bool{}
+	needDNS := false
+	for i, rc := range cfg.Rules {
+		r, err := compileRule(i, rc)
+		if err != nil {
+			return err
+		}
+		if rc.Name != "" {
+			if names[rc.Name] {
+				return fmt.Errorf("rule %q: duplicate name", rc.Name)
+			}
+			names[rc.Name] = true
+		}
+		if r.isData() {
+			p.dataRules = append(p.dataRules, r)
+		} else {
+			p.rules[r.hook] = append(p.rules[r.hook], r)
+		}
+		p.needsBody = p.needsBody || r.hook == hookBody || r.hook == hookAttachment
+		needDNS = needDNS || len(r.dnsbl) > 0 || len(r.rhsbl) > 0
+	}
+	p.replay = map[string][]*rule{}
+	for hook, rs := range p.rules {
+		for i, r := range rs {
+			if r.action == actAddHeader {
+				p.replay[hook] = rs[:i+1]
+			}
+		}
+	}
+	if needDNS {
+		if p.Resolver == nil {
+			r, err := dnsresolve.FromEnv()
+			if err != nil {
+				return err
+			}
+			p.Resolver = r
+		}
+		p.lists = &dnsLists{r: p.Resolver, ttl: orDefault(cfg.DNSCacheTTL.Duration, defaultDNSCacheTTL), now: p.now, cache: map[string]cachedAnswer{}}
+	}
+	if cfg.Greylist.Enabled {
+		s, err := compileGreylist(cfg.Greylist)
+		if err != nil {
+			return err
+		}
+		if p.grey, err = openGreylist(s, p.now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Describe names the plugin for the pipeline status.
+func (p *Plugin) Describe() (string, string) { return "filter", "1" }
+
+// HeadersOnly: the body is streamed only when a body or attachment rule
+// needs it.
+func (p *Plugin) HeadersOnly() bool { return !p.needsBody }
+
+// Connect applies the connect rules.
+func (p *Plugin) Connect(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
+	return p.envelopeHook(ctx, hookConnect, &scope{txn: t}), nil
+}
+
+// Helo applies the helo rules.
+func (p *Plugin) Helo(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
+	return p.envelopeHook(ctx, hookHelo, &scope{txn: t}), nil
+}
+
+// Mail applies the mail rules.
+func (p *Plugin) Mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
+	return p.envelopeHook(ctx, hookMail, &scope{txn: t}), nil
+}
+
+// Rcpt applies the rcpt rules, then greylists: a rule that ends the
+// evaluation (pass included) decides instead of greylisting.
+func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.Verdict, error) {
+	s := &scope{txn: t, rcpt: rcpt.Addr}
+	final, adds := p.evaluate(ctx, p.rules[hookRcpt], s)
+	if final != nil || p.grey == nil {
+		return p.verdict(final, adds, s, nil, true), nil
+	}
+	gv, why, err := p.grey.check(t, rcpt.Addr)
+	if err != nil {
+		return sdk.Verdict{}, err
+	}
+	s.note(why)
+	if gv != nil {
+		v := *gv
+		v.Reason = p.verdict(nil, adds, s, nil, true).Reason
+		return v, nil
+	}
+	return p.verdict(nil, adds, s, nil, true), nil
+}
+
+// Data applies the header, body, attachment and size rules and adds the
+// fields of every add_header rule that matched, at this hook or before.
+// The earlier hooks' add_header rules are evaluated again here, from the
+// session and envelope the transaction carries, so that no state has to
+// be kept per session between hooks; only the rules up to a hook's last
+// add_header rule are evaluated again (the earlier ones may end the
+// evaluation before it, as they did at their hook).
+func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	s := &scope{txn: t, msg: m}
+	var adds []hit
+	seen := map[*rule]bool{}
+	collect := func(hs []hit) {
+		for _, h := range hs {
+			if !seen[h.r] {
+				seen[h.r] = true
+				adds = append(adds, h)
+			}
+		}
+	}
+	for _, h := range []string{hookConnect, hookHelo, hookMail} {
+		_, a := p.evaluate(ctx, p.replay[h], s)
+		collect(a)
+	}
+	for _, r := range t.Envelope.Rcpts {
+		if p.replay[hookRcpt] == nil {
+			break
+		}
+		s.rcpt = r.Addr
+		_, a := p.evaluate(ctx, p.replay[hookRcpt], s)
+		collect(a)
+	}
+	s.rcpt = ""
+	final, a := p.evaluate(ctx, p.dataRules, s)
+	collect(a)
+	var edits []sdk.Edit
+	for _, h := range adds {
+		edits = append(edits, h.r.field)
+	}
+	return p.verdict(final, adds, s, edits, false), nil
+}
+
+// envelopeHook evaluates the rules of a connect, helo or mail hook.
+func (p *Plugin) envelopeHook(ctx context.Context, hook string, s *scope) sdk.Verdict {
+	final, adds := p.evaluate(ctx, p.rules[hook], s)
+	return p.verdict(final, adds, s, nil, true)
+}
+
+// hit is a rule that matched and why.
+type hit struct {
+	r   *rule
+	why string
+}
+
+// evaluate runs rules in order. An add_header rule that matches is
+// collected and the evaluation goes on; the first other rule that matches
+// ends it and is returned.
+func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, []hit) {
+	var adds []hit
+	for _, r := range rules {
+		why, ok := p.matches(ctx, r, s)
+		if !ok {
+			continue
+		}
+		h := hit{r: r, why: fmt.Sprintf("rule %q (%s): %s", r.name, r.action, why)}
+		if r.action == actAddHeader {
+			adds = append(adds, h)
+			continue
+		}
+		return &h, adds
+	}
+	return nil, adds
+}
+
+// verdict turns the outcome of an evaluation into the hook's answer.
+// deferred says the hook is before data, where add_header only records.
+func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, deferred bool) sdk.Verdict {
+	var reasons []string
+	for _, h := range adds {
+		if deferred {
+			reasons = append(reasons, h.why+" (added at data)")
+		} else {
+			reasons = append(reasons, h.why)
+		}
+	}
+	v := sdk.Continue(edits...)
+	if final != nil {
+		reasons = append(reasons, final.why)
+		switch final.r.action {
+		case actReject, actTempfail:
+			reply := final.r.reply
+			v = sdk.Verdict{Action: sdk.ActionTempfail, Reply: &reply}
+			if final.r.action == actReject {
+				v.Action = sdk.ActionReject
+			}
+		case actDiscard:
+			v.Action = sdk.ActionDiscard
+		case actQuarantine:
+			v.Action = sdk.ActionQuarantine
+		}
+	}
+	v.Reason = strings.Join(append(reasons, s.notes...), "; ")
+	return v
+}
+
+// scope is what the rules of one hook look at.
+type scope struct {
+	txn  *sdk.Txn
+	rcpt string       // the candidate recipient at rcpt
+	msg  *sdk.Message // at data
+
+	parts  []mimePart
+	walked bool
+	notes  []string // DNS failures and greylisting, for the reason
+}
+
+func (s *scope) note(n string) {
+	if n != "" {
+		s.notes = append(s.notes, n)
+	}
+}
+
+// mimeParts walks the message once.
+func (s *scope) mimeParts() []mimePart {
+	if !s.walked {
+		s.walked = true
+		get := func(name string) string { return unfold(s.msg.Get(name)) }
+		s.parts = walkMIME(get, s.msg.Body)
+	}
+	return s.parts
+}
+
+// matches reports whether every condition of r holds, and why.
+func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (string, bool) {
+	var why []string
+	if r.match != nil {
+		w, ok := p.matchRegexp(r, s)
+		if !ok {
+			return "", false
+		}
+		why = append(why, w)
+	}
+	switch r.hook {
+	case hookSize:
+		size := messageSize(s.msg)
+		if size < r.minSize {
+			return "", false
+		}
+		why = append(why, fmt.Sprintf("size %d >= %d", size, r.minSize))
+	case hookAttachment:
+		w, ok := matchAttachment(r, s.mimeParts())
+		if !ok {
+			return "", false
+		}
+		why = append(why, w)
+	}
+	// DNS last: it is the slow condition, asked only when the others hold.
+	if len(r.dnsbl) > 0 {
+		ip, err := netip.ParseAddr(s.txn.Session.ClientIP)
+		if err != nil {
+			return "", false
+		}
+		w := p.lists.checkIP(ctx, ip, r.dnsbl, s.note)
+		if w == "" {
+			return "", false
+		}
+		why = append(why, w)
+	}
+	if len(r.rhsbl) > 0 {
+		w := p.lists.checkDomains(ctx, domainsOf(r, s), r.rhsbl, s.note)
+		if w == "" {
+			return "", false
+		}
+		why = append(why, w)
+	}
+	return strings.Join(why, ", "), true
+}
+
+// matchRegexp applies r.match to what r's hook looks at:
+//   - connect: the client IP, and its reverse DNS name when known;
+//   - helo: the HELO/EHLO name; mail: the sender ("" for <>);
+//     rcpt: the recipient;
+//   - header: each field named r.header (its value, unfolded, and with
+//     RFC 2047 encoded words decoded), or without header each field as
+//     "Name: value";
+//   - body: the raw body, and each base64 or quoted-printable text part
+//     decoded.
+func (p *Plugin) matchRegexp(r *rule, s *scope) (string, bool) {
+	t := s.txn
+	try := func(what, subject string) (string, bool) {
+		if r.match.MatchString(subject) {
+			return fmt.Sprintf("%s %q matches %s", what, clip(subject), r.match), true
+		}
+		return "", false
+	}
+	switch r.hook {
+	case hookConnect:
+		if w, ok := try("client IP", t.Session.ClientIP); ok {
+			return w, true
+		}
+		if t.Session.ClientName != "" {
+			return try("client name", t.Session.ClientName)
+		}
+	case hookHelo:
+		return try("helo", t.Session.Helo)
+	case hookMail:
+		return try("sender", t.Envelope.MailFrom)
+	case hookRcpt:
+		return try("recipient", s.rcpt)
+	case hookHeader:
+		for _, h := range s.msg.Headers {
+			if r.header == "" {
+				if w, ok := try("header", h.Name+": "+unfold(h.Value)); ok {
+					return w, true
+				}
+				continue
+			}
+			if !strings.EqualFold(h.Name, r.header) {
+				continue
+			}
+			raw := unfold(h.Value)
+			if w, ok := try(h.Name, raw); ok {
+				return w, true
+			}
+			if dec := decodeWords(raw); dec != raw {
+				if w, ok := try(h.Name, dec); ok {
+					return w, true
+				}
+			}
+		}
+	case hookBody:
+		if r.match.Match(s.msg.Body) {
+			return "body matches " + r.match.String(), true
+		}
+		for _, part := range s.mimeParts() {
+			if part.text != nil && r.match.Match(part.text) {
+				return fmt.Sprintf("decoded %s part matches %s", part.mediaType, r.match), true
+			}
+		}
+	}
+	return "", false
+}
+
+// matchAttachment finds a part whose media type is one of r.mimeTypes or
+// whose file name matches one of r.filenames: either is enough, since a
+// blocked type travels under harmless names and the other way round.
+func matchAttachment(r *rule, parts []mimePart) (string, bool) {
+	for _, part := range parts {
+		for _, t := range r.mimeTypes {
+			if t == part.mediaType || strings.HasSuffix(t, "/*") && strings.HasPrefix(part.mediaType, strings.TrimSuffix(t, "*")) {
+				return fmt.Sprintf("part %q of type %s", clip(part.filename), part.mediaType), true
+			}
+		}
+		if part.filename == "" {
+			continue
+		}
+		for _, re := range r.filenames {
+			if re.MatchString(part.filename) {
+				return fmt.Sprintf("file name %q matches %s", clip(part.filename), re), true
+			}
+		}
+	}
+	return "", false
+}
+
+// domainsOf is what r's RHSBL zones are asked about: the client's reverse
+// DNS name at connect, the HELO name, the sender's or recipient's domain,
+// or the domains of the addresses in the header field r.header.
+func domainsOf(r *rule, s *scope) []string {
+	t := s.txn
+	switch r.hook {
+	case hookConnect:
+		return []string{t.Session.ClientName}
+	case hookHelo:
+		return []string{t.Session.Helo}
+	case hookMail:
+		return []string{domainOf(t.Envelope.MailFrom)}
+	case hookRcpt:
+		return []string{domainOf(s.rcpt)}
+	case hookHeader:
+		var out []string
+		for _, h := range s.msg.Headers {
+			if strings.EqualFold(h.Name, r.header) {
+				out = append(out, headerDomains(unfold(h.Value))...)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// looseAddrDomain finds the domains of addresses in a field that does not
+// parse as an address list.
+var looseAddrDomain = regexp.MustCompile(`@([A-Za-z0-9._-]+)`)
+
+// headerDomains returns the domains of the addresses in an address field
+// (RFC 5322 §3.4).
+func headerDomains(v string) []string {
+	var out []string
+	if list, err := mail.ParseAddressList(v); err == nil {
+		for _, a := range list {
+			if d := domainOf(a.Address); d != "" {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	for _, m := range looseAddrDomain.FindAllStringSubmatch(v, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// domainOf is the domain of an address, or "".
+func domainOf(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
+}
+
+// decodeWords decodes RFC 2047 encoded words, or returns v.
+func decodeWords(v string) string {
+	dec := new(mime.WordDecoder)
+	if d, err := dec.DecodeHeader(v); err == nil {
+		return d
+	}
+	return v
+}
+
+// messageSize is the message's size in bytes as received: the header
+// section, its blank line, and the body.
+func messageSize(m *sdk.Message) int64 {
+	n := m.BodySize + 2
+	for _, h := range m.Headers {
+		n += int64(len(h.Name) + 2 + len(h.Value) + 2)
+	}
+	return n
+}
+
+// clip shortens s for a log line.
+func clip(s string) string {
+	const limit = 80
+	if len(s) <= limit {
+		return s
+	}
+	return strings.ToValidUTF8(s[:limit], "") + "…"
+}
+
+var (
+	_ sdk.ConnectHook  = (*Plugin)(nil)
+	_ sdk.HeloHook     = (*Plugin)(nil)
+	_ sdk.MailHook     = (*Plugin)(nil)
+	_ sdk.RcptHook     = (*Plugin)(nil)
+	_ sdk.DataHook     = (*Plugin)(nil)
+	_ sdk.BodyOptional = (*Plugin)(nil)
+	_ sdk.Describer    = (*Plugin)(nil)
+)

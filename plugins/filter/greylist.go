@@ -1,0 +1,147 @@
+package filter
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// The greylisting reply: a temporary failure a legitimate MTA retries
+// (RFC 6647; RFC 3463 §3.8 X.7.1).
+const greylistText = "Greylisted, try again later"
+
+// Triplets group clients by network, since a sender's retry may come from
+// another host of the same pool, as RFC 6647 discusses.
+const (
+	greyPrefix4 = 24
+	greyPrefix6 = 64
+)
+
+// greylist decides at the rcpt hook. Its state is kept in a store, so a
+// new plugin process over the same state_dir remembers it.
+type greylist struct {
+	greylistSettings
+	now func() time.Time
+
+	mu sync.Mutex
+	st *store
+}
+
+func openGreylist(s greylistSettings, now func() time.Time) (*greylist, error) {
+	g := &greylist{greylistSettings: s, now: now}
+	st, err := openStore(s.stateDir, func(r *record) bool { return g.live(r, now()) })
+	if err != nil {
+		return nil, err
+	}
+	g.st = st
+	return g, nil
+}
+
+// live reports whether r still means something at now.
+func (g *greylist) live(r *record, now time.Time) bool {
+	switch {
+	case r.Client || !r.Pass.IsZero():
+		return now.Sub(r.Pass) <= g.whitelistTTL
+	default:
+		return now.Sub(r.First) <= g.expiry
+	}
+}
+
+// clientNet is the network a client IP is greylisted as.
+func clientNet(ip string) (netip.Addr, string) {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		if ip == "" {
+			ip = "unknown" // a record needs a network to be stored
+		}
+		return netip.Addr{}, strings.ToLower(ip)
+	}
+	a = a.Unmap()
+	bits := greyPrefix6
+	if a.Is4() {
+		bits = greyPrefix4
+	}
+	p, _ := a.Prefix(bits)
+	return a, p.String()
+}
+
+// check decides for one recipient: a nil verdict passes.
+func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) {
+	if t.Session.AuthUser != "" {
+		return nil, "greylist: authenticated client", nil
+	}
+	ip, network := clientNet(t.Session.ClientIP)
+	for _, p := range g.skip {
+		if ip.IsValid() && p.Contains(ip) {
+			return nil, "greylist: client in skip_networks", nil
+		}
+	}
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+
+	client := g.st.get((&record{Client: true, Net: network}).key())
+	if client != nil && !g.live(client, now) {
+		client = nil
+	}
+	if client != nil && g.clientAfter > 0 && client.Passes >= g.clientAfter {
+		return nil, "greylist: client network " + network + " whitelisted", g.refresh(client, now)
+	}
+
+	key := &record{Net: network, From: strings.ToLower(t.Envelope.MailFrom), Rcpt: strings.ToLower(rcpt)}
+	r := g.st.get(key.key())
+	if r != nil && !g.live(r, now) {
+		r = nil
+	}
+	switch {
+	case r != nil && !r.Pass.IsZero():
+		return nil, "greylist: triplet whitelisted", g.refresh(r, now)
+	case r != nil && now.Sub(r.First) < g.delay:
+		v := sdk.Tempfail(codeTempfail, statusTempfail, greylistText)
+		why := fmt.Sprintf("greylist: retry too early (%s of %s)", now.Sub(r.First).Round(time.Second), g.delay)
+		return &v, why, nil
+	case r != nil:
+		waited := now.Sub(r.First).Round(time.Second)
+		passed := *r
+		passed.First, passed.Pass = time.Time{}, now
+		if err := g.st.put(&passed); err != nil {
+			return nil, "", err
+		}
+		c := &record{Client: true, Net: network, Passes: 1, Pass: now}
+		if client != nil {
+			c.Passes = client.Passes + 1
+		}
+		return nil, fmt.Sprintf("greylist: passed after %s", waited), g.st.put(c)
+	default:
+		key.First = now
+		if err := g.st.put(key); err != nil {
+			return nil, "", err
+		}
+		v := sdk.Tempfail(codeTempfail, statusTempfail, greylistText)
+		return &v, "greylist: first attempt of " + network + " <" + key.From + "> <" + key.Rcpt + ">", nil
+	}
+}
+
+// refresh moves a whitelisted record's last pass to now. It is written
+// at most once per whitelist_ttl/64, which keeps a busy sender from
+// costing an fsync per message while shortening its whitelisting by
+// under 2%.
+func (g *greylist) refresh(r *record, now time.Time) error {
+	if now.Sub(r.Pass) < g.whitelistTTL/64 {
+		return nil
+	}
+	c := *r
+	c.Pass = now
+	return g.st.put(&c)
+}
+
+// close releases the state files.
+func (g *greylist) close() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.st.close()
+}

@@ -1,0 +1,236 @@
+package filter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// greyConfig is a greylisting config over dir.
+func greyConfig(dir string, extra string) string {
+	return fmt.Sprintf(`{"greylist":{"enabled":true,"delay":"5m","expiry":"4h","whitelist_ttl":"36d","state_dir":%q%s}}`, dir, extra)
+}
+
+// greyPlugin serves a greylisting filter on clk over dir.
+func greyPlugin(t *testing.T, clk *clock, dir, extra string) (*Plugin, func(tx *sdk.Txn, rcpt string) sdk.Verdict) {
+	t.Helper()
+	p := &Plugin{now: clk.Now}
+	h := serve(t, p, greyConfig(dir, extra))
+	t.Cleanup(func() { _ = p.grey.close() })
+	return p, func(tx *sdk.Txn, rcpt string) sdk.Verdict {
+		t.Helper()
+		return h.Rcpt(tx, rcpt)
+	}
+}
+
+func wantGreylisted(t *testing.T, what string, v sdk.Verdict) {
+	t.Helper()
+	wantAction(t, what, v, sdk.ActionTempfail)
+	wantReply(t, v, 451, "4.7.1", "Greylisted, try again later")
+}
+
+func TestGreylistLifecycle(t *testing.T) {
+	clk := newClock()
+	_, rcpt := greyPlugin(t, clk, t.TempDir(), "")
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+
+	v := rcpt(tx, "bob@example.org")
+	wantGreylisted(t, "first attempt", v)
+	if !strings.Contains(v.Reason, "first attempt") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	clk.Advance(4 * time.Minute)
+	v = rcpt(tx, "bob@example.org")
+	wantGreylisted(t, "too early", v)
+	if !strings.Contains(v.Reason, "too early") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	// Another recipient is another triplet, greylisted on its own.
+	wantGreylisted(t, "other recipient", rcpt(tx, "carol@example.org"))
+
+	clk.Advance(time.Minute) // exactly the delay since the first attempt
+	v = rcpt(tx, "bob@example.org")
+	wantAction(t, "after delay", v, sdk.ActionContinue)
+	if !strings.Contains(v.Reason, "passed after 5m0s") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	// Whitelisted: the next messages pass at once, from the same /24 too.
+	clk.Advance(10 * 24 * time.Hour)
+	wantAction(t, "whitelisted", rcpt(tx, "bob@example.org"), sdk.ActionContinue)
+	wantAction(t, "whitelisted, same /24", rcpt(txnFrom("192.0.2.200", "Alice@Example.NET"), "BOB@example.org"), sdk.ActionContinue)
+	// The whitelisting runs from the last message, so 30 more days are fine...
+	clk.Advance(30 * 24 * time.Hour)
+	wantAction(t, "still whitelisted", rcpt(tx, "bob@example.org"), sdk.ActionContinue)
+	// ...but not 37 days of silence.
+	clk.Advance(37 * 24 * time.Hour)
+	wantGreylisted(t, "whitelisting expired", rcpt(tx, "bob@example.org"))
+
+	// Another network is another triplet.
+	wantGreylisted(t, "other network", rcpt(txnFrom("198.51.100.10", "alice@example.net"), "bob@example.org"))
+}
+
+func TestGreylistRetryAfterExpiryStartsOver(t *testing.T) {
+	clk := newClock()
+	_, rcpt := greyPlugin(t, clk, t.TempDir(), "")
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	wantGreylisted(t, "first", rcpt(tx, "bob@example.org"))
+	clk.Advance(4*time.Hour + time.Second)
+	wantGreylisted(t, "retry after expiry", rcpt(tx, "bob@example.org"))
+	clk.Advance(4 * time.Minute)
+	wantGreylisted(t, "too early after the restart of the count", rcpt(tx, "bob@example.org"))
+	clk.Advance(time.Minute)
+	wantAction(t, "delay after the new first attempt", rcpt(tx, "bob@example.org"), sdk.ActionContinue)
+}
+
+func TestGreylistIPv6UsesSlash64(t *testing.T) {
+	clk := newClock()
+	_, rcpt := greyPlugin(t, clk, t.TempDir(), "")
+	wantGreylisted(t, "first", rcpt(txnFrom("2001:db8:1:2::a", "a@example.net"), "b@example.org"))
+	clk.Advance(6 * time.Minute)
+	wantAction(t, "retry from the same /64", rcpt(txnFrom("2001:db8:1:2::b", "a@example.net"), "b@example.org"), sdk.ActionContinue)
+	wantGreylisted(t, "another /64", rcpt(txnFrom("2001:db8:1:3::a", "a@example.net"), "b@example.org"))
+}
+
+func TestGreylistSkips(t *testing.T) {
+	clk := newClock()
+	p := &Plugin{now: clk.Now}
+	cfg := fmt.Sprintf(`{"rules":[
+		{"name":"postmaster","hook":"rcpt","match":"^postmaster@","action":"pass"},
+		{"name":"nobody","hook":"rcpt","match":"^nobody@","action":"reject","code":550,"enhanced":"5.1.1","text":"No such user"}
+	],"greylist":{"enabled":true,"state_dir":%q,"skip_networks":["10.0.0.0/8","192.0.2.7"]}}`, t.TempDir())
+	h := serve(t, p, cfg)
+	t.Cleanup(func() { _ = p.grey.close() })
+
+	wantAction(t, "skip network", h.Rcpt(txnFrom("10.1.2.3", "a@example.net"), "b@example.org"), sdk.ActionContinue)
+	wantAction(t, "skip host", h.Rcpt(txnFrom("192.0.2.7", "a@example.net"), "b@example.org"), sdk.ActionContinue)
+	wantGreylisted(t, "host next to it", h.Rcpt(txnFrom("192.0.2.8", "a@example.net"), "b@example.org"))
+	auth := txnFrom("198.51.100.1", "a@example.org")
+	auth.Session.AuthUser = "a"
+	wantAction(t, "authenticated", h.Rcpt(auth, "b@example.net"), sdk.ActionContinue)
+	wantAction(t, "pass rule", h.Rcpt(txnFrom("198.51.100.1", "a@example.net"), "postmaster@example.org"), sdk.ActionContinue)
+	v := h.Rcpt(txnFrom("198.51.100.1", "a@example.net"), "nobody@example.org")
+	wantAction(t, "a rejecting rule comes before greylisting", v, sdk.ActionReject)
+	wantReply(t, v, 550, "5.1.1", "No such user")
+}
+
+func TestGreylistClientWhitelist(t *testing.T) {
+	clk := newClock()
+	_, rcpt := greyPlugin(t, clk, t.TempDir(), `,"client_whitelist_after":2`)
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	for _, r := range []string{"b1@example.org", "b2@example.org"} {
+		wantGreylisted(t, "first "+r, rcpt(tx, r))
+	}
+	clk.Advance(5 * time.Minute)
+	wantAction(t, "pass 1", rcpt(tx, "b1@example.org"), sdk.ActionContinue)
+	wantGreylisted(t, "one pass is not enough", rcpt(tx, "new1@example.org"))
+	wantAction(t, "pass 2", rcpt(tx, "b2@example.org"), sdk.ActionContinue)
+	v := rcpt(txnFrom("192.0.2.77", "zed@example.com"), "new2@example.org")
+	wantAction(t, "client network whitelisted", v, sdk.ActionContinue)
+	if !strings.Contains(v.Reason, "client network 192.0.2.0/24 whitelisted") {
+		t.Errorf("reason %q", v.Reason)
+	}
+}
+
+// TestGreylistSurvivesRestart runs two plugin processes' worth of
+// instances, one after the other, over the same state_dir.
+func TestGreylistSurvivesRestart(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+
+	p1, rcpt1 := greyPlugin(t, clk, dir, `,"client_whitelist_after":2`)
+	wantGreylisted(t, "first attempt", rcpt1(tx, "bob@example.org"))
+	wantGreylisted(t, "first attempt, other triplet", rcpt1(tx, "carol@example.org"))
+	wantGreylisted(t, "first attempt, third triplet", rcpt1(tx, "dave@example.org"))
+	clk.Advance(6 * time.Minute)
+	wantAction(t, "carol passes before the restart", rcpt1(tx, "carol@example.org"), sdk.ActionContinue)
+	if err := p1.grey.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The restart: a new instance reads the state the first one left.
+	_, rcpt2 := greyPlugin(t, clk, dir, `,"client_whitelist_after":2`)
+	wantAction(t, "bob's retry after the restart passes", rcpt2(tx, "bob@example.org"), sdk.ActionContinue)
+	wantAction(t, "carol is still whitelisted", rcpt2(tx, "carol@example.org"), sdk.ActionContinue)
+	// Two passed triplets (carol before, bob after the restart) whitelist the client.
+	wantAction(t, "client whitelisted across the restart", rcpt2(txnFrom("192.0.2.11", "x@example.com"), "y@example.org"), sdk.ActionContinue)
+
+	// A third instance after the first attempts expired and the whitelist
+	// is long gone forgets nothing it should remember, and remembers nothing
+	// it should not: everything starts over.
+	clk.Advance(40 * 24 * time.Hour)
+	_, rcpt3 := greyPlugin(t, clk, dir, `,"client_whitelist_after":2`)
+	wantGreylisted(t, "whitelisting expired across a restart", rcpt3(tx, "bob@example.org"))
+	snap, err := os.ReadFile(filepath.Join(dir, snapshotFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(snap), "carol") || strings.Contains(string(snap), "dave") {
+		t.Errorf("expired records should be dropped at open: %s", snap)
+	}
+}
+
+func TestGreylistTooEarlyAcrossRestart(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	p1, rcpt1 := greyPlugin(t, clk, dir, "")
+	wantGreylisted(t, "first attempt", rcpt1(tx, "bob@example.org"))
+	_ = p1.grey.close()
+	clk.Advance(2 * time.Minute)
+	_, rcpt2 := greyPlugin(t, clk, dir, "")
+	v := rcpt2(tx, "bob@example.org")
+	wantGreylisted(t, "too early after restart", v)
+	if !strings.Contains(v.Reason, "too early (2m0s of 5m0s)") {
+		t.Errorf("the first attempt's time should survive: reason %q", v.Reason)
+	}
+}
+
+func TestGreylistStoreToleratesTornLogAndCompacts(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	p1, rcpt1 := greyPlugin(t, clk, dir, "")
+	wantGreylisted(t, "first attempt", rcpt1(tx, "bob@example.org"))
+	_ = p1.grey.close()
+
+	// A crash in the middle of an append leaves half a line, and a stray
+	// damaged line must not stop the load either.
+	f, err := os.OpenFile(filepath.Join(dir, logFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString("garbage\n{\"net\":\"192.0.2.0/24\",\"from\":\"alice@exa")
+	f.Close()
+
+	clk.Advance(5 * time.Minute)
+	p2, rcpt2 := greyPlugin(t, clk, dir, "")
+	wantAction(t, "retry after a torn log", rcpt2(tx, "bob@example.org"), sdk.ActionContinue)
+	// Opening compacted: the log holds only what changed since.
+	b, err := os.ReadFile(filepath.Join(dir, logFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(b), "\n"); lines != 2 || strings.Contains(string(b), "garbage") {
+		t.Errorf("log after open and one pass:\n%s", b)
+	}
+
+	// Many changes fold the log into the snapshot.
+	p2.grey.mu.Lock()
+	st := p2.grey.st
+	for i := 0; i < compactMin+10; i++ {
+		if err := st.put(&record{Net: "198.51.100.0/24", From: "a@example.net", Rcpt: fmt.Sprintf("r%d@example.org", i%5), First: clk.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := st.logLines
+	p2.grey.mu.Unlock()
+	if lines >= compactMin {
+		t.Errorf("log has %d lines: it should have been compacted", lines)
+	}
+}

@@ -1,0 +1,166 @@
+package filter
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mta/sluice/sdk"
+	"github.com/sluice-mta/sluice/sdk/sdktest"
+)
+
+const attachmentRules = `{"rules":[
+	{"name":"exe-type","hook":"attachment","mime_types":["application/x-msdownload","application/x-ms*"],"action":"reject","text":"Executable attachment"},
+	{"name":"exe-name","hook":"attachment","filenames":["(?i)\\.(exe|scr|js)$"],"action":"reject","text":"Executable file name"},
+	{"name":"video","hook":"attachment","mime_types":["video/*"],"action":"quarantine"}
+]}`
+
+// multipartMsg builds a multipart/mixed message with boundary b around parts.
+func multipartMsg(b string, parts ...string) string {
+	var s strings.Builder
+	s.WriteString("Subject: files\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"" + b + "\"\r\n\r\npreamble\r\n")
+	for _, p := range parts {
+		s.WriteString("--" + b + "\r\n" + p + "\r\n")
+	}
+	s.WriteString("--" + b + "--\r\n")
+	return s.String()
+}
+
+const textPart = "Content-Type: text/plain\r\n\r\nsee attached"
+
+func TestAttachmentRules(t *testing.T) {
+	h := serve(t, nil, attachmentRules)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	for _, tc := range []struct {
+		name string
+		msg  string
+		want sdk.Action
+		text string
+	}{
+		{"no attachment", "Subject: x\r\n\r\nhello\r\n", sdk.ActionContinue, ""},
+		{"harmless pdf", multipartMsg("b1", textPart,
+			"Content-Type: application/pdf; name=\"report.pdf\"\r\nContent-Disposition: attachment; filename=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=",
+		), sdk.ActionContinue, ""},
+		{"by mime type", multipartMsg("b1", textPart,
+			"Content-Type: application/x-msdownload\r\nContent-Disposition: attachment; filename=\"setup.bin\"\r\n\r\nMZ",
+		), sdk.ActionReject, "Executable attachment"},
+		{"by type wildcard", multipartMsg("b1", textPart,
+			"Content-Type: video/mp4\r\nContent-Disposition: attachment; filename=\"clip.mp4\"\r\n\r\n....",
+		), sdk.ActionQuarantine, ""},
+		{"by file name in disposition", multipartMsg("b1", textPart,
+			"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"INVOICE.PDF.EXE\"\r\n\r\nMZ",
+		), sdk.ActionReject, "Executable file name"},
+		{"by file name in content-type name", multipartMsg("b1", textPart,
+			"Content-Type: application/octet-stream; name=\"run.js\"\r\n\r\nalert(1)",
+		), sdk.ActionReject, "Executable file name"},
+		{"RFC 2231 encoded name", multipartMsg("b1", textPart,
+			"Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=UTF-8''fa%C3%A7ture.scr\r\n\r\nMZ",
+		), sdk.ActionReject, "Executable file name"},
+		{"RFC 2047 encoded name", multipartMsg("b1", textPart,
+			"Content-Type: application/octet-stream; name=\"=?UTF-8?B?cnVuLmV4ZQ==?=\"\r\n\r\nMZ",
+		), sdk.ActionReject, "Executable file name"},
+		{"broken parameters still read", multipartMsg("b1", textPart,
+			"Content-Type: application/octet-stream; ;; name=evil.exe; x\r\n\r\nMZ",
+		), sdk.ActionReject, "Executable file name"},
+		{"nested multipart", multipartMsg("outer", textPart,
+			"Content-Type: multipart/mixed; boundary=inner\r\n\r\n--inner\r\n"+textPart+"\r\n--inner\r\n"+
+				"Content-Type: multipart/related; boundary=deeper\r\n\r\n--deeper\r\n"+
+				"Content-Type: application/zip\r\nContent-Disposition: attachment; filename=\"payload.scr\"\r\n\r\nPK\r\n--deeper--\r\n--inner--",
+		), sdk.ActionReject, "Executable file name"},
+		{"inside an attached message", multipartMsg("outer", textPart,
+			"Content-Type: message/rfc822\r\n\r\nSubject: fwd\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\n"+
+				"Content-Type: application/x-msdownload; name=a.bin\r\n\r\nMZ\r\n--in--",
+		), sdk.ActionReject, "Executable attachment"},
+		{"single part message", "Subject: x\r\nContent-Type: application/octet-stream; name=\"x.exe\"\r\nContent-Transfer-Encoding: base64\r\n\r\nTVo=\r\n",
+			sdk.ActionReject, "Executable file name"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := h.Data(tx, []byte(tc.msg))
+			wantAction(t, tc.name, v, tc.want)
+			if tc.text != "" && (v.Reply == nil || v.Reply.Text != tc.text) {
+				t.Errorf("reply %+v, want text %q (reason %q)", v.Reply, tc.text, v.Reason)
+			}
+		})
+	}
+}
+
+// TestBrokenMIME feeds malformed structures through the plugin: each must
+// get an answer (no crash, no hang), and what can be read is still read.
+func TestBrokenMIME(t *testing.T) {
+	h := serve(t, nil, attachmentRules)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	deep := strings.Repeat("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n", 5000)
+	for _, msg := range []string{
+		"Content-Type: multipart/mixed\r\n\r\nno boundary parameter\r\n",
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\nno boundary line at all\r\n",
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nnever closed",
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nno blank line after header\r\n--b--\r\n",
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n--b--\r\n",
+		"Content-Type: ;;;===\r\n\r\nbody\r\n",
+		"Content-Type: message/rfc822\r\n\r\nnot a message at all",
+		"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n",
+		"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nbad =ZZ escape =\r\n",
+		"Content-Type: multipart/mixed; boundary=\"" + strings.Repeat("b", 5000) + "\"\r\n\r\n--b\r\n",
+		deep,
+	} {
+		v := h.Data(tx, []byte(msg))
+		wantAction(t, clip(msg), v, sdk.ActionContinue)
+	}
+	// A part after a malformed one is lost, but one before it is found.
+	msg := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
+		"Content-Type: application/octet-stream; name=x.exe\r\n\r\nMZ\r\n--b\r\n" +
+		"Content-Type: text/plain\r\n\r\nunterminated"
+	wantAction(t, "exe before a broken part", h.Data(tx, []byte(msg)), sdk.ActionReject)
+}
+
+func TestMIMEWalkIsBounded(t *testing.T) {
+	get := func(ct string) func(string) string {
+		return func(name string) string {
+			if name == "Content-Type" {
+				return ct
+			}
+			return ""
+		}
+	}
+	// Nesting: every level is a multipart holding the next.
+	var body strings.Builder
+	levels := maxMIMEDepth + 10
+	for i := 0; i < levels; i++ {
+		fmt.Fprintf(&body, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+	}
+	fmt.Fprintf(&body, "--b%d\r\nContent-Type: application/x-msdownload\r\n\r\nMZ\r\n", levels)
+	for i := levels; i >= 0; i-- {
+		fmt.Fprintf(&body, "--b%d--\r\n", i)
+	}
+	if parts := walkMIME(get("multipart/mixed; boundary=b0"), []byte(body.String())); len(parts) != 0 {
+		t.Errorf("walk went deeper than %d levels: %v", maxMIMEDepth, parts)
+	}
+
+	// Breadth: more parts than the limit.
+	body.Reset()
+	for i := 0; i < maxMIMEParts+500; i++ {
+		body.WriteString("--b\r\nContent-Type: application/pdf\r\n\r\nx\r\n")
+	}
+	body.WriteString("--b--\r\n")
+	parts := walkMIME(get("multipart/mixed; boundary=b"), []byte(body.String()))
+	if len(parts) != maxMIMEParts-1 { // the multipart itself counts as an entity
+		t.Errorf("walked %d parts, want the limit %d", len(parts), maxMIMEParts-1)
+	}
+}
+
+func TestMIMEWalkReadsNamesAndTypes(t *testing.T) {
+	msg := multipartMsg("b", textPart,
+		"Content-Type: Application/PDF; name=\"a.pdf\"\r\n\r\nx",
+		"Content-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\nPGI+aGk8L2I+",
+	)
+	m, err := sdktest.ParseMessage([]byte(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := walkMIME(func(n string) string { return unfold(m.Get(n)) }, m.Body)
+	got := fmt.Sprintf("%+v", parts)
+	want := `[{mediaType:text/plain filename: text:[]} {mediaType:application/pdf filename:a.pdf text:[]} {mediaType:text/html filename: text:[60 98 62 104 105 60 47 98 62]}]`
+	if got != want {
+		t.Errorf("parts\n%s\nwant\n%s", got, want)
+	}
+}

@@ -1,0 +1,235 @@
+package filter
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The greylist state files in state_dir.
+const (
+	snapshotFile = "greylist.json" // every live record, replaced atomically
+	logFile      = "greylist.log"  // one JSON record a line: changes since the snapshot
+	// compactMin is the number of log lines below which the log is never
+	// compacted; above it, the log is compacted once it holds more lines
+	// than there are live records, so rewriting costs O(1) per change.
+	compactMin = 1000
+)
+
+// record is one greylisting entry: a triplet (client network, sender,
+// recipient) or, with Client set, a whole client network.
+type record struct {
+	Client bool   `json:"client,omitzero"`
+	Net    string `json:"net"`
+	From   string `json:"from,omitzero"`
+	Rcpt   string `json:"rcpt,omitzero"`
+	// First is a triplet's first refused attempt; zero once it passed.
+	First time.Time `json:"first,omitzero"`
+	// Pass is when the triplet (or a triplet of the client) last passed.
+	Pass time.Time `json:"pass,omitzero"`
+	// Passes counts the triplets of a client network that passed.
+	Passes int `json:"passes,omitzero"`
+}
+
+func (r *record) key() string {
+	if r.Client {
+		return "c\x00" + r.Net
+	}
+	return "t\x00" + r.Net + "\x00" + r.From + "\x00" + r.Rcpt
+}
+
+// snapshot is the layout of snapshotFile.
+type snapshot struct {
+	Version int       `json:"version"`
+	Records []*record `json:"records"`
+}
+
+// store keeps the greylist records in memory and durably in a directory:
+// a snapshot replaced atomically (temporary file, fsync, rename, fsync of
+// the directory) and an append-only log of the records changed since,
+// fsynced at each change. Records are whole states, so replaying the log
+// over the snapshot is idempotent, and a crash between writing a snapshot
+// and truncating the log loses nothing. A torn last log line (a crash
+// mid-append) is ignored. The caller serialises access.
+//
+// One process at a time owns a state_dir; the core runs one process per
+// stage.
+type store struct {
+	dir      string
+	recs     map[string]*record
+	log      *os.File
+	logLines int
+	// live tells compaction which records to keep.
+	live func(*record) bool
+}
+
+// openStore loads the state in dir (created if missing), drops the records
+// live rejects and compacts.
+func openStore(dir string, live func(*record) bool) (*store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("greylist: %w", err)
+	}
+	s := &store{dir: dir, recs: map[string]*record{}, live: live}
+	if err := s.loadSnapshot(); err != nil {
+		return nil, err
+	}
+	if err := s.replayLog(); err != nil {
+		return nil, err
+	}
+	if err := s.compact(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *store) loadSnapshot() error {
+	path := filepath.Join(s.dir, snapshotFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("greylist: %w", err)
+	}
+	var snap snapshot
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return fmt.Errorf("greylist: %s: %w", path, err)
+	}
+	if snap.Version != 1 {
+		return fmt.Errorf("greylist: %s: unknown version %d", path, snap.Version)
+	}
+	for _, r := range snap.Records {
+		if r != nil {
+			s.recs[r.key()] = r
+		}
+	}
+	return nil
+}
+
+func (s *store) replayLog() error {
+	f, err := os.Open(filepath.Join(s.dir, logFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("greylist: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	for {
+		line, err := br.ReadBytes('\n')
+		if err == io.EOF {
+			return nil // a last line without its newline is a torn write
+		}
+		if err != nil {
+			return fmt.Errorf("greylist: %s: %w", logFile, err)
+		}
+		r := new(record)
+		if json.Unmarshal(bytes.TrimSpace(line), r) != nil || r.Net == "" {
+			continue // damaged line: compaction drops it
+		}
+		s.recs[r.key()] = r
+	}
+}
+
+// get returns the record with r's key, or nil.
+func (s *store) get(key string) *record { return s.recs[key] }
+
+// put records r durably.
+func (s *store) put(r *record) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	s.recs[r.key()] = r
+	if _, err := s.log.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("greylist: %w", err)
+	}
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("greylist: %w", err)
+	}
+	s.logLines++
+	if s.logLines > compactMin && s.logLines > len(s.recs) {
+		return s.compact()
+	}
+	return nil
+}
+
+// compact drops dead records, writes a snapshot of the rest and empties
+// the log.
+func (s *store) compact() error {
+	snap := snapshot{Version: 1, Records: []*record{}}
+	for k, r := range s.recs {
+		if !s.live(r) {
+			delete(s.recs, k)
+			continue
+		}
+		snap.Records = append(snap.Records, r)
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(s.dir, snapshotFile, b); err != nil {
+		return fmt.Errorf("greylist: %w", err)
+	}
+	if s.log != nil {
+		_ = s.log.Close()
+	}
+	// Truncating after the snapshot is durable: a crash in between leaves
+	// a log whose records the snapshot already holds.
+	s.log, err = os.OpenFile(filepath.Join(s.dir, logFile), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("greylist: %w", err)
+	}
+	s.logLines = 0
+	return nil
+}
+
+// close releases the log file.
+func (s *store) close() error {
+	if s.log == nil {
+		return nil
+	}
+	err := s.log.Close()
+	s.log = nil
+	return err
+}
+
+// writeFileAtomic replaces dir/name with data: a reader sees the old or
+// the new content, never a mix, even after a crash.
+func writeFileAtomic(dir, name string, data []byte) error {
+	f, err := os.CreateTemp(dir, name+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
+		return err
+	}
+	// The rename is durable only once the directory is synced.
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

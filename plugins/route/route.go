@@ -1,0 +1,493 @@
+// Package route is the first-party routing plugin. At RCPT it picks each
+// recipient's transport from ordered rules, refuses unknown local users
+// there and then (550 5.1.1, so that nothing is accepted only to bounce
+// later: no backscatter), and at DATA it rewrites addresses: virtual
+// aliases, catch-alls and +detail.
+//
+//	[[stage]]
+//	name   = "route"
+//	plugin = "route"
+//	[stage.config]
+//	detail_separator = "+"                 # alice+news@ is alice@ for lookups
+//	[stage.config.aliases]
+//	"postmaster@example.org" = ["alice@example.org"]
+//	"@example.net"           = ["catchall@example.org"]   # catch-all
+//	[[stage.config.rules]]
+//	match      = "example.org"             # domain | *.domain | user@domain | /regexp/ | *
+//	transport  = "lmtp:unix:/run/dovecot/lmtp"
+//	recipients = ["alice", "bob@example.org", "catchall"]
+//	[[stage.config.rules]]
+//	match     = "lists.example.org"
+//	transport = "lmtp:tcp:127.0.0.1:24"
+//	probe     = true                       # ask the LMTP server at RCPT
+//	[[stage.config.rules]]
+//	match     = "partner.test"
+//	transport = "smtp:relay.partner.test:587?tls=verify&authfile=/etc/sluice/partner.auth"
+//	[[stage.config.rules]]
+//	match     = "old.example.org"
+//	transport = "reject"
+//	reply     = "550 5.1.6 This domain has moved to example.org"
+//
+// Transports are the route strings of core/delivery (ParseRoute) plus
+// "reject", decided here at RCPT. A recipient no rule matches keeps the
+// default route (the [delivery] relay, else MX).
+package route
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/delivery"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Config is the stage's [stage.config].
+type Config struct {
+	Rules []Rule `json:"rules"`
+	// Aliases maps an address to the addresses it stands for; the key
+	// "@domain" is the domain's catch-all, used for addresses that are
+	// neither aliases nor listed recipients. Targets may be aliases.
+	Aliases map[string][]string `json:"aliases"`
+	// DetailSeparator lists the characters that start a +detail in a local
+	// part ("+", or "+-"); empty turns detail handling off. Lookups try the
+	// full address, then the address without its detail.
+	DetailSeparator string `json:"detail_separator"`
+	// StripDetail delivers alice+news@ as alice@.
+	StripDetail bool `json:"strip_detail"`
+	// Hostname is the LHLO/EHLO name of probes (default "localhost").
+	Hostname string `json:"hostname"`
+	// ProbeTimeout bounds a probe (default "10s").
+	ProbeTimeout string `json:"probe_timeout"`
+}
+
+// Rule sends matching recipients to a transport.
+type Rule struct {
+	// Match is a domain ("example.org"), its subdomains ("*.example.org"),
+	// an address ("user@example.org"), a regular expression on the
+	// lowercased address ("/^list-.*@example\\.org$/"), or "*".
+	Match string `json:"match"`
+	// Transport is a route string (mx, smtp:…, lmtp:…, discard) or
+	// "reject".
+	Transport string `json:"transport"`
+	// Reply is the refusal of a reject rule, "550 5.7.1 text" (4xx
+	// tempfails). Default: 550 5.1.1 Recipient address rejected.
+	Reply string `json:"reply"`
+	// Recipients lists the users that exist behind this rule: addresses,
+	// or bare local parts for any domain the rule matches. When it (or
+	// RecipientsFile, one entry a line, # comments) is set, anyone else is
+	// refused at RCPT.
+	Recipients     []string `json:"recipients"`
+	RecipientsFile string   `json:"recipients_file"`
+	// Probe asks the transport's server (lmtp or smtp) at RCPT whether it
+	// takes the recipient, and refuses it at once if not.
+	Probe bool `json:"probe"`
+}
+
+// rule is a Rule compiled.
+type rule struct {
+	n         int // 1-based, for traces
+	match     func(addr string) bool
+	transport string // canonical route, or "reject"
+	reply     sdk.Verdict
+	users     map[string]bool // lowercased addresses and local parts; nil: no list
+	probe     bool
+}
+
+// Plugin routes recipients.
+type Plugin struct {
+	sdk.Base
+	rules   []*rule
+	aliases map[string][]string
+	sep     string
+	strip   bool
+	helo    string
+	timeout time.Duration
+	// probe is delivery.Probe; tests may replace it.
+	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
+}
+
+// RFC 3463 X.1.1: bad destination mailbox address.
+var unknownUser = sdk.Reject(550, "5.1.1", "Recipient address rejected: user unknown")
+
+// Configure compiles the rules; any mistake stops Sluice at start.
+func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
+	var c Config
+	if err := cfg.Decode(&c); err != nil {
+		return fmt.Errorf("route: %w", err)
+	}
+	p.sep, p.strip, p.helo = c.DetailSeparator, c.StripDetail, c.Hostname
+	if p.helo == "" {
+		p.helo = "localhost"
+	}
+	p.timeout = 10 * time.Second
+	if c.ProbeTimeout != "" {
+		d, err := time.ParseDuration(c.ProbeTimeout)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("route: probe_timeout %q: want a duration such as 10s", c.ProbeTimeout)
+		}
+		p.timeout = d
+	}
+	if p.probe == nil {
+		p.probe = delivery.Probe
+	}
+	p.aliases = map[string][]string{}
+	for k, v := range c.Aliases {
+		k = strings.ToLower(strings.TrimSpace(k))
+		if i := strings.LastIndexByte(k, '@'); i < 0 || i == len(k)-1 {
+			return fmt.Errorf("route: alias %q: want user@domain or @domain", k)
+		}
+		if len(v) == 0 {
+			return fmt.Errorf("route: alias %q has no targets", k)
+		}
+		for _, t := range v {
+			if i := strings.LastIndexByte(t, '@'); i < 1 || i == len(t)-1 {
+				return fmt.Errorf("route: alias %q: target %q is not an address", k, t)
+			}
+		}
+		p.aliases[k] = v
+	}
+	p.rules = nil
+	for i, rc := range c.Rules {
+		r, err := compile(i+1, rc)
+		if err != nil {
+			return fmt.Errorf("route: rule %d (%q): %w", i+1, rc.Match, err)
+		}
+		p.rules = append(p.rules, r)
+	}
+	return nil
+}
+
+func compile(n int, rc Rule) (*rule, error) {
+	r := &rule{n: n, probe: rc.Probe}
+	m := strings.ToLower(strings.TrimSpace(rc.Match))
+	switch {
+	case m == "":
+		return nil, errors.New("match is empty (use \"*\" for every recipient)")
+	case m == "*":
+		r.match = func(string) bool { return true }
+	case len(m) > 2 && m[0] == '/' && m[len(m)-1] == '/':
+		re, err := regexp.Compile(rc.Match[1 : len(rc.Match)-1])
+		if err != nil {
+			return nil, err
+		}
+		r.match = re.MatchString
+	case strings.HasPrefix(m, "*."):
+		suffix := m[1:]
+		r.match = func(a string) bool { return strings.HasSuffix(domainOf(a), suffix) }
+	case strings.Contains(m, "@"):
+		r.match = func(a string) bool { return a == m }
+	default:
+		r.match = func(a string) bool { return domainOf(a) == m }
+	}
+	switch rc.Transport {
+	case "":
+		return nil, errors.New("no transport")
+	case "reject":
+		r.transport = "reject"
+		r.reply = sdk.Reject(550, "5.1.1", "Recipient address rejected")
+		if rc.Reply != "" {
+			v, err := parseReply(rc.Reply)
+			if err != nil {
+				return nil, err
+			}
+			r.reply = v
+		}
+	default:
+		rt, err := delivery.ParseRoute(rc.Transport)
+		if err != nil {
+			return nil, err
+		}
+		r.transport = rt.String()
+		if rt.Kind == delivery.RouteMX && rt.TLS == "" {
+			r.transport = "" // the default route: nothing to set
+		}
+		if rc.Probe && rt.Kind != delivery.RouteLMTP && rt.Kind != delivery.RouteSMTP {
+			return nil, errors.New("probe needs an lmtp or smtp transport")
+		}
+	}
+	if rc.Reply != "" && r.transport != "reject" {
+		return nil, errors.New("reply is for reject rules")
+	}
+	users := rc.Recipients
+	if rc.RecipientsFile != "" {
+		more, err := readList(rc.RecipientsFile)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, more...)
+	}
+	if len(users) > 0 || rc.RecipientsFile != "" {
+		r.users = map[string]bool{}
+		for _, u := range users {
+			r.users[strings.ToLower(strings.TrimSpace(u))] = true
+		}
+	}
+	return r, nil
+}
+
+// parseReply reads "550 5.7.1 text".
+func parseReply(s string) (sdk.Verdict, error) {
+	f := strings.SplitN(strings.TrimSpace(s), " ", 3)
+	code, err := strconv.Atoi(f[0])
+	if err != nil || code < 400 || code > 599 || len(f) < 3 {
+		return sdk.Verdict{}, fmt.Errorf("reply %q: want \"550 5.7.1 text\"", s)
+	}
+	if !regexp.MustCompile(`^[245]\.\d{1,3}\.\d{1,3}$`).MatchString(f[1]) || f[1][0] != f[0][0] {
+		return sdk.Verdict{}, fmt.Errorf("reply %q: enhanced code %q does not match %d", s, f[1], code)
+	}
+	if code >= 500 {
+		return sdk.Reject(code, f[1], f[2]), nil
+	}
+	return sdk.Tempfail(code, f[1], f[2]), nil
+}
+
+func readList(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line, _, _ := strings.Cut(sc.Text(), "#")
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out, sc.Err()
+}
+
+// HeadersOnly: the data hook only edits the envelope.
+func (p *Plugin) HeadersOnly() bool { return true }
+
+// Rcpt routes r, or refuses it: a reject rule, an alias loop, a user not
+// in the rule's recipients, or one the transport's server refuses.
+func (p *Plugin) Rcpt(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
+	targets, err := p.expand(r.Addr, 0)
+	if err != nil {
+		// RFC 3463 X.4.6: routing loop detected.
+		return sdk.Reject(550, "5.4.6", "Recipient address rejected: alias loop").Because("route: " + err.Error()), nil
+	}
+	first := ""
+	for i, t := range targets {
+		rl := p.ruleFor(t)
+		if rl == nil {
+			continue
+		}
+		if rl.transport == "reject" {
+			return rl.reply.Because(fmt.Sprintf("route: %s matches rule %d (reject)", t, rl.n)), nil
+		}
+		if v, ok := p.validate(ctx, rl, t); !ok {
+			return v, nil
+		}
+		if i == 0 {
+			first = rl.transport
+		}
+	}
+	why := fmt.Sprintf("route: %s → %s", r.Addr, strings.Join(targets, ", "))
+	if first == "" {
+		return sdk.Continue().Because(why), nil
+	}
+	// When r is rewritten, the data hook replaces it; the route set here
+	// is what it keeps should a stage accept before ours runs.
+	return sdk.Continue(sdk.SetRoute{Rcpt: r.Addr, Route: first}).Because(why + " via " + first), nil
+}
+
+// validate checks that t exists behind rl: in its recipients list, or by
+// asking its server.
+func (p *Plugin) validate(ctx context.Context, rl *rule, t string) (sdk.Verdict, bool) {
+	if rl.users != nil && !p.listed(rl, t) {
+		return unknownUser.Because(fmt.Sprintf("route: %s not in the recipients of rule %d", t, rl.n)), false
+	}
+	if !rl.probe {
+		return sdk.Verdict{}, true
+	}
+	err := p.probe(ctx, rl.transport, p.helo, t, p.timeout)
+	var pe *delivery.ProbeError
+	switch {
+	case err == nil:
+		return sdk.Verdict{}, true
+	case errors.As(err, &pe) && pe.Permanent():
+		return unknownUser.Because(fmt.Sprintf("route: %s refused by %s: %v", t, rl.transport, err)), false
+	default:
+		// RFC 3463 X.4.3: directory server failure; ask again later
+		// rather than accept what may have to bounce.
+		return sdk.Tempfail(451, "4.4.3", "Cannot verify recipient now, try again later").
+			Because(fmt.Sprintf("route: probing %s for %s: %v", rl.transport, t, err)), false
+	}
+}
+
+// listed reports whether t (or t without its detail) is in rl's users,
+// as an address or a local part.
+func (p *Plugin) listed(rl *rule, t string) bool {
+	for _, a := range p.forms(strings.ToLower(t)) {
+		local := a[:strings.LastIndexByte(a, '@')]
+		if rl.users[a] || rl.users[local] {
+			return true
+		}
+	}
+	return false
+}
+
+// known reports whether addr is a listed recipient of its rule.
+func (p *Plugin) known(addr string) bool {
+	rl := p.ruleFor(addr)
+	return rl != nil && rl.users != nil && p.listed(rl, addr)
+}
+
+// ruleFor returns the first rule matching addr (or addr without its
+// detail), or nil.
+func (p *Plugin) ruleFor(addr string) *rule {
+	forms := p.forms(strings.ToLower(addr))
+	for _, rl := range p.rules {
+		for _, a := range forms {
+			if rl.match(a) {
+				return rl
+			}
+		}
+	}
+	return nil
+}
+
+// forms is addr, then addr without its +detail when it has one.
+func (p *Plugin) forms(addr string) []string {
+	if base, ok := p.baseOf(addr); ok {
+		return []string{addr, base}
+	}
+	return []string{addr}
+}
+
+// baseOf removes the detail from addr's local part ("alice+news@x" →
+// "alice@x"), keeping the case of the rest.
+func (p *Plugin) baseOf(addr string) (string, bool) {
+	at := strings.LastIndexByte(addr, '@')
+	if p.sep == "" || at < 0 {
+		return addr, false
+	}
+	i := strings.IndexAny(addr[:at], p.sep)
+	if i <= 0 {
+		return addr, false
+	}
+	return addr[:i] + addr[at:], true
+}
+
+// maxAliasDepth bounds alias chains; deeper is taken for a loop.
+const maxAliasDepth = 10
+
+// expand rewrites addr through the aliases (the full address, then
+// without its detail, then the domain's catch-all for addresses not
+// otherwise known) into the addresses to deliver to, in order.
+func (p *Plugin) expand(addr string, depth int) ([]string, error) {
+	if depth > maxAliasDepth {
+		return nil, fmt.Errorf("alias chain from %s deeper than %d", addr, maxAliasDepth)
+	}
+	key := strings.ToLower(addr)
+	targets, ok := p.aliases[key]
+	if !ok {
+		if base, has := p.baseOf(key); has {
+			targets, ok = p.aliases[base]
+		}
+	}
+	if !ok && !p.known(addr) {
+		targets, ok = p.aliases["@"+domainOf(key)]
+	}
+	if !ok {
+		if base, has := p.baseOf(addr); has && p.strip {
+			return []string{base}, nil
+		}
+		return []string{addr}, nil
+	}
+	var out []string
+	for _, t := range targets {
+		var more []string
+		if strings.EqualFold(t, addr) {
+			more = []string{addr} // an alias that keeps a copy for itself
+		} else {
+			var err error
+			if more, err = p.expand(t, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		for _, m := range more {
+			if !containsFold(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Data applies the rewriting decided at RCPT: each rewritten recipient is
+// replaced by its targets, each with its route. Recipients that earlier
+// stages added are routed too.
+func (p *Plugin) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
+	var edits []sdk.Edit
+	var present []string
+	for _, r := range t.Envelope.Rcpts {
+		present = append(present, r.Addr)
+	}
+	for _, r := range t.Envelope.Rcpts {
+		targets, err := p.expand(r.Addr, 0)
+		if err != nil {
+			continue // refused at RCPT
+		}
+		if len(targets) == 1 && targets[0] == r.Addr {
+			if rl := p.ruleFor(r.Addr); r.Route == "" && rl != nil && rl.transport != "" && rl.transport != "reject" {
+				edits = append(edits, sdk.SetRoute{Rcpt: r.Addr, Route: rl.transport})
+			}
+			continue
+		}
+		if !containsFold(targets, r.Addr) {
+			edits = append(edits, sdk.RemoveRecipient{Addr: r.Addr})
+			present = removeFold(present, r.Addr)
+		}
+		for _, tg := range targets {
+			if containsFold(present, tg) {
+				continue
+			}
+			present = append(present, tg)
+			edits = append(edits, sdk.AddRecipient{Addr: tg})
+			if rl := p.ruleFor(tg); rl != nil && rl.transport != "" && rl.transport != "reject" {
+				edits = append(edits, sdk.SetRoute{Rcpt: tg, Route: rl.transport})
+			}
+		}
+	}
+	return sdk.Continue(edits...), nil
+}
+
+func domainOf(addr string) string {
+	return strings.TrimSuffix(addr[strings.LastIndexByte(addr, '@')+1:], ".")
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func removeFold(list []string, s string) []string {
+	out := list[:0]
+	for _, x := range list {
+		if !strings.EqualFold(x, s) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+var (
+	_ sdk.RcptHook     = (*Plugin)(nil)
+	_ sdk.DataHook     = (*Plugin)(nil)
+	_ sdk.BodyOptional = (*Plugin)(nil)
+)

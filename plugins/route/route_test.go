@@ -1,0 +1,223 @@
+package route
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/sdk"
+	"github.com/sluice-mta/sluice/sdk/sdktest"
+)
+
+const testConfig = `{
+  "detail_separator": "+",
+  "aliases": {
+    "postmaster@example.org": ["alice@example.org"],
+    "team@example.org": ["alice@example.org", "bob@example.org", "carol@partner.test"],
+    "loop1@example.org": ["loop2@example.org"],
+    "loop2@example.org": ["loop1@example.org"],
+    "@catch.test": ["bob@example.org"]
+  },
+  "rules": [
+    {"match": "old.example.org", "transport": "reject", "reply": "550 5.1.6 This domain has moved"},
+    {"match": "/^trap-.*@example\\.org$/", "transport": "discard"},
+    {"match": "example.org", "transport": "lmtp:unix:/run/dovecot/lmtp",
+     "recipients": ["alice", "bob@example.org", "trap-1"]},
+    {"match": "*.example.org", "transport": "lmtp:tcp:127.0.0.1:24"},
+    {"match": "vip@partner.test", "transport": "smtp:relay.partner.test:587?tls=verify"},
+    {"match": "partner.test", "transport": "smtp:relay.partner.test:25?tls=required"},
+    {"match": "catch.test", "transport": "mx", "recipients": ["known"]},
+    {"match": "*", "transport": "mx"}
+  ]
+}`
+
+// routeOf returns the route a verdict's SetRoute gives addr, or "".
+func routeOf(v sdk.Verdict, addr string) string {
+	for _, e := range v.Edits {
+		if sr, ok := e.(sdk.SetRoute); ok && strings.EqualFold(sr.Rcpt, addr) {
+			return sr.Route
+		}
+	}
+	return ""
+}
+
+func TestRcptRoutesByRule(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, testConfig)
+	for _, tc := range []struct {
+		rcpt   string
+		action sdk.Action
+		route  string
+		reply  string
+	}{
+		{"alice@example.org", sdk.ActionContinue, "lmtp:unix:/run/dovecot/lmtp", ""},
+		{"Alice+News@EXAMPLE.org", sdk.ActionContinue, "lmtp:unix:/run/dovecot/lmtp", ""},
+		{"bob@example.org", sdk.ActionContinue, "lmtp:unix:/run/dovecot/lmtp", ""},
+		{"mallory@example.org", sdk.ActionReject, "", "550 5.1.1"},
+		{"postmaster@example.org", sdk.ActionContinue, "lmtp:unix:/run/dovecot/lmtp", ""},
+		{"trap-1@example.org", sdk.ActionContinue, "discard", ""},
+		{"anyone@lists.example.org", sdk.ActionContinue, "lmtp:tcp:127.0.0.1:24", ""},
+		{"vip@partner.test", sdk.ActionContinue, "smtp:relay.partner.test:587?tls=verify", ""},
+		{"other@partner.test", sdk.ActionContinue, "smtp:relay.partner.test:25?tls=required", ""},
+		{"x@old.example.org", sdk.ActionReject, "", "550 5.1.6"},
+		{"someone@elsewhere.test", sdk.ActionContinue, "", ""},
+		{"loop1@example.org", sdk.ActionReject, "", "550 5.4.6"},
+		{"stranger@catch.test", sdk.ActionContinue, "lmtp:unix:/run/dovecot/lmtp", ""},
+		{"known@catch.test", sdk.ActionContinue, "", ""},
+	} {
+		v := h.Rcpt(sdktest.NewTxn("s@origin.test"), tc.rcpt)
+		if v.Action != tc.action || routeOf(v, tc.rcpt) != tc.route {
+			t.Errorf("%s: %v route %q, want %v route %q (%s)", tc.rcpt, v.Action, routeOf(v, tc.rcpt), tc.action, tc.route, v.Reason)
+		}
+		if tc.reply != "" && (v.Reply == nil || fmt.Sprintf("%d %s", v.Reply.Code, v.Reply.Enhanced) != tc.reply) {
+			t.Errorf("%s: reply %+v, want %s", tc.rcpt, v.Reply, tc.reply)
+		}
+	}
+}
+
+func TestDataRewritesAliasesAndRoutesTargets(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, testConfig)
+	txn := sdktest.NewTxn("s@origin.test")
+	for _, a := range []string{"team@example.org", "postmaster@example.org", "alice@example.org", "stranger@catch.test", "someone@elsewhere.test"} {
+		v := h.Rcpt(txn, a)
+		if v.Action != sdk.ActionContinue {
+			t.Fatalf("%s refused at RCPT: %s", a, v.Reason)
+		}
+		txn.Envelope.Rcpts = append(txn.Envelope.Rcpts, sdk.Recipient{Addr: a, Route: routeOf(v, a)})
+	}
+	v := h.Data(txn, []byte("Subject: hi\r\n\r\nbody\r\n"))
+	sdktest.ApplyEnvelope(&txn.Envelope, v.Edits)
+	var got []string
+	for _, r := range txn.Envelope.Rcpts {
+		got = append(got, r.Addr+" "+r.Route)
+	}
+	slices.Sort(got)
+	want := []string{
+		"alice@example.org lmtp:unix:/run/dovecot/lmtp",
+		"bob@example.org lmtp:unix:/run/dovecot/lmtp",
+		"carol@partner.test smtp:relay.partner.test:25?tls=required",
+		"someone@elsewhere.test ",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("envelope after data:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestStripDetail(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, `{"detail_separator": "+-", "strip_detail": true,
+		"rules": [{"match": "example.org", "transport": "lmtp:tcp:127.0.0.1:24", "recipients": ["alice"]}]}`)
+	txn := sdktest.NewTxn("s@origin.test")
+	if v := h.Rcpt(txn, "alice-list@example.org"); v.Action != sdk.ActionContinue {
+		t.Fatalf("refused: %s", v.Reason)
+	}
+	txn.Envelope.Rcpts = []sdk.Recipient{{Addr: "alice-list@example.org", Route: "lmtp:tcp:127.0.0.1:24"}}
+	v := h.Data(txn, []byte("Subject: hi\r\n\r\nbody\r\n"))
+	sdktest.ApplyEnvelope(&txn.Envelope, v.Edits)
+	if len(txn.Envelope.Rcpts) != 1 || txn.Envelope.Rcpts[0].Addr != "alice@example.org" || txn.Envelope.Rcpts[0].Route != "lmtp:tcp:127.0.0.1:24" {
+		t.Fatalf("envelope %+v, want alice@example.org over LMTP", txn.Envelope.Rcpts)
+	}
+}
+
+// startLMTP runs a go-smtp LMTP server that knows the users listed.
+func startLMTP(t *testing.T, users ...string) string {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "lmtp.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &lmtpUsers{users}, nil }))
+	srv.LMTP = true
+	srv.Domain = "lmtp.test"
+	srv.ReadTimeout, srv.WriteTimeout = 10*time.Second, 10*time.Second
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ln.Addr().String()
+}
+
+type lmtpUsers struct{ users []string }
+
+func (l *lmtpUsers) Reset()                               {}
+func (l *lmtpUsers) Logout() error                        { return nil }
+func (l *lmtpUsers) Mail(string, *smtp.MailOptions) error { return nil }
+func (l *lmtpUsers) Data(io.Reader) error                 { return errors.New("not in a probe") }
+func (l *lmtpUsers) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if to == "busy@example.org" {
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+	}
+	if !slices.Contains(l.users, to) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: to + " unknown"}
+	}
+	return nil
+}
+
+func TestUnknownUserRefusedByLMTPProbe(t *testing.T) {
+	sock := startLMTP(t, "alice@example.org")
+	h := sdktest.New(t, &Plugin{}, `{"rules": [{"match": "example.org", "transport": "lmtp:unix:`+sock+`", "probe": true}]}`)
+	if v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "alice@example.org"); v.Action != sdk.ActionContinue || routeOf(v, "alice@example.org") != "lmtp:unix:"+sock {
+		t.Errorf("known user: %v %s", v.Action, v.Reason)
+	}
+	v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "nobody@example.org")
+	if v.Action != sdk.ActionReject || v.Reply.Code != 550 || v.Reply.Enhanced != "5.1.1" {
+		t.Errorf("unknown user: %v %+v, want 550 5.1.1 at RCPT", v.Action, v.Reply)
+	}
+	if v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "busy@example.org"); v.Action != sdk.ActionTempfail || v.Reply.Code != 451 {
+		t.Errorf("server says later: %v %+v, want a 451 (never accept what may bounce)", v.Action, v.Reply)
+	}
+	os.Remove(sock)
+	if v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "alice@example.org"); v.Action != sdk.ActionTempfail {
+		t.Errorf("server down: %v, want tempfail", v.Action)
+	}
+}
+
+func TestRecipientsFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(f, []byte("# users\nalice\nbob@example.org # the boss\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := sdktest.New(t, &Plugin{}, `{"rules": [{"match": "example.org", "transport": "lmtp:tcp:127.0.0.1:24", "recipients_file": "`+f+`"}]}`)
+	for addr, want := range map[string]sdk.Action{"alice@example.org": sdk.ActionContinue, "bob@example.org": sdk.ActionContinue, "eve@example.org": sdk.ActionReject} {
+		if v := h.Rcpt(sdktest.NewTxn("s@origin.test"), addr); v.Action != want {
+			t.Errorf("%s: %v, want %v", addr, v.Action, want)
+		}
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []string{
+		`{"rules": [{"match": "", "transport": "mx"}]}`,
+		`{"rules": [{"match": "x.test"}]}`,
+		`{"rules": [{"match": "x.test", "transport": "pigeon:coop"}]}`,
+		`{"rules": [{"match": "x.test", "transport": "reject", "reply": "550 4.1.1 mixed"}]}`,
+		`{"rules": [{"match": "x.test", "transport": "mx", "reply": "550 5.1.1 no"}]}`,
+		`{"rules": [{"match": "x.test", "transport": "mx", "probe": true}]}`,
+		`{"rules": [{"match": "/(/", "transport": "mx"}]}`,
+		`{"rules": [{"match": "x.test", "transport": "mx", "recipients_file": "/nonexistent"}]}`,
+		`{"aliases": {"nodomain": ["a@b.test"]}}`,
+		`{"aliases": {"a@b.test": []}}`,
+		`{"aliases": {"a@b.test": ["not-an-address"]}}`,
+		`{"probe_timeout": "soon"}`,
+		`{"colour": "blue"}`,
+	} {
+		if _, err := sdktest.Start(t, &Plugin{}, cfg); err == nil {
+			t.Errorf("config %s accepted", cfg)
+		}
+	}
+}
+
+func TestDeclaresRcptAndHeadersOnlyData(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, `{}`)
+	if got := h.Info().Hooks; !slices.Equal(got, []sdk.Hook{sdk.HookRcpt, sdk.HookData}) {
+		t.Errorf("hooks %v", got)
+	}
+	if h.Info().NeedsBody {
+		t.Error("the data hook needs no body")
+	}
+}
