@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/delivery"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/smtpd"
@@ -106,7 +107,9 @@ func Start(opt Options) (_ *Daemon, err error) {
 		d.adminSrv = &http.Server{
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound,
 				Token: c.Admin.Token, Logger: d.log, Version: opt.Version,
-				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe.Status() }}),
+				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe.Status() },
+				// The agent is made below; the closure reads it at call time.
+				Bounce: func(ctx context.Context, id string) error { return d.agent.Bounce(ctx, id) }}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go func() { _ = d.adminSrv.Serve(d.adminLn) }()
@@ -114,7 +117,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err := d.smtp.Start(); err != nil {
 		return nil, err
 	}
-	d.agent = delivery.New(d.queue, delivery.Options{Config: c.Delivery, Hostname: c.Hostname, Resolver: res, Logger: d.log})
+	d.agent = delivery.New(d.queue, delivery.Options{Config: c.Delivery, Hostname: c.Hostname, Resolver: res, Logger: d.log,
+		Bounce: delivery.BounceOptions{Filter: d.bounceFilter}})
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	d.agentDone = make(chan error, 1)
@@ -130,6 +134,16 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	d.log.Info("sluice started", attrs...)
 	return d, nil
+}
+
+// bounceFilter runs a generated report through the pipeline's bounce hook.
+func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []byte) ([]byte, bool, error) {
+	rcpts := make([]string, len(r.Rcpts))
+	for i, rc := range r.Rcpts {
+		rcpts[i] = rc.Addr
+	}
+	out, drop := d.pipe.Bounce(ctx, r.ID, rcpts, body)
+	return out, drop, nil
 }
 
 // traceRetention is how long a message's pipeline trace is kept.

@@ -184,7 +184,7 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 				continue
 			}
 			s.disposition, s.dispReason = v.Action, v.Reason
-			if hook == sdk.HookData {
+			if hook == sdk.HookData || hook == sdk.HookBounce {
 				return Outcome{Action: v.Action}
 			}
 			continue
