@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build run check test test-deps fmt-check vet race interop interop-deps bench proto clean
+.PHONY: all build run check test test-deps fmt-check vet race interop interop-deps bench proto fuzz clean
 
 all: build
 
@@ -55,6 +55,15 @@ bench: build
 	@scripts/install-deps.sh bench
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./core/queue/
 	scripts/bench.sh
+
+## fuzz: each fuzz target for FUZZTIME (their seeds alone run in make test/check)
+FUZZTIME ?= 1m
+FUZZ_TARGETS := ./core/smtpd:FuzzParseMailbox ./core/smtpd:FuzzSMTPCommands \
+                ./core/pipeline:FuzzParseMessage ./core/config:FuzzParse
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "$(GO) test -run '^$$' -fuzz '^$$fn\$$' -fuzztime $(FUZZTIME) $$pkg"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
 
 ## proto: regenerate the plugin protocol stubs (needs protoc, protoc-gen-go,
 ## protoc-gen-go-grpc; the generated code is committed, so tests never need it)

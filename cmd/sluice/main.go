@@ -32,6 +32,8 @@ commands:
   dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]
                                   write a DKIM key and print its DNS TXT record
   plugin serve NAME | plugin list  run a first-party plugin (the core does this)
+  user add NAME [-bcrypt] | user del NAME | user list  (-f USERS_FILE | -c FILE)
+                                  manage SMTP AUTH users; the password comes from stdin
   version                         version and build info
 `
 
@@ -59,6 +61,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdReplay(args[1:], stdout)
 	case "plugin":
 		err = cmdPlugin(args[1:], stdout)
+	case "user":
+		err = cmdUser(args[1:], stdin, stdout)
 	case "dkim":
 		err = cmdDKIM(args[1:], stdout)
 	case "version", "--version", "-v":

@@ -29,6 +29,7 @@ type Config struct {
 	DNS           DNS        `toml:"dns"`
 	Admin         Admin      `toml:"admin"`
 	Limits        Limits     `toml:"limits"`
+	Auth          Auth       `toml:"auth"`
 	Listeners     []Listener `toml:"listener"`
 	Stages        []Stage    `toml:"stage"`
 	Delivery      Delivery   `toml:"delivery"`
@@ -59,6 +60,45 @@ type Limits struct {
 	CommandTimeout Duration `toml:"command_timeout"` // RFC 5321 §4.5.3.2.7: 5 minutes
 	DataTimeout    Duration `toml:"data_timeout"`    // RFC 5321 §4.5.3.2.6: 10 minutes
 	MaxConnections int      `toml:"max_connections"`
+
+	// The limits below take 0 for their default and -1 for "no limit".
+	// relay_networks are exempt from the per-IP ones (as Postfix's anvil
+	// exempts mynetworks).
+	MaxConnectionsPerIP      int      `toml:"max_connections_per_ip"`      // then 421 4.7.0
+	ConnectionRatePerIP      int      `toml:"connection_rate_per_ip"`      // new connections per minute; then 421 4.7.0
+	MaxMessagesPerConnection int      `toml:"max_messages_per_connection"` // MAIL commands; then 421 4.7.0 and close
+	MessageRatePerIP         Rate     `toml:"message_rate_per_ip"`         // token bucket at MAIL; then 450 4.7.0
+	MessageRatePerSender     Rate     `toml:"message_rate_per_sender"`     // per AUTH user, else per reverse-path
+	MaxErrors                int      `toml:"max_errors"`                  // refused commands; then 421 4.7.0 and close
+	AuthFailuresPerIP        int      `toml:"auth_failures_per_ip"`        // within auth_lockout; then 454 4.7.0
+	AuthLockout              Duration `toml:"auth_lockout"`                // how long failures count and lock out
+	AuthFailureDelay         Duration `toml:"auth_failure_delay"`          // before each 535
+	MaxHeaderSize            int      `toml:"max_header_size"`             // bytes of the header section; then 552 5.3.4
+}
+
+// Rate is a token bucket: PerMinute tokens a minute, at most Burst saved
+// up. PerMinute 0 takes the default, -1 means no limit; Burst 0 means
+// PerMinute.
+type Rate struct {
+	PerMinute int `toml:"per_minute"`
+	Burst     int `toml:"burst"`
+}
+
+// Unlimited reports whether the rate has no limit.
+func (r Rate) Unlimited() bool { return r.PerMinute < 0 }
+
+// Auth configures SMTP AUTH (RFC 4954) and who may send as whom.
+type Auth struct {
+	// UsersFile holds "user:hash" lines, bcrypt or argon2id (managed with
+	// "sluice user"); relative to the config file. Empty: no built-in
+	// user database (the pipeline's auth hook may still authenticate).
+	UsersFile string `toml:"users_file"`
+	// Senders maps a user to the addresses and "@domain"s it may use as
+	// reverse-path; "*" allows any. A user whose name is an address may
+	// always use that address.
+	Senders map[string][]string `toml:"senders"`
+	// SendersFile holds more of the same, one "user: addr, @domain" a line.
+	SendersFile string `toml:"senders_file"`
 }
 
 // Listener is one SMTP listening socket.

@@ -42,6 +42,31 @@ func (c *Config) applyDefaults() {
 	if l.MaxConnections == 0 {
 		l.MaxConnections = 1000
 	}
+	defInt := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defInt(&l.MaxConnectionsPerIP, 50)
+	defInt(&l.ConnectionRatePerIP, 120)
+	defInt(&l.MaxMessagesPerConnection, 100)
+	defInt(&l.MaxErrors, 20)
+	defInt(&l.AuthFailuresPerIP, 5)
+	defInt(&l.MaxHeaderSize, 100<<10)
+	defRate := func(r *Rate, perMinute int) {
+		defInt(&r.PerMinute, perMinute)
+		if r.Burst == 0 {
+			r.Burst = r.PerMinute
+		}
+	}
+	defRate(&l.MessageRatePerIP, 120)
+	defRate(&l.MessageRatePerSender, 60)
+	if l.AuthLockout.Duration == 0 {
+		l.AuthLockout.Duration = 15 * time.Minute
+	}
+	if l.AuthFailureDelay.Duration == 0 {
+		l.AuthFailureDelay.Duration = time.Second
+	}
 	for i := range c.Listeners {
 		if c.Listeners[i].Kind == "" {
 			c.Listeners[i].Kind = KindSMTP
@@ -156,6 +181,34 @@ func (c *Config) validate(data []byte) error {
 	if l.MaxRecipients < 1 || l.MaxMessageSize < 1 {
 		return f.err("limits", -1, "", "limits must be positive")
 	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{
+		{"max_connections_per_ip", l.MaxConnectionsPerIP},
+		{"connection_rate_per_ip", l.ConnectionRatePerIP},
+		{"max_messages_per_connection", l.MaxMessagesPerConnection},
+		{"max_errors", l.MaxErrors},
+		{"auth_failures_per_ip", l.AuthFailuresPerIP},
+		{"max_header_size", l.MaxHeaderSize},
+		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
+		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
+	} {
+		if v.n < -1 {
+			return f.err("limits", -1, v.key, v.key+" must be positive, or -1 for no limit")
+		}
+	}
+	for _, r := range []struct {
+		key string
+		r   Rate
+	}{{"message_rate_per_ip", l.MessageRatePerIP}, {"message_rate_per_sender", l.MessageRatePerSender}} {
+		if !r.r.Unlimited() && r.r.Burst < 1 {
+			return f.err("limits", -1, r.key, r.key+": burst must be positive")
+		}
+	}
+	if err := c.validateAuth(f); err != nil {
+		return err
+	}
 	stages := map[string]bool{}
 	for i, s := range c.Stages {
 		if s.Name == "" {
@@ -201,6 +254,35 @@ func (c *Config) validate(data []byte) error {
 		return f.err("log", -1, "level", "log level must be debug, info, warn or error")
 	}
 	return nil
+}
+
+// validateAuth checks the [auth] table: every sender pattern is "*", an
+// "@domain" or an address.
+func (c *Config) validateAuth(f finder) error {
+	for user, pats := range c.Auth.Senders {
+		if user == "" || strings.ContainsAny(user, ": \t") {
+			return f.err("auth.senders", -1, "", fmt.Sprintf("bad user name %q", user))
+		}
+		for _, p := range pats {
+			if !ValidSenderPattern(p) {
+				return f.err("auth.senders", -1, user, fmt.Sprintf("bad sender %q for %s: want an address, @domain or *", p, user))
+			}
+		}
+	}
+	return nil
+}
+
+// ValidSenderPattern reports whether p is "*", "@domain" or
+// "local@domain".
+func ValidSenderPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	at := strings.LastIndexByte(p, '@')
+	if at < 0 || at == len(p)-1 || strings.ContainsAny(p, " \t,<>") || strings.IndexByte(p, '@') != at {
+		return false
+	}
+	return true
 }
 
 // Resolve makes a path relative to the config file's directory absolute.

@@ -56,6 +56,8 @@ func (pp pipelinePolicy) Mail(ctx context.Context, info *smtpd.SessionInfo, from
 	if ps == nil {
 		return nil
 	}
+	// Who authenticated (RFC 4954), for this and the later hooks.
+	ps.SetSession(func(s *sdk.Session) { s.AuthUser, s.AuthMech = info.AuthUser, info.AuthMech })
 	return ps.Mail(ctx, from, nil).Reply
 }
 

@@ -101,6 +101,23 @@ func validDomain(d string) bool {
 	return true
 }
 
+// addressLiteralIP returns the IP of an address-literal domain ([192.0.2.1],
+// [IPv6:2001:db8::1]); ok is false for a host name.
+func addressLiteralIP(d string) (ip netip.Addr, ok bool) {
+	if !strings.HasPrefix(d, "[") || !strings.HasSuffix(d, "]") {
+		return netip.Addr{}, false
+	}
+	lit := d[1 : len(d)-1]
+	if v6, ok := cutPrefixFold(lit, "IPv6:"); ok {
+		lit = v6
+	}
+	a, err := netip.ParseAddr(lit)
+	if err != nil {
+		return netip.Addr{}, true // not ours, whatever it is
+	}
+	return a.Unmap(), true
+}
+
 // isDotString reports whether s is atoms joined by single dots (RFC 5321
 // §4.1.2 Dot-string; non-ASCII counts as atext under RFC 6531 §3.3).
 func isDotString(s string) bool {

@@ -24,6 +24,8 @@ type conn struct {
 	mu      sync.Mutex
 	inTxn   bool // between an accepted MAIL and the end of the transaction
 	closing bool // Shutdown has begun
+	nMsgs   int  // transactions opened, for max_messages_per_connection
+	nErrs   int  // refusals, for max_errors
 }
 
 func newConn(l *listener, raw net.Conn) *conn {
@@ -81,8 +83,8 @@ func (c *conn) Close() error {
 	return err
 }
 
-// beginTxn marks a transaction open; it reports false once Shutdown has
-// begun, when no new transaction may start.
+// beginTxn marks a transaction open and counts it; it reports false once
+// Shutdown has begun, when no new transaction may start.
 func (c *conn) beginTxn() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -90,7 +92,24 @@ func (c *conn) beginTxn() bool {
 		return false
 	}
 	c.inTxn = true
+	c.nMsgs++
 	return true
+}
+
+// messages is the number of transactions opened on the connection.
+func (c *conn) messages() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nMsgs
+}
+
+// countError counts one refusal and returns the count so far. Counts
+// survive STARTTLS: they belong to the connection.
+func (c *conn) countError() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nErrs++
+	return c.nErrs
 }
 
 // endTxn marks the transaction over; during Shutdown the session then ends.

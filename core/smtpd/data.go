@@ -40,8 +40,13 @@ func (s *session) Data(r io.Reader) error {
 			rep = &reply.BareNewline
 		}
 	}
+	aborted := false
 	switch {
 	case err == nil && rep == nil:
+		if max := s.srv.cfg.Limits.MaxHeaderSize; max >= 0 && headerSize(data) > max {
+			rep = headerTooBig.With("header section over max_header_size")
+			break
+		}
 		rep = s.enqueue(id, tx, &info, data)
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		// go-smtp reads the rest of the data before it answers.
@@ -50,9 +55,11 @@ func (s *session) Data(r io.Reader) error {
 	case errors.Is(err, smtp.ErrTooLongLine):
 		rep = lineTooLong.With("text line over max_line_length")
 		s.abort(rep)
+		aborted = true
 	case isTimeout(err):
 		rep = dataTimeout.With(err.Error())
 		s.abort(rep)
+		aborted = true
 	case err != nil:
 		// The client left or reset (RSET during BDAT): nobody to answer.
 		s.srv.log.Info("message", "id", id, "listener", info.Listener, "client", info.Client.Addr().String(),
@@ -60,7 +67,23 @@ func (s *session) Data(r io.Reader) error {
 		return err
 	}
 	s.logTxn(id, tx, &info, len(data), rep, time.Since(start))
+	if rep.Code >= 400 && !aborted {
+		return s.countRefusal("data", rep) // logged by logTxn
+	}
 	return toSMTP(rep)
+}
+
+// headerSize is the length of the header section of a message: up to and
+// including the CRLF that ends its last field (RFC 5322 §2.1). A message
+// without an empty line is all header.
+func headerSize(data []byte) int {
+	if bytes.HasPrefix(data, []byte("\r\n")) {
+		return 0
+	}
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		return i + 2
+	}
+	return len(data)
 }
 
 // readData reads DATA through go-smtp's reader, which ends only at
@@ -96,6 +119,7 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *r
 		Client:   info.Client.Addr(),
 		Host:     s.srv.cfg.Hostname,
 		TLS:      info.TLS,
+		Auth:     info.AuthUser != "",
 		SMTPUTF8: tx.opts.UTF8,
 		ID:       id,
 		Date:     now,

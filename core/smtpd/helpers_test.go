@@ -75,7 +75,7 @@ func (b *syncBuffer) String() string {
 }
 
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	cfg  *config.Config
 	q    *recQueue
 	srv  *Server
@@ -84,7 +84,7 @@ type harness struct {
 
 // start runs a server on loopback with a real queue in a temp dir. The
 // options may edit the Options (and its Config) before New.
-func start(t *testing.T, opts ...func(*Options)) *harness {
+func start(t testing.TB, opts ...func(*Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Parse(filepath.Join(dir, "sluice.toml"), []byte(baseConfig))
@@ -167,7 +167,7 @@ func (h *harness) only() (*envelope.Message, []byte) {
 // dialog is a scripted SMTP client over a raw connection, in the style of
 // chasquid's test/t-12-minor_dialogs: send lines, expect exact replies.
 type dialog struct {
-	t *testing.T
+	t testing.TB
 	c net.Conn
 	r *bufio.Reader
 }
@@ -180,7 +180,7 @@ func (h *harness) dial() *dialog {
 	return d
 }
 
-func dialConn(t *testing.T, addr string) *dialog {
+func dialConn(t testing.TB, addr string) *dialog {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -190,7 +190,7 @@ func dialConn(t *testing.T, addr string) *dialog {
 	return newDialog(t, c)
 }
 
-func newDialog(t *testing.T, c net.Conn) *dialog {
+func newDialog(t testing.TB, c net.Conn) *dialog {
 	return &dialog{t: t, c: c, r: bufio.NewReader(c)}
 }
 

@@ -57,8 +57,12 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	// and does not offer it there.
 	srv.TLSConfig = l.tls
 	srv.ErrorLog = errorLog{s.log.With("listener", lc.Name)}
-	// Kind "submission" will require AUTH (RFC 6409 §4.3) once AUTH exists;
-	// until then it behaves like "smtp".
+	// AUTH is offered only under TLS (RFC 8314 §3, RFC 4954 §4), but the
+	// session decides that itself (AuthMechanisms is empty in the clear), so
+	// that AUTH in the clear gets RFC 4954's 538 5.7.11 rather than
+	// go-smtp's 523. Kinds "submission" and "submissions" require AUTH
+	// before MAIL (RFC 6409 §4.3).
+	srv.AllowInsecureAuth = true
 	l.smtp = srv
 	return l, nil
 }
@@ -105,20 +109,21 @@ func (l *listener) acceptLoop() {
 		}
 		backoff = 0
 		c := newConn(l, raw)
-		admitted := l.srv.track(c)
-		go l.admit(c, admitted)
+		refused := l.srv.track(c)
+		go l.admit(c, refused)
 	}
 }
 
-// admit runs the connect checks and passes the connection to go-smtp.
-func (l *listener) admit(c *conn, underLimit bool) {
+// admit runs the connect checks and passes the connection to go-smtp;
+// limit is the connection limit's refusal, if any.
+func (l *listener) admit(c *conn, limit *reply.Reply) {
 	var nc net.Conn = c
 	if l.cfg.Kind == config.KindSubmissions {
 		nc = tls.Server(c, l.tls) // go-smtp completes the handshake
 	}
-	if !underLimit {
-		l.srv.log.Warn("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reason", "max_connections")
-		l.refuse(nc, &tooManyConns)
+	if limit != nil {
+		l.srv.log.Warn("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reply", limit.String())
+		l.refuse(nc, limit)
 		return
 	}
 	if r := l.srv.checkConnect(&c.info); r != nil {

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"context"
 	"net/netip"
+	"strings"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -32,6 +33,31 @@ type Policy interface {
 	Close(s *SessionInfo)
 }
 
+// AuthPolicy is implemented by a Policy that has a say in AUTH (the
+// pipeline's auth hook). It is asked first, with the SASL credentials; on
+// AuthContinue the built-in user database decides.
+type AuthPolicy interface {
+	Auth(ctx context.Context, s *SessionInfo, mech, user string, secret []byte) AuthVerdict
+}
+
+// AuthDecision is what an AuthPolicy decided.
+type AuthDecision int
+
+// AuthPolicy decisions.
+const (
+	AuthContinue AuthDecision = iota // let the built-in user database decide
+	AuthAccept                       // authenticated
+	AuthRefuse                       // refused with Reply (default 535 5.7.8)
+)
+
+// AuthVerdict is an AuthPolicy's answer. A 5xx Reply counts as a failed
+// attempt towards auth_failures_per_ip; a 4xx one (a directory down) does
+// not.
+type AuthVerdict struct {
+	Decision AuthDecision
+	Reply    *reply.Reply
+}
+
 // SessionInfo is what a Policy knows about a session.
 type SessionInfo struct {
 	ID       string // unique per connection
@@ -43,6 +69,10 @@ type SessionInfo struct {
 	From     string   // reverse-path of the open transaction
 	Rcpts    []string // recipients accepted in the open transaction
 	Local    netip.AddrPort
+	// AuthUser is the user authenticated by AUTH (RFC 4954), "" before;
+	// AuthMech is its SASL mechanism (PLAIN, LOGIN).
+	AuthUser string
+	AuthMech string
 	// State belongs to the Policy: set at Connect, it stays with the
 	// connection across STARTTLS and transactions.
 	State any
@@ -118,12 +148,39 @@ func (s *Server) checkMail(info *SessionInfo, from string, utf8 bool) (string, *
 			return "", reply.BadSender.With(err.Error() + ": " + from)
 		}
 	}
+	// RFC 6409 §6.1: a submission server may refuse a sender the user is
+	// not entitled to use.
+	if info.AuthUser != "" && !s.senders.Allowed(info.AuthUser, from) {
+		return "", senderNotOwned.With("user " + info.AuthUser + " may not send as <" + from + ">")
+	}
+	if r := s.checkMailRate(info, from); r != nil {
+		return "", r
+	}
 	if s.policy != nil {
 		if r := s.policy.Mail(s.ctx, info, from); r != nil {
 			return "", r
 		}
 	}
 	return from, nil
+}
+
+// checkMailRate spends a token of the per-IP and the per-sender message
+// buckets; the sender is the AUTH user, else the reverse-path (the null
+// one has no bucket). relay_networks are exempt from the per-IP bucket.
+func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
+	now := s.clock()
+	ip := info.Client.Addr()
+	if !s.mayRelay(ip) && !s.msgRateIP.take(ip.String(), now) {
+		return messageRateIP.With("message_rate_per_ip " + ip.String())
+	}
+	sender := from
+	if info.AuthUser != "" {
+		sender = "user:" + info.AuthUser
+	}
+	if sender != "" && !s.msgRateSender.take(strings.ToLower(sender), now) {
+		return messageRateSender.With("message_rate_per_sender " + sender)
+	}
+	return nil
 }
 
 // checkRcpt validates a recipient, refuses relaying and applies the
@@ -142,10 +199,8 @@ func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, utf8 bool)
 	default:
 		return reply.BadAddress.With(err.Error() + ": " + to)
 	}
-	// RFC 5321 §3.6.2, RFC 5321 §7.1: accept mail for our domains only,
-	// unless the client may relay.
-	if !s.cfg.IsLocalDomain(mb.Domain) && !s.mayRelay(info.Client.Addr()) {
-		return reply.RelayDenied.With("relaying to " + mb.Domain + " from " + info.Client.Addr().String())
+	if r := s.checkRelay(info, mb); r != nil {
+		return r
 	}
 	rc.Addr = mb.String()
 	if s.policy != nil {
@@ -161,6 +216,38 @@ func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {
 		return nil
 	}
 	return s.policy.Data(s.ctx, info, tx)
+}
+
+// checkRelay accepts mail for our domains only, unless the client may relay
+// (RFC 5321 §3.6.2, §7.1): it authenticated, or it is in relay_networks.
+// Addresses that route through us in a hidden way are refused from
+// everyone: an address literal that is not this listener's own address
+// (RFC 5321 §4.1.3), and at our domains a local part with the percent
+// hack (user%other@ours) or a bang path (other!user@ours), which a mailbox
+// server behind us might still honour (RFC 5321 §3.6.1: "SMTP servers MAY
+// decline to act as mail relays"). Quoted local parts hiding an "@" and
+// trailing dots are already refused by parseMailbox; go-smtp removes a
+// source route (@a,@b:user@c) before we see the address (RFC 5321
+// Appendix C: "SHOULD ignore"), so only user@c is judged and delivered.
+func (s *Server) checkRelay(info *SessionInfo, mb mailbox) *reply.Reply {
+	client := info.Client.Addr().String()
+	local := s.cfg.IsLocalDomain(mb.Domain)
+	if lit, ok := addressLiteralIP(mb.Domain); ok {
+		if !info.Local.IsValid() || lit != info.Local.Addr() {
+			return relayTrick.With("address literal " + mb.Domain + " is not ours, from " + client)
+		}
+		local = true
+	}
+	if local {
+		if strings.ContainsAny(mb.Local, "%!") {
+			return relayTrick.With("routing in local part " + mb.Local + " from " + client)
+		}
+		return nil
+	}
+	if info.AuthUser == "" && !s.mayRelay(info.Client.Addr()) {
+		return reply.RelayDenied.With("relaying to " + mb.Domain + " from " + client)
+	}
+	return nil
 }
 
 // mayRelay reports whether ip is in relay_networks.

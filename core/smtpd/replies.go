@@ -23,6 +23,37 @@ var (
 	closing = reply.Reply{Code: 221, Enhanced: [3]int{2, 0, 0}, Text: "Bye"}
 	// RFC 3463 4.4.5: system congestion (max_connections).
 	tooManyConns = reply.Reply{Code: 421, Enhanced: [3]int{4, 4, 5}, Text: "Too many connections, try again later"}
+
+	// The per-client limits answer as Postfix's anvil does: 4.7.0, a
+	// policy refusal that a well-behaved client retries later.
+	tooManyConnsFromIP = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many connections from your address, try again later"}
+	connRateExceeded   = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many connections from your address in a short time, try again later"}
+	tooManyMessages    = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many messages in one session, reconnect to send more"}
+	tooManyErrors      = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many errors, closing connection"}
+	// RFC 5321 §4.2.5: 450 for a mailbox action refused for now.
+	messageRateIP     = reply.Reply{Code: 450, Enhanced: [3]int{4, 7, 0}, Text: "Too many messages from your address, try again later"}
+	messageRateSender = reply.Reply{Code: 450, Enhanced: [3]int{4, 7, 0}, Text: "Too many messages from this sender, try again later"}
+	// RFC 1870 §6.3 and RFC 3463 X.3.4 ("per-message size limit ... for
+	// physical or policy reasons"): the header section is over
+	// max_header_size.
+	headerTooBig = reply.Reply{Code: 552, Enhanced: [3]int{5, 3, 4}, Text: "Message header size exceeds limit"}
+
+	// RFC 4954 §6 replies.
+	authRequired    = reply.Reply{Code: 530, Enhanced: [3]int{5, 7, 0}, Text: "Authentication required"}
+	authNeedsTLS    = reply.Reply{Code: 538, Enhanced: [3]int{5, 7, 11}, Text: "Encryption required for requested authentication mechanism"}
+	authBadMech     = reply.Reply{Code: 504, Enhanced: [3]int{5, 5, 4}, Text: "Unrecognized authentication type"}
+	authInvalid     = reply.Reply{Code: 535, Enhanced: [3]int{5, 7, 8}, Text: "Authentication credentials invalid"}
+	authTempFail    = reply.Reply{Code: 454, Enhanced: [3]int{4, 7, 0}, Text: "Temporary authentication failure"}
+	authLockedOut   = reply.Reply{Code: 454, Enhanced: [3]int{4, 7, 0}, Text: "Too many failed authentication attempts, try again later"}
+	authUnavailable = reply.Reply{Code: 502, Enhanced: [3]int{5, 5, 1}, Text: "AUTH not available here"}
+	// RFC 4954 §4: "The AUTH command is not permitted during a mail
+	// transaction."
+	authInTxn = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "AUTH not permitted during a mail transaction"}
+	// RFC 3463 X.7.1: the authenticated user may not use this sender.
+	senderNotOwned = reply.Reply{Code: 553, Enhanced: [3]int{5, 7, 1}, Text: "Sender address not owned by the authenticated user"}
+	// RFC 5321 §3.6.1 and §7.1: percent hacks, bang paths and address
+	// literals of other hosts are relay attempts.
+	relayTrick = reply.Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Text: "Relay access denied"}
 )
 
 // queued is the 250 that ends a transaction (RFC 5321 §4.1.1.4).

@@ -12,11 +12,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/auth"
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
 )
 
 // Enqueuer stores accepted messages; *queue.Store implements it. Enqueue
@@ -36,7 +39,19 @@ type Options struct {
 	// allows whatever they allow.
 	Policy Policy
 	Logger *slog.Logger     // default slog.Default()
-	Clock  func() time.Time // timestamps (Received, envelope); default time.Now
+	Clock  func() time.Time // timestamps, rate buckets, AUTH lockouts; default time.Now
+	// Users checks AUTH passwords after the Policy's auth hook has let
+	// them through; default: the config's [auth] users_file, read again
+	// whenever it changes.
+	Users UserDB
+	// Sleep waits before a failed AUTH is answered (auth_failure_delay);
+	// it returns early when ctx ends. Tests replace it.
+	Sleep func(ctx context.Context, d time.Duration)
+}
+
+// UserDB is the built-in user database; *auth.File implements it.
+type UserDB interface {
+	Verify(user, password string) bool
 }
 
 // Server is the set of SMTP listeners of one configuration.
@@ -46,6 +61,16 @@ type Server struct {
 	policy Policy
 	log    *slog.Logger
 	clock  func() time.Time
+	sleep  func(context.Context, time.Duration)
+
+	users   UserDB // nil: no built-in user database
+	senders *auth.Senders
+
+	// Per-client limits.
+	connRate      *buckets // by IP
+	msgRateIP     *buckets // by IP
+	msgRateSender *buckets // by AUTH user or reverse-path
+	authFails     *authFailures
 
 	// ctx is handed to Policy hooks; it is cancelled when Shutdown stops
 	// waiting for sessions.
@@ -59,6 +84,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
+	perIP   map[netip.Addr]int
 	started bool
 	closing bool
 }
@@ -73,7 +99,8 @@ func New(opt Options) (*Server, error) {
 		return nil, errors.New("smtpd: no queue")
 	}
 	if l := opt.Config.Limits; l.MaxMessageSize <= 0 || l.MaxRecipients <= 0 || l.MaxLineLength <= 0 ||
-		l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.MaxConnections <= 0 {
+		l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.MaxConnections <= 0 ||
+		l.MaxErrors == 0 || l.MaxHeaderSize == 0 || l.AuthLockout.Duration <= 0 {
 		return nil, errors.New("smtpd: config limits unset (load the config with config.Parse or config.Load)")
 	}
 	if opt.Logger == nil {
@@ -82,13 +109,27 @@ func New(opt Options) (*Server, error) {
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
+	if opt.Sleep == nil {
+		opt.Sleep = sleepCtx
+	}
+	lim := opt.Config.Limits
 	s := &Server{
-		cfg:    opt.Config,
-		queue:  opt.Queue,
-		policy: opt.Policy,
-		log:    opt.Logger,
-		clock:  opt.Clock,
-		conns:  map[*conn]struct{}{},
+		cfg:           opt.Config,
+		queue:         opt.Queue,
+		policy:        opt.Policy,
+		log:           opt.Logger,
+		clock:         opt.Clock,
+		sleep:         opt.Sleep,
+		users:         opt.Users,
+		conns:         map[*conn]struct{}{},
+		perIP:         map[netip.Addr]int{},
+		connRate:      newBuckets(config.Rate{PerMinute: lim.ConnectionRatePerIP, Burst: lim.ConnectionRatePerIP}),
+		msgRateIP:     newBuckets(lim.MessageRatePerIP),
+		msgRateSender: newBuckets(lim.MessageRatePerSender),
+		authFails:     newAuthFailures(lim),
+	}
+	if err := s.loadAuth(); err != nil {
+		return nil, err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	for _, lc := range opt.Config.Listeners {
@@ -183,23 +224,71 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// track registers a new connection; it reports false when the connection
-// is over max_connections (it is tracked anyway until it is closed).
-func (s *Server) track(c *conn) bool {
+// loadAuth opens the users file and reads the sender map.
+func (s *Server) loadAuth() error {
+	a := s.cfg.Auth
+	s.senders = auth.NewSenders(a.Senders)
+	if a.SendersFile != "" {
+		if err := s.senders.LoadSendersFile(s.cfg.Resolve(a.SendersFile)); err != nil {
+			return fmt.Errorf("smtpd: senders_file: %w", err)
+		}
+	}
+	if s.users == nil && a.UsersFile != "" {
+		f, err := auth.OpenFile(s.cfg.Resolve(a.UsersFile))
+		if err != nil {
+			return fmt.Errorf("smtpd: users_file: %w", err)
+		}
+		s.users = f
+	}
+	return nil
+}
+
+// track registers a new connection and applies the connection limits:
+// max_connections, then for clients outside relay_networks
+// max_connections_per_ip and connection_rate_per_ip. A refused connection
+// is tracked anyway until it is closed.
+func (s *Server) track(c *conn) *reply.Reply {
+	ip := c.info.Client.Addr()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ok := len(s.conns) < s.cfg.Limits.MaxConnections
+	n := len(s.conns)
 	s.conns[c] = struct{}{}
+	s.perIP[ip]++
 	s.connWG.Add(1)
-	return ok
+	lim := s.cfg.Limits
+	switch {
+	case n >= lim.MaxConnections:
+		return &tooManyConns
+	case s.mayRelay(ip):
+		return nil
+	case lim.MaxConnectionsPerIP >= 0 && s.perIP[ip] > lim.MaxConnectionsPerIP:
+		return &tooManyConnsFromIP
+	case !s.connRate.take(ip.String(), s.clock()):
+		return &connRateExceeded
+	}
+	return nil
 }
 
 func (s *Server) untrack(c *conn) {
 	if s.policy != nil {
 		s.policy.Close(&c.info)
 	}
+	ip := c.info.Client.Addr()
 	s.mu.Lock()
 	delete(s.conns, c)
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
 	s.mu.Unlock()
 	s.connWG.Done()
+}
+
+// sleepCtx waits for d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }

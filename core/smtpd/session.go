@@ -6,6 +6,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
 )
@@ -56,10 +57,24 @@ var _ smtp.Session = (*session)(nil)
 
 // Mail opens a transaction (RFC 5321 §4.1.1.2).
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	r, fatal := s.mail(from, opts)
+	switch {
+	case r == nil:
+		return nil
+	case fatal:
+		s.logReject("mail", r)
+		s.hangup(r)
+		return toSMTP(r)
+	}
+	return s.refuse("mail", r)
+}
+
+// mail decides MAIL; fatal means the session ends with the reply.
+func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fatal bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tx != nil {
-		return toSMTP(&nestedMail)
+		return &nestedMail, false
 	}
 	// A second EHLO (RFC 5321 §4.1.4) only resets go-smtp; ask about the
 	// new name here.
@@ -68,33 +83,45 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		s.heloReply = s.srv.checkHelo(&s.info)
 	}
 	if s.heloReply != nil {
-		return toSMTP(s.heloReply)
+		return s.heloReply, false
 	}
-	from, r := s.srv.checkMail(&s.info, from, opts.UTF8)
+	// RFC 6409 §4.3, RFC 4954 §6: a submission server requires AUTH.
+	if s.info.Kind != config.KindSMTP && s.info.AuthUser == "" {
+		return authRequired.With("MAIL before AUTH on " + string(s.info.Kind)), false
+	}
+	if max := s.srv.cfg.Limits.MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max {
+		return &tooManyMessages, true
+	}
+	from, r = s.srv.checkMail(&s.info, from, opts.UTF8)
 	if r != nil {
-		s.logReject("mail", r)
-		return toSMTP(r)
+		return r, false
 	}
 	if !s.conn.beginTxn() {
-		return toSMTP(&reply.ShuttingDown)
+		return &reply.ShuttingDown, false
 	}
 	s.tx = &txn{from: from, opts: *opts}
 	s.info.From = from
-	return nil
+	return nil, false
 }
 
 // Rcpt adds a recipient (RFC 5321 §4.1.1.3) with its DSN parameters (RFC
 // 3461 §4).
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if r := s.rcpt(to, opts); r != nil {
+		return s.refuse("rcpt", r)
+	}
+	return nil
+}
+
+func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tx == nil {
-		return toSMTP(&badSequence)
+		return &badSequence
 	}
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
 	if r := s.srv.checkRcpt(&s.info, &rc, s.tx.opts.UTF8); r != nil {
-		s.logReject("rcpt", r)
-		return toSMTP(r)
+		return r
 	}
 	for _, n := range opts.Notify {
 		rc.Notify = append(rc.Notify, string(n))
@@ -106,6 +133,34 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
 	return nil
 }
+
+// refuse logs a refusal and counts it (see countRefusal). s.mu must not
+// be held.
+func (s *session) refuse(stage string, r *reply.Reply) error {
+	s.logReject(stage, r)
+	return s.countRefusal(stage, r)
+}
+
+// countRefusal counts a refusal towards max_errors and returns it for
+// go-smtp; past the limit the session ends with 421 instead (as Postfix's
+// smtpd_hard_error_limit). The recipient limit is not an error: RFC 5321
+// §4.5.3.1.10 expects the client to send the rest in another transaction.
+// s.mu must not be held.
+func (s *session) countRefusal(stage string, r *reply.Reply) error {
+	if r.Code < 400 || r.Code == reply.TooManyRcpts.Code && r.Enhanced == reply.TooManyRcpts.Enhanced {
+		return toSMTP(r)
+	}
+	if max := s.srv.cfg.Limits.MaxErrors; max >= 0 && s.conn.countError() > max {
+		s.logReject(stage, tooManyErrors.With("max_errors"))
+		s.hangup(&tooManyErrors)
+		return toSMTP(&tooManyErrors)
+	}
+	return toSMTP(r)
+}
+
+// hangup answers r and closes the connection (see abort); s.mu must not
+// be held, since closing ends the session.
+func (s *session) hangup(r *reply.Reply) { s.abort(r) }
 
 // Reset ends the transaction: RSET, a new EHLO, the end of DATA or BDAT.
 func (s *session) Reset() {

@@ -20,7 +20,7 @@ import (
 
 // testCert writes a self-signed certificate for mx.test and returns its
 // files and a client config that trusts it.
-func testCert(t *testing.T) (certFile, keyFile string, client *tls.Config) {
+func testCert(t testing.TB) (certFile, keyFile string, client *tls.Config) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -115,7 +115,7 @@ func TestImplicitTLS(t *testing.T) {
 		o.Config.Listeners = append(o.Config.Listeners, config.Listener{
 			Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
 		})
-	})
+	}, withUsers(t, map[string]string{"a@example.org": "pw"}))
 	tc, err := tls.Dial("tcp", h.addr("smtps"), clientTLS)
 	if err != nil {
 		t.Fatal(err)
@@ -130,17 +130,19 @@ func TestImplicitTLS(t *testing.T) {
 		"250-8BITMIME",
 		"250-ENHANCEDSTATUSCODES",
 		"250-CHUNKING",
+		"250-AUTH PLAIN LOGIN",
 		"250-SMTPUTF8",
 		"250-DSN",
 		"250 SIZE 4096",
 	)
 	d.cmd("STARTTLS", "502 5.5.1 Already running in TLS")
+	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")
 	d.envelope("b@example.org")
 	d.send("BDAT 12 LAST")
 	d.raw("Subject: x\r\n")
 	d.expect("250 2.0.0 Ok: queued as *")
 	m, body := h.only()
-	if m.Listener != "smtps" || !strings.Contains(string(body), "with ESMTPS id "+m.ID) {
+	if m.Listener != "smtps" || !strings.Contains(string(body), "with ESMTPSA id "+m.ID) {
 		t.Errorf("listener %q, body:\n%s", m.Listener, body)
 	}
 }

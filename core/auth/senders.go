@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Senders maps each user to the reverse-paths it may use: exact addresses,
+// "@domain" for any address of a domain, "*" for any. A user whose name is
+// itself an address may always use it. Addresses and domains match without
+// regard to case; a user with no entry may use only its own name.
+type Senders struct {
+	m map[string][]string
+}
+
+// NewSenders builds the map from the config's [auth.senders] table.
+func NewSenders(m map[string][]string) *Senders {
+	s := &Senders{m: map[string][]string{}}
+	for u, pats := range m {
+		s.m[u] = append(s.m[u], pats...)
+	}
+	return s
+}
+
+// ParseSenders reads a senders file: "user: addr, @domain, ..." a line;
+// blank lines and "#" comments are ignored. Entries add to s.
+func (s *Senders) ParseSenders(file string, data []byte) error {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		user, list, ok := strings.Cut(line, ":")
+		user = strings.TrimSpace(user)
+		if !ok {
+			return fmt.Errorf("%s:%d: want user: address, @domain, ...", file, n)
+		}
+		if err := ValidName(user); err != nil {
+			return fmt.Errorf("%s:%d: %v", file, n, err)
+		}
+		for p := range strings.SplitSeq(list, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			if !validPattern(p) {
+				return fmt.Errorf("%s:%d: bad sender %q: want an address, @domain or *", file, n, p)
+			}
+			s.m[user] = append(s.m[user], p)
+		}
+	}
+	return sc.Err()
+}
+
+// LoadSendersFile adds the entries of a senders file.
+func (s *Senders) LoadSendersFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return s.ParseSenders(path, data)
+}
+
+// Allowed reports whether user may use from as its reverse-path. The null
+// reverse-path <> impersonates nobody and is allowed.
+func (s *Senders) Allowed(user, from string) bool {
+	if from == "" {
+		return true
+	}
+	at := strings.LastIndexByte(from, '@')
+	if at < 0 {
+		return false
+	}
+	if strings.EqualFold(user, from) {
+		return true
+	}
+	domain := from[at:] // with its "@"
+	for _, p := range s.m[user] {
+		if p == "*" || strings.EqualFold(p, from) || p[0] == '@' && strings.EqualFold(p, domain) {
+			return true
+		}
+	}
+	return false
+}
+
+func validPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	at := strings.IndexByte(p, '@')
+	return at >= 0 && at == strings.LastIndexByte(p, '@') && at < len(p)-1 && !strings.ContainsAny(p, " \t,<>")
+}

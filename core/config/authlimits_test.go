@@ -1,0 +1,88 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSessionLimitDefaults(t *testing.T) {
+	c, err := Parse("f.toml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Limits
+	want := Limits{
+		MaxMessageSize: 50 << 20, MaxRecipients: 1000, MaxLineLength: 4096,
+		CommandTimeout: Duration{5 * time.Minute}, DataTimeout: Duration{10 * time.Minute}, MaxConnections: 1000,
+		MaxConnectionsPerIP: 50, ConnectionRatePerIP: 120, MaxMessagesPerConnection: 100,
+		MessageRatePerIP: Rate{PerMinute: 120, Burst: 120}, MessageRatePerSender: Rate{PerMinute: 60, Burst: 60},
+		MaxErrors: 20, AuthFailuresPerIP: 5, AuthLockout: Duration{15 * time.Minute},
+		AuthFailureDelay: Duration{time.Second}, MaxHeaderSize: 100 << 10,
+	}
+	if l != want {
+		t.Fatalf("limits\n%+v, want\n%+v", l, want)
+	}
+	if c.Auth.UsersFile != "" || len(c.Auth.Senders) != 0 {
+		t.Fatalf("auth %+v", c.Auth)
+	}
+}
+
+func TestSessionLimitsAndAuth(t *testing.T) {
+	src := minimal + `[limits]
+max_connections_per_ip = -1
+connection_rate_per_ip = 30
+max_messages_per_connection = 10
+message_rate_per_ip = { per_minute = 10 }
+message_rate_per_sender = { per_minute = -1 }
+max_errors = 5
+auth_failures_per_ip = 3
+auth_lockout = "1h"
+auth_failure_delay = "3s"
+max_header_size = 65536
+
+[auth]
+users_file = "users"
+senders_file = "senders"
+[auth.senders]
+alice = ["alice@example.org", "@alice.example"]
+"bob@example.org" = ["*"]
+`
+	c, err := Parse("/etc/sluice/sluice.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Limits
+	if l.MaxConnectionsPerIP != -1 || l.ConnectionRatePerIP != 30 || l.MaxMessagesPerConnection != 10 ||
+		l.MessageRatePerIP != (Rate{10, 10}) || !l.MessageRatePerSender.Unlimited() || l.MaxErrors != 5 ||
+		l.AuthFailuresPerIP != 3 || l.AuthLockout.Duration != time.Hour || l.AuthFailureDelay.Duration != 3*time.Second ||
+		l.MaxHeaderSize != 65536 {
+		t.Fatalf("limits %+v", l)
+	}
+	if got := c.Resolve(c.Auth.UsersFile); got != "/etc/sluice/users" {
+		t.Fatalf("users_file resolves to %q", got)
+	}
+	if len(c.Auth.Senders["alice"]) != 2 || c.Auth.Senders["bob@example.org"][0] != "*" || c.Auth.SendersFile != "senders" {
+		t.Fatalf("auth %+v", c.Auth)
+	}
+}
+
+func TestSessionLimitErrors(t *testing.T) {
+	cases := []struct{ name, src, want string }{
+		{"below -1", minimal + "[limits]\nmax_errors = -2\n", "f.toml:5: max_errors must be positive, or -1"},
+		{"bad rate key", minimal + "[limits]\nmessage_rate_per_ip = { per_hour = 1 }\n", "f.toml:5: unknown key limits"},
+		{"bad burst", minimal + "[limits]\nmessage_rate_per_ip = { per_minute = 5, burst = -3 }\n", "f.toml:5: message_rate_per_ip: burst must be positive"},
+		{"bad lockout", minimal + "[limits]\nauth_lockout = \"-1m\"\n", "f.toml:5: limits.auth_lockout"},
+		{"unknown auth key", minimal + "[auth]\nusers = \"x\"\n", "f.toml:5: unknown key auth.users"},
+		{"bad sender", minimal + "[auth.senders]\nalice = [\"alice\"]\n", "f.toml:5: bad sender \"alice\" for alice"},
+		{"bad sender list", minimal + "[auth.senders]\nalice = [\"a@b\", \"x y@z\"]\n", "f.toml:5: bad sender \"x y@z\""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(tc.src))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want prefix %q", err, tc.want)
+			}
+		})
+	}
+}
