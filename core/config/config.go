@@ -132,6 +132,16 @@ type Delivery struct {
 	CommandTimeout Duration   `toml:"command_timeout"`
 	IdleTimeout    Duration   `toml:"idle_timeout"` // keep a connection for reuse
 	Jitter         float64    `toml:"jitter"`       // fraction of each retry delay, 0..1
+
+	MessagesPerConnection int      `toml:"messages_per_connection"` // then QUIT and reconnect (default 100)
+	BackoffAfter          int      `toml:"backoff_after"`           // temp-failed attempts in a row before backing off (default 5)
+	Backoff               Duration `toml:"backoff"`                 // first backoff (default 1m), doubling
+	BackoffMax            Duration `toml:"backoff_max"`             // (default 1h)
+	MTASTS                bool     `toml:"mta_sts"`                 // enforce MTA-STS (RFC 8461) on MX delivery
+	CAFile                string   `toml:"ca_file"`                 // extra CA for tls=verify routes and MTA-STS
+	DelayWarning          Duration `toml:"delay_warning"`           // "delayed" report after this (default 4h; "0s" keeps the default)
+	NoDelayWarning        bool     `toml:"no_delay_warning"`        // never send "delayed" reports
+	DoubleBounceTo        string   `toml:"double_bounce_to"`        // where failed bounces go ("" = log and drop)
 }
 
 // Log configures logging.

@@ -39,6 +39,8 @@ func TestErrorsCarryFileAndLine(t *testing.T) {
 		{"syntax", "[[listener]\n", "f.toml:1: "},
 		{"no listener", "hostname = \"x\"\n", "f.toml: at least one [[listener]]"},
 		{"tls without key", minimal + "tls_cert = \"c.pem\"\n", "f.toml:4: tls_cert and tls_key go together"},
+		{"double bounce not an address", minimal + "[delivery]\ndouble_bounce_to = \"postmaster\"\n", "f.toml:5: double_bounce_to \"postmaster\" is not an address"},
+		{"missing ca_file", minimal + "[delivery]\nca_file = \"/nonexistent/ca.pem\"\n", "f.toml:5: stat /nonexistent/ca.pem"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -240,6 +240,17 @@ func (c *Config) validate(data []byte) error {
 	if d.Jitter < 0 || d.Jitter > 1 {
 		return f.err("delivery", -1, "jitter", "jitter must be between 0 and 1")
 	}
+	if d.CAFile != "" {
+		if _, err := os.Stat(c.Resolve(d.CAFile)); err != nil {
+			return f.err("delivery", -1, "ca_file", err.Error())
+		}
+	}
+	if d.MessagesPerConnection < 0 || d.BackoffAfter < 0 {
+		return f.err("delivery", -1, "", "messages_per_connection and backoff_after must not be negative")
+	}
+	if d.DoubleBounceTo != "" && !strings.Contains(d.DoubleBounceTo, "@") {
+		return f.err("delivery", -1, "double_bounce_to", fmt.Sprintf("double_bounce_to %q is not an address", d.DoubleBounceTo))
+	}
 	if d.Workers < 1 || d.PerDestination < 1 {
 		return f.err("delivery", -1, "", "workers and per_destination must be positive")
 	}

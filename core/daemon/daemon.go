@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -117,8 +118,13 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err := d.smtp.Start(); err != nil {
 		return nil, err
 	}
-	d.agent = delivery.New(d.queue, delivery.Options{Config: c.Delivery, Hostname: c.Hostname, Resolver: res, Logger: d.log,
-		Bounce: delivery.BounceOptions{Filter: d.bounceFilter}})
+	dopt, err := deliveryOptions(c)
+	if err != nil {
+		return nil, err
+	}
+	dopt.Resolver, dopt.Logger = res, d.log
+	dopt.Bounce.Filter = d.bounceFilter
+	d.agent = delivery.New(d.queue, dopt)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	d.agentDone = make(chan error, 1)
@@ -236,4 +242,36 @@ func (d *Daemon) closeAll() {
 	if d.queue != nil {
 		_ = d.queue.Close()
 	}
+}
+
+// deliveryOptions maps [delivery] onto the agent's options.
+func deliveryOptions(c *config.Config) (delivery.Options, error) {
+	dc := c.Delivery
+	o := delivery.Options{Config: dc, Hostname: c.Hostname}
+	o.Routing = delivery.Routing{
+		MessagesPerConnection: dc.MessagesPerConnection,
+		BackoffAfter:          dc.BackoffAfter,
+		Backoff:               dc.Backoff.Duration,
+		BackoffMax:            dc.BackoffMax.Duration,
+		MTASTS:                dc.MTASTS,
+	}
+	if dc.CAFile != "" {
+		pem, err := os.ReadFile(c.Resolve(dc.CAFile))
+		if err != nil {
+			return o, fmt.Errorf("delivery.ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return o, fmt.Errorf("delivery.ca_file: no certificate in %s", dc.CAFile)
+		}
+		o.Routing.RootCAs = pool
+	}
+	o.Bounce = delivery.BounceOptions{DelayWarning: dc.DelayWarning.Duration, DoubleBounceTo: dc.DoubleBounceTo}
+	if dc.NoDelayWarning {
+		o.Bounce.DelayWarning = -1
+	}
+	return o, nil
 }
