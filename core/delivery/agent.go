@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/queue"
 )
 
@@ -49,6 +50,8 @@ type Options struct {
 	// host name when empty.
 	TLSConfig *tls.Config
 	Rand      func() float64 // jitter source in [0,1), default math/rand
+	// Metrics counts attempts and outcomes per destination (nil: none).
+	Metrics *metrics.Metrics
 	// Routing configures per-destination limits, backoff and TLS policy
 	// (MTA-STS); see routing.go.
 	Routing Routing
@@ -58,18 +61,19 @@ type Options struct {
 
 // Agent delivers queued messages. Create it with New and start it with Run.
 type Agent struct {
-	q     Queue
-	cfg   config.Delivery
-	host  string
-	dns   *dnsresolve.Resolver
-	clock func() time.Time
-	log   *slog.Logger
-	tls   *tls.Config
-	rand  func() float64
-	kick  chan struct{}
-	pool  *pool
-	rt    *routing
-	dsn   BounceOptions
+	q       Queue
+	cfg     config.Delivery
+	host    string
+	dns     *dnsresolve.Resolver
+	clock   func() time.Time
+	log     *slog.Logger
+	tls     *tls.Config
+	rand    func() float64
+	kick    chan struct{}
+	metrics *metrics.Metrics
+	pool    *pool
+	rt      *routing
+	dsn     BounceOptions
 }
 
 // New returns an agent over q. Zero fields of opt.Config get the defaults
@@ -77,16 +81,17 @@ type Agent struct {
 func New(q Queue, opt Options) *Agent {
 	cfg := withDefaults(opt.Config)
 	a := &Agent{
-		q:     q,
-		cfg:   cfg,
-		host:  opt.Hostname,
-		dns:   opt.Resolver,
-		clock: opt.Clock,
-		log:   opt.Logger,
-		tls:   opt.TLSConfig,
-		rand:  opt.Rand,
-		kick:  make(chan struct{}, 1),
-		dsn:   opt.Bounce,
+		q:       q,
+		cfg:     cfg,
+		host:    opt.Hostname,
+		dns:     opt.Resolver,
+		clock:   opt.Clock,
+		log:     opt.Logger,
+		tls:     opt.TLSConfig,
+		rand:    opt.Rand,
+		kick:    make(chan struct{}, 1),
+		metrics: opt.Metrics,
+		dsn:     opt.Bounce,
 	}
 	if a.host == "" {
 		a.host = "localhost"

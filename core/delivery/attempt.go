@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/bounce"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/reply"
 )
@@ -70,6 +71,23 @@ func (a *Agent) logAttempt(id string, d *destination, via string, res map[string
 	}
 	a.log.Info("delivery attempt", "id", id, "dest", d.name, "via", via,
 		"rcpts", rcpts, "result", result, "reply", last)
+	if a.metrics != nil {
+		domain := d.domain
+		if domain == "" {
+			domain = d.name
+		}
+		outcome := metrics.Deferred
+		switch result {
+		case "delivered":
+			outcome = metrics.Delivered
+		case "failed":
+			outcome = metrics.Failed
+		}
+		a.metrics.DeliveryAttempt(domain, outcome, 0)
+		a.metrics.DeliveryRecipients(domain, metrics.Delivered, counts[envelope.RcptDelivered])
+		a.metrics.DeliveryRecipients(domain, metrics.Deferred, counts[envelope.RcptPending])
+		a.metrics.DeliveryRecipients(domain, metrics.Failed, counts[envelope.RcptFailed])
+	}
 }
 
 // record stores the attempt's outcomes, with the one report (RFC 3464)

@@ -19,7 +19,15 @@ type Pipeline struct {
 	entries []*entry
 	log     *slog.Logger
 	now     func() time.Time
+	observe Observer
 }
+
+// Observer is told of every stage call (for metrics): the verdict's name,
+// or "error" when the call failed.
+type Observer func(stage string, hook sdk.Hook, verdict string, latency time.Duration, failed bool)
+
+// SetObserver installs o; call it before the pipeline is used.
+func (p *Pipeline) SetObserver(o Observer) { p.observe = o }
 
 type entry struct {
 	StageConfig

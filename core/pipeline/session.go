@@ -143,6 +143,9 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 		te.Latency, te.LatencyMs = lat, ms(lat)
 		if err != nil {
 			e.stats.record(lat, "error", true)
+			if s.p.observe != nil {
+				s.p.observe(e.Name, hook, "error", lat, true)
+			}
 			te.Action, te.Error, te.OnError = "error", err.Error(), string(e.OnError)
 			o, goOn := errorOutcome(e, err)
 			if o.Reply != nil {
@@ -156,6 +159,9 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 			return o
 		}
 		e.stats.record(lat, v.Action.String(), false)
+		if s.p.observe != nil {
+			s.p.observe(e.Name, hook, v.Action.String(), lat, false)
+		}
 		te.Action, te.Reason = v.Action.String(), v.Reason
 		te.Edits = s.applyEdits(hook, v.Edits, rcpt, msg)
 		for _, ar := range v.AuthResults {
