@@ -148,3 +148,26 @@ func (pp pipelinePolicy) Close(info *smtpd.SessionInfo) {
 }
 
 var _ smtpd.Policy = pipelinePolicy{}
+
+// authPipelinePolicy is pipelinePolicy with a say in AUTH; the daemon uses
+// it only when a stage declared the auth hook, so listeners offer AUTH to
+// plugins only when one can check credentials.
+type authPipelinePolicy struct{ pipelinePolicy }
+
+// Auth runs the pipeline's auth hook.
+func (pp authPipelinePolicy) Auth(ctx context.Context, info *smtpd.SessionInfo, mech, user string, secret []byte) smtpd.AuthVerdict {
+	ps := pp.session(info)
+	if ps == nil {
+		return smtpd.AuthVerdict{}
+	}
+	o := ps.Auth(ctx, mech, user, secret)
+	switch {
+	case o.Reply != nil:
+		return smtpd.AuthVerdict{Decision: smtpd.AuthRefuse, Reply: o.Reply}
+	case o.Action == sdk.ActionAccept:
+		return smtpd.AuthVerdict{Decision: smtpd.AuthAccept}
+	}
+	return smtpd.AuthVerdict{}
+}
+
+var _ smtpd.AuthPolicy = authPipelinePolicy{}

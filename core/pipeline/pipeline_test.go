@@ -286,3 +286,32 @@ func TestBounceHookEditsAndSuppresses(t *testing.T) {
 		t.Fatal("discard did not suppress the report")
 	}
 }
+
+// authStage checks credentials at the auth hook.
+type authStage struct{ goStage }
+
+func (a *authStage) Open(context.Context, *sdk.Session) (Conn, error) { return a, nil }
+func (a *authStage) Auth(_ context.Context, _ *sdk.Txn, ar *sdk.AuthArgs) (sdk.Verdict, error) {
+	switch {
+	case ar.User == "alice" && string(ar.Secret) == "s3cret":
+		return sdk.Accept(), nil
+	case ar.User == "alice":
+		return sdk.Reject(535, "5.7.8", "bad password"), nil
+	}
+	return sdk.Continue(), nil
+}
+
+func TestAuthHook(t *testing.T) {
+	st := &authStage{goStage{hooks: map[sdk.Hook]bool{sdk.HookAuth: true}}}
+	p := New(nil, sc("ldap", st))
+	s := p.Open(context.Background(), sdk.Session{})
+	if o := s.Auth(context.Background(), "PLAIN", "alice", []byte("s3cret")); o.Action != sdk.ActionAccept {
+		t.Fatalf("good password: %+v", o)
+	}
+	if o := s.Auth(context.Background(), "PLAIN", "alice", []byte("nope")); o.Reply == nil || o.Reply.String() != "535 5.7.8 bad password" {
+		t.Fatalf("bad password: %+v", o)
+	}
+	if o := s.Auth(context.Background(), "PLAIN", "bob", []byte("x")); o.Action != sdk.ActionContinue || o.Reply != nil {
+		t.Fatalf("unknown user must fall through: %+v", o)
+	}
+}

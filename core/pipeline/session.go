@@ -24,6 +24,8 @@ type Session struct {
 	disposition        sdk.Action
 	dispReason         string
 	sessionDisposition sdk.Action
+	// auth holds the credentials while the auth hook runs.
+	auth *sdk.AuthArgs
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects).
@@ -216,6 +218,13 @@ func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcp
 	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
 	defer cancel()
 	txn := s.snapshot()
+	if hook == sdk.HookAuth {
+		ac, ok := c.(AuthConn)
+		if !ok || s.auth == nil {
+			return sdk.Continue(), nil
+		}
+		return ac.Auth(ctx, txn, s.auth)
+	}
 	if hook == sdk.HookData || hook == sdk.HookBounce {
 		m := &sdk.Message{Headers: msg.Headers(), BodySize: int64(len(msg.Body()))}
 		if c.NeedsBody() {
