@@ -59,11 +59,11 @@ func TestChannelConcurrentCallsNotCrossed(t *testing.T) {
 		t.Fatal("sdktest client does not use the channel")
 	}
 	var wg sync.WaitGroup
-	for g := 0; g < 50; g++ {
+	for g := 0; g < 20; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i < 20; i++ {
+			for i := 0; i < 10; i++ {
 				id := fmt.Sprintf("s%d-%d", g, i)
 				rcpt := fmt.Sprintf("u%d-%d@example.org", g, i)
 				v, err := c.Hook(context.Background(), sdk.HookRcpt, echoTxn(id), &sdk.Recipient{Addr: rcpt}, nil)
@@ -73,7 +73,7 @@ func TestChannelConcurrentCallsNotCrossed(t *testing.T) {
 				}
 				// Bodies from 0 bytes to a few chunks, so some calls' frames
 				// interleave with others' on the stream.
-				body := bigBody((g*20 + i) % 7 * (sdk.ChunkSize / 3))
+				body := bigBody((g*10 + i) % 5 * (sdk.ChunkSize / 3))
 				v, err = c.Data(context.Background(), sdk.HookData, echoTxn(id), &sdk.Message{Body: body}, true)
 				if err != nil || len(v.Edits) != 2 {
 					t.Errorf("data %s: %+v, %v", id, v, err)
@@ -134,6 +134,7 @@ func TestChannelTimeoutOfOneCall(t *testing.T) {
 		_, err := c.Hook(ctx, sdk.HookRcpt, echoTxn("s"), &sdk.Recipient{Addr: "hang@example.org"}, nil)
 		errc <- err
 	}()
+	<-p.entered
 	for i := 0; i < 20; i++ {
 		addr := fmt.Sprintf("u%d@example.org", i)
 		if v, err := c.Hook(context.Background(), sdk.HookRcpt, echoTxn("s"), &sdk.Recipient{Addr: addr}, nil); err != nil || v.Reply.Text != addr+" in s" {

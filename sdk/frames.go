@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"sync"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/protobuf/proto"
@@ -35,7 +36,12 @@ func sendChunks(send func(*pb.DataFrame) error, body []byte) error {
 // that fails to encode would end the stream, and every call on it, not
 // just this one.
 func checkFrame(what string, m proto.Message) error {
-	b, err := proto.Marshal(m)
+	bp := checkBufs.Get().(*[]byte)
+	defer checkBufs.Put(bp)
+	b, err := proto.MarshalOptions{}.MarshalAppend((*bp)[:0], m)
+	if cap(b) <= MaxFrameSize {
+		*bp = b // keep the grown buffer, up to a frame's size
+	}
 	if err != nil {
 		return fmt.Errorf("%s cannot be encoded: %w", what, err)
 	}
@@ -44,6 +50,10 @@ func checkFrame(what string, m proto.Message) error {
 	}
 	return nil
 }
+
+// checkBufs are checkFrame's scratch buffers, so checking a frame costs
+// an encoding but no allocation.
+var checkBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func endFrame() *pb.DataFrame { return &pb.DataFrame{Frame: &pb.DataFrame_End{End: &pb.DataEnd{}}} }
 

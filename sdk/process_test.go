@@ -3,9 +3,11 @@ package sdk_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -18,21 +20,49 @@ import (
 const servePluginEnv = "SLUICE_SDK_TEST_SERVE"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(servePluginEnv) == "1" {
+	switch os.Getenv(servePluginEnv) {
+	case "1":
 		p := &fullPlugin{}
 		p.answer(sdk.Continue(sdk.ReplaceBody{Body: []byte("replaced\r\n")}))
 		sdk.Serve(p)
 		os.Exit(0)
+	case "hang":
+		sdk.Serve(&hangPlugin{entered: os.NewFile(3, "entered")})
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
+}
+
+// hangPlugin's mail hook writes a byte to entered, then never returns;
+// its rcpt hook answers at once.
+type hangPlugin struct {
+	sdk.Base
+	entered *os.File
+}
+
+func (p *hangPlugin) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
+	_, _ = p.entered.Write([]byte{1})
+	select {}
+}
+
+func (p *hangPlugin) Rcpt(context.Context, *sdk.Txn, sdk.Recipient) (sdk.Verdict, error) {
+	return sdk.Continue(), nil
 }
 
 // startProcess starts this test binary as a plugin process, configured
 // as the core would, and returns the client and the go-plugin client.
 func startProcess(t *testing.T) (*sdk.Client, *plugin.Client) {
 	t.Helper()
+	return startProcessWith(t, "1")
+}
+
+// startProcessWith starts the plugin that servePluginEnv=mode serves,
+// handing it extra as fd 3 onwards.
+func startProcessWith(t *testing.T, mode string, extra ...*os.File) (*sdk.Client, *plugin.Client) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), servePluginEnv+"=1")
+	cmd.Env = append(os.Environ(), servePluginEnv+"="+mode)
+	cmd.ExtraFiles = extra
 	cfg := sdk.ClientConfig(cmd)
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr})
 	pc := plugin.NewClient(cfg)
@@ -76,5 +106,55 @@ func TestServeWithoutCookie(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !bytes.Contains(out, []byte("plugin")) {
 		t.Errorf("err = %v, output %q; want exit 1 with a message", err, out)
+	}
+}
+
+// When the plugin process dies, every call waiting on the channel fails
+// at once rather than at its timeout, and later calls fail fast too.
+func TestChannelBreakFailsPendingCalls(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, pc := startProcessWith(t, "hang", w)
+	w.Close()
+	if _, err := c.Init(context.Background(), "hang", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.Multiplexed() {
+		t.Fatal("client does not use the channel")
+	}
+	const pending = 10
+	errc := make(chan error, pending)
+	for i := 0; i < pending; i++ {
+		go func() {
+			_, err := c.Hook(context.Background(), sdk.HookMail, fullTxn(), nil, nil)
+			errc <- err
+		}()
+	}
+	if _, err := io.ReadFull(r, make([]byte, pending)); err != nil {
+		t.Fatal(err)
+	}
+	// Every call is in the plugin now; another still gets its answer.
+	if _, err := c.Hook(context.Background(), sdk.HookRcpt, fullTxn(), &sdk.Recipient{Addr: "b@example.org"}, nil); err != nil {
+		t.Fatalf("rcpt beside hung calls: %v", err)
+	}
+	pc.Kill()
+	deadline := time.After(5 * time.Second)
+	for i := 0; i < pending; i++ {
+		select {
+		case err := <-errc:
+			if err == nil {
+				t.Error("pending call succeeded after the plugin died")
+			}
+		case <-deadline:
+			t.Fatalf("%d of %d pending calls still waiting 5s after the plugin died", pending-i, pending)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Hook(ctx, sdk.HookRcpt, fullTxn(), &sdk.Recipient{Addr: "b@example.org"}, nil); err == nil || ctx.Err() != nil {
+		t.Errorf("call after the plugin died: err = %v, want a prompt error", err)
 	}
 }

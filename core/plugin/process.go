@@ -116,7 +116,8 @@ func (p *Process) launch() error {
 	p.mu.Lock()
 	p.client, p.rpc, p.info, p.state = client, rpc, info, "running"
 	p.mu.Unlock()
-	p.log.Info("plugin running", "plugin", info.Name, "version", info.Version, "hooks", fmt.Sprint(info.Hooks))
+	p.log.Info("plugin running", "plugin", info.Name, "version", info.Version, "hooks", fmt.Sprint(info.Hooks),
+		"multiplexed", rpc.Multiplexed())
 	return nil
 }
 

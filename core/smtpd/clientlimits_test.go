@@ -199,3 +199,21 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// Unauthenticated clients in relay_networks (the site's own applications)
+// are not limited per sender; Postfix does not limit mynetworks either.
+func TestMessageRatePerSenderSparesRelayNetworks(t *testing.T) {
+	var lo config.Prefix
+	if err := lo.UnmarshalText([]byte("127.0.0.0/8")); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, withLimits(func(l *config.Limits) {
+		l.MessageRatePerSender = config.Rate{PerMinute: 1, Burst: 1}
+	}), func(o *Options) { o.Config.RelayNetworks = []config.Prefix{lo} })
+	d := h.dial()
+	d.ehlo()
+	for range 3 {
+		d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+		d.cmd("RSET", "250 2.0.0 Session reset")
+	}
+}

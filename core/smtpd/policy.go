@@ -40,6 +40,26 @@ type AuthPolicy interface {
 	Auth(ctx context.Context, s *SessionInfo, mech, user string, secret []byte) AuthVerdict
 }
 
+// AuthSwitch is implemented by an AuthPolicy whose say in AUTH can come
+// and go while the server runs (a pipeline replaced at reload): AuthActive
+// reports whether it has one for new sessions now.
+type AuthSwitch interface {
+	AuthActive() bool
+}
+
+// authPolicy returns the Policy's AuthPolicy while it is active, which
+// decides whether AUTH is offered.
+func (s *Server) authPolicy() (AuthPolicy, bool) {
+	ap, ok := s.policy.(AuthPolicy)
+	if !ok {
+		return nil, false
+	}
+	if sw, ok := ap.(AuthSwitch); ok && !sw.AuthActive() {
+		return nil, false
+	}
+	return ap, true
+}
+
 // AuthDecision is what an AuthPolicy decided.
 type AuthDecision int
 
@@ -166,16 +186,22 @@ func (s *Server) checkMail(info *SessionInfo, from string, utf8 bool) (string, *
 
 // checkMailRate spends a token of the per-IP and the per-sender message
 // buckets; the sender is the AUTH user, else the reverse-path (the null
-// one has no bucket). relay_networks are exempt from the per-IP bucket.
+// one has no bucket). Unauthenticated clients in relay_networks (the
+// site's own applications, as Postfix's mynetworks) are exempt from both;
+// an authenticated user always counts against its own bucket, so a stolen
+// password cannot send without bound.
 func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 	now := s.clock()
 	ip := info.Client.Addr()
-	if !s.mayRelay(ip) && !s.msgRateIP.take(ip.String(), now) {
+	trusted := s.mayRelay(ip)
+	if !trusted && !s.msgRateIP.take(ip.String(), now) {
 		return messageRateIP.With("message_rate_per_ip " + ip.String())
 	}
 	sender := from
 	if info.AuthUser != "" {
 		sender = "user:" + info.AuthUser
+	} else if trusted {
+		return nil
 	}
 	if sender != "" && !s.msgRateSender.take(strings.ToLower(sender), now) {
 		return messageRateSender.With("message_rate_per_sender " + sender)

@@ -1,0 +1,63 @@
+package sdk_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hashicorp/go-plugin"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// noopPlugin answers Continue to the hooks the benchmarks call.
+type noopPlugin struct{ sdk.Base }
+
+func (noopPlugin) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) { return sdk.Continue(), nil }
+func (noopPlugin) Data(context.Context, *sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
+	return sdk.Continue(), nil
+}
+
+// benchClient serves noopPlugin in-process over gRPC, with or without the
+// Channel stream.
+func benchClient(b *testing.B, noChannel bool) *sdk.Client {
+	rpc, _ := plugin.TestPluginGRPCConn(b, false, plugin.PluginSet{sdk.PluginKey: &sdk.GRPCPlugin{Impl: noopPlugin{}, NoChannel: noChannel}})
+	b.Cleanup(func() { _ = rpc.Close() })
+	raw, err := rpc.Dispense(sdk.PluginKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := raw.(*sdk.Client)
+	if _, err := c.Init(context.Background(), "bench", []byte(`{}`)); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkCall is one mail hook and one data hook with a 4 KiB body, as
+// one transaction makes at each stage, from parallel callers.
+func BenchmarkCall(b *testing.B) {
+	for _, tc := range []struct {
+		name      string
+		noChannel bool
+	}{{"channel", false}, {"unary", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := benchClient(b, tc.noChannel)
+			txn := fullTxn()
+			m := &sdk.Message{Headers: []sdk.Header{{Name: "Subject", Value: "bench"}}, Body: bigBody(4096)}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					if _, err := c.Hook(ctx, sdk.HookMail, txn, nil, nil); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := c.Data(ctx, sdk.HookData, txn, m, true); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
