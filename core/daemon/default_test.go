@@ -16,10 +16,11 @@ import (
 // a message, in the documented order.
 func TestDefaultPipelineStarts(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
-	dns := testlib.NewDNS(t, "remote.test. 60 IN MX 10 mx.remote.test.")
-	t.Setenv("SLUICE_DNS_SERVERS", dns.Addr)
+	dns := testlib.NewDNS(t, "remote.test. 60 IN MX 10 mx.remote.test.",
+		`_dmarc.strict.test. 60 IN TXT "v=DMARC1; p=reject"`)
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	c := config.Default()
+	c.DNS.Servers = []string{dns.Addr} // handed to the plugin processes
 	c.Listeners[0].Listen = "127.0.0.1:0"
 	c.Admin.Listen = "127.0.0.1:0"
 	c.DataDir = filepath.Join(t.TempDir(), "data")
@@ -43,5 +44,12 @@ func TestDefaultPipelineStarts(t *testing.T) {
 	}
 	if got := strings.Join(order, ","); got != "spf,dkim-verify,dmarc,dkim-sign" {
 		t.Fatalf("data hook order %q", got)
+	}
+	// The dmarc stage asks [dns] (not the system resolver, which knows no
+	// strict.test): p=reject with nothing aligned refuses the message.
+	_, err = testlib.Send(d.SMTPAddrs()["mx"].String(), "alice@strict.test", []string{"bob@remote.test"},
+		testlib.Message("alice@strict.test", "bob@remote.test", "spoofed", "hi"))
+	if err == nil || !strings.HasPrefix(err.Error(), "550 5.7.1") {
+		t.Fatalf("DMARC p=reject: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/milter"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/plugin"
@@ -64,7 +65,12 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log})
+	var env []string
+	if len(c.DNS.Servers) > 0 {
+		// Every DNS question a first-party plugin asks goes to [dns].
+		env = dnsresolve.Env(c.DNS.Servers, c.DNS.Timeout.Duration)
+	}
+	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env})
 	if err != nil {
 		return nil, nil, err
 	}

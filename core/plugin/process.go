@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"sync"
 	"time"
@@ -26,7 +27,10 @@ type Options struct {
 	Stage      string   // [[stage]] name
 	Command    []string // argv: the executable and its arguments
 	ConfigJSON []byte   // [stage.config] as JSON
-	Logger     *slog.Logger
+	// Env is added to the plugin's environment (e.g. the core's [dns]
+	// servers for first-party plugins, see dnsresolve.Env).
+	Env    []string
+	Logger *slog.Logger
 	// StartTimeout bounds the handshake and Init.
 	StartTimeout time.Duration
 	// Backoff bounds restarts: the first waits MinBackoff, doubling to MaxBackoff.
@@ -82,6 +86,9 @@ func Start(opt Options) (*Process, error) {
 // launch starts one process and runs Init; on success it becomes current.
 func (p *Process) launch() error {
 	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
+	if len(p.opt.Env) > 0 {
+		cmd.Env = append(os.Environ(), p.opt.Env...)
+	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          map[string]goplugin.Plugin{sdk.PluginKey: &sdk.GRPCPlugin{}},
