@@ -49,12 +49,17 @@ interop: interop-deps build
 interop-deps:
 	@scripts/install-deps.sh interop
 	@scripts/install-deps.sh milters
+	@scripts/install-deps.sh dovecot
 
-## bench: Sluice against Postfix on this machine (installs postfix when missing)
+## bench: Sluice against Postfix on this machine, plain and through one
+## opendkim milter, then the cost of 0/1/3/5 plugin stages (installs postfix
+## and opendkim when missing)
 bench: build
 	@scripts/install-deps.sh bench
+	@scripts/install-deps.sh milters
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./core/queue/
 	scripts/bench.sh
+	$(GO) test -run '^$$' -bench PipelineStages -benchtime 2000x -timeout 5m ./core/daemon | scripts/bench/stages-summary.sh
 
 ## fuzz: each fuzz target for FUZZTIME (their seeds alone run in make test/check)
 FUZZTIME ?= 1m

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs the Debian packages a target needs, only when missing.
-# usage: install-deps.sh interop|bench|python|milters|chromium
+# usage: install-deps.sh interop|bench|python|milters|chromium|dovecot
 set -eu
 pycheck=""
 case "${1:-}" in
@@ -18,7 +18,11 @@ case "${1:-}" in
   # Headless Chromium drives the dashboard in core/admin's browser test
   # (DevTools protocol over loopback). Debian's build, never a download.
   chromium) pkgs="chromium" ; cmds="chromium" ;;
-  *) echo "usage: $0 interop|bench|python|milters|chromium" >&2; exit 1 ;;
+  # Dovecot's LMTP server for tests/interop/lmtp_test.go, which runs its own
+  # dovecot -F on a loopback port with a config in its temp dir. policy-rc.d
+  # (or the lack of systemd) keeps the postinst from starting the daemon.
+  dovecot) pkgs="dovecot-core dovecot-lmtpd" ; cmds="dovecot" ;;
+  *) echo "usage: $0 interop|bench|python|milters|chromium|dovecot" >&2; exit 1 ;;
 esac
 missing=""
 for c in $cmds; do
@@ -40,4 +44,9 @@ apt-get install -y -q --no-install-recommends $pkgs >/tmp/sluice-apt.log 2>&1 ||
 # spamd's postinst runs sa-update, which leaves a gpg-agent behind.
 if [ "$1" = milters ]; then
   gpgconf --homedir /var/lib/spamassassin/sa-update-keys --kill gpg-agent >/dev/null 2>&1 || true
+fi
+# Where no policy-rc.d stops it, dovecot's postinst starts the system daemon
+# (IMAP/POP3 on the standard ports); the test needs only the binaries.
+if [ "$1" = dovecot ] && [ -r /run/dovecot/master.pid ]; then
+  dovecot stop >/dev/null 2>&1 || kill "$(cat /run/dovecot/master.pid)" 2>/dev/null || true
 fi
