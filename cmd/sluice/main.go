@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/sluice-mta/sluice/core/admin"
 )
@@ -32,12 +33,20 @@ commands:
   dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]
                                   write a DKIM key and print its DNS TXT record
   plugin serve NAME | plugin list  run a first-party plugin (the core does this)
+  reload [-c FILE | --admin URL]  make the daemon read its config file again and apply it
+  sendmail [-t] [-i] [-f FROM] [-F NAME] [RCPT...]
+                                  submit a message from stdin (also as a symlink named sendmail)
   user add NAME [-bcrypt] | user del NAME | user list  (-f USERS_FILE | -c FILE)
                                   manage SMTP AUTH users; the password comes from stdin
   version                         version and build info
 `
 
 func main() {
+	// Installed as a symlink named sendmail, it is the sendmail command
+	// that cron, PHP and git call.
+	if filepath.Base(os.Args[0]) == "sendmail" {
+		os.Exit(cmdSendmail(os.Args[1:], os.Stdin, os.Stderr))
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
@@ -63,6 +72,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdPlugin(args[1:], stdout)
 	case "user":
 		err = cmdUser(args[1:], stdin, stdout)
+	case "reload":
+		err = cmdReload(args[1:], stdout)
+	case "sendmail":
+		return cmdSendmail(args[1:], stdin, stderr)
 	case "dkim":
 		err = cmdDKIM(args[1:], stdout)
 	case "version", "--version", "-v":

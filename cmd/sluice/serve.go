@@ -20,26 +20,26 @@ func cmdServe(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := daemon.NewLogger(c.Log, stderr)
-	d, err := daemon.Start(daemon.Options{Config: c, Logger: log, Version: version})
+	// Signals are caught from before the "sluice started" line, so a
+	// SIGHUP right after it cannot kill the process.
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	d, err := daemon.Start(daemon.Options{Config: c, Logger: log, Version: version, ConfigPath: *path})
 	if err != nil {
 		return err
 	}
-	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	for s := range sig {
 		if s == syscall.SIGHUP {
-			// Validate so an operator learns of a broken file now; applying
-			// a new pipeline without a restart comes with hot reload.
-			if _, err := loadConfig(*path); err != nil {
-				log.Error("reload refused: config does not validate; the running one stays", "err", err)
-			} else {
-				log.Warn("config validated; listeners and pipeline changes take effect at the next restart")
-			}
+			// Read the file again and apply it; the daemon logs the outcome,
+			// and a file that does not validate leaves the running config.
+			log.Info("signal received, reloading", "signal", s.String())
+			_ = d.ReloadFile()
 			continue
 		}
 		log.Info("signal received, draining", "signal", s.String())
 		break
 	}
-	signal.Stop(sig)
+	signal.Stop(sig) // a second signal during the drain acts as usual
 	return d.Stop()
 }

@@ -46,6 +46,11 @@ type Options struct {
 	// its sender and removes it (delivery's Agent.Bounce). Without it the
 	// bounce action answers 501.
 	Bounce func(ctx context.Context, id string) error
+	// Reload makes the daemon read its config file again and apply it
+	// (POST /api/reload). Its error, a config that does not validate or a
+	// stage that cannot start, is answered with 400 and the running
+	// config stays. Without it the route answers 501.
+	Reload func() error
 }
 
 // Handler returns the admin API's HTTP handler.
@@ -65,6 +70,7 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /api/pipeline", a.pipeline)
 	mux.HandleFunc("GET /api/trace/{id}", a.trace)
 	mux.HandleFunc("GET /api/version", a.version)
+	mux.HandleFunc("POST /api/reload", a.reload)
 	mux.HandleFunc("GET /metrics", a.metrics)
 	mux.HandleFunc("GET /{$}", a.dashboard)
 	return a.secure(mux)
@@ -203,6 +209,19 @@ func (a *api) trace(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
+}
+
+func (a *api) reload(w http.ResponseWriter, _ *http.Request) {
+	if a.opt.Reload == nil {
+		writeError(w, http.StatusNotImplemented, "reload is not available in this daemon")
+		return
+	}
+	if err := a.opt.Reload(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	a.opt.Logger.Info("admin action", "action", "reload")
+	writeJSON(w, http.StatusOK, ActionResult{Action: "reload"})
 }
 
 func (a *api) version(w http.ResponseWriter, _ *http.Request) {

@@ -34,6 +34,9 @@ type Options struct {
 	// Self is the sluice executable first-party plugins run from
 	// (`Self plugin serve NAME`); default os.Executable().
 	Self string
+	// ConfigPath is the file Config was read from, read again by
+	// ReloadFile (POST /api/reload); "" is the embedded default.
+	ConfigPath string
 }
 
 // Daemon is a running Sluice.
@@ -43,8 +46,7 @@ type Daemon struct {
 	queue    *queue.Store
 	smtp     *smtpd.Server
 	agent    *delivery.Agent
-	pipe     *pipeline.Pipeline
-	stages   []closer
+	live     *livePolicy // the pipeline, swapped at reload
 	adminLn  net.Listener
 	adminSrv *http.Server
 
@@ -53,6 +55,10 @@ type Daemon struct {
 	bg        sync.WaitGroup // background tasks that use the queue
 	stopOnce  sync.Once
 	stopErr   error
+
+	reloadMu sync.Mutex     // one Reload at a time, none during Stop
+	cfg      *config.Config // the config applied last; guarded by reloadMu
+	stopped  bool           // guarded by reloadMu
 }
 
 // Start opens the queue, binds every listener and starts delivery. Any
@@ -65,7 +71,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if opt.DrainTimeout == 0 {
 		opt.DrainTimeout = 30 * time.Second
 	}
-	d := &Daemon{opt: opt, log: opt.Logger}
+	d := &Daemon{opt: opt, log: opt.Logger, cfg: c}
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -88,15 +94,13 @@ func Start(opt Options) (_ *Daemon, err error) {
 			return nil, err
 		}
 	}
-	d.pipe, d.stages, err = buildPipeline(c, opt.Self, d.log)
+	d.opt.Self = opt.Self
+	g, err := newGeneration(c, c.Hostname, opt.Self, d.log)
 	if err != nil {
 		return nil, err
 	}
-	var policy smtpd.Policy
-	if d.pipe.Len() > 0 {
-		policy = pipelinePolicy{p: d.pipe, hostname: c.Hostname}
-	}
-	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: policy})
+	d.live = newLivePolicy(g, d.log)
+	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live})
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +112,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 		d.adminSrv = &http.Server{
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound,
 				Token: c.Admin.Token, Logger: d.log, Version: opt.Version,
-				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe.Status() },
+				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
+				Reload: d.ReloadFile,
 				// The agent is made below; the closure reads it at call time.
 				Bounce: func(ctx context.Context, id string) error { return d.agent.Bounce(ctx, id) }}),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -148,9 +153,14 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 	for i, rc := range r.Rcpts {
 		rcpts[i] = rc.Addr
 	}
-	out, drop := d.pipe.Bounce(ctx, r.ID, rcpts, body)
+	g := d.live.acquire() // a reload meanwhile must not stop its stages
+	defer d.live.release(g)
+	out, drop := g.pipe.Bounce(ctx, r.ID, rcpts, body)
 	return out, drop, nil
 }
+
+// pipe returns the pipeline new sessions run.
+func (d *Daemon) pipe() *pipeline.Pipeline { return d.live.current().pipe }
 
 // traceRetention is how long a message's pipeline trace is kept.
 const traceRetention = 7 * 24 * time.Hour
@@ -192,6 +202,9 @@ func (d *Daemon) Kick() { d.agent.Kick() }
 // deliveries in flight finish within DrainTimeout, then the queue closes.
 func (d *Daemon) Stop() error {
 	d.stopOnce.Do(func() {
+		d.reloadMu.Lock()
+		d.stopped = true
+		d.reloadMu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), d.opt.DrainTimeout)
 		defer cancel()
 		var errs []error
@@ -212,9 +225,8 @@ func (d *Daemon) Stop() error {
 		if d.adminSrv != nil {
 			errs = append(errs, d.adminSrv.Shutdown(ctx))
 		}
-		for _, s := range d.stages {
-			errs = append(errs, s.Close())
-		}
+		// Every session is over: retired pipelines are closing already.
+		errs = append(errs, d.live.shutdown())
 		d.bg.Wait()
 		if d.queue != nil {
 			errs = append(errs, d.queue.Close())
@@ -236,8 +248,8 @@ func (d *Daemon) closeAll() {
 		_ = d.smtp.Shutdown(ctx)
 		cancel()
 	}
-	for _, s := range d.stages {
-		_ = s.Close()
+	if d.live != nil {
+		_ = d.live.shutdown()
 	}
 	if d.queue != nil {
 		_ = d.queue.Close()

@@ -255,7 +255,7 @@ func TestMilterDroppingMidBodyLosesNothing(t *testing.T) {
 	if n := len(sink.Deliveries()); n != 3 {
 		t.Fatalf("%d deliveries, want 3", n)
 	}
-	st := d.pipe.Status()[0]
+	st := d.pipe().Status()[0]
 	if st.Errors != 1 || st.Restarts != 1 || st.State != "running" {
 		t.Fatalf("want 1 error, 1 restart, running: %+v", st)
 	}
@@ -293,7 +293,7 @@ func TestSlowMilterTimesOutToOnError(t *testing.T) {
 		t.Fatalf("took %v with a 300ms timeout", el)
 	}
 	sink.WaitN(t, 1, 10*time.Second)
-	if st := d.pipe.Status()[0]; st.Errors != 1 {
+	if st := d.pipe().Status()[0]; st.Errors != 1 {
 		t.Fatalf("timeout not counted: %+v", st)
 	}
 }

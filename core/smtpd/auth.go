@@ -23,7 +23,7 @@ func (s *session) authOffered() bool {
 	if s.info.Kind != config.KindSMTP || s.srv.users != nil {
 		return true
 	}
-	_, ok := s.srv.policy.(AuthPolicy)
+	_, ok := s.srv.authPolicy()
 	return ok
 }
 
@@ -82,6 +82,8 @@ func (s *session) authenticate(mech, user, password string) error {
 	if user == "" {
 		return s.authFailed(user, authInvalid.With("empty user name"), true)
 	}
+	// Asked even when its AuthSwitch is off now: a session keeps the
+	// pipeline it began with, and the policy knows which that is.
 	if ap, ok := s.srv.policy.(AuthPolicy); ok {
 		s.mu.Lock()
 		info := s.info

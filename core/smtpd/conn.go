@@ -18,6 +18,7 @@ import (
 type conn struct {
 	net.Conn // *net.TCPConn
 	srv      *Server
+	l        *listener   // the listener that accepted it
 	info     SessionInfo // the connection's part: listener, client, TLS
 	once     sync.Once
 
@@ -42,6 +43,7 @@ func newConn(l *listener, raw net.Conn) *conn {
 	return &conn{
 		Conn: raw,
 		srv:  l.srv,
+		l:    l,
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),
 			Local:    local,

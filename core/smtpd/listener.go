@@ -27,6 +27,9 @@ type listener struct {
 	smtp    *smtp.Server
 	sock    net.Listener
 	handoff *handoff
+	// accepting is closed when the accept loop has returned: no new
+	// connection of this listener can be tracked after that.
+	accepting chan struct{}
 }
 
 func newListener(s *Server, lc config.Listener) (*listener, error) {
@@ -74,6 +77,7 @@ func (l *listener) bind() error {
 	}
 	l.sock = sock
 	l.handoff = &handoff{addr: sock.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+	l.accepting = make(chan struct{})
 	return nil
 }
 
@@ -94,6 +98,7 @@ func (l *listener) serve() {
 
 func (l *listener) acceptLoop() {
 	defer l.srv.loops.Done()
+	defer close(l.accepting)
 	var backoff time.Duration
 	for {
 		raw, err := l.sock.Accept()

@@ -77,8 +77,9 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	listeners []*listener
+	listeners []*listener    // guarded by mu once started
 	loops     sync.WaitGroup // accept loops and go-smtp Serve calls
+	reconf    sync.Mutex     // one SetListeners at a time
 	connWG    sync.WaitGroup // one per tracked connection
 	stopOnce  sync.Once
 
@@ -192,8 +193,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
 		s.closing = true
+		ls := append([]*listener(nil), s.listeners...)
 		s.mu.Unlock()
-		for _, l := range s.listeners {
+		for _, l := range ls {
 			l.close()
 		}
 		s.loops.Wait() // no accept loop can track a new connection now

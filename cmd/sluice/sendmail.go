@@ -1,0 +1,581 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/mail"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// Exit codes of the sendmail command, from sysexits.h as sendmail and
+// Postfix's sendmail use them: cron, PHP's mail() and git send-email look
+// at nothing else.
+const (
+	exOK          = 0
+	exUsage       = 64 // EX_USAGE: bad command line, no recipient
+	exDataErr     = 65 // EX_DATAERR: a bad address, a message refused at DATA
+	exNoUser      = 67 // EX_NOUSER: a recipient refused (5xx at RCPT)
+	exUnavailable = 69 // EX_UNAVAILABLE: the daemon cannot be reached, or refused
+	exIOErr       = 74 // EX_IOERR: stdin could not be read
+	exTempFail    = 75 // EX_TEMPFAIL: a 4xx reply: try again later
+	exNoPerm      = 77 // EX_NOPERM: refused by policy (5.7.x)
+)
+
+// defaultSubmitAddr is where sendmail submits without -c or SLUICE_SMTP:
+// the embedded default config's listener.
+const defaultSubmitAddr = "127.0.0.1:2525"
+
+// sendmailOpts is a parsed sendmail command line.
+type sendmailOpts struct {
+	fromHeaders bool     // -t
+	ignoreDots  bool     // -i, -oi
+	sender      string   // -f, -r; nil sender as "<>"
+	senderSet   bool     // -f given (possibly "<>")
+	fullName    string   // -F
+	config      string   // -c FILE
+	verbose     bool     // -v
+	notify      []string // -N
+	ret         string   // -R
+	envID       string   // -V
+	rcpts       []string // the arguments
+}
+
+// sendmailError is a failure with its sysexits code.
+type sendmailError struct {
+	code int
+	msg  string
+}
+
+func (e *sendmailError) Error() string { return e.msg }
+
+func sendmailFail(code int, format string, a ...any) error {
+	return &sendmailError{code: code, msg: fmt.Sprintf(format, a...)}
+}
+
+// cmdSendmail is `sluice sendmail` and the program run through a symlink
+// named sendmail: it reads a message on stdin and submits it over SMTP to
+// the local daemon. It returns the process exit code.
+func cmdSendmail(args []string, stdin io.Reader, stderr io.Writer) int {
+	err := sendmail(args, stdin, stderr)
+	if err == nil {
+		return exOK
+	}
+	fmt.Fprintln(stderr, "sendmail: "+err.Error())
+	var se *sendmailError
+	if errors.As(err, &se) {
+		return se.code
+	}
+	return exUnavailable
+}
+
+func sendmail(args []string, stdin io.Reader, stderr io.Writer) error {
+	o, err := parseSendmailArgs(args)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return sendmailFail(exUsage, "%v", err)
+	}
+	addr := submitAddr(cfg)
+	if o.config == "" {
+		if env := os.Getenv("SLUICE_SMTP"); env != "" {
+			addr = env
+		}
+	}
+	domain := cfg.Hostname
+	if !o.senderSet {
+		o.sender = defaultSender(domain)
+	}
+	if o.sender == "<>" {
+		o.sender = ""
+	} else {
+		o.sender = qualify(strings.Trim(o.sender, "<>"), domain)
+	}
+
+	raw, err := readMessage(stdin, o.ignoreDots)
+	if err != nil {
+		return sendmailFail(exIOErr, "reading the message: %v", err)
+	}
+	msg := parseMessage(raw)
+	var rcpts []string
+	for _, a := range o.rcpts {
+		list, err := parseAddrs(a, domain)
+		if err != nil {
+			return sendmailFail(exDataErr, "bad recipient %q: %v", a, err)
+		}
+		rcpts = append(rcpts, list...)
+	}
+	if o.fromHeaders {
+		for _, name := range []string{"To", "Cc", "Bcc"} {
+			for _, v := range msg.values(name) {
+				list, err := parseAddrs(v, domain)
+				if err != nil {
+					return sendmailFail(exDataErr, "bad %s header %q: %v", name, v, err)
+				}
+				rcpts = append(rcpts, list...)
+			}
+		}
+		msg.remove("Bcc") // RFC 5322 §3.6.3: the other recipients must not see it
+	}
+	rcpts = dedupe(rcpts)
+	if len(rcpts) == 0 {
+		if o.fromHeaders {
+			return sendmailFail(exUsage, "no recipient addresses found in the message header")
+		}
+		return sendmailFail(exUsage, "no recipients (give them as arguments, or -t to read To/Cc/Bcc)")
+	}
+	msg.complete(o, domain)
+	return submit(addr, o, rcpts, msg.bytes(), stderr)
+}
+
+// parseSendmailArgs reads sendmail's options, which are not Go flags: a
+// value may follow its letter (-fuser@x) or come as the next argument, and
+// -o takes a sendmail option letter (-oi, -odi, -oem). Options that make
+// no sense here are ignored as Postfix's sendmail ignores them; modes
+// other than "send a message" are refused.
+func parseSendmailArgs(args []string) (*sendmailOpts, error) {
+	o := &sendmailOpts{}
+	withValue := "fFrcCBNRVXLhAO" // options that take a value
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			o.rcpts = append(o.rcpts, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			o.rcpts = append(o.rcpts, a)
+			continue
+		}
+		letter, rest := a[1], a[2:]
+		if strings.IndexByte(withValue, letter) >= 0 && rest == "" {
+			if i+1 >= len(args) {
+				return nil, sendmailFail(exUsage, "option -%c needs a value", letter)
+			}
+			i++
+			rest = args[i]
+		}
+		switch letter {
+		case 't':
+			o.fromHeaders = true
+		case 'i':
+			o.ignoreDots = true
+		case 'v':
+			o.verbose = true
+		case 'f', 'r':
+			o.sender, o.senderSet = rest, true
+		case 'F':
+			o.fullName = rest
+		case 'c':
+			o.config = rest
+		case 'N':
+			for _, n := range strings.Split(rest, ",") {
+				o.notify = append(o.notify, strings.ToUpper(strings.TrimSpace(n)))
+			}
+		case 'R':
+			o.ret = strings.ToUpper(rest)
+		case 'V':
+			o.envID = rest
+		case 'o':
+			switch {
+			case rest == "i":
+				o.ignoreDots = true
+			case rest == "":
+				i++ // "-o X": the option is the next argument
+			}
+			// -odi, -oem, -om, -oA… set sendmail options that have no
+			// meaning here.
+		case 'b':
+			switch rest {
+			case "m", "":
+			case "i":
+				return nil, sendmailFail(exUsage, "-bi: Sluice has no aliases database (aliases live in the route plugin's config)")
+			case "p":
+				return nil, sendmailFail(exUsage, "-bp: use `sluice queue list`")
+			default:
+				return nil, sendmailFail(exUsage, "-b%s: only -bm (read a message on stdin) is supported", rest)
+			}
+		case 'q':
+			return nil, sendmailFail(exUsage, "-q: use `sluice queue flush`")
+		case 'C', 'B', 'X', 'L', 'h', 'A', 'O', 'G', 'U', 'n', 'm', 'e', 's', 'x':
+			// Accepted and ignored, as Postfix's sendmail does.
+		default:
+			return nil, sendmailFail(exUsage, "unknown option -%c", letter)
+		}
+	}
+	if o.ret != "" && o.ret != "FULL" && o.ret != "HDRS" {
+		return nil, sendmailFail(exUsage, "-R takes full or hdrs, not %q", o.ret)
+	}
+	for _, n := range o.notify {
+		switch n {
+		case "NEVER", "SUCCESS", "FAILURE", "DELAY":
+		default:
+			return nil, sendmailFail(exUsage, "-N takes never or success,failure,delay, not %q", n)
+		}
+	}
+	return o, nil
+}
+
+// submitAddr is the address of c's first listener of kind smtp, with a
+// wildcard host made the loopback address.
+func submitAddr(c *config.Config) string {
+	for _, l := range c.Listeners {
+		if l.Kind != config.KindSMTP {
+			continue
+		}
+		host, port, err := net.SplitHostPort(l.Listen)
+		if err != nil {
+			return l.Listen
+		}
+		switch host {
+		case "", "0.0.0.0":
+			host = "127.0.0.1"
+		case "::":
+			host = "::1"
+		}
+		return net.JoinHostPort(host, port)
+	}
+	return defaultSubmitAddr
+}
+
+// defaultSender is the invoking user at domain, as sendmail does.
+func defaultSender(domain string) string {
+	name := os.Getenv("USER")
+	if name == "" {
+		name = os.Getenv("LOGNAME")
+	}
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		name = "nobody"
+	}
+	return name + "@" + domain
+}
+
+// qualify appends @domain to a bare user name ("root", as cron writes).
+func qualify(addr, domain string) string {
+	if addr == "" || strings.Contains(addr, "@") {
+		return addr
+	}
+	return addr + "@" + domain
+}
+
+// parseAddrs reads an address list (RFC 5322 §3.4) such as a To header or
+// an argument; bare user names are qualified with domain.
+func parseAddrs(s, domain string) ([]string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	if list, err := mail.ParseAddressList(s); err == nil {
+		out := make([]string, len(list))
+		for i, a := range list {
+			out[i] = a.Address
+		}
+		return out, nil
+	}
+	// net/mail wants user@domain; cron and scripts give "root" or
+	// "root, admin".
+	var out []string
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if i := strings.LastIndexByte(part, '<'); i >= 0 && strings.HasSuffix(part, ">") {
+			part = part[i+1 : len(part)-1]
+		}
+		if part == "" {
+			continue
+		}
+		if strings.ContainsAny(part, " \t\"<>()") {
+			return nil, errors.New("not an address")
+		}
+		out = append(out, qualify(part, domain))
+	}
+	return out, nil
+}
+
+func dedupe(addrs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range addrs {
+		k := strings.ToLower(a)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// readMessage reads the message from stdin. Without ignoreDots a line of a
+// single "." ends it, as in sendmail's default mode.
+func readMessage(r io.Reader, ignoreDots bool) ([]byte, error) {
+	if ignoreDots {
+		return io.ReadAll(r)
+	}
+	var buf bytes.Buffer
+	br := bufio.NewReader(r)
+	for {
+		line, err := br.ReadBytes('\n')
+		if string(bytes.TrimRight(line, "\r\n")) == "." && bytes.HasSuffix(line, []byte("\n")) {
+			return buf.Bytes(), nil
+		}
+		buf.Write(line)
+		if err == io.EOF {
+			return buf.Bytes(), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// smMessage is a message split into header fields (each with its folded
+// continuation lines) and body, CRLF line ends throughout.
+type smMessage struct {
+	fields []string // "Name: value\r\n  more\r\n"
+	body   []byte
+}
+
+// parseMessage splits raw input (LF or CRLF line ends) into fields and
+// body. A leading mbox "From " line is dropped; input that does not start
+// with header fields is all body.
+func parseMessage(raw []byte) *smMessage {
+	text := strings.ReplaceAll(string(raw), "\r\n", "\n")
+	lines := strings.Split(text, "\n")
+	if len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1] // the final line end
+	}
+	if len(lines) > 0 && strings.HasPrefix(lines[0], "From ") {
+		lines = lines[1:]
+	}
+	m := &smMessage{}
+	i := 0
+	for ; i < len(lines); i++ {
+		l := lines[i]
+		if l == "" {
+			i++ // the separator
+			break
+		}
+		if (l[0] == ' ' || l[0] == '\t') && len(m.fields) > 0 {
+			m.fields[len(m.fields)-1] += l + "\r\n"
+			continue
+		}
+		if !isFieldLine(l) {
+			break // no blank line before the body
+		}
+		m.fields = append(m.fields, l+"\r\n")
+	}
+	var b strings.Builder
+	for _, l := range lines[i:] {
+		b.WriteString(l + "\r\n")
+	}
+	m.body = []byte(b.String())
+	return m
+}
+
+// isFieldLine reports whether l starts a header field: a name of printable
+// ASCII but the colon, then a colon (RFC 5322 §2.2).
+func isFieldLine(l string) bool {
+	colon := strings.IndexByte(l, ':')
+	if colon <= 0 {
+		return false
+	}
+	for _, c := range []byte(l[:colon]) {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
+}
+
+func fieldName(f string) string {
+	name, _, _ := strings.Cut(f, ":")
+	return name
+}
+
+func (m *smMessage) has(name string) bool { return len(m.values(name)) > 0 }
+
+// values returns the unfolded values of the fields called name.
+func (m *smMessage) values(name string) []string {
+	var out []string
+	for _, f := range m.fields {
+		if strings.EqualFold(fieldName(f), name) {
+			_, v, _ := strings.Cut(f, ":")
+			v = strings.NewReplacer("\r\n ", " ", "\r\n\t", " ", "\r\n", "").Replace(v)
+			out = append(out, strings.TrimSpace(v))
+		}
+	}
+	return out
+}
+
+func (m *smMessage) remove(name string) {
+	kept := m.fields[:0]
+	for _, f := range m.fields {
+		if !strings.EqualFold(fieldName(f), name) {
+			kept = append(kept, f)
+		}
+	}
+	m.fields = kept
+}
+
+// complete adds the fields RFC 5322 §3.6 requires that the input lacks:
+// From (with -F's display name), Date and Message-ID.
+func (m *smMessage) complete(o *sendmailOpts, domain string) {
+	var add []string
+	if !m.has("From") {
+		from := o.sender
+		if from == "" {
+			from = "MAILER-DAEMON@" + domain
+		}
+		a := mail.Address{Name: o.fullName, Address: from}
+		add = append(add, "From: "+a.String()+"\r\n")
+	}
+	if !m.has("Date") {
+		add = append(add, "Date: "+time.Now().Format(time.RFC1123Z)+"\r\n")
+	}
+	if !m.has("Message-ID") {
+		var b [12]byte
+		_, _ = rand.Read(b[:])
+		add = append(add, fmt.Sprintf("Message-ID: <%d.%s@%s>\r\n", time.Now().Unix(), hex.EncodeToString(b[:]), domain))
+	}
+	m.fields = append(m.fields, add...)
+}
+
+func (m *smMessage) bytes() []byte {
+	var b bytes.Buffer
+	for _, f := range m.fields {
+		b.WriteString(f)
+	}
+	b.WriteString("\r\n")
+	b.Write(m.body)
+	return b.Bytes()
+}
+
+// submit sends the message over SMTP and maps the daemon's answer to a
+// sysexits code. A recipient refused fails the whole submission: nothing
+// is sent, so the caller can fix and retry without duplicates.
+func submit(addr string, o *sendmailOpts, rcpts []string, data []byte, stderr io.Writer) error {
+	conn, err := net.DialTimeout("tcp", addr, 30*time.Second)
+	if err != nil {
+		return sendmailFail(exUnavailable, "cannot reach the Sluice daemon at %s: %v", addr, err)
+	}
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	c.CommandTimeout = 5 * time.Minute
+	c.SubmissionTimeout = 10 * time.Minute
+	helo, _ := os.Hostname()
+	if helo == "" {
+		helo = "localhost"
+	}
+	if err := c.Hello(helo); err != nil {
+		return smtpFailure("EHLO", err)
+	}
+	opts := &smtp.MailOptions{Return: smtp.DSNReturn(o.ret), EnvelopeID: o.envID, UTF8: !isASCII(o.sender) || !allASCII(rcpts)}
+	if !isASCII(string(data)) {
+		opts.Body = smtp.Body8BitMIME
+	}
+	if err := c.Mail(o.sender, opts); err != nil {
+		return smtpFailure("MAIL FROM:<"+o.sender+">", err)
+	}
+	var ropts *smtp.RcptOptions
+	if len(o.notify) > 0 {
+		ropts = &smtp.RcptOptions{}
+		for _, n := range o.notify {
+			ropts.Notify = append(ropts.Notify, smtp.DSNNotify(n))
+		}
+	}
+	var refused error
+	for _, r := range rcpts {
+		if err := c.Rcpt(r, ropts); err != nil {
+			fmt.Fprintf(stderr, "sendmail: <%s>: %v\n", r, err)
+			if refused == nil || isTemp(refused) && !isTemp(err) {
+				refused = err
+			}
+		}
+	}
+	if refused != nil {
+		_ = c.Reset()
+		_ = c.Quit()
+		var se *smtp.SMTPError
+		if errors.As(refused, &se) && se.Code >= 500 && se.EnhancedCode[1] != 7 {
+			return sendmailFail(exNoUser, "message not sent: a recipient was refused")
+		}
+		return smtpFailure("RCPT", refused)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return smtpFailure("DATA", err)
+	}
+	if _, err := w.Write(data); err != nil {
+		return smtpFailure("DATA", err)
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return smtpFailure("end of DATA", err)
+	}
+	if o.verbose {
+		fmt.Fprintf(stderr, "sendmail: 250 %s\n", resp.StatusText)
+	}
+	_ = c.Quit()
+	return nil
+}
+
+func isTemp(err error) bool {
+	var se *smtp.SMTPError
+	return errors.As(err, &se) && se.Code >= 400 && se.Code < 500
+}
+
+// smtpFailure maps a failed SMTP step to its exit code: a 4xx reply or a
+// lost connection is temporary, a 5.7.x refusal is a matter of permission,
+// a refused message is bad data, anything else leaves the daemon
+// unavailable for this message.
+func smtpFailure(step string, err error) error {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) {
+		return sendmailFail(exTempFail, "%s: %v", step, err)
+	}
+	msg := fmt.Sprintf("%s: %d %d.%d.%d %s", step, se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+	switch {
+	case se.Code < 500:
+		return sendmailFail(exTempFail, "%s", msg)
+	case se.EnhancedCode[1] == 7:
+		return sendmailFail(exNoPerm, "%s", msg)
+	case strings.HasPrefix(step, "end of DATA") || strings.HasPrefix(step, "DATA"):
+		return sendmailFail(exDataErr, "%s", msg)
+	}
+	return sendmailFail(exUnavailable, "%s", msg)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func allASCII(ss []string) bool {
+	for _, s := range ss {
+		if !isASCII(s) {
+			return false
+		}
+	}
+	return true
+}

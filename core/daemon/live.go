@@ -1,0 +1,224 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/core/smtpd"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// generation is one built pipeline: its started stages and the Policy that
+// runs it. A reload makes a new generation; the old one is closed once the
+// last session (or bounce report) using it is over.
+type generation struct {
+	pipe   *pipeline.Pipeline
+	stages []closer
+	policy smtpd.Policy // nil for an empty pipeline: the built-in rules alone
+
+	// Guarded by livePolicy.mu.
+	refs    int
+	retired bool
+}
+
+// newGeneration starts c's stages. hostname is the authserv-id of the
+// Authentication-Results fields the pipeline writes.
+func newGeneration(c *config.Config, hostname, self string, log *slog.Logger) (*generation, error) {
+	p, stages, err := buildPipeline(c, self, log)
+	if err != nil {
+		return nil, err
+	}
+	g := &generation{pipe: p, stages: stages}
+	if p.Len() > 0 {
+		pp := pipelinePolicy{p: p, hostname: hostname}
+		if p.Declares(sdk.HookAuth) {
+			g.policy = authPipelinePolicy{pp}
+		} else {
+			g.policy = pp
+		}
+	}
+	return g, nil
+}
+
+func (g *generation) close() error {
+	var errs []error
+	for _, s := range g.stages {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// livePolicy is the Policy the listeners hold for the daemon's lifetime. It
+// hands each new session to the current generation and keeps every open
+// session on the generation it began with, so a reload changes the
+// pipeline for new sessions without touching one in flight.
+type livePolicy struct {
+	log *slog.Logger
+
+	mu      sync.Mutex
+	cur     *generation
+	closing sync.WaitGroup // retired generations being closed
+}
+
+// liveState is what livePolicy keeps in SessionInfo.State: the session's
+// generation and that generation's own state.
+type liveState struct {
+	gen   *generation
+	inner any
+}
+
+func newLivePolicy(g *generation, log *slog.Logger) *livePolicy {
+	return &livePolicy{cur: g, log: log}
+}
+
+// current returns the generation new sessions get.
+func (lp *livePolicy) current() *generation {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	return lp.cur
+}
+
+// acquire returns the current generation, which stays open until release.
+func (lp *livePolicy) acquire() *generation {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	lp.cur.refs++
+	return lp.cur
+}
+
+func (lp *livePolicy) release(g *generation) {
+	lp.mu.Lock()
+	g.refs--
+	done := g.retired && g.refs == 0
+	lp.mu.Unlock()
+	if done {
+		lp.closeGen(g)
+	}
+}
+
+// swap makes g current and retires the generation it replaces.
+func (lp *livePolicy) swap(g *generation) {
+	lp.mu.Lock()
+	old := lp.cur
+	lp.cur = g
+	old.retired = true
+	done := old.refs == 0
+	lp.mu.Unlock()
+	if done {
+		lp.closeGen(old)
+	}
+}
+
+// closeGen stops a retired generation's stages in the background: it is
+// called from the session that was the last to use them.
+func (lp *livePolicy) closeGen(g *generation) {
+	lp.closing.Add(1)
+	go func() {
+		defer lp.closing.Done()
+		if err := g.close(); err != nil {
+			lp.log.Warn("stopping the stages of the previous pipeline", "err", err)
+		}
+	}()
+}
+
+// shutdown stops the current generation and waits for retired ones; every
+// session must be over.
+func (lp *livePolicy) shutdown() error {
+	lp.mu.Lock()
+	g := lp.cur
+	lp.mu.Unlock()
+	err := g.close()
+	lp.closing.Wait()
+	return err
+}
+
+// delegate runs f with info.State set to the session's own state in its
+// generation's Policy; it does nothing for a session without one.
+func delegate(info *smtpd.SessionInfo, f func(p smtpd.Policy)) {
+	st, _ := info.State.(*liveState)
+	if st == nil || st.gen.policy == nil {
+		return
+	}
+	info.State = st.inner
+	defer func() { info.State = st }()
+	f(st.gen.policy)
+}
+
+// Connect binds the session to the current generation.
+func (lp *livePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *reply.Reply {
+	g := lp.acquire()
+	st := &liveState{gen: g}
+	if g.policy == nil {
+		info.State = st
+		return nil
+	}
+	info.State = nil
+	r := g.policy.Connect(ctx, info)
+	st.inner = info.State
+	info.State = st
+	return r
+}
+
+func (lp *livePolicy) Helo(ctx context.Context, info *smtpd.SessionInfo) (r *reply.Reply) {
+	delegate(info, func(p smtpd.Policy) { r = p.Helo(ctx, info) })
+	return r
+}
+
+func (lp *livePolicy) Mail(ctx context.Context, info *smtpd.SessionInfo, from string) (r *reply.Reply) {
+	delegate(info, func(p smtpd.Policy) { r = p.Mail(ctx, info, from) })
+	return r
+}
+
+func (lp *livePolicy) Rcpt(ctx context.Context, info *smtpd.SessionInfo, rc *envelope.Recipient) (r *reply.Reply) {
+	delegate(info, func(p smtpd.Policy) { r = p.Rcpt(ctx, info, rc) })
+	return r
+}
+
+func (lp *livePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *smtpd.Transaction) (r *reply.Reply) {
+	delegate(info, func(p smtpd.Policy) { r = p.Data(ctx, info, tx) })
+	return r
+}
+
+func (lp *livePolicy) Reset(ctx context.Context, info *smtpd.SessionInfo) {
+	delegate(info, func(p smtpd.Policy) { p.Reset(ctx, info) })
+}
+
+// Auth asks the session's generation when it has an auth hook.
+func (lp *livePolicy) Auth(ctx context.Context, info *smtpd.SessionInfo, mech, user string, secret []byte) (v smtpd.AuthVerdict) {
+	delegate(info, func(p smtpd.Policy) {
+		if ap, ok := p.(smtpd.AuthPolicy); ok {
+			v = ap.Auth(ctx, info, mech, user, secret)
+		}
+	})
+	return v
+}
+
+// AuthActive reports whether the current pipeline has an auth hook, so
+// that listeners offer AUTH for it.
+func (lp *livePolicy) AuthActive() bool {
+	_, ok := lp.current().policy.(smtpd.AuthPolicy)
+	return ok
+}
+
+// Close ends the session and lets go of its generation.
+func (lp *livePolicy) Close(info *smtpd.SessionInfo) {
+	st, _ := info.State.(*liveState)
+	if st == nil {
+		return
+	}
+	delegate(info, func(p smtpd.Policy) { p.Close(info) })
+	info.State = nil
+	lp.release(st.gen)
+}
+
+var (
+	_ smtpd.Policy     = (*livePolicy)(nil)
+	_ smtpd.AuthPolicy = (*livePolicy)(nil)
+	_ smtpd.AuthSwitch = (*livePolicy)(nil)
+)

@@ -1,0 +1,115 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// Reload applies a new configuration to the running daemon: the pipeline
+// (order, new and removed stages, their settings) and the listeners. The
+// new stages are started before anything changes; if one cannot start, or
+// a new listener cannot be bound, the error is returned and the running
+// configuration stays as it was. Sessions already open finish on the
+// pipeline they began with, whose stages stop when the last of them ends;
+// listeners that are unchanged keep their sockets, removed ones stop
+// accepting and let their sessions finish. Other settings are logged as
+// needing a restart.
+func (d *Daemon) Reload(c *config.Config) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	if err := d.reload(c); err != nil {
+		d.log.Error("reload refused; the running config stays", "source", c.Source, "err", err)
+		return err
+	}
+	return nil
+}
+
+// ReloadFile reads the daemon's config file again (Options.ConfigPath;
+// the embedded default without one) and applies it with Reload. A file
+// that does not validate is refused with its file:line error.
+func (d *Daemon) ReloadFile() error {
+	var (
+		c   *config.Config
+		err error
+	)
+	if d.opt.ConfigPath == "" {
+		c = config.Default()
+	} else if c, err = config.Load(d.opt.ConfigPath); err != nil {
+		d.log.Error("reload refused: the config does not validate; the running one stays", "err", err)
+		return err
+	}
+	return d.Reload(c)
+}
+
+func (d *Daemon) reload(c *config.Config) error {
+	if d.stopped {
+		return errNotRunning
+	}
+	old := d.cfg
+	// The pipeline's authserv-id follows the listeners' hostname, which
+	// changes only at a restart.
+	g, err := newGeneration(c, old.Hostname, d.opt.Self, d.log)
+	if err != nil {
+		return err
+	}
+	ch, err := d.smtp.SetListeners(c.Listeners)
+	if err != nil && len(ch.Added) == 0 && len(ch.Removed) == 0 {
+		_ = g.close()
+		return err
+	}
+	d.live.swap(g)
+	d.cfg = c
+	stages := make([]string, len(c.Stages))
+	for i, s := range c.Stages {
+		stages[i] = s.Name
+	}
+	attrs := []any{"source", c.Source, "pipeline", stages}
+	if len(ch.Added) > 0 {
+		attrs = append(attrs, "listeners_added", ch.Added)
+	}
+	if len(ch.Removed) > 0 {
+		attrs = append(attrs, "listeners_removed", ch.Removed)
+	}
+	d.log.Info("config reloaded", attrs...)
+	if keys := restartKeys(old, c); len(keys) > 0 {
+		d.log.Warn("changed settings take effect at the next restart", "keys", keys)
+	}
+	if err != nil {
+		// A changed listener that keeps its address could not be bound
+		// again; everything else is applied.
+		return fmt.Errorf("reload applied except: %w", err)
+	}
+	return nil
+}
+
+// restartKeys names the settings that differ between a and b and that a
+// reload does not apply.
+func restartKeys(a, b *config.Config) []string {
+	var keys []string
+	for _, f := range []struct {
+		key  string
+		a, b any
+	}{
+		{"hostname", a.Hostname, b.Hostname},
+		{"data_dir", a.Resolve(a.DataDir), b.Resolve(b.DataDir)},
+		{"local_domains", a.LocalDomains, b.LocalDomains},
+		{"relay_networks", a.RelayNetworks, b.RelayNetworks},
+		{"dns", a.DNS, b.DNS},
+		{"admin", a.Admin, b.Admin},
+		{"limits", a.Limits, b.Limits},
+		{"auth", a.Auth, b.Auth},
+		{"delivery", a.Delivery, b.Delivery},
+		{"log", a.Log, b.Log},
+	} {
+		if !reflect.DeepEqual(f.a, f.b) {
+			keys = append(keys, f.key)
+		}
+	}
+	return keys
+}
+
+// errNotRunning is Reload's answer before Start or after Stop.
+var errNotRunning = errors.New("daemon not running")

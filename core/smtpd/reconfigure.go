@@ -1,0 +1,152 @@
+package smtpd
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// ListenerChanges names the listeners SetListeners started and stopped; a
+// listener whose settings changed is in both.
+type ListenerChanges struct {
+	Added   []string
+	Removed []string
+}
+
+// SetListeners makes the running server's listeners those of lcs, for a
+// config reload. A listener whose name, address, kind and TLS files are
+// unchanged keeps its socket and its sessions untouched. A new one is
+// bound and served. One that is gone (or changed) stops accepting at once
+// and its sessions end as at Shutdown: an idle one now, one in a
+// transaction as soon as that transaction is over, so no accepted message
+// is lost.
+//
+// New sockets are bound before any old one is closed, so a listener that
+// cannot be bound (an address in use, a bad certificate) leaves everything
+// as it was and the error names it. Only a changed listener that keeps its
+// address is bound after its predecessor closed; if that fails, the error
+// names it and the rest of the change stands. The server-wide settings
+// (hostname, limits, auth) stay those the server was made with.
+func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
+	var ch ListenerChanges
+	s.reconf.Lock()
+	defer s.reconf.Unlock()
+	s.mu.Lock()
+	if !s.started || s.closing {
+		s.mu.Unlock()
+		return ch, errors.New("smtpd: server not running")
+	}
+	cur := append([]*listener(nil), s.listeners...)
+	s.mu.Unlock()
+
+	keep := map[*listener]bool{}
+	var fresh []*listener
+	for _, lc := range lcs {
+		if old := findListener(cur, lc); old != nil && !keep[old] {
+			keep[old] = true
+			continue
+		}
+		l, err := newListener(s, lc) // loads the TLS certificate
+		if err != nil {
+			return ch, fmt.Errorf("smtpd: listener %s: %w", lc.Name, err)
+		}
+		fresh = append(fresh, l)
+	}
+	var gone []*listener
+	held := map[string]bool{} // addresses that only become free once gone closes
+	for _, l := range cur {
+		if !keep[l] {
+			gone = append(gone, l)
+			held[l.cfg.Listen] = true
+			held[l.sock.Addr().String()] = true
+		}
+	}
+
+	// Bind what can be bound while the old sockets still serve: a failure
+	// here changes nothing.
+	var bound, late []*listener
+	unbind := func() {
+		for _, b := range bound {
+			b.close()
+		}
+	}
+	for _, l := range fresh {
+		if held[l.cfg.Listen] {
+			late = append(late, l)
+			continue
+		}
+		if err := l.bind(); err != nil {
+			unbind()
+			return ch, fmt.Errorf("smtpd: listener %s: %w", l.cfg.Name, err)
+		}
+		bound = append(bound, l)
+	}
+
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		unbind()
+		return ch, errors.New("smtpd: server shutting down")
+	}
+	kept := s.listeners[:0:0]
+	for _, l := range s.listeners {
+		if keep[l] {
+			kept = append(kept, l)
+		}
+	}
+	s.listeners = kept
+	s.mu.Unlock()
+	for _, l := range gone {
+		s.stopListener(l)
+		ch.Removed = append(ch.Removed, l.cfg.Name)
+	}
+
+	var errs []error
+	for _, l := range late {
+		if err := l.bind(); err != nil {
+			errs = append(errs, fmt.Errorf("smtpd: listener %s: %w", l.cfg.Name, err))
+			continue
+		}
+		bound = append(bound, l)
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		unbind()
+		return ch, errors.New("smtpd: server shutting down")
+	}
+	for _, l := range bound {
+		s.listeners = append(s.listeners, l)
+		s.loops.Add(2)
+		go l.acceptLoop()
+		go l.serve()
+		ch.Added = append(ch.Added, l.cfg.Name)
+	}
+	s.mu.Unlock()
+	return ch, errors.Join(errs...)
+}
+
+// findListener returns the running listener configured exactly as lc.
+func findListener(ls []*listener, lc config.Listener) *listener {
+	for _, l := range ls {
+		if l.cfg == lc {
+			return l
+		}
+	}
+	return nil
+}
+
+// stopListener closes l's socket, waits until its accept loop can track
+// no more connections, and drains the sessions it accepted.
+func (s *Server) stopListener(l *listener) {
+	l.close()
+	<-l.accepting
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.l == l {
+			c.drain()
+		}
+	}
+}
