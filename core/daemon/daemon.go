@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-mta/sluice/core/delivery"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/smtpd"
@@ -46,6 +47,7 @@ type Daemon struct {
 	queue    *queue.Store
 	smtp     *smtpd.Server
 	agent    *delivery.Agent
+	metrics  *metrics.Metrics
 	live     *livePolicy // the pipeline, swapped at reload
 	adminLn  net.Listener
 	adminSrv *http.Server
@@ -95,12 +97,13 @@ func Start(opt Options) (_ *Daemon, err error) {
 		}
 	}
 	d.opt.Self = opt.Self
-	g, err := newGeneration(c, c.Hostname, opt.Self, d.log)
+	d.metrics = metrics.New(metrics.Providers{Queue: d.queueSizes, Stages: d.stageHealth, Pebble: d.pebbleStats})
+	g, err := newGeneration(c, c.Hostname, opt.Self, d.log, d.metrics)
 	if err != nil {
 		return nil, err
 	}
 	d.live = newLivePolicy(g, d.log)
-	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live})
+	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live, Metrics: d.metrics})
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +116,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound,
 				Token: c.Admin.Token, Logger: d.log, Version: opt.Version,
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
-				Reload: d.ReloadFile,
+				Reload: d.ReloadFile, Metrics: d.metrics.Handler(),
 				// The agent is made below; the closure reads it at call time.
 				Bounce: func(ctx context.Context, id string) error { return d.agent.Bounce(ctx, id) }}),
 			ReadHeaderTimeout: 10 * time.Second,
@@ -129,6 +132,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	dopt.Resolver, dopt.Logger = res, d.log
 	dopt.Bounce.Filter = d.bounceFilter
+	dopt.Metrics = d.metrics
 	d.agent = delivery.New(d.queue, dopt)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
@@ -161,6 +165,42 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 
 // pipe returns the pipeline new sessions run.
 func (d *Daemon) pipe() *pipeline.Pipeline { return d.live.current().pipe }
+
+// queueSizes feeds the queue gauges at scrape time. It scans the queue;
+// a counter kept by the queue would make it cheap for very large queues.
+func (d *Daemon) queueSizes() (map[string]int, time.Time) {
+	msgs, err := d.queue.List(0)
+	if err != nil {
+		return nil, time.Time{}
+	}
+	counts := map[string]int{}
+	var oldest time.Time
+	for _, m := range msgs {
+		counts[string(m.State)]++
+		if oldest.IsZero() || m.Received.Before(oldest) {
+			oldest = m.Received
+		}
+	}
+	return counts, oldest
+}
+
+// pebbleStats feeds Pebble's own numbers at scrape time.
+func (d *Daemon) pebbleStats() metrics.PebbleStats {
+	s := d.queue.Stats()
+	return metrics.PebbleStats{DiskBytes: s.DiskBytes, WALBytes: s.WALBytes, WALBytesWritten: s.WALBytesWritten,
+		MemtableBytes: s.MemtableBytes, BlockCacheBytes: s.BlockCacheBytes, BlockCacheHits: s.BlockCacheHits,
+		BlockCacheMisses: s.BlockCacheMisses, Compactions: s.Compactions, CompactionDebt: s.CompactionDebt,
+		Flushes: s.Flushes, ReadAmp: s.ReadAmp, L0Files: s.L0Files, Tables: s.Tables}
+}
+
+// stageHealth feeds the per-stage up/restarts metrics at scrape time.
+func (d *Daemon) stageHealth() []metrics.StageHealth {
+	var out []metrics.StageHealth
+	for _, s := range d.pipe().Status() {
+		out = append(out, metrics.StageHealth{Name: s.Name, Kind: s.Kind, State: s.State, Restarts: s.Restarts})
+	}
+	return out
+}
 
 // traceRetention is how long a message's pipeline trace is kept.
 const traceRetention = 7 * 24 * time.Hour

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/core/smtpd"
@@ -29,10 +31,15 @@ type generation struct {
 
 // newGeneration starts c's stages. hostname is the authserv-id of the
 // Authentication-Results fields the pipeline writes.
-func newGeneration(c *config.Config, hostname, self string, log *slog.Logger) (*generation, error) {
+func newGeneration(c *config.Config, hostname, self string, log *slog.Logger, m *metrics.Metrics) (*generation, error) {
 	p, stages, err := buildPipeline(c, self, log)
 	if err != nil {
 		return nil, err
+	}
+	if m != nil {
+		p.SetObserver(func(stage string, hook sdk.Hook, verdict string, lat time.Duration, failed bool) {
+			m.StageCall(stage, string(hook), verdict, lat, failed)
+		})
 	}
 	g := &generation{pipe: p, stages: stages}
 	if p.Len() > 0 {

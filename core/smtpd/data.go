@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -176,11 +178,26 @@ func (s *session) logTxn(id string, tx *txn, info *SessionInfo, size int, r *rep
 	}
 	args := []any{"id", id, "listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo,
 		"tls", info.TLS, "from", tx.from, "rcpts", rcpts, "size", size, "reply", r.Error(), "took", took}
+	outcome, reason := metrics.Accepted, ""
+	switch {
+	case r.Temporary():
+		outcome, reason = metrics.Tempfailed, replyReason(r)
+	case r.Permanent():
+		outcome, reason = metrics.Rejected, replyReason(r)
+	case r.Reason == "discarded by policy":
+		outcome = metrics.Discarded
+	}
+	s.srv.metrics.Transaction(info.Listener, outcome, reason)
 	if r.Temporary() { // a queue error or a tempfail: worth an operator's look
 		s.srv.log.Warn("message", args...)
 		return
 	}
 	s.srv.log.Info("message", args...)
+}
+
+// replyReason is a bounded metrics label for a refusal: its enhanced code.
+func replyReason(r *reply.Reply) string {
+	return fmt.Sprintf("%d.%d.%d", r.Enhanced[0], r.Enhanced[1], r.Enhanced[2])
 }
 
 func isTimeout(err error) bool {

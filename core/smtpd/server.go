@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-mta/sluice/core/auth"
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -47,6 +48,8 @@ type Options struct {
 	// Sleep waits before a failed AUTH is answered (auth_failure_delay);
 	// it returns early when ctx ends. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration)
+	// Metrics counts connections and transactions (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // UserDB is the built-in user database; *auth.File implements it.
@@ -56,12 +59,13 @@ type UserDB interface {
 
 // Server is the set of SMTP listeners of one configuration.
 type Server struct {
-	cfg    *config.Config
-	queue  Enqueuer
-	policy Policy
-	log    *slog.Logger
-	clock  func() time.Time
-	sleep  func(context.Context, time.Duration)
+	cfg     *config.Config
+	queue   Enqueuer
+	policy  Policy
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	clock   func() time.Time
+	sleep   func(context.Context, time.Duration)
 
 	users   UserDB // nil: no built-in user database
 	senders *auth.Senders
@@ -118,6 +122,7 @@ func New(opt Options) (*Server, error) {
 		cfg:           opt.Config,
 		queue:         opt.Queue,
 		policy:        opt.Policy,
+		metrics:       opt.Metrics,
 		log:           opt.Logger,
 		clock:         opt.Clock,
 		sleep:         opt.Sleep,
@@ -250,6 +255,7 @@ func (s *Server) loadAuth() error {
 // max_connections_per_ip and connection_rate_per_ip. A refused connection
 // is tracked anyway until it is closed.
 func (s *Server) track(c *conn) *reply.Reply {
+	s.metrics.ConnOpened(c.info.Listener)
 	ip := c.info.Client.Addr()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -272,6 +278,7 @@ func (s *Server) track(c *conn) *reply.Reply {
 }
 
 func (s *Server) untrack(c *conn) {
+	s.metrics.ConnClosed(c.info.Listener)
 	if s.policy != nil {
 		s.policy.Close(&c.info)
 	}
