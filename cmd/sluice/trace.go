@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
 )
@@ -42,7 +43,30 @@ func cmdTrace(args []string, w io.Writer) error {
 	}
 	fmt.Fprintf(w, "message %s: %s\n", tr.ID, tr.Outcome)
 	printTrace(w, tr.Entries)
+	printDeliveries(w, tr.Deliveries)
 	return nil
+}
+
+// printDeliveries renders the delivery attempts below the stage table.
+func printDeliveries(w io.Writer, evs []pipeline.DeliveryEvent) {
+	fmt.Fprintln(w, "\ndeliveries:")
+	if len(evs) == 0 {
+		fmt.Fprintln(w, "(no delivery attempt yet)")
+		return
+	}
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return s
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "#\tTIME\tDESTINATION\tVIA\tRESULT\tTLS\tMTA-STS\tRECIPIENTS\tREPLY")
+	for _, e := range evs {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Attempt, e.Time.UTC().Format(time.RFC3339),
+			e.Destination, dash(e.Via), e.Result, dash(e.TLS), dash(e.MTASTS), strings.Join(e.Recipients, ","), e.Reply)
+	}
+	tw.Flush()
 }
 
 // printTrace renders trace entries as a table, edits indented below.

@@ -34,7 +34,8 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 	}
 	dests, results := a.group(m.Pending())
 	for _, d := range dests {
-		res, via := a.deliverTo(ctx, m, body, d)
+		tr := &attemptTrace{}
+		res, via := a.deliverTo(withAttemptTrace(ctx, tr), m, body, d)
 		remote := remoteHost(via)
 		for addr, o := range res {
 			if o.remote == "" {
@@ -42,13 +43,14 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			}
 			results[addr] = o
 		}
-		a.logAttempt(m.ID, d, via, res)
+		a.logAttempt(m, d, via, res, tr)
 	}
 	a.record(ctx, id, results, body)
 }
 
-// logAttempt writes the one log line of a destination's attempt.
-func (a *Agent) logAttempt(id string, d *destination, via string, res map[string]outcome) {
+// logAttempt writes the one log line of a destination's attempt, and the
+// attempt's event in the message's trace.
+func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res map[string]outcome, tr *attemptTrace) {
 	rcpts := make([]string, len(d.rcpts))
 	counts := map[envelope.RcptStatus]int{}
 	var last string
@@ -69,8 +71,10 @@ func (a *Agent) logAttempt(id string, d *destination, via string, res map[string
 	case counts[envelope.RcptFailed]:
 		result = "failed"
 	}
-	a.log.Info("delivery attempt", "id", id, "dest", d.name, "via", via,
-		"rcpts", rcpts, "result", result, "reply", last)
+	tlsState, sts := tr.summary(via)
+	a.log.Info("delivery attempt", "id", m.ID, "dest", d.name, "via", via,
+		"rcpts", rcpts, "result", result, "reply", last, "tls", tlsState, "mta_sts", sts)
+	a.traceAttempt(m, d, via, rcpts, result, last, tlsState, sts)
 	if a.metrics != nil {
 		domain := d.domain
 		if domain == "" {

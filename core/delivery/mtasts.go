@@ -91,7 +91,12 @@ func (c *stsCache) put(domain string, p *stsPolicy) {
 // ahead as without a policy.
 func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop, *outcome) {
 	p := a.stsPolicy(ctx, domain)
+	tr := attemptTraceFrom(ctx)
 	if p == nil || p.mode == "none" {
+		tr.policy("none", false)
+		for i := range hops {
+			hops[i].tls.trace = tr
+		}
 		return hops, nil
 	}
 	var kept []hop
@@ -99,7 +104,7 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 		ok := p.matches(h.host)
 		switch {
 		case p.mode == "enforce" && ok:
-			h.tls = tlsPolicy{mode: TLSVerify, sts: p.mode, domain: domain}
+			h.tls = tlsPolicy{mode: TLSVerify, sts: p.mode, domain: domain, trace: tr}
 		case p.mode == "enforce":
 			a.log.Warn("delivery: MTA-STS enforce: MX host not in the policy, skipped", "domain", domain, "host", h.host, "policy_id", p.id)
 			continue
@@ -107,11 +112,13 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 			if !ok {
 				a.log.Warn("delivery: MTA-STS testing: MX host not in the policy, enforce mode would skip it; delivering anyway",
 					"domain", domain, "host", h.host, "policy_id", p.id)
+				tr.notInPolicy(h.host)
 			}
-			h.tls = tlsPolicy{report: true, sts: p.mode, domain: domain}
+			h.tls = tlsPolicy{report: true, sts: p.mode, domain: domain, trace: tr}
 		}
 		kept = append(kept, h)
 	}
+	tr.policy(p.mode, len(kept) == 0)
 	if len(kept) == 0 {
 		o := temporary(stsNoMX.With(domain + " policy " + p.id).Error())
 		return nil, &o

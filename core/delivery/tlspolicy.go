@@ -15,6 +15,9 @@ type tlsPolicy struct {
 	sts    string  // "enforce" or "testing" when an MTA-STS policy set this, for logs
 	domain string  // the recipient domain whose MTA-STS policy applies
 	report bool    // MTA-STS testing: verify, log failures, carry on
+	// trace records the handshakes for the attempt's log line and trace
+	// event (nil: not recorded); it does not change the policy.
+	trace *attemptTrace
 }
 
 // fallback reports whether a failed STARTTLS may be retried in plaintext:
@@ -62,6 +65,20 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 		}
 	}
 	switch {
+	case p.mode == TLSVerify && p.sts == "enforce" && p.trace != nil:
+		// RFC 8461 §4.2: the certificate must be valid for the MX host.
+		// verifyChain is the check crypto/tls would make (as in testing
+		// mode); running it here tells the trace why a handshake failed.
+		cfg.InsecureSkipVerify = true
+		cfg.RootCAs = roots
+		cfg.ServerName = host
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			err := verifyChain(cs, host, roots)
+			if err != nil {
+				p.trace.certFailed(host, err)
+			}
+			return err
+		}
 	case p.mode == TLSVerify:
 		cfg.InsecureSkipVerify = false
 		cfg.RootCAs = roots
@@ -75,10 +92,12 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 			if err := verifyChain(cs, host, roots); err != nil {
 				a.log.Warn("delivery: MTA-STS testing: certificate would fail enforce mode; delivering anyway",
 					"domain", p.domain, "host", host, "err", err)
+				p.trace.certFailed(host, err)
 			}
 			return nil
 		}
 	}
+	p.trace.watch(host, cfg)
 	return cfg, nil
 }
 

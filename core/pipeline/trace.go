@@ -21,9 +21,29 @@ type TraceEntry struct {
 	Rcpt      string        `json:"rcpt,omitempty"`
 }
 
-// Trace is a message's whole trace as stored and served.
+// Trace is a message's whole trace as stored and served: what the stages
+// did at reception, then one event per delivery attempt of a destination.
 type Trace struct {
-	ID      string       `json:"id"`
-	Entries []TraceEntry `json:"entries"`
-	Outcome string       `json:"outcome"`
+	ID         string          `json:"id"`
+	Entries    []TraceEntry    `json:"entries"`
+	Outcome    string          `json:"outcome"`
+	Deliveries []DeliveryEvent `json:"deliveries,omitempty"` // appended by delivery, in order
+}
+
+// DeliveryEvent is one delivery attempt of one destination.
+type DeliveryEvent struct {
+	Time        time.Time `json:"time"`
+	Attempt     int       `json:"attempt"` // the message's attempt number, from 1
+	Destination string    `json:"destination"`
+	Via         string    `json:"via,omitempty"` // host[ip:port] that answered; empty when none did
+	Recipients  []string  `json:"recipients"`
+	Result      string    `json:"result"` // delivered, deferred, failed or mixed
+	Reply       string    `json:"reply,omitempty"`
+	// TLS is the session's protocol version ("TLS1.3"), "none" for
+	// plaintext, or empty when not known (a pooled session, a relay).
+	TLS string `json:"tls,omitempty"`
+	// MTASTS is the recipient domain's MTA-STS (RFC 8461) policy mode and
+	// what came of it: "enforce: ok", "testing: certificate not verified",
+	// "none" when the domain has no policy; empty when MTA-STS did not apply.
+	MTASTS string `json:"mta_sts,omitempty"`
 }

@@ -7,6 +7,7 @@
 //	b/<id>                 body (headers + content, CRLF)
 //	t/<nanos BE 8B>/<id>   schedule index: active messages by next attempt
 //	r/<id>                 pipeline trace (JSON), kept after delivery until pruned
+//	r/<id>/<nanos><seq>    delivery events of the trace (JSON), see AppendTraceEvent
 //
 // Every write that acknowledges something to a client or records a
 // delivery is committed with pebble.Sync. Concurrent commits share WAL
@@ -26,6 +27,7 @@ import (
 	"hash/fnv"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -57,6 +59,9 @@ type Store struct {
 	// hint bounds where Due starts scanning the schedule index, so it does
 	// not walk the tombstones of entries already delivered (see Due).
 	hint schedHint
+
+	// traceSeq orders trace events appended within one clock tick.
+	traceSeq atomic.Uint64
 }
 
 var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
@@ -158,17 +163,18 @@ func (s *Store) EnqueueTraced(m *envelope.Message, body, trace []byte) error {
 
 func traceKey(id string) []byte { return append([]byte("r/"), id...) }
 
-// Trace returns the stored pipeline trace of a message.
+// Trace returns the stored trace of a message: the pipeline trace with
+// its delivery events merged in as "deliveries" (see AppendTraceEvent).
 func (s *Store) Trace(id string) ([]byte, error) {
 	v, c, err := s.db.Get(traceKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, ErrNotFound
+		return s.withTraceEvents(id, nil)
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	return bytes.Clone(v), nil
+	return s.withTraceEvents(id, bytes.Clone(v))
 }
 
 // PruneTraces deletes the traces of messages received before t. Ids are

@@ -1,0 +1,142 @@
+package delivery
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
+)
+
+// deliveries returns the delivery events of id's trace.
+func (h *harness) deliveries(id string) []pipeline.DeliveryEvent {
+	h.t.Helper()
+	raw, err := h.q.Trace(id)
+	if err != nil {
+		h.t.Fatalf("trace of %s: %v", id, err)
+	}
+	var tr pipeline.Trace
+	if err := json.Unmarshal(raw, &tr); err != nil {
+		h.t.Fatalf("trace %s: %v", raw, err)
+	}
+	return tr.Deliveries
+}
+
+func TestTraceShowsMTASTSEnforceCertificateFailure(t *testing.T) {
+	h := newHarness(t)
+	ca := newTestCA(t)
+	logs := recordLog(h)
+	h.useDNS(nil, stsZone...)
+	startSTS(t, h, ca, stsEnforce)
+	h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptPending {
+		t.Fatalf("%+v, want deferred", r)
+	}
+	evs := h.deliveries(id)
+	if len(evs) != 1 {
+		t.Fatalf("%d delivery events, want 1: %+v", len(evs), evs)
+	}
+	e := evs[0]
+	if e.Result != "deferred" || e.MTASTS != "enforce: certificate not verified" || e.Via != "" || e.Attempt != 1 ||
+		e.Destination != "dest.test" || len(e.Recipients) != 1 || e.Recipients[0] != "r@dest.test" ||
+		!strings.Contains(e.Reply, "certificate") {
+		t.Fatalf("event %+v", e)
+	}
+	if l := logs.String(); !strings.Contains(l, `mta_sts="enforce: certificate not verified"`) {
+		t.Errorf("the MTA-STS outcome is not on the attempt's log line:\n%s", l)
+	}
+
+	// The next attempt adds its own event.
+	h.retryAfter(5 * time.Minute)
+	h.recorded(id)
+	if evs := h.deliveries(id); len(evs) != 2 || evs[1].Attempt != 2 || evs[1].MTASTS != "enforce: certificate not verified" {
+		t.Fatalf("after the retry: %+v", evs)
+	}
+}
+
+func TestTraceShowsMTASTSEnforceOK(t *testing.T) {
+	h := newHarness(t)
+	ca := newTestCA(t)
+	h.useDNS(nil, stsZone...)
+	startSTS(t, h, ca, stsEnforce)
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("mx.dest.test")})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	waitMsg(t, s)
+	h.recorded(id)
+	evs := h.deliveries(id)
+	if len(evs) != 1 {
+		t.Fatalf("%d delivery events, want 1: %+v", len(evs), evs)
+	}
+	if e := evs[0]; e.Result != "delivered" || e.MTASTS != "enforce: ok" || e.TLS != "TLS1.3" ||
+		!strings.HasPrefix(e.Via, "mx.dest.test[127.0.0.1:") || !strings.HasPrefix(e.Reply, "250 ") {
+		t.Fatalf("event %+v", e)
+	}
+}
+
+func TestTraceShowsMTASTSTestingDelivered(t *testing.T) {
+	h := newHarness(t)
+	ca := newTestCA(t)
+	logs := recordLog(h)
+	h.useDNS(nil, stsZone...)
+	startSTS(t, h, ca, stsTesting)
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	waitMsg(t, s)
+	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
+		t.Fatalf("%+v, want delivered in testing mode", r)
+	}
+	evs := h.deliveries(id)
+	if len(evs) != 1 {
+		t.Fatalf("%d delivery events, want 1: %+v", len(evs), evs)
+	}
+	if e := evs[0]; e.Result != "delivered" || e.MTASTS != "testing: certificate not verified" || e.TLS != "TLS1.3" ||
+		!strings.HasPrefix(e.Via, "mx.dest.test[127.0.0.1:") {
+		t.Fatalf("event %+v", e)
+	}
+	if l := logs.String(); !strings.Contains(l, `mta_sts="testing: certificate not verified"`) || !strings.Contains(l, "tls=TLS1.3") {
+		t.Errorf("the outcome is not on the attempt's log line:\n%s", l)
+	}
+}
+
+func TestTraceShowsNoMTASTSPolicy(t *testing.T) {
+	h := newHarness(t)
+	ca := newTestCA(t)
+	h.useDNS(nil, "dest.test. MX 10 mx.dest.test.", "mx.dest.test. A 127.0.0.1")
+	startSTS(t, h, ca, stsEnforce) // served, but no TXT record points to it
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	waitMsg(t, s)
+	h.recorded(id)
+	if evs := h.deliveries(id); len(evs) != 1 || evs[0].MTASTS != "none" || evs[0].TLS != "TLS1.3" || evs[0].Result != "delivered" {
+		t.Fatalf("events %+v", evs)
+	}
+}
+
+func TestAttemptTraceSummary(t *testing.T) {
+	var none *attemptTrace
+	if tl, sts := none.summary("mx[1.2.3.4:25]"); tl != "" || sts != "" {
+		t.Errorf("nil trace: %q %q", tl, sts)
+	}
+	tr := &attemptTrace{}
+	tr.policy("enforce", true)
+	if _, sts := tr.summary(""); sts != "enforce: no MX host in policy" {
+		t.Errorf("no MX: %q", sts)
+	}
+	tr = &attemptTrace{}
+	tr.policy("testing", false)
+	tr.notInPolicy("rogue.test")
+	tr.host("rogue.test").started = true // STARTTLS failed, then plaintext
+	if tl, sts := tr.summary("rogue.test[1.2.3.4:25]"); tl != "none" || sts != "testing: STARTTLS failed; MX host not in policy" {
+		t.Errorf("testing, plaintext fallback: %q %q", tl, sts)
+	}
+	if tl, sts := tr.summary("other.test[1.2.3.5:25]"); tl != "" || sts != "testing: TLS not checked (pooled session or no STARTTLS)" {
+		t.Errorf("testing, no handshake seen: %q %q", tl, sts)
+	}
+}
