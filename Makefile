@@ -64,7 +64,8 @@ bench: build
 ## fuzz: each fuzz target for FUZZTIME (their seeds alone run in make test/check)
 FUZZTIME ?= 1m
 FUZZ_TARGETS := ./core/smtpd:FuzzParseMailbox ./core/smtpd:FuzzSMTPCommands \
-                ./core/pipeline:FuzzParseMessage ./core/config:FuzzParse
+                ./core/pipeline:FuzzParseMessage ./core/config:FuzzParse \
+                ./core/delivery:FuzzDSNParams
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "$(GO) test -run '^$$' -fuzz '^$$fn\$$' -fuzztime $(FUZZTIME) $$pkg"; \

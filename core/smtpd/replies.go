@@ -54,6 +54,9 @@ var (
 	// RFC 5321 §3.6.1 and §7.1: percent hacks, bang paths and address
 	// literals of other hosts are relay attempts.
 	relayTrick = reply.Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Text: "Relay access denied"}
+	// RFC 5321 §4.1.2 A-d-l: Appendix C lets a server ignore a source
+	// route, but Sluice refuses it as a relay trick (sourceroute.go).
+	sourceRoute = reply.Reply{Code: 553, Enhanced: [3]int{5, 7, 1}, Text: "Source routes are not accepted"}
 )
 
 // queued is the 250 that ends a transaction (RFC 5321 §4.1.1.4).

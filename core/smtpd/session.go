@@ -57,6 +57,9 @@ var _ smtp.Session = (*session)(nil)
 
 // Mail opens a transaction (RFC 5321 §4.1.1.2).
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.conn.sourceRouted("MAIL", from) {
+		return s.refuse("mail", sourceRoute.With("source route before <"+from+">"))
+	}
 	r, fatal := s.mail(from, opts)
 	switch {
 	case r == nil:
@@ -107,6 +110,9 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 // Rcpt adds a recipient (RFC 5321 §4.1.1.3) with its DSN parameters (RFC
 // 3461 §4).
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if s.conn.sourceRouted("RCPT", to) {
+		return s.refuse("rcpt", sourceRoute.With("source route before <"+to+">"))
+	}
 	if r := s.rcpt(to, opts); r != nil {
 		return s.refuse("rcpt", r)
 	}
