@@ -59,7 +59,7 @@ bench: build
 	@scripts/install-deps.sh milters
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./core/queue/
 	scripts/bench.sh
-	$(GO) test -run '^$$' -bench PipelineStages -benchtime 2000x -timeout 5m ./core/daemon | scripts/bench/stages-summary.sh
+	timeout -k 10 300 $(GO) test -run '^$$' -bench PipelineStages -benchtime 2000x ./core/daemon | scripts/bench/stages-summary.sh
 
 ## fuzz: each fuzz target for FUZZTIME (their seeds alone run in make test/check)
 FUZZTIME ?= 1m

@@ -11,12 +11,24 @@
 #                  all of them)
 #   ratio e2e    = sluice e2e / postfix e2e
 #
+# The "opendkim" scenario (issue 4) runs both MTAs through one real milter:
+# a single OpenDKIM instance (scripts/bench/opendkim.sh: signing for
+# bench.test, the domain of smtp-source's From:) on 127.0.0.1, used by
+# Sluice as `[[stage]] milter = "tcp:127.0.0.1:PORT"` and by Postfix as
+# `smtpd_milters = inet:127.0.0.1:PORT` with milter_default_action =
+# tempfail. Before the timed runs, a short check run per MTA has the sink
+# dump every message (smtp-sink -d) and fails unless all of them carry a
+# DKIM-Signature with d=bench.test (and, with python3-dkim, verify).
+#
 # usage: scripts/bench.sh            (as root; `make bench` builds bin/sluice
 #                                     and installs postfix first)
 # environment (defaults in brackets):
 #   BENCH_MSGS [10000]  BENCH_SIZE [4096]         the 4 KiB scenario
 #   BENCH_LARGE_MSGS [2000]  BENCH_LARGE_SIZE [102400]   the 100 KiB scenario
 #                                      (BENCH_LARGE_MSGS=0 skips it)
+#   BENCH_MILTER_MSGS [3000]           the opendkim scenario (BENCH_SIZE
+#                                      bytes; 0 skips it)
+#   BENCH_MILTER_CHECK [20]            messages of the signed-mail check run
 #   BENCH_SESSIONS [50]                smtp-source -s (parallel sessions)
 #   BENCH_MTAS ["sluice postfix"]      which MTAs to run
 #   BENCH_BASELINE [1]                 also time smtp-source straight into
@@ -45,6 +57,8 @@ MSGS=${BENCH_MSGS:-10000}
 SIZE=${BENCH_SIZE:-4096}
 LMSGS=${BENCH_LARGE_MSGS:-2000}
 LSIZE=${BENCH_LARGE_SIZE:-102400}
+MMSGS=${BENCH_MILTER_MSGS:-3000}
+MCHECK=${BENCH_MILTER_CHECK:-20}
 SESSIONS=${BENCH_SESSIONS:-50}
 MTAS=${BENCH_MTAS:-sluice postfix}
 CONC=${BENCH_CONCURRENCY:-20}
@@ -63,16 +77,22 @@ for c in smtp-sink smtp-source postfix timeout; do
 done
 case " $MTAS " in *" sluice "*) [ -x "$SLUICE" ] || die "$SLUICE missing (run: make build)" ;; esac
 case " $MTAS " in *" postfix "*) [ "$(id -u)" = 0 ] || die "the Postfix relay needs root" ;; esac
+if [ "$MMSGS" -gt 0 ]; then
+	for c in opendkim opendkim-genkey; do
+		command -v "$c" >/dev/null || die "$c not found (run: scripts/install-deps.sh milters, or BENCH_MILTER_MSGS=0)"
+	done
+fi
 
 WORK=$(mktemp -d "${BENCH_TMP:-/var/tmp}/sluice-bench.XXXXXX")
 chmod 0755 "$WORK" # the postfix user must traverse it (see postfix-relay.sh)
-SINK_PID="" SLUICE_PID="" SLUICE_CONF="" PF_UP="" FAILED=0
+SINK_PID="" SLUICE_PID="" SLUICE_CONF="" PF_UP="" DKIM_PID="" FAILED=0
 
 cleanup() {
 	set +e
 	[ -n "$SLUICE_PID" ] && kill -KILL "$SLUICE_PID" 2>/dev/null
 	[ -n "$SINK_PID" ] && kill -KILL "$SINK_PID" 2>/dev/null
 	[ -n "$PF_UP" ] && "$RELAY" stop "$WORK" >/dev/null 2>&1
+	stop_opendkim
 	wait 2>/dev/null
 	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$FAILED" != 0 ]; then
 		log "work directory kept: $WORK"
@@ -123,15 +143,45 @@ SINK_PORT=$(free_port)
 SLUICE_PORT=$(free_port)
 ADMIN_PORT=$(free_port)
 PF_PORT=$(free_port)
+DKIM_PORT=$(free_port) # fresh for every bench run: libmilter is slow to let go
+
+# The one OpenDKIM instance both MTAs use, started before the first run and
+# stopped at exit. libmilter takes up to ~5 s to exit after SIGTERM.
+DKIM_DIR=$WORK/opendkim
+start_opendkim() {
+	mkdir -p "$DKIM_DIR"
+	"$ROOT/scripts/bench/opendkim.sh" "$DKIM_DIR" "$DKIM_PORT" >"$WORK/opendkim.log" 2>&1 &
+	DKIM_PID=$!
+	wait_port "$DKIM_PORT" 30 opendkim "$DKIM_PID" || { tail -20 "$WORK/opendkim.log" >&2; return 1; }
+}
+stop_opendkim() {
+	[ -n "$DKIM_PID" ] || return 0
+	kill -TERM "$DKIM_PID" 2>/dev/null || true
+	local i
+	for i in $(seq 1 80); do
+		kill -0 "$DKIM_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$DKIM_PID" 2>/dev/null || true
+	wait "$DKIM_PID" 2>/dev/null || true
+	DKIM_PID=""
+}
 
 # smtp-sink -c writes "sess=N quit=N mesg=N\r" after every session end, QUIT
 # and ".". One sink for both MTAs, restarted (counter reset) for every run.
-SINK_OUT=""
+# With SINK_DUMP set to a directory, the sink also writes every message there
+# (-d, one file per message; only for the small check runs).
+SINK_OUT="" SINK_DUMP=""
 start_sink() {
 	SINK_OUT=$WORK/sink-$1.out
-	local u=()
+	local u=() d=()
 	[ "$(id -u)" = 0 ] && u=(-u nobody) # smtp-sink refuses to run as root otherwise
-	smtp-sink "${u[@]}" -c "127.0.0.1:$SINK_PORT" 256 >"$SINK_OUT" 2>&1 &
+	if [ -n "$SINK_DUMP" ]; then
+		mkdir -p "$SINK_DUMP"
+		[ "$(id -u)" = 0 ] && chown nobody "$SINK_DUMP"
+		d=(-d "$SINK_DUMP/%H%M%S.")
+	fi
+	smtp-sink "${u[@]}" "${d[@]}" -c "127.0.0.1:$SINK_PORT" 256 >"$SINK_OUT" 2>&1 &
 	SINK_PID=$!
 	wait_port "$SINK_PORT" 10 smtp-sink "$SINK_PID"
 }
@@ -170,6 +220,15 @@ per_destination = $CONC
 [log]
 level = "warn"
 EOF
+	case $1 in
+	milter*) cat >>"$dir/sluice.toml" <<EOF
+[[stage]]
+name    = "opendkim"
+milter  = "tcp:127.0.0.1:$DKIM_PORT"
+timeout = "30s"
+EOF
+		;;
+	esac
 	SLUICE_CONF=$dir/sluice.toml
 	"$SLUICE" serve -c "$SLUICE_CONF" >"$dir/sluice.log" 2>&1 &
 	SLUICE_PID=$!
@@ -199,7 +258,9 @@ sluice_queue() { # number of messages in Sluice's queue, or "?"
 
 start_postfix() { # SCENARIO
 	rm -rf "$WORK/postfix"
-	"$RELAY" start "$WORK" "$PF_PORT" "$SINK_PORT" || return 1
+	local milter=""
+	case $1 in milter*) milter=inet:127.0.0.1:$DKIM_PORT ;; esac
+	POSTFIX_MILTER=$milter "$RELAY" start "$WORK" "$PF_PORT" "$SINK_PORT" || return 1
 	PF_UP=1
 }
 stop_postfix() {
@@ -284,6 +345,7 @@ finish_one() { # MTA SCENARIO
 # ---- header ---------------------------------------------------------------
 SCENARIOS=("small:$MSGS:$SIZE")
 [ "$LMSGS" -gt 0 ] && SCENARIOS+=("large:$LMSGS:$LSIZE")
+[ "$MMSGS" -gt 0 ] && SCENARIOS+=("milter:$MMSGS:$SIZE")
 
 dev=$(findmnt -n -o SOURCE -T "$WORK" 2>/dev/null || echo "?")
 fsync_rate=$(dd if=/dev/zero of="$WORK/dsync.test" bs=4k count=300 oflag=dsync 2>&1 | awk -F', ' '/copied/ { print $NF }')
@@ -300,9 +362,61 @@ for s in "${SCENARIOS[@]}"; do
 	IFS=: read -r name n size <<<"$s"
 	echo "# load $name: smtp-source -s $SESSIONS -l $size -m $n -f $FROM -t $RCPT 127.0.0.1:PORT"
 done
+if [ "$MMSGS" -gt 0 ]; then
+	echo "# milter:   $(opendkim -V 2>/dev/null | head -1 | sed 's/^opendkim: //'), one instance for both MTAs on 127.0.0.1:$DKIM_PORT: signs d=bench.test s=bench, rsa-sha256 2048 bit, relaxed/simple (scripts/bench/opendkim.sh)"
+	echo "#           sluice [[stage]] milter = \"tcp:127.0.0.1:$DKIM_PORT\" (on_error tempfail, timeout 30s); postfix smtpd_milters = inet:127.0.0.1:$DKIM_PORT, milter_default_action = tempfail"
+fi
 echo "# load:     load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg); rounds: $ROUNDS (table = median)"
 echo "# accept = msgs / smtp-source wall time; e2e = msgs / (smtp-source start .. sink counted all); fsync on in both"
 echo "#"
+
+# ---- signed-mail check (opendkim scenario) -----------------------------------
+# A short run per MTA with the sink dumping every message: all of them must
+# carry OpenDKIM's signature (d=bench.test), and a few must verify with dkimpy
+# (python3-dkim, an independent implementation) when it is installed. An MTA
+# that fails the check gets FAIL for the opendkim scenario.
+declare -A MILTER_OK
+VERIFY=$ROOT/tests/interop/milters/dkimverify.py
+milter_check() { # MTA
+	local mta=$1 dump=$WORK/dump-$1 f files=0 signed=0 tried=0 verified=0 out
+	SINK_DUMP=$dump
+	if ! run_one "$mta" milter-check "$MCHECK" "$SIZE"; then
+		SINK_DUMP=""
+		return 1
+	fi
+	SINK_DUMP=""
+	for f in "$dump"/*; do
+		[ -f "$f" ] || continue
+		files=$((files + 1))
+		# The header section, unfolded: the signature's d= tag.
+		if awk '/^$/ { exit } { print }' "$f" | awk '/^[ \t]/ { h = h $0; next } { if (h != "") print h; h = $0 } END { print h }' |
+			grep -q '^DKIM-Signature:.*d=bench\.test;'; then
+			signed=$((signed + 1))
+			if [ "$tried" -lt 3 ] && [ -f "$VERIFY" ] && /usr/bin/python3 -c 'import dkim' 2>/dev/null; then
+				tried=$((tried + 1))
+				# Drop smtp-sink's X-* pseudo-headers; the dump has LF line ends.
+				sed -e '1,/^$/{/^X-\(Client-Addr\|Client-Proto\|Helo-Args\|Mail-Args\|Rcpt-Args\):/d}' -e 's/$/\r/' "$f" >"$f.eml"
+				out=$(/usr/bin/python3 "$VERIFY" "$f.eml" "$DKIM_DIR/keys.txt" 2>&1) && verified=$((verified + 1)) || log "$mta: dkimpy: $out (${f})"
+			fi
+		fi
+	done
+	local v="dkimpy not available"
+	[ "$tried" -gt 0 ] && v="dkimpy verifies $verified of $tried"
+	say "  $mta milter check: $signed of $files messages at the sink carry DKIM-Signature d=bench.test (sent $MCHECK); $v"
+	[ "$files" = "$MCHECK" ] && [ "$signed" = "$files" ] && [ "$verified" = "$tried" ]
+}
+
+if [ "$MMSGS" -gt 0 ]; then
+	start_opendkim || die "opendkim did not start"
+	for mta in $MTAS; do
+		MILTER_OK[$mta]=1
+		if ! milter_check "$mta"; then
+			MILTER_OK[$mta]=0 FAILED=1
+			log "$mta: the signed-mail check failed; its opendkim scenario is skipped"
+		fi
+		finish_one "$mta" milter-check
+	done
+fi
 
 # ---- runs ------------------------------------------------------------------
 # median of the numbers among the words given (FAIL when there are none)
@@ -316,6 +430,16 @@ for round in $(seq 1 "$ROUNDS"); do
 	for s in "${SCENARIOS[@]}"; do
 		IFS=: read -r name n size <<<"$s"
 		for mta in $mtas; do
+			if [ "$name" = milter ]; then
+				# no baseline (the sink alone is the small one's); no run
+				# for an MTA that did not pass the signed-mail check
+				[ "$mta" = sink ] && continue
+				if [ "${MILTER_OK[$mta]:-0}" != 1 ]; then
+					ACCEPT[$mta,$name]="${ACCEPT[$mta,$name]:-} FAIL"
+					E2E[$mta,$name]="${E2E[$mta,$name]:-} FAIL"
+					continue
+				fi
+			fi
 			if ! run_one "$mta" "$name" "$n" "$size"; then
 				FAILED=1 RA=FAIL RE=FAIL
 				case $mta in
@@ -332,7 +456,7 @@ done
 say "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---- table -----------------------------------------------------------------
-fmt="%-32s | %19s | %16s | %20s | %17s | %9s\n"
+fmt="%-41s | %19s | %16s | %20s | %17s | %9s\n"
 printf "$fmt" scenario "sluice accept msg/s" "sluice e2e msg/s" "postfix accept msg/s" "postfix e2e msg/s" "ratio e2e"
 for s in "${SCENARIOS[@]}"; do
 	IFS=: read -r name n size <<<"$s"
@@ -343,11 +467,14 @@ for s in "${SCENARIOS[@]}"; do
 	if [[ $se =~ ^[0-9]+$ && $pe =~ ^[0-9]+$ && $pe -gt 0 ]]; then
 		ratio=$(awk -v a="$se" -v b="$pe" 'BEGIN { printf "%.2fx", a / b }')
 	fi
-	printf "$fmt" "-s $SESSIONS -l $size -m $n" "$sa" "$se" "$pa" "$pe" "$ratio"
+	label="-s $SESSIONS -l $size -m $n"
+	[ "$name" = milter ] && label="$label + opendkim milter"
+	printf "$fmt" "$label" "$sa" "$se" "$pa" "$pe" "$ratio"
 done
 if [ "${BENCH_BASELINE:-1}" = 1 ]; then
 	for s in "${SCENARIOS[@]}"; do
 		IFS=: read -r name n size <<<"$s"
+		[ "$name" = milter ] && continue
 		echo "# baseline, smtp-source straight into smtp-sink (no MTA) -s $SESSIONS -l $size -m $n: $(median "${ACCEPT[sink,$name]}") msg/s"
 	done
 fi

@@ -6,6 +6,7 @@
 #   start   writes WORKDIR/postfix/{etc,spool,data}, then starts a Postfix
 #           instance that accepts on 127.0.0.1:SMTPPORT (from 127.0.0.0/8) and
 #           relays everything to [127.0.0.1]:SINKPORT. No local delivery.
+#           With POSTFIX_MILTER=inet:HOST:PORT, smtpd runs that milter.
 #   stop    stops that instance (graceful, then abort, then SIGKILL).
 #   status  exit 0 when the instance's master is running.
 #   queue   prints the number of messages in its queue (0 = drained).
@@ -46,6 +47,10 @@ etc=$pf/etc
 # Concurrency towards the sink. 20 is Postfix's default and Sluice's default
 # [delivery] per_destination, so both MTAs use up to 20 connections.
 concurrency=${POSTFIX_CONCURRENCY:-20}
+# POSTFIX_MILTER (e.g. inet:127.0.0.1:8891): a milter for smtpd, with
+# milter_default_action = tempfail (a milter failure is a 451, as with a
+# Sluice stage's default on_error). Unset: no milter.
+milter=${POSTFIX_MILTER:-}
 
 die() { echo "postfix-relay: $*" >&2; exit 1; }
 
@@ -94,6 +99,12 @@ smtp_destination_concurrency_limit = $concurrency
 # before "250") stays at Postfix's defaults.
 maillog_file = $pf/maillog
 EOF
+	if [ -n "$milter" ]; then
+		cat >>"$etc/main.cf" <<EOF
+smtpd_milters = $milter
+milter_default_action = tempfail
+EOF
+	fi
 	# Only the services this relay needs; no chroot anywhere.
 	cat >"$etc/master.cf" <<EOF
 # service type  private unpriv  chroot  wakeup  maxproc command + args

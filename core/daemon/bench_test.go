@@ -91,6 +91,8 @@ relay_networks = ["127.0.0.0/8"]
 [[listener]]
 name = "mx"
 listen = "127.0.0.1:0"
+[limits]
+max_messages_per_connection = -1
 [delivery]
 relay = %q
 %s`, b.TempDir(), sink.Addr, stages)

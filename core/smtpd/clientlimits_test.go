@@ -217,3 +217,25 @@ func TestMessageRatePerSenderSparesRelayNetworks(t *testing.T) {
 		d.cmd("RSET", "250 2.0.0 Session reset")
 	}
 }
+
+// relay_networks clients (local applications) are not cut off after
+// max_messages_per_connection.
+func TestMaxMessagesPerConnectionSparesRelayNetworks(t *testing.T) {
+	var lo config.Prefix
+	if err := lo.UnmarshalText([]byte("127.0.0.0/8")); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxMessagesPerConnection = 1 }),
+		func(o *Options) { o.Config.RelayNetworks = []config.Prefix{lo} })
+	d := h.dial()
+	d.ehlo()
+	for range 3 {
+		d.envelope("b@example.org")
+		d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+		d.raw("Subject: x\r\n\r\n.\r\n")
+		d.queued()
+	}
+	if n := len(h.messages()); n != 3 {
+		t.Fatalf("%d messages queued, want 3", n)
+	}
+}

@@ -92,7 +92,9 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	if s.info.Kind != config.KindSMTP && s.info.AuthUser == "" {
 		return authRequired.With("MAIL before AUTH on " + string(s.info.Kind)), false
 	}
-	if max := s.srv.cfg.Limits.MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max {
+	// relay_networks (the site's own applications, as Postfix's
+	// mynetworks) may send any number of messages on one connection.
+	if max := s.srv.cfg.Limits.MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max && !s.srv.mayRelay(s.info.Client.Addr()) {
 		return &tooManyMessages, true
 	}
 	from, r = s.srv.checkMail(&s.info, from, opts.UTF8)
