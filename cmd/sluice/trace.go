@@ -41,7 +41,11 @@ func cmdTrace(args []string, w io.Writer) error {
 	if err := json.Unmarshal(raw, &tr); err != nil {
 		return fmt.Errorf("bad trace from daemon: %w", err)
 	}
-	fmt.Fprintf(w, "message %s: %s\n", tr.ID, tr.Outcome)
+	if tr.Outcome == "" {
+		fmt.Fprintf(w, "message %s\n", tr.ID)
+	} else {
+		fmt.Fprintf(w, "message %s: %s\n", tr.ID, tr.Outcome)
+	}
 	printTrace(w, tr.Entries)
 	printDeliveries(w, tr.Deliveries)
 	return nil
