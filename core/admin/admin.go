@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -72,6 +73,10 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /api/version", a.version)
 	mux.HandleFunc("POST /api/reload", a.reload)
 	mux.HandleFunc("GET /metrics", a.metrics)
+	// Go's profiler, behind the same loopback listener and token.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", a.dashboard)
 	return a.secure(mux)
 }

@@ -35,6 +35,9 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
+// memTableSize is Pebble's memtable size (its default is 4 MiB).
+const memTableSize = 64 << 20
+
 // ErrNotFound is returned for an unknown message id.
 var ErrNotFound = errors.New("queue: no such message")
 
@@ -71,7 +74,11 @@ func Open(dir string, opt Options) (*Store, error) {
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	// A large memtable lets most messages be written, delivered and
+	// deleted before their memtable is flushed: the flush then drops the
+	// body with its tombstone instead of writing it into the LSM tree, so a
+	// body costs its WAL write and little else.
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: memTableSize})
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}

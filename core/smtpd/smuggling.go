@@ -1,5 +1,7 @@
 package smtpd
 
+import "bytes"
+
 // lineEnds watches a DATA stream for a CR or LF that is not part of a CRLF
 // pair. RFC 5321 §2.3.8 forbids them; SMTP smuggling hides a second message
 // behind one (<LF>.<LF>, <CR>.<CR>, ...) that some other server takes for the
@@ -15,13 +17,26 @@ type lineEnds struct {
 	bare    bool
 }
 
-// scan feeds the next bytes of the stream.
+// scan feeds the next bytes of the stream. It jumps from line end to line
+// end with bytes.IndexByte rather than looking at every byte.
 func (l *lineEnds) scan(p []byte) {
-	for _, c := range p {
-		if l.afterCR && c != '\n' || !l.afterCR && c == '\n' {
-			l.bare = true
+	for len(p) > 0 && !l.bare {
+		if l.afterCR {
+			l.bare, l.afterCR = p[0] != '\n', false
+			p = p[1:]
+			continue
 		}
-		l.afterCR = c == '\r'
+		cr := bytes.IndexByte(p, '\r')
+		lf := bytes.IndexByte(p, '\n')
+		switch {
+		case cr < 0 && lf < 0:
+			return
+		case cr < 0 || (lf >= 0 && lf < cr):
+			l.bare = true // an LF with no CR before it
+			return
+		}
+		l.afterCR = true
+		p = p[cr+1:]
 	}
 }
 

@@ -119,6 +119,15 @@ func (r *routeScanner) feed(p []byte) {
 		case scanData:
 			i := 0
 			for i < len(p) && r.dot != dotEOF {
+				if r.dot == dotData {
+					// Inside a line only CR matters: skip to it.
+					j := bytes.IndexByte(p[i:], '\r')
+					if j < 0 {
+						i = len(p)
+						break
+					}
+					i += j
+				}
 				r.dot = nextDot(r.dot, p[i])
 				i++
 			}
