@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // zoneServer is a real DNS server on 127.0.0.1 (UDP and TCP on the same
@@ -35,22 +36,7 @@ func startZone(t *testing.T, rrs ...string) *zoneServer {
 	for _, s := range rrs {
 		z.add(t, s)
 	}
-	// UDP and TCP on one port; another process may hold the TCP side.
-	var pc net.PacketConn
-	var ln net.Listener
-	for attempt := 0; ; attempt++ {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-		if attempt == 20 {
-			t.Fatal(err)
-		}
-	}
+	pc, ln := testlib.ListenUDPTCP(t)
 	z.Addr = pc.LocalAddr().String()
 	udp := &dns.Server{PacketConn: pc, Handler: z}
 	tcp := &dns.Server{Listener: ln, Handler: z}

@@ -87,3 +87,24 @@ func (d *DNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	_ = w.WriteMsg(m)
 }
+
+// ListenUDPTCP binds UDP and TCP on one free 127.0.0.1 port, as a DNS
+// server needs; a free UDP port's TCP twin may be taken by another test
+// process, so it tries a few ports.
+func ListenUDPTCP(t testing.TB) (net.PacketConn, net.Listener) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+		if attempt == 20 {
+			t.Fatal(err)
+		}
+	}
+}

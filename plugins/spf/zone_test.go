@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // zoneEntry is one line of a test-suite zone: a record, or a TIMEOUT
@@ -39,23 +40,7 @@ func startSuiteDNS(t testing.TB, zone map[string][]zoneEntry) *suiteDNS {
 	for name, entries := range zone {
 		d.zone[wireName(name)] = entries
 	}
-	// UDP and TCP on the same port: a free UDP port may be taken for TCP
-	// by another test process, so try a few.
-	var pc net.PacketConn
-	var ln net.Listener
-	for attempt := 0; ; attempt++ {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-		if attempt == 20 {
-			t.Fatal(err)
-		}
-	}
+	pc, ln := testlib.ListenUDPTCP(t)
 	d.Addr = pc.LocalAddr().String()
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: d}, {Listener: ln, Handler: d}} {
 		started := make(chan struct{})
