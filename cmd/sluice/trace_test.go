@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/internal/testlib"
@@ -52,5 +54,42 @@ json = '{"data": {"*": {"edits": [{"op": "add_header", "name": "X-Tag", "value":
 	var tr pipeline.Trace
 	if err := json.Unmarshal([]byte(runCLI(t, "trace", "--json", "--admin", adminAddr, id)), &tr); err != nil || tr.ID != id || len(tr.Entries) != 5 {
 		t.Fatalf("json trace %+v %v", tr, err)
+	}
+}
+
+// pidsOf lists the running processes whose executable is path.
+func pidsOf(path string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == path {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
+// TestPluginsDieWithAKilledDaemon: kill -9 of the daemon leaves no plugin
+// process behind (Linux PR_SET_PDEATHSIG).
+func TestPluginsDieWithAKilledDaemon(t *testing.T) {
+	if testing.Short() || runtime.GOOS != "linux" {
+		t.Skip("spawns processes; Linux only")
+	}
+	actor := testlib.Build(t, "./internal/testplugins/actor")
+	dir := t.TempDir()
+	smtpAddr := freeAddr(t)
+	cfg := filepath.Join(dir, "sluice.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("hostname = \"mx.sluice.test\"\ndata_dir = \"data\"\n[[listener]]\nname = \"mx\"\nlisten = %q\n[[stage]]\nname = \"a\"\nplugin = %q\n", smtpAddr, actor)), 0o600)
+	p := startProc(t, cfg, smtpAddr)
+	if len(pidsOf(actor)) == 0 {
+		t.Fatal("plugin process not running")
+	}
+	p.kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(pidsOf(actor)) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin processes %v outlived the daemon", pidsOf(actor))
+		}
+		time.Sleep(10 * time.Millisecond) // polling /proc, bounded
 	}
 }

@@ -86,6 +86,7 @@ func Start(opt Options) (*Process, error) {
 // launch starts one process and runs Init; on success it becomes current.
 func (p *Process) launch() error {
 	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
+	dieWithParent(cmd)
 	if len(p.opt.Env) > 0 {
 		cmd.Env = append(os.Environ(), p.opt.Env...)
 	}
