@@ -12,8 +12,13 @@ import (
 
 // LookupTXT returns name's TXT records, each record's strings joined
 // (RFC 7208 §3.3, RFC 6376 §3.6.2.2: a record split into several strings is
-// read as their concatenation). NXDOMAIN is an *Error for which IsNotFound
-// is true; NOERROR without TXT records is an empty slice.
+// read as their concatenation) and decoded to the bytes the zone holds.
+// miekg/dns hands TXT strings over in presentation form — `"` and `\`
+// backslash-escaped, bytes outside printable ASCII as \DDD — which is right
+// for a zone file but wrong for a policy parser: an SPF record with a stray
+// control byte must be seen as it is to be refused (RFC 7208 §4.5, §12).
+// NXDOMAIN is an *Error for which IsNotFound is true; NOERROR without TXT
+// records is an empty slice.
 func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
 	resp, err := r.query(ctx, name, dns.TypeTXT)
 	if err != nil {
@@ -22,7 +27,11 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 	out := []string{}
 	for _, rr := range resp.Answer {
 		if t, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(t.Txt, ""))
+			var b strings.Builder
+			for _, s := range t.Txt {
+				b.WriteString(unescapeTXT(s))
+			}
+			out = append(out, b.String())
 		}
 	}
 	return out, nil

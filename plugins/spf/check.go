@@ -14,7 +14,7 @@ import (
 // it; NXDOMAIN must satisfy dnsresolve.IsNotFound and every other failure
 // counts as a DNS error (temperror).
 type Resolver interface {
-	LookupTXTRaw(ctx context.Context, name string) ([]string, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
 	LookupA(ctx context.Context, host string) ([]netip.Addr, error)
 	LookupAAAA(ctx context.Context, host string) ([]netip.Addr, error)
 	LookupMX(ctx context.Context, domain string) ([]dnsresolve.MX, error)
@@ -164,7 +164,7 @@ func (e *evaluation) checkHost(ctx context.Context, domain string, wantExp bool)
 // fetchRecord looks up and parses domain's SPF record (RFC 7208 §4.4,
 // §4.5); nil without error means "none".
 func (e *evaluation) fetchRecord(ctx context.Context, domain string) (*record, error) {
-	txts, err := e.c.Resolver.LookupTXTRaw(ctx, domain)
+	txts, err := e.c.Resolver.LookupTXT(ctx, domain)
 	if dnsresolve.IsNotFound(err) {
 		return nil, nil
 	}
@@ -435,7 +435,7 @@ func (e *evaluation) fetchExplanation(ctx context.Context, spec *macroString, do
 	if !valid {
 		return "", false
 	}
-	txts, err := e.c.Resolver.LookupTXTRaw(ctx, target)
+	txts, err := e.c.Resolver.LookupTXT(ctx, target)
 	if err != nil || len(txts) != 1 {
 		return "", false
 	}

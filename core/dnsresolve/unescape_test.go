@@ -7,7 +7,7 @@ import (
 	"github.com/miekg/dns"
 )
 
-func TestLookupTXTRawDecodesEscapes(t *testing.T) {
+func TestLookupTXTDecodesEscapes(t *testing.T) {
 	z := startZone(t)
 	// Raw bytes a zone file could only write escaped: a quote, a
 	// backslash, CR, and a non-ASCII byte.
@@ -22,9 +22,9 @@ func TestLookupTXTRawDecodesEscapes(t *testing.T) {
 	z.names["example.org."] = true
 	z.mu.Unlock()
 
-	got, err := newResolver(t, z.Addr).LookupTXTRaw(context.Background(), "example.org")
+	got, err := newResolver(t, z.Addr).LookupTXT(context.Background(), "example.org")
 	if err != nil || len(got) != 1 || got[0] != raw {
-		t.Fatalf("LookupTXTRaw = %q, %v; want [%q]", got, err, raw)
+		t.Fatalf("LookupTXT = %q, %v; want [%q]", got, err, raw)
 	}
 }
 
