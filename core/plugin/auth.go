@@ -23,12 +23,7 @@ func (c conn) Auth(ctx context.Context, t *sdk.Txn, a *sdk.AuthArgs) (sdk.Verdic
 // Declares reports whether the plugin declared hook h at Init.
 func (p *Process) Declares(h sdk.Hook) bool {
 	_, info := p.current()
-	for _, x := range info.Hooks {
-		if x == h {
-			return true
-		}
-	}
-	return false
+	return info.Has(h)
 }
 
 var (

@@ -239,15 +239,7 @@ func (p *Process) Close() error {
 // conn is a session's view of the process.
 type conn struct{ p *Process }
 
-func (c conn) Wants(h sdk.Hook) bool {
-	_, info := c.p.current()
-	for _, x := range info.Hooks {
-		if x == h {
-			return true
-		}
-	}
-	return false
-}
+func (c conn) Wants(h sdk.Hook) bool { return c.p.Declares(h) }
 
 func (c conn) NeedsBody() bool {
 	_, info := c.p.current()
