@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-mta/sluice/internal/atomicfile"
 )
 
 // Users is the content of a users file: one "user:hash" a line; blank lines
@@ -137,41 +138,7 @@ func (u *Users) Bytes() []byte {
 // WriteFile replaces path atomically (a temporary file in the same
 // directory, synced, then renamed over it) with mode 0600.
 func (u *Users) WriteFile(path string) error {
-	return writeAtomic(path, u.Bytes(), 0o600)
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly once renamed
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	// The rename is durable once the directory is synced.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, u.Bytes(), 0o600)
 }
 
 // File is a users file that is read again when it changes on disk, so

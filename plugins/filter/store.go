@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/sluice-mta/sluice/internal/atomicfile"
 )
 
 // The greylist state files in state_dir.
@@ -176,7 +178,7 @@ func (s *store) compact() error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.dir, snapshotFile, b); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, snapshotFile), b, 0o600); err != nil {
 		return fmt.Errorf("greylist: %w", err)
 	}
 	if s.log != nil {
@@ -200,36 +202,4 @@ func (s *store) close() error {
 	err := s.log.Close()
 	s.log = nil
 	return err
-}
-
-// writeFileAtomic replaces dir/name with data: a reader sees the old or
-// the new content, never a mix, even after a crash.
-func writeFileAtomic(dir, name string, data []byte) error {
-	f, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	// The rename is durable only once the directory is synced.
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
