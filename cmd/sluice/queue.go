@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,10 +34,17 @@ func adminClient(cfgPath, url string) (*admin.Client, error) {
 	return admin.NewClient(c.Admin.Listen, token), nil
 }
 
+// daemonFlags adds -c FILE and --admin URL, the two ways a command finds
+// the running daemon, and returns what makes its admin client.
+func daemonFlags(fs *flag.FlagSet) func() (*admin.Client, error) {
+	cfg := fs.String("c", "", "config file (to find the daemon's admin API)")
+	url := fs.String("admin", "", "admin API URL")
+	return func() (*admin.Client, error) { return adminClient(*cfg, *url) }
+}
+
 func cmdQueue(args []string, w io.Writer) error {
 	fs := newFlags("queue")
-	cfg := fs.String("c", "", "config file")
-	url := fs.String("admin", "", "admin API URL")
+	client := daemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -59,7 +67,7 @@ func cmdQueue(args []string, w io.Writer) error {
 	default:
 		return fmt.Errorf("unknown queue subcommand %q", sub)
 	}
-	cl, err := adminClient(*cfg, *url)
+	cl, err := client()
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,7 @@ import (
 // with its file:line error, and the daemon keeps the running one.
 func cmdReload(args []string, w io.Writer) error {
 	fs := newFlags("reload")
-	cfg := fs.String("c", "", "config file (to find the daemon's admin API)")
-	url := fs.String("admin", "", "admin API URL")
+	client := daemonFlags(fs)
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -20,7 +19,7 @@ func cmdReload(args []string, w io.Writer) error {
 	if len(pos) != 0 {
 		return errors.New("reload takes no arguments")
 	}
-	c, err := adminClient(*cfg, *url)
+	c, err := client()
 	if err != nil {
 		return err
 	}

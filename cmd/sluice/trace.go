@@ -15,8 +15,7 @@ import (
 // cmdTrace prints what each stage did to a message.
 func cmdTrace(args []string, w io.Writer) error {
 	fs := newFlags("trace")
-	cfg := fs.String("c", "", "config file")
-	url := fs.String("admin", "", "admin API URL")
+	client := daemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -25,7 +24,7 @@ func cmdTrace(args []string, w io.Writer) error {
 	if len(pos) != 1 {
 		return errors.New("trace needs exactly one message ID")
 	}
-	cl, err := adminClient(*cfg, *url)
+	cl, err := client()
 	if err != nil {
 		return err
 	}
