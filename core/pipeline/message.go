@@ -19,6 +19,10 @@ type field struct {
 type Message struct {
 	fields []field
 	body   []byte
+	// orig is the input when Bytes of the unedited message gives it back
+	// unchanged (its header ended with CRLF CRLF); nil once edited, so an
+	// untouched message — most of them — is passed on without a copy.
+	orig []byte
 }
 
 // ParseMessage splits raw RFC 5322 bytes into header fields and body
@@ -31,6 +35,7 @@ func ParseMessage(raw []byte) *Message {
 	for len(rest) > 0 {
 		if bytes.HasPrefix(rest, []byte("\r\n")) {
 			m.body = rest[2:]
+			m.orig = raw
 			return m
 		}
 		if rest[0] == '\n' {
@@ -71,6 +76,9 @@ func fieldEnd(b []byte) int {
 
 // Bytes renders the message: header fields, the empty line, the body.
 func (m *Message) Bytes() []byte {
+	if m.orig != nil {
+		return m.orig
+	}
 	n := len(m.body) + 2
 	for _, f := range m.fields {
 		n += len(f.raw) + len(f.name) + len(f.value) + 4
@@ -175,6 +183,7 @@ func (m *Message) applyHeaderOrBody(e sdk.Edit) bool {
 	default:
 		return false
 	}
+	m.orig = nil
 	return true
 }
 
@@ -191,6 +200,9 @@ func (m *Message) RemoveFields(drop func(name, value string) bool) int {
 		kept = append(kept, f)
 	}
 	m.fields = kept
+	if n > 0 {
+		m.orig = nil
+	}
 	return n
 }
 

@@ -315,3 +315,25 @@ func TestAuthHook(t *testing.T) {
 		t.Fatalf("unknown user must fall through: %+v", o)
 	}
 }
+
+func TestUntouchedMessageIsNotCopied(t *testing.T) {
+	in := []byte(raw)
+	m := ParseMessage(in)
+	if out := m.Bytes(); &out[0] != &in[0] {
+		t.Fatal("an unedited message was re-rendered")
+	}
+	m.RemoveFields(func(string, string) bool { return false })
+	if out := m.Bytes(); &out[0] != &in[0] {
+		t.Fatal("removing nothing re-rendered the message")
+	}
+	m.Insert(0, "X-New", "1")
+	if got := string(m.Bytes()); got != "X-New: 1\r\n"+raw {
+		t.Fatalf("after an edit: %q", got)
+	}
+	// Without a CRLF blank line the rendering differs from the input, so
+	// the input is never handed back as is.
+	lf := ParseMessage([]byte("Subject: x\n\nbody"))
+	if got := string(lf.Bytes()); got != "Subject: x\n\r\nbody" {
+		t.Fatalf("LF separator: %q", got)
+	}
+}
