@@ -34,6 +34,7 @@ vet:
 
 race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	cd third_party/go-smtp && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 ## test: everything CI runs — gofmt, vet, race tests, interop against Debian peers
 test: test-deps fmt-check vet race interop
