@@ -332,7 +332,7 @@ func (c *Conn) handleMail(arg string) {
 	}
 
 	p := parser{s: strings.TrimSpace(arg)}
-	from, err := p.parseReversePath()
+	from, route, err := p.parseReversePath()
 	if err != nil {
 		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting MAIL arg syntax of FROM:<address>")
 		return
@@ -343,7 +343,7 @@ func (c *Conn) handleMail(arg string) {
 		return
 	}
 
-	opts := &MailOptions{}
+	opts := &MailOptions{SourceRoute: route}
 
 	c.binarymime = false
 	// This is where the Conn may put BODY=8BITMIME, but we already
@@ -686,7 +686,7 @@ func (c *Conn) handleRcpt(arg string) {
 	}
 
 	p := parser{s: strings.TrimSpace(arg)}
-	recipient, err := p.parsePath()
+	recipient, route, err := p.parsePath()
 	if err != nil {
 		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting RCPT arg syntax of TO:<address>")
 		return
@@ -703,7 +703,7 @@ func (c *Conn) handleRcpt(arg string) {
 		return
 	}
 
-	opts := &RcptOptions{}
+	opts := &RcptOptions{SourceRoute: route}
 
 	for key, value := range args {
 		switch key {

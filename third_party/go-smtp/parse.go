@@ -139,33 +139,55 @@ func (p *parser) expectByte(ch byte) error {
 	return nil
 }
 
-func (p *parser) parseReversePath() (string, error) {
+// parseReversePath parses a Reverse-path (RFC 5321 §4.1.2): the null path
+// "<>" or a Path. It returns the mailbox and the source route before it,
+// if any (see parsePath).
+func (p *parser) parseReversePath() (mbox string, route []string, err error) {
 	if strings.HasPrefix(p.s, "<>") {
 		p.s = strings.TrimPrefix(p.s, "<>")
-		return "", nil
+		return "", nil, nil
 	}
 	return p.parsePath()
 }
 
-func (p *parser) parsePath() (string, error) {
+// parsePath parses a Path (RFC 5321 §4.1.2), with or without its angle
+// brackets. It returns the mailbox and, when the path starts with a source
+// route (an A-d-l, "@a,@b:"), the route's domains in order, as the client
+// wrote them and without their "@": a route is never empty, so a server can
+// tell a routed path from a plain one and refuse it if it wants to. RFC 5321
+// Appendix C says a server SHOULD accept and ignore routes, which is what
+// the mailbox alone does.
+func (p *parser) parsePath() (mbox string, route []string, err error) {
 	hasBracket := p.acceptByte('<')
 	if p.acceptByte('@') {
 		i := strings.IndexByte(p.s, ':')
 		if i < 0 {
-			return "", fmt.Errorf("malformed a-d-l")
+			return "", nil, fmt.Errorf("malformed a-d-l")
 		}
+		route = parseADL(p.s[:i])
 		p.s = p.s[i+1:]
 	}
-	mbox, err := p.parseMailbox()
+	mbox, err = p.parseMailbox()
 	if err != nil {
-		return "", fmt.Errorf("in mailbox: %v", err)
+		return "", nil, fmt.Errorf("in mailbox: %v", err)
 	}
 	if hasBracket {
 		if err := p.expectByte('>'); err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
-	return mbox, nil
+	return mbox, route, nil
+}
+
+// parseADL splits an A-d-l whose first "@" is already read ("a,@b") into
+// its domains. It checks nothing, as parsePath never did: an empty or
+// malformed domain is kept as written, so the route is still seen.
+func parseADL(s string) []string {
+	route := strings.Split(s, ",")
+	for i, d := range route {
+		route[i] = strings.TrimPrefix(d, "@")
+	}
+	return route
 }
 
 func (p *parser) parseMailbox() (string, error) {

@@ -71,6 +71,13 @@ type MailOptions struct {
 	//
 	// Defined in RFC 4954.
 	Auth *string
+
+	// The source route (RFC 5321 §4.1.2 A-d-l) the client put before the
+	// reverse-path, "<@a,@b:user@c>": its domains in order, without their
+	// "@", as the client wrote them. nil when there was none. The address
+	// passed to Session.Mail is the mailbox alone, so a session that wants
+	// to refuse routes must look here. Added in Sluice's copy (SLUICE.md).
+	SourceRoute []string
 }
 
 type DSNNotify string
@@ -130,4 +137,11 @@ type RcptOptions struct {
 
 	// Value of MT-PRIORITY= or nil if unset.
 	MTPriority *int
+
+	// The source route (RFC 5321 §4.1.2 A-d-l) the client put before the
+	// forward-path, "<@a,@b:user@c>": its domains in order, without their
+	// "@", as the client wrote them. nil when there was none. The address
+	// passed to Session.Rcpt is the mailbox alone, so a session that wants
+	// to refuse routes must look here. Added in Sluice's copy (SLUICE.md).
+	SourceRoute []string
 }
