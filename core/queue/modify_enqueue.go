@@ -47,7 +47,9 @@ func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued,
 	if old.State == envelope.StateActive {
 		_ = b.Delete(schedKey(old.NextAttempt, id), nil)
 	}
+	d := delta(old, m)
 	if m.Done() {
+		d = delta(old, nil)
 		_ = b.Delete(metaKey(id), nil)
 		_ = b.Delete(bodyKey(id), nil)
 	} else if err := s.stage(b, m, nil, &announced); err != nil {
@@ -67,9 +69,10 @@ func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued,
 		if err := s.stage(b, q.Msg, q.Body, &announced); err != nil {
 			return nil, err
 		}
+		d.add(delta(nil, q.Msg))
 		wake = wake || q.Msg.State == envelope.StateActive
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.commit(b, d); err != nil {
 		return nil, fmt.Errorf("queue: commit: %w", err)
 	}
 	if wake {

@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/sluice-mta/sluice/core/envelope"
 )
@@ -47,6 +48,8 @@ type Clock func() time.Time
 // Options configure a Store.
 type Options struct {
 	Clock Clock // default time.Now
+
+	fs vfs.FS // tests: an in-memory file system that can simulate a crash
 }
 
 // Store is the durable queue.
@@ -65,6 +68,8 @@ type Store struct {
 
 	// traceSeq orders trace events appended within one clock tick.
 	traceSeq atomic.Uint64
+
+	counts counts
 }
 
 var idEncoding = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
@@ -78,11 +83,16 @@ func Open(dir string, opt Options) (*Store, error) {
 	// deleted before their memtable is flushed: the flush then drops the
 	// body with its tombstone instead of writing it into the LSM tree, so a
 	// body costs its WAL write and little else.
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: memTableSize})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: memTableSize, FS: opt.fs})
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}
-	return &Store{db: db, clock: opt.Clock, notify: make(chan struct{}, 1)}, nil
+	s := &Store{db: db, clock: opt.Clock, notify: make(chan struct{}, 1)}
+	if err := s.loadCounts(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+	}
+	return s, nil
 }
 
 // Close flushes and closes the database; later calls return the first result.
@@ -161,7 +171,7 @@ func (s *Store) EnqueueTraced(m *envelope.Message, body, trace []byte) error {
 	if trace != nil {
 		_ = b.Set(traceKey(m.ID), trace, nil)
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.commit(b, delta(nil, m)); err != nil {
 		return fmt.Errorf("queue: commit: %w", err)
 	}
 	s.wake()
@@ -244,7 +254,9 @@ func (s *Store) Modify(id string, fn func(m *envelope.Message) error) (*envelope
 	if old.State == envelope.StateActive {
 		_ = b.Delete(schedKey(old.NextAttempt, id), nil)
 	}
+	d := delta(old, m)
 	if m.Done() {
+		d = delta(old, nil)
 		_ = b.Delete(metaKey(id), nil)
 		_ = b.Delete(bodyKey(id), nil)
 	} else {
@@ -259,7 +271,7 @@ func (s *Store) Modify(id string, fn func(m *envelope.Message) error) (*envelope
 			_ = b.Set(schedKey(m.NextAttempt, id), nil, nil)
 		}
 	}
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := s.commit(b, d); err != nil {
 		return nil, fmt.Errorf("queue: commit: %w", err)
 	}
 	if m.State == envelope.StateActive && !m.Done() && !m.NextAttempt.After(s.clock()) {
@@ -372,36 +384,39 @@ func (s *Store) Due(now time.Time, limit int, skip func(id string) bool) (ids []
 }
 
 // List returns up to limit messages (0 = all) in id order, which is
-// arrival order.
+// arrival order. On a large queue use Walk, which stops where asked.
 func (s *Store) List(limit int) ([]*envelope.Message, error) {
 	var out []*envelope.Message
-	var bad error
-	err := s.scan("m/", func(_, v []byte) bool {
-		m := &envelope.Message{}
-		if err := json.Unmarshal(v, m); err != nil {
-			bad = err
-			return false
-		}
+	err := s.Walk("", func(m *envelope.Message) bool {
 		out = append(out, m)
 		return limit == 0 || len(out) < limit
 	})
-	if err == nil {
-		err = bad
-	}
 	return out, err
 }
 
-// Counts returns the number of messages per state.
-func (s *Store) Counts() (map[envelope.State]int, error) {
-	msgs, err := s.List(0)
+// Walk calls fn with each message whose id sorts after after ("" = from
+// the first), in id order, which is arrival order, until fn returns false.
+// A page of a listing costs the messages it reads, not the whole queue.
+func (s *Store) Walk(after string, fn func(m *envelope.Message) bool) error {
+	lower := []byte("m/")
+	if after != "" {
+		lower = append(metaKey(after), 0) // the first key after m/<after>
+	}
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte("m0")})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	c := map[envelope.State]int{}
-	for _, m := range msgs {
-		c[m.State]++
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		m := &envelope.Message{}
+		if err := json.Unmarshal(it.Value(), m); err != nil {
+			return fmt.Errorf("queue: corrupt envelope %s: %w", it.Key()[2:], err)
+		}
+		if !fn(m) {
+			break
+		}
 	}
-	return c, nil
+	return it.Error()
 }
 
 func (s *Store) scan(prefix string, fn func(k, v []byte) bool) error {
