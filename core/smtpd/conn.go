@@ -20,7 +20,6 @@ type conn struct {
 	srv      *Server
 	l        *listener   // the listener that accepted it
 	info     SessionInfo // the connection's part: listener, client, TLS
-	routes   *routeScanner
 	once     sync.Once
 
 	mu      sync.Mutex
@@ -42,10 +41,9 @@ func newConn(l *listener, raw net.Conn) *conn {
 		local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return &conn{
-		Conn:   raw,
-		srv:    l.srv,
-		l:      l,
-		routes: newRouteScanner(l.smtp.MaxLineLength, l.cfg.Kind == config.KindSubmissions),
+		Conn: raw,
+		srv:  l.srv,
+		l:    l,
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),
 			Local:    local,
@@ -74,24 +72,10 @@ func connOf(sc *smtp.Conn) *conn {
 // closes it; at Shutdown that is the notice idle clients get.
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	c.routes.read(p[:n])
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
 	return n, err
-}
-
-// Write lets the source route scanner count the replies (sourceroute.go).
-func (c *conn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.routes.wrote(p[:n])
-	return n, err
-}
-
-// sourceRouted reports whether the MAIL or RCPT (verb) go-smtp is handling,
-// for addr, had a source route that go-smtp dropped (sourceroute.go).
-func (c *conn) sourceRouted(verb, addr string) bool {
-	return c.routes.take(verb, addr)
 }
 
 // Close closes the socket and untracks the connection, once.

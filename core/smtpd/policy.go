@@ -252,9 +252,8 @@ func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {
 // hack (user%other@ours) or a bang path (other!user@ours), which a mailbox
 // server behind us might still honour (RFC 5321 §3.6.1: "SMTP servers MAY
 // decline to act as mail relays"). Quoted local parts hiding an "@" and
-// trailing dots are already refused by parseMailbox; go-smtp removes a
-// source route (@a,@b:user@c) before we see the address (RFC 5321
-// Appendix C: "SHOULD ignore"), so only user@c is judged and delivered.
+// trailing dots are already refused by parseMailbox; a source route
+// (@a,@b:user@c) is refused before any of this (routeRefused).
 func (s *Server) checkRelay(info *SessionInfo, mb mailbox) *reply.Reply {
 	client := info.Client.Addr().String()
 	local := s.cfg.IsLocalDomain(mb.Domain)

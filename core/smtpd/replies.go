@@ -55,7 +55,7 @@ var (
 	// literals of other hosts are relay attempts.
 	relayTrick = reply.Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Text: "Relay access denied"}
 	// RFC 5321 §4.1.2 A-d-l: Appendix C lets a server ignore a source
-	// route, but Sluice refuses it as a relay trick (sourceroute.go).
+	// route, but Sluice refuses it as a relay trick (see routeRefused).
 	sourceRoute = reply.Reply{Code: 553, Enhanced: [3]int{5, 7, 1}, Text: "Source routes are not accepted"}
 )
 

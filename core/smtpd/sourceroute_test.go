@@ -3,6 +3,7 @@ package smtpd
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/sluice-mta/sluice/core/config"
@@ -50,7 +51,8 @@ func TestSourceRouteRefused(t *testing.T) {
 
 // With PIPELINING (RFC 2920) the route belongs to its own command: the
 // same mailbox without a route, in the same write, is accepted; so is one
-// after a routed command that go-smtp refuses before the session sees it.
+// after a routed command that go-smtp refuses before the session sees it
+// (an unknown parameter: 500, as for any path).
 func TestSourceRoutePipelined(t *testing.T) {
 	h := start(t)
 	d := h.dial()
@@ -78,7 +80,7 @@ func TestSourceRoutePipelined(t *testing.T) {
 }
 
 // Message content is not commands: a DATA payload or a BDAT chunk holding a
-// routed RCPT line changes nothing, before or after.
+// routed RCPT line is queued as it is, and commands after it are judged.
 func TestSourceRouteInMessage(t *testing.T) {
 	h := start(t)
 	d := h.dial()
@@ -115,102 +117,91 @@ func TestSourceRouteAfterRefusedData(t *testing.T) {
 		"250 2.0.0 I'll make sure <b@example.org> gets this")
 }
 
-// Under TLS the scanner sees only ciphertext and stops (sourceroute.go):
-// after STARTTLS a route is dropped by go-smtp as before and the mailbox is
-// judged like any other. A route sent in the clear before STARTTLS does
-// not leak into the TLS session.
-func TestSourceRouteAfterSTARTTLS(t *testing.T) {
-	tlsOpt, clientTLS := withSTARTTLS(t)
-	h := start(t, tlsOpt)
-	d := h.dialTLS("mx", clientTLS)
-	d.ehlo()
-	d.envelope("b@example.org")
-	d.cmd("RCPT TO:<@a:c@example.org>", "250 2.0.0 I'll make sure <c@example.org> gets this")
-	d.cmd("RCPT TO:<@a:c@elsewhere.example>", "554 5.7.1 Relay access denied")
-	d.send("DATA", "Subject: x", "", "body", ".")
-	d.expect("354 *")
+// routeDialog runs MAIL and RCPT with routes of one and of several hops
+// on a session that is greeted (and authenticated, if relay): every one is
+// refused, whatever the mailbox after it, and the same mailboxes without a
+// route are judged as usual and queued.
+func routeDialog(t *testing.T, h *harness, d *dialog, relay bool) {
+	t.Helper()
+	d.cmd("MAIL FROM:<@a.example:alice@example.org>", refusedRoute)
+	d.cmd("mail from: <@a.example,@b.example,@c.example:alice@example.org> SIZE=10", refusedRoute)
+	d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
+	d.cmd("RCPT TO:<@a.example:user@example.org>", refusedRoute)
+	d.cmd("RCPT TO:<@a.example,@b.example:user@example.org>", refusedRoute)
+	d.cmd("RCPT TO:<@a.example,@b.example,@c.example:x@elsewhere.example> NOTIFY=NEVER", refusedRoute)
+	d.cmd("RCPT TO:<@example.org:x@elsewhere.example>", refusedRoute)
+	want := []string{"user@example.org"}
+	d.cmd("RCPT TO:<user@example.org>", "250 2.0.0 I'll make sure <user@example.org> gets this")
+	if relay {
+		// The route is refused although the mailbox alone would relay.
+		d.cmd("RCPT TO:<x@elsewhere.example>", "250 2.0.0 I'll make sure <x@elsewhere.example> gets this")
+		want = append(want, "x@elsewhere.example")
+	} else {
+		d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+	}
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: x\r\n\r\nhi\r\n.\r\n")
 	d.queued()
-}
-
-// The scanner alone, fed as go-smtp reads and writes.
-func TestRouteScanner(t *testing.T) {
-	r := newRouteScanner(1000, false)
-	r.wrote([]byte("220 mx.test ESMTP Service Ready\r\n"))
-	// Lines split across reads, several in one read.
-	for _, p := range []string{"EHLO a\r\nMAIL FROM:<@a:x@", "y>\r\nRCPT TO:<@b:u@v>\r", "\nRCPT TO:<u@v>\r\n"} {
-		r.read([]byte(p))
+	m, _ := h.only()
+	var got []string
+	for _, rc := range m.Rcpts {
+		got = append(got, rc.Addr)
 	}
-	r.wrote([]byte("250-mx.test\r\n250 PIPELINING\r\n"))
-	if !r.take("MAIL", "x@y") {
-		t.Error("MAIL route not seen")
-	}
-	r.wrote([]byte("553 5.7.1 no\r\n"))
-	if r.take("RCPT", "other@v") {
-		t.Error("route matched another mailbox")
-	}
-	if !r.take("RCPT", "u@v") {
-		t.Error("RCPT route not seen")
-	}
-	r.wrote([]byte("553 5.7.1 no\r\n"))
-	if r.take("RCPT", "u@v") {
-		t.Error("route of an answered command matched")
-	}
-	if len(r.routed) != 0 {
-		t.Errorf("routes left: %+v", r.routed)
-	}
-
-	// A payload ends only at CRLF "." CRLF, as go-smtp's dataReader.
-	r.wrote([]byte("250 ok\r\n"))
-	r.read([]byte("DATA\r\nRCPT TO:<@a:b@c>\r\n.x\r\n\r\r\n.\r\nRCPT TO:<@a:b@c>\n"))
-	if len(r.routed) != 0 {
-		t.Fatalf("DATA before its reply: %+v", r.routed)
-	}
-	r.wrote([]byte("354 go ahead\r\n"))
-	if len(r.routed) != 0 || r.mode != scanData {
-		t.Fatalf("payload scanned as commands: %+v", r.routed)
-	}
-	r.read([]byte("\r\n.\r\nRCPT TO:<@d:e@f>\r\n"))
-	if len(r.routed) != 1 || r.routed[0].addr != "e@f" || r.mode != scanCommand {
-		t.Fatalf("after payload: %+v, mode %d", r.routed, r.mode)
-	}
-	r.wrote([]byte("250 queued\r\n"))
-	if !r.take("RCPT", "e@f") {
-		t.Error("route after a payload not seen")
-	}
-
-	// A BDAT chunk is skipped by count.
-	r.wrote([]byte("553 no\r\n"))
-	r.read([]byte("BDAT 20\r\nRCPT TO:<@a:b@c>\r\n\r\n"))
-	r.read([]byte("RCPT TO:<@g:h@i>\r\n"))
-	if len(r.routed) != 1 || r.routed[0].addr != "h@i" {
-		t.Fatalf("after BDAT: %+v", r.routed)
-	}
-
-	// STARTTLS: what follows its 220 is ciphertext.
-	r = newRouteScanner(1000, false)
-	r.wrote([]byte("220 hi\r\n"))
-	r.read([]byte("STARTTLS\r\nRCPT TO:<@a:b@c>\r\n"))
-	r.wrote([]byte("220 2.0.0 Ready to start TLS\r\n"))
-	r.read([]byte("RCPT TO:<@a:b@c>\r\n"))
-	if r.mode != scanOff || len(r.routed) != 0 || r.take("RCPT", "b@c") {
-		t.Errorf("scanning under TLS: mode %d, %+v", r.mode, r.routed)
+	if m.From != "alice@example.org" || !slices.Equal(got, want) {
+		t.Errorf("queued from %q to %q, want alice@example.org to %q", m.From, got, want)
 	}
 }
 
-func TestPathMailbox(t *testing.T) {
-	for _, tc := range []struct{ in, addr, rest string }{
-		{"u@v>", "u@v", ">"},
-		{`"a b"@v> X=1`, "a b@v", "> X=1"},
-		{`"a\"b"@v`, `a"b@v`, ""},
-		{"u@v w", "u@v", " w"},
-		{"u@", "", ""},
-		{"@v", "", ""},
-		{"a,b@v", "", ""},
-		{`"a`, "", ""},
-	} {
-		addr, rest, ok := pathMailbox(tc.in)
-		if addr != tc.addr || ok && rest != tc.rest || ok != (tc.addr != "") {
-			t.Errorf("pathMailbox(%q) = %q, %q, %v; want %q, %q", tc.in, addr, rest, ok, tc.addr, tc.rest)
+// Over plaintext, from a client that may not relay.
+func TestSourceRoutePlaintextDialog(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxErrors = 20 }))
+	d := h.dial()
+	d.ehlo()
+	routeDialog(t, h, d, false)
+}
+
+// Under TLS go-smtp's parser is the only thing that sees the command line;
+// Sluice's copy passes the route on (MailOptions.SourceRoute), so after
+// STARTTLS a route is refused as in the clear, before and after AUTH.
+func TestSourceRouteAfterSTARTTLS(t *testing.T) {
+	for _, auth := range []bool{false, true} {
+		name := "unauthenticated"
+		if auth {
+			name = "authenticated"
 		}
+		t.Run(name, func(t *testing.T) {
+			tlsOpt, clientTLS := withSTARTTLS(t)
+			h := start(t, tlsOpt, withUsers(t, users), withLimits(func(l *config.Limits) { l.MaxErrors = 20 }))
+			d := h.dialTLS("mx", clientTLS)
+			d.ehlo()
+			if auth {
+				d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+			}
+			routeDialog(t, h, d, auth)
+		})
+	}
+}
+
+// On submission (STARTTLS) and submissions (implicit TLS, RFC 8314) a
+// route is refused before AUTH, where it comes ahead of "530 Authentication
+// required", and after it, where the user may relay.
+func TestSourceRouteSubmission(t *testing.T) {
+	for _, kind := range []config.ListenerKind{config.KindSubmission, config.KindSubmissions} {
+		t.Run(string(kind), func(t *testing.T) {
+			sub, clientTLS := withSubmission(t, kind)
+			h := start(t, sub, withUsers(t, users), withLimits(func(l *config.Limits) { l.MaxErrors = 20 }))
+			var d *dialog
+			if kind == config.KindSubmissions {
+				d = dialTLSDirect(t, h.addr("sub"), clientTLS)
+			} else {
+				d = h.dialTLS("sub", clientTLS)
+			}
+			d.ehlo()
+			d.cmd("MAIL FROM:<@a.example:alice@example.org>", refusedRoute)
+			d.cmd("MAIL FROM:<@a.example,@b.example:alice@example.org>", refusedRoute)
+			d.cmd("MAIL FROM:<alice@example.org>", "530 5.7.0 Authentication required")
+			d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+			routeDialog(t, h, d, true)
+		})
 	}
 }
