@@ -2,6 +2,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 )
@@ -68,6 +69,28 @@ func newDataReader(c *Conn) *dataReader {
 	return dr
 }
 
+// States of dataReader, as in net/textproto's dotReader.
+const (
+	stateBeginLine = iota // beginning of line; initial state; must be zero
+	stateDot              // read . at beginning of line
+	stateDotCR            // read .\r at beginning of line
+	stateCR               // read \r (possibly at end of line)
+	stateData             // reading data in middle of line
+	stateEOF              // reached .\r\n end marker line
+)
+
+// Read returns the message with its dot-stuffing removed and its line
+// endings kept, up to the <CR><LF>.<CR><LF> that ends it.
+//
+// It is net/textproto's dotReader state machine with one change (CRLF is
+// not rewritten to LF), run over the bufio.Reader's buffered bytes: the
+// stretches that need no state change (the middle of a line, and a CRLF
+// followed by an ordinary byte) are found with bytes.IndexByte and copied
+// whole. The output, the state after each byte and the errors are those of
+// the byte-at-a-time machine of go-smtp v0.25.1, quirks included: ".\r"
+// followed by anything but "\n" loses both the dot and the CR, and a bare
+// "\n" never starts a line. Like it, Read fills b unless the message ends
+// or the connection fails first.
 func (r *dataReader) Read(b []byte) (n int, err error) {
 	if r.limited {
 		if r.n <= 0 {
@@ -78,28 +101,50 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		}
 	}
 
-	// Code below is taken from net/textproto with only one modification to
-	// not rewrite CRLF -> LF.
-
-	// Run data through a simple state machine to
-	// elide leading dots and detect End-of-Data (<CR><LF>.<CR><LF>) line.
-	const (
-		stateBeginLine = iota // beginning of line; initial state; must be zero
-		stateDot              // read . at beginning of line
-		stateDotCR            // read .\r at beginning of line
-		stateCR               // read \r (possibly at end of line)
-		stateData             // reading data in middle of line
-		stateEOF              // reached .\r\n end marker line
-	)
 	for n < len(b) && r.state != stateEOF {
-		var c byte
-		c, err = r.r.ReadByte()
-		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
+		if r.r.Buffered() == 0 {
+			// Block for more input, as bufio.Reader.ReadByte does.
+			if _, err = r.r.Peek(1); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				break
 			}
-			break
 		}
+		buf, _ := r.r.Peek(r.r.Buffered())
+		w, rd := r.scan(b[n:], buf)
+		n += w
+		r.r.Discard(rd)
+	}
+	if err == nil && r.state == stateEOF {
+		err = io.EOF
+	}
+
+	if r.limited {
+		r.n -= int64(n)
+	}
+	return
+}
+
+// scan runs the state machine over src, writing to dst, until src is used
+// up, dst is full or the end marker is read. It returns the bytes written
+// and read.
+func (r *dataReader) scan(dst, src []byte) (nw, nr int) {
+	for nr < len(src) && nw < len(dst) && r.state != stateEOF {
+		if r.state == stateData {
+			s := src[nr:]
+			if room := len(dst) - nw; len(s) > room {
+				s = s[:room]
+			}
+			end, state := dataRun(s)
+			nw += copy(dst[nw:], s[:end])
+			nr += end
+			r.state = state
+			continue
+		}
+
+		c := src[nr]
+		nr++
 		switch r.state {
 		case stateBeginLine:
 			if c == '.' {
@@ -129,20 +174,29 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 				break
 			}
 			r.state = stateData
-		case stateData:
-			if c == '\r' {
-				r.state = stateCR
-			}
 		}
-		b[n] = c
-		n++
+		dst[nw] = c
+		nw++
 	}
-	if err == nil && r.state == stateEOF {
-		err = io.EOF
-	}
+	return nw, nr
+}
 
-	if r.limited {
-		r.n -= int64(n)
+// dataRun measures the bytes of s, read from stateData, that are passed on
+// as they are: up to the first CR, and on past every "\r\n" followed by a
+// byte that is neither '.' nor '\r' (that byte is data again). It returns
+// the length of the run and the state after it.
+func dataRun(s []byte) (int, int) {
+	end := 0
+	for {
+		i := bytes.IndexByte(s[end:], '\r')
+		if i < 0 {
+			return len(s), stateData
+		}
+		end += i + 1
+		if end+1 < len(s) && s[end] == '\n' && s[end+1] != '.' && s[end+1] != '\r' {
+			end += 2
+			continue
+		}
+		return end, stateCR
 	}
-	return
 }
