@@ -26,6 +26,7 @@ commands:
   check-config -c FILE            validate a config and print the pipeline
   queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
         [-c FILE | --admin URL] [--json]
+        list: [--limit N] [--after ID] [--state S] [--all]
   trace ID [-c FILE | --admin URL] [--json]
                                   what each stage did to a message
   replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--json]

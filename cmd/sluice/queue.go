@@ -46,6 +46,10 @@ func cmdQueue(args []string, w io.Writer) error {
 	fs := newFlags("queue")
 	client := daemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
+	limit := fs.Int("limit", 0, "list: at most this many messages per page (default the daemon's, 1000)")
+	after := fs.String("after", "", "list: start after this message ID (the previous page's next)")
+	state := fs.String("state", "", "list: only messages in this state (active, held, quarantined)")
+	all := fs.Bool("all", false, "list: every page, not only the first")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -73,15 +77,7 @@ func cmdQueue(args []string, w io.Writer) error {
 	}
 	switch sub {
 	case "list":
-		l, raw, err := cl.Queue()
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			_, err = w.Write(raw)
-			return err
-		}
-		printQueue(w, l)
+		return listQueue(w, cl, admin.PageQuery{After: *after, Limit: *limit, State: envelope.State(*state)}, *all, *asJSON)
 	case "show":
 		m, raw, err := cl.Message(rest[0])
 		if err != nil {
@@ -116,13 +112,41 @@ func cmdQueue(args []string, w io.Writer) error {
 	return nil
 }
 
-func printQueue(w io.Writer, l *admin.QueueList) {
+// listQueue prints the page p of the queue, or with all every page from p
+// on (as JSON, one document per page).
+func listQueue(w io.Writer, cl *admin.Client, p admin.PageQuery, all, asJSON bool) error {
+	listed := 0
+	for {
+		l, raw, err := cl.QueuePage(p)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			if _, err := w.Write(raw); err != nil {
+				return err
+			}
+		} else {
+			printPage(w, l, listed == 0)
+		}
+		listed += len(l.Messages)
+		if l.Next == "" || !all {
+			if !asJSON {
+				printSummary(w, l, listed, p.State)
+			}
+			return nil
+		}
+		p.After = l.Next
+	}
+}
+
+func printPage(w io.Writer, l *admin.QueueList, header bool) {
 	if len(l.Messages) == 0 {
-		fmt.Fprintln(w, "queue is empty")
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTATE\tAGE\tATTEMPTS\tFROM\tRECIPIENTS")
+	if header {
+		fmt.Fprintln(tw, "ID\tSTATE\tAGE\tATTEMPTS\tFROM\tRECIPIENTS")
+	}
 	now := time.Now()
 	for _, m := range l.Messages {
 		var rc []string
@@ -135,8 +159,25 @@ func printQueue(w io.Writer, l *admin.QueueList) {
 			m.Attempts, orNull(m.From), strings.Join(rc, ","))
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "%d messages (active %d, held %d, quarantined %d)\n", len(l.Messages),
+}
+
+// printSummary ends a listing: how many were listed, the queue's counts,
+// and how to go on when there are more pages.
+func printSummary(w io.Writer, l *admin.QueueList, listed int, state envelope.State) {
+	total := l.Counts[envelope.StateActive] + l.Counts[envelope.StateHeld] + l.Counts[envelope.StateQuarantined]
+	if total == 0 && listed == 0 {
+		fmt.Fprintln(w, "queue is empty")
+		return
+	}
+	fmt.Fprintf(w, "%d messages (active %d, held %d, quarantined %d)\n", listed,
 		l.Counts[envelope.StateActive], l.Counts[envelope.StateHeld], l.Counts[envelope.StateQuarantined])
+	if l.Next != "" {
+		more := "sluice queue list --after " + l.Next
+		if state != "" {
+			more += " --state " + string(state)
+		}
+		fmt.Fprintf(w, "more: %s (or --all)\n", more)
+	}
 }
 
 func printMessage(w io.Writer, m *envelope.Message) {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,7 +20,13 @@ import (
 
 // Queue is what the admin API needs from the queue (*queue.Store).
 type Queue interface {
-	List(limit int) ([]*envelope.Message, error)
+	// Walk visits the messages after the id after, in id (arrival) order,
+	// until fn returns false.
+	Walk(after string, fn func(m *envelope.Message) bool) error
+	// Counts returns the number of messages per state without a scan.
+	Counts() (map[envelope.State]int, error)
+	// Oldest returns the earliest-queued message's arrival (zero: empty).
+	Oldest() (time.Time, error)
 	Get(id string) (*envelope.Message, error)
 	Hold(id string) error
 	Release(id string) error
@@ -98,8 +105,11 @@ func (a *api) auth(next http.Handler) http.Handler {
 	})
 }
 
-// QueueList is the JSON body of GET /api/queue. Counts, Domains and the
-// oldest age cover the whole queue; Messages only those the filter kept.
+// QueueList is the JSON body of GET /api/queue. Counts and the oldest age
+// cover the whole queue. Messages is one page, in arrival order: at most
+// limit messages (default DefaultPageSize) after the id given as after,
+// of the given state if any. Domains covers the messages the page looked
+// at, which is the whole queue when it fits in one page.
 type QueueList struct {
 	Counts map[envelope.State]int `json:"counts"`
 	// Domains counts the messages with a pending recipient in each
@@ -109,32 +119,66 @@ type QueueList struct {
 	// daemon's clock (0 when the queue is empty).
 	OldestAge float64             `json:"oldest_age_seconds"`
 	Messages  []*envelope.Message `json:"messages"`
+	// Next, when not empty, is the after value that asks for the next
+	// page; empty means the listing is complete.
+	Next string `json:"next,omitempty"`
 }
 
+// DefaultPageSize is how many messages GET /api/queue lists without a
+// limit parameter; MaxPageSize is the most it lists at once.
+const (
+	DefaultPageSize = 1000
+	MaxPageSize     = 10000
+)
+
+// maxPageScan bounds the messages one page reads when a state filter
+// skips most of them; the page then ends early with Next set.
+const maxPageScan = 20000
+
 func (a *api) list(w http.ResponseWriter, r *http.Request) {
-	msgs, err := a.opt.Queue.List(0)
+	q := r.URL.Query()
+	limit := DefaultPageSize
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "limit must be a positive number")
+			return
+		}
+		limit = min(n, MaxPageSize)
+	}
+	state := envelope.State(q.Get("state"))
+	counts, err := a.opt.Queue.Counts()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := QueueList{Counts: map[envelope.State]int{}, Domains: map[string]int{}, Messages: msgs}
-	if out.Messages == nil {
-		out.Messages = []*envelope.Message{}
+	oldest, err := a.opt.Queue.Oldest()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
-	state := r.URL.Query().Get("state")
-	filtered := out.Messages[:0]
-	now := a.opt.Clock()
-	for _, m := range out.Messages {
-		out.Counts[m.State]++
+	out := QueueList{Counts: counts, Domains: map[string]int{}, Messages: []*envelope.Message{}}
+	if !oldest.IsZero() {
+		out.OldestAge = max(a.opt.Clock().Sub(oldest).Seconds(), 0)
+	}
+	scanned, last := 0, ""
+	err = a.opt.Queue.Walk(q.Get("after"), func(m *envelope.Message) bool {
+		if len(out.Messages) == limit || scanned == maxPageScan {
+			out.Next = last // there is more after the page
+			return false
+		}
+		scanned++
+		last = m.ID
 		countDomains(out.Domains, m)
-		if !m.Received.IsZero() {
-			out.OldestAge = max(out.OldestAge, now.Sub(m.Received).Seconds())
+		if state == "" || m.State == state {
+			out.Messages = append(out.Messages, m)
 		}
-		if state == "" || string(m.State) == state {
-			filtered = append(filtered, m)
-		}
+		return true
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
 	}
-	out.Messages = filtered
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,11 +76,37 @@ func (c *Client) Do(method, path string, out any, raw *[]byte) error {
 	return nil
 }
 
-// Queue lists the queue.
+// Queue lists the first page of the queue (DefaultPageSize messages).
 func (c *Client) Queue() (*QueueList, []byte, error) {
+	return c.QueuePage(PageQuery{})
+}
+
+// PageQuery selects a page of GET /api/queue; zero fields are left out.
+type PageQuery struct {
+	After string         // list the messages after this id (a page's Next)
+	Limit int            // at most this many (0: DefaultPageSize)
+	State envelope.State // only messages in this state
+}
+
+// QueuePage lists one page of the queue.
+func (c *Client) QueuePage(p PageQuery) (*QueueList, []byte, error) {
+	v := url.Values{}
+	if p.After != "" {
+		v.Set("after", p.After)
+	}
+	if p.Limit > 0 {
+		v.Set("limit", strconv.Itoa(p.Limit))
+	}
+	if p.State != "" {
+		v.Set("state", string(p.State))
+	}
+	path := "/api/queue"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
 	var l QueueList
 	var raw []byte
-	err := c.Do("GET", "/api/queue", &l, &raw)
+	err := c.Do("GET", path, &l, &raw)
 	return &l, raw, err
 }
 

@@ -15,20 +15,20 @@ func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
 		a.opt.Metrics.ServeHTTP(w, r)
 		return
 	}
-	msgs, err := a.opt.Queue.List(0)
+	counts, err := a.opt.Queue.Counts()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	first, err := a.opt.Queue.Oldest()
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	counts := map[envelope.State]int{envelope.StateActive: 0, envelope.StateHeld: 0, envelope.StateQuarantined: 0}
 	var oldest float64
-	now := a.opt.Clock()
-	for _, m := range msgs {
-		counts[m.State]++
-		if age := now.Sub(m.Received).Seconds(); !m.Received.IsZero() && age > oldest {
-			oldest = age
-		}
+	if !first.IsZero() {
+		oldest = max(a.opt.Clock().Sub(first).Seconds(), 0)
 	}
 	fmt.Fprintln(w, "# HELP sluice_queue_messages Messages in the queue by state.")
 	fmt.Fprintln(w, "# TYPE sluice_queue_messages gauge")

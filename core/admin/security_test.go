@@ -146,8 +146,9 @@ func TestQueueListSummary(t *testing.T) {
 		}
 	}
 	pending := func(a string) envelope.Recipient { return envelope.Recipient{Addr: a, Status: envelope.RcptPending} }
-	add(time.Minute, pending("x@Example.NET"), pending("y@example.net"), pending("z@example.com"))
+	// Ids are time-ordered, so the oldest message is queued first.
 	add(3*time.Hour, pending("w@example.com"), envelope.Recipient{Addr: "v@done.example", Status: envelope.RcptDelivered})
+	add(time.Minute, pending("x@Example.NET"), pending("y@example.net"), pending("z@example.com"))
 	srv := httptest.NewServer(Handler(Options{Queue: q, Clock: func() time.Time { return now }}))
 	defer srv.Close()
 	code, body := do(t, "GET", srv.URL+"/api/queue", "")

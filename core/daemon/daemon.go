@@ -166,21 +166,18 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 // pipe returns the pipeline new sessions run.
 func (d *Daemon) pipe() *pipeline.Pipeline { return d.live.current().pipe }
 
-// queueSizes feeds the queue gauges at scrape time. It scans the queue;
-// a counter kept by the queue would make it cheap for very large queues.
+// queueSizes feeds the queue gauges at scrape time from the counts the
+// queue keeps and its first message: no scan, at any queue size.
 func (d *Daemon) queueSizes() (map[string]int, time.Time) {
-	msgs, err := d.queue.List(0)
+	c, err := d.queue.Counts()
 	if err != nil {
 		return nil, time.Time{}
 	}
-	counts := map[string]int{}
-	var oldest time.Time
-	for _, m := range msgs {
-		counts[string(m.State)]++
-		if oldest.IsZero() || m.Received.Before(oldest) {
-			oldest = m.Received
-		}
+	counts := make(map[string]int, len(c))
+	for st, n := range c {
+		counts[string(st)] = n
 	}
+	oldest, _ := d.queue.Oldest()
 	return counts, oldest
 }
 

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/queue"
+)
+
+// queue list prints one page and how to ask for the next; --all prints
+// every page; --state filters.
+func TestQueueListPages(t *testing.T) {
+	q, err := queue.Open(t.TempDir(), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	var ids []string
+	for i := range 5 {
+		m := &envelope.Message{ID: q.NewID(), From: "a@example.org",
+			Rcpts: []envelope.Recipient{{Addr: "b@example.net", Status: envelope.RcptPending}}}
+		if i == 3 {
+			m.State = envelope.StateHeld
+		}
+		if err := q.Enqueue(m, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	srv := httptest.NewServer(admin.Handler(admin.Options{Queue: q}))
+	defer srv.Close()
+
+	out := runCLI(t, "queue", "list", "--admin", srv.URL, "--limit", "2")
+	if !strings.Contains(out, ids[0]) || !strings.Contains(out, ids[1]) || strings.Contains(out, ids[2]) ||
+		!strings.Contains(out, "2 messages (active 4, held 1, quarantined 0)") ||
+		!strings.Contains(out, "more: sluice queue list --after "+ids[1]) {
+		t.Fatalf("first page:\n%s", out)
+	}
+	out = runCLI(t, "queue", "list", "--admin", srv.URL, "--limit", "2", "--after", ids[1])
+	if strings.Contains(out, ids[1]) || !strings.Contains(out, ids[2]) || !strings.Contains(out, ids[3]) {
+		t.Fatalf("second page:\n%s", out)
+	}
+	out = runCLI(t, "queue", "list", "--admin", srv.URL, "--limit", "2", "--all")
+	for _, id := range ids {
+		if strings.Count(out, id) != 1 {
+			t.Fatalf("--all lists %s %d times:\n%s", id, strings.Count(out, id), out)
+		}
+	}
+	if strings.Count(out, "ID ") != 1 || strings.Contains(out, "more:") || !strings.Contains(out, "5 messages") {
+		t.Fatalf("--all:\n%s", out)
+	}
+	out = runCLI(t, "queue", "list", "--admin", srv.URL, "--state", "held")
+	if !strings.Contains(out, ids[3]) || strings.Contains(out, ids[0]) || !strings.Contains(out, "1 messages") {
+		t.Fatalf("--state held:\n%s", out)
+	}
+}
