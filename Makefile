@@ -52,12 +52,15 @@ interop-deps:
 	@scripts/install-deps.sh milters
 	@scripts/install-deps.sh dovecot
 
-## bench: Sluice against Postfix on this machine, plain and through one
-## opendkim milter, then the cost of 0/1/3/5 plugin stages (installs postfix
-## and opendkim when missing)
+## bench: every issue-9 scenario, Sluice vs a loopback Postfix, in one run
+## (scripts/bench.sh; its header lists the scenarios and the BENCH_* knobs),
+## then the Go benchmarks of the queue and of 0/1/3/5 plugin stages
+## (installs postfix and opendkim when missing)
 bench: build
 	@scripts/install-deps.sh bench
 	@scripts/install-deps.sh milters
+	$(GO) build -o $(BIN)/smtpload ./internal/cmd/smtpload
+	$(GO) build -o $(BIN)/dnsstub ./internal/cmd/dnsstub
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./core/queue/
 	scripts/bench.sh
 	timeout -k 10 300 $(GO) test -run '^$$' -bench PipelineStages -benchtime 2000x ./core/daemon | scripts/bench/stages-summary.sh

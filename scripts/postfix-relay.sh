@@ -35,8 +35,8 @@
 #   maillog_file_prefixes, default "/var, /dev/stdout": WORKDIR must be under
 #   /var, e.g. /var/tmp).
 # - smtpd_client_connection_count_limit (50) does not apply to mynetworks
-#   (smtpd_client_event_limit_exceptions), so 50 loopback sessions are fine;
-#   default_process_limit is raised to 200 so 50 smtpd + 20 smtp fit.
+#   (smtpd_client_event_limit_exceptions), so 100 loopback sessions are fine;
+#   default_process_limit is raised to 200 so 100 smtpd + 20 smtp fit.
 set -euo pipefail
 
 usage() { echo "usage: $0 start|stop|status|queue WORKDIR SMTPPORT SINKPORT" >&2; exit 2; }
@@ -91,7 +91,7 @@ smtp_host_lookup = native
 smtp_tls_security_level = none
 smtpd_tls_security_level = none
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
-# Capacity: 50 client sessions + up to $concurrency deliveries.
+# Capacity: up to 100 client sessions + $concurrency deliveries.
 default_process_limit = 200
 smtp_destination_concurrency_limit = $concurrency
 # Everything else (in_flow_delay = 1s, initial_destination_concurrency = 5,
