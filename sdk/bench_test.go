@@ -2,6 +2,8 @@ package sdk_test
 
 import (
 	"context"
+	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/hashicorp/go-plugin"
@@ -58,6 +60,47 @@ func BenchmarkCall(b *testing.B) {
 					}
 				}
 			})
+		})
+	}
+}
+
+// BenchmarkProcessCall is BenchmarkCall's transaction, one caller at a
+// time, against a real plugin process over each transport.
+func BenchmarkProcessCall(b *testing.B) {
+	for _, tr := range []string{"direct", "channel"} {
+		b.Run(tr, func(b *testing.B) {
+			cmd := exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), servePluginEnv+"=noop")
+			cfg := sdk.ClientConfig(cmd)
+			if tr == "channel" {
+				cmd.ExtraFiles = nil
+				cfg.Plugins = sdk.PluginSet(nil) // no direct channel
+			}
+			pc := plugin.NewClient(cfg)
+			b.Cleanup(pc.Kill)
+			c, err := sdk.Dispense(pc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := c.Init(context.Background(), "bench", []byte(`{}`)); err != nil {
+				b.Fatal(err)
+			}
+			if got := c.Transport(); got != tr {
+				b.Fatalf("transport %s, want %s", got, tr)
+			}
+			txn := fullTxn()
+			m := &sdk.Message{Headers: []sdk.Header{{Name: "Subject", Value: "bench"}}, Body: bigBody(4096)}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := c.Hook(ctx, sdk.HookMail, txn, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Data(ctx, sdk.HookData, txn, m, true); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

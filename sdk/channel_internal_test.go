@@ -31,7 +31,7 @@ func TestChannelReopensAfterBreak(t *testing.T) {
 	old := c.ch.Load()
 	// Ending our half makes the plugin end the stream: a break with the
 	// process alive.
-	if err := old.stream.CloseSend(); err != nil {
+	if err := old.stream.(interface{ CloseSend() error }).CloseSend(); err != nil {
 		t.Fatal(err)
 	}
 	<-old.done

@@ -22,6 +22,12 @@ type Client struct {
 	chMu sync.Mutex
 	// noChannel keeps this client on the per-call RPCs.
 	noChannel bool
+	// direct is the socket pair offered to the plugin at Init (see
+	// ClientConfig); nil when there is none or after Init.
+	direct *directPair
+	// grpcChannel: the plugin serves Channel over gRPC, the fallback when
+	// a direct channel breaks.
+	grpcChannel bool
 }
 
 // Info is what a plugin declared at Init.
@@ -59,7 +65,19 @@ func NewClient(conn grpc.ClientConnInterface) *Client {
 // Init hands the plugin its stage name and config (JSON) and returns the
 // hooks it declared. It is called once, before any hook.
 func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Info, error) {
-	resp, err := c.rpc.Init(ctx, &pb.InitRequest{StageName: stage, ConfigJson: configJSON, ProtocolVersion: ProtocolVersion})
+	req := &pb.InitRequest{StageName: stage, ConfigJson: configJSON, ProtocolVersion: ProtocolVersion}
+	direct := c.direct
+	c.direct = nil
+	if direct != nil && !c.noChannel {
+		req.DirectChannelFd = direct.fd
+	}
+	resp, err := c.rpc.Init(ctx, req)
+	if err != nil || !resp.GetDirectChannel() || req.DirectChannelFd == 0 {
+		if direct != nil {
+			direct.close()
+		}
+		direct = nil
+	}
 	if err != nil {
 		return Info{}, fmt.Errorf("sdk: init: %w", err)
 	}
@@ -71,7 +89,15 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		}
 		info.Hooks = append(info.Hooks, h)
 	}
-	if resp.GetSupportsChannel() && !c.noChannel {
+	c.grpcChannel = resp.GetSupportsChannel() && !c.noChannel
+	if direct != nil {
+		st := newDirectStream(direct.conn)
+		ch := newChannel(st, func() { _ = st.Close() })
+		ch.direct = true
+		if old := c.ch.Swap(ch); old != nil {
+			old.cancel()
+		}
+	} else if c.grpcChannel {
 		ch, err := openChannel(c.rpc)
 		if err != nil {
 			return Info{}, fmt.Errorf("sdk: init: open channel: %w", err)
@@ -87,6 +113,21 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 // rather than one RPC each.
 func (c *Client) Multiplexed() bool { return c.ch.Load() != nil }
 
+// Transport names how calls reach the plugin now: "direct" (the Channel
+// protocol on a socket pair, without gRPC), "channel" (the gRPC Channel
+// stream) or "rpc" (one Hook or Data RPC per call).
+func (c *Client) Transport() string {
+	ch := c.ch.Load()
+	switch {
+	case ch == nil:
+		return "rpc"
+	case ch.direct:
+		return "direct"
+	default:
+		return "channel"
+	}
+}
+
 // channel returns the Channel stream to call through, or nil when calls
 // are RPCs of their own. A stream that broke while the plugin lives on is
 // replaced; if the plugin is gone, opening fails fast and so does the call.
@@ -99,6 +140,10 @@ func (c *Client) channel() (*channel, error) {
 	defer c.chMu.Unlock()
 	if cur := c.ch.Load(); cur != ch {
 		return cur, nil
+	}
+	if !c.grpcChannel {
+		c.ch.Store(nil) // a broken direct channel, and no gRPC one: RPCs
+		return nil, nil
 	}
 	nch, err := openChannel(c.rpc)
 	if err != nil {

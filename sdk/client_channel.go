@@ -19,8 +19,9 @@ import (
 // Writers share the stream under sendMu; one reader goroutine hands each
 // answer to its call.
 type channel struct {
-	stream pb.Plugin_ChannelClient
-	cancel context.CancelFunc // ends the stream
+	stream frameStream
+	cancel func() // ends the stream
+	direct bool   // stream is a direct socket, not gRPC
 
 	sendMu sync.Mutex
 
@@ -61,9 +62,15 @@ func openChannel(rpc pb.PluginClient) (*channel, error) {
 		cancel()
 		return nil, err
 	}
+	return newChannel(stream, cancel), nil
+}
+
+// newChannel runs the core's end of a channel over stream; cancel ends
+// the stream.
+func newChannel(stream frameStream, cancel func()) *channel {
 	ch := &channel{stream: stream, cancel: cancel, calls: make(map[uint64]*clientCall), done: make(chan struct{})}
 	go ch.read()
-	return ch, nil
+	return ch
 }
 
 // broken reports whether the stream has failed.

@@ -11,10 +11,19 @@ import (
 // plugin process: our handshake, our plugin set, gRPC only. The caller may
 // set more fields (Logger, StartTimeout, SyncStderr, ...) before passing it
 // to plugin.NewClient.
+//
+// When the system has unix socket pairs, it also hands the plugin process
+// one end of a direct channel (see InitRequest.direct_channel_fd), which
+// the Client offers the plugin at Init; plugins that support it are then
+// called over that socket instead of gRPC.
 func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
+	g := &GRPCPlugin{}
+	if d, err := newDirectPair(cmd); err == nil {
+		g.direct = d
+	}
 	return &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
-		Plugins:          PluginSet(nil),
+		Plugins:          plugin.PluginSet{PluginKey: g},
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 	}

@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -25,6 +26,16 @@ func TestMain(m *testing.M) {
 		p := &fullPlugin{}
 		p.answer(sdk.Continue(sdk.ReplaceBody{Body: []byte("replaced\r\n")}))
 		sdk.Serve(p)
+		os.Exit(0)
+	case "upcase":
+		sdk.Serve(upcaser{})
+		os.Exit(0)
+	case "nochannel":
+		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: sdk.Handshake, GRPCServer: plugin.DefaultGRPCServer,
+			Plugins: plugin.PluginSet{sdk.PluginKey: &sdk.GRPCPlugin{Impl: noopPlugin{}, NoChannel: true}}})
+		os.Exit(0)
+	case "noop":
+		sdk.Serve(noopPlugin{})
 		os.Exit(0)
 	case "hang":
 		sdk.Serve(&hangPlugin{entered: os.NewFile(3, "entered")})
@@ -58,7 +69,7 @@ func startProcess(t *testing.T) (*sdk.Client, *plugin.Client) {
 
 // startProcessWith starts the plugin that servePluginEnv=mode serves,
 // handing it extra as fd 3 onwards.
-func startProcessWith(t *testing.T, mode string, extra ...*os.File) (*sdk.Client, *plugin.Client) {
+func startProcessWith(t testing.TB, mode string, extra ...*os.File) (*sdk.Client, *plugin.Client) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), servePluginEnv+"="+mode)
@@ -83,6 +94,9 @@ func TestServeInAProcess(t *testing.T) {
 	}
 	if len(info.Hooks) != len(sdk.AllHooks) || info.Name != "full" {
 		t.Errorf("Info = %+v", info)
+	}
+	if got := c.Transport(); got != "direct" {
+		t.Errorf("transport %q, want direct: a plugin process gets the direct channel", got)
 	}
 	body := bigBody(8 << 20)
 	m := &sdk.Message{Headers: []sdk.Header{{Name: "Subject", Value: "hi"}}, Body: body}
@@ -156,5 +170,67 @@ func TestChannelBreakFailsPendingCalls(t *testing.T) {
 	defer cancel()
 	if _, err := c.Hook(ctx, sdk.HookRcpt, fullTxn(), &sdk.Recipient{Addr: "b@example.org"}, nil); err == nil || ctx.Err() != nil {
 		t.Errorf("call after the plugin died: err = %v, want a prompt error", err)
+	}
+}
+
+// Over the direct channel a large body goes out and its replacement comes
+// back in chunks, and concurrent calls each get their own answer.
+func TestDirectChannelLargeBodies(t *testing.T) {
+	c, _ := startProcessWith(t, "upcase")
+	ctx := context.Background()
+	if _, err := c.Init(ctx, "upcase", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Transport(); got != "direct" {
+		t.Fatalf("transport %q, want direct", got)
+	}
+	sizes := []int{0, 1, 4096, 20 << 10, sdk.ChunkSize, 3*sdk.ChunkSize + 7, 8 << 20}
+	errc := make(chan error, len(sizes))
+	for i, n := range sizes {
+		go func() {
+			body := bigBody(n)
+			if n > 0 {
+				body[0] = byte('a' + i) // each call's body differs
+			}
+			m := &sdk.Message{Headers: []sdk.Header{{Name: "Subject", Value: "big"}}, Body: body}
+			v, err := c.Data(ctx, sdk.HookData, fullTxn(), m, true)
+			if err != nil {
+				errc <- err
+				return
+			}
+			got := v.Edits[0].(sdk.ReplaceBody).Body
+			if !bytes.Equal(got, bytes.ToUpper(body)) {
+				errc <- fmt.Errorf("%d-byte body: got %d bytes back, not its upper-cased copy", n, len(got))
+				return
+			}
+			errc <- nil
+		}()
+	}
+	for range sizes {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// A plugin that declines the direct channel (here: one without Channel)
+// is called over gRPC, and the core does not keep the socket.
+func TestNoDirectChannelWithoutChannel(t *testing.T) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), servePluginEnv+"=nochannel")
+	pc := plugin.NewClient(sdk.ClientConfig(cmd))
+	t.Cleanup(pc.Kill)
+	c, err := sdk.Dispense(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Init(context.Background(), "n", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Transport(); got != "rpc" {
+		t.Fatalf("transport %q, want rpc", got)
+	}
+	if v, err := c.Hook(context.Background(), sdk.HookMail, fullTxn(), nil, nil); err != nil || v.Action != sdk.ActionContinue {
+		t.Fatalf("mail: %+v, %v", v, err)
 	}
 }

@@ -2,6 +2,9 @@ package sdk
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"runtime/pprof"
 
 	"github.com/hashicorp/go-plugin"
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
@@ -28,7 +31,16 @@ var Handshake = plugin.HandshakeConfig{
 // Hooks are called concurrently (one goroutine per call), so p must be
 // safe for concurrent use. A panic in a hook is recovered and reported to
 // the core as an error; the process keeps serving.
+//
+// With SLUICE_PLUGIN_CPUPROFILE=PREFIX in its environment the process
+// writes a CPU profile of its whole life to PREFIX.PID, for profiling a
+// plugin under the core's load (go tool pprof PREFIX.PID).
 func Serve(p Plugin) {
+	if prefix := os.Getenv("SLUICE_PLUGIN_CPUPROFILE"); prefix != "" {
+		if stop := startCPUProfile(prefix); stop != nil {
+			defer stop()
+		}
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         PluginSet(p),
@@ -52,6 +64,10 @@ type GRPCPlugin struct {
 	// a client does not use it, and every call is an RPC of its own, as
 	// with plugins written before Channel. For tests and comparisons.
 	NoChannel bool
+
+	// direct is the core's end of a direct channel to the process (see
+	// ClientConfig), handed to the first Client.
+	direct *directPair
 }
 
 // GRPCServer registers the sluice.plugin.v1 service for Impl.
@@ -66,7 +82,36 @@ func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
 	cl := NewClient(c)
 	cl.noChannel = g.NoChannel
+	if d := g.direct; d != nil {
+		g.direct = nil
+		d.started() // the process runs and holds its end
+		if g.NoChannel {
+			d.close()
+		} else {
+			cl.direct = d
+		}
+	}
 	return cl, nil
 }
 
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
+
+// startCPUProfile starts a CPU profile written to prefix.PID and returns
+// what stops it, or nil when it cannot start (reported on stderr, which
+// the core logs).
+func startCPUProfile(prefix string) func() {
+	f, err := os.Create(fmt.Sprintf("%s.%d", prefix, os.Getpid()))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "cpu profile:", err)
+		return nil
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintln(os.Stderr, "cpu profile:", err)
+		f.Close()
+		return nil
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
+}

@@ -63,6 +63,15 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 		resp.PluginName, resp.PluginVersion = d.Describe()
 	}
 	resp.SupportsChannel = !s.noChannel
+	if fd := req.GetDirectChannelFd(); fd != 0 && !s.noChannel {
+		conn, err := directConnFromFD(fd)
+		if err != nil {
+			s.log.Warn("no direct channel; calls come over gRPC", "err", err.Error())
+		} else {
+			resp.DirectChannel = true
+			go s.serveDirect(conn)
+		}
+	}
 	return resp, nil
 }
 

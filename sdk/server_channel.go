@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -25,19 +26,37 @@ func (s *server) Channel(stream pb.Plugin_ChannelServer) error {
 	if !s.configured.Load() {
 		return status.Error(codes.FailedPrecondition, "channel opened before Init")
 	}
-	ch := &serverChannel{s: s, stream: stream, calls: make(map[uint64]*serverCall)}
-	err := ch.read()
-	ch.close()
+	err := s.serveChannel(stream.Context(), stream)
 	if errors.Is(err, io.EOF) {
 		return nil
 	}
 	return err
 }
 
+// serveChannel serves calls from stream until it ends; ctx is done when
+// it has.
+func (s *server) serveChannel(ctx context.Context, stream frameStream) error {
+	ch := &serverChannel{s: s, stream: stream, ctx: ctx, calls: make(map[uint64]*serverCall)}
+	err := ch.read()
+	ch.close()
+	return err
+}
+
+// serveDirect serves calls on a direct channel until the core closes it.
+func (s *server) serveDirect(conn net.Conn) {
+	st := newDirectStream(conn)
+	err := s.serveChannel(st.Context(), st)
+	_ = st.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.log.Warn("direct channel ended", "err", err.Error())
+	}
+}
+
 // serverChannel is the plugin's end of one Channel stream.
 type serverChannel struct {
 	s      *server
-	stream pb.Plugin_ChannelServer
+	stream frameStream
+	ctx    context.Context // done when the stream has ended
 
 	sendMu sync.Mutex
 	closed bool // the stream has ended: answers are dropped
@@ -176,9 +195,9 @@ func (ch *serverChannel) body(id uint64, c *serverCall, f *pb.ChannelFrame) {
 // start runs a call whose request is complete in a goroutine of its own
 // and answers it.
 func (ch *serverChannel) start(id uint64, c *serverCall, run func(context.Context) (*pb.Verdict, []byte, error)) {
-	ctx, cancel := context.WithCancel(ch.stream.Context())
+	ctx, cancel := context.WithCancel(ch.ctx)
 	if c.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ch.stream.Context(), time.Duration(c.timeout)*time.Microsecond)
+		ctx, cancel = context.WithTimeout(ch.ctx, time.Duration(c.timeout)*time.Microsecond)
 	}
 	ch.mu.Lock()
 	c.cancel = cancel

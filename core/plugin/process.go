@@ -90,15 +90,13 @@ func (p *Process) launch() error {
 	if len(p.opt.Env) > 0 {
 		cmd.Env = append(os.Environ(), p.opt.Env...)
 	}
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake,
-		Plugins:          map[string]goplugin.Plugin{sdk.PluginKey: &sdk.GRPCPlugin{}},
-		Cmd:              cmd,
-		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		StartTimeout:     p.opt.StartTimeout,
-		Logger:           hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error}),
-		Stderr:           &stderrLog{log: p.log},
-	})
+	// sdk.ClientConfig also hands the process a direct channel, the fast
+	// path for plugins that support it.
+	cfg := sdk.ClientConfig(cmd)
+	cfg.StartTimeout = p.opt.StartTimeout
+	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error})
+	cfg.Stderr = &stderrLog{log: p.log}
+	client := goplugin.NewClient(cfg)
 	proto, err := client.Client()
 	if err != nil {
 		client.Kill()
@@ -125,7 +123,7 @@ func (p *Process) launch() error {
 	p.client, p.rpc, p.info, p.state = client, rpc, info, "running"
 	p.mu.Unlock()
 	p.log.Info("plugin running", "plugin", info.Name, "version", info.Version, "hooks", fmt.Sprint(info.Hooks),
-		"multiplexed", rpc.Multiplexed())
+		"transport", rpc.Transport())
 	return nil
 }
 

@@ -29,6 +29,11 @@ class PluginStub(object):
         request_serializer=plugin__pb2.DataFrame.SerializeToString,
         response_deserializer=plugin__pb2.DataFrame.FromString,
         )
+    self.Channel = channel.stream_stream(
+        '/sluice.plugin.v1.Plugin/Channel',
+        request_serializer=plugin__pb2.ChannelFrame.SerializeToString,
+        response_deserializer=plugin__pb2.ChannelFrame.FromString,
+        )
 
 
 class PluginServicer(object):
@@ -60,6 +65,18 @@ class PluginServicer(object):
     context.set_details('Method not implemented!')
     raise NotImplementedError('Method not implemented!')
 
+  def Channel(self, request_iterator, context):
+    """Channel carries many concurrent hook and data calls over one
+    long-lived stream, each frame tagged with its call's id: the fast path
+    that spares every call a stream of its own. The core opens it once
+    after Init, and only when the plugin's InitResponse says
+    supports_channel; a plugin that does not serve it is called through
+    Hook and Data. See ChannelFrame for the framing.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
 
 def add_PluginServicer_to_server(servicer, server):
   rpc_method_handlers = {
@@ -77,6 +94,11 @@ def add_PluginServicer_to_server(servicer, server):
           servicer.Data,
           request_deserializer=plugin__pb2.DataFrame.FromString,
           response_serializer=plugin__pb2.DataFrame.SerializeToString,
+      ),
+      'Channel': grpc.stream_stream_rpc_method_handler(
+          servicer.Channel,
+          request_deserializer=plugin__pb2.ChannelFrame.FromString,
+          response_serializer=plugin__pb2.ChannelFrame.SerializeToString,
       ),
   }
   generic_handler = grpc.method_handlers_generic_handler(

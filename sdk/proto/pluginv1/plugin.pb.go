@@ -162,6 +162,13 @@ type InitRequest struct {
 	// The stage's [stage.config] table as JSON.
 	ConfigJson      []byte `protobuf:"bytes,2,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
 	ProtocolVersion uint32 `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
+	// When not 0: a file descriptor the plugin process inherited at exec,
+	// one end of a stream socket pair whose other end the core holds. A
+	// plugin that supports it serves the Channel protocol on that socket
+	// directly, without gRPC: each frame is a ChannelFrame preceded by its
+	// encoded length as a varint (protobuf's delimited form). It answers
+	// direct_channel; one that does not may ignore the descriptor.
+	DirectChannelFd uint32 `protobuf:"varint,4,opt,name=direct_channel_fd,json=directChannelFd,proto3" json:"direct_channel_fd,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -217,6 +224,13 @@ func (x *InitRequest) GetProtocolVersion() uint32 {
 	return 0
 }
 
+func (x *InitRequest) GetDirectChannelFd() uint32 {
+	if x != nil {
+		return x.DirectChannelFd
+	}
+	return 0
+}
+
 type InitResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Hooks []Hook                 `protobuf:"varint,1,rep,packed,name=hooks,proto3,enum=sluice.plugin.v1.Hook" json:"hooks,omitempty"`
@@ -227,8 +241,12 @@ type InitResponse struct {
 	// The plugin serves Channel. Plugins written before Channel leave it
 	// false and keep being called through Hook and Data.
 	SupportsChannel bool `protobuf:"varint,5,opt,name=supports_channel,json=supportsChannel,proto3" json:"supports_channel,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The plugin serves the Channel protocol on InitRequest's
+	// direct_channel_fd, and the core sends calls there. The core falls
+	// back to Channel (or Hook and Data) if that socket breaks.
+	DirectChannel bool `protobuf:"varint,6,opt,name=direct_channel,json=directChannel,proto3" json:"direct_channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitResponse) Reset() {
@@ -292,6 +310,13 @@ func (x *InitResponse) GetPluginVersion() string {
 func (x *InitResponse) GetSupportsChannel() bool {
 	if x != nil {
 		return x.SupportsChannel
+	}
+	return false
+}
+
+func (x *InitResponse) GetDirectChannel() bool {
+	if x != nil {
+		return x.DirectChannel
 	}
 	return false
 }
@@ -2110,20 +2135,22 @@ var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\fplugin.proto\x12\x10sluice.plugin.v1\"x\n" +
+	"\fplugin.proto\x12\x10sluice.plugin.v1\"\xa4\x01\n" +
 	"\vInitRequest\x12\x1d\n" +
 	"\n" +
 	"stage_name\x18\x01 \x01(\tR\tstageName\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
 	"configJson\x12)\n" +
-	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\"\xd7\x01\n" +
+	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\x12*\n" +
+	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\xfe\x01\n" +
 	"\fInitResponse\x12,\n" +
 	"\x05hooks\x18\x01 \x03(\x0e2\x16.sluice.plugin.v1.HookR\x05hooks\x12&\n" +
 	"\x0fdata_needs_body\x18\x02 \x01(\bR\rdataNeedsBody\x12\x1f\n" +
 	"\vplugin_name\x18\x03 \x01(\tR\n" +
 	"pluginName\x12%\n" +
 	"\x0eplugin_version\x18\x04 \x01(\tR\rpluginVersion\x12)\n" +
-	"\x10supports_channel\x18\x05 \x01(\bR\x0fsupportsChannel\"\xcf\x02\n" +
+	"\x10supports_channel\x18\x05 \x01(\bR\x0fsupportsChannel\x12%\n" +
+	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\"\xcf\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +

@@ -1,0 +1,190 @@
+package sdk
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// The direct channel carries the Channel protocol over a socket pair the
+// core hands the plugin process at exec (InitRequest.direct_channel_fd),
+// without gRPC: each frame is a ChannelFrame preceded by its length as a
+// varint. A call then costs one write and one read on each side, with no
+// HTTP/2 framing, flow control or hand-off to gRPC's reader and writer
+// goroutines; on a loaded machine those hand-offs were most of a no-op
+// stage's cost.
+
+// maxDirectFrame bounds a frame read from the direct channel: a body chunk
+// and a frame of any other kind, with room for their framing.
+const maxDirectFrame = ChunkSize + MaxFrameSize + 4096
+
+// frameStream is what a channel end sends and receives frames over: a
+// gRPC Channel stream or a direct socket.
+type frameStream interface {
+	Send(*pb.ChannelFrame) error
+	Recv() (*pb.ChannelFrame, error)
+}
+
+// directStream is one end of a direct channel. Send is called under the
+// channel's send mutex and Recv from its one reader, so each half has one
+// user at a time.
+type directStream struct {
+	conn net.Conn
+	r    *bufio.Reader
+	rbuf []byte
+	wbuf []byte
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+func newDirectStream(conn net.Conn) *directStream {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &directStream{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), ctx: ctx, stop: cancel}
+}
+
+// Context is done when the stream is closed or broken.
+func (d *directStream) Context() context.Context { return d.ctx }
+
+// Close ends the stream: the peer's reads see the end, ours fail.
+func (d *directStream) Close() error {
+	d.stop()
+	return d.conn.Close()
+}
+
+// bodyTag is body_chunk's key on the wire (field 7, bytes).
+var bodyTag = protowire.AppendTag(nil, 7, protowire.BytesType)
+
+// Send writes f as one length-prefixed frame. A body chunk is not copied
+// into the encoding: the frame's other fields are encoded, then the chunk
+// is written after them as field 7 in the same writev (field order does
+// not matter to a protobuf decoder).
+func (d *directStream) Send(f *pb.ChannelFrame) error {
+	chunk := f.BodyChunk
+	f.BodyChunk = nil
+	head := proto.Size(f)
+	size := head
+	if len(chunk) > 0 {
+		size += len(bodyTag) + protowire.SizeVarint(uint64(len(chunk))) + len(chunk)
+	}
+	b := protowire.AppendVarint(d.wbuf[:0], uint64(size))
+	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, f)
+	f.BodyChunk = chunk
+	if err != nil {
+		return err
+	}
+	if len(chunk) > 0 {
+		b = append(b, bodyTag...)
+		b = protowire.AppendVarint(b, uint64(len(chunk)))
+	}
+	if cap(b) <= MaxFrameSize {
+		d.wbuf = b // keep the buffer for the next frame, up to a frame's size
+	}
+	if len(chunk) == 0 {
+		_, err = d.conn.Write(b)
+	} else if len(chunk) < 16<<10 {
+		// A small chunk is cheaper copied than written from a second buffer.
+		b = append(b, chunk...)
+		if cap(b) <= MaxFrameSize {
+			d.wbuf = b
+		}
+		_, err = d.conn.Write(b)
+	} else {
+		bufs := net.Buffers{b, chunk}
+		_, err = bufs.WriteTo(d.conn)
+	}
+	if err != nil {
+		d.stop()
+		if errors.Is(err, net.ErrClosed) {
+			return io.EOF
+		}
+		return err
+	}
+	return nil
+}
+
+// Recv reads one frame. The frame owns its bytes (the decoder copies
+// them out of the read buffer, which is reused).
+func (d *directStream) Recv() (*pb.ChannelFrame, error) {
+	f, err := d.recv()
+	if err != nil {
+		d.stop()
+	}
+	return f, err
+}
+
+func (d *directStream) recv() (*pb.ChannelFrame, error) {
+	n, err := binary.ReadUvarint(d.r)
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = io.EOF
+		}
+		return nil, err
+	}
+	if n > maxDirectFrame {
+		return nil, fmt.Errorf("direct channel: %d-byte frame, over the %d-byte limit", n, maxDirectFrame)
+	}
+	if uint64(cap(d.rbuf)) < n {
+		d.rbuf = make([]byte, n)
+	}
+	buf := d.rbuf[:n]
+	if _, err := io.ReadFull(d.r, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+			err = io.EOF
+		}
+		return nil, err
+	}
+	if cap(d.rbuf) > 4*ChunkSize {
+		d.rbuf = nil // a rare large frame: do not keep its buffer
+	}
+	f := new(pb.ChannelFrame)
+	if err := proto.Unmarshal(buf, f); err != nil {
+		return nil, fmt.Errorf("direct channel: bad frame: %w", err)
+	}
+	return f, nil
+}
+
+// directConnFromFD turns the inherited descriptor fd into a connection.
+func directConnFromFD(fd uint32) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "sluice-direct-channel")
+	if f == nil {
+		return nil, fmt.Errorf("descriptor %d is not valid", fd)
+	}
+	defer f.Close() // FileConn has its own duplicate
+	conn, err := net.FileConn(f)
+	if err != nil {
+		return nil, fmt.Errorf("descriptor %d: %w", fd, err)
+	}
+	if _, ok := conn.(*net.UnixConn); !ok {
+		conn.Close()
+		return nil, fmt.Errorf("descriptor %d is not a unix socket", fd)
+	}
+	return conn, nil
+}
+
+// directPair is the core's end of a direct channel before Init: the
+// connection, and the plugin's end, which the core closes once the
+// process has inherited it.
+type directPair struct {
+	conn  net.Conn
+	child *os.File
+	fd    uint32 // the plugin's end's descriptor in the plugin process
+}
+
+// started closes the core's copy of the plugin's end, so the core sees
+// the connection end when the plugin process does.
+func (p *directPair) started() { _ = p.child.Close() }
+
+// close drops the pair unused.
+func (p *directPair) close() {
+	_ = p.child.Close()
+	_ = p.conn.Close()
+}
