@@ -211,3 +211,34 @@ func TestWalkPagesAndOldest(t *testing.T) {
 		t.Fatalf("pages %v, want %v", got, ids[1:])
 	}
 }
+
+// EnqueueMany stores every message with its body, schedules the active
+// ones and counts them, in one commit.
+func TestEnqueueMany(t *testing.T) {
+	s, clk, _ := openTest(t)
+	var qs []Queued
+	for i := range 10 {
+		m := newMsg(s, "x@example.net")
+		if i%5 == 0 {
+			m.State = envelope.StateHeld
+		}
+		qs = append(qs, Queued{Msg: m, Body: []byte(fmt.Sprint("body ", i))})
+	}
+	if err := s.EnqueueMany(qs); err != nil {
+		t.Fatal(err)
+	}
+	c := checkCounts(t, s, "after EnqueueMany")
+	if c[envelope.StateActive] != 8 || c[envelope.StateHeld] != 2 {
+		t.Fatalf("counts %v", c)
+	}
+	ids, _, err := s.Due(clk.Now(), 100, nil)
+	if err != nil || len(ids) != 8 {
+		t.Fatalf("due %v %v", ids, err)
+	}
+	if b, err := s.Body(qs[7].Msg.ID); err != nil || string(b) != "body 7" {
+		t.Fatalf("body %q %v", b, err)
+	}
+	if err := s.EnqueueMany([]Queued{{Msg: &envelope.Message{}}}); err == nil {
+		t.Fatal("a message without id was stored")
+	}
+}
