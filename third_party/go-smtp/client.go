@@ -35,6 +35,7 @@ type Client struct {
 	didHello   bool              // whether we've said HELO/EHLO/LHLO
 	helloError error             // the error from the hello
 	rcpts      []string          // recipients accumulated for the current transaction
+	dot        *dotWriter        // the DATA writer not yet closed, if any
 
 	// Time to wait for command responses (this includes 3xx reply to DATA).
 	CommandTimeout time.Duration
@@ -255,6 +256,11 @@ func (c *Client) cmd(expectCode int, format string, args ...interface{}) (int, s
 	c.conn.SetDeadline(time.Now().Add(c.CommandTimeout))
 	defer c.conn.SetDeadline(time.Time{})
 
+	// A command ends the data left open, as textproto's Cmd does for its
+	// own DotWriter.
+	if c.dot != nil {
+		c.dot.Close()
+	}
 	id, err := c.text.Cmd(format, args...)
 	if err != nil {
 		return 0, "", err
@@ -708,7 +714,10 @@ func (c *Client) Data() (*DataCommand, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DataCommand{client: c, wc: c.text.DotWriter()}, nil
+	// textproto's DotWriter writes a byte at a time; dotWriter has the same
+	// output (dotwriter.go).
+	c.dot = &dotWriter{w: c.text.W, client: c}
+	return &DataCommand{client: c, wc: c.dot}, nil
 }
 
 // SendMail will use an existing connection to send an email from
