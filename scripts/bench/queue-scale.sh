@@ -9,12 +9,7 @@
 #             domain, QS_MSG_SIZE bytes of base64 body (incompressible, like
 #             an attachment). This is the state a queue is in when its
 #             destination was down and has come back: N messages waiting.
-#   restart   the daemon is started on that queue with its relay pointed at a
-#             loopback SMTP sink: time from exec to the "sluice started" log
-#             line and to the first message the sink received (target: first
-#             delivery within 5 s at 1,000,000), and VmRSS/VmHWM then. The
-#             daemon is stopped right after (SIGTERM), so the backlog stays.
-#   backlog   the daemon is started again on the same queue with its relay
+#   backlog   the daemon is started on that queue with its relay
 #             pointed at a tarpit (a loopback port that accepts and never
 #             answers): its delivery workers wait on the greeting, so the
 #             backlog sits in the queue, "held" by an unresponsive next hop.
@@ -22,10 +17,16 @@
 #             100,000 queued), one timed GET /metrics and GET /api/queue (a
 #             Prometheus scrape and the dashboard's first page); then smtpload sends QS_ACCEPT messages of 4 KiB
 #             over one session, timing final dot -> 250 (p50/p99), and VmRSS
-#             and VmHWM again. The daemon is then killed with SIGKILL and the
-#             queue counted: it must hold the backlog plus every accepted
-#             message (kill -9 loses nothing; the kept per-state counts are
-#             checked against a walk of every message).
+#             and VmHWM again. The daemon is then killed with SIGKILL.
+#   restart   the daemon is started again on that queue, right after the kill
+#             -9, with its relay pointed at a loopback SMTP sink: time from
+#             exec to the "sluice started" log line and to the first message
+#             the sink received (target: first delivery within 5 s at
+#             1,000,000), and VmRSS/VmHWM then. It is stopped right after
+#             (SIGTERM, which lets in-flight deliveries finish).
+#   check     the queue must hold the fill plus every accepted message less
+#             every delivered one (kill -9 lost nothing), and its kept
+#             per-state counts must equal a walk of every message.
 #   baseline  the same accept run against an empty queue, for comparison
 #             (QS_BASELINE=0 skips it).
 # Nothing is tuned for the bench: fsync stays on, the config is the
@@ -142,21 +143,22 @@ for n in $SIZES; do
 	say "$n fill: $line, $(du -sm "$data" | cut -f1) MiB on disk"
 	R[$n.fill]=$(kv "$line" elapsed_s)
 
+	line=$("$QB" count -dir "$data") || die "$n: counting the queue"
+	before=$(kv "$line" total)
+	accept_run "$n" "$data" # ends with kill -9
+	sent=$(kv "${R[$n.line]}" sent)
+
 	cfg=$(config "$data" "$SINK_PORT")
 	line=$("$QB" startup -sluice "$SLUICE" -c "$cfg" -sink "127.0.0.1:$SINK_PORT" -timeout "${TIMEOUT}s" \
 		-log "$WORK/$n-startup.log") || die "$n: restart run failed (log: $WORK/$n-startup.log)"
-	say "$n restart: $line"
+	say "$n restart after kill -9: $line"
 	R[$n.first]=$(kv "$line" start_to_first_delivery_s)
-	R[$n.startrss]=$(kv "$line" rss_mib)
+	delivered=$(kv "$line" delivered_before_stop)
 
-	line=$("$QB" count -dir "$data") || die "$n: counting the queue"
-	before=$(kv "$line" total)
-	accept_run "$n" "$data"
-	line=$("$QB" count -dir "$data" -verify) || die "$n: counting the queue after kill -9: $line"
+	line=$("$QB" count -dir "$data" -verify) || die "$n: counting the queue: $line"
 	after=$(kv "$line" total)
-	sent=$(kv "${R[$n.line]}" sent)
-	say "$n after kill -9: $line (before the run $before, accepted $sent)"
-	[ "$after" = $((before + sent)) ] || die "$n: queue holds $after after kill -9, want $before + $sent"
+	say "$n queue at the end: $line (filled $before, accepted $sent, delivered $delivered)"
+	[ "$after" = $((before + sent - delivered)) ] || die "$n: queue holds $after, want $before + $sent - $delivered"
 	rm -rf "$data"
 done
 
