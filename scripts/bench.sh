@@ -192,6 +192,7 @@ if [ -n "$NEED_MILTER" ]; then
 	done
 fi
 
+BENCH_START=$EPOCHSECONDS
 WORK=$(mktemp -d "${BENCH_TMP:-/var/tmp}/sluice-bench.XXXXXX")
 chmod 0755 "$WORK" # the postfix user must traverse it (see postfix-relay.sh)
 SINK_PID="" SLUICE_PID="" SLUICE_CONF="" PF_UP="" DKIM_PID="" DNS_PID="" FAILED=0
@@ -869,4 +870,5 @@ if [ "${#SUMMARY[@]}" -gt 0 ]; then
 		printf "$fmt" "$a" "$b" "$c" "$d" "$e" "$f"
 	done
 fi
+say "bench.sh took $((EPOCHSECONDS - BENCH_START)) s"
 [ "$FAILED" = 0 ] || die "some runs failed (see above)"
