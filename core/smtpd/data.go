@@ -2,10 +2,13 @@ package smtpd
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -33,11 +36,13 @@ func (s *session) Data(r io.Reader) error {
 		err  error
 		rep  *reply.Reply
 	)
+	buf := getDataBuf() // data is read into it; enqueue copies it out
+	defer putDataBuf(buf)
 	if bdat {
-		data, err = io.ReadAll(r) // binary, kept as is (RFC 3030 §2)
+		data, err = readAll(r, buf) // binary, kept as is (RFC 3030 §2)
 	} else {
 		var bare bool
-		data, bare, err = s.readData(r)
+		data, bare, err = s.readData(r, buf)
 		if err == nil && bare {
 			rep = &reply.BareNewline
 		}
@@ -91,26 +96,80 @@ func headerSize(data []byte) int {
 // readData reads DATA through go-smtp's reader, which ends only at
 // <CRLF>.<CRLF> and enforces max_message_size and max_line_length. Each read
 // gets the data timeout as its deadline (RFC 5321 §4.5.3.2.6: the timeout is
-// on progress, not on the whole message).
-func (s *session) readData(r io.Reader) (data []byte, bare bool, err error) {
+// on progress, not on the whole message). The data is read into buf and
+// stays valid until buf goes back to the pool.
+func (s *session) readData(r io.Reader, buf *[]byte) (data []byte, bare bool, err error) {
 	var (
-		buf   bytes.Buffer
-		ends  lineEnds
-		chunk = make([]byte, 4096)
-		wait  = s.srv.cfg.Limits.DataTimeout.Duration
+		ends lineEnds
+		wait = s.srv.cfg.Limits.DataTimeout.Duration
 	)
+	b := (*buf)[:0]
+	defer func() { *buf = b }()
 	for {
 		_ = s.conn.SetReadDeadline(time.Now().Add(wait))
-		n, err := r.Read(chunk)
-		ends.scan(chunk[:n])
-		buf.Write(chunk[:n])
+		b = slices.Grow(b, dataChunk)
+		n, err := r.Read(b[len(b) : len(b)+dataChunk])
+		ends.scan(b[len(b) : len(b)+n])
+		b = b[:len(b)+n]
 		if err == io.EOF {
-			return buf.Bytes(), ends.found(), nil
+			return b, ends.found(), nil
 		}
 		if err != nil {
 			return nil, false, err
 		}
 	}
+}
+
+// readAll is io.ReadAll into buf.
+func readAll(r io.Reader, buf *[]byte) ([]byte, error) {
+	b := (*buf)[:0]
+	defer func() { *buf = b }()
+	for {
+		b = slices.Grow(b, dataChunk)
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// dataChunk is the size of each read of DATA: the data timeout applies to
+// each, so it bounds the progress a client must make within the timeout.
+const dataChunk = 4096
+
+// dataBufs holds the buffers DATA is read into, so that a message does
+// not grow a fresh buffer from nothing.
+var dataBufs = sync.Pool{New: func() any {
+	b := make([]byte, 0, 32<<10)
+	return &b
+}}
+
+// maxPooledData is the largest buffer put back into dataBufs: a rare huge
+// message should not keep its buffer.
+const maxPooledData = 1 << 20
+
+func getDataBuf() *[]byte { return dataBufs.Get().(*[]byte) }
+
+func putDataBuf(b *[]byte) {
+	if cap(*b) <= maxPooledData {
+		*b = (*b)[:0]
+		dataBufs.Put(b)
+	}
+}
+
+// isASCIIText reports whether b is all 7-bit, eight bytes at a time.
+func isASCIIText(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b)&0x8080808080808080 != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	return isASCII(b)
 }
 
 // enqueue builds the envelope and body, asks the data hook and queues.
@@ -141,7 +200,7 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *r
 		Helo:     info.Helo,
 		Listener: info.Listener,
 		SMTPUTF8: tx.opts.UTF8,
-		Body8Bit: tx.opts.Body == smtp.Body8BitMIME || tx.opts.Body == smtp.BodyBinaryMIME || !isASCII(data),
+		Body8Bit: tx.opts.Body == smtp.Body8BitMIME || tx.opts.Body == smtp.BodyBinaryMIME || !isASCIIText(data),
 		DSNRet:   string(tx.opts.Return),
 		DSNEnvID: tx.opts.EnvelopeID,
 	}
