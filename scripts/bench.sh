@@ -15,6 +15,8 @@
 #   p50/p99 ms   = time from the final "." of DATA to the reply (smtpload
 #                  runs only: smtp-source does not report it)
 #   ratio        = sluice / postfix (for p99, lower is better)
+# Each Sluice run also prints the CPU seconds its processes used (the core
+# and every plugin process, from /proc): where the time goes, per stage.
 #
 # Load clients:
 #   smtp-source  Postfix's, -s SESSIONS -l SIZE -m N: a new connection per
@@ -92,6 +94,11 @@
 #                                     under /var: Postfix's maillog_file must
 #                                     match maillog_file_prefixes)
 #   BENCH_KEEP [0]                    1: keep the work directory (logs)
+#   BENCH_PPROF [0]                   N > 0: take an N-second CPU profile of
+#                                     every Sluice run from the start of its
+#                                     load (admin /debug/pprof/profile) into
+#                                     WORK/pprof-RUN.cpu (implies BENCH_KEEP=1;
+#                                     `go tool pprof -top bin/sluice FILE`)
 #   BENCH_QUEUE_SCALE [1]             0: skip scripts/bench/queue-scale.sh
 #   BENCH_QUEUE_SCALE_SCRIPT          run this instead of it
 #   SLUICE_BIN [bin/sluice]  NOOP_BIN [bin/noop]
@@ -135,6 +142,8 @@ CONC=${BENCH_CONCURRENCY:-20}
 ROUNDS=${BENCH_ROUNDS:-1}
 TIMEOUT=${BENCH_TIMEOUT:-900}
 STALL=${BENCH_STALL:-60}
+PPROF=${BENCH_PPROF:-0}
+[ "$PPROF" -gt 0 ] && BENCH_KEEP=1
 FROM=sender@bench.test
 RCPT=rcpt@example.net
 
@@ -499,7 +508,13 @@ run_one() {
 	client_cmd "$client" "$n" "$size" "$sessions" "$port"
 	local out=$WORK/client-$mta-$name.out
 	say "run $mta ($stages) $name: ${CMD[*]}"
-	local t0 t1 t2 rc=0
+	local prof=""
+	if [ "$mta" = sluice ] && [ "$PPROF" -gt 0 ] && [[ $name != *-check ]]; then
+		curl -sf -o "$WORK/pprof-$name.cpu" "http://127.0.0.1:$ADMIN_PORT/debug/pprof/profile?seconds=$PPROF" &
+		prof=$!
+	fi
+	local t0 t1 t2 rc=0 cpu0=""
+	[ "$mta" = sluice ] && cpu0=$(cpu_snapshot)
 	t0=$(now)
 	timeout "$TIMEOUT" "${CMD[@]}" >"$out" 2>&1 || rc=$?
 	t1=$(now)
@@ -527,6 +542,8 @@ run_one() {
 		sleep 0.02
 	done
 	t2=$(now)
+	local cpu1=""
+	[ "$mta" = sluice ] && cpu1=$(cpu_snapshot)
 	RA=$(rate "$n" "$(secs "$t0" "$t1")")
 	RE=$(rate "$n" "$(secs "$t0" "$t2")")
 	R50=- R99=-
@@ -549,10 +566,42 @@ run_one() {
 	sleep 0.2
 	c=$(sink_count)
 	[ "$c" = "$n" ] || log "$mta $name: warning: the sink counted $c messages, sent $n"
+	if [ -n "$prof" ]; then
+		wait "$prof" && say "  cpu profile: $WORK/pprof-$name.cpu (${PPROF} s from the start of the load)" ||
+			log "$mta $name: the CPU profile failed"
+	fi
 	local lat=""
 	[ "$R50" != - ] && lat=", dot->250 p50 $R50 ms, p99 $R99 ms"
 	say "  $mta ($stages) $name: accept $(secs "$t0" "$t1") s = $RA msg/s, e2e $(secs "$t0" "$t2") s = $RE msg/s$lat, queue left: $q"
+	[ -n "$cpu1" ] && say "    sluice CPU during it: $(cpu_report "$cpu0" "$cpu1")"
+	return 0
 }
+# cpu_snapshot: "PID NAME TICKS" for Sluice and each of its child processes
+# (plugins: `sluice plugin serve NAME`, or the executable's name), utime +
+# stime from /proc. cpu_report BEFORE AFTER: the CPU seconds each used.
+CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_snapshot() {
+	local p st f name args
+	for p in "$SLUICE_PID" $(pgrep -P "$SLUICE_PID" 2>/dev/null); do
+		st=$(cat "/proc/$p/stat" 2>/dev/null) || continue
+		read -r -a f <<<"${st##*) }" # from field 3 on: utime is field 14
+		args=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+		if [ "$p" = "$SLUICE_PID" ]; then
+			name=core
+		elif [[ $args =~ plugin\ serve\ ([^ ]+) ]]; then
+			name=${BASH_REMATCH[1]}
+		else
+			name=${args%% *}
+			name=${name##*/}
+		fi
+		echo "$p $name $((f[11] + f[12]))"
+	done
+}
+cpu_report() {
+	awk -v hz="$CLK_TCK" 'NR == FNR { before[$1] = $3; next }
+		{ printf "%s%s %.2f s", sep, $2, ($3 - before[$1]) / hz; sep = ", " }' <(echo "$1") <(echo "$2")
+}
+
 finish_one() { # MTA RUNNAME
 	case $1 in
 	sluice) stop_sluice ;;
