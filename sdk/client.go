@@ -28,6 +28,8 @@ type Client struct {
 	// grpcChannel: the plugin serves Channel over gRPC, the fallback when
 	// a direct channel breaks.
 	grpcChannel bool
+	// pool is the direct channel when the plugin took it; set by Init.
+	pool atomic.Pointer[directPool]
 }
 
 // Info is what a plugin declared at Init.
@@ -91,13 +93,11 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 	}
 	c.grpcChannel = resp.GetSupportsChannel() && !c.noChannel
 	if direct != nil {
-		st := newDirectStream(direct.conn)
-		ch := newChannel(st, func() { _ = st.Close() })
-		ch.direct = true
-		if old := c.ch.Swap(ch); old != nil {
-			old.cancel()
+		if old := c.pool.Swap(newDirectPool(direct.conn)); old != nil {
+			old.close()
 		}
-	} else if c.grpcChannel {
+	}
+	if c.grpcChannel {
 		ch, err := openChannel(c.rpc)
 		if err != nil {
 			return Info{}, fmt.Errorf("sdk: init: open channel: %w", err)
@@ -109,23 +109,21 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 	return info, nil
 }
 
-// Multiplexed reports whether calls go over the plugin's Channel stream
-// rather than one RPC each.
-func (c *Client) Multiplexed() bool { return c.ch.Load() != nil }
+// Multiplexed reports whether calls go over the plugin's direct channel or
+// Channel stream rather than one RPC each.
+func (c *Client) Multiplexed() bool { return c.Transport() != "rpc" }
 
 // Transport names how calls reach the plugin now: "direct" (the Channel
 // protocol on a socket pair, without gRPC), "channel" (the gRPC Channel
 // stream) or "rpc" (one Hook or Data RPC per call).
 func (c *Client) Transport() string {
-	ch := c.ch.Load()
-	switch {
-	case ch == nil:
-		return "rpc"
-	case ch.direct:
+	if p := c.pool.Load(); p != nil && p.usable() {
 		return "direct"
-	default:
+	}
+	if c.ch.Load() != nil {
 		return "channel"
 	}
+	return "rpc"
 }
 
 // channel returns the Channel stream to call through, or nil when calls
@@ -140,10 +138,6 @@ func (c *Client) channel() (*channel, error) {
 	defer c.chMu.Unlock()
 	if cur := c.ch.Load(); cur != ch {
 		return cur, nil
-	}
-	if !c.grpcChannel {
-		c.ch.Store(nil) // a broken direct channel, and no gRPC one: RPCs
-		return nil, nil
 	}
 	nch, err := openChannel(c.rpc)
 	if err != nil {
@@ -178,6 +172,11 @@ func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, a
 
 // hook sends req over the channel when there is one, else as a Hook RPC.
 func (c *Client) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, error) {
+	if p := c.pool.Load(); p != nil {
+		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_Hook{Hook: req}}, nil); ok {
+			return r.verdict, err
+		}
+	}
 	ch, err := c.channel()
 	if err != nil {
 		return nil, err

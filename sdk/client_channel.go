@@ -21,7 +21,6 @@ import (
 type channel struct {
 	stream frameStream
 	cancel func() // ends the stream
-	direct bool   // stream is a direct socket, not gRPC
 
 	sendMu sync.Mutex
 

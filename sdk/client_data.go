@@ -28,15 +28,23 @@ func (c *Client) data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBo
 	if err != nil {
 		return Verdict{}, err
 	}
+	var body []byte
+	if sendBody {
+		body = m.Body
+	}
+	if p := c.pool.Load(); p != nil {
+		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_DataStart{DataStart: start.GetStart()}}, body); ok {
+			if err != nil {
+				return Verdict{}, err
+			}
+			return dataVerdict(r.verdict, r.body, r.chunks)
+		}
+	}
 	ch, err := c.channel()
 	if err != nil {
 		return Verdict{}, err
 	}
 	if ch != nil {
-		var body []byte
-		if sendBody {
-			body = m.Body
-		}
 		r, err := ch.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_DataStart{DataStart: start.GetStart()}}, body)
 		if err != nil {
 			return Verdict{}, err

@@ -15,13 +15,15 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// The direct channel carries the Channel protocol over a socket pair the
-// core hands the plugin process at exec (InitRequest.direct_channel_fd),
-// without gRPC: each frame is a ChannelFrame preceded by its length as a
-// varint. A call then costs one write and one read on each side, with no
-// HTTP/2 framing, flow control or hand-off to gRPC's reader and writer
-// goroutines; on a loaded machine those hand-offs were most of a no-op
-// stage's cost.
+// The direct channel carries calls over unix sockets the core hands the
+// plugin process (InitRequest.direct_channel_fd), without gRPC: each frame
+// is a ChannelFrame preceded by its length as a varint. The core keeps a
+// pool of connections, one call at a time on each (direct_pool.go), so a
+// call costs one write and one read on each side, and the answer wakes
+// the goroutine waiting for it: no HTTP/2 framing or flow control, no
+// hand-off through gRPC's reader and writer goroutines or a demultiplexing
+// reader of our own. On a loaded machine those hand-offs were most of a
+// no-op stage's cost.
 
 // maxDirectFrame bounds a frame read from the direct channel: a body chunk
 // and a frame of any other kind, with room for their framing.
@@ -34,9 +36,9 @@ type frameStream interface {
 	Recv() (*pb.ChannelFrame, error)
 }
 
-// directStream is one end of a direct channel. Send is called under the
-// channel's send mutex and Recv from its one reader, so each half has one
-// user at a time.
+// directStream is one end of a direct channel connection. Each half has
+// one user at a time: the caller holding the connection on the core's
+// side; the reader and the call it runs on the plugin's.
 type directStream struct {
 	conn net.Conn
 	r    *bufio.Reader
@@ -153,7 +155,7 @@ func (d *directStream) recv() (*pb.ChannelFrame, error) {
 }
 
 // directConnFromFD turns the inherited descriptor fd into a connection.
-func directConnFromFD(fd uint32) (net.Conn, error) {
+func directConnFromFD(fd uint32) (*net.UnixConn, error) {
 	f := os.NewFile(uintptr(fd), "sluice-direct-channel")
 	if f == nil {
 		return nil, fmt.Errorf("descriptor %d is not valid", fd)
@@ -163,18 +165,19 @@ func directConnFromFD(fd uint32) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("descriptor %d: %w", fd, err)
 	}
-	if _, ok := conn.(*net.UnixConn); !ok {
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
 		conn.Close()
 		return nil, fmt.Errorf("descriptor %d is not a unix socket", fd)
 	}
-	return conn, nil
+	return uc, nil
 }
 
 // directPair is the core's end of a direct channel before Init: the
 // connection, and the plugin's end, which the core closes once the
 // process has inherited it.
 type directPair struct {
-	conn  net.Conn
+	conn  *net.UnixConn
 	child *os.File
 	fd    uint32 // the plugin's end's descriptor in the plugin process
 }

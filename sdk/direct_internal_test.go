@@ -30,9 +30,17 @@ func TestDirectChannelFallsBackToGRPC(t *testing.T) {
 	if _, err := c.Hook(context.Background(), HookMail, txn, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	old := c.ch.Load()
-	old.cancel() // closes our end of the socket
-	<-old.done
+	// Break the control socket and drop the idle connections: the next
+	// call cannot get a connection.
+	p := c.pool.Load()
+	_ = p.ctl.Close()
+	p.mu.Lock()
+	idle := p.idle
+	p.idle, p.open = nil, p.open-len(idle)
+	p.mu.Unlock()
+	for _, st := range idle {
+		_ = st.Close()
+	}
 	if v, err := c.Hook(context.Background(), HookMail, txn, nil, nil); err != nil || v.Action != ActionContinue {
 		t.Fatalf("mail after the break: %+v, %v", v, err)
 	}

@@ -30,8 +30,77 @@ func newDirectPair(cmd *exec.Cmd) (*directPair, error) {
 		syscall.Close(fds[1])
 		return nil, err
 	}
+	uc, ok := conn.(*net.UnixConn)
+	if !ok {
+		conn.Close()
+		syscall.Close(fds[1])
+		return nil, fmt.Errorf("socketpair: got a %T", conn)
+	}
 	child := os.NewFile(uintptr(fds[1]), "sluice-direct-channel")
 	cmd.ExtraFiles = append(cmd.ExtraFiles, child)
 	// exec puts ExtraFiles[i] at descriptor 3+i in the child.
-	return &directPair{conn: conn, child: child, fd: uint32(2 + len(cmd.ExtraFiles))}, nil
+	return &directPair{conn: uc, child: child, fd: uint32(2 + len(cmd.ExtraFiles))}, nil
+}
+
+// passConn makes a new socket pair, passes one end to the plugin over the
+// control socket ctl (SCM_RIGHTS, with one byte of data) and returns the
+// other.
+func passConn(ctl *net.UnixConn) (net.Conn, error) {
+	syscall.ForkLock.RLock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err == nil {
+		syscall.CloseOnExec(fds[0])
+		syscall.CloseOnExec(fds[1])
+	}
+	syscall.ForkLock.RUnlock()
+	if err != nil {
+		return nil, fmt.Errorf("socketpair: %w", err)
+	}
+	_, _, err = ctl.WriteMsgUnix([]byte{0}, syscall.UnixRights(fds[1]), nil)
+	syscall.Close(fds[1]) // the plugin has its own now
+	if err != nil {
+		syscall.Close(fds[0])
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fds[0]), "sluice-direct-call")
+	conn, err := net.FileConn(f)
+	f.Close()
+	return conn, err
+}
+
+// acceptConns receives the connections the core passes over the control
+// socket ctl and serves each with serve, until ctl ends.
+func acceptConns(ctl *net.UnixConn, serve func(net.Conn)) error {
+	buf := make([]byte, 64)
+	oob := make([]byte, syscall.CmsgSpace(16*4))
+	for {
+		n, oobn, _, _, err := ctl.ReadMsgUnix(buf, oob)
+		if oobn > 0 {
+			msgs, perr := syscall.ParseSocketControlMessage(oob[:oobn])
+			if perr != nil {
+				return perr
+			}
+			for _, m := range msgs {
+				fds, perr := syscall.ParseUnixRights(&m)
+				if perr != nil {
+					continue
+				}
+				for _, fd := range fds {
+					syscall.CloseOnExec(fd)
+					f := os.NewFile(uintptr(fd), "sluice-direct-call")
+					conn, cerr := net.FileConn(f)
+					f.Close()
+					if cerr == nil {
+						go serve(conn)
+					}
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 && oobn == 0 {
+			return nil // the core closed the control socket
+		}
+	}
 }

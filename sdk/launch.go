@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 
 	"github.com/hashicorp/go-plugin"
@@ -16,10 +17,20 @@ import (
 // one end of a direct channel (see InitRequest.direct_channel_fd), which
 // the Client offers the plugin at Init; plugins that support it are then
 // called over that socket instead of gRPC.
+//
+// SLUICE_PLUGIN_TRANSPORT in the core's environment narrows the choice,
+// to compare transports or to work around one: "channel" (no direct
+// channel) or "rpc" (one RPC per call).
 func ClientConfig(cmd *exec.Cmd) *plugin.ClientConfig {
 	g := &GRPCPlugin{}
-	if d, err := newDirectPair(cmd); err == nil {
-		g.direct = d
+	switch os.Getenv("SLUICE_PLUGIN_TRANSPORT") {
+	case "rpc":
+		g.NoChannel = true
+	case "channel":
+	default:
+		if d, err := newDirectPair(cmd); err == nil {
+			g.direct = d
+		}
 	}
 	return &plugin.ClientConfig{
 		HandshakeConfig:  Handshake,

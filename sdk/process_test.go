@@ -3,6 +3,7 @@ package sdk_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +14,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/sluice-mta/sluice/sdk"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // servePluginEnv makes the test binary serve fullPlugin through sdk.Serve
@@ -232,5 +235,34 @@ func TestNoDirectChannelWithoutChannel(t *testing.T) {
 	}
 	if v, err := c.Hook(context.Background(), sdk.HookMail, fullTxn(), nil, nil); err != nil || v.Action != sdk.ActionContinue {
 		t.Fatalf("mail: %+v, %v", v, err)
+	}
+}
+
+// On the direct channel a call that times out fails at its deadline, and
+// the next call gets its answer: the hung call's connection is not reused.
+func TestDirectChannelTimeout(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, _ := startProcessWith(t, "hang", w)
+	w.Close()
+	if _, err := c.Init(context.Background(), "hang", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Transport(); got != "direct" {
+		t.Fatalf("transport %q, want direct", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err = c.Hook(ctx, sdk.HookMail, fullTxn(), nil, nil)
+	if status.Code(errors.Unwrap(err)) != codes.DeadlineExceeded {
+		t.Fatalf("hung mail hook: err = %v, want DeadlineExceeded", err)
+	}
+	for i := 0; i < 3; i++ {
+		if _, err := c.Hook(context.Background(), sdk.HookRcpt, fullTxn(), &sdk.Recipient{Addr: "b@example.org"}, nil); err != nil {
+			t.Fatalf("rcpt %d after the timeout: %v", i, err)
+		}
 	}
 }

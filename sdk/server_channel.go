@@ -42,11 +42,21 @@ func (s *server) serveChannel(ctx context.Context, stream frameStream) error {
 	return err
 }
 
-// serveDirect serves calls on a direct channel until the core closes it.
-func (s *server) serveDirect(conn net.Conn) {
-	st := newDirectStream(conn)
-	err := s.serveChannel(st.Context(), st)
-	_ = st.Close()
+// serveDirect serves the direct channel whose control socket is ctl:
+// each connection the core passes over it carries one call at a time,
+// run on the connection's own goroutine, until the core closes it.
+func (s *server) serveDirect(ctl *net.UnixConn) {
+	err := acceptConns(ctl, func(conn net.Conn) {
+		st := newDirectStream(conn)
+		ch := &serverChannel{s: s, stream: st, ctx: st.Context(), calls: make(map[uint64]*serverCall), inline: true}
+		err := ch.read()
+		ch.close()
+		_ = st.Close()
+		if err != nil && !errors.Is(err, io.EOF) {
+			s.log.Warn("direct channel connection ended", "err", err.Error())
+		}
+	})
+	_ = ctl.Close()
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.log.Warn("direct channel ended", "err", err.Error())
 	}
@@ -63,6 +73,11 @@ type serverChannel struct {
 
 	mu    sync.Mutex
 	calls map[uint64]*serverCall // calls receiving their body or running
+
+	// inline runs each call on the reader's goroutine: the core sends a
+	// call at a time on this stream (a direct channel connection), so
+	// nothing else waits behind it.
+	inline bool
 }
 
 // serverCall is one call in progress. Until its body is complete only the
@@ -192,8 +207,8 @@ func (ch *serverChannel) body(id uint64, c *serverCall, f *pb.ChannelFrame) {
 	})
 }
 
-// start runs a call whose request is complete in a goroutine of its own
-// and answers it.
+// start runs a call whose request is complete, in a goroutine of its own
+// unless the stream is inline, and answers it.
 func (ch *serverChannel) start(id uint64, c *serverCall, run func(context.Context) (*pb.Verdict, []byte, error)) {
 	ctx, cancel := context.WithCancel(ch.ctx)
 	if c.timeout > 0 {
@@ -203,23 +218,30 @@ func (ch *serverChannel) start(id uint64, c *serverCall, run func(context.Contex
 	c.cancel = cancel
 	ch.calls[id] = c
 	ch.mu.Unlock()
-	go func() {
-		defer func() {
-			ch.mu.Lock()
-			delete(ch.calls, id)
-			ch.mu.Unlock()
-			cancel()
-		}()
-		out, body, err := ch.run(ctx, run)
-		if ctx.Err() != nil {
-			return // the core gave up on this call; nobody waits for it
-		}
-		if err != nil {
-			ch.answerError(id, err)
-			return
-		}
-		ch.answer(id, out, body)
+	if ch.inline {
+		ch.finish(ctx, cancel, id, run)
+		return
+	}
+	go ch.finish(ctx, cancel, id, run)
+}
+
+// finish runs a call and answers it.
+func (ch *serverChannel) finish(ctx context.Context, cancel context.CancelFunc, id uint64, run func(context.Context) (*pb.Verdict, []byte, error)) {
+	defer func() {
+		ch.mu.Lock()
+		delete(ch.calls, id)
+		ch.mu.Unlock()
+		cancel()
 	}()
+	out, body, err := ch.run(ctx, run)
+	if ctx.Err() != nil {
+		return // the core gave up on this call; nobody waits for it
+	}
+	if err != nil {
+		ch.answerError(id, err)
+		return
+	}
+	ch.answer(id, out, body)
 }
 
 // run calls run, turning a panic outside the hook itself (the hook's own

@@ -163,11 +163,17 @@ type InitRequest struct {
 	ConfigJson      []byte `protobuf:"bytes,2,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"`
 	ProtocolVersion uint32 `protobuf:"varint,3,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
 	// When not 0: a file descriptor the plugin process inherited at exec,
-	// one end of a stream socket pair whose other end the core holds. A
-	// plugin that supports it serves the Channel protocol on that socket
-	// directly, without gRPC: each frame is a ChannelFrame preceded by its
-	// encoded length as a varint (protobuf's delimited form). It answers
-	// direct_channel; one that does not may ignore the descriptor.
+	// one end of a unix stream socket pair whose other end the core holds:
+	// the control socket of the direct channel, the fast path that spares
+	// calls gRPC. Over it the core passes the plugin connected unix stream
+	// sockets, each as SCM_RIGHTS ancillary data on one byte. On each such
+	// connection the plugin serves the Channel protocol (see ChannelFrame)
+	// without gRPC: every frame is a ChannelFrame preceded by its encoded
+	// length as a varint (protobuf's delimited form). The core sends one
+	// call at a time on a connection, so the plugin may run it on the
+	// connection's reader; to give up on a call the core closes the
+	// connection instead of sending a cancel frame. A plugin that answers
+	// direct_channel false may ignore the descriptor.
 	DirectChannelFd uint32 `protobuf:"varint,4,opt,name=direct_channel_fd,json=directChannelFd,proto3" json:"direct_channel_fd,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
@@ -241,9 +247,9 @@ type InitResponse struct {
 	// The plugin serves Channel. Plugins written before Channel leave it
 	// false and keep being called through Hook and Data.
 	SupportsChannel bool `protobuf:"varint,5,opt,name=supports_channel,json=supportsChannel,proto3" json:"supports_channel,omitempty"`
-	// The plugin serves the Channel protocol on InitRequest's
-	// direct_channel_fd, and the core sends calls there. The core falls
-	// back to Channel (or Hook and Data) if that socket breaks.
+	// The plugin serves the direct channel on InitRequest's
+	// direct_channel_fd, and the core sends calls there. When the control
+	// socket breaks, the core falls back to Channel (or Hook and Data).
 	DirectChannel bool `protobuf:"varint,6,opt,name=direct_channel,json=directChannel,proto3" json:"direct_channel,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
