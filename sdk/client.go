@@ -173,9 +173,13 @@ func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, a
 // hook sends req over the channel when there is one, else as a Hook RPC.
 func (c *Client) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, error) {
 	if p := c.pool.Load(); p != nil {
+		// The direct channel checks the frame as it encodes it.
 		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_Hook{Hook: req}}, nil); ok {
 			return r.verdict, err
 		}
+	}
+	if err := checkFrame("hook request", req); err != nil {
+		return nil, err
 	}
 	ch, err := c.channel()
 	if err != nil {
@@ -215,5 +219,5 @@ func hookRequest(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) (*pb.HookRe
 		}
 		req.AuthMech, req.AuthUser, req.AuthSecret = auth.Mech, auth.User, auth.Secret
 	}
-	return req, checkFrame("hook request", req)
+	return req, nil
 }

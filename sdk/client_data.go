@@ -33,12 +33,16 @@ func (c *Client) data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBo
 		body = m.Body
 	}
 	if p := c.pool.Load(); p != nil {
+		// The direct channel checks the frame as it encodes it.
 		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_DataStart{DataStart: start.GetStart()}}, body); ok {
 			if err != nil {
 				return Verdict{}, err
 			}
 			return dataVerdict(r.verdict, r.body, r.chunks)
 		}
+	}
+	if err := checkFrame("message header section", start); err != nil {
+		return Verdict{}, err
 	}
 	ch, err := c.channel()
 	if err != nil {
@@ -84,8 +88,7 @@ func dataStart(hook Hook, t *Txn, m *Message, sendBody bool) (*pb.DataFrame, err
 	start := &pb.DataStart{Hook: hookToPB[hook], Session: sess, Envelope: envelopePB(t.Envelope),
 		Headers: headersPB(m.Headers), BodySize: size, BodyFollows: sendBody,
 		AuthResults: authResultsPB(t.AuthResults)}
-	f := &pb.DataFrame{Frame: &pb.DataFrame_Start{Start: start}}
-	return f, checkFrame("message header section", f)
+	return &pb.DataFrame{Frame: &pb.DataFrame_Start{Start: start}}, nil
 }
 
 func sendData(stream pb.Plugin_DataClient, start *pb.DataFrame, body []byte, sendBody bool) error {

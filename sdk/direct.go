@@ -62,6 +62,13 @@ func (d *directStream) Close() error {
 	return d.conn.Close()
 }
 
+// frameError is a frame refused before any of it was written: the
+// connection is intact, the call fails.
+type frameError struct{ err error }
+
+func (e *frameError) Error() string { return "frame " + e.err.Error() }
+func (e *frameError) Unwrap() error { return e.err }
+
 // bodyTag is body_chunk's key on the wire (field 7, bytes).
 var bodyTag = protowire.AppendTag(nil, 7, protowire.BytesType)
 
@@ -73,6 +80,10 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 	chunk := f.BodyChunk
 	f.BodyChunk = nil
 	head := proto.Size(f)
+	if head > MaxFrameSize {
+		f.BodyChunk = chunk
+		return &frameError{fmt.Errorf("%d bytes, over the protocol's %d-byte frame limit", head, MaxFrameSize)}
+	}
 	size := head
 	if len(chunk) > 0 {
 		size += len(bodyTag) + protowire.SizeVarint(uint64(len(chunk))) + len(chunk)
@@ -81,7 +92,7 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, f)
 	f.BodyChunk = chunk
 	if err != nil {
-		return err
+		return &frameError{fmt.Errorf("cannot be encoded: %w", err)}
 	}
 	if len(chunk) > 0 {
 		b = append(b, bodyTag...)

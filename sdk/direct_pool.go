@@ -123,6 +123,10 @@ func (p *directPool) call(ctx context.Context, first *pb.ChannelFrame, body []by
 	stop := context.AfterFunc(ctx, func() { _ = st.conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	fail := func(err error) (callResult, bool, error) {
+		var fe *frameError
+		if errors.As(err, &fe) {
+			return callResult{}, true, fe
+		}
 		if ctx.Err() != nil {
 			return callResult{}, true, status.FromContextError(ctx.Err()).Err()
 		}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,5 +265,24 @@ func TestDirectChannelTimeout(t *testing.T) {
 		if _, err := c.Hook(context.Background(), sdk.HookRcpt, fullTxn(), &sdk.Recipient{Addr: "b@example.org"}, nil); err != nil {
 			t.Fatalf("rcpt %d after the timeout: %v", i, err)
 		}
+	}
+}
+
+// On the direct channel a frame too large for the protocol fails its call
+// before anything is written, and the plugin keeps answering.
+func TestDirectChannelRefusesOversizedFrame(t *testing.T) {
+	c, _ := startProcessWith(t, "upcase")
+	ctx := context.Background()
+	if _, err := c.Init(ctx, "upcase", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	huge := &sdk.Message{Headers: []sdk.Header{{Name: "X-Big", Value: string(bytes.Repeat([]byte("a"), sdk.MaxFrameSize+1))}}}
+	if _, err := c.Data(ctx, sdk.HookData, fullTxn(), huge, true); err == nil || !strings.Contains(err.Error(), "frame limit") {
+		t.Fatalf("oversized header section: err = %v, want the frame limit", err)
+	}
+	m := &sdk.Message{Headers: []sdk.Header{{Name: "Subject", Value: "ok"}}, Body: []byte("abc\r\n")}
+	v, err := c.Data(ctx, sdk.HookData, fullTxn(), m, true)
+	if err != nil || !bytes.Equal(v.Edits[0].(sdk.ReplaceBody).Body, []byte("ABC\r\n")) {
+		t.Fatalf("next call: %+v, %v", v, err)
 	}
 }

@@ -81,11 +81,16 @@ func (s *server) Hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, er
 	if !s.configured.Load() {
 		return nil, status.Error(codes.FailedPrecondition, "hook called before Init")
 	}
-	return s.hook(ctx, req)
+	out, err := s.hook(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return out, checkFrame("verdict", out)
 }
 
 // hook runs an envelope-phase hook for Hook and Channel alike; its error is
-// a gRPC status.
+// a gRPC status. The caller checks that the verdict fits in a frame (the
+// direct channel does so as it encodes it).
 func (s *server) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, error) {
 	hook, err := hookFromPB(req.GetHook())
 	if err != nil {
@@ -113,7 +118,7 @@ func (s *server) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, er
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "%s hook: %v", hook, err)
 	}
-	return out, checkFrame("verdict", out)
+	return out, nil
 }
 
 func (s *server) dispatch(ctx context.Context, hook Hook, t *Txn, rcpt Recipient, req *pb.HookRequest) (Verdict, error) {

@@ -257,14 +257,26 @@ func (ch *serverChannel) run(ctx context.Context, run func(context.Context) (*pb
 }
 
 // answer sends a verdict and, when it replaces the body, the new body: a
-// small body rides on the verdict frame.
+// small body rides on the verdict frame. On a gRPC stream the verdict is
+// checked first, since a frame that fails to encode would end the stream;
+// the direct channel checks it as it encodes it, before writing.
 func (ch *serverChannel) answer(id uint64, out *pb.Verdict, body []byte) {
+	if !ch.inline {
+		if err := checkFrame("verdict", out); err != nil {
+			ch.answerError(id, status.Error(codes.Internal, err.Error()))
+			return
+		}
+	}
 	n := min(len(body), ChunkSize)
 	f := &pb.ChannelFrame{CallId: id, Frame: &pb.ChannelFrame_Verdict{Verdict: out}, BodyChunk: body[:n], End: n == len(body)}
 	body = body[n:]
 	for {
 		if err := ch.send(f); err != nil {
-			return // the stream is gone; the core has failed the call
+			var fe *frameError
+			if errors.As(err, &fe) {
+				ch.answerError(id, status.Errorf(codes.Internal, "verdict: %v", fe))
+			}
+			return // else the stream is gone; the core has failed the call
 		}
 		if len(body) == 0 {
 			return

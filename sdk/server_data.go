@@ -31,6 +31,9 @@ func (s *server) Data(stream pb.Plugin_DataServer) error {
 	if err != nil {
 		return err
 	}
+	if err := checkFrame("verdict", out); err != nil {
+		return status.Error(codes.Internal, err.Error())
+	}
 	if err := stream.Send(&pb.DataFrame{Frame: &pb.DataFrame_Verdict{Verdict: out}}); err != nil {
 		return err
 	}
@@ -44,7 +47,8 @@ func (s *server) Data(stream pb.Plugin_DataServer) error {
 
 // data runs the data or bounce hook for Data and Channel alike: it returns
 // the verdict for the wire and, when the verdict replaces the body, the new
-// body (non-nil, possibly empty). Its error is a gRPC status.
+// body (non-nil, possibly empty). Its error is a gRPC status. The caller
+// checks that the verdict fits in a frame.
 func (s *server) data(ctx context.Context, hook Hook, t *Txn, m *Message) (*pb.Verdict, []byte, error) {
 	var v Verdict
 	err := s.guard(string(hook), func() (err error) {
@@ -61,9 +65,6 @@ func (s *server) data(ctx context.Context, hook Hook, t *Txn, m *Message) (*pb.V
 	out, err := verdictPB(v)
 	if err != nil {
 		return nil, nil, status.Errorf(codes.Internal, "%s hook: %v", hook, err)
-	}
-	if err := checkFrame("verdict", out); err != nil {
-		return nil, nil, status.Error(codes.Internal, err.Error())
 	}
 	var body []byte
 	if idx >= 0 {
