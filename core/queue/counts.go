@@ -180,21 +180,13 @@ func (s *Store) Counts() (map[envelope.State]int, error) {
 
 // Oldest returns when the earliest-queued message still in the queue was
 // received (zero when the queue is empty). Ids are time-ordered, so it is
-// the first message key.
+// the first live message key, found from the message hint (see Walk).
 func (s *Store) Oldest() (time.Time, error) {
 	var t time.Time
-	var bad error
-	err := s.scan("m/", func(_, v []byte) bool {
-		var m struct {
-			Received time.Time `json:"received"`
-		}
-		bad = json.Unmarshal(v, &m)
+	err := s.Walk("", func(m *envelope.Message) bool {
 		t = m.Received
 		return false
 	})
-	if err == nil {
-		err = bad
-	}
 	return t, err
 }
 

@@ -36,14 +36,10 @@ func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued,
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	// Every schedule entry announced to the hint stays announced until
-	// the commit is done (see schedHint).
-	announced := 0
-	defer func() {
-		for range announced {
-			s.hint.done()
-		}
-	}()
+	// Every entry announced to a hint stays announced until the commit
+	// is done (see schedHint).
+	var announced announcements
+	defer s.finish(&announced)
 	if old.State == envelope.StateActive {
 		_ = b.Delete(schedKey(old.NextAttempt, id), nil)
 	}
@@ -52,7 +48,7 @@ func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued,
 		d = delta(old, nil)
 		_ = b.Delete(metaKey(id), nil)
 		_ = b.Delete(bodyKey(id), nil)
-	} else if err := s.stage(b, m, nil, &announced); err != nil {
+	} else if err := s.stage(b, m, nil, false, &announced); err != nil {
 		return nil, err
 	}
 	wake := m.State == envelope.StateActive && !m.Done() && !m.NextAttempt.After(s.clock())
@@ -66,7 +62,7 @@ func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued,
 		if q.Msg.NextAttempt.IsZero() {
 			q.Msg.NextAttempt = s.clock()
 		}
-		if err := s.stage(b, q.Msg, q.Body, &announced); err != nil {
+		if err := s.stage(b, q.Msg, q.Body, true, &announced); err != nil {
 			return nil, err
 		}
 		d.add(delta(nil, q.Msg))
@@ -81,12 +77,30 @@ func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued,
 	return m, nil
 }
 
+// announcements counts the entries a commit announced to the hints.
+type announcements struct{ sched, meta int }
+
+// finish ends the announcements after the commit (or its failure).
+func (s *Store) finish(a *announcements) {
+	for range a.sched {
+		s.hint.done()
+	}
+	for range a.meta {
+		s.metaHint.done()
+	}
+}
+
 // stage adds m (and body, when not nil) to b, with its schedule entry
-// when active, announced to the schedule hint and counted in announced.
-func (s *Store) stage(b *pebble.Batch, m *envelope.Message, body []byte, announced *int) error {
+// when active. A new message's key is announced to the message hint, a
+// schedule entry to the schedule hint; both are counted in a.
+func (s *Store) stage(b *pebble.Batch, m *envelope.Message, body []byte, isNew bool, a *announcements) error {
 	meta, err := json.Marshal(m)
 	if err != nil {
 		return err
+	}
+	if isNew {
+		s.metaHint.insertAt(idNanos(m.ID))
+		a.meta++
 	}
 	_ = b.Set(metaKey(m.ID), meta, nil)
 	if body != nil {
@@ -94,7 +108,7 @@ func (s *Store) stage(b *pebble.Batch, m *envelope.Message, body []byte, announc
 	}
 	if m.State == envelope.StateActive {
 		s.hint.insert(m.NextAttempt)
-		*announced++
+		a.sched++
 		_ = b.Set(schedKey(m.NextAttempt, m.ID), nil, nil)
 	}
 	return nil
@@ -107,12 +121,8 @@ func (s *Store) stage(b *pebble.Batch, m *envelope.Message, body []byte, announc
 func (s *Store) EnqueueMany(qs []Queued) error {
 	b := s.db.NewBatch()
 	defer b.Close()
-	announced := 0
-	defer func() {
-		for range announced {
-			s.hint.done()
-		}
-	}()
+	var announced announcements
+	defer s.finish(&announced)
 	var d countVec
 	now := s.clock()
 	for _, q := range qs {
@@ -129,7 +139,7 @@ func (s *Store) EnqueueMany(qs []Queued) error {
 		if body == nil {
 			body = []byte{}
 		}
-		if err := s.stage(b, q.Msg, body, &announced); err != nil {
+		if err := s.stage(b, q.Msg, body, true, &announced); err != nil {
 			return err
 		}
 		d.add(delta(nil, q.Msg))

@@ -65,6 +65,11 @@ type Store struct {
 	// hint bounds where Due starts scanning the schedule index, so it does
 	// not walk the tombstones of entries already delivered (see Due).
 	hint schedHint
+	// metaHint does the same for the message keys, by the time in their
+	// ids: Oldest and a listing's first page start there instead of
+	// walking the tombstones of every message delivered since the last
+	// compaction.
+	metaHint schedHint
 
 	// traceSeq orders trace events appended within one clock tick.
 	traceSeq atomic.Uint64
@@ -161,6 +166,8 @@ func (s *Store) EnqueueTraced(m *envelope.Message, body, trace []byte) error {
 	}
 	b := s.db.NewBatchWithSize(len(meta) + len(body) + 128)
 	defer b.Close()
+	s.metaHint.insertAt(idNanos(m.ID))
+	defer s.metaHint.done()
 	_ = b.Set(metaKey(m.ID), meta, nil)
 	_ = b.Set(bodyKey(m.ID), body, nil)
 	if m.State == envelope.StateActive {
@@ -397,17 +404,39 @@ func (s *Store) List(limit int) ([]*envelope.Message, error) {
 // Walk calls fn with each message whose id sorts after after ("" = from
 // the first), in id order, which is arrival order, until fn returns false.
 // A page of a listing costs the messages it reads, not the whole queue.
-func (s *Store) Walk(after string, fn func(m *envelope.Message) bool) error {
+func (s *Store) Walk(after string, fn func(m *envelope.Message) bool) (err error) {
 	lower := []byte("m/")
 	if after != "" {
 		lower = append(metaKey(after), 0) // the first key after m/<after>
 	}
+	// Nothing live sorts below the hint's floor, so a walk starts there
+	// when that is further on. A walk that starts at the first live key
+	// (from the queue's start or from the hint) reports that key's time
+	// back to the hint; any other keeps the hint as it was.
+	start := s.metaHint.begin()
+	learn := after == ""
+	if floor := metaFloor(start); start > 0 && bytes.Compare(floor, lower) > 0 {
+		lower, learn = floor, true
+	}
+	first := start
+	if learn {
+		first = math.MaxInt64 // nothing live from here on, unless seen
+	}
+	defer func() {
+		if err != nil {
+			first = 0 // unknown
+		}
+		s.metaHint.end(first)
+	}()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte("m0")})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
+		if learn && first == math.MaxInt64 {
+			first = idNanos(string(it.Key()[2:]))
+		}
 		m := &envelope.Message{}
 		if err := json.Unmarshal(it.Value(), m); err != nil {
 			return fmt.Errorf("queue: corrupt envelope %s: %w", it.Key()[2:], err)
@@ -417,6 +446,27 @@ func (s *Store) Walk(after string, fn func(m *envelope.Message) bool) error {
 		}
 	}
 	return it.Error()
+}
+
+// idNanos returns the time in an id made by NewID, or 0 (unknown: scan
+// from the start) for any other id.
+func idNanos(id string) int64 {
+	if len(id) != 20 {
+		return 0
+	}
+	b, err := idEncoding.DecodeString(id)
+	if err != nil || len(b) != 12 {
+		return 0
+	}
+	return max(int64(binary.BigEndian.Uint64(b[:8])), 0)
+}
+
+// metaFloor is the lowest message key an id with time n or later can
+// have: the id's first 13 characters hold its 64 time bits.
+func metaFloor(n int64) []byte {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(n))
+	return metaKey(idEncoding.EncodeToString(b[:])[:13])
 }
 
 func (s *Store) scan(prefix string, fn func(k, v []byte) bool) error {
@@ -464,8 +514,10 @@ type schedHint struct {
 }
 
 // insert announces an entry at t; call done after the commit.
-func (h *schedHint) insert(t time.Time) {
-	n := t.UnixNano()
+func (h *schedHint) insert(t time.Time) { h.insertAt(t.UnixNano()) }
+
+// insertAt announces an entry at n nanoseconds; call done after the commit.
+func (h *schedHint) insertAt(n int64) {
 	h.mu.Lock()
 	if h.low > n {
 		h.low = n

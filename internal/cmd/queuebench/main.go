@@ -8,6 +8,7 @@
 //	queuebench startup -sluice BIN -c CFG -sink ADDR [-log FILE] [-timeout 2m]
 //	queuebench backlog -sluice BIN -c CFG -smtp ADDR -tarpit ADDR -smtpload BIN [-admin ADDR] [-n 1000] [-size 4096] [-settle 5s] [-log FILE]
 //	queuebench freeport [-n 1]
+//	queuebench sink -listen ADDR
 //
 // fill writes through core/queue's API (EnqueueMany: one synced commit per
 // batch), as the daemon's own queue would hold them: active and due now
@@ -61,7 +62,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: queuebench fill|count|startup|backlog|freeport [flags]")
 		os.Exit(2)
 	}
-	cmds := map[string]func([]string) error{"fill": fill, "count": count, "startup": startup, "backlog": backlog, "freeport": freeport}
+	cmds := map[string]func([]string) error{"fill": fill, "count": count, "startup": startup, "backlog": backlog, "freeport": freeport, "sink": runSink}
 	run, ok := cmds[os.Args[1]]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "queuebench: unknown command %q\n", os.Args[1])
@@ -163,6 +164,28 @@ func message(size int, from, to string) []byte {
 		b.WriteString(base64.StdEncoding.EncodeToString(raw) + "\r\n")
 	}
 	return b.Bytes()
+}
+
+// ---- sink ------------------------------------------------------------------
+
+// runSink serves the SMTP sink until killed, printing how many messages it
+// has received every second it received any.
+func runSink(args []string) error {
+	fs := flag.NewFlagSet("sink", flag.ExitOnError)
+	addr := fs.String("listen", "", "loopback address")
+	_ = fs.Parse(args)
+	s, err := newSink(*addr)
+	if err != nil {
+		return err
+	}
+	last := int64(0)
+	for range time.Tick(time.Second) {
+		if n := s.n.Load(); n != last {
+			fmt.Printf("%s received=%d\n", time.Now().Format(time.TimeOnly), n)
+			last = n
+		}
+	}
+	return nil
 }
 
 // ---- freeport --------------------------------------------------------------
