@@ -5,6 +5,7 @@
 package smtp
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -175,7 +176,14 @@ func (c *Client) setConn(conn net.Conn) {
 		Closer: conn,
 	}
 	c.text = textproto.NewConn(rwc)
+	// textproto's writer has 4 KiB: a message of a few KiB would leave as
+	// two writes, the message (bufio passes it through) then the final dot.
+	// With room for it, the message and its dot are one write.
+	c.text.W = bufio.NewWriterSize(rwc, clientWriteBuffer)
 }
+
+// clientWriteBuffer is the size of the client's write buffer.
+const clientWriteBuffer = 16 << 10
 
 // Close closes the connection.
 func (c *Client) Close() error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"math/rand"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +103,51 @@ func TestDataLeftOpen(t *testing.T) {
 	}
 	if err := cl.Noop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeCounter counts the writes made to a connection.
+type writeCounter struct {
+	net.Conn
+	writes int
+}
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Conn.Write(p)
+}
+
+// TestDataOneWrite: a message of a few KiB and its final dot reach the
+// connection in one write.
+func TestDataOneWrite(t *testing.T) {
+	be, s, c, _ := testServer(t)
+	defer s.Close()
+	wc := &writeCounter{Conn: c}
+	cl := smtp.NewClient(wc)
+	defer cl.Close()
+
+	if err := cl.Mail("root@nsa.gov", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Rcpt("root@gchq.gov.uk", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := cl.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.Repeat(strings.Repeat("x", 78)+"\r\n", 60) // 4800 bytes
+	before := wc.writes
+	if _, err := io.WriteString(w, msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := wc.writes - before; n != 1 {
+		t.Errorf("message and dot took %d writes, want 1", n)
+	}
+	if len(be.anonmsgs) != 1 || string(be.anonmsgs[0].Data) != msg {
+		t.Error("the server did not get the message")
 	}
 }
