@@ -22,8 +22,9 @@
 #             -9, with its relay pointed at a loopback SMTP sink: time from
 #             exec to the "sluice started" log line and to the first message
 #             the sink received (target: first delivery within 5 s at
-#             1,000,000), and VmRSS/VmHWM then. It is stopped right after
-#             (SIGTERM, which lets in-flight deliveries finish).
+#             1,000,000), and VmRSS/VmHWM then. It then delivers the backlog
+#             for QS_DRAIN seconds (rate, VmRSS/VmHWM while delivering) and is
+#             stopped (SIGTERM, which lets in-flight deliveries finish).
 #   check     the queue must hold the fill plus every accepted message less
 #             every delivered one (kill -9 lost nothing), and its kept
 #             per-state counts must equal a walk of every message.
@@ -44,6 +45,7 @@
 #   QS_MSG_SIZE [4096]           bytes per queued message
 #   QS_ACCEPT [1000]             messages of the accept-latency run
 #   QS_SETTLE [5]                seconds the daemon sits before the load
+#   QS_DRAIN [15]                seconds of delivery after the restart (0: stop at once)
 #   QS_BATCH [1000]              messages per synced commit of the fill
 #   QS_BASELINE [1]              0: no empty-queue baseline
 #   QS_KEEP [0]                  1: keep the work directory
@@ -58,6 +60,7 @@ SIZES=${QS_SIZES:-100000 1000000}
 MSG_SIZE=${QS_MSG_SIZE:-4096}
 ACCEPT=${QS_ACCEPT:-1000}
 SETTLE=${QS_SETTLE:-5}
+DRAIN=${QS_DRAIN:-15}
 BATCH=${QS_BATCH:-1000}
 BASELINE=${QS_BASELINE:-1}
 SLUICE=${SLUICE_BIN:-$ROOT/bin/sluice}
@@ -149,10 +152,11 @@ for n in $SIZES; do
 	sent=$(kv "${R[$n.line]}" sent)
 
 	cfg=$(config "$data" "$SINK_PORT")
-	line=$("$QB" startup -sluice "$SLUICE" -c "$cfg" -sink "127.0.0.1:$SINK_PORT" -timeout "${TIMEOUT}s" \
+	line=$("$QB" startup -sluice "$SLUICE" -c "$cfg" -sink "127.0.0.1:$SINK_PORT" -timeout "${TIMEOUT}s" -drain "${DRAIN}s" \
 		-log "$WORK/$n-startup.log") || die "$n: restart run failed (log: $WORK/$n-startup.log)"
 	say "$n restart after kill -9: $line"
 	R[$n.first]=$(kv "$line" start_to_first_delivery_s)
+	R[$n.drain]=$line
 	delivered=$(kv "$line" delivered_before_stop)
 
 	line=$("$QB" count -dir "$data" -verify) || die "$n: counting the queue: $line"
@@ -186,4 +190,6 @@ for n in $SIZES; do
 	base=""
 	[ "$BASELINE" = 1 ] && base=", empty queue p50 $(kv "${R[empty.line]}" p50_ms) / p99 $(kv "${R[empty.line]}" p99_ms) ms"
 	say "accept latency with $n queued: p50 $(kv "$l" p50_ms) ms, p99 $(kv "$l" p99_ms) ms$base (reported)"
+	d=${R[$n.drain]}
+	[ "$DRAIN" = 0 ] || say "delivering the $n backlog to the sink: $(kv "$d" drain_msg_per_s) msg/s over $(kv "$d" drain_s) s, RSS $(kv "$d" drain_rss_mib) MiB, peak $(kv "$d" drain_hwm_mib) MiB (reported)"
 done

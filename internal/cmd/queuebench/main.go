@@ -5,7 +5,7 @@
 //
 //	queuebench fill -dir DATA -n N [-size 4096] [-to ADDR] [-batch 1000] [-workers 2] [-state active] [-next 0s]
 //	queuebench count -dir DATA [-verify]
-//	queuebench startup -sluice BIN -c CFG -sink ADDR [-log FILE] [-timeout 2m]
+//	queuebench startup -sluice BIN -c CFG -sink ADDR [-drain 0s] [-log FILE] [-timeout 2m]
 //	queuebench backlog -sluice BIN -c CFG -smtp ADDR -tarpit ADDR -smtpload BIN [-admin ADDR] [-n 1000] [-size 4096] [-settle 5s] [-log FILE]
 //	queuebench freeport [-n 1]
 //	queuebench sink -listen ADDR
@@ -18,8 +18,9 @@
 // startup serves a loopback SMTP sink at -sink, starts `BIN serve -c CFG`
 // (whose relay is the sink) and reports the time from the exec to the
 // "sluice started" log line and to the first message the sink received,
-// and the daemon's VmRSS/VmHWM at that moment; it then stops the daemon
-// (SIGTERM, SIGKILL after 30 s).
+// and the daemon's VmRSS/VmHWM at that moment; with -drain it lets the
+// daemon deliver for that long and reports the rate and VmRSS/VmHWM; it
+// then stops the daemon (SIGTERM, SIGKILL after 30 s).
 //
 // backlog serves a tarpit at -tarpit (accepts TCP and never answers, so the
 // daemon's delivery workers wait on the greeting and the backlog stays
@@ -339,6 +340,7 @@ func startup(args []string) error {
 	sinkAddr := fs.String("sink", "", "loopback address for the SMTP sink")
 	logFile := fs.String("log", "/dev/null", "the daemon's log")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up on a first delivery after this")
+	drain := fs.Duration("drain", 0, "after the first delivery, let the daemon deliver for this long and report its rate and memory")
 	_ = fs.Parse(args)
 	s, err := newSink(*sinkAddr)
 	if err != nil {
@@ -373,9 +375,23 @@ func startup(args []string) error {
 	}
 	first := s.firstAt.Sub(t0)
 	rss, hwm := memory(d.cmd.Process.Pid)
+	drained := ""
+	if *drain > 0 {
+		// Let it deliver the backlog at full speed for a while.
+		n0, t1 := s.n.Load(), time.Now()
+		select {
+		case <-time.After(*drain):
+		case <-d.exited:
+			return fmt.Errorf("the daemon exited while delivering (see %s)", *logFile)
+		}
+		n1, el := s.n.Load(), time.Since(t1)
+		rssD, hwmD := memory(d.cmd.Process.Pid)
+		drained = fmt.Sprintf(" drain_s=%.1f drain_msg_per_s=%.0f drain_rss_mib=%.1f drain_hwm_mib=%.1f", el.Seconds(),
+			float64(n1-n0)/el.Seconds(), rssD, hwmD)
+	}
 	d.stop(syscall.SIGTERM, 30*time.Second)
-	fmt.Printf("start_to_listening_s=%.3f start_to_first_delivery_s=%.3f rss_mib=%.1f hwm_mib=%.1f delivered_before_stop=%d\n",
-		listening.Seconds(), first.Seconds(), rss, hwm, s.n.Load())
+	fmt.Printf("start_to_listening_s=%.3f start_to_first_delivery_s=%.3f rss_mib=%.1f hwm_mib=%.1f%s delivered_before_stop=%d\n",
+		listening.Seconds(), first.Seconds(), rss, hwm, drained, s.n.Load())
 	return nil
 }
 
