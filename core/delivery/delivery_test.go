@@ -254,6 +254,11 @@ func TestConnectionReusedForNextMessage(t *testing.T) {
 	if n := s.connections(); n != 1 {
 		t.Fatalf("%d connections for two messages, want 1 reused", n)
 	}
+	// The reply to the final dot ends a transaction (RFC 5321 §4.1.1.4):
+	// no RSET round trip before the next MAIL.
+	if n := strings.Count(s.transcript.String(), "\nRSET\r\n"); n != 0 {
+		t.Errorf("%d RSET commands between delivered messages, want none", n)
+	}
 }
 
 func TestDroppedIdleConnectionIsReplaced(t *testing.T) {

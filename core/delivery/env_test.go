@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -141,6 +142,26 @@ type sink struct {
 	msgs    []sinkMsg
 	arrived chan sinkMsg
 	inData  chan struct{}
+
+	transcript lockedBuffer // both directions, from go-smtp's Debug
+}
+
+// lockedBuffer is a bytes.Buffer written by many sessions.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 type sinkMsg struct {
@@ -169,6 +190,7 @@ func startSink(t *testing.T, addr string, opt sinkOptions) *sink {
 	srv.MaxMessageBytes = 1 << 20
 	srv.EnableSMTPUTF8 = true
 	srv.TLSConfig = opt.tls
+	srv.Debug = &s.transcript
 	go func() { _ = srv.Serve(&countingListener{Listener: ln, sink: s}) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return s

@@ -22,7 +22,8 @@ type txResult struct {
 }
 
 // transact runs one mail transaction (RFC 5321 §3.3) for rcpts on s:
-// MAIL, one RCPT each, DATA when any was accepted, then RSET so that the
+// MAIL, one RCPT each, DATA when any was accepted. A transaction that ends
+// without the reply to the final dot is closed with RSET so that the
 // session can be pooled. On an LMTP session the end of DATA brings one
 // reply per accepted recipient (RFC 2033 §4.2).
 func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, body []byte, rcpts []*envelope.Recipient) txResult {
@@ -123,6 +124,10 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	// answered here with a "relayed" report.
 	dsn, _ := c.Extension("DSN")
 	set(delivered("250 "+resp.StatusText).viaHop(dsn), accepted)
-	res.keep = c.Reset() == nil
+	// RFC 5321 §4.1.1.4: the reply to the final dot completes the
+	// transaction and clears the server's state, so the session is pooled
+	// without an RSET round trip. A server that drops it meanwhile shows at
+	// the next MAIL, which is then retried on a new session (stale).
+	res.keep = true
 	return res
 }
