@@ -136,10 +136,13 @@ func schedKey(t time.Time, id string) []byte {
 	return append(k, id...)
 }
 
-func (s *Store) lock(id string) *sync.Mutex {
+func (s *Store) lock(id string) *sync.Mutex { return &s.locks[s.lockIndex(id)] }
+
+// lockIndex is the index of id's lock in s.locks.
+func (s *Store) lockIndex(id string) int {
 	h := fnv.New32a()
 	h.Write([]byte(id))
-	return &s.locks[h.Sum32()%uint32(len(s.locks))]
+	return int(h.Sum32() % uint32(len(s.locks)))
 }
 
 // Enqueue stores a new message and its body durably (synced) and schedules
@@ -330,25 +333,6 @@ func (s *Store) Retry(id string) error {
 		return nil
 	})
 	return err
-}
-
-// Flush makes every active message due now and returns how many.
-func (s *Store) Flush() (int, error) {
-	var ids []string
-	err := s.scan("t/", func(k, _ []byte) bool {
-		ids = append(ids, string(k[len("t/")+9:]))
-		return true
-	})
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, id := range ids {
-		if err := s.Retry(id); err == nil {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // Due returns up to limit ids of active messages whose next attempt is at or
