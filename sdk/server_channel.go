@@ -210,9 +210,19 @@ func (ch *serverChannel) body(id uint64, c *serverCall, f *pb.ChannelFrame) {
 // start runs a call whose request is complete, in a goroutine of its own
 // unless the stream is inline, and answers it.
 func (ch *serverChannel) start(id uint64, c *serverCall, run func(context.Context) (*pb.Verdict, []byte, error)) {
-	ctx, cancel := context.WithCancel(ch.ctx)
+	// An inline call blocks the reader, which therefore cannot see the
+	// stream end while it runs: the stream's context has nothing to
+	// cancel it with, and not registering with it saves a lock per call.
+	parent := ch.ctx
+	if ch.inline {
+		parent = context.Background()
+	}
+	var ctx context.Context
+	var cancel context.CancelFunc
 	if c.timeout > 0 {
-		ctx, cancel = context.WithTimeout(ch.ctx, time.Duration(c.timeout)*time.Microsecond)
+		ctx, cancel = context.WithTimeout(parent, time.Duration(c.timeout)*time.Microsecond)
+	} else {
+		ctx, cancel = context.WithCancel(parent)
 	}
 	ch.mu.Lock()
 	c.cancel = cancel
