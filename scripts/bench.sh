@@ -804,15 +804,16 @@ say "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 # first delivery, RSS with 100,000 queued, accept latency under backlog) is
 # scripts/bench/queue-scale.sh, written separately. It runs here when that
 # file exists and is executable (BENCH_QUEUE_SCALE=0 or a BENCH_ONLY without
-# "queue" skips it), with SLUICE_BIN, SMTPLOAD_BIN, DNSSTUB_BIN, NOOP_BIN,
-# BENCH_TMP and BENCH_TIMEOUT in its environment, and prints its own figures;
-# a non-zero exit makes the whole bench fail (after the tables).
+# "queue" skips it), with SLUICE_BIN, SMTPLOAD_BIN, DNSSTUB_BIN, NOOP_BIN and
+# BENCH_TMP in its environment (its own knobs, QS_*, pass through), and
+# prints its own figures; a non-zero exit makes the whole bench fail (after
+# the tables).
 if [ "${BENCH_QUEUE_SCALE:-1}" != 0 ] && want queue; then
 	if [ -x "$QUEUE_SCALE" ]; then
 		say "queue at scale: $QUEUE_SCALE"
 		qrc=0
 		SLUICE_BIN=$SLUICE SMTPLOAD_BIN=$SMTPLOAD DNSSTUB_BIN=$DNSSTUB NOOP_BIN=$NOOP \
-			BENCH_TMP=${BENCH_TMP:-/var/tmp} BENCH_TIMEOUT=$TIMEOUT "$QUEUE_SCALE" || qrc=$?
+			BENCH_TMP=${BENCH_TMP:-/var/tmp} "$QUEUE_SCALE" || qrc=$?
 		if [ "$qrc" != 0 ]; then
 			FAILED=1
 			log "queue-scale.sh exited $qrc"
@@ -841,8 +842,7 @@ variant_name() { # MTA:STAGES
 # postfix_of VARIANTS: Postfix's variant in a scenario (the reference).
 postfix_of() { tr ' ' '\n' <<<"$1" | grep '^postfix:' | head -1; }
 fmt="%-20s | %-27s | %12s | %9s | %8s | %8s | %9s | %9s\n"
-echo
-printf "$fmt" scenario MTA "accept msg/s" "e2e msg/s" "p50 ms" "p99 ms" "accept/pf" "e2e/pf"
+[ "${#SCEN[@]}" -gt 0 ] && { echo; printf "$fmt" scenario MTA "accept msg/s" "e2e msg/s" "p50 ms" "p99 ms" "accept/pf" "e2e/pf"; }
 for s in "${SCEN[@]}"; do
 	IFS='|' read -r id label client n size sessions variants <<<"$s"
 	pv=$(postfix_of "$variants")
