@@ -44,6 +44,14 @@ func (e *APIError) Error() string { return e.Msg }
 // Do performs a request and decodes a JSON answer into out (if non-nil).
 // raw, when non-nil, receives the body as sent.
 func (c *Client) Do(method, path string, out any, raw *[]byte) error {
+	return c.do(c.HTTP, method, path, out, raw)
+}
+
+// flushTimeout bounds POST /api/queue/flush, which rewrites every deferred
+// message: about ten seconds per 100,000 on a small machine.
+const flushTimeout = 30 * time.Minute
+
+func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) error {
 	req, err := http.NewRequest(method, c.BaseURL+path, nil)
 	if err != nil {
 		return err
@@ -51,7 +59,7 @@ func (c *Client) Do(method, path string, out any, raw *[]byte) error {
 	if c.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.BaseURL, err)
 	}
@@ -126,10 +134,13 @@ func (c *Client) Action(id, action string) (*ActionResult, []byte, error) {
 	return &r, raw, err
 }
 
-// Flush makes every active message due now.
+// Flush makes every active message due now. It waits up to flushTimeout
+// (longer than other calls, as a large queue takes a while).
 func (c *Client) Flush() (*ActionResult, []byte, error) {
 	var r ActionResult
 	var raw []byte
-	err := c.Do("POST", "/api/queue/flush", &r, &raw)
+	hc := *c.HTTP
+	hc.Timeout = max(hc.Timeout, flushTimeout)
+	err := c.do(&hc, "POST", "/api/queue/flush", &r, &raw)
 	return &r, raw, err
 }
