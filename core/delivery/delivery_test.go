@@ -115,9 +115,27 @@ func TestTempFailuresThenDeliveredOnce(t *testing.T) {
 	}
 }
 
+// TestPermanentRejectOfOneRecipient, with and without PIPELINING (RFC
+// 2920): MAIL, the RCPTs and DATA go as one group when the server offers
+// it, one at a time when not, with the same outcomes.
 func TestPermanentRejectOfOneRecipient(t *testing.T) {
+	for _, pipelining := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pipelining=%v", pipelining), func(t *testing.T) {
+			s := testPermanentRejectOfOneRecipient(t, pipelining)
+			next := s.lineAfter("MAIL FROM:<s@origin.test>")
+			if pipelining && !strings.HasPrefix(next, "RCPT TO:<good1@dest.test>") {
+				t.Errorf("after MAIL the sink read %q, want the first RCPT in the same group", next)
+			}
+			if !pipelining && !strings.HasPrefix(next, "250 ") {
+				t.Errorf("after MAIL came %q, want its reply before the next command", next)
+			}
+		})
+	}
+}
+
+func testPermanentRejectOfOneRecipient(t *testing.T, pipelining bool) *sink {
 	h := newHarness(t)
-	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(addr string, _ int) error {
+	s := h.sinkAt("127.0.0.1", sinkOptions{noPipelining: !pipelining, rcpt: func(addr string, _ int) error {
 		if addr == "bad@dest.test" {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 		}
@@ -142,6 +160,7 @@ func TestPermanentRejectOfOneRecipient(t *testing.T) {
 	if !h.gone(id) {
 		t.Error("message with every recipient done still queued")
 	}
+	return s
 }
 
 func TestTempFailAtDataKeepsAllPending(t *testing.T) {

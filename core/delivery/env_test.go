@@ -127,6 +127,9 @@ type sinkOptions struct {
 	data     func(n int) error
 	tls      *tls.Config
 	dataGate chan struct{} // when set, DATA waits until it is closed
+	// noPipelining hides PIPELINING from the EHLO reply (go-smtp's
+	// server always offers it), for a client that must not pipeline.
+	noPipelining bool
 }
 
 // sink is a real go-smtp server recording what it receives.
@@ -226,6 +229,9 @@ type countingListener struct {
 
 func (l *countingListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
+	if err == nil && l.sink.opt.noPipelining {
+		c = pipeliningHidden{c}
+	}
 	if err == nil {
 		l.sink.mu.Lock()
 		l.sink.conns++
@@ -233,6 +239,28 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		l.sink.mu.Unlock()
 	}
 	return c, err
+}
+
+// pipeliningHidden drops the PIPELINING line from what the server writes.
+type pipeliningHidden struct{ net.Conn }
+
+func (c pipeliningHidden) Write(p []byte) (int, error) {
+	if _, err := c.Conn.Write(bytes.ReplaceAll(p, []byte("250-PIPELINING\r\n"), nil)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// lineAfter is the line that follows the first line starting with prefix
+// in the transcript, command or reply.
+func (s *sink) lineAfter(prefix string) string {
+	lines := strings.Split(s.transcript.String(), "\r\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, prefix) && i+1 < len(lines) {
+			return lines[i+1]
+		}
+	}
+	return ""
 }
 
 type sinkSession struct {

@@ -66,7 +66,8 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 			return res
 		}
 	}
-	if err := c.Mail(m.From, opts); err != nil {
+	w, rep := sendEnvelope(c, m.From, opts, rcpts)
+	if err := rep.Mail; err != nil {
 		if code, ok := isReply(err); (!ok || code == 421) && s.used > 1 && ctx.Err() == nil {
 			res.stale = true
 			return res
@@ -78,7 +79,7 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 
 	var accepted []*envelope.Recipient
 	for i, r := range rcpts {
-		err := c.Rcpt(r.Addr, rcptOptions(r))
+		err := rep.Rcpt[i]
 		if err == nil {
 			accepted = append(accepted, r)
 			continue
@@ -95,9 +96,7 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		res.keep = c.Reset() == nil // RFC 5321 §4.1.1.5
 		return res
 	}
-
-	w, err := c.Data()
-	if err != nil {
+	if err := rep.Data; err != nil {
 		set(fail(err), accepted)
 		res.keep = reusable(err)
 		return res
@@ -130,4 +129,45 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	// the next MAIL, which is then retried on a new session (stale).
 	res.keep = true
 	return res
+}
+
+// sendEnvelope sends MAIL, a RCPT per recipient and DATA. To a server that
+// offers PIPELINING they go as one group (RFC 2920 §3.1), read back in
+// order; otherwise one at a time, stopping as transact would: after a
+// failed MAIL, after a RCPT that lost the connection (whose error the
+// recipients after it get), and before DATA when no recipient was taken.
+func sendEnvelope(c *smtp.Client, from string, opts *smtp.MailOptions, rcpts []*envelope.Recipient) (*smtp.DataCommand, smtp.EnvelopeReplies) {
+	if ok, _ := c.Extension("PIPELINING"); ok {
+		addrs := make([]string, len(rcpts))
+		ropts := make([]*smtp.RcptOptions, len(rcpts))
+		for i, r := range rcpts {
+			addrs[i], ropts[i] = r.Addr, rcptOptions(r)
+		}
+		return c.SendEnvelope(from, opts, addrs, ropts)
+	}
+	rep := smtp.EnvelopeReplies{Rcpt: make([]error, len(rcpts))}
+	if rep.Mail = c.Mail(from, opts); rep.Mail != nil {
+		return nil, rep
+	}
+	accepted := 0
+	for i, r := range rcpts {
+		err := c.Rcpt(r.Addr, rcptOptions(r))
+		rep.Rcpt[i] = err
+		if err == nil {
+			accepted++
+			continue
+		}
+		if code, ok := isReply(err); !ok || code == 421 {
+			for j := i + 1; j < len(rcpts); j++ {
+				rep.Rcpt[j] = err
+			}
+			return nil, rep
+		}
+	}
+	if accepted == 0 {
+		return nil, rep
+	}
+	w, err := c.Data()
+	rep.Data = err
+	return w, rep
 }
