@@ -44,6 +44,9 @@ const (
 // errChanged aborts a commit whose message changed since it was read.
 var errChanged = errors.New("delivery: message changed meanwhile")
 
+// errReports aborts change's one-step commit: the change queues reports.
+var errReports = errors.New("delivery: change queues reports")
+
 // optimisticTries is how often change prepares a report outside the
 // queue's lock before it gives up and does it under the lock.
 const optimisticTries = 3
@@ -56,6 +59,18 @@ const optimisticTries = 3
 // everything is redone, the last time under the lock. fn may therefore
 // run more than once, always on a fresh copy.
 func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Time, fn func(*envelope.Message) []bounce.Recipient) (*envelope.Message, error) {
+	// Most changes report nothing (a delivery without NOTIFY=SUCCESS): no
+	// plugin to call, so they are made in one step under the lock, without
+	// the read, copy and comparison of the optimistic path.
+	m, err := a.q.ModifyEnqueue(id, func(m *envelope.Message) ([]queue.Queued, error) {
+		if len(fn(m)) > 0 {
+			return nil, errReports
+		}
+		return nil, nil
+	})
+	if !errors.Is(err, errReports) {
+		return m, err
+	}
 	var out []queue.Queued
 	for try := 0; ; try++ {
 		var m *envelope.Message
