@@ -80,6 +80,17 @@ func cleanRun(s []byte) (end, state int, bareLF bool) {
 	for {
 		rest := s[end:]
 		lf := bytes.IndexByte(rest, '\n')
+		// The usual line: its LF follows a single CR. A CR elsewhere in
+		// the line changes nothing (the byte after it is data again) but
+		// for a CR just before a CR, which then does not end the line:
+		// hence the look at the byte before the CR.
+		if lf >= 1 && rest[lf-1] == '\r' && (lf == 1 || rest[lf-2] != '\r') {
+			end += lf + 1
+			if end == len(s) || s[end] == '.' {
+				return end, wstateBeginLine, false
+			}
+			continue
+		}
 		line := rest
 		if lf >= 0 {
 			line = rest[:lf]

@@ -27,12 +27,14 @@ var dotWriterCases = []string{
 	"a\r\n.b\r\n",
 	"a\n.b\n",
 	"a\r.b\r",
-	"a\r\n.\r\n",                         // a line of one dot
-	"a\r\n.\r\nb",                        // ... not at the end
-	"a\r\n..\r\n",                        // a line of two dots
-	"a\r\r\n",                            // CR CR LF: textproto adds a CR
-	"a\r\r\r\n",                          // CR CR CR LF: it does not
-	"a\r\r\r\r\n",                        //
+	"a\r\n.\r\n",      // a line of one dot
+	"a\r\n.\r\nb",     // ... not at the end
+	"a\r\n..\r\n",     // a line of two dots
+	"a\r\r\n",         // CR CR LF: textproto adds a CR
+	"a\r\r\r\n",       // CR CR CR LF: it does not
+	"a\r\r\r\r\n",     //
+	"x\r\ry\r\n.\r\n", // CR CR inside a line, then an ordinary line end
+	"\r\n\r\r\n",
 	"\r\r\n.\r\n",                        //
 	"a\n\n\n.\n",                         // bare LFs, a dot after one
 	"a\r\n\r\n.",                         // a dot at the start of the last line
