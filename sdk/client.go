@@ -109,6 +109,19 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 	return info, nil
 }
 
+// Close releases the client's connections to the plugin process: the
+// direct channel's sockets and the Channel stream. Stopping the process is
+// go-plugin's (Kill). Calls after Close go out as RPCs, which fail once the
+// process is gone.
+func (c *Client) Close() {
+	if p := c.pool.Swap(nil); p != nil {
+		p.close()
+	}
+	if ch := c.ch.Swap(nil); ch != nil {
+		ch.cancel()
+	}
+}
+
 // Multiplexed reports whether calls go over the plugin's direct channel or
 // Channel stream rather than one RPC each.
 func (c *Client) Multiplexed() bool { return c.Transport() != "rpc" }

@@ -48,9 +48,15 @@ type directStream struct {
 	stop context.CancelFunc
 }
 
+// directBufSize is a connection's read buffer, and the most of a larger
+// frame's read or write buffer it keeps for the next frame: enough for a
+// typical message's frames, small enough that the idle connections of a
+// pool hold little memory.
+const directBufSize = 16 << 10
+
 func newDirectStream(conn net.Conn) *directStream {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &directStream{conn: conn, r: bufio.NewReaderSize(conn, 64<<10), ctx: ctx, stop: cancel}
+	return &directStream{conn: conn, r: bufio.NewReaderSize(conn, directBufSize), ctx: ctx, stop: cancel}
 }
 
 // Context is done when the stream is closed or broken.
@@ -98,15 +104,15 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 		b = append(b, bodyTag...)
 		b = protowire.AppendVarint(b, uint64(len(chunk)))
 	}
-	if cap(b) <= MaxFrameSize {
-		d.wbuf = b // keep the buffer for the next frame, up to a frame's size
+	if cap(b) <= directBufSize {
+		d.wbuf = b // keep the buffer for the next frame
 	}
 	if len(chunk) == 0 {
 		_, err = d.conn.Write(b)
 	} else if len(chunk) < 16<<10 {
 		// A small chunk is cheaper copied than written from a second buffer.
 		b = append(b, chunk...)
-		if cap(b) <= MaxFrameSize {
+		if cap(b) <= directBufSize {
 			d.wbuf = b
 		}
 		_, err = d.conn.Write(b)
@@ -155,8 +161,8 @@ func (d *directStream) recv() (*pb.ChannelFrame, error) {
 		}
 		return nil, err
 	}
-	if cap(d.rbuf) > 4*ChunkSize {
-		d.rbuf = nil // a rare large frame: do not keep its buffer
+	if cap(d.rbuf) > directBufSize {
+		d.rbuf = nil // a large frame: do not keep its buffer
 	}
 	f := new(pb.ChannelFrame)
 	if err := proto.Unmarshal(buf, f); err != nil {

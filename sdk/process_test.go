@@ -111,6 +111,10 @@ func TestServeInAProcess(t *testing.T) {
 	if len(v.Edits) != 1 || !bytes.Equal(v.Edits[0].(sdk.ReplaceBody).Body, []byte("replaced\r\n")) {
 		t.Errorf("edits = %#v", v.Edits)
 	}
+	c.Close()
+	if got := c.Transport(); got != "rpc" {
+		t.Errorf("transport after Close %q, want rpc: the sockets are released", got)
+	}
 	pc.Kill()
 	if !pc.Exited() {
 		t.Error("plugin process still running after Kill")

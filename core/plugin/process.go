@@ -148,8 +148,12 @@ func (p *Process) supervise() {
 			continue
 		}
 		p.mu.Lock()
+		old := p.rpc
 		p.state, p.rpc = "restarting", nil
 		p.mu.Unlock()
+		if old != nil {
+			old.Close() // the dead process's sockets
+		}
 		for {
 			if c != nil {
 				c.Kill()
@@ -225,6 +229,9 @@ func (p *Process) Close() error {
 		close(p.done)
 		p.wg.Wait()
 		p.mu.Lock()
+		if p.rpc != nil {
+			p.rpc.Close()
+		}
 		if p.client != nil {
 			p.client.Kill()
 		}
