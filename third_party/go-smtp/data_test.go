@@ -465,3 +465,14 @@ func BenchmarkLineLimitReader100K(b *testing.B) { benchmarkLineLimitReader(b, 10
 func BenchmarkLineLimitReaderByteAtATime100K(b *testing.B) {
 	benchmarkLineLimitReader(b, 102400, true)
 }
+
+// FuzzDataReader compares the DATA reader with the byte-at-a-time one on
+// any input, read size and size limit (go test -fuzz FuzzDataReader).
+func FuzzDataReader(f *testing.F) {
+	for _, in := range dataReaderCases {
+		f.Add(in, uint16(7), uint16(0), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in string, bufSize, limit uint16, kind uint8) {
+		compareDataReaders(t, in, 1+int(bufSize%512), int64(limit%2048), int(kind%4), int64(len(in)))
+	})
+}

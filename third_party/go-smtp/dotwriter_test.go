@@ -180,3 +180,18 @@ func BenchmarkDotWriter4K(b *testing.B)            { benchmarkDotWriter(b, 4096,
 func BenchmarkDotWriter100K(b *testing.B)          { benchmarkDotWriter(b, 102400, false) }
 func BenchmarkDotWriterTextproto4K(b *testing.B)   { benchmarkDotWriter(b, 4096, true) }
 func BenchmarkDotWriterTextproto100K(b *testing.B) { benchmarkDotWriter(b, 102400, true) }
+
+// FuzzDotWriter compares dotWriter with textproto's DotWriter on any input
+// cut in two (go test -fuzz FuzzDotWriter).
+func FuzzDotWriter(f *testing.F) {
+	for _, in := range dotWriterCases {
+		f.Add(in, uint16(len(in)/2))
+	}
+	f.Fuzz(func(t *testing.T, in string, cut uint16) {
+		c := int(cut) % (len(in) + 1)
+		chunks := []string{in[:c], in[c:]}
+		if got, want := fastDot(t, chunks), textprotoDot(chunks); got != want {
+			t.Fatalf("%q: wrote %q, want %q", chunks, got, want)
+		}
+	})
+}
