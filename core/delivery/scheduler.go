@@ -22,6 +22,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	done := make(chan string, a.cfg.Workers)
+	// Workers live on between messages: a goroutine per attempt grew its
+	// stack anew (through Pebble and the SMTP client) every time. One is
+	// started when none is idle, up to Workers; past that a message waits
+	// for the worker about to come free (fewer than Workers are busy when a
+	// message is due, and done has room for every one of them).
+	jobs := make(chan string)
+	defer close(jobs)
+	started := 0
+	worker := func(id string) {
+		for ok := true; ok; id, ok = <-jobs {
+			a.attempt(work, id)
+			done <- id
+		}
+	}
 	inflight := map[string]bool{}
 	skip := func(id string) bool { return inflight[id] }
 	timer := time.NewTimer(time.Hour)
@@ -38,10 +52,16 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			for _, id := range ids {
 				inflight[id] = true
-				go func() {
-					a.attempt(work, id)
-					done <- id
-				}()
+				select {
+				case jobs <- id: // an idle worker
+				default:
+					if started < a.cfg.Workers {
+						started++
+						go worker(id)
+					} else {
+						jobs <- id
+					}
+				}
 			}
 			if next.IsZero() {
 				timer.Stop()
