@@ -3,7 +3,7 @@
 // messages quickly, counts a queue, and runs the daemon over a filled queue
 // to time its restart and measure its memory and accept latency.
 //
-//	queuebench fill -dir DATA -n N [-size 4096] [-to ADDR] [-batch 1000] [-workers 2] [-state active] [-next 0s]
+//	queuebench fill -dir DATA -n N [-size 4096] [-to ADDR] [-batch 1000] [-workers 2] [-state active] [-next 0s] [-settle 2m]
 //	queuebench count -dir DATA [-verify]
 //	queuebench startup -sluice BIN -c CFG -sink ADDR [-drain 0s] [-log FILE] [-timeout 2m]
 //	queuebench backlog -sluice BIN -c CFG -smtp ADDR -tarpit ADDR -smtpload BIN [-admin ADDR] [-n 1000] [-size 4096] [-settle 5s] [-log FILE]
@@ -13,7 +13,8 @@
 // fill writes through core/queue's API (EnqueueMany: one synced commit per
 // batch), as the daemon's own queue would hold them: active and due now
 // (unless -next or -state say otherwise), one recipient, a body of -size
-// bytes.
+// bytes. It then waits (up to -settle) for Pebble's compactions to stop,
+// as they would have in a queue that filled over hours.
 //
 // startup serves a loopback SMTP sink at -sink, starts `BIN serve -c CFG`
 // (whose relay is the sink) and reports the time from the exec to the
@@ -88,6 +89,7 @@ func fill(args []string) error {
 	workers := fs.Int("workers", 2, "concurrent committers")
 	state := fs.String("state", "active", "state of the messages (active, held, quarantined)")
 	next := fs.Duration("next", 0, "next attempt, from now (0: due now)")
+	settle := fs.Duration("settle", 2*time.Minute, "then wait up to this long for Pebble's compactions to stop")
 	_ = fs.Parse(args)
 	if *dir == "" || *n < 1 || *batch < 1 || *workers < 1 {
 		return errors.New("need -dir and positive -n, -batch, -workers")
@@ -143,13 +145,29 @@ feed:
 		}
 	}
 	el := time.Since(start)
+	// A queue filled over hours has its compactions done; one filled in
+	// a minute has some still running, which would compete with whatever
+	// is measured next. Wait until Pebble has started none for 5 s. (Its
+	// estimated debt is no guide: the time-ordered keys leave L0 full of
+	// files that do not overlap, which Pebble rightly leaves alone.)
+	settled := time.Now()
+	for last, quiet := int64(-1), 0; ferr == nil && quiet < 10 && time.Since(settled) < *settle; {
+		if c := q.Stats().Compactions; c == last {
+			quiet++
+		} else {
+			last, quiet = c, 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	st := q.Stats()
 	if err := q.Close(); ferr == nil {
 		ferr = err
 	}
 	if ferr != nil {
 		return ferr
 	}
-	fmt.Printf("filled=%d size=%d elapsed_s=%.1f msg_per_s=%.0f\n", done.Load(), len(body), el.Seconds(), float64(done.Load())/el.Seconds())
+	fmt.Printf("filled=%d size=%d elapsed_s=%.1f msg_per_s=%.0f settle_s=%.1f compactions=%d l0_files=%d\n", done.Load(), len(body),
+		el.Seconds(), float64(done.Load())/el.Seconds(), time.Since(settled).Seconds(), st.Compactions, st.L0Files)
 	return nil
 }
 
@@ -530,12 +548,22 @@ func backlog(args []string) error {
 	if *admin != "" {
 		for _, path := range []string{"/metrics", "/api/queue"} {
 			t := time.Now()
-			size, err := get("http://" + *admin + path)
+			body, err := get("http://" + *admin + path)
 			if err != nil {
 				return err
 			}
 			name := strings.ReplaceAll(strings.Trim(path, "/"), "/", "_")
-			scrapes += fmt.Sprintf(" %s_ms=%.1f %s_bytes=%d", name, float64(time.Since(t).Microseconds())/1000, name, size)
+			scrapes += fmt.Sprintf(" %s_ms=%.1f %s_bytes=%d", name, float64(time.Since(t).Microseconds())/1000, name, len(body))
+			if path == "/metrics" {
+				// Pebble's backlog of compactions, left by the fast fill,
+				// competes with the accept run: say how large it is.
+				for _, l := range strings.Split(string(body), "\n") {
+					if f := strings.Fields(l); len(f) == 2 && (f[0] == "sluice_pebble_compaction_debt_bytes" || f[0] == "sluice_pebble_l0_files") {
+						v, _ := strconv.ParseFloat(f[1], 64)
+						scrapes += fmt.Sprintf(" %s=%.0f", strings.TrimPrefix(f[0], "sluice_"), v)
+					}
+				}
+			}
 		}
 		rss, _ := memory(pid)
 		scrapes += fmt.Sprintf(" rss_after_scrapes_mib=%.1f", rss)
@@ -557,17 +585,17 @@ func backlog(args []string) error {
 	return nil
 }
 
-// get fetches url and returns the size of a 200 answer's body.
-func get(url string) (int64, error) {
+// get fetches url and returns a 200 answer's body.
+func get(url string) ([]byte, error) {
 	c := &http.Client{Timeout: 5 * time.Minute}
 	resp, err := c.Get(url)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	n, err := io.Copy(io.Discard, resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err == nil && resp.StatusCode != http.StatusOK {
 		err = fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
-	return n, err
+	return b, err
 }
