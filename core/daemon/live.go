@@ -43,7 +43,7 @@ func newGeneration(c *config.Config, hostname, self string, log *slog.Logger, m 
 	}
 	g := &generation{pipe: p, stages: stages}
 	if p.Len() > 0 {
-		pp := pipelinePolicy{p: p, hostname: hostname}
+		pp := pipelinePolicy{p: p, hostname: hostname, log: log}
 		if p.Declares(sdk.HookAuth) {
 			g.policy = authPipelinePolicy{pp}
 		} else {

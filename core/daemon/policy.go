@@ -3,8 +3,12 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"log/slog"
+	"maps"
 	"strings"
 
+	"github.com/sluice-mta/sluice/core/delivery"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/reply"
@@ -17,6 +21,7 @@ import (
 type pipelinePolicy struct {
 	p        *pipeline.Pipeline
 	hostname string // authserv-id of Authentication-Results
+	log      *slog.Logger
 }
 
 func (pp pipelinePolicy) session(info *smtpd.SessionInfo) *pipeline.Session {
@@ -58,7 +63,7 @@ func (pp pipelinePolicy) Mail(ctx context.Context, info *smtpd.SessionInfo, from
 	}
 	// Who authenticated (RFC 4954), for this and the later hooks.
 	ps.SetSession(func(s *sdk.Session) { s.AuthUser, s.AuthMech = info.AuthUser, info.AuthMech })
-	return ps.Mail(ctx, from, nil).Reply
+	return ps.Mail(ctx, from, delivery.MailParams(info.DSNRet, info.DSNEnvID)).Reply
 }
 
 func (pp pipelinePolicy) Rcpt(ctx context.Context, info *smtpd.SessionInfo, rc *envelope.Recipient) *reply.Reply {
@@ -66,7 +71,7 @@ func (pp pipelinePolicy) Rcpt(ctx context.Context, info *smtpd.SessionInfo, rc *
 	if ps == nil {
 		return nil
 	}
-	r, o := ps.Rcpt(ctx, sdk.Recipient{Addr: rc.Addr, Route: rc.Route})
+	r, o := ps.Rcpt(ctx, sdk.Recipient{Addr: rc.Addr, Route: rc.Route, Params: delivery.RcptParams(rc)})
 	rc.Route = r.Route
 	return o.Reply
 }
@@ -95,7 +100,9 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 		msg.Insert(1, "Authentication-Results", authResultsValue(pp.hostname, ar))
 	}
 	tx.Body = msg.Bytes()
-	applyEnvelope(tx.Envelope, ps.Envelope())
+	for _, bad := range applyEnvelope(tx.Envelope, ps.Envelope()) {
+		pp.logger().Warn("pipeline: DSN parameter of an envelope edit ignored", "id", tx.Envelope.ID, "err", bad)
+	}
 	if len(tx.Envelope.Rcpts) == 0 {
 		// Every recipient was removed: nothing to deliver.
 		tx.Discard = true
@@ -110,9 +117,24 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 }
 
 // applyEnvelope carries the stages' envelope edits into the queue's
-// envelope, keeping each surviving recipient's DSN parameters.
-func applyEnvelope(m *envelope.Message, e *sdk.Envelope) {
+// envelope. The DSN parameters (RFC 3461 §4) a stage gave a sender or a
+// recipient (SetSender, AddRecipient: ESMTP parameters, see
+// delivery.ParseRcptParams) replace the client's; a recipient that comes
+// back with no parameters, or with those it was given, keeps its own. As
+// the pipeline does with an edit that cannot apply, a malformed parameter
+// is ignored, not the edit: the recipient is still delivered, with the
+// defaults of one that gave no such parameter, and the error is returned
+// for the log.
+func applyEnvelope(m *envelope.Message, e *sdk.Envelope) []error {
+	var bad []error
 	m.From = e.MailFrom
+	if e.MailParams != nil && !maps.Equal(e.MailParams, delivery.MailParams(m.DSNRet, m.DSNEnvID)) {
+		ret, envID, err := delivery.ParseMailParams(e.MailParams)
+		if err != nil {
+			bad = append(bad, fmt.Errorf("sender <%s>: %w", e.MailFrom, err))
+		}
+		m.DSNRet, m.DSNEnvID = ret, envID
+	}
 	old := map[string]envelope.Recipient{}
 	for _, r := range m.Rcpts {
 		old[strings.ToLower(r.Addr)] = r
@@ -129,10 +151,25 @@ func applyEnvelope(m *envelope.Message, e *sdk.Envelope) {
 		if !ok {
 			nr = envelope.Recipient{Addr: r.Addr, Status: envelope.RcptPending}
 		}
+		if r.Params != nil && !(ok && maps.Equal(r.Params, delivery.RcptParams(&nr))) {
+			notify, orcpt, err := delivery.ParseRcptParams(r.Params)
+			if err != nil {
+				bad = append(bad, fmt.Errorf("recipient <%s>: %w", r.Addr, err))
+			}
+			nr.Notify, nr.ORcpt = notify, orcpt
+		}
 		nr.Route = r.Route
 		rcpts = append(rcpts, nr)
 	}
 	m.Rcpts = rcpts
+	return bad
+}
+
+func (pp pipelinePolicy) logger() *slog.Logger {
+	if pp.log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return pp.log
 }
 
 func (pp pipelinePolicy) Reset(ctx context.Context, info *smtpd.SessionInfo) {

@@ -19,10 +19,11 @@ type Policy interface {
 	Connect(ctx context.Context, s *SessionInfo) *reply.Reply
 	// Helo is asked for each HELO/EHLO name (s.Helo).
 	Helo(ctx context.Context, s *SessionInfo) *reply.Reply
-	// Mail is asked for the reverse-path ("" is the null sender).
+	// Mail is asked for the reverse-path ("" is the null sender);
+	// s.DSNRet and s.DSNEnvID hold the command's DSN parameters.
 	Mail(ctx context.Context, s *SessionInfo, from string) *reply.Reply
-	// Rcpt is asked for each recipient; s.Rcpts holds those accepted so
-	// far. It may set rcpt.Route.
+	// Rcpt is asked for each recipient, with its DSN parameters; s.Rcpts
+	// holds those accepted so far. It may set rcpt.Route.
 	Rcpt(ctx context.Context, s *SessionInfo, rcpt *envelope.Recipient) *reply.Reply
 	// Data is asked with the whole message at the end of DATA or BDAT and
 	// may edit tx in place; the 250 follows only once it is queued.
@@ -86,7 +87,11 @@ type SessionInfo struct {
 	Client   netip.AddrPort
 	TLS      bool
 	Helo     string
-	From     string   // reverse-path of the open transaction
+	From     string // reverse-path of the open transaction
+	// DSNRet and DSNEnvID are the RET= and ENVID= (decoded) of the MAIL
+	// command (RFC 3461 §4.3, §4.4), from Policy.Mail on; "" when absent.
+	DSNRet   string
+	DSNEnvID string
 	Rcpts    []string // recipients accepted in the open transaction
 	Local    netip.AddrPort
 	// AuthUser is the user authenticated by AUTH (RFC 4954), "" before;

@@ -127,3 +127,50 @@ func TestPolicyConnectTempfail(t *testing.T) {
 	d.expect("421 4.3.2 Service shutting down, try again later")
 	d.expectClosed()
 }
+
+// dsnPolicy records the DSN parameters (RFC 3461 §4) the policy is shown.
+type dsnPolicy struct {
+	AllowAll
+	mu   sync.Mutex
+	seen []string
+}
+
+func (p *dsnPolicy) Mail(_ context.Context, s *SessionInfo, from string) *reply.Reply {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, "mail <"+from+"> RET="+s.DSNRet+" ENVID="+s.DSNEnvID)
+	return nil
+}
+
+func (p *dsnPolicy) Rcpt(_ context.Context, s *SessionInfo, rc *envelope.Recipient) *reply.Reply {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, "rcpt <"+rc.Addr+"> NOTIFY="+strings.Join(rc.Notify, ",")+" ORCPT="+rc.ORcpt+
+		" with RET="+s.DSNRet+" ENVID="+s.DSNEnvID)
+	return nil
+}
+
+// TestPolicySeesDSNParams: Mail and Rcpt are shown the command's DSN
+// parameters, decoded, and a new transaction starts without the last one's.
+func TestPolicySeesDSNParams(t *testing.T) {
+	p := &dsnPolicy{}
+	h := start(t, func(o *Options) { o.Policy = p })
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ+2B1", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;x+2By@z.test", "250 2.0.0 I'll make sure <b@example.org> gets this")
+	d.cmd("RSET", "250 2.0.0 Session reset")
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<c@example.org>", "250 2.0.0 I'll make sure <c@example.org> gets this")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	want := []string{
+		"mail <a@example.org> RET=HDRS ENVID=QQ+1",
+		"rcpt <b@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=RFC822;x+y@z.test with RET=HDRS ENVID=QQ+1",
+		"mail <a@example.org> RET= ENVID=",
+		"rcpt <c@example.org> NOTIFY= ORCPT= with RET= ENVID=",
+	}
+	if !reflect.DeepEqual(p.seen, want) {
+		t.Errorf("policy saw\n%q\nwant\n%q", p.seen, want)
+	}
+}

@@ -98,8 +98,10 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	if max := s.srv.cfg.Limits.MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max && !s.srv.mayRelay(s.info.Client.Addr()) {
 		return &tooManyMessages, true
 	}
+	s.info.DSNRet, s.info.DSNEnvID = string(opts.Return), opts.EnvelopeID
 	from, r = s.srv.checkMail(&s.info, from, opts.UTF8)
 	if r != nil {
+		s.info.DSNRet, s.info.DSNEnvID = "", ""
 		return r, false
 	}
 	if !s.conn.beginTxn() {
@@ -129,14 +131,16 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 		return &badSequence
 	}
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
-	if r := s.srv.checkRcpt(&s.info, &rc, s.tx.opts.UTF8); r != nil {
-		return r
-	}
+	// The DSN parameters come first, so that the Policy (and the pipeline
+	// stages behind it) see them.
 	for _, n := range opts.Notify {
 		rc.Notify = append(rc.Notify, string(n))
 	}
 	if opts.OriginalRecipient != "" {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+	}
+	if r := s.srv.checkRcpt(&s.info, &rc, s.tx.opts.UTF8); r != nil {
+		return r
 	}
 	s.tx.rcpts = append(s.tx.rcpts, rc)
 	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
@@ -191,6 +195,7 @@ func (s *session) Reset() {
 	open := s.tx != nil
 	s.tx = nil
 	s.info.From = ""
+	s.info.DSNRet, s.info.DSNEnvID = "", ""
 	s.info.Rcpts = nil
 	s.mu.Unlock()
 	if open && s.srv.policy != nil {

@@ -20,8 +20,10 @@ import (
 type Delivery struct {
 	From  string
 	Rcpts []string
-	Data  []byte
-	Addr  string // the sink address it arrived at
+	// RcptOpts are the RCPT parameters of each of Rcpts (NOTIFY, ORCPT).
+	RcptOpts []smtp.RcptOptions
+	Data     []byte
+	Addr     string // the sink address it arrived at
 }
 
 // Sink is a go-smtp server that records what it is sent. Reply, when set,
@@ -108,18 +110,19 @@ func (s *Sink) WaitN(t testing.TB, n int, timeout time.Duration) []Delivery {
 }
 
 type sinkSession struct {
-	s     *Sink
-	from  string
-	rcpts []string
+	s        *Sink
+	from     string
+	rcpts    []string
+	rcptOpts []smtp.RcptOptions
 }
 
-func (x *sinkSession) Reset()        { x.from, x.rcpts = "", nil }
+func (x *sinkSession) Reset()        { x.from, x.rcpts, x.rcptOpts = "", nil, nil }
 func (x *sinkSession) Logout() error { return nil }
 func (x *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
 	x.from = from
 	return nil
 }
-func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (x *sinkSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	x.s.mu.Lock()
 	f := x.s.rcptReply
 	x.s.mu.Unlock()
@@ -129,6 +132,11 @@ func (x *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		}
 	}
 	x.rcpts = append(x.rcpts, to)
+	var o smtp.RcptOptions
+	if opts != nil {
+		o = *opts
+	}
+	x.rcptOpts = append(x.rcptOpts, o)
 	return nil
 }
 func (x *sinkSession) Data(r io.Reader) error {
@@ -146,7 +154,8 @@ func (x *sinkSession) Data(r io.Reader) error {
 		}
 	}
 	x.s.mu.Lock()
-	x.s.got = append(x.s.got, Delivery{From: x.from, Rcpts: append([]string(nil), x.rcpts...), Data: buf.Bytes(), Addr: x.s.Addr})
+	x.s.got = append(x.s.got, Delivery{From: x.from, Rcpts: append([]string(nil), x.rcpts...),
+		RcptOpts: append([]smtp.RcptOptions(nil), x.rcptOpts...), Data: buf.Bytes(), Addr: x.s.Addr})
 	x.s.mu.Unlock()
 	select {
 	case x.s.arrived <- struct{}{}:

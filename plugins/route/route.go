@@ -426,8 +426,9 @@ func (p *Plugin) expand(addr string, depth int) ([]string, error) {
 }
 
 // Data applies the rewriting decided at RCPT: each rewritten recipient is
-// replaced by its targets, each with its route. Recipients that earlier
-// stages added are routed too.
+// replaced by its targets, each with its route and the DSN parameters the
+// recipient's own pass on to them (see targetParams). Recipients that
+// earlier stages added are routed too.
 func (p *Plugin) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
 	var edits []sdk.Edit
 	var present []string
@@ -454,13 +455,58 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdic
 				continue
 			}
 			present = append(present, tg)
-			edits = append(edits, sdk.AddRecipient{Addr: tg})
+			edits = append(edits, sdk.AddRecipient{Addr: tg, Params: targetParams(r, len(targets))})
 			if rl := p.ruleFor(tg); rl != nil && rl.transport != "" && rl.transport != "reject" {
 				edits = append(edits, sdk.SetRoute{Rcpt: tg, Route: rl.transport})
 			}
 		}
 	}
 	return sdk.Continue(edits...), nil
+}
+
+// targetParams are the DSN parameters (RFC 3461 §4) r passes on to each of
+// the n addresses it is rewritten to, as an alias in the sense of RFC 3461
+// §5.2.7 (the envelope sender stays, and with it RET= and ENVID=):
+//
+//   - ORCPT= goes to every target (§5.2.7.2, §5.2.7.3 c); when r had none,
+//     it is r's own address, as a relay may add it (§5.2.1 d), so that a
+//     report on a target names the address the sender used (its
+//     Original-Recipient field, §6.3 d).
+//   - NOTIFY= goes as it is to a single target (§5.2.7.2). For several it
+//     goes without SUCCESS (§5.2.7.3 c): the sender asked for one success
+//     report, not one per target; NOTIFY=SUCCESS alone becomes NEVER.
+//
+// §5.2.7.3 c also has the MTA issue an "expanded" report for r when its
+// NOTIFY had SUCCESS; a stage has no means to ask the core for one, so
+// none is sent.
+func targetParams(r sdk.Recipient, n int) map[string]string {
+	p := map[string]string{"ORCPT": delivery.OriginalRecipient(r.Addr)}
+	for k, v := range r.Params {
+		switch {
+		case strings.EqualFold(k, "ORCPT"):
+			p["ORCPT"] = v
+		case strings.EqualFold(k, "NOTIFY"):
+			p["NOTIFY"] = v
+			if n > 1 {
+				p["NOTIFY"] = withoutSuccess(v)
+			}
+		}
+	}
+	return p
+}
+
+// withoutSuccess removes SUCCESS from a NOTIFY= list.
+func withoutSuccess(notify string) string {
+	var keep []string
+	for _, k := range strings.Split(notify, ",") {
+		if !strings.EqualFold(strings.TrimSpace(k), "SUCCESS") {
+			keep = append(keep, k)
+		}
+	}
+	if len(keep) == 0 {
+		return "NEVER"
+	}
+	return strings.Join(keep, ",")
 }
 
 func domainOf(addr string) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -108,6 +109,48 @@ func TestDataRewritesAliasesAndRoutesTargets(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("envelope after data:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestDataPassesDSNParamsToTargets: the targets of an alias get its
+// ORCPT (or its own address as one) and its NOTIFY, without SUCCESS when
+// there are several (RFC 3461 §5.2.7.2, §5.2.7.3 c).
+func TestDataPassesDSNParamsToTargets(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, `{"aliases": {
+		"one@example.org":  ["alice@example.org"],
+		"team@example.org": ["bob@example.org", "carol@example.org"],
+		"list@example.org": ["dave@example.org", "erin@example.org"],
+		"x+y@example.org":  ["frank@example.org"]}}`)
+	txn := sdktest.NewTxn("s@origin.test")
+	for _, r := range []sdk.Recipient{
+		{Addr: "one@example.org", Params: map[string]string{"NOTIFY": "SUCCESS,FAILURE"}},
+		{Addr: "team@example.org", Params: map[string]string{"NOTIFY": "SUCCESS,DELAY", "ORCPT": "rfc822;x+2Bz@origin.test"}},
+		{Addr: "list@example.org", Params: map[string]string{"NOTIFY": "SUCCESS"}},
+		{Addr: "x+y@example.org"},
+		{Addr: "grace@example.org", Params: map[string]string{"NOTIFY": "NEVER"}},
+	} {
+		if v := h.Rcpt(txn, r.Addr); v.Action != sdk.ActionContinue {
+			t.Fatalf("%s refused at RCPT: %s", r.Addr, v.Reason)
+		}
+		txn.Envelope.Rcpts = append(txn.Envelope.Rcpts, r)
+	}
+	v := h.Data(txn, []byte("Subject: hi\r\n\r\nbody\r\n"))
+	sdktest.ApplyEnvelope(&txn.Envelope, v.Edits)
+	got := map[string]string{}
+	for _, r := range txn.Envelope.Rcpts {
+		got[r.Addr] = "NOTIFY=" + r.Params["NOTIFY"] + " ORCPT=" + r.Params["ORCPT"]
+	}
+	want := map[string]string{
+		"alice@example.org": "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;one@example.org",
+		"bob@example.org":   "NOTIFY=DELAY ORCPT=rfc822;x+2Bz@origin.test",
+		"carol@example.org": "NOTIFY=DELAY ORCPT=rfc822;x+2Bz@origin.test",
+		"dave@example.org":  "NOTIFY=NEVER ORCPT=rfc822;list@example.org",
+		"erin@example.org":  "NOTIFY=NEVER ORCPT=rfc822;list@example.org",
+		"frank@example.org": "NOTIFY= ORCPT=rfc822;x+2By@example.org",
+		"grace@example.org": "NOTIFY=NEVER ORCPT=", // no alias: untouched
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("targets' parameters:\n%v\nwant\n%v", got, want)
 	}
 }
 
