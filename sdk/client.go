@@ -87,6 +87,9 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 	for _, p := range resp.GetHooks() {
 		h, err := hookFromPB(p)
 		if err != nil {
+			if direct != nil {
+				direct.close()
+			}
 			return Info{}, fmt.Errorf("sdk: init: plugin declared %w", err)
 		}
 		info.Hooks = append(info.Hooks, h)

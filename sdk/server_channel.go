@@ -49,10 +49,10 @@ func (s *server) serveDirect(ctl *net.UnixConn) {
 	err := acceptConns(ctl, func(conn net.Conn) {
 		st := newDirectStream(conn)
 		ch := &serverChannel{s: s, stream: st, ctx: st.Context(), calls: make(map[uint64]*serverCall), inline: true}
-		err := ch.read()
+		err := ch.read() // never nil: it reads until the stream fails
 		ch.close()
 		_ = st.Close()
-		if err != nil && !errors.Is(err, io.EOF) {
+		if !errors.Is(err, io.EOF) {
 			s.log.Warn("direct channel connection ended", "err", err.Error())
 		}
 	})
