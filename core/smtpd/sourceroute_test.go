@@ -112,7 +112,7 @@ func TestSourceRouteAfterRefusedData(t *testing.T) {
 	d.ehlo()
 	d.send("MAIL FROM:<a@example.org>", "DATA", "RCPT TO:<@a:b@example.org>", "RCPT TO:<b@example.org>")
 	d.expect("250 2.0.0 Roger, accepting mail from <a@example.org>",
-		"502 5.5.1 Missing RCPT TO command.",
+		"554 5.5.1 No valid recipients",
 		refusedRoute,
 		"250 2.0.0 I'll make sure <b@example.org> gets this")
 }

@@ -954,6 +954,22 @@ func (c *Conn) handleStartTLS() {
 }
 
 // DATA
+// refuseWithoutRecipients answers DATA or BDAT that has no transaction to
+// carry: 503 before MAIL (RFC 5321 §4.1.4, bad sequence), 554 when every
+// RCPT failed (RFC 2920 §3.1, "no valid recipients", what a pipelining
+// client expects). v0.25.1 answered 502, "command not implemented", to both.
+func (c *Conn) refuseWithoutRecipients() bool {
+	switch {
+	case !c.fromReceived:
+		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Bad sequence of commands: MAIL first")
+	case len(c.recipients) == 0:
+		c.writeResponse(554, EnhancedCode{5, 5, 1}, "No valid recipients")
+	default:
+		return false
+	}
+	return true
+}
+
 func (c *Conn) handleData(arg string) {
 	if arg != "" {
 		c.writeResponse(501, EnhancedCode{5, 5, 4}, "DATA command should not have any arguments")
@@ -968,8 +984,7 @@ func (c *Conn) handleData(arg string) {
 		return
 	}
 
-	if !c.fromReceived || len(c.recipients) == 0 {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Missing RCPT TO command.")
+	if c.refuseWithoutRecipients() {
 		return
 	}
 
@@ -1017,8 +1032,7 @@ func (c *Conn) handleBdat(arg string) {
 		return
 	}
 
-	if !c.fromReceived || len(c.recipients) == 0 {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Missing RCPT TO command.")
+	if c.refuseWithoutRecipients() {
 		// The chunk follows the command even when the command is rejected.
 		io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
 		return
