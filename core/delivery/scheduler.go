@@ -9,11 +9,20 @@ import (
 // again after Due failed.
 const dueErrorBackoff = time.Second
 
+// dispatchBatch is how many workers must be free before the scheduler asks
+// the queue again while the last answer filled every free worker (more
+// may be due). Each Due walks past the in-flight entries at the front of
+// the schedule index; asking as each single worker frees up would cost
+// O(workers) per delivery, most of the daemon's CPU when it drains a
+// large backlog.
+func dispatchBatch(workers int) int { return max(1, workers/8) }
+
 // Run schedules deliveries until ctx is done. It asks the queue's schedule
 // index for due messages, never more than there are free workers, and then
 // sleeps until one of: the queue's notification, Kick, the next scheduled
-// attempt, a worker finishing, or ctx. A message being delivered is
-// in-flight and never dispatched twice.
+// attempt, a worker finishing, or ctx. While due messages outnumber the
+// workers it asks again only once dispatchBatch workers are free. A
+// message being delivered is in-flight and never dispatched twice.
 //
 // When ctx is done Run stops dispatching, lets in-flight deliveries finish
 // for up to the command timeout, then cancels them, waits for them, closes
@@ -41,15 +50,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	batch := dispatchBatch(a.cfg.Workers)
+	saturated := false // the last Due filled every free worker
 
 	for {
-		if free := a.cfg.Workers - len(inflight); free > 0 {
+		if free := a.cfg.Workers - len(inflight); free > 0 && (free >= batch || !saturated) {
 			now := a.clock()
 			ids, next, err := a.q.Due(now, free, skip)
 			if err != nil {
 				a.log.Error("delivery: reading the schedule", "err", err)
 				next = now.Add(dueErrorBackoff)
 			}
+			saturated = len(ids) == free
 			for _, id := range ids {
 				inflight[id] = true
 				select {
