@@ -39,6 +39,12 @@ import (
 // memTableSize is Pebble's memtable size (its default is 4 MiB).
 const memTableSize = 64 << 20
 
+// blockCacheSize is Pebble's block cache (its default is 8 MiB). Every
+// delivery reads its message's envelope and body by key; with a large
+// queue, 8 MiB does not even hold the tables' index blocks, so each read
+// fetched and decompressed them again.
+const blockCacheSize = 64 << 20
+
 // ErrNotFound is returned for an unknown message id.
 var ErrNotFound = errors.New("queue: no such message")
 
@@ -88,7 +94,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	// deleted before their memtable is flushed: the flush then drops the
 	// body with its tombstone instead of writing it into the LSM tree, so a
 	// body costs its WAL write and little else.
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: memTableSize, FS: opt.fs})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: opt.fs})
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}
