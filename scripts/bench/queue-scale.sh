@@ -51,7 +51,7 @@
 #   QS_KEEP [0]                  1: keep the work directory
 #   SLUICE_BIN [bin/sluice]  SMTPLOAD_BIN [bin/smtpload, built if missing]
 #   BENCH_TMP [/var/tmp]         where the queues go (same disk as bench.sh's)
-#   BENCH_TIMEOUT [120]          seconds a daemon may take to start/deliver
+#   QS_TIMEOUT [120]             seconds a daemon may take to start/deliver
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -66,7 +66,7 @@ BASELINE=${QS_BASELINE:-1}
 SLUICE=${SLUICE_BIN:-$ROOT/bin/sluice}
 SMTPLOAD=${SMTPLOAD_BIN:-$ROOT/bin/smtpload}
 TMPROOT=${BENCH_TMP:-/var/tmp}
-TIMEOUT=${BENCH_TIMEOUT:-120}
+TIMEOUT=${QS_TIMEOUT:-120}
 
 say() { echo "queue-scale: $*"; }
 die() {

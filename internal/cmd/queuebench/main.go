@@ -44,6 +44,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -209,11 +210,23 @@ func runSink(args []string) error {
 
 // ---- freeport --------------------------------------------------------------
 
-// freeport prints n loopback ports that were free a moment ago.
+// freeport prints n loopback ports that were free a moment ago, below the
+// kernel's ephemeral range: a port in that range may be taken as the local
+// end of an outgoing connection (the machine is shared) between this check
+// and the daemon's bind.
 func freeport(args []string) error {
 	fs := flag.NewFlagSet("freeport", flag.ExitOnError)
 	n := fs.Int("n", 1, "how many")
 	_ = fs.Parse(args)
+	ephLow := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			ephLow, _ = strconv.Atoi(f[0])
+		}
+	}
+	if ephLow <= 12000 {
+		ephLow = 60000 // an unusual range: use 10000-59999
+	}
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -221,13 +234,17 @@ func freeport(args []string) error {
 		}
 	}()
 	var ports []string
-	for range *n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return err
+	for try := 0; len(ports) < *n; try++ {
+		if try == 1000 {
+			return errors.New("no free port found")
 		}
-		lns = append(lns, ln)
-		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+		p := 10000 + mrand.IntN(ephLow-10000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			continue
+		}
+		lns = append(lns, ln) // held until all are picked: no duplicates
+		ports = append(ports, strconv.Itoa(p))
 	}
 	fmt.Println(strings.Join(ports, " "))
 	return nil
