@@ -462,9 +462,13 @@ stop_sluice() {
 }
 sluice_queue() { # number of messages in Sluice's queue, or "?"
 	local out
-	out=$("$SLUICE" queue list -c "$SLUICE_CONF" --json 2>/dev/null) || { echo "?"; return; }
-	# A JSON array of messages: count the "id" keys.
-	grep -o '"id"' <<<"$out" | wc -l
+	out=$("$SLUICE" queue list -c "$SLUICE_CONF" --json --limit 1 2>/dev/null) || { echo "?"; return; }
+	# The listing is one page; its "counts" object (one "state": N line
+	# each) covers the whole queue.
+	awk '/"counts"/ { in_counts = 1; next }
+	     in_counts && /}/ { exit }
+	     in_counts { gsub(/[^0-9]/, "", $2); n += $2 }
+	     END { print n + 0 }' <<<"$out"
 }
 
 start_postfix() { # STAGES (none or milter)
