@@ -1,7 +1,6 @@
 package sdk
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -41,22 +40,24 @@ type frameStream interface {
 // side; the reader and the call it runs on the plugin's.
 type directStream struct {
 	conn net.Conn
-	r    *bufio.Reader
-	rbuf []byte
-	wbuf []byte
-	ctx  context.Context
-	stop context.CancelFunc
+	io   *socketIO
+	// rbuf[rpos:rend] is read from the socket and not yet decoded.
+	rbuf       []byte
+	rpos, rend int
+	wbuf       []byte
+	ctx        context.Context
+	stop       context.CancelFunc
 }
 
 // directBufSize is a connection's read buffer, and the most of a larger
-// frame's read or write buffer it keeps for the next frame: enough for a
-// typical message's frames, small enough that the idle connections of a
-// pool hold little memory.
+// frame's write buffer it keeps for the next frame: enough for a typical
+// message's frames, small enough that the idle connections of a pool hold
+// little memory.
 const directBufSize = 16 << 10
 
 func newDirectStream(conn net.Conn) *directStream {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &directStream{conn: conn, r: bufio.NewReaderSize(conn, directBufSize), ctx: ctx, stop: cancel}
+	return &directStream{conn: conn, io: newSocketIO(conn), ctx: ctx, stop: cancel}
 }
 
 // Context is done when the stream is closed or broken.
@@ -78,10 +79,10 @@ func (e *frameError) Unwrap() error { return e.err }
 // bodyTag is body_chunk's key on the wire (field 7, bytes).
 var bodyTag = protowire.AppendTag(nil, 7, protowire.BytesType)
 
-// Send writes f as one length-prefixed frame. A body chunk is not copied
-// into the encoding: the frame's other fields are encoded, then the chunk
-// is written after them as field 7 in the same writev (field order does
-// not matter to a protobuf decoder).
+// Send writes f as one length-prefixed frame, in one write(2) unless it
+// carries a large body chunk. That chunk is not copied into the encoding:
+// the frame's other fields are encoded, then the chunk is written after
+// them as field 7 (field order does not matter to a protobuf decoder).
 func (d *directStream) Send(f *pb.ChannelFrame) error {
 	chunk := f.BodyChunk
 	f.BodyChunk = nil
@@ -107,18 +108,17 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 	if cap(b) <= directBufSize {
 		d.wbuf = b // keep the buffer for the next frame
 	}
-	if len(chunk) == 0 {
-		_, err = d.conn.Write(b)
-	} else if len(chunk) < 16<<10 {
-		// A small chunk is cheaper copied than written from a second buffer.
+	if len(chunk) >= 16<<10 {
+		if err = d.io.write(b); err == nil {
+			err = d.io.write(chunk)
+		}
+	} else {
+		// A small chunk is cheaper copied than written by a second call.
 		b = append(b, chunk...)
 		if cap(b) <= directBufSize {
 			d.wbuf = b
 		}
-		_, err = d.conn.Write(b)
-	} else {
-		bufs := net.Buffers{b, chunk}
-		_, err = bufs.WriteTo(d.conn)
+		err = d.io.write(b)
 	}
 	if err != nil {
 		d.stop()
@@ -141,34 +141,107 @@ func (d *directStream) Recv() (*pb.ChannelFrame, error) {
 }
 
 func (d *directStream) recv() (*pb.ChannelFrame, error) {
-	n, err := binary.ReadUvarint(d.r)
-	if err != nil {
-		if errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = io.EOF
+	var n uint64
+	for {
+		var k int
+		n, k = binary.Uvarint(d.rbuf[d.rpos:d.rend])
+		if k > 0 {
+			d.rpos += k
+			break
 		}
-		return nil, err
+		if k < 0 {
+			return nil, errors.New("direct channel: bad frame length")
+		}
+		if err := d.fill(); err != nil {
+			return nil, err
+		}
 	}
 	if n > maxDirectFrame {
 		return nil, fmt.Errorf("direct channel: %d-byte frame, over the %d-byte limit", n, maxDirectFrame)
 	}
-	if uint64(cap(d.rbuf)) < n {
-		d.rbuf = make([]byte, n)
-	}
-	buf := d.rbuf[:n]
-	if _, err := io.ReadFull(d.r, buf); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-			err = io.EOF
-		}
+	buf, err := d.frame(int(n))
+	if err != nil {
 		return nil, err
-	}
-	if cap(d.rbuf) > directBufSize {
-		d.rbuf = nil // a large frame: do not keep its buffer
 	}
 	f := new(pb.ChannelFrame)
 	if err := proto.Unmarshal(buf, f); err != nil {
 		return nil, fmt.Errorf("direct channel: bad frame: %w", err)
 	}
 	return f, nil
+}
+
+// fill reads what the socket has into the read buffer, after what is
+// buffered.
+func (d *directStream) fill() error {
+	if d.rbuf == nil {
+		d.rbuf = make([]byte, directBufSize)
+	}
+	if d.rpos == d.rend {
+		d.rpos, d.rend = 0, 0
+	} else if d.rend == len(d.rbuf) {
+		d.rend = copy(d.rbuf, d.rbuf[d.rpos:d.rend])
+		d.rpos = 0
+	}
+	k, err := d.read(d.rbuf[d.rend:])
+	d.rend += k
+	return err
+}
+
+// frame returns the next n bytes: in the read buffer when they fit, else
+// in a buffer of their own.
+func (d *directStream) frame(n int) ([]byte, error) {
+	if n <= d.rend-d.rpos {
+		b := d.rbuf[d.rpos : d.rpos+n]
+		d.rpos += n
+		return b, nil
+	}
+	if n <= directBufSize {
+		if d.rbuf == nil {
+			d.rbuf = make([]byte, directBufSize)
+		}
+		if n > len(d.rbuf)-d.rpos {
+			d.rend = copy(d.rbuf, d.rbuf[d.rpos:d.rend])
+			d.rpos = 0
+		}
+		for d.rend-d.rpos < n {
+			k, err := d.read(d.rbuf[d.rend:])
+			d.rend += k
+			if err != nil {
+				return nil, err
+			}
+		}
+		b := d.rbuf[d.rpos : d.rpos+n]
+		d.rpos += n
+		return b, nil
+	}
+	// A large frame (a body chunk): read it into a buffer of its own.
+	b := make([]byte, n)
+	have := copy(b, d.rbuf[d.rpos:d.rend])
+	d.rpos, d.rend = 0, 0
+	for have < n {
+		k, err := d.read(b[have:])
+		have += k
+		if err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// read reads at least one byte into b; the stream's end or a closed
+// socket is io.EOF.
+func (d *directStream) read(b []byte) (int, error) {
+	k, err := d.io.read(b)
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			err = io.EOF
+		}
+		return 0, err
+	}
+	if k == 0 {
+		return 0, io.EOF
+	}
+	return k, nil
 }
 
 // directConnFromFD turns the inherited descriptor fd into a connection.

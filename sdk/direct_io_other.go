@@ -1,0 +1,32 @@
+//go:build !linux
+
+package sdk
+
+import (
+	"io"
+	"net"
+)
+
+// socketIO reads and writes a direct channel socket through its net.Conn.
+type socketIO struct{ conn net.Conn }
+
+func newSocketIO(conn net.Conn) *socketIO { return &socketIO{conn: conn} }
+
+// read reads at least one byte into b, or fails; 0, nil is the end of
+// the stream.
+func (s *socketIO) read(b []byte) (int, error) {
+	n, err := s.conn.Read(b)
+	if n > 0 {
+		return n, nil
+	}
+	if err == io.EOF {
+		return 0, nil
+	}
+	return n, err
+}
+
+// write writes all of b, or fails.
+func (s *socketIO) write(b []byte) error {
+	_, err := s.conn.Write(b)
+	return err
+}
