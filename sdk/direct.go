@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -47,6 +48,16 @@ type directStream struct {
 	wbuf       []byte
 	ctx        context.Context
 	stop       context.CancelFunc
+
+	// On the core's end: whether the socket has a deadline, and the
+	// cancellation that interrupts its calls (see directPool.call).
+	deadline bool
+	watched  <-chan struct{}
+	unwatch  func() bool
+	mu       sync.Mutex
+	busy     bool // a call is in progress; guarded by mu
+	// an end of watched set the deadline in the past; guarded by mu
+	interrupted bool
 }
 
 // directBufSize is a connection's read buffer, and the most of a larger
@@ -66,6 +77,9 @@ func (d *directStream) Context() context.Context { return d.ctx }
 // Close ends the stream: the peer's reads see the end, ours fail.
 func (d *directStream) Close() error {
 	d.stop()
+	if d.unwatch != nil {
+		d.unwatch()
+	}
 	return d.conn.Close()
 }
 

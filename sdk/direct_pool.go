@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -112,29 +113,54 @@ func (p *directPool) call(ctx context.Context, first *pb.ChannelFrame, body []by
 	if err := ctx.Err(); err != nil {
 		return callResult{}, true, status.FromContextError(err).Err()
 	}
+	// The socket's deadline is the call's. A deadline-only context
+	// (WithCallTimeout) needs no timer of its own then, and only its
+	// parent's end has to interrupt the call; any other context's end
+	// does.
+	watch, own := ctx, true
+	dl, hasDL := ctx.Deadline()
+	if cc, ok := ctx.(*callCtx); ok {
+		if parent, d, ok := cc.untimed(); ok {
+			watch, own, dl, hasDL = parent, false, d, true
+		}
+	}
 	st, ok := p.get()
 	if !ok {
 		return callResult{}, false, nil
 	}
 	clean := false
 	defer func() { p.put(st, clean) }()
-
-	// The ctx's end interrupts the socket's reads and writes.
-	stop := context.AfterFunc(ctx, func() { _ = st.conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	fail := func(err error) (callResult, bool, error) {
 		var fe *frameError
 		if errors.As(err, &fe) {
 			return callResult{}, true, fe
 		}
-		if ctx.Err() != nil {
-			return callResult{}, true, status.FromContextError(ctx.Err()).Err()
+		if err := ctx.Err(); err != nil {
+			return callResult{}, true, status.FromContextError(err).Err()
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return callResult{}, true, status.Error(codes.DeadlineExceeded, context.DeadlineExceeded.Error())
 		}
 		return callResult{}, true, status.Errorf(codes.Unavailable, "plugin direct channel: %v", err)
 	}
+	if hasDL || st.deadline {
+		_ = st.conn.SetDeadline(dl) // the zero time clears the last call's
+		st.deadline = hasDL
+	}
+	st.begin(watch)
+	defer func() {
+		// When watch ended as the answer came, the socket's deadline may
+		// be in the past: the connection is not reused.
+		if !st.end(own) {
+			clean = false
+		}
+	}()
+	if err := watch.Err(); err != nil {
+		return fail(err) // it ended before begin could see it
+	}
 
 	first.CallId = 1
-	if dl, ok := ctx.Deadline(); ok {
+	if hasDL {
 		first.TimeoutMicros = uint64(max(time.Until(dl).Microseconds(), 1))
 	}
 	n := min(len(body), ChunkSize)
@@ -160,13 +186,55 @@ func (p *directPool) call(ctx context.Context, first *pb.ChannelFrame, body []by
 			return fail(fmt.Errorf("answer to call %d, want 1", f.GetCallId()))
 		}
 		if r, done := c.add(f); done {
-			if !stop() {
-				// The ctx ended as the answer came: the deadline may be
-				// set on the socket, so it is not reused.
-				return r, true, r.err
-			}
 			clean = true
 			return r, true, r.err
 		}
+	}
+}
+
+// begin marks the start of a call, which the end of watch interrupts by
+// setting the socket's deadline in the past. The registration with watch
+// stays for the next calls with the same cancellation (in the core every
+// call's is the SMTP server's context, the parent of its deadline-only
+// one), so a call does not register and unregister with a context that
+// every session shares; an end while no call runs interrupts nothing.
+func (d *directStream) begin(watch context.Context) {
+	if done := watch.Done(); done != d.watched || (done != nil && d.unwatch == nil) {
+		if d.unwatch != nil {
+			d.unwatch()
+		}
+		d.watched, d.unwatch = done, nil
+		if done != nil {
+			d.unwatch = context.AfterFunc(watch, d.interrupt)
+		}
+	}
+	d.mu.Lock()
+	d.busy, d.interrupted = true, false
+	d.mu.Unlock()
+}
+
+// end marks the end of a call and reports whether the connection is
+// still fit for another (no interruption set its deadline in the past).
+// once drops the registration with the call's context: it is the call's
+// own, which is about to end.
+func (d *directStream) end(once bool) bool {
+	d.mu.Lock()
+	ok := !d.interrupted
+	d.busy = false
+	d.mu.Unlock()
+	if once && d.unwatch != nil {
+		d.unwatch()
+		d.watched, d.unwatch = nil, nil
+	}
+	return ok
+}
+
+// interrupt fails the call in progress, if any.
+func (d *directStream) interrupt() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.busy {
+		d.interrupted = true
+		_ = d.conn.SetDeadline(time.Unix(1, 0))
 	}
 }

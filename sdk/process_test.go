@@ -272,6 +272,78 @@ func TestDirectChannelTimeout(t *testing.T) {
 	}
 }
 
+// On the direct channel a call under WithCallTimeout, which starts no
+// timer, fails at its deadline all the same (the socket's), and the end
+// of its parent interrupts it well before; the connections each hung call
+// held are not reused.
+func TestDirectChannelCallTimeout(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	c, _ := startProcessWith(t, "hang", w)
+	w.Close()
+	if _, err := c.Init(context.Background(), "hang", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Transport(); got != "direct" {
+		t.Fatalf("transport %q, want direct", got)
+	}
+	rcpt := func(ctx context.Context) error {
+		_, err := c.Hook(ctx, sdk.HookRcpt, fullTxn(), &sdk.Recipient{Addr: "b@example.org"}, nil)
+		return err
+	}
+
+	// The deadline.
+	ctx, cancel := sdk.WithCallTimeout(context.Background(), 200*time.Millisecond)
+	start := time.Now()
+	_, err = c.Hook(ctx, sdk.HookMail, fullTxn(), nil, nil)
+	cancel()
+	if status.Code(errors.Unwrap(err)) != codes.DeadlineExceeded {
+		t.Fatalf("hung mail hook: err = %v, want DeadlineExceeded", err)
+	}
+	if el := time.Since(start); el < 200*time.Millisecond || el > 10*time.Second {
+		t.Errorf("hung mail hook failed after %v, want its 200ms deadline", el)
+	}
+	if err := rcpt(context.Background()); err != nil {
+		t.Fatalf("rcpt after the timeout: %v", err)
+	}
+
+	// The parent's end, with the same parent for a call before (which
+	// leaves its registration with the parent behind) and the hung one.
+	parent, stop := context.WithCancel(context.Background())
+	ctx, cancel = sdk.WithCallTimeout(parent, time.Hour)
+	if err := rcpt(ctx); err != nil {
+		t.Fatalf("rcpt: %v", err)
+	}
+	cancel()
+	errc := make(chan error, 1)
+	go func() {
+		ctx, cancel := sdk.WithCallTimeout(parent, time.Hour)
+		defer cancel()
+		_, err := c.Hook(ctx, sdk.HookMail, fullTxn(), nil, nil)
+		errc <- err
+	}()
+	if _, err := io.ReadFull(r, make([]byte, 2)); err != nil { // both hung calls
+		t.Fatal(err)
+	}
+	stop()
+	select {
+	case err := <-errc:
+		if status.Code(errors.Unwrap(err)) != codes.Canceled {
+			t.Fatalf("mail hook whose parent ended: err = %v, want Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the parent's end did not interrupt the hung call")
+	}
+	for i := 0; i < 3; i++ {
+		if err := rcpt(context.Background()); err != nil {
+			t.Fatalf("rcpt %d after the interruption: %v", i, err)
+		}
+	}
+}
+
 // On the direct channel a frame too large for the protocol fails its call
 // before anything is written, and the plugin keeps answering.
 func TestDirectChannelRefusesOversizedFrame(t *testing.T) {

@@ -210,39 +210,47 @@ func (ch *serverChannel) body(id uint64, c *serverCall, f *pb.ChannelFrame) {
 // start runs a call whose request is complete, in a goroutine of its own
 // unless the stream is inline, and answers it.
 func (ch *serverChannel) start(id uint64, c *serverCall, run func(context.Context) (*pb.Verdict, []byte, error)) {
-	// An inline call blocks the reader, which therefore cannot see the
-	// stream end while it runs: the stream's context has nothing to
-	// cancel it with, and not registering with it saves a lock per call.
-	parent := ch.ctx
 	if ch.inline {
-		parent = context.Background()
+		// An inline call blocks the reader, which therefore can neither
+		// see the stream end nor take a Cancel frame while it runs: the
+		// call's context is not the stream's child nor in calls, and its
+		// timeout starts a timer only if the hook waits on it.
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if c.timeout > 0 {
+			ctx, cancel = WithCallTimeout(ctx, time.Duration(c.timeout)*time.Microsecond)
+		}
+		if c.m != nil {
+			ch.mu.Lock()
+			delete(ch.calls, id) // a data call: its body is complete
+			ch.mu.Unlock()
+		}
+		ch.finish(ctx, cancel, id, run)
+		return
 	}
 	var ctx context.Context
 	var cancel context.CancelFunc
 	if c.timeout > 0 {
-		ctx, cancel = context.WithTimeout(parent, time.Duration(c.timeout)*time.Microsecond)
+		ctx, cancel = context.WithTimeout(ch.ctx, time.Duration(c.timeout)*time.Microsecond)
 	} else {
-		ctx, cancel = context.WithCancel(parent)
+		ctx, cancel = context.WithCancel(ch.ctx)
 	}
 	ch.mu.Lock()
 	c.cancel = cancel
 	ch.calls[id] = c
 	ch.mu.Unlock()
-	if ch.inline {
-		ch.finish(ctx, cancel, id, run)
-		return
-	}
 	go ch.finish(ctx, cancel, id, run)
 }
 
 // finish runs a call and answers it.
 func (ch *serverChannel) finish(ctx context.Context, cancel context.CancelFunc, id uint64, run func(context.Context) (*pb.Verdict, []byte, error)) {
-	defer func() {
-		ch.mu.Lock()
-		delete(ch.calls, id)
-		ch.mu.Unlock()
-		cancel()
-	}()
+	defer cancel()
+	if !ch.inline {
+		defer func() {
+			ch.mu.Lock()
+			delete(ch.calls, id)
+			ch.mu.Unlock()
+		}()
+	}
 	out, body, err := ch.run(ctx, run)
 	if ctx.Err() != nil {
 		return // the core gave up on this call; nobody waits for it

@@ -213,9 +213,11 @@ func (s *Session) addTrace(hook sdk.Hook, te TraceEntry) {
 	s.txTrace = append(s.txTrace, te)
 }
 
-// call runs one stage with its timeout.
+// call runs one stage with its timeout. The timeout's context starts a
+// timer only if the stage waits on it: a plugin's direct channel enforces
+// the deadline with its socket's instead.
 func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcpt *sdk.Recipient, msg *Message) (sdk.Verdict, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
+	ctx, cancel := sdk.WithCallTimeout(ctx, e.Timeout)
 	defer cancel()
 	txn := s.snapshot()
 	if hook == sdk.HookAuth {
