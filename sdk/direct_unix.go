@@ -10,18 +10,27 @@ import (
 	"syscall"
 )
 
+// cloexecSocketpair makes a unix stream socket pair whose ends are not
+// inherited by processes started meanwhile: ForkLock keeps a concurrent
+// exec from copying them before they are marked close-on-exec.
+func cloexecSocketpair() ([2]int, error) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		return [2]int{}, fmt.Errorf("socketpair: %w", err)
+	}
+	syscall.CloseOnExec(fds[0])
+	syscall.CloseOnExec(fds[1])
+	return [2]int{fds[0], fds[1]}, nil
+}
+
 // newDirectPair makes the socket pair of a direct channel and adds the
 // plugin's end to cmd's inherited files.
 func newDirectPair(cmd *exec.Cmd) (*directPair, error) {
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	fds, err := cloexecSocketpair()
 	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
+		return nil, err
 	}
 	ours := os.NewFile(uintptr(fds[0]), "sluice-direct-channel")
 	conn, err := net.FileConn(ours)
@@ -46,15 +55,9 @@ func newDirectPair(cmd *exec.Cmd) (*directPair, error) {
 // control socket ctl (SCM_RIGHTS, with one byte of data) and returns the
 // other.
 func passConn(ctl *net.UnixConn) (net.Conn, error) {
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	fds, err := cloexecSocketpair()
 	if err != nil {
-		return nil, fmt.Errorf("socketpair: %w", err)
+		return nil, err
 	}
 	_, _, err = ctl.WriteMsgUnix([]byte{0}, syscall.UnixRights(fds[1]), nil)
 	syscall.Close(fds[1]) // the plugin has its own now
