@@ -109,6 +109,13 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	checkPageStayedLocal(t, b, srv.URL)
+}
+
+// checkPageStayedLocal fails the test if the page threw an exception or
+// fetched anything but the admin API at base.
+func checkPageStayedLocal(t *testing.T, b *browser, base string) {
+	t.Helper()
 	for _, e := range b.eventsOf("Runtime.exceptionThrown") {
 		t.Errorf("page exception: %s", e.Params)
 	}
@@ -119,7 +126,7 @@ func TestDashboardInChromium(t *testing.T) {
 			} `json:"request"`
 		}
 		_ = json.Unmarshal(e.Params, &r)
-		if u := r.Request.URL; !strings.HasPrefix(u, srv.URL+"/") && u != "about:blank" {
+		if u := r.Request.URL; !strings.HasPrefix(u, base+"/") && u != "about:blank" {
 			t.Errorf("the page fetched %s: the dashboard must need nothing outside the admin API", u)
 		}
 	}
