@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 func TestRelayDelivery(t *testing.T) {
@@ -383,7 +384,7 @@ func TestPerDestinationLimit(t *testing.T) {
 
 func TestOpportunisticSTARTTLS(t *testing.T) {
 	h := newHarness(t)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: selfSigned(t)})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "sink.test")}}})
 	h.opt.Config.Relay = s.addr
 	h.start()
 	h.enqueue(msg("s@origin.test", "r@dest.test"))
@@ -395,7 +396,7 @@ func TestOpportunisticSTARTTLS(t *testing.T) {
 
 func TestSTARTTLSFailureRetriesInPlaintext(t *testing.T) {
 	h := newHarness(t)
-	srvTLS := selfSigned(t)
+	srvTLS := &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "sink.test")}}
 	srvTLS.MaxVersion = tls.VersionTLS12
 	s := h.sinkAt("127.0.0.1", sinkOptions{tls: srvTLS})
 	h.opt.Config.Relay = s.addr

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // stsServer is a loopback HTTPS server publishing MTA-STS policies, with
@@ -23,7 +24,7 @@ type stsServer struct {
 	fetches int
 }
 
-func startSTS(t *testing.T, h *harness, ca *testCA, policy string) *stsServer {
+func startSTS(t *testing.T, h *harness, ca *testlib.CA, policy string) *stsServer {
 	t.Helper()
 	s := &stsServer{policy: policy}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -37,18 +38,18 @@ func startSTS(t *testing.T, h *harness, ca *testCA, policy string) *stsServer {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte(s.policy))
 	}))
-	srv.TLS = ca.server("mta-sts.dest.test")
+	srv.TLS = ca.ServerConfig("mta-sts.dest.test")
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	addr := srv.Listener.Addr().String()
 	var d net.Dialer
 	h.opt.Routing.MTASTS = true
-	h.opt.Routing.RootCAs = ca.pool
+	h.opt.Routing.RootCAs = ca.Pool()
 	h.opt.Routing.STSClient = &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return d.DialContext(ctx, "tcp", addr) // loopback only
 		},
-		TLSClientConfig: &tls.Config{RootCAs: ca.pool},
+		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
 	}}
 	return s
 }
@@ -71,11 +72,11 @@ var stsZone = []string{
 
 func TestMTASTSEnforceWithWrongCertificateDefers(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	logs := recordLog(h)
 	h.useDNS(nil, stsZone...)
 	startSTS(t, h, ca, stsEnforce)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
 	h.start()
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	r := rcpt(h.recorded(id), "r@dest.test")
@@ -92,10 +93,10 @@ func TestMTASTSEnforceWithWrongCertificateDefers(t *testing.T) {
 
 func TestMTASTSEnforceWithValidCertificateDelivers(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	h.useDNS(nil, stsZone...)
 	sts := startSTS(t, h, ca, stsEnforce)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("mx.dest.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("mx.dest.test")})
 	h.start()
 	h.enqueue(msg("s@origin.test", "r@dest.test"))
 	if got := waitMsg(t, s); !got.tls {
@@ -111,12 +112,12 @@ func TestMTASTSEnforceWithValidCertificateDelivers(t *testing.T) {
 
 func TestMTASTSEnforceSkipsMXNotInPolicy(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	h.useDNS(nil,
 		"dest.test. MX 10 rogue.evil.test.", "rogue.evil.test. A 127.0.0.1",
 		`_mta-sts.dest.test. TXT "v=STSv1; id=1"`)
 	startSTS(t, h, ca, stsEnforce)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("rogue.evil.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("rogue.evil.test")})
 	h.start()
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.7.0 ") {
@@ -129,11 +130,11 @@ func TestMTASTSEnforceSkipsMXNotInPolicy(t *testing.T) {
 
 func TestMTASTSTestingModeDeliversAndLogs(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	logs := recordLog(h)
 	h.useDNS(nil, stsZone...)
 	startSTS(t, h, ca, stsTesting)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
 	h.start()
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	waitMsg(t, s)
@@ -147,10 +148,10 @@ func TestMTASTSTestingModeDeliversAndLogs(t *testing.T) {
 
 func TestMTASTSFetchFailureMeansNoPolicy(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	h.useDNS(nil, stsZone...)
 	startSTS(t, h, ca, "version: STSv1\nmode: enforce\n") // no mx, no max_age: invalid
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
 	h.start()
 	h.enqueue(msg("s@origin.test", "r@dest.test"))
 	if got := waitMsg(t, s); !got.tls {

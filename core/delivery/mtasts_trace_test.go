@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // deliveries returns the delivery events of id's trace.
@@ -26,11 +27,11 @@ func (h *harness) deliveries(id string) []pipeline.DeliveryEvent {
 
 func TestTraceShowsMTASTSEnforceCertificateFailure(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	logs := recordLog(h)
 	h.useDNS(nil, stsZone...)
 	startSTS(t, h, ca, stsEnforce)
-	h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
 	h.start()
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptPending {
@@ -60,10 +61,10 @@ func TestTraceShowsMTASTSEnforceCertificateFailure(t *testing.T) {
 
 func TestTraceShowsMTASTSEnforceOK(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	h.useDNS(nil, stsZone...)
 	startSTS(t, h, ca, stsEnforce)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("mx.dest.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("mx.dest.test")})
 	h.start()
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	waitMsg(t, s)
@@ -80,11 +81,11 @@ func TestTraceShowsMTASTSEnforceOK(t *testing.T) {
 
 func TestTraceShowsMTASTSTestingDelivered(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	logs := recordLog(h)
 	h.useDNS(nil, stsZone...)
 	startSTS(t, h, ca, stsTesting)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
 	h.start()
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	waitMsg(t, s)
@@ -106,10 +107,10 @@ func TestTraceShowsMTASTSTestingDelivered(t *testing.T) {
 
 func TestTraceShowsNoMTASTSPolicy(t *testing.T) {
 	h := newHarness(t)
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	h.useDNS(nil, "dest.test. MX 10 mx.dest.test.", "mx.dest.test. A 127.0.0.1")
 	startSTS(t, h, ca, stsEnforce) // served, but no TXT record points to it
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.server("wrong.test")})
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
 	h.start()
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	waitMsg(t, s)

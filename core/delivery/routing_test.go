@@ -18,6 +18,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 func TestParseRoute(t *testing.T) {
@@ -272,13 +273,13 @@ func TestRequiredTLSNeverFallsBackToPlaintext(t *testing.T) {
 }
 
 func TestVerifiedTLSAgainstRouteCA(t *testing.T) {
-	ca := newTestCA(t)
-	good := startSink(t, "127.0.0.1:0", sinkOptions{tls: ca.server("127.0.0.1")})
-	other := newTestCA(t)
-	bad := startSink(t, "127.0.0.1:0", sinkOptions{tls: other.server("127.0.0.1")})
+	ca := testlib.NewCA(t)
+	good := startSink(t, "127.0.0.1:0", sinkOptions{tls: ca.ServerConfig("127.0.0.1")})
+	other := testlib.NewCA(t)
+	bad := startSink(t, "127.0.0.1:0", sinkOptions{tls: other.ServerConfig("127.0.0.1")})
 	h := newHarness(t)
 	h.start()
-	caFile := ca.file()
+	caFile := ca.CertFile()
 	id := h.enqueue(withRoutes("s@origin.test",
 		"good@dest.test", "smtp:"+good.addr+"?tls=verify&ca="+caFile,
 		"bad@dest.test", "smtp:"+bad.addr+"?tls=verify&ca="+caFile))
@@ -321,7 +322,7 @@ func (s *authSession) Auth(string) (sasl.Server, error) {
 }
 
 func TestSmarthostAuthOverTLS(t *testing.T) {
-	ca := newTestCA(t)
+	ca := testlib.NewCA(t)
 	as := &authSink{sink: &sink{rcptN: map[string]int{}, arrived: make(chan sinkMsg, 10), inData: make(chan struct{}, 10)}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -332,7 +333,7 @@ func TestSmarthostAuthOverTLS(t *testing.T) {
 		return &authSession{sinkSession: &sinkSession{sink: as.sink, conn: c}, as: as}, nil
 	}))
 	srv.Domain = "relay.test"
-	srv.TLSConfig = ca.server("127.0.0.1")
+	srv.TLSConfig = ca.ServerConfig("127.0.0.1")
 	srv.ReadTimeout, srv.WriteTimeout = waitLimit, waitLimit
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
