@@ -155,7 +155,7 @@ func authResultsFromPB(ps []*pb.AuthResult) []AuthResult {
 func headersPB(hs []Header) []*pb.Header {
 	var out []*pb.Header
 	for _, h := range hs {
-		out = append(out, &pb.Header{Name: h.Name, Value: h.Value})
+		out = append(out, &pb.Header{Name: h.Name, Value: h.Value, Raw: h.Raw})
 	}
 	return out
 }
@@ -163,9 +163,18 @@ func headersPB(hs []Header) []*pb.Header {
 func headersFromPB(ps []*pb.Header) []Header {
 	var out []Header
 	for _, p := range ps {
-		out = append(out, Header{Name: p.GetName(), Value: p.GetValue()})
+		out = append(out, Header{Name: p.GetName(), Value: p.GetValue(), Raw: nonEmpty(p.GetRaw())})
 	}
 	return out
+}
+
+// nonEmpty returns b, or nil when it is empty: the wire does not tell an
+// empty raw field from a missing one, and a received field is never empty.
+func nonEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 func replyPB(r *Reply) (*pb.Reply, error) {

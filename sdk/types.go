@@ -84,9 +84,19 @@ type AuthResult struct {
 
 // Header is one header field. Value is what follows the colon, leading
 // whitespace removed, folding (CRLF + whitespace) kept.
+//
+// Raw is the field exactly as received: name, colon and value with their
+// original whitespace and folding, without the line break that ends the
+// field; it is what simple header canonicalization hashes (RFC 6376
+// §3.4.1). The core sets it only on fields that no stage has edited: a
+// field a stage added, inserted or changed has no Raw, and neither has
+// any field from a core that predates it. Raw is only the field's
+// spelling (Name and Value say the same thing), and it may share memory
+// with the core's copy of the message: read it, never write to it.
 type Header struct {
 	Name  string `json:"name"`
 	Value string `json:"value"`
+	Raw   []byte `json:"raw,omitempty"`
 }
 
 // Message is the message at the data hook: its header fields in order and

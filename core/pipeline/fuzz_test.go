@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzParseMessage: header parsing never panics, and rendering a parsed
-// message then parsing it again gives the same header fields and body.
+// FuzzParseMessage: header parsing never panics, a field's Raw starts with
+// its name and colon, and rendering a parsed message then parsing it
+// again gives the same header fields (Raw included) and body.
 func FuzzParseMessage(f *testing.F) {
 	for _, s := range []string{
 		"Subject: hi\r\nFrom: a@example.org\r\n\r\nbody\r\n",
@@ -29,6 +30,12 @@ func FuzzParseMessage(f *testing.F) {
 		again := ParseMessage(out)
 		if !reflect.DeepEqual(m.Headers(), again.Headers()) {
 			t.Fatalf("headers changed on a round trip:\n%q\n%q", m.Headers(), again.Headers())
+		}
+		for _, h := range m.Headers() {
+			// Raw, when set, is the field itself: its name, then the colon.
+			if h.Raw != nil && !bytes.HasPrefix(h.Raw, []byte(h.Name+":")) {
+				t.Fatalf("field %q has Raw %q", h.Name, h.Raw)
+			}
 		}
 		if !bytes.Equal(m.Body(), again.Body()) {
 			t.Fatalf("body changed on a round trip: %q -> %q", m.Body(), again.Body())

@@ -107,13 +107,33 @@ func normalizeFolding(v string) string {
 	return strings.ReplaceAll(v, "\n", "\r\n")
 }
 
-// Headers returns the header fields for a stage.
+// Headers returns the header fields for a stage. A field as received
+// carries its original bytes in Raw (for DKIM's simple canonicalization,
+// RFC 6376 §3.4.1); a field a stage added, inserted or changed has none,
+// so no later stage trusts a spelling that is no longer the field's.
 func (m *Message) Headers() []sdk.Header {
 	hs := make([]sdk.Header, len(m.fields))
 	for i, f := range m.fields {
-		hs[i] = sdk.Header{Name: f.name, Value: f.value}
+		hs[i] = sdk.Header{Name: f.name, Value: f.value, Raw: trimLineBreak(f.raw)}
 	}
 	return hs
+}
+
+// trimLineBreak returns a field's raw bytes without the CRLF (or bare LF)
+// that ends it, capped so that appending to it cannot overwrite the next
+// field; nil stays nil.
+func trimLineBreak(raw []byte) []byte {
+	if raw == nil {
+		return nil
+	}
+	n := len(raw)
+	if n > 0 && raw[n-1] == '\n' {
+		n--
+		if n > 0 && raw[n-1] == '\r' {
+			n--
+		}
+	}
+	return raw[:n:n]
 }
 
 // Body returns the body (after the empty line).

@@ -107,6 +107,53 @@ func TestEveryHeaderAndBodyEdit(t *testing.T) {
 	}
 }
 
+// A stage sees each received field's bytes as received (without its line
+// break) in Raw; a field an earlier stage changed, inserted or added has
+// none, so no later stage (DKIM's simple canonicalization) trusts bytes
+// that are no longer the field's.
+func TestRawHeadersAndEdits(t *testing.T) {
+	in := "Received: from x\r\n\tby y\r\nsubject:no-space\r\nX-A: 1\r\nX-A:\t2\nX-Keep: k\r\n\r\nbody\r\n"
+	var first, second []sdk.Header
+	edit := dataStage(func(_ *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+		first = m.Headers
+		return sdk.Continue(
+			sdk.ChangeHeader{Name: "Subject", Value: "changed"},
+			sdk.ChangeHeader{Name: "X-A", Occurrence: 2, Value: "two"},
+			sdk.InsertHeader{Index: 0, Name: "X-Top", Value: "top"},
+			sdk.AddHeader{Name: "X-Added", Value: "added"},
+		), nil
+	})
+	look := dataStage(func(_ *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+		second = m.Headers
+		return sdk.Continue(), nil
+	})
+	s := New(nil, sc("edit", edit), sc("look", look)).Open(context.Background(), sdk.Session{})
+	if o := s.Data(context.Background(), ParseMessage([]byte(in))); !o.OK() {
+		t.Fatalf("outcome %+v", o)
+	}
+	wantFirst := []string{"Received: from x\r\n\tby y", "subject:no-space", "X-A: 1", "X-A:\t2", "X-Keep: k"}
+	if len(first) != len(wantFirst) {
+		t.Fatalf("first stage saw %q", first)
+	}
+	for i, h := range first {
+		if string(h.Raw) != wantFirst[i] {
+			t.Errorf("first stage: %s Raw %q, want %q", h.Name, h.Raw, wantFirst[i])
+		}
+	}
+	wantSecond := []struct{ name, raw string }{
+		{"X-Top", ""}, {"Received", "Received: from x\r\n\tby y"}, {"subject", ""},
+		{"X-A", "X-A: 1"}, {"X-A", ""}, {"X-Keep", "X-Keep: k"}, {"X-Added", ""},
+	}
+	if len(second) != len(wantSecond) {
+		t.Fatalf("second stage saw %q", second)
+	}
+	for i, w := range wantSecond {
+		if h := second[i]; h.Name != w.name || string(h.Raw) != w.raw || (w.raw == "") != (h.Raw == nil) {
+			t.Errorf("second stage field %d: %s Raw %q, want %s Raw %q", i, h.Name, h.Raw, w.name, w.raw)
+		}
+	}
+}
+
 func TestEnvelopeEditsAndRoute(t *testing.T) {
 	st := &goStage{hooks: map[sdk.Hook]bool{sdk.HookRcpt: true, sdk.HookData: true},
 		onHook: func(h sdk.Hook, t *sdk.Txn, r *sdk.Recipient) (sdk.Verdict, error) {

@@ -261,14 +261,23 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 }
 
 // rawMessage renders the message as the core will transmit it: each
-// field as "Name: value" (folding kept), a blank line, the body.
+// field as received when the core sent its raw bytes, else as
+// "Name: value" (folding kept); a blank line; the body. The raw bytes are
+// what simple header canonicalization hashes, unchanged (RFC 6376
+// §3.4.1): "Subject:hello" re-rendered as "Subject: hello" would break a
+// valid c=simple signature. Relaxed canonicalization (§3.4.2) gives the
+// same result for both renderings.
 func rawMessage(m *sdk.Message) []byte {
 	var b bytes.Buffer
 	b.Grow(len(m.Body) + 64*len(m.Headers))
 	for _, h := range m.Headers {
-		b.WriteString(h.Name)
-		b.WriteString(": ")
-		b.WriteString(h.Value)
+		if len(h.Raw) > 0 {
+			b.Write(h.Raw)
+		} else {
+			b.WriteString(h.Name)
+			b.WriteString(": ")
+			b.WriteString(h.Value)
+		}
 		b.WriteString("\r\n")
 	}
 	b.WriteString("\r\n")

@@ -2,12 +2,16 @@ package dkim
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	msgdkim "github.com/emersion/go-msgauth/dkim"
+
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
@@ -202,5 +206,75 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := sdktest.Start(t, &Plugin{}, cfg); err == nil {
 			t.Errorf("config %s accepted", cfg)
 		}
+	}
+}
+
+// TestVerifySimpleKeepsSpelling: with c=simple/simple the signed fields are
+// hashed exactly as received (RFC 6376 §3.4.1), so a field spelt
+// "Subject:hello" or folded right after its colon must verify as sent, not
+// as "Name: value" re-rendered. Each message goes through the plugin twice:
+// parsed by sdktest and parsed by the core's pipeline, both over gRPC.
+func TestVerifySimpleKeepsSpelling(t *testing.T) {
+	d := testlib.NewDNS(t)
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	path, record, err := Keygen("example.org", "simple", KeyEd25519, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Add(t, record)
+	key, err := LoadKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := verifier(t)
+	txn := sdktest.NewTxn("alice@example.org", "bob@example.net")
+	for _, tc := range []struct{ name, msg string }{
+		{"no space after colon", "From: Alice <alice@example.org>\r\nTo: Bob <bob@example.net>\r\n" +
+			"Subject:hello\r\nDate: Fri, 11 Jul 2025 21:00:37 +0000\r\n\r\nHi.\r\n"},
+		{"folded with a tab", "From: Alice <alice@example.org>\r\nTo:\r\n\tBob <bob@example.net>,\r\n\tCarol <carol@example.net>\r\n" +
+			"Subject:\thello\r\n\tagain\r\nDate: Fri, 11 Jul 2025 21:00:37 +0000\r\n\r\nHi.\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var signed bytes.Buffer
+			err := msgdkim.Sign(&signed, strings.NewReader(tc.msg), &msgdkim.SignOptions{
+				Domain: "example.org", Selector: "simple", Signer: key,
+				HeaderCanonicalization: msgdkim.CanonicalizationSimple,
+				BodyCanonicalization:   msgdkim.CanonicalizationSimple,
+				HeaderKeys:             []string{"From", "To", "Subject", "Date"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			check := func(how string, rs []sdk.AuthResult) {
+				t.Helper()
+				if len(rs) != 1 || rs[0].Result != ResultPass {
+					t.Errorf("%s: results %+v, want one pass", how, rs)
+				}
+			}
+			check("sdktest", results(t, h.Data(txn, signed.Bytes())))
+
+			core := pipeline.ParseMessage(signed.Bytes())
+			m := &sdk.Message{Headers: core.Headers(), Body: core.Body(), BodySize: int64(len(core.Body()))}
+			v, err := h.Client().Data(context.Background(), sdk.HookData, txn, m, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			check("core", results(t, v))
+
+			// The same fields without their bytes as received (a core
+			// that predates Raw) are re-rendered and fail: the test
+			// exercises the spelling, not just the signature.
+			for i := range m.Headers {
+				m.Headers[i].Raw = nil
+			}
+			v, err = h.Client().Data(context.Background(), sdk.HookData, txn, m, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rs := results(t, v); len(rs) != 1 || rs[0].Result != ResultFail {
+				t.Errorf("without Raw: results %+v, want one fail", rs)
+			}
+		})
 	}
 }

@@ -12,19 +12,21 @@ import (
 // ChangeHeader whose occurrence does not exist appends the field; a
 // DeleteHeader whose occurrence does not exist does nothing; an
 // InsertHeader index past the end appends. Envelope edits are ignored
-// here (see ApplyEnvelope). It is a test helper, not the core's editor.
+// here (see ApplyEnvelope). A field added, inserted or changed has no Raw,
+// as in the core. It is a test helper, not the core's editor.
 func ApplyEdits(m *sdk.Message, edits []sdk.Edit) {
 	hs := append([]sdk.Header(nil), m.Headers...)
 	for _, e := range edits {
 		switch e := e.(type) {
 		case sdk.AddHeader:
-			hs = append(hs, sdk.Header(e))
+			hs = append(hs, sdk.Header{Name: e.Name, Value: e.Value})
 		case sdk.InsertHeader:
 			i := min(max(e.Index, 0), len(hs))
 			hs = append(hs[:i], append([]sdk.Header{{Name: e.Name, Value: e.Value}}, hs[i:]...)...)
 		case sdk.ChangeHeader:
 			if i := occurrence(hs, e.Name, e.Occurrence); i >= 0 {
-				hs[i].Value = e.Value
+				// A changed field loses its bytes as received, as in the core.
+				hs[i] = sdk.Header{Name: hs[i].Name, Value: e.Value}
 			} else {
 				hs = append(hs, sdk.Header{Name: e.Name, Value: e.Value})
 			}

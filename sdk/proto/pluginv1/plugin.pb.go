@@ -911,7 +911,15 @@ type Header struct {
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The value after the colon, leading whitespace removed, folding kept
 	// (CRLF + whitespace).
-	Value         string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	// The field exactly as received: name, colon, value with its original
+	// whitespace and folding, without the line break that ends the field.
+	// What simple header canonicalization (RFC 6376 §3.4.1) must hash. The
+	// core sets it only on fields no stage has edited: a field a stage
+	// added, inserted or changed comes without it (empty), and so does
+	// every field from a core older than this field. Name and value are
+	// always set and remain the field's meaning; raw is only its spelling.
+	Raw           []byte `protobuf:"bytes,3,opt,name=raw,proto3" json:"raw,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -958,6 +966,13 @@ func (x *Header) GetValue() string {
 		return x.Value
 	}
 	return ""
+}
+
+func (x *Header) GetRaw() []byte {
+	if x != nil {
+		return x.Raw
+	}
+	return nil
 }
 
 type Edit struct {
@@ -2221,10 +2236,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05reply\x18\x02 \x01(\v2\x17.sluice.plugin.v1.ReplyR\x05reply\x12,\n" +
 	"\x05edits\x18\x03 \x03(\v2\x16.sluice.plugin.v1.EditR\x05edits\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12?\n" +
-	"\fauth_results\x18\x05 \x03(\v2\x1c.sluice.plugin.v1.AuthResultR\vauthResults\"2\n" +
+	"\fauth_results\x18\x05 \x03(\v2\x1c.sluice.plugin.v1.AuthResultR\vauthResults\"D\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xf3\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x10\n" +
+	"\x03raw\x18\x03 \x01(\fR\x03raw\"\xf3\x04\n" +
 	"\x04Edit\x12<\n" +
 	"\n" +
 	"add_header\x18\x01 \x01(\v2\x1b.sluice.plugin.v1.AddHeaderH\x00R\taddHeader\x12E\n" +
