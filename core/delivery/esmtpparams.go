@@ -3,6 +3,7 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -148,7 +149,7 @@ func parseNotify(v string) ([]string, error) {
 		default:
 			return nil, fmt.Errorf("NOTIFY=%q: %q is not NEVER, SUCCESS, FAILURE or DELAY", v, f)
 		}
-		if !contains(out, k) {
+		if !slices.Contains(out, k) {
 			out = append(out, k)
 		}
 	}
@@ -251,13 +252,4 @@ func decodeUTF8AddrXtext(s string) (string, error) {
 		i += n
 	}
 	return sb.String(), nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

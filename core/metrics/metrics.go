@@ -13,6 +13,7 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -381,7 +382,7 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(counts[s]), s)
 		}
 		for s, n := range counts {
-			if !contains(queueStates, s) {
+			if !slices.Contains(queueStates, s) {
 				ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(n), s)
 			}
 		}
@@ -421,15 +422,6 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descL0Files, float64(p.L0Files))
 		gauge(descTables, float64(p.Tables))
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 var _ prometheus.Collector = (*scrapeCollector)(nil)
