@@ -2,7 +2,6 @@ package queue
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -105,14 +104,9 @@ func (s *Store) flushEntries(es []schedEntry, now time.Time) (int, error) {
 		}
 		_ = b.Delete(schedKey(m.NextAttempt, m.ID), nil)
 		m.NextAttempt = now
-		meta, err := json.Marshal(m)
-		if err != nil {
+		if err := s.stage(b, m, nil, false, &a); err != nil {
 			return 0, err
 		}
-		_ = b.Set(metaKey(m.ID), meta, nil)
-		s.hint.insert(now)
-		a.sched++
-		_ = b.Set(schedKey(now, m.ID), nil, nil)
 		moved++
 	}
 	if moved == 0 {
