@@ -276,15 +276,10 @@ func (s *Store) Modify(id string, fn func(m *envelope.Message) error) (*envelope
 		_ = b.Delete(metaKey(id), nil)
 		_ = b.Delete(bodyKey(id), nil)
 	} else {
-		meta, err := json.Marshal(m)
-		if err != nil {
+		var a announcements
+		defer s.finish(&a)
+		if err := s.stage(b, m, nil, false, &a); err != nil {
 			return nil, err
-		}
-		_ = b.Set(metaKey(id), meta, nil)
-		if m.State == envelope.StateActive {
-			s.hint.insert(m.NextAttempt)
-			defer s.hint.done()
-			_ = b.Set(schedKey(m.NextAttempt, id), nil, nil)
 		}
 	}
 	if err := s.commit(b, d); err != nil {
