@@ -2,11 +2,14 @@ package testlib
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sluice-mta/sluice/internal/udptcp"
 )
 
 // DNS is a miekg/dns server on loopback answering from a zone map of
@@ -93,18 +96,9 @@ func (d *DNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // process, so it tries a few ports.
 func ListenUDPTCP(t testing.TB) (net.PacketConn, net.Listener) {
 	t.Helper()
-	for attempt := 0; ; attempt++ {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln
-		}
-		pc.Close()
-		if attempt == 20 {
-			t.Fatal(err)
-		}
+	pc, ln, err := udptcp.Listen(netip.MustParseAddrPort("127.0.0.1:0"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return pc, ln
 }

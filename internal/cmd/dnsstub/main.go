@@ -14,7 +14,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,6 +25,8 @@ import (
 	"syscall"
 
 	"github.com/miekg/dns"
+
+	"github.com/sluice-mta/sluice/internal/udptcp"
 )
 
 func main() {
@@ -134,7 +135,7 @@ func Start(addr string, z *Zone) (*Server, error) {
 	if !ap.Addr().IsLoopback() {
 		return nil, fmt.Errorf("listen %s: not a loopback address", addr)
 	}
-	pc, ln, err := listenUDPTCP(ap)
+	pc, ln, err := udptcp.Listen(ap)
 	if err != nil {
 		return nil, err
 	}
@@ -161,26 +162,4 @@ func Start(addr string, z *Zone) (*Server, error) {
 func (s *Server) Close() {
 	_ = s.udp.Shutdown()
 	_ = s.tcp.Shutdown()
-}
-
-// listenUDPTCP binds UDP and TCP on the same port. With port 0 the TCP twin
-// of a free UDP port may be taken, so it tries a few ports.
-func listenUDPTCP(ap netip.AddrPort) (net.PacketConn, net.Listener, error) {
-	var last error
-	for attempt := 0; attempt < 20; attempt++ {
-		pc, err := net.ListenPacket("udp", ap.String())
-		if err != nil {
-			return nil, nil, err
-		}
-		ln, err := net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln, nil
-		}
-		pc.Close()
-		last = err
-		if ap.Port() != 0 {
-			break
-		}
-	}
-	return nil, nil, errors.Join(errors.New("no port free for both UDP and TCP"), last)
 }
