@@ -131,19 +131,27 @@ func TestServeWithoutCookie(t *testing.T) {
 	}
 }
 
-// When the plugin process dies, every call waiting on the channel fails
-// at once rather than at its timeout, and later calls fail fast too.
-func TestChannelBreakFailsPendingCalls(t *testing.T) {
+// startHang starts and initializes the "hang" plugin, whose hooks never
+// answer; it writes a byte to the returned pipe for each call it holds.
+func startHang(t *testing.T) (*sdk.Client, *plugin.Client, *os.File) {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	t.Cleanup(func() { r.Close() })
 	c, pc := startProcessWith(t, "hang", w)
 	w.Close()
 	if _, err := c.Init(context.Background(), "hang", []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
+	return c, pc, r
+}
+
+// When the plugin process dies, every call waiting on the channel fails
+// at once rather than at its timeout, and later calls fail fast too.
+func TestChannelBreakFailsPendingCalls(t *testing.T) {
+	c, pc, r := startHang(t)
 	if !c.Multiplexed() {
 		t.Fatal("client does not use the channel")
 	}
@@ -246,22 +254,13 @@ func TestNoDirectChannelWithoutChannel(t *testing.T) {
 // On the direct channel a call that times out fails at its deadline, and
 // the next call gets its answer: the hung call's connection is not reused.
 func TestDirectChannelTimeout(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	c, _ := startProcessWith(t, "hang", w)
-	w.Close()
-	if _, err := c.Init(context.Background(), "hang", []byte(`{}`)); err != nil {
-		t.Fatal(err)
-	}
+	c, _, _ := startHang(t)
 	if got := c.Transport(); got != "direct" {
 		t.Fatalf("transport %q, want direct", got)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = c.Hook(ctx, sdk.HookMail, fullTxn(), nil, nil)
+	_, err := c.Hook(ctx, sdk.HookMail, fullTxn(), nil, nil)
 	if status.Code(errors.Unwrap(err)) != codes.DeadlineExceeded {
 		t.Fatalf("hung mail hook: err = %v, want DeadlineExceeded", err)
 	}
@@ -277,16 +276,7 @@ func TestDirectChannelTimeout(t *testing.T) {
 // of its parent interrupts it well before; the connections each hung call
 // held are not reused.
 func TestDirectChannelCallTimeout(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	c, _ := startProcessWith(t, "hang", w)
-	w.Close()
-	if _, err := c.Init(context.Background(), "hang", []byte(`{}`)); err != nil {
-		t.Fatal(err)
-	}
+	c, _, r := startHang(t)
 	if got := c.Transport(); got != "direct" {
 		t.Fatalf("transport %q, want direct", got)
 	}
@@ -298,7 +288,7 @@ func TestDirectChannelCallTimeout(t *testing.T) {
 	// The deadline.
 	ctx, cancel := sdk.WithCallTimeout(context.Background(), 200*time.Millisecond)
 	start := time.Now()
-	_, err = c.Hook(ctx, sdk.HookMail, fullTxn(), nil, nil)
+	_, err := c.Hook(ctx, sdk.HookMail, fullTxn(), nil, nil)
 	cancel()
 	if status.Code(errors.Unwrap(err)) != codes.DeadlineExceeded {
 		t.Fatalf("hung mail hook: err = %v, want DeadlineExceeded", err)
