@@ -128,24 +128,6 @@ func TestMTASTSEnforceSkipsMXNotInPolicy(t *testing.T) {
 	}
 }
 
-func TestMTASTSTestingModeDeliversAndLogs(t *testing.T) {
-	h := newHarness(t)
-	ca := testlib.NewCA(t)
-	logs := recordLog(h)
-	h.useDNS(nil, stsZone...)
-	startSTS(t, h, ca, stsTesting)
-	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
-	h.start()
-	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
-	waitMsg(t, s)
-	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
-		t.Fatalf("%+v, want delivered in testing mode", r)
-	}
-	if l := logs.String(); !strings.Contains(l, "MTA-STS testing: certificate would fail enforce mode") || !strings.Contains(l, "host=mx.dest.test") {
-		t.Errorf("the failure is not reported in the log:\n%s", l)
-	}
-}
-
 func TestMTASTSFetchFailureMeansNoPolicy(t *testing.T) {
 	h := newHarness(t)
 	ca := testlib.NewCA(t)

@@ -79,6 +79,8 @@ func TestTraceShowsMTASTSEnforceOK(t *testing.T) {
 	}
 }
 
+// In testing mode a certificate that enforce mode would refuse is used
+// anyway: delivered, with the failure in the log and in the trace.
 func TestTraceShowsMTASTSTestingDelivered(t *testing.T) {
 	h := newHarness(t)
 	ca := testlib.NewCA(t)
@@ -102,6 +104,9 @@ func TestTraceShowsMTASTSTestingDelivered(t *testing.T) {
 	}
 	if l := logs.String(); !strings.Contains(l, `mta_sts="testing: certificate not verified"`) || !strings.Contains(l, "tls=TLS1.3") {
 		t.Errorf("the outcome is not on the attempt's log line:\n%s", l)
+	}
+	if l := logs.String(); !strings.Contains(l, "MTA-STS testing: certificate would fail enforce mode") || !strings.Contains(l, "host=mx.dest.test") {
+		t.Errorf("the failure is not reported in the log:\n%s", l)
 	}
 }
 
