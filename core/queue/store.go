@@ -254,41 +254,7 @@ func (s *Store) Body(id string) ([]byte, error) {
 // recipients are all done is removed with its body. fn returning an error
 // aborts without writing. The returned message is the state written.
 func (s *Store) Modify(id string, fn func(m *envelope.Message) error) (*envelope.Message, error) {
-	mu := s.lock(id)
-	mu.Lock()
-	defer mu.Unlock()
-	old, err := s.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	m := old.Clone()
-	if err := fn(m); err != nil {
-		return nil, err
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if old.State == envelope.StateActive {
-		_ = b.Delete(schedKey(old.NextAttempt, id), nil)
-	}
-	d := delta(old, m)
-	if m.Done() {
-		d = delta(old, nil)
-		_ = b.Delete(metaKey(id), nil)
-		_ = b.Delete(bodyKey(id), nil)
-	} else {
-		var a announcements
-		defer s.finish(&a)
-		if err := s.stage(b, m, nil, false, &a); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.commit(b, d); err != nil {
-		return nil, fmt.Errorf("queue: commit: %w", err)
-	}
-	if m.State == envelope.StateActive && !m.Done() && !m.NextAttempt.After(s.clock()) {
-		s.wake()
-	}
-	return m, nil
+	return s.ModifyEnqueue(id, func(m *envelope.Message) ([]Queued, error) { return nil, fn(m) })
 }
 
 // Delete removes a message and its body.
