@@ -71,6 +71,12 @@ func cmdQueue(args []string, w io.Writer) error {
 	default:
 		return fmt.Errorf("unknown queue subcommand %q", sub)
 	}
+	if *limit < 0 {
+		return fmt.Errorf("--limit %d: want a positive number of messages", *limit)
+	}
+	if st := envelope.State(*state); st != "" && !st.Known() {
+		return fmt.Errorf("--state %q: want one of %v", *state, envelope.States)
+	}
 	cl, err := client()
 	if err != nil {
 		return err

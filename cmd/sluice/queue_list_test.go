@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -55,5 +56,13 @@ func TestQueueListPages(t *testing.T) {
 	out = runCLI(t, "queue", "list", "--admin", srv.URL, "--state", "held")
 	if !strings.Contains(out, ids[3]) || strings.Contains(out, ids[0]) || !strings.Contains(out, "1 messages") {
 		t.Fatalf("--state held:\n%s", out)
+	}
+	// Bad flags are user errors (exit 1) named on stderr, not an empty list.
+	for _, args := range [][]string{{"--limit", "-5"}, {"--state", "hold"}} {
+		var o, e bytes.Buffer
+		full := append([]string{"queue", "list", "--admin", srv.URL}, args...)
+		if code := run(full, nil, &o, &e); code != 1 || !strings.Contains(e.String(), args[0]) {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, e.String())
+		}
 	}
 }

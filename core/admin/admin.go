@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
@@ -147,6 +148,10 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		limit = min(n, MaxPageSize)
 	}
 	state := envelope.State(q.Get("state"))
+	if state != "" && !state.Known() {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown state %q: want one of %v", state, envelope.States))
+		return
+	}
 	counts, err := a.opt.Queue.Counts()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())

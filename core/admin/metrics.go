@@ -32,7 +32,7 @@ func (a *api) metrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fmt.Fprintln(w, "# HELP sluice_queue_messages Messages in the queue by state.")
 	fmt.Fprintln(w, "# TYPE sluice_queue_messages gauge")
-	for _, s := range []envelope.State{envelope.StateActive, envelope.StateHeld, envelope.StateQuarantined} {
+	for _, s := range envelope.States {
 		fmt.Fprintf(w, "sluice_queue_messages{state=%q} %d\n", s, counts[s])
 	}
 	fmt.Fprintln(w, "# HELP sluice_queue_oldest_seconds Age of the oldest queued message.")

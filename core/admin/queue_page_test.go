@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -74,5 +75,9 @@ func TestQueueListPages(t *testing.T) {
 		if code, _ := do(t, "GET", srv.URL+"/api/queue?limit="+bad, ""); code != 400 {
 			t.Fatalf("limit=%s: %d", bad, code)
 		}
+	}
+	// A misspelt state is refused, not answered with an empty page.
+	if code, body := do(t, "GET", srv.URL+"/api/queue?state=hold", ""); code != 400 || !strings.Contains(body, "unknown state") {
+		t.Fatalf("state=hold: %d %s", code, body)
 	}
 }

@@ -3,7 +3,10 @@
 // shared by the listener, the queue, delivery and the admin API.
 package envelope
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // State is where a message stands in the queue as a whole.
 type State string
@@ -16,6 +19,12 @@ const (
 	// StateQuarantined messages were set aside by a pipeline stage.
 	StateQuarantined State = "quarantined"
 )
+
+// States lists every queue state, in the order listings show them.
+var States = []State{StateActive, StateHeld, StateQuarantined}
+
+// Known reports whether s is one of States.
+func (s State) Known() bool { return slices.Contains(States, s) }
 
 // RcptStatus is the delivery state of one recipient.
 type RcptStatus string
