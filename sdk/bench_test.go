@@ -104,3 +104,43 @@ func BenchmarkProcessCall(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProcessHooks is a session's envelope up to its first RCPT
+// (connect, helo, mail, rcpt) to a real plugin process over the direct
+// channel: four Hook calls, or one Hooks batch of four as delay_reject
+// sends them.
+func BenchmarkProcessHooks(b *testing.B) {
+	c, _ := startProcessWith(b, "noop")
+	if _, err := c.Init(context.Background(), "bench", []byte(`{}`)); err != nil {
+		b.Fatal(err)
+	}
+	if !c.Batches() || c.Transport() != "direct" {
+		b.Fatalf("transport %s, batches %v; want direct with batches", c.Transport(), c.Batches())
+	}
+	txn := fullTxn()
+	calls := []sdk.HookCall{
+		{Hook: sdk.HookConnect, Txn: txn},
+		{Hook: sdk.HookHelo, Txn: txn},
+		{Hook: sdk.HookMail, Txn: txn},
+		{Hook: sdk.HookRcpt, Txn: txn, Rcpt: &sdk.Recipient{Addr: "dave@example.org"}},
+	}
+	ctx := context.Background()
+	b.Run("single", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			for _, hc := range calls {
+				if _, err := c.Hook(ctx, hc.Hook, hc.Txn, hc.Rcpt, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("batch", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if vs, err := c.Hooks(ctx, calls); err != nil || len(vs) != len(calls) {
+				b.Fatalf("%d verdicts, %v", len(vs), err)
+			}
+		}
+	})
+}

@@ -30,6 +30,9 @@ type Client struct {
 	grpcChannel bool
 	// pool is the direct channel when the plugin took it; set by Init.
 	pool atomic.Pointer[directPool]
+	// batch: the plugin serves hook batches and there is a channel to
+	// send them on (see Hooks).
+	batch bool
 }
 
 // Info is what a plugin declared at Init.
@@ -95,6 +98,8 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		info.Hooks = append(info.Hooks, h)
 	}
 	c.grpcChannel = resp.GetSupportsChannel() && !c.noChannel
+	// Batches travel only as channel frames.
+	c.batch = resp.GetSupportsBatch() && (c.grpcChannel || direct != nil)
 	if direct != nil {
 		if old := c.pool.Swap(newDirectPool(direct.conn)); old != nil {
 			old.close()
@@ -172,6 +177,11 @@ func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, a
 	if err != nil {
 		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
 	}
+	return c.hookVerdict(ctx, hook, req)
+}
+
+// hookVerdict makes the call req to hook and checks its verdict.
+func (c *Client) hookVerdict(ctx context.Context, hook Hook, req *pb.HookRequest) (Verdict, error) {
 	resp, err := c.hook(ctx, req)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)

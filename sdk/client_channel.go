@@ -36,6 +36,7 @@ type channel struct {
 type clientCall struct {
 	data    bool
 	verdict *pb.Verdict
+	batch   *pb.VerdictBatch // the answer to a hook batch
 	body    []byte
 	chunks  bool // body chunks arrived
 	res     chan callResult
@@ -46,6 +47,7 @@ type clientCall struct {
 // whether any arrived; the body may be legitimately empty).
 type callResult struct {
 	verdict *pb.Verdict
+	batch   *pb.VerdictBatch
 	body    []byte
 	chunks  bool
 	err     error
@@ -117,12 +119,17 @@ func (c *clientCall) add(f *pb.ChannelFrame) (callResult, bool) {
 		e := x.Error
 		return callResult{err: status.Error(codes.Code(e.GetCode()), e.GetMessage())}, true
 	case *pb.ChannelFrame_Verdict:
-		if c.verdict != nil {
+		if c.verdict != nil || c.batch != nil {
 			return bad("second verdict in one call")
 		}
 		c.verdict = x.Verdict
+	case *pb.ChannelFrame_VerdictBatch:
+		if c.verdict != nil || c.batch != nil {
+			return bad("second verdict in one call")
+		}
+		c.batch = x.VerdictBatch
 	case nil:
-		if c.verdict == nil {
+		if c.verdict == nil && c.batch == nil {
 			return bad("body frame before the verdict")
 		}
 	default:
@@ -142,7 +149,7 @@ func (c *clientCall) add(f *pb.ChannelFrame) (callResult, bool) {
 	if !f.GetEnd() {
 		return callResult{}, false
 	}
-	return callResult{verdict: c.verdict, body: c.body, chunks: c.chunks}, true
+	return callResult{verdict: c.verdict, batch: c.batch, body: c.body, chunks: c.chunks}, true
 }
 
 // complete delivers r to call id unless it has already been answered or

@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	case "noop":
 		sdk.Serve(noopPlugin{})
 		os.Exit(0)
+	case "batch":
+		sdk.Serve(&batchPlugin{seen: make(map[string]*batchSeen)})
+		os.Exit(0)
 	case "hang":
 		sdk.Serve(&hangPlugin{entered: os.NewFile(3, "entered")})
 		os.Exit(0)

@@ -63,6 +63,7 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 		resp.PluginName, resp.PluginVersion = d.Describe()
 	}
 	resp.SupportsChannel = !s.noChannel
+	resp.SupportsBatch = !s.noChannel // batches come only on a channel
 	if fd := req.GetDirectChannelFd(); fd != 0 && !s.noChannel {
 		conn, err := directConnFromFD(fd)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Channel serves many concurrent calls over one stream (see ChannelFrame
@@ -114,9 +115,19 @@ func (ch *serverChannel) frame(f *pb.ChannelFrame) {
 		}
 		c := &serverCall{timeout: f.GetTimeoutMicros()}
 		req := x.Hook
-		ch.start(id, c, func(ctx context.Context) (*pb.Verdict, []byte, error) {
+		ch.start(id, c, func(ctx context.Context) (callAnswer, error) {
 			out, err := ch.s.hook(ctx, req)
-			return out, nil, err
+			return callAnswer{verdict: out}, err
+		})
+	case *pb.ChannelFrame_HookBatch:
+		if !ch.open(id) {
+			return
+		}
+		c := &serverCall{timeout: f.GetTimeoutMicros()}
+		b := x.HookBatch
+		ch.start(id, c, func(ctx context.Context) (callAnswer, error) {
+			out, err := ch.s.hookBatch(ctx, b)
+			return callAnswer{batch: out}, err
 		})
 	case *pb.ChannelFrame_DataStart:
 		if !ch.open(id) {
@@ -202,14 +213,26 @@ func (ch *serverChannel) body(id uint64, c *serverCall, f *pb.ChannelFrame) {
 		}
 		c.m.Body = c.body
 	}
-	ch.start(id, c, func(ctx context.Context) (*pb.Verdict, []byte, error) {
-		return ch.s.data(ctx, c.hook, c.t, c.m)
+	ch.start(id, c, func(ctx context.Context) (callAnswer, error) {
+		out, body, err := ch.s.data(ctx, c.hook, c.t, c.m)
+		return callAnswer{verdict: out, body: body}, err
 	})
 }
 
+// callAnswer is a call's answer: a verdict, with the new body when a data
+// call's verdict replaces it, or a hook batch's verdicts.
+type callAnswer struct {
+	verdict *pb.Verdict
+	body    []byte
+	batch   *pb.VerdictBatch
+}
+
+// runFunc runs a call's hook, or a batch's hooks.
+type runFunc func(context.Context) (callAnswer, error)
+
 // start runs a call whose request is complete, in a goroutine of its own
 // unless the stream is inline, and answers it.
-func (ch *serverChannel) start(id uint64, c *serverCall, run func(context.Context) (*pb.Verdict, []byte, error)) {
+func (ch *serverChannel) start(id uint64, c *serverCall, run runFunc) {
 	if ch.inline {
 		// An inline call blocks the reader, which therefore can neither
 		// see the stream end nor take a Cancel frame while it runs: the
@@ -242,7 +265,7 @@ func (ch *serverChannel) start(id uint64, c *serverCall, run func(context.Contex
 }
 
 // finish runs a call and answers it.
-func (ch *serverChannel) finish(ctx context.Context, cancel context.CancelFunc, id uint64, run func(context.Context) (*pb.Verdict, []byte, error)) {
+func (ch *serverChannel) finish(ctx context.Context, cancel context.CancelFunc, id uint64, run runFunc) {
 	defer cancel()
 	if !ch.inline {
 		defer func() {
@@ -251,7 +274,7 @@ func (ch *serverChannel) finish(ctx context.Context, cancel context.CancelFunc, 
 			ch.mu.Unlock()
 		}()
 	}
-	out, body, err := ch.run(ctx, run)
+	a, err := ch.run(ctx, run)
 	if ctx.Err() != nil {
 		return // the core gave up on this call; nobody waits for it
 	}
@@ -259,12 +282,12 @@ func (ch *serverChannel) finish(ctx context.Context, cancel context.CancelFunc, 
 		ch.answerError(id, err)
 		return
 	}
-	ch.answer(id, out, body)
+	ch.answer(id, a)
 }
 
 // run calls run, turning a panic outside the hook itself (the hook's own
 // are caught by guard) into the call's error instead of the process's end.
-func (ch *serverChannel) run(ctx context.Context, run func(context.Context) (*pb.Verdict, []byte, error)) (out *pb.Verdict, body []byte, err error) {
+func (ch *serverChannel) run(ctx context.Context, run runFunc) (a callAnswer, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			ch.s.log.Error("plugin panicked", "in", "channel call", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -275,24 +298,32 @@ func (ch *serverChannel) run(ctx context.Context, run func(context.Context) (*pb
 }
 
 // answer sends a verdict and, when it replaces the body, the new body: a
-// small body rides on the verdict frame. On a gRPC stream the verdict is
-// checked first, since a frame that fails to encode would end the stream;
-// the direct channel checks it as it encodes it, before writing.
-func (ch *serverChannel) answer(id uint64, out *pb.Verdict, body []byte) {
+// small body rides on the verdict frame. A batch's verdicts go in one
+// frame. On a gRPC stream the verdict is checked first, since a frame that
+// fails to encode would end the stream; the direct channel checks it as it
+// encodes it, before writing.
+func (ch *serverChannel) answer(id uint64, a callAnswer) {
+	what, out := "verdict", proto.Message(a.verdict)
+	f := &pb.ChannelFrame{CallId: id, Frame: &pb.ChannelFrame_Verdict{Verdict: a.verdict}}
+	if a.batch != nil {
+		what, out = "verdicts", a.batch
+		f.Frame = &pb.ChannelFrame_VerdictBatch{VerdictBatch: a.batch}
+	}
 	if !ch.inline {
-		if err := checkFrame("verdict", out); err != nil {
+		if err := checkFrame(what, out); err != nil {
 			ch.answerError(id, status.Error(codes.Internal, err.Error()))
 			return
 		}
 	}
+	body := a.body
 	n := min(len(body), ChunkSize)
-	f := &pb.ChannelFrame{CallId: id, Frame: &pb.ChannelFrame_Verdict{Verdict: out}, BodyChunk: body[:n], End: n == len(body)}
+	f.BodyChunk, f.End = body[:n], n == len(body)
 	body = body[n:]
 	for {
 		if err := ch.send(f); err != nil {
 			var fe *frameError
 			if errors.As(err, &fe) {
-				ch.answerError(id, status.Errorf(codes.Internal, "verdict: %v", fe))
+				ch.answerError(id, status.Errorf(codes.Internal, "%s: %v", what, fe))
 			}
 			return // else the stream is gone; the core has failed the call
 		}

@@ -251,6 +251,10 @@ type InitResponse struct {
 	// direct_channel_fd, and the core sends calls there. When the control
 	// socket breaks, the core falls back to Channel (or Hook and Data).
 	DirectChannel bool `protobuf:"varint,6,opt,name=direct_channel,json=directChannel,proto3" json:"direct_channel,omitempty"`
+	// The plugin answers hook_batch frames on Channel and the direct
+	// channel. Plugins written before batches leave it false, and the core
+	// sends them one hook frame per call.
+	SupportsBatch bool `protobuf:"varint,7,opt,name=supports_batch,json=supportsBatch,proto3" json:"supports_batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,6 +327,13 @@ func (x *InitResponse) GetSupportsChannel() bool {
 func (x *InitResponse) GetDirectChannel() bool {
 	if x != nil {
 		return x.DirectChannel
+	}
+	return false
+}
+
+func (x *InitResponse) GetSupportsBatch() bool {
+	if x != nil {
+		return x.SupportsBatch
 	}
 	return false
 }
@@ -1894,6 +1905,11 @@ func (*DataFrame_Verdict) isDataFrame_Frame() {}
 //   - core, giving up (timeout, cancel): one cancel frame; the plugin
 //     cancels the call's context and drops its body, and the core drops
 //     any answer that still comes.
+//   - core, hook batch (only when InitResponse.supports_batch): one
+//     frame, hook_batch + end. The batch is one call: its timeout covers
+//     every hook in it, and a cancel frame cancels them all.
+//   - plugin, hook batch: one frame, verdict_batch + end (or an error
+//     frame, when any of its hooks fails as a single call would).
 type ChannelFrame struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	CallId uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -1904,6 +1920,8 @@ type ChannelFrame struct {
 	//	*ChannelFrame_Verdict
 	//	*ChannelFrame_Error
 	//	*ChannelFrame_Cancel
+	//	*ChannelFrame_HookBatch
+	//	*ChannelFrame_VerdictBatch
 	Frame isChannelFrame_Frame `protobuf_oneof:"frame"`
 	// A piece of a data call's body: the core's message body after
 	// data_start, the plugin's replacement body after its verdict.
@@ -2007,6 +2025,24 @@ func (x *ChannelFrame) GetCancel() *ChannelCancel {
 	return nil
 }
 
+func (x *ChannelFrame) GetHookBatch() *HookBatch {
+	if x != nil {
+		if x, ok := x.Frame.(*ChannelFrame_HookBatch); ok {
+			return x.HookBatch
+		}
+	}
+	return nil
+}
+
+func (x *ChannelFrame) GetVerdictBatch() *VerdictBatch {
+	if x != nil {
+		if x, ok := x.Frame.(*ChannelFrame_VerdictBatch); ok {
+			return x.VerdictBatch
+		}
+	}
+	return nil
+}
+
 func (x *ChannelFrame) GetBodyChunk() []byte {
 	if x != nil {
 		return x.BodyChunk
@@ -2052,6 +2088,14 @@ type ChannelFrame_Cancel struct {
 	Cancel *ChannelCancel `protobuf:"bytes,6,opt,name=cancel,proto3,oneof"`
 }
 
+type ChannelFrame_HookBatch struct {
+	HookBatch *HookBatch `protobuf:"bytes,10,opt,name=hook_batch,json=hookBatch,proto3,oneof"`
+}
+
+type ChannelFrame_VerdictBatch struct {
+	VerdictBatch *VerdictBatch `protobuf:"bytes,11,opt,name=verdict_batch,json=verdictBatch,proto3,oneof"`
+}
+
 func (*ChannelFrame_Hook) isChannelFrame_Frame() {}
 
 func (*ChannelFrame_DataStart) isChannelFrame_Frame() {}
@@ -2061,6 +2105,10 @@ func (*ChannelFrame_Verdict) isChannelFrame_Frame() {}
 func (*ChannelFrame_Error) isChannelFrame_Frame() {}
 
 func (*ChannelFrame_Cancel) isChannelFrame_Frame() {}
+
+func (*ChannelFrame_HookBatch) isChannelFrame_Frame() {}
+
+func (*ChannelFrame_VerdictBatch) isChannelFrame_Frame() {}
 
 // ChannelError is a call that failed in the plugin: the gRPC status code
 // and message the same failure has on Hook and Data.
@@ -2152,6 +2200,104 @@ func (*ChannelCancel) Descriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
+// HookBatch is several envelope-phase hook calls in one frame, to spare
+// round trips: the core sends, say, connect, helo and mail with the first
+// rcpt (like Postfix's smtpd_delay_reject). Only connect, helo, mail and
+// rcpt may be batched. The plugin runs the calls in order, each as a hook
+// frame of its own would run, and stops after the first verdict that is
+// not a Continue without edits: the core applies that verdict and sends
+// the calls after it again, rebuilt, if it still wants them.
+type HookBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Calls         []*HookRequest         `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HookBatch) Reset() {
+	*x = HookBatch{}
+	mi := &file_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HookBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HookBatch) ProtoMessage() {}
+
+func (x *HookBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HookBatch.ProtoReflect.Descriptor instead.
+func (*HookBatch) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *HookBatch) GetCalls() []*HookRequest {
+	if x != nil {
+		return x.Calls
+	}
+	return nil
+}
+
+// VerdictBatch answers a HookBatch: the verdicts of its calls in order, up
+// to and including the one that stopped it (all of them when none did).
+// Every verdict but the last is a Continue without edits.
+type VerdictBatch struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Verdicts      []*Verdict             `protobuf:"bytes,1,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerdictBatch) Reset() {
+	*x = VerdictBatch{}
+	mi := &file_plugin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerdictBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerdictBatch) ProtoMessage() {}
+
+func (x *VerdictBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerdictBatch.ProtoReflect.Descriptor instead.
+func (*VerdictBatch) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *VerdictBatch) GetVerdicts() []*Verdict {
+	if x != nil {
+		return x.Verdicts
+	}
+	return nil
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -2163,7 +2309,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
 	"configJson\x12)\n" +
 	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\x12*\n" +
-	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\xfe\x01\n" +
+	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\xa5\x02\n" +
 	"\fInitResponse\x12,\n" +
 	"\x05hooks\x18\x01 \x03(\x0e2\x16.sluice.plugin.v1.HookR\x05hooks\x12&\n" +
 	"\x0fdata_needs_body\x18\x02 \x01(\bR\rdataNeedsBody\x12\x1f\n" +
@@ -2171,7 +2317,8 @@ const file_plugin_proto_rawDesc = "" +
 	"pluginName\x12%\n" +
 	"\x0eplugin_version\x18\x04 \x01(\tR\rpluginVersion\x12)\n" +
 	"\x10supports_channel\x18\x05 \x01(\bR\x0fsupportsChannel\x12%\n" +
-	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\"\xcf\x02\n" +
+	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\x12%\n" +
+	"\x0esupports_batch\x18\a \x01(\bR\rsupportsBatch\"\xcf\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
@@ -2305,7 +2452,7 @@ const file_plugin_proto_rawDesc = "" +
 	"body_chunk\x18\x02 \x01(\fH\x00R\tbodyChunk\x12-\n" +
 	"\x03end\x18\x03 \x01(\v2\x19.sluice.plugin.v1.DataEndH\x00R\x03end\x125\n" +
 	"\averdict\x18\x04 \x01(\v2\x19.sluice.plugin.v1.VerdictH\x00R\averdictB\a\n" +
-	"\x05frame\"\xa5\x03\n" +
+	"\x05frame\"\xaa\x04\n" +
 	"\fChannelFrame\x12\x17\n" +
 	"\acall_id\x18\x01 \x01(\x04R\x06callId\x123\n" +
 	"\x04hook\x18\x02 \x01(\v2\x1d.sluice.plugin.v1.HookRequestH\x00R\x04hook\x12<\n" +
@@ -2313,7 +2460,11 @@ const file_plugin_proto_rawDesc = "" +
 	"data_start\x18\x03 \x01(\v2\x1b.sluice.plugin.v1.DataStartH\x00R\tdataStart\x125\n" +
 	"\averdict\x18\x04 \x01(\v2\x19.sluice.plugin.v1.VerdictH\x00R\averdict\x126\n" +
 	"\x05error\x18\x05 \x01(\v2\x1e.sluice.plugin.v1.ChannelErrorH\x00R\x05error\x129\n" +
-	"\x06cancel\x18\x06 \x01(\v2\x1f.sluice.plugin.v1.ChannelCancelH\x00R\x06cancel\x12\x1d\n" +
+	"\x06cancel\x18\x06 \x01(\v2\x1f.sluice.plugin.v1.ChannelCancelH\x00R\x06cancel\x12<\n" +
+	"\n" +
+	"hook_batch\x18\n" +
+	" \x01(\v2\x1b.sluice.plugin.v1.HookBatchH\x00R\thookBatch\x12E\n" +
+	"\rverdict_batch\x18\v \x01(\v2\x1e.sluice.plugin.v1.VerdictBatchH\x00R\fverdictBatch\x12\x1d\n" +
 	"\n" +
 	"body_chunk\x18\a \x01(\fR\tbodyChunk\x12\x10\n" +
 	"\x03end\x18\b \x01(\bR\x03end\x12%\n" +
@@ -2322,7 +2473,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\fChannelError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x0f\n" +
-	"\rChannelCancel*\x9c\x01\n" +
+	"\rChannelCancel\"@\n" +
+	"\tHookBatch\x123\n" +
+	"\x05calls\x18\x01 \x03(\v2\x1d.sluice.plugin.v1.HookRequestR\x05calls\"E\n" +
+	"\fVerdictBatch\x125\n" +
+	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts*\x9c\x01\n" +
 	"\x04Hook\x12\x14\n" +
 	"\x10HOOK_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fHOOK_CONNECT\x10\x01\x12\r\n" +
@@ -2359,7 +2514,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_plugin_proto_goTypes = []any{
 	(Hook)(0),               // 0: sluice.plugin.v1.Hook
 	(Action)(0),             // 1: sluice.plugin.v1.Action
@@ -2389,23 +2544,25 @@ var file_plugin_proto_goTypes = []any{
 	(*ChannelFrame)(nil),    // 25: sluice.plugin.v1.ChannelFrame
 	(*ChannelError)(nil),    // 26: sluice.plugin.v1.ChannelError
 	(*ChannelCancel)(nil),   // 27: sluice.plugin.v1.ChannelCancel
-	nil,                     // 28: sluice.plugin.v1.Recipient.ParamsEntry
-	nil,                     // 29: sluice.plugin.v1.Envelope.MailParamsEntry
-	nil,                     // 30: sluice.plugin.v1.AuthResult.PropsEntry
-	nil,                     // 31: sluice.plugin.v1.SetSender.ParamsEntry
-	nil,                     // 32: sluice.plugin.v1.AddRecipient.ParamsEntry
+	(*HookBatch)(nil),       // 28: sluice.plugin.v1.HookBatch
+	(*VerdictBatch)(nil),    // 29: sluice.plugin.v1.VerdictBatch
+	nil,                     // 30: sluice.plugin.v1.Recipient.ParamsEntry
+	nil,                     // 31: sluice.plugin.v1.Envelope.MailParamsEntry
+	nil,                     // 32: sluice.plugin.v1.AuthResult.PropsEntry
+	nil,                     // 33: sluice.plugin.v1.SetSender.ParamsEntry
+	nil,                     // 34: sluice.plugin.v1.AddRecipient.ParamsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: sluice.plugin.v1.InitResponse.hooks:type_name -> sluice.plugin.v1.Hook
-	28, // 1: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
-	29, // 2: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
+	30, // 1: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
+	31, // 2: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
 	5,  // 3: sluice.plugin.v1.Envelope.rcpts:type_name -> sluice.plugin.v1.Recipient
 	0,  // 4: sluice.plugin.v1.HookRequest.hook:type_name -> sluice.plugin.v1.Hook
 	4,  // 5: sluice.plugin.v1.HookRequest.session:type_name -> sluice.plugin.v1.Session
 	6,  // 6: sluice.plugin.v1.HookRequest.envelope:type_name -> sluice.plugin.v1.Envelope
 	5,  // 7: sluice.plugin.v1.HookRequest.rcpt:type_name -> sluice.plugin.v1.Recipient
 	8,  // 8: sluice.plugin.v1.HookRequest.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	30, // 9: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
+	32, // 9: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
 	1,  // 10: sluice.plugin.v1.Verdict.action:type_name -> sluice.plugin.v1.Action
 	9,  // 11: sluice.plugin.v1.Verdict.reply:type_name -> sluice.plugin.v1.Reply
 	12, // 12: sluice.plugin.v1.Verdict.edits:type_name -> sluice.plugin.v1.Edit
@@ -2419,8 +2576,8 @@ var file_plugin_proto_depIdxs = []int32{
 	19, // 20: sluice.plugin.v1.Edit.remove_recipient:type_name -> sluice.plugin.v1.RemoveRecipient
 	20, // 21: sluice.plugin.v1.Edit.replace_body:type_name -> sluice.plugin.v1.ReplaceBody
 	21, // 22: sluice.plugin.v1.Edit.set_route:type_name -> sluice.plugin.v1.SetRoute
-	31, // 23: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
-	32, // 24: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
+	33, // 23: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
+	34, // 24: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
 	0,  // 25: sluice.plugin.v1.DataStart.hook:type_name -> sluice.plugin.v1.Hook
 	4,  // 26: sluice.plugin.v1.DataStart.session:type_name -> sluice.plugin.v1.Session
 	6,  // 27: sluice.plugin.v1.DataStart.envelope:type_name -> sluice.plugin.v1.Envelope
@@ -2434,19 +2591,23 @@ var file_plugin_proto_depIdxs = []int32{
 	10, // 35: sluice.plugin.v1.ChannelFrame.verdict:type_name -> sluice.plugin.v1.Verdict
 	26, // 36: sluice.plugin.v1.ChannelFrame.error:type_name -> sluice.plugin.v1.ChannelError
 	27, // 37: sluice.plugin.v1.ChannelFrame.cancel:type_name -> sluice.plugin.v1.ChannelCancel
-	2,  // 38: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
-	7,  // 39: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
-	24, // 40: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
-	25, // 41: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
-	3,  // 42: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
-	10, // 43: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
-	24, // 44: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
-	25, // 45: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
-	42, // [42:46] is the sub-list for method output_type
-	38, // [38:42] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	28, // 38: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
+	29, // 39: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
+	7,  // 40: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
+	10, // 41: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
+	2,  // 42: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
+	7,  // 43: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
+	24, // 44: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
+	25, // 45: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
+	3,  // 46: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
+	10, // 47: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
+	24, // 48: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
+	25, // 49: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
+	46, // [46:50] is the sub-list for method output_type
+	42, // [42:46] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2477,6 +2638,8 @@ func file_plugin_proto_init() {
 		(*ChannelFrame_Verdict)(nil),
 		(*ChannelFrame_Error)(nil),
 		(*ChannelFrame_Cancel)(nil),
+		(*ChannelFrame_HookBatch)(nil),
+		(*ChannelFrame_VerdictBatch)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2484,7 +2647,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   31,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

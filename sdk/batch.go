@@ -1,0 +1,150 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
+)
+
+// HookCall is one call of a hook batch (see Client.Hooks).
+type HookCall struct {
+	Hook Hook       // HookConnect, HookHelo, HookMail or HookRcpt (others: error)
+	Txn  *Txn       // the transaction as this call sees it
+	Rcpt *Recipient // the candidate recipient at rcpt; nil otherwise
+}
+
+// Hooks runs calls in order on the plugin and returns the verdicts of a
+// prefix of them: it stops after the first verdict that is not Continue or
+// that carries edits (the caller applies those and sends the rest again,
+// rebuilt). It returns at least one verdict unless err != nil. A plugin that
+// does not serve batches (declared at Init), or a client on the rpc
+// transport, gets the calls one at a time with the same stopping rule, so
+// the caller need not care.
+func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error) {
+	reqs, err := batchRequests(calls)
+	if err != nil {
+		return nil, fmt.Errorf("sdk: hook batch: %w", err)
+	}
+	if c.batch {
+		out, ok, err := c.hookBatch(ctx, &pb.HookBatch{Calls: reqs})
+		if ok {
+			if err != nil {
+				return nil, fmt.Errorf("sdk: %s hooks: %w", batchName(calls), err)
+			}
+			vs, err := batchVerdicts(out, len(calls))
+			if err != nil {
+				return nil, fmt.Errorf("sdk: %s hooks: plugin answered %w", batchName(calls), err)
+			}
+			return vs, nil
+		}
+	}
+	var vs []Verdict
+	for i, req := range reqs {
+		v, err := c.hookVerdict(ctx, calls[i].Hook, req)
+		if err != nil {
+			return nil, err
+		}
+		vs = append(vs, v)
+		if !v.plainContinue() {
+			break
+		}
+	}
+	return vs, nil
+}
+
+// Batches reports whether Hooks sends its calls in one frame: the plugin
+// serves batches and calls go over its direct channel or Channel stream.
+func (c *Client) Batches() bool { return c.batch && c.Multiplexed() }
+
+// batchRequests converts calls for the wire, refusing hooks that cannot
+// be batched: auth carries credentials, and data and bounce a message
+// stream.
+func batchRequests(calls []HookCall) ([]*pb.HookRequest, error) {
+	if len(calls) == 0 {
+		return nil, errors.New("no calls")
+	}
+	reqs := make([]*pb.HookRequest, len(calls))
+	for i, hc := range calls {
+		switch hc.Hook {
+		case HookConnect, HookHelo, HookMail, HookRcpt:
+		default:
+			return nil, fmt.Errorf("call %d: the %s hook cannot be batched (only connect, helo, mail and rcpt)", i, hc.Hook)
+		}
+		req, err := hookRequest(hc.Hook, hc.Txn, hc.Rcpt, nil)
+		if err != nil {
+			return nil, fmt.Errorf("call %d (%s): %w", i, hc.Hook, err)
+		}
+		reqs[i] = req
+	}
+	return reqs, nil
+}
+
+// hookBatch sends b in one frame over the direct channel or the Channel
+// stream; ok is false when there is neither (the Client was closed), and
+// the caller sends the calls one at a time.
+func (c *Client) hookBatch(ctx context.Context, b *pb.HookBatch) (out *pb.VerdictBatch, ok bool, err error) {
+	if p := c.pool.Load(); p != nil {
+		// The direct channel checks the frame as it encodes it.
+		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_HookBatch{HookBatch: b}}, nil); ok {
+			return r.batch, true, err
+		}
+	}
+	ch, err := c.channel()
+	if err != nil {
+		return nil, true, err
+	}
+	if ch == nil {
+		return nil, false, nil
+	}
+	if err := checkFrame("hook batch", b); err != nil {
+		return nil, true, err
+	}
+	r, err := ch.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_HookBatch{HookBatch: b}}, nil)
+	return r.batch, true, err
+}
+
+// batchVerdicts checks and converts the answer to a batch of n calls: one
+// verdict per call run, which is all of them unless one stopped the batch,
+// and every one but the last a plain Continue.
+func batchVerdicts(out *pb.VerdictBatch, n int) ([]Verdict, error) {
+	pvs := out.GetVerdicts()
+	if len(pvs) == 0 || len(pvs) > n {
+		return nil, fmt.Errorf("%d verdicts to %d calls", len(pvs), n)
+	}
+	vs := make([]Verdict, len(pvs))
+	for i, p := range pvs {
+		v, err := verdictFromPB(p)
+		if err != nil {
+			return nil, fmt.Errorf("verdict %d: %w", i, err)
+		}
+		if j, _ := replaceBodyIndex(v.Edits); j >= 0 {
+			return nil, fmt.Errorf("verdict %d: ReplaceBody outside the data stream", i)
+		}
+		last := i == len(pvs)-1
+		if !last && !v.plainContinue() {
+			return nil, fmt.Errorf("verdict %d (%v) and more after it: the batch should have stopped there", i, v.Action)
+		}
+		if last && len(pvs) < n && v.plainContinue() {
+			return nil, fmt.Errorf("%d verdicts to %d calls, the last a plain Continue: the batch stopped early", len(pvs), n)
+		}
+		vs[i] = v
+	}
+	return vs, nil
+}
+
+// plainContinue reports whether v lets a batch go on: Continue with no
+// edit, so the calls after it were built from the transaction as it
+// still is.
+func (v Verdict) plainContinue() bool { return v.Action == ActionContinue && len(v.Edits) == 0 }
+
+// batchName names a batch's hooks for an error: "connect+helo+mail+rcpt".
+func batchName(calls []HookCall) string {
+	names := make([]string, len(calls))
+	for i, hc := range calls {
+		names[i] = string(hc.Hook)
+	}
+	return strings.Join(names, "+")
+}

@@ -1,0 +1,47 @@
+package sdk
+
+import (
+	"context"
+
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// hookBatch runs a hook batch's calls in order, each as hook runs a single
+// call, and stops after the first verdict that is not a plain Continue:
+// the core applies it and rebuilds the calls after it. An error in any
+// call is the batch's. ctx, the frame's, covers the whole batch.
+func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatch, error) {
+	reqs := b.GetCalls()
+	if len(reqs) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "empty hook batch")
+	}
+	// Check every call first, so a bad batch runs none of its hooks.
+	for i, req := range reqs {
+		switch req.GetHook() {
+		case pb.Hook_HOOK_CONNECT, pb.Hook_HOOK_HELO, pb.Hook_HOOK_MAIL, pb.Hook_HOOK_RCPT:
+		default:
+			return nil, status.Errorf(codes.InvalidArgument, "hook batch: call %d: %v cannot be batched", i, req.GetHook())
+		}
+	}
+	out := &pb.VerdictBatch{Verdicts: make([]*pb.Verdict, 0, len(reqs))}
+	for i, req := range reqs {
+		if i > 0 {
+			// The core has given up on the batch: run no more hooks for
+			// nobody.
+			if err := ctx.Err(); err != nil {
+				return nil, status.FromContextError(err).Err()
+			}
+		}
+		v, err := s.hook(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		out.Verdicts = append(out.Verdicts, v)
+		if v.GetAction() != pb.Action_ACTION_CONTINUE || len(v.GetEdits()) > 0 {
+			break
+		}
+	}
+	return out, nil
+}
