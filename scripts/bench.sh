@@ -30,7 +30,10 @@
 #             Postfix, and (BENCH_BASELINE) smtp-sink alone: the rig's ceiling.
 #   stages    smtp-source 4 KiB, 50 sessions: Sluice with 0 and
 #             BENCH_STAGES no-op plugin stages (bin/noop, every hook, as in
-#             core/daemon's BenchmarkPipelineStages) vs Postfix with none.
+#             core/daemon's BenchmarkPipelineStages), the latter also with
+#             delay_reject = true (the held connect, helo and mail hooks go
+#             to each stage with the rcpt hook, in one round trip), vs
+#             Postfix with none (smtpd_delay_reject is Postfix's default).
 #   pipeline  smtpload 4 KiB, 50 sessions, a connection per message, the
 #             message DKIM-signed by bench.test (selector "client"): Sluice
 #             with the default first-party pipeline (spf, dkim verify,
@@ -176,7 +179,7 @@ for s in $SESSIONS_LIST; do
 	want 4k && add_scen "4k-$s" "4 KiB, $sess" source "$n" "$SIZE" "$s" "$base"
 	want 100k && add_scen "100k-$s" "100 KiB, $sess" source "$ln" "$LSIZE" "$s" "$base"
 done
-want stages && add_scen stages "4 KiB, 50 sessions, no-op stages" source "$SMSGS" "$SIZE" 50 "sluice:none sluice:noop$NSTAGES postfix:none"
+want stages && add_scen stages "4 KiB, 50 sessions, no-op stages" source "$SMSGS" "$SIZE" 50 "sluice:none sluice:noop$NSTAGES sluice:noop${NSTAGES}d postfix:none"
 want pipeline && add_scen pipeline "4 KiB signed, 50 sessions (smtpload)" load "$PMSGS" "$SIZE" 50 "sluice:default sluice:none postfix:none"
 want latency && add_scen latency "4 KiB, 1 session (smtpload)" session "$TMSGS" "$SIZE" 1 "sluice:none postfix:none"
 want milter && add_scen milter "4 KiB, 50 sessions, opendkim milter" source "$MMSGS" "$SIZE" 50 "sluice:milter postfix:milter"
@@ -367,13 +370,15 @@ sink_count() {
 }
 
 start_sluice() { # RUNNAME STAGES
-	local dir=$WORK/sluice-$1 i
+	local dir=$WORK/sluice-$1 i delay=false n
 	mkdir -p "$dir"
+	case $2 in noop*d) delay=true ;; esac
 	cat >"$dir/sluice.toml" <<CONF
 hostname       = "mx.bench.test"
 data_dir       = "$dir/data"
 local_domains  = ["bench.test"]
 relay_networks = ["127.0.0.0/8"]
+delay_reject   = $delay
 [admin]
 listen = "127.0.0.1:$ADMIN_PORT"
 [[listener]]
@@ -388,7 +393,8 @@ CONF
 	case $2 in
 	none) ;;
 	noop*)
-		for i in $(seq 1 "${2#noop}"); do
+		n=${2#noop}
+		for i in $(seq 1 "${n%d}"); do
 			printf '[[stage]]\nname   = "noop%d"\nplugin = "%s"\n' "$i" "$NOOP" >>"$dir/sluice.toml"
 		done
 		;;
@@ -835,6 +841,7 @@ variant_name() { # MTA:STAGES
 	case $1 in
 	sink:none) echo "no MTA (client -> sink)" ;;
 	sluice:none) echo "sluice" ;;
+	sluice:noop*d) local n=${1#sluice:noop}; echo "sluice + ${n%d} no-op, delay_reject" ;;
 	sluice:noop*) echo "sluice + ${1#sluice:noop} no-op stages" ;;
 	sluice:default) echo "sluice + default pipeline" ;;
 	sluice:milter) echo "sluice + opendkim" ;;
@@ -896,6 +903,8 @@ for s in "${SCEN[@]}"; do
 		sum_row "e2e msg/s, 4 KiB/50, 0 no-op stages (pf: none)" "$se" "$pe" "$r" - -
 		se=$(fig "$id" "sluice:noop$NSTAGES" E2E) r=$(ratio "$se" "$pe")
 		sum_row "e2e msg/s, 4 KiB/50, $NSTAGES no-op stages (pf: none)" "$se" "$pe" "$r" ">= 2x" "$(verdict "$r" min 2)"
+		se=$(fig "$id" "sluice:noop${NSTAGES}d" E2E) r=$(ratio "$se" "$pe")
+		sum_row "e2e msg/s, 4 KiB/50, $NSTAGES no-op stages, delay_reject (pf: none)" "$se" "$pe" "$r" ">= 2x" "$(verdict "$r" min 2)"
 		;;
 	pipeline)
 		pe=$(fig "$id" postfix:none E2E)

@@ -18,8 +18,8 @@ type HookCall struct {
 
 // Hooks runs calls in order on the plugin and returns the verdicts of a
 // prefix of them: it stops after the first verdict that is not Continue or
-// that carries edits (the caller applies those and sends the rest again,
-// rebuilt). It returns at least one verdict unless err != nil. A plugin that
+// that carries edits or authentication results (the caller applies those
+// and sends the rest again, rebuilt). It returns at least one verdict unless err != nil. A plugin that
 // does not serve batches (declared at Init), or a client on the rpc
 // transport, gets the calls one at a time with the same stopping rule, so
 // the caller need not care.
@@ -136,9 +136,11 @@ func batchVerdicts(out *pb.VerdictBatch, n int) ([]Verdict, error) {
 }
 
 // plainContinue reports whether v lets a batch go on: Continue with no
-// edit, so the calls after it were built from the transaction as it
-// still is.
-func (v Verdict) plainContinue() bool { return v.Action == ActionContinue && len(v.Edits) == 0 }
+// edit and no authentication result, so the calls after it were built
+// from the transaction as it still is.
+func (v Verdict) plainContinue() bool {
+	return v.Action == ActionContinue && len(v.Edits) == 0 && len(v.AuthResults) == 0
+}
 
 // batchName names a batch's hooks for an error: "connect+helo+mail+rcpt".
 func batchName(calls []HookCall) string {

@@ -37,6 +37,7 @@ func TestHooksBatchChecksAnswer(t *testing.T) {
 	reject := &pb.Verdict{Action: pb.Action_ACTION_REJECT}
 	edit := &pb.Verdict{Edits: []*pb.Edit{{Op: &pb.Edit_SetSender{SetSender: &pb.SetSender{Addr: "b@example.org"}}}}}
 	body := &pb.Verdict{Edits: []*pb.Edit{{Op: &pb.Edit_ReplaceBody{ReplaceBody: &pb.ReplaceBody{}}}}}
+	result := &pb.Verdict{AuthResults: []*pb.AuthResult{{Method: "spf", Result: "pass"}}}
 	batch := func(vs ...*pb.Verdict) *pb.ChannelFrame {
 		return &pb.ChannelFrame{Frame: &pb.ChannelFrame_VerdictBatch{VerdictBatch: &pb.VerdictBatch{Verdicts: vs}}}
 	}
@@ -52,6 +53,8 @@ func TestHooksBatchChecksAnswer(t *testing.T) {
 		{"too many", batch(cont, cont, cont), "3 verdicts to 2 calls"},
 		{"past a reject", batch(reject, cont), "should have stopped"},
 		{"past an edit", batch(edit, cont), "should have stopped"},
+		{"stopped at an auth result", batch(result), ""},
+		{"past an auth result", batch(result, cont), "should have stopped"},
 		{"stopped at a plain continue", batch(cont), "stopped early"},
 		{"replace body", batch(cont, body), "ReplaceBody"},
 		{"a single verdict", &pb.ChannelFrame{Frame: &pb.ChannelFrame_Verdict{Verdict: cont}}, "0 verdicts"},
@@ -114,13 +117,22 @@ func TestServerRefusesBadBatch(t *testing.T) {
 	if p.n != 1 {
 		t.Errorf("the plugin ran %d hooks of a batch cancelled in the first, want 1", p.n)
 	}
+	// A verdict with an authentication result ends the batch: the calls
+	// after it must carry it.
+	p.n, p.after, p.result = 0, nil, true
+	vb, err := s.hookBatch(context.Background(), &pb.HookBatch{Calls: []*pb.HookRequest{mail, mail}})
+	if err != nil || len(vb.GetVerdicts()) != 1 || p.n != 1 {
+		t.Errorf("batch past an auth result: %v %v, %d hooks run", vb, err, p.n)
+	}
 }
 
-// countingPlugin counts its mail hooks and calls after after each.
+// countingPlugin counts its mail hooks and calls after after each; with
+// result, its verdict carries an authentication result.
 type countingPlugin struct {
 	Base
-	n     int
-	after func()
+	n      int
+	after  func()
+	result bool
 }
 
 func (p *countingPlugin) Mail(context.Context, *Txn) (Verdict, error) {
@@ -128,5 +140,9 @@ func (p *countingPlugin) Mail(context.Context, *Txn) (Verdict, error) {
 	if p.after != nil {
 		p.after()
 	}
-	return Continue(), nil
+	v := Continue()
+	if p.result {
+		v.AuthResults = []AuthResult{{Method: "spf", Result: "pass"}}
+	}
+	return v, nil
 }

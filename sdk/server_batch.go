@@ -39,7 +39,7 @@ func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBat
 			return nil, err
 		}
 		out.Verdicts = append(out.Verdicts, v)
-		if v.GetAction() != pb.Action_ACTION_CONTINUE || len(v.GetEdits()) > 0 {
+		if v.GetAction() != pb.Action_ACTION_CONTINUE || len(v.GetEdits()) > 0 || len(v.GetAuthResults()) > 0 {
 			break
 		}
 	}

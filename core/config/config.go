@@ -22,18 +22,22 @@ func DefaultTOML() []byte { return append([]byte(nil), defaultTOML...) }
 
 // Config is the whole configuration file.
 type Config struct {
-	Hostname      string     `toml:"hostname"`
-	DataDir       string     `toml:"data_dir"`
-	LocalDomains  []string   `toml:"local_domains"`
-	RelayNetworks []Prefix   `toml:"relay_networks"`
-	DNS           DNS        `toml:"dns"`
-	Admin         Admin      `toml:"admin"`
-	Limits        Limits     `toml:"limits"`
-	Auth          Auth       `toml:"auth"`
-	Listeners     []Listener `toml:"listener"`
-	Stages        []Stage    `toml:"stage"`
-	Delivery      Delivery   `toml:"delivery"`
-	Log           Log        `toml:"log"`
+	Hostname      string   `toml:"hostname"`
+	DataDir       string   `toml:"data_dir"`
+	LocalDomains  []string `toml:"local_domains"`
+	RelayNetworks []Prefix `toml:"relay_networks"`
+	// DelayReject holds the connect, helo and mail hooks back until the
+	// first RCPT, as Postfix's smtpd_delay_reject: a refusal there is the
+	// reply to RCPT, and each stage answers them in one round trip.
+	DelayReject bool       `toml:"delay_reject"`
+	DNS         DNS        `toml:"dns"`
+	Admin       Admin      `toml:"admin"`
+	Limits      Limits     `toml:"limits"`
+	Auth        Auth       `toml:"auth"`
+	Listeners   []Listener `toml:"listener"`
+	Stages      []Stage    `toml:"stage"`
+	Delivery    Delivery   `toml:"delivery"`
+	Log         Log        `toml:"log"`
 
 	// Source is the file the config came from ("<default>" when embedded).
 	Source string `toml:"-"`

@@ -18,14 +18,26 @@ import (
 // sessions (accepted by sluice, delivered to a go-smtp sink) and the time
 // from the final dot to the 250 at one session (p50/p99). Every 250 follows
 // a synced Pebble commit.
+//
+// "stages=5-delay" is 5 stages with delay_reject = true: each stage gets
+// the mail hook with the rcpt hook, in one round trip.
 func BenchmarkPipelineStages(b *testing.B) {
 	noop := testlib.Build(b, "./examples/noop")
-	for _, n := range []int{0, 1, 3, 5} {
+	for _, run := range []struct {
+		n     int
+		delay bool
+	}{{0, false}, {1, false}, {3, false}, {5, false}, {5, true}} {
+		n := run.n
 		var stages strings.Builder
+		fmt.Fprintf(&stages, "delay_reject = %v\n", run.delay)
 		for i := 0; i < n; i++ {
 			fmt.Fprintf(&stages, "[[stage]]\nname = \"noop%d\"\nplugin = %q\n", i, noop)
 		}
-		b.Run(fmt.Sprintf("stages=%d/latency", n), func(b *testing.B) {
+		name := fmt.Sprintf("stages=%d", n)
+		if run.delay {
+			name += "-delay"
+		}
+		b.Run(name+"/latency", func(b *testing.B) {
 			sink := testlib.NewSink(b, "127.0.0.1:0")
 			d := benchDaemon(b, sink, stages.String())
 			c := dialBench(b, d)
@@ -43,7 +55,7 @@ func BenchmarkPipelineStages(b *testing.B) {
 			b.StopTimer()
 			reportLatency(b, lat)
 		})
-		b.Run(fmt.Sprintf("stages=%d/e2e-20-sessions", n), func(b *testing.B) {
+		b.Run(name+"/e2e-20-sessions", func(b *testing.B) {
 			sink := testlib.NewSink(b, "127.0.0.1:0")
 			d := benchDaemon(b, sink, stages.String())
 			msg := benchMessage(4096)
@@ -85,9 +97,11 @@ func BenchmarkPipelineStages(b *testing.B) {
 
 func benchDaemon(b *testing.B, sink *testlib.Sink, stages string) *Daemon {
 	b.Helper()
+	// stages starts with any top-level keys, then its [[stage]] tables.
 	src := fmt.Sprintf(`hostname = "mx.bench.test"
 data_dir = %q
 relay_networks = ["127.0.0.0/8"]
+%s
 [[listener]]
 name = "mx"
 listen = "127.0.0.1:0"
@@ -95,7 +109,7 @@ listen = "127.0.0.1:0"
 max_messages_per_connection = -1
 [delivery]
 relay = %q
-%s`, b.TempDir(), sink.Addr, stages)
+`, b.TempDir(), stages, sink.Addr)
 	d, err := Start(Options{Config: mustParse(b, src), Logger: discardLog()})
 	if err != nil {
 		b.Fatal(err)

@@ -46,18 +46,25 @@ func freePort(t *testing.T) int {
 
 func startDaemon(t *testing.T, extra string) *Daemon {
 	t.Helper()
+	return startDaemonTop(t, "", extra)
+}
+
+// startDaemonTop is startDaemon with top-level keys in top.
+func startDaemonTop(t *testing.T, top, extra string) *Daemon {
+	t.Helper()
 	src := fmt.Sprintf(`
 hostname = "mx.sluice.test"
 data_dir = %q
 local_domains = ["sluice.test"]
 relay_networks = ["127.0.0.0/8"]
+%s
 [admin]
 listen = "127.0.0.1:0"
 [[listener]]
 name = "mx"
 listen = "127.0.0.1:0"
 %s
-`, filepath.Join(t.TempDir(), "data"), extra)
+`, filepath.Join(t.TempDir(), "data"), top, extra)
 	c := mustParse(t, src)
 	log := discardLog()
 	if testing.Verbose() {

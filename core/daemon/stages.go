@@ -39,7 +39,9 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger) (_ *pipeline
 		started = append(started, cl)
 		stages = append(stages, pipeline.StageConfig{Name: sc.Name, Stage: st, Timeout: sc.Timeout.Duration, OnError: sc.OnError})
 	}
-	return pipeline.New(log, stages...), started, nil
+	p := pipeline.New(log, stages...)
+	p.SetDelayReject(c.DelayReject)
+	return p, started, nil
 }
 
 func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger) (pipeline.Stage, closer, error) {

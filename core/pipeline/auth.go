@@ -31,6 +31,15 @@ func (p *Pipeline) Declares(h sdk.Hook) bool {
 // authenticates the user, a reject or tempfail refuses, continue leaves it
 // to the next stage (and, after the last, to the built-in user database).
 func (s *Session) Auth(ctx context.Context, mech, user string, secret []byte) Outcome {
+	if s.p.delay {
+		// The held connect and helo hooks come first; a refusal of theirs
+		// is the reply to RCPT, and the client it refuses gets no say
+		// from the stages on its credentials.
+		s.flush(ctx, nil)
+		if s.sessionRefusal != nil {
+			return Outcome{Action: sdk.ActionContinue}
+		}
+	}
 	s.auth = &sdk.AuthArgs{Mech: mech, User: user, Secret: secret}
 	defer func() { s.auth = nil }()
 	return s.run(ctx, sdk.HookAuth, nil, nil)

@@ -20,6 +20,8 @@ type Pipeline struct {
 	log     *slog.Logger
 	now     func() time.Time
 	observe Observer
+	// delay holds hooks back until a decision is needed (delay.go).
+	delay bool
 }
 
 // Observer is told of every stage call (for metrics): the verdict's name,

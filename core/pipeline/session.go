@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -26,6 +27,11 @@ type Session struct {
 	sessionDisposition sdk.Action
 	// auth holds the credentials while the auth hook runs.
 	auth *sdk.AuthArgs
+	// With delay_reject: the hooks held back, and refusals they made that
+	// last the session (connect, helo) or the transaction (mail).
+	held           []heldHook
+	sessionRefusal *Outcome
+	txnRefusal     *Outcome
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects).
@@ -77,6 +83,7 @@ func (s *Session) Reset(ctx context.Context) {
 	s.txTrace = nil
 	s.disposition = s.sessionDisposition
 	s.dispReason = ""
+	s.dropHeldMail()
 	for _, c := range s.conns {
 		if c != nil {
 			c.Reset(ctx)
@@ -84,27 +91,46 @@ func (s *Session) Reset(ctx context.Context) {
 	}
 }
 
-// Connect runs the connect hook.
+// Connect runs the connect hook (with delay_reject, holds it back).
 func (s *Session) Connect(ctx context.Context) Outcome {
+	if s.p.delay {
+		return s.hold(sdk.HookConnect)
+	}
 	return s.run(ctx, sdk.HookConnect, nil, nil)
 }
 
-// Helo runs the helo hook for name.
+// Helo runs the helo hook for name (with delay_reject, holds it back).
 func (s *Session) Helo(ctx context.Context, name string) Outcome {
 	s.txn.Session.Helo = name
+	if s.p.delay {
+		return s.hold(sdk.HookHelo)
+	}
 	return s.run(ctx, sdk.HookHelo, nil, nil)
 }
 
-// Mail runs the mail hook for a new transaction.
+// Mail runs the mail hook for a new transaction (with delay_reject, holds
+// it back).
 func (s *Session) Mail(ctx context.Context, from string, params map[string]string) Outcome {
 	s.txn.Envelope = sdk.Envelope{MailFrom: from, MailParams: params}
+	if s.p.delay {
+		return s.hold(sdk.HookMail)
+	}
 	return s.run(ctx, sdk.HookMail, nil, nil)
 }
 
-// Rcpt runs the rcpt hook; on success the recipient (with any route a stage
-// set) joins the envelope and is returned.
+// Rcpt runs the rcpt hook (with delay_reject, after the hooks held back);
+// on success the recipient (with any route a stage set) joins the envelope
+// and is returned.
 func (s *Session) Rcpt(ctx context.Context, rcpt sdk.Recipient) (sdk.Recipient, Outcome) {
-	o := s.run(ctx, sdk.HookRcpt, &rcpt, nil)
+	var o Outcome
+	if s.p.delay {
+		if r, ok := s.refused(); ok {
+			return rcpt, r
+		}
+		o = s.flush(ctx, &rcpt)
+	} else {
+		o = s.run(ctx, sdk.HookRcpt, &rcpt, nil)
+	}
 	if o.OK() {
 		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, rcpt)
 	}
@@ -115,6 +141,14 @@ func (s *Session) Rcpt(ctx context.Context, rcpt sdk.Recipient) (sdk.Recipient, 
 // The outcome's action is discard or quarantine when a stage (here or at
 // an earlier hook) decided so.
 func (s *Session) Data(ctx context.Context, msg *Message) Outcome {
+	if s.p.delay {
+		if o := s.flush(ctx, nil); !o.OK() {
+			return o
+		}
+		if r, ok := s.refused(); ok {
+			return r
+		}
+	}
 	o := s.run(ctx, sdk.HookData, nil, msg)
 	if o.OK() && s.disposition != sdk.ActionContinue {
 		o.Action = s.disposition
@@ -129,10 +163,7 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 		if c != nil && !c.Wants(hook) {
 			continue
 		}
-		te := TraceEntry{Stage: e.Name, Hook: hook}
-		if rcpt != nil {
-			te.Rcpt = rcpt.Addr
-		}
+		te := newTraceEntry(e, hook, rcpt)
 		start := s.p.now()
 		var v sdk.Verdict
 		var err error
@@ -141,68 +172,79 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 		} else {
 			v, err = s.call(ctx, e, c, hook, rcpt, msg)
 		}
-		lat := s.p.now().Sub(start)
-		te.Latency, te.LatencyMs = lat, ms(lat)
-		if err != nil {
-			e.stats.record(lat, "error", true)
-			if s.p.observe != nil {
-				s.p.observe(e.Name, hook, "error", lat, true)
-			}
-			te.Action, te.Error, te.OnError = "error", err.Error(), string(e.OnError)
-			o, goOn := errorOutcome(e, err)
-			if o.Reply != nil {
-				te.Reply = o.Reply.String()
-			}
-			s.addTrace(hook, te)
-			s.p.log.Warn("stage failed", "stage", e.Name, "hook", string(hook), "err", err, "on_error", string(e.OnError), "session", s.txn.Session.ID)
-			if goOn {
-				continue
-			}
+		o, goOn := s.settle(e, hook, &te, v, err, s.p.now().Sub(start), rcpt, msg)
+		s.addTrace(hook, te)
+		if !goOn {
 			return o
-		}
-		e.stats.record(lat, v.Action.String(), false)
-		if s.p.observe != nil {
-			s.p.observe(e.Name, hook, v.Action.String(), lat, false)
-		}
-		te.Action, te.Reason = v.Action.String(), v.Reason
-		te.Edits = s.applyEdits(hook, v.Edits, rcpt, msg)
-		for _, ar := range v.AuthResults {
-			ar.Stage = e.Name
-			s.txn.AuthResults = append(s.txn.AuthResults, ar)
-		}
-		switch v.Action {
-		case sdk.ActionContinue:
-			s.addTrace(hook, te)
-			continue
-		case sdk.ActionAccept:
-			s.addTrace(hook, te)
-			return Outcome{Action: sdk.ActionAccept}
-		case sdk.ActionReject, sdk.ActionTempfail:
-			r := verdictReply(v)
-			te.Reply = r.String()
-			s.addTrace(hook, te)
-			return Outcome{Action: v.Action, Reply: r}
-		case sdk.ActionDiscard, sdk.ActionQuarantine:
-			s.addTrace(hook, te)
-			if hook == sdk.HookConnect || hook == sdk.HookHelo {
-				// Nothing to discard yet: it applies to each message of the
-				// session, as Postfix does for a DISCARD at connect time.
-				s.sessionDisposition = v.Action
-				s.disposition, s.dispReason = v.Action, v.Reason
-				continue
-			}
-			s.disposition, s.dispReason = v.Action, v.Reason
-			if hook == sdk.HookData || hook == sdk.HookBounce {
-				return Outcome{Action: v.Action}
-			}
-			continue
-		default:
-			te.Action = "error"
-			te.Error = "unknown action " + v.Action.String()
-			s.addTrace(hook, te)
 		}
 	}
 	return Outcome{Action: sdk.ActionContinue}
+}
+
+func newTraceEntry(e *entry, hook sdk.Hook, rcpt *sdk.Recipient) TraceEntry {
+	te := TraceEntry{Stage: e.Name, Hook: hook}
+	if rcpt != nil {
+		te.Rcpt = rcpt.Addr
+	}
+	return te
+}
+
+// settle records one stage's answer at hook (a verdict, or err when the
+// call failed) in te and the stage's counters, applies the verdict's edits
+// and decides: goOn means the next stage is asked; otherwise o is the
+// hook's outcome (an accept, a refusal, or a discard at data).
+func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict, err error, lat time.Duration, rcpt *sdk.Recipient, msg *Message) (o Outcome, goOn bool) {
+	te.Latency, te.LatencyMs = lat, ms(lat)
+	if err != nil {
+		e.stats.record(lat, "error", true)
+		if s.p.observe != nil {
+			s.p.observe(e.Name, hook, "error", lat, true)
+		}
+		te.Action, te.Error, te.OnError = "error", err.Error(), string(e.OnError)
+		o, goOn := errorOutcome(e, err)
+		if o.Reply != nil {
+			te.Reply = o.Reply.String()
+		}
+		s.p.log.Warn("stage failed", "stage", e.Name, "hook", string(hook), "err", err, "on_error", string(e.OnError), "session", s.txn.Session.ID)
+		return o, goOn
+	}
+	e.stats.record(lat, v.Action.String(), false)
+	if s.p.observe != nil {
+		s.p.observe(e.Name, hook, v.Action.String(), lat, false)
+	}
+	te.Action, te.Reason = v.Action.String(), v.Reason
+	te.Edits = s.applyEdits(hook, v.Edits, rcpt, msg)
+	for _, ar := range v.AuthResults {
+		ar.Stage = e.Name
+		s.txn.AuthResults = append(s.txn.AuthResults, ar)
+	}
+	switch v.Action {
+	case sdk.ActionContinue:
+		return Outcome{}, true
+	case sdk.ActionAccept:
+		return Outcome{Action: sdk.ActionAccept}, false
+	case sdk.ActionReject, sdk.ActionTempfail:
+		r := verdictReply(v)
+		te.Reply = r.String()
+		return Outcome{Action: v.Action, Reply: r}, false
+	case sdk.ActionDiscard, sdk.ActionQuarantine:
+		if hook == sdk.HookConnect || hook == sdk.HookHelo {
+			// Nothing to discard yet: it applies to each message of the
+			// session, as Postfix does for a DISCARD at connect time.
+			s.sessionDisposition = v.Action
+			s.disposition, s.dispReason = v.Action, v.Reason
+			return Outcome{}, true
+		}
+		s.disposition, s.dispReason = v.Action, v.Reason
+		if hook == sdk.HookData || hook == sdk.HookBounce {
+			return Outcome{Action: v.Action}, false
+		}
+		return Outcome{}, true
+	default:
+		te.Action = "error"
+		te.Error = "unknown action " + v.Action.String()
+		return Outcome{}, true
+	}
 }
 
 func (s *Session) addTrace(hook sdk.Hook, te TraceEntry) {
@@ -249,24 +291,17 @@ func (s *Session) snapshot() *sdk.Txn {
 // they make sense, header and body edits at the data hook.
 func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipient, msg *Message) []string {
 	var done []string
+	// Before MAIL there is no envelope to edit: MAIL starts it afresh.
+	noEnvelope := hook == sdk.HookConnect || hook == sdk.HookHelo
 	for _, ed := range edits {
 		ok := true
 		switch ed := ed.(type) {
-		case sdk.SetSender:
-			s.txn.Envelope.MailFrom = ed.Addr
-			if ed.Params != nil {
-				s.txn.Envelope.MailParams = ed.Params
+		case sdk.SetSender, sdk.AddRecipient, sdk.RemoveRecipient:
+			if noEnvelope {
+				ok = false
+				break
 			}
-		case sdk.AddRecipient:
-			s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, sdk.Recipient{Addr: ed.Addr, Params: ed.Params})
-		case sdk.RemoveRecipient:
-			rs := s.txn.Envelope.Rcpts[:0]
-			for _, r := range s.txn.Envelope.Rcpts {
-				if !strings.EqualFold(r.Addr, ed.Addr) {
-					rs = append(rs, r)
-				}
-			}
-			s.txn.Envelope.Rcpts = rs
+			s.applyEnvelopeEdit(ed)
 		case sdk.SetRoute:
 			if rcpt != nil && (ed.Rcpt == "" || strings.EqualFold(ed.Rcpt, rcpt.Addr)) {
 				rcpt.Route = ed.Route
@@ -291,4 +326,25 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 		done = append(done, d)
 	}
 	return done
+}
+
+// applyEnvelopeEdit applies a SetSender, AddRecipient or RemoveRecipient.
+func (s *Session) applyEnvelopeEdit(ed sdk.Edit) {
+	switch ed := ed.(type) {
+	case sdk.SetSender:
+		s.txn.Envelope.MailFrom = ed.Addr
+		if ed.Params != nil {
+			s.txn.Envelope.MailParams = ed.Params
+		}
+	case sdk.AddRecipient:
+		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, sdk.Recipient{Addr: ed.Addr, Params: ed.Params})
+	case sdk.RemoveRecipient:
+		rs := s.txn.Envelope.Rcpts[:0]
+		for _, r := range s.txn.Envelope.Rcpts {
+			if !strings.EqualFold(r.Addr, ed.Addr) {
+				rs = append(rs, r)
+			}
+		}
+		s.txn.Envelope.Rcpts = rs
+	}
 }

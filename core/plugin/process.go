@@ -263,6 +263,20 @@ func (c conn) Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recipi
 	return v, err
 }
 
+// Hooks runs several envelope hooks in one round trip when the plugin
+// serves hook batches (sdk.Client.Hooks runs them one at a time when not).
+func (c conn) Hooks(ctx context.Context, calls []sdk.HookCall) ([]sdk.Verdict, error) {
+	rpc, _ := c.p.current()
+	if rpc == nil {
+		return nil, pipeline.ErrStageDown
+	}
+	vs, err := rpc.Hooks(ctx, calls)
+	if err != nil {
+		c.p.failed()
+	}
+	return vs, err
+}
+
 func (c conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	rpc, info := c.p.current()
 	if rpc == nil {
@@ -278,4 +292,7 @@ func (c conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) 
 func (conn) Reset(context.Context) {}
 func (conn) Close() error          { return nil }
 
-var _ pipeline.Stage = (*Process)(nil)
+var (
+	_ pipeline.Stage     = (*Process)(nil)
+	_ pipeline.BatchConn = conn{}
+)

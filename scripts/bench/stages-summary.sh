@@ -19,7 +19,7 @@ tee "$out"
 awk '
 /--- FAIL/ || /^FAIL/ || /^panic:/ { failed = 1 }
 /^ok[ \t]/ { ok = 1 }
-/^BenchmarkPipelineStages\/stages=[0-9]+\// {
+/^BenchmarkPipelineStages\/stages=[0-9]+(-delay)?\// {
 	n = $1; sub(/^BenchmarkPipelineStages\/stages=/, "", n); sub(/\/.*/, "", n)
 	if (!(n in seen)) { seen[n] = 1; order[++count] = n }
 	for (i = 2; i < NF; i++) {

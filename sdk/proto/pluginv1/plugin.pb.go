@@ -2205,7 +2205,7 @@ func (*ChannelCancel) Descriptor() ([]byte, []int) {
 // rcpt (like Postfix's smtpd_delay_reject). Only connect, helo, mail and
 // rcpt may be batched. The plugin runs the calls in order, each as a hook
 // frame of its own would run, and stops after the first verdict that is
-// not a Continue without edits: the core applies that verdict and sends
+// not a Continue without edits and auth_results: the core applies that verdict and sends
 // the calls after it again, rebuilt, if it still wants them.
 type HookBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`

@@ -1,0 +1,259 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// With delay_reject, as with Postfix's smtpd_delay_reject, the connect,
+// helo and mail hooks are not asked when the client gets there: the
+// session answers 220 and 250 and holds them back until a decision is
+// needed, at the first RCPT (or AUTH, or DATA when no stage asks about
+// recipients). Then each stage, in order, gets the held-back hooks and
+// the current one together: one round trip to a plugin instead of four,
+// which is most of a no-op stage's cost. A refusal at connect or helo is
+// the reply to every RCPT of the session, one at mail to every RCPT of the
+// transaction. A session that ends before a decision never asks them.
+//
+// Each stage still sees its hooks in SMTP order, each with the session and
+// envelope as they were at that hook, and a later stage sees what earlier
+// ones decided; what changes is that a stage's rcpt hook runs before a
+// later stage's mail hook, so it does not see an edit that stage makes at
+// mail.
+
+// BatchConn is implemented by a Conn that takes several envelope hooks in
+// one call (a plugin serving hook batches). Hooks follows sdk.Client.Hooks:
+// it answers a prefix of calls, stopping after the first verdict that is
+// not a plain Continue (no edits, no authentication results), so the rest
+// are asked again built from the transaction as that verdict left it.
+type BatchConn interface {
+	Hooks(ctx context.Context, calls []sdk.HookCall) ([]sdk.Verdict, error)
+}
+
+// heldHook is a hook held back by delay_reject, with the session as the
+// hook saw it; stages before from have had it already.
+type heldHook struct {
+	hook sdk.Hook
+	sess sdk.Session
+	from int
+}
+
+// SetDelayReject turns delay_reject on or off; call it before the
+// pipeline is used.
+func (p *Pipeline) SetDelayReject(on bool) { p.delay = on }
+
+// DelayReject reports whether the pipeline holds hooks back.
+func (p *Pipeline) DelayReject() bool { return p.delay }
+
+// hold keeps hook for the next decision.
+func (s *Session) hold(hook sdk.Hook) Outcome {
+	s.held = append(s.held, heldHook{hook: hook, sess: s.txn.Session})
+	return Outcome{Action: sdk.ActionContinue}
+}
+
+// refused is the refusal an earlier decision made for the rest of the
+// session or transaction, if any.
+func (s *Session) refused() (Outcome, bool) {
+	if s.sessionRefusal != nil {
+		return *s.sessionRefusal, true
+	}
+	if s.txnRefusal != nil {
+		return *s.txnRefusal, true
+	}
+	return Outcome{}, false
+}
+
+// dropHeldMail forgets a held mail hook when its transaction ends before
+// a decision was needed; held connect and helo hooks stay.
+func (s *Session) dropHeldMail() {
+	kept := s.held[:0]
+	for _, h := range s.held {
+		if h.hook != sdk.HookMail {
+			kept = append(kept, h)
+		}
+	}
+	s.held = kept
+	s.txnRefusal = nil
+}
+
+// flush asks the held hooks, and the rcpt hook for rcpt when it is not
+// nil, stage by stage. The outcome is the rcpt's, or a refusal one of the
+// held hooks made, which is kept for later RCPTs.
+func (s *Session) flush(ctx context.Context, rcpt *sdk.Recipient) Outcome {
+	items := s.held
+	s.held = nil
+	if rcpt != nil {
+		items = append(items, heldHook{hook: sdk.HookRcpt, sess: s.txn.Session})
+	}
+	if len(items) == 0 {
+		return Outcome{Action: sdk.ActionContinue}
+	}
+	f := &flushRun{s: s, items: items, rcpt: rcpt, traces: make([][]TraceEntry, len(items)), ended: make([]bool, len(items))}
+	o := f.run(ctx)
+	// The trace reads hook by hook, as without delay_reject.
+	for j, it := range items {
+		for _, te := range f.traces[j] {
+			s.addTrace(it.hook, te)
+		}
+	}
+	return o
+}
+
+// flushRun is one flush in progress.
+type flushRun struct {
+	s      *Session
+	items  []heldHook
+	rcpt   *sdk.Recipient
+	traces [][]TraceEntry // per item, in stage order
+	ended  []bool         // per item: a stage accepted, later ones skip it
+}
+
+func (f *flushRun) run(ctx context.Context) Outcome {
+	s := f.s
+	out := Outcome{Action: sdk.ActionContinue}
+	for i, e := range s.p.entries {
+		c := s.conns[i]
+		var todo []int
+		for j, it := range f.items {
+			if !f.ended[j] && i >= it.from && (c == nil || c.Wants(it.hook)) {
+				todo = append(todo, j)
+			}
+		}
+		for len(todo) > 0 {
+			start := s.p.now()
+			var vs []sdk.Verdict
+			var err error
+			if c == nil {
+				err = fmt.Errorf("%w: %v", ErrStageDown, s.openErr[i])
+			} else {
+				vs, err = f.call(ctx, e, c, todo)
+				if len(vs) == 0 && err == nil {
+					err = fmt.Errorf("stage answered none of %d hooks", len(todo))
+				}
+			}
+			lat := s.p.now().Sub(start)
+			n := len(vs)
+			if err != nil {
+				n++
+			}
+			per := lat / time.Duration(n)
+			for k, v := range vs {
+				j := todo[k]
+				o, goOn := f.settle(e, j, v, nil, per)
+				if goOn {
+					continue
+				}
+				if o.Action == sdk.ActionAccept {
+					f.ended[j] = true
+					if f.items[j].hook == sdk.HookRcpt {
+						out = o
+					}
+					continue
+				}
+				return f.refuse(i, j, o)
+			}
+			todo = todo[len(vs):]
+			if err != nil {
+				// The stage failed at the next hook; on_error decides as
+				// for a single call, and a stage passed over is skipped
+				// for the rest.
+				o, goOn := f.settle(e, todo[0], sdk.Verdict{}, err, per)
+				if !goOn {
+					return f.refuse(i, todo[0], o)
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// settle is Session.settle for item j.
+func (f *flushRun) settle(e *entry, j int, v sdk.Verdict, err error, lat time.Duration) (Outcome, bool) {
+	hook := f.items[j].hook
+	var rcpt *sdk.Recipient
+	if hook == sdk.HookRcpt {
+		rcpt = f.rcpt
+	}
+	te := newTraceEntry(e, hook, rcpt)
+	o, goOn := f.s.settle(e, hook, &te, v, err, lat, rcpt, nil)
+	f.traces[j] = append(f.traces[j], te)
+	return o, goOn
+}
+
+// call asks stage e the items todo, in one round trip when it can. It
+// returns the verdicts of those answered, and err when the next failed.
+func (f *flushRun) call(ctx context.Context, e *entry, c Conn, todo []int) ([]sdk.Verdict, error) {
+	ctx, cancel := sdk.WithCallTimeout(ctx, e.Timeout)
+	defer cancel()
+	calls := make([]sdk.HookCall, len(todo))
+	for k, j := range todo {
+		calls[k] = f.hookCall(j)
+	}
+	if bc, ok := c.(BatchConn); ok {
+		return bc.Hooks(ctx, calls)
+	}
+	var vs []sdk.Verdict
+	for _, hc := range calls {
+		v, err := c.Hook(ctx, hc.Hook, hc.Txn, hc.Rcpt)
+		if err != nil {
+			return vs, err
+		}
+		vs = append(vs, v)
+		if v.Action != sdk.ActionContinue || len(v.Edits) > 0 || len(v.AuthResults) > 0 {
+			break
+		}
+	}
+	return vs, nil
+}
+
+// hookCall is item j as its stage sees it now: connect and helo with the
+// session of their time and no envelope, mail and rcpt with the envelope
+// as earlier stages (and the stage's own earlier hooks) left it.
+func (f *flushRun) hookCall(j int) sdk.HookCall {
+	it := f.items[j]
+	t := f.s.snapshot()
+	t.Session = it.sess
+	hc := sdk.HookCall{Hook: it.hook, Txn: t}
+	switch it.hook {
+	case sdk.HookConnect, sdk.HookHelo:
+		t.Envelope = sdk.Envelope{}
+	case sdk.HookRcpt:
+		hc.Rcpt = f.rcpt
+	}
+	return hc
+}
+
+// refuse ends the flush with stage i's refusal at item j. A refusal at
+// mail leaves the session going, one at rcpt the transaction too: the
+// hooks of theirs later stages were not asked yet stay held for them.
+func (f *flushRun) refuse(i, j int, o Outcome) Outcome {
+	if h := f.items[j].hook; h == sdk.HookMail || h == sdk.HookRcpt {
+		for k, it := range f.items[:j] {
+			keep := it.hook == sdk.HookConnect || it.hook == sdk.HookHelo || (it.hook == sdk.HookMail && h == sdk.HookRcpt)
+			if keep && !f.ended[k] {
+				it.from = i + 1
+				f.s.held = append(f.s.held, it)
+			}
+		}
+	}
+	return f.s.keepRefusal(f.items[j].hook, o)
+}
+
+// keepRefusal remembers a refusal made at a held hook for the rest of its
+// session (connect, helo) or transaction (mail).
+func (s *Session) keepRefusal(hook sdk.Hook, o Outcome) Outcome {
+	if o.Reply == nil {
+		return o
+	}
+	switch hook {
+	case sdk.HookConnect, sdk.HookHelo:
+		s.sessionRefusal = &o
+	case sdk.HookMail:
+		s.txnRefusal = &o
+	}
+	return o
+}
