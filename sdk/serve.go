@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 
 	"github.com/hashicorp/go-plugin"
@@ -32,10 +33,18 @@ var Handshake = plugin.HandshakeConfig{
 // safe for concurrent use. A panic in a hook is recovered and reported to
 // the core as an error; the process keeps serving.
 //
+// Unless GOGC is set, the process runs its garbage collector at GOGC=400.
+//
 // With SLUICE_PLUGIN_CPUPROFILE=PREFIX in its environment the process
 // writes a CPU profile of its whole life to PREFIX.PID, for profiling a
 // plugin under the core's load (go tool pprof PREFIX.PID).
 func Serve(p Plugin) {
+	// A plugin's heap is the garbage of its calls, a few kilobytes each:
+	// collecting a fifth as often as Go's default saves a tenth of a cheap
+	// plugin's CPU for a few megabytes. GOGC in the environment wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(pluginGCPercent)
+	}
 	if prefix := os.Getenv("SLUICE_PLUGIN_CPUPROFILE"); prefix != "" {
 		if stop := startCPUProfile(prefix); stop != nil {
 			defer stop()
@@ -47,6 +56,9 @@ func Serve(p Plugin) {
 		GRPCServer:      plugin.DefaultGRPCServer,
 	})
 }
+
+// pluginGCPercent is a plugin's GOGC unless its environment sets one.
+const pluginGCPercent = 400
 
 // PluginSet is the go-plugin plugin set serving impl under PluginKey. The
 // core passes PluginSet(nil): the client side needs no implementation.

@@ -20,6 +20,7 @@ func cmdServe(args []string, stderr io.Writer) error {
 		return err
 	}
 	log := daemon.NewLogger(c.Log, stderr)
+	tuneGC()
 	// Signals are caught from before the "sluice started" line, so a
 	// SIGHUP right after it cannot kill the process.
 	sig := make(chan os.Signal, 4)

@@ -22,6 +22,7 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	if c == nil {
 		return nil, errors.New("smtpd: connection not accepted by this server")
 	}
+	growStack()
 	s := &session{srv: b.l.srv, conn: c, sc: sc, info: c.info}
 	_, s.info.TLS = sc.TLSConnectionState()
 	s.info.Helo = sc.Hostname()
