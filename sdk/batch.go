@@ -29,7 +29,9 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 		return nil, fmt.Errorf("sdk: hook batch: %w", err)
 	}
 	if c.batch {
-		out, ok, err := c.hookBatch(ctx, &pb.HookBatch{Calls: reqs})
+		b := packBatch(calls, reqs)
+		out, ok, err := c.hookBatch(ctx, b)
+		unpackBatch(b)
 		if ok {
 			if err != nil {
 				return nil, fmt.Errorf("sdk: %s hooks: %w", batchName(calls), err)
@@ -53,6 +55,29 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 		}
 	}
 	return vs, nil
+}
+
+// packBatch puts reqs in a batch, sending the session they share once:
+// the last call's, which the calls of a transaction have in common.
+func packBatch(calls []HookCall, reqs []*pb.HookRequest) *pb.HookBatch {
+	b := &pb.HookBatch{Calls: reqs}
+	last := len(calls) - 1
+	b.Session = reqs[last].Session
+	for i, hc := range calls {
+		if hc.Txn.Session == calls[last].Txn.Session {
+			reqs[i].Session = nil
+		}
+	}
+	return b
+}
+
+// unpackBatch gives each call of b its session back.
+func unpackBatch(b *pb.HookBatch) {
+	for _, req := range b.Calls {
+		if req.Session == nil {
+			req.Session = b.Session
+		}
+	}
 }
 
 // Batches reports whether Hooks sends its calls in one frame: the plugin

@@ -146,3 +146,33 @@ func (p *countingPlugin) Mail(context.Context, *Txn) (Verdict, error) {
 	}
 	return v, nil
 }
+
+// A batch carries a session its calls share once; unpacking (the plugin's
+// side does the same) gives each call its own again.
+func TestPackBatchSendsSharedSessionOnce(t *testing.T) {
+	s := Session{ID: "s1", ClientIP: "192.0.2.7"}
+	connect := &Txn{Session: s}
+	s.Helo = "mx.example.net"
+	mail := &Txn{Session: s, Envelope: Envelope{MailFrom: "a@example.org"}}
+	calls := []HookCall{{Hook: HookConnect, Txn: connect}, {Hook: HookHelo, Txn: mail}, {Hook: HookMail, Txn: mail},
+		{Hook: HookRcpt, Txn: mail, Rcpt: &Recipient{Addr: "b@example.org"}}}
+	reqs, err := batchRequests(calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := packBatch(calls, reqs)
+	if b.GetSession().GetHelo() != "mx.example.net" || b.Calls[0].GetSession().GetHelo() != "" {
+		t.Fatalf("batch session %v, connect's %v", b.GetSession(), b.Calls[0].GetSession())
+	}
+	for i, req := range b.Calls[1:] {
+		if req.Session != nil {
+			t.Errorf("call %d carries the shared session again", i+1)
+		}
+	}
+	unpackBatch(b)
+	for i, req := range b.Calls {
+		if want := sessionFromPB(req.GetSession()); want != calls[i].Txn.Session {
+			t.Errorf("call %d: session %+v, want %+v", i, want, calls[i].Txn.Session)
+		}
+	}
+}

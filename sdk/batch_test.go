@@ -225,10 +225,10 @@ func TestHooksBatch(t *testing.T) {
 
 			// Calls that fit a frame each but not together: a batch over
 			// the frame limit fails before it is sent; one at a time they
-			// go.
+			// go. (Their sessions differ, so the batch carries each.)
 			big := batchCalls("big")
-			for _, hc := range big[:3] {
-				hc.Txn.Session.ClientName = strings.Repeat("a", sdk.MaxFrameSize/3)
+			for i, hc := range big[:3] {
+				hc.Txn.Session.ClientName = strings.Repeat(string(rune('a'+i)), sdk.MaxFrameSize/3)
 			}
 			vs, err = c.Hooks(context.Background(), big)
 			if tr == "rpc" {

@@ -34,6 +34,9 @@ func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBat
 				return nil, status.FromContextError(err).Err()
 			}
 		}
+		if req.Session == nil {
+			req.Session = b.GetSession()
+		}
 		v, err := s.hook(ctx, req)
 		if err != nil {
 			return nil, err

@@ -92,6 +92,12 @@ func (s *Session) flush(ctx context.Context, rcpt *sdk.Recipient) Outcome {
 		return Outcome{Action: sdk.ActionContinue}
 	}
 	f := &flushRun{s: s, items: items, rcpt: rcpt, traces: make([][]TraceEntry, len(items)), ended: make([]bool, len(items))}
+	// Each item gets at most an entry per stage: one array holds them all.
+	n := len(s.p.entries)
+	all := make([]TraceEntry, len(items)*n)
+	for j := range f.traces {
+		f.traces[j] = all[j*n : j*n : (j+1)*n]
+	}
 	o := f.run(ctx)
 	// The trace reads hook by hook, as without delay_reject.
 	for j, it := range items {

@@ -80,7 +80,7 @@ func (s *Session) Trace() []TraceEntry {
 func (s *Session) Reset(ctx context.Context) {
 	s.txn.Envelope = sdk.Envelope{}
 	s.txn.AuthResults = nil
-	s.txTrace = nil
+	s.txTrace = s.txTrace[:0] // Trace copies; the next transaction reuses it
 	s.disposition = s.sessionDisposition
 	s.dispReason = ""
 	s.dropHeldMail()
@@ -248,9 +248,16 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 }
 
 func (s *Session) addTrace(hook sdk.Hook, te TraceEntry) {
+	n := len(s.p.entries)
 	if hook == sdk.HookConnect || hook == sdk.HookHelo {
+		if s.sessionTrace == nil {
+			s.sessionTrace = make([]TraceEntry, 0, 2*n) // connect, helo
+		}
 		s.sessionTrace = append(s.sessionTrace, te)
 		return
+	}
+	if s.txTrace == nil {
+		s.txTrace = make([]TraceEntry, 0, 3*n) // mail, rcpt, data
 	}
 	s.txTrace = append(s.txTrace, te)
 }

@@ -2208,8 +2208,11 @@ func (*ChannelCancel) Descriptor() ([]byte, []int) {
 // not a Continue without edits and auth_results: the core applies that verdict and sends
 // the calls after it again, rebuilt, if it still wants them.
 type HookBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Calls         []*HookRequest         `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Calls []*HookRequest         `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
+	// The session of every call that carries none: the core sends it once
+	// when calls share it.
+	Session       *Session `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2247,6 +2250,13 @@ func (*HookBatch) Descriptor() ([]byte, []int) {
 func (x *HookBatch) GetCalls() []*HookRequest {
 	if x != nil {
 		return x.Calls
+	}
+	return nil
+}
+
+func (x *HookBatch) GetSession() *Session {
+	if x != nil {
+		return x.Session
 	}
 	return nil
 }
@@ -2473,9 +2483,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\fChannelError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x0f\n" +
-	"\rChannelCancel\"@\n" +
+	"\rChannelCancel\"u\n" +
 	"\tHookBatch\x123\n" +
-	"\x05calls\x18\x01 \x03(\v2\x1d.sluice.plugin.v1.HookRequestR\x05calls\"E\n" +
+	"\x05calls\x18\x01 \x03(\v2\x1d.sluice.plugin.v1.HookRequestR\x05calls\x123\n" +
+	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\"E\n" +
 	"\fVerdictBatch\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts*\x9c\x01\n" +
 	"\x04Hook\x12\x14\n" +
@@ -2594,20 +2605,21 @@ var file_plugin_proto_depIdxs = []int32{
 	28, // 38: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
 	29, // 39: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
 	7,  // 40: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
-	10, // 41: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
-	2,  // 42: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
-	7,  // 43: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
-	24, // 44: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
-	25, // 45: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
-	3,  // 46: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
-	10, // 47: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
-	24, // 48: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
-	25, // 49: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
-	46, // [46:50] is the sub-list for method output_type
-	42, // [42:46] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	4,  // 41: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
+	10, // 42: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
+	2,  // 43: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
+	7,  // 44: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
+	24, // 45: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
+	25, // 46: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
+	3,  // 47: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
+	10, // 48: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
+	24, // 49: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
+	25, // 50: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
+	47, // [47:51] is the sub-list for method output_type
+	43, // [43:47] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
