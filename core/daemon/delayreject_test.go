@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,53 @@ func TestDelayRejectTraceAndDelivery(t *testing.T) {
 		"a:rcpt:continue b:rcpt:continue a:data:continue b:data:continue"
 	if strings.Join(got, " ") != want {
 		t.Fatalf("trace\n %s\nwant\n %s", strings.Join(got, " "), want)
+	}
+}
+
+// A real milter between two plugins, with delay_reject: it gets its held
+// connect, helo and mail one call at a time (milters take no batches),
+// refuses one recipient at RCPT, and the plugin after it gets its held
+// hooks with the next recipient; the message goes through all three.
+func TestDelayRejectWithMilter(t *testing.T) {
+	prefix := func(p string) string {
+		return fmt.Sprintf(`{"data": {"*": {"edits": [{"op": "change_header", "name": "Subject", "value": %q, "prefix": true}]}}}`, p)
+	}
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	m := startMilter(t, nil, "[m]")
+	d := startDaemonTop(t, "delay_reject = true", relayTo(sink)+actorStage(t, "a", prefix("[a]"), "")+milterStage("m", m, "")+actorStage(t, "b", prefix("[b]"), ""))
+	c, err := smtp.Dial(d.SMTPAddrs()["mx"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("alice@sluice.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	err = c.Rcpt("nobody@remote.test", nil)
+	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 550 || se.Message != "no such user here" {
+		t.Fatalf("RCPT nobody: %v, want the milter's 550", err)
+	}
+	if err := c.Rcpt("bob@remote.test", nil); err != nil {
+		t.Fatalf("RCPT bob: %v", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(testlib.Message("alice@sluice.test", "bob@remote.test", "order", "body")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)[0]
+	if !strings.Contains(string(got.Data), "Subject: [b][m][a]order\r\n") {
+		t.Fatalf("want every stage's tag:\n%s", got.Data)
+	}
+	if len(got.Rcpts) != 1 || got.Rcpts[0] != "bob@remote.test" {
+		t.Fatalf("delivered to %v", got.Rcpts)
 	}
 }

@@ -360,3 +360,48 @@ func TestDelayRejectRcptRefusalKeepsHooksForLaterStages(t *testing.T) {
 		t.Fatalf("envelope %v", got)
 	}
 }
+
+// AUTH asks the held connect and helo hooks first, then the auth hook, so
+// a stage sees them in SMTP order; a session refused at connect gets no
+// say from the stages on its credentials.
+func TestDelayRejectAuthComesAfterHeldHooks(t *testing.T) {
+	ctx := context.Background()
+	for _, refuse := range []bool{false, true} {
+		log := &seen{}
+		st := &authRec{recStage: newRec("a", log, func(h sdk.Hook, _ *sdk.Txn, _ *sdk.Recipient) sdk.Verdict {
+			if refuse && h == sdk.HookConnect {
+				return sdk.Reject(554, "5.7.1", "listed")
+			}
+			return sdk.Verdict{}
+		})}
+		st.hooks[sdk.HookAuth] = true
+		s := delayed(sc("a", st)).Open(ctx, sdk.Session{})
+		s.Connect(ctx)
+		s.Helo(ctx, "h")
+		o := s.Auth(ctx, "PLAIN", "alice", []byte("pw"))
+		if refuse {
+			expectCalls(t, log, `a:connect:tls=false,helo="",from=""`)
+			if o.Action != sdk.ActionContinue || o.Reply != nil {
+				t.Fatalf("auth after a refusal: %+v", o)
+			}
+			s.Mail(ctx, "f@x", nil)
+			if _, o := s.Rcpt(ctx, sdk.Recipient{Addr: "t@y"}); o.Reply == nil || o.Reply.Code != 554 {
+				t.Fatalf("rcpt after a refusal at connect: %+v", o)
+			}
+			continue
+		}
+		if o.Action != sdk.ActionAccept {
+			t.Fatalf("auth: %+v", o)
+		}
+		expectCalls(t, log, `a:connect:tls=false,helo="",from=""`, "a:helo:h,tls=false", "a:auth:alice")
+	}
+}
+
+// authRec is a recStage with an auth hook that accepts anyone.
+type authRec struct{ *recStage }
+
+func (a *authRec) Open(context.Context, *sdk.Session) (Conn, error) { return a, nil }
+func (a *authRec) Auth(_ context.Context, _ *sdk.Txn, ar *sdk.AuthArgs) (sdk.Verdict, error) {
+	a.log.calls = append(a.log.calls, a.name+":auth:"+ar.User)
+	return sdk.Accept(), nil
+}
