@@ -243,7 +243,7 @@ func hookRequest(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) (*pb.HookRe
 		if auth == nil {
 			return nil, fmt.Errorf("no credentials")
 		}
-		req.AuthMech, req.AuthUser, req.AuthSecret = auth.Mech, auth.User, auth.Secret
+		req.AuthMech, req.AuthUser, req.AuthSecret = text(auth.Mech), text(auth.User), auth.Secret
 	}
 	return req, nil
 }

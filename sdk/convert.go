@@ -3,6 +3,8 @@ package sdk
 import (
 	"fmt"
 	"math"
+	"strings"
+	"unicode/utf8"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 )
@@ -81,9 +83,9 @@ func sessionPB(s Session) (*pb.Session, error) {
 		return nil, err
 	}
 	return &pb.Session{
-		Id: s.ID, ClientIp: s.ClientIP, ClientPort: cport, ClientName: s.ClientName,
-		Helo: s.Helo, Tls: s.TLS, TlsVersion: s.TLSVersion,
-		AuthUser: s.AuthUser, AuthMech: s.AuthMech, Listener: s.Listener,
+		Id: s.ID, ClientIp: s.ClientIP, ClientPort: cport, ClientName: text(s.ClientName),
+		Helo: text(s.Helo), Tls: s.TLS, TlsVersion: s.TLSVersion,
+		AuthUser: text(s.AuthUser), AuthMech: text(s.AuthMech), Listener: s.Listener,
 		LocalIp: s.LocalIP, LocalPort: lport,
 	}, nil
 }
@@ -97,6 +99,34 @@ func sessionFromPB(p *pb.Session) Session {
 	}
 }
 
+// text returns s for a protocol string field, which must be UTF-8 (proto3
+// refuses to encode anything else): mail is not always UTF-8 — a Latin-1
+// Subject from an old mailer, 8-bit bytes after EHLO or in an xtext
+// parameter — and such a session or message must still reach the
+// plugins rather than fail every call. Each byte sequence that is not
+// UTF-8 becomes U+FFFD; a header field's exact bytes are in Header.Raw.
+func text(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// textParams is params(m) with text keys and values.
+func textParams(m map[string]string) map[string]string {
+	m = params(m)
+	for k, v := range m {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			out := make(map[string]string, len(m))
+			for k, v := range m {
+				out[text(k)] = text(v)
+			}
+			return out
+		}
+	}
+	return m
+}
+
 // params returns m, or nil when it is empty: the wire does not tell an
 // empty map from a missing one.
 func params(m map[string]string) map[string]string {
@@ -107,7 +137,7 @@ func params(m map[string]string) map[string]string {
 }
 
 func recipientPB(r Recipient) *pb.Recipient {
-	return &pb.Recipient{Addr: r.Addr, Route: r.Route, Params: params(r.Params)}
+	return &pb.Recipient{Addr: text(r.Addr), Route: text(r.Route), Params: textParams(r.Params)}
 }
 
 func recipientFromPB(p *pb.Recipient) Recipient {
@@ -115,7 +145,7 @@ func recipientFromPB(p *pb.Recipient) Recipient {
 }
 
 func envelopePB(e Envelope) *pb.Envelope {
-	p := &pb.Envelope{MailFrom: e.MailFrom, MailParams: params(e.MailParams), QueueId: e.QueueID}
+	p := &pb.Envelope{MailFrom: text(e.MailFrom), MailParams: textParams(e.MailParams), QueueId: e.QueueID}
 	for _, r := range e.Rcpts {
 		p.Rcpts = append(p.Rcpts, recipientPB(r))
 	}
@@ -134,8 +164,8 @@ func authResultsPB(rs []AuthResult) []*pb.AuthResult {
 	var out []*pb.AuthResult
 	for _, r := range rs {
 		out = append(out, &pb.AuthResult{
-			Method: r.Method, Result: r.Result, Reason: r.Reason,
-			Props: params(r.Props), Stage: r.Stage,
+			Method: text(r.Method), Result: text(r.Result), Reason: text(r.Reason),
+			Props: textParams(r.Props), Stage: text(r.Stage),
 		})
 	}
 	return out
@@ -155,7 +185,7 @@ func authResultsFromPB(ps []*pb.AuthResult) []AuthResult {
 func headersPB(hs []Header) []*pb.Header {
 	var out []*pb.Header
 	for _, h := range hs {
-		out = append(out, &pb.Header{Name: h.Name, Value: h.Value, Raw: h.Raw})
+		out = append(out, &pb.Header{Name: text(h.Name), Value: text(h.Value), Raw: h.Raw})
 	}
 	return out
 }

@@ -83,7 +83,11 @@ type AuthResult struct {
 }
 
 // Header is one header field. Value is what follows the colon, leading
-// whitespace removed, folding (CRLF + whitespace) kept.
+// whitespace removed, folding (CRLF + whitespace) kept. Protocol strings
+// are UTF-8: bytes of a received field that are not (a Latin-1 Subject
+// from an old mailer) reach a plugin as U+FFFD in Name and Value, and as
+// they are in Raw. The same holds for every string of a call (the HELO
+// name, ESMTP parameters).
 //
 // Raw is the field exactly as received: name, colon and value with their
 // original whitespace and folding, without the line break that ends the

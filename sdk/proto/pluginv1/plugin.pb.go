@@ -921,7 +921,8 @@ type Header struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The value after the colon, leading whitespace removed, folding kept
-	// (CRLF + whitespace).
+	// (CRLF + whitespace). Like every string of the protocol it is UTF-8:
+	// the core sends bytes that are not as U+FFFD (raw keeps them).
 	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 	// The field exactly as received: name, colon, value with its original
 	// whitespace and folding, without the line break that ends the field.
