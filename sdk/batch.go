@@ -19,11 +19,25 @@ type HookCall struct {
 // Hooks runs calls in order on the plugin and returns the verdicts of a
 // prefix of them: it stops after the first verdict that is not Continue or
 // that carries edits or authentication results (the caller applies those
-// and sends the rest again, rebuilt). It returns at least one verdict unless err != nil. A plugin that
+// and sends the rest again, rebuilt). It returns at least one verdict
+// unless err != nil. A plugin that
 // does not serve batches (declared at Init), or a client on the rpc
 // transport, gets the calls one at a time with the same stopping rule, so
 // the caller need not care.
 func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error) {
+	if err := checkBatch(calls); err != nil {
+		return nil, fmt.Errorf("sdk: hook batch: %w", err)
+	}
+	if c.batch {
+		// Over the direct channel the batch is encoded straight from
+		// calls (encode.go).
+		if p := c.pool.Load(); p != nil {
+			enc := func(b []byte) ([]byte, error) { return appendHookBatchFrame(b, calls) }
+			if r, ok, err := p.callWith(ctx, callStart{encode: enc}, nil); ok {
+				return batchAnswer(calls, r.batch, err)
+			}
+		}
+	}
 	reqs, err := batchRequests(calls)
 	if err != nil {
 		return nil, fmt.Errorf("sdk: hook batch: %w", err)
@@ -33,14 +47,7 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 		out, ok, err := c.hookBatch(ctx, b)
 		unpackBatch(b)
 		if ok {
-			if err != nil {
-				return nil, fmt.Errorf("sdk: %s hooks: %w", batchName(calls), err)
-			}
-			vs, err := batchVerdicts(out, len(calls))
-			if err != nil {
-				return nil, fmt.Errorf("sdk: %s hooks: plugin answered %w", batchName(calls), err)
-			}
-			return vs, nil
+			return batchAnswer(calls, out, err)
 		}
 	}
 	var vs []Verdict
@@ -55,6 +62,41 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 		}
 	}
 	return vs, nil
+}
+
+// batchAnswer is Hooks' result from a batch's answer out, or err.
+func batchAnswer(calls []HookCall, out *pb.VerdictBatch, err error) ([]Verdict, error) {
+	if err != nil {
+		return nil, fmt.Errorf("sdk: %s hooks: %w", batchName(calls), err)
+	}
+	vs, err := batchVerdicts(out, len(calls))
+	if err != nil {
+		return nil, fmt.Errorf("sdk: %s hooks: plugin answered %w", batchName(calls), err)
+	}
+	return vs, nil
+}
+
+// checkBatch refuses what cannot be batched: no calls, hooks other than
+// connect, helo, mail and rcpt (auth carries credentials, data and bounce
+// a message stream), a call without its transaction or recipient.
+func checkBatch(calls []HookCall) error {
+	if len(calls) == 0 {
+		return errors.New("no calls")
+	}
+	for i, hc := range calls {
+		switch hc.Hook {
+		case HookConnect, HookHelo, HookMail, HookRcpt:
+		default:
+			return fmt.Errorf("call %d: the %s hook cannot be batched (only connect, helo, mail and rcpt)", i, hc.Hook)
+		}
+		if hc.Txn == nil {
+			return fmt.Errorf("call %d (%s): nil transaction", i, hc.Hook)
+		}
+		if hc.Hook == HookRcpt && hc.Rcpt == nil {
+			return fmt.Errorf("call %d (%s): no recipient", i, hc.Hook)
+		}
+	}
+	return nil
 }
 
 // packBatch puts reqs in a batch, sending the session they share once:
@@ -88,16 +130,11 @@ func (c *Client) Batches() bool { return c.batch && c.Multiplexed() }
 // be batched: auth carries credentials, and data and bounce a message
 // stream.
 func batchRequests(calls []HookCall) ([]*pb.HookRequest, error) {
-	if len(calls) == 0 {
-		return nil, errors.New("no calls")
+	if err := checkBatch(calls); err != nil {
+		return nil, err
 	}
 	reqs := make([]*pb.HookRequest, len(calls))
 	for i, hc := range calls {
-		switch hc.Hook {
-		case HookConnect, HookHelo, HookMail, HookRcpt:
-		default:
-			return nil, fmt.Errorf("call %d: the %s hook cannot be batched (only connect, helo, mail and rcpt)", i, hc.Hook)
-		}
 		req, err := hookRequest(hc.Hook, hc.Txn, hc.Rcpt, nil)
 		if err != nil {
 			return nil, fmt.Errorf("call %d (%s): %w", i, hc.Hook, err)
@@ -107,16 +144,10 @@ func batchRequests(calls []HookCall) ([]*pb.HookRequest, error) {
 	return reqs, nil
 }
 
-// hookBatch sends b in one frame over the direct channel or the Channel
-// stream; ok is false when there is neither (the Client was closed), and
-// the caller sends the calls one at a time.
+// hookBatch sends b in one frame over the Channel stream; ok is false
+// when there is none (the Client was closed), and the caller sends the
+// calls one at a time.
 func (c *Client) hookBatch(ctx context.Context, b *pb.HookBatch) (out *pb.VerdictBatch, ok bool, err error) {
-	if p := c.pool.Load(); p != nil {
-		// The direct channel checks the frame as it encodes it.
-		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_HookBatch{HookBatch: b}}, nil); ok {
-			return r.batch, true, err
-		}
-	}
 	ch, err := c.channel()
 	if err != nil {
 		return nil, true, err

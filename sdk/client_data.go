@@ -24,22 +24,30 @@ func (c *Client) Data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBo
 }
 
 func (c *Client) data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBody bool) (Verdict, error) {
-	start, err := dataStart(hook, t, m, sendBody)
-	if err != nil {
-		return Verdict{}, err
+	if hook != HookData && hook != HookBounce {
+		return Verdict{}, fmt.Errorf("not a data hook (use Hook)")
+	}
+	if t == nil || m == nil {
+		return Verdict{}, fmt.Errorf("nil transaction or message")
 	}
 	var body []byte
 	if sendBody {
 		body = m.Body
 	}
 	if p := c.pool.Load(); p != nil {
-		// The direct channel checks the frame as it encodes it.
-		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_DataStart{DataStart: start.GetStart()}}, body); ok {
+		// The direct channel encodes the start straight from t and m
+		// (encode.go), checking its size as it does.
+		enc := func(b []byte) ([]byte, error) { return appendDataStartFrame(b, hook, t, m, sendBody) }
+		if r, ok, err := p.callWith(ctx, callStart{encode: enc, data: true}, body); ok {
 			if err != nil {
 				return Verdict{}, err
 			}
 			return dataVerdict(r.verdict, r.body, r.chunks)
 		}
+	}
+	start, err := dataStart(hook, t, m, sendBody)
+	if err != nil {
+		return Verdict{}, err
 	}
 	if err := checkFrame("message header section", start); err != nil {
 		return Verdict{}, err

@@ -83,10 +83,10 @@ func sessionPB(s Session) (*pb.Session, error) {
 		return nil, err
 	}
 	return &pb.Session{
-		Id: s.ID, ClientIp: s.ClientIP, ClientPort: cport, ClientName: text(s.ClientName),
-		Helo: text(s.Helo), Tls: s.TLS, TlsVersion: s.TLSVersion,
-		AuthUser: text(s.AuthUser), AuthMech: text(s.AuthMech), Listener: s.Listener,
-		LocalIp: s.LocalIP, LocalPort: lport,
+		Id: text(s.ID), ClientIp: text(s.ClientIP), ClientPort: cport, ClientName: text(s.ClientName),
+		Helo: text(s.Helo), Tls: s.TLS, TlsVersion: text(s.TLSVersion),
+		AuthUser: text(s.AuthUser), AuthMech: text(s.AuthMech), Listener: text(s.Listener),
+		LocalIp: text(s.LocalIP), LocalPort: lport,
 	}, nil
 }
 
@@ -145,7 +145,7 @@ func recipientFromPB(p *pb.Recipient) Recipient {
 }
 
 func envelopePB(e Envelope) *pb.Envelope {
-	p := &pb.Envelope{MailFrom: text(e.MailFrom), MailParams: textParams(e.MailParams), QueueId: e.QueueID}
+	p := &pb.Envelope{MailFrom: text(e.MailFrom), MailParams: textParams(e.MailParams), QueueId: text(e.QueueID)}
 	for _, r := range e.Rcpts {
 		p.Rcpts = append(p.Rcpts, recipientPB(r))
 	}

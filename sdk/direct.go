@@ -93,6 +93,43 @@ func (e *frameError) Unwrap() error { return e.err }
 // bodyTag is body_chunk's key on the wire (field 7, bytes).
 var bodyTag = protowire.AppendTag(nil, 7, protowire.BytesType)
 
+// sendEncoded writes one frame of a call: the request encode appends,
+// the call's id (1), its remaining time, the first body chunk and end, as
+// Send would write the same frame as a message.
+func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout uint64, chunk []byte, end bool) error {
+	// Room for the length in front, filled in once it is known: a frame
+	// (under maxDirectFrame) needs at most four bytes.
+	const room = 4
+	b := append(d.wbuf[:0], 0, 0, 0, 0) // room bytes
+	b, err := encode(b)
+	if err != nil {
+		return &frameError{fmt.Errorf("cannot be encoded: %w", err)}
+	}
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, 1)
+	if timeout > 0 {
+		b = protowire.AppendTag(b, 9, protowire.VarintType)
+		b = protowire.AppendVarint(b, timeout)
+	}
+	if end {
+		b = protowire.AppendTag(b, 8, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1)
+	}
+	head := len(b) - room
+	if head > MaxFrameSize {
+		return &frameError{fmt.Errorf("%d bytes, over the protocol's %d-byte frame limit", head, MaxFrameSize)}
+	}
+	size := head
+	if len(chunk) > 0 {
+		size += len(bodyTag) + protowire.SizeVarint(uint64(len(chunk))) + len(chunk)
+		b = append(b, bodyTag...)
+		b = protowire.AppendVarint(b, uint64(len(chunk)))
+	}
+	at := room - protowire.SizeVarint(uint64(size))
+	protowire.AppendVarint(b[at:at], uint64(size))
+	return d.write(b, at, chunk)
+}
+
 // Send writes f as one length-prefixed frame, in one write(2) unless it
 // carries a large body chunk. That chunk is not copied into the encoding:
 // the frame's other fields are encoded, then the chunk is written after
@@ -119,11 +156,18 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 		b = append(b, bodyTag...)
 		b = protowire.AppendVarint(b, uint64(len(chunk)))
 	}
+	return d.write(b, 0, chunk)
+}
+
+// write writes b[from:], the frame's head, and chunk, its body chunk, in
+// one write(2) when chunk is small, keeping b for the next frame.
+func (d *directStream) write(b []byte, from int, chunk []byte) error {
 	if cap(b) <= directBufSize {
 		d.wbuf = b // keep the buffer for the next frame
 	}
+	var err error
 	if len(chunk) >= 16<<10 {
-		if err = d.io.write(b); err == nil {
+		if err = d.io.write(b[from:]); err == nil {
 			err = d.io.write(chunk)
 		}
 	} else {
@@ -132,7 +176,7 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 		if cap(b) <= directBufSize {
 			d.wbuf = b
 		}
-		err = d.io.write(b)
+		err = d.io.write(b[from:])
 	}
 	if err != nil {
 		d.stop()

@@ -110,6 +110,19 @@ func (p *directPool) put(st *directStream, clean bool) {
 // frames, then reads the answer itself. ok is false when the pool could
 // not take the call.
 func (p *directPool) call(ctx context.Context, first *pb.ChannelFrame, body []byte) (r callResult, ok bool, err error) {
+	return p.callWith(ctx, callStart{frame: first, data: first.GetDataStart() != nil}, body)
+}
+
+// callStart is a call's first frame: a message, or a function that
+// appends its request (the frame's oneof member) to the write buffer.
+type callStart struct {
+	frame  *pb.ChannelFrame
+	encode func([]byte) ([]byte, error)
+	data   bool // a data call: the answer may carry a body
+}
+
+// callWith is call with the first frame as start gives it.
+func (p *directPool) callWith(ctx context.Context, start callStart, body []byte) (r callResult, ok bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return callResult{}, true, status.FromContextError(err).Err()
 	}
@@ -159,14 +172,22 @@ func (p *directPool) call(ctx context.Context, first *pb.ChannelFrame, body []by
 		return fail(err) // it ended before begin could see it
 	}
 
-	first.CallId = 1
+	var timeout uint64
 	if hasDL {
-		first.TimeoutMicros = uint64(max(time.Until(dl).Microseconds(), 1))
+		timeout = uint64(max(time.Until(dl).Microseconds(), 1))
 	}
 	n := min(len(body), ChunkSize)
-	first.BodyChunk, body = body[:n], body[n:]
-	first.End = len(body) == 0
-	if err := st.Send(first); err != nil {
+	var chunk []byte
+	chunk, body = body[:n], body[n:]
+	if start.encode != nil {
+		err = st.sendEncoded(start.encode, timeout, chunk, len(body) == 0)
+	} else {
+		first := start.frame
+		first.CallId, first.TimeoutMicros = 1, timeout
+		first.BodyChunk, first.End = chunk, len(body) == 0
+		err = st.Send(first)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	for len(body) > 0 {
@@ -176,7 +197,7 @@ func (p *directPool) call(ctx context.Context, first *pb.ChannelFrame, body []by
 		}
 		body = body[n:]
 	}
-	c := &clientCall{data: first.GetDataStart() != nil}
+	c := &clientCall{data: start.data}
 	for {
 		f, err := st.recv()
 		if err != nil {

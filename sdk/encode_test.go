@@ -1,0 +1,90 @@
+package sdk
+
+import (
+	"testing"
+
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
+	"google.golang.org/protobuf/proto"
+)
+
+// encodeCase builds calls and a message from a few strings, to cover the
+// fields the hand-written encoder writes.
+func encodeCase(a, b, c string, port int, tls bool) ([]HookCall, *Txn, *Message) {
+	s := Session{ID: a, ClientIP: "192.0.2.7", ClientPort: port, ClientName: b, Helo: c, TLS: tls,
+		TLSVersion: "TLS1.3", AuthUser: a, AuthMech: "PLAIN", Listener: "mx", LocalIP: "::1", LocalPort: 25}
+	connect := &Txn{Session: Session{ID: a, ClientIP: "192.0.2.7", ClientPort: port}}
+	txn := &Txn{Session: s,
+		Envelope: Envelope{MailFrom: b, MailParams: map[string]string{"ENVID": c, "RET": "HDRS"}, QueueID: a,
+			Rcpts: []Recipient{{Addr: c, Route: "lmtp:" + a, Params: map[string]string{"NOTIFY": b}}, {Addr: a}}},
+		AuthResults: []AuthResult{{Method: "spf", Result: "pass", Reason: c, Props: map[string]string{"smtp.mailfrom": b}, Stage: "spf"}, {Method: "dkim"}}}
+	calls := []HookCall{{Hook: HookConnect, Txn: connect}, {Hook: HookHelo, Txn: txn}, {Hook: HookMail, Txn: txn},
+		{Hook: HookRcpt, Txn: txn, Rcpt: &Recipient{Addr: b, Params: map[string]string{"ORCPT": c}}}}
+	m := &Message{Headers: []Header{{Name: "Subject", Value: c, Raw: []byte("Subject: " + c)}, {Name: a, Value: ""}, {Name: "X", Value: b}},
+		Body: []byte(a + b), BodySize: int64(len(a))}
+	return calls, txn, m
+}
+
+// checkEncoding holds the hand-written encoder to what the conversions of
+// convert.go produce, decoded.
+func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
+	calls, txn, m := encodeCase(a, b, c, port, tls)
+	enc, err := appendHookBatchFrame(nil, calls)
+	reqs, perr := batchRequests(calls)
+	if (err == nil) != (perr == nil) {
+		t.Fatalf("hand-written: %v; generated: %v", err, perr)
+	}
+	if err == nil {
+		var got pb.ChannelFrame
+		if err := proto.Unmarshal(enc, &got); err != nil {
+			t.Fatalf("hand-written batch does not decode: %v", err)
+		}
+		if want := packBatch(calls, reqs); !proto.Equal(got.GetHookBatch(), want) {
+			t.Fatalf("batch:\nhand %v\nwant %v", got.GetHookBatch(), want)
+		}
+	}
+	for _, sendBody := range []bool{true, false} {
+		for _, hook := range []Hook{HookData, HookBounce} {
+			enc, err := appendDataStartFrame(nil, hook, txn, m, sendBody)
+			start, perr := dataStart(hook, txn, m, sendBody)
+			if (err == nil) != (perr == nil) {
+				t.Fatalf("hand-written: %v; generated: %v", err, perr)
+			}
+			if err != nil {
+				continue
+			}
+			var got pb.ChannelFrame
+			if err := proto.Unmarshal(enc, &got); err != nil {
+				t.Fatalf("hand-written data start does not decode: %v", err)
+			}
+			if !proto.Equal(got.GetDataStart(), start.GetStart()) {
+				t.Fatalf("data start:\nhand %v\nwant %v", got.GetDataStart(), start.GetStart())
+			}
+		}
+	}
+}
+
+func TestHandEncodingMatchesGenerated(t *testing.T) {
+	long := string(make([]byte, 300)) // lengths over one varint byte
+	for _, tc := range []struct {
+		a, b, c string
+		port    int
+		tls     bool
+	}{
+		{"s1", "a@example.org", "mx.example.net", 40000, true},
+		{"", "", "", 0, false},
+		{"caf\xe9", "\xff", "ok", 1, true},
+		{long, long + "x", "y", 65535, false},
+		{"p", "q", "r", -1, false},      // a port out of range fails both
+		{"p", "q", "r", 1 << 32, false}, // likewise
+	} {
+		checkEncoding(t, tc.a, tc.b, tc.c, tc.port, tc.tls)
+	}
+}
+
+func FuzzHandEncoding(f *testing.F) {
+	f.Add("s1", "a@example.org", "mx.example.net", 25, true)
+	f.Add("caf\xe9", "", "\x00\r\n", 0, false)
+	f.Fuzz(func(t *testing.T, a, b, c string, port int, tls bool) {
+		checkEncoding(t, a, b, c, port, tls)
+	})
+}
