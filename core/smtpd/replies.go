@@ -15,6 +15,10 @@ var (
 	dataTimeout = reply.Reply{Code: 421, Enhanced: [3]int{4, 4, 2}, Text: "Timeout waiting for data, closing connection"}
 	// RFC 6531 §3.4, RFC 6533 §3: a non-ASCII address without SMTPUTF8.
 	needSMTPUTF8 = reply.Reply{Code: 553, Enhanced: [3]int{5, 6, 7}, Text: "Non-ASCII address requires SMTPUTF8"}
+	// RFC 6533 §3: a utf-8-addr ORCPT must be UTF-8 (go-smtp passes the
+	// raw bytes of utf-8-addr-unitext through unchecked); go-smtp's own
+	// answer to a malformed ORCPT.
+	badORCPT = reply.Reply{Code: 501, Enhanced: [3]int{5, 5, 4}, Text: "Malformed ORCPT parameter value"}
 	// RFC 5321 §4.1.4: MAIL inside a transaction.
 	nestedMail = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "Nested MAIL command"}
 	// RFC 5321 §3.1: anything but QUIT after a 554 greeting.

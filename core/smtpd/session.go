@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -136,6 +137,11 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	// stages behind it) see them.
 	for _, n := range opts.Notify {
 		rc.Notify = append(rc.Notify, string(n))
+	}
+	if !utf8.ValidString(opts.OriginalRecipient) {
+		// Stored, shown to plugins and relayed, it would turn into U+FFFD
+		// on the way: refuse it here, as any other malformed ORCPT.
+		return badORCPT.With("ORCPT not UTF-8")
 	}
 	if opts.OriginalRecipient != "" {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient

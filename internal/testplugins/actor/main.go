@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"syscall"
@@ -27,7 +28,7 @@ type Spec struct {
 
 // EditSpec is one scripted edit.
 type EditSpec struct {
-	Op         string            `json:"op"`
+	Op         string            `json:"op"` // an sdk edit, or "echo" at the data hook (see echo)
 	Name       string            `json:"name"`
 	Value      string            `json:"value"`
 	Index      int               `json:"index"`
@@ -101,17 +102,61 @@ func (a *actor) Rcpt(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verd
 	return sdk.Continue(), nil
 }
 
-func (a *actor) Data(ctx context.Context, _ *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+func (a *actor) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	subj := m.Get("Subject")
 	for kw, s := range a.cfg.Data {
 		if kw != "*" && strings.Contains(subj, kw) {
-			return run(ctx, &s, m)
+			return runData(ctx, &s, t, m)
 		}
 	}
 	if s, ok := a.cfg.Data["*"]; ok {
-		return run(ctx, &s, m)
+		return runData(ctx, &s, t, m)
 	}
 	return sdk.Continue(), nil
+}
+
+// runData is run at the data hook, where an "echo" edit adds a header
+// field telling what the plugin was shown.
+func runData(ctx context.Context, s *Spec, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	v, err := run(ctx, s, m)
+	if err != nil {
+		return v, err
+	}
+	for i, e := range s.Edits {
+		if e.Op == "echo" {
+			v.Edits[i] = sdk.AddHeader{Name: e.Name, Value: echo(e.Value, t, m)}
+		}
+	}
+	return v, nil
+}
+
+// echo renders what the plugin was shown of what (mail_from, rcpts, helo,
+// header:NAME, header_names, body), quoted with %q so that any byte stays
+// visible and the value stays on one line.
+func echo(what string, t *sdk.Txn, m *sdk.Message) string {
+	switch {
+	case what == "mail_from":
+		return fmt.Sprintf("%q %q", t.Envelope.MailFrom, t.Envelope.MailParams)
+	case what == "rcpts":
+		var out []string
+		for _, r := range t.Envelope.Rcpts {
+			out = append(out, fmt.Sprintf("%q %q", r.Addr, r.Params))
+		}
+		return strings.Join(out, ",")
+	case what == "helo":
+		return fmt.Sprintf("%q", t.Session.Helo)
+	case strings.HasPrefix(what, "header:"):
+		return fmt.Sprintf("%q", m.Get(strings.TrimPrefix(what, "header:")))
+	case what == "header_names":
+		var names []string
+		for _, h := range m.Headers {
+			names = append(names, h.Name)
+		}
+		return fmt.Sprintf("%q", names)
+	case what == "body":
+		return fmt.Sprintf("%q", m.Body)
+	}
+	return "unknown echo " + what
 }
 
 func run(ctx context.Context, s *Spec, m *sdk.Message) (sdk.Verdict, error) {
