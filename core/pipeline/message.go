@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -166,9 +168,63 @@ func (m *Message) nth(name string, occurrence int) int {
 	return -1
 }
 
+// fieldEditError says why a header edit would corrupt the message, or
+// returns nil. A field name is printable ASCII without a colon (RFC 5322
+// §2.2, §3.6.8); a value may hold line breaks only to fold (RFC 5322
+// §2.2.3): each followed by a space or tab and more than white space, so
+// that no edit can end the header section early, add a field of its own
+// (header injection) or leave a bare CR; and no NUL. DeleteHeader and
+// body edits cannot do any of that.
+func fieldEditError(e sdk.Edit) error {
+	var name, value string
+	switch e := e.(type) {
+	case sdk.AddHeader:
+		name, value = e.Name, e.Value
+	case sdk.InsertHeader:
+		name, value = e.Name, e.Value
+	case sdk.ChangeHeader:
+		name, value = e.Name, e.Value
+	default:
+		return nil
+	}
+	if name == "" {
+		return errors.New("empty field name")
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return fmt.Errorf("field name has %q (RFC 5322 section 3.6.8)", c)
+		}
+	}
+	for i := 0; i < len(value); i++ {
+		switch value[i] {
+		case 0:
+			return errors.New("field value has a NUL")
+		case '\r':
+			if i+1 >= len(value) || value[i+1] != '\n' {
+				return errors.New("field value has a bare CR")
+			}
+		case '\n':
+			// A fold: white space, then something else on the line.
+			rest := value[i+1:]
+			line := rest
+			if j := strings.IndexAny(rest, "\r\n"); j >= 0 {
+				line = rest[:j]
+			}
+			if line == "" || (line[0] != ' ' && line[0] != '\t') || strings.Trim(line, " \t") == "" {
+				return errors.New("field value has a line break that is not a fold (header injection)")
+			}
+		}
+	}
+	return nil
+}
+
 // applyHeaderOrBody applies a header or body edit; it reports whether e
-// was one.
+// was one and was applied: a header edit that fieldEditError refuses is
+// not.
 func (m *Message) applyHeaderOrBody(e sdk.Edit) bool {
+	if fieldEditError(e) != nil {
+		return false
+	}
 	switch e := e.(type) {
 	case sdk.AddHeader:
 		m.fields = append(m.fields, field{name: e.Name, value: e.Value})

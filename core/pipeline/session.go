@@ -324,6 +324,15 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 				}
 			}
 		default:
+			if msg != nil {
+				if err := fieldEditError(ed); err != nil {
+					// Refused, not ignored: applied, it would corrupt the
+					// message or inject into it.
+					s.p.log.Warn("stage edit refused", "hook", string(hook), "edit", fmt.Sprintf("%q", sdk.DescribeEdit(ed)), "err", err, "session", s.txn.Session.ID)
+					done = append(done, sdk.DescribeEdit(ed)+" (refused: "+err.Error()+")")
+					continue
+				}
+			}
 			ok = msg != nil && msg.applyHeaderOrBody(ed)
 		}
 		d := sdk.DescribeEdit(ed)
