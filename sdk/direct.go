@@ -221,6 +221,9 @@ func (d *directStream) recv() (*pb.ChannelFrame, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f, ok := plainFrame(buf); ok {
+		return f, nil
+	}
 	f := new(pb.ChannelFrame)
 	if err := proto.Unmarshal(buf, f); err != nil {
 		return nil, fmt.Errorf("direct channel: bad frame: %w", err)
