@@ -135,6 +135,9 @@ func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout 
 // the frame's other fields are encoded, then the chunk is written after
 // them as field 7 (field order does not matter to a protobuf decoder).
 func (d *directStream) Send(f *pb.ChannelFrame) error {
+	if b, ok := appendPlainFrame(d.wbuf[:0], f); ok {
+		return d.write(b, 0, nil)
+	}
 	chunk := f.BodyChunk
 	f.BodyChunk = nil
 	head := proto.Size(f)

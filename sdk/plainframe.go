@@ -37,3 +37,43 @@ func plainFrame(buf []byte) (*pb.ChannelFrame, bool) {
 	}
 	return &pb.ChannelFrame{CallId: 1, End: true, Frame: &pb.ChannelFrame_VerdictBatch{VerdictBatch: &pb.VerdictBatch{Verdicts: vs}}}, true
 }
+
+// appendPlainFrame appends f, length first, when it is one of the plain
+// answers above, as protobuf would encode it; ok is false for any other.
+func appendPlainFrame(b []byte, f *pb.ChannelFrame) ([]byte, bool) {
+	if f.CallId != 1 || !f.End || len(f.BodyChunk) != 0 || f.TimeoutMicros != 0 || len(f.ProtoReflect().GetUnknown()) != 0 {
+		return b, false
+	}
+	switch fr := f.Frame.(type) {
+	case *pb.ChannelFrame_Verdict:
+		if !emptyPB(fr.Verdict) {
+			return b, false
+		}
+		b = append(b, byte(len(plainContinueFrame)))
+		return append(b, plainContinueFrame...), true
+	case *pb.ChannelFrame_VerdictBatch:
+		vs := fr.VerdictBatch.GetVerdicts()
+		if n := 2 * len(vs); n == 0 || n >= 0x80 || len(fr.VerdictBatch.ProtoReflect().GetUnknown()) != 0 {
+			return b, false
+		}
+		for _, v := range vs {
+			if !emptyPB(v) {
+				return b, false
+			}
+		}
+		b = append(b, byte(len(plainBatchHead)+1+2*len(vs)))
+		b = append(b, plainBatchHead...)
+		b = append(b, byte(2*len(vs)))
+		for range vs {
+			b = append(b, emptyVerdict...)
+		}
+		return b, true
+	}
+	return b, false
+}
+
+// emptyPB reports whether v is a plain Continue: no field set.
+func emptyPB(v *pb.Verdict) bool {
+	return v != nil && v.Action == pb.Action_ACTION_CONTINUE && v.Reply == nil && len(v.Edits) == 0 && v.Reason == "" &&
+		len(v.AuthResults) == 0 && len(v.ProtoReflect().GetUnknown()) == 0
+}

@@ -24,6 +24,9 @@ func TestPlainFrames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if enc, ok := appendPlainFrame(nil, f); !ok || string(enc[1:]) != string(b) || int(enc[0]) != len(b) {
+			t.Errorf("%v: encoded %x, protobuf %x", f, enc, b)
+		}
 		got, ok := plainFrame(b)
 		if !ok {
 			t.Errorf("%x (%v) not recognised", b, f)
@@ -43,6 +46,9 @@ func TestPlainFrames(t *testing.T) {
 		b, _ := proto.Marshal(f)
 		if got, ok := plainFrame(b); ok {
 			t.Errorf("%x (%v) read as %v", b, f, got)
+		}
+		if enc, ok := appendPlainFrame(nil, f); ok {
+			t.Errorf("%v encoded as a plain answer %x", f, enc)
 		}
 	}
 	for _, b := range [][]byte{nil, {0x08}, append(append([]byte{}, plainBatchHead...), 0x03, 0x0a, 0x00, 0x0a), append(append([]byte{}, plainBatchHead...), 0x04, 0x0a, 0x00)} {
