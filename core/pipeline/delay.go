@@ -195,9 +195,14 @@ func (f *flushRun) settle(e *entry, j int, v sdk.Verdict, err error, lat time.Du
 func (f *flushRun) call(ctx context.Context, e *entry, c Conn, todo []int) ([]sdk.Verdict, error) {
 	ctx, cancel := sdk.WithCallTimeout(ctx, e.Timeout)
 	defer cancel()
+	// The calls share one copy of the transaction's slices and one
+	// allocation for their transactions.
+	base := f.s.snapshotValue()
+	txns := make([]sdk.Txn, len(todo))
 	calls := make([]sdk.HookCall, len(todo))
 	for k, j := range todo {
-		calls[k] = f.hookCall(j)
+		txns[k] = base
+		calls[k] = f.hookCall(j, &txns[k])
 	}
 	if bc, ok := c.(BatchConn); ok {
 		return bc.Hooks(ctx, calls)
@@ -216,12 +221,11 @@ func (f *flushRun) call(ctx context.Context, e *entry, c Conn, todo []int) ([]sd
 	return vs, nil
 }
 
-// hookCall is item j as its stage sees it now: connect and helo with the
+// hookCall is item j as its stage sees it now, in t (a snapshot): connect and helo with the
 // session of their time and no envelope, mail and rcpt with the envelope
 // as earlier stages (and the stage's own earlier hooks) left it.
-func (f *flushRun) hookCall(j int) sdk.HookCall {
+func (f *flushRun) hookCall(j int, t *sdk.Txn) sdk.HookCall {
 	it := f.items[j]
-	t := f.s.snapshot()
 	t.Session = it.sess
 	hc := sdk.HookCall{Hook: it.hook, Txn: t}
 	switch it.hook {

@@ -2,12 +2,85 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/sdk"
 )
+
+// PermanentError is a stage failure no retry can mend: the message
+// cannot be shown to the stage at all (a header section over the plugin
+// protocol's frame limit, a field larger than a milter packet). With
+// on_error tempfail or reject the client gets Reply, a 5xx, rather than a
+// 451 that would have it retry for days; on_error continue still goes on
+// without the stage.
+type PermanentError struct {
+	Reply *reply.Reply
+	Err   error
+}
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// replyHeaderTooBig is a PermanentError's answer when the header section
+// is too large for a stage (RFC 3463 X.3.4, as for max_header_size).
+var replyHeaderTooBig = reply.Reply{Code: 552, Enhanced: [3]int{5, 3, 4}, Text: "Message header size exceeds limit"}
+
+// HeaderTooBig returns a PermanentError for a header section (or field)
+// too large for a stage.
+func HeaderTooBig(err error) error { return &PermanentError{Reply: &replyHeaderTooBig, Err: err} }
+
+// dataStartBound is an upper bound of the size of the frame that carries
+// a data hook's session, envelope, header section and authentication
+// results to a plugin: every string as the protocol sends it (bytes that
+// are not UTF-8 become U+FFFD, up to three times longer), plus 16 bytes
+// of tags and lengths for each field and each repeated member.
+func dataStartBound(t *sdk.Txn, m *sdk.Message) int {
+	const per = 16
+	n := 256
+	str := func(ss ...string) {
+		for _, s := range ss {
+			n += wireLen(s) + per
+		}
+	}
+	kv := func(p map[string]string) {
+		for k, v := range p {
+			str(k, v)
+			n += per
+		}
+	}
+	se := &t.Session
+	str(se.ID, se.ClientIP, se.ClientName, se.Helo, se.TLSVersion, se.AuthUser, se.AuthMech, se.Listener, se.LocalIP)
+	str(t.Envelope.MailFrom, t.Envelope.QueueID)
+	kv(t.Envelope.MailParams)
+	for _, r := range t.Envelope.Rcpts {
+		str(r.Addr, r.Route)
+		kv(r.Params)
+		n += per
+	}
+	for _, a := range t.AuthResults {
+		str(a.Method, a.Result, a.Reason, a.Stage)
+		kv(a.Props)
+		n += per
+	}
+	for _, h := range m.Headers {
+		str(h.Name, h.Value)
+		n += len(h.Raw) + 2*per
+	}
+	return n
+}
+
+// wireLen is len(s) once bytes that are not UTF-8 become U+FFFD.
+func wireLen(s string) int {
+	if utf8.ValidString(s) {
+		return len(s)
+	}
+	return 3 * len(s)
+}
 
 // Session runs the pipeline for one SMTP session. It is used from the
 // session's goroutine only.
@@ -202,6 +275,10 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 		}
 		te.Action, te.Error, te.OnError = "error", err.Error(), string(e.OnError)
 		o, goOn := errorOutcome(e, err)
+		if pe := (*PermanentError)(nil); !goOn && errors.As(err, &pe) {
+			// No retry can mend it: a 5xx, not on_error's 451.
+			o = Outcome{Action: sdk.ActionReject, Reply: pe.Reply.With(fmt.Sprintf("stage %s: %v", e.Name, err))}
+		}
 		if o.Reply != nil {
 			te.Reply = o.Reply.String()
 		}
@@ -278,6 +355,14 @@ func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcp
 	}
 	if hook == sdk.HookData || hook == sdk.HookBounce {
 		m := &sdk.Message{Headers: msg.Headers(), BodySize: int64(len(msg.Body()))}
+		if e.Stage.Kind() == "plugin" {
+			// The body travels in chunks; the header section and the
+			// envelope in one frame, which has a size limit.
+			if n := dataStartBound(txn, m); n > sdk.MaxFrameSize {
+				return sdk.Verdict{}, &PermanentError{Reply: &replyHeaderTooBig,
+					Err: fmt.Errorf("message header section and envelope: up to %d bytes, over the plugin protocol's %d-byte frame limit", n, sdk.MaxFrameSize)}
+			}
+		}
 		if c.NeedsBody() {
 			m.Body = msg.Body()
 		}
@@ -288,10 +373,16 @@ func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcp
 
 // snapshot copies the transaction so a stage cannot alias our state.
 func (s *Session) snapshot() *sdk.Txn {
+	t := s.snapshotValue()
+	return &t
+}
+
+// snapshotValue is snapshot's copy as a value.
+func (s *Session) snapshotValue() sdk.Txn {
 	t := s.txn
 	t.Envelope.Rcpts = append([]sdk.Recipient(nil), s.txn.Envelope.Rcpts...)
 	t.AuthResults = append([]sdk.AuthResult(nil), s.txn.AuthResults...)
-	return &t
+	return t
 }
 
 // applyEdits applies a verdict's edits: envelope edits at any hook where
