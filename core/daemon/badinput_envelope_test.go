@@ -25,7 +25,7 @@ func TestBadInputEightBitEnvelopeRefused(t *testing.T) {
 	rc := dialRaw(t, d)
 	rc.must("EHLO client.test", "250")
 	for _, tc := range []struct{ cmd, want string }{
-		{"MAIL FROM:<al\xc3\xa9@sluice.test>", "553 5.6.7"},     // UTF-8, no SMTPUTF8
+		{"MAIL FROM:<al\xc3\xa9@sluice.test>", "553 5.6.7"},      // UTF-8, no SMTPUTF8
 		{"MAIL FROM:<al\xe9@sluice.test>", "501 5.1.7"},          // Latin-1, no SMTPUTF8
 		{"MAIL FROM:<al\xe9@sluice.test> SMTPUTF8", "501 5.1.7"}, // not UTF-8
 		{"MAIL FROM:<alice@sluice.t\xe9st> SMTPUTF8", "501 5.1.7"},

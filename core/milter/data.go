@@ -2,11 +2,13 @@ package milter
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 
 	milter "github.com/emersion/go-milter"
 
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -25,6 +27,13 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 	if c.sessionDone || c.txnDone {
 		return sdk.Continue(), nil
 	}
+	for _, hf := range m.Headers {
+		// Checked before anything is sent, so the connection stays in
+		// step (the transaction is aborted at reset).
+		if n := 3 + len(hf.Name) + len(hf.Value); n > maxHeaderPacket {
+			return sdk.Verdict{}, pipeline.HeaderTooBig(fmt.Errorf("header field %.40s is %d bytes, over a milter packet's %d", hf.Name, n, maxHeaderPacket))
+		}
+	}
 	if v, err := c.mail(ctx, t); err != nil || c.over() {
 		return v, err
 	}
@@ -37,7 +46,7 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 		for _, hf := range m.Headers {
 			// Postfix sends folded values with LF line ends, without the
 			// space after the colon (no SMFIP_HDR_LEADSPC).
-			act, err := c.ms.HeaderField(hf.Name, strings.ReplaceAll(hf.Value, "\r\n", "\n"))
+			act, err := c.ms.HeaderField(cstring(hf.Name), cstring(strings.ReplaceAll(hf.Value, "\r\n", "\n")))
 			if err != nil || act.Code != milter.ActContinue {
 				return act, err
 			}
@@ -59,6 +68,23 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 		}
 	}
 	return c.end(ctx, qid)
+}
+
+// maxHeaderPacket bounds the data of an SMFIC_HEADER packet (command byte,
+// name, NUL, value, NUL): libmilter's default MILTER_MAX_DATA_SIZE, which
+// Sluice does not negotiate up (SMFIP_MDS_256K/1M). A milter drops the
+// connection on a larger packet, which would fail the stage at every
+// retry of the message: the pipeline refuses it for good instead.
+const maxHeaderPacket = 65535
+
+// cstring makes s safe for a milter's C string: a NUL, which would end the
+// string early and hide the rest of the field (and the fields after it,
+// as go-milter's server reads them) from the milter, becomes a space.
+func cstring(s string) string {
+	if !strings.Contains(s, "\x00") {
+		return s
+	}
+	return strings.ReplaceAll(s, "\x00", " ")
 }
 
 // sendData sends SMFIC_DATA (with its macros) unless the milter opted out
