@@ -87,9 +87,10 @@ const (
 // stretches that need no state change (the middle of a line, and a CRLF
 // followed by an ordinary byte) are found with bytes.IndexByte and copied
 // whole. The output, the state after each byte and the errors are those of
-// the byte-at-a-time machine of go-smtp v0.25.1, quirks included: ".\r"
+// the byte-at-a-time machine of go-smtp v0.25.1, quirks included (".\r"
 // followed by anything but "\n" loses both the dot and the CR, and a bare
-// "\n" never starts a line. Like it, Read fills b unless the message ends
+// "\n" never starts a line) but one: a CR after a CR stays a possible
+// line end, as in net/textproto. Like it, Read fills b unless the message ends
 // or the connection fails first.
 func (r *dataReader) Read(b []byte) (n int, err error) {
 	if r.limited {
@@ -173,7 +174,14 @@ func (r *dataReader) scan(dst, src []byte) (nw, nr int) {
 				r.state = stateBeginLine
 				break
 			}
-			r.state = stateData
+			if c != '\r' {
+				// A CR after a CR may still start the CRLF that ends a
+				// line (net/textproto's dotReader re-reads it): Sluice
+				// fix, v0.25.1 went back to data and missed the end
+				// marker of "\r\r\n.\r\n", reading the next commands as
+				// message text.
+				r.state = stateData
+			}
 		}
 		dst[nw] = c
 		nw++

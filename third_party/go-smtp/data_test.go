@@ -12,7 +12,8 @@ import (
 )
 
 // byteDataReader is go-smtp v0.25.1's dataReader, one ReadByte per input
-// byte: the reference the line-at-a-time reader must match.
+// byte, with Sluice's one fix (a CR after a CR stays in stateCR): the
+// reference the line-at-a-time reader must match.
 type byteDataReader struct {
 	r       *bufio.Reader
 	state   int
@@ -66,7 +67,9 @@ func (r *byteDataReader) Read(b []byte) (n int, err error) {
 				r.state = stateBeginLine
 				break
 			}
-			r.state = stateData
+			if c != '\r' {
+				r.state = stateData
+			}
 		case stateData:
 			if c == '\r' {
 				r.state = stateCR
@@ -261,6 +264,10 @@ func TestDataReaderSemantics(t *testing.T) {
 		{"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n"},
 		{"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n"},
 		{"a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n"},
+		// A CR before the CRLF: "<CRLF>.<CRLF>" still ends the data
+		// (v0.25.1 missed it and read on into the next command).
+		{"a\r\r\n.\r\nQUIT\r\n", "a\r\r\n"},
+		{"a\r\r\r\n.\r\n", "a\r\r\r\n"},
 	}
 	for _, tc := range cases {
 		got, err := io.ReadAll(&dataReader{r: bufio.NewReader(strings.NewReader(tc.in))})
