@@ -7,15 +7,16 @@ import (
 	"testing"
 )
 
-// RFC 3030: BDAT chunks are counted octets, neither dot-stuffed nor checked
-// for line ends; the message is kept as sent.
+// RFC 3030: BDAT chunks are counted octets, not dot-stuffed; the message is
+// kept as sent. Its lines still end in CRLF (no BINARYMIME is offered): a
+// bare CR or LF is refused as in DATA.
 
 func TestBDATSingleChunk(t *testing.T) {
 	h := start(t)
 	d := h.dial()
 	d.ehlo()
 	d.envelope("b@example.org")
-	msg := "Subject: chunked\r\n\r\n.a dot\r\nbare\nline ends\r\n"
+	msg := "Subject: chunked\r\n\r\n.a dot\r\n..two dots\r\n"
 	d.send(fmt.Sprintf("BDAT %d LAST", len(msg)))
 	d.raw(msg)
 	id := d.queued()
@@ -87,5 +88,46 @@ func TestBDATTruncatedByDisconnect(t *testing.T) {
 	d.expectClosed()
 	if n := len(h.messages()); n != 0 {
 		t.Errorf("queue holds %d messages", n)
+	}
+}
+
+// A bare CR or LF in BDAT is refused with 550 5.5.2, as in DATA, whichever
+// chunk holds it, a CR ending one chunk and an LF starting the next being
+// a CRLF; nothing is queued, and the session goes on.
+func TestBDATBareLineEnds(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	for _, chunks := range [][]string{
+		{"Subject: x\r\n\r\nbare\nLF\r\n"},
+		{"Subject: x\r\n\r\nbare\rCR\r\n"},
+		{"Subject: x\r\n\r\n<CR>", "\r.\rsmuggled\r\n"},
+		{"Subject: x\r\n\r\nends in CR\r"},
+	} {
+		d.envelope("b@example.org")
+		for i, c := range chunks {
+			last := ""
+			if i == len(chunks)-1 {
+				last = " LAST"
+			}
+			d.send(fmt.Sprintf("BDAT %d%s", len(c), last))
+			d.raw(c)
+			if last == "" {
+				d.expect("250 2.0.0 Continue")
+			}
+		}
+		d.expect("550 5.5.2*")
+	}
+	// A CRLF split across chunks is no bare line end.
+	d.envelope("b@example.org")
+	first := "Subject: split\r\n\r\nx\r"
+	d.send(fmt.Sprintf("BDAT %d", len(first)))
+	d.raw(first)
+	d.expect("250 2.0.0 Continue")
+	d.send("BDAT 1 LAST")
+	d.raw("\n")
+	d.queued()
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("%d queued, want only the last", n)
 	}
 }

@@ -39,7 +39,16 @@ func (s *session) Data(r io.Reader) error {
 	buf := getDataBuf() // data is read into it; enqueue copies it out
 	defer putDataBuf(buf)
 	if bdat {
-		data, err = readAll(r, buf) // binary, kept as is (RFC 3030 §2)
+		// Chunks are counted octets, not dot-stuffed (RFC 3030 §2). Their
+		// content is still 7BIT or 8BITMIME text (Sluice offers no
+		// BINARYMIME), whose lines end in CRLF: a bare CR or LF is refused
+		// as in DATA, or delivery would pass "<CR>.<CR>" on to a next hop
+		// that might take it for the end of data.
+		data, err = readAll(r, buf)
+		var ends lineEnds
+		if ends.scan(data); err == nil && ends.found() {
+			rep = &reply.BareNewline
+		}
 	} else {
 		var bare bool
 		data, bare, err = s.readData(r, buf)
