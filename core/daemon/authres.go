@@ -35,11 +35,17 @@ func authResultsValue(authservID string, results []sdk.AuthResult) string {
 		b.WriteString("; none")
 		return b.String()
 	}
+	n := 0
 	for _, r := range results {
+		method, result := keyword(r.Method), keyword(r.Result)
+		if method == "" || result == "" {
+			continue // a plugin's nonsense is no result
+		}
+		n++
 		b.WriteString(";\r\n\t")
-		b.WriteString(strings.ToLower(r.Method))
+		b.WriteString(strings.ToLower(method))
 		b.WriteByte('=')
-		b.WriteString(strings.ToLower(r.Result))
+		b.WriteString(strings.ToLower(result))
 		if r.Reason != "" {
 			b.WriteString(" reason=")
 			b.WriteString(quoteValue(r.Reason))
@@ -50,13 +56,31 @@ func authResultsValue(authservID string, results []sdk.AuthResult) string {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			if keyword(k) != k || k == "" {
+				continue
+			}
 			b.WriteByte(' ')
 			b.WriteString(k)
 			b.WriteByte('=')
 			b.WriteString(quoteValue(r.Props[k]))
 		}
 	}
+	if n == 0 {
+		b.WriteString("; none")
+	}
 	return b.String()
+}
+
+// keyword is s with only the characters of RFC 8601's method, result and
+// ptype.property names (letters, digits, '-', '.', '_'): what plugins
+// report goes into a header field, where a CR, LF or ';' would forge one.
+func keyword(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' {
+			return c
+		}
+		return -1
+	}, s)
 }
 
 // quoteValue leaves a token or mailbox bare and quotes anything else

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/internal/testlib"
+	"github.com/sluice-mta/sluice/sdk"
 )
 
 // TestOneAuthenticationResultsHeader: stages report results at different
@@ -29,5 +30,23 @@ func TestOneAuthenticationResultsHeader(t *testing.T) {
 	want := "Authentication-Results: mx.sluice.test;\r\n\tspf=pass smtp.mailfrom=alice@sluice.test;\r\n\tdkim=fail reason=\"body hash mismatch\" header.d=sluice.test header.s=s1\r\n"
 	if !strings.Contains(data, want) || strings.Count(data, "Authentication-Results: mx.sluice.test") != 1 {
 		t.Fatalf("want\n%q in\n%q", want, data)
+	}
+}
+
+// What plugins report cannot forge header fields: a method, result or
+// property name keeps only RFC 8601 name characters, a result left without
+// a method or result is dropped, values are quoted.
+func TestAuthResultsValueSanitisesPluginText(t *testing.T) {
+	got := authResultsValue("mx.sluice.test", []sdk.AuthResult{
+		{Method: "spf\r\nBcc: victim@example.org", Result: "pass", Props: map[string]string{"smtp.mailfrom": "a@b\r\nX: y", "bad key;": "v"}},
+		{Method: "\r\n", Result: "pass"},
+		{Method: "dkim", Result: ""},
+	})
+	want := "mx.sluice.test;\r\n\tspfbccvictimexample.org=pass smtp.mailfrom=\"a@b  X: y\""
+	if got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	if got := authResultsValue("mx", []sdk.AuthResult{{Method: ";", Result: "x"}}); got != "mx; none" {
+		t.Fatalf("all dropped: %q", got)
 	}
 }
