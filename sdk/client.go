@@ -173,6 +173,17 @@ func (c *Client) channel() (*channel, error) {
 // delivered at deliver (required there, ignored elsewhere); auth carries
 // the credentials at auth.
 func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) (Verdict, error) {
+	if err := checkHook(hook, t, rcpt, auth); err != nil {
+		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
+	}
+	if p := c.pool.Load(); p != nil {
+		// Over the direct channel the request is encoded straight from
+		// the arguments (encode.go).
+		enc := func(b []byte) ([]byte, error) { return appendHookFrame(b, hook, t, rcpt, auth) }
+		if r, ok, err := p.callWith(ctx, callStart{encode: enc}, nil); ok {
+			return hookAnswer(hook, r.verdict, err)
+		}
+	}
 	req, err := hookRequest(hook, t, rcpt, auth)
 	if err != nil {
 		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
@@ -183,6 +194,11 @@ func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, a
 // hookVerdict makes the call req to hook and checks its verdict.
 func (c *Client) hookVerdict(ctx context.Context, hook Hook, req *pb.HookRequest) (Verdict, error) {
 	resp, err := c.hook(ctx, req)
+	return hookAnswer(hook, resp, err)
+}
+
+// hookAnswer is a hook call's result from its answer resp, or err.
+func hookAnswer(hook Hook, resp *pb.Verdict, err error) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
 	}
@@ -218,14 +234,27 @@ func (c *Client) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, er
 	return r.verdict, err
 }
 
-func hookRequest(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) (*pb.HookRequest, error) {
+// checkHook refuses what a hook call cannot carry, as hookRequest does.
+func checkHook(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) error {
 	switch hook {
 	case HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver:
 	default:
-		return nil, fmt.Errorf("not an envelope hook (use Data)")
+		return fmt.Errorf("not an envelope hook (use Data)")
 	}
-	if t == nil {
-		return nil, fmt.Errorf("nil transaction")
+	switch {
+	case t == nil:
+		return fmt.Errorf("nil transaction")
+	case (hook == HookRcpt || hook == HookDeliver) && rcpt == nil:
+		return fmt.Errorf("no recipient")
+	case hook == HookAuth && auth == nil:
+		return fmt.Errorf("no credentials")
+	}
+	return nil
+}
+
+func hookRequest(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) (*pb.HookRequest, error) {
+	if err := checkHook(hook, t, rcpt, auth); err != nil {
+		return nil, err
 	}
 	sess, err := sessionPB(t.Session)
 	if err != nil {

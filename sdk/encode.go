@@ -2,8 +2,8 @@ package sdk
 
 import "google.golang.org/protobuf/encoding/protowire"
 
-// The core encodes the requests it sends most — a hook batch and a data
-// call's start — straight from the SDK's types into the direct channel's
+// The core encodes the requests it sends — a hook call, a hook batch and a
+// data call's start — straight from the SDK's types into the direct channel's
 // write buffer, the wire format of sluice.plugin.v1 written by hand: going
 // through the generated messages cost a copy of every field into them,
 // protobuf's size pass and its encoding pass, a tenth of the core's CPU
@@ -13,6 +13,7 @@ import "google.golang.org/protobuf/encoding/protowire"
 
 // Field numbers of plugin.proto used below.
 const (
+	fFrameHook      = 2
 	fFrameDataStart = 3
 	fFrameHookBatch = 10
 
@@ -144,26 +145,38 @@ func appendAuthResults(b []byte, num protowire.Number, rs []AuthResult) []byte {
 	return b
 }
 
-// appendHookRequest appends a HookRequest's fields for an envelope hook
-// (no credentials: auth is never batched); withSession false leaves the
-// session to the batch's.
-func appendHookRequest(b []byte, hc *HookCall, withSession bool) ([]byte, error) {
-	b = appendUint(b, 1, uint64(hookToPB[hc.Hook]))
+// appendHookRequest appends a HookRequest's fields, as hookRequest would
+// build them (checkHook passed); withSession false leaves the session to
+// a batch's.
+func appendHookRequest(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs, withSession bool) ([]byte, error) {
+	b = appendUint(b, 1, uint64(hookToPB[hook]))
 	var err error
 	if withSession {
-		if b, err = appendMessage(b, 2, func(b []byte) ([]byte, error) { return appendSession(b, &hc.Txn.Session) }); err != nil {
+		if b, err = appendMessage(b, 2, func(b []byte) ([]byte, error) { return appendSession(b, &t.Session) }); err != nil {
 			return b, err
 		}
 	}
-	if b, err = appendMessage(b, 3, func(b []byte) ([]byte, error) { return appendEnvelope(b, &hc.Txn.Envelope) }); err != nil {
+	if b, err = appendMessage(b, 3, func(b []byte) ([]byte, error) { return appendEnvelope(b, &t.Envelope) }); err != nil {
 		return b, err
 	}
-	if hc.Hook == HookRcpt {
-		if b, err = appendMessage(b, 4, func(b []byte) ([]byte, error) { return appendRecipient(b, hc.Rcpt) }); err != nil {
+	if hook == HookRcpt || hook == HookDeliver {
+		if b, err = appendMessage(b, 4, func(b []byte) ([]byte, error) { return appendRecipient(b, rcpt) }); err != nil {
 			return b, err
 		}
 	}
-	return appendAuthResults(b, 8, hc.Txn.AuthResults), nil
+	if hook == HookAuth {
+		b = appendText(b, 5, auth.Mech)
+		b = appendText(b, 6, auth.User)
+		b = appendRaw(b, 7, auth.Secret)
+	}
+	return appendAuthResults(b, 8, t.AuthResults), nil
+}
+
+// appendHookFrame appends a ChannelFrame's hook member for one call.
+func appendHookFrame(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) ([]byte, error) {
+	return appendMessage(b, fFrameHook, func(b []byte) ([]byte, error) {
+		return appendHookRequest(b, hook, t, rcpt, auth, true)
+	})
 }
 
 // appendHookBatchFrame appends a ChannelFrame's hook_batch member for
@@ -177,7 +190,7 @@ func appendHookBatchFrame(b []byte, calls []HookCall) ([]byte, error) {
 		for i := range calls {
 			hc := &calls[i]
 			if b, err = appendMessage(b, fBatchCalls, func(b []byte) ([]byte, error) {
-				return appendHookRequest(b, hc, hc.Txn.Session != *shared)
+				return appendHookRequest(b, hc.Hook, hc.Txn, hc.Rcpt, nil, hc.Txn.Session != *shared)
 			}); err != nil {
 				return b, err
 			}

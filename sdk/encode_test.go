@@ -42,6 +42,25 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 			t.Fatalf("batch:\nhand %v\nwant %v", got.GetHookBatch(), want)
 		}
 	}
+	for _, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver} {
+		auth := &AuthArgs{Mech: "PLAIN", User: c, Secret: []byte(a)}
+		rcpt := &Recipient{Addr: b, Route: a, Params: map[string]string{"NOTIFY": c}}
+		enc, err := appendHookFrame(nil, hook, txn, rcpt, auth)
+		req, perr := hookRequest(hook, txn, rcpt, auth)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("%s: hand-written: %v; generated: %v", hook, err, perr)
+		}
+		if err != nil {
+			continue
+		}
+		var got pb.ChannelFrame
+		if err := proto.Unmarshal(enc, &got); err != nil {
+			t.Fatalf("%s: hand-written request does not decode: %v", hook, err)
+		}
+		if !proto.Equal(got.GetHook(), req) {
+			t.Fatalf("%s:\nhand %v\nwant %v", hook, got.GetHook(), req)
+		}
+	}
 	for _, sendBody := range []bool{true, false} {
 		for _, hook := range []Hook{HookData, HookBounce} {
 			enc, err := appendDataStartFrame(nil, hook, txn, m, sendBody)
