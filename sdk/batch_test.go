@@ -235,7 +235,7 @@ func TestHooksBatch(t *testing.T) {
 				if err != nil || len(vs) != 4 {
 					t.Errorf("large calls one at a time: %d verdicts, %v", len(vs), err)
 				}
-			} else if err == nil || !strings.Contains(err.Error(), "frame limit") {
+			} else if !errors.Is(err, sdk.ErrFrameTooLarge) {
 				t.Errorf("batch over the frame limit: err = %v", err)
 			}
 			if vs, err := run("after big"); err != nil || len(vs) != 4 {

@@ -117,7 +117,7 @@ func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout 
 	}
 	head := len(b) - room
 	if head > MaxFrameSize {
-		return &frameError{fmt.Errorf("%d bytes, over the protocol's %d-byte frame limit", head, MaxFrameSize)}
+		return &frameError{fmt.Errorf("%d bytes, %w (%d bytes)", head, ErrFrameTooLarge, MaxFrameSize)}
 	}
 	size := head
 	if len(chunk) > 0 {
@@ -143,7 +143,7 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 	head := proto.Size(f)
 	if head > MaxFrameSize {
 		f.BodyChunk = chunk
-		return &frameError{fmt.Errorf("%d bytes, over the protocol's %d-byte frame limit", head, MaxFrameSize)}
+		return &frameError{fmt.Errorf("%d bytes, %w (%d bytes)", head, ErrFrameTooLarge, MaxFrameSize)}
 	}
 	size := head
 	if len(chunk) > 0 {

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -17,6 +18,11 @@ const ChunkSize = 256 << 10
 // section, a Verdict with its edits). A message whose header section
 // alone exceeds it is refused rather than sent past the peer's limit.
 const MaxFrameSize = 1 << 20
+
+// ErrFrameTooLarge is in the error of a call whose request does not fit in
+// MaxFrameSize (test with errors.Is): a message's header section and
+// envelope too large for any plugin, which no retry will change.
+var ErrFrameTooLarge = errors.New("over the plugin protocol's frame limit")
 
 // sendChunks sends body as body_chunk frames of at most ChunkSize bytes.
 func sendChunks(send func(*pb.DataFrame) error, body []byte) error {
@@ -46,7 +52,7 @@ func checkFrame(what string, m proto.Message) error {
 		return fmt.Errorf("%s cannot be encoded: %w", what, err)
 	}
 	if n := len(b); n > MaxFrameSize {
-		return fmt.Errorf("%s is %d bytes, over the protocol's %d-byte frame limit", what, n, MaxFrameSize)
+		return fmt.Errorf("%s is %d bytes, %w (%d bytes)", what, n, ErrFrameTooLarge, MaxFrameSize)
 	}
 	return nil
 }

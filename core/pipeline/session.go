@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/sdk"
@@ -33,54 +32,6 @@ var replyHeaderTooBig = reply.Reply{Code: 552, Enhanced: [3]int{5, 3, 4}, Text: 
 // HeaderTooBig returns a PermanentError for a header section (or field)
 // too large for a stage.
 func HeaderTooBig(err error) error { return &PermanentError{Reply: &replyHeaderTooBig, Err: err} }
-
-// dataStartBound is an upper bound of the size of the frame that carries
-// a data hook's session, envelope, header section and authentication
-// results to a plugin: every string as the protocol sends it (bytes that
-// are not UTF-8 become U+FFFD, up to three times longer), plus 16 bytes
-// of tags and lengths for each field and each repeated member.
-func dataStartBound(t *sdk.Txn, m *sdk.Message) int {
-	const per = 16
-	n := 256
-	str := func(ss ...string) {
-		for _, s := range ss {
-			n += wireLen(s) + per
-		}
-	}
-	kv := func(p map[string]string) {
-		for k, v := range p {
-			str(k, v)
-			n += per
-		}
-	}
-	se := &t.Session
-	str(se.ID, se.ClientIP, se.ClientName, se.Helo, se.TLSVersion, se.AuthUser, se.AuthMech, se.Listener, se.LocalIP)
-	str(t.Envelope.MailFrom, t.Envelope.QueueID)
-	kv(t.Envelope.MailParams)
-	for _, r := range t.Envelope.Rcpts {
-		str(r.Addr, r.Route)
-		kv(r.Params)
-		n += per
-	}
-	for _, a := range t.AuthResults {
-		str(a.Method, a.Result, a.Reason, a.Stage)
-		kv(a.Props)
-		n += per
-	}
-	for _, h := range m.Headers {
-		str(h.Name, h.Value)
-		n += len(h.Raw) + 2*per
-	}
-	return n
-}
-
-// wireLen is len(s) once bytes that are not UTF-8 become U+FFFD.
-func wireLen(s string) int {
-	if utf8.ValidString(s) {
-		return len(s)
-	}
-	return 3 * len(s)
-}
 
 // Session runs the pipeline for one SMTP session. It is used from the
 // session's goroutine only.
@@ -355,18 +306,17 @@ func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcp
 	}
 	if hook == sdk.HookData || hook == sdk.HookBounce {
 		m := &sdk.Message{Headers: msg.Headers(), BodySize: int64(len(msg.Body()))}
-		if e.Stage.Kind() == "plugin" {
-			// The body travels in chunks; the header section and the
-			// envelope in one frame, which has a size limit.
-			if n := dataStartBound(txn, m); n > sdk.MaxFrameSize {
-				return sdk.Verdict{}, &PermanentError{Reply: &replyHeaderTooBig,
-					Err: fmt.Errorf("message header section and envelope: up to %d bytes, over the plugin protocol's %d-byte frame limit", n, sdk.MaxFrameSize)}
-			}
-		}
 		if c.NeedsBody() {
 			m.Body = msg.Body()
 		}
-		return c.Data(ctx, hook, txn, m)
+		v, err := c.Data(ctx, hook, txn, m)
+		if errors.Is(err, sdk.ErrFrameTooLarge) {
+			// The body travels in chunks; the header section and the
+			// envelope in one frame, which has a size limit that no
+			// retry changes.
+			err = HeaderTooBig(fmt.Errorf("message header section and envelope: %w", err))
+		}
+		return v, err
 	}
 	return c.Hook(ctx, hook, txn, rcpt)
 }
