@@ -18,7 +18,7 @@ func TestSessionLimitDefaults(t *testing.T) {
 		MaxConnectionsPerIP: 50, ConnectionRatePerIP: 120, MaxMessagesPerConnection: 100,
 		MessageRatePerIP: Rate{PerMinute: 120, Burst: 120}, MessageRatePerSender: Rate{PerMinute: 60, Burst: 60},
 		MaxErrors: 20, AuthFailuresPerIP: 5, AuthLockout: Duration{15 * time.Minute},
-		AuthFailureDelay: Duration{time.Second}, MaxHeaderSize: 100 << 10,
+		AuthFailureDelay: Duration{time.Second}, MaxHeaderSize: 100 << 10, QueueMinFree: 64 << 20,
 	}
 	if l != want {
 		t.Fatalf("limits\n%+v, want\n%+v", l, want)
@@ -84,5 +84,19 @@ func TestSessionLimitErrors(t *testing.T) {
 				t.Fatalf("got %v, want prefix %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// queue_minfree: a number of bytes, -1 to turn the check off, nothing
+// below.
+func TestQueueMinFreeConfig(t *testing.T) {
+	for src, want := range map[string]int{"queue_minfree = 1048576": 1 << 20, "queue_minfree = -1": -1} {
+		c, err := Parse("f.toml", []byte(minimal+"[limits]\n"+src+"\n"))
+		if err != nil || c.Limits.QueueMinFree != want {
+			t.Errorf("%s: %d, %v", src, c.Limits.QueueMinFree, err)
+		}
+	}
+	if _, err := Parse("f.toml", []byte(minimal+"[limits]\nqueue_minfree = -2\n")); err == nil || !strings.Contains(err.Error(), "queue_minfree") {
+		t.Errorf("queue_minfree = -2: %v", err)
 	}
 }

@@ -78,6 +78,10 @@ type Limits struct {
 	AuthLockout              Duration `toml:"auth_lockout"`                // how long failures count and lock out
 	AuthFailureDelay         Duration `toml:"auth_failure_delay"`          // before each 535
 	MaxHeaderSize            int      `toml:"max_header_size"`             // bytes of the header section; then 552 5.3.4
+	// QueueMinFree is the space the queue's file system must keep free,
+	// beyond the message, for MAIL (with its SIZE) and the end of DATA to
+	// be accepted; then 452 4.3.1 (Postfix's queue_minfree). -1: no check.
+	QueueMinFree int `toml:"queue_minfree"`
 }
 
 // Rate is a token bucket: PerMinute tokens a minute, at most Burst saved

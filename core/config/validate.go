@@ -53,6 +53,7 @@ func (c *Config) applyDefaults() {
 	defInt(&l.MaxErrors, 20)
 	defInt(&l.AuthFailuresPerIP, 5)
 	defInt(&l.MaxHeaderSize, 100<<10)
+	defInt(&l.QueueMinFree, 64<<20)
 	defRate := func(r *Rate, perMinute int) {
 		defInt(&r.PerMinute, perMinute)
 		if r.Burst == 0 {
@@ -191,6 +192,7 @@ func (c *Config) validate(data []byte) error {
 		{"max_errors", l.MaxErrors},
 		{"auth_failures_per_ip", l.AuthFailuresPerIP},
 		{"max_header_size", l.MaxHeaderSize},
+		{"queue_minfree", l.QueueMinFree},
 		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
 		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
 	} {

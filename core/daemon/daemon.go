@@ -103,7 +103,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.live = newLivePolicy(g, d.log)
-	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live, Metrics: d.metrics})
+	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live, Metrics: d.metrics,
+		FreeSpace: d.queue.FreeSpace})
 	if err != nil {
 		return nil, err
 	}

@@ -61,6 +61,7 @@ type Options struct {
 // Store is the durable queue.
 type Store struct {
 	db     *pebble.DB
+	dir    string
 	clock  Clock
 	locks  [256]sync.Mutex
 	notify chan struct{}
@@ -98,7 +99,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, clock: opt.Clock, notify: make(chan struct{}, 1)}
+	s := &Store{db: db, dir: dir, clock: opt.Clock, notify: make(chan struct{}, 1)}
 	if err := s.loadCounts(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)

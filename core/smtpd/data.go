@@ -63,6 +63,9 @@ func (s *session) Data(r io.Reader) error {
 			rep = headerTooBig.With("header section over max_header_size")
 			break
 		}
+		if rep = s.srv.checkSpace(int64(len(data))); rep != nil {
+			break
+		}
 		rep = s.enqueue(id, tx, &info, data)
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		// go-smtp reads the rest of the data before it answers.

@@ -50,6 +50,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration)
 	// Metrics counts connections and transactions (nil: none).
 	Metrics *metrics.Metrics
+	// FreeSpace reports the bytes free for the queue (queue.Store's), which
+	// MAIL and the end of DATA check against queue_minfree; nil: no check.
+	FreeSpace func() (int64, error)
 }
 
 // UserDB is the built-in user database; *auth.File implements it.
@@ -63,9 +66,11 @@ type Server struct {
 	queue   Enqueuer
 	policy  Policy
 	metrics *metrics.Metrics
-	log     *slog.Logger
-	clock   func() time.Time
-	sleep   func(context.Context, time.Duration)
+	// freeSpace is Options.FreeSpace.
+	freeSpace func() (int64, error)
+	log       *slog.Logger
+	clock     func() time.Time
+	sleep     func(context.Context, time.Duration)
 
 	users   UserDB // nil: no built-in user database
 	senders *auth.Senders
@@ -123,6 +128,7 @@ func New(opt Options) (*Server, error) {
 		queue:         opt.Queue,
 		policy:        opt.Policy,
 		metrics:       opt.Metrics,
+		freeSpace:     opt.FreeSpace,
 		log:           opt.Logger,
 		clock:         opt.Clock,
 		sleep:         opt.Sleep,

@@ -100,6 +100,9 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	if max := s.srv.cfg.Limits.MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max && !s.srv.mayRelay(s.info.Client.Addr()) {
 		return &tooManyMessages, true
 	}
+	if r := s.srv.checkSpace(opts.Size); r != nil {
+		return r, false
+	}
 	s.info.DSNRet, s.info.DSNEnvID = string(opts.Return), opts.EnvelopeID
 	from, r = s.srv.checkMail(&s.info, from, opts.UTF8)
 	if r != nil {
@@ -178,10 +181,12 @@ func (s *session) refuse(stage string, r *reply.Reply) error {
 // countRefusal counts a refusal towards max_errors and returns it for
 // go-smtp; past the limit the session ends with 421 instead (as Postfix's
 // smtpd_hard_error_limit). The recipient limit is not an error: RFC 5321
-// §4.5.3.1.10 expects the client to send the rest in another transaction.
+// §4.5.3.1.10 expects the client to send the rest in another transaction;
+// nor is a full disk, which is ours.
 // s.mu must not be held.
 func (s *session) countRefusal(stage string, r *reply.Reply) error {
-	if r.Code < 400 || r.Code == reply.TooManyRcpts.Code && r.Enhanced == reply.TooManyRcpts.Enhanced {
+	if r.Code < 400 || r.Code == reply.TooManyRcpts.Code && r.Enhanced == reply.TooManyRcpts.Enhanced ||
+		r.Code == insufficientStorage.Code && r.Enhanced == insufficientStorage.Enhanced {
 		return toSMTP(r)
 	}
 	if max := s.srv.cfg.Limits.MaxErrors; max >= 0 && s.conn.countError() > max {
