@@ -96,6 +96,10 @@ var bodyTag = protowire.AppendTag(nil, 7, protowire.BytesType)
 // sendEncoded writes one frame of a call: the request encode appends,
 // the call's id (1), its remaining time, the first body chunk and end, as
 // Send would write the same frame as a message.
+//
+// A call's last frame (end) that is small and finds nothing left unread
+// goes out from inside the wait for the answer (socketIO.writeBeforeRead):
+// one system call fewer per call.
 func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout uint64, chunk []byte, end bool) error {
 	// Room for the length in front, filled in once it is known: a frame
 	// (under maxDirectFrame) needs at most four bytes.
@@ -127,6 +131,12 @@ func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout 
 	}
 	at := room - protowire.SizeVarint(uint64(size))
 	protowire.AppendVarint(b[at:at], uint64(size))
+	if end && d.rpos == d.rend && len(b)+len(chunk) <= directBufSize {
+		b = append(b, chunk...)
+		d.wbuf = b
+		d.io.writeBeforeRead(b[at:])
+		return nil
+	}
 	return d.write(b, at, chunk)
 }
 

@@ -30,6 +30,13 @@ type socketIO struct {
 	wbuf    []byte
 	werr    error
 	writeFn func(fd uintptr) bool
+
+	// pending is a request that the next read writes first (see
+	// writeBeforeRead); flush says it could not all go that way. pendErr
+	// is the error of one written at once, for the next read to return.
+	pending []byte
+	flush   bool
+	pendErr error
 }
 
 func newSocketIO(conn net.Conn) *socketIO {
@@ -45,6 +52,25 @@ func newSocketIO(conn net.Conn) *socketIO {
 }
 
 func (s *socketIO) readOnce(fd uintptr) bool {
+	if len(s.pending) > 0 {
+		for len(s.pending) > 0 {
+			n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pending))), uintptr(len(s.pending)))
+			switch errno {
+			case 0:
+				s.pending = s.pending[n:]
+			case syscall.EINTR:
+			default:
+				// The socket is full (or failed): read returns to write
+				// the rest the ordinary way, which waits or reports the
+				// error.
+				s.flush = true
+				return true
+			}
+		}
+		// The answer takes the peer a while: wait for it rather than
+		// find nothing yet.
+		return false
+	}
 	for {
 		n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.rbuf))), uintptr(len(s.rbuf)))
 		switch errno {
@@ -82,6 +108,10 @@ func (s *socketIO) writeSome(fd uintptr) bool {
 // read reads at least one byte into b, or fails; 0, nil is the end of
 // the stream.
 func (s *socketIO) read(b []byte) (int, error) {
+	if err := s.pendErr; err != nil {
+		s.pendErr = nil
+		return 0, err
+	}
 	if s.rc == nil {
 		n, err := s.conn.Read(b)
 		if n > 0 {
@@ -95,10 +125,33 @@ func (s *socketIO) read(b []byte) (int, error) {
 	s.rbuf = b
 	err := s.rc.Read(s.readFn)
 	s.rbuf = nil
+	if s.flush {
+		rest := s.pending
+		s.pending, s.flush = nil, false
+		if err == nil {
+			err = s.write(rest)
+		}
+		if err == nil {
+			return s.read(b)
+		}
+	}
+	s.pending = nil // unsent if the wait failed first: the call fails
 	if err != nil {
 		return 0, err
 	}
 	return s.rn, s.rerr
+}
+
+// writeBeforeRead has the next read write b first, from inside the wait
+// for the answer: the wait is armed before the request goes out, so the
+// answer cannot be missed, and the read that would only have found
+// nothing yet (EAGAIN) is not made. b must stay untouched until then.
+func (s *socketIO) writeBeforeRead(b []byte) {
+	if s.rc == nil {
+		s.pendErr = s.write(b)
+		return
+	}
+	s.pending = b
 }
 
 // write writes all of b, or fails.

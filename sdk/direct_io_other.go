@@ -8,13 +8,20 @@ import (
 )
 
 // socketIO reads and writes a direct channel socket through its net.Conn.
-type socketIO struct{ conn net.Conn }
+type socketIO struct {
+	conn    net.Conn
+	pendErr error // of the last writeBeforeRead, for the next read
+}
 
 func newSocketIO(conn net.Conn) *socketIO { return &socketIO{conn: conn} }
 
 // read reads at least one byte into b, or fails; 0, nil is the end of
 // the stream.
 func (s *socketIO) read(b []byte) (int, error) {
+	if err := s.pendErr; err != nil {
+		s.pendErr = nil
+		return 0, err
+	}
 	n, err := s.conn.Read(b)
 	if n > 0 {
 		return n, nil
@@ -30,3 +37,6 @@ func (s *socketIO) write(b []byte) error {
 	_, err := s.conn.Write(b)
 	return err
 }
+
+// writeBeforeRead writes b now; its error comes with the next read.
+func (s *socketIO) writeBeforeRead(b []byte) { s.pendErr = s.write(b) }

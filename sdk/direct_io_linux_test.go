@@ -1,0 +1,73 @@
+//go:build linux
+
+package sdk
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// unixPair returns the two ends of a unix stream socket pair.
+func unixPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: t.TempDir() + "/s", Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan *net.UnixConn, 1)
+	go func() {
+		c, _ := ln.AcceptUnix()
+		done <- c
+	}()
+	a, err := net.DialUnix("unix", nil, ln.Addr().(*net.UnixAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := <-done
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	return a, b
+}
+
+// A request handed to writeBeforeRead goes out with the next read, which
+// then returns the answer — also when the socket cannot take it all at
+// once (a small send buffer), the rest going the ordinary way.
+func TestWriteBeforeRead(t *testing.T) {
+	for _, size := range []int{10, 64 << 10} {
+		a, b := unixPair(t)
+		_ = a.SetWriteBuffer(4096)
+		_ = a.SetDeadline(time.Now().Add(10 * time.Second))
+		req := bytes.Repeat([]byte("r"), size)
+		got := make(chan []byte, 1)
+		go func() {
+			buf := make([]byte, size)
+			_, err := io.ReadFull(b, buf)
+			if err != nil {
+				got <- nil
+				return
+			}
+			got <- buf
+			_, _ = b.Write([]byte("answer"))
+		}()
+		s := newSocketIO(a)
+		s.writeBeforeRead(req)
+		buf := make([]byte, 64)
+		var answer []byte
+		for len(answer) < len("answer") {
+			n, err := s.read(buf)
+			if err != nil || n == 0 {
+				t.Fatalf("size %d: read %d, %v", size, n, err)
+			}
+			answer = append(answer, buf[:n]...)
+		}
+		if string(answer) != "answer" {
+			t.Fatalf("size %d: answer %q", size, answer)
+		}
+		if sent := <-got; !bytes.Equal(sent, req) {
+			t.Fatalf("size %d: the peer got %d bytes, want the %d of the request", size, len(sent), size)
+		}
+	}
+}
