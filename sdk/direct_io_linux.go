@@ -135,7 +135,15 @@ func (s *socketIO) read(b []byte) (int, error) {
 			return s.read(b)
 		}
 	}
-	s.pending = nil // unsent if the wait failed first: the call fails
+	if err != nil && len(s.pending) > 0 {
+		// The wait failed before it began (a deadline already past, an
+		// interruption): the request still goes out, as it would have
+		// before the wait, so the peer sees every call it was sent.
+		_ = s.rc.Control(func(fd uintptr) {
+			_, _, _ = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pending))), uintptr(len(s.pending)))
+		})
+	}
+	s.pending = nil
 	if err != nil {
 		return 0, err
 	}

@@ -71,3 +71,20 @@ func TestWriteBeforeRead(t *testing.T) {
 		}
 	}
 }
+
+// A wait that fails before it begins (its deadline already past) still
+// sends the request, as a write before the wait would have.
+func TestWriteBeforeReadPastDeadline(t *testing.T) {
+	a, b := unixPair(t)
+	_ = a.SetDeadline(time.Now().Add(-time.Second))
+	s := newSocketIO(a)
+	s.writeBeforeRead([]byte("request"))
+	if _, err := s.read(make([]byte, 16)); err == nil {
+		t.Fatal("read past its deadline succeeded")
+	}
+	_ = b.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len("request"))
+	if _, err := io.ReadFull(b, got); err != nil || string(got) != "request" {
+		t.Fatalf("peer got %q, %v", got, err)
+	}
+}
