@@ -57,7 +57,7 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 			return nil, err
 		}
 		vs = append(vs, v)
-		if !v.plainContinue() {
+		if !v.PlainContinue() {
 			break
 		}
 	}
@@ -180,22 +180,15 @@ func batchVerdicts(out *pb.VerdictBatch, n int) ([]Verdict, error) {
 			return nil, fmt.Errorf("verdict %d: ReplaceBody outside the data stream", i)
 		}
 		last := i == len(pvs)-1
-		if !last && !v.plainContinue() {
+		if !last && !v.PlainContinue() {
 			return nil, fmt.Errorf("verdict %d (%v) and more after it: the batch should have stopped there", i, v.Action)
 		}
-		if last && len(pvs) < n && v.plainContinue() {
+		if last && len(pvs) < n && v.PlainContinue() {
 			return nil, fmt.Errorf("%d verdicts to %d calls, the last a plain Continue: the batch stopped early", len(pvs), n)
 		}
 		vs[i] = v
 	}
 	return vs, nil
-}
-
-// plainContinue reports whether v lets a batch go on: Continue with no
-// edit and no authentication result, so the calls after it were built
-// from the transaction as it still is.
-func (v Verdict) plainContinue() bool {
-	return v.Action == ActionContinue && len(v.Edits) == 0 && len(v.AuthResults) == 0
 }
 
 // batchName names a batch's hooks for an error: "connect+helo+mail+rcpt".

@@ -79,6 +79,14 @@ func Discard(reason string) Verdict { return Verdict{Action: ActionDiscard, Reas
 // Quarantine accepts the message and keeps it in the queue, held.
 func Quarantine(reason string) Verdict { return Verdict{Action: ActionQuarantine, Reason: reason} }
 
+// PlainContinue reports whether v is Continue with no edit and no
+// authentication result: a verdict that changes nothing, so a hook batch
+// goes on past it (the calls after it were built from the transaction as
+// it still is). Any other ends the batch (see Client.Hooks).
+func (v Verdict) PlainContinue() bool {
+	return v.Action == ActionContinue && len(v.Edits) == 0 && len(v.AuthResults) == 0
+}
+
 // Because sets the internal reason.
 func (v Verdict) Because(reason string) Verdict { v.Reason = reason; return v }
 

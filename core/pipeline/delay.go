@@ -27,8 +27,8 @@ import (
 // BatchConn is implemented by a Conn that takes several envelope hooks in
 // one call (a plugin serving hook batches). Hooks follows sdk.Client.Hooks:
 // it answers a prefix of calls, stopping after the first verdict that is
-// not a plain Continue (no edits, no authentication results), so the rest
-// are asked again built from the transaction as that verdict left it.
+// not sdk.Verdict.PlainContinue, so the rest are asked again built from
+// the transaction as that verdict left it.
 type BatchConn interface {
 	Hooks(ctx context.Context, calls []sdk.HookCall) ([]sdk.Verdict, error)
 }
@@ -214,7 +214,7 @@ func (f *flushRun) call(ctx context.Context, e *entry, c Conn, todo []int) ([]sd
 			return vs, err
 		}
 		vs = append(vs, v)
-		if v.Action != sdk.ActionContinue || len(v.Edits) > 0 || len(v.AuthResults) > 0 {
+		if !v.PlainContinue() {
 			break
 		}
 	}

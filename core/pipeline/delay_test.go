@@ -55,9 +55,7 @@ func (r *recStage) hook(h sdk.Hook, t *sdk.Txn, rc *sdk.Recipient) (sdk.Verdict,
 	}
 	r.log.calls = append(r.log.calls, r.name+":"+string(h)+":"+detail)
 	if r.answer != nil {
-		if v := r.answer(h, t, rc); v.Action != sdk.ActionContinue || len(v.Edits) > 0 || len(v.AuthResults) > 0 {
-			return v, nil
-		}
+		return r.answer(h, t, rc), nil // a zero Verdict is Continue
 	}
 	return sdk.Continue(), nil
 }
@@ -74,7 +72,7 @@ func (b batchStage) Hooks(_ context.Context, calls []sdk.HookCall) ([]sdk.Verdic
 	for _, c := range calls {
 		v, _ := b.hook(c.Hook, c.Txn, c.Rcpt)
 		vs = append(vs, v)
-		if v.Action != sdk.ActionContinue || len(v.Edits) > 0 || len(v.AuthResults) > 0 {
+		if !v.PlainContinue() {
 			break
 		}
 	}
