@@ -17,13 +17,12 @@ type HookCall struct {
 }
 
 // Hooks runs calls in order on the plugin and returns the verdicts of a
-// prefix of them: it stops after the first verdict that is not Continue or
-// that carries edits or authentication results (the caller applies those
-// and sends the rest again, rebuilt). It returns at least one verdict
-// unless err != nil. A plugin that
-// does not serve batches (declared at Init), or a client on the rpc
-// transport, gets the calls one at a time with the same stopping rule, so
-// the caller need not care.
+// prefix of them: it stops after the first verdict that is not
+// Verdict.PlainContinue (the caller applies that one and sends the rest
+// again, rebuilt). It returns at least one verdict unless err != nil. A
+// plugin that does not serve batches (declared at Init), or a client on
+// the rpc transport, gets the calls one at a time with the same stopping
+// rule, so the caller need not care.
 func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error) {
 	if err := checkBatch(calls); err != nil {
 		return nil, fmt.Errorf("sdk: hook batch: %w", err)
@@ -89,11 +88,8 @@ func checkBatch(calls []HookCall) error {
 		default:
 			return fmt.Errorf("call %d: the %s hook cannot be batched (only connect, helo, mail and rcpt)", i, hc.Hook)
 		}
-		if hc.Txn == nil {
-			return fmt.Errorf("call %d (%s): nil transaction", i, hc.Hook)
-		}
-		if hc.Hook == HookRcpt && hc.Rcpt == nil {
-			return fmt.Errorf("call %d (%s): no recipient", i, hc.Hook)
+		if err := checkHook(hc.Hook, hc.Txn, hc.Rcpt, nil); err != nil {
+			return fmt.Errorf("call %d (%s): %w", i, hc.Hook, err)
 		}
 	}
 	return nil
