@@ -119,16 +119,11 @@ func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout 
 		b = protowire.AppendTag(b, 8, protowire.VarintType)
 		b = protowire.AppendVarint(b, 1)
 	}
-	head := len(b) - room
-	if head > MaxFrameSize {
-		return &frameError{fmt.Errorf("%d bytes, %w (%d bytes)", head, ErrFrameTooLarge, MaxFrameSize)}
+	size, err := frameSize(len(b)-room, chunk)
+	if err != nil {
+		return err
 	}
-	size := head
-	if len(chunk) > 0 {
-		size += len(bodyTag) + protowire.SizeVarint(uint64(len(chunk))) + len(chunk)
-		b = append(b, bodyTag...)
-		b = protowire.AppendVarint(b, uint64(len(chunk)))
-	}
+	b = appendChunkHead(b, chunk)
 	at := room - protowire.SizeVarint(uint64(size))
 	protowire.AppendVarint(b[at:at], uint64(size))
 	if end && d.rpos == d.rend && len(b)+len(chunk) <= directBufSize {
@@ -150,26 +145,39 @@ func (d *directStream) Send(f *pb.ChannelFrame) error {
 	}
 	chunk := f.BodyChunk
 	f.BodyChunk = nil
-	head := proto.Size(f)
-	if head > MaxFrameSize {
+	size, err := frameSize(proto.Size(f), chunk)
+	if err != nil {
 		f.BodyChunk = chunk
-		return &frameError{fmt.Errorf("%d bytes, %w (%d bytes)", head, ErrFrameTooLarge, MaxFrameSize)}
-	}
-	size := head
-	if len(chunk) > 0 {
-		size += len(bodyTag) + protowire.SizeVarint(uint64(len(chunk))) + len(chunk)
+		return err
 	}
 	b := protowire.AppendVarint(d.wbuf[:0], uint64(size))
-	b, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, f)
+	b, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, f)
 	f.BodyChunk = chunk
 	if err != nil {
 		return &frameError{fmt.Errorf("cannot be encoded: %w", err)}
 	}
-	if len(chunk) > 0 {
-		b = append(b, bodyTag...)
-		b = protowire.AppendVarint(b, uint64(len(chunk)))
+	return d.write(appendChunkHead(b, chunk), 0, chunk)
+}
+
+// frameSize is the length of a frame whose fields but its body chunk take
+// head bytes; a head over MaxFrameSize is refused.
+func frameSize(head int, chunk []byte) (int, error) {
+	if head > MaxFrameSize {
+		return 0, &frameError{fmt.Errorf("%d bytes, %w (%d bytes)", head, ErrFrameTooLarge, MaxFrameSize)}
 	}
-	return d.write(b, 0, chunk)
+	if len(chunk) > 0 {
+		head += len(bodyTag) + protowire.SizeVarint(uint64(len(chunk))) + len(chunk)
+	}
+	return head, nil
+}
+
+// appendChunkHead appends the key and length of chunk as body_chunk; the
+// chunk's bytes follow it on the wire.
+func appendChunkHead(b, chunk []byte) []byte {
+	if len(chunk) == 0 {
+		return b
+	}
+	return protowire.AppendVarint(append(b, bodyTag...), uint64(len(chunk)))
 }
 
 // write writes b[from:], the frame's head, and chunk, its body chunk, in
