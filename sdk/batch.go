@@ -32,16 +32,16 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 		// calls (encode.go).
 		if p := c.pool.Load(); p != nil {
 			enc := func(b []byte) ([]byte, error) { return appendHookBatchFrame(b, calls) }
-			if r, ok, err := p.callWith(ctx, callStart{encode: enc}, nil); ok {
+			if r, ok, err := p.call(ctx, enc, false, nil); ok {
 				return batchAnswer(calls, r.batch, err)
 			}
 		}
 	}
-	reqs, err := batchRequests(calls)
-	if err != nil {
-		return nil, fmt.Errorf("sdk: hook batch: %w", err)
-	}
 	if c.batch {
+		reqs, err := batchRequests(calls)
+		if err != nil {
+			return nil, fmt.Errorf("sdk: hook batch: %w", err)
+		}
 		b := packBatch(calls, reqs)
 		out, ok, err := c.hookBatch(ctx, b)
 		unpackBatch(b)
@@ -50,8 +50,8 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 		}
 	}
 	var vs []Verdict
-	for i, req := range reqs {
-		v, err := c.hookVerdict(ctx, calls[i].Hook, req)
+	for _, hc := range calls {
+		v, err := c.Hook(ctx, hc.Hook, hc.Txn, hc.Rcpt, nil)
 		if err != nil {
 			return nil, err
 		}

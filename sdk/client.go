@@ -180,7 +180,7 @@ func (c *Client) Hook(ctx context.Context, hook Hook, t *Txn, rcpt *Recipient, a
 		// Over the direct channel the request is encoded straight from
 		// the arguments (encode.go).
 		enc := func(b []byte) ([]byte, error) { return appendHookFrame(b, hook, t, rcpt, auth) }
-		if r, ok, err := p.callWith(ctx, callStart{encode: enc}, nil); ok {
+		if r, ok, err := p.call(ctx, enc, false, nil); ok {
 			return hookAnswer(hook, r.verdict, err)
 		}
 	}
@@ -212,14 +212,9 @@ func hookAnswer(hook Hook, resp *pb.Verdict, err error) (Verdict, error) {
 	return v, nil
 }
 
-// hook sends req over the channel when there is one, else as a Hook RPC.
+// hook sends req over the Channel stream when there is one, else as a
+// Hook RPC (Client.Hook takes the direct channel first).
 func (c *Client) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, error) {
-	if p := c.pool.Load(); p != nil {
-		// The direct channel checks the frame as it encodes it.
-		if r, ok, err := p.call(ctx, &pb.ChannelFrame{Frame: &pb.ChannelFrame_Hook{Hook: req}}, nil); ok {
-			return r.verdict, err
-		}
-	}
 	if err := checkFrame("hook request", req); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func (c *Client) data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBo
 		// The direct channel encodes the start straight from t and m
 		// (encode.go), checking its size as it does.
 		enc := func(b []byte) ([]byte, error) { return appendDataStartFrame(b, hook, t, m, sendBody) }
-		if r, ok, err := p.callWith(ctx, callStart{encode: enc, data: true}, body); ok {
+		if r, ok, err := p.call(ctx, enc, true, body); ok {
 			if err != nil {
 				return Verdict{}, err
 			}

@@ -107,22 +107,11 @@ func (p *directPool) put(st *directStream, clean bool) {
 }
 
 // call runs one call on a connection of its own: it sends the call's
-// frames, then reads the answer itself. ok is false when the pool could
-// not take the call.
-func (p *directPool) call(ctx context.Context, first *pb.ChannelFrame, body []byte) (r callResult, ok bool, err error) {
-	return p.callWith(ctx, callStart{frame: first, data: first.GetDataStart() != nil}, body)
-}
-
-// callStart is a call's first frame: a message, or a function that
-// appends its request (the frame's oneof member) to the write buffer.
-type callStart struct {
-	frame  *pb.ChannelFrame
-	encode func([]byte) ([]byte, error)
-	data   bool // a data call: the answer may carry a body
-}
-
-// callWith is call with the first frame as start gives it.
-func (p *directPool) callWith(ctx context.Context, start callStart, body []byte) (r callResult, ok bool, err error) {
+// frames, the first with the request encode appends (the frame's oneof
+// member) and then the rest of body, and reads the answer itself; data
+// says the answer may carry a body. ok is false when the pool could not
+// take the call.
+func (p *directPool) call(ctx context.Context, encode func([]byte) ([]byte, error), data bool, body []byte) (r callResult, ok bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return callResult{}, true, status.FromContextError(err).Err()
 	}
@@ -177,17 +166,8 @@ func (p *directPool) callWith(ctx context.Context, start callStart, body []byte)
 		timeout = uint64(max(time.Until(dl).Microseconds(), 1))
 	}
 	n := min(len(body), ChunkSize)
-	var chunk []byte
-	chunk, body = body[:n], body[n:]
-	if start.encode != nil {
-		err = st.sendEncoded(start.encode, timeout, chunk, len(body) == 0)
-	} else {
-		first := start.frame
-		first.CallId, first.TimeoutMicros = 1, timeout
-		first.BodyChunk, first.End = chunk, len(body) == 0
-		err = st.Send(first)
-	}
-	if err != nil {
+	chunk, body := body[:n], body[n:]
+	if err := st.sendEncoded(encode, timeout, chunk, len(body) == 0); err != nil {
 		return fail(err)
 	}
 	for len(body) > 0 {
@@ -197,7 +177,7 @@ func (p *directPool) callWith(ctx context.Context, start callStart, body []byte)
 		}
 		body = body[n:]
 	}
-	c := &clientCall{data: start.data}
+	c := &clientCall{data: data}
 	for {
 		f, err := st.recv()
 		if err != nil {
