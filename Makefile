@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build run check test test-deps fmt-check vet race interop interop-deps bench proto fuzz clean
+.PHONY: all build run check test test-deps fmt-check vet lint race interop interop-deps bench proto fuzz clean
 
 all: build
 
@@ -31,6 +31,12 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+## lint: staticcheck, when installed (go install honnef.co/go/tools/cmd/staticcheck@latest)
+STATICCHECK ?= $(shell command -v staticcheck || echo $(HOME)/go/bin/staticcheck)
+lint:
+	@if [ -x "$(STATICCHECK)" ]; then echo "$(STATICCHECK) ./..."; $(STATICCHECK) ./...; \
+	else echo "staticcheck is not installed: go install honnef.co/go/tools/cmd/staticcheck@latest"; exit 1; fi
 
 race:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

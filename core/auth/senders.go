@@ -37,7 +37,7 @@ func (s *Senders) ParseSenders(file string, data []byte) error {
 		user, list, ok := strings.Cut(line, ":")
 		user = strings.TrimSpace(user)
 		if !ok {
-			return fmt.Errorf("%s:%d: want user: address, @domain, ...", file, n)
+			return fmt.Errorf("%s:%d: want \"user: address, @domain, …\"", file, n)
 		}
 		if err := ValidName(user); err != nil {
 			return fmt.Errorf("%s:%d: %v", file, n, err)
