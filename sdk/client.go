@@ -8,6 +8,8 @@ import (
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Client is the core's side of the protocol: it calls one plugin process's
@@ -84,6 +86,11 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		direct = nil
 	}
 	if err != nil {
+		if st, ok := status.FromError(err); ok && st.Code() == codes.Unknown {
+			// The plugin's Configure refused its config: its own words
+			// say why, without the RPC's wrapping.
+			return Info{}, fmt.Errorf("init: %s", st.Message())
+		}
 		return Info{}, fmt.Errorf("sdk: init: %w", err)
 	}
 	info := Info{NeedsBody: resp.GetDataNeedsBody(), Name: resp.GetPluginName(), Version: resp.GetPluginVersion()}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/daemon"
@@ -30,7 +31,11 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := daemon.CheckStages(c); err != nil {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if err := daemon.Check(c, self); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s: ok\n", *path)

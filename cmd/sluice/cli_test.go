@@ -20,6 +20,7 @@ func runCLI(t *testing.T, args ...string) string {
 }
 
 func TestCheckConfig(t *testing.T) {
+	t.Setenv("SLUICE_TEST_MAIN", "1") // check-config starts the first-party plugins: this test binary as sluice
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.toml")
 	os.WriteFile(good, []byte(`hostname = "mx.example.org"

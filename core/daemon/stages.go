@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-mta/sluice/core/milter"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/plugin"
+	"github.com/sluice-mta/sluice/core/smtpd"
 	"github.com/sluice-mta/sluice/plugins"
 )
 
@@ -79,16 +80,28 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	return p, p, nil
 }
 
-// CheckStages reports the first stage whose plugin cannot be found, as
-// check-config does before anything is started.
-func CheckStages(c *config.Config) error {
-	for _, sc := range c.Stages {
-		if sc.Plugin == "" {
-			continue
-		}
-		if _, err := pluginCommand(c, sc.Plugin, "sluice"); err != nil {
-			return fmt.Errorf("%s: stage %q: %w", c.Source, sc.Name, err)
-		}
+// Check does what Start does with c short of opening the queue and
+// binding sockets, so that a config `sluice check-config` passes does not
+// fail at start: the DNS settings, the listeners' limits, auth files and
+// TLS certificates, the delivery options, and every plugin stage, started
+// with its config (a plugin refusing its [stage.config] is caught here)
+// and stopped again. Milters are not dialled: they may come up after us.
+func Check(c *config.Config, self string) error {
+	if _, err := dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration); err != nil {
+		return fmt.Errorf("%s: dns: %w", c.Source, err)
+	}
+	if err := smtpd.Check(c); err != nil {
+		return fmt.Errorf("%s: %w", c.Source, err)
+	}
+	if _, err := deliveryOptions(c); err != nil {
+		return fmt.Errorf("%s: %w", c.Source, err)
+	}
+	_, started, err := buildPipeline(c, self, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	for _, s := range started {
+		_ = s.Close()
 	}
 	return nil
 }

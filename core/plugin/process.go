@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,7 +77,8 @@ func Start(opt Options) (*Process, error) {
 	p := &Process{opt: opt, log: opt.Logger.With("stage", opt.Stage), state: "starting",
 		restartCh: make(chan struct{}, 1), done: make(chan struct{})}
 	if err := p.launch(); err != nil {
-		return nil, fmt.Errorf("stage %s: plugin %s: %w", opt.Stage, opt.Command[0], err)
+		// The caller names the stage.
+		return nil, fmt.Errorf("plugin %s: %w", strings.Join(opt.Command, " "), err)
 	}
 	p.wg.Add(1)
 	go p.supervise()
@@ -117,7 +119,7 @@ func (p *Process) launch() error {
 	info, err := rpc.Init(ctx, p.opt.Stage, p.opt.ConfigJSON)
 	if err != nil {
 		client.Kill()
-		return fmt.Errorf("init: %w", err)
+		return err
 	}
 	p.mu.Lock()
 	p.client, p.rpc, p.info, p.state = client, rpc, info, "running"

@@ -108,6 +108,27 @@ func New(opt Options) (*Server, error) {
 	if opt.Queue == nil {
 		return nil, errors.New("smtpd: no queue")
 	}
+	return newServer(opt)
+}
+
+// Check does what New does with c short of needing a queue — the limits,
+// the auth files, every listener's TLS certificate — so that a config
+// `sluice check-config` passes does not fail New.
+func Check(c *config.Config) error {
+	if c == nil {
+		return errors.New("smtpd: no config")
+	}
+	s, err := newServer(Options{Config: c})
+	if err != nil {
+		return err
+	}
+	s.cancel()
+	return nil
+}
+
+// newServer is New once its options are checked; a nil Queue is only for
+// Check, whose server never starts.
+func newServer(opt Options) (*Server, error) {
 	if l := opt.Config.Limits; l.MaxMessageSize <= 0 || l.MaxRecipients <= 0 || l.MaxLineLength <= 0 ||
 		l.CommandTimeout.Duration <= 0 || l.DataTimeout.Duration <= 0 || l.MaxConnections <= 0 ||
 		l.MaxErrors == 0 || l.MaxHeaderSize == 0 || l.AuthLockout.Duration <= 0 {
