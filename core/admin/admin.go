@@ -55,6 +55,11 @@ type Options struct {
 	// its sender and removes it (delivery's Agent.Bounce). Without it the
 	// bounce action answers 501.
 	Bounce func(ctx context.Context, id string) error
+	// ForgetBackoffs runs before a retry or a flush makes messages due
+	// (the delivery agent's ForgetBackoffs): the operator wants their next
+	// hops tried now, even those in backoff. Before, not after: the queue
+	// wakes delivery as soon as a message is due. Optional.
+	ForgetBackoffs func()
 	// Reload makes the daemon read its config file again and apply it
 	// (POST /api/reload). Its error, a config that does not validate or a
 	// stage that cannot start, is answered with 400 and the running
@@ -196,6 +201,13 @@ func (a *api) show(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, m)
 }
 
+// forgetBackoffs runs Options.ForgetBackoffs, if set.
+func (a *api) forgetBackoffs() {
+	if a.opt.ForgetBackoffs != nil {
+		a.opt.ForgetBackoffs()
+	}
+}
+
 // ActionResult is the JSON body answering a POST action.
 type ActionResult struct {
 	ID     string `json:"id,omitempty"`
@@ -208,6 +220,7 @@ func (a *api) action(w http.ResponseWriter, r *http.Request) {
 	var err error
 	switch action {
 	case "retry":
+		a.forgetBackoffs()
 		err = a.opt.Queue.Retry(id)
 	case "hold":
 		err = a.opt.Queue.Hold(id)
@@ -234,6 +247,7 @@ func (a *api) action(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) flush(w http.ResponseWriter, _ *http.Request) {
+	a.forgetBackoffs()
 	n, err := a.opt.Queue.Flush()
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())

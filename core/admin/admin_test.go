@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -110,5 +111,42 @@ func TestBearerToken(t *testing.T) {
 	}
 	if code, _ := do(t, "GET", srv.URL+"/api/queue", "s3cret"); code != 200 {
 		t.Fatalf("token: %d", code)
+	}
+}
+
+// A retry or a flush first has delivery forget its destinations' backoff
+// (Options.ForgetBackoffs), so the next hops are tried now; the other
+// actions do not.
+func TestRetryAndFlushTellDelivery(t *testing.T) {
+	q, err := queue.Open(t.TempDir(), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	m := &envelope.Message{ID: q.NewID(), From: "a@example.org",
+		Rcpts: []envelope.Recipient{{Addr: "b@example.net", Status: envelope.RcptPending}}}
+	if err := q.Enqueue(m, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	var retried atomic.Int32
+	srv := httptest.NewServer(Handler(Options{Queue: q, NotFound: queue.ErrNotFound, ForgetBackoffs: func() { retried.Add(1) }}))
+	t.Cleanup(srv.Close)
+	for _, step := range []struct {
+		path string
+		code int
+		want int32
+	}{
+		{"/api/queue/" + m.ID + "/retry", 200, 1},
+		{"/api/queue/flush", 200, 2},
+		{"/api/queue/" + m.ID + "/hold", 200, 2},
+		{"/api/queue/" + m.ID + "/release", 200, 2},
+		{"/api/queue/" + m.ID + "/delete", 200, 2},
+	} {
+		if code, body := do(t, "POST", srv.URL+step.path, ""); code != step.code {
+			t.Fatalf("POST %s: %d %s", step.path, code, body)
+		}
+		if n := retried.Load(); n != step.want {
+			t.Fatalf("after POST %s: ForgetBackoffs ran %d times, want %d", step.path, n, step.want)
+		}
 	}
 }

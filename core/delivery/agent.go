@@ -148,5 +148,15 @@ func (a *Agent) Kick() {
 	}
 }
 
+// ForgetBackoffs clears every destination's backoff and rescans the
+// queue, as Postfix's flush forgets its dead destinations: an operator who
+// asks for a retry or a flush wants the next hops tried now, not once
+// their backoff ends. A destination that still fails goes back into
+// backoff as before.
+func (a *Agent) ForgetBackoffs() {
+	a.rt.backoff.reset()
+	a.Kick()
+}
+
 // The queue store is the production Queue.
 var _ Queue = (*queue.Store)(nil)

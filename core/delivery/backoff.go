@@ -38,6 +38,13 @@ func (b *backoffs) blocked(key string, now time.Time) (time.Time, bool) {
 	return st.until, true
 }
 
+// reset forgets every destination's failures and backoff.
+func (b *backoffs) reset() {
+	b.mu.Lock()
+	clear(b.m)
+	b.mu.Unlock()
+}
+
 // record notes an attempt's outcomes for key. Any final answer (delivered
 // or a permanent refusal) shows the destination works and clears its
 // state. Otherwise it counts a failure; a 421, the opt.BackoffAfter'th

@@ -413,6 +413,47 @@ func TestBackoffAfter421(t *testing.T) {
 	}
 }
 
+// A retry by the operator (queue retry, flush) tries a destination in
+// backoff at once.
+func TestForgetBackoffs(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	refuse := true
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(string, int) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if refuse {
+			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "closing"}
+		}
+		return nil
+	}})
+	h.opt.Config.Relay = s.addr
+	h.opt.Config.Workers = 1
+	h.opt.Routing.Backoff = time.Hour
+	h.start()
+
+	id := h.enqueue(msg("s@origin.test", "a@dest.test"))
+	if r := rcpt(h.recorded(id), "a@dest.test"); !strings.HasPrefix(r.LastReply, "421 ") {
+		t.Fatalf("first attempt: %+v", r)
+	}
+	mu.Lock()
+	refuse = false
+	mu.Unlock()
+	// Due again, but its destination is in backoff for an hour.
+	if err := h.q.Retry(id); err != nil {
+		t.Fatal(err)
+	}
+	h.agent.Kick()
+	if r := rcpt(h.recorded(id), "a@dest.test"); !strings.HasPrefix(r.LastReply, "451 4.4.5 ") {
+		t.Fatalf("retry during backoff: %+v, want 4.4.5", r)
+	}
+	h.agent.ForgetBackoffs()
+	if err := h.q.Retry(id); err != nil {
+		t.Fatal(err)
+	}
+	waitMsg(t, s)
+}
+
 func TestBackoffAfterRepeatedTemporaryFailures(t *testing.T) {
 	b := newBackoffs()
 	opt := newRouting(Routing{BackoffAfter: 3, Backoff: time.Minute, BackoffMax: 3 * time.Minute}).opt
