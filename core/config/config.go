@@ -41,6 +41,9 @@ type Config struct {
 
 	// Source is the file the config came from ("<default>" when embedded).
 	Source string `toml:"-"`
+
+	// pos locates keys in Source, for errors found after Parse (StageError).
+	pos positions
 }
 
 // DNS selects the resolvers every DNS question goes to.
@@ -163,7 +166,11 @@ type Error struct {
 	File string
 	Line int
 	Msg  string
+	Err  error // the cause, when there is one (StageError)
 }
+
+// Unwrap returns the cause, so errors.Is and errors.As see through.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	if e.Line > 0 {
@@ -193,20 +200,39 @@ func Load(path string) (*Config, error) {
 // Parse decodes data strictly and validates it; file names errors.
 func Parse(file string, data []byte) (*Config, error) {
 	c := &Config{}
-	dec := toml.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(c); err != nil {
-		return nil, decodeError(file, err)
+	if err := decode(data, c); err != nil {
+		return nil, decodeError(file, data, err)
 	}
 	c.Source = file
+	c.pos, _ = locate(data)
 	c.applyDefaults()
-	if err := c.validate(data); err != nil {
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func decodeError(file string, err error) error {
+func decode(data []byte, c *Config) error {
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(c)
+}
+
+// StageError is err positioned at key ("plugin", "milter"…) of the i'th
+// [[stage]], for checks done outside this package, such as whether a
+// first-party plugin of that name exists.
+func (c *Config) StageError(i int, key string, err error) error {
+	name := ""
+	if i >= 0 && i < len(c.Stages) {
+		name = c.Stages[i].Name
+	}
+	f := finder{file: c.Source, pos: c.pos}
+	e := f.err("stage", i, key, fmt.Sprintf("stage %q: %v", name, err)).(*Error)
+	e.Err = err
+	return e
+}
+
+func decodeError(file string, data []byte, err error) error {
 	var sm *toml.StrictMissingError
 	if errors.As(err, &sm) && len(sm.Errors) > 0 {
 		de := sm.Errors[0]
@@ -216,13 +242,39 @@ func decodeError(file string, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, _ := de.Position()
-		msg := de.Error()
+		msg := strings.TrimPrefix(de.Error(), "toml: ")
 		if k := de.Key(); len(k) > 0 {
 			msg = strings.Join(k, ".") + ": " + msg
 		}
 		return &Error{File: file, Line: row, Msg: msg}
 	}
-	return &Error{File: file, Msg: err.Error()}
+	return unpositioned(file, data, err)
+}
+
+// unpositioned locates an error the decoder gives without a position: it
+// passes a number or boolean to a TextUnmarshaler (max_age = 5) and
+// returns that method's error as is. Decoding stops at the first error, so
+// the culprit is the first expression whose prefix of the document fails
+// the same way; a binary search over the expressions finds it.
+func unpositioned(file string, data []byte, err error) error {
+	_, exprs := locate(data)
+	fails := func(k int) bool {
+		e := decode(data[:exprs[k].end], &Config{})
+		return e != nil && e.Error() == err.Error()
+	}
+	lo, hi := 0, len(exprs)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	if lo == len(exprs) {
+		return &Error{File: file, Msg: err.Error()}
+	}
+	return &Error{File: file, Line: exprs[lo].line, Msg: exprs[lo].key + ": " + err.Error()}
 }
 
 // Prefix is an IP network in CIDR form (a bare address means a /32 or /128).

@@ -18,6 +18,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("[[listener]\n")
 	f.Add("relay_networks = [\"10.0.0.0/8\", \"::1\", \"x\"]\n" + minimal)
 	f.Add(minimal + "[[stage]]\nname = \"s\"\nplugin = \"spf\"\ntimeout = \"5d\"\n[stage.config]\na = { b = [1, 2.5, \"c\"] }\n")
+	f.Add(minimal + "[delivery]   # schedule\nmax_age = 5\nretry = [\"1d\", \"0s\"]\n[[listener]] # b\nlisten = \"127.0.0.1:2525\"\n")
+	f.Add(minimal + "[admin]\nlisten = \"[::1]:0\"\n[limits]\nmax_connections = -1\n")
 	f.Fuzz(func(t *testing.T, src string) {
 		c, err := Parse("f.toml", []byte(src))
 		if err != nil {
@@ -28,8 +30,14 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		if len(c.Listeners) == 0 || c.Limits.MaxLineLength < 1000 || c.Limits.MaxErrors == 0 ||
-			c.Limits.AuthLockout.Duration <= 0 || c.Delivery.Port < 1 {
+			c.Limits.AuthLockout.Duration <= 0 || c.Delivery.Port < 1 || c.Limits.MaxConnections < 1 ||
+			c.Delivery.MaxAge.Duration <= 0 {
 			t.Fatalf("accepted a config without its defaults: %+v", c.Limits)
+		}
+		for _, r := range c.Delivery.Retry {
+			if r.Duration < minRetry {
+				t.Fatalf("accepted retry %v", r.Duration)
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,7 +12,7 @@ import (
 
 func (c *Config) applyDefaults() {
 	if c.Hostname == "" {
-		if h, err := os.Hostname(); err == nil && strings.Contains(h, ".") {
+		if h, err := os.Hostname(); err == nil && strings.Contains(h, ".") && validDomain(h) {
 			c.Hostname = h
 		} else {
 			c.Hostname = "localhost.localdomain"
@@ -124,89 +125,34 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// validate checks values the decoder cannot; data locates the offending line.
-func (c *Config) validate(data []byte) error {
-	f := finder{file: c.Source, lines: strings.Split(string(data), "\n")}
-	if len(c.Listeners) == 0 {
-		return f.err("", -1, "", "at least one [[listener]] is needed")
+// validate checks values the decoder cannot; c.pos locates the offending line.
+func (c *Config) validate() error {
+	f := finder{file: c.Source, pos: c.pos}
+	if _, err := netip.ParseAddr(strings.TrimSuffix(c.Hostname, ".")); err == nil || !validDomain(c.Hostname) {
+		// It is the EHLO argument and goes into Received: (RFC 5321
+		// section 4.1.1.1): a domain, never free text, and an address
+		// would need the [brackets] of an address literal.
+		return f.err("", -1, "hostname", fmt.Sprintf("hostname %q is not a valid domain name (letters, digits, hyphens and dots)", c.Hostname))
 	}
-	names := map[string]bool{}
-	for i, l := range c.Listeners {
-		if l.Listen == "" {
-			return f.err("listener", i, "", "listener needs listen = \"host:port\"")
-		}
-		if _, _, err := net.SplitHostPort(l.Listen); err != nil {
-			return f.err("listener", i, "listen", fmt.Sprintf("bad listen address %q: want host:port", l.Listen))
-		}
-		if names[l.Name] {
-			return f.err("listener", i, "name", fmt.Sprintf("duplicate listener name %q", l.Name))
-		}
-		names[l.Name] = true
-		if err := l.Kind.UnmarshalText([]byte(l.Kind)); err != nil {
-			return f.err("listener", i, "kind", err.Error())
-		}
-		if (l.TLSCert == "") != (l.TLSKey == "") {
-			return f.err("listener", i, "tls_cert", "tls_cert and tls_key go together")
-		}
-		if l.Kind != KindSMTP && l.TLSCert == "" {
-			return f.err("listener", i, "kind", fmt.Sprintf("a %s listener needs tls_cert and tls_key", l.Kind))
-		}
-		for _, p := range []string{l.TLSCert, l.TLSKey} {
-			if p == "" {
-				continue
-			}
-			if _, err := os.Stat(c.Resolve(p)); err != nil {
-				return f.err("listener", i, "tls_cert", err.Error())
-			}
-		}
-	}
-	if c.Admin.Listen != "" {
-		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
-			return f.err("admin", -1, "listen", fmt.Sprintf("bad admin listen address %q: want host:port", c.Admin.Listen))
-		}
+	if err := c.validateListeners(f); err != nil {
+		return err
 	}
 	for _, s := range c.DNS.Servers {
 		if _, _, err := net.SplitHostPort(s); err != nil {
 			return f.err("dns", -1, "servers", fmt.Sprintf("bad DNS server %q: want host:port", s))
 		}
 	}
-	for _, d := range c.LocalDomains {
+	for i, d := range c.LocalDomains {
 		if d == "" || strings.ContainsAny(d, " @/") {
 			return f.err("", -1, "local_domains", fmt.Sprintf("bad domain %q", d))
 		}
+		// Stored as compared: IsLocalDomain lower-cases the query and
+		// drops its root dot (RFC 1034 section 3.1), so "Example.ORG." must
+		// become "example.org" to ever match.
+		c.LocalDomains[i] = normDomain(d)
 	}
-	l := c.Limits
-	if l.MaxLineLength < 1000 {
-		return f.err("limits", -1, "max_line_length", "max_line_length must be at least 1000 (RFC 5321 section 4.5.3.1.6)")
-	}
-	if l.MaxRecipients < 1 || l.MaxMessageSize < 1 {
-		return f.err("limits", -1, "", "limits must be positive")
-	}
-	for _, v := range []struct {
-		key string
-		n   int
-	}{
-		{"max_connections_per_ip", l.MaxConnectionsPerIP},
-		{"connection_rate_per_ip", l.ConnectionRatePerIP},
-		{"max_messages_per_connection", l.MaxMessagesPerConnection},
-		{"max_errors", l.MaxErrors},
-		{"auth_failures_per_ip", l.AuthFailuresPerIP},
-		{"max_header_size", l.MaxHeaderSize},
-		{"queue_minfree", l.QueueMinFree},
-		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
-		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
-	} {
-		if v.n < -1 {
-			return f.err("limits", -1, v.key, v.key+" must be positive, or -1 for no limit")
-		}
-	}
-	for _, r := range []struct {
-		key string
-		r   Rate
-	}{{"message_rate_per_ip", l.MessageRatePerIP}, {"message_rate_per_sender", l.MessageRatePerSender}} {
-		if !r.r.Unlimited() && r.r.Burst < 1 {
-			return f.err("limits", -1, r.key, r.key+": burst must be positive")
-		}
+	if err := c.validateLimits(f); err != nil {
+		return err
 	}
 	if err := c.validateAuth(f); err != nil {
 		return err
@@ -226,14 +172,23 @@ func (c *Config) validate(data []byte) error {
 		if (s.Plugin == "") == (s.Milter == "") {
 			return f.err("stage", i, "name", fmt.Sprintf("stage %q needs exactly one of plugin or milter", s.Name))
 		}
-		if s.Milter != "" && !strings.HasPrefix(s.Milter, "tcp:") && !strings.HasPrefix(s.Milter, "unix:") {
-			return f.err("stage", i, "milter", fmt.Sprintf("milter %q must be tcp:HOST:PORT or unix:PATH", s.Milter))
+		if err := c.checkStageTarget(s); err != nil {
+			key := "plugin"
+			if s.Milter != "" {
+				key = "milter"
+			}
+			return f.err("stage", i, key, err.Error())
 		}
 	}
 	d := c.Delivery
 	if d.Relay != "" {
 		if _, _, err := net.SplitHostPort(d.Relay); err != nil {
 			return f.err("delivery", -1, "relay", fmt.Sprintf("bad relay %q: want host:port", d.Relay))
+		}
+	}
+	for i, r := range d.Retry {
+		if r.Duration < minRetry {
+			return f.err("delivery", -1, "retry", fmt.Sprintf("retry[%d] = %q: a retry interval must be at least %s", i, r.Duration, minRetry))
 		}
 	}
 	if d.Port < 1 || d.Port > 65535 {
@@ -306,64 +261,20 @@ func (c *Config) Resolve(p string) string {
 	return filepath.Join(filepath.Dir(c.Source), p)
 }
 
-// IsLocalDomain reports whether domain is one of local_domains (case-insensitive).
+// IsLocalDomain reports whether domain is one of local_domains, ignoring
+// case and a trailing root dot on either side (a Config built by hand may
+// not have been normalised by Parse).
 func (c *Config) IsLocalDomain(domain string) bool {
-	domain = strings.TrimSuffix(strings.ToLower(domain), ".")
+	domain = normDomain(domain)
 	for _, d := range c.LocalDomains {
-		if strings.EqualFold(d, domain) {
+		if normDomain(d) == domain {
 			return true
 		}
 	}
 	return false
 }
 
-// finder locates a key's line in the source text for validation errors.
-type finder struct {
-	file  string
-	lines []string
-}
-
-// err reports msg at key inside the index'th [table] or [[table]] (index -1
-// for a plain table, table "" for the top level).
-func (f finder) err(table string, index int, key, msg string) error {
-	return &Error{File: f.file, Line: f.line(table, index, key), Msg: msg}
-}
-
-func (f finder) line(table string, index int, key string) int {
-	start, seen := 0, -1
-	if table != "" {
-		start = -1
-		for i, l := range f.lines {
-			t := strings.TrimSpace(l)
-			if t == "[["+table+"]]" || (index < 0 && t == "["+table+"]") {
-				seen++
-				if index < 0 || seen == index {
-					start = i
-					break
-				}
-			}
-		}
-		if start < 0 {
-			return 0
-		}
-	}
-	if key == "" {
-		if table == "" {
-			return 0
-		}
-		return start + 1
-	}
-	for i := start; i < len(f.lines); i++ {
-		t := strings.TrimSpace(f.lines[i])
-		if i > start && strings.HasPrefix(t, "[") {
-			break
-		}
-		if strings.HasPrefix(t, key) && strings.HasPrefix(strings.TrimSpace(t[len(key):]), "=") {
-			return i + 1
-		}
-	}
-	if table == "" {
-		return 0
-	}
-	return start + 1
-}
+// normDomain lower-cases d and drops one trailing dot: domain names compare
+// without regard to case (RFC 4343 section 3) and "example.org." is the
+// same absolute name as "example.org".
+func normDomain(d string) string { return strings.TrimSuffix(strings.ToLower(d), ".") }

@@ -32,10 +32,14 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger) (_ *pipeline
 			}
 		}
 	}()
-	for _, sc := range c.Stages {
+	for i, sc := range c.Stages {
 		st, cl, err := startStage(c, sc, self, log)
 		if err != nil {
-			return nil, nil, fmt.Errorf("%s: stage %q: %w", c.Source, sc.Name, err)
+			key := "plugin"
+			if sc.Milter != "" {
+				key = "milter"
+			}
+			return nil, nil, c.StageError(i, key, err) // file:line: stage "name": …
 		}
 		started = append(started, cl)
 		stages = append(stages, pipeline.StageConfig{Name: sc.Name, Stage: st, Timeout: sc.Timeout.Duration, OnError: sc.OnError})

@@ -1,0 +1,53 @@
+package config
+
+import "fmt"
+
+// validateLimits checks [limits]. Zero has already become the default.
+// The session limits a server cannot run without (size, recipients, line
+// length, connections) must be positive; only the abuse limits take -1
+// for "off", as the README's [limits] list documents.
+func (c *Config) validateLimits(f finder) error {
+	l := c.Limits
+	if l.MaxLineLength < 1000 {
+		return f.err("limits", -1, "max_line_length", "max_line_length must be at least 1000 (RFC 5321 section 4.5.3.1.6)")
+	}
+	for _, v := range []struct {
+		key string
+		n   int64
+	}{
+		{"max_message_size", l.MaxMessageSize},
+		{"max_recipients", int64(l.MaxRecipients)},
+		{"max_connections", int64(l.MaxConnections)},
+	} {
+		if v.n < 1 {
+			return f.err("limits", -1, v.key, fmt.Sprintf("%s must be positive, not %d (it cannot be turned off)", v.key, v.n))
+		}
+	}
+	for _, v := range []struct {
+		key string
+		n   int
+	}{
+		{"max_connections_per_ip", l.MaxConnectionsPerIP},
+		{"connection_rate_per_ip", l.ConnectionRatePerIP},
+		{"max_messages_per_connection", l.MaxMessagesPerConnection},
+		{"max_errors", l.MaxErrors},
+		{"auth_failures_per_ip", l.AuthFailuresPerIP},
+		{"max_header_size", l.MaxHeaderSize},
+		{"queue_minfree", l.QueueMinFree},
+		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
+		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
+	} {
+		if v.n < -1 {
+			return f.err("limits", -1, v.key, v.key+" must be positive, or -1 for no limit")
+		}
+	}
+	for _, r := range []struct {
+		key string
+		r   Rate
+	}{{"message_rate_per_ip", l.MessageRatePerIP}, {"message_rate_per_sender", l.MessageRatePerSender}} {
+		if !r.r.Unlimited() && r.r.Burst < 1 {
+			return f.err("limits", -1, r.key, r.key+": burst must be positive")
+		}
+	}
+	return nil
+}

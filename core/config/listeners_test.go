@@ -1,0 +1,81 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestListenAddresses(t *testing.T) {
+	second := func(addr string) string { return minimal + "[[listener]]\nname = \"b\"\nlisten = \"" + addr + "\"\n" }
+	admin := func(addr string) string { return minimal + "[admin]\nlisten = \"" + addr + "\"\n" }
+	bad := []struct{ name, src, want string }{
+		{"port out of range", second("127.0.0.1:99999"), "f.toml:6: bad listen address \"127.0.0.1:99999\": port"},
+		{"negative port", second("127.0.0.1:-1"), "f.toml:6: bad listen address"},
+		{"service name", second("127.0.0.1:smtpx"), "f.toml:6: bad listen address \"127.0.0.1:smtpx\": port"},
+		{"numeric name not an IPv4 address", second("999.1.1.1:25"), "f.toml:6: bad listen address \"999.1.1.1:25\""},
+		{"short numeric name", second("10.1.1:25"), "f.toml:6: bad listen address"},
+		{"space in host", second("mx example:25"), "f.toml:6: bad listen address"},
+		{"bad IPv6", second("[::g]:25"), "f.toml:6: bad listen address"},
+		{"admin port", admin("127.0.0.1:80800"), "f.toml:5: bad admin listen address"},
+		{"admin host", admin("300.0.0.1:8025"), "f.toml:5: bad admin listen address"},
+		{"same address twice", second("127.0.0.1:2525"), "f.toml:6: listen address \"127.0.0.1:2525\" is already taken by listener \"listener1\""},
+		{"wildcard over a listener", second(":2525"), "f.toml:6: listen address \":2525\" is already taken"},
+		{"IPv4 wildcard over a listener", second("0.0.0.0:2525"), "f.toml:6: listen address"},
+		{"IPv6 wildcard over a listener", second("[::]:2525"), "f.toml:6: listen address"},
+		{"admin on a listener's address", admin("127.0.0.1:2525"), "f.toml:5: admin listen address \"127.0.0.1:2525\" is already taken by listener \"listener1\""},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(tc.src))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want prefix %q", err, tc.want)
+			}
+		})
+	}
+	// Port 0 binds a fresh port each time, as the tests do.
+	good := []string{
+		second("127.0.0.1:2526"), second("[::1]:2525"), second("localhost:25"), second(":0"),
+		second("mx.example.org:587"), second("10.0.0.1:2525"),
+		"[[listener]]\nlisten = \"127.0.0.1:0\"\n[[listener]]\nlisten = \"127.0.0.1:0\"\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+		admin("127.0.0.1:8025"), admin("[::1]:8025"), admin("localhost:8025"),
+	}
+	for _, src := range good {
+		if _, err := Parse("f.toml", []byte(src)); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+}
+
+func TestHostnameAndMilterAddress(t *testing.T) {
+	milter := func(m string) string { return minimal + "[[stage]]\nname = \"m\"\nmilter = \"" + m + "\"\n" }
+	host := func(h string) string { return "hostname = \"" + h + "\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\n" }
+	bad := []struct{ name, src, want string }{
+		{"hostname with spaces", host("bad host name"), "f.toml:1: hostname \"bad host name\" is not a valid domain name"},
+		{"hostname with underscore", host("mx_1.example.org"), "f.toml:1: hostname"},
+		{"hostname label starting with a hyphen", host("-mx.example.org"), "f.toml:1: hostname"},
+		{"hostname with an empty label", host("mx..example.org"), "f.toml:1: hostname"},
+		{"hostname a bad dotted quad", host("1.2.3.999"), "f.toml:1: hostname"},
+		{"hostname an address", host("192.0.2.1"), "f.toml:1: hostname"},
+		{"hostname too long label", host(strings.Repeat("a", 64) + ".example.org"), "f.toml:1: hostname"},
+		{"tcp milter without port", milter("tcp:nohostport"), "f.toml:6: milter \"tcp:nohostport\" must be tcp:HOST:PORT"},
+		{"tcp milter port 0", milter("tcp:127.0.0.1:0"), "f.toml:6: milter"},
+		{"tcp milter bad host", milter("tcp:no host:8891"), "f.toml:6: milter"},
+		{"milter bare port", milter("8891"), "f.toml:6: milter \"8891\""},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(tc.src))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want prefix %q", err, tc.want)
+			}
+		})
+	}
+	for _, src := range []string{
+		host("mx.example.org"), host("localhost"), host("mx-1.EXAMPLE.org."),
+		milter("tcp:127.0.0.1:8891"), milter("tcp:[::1]:8891"), milter("tcp:milter.local:8891"), milter("unix:/run/opendkim.sock"),
+	} {
+		if _, err := Parse("f.toml", []byte(src)); err != nil {
+			t.Errorf("%q: %v", src, err)
+		}
+	}
+}
