@@ -13,6 +13,9 @@ const dkimUsage = "usage: sluice dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed255
 // cmdDKIM runs the dkim tools; keygen writes a signing key for the dkim
 // plugin and prints the TXT record to publish.
 func cmdDKIM(args []string, w io.Writer) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		return showHelp(w, nil, dkimUsage)
+	}
 	if len(args) == 0 || args[0] != "keygen" {
 		return errors.New(dkimUsage)
 	}
@@ -21,7 +24,10 @@ func cmdDKIM(args []string, w io.Writer) error {
 	selector := fs.String("s", "", "selector (s=)")
 	kind := fs.String("t", dkim.KeyRSA, "key type: rsa (2048 bits) or ed25519")
 	dir := fs.String("o", ".", "directory for SELECTOR.DOMAIN.key")
-	pos, err := parseInterspersed(fs, args[1:])
+	pos, err := parseCommand(fs, args[1:], dkimUsage, w)
+	if errors.Is(err, errHelpShown) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%v\n%s", err, dkimUsage)
 	}

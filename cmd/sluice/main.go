@@ -80,7 +80,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "dkim":
 		err = cmdDKIM(args[1:], stdout)
 	case "version", "--version", "-v":
-		err = cmdVersion(stdout)
+		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -88,7 +88,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice: unknown command %q\n%s", args[0], usage)
 		return exitUser
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, errHelpShown) {
 		return exitOK
 	}
 	fmt.Fprintln(stderr, "sluice: "+err.Error())

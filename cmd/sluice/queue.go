@@ -5,20 +5,30 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/admin"
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
+const queueUsage = `usage: sluice queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
+        [-c FILE | --admin URL] [--json]
+  list: [--limit N] [--after ID] [--state S] [--all]
+  manage the queue of the running daemon through its admin API`
+
 // adminClient finds the daemon: --admin URL, else -c FILE's admin.listen,
 // else the embedded default's.
 func adminClient(cfgPath, url string) (*admin.Client, error) {
 	token := os.Getenv("SLUICE_ADMIN_TOKEN")
 	if url != "" {
+		if err := checkAdminURL(url); err != nil {
+			return nil, err
+		}
 		return admin.NewClient(url, token), nil
 	}
 	c, err := loadConfig(cfgPath)
@@ -32,6 +42,36 @@ func adminClient(cfgPath, url string) (*admin.Client, error) {
 		token = c.Admin.Token
 	}
 	return admin.NewClient(c.Admin.Listen, token), nil
+}
+
+// checkAdminURL refuses an --admin value the client could only fail on
+// (ftp://…, "http//x"): a mistake on the command line is exit 1, not the
+// exit 2 of a daemon that is not there.
+func checkAdminURL(s string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("--admin %q: %s; want host:port or http(s)://host:port", s, why)
+	}
+	host := s
+	if strings.Contains(s, "://") { // as admin.NewClient tells them apart
+		u, err := url.Parse(s)
+		if err != nil {
+			return bad("not a URL")
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return bad("the admin API speaks http or https, not " + u.Scheme)
+		}
+		if host = u.Host; u.Port() == "" {
+			host = net.JoinHostPort(u.Hostname(), "0") // the scheme's port
+		}
+	}
+	h, _, err := net.SplitHostPort(host)
+	if err != nil {
+		return bad("not host:port")
+	}
+	if _, err := netip.ParseAddr(h); err != nil && !dnsName(h) {
+		return bad(fmt.Sprintf("bad host %q", h))
+	}
+	return nil
 }
 
 // daemonFlags adds -c FILE and --admin URL, the two ways a command finds
@@ -50,7 +90,7 @@ func cmdQueue(args []string, w io.Writer) error {
 	after := fs.String("after", "", "list: start after this message ID (the previous page's next)")
 	state := fs.String("state", "", "list: only messages in this state (active, held, quarantined)")
 	all := fs.Bool("all", false, "list: every page, not only the first")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseCommand(fs, args, queueUsage, w)
 	if err != nil {
 		return err
 	}
@@ -68,6 +108,9 @@ func cmdQueue(args []string, w io.Writer) error {
 		if len(rest) != 1 {
 			return fmt.Errorf("queue %s needs exactly one message ID", sub)
 		}
+		if err := checkID(rest[0]); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown queue subcommand %q", sub)
 	}
@@ -77,6 +120,11 @@ func cmdQueue(args []string, w io.Writer) error {
 	if st := envelope.State(*state); st != "" && !st.Known() {
 		return fmt.Errorf("--state %q: want one of %v", *state, envelope.States)
 	}
+	if *after != "" {
+		if err := checkID(*after); err != nil {
+			return fmt.Errorf("--after: %w", err)
+		}
+	}
 	cl, err := client()
 	if err != nil {
 		return err
@@ -85,105 +133,36 @@ func cmdQueue(args []string, w io.Writer) error {
 	case "list":
 		return listQueue(w, cl, admin.PageQuery{After: *after, Limit: *limit, State: envelope.State(*state)}, *all, *asJSON)
 	case "show":
-		m, raw, err := cl.Message(rest[0])
-		if err != nil {
-			return err
+		// Not cl.Message, which puts the id into the path unescaped.
+		var m envelope.Message
+		var raw []byte
+		if err := cl.Do("GET", idPath("/api/queue/", rest[0]), &m, &raw); err != nil {
+			return idError(rest[0], err)
 		}
 		if *asJSON {
-			_, err = w.Write(raw)
-			return err
+			return writeJSON(w, raw)
 		}
-		printMessage(w, m)
+		printMessage(w, &m)
 	case "flush":
 		r, raw, err := cl.Flush()
 		if err != nil {
 			return err
 		}
 		if *asJSON {
-			_, err = w.Write(raw)
-			return err
+			return writeJSON(w, raw)
 		}
 		fmt.Fprintf(w, "%d messages scheduled now\n", r.Count)
 	default:
-		_, raw, err := cl.Action(rest[0], sub)
-		if err != nil {
-			return err
+		var raw []byte
+		if err := cl.Do("POST", idPath("/api/queue/", rest[0])+"/"+sub, nil, &raw); err != nil {
+			return idError(rest[0], err)
 		}
 		if *asJSON {
-			_, err = w.Write(raw)
-			return err
+			return writeJSON(w, raw)
 		}
 		fmt.Fprintf(w, "%s: %s ok\n", rest[0], sub)
 	}
 	return nil
-}
-
-// listQueue prints the page p of the queue, or with all every page from p
-// on (as JSON, one document per page).
-func listQueue(w io.Writer, cl *admin.Client, p admin.PageQuery, all, asJSON bool) error {
-	listed := 0
-	for {
-		l, raw, err := cl.QueuePage(p)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			if _, err := w.Write(raw); err != nil {
-				return err
-			}
-		} else {
-			printPage(w, l, listed == 0)
-		}
-		listed += len(l.Messages)
-		if l.Next == "" || !all {
-			if !asJSON {
-				printSummary(w, l, listed, p.State)
-			}
-			return nil
-		}
-		p.After = l.Next
-	}
-}
-
-func printPage(w io.Writer, l *admin.QueueList, header bool) {
-	if len(l.Messages) == 0 {
-		return
-	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	if header {
-		fmt.Fprintln(tw, "ID\tSTATE\tAGE\tATTEMPTS\tFROM\tRECIPIENTS")
-	}
-	now := time.Now()
-	for _, m := range l.Messages {
-		var rc []string
-		for _, r := range m.Rcpts {
-			if !r.Done() {
-				rc = append(rc, r.Addr)
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", m.ID, m.State, now.Sub(m.Received).Round(time.Second),
-			m.Attempts, orNull(m.From), strings.Join(rc, ","))
-	}
-	tw.Flush()
-}
-
-// printSummary ends a listing: how many were listed, the queue's counts,
-// and how to go on when there are more pages.
-func printSummary(w io.Writer, l *admin.QueueList, listed int, state envelope.State) {
-	total := l.Counts[envelope.StateActive] + l.Counts[envelope.StateHeld] + l.Counts[envelope.StateQuarantined]
-	if total == 0 && listed == 0 {
-		fmt.Fprintln(w, "queue is empty")
-		return
-	}
-	fmt.Fprintf(w, "%d messages (active %d, held %d, quarantined %d)\n", listed,
-		l.Counts[envelope.StateActive], l.Counts[envelope.StateHeld], l.Counts[envelope.StateQuarantined])
-	if l.Next != "" {
-		more := "sluice queue list --after " + l.Next
-		if state != "" {
-			more += " --state " + string(state)
-		}
-		fmt.Fprintf(w, "more: %s (or --all)\n", more)
-	}
 }
 
 func printMessage(w io.Writer, m *envelope.Message) {

@@ -6,13 +6,16 @@ import (
 	"io"
 )
 
+const reloadUsage = `usage: sluice reload [-c FILE | --admin URL]
+  make the running daemon read its config file again and apply it`
+
 // cmdReload asks the running daemon to read its config file again and
 // apply it (POST /api/reload). A config the daemon refuses is reported
 // with its file:line error, and the daemon keeps the running one.
 func cmdReload(args []string, w io.Writer) error {
 	fs := newFlags("reload")
 	client := daemonFlags(fs)
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseCommand(fs, args, reloadUsage, w)
 	if err != nil {
 		return err
 	}

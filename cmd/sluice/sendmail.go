@@ -500,10 +500,14 @@ func submit(addr string, o *sendmailOpts, rcpts []string, data []byte, stderr io
 			ropts.Notify = append(ropts.Notify, smtp.DSNNotify(n))
 		}
 	}
+	// Each refused recipient is named once, with its reply; the last
+	// line only says that nothing was sent (the exit code says why).
 	var refused error
+	n := 0
 	for _, r := range rcpts {
 		if err := c.Rcpt(r, ropts); err != nil {
-			fmt.Fprintf(stderr, "sendmail: <%s>: %v\n", r, err)
+			fmt.Fprintf(stderr, "sendmail: <%s>: %s\n", r, replyText(err))
+			n++
 			if refused == nil || isTemp(refused) && !isTemp(err) {
 				refused = err
 			}
@@ -512,11 +516,11 @@ func submit(addr string, o *sendmailOpts, rcpts []string, data []byte, stderr io
 	if refused != nil {
 		_ = c.Reset()
 		_ = c.Quit()
-		var se *smtp.SMTPError
-		if errors.As(refused, &se) && se.Code >= 500 && se.EnhancedCode[1] != 7 {
-			return sendmailFail(exNoUser, "message not sent: a recipient was refused")
+		code := failureCode("RCPT", refused)
+		if code == exUnavailable {
+			code = exNoUser // a permanent refusal, not for policy: no such user
 		}
-		return smtpFailure("RCPT", refused)
+		return sendmailFail(code, "message not sent: %d of %d recipients refused", n, len(rcpts))
 	}
 	w, err := c.Data()
 	if err != nil {
@@ -541,25 +545,36 @@ func isTemp(err error) bool {
 	return errors.As(err, &se) && se.Code >= 400 && se.Code < 500
 }
 
-// smtpFailure maps a failed SMTP step to its exit code: a 4xx reply or a
+// smtpFailure is a failed SMTP step with its exit code (failureCode).
+func smtpFailure(step string, err error) error {
+	return sendmailFail(failureCode(step, err), "%s: %s", step, replyText(err))
+}
+
+// failureCode maps a failed SMTP step to its exit code: a 4xx reply or a
 // lost connection is temporary, a 5.7.x refusal is a matter of permission,
 // a refused message is bad data, anything else leaves the daemon
 // unavailable for this message.
-func smtpFailure(step string, err error) error {
+func failureCode(step string, err error) int {
+	var se *smtp.SMTPError
+	switch {
+	case !errors.As(err, &se) || se.Code < 500:
+		return exTempFail
+	case se.EnhancedCode[1] == 7:
+		return exNoPerm
+	case strings.HasPrefix(step, "end of DATA") || strings.HasPrefix(step, "DATA"):
+		return exDataErr
+	}
+	return exUnavailable
+}
+
+// replyText is an SMTP error as the reply line it was ("550 5.1.1 no
+// such user"), not go-smtp's "SMTP error 550: …".
+func replyText(err error) string {
 	var se *smtp.SMTPError
 	if !errors.As(err, &se) {
-		return sendmailFail(exTempFail, "%s: %v", step, err)
+		return err.Error()
 	}
-	msg := fmt.Sprintf("%s: %d %d.%d.%d %s", step, se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
-	switch {
-	case se.Code < 500:
-		return sendmailFail(exTempFail, "%s", msg)
-	case se.EnhancedCode[1] == 7:
-		return sendmailFail(exNoPerm, "%s", msg)
-	case strings.HasPrefix(step, "end of DATA") || strings.HasPrefix(step, "DATA"):
-		return sendmailFail(exDataErr, "%s", msg)
-	}
-	return sendmailFail(exUnavailable, "%s", msg)
+	return fmt.Sprintf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
 }
 
 func isASCII(s string) bool {

@@ -12,29 +12,35 @@ import (
 	"github.com/sluice-mta/sluice/core/pipeline"
 )
 
+const traceUsage = `usage: sluice trace ID [-c FILE | --admin URL] [--json]
+  what each stage of the pipeline did to a message, and its delivery attempts`
+
 // cmdTrace prints what each stage did to a message.
 func cmdTrace(args []string, w io.Writer) error {
 	fs := newFlags("trace")
 	client := daemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseCommand(fs, args, traceUsage, w)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return errors.New("trace needs exactly one message ID")
 	}
+	id := pos[0]
+	if err := checkID(id); err != nil {
+		return err
+	}
 	cl, err := client()
 	if err != nil {
 		return err
 	}
 	var raw []byte
-	if err := cl.Do("GET", "/api/trace/"+pos[0], nil, &raw); err != nil {
-		return err
+	if err := cl.Do("GET", idPath("/api/trace/", id), nil, &raw); err != nil {
+		return idError(id, err)
 	}
 	if *asJSON {
-		_, err := w.Write(raw)
-		return err
+		return writeJSON(w, raw)
 	}
 	var tr pipeline.Trace
 	if err := json.Unmarshal(raw, &tr); err != nil {

@@ -21,11 +21,17 @@ func cmdUser(args []string, stdin io.Reader, w io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(userUsage)
 	}
+	if isHelp(args[0]) {
+		return showHelp(w, nil, userUsage)
+	}
 	fs := newFlags("user " + args[0])
 	file := fs.String("f", "", "users file")
 	cfgPath := fs.String("c", "", "config file whose [auth] users_file to use")
 	useBcrypt := fs.Bool("bcrypt", false, "hash with bcrypt instead of argon2id")
-	pos, err := parseInterspersed(fs, args[1:])
+	pos, err := parseCommand(fs, args[1:], userUsage, w)
+	if errors.Is(err, errHelpShown) {
+		return err
+	}
 	if err != nil {
 		return fmt.Errorf("%v\n%s", err, userUsage)
 	}

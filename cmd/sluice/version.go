@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"runtime/debug"
@@ -23,7 +24,16 @@ func versionString() string {
 	return s
 }
 
-func cmdVersion(w io.Writer) error {
-	_, err := fmt.Fprintln(w, versionString())
+const versionUsage = "usage: sluice version\n  print the version and build info"
+
+func cmdVersion(args []string, w io.Writer) error {
+	pos, err := parseCommand(newFlags("version"), args, versionUsage, w)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return errors.New("version takes no arguments")
+	}
+	_, err = fmt.Fprintln(w, versionString())
 	return err
 }
