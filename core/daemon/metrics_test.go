@@ -61,6 +61,17 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 			t.Errorf("%s did not move by 3: %v -> %v", p, b, a)
 		}
 	}
+	// Each accepted message's synced commit is timed; delivery's in-flight
+	// gauge is back to zero, and its attempts took some time.
+	if b, a := value(t, before, `sluice_queue_commit_seconds_count`), value(t, after, `sluice_queue_commit_seconds_count`); a < b+3 {
+		t.Errorf("sluice_queue_commit_seconds_count did not move by 3: %v -> %v", b, a)
+	}
+	if v := value(t, after, `sluice_delivery_in_flight`); v != 0 {
+		t.Errorf("sluice_delivery_in_flight %v after delivery, want 0", v)
+	}
+	if v := value(t, after, `sluice_delivery_duration_seconds_sum\{outcome="delivered"\}`); v <= 0 {
+		t.Errorf("sluice_delivery_duration_seconds_sum %v, want the attempts' time", v)
+	}
 	for _, want := range []string{`sluice_queue_messages{state="active"} 0`, "sluice_pebble_", "sluice_stage_up{"} {
 		if !regexp.MustCompile(regexp.QuoteMeta(want)).MatchString(after) {
 			t.Errorf("missing %s", want)

@@ -74,6 +74,8 @@ type Agent struct {
 	pool    *pool
 	rt      *routing
 	dsn     BounceOptions
+	// busy: the messages an attempt or a bounce is working on.
+	busy *claims
 }
 
 // New returns an agent over q. Zero fields of opt.Config get the defaults
@@ -92,6 +94,7 @@ func New(q Queue, opt Options) *Agent {
 		kick:    make(chan struct{}, 1),
 		metrics: opt.Metrics,
 		dsn:     opt.Bounce,
+		busy:    newClaims(),
 	}
 	if a.host == "" {
 		a.host = "localhost"

@@ -35,7 +35,12 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 	dests, results := a.group(m.Pending())
 	for _, d := range dests {
 		tr := &attemptTrace{}
+		if a.metrics != nil {
+			a.metrics.DeliveryStarted()
+		}
+		start := time.Now()
 		res, via := a.deliverTo(withAttemptTrace(ctx, tr), m, body, d)
+		took := time.Since(start)
 		remote := remoteHost(via)
 		for addr, o := range res {
 			if o.remote == "" {
@@ -43,20 +48,22 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			}
 			results[addr] = o
 		}
-		a.logAttempt(m, d, via, res, tr)
+		a.logAttempt(m, d, via, res, tr, took)
 	}
 	a.record(ctx, id, results, body)
 }
 
 // logAttempt writes the one log line of a destination's attempt, and the
 // attempt's event in the message's trace.
-func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res map[string]outcome, tr *attemptTrace) {
+func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res map[string]outcome, tr *attemptTrace, took time.Duration) {
 	rcpts := make([]string, len(d.rcpts))
 	counts := map[envelope.RcptStatus]int{}
 	var last string
+	skipped := len(d.rcpts) > 0
 	for i, r := range d.rcpts {
 		rcpts[i] = r.Addr
 		o := res[r.Addr]
+		skipped = skipped && o.skipped
 		counts[o.status]++
 		if last == "" || o.status != envelope.RcptDelivered {
 			last = o.reply
@@ -87,7 +94,13 @@ func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res 
 		case "failed":
 			outcome = metrics.Failed
 		}
-		a.metrics.DeliveryAttempt(domain, outcome, 0)
+		if skipped {
+			// The destination was in backoff: nothing was tried, so there
+			// is no attempt or recipient outcome to count.
+			a.metrics.DeliveryEnded()
+			return
+		}
+		a.metrics.DeliveryAttempt(domain, outcome, took)
 		a.metrics.DeliveryRecipients(domain, metrics.Delivered, counts[envelope.RcptDelivered])
 		a.metrics.DeliveryRecipients(domain, metrics.Deferred, counts[envelope.RcptPending])
 		a.metrics.DeliveryRecipients(domain, metrics.Failed, counts[envelope.RcptFailed])
@@ -124,7 +137,7 @@ func (a *Agent) record(ctx context.Context, id string, results map[string]outcom
 // pending. It returns the recipients that failed now and the report
 // entries their NOTIFY asks for (RFC 3461 §4.1).
 func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) (failed []envelope.Recipient, entries []bounce.Recipient) {
-	m.Attempts++
+	tried := false
 	var lastTemp string
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
@@ -132,6 +145,16 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		if !ok || r.Done() {
 			continue
 		}
+		if o.skipped {
+			// Not tried (its destination is in backoff): no attempt to
+			// count, and the last real reply stays the diagnostic.
+			if r.LastReply == "" {
+				r.LastReply = o.reply
+			}
+			lastTemp = r.LastReply
+			continue
+		}
+		tried = true
 		r.Attempts++
 		r.Status, r.LastReply = o.status, o.reply
 		r.RemoteMTA, r.LastAttempt = o.remote, now
@@ -146,6 +169,9 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		case envelope.RcptPending:
 			lastTemp = o.reply
 		}
+	}
+	if tried {
+		m.Attempts++
 	}
 	if m.Done() {
 		return failed, entries

@@ -47,11 +47,13 @@ func (b *backoffs) reset() {
 
 // record notes an attempt's outcomes for key. Any final answer (delivered
 // or a permanent refusal) shows the destination works and clears its
-// state. Otherwise it counts a failure; a 421, the opt.BackoffAfter'th
-// failure in a row, or any failure right after a backoff starts a backoff
-// twice as long as the previous one. It returns the new backoff's end, or
-// zero.
-func (b *backoffs) record(key string, now time.Time, res map[string]outcome, saw421 bool, opt Routing) time.Time {
+// state. Otherwise, when site says the destination itself failed (no
+// server answered, or one said 421), it counts a failure; a 421, the
+// opt.BackoffAfter'th failure in a row, or any failure right after a
+// backoff starts a backoff twice as long as the previous one. Recipients
+// deferred one by one by a server that answered count nothing. It returns
+// the new backoff's end, or zero.
+func (b *backoffs) record(key string, now time.Time, res map[string]outcome, site, saw421 bool, opt Routing) time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, o := range res {
@@ -60,7 +62,7 @@ func (b *backoffs) record(key string, now time.Time, res map[string]outcome, saw
 			return time.Time{}
 		}
 	}
-	if len(res) == 0 {
+	if len(res) == 0 || !site {
 		return time.Time{}
 	}
 	st := b.m[key]

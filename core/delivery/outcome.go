@@ -47,6 +47,11 @@ type outcome struct {
 	// final marks acceptance as final delivery (LMTP to a mailbox): the
 	// success report says "delivered" rather than "relayed".
 	final bool
+	// skipped marks a recipient not tried because its destination is in
+	// backoff: it stays pending, but no attempt is counted and its last
+	// reply is kept (as Postfix's "delivery temporarily suspended" keeps
+	// the original reason).
+	skipped bool
 }
 
 // viaHop records whether the hop that accepted the recipient advertised

@@ -246,7 +246,16 @@ func (a *Agent) delayWarningDue(m *envelope.Message, now time.Time) bool {
 // administrator asked (POST /api/queue/{id}/bounce): the sender gets the
 // report now, in the same commit that removes the message. NOTIFY and
 // the null-sender rule apply as to any failure.
+//
+// While an attempt of the message runs, Bounce is refused with
+// ErrInProgress: the attempt may deliver it. Holding the message first
+// and bouncing it once held is the way to bounce mail whose attempts run
+// long.
 func (a *Agent) Bounce(ctx context.Context, id string) error {
+	if !a.busy.take(id) {
+		return ErrInProgress
+	}
+	defer a.busy.release(id)
 	body, err := a.q.Body(id)
 	if err != nil {
 		return err

@@ -497,6 +497,46 @@ func TestAdminBounce(t *testing.T) {
 	}
 }
 
+// An administrator's bounce while an attempt of the message runs is
+// refused (409): the attempt delivers it, and the sender is not told it
+// failed. Once the attempt is over the message is gone; nothing bounces.
+func TestAdminBounceDuringAttempt(t *testing.T) {
+	h := newHarness(t)
+	gate := make(chan struct{})
+	s := h.sinkAt("127.0.0.1", sinkOptions{dataGate: gate})
+	h.opt.Config.Relay = s.addr
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	select {
+	case <-s.inData:
+	case <-time.After(waitLimit):
+		t.Fatal("delivery did not reach DATA")
+	}
+	srv := httptest.NewServer(admin.Handler(admin.Options{Queue: h.q, NotFound: queue.ErrNotFound, Bounce: h.agent.Bounce}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/api/queue/"+id+"/bounce", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict {
+		t.Fatalf("POST bounce during the attempt: %d, want 409", resp.StatusCode)
+	}
+	close(gate)
+	got := waitMsg(t, s)
+	if got.from != "s@origin.test" {
+		t.Fatalf("delivered %+v, want the message itself", got)
+	}
+	if m := h.recorded(id); m != nil && !m.Done() {
+		t.Fatalf("after the attempt: %+v", m)
+	}
+	select {
+	case extra := <-s.arrived:
+		t.Fatalf("a second message arrived (a bounce?): from %q", extra.from)
+	default:
+	}
+}
+
 // startDSNSink is startSink for a server that advertises DSN (RFC 3461).
 func startDSNSink(t *testing.T, addr string) *sink {
 	t.Helper()

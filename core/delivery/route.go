@@ -32,11 +32,18 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		return forAll(d, delivered(discarded.String())), "discard"
 	}
 	if until, ok := a.rt.backoff.blocked(d.key, a.clock()); ok {
-		return forAll(d, temporary(backingOff.With(d.name+" until "+until.UTC().Format(time.RFC3339)).Error())), ""
+		o := temporary(backingOff.With(d.name + " until " + until.UTC().Format(time.RFC3339)).Error())
+		o.skipped = true
+		return forAll(d, o), ""
 	}
 	res, via, saw421 := a.deliverHops(ctx, m, body, d)
 	if ctx.Err() == nil {
-		if until := a.rt.backoff.record(d.key, a.clock(), res, saw421, a.rt.opt); !until.IsZero() {
+		// Only the site failing counts towards a backoff: no server
+		// answered (DNS, connect, greeting) or one said 421. A server that
+		// answered and deferred recipients one by one (a full mailbox,
+		// greylisting) is working, and its other recipients go through.
+		site := via == "" || saw421
+		if until := a.rt.backoff.record(d.key, a.clock(), res, site, saw421, a.rt.opt); !until.IsZero() {
 			a.log.Warn("delivery: destination in backoff", "dest", d.name, "until", until, "after_421", saw421)
 		}
 	}

@@ -444,8 +444,8 @@ func TestForgetBackoffs(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.agent.Kick()
-	if r := rcpt(h.recorded(id), "a@dest.test"); !strings.HasPrefix(r.LastReply, "451 4.4.5 ") {
-		t.Fatalf("retry during backoff: %+v, want 4.4.5", r)
+	if r := rcpt(h.recorded(id), "a@dest.test"); r.Attempts != 1 || s.connections() != 1 {
+		t.Fatalf("retry during backoff: %+v after %d connections, want it skipped", r, s.connections())
 	}
 	h.agent.ForgetBackoffs()
 	if err := h.q.Retry(id); err != nil {
@@ -454,17 +454,75 @@ func TestForgetBackoffs(t *testing.T) {
 	waitMsg(t, s)
 }
 
+// A server that answers and defers one mailbox (full, greylisted) is
+// working: however often it does, its destination never goes into backoff
+// and its other recipients are delivered. Only the site failing counts.
+func TestRecipientDeferralsDoNotBackOffTheSite(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(to string, _ int) error {
+		if strings.HasPrefix(to, "full@") {
+			return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
+		}
+		return nil
+	}})
+	h.opt.Config.Relay = s.addr
+	h.opt.Config.Workers = 1
+	h.opt.Routing.BackoffAfter = 2
+	h.opt.Routing.Backoff = time.Hour
+	h.start()
+	for i := range 4 {
+		id := h.enqueue(msg("s@origin.test", "full@dest.test"))
+		if r := rcpt(h.recorded(id), "full@dest.test"); !strings.HasPrefix(r.LastReply, "450 ") {
+			t.Fatalf("message %d: %+v, want the mailbox's 450", i, r)
+		}
+	}
+	h.enqueue(msg("s@origin.test", "ok@dest.test"))
+	waitMsg(t, s)
+}
+
+// Recipients not tried because their destination is in backoff keep their
+// attempt count and their last real reply, which is what the sender is
+// eventually told; the backoff's own text is used only when there is none.
+func TestBackoffSkipKeepsTheRealReply(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(string, int) error {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "closing"}
+	}})
+	h.opt.Config.Relay = s.addr
+	h.opt.Config.Workers = 1
+	h.opt.Routing.Backoff = time.Hour
+	h.start()
+	first := h.enqueue(msg("s@origin.test", "a@dest.test"))
+	if r := rcpt(h.recorded(first), "a@dest.test"); !strings.HasPrefix(r.LastReply, "421 ") || r.Attempts != 1 {
+		t.Fatalf("first attempt: %+v", r)
+	}
+	// Due again inside the backoff: skipped, not tried.
+	if err := h.q.Retry(first); err != nil {
+		t.Fatal(err)
+	}
+	h.agent.Kick()
+	m := h.recorded(first)
+	if r := rcpt(m, "a@dest.test"); !strings.HasPrefix(r.LastReply, "421 ") || r.Attempts != 1 || m.Attempts != 1 {
+		t.Fatalf("after a skipped attempt: message attempts %d, %+v; want one attempt and the 421 kept", m.Attempts, r)
+	}
+	// A message whose only attempt was skipped says why it waits.
+	second := h.enqueue(msg("s@origin.test", "b@dest.test"))
+	if r := rcpt(h.recorded(second), "b@dest.test"); !strings.HasPrefix(r.LastReply, "451 4.4.5 ") || r.Attempts != 0 {
+		t.Fatalf("never tried: %+v, want the backoff's 451 and no attempt", r)
+	}
+}
+
 func TestBackoffAfterRepeatedTemporaryFailures(t *testing.T) {
 	b := newBackoffs()
 	opt := newRouting(Routing{BackoffAfter: 3, Backoff: time.Minute, BackoffMax: 3 * time.Minute}).opt
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	temp := map[string]outcome{"a@x": temporary("451 4.4.1 no connection")}
 	for i := 1; i <= 2; i++ {
-		if until := b.record("x", now, temp, false, opt); !until.IsZero() {
+		if until := b.record("x", now, temp, true, false, opt); !until.IsZero() {
 			t.Fatalf("backoff after %d failures, want after 3", i)
 		}
 	}
-	if until := b.record("x", now, temp, false, opt); !until.Equal(now.Add(time.Minute)) {
+	if until := b.record("x", now, temp, true, false, opt); !until.Equal(now.Add(time.Minute)) {
 		t.Fatalf("third failure: backoff until %v", until)
 	}
 	if _, ok := b.blocked("x", now.Add(59*time.Second)); !ok {
@@ -475,13 +533,13 @@ func TestBackoffAfterRepeatedTemporaryFailures(t *testing.T) {
 		t.Fatal("still blocked after the backoff")
 	}
 	// One more failure right after a backoff doubles it, up to the maximum.
-	if until := b.record("x", now, temp, false, opt); !until.Equal(now.Add(2 * time.Minute)) {
+	if until := b.record("x", now, temp, true, false, opt); !until.Equal(now.Add(2 * time.Minute)) {
 		t.Fatalf("failure after backoff: until %v, want twice as long", until)
 	}
-	if until := b.record("x", now, temp, false, opt); !until.Equal(now.Add(3 * time.Minute)) {
+	if until := b.record("x", now, temp, true, false, opt); !until.Equal(now.Add(3 * time.Minute)) {
 		t.Fatalf("until %v, want capped at BackoffMax", until)
 	}
-	b.record("x", now, map[string]outcome{"a@x": delivered("250 ok")}, false, opt)
+	b.record("x", now, map[string]outcome{"a@x": delivered("250 ok")}, true, false, opt)
 	if _, ok := b.blocked("x", now); ok {
 		t.Fatal("a delivery must clear the backoff")
 	}

@@ -42,11 +42,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	worker := func(id string) {
 		for ok := true; ok; id, ok = <-jobs {
 			a.attempt(work, id)
+			a.busy.release(id)
 			done <- id
 		}
 	}
 	inflight := map[string]bool{}
-	skip := func(id string) bool { return inflight[id] }
+	// A message an administrator is bouncing right now is not due.
+	skip := func(id string) bool { return inflight[id] || a.busy.held(id) }
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -63,6 +65,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			saturated = len(ids) == free
 			for _, id := range ids {
+				if !a.busy.take(id) {
+					continue // a bounce took it since Due looked
+				}
 				inflight[id] = true
 				select {
 				case jobs <- id: // an idle worker

@@ -255,6 +255,15 @@ func (m *Metrics) DeliveryStarted() {
 	m.deliveriesInFlight.Inc()
 }
 
+// DeliveryEnded ends a DeliveryStarted that made no attempt (its
+// destination was in backoff), counting nothing else.
+func (m *Metrics) DeliveryEnded() {
+	if m == nil {
+		return
+	}
+	m.deliveriesInFlight.Dec()
+}
+
 // DeliveryAttempt counts one delivery transaction to a destination domain
 // (the recipient domain, not the MX host), its outcome and duration. It
 // also ends a DeliveryStarted.

@@ -46,10 +46,17 @@ func (s *stats) snapshot() (calls, errors int64, verdicts map[string]int64, p50,
 	}
 	if n > 0 {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		p50 = lat[(n-1)*50/100]
-		p99 = lat[(n-1)*99/100]
+		p50, p99 = nearestRank(lat, 50), nearestRank(lat, 99)
 	}
 	return s.calls, s.errors, verdicts, p50, p99
+}
+
+// nearestRank is the p-th percentile of sorted by the nearest-rank
+// method: the smallest value with at least p% of the values at or below
+// it, so the p99 of a few samples is their largest, never their smallest.
+func nearestRank(sorted []time.Duration, p int) time.Duration {
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 · n), 1-based
+	return sorted[max(rank, 1)-1]
 }
 
 // StageStatus is one stage as GET /api/pipeline shows it.

@@ -281,9 +281,14 @@ func (s *Store) Hold(id string) error {
 	return err
 }
 
-// Release makes a held or quarantined message active and due now.
+// Release makes a held or quarantined message active and due now. An
+// active message is refused: releasing it would only start an attempt
+// ahead of its schedule (that is Retry's job).
 func (s *Store) Release(id string) error {
 	_, err := s.Modify(id, func(m *envelope.Message) error {
+		if m.State == envelope.StateActive {
+			return fmt.Errorf("message %s is not held; retry it to deliver it now", id)
+		}
 		m.State = envelope.StateActive
 		m.NextAttempt = s.clock()
 		return nil

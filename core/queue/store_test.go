@@ -2,6 +2,7 @@ package queue
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +123,20 @@ func TestHoldReleaseRetryDelete(t *testing.T) {
 	}
 	if due, _, _ := s.Due(clk.Now(), 10, nil); len(due) != 1 {
 		t.Fatalf("released message not due: %v", due)
+	}
+	// Releasing an active message is refused: it is not held, and
+	// releasing it must not start an attempt ahead of its schedule.
+	if _, err := s.Modify(m.ID, func(m *envelope.Message) error {
+		m.NextAttempt = clk.Now().Add(time.Hour)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Release(m.ID); err == nil || !strings.Contains(err.Error(), "not held") {
+		t.Fatalf("release of an active message: %v", err)
+	}
+	if due, _, _ := s.Due(clk.Now(), 10, nil); len(due) != 0 {
+		t.Fatalf("refused release made it due: %v", due)
 	}
 	if err := s.Delete(m.ID); err != nil {
 		t.Fatal(err)

@@ -224,9 +224,11 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *r
 	if msg.Discard {
 		return queued(id).With("discarded by policy")
 	}
+	start := time.Now()
 	if err := s.srv.queue.EnqueueTraced(msg.Envelope, msg.Body, msg.Trace); err != nil {
 		return reply.QueueError.With(err.Error())
 	}
+	s.srv.metrics.QueueCommit(time.Since(start))
 	return queued(id)
 }
 
