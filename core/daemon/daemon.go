@@ -23,6 +23,7 @@ import (
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/smtpd"
+	"github.com/sluice-mta/sluice/sdk"
 )
 
 // Options configure a Daemon.
@@ -133,6 +134,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	dopt.Resolver, dopt.Logger = res, d.log
 	dopt.Bounce.Filter = d.bounceFilter
+	dopt.Deliver = d.deliverHook
 	dopt.Metrics = d.metrics
 	d.agent = delivery.New(d.queue, dopt)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -165,6 +167,27 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 	defer d.live.release(g)
 	out, drop := g.pipe.Bounce(ctx, r.ID, rcpts, body)
 	return out, drop, nil
+}
+
+// deliverHook runs the pipeline's deliver hook for recipient r of m, about
+// to go by route.
+func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, r *envelope.Recipient, route string) delivery.DeliverVerdict {
+	g := d.live.acquire() // a reload meanwhile must not stop its stages
+	defer d.live.release(g)
+	env := sdk.Envelope{MailFrom: m.From, QueueID: m.ID}
+	for _, rc := range m.Rcpts {
+		env.Rcpts = append(env.Rcpts, sdk.Recipient{Addr: rc.Addr, Route: rc.Route})
+	}
+	o := g.pipe.Deliver(ctx, env, sdk.Recipient{Addr: r.Addr, Route: route})
+	switch {
+	case o.Reply != nil:
+		return delivery.DeliverVerdict{Reply: o.Reply}
+	case o.Action == sdk.ActionDiscard:
+		return delivery.DeliverVerdict{Drop: true}
+	case o.Action == sdk.ActionQuarantine:
+		return delivery.DeliverVerdict{Quarantine: true}
+	}
+	return delivery.DeliverVerdict{}
 }
 
 // pipe returns the pipeline new sessions run.

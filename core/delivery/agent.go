@@ -39,7 +39,10 @@ type Queue interface {
 
 // Options configure an Agent.
 type Options struct {
-	Config   config.Delivery
+	Config config.Delivery
+	// Deliver is the pipeline's deliver hook, asked about each recipient
+	// before it is sent (nil: none).
+	Deliver  DeliverHook
 	Hostname string               // the name we send in EHLO
 	Resolver *dnsresolve.Resolver // nil: only a relay given by IP or by name the system resolves
 	Clock    func() time.Time     // default time.Now
@@ -75,7 +78,9 @@ type Agent struct {
 	rt      *routing
 	dsn     BounceOptions
 	// busy: the messages an attempt or a bounce is working on.
-	busy *claims
+	busy        *claims
+	bounceWait  time.Duration // see Bounce
+	deliverHook DeliverHook
 }
 
 // New returns an agent over q. Zero fields of opt.Config get the defaults
@@ -95,6 +100,10 @@ func New(q Queue, opt Options) *Agent {
 		metrics: opt.Metrics,
 		dsn:     opt.Bounce,
 		busy:    newClaims(),
+
+		bounceWait: bounceWait,
+
+		deliverHook: opt.Deliver,
 	}
 	if a.host == "" {
 		a.host = "localhost"

@@ -33,6 +33,13 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		return
 	}
 	dests, results := a.group(m.Pending())
+	if a.deliverHook != nil {
+		var quarantine bool
+		if dests, quarantine = a.askDeliver(ctx, m, dests, results); quarantine {
+			a.quarantine(id)
+			return
+		}
+	}
 	for _, d := range dests {
 		tr := &attemptTrace{}
 		if a.metrics != nil {
@@ -104,6 +111,17 @@ func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res 
 		a.metrics.DeliveryRecipients(domain, metrics.Delivered, counts[envelope.RcptDelivered])
 		a.metrics.DeliveryRecipients(domain, metrics.Deferred, counts[envelope.RcptPending])
 		a.metrics.DeliveryRecipients(domain, metrics.Failed, counts[envelope.RcptFailed])
+	}
+}
+
+// quarantine sets message id aside for an administrator (the deliver
+// hook asked for it); no recipient is changed.
+func (a *Agent) quarantine(id string) {
+	if _, err := a.q.Modify(id, func(m *envelope.Message) error {
+		m.State = envelope.StateQuarantined
+		return nil
+	}); err != nil && !errors.Is(err, queue.ErrNotFound) {
+		a.log.Error("delivery: quarantining", "id", id, "err", err)
 	}
 }
 

@@ -247,12 +247,13 @@ func (a *Agent) delayWarningDue(m *envelope.Message, now time.Time) bool {
 // report now, in the same commit that removes the message. NOTIFY and
 // the null-sender rule apply as to any failure.
 //
-// While an attempt of the message runs, Bounce is refused with
-// ErrInProgress: the attempt may deliver it. Holding the message first
-// and bouncing it once held is the way to bounce mail whose attempts run
-// long.
+// While an attempt of the message runs, Bounce waits for it (the attempt
+// may deliver some recipients; only those still pending are bounced), and
+// is refused with ErrInProgress when it runs on past a.bounceWait.
+// Holding the message first and bouncing it once held is the way to
+// bounce mail whose attempts run long.
 func (a *Agent) Bounce(ctx context.Context, id string) error {
-	if !a.busy.take(id) {
+	if !a.busy.wait(ctx, id, a.bounceWait) {
 		return ErrInProgress
 	}
 	defer a.busy.release(id)

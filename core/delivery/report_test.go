@@ -497,15 +497,17 @@ func TestAdminBounce(t *testing.T) {
 	}
 }
 
-// An administrator's bounce while an attempt of the message runs is
-// refused (409): the attempt delivers it, and the sender is not told it
-// failed. Once the attempt is over the message is gone; nothing bounces.
+// An administrator's bounce while an attempt of the message runs waits for
+// it and, when the attempt runs on, is refused (409): the attempt delivers
+// it, and the sender is not told it failed. Once the attempt is over the
+// message is gone; nothing bounces.
 func TestAdminBounceDuringAttempt(t *testing.T) {
 	h := newHarness(t)
 	gate := make(chan struct{})
 	s := h.sinkAt("127.0.0.1", sinkOptions{dataGate: gate})
 	h.opt.Config.Relay = s.addr
 	h.start()
+	h.agent.bounceWait = 50 * time.Millisecond
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	select {
 	case <-s.inData:

@@ -264,7 +264,7 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 			return Outcome{}, true
 		}
 		s.disposition, s.dispReason = v.Action, v.Reason
-		if hook == sdk.HookData || hook == sdk.HookBounce {
+		if hook == sdk.HookData || hook == sdk.HookBounce || hook == sdk.HookDeliver {
 			return Outcome{Action: v.Action}, false
 		}
 		return Outcome{}, true

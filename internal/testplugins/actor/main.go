@@ -47,6 +47,7 @@ type config struct {
 	Mail      *Spec           `json:"mail"` // every MAIL
 	Helo      *Spec           `json:"helo"` // every HELO
 	Connect   *Spec           `json:"connect"`
+	Deliver   map[string]Spec `json:"deliver"` // recipient -> verdict at the deliver hook ("*" = any)
 	NoBody    bool            `json:"headers_only"`
 	FailStart bool            `json:"fail_start"`
 }
@@ -100,6 +101,22 @@ func (a *actor) Rcpt(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verd
 		return run(ctx, &s, nil)
 	}
 	return sdk.Continue(), nil
+}
+
+// Deliver answers the deliver hook's script for the recipient; a reject
+// whose text is "echo-route" tells the route it was shown, so a test can
+// see it.
+func (a *actor) Deliver(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
+	s, ok := a.cfg.Deliver[r.Addr]
+	if !ok {
+		if s, ok = a.cfg.Deliver["*"]; !ok {
+			return sdk.Continue(), nil
+		}
+	}
+	if s.Text == "echo-route" {
+		s.Text = "route " + r.Route
+	}
+	return run(ctx, &s, nil)
 }
 
 func (a *actor) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {

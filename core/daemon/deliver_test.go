@@ -1,0 +1,68 @@
+package daemon
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// The deliver hook (SPEC: after routing, per recipient) decides each
+// recipient's fate as delivery is about to send it: continue sends it,
+// discard drops it unsent, reject fails it and bounces it to the sender,
+// quarantine sets the whole message aside.
+func TestDeliverHookEndToEnd(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	d := startDaemon(t, relayTo(sink)+actorStage(t, "gate", `{"deliver": {
+		"drop@remote.test": {"action": "discard"},
+		"no@remote.test": {"action": "reject", "code": 550, "enhanced": "5.7.1", "text": "echo-route"},
+		"aside@remote.test": {"action": "quarantine"}}}`, ""))
+
+	if _, err := send(t, d, "fates", "keep@remote.test", "drop@remote.test", "no@remote.test"); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.WaitN(t, 2, 10*time.Second) // the message, and the bounce for no@
+	var sent, report *testlib.Delivery
+	for i := range got {
+		if got[i].From == "" {
+			report = &got[i]
+		} else {
+			sent = &got[i]
+		}
+	}
+	if sent == nil || strings.Join(sent.Rcpts, ",") != "keep@remote.test" {
+		t.Fatalf("delivered %+v, want the message to keep@ alone", got)
+	}
+	if report == nil || !strings.Contains(string(report.Data), "no@remote.test") || !strings.Contains(string(report.Data), "550 5.7.1 route ") {
+		t.Fatalf("no bounce for no@ naming the stage's reply and route: %+v", report)
+	}
+	waitEmpty(t, d)
+
+	reply, err := send(t, d, "aside", "aside@remote.test", "other@remote.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := queuedID(t, reply)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := d.Queue().Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.State == envelope.StateQuarantined {
+			if len(m.Pending()) != 2 {
+				t.Fatalf("quarantined with %d pending recipients, want both", len(m.Pending()))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s is %s, want quarantined", id, m.State)
+		}
+		<-time.After(10 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+	if n := len(sink.Deliveries()); n != 2 {
+		t.Fatalf("%d deliveries at the sink, want still 2: nothing of a quarantined message is sent", n)
+	}
+}

@@ -1,0 +1,58 @@
+package delivery
+
+import (
+	"context"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// DeliverHook asks the pipeline's deliver hook about one recipient of m
+// as it is about to be sent, after routing (route is where it goes, as
+// Route.String gives it). The zero verdict sends it.
+type DeliverHook func(ctx context.Context, m *envelope.Message, r *envelope.Recipient, route string) DeliverVerdict
+
+// DeliverVerdict is the deliver hook's decision for one recipient.
+type DeliverVerdict struct {
+	// Reply refuses the recipient: a 5xx fails it (and bounces it), a 4xx
+	// defers it to the next attempt.
+	Reply *reply.Reply
+	// Drop discards the recipient: counted as delivered, nothing sent.
+	Drop bool
+	// Quarantine sets the whole message aside (state quarantined, as at
+	// the data hook) before anything of it is sent.
+	Quarantine bool
+}
+
+// askDeliver runs the deliver hook over every recipient about to be sent
+// and keeps in dests only those it lets through; the others' outcomes go
+// into results. quarantine reports that a stage set the message aside:
+// then nothing is sent.
+func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, quarantine bool) {
+	for _, d := range dests {
+		route := d.route.String()
+		var pass []*envelope.Recipient
+		for _, r := range d.rcpts {
+			v := a.deliverHook(ctx, m, r, route)
+			switch {
+			case v.Quarantine:
+				a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", r.Addr)
+				return nil, true
+			case v.Drop:
+				a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr)
+				results[r.Addr] = delivered(discarded.String())
+			case v.Reply != nil && v.Reply.Code >= 500:
+				results[r.Addr] = permanent(v.Reply)
+			case v.Reply != nil:
+				results[r.Addr] = temporary(v.Reply.Error())
+			default:
+				pass = append(pass, r)
+			}
+		}
+		if len(pass) > 0 {
+			d.rcpts = pass
+			kept = append(kept, d)
+		}
+	}
+	return kept, false
+}
