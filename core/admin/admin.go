@@ -91,7 +91,7 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", a.dashboard)
-	return a.secure(mux)
+	return a.secure(jsonErrors(mux))
 }
 
 type api struct{ opt Options }

@@ -150,3 +150,36 @@ func TestRetryAndFlushTellDelivery(t *testing.T) {
 		}
 	}
 }
+
+// What no endpoint serves gets a JSON error like every other one: 404 for
+// an unknown path (or an empty id), 405 with Allow for a wrong method.
+func TestUnknownRoutesAnswerJSON(t *testing.T) {
+	srv, _, id := setup(t, "")
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"GET", "/api/nothing", 404, ""},
+		{"GET", "/index.html", 404, ""},
+		{"POST", "/api/queue//hold", 404, ""},
+		{"DELETE", "/api/queue/" + id, 405, "GET, HEAD"},
+		{"POST", "/api/pipeline", 405, "GET, HEAD"},
+		{"PUT", "/api/queue/flush", 405, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body ErrorBody
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || err != nil || body.Error == "" || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%s %s: %d %q (%v), want %d and a JSON error", tc.method, tc.path, resp.StatusCode, body.Error, err, tc.code)
+		}
+		if tc.allow != "" && resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, resp.Header.Get("Allow"), tc.allow)
+		}
+	}
+}

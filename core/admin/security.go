@@ -24,7 +24,7 @@ import (
 //
 // State changes are POST-only by the mux's method patterns (GET on an
 // action is 405).
-func (a *api) secure(mux *http.ServeMux) http.Handler {
+func (a *api) secure(mux http.Handler) http.Handler {
 	authed := a.auth(mux)
 	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.Path == "/" {

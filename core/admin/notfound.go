@@ -1,0 +1,47 @@
+package admin
+
+import (
+	"net/http"
+)
+
+// jsonErrors answers what mux has no handler for — an unknown path, a
+// method the path does not take, a path mux would redirect (an empty id
+// in "/api/queue//hold") — with a JSON error like every other one,
+// instead of mux's plain text; a 405 keeps its Allow header.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		if rec.code == http.StatusMethodNotAllowed {
+			allow := rec.header.Get("Allow")
+			w.Header().Set("Allow", allow)
+			writeError(w, rec.code, r.Method+" is not allowed on "+r.URL.Path+" (allowed: "+allow+")")
+			return
+		}
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+}
+
+// statusRecorder keeps what a handler answers, and drops its body.
+type statusRecorder struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+}
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return len(b), nil
+}
