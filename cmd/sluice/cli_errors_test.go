@@ -122,6 +122,10 @@ listen = "127.0.0.1:0"
 	if out := runCLI(t, "replay", "-c", cfg, good, "--from", "<>"); !strings.Contains(out, "envelope: from <> to <b@example.net>") {
 		t.Fatalf("--from <> shown as:\n%s", out)
 	}
+	// Stages get the null sender as MAIL FROM:<> gives it: empty.
+	if out := runCLI(t, "replay", "-c", cfg, good, "--from", "<>", "--json"); !strings.Contains(out, `"mail_from": ""`) {
+		t.Fatalf("--from <> --json:\n%s", out)
+	}
 }
 
 // A message ID is checked before it goes into an admin URL: "../pipeline"
@@ -289,8 +293,8 @@ func TestSendmailRefusalPrintedOnce(t *testing.T) {
 	}
 }
 
-// When a stage refuses every recipient, the outcome line says so without
-// the blank hook ("reject at : …") and the replay itself succeeds.
+// When a stage refuses every recipient, the outcome line names the rcpt
+// hook (not a blank one: "reject at : …") and the replay itself succeeds.
 func TestReplayEveryRecipientRefused(t *testing.T) {
 	actor := testlib.Build(t, "./internal/testplugins/actor")
 	dir := t.TempDir()
@@ -310,7 +314,7 @@ json = '{"rcpt": {"*": {"action": "reject", "code": 550, "enhanced": "5.1.1", "t
 	msg := filepath.Join(dir, "msg.eml")
 	os.WriteFile(msg, []byte("From: a@example.org\nTo: b@example.net\nSubject: hi\n\nhi\n"), 0o600)
 	out := runCLI(t, "replay", "-c", cfg, msg)
-	if !strings.Contains(out, "outcome: reject: no recipient accepted: b@example.net: 550 5.1.1 unknown user\n") || strings.Contains(out, " at :") {
+	if !strings.Contains(out, "outcome: reject at rcpt: no recipient accepted: b@example.net: 550 5.1.1 unknown user\n") || strings.Contains(out, " at :") {
 		t.Fatalf("replay:\n%s", out)
 	}
 }

@@ -122,7 +122,7 @@ func (c *Client) QueuePage(p PageQuery) (*QueueList, []byte, error) {
 func (c *Client) Message(id string) (*envelope.Message, []byte, error) {
 	var m envelope.Message
 	var raw []byte
-	err := c.Do("GET", "/api/queue/"+id, &m, &raw)
+	err := c.Do("GET", "/api/queue/"+url.PathEscape(id), &m, &raw)
 	return &m, raw, err
 }
 
@@ -130,7 +130,7 @@ func (c *Client) Message(id string) (*envelope.Message, []byte, error) {
 func (c *Client) Action(id, action string) (*ActionResult, []byte, error) {
 	var r ActionResult
 	var raw []byte
-	err := c.Do("POST", "/api/queue/"+id+"/"+action, &r, &raw)
+	err := c.Do("POST", "/api/queue/"+url.PathEscape(id)+"/"+url.PathEscape(action), &r, &raw)
 	return &r, raw, err
 }
 

@@ -50,7 +50,9 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	}()
 	msg := pipeline.ParseMessage(raw)
 	from, to := opt.From, opt.To
-	if from == "" {
+	if from == "<>" {
+		from = "" // the null sender, as MAIL FROM:<> gives it
+	} else if from == "" {
 		if a, err := mail.ParseAddress(msg.Get("From")); err == nil {
 			from = a.Address
 		}
@@ -104,6 +106,7 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	if len(s.Envelope().Rcpts) == 0 {
 		o := pipeline.Outcome{Action: sdk.ActionReject}
 		res = finish(sdk.HookRcpt, o)
+		res.Hook = sdk.HookRcpt
 		res.Reply = "no recipient accepted: " + strings.Join(refused, "; ")
 		return res, nil
 	}
