@@ -90,7 +90,7 @@ func TestLineTooLongCommand(t *testing.T) {
 	d.ehlo()
 	// go-smtp answers an overlong command line itself, and closes.
 	d.send("NOOP " + strings.Repeat("x", 1000))
-	d.expect("500 5.4.0 Too long line, closing connection")
+	d.expect("500 5.5.2 Too long line, closing connection")
 	d.expectClosed()
 }
 

@@ -76,7 +76,7 @@ func TestPolicyHooks(t *testing.T) {
 	h := start(t, func(o *Options) { o.Policy = p })
 	d := h.dial()
 	d.cmd("EHLO bad.test", "550 5.7.1 Bad HELO")
-	d.cmd("MAIL FROM:<a@example.org>", "502 5.5.1 Please introduce yourself first.")
+	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Please introduce yourself first.")
 	d.ehlo()
 	d.envelope("b@example.org")
 	// The built-in relay rule answers before the policy is asked.

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -54,6 +55,20 @@ type txn struct {
 	from  string
 	opts  smtp.MailOptions
 	rcpts []envelope.Recipient
+}
+
+// has reports whether addr is already a recipient of the transaction:
+// the same local part (compared exactly, RFC 5321 §2.4) at the same domain
+// (compared without case).
+func (t *txn) has(addr string) bool {
+	i := strings.LastIndexByte(addr, '@')
+	for _, r := range t.rcpts {
+		j := strings.LastIndexByte(r.Addr, '@')
+		if i == j && addr[:max(i, 0)] == r.Addr[:max(j, 0)] && strings.EqualFold(addr[i+1:], r.Addr[j+1:]) {
+			return true
+		}
+	}
+	return false
 }
 
 var _ smtp.Session = (*session)(nil)
@@ -134,6 +149,11 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	defer s.mu.Unlock()
 	if s.tx == nil {
 		return &badSequence
+	}
+	if s.tx.has(to) {
+		// The same recipient twice gets one copy, as Postfix's duplicate
+		// filter gives it; the client still hears 250.
+		return nil
 	}
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
 	// The DSN parameters come first, so that the Policy (and the pipeline

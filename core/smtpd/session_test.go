@@ -17,7 +17,7 @@ func TestEHLOCapabilities(t *testing.T) {
 	d := h.dial()
 	d.send("EHLO client.test")
 	d.expect(
-		"250-Hello client.test",
+		"250-mx.test Hello client.test",
 		"250-PIPELINING",
 		"250-8BITMIME",
 		"250-ENHANCEDSTATUSCODES",
@@ -40,7 +40,7 @@ func TestUnknownCommand(t *testing.T) {
 func TestMailBeforeHelo(t *testing.T) {
 	h := start(t)
 	d := h.dial()
-	d.cmd("MAIL FROM:<a@example.org>", "502 5.5.1 Please introduce yourself first.")
+	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Please introduce yourself first.")
 }
 
 func TestNestedMail(t *testing.T) {
@@ -181,5 +181,27 @@ func TestEnqueueFailure(t *testing.T) {
 	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
 	if !strings.Contains(h.logs.String(), "disk full") {
 		t.Errorf("queue error not logged:\n%s", h.logs)
+	}
+}
+
+// The same recipient twice is kept once, as Postfix's duplicate filter
+// does: the client hears 250 each time, the queue (and the next hop, or an
+// LMTP mailbox) gets one copy. Domains compare without case, local parts
+// exactly (RFC 5321 §2.4). Duplicates do not count towards max_recipients.
+func TestDuplicateRecipientsKeptOnce(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("dup@example.org", "dup@example.org", "dup@EXAMPLE.ORG", "Dup@example.org", "other@example.org")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: dup\r\n\r\nhi\r\n.\r\n")
+	d.queued()
+	m, _ := h.only()
+	var got []string
+	for _, r := range m.Rcpts {
+		got = append(got, r.Addr)
+	}
+	if strings.Join(got, ",") != "dup@example.org,Dup@example.org,other@example.org" {
+		t.Fatalf("recipients %v, want each once (local parts are case-sensitive)", got)
 	}
 }

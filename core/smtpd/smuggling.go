@@ -9,9 +9,9 @@ import "bytes"
 // split here; rejecting the message keeps it from reaching a server that
 // would split it.
 //
-// The check sees go-smtp's output, which has the dot-stuffing removed. That
-// loses one bare CR: in "<CRLF>.<CR>x" go-smtp drops the dot and the CR. The
-// message then holds no bare CR at all, so nothing smuggled survives.
+// The check sees go-smtp's output, which has the dot-stuffing removed; in
+// "<CRLF>.<CR>x" Sluice's go-smtp drops only the dot (as net/textproto
+// does), so that bare CR is seen and refused too.
 type lineEnds struct {
 	afterCR bool
 	bare    bool

@@ -67,7 +67,7 @@ func TestSourceRoutePipelined(t *testing.T) {
 	d.expect("250 2.0.0 Roger, accepting mail from <a@example.org>",
 		refusedRoute,
 		"250 2.0.0 I'll make sure <user@example.org> gets this",
-		"500 5.5.4 Unknown RCPT TO argument",
+		"555 5.5.4 Unknown RCPT TO argument",
 		"250 2.0.0 I'll make sure <b@example.org> gets this",
 		refusedRoute,
 		"354 *")

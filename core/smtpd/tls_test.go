@@ -26,7 +26,7 @@ func TestSTARTTLS(t *testing.T) {
 	d := h.dial()
 	d.send("EHLO client.test")
 	d.expect(
-		"250-Hello client.test",
+		"250-mx.test Hello client.test",
 		"250-PIPELINING",
 		"250-8BITMIME",
 		"250-ENHANCEDSTATUSCODES",
@@ -45,7 +45,7 @@ func TestSTARTTLS(t *testing.T) {
 	// RFC 3207 §4.2: the client starts over; STARTTLS is not offered again.
 	d.send("EHLO client.test")
 	d.expect(
-		"250-Hello client.test",
+		"250-mx.test Hello client.test",
 		"250-PIPELINING",
 		"250-8BITMIME",
 		"250-ENHANCEDSTATUSCODES",
@@ -81,7 +81,7 @@ func TestImplicitTLS(t *testing.T) {
 	d.expect("220 mx.test ESMTP Service Ready")
 	d.send("EHLO client.test")
 	d.expect(
-		"250-Hello client.test",
+		"250-mx.test Hello client.test",
 		"250-PIPELINING",
 		"250-8BITMIME",
 		"250-ENHANCEDSTATUSCODES",

@@ -100,3 +100,22 @@ type AuthSession interface {
 	AuthMechanisms() []string
 	Auth(mech string) (sasl.Server, error)
 }
+
+// ErrorCounter is an add-on interface for Session: a session that limits
+// the errors of a connection itself. ProtocolError is called for each
+// error reply the server gives on its own — an unknown or malformed
+// command, a command out of sequence, a bad argument — with that reply's
+// code, enhanced code and text, before it is written; errors the Session's
+// own methods return are not reported, the session sees those already.
+// When ProtocolError returns nil the error reply is written; otherwise the
+// returned reply is written in its place (one reply per command) and the
+// connection closed.
+//
+// A session that does not implement it gets the server's own limit: the
+// connection is closed after the fourth unknown or unparsable command.
+// Added in Sluice's copy (SLUICE.md).
+type ErrorCounter interface {
+	Session
+
+	ProtocolError(code int, enhCode EnhancedCode, msg string) *SMTPError
+}

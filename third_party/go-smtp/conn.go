@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bufio"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -101,7 +102,7 @@ func (c *Conn) handle(cmd string, arg string) {
 	}()
 
 	if cmd == "" {
-		c.protocolError(500, EnhancedCode{5, 5, 2}, "Error: bad syntax")
+		c.commandError(500, EnhancedCode{5, 5, 2}, "Error: bad syntax")
 		return
 	}
 
@@ -114,11 +115,11 @@ func (c *Conn) handle(cmd string, arg string) {
 		lmtp := cmd == "LHLO"
 		enhanced := lmtp || cmd == "EHLO"
 		if c.server.LMTP && !lmtp {
-			c.writeResponse(500, EnhancedCode{5, 5, 1}, "This is a LMTP server, use LHLO")
+			c.protocolError(500, EnhancedCode{5, 5, 1}, "This is a LMTP server, use LHLO")
 			return
 		}
 		if !c.server.LMTP && lmtp {
-			c.writeResponse(500, EnhancedCode{5, 5, 1}, "This is not a LMTP server")
+			c.protocolError(500, EnhancedCode{5, 5, 1}, "This is not a LMTP server")
 			return
 		}
 		c.handleGreet(enhanced, arg)
@@ -131,6 +132,12 @@ func (c *Conn) handle(cmd string, arg string) {
 	case "NOOP":
 		c.writeResponse(250, EnhancedCode{2, 0, 0}, "I have successfully done nothing")
 	case "RSET": // Reset session
+		// RFC 5321 §4.1.1.5: "rset = "RSET" CRLF", no argument; 501 for
+		// one (§4.2.4). v0.25.1 ignored it.
+		if arg != "" {
+			c.protocolError(501, EnhancedCode{5, 5, 4}, "RSET command should not have any arguments")
+			return
+		}
 		c.reset()
 		c.writeResponse(250, EnhancedCode{2, 0, 0}, "Session reset")
 	case "BDAT":
@@ -146,7 +153,7 @@ func (c *Conn) handle(cmd string, arg string) {
 		c.handleStartTLS()
 	default:
 		msg := fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
-		c.protocolError(500, EnhancedCode{5, 5, 2}, msg)
+		c.commandError(500, EnhancedCode{5, 5, 2}, msg)
 	}
 }
 
@@ -206,11 +213,39 @@ func (c *Conn) authAllowed() bool {
 	return isTLS || c.server.AllowInsecureAuth
 }
 
-// protocolError writes errors responses and closes the connection once too many
-// have occurred.
-func (c *Conn) protocolError(code int, ec EnhancedCode, msg string) {
-	c.writeResponse(code, ec, msg)
+// commandError answers a command that is not one: unknown or unparsable.
+// It is a protocolError that the server's own limit counts too, for a
+// session that is not an ErrorCounter (go-smtp v0.25.1's only count).
+func (c *Conn) commandError(code int, ec EnhancedCode, msg string) {
+	c.reportError(code, ec, msg, true)
+}
 
+// protocolError answers an error the server finds itself — a malformed
+// command, one out of sequence, a bad argument — and reports it to an
+// ErrorCounter session, which may end the connection. Sluice change:
+// v0.25.1 counted only unknown commands, against a fixed limit of its own.
+// The caller must return after it: the connection may be closed.
+func (c *Conn) protocolError(code int, ec EnhancedCode, msg string) {
+	c.reportError(code, ec, msg, false)
+}
+
+func (c *Conn) reportError(code int, ec EnhancedCode, msg string, unknown bool) {
+	if counter, ok := c.Session().(ErrorCounter); ok {
+		// The session's reply, when it has one, replaces the error's:
+		// one reply per command, as for the errors its methods return.
+		if r := counter.ProtocolError(code, ec, msg); r != nil {
+			c.writeResponse(r.Code, r.EnhancedCode, r.Message)
+			c.Close()
+			return
+		}
+		c.writeResponse(code, ec, msg)
+		return
+	}
+
+	c.writeResponse(code, ec, msg)
+	if !unknown {
+		return
+	}
 	c.errCount++
 	if c.errCount > errThreshold {
 		c.writeResponse(500, EnhancedCode{5, 5, 1}, "Too many errors. Quiting now")
@@ -222,7 +257,7 @@ func (c *Conn) protocolError(code int, ec EnhancedCode, msg string) {
 func (c *Conn) handleGreet(enhanced bool, arg string) {
 	domain, err := parseHelloArgument(arg)
 	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Domain/address argument required for HELO")
+		c.protocolError(501, EnhancedCode{5, 5, 2}, "Domain/address argument required for HELO")
 		return
 	}
 	// c.helo is populated before NewSession so
@@ -245,8 +280,16 @@ func (c *Conn) handleGreet(enhanced bool, arg string) {
 		c.setSession(sess)
 	}
 
+	// RFC 5321 §4.1.1.1: the reply to HELO and EHLO begins with the
+	// server's own domain; RFC 2034 §3 leaves HELO and EHLO replies without
+	// an enhanced status code. v0.25.1 answered "Hello <client>", and with
+	// 2.0.0 to HELO.
+	hello := "Hello " + printableEcho(domain)
+	if c.server.Domain != "" {
+		hello = c.server.Domain + " " + hello
+	}
 	if !enhanced {
-		c.writeResponse(250, EnhancedCode{2, 0, 0}, fmt.Sprintf("Hello %s", domain))
+		c.writeResponse(250, NoEnhancedCode, hello)
 		return
 	}
 
@@ -309,37 +352,52 @@ func (c *Conn) handleGreet(enhanced bool, arg string) {
 		}
 	}
 
-	args := []string{"Hello " + domain}
+	args := []string{hello}
 	args = append(args, caps...)
 	c.writeResponse(250, NoEnhancedCode, args...)
 }
 
+// printableEcho is s with every byte outside printable ASCII replaced by
+// '?', for echoing what the client sent in a reply: a control character
+// in it (a CR or LF above all) would be written to the client raw.
+func printableEcho(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if ch < ' ' || ch > '~' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
 // READY state -> waiting for MAIL
 func (c *Conn) handleMail(arg string) {
+	// RFC 5321 §4.1.4, §4.2.4: a command out of sequence gets 503 (v0.25.1
+	// answered 502, "command not implemented").
 	if c.helo == "" {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
 		return
 	}
 	if c.bdatPipe != nil {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "MAIL not allowed during message transfer")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "MAIL not allowed during message transfer")
 		return
 	}
 
 	arg, ok := cutPrefixFold(arg, "FROM:")
 	if !ok {
-		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting MAIL arg syntax of FROM:<address>")
+		c.protocolError(501, EnhancedCode{5, 5, 2}, "Was expecting MAIL arg syntax of FROM:<address>")
 		return
 	}
 
 	p := parser{s: strings.TrimSpace(arg)}
 	from, route, err := p.parseReversePath()
 	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting MAIL arg syntax of FROM:<address>")
+		c.protocolError(501, EnhancedCode{5, 5, 2}, "Was expecting MAIL arg syntax of FROM:<address>")
 		return
 	}
 	args, err := parseArgs(p.s)
 	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 4}, "Unable to parse MAIL ESMTP parameters")
+		c.protocolError(501, EnhancedCode{5, 5, 4}, "Unable to parse MAIL ESMTP parameters")
 		return
 	}
 
@@ -353,25 +411,25 @@ func (c *Conn) handleMail(arg string) {
 		case "SIZE":
 			size, err := strconv.ParseUint(value, 10, 32)
 			if err != nil {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Unable to parse SIZE as an integer")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Unable to parse SIZE as an integer")
 				return
 			}
 
 			if c.server.MaxMessageBytes > 0 && int64(size) > c.server.MaxMessageBytes {
-				c.writeResponse(552, EnhancedCode{5, 3, 4}, "Max message size exceeded")
+				c.protocolError(552, EnhancedCode{5, 3, 4}, "Max message size exceeded")
 				return
 			}
 
 			opts.Size = int64(size)
 		case "SMTPUTF8":
 			if !c.server.EnableSMTPUTF8 {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "SMTPUTF8 is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "SMTPUTF8 is not implemented")
 				return
 			}
 			opts.UTF8 = true
 		case "REQUIRETLS":
 			if !c.server.EnableREQUIRETLS {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "REQUIRETLS is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "REQUIRETLS is not implemented")
 				return
 			}
 			opts.RequireTLS = true
@@ -380,20 +438,20 @@ func (c *Conn) handleMail(arg string) {
 			switch BodyType(value) {
 			case BodyBinaryMIME:
 				if !c.server.EnableBINARYMIME {
-					c.writeResponse(504, EnhancedCode{5, 5, 4}, "BINARYMIME is not implemented")
+					c.protocolError(504, EnhancedCode{5, 5, 4}, "BINARYMIME is not implemented")
 					return
 				}
 				c.binarymime = true
 			case Body7Bit, Body8BitMIME:
 				// This space is intentionally left blank
 			default:
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Unknown BODY value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Unknown BODY value")
 				return
 			}
 			opts.Body = BodyType(value)
 		case "RET":
 			if !c.server.EnableDSN {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "RET is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "RET is not implemented")
 				return
 			}
 			value = strings.ToUpper(value)
@@ -401,25 +459,27 @@ func (c *Conn) handleMail(arg string) {
 			case DSNReturnFull, DSNReturnHeaders:
 				// This space is intentionally left blank
 			default:
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Unknown RET value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Unknown RET value")
 				return
 			}
 			opts.Return = DSNReturn(value)
 		case "ENVID":
 			if !c.server.EnableDSN {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "ENVID is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "ENVID is not implemented")
 				return
 			}
 			value, err := decodeXtext(value)
 			if err != nil || value == "" || !isPrintableASCII(value) {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed ENVID parameter value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed ENVID parameter value")
 				return
 			}
 			opts.EnvelopeID = value
 		case "AUTH":
 			value, err := decodeXtext(value)
+			// RFC 5321 §4.2.4: 501 for a syntax error in a parameter
+			// (v0.25.1: 500, an unrecognized command).
 			if err != nil || value == "" {
-				c.writeResponse(500, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter value")
 				return
 			}
 			if value == "<>" {
@@ -428,13 +488,15 @@ func (c *Conn) handleMail(arg string) {
 				p := parser{s: value}
 				value, err = p.parseMailbox()
 				if err != nil || p.s != "" {
-					c.writeResponse(500, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter mailbox")
+					c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed AUTH parameter mailbox")
 					return
 				}
 			}
 			opts.Auth = &value
 		default:
-			c.writeResponse(500, EnhancedCode{5, 5, 4}, "Unknown MAIL FROM argument")
+			// RFC 5321 §4.1.1.11, §4.2.3: 555, "MAIL FROM/RCPT TO
+			// parameters not recognized or not implemented" (v0.25.1: 500).
+			c.protocolError(555, EnhancedCode{5, 5, 4}, "Unknown MAIL FROM argument")
 			return
 		}
 	}
@@ -670,25 +732,26 @@ func isPrintableASCII(val string) bool {
 
 // MAIL state -> waiting for RCPTs followed by DATA
 func (c *Conn) handleRcpt(arg string) {
+	// RFC 5321 §4.1.4, §4.2.4: 503 (v0.25.1: 502).
 	if !c.fromReceived {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Missing MAIL FROM command.")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Missing MAIL FROM command.")
 		return
 	}
 	if c.bdatPipe != nil {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "RCPT not allowed during message transfer")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "RCPT not allowed during message transfer")
 		return
 	}
 
 	arg, ok := cutPrefixFold(arg, "TO:")
 	if !ok {
-		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting RCPT arg syntax of TO:<address>")
+		c.protocolError(501, EnhancedCode{5, 5, 2}, "Was expecting RCPT arg syntax of TO:<address>")
 		return
 	}
 
 	p := parser{s: strings.TrimSpace(arg)}
 	recipient, route, err := p.parsePath()
 	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 2}, "Was expecting RCPT arg syntax of TO:<address>")
+		c.protocolError(501, EnhancedCode{5, 5, 2}, "Was expecting RCPT arg syntax of TO:<address>")
 		return
 	}
 
@@ -699,7 +762,7 @@ func (c *Conn) handleRcpt(arg string) {
 
 	args, err := parseArgs(p.s)
 	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 4}, "Unable to parse RCPT ESMTP parameters")
+		c.protocolError(501, EnhancedCode{5, 5, 4}, "Unable to parse RCPT ESMTP parameters")
 		return
 	}
 
@@ -709,7 +772,7 @@ func (c *Conn) handleRcpt(arg string) {
 		switch key {
 		case "NOTIFY":
 			if !c.server.EnableDSN {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "NOTIFY is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "NOTIFY is not implemented")
 				return
 			}
 			notify := []DSNNotify{}
@@ -717,68 +780,69 @@ func (c *Conn) handleRcpt(arg string) {
 				notify = append(notify, DSNNotify(strings.ToUpper(val)))
 			}
 			if err := checkNotifySet(notify); err != nil {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed NOTIFY parameter value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed NOTIFY parameter value")
 				return
 			}
 			opts.Notify = notify
 		case "ORCPT":
 			if !c.server.EnableDSN {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "ORCPT is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "ORCPT is not implemented")
 				return
 			}
 			aType, aAddr, err := decodeTypedAddress(value)
 			if err != nil || aAddr == "" {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed ORCPT parameter value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed ORCPT parameter value")
 				return
 			}
 			opts.OriginalRecipientType = aType
 			opts.OriginalRecipient = aAddr
 		case "RRVS":
 			if !c.server.EnableRRVS {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "RRVS is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "RRVS is not implemented")
 				return
 			}
 			value, _, _ = strings.Cut(value, ";") // discard the no-support action
 			rrvsTime, err := time.Parse(time.RFC3339, value)
 			if err != nil {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed RRVS parameter value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed RRVS parameter value")
 				return
 			}
 			opts.RequireRecipientValidSince = rrvsTime
 		case "BY":
 			if !c.server.EnableDELIVERBY {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "DELIVERBY is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "DELIVERBY is not implemented")
 				return
 			}
 			deliverBy := parseDeliverByArgument(value)
 			if deliverBy == nil {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed BY parameter value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed BY parameter value")
 				return
 			}
 			if c.server.MinimumDeliverByTime != 0 &&
 				deliverBy.Mode == DeliverByReturn &&
 				deliverBy.Time < c.server.MinimumDeliverByTime {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "BY parameter is below server minimum")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "BY parameter is below server minimum")
 				return
 			}
 			opts.DeliverBy = deliverBy
 		case "MT-PRIORITY":
 			if !c.server.EnableMTPRIORITY {
-				c.writeResponse(504, EnhancedCode{5, 5, 4}, "MT-PRIORITY is not implemented")
+				c.protocolError(504, EnhancedCode{5, 5, 4}, "MT-PRIORITY is not implemented")
 				return
 			}
 			mtPriority, err := strconv.Atoi(value)
 			if err != nil {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed MT-PRIORITY parameter value")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed MT-PRIORITY parameter value")
 				return
 			}
 			if mtPriority < -9 || mtPriority > 9 {
-				c.writeResponse(501, EnhancedCode{5, 5, 4}, "MT-PRIORITY is outside valid range")
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "MT-PRIORITY is outside valid range")
 				return
 			}
 			opts.MTPriority = &mtPriority
 		default:
-			c.writeResponse(500, EnhancedCode{5, 5, 4}, "Unknown RCPT TO argument")
+			// RFC 5321 §4.1.1.11, §4.2.3 (v0.25.1: 500).
+			c.protocolError(555, EnhancedCode{5, 5, 4}, "Unknown RCPT TO argument")
 			return
 		}
 	}
@@ -816,23 +880,25 @@ func checkNotifySet(values []DSNNotify) error {
 }
 
 func (c *Conn) handleAuth(arg string) {
+	// RFC 5321 §4.2.4: 503 out of sequence, 501 for a missing argument
+	// (v0.25.1: 502 for both).
 	if c.helo == "" {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
 		return
 	}
 	if c.didAuth {
-		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Already authenticated")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Already authenticated")
 		return
 	}
 
 	parts := strings.Fields(arg)
 	if len(parts) == 0 {
-		c.writeResponse(502, EnhancedCode{5, 5, 4}, "Missing parameter")
+		c.protocolError(501, EnhancedCode{5, 5, 4}, "Missing parameter")
 		return
 	}
 
 	if !c.authAllowed() {
-		c.writeResponse(523, EnhancedCode{5, 7, 10}, "TLS is required")
+		c.protocolError(523, EnhancedCode{5, 7, 10}, "TLS is required")
 		return
 	}
 
@@ -844,7 +910,9 @@ func (c *Conn) handleAuth(arg string) {
 		var err error
 		ir, err = decodeSASLResponse(parts[1])
 		if err != nil {
-			c.writeResponse(454, EnhancedCode{4, 7, 0}, "Invalid base64 data")
+			// RFC 4954 §4: a response that is not BASE64 gets 501 5.5.2
+			// (v0.25.1: 454 4.7.0, a temporary failure).
+			c.protocolError(501, EnhancedCode{5, 5, 2}, "Invalid base64 data")
 			return
 		}
 	}
@@ -875,7 +943,11 @@ func (c *Conn) handleAuth(arg string) {
 
 		encoded, err = c.readLine()
 		if err != nil {
-			return // TODO: error handling
+			// A timeout or a lost connection mid-exchange ends the session,
+			// as between commands (v0.25.1 went back to reading commands,
+			// with the rest of the line still unread).
+			c.readError(err, idleTimeoutMsg)
+			return
 		}
 
 		if encoded == "*" {
@@ -886,7 +958,8 @@ func (c *Conn) handleAuth(arg string) {
 
 		response, err = decodeSASLResponse(encoded)
 		if err != nil {
-			c.writeResponse(454, EnhancedCode{4, 7, 0}, "Invalid base64 data")
+			// RFC 4954 §4, as for the initial response.
+			c.protocolError(501, EnhancedCode{5, 5, 2}, "Invalid base64 data")
 			return
 		}
 	}
@@ -918,12 +991,12 @@ func (c *Conn) auth(mech string) (sasl.Server, error) {
 
 func (c *Conn) handleStartTLS() {
 	if _, isTLS := c.TLSConnectionState(); isTLS {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "Already running in TLS")
+		c.protocolError(502, EnhancedCode{5, 5, 1}, "Already running in TLS")
 		return
 	}
 
 	if c.server.TLSConfig == nil {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "TLS not supported")
+		c.protocolError(502, EnhancedCode{5, 5, 1}, "TLS not supported")
 		return
 	}
 
@@ -961,8 +1034,10 @@ func (c *Conn) handleStartTLS() {
 func (c *Conn) refuseWithoutRecipients() bool {
 	switch {
 	case !c.fromReceived:
-		c.writeResponse(503, EnhancedCode{5, 5, 1}, "Bad sequence of commands: MAIL first")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Bad sequence of commands: MAIL first")
 	case len(c.recipients) == 0:
+		// Not counted as an error: a pipelining client sends DATA
+		// before it knows its recipients failed (RFC 2920 §3.1).
 		c.writeResponse(554, EnhancedCode{5, 5, 1}, "No valid recipients")
 	default:
 		return false
@@ -972,15 +1047,15 @@ func (c *Conn) refuseWithoutRecipients() bool {
 
 func (c *Conn) handleData(arg string) {
 	if arg != "" {
-		c.writeResponse(501, EnhancedCode{5, 5, 4}, "DATA command should not have any arguments")
+		c.protocolError(501, EnhancedCode{5, 5, 4}, "DATA command should not have any arguments")
 		return
 	}
 	if c.bdatPipe != nil {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "DATA not allowed during message transfer")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "DATA not allowed during message transfer")
 		return
 	}
 	if c.binarymime {
-		c.writeResponse(502, EnhancedCode{5, 5, 1}, "DATA not allowed for BINARYMIME messages")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "DATA not allowed for BINARYMIME messages")
 		return
 	}
 
@@ -999,52 +1074,150 @@ func (c *Conn) handleData(arg string) {
 	}
 
 	r := newDataReader(c)
-	code, enhancedCode, msg := dataErrorToStatus(c.Session().Data(r))
+	err := c.Session().Data(r)
+	if _, isReply := err.(*SMTPError); r.readErr != nil && !isReply {
+		// The connection failed under the session (a timeout, a line too
+		// long): answer as between commands, and close. Sluice change:
+		// v0.25.1 answered 554 with the Go error's text and read on.
+		c.readError(r.readErr, dataTimeoutMsg)
+		return
+	}
+	code, enhancedCode, msg := dataErrorToStatus(err)
 	r.limited = false
 	io.Copy(ioutil.Discard, r) // Make sure all the data has been consumed
+	if r.readErr != nil {
+		// The rest of the data could not be read: what follows would be
+		// taken for commands.
+		c.readError(r.readErr, dataTimeoutMsg)
+		return
+	}
 	c.writeResponse(code, enhancedCode, msg)
+}
+
+// chunkReader reads the size octets of a BDAT chunk from the connection.
+// Unlike io.LimitReader it tells a chunk cut short by the end of the
+// connection (io.ErrUnexpectedEOF) from a complete one (io.EOF), and keeps
+// the connection's error apart from the backend's.
+type chunkReader struct {
+	r       io.Reader
+	n       int64 // octets left
+	readErr error // the connection's error, if reading it failed
+}
+
+func (r *chunkReader) Read(b []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, io.EOF
+	}
+	if r.readErr != nil {
+		return 0, r.readErr
+	}
+	if int64(len(b)) > r.n {
+		b = b[:r.n]
+	}
+	n, err := r.r.Read(b)
+	r.n -= int64(n)
+	if err == io.EOF && r.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && err != io.EOF {
+		r.readErr = err
+	}
+	return n, err
+}
+
+// readChunk copies a BDAT chunk of size octets to w with the line length
+// limit off: a chunk is counted octets, not lines (RFC 3030 §2). It
+// returns the connection's error and the error of w, if any.
+func (c *Conn) readChunk(w io.Writer, size uint64) (readErr, writeErr error) {
+	c.lineLimitReader.LineLimit = 0
+	defer func() {
+		c.lineLimitReader.LineLimit = c.server.MaxLineLength
+	}()
+
+	chunk := &chunkReader{r: c.text.R, n: int64(size)}
+	_, err := io.Copy(w, chunk)
+	if chunk.readErr != nil {
+		return chunk.readErr, nil
+	}
+	if err != nil {
+		// Backend might return an error early using CloseWithError without
+		// consuming the whole chunk.
+		io.Copy(ioutil.Discard, chunk)
+		return chunk.readErr, err
+	}
+	return nil, nil
+}
+
+// discardChunk reads and drops the chunk of a BDAT command that is
+// refused: the chunk follows the command whatever the reply (RFC 3030 §2),
+// and left unread its octets would be read as commands. It reports false
+// when reading failed, after answering and closing the connection.
+func (c *Conn) discardChunk(size uint64) bool {
+	if readErr, _ := c.readChunk(ioutil.Discard, size); readErr != nil {
+		c.readError(readErr, dataTimeoutMsg)
+		return false
+	}
+	return true
 }
 
 func (c *Conn) handleBdat(arg string) {
 	args := strings.Fields(arg)
+	// ParseUint instead of Atoi so we will not accept negative values.
+	var size uint64
+	var err error
 	if len(args) == 0 {
-		c.writeResponse(501, EnhancedCode{5, 5, 4}, "Missing chunk size argument")
-		return
+		err = errors.New("no chunk size")
+	} else {
+		size, err = strconv.ParseUint(args[0], 10, 32)
 	}
-	if len(args) > 2 {
-		c.writeResponse(501, EnhancedCode{5, 5, 4}, "Too many arguments")
+	if err != nil {
+		// Without its size, where the chunk ends cannot be known, nor
+		// whether one follows: the input cannot be brought back in step
+		// with the commands, so the session ends. Sluice fix: v0.25.1
+		// read on, and ran the chunk's content as commands.
+		msg := "Malformed size argument"
+		if len(args) == 0 {
+			msg = "Missing chunk size argument"
+		}
+		c.writeResponse(501, EnhancedCode{5, 5, 4}, msg+", closing connection")
+		c.Close()
 		return
 	}
 
 	last := false
-	if len(args) == 2 {
-		if !strings.EqualFold(args[1], "LAST") {
-			c.writeResponse(501, EnhancedCode{5, 5, 4}, "Unknown BDAT argument")
-			return
-		}
+	badArg := ""
+	switch {
+	case len(args) > 2:
+		badArg = "Too many arguments"
+	case len(args) == 2 && !strings.EqualFold(args[1], "LAST"):
+		badArg = "Unknown BDAT argument"
+	case len(args) == 2:
 		last = true
 	}
-
-	// ParseUint instead of Atoi so we will not accept negative values.
-	size, err := strconv.ParseUint(args[0], 10, 32)
-	if err != nil {
-		c.writeResponse(501, EnhancedCode{5, 5, 4}, "Malformed size argument")
+	if badArg != "" {
+		// The chunk is read and dropped before the reply (Sluice fix:
+		// v0.25.1 left it to be read as commands).
+		if c.discardChunk(size) {
+			c.protocolError(501, EnhancedCode{5, 5, 4}, badArg)
+		}
 		return
 	}
 
-	if c.refuseWithoutRecipients() {
+	if !c.fromReceived || len(c.recipients) == 0 {
 		// The chunk follows the command even when the command is rejected.
-		io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
+		if c.discardChunk(size) {
+			c.refuseWithoutRecipients()
+		}
 		return
 	}
 
 	if c.server.MaxMessageBytes != 0 && c.bytesReceived+int64(size) > c.server.MaxMessageBytes {
-		c.writeResponse(552, EnhancedCode{5, 3, 4}, "Max message size exceeded")
-
 		// Discard chunk itself without passing it to backend.
-		io.Copy(ioutil.Discard, io.LimitReader(c.text.R, int64(size)))
-
+		if !c.discardChunk(size) {
+			return
+		}
 		c.reset()
+		c.protocolError(552, EnhancedCode{5, 3, 4}, "Max message size exceeded")
 		return
 	}
 
@@ -1088,18 +1261,16 @@ func (c *Conn) handleBdat(arg string) {
 		}()
 	}
 
-	c.lineLimitReader.LineLimit = 0
-	defer func() {
-		c.lineLimitReader.LineLimit = c.server.MaxLineLength
-	}()
-
-	chunk := io.LimitReader(c.text.R, int64(size))
-	_, err = io.Copy(c.bdatPipe, chunk)
+	readErr, err := c.readChunk(c.bdatPipe, size)
+	if readErr != nil {
+		// The connection failed mid-chunk: answer as DATA does (421 4.4.2
+		// for a timeout) and close; Close ends the backend's read with
+		// ErrDataReset. Sluice fix: v0.25.1 answered 554 with the Go
+		// error's text, and read on.
+		c.readError(readErr, dataTimeoutMsg)
+		return
+	}
 	if err != nil {
-		// Backend might return an error early using CloseWithError without consuming
-		// the whole chunk.
-		io.Copy(ioutil.Discard, chunk)
-
 		c.writeResponse(dataErrorToStatus(err))
 
 		if err == errPanic {
@@ -1337,7 +1508,16 @@ func (c *Conn) writeError(code int, enhCode EnhancedCode, err error) {
 	}
 }
 
-// Reads a line of input
+// readLine reads a command line, or an AUTH response line, without its
+// line end (LF, or CRLF). The read deadline is set once per line, so it
+// bounds the whole line however slowly its bytes come. A line the client
+// had not finished when the read failed (the deadline, the client gone) is
+// dropped and the error returned: a server must not act on an incomplete
+// command (RFC 5321 §4.5.3.2.7: the timeout is a wait for the next
+// command, so a fragment is a command never received). Sluice fix:
+// v0.25.1 read with textproto's ReadLine, which returns the fragment as a
+// line and drops the error, so the fragment was run as a command and the
+// rest of the line read as another.
 func (c *Conn) readLine() (string, error) {
 	if c.server.ReadTimeout != 0 {
 		if err := c.conn.SetReadDeadline(time.Now().Add(c.server.ReadTimeout)); err != nil {
@@ -1345,7 +1525,60 @@ func (c *Conn) readLine() (string, error) {
 		}
 	}
 
-	return c.text.ReadLine()
+	var long []byte // a line longer than the bufio.Reader's buffer
+	for {
+		l, err := c.text.R.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, l...)
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		if long != nil {
+			l = append(long, l...)
+		}
+		n := len(l) - 1 // the LF
+		if n > 0 && l[n-1] == '\r' {
+			n--
+		}
+		return string(l[:n]), nil
+	}
+}
+
+// Replies to a client whose input could not be read.
+const (
+	idleTimeoutMsg = "Idle timeout, bye bye"
+	dataTimeoutMsg = "Timeout waiting for data, closing connection"
+)
+
+// readError answers a failed read of the client's input and closes the
+// connection: after it the input cannot be trusted to be in step with the
+// replies. A timeout gets 421 4.4.2 with timeoutMsg (RFC 5321 §4.5.3.2,
+// RFC 3463 X.4.2), a line over MaxLineLength 500 5.5.2 (RFC 5321
+// §4.5.3.1.4, §4.5.3.1.6), any other failure but the end of the
+// connection 421 4.4.0 (RFC 5321 §3.8). It returns the error worth
+// logging, if any.
+func (c *Conn) readError(err error, timeoutMsg string) error {
+	switch {
+	case err == io.EOF || errors.Is(err, net.ErrClosed):
+		err = nil
+	case err == ErrTooLongLine:
+		c.writeResponse(500, EnhancedCode{5, 5, 2}, "Too long line, closing connection")
+		err = nil
+	case isTimeout(err):
+		c.writeResponse(421, EnhancedCode{4, 4, 2}, timeoutMsg)
+		err = nil
+	default:
+		c.writeResponse(421, EnhancedCode{4, 4, 0}, "Connection error, sorry")
+	}
+	c.Close()
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 func (c *Conn) reset() {

@@ -53,7 +53,11 @@ type dataReader struct {
 	state int
 
 	limited bool
-	n       int64 // Maximum bytes remaining
+	n       int64 // Maximum bytes remaining; -1 once over the limit
+
+	// readErr is the connection's error, if reading it failed (io.EOF
+	// shows as io.ErrUnexpectedEOF).
+	readErr error
 }
 
 func newDataReader(c *Conn) *dataReader {
@@ -87,17 +91,31 @@ const (
 // stretches that need no state change (the middle of a line, and a CRLF
 // followed by an ordinary byte) are found with bytes.IndexByte and copied
 // whole. The output, the state after each byte and the errors are those of
-// the byte-at-a-time machine of go-smtp v0.25.1, quirks included (".\r"
-// followed by anything but "\n" loses both the dot and the CR, and a bare
-// "\n" never starts a line) but one: a CR after a CR stays a possible
-// line end, as in net/textproto. Like it, Read fills b unless the message ends
-// or the connection fails first.
+// the byte-at-a-time machine of go-smtp v0.25.1 (a bare "\n" never starts
+// a line) but for three Sluice fixes: a CR after a CR stays a possible
+// line end, and ".\r" followed by anything but "\n" loses only the dot,
+// both as in net/textproto; and a message of exactly the size limit is
+// accepted. Like it, Read fills b unless the message ends or the
+// connection fails first.
+//
+// The limit counts the message as it is passed on (RFC 1870 §3: its line
+// ends included, its dot-stuffing and end marker not). With the limit
+// used up, Read goes on reading input that passes nothing on — the end
+// marker — and fails with ErrDataTooLarge only on a byte past the limit,
+// and from then on: v0.25.1 failed as soon as the limit was used up, so a
+// message of exactly the advertised SIZE (RFC 1870 §4: the largest
+// accepted) was refused.
 func (r *dataReader) Read(b []byte) (n int, err error) {
+	over := false
 	if r.limited {
-		if r.n <= 0 {
+		switch {
+		case r.n < 0:
 			return 0, ErrDataTooLarge
-		}
-		if int64(len(b)) > r.n {
+		case r.n == 0 && len(b) > 0:
+			// Look for the end marker: any byte passed on is one too many.
+			var one [1]byte
+			b, over = one[:], true
+		case int64(len(b)) > r.n:
 			b = b[0:r.n]
 		}
 	}
@@ -109,6 +127,7 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
+				r.readErr = err
 				break
 			}
 		}
@@ -116,6 +135,10 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		w, rd := r.scan(b[n:], buf)
 		n += w
 		r.r.Discard(rd)
+	}
+	if over && n > 0 {
+		r.n = -1
+		return 0, ErrDataTooLarge
 	}
 	if err == nil && r.state == stateEOF {
 		err = io.EOF
@@ -168,6 +191,12 @@ func (r *dataReader) scan(dst, src []byte) (nw, nr int) {
 				r.state = stateEOF
 				continue
 			}
+			// Not the end marker: drop the dot, pass the CR on and read c
+			// again as data, as net/textproto's dotReader does. Sluice
+			// fix: v0.25.1 dropped the CR too, so a bare CR (which Sluice
+			// refuses, RFC 5321 §2.3.8) went through unseen.
+			nr--
+			c = '\r'
 			r.state = stateData
 		case stateCR:
 			if c == '\n' {

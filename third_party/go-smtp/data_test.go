@@ -12,8 +12,10 @@ import (
 )
 
 // byteDataReader is go-smtp v0.25.1's dataReader, one ReadByte per input
-// byte, with Sluice's one fix (a CR after a CR stays in stateCR): the
-// reference the line-at-a-time reader must match.
+// byte, with Sluice's fixes (a CR after a CR stays in stateCR; ".\r" not
+// followed by "\n" loses only the dot, as in net/textproto; a message of
+// exactly the limit passes): the reference the line-at-a-time reader must
+// match.
 type byteDataReader struct {
 	r       *bufio.Reader
 	state   int
@@ -22,11 +24,14 @@ type byteDataReader struct {
 }
 
 func (r *byteDataReader) Read(b []byte) (n int, err error) {
+	over := false
 	if r.limited {
-		if r.n <= 0 {
+		switch {
+		case r.n < 0:
 			return 0, ErrDataTooLarge
-		}
-		if int64(len(b)) > r.n {
+		case r.n == 0 && len(b) > 0:
+			b, over = make([]byte, 1), true
+		case int64(len(b)) > r.n:
 			b = b[0:r.n]
 		}
 	}
@@ -61,6 +66,8 @@ func (r *byteDataReader) Read(b []byte) (n int, err error) {
 				r.state = stateEOF
 				continue
 			}
+			r.r.UnreadByte()
+			c = '\r'
 			r.state = stateData
 		case stateCR:
 			if c == '\n' {
@@ -77,6 +84,10 @@ func (r *byteDataReader) Read(b []byte) (n int, err error) {
 		}
 		b[n] = c
 		n++
+	}
+	if over && n > 0 {
+		r.n = -1
+		return 0, ErrDataTooLarge
 	}
 	if err == nil && r.state == stateEOF {
 		err = io.EOF
@@ -180,7 +191,7 @@ var dataReaderCases = []string{
 	"..leading dot\r\n.\r\n",                // a stuffed dot
 	"...\r\n.\r\n",                          // two dots left after unstuffing one
 	".x\r\n.\r\n",                           // an unstuffed leading dot is dropped
-	"a\r\n.\rb\r\n.\r\n",                    // ".\r" not followed by "\n": dot and CR go
+	"a\r\n.\rb\r\n.\r\n",                    // ".\r" not followed by "\n": only the dot goes
 	"a\r\n.\r\r\n.\r\n",                     // ".\r\r": the second CR is data and no line starts
 	"a\r\n.\r.\r\n.\r\n",                    // ".\r."
 	"a\n.\nb\r\n.\r\n",                      // bare LF: "<LF>.<LF>" is not the end
@@ -260,7 +271,11 @@ func TestDataReaderEndSplit(t *testing.T) {
 func TestDataReaderSemantics(t *testing.T) {
 	cases := []struct{ in, out string }{
 		{"a\r\n..\r\n.\r\n", "a\r\n.\r\n"},
-		{"a\r\n.\rx\r\n.\r\n", "a\r\nx\r\n"}, // the dot and the bare CR both go
+		// Only the dot goes: the bare CR is kept for Sluice's check
+		// (v0.25.1 dropped it too, so "a", "x" went through unseen).
+		{"a\r\n.\rx\r\n.\r\n", "a\r\n\rx\r\n"},
+		{"line1\r\n.\rfoo\r\n.\r\n", "line1\r\n\rfoo\r\n"},
+		{"a\r\n.\r\r\n.\r\n", "a\r\n\r\r\n"},
 		{"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n"},
 		{"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n"},
 		{"a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n"},
@@ -288,6 +303,48 @@ func TestDataReaderTooLarge(t *testing.T) {
 	got, err = io.ReadAll(r)
 	if err != nil || string(got) != body {
 		t.Fatalf("under the limit: read %d bytes, %v", len(got), err)
+	}
+}
+
+// TestDataReaderExactLimit: RFC 1870 §4, the advertised SIZE is the
+// largest message accepted. A message of exactly the limit passes, with
+// any read size and however the end marker is split; one byte more fails,
+// and so does every later read. v0.25.1 refused the message at the limit.
+func TestDataReaderExactLimit(t *testing.T) {
+	body := strings.Repeat("0123456789\r\n", 100) // 1200 bytes
+	for _, bufSize := range []int{1, 7, 1199, 1200, 1201, 4096} {
+		for kind := 0; kind < 4; kind++ {
+			for _, tc := range []struct {
+				limit int64
+				ok    bool
+			}{{1200, true}, {1199, false}, {1201, true}} {
+				src := wrapInput(kind, body+".\r\nQUIT\r\n", rand.New(rand.NewSource(int64(bufSize))))
+				br := bufio.NewReaderSize(src, 16)
+				r := &dataReader{r: br, limited: true, n: tc.limit}
+				var got []byte
+				buf := make([]byte, bufSize)
+				var err error
+				for {
+					var n int
+					n, err = r.Read(buf)
+					got = append(got, buf[:n]...)
+					if err != nil {
+						break
+					}
+				}
+				if tc.ok && (err != io.EOF || string(got) != body) {
+					t.Fatalf("limit %d, reads of %d, kind %d: %d bytes, %v; want the message", tc.limit, bufSize, kind, len(got), err)
+				}
+				if !tc.ok {
+					if err != ErrDataTooLarge || int64(len(got)) != tc.limit {
+						t.Fatalf("limit %d, reads of %d, kind %d: %d bytes, %v; want ErrDataTooLarge", tc.limit, bufSize, kind, len(got), err)
+					}
+					if n, err := r.Read(buf); n != 0 || err != ErrDataTooLarge {
+						t.Fatalf("limit %d: read after the error: %d, %v", tc.limit, n, err)
+					}
+				}
+			}
+		}
 	}
 }
 

@@ -180,27 +180,13 @@ func (s *Server) handleConn(c *Conn) error {
 		if err == nil {
 			cmd, arg, err := parseCmd(line)
 			if err != nil {
-				c.protocolError(501, EnhancedCode{5, 5, 2}, "Bad command")
+				c.commandError(501, EnhancedCode{5, 5, 2}, "Bad command")
 				continue
 			}
 
 			c.handle(cmd, arg)
 		} else {
-			if err == io.EOF || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			if err == ErrTooLongLine {
-				c.writeResponse(500, EnhancedCode{5, 4, 0}, "Too long line, closing connection")
-				return nil
-			}
-
-			if neterr, ok := err.(net.Error); ok && neterr.Timeout() {
-				c.writeResponse(421, EnhancedCode{4, 4, 2}, "Idle timeout, bye bye")
-				return nil
-			}
-
-			c.writeResponse(421, EnhancedCode{4, 4, 0}, "Connection error, sorry")
-			return err
+			return c.readError(err, idleTimeoutMsg)
 		}
 	}
 }

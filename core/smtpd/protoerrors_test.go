@@ -1,0 +1,49 @@
+package smtpd
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// Errors go-smtp answers itself count towards max_errors: the first three
+// bad commands are answered, the fourth ends the session with 421 4.7.0.
+func TestMaxErrorsProtocol(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxErrors = 3 }))
+	d := h.dial()
+	d.ehlo()
+	d.cmd("RCPT TO:<b@example.org>", "503 5.5.1 Missing MAIL FROM command.")
+	d.cmd("MAIL FROM:<a@example.org> FOO=BAR", "555 5.5.4 Unknown MAIL FROM argument")
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+	d.cmd("XYZW", "500 5.5.2 Syntax errors, XYZW command unrecognized")
+	d.cmd("RSET foo", "421 4.7.0 Too many errors, closing connection")
+	d.expectClosed()
+	if !strings.Contains(h.logs.String(), "max_errors, at 501 5.5.4 RSET command should not have any arguments") {
+		t.Errorf("the limit is not logged:\n%s", h.logs.String())
+	}
+}
+
+// Protocol errors and refusals share one count.
+func TestMaxErrorsProtocolAndRefusals(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxErrors = 2 }))
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+	d.cmd("DATA x", "501 5.5.4 DATA command should not have any arguments")
+	d.cmd("RCPT TO:<y@elsewhere.example>", "421 4.7.0 Too many errors, closing connection")
+	d.expectClosed()
+}
+
+// max_errors = -1 counts nothing: go-smtp's own limit does not apply to
+// Sluice's sessions either.
+func TestMaxErrorsProtocolUnlimited(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxErrors = -1 }))
+	d := h.dial()
+	d.ehlo()
+	for range 30 {
+		d.cmd("XYZW", "500 5.5.2 Syntax errors, XYZW command unrecognized")
+	}
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+}

@@ -1,0 +1,380 @@
+package smtp_test
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// The protocol fixes of Sluice's copy (SLUICE.md), each driven through a
+// real connection with exact replies.
+
+// rawClient talks SMTP a byte at a time if need be, and reads replies
+// with a deadline so that a server that says nothing fails the test.
+type rawClient struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRaw(t *testing.T, fn ...serverConfigureFunc) (*backend, *smtp.Server, *rawClient) {
+	t.Helper()
+	be, s, c, _ := testServer(t, fn...)
+	t.Cleanup(func() { c.Close(); s.Close() })
+	rc := &rawClient{t: t, c: c, r: bufio.NewReader(c)}
+	rc.expect("220 localhost ESMTP Service Ready")
+	return be, s, rc
+}
+
+func (rc *rawClient) send(s string) {
+	rc.t.Helper()
+	if _, err := io.WriteString(rc.c, s); err != nil {
+		rc.t.Fatalf("write %q: %v", s, err)
+	}
+}
+
+func (rc *rawClient) line() string {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	l, err := rc.r.ReadString('\n')
+	if err != nil {
+		rc.t.Fatalf("read reply: %v (got %q)", err, l)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+func (rc *rawClient) expect(want ...string) {
+	rc.t.Helper()
+	for _, w := range want {
+		if got := rc.line(); got != w {
+			rc.t.Fatalf("got reply %q, want %q", got, w)
+		}
+	}
+}
+
+// cmd sends one command line and expects one reply line.
+func (rc *rawClient) cmd(line, want string) {
+	rc.t.Helper()
+	rc.send(line + "\r\n")
+	rc.expect(want)
+}
+
+// ehlo greets and skips the capabilities.
+func (rc *rawClient) ehlo() {
+	rc.t.Helper()
+	rc.send("EHLO localhost\r\n")
+	for {
+		l := rc.line()
+		if strings.HasPrefix(l, "250 ") {
+			return
+		}
+		if !strings.HasPrefix(l, "250-") {
+			rc.t.Fatalf("EHLO reply %q", l)
+		}
+	}
+}
+
+// expectClosed asserts the server closed the connection with nothing more
+// to say.
+func (rc *rawClient) expectClosed() {
+	rc.t.Helper()
+	rc.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	l, err := rc.r.ReadString('\n')
+	if err == nil || l != "" {
+		rc.t.Fatalf("got %q (err %v), want the connection closed", l, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		rc.t.Fatal("connection still open")
+	}
+}
+
+func readTimeout(d time.Duration) serverConfigureFunc {
+	return func(s *smtp.Server) { s.ReadTimeout = d }
+}
+
+// Item 1: a command line cut by the read timeout is not run, and the rest
+// of it is not read as another command (RFC 5321 §4.5.3.2.7).
+func TestServerTimeoutMidLine(t *testing.T) {
+	be, _, rc := dialRaw(t, readTimeout(300*time.Millisecond))
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.send("RCPT TO:<u@exa")
+	rc.expect("421 4.4.2 Idle timeout, bye bye")
+	rc.expectClosed()
+	if len(be.messages)+len(be.anonmsgs) != 0 {
+		t.Fatal("a message went through")
+	}
+}
+
+// A line ending at the end of the connection is not a line either.
+func TestServerPartialLineAtEOF(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.send("QUIT")
+	rc.c.(*net.TCPConn).CloseWrite()
+	rc.expectClosed()
+}
+
+// One byte every so often does not keep a command line open past the read
+// timeout: the deadline is set once per line.
+func TestServerSlowLine(t *testing.T) {
+	_, _, rc := dialRaw(t, readTimeout(500*time.Millisecond))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for _, b := range []byte("NOOP and some more text\r\n") {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := rc.c.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	start := time.Now()
+	rc.expect("421 4.4.2 Idle timeout, bye bye")
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("closed after %v; the line took 2.5s to send", took)
+	}
+	rc.expectClosed()
+}
+
+// An AUTH response cut by the timeout ends the session as a command would.
+func TestServerTimeoutMidAuthResponse(t *testing.T) {
+	_, _, rc := dialRaw(t, readTimeout(300*time.Millisecond))
+	rc.ehlo()
+	rc.cmd("AUTH PLAIN", "334 ")
+	rc.send("AHVzZXJuYW1lAHBhc3N3b3")
+	rc.expect("421 4.4.2 Idle timeout, bye bye")
+	rc.expectClosed()
+}
+
+// Item 2: ".\r" followed by another byte loses only the dot, as in
+// net/textproto: the bare CR reaches the session.
+func TestServerDataDotCR(t *testing.T) {
+	be, _, rc := dialRaw(t)
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	rc.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	rc.send("line1\r\n.\rfoo\r\n.\r\n")
+	rc.expect("250 2.0.0 OK: queued")
+	if len(be.anonmsgs) != 1 || string(be.anonmsgs[0].Data) != "line1\r\n\rfoo\r\n" {
+		t.Fatalf("messages %v", be.anonmsgs)
+	}
+}
+
+// Item 3: a timeout in the middle of a BDAT chunk gets DATA's 421 4.4.2,
+// and the connection closes.
+func TestServerBdatTimeoutMidChunk(t *testing.T) {
+	be, _, rc := dialRaw(t, readTimeout(300*time.Millisecond))
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	rc.send("BDAT 10 LAST\r\nabc")
+	rc.expect("421 4.4.2 Timeout waiting for data, closing connection")
+	rc.expectClosed()
+	if len(be.anonmsgs) != 0 {
+		t.Fatal("a message went through")
+	}
+}
+
+// A chunk cut short by the end of the connection is no chunk.
+func TestServerBdatEOFMidChunk(t *testing.T) {
+	be, _, rc := dialRaw(t)
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	rc.send("BDAT 10 LAST\r\nabc")
+	rc.c.(*net.TCPConn).CloseWrite()
+	rc.expect("421 4.4.0 Connection error, sorry")
+	rc.expectClosed()
+	if len(be.anonmsgs) != 0 {
+		t.Fatalf("a truncated message went through: %q", be.anonmsgs[0].Data)
+	}
+}
+
+// Item 4: the chunk of a malformed BDAT is read and dropped, never run as
+// commands; without a size the session ends.
+func TestServerBdatMalformed(t *testing.T) {
+	be, _, rc := dialRaw(t)
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	rc.send("BDAT 6 FIRST\r\nQUIT\r\n")
+	rc.expect("501 5.5.4 Unknown BDAT argument")
+	rc.send("BDAT 6 LAST more\r\nQUIT\r\n")
+	rc.expect("501 5.5.4 Too many arguments")
+	rc.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+	rc.send("BDAT 6x LAST\r\nQUIT\r\n")
+	rc.expect("501 5.5.4 Malformed size argument, closing connection")
+	rc.expectClosed()
+	if len(be.anonmsgs) != 0 {
+		t.Fatal("a message went through")
+	}
+
+	_, _, rc = dialRaw(t)
+	rc.ehlo()
+	rc.send("BDAT\r\n")
+	rc.expect("501 5.5.4 Missing chunk size argument, closing connection")
+	rc.expectClosed()
+}
+
+// Item 5: the reply codes RFC 5321 §4.2.4, §4.1.1.11 and RFC 4954 §4 give.
+func TestServerReplyCodes(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.cmd("MAIL FROM:<a@example.net>", "503 5.5.1 Please introduce yourself first.")
+	rc.cmd("AUTH PLAIN", "503 5.5.1 Please introduce yourself first.")
+	rc.ehlo()
+	rc.cmd("RCPT TO:<u@example.org>", "503 5.5.1 Missing MAIL FROM command.")
+	rc.cmd("MAIL FROM:<a@example.net> FOO=BAR", "555 5.5.4 Unknown MAIL FROM argument")
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org> SIZE=1", "555 5.5.4 Unknown RCPT TO argument")
+	rc.cmd("RSET foo", "501 5.5.4 RSET command should not have any arguments")
+	// RSET foo reset nothing: the transaction is still open.
+	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	rc.cmd("RSET", "250 2.0.0 Session reset")
+	rc.cmd("AUTH", "501 5.5.4 Missing parameter")
+	rc.cmd("AUTH PLAIN !!!notbase64", "501 5.5.2 Invalid base64 data")
+	rc.cmd("AUTH PLAIN", "334 ")
+	rc.cmd("!!!", "501 5.5.2 Invalid base64 data")
+}
+
+// Item 6: the server's domain first (RFC 5321 §4.1.1.1), no enhanced code
+// for HELO (RFC 2034 §3), and no control character echoed.
+func TestServerGreetingReplies(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.cmd("HELO c3", "250 localhost Hello c3")
+	rc.send("EHLO c\x1b[2J\x7f\xc3\xa9.test\r\n")
+	rc.expect("250-localhost Hello c?[2J???.test")
+	for l := rc.line(); !strings.HasPrefix(l, "250 "); l = rc.line() {
+	}
+	rc.cmd("HELO a\x01b", "250 localhost Hello a?b")
+}
+
+// Item 7: RFC 1870 — a message of exactly the SIZE advertised passes, one
+// byte more does not, in DATA and in BDAT.
+func TestServerSizeExact(t *testing.T) {
+	body := strings.Repeat("0123456789abcdef\r\n", 5) // 90 bytes
+	for _, tc := range []struct {
+		max  int64
+		want string
+	}{
+		{90, "250 2.0.0 OK: queued"},
+		{89, "552 5.3.4 Maximum message size exceeded"},
+	} {
+		_, s, rc := dialRaw(t, func(s *smtp.Server) { s.MaxMessageBytes = tc.max })
+		rc.ehlo()
+		rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+		rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+		rc.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+		rc.send(body + ".\r\n")
+		rc.expect(tc.want)
+		rc.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+
+		want := "250 2.0.0 OK: queued"
+		if tc.max < 90 {
+			want = "552 5.3.4 Max message size exceeded"
+		}
+		rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+		rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+		rc.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), body))
+		rc.expect(want)
+		rc.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+		s.Close()
+	}
+}
+
+// countingSession is a session that counts protocol errors itself.
+type countingSession struct {
+	*session
+	limit int
+	mu    sync.Mutex
+	seen  []string
+}
+
+func (s *countingSession) ProtocolError(code int, ec smtp.EnhancedCode, msg string) *smtp.SMTPError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seen = append(s.seen, fmt.Sprintf("%d %d.%d.%d %s", code, ec[0], ec[1], ec[2], msg))
+	if len(s.seen) > s.limit {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors"}
+	}
+	return nil
+}
+
+var _ smtp.ErrorCounter = (*countingSession)(nil)
+
+// Item 8: an ErrorCounter session is told of every error reply the server
+// gives itself — unknown, malformed and out-of-sequence commands, bad
+// arguments — and ends the connection with its reply, given in place of
+// the error's.
+func TestServerErrorCounter(t *testing.T) {
+	var sess *countingSession
+	_, _, rc := dialRaw(t, func(s *smtp.Server) {
+		be := s.Backend.(*backend)
+		s.Backend = smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+			sess = &countingSession{session: &session{backend: be, anonymous: true}, limit: 4}
+			return sess, nil
+		})
+	})
+	rc.ehlo()
+	rc.cmd("XYZW", "500 5.5.2 Syntax errors, XYZW command unrecognized")
+	rc.cmd("RCPT TO:<u@example.org>", "503 5.5.1 Missing MAIL FROM command.")
+	rc.cmd("MAIL FROM:<a@example.net> FOO=BAR", "555 5.5.4 Unknown MAIL FROM argument")
+	rc.cmd("MAIL FROM:a", "501 5.5.2 Was expecting MAIL arg syntax of FROM:<address>")
+	// Neither a refusal from the session nor a success is counted.
+	rc.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+	// The fifth gets the session's reply in place of its own.
+	rc.cmd("DATA x", "421 4.7.0 Too many errors")
+	rc.expectClosed()
+	want := []string{
+		"500 5.5.2 Syntax errors, XYZW command unrecognized",
+		"503 5.5.1 Missing MAIL FROM command.",
+		"555 5.5.4 Unknown MAIL FROM argument",
+		"501 5.5.2 Was expecting MAIL arg syntax of FROM:<address>",
+		"501 5.5.4 DATA command should not have any arguments",
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if strings.Join(sess.seen, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("errors reported:\n%s\nwant:\n%s", strings.Join(sess.seen, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A session without ErrorCounter keeps go-smtp's own limit: the fourth
+// unknown command ends the connection; other errors are not counted.
+func TestServerErrorThreshold(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.ehlo()
+	for i := 0; i < 5; i++ {
+		rc.cmd("RCPT TO:<u@example.org>", "503 5.5.1 Missing MAIL FROM command.")
+	}
+	for i := 0; i < 3; i++ {
+		rc.cmd("XYZW", "500 5.5.2 Syntax errors, XYZW command unrecognized")
+	}
+	rc.send("XYZW\r\n")
+	rc.expect("500 5.5.2 Syntax errors, XYZW command unrecognized", "500 5.5.1 Too many errors. Quiting now")
+	rc.expectClosed()
+}
+
+// A command line longer than the read buffer (4096 octets) is read whole
+// when MaxLineLength allows it.
+func TestServerLongCommandLine(t *testing.T) {
+	_, _, rc := dialRaw(t, func(s *smtp.Server) { s.MaxLineLength = 20000 })
+	rc.cmd("NOOP "+strings.Repeat("x", 9000), "250 2.0.0 I have successfully done nothing")
+	rc.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+}
