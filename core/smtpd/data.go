@@ -194,6 +194,7 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *r
 		TLS:      info.TLS,
 		Auth:     info.AuthUser != "",
 		SMTPUTF8: tx.opts.UTF8,
+		HELO:     !s.sc.Extended(),
 		ID:       id,
 		Date:     now,
 	}

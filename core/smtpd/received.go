@@ -14,6 +14,7 @@ type trace struct {
 	TLS      bool
 	Auth     bool
 	SMTPUTF8 bool
+	HELO     bool // the client greeted with HELO: plain SMTP (RFC 3848)
 	ID       string
 	For      string // the one recipient, or "" when there are several
 	Date     time.Time
@@ -51,10 +52,13 @@ func receivedHeader(t trace) []byte {
 	return []byte(b.String())
 }
 
-// protocol is the "with" keyword: ESMTP plus S for TLS and A for AUTH (RFC
-// 3848), UTF8SMTP when SMTPUTF8 was used (RFC 6531 §3.7.3). go-smtp does not
-// say whether the client said HELO or EHLO, so plain SMTP is never written.
+// protocol is the "with" keyword: SMTP after HELO; after EHLO, ESMTP plus
+// S for TLS and A for AUTH (RFC 3848), UTF8SMTP when SMTPUTF8 was used (RFC
+// 6531 §3.7.3). TLS, AUTH and SMTPUTF8 all need EHLO.
 func protocol(t trace) string {
+	if t.HELO {
+		return "SMTP"
+	}
 	p := "ESMTP"
 	if t.SMTPUTF8 {
 		p = "UTF8SMTP"

@@ -57,6 +57,15 @@ type txn struct {
 	rcpts []envelope.Recipient
 }
 
+// postmasterDomain is the domain of the postmaster RCPT TO:<Postmaster>
+// reaches: the first local domain, else our hostname.
+func (s *Server) postmasterDomain() string {
+	if len(s.cfg.LocalDomains) > 0 {
+		return s.cfg.LocalDomains[0]
+	}
+	return s.cfg.Hostname
+}
+
 // has reports whether addr is already a recipient of the transaction:
 // the same local part (compared exactly, RFC 5321 §2.4) at the same domain
 // (compared without case).
@@ -135,6 +144,11 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 // Rcpt adds a recipient (RFC 5321 §4.1.1.3) with its DSN parameters (RFC
 // 3461 §4).
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if to == "postmaster" {
+		// RCPT TO:<Postmaster> (RFC 5321 §4.5.1), which go-smtp passes
+		// without a domain: our own postmaster.
+		to = "postmaster@" + s.srv.postmasterDomain()
+	}
 	if r := routeRefused(opts.SourceRoute, to); r != nil {
 		return s.refuse("rcpt", r)
 	}

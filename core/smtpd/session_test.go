@@ -205,3 +205,24 @@ func TestDuplicateRecipientsKeptOnce(t *testing.T) {
 		t.Fatalf("recipients %v, want each once (local parts are case-sensitive)", got)
 	}
 }
+
+// RCPT TO:<Postmaster> without a domain is accepted, as RFC 5321 §4.5.1
+// requires, and goes to the postmaster of the first local domain; a
+// session greeted with HELO is stamped "with SMTP" (RFC 3848), not ESMTP.
+func TestPostmasterAndHELOSession(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.cmd("HELO client.test", "250 mx.test Hello client.test")
+	d.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	d.cmd("RCPT TO:<Postmaster>", "250 2.0.0 I'll make sure <postmaster> gets this")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: hi\r\n\r\nhi\r\n.\r\n")
+	d.queued()
+	m, body := h.only()
+	if len(m.Rcpts) != 1 || m.Rcpts[0].Addr != "postmaster@example.org" {
+		t.Fatalf("recipients %+v", m.Rcpts)
+	}
+	if !strings.Contains(string(body), "(Sluice) with SMTP id ") {
+		t.Fatalf("Received after HELO:\n%s", body)
+	}
+}

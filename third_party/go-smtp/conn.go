@@ -28,6 +28,8 @@ type Conn struct {
 	text   *textproto.Conn
 	server *Server
 	helo   string
+	// extended: the client greeted with EHLO (or LHLO), not HELO.
+	extended bool
 
 	// Number of errors witnessed on this connection
 	errCount int
@@ -200,6 +202,12 @@ func (c *Conn) TLSConnectionState() (state tls.ConnectionState, ok bool) {
 	return tc.ConnectionState(), true
 }
 
+// Extended reports whether the client greeted with EHLO (or LHLO) rather
+// than HELO: RFC 3848's "SMTP" versus "ESMTP" in a Received field.
+func (c *Conn) Extended() bool {
+	return c.extended
+}
+
 func (c *Conn) Hostname() string {
 	return c.helo
 }
@@ -263,6 +271,7 @@ func (c *Conn) handleGreet(enhanced bool, arg string) {
 	// c.helo is populated before NewSession so
 	// NewSession can access it via Conn.Hostname.
 	c.helo = domain
+	c.extended = enhanced
 
 	// RFC 5321: "An EHLO command MAY be issued by a client later in the session"
 	if c.session != nil {
@@ -749,8 +758,15 @@ func (c *Conn) handleRcpt(arg string) {
 	}
 
 	p := parser{s: strings.TrimSpace(arg)}
-	recipient, route, err := p.parsePath()
-	if err != nil {
+	var recipient string
+	var route []string
+	var err error
+	if rest, ok := cutPrefixFold(p.s, "<postmaster>"); ok {
+		// RFC 5321 §4.1.1.3, §4.5.1: "<Postmaster>" without a domain is
+		// a valid path, which the server MUST accept; the backend maps
+		// it to its own postmaster.
+		recipient, p.s = "postmaster", rest
+	} else if recipient, route, err = p.parsePath(); err != nil {
 		c.protocolError(501, EnhancedCode{5, 5, 2}, "Was expecting RCPT arg syntax of TO:<address>")
 		return
 	}

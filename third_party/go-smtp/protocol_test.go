@@ -378,3 +378,44 @@ func TestServerLongCommandLine(t *testing.T) {
 	rc.cmd("NOOP "+strings.Repeat("x", 9000), "250 2.0.0 I have successfully done nothing")
 	rc.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
 }
+
+// greetSession records, at each MAIL, whether the client greeted with EHLO.
+type greetSession struct {
+	*session
+	c    *smtp.Conn
+	seen chan bool
+}
+
+func (g greetSession) Mail(from string, opts *smtp.MailOptions) error {
+	g.seen <- g.c.Extended()
+	return g.session.Mail(from, opts)
+}
+
+// RFC 5321 §4.1.1.3, §4.5.1: RCPT TO:<Postmaster> without a domain is
+// accepted (in any case) and reaches the backend as "postmaster"; and
+// Conn.Extended tells an EHLO session from a HELO one (RFC 3848).
+func TestServerPostmasterAndExtended(t *testing.T) {
+	be := &backend{}
+	seen := make(chan bool, 2)
+	_, _, rc := dialRaw(t, func(s *smtp.Server) {
+		s.Backend = smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+			return greetSession{session: &session{backend: be, anonymous: true}, c: c, seen: seen}, nil
+		})
+	})
+	rc.cmd("HELO c3", "250 localhost Hello c3")
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	if ext := <-seen; ext {
+		t.Error("Extended after HELO")
+	}
+	rc.cmd("RCPT TO:<PostMaster>", "250 2.0.0 I'll make sure <postmaster> gets this")
+	rc.cmd("RCPT TO:<postmaster@example.org>", "250 2.0.0 I'll make sure <postmaster@example.org> gets this")
+	rc.cmd("RCPT TO:<postmasterx>", "501 5.5.2 Was expecting RCPT arg syntax of TO:<address>")
+	rc.cmd("RSET", "250 2.0.0 Session reset")
+	rc.send("EHLO c3\r\n")
+	for l := rc.line(); !strings.HasPrefix(l, "250 "); l = rc.line() {
+	}
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	if ext := <-seen; !ext {
+		t.Error("not Extended after EHLO")
+	}
+}
