@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/reply"
 )
 
 // conn is one accepted TCP connection. It is the net.Conn go-smtp reads
@@ -22,11 +24,13 @@ type conn struct {
 	info     SessionInfo // the connection's part: listener, client, TLS
 	once     sync.Once
 
-	mu      sync.Mutex
-	inTxn   bool // between an accepted MAIL and the end of the transaction
-	closing bool // Shutdown has begun
-	nMsgs   int  // transactions opened, for max_messages_per_connection
-	nErrs   int  // refusals, for max_errors
+	mu          sync.Mutex
+	inTxn       bool // between an accepted MAIL and the end of the transaction
+	closing     bool // Shutdown has begun
+	saidGoodbye bool // the shutdown notice was written (sayGoodbye)
+	tls         bool // TLS runs over this connection (implicit or STARTTLS)
+	nMsgs       int  // transactions opened, for max_messages_per_connection
+	nErrs       int  // refusals, for max_errors
 }
 
 func newConn(l *listener, raw net.Conn) *conn {
@@ -63,19 +67,6 @@ func connOf(sc *smtp.Conn) *conn {
 	}
 	c, _ := nc.(*conn)
 	return c
-}
-
-// Read reports the client's end of stream as io.ErrUnexpectedEOF: go-smtp
-// copies a BDAT chunk with io.Copy, which takes io.EOF for a complete
-// chunk, so a client gone mid-chunk would have its truncated message
-// queued. go-smtp answers a lost connection with a 421 (RFC 5321 §3.8) and
-// closes it; at Shutdown that is the notice idle clients get.
-func (c *conn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	return n, err
 }
 
 // Close closes the socket and untracks the connection, once.
@@ -120,7 +111,7 @@ func (c *conn) endTxn() {
 	defer c.mu.Unlock()
 	c.inTxn = false
 	if c.closing {
-		c.stopReading()
+		c.sayGoodbye()
 	}
 }
 
@@ -131,8 +122,33 @@ func (c *conn) drain() {
 	defer c.mu.Unlock()
 	c.closing = true
 	if !c.inTxn {
-		c.stopReading()
+		c.sayGoodbye()
 	}
+}
+
+// sayGoodbye tells the client the server is shutting down and ends the
+// session: RFC 5321 §3.8 has a server answer 421 before it closes. go-smtp
+// has written its last reply and waits for the next command; its reads
+// then see the end of the stream, and it ends the session quietly.
+func (c *conn) sayGoodbye() {
+	if c.saidGoodbye {
+		return // the session's end (its Reset) comes here again
+	}
+	c.saidGoodbye = true
+	if !c.tls && !c.info.TLS {
+		// Under TLS this socket carries records: a clear-text line would
+		// break the stream, so the client sees the close alone.
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(c.Conn, reply.ShuttingDown.String()+"\r\n")
+	}
+	c.stopReading()
+}
+
+// encrypted marks TLS as running over the connection.
+func (c *conn) encrypted() {
+	c.mu.Lock()
+	c.tls = true
+	c.mu.Unlock()
 }
 
 // stopReading makes go-smtp's next read see the end of stream, so it ends

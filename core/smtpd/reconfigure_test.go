@@ -49,13 +49,13 @@ func TestSetListeners(t *testing.T) {
 		c.Close()
 		t.Fatal("the removed listener still accepts")
 	}
-	idle.expect("421 4.4.0 Connection error, sorry")
+	idle.expect("421 4.3.2 Service shutting down, try again later")
 	idle.expectClosed()
 
 	// The session in DATA finishes its message, then is closed.
 	busy.raw("part two\r\n.\r\n")
 	busy.queued()
-	busy.expect("421 4.4.0 Connection error, sorry")
+	busy.expect("421 4.3.2 Service shutting down, try again later")
 	busy.expectClosed()
 
 	// The unchanged listener's session goes on; the new listener serves.

@@ -27,6 +27,9 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	growStack()
 	s := &session{srv: b.l.srv, conn: c, sc: sc, info: c.info}
 	_, s.info.TLS = sc.TLSConnectionState()
+	if s.info.TLS {
+		c.encrypted()
+	}
 	s.info.Helo = sc.Hostname()
 	if r := s.srv.checkHelo(&s.info); r != nil {
 		s.logReject("helo", r)

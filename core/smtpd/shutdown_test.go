@@ -2,10 +2,15 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"io"
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // Shutdown refuses new connections at once, ends idle sessions, and lets a
@@ -30,7 +35,7 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 
 	// The idle session is told and closed (RFC 5321 §3.8); by then the
 	// listener is closed too.
-	idle.expect("421 4.4.0 Connection error, sorry")
+	idle.expect("421 4.3.2 Service shutting down, try again later")
 	idle.expectClosed()
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()
@@ -39,7 +44,7 @@ func TestShutdownLetsDataFinish(t *testing.T) {
 
 	busy.raw("part two\r\n.\r\n")
 	busy.queued()
-	busy.expect("421 4.4.0 Connection error, sorry")
+	busy.expect("421 4.3.2 Service shutting down, try again later")
 	busy.expectClosed()
 	if err := <-errc; err != nil {
 		t.Fatalf("Shutdown: %v", err)
@@ -85,5 +90,37 @@ func TestStartFailsOnBusyAddress(t *testing.T) {
 	}
 	if len(s.Addrs()) != 0 {
 		t.Errorf("Addrs after a failed Start: %v", s.Addrs())
+	}
+}
+
+// Under TLS the shutdown notice is not written: a clear-text line in the
+// middle of TLS records would break the stream. The client sees a clean
+// close instead.
+func TestShutdownUnderTLSJustCloses(t *testing.T) {
+	certFile, keyFile, clientTLS := testCert(t)
+	h := start(t, func(o *Options) {
+		o.Config.Listeners = append(o.Config.Listeners, config.Listener{
+			Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
+		})
+	})
+	tc, err := tls.Dial("tcp", h.addr("smtps"), clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tc.Close() })
+	d := newDialog(t, tc)
+	d.expect("220 mx.test ESMTP Service Ready")
+	d.send("EHLO client.test")
+	for l := d.line(); !strings.HasPrefix(l, "250 "); l = d.line() {
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	// A clean end of stream, not a broken TLS record.
+	_ = tc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if l, err := d.r.ReadString('\n'); err != io.EOF || l != "" {
+		t.Fatalf("got %q, %v; want a clean close (io.EOF)", l, err)
 	}
 }
