@@ -281,13 +281,16 @@ func (s *Store) Hold(id string) error {
 	return err
 }
 
+// ErrNotHeld refuses to release an active message.
+var ErrNotHeld = errors.New("not held; retry it to deliver it now")
+
 // Release makes a held or quarantined message active and due now. An
 // active message is refused: releasing it would only start an attempt
 // ahead of its schedule (that is Retry's job).
 func (s *Store) Release(id string) error {
 	_, err := s.Modify(id, func(m *envelope.Message) error {
 		if m.State == envelope.StateActive {
-			return fmt.Errorf("message %s is not held; retry it to deliver it now", id)
+			return fmt.Errorf("message %s: %w", id, ErrNotHeld)
 		}
 		m.State = envelope.StateActive
 		m.NextAttempt = s.clock()
