@@ -21,6 +21,10 @@ func TestRelayDenied(t *testing.T) {
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
 	d.raw("Subject: x\r\n\r\n.\r\n")
 	d.queued()
+	// Each refusal's log line names the sender and the refused recipient.
+	if l := h.logs.String(); !strings.Contains(l, `msg=rejected stage=rcpt listener=mx client=127.0.0.1 helo=client.test from=a@example.org rcpt=x@elsewhere.example reply="554 5.7.1 Relay access denied`) {
+		t.Errorf("log lacks the refused recipient's line:\n%s", l)
+	}
 	if m, _ := h.only(); len(m.Rcpts) != 1 {
 		t.Errorf("recipients %+v, want only the local one", m.Rcpts)
 	}

@@ -88,18 +88,18 @@ var _ smtp.Session = (*session)(nil)
 // Mail opens a transaction (RFC 5321 §4.1.1.2).
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if r := routeRefused(opts.SourceRoute, from); r != nil {
-		return s.refuse("mail", r)
+		return s.refuse("mail", r, "from", from)
 	}
 	r, fatal := s.mail(from, opts)
 	switch {
 	case r == nil:
 		return nil
 	case fatal:
-		s.logReject("mail", r)
+		s.logReject("mail", r, "from", from)
 		s.hangup(r)
 		return toSMTP(r)
 	}
-	return s.refuse("mail", r)
+	return s.refuse("mail", r, "from", from)
 }
 
 // mail decides MAIL; fatal means the session ends with the reply.
@@ -153,10 +153,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		to = "postmaster@" + s.srv.postmasterDomain()
 	}
 	if r := routeRefused(opts.SourceRoute, to); r != nil {
-		return s.refuse("rcpt", r)
+		return s.refuse("rcpt", r, "from", s.from(), "rcpt", to)
 	}
 	if r := s.rcpt(to, opts); r != nil {
-		return s.refuse("rcpt", r)
+		return s.refuse("rcpt", r, "from", s.from(), "rcpt", to)
 	}
 	return nil
 }
@@ -210,8 +210,8 @@ func routeRefused(route []string, addr string) *reply.Reply {
 
 // refuse logs a refusal and counts it (see countRefusal). s.mu must not
 // be held.
-func (s *session) refuse(stage string, r *reply.Reply) error {
-	s.logReject(stage, r)
+func (s *session) refuse(stage string, r *reply.Reply, attrs ...any) error {
+	s.logReject(stage, r, attrs...)
 	return s.countRefusal(stage, r)
 }
 
@@ -268,7 +268,20 @@ func (s *session) snapshot() (*txn, SessionInfo) {
 	return s.tx, info
 }
 
-func (s *session) logReject(stage string, r *reply.Reply) {
-	s.srv.log.Info("rejected", "stage", stage, "listener", s.info.Listener,
-		"client", s.info.Client.Addr().String(), "helo", s.info.Helo, "reply", r.Error())
+// attrs name what was refused: the sender at mail, the sender and the
+// recipient at rcpt.
+func (s *session) logReject(stage string, r *reply.Reply, attrs ...any) {
+	args := append([]any{"stage", stage, "listener", s.info.Listener,
+		"client", s.info.Client.Addr().String(), "helo", s.info.Helo}, attrs...)
+	s.srv.log.Info("rejected", append(args, "reply", r.Error())...)
+}
+
+// from is the open transaction's sender, "" when there is none.
+func (s *session) from() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx == nil {
+		return ""
+	}
+	return s.tx.from
 }
