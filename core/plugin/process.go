@@ -124,8 +124,11 @@ func (p *Process) launch() error {
 	p.mu.Lock()
 	p.client, p.rpc, p.info, p.state = client, rpc, info, "running"
 	p.mu.Unlock()
-	p.log.Info("plugin running", "plugin", info.Name, "version", info.Version, "hooks", fmt.Sprint(info.Hooks),
-		"transport", rpc.Transport())
+	attrs := []any{"command", strings.Join(p.opt.Command, " ")}
+	if info.Name != "" { // a plugin that says who it is (sdk.Describer)
+		attrs = append(attrs, "plugin", info.Name, "version", info.Version)
+	}
+	p.log.Info("plugin running", append(attrs, "hooks", fmt.Sprint(info.Hooks), "transport", rpc.Transport())...)
 	return nil
 }
 
