@@ -277,7 +277,15 @@ func deliveryStatus(opt Options) string {
 			field(&b, "Remote-MTA", "dns; "+r.RemoteMTA)
 		}
 		if r.Diagnostic != "" {
-			field(&b, "Diagnostic-Code", "smtp; "+r.Diagnostic)
+			// RFC 3464 §2.3.6: "smtp" for a reply a server sent us; a
+			// reason of our own (no server reached, a stage's refusal, an
+			// administrator's bounce) is Sluice's, as Postfix writes
+			// "X-Postfix".
+			typ := "X-Sluice"
+			if r.RemoteMTA != "" {
+				typ = "smtp"
+			}
+			field(&b, "Diagnostic-Code", typ+"; "+r.Diagnostic)
 		}
 		if !r.LastAttempt.IsZero() {
 			field(&b, "Last-Attempt-Date", r.LastAttempt.Format(time.RFC1123Z))

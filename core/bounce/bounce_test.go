@@ -137,7 +137,9 @@ func TestBuildFailedReport(t *testing.T) {
 	if got := b.Get("Status"); got != "5.0.0" {
 		t.Errorf("Status without enhanced code: %q, want 5.0.0", got)
 	}
-	if got := b.Get("Diagnostic-Code"); got != "smtp; 554 no enhanced code Injected: header" {
+	// No Remote-MTA: the reason is Sluice's own, not a server's reply
+	// (RFC 3464 §2.3.6), so its type is not "smtp".
+	if got := b.Get("Diagnostic-Code"); got != "X-Sluice; 554 no enhanced code Injected: header" {
 		t.Errorf("Diagnostic-Code with CRLF: %q", got)
 	}
 	if b.Has("Injected") || b.Has("Remote-MTA") {
