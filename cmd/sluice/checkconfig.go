@@ -35,10 +35,14 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := daemon.Check(c, self); err != nil {
+	warnings, err := daemon.Check(c, self)
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s: ok\n", *path)
+	for _, warn := range warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
 	for _, l := range c.Listeners {
 		fmt.Fprintf(w, "listener %s %s (%s)\n", l.Name, l.Listen, l.Kind)
 	}

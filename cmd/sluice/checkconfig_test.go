@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // check-config fails on what would stop `sluice serve` at start, not only
@@ -52,5 +54,24 @@ func TestCheckConfigCatchesWhatServeRefuses(t *testing.T) {
 	run([]string{"check-config", "-c", filepath.Join(dir, "plugin-config.toml")}, nil, &o, &e)
 	if got := e.String(); !strings.Contains(got, `mode "bogus": want verify, sign or both`) || strings.Contains(got, "rpc error") {
 		t.Fatalf("stderr %q", got)
+	}
+}
+
+// A submission listener with nothing that can authenticate (no users
+// file, no stage with an auth hook) is valid but refuses everyone's mail:
+// check-config passes it with a warning naming the listener.
+func TestCheckConfigWarnsAboutSubmissionWithoutAuth(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub.toml")
+	certFile, keyFile := testlib.WriteKeyPair(t, testlib.SelfSigned(t, "mx.example.org"))
+	src := "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n" +
+		"[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n" +
+		"[[listener]]\nname = \"sub\"\nlisten = \"127.0.0.1:0\"\nkind = \"submission\"\n" +
+		"tls_cert = \"" + certFile + "\"\ntls_key = \"" + keyFile + "\"\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := runCLI(t, "check-config", "-c", path)
+	if !strings.Contains(out, "warning: listener sub (submission) requires AUTH") || strings.Contains(out, "listener mx (smtp) requires") {
+		t.Fatalf("check-config:\n%s", out)
 	}
 }

@@ -104,6 +104,9 @@ func Start(opt Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.live = newLivePolicy(g, d.log)
+	for _, w := range authWarnings(c, g.pipe) {
+		d.log.Warn(w)
+	}
 	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live, Metrics: d.metrics,
 		FreeSpace: d.queue.FreeSpace})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-mta/sluice/core/plugin"
 	"github.com/sluice-mta/sluice/core/smtpd"
 	"github.com/sluice-mta/sluice/plugins"
+	"github.com/sluice-mta/sluice/sdk"
 )
 
 // closer is a started stage that must be stopped with the daemon.
@@ -90,24 +91,43 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 // TLS certificates, the delivery options, and every plugin stage, started
 // with its config (a plugin refusing its [stage.config] is caught here)
 // and stopped again. Milters are not dialled: they may come up after us.
-func Check(c *config.Config, self string) error {
+//
+// It returns warnings about what is valid but probably not meant.
+func Check(c *config.Config, self string) (warnings []string, err error) {
 	if _, err := dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration); err != nil {
-		return fmt.Errorf("%s: dns: %w", c.Source, err)
+		return nil, fmt.Errorf("%s: dns: %w", c.Source, err)
 	}
 	if err := smtpd.Check(c); err != nil {
-		return fmt.Errorf("%s: %w", c.Source, err)
+		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
 	if _, err := deliveryOptions(c); err != nil {
-		return fmt.Errorf("%s: %w", c.Source, err)
+		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
-	_, started, err := buildPipeline(c, self, slog.New(slog.DiscardHandler))
+	p, started, err := buildPipeline(c, self, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, s := range started {
 		_ = s.Close()
 	}
-	return nil
+	return authWarnings(c, p), nil
+}
+
+// authWarnings names the listeners that require AUTH while nothing can
+// authenticate anyone: no [auth] users_file and no stage with an auth
+// hook. Such a listener refuses every client's mail; that may be meant
+// (a port kept closed), so it is a warning, not an error.
+func authWarnings(c *config.Config, p *pipeline.Pipeline) []string {
+	if c.Auth.UsersFile != "" || p.Declares(sdk.HookAuth) {
+		return nil
+	}
+	var out []string
+	for _, l := range c.Listeners {
+		if l.Kind == config.KindSubmission || l.Kind == config.KindSubmissions {
+			out = append(out, fmt.Sprintf("listener %s (%s) requires AUTH, but there is no [auth] users_file and no stage declares the auth hook: no client can send mail through it", l.Name, l.Kind))
+		}
+	}
+	return out
 }
 
 // pluginCommand resolves a stage's plugin: a bare name is first-party and
