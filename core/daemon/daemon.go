@@ -99,7 +99,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	d.opt.Self = opt.Self
 	d.metrics = metrics.New(metrics.Providers{Queue: d.queueSizes, Stages: d.stageHealth, Pebble: d.pebbleStats})
-	g, err := newGeneration(c, c.Hostname, opt.Self, d.log, d.metrics)
+	g, err := newGeneration(c, c.Hostname, opt.Self, d.log, d.metrics, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -31,11 +31,19 @@ type generation struct {
 
 // newGeneration starts c's stages. hostname is the authserv-id of the
 // Authentication-Results fields the pipeline writes.
-func newGeneration(c *config.Config, hostname, self string, log *slog.Logger, m *metrics.Metrics) (*generation, error) {
-	p, stages, err := buildPipeline(c, self, log)
+//
+// prev is the generation a reload replaces (nil at start): its unchanged
+// plugin stages are shared rather than restarted.
+func newGeneration(c *config.Config, hostname, self string, log *slog.Logger, m *metrics.Metrics, prev *generation) (*generation, error) {
+	var before *pipelineStages
+	if prev != nil {
+		before = &pipelineStages{pipe: prev.pipe, stages: prev.stages}
+	}
+	ps, err := buildPipeline(c, self, log, before)
 	if err != nil {
 		return nil, err
 	}
+	p, stages := ps.pipe, ps.stages
 	if m != nil {
 		p.SetObserver(func(stage string, hook sdk.Hook, verdict string, lat time.Duration, failed bool) {
 			m.StageCall(stage, string(hook), verdict, lat, failed)

@@ -51,7 +51,7 @@ func (d *Daemon) reload(c *config.Config) error {
 	old := d.cfg
 	// The pipeline's authserv-id follows the listeners' hostname, which
 	// changes only at a restart.
-	g, err := newGeneration(c, old.Hostname, d.opt.Self, d.log, d.metrics)
+	g, err := newGeneration(c, old.Hostname, d.opt.Self, d.log, d.metrics, d.live.current())
 	if err != nil {
 		return err
 	}

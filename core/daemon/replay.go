@@ -39,15 +39,16 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	p, stages, err := buildPipeline(c, opt.Self, opt.Logger)
+	ps, err := buildPipeline(c, opt.Self, opt.Logger, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
-		for _, s := range stages {
+		for _, s := range ps.stages {
 			_ = s.Close()
 		}
 	}()
+	p := ps.pipe
 	msg := pipeline.ParseMessage(raw)
 	from, to := opt.From, opt.To
 	if from == "<>" {

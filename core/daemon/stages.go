@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
@@ -23,7 +24,11 @@ type closer interface{ Close() error }
 // buildPipeline starts every configured stage in order. A stage that cannot
 // start is a start-up error naming the stage; stages already started are
 // stopped again.
-func buildPipeline(c *config.Config, self string, log *slog.Logger) (_ *pipeline.Pipeline, _ []closer, err error) {
+//
+// prev is the pipeline a reload replaces (nil otherwise): its plugin
+// stages that the new config leaves as they were are shared, not
+// restarted, and keep their counters (see sharedStage).
+func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipelineStages) (_ *pipelineStages, err error) {
 	var stages []pipeline.StageConfig
 	var started []closer
 	defer func() {
@@ -34,23 +39,64 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger) (_ *pipeline
 		}
 	}()
 	for i, sc := range c.Stages {
-		st, cl, err := startStage(c, sc, self, log)
+		st, cl, err := startStage(c, sc, self, log, prev)
 		if err != nil {
 			key := "plugin"
 			if sc.Milter != "" {
 				key = "milter"
 			}
-			return nil, nil, c.StageError(i, key, err) // file:line: stage "name": …
+			return nil, c.StageError(i, key, err) // file:line: stage "name": …
 		}
 		started = append(started, cl)
 		stages = append(stages, pipeline.StageConfig{Name: sc.Name, Stage: st, Timeout: sc.Timeout.Duration, OnError: sc.OnError})
 	}
 	p := pipeline.New(log, stages...)
 	p.SetDelayReject(c.DelayReject)
-	return p, started, nil
+	if prev != nil {
+		p.Inherit(prev.pipe)
+	}
+	return &pipelineStages{pipe: p, stages: started}, nil
 }
 
-func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger) (pipeline.Stage, closer, error) {
+// pipelineStages is a built pipeline and its started stages.
+type pipelineStages struct {
+	pipe   *pipeline.Pipeline
+	stages []closer
+}
+
+// shared finds a running plugin stage a reload can keep.
+func (ps *pipelineStages) shared(key string) (*sharedStage, bool) {
+	if ps == nil {
+		return nil, false
+	}
+	for _, cl := range ps.stages {
+		if s, ok := cl.(*sharedStage); ok && s.key == key {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// sharedStage is a plugin process that successive pipelines share while
+// reloads leave its stage as it was — the same name, command, config and
+// DNS settings — as Postfix's reload leaves a milter alone: the plugin
+// keeps running and its counters go on. Each pipeline holding it counts
+// once; the process stops when the last of them closes it.
+type sharedStage struct {
+	*plugin.Process
+	key  string
+	refs atomic.Int32
+}
+
+// Close drops one pipeline's hold; the last stops the process.
+func (s *sharedStage) Close() error {
+	if s.refs.Add(-1) > 0 {
+		return nil
+	}
+	return s.Process.Close()
+}
+
+func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger, prev *pipelineStages) (pipeline.Stage, closer, error) {
 	if sc.Milter != "" {
 		// A milter is dialled per SMTP session, not at start: it may come
 		// up after us. Its timeout also bounds the dial in Open.
@@ -78,11 +124,18 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 		// Every DNS question a first-party plugin asks goes to [dns].
 		env = dnsresolve.Env(c.DNS.Servers, c.DNS.Timeout.Duration)
 	}
+	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " ")}, "\x00")
+	if s, ok := prev.shared(key); ok {
+		s.refs.Add(1)
+		return s, s, nil
+	}
 	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env})
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, p, nil
+	s := &sharedStage{Process: p, key: key}
+	s.refs.Store(1)
+	return s, s, nil
 }
 
 // Check does what Start does with c short of opening the queue and
@@ -103,14 +156,14 @@ func Check(c *config.Config, self string) (warnings []string, err error) {
 	if _, err := deliveryOptions(c); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
-	p, started, err := buildPipeline(c, self, slog.New(slog.DiscardHandler))
+	ps, err := buildPipeline(c, self, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range started {
+	for _, s := range ps.stages {
 		_ = s.Close()
 	}
-	return authWarnings(c, p), nil
+	return authWarnings(c, ps.pipe), nil
 }
 
 // authWarnings names the listeners that require AUTH while nothing can

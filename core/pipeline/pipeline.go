@@ -33,7 +33,7 @@ func (p *Pipeline) SetObserver(o Observer) { p.observe = o }
 
 type entry struct {
 	StageConfig
-	stats stats
+	stats *stats
 }
 
 // New builds a pipeline from stages in order.
@@ -49,9 +49,26 @@ func New(log *slog.Logger, stages ...StageConfig) *Pipeline {
 		if s.OnError == "" {
 			s.OnError = config.OnErrorTempfail
 		}
-		p.entries = append(p.entries, &entry{StageConfig: s})
+		p.entries = append(p.entries, &entry{StageConfig: s, stats: &stats{}})
 	}
 	return p
+}
+
+// Inherit carries old's counters and latencies over to p's stages that
+// are the very same Stage under the same name (a reload that left the
+// stage alone, see core/daemon), so GET /api/pipeline does not start
+// again from zero. Call it before p is used.
+func (p *Pipeline) Inherit(old *Pipeline) {
+	if old == nil {
+		return
+	}
+	for _, e := range p.entries {
+		for _, o := range old.entries {
+			if o.Name == e.Name && o.Stage == e.Stage {
+				e.stats = o.stats
+			}
+		}
+	}
 }
 
 // Len returns the number of stages.
