@@ -46,7 +46,7 @@ func main() {
 	// Installed as a symlink named sendmail, it is the sendmail command
 	// that cron, PHP and git call.
 	if filepath.Base(os.Args[0]) == "sendmail" {
-		os.Exit(cmdSendmail(os.Args[1:], os.Stdin, os.Stderr))
+		os.Exit(cmdSendmail(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -76,7 +76,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "reload":
 		err = cmdReload(args[1:], stdout)
 	case "sendmail":
-		return cmdSendmail(args[1:], stdin, stderr)
+		return cmdSendmail(args[1:], stdin, stdout, stderr)
 	case "dkim":
 		err = cmdDKIM(args[1:], stdout)
 	case "version", "--version", "-v":

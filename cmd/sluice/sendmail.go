@@ -41,6 +41,7 @@ const defaultSubmitAddr = "127.0.0.1:2525"
 // sendmailOpts is a parsed sendmail command line.
 type sendmailOpts struct {
 	fromHeaders bool     // -t
+	smtpStdio   bool     // -bs: an SMTP session on stdin and stdout
 	ignoreDots  bool     // -i, -oi
 	sender      string   // -f, -r; nil sender as "<>"
 	senderSet   bool     // -f given (possibly "<>")
@@ -68,8 +69,8 @@ func sendmailFail(code int, format string, a ...any) error {
 // cmdSendmail is `sluice sendmail` and the program run through a symlink
 // named sendmail: it reads a message on stdin and submits it over SMTP to
 // the local daemon. It returns the process exit code.
-func cmdSendmail(args []string, stdin io.Reader, stderr io.Writer) int {
-	err := sendmail(args, stdin, stderr)
+func cmdSendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := sendmail(args, stdin, stdout, stderr)
 	if err == nil {
 		return exOK
 	}
@@ -81,7 +82,7 @@ func cmdSendmail(args []string, stdin io.Reader, stderr io.Writer) int {
 	return exUnavailable
 }
 
-func sendmail(args []string, stdin io.Reader, stderr io.Writer) error {
+func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseSendmailArgs(args)
 	if err != nil {
 		return err
@@ -95,6 +96,9 @@ func sendmail(args []string, stdin io.Reader, stderr io.Writer) error {
 		if env := os.Getenv("SLUICE_SMTP"); env != "" {
 			addr = env
 		}
+	}
+	if o.smtpStdio {
+		return smtpStdio(addr, stdin, stdout)
 	}
 	domain := cfg.Hostname
 	if !o.senderSet {
@@ -201,12 +205,14 @@ func parseSendmailArgs(args []string) (*sendmailOpts, error) {
 		case 'b':
 			switch rest {
 			case "m", "":
+			case "s":
+				o.smtpStdio = true
 			case "i":
 				return nil, sendmailFail(exUsage, "-bi: Sluice has no aliases database (aliases live in the route plugin's config)")
 			case "p":
 				return nil, sendmailFail(exUsage, "-bp: use `sluice queue list`")
 			default:
-				return nil, sendmailFail(exUsage, "-b%s: only -bm (read a message on stdin) is supported", rest)
+				return nil, sendmailFail(exUsage, "-b%s: only -bm (a message on stdin) and -bs (SMTP on stdin and stdout) are supported", rest)
 			}
 		case 'q':
 			return nil, sendmailFail(exUsage, "-q: use `sluice queue flush`")

@@ -197,3 +197,27 @@ func TestSendmailExitCodes(t *testing.T) {
 		t.Errorf("sink got %d messages, want only the ok one", n)
 	}
 }
+
+// sendmail -bs speaks SMTP on stdin and stdout, as PHP mailers use it: the
+// session is the daemon's own, so its replies come back as they are, and
+// a message sent through it is queued and delivered.
+func TestSendmailBS(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	t.Setenv("SLUICE_SMTP", startSinkDaemon(t, sink))
+	session := "EHLO app.test\r\nMAIL FROM:<app@sluice.test>\r\nRCPT TO:<bob@remote.test>\r\nDATA\r\n" +
+		"Subject: via -bs\r\n\r\nhello\r\n.\r\nQUIT\r\n"
+	var out, errb bytes.Buffer
+	if code := cmdSendmail([]string{"-bs"}, strings.NewReader(session), &out, &errb); code != exOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	replies := out.String()
+	for _, want := range []string{"220 mx.sluice.test ESMTP", "250-mx.sluice.test Hello app.test", "354 ", "250 2.0.0 Ok: queued as ", "221 2.0.0 Bye"} {
+		if !strings.Contains(replies, want) {
+			t.Errorf("missing %q in the replies:\n%s", want, replies)
+		}
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)[0]
+	if got.From != "app@sluice.test" || !strings.Contains(string(got.Data), "Subject: via -bs") {
+		t.Fatalf("delivered from %q:\n%s", got.From, got.Data)
+	}
+}
