@@ -66,6 +66,7 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	// go-smtp's 523. Kinds "submission" and "submissions" require AUTH
 	// before MAIL (RFC 6409 §4.3).
 	srv.AllowInsecureAuth = true
+	srv.ConnErrorCounter = s.connErrors
 	l.smtp = srv
 	return l, nil
 }

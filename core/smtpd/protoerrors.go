@@ -12,14 +12,38 @@ import (
 // nothing but garbage is dropped as one refused again and again is (as
 // Postfix's smtpd_hard_error_limit counts both). Past the limit go-smtp
 // answers tooManyErrors in place of the error and closes the connection.
-// Errors before HELO/EHLO, when there is no session yet, stay under
-// go-smtp's own limit (third_party/go-smtp/SLUICE.md).
+// Errors before HELO/EHLO, when there is no session yet, count the same
+// way (connErrors).
 func (s *session) ProtocolError(code int, ec smtp.EnhancedCode, msg string) *smtp.SMTPError {
-	if max := s.srv.cfg.Limits.MaxErrors; max < 0 || s.conn.countError() <= max {
+	if !s.conn.pastErrorLimit() {
 		return nil
 	}
-	s.logReject("protocol", tooManyErrors.With(fmt.Sprintf("max_errors, at %d %d.%d.%d %s", code, ec[0], ec[1], ec[2], msg)))
+	s.logReject("protocol", tooManyErrors.With(limitReason(code, ec, msg)))
 	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
+}
+
+// connErrors is go-smtp's ConnErrorCounter: ProtocolError for a client
+// that has not said HELO/EHLO yet, so garbage sent before it is dropped
+// at max_errors too, not at go-smtp's fixed limit.
+func (s *Server) connErrors(sc *smtp.Conn, code int, ec smtp.EnhancedCode, msg string) *smtp.SMTPError {
+	c := connOf(sc)
+	if c == nil || !c.pastErrorLimit() {
+		return nil
+	}
+	s.log.Info("rejected", "stage", "protocol", "listener", c.info.Listener,
+		"client", c.info.Client.Addr().String(), "reply", tooManyErrors.With(limitReason(code, ec, msg)).Error())
+	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
+}
+
+// pastErrorLimit counts one error of the connection and reports whether
+// it went past max_errors (negative: no limit).
+func (c *conn) pastErrorLimit() bool {
+	max := c.srv.cfg.Limits.MaxErrors
+	return max >= 0 && c.countError() > max
+}
+
+func limitReason(code int, ec smtp.EnhancedCode, msg string) string {
+	return fmt.Sprintf("max_errors, at %d %d.%d.%d %s", code, ec[0], ec[1], ec[2], msg)
 }
 
 var _ smtp.ErrorCounter = (*session)(nil)

@@ -47,3 +47,19 @@ func TestMaxErrorsProtocolUnlimited(t *testing.T) {
 	}
 	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
 }
+
+// Before HELO/EHLO there is no session, and the same count applies: with
+// max_errors = 5, five bad commands are answered (go-smtp alone would drop
+// the client after three), the sixth gets 421 4.7.0. The count carries on
+// after EHLO: it belongs to the connection.
+func TestMaxErrorsBeforeHelo(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxErrors = 5 }))
+	d := h.dial()
+	for range 4 {
+		d.cmd("XYZW", "500 5.5.2 Syntax errors, XYZW command unrecognized")
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Please introduce yourself first.")
+	d.ehlo()
+	d.cmd("XYZW", "421 4.7.0 Too many errors, closing connection")
+	d.expectClosed()
+}

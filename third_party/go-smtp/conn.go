@@ -238,10 +238,16 @@ func (c *Conn) protocolError(code int, ec EnhancedCode, msg string) {
 }
 
 func (c *Conn) reportError(code int, ec EnhancedCode, msg string, unknown bool) {
+	var count func(int, EnhancedCode, string) *SMTPError
 	if counter, ok := c.Session().(ErrorCounter); ok {
-		// The session's reply, when it has one, replaces the error's:
-		// one reply per command, as for the errors its methods return.
-		if r := counter.ProtocolError(code, ec, msg); r != nil {
+		count = counter.ProtocolError
+	} else if f := c.server.ConnErrorCounter; f != nil && c.Session() == nil {
+		count = func(code int, ec EnhancedCode, msg string) *SMTPError { return f(c, code, ec, msg) }
+	}
+	if count != nil {
+		// The counter's reply, when it has one, replaces the error's:
+		// one reply per command, as for the errors a session returns.
+		if r := count(code, ec, msg); r != nil {
 			c.writeResponse(r.Code, r.EnhancedCode, r.Message)
 			c.Close()
 			return

@@ -22,6 +22,13 @@ type Logger interface {
 
 // A SMTP server.
 type Server struct {
+	// ConnErrorCounter, when set, does for a connection with no session
+	// yet (before HELO/EHLO) what a Session's ErrorCounter does: it is
+	// called for each error reply the server gives on its own, and a
+	// non-nil reply replaces it and closes the connection. Added in
+	// Sluice's copy (SLUICE.md).
+	ConnErrorCounter func(c *Conn, code int, enhCode EnhancedCode, msg string) *SMTPError
+
 	// The type of network, "tcp" or "unix".
 	Network string
 	// TCP or Unix address to listen on.
