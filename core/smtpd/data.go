@@ -59,6 +59,10 @@ func (s *session) Data(r io.Reader) error {
 	aborted := false
 	switch {
 	case err == nil && rep == nil:
+		if longLine(data, s.srv.cfg.Limits.MaxLineLength) {
+			rep = lineTooLong.With("text line over max_line_length")
+			break
+		}
 		if max := s.srv.cfg.Limits.MaxHeaderSize; max >= 0 && headerSize(data) > max {
 			rep = headerTooBig.With("header section over max_header_size")
 			break
@@ -71,10 +75,6 @@ func (s *session) Data(r io.Reader) error {
 		// go-smtp reads the rest of the data before it answers.
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout.Duration))
 		rep = reply.TooBig.With("DATA over max_message_size")
-	case errors.Is(err, smtp.ErrTooLongLine):
-		rep = lineTooLong.With("text line over max_line_length")
-		s.abort(rep)
-		aborted = true
 	case isTimeout(err):
 		rep = dataTimeout.With(err.Error())
 		s.abort(rep)
@@ -90,6 +90,25 @@ func (s *session) Data(r io.Reader) error {
 		return s.countRefusal("data", rep) // logged by logTxn
 	}
 	return toSMTP(rep)
+}
+
+// longLine reports whether data has a line longer than max octets with
+// its CRLF (RFC 5321 §4.5.3.1.6: 1000). Such a message is refused once it
+// is all in, and the session goes on; go-smtp does not cut DATA off at a
+// long line, which left the client with a 5xx mid-message and a closed
+// connection.
+func longLine(data []byte, max int) bool {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return len(data) > max
+		}
+		if i+1 > max {
+			return true
+		}
+		data = data[i+1:]
+	}
+	return false
 }
 
 // headerSize is the length of the header section of a message: up to and

@@ -10,7 +10,7 @@ import (
 // move there when another package needs them.
 var (
 	// RFC 5321 §4.5.3.1.6 (text line) and §4.5.3.1.4 (command line).
-	lineTooLong = reply.Reply{Code: 500, Enhanced: [3]int{5, 5, 2}, Text: "Line too long (RFC 5321 section 4.5.3.1.6), closing connection"}
+	lineTooLong = reply.Reply{Code: 500, Enhanced: [3]int{5, 5, 2}, Text: "Line too long (RFC 5321 section 4.5.3.1.6)"}
 	// RFC 5321 §4.5.3.2.6: the client stopped sending DATA.
 	dataTimeout = reply.Reply{Code: 421, Enhanced: [3]int{4, 4, 2}, Text: "Timeout waiting for data, closing connection"}
 	// RFC 6531 §3.4, RFC 6533 §3: a non-ASCII address without SMTPUTF8.

@@ -38,7 +38,6 @@ type Conn struct {
 	locker     sync.Mutex
 	binarymime bool
 
-	lineLimitReader *lineLimitReader
 	bdatPipe        *io.PipeWriter
 	bdatStatus      *statusCollector // used for BDAT on LMTP
 	dataResult      chan error
@@ -60,16 +59,17 @@ func newConn(c net.Conn, s *Server) *Conn {
 }
 
 func (c *Conn) init() {
-	c.lineLimitReader = &lineLimitReader{
-		R:         c.conn,
-		LineLimit: c.server.MaxLineLength,
-	}
+	// MaxLineLength limits command lines, in readLine. Sluice change:
+	// v0.25.1 counted every byte read from the socket under it, BDAT
+	// chunks and DATA included, so a pipelined BDAT whose chunk came in
+	// the same read as its command, with a long text line, was cut off as
+	// a long command line.
 	rwc := struct {
 		io.Reader
 		io.Writer
 		io.Closer
 	}{
-		Reader: c.lineLimitReader,
+		Reader: c.conn,
 		Writer: c.conn,
 		Closer: c.conn,
 	}
@@ -1095,6 +1095,9 @@ func (c *Conn) handleData(arg string) {
 		return
 	}
 
+	// The message's lines are the backend's to judge (Sluice refuses an
+	// over-long one once the data is in, keeping the session): the
+	// command line limit (readLine) does not apply to them.
 	r := newDataReader(c)
 	err := c.Session().Data(r)
 	if _, isReply := err.(*SMTPError); r.readErr != nil && !isReply {
@@ -1151,11 +1154,6 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 // limit off: a chunk is counted octets, not lines (RFC 3030 §2). It
 // returns the connection's error and the error of w, if any.
 func (c *Conn) readChunk(w io.Writer, size uint64) (readErr, writeErr error) {
-	c.lineLimitReader.LineLimit = 0
-	defer func() {
-		c.lineLimitReader.LineLimit = c.server.MaxLineLength
-	}()
-
 	chunk := &chunkReader{r: c.text.R, n: int64(size)}
 	_, err := io.Copy(w, chunk)
 	if chunk.readErr != nil {
@@ -1547,11 +1545,15 @@ func (c *Conn) readLine() (string, error) {
 		}
 	}
 
-	var long []byte // a line longer than the bufio.Reader's buffer
+	max := c.server.MaxLineLength // with its CRLF; 0 or less: none
+	var long []byte               // a line longer than the bufio.Reader's buffer
 	for {
 		l, err := c.text.R.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			long = append(long, l...)
+			if max > 0 && len(long) > max {
+				return "", ErrTooLongLine
+			}
 			continue
 		}
 		if err != nil {
@@ -1559,6 +1561,9 @@ func (c *Conn) readLine() (string, error) {
 		}
 		if long != nil {
 			l = append(long, l...)
+		}
+		if max > 0 && len(l) > max {
+			return "", ErrTooLongLine
 		}
 		n := len(l) - 1 // the LF
 		if n > 0 && l[n-1] == '\r' {

@@ -419,3 +419,21 @@ func TestServerPostmasterAndExtended(t *testing.T) {
 		t.Error("not Extended after EHLO")
 	}
 }
+
+// A command line without its end is refused once more than the read buffer
+// came (so a client cannot make the server hold an endless line), and the
+// long-line limit does not count a BDAT chunk read ahead with its command.
+func TestServerLongLineBounded(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.ehlo()
+	rc.send("NOOP " + strings.Repeat("x", 10000))
+	rc.expect("500 5.5.2 Too long line, closing connection")
+
+	_, _, rc = dialRaw(t)
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	chunk := "Subject: x\r\n" + strings.Repeat("y", 2500) + "\r\n"
+	rc.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk)) // one write: read ahead together
+	rc.expect("250 2.0.0 OK: queued")
+}
