@@ -44,9 +44,14 @@ func (s *session) Data(r io.Reader) error {
 		// BINARYMIME), whose lines end in CRLF: a bare CR or LF is refused
 		// as in DATA, or delivery would pass "<CR>.<CR>" on to a next hop
 		// that might take it for the end of data.
-		data, err = readAll(r, buf)
-		var ends lineEnds
-		if ends.scan(data); err == nil && ends.found() {
+		//
+		// The chunks come from the connection as they are read from the
+		// pipe, so readData's deadline on each read gives BDAT data_timeout
+		// on progress too, as DATA has, rather than command_timeout for a
+		// whole chunk from its BDAT line.
+		var bare bool
+		data, bare, err = s.readData(r, buf)
+		if err == nil && bare {
 			rep = &reply.BareNewline
 		}
 	} else {
@@ -147,23 +152,6 @@ func (s *session) readData(r io.Reader, buf *[]byte) (data []byte, bare bool, er
 		}
 		if err != nil {
 			return nil, false, err
-		}
-	}
-}
-
-// readAll is io.ReadAll into buf.
-func readAll(r io.Reader, buf *[]byte) ([]byte, error) {
-	b := (*buf)[:0]
-	defer func() { *buf = b }()
-	for {
-		b = slices.Grow(b, dataChunk)
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if err == io.EOF {
-			return b, nil
-		}
-		if err != nil {
-			return nil, err
 		}
 	}
 }

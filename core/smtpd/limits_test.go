@@ -140,3 +140,23 @@ func TestMaxConnections(t *testing.T) {
 	first.cmd("QUIT", "221 2.0.0 Bye")
 	first.expectClosed()
 }
+
+// A BDAT chunk that stops coming is dropped after data_timeout, as DATA
+// is, not after command_timeout from its BDAT line (RFC 5321 §4.5.3.2.6
+// bounds progress on the message).
+func TestBDATDataTimeout(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) {
+		l.DataTimeout.Duration = 200 * time.Millisecond
+		l.CommandTimeout.Duration = time.Minute
+	}))
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.send("BDAT 100 LAST")
+	d.raw("Subject: slow\r\n\r\nand then nothing")
+	d.expect("421 4.4.2 Timeout waiting for data, closing connection")
+	d.expectClosed()
+	if n := len(h.messages()); n != 0 {
+		t.Errorf("queue holds %d messages", n)
+	}
+}
