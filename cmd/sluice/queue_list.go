@@ -90,7 +90,7 @@ func (t *queueTable) page(msgs []*envelope.Message) {
 		}
 	}
 	var b strings.Builder
-	for _, r := range rows {
+	for i, r := range rows {
 		b.Reset()
 		for i, cell := range r[:len(r)-1] {
 			b.WriteString(cell)
@@ -98,6 +98,11 @@ func (t *queueTable) page(msgs []*envelope.Message) {
 		}
 		b.WriteString(r[len(r)-1])
 		b.WriteByte('\n')
+		// Why a deferred message waits, under its row, as Postfix's
+		// mailq shows it.
+		if j := i - (len(rows) - len(msgs)); j >= 0 && msgs[j].LastError != "" {
+			b.WriteString("    (" + msgs[j].LastError + ")\n")
+		}
 		io.WriteString(t.w, b.String())
 	}
 }

@@ -66,3 +66,29 @@ func TestQueueListPages(t *testing.T) {
 		}
 	}
 }
+
+// A deferred message's last error shows under its row, as Postfix's mailq
+// shows why mail waits; a message with none has no such line.
+func TestQueueListShowsWhyMailWaits(t *testing.T) {
+	url, ids, q, _ := adminServer(t, 2)
+	if _, err := q.Modify(ids[0], func(m *envelope.Message) error {
+		m.LastError = "451 4.4.1 No mail server could be reached, will retry"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out := runCLI(t, "queue", "list", "--admin", url)
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, ids[0]):
+			if i+1 >= len(lines) || lines[i+1] != "    (451 4.4.1 No mail server could be reached, will retry)" {
+				t.Fatalf("no reason under the deferred message:\n%s", out)
+			}
+		case strings.HasPrefix(l, ids[1]):
+			if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "    (") {
+				t.Fatalf("a reason under a message without one:\n%s", out)
+			}
+		}
+	}
+}
