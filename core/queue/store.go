@@ -28,6 +28,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -96,6 +97,10 @@ func Open(dir string, opt Options) (*Store, error) {
 	// body with its tombstone instead of writing it into the LSM tree, so a
 	// body costs its WAL write and little else.
 	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: opt.fs})
+	if errors.Is(err, syscall.EAGAIN) {
+		// Pebble's LOCK file is held (flock): another process has it.
+		return nil, fmt.Errorf("queue: %s is in use by another running sluice (or another Pebble user): %w", dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}

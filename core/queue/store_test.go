@@ -1,7 +1,11 @@
 package queue
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -316,4 +320,50 @@ func TestDueNeverMissesConcurrentEnqueues(t *testing.T) {
 	if len(seen) != n {
 		t.Fatalf("scans saw %d of %d enqueued messages", len(seen), n)
 	}
+}
+
+// A queue another process holds open is refused with a message that says
+// so, not Pebble's bare "resource temporarily unavailable". The other
+// process is this test binary, holding the queue until its stdin closes.
+func TestOpenQueueInUse(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^$")
+	cmd.Env = append(os.Environ(), holdQueueEnv+"="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "held\n" {
+		t.Fatalf("holder: %q, %v", line, err)
+	}
+	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "is in use by another running sluice") {
+		t.Fatalf("Open: %v", err)
+	}
+}
+
+// holdQueueEnv makes this test binary open the queue it names, say "held"
+// and keep it until stdin closes (TestOpenQueueInUse's other process).
+const holdQueueEnv = "SLUICE_QUEUE_TEST_HOLD"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(holdQueueEnv); dir != "" {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("held")
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		_ = s.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
