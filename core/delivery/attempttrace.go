@@ -194,11 +194,7 @@ func (t *attemptTrace) summary(via string) (tlsState, sts string) {
 // traceAttempt appends the attempt of d to m's trace, when the queue keeps
 // traces. A failure costs only diagnostics, so it is logged and ignored.
 func (a *Agent) traceAttempt(m *envelope.Message, d *destination, via string, rcpts []string, result, reply, tlsState, sts string) {
-	ta, ok := a.q.(TraceAppender)
-	if !ok {
-		return
-	}
-	ev, err := json.Marshal(pipeline.DeliveryEvent{
+	a.traceEvent(m.ID, pipeline.DeliveryEvent{
 		Time:        a.clock(),
 		Attempt:     m.Attempts + 1,
 		Destination: d.name,
@@ -209,11 +205,20 @@ func (a *Agent) traceAttempt(m *envelope.Message, d *destination, via string, rc
 		TLS:         tlsState,
 		MTASTS:      sts,
 	})
+}
+
+// traceEvent appends ev to message id's trace, when the queue keeps traces.
+func (a *Agent) traceEvent(id string, ev pipeline.DeliveryEvent) {
+	ta, ok := a.q.(TraceAppender)
+	if !ok {
+		return
+	}
+	b, err := json.Marshal(ev)
 	if err == nil {
-		err = ta.AppendTraceEvent(m.ID, ev)
+		err = ta.AppendTraceEvent(id, b)
 	}
 	if err != nil {
-		a.log.Warn("delivery: tracing attempt", "id", m.ID, "err", err)
+		a.log.Warn("delivery: tracing", "id", id, "err", err)
 	}
 }
 

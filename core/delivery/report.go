@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/bounce"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/reply"
 )
@@ -263,11 +264,14 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 	}
 	now := a.clock()
 	var n int
+	var rcpts []string
+	attempts := 0
 	_, err = a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
 		var entries []bounce.Recipient
-		n = 0
+		n, rcpts, attempts = 0, nil, m.Attempts
 		for _, r := range m.Pending() {
 			n++
+			rcpts = append(rcpts, r.Addr)
 			r.Status = envelope.RcptFailed
 			r.LastReply = adminBounced.With(r.LastReply).Error()
 			r.RemoteMTA = "" // the reply is ours now
@@ -279,6 +283,9 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 		return err
 	}
 	a.log.Info("delivery: bounced by administrator", "id", id, "rcpts", n)
+	// The trace tells it too, beside the attempts (sluice trace ID).
+	a.traceEvent(id, pipeline.DeliveryEvent{Time: now, Attempt: attempts, Destination: "administrator",
+		Recipients: rcpts, Result: "failed", Reply: adminBounced.String()})
 	return nil
 }
 

@@ -483,6 +483,11 @@ func TestAdminBounce(t *testing.T) {
 	if !h.gone(id) {
 		t.Error("the bounced message is still queued")
 	}
+	// sluice trace ID tells the bounce beside the attempts.
+	if tr, err := h.q.Trace(id); err != nil || !strings.Contains(string(tr), `"destination":"administrator"`) ||
+		!strings.Contains(string(tr), "Bounced by administrator") {
+		t.Errorf("trace %s (%v): no administrator's bounce", tr, err)
+	}
 	d := waitReport(t, s)
 	checkReportEnvelope(t, d, "s@origin.test")
 	if len(d.rcpts) != 1 {
