@@ -81,16 +81,19 @@ func addressLiteral(ip netip.Addr) string {
 }
 
 // heloToken keeps the client's HELO name from breaking the header: control
-// characters, spaces and the comment and clause delimiters become "?". An
-// empty name is written as "unknown".
+// characters, spaces, the comment and clause delimiters, and anything not
+// ASCII (the field must stay 7-bit in a message that may not be SMTPUTF8;
+// a byte that is not UTF-8 would otherwise turn into U+FFFD) become "?".
+// An empty name is written as "unknown".
 func heloToken(h string) string {
 	if h == "" {
 		return "unknown"
 	}
-	return strings.Map(func(r rune) rune {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune("();\\", r) {
-			return '?'
+	b := []byte(h)
+	for i, c := range b {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("();\\", c) >= 0 {
+			b[i] = '?'
 		}
-		return r
-	}, h)
+	}
+	return string(b)
 }

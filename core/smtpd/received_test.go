@@ -30,6 +30,12 @@ func TestReceivedHeader(t *testing.T) {
 		want: "Received: from evil???X-Injected:?? ([192.0.2.7])\r\n" +
 			"\tby mx.test (Sluice) with UTF8SMTPS id ID3;\r\n" +
 			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
+	}, {
+		name: "8-bit HELO",
+		in:   trace{Helo: "caf\xc3\xa9.\xff", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", HELO: true, ID: "ID4", Date: date},
+		want: "Received: from caf??.? ([192.0.2.7])\r\n" +
+			"\tby mx.test (Sluice) with SMTP id ID4;\r\n" +
+			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}} {
 		if got := string(receivedHeader(tc.in)); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
