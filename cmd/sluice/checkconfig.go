@@ -21,8 +21,12 @@ func loadConfig(path string) (*config.Config, error) {
 func cmdCheckConfig(args []string, w io.Writer) error {
 	fs := newFlags("check-config")
 	path := fs.String("c", "", "config file")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	pos, err := parseCommand(fs, args, "usage: sluice check-config -c FILE", w)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("check-config takes no arguments, got %q", pos)
 	}
 	if *path == "" {
 		return errors.New("check-config needs -c FILE")

@@ -223,7 +223,7 @@ func TestQueueListAllColumnsAlign(t *testing.T) {
 func TestSubcommandHelp(t *testing.T) {
 	for _, args := range [][]string{{"queue", "-h"}, {"queue", "--help"}, {"queue", "show", "-h"}, {"trace", "-h"},
 		{"replay", "--help"}, {"reload", "-h"}, {"version", "-h"}, {"user", "-h"}, {"user", "add", "--help"},
-		{"dkim", "-h"}, {"dkim", "keygen", "-h"}, {"plugin", "--help"}} {
+		{"dkim", "-h"}, {"dkim", "keygen", "-h"}, {"plugin", "--help"}, {"serve", "-h"}, {"check-config", "--help"}} {
 		code, out, stderr := runErr(args...)
 		if code != exitOK || stderr != "" || !strings.HasPrefix(out, "usage: sluice "+args[0]) {
 			t.Errorf("sluice %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, stderr)
@@ -237,6 +237,7 @@ func TestSubcommandHelp(t *testing.T) {
 // Arguments a command does not take are refused, not ignored.
 func TestExtraArgumentsRefused(t *testing.T) {
 	wantUserError(t, []string{"version", "extra"}, "version takes no arguments")
+	wantUserError(t, []string{"check-config", "-c", "x.toml", "extra"}, "check-config takes no arguments")
 	wantUserError(t, []string{"--version", "extra"}, "version takes no arguments")
 	for _, sub := range []string{"list", "flush"} {
 		wantUserError(t, []string{"queue", sub, "extra", "--admin", "127.0.0.1:1"}, "takes no arguments")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -9,11 +10,15 @@ import (
 	"github.com/sluice-mta/sluice/core/daemon"
 )
 
-func cmdServe(args []string, stderr io.Writer) error {
+func cmdServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve")
 	path := fs.String("c", "", "config file (default: the embedded default)")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	pos, err := parseCommand(fs, args, "usage: sluice serve [-c FILE]", stdout)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("serve takes no arguments, got %q", pos)
 	}
 	c, err := loadConfig(*path)
 	if err != nil {
