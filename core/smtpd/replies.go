@@ -33,9 +33,7 @@ var (
 	tooManyConnsFromIP = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many connections from your address, try again later"}
 	connRateExceeded   = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many connections from your address in a short time, try again later"}
 	tooManyMessages    = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many messages in one session, reconnect to send more"}
-	// RFC 5321 §3.8, RFC 3463 X.3.2: system not accepting messages.
-	shuttingDown  = reply.Reply{Code: 421, Enhanced: [3]int{4, 3, 2}, Text: "Service shutting down, closing transmission channel"}
-	tooManyErrors = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many errors, closing connection"}
+	tooManyErrors      = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "Too many errors, closing connection"}
 	// RFC 5321 §4.2.5: 450 for a mailbox action refused for now.
 	messageRateIP     = reply.Reply{Code: 450, Enhanced: [3]int{4, 7, 0}, Text: "Too many messages from your address, try again later"}
 	messageRateSender = reply.Reply{Code: 450, Enhanced: [3]int{4, 7, 0}, Text: "Too many messages from this sender, try again later"}
