@@ -259,3 +259,43 @@ func (p *parser) parseLocalPart() (string, error) {
 		}
 	}
 }
+
+// quotePath writes a mailbox the parser unquoted back in the form a path
+// needs (RFC 5321 §4.1.2): a local part that is not a dot-string goes in
+// quotes, with "\" and the quote escaped. Used in replies, which echo the
+// address. Added in Sluice's copy (SLUICE.md).
+func quotePath(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr
+	}
+	local := addr[:at]
+	if isDotString(local) {
+		return addr
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for i := 0; i < len(local); i++ {
+		if local[i] == '\\' || local[i] == '"' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(local[i])
+	}
+	b.WriteByte('"')
+	return b.String() + addr[at:]
+}
+
+// isDotString reports whether s is a dot-string: atoms of characters
+// other than specials, spaces and controls, joined by single dots.
+func isDotString(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c == 0x7f || strings.IndexByte("()<>[]:;@\\,\"", c) >= 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -437,3 +437,13 @@ func TestServerLongLineBounded(t *testing.T) {
 	rc.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk), chunk)) // one write: read ahead together
 	rc.expect("250 2.0.0 OK: queued")
 }
+
+// Replies echo a quoted local part quoted, as it was given (RFC 5321
+// §4.1.2), not as the unquoted mailbox the backend gets.
+func TestServerEchoesQuotedLocalPart(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.ehlo()
+	rc.cmd(`MAIL FROM:<"a b"@example.net>`, `250 2.0.0 Roger, accepting mail from <"a b"@example.net>`)
+	rc.cmd(`RCPT TO:<"x\"y"@example.org>`, `250 2.0.0 I'll make sure <"x\"y"@example.org> gets this`)
+	rc.cmd(`RCPT TO:<first.last@example.org>`, `250 2.0.0 I'll make sure <first.last@example.org> gets this`)
+}
