@@ -58,7 +58,7 @@ func TestAddressSyntax(t *testing.T) {
 	}
 	d.cmd("RCPT TO:<nobody>", "501 5.5.2 Was expecting RCPT arg syntax of TO:<address>")
 	// A quoted local part is kept quoted on the wire form.
-	d.cmd(`RCPT TO:<"b c"@example.org>`, "250 2.0.0 I'll make sure <b c@example.org> gets this")
+	d.cmd(`RCPT TO:<"b c"@example.org>`, `250 2.0.0 I'll make sure <"b c"@example.org> gets this`)
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
 	d.raw("Subject: x\r\n\r\n.\r\n")
 	d.queued()
