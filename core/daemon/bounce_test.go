@@ -57,4 +57,7 @@ func TestQueueBounceReturnsMessageNow(t *testing.T) {
 	if _, err := d.Queue().Get(id); err == nil {
 		t.Fatal("bounced message still queued")
 	}
+	if v := value(t, scrape(t, d), `sluice_reports_total\{kind="dsn"\}`); v != 1 {
+		t.Errorf("sluice_reports_total{kind=\"dsn\"} %v, want 1", v)
+	}
 }

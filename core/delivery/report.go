@@ -102,6 +102,7 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 		if err == nil {
 			for _, q := range out {
 				a.log.Info("delivery: report queued", "id", id, "report", q.Msg.ID, "kind", q.Msg.Report, "to", q.Msg.Rcpts[0].Addr)
+				a.metrics.ReportQueued(string(q.Msg.Report))
 			}
 		}
 		return m, err

@@ -115,6 +115,7 @@ type Metrics struct {
 
 	deliveryAttempts   *prometheus.CounterVec
 	deliveryRcpts      *prometheus.CounterVec
+	reports            *prometheus.CounterVec
 	deliveryDuration   *prometheus.HistogramVec
 	deliveriesInFlight prometheus.Gauge
 
@@ -160,6 +161,9 @@ func New(p Providers) *Metrics {
 		deliveryRcpts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_delivery_recipients_total", Help: "Recipient delivery results by destination domain and outcome."},
 			[]string{"domain", "outcome"}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_reports_total", Help: "Delivery status notifications queued (RFC 3464), by kind: dsn to a sender, double-bounce to the postmaster."},
+			[]string{"kind"}),
 		deliveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sluice_delivery_duration_seconds", Help: "Delivery attempt duration (MX lookup to the last reply), by outcome.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}},
@@ -180,7 +184,7 @@ func New(p Providers) *Metrics {
 	}
 	m.reg.MustRegister(
 		m.connsTotal, m.connsOpen, m.transactions, m.recipients, m.queueCommit,
-		m.deliveryAttempts, m.deliveryRcpts, m.deliveryDuration, m.deliveriesInFlight,
+		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.deliveryDuration, m.deliveriesInFlight,
 		m.stageCalls, m.stageErrors, m.stageLatency,
 		&scrapeCollector{p: p},
 		collectors.NewGoCollector(),
@@ -253,6 +257,15 @@ func (m *Metrics) DeliveryStarted() {
 		return
 	}
 	m.deliveriesInFlight.Inc()
+}
+
+// ReportQueued counts one delivery status notification queued, of kind
+// "dsn" (to the sender) or "double-bounce" (to the postmaster).
+func (m *Metrics) ReportQueued(kind string) {
+	if m == nil {
+		return
+	}
+	m.reports.WithLabelValues(kind).Inc()
 }
 
 // DeliveryEnded ends a DeliveryStarted that made no attempt (its
