@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/admin"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/smtpd"
 )
 
 const queueUsage = `usage: sluice queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
@@ -68,7 +69,7 @@ func checkAdminURL(s string) error {
 	if err != nil {
 		return bad("not host:port")
 	}
-	if _, err := netip.ParseAddr(h); err != nil && !dnsName(h) {
+	if _, err := netip.ParseAddr(h); err != nil && !smtpd.ValidDomain(h) {
 		return bad(fmt.Sprintf("bad host %q", h))
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/daemon"
 	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/core/smtpd"
 )
 
 const replayUsage = `usage: sluice replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
@@ -136,44 +137,10 @@ func envelopeAddr(s string) (string, error) {
 	if _, err := mail.ParseAddress("<" + a + ">"); err != nil {
 		return "", errors.New("want local-part@domain")
 	}
-	if !hostName(a[at+1:]) {
+	if !smtpd.ValidDomain(a[at+1:]) {
 		return "", fmt.Errorf("bad domain %q", a[at+1:])
 	}
 	return a, nil
-}
-
-// hostName accepts a domain of letter-digit-hyphen labels (UTF-8 ones
-// too, RFC 6531 §3.3) or an address literal in brackets (RFC 5321 §4.1.3).
-func hostName(d string) bool {
-	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
-		lit := d[1 : len(d)-1]
-		if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
-			a, err := netip.ParseAddr(lit[5:])
-			return err == nil && a.Is6() && a.Zone() == ""
-		}
-		a, err := netip.ParseAddr(lit)
-		return err == nil && a.Is4()
-	}
-	return dnsName(d)
-}
-
-// dnsName accepts a host name of letter-digit-hyphen labels, UTF-8 ones
-// too (RFC 6531 §3.3).
-func dnsName(d string) bool {
-	if d == "" || len(d) > 255 {
-		return false
-	}
-	for _, label := range strings.Split(d, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r >= 0x80 && r != '\uFFFD') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // checkMessage says why raw is not an RFC 5322 message: empty, binary

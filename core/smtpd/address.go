@@ -42,7 +42,7 @@ func parseMailbox(s string, smtputf8 bool) (mailbox, error) {
 			return mailbox{}, errLocalPart
 		}
 	}
-	if !validDomain(mb.Domain) {
+	if !ValidDomain(mb.Domain) {
 		return mailbox{}, errDomain
 	}
 	if !smtputf8 && !isASCII(s) {
@@ -70,10 +70,11 @@ func (m mailbox) String() string {
 	return b.String()
 }
 
-// validDomain accepts a host name of letter-digit-hyphen labels (UTF-8
-// labels too, RFC 6531 §3.3) or an IPv4 or IPv6 address literal (RFC 5321
-// §4.1.3).
-func validDomain(d string) bool {
+// ValidDomain accepts the domain of an envelope address: a host name of
+// letter-digit-hyphen labels (UTF-8 labels too, RFC 6531 §3.3) or an IPv4
+// or IPv6 address literal (RFC 5321 §4.1.3). The command line checks the
+// addresses it is given with it too.
+func ValidDomain(d string) bool {
 	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
 		lit := d[1 : len(d)-1]
 		if v6, ok := cutPrefixFold(lit, "IPv6:"); ok {
