@@ -10,7 +10,6 @@ import (
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/metrics"
-	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/core/smtpd"
 	"github.com/sluice-mta/sluice/sdk"
@@ -20,8 +19,7 @@ import (
 // runs it. A reload makes a new generation; the old one is closed once the
 // last session (or bounce report) using it is over.
 type generation struct {
-	pipe   *pipeline.Pipeline
-	stages []closer
+	*pipelineStages
 	policy smtpd.Policy // nil for an empty pipeline: the built-in rules alone
 
 	// Guarded by livePolicy.mu.
@@ -37,19 +35,19 @@ type generation struct {
 func newGeneration(c *config.Config, hostname, self string, log *slog.Logger, m *metrics.Metrics, prev *generation) (*generation, error) {
 	var before *pipelineStages
 	if prev != nil {
-		before = &pipelineStages{pipe: prev.pipe, stages: prev.stages}
+		before = prev.pipelineStages
 	}
 	ps, err := buildPipeline(c, self, log, before)
 	if err != nil {
 		return nil, err
 	}
-	p, stages := ps.pipe, ps.stages
+	p := ps.pipe
 	if m != nil {
 		p.SetObserver(func(stage string, hook sdk.Hook, verdict string, lat time.Duration, failed bool) {
 			m.StageCall(stage, string(hook), verdict, lat, failed)
 		})
 	}
-	g := &generation{pipe: p, stages: stages}
+	g := &generation{pipelineStages: ps}
 	if p.Len() > 0 {
 		pp := pipelinePolicy{p: p, hostname: hostname, log: log}
 		if p.Declares(sdk.HookAuth) {
