@@ -13,7 +13,7 @@ import (
 	"github.com/sluice-mta/sluice/core/queue"
 )
 
-func setup(t *testing.T, token string) (*httptest.Server, *queue.Store, string) {
+func setup(t *testing.T, token string, opts ...func(*Options)) (*httptest.Server, *queue.Store, string) {
 	t.Helper()
 	q, err := queue.Open(t.TempDir(), queue.Options{})
 	if err != nil {
@@ -25,7 +25,11 @@ func setup(t *testing.T, token string) (*httptest.Server, *queue.Store, string) 
 	if err := q.Enqueue(m, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(Handler(Options{Queue: q, NotFound: queue.ErrNotFound, Token: token}))
+	o := Options{Queue: q, NotFound: queue.ErrNotFound, Token: token}
+	for _, f := range opts {
+		f(&o)
+	}
+	srv := httptest.NewServer(Handler(o))
 	t.Cleanup(srv.Close)
 	return srv, q, m.ID
 }
@@ -118,29 +122,18 @@ func TestBearerToken(t *testing.T) {
 // (Options.ForgetBackoffs), so the next hops are tried now; the other
 // actions do not.
 func TestRetryAndFlushTellDelivery(t *testing.T) {
-	q, err := queue.Open(t.TempDir(), queue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { q.Close() })
-	m := &envelope.Message{ID: q.NewID(), From: "a@example.org",
-		Rcpts: []envelope.Recipient{{Addr: "b@example.net", Status: envelope.RcptPending}}}
-	if err := q.Enqueue(m, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
 	var retried atomic.Int32
-	srv := httptest.NewServer(Handler(Options{Queue: q, NotFound: queue.ErrNotFound, ForgetBackoffs: func() { retried.Add(1) }}))
-	t.Cleanup(srv.Close)
+	srv, _, id := setup(t, "", func(o *Options) { o.ForgetBackoffs = func() { retried.Add(1) } })
 	for _, step := range []struct {
 		path string
 		code int
 		want int32
 	}{
-		{"/api/queue/" + m.ID + "/retry", 200, 1},
+		{"/api/queue/" + id + "/retry", 200, 1},
 		{"/api/queue/flush", 200, 2},
-		{"/api/queue/" + m.ID + "/hold", 200, 2},
-		{"/api/queue/" + m.ID + "/release", 200, 2},
-		{"/api/queue/" + m.ID + "/delete", 200, 2},
+		{"/api/queue/" + id + "/hold", 200, 2},
+		{"/api/queue/" + id + "/release", 200, 2},
+		{"/api/queue/" + id + "/delete", 200, 2},
 	} {
 		if code, body := do(t, "POST", srv.URL+step.path, ""); code != step.code {
 			t.Fatalf("POST %s: %d %s", step.path, code, body)
