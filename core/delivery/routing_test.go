@@ -373,11 +373,12 @@ func TestMessagesPerConnection(t *testing.T) {
 	}
 }
 
-func TestBackoffAfter421(t *testing.T) {
-	h := newHarness(t)
+// closingRelay makes h relay, with one worker, to a sink that answers
+// every RCPT with 421 until recovered is called.
+func closingRelay(h *harness) (s *sink, recovered func()) {
 	var mu sync.Mutex
 	refuse := true
-	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(string, int) error {
+	s = h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(string, int) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if refuse {
@@ -387,6 +388,16 @@ func TestBackoffAfter421(t *testing.T) {
 	}})
 	h.opt.Config.Relay = s.addr
 	h.opt.Config.Workers = 1
+	return s, func() {
+		mu.Lock()
+		refuse = false
+		mu.Unlock()
+	}
+}
+
+func TestBackoffAfter421(t *testing.T) {
+	h := newHarness(t)
+	s, recovered := closingRelay(h)
 	h.opt.Routing.Backoff = 2 * time.Minute
 	h.start()
 
@@ -403,9 +414,7 @@ func TestBackoffAfter421(t *testing.T) {
 		t.Fatalf("%d connections, want %d: a destination in backoff is not contacted", n, conns)
 	}
 
-	mu.Lock()
-	refuse = false
-	mu.Unlock()
+	recovered()
 	// Past the backoff, and past both messages' retry time.
 	h.retryAfter(5 * time.Minute)
 	for range 2 {
@@ -417,18 +426,7 @@ func TestBackoffAfter421(t *testing.T) {
 // backoff at once.
 func TestForgetBackoffs(t *testing.T) {
 	h := newHarness(t)
-	var mu sync.Mutex
-	refuse := true
-	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(string, int) error {
-		mu.Lock()
-		defer mu.Unlock()
-		if refuse {
-			return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "closing"}
-		}
-		return nil
-	}})
-	h.opt.Config.Relay = s.addr
-	h.opt.Config.Workers = 1
+	s, recovered := closingRelay(h)
 	h.opt.Routing.Backoff = time.Hour
 	h.start()
 
@@ -436,9 +434,7 @@ func TestForgetBackoffs(t *testing.T) {
 	if r := rcpt(h.recorded(id), "a@dest.test"); !strings.HasPrefix(r.LastReply, "421 ") {
 		t.Fatalf("first attempt: %+v", r)
 	}
-	mu.Lock()
-	refuse = false
-	mu.Unlock()
+	recovered()
 	// Due again, but its destination is in backoff for an hour.
 	if err := h.q.Retry(id); err != nil {
 		t.Fatal(err)
@@ -485,11 +481,7 @@ func TestRecipientDeferralsDoNotBackOffTheSite(t *testing.T) {
 // eventually told; the backoff's own text is used only when there is none.
 func TestBackoffSkipKeepsTheRealReply(t *testing.T) {
 	h := newHarness(t)
-	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(string, int) error {
-		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "closing"}
-	}})
-	h.opt.Config.Relay = s.addr
-	h.opt.Config.Workers = 1
+	closingRelay(h) // and it never recovers
 	h.opt.Routing.Backoff = time.Hour
 	h.start()
 	first := h.enqueue(msg("s@origin.test", "a@dest.test"))
