@@ -71,18 +71,8 @@ func TestDelayRejectWithMilter(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	m := startMilter(t, nil, "[m]")
 	d := startDaemonTop(t, "delay_reject = true", relayTo(sink)+actorStage(t, "a", prefix("[a]"), "")+milterStage("m", m, "")+actorStage(t, "b", prefix("[b]"), ""))
-	c, err := smtp.Dial(d.SMTPAddrs()["mx"].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("alice@sluice.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	err = c.Rcpt("nobody@remote.test", nil)
+	c := openTxn(t, d)
+	err := c.Rcpt("nobody@remote.test", nil)
 	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 550 || se.Message != "no such user here" {
 		t.Fatalf("RCPT nobody: %v, want the milter's 550", err)
 	}

@@ -125,18 +125,8 @@ func TestMilterBeforePluginSwapped(t *testing.T) {
 func TestMilterRejectAtRcptRefusesOneRecipient(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	d := startDaemon(t, relayTo(sink)+milterStage("m", startMilter(t, nil, "[m]"), ""))
-	c, err := smtp.Dial(d.SMTPAddrs()["mx"].String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Hello("client.test"); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Mail("alice@sluice.test", nil); err != nil {
-		t.Fatal(err)
-	}
-	err = c.Rcpt("nobody@remote.test", nil)
+	c := openTxn(t, d)
+	err := c.Rcpt("nobody@remote.test", nil)
 	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 550 || se.EnhancedCode != (smtp.EnhancedCode{5, 1, 1}) || se.Message != "no such user here" {
 		t.Fatalf("rcpt nobody: %v", err)
 	}
@@ -296,4 +286,22 @@ func TestSlowMilterTimesOutToOnError(t *testing.T) {
 	if st := d.pipe().Status()[0]; st.Errors != 1 {
 		t.Fatalf("timeout not counted: %+v", st)
 	}
+}
+
+// openTxn dials d's mx listener, greets it and opens a transaction from
+// alice@sluice.test; the client is closed when the test ends.
+func openTxn(t *testing.T, d *Daemon) *smtp.Client {
+	t.Helper()
+	c, err := smtp.Dial(d.SMTPAddrs()["mx"].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("alice@sluice.test", nil); err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
