@@ -177,6 +177,9 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, r *envelope.Recipient, route string) delivery.DeliverVerdict {
 	g := d.live.acquire() // a reload meanwhile must not stop its stages
 	defer d.live.release(g)
+	if !g.pipe.Declares(sdk.HookDeliver) {
+		return delivery.DeliverVerdict{} // the usual case: no envelope to build
+	}
 	env := sdk.Envelope{MailFrom: m.From, QueueID: m.ID}
 	for _, rc := range m.Rcpts {
 		env.Rcpts = append(env.Rcpts, sdk.Recipient{Addr: rc.Addr, Route: rc.Route})
