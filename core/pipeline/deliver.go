@@ -18,22 +18,9 @@ func (p *Pipeline) Deliver(ctx context.Context, env sdk.Envelope, rcpt sdk.Recip
 	if !p.Declares(sdk.HookDeliver) {
 		return Outcome{Action: sdk.ActionContinue}
 	}
-	s := &Session{p: p, conns: make([]Conn, len(p.entries)), openErr: make([]error, len(p.entries))}
-	s.txn.Session = sdk.Session{ID: "deliver-" + env.QueueID, Listener: "deliver"}
-	s.txn.Envelope = env
-	for i, e := range p.entries {
-		if d, ok := e.Stage.(Declarer); !ok || !d.Declares(sdk.HookDeliver) {
-			s.conns[i] = idleConn{} // a milter is not dialled for nothing
-			continue
-		}
-		c, err := e.Stage.Open(ctx, &s.txn.Session)
-		if err != nil {
-			s.openErr[i] = err
-			continue
-		}
-		s.conns[i] = c
-	}
+	s := p.open(ctx, sdk.Session{ID: "deliver-" + env.QueueID, Listener: "deliver"}, sdk.HookDeliver)
 	defer s.Close()
+	s.txn.Envelope = env
 	return s.run(ctx, sdk.HookDeliver, &rcpt, nil)
 }
 

@@ -61,9 +61,20 @@ type Session struct {
 // Open starts a session: each stage's Open runs now (a milter connects).
 // A stage that cannot open applies its on_error at each hook.
 func (p *Pipeline) Open(ctx context.Context, sess sdk.Session) *Session {
+	return p.open(ctx, sess, "")
+}
+
+// open is Open; with only set, just the stages that declared that hook
+// are opened, the others stand idle (idleConn), so that a hook run outside
+// a session (deliver) dials no milter for nothing.
+func (p *Pipeline) open(ctx context.Context, sess sdk.Session, only sdk.Hook) *Session {
 	s := &Session{p: p, conns: make([]Conn, len(p.entries)), openErr: make([]error, len(p.entries))}
 	s.txn.Session = sess
 	for i, e := range p.entries {
+		if d, ok := e.Stage.(Declarer); only != "" && (!ok || !d.Declares(only)) {
+			s.conns[i] = idleConn{}
+			continue
+		}
 		c, err := e.Stage.Open(ctx, &s.txn.Session)
 		if err != nil {
 			s.openErr[i] = err
