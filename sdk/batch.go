@@ -129,6 +129,11 @@ func batchRequests(calls []HookCall) ([]*pb.HookRequest, error) {
 	if err := checkBatch(calls); err != nil {
 		return nil, err
 	}
+	return hookRequests(calls)
+}
+
+// hookRequests converts calls, checked, for the wire.
+func hookRequests(calls []HookCall) ([]*pb.HookRequest, error) {
 	reqs := make([]*pb.HookRequest, len(calls))
 	for i, hc := range calls {
 		req, err := hookRequest(hc.Hook, hc.Txn, hc.Rcpt, nil)

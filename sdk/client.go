@@ -35,6 +35,9 @@ type Client struct {
 	// batch: the plugin serves hook batches and there is a channel to
 	// send them on (see Hooks).
 	batch bool
+	// each: the plugin serves independent hook batches and there is a
+	// channel to send them on (see HookEach).
+	each bool
 }
 
 // Info is what a plugin declared at Init.
@@ -107,6 +110,7 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 	c.grpcChannel = resp.GetSupportsChannel() && !c.noChannel
 	// Batches travel only as channel frames.
 	c.batch = resp.GetSupportsBatch() && (c.grpcChannel || direct != nil)
+	c.each = resp.GetSupportsIndependentBatch() && (c.grpcChannel || direct != nil)
 	if direct != nil {
 		if old := c.pool.Swap(newDirectPool(direct.conn)); old != nil {
 			old.close()

@@ -17,8 +17,9 @@ const (
 	fFrameDataStart = 3
 	fFrameHookBatch = 10
 
-	fBatchCalls   = 1
-	fBatchSession = 2
+	fBatchCalls       = 1
+	fBatchSession     = 2
+	fBatchIndependent = 3
 )
 
 func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
@@ -184,6 +185,19 @@ func appendHookFrame(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthArg
 // would encode: the last call's session sent once, for every call that
 // shares it.
 func appendHookBatchFrame(b []byte, calls []HookCall) ([]byte, error) {
+	return appendBatchFrame(b, calls, false)
+}
+
+// appendHookEachFrame appends a ChannelFrame's hook_batch member for
+// calls, checked by checkEach, as an independent batch: as
+// appendHookBatchFrame does, with independent set.
+func appendHookEachFrame(b []byte, calls []HookCall) ([]byte, error) {
+	return appendBatchFrame(b, calls, true)
+}
+
+// appendBatchFrame appends a hook_batch member; independent sets the
+// batch's flag of that name.
+func appendBatchFrame(b []byte, calls []HookCall, independent bool) ([]byte, error) {
 	shared := &calls[len(calls)-1].Txn.Session
 	return appendMessage(b, fFrameHookBatch, func(b []byte) ([]byte, error) {
 		var err error
@@ -195,7 +209,10 @@ func appendHookBatchFrame(b []byte, calls []HookCall) ([]byte, error) {
 				return b, err
 			}
 		}
-		return appendMessage(b, fBatchSession, func(b []byte) ([]byte, error) { return appendSession(b, shared) })
+		if b, err = appendMessage(b, fBatchSession, func(b []byte) ([]byte, error) { return appendSession(b, shared) }); err != nil {
+			return b, err
+		}
+		return appendBool(b, fBatchIndependent, independent), nil
 	})
 }
 

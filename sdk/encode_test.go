@@ -42,6 +42,26 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 			t.Fatalf("batch:\nhand %v\nwant %v", got.GetHookBatch(), want)
 		}
 	}
+	// An independent batch: the same, with its flag, and a deliver call
+	// of another session.
+	other := &Txn{Session: Session{ID: b, ClientName: c}, Envelope: Envelope{QueueID: c, MailFrom: a}}
+	calls = append(calls, HookCall{Hook: HookDeliver, Txn: other, Rcpt: &Recipient{Addr: a, Route: b}})
+	enc, err = appendHookEachFrame(nil, calls)
+	reqs, perr = hookRequests(calls)
+	if (err == nil) != (perr == nil) {
+		t.Fatalf("independent: hand-written: %v; generated: %v", err, perr)
+	}
+	if err == nil {
+		var got pb.ChannelFrame
+		if err := proto.Unmarshal(enc, &got); err != nil {
+			t.Fatalf("hand-written independent batch does not decode: %v", err)
+		}
+		want := packBatch(calls, reqs)
+		want.Independent = true
+		if !proto.Equal(got.GetHookBatch(), want) {
+			t.Fatalf("independent batch:\nhand %v\nwant %v", got.GetHookBatch(), want)
+		}
+	}
 	for _, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver} {
 		auth := &AuthArgs{Mech: "PLAIN", User: c, Secret: []byte(a)}
 		rcpt := &Recipient{Addr: b, Route: a, Params: map[string]string{"NOTIFY": c}}

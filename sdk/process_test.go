@@ -43,6 +43,13 @@ func TestMain(m *testing.M) {
 	case "batch":
 		sdk.Serve(&batchPlugin{seen: make(map[string]*batchSeen)})
 		os.Exit(0)
+	case "each":
+		sdk.Serve(newEachPlugin())
+		os.Exit(0)
+	case "each-old":
+		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: sdk.Handshake, GRPCServer: plugin.DefaultGRPCServer,
+			Plugins: sdk.OldBatchPluginSet(newEachPlugin())})
+		os.Exit(0)
 	case "hang":
 		sdk.Serve(&hangPlugin{entered: os.NewFile(3, "entered")})
 		os.Exit(0)

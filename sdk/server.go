@@ -26,6 +26,9 @@ type server struct {
 	configured atomic.Bool
 	// noChannel hides Channel from the core (GRPCPlugin.NoChannel).
 	noChannel bool
+	// noEach hides independent batches from the core, as a plugin built
+	// before them would (tests).
+	noEach bool
 }
 
 // newServer serves p. Recovered panics are logged as JSON lines on
@@ -64,6 +67,7 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 	}
 	resp.SupportsChannel = !s.noChannel
 	resp.SupportsBatch = !s.noChannel // batches come only on a channel
+	resp.SupportsIndependentBatch = !s.noChannel && !s.noEach
 	if fd := req.GetDirectChannelFd(); fd != 0 && !s.noChannel {
 		conn, err := directConnFromFD(fd)
 		if err != nil {

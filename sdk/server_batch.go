@@ -11,8 +11,12 @@ import (
 // hookBatch runs a hook batch's calls in order, each as hook runs a single
 // call, and stops after the first verdict that is not a plain Continue:
 // the core applies it and rebuilds the calls after it. An error in any
-// call is the batch's. ctx, the frame's, covers the whole batch.
+// call is the batch's. ctx, the frame's, covers the whole batch. An
+// independent batch runs as hookEach does instead.
 func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatch, error) {
+	if b.GetIndependent() {
+		return s.hookEach(ctx, b)
+	}
 	reqs := b.GetCalls()
 	if len(reqs) == 0 {
 		return nil, status.Error(codes.InvalidArgument, "empty hook batch")

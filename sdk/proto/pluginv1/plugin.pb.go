@@ -255,8 +255,12 @@ type InitResponse struct {
 	// channel. Plugins written before batches leave it false, and the core
 	// sends them one hook frame per call.
 	SupportsBatch bool `protobuf:"varint,7,opt,name=supports_batch,json=supportsBatch,proto3" json:"supports_batch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The plugin answers independent hook batches (HookBatch.independent)
+	// on Channel and the direct channel. Plugins written before them leave
+	// it false, and the core sends them one hook frame per call.
+	SupportsIndependentBatch bool `protobuf:"varint,8,opt,name=supports_independent_batch,json=supportsIndependentBatch,proto3" json:"supports_independent_batch,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *InitResponse) Reset() {
@@ -334,6 +338,13 @@ func (x *InitResponse) GetDirectChannel() bool {
 func (x *InitResponse) GetSupportsBatch() bool {
 	if x != nil {
 		return x.SupportsBatch
+	}
+	return false
+}
+
+func (x *InitResponse) GetSupportsIndependentBatch() bool {
+	if x != nil {
+		return x.SupportsIndependentBatch
 	}
 	return false
 }
@@ -1911,6 +1922,13 @@ func (*DataFrame_Verdict) isDataFrame_Frame() {}
 //     every hook in it, and a cancel frame cancels them all.
 //   - plugin, hook batch: one frame, verdict_batch + end (or an error
 //     frame, when any of its hooks fails as a single call would).
+//   - core, independent hook batch (hook_batch with independent set, only
+//     when InitResponse.supports_independent_batch): one frame,
+//     hook_batch + end, one call like any batch.
+//   - plugin, independent hook batch: one frame, verdict_batch + end,
+//     with a verdict or an error for every call in it; an error frame
+//     only when the batch as a whole fails (a call of it that cannot be
+//     batched, a panic outside the hooks).
 type ChannelFrame struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	CallId uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
@@ -2208,12 +2226,23 @@ func (*ChannelCancel) Descriptor() ([]byte, []int) {
 // frame of its own would run, and stops after the first verdict that is
 // not a Continue without edits and auth_results: the core applies that verdict and sends
 // the calls after it again, rebuilt, if it still wants them.
+//
+// An independent batch (independent set) is different: see there.
 type HookBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Calls []*HookRequest         `protobuf:"bytes,1,rep,name=calls,proto3" json:"calls,omitempty"`
 	// The session of every call that carries none: the core sends it once
 	// when calls share it.
-	Session       *Session `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	Session *Session `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	// The calls do not depend on one another: the core sends, say, the
+	// deliver hooks of many recipients, of different messages, at once.
+	// Only connect, helo, mail, rcpt and deliver may be in such a batch
+	// (never auth, data or bounce), and the core sends one only when
+	// InitResponse.supports_independent_batch. The plugin runs every call,
+	// with no stopping rule — it may run them at once, each with the
+	// frame's context — and answers every one (see VerdictBatch.errors).
+	// Each call carries its own session or takes the batch's, as above.
+	Independent   bool `protobuf:"varint,3,opt,name=independent,proto3" json:"independent,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2262,12 +2291,27 @@ func (x *HookBatch) GetSession() *Session {
 	return nil
 }
 
+func (x *HookBatch) GetIndependent() bool {
+	if x != nil {
+		return x.Independent
+	}
+	return false
+}
+
 // VerdictBatch answers a HookBatch: the verdicts of its calls in order, up
 // to and including the one that stopped it (all of them when none did).
 // Every verdict but the last is a Continue without edits.
+//
+// For an independent batch there is exactly one verdict per call, in the
+// calls' order, whatever each is.
 type VerdictBatch struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Verdicts      []*Verdict             `protobuf:"bytes,1,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Verdicts []*Verdict             `protobuf:"bytes,1,rep,name=verdicts,proto3" json:"verdicts,omitempty"`
+	// Only for an independent batch: one entry per call, "" when the call
+	// answered its verdict, else the message of the call's failure (what a
+	// call of its own would answer as an error); the call's verdict is then
+	// an empty placeholder. Empty for any other batch.
+	Errors        []string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2309,6 +2353,13 @@ func (x *VerdictBatch) GetVerdicts() []*Verdict {
 	return nil
 }
 
+func (x *VerdictBatch) GetErrors() []string {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -2320,7 +2371,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
 	"configJson\x12)\n" +
 	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\x12*\n" +
-	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\xa5\x02\n" +
+	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\xe3\x02\n" +
 	"\fInitResponse\x12,\n" +
 	"\x05hooks\x18\x01 \x03(\x0e2\x16.sluice.plugin.v1.HookR\x05hooks\x12&\n" +
 	"\x0fdata_needs_body\x18\x02 \x01(\bR\rdataNeedsBody\x12\x1f\n" +
@@ -2329,7 +2380,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0eplugin_version\x18\x04 \x01(\tR\rpluginVersion\x12)\n" +
 	"\x10supports_channel\x18\x05 \x01(\bR\x0fsupportsChannel\x12%\n" +
 	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\x12%\n" +
-	"\x0esupports_batch\x18\a \x01(\bR\rsupportsBatch\"\xcf\x02\n" +
+	"\x0esupports_batch\x18\a \x01(\bR\rsupportsBatch\x12<\n" +
+	"\x1asupports_independent_batch\x18\b \x01(\bR\x18supportsIndependentBatch\"\xcf\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
@@ -2484,12 +2536,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\fChannelError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x0f\n" +
-	"\rChannelCancel\"u\n" +
+	"\rChannelCancel\"\x97\x01\n" +
 	"\tHookBatch\x123\n" +
 	"\x05calls\x18\x01 \x03(\v2\x1d.sluice.plugin.v1.HookRequestR\x05calls\x123\n" +
-	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\"E\n" +
+	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\x12 \n" +
+	"\vindependent\x18\x03 \x01(\bR\vindependent\"]\n" +
 	"\fVerdictBatch\x125\n" +
-	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts*\x9c\x01\n" +
+	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts\x12\x16\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors*\x9c\x01\n" +
 	"\x04Hook\x12\x14\n" +
 	"\x10HOOK_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fHOOK_CONNECT\x10\x01\x12\r\n" +
