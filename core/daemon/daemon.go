@@ -172,28 +172,34 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 	return out, drop, nil
 }
 
-// deliverHook runs the pipeline's deliver hook for recipient r of m, about
-// to go by route.
-func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, r *envelope.Recipient, route string) delivery.DeliverVerdict {
+// deliverHook runs the pipeline's deliver hook for recipients of m about
+// to be sent.
+func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, rcpts []delivery.DeliverRcpt) []delivery.DeliverVerdict {
+	out := make([]delivery.DeliverVerdict, len(rcpts))
 	g := d.live.acquire() // a reload meanwhile must not stop its stages
 	defer d.live.release(g)
 	if !g.pipe.Declares(sdk.HookDeliver) {
-		return delivery.DeliverVerdict{} // the usual case: no envelope to build
+		return out // the usual case: no envelope to build
 	}
 	env := sdk.Envelope{MailFrom: m.From, QueueID: m.ID}
 	for _, rc := range m.Rcpts {
 		env.Rcpts = append(env.Rcpts, sdk.Recipient{Addr: rc.Addr, Route: rc.Route})
 	}
-	o := g.pipe.Deliver(ctx, env, sdk.Recipient{Addr: r.Addr, Route: route})
-	switch {
-	case o.Reply != nil:
-		return delivery.DeliverVerdict{Reply: o.Reply}
-	case o.Action == sdk.ActionDiscard:
-		return delivery.DeliverVerdict{Drop: true}
-	case o.Action == sdk.ActionQuarantine:
-		return delivery.DeliverVerdict{Quarantine: true}
+	calls := make([]pipeline.DeliverCall, len(rcpts))
+	for i, r := range rcpts {
+		calls[i] = pipeline.DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: r.Rcpt.Addr, Route: r.Route}}
 	}
-	return delivery.DeliverVerdict{}
+	for i, o := range g.pipe.Deliver(ctx, calls) {
+		switch {
+		case o.Reply != nil:
+			out[i].Reply = o.Reply
+		case o.Action == sdk.ActionDiscard:
+			out[i].Drop = true
+		case o.Action == sdk.ActionQuarantine:
+			out[i].Quarantine = true
+		}
+	}
+	return out
 }
 
 // pipe returns the pipeline new sessions run.

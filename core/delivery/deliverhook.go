@@ -7,10 +7,17 @@ import (
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
-// DeliverHook asks the pipeline's deliver hook about one recipient of m
-// as it is about to be sent, after routing (route is where it goes, as
-// Route.String gives it). The zero verdict sends it.
-type DeliverHook func(ctx context.Context, m *envelope.Message, r *envelope.Recipient, route string) DeliverVerdict
+// DeliverHook asks the pipeline's deliver hook about recipients of m as
+// they are about to be sent, after routing, and returns one verdict per
+// recipient in order. The zero verdict sends it.
+type DeliverHook func(ctx context.Context, m *envelope.Message, rcpts []DeliverRcpt) []DeliverVerdict
+
+// DeliverRcpt is a recipient about to be sent and its route (as
+// Route.String gives it).
+type DeliverRcpt struct {
+	Rcpt  *envelope.Recipient
+	Route string
+}
 
 // DeliverVerdict is the deliver hook's decision for one recipient.
 type DeliverVerdict struct {
@@ -24,20 +31,32 @@ type DeliverVerdict struct {
 	Quarantine bool
 }
 
-// askDeliver runs the deliver hook over every recipient about to be sent
-// and keeps in dests only those it lets through; the others' outcomes go
-// into results. quarantine reports that a stage set the message aside:
-// then nothing is sent.
+// askDeliver runs the deliver hook over every recipient about to be sent,
+// all in one call, and keeps in dests only those it lets through; the
+// others' outcomes go into results. quarantine reports that a stage set
+// the message aside: then nothing is sent.
 func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, quarantine bool) {
+	var rcpts []DeliverRcpt
 	for _, d := range dests {
 		route := d.route.String()
+		for _, r := range d.rcpts {
+			rcpts = append(rcpts, DeliverRcpt{Rcpt: r, Route: route})
+		}
+	}
+	vs := a.deliverHook(ctx, m, rcpts)
+	for i, v := range vs {
+		if v.Quarantine {
+			a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
+			return nil, true
+		}
+	}
+	i := 0
+	for _, d := range dests {
 		var pass []*envelope.Recipient
 		for _, r := range d.rcpts {
-			v := a.deliverHook(ctx, m, r, route)
+			v := vs[i]
+			i++
 			switch {
-			case v.Quarantine:
-				a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", r.Addr)
-				return nil, true
 			case v.Drop:
 				a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr)
 				results[r.Addr] = delivered(discarded.String())

@@ -21,10 +21,10 @@ func (d *declaring) Open(ctx context.Context, s *sdk.Session) (Conn, error) {
 }
 
 func TestDeliverHook(t *testing.T) {
-	var seen []string
+	seen := map[string][]string{} // by recipient
 	watch := &declaring{goStage{hooks: map[sdk.Hook]bool{sdk.HookDeliver: true},
 		onHook: func(h sdk.Hook, txn *sdk.Txn, r *sdk.Recipient) (sdk.Verdict, error) {
-			seen = append(seen, string(h)+" "+txn.Envelope.QueueID+" "+txn.Envelope.MailFrom+" "+r.Addr+" "+r.Route)
+			seen[r.Addr] = append(seen[r.Addr], string(h)+" "+txn.Envelope.QueueID+" "+txn.Envelope.MailFrom+" "+r.Addr+" "+r.Route)
 			return sdk.Continue(), nil
 		}}}
 	policy := &declaring{goStage{hooks: map[sdk.Hook]bool{sdk.HookDeliver: true},
@@ -47,12 +47,12 @@ func TestDeliverHook(t *testing.T) {
 	milterLike := &goStage{openErr: errors.New("dialled for nothing")}
 	last := &declaring{goStage{hooks: map[sdk.Hook]bool{sdk.HookDeliver: true},
 		onHook: func(_ sdk.Hook, _ *sdk.Txn, r *sdk.Recipient) (sdk.Verdict, error) {
-			seen = append(seen, "last "+r.Addr)
+			seen[r.Addr] = append(seen[r.Addr], "last "+r.Addr)
 			return sdk.Continue(), nil
 		}}}
 	p := New(slog.New(slog.DiscardHandler), sc("watch", watch), sc("other", other), sc("milter", milterLike), sc("policy", policy), sc("last", last))
 	env := sdk.Envelope{MailFrom: "s@origin.test", QueueID: "ID1"}
-	for _, tc := range []struct {
+	cases := []struct {
 		rcpt   string
 		action sdk.Action
 		reply  string
@@ -62,9 +62,18 @@ func TestDeliverHook(t *testing.T) {
 		{"later@dest.test", sdk.ActionTempfail, "451 4.7.1 not now"},
 		{"drop@dest.test", sdk.ActionDiscard, ""},
 		{"vip@dest.test", sdk.ActionAccept, ""},
-	} {
-		seen = nil
-		o := p.Deliver(context.Background(), env, sdk.Recipient{Addr: tc.rcpt, Route: "lmtp:127.0.0.1:24"})
+	}
+	// All in one call: each recipient gets its own outcome.
+	var calls []DeliverCall
+	for _, tc := range cases {
+		calls = append(calls, DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: tc.rcpt, Route: "lmtp:127.0.0.1:24"}})
+	}
+	out := p.Deliver(context.Background(), calls)
+	if len(out) != len(cases) {
+		t.Fatalf("%d outcomes to %d calls", len(out), len(cases))
+	}
+	for i, tc := range cases {
+		o := out[i]
 		got := ""
 		if o.Reply != nil {
 			got = o.Reply.String()
@@ -72,12 +81,13 @@ func TestDeliverHook(t *testing.T) {
 		if o.Action != tc.action || got != tc.reply {
 			t.Errorf("%s: %s %q, want %s %q", tc.rcpt, o.Action, got, tc.action, tc.reply)
 		}
-		if len(seen) == 0 || seen[0] != "deliver ID1 s@origin.test "+tc.rcpt+" lmtp:127.0.0.1:24" {
-			t.Errorf("%s: the first stage saw %q", tc.rcpt, seen)
+		s := seen[tc.rcpt]
+		if len(s) == 0 || s[0] != "deliver ID1 s@origin.test "+tc.rcpt+" lmtp:127.0.0.1:24" {
+			t.Errorf("%s: the first stage saw %q", tc.rcpt, s)
 		}
 		// Only continue reaches the last stage.
-		if reached := len(seen) == 2; reached != (tc.action == sdk.ActionContinue) {
-			t.Errorf("%s: last stage asked: %v (%q)", tc.rcpt, reached, seen)
+		if reached := len(s) == 2; reached != (tc.action == sdk.ActionContinue) {
+			t.Errorf("%s: last stage asked: %v (%q)", tc.rcpt, reached, s)
 		}
 	}
 }
@@ -85,7 +95,8 @@ func TestDeliverHook(t *testing.T) {
 // Without a stage that declared deliver, nothing is opened or asked.
 func TestDeliverHookNobodyDeclared(t *testing.T) {
 	p := New(slog.New(slog.DiscardHandler), sc("milter", &goStage{openErr: errors.New("dialled for nothing")}))
-	if o := p.Deliver(context.Background(), sdk.Envelope{QueueID: "X"}, sdk.Recipient{Addr: "a@b"}); o.Action != sdk.ActionContinue || o.Reply != nil {
-		t.Fatalf("%+v", o)
+	out := p.Deliver(context.Background(), []DeliverCall{{Env: sdk.Envelope{QueueID: "X"}, Rcpt: sdk.Recipient{Addr: "a@b"}}})
+	if len(out) != 1 || out[0].Action != sdk.ActionContinue || out[0].Reply != nil {
+		t.Fatalf("%+v", out)
 	}
 }

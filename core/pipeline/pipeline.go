@@ -22,6 +22,8 @@ type Pipeline struct {
 	observe Observer
 	// delay holds hooks back until a decision is needed (delay.go).
 	delay bool
+	// deliverQ gathers concurrent deliver hook calls (deliverqueue.go).
+	deliverQ deliverQueue
 }
 
 // Observer is told of every stage call (for metrics): the verdict's name,

@@ -61,20 +61,9 @@ type Session struct {
 // Open starts a session: each stage's Open runs now (a milter connects).
 // A stage that cannot open applies its on_error at each hook.
 func (p *Pipeline) Open(ctx context.Context, sess sdk.Session) *Session {
-	return p.open(ctx, sess, "")
-}
-
-// open is Open; with only set, just the stages that declared that hook
-// are opened, the others stand idle (idleConn), so that a hook run outside
-// a session (deliver) dials no milter for nothing.
-func (p *Pipeline) open(ctx context.Context, sess sdk.Session, only sdk.Hook) *Session {
 	s := &Session{p: p, conns: make([]Conn, len(p.entries)), openErr: make([]error, len(p.entries))}
 	s.txn.Session = sess
 	for i, e := range p.entries {
-		if d, ok := e.Stage.(Declarer); only != "" && (!ok || !d.Declares(only)) {
-			s.conns[i] = idleConn{}
-			continue
-		}
 		c, err := e.Stage.Open(ctx, &s.txn.Session)
 		if err != nil {
 			s.openErr[i] = err
@@ -350,6 +339,15 @@ func (s *Session) snapshotValue() sdk.Txn {
 // they make sense, header and body edits at the data hook.
 func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipient, msg *Message) []string {
 	var done []string
+	if hook == sdk.HookDeliver {
+		// The message is queued as it is: a stage routes at rcpt or data.
+		// (The envelope a deliver call sees is shared with the other
+		// recipients' calls, and must not change under them.)
+		for _, ed := range edits {
+			done = append(done, sdk.DescribeEdit(ed)+" (ignored at deliver)")
+		}
+		return done
+	}
 	// Before MAIL there is no envelope to edit: MAIL starts it afresh.
 	noEnvelope := hook == sdk.HookConnect || hook == sdk.HookHelo
 	for _, ed := range edits {

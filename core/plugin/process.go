@@ -282,6 +282,22 @@ func (c conn) Hooks(ctx context.Context, calls []sdk.HookCall) ([]sdk.Verdict, e
 	return vs, err
 }
 
+// HookEach runs hooks that do not depend on one another (deliver hooks of
+// many recipients) in one round trip when the plugin serves independent
+// batches (sdk.Client.HookEach sends them one at a time, at once, when
+// not).
+func (c conn) HookEach(ctx context.Context, calls []sdk.HookCall) ([]sdk.Verdict, []error, error) {
+	rpc, _ := c.p.current()
+	if rpc == nil {
+		return nil, nil, pipeline.ErrStageDown
+	}
+	vs, errs, err := rpc.HookEach(ctx, calls)
+	if err != nil {
+		c.p.failed()
+	}
+	return vs, errs, err
+}
+
 func (c conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	rpc, info := c.p.current()
 	if rpc == nil {
@@ -300,4 +316,5 @@ func (conn) Close() error          { return nil }
 var (
 	_ pipeline.Stage     = (*Process)(nil)
 	_ pipeline.BatchConn = conn{}
+	_ pipeline.EachConn  = conn{}
 )
