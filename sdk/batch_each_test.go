@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"reflect"
 	"strconv"
 	"strings"
@@ -13,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
 	"github.com/sluice-mta/sluice/sdk"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -148,38 +144,17 @@ func (p *eachPlugin) Deliver(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (
 // plugin built before independent batches ("old-").
 var eachTransports = []string{"direct", "channel", "rpc", "old-direct", "old-channel"}
 
-// startEach starts eachPlugin in a process of its own, called over tr.
+// startEach starts eachPlugin in a process of its own, called over tr:
+// "direct", "channel", "rpc", or "old-direct" and "old-channel" for a
+// plugin built before independent batches.
 func startEach(t *testing.T, tr string) *sdk.Client {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
 	mode := "each"
 	want, old := strings.CutPrefix(tr, "old-")
 	if old {
 		mode = "each-old"
 	}
-	cmd.Env = append(os.Environ(), servePluginEnv+"="+mode)
-	cfg := sdk.ClientConfig(cmd)
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Off, Output: os.Stderr})
-	switch want {
-	case "channel":
-		cmd.ExtraFiles = nil
-		cfg.Plugins = sdk.PluginSet(nil) // no direct channel
-	case "rpc":
-		cmd.ExtraFiles = nil
-		cfg.Plugins = plugin.PluginSet{sdk.PluginKey: &sdk.GRPCPlugin{NoChannel: true}}
-	}
-	pc := plugin.NewClient(cfg)
-	t.Cleanup(pc.Kill)
-	c, err := sdk.Dispense(pc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Init(context.Background(), "each", []byte(`{}`)); err != nil {
-		t.Fatal(err)
-	}
-	if got := c.Transport(); got != want {
-		t.Fatalf("transport %q, want %q", got, want)
-	}
+	c := startOver(t, mode, want)
 	if got, batches := c.BatchesEach(), !old && want != "rpc"; got != batches {
 		t.Fatalf("BatchesEach() = %v, want %v", got, batches)
 	}

@@ -94,10 +94,14 @@ func (p *batchPlugin) Deliver(_ context.Context, t *sdk.Txn, _ sdk.Recipient) (s
 
 // startBatch starts the batch plugin in a process of its own, called over
 // transport tr: "direct", "channel" or "rpc".
-func startBatch(t *testing.T, tr string) *sdk.Client {
+func startBatch(t *testing.T, tr string) *sdk.Client { return startOver(t, "batch", tr) }
+
+// startOver starts the test plugin in mode (servePluginEnv) in a process
+// of its own, called over transport tr: "direct", "channel" or "rpc".
+func startOver(t *testing.T, mode, tr string) *sdk.Client {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), servePluginEnv+"=batch")
+	cmd.Env = append(os.Environ(), servePluginEnv+"="+mode)
 	cfg := sdk.ClientConfig(cmd)
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: os.Stderr})
 	switch tr {
@@ -114,7 +118,7 @@ func startBatch(t *testing.T, tr string) *sdk.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Init(context.Background(), "batch", []byte(`{}`)); err != nil {
+	if _, err := c.Init(context.Background(), mode, []byte(`{}`)); err != nil {
 		t.Fatal(err)
 	}
 	if got := c.Transport(); got != tr {
