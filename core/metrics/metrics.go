@@ -106,6 +106,9 @@ type Providers struct {
 // Metrics holds every Sluice metric in a private registry.
 type Metrics struct {
 	reg *prometheus.Registry
+	// stageSeries holds StageCall's series by stageKey, looked up once:
+	// a call per hook per stage is the hottest metric there is.
+	stageSeries sync.Map
 
 	connsTotal   *prometheus.CounterVec
 	connsOpen    *prometheus.GaugeVec
@@ -305,12 +308,31 @@ func (m *Metrics) StageCall(stage, hook, verdict string, latency time.Duration, 
 	if m == nil {
 		return
 	}
-	s := m.names.value(stage)
-	m.stageCalls.WithLabelValues(s, hook, verdict).Inc()
-	m.stageLatency.WithLabelValues(s, hook).Observe(latency.Seconds())
-	if failed {
-		m.stageErrors.WithLabelValues(s, hook).Inc()
+	k := stageKey{stage, hook, verdict}
+	v, ok := m.stageSeries.Load(k)
+	if !ok {
+		s := m.names.value(stage)
+		v, _ = m.stageSeries.LoadOrStore(k, &stageSeries{
+			name:    s,
+			calls:   m.stageCalls.WithLabelValues(s, hook, verdict),
+			latency: m.stageLatency.WithLabelValues(s, hook),
+		})
 	}
+	ss := v.(*stageSeries)
+	ss.calls.Inc()
+	ss.latency.Observe(latency.Seconds())
+	if failed {
+		m.stageErrors.WithLabelValues(ss.name, hook).Inc()
+	}
+}
+
+// stageKey and stageSeries: see Metrics.stageSeries.
+type stageKey struct{ stage, hook, verdict string }
+
+type stageSeries struct {
+	name    string // the stage's label value
+	calls   prometheus.Counter
+	latency prometheus.Observer
 }
 
 func normDomain(d string) string {
