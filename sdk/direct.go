@@ -245,6 +245,9 @@ func (d *directStream) recv() (*pb.ChannelFrame, error) {
 	if f, ok := plainFrame(buf); ok {
 		return f, nil
 	}
+	if f, ok := decodeCallFrame(buf); ok {
+		return f, nil
+	}
 	f := new(pb.ChannelFrame)
 	if err := proto.Unmarshal(buf, f); err != nil {
 		return nil, fmt.Errorf("direct channel: bad frame: %w", err)
