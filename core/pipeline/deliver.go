@@ -110,8 +110,11 @@ func (p *Pipeline) askDeliver(ctx context.Context, e *entry, calls []DeliverCall
 	defer cancel()
 	hcs := make([]sdk.HookCall, len(live))
 	for k, i := range live {
-		rcpt := calls[i].Rcpt
-		hcs[k] = sdk.HookCall{Hook: sdk.HookDeliver, Txn: sessions[i].snapshot(), Rcpt: &rcpt}
+		// A shallow copy: nothing changes the envelope at deliver, and a
+		// deep one per call would copy a message's recipients once for
+		// each of them.
+		txn, rcpt := sessions[i].txn, calls[i].Rcpt
+		hcs[k] = sdk.HookCall{Hook: sdk.HookDeliver, Txn: &txn, Rcpt: &rcpt}
 	}
 	if ec, ok := c.(EachConn); ok {
 		for from := 0; from < len(hcs); {
