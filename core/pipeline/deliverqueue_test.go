@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -20,6 +21,8 @@ import (
 type eachStage struct {
 	declaring
 	answer func(r *sdk.Recipient) (sdk.Verdict, error)
+	// fail, when set, is every round trip's error (the plugin died).
+	fail error
 
 	mu      sync.Mutex
 	trips   [][]string // the recipients of each round trip
@@ -56,6 +59,9 @@ func (s *eachStage) HookEach(ctx context.Context, calls []sdk.HookCall) ([]sdk.V
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}
+	}
+	if s.fail != nil {
+		return nil, nil, s.fail
 	}
 	vs := make([]sdk.Verdict, len(calls))
 	errs := make([]error, len(calls))
@@ -263,5 +269,31 @@ func TestDeliverSplitsLargeRoundTrips(t *testing.T) {
 	}
 	if total != len(calls) || len(sizes) < 2 {
 		t.Errorf("round trips %v for %d calls", sizes, len(calls))
+	}
+}
+
+// A round trip that fails as a whole (the plugin died) gives every call
+// in it the stage's on_error: tempfail defers them all, continue lets
+// them go on to the next stage.
+func TestDeliverRoundTripFails(t *testing.T) {
+	for _, tc := range []struct {
+		onError config.OnError
+		want    sdk.Action
+	}{{config.OnErrorTempfail, sdk.ActionTempfail}, {config.OnErrorContinue, sdk.ActionContinue}} {
+		st := newEachStage()
+		st.fail = errors.New("plugin exited")
+		cfg := sc("each", st)
+		cfg.OnError = tc.onError
+		p := New(slog.New(slog.DiscardHandler), cfg)
+		env := sdk.Envelope{QueueID: "Q"}
+		out := p.Deliver(context.Background(), []DeliverCall{
+			{Env: env, Rcpt: sdk.Recipient{Addr: "a@dest.test"}},
+			{Env: env, Rcpt: sdk.Recipient{Addr: "b@dest.test"}},
+		})
+		for i, o := range out {
+			if o.Action != tc.want || (tc.want == sdk.ActionTempfail) != (o.Reply != nil && o.Reply.Code == 451) {
+				t.Errorf("on_error %s: call %d: %+v", tc.onError, i, o)
+			}
+		}
 	}
 }
