@@ -76,6 +76,12 @@ func printDeliveries(w io.Writer, evs []pipeline.DeliveryEvent) {
 			e.Destination, dash(e.Via), e.Result, dash(e.TLS), dash(e.MTASTS), strings.Join(e.Recipients, ","), e.Reply)
 	}
 	tw.Flush()
+	for _, e := range evs {
+		if len(e.Stages) > 0 {
+			fmt.Fprintf(w, "\ndeliver hook, attempt %d:\n", e.Attempt)
+			printTrace(w, e.Stages)
+		}
+	}
 }
 
 // printTrace renders trace entries as a table, edits indented below.

@@ -37,3 +37,27 @@ func TestPrintDeliveries(t *testing.T) {
 		}
 	}
 }
+
+// The deliver hook's event lists the stages' entries below the table.
+func TestPrintDeliverHookStages(t *testing.T) {
+	var b strings.Builder
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	printDeliveries(&b, []pipeline.DeliveryEvent{
+		{Time: at, Attempt: 1, Destination: "deliver hook", Recipients: []string{"no@dest.test"}, Result: "failed",
+			Reply: "550 5.7.1 not to them", Stages: []pipeline.TraceEntry{
+				{Stage: "watch", Hook: "deliver", Action: "continue", Rcpt: "no@dest.test", LatencyMs: 0.1},
+				{Stage: "policy", Hook: "deliver", Action: "reject", Rcpt: "no@dest.test", Reply: "550 5.7.1 not to them", LatencyMs: 0.2},
+			}},
+	})
+	out := b.String()
+	i := strings.Index(out, "deliver hook, attempt 1:\n")
+	if i < 0 {
+		t.Fatalf("no deliver hook section:\n%s", out)
+	}
+	stages := strings.Split(strings.TrimSuffix(out[i:], "\n"), "\n")
+	if len(stages) != 4 || !strings.HasPrefix(stages[1], "STAGE") ||
+		!strings.Contains(stages[2], "watch") || !strings.Contains(stages[3], "policy") ||
+		!strings.Contains(stages[3], "reject") || !strings.Contains(stages[3], "<no@dest.test> 550 5.7.1 not to them") {
+		t.Fatalf("deliver hook section:\n%s", out[i:])
+	}
+}

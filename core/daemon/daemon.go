@@ -190,6 +190,7 @@ func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, rcpts []d
 		calls[i] = pipeline.DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: r.Rcpt.Addr, Route: r.Route}}
 	}
 	for i, o := range g.pipe.Deliver(ctx, calls) {
+		out[i].Trace = o.Trace
 		switch {
 		case o.Reply != nil:
 			out[i].Reply = o.Reply

@@ -1,11 +1,13 @@
 package daemon
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
@@ -20,7 +22,8 @@ func TestDeliverHookEndToEnd(t *testing.T) {
 		"no@remote.test": {"action": "reject", "code": 550, "enhanced": "5.7.1", "text": "echo-route"},
 		"aside@remote.test": {"action": "quarantine"}}}`, ""))
 
-	if _, err := send(t, d, "fates", "keep@remote.test", "drop@remote.test", "no@remote.test"); err != nil {
+	fates, err := send(t, d, "fates", "keep@remote.test", "drop@remote.test", "no@remote.test")
+	if err != nil {
 		t.Fatal(err)
 	}
 	got := sink.WaitN(t, 2, 10*time.Second) // the message, and the bounce for no@
@@ -39,6 +42,29 @@ func TestDeliverHookEndToEnd(t *testing.T) {
 		t.Fatalf("no bounce for no@ naming the stage's reply and route: %+v", report)
 	}
 	waitEmpty(t, d)
+	// The message's trace names what the stage decided at deliver.
+	var tr pipeline.Trace
+	if raw, err := d.Queue().Trace(queuedID(t, fates)); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(raw, &tr); err != nil {
+		t.Fatal(err)
+	}
+	var hook *pipeline.DeliveryEvent
+	for i := range tr.Deliveries {
+		if tr.Deliveries[i].Destination == "deliver hook" {
+			hook = &tr.Deliveries[i]
+		}
+	}
+	if hook == nil || hook.Result != "mixed" || strings.Join(hook.Recipients, ",") != "drop@remote.test,no@remote.test" {
+		t.Fatalf("deliver hook event %+v in %+v", hook, tr.Deliveries)
+	}
+	var stages []string
+	for _, te := range hook.Stages {
+		stages = append(stages, te.Stage+":"+te.Action+":"+te.Rcpt)
+	}
+	if got := strings.Join(stages, " "); got != "gate:discard:drop@remote.test gate:reject:no@remote.test" {
+		t.Fatalf("deliver hook stages %q", got)
+	}
 
 	reply, err := send(t, d, "aside", "aside@remote.test", "other@remote.test")
 	if err != nil {

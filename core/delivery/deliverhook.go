@@ -4,7 +4,9 @@ import (
 	"context"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/sdk"
 )
 
 // DeliverHook asks the pipeline's deliver hook about recipients of m as
@@ -29,6 +31,8 @@ type DeliverVerdict struct {
 	// Quarantine sets the whole message aside (state quarantined, as at
 	// the data hook) before anything of it is sent.
 	Quarantine bool
+	// Trace is what each stage asked did, for the message's trace.
+	Trace []pipeline.TraceEntry
 }
 
 // askDeliver runs the deliver hook over every recipient about to be sent,
@@ -44,6 +48,7 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 		}
 	}
 	vs := a.deliverHook(ctx, m, rcpts)
+	a.traceDeliverHook(m, rcpts, vs)
 	for i, v := range vs {
 		if v.Quarantine {
 			a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
@@ -74,4 +79,41 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 		}
 	}
 	return kept, false
+}
+
+// traceDeliverHook appends to m's trace what the deliver hook decided for
+// recipients it did not simply let through, with the stages' entries for
+// them: one event per attempt, none when every stage continued.
+func (a *Agent) traceDeliverHook(m *envelope.Message, rcpts []DeliverRcpt, vs []DeliverVerdict) {
+	ev := pipeline.DeliveryEvent{Time: a.clock(), Attempt: m.Attempts + 1, Destination: "deliver hook"}
+	for i, v := range vs {
+		result := "sent"
+		switch {
+		case v.Quarantine:
+			result = "quarantined"
+		case v.Drop:
+			result = "discarded"
+		case v.Reply != nil && v.Reply.Code >= 500:
+			result, ev.Reply = "failed", v.Reply.String()
+		case v.Reply != nil:
+			result, ev.Reply = "deferred", v.Reply.String()
+		default:
+			passed := true
+			for _, te := range v.Trace {
+				passed = passed && te.Action == sdk.ActionContinue.String()
+			}
+			if passed {
+				continue
+			}
+		}
+		if ev.Result != "" && ev.Result != result {
+			result = "mixed"
+		}
+		ev.Result = result
+		ev.Recipients = append(ev.Recipients, rcpts[i].Rcpt.Addr)
+		ev.Stages = append(ev.Stages, v.Trace...)
+	}
+	if len(ev.Recipients) > 0 {
+		a.traceEvent(m.ID, ev)
+	}
 }

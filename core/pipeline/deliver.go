@@ -21,27 +21,35 @@ type EachConn interface {
 	HookEach(ctx context.Context, calls []sdk.HookCall) ([]sdk.Verdict, []error, error)
 }
 
-// Deliver runs the deliver hook for calls, one outcome per call in order.
+// Deliver runs the deliver hook for calls, one result per call in order.
 // Only the stages that declared the hook are asked, in order, with their
 // timeout and on_error: continue asks the next, accept skips the rest;
 // reject and tempfail fail or defer the recipient with their reply;
 // discard drops it unsent and quarantine sets its message aside (the
 // outcome's Action says which). Edits are not applied: at deliver there
-// is no message to edit.
+// is no message to edit. Each result carries what the stages asked did,
+// for the message's trace.
 //
 // Calls from concurrent callers go through the stages together, as a
 // group commit does (deliverqueue.go): each stage gets them in one round
 // trip when it can answer them so (EachConn).
-func (p *Pipeline) Deliver(ctx context.Context, calls []DeliverCall) []Outcome {
+func (p *Pipeline) Deliver(ctx context.Context, calls []DeliverCall) []DeliverResult {
 	if len(calls) == 0 || !p.Declares(sdk.HookDeliver) {
 		return continueAll(len(calls))
 	}
 	return p.deliverQ.ask(ctx, p, calls)
 }
 
-// continueAll is n outcomes that let their calls go on.
-func continueAll(n int) []Outcome {
-	out := make([]Outcome, n)
+// DeliverResult is the deliver hook's outcome for one call, and the trace
+// entries of the stages that were asked.
+type DeliverResult struct {
+	Outcome
+	Trace []TraceEntry
+}
+
+// continueAll is n results that let their calls go on.
+func continueAll(n int) []DeliverResult {
+	out := make([]DeliverResult, n)
 	for i := range out {
 		out[i].Action = sdk.ActionContinue
 	}
@@ -50,7 +58,7 @@ func continueAll(n int) []Outcome {
 
 // deliverPass runs calls through the stages that declared the deliver
 // hook: at each stage, the calls no earlier stage decided.
-func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Outcome {
+func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []DeliverResult {
 	out := continueAll(len(calls))
 	// Each call keeps a Session of its own, for settle: the stage's
 	// counters, its log line, and its on_error.
@@ -77,11 +85,12 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Outco
 			rcpt := calls[i].Rcpt
 			te := newTraceEntry(e, sdk.HookDeliver, &rcpt)
 			o, goOn := sessions[i].settle(e, sdk.HookDeliver, &te, vs[k], errs[k], lat, &rcpt, nil)
+			out[i].Trace = append(out[i].Trace, te)
 			if goOn {
 				next = append(next, i)
 				continue
 			}
-			out[i] = o
+			out[i].Outcome = o
 		}
 		live = next
 	}

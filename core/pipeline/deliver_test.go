@@ -73,7 +73,7 @@ func TestDeliverHook(t *testing.T) {
 		t.Fatalf("%d outcomes to %d calls", len(out), len(cases))
 	}
 	for i, tc := range cases {
-		o := out[i]
+		o := out[i].Outcome
 		got := ""
 		if o.Reply != nil {
 			got = o.Reply.String()
@@ -88,6 +88,21 @@ func TestDeliverHook(t *testing.T) {
 		// Only continue reaches the last stage.
 		if reached := len(s) == 2; reached != (tc.action == sdk.ActionContinue) {
 			t.Errorf("%s: last stage asked: %v (%q)", tc.rcpt, reached, s)
+		}
+		// The trace lists the stages asked, with their verdicts.
+		var tr []string
+		for _, te := range out[i].Trace {
+			if te.Hook != sdk.HookDeliver || te.Rcpt != tc.rcpt {
+				t.Errorf("%s: trace entry %+v", tc.rcpt, te)
+			}
+			tr = append(tr, te.Stage+":"+te.Action)
+		}
+		want := "watch:continue policy:" + tc.action.String()
+		if tc.action == sdk.ActionContinue {
+			want += " last:continue"
+		}
+		if strings.Join(tr, " ") != want {
+			t.Errorf("%s: trace %q, want %q", tc.rcpt, tr, want)
 		}
 	}
 }

@@ -37,13 +37,13 @@ type deliverQueue struct {
 // deliverReq is one caller's calls, answered when done is closed.
 type deliverReq struct {
 	calls []DeliverCall
-	out   []Outcome
+	out   []DeliverResult
 	done  chan struct{}
 }
 
 // ask queues calls for the next pass of p and waits for their outcomes,
 // or for ctx: then every call is deferred.
-func (q *deliverQueue) ask(ctx context.Context, p *Pipeline, calls []DeliverCall) []Outcome {
+func (q *deliverQueue) ask(ctx context.Context, p *Pipeline, calls []DeliverCall) []DeliverResult {
 	req := &deliverReq{calls: calls, done: make(chan struct{})}
 	q.mu.Lock()
 	q.pending = append(q.pending, req)
@@ -58,9 +58,9 @@ func (q *deliverQueue) ask(ctx context.Context, p *Pipeline, calls []DeliverCall
 	case <-ctx.Done():
 		// The pass goes on without this caller, who defers its
 		// recipients to the next attempt.
-		out := make([]Outcome, len(calls))
+		out := make([]DeliverResult, len(calls))
 		for i := range out {
-			out[i] = Outcome{Action: sdk.ActionTempfail, Reply: replyStageTempfail.With(fmt.Sprintf("deliver hook: %v", ctx.Err()))}
+			out[i].Outcome = Outcome{Action: sdk.ActionTempfail, Reply: replyStageTempfail.With(fmt.Sprintf("deliver hook: %v", ctx.Err()))}
 		}
 		return out
 	}

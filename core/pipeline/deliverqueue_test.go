@@ -106,7 +106,7 @@ func deliverOne(p *Pipeline, ctx context.Context, rcpt string) <-chan Outcome {
 	ch := make(chan Outcome, 1)
 	go func() {
 		out := p.Deliver(ctx, []DeliverCall{{Env: sdk.Envelope{QueueID: "Q-" + rcpt}, Rcpt: sdk.Recipient{Addr: rcpt}}})
-		ch <- out[0]
+		ch <- out[0].Outcome
 	}()
 	return ch
 }

@@ -46,4 +46,8 @@ type DeliveryEvent struct {
 	// what came of it: "enforce: ok", "testing: certificate not verified",
 	// "none" when the domain has no policy; empty when MTA-STS did not apply.
 	MTASTS string `json:"mta_sts,omitempty"`
+	// Stages, in the event of destination "deliver hook", is what the
+	// stages asked at the deliver hook did to the recipients it names:
+	// those a stage refused, discarded, quarantined or failed on.
+	Stages []TraceEntry `json:"stages,omitempty"`
 }
