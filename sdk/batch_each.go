@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -125,8 +126,7 @@ func (c *Client) eachFrame(ctx context.Context, calls []HookCall) (out *pb.Verdi
 	if err != nil {
 		return nil, eachUnsent, err
 	}
-	b := packBatch(calls, reqs)
-	b.Independent = true
+	b := packEach(calls, reqs)
 	if err := checkFrame("independent hook batch", b); err != nil {
 		return nil, eachUnsent, err
 	}
@@ -234,4 +234,32 @@ func eachName(calls []HookCall) string {
 		}
 	}
 	return fmt.Sprintf("independent %s hooks (%d calls)", strings.Join(names, "+"), len(calls))
+}
+
+// packEach puts reqs in an independent batch, as appendHookEachFrame
+// encodes it: the last call's session and envelope sent once, for every
+// call that shares them.
+func packEach(calls []HookCall, reqs []*pb.HookRequest) *pb.HookBatch {
+	b := packBatch(calls, reqs)
+	b.Independent = true
+	last := len(calls) - 1
+	b.Envelope = reqs[last].Envelope
+	for i := range calls {
+		if sameEnvelope(&calls[i].Txn.Envelope, &calls[last].Txn.Envelope) {
+			reqs[i].Envelope = nil
+		}
+	}
+	return b
+}
+
+// sameEnvelope reports whether a and b are one message's envelope, as the
+// deliver calls of its recipients share it: the same queue ID, sender and
+// parameters and the very same recipient list (not merely an equal one,
+// which would take as long to compare as to send).
+func sameEnvelope(a, b *Envelope) bool {
+	if a == b {
+		return true
+	}
+	return a.QueueID == b.QueueID && a.MailFrom == b.MailFrom && len(a.Rcpts) == len(b.Rcpts) &&
+		(len(a.Rcpts) == 0 || &a.Rcpts[0] == &b.Rcpts[0]) && maps.Equal(a.MailParams, b.MailParams)
 }

@@ -86,6 +86,8 @@ func (p *eachPlugin) act(ctx context.Context, hook string, t *sdk.Txn, rcpt stri
 	case "hang":
 		<-ctx.Done()
 		return sdk.Verdict{}, ctx.Err()
+	case "env":
+		return sdk.Continue().Because(fmt.Sprintf("env|%s|%s|%d", t.Envelope.QueueID, t.Envelope.MailFrom, len(t.Envelope.Rcpts))), nil
 	case "wait":
 		n, _ := strconv.Atoi(parts[1])
 		if err := p.wait(ctx, parts[2], n); err != nil {
@@ -235,6 +237,7 @@ func TestHookEach(t *testing.T) {
 				run  func(*testing.T, *sdk.Client)
 			}{
 				{"continue", eachContinue},
+				{"shared envelope", eachSharedEnvelope},
 				{"mixed verdicts", eachMixedVerdicts},
 				{"call errors", eachCallErrors},
 				{"concurrent", eachConcurrent},
@@ -282,6 +285,39 @@ func eachContinue(t *testing.T, c *sdk.Client) {
 	}
 	if frames != want {
 		t.Errorf("calls came in %d frames, want %d", frames, want)
+	}
+}
+
+// The deliver calls of one message share its envelope, which goes once
+// in the frame: each call still sees the whole of its own message's, in
+// either order of the messages.
+func eachSharedEnvelope(t *testing.T, c *sdk.Client) {
+	ctx, cancel := tenSeconds()
+	defer cancel()
+	msg := func(id, from string, addrs ...string) []sdk.HookCall {
+		txn := &sdk.Txn{Session: sdk.Session{ID: "deliver-" + id}, Envelope: sdk.Envelope{MailFrom: from, QueueID: id}}
+		for _, a := range addrs {
+			txn.Envelope.Rcpts = append(txn.Envelope.Rcpts, sdk.Recipient{Addr: a})
+		}
+		calls := make([]sdk.HookCall, len(addrs))
+		for i := range addrs {
+			calls[i] = sdk.HookCall{Hook: sdk.HookDeliver, Txn: txn, Rcpt: &txn.Envelope.Rcpts[i]}
+		}
+		return calls
+	}
+	big := msg("QA", "a@example.org", "env-1@a.example", "env-2@a.example", "env-3@a.example")
+	small := msg("QB", "b@example.org", "env-9@b.example")
+	for _, calls := range [][]sdk.HookCall{append(append([]sdk.HookCall(nil), small...), big...), append(append([]sdk.HookCall(nil), big...), small...)} {
+		vs, errs, err := c.HookEach(ctx, calls)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, hc := range calls {
+			want := fmt.Sprintf("env|%s|%s|%d", hc.Txn.Envelope.QueueID, hc.Txn.Envelope.MailFrom, len(hc.Txn.Envelope.Rcpts))
+			if errs[i] != nil || vs[i].Reason != want {
+				t.Errorf("call %d (%s): %q, %v; want %q", i, hc.Rcpt.Addr, vs[i].Reason, errs[i], want)
+			}
+		}
 	}
 }
 

@@ -580,6 +580,9 @@ func (d *decoder) hookBatch(b []byte, m *pb.HookBatch) bool {
 			ok = m.Session != nil
 		case num == 3 && typ == protowire.VarintType:
 			m.Independent = u != 0
+		case num == 4 && typ == protowire.BytesType && m.Envelope == nil:
+			m.Envelope = d.envelope(v)
+			ok = m.Envelope != nil
 		default:
 			return false
 		}

@@ -67,6 +67,13 @@ func decodeTable() []*pb.ChannelFrame {
 				{Hook: pb.Hook_HOOK_DELIVER, Envelope: &pb.Envelope{QueueId: "q2"}, Rcpt: &pb.Recipient{Addr: "c@example.com"}},
 			},
 			Independent: true}}},
+		{CallId: 2, Frame: &pb.ChannelFrame_HookBatch{HookBatch: &pb.HookBatch{
+			Calls: []*pb.HookRequest{
+				{Hook: pb.Hook_HOOK_DELIVER, Rcpt: rcpt},
+				{Hook: pb.Hook_HOOK_DELIVER, Envelope: &pb.Envelope{QueueId: "q2"}, Rcpt: &pb.Recipient{Addr: "c@example.com"}},
+				{Hook: pb.Hook_HOOK_DELIVER, Rcpt: &pb.Recipient{Addr: "d@example.com"}},
+			},
+			Session: port, Independent: true, Envelope: env}}},
 		{CallId: 2, Frame: &pb.ChannelFrame_HookBatch{HookBatch: &pb.HookBatch{}}},
 		{CallId: 2, Frame: &pb.ChannelFrame_HookBatch{HookBatch: &pb.HookBatch{Session: &pb.Session{}, Independent: true}}},
 		{CallId: 9, TimeoutMicros: 30000000, Frame: &pb.ChannelFrame_DataStart{DataStart: &pb.DataStart{
@@ -266,6 +273,7 @@ func fallbackCases(t testing.TB) []fallbackCase {
 		{"fixed64", msg(2, msg(2, []byte{0x19, 0, 0, 0, 0, 0, 0, 0, 0}))},
 		{"group", msg(2, []byte{0x0b, 0x0c})},
 		{"session twice", msg(2, cat(session, session))},
+		{"batch envelope twice", msg(10, cat(msg(4, nil), msg(4, nil)))},
 		{"oneof member twice", cat(msg(2, nil), msg(2, nil))},
 		{"two oneof members", cat(msg(2, nil), msg(3, nil))},
 		{"cancel and hook", cat(msg(6, nil), msg(2, nil))},

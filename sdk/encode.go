@@ -20,6 +20,7 @@ const (
 	fBatchCalls       = 1
 	fBatchSession     = 2
 	fBatchIndependent = 3
+	fBatchEnvelope    = 4
 )
 
 func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
@@ -148,8 +149,8 @@ func appendAuthResults(b []byte, num protowire.Number, rs []AuthResult) []byte {
 
 // appendHookRequest appends a HookRequest's fields, as hookRequest would
 // build them (checkHook passed); withSession false leaves the session to
-// a batch's.
-func appendHookRequest(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs, withSession bool) ([]byte, error) {
+// a batch's, withEnvelope false the envelope.
+func appendHookRequest(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs, withSession, withEnvelope bool) ([]byte, error) {
 	b = appendUint(b, 1, uint64(hookToPB[hook]))
 	var err error
 	if withSession {
@@ -157,8 +158,10 @@ func appendHookRequest(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthA
 			return b, err
 		}
 	}
-	if b, err = appendMessage(b, 3, func(b []byte) ([]byte, error) { return appendEnvelope(b, &t.Envelope) }); err != nil {
-		return b, err
+	if withEnvelope {
+		if b, err = appendMessage(b, 3, func(b []byte) ([]byte, error) { return appendEnvelope(b, &t.Envelope) }); err != nil {
+			return b, err
+		}
 	}
 	if hook == HookRcpt || hook == HookDeliver {
 		if b, err = appendMessage(b, 4, func(b []byte) ([]byte, error) { return appendRecipient(b, rcpt) }); err != nil {
@@ -176,7 +179,7 @@ func appendHookRequest(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthA
 // appendHookFrame appends a ChannelFrame's hook member for one call.
 func appendHookFrame(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) ([]byte, error) {
 	return appendMessage(b, fFrameHook, func(b []byte) ([]byte, error) {
-		return appendHookRequest(b, hook, t, rcpt, auth, true)
+		return appendHookRequest(b, hook, t, rcpt, auth, true, true)
 	})
 }
 
@@ -196,15 +199,18 @@ func appendHookEachFrame(b []byte, calls []HookCall) ([]byte, error) {
 }
 
 // appendBatchFrame appends a hook_batch member; independent sets the
-// batch's flag of that name.
+// batch's flag of that name, and then the last call's envelope too is
+// sent once, for every call that shares it (sameEnvelope).
 func appendBatchFrame(b []byte, calls []HookCall, independent bool) ([]byte, error) {
-	shared := &calls[len(calls)-1].Txn.Session
+	last := calls[len(calls)-1].Txn
+	shared := &last.Session
 	return appendMessage(b, fFrameHookBatch, func(b []byte) ([]byte, error) {
 		var err error
 		for i := range calls {
 			hc := &calls[i]
+			withEnvelope := !independent || !sameEnvelope(&hc.Txn.Envelope, &last.Envelope)
 			if b, err = appendMessage(b, fBatchCalls, func(b []byte) ([]byte, error) {
-				return appendHookRequest(b, hc.Hook, hc.Txn, hc.Rcpt, nil, hc.Txn.Session != *shared)
+				return appendHookRequest(b, hc.Hook, hc.Txn, hc.Rcpt, nil, hc.Txn.Session != *shared, withEnvelope)
 			}); err != nil {
 				return b, err
 			}
@@ -212,7 +218,11 @@ func appendBatchFrame(b []byte, calls []HookCall, independent bool) ([]byte, err
 		if b, err = appendMessage(b, fBatchSession, func(b []byte) ([]byte, error) { return appendSession(b, shared) }); err != nil {
 			return b, err
 		}
-		return appendBool(b, fBatchIndependent, independent), nil
+		if !independent {
+			return b, nil
+		}
+		b = appendBool(b, fBatchIndependent, true)
+		return appendMessage(b, fBatchEnvelope, func(b []byte) ([]byte, error) { return appendEnvelope(b, &last.Envelope) })
 	})
 }
 

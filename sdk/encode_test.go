@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"strings"
 	"testing"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
@@ -42,10 +43,18 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 			t.Fatalf("batch:\nhand %v\nwant %v", got.GetHookBatch(), want)
 		}
 	}
-	// An independent batch: the same, with its flag, and a deliver call
-	// of another session.
-	other := &Txn{Session: Session{ID: b, ClientName: c}, Envelope: Envelope{QueueID: c, MailFrom: a}}
-	calls = append(calls, HookCall{Hook: HookDeliver, Txn: other, Rcpt: &Recipient{Addr: a, Route: b}})
+	// An independent batch: the same, with its flag, and deliver calls of
+	// another session: two of one message, sharing its envelope (sent
+	// once), one of another message with an equal but not the same
+	// recipient list (sent with its call).
+	rcpts := []Recipient{{Addr: a, Route: b}, {Addr: c}}
+	msg1 := Envelope{QueueID: c, MailFrom: a, Rcpts: rcpts}
+	msg2 := Envelope{QueueID: c, MailFrom: a, Rcpts: append([]Recipient(nil), rcpts...)}
+	s2 := Session{ID: b, ClientName: c}
+	calls = append(calls,
+		HookCall{Hook: HookDeliver, Txn: &Txn{Session: s2, Envelope: msg1}, Rcpt: &rcpts[0]},
+		HookCall{Hook: HookDeliver, Txn: &Txn{Session: s2, Envelope: msg2}, Rcpt: &rcpts[0]},
+		HookCall{Hook: HookDeliver, Txn: &Txn{Session: s2, Envelope: msg1}, Rcpt: &rcpts[1]})
 	enc, err = appendHookEachFrame(nil, calls)
 	reqs, perr = hookRequests(calls)
 	if (err == nil) != (perr == nil) {
@@ -56,8 +65,10 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 		if err := proto.Unmarshal(enc, &got); err != nil {
 			t.Fatalf("hand-written independent batch does not decode: %v", err)
 		}
-		want := packBatch(calls, reqs)
-		want.Independent = true
+		want := packEach(calls, reqs)
+		if n := len(want.Calls); want.Calls[n-3].Envelope != nil || want.Calls[n-2].Envelope == nil || want.Calls[n-1].Envelope != nil {
+			t.Fatalf("envelopes shared wrongly: %v", want)
+		}
 		if !proto.Equal(got.GetHookBatch(), want) {
 			t.Fatalf("independent batch:\nhand %v\nwant %v", got.GetHookBatch(), want)
 		}
@@ -153,4 +164,30 @@ func BenchmarkEncodeHookBatch(b *testing.B) {
 			buf, _ = appendHookBatchFrame(buf[:0], calls)
 		}
 	})
+}
+
+// The deliver calls of one message share its envelope: an independent
+// batch of n of them sends it once, not n times.
+func TestEachFrameSendsSharedEnvelopeOnce(t *testing.T) {
+	txn := &Txn{Session: Session{ID: "deliver-Q"}, Envelope: Envelope{MailFrom: "a@example.org", QueueID: "Q"}}
+	for i := 0; i < 200; i++ {
+		txn.Envelope.Rcpts = append(txn.Envelope.Rcpts, Recipient{Addr: strings.Repeat("x", 40) + "@example.net"})
+	}
+	one, err := appendEnvelope(nil, &txn.Envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := make([]HookCall, len(txn.Envelope.Rcpts))
+	for i := range calls {
+		// Each call its own Txn, a shallow copy, as the core builds them.
+		c := *txn
+		calls[i] = HookCall{Hook: HookDeliver, Txn: &c, Rcpt: &txn.Envelope.Rcpts[i]}
+	}
+	frame, err := appendHookEachFrame(nil, calls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := 2*len(one) + 100*len(calls); len(frame) > limit {
+		t.Fatalf("%d-byte frame for %d calls sharing a %d-byte envelope, want at most %d", len(frame), len(calls), len(one), limit)
+	}
 }

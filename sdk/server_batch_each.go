@@ -31,6 +31,9 @@ func (s *server) hookEach(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatc
 		if req.Session == nil {
 			req.Session = b.GetSession()
 		}
+		if req.Envelope == nil {
+			req.Envelope = b.GetEnvelope()
+		}
 	}
 	out := &pb.VerdictBatch{Verdicts: make([]*pb.Verdict, len(reqs)), Errors: make([]string, len(reqs))}
 	if len(reqs) == 1 {

@@ -2242,7 +2242,13 @@ type HookBatch struct {
 	// with no stopping rule — it may run them at once, each with the
 	// frame's context — and answers every one (see VerdictBatch.errors).
 	// Each call carries its own session or takes the batch's, as above.
-	Independent   bool `protobuf:"varint,3,opt,name=independent,proto3" json:"independent,omitempty"`
+	Independent bool `protobuf:"varint,3,opt,name=independent,proto3" json:"independent,omitempty"`
+	// Only in an independent batch: the envelope of every call that carries
+	// none. The core sends it once for the calls that share it — the
+	// deliver hooks of one message's recipients — rather than once per
+	// recipient, which for a message to n recipients would be n envelopes
+	// of n recipients each.
+	Envelope      *Envelope `protobuf:"bytes,4,opt,name=envelope,proto3" json:"envelope,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2296,6 +2302,13 @@ func (x *HookBatch) GetIndependent() bool {
 		return x.Independent
 	}
 	return false
+}
+
+func (x *HookBatch) GetEnvelope() *Envelope {
+	if x != nil {
+		return x.Envelope
+	}
+	return nil
 }
 
 // VerdictBatch answers a HookBatch: the verdicts of its calls in order, up
@@ -2536,11 +2549,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\fChannelError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"\x0f\n" +
-	"\rChannelCancel\"\x97\x01\n" +
+	"\rChannelCancel\"\xcf\x01\n" +
 	"\tHookBatch\x123\n" +
 	"\x05calls\x18\x01 \x03(\v2\x1d.sluice.plugin.v1.HookRequestR\x05calls\x123\n" +
 	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\x12 \n" +
-	"\vindependent\x18\x03 \x01(\bR\vindependent\"]\n" +
+	"\vindependent\x18\x03 \x01(\bR\vindependent\x126\n" +
+	"\benvelope\x18\x04 \x01(\v2\x1a.sluice.plugin.v1.EnvelopeR\benvelope\"]\n" +
 	"\fVerdictBatch\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors*\x9c\x01\n" +
@@ -2661,20 +2675,21 @@ var file_plugin_proto_depIdxs = []int32{
 	29, // 39: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
 	7,  // 40: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
 	4,  // 41: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
-	10, // 42: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
-	2,  // 43: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
-	7,  // 44: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
-	24, // 45: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
-	25, // 46: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
-	3,  // 47: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
-	10, // 48: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
-	24, // 49: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
-	25, // 50: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
-	47, // [47:51] is the sub-list for method output_type
-	43, // [43:47] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	6,  // 42: sluice.plugin.v1.HookBatch.envelope:type_name -> sluice.plugin.v1.Envelope
+	10, // 43: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
+	2,  // 44: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
+	7,  // 45: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
+	24, // 46: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
+	25, // 47: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
+	3,  // 48: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
+	10, // 49: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
+	24, // 50: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
+	25, // 51: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
+	48, // [48:52] is the sub-list for method output_type
+	44, // [44:48] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
