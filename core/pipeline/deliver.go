@@ -126,13 +126,8 @@ func (p *Pipeline) askDeliver(ctx context.Context, e *entry, calls []DeliverCall
 		hcs[k] = sdk.HookCall{Hook: sdk.HookDeliver, Txn: &txn, Rcpt: &rcpt}
 	}
 	if ec, ok := c.(EachConn); ok {
-		for from := 0; from < len(hcs); {
-			to := from + 1
-			for size := deliverCallSize(calls[live[from]]); to < len(hcs); to++ {
-				if size += deliverCallSize(calls[live[to]]); size > maxDeliverFrame {
-					break
-				}
-			}
+		for _, r := range deliverChunks(calls, live) {
+			from, to := r[0], r[1]
 			got, gotErrs, err := ec.HookEach(ctx, hcs[from:to])
 			if err == nil && (len(got) != to-from || len(gotErrs) != to-from) {
 				err = fmt.Errorf("%d verdicts and %d errors to %d deliver calls", len(got), len(gotErrs), to-from)
@@ -141,11 +136,10 @@ func (p *Pipeline) askDeliver(ctx context.Context, e *entry, calls []DeliverCall
 				for k := from; k < to; k++ {
 					errs[k] = err
 				}
-			} else {
-				copy(vs[from:to], got)
-				copy(errs[from:to], gotErrs)
+				continue
 			}
-			from = to
+			copy(vs[from:to], got)
+			copy(errs[from:to], gotErrs)
 		}
 		return vs, errs
 	}
@@ -157,16 +151,64 @@ func (p *Pipeline) askDeliver(ctx context.Context, e *entry, calls []DeliverCall
 }
 
 // maxDeliverFrame bounds the calls sent to a stage in one round trip, by
-// their size on the wire as deliverCallSize estimates it: well under the
-// protocol's frame limit (sdk.MaxFrameSize), as every call carries its
-// message's whole envelope.
+// their size on the wire as envelopeSize and callSize estimate it: well
+// under the protocol's frame limit (sdk.MaxFrameSize).
 const maxDeliverFrame = sdk.MaxFrameSize / 4
 
-// deliverCallSize is a generous estimate of c's size in a frame.
-func deliverCallSize(c DeliverCall) int {
-	n := 256 + len(c.Env.MailFrom) + len(c.Rcpt.Addr) + len(c.Rcpt.Route)
-	for _, r := range c.Env.Rcpts {
+// deliverChunks cuts the calls in live (a message's calls adjacent, as
+// Deliver's callers give them) into round trips, as [from, to) ranges of
+// live. A message with several calls goes alone, as many of its calls at
+// a time as maxDeliverFrame/2 allows: they share its envelope, which the
+// SDK then sends once (sdk.Client.HookEach), so the frame holds one
+// envelope and the calls' recipients — not n envelopes of n recipients.
+// Messages of one call each go together, each with its envelope, up to
+// maxDeliverFrame.
+func deliverChunks(calls []DeliverCall, live []int) [][2]int {
+	var chunks [][2]int
+	same := func(a, b int) bool { return calls[live[a]].Env.QueueID == calls[live[b]].Env.QueueID }
+	for from := 0; from < len(live); {
+		run := from + 1
+		for run < len(live) && same(run, from) {
+			run++
+		}
+		if run-from > 1 {
+			for to := from; to < run; {
+				start, size := to, 0
+				for to < run && (to == start || size+callSize(calls[live[to]]) <= maxDeliverFrame/2) {
+					size += callSize(calls[live[to]])
+					to++
+				}
+				chunks = append(chunks, [2]int{start, to})
+			}
+			from = run
+			continue
+		}
+		start, size := from, 0
+		for from < len(live) && (from+1 == len(live) || !same(from+1, from)) {
+			c := envelopeSize(calls[live[from]].Env) + callSize(calls[live[from]])
+			if from > start && size+c > maxDeliverFrame {
+				break
+			}
+			size += c
+			from++
+		}
+		chunks = append(chunks, [2]int{start, from})
+	}
+	return chunks
+}
+
+// envelopeSize is a generous estimate of e's size in a frame.
+func envelopeSize(e sdk.Envelope) int {
+	n := 64 + len(e.MailFrom) + len(e.QueueID)
+	for k, v := range e.MailParams {
+		n += 8 + len(k) + len(v)
+	}
+	for _, r := range e.Rcpts {
 		n += 32 + len(r.Addr) + len(r.Route)
 	}
 	return n
 }
+
+// callSize is a generous estimate of a deliver call's size in a frame,
+// its envelope aside.
+func callSize(c DeliverCall) int { return 256 + len(c.Rcpt.Addr) + len(c.Rcpt.Route) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,33 +243,53 @@ func TestDeliverEachErrorIsPerCall(t *testing.T) {
 	}
 }
 
-// Calls whose envelopes are large go in several round trips, each well
-// under the protocol's frame limit.
-func TestDeliverSplitsLargeRoundTrips(t *testing.T) {
+// A message's calls go in round trips of their own, which share its
+// envelope (the SDK sends it once): a large message in several, each under
+// the frame limit; messages of one call each go together.
+func TestDeliverRoundTrips(t *testing.T) {
 	st := newEachStage()
 	p := New(slog.New(slog.DiscardHandler), sc("each", st))
-	env := sdk.Envelope{QueueID: "BIG"}
-	for i := 0; i < 400; i++ {
-		env.Rcpts = append(env.Rcpts, sdk.Recipient{Addr: fmt.Sprintf("user%04d@a-rather-long-destination-domain.test", i)})
+	msg := func(id string, n int) []DeliverCall {
+		env := sdk.Envelope{QueueID: id}
+		for i := 0; i < n; i++ {
+			env.Rcpts = append(env.Rcpts, sdk.Recipient{Addr: fmt.Sprintf("%s-user%04d@a-rather-long-destination-domain.test", id, i)})
+		}
+		calls := make([]DeliverCall, n)
+		for i, r := range env.Rcpts {
+			calls[i] = DeliverCall{Env: env, Rcpt: r}
+		}
+		return calls
 	}
 	var calls []DeliverCall
-	for _, r := range env.Rcpts {
-		calls = append(calls, DeliverCall{Env: env, Rcpt: r})
+	for _, m := range [][]DeliverCall{msg("a", 1), msg("b", 1), msg("big", 1000), msg("c", 1), msg("three", 3)} {
+		calls = append(calls, m...)
 	}
 	out := p.Deliver(context.Background(), calls)
 	if len(out) != len(calls) {
 		t.Fatalf("%d outcomes", len(out))
 	}
 	sizes := st.tripSizes()
-	total := 0
-	for _, n := range sizes {
-		total += n
-		if n*deliverCallSize(calls[0]) > maxDeliverFrame {
-			t.Errorf("a round trip of %d calls (%d bytes estimated)", n, n*deliverCallSize(calls[0]))
+	if len(sizes) < 5 || sizes[0] != 2 || sizes[len(sizes)-2] != 1 || sizes[len(sizes)-1] != 3 {
+		t.Fatalf("round trips of %v calls, want [2 (a, b), big's in several, 1 (c), 3]", sizes)
+	}
+	big := 0
+	for _, n := range sizes[1 : len(sizes)-2] {
+		big += n
+		if n*callSize(calls[2]) > maxDeliverFrame/2 {
+			t.Errorf("a round trip of %d calls of one message (%d bytes of calls estimated)", n, n*callSize(calls[2]))
 		}
 	}
-	if total != len(calls) || len(sizes) < 2 {
-		t.Errorf("round trips %v for %d calls", sizes, len(calls))
+	if big != 1000 || len(sizes) > 10 {
+		t.Errorf("big's 1000 calls in round trips %v", sizes[1:len(sizes)-2])
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, trip := range st.trips[1 : len(st.trips)-2] {
+		for _, a := range trip {
+			if !strings.HasPrefix(a, "big-") {
+				t.Fatalf("a round trip of big's mixes in %s", a)
+			}
+		}
 	}
 }
 
