@@ -148,16 +148,7 @@ func handFrame(t testing.TB, encode func([]byte) ([]byte, error), timeout uint64
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = protowire.AppendTag(b, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, 1)
-	if timeout > 0 {
-		b = protowire.AppendTag(b, 9, protowire.VarintType)
-		b = protowire.AppendVarint(b, timeout)
-	}
-	if end {
-		b = protowire.AppendTag(b, 8, protowire.VarintType)
-		b = protowire.AppendVarint(b, 1)
-	}
+	b = appendCallFields(b, timeout, end)
 	return append(appendChunkHead(b, chunk), chunk...)
 }
 

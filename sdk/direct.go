@@ -97,6 +97,23 @@ var bodyTag = protowire.AppendTag(nil, 7, protowire.BytesType)
 // the call's id (1), its remaining time, the first body chunk and end, as
 // Send would write the same frame as a message.
 //
+// appendCallFields appends a core frame's fields after its request:
+// call_id 1 (a direct connection carries one call at a time), the
+// call's timeout on its first frame, end on its last.
+func appendCallFields(b []byte, timeout uint64, end bool) []byte {
+	b = protowire.AppendTag(b, 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, 1)
+	if timeout > 0 {
+		b = protowire.AppendTag(b, 9, protowire.VarintType)
+		b = protowire.AppendVarint(b, timeout)
+	}
+	if end {
+		b = protowire.AppendTag(b, 8, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1)
+	}
+	return b
+}
+
 // A call's last frame (end) that is small and finds nothing left unread
 // goes out from inside the wait for the answer (socketIO.writeBeforeRead):
 // one system call fewer per call.
@@ -109,16 +126,7 @@ func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout 
 	if err != nil {
 		return &frameError{fmt.Errorf("cannot be encoded: %w", err)}
 	}
-	b = protowire.AppendTag(b, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, 1)
-	if timeout > 0 {
-		b = protowire.AppendTag(b, 9, protowire.VarintType)
-		b = protowire.AppendVarint(b, timeout)
-	}
-	if end {
-		b = protowire.AppendTag(b, 8, protowire.VarintType)
-		b = protowire.AppendVarint(b, 1)
-	}
+	b = appendCallFields(b, timeout, end)
 	size, err := frameSize(len(b)-room, chunk)
 	if err != nil {
 		return err
