@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -292,8 +293,8 @@ func (c conn) HookEach(ctx context.Context, calls []sdk.HookCall) ([]sdk.Verdict
 		return nil, nil, pipeline.ErrStageDown
 	}
 	vs, errs, err := rpc.HookEach(ctx, calls)
-	if err != nil {
-		c.p.failed()
+	if err != nil || slices.ContainsFunc(errs, func(e error) bool { return e != nil }) {
+		c.p.failed() // restarts the plugin at once if it has exited
 	}
 	return vs, errs, err
 }
