@@ -7,10 +7,8 @@ import (
 	"maps"
 	"strings"
 	"sync"
-	"time"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
-	"google.golang.org/grpc/status"
 )
 
 // HookEach runs calls that do not depend on one another — deliver hooks
@@ -33,8 +31,9 @@ import (
 // that cannot be encoded, is split in halves, sent at once, and so on
 // down to single calls, which go as hook calls of their own: a call too
 // large even alone fails with ErrFrameTooLarge as its own error, not
-// the batch's. A ctx that ends before every call has answered is the
-// batch's err on every transport.
+// the batch's. A call still running near ctx's deadline fails alone:
+// the plugin answers the others' verdicts before the core gives up on
+// the batch (a plugin that answers nothing in time fails the batch).
 func (c *Client) HookEach(ctx context.Context, calls []HookCall) (vs []Verdict, errs []error, err error) {
 	if len(calls) == 0 {
 		return nil, nil, nil
@@ -135,42 +134,22 @@ func (c *Client) eachFrame(ctx context.Context, calls []HookCall) (out *pb.Verdi
 }
 
 // hookApart runs each call on its own, all at once, for a plugin or a
-// transport without independent batches. When ctx ends before every call
-// has answered, that is the batch's failure, as it is over a channel.
+// transport without independent batches. A call that fails, its deadline
+// passed included, fails alone, as in an independent batch.
 func (c *Client) hookApart(ctx context.Context, calls []HookCall, vs []Verdict, errs []error) error {
 	if len(calls) == 1 {
 		vs[0], errs[0] = c.Hook(ctx, calls[0].Hook, calls[0].Txn, calls[0].Rcpt, nil)
-	} else {
-		var wg sync.WaitGroup
-		for i := range calls {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				vs[i], errs[i] = c.Hook(ctx, calls[i].Hook, calls[i].Txn, calls[i].Rcpt, nil)
-			}()
-		}
-		wg.Wait()
+		return nil
 	}
-	if err := ended(ctx); err != nil {
-		for _, e := range errs {
-			if e != nil {
-				return fmt.Errorf("sdk: %s: %w", eachName(calls), status.FromContextError(err).Err())
-			}
-		}
+	var wg sync.WaitGroup
+	for i := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			vs[i], errs[i] = c.Hook(ctx, calls[i].Hook, calls[i].Txn, calls[i].Rcpt, nil)
+		}()
 	}
-	return nil
-}
-
-// ended is ctx's error, or DeadlineExceeded once its deadline is past: a
-// call on the direct channel fails at its socket's deadline, which can
-// come a moment before ctx's timer ends it.
-func ended(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		return context.DeadlineExceeded
-	}
+	wg.Wait()
 	return nil
 }
 

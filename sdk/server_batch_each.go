@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"sync"
+	"time"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/grpc/codes"
@@ -40,16 +40,49 @@ func (s *server) hookEach(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatc
 		out.Verdicts[0], out.Errors[0] = s.eachCall(ctx, reqs[0])
 		return out, nil
 	}
-	var wg sync.WaitGroup
+	type result struct {
+		i   int
+		v   *pb.Verdict
+		msg string
+	}
+	done := make(chan result, len(reqs)) // a call that ends late never blocks
 	for i, req := range reqs {
-		wg.Add(1)
 		go func() {
-			defer wg.Done()
-			out.Verdicts[i], out.Errors[i] = s.eachCall(ctx, req)
+			v, msg := s.eachCall(ctx, req)
+			done <- result{i, v, msg}
 		}()
 	}
-	wg.Wait()
+	// One call that hangs must not cost the others their verdicts: just
+	// before the core would give up on the whole batch, it gets what is
+	// done, and the calls still running fail alone.
+	var late <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(answerBefore(dl))
+		defer t.Stop()
+		late = t.C
+	}
+	for n := 0; n < len(reqs); n++ {
+		select {
+		case r := <-done:
+			out.Verdicts[r.i], out.Errors[r.i] = r.v, r.msg
+		case <-late:
+			for i := range reqs {
+				if out.Verdicts[i] == nil {
+					out.Verdicts[i], out.Errors[i] = &pb.Verdict{}, "deadline exceeded: the call was still running when its batch had to answer"
+				}
+			}
+			return out, nil
+		}
+	}
 	return out, nil
+}
+
+// answerBefore is how long an independent batch due at dl may wait for
+// its calls: until a tenth of the time left (2 ms to 100 ms) before dl,
+// so that its answer reaches the core before the core's own deadline.
+func answerBefore(dl time.Time) time.Duration {
+	left := time.Until(dl)
+	return left - min(max(left/10, 2*time.Millisecond), 100*time.Millisecond)
 }
 
 // eachCall runs one call of an independent batch: its verdict and "", or
