@@ -92,3 +92,36 @@ func TestDeliverHookEndToEnd(t *testing.T) {
 		t.Fatalf("%d deliveries at the sink, want still 2: nothing of a quarantined message is sent", n)
 	}
 }
+
+// A deliver hook that hangs on one recipient defers that recipient alone:
+// the others, asked in the same round trip, are delivered on the first
+// attempt.
+func TestDeliverHookHangIsolated(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	d := startDaemon(t, relayTo(sink)+actorStage(t, "gate", `{"deliver": {"stuck@remote.test": {"hang": true}}}`, `timeout = "1s"`))
+	reply, err := send(t, d, "hang", "stuck@remote.test", "one@remote.test", "two@remote.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)
+	if rcpts := strings.Join(got[0].Rcpts, ","); rcpts != "one@remote.test,two@remote.test" {
+		t.Fatalf("delivered to %s, want one@ and two@ (stuck@ deferred alone)", rcpts)
+	}
+	// The attempt records its outcomes once the sink has the message.
+	id := queuedID(t, reply)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := d.Queue().Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := m.Pending()
+		if len(p) == 1 && p[0].Addr == "stuck@remote.test" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pending %d recipients (first %s), want stuck@ alone", len(p), p[0].Addr)
+		}
+		<-time.After(10 * time.Millisecond) // polling a condition, bounded by the deadline
+	}
+}
