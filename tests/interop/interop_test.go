@@ -145,15 +145,22 @@ relay = %q
 }
 
 // waitDumps waits for n message files in dir and returns their contents.
+// smtp-sink writes a file as the message arrives, so a file counts once
+// it has content that did not change since the previous look.
 func waitDumps(t *testing.T, dir string, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
+	before := map[string]string{}
 	for {
 		var out []string
+		now := map[string]string{}
 		filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
 			if err == nil && !info.IsDir() {
 				b, _ := os.ReadFile(p)
-				out = append(out, string(b))
+				now[p] = string(b)
+				if len(b) > 0 && before[p] == string(b) {
+					out = append(out, string(b))
+				}
 			}
 			return nil
 		})
@@ -161,8 +168,9 @@ func waitDumps(t *testing.T, dir string, n int) []string {
 			return out
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d messages at the sink, want %d", len(out), n)
+			t.Fatalf("%d complete messages at the sink, want %d", len(out), n)
 		}
+		before = now
 		time.Sleep(50 * time.Millisecond) // polling the sink's dump directory, bounded
 	}
 }
