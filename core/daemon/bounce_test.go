@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
@@ -28,20 +29,7 @@ func TestQueueBounceReturnsMessageNow(t *testing.T) {
 	id := queuedID(t, r)
 	// Bounce it once it is deferred: while its first attempt runs, a
 	// bounce is refused (409), since the attempt might deliver it.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, err := d.Queue().Get(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Attempts > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no attempt recorded")
-		}
-		<-time.After(10 * time.Millisecond) // polling a condition, bounded by the deadline
-	}
+	waitMessage(t, d, id, "an attempt recorded", func(m *envelope.Message) bool { return m.Attempts > 0 })
 	req, _ := http.NewRequest("POST", "http://"+d.AdminAddr().String()+"/api/queue/"+id+"/bounce", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 200 {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
@@ -136,6 +137,26 @@ func TestEndToEndTwoDomains(t *testing.T) {
 	waitEmpty(t, d)
 	if len(sinkA.Deliveries()) != 1 || len(sinkB.Deliveries()) != 1 {
 		t.Fatalf("duplicates: %d %d", len(sinkA.Deliveries()), len(sinkB.Deliveries()))
+	}
+}
+
+// waitMessage waits until message id satisfies ok and returns it; want
+// says what ok waits for, for the failure.
+func waitMessage(t *testing.T, d *Daemon, id, want string, ok func(*envelope.Message) bool) *envelope.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, err := d.Queue().Get(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s (%s, %d pending, %d attempts): want %s", id, m.State, len(m.Pending()), m.Attempts, want)
+		}
+		<-time.After(10 * time.Millisecond) // polling a condition, bounded by the deadline
 	}
 }
 

@@ -70,23 +70,9 @@ func TestDeliverHookEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := queuedID(t, reply)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, err := d.Queue().Get(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.State == envelope.StateQuarantined {
-			if len(m.Pending()) != 2 {
-				t.Fatalf("quarantined with %d pending recipients, want both", len(m.Pending()))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("message %s is %s, want quarantined", id, m.State)
-		}
-		<-time.After(10 * time.Millisecond) // polling a condition, bounded by the deadline
+	m := waitMessage(t, d, queuedID(t, reply), "quarantined", func(m *envelope.Message) bool { return m.State == envelope.StateQuarantined })
+	if len(m.Pending()) != 2 {
+		t.Fatalf("quarantined with %d pending recipients, want both", len(m.Pending()))
 	}
 	if n := len(sink.Deliveries()); n != 2 {
 		t.Fatalf("%d deliveries at the sink, want still 2: nothing of a quarantined message is sent", n)
@@ -108,20 +94,8 @@ func TestDeliverHookHangIsolated(t *testing.T) {
 		t.Fatalf("delivered to %s, want one@ and two@ (stuck@ deferred alone)", rcpts)
 	}
 	// The attempt records its outcomes once the sink has the message.
-	id := queuedID(t, reply)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		m, err := d.Queue().Get(id)
-		if err != nil {
-			t.Fatal(err)
-		}
+	waitMessage(t, d, queuedID(t, reply), "stuck@ alone pending", func(m *envelope.Message) bool {
 		p := m.Pending()
-		if len(p) == 1 && p[0].Addr == "stuck@remote.test" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pending %d recipients (first %s), want stuck@ alone", len(p), p[0].Addr)
-		}
-		<-time.After(10 * time.Millisecond) // polling a condition, bounded by the deadline
-	}
+		return len(p) == 1 && p[0].Addr == "stuck@remote.test"
+	})
 }
