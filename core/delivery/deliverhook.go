@@ -85,7 +85,7 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 // recipients it did not simply let through, with the stages' entries for
 // them: one event per attempt, none when every stage continued.
 func (a *Agent) traceDeliverHook(m *envelope.Message, rcpts []DeliverRcpt, vs []DeliverVerdict) {
-	ev := pipeline.DeliveryEvent{Time: a.clock(), Attempt: m.Attempts + 1, Destination: "deliver hook"}
+	ev := pipeline.DeliveryEvent{Attempt: m.Attempts + 1, Destination: "deliver hook"}
 	for i, v := range vs {
 		result := "sent"
 		switch {
@@ -114,6 +114,7 @@ func (a *Agent) traceDeliverHook(m *envelope.Message, rcpts []DeliverRcpt, vs []
 		ev.Stages = append(ev.Stages, v.Trace...)
 	}
 	if len(ev.Recipients) > 0 {
+		ev.Time = a.clock()
 		a.traceEvent(m.ID, ev)
 	}
 }
