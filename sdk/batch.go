@@ -78,15 +78,25 @@ func batchAnswer(calls []HookCall, out *pb.VerdictBatch, err error) ([]Verdict, 
 // checkBatch refuses what cannot be batched: no calls, hooks other than
 // connect, helo, mail and rcpt (auth carries credentials, data and bounce
 // a message stream), a call without its transaction or recipient.
-func checkBatch(calls []HookCall) error {
+func checkBatch(calls []HookCall) error { return checkCalls(calls, false) }
+
+// checkCalls refuses what a batch cannot carry: no calls, a hook other
+// than connect, helo, mail and rcpt (and deliver, in an independent
+// batch), a call without its transaction or recipient.
+func checkCalls(calls []HookCall, independent bool) error {
 	if len(calls) == 0 {
 		return errors.New("no calls")
 	}
+	only := "connect, helo, mail and rcpt"
+	if independent {
+		only = "connect, helo, mail, rcpt and deliver"
+	}
 	for i, hc := range calls {
-		switch hc.Hook {
-		case HookConnect, HookHelo, HookMail, HookRcpt:
+		switch {
+		case hc.Hook == HookConnect, hc.Hook == HookHelo, hc.Hook == HookMail, hc.Hook == HookRcpt:
+		case independent && hc.Hook == HookDeliver:
 		default:
-			return fmt.Errorf("call %d: the %s hook cannot be batched (only connect, helo, mail and rcpt)", i, hc.Hook)
+			return fmt.Errorf("call %d: the %s hook cannot be batched (only %s)", i, hc.Hook, only)
 		}
 		if err := checkHook(hc.Hook, hc.Txn, hc.Rcpt, nil); err != nil {
 			return fmt.Errorf("call %d (%s): %w", i, hc.Hook, err)

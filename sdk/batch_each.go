@@ -184,22 +184,7 @@ func (e *eachError) Error() string { return fmt.Sprintf("sdk: %s hook: plugin: %
 // checkEach refuses what an independent batch cannot carry: hooks other
 // than connect, helo, mail, rcpt and deliver, a call without its
 // transaction or recipient.
-func checkEach(calls []HookCall) error {
-	if len(calls) == 0 {
-		return errors.New("no calls")
-	}
-	for i, hc := range calls {
-		switch hc.Hook {
-		case HookConnect, HookHelo, HookMail, HookRcpt, HookDeliver:
-		default:
-			return fmt.Errorf("call %d: the %s hook cannot be batched (only connect, helo, mail, rcpt and deliver)", i, hc.Hook)
-		}
-		if err := checkHook(hc.Hook, hc.Txn, hc.Rcpt, nil); err != nil {
-			return fmt.Errorf("call %d (%s): %w", i, hc.Hook, err)
-		}
-	}
-	return nil
-}
+func checkEach(calls []HookCall) error { return checkCalls(calls, true) }
 
 // eachName names an independent batch for an error: "independent
 // deliver hooks (40 calls)", its hooks each named once.
