@@ -14,21 +14,14 @@ import (
 // call is the batch's. ctx, the frame's, covers the whole batch. An
 // independent batch runs as hookEach does instead.
 func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatch, error) {
+	// Check every call first, so a bad batch runs none of its hooks.
+	if err := checkBatchCalls(b); err != nil {
+		return nil, err
+	}
 	if b.GetIndependent() {
 		return s.hookEach(ctx, b)
 	}
 	reqs := b.GetCalls()
-	if len(reqs) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "empty hook batch")
-	}
-	// Check every call first, so a bad batch runs none of its hooks.
-	for i, req := range reqs {
-		switch req.GetHook() {
-		case pb.Hook_HOOK_CONNECT, pb.Hook_HOOK_HELO, pb.Hook_HOOK_MAIL, pb.Hook_HOOK_RCPT:
-		default:
-			return nil, status.Errorf(codes.InvalidArgument, "hook batch: call %d: %v cannot be batched", i, req.GetHook())
-		}
-	}
 	out := &pb.VerdictBatch{Verdicts: make([]*pb.Verdict, 0, len(reqs))}
 	for i, req := range reqs {
 		if i > 0 {
@@ -51,4 +44,27 @@ func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBat
 		}
 	}
 	return out, nil
+}
+
+// checkBatchCalls refuses a batch of which the plugin must run nothing:
+// one without calls, or with a call of a hook a batch cannot hold (only
+// connect, helo, mail and rcpt, and deliver in an independent batch).
+func checkBatchCalls(b *pb.HookBatch) error {
+	reqs := b.GetCalls()
+	if len(reqs) == 0 {
+		return status.Error(codes.InvalidArgument, "empty hook batch")
+	}
+	what := "hook batch"
+	if b.GetIndependent() {
+		what = "independent hook batch"
+	}
+	for i, req := range reqs {
+		switch h := req.GetHook(); {
+		case h == pb.Hook_HOOK_CONNECT, h == pb.Hook_HOOK_HELO, h == pb.Hook_HOOK_MAIL, h == pb.Hook_HOOK_RCPT:
+		case h == pb.Hook_HOOK_DELIVER && b.GetIndependent():
+		default:
+			return status.Errorf(codes.InvalidArgument, "%s: call %d: %v cannot be batched", what, i, h)
+		}
+	}
+	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -15,19 +14,11 @@ import (
 // single call, all at once (a goroutine per call) with the frame's ctx,
 // and answers a verdict per call and an error per call, "" for none. One
 // call's failure is its own, never the batch's; only a batch with a hook
-// that cannot be in it fails, and then none of its calls runs.
+// that cannot be in it fails (hookBatch refuses it first), and then none
+// of its calls runs.
 func (s *server) hookEach(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatch, error) {
-	reqs := b.GetCalls()
-	if len(reqs) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "empty hook batch")
-	}
-	// Check every call first, so a bad batch runs none of its hooks.
-	for i, req := range reqs {
-		switch req.GetHook() {
-		case pb.Hook_HOOK_CONNECT, pb.Hook_HOOK_HELO, pb.Hook_HOOK_MAIL, pb.Hook_HOOK_RCPT, pb.Hook_HOOK_DELIVER:
-		default:
-			return nil, status.Errorf(codes.InvalidArgument, "independent hook batch: call %d: %v cannot be batched", i, req.GetHook())
-		}
+	reqs := b.GetCalls() // checked by hookBatch (checkBatchCalls)
+	for _, req := range reqs {
 		if req.Session == nil {
 			req.Session = b.GetSession()
 		}
