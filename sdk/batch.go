@@ -19,9 +19,16 @@ type HookCall struct {
 // Hooks runs calls in order on the plugin and returns the verdicts of a
 // prefix of them: it stops after the first verdict that is not
 // Verdict.PlainContinue (the caller applies that one and sends the rest
-// again, rebuilt). It returns at least one verdict unless err != nil. A
-// plugin that does not serve batches (declared at Init), or a client on
-// the rpc transport, gets the calls one at a time with the same stopping
+// again, rebuilt). It returns at least one verdict unless err != nil.
+//
+// When one call fails, Hooks returns the verdicts of the calls before it
+// (plain Continues, maybe none) and a *BatchCallError saying which call
+// failed. Any other error is the whole batch's (the plugin died, the
+// deadline passed, or a plugin of an older SDK failed a call without
+// saying which), and comes with no verdicts.
+//
+// A plugin that does not serve batches (declared at Init), or a client on
+// the rpc transport, gets the calls one at a time, with the same stopping
 // rule, so the caller need not care.
 func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error) {
 	if err := checkBatch(calls); err != nil {
@@ -50,10 +57,10 @@ func (c *Client) Hooks(ctx context.Context, calls []HookCall) ([]Verdict, error)
 		}
 	}
 	var vs []Verdict
-	for _, hc := range calls {
+	for i, hc := range calls {
 		v, err := c.Hook(ctx, hc.Hook, hc.Txn, hc.Rcpt, nil)
 		if err != nil {
-			return nil, err
+			return vs, &BatchCallError{Index: i, Hook: hc.Hook, Err: err}
 		}
 		vs = append(vs, v)
 		if !v.PlainContinue() {
@@ -72,8 +79,26 @@ func batchAnswer(calls []HookCall, out *pb.VerdictBatch, err error) ([]Verdict, 
 	if err != nil {
 		return nil, fmt.Errorf("sdk: %s hooks: plugin answered %w", batchName(calls), err)
 	}
+	if msg := out.GetFailed(); msg != "" {
+		i := len(vs)
+		return vs, &BatchCallError{Index: i, Hook: calls[i].Hook, Err: errors.New("plugin: " + msg)}
+	}
 	return vs, nil
 }
+
+// BatchCallError is a hook batch's failure at one of its calls: the calls
+// before it answered, and call Index, of hook Hook, failed with Err.
+type BatchCallError struct {
+	Index int
+	Hook  Hook
+	Err   error
+}
+
+func (e *BatchCallError) Error() string {
+	return fmt.Sprintf("sdk: %s hook (call %d of a batch): %v", e.Hook, e.Index+1, e.Err)
+}
+
+func (e *BatchCallError) Unwrap() error { return e.Err }
 
 // checkBatch refuses what cannot be batched: no calls, hooks other than
 // connect, helo, mail and rcpt (auth carries credentials, data and bounce
@@ -175,10 +200,12 @@ func (c *Client) hookBatch(ctx context.Context, b *pb.HookBatch) (out *pb.Verdic
 
 // batchVerdicts checks and converts the answer to a batch of n calls: one
 // verdict per call run, which is all of them unless one stopped the batch,
-// and every one but the last a plain Continue.
+// and every one but the last a plain Continue; when a call failed
+// (failed), the verdicts of the calls before it, all plain Continues.
 func batchVerdicts(out *pb.VerdictBatch, n int) ([]Verdict, error) {
 	pvs := out.GetVerdicts()
-	if len(pvs) == 0 || len(pvs) > n {
+	failed := out.GetFailed() != ""
+	if (len(pvs) == 0 && !failed) || len(pvs) > n || (failed && len(pvs) == n) {
 		return nil, fmt.Errorf("%d verdicts to %d calls", len(pvs), n)
 	}
 	vs := make([]Verdict, len(pvs))
@@ -190,7 +217,7 @@ func batchVerdicts(out *pb.VerdictBatch, n int) ([]Verdict, error) {
 		if j, _ := replaceBodyIndex(v.Edits); j >= 0 {
 			return nil, fmt.Errorf("verdict %d: ReplaceBody outside the data stream", i)
 		}
-		last := i == len(pvs)-1
+		last := i == len(pvs)-1 && !failed
 		if !last && !v.PlainContinue() {
 			return nil, fmt.Errorf("verdict %d (%v) and more after it: the batch should have stopped there", i, v.Action)
 		}

@@ -15,8 +15,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/sluice-mta/sluice/sdk"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // batchPlugin records, per session, the envelope hooks it ran, each with
@@ -222,9 +220,15 @@ func TestHooksBatch(t *testing.T) {
 				t.Errorf("edit at mail: plugin saw %q, want %q", got, want)
 			}
 
-			_, err = run("fail@mail")
-			if status.Code(err) != codes.Unknown || !strings.Contains(err.Error(), "lookup failed at mail") {
-				t.Errorf("fail at mail: err = %v, want the plugin's error", err)
+			// A call that fails stops the batch, and the error says which:
+			// the calls before it keep their verdicts.
+			vs, err = run("fail@mail")
+			var ce *sdk.BatchCallError
+			if !errors.As(err, &ce) || ce.Index != 2 || ce.Hook != sdk.HookMail || !strings.Contains(err.Error(), "lookup failed at mail") {
+				t.Errorf("fail at mail: err = %#v (%v), want the plugin's error at call 2 (mail)", err, err)
+			}
+			if want := []sdk.Verdict{{}, {}}; !reflect.DeepEqual(vs, want) {
+				t.Errorf("fail at mail: verdicts %+v, want connect's and helo's Continues", vs)
 			}
 
 			// Calls that fit a frame each but not together: a batch over
@@ -269,8 +273,8 @@ func TestHooksBatchRefusesOtherHooks(t *testing.T) {
 	}
 }
 
-// A deadline shorter than a hung hook in a batch fails the batch as it
-// fails a single call, and the plugin keeps serving.
+// A deadline shorter than a hung hook in a batch fails that call, the
+// calls before it keep their verdicts, and the plugin keeps serving.
 func TestHooksBatchTimeout(t *testing.T) {
 	for _, tr := range []string{"direct", "channel", "rpc"} {
 		t.Run(tr, func(t *testing.T) {
@@ -289,10 +293,14 @@ func TestHooksBatchTimeout(t *testing.T) {
 				id := "hang@rcpt " + tc.name
 				ctx, cancel := tc.ctx()
 				start := time.Now()
-				_, err := c.Hooks(ctx, batchCalls(id))
+				vs, err := c.Hooks(ctx, batchCalls(id))
 				cancel()
-				if status.Code(err) != codes.DeadlineExceeded {
-					t.Fatalf("%s: hung rcpt: err = %v, want DeadlineExceeded", tc.name, err)
+				var ce *sdk.BatchCallError
+				if !errors.As(err, &ce) || ce.Hook != sdk.HookRcpt || !strings.Contains(strings.ToLower(err.Error()), "deadline") {
+					t.Fatalf("%s: hung rcpt: err = %v, want a deadline at the rcpt call", tc.name, err)
+				}
+				if len(vs) != 3 {
+					t.Errorf("%s: hung rcpt: %d verdicts, want the 3 calls before it", tc.name, len(vs))
 				}
 				if el := time.Since(start); el > 10*time.Second {
 					t.Errorf("%s: hung batch failed after %v, want its 300ms deadline", tc.name, el)
@@ -300,7 +308,7 @@ func TestHooksBatchTimeout(t *testing.T) {
 				if got := sawInSession(t, c, id); !strings.HasPrefix(got, strings.Join(batchSaw, " ")) {
 					t.Errorf("%s: plugin saw %q, want all four hooks", tc.name, got)
 				}
-				vs, err := c.Hooks(context.Background(), batchCalls("after "+tc.name))
+				vs, err = c.Hooks(context.Background(), batchCalls("after "+tc.name))
 				if err != nil || len(vs) != 4 {
 					t.Fatalf("%s: batch after the timeout: %+v, %v", tc.name, vs, err)
 				}

@@ -53,8 +53,9 @@ func appendPlainFrame(b []byte, f *pb.ChannelFrame) ([]byte, bool) {
 		return append(b, plainContinueFrame...), true
 	case *pb.ChannelFrame_VerdictBatch:
 		vs := fr.VerdictBatch.GetVerdicts()
-		// An independent batch's answer has errors too: not plain.
-		if n := 2 * len(vs); n == 0 || n >= 0x80 || len(fr.VerdictBatch.Errors) != 0 || len(fr.VerdictBatch.ProtoReflect().GetUnknown()) != 0 {
+		// An independent batch's answer has errors too, a failed batch's
+		// its failure: not plain.
+		if n := 2 * len(vs); n == 0 || n >= 0x80 || len(fr.VerdictBatch.Errors) != 0 || fr.VerdictBatch.Failed != "" || len(fr.VerdictBatch.ProtoReflect().GetUnknown()) != 0 {
 			return b, false
 		}
 		for _, v := range vs {

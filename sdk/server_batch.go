@@ -10,9 +10,12 @@ import (
 
 // hookBatch runs a hook batch's calls in order, each as hook runs a single
 // call, and stops after the first verdict that is not a plain Continue:
-// the core applies it and rebuilds the calls after it. An error in any
-// call is the batch's. ctx, the frame's, covers the whole batch. An
-// independent batch runs as hookEach does instead.
+// the core applies it and rebuilds the calls after it. A call that fails
+// stops the batch too, and the answer says which (VerdictBatch.failed),
+// so that the core applies on_error to that call alone; for a call that
+// runs out of time to be one of those, the calls' deadline is a little
+// before the frame's (answerBefore), so that the answer still finds the
+// core waiting. An independent batch runs as hookEach does instead.
 func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatch, error) {
 	// Check every call first, so a bad batch runs none of its hooks.
 	if err := checkBatchCalls(b); err != nil {
@@ -21,14 +24,26 @@ func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBat
 	if b.GetIndependent() {
 		return s.hookEach(ctx, b)
 	}
+	frame := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		// Lazy: hooks that never wait on their context cost no timer.
+		var cancel context.CancelFunc
+		ctx, cancel = WithCallTimeout(ctx, answerBefore(dl))
+		defer cancel()
+	}
 	reqs := b.GetCalls()
 	out := &pb.VerdictBatch{Verdicts: make([]*pb.Verdict, 0, len(reqs))}
 	for i, req := range reqs {
 		if i > 0 {
 			// The core has given up on the batch: run no more hooks for
 			// nobody.
-			if err := ctx.Err(); err != nil {
+			if err := frame.Err(); err != nil {
 				return nil, status.FromContextError(err).Err()
+			}
+			// Out of time: this call fails unrun, while the core waits.
+			if err := ctx.Err(); err != nil {
+				out.Failed = "not run: " + err.Error()
+				return out, nil
 			}
 		}
 		if req.Session == nil {
@@ -36,7 +51,11 @@ func (s *server) hookBatch(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBat
 		}
 		v, err := s.hook(ctx, req)
 		if err != nil {
-			return nil, err
+			out.Failed = status.Convert(err).Message()
+			if out.Failed == "" {
+				out.Failed = "failed" // an error must not read as success
+			}
+			return out, nil
 		}
 		out.Verdicts = append(out.Verdicts, v)
 		if v.GetAction() != pb.Action_ACTION_CONTINUE || len(v.GetEdits()) > 0 || len(v.GetAuthResults()) > 0 {

@@ -97,3 +97,36 @@ func TestDelayRejectWithMilter(t *testing.T) {
 		t.Fatalf("delivered to %v", got.Rcpts)
 	}
 }
+
+// With delay_reject, a plugin that hangs at the rcpt hook of one
+// recipient costs that recipient alone: it gets on_error's 451, and the
+// next recipient, asked with the stage's held hooks answered already, is
+// accepted and delivered. (The plugin says which call of its batch ran out
+// of time; before, the whole batch failed and the failure was charged to
+// the held connect hook, refusing every RCPT of the session.)
+func TestDelayRejectRcptHangIsThatRecipients(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	hang := `{"rcpt": {"x@remote.test": {"hang": true}}}`
+	d := startDaemonTop(t, "delay_reject = true", relayTo(sink)+actorStage(t, "a", `{}`, "")+actorStage(t, "b", hang, `timeout = "300ms"`))
+	c := openTxn(t, d)
+	err := c.Rcpt("x@remote.test", nil)
+	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 451 || se.EnhancedCode != (smtp.EnhancedCode{4, 3, 0}) {
+		t.Fatalf("RCPT x: %v, want on_error's 451 4.3.0", err)
+	}
+	if err := c.Rcpt("bob@remote.test", nil); err != nil {
+		t.Fatalf("RCPT bob after x failed: %v", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(testlib.Message("alice@sluice.test", "bob@remote.test", "one hung", "body")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := sink.WaitN(t, 1, 10*time.Second)[0]; len(got.Rcpts) != 1 || got.Rcpts[0] != "bob@remote.test" {
+		t.Fatalf("delivered to %v, want bob", got.Rcpts)
+	}
+}

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -159,18 +161,28 @@ func (f *flushRun) run(ctx context.Context) Outcome {
 					}
 					continue
 				}
-				return f.refuse(i, j, o)
+				return f.refuse(i, j, o, nil)
 			}
 			todo = todo[len(vs):]
 			if err != nil {
 				// The stage failed at the next hook; on_error decides as
-				// for a single call, and a stage passed over is skipped
-				// for the rest.
-				o, goOn := f.settle(e, todo[0], sdk.Verdict{}, err, per)
-				if !goOn {
-					return f.refuse(i, todo[0], o)
+				// for a single call. When the stage failed the whole
+				// round trip (it died, or ran out of time) and did not
+				// say at which hook, the failure is the decision's being
+				// made, the last hook; the others it was asked stay
+				// unanswered.
+				at, known := 0, errors.As(err, new(*sdk.BatchCallError))
+				if !known {
+					at = len(todo) - 1
 				}
-				break
+				o, goOn := f.settle(e, todo[at], sdk.Verdict{}, err, per)
+				if !goOn {
+					return f.refuse(i, todo[at], o, todo[:at])
+				}
+				if !known {
+					break // a stage passed over is skipped for the rest
+				}
+				todo = todo[1:]
 			}
 		}
 	}
@@ -191,9 +203,11 @@ func (f *flushRun) settle(e *entry, j int, v sdk.Verdict, err error, lat time.Du
 }
 
 // call asks stage e the items todo, in one round trip when it can. It
-// returns the verdicts of those answered, and err when the next failed.
+// returns the verdicts of those answered, and err when the next failed
+// (an *sdk.BatchCallError), or the round trip did. The stage's timeout is
+// per hook, so the round trip has it once per hook in it.
 func (f *flushRun) call(ctx context.Context, e *entry, c Conn, todo []int) ([]sdk.Verdict, error) {
-	ctx, cancel := sdk.WithCallTimeout(ctx, e.Timeout)
+	ctx, cancel := sdk.WithCallTimeout(ctx, e.Timeout*time.Duration(len(todo)))
 	defer cancel()
 	// The calls share one copy of the transaction's slices and one
 	// allocation for their transactions.
@@ -208,10 +222,10 @@ func (f *flushRun) call(ctx context.Context, e *entry, c Conn, todo []int) ([]sd
 		return bc.Hooks(ctx, calls)
 	}
 	var vs []sdk.Verdict
-	for _, hc := range calls {
+	for k, hc := range calls {
 		v, err := c.Hook(ctx, hc.Hook, hc.Txn, hc.Rcpt)
 		if err != nil {
-			return vs, err
+			return vs, &sdk.BatchCallError{Index: k, Hook: hc.Hook, Err: err}
 		}
 		vs = append(vs, v)
 		if !v.PlainContinue() {
@@ -239,13 +253,17 @@ func (f *flushRun) hookCall(j int, t *sdk.Txn) sdk.HookCall {
 
 // refuse ends the flush with stage i's refusal at item j. A refusal at
 // mail leaves the session going, one at rcpt the transaction too: the
-// hooks of theirs later stages were not asked yet stay held for them.
-func (f *flushRun) refuse(i, j int, o Outcome) Outcome {
+// hooks of theirs later stages were not asked yet stay held for them, and
+// those stage i was asked but did not answer (unanswered) for it too.
+func (f *flushRun) refuse(i, j int, o Outcome, unanswered []int) Outcome {
 	if h := f.items[j].hook; h == sdk.HookMail || h == sdk.HookRcpt {
 		for k, it := range f.items[:j] {
 			keep := it.hook == sdk.HookConnect || it.hook == sdk.HookHelo || (it.hook == sdk.HookMail && h == sdk.HookRcpt)
 			if keep && !f.ended[k] {
 				it.from = i + 1
+				if slices.Contains(unanswered, k) {
+					it.from = i
+				}
 				f.s.held = append(f.s.held, it)
 			}
 		}

@@ -2313,7 +2313,8 @@ func (x *HookBatch) GetEnvelope() *Envelope {
 
 // VerdictBatch answers a HookBatch: the verdicts of its calls in order, up
 // to and including the one that stopped it (all of them when none did).
-// Every verdict but the last is a Continue without edits.
+// Every verdict but the last is a Continue without edits. A call that
+// fails stops the batch too (see failed).
 //
 // For an independent batch there is exactly one verdict per call, in the
 // calls' order, whatever each is.
@@ -2324,7 +2325,14 @@ type VerdictBatch struct {
 	// answered its verdict, else the message of the call's failure (what a
 	// call of its own would answer as an error); the call's verdict is then
 	// an empty placeholder. Empty for any other batch.
-	Errors        []string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	Errors []string `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"`
+	// Only for a batch that is not independent: the call after the last
+	// verdict failed, with this message (what a call of its own would
+	// answer as an error), and the batch stopped there; the verdicts before
+	// it are plain Continues, and may be none. The core applies the stage's
+	// on_error to that call alone. A plugin that fails the whole frame
+	// instead leaves the core unable to tell which call failed.
+	Failed        string `protobuf:"bytes,3,opt,name=failed,proto3" json:"failed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2371,6 +2379,13 @@ func (x *VerdictBatch) GetErrors() []string {
 		return x.Errors
 	}
 	return nil
+}
+
+func (x *VerdictBatch) GetFailed() string {
+	if x != nil {
+		return x.Failed
+	}
+	return ""
 }
 
 var File_plugin_proto protoreflect.FileDescriptor
@@ -2554,10 +2569,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05calls\x18\x01 \x03(\v2\x1d.sluice.plugin.v1.HookRequestR\x05calls\x123\n" +
 	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\x12 \n" +
 	"\vindependent\x18\x03 \x01(\bR\vindependent\x126\n" +
-	"\benvelope\x18\x04 \x01(\v2\x1a.sluice.plugin.v1.EnvelopeR\benvelope\"]\n" +
+	"\benvelope\x18\x04 \x01(\v2\x1a.sluice.plugin.v1.EnvelopeR\benvelope\"u\n" +
 	"\fVerdictBatch\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts\x12\x16\n" +
-	"\x06errors\x18\x02 \x03(\tR\x06errors*\x9c\x01\n" +
+	"\x06errors\x18\x02 \x03(\tR\x06errors\x12\x16\n" +
+	"\x06failed\x18\x03 \x01(\tR\x06failed*\x9c\x01\n" +
 	"\x04Hook\x12\x14\n" +
 	"\x10HOOK_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fHOOK_CONNECT\x10\x01\x12\r\n" +
