@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
 )
@@ -49,7 +51,7 @@ func cmdTrace(args []string, w io.Writer) error {
 	if tr.Outcome == "" {
 		fmt.Fprintf(w, "message %s\n", tr.ID)
 	} else {
-		fmt.Fprintf(w, "message %s: %s\n", tr.ID, tr.Outcome)
+		fmt.Fprintf(w, "message %s: %s\n", tr.ID, printable(tr.Outcome))
 	}
 	printTrace(w, tr.Entries)
 	printDeliveries(w, tr.Deliveries)
@@ -73,7 +75,8 @@ func printDeliveries(w io.Writer, evs []pipeline.DeliveryEvent) {
 	fmt.Fprintln(tw, "#\tTIME\tDESTINATION\tVIA\tRESULT\tTLS\tMTA-STS\tRECIPIENTS\tREPLY")
 	for _, e := range evs {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Attempt, e.Time.UTC().Format(time.RFC3339),
-			e.Destination, dash(e.Via), e.Result, dash(e.TLS), dash(e.MTASTS), strings.Join(e.Recipients, ","), e.Reply)
+			printable(e.Destination), printable(dash(e.Via)), printable(e.Result), printable(dash(e.TLS)),
+			printable(dash(e.MTASTS)), printable(strings.Join(e.Recipients, ",")), printable(e.Reply))
 	}
 	tw.Flush()
 	for _, e := range evs {
@@ -103,10 +106,31 @@ func printTrace(w io.Writer, entries []pipeline.TraceEntry) {
 		if e.Reason != "" && e.Error == "" {
 			detail = strings.TrimSpace(detail + " " + e.Reason)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3fms\t%s\n", e.Stage, e.Hook, e.Action, e.LatencyMs, detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3fms\t%s\n", printable(e.Stage), printable(string(e.Hook)), printable(e.Action), e.LatencyMs, printable(detail))
 		for _, ed := range e.Edits {
-			fmt.Fprintf(tw, "\t\t  %s\t\t\n", ed)
+			fmt.Fprintf(tw, "\t\t  %s\t\t\n", printable(ed))
 		}
 	}
 	tw.Flush()
+}
+
+// printable escapes the control characters (C0, DEL, C1) of s as %q
+// would (\r, \n, \t, \x00), so that a value a stage or a remote server
+// chose (an edit with a line break, a reply) stays on its row of the table
+// and writes nothing to the terminal; the rest, UTF-8 included, prints as
+// it is. The JSON output (--json) keeps the exact bytes.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if !unicode.IsControl(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r) // '\r', '\x00', '\u0085'
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }

@@ -255,12 +255,46 @@ func (m *Message) applyHeaderOrBody(e sdk.Edit) bool {
 			m.fields = append(m.fields[:i], m.fields[i+1:]...)
 		}
 	case sdk.ReplaceBody:
-		m.body = e.Body
+		m.body = crlfBody(e.Body)
 	default:
 		return false
 	}
 	m.orig = nil
 	return true
+}
+
+// crlfBody returns a replaced body with every line ending in CRLF (RFC
+// 5322 §2.3: CR and LF occur only together). A bare LF, as milters write
+// bodies, and a bare CR alike become CRLF, as normalizeFolding does for a
+// header: delivery would turn a bare LF into CRLF anyway, but pass a bare
+// CR on, and "<CR>.<CR>" is the end of data to some next hops (the
+// smuggling smtpd refuses inbound with 550 5.5.2). Normalising here
+// rather than at delivery means the later stages (a DKIM signer) see the
+// bytes that are sent. A body without a bare CR or LF is kept as it is.
+func crlfBody(b []byte) []byte {
+	bare := false
+	for i, c := range b {
+		if c == '\r' && (i+1 == len(b) || b[i+1] != '\n') || c == '\n' && (i == 0 || b[i-1] != '\r') {
+			bare = true
+			break
+		}
+	}
+	if !bare {
+		return b
+	}
+	out := make([]byte, 0, len(b)+len(b)/16)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			out = append(out, '\r', '\n')
+			i++
+		case c == '\r' || c == '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // RemoveFields deletes every header field for which drop returns true and

@@ -56,6 +56,9 @@ type Session struct {
 	held           []heldHook
 	sessionRefusal *Outcome
 	txnRefusal     *Outcome
+	// undo puts back what the rcpt hooks of the RCPT being decided did to
+	// the transaction, for when it ends refused (envedit.go).
+	undo []func()
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects).
@@ -144,19 +147,25 @@ func (s *Session) Mail(ctx context.Context, from string, params map[string]strin
 
 // Rcpt runs the rcpt hook (with delay_reject, after the hooks held back);
 // on success the recipient (with any route a stage set) joins the envelope
-// and is returned.
+// and is returned. A refused recipient leaves the transaction as it found
+// it: what stages did at its rcpt hook before one refused it is undone.
 func (s *Session) Rcpt(ctx context.Context, rcpt sdk.Recipient) (sdk.Recipient, Outcome) {
 	var o Outcome
+	s.beginRcpt()
 	if s.p.delay {
 		if r, ok := s.refused(); ok {
 			return rcpt, r
 		}
+		// A refusal in the flush, at the rcpt hook or at a held one,
+		// refuses this recipient: it comes back here, not OK.
 		o = s.flush(ctx, &rcpt)
 	} else {
 		o = s.run(ctx, sdk.HookRcpt, &rcpt, nil)
 	}
 	if o.OK() {
 		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, rcpt)
+	} else {
+		s.undoRcpt()
 	}
 	return rcpt, o
 }
@@ -216,7 +225,13 @@ func newTraceEntry(e *entry, hook sdk.Hook, rcpt *sdk.Recipient) TraceEntry {
 // settle records one stage's answer at hook (a verdict, or err when the
 // call failed) in te and the stage's counters, applies the verdict's edits
 // and decides: goOn means the next stage is asked; otherwise o is the
-// hook's outcome (an accept, a refusal, or a discard at data).
+// hook's outcome (an accept, a refusal, or a discard at data). A reject's
+// or tempfail's edits are not applied: the client is told the command
+// failed, so nothing it asked for may happen (a recipient added or
+// rerouted on behalf of a refused RCPT would be delivered to all the
+// same). A discard's and a quarantine's are: the client is told the
+// message was taken, and a quarantined one keeps the header a stage added
+// to say why.
 func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict, err error, lat time.Duration, rcpt *sdk.Recipient, msg *Message) (o Outcome, goOn bool) {
 	te.Latency, te.LatencyMs = lat, ms(lat)
 	if err != nil {
@@ -241,7 +256,11 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 		s.p.observe(e.Name, hook, v.Action.String(), lat, false)
 	}
 	te.Action, te.Reason = v.Action.String(), v.Reason
-	te.Edits = s.applyEdits(hook, v.Edits, rcpt, msg)
+	if v.Action == sdk.ActionReject || v.Action == sdk.ActionTempfail {
+		te.Edits = notApplied(v.Edits)
+	} else {
+		te.Edits = s.applyEdits(hook, v.Edits, rcpt, msg)
+	}
 	for _, ar := range v.AuthResults {
 		ar.Stage = e.Name
 		s.txn.AuthResults = append(s.txn.AuthResults, ar)
@@ -262,6 +281,9 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 			s.sessionDisposition = v.Action
 			s.disposition, s.dispReason = v.Action, v.Reason
 			return Outcome{}, true
+		}
+		if hook == sdk.HookRcpt {
+			s.recordDisposition(v.Action, v.Reason)
 		}
 		s.disposition, s.dispReason = v.Action, v.Reason
 		if hook == sdk.HookData || hook == sdk.HookBounce || hook == sdk.HookDeliver {
@@ -336,7 +358,8 @@ func (s *Session) snapshotValue() sdk.Txn {
 }
 
 // applyEdits applies a verdict's edits: envelope edits at any hook where
-// they make sense, header and body edits at the data hook.
+// they make sense, header and body edits at the data hook. An edit that
+// would corrupt the message or the envelope is refused, and the rest go on.
 func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipient, msg *Message) []string {
 	var done []string
 	if hook == sdk.HookDeliver {
@@ -351,6 +374,22 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 	// Before MAIL there is no envelope to edit: MAIL starts it afresh.
 	noEnvelope := hook == sdk.HookConnect || hook == sdk.HookHelo
 	for _, ed := range edits {
+		var err error
+		switch {
+		case isEnvelopeEdit(ed):
+			if !noEnvelope {
+				err = envelopeEditError(ed)
+			}
+		case msg != nil:
+			err = fieldEditError(ed)
+		}
+		if err != nil {
+			// Refused, not ignored: applied, it would corrupt the message
+			// or the envelope, or inject into them.
+			s.p.log.Warn("stage edit refused", "hook", string(hook), "edit", fmt.Sprintf("%q", sdk.DescribeEdit(ed)), "err", err, "session", s.txn.Session.ID)
+			done = append(done, sdk.DescribeEdit(ed)+" (refused: "+err.Error()+")")
+			continue
+		}
 		ok := true
 		switch ed := ed.(type) {
 		case sdk.SetSender, sdk.AddRecipient, sdk.RemoveRecipient:
@@ -358,7 +397,7 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 				ok = false
 				break
 			}
-			s.applyEnvelopeEdit(ed)
+			s.applyEnvelopeEdit(hook, ed)
 		case sdk.SetRoute:
 			if rcpt != nil && (ed.Rcpt == "" || strings.EqualFold(ed.Rcpt, rcpt.Addr)) {
 				rcpt.Route = ed.Route
@@ -366,23 +405,8 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 				done = append(done, sdk.DescribeEdit(ed))
 				continue
 			}
-			ok = false
-			for i := range s.txn.Envelope.Rcpts {
-				if strings.EqualFold(s.txn.Envelope.Rcpts[i].Addr, ed.Rcpt) {
-					s.txn.Envelope.Rcpts[i].Route = ed.Route
-					ok = true
-				}
-			}
+			ok = s.setRoute(hook, ed)
 		default:
-			if msg != nil {
-				if err := fieldEditError(ed); err != nil {
-					// Refused, not ignored: applied, it would corrupt the
-					// message or inject into it.
-					s.p.log.Warn("stage edit refused", "hook", string(hook), "edit", fmt.Sprintf("%q", sdk.DescribeEdit(ed)), "err", err, "session", s.txn.Session.ID)
-					done = append(done, sdk.DescribeEdit(ed)+" (refused: "+err.Error()+")")
-					continue
-				}
-			}
 			ok = msg != nil && msg.applyHeaderOrBody(ed)
 		}
 		d := sdk.DescribeEdit(ed)
@@ -394,23 +418,11 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 	return done
 }
 
-// applyEnvelopeEdit applies a SetSender, AddRecipient or RemoveRecipient.
-func (s *Session) applyEnvelopeEdit(ed sdk.Edit) {
-	switch ed := ed.(type) {
-	case sdk.SetSender:
-		s.txn.Envelope.MailFrom = ed.Addr
-		if ed.Params != nil {
-			s.txn.Envelope.MailParams = ed.Params
-		}
-	case sdk.AddRecipient:
-		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, sdk.Recipient{Addr: ed.Addr, Params: ed.Params})
-	case sdk.RemoveRecipient:
-		rs := s.txn.Envelope.Rcpts[:0]
-		for _, r := range s.txn.Envelope.Rcpts {
-			if !strings.EqualFold(r.Addr, ed.Addr) {
-				rs = append(rs, r)
-			}
-		}
-		s.txn.Envelope.Rcpts = rs
+// notApplied describes the edits of a verdict that refused, for the trace.
+func notApplied(edits []sdk.Edit) []string {
+	var out []string
+	for _, ed := range edits {
+		out = append(out, sdk.DescribeEdit(ed)+" (not applied: the stage refused)")
 	}
+	return out
 }

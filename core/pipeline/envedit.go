@@ -1,0 +1,255 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sluice-mta/sluice/core/smtpd"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Envelope edits: a stage may change the sender, add, remove and route
+// recipients. What they put in the envelope is queued as it is and goes on
+// the wire in MAIL FROM and RCPT TO, so an address is checked as one a
+// client gave would be; and what the rcpt hooks did for a recipient that
+// ends refused is undone, so that a refused RCPT leaves the transaction
+// as it found it.
+
+// isEnvelopeEdit reports whether e edits the envelope rather than the
+// message.
+func isEnvelopeEdit(e sdk.Edit) bool {
+	switch e.(type) {
+	case sdk.SetSender, sdk.AddRecipient, sdk.RemoveRecipient, sdk.SetRoute:
+		return true
+	}
+	return false
+}
+
+// envelopeEditError says why an envelope edit would put into the queue
+// what no SMTP command can carry, or returns nil. The sender may be the
+// null reverse-path (RFC 5321 §4.5.5), a recipient "postmaster" without a
+// domain (§4.1.1.3); any other address must be a mailbox (§4.1.2). A
+// route may hold no control character (a line break would reach the queue
+// and the logs). RemoveRecipient only ever takes away.
+func envelopeEditError(e sdk.Edit) error {
+	switch e := e.(type) {
+	case sdk.SetSender:
+		if e.Addr == "" {
+			return nil
+		}
+		return mailboxError(e.Addr)
+	case sdk.AddRecipient:
+		if strings.EqualFold(e.Addr, "postmaster") {
+			return nil
+		}
+		return mailboxError(e.Addr)
+	case sdk.SetRoute:
+		if i := strings.IndexFunc(e.Route, isControl); i >= 0 {
+			return fmt.Errorf("route has %q", e.Route[i])
+		}
+	}
+	return nil
+}
+
+// mailboxError checks addr, an address in the form the envelope keeps
+// (smtpd's wire form: the local part quoted when it is not a dot-string),
+// against RFC 5321 §4.1.2 and §4.5.3.1.1, as smtpd checks a client's: one
+// "@" (a quoted one is refused, as smtpd refuses it), a local part of at
+// most 64 octets that is a Dot-string or a Quoted-string (no control
+// character, and space, "<" or ">" only inside the quotes), and a domain
+// smtpd.ValidDomain accepts. Non-ASCII is UTF-8 (RFC 6531 §3.3).
+func mailboxError(addr string) error {
+	if !utf8.ValidString(addr) {
+		return errors.New("address is not UTF-8")
+	}
+	at := strings.IndexByte(addr, '@')
+	if at < 0 || strings.Count(addr, "@") != 1 {
+		return errors.New("address must be local-part@domain")
+	}
+	local, domain := addr[:at], addr[at+1:]
+	if !smtpd.ValidDomain(domain) {
+		return errors.New("bad domain")
+	}
+	n, err := localPartLen(local)
+	switch {
+	case err != nil:
+		return err
+	case n == 0:
+		return errors.New("empty local part")
+	case n > 64:
+		return errors.New("local part over 64 octets (RFC 5321 section 4.5.3.1.1)")
+	}
+	return nil
+}
+
+// localPartLen checks a Local-part (RFC 5321 §4.1.2: Dot-string or
+// Quoted-string) and returns its length without quotes and escapes.
+func localPartLen(s string) (int, error) {
+	if strings.HasPrefix(s, `"`) {
+		n := 0
+		for i := 1; i < len(s); i, n = i+1, n+1 {
+			switch c := s[i]; {
+			case c == '"':
+				if i != len(s)-1 {
+					return 0, errors.New("local part has text after its quoted string")
+				}
+				return n, nil
+			case c == '\\': // quoted-pairSMTP: a backslash and %d32-126
+				i++
+				if i == len(s) || s[i] < ' ' || s[i] > '~' {
+					return 0, errors.New("local part has a bad quoted pair")
+				}
+			case c < ' ' || c == 0x7f: // qtextSMTP is %d32-126, or UTF-8 (RFC 6531)
+				return 0, fmt.Errorf("local part has %q", c)
+			}
+		}
+		return 0, errors.New("local part has an unterminated quote")
+	}
+	// Dot-string: atoms of atext joined by single dots.
+	for atom := range strings.SplitSeq(s, ".") {
+		if atom == "" && s != "" {
+			return 0, errors.New("local part has an empty atom")
+		}
+		if i := strings.IndexFunc(atom, func(r rune) bool { return r < 0x80 && !isAtext(byte(r)) }); i >= 0 {
+			return 0, fmt.Errorf("local part has %q outside quotes", atom[i])
+		}
+	}
+	return len(s), nil
+}
+
+// isAtext reports whether c is an ASCII atext character (RFC 5322 §3.2.3).
+func isAtext(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0
+}
+
+func isControl(r rune) bool { return r < ' ' || r == 0x7f }
+
+// applyEnvelopeEdit applies a SetSender, AddRecipient or RemoveRecipient
+// at hook.
+func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) {
+	env := &s.txn.Envelope
+	switch ed := ed.(type) {
+	case sdk.SetSender:
+		from, params := env.MailFrom, env.MailParams
+		env.MailFrom = ed.Addr
+		if ed.Params != nil {
+			env.MailParams = ed.Params
+		}
+		s.record(hook, func() {
+			if env.MailFrom == ed.Addr { // not changed again since
+				env.MailFrom, env.MailParams = from, params
+			}
+		})
+	case sdk.AddRecipient:
+		env.Rcpts = append(env.Rcpts, sdk.Recipient{Addr: ed.Addr, Params: ed.Params})
+		at := len(env.Rcpts) - 1
+		s.record(hook, func() {
+			if i := findRcpt(env.Rcpts, at, ed.Addr); i >= 0 {
+				env.Rcpts = slices.Delete(env.Rcpts, i, i+1)
+			}
+		})
+	case sdk.RemoveRecipient:
+		type removed struct {
+			at int
+			r  sdk.Recipient
+		}
+		var kept []sdk.Recipient
+		var gone []removed // by ascending index
+		for i, r := range env.Rcpts {
+			if strings.EqualFold(r.Addr, ed.Addr) {
+				gone = append(gone, removed{i, r})
+				continue
+			}
+			kept = append(kept, r)
+		}
+		env.Rcpts = kept
+		if len(gone) == 0 {
+			return
+		}
+		s.record(hook, func() {
+			// In ascending order, each goes back where it was, with the
+			// fields (route, parameters) it had.
+			for _, g := range gone {
+				env.Rcpts = slices.Insert(env.Rcpts, min(g.at, len(env.Rcpts)), g.r)
+			}
+		})
+	}
+}
+
+// setRoute applies a SetRoute to the envelope's recipients (not the one
+// being decided at rcpt); it reports whether any matched.
+func (s *Session) setRoute(hook sdk.Hook, ed sdk.SetRoute) bool {
+	env := &s.txn.Envelope
+	ok := false
+	for i := range env.Rcpts {
+		r := &env.Rcpts[i]
+		if !strings.EqualFold(r.Addr, ed.Rcpt) {
+			continue
+		}
+		addr, old := r.Addr, r.Route
+		r.Route = ed.Route
+		ok = true
+		s.record(hook, func() {
+			if j := findRcpt(env.Rcpts, i, addr); j >= 0 && env.Rcpts[j].Route == ed.Route {
+				env.Rcpts[j].Route = old
+			}
+		})
+	}
+	return ok
+}
+
+// findRcpt returns the index of the recipient addr, looking at index at
+// first (where it is unless a hook that is not undone moved it), or -1.
+func findRcpt(rs []sdk.Recipient, at int, addr string) int {
+	if at < len(rs) && rs[at].Addr == addr {
+		return at
+	}
+	for i := len(rs) - 1; i >= 0; i-- {
+		if rs[i].Addr == addr {
+			return i
+		}
+	}
+	return -1
+}
+
+// recordDisposition notes a discard or quarantine decided at rcpt: a
+// decision about a recipient that is then refused does not stay with the
+// message either.
+func (s *Session) recordDisposition(a sdk.Action, reason string) {
+	old, oldReason := s.disposition, s.dispReason
+	s.record(sdk.HookRcpt, func() {
+		if s.disposition == a && s.dispReason == reason {
+			s.disposition, s.dispReason = old, oldReason
+		}
+	})
+}
+
+// record adds undo, an inverse operation, to the log when hook is rcpt.
+// Only the rcpt hooks are undone: with delay_reject the held mail hook of
+// a later stage runs in between, and its edits are the transaction's.
+func (s *Session) record(hook sdk.Hook, undo func()) {
+	if hook == sdk.HookRcpt {
+		s.undo = append(s.undo, undo)
+	}
+}
+
+// beginRcpt starts the undo log of a RCPT.
+func (s *Session) beginRcpt() {
+	clear(s.undo) // let the last RCPT's closures go
+	s.undo = s.undo[:0]
+}
+
+// undoRcpt undoes, latest first, what the rcpt hooks of the RCPT being
+// decided did to the transaction: it ends refused (a reject or tempfail,
+// or a stage's on_error), so the client was told that nothing came of it,
+// and a recipient a stage added on its behalf must not be delivered to.
+func (s *Session) undoRcpt() {
+	for i := len(s.undo) - 1; i >= 0; i-- {
+		s.undo[i]()
+	}
+	s.beginRcpt()
+}
