@@ -75,3 +75,64 @@ func TestCheckConfigWarnsAboutSubmissionWithoutAuth(t *testing.T) {
 		t.Fatalf("check-config:\n%s", out)
 	}
 }
+
+// An error in a file the config names (a certificate, the senders or
+// users file, the CA file) carries the line of the key naming it; a
+// plugin that does not speak the plugin protocol is one line.
+func TestCheckConfigErrorsHaveLines(t *testing.T) {
+	dir := t.TempDir()
+	for name, text := range map[string]string{"junk.pem": "not a certificate\n", "users": "no colon here\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const head = "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n" +
+		"[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n"
+	for _, tc := range []struct{ name, src, want string }{
+		{"tls certificate", head + "[[listener]]\nname = \"tls\"\nlisten = \"127.0.0.1:0\"\n" +
+			"tls_key = \"junk.pem\"\ntls_cert = \"junk.pem\"\n",
+			":11: listener tls: tls: failed to find any PEM data in certificate input"},
+		{"users file", head + "[auth]\n\nusers_file = \"users\"\n", ":9: users_file: " + filepath.Join(dir, "users") + ":1: want user:hash"},
+		{"senders file", head + "[auth]\nsenders_file = \"nosenders\"\n", ":8: senders_file: open " + filepath.Join(dir, "nosenders") + ": no such file or directory"},
+		{"ca file", head + "[delivery]\nport = 25\nca_file = \"junk.pem\"\n", ":9: delivery.ca_file: no certificate in junk.pem"},
+		{"not a plugin", head + "[[stage]]\nname = \"b\"\nplugin = \"/bin/true\"\n",
+			`:9: stage "b": plugin /bin/true: not a Sluice plugin (it did not answer the plugin handshake)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")
+			if err := os.WriteFile(path, []byte(tc.src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var o, e bytes.Buffer
+			code := run([]string{"check-config", "-c", path}, nil, &o, &e)
+			if want := "sluice: " + path + tc.want + "\n"; code != 1 || e.String() != want {
+				t.Fatalf("exit %d, stderr %q\nwant exit 1, %q", code, e.String(), want)
+			}
+		})
+	}
+}
+
+// A relative unix: milter socket is relative to the config file, as the
+// README says of every path, not to the daemon's working directory; and
+// check-config shows where it is.
+func TestCheckConfigShowsMilterPath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sluice.toml")
+	src := "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n" +
+		"[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n" +
+		"[[stage]]\nname = \"m\"\nmilter = \"unix:m.sock\"\n" +
+		"[[stage]]\nname = \"p\"\nmilter = \"inet:8891@127.0.0.1\"\n" +
+		"[[stage]]\nname = \"s\"\nmilter = \"local:run/s.sock\"\ntimeout = \"2s\"\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	want := path + ": ok\n" +
+		"listener mx 127.0.0.1:0 (smtp)\n" +
+		"pipeline:\n" +
+		"  1. m  milter unix:" + filepath.Join(dir, "m.sock") + "  timeout=5s on_error=tempfail\n" +
+		"  2. p  milter inet:8891@127.0.0.1  timeout=5s on_error=tempfail\n" +
+		"  3. s  milter local:" + filepath.Join(dir, "run", "s.sock") + "  timeout=2s on_error=tempfail\n"
+	if got := runCLI(t, "check-config", "-c", path); got != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -317,5 +319,83 @@ json = '{"rcpt": {"*": {"action": "reject", "code": 550, "enhanced": "5.1.1", "t
 	out := runCLI(t, "replay", "-c", cfg, msg)
 	if !strings.Contains(out, "outcome: reject at rcpt: no recipient accepted: b@example.net: 550 5.1.1 unknown user\n") || strings.Contains(out, " at :") {
 		t.Fatalf("replay:\n%s", out)
+	}
+}
+
+// --admin is checked whole before the daemon is asked: a port out of
+// range or an empty value is a user error (exit 1), not an unreachable
+// daemon nor the default address; --limit 0 is refused as -1 is.
+func TestAdminAndLimitFlagsChecked(t *testing.T) {
+	url, _, _, requests := adminServer(t, 0)
+	const want = "; want host:port or http(s)://host:port\n"
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"queue", "list", "--admin", "127.0.0.1:99999"}, `sluice: --admin "127.0.0.1:99999": port "99999" must be a number from 1 to 65535` + want},
+		{[]string{"queue", "list", "--admin", "http://127.0.0.1:0"}, `sluice: --admin "http://127.0.0.1:0": port "0" must be a number from 1 to 65535` + want},
+		{[]string{"reload", "--admin", "127.0.0.1:"}, `sluice: --admin "127.0.0.1:": port "" must be a number from 1 to 65535` + want},
+		{[]string{"queue", "list", "--admin", ""}, "sluice: --admin needs a URL: host:port or http(s)://host:port\n"},
+		{[]string{"trace", "0123456789ABCDEFGHJK", "--admin="}, "sluice: --admin needs a URL: host:port or http(s)://host:port\n"},
+		{[]string{"queue", "list", "--limit", "0", "--admin", url}, "sluice: --limit 0: want a positive number of messages\n"},
+		{[]string{"queue", "list", "--limit", "-1", "--admin", url}, "sluice: --limit -1: want a positive number of messages\n"},
+	} {
+		code, _, stderr := runErr(tc.args...)
+		if code != exitUser || stderr != tc.stderr {
+			t.Errorf("sluice %q: exit %d, stderr %q\nwant exit 1, %q", tc.args, code, stderr, tc.stderr)
+		}
+	}
+	if n := requests.Load(); n != 0 {
+		t.Errorf("the daemon was asked %d times", n)
+	}
+	// A URL without a port takes its scheme's.
+	for _, u := range []string{"http://127.0.0.1", "https://localhost/", "localhost:8025"} {
+		if err := checkAdminURL(u); err != nil {
+			t.Errorf("--admin %s: %v", u, err)
+		}
+	}
+}
+
+// Messages from the daemon name the message once; a reload the daemon
+// never saw is reported as the unreachable daemon it is, not as refused;
+// an address that answers with something other than the admin API's JSON
+// is one line saying so.
+func TestDaemonAnswersOneClearLine(t *testing.T) {
+	url, ids, _, _ := adminServer(t, 1)
+	code, _, stderr := runErr("queue", "release", ids[0], "--admin", url)
+	if want := "sluice: message " + ids[0] + ": not held; retry it to deliver it now\n"; code != exitUser || stderr != want {
+		t.Errorf("release: exit %d, stderr %q\nwant exit 1, %q", code, stderr, want)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	code, _, stderr = runErr("reload", "--admin", closed)
+	if prefix := "sluice: daemon unreachable at http://" + closed + ": "; code != exitUnreachable || !strings.HasPrefix(stderr, prefix) || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("reload: exit %d, stderr %q\nwant exit 2, %q…", code, stderr, prefix)
+	}
+
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Path != "/api/queue" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+		io.WriteString(w, "<!DOCTYPE html>\n<html>\n<h1>It works</h1>\n</html>\n")
+	}))
+	t.Cleanup(web.Close)
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"queue", "list", "--admin", web.URL}, "sluice: admin API at " + web.URL + " answered 200 OK, not JSON: is this Sluice's admin address?\n"},
+		{[]string{"queue", "show", ids[0], "--admin", web.URL}, "sluice: admin API at " + web.URL + " answered 404 Not Found, not JSON: is this Sluice's admin address?\n"},
+		{[]string{"reload", "--admin", web.URL}, "sluice: admin API at " + web.URL + " answered 404 Not Found, not JSON: is this Sluice's admin address?\n"},
+	} {
+		code, _, stderr := runErr(tc.args...)
+		if code != exitUser || stderr != tc.stderr {
+			t.Errorf("sluice %q: exit %d, stderr %q\nwant exit 1, %q", tc.args, code, stderr, tc.stderr)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,8 +47,8 @@ func adminClient(cfgPath, url string) (*admin.Client, error) {
 }
 
 // checkAdminURL refuses an --admin value the client could only fail on
-// (ftp://…, "http//x"): a mistake on the command line is exit 1, not the
-// exit 2 of a daemon that is not there.
+// (ftp://…, "http//x", port 99999): a mistake on the command line is
+// exit 1, not the exit 2 of a daemon that is not there.
 func checkAdminURL(s string) error {
 	bad := func(why string) error {
 		return fmt.Errorf("--admin %q: %s; want host:port or http(s)://host:port", s, why)
@@ -62,25 +63,41 @@ func checkAdminURL(s string) error {
 			return bad("the admin API speaks http or https, not " + u.Scheme)
 		}
 		if host = u.Host; u.Port() == "" {
-			host = net.JoinHostPort(u.Hostname(), "0") // the scheme's port
+			host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
 		}
 	}
-	h, _, err := net.SplitHostPort(host)
+	h, port, err := net.SplitHostPort(host)
 	if err != nil {
 		return bad("not host:port")
 	}
 	if _, err := netip.ParseAddr(h); err != nil && !smtpd.ValidDomain(h) {
 		return bad(fmt.Sprintf("bad host %q", h))
 	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
+		return bad(fmt.Sprintf("port %q must be a number from 1 to 65535", port))
+	}
 	return nil
 }
 
 // daemonFlags adds -c FILE and --admin URL, the two ways a command finds
-// the running daemon, and returns what makes its admin client.
+// the running daemon, and returns what makes its admin client. An --admin
+// given empty is refused rather than taken for "not given".
 func daemonFlags(fs *flag.FlagSet) func() (*admin.Client, error) {
 	cfg := fs.String("c", "", "config file (to find the daemon's admin API)")
 	url := fs.String("admin", "", "admin API URL")
-	return func() (*admin.Client, error) { return adminClient(*cfg, *url) }
+	return func() (*admin.Client, error) {
+		if *url == "" && isSet(fs, "admin") {
+			return nil, errors.New("--admin needs a URL: host:port or http(s)://host:port")
+		}
+		return adminClient(*cfg, *url)
+	}
+}
+
+// isSet reports whether the flag name was given on the command line.
+func isSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 func cmdQueue(args []string, w io.Writer) error {
@@ -115,7 +132,7 @@ func cmdQueue(args []string, w io.Writer) error {
 	default:
 		return fmt.Errorf("unknown queue subcommand %q", sub)
 	}
-	if *limit < 0 {
+	if *limit < 0 || *limit == 0 && isSet(fs, "limit") {
 		return fmt.Errorf("--limit %d: want a positive number of messages", *limit)
 	}
 	if st := envelope.State(*state); st != "" && !st.Known() {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/sluice-mta/sluice/core/admin"
 )
 
 const reloadUsage = `usage: sluice reload [-c FILE | --admin URL]
@@ -27,6 +29,10 @@ func cmdReload(args []string, w io.Writer) error {
 		return err
 	}
 	if err := c.Do("POST", "/api/reload", nil, nil); err != nil {
+		var ae *admin.APIError
+		if !errors.As(err, &ae) {
+			return err // the daemon was not reached: there is nothing it refused
+		}
 		return fmt.Errorf("reload refused, the daemon keeps its running config: %w", err)
 	}
 	fmt.Fprintln(w, "reloaded")

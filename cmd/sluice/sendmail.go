@@ -107,7 +107,13 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.sender == "<>" {
 		o.sender = ""
 	} else {
+		given := o.sender
 		o.sender = qualify(strings.Trim(o.sender, "<>"), domain)
+		// Checked here as recipients are: a malformed address is
+		// EX_DATAERR, not the daemon's 501 and EX_UNAVAILABLE.
+		if o.senderSet && o.sender != "" && !isMailbox(o.sender) {
+			return sendmailFail(exDataErr, "bad sender %q: not an address", given)
+		}
 	}
 
 	raw, err := readMessage(stdin, o.ignoreDots)
@@ -280,6 +286,13 @@ func qualify(addr, domain string) string {
 		return addr
 	}
 	return addr + "@" + domain
+}
+
+// isMailbox reports whether s is one bare address, local-part@domain
+// (RFC 5321 section 4.1.2, Mailbox), without a display name.
+func isMailbox(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && !strings.ContainsAny(s, "<>")
 }
 
 // parseAddrs reads an address list (RFC 5322 §3.4) such as a To header or

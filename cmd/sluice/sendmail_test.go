@@ -221,3 +221,25 @@ func TestSendmailBS(t *testing.T) {
 		t.Fatalf("delivered from %q:\n%s", got.From, got.Data)
 	}
 }
+
+// A malformed -f sender is refused before the daemon is asked, with
+// EX_DATAERR as a malformed recipient is, not the EX_UNAVAILABLE of the
+// daemon's 501 to MAIL.
+func TestSendmailBadSenderIsDataErr(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	t.Setenv("SLUICE_SMTP", sink.Addr)
+	for sender, want := range map[string]string{
+		"x y":         "sendmail: bad sender \"x y\": not an address\n",
+		"Alice <a@b>": "sendmail: bad sender \"Alice <a@b>\": not an address\n",
+		"a@b, c@d":    "sendmail: bad sender \"a@b, c@d\": not an address\n",
+	} {
+		var stderr bytes.Buffer
+		code := run([]string{"sendmail", "-i", "-f", sender, "bob@remote.test"}, strings.NewReader("Subject: x\n\nhi\n"), &bytes.Buffer{}, &stderr)
+		if code != exDataErr || stderr.String() != want {
+			t.Errorf("-f %q: exit %d, stderr %q; want %d, %q", sender, code, stderr.String(), exDataErr, want)
+		}
+	}
+	if n := len(sink.Deliveries()); n != 0 {
+		t.Fatalf("sink got %d messages", n)
+	}
+}

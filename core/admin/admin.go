@@ -80,6 +80,8 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /api/queue", a.list)
 	mux.HandleFunc("GET /api/queue/{id}", a.show)
 	mux.HandleFunc("POST /api/queue/flush", a.flush)
+	// Not GET /api/queue/{id} asking for a message named "flush".
+	mux.HandleFunc("GET /api/queue/flush", flushNotAllowed)
 	mux.HandleFunc("POST /api/queue/{id}/{action}", a.action)
 	mux.HandleFunc("GET /api/pipeline", a.pipeline)
 	mux.HandleFunc("GET /api/trace/{id}", a.trace)
@@ -152,6 +154,15 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, MaxPageSize)
 	}
+	after := q.Get("after")
+	if after != "" {
+		// A page's next is a message ID; anything else would list from
+		// wherever it sorts, not fail.
+		if err := CheckID(after); err != nil {
+			writeError(w, http.StatusBadRequest, "after: "+err.Error())
+			return
+		}
+	}
 	state := envelope.State(q.Get("state"))
 	if state != "" && !state.Known() {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown state %q: want one of %v", state, envelope.States))
@@ -172,7 +183,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		out.OldestAge = max(a.opt.Clock().Sub(oldest).Seconds(), 0)
 	}
 	scanned, last := 0, ""
-	err = a.opt.Queue.Walk(q.Get("after"), func(m *envelope.Message) bool {
+	err = a.opt.Queue.Walk(after, func(m *envelope.Message) bool {
 		if len(out.Messages) == limit || scanned == maxPageScan {
 			out.Next = last // there is more after the page
 			return false
@@ -255,6 +266,12 @@ func (a *api) flush(w http.ResponseWriter, _ *http.Request) {
 	}
 	a.opt.Logger.Info("admin action", "action", "flush", "count", n)
 	writeJSON(w, http.StatusOK, ActionResult{Action: "flush", Count: n})
+}
+
+// flushNotAllowed answers GET (and HEAD) /api/queue/flush: flush is a
+// POST, like every other state change.
+func flushNotAllowed(w http.ResponseWriter, r *http.Request) {
+	methodNotAllowed(w, r, http.MethodPost)
 }
 
 func (a *api) pipeline(w http.ResponseWriter, _ *http.Request) {

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -158,7 +159,8 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 		{"POST", "/api/queue//hold", 404, ""},
 		{"DELETE", "/api/queue/" + id, 405, "GET, HEAD"},
 		{"POST", "/api/pipeline", 405, "GET, HEAD"},
-		{"PUT", "/api/queue/flush", 405, ""},
+		{"PUT", "/api/queue/flush", 405, "POST"},
+		{"GET", "/api/queue/flush", 405, "POST"},
 	} {
 		req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
 		resp, err := http.DefaultClient.Do(req)
@@ -174,5 +176,55 @@ func TestUnknownRoutesAnswerJSON(t *testing.T) {
 		if tc.allow != "" && resp.Header.Get("Allow") != tc.allow {
 			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, resp.Header.Get("Allow"), tc.allow)
 		}
+	}
+}
+
+// GET /api/queue/flush is not a message named "flush": flush is POST only.
+// An after that is no message ID is refused like a bad limit or state,
+// rather than listing from wherever it sorts.
+func TestQueueRouteErrors(t *testing.T) {
+	srv, _, _ := setup(t, "")
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{"GET", "/api/queue/flush", 405, `{"error":"GET is not allowed on /api/queue/flush (allowed: POST)"}`},
+		{"GET", "/api/queue?after=zz", 400, `{"error":"after: \"zz\" is not a message ID: want 20 characters of 0-9 and A-Z without I, L, O, U, as ` + "`sluice queue list`" + ` shows them"}`},
+		{"GET", "/api/queue?limit=0", 400, `{"error":"limit must be a positive number"}`},
+	} {
+		code, body := do(t, tc.method, srv.URL+tc.path, "")
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, []byte(body)); err != nil || code != tc.code || compact.String() != tc.body {
+			t.Errorf("%s %s: %d %s\nwant %d %s", tc.method, tc.path, code, body, tc.code, tc.body)
+		}
+	}
+}
+
+// An answer that is not the admin API's JSON (the address is some other
+// web server's) is one line naming the address and the status, not the
+// HTML page it sent, nor a JSON syntax error.
+func TestClientNonJSONAnswer(t *testing.T) {
+	html := "<!DOCTYPE html>\n<html>\n<body>\n<h1>Not here</h1>\n</body>\n</html>\n"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Path != "/api/queue" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+		_, _ = io.WriteString(w, html)
+	}))
+	t.Cleanup(srv.Close)
+	c := NewClient(srv.URL, "")
+	for path, want := range map[string]string{
+		"/api/queue":       "admin API at " + srv.URL + " answered 200 OK, not JSON: is this Sluice's admin address?",
+		"/api/queue/other": "admin API at " + srv.URL + " answered 404 Not Found, not JSON: is this Sluice's admin address?",
+	} {
+		var out QueueList
+		if err := c.Do("GET", path, &out, nil); err == nil || err.Error() != want {
+			t.Errorf("GET %s: %v\nwant %s", path, err, want)
+		}
+	}
+	if err := c.Do("POST", "/api/reload", nil, nil); err == nil || !strings.Contains(err.Error(), "answered 404 Not Found, not JSON") {
+		t.Errorf("POST /api/reload: %v", err)
 	}
 }

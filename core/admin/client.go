@@ -73,15 +73,27 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
 			return &APIError{Status: resp.StatusCode, Msg: e.Error}
 		}
-		return &APIError{Status: resp.StatusCode, Msg: strings.TrimSpace(string(body))}
+		return c.notJSON(resp)
+	}
+	if !json.Valid(body) {
+		return c.notJSON(resp)
 	}
 	if raw != nil {
 		*raw = bytes.Clone(body)
 	}
 	if out != nil {
-		return json.Unmarshal(body, out)
+		if err := json.Unmarshal(body, out); err != nil {
+			return fmt.Errorf("admin API at %s answered %s with JSON this sluice cannot read: %v", c.BaseURL, resp.Status, err)
+		}
 	}
 	return nil
+}
+
+// notJSON is the error for an answer that is not the admin API's JSON: a
+// web server's HTML page, say, when the address is some other service's.
+// It is one line, where the body (a whole page) would be many.
+func (c *Client) notJSON(resp *http.Response) error {
+	return fmt.Errorf("admin API at %s answered %s, not JSON: is this Sluice's admin address?", c.BaseURL, resp.Status)
 }
 
 // Queue lists the first page of the queue (DefaultPageSize messages).

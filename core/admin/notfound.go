@@ -19,12 +19,21 @@ func jsonErrors(mux *http.ServeMux) http.Handler {
 		h.ServeHTTP(rec, r)
 		if rec.code == http.StatusMethodNotAllowed {
 			allow := rec.header.Get("Allow")
-			w.Header().Set("Allow", allow)
-			writeError(w, rec.code, r.Method+" is not allowed on "+r.URL.Path+" (allowed: "+allow+")")
+			if r.URL.Path == "/api/queue/flush" {
+				allow = http.MethodPost // its GET route only answers 405
+			}
+			methodNotAllowed(w, r, allow)
 			return
 		}
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
+}
+
+// methodNotAllowed answers 405 with the Allow header (RFC 9110 section
+// 15.5.6) and a JSON error naming the allowed methods.
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path+" (allowed: "+allow+")")
 }
 
 // statusRecorder keeps what a handler answers, and drops its body.

@@ -36,6 +36,18 @@ func checkHostPort(s string, minPort int) error {
 	return nil
 }
 
+// checkDialAddr validates a "host:port" Sluice connects to (a relay, a
+// DNS server, a milter): checkHostPort's rules, a port from 1 and a host.
+func checkDialAddr(s string) error {
+	if err := checkHostPort(s, 1); err != nil {
+		return err
+	}
+	if host, _, _ := net.SplitHostPort(s); host == "" {
+		return fmt.Errorf("want a host before the port")
+	}
+	return nil
+}
+
 // validDomain reports whether s is a syntactically valid host name (RFC
 // 1035 section 2.3.1 as relaxed by RFC 1123 section 2.1): dot-separated
 // labels of 1 to 63 letters, digits and hyphens, not starting or ending

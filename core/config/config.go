@@ -204,7 +204,7 @@ func Parse(file string, data []byte) (*Config, error) {
 		return nil, decodeError(file, data, err)
 	}
 	c.Source = file
-	c.pos, _ = locate(data)
+	c.pos = locate(data).pos
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -226,25 +226,38 @@ func (c *Config) StageError(i int, key string, err error) error {
 	if i >= 0 && i < len(c.Stages) {
 		name = c.Stages[i].Name
 	}
+	return c.KeyError("stage", i, key, fmt.Errorf("stage %q: %w", name, err))
+}
+
+// KeyError is err positioned at key of the index'th [[table]] (index -1
+// for a plain [table], table "" for the top level), for errors found
+// outside this package in a file a key names: a listener's tls_cert, the
+// [auth] users_file. Without a line for the key (a value left to its
+// default), the error names the file alone. errors.Is and errors.As see
+// err through it.
+func (c *Config) KeyError(table string, index int, key string, err error) error {
 	f := finder{file: c.Source, pos: c.pos}
-	e := f.err("stage", i, key, fmt.Sprintf("stage %q: %v", name, err)).(*Error)
+	e := f.err(table, index, key, err.Error()).(*Error)
 	e.Err = err
 	return e
 }
 
 func decodeError(file string, data []byte, err error) error {
+	// The decoder names a key in an inline table without the key holding
+	// the table ("brust" for limits.message_rate_per_ip = {brust = 3});
+	// keyName finds the whole name by position.
 	var sm *toml.StrictMissingError
 	if errors.As(err, &sm) && len(sm.Errors) > 0 {
 		de := sm.Errors[0]
-		row, _ := de.Position()
-		return &Error{File: file, Line: row, Msg: "unknown key " + strings.Join(de.Key(), ".")}
+		row, col := de.Position()
+		return &Error{File: file, Line: row, Msg: "unknown key " + locate(data).keyName(row, col, de.Key())}
 	}
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
-		row, _ := de.Position()
+		row, col := de.Position()
 		msg := strings.TrimPrefix(de.Error(), "toml: ")
 		if k := de.Key(); len(k) > 0 {
-			msg = strings.Join(k, ".") + ": " + msg
+			msg = locate(data).keyName(row, col, k) + ": " + msg
 		}
 		return &Error{File: file, Line: row, Msg: msg}
 	}
@@ -257,7 +270,7 @@ func decodeError(file string, data []byte, err error) error {
 // the culprit is the first expression whose prefix of the document fails
 // the same way; a binary search over the expressions finds it.
 func unpositioned(file string, data []byte, err error) error {
-	_, exprs := locate(data)
+	exprs := locate(data).exprs
 	fails := func(k int) bool {
 		e := decode(data[:exprs[k].end], &Config{})
 		return e != nil && e.Error() == err.Error()

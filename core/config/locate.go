@@ -11,7 +11,7 @@ import (
 // positions maps a key path ("stage", "1", "plugin" joined by pathSep) to
 // the line it is written on. It comes from the TOML parser, not from
 // matching text, so comments after a header ("[dns]  # …"), spacing inside
-// brackets and dotted keys all locate the same way.
+// brackets, dotted keys and inline tables all locate the same way.
 type positions map[string]int
 
 // pathSep joins path parts; a key may itself contain dots ("bob@example.org").
@@ -25,27 +25,55 @@ type exprPos struct {
 	key  string // dotted, without array indices, as the decoder names keys
 }
 
-// locate parses data and records where every table and key is. A document
-// that does not parse yields what was found before the error; the decoder
-// has reported the syntax error itself.
-func locate(data []byte) (positions, []exprPos) {
-	pos := positions{}
-	var exprs []exprPos
+// keyPos is one key anywhere in the document, inline tables included:
+// the offset of its first part and its whole dotted name without array
+// indices ("limits.message_rate_per_ip.burst"). The decoder names a key
+// inside an inline table without the key that holds the table; this names
+// it in full.
+type keyPos struct {
+	off  int
+	name string
+}
+
+// located is what locate finds in a document.
+type located struct {
+	pos   positions
+	exprs []exprPos
+	keys  []keyPos
+	nl    []int // offsets of the newlines, to turn an offset into a line
+}
+
+// line turns an offset into a 1-based line number.
+func (l *located) line(off uint32) int { return sort.SearchInts(l.nl, int(off)) + 1 }
+
+// offset turns a 1-based line and byte column, as the decoder reports
+// them, into an offset.
+func (l *located) offset(line, col int) int {
+	start := 0
+	if line > 1 && line-2 < len(l.nl) {
+		start = l.nl[line-2] + 1
+	}
+	return start + col - 1
+}
+
+// locate parses data and records where every table and key is, those of
+// inline tables (stage = [{name = "a"}, …]) included. A document that does
+// not parse yields what was found before the error; the decoder has
+// reported the syntax error itself.
+func locate(data []byte) *located {
+	l := &located{pos: positions{}}
 	count := map[string]int{} // array-of-tables path -> last index
-	var nl []int              // offsets of the newlines, to turn an offset into a line
 	for i, b := range data {
 		if b == '\n' {
-			nl = append(nl, i)
+			l.nl = append(l.nl, i)
 		}
 	}
-	lineOf := func(off uint32) int { return sort.SearchInts(nl, int(off)) + 1 }
 	var p unstable.Parser
 	p.Reset(data)
 	var table, tableName []string
 	for p.NextExpression() {
 		e := p.Expression()
 		keys, off := keyParts(e)
-		line := lineOf(off)
 		switch e.Kind {
 		case unstable.Table, unstable.ArrayTable:
 			path := resolve(count, keys)
@@ -61,18 +89,72 @@ func locate(data []byte) (positions, []exprPos) {
 				path = append(path, strconv.Itoa(n))
 			}
 			table, tableName = path, keys
-			pos.setIfNew(path, line)
+			l.pos.setIfNew(path, l.line(off))
 		case unstable.KeyValue:
-			path := append(append([]string(nil), table...), resolve(count, keys)...)
-			pos.setIfNew(path, line)
-			exprs = append(exprs, exprPos{
+			name := append(append([]string(nil), tableName...), keys...)
+			l.keyValue(append(append([]string(nil), table...), resolve(count, keys)...), name, e, off)
+			l.exprs = append(l.exprs, exprPos{
 				end:  int(e.Raw.Offset + e.Raw.Length),
-				line: line,
-				key:  strings.Join(append(append([]string(nil), tableName...), keys...), "."),
+				line: l.line(off),
+				key:  strings.Join(name, "."),
 			})
 		}
 	}
-	return pos, exprs
+	return l
+}
+
+// keyValue records the key of kv, whose first part is at off, as path
+// and name, then the keys inside its value.
+func (l *located) keyValue(path, name []string, kv *unstable.Node, off uint32) {
+	l.pos.setIfNew(path, l.line(off))
+	l.keys = append(l.keys, keyPos{off: int(off), name: strings.Join(name, ".")})
+	l.value(path, name, kv.Value())
+}
+
+// value records the keys of an inline table, and of the inline tables in
+// an array under their index (the second element of stage = [{…}, {…}]
+// is stage.1, as the second [[stage]] is).
+func (l *located) value(path, name []string, v *unstable.Node) {
+	it := v.Children()
+	switch v.Kind {
+	case unstable.InlineTable:
+		for it.Next() {
+			kv := it.Node()
+			keys, off := keyParts(kv)
+			l.keyValue(append(append([]string(nil), path...), keys...), append(append([]string(nil), name...), keys...), kv, off)
+		}
+	case unstable.Array:
+		for i := 0; it.Next(); i++ {
+			l.value(append(append([]string(nil), path...), strconv.Itoa(i)), name, it.Node())
+		}
+	}
+}
+
+// keyName is the full dotted name of the key the decoder reports at line
+// and col with the parts key. The decoder points at the key for an
+// unknown one, and names it from its innermost table; for a value of the
+// wrong type it points at the value, and may name only the table holding
+// it, so the last key written before that point is the one when it is
+// key or inside it, or ends like it. Otherwise key is as the decoder gives it.
+func (l *located) keyName(line, col int, key []string) string {
+	dotted := strings.Join(key, ".")
+	if len(key) == 0 {
+		return dotted
+	}
+	off := l.offset(line, col)
+	before := ""
+	for _, k := range l.keys {
+		if k.off == off {
+			return k.name
+		}
+		if k.off < off {
+			before = k.name
+		}
+	}
+	if before == dotted || strings.HasPrefix(before, dotted+".") || strings.HasSuffix(before, "."+key[len(key)-1]) {
+		return before
+	}
+	return dotted
 }
 
 // keyParts returns a header's or key-value's key and the offset of its

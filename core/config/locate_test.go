@@ -111,3 +111,39 @@ func TestStageErrorUnwraps(t *testing.T) {
 		t.Fatalf("%v does not wrap its cause", got)
 	}
 }
+
+// Tables written inline (stage = [{…}, {…}], rate = {…}) locate as their
+// [[header]] forms do: an element's error is on its own line, and a key is
+// named in full, with the key holding the inline table.
+func TestInlineTablesLocate(t *testing.T) {
+	for _, tc := range []struct{ name, src, want string }{
+		{"duplicate inline stage",
+			"hostname = \"mx.example.org\"\nlistener = [{listen = \"127.0.0.1:2525\"}]\nstage = [\n  {name = \"a\", plugin = \"spf\"},\n  {name = \"b\", plugin = \"spf\"},\n  {name = \"a\", plugin = \"spf\"},\n]\n",
+			`f.toml:6: duplicate stage name "a"`},
+		{"duplicate inline listener",
+			"hostname = \"mx.example.org\"\nlistener = [\n  {name = \"a\", listen = \"127.0.0.1:2525\"},\n\n  {name = \"a\", listen = \"127.0.0.1:2526\"},\n]\n",
+			`f.toml:5: duplicate listener name "a"`},
+		{"key after an inline config table",
+			minimal + "[[stage]]\nname = \"x\"\nplugin = \"spf\"\nconfig = {a = {b = 1}}\non_error = \"panic\"\n",
+			`f.toml:8: on_error must be tempfail, continue or reject, not "panic"`},
+		{"unknown key in an inline listener",
+			"hostname = \"mx.example.org\"\nlistener = [\n  {listen = \"127.0.0.1:2525\"},\n  {listen = \"127.0.0.1:2526\", bogus = 1},\n]\n",
+			`f.toml:4: unknown key listener.bogus`},
+		{"unknown key in an inline rate",
+			minimal + "[limits]\nmessage_rate_per_ip = { per_minute = 1, brust = 3 }\n",
+			`f.toml:5: unknown key limits.message_rate_per_ip.brust`},
+		{"wrong type in an inline rate",
+			minimal + "[limits]\nmessage_rate_per_ip = { per_minute = \"1\" }\n",
+			`f.toml:5: limits.message_rate_per_ip.per_minute: cannot decode TOML string into struct field config.Rate.PerMinute of type int`},
+		{"bad duration in an inline stage",
+			"hostname = \"mx.example.org\"\nlistener = [{listen = \"127.0.0.1:2525\"}]\nstage = [\n  {name = \"a\", plugin = \"spf\"},\n  {name = \"b\", plugin = \"spf\", timeout = \"soon\"},\n]\n",
+			`f.toml:5: stage.timeout: bad duration "soon" (use e.g. 30s, 5m, 2h, 5d)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(tc.src))
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("got %v\nwant %s", err, tc.want)
+			}
+		})
+	}
+}

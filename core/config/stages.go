@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -16,19 +17,11 @@ const minRetry = 10 * time.Millisecond
 // checkStageTarget checks what a stage runs. A plugin path (anything with
 // a slash) must be an executable file; a bare name is a first-party
 // plugin, which the daemon knows and checks (Config.StageError positions
-// its error). A milter is tcp:HOST:PORT or unix:PATH.
+// its error). A milter's address is checked by milterAddr.
 func (c *Config) checkStageTarget(s Stage) error {
 	if s.Milter != "" {
-		switch {
-		case strings.HasPrefix(s.Milter, "tcp:"):
-			if err := checkHostPort(strings.TrimPrefix(s.Milter, "tcp:"), 1); err != nil {
-				return fmt.Errorf("milter %q must be tcp:HOST:PORT or unix:PATH: %v", s.Milter, err)
-			}
-		case strings.HasPrefix(s.Milter, "unix:"):
-		default:
-			return fmt.Errorf("milter %q must be tcp:HOST:PORT or unix:PATH", s.Milter)
-		}
-		return nil
+		_, err := c.milterAddr(s.Milter)
+		return err
 	}
 	if !strings.Contains(s.Plugin, "/") {
 		return nil
@@ -42,4 +35,38 @@ func (c *Config) checkStageTarget(s Stage) error {
 		return fmt.Errorf("plugin %s is not an executable file", path)
 	}
 	return nil
+}
+
+// milterForms names the milter addresses milterAddr accepts.
+const milterForms = "tcp:HOST:PORT, unix:PATH, inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST or local:PATH"
+
+// milterAddr checks a milter address and returns it with a relative socket
+// path made relative to the config file, as every path in it is, rather
+// than to the daemon's working directory. It takes Sluice's forms,
+// tcp:HOST:PORT and unix:PATH, Postfix's inet:HOST:PORT (MILTER_README,
+// "Configuring Postfix"), and the Sendmail forms milters document
+// themselves with, inet:PORT@HOST, inet6:PORT@HOST and local:PATH; they
+// are the forms core/milter dials.
+func (c *Config) milterAddr(spec string) (string, error) {
+	kind, rest, _ := strings.Cut(spec, ":")
+	form := "tcp:HOST:PORT"
+	switch kind {
+	case "unix", "local":
+		if rest == "" {
+			return "", fmt.Errorf("milter %q must be %s:PATH: the path is missing", spec, kind)
+		}
+		return kind + ":" + c.Resolve(rest), nil
+	case "tcp":
+	case "inet", "inet6":
+		form = kind + ":PORT@HOST or " + kind + ":HOST:PORT"
+		if port, host, ok := strings.Cut(rest, "@"); ok {
+			rest = net.JoinHostPort(host, port)
+		}
+	default:
+		return "", fmt.Errorf("milter %q must be %s", spec, milterForms)
+	}
+	if err := checkDialAddr(rest); err != nil {
+		return "", fmt.Errorf("milter %q must be %s: %v", spec, form, err)
+	}
+	return spec, nil
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -138,8 +137,8 @@ func (c *Config) validate() error {
 		return err
 	}
 	for _, s := range c.DNS.Servers {
-		if _, _, err := net.SplitHostPort(s); err != nil {
-			return f.err("dns", -1, "servers", fmt.Sprintf("bad DNS server %q: want host:port", s))
+		if err := checkDialAddr(s); err != nil {
+			return f.err("dns", -1, "servers", fmt.Sprintf("bad DNS server %q: %v", s, err))
 		}
 	}
 	for i, d := range c.LocalDomains {
@@ -179,11 +178,14 @@ func (c *Config) validate() error {
 			}
 			return f.err("stage", i, key, err.Error())
 		}
+		if s.Milter != "" {
+			c.Stages[i].Milter, _ = c.milterAddr(s.Milter) // a relative socket path, resolved once
+		}
 	}
 	d := c.Delivery
 	if d.Relay != "" {
-		if _, _, err := net.SplitHostPort(d.Relay); err != nil {
-			return f.err("delivery", -1, "relay", fmt.Sprintf("bad relay %q: want host:port", d.Relay))
+		if err := checkDialAddr(d.Relay); err != nil {
+			return f.err("delivery", -1, "relay", fmt.Sprintf("bad relay %q: %v", d.Relay, err))
 		}
 	}
 	for i, r := range d.Retry {

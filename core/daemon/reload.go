@@ -48,10 +48,13 @@ func (d *Daemon) reload(c *config.Config) error {
 	if d.stopped {
 		return errNotRunning
 	}
-	old := d.cfg
-	// The pipeline's authserv-id follows the listeners' hostname, which
-	// changes only at a restart.
-	g, err := newGeneration(c, old.Hostname, d.opt.Self, d.log, d.metrics, d.live.current())
+	// What a reload does not apply runs as the daemon started with it,
+	// whatever the files read since said: the pipeline's authserv-id
+	// follows the listeners' hostname, and the restart warning compares
+	// with these settings, so that reverting a change silences it and
+	// reloading twice repeats it.
+	running := d.opt.Config
+	g, err := newGeneration(c, running.Hostname, d.opt.Self, d.log, d.metrics, d.live.current())
 	if err != nil {
 		return err
 	}
@@ -74,7 +77,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		attrs = append(attrs, "listeners_removed", ch.Removed)
 	}
 	d.log.Info("config reloaded", attrs...)
-	if keys := restartKeys(old, c); len(keys) > 0 {
+	if keys := restartKeys(running, c); len(keys) > 0 {
 		d.log.Warn("changed settings take effect at the next restart", "keys", keys)
 	}
 	if err != nil {
@@ -85,8 +88,8 @@ func (d *Daemon) reload(c *config.Config) error {
 	return nil
 }
 
-// restartKeys names the settings that differ between a and b and that a
-// reload does not apply.
+// restartKeys names the settings that differ between a, the running ones,
+// and b and that a reload does not apply.
 func restartKeys(a, b *config.Config) []string {
 	var keys []string
 	for _, f := range []struct {

@@ -442,3 +442,60 @@ func (b *syncBuf) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// The restart warning compares the file with the settings the daemon
+// runs, those it started with, not with the file read last: an edit to a
+// restart-only key warns at every reload until it is reverted, and a
+// reverted one no longer warns.
+func TestReloadRestartWarningComparesRunningSettings(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	started := reloadBase(dataDir, mxListener)
+	edited := strings.Replace(started, `local_domains = ["sluice.test"]`, `local_domains = ["sluice.test", "other.test"]`, 1)
+	path := filepath.Join(t.TempDir(), "sluice.toml")
+	if err := os.WriteFile(path, []byte(started), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuf
+	d, err := Start(Options{Config: c, Logger: NewLogger(config.Log{Format: "text"}, &buf), DrainTimeout: 5 * time.Second, ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop() })
+	const warning = `level=WARN msg="changed settings take effect at the next restart" keys=[local_domains]`
+	for i, step := range []struct {
+		src  string
+		warn bool
+	}{{edited, true}, {edited, true}, {started, false}, {started, false}} {
+		if err := os.WriteFile(path, []byte(step.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := strings.Count(buf.String(), warning)
+		if err := d.ReloadFile(); err != nil {
+			t.Fatalf("reload %d: %v", i+1, err)
+		}
+		if warned := strings.Count(buf.String(), warning) > before; warned != step.warn {
+			t.Errorf("reload %d warned %v, want %v; log:\n%s", i+1, warned, step.warn, buf.String())
+		}
+	}
+}
+
+// A stage whose plugin is no Sluice plugin (it does not answer the
+// handshake) refuses the reload with one line, not go-plugin's advice to
+// plugin developers.
+func TestReloadNotAPluginIsOneLine(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	d, path := startFile(t, reloadBase(dataDir, mxListener))
+	src := reloadBase(dataDir, mxListener+"[[stage]]\nname = \"b\"\nplugin = \"/bin/true\"\n")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Count(src[:strings.Index(src, "plugin = ")], "\n") + 1
+	want := fmt.Sprintf(`%s:%d: stage "b": plugin /bin/true: not a Sluice plugin (it did not answer the plugin handshake)`, path, line)
+	if err := d.ReloadFile(); err == nil || err.Error() != want {
+		t.Fatalf("ReloadFile = %v\nwant %s", err, want)
+	}
+}

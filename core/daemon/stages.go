@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/sluice-mta/sluice/core/auth"
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/milter"
@@ -131,11 +133,50 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	}
 	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, handshakeError(cmd, err)
 	}
 	s := &sharedStage{Process: p, key: key}
 	s.refs.Store(1)
 	return s, s, nil
+}
+
+// handshakeError shortens go-plugin's answer to a command that is not a
+// Sluice plugin at all (/bin/true, a script): "Unrecognized remote plugin
+// message" and fourteen lines of advice for plugin developers, or, when
+// the command exited first, "plugin exited before we could connect". It
+// becomes one line for check-config, the reload log and `sluice reload`;
+// a real plugin's crash at start is in its stderr, which the daemon logs.
+func handshakeError(cmd []string, err error) error {
+	msg := err.Error()
+	if strings.Contains(msg, "Unrecognized remote plugin message") || strings.Contains(msg, "plugin exited before we could connect") {
+		return fmt.Errorf("plugin %s: not a Sluice plugin (it did not answer the plugin handshake)", strings.Join(cmd, " "))
+	}
+	return err
+}
+
+// checkFiles reads the files the config names for the SMTP server, as
+// smtpd does at start, so that a bad one is reported at the line of the
+// key naming it rather than with the config file's name alone.
+func checkFiles(c *config.Config) error {
+	for i, l := range c.Listeners {
+		if l.TLSCert == "" {
+			continue
+		}
+		if _, err := tls.LoadX509KeyPair(c.Resolve(l.TLSCert), c.Resolve(l.TLSKey)); err != nil {
+			return c.KeyError("listener", i, "tls_cert", fmt.Errorf("listener %s: %w", l.Name, err))
+		}
+	}
+	if f := c.Auth.SendersFile; f != "" {
+		if err := auth.NewSenders(nil).LoadSendersFile(c.Resolve(f)); err != nil {
+			return c.KeyError("auth", -1, "senders_file", fmt.Errorf("senders_file: %w", err))
+		}
+	}
+	if f := c.Auth.UsersFile; f != "" {
+		if _, err := auth.LoadUsers(c.Resolve(f)); err != nil {
+			return c.KeyError("auth", -1, "users_file", fmt.Errorf("users_file: %w", err))
+		}
+	}
+	return nil
 }
 
 // Check does what Start does with c short of opening the queue and
@@ -148,13 +189,16 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 // It returns warnings about what is valid but probably not meant.
 func Check(c *config.Config, self string) (warnings []string, err error) {
 	if _, err := dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration); err != nil {
-		return nil, fmt.Errorf("%s: dns: %w", c.Source, err)
+		return nil, c.KeyError("dns", -1, "servers", fmt.Errorf("dns: %w", err))
+	}
+	if err := checkFiles(c); err != nil {
+		return nil, err
 	}
 	if err := smtpd.Check(c); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
 	if _, err := deliveryOptions(c); err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Source, err)
+		return nil, c.KeyError("delivery", -1, "ca_file", err) // its only error
 	}
 	ps, err := buildPipeline(c, self, slog.New(slog.DiscardHandler), nil)
 	if err != nil {

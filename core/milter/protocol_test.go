@@ -19,6 +19,7 @@ func TestParseAddr(t *testing.T) {
 		"tcp:127.0.0.1:8891":  "tcp 127.0.0.1:8891",
 		"inet:8891@127.0.0.1": "tcp 127.0.0.1:8891",
 		"inet6:8891@::1":      "tcp [::1]:8891",
+		"inet:127.0.0.1:8891": "tcp 127.0.0.1:8891",
 		"unix:/run/m.sock":    "unix /run/m.sock",
 		"local:/run/m.sock":   "unix /run/m.sock",
 		"tcp:127.0.0.1":       "error",
