@@ -30,8 +30,10 @@ func isEnvelopeEdit(e sdk.Edit) bool {
 
 // envelopeEditError says why an envelope edit would put into the queue
 // what no SMTP command can carry, or returns nil. The sender may be the
-// null reverse-path (RFC 5321 §4.5.5), a recipient "postmaster" without a
-// domain (§4.1.1.3); any other address must be a mailbox (§4.1.2). A
+// null reverse-path (RFC 5321 §4.5.5); any other address must be a mailbox
+// (§4.1.2), a recipient "postmaster" too: a client may leave out its
+// domain (§4.1.1.3), which smtpd fills in, but the queue cannot deliver
+// to an address without one, so a stage writes it. A
 // route may hold no control character (a line break would reach the queue
 // and the logs). RemoveRecipient only ever takes away.
 func envelopeEditError(e sdk.Edit) error {
@@ -42,9 +44,6 @@ func envelopeEditError(e sdk.Edit) error {
 		}
 		return mailboxError(e.Addr)
 	case sdk.AddRecipient:
-		if strings.EqualFold(e.Addr, "postmaster") {
-			return nil
-		}
 		return mailboxError(e.Addr)
 	case sdk.SetRoute:
 		if i := strings.IndexFunc(e.Route, isControl); i >= 0 {

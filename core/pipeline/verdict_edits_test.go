@@ -281,12 +281,14 @@ func TestInvalidEnvelopeEditsAreRefused(t *testing.T) {
 				sdk.AddRecipient{Addr: "dot..dot@example.net"},
 				sdk.AddRecipient{Addr: strings.Repeat("l", 65) + "@example.net"},
 				sdk.SetRoute{Rcpt: "r@example.org", Route: "smtp:relay.example:25\n"},
-				// Valid: a quoted local part with a space, UTF-8, the
-				// postmaster, and the null sender.
+				// A postmaster without its domain: the queue cannot
+				// deliver to it.
+				sdk.AddRecipient{Addr: "Postmaster"},
+				// Valid: a quoted local part with a space, UTF-8, and the
+				// null sender.
 				sdk.AddRecipient{Addr: `"sp ace"@example.net`},
 				sdk.AddRecipient{Addr: `"q\"<x>"@example.net`},
 				sdk.AddRecipient{Addr: "jörg@exämple.net"},
-				sdk.AddRecipient{Addr: "Postmaster"},
 				sdk.SetSender{Addr: ""},
 			), nil
 		}}
@@ -299,7 +301,7 @@ func TestInvalidEnvelopeEditsAreRefused(t *testing.T) {
 	if o := s.Data(ctx, ParseMessage([]byte(raw))); !o.OK() || o.Action != sdk.ActionContinue {
 		t.Fatalf("data: %+v", o)
 	}
-	if got, want := envString(s.Envelope()), `from=<> map[] <r@example.org> <"sp ace"@example.net> <"q\"<x>"@example.net> <jörg@exämple.net> <Postmaster>`; got != want {
+	if got, want := envString(s.Envelope()), `from=<> map[] <r@example.org> <"sp ace"@example.net> <"q\"<x>"@example.net> <jörg@exämple.net>`; got != want {
 		t.Fatalf("envelope\n  %s\nwant\n  %s", got, want)
 	}
 	expectStrings(t, "rcpt trace", traceEdits(s, "env", sdk.HookRcpt),
@@ -318,10 +320,10 @@ func TestInvalidEnvelopeEditsAreRefused(t *testing.T) {
 		"add recipient <dot..dot@example.net> (refused: local part has an empty atom)",
 		"add recipient <"+strings.Repeat("l", 65)+"@example.net> (refused: local part over 64 octets (RFC 5321 section 4.5.3.1.1))",
 		"set route of <r@example.org> to smtp:relay.example:25\n (refused: route has '\\n')",
+		"add recipient <Postmaster> (refused: address must be local-part@domain)",
 		`add recipient <"sp ace"@example.net>`,
 		`add recipient <"q\"<x>"@example.net>`,
 		"add recipient <jörg@exämple.net>",
-		"add recipient <Postmaster>",
 		"set sender <>",
 	)
 }
