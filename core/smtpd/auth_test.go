@@ -306,3 +306,37 @@ func TestUsersFile(t *testing.T) {
 	login("dave", "bcrypt pw", "235 2.0.0 Authentication succeeded")
 	login("carol", "argon pw", "535 5.7.8 Authentication credentials invalid")
 }
+
+// RFC 4954 §4: a response that is syntactically invalid — AUTH PLAIN
+// empty ("="), or without its NUL separators — gets 501 5.5.2, not the
+// temporary 454 4.7.0 that told the client to try again. It is a
+// protocol error (max_errors), not a failed password: it carries none,
+// so it is neither delayed nor counted towards auth_failures_per_ip,
+// while a wrong password still gets 535 5.7.8 and is.
+func TestAuthMalformedResponse(t *testing.T) {
+	sub, clientTLS := withSubmission(t, config.KindSubmission)
+	rec := &sleepRecorder{}
+	h := start(t, sub, func(o *Options) { o.Sleep = rec.sleep }, withUsers(t, users),
+		withLimits(func(l *config.Limits) {
+			l.AuthFailuresPerIP = 2
+			l.AuthFailureDelay.Duration = time.Second
+			l.MaxErrors = 4
+		}))
+	d := h.dialTLS("sub", clientTLS)
+	d.ehlo()
+	d.cmd("AUTH PLAIN =", "501 5.5.2 Malformed authentication response")
+	d.cmd("AUTH PLAIN "+b64("bob"), "501 5.5.2 Malformed authentication response")
+	d.cmd("AUTH PLAIN", "334 ")
+	d.cmd(b64("bob\x00battery staple"), "501 5.5.2 Malformed authentication response")
+	d.authPlain("bob", "wrong", "535 5.7.8 Authentication credentials invalid")
+	if rec.count() != 1 {
+		t.Errorf("%d delays, want one: for the wrong password", rec.count())
+	}
+	// The fifth error of the session: max_errors counted the three 501s.
+	d.authPlain("bob", "wrong", "421 4.7.0 Too many errors, closing connection")
+	d.expectClosed()
+	// Two wrong passwords lock the address out; the 501s did not count.
+	d = h.dialTLS("sub", clientTLS)
+	d.ehlo()
+	d.authPlain("bob", "battery staple", "454 4.7.0 Too many failed authentication attempts, try again later")
+}

@@ -163,19 +163,28 @@ func TestMaxHeaderSize(t *testing.T) {
 	}
 }
 
-func TestHeaderSize(t *testing.T) {
+func TestHeaderSection(t *testing.T) {
 	for _, tc := range []struct {
-		in   string
-		want int
+		in      string
+		want    int
+		noBlank bool
 	}{
-		{"", 0},
-		{"\r\nbody", 0},
-		{"A: b\r\n\r\nbody", 6},
-		{"A: b\r\nC: d\r\n\r\n", 12},
-		{"A: b\r\n", 6},
+		{"", 0, false},
+		{"\r\nbody", 0, false},
+		{"A: b\r\n\r\nbody", 6, false},
+		{"A: b\r\nC: d\r\n\r\n", 12, false},
+		{"A: b\r\n", 6, false},
+		{"A: b", 4, false},
+		{"A: b\r\n c\r\n\r\nbody", 10, false},
+		// The section ends at the first line that is not a field.
+		{"A: b\r\nline one\r\nX: y\r\n", 6, true},
+		{"A: b\r\nnot a: field\r\n\r\n", 6, true},
+		{"just text\r\n", 0, true},
+		{"From someone Mon Jan  1\r\nA: b\r\n", 0, true},
 	} {
-		if got := headerSize([]byte(tc.in)); got != tc.want {
-			t.Errorf("headerSize(%q) = %d, want %d", tc.in, got, tc.want)
+		got, noBlank := headerSection([]byte(tc.in))
+		if got != tc.want || noBlank != tc.noBlank {
+			t.Errorf("headerSection(%q) = %d, %v, want %d, %v", tc.in, got, noBlank, tc.want, tc.noBlank)
 		}
 	}
 }

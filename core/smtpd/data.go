@@ -68,14 +68,19 @@ func (s *session) Data(r io.Reader) error {
 			rep = lineTooLong.With("text line over max_line_length")
 			break
 		}
-		if max := s.srv.cfg.Limits.MaxHeaderSize; max >= 0 && headerSize(data) > max {
+		hdr, noBlank := headerSection(data)
+		if max := s.srv.cfg.Limits.MaxHeaderSize; max >= 0 && hdr > max {
 			rep = headerTooBig.With("header section over max_header_size")
 			break
 		}
 		if rep = s.srv.checkSpace(int64(len(data))); rep != nil {
 			break
 		}
-		rep = s.enqueue(id, tx, &info, data)
+		blankAt := -1
+		if noBlank {
+			blankAt = hdr
+		}
+		rep = s.enqueue(id, tx, &info, data, blankAt)
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		// go-smtp reads the rest of the data before it answers.
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout.Duration))
@@ -116,17 +121,47 @@ func longLine(data []byte, max int) bool {
 	return false
 }
 
-// headerSize is the length of the header section of a message: up to and
-// including the CRLF that ends its last field (RFC 5322 §2.1). A message
-// without an empty line is all header.
-func headerSize(data []byte) int {
-	if bytes.HasPrefix(data, []byte("\r\n")) {
-		return 0
+// headerSection returns the length of the header section of a message:
+// its header fields (RFC 5322 §2.2), continuation lines included, up to and
+// including the line end of the last. The section ends at the empty line,
+// or else at the first line that is not a field, as Postfix's cleanup
+// ends it. noBlank reports the latter, a body that follows the fields with
+// no empty line between them: text from a script that forgot it, which
+// is no header, whatever its size. The fields are told apart as
+// pipeline.ParseMessage tells them (a name before a colon, no space or tab
+// in it), so the listener and the pipeline agree on where the body begins.
+func headerSection(data []byte) (size int, noBlank bool) {
+	for rest := data; len(rest) > 0; {
+		if rest[0] == '\n' || bytes.HasPrefix(rest, []byte("\r\n")) {
+			return size, false
+		}
+		end := fieldEnd(rest)
+		line := rest[:end]
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || bytes.ContainsAny(line[:colon], " \t") {
+			return size, true
+		}
+		size += end
+		rest = rest[end:]
 	}
-	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
-		return i + 2
+	return size, false
+}
+
+// fieldEnd returns the length of the header field that begins b, with its
+// continuation lines (those that begin with a space or a tab) and the line
+// end of its last line.
+func fieldEnd(b []byte) int {
+	i := 0
+	for {
+		nl := bytes.IndexByte(b[i:], '\n')
+		if nl < 0 {
+			return len(b)
+		}
+		i += nl + 1
+		if i >= len(b) || (b[i] != ' ' && b[i] != '\t') {
+			return i
+		}
 	}
-	return len(data)
 }
 
 // readData reads DATA through go-smtp's reader, which ends only at
@@ -192,7 +227,12 @@ func isASCIIText(b []byte) bool {
 }
 
 // enqueue builds the envelope and body, asks the data hook and queues.
-func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *reply.Reply {
+// When the body follows the header fields without the empty line that
+// separates them (RFC 5322 §2.1), blankAt is where the fields end, and the
+// empty line is put there, as Postfix's cleanup does: every later reader
+// (the pipeline, DKIM, the next hop) then sees the same header and body
+// the size limit saw. blankAt is -1 otherwise.
+func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, blankAt int) *reply.Reply {
 	now := s.srv.clock()
 	t := trace{
 		Helo:     info.Helo,
@@ -209,8 +249,8 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *r
 		t.For = tx.rcpts[0].Addr
 	}
 	hdr := receivedHeader(t)
-	body := make([]byte, 0, len(hdr)+len(data))
-	body = append(append(body, hdr...), data...)
+	body := make([]byte, 0, len(hdr)+len(data)+2)
+	body = appendMessage(append(body, hdr...), data, blankAt)
 	m := &envelope.Message{
 		ID:       id,
 		From:     tx.from,
@@ -238,6 +278,16 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte) *r
 	}
 	s.srv.metrics.QueueCommit(time.Since(start))
 	return queued(id)
+}
+
+// appendMessage appends data to dst with an empty line at blankAt, where
+// its header fields end without one; blankAt < 0: data as it is.
+func appendMessage(dst, data []byte, blankAt int) []byte {
+	if blankAt < 0 {
+		return append(dst, data...)
+	}
+	dst = append(append(dst, data[:blankAt]...), '\r', '\n')
+	return append(dst, data[blankAt:]...)
 }
 
 // abort answers r and closes the connection, for errors after which the

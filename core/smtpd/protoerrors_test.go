@@ -63,3 +63,28 @@ func TestMaxErrorsBeforeHelo(t *testing.T) {
 	d.cmd("XYZW", "421 4.7.0 Too many errors, closing connection")
 	d.expectClosed()
 }
+
+// RFC 5321 §4.1.1: trailing white space is tolerated, and is no error to
+// count: with max_errors = 2, the two errors at the end are all the
+// session has. STARTTLS takes no parameter (RFC 3207 §4), and a longer
+// verb is another command, unknown.
+func TestTrailingWhiteSpaceNotAnError(t *testing.T) {
+	tlsOpt, _ := withSTARTTLS(t)
+	h := start(t, tlsOpt, withLimits(func(l *config.Limits) { l.MaxErrors = 2 }))
+	d := h.dial()
+	d.ehlo()
+	d.cmd("NOOP ", "250 2.0.0 I have successfully done nothing")
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RSET ", "250 2.0.0 Session reset")
+	d.envelope("b@example.org")
+	d.cmd("DATA ", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: x\r\n\r\nhi\r\n.\r\n")
+	d.queued()
+	d.cmd("STARTTLSXYZ", "500 5.5.2 Syntax errors, STARTTLSXYZ command unrecognized")
+	d.cmd("STARTTLS foo", "501 5.5.4 Syntax: STARTTLS")
+	d.cmd("QUIT ", "221 2.0.0 Bye")
+	d.expectClosed()
+
+	d = h.dial()
+	d.cmd("EHLO", "501 5.5.2 Domain/address argument required for EHLO")
+}

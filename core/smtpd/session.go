@@ -69,9 +69,9 @@ func (s *Server) postmasterDomain() string {
 	return s.cfg.Hostname
 }
 
-// has reports whether addr is already a recipient of the transaction:
-// the same local part (compared exactly, RFC 5321 §2.4) at the same domain
-// (compared without case).
+// has reports whether addr, in wire form (mailbox.String), is already a
+// recipient of the transaction: the same local part (compared exactly,
+// RFC 5321 §2.4) at the same domain (compared without case).
 func (t *txn) has(addr string) bool {
 	i := strings.LastIndexByte(addr, '@')
 	for _, r := range t.rcpts {
@@ -167,9 +167,11 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	if s.tx == nil {
 		return &badSequence
 	}
-	if s.tx.has(to) {
-		// The same recipient twice gets one copy, as Postfix's duplicate
-		// filter gives it; the client still hears 250.
+	// The same recipient twice gets one copy, as Postfix's duplicate
+	// filter gives it; the client still hears 250. The stored addresses
+	// are in wire form (checkRcpt), so "a b"@example.org is compared
+	// quoted, as it was stored; one that does not parse is refused below.
+	if mb, err := parseMailbox(to, s.tx.opts.UTF8); err == nil && s.tx.has(mb.String()) {
 		return nil
 	}
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}

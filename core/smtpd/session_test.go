@@ -226,3 +226,35 @@ func TestPostmasterAndHELOSession(t *testing.T) {
 		t.Fatalf("Received after HELO:\n%s", body)
 	}
 }
+
+// Addresses whose local part needs quoting are compared in the form they
+// are stored in ("a b"@example.org), so a duplicate is kept once too.
+func TestDuplicateQuotedRecipientsKeptOnce(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	for _, rcpt := range []string{`"a b"@example.org`, `"a b"@example.org`, `"a b"@EXAMPLE.org`} {
+		d.cmd("RCPT TO:<"+rcpt+">", "250 2.0.0 I'll make sure <"+rcpt+"> gets this")
+	}
+	for range 2 {
+		d.cmd("RCPT TO:<x.@example.org>", `250 2.0.0 I'll make sure <"x."@example.org> gets this`)
+	}
+	d.cmd(`RCPT TO:<"x."@example.org>`, `250 2.0.0 I'll make sure <"x."@example.org> gets this`)
+	// A quoted local part that needs no quotes is the same mailbox.
+	d.cmd(`RCPT TO:<"b"@example.org>`, "250 2.0.0 I'll make sure <b@example.org> gets this")
+	d.cmd("RCPT TO:<b@example.org>", "250 2.0.0 I'll make sure <b@example.org> gets this")
+	// A different local part is another recipient (RFC 5321 §2.4).
+	d.cmd(`RCPT TO:<"A b"@example.org>`, "452 4.5.3 Too many recipients")
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: dup\r\n\r\nhi\r\n.\r\n")
+	d.queued()
+	m, _ := h.only()
+	var got []string
+	for _, r := range m.Rcpts {
+		got = append(got, r.Addr)
+	}
+	if strings.Join(got, ",") != `"a b"@example.org,"x."@example.org,b@example.org` {
+		t.Fatalf("recipients %q, want each once", got)
+	}
+}

@@ -113,3 +113,25 @@ func TestNewBadCertificate(t *testing.T) {
 		t.Errorf("New with a missing certificate: %v", err)
 	}
 }
+
+// RFC 3207 §4.2: once 220 is sent, a failed handshake ends the connection
+// with nothing more written; the transaction opened before STARTTLS is
+// gone with it (Sluice's go-smtp used to answer 550 in the clear and take
+// DATA for it).
+func TestSTARTTLSHandshakeFailure(t *testing.T) {
+	tlsOpt, _ := withSTARTTLS(t)
+	h := start(t, tlsOpt)
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
+	d.send("garbage-not-tls")
+	d.expectClosed()
+	if n := len(h.messages()); n != 0 {
+		t.Fatalf("%d messages queued", n)
+	}
+	// The server is fine: the next client is served.
+	d = h.dial()
+	d.ehlo()
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+}

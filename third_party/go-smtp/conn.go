@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/ioutil"
+	"math"
 	"net"
 	"net/textproto"
 	"regexp"
@@ -124,7 +125,7 @@ func (c *Conn) handle(cmd string, arg string) {
 			c.protocolError(500, EnhancedCode{5, 5, 1}, "This is not a LMTP server")
 			return
 		}
-		c.handleGreet(enhanced, arg)
+		c.handleGreet(cmd, enhanced, arg)
 	case "MAIL":
 		c.handleMail(arg)
 	case "RCPT":
@@ -152,8 +153,13 @@ func (c *Conn) handle(cmd string, arg string) {
 	case "AUTH":
 		c.handleAuth(arg)
 	case "STARTTLS":
-		c.handleStartTLS()
+		c.handleStartTLS(arg)
 	default:
+		// parseCmd takes a verb of any length: the echo is kept short,
+		// as a reply line has at most 512 octets (RFC 5321 §4.5.3.1.5).
+		if len(cmd) > maxVerbEcho {
+			cmd = cmd[:maxVerbEcho] + "..."
+		}
 		msg := fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
 		c.commandError(500, EnhancedCode{5, 5, 2}, msg)
 	}
@@ -267,11 +273,16 @@ func (c *Conn) reportError(code int, ec EnhancedCode, msg string, unknown bool) 
 	}
 }
 
-// GREET state -> waiting for HELO
-func (c *Conn) handleGreet(enhanced bool, arg string) {
+// maxVerbEcho is the longest unknown verb a reply echoes whole.
+const maxVerbEcho = 32
+
+// GREET state -> waiting for HELO. cmd is the greeting verb (HELO, EHLO or
+// LHLO), named in the reply to one without its argument (Sluice change:
+// v0.25.1 said HELO to all three).
+func (c *Conn) handleGreet(cmd string, enhanced bool, arg string) {
 	domain, err := parseHelloArgument(arg)
 	if err != nil {
-		c.protocolError(501, EnhancedCode{5, 5, 2}, "Domain/address argument required for HELO")
+		c.protocolError(501, EnhancedCode{5, 5, 2}, "Domain/address argument required for "+cmd)
 		return
 	}
 	// c.helo is populated before NewSession so
@@ -484,7 +495,10 @@ func (c *Conn) handleMail(arg string) {
 				return
 			}
 			value, err := decodeXtext(value)
-			if err != nil || value == "" || !isPrintableASCII(value) {
+			// RFC 3461 §4.4: at most 100 characters (Sluice change:
+			// v0.25.1 took any length), counted decoded, as Sluice's
+			// delivery checks the ENVID it relays.
+			if err != nil || value == "" || len(value) > maxEnvIDLength || !isPrintableASCII(value) {
 				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed ENVID parameter value")
 				return
 			}
@@ -524,6 +538,9 @@ func (c *Conn) handleMail(arg string) {
 	c.writeResponse(250, EnhancedCode{2, 0, 0}, fmt.Sprintf("Roger, accepting mail from <%v>", quotePath(from)))
 	c.fromReceived = true
 }
+
+// maxEnvIDLength is the longest ENVID, in characters (RFC 3461 §4.4).
+const maxEnvIDLength = 100
 
 // This regexp matches 'hexchar' token defined in
 // https://tools.ietf.org/html/rfc4954#section-8 however it is intentionally
@@ -949,6 +966,13 @@ func (c *Conn) handleAuth(arg string) {
 	for {
 		challenge, done, err := sasl.Next(response)
 		if err != nil {
+			if malformedSASLResponse(err) {
+				// RFC 4954 §4: a response that is "syntactically
+				// invalid" gets 501 (v0.25.1: 454 4.7.0, a temporary
+				// failure): AUTH PLAIN without its two NULs, say.
+				c.protocolError(501, EnhancedCode{5, 5, 2}, "Malformed authentication response")
+				return
+			}
 			c.writeError(454, EnhancedCode{4, 7, 0}, err)
 			return
 		}
@@ -990,6 +1014,18 @@ func (c *Conn) handleAuth(arg string) {
 	c.didAuth = true
 }
 
+// errSASLInvalidResponse is the text of go-sasl's error for a response
+// its mechanism cannot parse (PLAIN's without two NUL separators, RFC 4616
+// §2); go-sasl does not export it. TestServerAuthMalformed pins it.
+const errSASLInvalidResponse = "sasl: invalid response"
+
+// malformedSASLResponse reports whether err, from a sasl.Server's Next,
+// means the client's response was not a valid one for the mechanism, not
+// that the credentials in it were refused.
+func malformedSASLResponse(err error) bool {
+	return errors.Is(err, sasl.ErrUnexpectedClientResponse) || err.Error() == errSASLInvalidResponse
+}
+
 func decodeSASLResponse(s string) ([]byte, error) {
 	if s == "=" {
 		return []byte{}, nil
@@ -1011,7 +1047,13 @@ func (c *Conn) auth(mech string) (sasl.Server, error) {
 	return nil, ErrAuthUnknownMechanism
 }
 
-func (c *Conn) handleStartTLS() {
+func (c *Conn) handleStartTLS(arg string) {
+	// RFC 3207 §4: "STARTTLS" CRLF, no parameter; 501 for one (v0.25.1
+	// started TLS whatever followed the verb).
+	if arg != "" {
+		c.protocolError(501, EnhancedCode{5, 5, 4}, "Syntax: STARTTLS")
+		return
+	}
 	if _, isTLS := c.TLSConnectionState(); isTLS {
 		c.protocolError(502, EnhancedCode{5, 5, 1}, "Already running in TLS")
 		return
@@ -1024,11 +1066,24 @@ func (c *Conn) handleStartTLS() {
 
 	c.writeResponse(220, EnhancedCode{2, 0, 0}, "Ready to start TLS")
 
-	// Upgrade to TLS
+	// Upgrade to TLS. The handshake gets the timeouts of one command of
+	// its own, from the 220: it is bounded by them, not by what is left
+	// of the STARTTLS line's.
 	tlsConn := tls.Server(c.conn, c.server.TLSConfig)
-
+	if d := c.server.ReadTimeout; d != 0 {
+		c.conn.SetReadDeadline(time.Now().Add(d))
+	}
+	if d := c.server.WriteTimeout; d != 0 {
+		c.conn.SetWriteDeadline(time.Now().Add(d))
+	}
 	if err := tlsConn.Handshake(); err != nil {
-		c.writeResponse(550, EnhancedCode{5, 0, 0}, "Handshake error")
+		// Once 220 is sent the client speaks TLS, or nothing we may act
+		// on: the connection closes with nothing more written (RFC 3207
+		// §4.2; Postfix's smtpd does so when SSL_accept fails). Sluice
+		// fix: v0.25.1 wrote a plaintext 550 and kept the session, with
+		// its pre-STARTTLS state, going in the clear.
+		c.server.ErrorLog.Printf("STARTTLS handshake with %v: %v", c.conn.RemoteAddr(), err)
+		c.Close()
 		return
 	}
 
@@ -1188,7 +1243,18 @@ func (c *Conn) handleBdat(arg string) {
 	if len(args) == 0 {
 		err = errors.New("no chunk size")
 	} else {
-		size, err = strconv.ParseUint(args[0], 10, 32)
+		size, err = strconv.ParseUint(args[0], 10, 64)
+		if errors.Is(err, strconv.ErrRange) || err == nil && size > math.MaxUint32 {
+			// A valid count (RFC 3030 §2: 1*DIGIT), beyond any message
+			// we take: the size limit's 552 (v0.25.1 answered 501
+			// "Malformed size argument"). The chunk is not drained — a
+			// client could hold the connection for as long as it took to
+			// send that many octets — so the session ends, and the reply
+			// says so.
+			c.writeResponse(552, EnhancedCode{5, 3, 4}, "Max message size exceeded, closing connection")
+			c.Close()
+			return
+		}
 	}
 	if err != nil {
 		// Without its size, where the chunk ends cannot be known, nor

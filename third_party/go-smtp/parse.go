@@ -15,31 +15,33 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 	return s[len(prefix):], true
 }
 
+// parseCmd splits a command line into its verb, upper-cased, and its
+// argument. Sluice change: trailing white space is dropped first (RFC 5321
+// §4.1.1: "SMTP receivers SHOULD tolerate trailing white space before the
+// terminating <CRLF>"), so "RSET " is RSET (v0.25.1: 501 Bad command, for
+// any 4-letter verb with one trailing space); the verb is the word before
+// the first space whatever its length, so a verb that is not one of ours
+// ("STARTTLSXYZ") is an unknown command for handle, and STARTTLS keeps its
+// argument for handleStartTLS to refuse (v0.25.1 took any line beginning
+// with "STARTTLS" for STARTTLS). A line that does not begin with a verb
+// (letters, digits, hyphens: RFC 5321 §4.1.1 Keyword) is an error.
 func parseCmd(line string) (cmd string, arg string, err error) {
 	line = strings.TrimRight(line, "\r\n")
-
-	l := len(line)
-	switch {
-	case strings.HasPrefix(strings.ToUpper(line), "STARTTLS"):
-		return "STARTTLS", "", nil
-	case l == 0:
+	line = strings.TrimRight(line, " \t")
+	if line == "" {
 		return "", "", nil
-	case l < 4:
+	}
+	verb, rest, _ := strings.Cut(line, " ")
+	if len(verb) < 4 {
 		return "", "", fmt.Errorf("command too short: %q", line)
-	case l == 4:
-		return strings.ToUpper(line), "", nil
-	case l == 5:
-		// Too long to be only command, too short to have args
-		return "", "", fmt.Errorf("mangled command: %q", line)
 	}
-
-	// If we made it here, command is long enough to have args
-	if line[4] != ' ' {
-		// There wasn't a space after the command?
-		return "", "", fmt.Errorf("mangled command: %q", line)
+	for i := 0; i < len(verb); i++ {
+		c := verb[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return "", "", fmt.Errorf("mangled command: %q", line)
+		}
 	}
-
-	return strings.ToUpper(line[0:4]), strings.TrimSpace(line[5:]), nil
+	return strings.ToUpper(verb), strings.TrimSpace(rest), nil
 }
 
 // Takes the arguments proceeding a command and files them

@@ -447,3 +447,108 @@ func TestServerEchoesQuotedLocalPart(t *testing.T) {
 	rc.cmd(`RCPT TO:<"x\"y"@example.org>`, `250 2.0.0 I'll make sure <"x\"y"@example.org> gets this`)
 	rc.cmd(`RCPT TO:<first.last@example.org>`, `250 2.0.0 I'll make sure <first.last@example.org> gets this`)
 }
+
+// RFC 5321 §4.1.1: trailing white space before the CRLF is tolerated, on
+// commands without arguments too (v0.25.1: "RSET " was 501 Bad command,
+// and counted as an error); a verb of another length is an unknown
+// command, not a malformed one.
+func TestServerTrailingWhiteSpace(t *testing.T) {
+	be, _, rc := dialRaw(t)
+	rc.cmd("EHLO ", "501 5.5.2 Domain/address argument required for EHLO")
+	rc.cmd("HELO", "501 5.5.2 Domain/address argument required for HELO")
+	rc.send("EHLO localhost \r\n")
+	for l := rc.line(); !strings.HasPrefix(l, "250 "); l = rc.line() {
+	}
+	rc.cmd("NOOP ", "250 2.0.0 I have successfully done nothing")
+	rc.cmd("NOOP\t", "250 2.0.0 I have successfully done nothing")
+	rc.cmd("MAIL FROM:<a@example.net> ", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RSET ", "250 2.0.0 Session reset")
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org>  ", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	rc.cmd("DATA ", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	rc.send("Subject: x\r\n\r\nhi\r\n.\r\n")
+	rc.expect("250 2.0.0 OK: queued")
+	rc.cmd("HELLO there", "500 5.5.2 Syntax errors, HELLO command unrecognized")
+	rc.cmd("NO", "501 5.5.2 Bad command")
+	rc.cmd("NOOP:x", "501 5.5.2 Bad command")
+	rc.cmd("QUIT ", "221 2.0.0 Bye")
+	rc.expectClosed()
+	if len(be.anonmsgs) != 1 {
+		t.Fatalf("messages %v", be.anonmsgs)
+	}
+}
+
+// An unknown verb is echoed, but kept within a reply line's 512 octets
+// (RFC 5321 §4.5.3.1.5).
+func TestServerLongUnknownVerb(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.cmd(strings.Repeat("X", 900), "500 5.5.2 Syntax errors, "+strings.Repeat("X", 32)+"... command unrecognized")
+}
+
+// RFC 4954 §4: a syntactically invalid response — AUTH PLAIN without its
+// two NUL separators, or empty — gets 501 5.5.2, as one that is not
+// base64 does (v0.25.1: 454 4.7.0, which tells the client to try again);
+// it is a protocol error, counted as one. Credentials refused are still
+// the session's to answer.
+func TestServerAuthMalformed(t *testing.T) {
+	var sess *countingSession
+	_, _, rc := dialRaw(t, func(s *smtp.Server) {
+		be := s.Backend.(*backend)
+		s.Backend = smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+			sess = &countingSession{session: &session{backend: be, anonymous: true}, limit: 10}
+			return sess, nil
+		})
+	})
+	rc.ehlo()
+	rc.cmd("AUTH PLAIN =", "501 5.5.2 Malformed authentication response")
+	rc.cmd("AUTH PLAIN dXNlcg==", "501 5.5.2 Malformed authentication response") // "user"
+	rc.cmd("AUTH PLAIN", "334 ")
+	rc.cmd("dXNlcgB4", "501 5.5.2 Malformed authentication response") // "user\x00x"
+	// The test backend refuses with a plain error: 454, as before.
+	rc.cmd("AUTH PLAIN AHVzZXJuYW1lAHdyb25n", "454 4.7.0 Invalid username or password")
+	rc.cmd("AUTH PLAIN AHVzZXJuYW1lAHBhc3N3b3Jk", "235 2.0.0 Authentication succeeded")
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if len(sess.seen) != 3 {
+		t.Fatalf("errors counted: %q, want the three malformed responses", sess.seen)
+	}
+}
+
+// RFC 3030 §2: a chunk size is 1*DIGIT; one too large for any message is
+// refused as too large (552 5.3.4), not as malformed (v0.25.1: 501). Its
+// chunk is too large to read and drop, so the session ends, and the reply
+// says so. A size that fits is still read and dropped, and the session
+// goes on.
+func TestServerBdatHugeSize(t *testing.T) {
+	for _, size := range []string{"99999999999", "4294967296", "99999999999999999999999"} {
+		be, _, rc := dialRaw(t, func(s *smtp.Server) { s.MaxMessageBytes = 1000 })
+		rc.ehlo()
+		rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+		rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+		rc.send("BDAT " + size + " LAST\r\n")
+		rc.expect("552 5.3.4 Max message size exceeded, closing connection")
+		rc.expectClosed()
+		if len(be.anonmsgs) != 0 {
+			t.Fatal("a message went through")
+		}
+	}
+
+	_, _, rc := dialRaw(t, func(s *smtp.Server) { s.MaxMessageBytes = 5 })
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
+	rc.send("BDAT 6 LAST\r\nQUIT\r\n")
+	rc.expect("552 5.3.4 Max message size exceeded")
+	rc.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+}
+
+// RFC 3461 §4.4: an ENVID has at most 100 characters.
+func TestServerEnvIDLength(t *testing.T) {
+	_, _, rc := dialRaw(t, func(s *smtp.Server) { s.EnableDSN = true })
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net> ENVID="+strings.Repeat("e", 101), "501 5.5.4 Malformed ENVID parameter value")
+	// Counted decoded: "+41" is one character.
+	rc.cmd("MAIL FROM:<a@example.net> ENVID="+strings.Repeat("+41", 100), "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RSET", "250 2.0.0 Session reset")
+	rc.cmd("MAIL FROM:<a@example.net> ENVID="+strings.Repeat("e", 100), "250 2.0.0 Roger, accepting mail from <a@example.net>")
+}
