@@ -15,7 +15,6 @@ import (
 
 	"github.com/sluice-mta/sluice/core/admin"
 	"github.com/sluice-mta/sluice/core/envelope"
-	"github.com/sluice-mta/sluice/core/smtpd"
 )
 
 const queueUsage = `usage: sluice queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
@@ -70,7 +69,7 @@ func checkAdminURL(s string) error {
 	if err != nil {
 		return bad("not host:port")
 	}
-	if _, err := netip.ParseAddr(h); err != nil && !smtpd.ValidDomain(h) {
+	if _, err := netip.ParseAddr(h); err != nil && !envelope.ValidDomain(h) {
 		return bad(fmt.Sprintf("bad host %q", h))
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {

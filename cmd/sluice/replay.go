@@ -13,8 +13,8 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/daemon"
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
-	"github.com/sluice-mta/sluice/core/smtpd"
 )
 
 const replayUsage = `usage: sluice replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
@@ -137,7 +137,7 @@ func envelopeAddr(s string) (string, error) {
 	if _, err := mail.ParseAddress("<" + a + ">"); err != nil {
 		return "", errors.New("want local-part@domain")
 	}
-	if !smtpd.ValidDomain(a[at+1:]) {
+	if !envelope.ValidDomain(a[at+1:]) {
 		return "", fmt.Errorf("bad domain %q", a[at+1:])
 	}
 	return a, nil

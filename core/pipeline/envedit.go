@@ -7,7 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/sluice-mta/sluice/core/smtpd"
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -59,7 +59,7 @@ func envelopeEditError(e sdk.Edit) error {
 // "@" (a quoted one is refused, as smtpd refuses it), a local part of at
 // most 64 octets that is a Dot-string or a Quoted-string (no control
 // character, and space, "<" or ">" only inside the quotes), and a domain
-// smtpd.ValidDomain accepts. Non-ASCII is UTF-8 (RFC 6531 §3.3).
+// envelope.ValidDomain accepts. Non-ASCII is UTF-8 (RFC 6531 §3.3).
 func mailboxError(addr string) error {
 	if !utf8.ValidString(addr) {
 		return errors.New("address is not UTF-8")
@@ -69,7 +69,7 @@ func mailboxError(addr string) error {
 		return errors.New("address must be local-part@domain")
 	}
 	local, domain := addr[:at], addr[at+1:]
-	if !smtpd.ValidDomain(domain) {
+	if !envelope.ValidDomain(domain) {
 		return errors.New("bad domain")
 	}
 	n, err := localPartLen(local)

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // Address errors; errNeedUTF8 is a well-formed address that needs SMTPUTF8.
@@ -42,7 +44,7 @@ func parseMailbox(s string, smtputf8 bool) (mailbox, error) {
 			return mailbox{}, errLocalPart
 		}
 	}
-	if !ValidDomain(mb.Domain) {
+	if !envelope.ValidDomain(mb.Domain) {
 		return mailbox{}, errDomain
 	}
 	if !smtputf8 && !isASCII(s) {
@@ -68,38 +70,6 @@ func (m mailbox) String() string {
 	b.WriteString(`"@`)
 	b.WriteString(m.Domain)
 	return b.String()
-}
-
-// ValidDomain accepts the domain of an envelope address: a host name of
-// letter-digit-hyphen labels (UTF-8 labels too, RFC 6531 §3.3) or an IPv4
-// or IPv6 address literal (RFC 5321 §4.1.3). The command line checks the
-// addresses it is given with it too.
-func ValidDomain(d string) bool {
-	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
-		lit := d[1 : len(d)-1]
-		if v6, ok := cutPrefixFold(lit, "IPv6:"); ok {
-			a, err := netip.ParseAddr(v6)
-			return err == nil && a.Is6() && a.Zone() == ""
-		}
-		a, err := netip.ParseAddr(lit)
-		return err == nil && a.Is4()
-	}
-	if d == "" || len(d) > 255 || !utf8.ValidString(d) {
-		return false
-	}
-	for label := range strings.SplitSeq(d, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			ok := r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-				r >= 0x80 && r != utf8.RuneError
-			if !ok {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // addressLiteralIP returns the IP of an address-literal domain ([192.0.2.1],
