@@ -84,7 +84,9 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	d.queue, err = queue.Open(dataDir, queue.Options{})
+	// Start refuses a data_dir with less than queue_minfree free: Pebble
+	// may have to write while opening, and a full disk would stop it.
+	d.queue, err = queue.Open(dataDir, queue.Options{Logger: d.log, MinFree: int64(c.Limits.QueueMinFree)})
 	if err != nil {
 		return nil, err
 	}
@@ -139,6 +141,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	dopt.Bounce.Filter = d.bounceFilter
 	dopt.Deliver = d.deliverHook
 	dopt.Metrics = d.metrics
+	dopt.FreeSpace, dopt.MinFree = d.queue.FreeSpace, int64(c.Limits.QueueMinFree)
 	d.agent = delivery.New(d.queue, dopt)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel

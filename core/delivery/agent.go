@@ -60,6 +60,11 @@ type Options struct {
 	Routing Routing
 	// Bounce configures delivery status notifications (see report.go).
 	Bounce BounceOptions
+	// FreeSpace reports the bytes free for the queue (queue.Store's):
+	// while fewer than MinFree (queue_minfree) are free, no attempt
+	// starts (see diskShort). Nil or a negative MinFree: no check.
+	FreeSpace func() (int64, error)
+	MinFree   int64
 }
 
 // Agent delivers queued messages. Create it with New and start it with Run.
@@ -81,6 +86,11 @@ type Agent struct {
 	busy        *claims
 	bounceWait  time.Duration // see Bounce
 	deliverHook DeliverHook
+
+	freeSpace func() (int64, error)
+	minFree   int64
+	// holding and spaceUnknown: what diskShort last logged (Run's goroutine).
+	holding, spaceUnknown bool
 }
 
 // New returns an agent over q. Zero fields of opt.Config get the defaults
@@ -104,6 +114,9 @@ func New(q Queue, opt Options) *Agent {
 		bounceWait: bounceWait,
 
 		deliverHook: opt.Deliver,
+
+		freeSpace: opt.FreeSpace,
+		minFree:   opt.MinFree,
 	}
 	if a.host == "" {
 		a.host = "localhost"

@@ -22,7 +22,9 @@ func dispatchBatch(workers int) int { return max(1, workers/8) }
 // sleeps until one of: the queue's notification, Kick, the next scheduled
 // attempt, a worker finishing, or ctx. While due messages outnumber the
 // workers it asks again only once dispatchBatch workers are free. A
-// message being delivered is in-flight and never dispatched twice.
+// message being delivered is in-flight and never dispatched twice. While
+// the queue's disk is short (diskShort) it dispatches nothing and asks
+// again every spaceRecheck.
 //
 // When ctx is done Run stops dispatching, lets in-flight deliveries finish
 // for up to the command timeout, then cancels them, waits for them, closes
@@ -56,7 +58,12 @@ func (a *Agent) Run(ctx context.Context) error {
 	saturated := false // the last Due filled every free worker
 
 	for {
-		if free := a.cfg.Workers - len(inflight); free > 0 && (free >= batch || !saturated) {
+		free := a.cfg.Workers - len(inflight)
+		if free > 0 && (free >= batch || !saturated) && a.diskShort() {
+			free = 0 // nothing starts while the disk is short: ask again later
+			timer.Reset(spaceRecheck)
+		}
+		if free > 0 && (free >= batch || !saturated) {
 			now := a.clock()
 			ids, next, err := a.q.Due(now, free, skip)
 			if err != nil {

@@ -25,7 +25,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,8 +57,24 @@ type Clock func() time.Time
 // Options configure a Store.
 type Options struct {
 	Clock Clock // default time.Now
+	// Logger receives Pebble's errors (rate-limited) and the one line of
+	// a fatal storage error; default slog.Default().
+	Logger *slog.Logger
+	// Exit ends the process after a fatal storage error (a WAL or
+	// MANIFEST write that failed, such as on a full disk): Pebble cannot
+	// go on, and every acknowledged message is already synced. Default
+	// os.Exit. A test's may record the call and return: the goroutine
+	// that hit the error then ends (runtime.Goexit), never returning to
+	// Pebble nor panicking into its caller.
+	Exit func(code int)
+	// MinFree is the space (bytes) the file system holding dir must have
+	// free for Open to start Pebble, as queue_minfree; zero or negative:
+	// no check. Pebble may have to flush its log to disk while opening,
+	// and on a full disk it would retry that forever.
+	MinFree int64
 
-	fs vfs.FS // tests: an in-memory file system that can simulate a crash
+	fs        vfs.FS                          // tests: an in-memory file system that can simulate a crash
+	freeSpace func(dir string) (int64, error) // tests: default FreeSpaceAt
 }
 
 // Store is the durable queue.
@@ -92,11 +110,25 @@ func Open(dir string, opt Options) (*Store, error) {
 	if opt.Clock == nil {
 		opt.Clock = time.Now
 	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.Exit == nil {
+		opt.Exit = os.Exit
+	}
+	if opt.freeSpace == nil {
+		opt.freeSpace = FreeSpaceAt
+	}
+	if err := checkFreeSpace(dir, opt); err != nil {
+		return nil, err
+	}
 	// A large memtable lets most messages be written, delivered and
 	// deleted before their memtable is flushed: the flush then drops the
 	// body with its tombstone instead of writing it into the LSM tree, so a
 	// body costs its WAL write and little else.
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: opt.fs})
+	log := newPebbleLogger(opt, dir)
+	db, err := openPebble(dir, log, &pebble.Options{Logger: log, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: opt.fs,
+		EventListener: &pebble.EventListener{BackgroundError: log.backgroundError}})
 	if errors.Is(err, syscall.EAGAIN) {
 		// Pebble's LOCK file is held (flock): another process has it.
 		return nil, fmt.Errorf("queue: %s is in use by another running sluice (or another Pebble user): %w", dir, err)
@@ -448,15 +480,6 @@ func (s *Store) scan(prefix string, fn func(k, v []byte) bool) error {
 		}
 	}
 	return it.Error()
-}
-
-// quietLogger drops Pebble's informational chatter but keeps fatal errors.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...interface{})  {}
-func (quietLogger) Errorf(string, ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
 }
 
 // schedHint remembers the earliest next-attempt time that may still be in

@@ -354,6 +354,9 @@ func TestOpenQueueInUse(t *testing.T) {
 const holdQueueEnv = "SLUICE_QUEUE_TEST_HOLD"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(fatalChildEnv) != "" {
+		fatalChild()
+	}
 	if dir := os.Getenv(holdQueueEnv); dir != "" {
 		s, err := Open(dir, Options{})
 		if err != nil {

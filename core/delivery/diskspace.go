@@ -1,0 +1,42 @@
+package delivery
+
+import "time"
+
+// spaceRecheck is how often a scheduler holding back for lack of disk
+// space asks again (it also asks at each wake-up: Kick, a notification).
+const spaceRecheck = 10 * time.Second
+
+// diskShort reports whether the queue's file system has less than
+// queue_minfree free. Every attempt ends in a commit (its outcomes, maybe
+// a report), and a commit Pebble cannot write is a fatal storage error
+// that ends the daemon; so while the disk is short the scheduler starts no
+// attempt and dials no one. The messages stay queued as they are, nothing
+// is written, and the listener answers 452 4.3.1 meanwhile. The start and
+// the end of a hold are logged once each. Called by Run's goroutine only.
+func (a *Agent) diskShort() bool {
+	if a.freeSpace == nil || a.minFree < 0 {
+		return false
+	}
+	free, err := a.freeSpace()
+	if err != nil {
+		// As the listener does: a file system that cannot be asked does
+		// not stop mail; a write that fails still stops the store.
+		if !a.spaceUnknown {
+			a.log.Warn("delivery: queue free space unknown", "err", err)
+		}
+		a.spaceUnknown = true
+		return false
+	}
+	a.spaceUnknown = false
+	short := free < a.minFree
+	if short != a.holding {
+		a.holding = short
+		if short {
+			a.log.Warn("delivery: holding back, the queue's disk is short; no attempt starts until space is freed",
+				"free", free, "queue_minfree", a.minFree)
+		} else {
+			a.log.Info("delivery: the queue's disk has space again, resuming", "free", free, "queue_minfree", a.minFree)
+		}
+	}
+	return short
+}
