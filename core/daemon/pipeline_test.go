@@ -12,6 +12,7 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/internal/testlib"
+	"github.com/sluice-mta/sluice/sdk"
 )
 
 // actorStage renders a [[stage]] running the actor test plugin with the
@@ -97,6 +98,17 @@ func TestPipelineActionsEndToEnd(t *testing.T) {
 	discardReply, err := send(t, d, "do-discard")
 	if err != nil || !strings.Contains(discardReply, "queued as") {
 		t.Fatalf("discard: %q %v", discardReply, err)
+	}
+	// The id the client was given leads to what the stages did, though
+	// nothing was queued.
+	var dtrace []string
+	for _, e := range getTrace(t, d, queuedID(t, discardReply)).Entries {
+		if e.Hook == sdk.HookData {
+			dtrace = append(dtrace, e.Stage+":"+e.Action)
+		}
+	}
+	if got := strings.Join(dtrace, " "); got != "actions:discard" {
+		t.Fatalf("discarded message's trace at data: %q, want actions:discard", got)
 	}
 	qReply, err := send(t, d, "do-quarantine")
 	if err != nil {

@@ -248,6 +248,13 @@ func (s *Store) Trace(id string) ([]byte, error) {
 	return s.withTraceEvents(id, bytes.Clone(v))
 }
 
+// PutTrace stores the pipeline trace of a message that is not queued (a
+// stage discarded it), so that its id, which the client was given, still
+// leads to what the stages did. Unsynced: a trace is a record, not mail.
+func (s *Store) PutTrace(id string, trace []byte) error {
+	return s.db.Set(traceKey(id), trace, pebble.NoSync)
+}
+
 // PruneTraces deletes the traces of messages received before t. Ids are
 // time-ordered, so this is one range deletion.
 func (s *Store) PruneTraces(t time.Time) error {

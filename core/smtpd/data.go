@@ -270,6 +270,14 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, bl
 	}
 	msg.Envelope.Size = int64(len(msg.Body))
 	if msg.Discard {
+		// The client is told "queued as id": the id must lead to what the
+		// stages did (sluice trace). Best effort: the message is gone
+		// either way.
+		if msg.Trace != nil {
+			if err := s.srv.queue.PutTrace(id, msg.Trace); err != nil {
+				s.srv.log.Warn("discarded message's trace not stored", "id", id, "err", err)
+			}
+		}
 		return queued(id).With("discarded by policy")
 	}
 	start := time.Now()

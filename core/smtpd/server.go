@@ -30,6 +30,8 @@ type Enqueuer interface {
 	NewID() string
 	// EnqueueTraced stores the message with its pipeline trace (nil: none).
 	EnqueueTraced(m *envelope.Message, body, trace []byte) error
+	// PutTrace stores the trace of a message a stage discarded.
+	PutTrace(id string, trace []byte) error
 }
 
 // Options configure a Server.
