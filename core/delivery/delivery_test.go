@@ -439,3 +439,31 @@ func TestNullSender(t *testing.T) {
 		t.Fatalf("MAIL FROM %q, want <>", got.from)
 	}
 }
+
+// A server that drops the connection after the final dot may have the
+// message: the recipients stay pending, retried, and the reply says the
+// message may arrive twice (as Postfix's "lost connection … while sending
+// end of data -- message may be sent more than once"), not a bare EOF.
+func TestConnectionLostAfterDotIsRetried(t *testing.T) {
+	h := newHarness(t)
+	var s *sink
+	s = h.sinkAt("127.0.0.1", sinkOptions{data: func(n int) error {
+		if n == 1 {
+			s.hangUp()
+			return tempFail(n)
+		}
+		return nil
+	}})
+	h.opt.Config.Relay = s.addr
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "a@dest.test"))
+	r := rcpt(h.recorded(id), "a@dest.test")
+	if r.Status != envelope.RcptPending || !strings.Contains(r.LastReply, "lost connection with") ||
+		!strings.Contains(r.LastReply, "after end of data, the message may be delivered more than once") {
+		t.Fatalf("%+v, want pending with a lost-connection reply", r)
+	}
+	h.retryAfter(5 * time.Minute)
+	if r := rcpt(h.recorded(id), "a@dest.test"); r.Status != envelope.RcptDelivered {
+		t.Fatalf("%+v, want delivered at the retry", r)
+	}
+}
