@@ -108,6 +108,16 @@ func TestCheckConfigErrorsHaveLines(t *testing.T) {
 			if want := "sluice: " + path + tc.want + "\n"; code != 1 || e.String() != want {
 				t.Fatalf("exit %d, stderr %q\nwant exit 1, %q", code, e.String(), want)
 			}
+			// serve reports the files the listeners read as check-config
+			// does, before it opens the queue or starts a plugin.
+			if tc.name == "tls certificate" || tc.name == "users file" || tc.name == "senders file" {
+				o.Reset()
+				e.Reset()
+				code := run([]string{"serve", "-c", path}, nil, &o, &e)
+				if want := "sluice: " + path + tc.want + "\n"; code != 1 || !strings.HasSuffix(e.String(), want) {
+					t.Fatalf("serve: exit %d, stderr %q\nwant exit 1, ending %q", code, e.String(), want)
+				}
+			}
 		})
 	}
 }

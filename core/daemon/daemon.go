@@ -80,6 +80,11 @@ func Start(opt Options) (_ *Daemon, err error) {
 			d.closeAll()
 		}
 	}()
+	// The files the listeners read, first: a bad one is then reported at
+	// its key's line, as check-config reports it, before anything starts.
+	if err := checkFiles(c); err != nil {
+		return nil, err
+	}
 	dataDir := c.Resolve(c.DataDir)
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
