@@ -1,11 +1,11 @@
 package pipeline
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/sluice-mta/sluice/internal/mailhdr"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -35,45 +35,26 @@ func ParseMessage(raw []byte) *Message {
 	m := &Message{}
 	rest := raw
 	for len(rest) > 0 {
-		if bytes.HasPrefix(rest, []byte("\r\n")) {
-			m.body = rest[2:]
-			m.orig = raw
+		if n, ok := mailhdr.BlankLine(rest); ok {
+			m.body = rest[n:]
+			if n == 2 {
+				m.orig = raw
+			}
 			return m
 		}
-		if rest[0] == '\n' {
-			m.body = rest[1:]
-			return m
-		}
-		end := fieldEnd(rest)
-		line := rest[:end]
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.ContainsAny(line[:colon], " \t") {
+		end, colon, ok := mailhdr.Field(rest)
+		if !ok {
 			// Not a header field: treat the remainder as body, keeping bytes.
 			m.body = rest
 			return m
 		}
+		line := rest[:end]
 		value := strings.TrimRight(string(line[colon+1:]), "\r\n")
 		value = strings.TrimLeft(value, " \t")
 		m.fields = append(m.fields, field{name: string(line[:colon]), value: value, raw: line})
 		rest = rest[end:]
 	}
 	return m
-}
-
-// fieldEnd returns the length of the field starting at b, continuation
-// lines included.
-func fieldEnd(b []byte) int {
-	i := 0
-	for {
-		nl := bytes.IndexByte(b[i:], '\n')
-		if nl < 0 {
-			return len(b)
-		}
-		i += nl + 1
-		if i >= len(b) || (b[i] != ' ' && b[i] != '\t') {
-			return i
-		}
-	}
 }
 
 // Bytes renders the message: header fields, the empty line, the body.

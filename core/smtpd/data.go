@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/mailhdr"
 )
 
 // Data receives the message of DATA (RFC 5321 §4.1.1.4) or of the BDAT
@@ -127,41 +128,22 @@ func longLine(data []byte, max int) bool {
 // or else at the first line that is not a field, as Postfix's cleanup
 // ends it. noBlank reports the latter, a body that follows the fields with
 // no empty line between them: text from a script that forgot it, which
-// is no header, whatever its size. The fields are told apart as
-// pipeline.ParseMessage tells them (a name before a colon, no space or tab
-// in it), so the listener and the pipeline agree on where the body begins.
+// is no header, whatever its size. The fields are told apart by mailhdr,
+// as pipeline.ParseMessage tells them, so that the listener and the
+// pipeline agree on where the body begins.
 func headerSection(data []byte) (size int, noBlank bool) {
 	for rest := data; len(rest) > 0; {
-		if rest[0] == '\n' || bytes.HasPrefix(rest, []byte("\r\n")) {
+		if _, ok := mailhdr.BlankLine(rest); ok {
 			return size, false
 		}
-		end := fieldEnd(rest)
-		line := rest[:end]
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || bytes.ContainsAny(line[:colon], " \t") {
+		end, _, ok := mailhdr.Field(rest)
+		if !ok {
 			return size, true
 		}
 		size += end
 		rest = rest[end:]
 	}
 	return size, false
-}
-
-// fieldEnd returns the length of the header field that begins b, with its
-// continuation lines (those that begin with a space or a tab) and the line
-// end of its last line.
-func fieldEnd(b []byte) int {
-	i := 0
-	for {
-		nl := bytes.IndexByte(b[i:], '\n')
-		if nl < 0 {
-			return len(b)
-		}
-		i += nl + 1
-		if i >= len(b) || (b[i] != ' ' && b[i] != '\t') {
-			return i
-		}
-	}
 }
 
 // readData reads DATA through go-smtp's reader, which ends only at
