@@ -42,17 +42,17 @@ func ParseMessage(raw []byte) *Message {
 			}
 			return m
 		}
-		end, colon, ok := mailhdr.Field(rest)
+		f, ok := mailhdr.Field(rest)
 		if !ok {
 			// Not a header field: treat the remainder as body, keeping bytes.
 			m.body = rest
 			return m
 		}
-		line := rest[:end]
-		value := strings.TrimRight(string(line[colon+1:]), "\r\n")
+		line := rest[:f.End]
+		value := strings.TrimRight(string(line[f.Colon+1:]), "\r\n")
 		value = strings.TrimLeft(value, " \t")
-		m.fields = append(m.fields, field{name: string(line[:colon]), value: value, raw: line})
-		rest = rest[end:]
+		m.fields = append(m.fields, field{name: string(line[:f.Name]), value: value, raw: line})
+		rest = rest[f.End:]
 	}
 	return m
 }

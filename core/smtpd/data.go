@@ -136,12 +136,12 @@ func headerSection(data []byte) (size int, noBlank bool) {
 		if _, ok := mailhdr.BlankLine(rest); ok {
 			return size, false
 		}
-		end, _, ok := mailhdr.Field(rest)
+		f, ok := mailhdr.Field(rest)
 		if !ok {
 			return size, true
 		}
-		size += end
-		rest = rest[end:]
+		size += f.End
+		rest = rest[f.End:]
 	}
 	return size, false
 }

@@ -6,28 +6,45 @@ package mailhdr
 
 import "bytes"
 
-// Field returns the length of the header field that begins b, with its
-// continuation lines (those that begin with a space or a tab) and the
-// line end of its last line, and the index of the colon after its name;
-// ok is false when b does not begin with a field: no colon, an empty
-// name, or a space or tab in the name.
-func Field(b []byte) (end, colon int, ok bool) {
+// Span locates the header field at the start of some bytes.
+type Span struct {
+	End   int // the field's length: continuation lines and last line end included
+	Name  int // the field name's length, without white space before the colon
+	Colon int // the colon's index
+}
+
+// Field locates the header field that begins b, with its continuation
+// lines (those that begin with a space or a tab). ok is false when b does
+// not begin with a field: no colon, an empty name, or a name with a
+// control character, a space or a tab in it. White space between the name
+// and the colon is allowed (RFC 5322 §4.5, obs-optional), as Postfix's
+// is_header() allows it.
+func Field(b []byte) (f Span, ok bool) {
 	for {
-		nl := bytes.IndexByte(b[end:], '\n')
+		nl := bytes.IndexByte(b[f.End:], '\n')
 		if nl < 0 {
-			end = len(b)
+			f.End = len(b)
 			break
 		}
-		end += nl + 1
-		if end >= len(b) || (b[end] != ' ' && b[end] != '\t') {
+		f.End += nl + 1
+		if f.End >= len(b) || (b[f.End] != ' ' && b[f.End] != '\t') {
 			break
 		}
 	}
-	colon = bytes.IndexByte(b[:end], ':')
-	if colon <= 0 || bytes.ContainsAny(b[:colon], " \t") {
-		return end, colon, false
+	f.Colon = bytes.IndexByte(b[:f.End], ':')
+	if f.Colon <= 0 {
+		return f, false
 	}
-	return end, colon, true
+	f.Name = len(bytes.TrimRight(b[:f.Colon], " \t"))
+	if f.Name == 0 {
+		return f, false
+	}
+	for _, c := range b[:f.Name] {
+		if c <= ' ' || c == 0x7f {
+			return f, false
+		}
+	}
+	return f, true
 }
 
 // BlankLine reports whether b begins with the empty line that ends the
