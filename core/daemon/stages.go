@@ -17,6 +17,7 @@ import (
 	"github.com/sluice-mta/sluice/core/plugin"
 	"github.com/sluice-mta/sluice/core/smtpd"
 	"github.com/sluice-mta/sluice/plugins"
+	"github.com/sluice-mta/sluice/plugins/spf"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -125,6 +126,11 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	if len(c.DNS.Servers) > 0 {
 		// Every DNS question a first-party plugin asks goes to [dns].
 		env = dnsresolve.Env(c.DNS.Servers, c.DNS.Timeout.Duration)
+	}
+	if c.Hostname != "" {
+		// The name Authentication-Results carries, for the spf stage's
+		// Received-SPF receiver= and %{r}.
+		env = append(env, spf.EnvHostname+"="+c.Hostname)
 	}
 	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " ")}, "\x00")
 	if s, ok := prev.shared(key); ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
@@ -40,7 +41,8 @@ func (p *Plugin) verify(ctx context.Context, m *sdk.Message) (sdk.Verdict, error
 			AuthResults: []sdk.AuthResult{{Method: "dkim", Result: ResultNone, Reason: "message not signed"}},
 		}, nil
 	}
-	opts := &msgdkim.VerifyOptions{LookupTXT: p.lookupTXT(ctx), MaxVerifications: p.maxVerify}
+	keys := &keyRecords{}
+	opts := &msgdkim.VerifyOptions{LookupTXT: p.lookupTXT(ctx, keys), MaxVerifications: p.maxVerify}
 	verifs, err := msgdkim.VerifyWithOptions(bytes.NewReader(rawMessage(m)), opts)
 	if err != nil && !errors.Is(err, msgdkim.ErrTooManySignatures) {
 		// Not a verdict about a signature: the message could not be read.
@@ -58,6 +60,9 @@ func (p *Plugin) verify(ctx context.Context, m *sdk.Message) (sdk.Verdict, error
 			tags = sigs[i]
 		}
 		res, reason := classify(v.Err)
+		if res == ResultPass {
+			res, reason = checkKeyFlags(v, tags.get("s"), keys)
+		}
 		r := result(tags, v, res, reason)
 		out = append(out, r)
 		summary = append(summary, r.Props["header.d"]+"="+res)
@@ -118,14 +123,77 @@ func result(tags tagList, v *msgdkim.Verification, res, reason string) sdk.AuthR
 	return sdk.AuthResult{Method: "dkim", Result: res, Reason: reason, Props: props}
 }
 
+// checkKeyFlags applies what go-msgauth leaves out of a verification: the
+// key record's t= flags (RFC 6376 §3.6.1). With t=s the i= domain must be
+// d= itself, not a subdomain of it ("user@sub.example.org" under
+// d=example.org passes go-msgauth's suffix check but not this key's).
+// go-msgauth's Verification does not carry the key, so the record is the
+// one our lookup answered it with for s._domainkey.d.
+func checkKeyFlags(v *msgdkim.Verification, selector string, keys *keyRecords) (result, reason string) {
+	rec, ok := keys.get(selector + "._domainkey." + v.Domain)
+	if !ok {
+		return ResultPass, ""
+	}
+	strictID := false
+	for _, f := range strings.Split(parseTags(rec).get("t"), ":") {
+		if strings.EqualFold(f, "s") {
+			strictID = true
+		}
+	}
+	if !strictID {
+		return ResultPass, ""
+	}
+	id := v.Identifier
+	if at := strings.LastIndexByte(id, '@'); at >= 0 {
+		id = id[at+1:]
+	}
+	// Domain names compare without case (RFC 4343).
+	if !strings.EqualFold(strings.TrimSuffix(id, "."), strings.TrimSuffix(v.Domain, ".")) {
+		return ResultPermError, "key has t=s: the i= domain must be d= (RFC 6376 §3.6.1)"
+	}
+	return ResultPass, ""
+}
+
+// keyRecords keeps the key records looked up during one verification, by
+// lowercased query name: go-msgauth verifies several signatures in
+// parallel, each asking from its own goroutine.
+type keyRecords struct {
+	mu   sync.Mutex
+	byQN map[string][]string
+}
+
+func (k *keyRecords) put(name string, txts []string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.byQN == nil {
+		k.byQN = map[string][]string{}
+	}
+	k.byQN[strings.ToLower(strings.TrimSuffix(name, "."))] = txts
+}
+
+// get returns the record go-msgauth took as the key: a name with several
+// TXT records has none (it refuses them, RFC 6376 §3.6.2.2).
+func (k *keyRecords) get(name string) (string, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	txts := k.byQN[strings.ToLower(strings.TrimSuffix(name, "."))]
+	if len(txts) != 1 {
+		return "", false
+	}
+	return txts[0], true
+}
+
 // lookupTXT adapts the resolver to go-msgauth: a temporary DNS failure must
 // be a net.Error whose Temporary() is true to become temperror; anything
-// else (NXDOMAIN) is the permanent "no key".
-func (p *Plugin) lookupTXT(ctx context.Context) func(string) ([]string, error) {
+// else (NXDOMAIN) is the permanent "no key". Answers are kept in keys.
+func (p *Plugin) lookupTXT(ctx context.Context, keys *keyRecords) func(string) ([]string, error) {
 	return func(name string) ([]string, error) {
 		txts, err := p.Resolver.LookupTXT(ctx, name)
 		if err != nil && !dnsresolve.IsNotFound(err) {
 			return nil, &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true}
+		}
+		if err == nil {
+			keys.put(name, txts)
 		}
 		return txts, err
 	}

@@ -12,8 +12,18 @@
 //	reject     = true        # honour p=reject (false: quarantine instead)
 //	quarantine = true        # honour p=quarantine (false: deliver)
 //	no_record  = "continue"  # no DMARC record: continue|quarantine|reject|tempfail
-//	temperror  = "tempfail"  # DNS failure looking up the record
+//	temperror  = "tempfail"  # DNS failure on the record, or an aligned temperror
 //	permerror  = "continue"  # no single From domain, e.g. two From fields
+//	skip_networks      = ["127.0.0.0/8", "::1/128"]  # clients not checked
+//	skip_authenticated = true                        # nor AUTH clients
+//
+// DMARC is a receiver's check of mail arriving from other domains (RFC
+// 7489 §6.6): the site's own outbound mail is not judged by it, as
+// opendmarc leaves its IgnoreHosts and authenticated clients alone. By
+// default the stage skips exactly the clients the spf stage skips —
+// loopback and authenticated sessions — since for those no SPF result
+// exists and the dkim sign stage has not yet run: a p=reject of the
+// site's own domain would refuse its own mail.
 package dmarc
 
 import (
@@ -21,6 +31,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/mail"
+	"net/netip"
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
@@ -65,12 +76,20 @@ type Config struct {
 	// NoRecord is what to do when the From domain has no DMARC record:
 	// continue (default), quarantine, reject or tempfail.
 	NoRecord string `json:"no_record"`
-	// Temperror is what to do when the record could not be fetched:
-	// tempfail (default), continue, quarantine or reject.
+	// Temperror is what to do when the record could not be fetched, or
+	// when no aligned pass exists but an aligned SPF or DKIM check ended
+	// in a temporary error: tempfail (default), continue, quarantine or
+	// reject.
 	Temperror string `json:"temperror"`
 	// Permerror is what to do when the message has no single From domain
 	// (RFC 7489 §6.6.1): continue (default), quarantine, reject, tempfail.
 	Permerror string `json:"permerror"`
+	// SkipNetworks are client networks (CIDR or address) whose mail is not
+	// evaluated; default loopback, as the spf stage's skip_networks.
+	SkipNetworks []string `json:"skip_networks"`
+	// SkipAuthenticated skips clients that authenticated (default true,
+	// as the spf stage): DMARC says nothing about submission.
+	SkipAuthenticated *bool `json:"skip_authenticated"`
 }
 
 // Plugin evaluates DMARC at the data hook.
@@ -84,14 +103,28 @@ type Plugin struct {
 	// math/rand/v2.IntN. Tests inject their own.
 	IntN func(n int) int
 
-	cfg Config
+	cfg  Config
+	skip []netip.Prefix
 }
 
 // Configure reads the config and builds the resolver.
 func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
-	p.cfg = Config{Reject: true, Quarantine: true, NoRecord: actionContinue, Temperror: actionTempfail, Permerror: actionContinue}
+	p.cfg = Config{Reject: true, Quarantine: true, NoRecord: actionContinue, Temperror: actionTempfail, Permerror: actionContinue,
+		SkipNetworks: []string{"127.0.0.0/8", "::1/128"}}
 	if err := c.Decode(&p.cfg); err != nil {
 		return err
+	}
+	p.skip = nil
+	for _, s := range p.cfg.SkipNetworks {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			ip, ierr := netip.ParseAddr(s)
+			if ierr != nil {
+				return fmt.Errorf("skip_networks: %q is not a network or address", s)
+			}
+			pfx = netip.PrefixFrom(ip, ip.BitLen())
+		}
+		p.skip = append(p.skip, pfx.Masked())
 	}
 	for key, v := range map[string]string{"no_record": p.cfg.NoRecord, "temperror": p.cfg.Temperror, "permerror": p.cfg.Permerror} {
 		switch v {
@@ -116,8 +149,31 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 // HeadersOnly: DMARC reads the From field only.
 func (p *Plugin) HeadersOnly() bool { return true }
 
+// skipped says why the client's mail is not evaluated, or "" when it is.
+// The rules are the spf stage's, so that DMARC never judges mail SPF did
+// not check (RFC 7489 §6.6 is the receiver's side of the protocol).
+func (p *Plugin) skipped(s sdk.Session) string {
+	if ip, err := netip.ParseAddr(s.ClientIP); err == nil {
+		ip = ip.Unmap()
+		for _, pfx := range p.skip {
+			if pfx.Contains(ip) {
+				return "dmarc: not evaluated, client " + ip.String() + " in skip_networks"
+			}
+		}
+	}
+	if s.AuthUser != "" && (p.cfg.SkipAuthenticated == nil || *p.cfg.SkipAuthenticated) {
+		return "dmarc: not evaluated, authenticated client"
+	}
+	return ""
+}
+
 // Data evaluates the message and applies the policy.
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	if why := p.skipped(t.Session); why != "" {
+		// Like the spf stage's skip: said in the trace, and no result for
+		// Authentication-Results, as nothing was evaluated.
+		return sdk.Continue().Because(why), nil
+	}
 	domain, err := authorDomain(m)
 	if err != nil {
 		ar := sdk.AuthResult{Method: "dmarc", Result: ResultPermError, Reason: err.Error()}
@@ -139,10 +195,24 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		// domain and the From domain is below it.
 		policy = rec.SubdomainPolicy
 	}
-	how, aligned := evaluate(domain, rec, t.AuthResults)
-	if aligned {
+	how, res := evaluate(domain, rec, t.AuthResults)
+	switch res {
+	case ResultPass:
 		ar.Result, ar.Reason = ResultPass, fmt.Sprintf("p=%s %s", policy, how)
 		return sdk.Verdict{Reason: "dmarc: pass for " + domain + " (" + how + ")", AuthResults: []sdk.AuthResult{ar}}, nil
+	case ResultTempError:
+		// No aligned pass, but an aligned check could not be completed (a
+		// DKIM key or SPF record lookup failed for now): a later attempt
+		// may pass, so the policy is not applied as if the message had
+		// failed (RFC 7489 §11.2, dmarc=temperror). The temperror action
+		// decides, as for a DNS failure on the _dmarc record, unless the
+		// policy would let a failing message through anyway.
+		ar.Result, ar.Reason = ResultTempError, fmt.Sprintf("p=%s %s", policy, how)
+		internal := "dmarc: temperror for " + domain + ", " + ar.Reason
+		if p.disposition(policy, rec.Percent) == PolicyNone {
+			return sdk.Verdict{Reason: internal, AuthResults: []sdk.AuthResult{ar}}, nil
+		}
+		return p.local(p.cfg.Temperror, domain, ar, internal), nil
 	}
 	dis := p.disposition(policy, rec.Percent)
 	ar.Result = ResultFail
@@ -198,9 +268,12 @@ func (p *Plugin) local(action, domain string, ar sdk.AuthResult, reason string) 
 	return v
 }
 
-// evaluate reports whether an SPF or DKIM pass of an earlier stage is
-// aligned with the From domain (RFC 7489 §3.1), and how.
-func evaluate(from string, rec *Record, results []sdk.AuthResult) (how string, aligned bool) {
+// evaluate looks for an SPF or DKIM pass of an earlier stage aligned with
+// the From domain (RFC 7489 §3.1, §6.6.2 step 4) and says how it found
+// it: ResultPass with the aligned identifier; else ResultTempError when an
+// aligned identifier's check ended in a temporary error (RFC 8601 §2.7.1,
+// §2.7.2 temperror: a later attempt might pass); else ResultFail.
+func evaluate(from string, rec *Record, results []sdk.AuthResult) (how, result string) {
 	// The SPF identity is the MAIL FROM domain; for a null sender SPF
 	// checked postmaster@HELO in its place (RFC 7208 §2.4), reported as
 	// smtp.helo. A HELO check made besides MAIL FROM does not count.
@@ -210,37 +283,47 @@ func evaluate(from string, rec *Record, results []sdk.AuthResult) (how string, a
 			spfProp = "smtp.mailfrom"
 		}
 	}
-	var seen []string
+	var seen, temp []string
 	for _, r := range results {
-		if r.Result != "pass" {
-			continue
-		}
+		var prop, d string
+		var strict bool
 		switch r.Method {
 		case "dkim":
-			d := normalize(r.Props["header.d"])
-			if d != "" && align(from, d, rec.StrictDKIM) {
-				return "dkim=pass header.d=" + d + " aligned", true
-			}
-			seen = append(seen, "dkim=pass header.d="+d)
+			prop, d, strict = "header.d", r.Props["header.d"], rec.StrictDKIM
 		case "spf":
-			d, ok := r.Props[spfProp]
+			v, ok := r.Props[spfProp]
 			if !ok {
 				continue
 			}
-			if i := strings.LastIndexByte(d, '@'); i >= 0 {
-				d = d[i+1:]
+			if i := strings.LastIndexByte(v, '@'); i >= 0 {
+				v = v[i+1:]
 			}
-			d = normalize(d)
-			if d != "" && align(from, d, rec.StrictSPF) {
-				return "spf=pass " + spfProp + "=" + d + " aligned", true
+			prop, d, strict = spfProp, v, rec.StrictSPF
+		default:
+			continue
+		}
+		d = normalize(d)
+		aligned := d != "" && align(from, d, strict)
+		id := r.Method + "=" + strings.ToLower(r.Result) + " " + prop + "=" + d
+		switch strings.ToLower(r.Result) {
+		case "pass":
+			if aligned {
+				return id + " aligned", ResultPass
 			}
-			seen = append(seen, "spf=pass "+spfProp+"="+d)
+			seen = append(seen, id)
+		case ResultTempError:
+			if aligned {
+				temp = append(temp, id)
+			}
 		}
 	}
-	if len(seen) == 0 {
-		return "no SPF or DKIM pass", false
+	if len(temp) > 0 {
+		return "no aligned pass; aligned " + strings.Join(temp, ", "), ResultTempError
 	}
-	return "not aligned: " + strings.Join(seen, ", "), false
+	if len(seen) == 0 {
+		return "no SPF or DKIM pass", ResultFail
+	}
+	return "not aligned: " + strings.Join(seen, ", "), ResultFail
 }
 
 // align compares an authenticated domain with the From domain: equal in

@@ -51,6 +51,14 @@ func dkimRes(result, d string) sdk.AuthResult {
 	return sdk.AuthResult{Method: "dkim", Result: result, Props: map[string]string{"header.d": d, "header.s": "s1"}, Stage: "dkim"}
 }
 
+// remoteTxn is a transaction from a client outside skip_networks, who did
+// not authenticate: one whose mail DMARC evaluates.
+func remoteTxn() *sdk.Txn {
+	t := sdktest.NewTxn("a@example.org", "bob@example.net")
+	t.Session.ClientIP = "192.0.2.25"
+	return t
+}
+
 func msgFrom(from string) []byte {
 	return []byte("From: " + from + "\nTo: bob@example.net\nSubject: hi\n\nbody\n")
 }
@@ -102,6 +110,16 @@ func TestDMARC(t *testing.T) {
 		{"not a dmarc record", "a@spf1.test", nil, 0, ResultNone, sdk.ActionContinue},
 		{"no p and no rua", "a@nop.test", nil, 0, ResultNone, sdk.ActionContinue},
 		{"temperror", "a@broken.test", nil, 0, ResultTempError, sdk.ActionTempfail},
+		// An aligned check that failed for now (a DKIM key lookup's
+		// SERVFAIL) is no evidence of forgery: temperror, not the policy.
+		{"aligned dkim temperror", "a@example.org", []sdk.AuthResult{dkimRes("temperror", "example.org")}, 0, ResultTempError, sdk.ActionTempfail},
+		{"aligned spf temperror", "a@example.org", []sdk.AuthResult{{Method: "spf", Result: "temperror", Props: map[string]string{"smtp.mailfrom": "a@example.org"}}}, 0, ResultTempError, sdk.ActionTempfail},
+		{"aligned temperror, p=quarantine", "a@quar.test", []sdk.AuthResult{dkimRes("temperror", "quar.test")}, 0, ResultTempError, sdk.ActionTempfail},
+		{"aligned temperror, p=none", "a@none.test", []sdk.AuthResult{dkimRes("temperror", "none.test")}, 0, ResultTempError, sdk.ActionContinue},
+		{"aligned temperror, other aligned pass", "a@example.org", []sdk.AuthResult{dkimRes("temperror", "example.org"), spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
+		{"unaligned temperror", "a@example.org", []sdk.AuthResult{dkimRes("temperror", "other.example")}, 0, ResultFail, sdk.ActionReject},
+		{"strict: subdomain temperror unaligned", "a@strict.test", []sdk.AuthResult{dkimRes("temperror", "mail.strict.test")}, 0, ResultFail, sdk.ActionReject},
+		{"aligned permerror", "a@example.org", []sdk.AuthResult{dkimRes("permerror", "example.org")}, 0, ResultFail, sdk.ActionReject},
 		// From field.
 		{"display name", `"Alice, A." <a@example.org>`, []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
 		{"two addresses one domain", "a@example.org, b@example.org", []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
@@ -115,7 +133,7 @@ func TestDMARC(t *testing.T) {
 				}
 				return draw
 			}}, "")
-			txn := sdktest.NewTxn("a@example.org", "bob@example.net")
+			txn := remoteTxn()
 			txn.AuthResults = tc.auth
 			v := h.Data(txn, msgFrom(tc.from))
 			if len(v.AuthResults) != 1 || v.AuthResults[0].Method != "dmarc" {
@@ -172,7 +190,7 @@ func TestLocalPolicy(t *testing.T) {
 			if tc.two {
 				msg = append([]byte("From: b@example.org\n"), msg...)
 			}
-			v := h.Data(sdktest.NewTxn("a@example.org", "bob@example.net"), msg)
+			v := h.Data(remoteTxn(), msg)
 			if v.Action != tc.action || (tc.code != 0 && (v.Reply == nil || v.Reply.Code != tc.code)) {
 				t.Fatalf("action %v reply %+v (%s), want %v %d", v.Action, v.Reply, v.Reason, tc.action, tc.code)
 			}
@@ -182,6 +200,74 @@ func TestLocalPolicy(t *testing.T) {
 		})
 	}
 	for _, bad := range []string{`{"no_record": "drop"}`, `{"temperror": ""}`, `{"policy": "x"}`} {
+		if _, err := sdktest.Start(t, &Plugin{}, bad); err == nil {
+			t.Errorf("config %s accepted", bad)
+		}
+	}
+}
+
+// TestTemperrorAction: an aligned temperror takes the temperror action,
+// as a failed _dmarc lookup does.
+func TestTemperrorAction(t *testing.T) {
+	dmarcDNS(t)
+	for cfg, want := range map[string]sdk.Action{`{}`: sdk.ActionTempfail, `{"temperror": "continue"}`: sdk.ActionContinue, `{"temperror": "reject"}`: sdk.ActionReject} {
+		h := sdktest.New(t, &Plugin{}, cfg)
+		txn := remoteTxn()
+		txn.AuthResults = []sdk.AuthResult{dkimRes("temperror", "example.org")}
+		v := h.Data(txn, msgFrom("a@example.org"))
+		if v.Action != want || len(v.AuthResults) != 1 || v.AuthResults[0].Result != ResultTempError {
+			t.Errorf("%s: action %v results %+v (%s), want %v and dmarc=temperror", cfg, v.Action, v.AuthResults, v.Reason, want)
+		}
+	}
+}
+
+// TestSkippedClients: the site's own clients — loopback and authenticated
+// sessions by default, as the spf stage skips — are not evaluated: their
+// mail from a p=reject domain has no SPF result (spf skipped them) and no
+// signature yet (signing comes after dmarc). The trace says why; no
+// dmarc result is reported.
+func TestSkippedClients(t *testing.T) {
+	dmarcDNS(t)
+	msg := msgFrom("a@example.org") // p=reject, nothing aligned
+	for _, tc := range []struct {
+		name, cfg, ip, user string
+		skipped             bool
+	}{
+		{"loopback", `{}`, "127.0.0.1", "", true},
+		{"loopback v6", `{}`, "::1", "", true},
+		{"loopback v4-mapped", `{}`, "::ffff:127.0.0.2", "", true},
+		{"authenticated", `{}`, "192.0.2.25", "alice", true},
+		{"stranger", `{}`, "192.0.2.25", "", false},
+		{"skip_networks = []", `{"skip_networks": []}`, "127.0.0.1", "", false},
+		{"own network", `{"skip_networks": ["192.0.2.0/24", "2001:db8::1"]}`, "192.0.2.25", "", true},
+		{"own address v6", `{"skip_networks": ["192.0.2.0/24", "2001:db8::1"]}`, "2001:db8::1", "", true},
+		{"loopback not listed", `{"skip_networks": ["192.0.2.0/24"]}`, "127.0.0.1", "", false},
+		{"skip_authenticated = false", `{"skip_authenticated": false}`, "192.0.2.25", "alice", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := sdktest.New(t, &Plugin{}, tc.cfg)
+			txn := remoteTxn()
+			txn.Session.ClientIP, txn.Session.AuthUser = tc.ip, tc.user
+			v := h.Data(txn, msg)
+			if !tc.skipped {
+				if v.Action != sdk.ActionReject || len(v.AuthResults) != 1 || v.AuthResults[0].Result != ResultFail {
+					t.Fatalf("action %v results %+v (%s), want evaluated and rejected", v.Action, v.AuthResults, v.Reason)
+				}
+				return
+			}
+			if v.Action != sdk.ActionContinue || v.Reply != nil || len(v.AuthResults) != 0 {
+				t.Fatalf("action %v reply %+v results %+v, want skipped", v.Action, v.Reply, v.AuthResults)
+			}
+			want := "skip_networks"
+			if tc.user != "" {
+				want = "authenticated client"
+			}
+			if !strings.HasPrefix(v.Reason, "dmarc: not evaluated") || !strings.Contains(v.Reason, want) {
+				t.Errorf("trace reason %q, want it to say the client was skipped (%s)", v.Reason, want)
+			}
+		})
+	}
+	for _, bad := range []string{`{"skip_networks": ["not-a-net"]}`, `{"skip_networks": "127.0.0.1"}`, `{"skip_authenticated": "yes"}`} {
 		if _, err := sdktest.Start(t, &Plugin{}, bad); err == nil {
 			t.Errorf("config %s accepted", bad)
 		}

@@ -34,12 +34,19 @@ type Config struct {
 	// SPF says nothing about submission.
 	SkipAuthenticated *bool `json:"skip_authenticated"`
 	// Hostname names this receiver in %{r} and Received-SPF (default the
-	// machine's host name).
+	// core's configured hostname, which Authentication-Results names too;
+	// the machine's host name when the core did not say).
 	Hostname string `json:"hostname"`
 	// Explanation is the macro-string explaining a fail when the domain
 	// has no exp= (default DefaultExplanation).
 	Explanation string `json:"explanation"`
 }
+
+// EnvHostname is the environment variable in which the core hands its
+// configured hostname to plugin processes: the name Received and
+// Authentication-Results carry, which Received-SPF's receiver= and the
+// %{r} macro (RFC 7208 §9.1, §7.3) must agree with.
+const EnvHostname = "SLUICE_HOSTNAME"
 
 // action is what the stage does with a result.
 type action string
@@ -126,6 +133,9 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 		if _, err := parseMacroString(p.cfg.Explanation, true); err != nil {
 			return fmt.Errorf("spf: explanation: %v", err)
 		}
+	}
+	if p.cfg.Hostname == "" {
+		p.cfg.Hostname = os.Getenv(EnvHostname)
 	}
 	if p.cfg.Hostname == "" {
 		p.cfg.Hostname, _ = os.Hostname()

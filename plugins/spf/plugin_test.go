@@ -241,3 +241,33 @@ func TestPendingIsBounded(t *testing.T) {
 func itoa(i int) string { return strconv.Itoa(i) }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// TestReceiverIsCoreHostname: without a hostname in its config the stage
+// names the receiver as the core's configured hostname (handed over in
+// SLUICE_HOSTNAME), the name Authentication-Results carries, in
+// Received-SPF's receiver= and in %{r} (RFC 7208 §7.2, §9.1); not the
+// machine's host name. A hostname in the stage's config still wins.
+func TestReceiverIsCoreHostname(t *testing.T) {
+	d := testlib.NewDNS(t,
+		`pass.example.org. 60 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
+		`rexp.example.org. 60 IN TXT "v=spf1 -all exp=why.rexp.example.org"`,
+		`why.rexp.example.org. 60 IN TXT "refused by %{r}"`,
+	)
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	t.Setenv(EnvHostname, "mx.configured.test")
+	for cfg, want := range map[string]string{`{}`: "mx.configured.test", `{"hostname": "spf.stage.test"}`: "spf.stage.test"} {
+		h := sdktest.New(t, &Plugin{}, cfg)
+		tx := txn("erin@pass.example.org", "helo.example.net")
+		h.Mail(tx)
+		v := h.Data(tx, []byte("Subject: hi\r\n\r\nbody\r\n"))
+		if len(v.Edits) != 1 {
+			t.Fatalf("%s: edits %v, want Received-SPF", cfg, v.Edits)
+		}
+		val := v.Edits[0].(sdk.InsertHeader).Value
+		if !strings.HasPrefix(val, "pass ("+want+": ") || !strings.Contains(val, " receiver="+want+";") {
+			t.Errorf("%s: Received-SPF %q, want receiver %s", cfg, val, want)
+		}
+		wantReply(t, h.Mail(txn("erin@rexp.example.org", "helo.example.net")), sdk.ActionReject, 550, "5.7.23", "refused by "+want)
+	}
+}
