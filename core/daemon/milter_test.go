@@ -159,7 +159,8 @@ func TestDeadMilterOnError(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	d := startDaemon(t, relayTo(sink)+
 		milterStage("strict", "tcp:"+hostport, "timeout = \"1s\"\non_error = \"tempfail\""))
-	if _, err := send(t, d, "x"); err == nil || !strings.Contains(err.Error(), "451 4.3.0") {
+	// At connect the tempfail greets 421 (RFC 5321 §4.3.2), with the code's detail.
+	if _, err := send(t, d, "x"); err == nil || !strings.Contains(err.Error(), "421 4.3.0") {
 		t.Fatalf("dead milter with on_error=tempfail: %v", err)
 	}
 	waitStage(t, d, "strict", func(s pipeline.StageStatus) bool {

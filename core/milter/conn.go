@@ -29,8 +29,18 @@ type conn struct {
 	heloSent    bool
 	txnOpen     bool // MAIL (or a later step) of this transaction was sent
 	txnDone     bool // the milter concluded this transaction (accept, reject, discard, end of message)
+	skipRcpt    bool // the milter answered a recipient with SMFIR_SKIP: no more of this transaction's
 	v2          bool // protocol version 2 was negotiated: no SMFIC_DATA (added in version 4)
+
+	// per is the timeout of each read and write in a call, limit the
+	// time by which the whole hook must be done (see budget).
+	per   time.Duration
+	limit time.Time
 }
+
+// maxProgress bounds how long a milter that keeps sending SMFIR_PROGRESS
+// may hold one hook: this many times the stage's timeout.
+const maxProgress = 10
 
 // errClosed is returned after Close.
 var errClosed = errors.New("milter connection closed")
@@ -63,7 +73,7 @@ func (c *conn) Wants(h sdk.Hook) bool {
 	case sdk.HookMail:
 		return !c.opt(milter.OptNoMailFrom)
 	case sdk.HookRcpt:
-		return !c.txnDone && !c.opt(milter.OptNoRcptTo)
+		return !c.txnDone && !c.skipRcpt && !c.opt(milter.OptNoRcptTo)
 	}
 	return !c.txnDone
 }
@@ -79,6 +89,7 @@ func (c *conn) Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recip
 	if c.broken != nil {
 		return sdk.Verdict{}, c.broken
 	}
+	c.budget(ctx)
 	switch h {
 	case sdk.HookConnect:
 		if c.connect == nil {
@@ -96,10 +107,10 @@ func (c *conn) Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recip
 				return sdk.Verdict{}, err
 			}
 		}
-		c.txnOpen, c.txnDone = false, false
+		c.txnOpen, c.txnDone, c.skipRcpt = false, false, false
 		return c.mail(ctx, t)
 	case sdk.HookRcpt:
-		if v, err := c.mail(ctx, t); err != nil || c.over() {
+		if v, err := c.mail(ctx, t); err != nil || c.over() || c.skipRcpt {
 			return v, err
 		}
 		return c.rcpt(ctx, t, *rcpt)
@@ -111,7 +122,7 @@ func (c *conn) Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recip
 func (c *conn) helo(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	c.heloSent = true
 	return c.step(ctx, sdk.HookHelo, "helo", func() (*milter.Action, error) {
-		if err := c.macros(milter.CodeHelo, heloMacros(&t.Session)); err != nil {
+		if err := c.macros(milter.CodeHelo, heloMacros(&t.Session), t, nil); err != nil {
 			return nil, err
 		}
 		return c.ms.Helo(t.Session.Helo)
@@ -132,13 +143,13 @@ func (c *conn) mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	}
 	c.txnOpen = true
 	v, err := c.step(ctx, sdk.HookMail, "mail", func() (*milter.Action, error) {
-		if err := c.macros(milter.CodeMail, mailMacros(t)); err != nil {
+		if err := c.macros(milter.CodeMail, mailMacros(t), t, nil); err != nil {
 			return nil, err
 		}
 		return c.ms.Mail(t.Envelope.MailFrom, esmtpArgs(t.Envelope.MailParams))
 	})
 	for _, r := range t.Envelope.Rcpts {
-		if err != nil || c.over() {
+		if err != nil || c.over() || c.skipRcpt {
 			break
 		}
 		v, err = c.rcpt(ctx, t, r)
@@ -150,14 +161,21 @@ func (c *conn) mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 // session): it gets no more steps.
 func (c *conn) over() bool { return c.sessionDone || c.txnDone }
 
-// rcpt sends SMFIC_RCPT with its ESMTP arguments and macros.
+// rcpt sends SMFIC_RCPT with its ESMTP arguments and macros. An
+// SMFIR_SKIP answer (continue) spares the milter the transaction's other
+// recipients, as Postfix skips further events of the kind (milter8.c,
+// skip_event_type).
 func (c *conn) rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
-	return c.step(ctx, sdk.HookRcpt, "rcpt", func() (*milter.Action, error) {
-		if err := c.macros(milter.CodeRcpt, rcptMacros(t, r)); err != nil {
+	v, err := c.step(ctx, sdk.HookRcpt, "rcpt", func() (*milter.Action, error) {
+		if err := c.macros(milter.CodeRcpt, rcptMacros(t, r), t, &r); err != nil {
 			return nil, err
 		}
 		return c.ms.Rcpt(r.Addr, esmtpArgs(r.Params))
 	})
+	if err == nil && c.wire.takeSkip() {
+		c.skipRcpt = true
+	}
+	return v, err
 }
 
 // step runs one request/answer exchange and maps the answer, updating
@@ -183,14 +201,31 @@ func (c *conn) step(ctx context.Context, h sdk.Hook, name string, f func() (*mil
 //     with message/connection") and Postfix (milter8.c,
 //     MILTER8_STAT_ACCEPT_MSG) go on with the next milter. So the
 //     pipeline continues too; the stage asks for nothing more.
-//   - reject, tempfail, reply code and discard at connect or HELO end the
-//     session for the milter; at MAIL, DATA or end of message they end the
+//   - reject, tempfail and reply code at connect or HELO end the session
+//     for the milter; at MAIL, DATA or end of message they end the
 //     transaction. At RCPT, reject and tempfail refuse that recipient
 //     only, while discard applies to the whole message.
+//   - SMFIR_DISCARD at connect or HELO is not allowed: Postfix
+//     (milter8.c, "DISCARD action is not allowed for connect or helo")
+//     logs it and goes on as if the milter had said continue, and so do
+//     we. There is no message to discard yet, and discarding every
+//     message of the session would lose mail silently.
 func (c *conn) verdict(h sdk.Hook, a *milter.Action) (sdk.Verdict, error) {
 	v, err := actionVerdict(a)
 	if err != nil {
 		return v, err
+	}
+	if v.Action == sdk.ActionDiscard && (h == sdk.HookConnect || h == sdk.HookHelo) {
+		c.stage.log.Warn("milter DISCARD is not allowed at connect or helo: ignored", "hook", string(h), "session", c.sess.ID)
+		return sdk.Continue().Because("milter " + c.stage.opts.Name + ": discard at " + string(h) + " is not allowed (ignored)"), nil
+	}
+	if a.Code == milter.ActReplyCode {
+		if got, want := replyClassMismatch(a.SMTPCode, a.SMTPText); got != "" {
+			// Postfix (milter8.c) calls this a malformed reply, a
+			// configuration error of the milter's.
+			c.stage.log.Warn("milter reply's enhanced status code does not match its reply code: class corrected",
+				"reply", fmt.Sprintf("%d %s", a.SMTPCode, got), "used", want, "session", c.sess.ID)
+		}
 	}
 	done := v.Action != sdk.ActionContinue
 	if v.Action == sdk.ActionAccept {
@@ -218,8 +253,15 @@ func (c *conn) verdict(h sdk.Hook, a *milter.Action) (sdk.Verdict, error) {
 }
 
 // macros sends SMFIC_MACRO for the step with code, skipping empty values
-// as Postfix does for undefined macros.
-func (c *conn) macros(code milter.Code, kv []string) error {
+// as Postfix does for undefined macros. kv are the macros sent by
+// default; a milter that asked for a list of its own for the step
+// (smfi_setsymlist, in its SMFIC_OPTNEG answer) gets those of its list
+// that are known at this point (of the transaction t and recipient r, if
+// any), as Postfix overrides its milter_*_macros with the milter's list.
+func (c *conn) macros(code milter.Code, kv []string, t *sdk.Txn, r *sdk.Recipient) error {
+	if list, ok := c.wire.symLists[symStage[code]]; ok {
+		kv = pickMacros(list, knownMacros(c.stage.opts.Hostname, c.sess, t, r))
+	}
 	var out []string
 	for i := 0; i+1 < len(kv); i += 2 {
 		if kv[i+1] != "" {
@@ -232,24 +274,43 @@ func (c *conn) macros(code milter.Code, kv []string) error {
 	return c.ms.Macros(code, out...)
 }
 
-// call runs f with the connection's deadline taken from ctx (the stage's
-// timeout, set by the pipeline) and cut short when ctx is cancelled. A
+// budget sets the timeouts of a hook's calls from ctx, whose deadline is
+// the stage's timeout (set by the pipeline): each read and write of the
+// milter socket gets that much, and the whole hook at most maxProgress
+// times it. So a milter that answers SMFIR_PROGRESS in time goes on
+// being waited for, as under Postfix, which reads each reply packet with
+// its own timeout and loops on PROGRESS (milter8.c, milter8_event); one
+// that sends nothing is given up after one timeout, as before.
+func (c *conn) budget(ctx context.Context) {
+	c.per = c.stage.opts.Timeout
+	if dl, ok := ctx.Deadline(); ok {
+		c.per = max(time.Until(dl), time.Millisecond)
+	}
+	c.limit = time.Now().Add(maxProgress * c.per)
+}
+
+// call runs f with each I/O's deadline set by budget, cut short when ctx
+// is cancelled. ctx's own deadline is left to the socket's: the milter
+// may keep the call going past it with SMFIR_PROGRESS (see budget). A
 // failure breaks the connection: the protocol stream is out of step.
 func (c *conn) call(ctx context.Context, step string, f func() error) error {
-	dl, ok := ctx.Deadline()
-	if !ok {
-		dl = time.Now().Add(c.stage.opts.Timeout)
+	if c.per <= 0 {
+		c.budget(ctx)
 	}
-	_ = c.wire.SetDeadline(dl)
+	c.wire.arm(c.per, c.limit)
+	c.wire.takeSkip()
 	fired := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		_ = c.wire.SetDeadline(time.Unix(1, 0))
+		if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			c.wire.cut()
+		}
 		close(fired)
 	})
 	err := f()
 	if !stop() && ctx.Err() != nil {
-		<-fired // its deadline must not hit the next call
+		<-fired // its cut must not hit the next call
 	}
+	c.wire.disarm()
 	if err != nil {
 		return c.fail(ctx, step, err)
 	}
@@ -259,10 +320,10 @@ func (c *conn) call(ctx context.Context, step string, f func() error) error {
 // fail breaks the connection after an error at step.
 func (c *conn) fail(ctx context.Context, step string, err error) error {
 	switch {
-	case ctx.Err() != nil:
-		err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+	case errors.Is(ctx.Err(), context.Canceled):
+		err = fmt.Errorf("%w (%v)", context.Canceled, err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		// The socket's deadline is the context's: it can fire first.
+		// The socket's deadline is the stage's timeout (see budget).
 		err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 	}
 	c.broken = fmt.Errorf("milter %s: %s: %w", c.stage.opts.Addr, step, err)
@@ -277,8 +338,9 @@ func (c *conn) sendConnect(ctx context.Context) error {
 	if c.opt(milter.OptNoConnect) {
 		return nil
 	}
+	c.budget(ctx)
 	v, err := c.step(ctx, sdk.HookConnect, "connect", func() (*milter.Action, error) {
-		if err := c.macros(milter.CodeConn, connectMacros(c.stage.opts.Hostname, c.sess)); err != nil {
+		if err := c.macros(milter.CodeConn, connectMacros(c.stage.opts.Hostname, c.sess), nil, nil); err != nil {
 			return nil, err
 		}
 		host, family, port, addr := connectInfo(c.sess)
@@ -295,9 +357,10 @@ func (c *conn) sendConnect(ctx context.Context) error {
 // aborted (SMFIC_ABORT), which keeps the connection for the next MAIL.
 func (c *conn) Reset(ctx context.Context) {
 	if c.broken == nil && c.txnOpen && !c.txnDone {
+		c.budget(ctx)
 		_ = c.call(ctx, "abort", func() error { return c.ms.Abort() })
 	}
-	c.txnOpen, c.txnDone = false, false
+	c.txnOpen, c.txnDone, c.skipRcpt = false, false, false
 }
 
 // Close says goodbye (SMFIC_QUIT) and closes the socket.

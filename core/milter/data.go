@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -27,32 +28,42 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 	if c.sessionDone || c.txnDone {
 		return sdk.Continue(), nil
 	}
-	for _, hf := range m.Headers {
-		// Checked before anything is sent, so the connection stays in
-		// step (the transaction is aborted at reset).
-		if n := 3 + len(hf.Name) + len(hf.Value); n > maxHeaderPacket {
-			return sdk.Verdict{}, pipeline.HeaderTooBig(fmt.Errorf("header field %.40s is %d bytes, over a milter packet's %d", hf.Name, n, maxHeaderPacket))
+	c.budget(ctx)
+	var values []string
+	if !c.opt(milter.OptNoHeaders) {
+		values = make([]string, len(m.Headers))
+		for i, hf := range m.Headers {
+			values[i] = c.headerValue(hf)
+			// Checked before anything is sent, so the connection stays in
+			// step (the transaction is aborted at reset).
+			if n := 3 + len(hf.Name) + len(values[i]); n > maxHeaderPacket {
+				return sdk.Verdict{}, pipeline.HeaderTooBig(fmt.Errorf("header field %.40s is %d bytes, over a milter packet's %d", hf.Name, n, maxHeaderPacket))
+			}
 		}
 	}
 	if v, err := c.mail(ctx, t); err != nil || c.over() {
 		return v, err
 	}
 	qid := t.Envelope.QueueID
-	v, err := c.step(ctx, sdk.HookData, "data", func() (*milter.Action, error) { return c.sendData(qid) })
+	v, err := c.step(ctx, sdk.HookData, "data", func() (*milter.Action, error) { return c.sendData(t) })
 	if err != nil || c.over() {
 		return v, err
 	}
 	v, err = c.step(ctx, sdk.HookData, "header", func() (*milter.Action, error) {
-		for _, hf := range m.Headers {
-			// Postfix sends folded values with LF line ends, without the
-			// space after the colon (no SMFIP_HDR_LEADSPC).
-			act, err := c.ms.HeaderField(cstring(hf.Name), cstring(strings.ReplaceAll(hf.Value, "\r\n", "\n")))
+		for i, hf := range m.Headers {
+			if values == nil {
+				break // SMFIP_NOHDRS
+			}
+			act, err := c.ms.HeaderField(cstring(hf.Name), cstring(values[i]))
 			if err != nil || act.Code != milter.ActContinue {
 				return act, err
 			}
+			if c.wire.takeSkip() {
+				break // SMFIR_SKIP: no more header fields (milter8.c, skip_event_type)
+			}
 		}
 		if !c.opt(milter.OptNoEOH) {
-			if err := c.macros(milter.CodeEOH, []string{"i", qid}); err != nil {
+			if err := c.macros(milter.CodeEOH, []string{"i", qid}, t, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -67,7 +78,28 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 			return v, err
 		}
 	}
-	return c.end(ctx, qid)
+	return c.end(ctx, t)
+}
+
+// leadSpace reports whether the milter negotiated SMFIP_HDR_LEADSPC.
+func (c *conn) leadSpace() bool { return !c.v2 && c.opt(milter.OptHeaderLeadingSpace) }
+
+// headerValue is a header field's value as a milter gets it (SMFIC_HEADER):
+// as received, everything after the colon, folded with LF line ends as
+// Postfix sends it; without SMFIP_HDR_LEADSPC, less one space (not a tab)
+// after the colon, as Sendmail and Postfix send it (milter8.c,
+// milter8_header: "Sendmail by default eats one space (not tab) after
+// the colon"). A field a stage edited has no received bytes: Sluice
+// writes it as "Name: value".
+func (c *conn) headerValue(hf sdk.Header) string {
+	v := " " + hf.Value
+	if i := bytes.IndexByte(hf.Raw, ':'); i >= 0 {
+		v = string(hf.Raw[i+1:])
+	}
+	if !c.leadSpace() {
+		v = strings.TrimPrefix(v, " ")
+	}
+	return strings.ReplaceAll(v, "\r\n", "\n")
 }
 
 // maxHeaderPacket bounds the data of an SMFIC_HEADER packet (command byte,
@@ -91,12 +123,12 @@ func cstring(s string) string {
 // (SMFIP_NODATA); go-milter's client has no call for it. Without a reply
 // (SMFIP_NR_DATA) the answer is continue. A version 2 milter does not
 // know the step.
-func (c *conn) sendData(qid string) (*milter.Action, error) {
+func (c *conn) sendData(t *sdk.Txn) (*milter.Action, error) {
 	cont := &milter.Action{Code: milter.ActContinue}
 	if c.v2 || c.opt(milter.OptNoData) {
 		return cont, nil
 	}
-	if err := c.macros(milter.CodeData, []string{"i", qid}); err != nil {
+	if err := c.macros(milter.CodeData, []string{"i", t.Envelope.QueueID}, t, nil); err != nil {
 		return nil, err
 	}
 	if _, err := c.wire.Write([]byte{0, 0, 0, 1, byte(milter.CodeData)}); err != nil {
@@ -149,7 +181,8 @@ func parseAction(p []byte) (*milter.Action, error) {
 }
 
 // sendBody sends the body in chunks. SMFIR_SKIP (with SMFIP_SKIP
-// negotiated) ends the body early.
+// negotiated; wireConn hands it to go-milter as a continue) ends the body
+// early.
 func (c *conn) sendBody(body []byte) (*milter.Action, error) {
 	for len(body) > 0 {
 		n := min(len(body), milter.MaxBodyChunk)
@@ -157,11 +190,11 @@ func (c *conn) sendBody(body []byte) (*milter.Action, error) {
 		if err != nil {
 			return nil, err
 		}
-		if act.Code == milter.ActSkip {
-			break
-		}
 		if act.Code != milter.ActContinue {
 			return act, nil
+		}
+		if c.wire.takeSkip() {
+			break
 		}
 		body = body[n:]
 	}
@@ -170,12 +203,12 @@ func (c *conn) sendBody(body []byte) (*milter.Action, error) {
 
 // end sends SMFIC_BODYEOB and turns the modifications that come back
 // before the final answer into edits.
-func (c *conn) end(ctx context.Context, qid string) (sdk.Verdict, error) {
+func (c *conn) end(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	var mods []milter.ModifyAction
 	var act *milter.Action
 	var addArgs [][]string
 	err := c.call(ctx, "end of message", func() (err error) {
-		if err = c.macros(milter.CodeEOB, []string{"i", qid}); err != nil {
+		if err = c.macros(milter.CodeEOB, []string{"i", t.Envelope.QueueID}, t, nil); err != nil {
 			return err
 		}
 		c.wire.takeAddArgs()
@@ -191,7 +224,7 @@ func (c *conn) end(ctx context.Context, qid string) (sdk.Verdict, error) {
 	if err != nil {
 		return sdk.Verdict{}, c.fail(ctx, "end of message", err)
 	}
-	edits, quarantine, err := modEdits(mods, addArgs)
+	edits, quarantine, err := modEdits(mods, addArgs, c.leadSpace())
 	if err != nil {
 		return sdk.Verdict{}, c.fail(ctx, "end of message", err)
 	}

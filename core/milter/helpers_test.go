@@ -57,6 +57,8 @@ func (r *record) Macro(k string) string {
 type scripted struct {
 	rec     *record
 	connect func() gm.Response
+	helo    func() gm.Response
+	header  func(name, value string) gm.Response
 	mail    func(from string) gm.Response
 	rcpt    func(to string) gm.Response
 	body    func(chunk []byte) (gm.Response, error)
@@ -73,6 +75,9 @@ func (s *scripted) Connect(host, family string, port uint16, addr net.IP, m *gm.
 
 func (s *scripted) Helo(name string, m *gm.Modifier) (gm.Response, error) {
 	s.rec.add("helo "+name, m)
+	if s.helo != nil {
+		return s.helo(), nil
+	}
 	return gm.RespContinue, nil
 }
 
@@ -94,6 +99,9 @@ func (s *scripted) RcptTo(to string, m *gm.Modifier) (gm.Response, error) {
 
 func (s *scripted) Header(name, value string, m *gm.Modifier) (gm.Response, error) {
 	s.rec.add("header "+name+": "+value, m)
+	if s.header != nil {
+		return s.header(name, value), nil
+	}
 	return gm.RespContinue, nil
 }
 
@@ -203,6 +211,12 @@ func step(c pipeline.Conn, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recipient) (sdk.Ver
 // step is refused or errs.
 func transact(t *testing.T, c pipeline.Conn, rcpts ...string) (sdk.Verdict, error) {
 	t.Helper()
+	return transactMsg(t, c, testMessage(), rcpts...)
+}
+
+// transactMsg is transact with message m.
+func transactMsg(t *testing.T, c pipeline.Conn, m *sdk.Message, rcpts ...string) (sdk.Verdict, error) {
+	t.Helper()
 	txn := &sdk.Txn{Session: *testSession(), Envelope: sdk.Envelope{MailFrom: "alice@example.org",
 		MailParams: map[string]string{"BODY": "8BITMIME"}, QueueID: "Q123"}}
 	for _, h := range []sdk.Hook{sdk.HookConnect, sdk.HookHelo, sdk.HookMail} {
@@ -223,7 +237,6 @@ func transact(t *testing.T, c pipeline.Conn, rcpts ...string) (sdk.Verdict, erro
 	if !c.Wants(sdk.HookData) {
 		return sdk.Continue(), nil
 	}
-	m := testMessage()
 	if !c.NeedsBody() {
 		m.Body = nil
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 
 	milter "github.com/emersion/go-milter"
 
@@ -62,6 +63,53 @@ func rcptMacros(t *sdk.Txn, r sdk.Recipient) []string {
 	return []string{"i", t.Envelope.QueueID, "{rcpt_addr}", r.Addr}
 }
 
+// symStage maps a step's command to its SMFIM_* macro stage, the key of
+// a milter's macro lists (smfi_setsymlist).
+var symStage = map[milter.Code]uint32{
+	milter.CodeConn: 0, // SMFIM_CONNECT
+	milter.CodeHelo: 1, // SMFIM_HELO
+	milter.CodeMail: 2, // SMFIM_ENVFROM
+	milter.CodeRcpt: 3, // SMFIM_ENVRCPT
+	milter.CodeData: 4, // SMFIM_DATA
+	milter.CodeEOB:  5, // SMFIM_EOM
+	milter.CodeEOH:  6, // SMFIM_EOH
+}
+
+// knownMacros is every macro known at a step: the session's, and the
+// transaction's and the recipient's when there are some.
+func knownMacros(hostname string, s *sdk.Session, t *sdk.Txn, r *sdk.Recipient) []string {
+	if t != nil {
+		s = &t.Session
+	}
+	kv := append(connectMacros(hostname, s), heloMacros(s)...)
+	if t != nil {
+		kv = append(kv, mailMacros(t)...)
+		if r != nil {
+			kv = append(kv, rcptMacros(t, *r)...)
+		}
+	}
+	return kv
+}
+
+// pickMacros returns the macros of kv named in list (names separated by
+// spaces or commas, with or without braces: "{client_addr}" or
+// "client_addr"), in kv's order; a name given twice in kv is taken once.
+func pickMacros(list string, kv []string) []string {
+	want := map[string]bool{}
+	for _, n := range strings.FieldsFunc(list, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
+		want[strings.Trim(n, "{}")] = true
+	}
+	var out []string
+	for i := 0; i+1 < len(kv); i += 2 {
+		n := strings.Trim(kv[i], "{}")
+		if want[n] {
+			out = append(out, kv[i], kv[i+1])
+			delete(want, n)
+		}
+	}
+	return out
+}
+
 // clientName is the client's host name, "unknown" when it has none, as
 // Postfix names it.
 func clientName(s *sdk.Session) string {
@@ -72,14 +120,21 @@ func clientName(s *sdk.Session) string {
 }
 
 // connectInfo is SMFIC_CONNECT's data: host name, family, port, address.
+// A client without a name is named by its address in brackets, the
+// Sendmail form Postfix sends too (milter8.c, milter8_conn_event:
+// "Transform unknown hostname from Postfix to Sendmail form").
 func connectInfo(s *sdk.Session) (string, milter.ProtoFamily, uint16, string) {
 	ip := net.ParseIP(s.ClientIP)
+	name := s.ClientName
+	if name == "" && ip != nil {
+		name = "[" + ip.String() + "]"
+	}
 	switch {
 	case ip == nil:
 		return clientName(s), milter.FamilyUnknown, 0, ""
 	case ip.To4() != nil:
-		return clientName(s), milter.FamilyInet, uint16(s.ClientPort), ip.String()
+		return name, milter.FamilyInet, uint16(s.ClientPort), ip.String()
 	default:
-		return clientName(s), milter.FamilyInet6, uint16(s.ClientPort), ip.String()
+		return name, milter.FamilyInet6, uint16(s.ClientPort), ip.String()
 	}
 }

@@ -32,22 +32,25 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Actions we let a milter perform (SMFIF_*): all of them. SETSYMLIST is
-// offered so that milters which ask for it still negotiate; we send our
-// fixed macro set either way.
+// Actions we let a milter perform (SMFIF_*): all of them. With
+// SETSYMLIST a milter names the macros it wants at each step in its
+// SMFIC_OPTNEG answer, and gets those (conn.macros).
 const actionMask = milter.OptAddHeader | milter.OptChangeBody | milter.OptAddRcpt | milter.OptRemoveRcpt |
 	milter.OptChangeHeader | milter.OptQuarantine | milter.OptChangeFrom | milter.OptAddRcptWithArgs |
 	milter.OptSetSymList
 
 // Protocol steps a milter may opt out of (SMFIP_*): every step and every
-// reply, and SMFIR_SKIP in the body. Not offered: SMFIP_RCPT_REJ (we do
-// not send refused recipients) and SMFIP_HDR_LEADSPC (values are sent
-// without the space after the colon, as Postfix does by default).
+// reply; SMFIR_SKIP (SMFIP_SKIP), which go-milter v0.5.0's client cannot
+// parse but wireConn turns into a continue it can, remembering the skip;
+// and header values with their leading white space (SMFIP_HDR_LEADSPC;
+// without it one space after the colon is dropped, as Sendmail and
+// Postfix do). As Postfix's protocol 6 offers. Not offered: SMFIP_RCPT_REJ
+// (we do not send refused recipients).
 const protocolMask = milter.OptNoConnect | milter.OptNoHelo | milter.OptNoMailFrom | milter.OptNoRcptTo |
 	milter.OptNoBody | milter.OptNoHeaders | milter.OptNoEOH | milter.OptNoUnknown | milter.OptNoData |
 	milter.OptNoHeaderReply | milter.OptSkip | milter.OptNoConnReply | milter.OptNoHeloReply |
 	milter.OptNoMailReply | milter.OptNoRcptReply | milter.OptNoDataReply | milter.OptNoUnknownReply |
-	milter.OptNoEOHReply | milter.OptNoBodyReply
+	milter.OptNoEOHReply | milter.OptNoBodyReply | milter.OptHeaderLeadingSpace
 
 // Masks of a protocol version 2 milter (go-milter's own server is one):
 // go-milter's client only downgrades when we offer nothing newer.
@@ -187,6 +190,9 @@ func (s *Stage) dialMasks(ctx context.Context, v2 bool) (*conn, error) {
 		return nil, err
 	}
 	d.w.SetDeadline(time.Time{})
+	// A milter may only skip what it was offered to (SMFIP_SKIP is a
+	// version 6 option): go-milter takes the milter's mask as it is.
+	d.w.skipOK = !v2 && ms.ProtocolOption(milter.OptSkip)
 	return &conn{stage: s, ms: ms, wire: d.w, v2: v2}, nil
 }
 

@@ -79,6 +79,11 @@ func replyVerdict(code int, text string) (sdk.Verdict, error) {
 		if m := enhancedRE.FindStringSubmatch(line); m != nil {
 			if enhanced == "" {
 				enhanced = m[1]
+				if enhanced[0] != prefix[0] {
+					// "451 5.7.1": the class is the reply code's (RFC 3463
+					// §2); conn.verdict logs the milter's mistake.
+					enhanced = prefix[:1] + enhanced[1:]
+				}
 			}
 			line = strings.TrimPrefix(line[len(m[1]):], " ")
 		}
@@ -89,28 +94,54 @@ func replyVerdict(code int, text string) (sdk.Verdict, error) {
 	return mk(code, enhanced, strings.Join(parts, " ")), nil
 }
 
+// replyClassMismatch returns the enhanced status code of an
+// SMFIR_REPLYCODE text when its class differs from the reply code's
+// ("451 5.7.1"), and the code used instead; "" when they match or there
+// is none.
+func replyClassMismatch(code int, text string) (got, used string) {
+	m := enhancedRE.FindStringSubmatch(text)
+	if m == nil || int(m[1][0]-'0') == code/100 {
+		return "", ""
+	}
+	return m[1], fmt.Sprint(code/100) + m[1][1:]
+}
+
 // modEdits turns the modifications a milter sent before its final answer
 // to SMFIC_BODYEOB into edits, in order. SMFIR_REPLBODY may come in
 // several packets: their data is one body, concatenated, normalised to
 // CRLF and placed where the first packet was. addArgs[i] holds the ESMTP
 // arguments of the i-th added recipient (SMFIR_ADDRCPT_PAR). A
 // SMFIR_QUARANTINE returns its reason.
-func modEdits(mods []milter.ModifyAction, addArgs [][]string) (_ []sdk.Edit, quarantine *string, _ error) {
+//
+// With SMFIP_HDR_LEADSPC negotiated (leadSpace), a header value carries
+// the white space that follows the colon, as the values sent to the
+// milter do: Postfix then joins name and value with ":" alone, otherwise
+// with ": " (milter8.c, MILTER8_HDR_SPACE). A field Sluice writes is
+// always "Name: value", so one leading space of such a value is dropped
+// ("Name: value" as the milter meant it); a value without one gets the
+// space all the same.
+func modEdits(mods []milter.ModifyAction, addArgs [][]string, leadSpace bool) (_ []sdk.Edit, quarantine *string, _ error) {
 	var edits []sdk.Edit
 	var body []byte
 	bodyAt, added := -1, 0
+	value := func(v string) string {
+		if leadSpace {
+			v = strings.TrimPrefix(v, " ")
+		}
+		return crlf(v)
+	}
 	for _, m := range mods {
 		switch m.Code {
 		case milter.ActAddHeader: // SMFIR_ADDHEADER
-			edits = append(edits, sdk.AddHeader{Name: m.HeaderName, Value: crlf(m.HeaderValue)})
+			edits = append(edits, sdk.AddHeader{Name: m.HeaderName, Value: value(m.HeaderValue)})
 		case milter.ActInsertHeader: // SMFIR_INSHEADER: index 0 is the top
-			edits = append(edits, sdk.InsertHeader{Index: int(m.HeaderIndex), Name: m.HeaderName, Value: crlf(m.HeaderValue)})
+			edits = append(edits, sdk.InsertHeader{Index: int(m.HeaderIndex), Name: m.HeaderName, Value: value(m.HeaderValue)})
 		case milter.ActChangeHeader: // SMFIR_CHGHEADER: index is the 1-based occurrence; empty value deletes
 			occ := max(int(m.HeaderIndex), 1)
 			if m.HeaderValue == "" {
 				edits = append(edits, sdk.DeleteHeader{Name: m.HeaderName, Occurrence: occ})
 			} else {
-				edits = append(edits, sdk.ChangeHeader{Name: m.HeaderName, Occurrence: occ, Value: crlf(m.HeaderValue)})
+				edits = append(edits, sdk.ChangeHeader{Name: m.HeaderName, Occurrence: occ, Value: value(m.HeaderValue)})
 			}
 		case milter.ActChangeFrom: // SMFIR_CHGFROM: sender NUL [arg NUL]...
 			edits = append(edits, sdk.SetSender{Addr: unbracket(m.From), Params: parseArgs(m.FromArgs)})

@@ -6,28 +6,114 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
 )
 
 // Milter protocol codes go-milter v0.5.0 does not name or parse.
 const (
 	codeAddRcptPar = '2' // SMFIR_ADDRCPT_PAR: add recipient with ESMTP args (protocol v6)
 	codeAddRcpt    = '+' // SMFIR_ADDRCPT
+	codeSkip       = 's' // SMFIR_SKIP: skip further events of this kind (protocol v6, with SMFIP_SKIP)
+	codeShutdown   = '4' // SMFIR_SHUTDOWN: the milter wants the SMTP session closed (421)
+	codeContinue   = 'c' // SMFIR_CONTINUE
+	codeReplyCode  = 'y' // SMFIR_REPLYCODE
+	codeOptNeg     = 'O' // SMFIC_OPTNEG, the milter's answer
 	maxPacket      = 1 << 20
 )
 
+// shutdownReply is what SMFIR_SHUTDOWN becomes: Postfix's smtpd answers
+// a milter's "S" reply with 421 4.7.0 and disconnects.
+const shutdownReply = "421 4.7.0 Server closing connection"
+
 // wireConn is the milter socket as go-milter's client sees it. It reads
-// the milter's replies packet by packet and rewrites SMFIR_ADDRCPT_PAR,
-// which go-milter v0.5.0 rejects as an unknown code, into SMFIR_ADDRCPT,
-// keeping the ESMTP arguments aside (addArgs) so that the stage can put
-// them back on the matching recipient. Every SMFIR_ADDRCPT gets an entry
-// too (nil), so the n-th entry belongs to the n-th added recipient.
+// the milter's replies packet by packet and rewrites those go-milter
+// v0.5.0 rejects as unknown codes into ones it parses:
 //
-// It is used from one goroutine at a time (the SMTP session's); deadlines
-// may be set from another, which net.Conn allows.
+//   - SMFIR_ADDRCPT_PAR becomes SMFIR_ADDRCPT, the ESMTP arguments kept
+//     aside (addArgs) so that the stage can put them back on the matching
+//     recipient. Every SMFIR_ADDRCPT gets an entry too (nil), so the n-th
+//     entry belongs to the n-th added recipient.
+//   - SMFIR_SKIP, when SMFIP_SKIP was negotiated (skipOK), becomes
+//     SMFIR_CONTINUE with skipped set, for the stage to stop sending
+//     events of that kind. Without SMFIP_SKIP it is passed on, and
+//     go-milter's error breaks the connection: a milter may only send it
+//     when offered (libmilter turns it into continue otherwise).
+//   - SMFIR_SHUTDOWN becomes SMFIR_REPLYCODE "421 4.7.0 Server closing
+//     connection", the reply Postfix gives for it.
+//
+// It also keeps the macro lists a milter asks for in its SMFIC_OPTNEG
+// answer (symLists), which go-milter reads past.
+//
+// Each I/O gets its own deadline while armed (see arm): a milter that is
+// busy and says so with SMFIR_PROGRESS is read again with a fresh
+// timeout, as Postfix reads each reply packet with its own timeout, up to
+// a limit for the whole step.
+//
+// It is used from one goroutine at a time (the SMTP session's); cut may
+// be called from another.
 type wireConn struct {
 	net.Conn
-	pending []byte     // rest of the current packet, as handed to go-milter
-	addArgs [][]string // per added recipient, in order
+	pending  []byte            // rest of the current packet, as handed to go-milter
+	addArgs  [][]string        // per added recipient, in order
+	skipOK   bool              // SMFIP_SKIP was negotiated
+	skipped  bool              // an SMFIR_SKIP was read since the last takeSkip
+	symLists map[uint32]string // SMFIM_* stage → macro names, from the OPTNEG answer
+
+	mu    sync.Mutex
+	per   time.Duration // each I/O's timeout; 0: deadlines are left alone
+	limit time.Time     // no I/O deadline past it
+	isCut bool          // the call was cancelled: every I/O fails
+}
+
+// arm gives each I/O a timeout of per, none ending after limit, until
+// disarm.
+func (w *wireConn) arm(per time.Duration, limit time.Time) {
+	w.mu.Lock()
+	w.per, w.limit, w.isCut = per, limit, false
+	w.mu.Unlock()
+}
+
+// disarm stops setting deadlines; the last one stays.
+func (w *wireConn) disarm() {
+	w.mu.Lock()
+	w.per = 0
+	w.mu.Unlock()
+}
+
+// cut fails the I/O in progress and every later one until the next arm.
+func (w *wireConn) cut() {
+	w.mu.Lock()
+	w.isCut = true
+	_ = w.Conn.SetDeadline(time.Unix(1, 0))
+	w.mu.Unlock()
+}
+
+// deadline sets the next I/O's deadline.
+func (w *wireConn) deadline() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.isCut {
+		return os.ErrDeadlineExceeded
+	}
+	if w.per > 0 {
+		dl := time.Now().Add(w.per)
+		if dl.After(w.limit) {
+			dl = w.limit
+		}
+		_ = w.Conn.SetDeadline(dl)
+	}
+	return nil
+}
+
+// Write writes under a deadline of its own.
+func (w *wireConn) Write(p []byte) (int, error) {
+	if err := w.deadline(); err != nil {
+		return 0, err
+	}
+	return w.Conn.Write(p)
 }
 
 // Read serves the current packet, reading the next one when it is used up.
@@ -43,8 +129,12 @@ func (w *wireConn) Read(p []byte) (int, error) {
 }
 
 // next reads one packet: a 4-byte big-endian length, then the command
-// byte and its data (milter protocol, "Packet format").
+// byte and its data (milter protocol, "Packet format"). The packet gets
+// a deadline of its own.
 func (w *wireConn) next() error {
+	if err := w.deadline(); err != nil {
+		return err
+	}
 	var hdr [4]byte
 	if _, err := io.ReadFull(w.Conn, hdr[:]); err != nil {
 		return err
@@ -71,8 +161,19 @@ func (w *wireConn) next() error {
 		}
 		w.addArgs = append(w.addArgs, args)
 		data = append(append([]byte{codeAddRcpt}, parts[0]...), 0)
-		binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
+	case codeSkip:
+		if w.skipOK && len(data) == 1 {
+			w.skipped = true
+			data = []byte{codeContinue}
+		}
+	case codeShutdown:
+		if len(data) == 1 {
+			data = append([]byte{codeReplyCode}, shutdownReply+"\x00"...)
+		}
+	case codeOptNeg:
+		w.symLists = parseSymLists(data[1:])
 	}
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
 	w.pending = append(hdr[:], data...)
 	return nil
 }
@@ -82,4 +183,33 @@ func (w *wireConn) takeAddArgs() [][]string {
 	a := w.addArgs
 	w.addArgs = nil
 	return a
+}
+
+// takeSkip reports and forgets an SMFIR_SKIP read.
+func (w *wireConn) takeSkip() bool {
+	s := w.skipped
+	w.skipped = false
+	return s
+}
+
+// parseSymLists reads the macro lists after the three masks of an
+// SMFIC_OPTNEG answer (smfi_setsymlist): pairs of a 4-byte SMFIM_* stage
+// and a NUL-terminated list of names separated by spaces.
+func parseSymLists(d []byte) map[uint32]string {
+	if len(d) < 12 {
+		return nil
+	}
+	d = d[12:]
+	var out map[uint32]string
+	for len(d) > 4 {
+		stage := binary.BigEndian.Uint32(d)
+		d = d[4:]
+		s, rest, _ := bytes.Cut(d, []byte{0})
+		d = rest
+		if out == nil {
+			out = map[uint32]string{}
+		}
+		out[stage] = strings.TrimSpace(string(s))
+	}
+	return out
 }

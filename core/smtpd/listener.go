@@ -133,6 +133,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		return
 	}
 	if r := l.srv.checkConnect(&c.info); r != nil {
+		r = greetingRefusal(r)
 		l.srv.log.Info("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reply", r.Error())
 		l.refuse(nc, r)
 		return
@@ -142,6 +143,29 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 	case <-l.handoff.done:
 		_ = nc.Close()
 	}
+}
+
+// greetingRefusal turns a refusal of the connect hook (a plugin's or a
+// milter's: 550 5.7.1, 451 4.7.1, a dead stage's 451 4.3.0) into a reply
+// valid in place of the greeting, where RFC 5321 §4.3.2 allows only 220,
+// 554 and 421 (§3.1: 554 when the server will not serve the client;
+// §3.8: 421 when it cannot now, and closes). The stage's text and the
+// subject and detail of its enhanced code are kept; the class follows
+// the code.
+func greetingRefusal(r *reply.Reply) *reply.Reply {
+	g := *r
+	switch {
+	case r.Code == 554 || r.Code == 421:
+		return r
+	case r.Temporary():
+		g.Code = 421
+	default:
+		g.Code = 554
+	}
+	if g.Enhanced != [3]int{} {
+		g.Enhanced[0] = g.Code / 100
+	}
+	return &g
 }
 
 // refuse answers a connection that will not be served with r in place of

@@ -1172,6 +1172,9 @@ func (c *Conn) handleData(arg string) {
 		return
 	}
 	c.writeResponse(code, enhancedCode, msg)
+	if closesConnection(code) {
+		c.Close()
+	}
 }
 
 // chunkReader reads the size octets of a BDAT chunk from the connection.
@@ -1357,9 +1360,10 @@ func (c *Conn) handleBdat(arg string) {
 		return
 	}
 	if err != nil {
-		c.writeResponse(dataErrorToStatus(err))
+		code, enhancedCode, msg := dataErrorToStatus(err)
+		c.writeResponse(code, enhancedCode, msg)
 
-		if err == errPanic {
+		if err == errPanic || closesConnection(code) {
 			c.Close()
 		}
 
@@ -1381,7 +1385,12 @@ func (c *Conn) handleBdat(arg string) {
 				c.writeResponse(code, enchCode, "<"+rcpt+"> "+msg)
 			}
 		} else {
-			c.writeResponse(dataErrorToStatus(err))
+			code, enhancedCode, msg := dataErrorToStatus(err)
+			c.writeResponse(code, enhancedCode, msg)
+			if closesConnection(code) {
+				c.Close()
+				return
+			}
 		}
 
 		if err == errPanic {
@@ -1586,13 +1595,27 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 	}
 }
 
+// writeError answers a command with the error the session returned, and
+// closes the connection after a 421 (see closesConnection).
 func (c *Conn) writeError(code int, enhCode EnhancedCode, err error) {
 	if smtpErr, ok := err.(*SMTPError); ok {
 		c.writeResponse(smtpErr.Code, smtpErr.EnhancedCode, smtpErr.Message)
+		if closesConnection(smtpErr.Code) {
+			c.Close()
+		}
 	} else {
 		c.writeResponse(code, enhCode, err.Error())
 	}
 }
+
+// closesConnection reports whether a reply the session gave ends the
+// connection: 421, "Service not available, closing transmission
+// channel" (RFC 5321 §3.8, §4.2.3), which a server sends when it must
+// shut the session down, so the client is not left talking to a server
+// that refuses everything after it. Postfix's smtpd likewise disconnects
+// after a 421 it sends. Sluice change: v0.25.1 wrote the 421 and read
+// the next command.
+func closesConnection(code int) bool { return code == 421 }
 
 // readLine reads a command line, or an AUTH response line, without its
 // line end (LF, or CRLF). The read deadline is set once per line, so it
