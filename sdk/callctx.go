@@ -8,13 +8,13 @@ import (
 )
 
 // WithCallTimeout is context.WithTimeout for one call to a plugin, made
-// cheap for the direct channel, which enforces the deadline with its
-// socket's and needs no timer: until something calls the context's Done
-// or Value, it is only a deadline and its parent, with no timer and no
-// registration with the parent. The first Done or Value turns it into a
-// context.WithDeadline, so on any other transport, or in a stage that
-// waits on it, it behaves as context.WithTimeout would. Call the
-// CancelFunc when the call is over.
+// cheap for the direct channel. That channel needs no timer: it reads the
+// deadline and sets it on its socket, whose read then fails when the time
+// is up. So until something calls the context's Done or Value, it is only
+// a deadline and its parent, with no timer and no registration with the
+// parent. The first Done or Value turns it into a context.WithDeadline,
+// so on any other transport, or in a stage that waits on it, it behaves
+// as context.WithTimeout would. Call the CancelFunc when the call is over.
 func WithCallTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	c := &callCtx{parent: parent, deadline: time.Now().Add(d)}
 	return c, c.cancel

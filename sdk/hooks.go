@@ -56,8 +56,13 @@ type DeliverHook interface {
 	Deliver(ctx context.Context, t *Txn, rcpt Recipient) (Verdict, error)
 }
 
-// BounceHook is called with a generated bounce before it is queued; it may
-// edit or discard it.
+// BounceHook is called with a generated report (a bounce, an RFC 3464
+// DSN, from the null sender) before it is queued; it may edit it. Reject
+// or Discard drops the report; Quarantine queues it in state quarantined;
+// Tempfail cannot defer it, so it is queued as generated, without the
+// edits of any stage. A failing call (an error, a timeout, a panic, a
+// dead plugin) never loses a report: with on_error continue the next
+// stage is asked, otherwise the report is queued as generated.
 type BounceHook interface {
 	Bounce(ctx context.Context, t *Txn, m *Message) (Verdict, error)
 }

@@ -35,6 +35,15 @@ var Handshake = plugin.HandshakeConfig{
 //
 // Unless GOGC is set, the process runs its garbage collector at GOGC=400.
 //
+// What the plugin logs reaches the core's log with the stage's name: the
+// log package and slog's default logger (at info; a JSON slog record at
+// its own level) and, once Serve runs, fmt.Println (info) and
+// fmt.Fprintln(os.Stderr, …) (warn). Before Serve, print nothing to
+// stdout: it carries the handshake.
+//
+// Serve must answer the core's handshake, and Configure must return,
+// within 20 seconds each, or the start fails.
+//
 // With SLUICE_PLUGIN_CPUPROFILE=PREFIX in its environment the process
 // writes a CPU profile of its whole life to PREFIX.PID, for profiling a
 // plugin under the core's load (go tool pprof PREFIX.PID).

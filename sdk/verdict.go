@@ -60,7 +60,11 @@ type Verdict struct {
 // Continue passes to the next stage, applying edits.
 func Continue(edits ...Edit) Verdict { return Verdict{Action: ActionContinue, Edits: edits} }
 
-// Accept accepts now; later stages are skipped. Edits still apply.
+// Accept ends this hook's pass through the pipeline: the later stages
+// are not asked at this hook, but they still are at the hooks that follow
+// (an accept at rcpt does not skip them at data), as Haraka's next(OK)
+// and a Postfix restriction's OK end only their own stage. Edits still
+// apply.
 func Accept(edits ...Edit) Verdict { return Verdict{Action: ActionAccept, Edits: edits} }
 
 // Reject refuses with code (5xx), enhanced status ("5.7.1") and text.
@@ -73,10 +77,13 @@ func Tempfail(code int, enhanced, text string) Verdict {
 	return Verdict{Action: ActionTempfail, Reply: &Reply{Code: code, Enhanced: enhanced, Text: text}}
 }
 
-// Discard accepts the message and drops it.
+// Discard accepts the message and drops it. At the bounce hook it drops
+// the report.
 func Discard(reason string) Verdict { return Verdict{Action: ActionDiscard, Reason: reason} }
 
-// Quarantine accepts the message and keeps it in the queue, held.
+// Quarantine accepts the message and keeps it in the queue in state
+// quarantined, undelivered until an administrator releases it (sluice
+// queue release ID). At the bounce hook it queues the report so.
 func Quarantine(reason string) Verdict { return Verdict{Action: ActionQuarantine, Reason: reason} }
 
 // PlainContinue reports whether v is Continue with no edit and no

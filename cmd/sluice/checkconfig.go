@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/daemon"
@@ -39,12 +40,12 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	warnings, err := daemon.Check(c, self)
+	res, err := daemon.Check(c, self)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%s: ok\n", *path)
-	for _, warn := range warnings {
+	for _, warn := range res.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	for _, l := range c.Listeners {
@@ -60,7 +61,19 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 		if s.Milter != "" {
 			kind, target = "milter", s.Milter
 		}
-		fmt.Fprintf(w, "  %d. %s  %s %s  timeout=%s on_error=%s\n", i+1, s.Name, kind, target, s.Timeout.Duration, s.OnError)
+		fmt.Fprintf(w, "  %d. %s  %s %s  timeout=%s on_error=%s", i+1, s.Name, kind, target, s.Timeout.Duration, s.OnError)
+		switch hooks := res.Hooks[i]; {
+		case hooks == nil: // a milter: its steps are negotiated per connection
+		case len(hooks) == 0:
+			fmt.Fprint(w, "  hooks=(none)")
+		default:
+			names := make([]string, len(hooks))
+			for j, h := range hooks {
+				names[j] = string(h)
+			}
+			fmt.Fprintf(w, "  hooks=%s", strings.Join(names, ","))
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }

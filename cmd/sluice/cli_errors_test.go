@@ -225,7 +225,8 @@ func TestQueueListAllColumnsAlign(t *testing.T) {
 func TestSubcommandHelp(t *testing.T) {
 	for _, args := range [][]string{{"queue", "-h"}, {"queue", "--help"}, {"queue", "show", "-h"}, {"trace", "-h"},
 		{"replay", "--help"}, {"reload", "-h"}, {"version", "-h"}, {"user", "-h"}, {"user", "add", "--help"},
-		{"dkim", "-h"}, {"dkim", "keygen", "-h"}, {"plugin", "--help"}, {"serve", "-h"}, {"check-config", "--help"}} {
+		{"dkim", "-h"}, {"dkim", "keygen", "-h"}, {"plugin", "--help"}, {"plugin", "serve", "-h"}, {"plugin", "serve", "--help"},
+		{"plugin", "list", "-h"}, {"serve", "-h"}, {"check-config", "--help"}} {
 		code, out, stderr := runErr(args...)
 		if code != exitOK || stderr != "" || !strings.HasPrefix(out, "usage: sluice "+args[0]) {
 			t.Errorf("sluice %s: exit %d, stdout %q, stderr %q", strings.Join(args, " "), code, out, stderr)

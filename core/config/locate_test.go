@@ -88,9 +88,9 @@ func TestPluginPathMustBeExecutable(t *testing.T) {
 	stage := func(p string) string { return minimal + "[[stage]]\nname = \"x\"\nplugin = \"" + p + "\"\n" }
 	cfg := filepath.Join(dir, "sluice.toml")
 	for p, want := range map[string]string{
-		"./noexec":  cfg + ":6: plugin " + filepath.Join(dir, "noexec") + " is not an executable file",
-		"./missing": cfg + ":6: plugin stat " + filepath.Join(dir, "missing"),
-		"./":        cfg + ":6: plugin " + dir + " is not an executable file",
+		"./noexec":  cfg + `:6: stage "x": plugin "./noexec" (` + filepath.Join(dir, "noexec") + ") is not an executable file",
+		"./missing": cfg + `:6: stage "x": plugin "./missing" (` + filepath.Join(dir, "missing") + "): no such file or directory",
+		"./":        cfg + `:6: stage "x": plugin "./" (` + dir + ") is not an executable file",
 	} {
 		if _, err := Parse(cfg, []byte(stage(p))); err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("plugin %q: got %v, want prefix %q", p, err, want)

@@ -1,9 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -27,12 +30,23 @@ func (c *Config) checkStageTarget(s Stage) error {
 		return nil
 	}
 	path := c.Resolve(s.Plugin)
+	// The error names the stage, the path as written and the file it
+	// resolved to, absolute: relative to a config given by a relative
+	// path, the resolved one alone would be as puzzling as the written one.
+	shown := path
+	if abs, err := filepath.Abs(path); err == nil {
+		shown = abs
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fmt.Errorf("plugin %s", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is shown already
+		}
+		return fmt.Errorf("stage %q: plugin %q (%s): %v", s.Name, s.Plugin, shown, err)
 	}
 	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("plugin %s is not an executable file", path)
+		return fmt.Errorf("stage %q: plugin %q (%s) is not an executable file", s.Name, s.Plugin, shown)
 	}
 	return nil
 }

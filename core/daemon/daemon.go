@@ -169,15 +169,14 @@ func Start(opt Options) (_ *Daemon, err error) {
 }
 
 // bounceFilter runs a generated report through the pipeline's bounce hook.
-func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []byte) ([]byte, bool, error) {
+func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []byte) (pipeline.BounceResult, error) {
 	rcpts := make([]string, len(r.Rcpts))
 	for i, rc := range r.Rcpts {
 		rcpts[i] = rc.Addr
 	}
 	g := d.live.acquire() // a reload meanwhile must not stop its stages
 	defer d.live.release(g)
-	out, drop := g.pipe.Bounce(ctx, r.ID, rcpts, body)
-	return out, drop, nil
+	return g.pipe.Bounce(ctx, r.ID, rcpts, body), nil
 }
 
 // deliverHook runs the pipeline's deliver hook for recipients of m about

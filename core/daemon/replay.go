@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -84,7 +86,7 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 			res.Reply = o.Reply.String()
 			res.Hook = h
 		}
-		res.Envelope = *s.Envelope()
+		res.Envelope = queuedEnvelope(*s.Envelope())
 		res.Trace = s.Trace()
 		res.Message = string(msg.Bytes())
 		return res
@@ -112,4 +114,20 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 		return res, nil
 	}
 	return finish(sdk.HookData, s.Data(ctx, msg)), nil
+}
+
+// queuedEnvelope is e as the queue would keep it (applyEnvelope does it
+// for a received message): a recipient the stages added twice, or in
+// another case, is delivered once, so replay shows it once, as its first
+// occurrence.
+func queuedEnvelope(e sdk.Envelope) sdk.Envelope {
+	var m envelope.Message
+	applyEnvelope(&m, &e)
+	out := e
+	out.Rcpts = make([]sdk.Recipient, 0, len(m.Rcpts))
+	for _, r := range m.Rcpts {
+		i := slices.IndexFunc(e.Rcpts, func(x sdk.Recipient) bool { return x.Addr == r.Addr })
+		out.Rcpts = append(out.Rcpts, e.Rcpts[i])
+	}
+	return out
 }

@@ -192,8 +192,9 @@ func checkFiles(c *config.Config) error {
 // with its config (a plugin refusing its [stage.config] is caught here)
 // and stopped again. Milters are not dialled: they may come up after us.
 //
-// It returns warnings about what is valid but probably not meant.
-func Check(c *config.Config, self string) (warnings []string, err error) {
+// It returns what the stages declared, and warnings about what is valid
+// but probably not meant.
+func Check(c *config.Config, self string) (*CheckResult, error) {
 	if _, err := dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration); err != nil {
 		return nil, c.KeyError("dns", -1, "servers", fmt.Errorf("dns: %w", err))
 	}
@@ -210,10 +211,39 @@ func Check(c *config.Config, self string) (warnings []string, err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range ps.stages {
+	res := &CheckResult{Warnings: authWarnings(c, ps.pipe), Hooks: make([][]sdk.Hook, len(c.Stages))}
+	for i, s := range ps.stages {
+		if p, ok := s.(*sharedStage); ok {
+			res.Hooks[i] = p.Info().Hooks
+			if len(res.Hooks[i]) == 0 {
+				res.Hooks[i] = []sdk.Hook{}
+				res.Warnings = append(res.Warnings, noHooksWarning(c.Stages[i]))
+			}
+		}
 		_ = s.Close()
 	}
-	return authWarnings(c, ps.pipe), nil
+	return res, nil
+}
+
+// CheckResult is what Check found besides errors.
+type CheckResult struct {
+	// Warnings are about what is valid but probably not meant.
+	Warnings []string
+	// Hooks are the hooks each [[stage]], in order, declared at start:
+	// nil for a milter (it negotiates its steps per connection), empty for
+	// a plugin that declared none.
+	Hooks [][]sdk.Hook
+}
+
+// noHooksWarning is the warning for a plugin stage that declared no hook:
+// it is never called. With the Go SDK that is almost always a mistake: a
+// hook method whose signature is not the interface's, or methods on a
+// pointer receiver while main serves the value (sdk.Serve(T{}) instead of
+// sdk.Serve(&T{})).
+func noHooksWarning(sc config.Stage) string {
+	return fmt.Sprintf("stage %s: plugin %s declares no hooks, so it is never called "+
+		"(with the Go SDK: is a hook method's signature the interface's, e.g. sdk.DataHook's? "+
+		"methods on *T need sdk.Serve(&T{}), not sdk.Serve(T{}))", sc.Name, sc.Plugin)
 }
 
 // authWarnings names the listeners that require AUTH while nothing can

@@ -27,10 +27,12 @@ type BounceOptions struct {
 	// null-sender message) that failed. Empty: it is logged and dropped.
 	DoubleBounceTo string
 	// Filter runs every report through the pipeline's bounce hook before
-	// it is queued. It may rewrite the body or the envelope, or drop the
-	// report. An error is logged and the report is queued unchanged: a
-	// lost bounce is worse than an unfiltered one.
-	Filter func(ctx context.Context, report *envelope.Message, body []byte) (out []byte, drop bool, err error)
+	// it is queued (see pipeline.Bounce). It may rewrite the body, drop
+	// the report or quarantine it; the session's trace is stored with the
+	// report, or under its id when it is dropped. An error, or a result
+	// that says the stages did not decide, is logged and the report is
+	// queued as generated: a lost bounce is worse than an unfiltered one.
+	Filter func(ctx context.Context, report *envelope.Message, body []byte) (pipeline.BounceResult, error)
 	// MaxReturn is the largest original message returned whole; a larger
 	// one is returned as its header, as a report larger than the sender's
 	// server accepts would itself bounce. Zero: 10 MiB. Negative: no limit.
@@ -73,12 +75,13 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 		return m, err
 	}
 	var out []queue.Queued
+	var dropped []droppedReport
 	for try := 0; ; try++ {
 		var m *envelope.Message
 		var err error
 		if try == optimisticTries {
 			m, err = a.q.ModifyEnqueue(id, func(m *envelope.Message) ([]queue.Queued, error) {
-				out = a.reports(ctx, m, fn(m), body, now)
+				out, dropped = a.reports(ctx, m, fn(m), body, now)
 				return out, nil
 			})
 		} else {
@@ -87,7 +90,7 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 				return nil, err
 			}
 			next := read.Clone()
-			out = a.reports(ctx, next, fn(next), body, now)
+			out, dropped = a.reports(ctx, next, fn(next), body, now)
 			m, err = a.q.ModifyEnqueue(id, func(m *envelope.Message) ([]queue.Queued, error) {
 				if !sameMessage(m, read) {
 					return nil, errChanged
@@ -101,8 +104,13 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 		}
 		if err == nil {
 			for _, q := range out {
-				a.log.Info("delivery: report queued", "id", id, "report", q.Msg.ID, "kind", q.Msg.Report, "to", q.Msg.Rcpts[0].Addr)
+				a.log.Info("delivery: report queued", "id", id, "report", q.Msg.ID, "kind", q.Msg.Report, "to", q.Msg.Rcpts[0].Addr,
+					"state", q.Msg.State)
 				a.metrics.ReportQueued(string(q.Msg.Report))
+			}
+			for _, d := range dropped {
+				a.log.Info("delivery: report dropped by the bounce hook", "id", id, "report", d.id, "to", d.to)
+				a.putTrace(d.id, d.trace)
 			}
 		}
 		return m, err
@@ -115,12 +123,39 @@ func sameMessage(a, b *envelope.Message) bool {
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
+// droppedReport is a report the bounce hook dropped: its id and the
+// trace stored under it once the change that caused it is committed.
+type droppedReport struct {
+	id, to string
+	trace  []byte
+}
+
+// TracePutter is a Queue that stores the trace of a message it does not
+// hold: a report the bounce hook dropped keeps what the stages did under
+// its id. *queue.Store implements it.
+type TracePutter interface {
+	PutTrace(id string, trace []byte) error
+}
+
+// putTrace stores the trace of a report that was not queued.
+func (a *Agent) putTrace(id string, trace []byte) {
+	tp, ok := a.q.(TracePutter)
+	if !ok || trace == nil {
+		return
+	}
+	if err := tp.PutTrace(id, trace); err != nil {
+		a.log.Warn("delivery: tracing", "id", id, "err", err)
+	}
+}
+
 // reports builds the report on m for entries, already limited to what
 // each recipient's NOTIFY asked for, and runs it through the bounce
 // hook. A message with the null sender is never reported on to its
 // sender (RFC 3461 §6.2, RFC 5321 §4.5.5); its failures go to
 // DoubleBounceTo when set, unless it is itself such a double bounce.
-func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []bounce.Recipient, body []byte, now time.Time) []queue.Queued {
+// The report comes back to be queued, or among dropped when a stage of
+// the bounce hook suppressed it.
+func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []bounce.Recipient, body []byte, now time.Time) (_ []queue.Queued, dropped []droppedReport) {
 	to, kind := m.From, envelope.ReportDSN
 	if m.From == "" {
 		var failed []bounce.Recipient
@@ -130,17 +165,17 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 			}
 		}
 		if len(failed) == 0 {
-			return nil
+			return nil, nil
 		}
 		if a.dsn.DoubleBounceTo == "" || m.Report == envelope.ReportDoubleBounce {
 			a.log.Warn("delivery: undeliverable message from the null sender dropped, not reported",
 				"id", m.ID, "report", m.Report, "rcpts", entryAddrs(failed))
-			return nil
+			return nil, nil
 		}
 		to, kind, entries = a.dsn.DoubleBounceTo, envelope.ReportDoubleBounce, failed
 	}
 	if len(entries) == 0 {
-		return nil
+		return nil, nil
 	}
 	raw, err := bounce.Build(bounce.Options{
 		Hostname:  a.host,
@@ -155,7 +190,7 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 	})
 	if err != nil {
 		a.log.Error("delivery: building a report", "id", m.ID, "err", err)
-		return nil
+		return nil, nil
 	}
 	r := &envelope.Message{
 		ID:          a.q.NewID(),
@@ -167,26 +202,35 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 		State:       envelope.StateActive,
 		NextAttempt: now,
 	}
+	var trace []byte
 	if f := a.dsn.Filter; f != nil {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.CommandTimeout.Duration)
-		out, drop, err := f(fctx, r, raw)
+		res, err := f(fctx, r, raw)
 		cancel()
+		trace = res.Trace
 		switch {
 		case err != nil:
 			a.log.Warn("delivery: bounce hook failed, report queued unchanged", "id", m.ID, "report", r.ID, "err", err)
-		case drop:
-			a.log.Info("delivery: report dropped by the bounce hook", "id", m.ID, "to", to)
-			return nil
-		case out != nil:
-			raw = out
+		case res.Drop:
+			return nil, []droppedReport{{id: r.ID, to: to, trace: trace}}
+		default:
+			if res.Unchanged != "" {
+				a.log.Warn("delivery: bounce hook failed, report queued as generated", "id", m.ID, "report", r.ID, "why", res.Unchanged)
+			}
+			if res.Body != nil {
+				raw = res.Body
+			}
+			if res.Quarantine {
+				r.State = envelope.StateQuarantined
+			}
 		}
 	}
 	r.Size, r.Body8Bit = int64(len(raw)), !ascii(string(raw))
 	if len(r.Rcpts) == 0 {
 		a.log.Warn("delivery: the bounce hook left the report without a recipient", "id", m.ID)
-		return nil
+		return nil, nil
 	}
-	return []queue.Queued{{Msg: r, Body: raw}}
+	return []queue.Queued{{Msg: r, Body: raw, Trace: trace}}, nil
 }
 
 // wanted appends to entries the report entry e for recipient r when r's

@@ -21,6 +21,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/admin"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 )
 
@@ -255,9 +256,9 @@ func TestDelayWarningOnce(t *testing.T) {
 	h.opt.Config.Relay = s.addr
 	h.opt.Bounce.DelayWarning = time.Hour
 	var built atomic.Int32
-	h.opt.Bounce.Filter = func(_ context.Context, _ *envelope.Message, body []byte) ([]byte, bool, error) {
+	h.opt.Bounce.Filter = func(_ context.Context, _ *envelope.Message, body []byte) (pipeline.BounceResult, error) {
 		built.Add(1)
-		return body, false, nil
+		return pipeline.BounceResult{Body: body}, nil
 	}
 	h.start()
 	m := msg("s@origin.test", "slow@dest.test", "quiet@dest.test")
@@ -396,9 +397,9 @@ func TestDoubleBounceToPostmasterThenDropped(t *testing.T) {
 	h.opt.Config.Relay = s.addr
 	h.opt.Bounce.DoubleBounceTo = "postmaster@dest.test"
 	reports := make(chan *envelope.Message, 10)
-	h.opt.Bounce.Filter = func(_ context.Context, r *envelope.Message, body []byte) ([]byte, bool, error) {
+	h.opt.Bounce.Filter = func(_ context.Context, r *envelope.Message, body []byte) (pipeline.BounceResult, error) {
 		reports <- r.Clone()
-		return body, false, nil
+		return pipeline.BounceResult{Body: body}, nil
 	}
 	h.start()
 	id := h.enqueue(msg("", "bad@dest.test"))
@@ -430,14 +431,14 @@ func TestBounceHook(t *testing.T) {
 	h.opt.Config.Relay = s.addr
 	var mu sync.Mutex
 	var seen []*envelope.Message
-	h.opt.Bounce.Filter = func(_ context.Context, r *envelope.Message, body []byte) ([]byte, bool, error) {
+	h.opt.Bounce.Filter = func(_ context.Context, r *envelope.Message, body []byte) (pipeline.BounceResult, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		seen = append(seen, r.Clone())
 		if strings.Contains(string(body), "drop@dest.test") {
-			return nil, true, nil
+			return pipeline.BounceResult{Drop: true}, nil
 		}
-		return bytes.Replace(body, []byte("Subject: "), []byte("X-Filtered: yes\r\nSubject: "), 1), false, nil
+		return pipeline.BounceResult{Body: bytes.Replace(body, []byte("Subject: "), []byte("X-Filtered: yes\r\nSubject: "), 1)}, nil
 	}
 	h.start()
 	dropID := h.enqueue(msg("s@origin.test", "drop@dest.test"))

@@ -2,16 +2,51 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
 
+// BounceResult is what the bounce hook made of a generated report.
+type BounceResult struct {
+	// Body is the report to queue: as the stages left it, or as it was
+	// generated when a stage failed or answered tempfail. Nil when the
+	// report is dropped.
+	Body []byte
+	// Drop: a stage's deliberate reject or discard suppressed the report.
+	Drop bool
+	// Quarantine: a stage quarantined the report; it is queued in state
+	// quarantined, as a message would be, for `sluice queue release`.
+	Quarantine bool
+	// Unchanged says why Body is the report as generated although a stage
+	// was asked (a stage failed and its on_error stopped the hook, or a
+	// stage answered tempfail), for a warning in the log; "" otherwise.
+	Unchanged string
+	// Trace is the bounce session's trace (a JSON Trace under the report's
+	// id), stored with the report so that `sluice trace ID` shows what
+	// the stages did; nil when no stage declared the hook.
+	Trace []byte
+}
+
 // Bounce runs the bounce hook over a generated report (raw RFC 5322 bytes)
-// addressed from the null sender to rcpts. Stages may edit it; a discard
-// or reject suppresses it (drop). Stages that do not declare the hook are
-// not called.
-func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []byte) (out []byte, drop bool) {
-	s := p.Open(ctx, sdk.Session{ID: "bounce-" + id, Listener: "bounce"})
+// whose queue id is id, addressed from the null sender to rcpts. Only the
+// stages that declared the hook are asked (a milter never is, nor opened).
+//
+// Only a stage's deliberate verdict can suppress a report: reject or
+// discard drops it, quarantine queues it quarantined. A failure of a stage
+// (an error, a timeout, a panic, a dead plugin) never loses it: with
+// on_error continue the next stage is asked, and with tempfail or reject,
+// which would refuse an SMTP command, the report is queued as generated —
+// without the edits of any stage — and the warning is logged and traced.
+// A tempfail verdict has no one to tell to try again: the report is
+// queued as generated too. Accept skips the later stages, as at any hook.
+func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []byte) BounceResult {
+	bp := p.bounceStages()
+	if len(bp.entries) == 0 {
+		return BounceResult{Body: raw}
+	}
+	s := bp.Open(ctx, sdk.Session{ID: "bounce-" + id, Listener: "bounce"})
 	defer s.Close()
 	s.txn.Envelope = sdk.Envelope{QueueID: id}
 	for _, r := range rcpts {
@@ -19,9 +54,49 @@ func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []
 	}
 	msg := ParseMessage(raw)
 	o := s.run(ctx, sdk.HookBounce, nil, msg)
-	switch {
-	case o.Reply != nil, o.Action == sdk.ActionDiscard:
-		return nil, true
+	trace := s.Trace()
+	if len(trace) == 0 {
+		return BounceResult{Body: raw}
 	}
-	return msg.Bytes(), false
+	var res BounceResult
+	var outcome string
+	// run returns as soon as a stage decides; the last trace entry is that
+	// stage's, and says whether it decided or failed.
+	last := trace[len(trace)-1]
+	switch {
+	case o.Reply != nil && last.Action == "error":
+		res.Body = raw
+		res.Unchanged = fmt.Sprintf("stage %s failed (on_error %s): %s", last.Stage, last.OnError, last.Error)
+		outcome = "queued as generated: " + res.Unchanged
+	case o.Action == sdk.ActionTempfail:
+		res.Body = raw
+		res.Unchanged = fmt.Sprintf("stage %s answered tempfail (%s), which cannot defer a report", last.Stage, last.Reply)
+		outcome = "queued as generated: " + res.Unchanged
+	case o.Action == sdk.ActionReject:
+		res.Drop = true
+		outcome = fmt.Sprintf("dropped: stage %s rejected it (%s)", last.Stage, last.Reply)
+	case o.Action == sdk.ActionDiscard:
+		res.Drop = true
+		outcome = fmt.Sprintf("dropped: stage %s discarded it", last.Stage)
+	case o.Action == sdk.ActionQuarantine:
+		res.Body, res.Quarantine = msg.Bytes(), true
+		outcome = fmt.Sprintf("quarantined by stage %s", last.Stage)
+	default:
+		res.Body = msg.Bytes()
+		outcome = "queued"
+	}
+	res.Trace, _ = json.Marshal(Trace{ID: id, Entries: trace, Outcome: outcome})
+	return res
+}
+
+// bounceStages is the pipeline of the stages that declared the bounce
+// hook, sharing p's counters and observer.
+func (p *Pipeline) bounceStages() *Pipeline {
+	bp := &Pipeline{log: p.log, now: p.now, observe: p.observe}
+	for _, e := range p.entries {
+		if d, ok := e.Stage.(Declarer); ok && d.Declares(sdk.HookBounce) {
+			bp.entries = append(bp.entries, e)
+		}
+	}
+	return bp
 }

@@ -317,23 +317,6 @@ func TestDiscardAtConnectAppliesToEveryMessage(t *testing.T) {
 	}
 }
 
-func TestBounceHookEditsAndSuppresses(t *testing.T) {
-	st := &goStage{hooks: map[sdk.Hook]bool{sdk.HookBounce: true}, onData: func(_ *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
-		if m.Get("Subject") == "drop me" {
-			return sdk.Discard("noise"), nil
-		}
-		return sdk.Continue(sdk.AddHeader{Name: "X-Bounce-Seen", Value: "yes"}), nil
-	}}
-	p := New(nil, sc("b", st))
-	out, drop := p.Bounce(context.Background(), "ID1", []string{"a@b"}, []byte("Subject: failed\r\n\r\nreport\r\n"))
-	if drop || string(out) != "Subject: failed\r\nX-Bounce-Seen: yes\r\n\r\nreport\r\n" {
-		t.Fatalf("edit: %q %v", out, drop)
-	}
-	if _, drop := p.Bounce(context.Background(), "ID2", []string{"a@b"}, []byte("Subject: drop me\r\n\r\nx\r\n")); !drop {
-		t.Fatal("discard did not suppress the report")
-	}
-}
-
 // authStage checks credentials at the auth hook.
 type authStage struct{ goStage }
 

@@ -33,11 +33,16 @@ type Options struct {
 	// servers for first-party plugins, see dnsresolve.Env).
 	Env    []string
 	Logger *slog.Logger
-	// StartTimeout bounds the handshake and Init.
+	// StartTimeout bounds the handshake and, again, Init (the plugin's
+	// Configure). Zero: DefaultStartTimeout.
 	StartTimeout time.Duration
 	// Backoff bounds restarts: the first waits MinBackoff, doubling to MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
 }
+
+// DefaultStartTimeout is how long a plugin has to answer the handshake,
+// and then to finish Init (its Configure), at start and at each restart.
+const DefaultStartTimeout = 20 * time.Second
 
 // Process is a supervised plugin process; it implements pipeline.Stage.
 type Process struct {
@@ -67,7 +72,7 @@ func Start(opt Options) (*Process, error) {
 		opt.Logger = slog.Default()
 	}
 	if opt.StartTimeout == 0 {
-		opt.StartTimeout = 20 * time.Second
+		opt.StartTimeout = DefaultStartTimeout
 	}
 	if opt.MinBackoff == 0 {
 		opt.MinBackoff = 100 * time.Millisecond
@@ -99,10 +104,18 @@ func (p *Process) launch() error {
 	cfg.StartTimeout = p.opt.StartTimeout
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error})
 	cfg.Stderr = &stderrLog{log: p.log}
+	// Once sdk.Serve runs, go-plugin sends the plugin's os.Stdout and
+	// os.Stderr here rather than to its files: without these, a plugin's
+	// fmt.Println or fmt.Fprintln(os.Stderr, …) would be lost.
+	cfg.SyncStdout = &stderrLog{log: p.log, msg: "plugin stdout"}
+	cfg.SyncStderr = &stderrLog{log: p.log, msg: "plugin stderr", level: slog.LevelWarn}
 	client := goplugin.NewClient(cfg)
 	proto, err := client.Client()
 	if err != nil {
 		client.Kill()
+		if strings.Contains(err.Error(), "timeout while waiting for plugin to start") {
+			return fmt.Errorf("plugin did not finish starting (handshake) within %s", p.opt.StartTimeout)
+		}
 		return err
 	}
 	raw, err := proto.Dispense(sdk.PluginKey)
@@ -120,6 +133,11 @@ func (p *Process) launch() error {
 	info, err := rpc.Init(ctx, p.opt.Stage, p.opt.ConfigJSON)
 	if err != nil {
 		client.Kill()
+		if ctx.Err() != nil {
+			// gRPC's "DeadlineExceeded desc = context deadline exceeded"
+			// does not say which deadline.
+			return fmt.Errorf("plugin did not finish starting (Configure) within %s", p.opt.StartTimeout)
+		}
 		return err
 	}
 	p.mu.Lock()

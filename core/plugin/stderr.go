@@ -10,15 +10,23 @@ import (
 	"sync"
 )
 
-// stderrLog forwards a plugin's stderr to the log, a line at a time. A
+// stderrLog forwards a plugin's output to the log, a line at a time. A
 // line that is a JSON log record — hclog's (go-plugin and the SDK write
 // those: "@level", "@message") or slog's ("level", "msg") — is logged at
 // its own level with its own message and fields, so a plugin's debug
-// chatter stays at debug; any other line is logged as it is, at info.
+// chatter stays at debug; any other line is logged as it is, with msg
+// (default "plugin stderr") at level (default info).
+//
+// Three of them serve a plugin process: its stderr file, where the log
+// package writes (log.Printf, slog's default logger) and a crash's panic
+// goes; and the os.Stdout and os.Stderr that go-plugin's Serve redirects
+// to the core (fmt.Println, fmt.Fprintln(os.Stderr, …)), at info and warn.
 type stderrLog struct {
-	log *slog.Logger
-	mu  sync.Mutex
-	buf []byte
+	log   *slog.Logger
+	msg   string
+	level slog.Level
+	mu    sync.Mutex
+	buf   []byte
 }
 
 func (w *stderrLog) Write(p []byte) (int, error) {
@@ -42,7 +50,11 @@ func (w *stderrLog) Write(p []byte) (int, error) {
 func (w *stderrLog) line(line []byte) {
 	var rec map[string]any
 	if line[0] != '{' || json.Unmarshal(line, &rec) != nil {
-		w.log.Info("plugin stderr", "line", string(line))
+		msg := w.msg
+		if msg == "" {
+			msg = "plugin stderr"
+		}
+		w.log.Log(context.Background(), w.level, msg, "line", string(line))
 		return
 	}
 	level, _ := first(rec, "@level", "level").(string)

@@ -15,6 +15,9 @@ import (
 type Queued struct {
 	Msg  *envelope.Message
 	Body []byte
+	// Trace, when not nil, is stored as the message's pipeline trace, as
+	// EnqueueTraced stores it (a report's: what the bounce hook did).
+	Trace []byte
 }
 
 // ModifyEnqueue is Modify whose fn may also return new messages, stored
@@ -64,6 +67,9 @@ func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued,
 		}
 		if err := s.stage(b, q.Msg, q.Body, true, &announced); err != nil {
 			return nil, err
+		}
+		if q.Trace != nil {
+			_ = b.Set(traceKey(q.Msg.ID), q.Trace, nil)
 		}
 		d.add(delta(nil, q.Msg))
 		wake = wake || q.Msg.State == envelope.StateActive
