@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -66,7 +65,6 @@ func startSelf(t *testing.T, which string, log *slog.Logger, timeout time.Durati
 // records is a slog handler that hands every record's level, message,
 // stage and line to a channel.
 type records struct {
-	mu    sync.Mutex
 	attrs []slog.Attr
 	ch    chan string
 }
