@@ -58,6 +58,37 @@ type txn struct {
 	from  string
 	opts  smtp.MailOptions
 	rcpts []envelope.Recipient
+	// seen holds rcptKey of each recipient once there are more than a few:
+	// a scan of rcpts per RCPT would make a large transaction quadratic.
+	seen map[string]struct{}
+}
+
+// seenAfter is how many recipients a transaction has before has looks
+// them up in a set rather than scanning them.
+const seenAfter = 32
+
+// rcptKey is addr (wire form) as has compares it: the local part exactly,
+// the domain without case.
+func rcptKey(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return addr
+	}
+	return addr[:i+1] + strings.ToLower(addr[i+1:])
+}
+
+// add makes rc a recipient of the transaction.
+func (t *txn) add(rc envelope.Recipient) {
+	t.rcpts = append(t.rcpts, rc)
+	switch {
+	case t.seen != nil:
+		t.seen[rcptKey(rc.Addr)] = struct{}{}
+	case len(t.rcpts) > seenAfter:
+		t.seen = make(map[string]struct{}, 2*len(t.rcpts))
+		for _, r := range t.rcpts {
+			t.seen[rcptKey(r.Addr)] = struct{}{}
+		}
+	}
 }
 
 // postmasterDomain is the domain of the postmaster RCPT TO:<Postmaster>
@@ -73,6 +104,10 @@ func (s *Server) postmasterDomain() string {
 // recipient of the transaction: the same local part (compared exactly,
 // RFC 5321 §2.4) at the same domain (compared without case).
 func (t *txn) has(addr string) bool {
+	if t.seen != nil {
+		_, ok := t.seen[rcptKey(addr)]
+		return ok
+	}
 	i := strings.LastIndexByte(addr, '@')
 	for _, r := range t.rcpts {
 		j := strings.LastIndexByte(r.Addr, '@')
@@ -191,7 +226,7 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	if r := s.srv.checkRcpt(&s.info, &rc, s.tx.opts.UTF8); r != nil {
 		return r
 	}
-	s.tx.rcpts = append(s.tx.rcpts, rc)
+	s.tx.add(rc)
 	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
 	return nil
 }
