@@ -122,6 +122,13 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 
 	for n < len(b) && r.state != stateEOF {
 		if r.r.Buffered() == 0 {
+			if n > 0 {
+				// Return what has come rather than wait to fill b: the
+				// caller times each read (the data timeout is on
+				// progress, RFC 5321 §4.5.3.2.6), and a slow client that
+				// keeps sending must not be cut off.
+				break
+			}
 			// Block for more input, as bufio.Reader.ReadByte does.
 			if _, err = r.r.Peek(1); err != nil {
 				if err == io.EOF {
