@@ -105,7 +105,7 @@ func TestCheckConfigErrorsHaveLines(t *testing.T) {
 			}
 			var o, e bytes.Buffer
 			code := run([]string{"check-config", "-c", path}, nil, &o, &e)
-			if want := "sluice: " + path + tc.want + "\n"; code != 1 || e.String() != want {
+			if want := path + tc.want + "\n"; code != 1 || e.String() != want {
 				t.Fatalf("exit %d, stderr %q\nwant exit 1, %q", code, e.String(), want)
 			}
 			// serve reports the files the listeners read as check-config
@@ -114,7 +114,7 @@ func TestCheckConfigErrorsHaveLines(t *testing.T) {
 				o.Reset()
 				e.Reset()
 				code := run([]string{"serve", "-c", path}, nil, &o, &e)
-				if want := "sluice: " + path + tc.want + "\n"; code != 1 || !strings.HasSuffix(e.String(), want) {
+				if want := path + tc.want + "\n"; code != 1 || !strings.HasSuffix(e.String(), want) {
 					t.Fatalf("serve: exit %d, stderr %q\nwant exit 1, ending %q", code, e.String(), want)
 				}
 			}

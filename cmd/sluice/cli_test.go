@@ -43,7 +43,8 @@ milter = "tcp:127.0.0.1:8891"
 	if code := run([]string{"check-config", "-c", bad}, nil, &o, &e); code != 1 {
 		t.Fatalf("exit %d", code)
 	}
-	if got := strings.TrimSpace(e.String()); got != "sluice: "+bad+":5: unknown key listener.colour" {
+	// SPEC: "exit 1 with file:line: reason": the line starts with the file.
+	if got := strings.TrimSpace(e.String()); got != bad+":5: unknown key listener.colour" {
 		t.Fatalf("stderr %q", got)
 	}
 }

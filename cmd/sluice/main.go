@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // Exit codes (SPEC.md): 0 ok, 1 user error, 2 daemon unreachable.
@@ -91,7 +92,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil || errors.Is(err, errHelpShown) {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "sluice: "+err.Error())
+	// An error at a place in the config file is "file:line: reason" alone,
+	// as SPEC has check-config print it (and as compilers print theirs).
+	if ce := (*config.Error)(nil); errors.As(err, &ce) && err.Error() == ce.Error() {
+		fmt.Fprintln(stderr, err.Error())
+	} else {
+		fmt.Fprintln(stderr, "sluice: "+err.Error())
+	}
 	if errors.Is(err, admin.ErrUnreachable) {
 		return exitUnreachable
 	}

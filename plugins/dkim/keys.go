@@ -118,7 +118,7 @@ func TXTRecord(domain, selector string, signer crypto.Signer) (string, error) {
 
 // Keygen makes a key of kind for selector and domain, writes it to
 // dir/SELECTOR.DOMAIN.key (PKCS#8 PEM, mode 0600, never over an existing
-// file) and returns the file's path and the TXT record to publish.
+// file; dir is made, mode 0700, if it does not exist) and returns the file's path and the TXT record to publish.
 func Keygen(domain, selector, kind, dir string) (path, record string, err error) {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	if domain == "" || selector == "" {
@@ -140,6 +140,10 @@ func Keygen(domain, selector, kind, dir string) (path, record string, err error)
 	}
 	if dir == "" {
 		dir = "."
+	}
+	// A keys directory that does not exist yet is made, private to us.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", err
 	}
 	path = filepath.Join(dir, selector+"."+domain+".key")
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -186,7 +186,8 @@ func TestKeyFiles(t *testing.T) {
 }
 
 func TestKeygen(t *testing.T) {
-	dir := t.TempDir()
+	// A directory that does not exist yet is made.
+	dir := filepath.Join(t.TempDir(), "keys", "new")
 	for _, kind := range []string{KeyRSA, KeyEd25519} {
 		path, record, err := Keygen("Example.ORG.", "sel", kind, dir)
 		if err != nil {
