@@ -58,6 +58,10 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 	}
 	for i, s := range c.Stages {
 		kind, target := "plugin", s.Plugin
+		if strings.Contains(s.Plugin, "/") {
+			// A path, relative to the config file: the one the daemon runs.
+			target = c.Resolve(s.Plugin)
+		}
 		if s.Milter != "" {
 			kind, target = "milter", s.Milter
 		}

@@ -67,3 +67,28 @@ plugin = "./nothere"
 	wantUserError(t, []string{"check-config", "-c", "sluice.toml"},
 		`sluice.toml:6: stage "tagger": plugin "./nothere" (`+filepath.Join(dir, "nothere")+"): no such file or directory")
 }
+
+// TestCheckConfigShowsResolvedPluginPath: a plugin path relative to the
+// config file prints as the file the daemon runs, as a milter's socket
+// path does ("print the resolved pipeline").
+func TestCheckConfigShowsResolvedPluginPath(t *testing.T) {
+	nohooks := testlib.Build(t, "./internal/testplugins/nohooks")
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(nohooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "plugins", "tag"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sluice.toml")
+	os.WriteFile(cfg, []byte("hostname = \"mx.example.org\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\n"+
+		"[[stage]]\nname = \"tag\"\nplugin = \"./plugins/tag\"\n"), 0o600)
+	out := runCLI(t, "check-config", "-c", cfg)
+	if want := "1. tag  plugin " + filepath.Join(dir, "plugins", "tag") + "  "; !strings.Contains(out, want) {
+		t.Fatalf("missing %q in:\n%s", want, out)
+	}
+}
