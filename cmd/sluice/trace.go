@@ -87,7 +87,8 @@ func printDeliveries(w io.Writer, evs []pipeline.DeliveryEvent) {
 	}
 }
 
-// printTrace renders trace entries as a table, edits indented below.
+// printTrace renders trace entries as a table, edits indented below each
+// row, under DETAIL.
 func printTrace(w io.Writer, entries []pipeline.TraceEntry) {
 	if len(entries) == 0 {
 		fmt.Fprintln(w, "(no stage ran)")
@@ -107,8 +108,10 @@ func printTrace(w io.Writer, entries []pipeline.TraceEntry) {
 			detail = strings.TrimSpace(detail + " " + e.Reason)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3fms\t%s\n", printable(e.Stage), printable(string(e.Hook)), printable(e.Action), e.LatencyMs, printable(detail))
+		// Edits go below the row in the last column, whose width no row
+		// sets: a long one (a DKIM-Signature) would widen VERDICT for all.
 		for _, ed := range e.Edits {
-			fmt.Fprintf(tw, "\t\t  %s\t\t\n", printable(ed))
+			fmt.Fprintf(tw, "\t\t\t\t  %s\n", printable(ed))
 		}
 	}
 	tw.Flush()

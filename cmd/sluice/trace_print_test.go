@@ -16,10 +16,11 @@ func TestPrintTraceEscapesControlCharacters(t *testing.T) {
 		Stage: "env", Hook: "data", Action: "continue", Reason: "why\x1b[2J",
 		Edits: []string{"add recipient <i@x>\r\nRCPT TO:<y@z>", "add header X: a\tb\u0085"},
 	}})
-	want := "STAGE  HOOK  VERDICT                                 LATENCY  DETAIL\n" +
-		"env    data  continue                                0.000ms  why\\x1b[2J\n" +
-		"               add recipient <i@x>\\r\\nRCPT TO:<y@z>           \n" +
-		"               add header X: a\\tb\\u0085" + strings.Repeat(" ", 23) + "\n"
+	// The edits, under DETAIL, leave VERDICT as narrow as its verdicts.
+	want := "STAGE  HOOK  VERDICT   LATENCY  DETAIL\n" +
+		"env    data  continue  0.000ms  why\\x1b[2J\n" +
+		"                                  add recipient <i@x>\\r\\nRCPT TO:<y@z>\n" +
+		"                                  add header X: a\\tb\\u0085\n"
 	if got := b.String(); got != want {
 		t.Fatalf("got\n%q\nwant\n%q", got, want)
 	}
