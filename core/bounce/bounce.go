@@ -83,8 +83,12 @@ type Recipient struct {
 
 // Options describe one report.
 type Options struct {
-	// Hostname is the Reporting-MTA and the domain of MAILER-DAEMON.
+	// Hostname is the Reporting-MTA, the domain of MAILER-DAEMON and the
+	// "by" host of the report's Received field.
 	Hostname string
+	// ID is the report's own queue id, the "id" of its Received field;
+	// optional.
+	ID string
 	// To is who the report goes to: the original sender.
 	To string
 	// EnvID is the original ENVID= (RFC 3461 §4.4); optional.
@@ -103,8 +107,9 @@ type Options struct {
 }
 
 // Build returns the report as a complete message (header and body, CRLF
-// line ends), From MAILER-DAEMON and To opt.To. The caller sends it with
-// the null reverse-path (RFC 3461 §6.2, RFC 5321 §4.5.5).
+// line ends), From MAILER-DAEMON and To opt.To, under a Received field of
+// its own (see Received). The caller sends it with the null reverse-path
+// (RFC 3461 §6.2, RFC 5321 §4.5.5).
 func Build(opt Options) ([]byte, error) {
 	if len(opt.Rcpts) == 0 {
 		return nil, errors.New("bounce: a report needs at least one recipient")
@@ -124,6 +129,7 @@ func Build(opt Options) ([]byte, error) {
 	boundary := newBoundary(original)
 
 	var b bytes.Buffer
+	b.WriteString(Received(opt.Hostname, opt.ID, opt.Date))
 	field(&b, "From", "Mail Delivery System <MAILER-DAEMON@"+opt.Hostname+">")
 	field(&b, "To", "<"+opt.To+">")
 	field(&b, "Subject", subject(opt.Rcpts))
@@ -183,6 +189,31 @@ func Build(opt Options) ([]byte, error) {
 	}
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 	return b.Bytes(), nil
+}
+
+// Received is the trace field at the top of a message Sluice generates
+// itself, as Postfix writes on its bounces: RFC 5321 §4.4 asks every SMTP
+// server that originates a message for one, and a message that no client
+// sent has no "from" or "with" clause to give, only "by" and "id". It is
+// folded before the date, as the listener's Received field is:
+//
+//	Received: by HOST (Sluice) id ID;
+//		DATE
+//
+// id is left out when empty.
+func Received(host, id string, date time.Time) string {
+	var b strings.Builder
+	b.WriteString("Received: by ")
+	b.WriteString(oneLine(host))
+	b.WriteString(" (Sluice)")
+	if id != "" {
+		b.WriteString(" id ")
+		b.WriteString(oneLine(id))
+	}
+	b.WriteString(";\r\n\t")
+	b.WriteString(date.Format(time.RFC1123Z)) // RFC 5322 §3.3 date-time
+	b.WriteString("\r\n")
+	return b.String()
 }
 
 // subject names the worst thing the report tells.

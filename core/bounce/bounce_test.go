@@ -233,3 +233,22 @@ func TestBuildNeedsRecipients(t *testing.T) {
 		t.Error("a report about no one was built")
 	}
 }
+
+// A report is a message Sluice originates: it starts with a Received
+// field of its own (RFC 5321 §4.4), "by" and "id" only, dated as the
+// report is.
+func TestBuildStartsWithReceived(t *testing.T) {
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.FixedZone("", 3600))
+	raw, err := Build(Options{Hostname: "mx.sluice.test", ID: "R1D", To: "s@o.test", Date: at,
+		Original: []byte(original), Rcpts: []Recipient{{Addr: "a@dest.test", Action: Failed}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Received: by mx.sluice.test (Sluice) id R1D;\r\n\tSun, 01 Mar 2026 12:00:00 +0100\r\nFrom: "
+	if !strings.HasPrefix(string(raw), want) {
+		t.Errorf("report starts %q, want %q", raw[:min(len(raw), len(want))], want)
+	}
+	if got := Received("h.test", "", at); got != "Received: by h.test (Sluice);\r\n\tSun, 01 Mar 2026 12:00:00 +0100\r\n" {
+		t.Errorf("without an id: %q", got)
+	}
+}

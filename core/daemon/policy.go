@@ -83,10 +83,7 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	if ps == nil {
 		return nil
 	}
-	ps.Envelope().QueueID = tx.Envelope.ID
-	msg := pipeline.ParseMessage(tx.Body)
-	dropForgedAuthResults(msg, pp.hostname)
-	o := ps.Data(ctx, msg)
+	msg, o := runData(ctx, ps, tx.Envelope.ID, pp.hostname, tx.Body)
 	outcome := o.Action.String()
 	if o.Reply != nil {
 		outcome += ": " + o.Reply.String()
@@ -94,10 +91,6 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
 	if o.Reply != nil {
 		return o.Reply
-	}
-	if ar := ps.AuthResults(); len(ar) > 0 {
-		// Below our Received header: one field for every method's result.
-		msg.Insert(1, "Authentication-Results", authResultsValue(pp.hostname, ar))
 	}
 	tx.Body = msg.Bytes()
 	for _, bad := range applyEnvelope(tx.Envelope, ps.Envelope()) {
@@ -114,6 +107,32 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 		tx.Envelope.State = envelope.StateQuarantined
 	}
 	return nil
+}
+
+// runData runs the data hook over body, a received message under our
+// Received field, and returns the message as it is to be queued. The
+// listener's path (Data) and sluice replay share it, so that replay shows
+// what would be queued:
+//
+//   - the envelope's queue id is id;
+//   - Authentication-Results fields that claim hostname, our authserv-id,
+//     are removed before any stage sees them (RFC 8601 §5);
+//   - when the stages let the message through, one field with every
+//     method's result they reported goes second in the header: below our
+//     Received field, or below a field a stage put above it (the spf
+//     stage's Received-SPF).
+func runData(ctx context.Context, ps *pipeline.Session, id, hostname string, body []byte) (*pipeline.Message, pipeline.Outcome) {
+	ps.Envelope().QueueID = id
+	msg := pipeline.ParseMessage(body)
+	dropForgedAuthResults(msg, hostname)
+	o := ps.Data(ctx, msg)
+	if o.Reply != nil {
+		return msg, o
+	}
+	if ar := ps.AuthResults(); len(ar) > 0 {
+		msg.Insert(1, "Authentication-Results", authResultsValue(hostname, ar))
+	}
+	return msg, o
 }
 
 // applyEnvelope carries the stages' envelope edits into the queue's

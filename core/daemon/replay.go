@@ -2,14 +2,18 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/mail"
+	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/core/smtpd"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -36,7 +40,9 @@ type ReplayResult struct {
 
 // Replay runs the configured pipeline over raw, stage by stage, without
 // queueing or delivering anything: how a user tries a pipeline order
-// before deploying it.
+// before deploying it. The resulting message is what the daemon would
+// queue: with our Received field, the Authentication-Results field of the
+// stages' results, and no forged one claiming our hostname.
 func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions) (*ReplayResult, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
@@ -73,6 +79,10 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	if ip == "" {
 		ip = "127.0.0.1"
 	}
+	client, err := netip.ParseAddr(ip)
+	if err != nil {
+		return nil, fmt.Errorf("replay: client IP %q: %w", ip, err)
+	}
 	helo := opt.Helo
 	if helo == "" {
 		helo = "replay.invalid"
@@ -100,10 +110,12 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	if o := s.Mail(ctx, from, nil); !o.OK() {
 		return finish(sdk.HookMail, o), nil
 	}
-	var refused []string
+	var accepted, refused []string
 	for _, r := range to {
 		if _, o := s.Rcpt(ctx, sdk.Recipient{Addr: r}); !o.OK() {
 			refused = append(refused, r+": "+o.Reply.String())
+		} else {
+			accepted = append(accepted, r)
 		}
 	}
 	if len(s.Envelope().Rcpts) == 0 {
@@ -113,8 +125,28 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 		res.Reply = "no recipient accepted: " + strings.Join(refused, "; ")
 		return res, nil
 	}
-	return finish(sdk.HookData, s.Data(ctx, msg)), nil
+	// The message as the listener would queue it: under our Received
+	// field (with ESMTP, as after EHLO), and, when there are stages to
+	// run, through the daemon's data step (runData), which writes the
+	// Authentication-Results field and removes forged ones.
+	t := smtpd.ReceivedTrace{Helo: helo, Client: client, Host: c.Hostname, ID: replayID, Date: time.Now()}
+	if len(accepted) == 1 {
+		t.For = accepted[0]
+	}
+	body := append(smtpd.ReceivedHeader(t), raw...)
+	if p.Len() == 0 {
+		// The daemon gives the listener no policy without stages.
+		msg = pipeline.ParseMessage(body)
+		return finish(sdk.HookData, s.Data(ctx, msg)), nil
+	}
+	var o pipeline.Outcome
+	msg, o = runData(ctx, s, replayID, c.Hostname, body)
+	return finish(sdk.HookData, o), nil
 }
+
+// replayID is the queue id of a replayed message, which is never queued:
+// the id of its Received field and its envelope's queue_id.
+const replayID = "replay"
 
 // queuedEnvelope is e as the queue would keep it (applyEnvelope does it
 // for a received message): a recipient the stages added twice, or in

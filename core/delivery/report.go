@@ -177,8 +177,10 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 	if len(entries) == 0 {
 		return nil, nil
 	}
+	id := a.q.NewID()
 	raw, err := bounce.Build(bounce.Options{
 		Hostname:  a.host,
+		ID:        id, // its Received field, there before the bounce hook runs
 		To:        to,
 		EnvID:     m.DSNEnvID,
 		Arrival:   m.Received,
@@ -193,7 +195,7 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 		return nil, nil
 	}
 	r := &envelope.Message{
-		ID:          a.q.NewID(),
+		ID:          id,
 		From:        "", // RFC 3461 §6.2: reports go out with the null reverse-path
 		Rcpts:       []envelope.Recipient{{Addr: to, Status: envelope.RcptPending}},
 		Received:    now,

@@ -582,3 +582,30 @@ func TestSuccessToDSNHopIsLeftToIt(t *testing.T) {
 		t.Errorf("queue holds %+v: the DSN hop reports success, not us", q)
 	}
 }
+
+// Every report carries Sluice's Received field as its first (RFC 5321
+// §4.4: Sluice originates it), with the report's queue id and the queue
+// clock's date, already when the bounce hook sees it.
+func TestReportStartsWithReceived(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: reject550("bad@dest.test")})
+	h.opt.Config.Relay = s.addr
+	hooked := make(chan string, 1)
+	h.opt.Bounce.Filter = func(_ context.Context, r *envelope.Message, body []byte) (pipeline.BounceResult, error) {
+		first, _, _ := strings.Cut(string(body), "\r\n")
+		hooked <- r.ID + " " + first
+		return pipeline.BounceResult{}, nil
+	}
+	h.start()
+	h.enqueue(msg("s@origin.test", "bad@dest.test"))
+	d := waitReport(t, s)
+	seen := <-hooked
+	id, hookFirst, _ := strings.Cut(seen, " ")
+	want := "Received: by mta.sluice.test (Sluice) id " + id + ";\r\n\t" + h.clock.Now().Format(time.RFC1123Z) + "\r\n"
+	if !strings.HasPrefix(d.msg.body, want) {
+		t.Errorf("delivered report starts %q, want %q", d.msg.body[:min(len(d.msg.body), len(want))], want)
+	}
+	if wantFirst, _, _ := strings.Cut(want, "\r\n"); hookFirst != wantFirst {
+		t.Errorf("the bounce hook saw the report start %q, want %q", hookFirst, wantFirst)
+	}
+}

@@ -216,7 +216,7 @@ func isASCIIText(b []byte) bool {
 // the size limit saw. blankAt is -1 otherwise.
 func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, blankAt int) *reply.Reply {
 	now := s.srv.clock()
-	t := trace{
+	t := ReceivedTrace{
 		Helo:     info.Helo,
 		Client:   info.Client.Addr(),
 		Host:     s.srv.cfg.Hostname,
@@ -230,7 +230,7 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, bl
 	if len(tx.rcpts) == 1 {
 		t.For = tx.rcpts[0].Addr
 	}
-	hdr := receivedHeader(t)
+	hdr := ReceivedHeader(t)
 	body := make([]byte, 0, len(hdr)+len(data)+2)
 	body = appendMessage(append(body, hdr...), data, blankAt)
 	m := &envelope.Message{

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// trace is what a Received header records.
-type trace struct {
+// ReceivedTrace is what a Received header records.
+type ReceivedTrace struct {
 	Helo     string
 	Client   netip.Addr
 	Host     string // our hostname
@@ -20,7 +20,7 @@ type trace struct {
 	Date     time.Time
 }
 
-// receivedHeader renders the trace header Sluice prepends (RFC 5321 §4.4),
+// ReceivedHeader renders the trace header Sluice prepends (RFC 5321 §4.4),
 // folded at its clauses with CRLF and a tab (RFC 5322 §2.2.3):
 //
 //	Received: from HELO ([IP])
@@ -28,7 +28,9 @@ type trace struct {
 //		for <RCPT>; DATE
 //
 // No reverse DNS is looked up, so the TCP-info is the address literal only.
-func receivedHeader(t trace) []byte {
+// The listener writes it on every message it receives; sluice replay
+// writes it too, to show a message as it would be queued.
+func ReceivedHeader(t ReceivedTrace) []byte {
 	var b strings.Builder
 	b.WriteString("Received: from ")
 	b.WriteString(heloToken(t.Helo))
@@ -55,7 +57,7 @@ func receivedHeader(t trace) []byte {
 // protocol is the "with" keyword: SMTP after HELO; after EHLO, ESMTP plus
 // S for TLS and A for AUTH (RFC 3848), UTF8SMTP when SMTPUTF8 was used (RFC
 // 6531 §3.7.3). TLS, AUTH and SMTPUTF8 all need EHLO.
-func protocol(t trace) string {
+func protocol(t ReceivedTrace) string {
 	if t.HELO {
 		return "SMTP"
 	}

@@ -10,34 +10,34 @@ func TestReceivedHeader(t *testing.T) {
 	date := time.Date(2025, 3, 4, 5, 6, 7, 0, time.FixedZone("", 3600))
 	for _, tc := range []struct {
 		name string
-		in   trace
+		in   ReceivedTrace
 		want string
 	}{{
 		name: "one recipient",
-		in:   trace{Helo: "client.test", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", ID: "ID1", For: "b@example.org", Date: date},
+		in:   ReceivedTrace{Helo: "client.test", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", ID: "ID1", For: "b@example.org", Date: date},
 		want: "Received: from client.test ([192.0.2.7])\r\n" +
 			"\tby mx.test (Sluice) with ESMTP id ID1\r\n" +
 			"\tfor <b@example.org>; Tue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}, {
 		name: "several recipients, IPv6, TLS, AUTH",
-		in:   trace{Helo: "client.test", Client: netip.MustParseAddr("2001:db8::1"), Host: "mx.test", TLS: true, Auth: true, ID: "ID2", Date: date},
+		in:   ReceivedTrace{Helo: "client.test", Client: netip.MustParseAddr("2001:db8::1"), Host: "mx.test", TLS: true, Auth: true, ID: "ID2", Date: date},
 		want: "Received: from client.test ([IPv6:2001:db8::1])\r\n" +
 			"\tby mx.test (Sluice) with ESMTPSA id ID2;\r\n" +
 			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}, {
 		name: "SMTPUTF8 and a hostile HELO",
-		in:   trace{Helo: "evil(\r\nX-Injected:;)", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", TLS: true, SMTPUTF8: true, ID: "ID3", Date: date},
+		in:   ReceivedTrace{Helo: "evil(\r\nX-Injected:;)", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", TLS: true, SMTPUTF8: true, ID: "ID3", Date: date},
 		want: "Received: from evil???X-Injected:?? ([192.0.2.7])\r\n" +
 			"\tby mx.test (Sluice) with UTF8SMTPS id ID3;\r\n" +
 			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}, {
 		name: "8-bit HELO",
-		in:   trace{Helo: "caf\xc3\xa9.\xff", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", HELO: true, ID: "ID4", Date: date},
+		in:   ReceivedTrace{Helo: "caf\xc3\xa9.\xff", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", HELO: true, ID: "ID4", Date: date},
 		want: "Received: from caf??.? ([192.0.2.7])\r\n" +
 			"\tby mx.test (Sluice) with SMTP id ID4;\r\n" +
 			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}} {
-		if got := string(receivedHeader(tc.in)); got != tc.want {
+		if got := string(ReceivedHeader(tc.in)); got != tc.want {
 			t.Errorf("%s:\n got %q\nwant %q", tc.name, got, tc.want)
 		}
 	}
