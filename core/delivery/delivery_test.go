@@ -467,3 +467,30 @@ func TestConnectionLostAfterDotIsRetried(t *testing.T) {
 		t.Fatalf("%+v, want delivered at the retry", r)
 	}
 }
+
+// A 552 to RCPT ("too many recipients", as some servers answer it) is
+// temporary (RFC 5321 §4.5.3.1.10): the recipient is retried, not
+// bounced, and goes in the next transaction.
+func TestRcpt552IsRetried(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(addr string, n int) error {
+		if addr == "fourth@dest.test" && n == 1 {
+			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 5, 3}, Message: "Too many recipients"}
+		}
+		return nil
+	}})
+	h.opt.Config.Relay = s.addr
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "first@dest.test", "fourth@dest.test"))
+	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"first@dest.test"}) {
+		t.Fatalf("delivered to %q", got.rcpts)
+	}
+	r := rcpt(h.recorded(id), "fourth@dest.test")
+	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "552 5.5.3 Too many recipients") {
+		t.Fatalf("%+v, want pending after 552", r)
+	}
+	h.retryAfter(5 * time.Minute)
+	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"fourth@dest.test"}) {
+		t.Fatalf("retry delivered to %q", got.rcpts)
+	}
+}

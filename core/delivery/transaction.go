@@ -84,7 +84,7 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 			accepted = append(accepted, r)
 			continue
 		}
-		res.rcpts[r.Addr] = fail(err)
+		res.rcpts[r.Addr] = rcptFail(err, fail)
 		if code, ok := isReply(err); !ok || code == 421 {
 			// The connection is gone: nothing gets delivered in it.
 			set(fail(err), accepted)
@@ -176,4 +176,16 @@ func sendEnvelope(c *smtp.Client, from string, opts *smtp.MailOptions, rcpts []*
 	w, err := c.Data()
 	rep.Data = err
 	return w, rep
+}
+
+// rcptFail is a RCPT's failure. A 552 to RCPT is taken as 452 (RFC 5321
+// §4.5.3.1.10: some servers answer "too many recipients" with 552, which
+// clients SHOULD treat as temporary; Postfix does likewise), so that the
+// recipients a server would take in the next transaction are retried,
+// not bounced.
+func rcptFail(err error, fail func(error) outcome) outcome {
+	if code, ok := isReply(err); ok && code == 552 {
+		return temporary(outcomeOf(err).reply + " (552 to RCPT taken as temporary, RFC 5321 4.5.3.1.10)")
+	}
+	return fail(err)
 }

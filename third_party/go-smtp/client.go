@@ -222,8 +222,10 @@ func (c *Client) hello() error {
 	c.didHello = true
 	if err := c.ehlo(); err != nil {
 		var smtpError *SMTPError
-		if errors.As(err, &smtpError) && (smtpError.Code == 500 || smtpError.Code == 502) {
-			// The server doesn't support EHLO, fallback to HELO
+		if errors.As(err, &smtpError) && !c.lmtp && smtpError.Code != 421 && smtpError.Code/100 != 2 {
+			// The server refuses EHLO (RFC 5321 §4.1.4 lists 500, 501,
+			// 502 and 550): fall back to HELO, as Postfix does after any
+			// reply but 421, which closes the session.
 			c.helloError = c.helo()
 		} else {
 			c.helloError = err
@@ -304,11 +306,13 @@ func (c *Client) ehlo() error {
 	if len(extList) > 1 {
 		extList = extList[1:]
 		for _, line := range extList {
+			// Keywords are case-insensitive (RFC 5321 §2.4): kept upper
+			// case, as Extension and the commands look them up.
 			args := strings.SplitN(line, " ", 2)
 			if len(args) > 1 {
-				ext[args[0]] = args[1]
+				ext[strings.ToUpper(args[0])] = args[1]
 			} else {
-				ext[args[0]] = ""
+				ext[strings.ToUpper(args[0])] = ""
 			}
 		}
 	}
