@@ -92,3 +92,24 @@ func TestCheckConfigShowsResolvedPluginPath(t *testing.T) {
 		t.Fatalf("missing %q in:\n%s", want, out)
 	}
 }
+
+// TestPluginPathsInStageConfigAreRelativeToConfigFile: a plugin runs in
+// the config file's directory, so a relative path in its [stage.config]
+// (here the route plugin's recipients_file) is relative to the config
+// file, as every path in it is, wherever the daemon was started from.
+func TestPluginPathsInStageConfigAreRelativeToConfigFile(t *testing.T) {
+	t.Setenv("SLUICE_TEST_MAIN", "1") // first-party plugins run this test binary as sluice
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "rcpts.txt"), []byte("alice\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "sluice.toml")
+	os.WriteFile(cfg, []byte("hostname = \"mx.example.org\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\n"+
+		"[[stage]]\nname = \"route\"\nplugin = \"route\"\n[stage.config]\n"+
+		"rules = [{match = \"example.org\", transport = \"mx\", recipients_file = \"rcpts.txt\"}]\n"), 0o600)
+	t.Chdir(t.TempDir()) // somewhere else
+	out := runCLI(t, "check-config", "-c", cfg)
+	if !strings.Contains(out, ": ok\n") {
+		t.Fatalf("check-config from another directory:\n%s", out)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 
@@ -99,6 +100,25 @@ func (s *sharedStage) Close() error {
 	return s.Process.Close()
 }
 
+// pluginDir is the working directory of a plugin process: the config
+// file's directory, absolute, so that relative paths in [stage.config] are
+// relative to the config file ("" for the embedded default: the daemon's).
+// A relative executable path in cmd is made absolute first, since the
+// process's own directory would otherwise resolve it.
+func pluginDir(c *config.Config, cmd []string) (string, error) {
+	if c.Source == "" || c.Source == "<default>" {
+		return "", nil
+	}
+	if strings.ContainsRune(cmd[0], filepath.Separator) && !filepath.IsAbs(cmd[0]) {
+		abs, err := filepath.Abs(cmd[0])
+		if err != nil {
+			return "", err
+		}
+		cmd[0] = abs
+	}
+	return filepath.Abs(filepath.Dir(c.Source))
+}
+
 func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger, prev *pipelineStages) (pipeline.Stage, closer, error) {
 	if sc.Milter != "" {
 		// A milter is dialled per SMTP session, not at start: it may come
@@ -132,12 +152,16 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 		// Received-SPF receiver= and %{r}.
 		env = append(env, spf.EnvHostname+"="+c.Hostname)
 	}
-	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " ")}, "\x00")
+	dir, err := pluginDir(c, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " "), dir}, "\x00")
 	if s, ok := prev.shared(key); ok {
 		s.refs.Add(1)
 		return s, s, nil
 	}
-	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env})
+	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env, Dir: dir})
 	if err != nil {
 		return nil, nil, handshakeError(cmd, err)
 	}

@@ -31,7 +31,12 @@ type Options struct {
 	ConfigJSON []byte   // [stage.config] as JSON
 	// Env is added to the plugin's environment (e.g. the core's [dns]
 	// servers for first-party plugins, see dnsresolve.Env).
-	Env    []string
+	Env []string
+	// Dir is the process's working directory ("" the daemon's): the
+	// config file's, so that a relative path in [stage.config] (a
+	// greylist state_dir, a recipients_file) is relative to the config
+	// file, as every path in it is.
+	Dir    string
 	Logger *slog.Logger
 	// StartTimeout bounds the handshake and, again, Init (the plugin's
 	// Configure). Zero: DefaultStartTimeout.
@@ -94,6 +99,7 @@ func Start(opt Options) (*Process, error) {
 // launch starts one process and runs Init; on success it becomes current.
 func (p *Process) launch() error {
 	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
+	cmd.Dir = p.opt.Dir
 	dieWithParent(cmd)
 	if len(p.opt.Env) > 0 {
 		cmd.Env = append(os.Environ(), p.opt.Env...)

@@ -21,8 +21,8 @@
 //	oversign         = ["From", "Subject", "To"]
 //	sign_networks    = ["127.0.0.0/8", "::1/128"]
 //
-// key_file is read by the plugin process, whose working directory is the
-// daemon's: give an absolute path. `sluice dkim keygen` writes a key and
+// key_file is read by the plugin process, which runs in the config
+// file's directory: a relative path is relative to the config file. `sluice dkim keygen` writes a key and
 // prints the TXT record to publish. DNS questions go to the daemon's [dns]
 // servers (dnsresolve.FromEnv).
 package dkim
