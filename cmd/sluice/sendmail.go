@@ -152,14 +152,15 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return submit(addr, o, rcpts, msg.bytes(), stderr)
 }
 
-// parseSendmailArgs reads sendmail's options, which are not Go flags: a
-// value may follow its letter (-fuser@x) or come as the next argument, and
-// -o takes a sendmail option letter (-oi, -odi, -oem). Options that make
+// parseSendmailArgs reads sendmail's options, which are not Go flags but
+// getopt(3)'s, as Postfix's sendmail reads them: letters that take no
+// value may share one argument (-ti is -t -i), and a letter that takes a
+// value takes the rest of its argument or else the next one (-tfroot and
+// -t -f root are the same; -oi is -o with the value i). Options that make
 // no sense here are ignored as Postfix's sendmail ignores them; modes
 // other than "send a message" are refused.
 func parseSendmailArgs(args []string) (*sendmailOpts, error) {
 	o := &sendmailOpts{}
-	withValue := "fFrcCBNRVXLhAO" // options that take a value
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if a == "--" {
@@ -170,62 +171,26 @@ func parseSendmailArgs(args []string) (*sendmailOpts, error) {
 			o.rcpts = append(o.rcpts, a)
 			continue
 		}
-		letter, rest := a[1], a[2:]
-		if strings.IndexByte(withValue, letter) >= 0 && rest == "" {
-			if i+1 >= len(args) {
-				return nil, sendmailFail(exUsage, "option -%c needs a value", letter)
+		for j := 1; j < len(a); j++ {
+			letter := a[j]
+			if strings.IndexByte(sendmailValueOpts, letter) < 0 {
+				if err := o.flag(letter); err != nil {
+					return nil, err
+				}
+				continue
 			}
-			i++
-			rest = args[i]
-		}
-		switch letter {
-		case 't':
-			o.fromHeaders = true
-		case 'i':
-			o.ignoreDots = true
-		case 'v':
-			o.verbose = true
-		case 'f', 'r':
-			o.sender, o.senderSet = rest, true
-		case 'F':
-			o.fullName = rest
-		case 'c':
-			o.config = rest
-		case 'N':
-			for _, n := range strings.Split(rest, ",") {
-				o.notify = append(o.notify, strings.ToUpper(strings.TrimSpace(n)))
+			value := a[j+1:]
+			if value == "" {
+				if i+1 >= len(args) {
+					return nil, sendmailFail(exUsage, "option -%c needs a value", letter)
+				}
+				i++
+				value = args[i]
 			}
-		case 'R':
-			o.ret = strings.ToUpper(rest)
-		case 'V':
-			o.envID = rest
-		case 'o':
-			switch {
-			case rest == "i":
-				o.ignoreDots = true
-			case rest == "":
-				i++ // "-o X": the option is the next argument
+			if err := o.option(letter, value); err != nil {
+				return nil, err
 			}
-			// -odi, -oem, -om, -oA… set sendmail options that have no
-			// meaning here.
-		case 'b':
-			switch rest {
-			case "m", "":
-			case "s":
-				o.smtpStdio = true
-			case "i":
-				return nil, sendmailFail(exUsage, "-bi: Sluice has no aliases database (aliases live in the route plugin's config)")
-			case "p":
-				return nil, sendmailFail(exUsage, "-bp: use `sluice queue list`")
-			default:
-				return nil, sendmailFail(exUsage, "-b%s: only -bm (a message on stdin) and -bs (SMTP on stdin and stdout) are supported", rest)
-			}
-		case 'q':
-			return nil, sendmailFail(exUsage, "-q: use `sluice queue flush`")
-		case 'C', 'B', 'X', 'L', 'h', 'A', 'O', 'G', 'U', 'n', 'm', 'e', 's', 'x':
-			// Accepted and ignored, as Postfix's sendmail does.
-		default:
-			return nil, sendmailFail(exUsage, "unknown option -%c", letter)
+			break // the value was the rest of the argument
 		}
 	}
 	if o.ret != "" && o.ret != "FULL" && o.ret != "HDRS" {
@@ -239,6 +204,70 @@ func parseSendmailArgs(args []string) (*sendmailOpts, error) {
 		}
 	}
 	return o, nil
+}
+
+// sendmailValueOpts are the option letters that take a value; the others
+// may be bundled (-ti).
+const sendmailValueOpts = "fFrcCBNRVXLhAObo"
+
+// flag sets the option letter, one that takes no value.
+func (o *sendmailOpts) flag(letter byte) error {
+	switch letter {
+	case 't':
+		o.fromHeaders = true
+	case 'i':
+		o.ignoreDots = true
+	case 'v':
+		o.verbose = true
+	case 'q':
+		return sendmailFail(exUsage, "-q: use `sluice queue flush`")
+	case 'G', 'U', 'n', 'm', 'e', 's', 'x':
+		// Accepted and ignored, as Postfix's sendmail does.
+	default:
+		return sendmailFail(exUsage, "unknown option -%c", letter)
+	}
+	return nil
+}
+
+// option sets the option letter, one that takes a value.
+func (o *sendmailOpts) option(letter byte, value string) error {
+	switch letter {
+	case 'f', 'r':
+		o.sender, o.senderSet = value, true
+	case 'F':
+		o.fullName = value
+	case 'c':
+		o.config = value
+	case 'N':
+		for _, n := range strings.Split(value, ",") {
+			o.notify = append(o.notify, strings.ToUpper(strings.TrimSpace(n)))
+		}
+	case 'R':
+		o.ret = strings.ToUpper(value)
+	case 'V':
+		o.envID = value
+	case 'o':
+		// -oi is -i; -odi, -oem, -om, -oA… set sendmail options that
+		// have no meaning here.
+		if value == "i" {
+			o.ignoreDots = true
+		}
+	case 'b':
+		switch value {
+		case "m":
+		case "s":
+			o.smtpStdio = true
+		case "i":
+			return sendmailFail(exUsage, "-bi: Sluice has no aliases database (aliases live in the route plugin's config)")
+		case "p":
+			return sendmailFail(exUsage, "-bp: use `sluice queue list`")
+		default:
+			return sendmailFail(exUsage, "-b%s: only -bm (a message on stdin) and -bs (SMTP on stdin and stdout) are supported", value)
+		}
+	case 'C', 'B', 'X', 'L', 'h', 'A', 'O':
+		// Accepted and ignored, as Postfix's sendmail does.
+	}
+	return nil
 }
 
 // submitAddr is the address of c's first listener of kind smtp, with a
@@ -310,10 +339,15 @@ func parseAddrs(s, domain string) ([]string, error) {
 		return out, nil
 	}
 	// net/mail wants user@domain; cron and scripts give "root" or
-	// "root, admin".
+	// "root, admin", and a header may mix them with full addresses
+	// ("Smith, Alice" <alice@example.org>, carol).
 	var out []string
-	for _, part := range strings.Split(s, ",") {
+	for _, part := range splitAddrList(s) {
 		part = strings.TrimSpace(part)
+		if a, err := mail.ParseAddress(part); err == nil {
+			out = append(out, a.Address)
+			continue
+		}
 		if i := strings.LastIndexByte(part, '<'); i >= 0 && strings.HasSuffix(part, ">") {
 			part = part[i+1 : len(part)-1]
 		}
@@ -326,6 +360,43 @@ func parseAddrs(s, domain string) ([]string, error) {
 		out = append(out, qualify(part, domain))
 	}
 	return out, nil
+}
+
+// splitAddrList splits an address list at the commas that separate its
+// addresses: not those in a quoted string, a comment or an angle-addr
+// (RFC 5322 §3.2.4, §3.2.2, §3.4), where a display name such as
+// "Smith, Alice" keeps its comma.
+func splitAddrList(s string) []string {
+	var parts []string
+	quoted, escaped := false, false
+	comment, angle := 0, 0
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\' && (quoted || comment > 0):
+			escaped = true
+		case quoted:
+			quoted = c != '"'
+		case c == '"':
+			quoted = true
+		case c == '(':
+			comment++
+		case c == ')' && comment > 0:
+			comment--
+		case comment > 0:
+		case c == '<':
+			angle++
+		case c == '>' && angle > 0:
+			angle--
+		case c == ',' && angle == 0:
+			parts = append(parts, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(parts, s[start:])
 }
 
 func dedupe(addrs []string) []string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -187,13 +188,29 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		// without a domain: our own postmaster.
 		to = "postmaster@" + s.srv.postmasterDomain()
 	}
-	if r := routeRefused(opts.SourceRoute, to); r != nil {
-		return s.refuse("rcpt", r, "from", s.from(), "rcpt", to)
+	r := routeRefused(opts.SourceRoute, to)
+	if r == nil {
+		r = s.rcpt(to, opts)
 	}
-	if r := s.rcpt(to, opts); r != nil {
+	s.countRcpt(r)
+	if r != nil {
 		return s.refuse("rcpt", r, "from", s.from(), "rcpt", to)
 	}
 	return nil
+}
+
+// countRcpt counts the listener's answer to one RCPT (nil: accepted) in
+// sluice_smtp_recipients_total, with the reason label Transaction uses.
+func (s *session) countRcpt(r *reply.Reply) {
+	outcome, reason := metrics.Accepted, ""
+	switch {
+	case r == nil:
+	case r.Temporary():
+		outcome, reason = metrics.Tempfailed, replyReason(r)
+	default:
+		outcome, reason = metrics.Rejected, replyReason(r)
+	}
+	s.srv.metrics.Recipient(s.info.Listener, outcome, reason)
 }
 
 func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
