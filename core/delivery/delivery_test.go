@@ -494,3 +494,30 @@ func TestRcpt552IsRetried(t *testing.T) {
 		t.Fatalf("retry delivered to %q", got.rcpts)
 	}
 }
+
+// A message received with SMTPUTF8 whose envelope is ASCII but whose
+// header section is not (a UTF-8 display name) must not go to a server
+// without SMTPUTF8 (RFC 6531 §3.2, RFC 6532): it fails 553 5.6.7, as one
+// with a UTF-8 envelope does. With an ASCII header section it goes,
+// without the SMTPUTF8 parameter.
+func TestSMTPUTF8HeadersNeedTheExtension(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{noSMTPUTF8: true})
+	h.opt.Config.Relay = s.addr
+	h.start()
+	m := msg("", "a@dest.test") // the null sender: no report to wait for
+	m.SMTPUTF8 = true
+	id := h.enqueueBody(m, "From: Jörg <s@origin.test>\r\nSubject: hi\r\n\r\nhéllo\r\n")
+	if r := rcpt(h.recorded(id), "a@dest.test"); r.Status != envelope.RcptFailed || !strings.HasPrefix(r.LastReply, "553 5.6.7") {
+		t.Fatalf("%+v, want failed 553 5.6.7", r)
+	}
+	m = msg("s@origin.test", "b@dest.test")
+	m.SMTPUTF8 = true
+	h.enqueueBody(m, "From: <s@origin.test>\r\nSubject: hi\r\n\r\nhéllo\r\n")
+	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"b@dest.test"}) || got.opts.UTF8 {
+		t.Fatalf("delivered to %q with %+v, want b@dest.test without SMTPUTF8", got.rcpts, got.opts)
+	}
+	if n := len(s.messages()); n != 1 {
+		t.Fatalf("%d messages at the sink, want only the ASCII-header one", n)
+	}
+}

@@ -124,6 +124,8 @@ type sinkOptions struct {
 	// noPipelining hides PIPELINING from the EHLO reply (go-smtp's
 	// server always offers it), for a client that must not pipeline.
 	noPipelining bool
+	// noSMTPUTF8 hides SMTPUTF8 from the EHLO reply.
+	noSMTPUTF8 bool
 }
 
 // sink is a real go-smtp server recording what it receives.
@@ -185,7 +187,7 @@ func startSink(t *testing.T, addr string, opt sinkOptions) *sink {
 	srv.ReadTimeout = waitLimit
 	srv.WriteTimeout = waitLimit
 	srv.MaxMessageBytes = 1 << 20
-	srv.EnableSMTPUTF8 = true
+	srv.EnableSMTPUTF8 = !opt.noSMTPUTF8
 	srv.TLSConfig = opt.tls
 	srv.Debug = &s.transcript
 	go func() { _ = srv.Serve(&countingListener{Listener: ln, sink: s}) }()
@@ -415,10 +417,16 @@ func (h *harness) startWith(adjust func(*Agent)) {
 // enqueue stores a message from sender to rcpts, received now.
 func (h *harness) enqueue(m *envelope.Message) string {
 	h.t.Helper()
+	return h.enqueueBody(m, testBody)
+}
+
+// enqueueBody is enqueue with body instead of testBody.
+func (h *harness) enqueueBody(m *envelope.Message, body string) string {
+	h.t.Helper()
 	m.ID = h.q.NewID()
 	m.Received = h.clock.Now()
-	m.Size = int64(len(testBody))
-	if err := h.q.Enqueue(m, []byte(testBody)); err != nil {
+	m.Size = int64(len(body))
+	if err := h.q.Enqueue(m, []byte(body)); err != nil {
 		h.t.Fatal(err)
 	}
 	return m.ID

@@ -24,7 +24,7 @@ var (
 	noConnection = reply.Reply{Code: 451, Enhanced: [3]int{4, 4, 1}, Text: "No mail server could be reached, will retry"}
 	// RFC 6531 §3.2: a message needing SMTPUTF8 must not go to a server
 	// that does not offer it; X.6.7 is the code RFC 6531 §3.6 registers.
-	noSMTPUTF8 = reply.Reply{Code: 553, Enhanced: [3]int{5, 6, 7}, Text: "Destination does not support internationalized addresses (SMTPUTF8)"}
+	noSMTPUTF8 = reply.Reply{Code: 553, Enhanced: [3]int{5, 6, 7}, Text: "Destination does not support SMTPUTF8, which the message's addresses or header fields need"}
 	// Delivery was interrupted by shutdown; the next attempt will retry.
 	interrupted = reply.Reply{Code: 451, Enhanced: [3]int{4, 3, 2}, Text: "Delivery interrupted, will retry"}
 )

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -66,6 +67,21 @@ func rcptOptions(r *envelope.Recipient) *smtp.RcptOptions {
 }
 
 // envelopeASCII reports whether the envelope can travel without SMTPUTF8.
+// headerASCII reports whether the header section of msg (up to its first
+// empty line) is all ASCII.
+func headerASCII(msg []byte) bool {
+	end := len(msg)
+	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+		end = i
+	}
+	for _, c := range msg[:end] {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
 func envelopeASCII(from string, rcpts []*envelope.Recipient) bool {
 	if !ascii(from) {
 		return false

@@ -60,7 +60,10 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	if m.SMTPUTF8 {
 		if ok, _ := c.Extension("SMTPUTF8"); ok {
 			opts.UTF8 = true
-		} else if !envelopeASCII(m.From, rcpts) {
+		} else if !envelopeASCII(m.From, rcpts) || !headerASCII(body) {
+			// RFC 6531 §3.2, RFC 6532: an internationalized envelope or
+			// header section must not go to a server without SMTPUTF8;
+			// Postfix returns it too ("SMTPUTF8 is required").
 			set(permanent(&noSMTPUTF8), rcpts)
 			res.keep = true
 			return res
