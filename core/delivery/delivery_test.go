@@ -469,28 +469,36 @@ func TestConnectionLostAfterDotIsRetried(t *testing.T) {
 }
 
 // A 552 to RCPT ("too many recipients", as some servers answer it) is
-// temporary (RFC 5321 §4.5.3.1.10): the recipient is retried, not
-// bounced, and goes in the next transaction.
+// temporary (RFC 5321 §4.5.3.1.10): the recipient is not bounced. With the
+// enhanced code 5.5.3 it is the transaction's size that was refused, so
+// it goes in a new transaction at once; with another (5.2.2, mailbox
+// full) it waits for the retry.
 func TestRcpt552IsRetried(t *testing.T) {
 	h := newHarness(t)
 	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(addr string, n int) error {
-		if addr == "fourth@dest.test" && n == 1 {
+		switch {
+		case addr == "fourth@dest.test" && n == 1:
 			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 5, 3}, Message: "Too many recipients"}
+		case addr == "full@dest.test" && n == 1:
+			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
 		}
 		return nil
 	}})
 	h.opt.Config.Relay = s.addr
 	h.start()
-	id := h.enqueue(msg("s@origin.test", "first@dest.test", "fourth@dest.test"))
+	id := h.enqueue(msg("s@origin.test", "first@dest.test", "fourth@dest.test", "full@dest.test"))
 	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"first@dest.test"}) {
 		t.Fatalf("delivered to %q", got.rcpts)
 	}
-	r := rcpt(h.recorded(id), "fourth@dest.test")
-	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "552 5.5.3 Too many recipients") {
+	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"fourth@dest.test"}) {
+		t.Fatalf("second transaction to %q", got.rcpts)
+	}
+	r := rcpt(h.recorded(id), "full@dest.test")
+	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "552 5.2.2 Mailbox full") {
 		t.Fatalf("%+v, want pending after 552", r)
 	}
 	h.retryAfter(5 * time.Minute)
-	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"fourth@dest.test"}) {
+	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"full@dest.test"}) {
 		t.Fatalf("retry delivered to %q", got.rcpts)
 	}
 }
@@ -519,5 +527,37 @@ func TestSMTPUTF8HeadersNeedTheExtension(t *testing.T) {
 	}
 	if n := len(s.messages()); n != 1 {
 		t.Fatalf("%d messages at the sink, want only the ASCII-header one", n)
+	}
+}
+
+// Recipients a server refuses for the transaction's size (452 4.5.3, RFC
+// 5321 §4.5.3.1.10) go in a new transaction at once, in the same attempt,
+// not after a retry interval; the others are not sent twice.
+func TestTooManyRecipientsGoInANewTransaction(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(addr string, n int) error {
+		// The server takes two recipients in the first transaction.
+		if (addr == "c@dest.test" || addr == "d@dest.test") && n == 1 {
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+		}
+		return nil
+	}})
+	h.opt.Config.Relay = s.addr
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "a@dest.test", "b@dest.test", "c@dest.test", "d@dest.test"))
+	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"a@dest.test", "b@dest.test"}) {
+		t.Fatalf("first transaction to %q", got.rcpts)
+	}
+	if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"c@dest.test", "d@dest.test"}) {
+		t.Fatalf("second transaction to %q", got.rcpts)
+	}
+	rec := h.recorded(id)
+	for _, a := range []string{"a@dest.test", "b@dest.test", "c@dest.test", "d@dest.test"} {
+		if r := rcpt(rec, a); r.Status != envelope.RcptDelivered || r.Attempts != 1 {
+			t.Errorf("%s: %+v, want delivered at the first attempt", a, r)
+		}
+	}
+	if n := len(s.messages()); n != 2 {
+		t.Errorf("%d messages at the sink, want 2", n)
 	}
 }

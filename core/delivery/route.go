@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"strings"
@@ -209,16 +210,21 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 	if h.authFile != "" {
 		key += "|auth=" + h.authFile
 	}
+	var all map[string]outcome // the outcomes of earlier transactions
 	for {
 		s, err := a.pool.get(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		if s == nil {
+		if err == nil && s == nil {
 			if s, err = a.connect(ctx, h, addr, key); err != nil {
 				a.pool.drop(key, nil)
-				return nil, err
 			}
+		}
+		if err != nil {
+			if all != nil {
+				// The recipients left keep their "too many" reply: they
+				// are retried on schedule.
+				return all, nil
+			}
+			return nil, err
 		}
 		res := a.transact(ctx, s, m, body, rcpts)
 		switch {
@@ -230,8 +236,21 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		default:
 			a.pool.put(s)
 		}
-		if !res.stale {
-			return res.rcpts, nil
+		if res.stale {
+			continue
 		}
+		if all == nil {
+			all = res.rcpts
+		} else {
+			maps.Copy(all, res.rcpts)
+		}
+		// Recipients refused for the transaction's size go in a new one
+		// at once (RFC 5321 §4.5.3.1.10), as long as each takes some: a
+		// server taking 100 per transaction gets 1,000 in ten, not ten
+		// retry intervals.
+		if len(res.tooMany) == 0 || len(res.tooMany) == len(rcpts) || ctx.Err() != nil {
+			return all, nil
+		}
+		rcpts = res.tooMany
 	}
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -19,6 +20,10 @@ type txResult struct {
 	// MAIL, most likely closed while idle. Nothing was decided: redo the
 	// transaction on a new session.
 	stale bool
+	// tooMany are the recipients the server refused at RCPT for this
+	// transaction's recipient count (RFC 5321 §4.5.3.1.10): they go in a
+	// new transaction at once, while the others were decided.
+	tooMany []*envelope.Recipient
 }
 
 // transact runs one mail transaction (RFC 5321 §3.3) for rcpts on s:
@@ -88,6 +93,9 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 			continue
 		}
 		res.rcpts[r.Addr] = rcptFail(err, fail)
+		if tooManyRecipients(err) {
+			res.tooMany = append(res.tooMany, r)
+		}
 		if code, ok := isReply(err); !ok || code == 421 {
 			// The connection is gone: nothing gets delivered in it.
 			set(fail(err), accepted)
@@ -191,4 +199,17 @@ func rcptFail(err error, fail func(error) outcome) outcome {
 		return temporary(outcomeOf(err).reply + " (552 to RCPT taken as temporary, RFC 5321 4.5.3.1.10)")
 	}
 	return fail(err)
+}
+
+// tooManyRecipients reports whether a RCPT reply refuses the recipient
+// for the transaction's size rather than for itself: 452 (RFC 5321
+// §4.5.3.1.10) or 552 (which some servers send instead), with the
+// enhanced code X.5.3 (RFC 3463: too many recipients) or none.
+func tooManyRecipients(err error) bool {
+	var se *smtp.SMTPError
+	if !errors.As(err, &se) || (se.Code != 452 && se.Code != 552) {
+		return false
+	}
+	ec := se.EnhancedCode
+	return ec == smtp.EnhancedCodeNotSet || ec == smtp.NoEnhancedCode || (ec[1] == 5 && ec[2] == 3)
 }
