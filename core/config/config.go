@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
+
+	"github.com/sluice-mta/sluice/internal/netlist"
 )
 
 //go:embed default.toml
@@ -296,19 +298,11 @@ type Prefix struct{ netip.Prefix }
 // UnmarshalText parses a CIDR or a single address.
 func (p *Prefix) UnmarshalText(b []byte) error {
 	s := string(b)
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return fmt.Errorf("bad network %q: %v", s, err)
-		}
-		p.Prefix = netip.PrefixFrom(a, a.BitLen())
-		return nil
-	}
-	pp, err := netip.ParsePrefix(s)
+	pp, err := netlist.Prefix(s)
 	if err != nil {
 		return fmt.Errorf("bad network %q: %v", s, err)
 	}
-	p.Prefix = pp.Masked()
+	p.Prefix = pp
 	return nil
 }
 

@@ -37,6 +37,7 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -195,12 +196,8 @@ func (p *Plugin) configureSigning(cfg Config) error {
 	if nets == nil {
 		nets = []string{"127.0.0.0/8", "::1/128"}
 	}
-	for _, n := range nets {
-		pfx, err := parsePrefix(n)
-		if err != nil {
-			return fmt.Errorf("sign_networks: %w", err)
-		}
-		p.signNets = append(p.signNets, pfx)
+	if p.signNets, err = netlist.Prefixes(nets); err != nil {
+		return fmt.Errorf("sign_networks: %w", err)
 	}
 	return nil
 }
@@ -230,19 +227,6 @@ func parseCanonicalization(s string) (h, b msgdkim.Canonicalization, err error) 
 		return "", "", err
 	}
 	return h, b, nil
-}
-
-// parsePrefix accepts a CIDR prefix or a single address.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		pfx, err := netip.ParsePrefix(s)
-		return pfx.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // Data signs or verifies, by mode.

@@ -37,6 +37,7 @@ import (
 	"golang.org/x/net/publicsuffix"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -114,18 +115,11 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	if err := c.Decode(&p.cfg); err != nil {
 		return err
 	}
-	p.skip = nil
-	for _, s := range p.cfg.SkipNetworks {
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			ip, ierr := netip.ParseAddr(s)
-			if ierr != nil {
-				return fmt.Errorf("skip_networks: %q is not a network or address", s)
-			}
-			pfx = netip.PrefixFrom(ip, ip.BitLen())
-		}
-		p.skip = append(p.skip, pfx.Masked())
+	skip, err := netlist.Prefixes(p.cfg.SkipNetworks)
+	if err != nil {
+		return fmt.Errorf("skip_networks: %w", err)
 	}
+	p.skip = skip
 	for key, v := range map[string]string{"no_record": p.cfg.NoRecord, "temperror": p.cfg.Temperror, "permerror": p.cfg.Permerror} {
 		switch v {
 		case actionContinue, actionQuarantine, actionReject, actionTempfail:

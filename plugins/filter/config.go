@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -352,17 +353,11 @@ func compileGreylist(c GreylistConfig) (greylistSettings, error) {
 	if g.clientAfter < 0 {
 		return g, fmt.Errorf("greylist: client_whitelist_after must not be negative")
 	}
-	for _, s := range c.SkipNetworks {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return g, fmt.Errorf("greylist: skip_networks: bad network %q", s)
-			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-		g.skip = append(g.skip, p.Masked())
+	skip, err := netlist.Prefixes(c.SkipNetworks)
+	if err != nil {
+		return g, fmt.Errorf("greylist: skip_networks: %w", err)
 	}
+	g.skip = skip
 	return g, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -117,18 +118,11 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 			return fmt.Errorf("spf: %s = %q: want reject, tempfail, quarantine, tag or continue", res, name)
 		}
 	}
-	p.skip = nil
-	for _, s := range p.cfg.SkipNetworks {
-		pfx, err := netip.ParsePrefix(s)
-		if err != nil {
-			ip, ierr := netip.ParseAddr(s)
-			if ierr != nil {
-				return fmt.Errorf("spf: skip_networks: %q is not a network or address", s)
-			}
-			pfx = netip.PrefixFrom(ip, ip.BitLen())
-		}
-		p.skip = append(p.skip, pfx.Masked())
+	skip, err := netlist.Prefixes(p.cfg.SkipNetworks)
+	if err != nil {
+		return fmt.Errorf("spf: skip_networks: %w", err)
 	}
+	p.skip = skip
 	if p.cfg.Explanation != "" {
 		if _, err := parseMacroString(p.cfg.Explanation, true); err != nil {
 			return fmt.Errorf("spf: explanation: %v", err)

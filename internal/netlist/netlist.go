@@ -1,0 +1,43 @@
+// Package netlist parses the network lists of the config and of the
+// first-party plugins (relay_networks, skip_networks, sign_networks): each
+// entry a CIDR network or a single address, one rule for all of them.
+package netlist
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// Prefix parses s, a network ("192.0.2.0/24", "2001:db8::/32") or a single
+// address (a /32 or /128), as a masked prefix. An IPv4-mapped IPv6
+// address is taken as the IPv4 address, as connections report it.
+func Prefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// Prefixes parses every entry of list with Prefix; the error names the
+// first bad one.
+func Prefixes(list []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := Prefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a network or address", s)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
