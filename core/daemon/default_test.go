@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -251,50 +250,24 @@ func sendFrom(src, addr string, tlsConfig *tls.Config, userPass, from, to string
 	if err != nil {
 		return "", err
 	}
-	reply, err := func() (string, error) {
-		var c *smtp.Client
-		if tlsConfig != nil {
-			if c, err = smtp.NewClientStartTLS(conn, tlsConfig); err != nil {
-				return "", err // it closed conn
-			}
-		} else {
-			c = smtp.NewClient(conn)
-			if err := c.Hello("client.test"); err != nil {
-				c.Close()
-				return "", err
-			}
+	var c *smtp.Client
+	if tlsConfig != nil {
+		if c, err = smtp.NewClientStartTLS(conn, tlsConfig); err != nil {
+			return "", testlib.WireError(err) // it closed conn
 		}
-		defer c.Close()
-		c.CommandTimeout, c.SubmissionTimeout = 30*time.Second, 30*time.Second
-		if tlsConfig != nil {
-			user, pass, _ := strings.Cut(userPass, ":")
-			if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
-				return "", err
-			}
+	} else {
+		c = smtp.NewClient(conn)
+		if err := c.Hello("client.test"); err != nil {
+			c.Close()
+			return "", testlib.WireError(err)
 		}
-		if err := c.Mail(from, nil); err != nil {
-			return "", err
-		}
-		if err := c.Rcpt(to, nil); err != nil {
-			return "", err
-		}
-		w, err := c.Data()
-		if err != nil {
-			return "", err
-		}
-		if _, err := w.Write(data); err != nil {
-			return "", err
-		}
-		resp, err := w.CloseWithResponse()
-		if err != nil {
-			return "", err
-		}
-		_ = c.Quit()
-		return resp.StatusText, nil
-	}()
-	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		return reply, fmt.Errorf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
 	}
-	return reply, err
+	defer c.Close()
+	if tlsConfig != nil {
+		user, pass, _ := strings.Cut(userPass, ":")
+		if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+			return "", testlib.WireError(err)
+		}
+	}
+	return testlib.Transact(c, from, []string{to}, data)
 }

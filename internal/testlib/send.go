@@ -13,25 +13,28 @@ import (
 // reply's message text (e.g. "Ok: queued as ID") or an error; an SMTP error
 // reads as on the wire: "550 5.7.1 text".
 func Send(addr, from string, to []string, data []byte) (string, error) {
-	s, err := send(addr, from, to, data)
-	var se *smtp.SMTPError
-	if errors.As(err, &se) {
-		return s, fmt.Errorf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
-	}
-	return s, err
-}
-
-func send(addr, from string, to []string, data []byte) (string, error) {
 	c, err := smtp.Dial(addr)
 	if err != nil {
-		return "", err
+		return "", WireError(err)
 	}
 	defer c.Close()
+	if err := c.Hello("client.test"); err != nil {
+		return "", WireError(err)
+	}
+	return Transact(c, from, to, data)
+}
+
+// Transact runs one mail transaction on c, a client past EHLO (and
+// STARTTLS or AUTH if the caller wants them): MAIL, a RCPT per recipient,
+// DATA, then QUIT. It returns what Send returns.
+func Transact(c *smtp.Client, from string, to []string, data []byte) (string, error) {
 	c.CommandTimeout = 30 * time.Second
 	c.SubmissionTimeout = 30 * time.Second
-	if err := c.Hello("client.test"); err != nil {
-		return "", err
-	}
+	s, err := transact(c, from, to, data)
+	return s, WireError(err)
+}
+
+func transact(c *smtp.Client, from string, to []string, data []byte) (string, error) {
 	if err := c.Mail(from, nil); err != nil {
 		return "", err
 	}
@@ -53,6 +56,16 @@ func send(addr, from string, to []string, data []byte) (string, error) {
 	}
 	_ = c.Quit()
 	return resp.StatusText, nil
+}
+
+// WireError renders an SMTP error as on the wire ("550 5.7.1 text"); any
+// other error is returned as it is.
+func WireError(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
+	}
+	return err
 }
 
 // Message builds a small RFC 5322 message with CRLF line ends.
