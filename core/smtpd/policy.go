@@ -215,14 +215,14 @@ func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 }
 
 // checkRcpt validates a recipient, refuses relaying and applies the
-// recipient limit; it rewrites rc.Addr to its wire form.
-func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, utf8 bool) *reply.Reply {
+// recipient limit; it rewrites rc.Addr to its wire form. mb and err are
+// parseMailbox's result for rc.Addr, which the caller has already.
+func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) *reply.Reply {
 	to := rc.Addr
 	// RFC 5321 §4.5.3.1.10: the limit; the client sends the rest later.
 	if len(info.Rcpts) >= s.cfg.Limits.MaxRecipients {
 		return &reply.TooManyRcpts
 	}
-	mb, err := parseMailbox(to, utf8)
 	switch err {
 	case nil:
 	case errNeedUTF8:

@@ -223,7 +223,8 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	// filter gives it; the client still hears 250. The stored addresses
 	// are in wire form (checkRcpt), so "a b"@example.org is compared
 	// quoted, as it was stored; one that does not parse is refused below.
-	if mb, err := parseMailbox(to, s.tx.opts.UTF8); err == nil && s.tx.has(mb.String()) {
+	mb, perr := parseMailbox(to, s.tx.opts.UTF8)
+	if perr == nil && s.tx.has(mb.String()) {
 		return nil
 	}
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
@@ -240,7 +241,7 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	if opts.OriginalRecipient != "" {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
-	if r := s.srv.checkRcpt(&s.info, &rc, s.tx.opts.UTF8); r != nil {
+	if r := s.srv.checkRcpt(&s.info, &rc, mb, perr); r != nil {
 		return r
 	}
 	s.tx.add(rc)
