@@ -103,18 +103,9 @@ func (s *sharedStage) Close() error {
 // pluginDir is the working directory of a plugin process: the config
 // file's directory, absolute, so that relative paths in [stage.config] are
 // relative to the config file ("" for the embedded default: the daemon's).
-// A relative executable path in cmd is made absolute first, since the
-// process's own directory would otherwise resolve it.
-func pluginDir(c *config.Config, cmd []string) (string, error) {
+func pluginDir(c *config.Config) (string, error) {
 	if c.Source == "" || c.Source == "<default>" {
 		return "", nil
-	}
-	if strings.ContainsRune(cmd[0], filepath.Separator) && !filepath.IsAbs(cmd[0]) {
-		abs, err := filepath.Abs(cmd[0])
-		if err != nil {
-			return "", err
-		}
-		cmd[0] = abs
 	}
 	return filepath.Abs(filepath.Dir(c.Source))
 }
@@ -152,7 +143,7 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 		// Received-SPF receiver= and %{r}.
 		env = append(env, spf.EnvHostname+"="+c.Hostname)
 	}
-	dir, err := pluginDir(c, cmd)
+	dir, err := pluginDir(c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -296,9 +287,13 @@ func pluginCommand(c *config.Config, name, self string) ([]string, error) {
 			return nil, fmt.Errorf("no first-party plugin %q (have: %s; a path to an executable needs a slash, e.g. ./%s)",
 				name, strings.Join(plugins.Names(), ", "), name)
 		}
-		return []string{self, "plugin", "serve", name}, nil
+		exe, err := absExe(self)
+		return []string{exe, "plugin", "serve", name}, err
 	}
-	path := c.Resolve(name)
+	path, err := absExe(c.Resolve(name))
+	if err != nil {
+		return nil, err
+	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -307,4 +302,14 @@ func pluginCommand(c *config.Config, name, self string) ([]string, error) {
 		return nil, fmt.Errorf("%s is not an executable file", path)
 	}
 	return []string{path}, nil
+}
+
+// absExe makes an executable's path absolute, as a plugin process runs in
+// the config file's directory (pluginDir), which would resolve a relative
+// one again; a bare name (looked up in PATH) stays as it is.
+func absExe(exe string) (string, error) {
+	if !strings.ContainsRune(exe, filepath.Separator) {
+		return exe, nil
+	}
+	return filepath.Abs(exe)
 }
