@@ -158,6 +158,10 @@ func startEach(t *testing.T, tr string) *sdk.Client {
 	if got, batches := c.BatchesEach(), !old && want != "rpc"; got != batches {
 		t.Fatalf("BatchesEach() = %v, want %v", got, batches)
 	}
+	// A plugin built before pipes gets sockets on the direct channel.
+	if got, pipes := sdk.DirectPipes(c), !old && want == "direct"; got != pipes {
+		t.Fatalf("DirectPipes() = %v, want %v", got, pipes)
+	}
 	return c
 }
 

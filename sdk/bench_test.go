@@ -1,10 +1,14 @@
 package sdk_test
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"github.com/sluice-mta/sluice/sdk"
@@ -65,12 +69,18 @@ func BenchmarkCall(b *testing.B) {
 }
 
 // BenchmarkProcessCall is BenchmarkCall's transaction, one caller at a
-// time, against a real plugin process over each transport.
+// time, against a real plugin process over each transport: the direct
+// channel over pipes and over sockets (a plugin built before pipes), and
+// the gRPC Channel stream. cpu-µs/op is the CPU both processes spent.
 func BenchmarkProcessCall(b *testing.B) {
-	for _, tr := range []string{"direct", "channel"} {
+	for _, tr := range []string{"direct", "direct-sockets", "channel"} {
 		b.Run(tr, func(b *testing.B) {
+			mode := "noop"
+			if tr == "direct-sockets" {
+				mode = "noop-sockets"
+			}
 			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), servePluginEnv+"=noop")
+			cmd.Env = append(os.Environ(), servePluginEnv+"="+mode)
 			cfg := sdk.ClientConfig(cmd)
 			if tr == "channel" {
 				cmd.ExtraFiles = nil
@@ -85,14 +95,17 @@ func BenchmarkProcessCall(b *testing.B) {
 			if _, err := c.Init(context.Background(), "bench", []byte(`{}`)); err != nil {
 				b.Fatal(err)
 			}
-			if got := c.Transport(); got != tr {
-				b.Fatalf("transport %s, want %s", got, tr)
+			want, _, _ := strings.Cut(tr, "-")
+			if got := c.Transport(); got != want || sdk.DirectPipes(c) != (tr == "direct") {
+				b.Fatalf("transport %s (pipes %v), want %s", got, sdk.DirectPipes(c), tr)
 			}
 			txn := fullTxn()
 			m := &sdk.Message{Headers: []sdk.Header{{Name: "Subject", Value: "bench"}}, Body: bigBody(4096)}
 			ctx := context.Background()
+			pid := pc.ReattachConfig().Pid
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := processCPU(b, 0) + processCPU(b, pid)
 			for i := 0; i < b.N; i++ {
 				if _, err := c.Hook(ctx, sdk.HookMail, txn, nil, nil); err != nil {
 					b.Fatal(err)
@@ -101,6 +114,8 @@ func BenchmarkProcessCall(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu := processCPU(b, 0) + processCPU(b, pid) - cpu0
+			b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 		})
 	}
 }
@@ -143,4 +158,27 @@ func BenchmarkProcessHooks(b *testing.B) {
 			}
 		}
 	})
+}
+
+// processCPU is the user and system CPU process pid (0: this one) has
+// used, from /proc (Linux); 0 where there is none.
+func processCPU(b *testing.B, pid int) time.Duration {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = "/proc/" + strconv.Itoa(pid) + "/stat"
+	}
+	st, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	// The fields after the command's closing parenthesis: utime and
+	// stime are the 12th and 13th, in clock ticks (100 a second).
+	_, rest, _ := bytes.Cut(st, []byte(") "))
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		b.Fatalf("%s: %q", path, st)
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+stime) * 10 * time.Millisecond
 }

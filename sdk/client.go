@@ -112,7 +112,7 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 	c.batch = resp.GetSupportsBatch() && (c.grpcChannel || direct != nil)
 	c.each = resp.GetSupportsIndependentBatch() && (c.grpcChannel || direct != nil)
 	if direct != nil {
-		if old := c.pool.Swap(newDirectPool(direct.conn)); old != nil {
+		if old := c.pool.Swap(newDirectPool(direct.conn, resp.GetDirectPipes())); old != nil {
 			old.close()
 		}
 	}

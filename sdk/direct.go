@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -36,11 +37,18 @@ type frameStream interface {
 	Recv() (*pb.ChannelFrame, error)
 }
 
+// streamConn is a direct channel connection: a unix socket, or a pair
+// of pipes (pipeConn).
+type streamConn interface {
+	io.ReadWriteCloser
+	SetDeadline(time.Time) error
+}
+
 // directStream is one end of a direct channel connection. Each half has
 // one user at a time: the caller holding the connection on the core's
 // side; the reader and the call it runs on the plugin's.
 type directStream struct {
-	conn net.Conn
+	conn streamConn
 	io   *socketIO
 	// rbuf[rpos:rend] is read from the socket and not yet decoded.
 	rbuf       []byte
@@ -66,7 +74,7 @@ type directStream struct {
 // little memory.
 const directBufSize = 16 << 10
 
-func newDirectStream(conn net.Conn) *directStream {
+func newDirectStream(conn streamConn) *directStream {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &directStream{conn: conn, io: newSocketIO(conn), ctx: ctx, stop: cancel}
 }
@@ -209,7 +217,7 @@ func (d *directStream) write(b []byte, from int, chunk []byte) error {
 	}
 	if err != nil {
 		d.stop()
-		if errors.Is(err, net.ErrClosed) {
+		if isClosed(err) {
 			return io.EOF
 		}
 		return err
@@ -326,7 +334,7 @@ func (d *directStream) frame(n int) ([]byte, error) {
 func (d *directStream) read(b []byte) (int, error) {
 	k, err := d.io.read(b)
 	if err != nil {
-		if errors.Is(err, net.ErrClosed) {
+		if isClosed(err) {
 			err = io.EOF
 		}
 		return 0, err
@@ -335,6 +343,12 @@ func (d *directStream) read(b []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return k, nil
+}
+
+// isClosed reports whether err is that of our end of the connection,
+// closed: a socket's (net) or a pipe's (os).
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
 }
 
 // directConnFromFD turns the inherited descriptor fd into a connection.

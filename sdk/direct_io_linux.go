@@ -4,32 +4,35 @@ package sdk
 
 import (
 	"io"
-	"net"
 	"syscall"
 	"unsafe"
 )
 
-// socketIO reads and writes a direct channel socket with raw read(2) and
-// write(2), waiting for it through the runtime's poller as net.Conn does.
-// The socket is non-blocking, so neither call ever blocks, and skipping
+// socketIO reads and writes a direct channel connection (a socket or a
+// pipe pair) with raw read(2) and write(2), waiting for it through the
+// runtime's poller as net.Conn does. The descriptors are non-blocking, so neither call ever blocks, and skipping
 // the runtime's system call entry and exit (which net.Conn goes through)
 // keeps the runtime's monitor thread asleep: each entry after an idle
 // spell woke it, and it then polled every 20 µs until the process was
 // idle again. In a no-op plugin that was as many context switches as the
 // calls themselves.
 type socketIO struct {
-	conn net.Conn
+	conn streamConn
 	rc   syscall.RawConn // nil: conn has no descriptor; use conn
+	// wc writes: rc for a socket, the other pipe's for a pipe pair.
+	wc    syscall.RawConn
+	split bool // wc is not rc
 
 	// The callbacks and their arguments and results live here, so a read
 	// or a write allocates nothing.
-	rbuf    []byte
-	rn      int
-	rerr    error
-	readFn  func(fd uintptr) bool
-	wbuf    []byte
-	werr    error
-	writeFn func(fd uintptr) bool
+	rbuf      []byte
+	rn        int
+	rerr      error
+	readFn    func(fd uintptr) bool
+	wbuf      []byte
+	werr      error
+	writeFn   func(fd uintptr) bool
+	pendingFn func(fd uintptr)
 
 	// pending is a request that the next read writes first (see
 	// writeBeforeRead); flush says it could not all go that way. pendErr
@@ -39,33 +42,35 @@ type socketIO struct {
 	pendErr error
 }
 
-func newSocketIO(conn net.Conn) *socketIO {
+func newSocketIO(conn streamConn) *socketIO {
 	s := &socketIO{conn: conn}
-	if sc, ok := conn.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			s.rc = rc
+	switch c := conn.(type) {
+	case *pipeConn:
+		if r, w, err := c.rawConns(); err == nil {
+			s.rc, s.wc, s.split = r, w, true
+		}
+	case syscall.Conn:
+		if rc, err := c.SyscallConn(); err == nil {
+			s.rc, s.wc = rc, rc
 		}
 	}
 	s.readFn = s.readOnce
 	s.writeFn = s.writeSome
+	s.pendingFn = s.writePending
 	return s
 }
 
 func (s *socketIO) readOnce(fd uintptr) bool {
 	if len(s.pending) > 0 {
-		for len(s.pending) > 0 {
-			n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pending))), uintptr(len(s.pending)))
-			switch errno {
-			case 0:
-				s.pending = s.pending[n:]
-			case syscall.EINTR:
-			default:
-				// The socket is full (or failed): read returns to write
-				// the rest the ordinary way, which waits or reports the
-				// error.
-				s.flush = true
-				return true
-			}
+		if !s.split {
+			s.writePending(fd)
+		} else if err := s.wc.Control(s.pendingFn); err != nil {
+			s.flush = true // closed: the ordinary write reports it
+		}
+		if s.flush {
+			// The socket is full (or failed): read returns to write the
+			// rest the ordinary way, which waits or reports the error.
+			return true
 		}
 		// The answer takes the peer a while: wait for it rather than
 		// find nothing yet.
@@ -84,6 +89,22 @@ func (s *socketIO) readOnce(fd uintptr) bool {
 		default:
 			s.rn, s.rerr = 0, errno
 			return true
+		}
+	}
+}
+
+// writePending writes what it can of the pending request on fd, the
+// writing descriptor; flush says the rest is left for write.
+func (s *socketIO) writePending(fd uintptr) {
+	for len(s.pending) > 0 {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pending))), uintptr(len(s.pending)))
+		switch errno {
+		case 0:
+			s.pending = s.pending[n:]
+		case syscall.EINTR:
+		default:
+			s.flush = true
+			return
 		}
 	}
 }
@@ -139,7 +160,7 @@ func (s *socketIO) read(b []byte) (int, error) {
 		// The wait failed before it began (a deadline already past, an
 		// interruption): the request still goes out, as it would have
 		// before the wait, so the peer sees every call it was sent.
-		_ = s.rc.Control(func(fd uintptr) {
+		_ = s.wc.Control(func(fd uintptr) {
 			_, _, _ = syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pending))), uintptr(len(s.pending)))
 		})
 	}
@@ -169,7 +190,7 @@ func (s *socketIO) write(b []byte) error {
 		return err
 	}
 	s.wbuf, s.werr = b, nil
-	err := s.rc.Write(s.writeFn)
+	err := s.wc.Write(s.writeFn)
 	s.wbuf = nil
 	if err != nil {
 		return err

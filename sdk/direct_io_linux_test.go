@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -33,58 +34,85 @@ func unixPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
 }
 
 // A request handed to writeBeforeRead goes out with the next read, which
-// then returns the answer — also when the socket cannot take it all at
-// once (a small send buffer), the rest going the ordinary way.
+// then returns the answer — also when the connection cannot take it all
+// at once (a small send buffer or pipe), the rest going the ordinary way.
 func TestWriteBeforeRead(t *testing.T) {
-	for _, size := range []int{10, 64 << 10} {
-		a, b := unixPair(t)
-		_ = a.SetWriteBuffer(4096)
-		_ = a.SetDeadline(time.Now().Add(10 * time.Second))
-		req := bytes.Repeat([]byte("r"), size)
-		got := make(chan []byte, 1)
-		go func() {
-			buf := make([]byte, size)
-			_, err := io.ReadFull(b, buf)
-			if err != nil {
-				got <- nil
-				return
+	for _, kind := range []string{"socket", "pipes"} {
+		for _, size := range []int{10, 64 << 10} {
+			a, b := smallConnPair(t, kind)
+			_ = a.SetDeadline(time.Now().Add(10 * time.Second))
+			req := bytes.Repeat([]byte("r"), size)
+			got := make(chan []byte, 1)
+			go func() {
+				buf := make([]byte, size)
+				_, err := io.ReadFull(b, buf)
+				if err != nil {
+					got <- nil
+					return
+				}
+				got <- buf
+				_, _ = b.Write([]byte("answer"))
+			}()
+			s := newSocketIO(a)
+			s.writeBeforeRead(req)
+			buf := make([]byte, 64)
+			var answer []byte
+			for len(answer) < len("answer") {
+				n, err := s.read(buf)
+				if err != nil || n == 0 {
+					t.Fatalf("%s, size %d: read %d, %v", kind, size, n, err)
+				}
+				answer = append(answer, buf[:n]...)
 			}
-			got <- buf
-			_, _ = b.Write([]byte("answer"))
-		}()
-		s := newSocketIO(a)
-		s.writeBeforeRead(req)
-		buf := make([]byte, 64)
-		var answer []byte
-		for len(answer) < len("answer") {
-			n, err := s.read(buf)
-			if err != nil || n == 0 {
-				t.Fatalf("size %d: read %d, %v", size, n, err)
+			if string(answer) != "answer" {
+				t.Fatalf("%s, size %d: answer %q", kind, size, answer)
 			}
-			answer = append(answer, buf[:n]...)
-		}
-		if string(answer) != "answer" {
-			t.Fatalf("size %d: answer %q", size, answer)
-		}
-		if sent := <-got; !bytes.Equal(sent, req) {
-			t.Fatalf("size %d: the peer got %d bytes, want the %d of the request", size, len(sent), size)
+			if sent := <-got; !bytes.Equal(sent, req) {
+				t.Fatalf("%s, size %d: the peer got %d bytes, want the %d of the request", kind, size, len(sent), size)
+			}
 		}
 	}
+}
+
+// smallConnPair returns two connected ends of kind "socket" or "pipes"
+// whose first end's writes go through a buffer of about 4 KiB.
+func smallConnPair(t *testing.T, kind string) (streamConn, streamConn) {
+	if kind == "socket" {
+		a, b := unixPair(t)
+		_ = a.SetWriteBuffer(4096)
+		return a, b
+	}
+	a, b := directPipePair(t)
+	c, err := a.w.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fSetPipeSz = 1031 // F_SETPIPE_SZ, fcntl(2)
+	var errno syscall.Errno
+	_ = c.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, 4096)
+	})
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	return a, b
 }
 
 // A wait that fails before it begins (its deadline already past) still
 // sends the request, as a write before the wait would have.
 func TestWriteBeforeReadPastDeadline(t *testing.T) {
-	a, b := unixPair(t)
-	_ = a.SetDeadline(time.Now().Add(-time.Second))
-	s := newSocketIO(a)
-	s.writeBeforeRead([]byte("request"))
-	if _, err := s.read(make([]byte, 16)); err == nil {
-		t.Fatal("read past its deadline succeeded")
-	}
-	_ = b.SetReadDeadline(time.Now().Add(10 * time.Second))
-	got := make([]byte, len("request"))
-	if _, err := io.ReadFull(b, got); err != nil || string(got) != "request" {
-		t.Fatalf("peer got %q, %v", got, err)
+	for _, kind := range []string{"socket", "pipes"} {
+		a, b := smallConnPair(t, kind)
+		_ = a.SetDeadline(time.Now().Add(-time.Second))
+		s := newSocketIO(a)
+		s.writeBeforeRead([]byte("request"))
+		if _, err := s.read(make([]byte, 16)); err == nil {
+			t.Fatalf("%s: read past its deadline succeeded", kind)
+		}
+		_ = b.SetDeadline(time.Now().Add(10 * time.Second))
+		got := make([]byte, len("request"))
+		if _, err := io.ReadFull(b, got); err != nil || string(got) != "request" {
+			t.Fatalf("%s: peer got %q, %v", kind, got, err)
+		}
 	}
 }

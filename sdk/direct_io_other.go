@@ -2,18 +2,16 @@
 
 package sdk
 
-import (
-	"io"
-	"net"
-)
+import "io"
 
-// socketIO reads and writes a direct channel socket through its net.Conn.
+// socketIO reads and writes a direct channel connection through its
+// Read and Write.
 type socketIO struct {
-	conn    net.Conn
+	conn    streamConn
 	pendErr error // of the last writeBeforeRead, for the next read
 }
 
-func newSocketIO(conn net.Conn) *socketIO { return &socketIO{conn: conn} }
+func newSocketIO(conn streamConn) *socketIO { return &socketIO{conn: conn} }
 
 // read reads at least one byte into b, or fails; 0, nil is the end of
 // the stream.

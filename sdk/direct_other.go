@@ -17,6 +17,10 @@ func passConn(*net.UnixConn) (net.Conn, error) {
 	return nil, errors.New("direct channel: not supported on this system")
 }
 
-func acceptConns(*net.UnixConn, func(net.Conn)) error {
+func passPipes(*net.UnixConn) (streamConn, error) {
+	return nil, errors.New("direct channel: not supported on this system")
+}
+
+func acceptConns(*net.UnixConn, func(streamConn)) error {
 	return errors.New("direct channel: not supported on this system")
 }

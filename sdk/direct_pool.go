@@ -29,7 +29,8 @@ const maxOpenDirect = 512
 // the goroutine waiting for it with no reader goroutine in between, and a
 // slow call holds up nobody else.
 type directPool struct {
-	ctl *net.UnixConn
+	ctl   *net.UnixConn
+	pipes bool // connections are pipe pairs (InitResponse.direct_pipes)
 
 	mu   sync.Mutex
 	idle []*directStream
@@ -37,7 +38,9 @@ type directPool struct {
 	err  error // the control socket failed: no new connections
 }
 
-func newDirectPool(ctl *net.UnixConn) *directPool { return &directPool{ctl: ctl} }
+func newDirectPool(ctl *net.UnixConn, pipes bool) *directPool {
+	return &directPool{ctl: ctl, pipes: pipes}
+}
 
 // usable reports whether calls can still go through the pool.
 func (p *directPool) usable() bool {
@@ -78,7 +81,13 @@ func (p *directPool) get() (st *directStream, ok bool) {
 	}
 	p.open++
 	p.mu.Unlock()
-	conn, err := passConn(p.ctl)
+	var conn streamConn
+	var err error
+	if p.pipes {
+		conn, err = passPipes(p.ctl)
+	} else {
+		conn, err = passConn(p.ctl)
+	}
 	if err != nil {
 		p.mu.Lock()
 		p.open--

@@ -71,9 +71,39 @@ func passConn(ctl *net.UnixConn) (net.Conn, error) {
 	return conn, err
 }
 
+// passPipes makes the two pipes of a connection (InitResponse.direct_pipes),
+// passes the plugin its ends over ctl (SCM_RIGHTS on the byte 'P': the
+// read end of the calls' pipe, then the write end of the answers') and
+// returns the core's.
+func passPipes(ctl *net.UnixConn) (streamConn, error) {
+	callR, callW, err := cloexecPipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	answerR, answerW, err := cloexecPipe()
+	if err != nil {
+		syscall.Close(callR)
+		syscall.Close(callW)
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	_, _, err = ctl.WriteMsgUnix([]byte{'P'}, syscall.UnixRights(callR, answerW), nil)
+	syscall.Close(callR) // the plugin has its own now
+	syscall.Close(answerW)
+	if err == nil {
+		var c *pipeConn
+		if c, err = newPipeConn(answerR, callW); err == nil {
+			return c, nil
+		}
+	}
+	syscall.Close(answerR)
+	syscall.Close(callW)
+	return nil, err
+}
+
 // acceptConns receives the connections the core passes over the control
-// socket ctl and serves each with serve, until ctl ends.
-func acceptConns(ctl *net.UnixConn, serve func(net.Conn)) error {
+// socket ctl, a socket each or a pair of pipes on the byte 'P', and
+// serves each with serve, until ctl ends.
+func acceptConns(ctl *net.UnixConn, serve func(streamConn)) error {
 	buf := make([]byte, 64)
 	oob := make([]byte, syscall.CmsgSpace(16*4))
 	for {
@@ -83,19 +113,34 @@ func acceptConns(ctl *net.UnixConn, serve func(net.Conn)) error {
 			if perr != nil {
 				return perr
 			}
+			var fds []int
 			for _, m := range msgs {
-				fds, perr := syscall.ParseUnixRights(&m)
-				if perr != nil {
-					continue
+				if got, perr := syscall.ParseUnixRights(&m); perr == nil {
+					fds = append(fds, got...)
 				}
-				for _, fd := range fds {
-					syscall.CloseOnExec(fd)
-					f := os.NewFile(uintptr(fd), "sluice-direct-call")
-					conn, cerr := net.FileConn(f)
-					f.Close()
-					if cerr == nil {
-						go serve(conn)
-					}
+			}
+			for _, fd := range fds {
+				syscall.CloseOnExec(fd)
+			}
+			if n == 1 && buf[0] == 'P' {
+				if len(fds) != 2 {
+					closeAll(fds)
+					return fmt.Errorf("a pipe connection of %d descriptors", len(fds))
+				}
+				c, perr := newPipeConn(fds[0], fds[1])
+				if perr != nil {
+					closeAll(fds)
+					return perr
+				}
+				go serve(c)
+				fds = nil
+			}
+			for _, fd := range fds {
+				f := os.NewFile(uintptr(fd), "sluice-direct-call")
+				conn, cerr := net.FileConn(f)
+				f.Close()
+				if cerr == nil {
+					go serve(conn)
 				}
 			}
 		}
@@ -105,5 +150,11 @@ func acceptConns(ctl *net.UnixConn, serve func(net.Conn)) error {
 		if n == 0 && oobn == 0 {
 			return nil // the core closed the control socket
 		}
+	}
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		syscall.Close(fd)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -16,10 +17,26 @@ import (
 
 // Frames of every size arrive whole through the read buffer: small ones
 // several to a read, ones that straddle the buffer's end, ones larger
-// than the buffer, and body chunks larger than a write the socket takes
-// at once.
+// than the buffer, and body chunks larger than a write the connection
+// takes at once; over a socket pair and over a pipe pair.
 func TestDirectStreamFrames(t *testing.T) {
-	a, b := directSocketPair(t)
+	for _, kind := range []string{"socket", "pipes"} {
+		t.Run(kind, func(t *testing.T) {
+			var a, b streamConn
+			closeWrite := func() error { return a.(*net.UnixConn).CloseWrite() }
+			if kind == "socket" {
+				a, b = directSocketPair(t)
+			} else {
+				pa, pb := directPipePair(t)
+				a, b = pa, pb
+				closeWrite = pa.w.Close
+			}
+			testDirectStreamFrames(t, a, b, closeWrite)
+		})
+	}
+}
+
+func testDirectStreamFrames(t *testing.T, a, b streamConn, closeWrite func() error) {
 	tx, rx := newDirectStream(a), newDirectStream(b)
 	defer tx.Close()
 	defer rx.Close()
@@ -35,7 +52,7 @@ func TestDirectStreamFrames(t *testing.T) {
 				return
 			}
 		}
-		errc <- tx.conn.(*net.UnixConn).CloseWrite()
+		errc <- closeWrite()
 	}()
 	for i := range sizes {
 		want := frame(i)
@@ -52,6 +69,88 @@ func TestDirectStreamFrames(t *testing.T) {
 	}
 	if _, err := rx.Recv(); !errors.Is(err, io.EOF) {
 		t.Fatalf("after the last frame: %v, want EOF", err)
+	}
+}
+
+// directPipePair returns two connections of two pipes, each reading what
+// the other writes.
+func directPipePair(t *testing.T) (*pipeConn, *pipeConn) {
+	t.Helper()
+	r1, w1, err := cloexecPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, w2, err := cloexecPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newPipeConn(r1, w2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newPipeConn(r2, w1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	return a, b
+}
+
+// The core passes a connection's pipes over the control socket, and the
+// plugin's acceptConns serves them: a frame goes each way. A pipe message
+// without its two descriptors ends acceptConns with an error (it is not a
+// message our core sends) and leaks no descriptor.
+func TestPassPipes(t *testing.T) {
+	ctlCore, ctlPlugin := directSocketPair(t)
+	served := make(chan streamConn, 1)
+	acceptErr := make(chan error, 1)
+	go func() {
+		acceptErr <- acceptConns(ctlPlugin.(*net.UnixConn), func(c streamConn) { served <- c })
+	}()
+	core, err := passPipes(ctlCore.(*net.UnixConn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer core.Close()
+	plugin := <-served
+	defer plugin.Close()
+	if _, ok := plugin.(*pipeConn); !ok {
+		t.Fatalf("the plugin got a %T, want a pipe pair", plugin)
+	}
+	tx, rx := newDirectStream(core), newDirectStream(plugin)
+	if err := tx.Send(&pb.ChannelFrame{CallId: 7, End: true}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := rx.Recv(); err != nil || f.GetCallId() != 7 {
+		t.Fatalf("plugin got %v, %v", f, err)
+	}
+	if err := rx.Send(&pb.ChannelFrame{CallId: 8}); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := tx.Recv(); err != nil || f.GetCallId() != 8 {
+		t.Fatalf("core got %v, %v", f, err)
+	}
+
+	// One descriptor on 'P': refused, and closed.
+	r, w, err := cloexecPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(r)
+	if err := syscall.SetNonblock(r, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ctlCore.(*net.UnixConn).WriteMsgUnix([]byte{'P'}, syscall.UnixRights(w), nil); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Close(w)
+	if err := <-acceptErr; err == nil || !strings.Contains(err.Error(), "1 descriptors") {
+		t.Fatalf("acceptConns: %v, want a refusal of a 1-descriptor pipe connection", err)
+	}
+	// Every write end is closed (ours above, the plugin's copy by
+	// acceptConns): the read end sees the end of the stream.
+	if n, err := syscall.Read(r, make([]byte, 1)); n != 0 || err != nil {
+		t.Fatalf("read of the refused pipe: %d, %v; want the end (its write end leaked)", n, err)
 	}
 }
 

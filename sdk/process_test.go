@@ -40,6 +40,10 @@ func TestMain(m *testing.M) {
 	case "noop":
 		sdk.Serve(noopPlugin{})
 		os.Exit(0)
+	case "noop-sockets":
+		plugin.Serve(&plugin.ServeConfig{HandshakeConfig: sdk.Handshake, GRPCServer: plugin.DefaultGRPCServer,
+			Plugins: sdk.SocketPluginSet(noopPlugin{})})
+		os.Exit(0)
 	case "batch":
 		sdk.Serve(&batchPlugin{seen: make(map[string]*batchSeen)})
 		os.Exit(0)
@@ -110,6 +114,9 @@ func TestServeInAProcess(t *testing.T) {
 	}
 	if got := c.Transport(); got != "direct" {
 		t.Errorf("transport %q, want direct: a plugin process gets the direct channel", got)
+	}
+	if !sdk.DirectPipes(c) {
+		t.Error("the direct channel's connections are sockets, want pipes: the plugin's SDK takes them")
 	}
 	body := bigBody(8 << 20)
 	m := &sdk.Message{Headers: []sdk.Header{{Name: "Subject", Value: "hi"}}, Body: body}

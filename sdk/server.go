@@ -29,6 +29,9 @@ type server struct {
 	// noEach hides independent batches from the core, as a plugin built
 	// before them would (tests).
 	noEach bool
+	// noPipes has the core pass sockets, not pipes, on the direct
+	// channel, as a plugin built before pipes would (tests).
+	noPipes bool
 }
 
 // newServer serves p. Recovered panics are logged as JSON lines on
@@ -74,6 +77,7 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 			s.log.Warn("no direct channel; calls come over gRPC", "err", err.Error())
 		} else {
 			resp.DirectChannel = true
+			resp.DirectPipes = !s.noPipes
 			go s.serveDirect(conn)
 		}
 	}

@@ -47,7 +47,7 @@ func (s *server) serveChannel(ctx context.Context, stream frameStream) error {
 // each connection the core passes over it carries one call at a time,
 // run on the connection's own goroutine, until the core closes it.
 func (s *server) serveDirect(ctl *net.UnixConn) {
-	err := acceptConns(ctl, func(conn net.Conn) {
+	err := acceptConns(ctl, func(conn streamConn) {
 		st := newDirectStream(conn)
 		ch := &serverChannel{s: s, stream: st, ctx: st.Context(), calls: make(map[uint64]*serverCall), inline: true}
 		err := ch.read() // never nil: it reads until the stream fails

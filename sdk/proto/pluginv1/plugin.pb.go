@@ -259,8 +259,16 @@ type InitResponse struct {
 	// on Channel and the direct channel. Plugins written before them leave
 	// it false, and the core sends them one hook frame per call.
 	SupportsIndependentBatch bool `protobuf:"varint,8,opt,name=supports_independent_batch,json=supportsIndependentBatch,proto3" json:"supports_independent_batch,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// The plugin takes a direct channel connection as a pair of pipes: the
+	// core passes two descriptors on one byte 'P' (the read end of the
+	// pipe it writes calls into, then the write end of the pipe it reads
+	// answers from) instead of one socket, and the plugin serves the same
+	// framing over them. A pipe costs about a third less CPU per round trip
+	// than a unix socket, and reading from it does not wake the writer's
+	// poller. Plugins written before it leave it false and get sockets.
+	DirectPipes   bool `protobuf:"varint,9,opt,name=direct_pipes,json=directPipes,proto3" json:"direct_pipes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitResponse) Reset() {
@@ -345,6 +353,13 @@ func (x *InitResponse) GetSupportsBatch() bool {
 func (x *InitResponse) GetSupportsIndependentBatch() bool {
 	if x != nil {
 		return x.SupportsIndependentBatch
+	}
+	return false
+}
+
+func (x *InitResponse) GetDirectPipes() bool {
+	if x != nil {
+		return x.DirectPipes
 	}
 	return false
 }
@@ -2399,7 +2414,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
 	"configJson\x12)\n" +
 	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\x12*\n" +
-	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\xe3\x02\n" +
+	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\x86\x03\n" +
 	"\fInitResponse\x12,\n" +
 	"\x05hooks\x18\x01 \x03(\x0e2\x16.sluice.plugin.v1.HookR\x05hooks\x12&\n" +
 	"\x0fdata_needs_body\x18\x02 \x01(\bR\rdataNeedsBody\x12\x1f\n" +
@@ -2409,7 +2424,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x10supports_channel\x18\x05 \x01(\bR\x0fsupportsChannel\x12%\n" +
 	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\x12%\n" +
 	"\x0esupports_batch\x18\a \x01(\bR\rsupportsBatch\x12<\n" +
-	"\x1asupports_independent_batch\x18\b \x01(\bR\x18supportsIndependentBatch\"\xcf\x02\n" +
+	"\x1asupports_independent_batch\x18\b \x01(\bR\x18supportsIndependentBatch\x12!\n" +
+	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\"\xcf\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
