@@ -11,15 +11,29 @@ import (
 // and hook batches, but no independent ones, so the core sends it a call
 // of its own each.
 func OldBatchPluginSet(impl Plugin) plugin.PluginSet {
-	return plugin.PluginSet{PluginKey: &oldBatchPlugin{GRPCPlugin{Impl: impl}}}
+	return olderPluginSet(impl, func(s *server) { s.noEach, s.noPipes = true, true })
 }
 
-type oldBatchPlugin struct{ GRPCPlugin }
+// SocketPluginSet serves impl as a plugin built before pipes: the core
+// passes it sockets on the direct channel.
+func SocketPluginSet(impl Plugin) plugin.PluginSet {
+	return olderPluginSet(impl, func(s *server) { s.noPipes = true })
+}
 
-func (g *oldBatchPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+// olderPluginSet serves impl with the features hide turns off, as a
+// plugin built before them would.
+func olderPluginSet(impl Plugin, hide func(*server)) plugin.PluginSet {
+	return plugin.PluginSet{PluginKey: &olderPlugin{GRPCPlugin{Impl: impl}, hide}}
+}
+
+type olderPlugin struct {
+	GRPCPlugin
+	hide func(*server)
+}
+
+func (g *olderPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	srv := newServer(g.Impl)
-	srv.noEach = true
-	srv.noPipes = true
+	g.hide(srv)
 	pb.RegisterPluginServer(s, srv)
 	return nil
 }
@@ -29,19 +43,4 @@ func (g *oldBatchPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error 
 func DirectPipes(c *Client) bool {
 	p := c.pool.Load()
 	return p != nil && p.pipes
-}
-
-// SocketPluginSet serves impl as a plugin built before pipes: the core
-// passes it sockets on the direct channel.
-func SocketPluginSet(impl Plugin) plugin.PluginSet {
-	return plugin.PluginSet{PluginKey: &socketPlugin{GRPCPlugin{Impl: impl}}}
-}
-
-type socketPlugin struct{ GRPCPlugin }
-
-func (g *socketPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	srv := newServer(g.Impl)
-	srv.noPipes = true
-	pb.RegisterPluginServer(s, srv)
-	return nil
 }
