@@ -60,6 +60,7 @@ type Process struct {
 	info     sdk.Info
 	state    string
 	restarts int
+	started  time.Time // when the running process finished starting
 
 	restartCh chan struct{}
 	done      chan struct{}
@@ -147,7 +148,7 @@ func (p *Process) launch() error {
 		return err
 	}
 	p.mu.Lock()
-	p.client, p.rpc, p.info, p.state = client, rpc, info, "running"
+	p.client, p.rpc, p.info, p.state, p.started = client, rpc, info, "running", time.Now()
 	p.mu.Unlock()
 	attrs := []any{"command", strings.Join(p.opt.Command, " ")}
 	if info.Name != "" { // a plugin that says who it is (sdk.Describer)
@@ -162,7 +163,7 @@ func (p *Process) supervise() {
 	defer p.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	backoff := p.opt.MinBackoff
+	b := restartBackoff{min: p.opt.MinBackoff, max: p.opt.MaxBackoff}
 	for {
 		select {
 		case <-p.done:
@@ -171,10 +172,9 @@ func (p *Process) supervise() {
 		case <-p.restartCh:
 		}
 		p.mu.RLock()
-		c := p.client
+		c, started := p.client, p.started
 		p.mu.RUnlock()
 		if c != nil && !c.Exited() {
-			backoff = p.opt.MinBackoff
 			continue
 		}
 		p.mu.Lock()
@@ -184,31 +184,57 @@ func (p *Process) supervise() {
 		if old != nil {
 			old.Close() // the dead process's sockets
 		}
+		wait := b.died(time.Since(started))
 		for {
 			if c != nil {
 				c.Kill()
 			}
-			p.log.Warn("plugin died, restarting", "backoff", backoff)
+			p.log.Warn("plugin died, restarting", "backoff", wait)
 			select {
 			case <-p.done:
 				return
-			case <-time.After(backoff):
+			case <-time.After(wait):
 			}
 			err := p.launch()
 			p.mu.Lock()
 			p.restarts++
 			p.mu.Unlock()
 			if err == nil {
-				backoff = p.opt.MinBackoff
 				break
 			}
 			p.log.Error("plugin restart failed", "err", err)
-			if backoff *= 2; backoff > p.opt.MaxBackoff {
-				backoff = p.opt.MaxBackoff
-			}
+			wait = b.next()
 			c = nil
 		}
 	}
+}
+
+// restartBackoff is how long a dead plugin waits before its restart. A
+// process that ran for max or longer before it died is restarted after min;
+// one that died sooner (a plugin that crashes on every call, say) waits
+// twice as long as the last time, up to max, instead of being restarted
+// ten times a second for as long as mail keeps coming — as a supervisor's
+// restart intensity limit does (systemd's StartLimitIntervalSec, Erlang's
+// max restart intensity).
+type restartBackoff struct {
+	min, max time.Duration
+	last     time.Duration // the last wait; 0 before the first
+}
+
+// died returns the wait before restarting a process that lived for lived.
+func (b *restartBackoff) died(lived time.Duration) time.Duration {
+	if b.last == 0 || lived >= b.max {
+		b.last = b.min
+		return b.last
+	}
+	return b.next()
+}
+
+// next returns the wait before another try after a restart that failed,
+// or a process that died soon after its restart.
+func (b *restartBackoff) next() time.Duration {
+	b.last = min(max(b.last*2, b.min), b.max)
+	return b.last
 }
 
 // current returns the live RPC client, or nil while the plugin is down.

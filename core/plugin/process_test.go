@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	case "slow-configure":
 		sdk.Serve(slowConfigure{})
 		os.Exit(0)
+	case "crash-on-mail":
+		sdk.Serve(crashOnMail{})
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -49,6 +52,15 @@ type slowConfigure struct{ sdk.Base }
 func (slowConfigure) Configure(ctx context.Context, _ sdk.Config) error {
 	<-ctx.Done()
 	return ctx.Err()
+}
+
+// crashOnMail's process exits at every mail hook: a plugin with a bug
+// every message hits.
+type crashOnMail struct{ sdk.Base }
+
+func (crashOnMail) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
+	os.Exit(3)
+	return sdk.Continue(), nil
 }
 
 // startSelf starts this test binary as the plugin named by which.
@@ -76,7 +88,7 @@ func (r *records) Handle(_ context.Context, rec slog.Record) error {
 		s += " " + a.String()
 	}
 	rec.Attrs(func(a slog.Attr) bool {
-		if a.Key == "line" {
+		if a.Key == "line" || a.Key == "backoff" {
 			s += " " + a.String()
 		}
 		return true
@@ -128,5 +140,71 @@ func TestPluginStartTimeoutIsNamed(t *testing.T) {
 	_, err := startSelf(t, "slow-configure", slog.New(slog.DiscardHandler), 500*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "plugin did not finish starting (Configure) within 500ms") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// A plugin that dies soon after each restart waits twice as long before
+// the next one; before, every restart came after the minimum backoff (100
+// ms by default), so a plugin crashing on every message was restarted up
+// to ten times a second for as long as mail came.
+func TestPluginCrashingAgainBacksOff(t *testing.T) {
+	ch := make(chan string, 100)
+	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
+		Env: []string{servePluginEnv + "=crash-on-mail"}, Logger: slog.New(&records{ch: ch}),
+		MinBackoff: 2 * time.Millisecond, MaxBackoff: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	next := func(prefix string) []string {
+		t.Helper()
+		var seen []string
+		timeout := time.After(30 * time.Second)
+		for {
+			select {
+			case s := <-ch:
+				seen = append(seen, s)
+				if strings.HasPrefix(s, prefix) {
+					return seen
+				}
+			case <-timeout:
+				t.Fatalf("no %q log line; saw %q", prefix, seen)
+			}
+		}
+	}
+	next("INFO plugin running")
+	var waits []string
+	for i := 0; i < 3; i++ {
+		txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
+		if _, err := (conn{p}).Hook(context.Background(), sdk.HookMail, txn, nil); err == nil {
+			t.Fatalf("call %d: the crashing plugin answered", i)
+		}
+		for _, s := range next("INFO plugin running") {
+			if strings.HasPrefix(s, "WARN plugin died, restarting") {
+				waits = append(waits, s[strings.Index(s, "backoff="):])
+			}
+		}
+	}
+	want := []string{"backoff=2ms", "backoff=4ms", "backoff=8ms"}
+	if strings.Join(waits, " ") != strings.Join(want, " ") {
+		t.Fatalf("restart waits %q, want %q", waits, want)
+	}
+}
+
+// A process that lived as long as the longest wait before it died starts
+// over at the shortest; one that died sooner waits twice the last wait, up
+// to the longest; a failed restart doubles too.
+func TestRestartBackoff(t *testing.T) {
+	b := restartBackoff{min: 100 * time.Millisecond, max: 10 * time.Second}
+	var got []time.Duration
+	for _, lived := range []time.Duration{time.Hour, time.Second, time.Second, 0, 0, 0, 0, 0, 0, 0, 11 * time.Second} {
+		got = append(got, b.died(lived))
+	}
+	got = append(got, b.next())
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond, 10 * time.Second, 10 * time.Second, 10 * time.Second,
+		100 * time.Millisecond, 200 * time.Millisecond}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("waits %v, want %v", got, want)
 	}
 }
