@@ -18,7 +18,7 @@ func TestSessionLimitDefaults(t *testing.T) {
 		MaxConnectionsPerIP: 50, ConnectionRatePerIP: 120, MaxMessagesPerConnection: 100,
 		MessageRatePerIP: Rate{PerMinute: 120, Burst: 120}, MessageRatePerSender: Rate{PerMinute: 60, Burst: 60},
 		MaxErrors: 20, AuthFailuresPerIP: 5, AuthLockout: Duration{15 * time.Minute},
-		AuthFailureDelay: Duration{time.Second}, MaxHeaderSize: 100 << 10, QueueMinFree: 64 << 20,
+		AuthFailureDelay: Duration{time.Second}, MaxHeaderSize: 100 << 10, QueueMinFree: 64 << 20, MaxDataMemory: 512 << 20,
 	}
 	if l != want {
 		t.Fatalf("limits\n%+v, want\n%+v", l, want)
@@ -98,5 +98,29 @@ func TestQueueMinFreeConfig(t *testing.T) {
 	}
 	if _, err := Parse("f.toml", []byte(minimal+"[limits]\nqueue_minfree = -2\n")); err == nil || !strings.Contains(err.Error(), "queue_minfree") {
 		t.Errorf("queue_minfree = -2: %v", err)
+	}
+}
+
+// max_data_memory: 512 MiB by default, or twice max_message_size when
+// that is more; -1 for no bound; never less than twice max_message_size,
+// reported at its line.
+func TestMaxDataMemoryConfig(t *testing.T) {
+	for src, want := range map[string]int64{
+		"":                              512 << 20,
+		"max_message_size = 1073741824": 2 << 30,
+		"max_data_memory = 104857600":   100 << 20,
+		"max_data_memory = -1":          -1,
+		"max_message_size = 1000\nmax_data_memory = 2000": 2000,
+	} {
+		c, err := Parse("f.toml", []byte(minimal+"[limits]\n"+src+"\n"))
+		if err != nil || c.Limits.MaxDataMemory != want {
+			t.Errorf("%q: %d, %v; want %d", src, c.Limits.MaxDataMemory, err, want)
+		}
+	}
+	for _, src := range []string{"max_data_memory = -2", "max_message_size = 1000\nmax_data_memory = 1999"} {
+		_, err := Parse("f.toml", []byte(minimal+"[limits]\n"+src+"\n"))
+		if err == nil || !strings.Contains(err.Error(), "max_data_memory must be at least twice max_message_size") || !strings.HasPrefix(err.Error(), "f.toml:") {
+			t.Errorf("%q: %v", src, err)
+		}
 	}
 }

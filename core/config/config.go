@@ -87,6 +87,11 @@ type Limits struct {
 	// beyond the message, for MAIL (with its SIZE) and the end of DATA to
 	// be accepted; then 452 4.3.1 (Postfix's queue_minfree). -1: no check.
 	QueueMinFree int `toml:"queue_minfree"`
+	// MaxDataMemory bounds the message data all sessions hold in memory
+	// at once, from DATA until the message is queued; a message that
+	// would go over is read to its end and answered 452 4.3.1. At least
+	// twice max_message_size; default 512 MiB (or that); -1: no bound.
+	MaxDataMemory int64 `toml:"max_data_memory"`
 }
 
 // Rate is a token bucket: PerMinute tokens a minute, at most Burst saved

@@ -41,6 +41,10 @@ func (c *Config) validateLimits(f finder) error {
 			return f.err("limits", -1, v.key, v.key+" must be positive, or -1 for no limit")
 		}
 	}
+	if m := l.MaxDataMemory; m < -1 || (m >= 0 && m < 2*l.MaxMessageSize) {
+		return f.err("limits", -1, "max_data_memory", fmt.Sprintf(
+			"max_data_memory must be at least twice max_message_size (%d bytes), or -1 for no limit: with less, one message of the largest size would leave no room for any other", 2*l.MaxMessageSize))
+	}
 	for _, r := range []struct {
 		key string
 		r   Rate

@@ -39,6 +39,8 @@ func (s *session) Data(r io.Reader) error {
 	)
 	buf := getDataBuf() // data is read into it; enqueue copies it out
 	defer putDataBuf(buf)
+	var held int64 // of max_data_memory, until the message is queued
+	defer func() { s.srv.dataMem.release(held) }()
 	if bdat {
 		// Chunks are counted octets, not dot-stuffed (RFC 3030 §2). Their
 		// content is still 7BIT or 8BITMIME text (Sluice offers no
@@ -51,13 +53,13 @@ func (s *session) Data(r io.Reader) error {
 		// on progress too, as DATA has, rather than command_timeout for a
 		// whole chunk from its BDAT line.
 		var bare bool
-		data, bare, err = s.readData(r, buf)
+		data, bare, err = s.readData(r, buf, &held)
 		if err == nil && bare {
 			rep = &reply.BareNewline
 		}
 	} else {
 		var bare bool
-		data, bare, err = s.readData(r, buf)
+		data, bare, err = s.readData(r, buf, &held)
 		if err == nil && bare {
 			rep = &reply.BareNewline
 		}
@@ -82,6 +84,8 @@ func (s *session) Data(r io.Reader) error {
 			blankAt = hdr
 		}
 		rep = s.enqueue(id, tx, &info, data, blankAt)
+	case errors.Is(err, errDataMemory):
+		rep = insufficientResources.With(err.Error())
 	case errors.Is(err, smtp.ErrDataTooLarge):
 		// go-smtp reads the rest of the data before it answers.
 		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout.Duration))
@@ -151,20 +155,44 @@ func headerSection(data []byte) (size int, noBlank bool) {
 // gets the data timeout as its deadline (RFC 5321 §4.5.3.2.6: the timeout is
 // on progress, not on the whole message). The data is read into buf and
 // stays valid until buf goes back to the pool.
-func (s *session) readData(r io.Reader, buf *[]byte) (data []byte, bare bool, err error) {
+//
+// The bytes it holds are reserved from the server's max_data_memory as
+// they come, and *held says how many, for the caller to release once the
+// message is queued. When the budget runs out, the rest of the message is
+// read and dropped, and the error is errDataMemory.
+func (s *session) readData(r io.Reader, buf *[]byte, held *int64) (data []byte, bare bool, err error) {
 	var (
-		ends lineEnds
-		wait = s.srv.cfg.Limits.DataTimeout.Duration
+		ends  lineEnds
+		wait  = s.srv.cfg.Limits.DataTimeout.Duration
+		limit = s.srv.cfg.Limits.MaxDataMemory
+		over  bool
 	)
 	b := (*buf)[:0]
 	defer func() { *buf = b }()
 	for {
 		_ = s.conn.SetReadDeadline(time.Now().Add(wait))
+		if need := int64(len(b)+dataChunk) - *held; !over && need > 0 {
+			// A step at a time, or just what the next read needs when
+			// the budget is nearly spent.
+			if s.srv.dataMem.reserve(dataReserveStep, limit) {
+				*held += dataReserveStep
+			} else if s.srv.dataMem.reserve(need, limit) {
+				*held += need
+			} else {
+				over = true
+			}
+		}
+		if over {
+			b = b[:0] // drain: each read overwrites the last
+		}
 		b = slices.Grow(b, dataChunk)
 		n, err := r.Read(b[len(b) : len(b)+dataChunk])
 		ends.scan(b[len(b) : len(b)+n])
 		b = b[:len(b)+n]
 		if err == io.EOF {
+			if over {
+				return nil, false, errDataMemory
+			}
 			return b, ends.found(), nil
 		}
 		if err != nil {

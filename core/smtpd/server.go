@@ -83,6 +83,9 @@ type Server struct {
 	msgRateSender *buckets // by AUTH user or reverse-path
 	authFails     *authFailures
 
+	// dataMem is the message data all sessions hold now.
+	dataMem dataMemory
+
 	// ctx is handed to Policy hooks; it is cancelled when Shutdown stops
 	// waiting for sessions.
 	ctx    context.Context
