@@ -29,6 +29,11 @@ type hop struct {
 	// implicit marks the domain itself standing in for a missing MX
 	// (RFC 5321 §5.1): a domain without addresses then accepts no mail.
 	implicit bool
+	// mx marks a host found by MX lookup (or the implicit MX), at
+	// preference pref: one that turns out to be this MTA ends the list
+	// (RFC 5321 §5.1), see loopError.
+	mx       bool
+	pref     uint16
 	tls      tlsPolicy
 	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
 	authFile string // AUTH credentials (see ParseRoute)

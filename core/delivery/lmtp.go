@@ -33,12 +33,37 @@ func (a *Agent) closeLMTP(s *session, w *smtp.DataCommand, accepted []*envelope.
 		case perRcpt[r.Addr] != nil:
 			res.rcpts[r.Addr] = outcomeOf(perRcpt[r.Addr])
 		default:
-			res.rcpts[r.Addr] = fail(err)
+			res.rcpts[r.Addr] = fail(lostAfterDot(s.host, err))
 		}
 	}
 	// Only per-recipient replies: the session is intact.
 	_, onlyReplies := err.(smtp.LMTPDataError)
 	res.keep = (err == nil || onlyReplies) && s.client.Reset() == nil
+}
+
+// lostAfterDot is the failure of a recipient whose reply to the final dot
+// never came. go-smtp joins the connection's error with the replies read
+// before it (an LMTPDataError); those replies belong to other recipients,
+// and taking one of them (errors.As finds the first *SMTPError) would give
+// this recipient another's verdict, a 5xx failing it for good although
+// the server may have delivered it. Only the connection's error is kept:
+// the recipient stays pending and, as for SMTP (RFC 1047), the reply says
+// the retry may deliver it twice.
+func lostAfterDot(host string, err error) error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		if _, replies := err.(smtp.LMTPDataError); !replies {
+			for _, e := range j.Unwrap() {
+				if _, replies := e.(smtp.LMTPDataError); !replies {
+					err = e
+					break
+				}
+			}
+		}
+	}
+	if _, ok := isReply(err); ok {
+		return err
+	}
+	return fmt.Errorf("lost connection with %s after end of data, the message may be delivered more than once: %w", host, err)
 }
 
 // ProbeError is a recipient refused by a probe, with the server's reply.

@@ -17,6 +17,12 @@ var (
 	// exist (NXDOMAIN) or has no address to deliver to.
 	noSuchDomain = reply.Reply{Code: 550, Enhanced: [3]int{5, 1, 2}, Text: "Recipient domain does not exist"}
 	noMailHost   = reply.Reply{Code: 550, Enhanced: [3]int{5, 1, 2}, Text: "Recipient domain has neither MX nor address records"}
+	// RFC 3463 X.4.4: unable to route; every MX host named by the domain
+	// definitely has no address (NXDOMAIN or no A/AAAA records).
+	noMXAddress = reply.Reply{Code: 550, Enhanced: [3]int{5, 4, 4}, Text: "No MX host of the recipient domain has an address"}
+	// RFC 3463 X.4.6: routing loop detected; the best MX host of the
+	// domain is this MTA (RFC 5321 §5.1).
+	mailLoop = reply.Reply{Code: 554, Enhanced: [3]int{5, 4, 6}, Text: "Mail for the recipient domain loops back to this host"}
 	// RFC 3463 X.4.3: directory server failure; DNS did not answer.
 	dnsFailure = reply.Reply{Code: 451, Enhanced: [3]int{4, 4, 3}, Text: "DNS lookup failed, will retry"}
 	// RFC 3463 X.4.1: no answer from host; every address failed to connect

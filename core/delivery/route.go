@@ -69,6 +69,21 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 		return all(*final), "", false
 	}
 	var last error
+	// deferred is the outcome from the last server that answered but
+	// took nothing (txResult.siteFail), and deferredVia that server: when
+	// every address fails, a server's reply is the better diagnostic (and
+	// its host the Remote-MTA) than a later address's refused connection.
+	var deferred map[string]outcome
+	var deferredVia string
+	// tried keeps an address reached through one MX host from being tried
+	// again through another in the same attempt (MX hosts that are names
+	// for one machine are common), as Postfix drops duplicate addresses:
+	// one that failed would only fail again, at the cost of another
+	// connect timeout. A verified certificate is checked against the host
+	// name, so under tls=verify the name is part of the key.
+	tried := map[string]bool{}
+	noAddress := 0 // hosts that definitely have no address
+hosts:
 	for _, h := range hops {
 		var addrs []string
 		var err error
@@ -82,6 +97,9 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 				// RFC 5321 §5.1: no MX and no address: nowhere to deliver.
 				return all(permanent(noMailHost.With(d.domain))), "", false
 			}
+			if err == nil || dnsresolve.IsNotFound(err) {
+				noAddress++
+			}
 			if err == nil {
 				err = fmt.Errorf("%s: no address records", h.host)
 			}
@@ -89,30 +107,72 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 			continue
 		}
 		for _, addr := range addrs {
+			key := addr + "|" + h.tls.variant()
+			if h.tls.mode == TLSVerify {
+				key += "|" + h.host
+			}
+			if tried[key] {
+				continue
+			}
+			tried[key] = true
 			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts)
 			if err == nil {
 				for _, o := range res {
 					saw421 = saw421 || strings.HasPrefix(o.reply, "421 ")
 				}
-				via = h.host + "[" + addr + "]"
-				if h.lmtp == "unix" {
-					via = addr
-				}
-				return res, via, saw421
+				return res, hopVia(h, addr), saw421
 			}
 			if code, ok := isReply(err); ok && code == 421 {
 				saw421 = true
 			}
+			var loop *loopError
+			if errors.As(err, &loop) {
+				// RFC 5321 §5.1: a client that is itself one of the MX
+				// hosts discards those of its preference and beyond.
+				// Among the best, nothing is left: the mail has nowhere
+				// to go (Postfix: "mail for … loops back to myself").
+				// Behind better hosts, it waits for them.
+				a.log.Warn("delivery: MX host is this MTA", "domain", d.domain, "host", h.host, "addr", addr)
+				if h.pref == hops[0].pref {
+					return all(permanent(mailLoop.With(d.domain + ": " + err.Error()))), "", false
+				}
+				break hosts
+			}
+			// As Postfix logs each host it gives up on: the attempt's
+			// line names only the last.
+			a.log.Info("delivery: host did not take the message", "id", m.ID, "dest", d.name, "err", err)
 			last = err
+			if res != nil {
+				deferred, deferredVia = res, hopVia(h, addr)
+			}
 			if ctx.Err() != nil {
 				return all(temporary(interrupted.With(err.Error()).Error())), "", saw421
 			}
 		}
 	}
+	if deferred != nil {
+		return deferred, deferredVia, saw421
+	}
+	if noAddress > 0 && noAddress == len(hops) && d.route.Kind == RouteMX && d.relay == nil {
+		// RFC 5321 §5.1: MX records none of which is usable "MUST be
+		// reported as an error". Every host's lookup gave a definite
+		// answer, so retrying for max_age would only delay the report;
+		// Postfix bounces these at once too (5.4.4, "Host not found").
+		// A lookup that failed (SERVFAIL, timeout) keeps it temporary.
+		return all(permanent(noMXAddress.With(d.domain + ": " + last.Error()))), "", false
+	}
 	if last == nil {
 		last = errors.New("no host to try")
 	}
 	return all(temporary(noConnection.With(last.Error()).Error())), "", saw421
+}
+
+// hopVia names the server at addr for the log and Remote-MTA.
+func hopVia(h hop, addr string) string {
+	if h.lmtp == "unix" {
+		return addr
+	}
+	return h.host + "[" + addr + "]"
 }
 
 // hops lists where d's mail may go, in order of preference, with the TLS
@@ -166,15 +226,38 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 		o = temporary(dnsFailure.With(err.Error()).Error())
 	case len(mxs) == 0:
 		// RFC 5321 §5.1: no MX records: the domain is its own implicit MX.
-		return []hop{{host: d.domain, port: port, implicit: true}}, nil
+		// A Unicode domain is named by its A-label, as DNS knows it and
+		// as TLS's SNI requires (RFC 6066 §3).
+		return []hop{{host: dnsresolve.ASCII(d.domain), port: port, implicit: true, mx: true}}, nil
 	default:
+		a.shuffleTies(mxs)
 		hops := make([]hop, len(mxs))
 		for i, mx := range mxs {
-			hops[i] = hop{host: mx.Host, port: port}
+			hops[i] = hop{host: mx.Host, port: port, mx: true, pref: mx.Pref}
 		}
 		return hops, nil
 	}
 	return nil, &o
+}
+
+// shuffleTies puts each run of MX hosts of equal preference in random
+// order (Fisher-Yates with the agent's random source). RFC 5321 §5.1: with
+// several hosts of the same preference and no reason to favour one, the
+// client MUST randomize them to spread the load; always starting with the
+// same one would send it every message.
+func (a *Agent) shuffleTies(mxs []dnsresolve.MX) {
+	for start := 0; start < len(mxs); {
+		end := start + 1
+		for end < len(mxs) && mxs[end].Pref == mxs[start].Pref {
+			end++
+		}
+		tie := mxs[start:end]
+		for i := len(tie) - 1; i > 0; i-- {
+			j := min(int(a.rand()*float64(i+1)), i)
+			tie[i], tie[j] = tie[j], tie[i]
+		}
+		start = end
+	}
 }
 
 // addresses resolves h to the ip:port strings to dial, A before AAAA.
@@ -196,7 +279,9 @@ func (a *Agent) addresses(ctx context.Context, h hop) ([]string, error) {
 
 // tryAddr runs the transaction on a pooled or new session to addr. An
 // error means no server there took part (connection, greeting, EHLO,
-// STARTTLS or AUTH failed): the caller moves on to the next address. A
+// STARTTLS or AUTH failed) or the server took nothing (txResult.siteFail):
+// the caller moves on to the next address. In the second case the
+// outcomes come back with the error, for use when no address is left. A
 // session goes back to the pool until it has carried the configured
 // number of messages.
 func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h hop, addr string, rcpts []*envelope.Recipient) (map[string]outcome, error) {
@@ -238,6 +323,11 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		}
 		if res.stale {
 			continue
+		}
+		if res.siteFail != nil && all == nil {
+			// Nothing was decided: the caller tries the next address,
+			// and keeps these outcomes should none be left.
+			return res.rcpts, &hopError{host: h.host, addr: addr, err: res.siteFail}
 		}
 		if all == nil {
 			all = res.rcpts

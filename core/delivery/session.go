@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -55,6 +56,54 @@ type tlsFailed struct{ err error }
 func (e *tlsFailed) Error() string { return "STARTTLS: " + describe(e.err) }
 func (e *tlsFailed) Unwrap() error { return e.err }
 
+// loopError is an MX host that greets with this MTA's own hostname: the
+// MX (or implicit MX) is this MTA, and delivering there would hand the
+// message back to ourselves, as Postfix detects with "mail for … loops
+// back to myself". Only MX hops are checked: a smarthost or content filter
+// on the same machine may well share the hostname.
+type loopError struct{ name string }
+
+func (e *loopError) Error() string {
+	return "the server greets as " + e.name + ", this host's own name"
+}
+
+// greetingConn keeps the first line the server sends, its greeting (RFC
+// 5321 §4.2: "220 domain …"), which go-smtp's client reads but does not
+// return.
+type greetingConn struct {
+	net.Conn
+	line []byte
+	done bool
+}
+
+func (g *greetingConn) Read(p []byte) (int, error) {
+	n, err := g.Conn.Read(p)
+	if !g.done {
+		chunk := p[:n]
+		if i := bytes.IndexByte(chunk, '\n'); i >= 0 {
+			chunk, g.done = chunk[:i], true
+		}
+		g.line = append(g.line, chunk...)
+		if len(g.line) > 512 {
+			g.done = true // no greeting line is that long (RFC 5321 §4.5.3.1.5)
+		}
+	}
+	return n, err
+}
+
+// name is the domain the greeting gives, "" when it gave none.
+func (g *greetingConn) name() string {
+	line := strings.TrimRight(string(g.line), "\r")
+	if len(line) < 4 || !strings.HasPrefix(line, "220") {
+		return ""
+	}
+	f := strings.Fields(line[4:])
+	if len(f) == 0 {
+		return ""
+	}
+	return strings.TrimSuffix(f[0], ".")
+}
+
 // describe renders err, a server reply as it looked on the wire.
 func describe(err error) string {
 	var se *smtp.SMTPError
@@ -99,10 +148,15 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	c := a.newClient(conn, h.lmtp != "")
+	greet := &greetingConn{Conn: conn}
+	c := a.newClient(greet, h.lmtp != "")
 	if err := c.Hello(a.host); err != nil {
 		_ = conn.Close()
 		return nil, err
+	}
+	if name := greet.name(); h.mx && name != "" && strings.EqualFold(name, strings.TrimSuffix(a.host, ".")) {
+		_ = conn.Close()
+		return nil, &loopError{name: name}
 	}
 	s := &session{client: c, conn: conn, host: host, addr: addr, lmtp: h.lmtp != ""}
 	if s.lmtp {

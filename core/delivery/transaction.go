@@ -20,6 +20,16 @@ type txResult struct {
 	// MAIL, most likely closed while idle. Nothing was decided: redo the
 	// transaction on a new session.
 	stale bool
+	// siteFail is a temporary failure that left every recipient pending
+	// without the message taken: a 4xx (421 included) or a broken
+	// connection at MAIL, a 421 or broken connection among the RCPTs, a
+	// 4xx to DATA, a connection lost while sending the body, a 4xx to the
+	// final dot. The server took nothing and decided nothing. Like a failed
+	// greeting, it sends delivery on to the next MX (RFC 5321 §5.1), as
+	// Postfix does with a soft error from a server that is not the last to
+	// try. Recipients deferred one by one at RCPT (greylisting, a full
+	// mailbox) are not: the server works, and decided for them.
+	siteFail error
 	// tooMany are the recipients the server refused at RCPT for this
 	// transaction's recipient count (RFC 5321 §4.5.3.1.10): they go in a
 	// new transaction at once, while the others were decided.
@@ -82,6 +92,7 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		}
 		set(fail(err), rcpts)
 		res.keep = reusable(err)
+		res.noteSiteFail(ctx, err)
 		return res
 	}
 
@@ -100,6 +111,7 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 			// The connection is gone: nothing gets delivered in it.
 			set(fail(err), accepted)
 			set(fail(err), rcpts[i+1:])
+			res.noteSiteFail(ctx, err)
 			return res
 		}
 	}
@@ -110,12 +122,14 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	if err := rep.Data; err != nil {
 		set(fail(err), accepted)
 		res.keep = reusable(err)
+		res.noteSiteFail(ctx, err)
 		return res
 	}
 	// go-smtp bounds the DATA reply but not the writing of the body.
 	_ = s.conn.SetDeadline(time.Now().Add(2 * a.cfg.CommandTimeout.Duration))
 	if _, err := w.Write(body); err != nil {
 		set(fail(err), accepted)
+		res.noteSiteFail(ctx, err)
 		return res
 	}
 	if s.lmtp {
@@ -134,6 +148,11 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		// recipient accepted at RCPT.
 		set(fail(err), accepted)
 		res.keep = reusable(err)
+		if _, ok := isReply(err); ok {
+			// A 4xx refused the message outright; a lost connection
+			// may have delivered it, so it is never sent elsewhere.
+			res.noteSiteFail(ctx, err)
+		}
 		return res
 	}
 	// RFC 3461 §5.2.2: past a hop without DSN, a SUCCESS request is
@@ -146,6 +165,22 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	// the next MAIL, which is then retried on a new session (stale).
 	res.keep = true
 	return res
+}
+
+// noteSiteFail records err as the transaction's siteFail when it is
+// temporary (a 4xx or a broken connection, not shutdown's) and no
+// recipient got a final answer: a 5xx to one RCPT decided that one, and
+// the transaction is then no longer worth repeating elsewhere.
+func (res *txResult) noteSiteFail(ctx context.Context, err error) {
+	if code, ok := isReply(err); (ok && code >= 500) || ctx.Err() != nil {
+		return
+	}
+	for _, o := range res.rcpts {
+		if o.status != envelope.RcptPending {
+			return
+		}
+	}
+	res.siteFail = err
 }
 
 // sendEnvelope sends MAIL, a RCPT per recipient and DATA. To a server that

@@ -16,9 +16,10 @@ type MX struct {
 }
 
 // LookupMX returns domain's mail exchangers sorted by preference, then by
-// host name so that the order is deterministic. RFC 5321 §5.1 lets a client
-// randomise among equal preferences; we do not, which makes retries and
-// tests predictable.
+// host name so that the order is deterministic. RFC 5321 §5.1 requires the
+// client to randomize hosts of equal preference: the delivery agent does
+// that with its own (injectable) random source, so this answer stays
+// predictable for tests and other callers.
 //
 // Outcomes:
 //   - NXDOMAIN: an *Error for which IsNotFound is true.

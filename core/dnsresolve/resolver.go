@@ -74,7 +74,7 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 			break
 		}
 		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), qtype)
+		m.SetQuestion(dns.Fqdn(ASCII(name)), qtype)
 		m.RecursionDesired = true
 		m.SetEdns0(ednsSize, false)
 		resp, err := r.exchange(ctx, m, srv)
