@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Action is a recipient's Action field (RFC 3464 §2.3.3).
@@ -99,7 +100,8 @@ type Options struct {
 	// original's header, anything else the whole message.
 	Return string
 	// MaxReturn is the largest original returned whole; a larger one is
-	// returned as its header. Zero: no limit.
+	// returned as its header, itself cut to MaxReturn at a line end when
+	// longer. Zero: no limit.
 	MaxReturn int
 	// Original is the message reported on (header and body, CRLF).
 	Original []byte
@@ -120,12 +122,21 @@ func Build(opt Options) ([]byte, error) {
 	if opt.Date.IsZero() {
 		opt.Date = time.Now()
 	}
-	headersOnly := strings.EqualFold(opt.Return, "HDRS")
+	opt.Rcpts = clean(opt.Rcpts)
+	// RFC 3461 §4.3: RET asks for the whole message only in a report of
+	// failure; one that tells of no failure (a delay warning, a success
+	// report) SHOULD return the header alone, as Postfix's do.
+	headersOnly := strings.EqualFold(opt.Return, "HDRS") || !anyFailed(opt.Rcpts)
 	truncated := !headersOnly && opt.MaxReturn > 0 && len(opt.Original) > opt.MaxReturn
 	original := opt.Original
 	if headersOnly || truncated {
-		original = header(opt.Original)
+		original = capLines(header(opt.Original), opt.MaxReturn)
 	}
+	// RFC 6532 §3.7, RFC 6533 §6.3: an original whose header section is
+	// UTF-8 (an SMTPUTF8 message) is returned as message/global or
+	// message/global-headers; message/rfc822 and text/rfc822-headers
+	// allow only ASCII there.
+	intl := !ascii(string(header(opt.Original)))
 	boundary := newBoundary(original)
 
 	var b bytes.Buffer
@@ -171,10 +182,17 @@ func Build(opt Options) ([]byte, error) {
 	// 3: the original message or its header (RFC 3462 §1, RFC 3461 §4.3).
 	if len(original) > 0 {
 		b.WriteString("\r\n--" + boundary + "\r\n")
-		if headersOnly || truncated {
+		switch {
+		case (headersOnly || truncated) && intl:
+			field(&b, "Content-Description", "Undelivered message headers")
+			field(&b, "Content-Type", "message/global-headers")
+		case headersOnly || truncated:
 			field(&b, "Content-Description", "Undelivered message headers")
 			field(&b, "Content-Type", "text/rfc822-headers")
-		} else {
+		case intl:
+			field(&b, "Content-Description", "Undelivered message")
+			field(&b, "Content-Type", "message/global")
+		default:
 			field(&b, "Content-Description", "Undelivered message")
 			field(&b, "Content-Type", "message/rfc822")
 		}
@@ -189,6 +207,85 @@ func Build(opt Options) ([]byte, error) {
 	}
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 	return b.Bytes(), nil
+}
+
+// expired reports whether r failed because its time in the queue ran
+// out (X.4.7, RFC 3463 §3.5) after temporary failures, rather than on a
+// permanent reply.
+func expired(r Recipient) bool {
+	return r.Action == Failed && strings.HasSuffix(statusOf(r), ".4.7") && !strings.HasPrefix(r.Diagnostic, "5")
+}
+
+// anyFailed reports whether a report tells of a failure.
+func anyFailed(rcpts []Recipient) bool {
+	for _, r := range rcpts {
+		if r.Action == Failed {
+			return true
+		}
+	}
+	return false
+}
+
+// clean returns rcpts with every invalid UTF-8 sequence in their text
+// made "?". A remote server's reply may be in any charset, yet the
+// notification part is declared charset=utf-8 and RFC 6533 §6 has the
+// fields of message/global-delivery-status in UTF-8; Postfix likewise
+// replaces what it cannot print in a server's reply.
+func clean(rcpts []Recipient) []Recipient {
+	out := make([]Recipient, len(rcpts))
+	for i, r := range rcpts {
+		r.Addr = strings.ToValidUTF8(r.Addr, "?")
+		r.ORcpt = strings.ToValidUTF8(r.ORcpt, "?")
+		r.Diagnostic = breakWords(strings.ToValidUTF8(r.Diagnostic, "?"))
+		r.RemoteMTA = strings.ToValidUTF8(r.RemoteMTA, "?")
+		out[i] = r
+	}
+	return out
+}
+
+// maxWord is the longest run without a space kept in a diagnostic: a
+// field can be folded only at white space, and RFC 5322 §2.1.1 allows
+// no line over 998 characters.
+const maxWord = 900
+
+// breakWords puts a space into every run of more than maxWord bytes
+// without one, at a UTF-8 character boundary. A server's reply has no
+// length limit once its lines are joined, and a report with an overlong
+// line may itself be refused.
+func breakWords(s string) string {
+	var b strings.Builder
+	run := 0
+	for _, c := range s {
+		if c == ' ' || c == '\t' {
+			run = 0
+		} else if run += utf8.RuneLen(c); run > maxWord {
+			b.WriteByte(' ')
+			run = utf8.RuneLen(c)
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// wrap breaks line at spaces into lines of at most 78 characters where
+// it can (RFC 5322 §2.1.1), the later ones starting with indent.
+func wrap(line, indent string) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Split(line, " ") {
+		switch {
+		case i == 0:
+		case n+1+len(word) > 78 && n > len(indent) && strings.TrimSpace(word) != "":
+			b.WriteString("\r\n" + indent)
+			n = len(indent)
+		default:
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
 }
 
 // Received is the trace field at the top of a message Sluice generates
@@ -257,8 +354,18 @@ func humanText(opt Options, headersOnly, truncated bool) string {
 				continue
 			}
 			line := "    <" + oneLine(r.Addr) + ">"
-			if r.Diagnostic != "" {
-				line += ": " + oneLine(r.Diagnostic)
+			diag := oneLine(r.Diagnostic)
+			if expired(r) {
+				// The diagnostic is the last temporary failure; alone
+				// under "a permanent error" it would puzzle.
+				if diag == "" {
+					diag = "delivery time expired"
+				} else {
+					diag = "delivery time expired; last attempt: " + diag
+				}
+			}
+			if diag != "" {
+				line = wrap(line+": "+diag, "      ")
 			}
 			if r.Action == Delayed && !r.WillRetryUntil.IsZero() {
 				line += "\r\n      (retried until " + r.WillRetryUntil.Format(time.RFC1123Z) + ")"
@@ -368,6 +475,21 @@ func header(msg []byte) []byte {
 		return msg[:i+2]
 	}
 	return msg
+}
+
+// capLines returns msg cut after its last line end within max bytes
+// when it is longer (max > 0). MaxReturn bounds the returned header too:
+// a message whose header section is huge, or that has no empty line to
+// end it (all of it is then header), must not come back whole, as
+// Postfix's bounce_size_limit bounds whatever it returns.
+func capLines(msg []byte, max int) []byte {
+	if max <= 0 || len(msg) <= max {
+		return msg
+	}
+	if i := bytes.LastIndexByte(msg[:max], '\n'); i >= 0 {
+		return msg[:i+1]
+	}
+	return nil
 }
 
 // originalID is the original's Message-ID, for threading the report.

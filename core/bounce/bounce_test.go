@@ -3,10 +3,12 @@ package bounce
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
@@ -163,7 +165,7 @@ func TestBuildReturnsHeadersOnly(t *testing.T) {
 		{"HDRS", "HDRS", 0, "text/rfc822-headers", original[:strings.Index(original, "\r\n\r\n")+4]},
 		{"FULL", "FULL", 0, "message/rfc822", original},
 		{"default", "", 0, "message/rfc822", original},
-		{"too big", "FULL", 10, "text/rfc822-headers", original[:strings.Index(original, "\r\n\r\n")+4]},
+		{"too big", "FULL", len(original) - 1, "text/rfc822-headers", original[:strings.Index(original, "\r\n\r\n")+4]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Return: tc.ret, MaxReturn: tc.max, Original: []byte(original),
@@ -250,5 +252,198 @@ func TestBuildStartsWithReceived(t *testing.T) {
 	}
 	if got := Received("h.test", "", at); got != "Received: by h.test (Sluice);\r\n\tSun, 01 Mar 2026 12:00:00 +0100\r\n" {
 		t.Errorf("without an id: %q", got)
+	}
+}
+
+// RFC 3461 §4.3: RET=FULL asks for the whole message in a report of
+// failure only; a delay warning or a success report returns the header,
+// as Postfix's do, so that a message is not sent back twice (once with
+// the warning, once with the bounce) nor to a sender who only asked to
+// hear that it arrived.
+func TestBuildReturnsHeadersWithoutFailure(t *testing.T) {
+	hdr := original[:strings.Index(original, "\r\n\r\n")+4]
+	for _, tc := range []struct {
+		name      string
+		actions   []Action
+		wantType  string
+		wantBytes string
+	}{
+		{"delayed", []Action{Delayed}, "text/rfc822-headers", hdr},
+		{"relayed", []Action{Relayed}, "text/rfc822-headers", hdr},
+		{"delivered", []Action{Delivered}, "text/rfc822-headers", hdr},
+		{"failed and delayed", []Action{Delayed, Failed}, "message/rfc822", original},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rcpts []Recipient
+			for i, a := range tc.actions {
+				rcpts = append(rcpts, Recipient{Addr: fmt.Sprintf("r%d@d.test", i), Action: a})
+			}
+			raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Return: "FULL", Original: []byte(original), Rcpts: rcpts})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			if p.types[2] != tc.wantType || string(p.bodies[2]) != tc.wantBytes {
+				t.Errorf("third part %s %q, want %s %q", p.types[2], p.bodies[2], tc.wantType, tc.wantBytes)
+			}
+		})
+	}
+}
+
+// An SMTPUTF8 original, its header in UTF-8, comes back as message/global
+// or message/global-headers (RFC 6532 §3.7, RFC 6533 §6.3), 8bit; one
+// with only an 8-bit body stays message/rfc822, declared 8bit.
+func TestBuildInternationalOriginal(t *testing.T) {
+	const intl = "From: Jörg <jörg@o.test>\r\nTo: <a@d.test>\r\nSubject: Grüße\r\n\r\nGrüße\r\n"
+	const body8 = "From: <s@o.test>\r\nTo: <a@d.test>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n"
+	for _, tc := range []struct {
+		name, original, ret string
+		wantType, wantBytes string
+	}{
+		{"utf-8 header, full", intl, "FULL", "message/global", intl},
+		{"utf-8 header, hdrs", intl, "HDRS", "message/global-headers", intl[:strings.Index(intl, "\r\n\r\n")+4]},
+		{"8-bit body, full", body8, "FULL", "message/rfc822", body8},
+		{"8-bit body, hdrs", body8, "HDRS", "text/rfc822-headers", body8[:strings.Index(body8, "\r\n\r\n")+4]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Return: tc.ret, Original: []byte(tc.original),
+				Rcpts: []Recipient{{Addr: "a@d.test", Action: Failed}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			if p.types[2] != tc.wantType || string(p.bodies[2]) != tc.wantBytes {
+				t.Errorf("third part %s %q, want %s %q", p.types[2], p.bodies[2], tc.wantType, tc.wantBytes)
+			}
+			// The part's own header, as written: 8bit declared whenever the
+			// returned bytes are not ASCII (RFC 2045 §6.2).
+			part := string(raw[strings.LastIndex(string(raw), "Content-Description: Undelivered"):])
+			part = part[:strings.Index(part, "\r\n\r\n")+2]
+			if wantCTE := !isASCII(tc.wantBytes); strings.Contains(part, "Content-Transfer-Encoding: 8bit\r\n") != wantCTE {
+				t.Errorf("8bit declared: %v, want %v:\n%s", !wantCTE, wantCTE, part)
+			}
+		})
+	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// A server may answer in Latin-1 or worse; the report still declares its
+// text UTF-8 (and RFC 6533 §6 has message/global-delivery-status in
+// UTF-8), so invalid bytes become "?" as Postfix prints them.
+func TestBuildInvalidUTF8Diagnostic(t *testing.T) {
+	raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Original: []byte(original),
+		Rcpts: []Recipient{{Addr: "a@d.test", Action: Failed, Diagnostic: "550 5.1.1 adresse inconnue \xe9t\xe9", RemoteMTA: "mx.d.test"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, raw)
+	for i := 0; i < 2; i++ {
+		if !utf8.Valid(p.bodies[i]) {
+			t.Errorf("part %d (%s) is not UTF-8: %q", i, p.types[i], p.bodies[i])
+		}
+	}
+	if got := p.rcpts[0].Get("Diagnostic-Code"); got != "smtp; 550 5.1.1 adresse inconnue ?t?" {
+		t.Errorf("Diagnostic-Code %q", got)
+	}
+	if p.types[1] != "message/delivery-status" {
+		t.Errorf("status part %s, want message/delivery-status: nothing in it is UTF-8 now", p.types[1])
+	}
+}
+
+// MaxReturn bounds what comes back even when the header is all there is
+// to return: a message without the empty line that ends a header section
+// is all header, and must not be returned whole past the limit.
+func TestBuildCapsReturnedHeader(t *testing.T) {
+	big := "Subject: no body separator\r\n" + strings.Repeat("X-Filler: 0123456789\r\n", 1000)
+	for _, ret := range []string{"FULL", "HDRS"} {
+		t.Run(ret, func(t *testing.T) {
+			raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Return: ret, MaxReturn: 1000, Original: []byte(big),
+				Rcpts: []Recipient{{Addr: "a@d.test", Action: Failed}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			got := string(p.bodies[2])
+			if p.types[2] != "text/rfc822-headers" || len(got) > 1000 || !strings.HasPrefix(big, got) || !strings.HasSuffix(got, "\r\n") {
+				t.Errorf("third part %s of %d bytes, want at most 1000 bytes of whole header lines", p.types[2], len(got))
+			}
+		})
+	}
+}
+
+// A server's reply, its lines joined, has no length limit, but a message
+// line has one (998 characters, RFC 5322 §2.1.1): the report folds the
+// notification text and the Diagnostic-Code field, and breaks a run
+// without spaces too long to fold, losing no character of the reply.
+func TestBuildKeepsLinesShort(t *testing.T) {
+	unfold := strings.NewReplacer("\r\n\t", " ", "\r\n ", " ")
+	for _, tc := range []struct{ name, diag string }{
+		{"spaced", "550-5.7.1 " + strings.Repeat("blocked because of reasons ", 150)},
+		{"unspaced", "550 5.7.1 " + strings.Repeat("x", 3000)},
+		{"unspaced utf-8", "550 5.7.1 " + strings.Repeat("é", 1500)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Original: []byte(original),
+				Rcpts: []Recipient{{Addr: "a@d.test", Action: Failed, Diagnostic: tc.diag, RemoteMTA: "mx.d.test"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, line := range strings.Split(string(raw), "\r\n") {
+				if len(line) > 998 {
+					t.Errorf("line of %d characters: %.40q…", len(line), line)
+				}
+			}
+			p := parse(t, raw)
+			got := unfold.Replace(p.rcpts[0].Get("Diagnostic-Code"))
+			if strings.ReplaceAll(got, " ", "") != strings.ReplaceAll("smtp; "+tc.diag, " ", "") {
+				t.Errorf("Diagnostic-Code lost text: %.80q…", got)
+			}
+			text := strings.Join(strings.Fields(string(p.bodies[0])), "")
+			if !strings.Contains(text, strings.ReplaceAll(tc.diag, " ", "")) {
+				t.Errorf("the notification lost text of the reply")
+			}
+			if !utf8.Valid(p.bodies[0]) {
+				t.Error("a character was cut in two")
+			}
+		})
+	}
+}
+
+// A recipient that expired (X.4.7) after temporary failures is listed
+// under "a permanent error" with the server's last 4xx reply as the
+// diagnostic: the notification says the time ran out, while the
+// Diagnostic-Code keeps the reply exactly as the server gave it.
+func TestBuildExpiredSaysSo(t *testing.T) {
+	raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Original: []byte(original),
+		Rcpts: []Recipient{
+			{Addr: "slow@d.test", Action: Failed, Status: "5.4.7", Diagnostic: "451 4.3.0 try later", RemoteMTA: "mx.d.test"},
+			{Addr: "gone@d.test", Action: Failed, Status: "5.4.7", Diagnostic: "554 5.4.7 too old", RemoteMTA: "mx.d.test"},
+			{Addr: "never@d.test", Action: Failed, Status: "5.4.7"}, // never got an answer
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := parse(t, raw)
+	text := strings.Join(strings.Fields(string(p.bodies[0])), " ")
+	if !strings.Contains(text, "<slow@d.test>: delivery time expired; last attempt: 451 4.3.0 try later") ||
+		!strings.Contains(text, "<never@d.test>: delivery time expired") {
+		t.Errorf("the notification does not say the time ran out:\n%s", p.bodies[0])
+	}
+	if !strings.Contains(text, "<gone@d.test>: 554 5.4.7 too old") {
+		t.Errorf("a permanent reply was reworded:\n%s", p.bodies[0])
+	}
+	if got := p.rcpts[0].Get("Diagnostic-Code"); got != "smtp; 451 4.3.0 try later" {
+		t.Errorf("Diagnostic-Code %q, want the server's reply as given", got)
+	}
+	if got := p.rcpts[0].Get("Status"); got != "5.4.7" {
+		t.Errorf("Status %q", got)
 	}
 }

@@ -34,8 +34,9 @@ type BounceOptions struct {
 	// queued as generated: a lost bounce is worse than an unfiltered one.
 	Filter func(ctx context.Context, report *envelope.Message, body []byte) (pipeline.BounceResult, error)
 	// MaxReturn is the largest original message returned whole; a larger
-	// one is returned as its header, as a report larger than the sender's
-	// server accepts would itself bounce. Zero: 10 MiB. Negative: no limit.
+	// one is returned as its header (cut to MaxReturn when even that is
+	// longer), as a report larger than the sender's server accepts would
+	// itself bounce. Zero: 10 MiB. Negative: no limit.
 	MaxReturn int
 }
 

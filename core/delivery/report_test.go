@@ -278,6 +278,11 @@ func TestDelayWarningOnce(t *testing.T) {
 	if len(d.rcpts) != 1 {
 		t.Fatalf("%d recipient blocks, want only the one without NOTIFY", len(d.rcpts))
 	}
+	// RFC 3461 §4.3: a report of no failure returns the header alone,
+	// whatever RET (here none, which is FULL for a bounce) says.
+	if hdr := testBody[:strings.Index(testBody, "\r\n\r\n")+4]; d.types[2] != "text/rfc822-headers" || string(d.bodies[2]) != hdr {
+		t.Errorf("the warning returns %s %q, want the header only", d.types[2], d.bodies[2])
+	}
 	r := d.rcpt(t, "slow@dest.test")
 	for k, want := range map[string]string{
 		"Action":           "delayed",
