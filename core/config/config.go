@@ -92,6 +92,10 @@ type Limits struct {
 	// would go over is read to its end and answered 452 4.3.1. At least
 	// twice max_message_size; default 512 MiB (or that); -1: no bound.
 	MaxDataMemory int64 `toml:"max_data_memory"`
+	// MaxHops is how many Received: fields a message may carry; more is a
+	// mail loop (RFC 5321 §6.3), answered 554 5.4.6 (Postfix's
+	// hopcount_limit, 50). -1: no check.
+	MaxHops int `toml:"max_hops"`
 }
 
 // Rate is a token bucket: PerMinute tokens a minute, at most Burst saved

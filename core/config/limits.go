@@ -34,6 +34,7 @@ func (c *Config) validateLimits(f finder) error {
 		{"auth_failures_per_ip", l.AuthFailuresPerIP},
 		{"max_header_size", l.MaxHeaderSize},
 		{"queue_minfree", l.QueueMinFree},
+		{"max_hops", l.MaxHops},
 		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
 		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
 	} {

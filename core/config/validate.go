@@ -54,6 +54,7 @@ func (c *Config) applyDefaults() {
 	defInt(&l.AuthFailuresPerIP, 5)
 	defInt(&l.MaxHeaderSize, 100<<10)
 	defInt(&l.QueueMinFree, 64<<20)
+	defInt(&l.MaxHops, 50)
 	if l.MaxDataMemory == 0 {
 		l.MaxDataMemory = max(512<<20, 2*l.MaxMessageSize)
 	}

@@ -76,6 +76,10 @@ func (s *session) Data(r io.Reader) error {
 			rep = headerTooBig.With("header section over max_header_size")
 			break
 		}
+		if max := s.srv.cfg.Limits.MaxHops; max >= 0 && receivedFields(data[:hdr], max) > max {
+			rep = tooManyHops.With("Received: fields over max_hops")
+			break
+		}
 		if rep = s.srv.checkSpace(int64(len(data))); rep != nil {
 			break
 		}
