@@ -8,7 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/emersion/go-smtp"
 	"github.com/miekg/dns"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
@@ -526,5 +528,19 @@ func TestMXThatIsThisMTA(t *testing.T) {
 	}
 	if r := rcpt(rec, "d@relayed.test"); r.Status != envelope.RcptDelivered {
 		t.Errorf("d: %+v, want delivered to the smarthost", r)
+	}
+}
+
+// A server reply of any length is kept to maxReplyText, cut at a
+// character boundary: it is stored with each recipient, logged and quoted
+// in reports.
+func TestReplyTextIsBounded(t *testing.T) {
+	long := strings.Repeat("é", 3000) // 6000 bytes
+	got := replyText(&smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: long + "\n" + long})
+	if len(got) > maxReplyText+len("451 4.3.0  [...]") || !strings.HasSuffix(got, " [...]") || !utf8.ValidString(got) {
+		t.Fatalf("%d bytes, suffix %q, valid UTF-8 %v", len(got), got[len(got)-8:], utf8.ValidString(got))
+	}
+	if short := replyText(&smtp.SMTPError{Code: 250, EnhancedCode: smtp.NoEnhancedCode, Message: "ok\nfine"}); short != "250 ok fine" {
+		t.Fatalf("short reply %q", short)
 	}
 }

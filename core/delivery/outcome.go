@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -97,14 +98,27 @@ func outcomeOf(err error) outcome {
 }
 
 // replyText renders a server reply the way it came on the wire, on one
-// line: "451 4.3.0 try later".
+// line: "451 4.3.0 try later". Its text is cut at maxReplyText: a server
+// may send any number of continuation lines, and the text is stored with
+// each recipient's state, logged, and quoted in reports.
 func replyText(se *smtp.SMTPError) string {
 	msg := strings.ReplaceAll(se.Message, "\n", " ")
+	if len(msg) > maxReplyText {
+		cut := maxReplyText
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + " [...]"
+	}
 	if ec := se.EnhancedCode; ec != smtp.EnhancedCodeNotSet && ec != smtp.NoEnhancedCode {
 		return fmt.Sprintf("%d %d.%d.%d %s", se.Code, ec[0], ec[1], ec[2], msg)
 	}
 	return fmt.Sprintf("%d %s", se.Code, msg)
 }
+
+// maxReplyText is the most of a server reply's text kept (Postfix keeps
+// lines of up to line_length_limit, 2048).
+const maxReplyText = 2048
 
 // isReply reports whether err is a reply from the server (as opposed to a
 // broken connection), with its code.
