@@ -40,7 +40,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			return
 		}
 	}
-	for _, d := range dests {
+	for i, d := range dests {
 		tr := &attemptTrace{}
 		if a.metrics != nil {
 			a.metrics.DeliveryStarted()
@@ -56,8 +56,52 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			results[addr] = o
 		}
 		a.logAttempt(m, d, via, res, tr, took)
+		if i < len(dests)-1 {
+			a.recordDelivered(ctx, id, res, results, body)
+		}
 	}
 	a.record(ctx, id, results, body)
+}
+
+// recordDelivered records at once, synced, the recipients one destination
+// of a multi-destination attempt accepted, before the attempt goes on to
+// the next destination: that one may take minutes (timeouts, several MX
+// hosts), and a crash meanwhile must not send the accepted recipients
+// again. Postfix's queue manager likewise marks each recipient done as
+// soon as its delivery agent reports. Failures and deferrals wait for the
+// attempt's record, so that one report covers them; the attempt's record
+// counts these recipients as tried (see apply).
+func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map[string]outcome, body []byte) {
+	done := map[string]outcome{}
+	for addr := range res {
+		if o := results[addr]; o.status == envelope.RcptDelivered && !o.skipped {
+			done[addr] = o
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	now := a.clock()
+	_, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
+		var entries []bounce.Recipient
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			o, ok := done[r.Addr]
+			if !ok || r.Done() {
+				continue
+			}
+			r.Attempts++
+			r.Status, r.LastReply = o.status, o.reply
+			r.RemoteMTA, r.LastAttempt = o.remote, now
+			if e, ok := successEntry(o); ok {
+				entries = wanted(entries, r, e)
+			}
+		}
+		return entries
+	})
+	if err != nil && !errors.Is(err, queue.ErrNotFound) {
+		a.log.Error("delivery: recording delivered recipients", "id", id, "err", err)
+	}
 }
 
 // logAttempt writes the one log line of a destination's attempt, and the
@@ -160,7 +204,13 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
 		o, ok := results[r.Addr]
-		if !ok || r.Done() {
+		if !ok {
+			continue
+		}
+		if r.Done() {
+			// Delivered and recorded during this attempt, before its
+			// next destination (recordDelivered): it was tried.
+			tried = tried || (r.Status == envelope.RcptDelivered && o.status == envelope.RcptDelivered && !o.skipped)
 			continue
 		}
 		if o.skipped {

@@ -341,6 +341,9 @@ type harness struct {
 	agent *Agent
 	opt   Options
 	port  int
+
+	attempts map[string]int
+	lastErr  map[string]string
 }
 
 var testBody = "From: <sender@origin.test>\r\nTo: <rcpt@dest.test>\r\nSubject: test\r\n\r\nHello.\r\n.leading dot\r\n"
@@ -353,7 +356,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	h := &harness{t: t, clock: clock, q: &watchedQueue{Store: st, modified: make(chan *envelope.Message, 100)}, port: freePort(t)}
+	h := &harness{t: t, clock: clock, q: &watchedQueue{Store: st, modified: make(chan *envelope.Message, 100)}, port: freePort(t), attempts: map[string]int{}, lastErr: map[string]string{}}
 	h.opt = Options{
 		Config: config.Delivery{
 			Port:           h.port,
@@ -440,6 +443,15 @@ func msg(from string, rcpts ...string) *envelope.Message {
 	return m
 }
 
+func anyDelivered(m *envelope.Message) bool {
+	for _, r := range m.Rcpts {
+		if r.Status == envelope.RcptDelivered {
+			return true
+		}
+	}
+	return false
+}
+
 // recorded waits for the next attempt recorded for id.
 func (h *harness) recorded(id string) *envelope.Message {
 	h.t.Helper()
@@ -448,6 +460,13 @@ func (h *harness) recorded(id string) *envelope.Message {
 		select {
 		case m := <-h.q.modified:
 			if m.ID == id {
+				// A multi-destination attempt records each destination's
+				// delivered recipients before the next destination: that
+				// record leaves Attempts as it was; wait for the attempt's.
+				if early := m.State == envelope.StateActive && !m.Done() && m.Attempts == h.attempts[id] && m.LastError == h.lastErr[id] && anyDelivered(m); early {
+					continue
+				}
+				h.attempts[id], h.lastErr[id] = m.Attempts, m.LastError
 				return m
 			}
 		case <-deadline:
