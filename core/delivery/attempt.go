@@ -46,7 +46,10 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			a.metrics.DeliveryStarted()
 		}
 		start := time.Now()
-		res, via := a.deliverTo(withAttemptTrace(ctx, tr), m, body, d)
+		dctx := withSaveDelivered(withAttemptTrace(ctx, tr), func(res map[string]outcome) {
+			a.recordDelivered(ctx, id, res, res, body)
+		})
+		res, via := a.deliverTo(dctx, m, body, d)
 		took := time.Since(start)
 		remote := remoteHost(via)
 		for addr, o := range res {
@@ -101,6 +104,37 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 	})
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		a.log.Error("delivery: recording delivered recipients", "id", id, "err", err)
+	}
+}
+
+// saveDeliveredKey carries, in an attempt's context, the function that
+// saves recipients delivered so far (recordDelivered): a destination that
+// takes the message in several transactions (a server taking so many
+// recipients per transaction) saves each one's before the next.
+type saveDeliveredKey struct{}
+
+func withSaveDelivered(ctx context.Context, save func(map[string]outcome)) context.Context {
+	return context.WithValue(ctx, saveDeliveredKey{}, save)
+}
+
+// saveDelivered saves the recipients of res that were delivered, by the
+// server remote, when ctx is an attempt's.
+func saveDelivered(ctx context.Context, res map[string]outcome, remote string) {
+	save, _ := ctx.Value(saveDeliveredKey{}).(func(map[string]outcome))
+	if save == nil {
+		return
+	}
+	done := map[string]outcome{}
+	for addr, o := range res {
+		if o.status == envelope.RcptDelivered && !o.skipped {
+			if o.remote == "" {
+				o.remote = remote
+			}
+			done[addr] = o
+		}
+	}
+	if len(done) > 0 {
+		save(done)
 	}
 }
 

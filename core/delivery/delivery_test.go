@@ -561,3 +561,49 @@ func TestTooManyRecipientsGoInANewTransaction(t *testing.T) {
 		t.Errorf("%d messages at the sink, want 2", n)
 	}
 }
+
+// What a server took in one transaction is saved before the next one for
+// the recipients it refused for the transaction's size: a crash during the
+// next must not send the first ones again. The state read back while the
+// second transaction is under way is what a kill -9 would leave (every
+// queue write is a synced commit).
+func TestTooManyRecipientsSavesEachTransaction(t *testing.T) {
+	h := newHarness(t)
+	entered, resume := make(chan struct{}), make(chan struct{})
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(addr string, n int) error {
+		if addr == "c@dest.test" && n == 1 {
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+		}
+		if addr == "c@dest.test" && n == 2 {
+			entered <- struct{}{}
+			<-resume
+		}
+		return nil
+	}})
+	h.opt.Config.Relay = s.addr
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "a@dest.test", "b@dest.test", "c@dest.test"))
+	<-entered
+	m, err := h.q.Get(id)
+	close(resume)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{"a@dest.test", "b@dest.test"} {
+		if r := rcpt(m, a); r.Status != envelope.RcptDelivered {
+			t.Errorf("%s during the second transaction: %+v, want saved as delivered", a, r)
+		}
+	}
+	if r := rcpt(m, "c@dest.test"); r.Status == envelope.RcptDelivered {
+		t.Errorf("c@dest.test saved as delivered before its transaction ended")
+	}
+	rec := h.recorded(id)
+	for _, a := range []string{"a@dest.test", "b@dest.test", "c@dest.test"} {
+		if r := rcpt(rec, a); r.Status != envelope.RcptDelivered || r.Attempts != 1 {
+			t.Errorf("%s: %+v, want delivered at the first attempt", a, r)
+		}
+	}
+	if n := len(s.messages()); n != 2 {
+		t.Errorf("%d messages at the sink, want 2", n)
+	}
+}

@@ -341,6 +341,10 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		if len(res.tooMany) == 0 || len(res.tooMany) == len(rcpts) || ctx.Err() != nil {
 			return all, nil
 		}
+		// What this server took is saved before the next transaction, as
+		// before the next destination: a crash meanwhile must not send it
+		// again.
+		saveDelivered(ctx, res.rcpts, remoteHost(hopVia(h, addr)))
 		rcpts = res.tooMany
 	}
 }
