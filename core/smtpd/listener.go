@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -23,7 +24,8 @@ import (
 type listener struct {
 	srv     *Server
 	cfg     config.Listener
-	tls     *tls.Config // nil: no STARTTLS
+	tls     *tls.Config                     // nil: no STARTTLS
+	cert    atomic.Pointer[tls.Certificate] // what tls serves; SetListeners renews it
 	smtp    *smtp.Server
 	sock    net.Listener
 	handoff *handoff
@@ -35,11 +37,12 @@ type listener struct {
 func newListener(s *Server, lc config.Listener) (*listener, error) {
 	l := &listener{srv: s, cfg: lc}
 	if lc.TLSCert != "" {
-		tc, err := loadTLS(s.cfg, lc)
+		cert, err := loadCert(s.cfg, lc)
 		if err != nil {
 			return nil, err
 		}
-		l.tls = tc
+		l.cert.Store(cert)
+		l.tls = serverTLS(&l.cert)
 	}
 	lim := s.cfg.Limits
 	srv := smtp.NewServer(backend{l})

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -16,8 +17,10 @@ type ListenerChanges struct {
 
 // SetListeners makes the running server's listeners those of lcs, for a
 // config reload. A listener whose name, address, kind and TLS files are
-// unchanged keeps its socket and its sessions untouched. A new one is
-// bound and served. One that is gone (or changed) stops accepting at once
+// unchanged keeps its socket and its sessions untouched; its certificate
+// and key are read again, so that new TLS sessions get a renewed
+// certificate, and one that no longer loads refuses the reload. A new one
+// is bound and served. One that is gone (or changed) stops accepting at once
 // and its sessions end as at Shutdown: an idle one now, one in a
 // transaction as soon as that transaction is over, so no accepted message
 // is lost.
@@ -41,10 +44,22 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	s.mu.Unlock()
 
 	keep := map[*listener]bool{}
+	// A kept listener's certificate files are read again: a renewed
+	// certificate is installed under the same names, and the reload is how
+	// the operator says so. A file that no longer loads refuses the reload,
+	// as it would for a new listener.
+	renewed := map[*listener]*tls.Certificate{}
 	var fresh []*listener
 	for _, lc := range lcs {
 		if old := findListener(cur, lc); old != nil && !keep[old] {
 			keep[old] = true
+			if lc.TLSCert != "" {
+				cert, err := loadCert(s.cfg, lc)
+				if err != nil {
+					return ch, err
+				}
+				renewed[old] = cert
+			}
 			continue
 		}
 		l, err := newListener(s, lc) // loads the TLS certificate
@@ -97,6 +112,11 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	}
 	s.listeners = kept
 	s.mu.Unlock()
+	// Handshakes from now on get the certificate as the files hold it;
+	// sessions already under TLS keep theirs.
+	for l, cert := range renewed {
+		l.cert.Store(cert)
+	}
 	for _, l := range gone {
 		s.stopListener(l)
 		ch.Removed = append(ch.Removed, l.cfg.Name)

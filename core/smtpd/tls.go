@@ -3,19 +3,31 @@ package smtpd
 import (
 	"crypto/tls"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/sluice-mta/sluice/core/config"
 )
 
-// loadTLS reads a listener's certificate and key (paths relative to the
+// loadCert reads a listener's certificate and key (paths relative to the
 // config file).
-func loadTLS(c *config.Config, l config.Listener) (*tls.Config, error) {
+func loadCert(c *config.Config, l config.Listener) (*tls.Certificate, error) {
 	cert, err := tls.LoadX509KeyPair(c.Resolve(l.TLSCert), c.Resolve(l.TLSKey))
 	if err != nil {
 		return nil, fmt.Errorf("smtpd: listener %s: %w", l.Name, err)
 	}
+	return &cert, nil
+}
+
+// serverTLS is a listener's TLS configuration. The certificate is looked up
+// at each handshake rather than fixed in the tls.Config, so that a reload
+// can hand a renewed certificate (same files, new content) to the next
+// client without closing the socket or the sessions already under TLS, as
+// "postfix reload" does.
+func serverTLS(cert *atomic.Pointer[tls.Certificate]) *tls.Config {
 	return &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12, // RFC 8996, RFC 8314 §4.1
-	}, nil
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return cert.Load(), nil
+		},
+		MinVersion: tls.VersionTLS12, // RFC 8996, RFC 8314 §4.1
+	}
 }
