@@ -1,6 +1,9 @@
 package smtpd
 
 import (
+	"fmt"
+	"net/netip"
+
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
@@ -45,6 +48,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	switch mech {
 	case sasl.Plain:
 		return sasl.NewPlainServer(func(identity, user, password string) error {
+			if user == "" || password == "" {
+				return errEmptyCredential
+			}
 			// RFC 4616 §2: we act for no one else.
 			if identity != "" && identity != user {
 				return s.authFailed(user, authInvalid.With("authorization identity "+identity+" differs from "+user), false)
@@ -77,10 +83,36 @@ func (s *session) authAllowed() *reply.Reply {
 }
 
 // authenticate checks the credentials: the AuthPolicy first, then the
-// user database.
+// user database. The attempt holds its place in auth_failures_per_ip from
+// before the check to its outcome (authFailures.begin), so that guesses
+// sent at once on parallel connections are limited as guesses sent one
+// after another are.
 func (s *session) authenticate(mech, user, password string) error {
+	ip := s.info.Client.Addr()
+	if !s.srv.authFails.begin(ip, s.srv.clock) {
+		return s.refuse("auth", authLockedOut.With("auth_failures_per_ip reached by "+ip.String()))
+	}
+	r, counts := s.checkReserved(ip, mech, user, password)
+	if r != nil {
+		return s.authFailed(user, r, counts)
+	}
+	return s.authSucceeded(mech, user)
+}
+
+// checkReserved is checkCredentials for an attempt begin has reserved: it
+// ends the reservation, counting a failed password, even when the auth hook
+// panics (go-smtp recovers it), which would otherwise hold the place and
+// leave the address's next attempts waiting in begin for good.
+func (s *session) checkReserved(ip netip.Addr, mech, user, password string) (r *reply.Reply, counts bool) {
+	defer func() { s.srv.authFails.end(ip, s.srv.clock(), r != nil && counts) }()
+	return s.checkCredentials(mech, user, password)
+}
+
+// checkCredentials returns nil when user is authenticated, else the
+// refusal and whether it counts as a failed password.
+func (s *session) checkCredentials(mech, user, password string) (r *reply.Reply, counts bool) {
 	if user == "" {
-		return s.authFailed(user, authInvalid.With("empty user name"), true)
+		return authInvalid.With("empty user name"), true
 	}
 	// Asked even when its AuthSwitch is off now: a session keeps the
 	// pipeline it began with, and the policy knows which that is.
@@ -91,22 +123,22 @@ func (s *session) authenticate(mech, user, password string) error {
 		v := ap.Auth(s.srv.ctx, &info, mech, user, []byte(password))
 		switch v.Decision {
 		case AuthAccept:
-			return s.authSucceeded(mech, user)
+			return nil, false
 		case AuthRefuse:
 			r := v.Reply
 			if r == nil {
 				r = authInvalid.With("refused by the auth hook")
 			}
-			return s.authFailed(user, r, r.Permanent())
+			return r, r.Permanent()
 		}
 	}
 	if s.srv.users == nil {
-		return s.authFailed(user, authInvalid.With("no user database"), true)
+		return authInvalid.With("no user database"), true
 	}
 	if !s.srv.users.Verify(user, password) {
-		return s.authFailed(user, authInvalid.With("bad user or password"), true)
+		return authInvalid.With("bad user or password"), true
 	}
-	return s.authSucceeded(mech, user)
+	return nil, false
 }
 
 func (s *session) authSucceeded(mech, user string) error {
@@ -118,18 +150,27 @@ func (s *session) authSucceeded(mech, user string) error {
 	return nil
 }
 
-// authFailed answers a refused AUTH. A failed password (counts) is recorded
-// for auth_failures_per_ip and answered only after auth_failure_delay, to
-// slow down guessing.
+// authFailed answers a refused AUTH. A failed password (counts, already
+// recorded for auth_failures_per_ip by authenticate) is answered only
+// after auth_failure_delay, to slow down guessing.
 func (s *session) authFailed(user string, r *reply.Reply, counts bool) error {
 	if counts {
-		s.srv.authFails.fail(s.info.Client.Addr(), s.srv.clock())
 		s.srv.sleep(s.srv.ctx, s.srv.cfg.Limits.AuthFailureDelay.Duration)
 	}
 	s.srv.log.Info("authentication failed", "listener", s.info.Listener, "client", s.info.Client.Addr().String(),
 		"user", user, "reply", r.Error())
 	return s.countRefusal("auth", r)
 }
+
+// errEmptyCredential refuses an empty user name or password as a malformed
+// response: RFC 4616 §2 has PLAIN's authcid and passwd "1*SAFE", and a
+// LOGIN step with nothing in it is no credential either. Sluice's go-smtp
+// answers a response the mechanism cannot parse with 501 5.5.2 (RFC 4954
+// §4) and counts it towards max_errors; as it carries no password to
+// guess, it is neither delayed nor counted towards auth_failures_per_ip,
+// so that a client sending empty responses cannot lock its address out
+// (and costs no password hash).
+var errEmptyCredential = fmt.Errorf("%w: empty user name or password", sasl.ErrUnexpectedClientResponse)
 
 // loginServer is the server side of the LOGIN mechanism
 // (draft-murchison-sasl-login): it asks for the user name, then the
@@ -147,12 +188,17 @@ func (l *loginServer) Next(response []byte) (challenge []byte, done bool, err er
 			l.step = 1
 			return []byte("Username:"), false, nil
 		}
-		l.user, l.step = string(response), 2
-		return []byte("Password:"), false, nil
+		fallthrough // the initial response is the user name
 	case 1:
+		if len(response) == 0 {
+			return nil, false, errEmptyCredential
+		}
 		l.user, l.step = string(response), 2
 		return []byte("Password:"), false, nil
 	case 2:
+		if len(response) == 0 {
+			return nil, false, errEmptyCredential
+		}
 		l.step = 3
 		return nil, true, l.auth(l.user, string(response))
 	}

@@ -77,24 +77,31 @@ func (b *buckets) sweep(now time.Time) {
 // authFailures counts failed AUTH attempts per client IP. Failures count
 // for a window of auth_lockout from the first; an IP that reaches
 // auth_failures_per_ip is locked out until auth_lockout after its last
-// failure.
+// failure. An attempt holds a place in the count while its credentials are
+// checked (begin, end), so that attempts sent at once on parallel
+// connections cannot together check more passwords than the limit.
 type authFailures struct {
 	limit  int // -1: never lock out
 	window time.Duration
 
 	mu        sync.Mutex
+	done      *sync.Cond // an attempt ended: its place is free, or counted
 	m         map[netip.Addr]*failures
 	nextSweep int
 }
 
 type failures struct {
 	count       int
+	pending     int // attempts begun and not ended
+	waiting     int // attempts waiting in begin for a place
 	first, last time.Time
 }
 
 func newAuthFailures(l config.Limits) *authFailures {
-	return &authFailures{limit: l.AuthFailuresPerIP, window: l.AuthLockout.Duration,
+	a := &authFailures{limit: l.AuthFailuresPerIP, window: l.AuthLockout.Duration,
 		m: map[netip.Addr]*failures{}, nextSweep: sweepEvery}
+	a.done = sync.NewCond(&a.mu)
+	return a
 }
 
 // locked reports whether ip may not try to authenticate now.
@@ -108,28 +115,70 @@ func (a *authFailures) locked(ip netip.Addr, now time.Time) bool {
 	return ok && f.count >= a.limit && now.Before(f.last.Add(a.window))
 }
 
-// fail records a failed attempt from ip.
-func (a *authFailures) fail(ip netip.Addr, now time.Time) {
+// begin reserves an attempt for ip before its credentials are checked; it
+// reports false when ip is locked out. While the failures so far and the
+// attempts in progress already reach the limit, it waits for one of those
+// to end: a success frees its place, a failure may lock ip out. Checking
+// locked only when AUTH starts let a client that opened N connections and
+// sent a guess on each at once have all N checked, whatever the limit.
+func (a *authFailures) begin(ip netip.Addr, clock func() time.Time) bool {
+	if a.limit < 0 {
+		return true
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for {
+		f := a.entry(ip, clock())
+		switch {
+		case f.count >= a.limit:
+			return false
+		case f.count+f.pending < a.limit:
+			f.pending++
+			return true
+		}
+		f.waiting++
+		a.done.Wait()
+		f.waiting--
+	}
+}
+
+// end releases the attempt begin reserved, counting it when it failed.
+func (a *authFailures) end(ip netip.Addr, now time.Time, failed bool) {
 	if a.limit < 0 {
 		return
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	defer a.done.Broadcast()
+	f := a.entry(ip, now) // kept in the map while pending
+	f.pending--
+	if failed {
+		f.count++
+		f.last = now
+	}
+}
+
+// entry returns ip's record, new or started afresh when the old one has
+// expired. a.mu is held.
+func (a *authFailures) entry(ip netip.Addr, now time.Time) *failures {
 	f, ok := a.m[ip]
-	if !ok || a.expired(f, now) {
+	switch {
+	case !ok:
 		f = &failures{first: now}
 		a.m[ip] = f
 		if len(a.m) >= a.nextSweep {
 			for k, v := range a.m {
-				if a.expired(v, now) {
+				if v.pending == 0 && v.waiting == 0 && a.expired(v, now) {
 					delete(a.m, k)
 				}
 			}
 			a.nextSweep = len(a.m) + sweepEvery
 		}
+	case a.expired(f, now):
+		// In place: attempts in progress keep their places in it.
+		f.count, f.first = 0, now
 	}
-	f.count++
-	f.last = now
+	return f
 }
 
 // expired reports whether f no longer counts: its window is over and it
