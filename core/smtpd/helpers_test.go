@@ -58,13 +58,18 @@ func (q *recQueue) EnqueueTraced(m *envelope.Message, body, trace []byte) error 
 
 // syncBuffer collects log output written from many goroutines.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{} // a value after a write, for waitLog
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	select {
+	case b.wrote <- struct{}{}:
+	default:
+	}
 	return b.buf.Write(p)
 }
 
@@ -96,7 +101,7 @@ func start(t testing.TB, opts ...func(*Options)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	h := &harness{t: t, cfg: cfg, q: &recQueue{Store: store}, logs: &syncBuffer{}}
+	h := &harness{t: t, cfg: cfg, q: &recQueue{Store: store}, logs: &syncBuffer{wrote: make(chan struct{}, 1)}}
 	opt := Options{
 		Config: cfg,
 		Queue:  h.q,

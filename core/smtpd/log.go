@@ -7,7 +7,8 @@ import (
 )
 
 // errorLog routes go-smtp's internal messages to slog: a recovered panic is
-// an error; connection trouble (a failed TLS handshake, a reset) is debug.
+// an error, a failed TLS handshake info; other connection trouble (a
+// reset, a client gone) is debug.
 type errorLog struct{ log *slog.Logger }
 
 func (e errorLog) Printf(format string, v ...any) { e.emit(fmt.Sprintf(format, v...)) }
@@ -16,6 +17,13 @@ func (e errorLog) Println(v ...any)               { e.emit(strings.TrimSuffix(fm
 func (e errorLog) emit(msg string) {
 	if strings.Contains(msg, "panic") {
 		e.log.Error("smtp", "detail", msg)
+		return
+	}
+	if strings.Contains(msg, "tls: ") {
+		// A client that fails the TLS handshake (implicit TLS or after
+		// STARTTLS) is dropped; the operator hears of it, as Postfix
+		// logs "SSL_accept error", rather than only at debug.
+		e.log.Info("TLS handshake failed", "detail", msg)
 		return
 	}
 	e.log.Debug("smtp", "detail", msg)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/internal/testlib"
@@ -130,8 +131,39 @@ func TestSTARTTLSHandshakeFailure(t *testing.T) {
 	if n := len(h.messages()); n != 0 {
 		t.Fatalf("%d messages queued", n)
 	}
+	waitLog(t, h, `level=INFO msg="TLS handshake failed"`)
 	// The server is fine: the next client is served.
 	d = h.dial()
 	d.ehlo()
 	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+}
+
+// A plaintext client on the implicit-TLS port fails the handshake: the
+// connection closes with nothing written, and the log says so at info
+// (it was at debug only).
+func TestImplicitTLSPlaintextClient(t *testing.T) {
+	certFile, keyFile, _ := testCert(t)
+	h := start(t, func(o *Options) {
+		o.Config.Listeners = append(o.Config.Listeners, config.Listener{
+			Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
+		})
+	}, withUsers(t, map[string]string{"a@example.org": "pw"}))
+	d := dialConn(t, h.addr("smtps"))
+	d.send("EHLO client.test")
+	d.expectClosed()
+	waitLog(t, h, `level=INFO msg="TLS handshake failed"`)
+}
+
+// waitLog waits for the server's log to hold want (the handshake's error
+// is logged after the connection closes).
+func waitLog(t *testing.T, h *harness, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for !strings.Contains(h.logs.String(), want) {
+		select {
+		case <-h.logs.wrote:
+		case <-timeout:
+			t.Fatalf("log lacks %q:\n%s", want, h.logs.String())
+		}
+	}
 }
