@@ -52,7 +52,7 @@ func (pp pipelinePolicy) Helo(ctx context.Context, info *smtpd.SessionInfo) *rep
 	if ps == nil {
 		return nil
 	}
-	ps.SetSession(func(s *sdk.Session) { s.TLS = info.TLS })
+	ps.SetSession(func(s *sdk.Session) { s.TLS, s.TLSVersion = info.TLS, info.TLSVersion })
 	return ps.Helo(ctx, info.Helo).Reply
 }
 

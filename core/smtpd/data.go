@@ -249,15 +249,16 @@ func isASCIIText(b []byte) bool {
 func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, blankAt int) *reply.Reply {
 	now := s.srv.clock()
 	t := ReceivedTrace{
-		Helo:     info.Helo,
-		Client:   info.Client.Addr(),
-		Host:     s.srv.cfg.Hostname,
-		TLS:      info.TLS,
-		Auth:     info.AuthUser != "",
-		SMTPUTF8: tx.opts.UTF8,
-		HELO:     !s.sc.Extended(),
-		ID:       id,
-		Date:     now,
+		Helo:      info.Helo,
+		Client:    info.Client.Addr(),
+		Host:      s.srv.cfg.Hostname,
+		TLS:       info.TLS,
+		TLSCipher: info.TLSCipher,
+		Auth:      info.AuthUser != "",
+		SMTPUTF8:  tx.opts.UTF8,
+		HELO:      !s.sc.Extended(),
+		ID:        id,
+		Date:      now,
 	}
 	if len(tx.rcpts) == 1 {
 		t.For = tx.rcpts[0].Addr

@@ -86,8 +86,11 @@ type SessionInfo struct {
 	Kind     config.ListenerKind
 	Client   netip.AddrPort
 	TLS      bool
-	Helo     string
-	From     string // reverse-path of the open transaction
+	// TLSVersion and TLSCipher name the session's TLS protocol and cipher
+	// suite ("TLSv1.3", "TLS_AES_128_GCM_SHA256"), "" without TLS.
+	TLSVersion, TLSCipher string
+	Helo                  string
+	From                  string // reverse-path of the open transaction
 	// DSNRet and DSNEnvID are the RET= and ENVID= (decoded) of the MAIL
 	// command (RFC 3461 §4.3, §4.4), from Policy.Mail on; "" when absent.
 	DSNRet   string

@@ -8,16 +8,19 @@ import (
 
 // ReceivedTrace is what a Received header records.
 type ReceivedTrace struct {
-	Helo     string
-	Client   netip.Addr
-	Host     string // our hostname
-	TLS      bool
-	Auth     bool
-	SMTPUTF8 bool
-	HELO     bool // the client greeted with HELO: plain SMTP (RFC 3848)
-	ID       string
-	For      string // the one recipient, or "" when there are several
-	Date     time.Time
+	Helo   string
+	Client netip.Addr
+	Host   string // our hostname
+	TLS    bool
+	// TLSCipher is the session's cipher suite, written as RFC 8314 §4.3's
+	// "tls" clause; "" writes none.
+	TLSCipher string
+	Auth      bool
+	SMTPUTF8  bool
+	HELO      bool // the client greeted with HELO: plain SMTP (RFC 3848)
+	ID        string
+	For       string // the one recipient, or "" when there are several
+	Date      time.Time
 }
 
 // ReceivedHeader renders the trace header Sluice prepends (RFC 5321 §4.4),
@@ -45,7 +48,16 @@ func ReceivedHeader(t ReceivedTrace) []byte {
 	if t.For != "" {
 		b.WriteString("\r\n\tfor <")
 		b.WriteString(t.For)
-		b.WriteString(">; ")
+		b.WriteString(">")
+	}
+	if t.TLSCipher != "" {
+		// RFC 8314 §4.3: the cipher suite, by its IANA name, as an
+		// additional registered clause after "for" (RFC 5321 §4.4).
+		b.WriteString("\r\n\ttls ")
+		b.WriteString(t.TLSCipher)
+	}
+	if t.For != "" || t.TLSCipher != "" {
+		b.WriteString("; ")
 	} else {
 		b.WriteString(";\r\n\t")
 	}

@@ -31,6 +31,20 @@ func TestReceivedHeader(t *testing.T) {
 			"\tby mx.test (Sluice) with UTF8SMTPS id ID3;\r\n" +
 			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}, {
+		// RFC 8314 §4.3: the cipher suite as the "tls" clause, after "for".
+		name: "TLS cipher, one recipient",
+		in:   ReceivedTrace{Helo: "client.test", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", TLS: true, TLSCipher: "TLS_AES_128_GCM_SHA256", ID: "ID5", For: "b@example.org", Date: date},
+		want: "Received: from client.test ([192.0.2.7])\r\n" +
+			"\tby mx.test (Sluice) with ESMTPS id ID5\r\n" +
+			"\tfor <b@example.org>\r\n" +
+			"\ttls TLS_AES_128_GCM_SHA256; Tue, 04 Mar 2025 05:06:07 +0100\r\n",
+	}, {
+		name: "TLS cipher, several recipients",
+		in:   ReceivedTrace{Helo: "client.test", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", TLS: true, TLSCipher: "TLS_CHACHA20_POLY1305_SHA256", ID: "ID6", Date: date},
+		want: "Received: from client.test ([192.0.2.7])\r\n" +
+			"\tby mx.test (Sluice) with ESMTPS id ID6\r\n" +
+			"\ttls TLS_CHACHA20_POLY1305_SHA256; Tue, 04 Mar 2025 05:06:07 +0100\r\n",
+	}, {
 		name: "8-bit HELO",
 		in:   ReceivedTrace{Helo: "caf\xc3\xa9.\xff", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", HELO: true, ID: "ID4", Date: date},
 		want: "Received: from caf??.? ([192.0.2.7])\r\n" +

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -27,8 +28,9 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	}
 	growStack()
 	s := &session{srv: b.l.srv, conn: c, sc: sc, info: c.info}
-	_, s.info.TLS = sc.TLSConnectionState()
-	if s.info.TLS {
+	cs, ok := sc.TLSConnectionState()
+	if s.info.TLS = ok; ok {
+		s.info.TLSVersion, s.info.TLSCipher = tlsVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
 		c.encrypted()
 	}
 	s.info.Helo = sc.Hostname()

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"crypto/tls"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/sluice-mta/sluice/core/config"
@@ -16,6 +17,12 @@ func loadCert(c *config.Config, l config.Listener) (*tls.Certificate, error) {
 		return nil, fmt.Errorf("smtpd: listener %s: %w", l.Name, err)
 	}
 	return &cert, nil
+}
+
+// tlsVersionName names a TLS version as OpenSSL does ("TLSv1.3"), the form
+// Postfix's {tls_version} milter macro and log lines give.
+func tlsVersionName(v uint16) string {
+	return strings.Replace(tls.VersionName(v), "TLS 1.", "TLSv1.", 1)
 }
 
 // serverTLS is a listener's TLS configuration. The certificate is looked up

@@ -1,12 +1,16 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/tls"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
@@ -21,8 +25,10 @@ func testCert(t testing.TB) (certFile, keyFile string, client *tls.Config) {
 
 func TestSTARTTLS(t *testing.T) {
 	certFile, keyFile, clientTLS := testCert(t)
+	p := &tlsPolicy{}
 	h := start(t, func(o *Options) {
 		o.Config.Listeners[0].TLSCert, o.Config.Listeners[0].TLSKey = certFile, keyFile
+		o.Policy = p
 	})
 	d := h.dial()
 	d.send("EHLO client.test")
@@ -63,6 +69,35 @@ func TestSTARTTLS(t *testing.T) {
 	if want := "with ESMTPS id " + id; !strings.Contains(string(body), want) {
 		t.Errorf("Received lacks %q:\n%s", want, body)
 	}
+	// RFC 8314 §4.3: the cipher suite in Received; the policy (and so the
+	// plugins' Session.tls_version and milters' {tls_version}) knows both.
+	cs := tc.ConnectionState()
+	if want := "\r\n\ttls " + tls.CipherSuiteName(cs.CipherSuite) + "; "; !strings.Contains(string(body), want) {
+		t.Errorf("Received lacks %q:\n%s", want, body)
+	}
+	if want := []string{"helo tls=false", "helo tls=true TLSv1.3 " + tls.CipherSuiteName(cs.CipherSuite)}; strings.Join(p.helos(), "|") != strings.Join(want, "|") {
+		t.Errorf("the policy saw %q, want %q", p.helos(), want)
+	}
+}
+
+// tlsPolicy records the TLS state each Helo is shown.
+type tlsPolicy struct {
+	AllowAll
+	mu   sync.Mutex
+	seen []string
+}
+
+func (p *tlsPolicy) Helo(_ context.Context, s *SessionInfo) *reply.Reply {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, strings.TrimSpace(fmt.Sprintf("helo tls=%v %s %s", s.TLS, s.TLSVersion, s.TLSCipher)))
+	return nil
+}
+
+func (p *tlsPolicy) helos() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.seen...)
 }
 
 // Kind "submissions" is TLS from the first byte (RFC 8314 §3.3).
