@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"testing"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // TestMain lets tests run this test binary as the real sluice command (with
@@ -11,5 +13,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("SLUICE_TEST_MAIN") == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testlib.RemoveBuilds()
+	os.Exit(code)
 }

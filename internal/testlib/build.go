@@ -42,6 +42,19 @@ func Build(t testing.TB, pkg string) string {
 	return out
 }
 
+// RemoveBuilds deletes what Build compiled in this test binary. A test
+// package that uses Build calls it from TestMain once its tests have run:
+// each test binary builds into a directory of its own, which would
+// otherwise stay behind in the temporary directory after every run.
+func RemoveBuilds() {
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+		buildDir, buildCache = "", map[string]string{}
+	}
+}
+
 // ModuleRoot returns the repository's root directory.
 func ModuleRoot(t testing.TB) string {
 	_, file, _, ok := runtime.Caller(0)
