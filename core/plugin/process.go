@@ -61,6 +61,7 @@ type Process struct {
 	state    string
 	restarts int
 	started  time.Time // when the running process finished starting
+	sockDir  string    // the running process's socket directory (launch)
 
 	restartCh chan struct{}
 	done      chan struct{}
@@ -107,6 +108,15 @@ func (p *Process) launch() error {
 	}
 	// sdk.ClientConfig also hands the process a direct channel, the fast
 	// path for plugins that support it.
+	// go-plugin's gRPC socket goes in a directory of this process's own,
+	// removed with it: a plugin that dies without closing its listener
+	// (killed, crashed) leaves its socket file behind, which in the
+	// shared temporary directory nobody would ever remove.
+	sockDir, err := os.MkdirTemp("", "sluice-plugin-")
+	if err != nil {
+		return err
+	}
+	cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+sockDir)
 	cfg := sdk.ClientConfig(cmd)
 	cfg.StartTimeout = p.opt.StartTimeout
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error})
@@ -119,7 +129,7 @@ func (p *Process) launch() error {
 	client := goplugin.NewClient(cfg)
 	proto, err := client.Client()
 	if err != nil {
-		client.Kill()
+		kill(client, sockDir)
 		if strings.Contains(err.Error(), "timeout while waiting for plugin to start") {
 			return fmt.Errorf("plugin did not finish starting (handshake) within %s", p.opt.StartTimeout)
 		}
@@ -127,19 +137,19 @@ func (p *Process) launch() error {
 	}
 	raw, err := proto.Dispense(sdk.PluginKey)
 	if err != nil {
-		client.Kill()
+		kill(client, sockDir)
 		return err
 	}
 	rpc, ok := raw.(*sdk.Client)
 	if !ok {
-		client.Kill()
+		kill(client, sockDir)
 		return fmt.Errorf("plugin dispensed %T, not *sdk.Client", raw)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.opt.StartTimeout)
 	defer cancel()
 	info, err := rpc.Init(ctx, p.opt.Stage, p.opt.ConfigJSON)
 	if err != nil {
-		client.Kill()
+		kill(client, sockDir)
 		if ctx.Err() != nil {
 			// gRPC's "DeadlineExceeded desc = context deadline exceeded"
 			// does not say which deadline.
@@ -148,7 +158,7 @@ func (p *Process) launch() error {
 		return err
 	}
 	p.mu.Lock()
-	p.client, p.rpc, p.info, p.state, p.started = client, rpc, info, "running", time.Now()
+	p.client, p.rpc, p.info, p.state, p.started, p.sockDir = client, rpc, info, "running", time.Now(), sockDir
 	p.mu.Unlock()
 	attrs := []any{"command", strings.Join(p.opt.Command, " ")}
 	if info.Name != "" { // a plugin that says who it is (sdk.Describer)
@@ -172,7 +182,7 @@ func (p *Process) supervise() {
 		case <-p.restartCh:
 		}
 		p.mu.RLock()
-		c, started := p.client, p.started
+		c, started, sockDir := p.client, p.started, p.sockDir
 		p.mu.RUnlock()
 		if c != nil && !c.Exited() {
 			continue
@@ -187,7 +197,7 @@ func (p *Process) supervise() {
 		wait := b.died(time.Since(started))
 		for {
 			if c != nil {
-				c.Kill()
+				kill(c, sockDir)
 			}
 			p.log.Warn("plugin died, restarting", "backoff", wait)
 			select {
@@ -207,6 +217,12 @@ func (p *Process) supervise() {
 			c = nil
 		}
 	}
+}
+
+// kill stops a plugin process and removes its socket directory.
+func kill(c *goplugin.Client, sockDir string) {
+	c.Kill()
+	_ = os.RemoveAll(sockDir)
 }
 
 // restartBackoff is how long a dead plugin waits before its restart. A
@@ -289,7 +305,7 @@ func (p *Process) Close() error {
 			p.rpc.Close()
 		}
 		if p.client != nil {
-			p.client.Kill()
+			kill(p.client, p.sockDir)
 		}
 		p.state, p.rpc = "stopped", nil
 		p.mu.Unlock()

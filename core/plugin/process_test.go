@@ -208,3 +208,53 @@ func TestRestartBackoff(t *testing.T) {
 		t.Fatalf("waits %v, want %v", got, want)
 	}
 }
+
+// A plugin's gRPC socket lives in a directory of its process's own, which
+// goes with the process: when it dies (here at its first mail hook) and
+// when the stage stops. A killed plugin's socket file used to stay in the
+// temporary directory for good.
+func TestPluginSocketDirGoesWithTheProcess(t *testing.T) {
+	ch := make(chan string, 100)
+	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
+		Env: []string{servePluginEnv + "=crash-on-mail"}, Logger: slog.New(&records{ch: ch}),
+		MinBackoff: time.Millisecond, MaxBackoff: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dir := func() string {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		return p.sockDir
+	}
+	first := dir()
+	if ents, err := os.ReadDir(first); err != nil || len(ents) != 1 {
+		t.Fatalf("socket directory %s: %v, %v; want the plugin's socket in it", first, ents, err)
+	}
+	txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
+	if _, err := (conn{p}).Hook(context.Background(), sdk.HookMail, txn, nil); err == nil {
+		t.Fatal("the crashing plugin answered")
+	}
+	timeout := time.After(30 * time.Second)
+	for running := 0; running < 2; {
+		select {
+		case s := <-ch:
+			if strings.HasPrefix(s, "INFO plugin running") {
+				running++ // the first is the start before the crash
+			}
+		case <-timeout:
+			t.Fatal("the plugin was not restarted")
+		}
+	}
+	if _, err := os.Stat(first); !os.IsNotExist(err) {
+		t.Fatalf("the dead process's socket directory %s: %v; want it gone", first, err)
+	}
+	second := dir()
+	if second == first || second == "" {
+		t.Fatalf("the restarted process's socket directory %q", second)
+	}
+	_ = p.Close()
+	if _, err := os.Stat(second); !os.IsNotExist(err) {
+		t.Fatalf("the stopped process's socket directory %s: %v; want it gone", second, err)
+	}
+}
