@@ -182,14 +182,19 @@ func cmdQueue(args []string, w io.Writer) error {
 	return nil
 }
 
+// printMessage prints queue show. The sender, the HELO name, recipients
+// and remote servers' replies come from the outside world, so every string
+// goes through printable: a reply carrying ESC sequences must not retitle
+// or repaint the operator's terminal, nor a CR LF forge a line of output.
 func printMessage(w io.Writer, m *envelope.Message) {
 	fmt.Fprintf(w, "id:           %s\nstate:        %s\nfrom:         %s\nreceived:     %s\nsize:         %d\nclient:       %s (%s)\nattempts:     %d\nnext attempt: %s\n",
-		m.ID, m.State, orNull(m.From), m.Received.Format(time.RFC3339), m.Size, m.ClientIP, m.Helo, m.Attempts, m.NextAttempt.Format(time.RFC3339))
+		printable(m.ID), printable(string(m.State)), printable(orNull(m.From)), m.Received.Format(time.RFC3339), m.Size,
+		printable(m.ClientIP), printable(m.Helo), m.Attempts, m.NextAttempt.Format(time.RFC3339))
 	if m.LastError != "" {
-		fmt.Fprintf(w, "last error:   %s\n", m.LastError)
+		fmt.Fprintf(w, "last error:   %s\n", printable(m.LastError))
 	}
 	for _, r := range m.Rcpts {
-		fmt.Fprintf(w, "rcpt:         %s  %s  attempts=%d  %s\n", r.Addr, r.Status, r.Attempts, r.LastReply)
+		fmt.Fprintf(w, "rcpt:         %s  %s  attempts=%d  %s\n", printable(r.Addr), printable(string(r.Status)), r.Attempts, printable(r.LastReply))
 	}
 }
 

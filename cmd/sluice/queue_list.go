@@ -75,8 +75,11 @@ func (t *queueTable) page(msgs []*envelope.Message) {
 				rc = append(rc, r.Addr)
 			}
 		}
-		rows = append(rows, []string{m.ID, string(m.State), now.Sub(m.Received).Round(time.Second).String(),
-			fmt.Sprint(m.Attempts), orNull(m.From), strings.Join(rc, ",")})
+		// Senders, recipients and a remote server's reply are the
+		// outside world's text: escaped, they cannot write control
+		// sequences to the operator's terminal (see printable).
+		rows = append(rows, []string{m.ID, printable(string(m.State)), now.Sub(m.Received).Round(time.Second).String(),
+			fmt.Sprint(m.Attempts), printable(orNull(m.From)), printable(strings.Join(rc, ","))})
 	}
 	if t.widths == nil {
 		t.widths = make([]int, len(queueHeader)-1)
@@ -101,7 +104,7 @@ func (t *queueTable) page(msgs []*envelope.Message) {
 		// Why a deferred message waits, under its row, as Postfix's
 		// mailq shows it.
 		if j := i - (len(rows) - len(msgs)); j >= 0 && msgs[j].LastError != "" {
-			b.WriteString("    (" + msgs[j].LastError + ")\n")
+			b.WriteString("    (" + printable(msgs[j].LastError) + ")\n")
 		}
 		io.WriteString(t.w, b.String())
 	}

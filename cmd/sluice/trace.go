@@ -120,20 +120,28 @@ func printTrace(w io.Writer, entries []pipeline.TraceEntry) {
 // printable escapes the control characters (C0, DEL, C1) of s as %q
 // would (\r, \n, \t, \x00), so that a value a stage or a remote server
 // chose (an edit with a line break, a reply) stays on its row of the table
-// and writes nothing to the terminal; the rest, UTF-8 included, prints as
-// it is. The JSON output (--json) keeps the exact bytes.
+// and writes nothing to the terminal; so are the bidirectional controls
+// (U+202E and the like, Unicode UAX #9), which would make the terminal
+// show the rest of the row in another order (CVE-2021-42574, "Trojan
+// Source"). The rest, UTF-8 included, prints as it is. The JSON output
+// (--json) keeps the exact bytes.
 func printable(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
+	if !strings.ContainsFunc(s, unprintable) {
 		return s
 	}
 	var b strings.Builder
 	for _, r := range s {
-		if !unicode.IsControl(r) {
+		if !unprintable(r) {
 			b.WriteRune(r)
 			continue
 		}
-		q := strconv.QuoteRune(r) // '\r', '\x00', '\u0085'
+		q := strconv.QuoteRune(r) // '\r', '\x00', '\u0085', '\u202e'
 		b.WriteString(q[1 : len(q)-1])
 	}
 	return b.String()
+}
+
+// unprintable reports whether printable escapes r.
+func unprintable(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r)
 }

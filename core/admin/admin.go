@@ -5,6 +5,7 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -103,9 +104,18 @@ func (a *api) auth(next http.Handler) http.Handler {
 	if a.opt.Token == "" {
 		return next
 	}
-	want := []byte("Bearer " + a.opt.Token)
+	// Digests of equal length: the comparison takes the same time
+	// wherever, and however long, a wrong token differs.
+	want := sha256.Sum256([]byte(a.opt.Token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+		// The scheme is case-insensitive (RFC 9110 section 11.1); the
+		// token follows one or more spaces (RFC 6750 section 2.1).
+		scheme, cred, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		got := sha256.Sum256([]byte(strings.TrimLeft(cred, " ")))
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+			// A 401 names the scheme it wants (RFC 9110 section 15.5.2,
+			// RFC 6750 section 3).
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice admin"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
@@ -204,7 +214,11 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *api) show(w http.ResponseWriter, r *http.Request) {
-	m, err := a.opt.Queue.Get(r.PathValue("id"))
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	m, err := a.opt.Queue.Get(id)
 	if err != nil {
 		a.queueError(w, err)
 		return
@@ -227,7 +241,11 @@ type ActionResult struct {
 }
 
 func (a *api) action(w http.ResponseWriter, r *http.Request) {
-	id, action := r.PathValue("id"), r.PathValue("action")
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	action := r.PathValue("action")
 	var err error
 	switch action {
 	case "retry":
@@ -287,7 +305,11 @@ func (a *api) trace(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no traces kept")
 		return
 	}
-	b, err := a.opt.Trace(r.PathValue("id"))
+	id, ok := pathID(w, r)
+	if !ok {
+		return
+	}
+	b, err := a.opt.Trace(id)
 	if err != nil {
 		a.queueError(w, err)
 		return
@@ -311,6 +333,19 @@ func (a *api) reload(w http.ResponseWriter, _ *http.Request) {
 
 func (a *api) version(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"version": a.opt.Version})
+}
+
+// pathID returns the {id} of r's path, or answers 404 when it cannot be
+// a message ID. The queue's keys are the ID after a prefix, and a trace's
+// events sort under it ("r/ID/…"): an ID with a slash or of another length
+// must not reach a lookup that would read past the message it names.
+func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
+	id := r.PathValue("id")
+	if CheckID(id) != nil {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such message: not a message ID (%d characters of 0-9 and A-Z without I, L, O, U)", idLen))
+		return "", false
+	}
+	return id, true
 }
 
 func (a *api) queueError(w http.ResponseWriter, err error) {

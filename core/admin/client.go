@@ -61,7 +61,7 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.BaseURL, err)
+		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.where(), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
@@ -83,7 +83,7 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 	}
 	if out != nil {
 		if err := json.Unmarshal(body, out); err != nil {
-			return fmt.Errorf("admin API at %s answered %s with JSON this sluice cannot read: %v", c.BaseURL, resp.Status, err)
+			return fmt.Errorf("admin API at %s answered %s with JSON this sluice cannot read: %v", c.where(), resp.Status, err)
 		}
 	}
 	return nil
@@ -93,7 +93,18 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 // web server's HTML page, say, when the address is some other service's.
 // It is one line, where the body (a whole page) would be many.
 func (c *Client) notJSON(resp *http.Response) error {
-	return fmt.Errorf("admin API at %s answered %s, not JSON: is this Sluice's admin address?", c.BaseURL, resp.Status)
+	return fmt.Errorf("admin API at %s answered %s, not JSON: is this Sluice's admin address?", c.where(), resp.Status)
+}
+
+// where is BaseURL for a message: a password in it (http://user:pw@host,
+// for a proxy in front of the API) is shown as xxxxx, as net/http's own
+// errors show it, so that it does not end up in a terminal or a log.
+func (c *Client) where() string {
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		return c.BaseURL
+	}
+	return u.Redacted()
 }
 
 // Queue lists the first page of the queue (DefaultPageSize messages).
