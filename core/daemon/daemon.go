@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/sluice-mta/sluice/core/admin"
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/delivery"
@@ -124,6 +126,15 @@ func Start(opt Options) (_ *Daemon, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("admin listen: %w", err)
 		}
+		// The admin API shares the daemon's file descriptors with SMTP:
+		// a local client opening connection after connection must not
+		// take them all. Beyond the cap, connections wait in the
+		// kernel's backlog until one closes.
+		d.adminLn = netutil.LimitListener(d.adminLn, adminMaxConns)
+		if adminExposed(c.Admin.Listen, c.Admin.Token) {
+			d.log.Warn("the admin API listens beyond loopback without [admin] token: anyone who reaches it can read, hold, delete and bounce mail",
+				"admin", c.Admin.Listen)
+		}
 		d.adminSrv = &http.Server{
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound,
 				Token: c.Admin.Token, Logger: d.log, Version: opt.Version,
@@ -133,6 +144,11 @@ func Start(opt Options) (_ *Daemon, err error) {
 				Bounce:         func(ctx context.Context, id string) error { return d.agent.Bounce(ctx, id) },
 				ForgetBackoffs: func() { d.agent.ForgetBackoffs() }}),
 			ReadHeaderTimeout: 10 * time.Second,
+			// A keep-alive connection is closed once idle this long; it
+			// used to stay open for good after its first request. No
+			// WriteTimeout: a flush or a pprof profile may take minutes.
+			IdleTimeout:    2 * time.Minute,
+			MaxHeaderBytes: 64 << 10,
 		}
 	}
 	if err := d.smtp.Start(); err != nil {
@@ -330,6 +346,15 @@ func (d *Daemon) Stop() error {
 		d.log.Info("sluice stopped")
 	})
 	return d.stopErr
+}
+
+// adminMaxConns bounds the admin API's open connections.
+const adminMaxConns = 128
+
+// adminExposed reports whether the admin API listens beyond loopback with
+// no token: then anyone who reaches the address can act on the queue.
+func adminExposed(listen, token string) bool {
+	return listen != "" && token == "" && !admin.IsLoopback(listen)
 }
 
 func (d *Daemon) closeAll() {
