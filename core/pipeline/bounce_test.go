@@ -43,6 +43,38 @@ func TestBounceHookEditsAndSuppresses(t *testing.T) {
 	}
 }
 
+// A report's envelope is Sluice's: a bounce stage's envelope edits (sender,
+// recipients, routes) are not applied, and its trace says so, while its
+// header edits are. They used to be dropped without a word.
+func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
+	st := bounceStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
+		return sdk.Continue(
+			sdk.AddHeader{Name: "X-Bounce-Seen", Value: "yes"},
+			sdk.AddRecipient{Addr: "postmaster@example.org"},
+			sdk.SetSender{Addr: "someone@example.org"},
+			sdk.SetRoute{Rcpt: "a@b", Route: "smtp:[127.0.0.1]:2525"},
+		), nil
+	})
+	p := New(nil, sc("b", st))
+	res := p.Bounce(context.Background(), "ID1", []string{"a@b"}, []byte(report))
+	if res.Drop || string(res.Body) != "Subject: failed\r\nX-Bounce-Seen: yes\r\n\r\nreport\r\n" {
+		t.Fatalf("header edit: %+v", res)
+	}
+	var tr Trace
+	if err := json.Unmarshal(res.Trace, &tr); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(tr.Entries[0].Edits, "|")
+	for _, want := range []string{"add recipient <postmaster@example.org> (ignored at bounce)", "set sender <someone@example.org> (ignored at bounce)", "(ignored at bounce)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("trace edits %q lack %q", got, want)
+		}
+	}
+	if strings.Count(got, "(ignored at bounce)") != 3 {
+		t.Errorf("trace edits %q: want the three envelope edits ignored", got)
+	}
+}
+
 // TestBounceHookFailureNeverLosesTheReport: only a stage's deliberate
 // reject or discard drops a report. A stage that fails — whatever its
 // on_error — or answers tempfail leaves the report queued as generated

@@ -371,8 +371,10 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 		}
 		return done
 	}
-	// Before MAIL there is no envelope to edit: MAIL starts it afresh.
-	noEnvelope := hook == sdk.HookConnect || hook == sdk.HookHelo
+	// Before MAIL there is no envelope to edit: MAIL starts it afresh. A
+	// report's envelope is Sluice's own: from the null sender (RFC 5321
+	// §4.5.5) to the sender of the message it reports on.
+	noEnvelope := hook == sdk.HookConnect || hook == sdk.HookHelo || hook == sdk.HookBounce
 	for _, ed := range edits {
 		var err error
 		switch {
@@ -399,6 +401,10 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 			}
 			s.applyEnvelopeEdit(hook, ed)
 		case sdk.SetRoute:
+			if noEnvelope {
+				ok = false
+				break
+			}
 			if rcpt != nil && (ed.Rcpt == "" || strings.EqualFold(ed.Rcpt, rcpt.Addr)) {
 				rcpt.Route = ed.Route
 				ed.Rcpt = rcpt.Addr
