@@ -38,9 +38,11 @@ func (c *pipeConn) Close() error {
 	return errors.Join(c.r.Close(), c.w.Close())
 }
 
-// SetDeadline sets both pipes' deadline, as a socket's covers both ways.
+// SetDeadline sets the read end's read deadline and the write end's write
+// deadline, as a socket's covers both ways. (Each end's other deadline
+// would be a runtime timer per call for nothing: it is never used.)
 func (c *pipeConn) SetDeadline(t time.Time) error {
-	return errors.Join(c.r.SetDeadline(t), c.w.SetDeadline(t))
+	return errors.Join(c.r.SetReadDeadline(t), c.w.SetWriteDeadline(t))
 }
 
 // rawConns returns the descriptors' raw access for reading and writing.
