@@ -96,6 +96,17 @@ type Limits struct {
 	// mail loop (RFC 5321 §6.3), answered 554 5.4.6 (Postfix's
 	// hopcount_limit, 50). -1: no check.
 	MaxHops int `toml:"max_hops"`
+	// MaxJunkCommands is how many commands that move no transaction
+	// forward (NOOP, RSET, VRFY, HELP and the other 502 verbs) a
+	// connection may send before each more counts towards max_errors,
+	// as Postfix's smtpd_junk_command_limit (100). -1: no limit.
+	MaxJunkCommands int `toml:"max_junk_commands"`
+	// ClientIPv6PrefixLength groups IPv6 clients by network for the
+	// per-IP limits, as Postfix 3.8's smtpd_client_ipv6_prefix_length
+	// does, with its default, 84: a compromise between a site's /64 (of
+	// which an attacker would take a fresh address per connection) and
+	// the clients a /64 may hold. 128 counts each address alone.
+	ClientIPv6PrefixLength int `toml:"client_ipv6_prefix_length"`
 }
 
 // Rate is a token bucket: PerMinute tokens a minute, at most Burst saved

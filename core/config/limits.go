@@ -35,12 +35,16 @@ func (c *Config) validateLimits(f finder) error {
 		{"max_header_size", l.MaxHeaderSize},
 		{"queue_minfree", l.QueueMinFree},
 		{"max_hops", l.MaxHops},
+		{"max_junk_commands", l.MaxJunkCommands},
 		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
 		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
 	} {
 		if v.n < -1 {
 			return f.err("limits", -1, v.key, v.key+" must be positive, or -1 for no limit")
 		}
+	}
+	if p := l.ClientIPv6PrefixLength; p < 1 || p > 128 {
+		return f.err("limits", -1, "client_ipv6_prefix_length", fmt.Sprintf("client_ipv6_prefix_length must be from 1 to 128, not %d", p))
 	}
 	if m := l.MaxDataMemory; m < -1 || (m >= 0 && m < 2*l.MaxMessageSize) {
 		return f.err("limits", -1, "max_data_memory", fmt.Sprintf(

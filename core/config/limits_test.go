@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ func TestRequiredLimitsMustBePositive(t *testing.T) {
 		{"auth_lockout = -1", "f.toml:5: limits.auth_lockout: bad duration"},
 		{"max_errors = -2", "f.toml:5: max_errors must be positive, or -1"},
 		{"max_header_size = -7", "f.toml:5: max_header_size must be positive, or -1"},
+		{"max_junk_commands = -2", "f.toml:5: max_junk_commands must be positive, or -1"},
+		{"client_ipv6_prefix_length = 129", "f.toml:5: client_ipv6_prefix_length must be from 1 to 128, not 129"},
+		{"client_ipv6_prefix_length = -1", "f.toml:5: client_ipv6_prefix_length must be from 1 to 128, not -1"},
 	}
 	for _, tc := range cases {
 		_, err := Parse("f.toml", []byte(minimal+"[limits]\n"+tc.src+"\n"))
@@ -30,7 +34,7 @@ func TestRequiredLimitsMustBePositive(t *testing.T) {
 	// What the README's [limits] list lets -1 turn off still parses.
 	src := minimal + "[limits]\nmax_connections_per_ip = -1\nconnection_rate_per_ip = -1\nmax_messages_per_connection = -1\n" +
 		"message_rate_per_ip = { per_minute = -1 }\nmessage_rate_per_sender = { per_minute = -1 }\nmax_errors = -1\n" +
-		"auth_failures_per_ip = -1\nmax_header_size = -1\nqueue_minfree = -1\n"
+		"auth_failures_per_ip = -1\nmax_header_size = -1\nqueue_minfree = -1\nmax_junk_commands = -1\n"
 	if _, err := Parse("f.toml", []byte(src)); err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +75,19 @@ func TestLocalDomainsNormalised(t *testing.T) {
 	// A Config built by hand, not through Parse, matches as well.
 	if !(&Config{LocalDomains: []string{"Example.ORG."}}).IsLocalDomain("example.org") {
 		t.Error("unnormalised Config")
+	}
+}
+
+// The IPv6 grouping of the per-IP limits takes any prefix length, 128
+// (each address alone) included.
+func TestClientIPv6PrefixLength(t *testing.T) {
+	for _, n := range []int{1, 48, 128} {
+		c, err := Parse("f.toml", []byte(minimal+"[limits]\nclient_ipv6_prefix_length = "+strconv.Itoa(n)+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Limits.ClientIPv6PrefixLength; got != n {
+			t.Errorf("client_ipv6_prefix_length = %d parsed as %d", n, got)
+		}
 	}
 }

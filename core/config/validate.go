@@ -55,6 +55,8 @@ func (c *Config) applyDefaults() {
 	defInt(&l.MaxHeaderSize, 100<<10)
 	defInt(&l.QueueMinFree, 64<<20)
 	defInt(&l.MaxHops, 50)
+	defInt(&l.MaxJunkCommands, 100)
+	defInt(&l.ClientIPv6PrefixLength, 84)
 	if l.MaxDataMemory == 0 {
 		l.MaxDataMemory = max(512<<20, 2*l.MaxMessageSize)
 	}

@@ -76,7 +76,7 @@ func (s *session) authAllowed() *reply.Reply {
 		return &authNeedsTLS
 	case s.tx != nil:
 		return &authInTxn
-	case s.srv.authFails.locked(s.info.Client.Addr(), s.srv.clock()):
+	case s.srv.authFails.locked(s.srv.clientKey(s.info.Client.Addr()), s.srv.clock()):
 		return authLockedOut.With("auth_failures_per_ip reached by " + s.info.Client.Addr().String())
 	}
 	return nil
@@ -89,10 +89,11 @@ func (s *session) authAllowed() *reply.Reply {
 // after another are.
 func (s *session) authenticate(mech, user, password string) error {
 	ip := s.info.Client.Addr()
-	if !s.srv.authFails.begin(ip, s.srv.clock) {
+	key := s.srv.clientKey(ip) // what auth_failures_per_ip counts
+	if !s.srv.authFails.begin(key, s.srv.clock) {
 		return s.refuse("auth", authLockedOut.With("auth_failures_per_ip reached by "+ip.String()))
 	}
-	r, counts := s.checkReserved(ip, mech, user, password)
+	r, counts := s.checkReserved(key, mech, user, password)
 	if r != nil {
 		return s.authFailed(user, r, counts)
 	}

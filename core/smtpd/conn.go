@@ -31,6 +31,7 @@ type conn struct {
 	tls         bool // TLS runs over this connection (implicit or STARTTLS)
 	nMsgs       int  // transactions opened, for max_messages_per_connection
 	nErrs       int  // refusals, for max_errors
+	nJunk       int  // NOOP, RSET, VRFY... since the last queued message, for max_junk_commands
 }
 
 func newConn(l *listener, raw net.Conn) *conn {
@@ -103,6 +104,24 @@ func (c *conn) countError() int {
 	defer c.mu.Unlock()
 	c.nErrs++
 	return c.nErrs
+}
+
+// countJunk counts one command that moved no transaction forward and
+// returns the count since the last queued message.
+func (c *conn) countJunk() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.nJunk++
+	return c.nJunk
+}
+
+// delivered notes a queued message: a client that sends mail may send the
+// odd NOOP or RSET between its messages without end (a relay_networks
+// client has no max_messages_per_connection).
+func (c *conn) delivered() {
+	c.mu.Lock()
+	c.nJunk = 0
+	c.mu.Unlock()
 }
 
 // endTxn marks the transaction over; during Shutdown the session then ends.

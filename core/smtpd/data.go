@@ -108,6 +108,9 @@ func (s *session) Data(r io.Reader) error {
 	if rep.Code >= 400 && !aborted {
 		return s.countRefusal("data", rep) // logged by logTxn
 	}
+	if rep.Code < 300 {
+		s.conn.delivered()
+	}
 	return toSMTP(rep)
 }
 
@@ -177,9 +180,13 @@ func (s *session) readData(r io.Reader, buf *[]byte, held *int64) (data []byte, 
 		_ = s.conn.SetReadDeadline(time.Now().Add(wait))
 		if need := int64(len(b)+dataChunk) - *held; !over && need > 0 {
 			// A step at a time, or just what the next read needs when
-			// the budget is nearly spent.
-			if s.srv.dataMem.reserve(dataReserveStep, limit) {
-				*held += dataReserveStep
+			// the budget is nearly spent. The step grows with what is
+			// held (reserveStep): a fixed large one let a client that
+			// sent a few bytes of DATA hold 256 KiB of the budget, so a
+			// couple of thousand idle DATA sessions refused everyone's
+			// mail with 452 while using a fraction of it.
+			if step := reserveStep(*held, need); s.srv.dataMem.reserve(step, limit) {
+				*held += step
 			} else if s.srv.dataMem.reserve(need, limit) {
 				*held += need
 			} else {

@@ -38,9 +38,18 @@ func (m *dataMemory) reserve(n, limit int64) bool {
 
 func (m *dataMemory) release(n int64) { m.used.Add(-n) }
 
-// dataReserveStep is how much of the budget a session takes at a time as
+// dataReserveStep is the most of the budget a session takes at a time as
 // its message grows: a few atomic operations per megabyte.
 const dataReserveStep = 256 << 10
+
+// reserveStep is how much a session holding held bytes of the budget
+// takes when its next read needs need more: as much again as it holds,
+// between need and dataReserveStep. A message takes a step per doubling
+// up to dataReserveStep, then one per dataReserveStep, and holds about
+// twice what it has read at most (plus the next read), whatever its size.
+func reserveStep(held, need int64) int64 {
+	return max(need, min(held, dataReserveStep))
+}
 
 // errDataMemory is a message that did not fit in what is left of the
 // budget: it was read to its end and dropped.

@@ -13,6 +13,25 @@ import (
 // hold anything back are dropped.
 const sweepEvery = 4096
 
+// clientKey is the address the per-IP limits count ip under: ip itself
+// for IPv4, its network of [limits] client_ipv6_prefix_length bits for
+// IPv6. One site is commonly given a whole /64 (RFC 6177), so a client
+// counted by its own IPv6 address could take a fresh one for every
+// connection and pass max_connections_per_ip, connection_rate_per_ip,
+// message_rate_per_ip and auth_failures_per_ip as if they were not there.
+// Postfix's anvil groups likewise (smtpd_client_ipv6_prefix_length).
+func (s *Server) clientKey(ip netip.Addr) netip.Addr {
+	bits := s.cfg.Limits.ClientIPv6PrefixLength
+	if !ip.Is6() || ip.Is4In6() || bits <= 0 || bits >= 128 {
+		return ip
+	}
+	p, err := ip.Prefix(bits)
+	if err != nil {
+		return ip
+	}
+	return p.Addr()
+}
+
 // buckets are token buckets by key (an IP, a sender), refilled from the
 // clock at each use; nothing runs in the background.
 type buckets struct {

@@ -70,6 +70,7 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	// before MAIL (RFC 6409 §4.3).
 	srv.AllowInsecureAuth = true
 	srv.ConnErrorCounter = s.connErrors
+	srv.JunkCommand = s.junkCommand
 	l.smtp = srv
 	return l, nil
 }

@@ -202,7 +202,7 @@ func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 	now := s.clock()
 	ip := info.Client.Addr()
 	trusted := s.mayRelay(ip)
-	if !trusted && !s.msgRateIP.take(ip.String(), now) {
+	if !trusted && !s.msgRateIP.take(s.clientKey(ip).String(), now) {
 		return messageRateIP.With("message_rate_per_ip " + ip.String())
 	}
 	sender := from

@@ -35,6 +35,24 @@ func (s *Server) connErrors(sc *smtp.Conn, code int, ec smtp.EnhancedCode, msg s
 	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
 }
 
+// junkCommand is go-smtp's JunkCommand: it counts the commands that move
+// no transaction forward (NOOP, RSET, VRFY, HELP, ...) since the
+// connection's last queued message, and past max_junk_commands counts
+// each more towards max_errors, as Postfix's smtpd_junk_command_limit
+// does. Without it, a client sending NOOP every few minutes held a
+// connection (and a max_connections slot) for as long as it liked: the
+// command timeout bounds only the wait for one command.
+func (s *Server) junkCommand(sc *smtp.Conn, cmd string) *smtp.SMTPError {
+	c := connOf(sc)
+	max := s.cfg.Limits.MaxJunkCommands
+	if c == nil || max < 0 || c.countJunk() <= max || !c.pastErrorLimit() {
+		return nil
+	}
+	s.log.Info("rejected", "stage", "protocol", "listener", c.info.Listener,
+		"client", c.info.Client.Addr().String(), "reply", tooManyErrors.With("max_junk_commands, then max_errors, at "+cmd).Error())
+	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
+}
+
 // pastErrorLimit counts one error of the connection and reports whether
 // it went past max_errors (negative: no limit).
 func (c *conn) pastErrorLimit() bool {

@@ -99,7 +99,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
-	perIP   map[netip.Addr]int
+	perIP   map[netip.Addr]int // by clientKey
 	started bool
 	closing bool
 }
@@ -284,16 +284,17 @@ func (s *Server) loadAuth() error {
 
 // track registers a new connection and applies the connection limits:
 // max_connections, then for clients outside relay_networks
-// max_connections_per_ip and connection_rate_per_ip. A refused connection
-// is tracked anyway until it is closed.
+// max_connections_per_ip and connection_rate_per_ip, counted by clientKey.
+// A refused connection is tracked anyway until it is closed.
 func (s *Server) track(c *conn) *reply.Reply {
 	s.metrics.ConnOpened(c.info.Listener)
 	ip := c.info.Client.Addr()
+	key := s.clientKey(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(s.conns)
 	s.conns[c] = struct{}{}
-	s.perIP[ip]++
+	s.perIP[key]++
 	s.connWG.Add(1)
 	lim := s.cfg.Limits
 	switch {
@@ -301,9 +302,9 @@ func (s *Server) track(c *conn) *reply.Reply {
 		return &tooManyConns
 	case s.mayRelay(ip):
 		return nil
-	case lim.MaxConnectionsPerIP >= 0 && s.perIP[ip] > lim.MaxConnectionsPerIP:
+	case lim.MaxConnectionsPerIP >= 0 && s.perIP[key] > lim.MaxConnectionsPerIP:
 		return &tooManyConnsFromIP
-	case !s.connRate.take(ip.String(), s.clock()):
+	case !s.connRate.take(key.String(), s.clock()):
 		return &connRateExceeded
 	}
 	return nil
@@ -314,11 +315,11 @@ func (s *Server) untrack(c *conn) {
 	if s.policy != nil {
 		s.policy.Close(&c.info)
 	}
-	ip := c.info.Client.Addr()
+	key := s.clientKey(c.info.Client.Addr())
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.perIP[ip]--; s.perIP[ip] <= 0 {
-		delete(s.perIP, ip)
+	if s.perIP[key]--; s.perIP[key] <= 0 {
+		delete(s.perIP, key)
 	}
 	s.mu.Unlock()
 	s.connWG.Done()

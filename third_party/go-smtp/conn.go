@@ -110,6 +110,10 @@ func (c *Conn) handle(cmd string, arg string) {
 	}
 
 	cmd = strings.ToUpper(cmd)
+	greeting := cmd == "HELO" || cmd == "EHLO" || cmd == "LHLO"
+	if (junkCommands[cmd] || greeting && c.Session() != nil) && c.junkCommand(cmd) {
+		return
+	}
 	switch cmd {
 	case "SEND", "SOML", "SAML", "EXPN", "HELP", "TURN":
 		// These commands are not implemented in any state
@@ -163,6 +167,33 @@ func (c *Conn) handle(cmd string, arg string) {
 		msg := fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
 		c.commandError(500, EnhancedCode{5, 5, 2}, msg)
 	}
+}
+
+// junkCommands are the commands that move no transaction forward, which
+// Server.JunkCommand sees: NOOP, RSET and VRFY (Postfix's "junk"
+// commands), and those answered 502. A greeting that repeats one (a
+// session exists) is shown to it too: it only resets, as RSET does.
+var junkCommands = map[string]bool{
+	"NOOP": true, "RSET": true, "VRFY": true,
+	"SEND": true, "SOML": true, "SAML": true, "EXPN": true, "HELP": true, "TURN": true,
+}
+
+// junkCommand reports cmd to Server.JunkCommand before it is answered; it
+// returns true when the reply it got was written in cmd's place and the
+// connection closed. Sluice change: v0.25.1 answered these commands
+// without telling anyone, so a client could send them without end.
+func (c *Conn) junkCommand(cmd string) bool {
+	f := c.server.JunkCommand
+	if f == nil {
+		return false
+	}
+	r := f(c, cmd)
+	if r == nil {
+		return false
+	}
+	c.writeResponse(r.Code, r.EnhancedCode, r.Message)
+	c.Close()
+	return true
 }
 
 func (c *Conn) Server() *Server {
@@ -1564,7 +1595,6 @@ func (c *Conn) greet() {
 }
 
 func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
-	// TODO: error handling
 	if c.server.WriteTimeout != 0 {
 		c.conn.SetWriteDeadline(time.Now().Add(c.server.WriteTimeout))
 	}
@@ -1585,13 +1615,26 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 	text = strings.Split(strings.Join(text, "\n"), "\n")
 
 	lastLineIndex := len(text) - 1
-	for i := 0; i < lastLineIndex; i++ {
-		c.text.PrintfLine("%d-%v", code, text[i])
+	var err error
+	for i := 0; i < lastLineIndex && err == nil; i++ {
+		err = c.text.PrintfLine("%d-%v", code, text[i])
 	}
-	if enhCode == NoEnhancedCode {
-		c.text.PrintfLine("%d %v", code, text[lastLineIndex])
-	} else {
-		c.text.PrintfLine("%d %v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], text[lastLineIndex])
+	switch {
+	case err != nil:
+	case enhCode == NoEnhancedCode:
+		err = c.text.PrintfLine("%d %v", code, text[lastLineIndex])
+	default:
+		err = c.text.PrintfLine("%d %v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], text[lastLineIndex])
+	}
+	if err != nil {
+		// The reply could not be sent (the write timeout, the client
+		// gone): the socket is closed, so the next read fails and the
+		// session ends as when the client leaves. Sluice fix: v0.25.1
+		// ignored the error, and since the buffered writer keeps it,
+		// went on reading and running the client's commands with every
+		// reply lost; a client that never read its replies kept its
+		// session, a write timeout at a time.
+		c.conn.Close()
 	}
 }
 

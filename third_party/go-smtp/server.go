@@ -29,6 +29,16 @@ type Server struct {
 	// Sluice's copy (SLUICE.md).
 	ConnErrorCounter func(c *Conn, code int, enhCode EnhancedCode, msg string) *SMTPError
 
+	// JunkCommand, when set, is called with each NOOP, RSET, VRFY, HELP,
+	// EXPN, SEND, SOML, SAML and TURN (the verb upper case) before it is
+	// answered, with or without a session, and with a HELO, EHLO or LHLO
+	// given when a session exists (the first after STARTTLS is not one,
+	// RFC 3207 §4.2): commands that move no
+	// transaction forward, which a client can otherwise send without end
+	// to hold a connection. A non-nil reply is written in the command's
+	// place and the connection closed. Added in Sluice's copy (SLUICE.md).
+	JunkCommand func(c *Conn, cmd string) *SMTPError
+
 	// The type of network, "tcp" or "unix".
 	Network string
 	// TCP or Unix address to listen on.
