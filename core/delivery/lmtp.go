@@ -26,10 +26,15 @@ func (a *Agent) closeLMTP(s *session, w *smtp.DataCommand, accepted []*envelope.
 	resp, err := w.CloseWithLMTPResponse()
 	var perRcpt smtp.LMTPDataError
 	errors.As(err, &perRcpt)
+	// RFC 3461 §5.2.2: an LMTP server that does not offer DSN (Dovecot's
+	// does not) was not given NOTIFY, so a SUCCESS request is answered
+	// here with a "delivered" report, as Postfix's LMTP client does; one
+	// that offers DSN got NOTIFY and reports itself.
+	dsn, _ := s.client.Extension("DSN")
 	for _, r := range accepted {
 		switch {
 		case resp[r.Addr] != nil:
-			res.rcpts[r.Addr] = delivered("250 " + resp[r.Addr].StatusText).finalDelivery()
+			res.rcpts[r.Addr] = delivered("250 " + resp[r.Addr].StatusText).viaHop(dsn).finalDelivery()
 		case perRcpt[r.Addr] != nil:
 			res.rcpts[r.Addr] = outcomeOf(perRcpt[r.Addr])
 		default:

@@ -1,7 +1,9 @@
 package delivery
 
 import (
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +146,51 @@ func TestAttemptTraceSummary(t *testing.T) {
 	}
 	if tl, sts := tr.summary("other.test[1.2.3.5:25]"); tl != "" || sts != "testing: TLS not checked (pooled session or no STARTTLS)" {
 		t.Errorf("testing, no handshake seen: %q %q", tl, sts)
+	}
+}
+
+// The TLS version is on the attempt's log line and in its trace event for
+// every kind of hop, not only for MX hosts under MTA-STS: a smarthost
+// (relay) and an MX host without MTA-STS checking; a STARTTLS that failed
+// before the plaintext retry shows as "none".
+func TestAttemptShowsTLSWithoutMTASTS(t *testing.T) {
+	ca := testlib.NewCA(t)
+	for _, tc := range []struct {
+		name   string
+		relay  bool
+		tls    *tls.Config
+		client *tls.Config // the agent's TLS config; nil: the default
+		want   string
+	}{
+		{"relay", true, ca.ServerConfig("sink.test"), nil, "TLS1.3"},
+		{"mx", false, ca.ServerConfig("sink.test"), nil, "TLS1.3"},
+		{"relay-tls12", true, &tls.Config{Certificates: ca.ServerConfig("sink.test").Certificates, MaxVersion: tls.VersionTLS12}, nil, "TLS1.2"},
+		{"relay-plaintext", true, nil, nil, ""},
+		// The handshake fails (no common version), the retry is in plaintext.
+		{"relay-starttls-failed", true, &tls.Config{Certificates: ca.ServerConfig("sink.test").Certificates, MaxVersion: tls.VersionTLS12},
+			&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}, "none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			logs := recordLog(h)
+			s := h.sinkAt("127.0.0.1", sinkOptions{tls: tc.tls})
+			h.opt.TLSConfig = tc.client
+			if tc.relay {
+				h.opt.Config.Relay = s.addr
+			} else {
+				h.useDNS(nil, "dest.test. MX 10 mx.dest.test.", "mx.dest.test. A 127.0.0.1")
+			}
+			h.start()
+			id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+			waitMsg(t, s)
+			h.recorded(id)
+			evs := h.deliveries(id)
+			if len(evs) != 1 || evs[0].Result != "delivered" || evs[0].TLS != tc.want || evs[0].MTASTS != "" {
+				t.Fatalf("events %+v, want one delivered with TLS %q and no MTA-STS outcome", evs, tc.want)
+			}
+			if l := logs.String(); !strings.Contains(l, fmt.Sprintf("tls=%q", tc.want)) && !strings.Contains(l, "tls="+tc.want+" ") {
+				t.Errorf("tls=%s is not on the attempt's log line:\n%s", tc.want, l)
+			}
+		})
 	}
 }

@@ -614,3 +614,43 @@ func TestReportStartsWithReceived(t *testing.T) {
 		t.Errorf("the bounce hook saw the report start %q, want %q", hookFirst, wantFirst)
 	}
 }
+
+// An LMTP server is final delivery: a recipient that asked for
+// NOTIFY=SUCCESS gets a "delivered" report when the server does not offer
+// DSN (RFC 3461 §5.2.2; Dovecot's LMTP does not), as Postfix's LMTP client
+// sends. Before, no report was sent at all.
+func TestSuccessToNonDSNLMTPIsDelivered(t *testing.T) {
+	l := startLMTP(t, "tcp", "127.0.0.1:0", &lmtpServer{reply: func(string) error { return nil }})
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.opt.Config.Relay = s.addr // where the report goes
+	h.start()
+	route := "lmtp:tcp:" + l.addr
+	m := withRoutes("s@origin.test", "tell@mail.test", route, "plain@mail.test", route)
+	m.Rcpts[0].Notify = []string{"SUCCESS"}
+	id := h.enqueue(m)
+	rec := h.recorded(id)
+	for _, a := range []string{"tell@mail.test", "plain@mail.test"} {
+		if r := rcpt(rec, a); r.Status != envelope.RcptDelivered {
+			t.Fatalf("%s: %+v, want delivered", a, r)
+		}
+	}
+	d := waitReport(t, s)
+	checkReportEnvelope(t, d, "s@origin.test")
+	if len(d.rcpts) != 1 {
+		t.Fatalf("%d recipient blocks, want 1: only tell@ asked for SUCCESS", len(d.rcpts))
+	}
+	r := d.rcpt(t, "tell@mail.test")
+	for k, want := range map[string]string{
+		"Action":     "delivered", // final delivery, not "relayed"
+		"Status":     "2.0.0",
+		"Remote-MTA": "dns; 127.0.0.1",
+	} {
+		if got := r.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if !strings.HasPrefix(r.Get("Diagnostic-Code"), "smtp; 250 ") {
+		t.Errorf("Diagnostic-Code %q", r.Get("Diagnostic-Code"))
+	}
+}

@@ -120,7 +120,7 @@ hosts:
 				for _, o := range res {
 					saw421 = saw421 || strings.HasPrefix(o.reply, "421 ")
 				}
-				return res, hopVia(h, addr), saw421
+				return res, a.hopVia(h, addr), saw421
 			}
 			if code, ok := isReply(err); ok && code == 421 {
 				saw421 = true
@@ -143,7 +143,7 @@ hosts:
 			a.log.Info("delivery: host did not take the message", "id", m.ID, "dest", d.name, "err", err)
 			last = err
 			if res != nil {
-				deferred, deferredVia = res, hopVia(h, addr)
+				deferred, deferredVia = res, a.hopVia(h, addr)
 			}
 			if ctx.Err() != nil {
 				return all(temporary(interrupted.With(err.Error()).Error())), "", saw421
@@ -167,10 +167,14 @@ hosts:
 	return all(temporary(noConnection.With(last.Error()).Error())), "", saw421
 }
 
-// hopVia names the server at addr for the log and Remote-MTA.
-func hopVia(h hop, addr string) string {
+// hopVia names the server at addr for the log and Remote-MTA. An LMTP
+// server on a unix socket runs on this host: it is named as Postfix names
+// it, this host's name and the socket ("mx.example.org[/run/dovecot/lmtp]"),
+// so that its replies are reported as a server's (Remote-MTA, and
+// Diagnostic-Code "smtp", RFC 3464 §2.3.5, §2.3.6), not as Sluice's own.
+func (a *Agent) hopVia(h hop, addr string) string {
 	if h.lmtp == "unix" {
-		return addr
+		return strings.TrimSuffix(a.host, ".") + "[" + addr + "]"
 	}
 	return h.host + "[" + addr + "]"
 }
@@ -179,7 +183,10 @@ func hopVia(h hop, addr string) string {
 // policy for each, or gives the outcome for all of d's recipients when DNS
 // (or an MTA-STS policy) settles it.
 func (a *Agent) hops(ctx context.Context, d *destination) ([]hop, *outcome) {
-	pol := tlsPolicy{mode: d.route.TLS, caFile: d.route.CAFile}
+	// Every STARTTLS is recorded for the attempt's log line and trace
+	// event, not only those under an MTA-STS policy: a smarthost, an
+	// smtp: route or an MX without MTA-STS shows its TLS version too.
+	pol := tlsPolicy{mode: d.route.TLS, caFile: d.route.CAFile, trace: attemptTraceFrom(ctx)}
 	switch {
 	case d.route.Kind == RouteLMTP && d.route.Network == "unix":
 		return []hop{{host: d.route.Addr, lmtp: "unix"}}, nil
@@ -344,7 +351,7 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		// What this server took is saved before the next transaction, as
 		// before the next destination: a crash meanwhile must not send it
 		// again.
-		saveDelivered(ctx, res.rcpts, remoteHost(hopVia(h, addr)))
+		saveDelivered(ctx, res.rcpts, remoteHost(a.hopVia(h, addr)))
 		rcpts = res.tooMany
 	}
 }

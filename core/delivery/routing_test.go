@@ -563,3 +563,48 @@ func recordLog(h *harness) *logRecorder {
 	h.opt.Logger = slog.New(slog.NewTextHandler(l, nil))
 	return l
 }
+
+// An LMTP server on a unix socket is a server like any other in reports:
+// its refusal is quoted as an "smtp" Diagnostic-Code with a Remote-MTA
+// (this host, where the socket is, as Postfix names it), not as a reason
+// of Sluice's own; the log names it this host[socket].
+func TestLMTPUnixRefusalReportedAsServerReply(t *testing.T) {
+	s := startLMTP(t, "unix", filepath.Join(t.TempDir(), "lmtp.sock"), &lmtpServer{
+		rcpt: func(rc string) error {
+			if rc == "nobody@mail.test" {
+				return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+			}
+			return nil
+		},
+		reply: func(string) error { return nil },
+	})
+	h := newHarness(t)
+	logs := recordLog(h)
+	relay := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.opt.Config.Relay = relay.addr // where the report goes
+	h.start()
+	route := "lmtp:unix:" + s.addr
+	id := h.enqueue(withRoutes("s@origin.test", "alice@mail.test", route, "nobody@mail.test", route))
+	rec := h.recorded(id)
+	if r := rcpt(rec, "nobody@mail.test"); r.Status != envelope.RcptFailed || r.RemoteMTA != "mta.sluice.test" {
+		t.Errorf("refused recipient recorded as %+v, want failed with RemoteMTA mta.sluice.test", r)
+	}
+	if r := rcpt(rec, "alice@mail.test"); r.Status != envelope.RcptDelivered {
+		t.Errorf("alice: %+v, want delivered", r)
+	}
+	d := waitReport(t, relay)
+	r := d.rcpt(t, "nobody@mail.test")
+	for k, want := range map[string]string{
+		"Action":          "failed",
+		"Status":          "5.1.1",
+		"Diagnostic-Code": "smtp; 550 5.1.1 no such user",
+		"Remote-MTA":      "dns; mta.sluice.test",
+	} {
+		if got := r.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if l := logs.String(); !strings.Contains(l, "via=mta.sluice.test["+s.addr+"]") {
+		t.Errorf("the attempt's log line does not name mta.sluice.test[%s]:\n%s", s.addr, l)
+	}
+}
