@@ -172,7 +172,14 @@ func parseORcpt(v string) (string, error) {
 	case "RFC822":
 		addr, err = decodeXtext(enc)
 		if err == nil && !printableASCII(addr) {
-			err = errXtext
+			// Postfix writes a UTF-8 address as "rfc822;" and the xtext
+			// of its octets: it is the utf-8 address type (RFC 6533 §3),
+			// as the listener takes it too.
+			if utf8Address(addr) {
+				typ = "UTF-8"
+			} else {
+				err = errXtext
+			}
 		}
 	case "UTF-8":
 		addr, err = decodeUTF8AddrXtext(enc)
@@ -183,6 +190,20 @@ func parseORcpt(v string) (string, error) {
 		return "", fmt.Errorf("ORCPT=%q: %v", v, err)
 	}
 	return typ + ";" + addr, nil
+}
+
+// utf8Address reports whether addr is valid UTF-8 with no control
+// character (C0, DEL, C1) and no space.
+func utf8Address(addr string) bool {
+	if !utf8.ValidString(addr) {
+		return false
+	}
+	for _, r := range addr {
+		if r <= ' ' || r == 0x7f || (r >= 0x80 && r <= 0x9f) {
+			return false
+		}
+	}
+	return true
 }
 
 // addrType is the ORCPT address type for addr (RFC 6533 §3).

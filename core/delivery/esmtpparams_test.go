@@ -60,7 +60,9 @@ func TestParseRcptParams(t *testing.T) {
 		{map[string]string{"ORCPT": "x@y.test"}, nil, "", false},
 		{map[string]string{"ORCPT": "rfc822;"}, nil, "", false},
 		{map[string]string{"ORCPT": "rfc822;a+4"}, nil, "", false},
-		{map[string]string{"ORCPT": "rfc822;d+C3+A9@x.test"}, nil, "", false}, // not ASCII
+		{map[string]string{"ORCPT": "rfc822;d+C3+A9@x.test"}, nil, "UTF-8;d\u00e9@x.test", true}, // UTF-8 octets, as Postfix writes them
+		{map[string]string{"ORCPT": "rfc822;d+FF@x.test"}, nil, "", false},                       // not UTF-8
+		{map[string]string{"ORCPT": "rfc822;d+C2+85@x.test"}, nil, "", false},                    // a C1 control
 		{map[string]string{"ORCPT": `utf-8;a\x{0}`}, nil, "", false},
 		{map[string]string{"ORCPT": `utf-8;a\x{D800}`}, nil, "", false},
 		{map[string]string{"ORCPT": "utf-8;a b"}, nil, "", false},

@@ -174,3 +174,24 @@ func TestPolicySeesDSNParams(t *testing.T) {
 		t.Errorf("policy saw\n%q\nwant\n%q", p.seen, want)
 	}
 }
+
+// Postfix relays a UTF-8 recipient with ORCPT=rfc822; and the xtext of
+// the address's UTF-8 octets: it is taken as the utf-8 address type (RFC
+// 6533 §3). It was refused 501 5.5.4, and Postfix bounced the message.
+func TestPostfixStyleUTF8ORCPT(t *testing.T) {
+	p := &dsnPolicy{}
+	h := start(t, func(o *Options) { o.Policy = p })
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<\u00fc@example.org> ORCPT=rfc822;+C3+BC@example.org", "250 2.0.0 I'll make sure <\u00fc@example.org> gets this")
+	d.cmd("RCPT TO:<b@example.org> ORCPT=rfc822;b+0D@example.org", "501 5.5.4 Malformed ORCPT parameter value")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if want := "rcpt <\u00fc@example.org> NOTIFY= ORCPT=UTF-8;\u00fc@example.org with RET= ENVID="; len(p.seen) != 2 || p.seen[1] != want {
+		t.Errorf("policy saw %q, want %q second", p.seen, want)
+	}
+	// go-smtp's own refusal is a rejected line, as every refusal is.
+	waitLog(t, h, `msg=rejected stage=protocol`)
+	waitLog(t, h, `reply="501 5.5.4 Malformed ORCPT parameter value"`)
+}

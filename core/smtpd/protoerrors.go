@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/reply"
 )
 
 // ProtocolError counts an error go-smtp answers itself — an unknown or
@@ -16,6 +18,10 @@ import (
 // way (connErrors).
 func (s *session) ProtocolError(code int, ec smtp.EnhancedCode, msg string) *smtp.SMTPError {
 	if !s.conn.pastErrorLimit() {
+		// A refusal of go-smtp's own (a malformed parameter, SIZE over
+		// the limit at MAIL, an unknown command) is logged as every
+		// refused command is: it used to leave no line until max_errors.
+		s.logReject("protocol", &reply.Reply{Code: code, Enhanced: [3]int{ec[0], ec[1], ec[2]}, Text: msg})
 		return nil
 	}
 	s.logReject("protocol", tooManyErrors.With(limitReason(code, ec, msg)))

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 )
@@ -590,13 +591,18 @@ func decodeXtext(val string) (string, error) {
 			replaceErr = errors.New("incomplete hexchar")
 			return ""
 		}
-		char, err := strconv.ParseInt(match, 16, 8)
+		// An xtext hexchar is an octet (RFC 3461 §4). Sluice fix:
+		// v0.25.1 parsed "+XX" as a signed 8-bit number, so every octet
+		// over 7F was an error, and turned the value into a rune, which
+		// would have re-encoded it; the octets of a UTF-8 address (as
+		// Postfix writes them) are kept as they are.
+		char, err := strconv.ParseUint(match[1:], 16, 8)
 		if err != nil {
 			replaceErr = err
 			return ""
 		}
 
-		return string(rune(char))
+		return string([]byte{byte(char)})
 	})
 	if replaceErr != nil {
 		return "", replaceErr
@@ -707,7 +713,17 @@ func decodeTypedAddress(val string) (DSNAddressType, string, error) {
 	case DSNAddressTypeRFC822:
 		aAddr, err = decodeXtext(aAddr)
 		if err == nil && !isPrintableASCII(aAddr) {
-			err = errors.New("illegal address:" + aAddr)
+			// Sluice change: Postfix (3.7) writes a UTF-8 address as
+			// "rfc822;" and the xtext of its UTF-8 octets, and Postfix's
+			// and Exim's servers take it; refusing it (501) made Postfix
+			// bounce every relayed message to a UTF-8 recipient. Valid
+			// UTF-8 without controls or spaces is taken as the utf-8
+			// address type it is (RFC 6533 §3).
+			if isUTF8Address(aAddr) {
+				aType = string(DSNAddressTypeUTF8)
+			} else {
+				err = errors.New("illegal address:" + aAddr)
+			}
 		}
 	case DSNAddressTypeUTF8:
 		aAddr, err = decodeUTF8AddrXtext(aAddr)
@@ -782,6 +798,20 @@ func encodeUTF8AddrUnitext(raw string) string {
 		}
 	}
 	return out.String()
+}
+
+// isUTF8Address reports whether val is valid UTF-8 with no control
+// character (C0, DEL, C1) and no space: an address an ORCPT may carry.
+func isUTF8Address(val string) bool {
+	if !utf8.ValidString(val) {
+		return false
+	}
+	for _, ch := range val {
+		if ch <= ' ' || ch == 0x7f || (ch >= 0x80 && ch <= 0x9f) {
+			return false
+		}
+	}
+	return true
 }
 
 func isPrintableASCII(val string) bool {

@@ -1521,6 +1521,41 @@ func TestServerDSN(t *testing.T) {
 	}
 }
 
+// Postfix writes a UTF-8 address under the rfc822 type, in xtext: it is
+// taken, as the utf-8 type it is (Sluice change; v0.25.1 answered 501 and
+// Postfix bounced the message). Controls stay refused.
+func TestServerORCPTRFC822WithUTF8(t *testing.T) {
+	be, s, c, scanner, _ := testServerEhlo(t, func(s *smtp.Server) {
+		s.EnableDSN = true
+		s.EnableSMTPUTF8 = true
+	})
+	defer s.Close()
+	defer c.Close()
+	io.WriteString(c, "MAIL FROM:<j@example.com> SMTPUTF8\r\n")
+	scanner.Scan()
+	io.WriteString(c, "RCPT TO:<\u00fc@example.com> ORCPT=rfc822;+C3+BC@example.com\r\n")
+	scanner.Scan()
+	if !strings.HasPrefix(scanner.Text(), "250 ") {
+		t.Fatal("RCPT with a UTF-8 rfc822 ORCPT:", scanner.Text())
+	}
+	io.WriteString(c, "RCPT TO:<x@example.com> ORCPT=rfc822;x+0D+0A@example.com\r\n")
+	scanner.Scan()
+	if !strings.HasPrefix(scanner.Text(), "501 ") {
+		t.Fatal("RCPT with controls in its ORCPT:", scanner.Text())
+	}
+	io.WriteString(c, "DATA\r\n")
+	scanner.Scan()
+	io.WriteString(c, "Subject: x\r\n\r\n.\r\n")
+	scanner.Scan()
+	if len(be.anonmsgs) != 1 {
+		t.Fatalf("%d messages", len(be.anonmsgs))
+	}
+	opts := be.anonmsgs[0].RcptOpts
+	if len(opts) != 1 || opts[0].OriginalRecipientType != smtp.DSNAddressTypeUTF8 || opts[0].OriginalRecipient != "\u00fc@example.com" {
+		t.Fatalf("ORCPT kept as %+v", opts)
+	}
+}
+
 func TestServerDSNwithSMTPUTF8(t *testing.T) {
 	be, s, c, scanner, caps := testServerEhlo(t,
 		func(s *smtp.Server) {
