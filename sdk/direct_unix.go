@@ -123,16 +123,16 @@ func acceptConns(ctl *net.UnixConn, serve func(streamConn)) error {
 				syscall.CloseOnExec(fd)
 			}
 			if n == 1 && buf[0] == 'P' {
-				if len(fds) != 2 {
+				// A pair short of a descriptor (the kernel installs what
+				// fits under the open-file limit and sets MSG_CTRUNC) or
+				// one that cannot be set up is dropped: the core's call
+				// on it sees the end of the pipe and fails alone, and
+				// the channel goes on serving the next ones.
+				if c, ok := pipePair(fds); ok {
+					go serve(c)
+				} else {
 					closeAll(fds)
-					return fmt.Errorf("a pipe connection of %d descriptors", len(fds))
 				}
-				c, perr := newPipeConn(fds[0], fds[1])
-				if perr != nil {
-					closeAll(fds)
-					return perr
-				}
-				go serve(c)
 				fds = nil
 			}
 			for _, fd := range fds {
@@ -151,6 +151,15 @@ func acceptConns(ctl *net.UnixConn, serve func(streamConn)) error {
 			return nil // the core closed the control socket
 		}
 	}
+}
+
+// pipePair makes the connection of a pipe message's two descriptors.
+func pipePair(fds []int) (*pipeConn, bool) {
+	if len(fds) != 2 {
+		return nil, false
+	}
+	c, err := newPipeConn(fds[0], fds[1])
+	return c, err == nil
 }
 
 func closeAll(fds []int) {
