@@ -103,9 +103,6 @@ func (p *Process) launch() error {
 	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
 	cmd.Dir = p.opt.Dir
 	dieWithParent(cmd)
-	if len(p.opt.Env) > 0 {
-		cmd.Env = append(os.Environ(), p.opt.Env...)
-	}
 	// sdk.ClientConfig also hands the process a direct channel, the fast
 	// path for plugins that support it.
 	// go-plugin's gRPC socket goes in a directory of this process's own,
@@ -116,8 +113,14 @@ func (p *Process) launch() error {
 	if err != nil {
 		return err
 	}
-	cmd.Env = append(cmd.Env, goplugin.EnvUnixSocketDir+"="+sockDir)
+	// The environment, in order of precedence (exec keeps the last value
+	// of a key given twice): the daemon's, the stage's, the socket
+	// directory. go-plugin adds its own after them, and is kept from
+	// appending the daemon's again (SkipHostEnv), which would have
+	// overridden the other two.
+	cmd.Env = append(append(os.Environ(), p.opt.Env...), goplugin.EnvUnixSocketDir+"="+sockDir)
 	cfg := sdk.ClientConfig(cmd)
+	cfg.SkipHostEnv = true
 	cfg.StartTimeout = p.opt.StartTimeout
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error})
 	cfg.Stderr = &stderrLog{log: p.log}

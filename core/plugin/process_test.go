@@ -28,6 +28,9 @@ func TestMain(m *testing.M) {
 	case "crash-on-mail":
 		sdk.Serve(crashOnMail{})
 		os.Exit(0)
+	case "env":
+		sdk.Serve(envNamed{})
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -60,6 +63,15 @@ type crashOnMail struct{ sdk.Base }
 
 func (crashOnMail) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
 	os.Exit(3)
+	return sdk.Continue(), nil
+}
+
+// envNamed describes itself by SLUICE_PLUGIN_TEST_MARK, as its
+// environment gives it.
+type envNamed struct{ sdk.Base }
+
+func (envNamed) Describe() (string, string) { return os.Getenv("SLUICE_PLUGIN_TEST_MARK"), "" }
+func (envNamed) Data(context.Context, *sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
 	return sdk.Continue(), nil
 }
 
@@ -256,5 +268,30 @@ func TestPluginSocketDirGoesWithTheProcess(t *testing.T) {
 	_ = p.Close()
 	if _, err := os.Stat(second); !os.IsNotExist(err) {
 		t.Fatalf("the stopped process's socket directory %s: %v; want it gone", second, err)
+	}
+}
+
+// The socket directory and a stage's environment win over the daemon's
+// own environment: go-plugin appended the daemon's after them, so a
+// PLUGIN_UNIX_SOCKET_DIR (or any key a stage sets) in the daemon's
+// environment overrode them.
+func TestPluginEnvironmentPrecedence(t *testing.T) {
+	t.Setenv("PLUGIN_UNIX_SOCKET_DIR", t.TempDir())
+	t.Setenv("SLUICE_PLUGIN_TEST_MARK", "daemon")
+	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
+		Env: []string{servePluginEnv + "=env", "SLUICE_PLUGIN_TEST_MARK=stage"}, Logger: slog.New(&records{ch: make(chan string, 100)})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	p.mu.RLock()
+	dir := p.sockDir
+	p.mu.RUnlock()
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Fatalf("the plugin's socket directory %s holds %v (%v); want its socket, not one in the daemon's PLUGIN_UNIX_SOCKET_DIR", dir, ents, err)
+	}
+	if info := p.Info(); info.Name != "stage" {
+		t.Fatalf("the plugin saw SLUICE_PLUGIN_TEST_MARK=%q, want the stage's", info.Name)
 	}
 }
