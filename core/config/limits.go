@@ -48,7 +48,7 @@ func (c *Config) validateLimits(f finder) error {
 	}
 	if m := l.MaxDataMemory; m < -1 || (m >= 0 && m < 2*l.MaxMessageSize) {
 		return f.err("limits", -1, "max_data_memory", fmt.Sprintf(
-			"max_data_memory must be at least twice max_message_size (%d bytes), or -1 for no limit: with less, one message of the largest size would leave no room for any other", 2*l.MaxMessageSize))
+			"max_data_memory must be at least twice max_message_size (%d bytes), or -1 for no limit: with less, one message of the largest size would leave next to nothing for the other sessions", 2*l.MaxMessageSize))
 	}
 	for _, r := range []struct {
 		key string

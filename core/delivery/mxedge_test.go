@@ -171,6 +171,34 @@ func TestSiteDeferralTriesTheNextMX(t *testing.T) {
 	}
 }
 
+// A 421 from the primary MX does not put the destination in backoff when
+// the backup MX answered and deferred its recipient one by one (it works):
+// the next message is tried at once. It was, because the 421 was counted
+// wherever the attempt ended.
+func TestPrimary421WithWorkingBackupStartsNoBackoff(t *testing.T) {
+	h := newHarness(t)
+	twoMX(h)
+	h.opt.Routing.Backoff = time.Hour
+	startScripted(t, net.JoinHostPort("127.0.0.5", strconv.Itoa(h.port)), "220 mx1.test", func(cmd string) string {
+		if strings.HasPrefix(cmd, "MAIL ") {
+			return "421 4.3.2 shutting down"
+		}
+		return ""
+	})
+	h.sinkAt("127.0.0.2", sinkOptions{rcpt: func(string, int) error {
+		return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 0}, Message: "greylisted"}
+	}})
+	h.start()
+	first := h.enqueue(msg("", "r@dest.test"))
+	if r := rcpt(h.recorded(first), "r@dest.test"); r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "450 ") {
+		t.Fatalf("first message: %+v, want the backup's 450", r)
+	}
+	second := h.enqueue(msg("", "s@dest.test"))
+	if r := rcpt(h.recorded(second), "s@dest.test"); r.LastReply != "450 4.2.0 greylisted" || r.RemoteMTA != "mx2.dest.test" {
+		t.Fatalf("second message: %+v; want it tried (the backup's 450), not held by a backoff (4.4.5)", r)
+	}
+}
+
 // When no MX is left after a deferred MAIL, the recipient keeps that
 // server's reply and the server is its Remote-MTA, not "no server could be
 // reached": one answered.

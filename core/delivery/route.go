@@ -117,10 +117,15 @@ hosts:
 			tried[key] = true
 			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts)
 			if err == nil {
+				// The server that answered decides the backoff: a 421
+				// from an MX tried before it does not put a destination
+				// whose next MX works (deferring recipients one by one,
+				// say) into a backoff.
+				own421 := false
 				for _, o := range res {
-					saw421 = saw421 || strings.HasPrefix(o.reply, "421 ")
+					own421 = own421 || strings.HasPrefix(o.reply, "421 ")
 				}
-				return res, a.hopVia(h, addr), saw421
+				return res, a.hopVia(h, addr), own421
 			}
 			if code, ok := isReply(err); ok && code == 421 {
 				saw421 = true

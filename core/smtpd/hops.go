@@ -10,7 +10,9 @@ import (
 // tooManyHops answers a message with more Received: fields than
 // [limits] max_hops: it is going round in a loop between mail systems
 // (RFC 5321 §6.3), and each pass would add a field and a copy; Postfix's
-// cleanup refuses it the same way (hopcount_limit, "too many hops").
+// cleanup refuses it the same way (hopcount_limit, "too many hops"),
+// though it counts its own Received: field too, so it refuses one field
+// sooner.
 // RFC 3463 X.4.6: routing loop detected.
 var tooManyHops = reply.Reply{Code: 554, Enhanced: [3]int{5, 4, 6}, Text: "Too many hops: mail loop detected"}
 
