@@ -177,14 +177,15 @@ func greetingRefusal(r *reply.Reply) *reply.Reply {
 // 503 (RFC 5321 §3.1). A 421 closes at once (RFC 5321 §3.8).
 func (l *listener) refuse(nc net.Conn, r *reply.Reply) {
 	defer nc.Close()
-	timeout := l.srv.cfg.Limits.CommandTimeout.Duration
-	_ = nc.SetDeadline(time.Now().Add(timeout))
+	// One command_timeout for the whole exchange, not one per line: a
+	// client trickling a line every few minutes held its max_connections
+	// slot for up to ten timeouts (50 minutes by default).
+	_ = nc.SetDeadline(time.Now().Add(l.srv.cfg.Limits.CommandTimeout.Duration))
 	if _, err := io.WriteString(nc, r.String()+"\r\n"); err != nil || r.Temporary() {
 		return
 	}
 	br := bufio.NewReader(nc) // ReadSlice fails on a line longer than its buffer
 	for range 10 {
-		_ = nc.SetDeadline(time.Now().Add(timeout))
 		line, err := br.ReadSlice('\n')
 		if err != nil {
 			return

@@ -2,10 +2,12 @@ package smtpd
 
 import (
 	"context"
+	"io"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
@@ -119,6 +121,35 @@ func TestPolicyConnectRefused(t *testing.T) {
 	d.cmd("EHLO client.test", "503 5.5.1 Bad sequence of commands")
 	d.cmd("QUIT", "221 2.0.0 Bye")
 	d.expectClosed()
+}
+
+// The exchange after a refusal at connect is bounded by one
+// command_timeout as a whole: a client sending a line now and then (each
+// within the timeout) is cut off once it has run out, rather than after
+// ten timeouts. The client here paces itself; it is the slow client.
+func TestPolicyConnectRefusedIsBoundedAsAWhole(t *testing.T) {
+	h := start(t, func(o *Options) {
+		o.Policy = &testPolicy{connect: &blocked}
+		o.Config.Limits.CommandTimeout.Duration = 600 * time.Millisecond
+	})
+	d := dialConn(t, h.addr("mx"))
+	d.expect("554 5.7.1 Blocked")
+	start := time.Now()
+	answered := 0
+	for range 10 {
+		time.Sleep(250 * time.Millisecond) // a slow client, not synchronisation
+		if _, err := io.WriteString(d.c, "NOOP\r\n"); err != nil {
+			break
+		}
+		_ = d.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if l, err := d.r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "503 ") {
+			break
+		}
+		answered++
+	}
+	if answered >= 4 || time.Since(start) > 5*time.Second {
+		t.Fatalf("%d NOOPs answered over %v after the refusal; want the connection closed within one command_timeout (600ms)", answered, time.Since(start))
+	}
 }
 
 func TestPolicyConnectTempfail(t *testing.T) {
