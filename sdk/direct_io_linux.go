@@ -96,34 +96,40 @@ func (s *socketIO) readOnce(fd uintptr) bool {
 // writePending writes what it can of the pending request on fd, the
 // writing descriptor; flush says the rest is left for write.
 func (s *socketIO) writePending(fd uintptr) {
-	for len(s.pending) > 0 {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.pending))), uintptr(len(s.pending)))
-		switch errno {
-		case 0:
-			s.pending = s.pending[n:]
-		case syscall.EINTR:
-		default:
-			s.flush = true
-			return
-		}
+	var errno syscall.Errno
+	if s.pending, errno = rawWrite(fd, s.pending); errno != 0 {
+		s.flush = true
 	}
 }
 
 func (s *socketIO) writeSome(fd uintptr) bool {
-	for len(s.wbuf) > 0 {
-		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(s.wbuf))), uintptr(len(s.wbuf)))
+	var errno syscall.Errno
+	switch s.wbuf, errno = rawWrite(fd, s.wbuf); errno {
+	case 0:
+		return true
+	case syscall.EAGAIN:
+		return false // wait until it is writable
+	default:
+		s.werr = errno
+		return true
+	}
+}
+
+// rawWrite writes what it can of b on fd with write(2), again after an
+// interruption; it returns what is left and the error that stopped it, 0
+// when all of b went.
+func rawWrite(fd uintptr, b []byte) ([]byte, syscall.Errno) {
+	for len(b) > 0 {
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
 		switch errno {
 		case 0:
-			s.wbuf = s.wbuf[n:]
+			b = b[n:]
 		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return false // wait until it is writable
 		default:
-			s.werr = errno
-			return true
+			return b, errno
 		}
 	}
-	return true
+	return b, 0
 }
 
 // read reads at least one byte into b, or fails; 0, nil is the end of
