@@ -29,40 +29,24 @@ func (s *session) Data(r io.Reader) error {
 		return toSMTP(&badSequence)
 	}
 	id := s.srv.queue.NewID()
-	// go-smtp hands BDAT chunks over through a pipe; DATA is read from the
-	// connection with its dot-stuffing removed.
-	_, bdat := r.(*io.PipeReader)
-	var (
-		data []byte
-		err  error
-		rep  *reply.Reply
-	)
+	var rep *reply.Reply
 	buf := getDataBuf() // data is read into it; enqueue copies it out
 	defer putDataBuf(buf)
 	var held int64 // of max_data_memory, until the message is queued
 	defer func() { s.srv.dataMem.release(held) }()
-	if bdat {
-		// Chunks are counted octets, not dot-stuffed (RFC 3030 §2). Their
-		// content is still 7BIT or 8BITMIME text (Sluice offers no
-		// BINARYMIME), whose lines end in CRLF: a bare CR or LF is refused
-		// as in DATA, or delivery would pass "<CR>.<CR>" on to a next hop
-		// that might take it for the end of data.
-		//
-		// The chunks come from the connection as they are read from the
-		// pipe, so readData's deadline on each read gives BDAT data_timeout
-		// on progress too, as DATA has, rather than command_timeout for a
-		// whole chunk from its BDAT line.
-		var bare bool
-		data, bare, err = s.readData(r, buf, &held)
-		if err == nil && bare {
-			rep = &reply.BareNewline
-		}
-	} else {
-		var bare bool
-		data, bare, err = s.readData(r, buf, &held)
-		if err == nil && bare {
-			rep = &reply.BareNewline
-		}
+	// DATA is read from the connection with its dot-stuffing removed; go-smtp
+	// hands BDAT chunks over through a pipe, and they are read the same way.
+	// Chunks are counted octets, not dot-stuffed (RFC 3030 §2), but their
+	// content is still 7BIT or 8BITMIME text (Sluice offers no BINARYMIME),
+	// whose lines end in CRLF: a bare CR or LF is refused as in DATA, or
+	// delivery would pass "<CR>.<CR>" on to a next hop that might take it
+	// for the end of data. The chunks come from the connection as they are
+	// read from the pipe, so readData's deadline on each read gives BDAT
+	// data_timeout on progress too, as DATA has, rather than
+	// command_timeout for a whole chunk from its BDAT line.
+	data, bare, err := s.readData(r, buf, &held)
+	if err == nil && bare {
+		rep = &reply.BareNewline
 	}
 	aborted := false
 	switch {
