@@ -93,9 +93,7 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 			if !ok || r.Done() {
 				continue
 			}
-			r.Attempts++
-			r.Status, r.LastReply = o.status, o.reply
-			r.RemoteMTA, r.LastAttempt = o.remote, now
+			noteTried(r, o, now)
 			if e, ok := successEntry(o); ok {
 				entries = wanted(entries, r, e)
 			}
@@ -105,6 +103,13 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		a.log.Error("delivery: recording delivered recipients", "id", id, "err", err)
 	}
+}
+
+// noteTried records on r the outcome o of its attempt at now.
+func noteTried(r *envelope.Recipient, o outcome, now time.Time) {
+	r.Attempts++
+	r.Status, r.LastReply = o.status, o.reply
+	r.RemoteMTA, r.LastAttempt = o.remote, now
 }
 
 // saveDeliveredKey carries, in an attempt's context, the function that
@@ -257,9 +262,7 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 			continue
 		}
 		tried = true
-		r.Attempts++
-		r.Status, r.LastReply = o.status, o.reply
-		r.RemoteMTA, r.LastAttempt = o.remote, now
+		noteTried(r, o, now)
 		switch o.status {
 		case envelope.RcptFailed:
 			failed = append(failed, *r)
