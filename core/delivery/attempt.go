@@ -123,24 +123,20 @@ func withSaveDelivered(ctx context.Context, save func(map[string]outcome)) conte
 }
 
 // saveDelivered saves the recipients of res that were delivered, by the
-// server remote, when ctx is an attempt's.
+// server remote, when ctx is an attempt's (recordDelivered picks them).
 func saveDelivered(ctx context.Context, res map[string]outcome, remote string) {
 	save, _ := ctx.Value(saveDeliveredKey{}).(func(map[string]outcome))
 	if save == nil {
 		return
 	}
-	done := map[string]outcome{}
+	withRemote := make(map[string]outcome, len(res))
 	for addr, o := range res {
-		if o.status == envelope.RcptDelivered && !o.skipped {
-			if o.remote == "" {
-				o.remote = remote
-			}
-			done[addr] = o
+		if o.remote == "" {
+			o.remote = remote
 		}
+		withRemote[addr] = o
 	}
-	if len(done) > 0 {
-		save(done)
-	}
+	save(withRemote)
 }
 
 // logAttempt writes the one log line of a destination's attempt, and the
