@@ -102,6 +102,9 @@ func directPipePair(t *testing.T) (*pipeConn, *pipeConn) {
 // goes on serving: it used to end, and every later call went over gRPC.
 func TestPassPipes(t *testing.T) {
 	ctlCore, ctlPlugin := directSocketPair(t)
+	// Closed at the end, not by the collector's finalizer once the test
+	// no longer uses it: that end's close is what ends acceptConns.
+	defer ctlCore.Close()
 	served := make(chan streamConn, 2)
 	acceptErr := make(chan error, 1)
 	go func() {
