@@ -175,6 +175,8 @@ type Delivery struct {
 	DelayWarning          Duration `toml:"delay_warning"`           // "delayed" report after this (default 4h; "0s" keeps the default)
 	NoDelayWarning        bool     `toml:"no_delay_warning"`        // never send "delayed" reports
 	DoubleBounceTo        string   `toml:"double_bounce_to"`        // where failed bounces go ("" = log and drop)
+
+	MXLimits // mx_address_limit, mx_session_limit (mxlimits.go)
 }
 
 // Log configures logging.

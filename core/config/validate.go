@@ -122,6 +122,7 @@ func (c *Config) applyDefaults() {
 	if d.Jitter == 0 {
 		d.Jitter = 0.1
 	}
+	c.applyMXLimitDefaults()
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -218,6 +219,9 @@ func (c *Config) validate() error {
 	}
 	if d.Workers < 1 || d.PerDestination < 1 {
 		return f.err("delivery", -1, "", "workers and per_destination must be positive")
+	}
+	if err := c.validateMXLimits(f); err != nil {
+		return err
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -161,6 +161,12 @@ func withDefaults(c config.Delivery) config.Delivery {
 	if c.PerDestination < 1 {
 		c.PerDestination = 1
 	}
+	if c.MXAddressLimit == 0 {
+		c.MXAddressLimit = config.DefaultMXAddressLimit
+	}
+	if c.MXSessionLimit == 0 {
+		c.MXSessionLimit = config.DefaultMXSessionLimit
+	}
 	return c
 }
 

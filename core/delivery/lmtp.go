@@ -21,8 +21,9 @@ var badRoute = reply.Reply{Code: 451, Enhanced: [3]int{4, 3, 5}, Text: "Bad rout
 // closeLMTP ends DATA on an LMTP session and reads the reply for each
 // accepted recipient, in RCPT order (RFC 2033 §4.2): each recipient gets
 // its own outcome. Recipients left without a reply by a broken connection
-// stay pending.
-func (a *Agent) closeLMTP(s *session, w *smtp.DataCommand, accepted []*envelope.Recipient, res *txResult, fail func(error) outcome) {
+// stay pending. The replies are keyed by the address as sent, sent[addr]
+// (a Unicode domain may have gone as its A-label, see asciiEnvelope).
+func (a *Agent) closeLMTP(s *session, w *smtp.DataCommand, accepted []*envelope.Recipient, sent map[string]string, res *txResult, fail func(error) outcome) {
 	resp, err := w.CloseWithLMTPResponse()
 	var perRcpt smtp.LMTPDataError
 	errors.As(err, &perRcpt)
@@ -32,11 +33,12 @@ func (a *Agent) closeLMTP(s *session, w *smtp.DataCommand, accepted []*envelope.
 	// that offers DSN got NOTIFY and reports itself.
 	dsn, _ := s.client.Extension("DSN")
 	for _, r := range accepted {
+		addr := sent[r.Addr]
 		switch {
-		case resp[r.Addr] != nil:
-			res.rcpts[r.Addr] = delivered("250 " + resp[r.Addr].StatusText).viaHop(dsn).finalDelivery()
-		case perRcpt[r.Addr] != nil:
-			res.rcpts[r.Addr] = outcomeOf(perRcpt[r.Addr])
+		case resp[addr] != nil:
+			res.rcpts[r.Addr] = delivered("250 " + resp[addr].StatusText).viaHop(dsn).finalDelivery()
+		case perRcpt[addr] != nil:
+			res.rcpts[r.Addr] = outcomeOf(perRcpt[addr])
 		default:
 			res.rcpts[r.Addr] = fail(lostAfterDot(s.host, err))
 		}

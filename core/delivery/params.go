@@ -66,7 +66,6 @@ func rcptOptions(r *envelope.Recipient) *smtp.RcptOptions {
 	return o
 }
 
-// envelopeASCII reports whether the envelope can travel without SMTPUTF8.
 // headerASCII reports whether the header section of msg (up to its first
 // empty line) is all ASCII.
 func headerASCII(msg []byte) bool {
@@ -76,18 +75,6 @@ func headerASCII(msg []byte) bool {
 	}
 	for _, c := range msg[:end] {
 		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-func envelopeASCII(from string, rcpts []*envelope.Recipient) bool {
-	if !ascii(from) {
-		return false
-	}
-	for _, r := range rcpts {
-		if !ascii(r.Addr) {
 			return false
 		}
 	}

@@ -83,8 +83,13 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	// name, so under tls=verify the name is part of the key.
 	tried := map[string]bool{}
 	noAddress := 0 // hosts that definitely have no address
+	lim := a.attemptLimits()
+	stopped := "" // the limit that ended the attempt with hosts or addresses left
 hosts:
 	for _, h := range hops {
+		if stopped = lim.reached(); stopped != "" {
+			break
+		}
 		var addrs []string
 		var err error
 		if h.lmtp == "unix" {
@@ -114,8 +119,12 @@ hosts:
 			if tried[key] {
 				continue
 			}
+			if stopped = lim.reached(); stopped != "" {
+				break hosts
+			}
 			tried[key] = true
 			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts)
+			lim.note(err == nil || res != nil)
 			if err == nil {
 				// The server that answered decides the backoff: a 421
 				// from an MX tried before it does not put a destination
@@ -154,6 +163,13 @@ hosts:
 				return all(temporary(interrupted.With(err.Error()).Error())), "", saw421
 			}
 		}
+	}
+	if stopped != "" {
+		// The recipients stay deferred, for the next attempt to start
+		// again from the best MX; the log and their last reply say why
+		// the hosts after were not tried.
+		a.log.Warn("delivery: attempt limit reached, remaining hosts not tried", "id", m.ID, "dest", d.name, "limit", stopped)
+		last = fmt.Errorf("%w; gave up after %s", last, stopped)
 	}
 	if deferred != nil {
 		return deferred, deferredVia, saw421

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"slices"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -72,19 +75,30 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		return res
 	}
 	opts := &smtp.MailOptions{Size: int64(len(body)), Return: dsnReturn(m.DSNRet), EnvelopeID: envID(m.DSNEnvID)}
-	if m.SMTPUTF8 {
+	from, addrs := m.From, make([]string, len(rcpts))
+	for i, r := range rcpts {
+		addrs[i] = r.Addr
+	}
+	// A stage may have put a UTF-8 address into a message received
+	// without SMTPUTF8: its transaction needs the extension all the same
+	// (RFC 6531 §3.4). Raw 8-bit header octets in such a message are
+	// legacy mail, not RFC 6532 header fields, and do not need it.
+	if m.SMTPUTF8 || !ascii(from) || slices.ContainsFunc(addrs, func(s string) bool { return !ascii(s) }) {
 		if ok, _ := c.Extension("SMTPUTF8"); ok {
 			opts.UTF8 = true
-		} else if !envelopeASCII(m.From, rcpts) || !headerASCII(body) {
-			// RFC 6531 §3.2, RFC 6532: an internationalized envelope or
-			// header section must not go to a server without SMTPUTF8;
+		} else if f, as, ok := asciiEnvelope(m.From, rcpts); ok && (!m.SMTPUTF8 || headerASCII(body)) {
+			// Unicode domains go as their A-labels (RFC 6531 §3.2).
+			from, addrs = f, as
+		} else {
+			// RFC 6531 §3.2, RFC 6532: a UTF-8 local part or header
+			// section must not go to a server without SMTPUTF8;
 			// Postfix returns it too ("SMTPUTF8 is required").
 			set(permanent(&noSMTPUTF8), rcpts)
 			res.keep = true
 			return res
 		}
 	}
-	w, rep := sendEnvelope(c, m.From, opts, rcpts)
+	w, rep := sendEnvelope(c, from, opts, rcpts, addrs)
 	if err := rep.Mail; err != nil {
 		if code, ok := isReply(err); (!ok || code == 421) && s.used > 1 && ctx.Err() == nil {
 			res.stale = true
@@ -126,14 +140,17 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		return res
 	}
 	// go-smtp bounds the DATA reply but not the writing of the body.
-	_ = s.conn.SetDeadline(time.Now().Add(2 * a.cfg.CommandTimeout.Duration))
-	if _, err := w.Write(body); err != nil {
+	if err := writeBody(s.conn, w, body, a.cfg.CommandTimeout.Duration); err != nil {
 		set(fail(err), accepted)
 		res.noteSiteFail(ctx, err)
 		return res
 	}
 	if s.lmtp {
-		a.closeLMTP(s, w, accepted, &res, fail)
+		sent := make(map[string]string, len(rcpts))
+		for i, r := range rcpts {
+			sent[r.Addr] = addrs[i]
+		}
+		a.closeLMTP(s, w, accepted, sent, &res, fail)
 		return res
 	}
 	resp, err := w.CloseWithResponse()
@@ -167,6 +184,29 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	return res
 }
 
+// bodyChunk is how much of the body writeBody sends under one deadline.
+const bodyChunk = 64 << 10
+
+// writeBody writes body to w, the data of the transaction on conn, giving
+// each bodyChunk timeout to be sent: RFC 5321 §4.5.3.2.5 times each send
+// of a data block (3 minutes), as Postfix's smtp_data_xfer_timeout does,
+// so that a server that stops reading is given up while a large message
+// over a slow link that keeps moving is not cut at a fixed total. The
+// last deadline is renewed for the final dot, which go-smtp writes before
+// it sets its own deadline for the reply.
+func writeBody(conn net.Conn, w io.Writer, body []byte, timeout time.Duration) error {
+	for len(body) > 0 {
+		n := min(len(body), bodyChunk)
+		_ = conn.SetDeadline(time.Now().Add(timeout))
+		if _, err := w.Write(body[:n]); err != nil {
+			return err
+		}
+		body = body[n:]
+	}
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	return nil
+}
+
 // noteSiteFail records err as the transaction's siteFail when it is
 // temporary (a 4xx or a broken connection, not shutdown's) and no
 // recipient got a final answer: a 5xx to one RCPT decided that one, and
@@ -188,12 +228,12 @@ func (res *txResult) noteSiteFail(ctx context.Context, err error) {
 // order; otherwise one at a time, stopping as transact would: after a
 // failed MAIL, after a RCPT that lost the connection (whose error the
 // recipients after it get), and before DATA when no recipient was taken.
-func sendEnvelope(c *smtp.Client, from string, opts *smtp.MailOptions, rcpts []*envelope.Recipient) (*smtp.DataCommand, smtp.EnvelopeReplies) {
+// addrs are the recipients' addresses as sent (see asciiEnvelope).
+func sendEnvelope(c *smtp.Client, from string, opts *smtp.MailOptions, rcpts []*envelope.Recipient, addrs []string) (*smtp.DataCommand, smtp.EnvelopeReplies) {
 	if ok, _ := c.Extension("PIPELINING"); ok {
-		addrs := make([]string, len(rcpts))
 		ropts := make([]*smtp.RcptOptions, len(rcpts))
 		for i, r := range rcpts {
-			addrs[i], ropts[i] = r.Addr, rcptOptions(r)
+			ropts[i] = rcptOptions(r)
 		}
 		return c.SendEnvelope(from, opts, addrs, ropts)
 	}
@@ -203,7 +243,7 @@ func sendEnvelope(c *smtp.Client, from string, opts *smtp.MailOptions, rcpts []*
 	}
 	accepted := 0
 	for i, r := range rcpts {
-		err := c.Rcpt(r.Addr, rcptOptions(r))
+		err := c.Rcpt(addrs[i], rcptOptions(r))
 		rep.Rcpt[i] = err
 		if err == nil {
 			accepted++

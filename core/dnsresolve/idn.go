@@ -30,6 +30,28 @@ func ASCII(name string) string {
 	return strings.Join(labels, ".")
 }
 
+// ALabels returns domain with each label that is not ASCII as its A-label,
+// as ASCII does, but fails when one does not convert (a disallowed code
+// point, a bidi rule broken, RFC 5891 §5): a name sent on the wire in
+// place of the original must be the same domain, not a guess at it.
+func ALabels(domain string) (string, error) {
+	if isASCII(domain) {
+		return domain, nil
+	}
+	labels := strings.Split(domain, ".")
+	for i, l := range labels {
+		if isASCII(l) {
+			continue
+		}
+		a, err := idna.Lookup.ToASCII(l)
+		if err != nil {
+			return "", err
+		}
+		labels[i] = a
+	}
+	return strings.Join(labels, "."), nil
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {

@@ -21,6 +21,26 @@ func TestASCII(t *testing.T) {
 	}
 }
 
+// ALabels converts as ASCII does, and refuses a label IDNA disallows
+// rather than passing it on as it is.
+func TestALabels(t *testing.T) {
+	for in, want := range map[string]string{
+		"bücher.test":   "xn--bcher-kva.test",
+		"mx.CAFÉ.test":  "mx.xn--caf-dma.test",
+		"Example.ORG":   "Example.ORG",
+		"_dmarc.é.test": "_dmarc.xn--9ca.test",
+	} {
+		if got, err := ALabels(in); err != nil || got != want {
+			t.Errorf("ALabels(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"a b.test", "⒈.test"} { // a no-break space; "1." as one character
+		if got, err := ALabels(in); err == nil {
+			t.Errorf("ALabels(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
 // An internationalized domain is asked of DNS as its A-label (RFC 5890):
 // the zone holds only that.
 func TestLookupUnicodeDomain(t *testing.T) {
