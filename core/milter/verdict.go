@@ -91,7 +91,38 @@ func replyVerdict(code int, text string) (sdk.Verdict, error) {
 			parts = append(parts, line)
 		}
 	}
-	return mk(code, enhanced, strings.Join(parts, " ")), nil
+	return mk(code, enhanced, replyText(strings.Join(parts, " "))), nil
+}
+
+// maxReplyText bounds a reply's text so that the reply line, "550
+// 5.999.999 " and CRLF included, stays within the 512 octets of RFC 5321
+// §4.5.3.1.5; the lines of a multi-line reply, joined, would often not.
+const maxReplyText = 512 - len("550 5.999.999 ") - len("\r\n")
+
+// replyText makes an SMFIR_REPLYCODE text fit for the client's reply
+// line. libmilter makes a milter double each '%' (smfi_setreply, as
+// Sendmail uses the text as a format): Postfix (milter8.c, SMFIR_REPLYCODE)
+// drops each '%' and keeps the character after it literally, and so do
+// we, so "100%% sure" reads "100% sure". Then every byte outside RFC 5321
+// §4.2's textstring (HT, SP and %d33-126) becomes '?', as Postfix's
+// printable() censors replies: no terminal escape or stray 8-bit byte
+// from a milter reaches the client.
+func replyText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s) && b.Len() < maxReplyText; i++ {
+		c := s[i]
+		if c == '%' {
+			if i++; i == len(s) {
+				break
+			}
+			c = s[i]
+		}
+		if c != '\t' && (c < ' ' || c > '~') {
+			c = '?'
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }
 
 // replyClassMismatch returns the enhanced status code of an

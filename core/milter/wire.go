@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"strings"
@@ -21,7 +22,21 @@ const (
 	codeContinue   = 'c' // SMFIR_CONTINUE
 	codeReplyCode  = 'y' // SMFIR_REPLYCODE
 	codeOptNeg     = 'O' // SMFIC_OPTNEG, the milter's answer
-	maxPacket      = 1 << 20
+	codeReplBody   = 'b' // SMFIR_REPLBODY
+
+	// maxPacket bounds a packet from the milter as Postfix does
+	// (milter8.c, XXX_MAX_DATA: INT_MAX / 2). go-milter's server sends a
+	// replacement body in one SMFIR_REPLBODY packet whatever its size
+	// (libmilter chunks it), so this is about the largest message.
+	maxPacket = math.MaxInt32 / 2
+	// goMilterMaxPacket is the largest packet go-milter v0.5.0's client
+	// reads (its maxPacketSize); a larger SMFIR_REPLBODY is handed to it
+	// in pieces of this size, which the stage joins again (modEdits).
+	goMilterMaxPacket = 1 << 20
+	// allocStep bounds what a packet's length alone makes us allocate:
+	// the rest grows as its bytes arrive, so a garbage length from a
+	// broken milter costs nothing until the data is there.
+	allocStep = 1 << 20
 )
 
 // shutdownReply is what SMFIR_SHUTDOWN becomes: Postfix's smtpd answers
@@ -143,8 +158,8 @@ func (w *wireConn) next() error {
 	if n == 0 || n > maxPacket {
 		return fmt.Errorf("milter: bad packet length %d", n)
 	}
-	data := make([]byte, n)
-	if _, err := io.ReadFull(w.Conn, data); err != nil {
+	data, err := readData(w.Conn, int(n))
+	if err != nil {
 		return err
 	}
 	switch data[0] {
@@ -173,9 +188,45 @@ func (w *wireConn) next() error {
 	case codeOptNeg:
 		w.symLists = parseSymLists(data[1:])
 	}
+	if data[0] == codeReplBody && len(data) > goMilterMaxPacket {
+		w.pending = splitReplBody(data[1:])
+		return nil
+	}
 	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
 	w.pending = append(hdr[:], data...)
 	return nil
+}
+
+// readData reads a packet's n bytes, allocating at most allocStep ahead
+// of the bytes read.
+func readData(r io.Reader, n int) ([]byte, error) {
+	data := make([]byte, 0, min(n, allocStep))
+	for len(data) < n {
+		if len(data) == cap(data) {
+			data = append(data, make([]byte, min(n-len(data), cap(data)))...)[:len(data)]
+		}
+		m, err := io.ReadFull(r, data[len(data):min(n, cap(data))])
+		data = data[:len(data)+m]
+		if err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}
+
+// splitReplBody turns one SMFIR_REPLBODY's body into consecutive
+// SMFIR_REPLBODY packets go-milter's client can read: a milter may send
+// the body in as many packets as it likes (libmilter sends 64 KiB ones).
+func splitReplBody(body []byte) []byte {
+	const piece = goMilterMaxPacket - 1 // less the command byte
+	out := make([]byte, 0, len(body)+(len(body)/piece+1)*5)
+	for len(body) > 0 {
+		k := min(len(body), piece)
+		out = binary.BigEndian.AppendUint32(out, uint32(k+1))
+		out = append(append(out, codeReplBody), body[:k]...)
+		body = body[k:]
+	}
+	return out
 }
 
 // takeAddArgs returns and forgets the arguments of added recipients.

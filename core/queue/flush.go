@@ -27,6 +27,10 @@ type schedEntry struct {
 // chunks of flushChunk messages per synced commit, so a million deferred
 // messages cost a few thousand syncs rather than a million.
 func (s *Store) Flush() (int, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
 	now := s.clock()
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("t/"), UpperBound: []byte("t0")})
 	if err != nil {

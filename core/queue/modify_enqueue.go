@@ -25,6 +25,10 @@ type Queued struct {
 // a failure and queues the bounce reporting it this way, so that a crash
 // can neither lose the bounce nor, by redoing the attempt, send it twice.
 func (s *Store) ModifyEnqueue(id string, fn func(m *envelope.Message) ([]Queued, error)) (*envelope.Message, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
 	mu := s.lock(id)
 	mu.Lock()
 	defer mu.Unlock()
@@ -125,6 +129,10 @@ func (s *Store) stage(b *pebble.Batch, m *envelope.Message, body []byte, isNew b
 // Each message's ID must be set; State and NextAttempt default as in
 // Enqueue.
 func (s *Store) EnqueueMany(qs []Queued) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	b := s.db.NewBatch()
 	defer b.Close()
 	var announced announcements

@@ -18,8 +18,12 @@ type Stats struct {
 	Tables           int64
 }
 
-// Stats reads Pebble's metrics.
+// Stats reads Pebble's metrics; all zero once the queue is closed.
 func (s *Store) Stats() Stats {
+	if s.enter() != nil {
+		return Stats{}
+	}
+	defer s.leave()
 	m := s.db.Metrics()
 	t := m.Total()
 	return Stats{

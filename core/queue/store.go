@@ -85,6 +85,8 @@ type Store struct {
 	locks  [256]sync.Mutex
 	notify chan struct{}
 
+	// gate makes calls after Close fail with ErrClosed (closed.go).
+	gate      closeGate
 	closeOnce sync.Once
 	closeErr  error
 
@@ -144,9 +146,14 @@ func Open(dir string, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// Close flushes and closes the database; later calls return the first result.
+// Close waits for the calls in progress, then flushes and closes the
+// database; any later call of a Store method returns ErrClosed. Later
+// calls of Close return the first result.
 func (s *Store) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		s.shut()
+		s.closeErr = s.db.Close()
+	})
 	return s.closeErr
 }
 
@@ -201,6 +208,10 @@ func (s *Store) EnqueueTraced(m *envelope.Message, body, trace []byte) error {
 	if m.ID == "" {
 		return errors.New("queue: message without id")
 	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	if m.State == "" {
 		m.State = envelope.StateActive
 	}
@@ -237,6 +248,10 @@ func traceKey(id string) []byte { return append([]byte("r/"), id...) }
 // Trace returns the stored trace of a message: the pipeline trace with
 // its delivery events merged in as "deliveries" (see AppendTraceEvent).
 func (s *Store) Trace(id string) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
 	v, c, err := s.db.Get(traceKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return s.withTraceEvents(id, nil)
@@ -252,12 +267,20 @@ func (s *Store) Trace(id string) ([]byte, error) {
 // stage discarded it), so that its id, which the client was given, still
 // leads to what the stages did. Unsynced: a trace is a record, not mail.
 func (s *Store) PutTrace(id string, trace []byte) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	return s.db.Set(traceKey(id), trace, pebble.NoSync)
 }
 
 // PruneTraces deletes the traces of messages received before t. Ids are
 // time-ordered, so this is one range deletion.
 func (s *Store) PruneTraces(t time.Time) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
 	end := traceKey(idEncoding.EncodeToString(b[:])[:13]) // 13 chars = the 64 time bits
@@ -266,6 +289,10 @@ func (s *Store) PruneTraces(t time.Time) error {
 
 // Get returns a copy of the message's envelope.
 func (s *Store) Get(id string) (*envelope.Message, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
 	v, c, err := s.db.Get(metaKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
@@ -283,6 +310,10 @@ func (s *Store) Get(id string) (*envelope.Message, error) {
 
 // Body returns the message body.
 func (s *Store) Body(id string) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
 	v, c, err := s.db.Get(bodyKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
@@ -359,6 +390,10 @@ func (s *Store) Retry(id string) error {
 // before now, oldest first, skipping ids for which skip returns true. next
 // is the earliest next attempt after now (zero when there is none).
 func (s *Store) Due(now time.Time, limit int, skip func(id string) bool) (ids []string, next time.Time, err error) {
+	if err := s.enter(); err != nil {
+		return nil, time.Time{}, err
+	}
+	defer s.leave()
 	upper := schedKey(now, "")
 	upper[len(upper)-1] = '0' // '/'+1: includes every id at exactly now
 	start := s.hint.begin()
@@ -409,6 +444,10 @@ func (s *Store) List(limit int) ([]*envelope.Message, error) {
 // the first), in id order, which is arrival order, until fn returns false.
 // A page of a listing costs the messages it reads, not the whole queue.
 func (s *Store) Walk(after string, fn func(m *envelope.Message) bool) (err error) {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	lower := []byte("m/")
 	if after != "" {
 		lower = append(metaKey(after), 0) // the first key after m/<after>

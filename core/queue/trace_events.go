@@ -36,6 +36,10 @@ func (s *Store) AppendTraceEvent(id string, ev []byte) error {
 	if !json.Valid(ev) {
 		return fmt.Errorf("queue: trace event for %s is not JSON", id)
 	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
 	if err := s.db.Set(s.traceEventKey(id), ev, pebble.NoSync); err != nil {
 		return fmt.Errorf("queue: trace event: %w", err)
 	}
