@@ -40,10 +40,8 @@ func (s *session) Data(r io.Reader) error {
 	// content is still 7BIT or 8BITMIME text (Sluice offers no BINARYMIME),
 	// whose lines end in CRLF: a bare CR or LF is refused as in DATA, or
 	// delivery would pass "<CR>.<CR>" on to a next hop that might take it
-	// for the end of data. The chunks come from the connection as they are
-	// read from the pipe, so readData's deadline on each read gives BDAT
-	// data_timeout on progress too, as DATA has, rather than
-	// command_timeout for a whole chunk from its BDAT line.
+	// for the end of data. go-smtp gives each read of the data, DATA's or
+	// a chunk's, data_timeout (Server.DataTimeout, set in newListener).
 	data, bare, err := s.readData(r, buf, &held)
 	if err == nil && bare {
 		rep = &reply.BareNewline
@@ -75,8 +73,8 @@ func (s *session) Data(r io.Reader) error {
 	case errors.Is(err, errDataMemory):
 		rep = insufficientResources.With(err.Error())
 	case errors.Is(err, smtp.ErrDataTooLarge):
-		// go-smtp reads the rest of the data before it answers.
-		_ = s.conn.SetReadDeadline(time.Now().Add(s.srv.cfg.Limits.DataTimeout.Duration))
+		// go-smtp reads the rest of the data, under data_timeout, before
+		// it answers.
 		rep = reply.TooBig.With("DATA over max_message_size")
 	case isTimeout(err):
 		rep = dataTimeout.With(err.Error())
@@ -142,9 +140,12 @@ func headerSection(data []byte) (size int, noBlank bool) {
 }
 
 // readData reads DATA through go-smtp's reader, which ends only at
-// <CRLF>.<CRLF> and enforces max_message_size and max_line_length. Each read
-// gets the data timeout as its deadline (RFC 5321 §4.5.3.2.6: the timeout is
-// on progress, not on the whole message). The data is read into buf and
+// <CRLF>.<CRLF> and enforces max_message_size, or the BDAT chunks through
+// go-smtp's pipe. go-smtp gives each of its reads from the connection the
+// data timeout as its deadline (RFC 5321 §4.5.3.2.6: the timeout is on
+// progress, not on the whole message); readData sets none itself, as a
+// BDAT read comes from another goroutine, whose deadline could land on
+// the wait for the next BDAT command line. The data is read into buf and
 // stays valid until buf goes back to the pool.
 //
 // The bytes it holds are reserved from the server's max_data_memory as
@@ -154,14 +155,12 @@ func headerSection(data []byte) (size int, noBlank bool) {
 func (s *session) readData(r io.Reader, buf *[]byte, held *int64) (data []byte, bare bool, err error) {
 	var (
 		ends  lineEnds
-		wait  = s.srv.cfg.Limits.DataTimeout.Duration
 		limit = s.srv.cfg.Limits.MaxDataMemory
 		over  bool
 	)
 	b := (*buf)[:0]
 	defer func() { *buf = b }()
 	for {
-		_ = s.conn.SetReadDeadline(time.Now().Add(wait))
 		if need := int64(len(b)+dataChunk) - *held; !over && need > 0 {
 			// A step at a time, or just what the next read needs when
 			// the budget is nearly spent. The step grows with what is

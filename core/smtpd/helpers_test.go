@@ -301,3 +301,15 @@ func (d *dialog) expectClosed() {
 		d.t.Fatalf("connection still open")
 	}
 }
+
+// expectSilence asserts the server says nothing, and keeps the connection
+// open, for d: a wait the server's timeouts must outlast, not a sleep.
+func (d *dialog) expectSilence(wait time.Duration) {
+	d.t.Helper()
+	_ = d.c.SetReadDeadline(time.Now().Add(wait))
+	l, err := d.r.ReadString('\n')
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || l != "" {
+		d.t.Fatalf("got %q (err %v), want no reply for %v", l, err, wait)
+	}
+}

@@ -160,3 +160,36 @@ func TestBDATDataTimeout(t *testing.T) {
 		t.Errorf("queue holds %d messages", n)
 	}
 }
+
+// Between BDAT chunks the server waits for a command line, and
+// command_timeout bounds that wait, as Postfix's smtpd_timeout does; only
+// a chunk's octets, once its BDAT line is in, are bounded by
+// data_timeout. Before, the session's last read of a chunk could set
+// data_timeout after go-smtp had set command_timeout for the next line, so
+// a client that paused between chunks longer than data_timeout was
+// dropped.
+func TestBDATNextCommandTimeout(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) {
+		l.DataTimeout.Duration = 100 * time.Millisecond
+		l.CommandTimeout.Duration = 5 * time.Second
+	}))
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.send("BDAT 18")
+	d.raw("Subject: pause\r\n\r\n")
+	d.expect("250 2.0.0 Continue")
+	d.expectSilence(5 * 100 * time.Millisecond)
+	d.send("BDAT 6 LAST")
+	d.raw("body\r\n")
+	d.queued()
+	// The octets of a chunk keep data_timeout.
+	d.envelope("b@example.org")
+	d.send("BDAT 100 LAST")
+	d.raw("Subject: slow\r\n")
+	d.expect("421 4.4.2 Timeout waiting for data, closing connection")
+	d.expectClosed()
+	if n := len(h.messages()); n != 1 {
+		t.Errorf("queue holds %d messages, want 1", n)
+	}
+}

@@ -52,10 +52,13 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	// The recipient limit is the session's, so the reply is ours; go-smtp
 	// would also advertise LIMITS RCPTMAX (RFC 9422).
 	srv.MaxRecipients = 0
-	// go-smtp resets this deadline before each command line; DATA gets its
-	// own in session.readData.
+	// go-smtp resets this deadline before each command line, BDAT's after
+	// a chunk included (Postfix's smtpd_timeout); message data, DATA's and
+	// BDAT chunks', gets data_timeout on each read instead (RFC 5321
+	// §4.5.3.2.6: on progress).
 	srv.ReadTimeout = lim.CommandTimeout.Duration
 	srv.WriteTimeout = lim.CommandTimeout.Duration
+	srv.DataTimeout = lim.DataTimeout.Duration
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
 	// STARTTLS is advertised only with a TLS config. Kind "submissions" is

@@ -217,15 +217,12 @@ func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 	return nil
 }
 
-// checkRcpt validates a recipient, refuses relaying and applies the
-// recipient limit; it rewrites rc.Addr to its wire form. mb and err are
-// parseMailbox's result for rc.Addr, which the caller has already.
+// checkRcpt validates a recipient and refuses relaying; it rewrites
+// rc.Addr to its wire form. mb and err are parseMailbox's result for
+// rc.Addr, which the caller has already. The recipient limit is the
+// session's (session.rcpt), which counts the refusals over it.
 func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) *reply.Reply {
 	to := rc.Addr
-	// RFC 5321 §4.5.3.1.10: the limit; the client sends the rest later.
-	if len(info.Rcpts) >= s.cfg.Limits.MaxRecipients {
-		return &reply.TooManyRcpts
-	}
 	switch err {
 	case nil:
 	case errNeedUTF8:

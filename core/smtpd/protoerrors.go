@@ -50,13 +50,20 @@ func (s *Server) connErrors(sc *smtp.Conn, code int, ec smtp.EnhancedCode, msg s
 // command timeout bounds only the wait for one command.
 func (s *Server) junkCommand(sc *smtp.Conn, cmd string) *smtp.SMTPError {
 	c := connOf(sc)
-	max := s.cfg.Limits.MaxJunkCommands
-	if c == nil || max < 0 || c.countJunk() <= max || !c.pastErrorLimit() {
+	if c == nil || !c.junk() {
 		return nil
 	}
 	s.log.Info("rejected", "stage", "protocol", "listener", c.info.Listener,
 		"client", c.info.Client.Addr().String(), "reply", tooManyErrors.With("max_junk_commands, then max_errors, at "+cmd).Error())
 	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
+}
+
+// junk counts one command that moved no transaction forward and reports
+// whether it ends the connection: past max_junk_commands (negative: no
+// limit) each counts towards max_errors.
+func (c *conn) junk() bool {
+	max := c.srv.cfg.Limits.MaxJunkCommands
+	return max >= 0 && c.countJunk() > max && c.pastErrorLimit()
 }
 
 // pastErrorLimit counts one error of the connection and reports whether

@@ -35,8 +35,10 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	}
 	s.info.Helo = sc.Hostname()
 	if r := s.srv.checkHelo(&s.info); r != nil {
-		s.logReject("helo", r)
-		return nil, toSMTP(r)
+		// Counted towards max_errors, as Postfix counts a refused HELO:
+		// else a client could greet and be refused without end, and ask
+		// the helo hook each time.
+		return nil, s.refuse("helo", r)
 	}
 	return s, nil
 }
@@ -64,7 +66,28 @@ type txn struct {
 	// seen holds rcptKey of each recipient once there are more than a few:
 	// a scan of rcpts per RCPT would make a large transaction quadratic.
 	seen map[string]struct{}
+	// overshoot counts the RCPTs refused over max_recipients.
+	overshoot int
 }
+
+// rcptOvershoot is how many RCPTs past max_recipients a transaction may
+// send before each more counts towards max_errors: Postfix's
+// smtpd_recipient_overshoot_limit (1000, its default). A client that
+// pipelines all its recipients hears 452 for those over the limit and
+// sends them in another transaction (RFC 5321 §4.5.3.1.10), so a few are
+// no error; without an end, 452 after 452 held a session for good.
+const rcptOvershoot = 1000
+
+// How Rcpt counts its answer: a refusal towards max_errors, the first
+// refusals over the recipient limit not at all, a duplicate recipient (a
+// 250 that adds no one) as a junk command.
+type rcptCount int
+
+const (
+	rcptCounted rcptCount = iota
+	rcptFree
+	rcptDuplicate
+)
 
 // seenAfter is how many recipients a transaction has before has looks
 // them up in a set rather than scanning them.
@@ -190,15 +213,27 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		// without a domain: our own postmaster.
 		to = "postmaster@" + s.srv.postmasterDomain()
 	}
-	r := routeRefused(opts.SourceRoute, to)
+	r, how := routeRefused(opts.SourceRoute, to), rcptCounted
 	if r == nil {
-		r = s.rcpt(to, opts)
+		r, how = s.rcpt(to, opts)
+	}
+	if how == rcptDuplicate && s.conn.junk() {
+		// The same RCPT again and again is answered 250 and adds no one:
+		// it is counted as NOOP is, or it could go on for ever.
+		s.countRcpt(&tooManyErrors)
+		s.logReject("rcpt", tooManyErrors.With("max_junk_commands, then max_errors, at a duplicate RCPT"), "rcpt", to)
+		s.hangup(&tooManyErrors)
+		return toSMTP(&tooManyErrors)
 	}
 	s.countRcpt(r)
-	if r != nil {
-		return s.refuse("rcpt", r, "from", s.from(), "rcpt", to)
+	switch {
+	case r == nil:
+		return nil
+	case how == rcptFree:
+		s.logReject("rcpt", r, "from", s.from(), "rcpt", to)
+		return toSMTP(r)
 	}
-	return nil
+	return s.refuse("rcpt", r, "from", s.from(), "rcpt", to)
 }
 
 // countRcpt counts the listener's answer to one RCPT (nil: accepted) in
@@ -215,11 +250,12 @@ func (s *session) countRcpt(r *reply.Reply) {
 	s.srv.metrics.Recipient(s.info.Listener, outcome, reason)
 }
 
-func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
+// rcpt decides RCPT and how Rcpt counts its answer.
+func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCount) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tx == nil {
-		return &badSequence
+		return &badSequence, rcptCounted
 	}
 	// The same recipient twice gets one copy, as Postfix's duplicate
 	// filter gives it; the client still hears 250. The stored addresses
@@ -227,8 +263,22 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) *reply.Reply {
 	// quoted, as it was stored; one that does not parse is refused below.
 	mb, perr := parseMailbox(to, s.tx.opts.UTF8)
 	if perr == nil && s.tx.has(mb.String()) {
-		return nil
+		return nil, rcptDuplicate
 	}
+	// RFC 5321 §4.5.3.1.10: the limit; the client sends the rest later.
+	if len(s.tx.rcpts) >= s.srv.cfg.Limits.MaxRecipients {
+		s.tx.overshoot++
+		if s.tx.overshoot <= rcptOvershoot {
+			return &reply.TooManyRcpts, rcptFree
+		}
+		return &reply.TooManyRcpts, rcptCounted
+	}
+	return s.addRcpt(to, mb, perr, opts), rcptCounted
+}
+
+// addRcpt adds to to the transaction unless it is refused; mb and perr
+// are parseMailbox's result for it. s.mu is held.
+func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOptions) *reply.Reply {
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
 	// The DSN parameters come first, so that the Policy (and the pipeline
 	// stages behind it) see them.
@@ -274,13 +324,11 @@ func (s *session) refuse(stage string, r *reply.Reply, attrs ...any) error {
 
 // countRefusal counts a refusal towards max_errors and returns it for
 // go-smtp; past the limit the session ends with 421 instead (as Postfix's
-// smtpd_hard_error_limit). The recipient limit is not an error: RFC 5321
-// §4.5.3.1.10 expects the client to send the rest in another transaction;
-// nor is a full disk, which is ours.
+// smtpd_hard_error_limit). A full disk, which is ours, is not an error;
+// nor are the first RCPTs over the recipient limit (Rcpt, rcptOvershoot).
 // s.mu must not be held.
 func (s *session) countRefusal(stage string, r *reply.Reply) error {
-	if r.Code < 400 || r.Code == reply.TooManyRcpts.Code && r.Enhanced == reply.TooManyRcpts.Enhanced ||
-		r.Code == insufficientStorage.Code && r.Enhanced == insufficientStorage.Enhanced {
+	if r.Code < 400 || r.Code == insufficientStorage.Code && r.Enhanced == insufficientStorage.Enhanced {
 		return toSMTP(r)
 	}
 	if max := s.srv.cfg.Limits.MaxErrors; max >= 0 && s.conn.countError() > max {

@@ -574,6 +574,11 @@ func (c *Conn) handleMail(arg string) {
 // maxEnvIDLength is the longest ENVID, in characters (RFC 3461 §4.4).
 const maxEnvIDLength = 100
 
+// maxORCPTLength is the longest ORCPT address, in octets once decoded, as
+// ENVID is counted: RFC 3461 §4 has NOTIFY and ORCPT lengthen a RCPT
+// command line by at most 500 characters.
+const maxORCPTLength = 500
+
 // This regexp matches 'hexchar' token defined in
 // https://tools.ietf.org/html/rfc4954#section-8 however it is intentionally
 // relaxed by requiring only '+' to be present.  It allows us to detect
@@ -894,6 +899,14 @@ func (c *Conn) handleRcpt(arg string) {
 				c.protocolError(501, EnhancedCode{5, 5, 4}, "Malformed ORCPT parameter value")
 				return
 			}
+			if len(aAddr) > maxORCPTLength {
+				// Sluice change: v0.25.1 took any length a command line
+				// allowed, and a server keeps every recipient's ORCPT
+				// until the end of the transaction: up to the line
+				// length limit times the recipient limit, per connection.
+				c.protocolError(501, EnhancedCode{5, 5, 4}, "ORCPT parameter value too long")
+				return
+			}
 			opts.OriginalRecipientType = aType
 			opts.OriginalRecipient = aAddr
 		case "RRVS":
@@ -1058,8 +1071,12 @@ func (c *Conn) handleAuth(arg string) {
 		}
 
 		if encoded == "*" {
-			// https://tools.ietf.org/html/rfc4954#page-4
-			c.writeResponse(501, EnhancedCode{5, 0, 0}, "Negotiation cancelled")
+			// RFC 4954 §4: the client cancels the exchange, and the
+			// server answers 501. Sluice change: it is an error the
+			// server answers itself, reported to the ErrorCounter as
+			// Postfix counts it towards smtpd_hard_error_limit; v0.25.1
+			// told no one, so AUTH and "*" could be sent without end.
+			c.protocolError(501, EnhancedCode{5, 0, 0}, "Negotiation cancelled")
 			return
 		}
 
@@ -1174,9 +1191,11 @@ func (c *Conn) refuseWithoutRecipients() bool {
 	case !c.fromReceived:
 		c.protocolError(503, EnhancedCode{5, 5, 1}, "Bad sequence of commands: MAIL first")
 	case len(c.recipients) == 0:
-		// Not counted as an error: a pipelining client sends DATA
-		// before it knows its recipients failed (RFC 2920 §3.1).
-		c.writeResponse(554, EnhancedCode{5, 5, 1}, "No valid recipients")
+		// An error like any other, as Postfix counts it: a pipelining
+		// client that sent DATA before it knew its recipients failed
+		// (RFC 2920 §3.1) gets one per transaction, and a client
+		// repeating DATA after MAIL alone no longer goes on for ever.
+		c.protocolError(554, EnhancedCode{5, 5, 1}, "No valid recipients")
 	default:
 		return false
 	}
@@ -1243,6 +1262,7 @@ func (c *Conn) handleData(arg string) {
 // connection (io.ErrUnexpectedEOF) from a complete one (io.EOF), and keeps
 // the connection's error apart from the backend's.
 type chunkReader struct {
+	c       *Conn
 	r       io.Reader
 	n       int64 // octets left
 	readErr error // the connection's error, if reading it failed
@@ -1258,6 +1278,7 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 	if int64(len(b)) > r.n {
 		b = b[:r.n]
 	}
+	r.c.dataDeadline()
 	n, err := r.r.Read(b)
 	r.n -= int64(n)
 	if err == io.EOF && r.n > 0 {
@@ -1273,7 +1294,7 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 // limit off: a chunk is counted octets, not lines (RFC 3030 §2). It
 // returns the connection's error and the error of w, if any.
 func (c *Conn) readChunk(w io.Writer, size uint64) (readErr, writeErr error) {
-	chunk := &chunkReader{r: c.text.R, n: int64(size)}
+	chunk := &chunkReader{c: c, r: c.text.R, n: int64(size)}
 	_, err := io.Copy(w, chunk)
 	if chunk.readErr != nil {
 		return chunk.readErr, nil
@@ -1285,6 +1306,19 @@ func (c *Conn) readChunk(w io.Writer, size uint64) (readErr, writeErr error) {
 		return chunk.readErr, err
 	}
 	return nil, nil
+}
+
+// dataDeadline gives the next read of message data DataTimeout from now
+// (Sluice change, see Server.DataTimeout). It is set here, on the
+// connection's goroutine, by the reader of the data: when the session set
+// it from its own reads of a BDAT chunk, which come from another
+// goroutine through a pipe, its last one could land after readLine's, so
+// the wait for the next BDAT command line got DataTimeout instead of
+// ReadTimeout.
+func (c *Conn) dataDeadline() {
+	if d := c.server.DataTimeout; d != 0 {
+		c.conn.SetReadDeadline(time.Now().Add(d))
+	}
 }
 
 // discardChunk reads and drops the chunk of a BDAT command that is
@@ -1368,6 +1402,13 @@ func (c *Conn) handleBdat(arg string) {
 		}
 		c.reset()
 		c.protocolError(552, EnhancedCode{5, 3, 4}, "Max message size exceeded")
+		return
+	}
+
+	if size == 0 && !last && c.junkCommand("BDAT") {
+		// An empty chunk that is not the last moves the message no
+		// further: it is junk, as NOOP is (Server.JunkCommand). Sluice
+		// change: v0.25.1 answered 250 to it without end.
 		return
 	}
 

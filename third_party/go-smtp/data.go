@@ -49,6 +49,7 @@ var ErrDataTooLarge = &SMTPError{
 }
 
 type dataReader struct {
+	c     *Conn // whose DataTimeout each Read renews (nil: none)
 	r     *bufio.Reader
 	state int
 
@@ -62,6 +63,7 @@ type dataReader struct {
 
 func newDataReader(c *Conn) *dataReader {
 	dr := &dataReader{
+		c: c,
 		r: c.text.R,
 	}
 
@@ -120,6 +122,9 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		}
 	}
 
+	if r.c != nil {
+		r.c.dataDeadline()
+	}
 	for n < len(b) && r.state != stateEOF {
 		if r.r.Buffered() == 0 {
 			if n > 0 {

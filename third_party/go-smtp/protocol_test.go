@@ -552,3 +552,18 @@ func TestServerEnvIDLength(t *testing.T) {
 	rc.cmd("RSET", "250 2.0.0 Session reset")
 	rc.cmd("MAIL FROM:<a@example.net> ENVID="+strings.Repeat("e", 100), "250 2.0.0 Roger, accepting mail from <a@example.net>")
 }
+
+// An ORCPT address longer than 500 octets once decoded (RFC 3461 §4: NOTIFY
+// and ORCPT add at most 500 characters to a RCPT line) is refused: each is
+// kept until the transaction ends, so any length the line limit allowed,
+// times the recipients, was held per connection.
+func TestServerORCPTLength(t *testing.T) {
+	_, _, rc := dialRaw(t, func(s *smtp.Server) { s.EnableDSN = true; s.MaxLineLength = 4096 })
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	rc.cmd("RCPT TO:<u@example.org> ORCPT=rfc822;"+strings.Repeat("o", 489)+"@example.org",
+		"501 5.5.4 ORCPT parameter value too long")
+	// Counted decoded: "+41" is one octet.
+	rc.cmd("RCPT TO:<u@example.org> ORCPT=rfc822;"+strings.Repeat("+41", 488)+"@example.org",
+		"250 2.0.0 I'll make sure <u@example.org> gets this")
+}

@@ -58,6 +58,15 @@ type Server struct {
 	ReadTimeout       time.Duration
 	WriteTimeout      time.Duration
 
+	// DataTimeout, when set, is the read deadline of message data, DATA's
+	// and each BDAT chunk's, renewed at each read: it bounds the wait for
+	// progress (RFC 5321 §4.5.3.2.6), however long the message. Zero: the
+	// data is read under the deadline of its command line, ReadTimeout, as
+	// in v0.25.1. The wait for the command after a BDAT chunk is a wait for
+	// a command line, under ReadTimeout either way. Added in Sluice's copy
+	// (SLUICE.md).
+	DataTimeout time.Duration
+
 	// Advertise SMTPUTF8 (RFC 6531) capability.
 	// Should be used only if backend supports it.
 	EnableSMTPUTF8 bool
