@@ -135,8 +135,12 @@ func Build(opt Options) ([]byte, error) {
 	// RFC 6532 §3.7, RFC 6533 §6.3: an original whose header section is
 	// UTF-8 (an SMTPUTF8 message) is returned as message/global or
 	// message/global-headers; message/rfc822 and text/rfc822-headers
-	// allow only ASCII there.
-	intl := !ascii(string(header(opt.Original)))
+	// allow only ASCII there. A header with 8-bit bytes that are not
+	// UTF-8 (raw Latin-1, or junk) is no message/global either (RFC 6532
+	// §3.2 has its fields in UTF-8): it goes back as message/rfc822,
+	// declared 8bit.
+	hdr := header(opt.Original)
+	intl := !ascii(string(hdr)) && utf8.Valid(hdr)
 	boundary := newBoundary(original)
 
 	var b bytes.Buffer

@@ -295,6 +295,7 @@ func TestBuildReturnsHeadersWithoutFailure(t *testing.T) {
 // with only an 8-bit body stays message/rfc822, declared 8bit.
 func TestBuildInternationalOriginal(t *testing.T) {
 	const intl = "From: Jörg <jörg@o.test>\r\nTo: <a@d.test>\r\nSubject: Grüße\r\n\r\nGrüße\r\n"
+	const latin1 = "From: J\xf6rg <s@o.test>\r\nTo: <a@d.test>\r\nSubject: Gr\xfc\xdfe \xff\xfe\r\n\r\nhi\r\n"
 	const body8 = "From: <s@o.test>\r\nTo: <a@d.test>\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße\r\n"
 	for _, tc := range []struct {
 		name, original, ret string
@@ -304,6 +305,10 @@ func TestBuildInternationalOriginal(t *testing.T) {
 		{"utf-8 header, hdrs", intl, "HDRS", "message/global-headers", intl[:strings.Index(intl, "\r\n\r\n")+4]},
 		{"8-bit body, full", body8, "FULL", "message/rfc822", body8},
 		{"8-bit body, hdrs", body8, "HDRS", "text/rfc822-headers", body8[:strings.Index(body8, "\r\n\r\n")+4]},
+		// 8-bit bytes that are not UTF-8 in the header: no message/global
+		// (RFC 6532 §3.2 wants UTF-8 there), but message/rfc822, 8bit.
+		{"latin-1 header, full", latin1, "FULL", "message/rfc822", latin1},
+		{"latin-1 header, hdrs", latin1, "HDRS", "text/rfc822-headers", latin1[:strings.Index(latin1, "\r\n\r\n")+4]},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw, err := Build(Options{Hostname: "h.test", To: "s@o.test", Return: tc.ret, Original: []byte(tc.original),

@@ -229,6 +229,12 @@ func parseCanonicalization(s string) (h, b msgdkim.Canonicalization, err error) 
 	return h, b, nil
 }
 
+// HeadersOnly: a sign stage without keys — the embedded default
+// pipeline's — signs nothing and needs no body; the core then sends only
+// the header section, instead of every message whole, 50 MB of it for a
+// 50 MB message.
+func (p *Plugin) HeadersOnly() bool { return p.mode == ModeSign && len(p.keys) == 0 }
+
 // Data signs or verifies, by mode.
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	if !p.configured {
@@ -269,4 +275,7 @@ func rawMessage(m *sdk.Message) []byte {
 	return b.Bytes()
 }
 
-var _ sdk.DataHook = (*Plugin)(nil)
+var (
+	_ sdk.DataHook     = (*Plugin)(nil)
+	_ sdk.BodyOptional = (*Plugin)(nil)
+)

@@ -105,9 +105,18 @@ func (p *Plugin) keysFor(domains ...string) ([]signingKey, string) {
 	return nil, ""
 }
 
-// headerKeys builds h=: every present occurrence of each configured field,
-// plus one more for over-signed fields (RFC 6376 §5.4.2), so that a field
-// added later breaks the signature.
+// maxSignedOccurrences bounds how many occurrences of one field h= names.
+// go-msgauth's signer scans the whole header for each name in h=, so a
+// header of 16,000 empty Cc fields (80 KB) made h= list Cc 16,001 times
+// and cost seconds of a core, past the stage timeout: the message left
+// unsigned. The verifier picks occurrences from the bottom (RFC 6376
+// §5.4.2), as the signer does, so signing the last ones is consistent.
+const maxSignedOccurrences = 16
+
+// headerKeys builds h=: every present occurrence of each configured field
+// (the last maxSignedOccurrences of a field repeated more), plus one more
+// for over-signed fields (RFC 6376 §5.4.2), so that a field added later
+// breaks the signature.
 func (p *Plugin) headerKeys(m *sdk.Message) []string {
 	count := map[string]int{}
 	for _, h := range m.Headers {
@@ -125,7 +134,7 @@ func (p *Plugin) headerKeys(m *sdk.Message) []string {
 			return
 		}
 		seen[l] = true
-		n := count[l]
+		n := min(count[l], maxSignedOccurrences)
 		if over[l] {
 			n++
 		}

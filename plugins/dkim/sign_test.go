@@ -252,3 +252,30 @@ func TestKeygen(t *testing.T) {
 		t.Fatal("an existing key file was overwritten")
 	}
 }
+
+// TestSignWithoutKeysNeedsNoBody: the embedded default pipeline ends with
+// a sign stage whose keys are []; it signs nothing, yet was sent every
+// message whole (a 50 MB message made the stage's process grow to 182 MB
+// RSS). Such a stage asks for the header section only; one with keys, or
+// one that also verifies, still gets the body.
+func TestSignWithoutKeysNeedsNoBody(t *testing.T) {
+	t.Setenv(dnsresolve.EnvServers, testlib.NewDNS(t).Addr)
+	for _, tc := range []struct {
+		name, config string
+		body         bool
+	}{
+		{"sign, no keys", `{"mode": "sign", "keys": []}`, false},
+		{"sign, keys", signSetup(t, ""), true},
+		{"both, no keys", `{"mode": "both", "keys": []}`, true},
+		{"verify", `{"mode": "verify"}`, true},
+	} {
+		h := sdktest.New(t, &Plugin{}, tc.config)
+		if got := h.Info().NeedsBody; got != tc.body {
+			t.Errorf("%s: NeedsBody %v, want %v", tc.name, got, tc.body)
+		}
+	}
+	v := sdktest.New(t, &Plugin{}, `{"mode": "sign", "keys": []}`).Data(sdktest.NewTxn("alice@example.org", "bob@example.net"), []byte(plainMessage))
+	if v.Action != sdk.ActionContinue || len(v.Edits) != 0 {
+		t.Errorf("keyless sign stage: %v with %d edits, want continue and nothing", v.Action, len(v.Edits))
+	}
+}

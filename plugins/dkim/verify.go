@@ -22,6 +22,7 @@ const (
 	ResultTempError = "temperror"
 	ResultPermError = "permerror"
 	ResultNone      = "none"
+	ResultPolicy    = "policy"
 )
 
 // verify checks every DKIM-Signature and reports one result per signature
@@ -30,9 +31,11 @@ const (
 // always Continue, and dmarc (or a filter) decides.
 func (p *Plugin) verify(ctx context.Context, m *sdk.Message) (sdk.Verdict, error) {
 	var sigs []tagList
-	for _, h := range m.Headers {
+	var at []int // the index in m.Headers of each of sigs
+	for i, h := range m.Headers {
 		if strings.EqualFold(h.Name, "DKIM-Signature") {
 			sigs = append(sigs, parseTags(h.Value))
+			at = append(at, i)
 		}
 	}
 	if len(sigs) == 0 {
@@ -41,33 +44,79 @@ func (p *Plugin) verify(ctx context.Context, m *sdk.Message) (sdk.Verdict, error
 			AuthResults: []sdk.AuthResult{{Method: "dkim", Result: ResultNone, Reason: "message not signed"}},
 		}, nil
 	}
-	keys := &keyRecords{}
-	opts := &msgdkim.VerifyOptions{LookupTXT: p.lookupTXT(ctx, keys), MaxVerifications: p.maxVerify}
-	verifs, err := msgdkim.VerifyWithOptions(bytes.NewReader(rawMessage(m)), opts)
-	if err != nil && !errors.Is(err, msgdkim.ErrTooManySignatures) {
-		// Not a verdict about a signature: the message could not be read.
-		var out []sdk.AuthResult
-		for _, s := range sigs[:min(len(sigs), p.maxVerify)] {
-			out = append(out, result(s, nil, ResultTempError, err.Error()))
+	sigs = sigs[:min(len(sigs), p.maxVerify)]
+	// A signature too costly to verify gets a result of its own and is
+	// kept from go-msgauth, with every signature beyond maxVerify, so that
+	// go-msgauth's i-th verification is that of the i-th kept signature.
+	refused := make([]string, len(sigs))
+	var drop map[int]bool
+	for i, s := range sigs {
+		if refused[i] = overCost(s, len(m.Headers)); refused[i] != "" && drop == nil {
+			drop = map[int]bool{}
+			for _, j := range at[len(sigs):] {
+				drop[j] = true
+			}
 		}
-		return sdk.Verdict{Reason: "dkim: " + err.Error(), AuthResults: out}, nil
 	}
+	kept := 0
+	for i := range sigs {
+		if refused[i] != "" {
+			drop[at[i]] = true
+		} else {
+			kept++
+		}
+	}
+	verifs, keys, err := p.verifyKept(ctx, m, drop, kept)
 	var out []sdk.AuthResult
 	var summary []string
-	for i, v := range verifs {
-		tags := tagList{}
-		if i < len(sigs) {
-			tags = sigs[i]
+	k := 0
+	for i, s := range sigs {
+		var r sdk.AuthResult
+		switch {
+		case refused[i] != "":
+			// RFC 8601 §2.7.1 policy: signed, but the signature is not
+			// acceptable to the verifier.
+			r = result(s, nil, ResultPolicy, refused[i])
+		case err != nil:
+			// Not a verdict about a signature: the message could not be read.
+			r = result(s, nil, ResultTempError, err.Error())
+		case k < len(verifs):
+			v := verifs[k]
+			k++
+			res, reason := classify(v.Err)
+			if res == ResultPass {
+				res, reason = checkKeyFlags(v, s.get("s"), keys)
+			}
+			r = result(s, v, res, reason)
+		default:
+			continue
 		}
-		res, reason := classify(v.Err)
-		if res == ResultPass {
-			res, reason = checkKeyFlags(v, tags.get("s"), keys)
-		}
-		r := result(tags, v, res, reason)
 		out = append(out, r)
-		summary = append(summary, r.Props["header.d"]+"="+res)
+		summary = append(summary, r.Props["header.d"]+"="+r.Result)
+	}
+	if err != nil {
+		return sdk.Verdict{Reason: "dkim: " + err.Error(), AuthResults: out}, nil
 	}
 	return sdk.Verdict{Reason: "dkim: " + strings.Join(summary, ", "), AuthResults: out}, nil
+}
+
+// verifyKept runs go-msgauth over m without the fields in drop, for its
+// first n signatures (none when n is 0). The error is one reading the
+// message, about no signature in particular.
+func (p *Plugin) verifyKept(ctx context.Context, m *sdk.Message, drop map[int]bool, n int) ([]*msgdkim.Verification, *keyRecords, error) {
+	keys := &keyRecords{}
+	if n == 0 {
+		return nil, keys, nil
+	}
+	if drop != nil {
+		m = withoutFields(m, drop)
+	}
+	opts := &msgdkim.VerifyOptions{LookupTXT: p.lookupTXT(ctx, keys), MaxVerifications: n}
+	verifs, err := msgdkim.VerifyWithOptions(bytes.NewReader(rawMessage(m)), opts)
+	if err != nil && !errors.Is(err, msgdkim.ErrTooManySignatures) {
+		return nil, keys, err
+	}
+	return verifs, keys, nil
 }
 
 // classify maps a go-msgauth verification error to an RFC 8601 result.

@@ -13,7 +13,7 @@
 //	quarantine = true        # honour p=quarantine (false: deliver)
 //	no_record  = "continue"  # no DMARC record: continue|quarantine|reject|tempfail
 //	temperror  = "tempfail"  # DNS failure on the record, or an aligned temperror
-//	permerror  = "continue"  # no single From domain, e.g. two From fields
+//	permerror  = "continue"  # no From field, two From fields, or a From of more than 8 domains
 //	skip_networks      = ["127.0.0.0/8", "::1/128"]  # clients not checked
 //	skip_authenticated = true                        # nor AUTH clients
 //
@@ -33,6 +33,7 @@ import (
 	"net/mail"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"golang.org/x/net/publicsuffix"
 
@@ -82,8 +83,10 @@ type Config struct {
 	// in a temporary error: tempfail (default), continue, quarantine or
 	// reject.
 	Temperror string `json:"temperror"`
-	// Permerror is what to do when the message has no single From domain
+	// Permerror is what to do when the message has no From field, several
+	// From fields, or a From field of more than maxAuthorDomains domains
 	// (RFC 7489 §6.6.1): continue (default), quarantine, reject, tempfail.
+	// A From field of a few domains is checked for each of them instead.
 	Permerror string `json:"permerror"`
 	// SkipNetworks are client networks (CIDR or address) whose mail is not
 	// evaluated; default loopback, as the spf stage's skip_networks.
@@ -168,20 +171,76 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		// Authentication-Results, as nothing was evaluated.
 		return sdk.Continue().Because(why), nil
 	}
-	domain, err := authorDomain(m)
+	domains, err := authorDomains(m)
 	if err != nil {
 		ar := sdk.AuthResult{Method: "dmarc", Result: ResultPermError, Reason: err.Error()}
 		return p.local(p.cfg.Permerror, "", ar, "dmarc: "+err.Error()), nil
 	}
+	// RFC 7489 §6.6.1: a From field with addresses in several domains is
+	// checked for each domain, and the strictest policy among those that
+	// fail applies. Left to the permerror action (continue by default),
+	// "From: x@attacker.example, ceo@bank.example" passed a p=reject of
+	// bank.example unchecked. The records are fetched together, so that
+	// one slow domain does not hold up the others.
+	found := make([]discovery, len(domains))
+	var wg sync.WaitGroup
+	for i, d := range domains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			found[i].rec, found[i].at, found[i].err = p.discover(ctx, d)
+		}()
+	}
+	wg.Wait()
+	var v sdk.Verdict
+	var ars []sdk.AuthResult
+	var reasons []string
+	for i, d := range domains {
+		dv := p.judge(d, found[i], t.AuthResults)
+		ars = append(ars, dv.AuthResults...)
+		reasons = append(reasons, dv.Reason)
+		if i == 0 || strictness(dv.Action) > strictness(v.Action) {
+			v = dv
+		}
+	}
+	v.AuthResults, v.Reason = ars, strings.Join(reasons, "; ")
+	return v, nil
+}
+
+// discovery is what discover found for one author domain.
+type discovery struct {
+	rec *Record
+	at  string
+	err error
+}
+
+// strictness orders the actions a DMARC verdict can take, the strictest
+// last: it picks the policy that applies to a From field of several
+// domains.
+func strictness(a sdk.Action) int {
+	switch a {
+	case sdk.ActionReject:
+		return 3
+	case sdk.ActionTempfail:
+		return 2
+	case sdk.ActionQuarantine:
+		return 1
+	}
+	return 0
+}
+
+// judge applies the record found for the author domain to the results of
+// the stages before.
+func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) sdk.Verdict {
 	ar := sdk.AuthResult{Method: "dmarc", Props: map[string]string{"header.from": domain}}
-	rec, at, err := p.discover(ctx, domain)
+	rec, at, err := f.rec, f.at, f.err
 	if err != nil {
 		ar.Result, ar.Reason = ResultTempError, err.Error()
-		return p.local(p.cfg.Temperror, domain, ar, "dmarc: "+err.Error()), nil
+		return p.local(p.cfg.Temperror, domain, ar, "dmarc: "+err.Error())
 	}
 	if rec == nil {
 		ar.Result, ar.Reason = ResultNone, "no DMARC record"
-		return p.local(p.cfg.NoRecord, domain, ar, "dmarc: no record for "+domain), nil
+		return p.local(p.cfg.NoRecord, domain, ar, "dmarc: no record for "+domain)
 	}
 	policy := rec.Policy
 	if at != domain && rec.SubdomainPolicy != "" {
@@ -189,11 +248,11 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		// domain and the From domain is below it.
 		policy = rec.SubdomainPolicy
 	}
-	how, res := evaluate(domain, rec, t.AuthResults)
+	how, res := evaluate(domain, rec, results)
 	switch res {
 	case ResultPass:
 		ar.Result, ar.Reason = ResultPass, fmt.Sprintf("p=%s %s", policy, how)
-		return sdk.Verdict{Reason: "dmarc: pass for " + domain + " (" + how + ")", AuthResults: []sdk.AuthResult{ar}}, nil
+		return sdk.Verdict{Reason: "dmarc: pass for " + domain + " (" + how + ")", AuthResults: []sdk.AuthResult{ar}}
 	case ResultTempError:
 		// No aligned pass, but an aligned check could not be completed (a
 		// DKIM key or SPF record lookup failed for now): a later attempt
@@ -204,9 +263,9 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		ar.Result, ar.Reason = ResultTempError, fmt.Sprintf("p=%s %s", policy, how)
 		internal := "dmarc: temperror for " + domain + ", " + ar.Reason
 		if p.disposition(policy, rec.Percent) == PolicyNone {
-			return sdk.Verdict{Reason: internal, AuthResults: []sdk.AuthResult{ar}}, nil
+			return sdk.Verdict{Reason: internal, AuthResults: []sdk.AuthResult{ar}}
 		}
-		return p.local(p.cfg.Temperror, domain, ar, internal), nil
+		return p.local(p.cfg.Temperror, domain, ar, internal)
 	}
 	dis := p.disposition(policy, rec.Percent)
 	ar.Result = ResultFail
@@ -220,7 +279,7 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		v = sdk.Quarantine(internal)
 	}
 	v.Reason, v.AuthResults = internal, []sdk.AuthResult{ar}
-	return v, nil
+	return v
 }
 
 // disposition applies pct and the local overrides to a failing message's
@@ -389,10 +448,14 @@ func (p *Plugin) lookup(ctx context.Context, domain string) (rec *Record, found 
 	return rec, true, nil
 }
 
-// authorDomain is the domain of the RFC5322.From field. RFC 7489 §6.6.1:
-// a message must have exactly one From field; several addresses are
-// acceptable only when they share one domain.
-func authorDomain(m *sdk.Message) (string, error) {
+// maxAuthorDomains bounds the domains of one From field that are
+// checked, each costing a DNS lookup or two: a From field of more is a
+// permerror, as a message without a single From field is.
+const maxAuthorDomains = 8
+
+// authorDomains are the distinct domains of the RFC5322.From field, in
+// order. RFC 7489 §6.6.1: a message must have exactly one From field.
+func authorDomains(m *sdk.Message) ([]string, error) {
 	var froms []string
 	for _, h := range m.Headers {
 		if strings.EqualFold(h.Name, "From") {
@@ -401,10 +464,10 @@ func authorDomain(m *sdk.Message) (string, error) {
 	}
 	switch len(froms) {
 	case 0:
-		return "", fmt.Errorf("no From field")
+		return nil, fmt.Errorf("no From field")
 	case 1:
 	default:
-		return "", fmt.Errorf("%d From fields", len(froms))
+		return nil, fmt.Errorf("%d From fields", len(froms))
 	}
 	var addrs []string
 	if list, err := mail.ParseAddressList(froms[0]); err == nil {
@@ -418,21 +481,28 @@ func authorDomain(m *sdk.Message) (string, error) {
 		d, _, _ = strings.Cut(d, ">")
 		addrs = append(addrs, "x@"+strings.TrimSpace(d))
 	} else {
-		return "", fmt.Errorf("unparseable From field: %v", err)
+		return nil, fmt.Errorf("unparseable From field: %v", err)
 	}
-	domain := ""
+	var out []string
+	seen := map[string]bool{}
 	for _, a := range addrs {
 		i := strings.LastIndexByte(a, '@')
 		d := normalize(a[i+1:])
-		if d == "" || (domain != "" && d != domain) {
-			return "", fmt.Errorf("no single domain in the From field")
+		if d == "" {
+			return nil, fmt.Errorf("an address without a domain in the From field")
 		}
-		domain = d
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
 	}
-	if domain == "" {
-		return "", fmt.Errorf("no address in the From field")
+	switch {
+	case len(out) == 0:
+		return nil, fmt.Errorf("no address in the From field")
+	case len(out) > maxAuthorDomains:
+		return nil, fmt.Errorf("%d domains in the From field, more than %d", len(out), maxAuthorDomains)
 	}
-	return domain, nil
+	return out, nil
 }
 
 var (

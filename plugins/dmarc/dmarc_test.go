@@ -123,7 +123,6 @@ func TestDMARC(t *testing.T) {
 		// From field.
 		{"display name", `"Alice, A." <a@example.org>`, []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
 		{"two addresses one domain", "a@example.org, b@example.org", []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
-		{"two domains", "a@example.org, b@quar.test", nil, 0, ResultPermError, sdk.ActionContinue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			draw := tc.draw
@@ -306,6 +305,51 @@ func TestOrgDomain(t *testing.T) {
 	} {
 		if got := OrgDomain(in); got != want {
 			t.Errorf("OrgDomain(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+// TestMultiDomainFrom: a From field with addresses in several domains is
+// checked for each domain, and the strictest failing policy applies (RFC
+// 7489 §6.6.1). It was a permerror, left to the permerror action —
+// continue by default — so that "From: x@attacker.example,
+// ceo@example.org" passed example.org's p=reject with no check at all.
+func TestMultiDomainFrom(t *testing.T) {
+	dmarcDNS(t)
+	h := sdktest.New(t, &Plugin{IntN: func(int) int { return 0 }}, "")
+	var nine []string
+	for i := 0; i < maxAuthorDomains+1; i++ {
+		nine = append(nine, fmt.Sprintf("u@d%d.test", i))
+	}
+	for _, tc := range []struct {
+		name, from string
+		auth       []sdk.AuthResult
+		action     sdk.Action
+		results    []string // one per domain, in the field's order
+	}{
+		{"attacker's own domain passes, the other fails", "x@norecord.test, CEO <ceo@example.org>",
+			[]sdk.AuthResult{spf("x@norecord.test")}, sdk.ActionReject, []string{ResultNone, ResultFail}},
+		{"both fail: the stricter policy", "a@example.org, b@quar.test", nil, sdk.ActionReject, []string{ResultFail, ResultFail}},
+		{"one passes, the other quarantines", "a@example.org, b@quar.test",
+			[]sdk.AuthResult{dkimRes("pass", "example.org")}, sdk.ActionQuarantine, []string{ResultPass, ResultFail}},
+		{"both pass", "a@example.org, b@quar.test",
+			[]sdk.AuthResult{dkimRes("pass", "example.org"), dkimRes("pass", "quar.test")}, sdk.ActionContinue, []string{ResultPass, ResultPass}},
+		{"a reject beats a DNS failure", "a@broken.test, ceo@example.org", nil, sdk.ActionReject, []string{ResultTempError, ResultFail}},
+		{"repeated domain checked once", "a@example.org, B <b@EXAMPLE.org>", []sdk.AuthResult{spf("a@example.org")}, sdk.ActionContinue, []string{ResultPass}},
+		{"too many domains", strings.Join(nine, ", "), nil, sdk.ActionContinue, []string{ResultPermError}},
+	} {
+		txn := remoteTxn()
+		txn.AuthResults = tc.auth
+		v := h.Data(txn, msgFrom(tc.from))
+		var got []string
+		for _, ar := range v.AuthResults {
+			got = append(got, ar.Result)
+		}
+		if v.Action != tc.action || strings.Join(got, ",") != strings.Join(tc.results, ",") {
+			t.Errorf("%s: action %v, dmarc=%v (%s); want %v, dmarc=%v", tc.name, v.Action, got, v.Reason, tc.action, tc.results)
+		}
+		if v.Action == sdk.ActionReject && (v.Reply == nil || !strings.Contains(v.Reply.Text, "example.org")) {
+			t.Errorf("%s: reply %+v, want the policy of example.org", tc.name, v.Reply)
 		}
 	}
 }

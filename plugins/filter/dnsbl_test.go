@@ -2,6 +2,7 @@ package filter
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -216,4 +217,35 @@ func TestResolverFromEnv(t *testing.T) {
 	h := serve(t, &Plugin{}, `{"rules":[{"hook":"connect","dnsbl":["bl.example"],"action":"reject"}]}`)
 	wantAction(t, "listed", h.Connect(txnFrom("192.0.2.99", "").Session), sdk.ActionReject)
 	wantAction(t, "not listed", h.Connect(txnFrom("192.0.2.1", "").Session), sdk.ActionContinue)
+}
+
+// TestRHSBLBoundsHeaderDomains sends a To field of 2,000 addresses at as
+// many domains to a header RHSBL rule. Each was asked in turn, 2,000
+// questions per zone for one message — minutes against a remote list.
+// Only the first maxRHSBLDomains distinct domains are asked now, and a
+// domain repeated counts once, so that a listed one after thousands of
+// copies of another is still found.
+func TestRHSBLBoundsHeaderDomains(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"to","hook":"header","header":"To","rhsbl":["dbl.example"],"action":"reject"}
+	]}`)
+	tx := txnFrom("192.0.2.1", "a@example.net", "b@example.org")
+	var addrs []string
+	for i := 0; i < 2000; i++ {
+		addrs = append(addrs, fmt.Sprintf("u@d%d.example", i))
+	}
+	v := h.Data(tx, []byte("To: "+strings.Join(addrs, ",\r\n ")+"\r\nSubject: x\r\n\r\nhi\r\n"))
+	wantAction(t, "2,000 unlisted domains", v, sdk.ActionContinue)
+	r.mu.Lock()
+	asked := len(r.n)
+	r.mu.Unlock()
+	if asked != maxRHSBLDomains {
+		t.Errorf("asked about %d domains, want the first %d", asked, maxRHSBLDomains)
+	}
+	if !strings.Contains(v.Reason, "only the first") {
+		t.Errorf("reason %q does not say the domains were cut", v.Reason)
+	}
+	same := strings.Repeat("u@d1.example, ", 3000) + "x@spam.example"
+	wantAction(t, "listed domain after 3,000 copies of another", h.Data(tx, []byte("To: "+same+"\r\n\r\nhi\r\n")), sdk.ActionReject)
 }

@@ -75,6 +75,15 @@
 // anywhere in the text unless anchored. A key that does not apply to the
 // rule's hook or action is a configuration error.
 //
+// The MIME walk of attachment rules is bounded: it descends 16 levels of
+// multiparts and attached messages and looks at 1,000 entities. A message
+// that goes past either limit is not known to be free of what the rule
+// looks for, and an attachment rule that found nothing in the part walked
+// treats it as matched ("MIME nesting deeper than 16 levels: not
+// inspected further"), as Postfix refuses a message past its
+// mime_nesting_limit. An rhsbl header rule asks about the first 32
+// distinct domains of its field; the reason notes when there were more.
+//
 // Rules are evaluated in the order written, per hook; header, body,
 // attachment and size rules are all evaluated at the data hook, together,
 // in order. The first rule that matches ends the evaluation of that hook

@@ -253,6 +253,7 @@ type scope struct {
 	msg  *sdk.Message // at data
 
 	parts  []mimePart
+	cut    string // why the MIME walk stopped short, if it did
 	walked bool
 	notes  []string // DNS failures and greylisting, for the reason
 }
@@ -268,7 +269,7 @@ func (s *scope) mimeParts() []mimePart {
 	if !s.walked {
 		s.walked = true
 		get := func(name string) string { return unfold(s.msg.Get(name)) }
-		s.parts = walkMIME(get, s.msg.Body)
+		s.parts, s.cut = walkMIME(get, s.msg.Body)
 	}
 	return s.parts
 }
@@ -292,6 +293,10 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (string, bool) 
 		why = append(why, fmt.Sprintf("size %d >= %d", size, r.minSize))
 	case hookAttachment:
 		w, ok := matchAttachment(r, s.mimeParts())
+		if !ok && s.cut != "" {
+			// What the walk did not reach may hold what r looks for.
+			w, ok = s.cut+": not inspected further", true
+		}
 		if !ok {
 			return "", false
 		}
@@ -422,15 +427,35 @@ func domainsOf(r *rule, s *scope) []string {
 		return []string{domainOf(s.rcpt)}
 	case hookHeader:
 		var out []string
+		seen := map[string]bool{}
 		for _, h := range s.msg.Headers {
-			if strings.EqualFold(h.Name, r.header) {
-				out = append(out, headerDomains(unfold(h.Value))...)
+			if !strings.EqualFold(h.Name, r.header) {
+				continue
+			}
+			for _, d := range headerDomains(unfold(h.Value)) {
+				d = strings.ToLower(strings.TrimSuffix(d, "."))
+				if seen[d] {
+					continue
+				}
+				if len(out) == maxRHSBLDomains {
+					s.note(fmt.Sprintf("rule %q: only the first %d domains of %s asked", r.name, maxRHSBLDomains, r.header))
+					return out
+				}
+				seen[d] = true
+				out = append(out, d)
 			}
 		}
 		return out
 	}
 	return nil
 }
+
+// maxRHSBLDomains bounds the domains of one header rule asked of its
+// RHSBL zones. The lookups are made one after the other: a To field of
+// 5,000 addresses at as many domains asked 5,000 questions per zone, some
+// minutes against a remote list, past the stage timeout (SpamAssassin
+// likewise asks its URI lists about some 20 domains of a message).
+const maxRHSBLDomains = 32
 
 // looseAddrDomain finds the domains of addresses in a field that does not
 // parse as an address list.

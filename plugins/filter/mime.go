@@ -3,6 +3,7 @@ package filter
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -14,7 +15,11 @@ import (
 
 // Limits on the MIME walk, so that a hostile message costs bounded work:
 // nesting deeper than maxMIMEDepth is not descended into, and no more than
-// maxMIMEParts entities are looked at. Everything is read from the body in
+// maxMIMEParts entities are looked at. A message that goes past either is
+// not known to be free of what an attachment rule looks for (an
+// executable hidden 10,000 levels down, or as part 1,001), so such a rule
+// treats it as matched, as Postfix refuses a message past its
+// mime_nesting_limit. Everything is read from the body in
 // memory, so a truncated or unterminated multipart ends the walk of that
 // multipart instead of blocking.
 const (
@@ -38,19 +43,22 @@ type mimePart struct {
 type walker struct {
 	parts    []mimePart
 	entities int
+	cut      string // why the walk stopped short of the whole message
 }
 
 // walkMIME returns the parts of a message whose top-level header fields
-// are read through get (values unfolded) and whose body is body.
-func walkMIME(get func(string) string, body []byte) []mimePart {
+// are read through get (values unfolded) and whose body is body, and,
+// when the message goes past the walk's limits, which one.
+func walkMIME(get func(string) string, body []byte) (parts []mimePart, cut string) {
 	w := &walker{}
 	w.entity(get, body, 0)
-	return w.parts
+	return w.parts, w.cut
 }
 
 // entity walks one MIME entity (RFC 2045 §2.4) at nesting depth depth.
 func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	if w.entities >= maxMIMEParts {
+		w.cut = fmt.Sprintf("more than %d MIME parts", maxMIMEParts)
 		return
 	}
 	w.entities++
@@ -58,6 +66,8 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" {
 		if depth < maxMIMEDepth {
 			w.multipart(body, params["boundary"], depth)
+		} else {
+			w.cut = fmt.Sprintf("MIME nesting deeper than %d levels", maxMIMEDepth)
 		}
 		return
 	}
@@ -66,7 +76,9 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	switch {
 	case strings.HasPrefix(mt, "text/") && (cte == "base64" || cte == "quoted-printable"):
 		p.text = decodeCTE(cte, body)
-	case (mt == "message/rfc822" || mt == "message/global") && depth < maxMIMEDepth:
+	case (mt == "message/rfc822" || mt == "message/global") && depth >= maxMIMEDepth:
+		w.cut = fmt.Sprintf("MIME nesting deeper than %d levels", maxMIMEDepth)
+	case mt == "message/rfc822" || mt == "message/global":
 		// RFC 2046 §5.2.1: an attached message is itself a message to walk.
 		w.parts = append(w.parts, p)
 		if msg, err := mail.ReadMessage(bytes.NewReader(decodeCTE(cte, body))); err == nil {
@@ -83,11 +95,15 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 // parts before it are kept.
 func (w *walker) multipart(body []byte, boundary string, depth int) {
 	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	for w.entities < maxMIMEParts {
+	for {
 		// NextRawPart leaves quoted-printable alone, so that every part
 		// is decoded the same way, by decodeCTE.
 		part, err := mr.NextRawPart()
 		if err != nil {
+			return
+		}
+		if w.entities >= maxMIMEParts {
+			w.cut = fmt.Sprintf("more than %d MIME parts", maxMIMEParts)
 			return
 		}
 		data, err := io.ReadAll(part)

@@ -89,7 +89,6 @@ func TestAttachmentRules(t *testing.T) {
 func TestBrokenMIME(t *testing.T) {
 	h := serve(t, nil, attachmentRules)
 	tx := sdktest.NewTxn("a@example.org", "b@example.org")
-	deep := strings.Repeat("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n", 5000)
 	for _, msg := range []string{
 		"Content-Type: multipart/mixed\r\n\r\nno boundary parameter\r\n",
 		"Content-Type: multipart/mixed; boundary=b\r\n\r\nno boundary line at all\r\n",
@@ -101,7 +100,6 @@ func TestBrokenMIME(t *testing.T) {
 		"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n",
 		"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nbad =ZZ escape =\r\n",
 		"Content-Type: multipart/mixed; boundary=\"" + strings.Repeat("b", 5000) + "\"\r\n\r\n--b\r\n",
-		deep,
 	} {
 		v := h.Data(tx, []byte(msg))
 		wantAction(t, clip(msg), v, sdk.ActionContinue)
@@ -132,8 +130,8 @@ func TestMIMEWalkIsBounded(t *testing.T) {
 	for i := levels; i >= 0; i-- {
 		fmt.Fprintf(&body, "--b%d--\r\n", i)
 	}
-	if parts := walkMIME(get("multipart/mixed; boundary=b0"), []byte(body.String())); len(parts) != 0 {
-		t.Errorf("walk went deeper than %d levels: %v", maxMIMEDepth, parts)
+	if parts, cut := walkMIME(get("multipart/mixed; boundary=b0"), []byte(body.String())); len(parts) != 0 || !strings.Contains(cut, "nesting") {
+		t.Errorf("walk went deeper than %d levels: %v (cut %q)", maxMIMEDepth, parts, cut)
 	}
 
 	// Breadth: more parts than the limit.
@@ -142,9 +140,9 @@ func TestMIMEWalkIsBounded(t *testing.T) {
 		body.WriteString("--b\r\nContent-Type: application/pdf\r\n\r\nx\r\n")
 	}
 	body.WriteString("--b--\r\n")
-	parts := walkMIME(get("multipart/mixed; boundary=b"), []byte(body.String()))
-	if len(parts) != maxMIMEParts-1 { // the multipart itself counts as an entity
-		t.Errorf("walked %d parts, want the limit %d", len(parts), maxMIMEParts-1)
+	parts, cut := walkMIME(get("multipart/mixed; boundary=b"), []byte(body.String()))
+	if len(parts) != maxMIMEParts-1 || !strings.Contains(cut, "MIME parts") { // the multipart itself counts as an entity
+		t.Errorf("walked %d parts (cut %q), want the limit %d", len(parts), cut, maxMIMEParts-1)
 	}
 }
 
@@ -157,10 +155,65 @@ func TestMIMEWalkReadsNamesAndTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts := walkMIME(func(n string) string { return unfold(m.Get(n)) }, m.Body)
+	parts, cut := walkMIME(func(n string) string { return unfold(m.Get(n)) }, m.Body)
+	if cut != "" {
+		t.Errorf("walk of a small message cut short: %s", cut)
+	}
 	got := fmt.Sprintf("%+v", parts)
 	want := `[{mediaType:text/plain filename: text:[]} {mediaType:application/pdf filename:a.pdf text:[]} {mediaType:text/html filename: text:[60 98 62 104 105 60 47 98 62]}]`
 	if got != want {
 		t.Errorf("parts\n%s\nwant\n%s", got, want)
+	}
+}
+
+// nested is a message whose multiparts nest levels deep, the innermost
+// holding leaf.
+func nested(levels int, leaf string) string {
+	var b strings.Builder
+	b.WriteString("Subject: deep\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n")
+	for i := 0; i < levels; i++ {
+		fmt.Fprintf(&b, "--b%d\r\nContent-Type: multipart/mixed; boundary=b%d\r\n\r\n", i, i+1)
+	}
+	fmt.Fprintf(&b, "--b%d\r\n%s\r\n", levels, leaf)
+	for i := levels; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.String()
+}
+
+// TestAttachmentRuleBeyondWalkLimits hides an executable where the
+// bounded MIME walk does not look: 10,000 multiparts down, or as part
+// 1,001 of a multipart, and behind 10,000 attached messages. Each went
+// through an attachment rule that rejects executables; now the rule
+// treats what it could not inspect as matched. A message within the
+// limits is still judged by its parts.
+func TestAttachmentRuleBeyondWalkLimits(t *testing.T) {
+	h := serve(t, nil, attachmentRules)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	exe := "Content-Type: application/x-msdownload; name=evil.exe\r\n\r\nMZ"
+	pdf := "Content-Type: application/pdf; name=a.pdf\r\n\r\n%PDF"
+	var many []string
+	for i := 0; i < maxMIMEParts; i++ {
+		many = append(many, pdf)
+	}
+	rfc822 := "Subject: x\r\nContent-Type: message/rfc822\r\n\r\n" +
+		strings.Repeat("Subject: x\r\nContent-Type: message/rfc822\r\n\r\n", 10000) + exe + "\r\n"
+	for _, tc := range []struct {
+		name string
+		msg  string
+		want sdk.Action
+	}{
+		{"exe 10,000 levels down", nested(10000, exe), sdk.ActionReject},
+		{"exe one level past the limit", nested(maxMIMEDepth, exe), sdk.ActionReject},
+		{"exe after 1,000 parts", multipartMsg("b", append(many, exe)...), sdk.ActionReject},
+		{"exe behind 10,000 attached messages", rfc822, sdk.ActionReject},
+		{"pdf within the limits", nested(maxMIMEDepth-2, pdf), sdk.ActionContinue},
+		{"exe within the limits", nested(maxMIMEDepth-2, exe), sdk.ActionReject},
+	} {
+		v := h.Data(tx, []byte(tc.msg))
+		wantAction(t, tc.name, v, tc.want)
+		if tc.want == sdk.ActionReject && strings.Contains(tc.name, "past") && !strings.Contains(v.Reason, "not inspected") {
+			t.Errorf("%s: reason %q does not say the message was not inspected", tc.name, v.Reason)
+		}
 	}
 }
