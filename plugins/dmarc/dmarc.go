@@ -13,7 +13,7 @@
 //	quarantine = true        # honour p=quarantine (false: deliver)
 //	no_record  = "continue"  # no DMARC record: continue|quarantine|reject|tempfail
 //	temperror  = "tempfail"  # DNS failure on the record, or an aligned temperror
-//	permerror  = "continue"  # no From field, two From fields, or a From of more than 8 domains
+//	permerror  = "continue"  # no From field, an unparseable one, or From fields of more than 8 domains
 //	skip_networks      = ["127.0.0.0/8", "::1/128"]  # clients not checked
 //	skip_authenticated = true                        # nor AUTH clients
 //
@@ -83,10 +83,11 @@ type Config struct {
 	// in a temporary error: tempfail (default), continue, quarantine or
 	// reject.
 	Temperror string `json:"temperror"`
-	// Permerror is what to do when the message has no From field, several
-	// From fields, or a From field of more than maxAuthorDomains domains
-	// (RFC 7489 §6.6.1): continue (default), quarantine, reject, tempfail.
-	// A From field of a few domains is checked for each of them instead.
+	// Permerror is what to do when the message has no From field, one that
+	// cannot be parsed, or From fields of more than maxAuthorDomains
+	// domains (RFC 7489 §6.6.1): continue (default), quarantine, reject,
+	// tempfail. From fields of a few domains (one field or several) are
+	// checked for each of them instead.
 	Permerror string `json:"permerror"`
 	// SkipNetworks are client networks (CIDR or address) whose mail is not
 	// evaluated; default loopback, as the spf stage's skip_networks.
@@ -448,9 +449,9 @@ func (p *Plugin) lookup(ctx context.Context, domain string) (rec *Record, found 
 	return rec, true, nil
 }
 
-// maxAuthorDomains bounds the domains of one From field that are
-// checked, each costing a DNS lookup or two: a From field of more is a
-// permerror, as a message without a single From field is.
+// maxAuthorDomains bounds the domains of the From fields that are
+// checked, each costing a DNS lookup or two: more is a permerror, as a
+// message without a From field is.
 const maxAuthorDomains = 8
 
 // authorDomains are the distinct domains of the RFC5322.From field, in
@@ -462,26 +463,29 @@ func authorDomains(m *sdk.Message) ([]string, error) {
 			froms = append(froms, h.Value)
 		}
 	}
-	switch len(froms) {
-	case 0:
+	if len(froms) == 0 {
 		return nil, fmt.Errorf("no From field")
-	case 1:
-	default:
-		return nil, fmt.Errorf("%d From fields", len(froms))
 	}
+	// RFC 5322 allows one From field; RFC 7489 §6.6.1 lets a receiver
+	// apply DMARC to each author domain of a message with several. Taken
+	// as a permerror (continue by default), a forged From above the real
+	// one passed the real domain's p=reject unchecked, so every From
+	// field's domains are checked, as those of one field are.
 	var addrs []string
-	if list, err := mail.ParseAddressList(froms[0]); err == nil {
-		for _, a := range list {
-			addrs = append(addrs, a.Address)
+	for _, from := range froms {
+		if list, err := mail.ParseAddressList(from); err == nil {
+			for _, a := range list {
+				addrs = append(addrs, a.Address)
+			}
+		} else if strings.Count(from, "@") == 1 {
+			// Unparseable (an unknown charset in the display name, say)
+			// but with a single address: take the domain after the @.
+			_, d, _ := strings.Cut(from, "@")
+			d, _, _ = strings.Cut(d, ">")
+			addrs = append(addrs, "x@"+strings.TrimSpace(d))
+		} else {
+			return nil, fmt.Errorf("unparseable From field: %v", err)
 		}
-	} else if strings.Count(froms[0], "@") == 1 {
-		// Unparseable (an unknown charset in the display name, say) but
-		// with a single address: take the domain after the @.
-		_, d, _ := strings.Cut(froms[0], "@")
-		d, _, _ = strings.Cut(d, ">")
-		addrs = append(addrs, "x@"+strings.TrimSpace(d))
-	} else {
-		return nil, fmt.Errorf("unparseable From field: %v", err)
 	}
 	var out []string
 	seen := map[string]bool{}
@@ -500,7 +504,7 @@ func authorDomains(m *sdk.Message) ([]string, error) {
 	case len(out) == 0:
 		return nil, fmt.Errorf("no address in the From field")
 	case len(out) > maxAuthorDomains:
-		return nil, fmt.Errorf("%d domains in the From field, more than %d", len(out), maxAuthorDomains)
+		return nil, fmt.Errorf("%d domains in the From field(s), more than %d", len(out), maxAuthorDomains)
 	}
 	return out, nil
 }

@@ -180,20 +180,22 @@ func TestLocalPolicy(t *testing.T) {
 		{`{"no_record": "reject"}`, "a@norecord.test", false, sdk.ActionReject, 550},
 		{`{"no_record": "quarantine"}`, "a@norecord.test", false, sdk.ActionQuarantine, 0},
 		{`{"temperror": "continue"}`, "a@broken.test", false, sdk.ActionContinue, 0},
-		{`{}`, "a@example.org", true, sdk.ActionContinue, 0},
-		{`{"permerror": "reject"}`, "a@example.org", true, sdk.ActionReject, 550},
+		// A second From field is checked as well: the forged one above
+		// (a domain without a record) does not hide example.org's p=reject.
+		{`{}`, "a@example.org", true, sdk.ActionReject, 550},
+		{`{"reject": false}`, "a@example.org", true, sdk.ActionQuarantine, 0},
 	} {
 		t.Run(tc.cfg+" "+tc.from, func(t *testing.T) {
 			h := sdktest.New(t, &Plugin{}, tc.cfg)
 			msg := msgFrom(tc.from)
 			if tc.two {
-				msg = append([]byte("From: b@example.org\n"), msg...)
+				msg = append([]byte("From: b@norecord.test\n"), msg...)
 			}
 			v := h.Data(remoteTxn(), msg)
 			if v.Action != tc.action || (tc.code != 0 && (v.Reply == nil || v.Reply.Code != tc.code)) {
 				t.Fatalf("action %v reply %+v (%s), want %v %d", v.Action, v.Reply, v.Reason, tc.action, tc.code)
 			}
-			if tc.two && v.AuthResults[0].Result != ResultPermError {
+			if tc.two && (len(v.AuthResults) != 2 || v.AuthResults[0].Result != ResultNone || v.AuthResults[1].Result != ResultFail) {
 				t.Fatalf("two From fields: %+v", v.AuthResults)
 			}
 		})
