@@ -43,6 +43,23 @@ func TestBadInputHeaderOverFrameLimitPlugin(t *testing.T) {
 	sink.WaitN(t, 1, 10*time.Second)
 }
 
+// Under on_error continue too: a stage that cannot be shown the message
+// is not skipped, or a sender could take any message past a filter by
+// growing its header section.
+func TestBadInputHeaderOverFrameLimitContinue(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	stage := actorStage(t, "a", `{"data": {"*": {"edits": [{"op": "add_header", "name": "X-Plugin", "value": "seen"}]}}}`, `on_error = "continue"`)
+	d := startDaemon(t, relayTo(sink)+"[limits]\nmax_header_size = -1\n"+stage)
+	_, err := testlib.Send(d.SMTPAddrs()["mx"].String(), "alice@sluice.test", []string{"bob@remote.test"},
+		[]byte(bigHeader(sdk.MaxFrameSize+1000)))
+	if err == nil || !strings.HasPrefix(err.Error(), "552 5.3.4") {
+		t.Fatalf("header over the frame limit under on_error continue: %v, want 552 5.3.4", err)
+	}
+	if msgs, _ := d.Queue().List(0); len(msgs) != 0 {
+		t.Fatalf("refused message queued")
+	}
+}
+
 // Just under the frame limit in bytes of header, the frame (which carries
 // each field's name, value and raw bytes) is over it: also 552, never 451.
 func TestBadInputHeaderNearFrameLimitPlugin(t *testing.T) {

@@ -13,10 +13,11 @@ import (
 
 // PermanentError is a stage failure no retry can mend: the message
 // cannot be shown to the stage at all (a header section over the plugin
-// protocol's frame limit, a field larger than a milter packet). With
-// on_error tempfail or reject the client gets Reply, a 5xx, rather than a
-// 451 that would have it retry for days; on_error continue still goes on
-// without the stage.
+// protocol's frame limit, a field larger than a milter packet). Whatever
+// the stage's on_error, the client gets Reply, a 5xx: not a 451 that
+// would have it retry for days, nor, under on_error continue, a pass
+// without the stage, which would let a message past any filter by its
+// size.
 type PermanentError struct {
 	Reply *reply.Reply
 	Err   error
@@ -241,9 +242,12 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 		}
 		te.Action, te.Error, te.OnError = "error", err.Error(), string(e.OnError)
 		o, goOn := errorOutcome(e, err)
-		if pe := (*PermanentError)(nil); !goOn && errors.As(err, &pe) {
-			// No retry can mend it: a 5xx, not on_error's 451.
-			o = Outcome{Action: sdk.ActionReject, Reply: pe.Reply.With(fmt.Sprintf("stage %s: %v", e.Name, err))}
+		if pe := (*PermanentError)(nil); errors.As(err, &pe) {
+			// No retry can mend it: a 5xx, not on_error's 451. Nor does
+			// on_error continue go on without the stage: the sender
+			// chose the message's size, and a stage skipped because of
+			// it would let a message past a filter by growing it.
+			o, goOn = Outcome{Action: sdk.ActionReject, Reply: pe.Reply.With(fmt.Sprintf("stage %s: %v", e.Name, err))}, false
 		}
 		if o.Reply != nil {
 			te.Reply = o.Reply.String()
