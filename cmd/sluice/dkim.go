@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/sluice-mta/sluice/plugins/dkim"
 )
@@ -29,12 +30,17 @@ func cmdDKIM(args []string, w io.Writer) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("%v\n%s", err, dkimUsage)
+		return fmt.Errorf("%v; %s", err, dkimUsage) // one line, as every error
 	}
 	if len(pos) > 0 || *domain == "" || *selector == "" {
 		return errors.New(dkimUsage)
 	}
 	path, record, err := dkim.Keygen(*domain, *selector, *kind, *dir)
+	if errors.Is(err, os.ErrExist) {
+		// Never over an existing key: DNS publishes its public half, and
+		// mail signed with a new one would fail verification.
+		return fmt.Errorf("%v: a key for selector %q is there already; choose another selector, or move that file away first", err, *selector)
+	}
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/sluice-mta/sluice/core/admin"
 	"github.com/sluice-mta/sluice/core/config"
@@ -42,6 +44,9 @@ commands:
                                   manage SMTP AUTH users; the password comes from stdin
   version                         version and build info
 `
+
+// commands are the commands run dispatches, as usage lists them.
+var commands = []string{"serve", "check-config", "queue", "trace", "replay", "dkim", "plugin", "reload", "sendmail", "user", "version", "help"}
 
 func main() {
 	// Installed as a symlink named sendmail, it is the sendmail command
@@ -86,11 +91,17 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	default:
-		fmt.Fprintf(stderr, "sluice: unknown command %q\n%s", args[0], usage)
+		// One line, as every user error (the usage is sluice help's).
+		fmt.Fprintf(stderr, "sluice: unknown command %q: want one of %s (sluice help says more)\n", args[0], strings.Join(commands, ", "))
 		return exitUser
 	}
 	if err == nil || errors.Is(err, errHelpShown) {
 		return exitOK
+	}
+	// The daemon's 401 says what is wrong, not where this command took
+	// its token from (or that it had none), which is what to fix.
+	if ae := (*admin.APIError)(nil); errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		err = fmt.Errorf("%w (the token comes from $SLUICE_ADMIN_TOKEN, or [admin] token of -c FILE)", err)
 	}
 	// An error at a place in the config file is "file:line: reason" alone,
 	// as SPEC has check-config print it (and as compilers print theirs).

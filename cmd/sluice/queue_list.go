@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -23,6 +24,11 @@ func listQueue(w io.Writer, cl *admin.Client, p admin.PageQuery, all, asJSON boo
 	listed := 0
 	for {
 		l, raw, err := cl.QueuePage(p)
+		if errors.Is(err, admin.ErrTooLarge) {
+			// A daemon of this version keeps its pages far smaller, so
+			// this is an older or other one: smaller pages will do.
+			return fmt.Errorf("%w; ask for fewer messages a page with --limit N", err)
+		}
 		if err != nil {
 			return err
 		}

@@ -101,6 +101,11 @@ func cmdReplay(args []string, w io.Writer) error {
 		return enc.Encode(res)
 	}
 	fmt.Fprintf(w, "envelope: from <%s> to", strings.Trim(res.Envelope.MailFrom, "<>"))
+	if len(res.Envelope.Rcpts) == 0 {
+		// Refused at connect, helo or mail: no RCPT was reached, which
+		// a blank after "to" would not say.
+		fmt.Fprint(w, " (none)")
+	}
 	for _, r := range res.Envelope.Rcpts {
 		fmt.Fprintf(w, " <%s>", r.Addr)
 		if r.Route != "" {

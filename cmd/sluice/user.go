@@ -16,10 +16,14 @@ const userUsage = `usage: sluice user add NAME [-bcrypt] | del NAME | list   (-f
   add reads the password from the terminal (twice, not echoed) or from
   the first line of stdin; it is never taken from the command line`
 
+// userUsageLine is userUsage's first line: what an error prints, on the
+// one line every error has (the rest is for -h).
+var userUsageLine, _, _ = strings.Cut(userUsage, "\n")
+
 // cmdUser manages the users file of SMTP AUTH ([auth] users_file).
 func cmdUser(args []string, stdin io.Reader, w io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(userUsage)
+		return errors.New(userUsageLine)
 	}
 	if isHelp(args[0]) {
 		return showHelp(w, nil, userUsage)
@@ -33,7 +37,7 @@ func cmdUser(args []string, stdin io.Reader, w io.Writer) error {
 		return err
 	}
 	if err != nil {
-		return fmt.Errorf("%v\n%s", err, userUsage)
+		return fmt.Errorf("%v; %s", err, userUsageLine)
 	}
 	path, err := usersPath(*file, *cfgPath)
 	if err != nil {
@@ -54,7 +58,7 @@ func cmdUser(args []string, stdin io.Reader, w io.Writer) error {
 		}
 		return nil
 	}
-	return errors.New(userUsage)
+	return errors.New(userUsageLine)
 }
 
 // usersPath is -f, or the users_file of the -c config.

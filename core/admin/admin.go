@@ -66,6 +66,9 @@ type Options struct {
 	// stage that cannot start, is answered with 400 and the running
 	// config stays. Without it the route answers 501.
 	Reload func() error
+	// PageBytes bounds the JSON of a GET /api/queue page's messages; 0
+	// means MaxPageBytes.
+	PageBytes int
 }
 
 // Handler returns the admin API's HTTP handler.
@@ -75,6 +78,9 @@ func Handler(opt Options) http.Handler {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
+	}
+	if opt.PageBytes <= 0 {
+		opt.PageBytes = MaxPageBytes
 	}
 	a := &api{opt: opt}
 	mux := http.NewServeMux()
@@ -126,8 +132,9 @@ func (a *api) auth(next http.Handler) http.Handler {
 // QueueList is the JSON body of GET /api/queue. Counts and the oldest age
 // cover the whole queue. Messages is one page, in arrival order: at most
 // limit messages (default DefaultPageSize) after the id given as after,
-// of the given state if any. Domains covers the messages the page looked
-// at, which is the whole queue when it fits in one page.
+// of the given state if any, and fewer when their JSON would pass
+// MaxPageBytes. Domains covers the messages the page looked at, which is
+// the whole queue when it fits in one page.
 type QueueList struct {
 	Counts map[envelope.State]int `json:"counts"`
 	// Domains counts the messages with a pending recipient in each
@@ -188,24 +195,34 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	out := QueueList{Counts: counts, Domains: map[string]int{}, Messages: []*envelope.Message{}}
-	if !oldest.IsZero() {
-		out.OldestAge = max(a.opt.Clock().Sub(oldest).Seconds(), 0)
-	}
+	out := queuePage{Counts: counts, Domains: map[string]int{}, Messages: []json.RawMessage{},
+		OldestAge: oldestAge(oldest, a.opt.Clock())}
 	scanned, last := 0, ""
+	var addErr error
 	err = a.opt.Queue.Walk(after, func(m *envelope.Message) bool {
 		if len(out.Messages) == limit || scanned == maxPageScan {
 			out.Next = last // there is more after the page
 			return false
 		}
+		if state == "" || m.State == state {
+			added, err := out.add(m, a.opt.PageBytes)
+			if err != nil {
+				addErr = err
+				return false
+			}
+			if !added { // the page is full by size: m opens the next
+				out.Next = last
+				return false
+			}
+		}
 		scanned++
 		last = m.ID
 		countDomains(out.Domains, m)
-		if state == "" || m.State == state {
-			out.Messages = append(out.Messages, m)
-		}
 		return true
 	})
+	if err == nil {
+		err = addErr
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
@@ -283,7 +300,15 @@ func (a *api) flush(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	a.opt.Logger.Info("admin action", "action", "flush", "count", n)
-	writeJSON(w, http.StatusOK, ActionResult{Action: "flush", Count: n})
+	writeJSON(w, http.StatusOK, flushResult{Action: "flush", Count: n})
+}
+
+// flushResult is ActionResult as flush answers it: with its count even
+// when nothing was due, as "count": 0 is an answer, and a missing count
+// is not one a script can compare.
+type flushResult struct {
+	Action string `json:"action"`
+	Count  int    `json:"count"`
 }
 
 // flushNotAllowed answers GET (and HEAD) /api/queue/flush: flush is a

@@ -18,11 +18,23 @@ import (
 // ErrUnreachable wraps failures to reach the daemon at all.
 var ErrUnreachable = errors.New("daemon unreachable")
 
+// MaxAnswerBytes bounds the body the client reads from one answer: a page
+// of the queue is at most MaxPageBytes of messages (plus indentation and
+// the domains), so more is not an answer of this API, and reading it
+// unbounded could take the operator's machine's memory.
+const MaxAnswerBytes int64 = 64 << 20
+
+// ErrTooLarge is the error for an answer over MaxAnswerBytes.
+var ErrTooLarge = errors.New("answer too large")
+
 // Client calls a running daemon's admin API.
 type Client struct {
 	BaseURL string // e.g. http://127.0.0.1:8025
 	Token   string
 	HTTP    *http.Client
+	// MaxAnswer bounds the body read from one answer; 0 means
+	// MaxAnswerBytes.
+	MaxAnswer int64
 }
 
 // NewClient returns a client for base (host:port or a URL).
@@ -64,9 +76,16 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.where(), err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	limit := c.MaxAnswer
+	if limit <= 0 {
+		limit = MaxAnswerBytes
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	if int64(len(body)) > limit {
+		return fmt.Errorf("%w: admin API at %s answered %s %s with more than %s", ErrTooLarge, c.where(), method, path, sizeText(limit))
 	}
 	if resp.StatusCode >= 300 {
 		var e ErrorBody
@@ -87,6 +106,14 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 		}
 	}
 	return nil
+}
+
+// sizeText is n bytes for a message: in MiB when it is whole MiB.
+func sizeText(n int64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // notJSON is the error for an answer that is not the admin API's JSON: a

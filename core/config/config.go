@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -229,6 +230,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	c.Source = file
 	c.pos = locate(data).pos
+	if err := c.checkExplicitZeroes(); err != nil {
+		return nil, err
+	}
 	c.applyDefaults()
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -279,7 +283,7 @@ func decodeError(file string, data []byte, err error) error {
 	var de *toml.DecodeError
 	if errors.As(err, &de) {
 		row, col := de.Position()
-		msg := strings.TrimPrefix(de.Error(), "toml: ")
+		msg := typeMessage(strings.TrimPrefix(de.Error(), "toml: "))
 		if k := de.Key(); len(k) > 0 {
 			msg = locate(data).keyName(row, col, k) + ": " + msg
 		}
@@ -322,7 +326,14 @@ func (p *Prefix) UnmarshalText(b []byte) error {
 	s := string(b)
 	pp, err := netlist.Prefix(s)
 	if err != nil {
-		return fmt.Errorf("bad network %q: %v", s, err)
+		// net/netip's errors repeat the text after the name of the
+		// function that parsed it (`netip.ParsePrefix("10.0.0.0/33"):
+		// prefix length out of range`); the reason alone is kept.
+		why := err.Error()
+		if _, after, ok := strings.Cut(why, strconv.Quote(s)+"): "); ok {
+			why = after
+		}
+		return fmt.Errorf("bad network %q: %s (want an address or a CIDR such as 192.0.2.0/24)", s, why)
 	}
 	p.Prefix = pp
 	return nil

@@ -1,8 +1,11 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // validateListeners checks each [[listener]] and [admin] listen: a numeric
@@ -43,7 +46,7 @@ func (c *Config) validateListeners(f finder) error {
 				continue
 			}
 			if _, err := os.Stat(c.Resolve(k.path)); err != nil {
-				return f.err("listener", i, k.key, err.Error())
+				return f.err("listener", i, k.key, fileError("listener "+l.Name+": "+k.key, k.path, c.Resolve(k.path), err))
 			}
 		}
 	}
@@ -58,4 +61,22 @@ func (c *Config) validateListeners(f finder) error {
 		}
 	}
 	return nil
+}
+
+// fileError says that the file a key names cannot be used: the key, the
+// path as written and, when that is relative, the file it resolved to
+// (relative to the config file, so not always where the operator looks),
+// then the reason alone, without the "stat PATH" os repeats.
+func fileError(what, written, resolved string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	if written != resolved {
+		if abs, aerr := filepath.Abs(resolved); aerr == nil {
+			resolved = abs
+		}
+		return fmt.Sprintf("%s %q (%s): %v", what, written, resolved, err)
+	}
+	return fmt.Sprintf("%s %q: %v", what, written, err)
 }

@@ -134,7 +134,7 @@ func TestInlineTablesLocate(t *testing.T) {
 			`f.toml:5: unknown key limits.message_rate_per_ip.brust`},
 		{"wrong type in an inline rate",
 			minimal + "[limits]\nmessage_rate_per_ip = { per_minute = \"1\" }\n",
-			`f.toml:5: limits.message_rate_per_ip.per_minute: cannot decode TOML string into struct field config.Rate.PerMinute of type int`},
+			`f.toml:5: limits.message_rate_per_ip.per_minute: want an integer, not a string`},
 		{"bad duration in an inline stage",
 			"hostname = \"mx.example.org\"\nlistener = [{listen = \"127.0.0.1:2525\"}]\nstage = [\n  {name = \"a\", plugin = \"spf\"},\n  {name = \"b\", plugin = \"spf\", timeout = \"soon\"},\n]\n",
 			`f.toml:5: stage.timeout: bad duration "soon" (use e.g. 30s, 5m, 2h, 5d)`},

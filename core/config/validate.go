@@ -270,7 +270,15 @@ func (c *Config) Resolve(p string) string {
 	if p == "" || filepath.IsAbs(p) || c.Source == "" || c.Source == "<default>" {
 		return p
 	}
-	return filepath.Join(filepath.Dir(c.Source), p)
+	r := filepath.Join(filepath.Dir(c.Source), p)
+	if !strings.ContainsRune(r, filepath.Separator) {
+		// Join drops the "./" of a file in the working directory
+		// (plugin = "./filter" beside a config given as "sluice.toml"
+		// is "filter"), and a name without a slash is what exec looks
+		// up in $PATH, not that file.
+		r = "." + string(filepath.Separator) + r
+	}
+	return r
 }
 
 // IsLocalDomain reports whether domain is one of local_domains, ignoring
