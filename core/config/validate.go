@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 func (c *Config) applyDefaults() {
@@ -119,8 +121,8 @@ func (c *Config) applyDefaults() {
 	if d.IdleTimeout.Duration == 0 {
 		d.IdleTimeout.Duration = 10 * time.Second
 	}
-	if d.Jitter == 0 {
-		d.Jitter = 0.1
+	if d.Jitter == 0 && !c.written("delivery", "jitter") {
+		d.Jitter = 0.1 // jitter = 0, written, turns it off
 	}
 	c.applyMXLimitDefaults()
 	if c.Log.Format == "" {
@@ -296,5 +298,9 @@ func (c *Config) IsLocalDomain(domain string) bool {
 
 // normDomain lower-cases d and drops one trailing dot: domain names compare
 // without regard to case (RFC 4343 section 3) and "example.org." is the
-// same absolute name as "example.org".
-func normDomain(d string) string { return strings.TrimSuffix(strings.ToLower(d), ".") }
+// same absolute name as "example.org". A Unicode domain compares as its
+// A-label: "café.example" in local_domains is also "xn--caf-dma.example",
+// the form a peer without SMTPUTF8 (or Sluice's own downgrade) sends.
+func normDomain(d string) string {
+	return strings.TrimSuffix(strings.ToLower(dnsresolve.ASCII(d)), ".")
+}

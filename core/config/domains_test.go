@@ -1,0 +1,34 @@
+package config
+
+import "testing"
+
+// A Unicode domain in local_domains is also its A-label, the form a peer
+// without SMTPUTF8 (or Sluice's own downgrade) sends, and the reverse.
+func TestIsLocalDomainALabel(t *testing.T) {
+	c, err := Parse("f.toml", []byte("local_domains = [\"café.test\", \"xn--mnchen-3ya.test\"]\n"+minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]bool{
+		"café.test": true, "CAFÉ.test": true, "xn--caf-dma.test": true, "XN--CAF-DMA.TEST.": true,
+		"münchen.test": true, "xn--mnchen-3ya.test": true,
+		"cafe.test": false, "xn--caf-dma.example": false,
+	} {
+		if got := c.IsLocalDomain(d); got != want {
+			t.Errorf("IsLocalDomain(%q) = %v, want %v", d, got, want)
+		}
+	}
+}
+
+// jitter = 0, written, turns jitter off; left out it is 0.1.
+func TestJitterZeroWritten(t *testing.T) {
+	for src, want := range map[string]float64{"": 0.1, "[delivery]\njitter = 0\n": 0, "[delivery]\njitter = 0.0\n": 0, "[delivery]\njitter = 0.3\n": 0.3} {
+		c, err := Parse("f.toml", []byte(minimal+src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Delivery.Jitter != want {
+			t.Errorf("%q: jitter %v, want %v", src, c.Delivery.Jitter, want)
+		}
+	}
+}
