@@ -176,6 +176,7 @@ type Delivery struct {
 	DelayWarning          Duration `toml:"delay_warning"`           // "delayed" report after this (default 4h; "0s" keeps the default)
 	NoDelayWarning        bool     `toml:"no_delay_warning"`        // never send "delayed" reports
 	DoubleBounceTo        string   `toml:"double_bounce_to"`        // where failed bounces go ("" = log and drop)
+	BounceSizeLimit       int      `toml:"bounce_size_limit"`       // largest original a report returns whole (default 50000; -1 = no limit)
 
 	MXLimits // mx_address_limit, mx_session_limit (mxlimits.go)
 }

@@ -125,6 +125,11 @@ func (c *Config) applyDefaults() {
 		d.Jitter = 0.1 // jitter = 0, written, turns it off
 	}
 	c.applyMXLimitDefaults()
+	if d.BounceSizeLimit == 0 {
+		// Postfix's bounce_size_limit: a report to a sender that may be
+		// forged does not carry megabytes back (backscatter).
+		d.BounceSizeLimit = 50000
+	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
@@ -224,6 +229,9 @@ func (c *Config) validate() error {
 	}
 	if err := c.validateMXLimits(f); err != nil {
 		return err
+	}
+	if n := d.BounceSizeLimit; n < -1 {
+		return f.err("delivery", -1, "bounce_size_limit", fmt.Sprintf("bounce_size_limit must be positive, or -1 for no limit, not %d", n))
 	}
 	switch c.Log.Format {
 	case "text", "json":

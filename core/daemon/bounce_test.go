@@ -49,3 +49,33 @@ func TestQueueBounceReturnsMessageNow(t *testing.T) {
 		t.Errorf("sluice_reports_total{kind=\"dsn\"} %v, want 1", v)
 	}
 }
+
+// A report returns an original of more than bounce_size_limit (50000 by
+// default, Postfix's) as its header only, so a sender that may be forged
+// does not get megabytes back; -1 returns it whole.
+func TestBounceSizeLimit(t *testing.T) {
+	body := strings.Repeat("0123456789 the original body line of the test message\r\n", 1100) // ~60 KB
+	for _, tc := range []struct {
+		extra string
+		whole bool
+	}{{"", false}, {"bounce_size_limit = -1\n", true}, {"bounce_size_limit = 100000\n", true}} {
+		sink := testlib.NewSink(t, "127.0.0.1:0")
+		sink.OnRcpt(func(rcpt string) error {
+			if rcpt == "bob@remote.test" {
+				return testlib.Perm
+			}
+			return nil
+		})
+		d := startDaemon(t, relayTo(sink)+tc.extra)
+		msg := "From: <alice@sluice.test>\r\nTo: <bob@remote.test>\r\nSubject: large original\r\n\r\n" + body
+		if _, err := testlib.Send(d.SMTPAddrs()["mx"].String(), "alice@sluice.test", []string{"bob@remote.test"}, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		report := string(sink.WaitN(t, 1, 10*time.Second)[0].Data)
+		hasBody := strings.Contains(report, "the original body line")
+		if hasBody != tc.whole || !strings.Contains(report, "Subject: large original") ||
+			strings.Contains(report, "text/rfc822-headers") == tc.whole {
+			t.Fatalf("%q: report of %d bytes, body returned %v, want %v", tc.extra, len(report), hasBody, tc.whole)
+		}
+	}
+}

@@ -402,7 +402,7 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 		}
 		o.Routing.RootCAs = pool
 	}
-	o.Bounce = delivery.BounceOptions{DelayWarning: dc.DelayWarning.Duration, DoubleBounceTo: dc.DoubleBounceTo}
+	o.Bounce = delivery.BounceOptions{DelayWarning: dc.DelayWarning.Duration, DoubleBounceTo: dc.DoubleBounceTo, MaxReturn: dc.BounceSizeLimit}
 	if dc.NoDelayWarning {
 		o.Bounce.DelayWarning = -1
 	}
