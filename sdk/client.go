@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -92,7 +93,7 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		if st, ok := status.FromError(err); ok && st.Code() == codes.Unknown {
 			// The plugin's Configure refused its config: its own words
 			// say why, without the RPC's wrapping.
-			return Info{}, fmt.Errorf("init: %s", st.Message())
+			return Info{}, &ConfigError{Msg: strings.TrimPrefix(st.Message(), "configure: ")}
 		}
 		return Info{}, fmt.Errorf("sdk: init: %w", err)
 	}

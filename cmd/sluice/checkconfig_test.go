@@ -29,7 +29,7 @@ func TestCheckConfigCatchesWhatServeRefuses(t *testing.T) {
 	}{
 		{"plugin config", head + "[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n" +
 			"[[stage]]\nname = \"dk\"\nplugin = \"dkim\"\n[stage.config]\nmode = \"bogus\"\n",
-			`stage "dk": plugin`},
+			`:11: stage "dk": [stage.config] refused by the plugin: mode "bogus": want`},
 		{"tls certificate", head + "[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n" +
 			"tls_cert = \"junk.pem\"\ntls_key = \"junk.pem\"\n", "listener mx"},
 		{"users file", head + "[auth]\nusers_file = \"users\"\n" +
@@ -144,5 +144,35 @@ func TestCheckConfigShowsMilterPath(t *testing.T) {
 		"  3. s  milter local:" + filepath.Join(dir, "run", "s.sock") + "  timeout=2s on_error=tempfail\n"
 	if got := runCLI(t, "check-config", "-c", path); got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// A plugin's refusal of its [stage.config] is shown at the line of the
+// key it names (encoding/json's unknown field, a wrong type, the house
+// style "key = value: why"), else at [stage.config], in the plugin's own
+// words without the plugin's command line or the RPC's wrapping.
+func TestCheckConfigStageConfigKeyLine(t *testing.T) {
+	t.Setenv("SLUICE_TEST_MAIN", "1")
+	dir := t.TempDir()
+	const head = "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n" +
+		"[[stage]]\nname = \"a\"\nplugin = \"spf\"\n[stage.config]\nreceived_spf = true\n"
+	for _, tc := range []struct{ name, tail, want string }{
+		{"unknown", "bogus_key = 1\n", `:12: stage "a": [stage.config] refused by the plugin: json: unknown field "bogus_key"`},
+		{"type", "check_helo = \"yes\"\n", `:12: stage "a": [stage.config] refused by the plugin: json: cannot unmarshal`},
+		{"value", "fail = \"maybe\"\n", `:12: stage "a": [stage.config] refused by the plugin: spf: fail = "maybe": want`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, tc.name+".toml")
+			if err := os.WriteFile(path, []byte(head+tc.tail), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var o, e bytes.Buffer
+			if code := run([]string{"check-config", "-c", path}, nil, &o, &e); code != 1 {
+				t.Fatalf("exit %d, want 1; stderr %q", code, e.String())
+			}
+			if got := e.String(); !strings.HasPrefix(got, path+tc.want) || strings.Contains(got, "plugin serve") {
+				t.Fatalf("stderr %q, want prefix %q", got, path+tc.want)
+			}
+		})
 	}
 }

@@ -258,6 +258,22 @@ func (c *Config) StageError(i int, key string, err error) error {
 	return c.KeyError("stage", i, key, fmt.Errorf("stage %q: %w", name, err))
 }
 
+// StageConfigError is a plugin's refusal of the i'th stage's
+// [stage.config], in its own words (msg), positioned at the line of key
+// (a dotted path inside [stage.config], "" when the refusal names none),
+// else at [stage.config] itself, else at the stage.
+func (c *Config) StageConfigError(i int, key, msg string) error {
+	name := ""
+	if i >= 0 && i < len(c.Stages) {
+		name = c.Stages[i].Name
+	}
+	path := []string{"stage", strconv.Itoa(i), "config"}
+	if key != "" {
+		path = append(path, strings.Split(key, ".")...)
+	}
+	return &Error{File: c.Source, Line: c.pos.line(path), Msg: fmt.Sprintf("stage %q: [stage.config] refused by the plugin: %s", name, msg)}
+}
+
 // KeyError is err positioned at key of the index'th [[table]] (index -1
 // for a plain [table], table "" for the top level), for errors found
 // outside this package in a file a key names: a listener's tls_cert, the

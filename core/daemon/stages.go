@@ -3,6 +3,7 @@ package daemon
 import (
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,6 +46,10 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipeli
 	for i, sc := range c.Stages {
 		st, cl, err := startStage(c, sc, self, log, prev)
 		if err != nil {
+			if ce := (*sdk.ConfigError)(nil); errors.As(err, &ce) {
+				// file:line of the key: stage "name": [stage.config] refused…
+				return nil, c.StageConfigError(i, ce.Key(), ce.Msg)
+			}
 			key := "plugin"
 			if sc.Milter != "" {
 				key = "milter"
