@@ -115,12 +115,14 @@ func (c *conn) countJunk() int {
 	return c.nJunk
 }
 
-// delivered notes a queued message: a client that sends mail may send the
-// odd NOOP or RSET between its messages without end (a relay_networks
-// client has no max_messages_per_connection).
+// delivered notes a queued message and forgives the connection's errors
+// and junk commands so far, as Postfix does after each message it queues:
+// a relay sending message after message on one connection, each with a
+// recipient refused or the odd NOOP or RSET between them, is working,
+// not probing (a relay_networks client has no max_messages_per_connection).
 func (c *conn) delivered() {
 	c.mu.Lock()
-	c.nJunk = 0
+	c.nJunk, c.nErrs = 0, 0
 	c.mu.Unlock()
 }
 

@@ -13,8 +13,9 @@ import (
 // Each of these went on for ever: a refused HELO (asking the helo hook
 // each time), a cancelled AUTH, DATA or BDAT with no valid recipient and
 // empty BDAT chunks were never counted, the same RCPT was answered 250
-// without end, and RCPTs over max_recipients were never errors (now after
-// Postfix's overshoot allowance, rcptOvershoot).
+// without end, and RCPTs over max_recipients were never errors (now, as
+// repeats of one recipient, after Postfix's overshoot allowance,
+// rcptOvershoot).
 func TestNoEndlessLoops(t *testing.T) {
 	const limit = "421 4.7.0 Too many errors, closing connection"
 	tlsOpt, clientTLS := withSTARTTLS(t)
@@ -34,8 +35,8 @@ func TestNoEndlessLoops(t *testing.T) {
 			cycle: []string{"BDAT 0", "554 5.5.1 No valid recipients"}},
 		{name: "empty BDAT chunks", setup: []string{"MAIL FROM:<a@example.org>", "250 *", "RCPT TO:<b@example.org>", "250 *"},
 			cycle: []string{"BDAT 0", "250 2.0.0 Continue"}},
-		{name: "the same recipient", setup: []string{"MAIL FROM:<a@example.org>", "250 *"},
-			cycle: []string{"RCPT TO:<b@example.org>", "250 *"}},
+		{name: "the same recipient", setup: []string{"MAIL FROM:<a@example.org>", "250 *", "RCPT TO:<b@example.org>", "250 *"},
+			cycle: []string{"RCPT TO:<b@example.org>", "*"}, min: rcptOvershoot},
 		{name: "recipients over the limit", setup: []string{"MAIL FROM:<a@example.org>", "250 *",
 			"RCPT TO:<b1@example.org>", "250 *", "RCPT TO:<b2@example.org>", "250 *", "RCPT TO:<b3@example.org>", "250 *"},
 			cycle: []string{"RCPT TO:<b4@example.org>", "452 4.5.3 Too many recipients"}, min: rcptOvershoot},
@@ -73,4 +74,47 @@ func TestNoEndlessLoops(t *testing.T) {
 			t.Fatalf("2000 cycles and the session goes on")
 		})
 	}
+}
+
+// A queued message forgives the connection's errors and junk commands, as
+// Postfix does after each message: a relay sending message after message
+// on one connection, each with one recipient refused, is not cut off
+// after max_errors of them.
+func TestErrorsForgivenAfterQueuedMessage(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxJunkCommands, l.MaxErrors = 3, 2 }),
+		func(o *Options) { o.Policy = &testPolicy{badRcpt: "spam@example.org"} })
+	d := h.dial()
+	d.ehlo()
+	for n := 0; n < 10; n++ {
+		d.cmd("MAIL FROM:<a@example.org>", "250 *")
+		d.cmd("RCPT TO:<spam@example.org>", "550 *")
+		d.cmd("NOOP", "250 *")
+		d.cmd("RCPT TO:<b@example.org>", "250 *")
+		d.cmd("DATA", "354 *")
+		d.send("Subject: n", "", "body", ".")
+		d.queued()
+	}
+	d.cmd("QUIT", "221 *")
+}
+
+// A pipelined BDAT message whose recipients all failed costs one error,
+// not one per chunk (Exchange sends many chunks before it reads a reply).
+func TestBDATWithoutRecipientsCountsOnce(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) { l.MaxJunkCommands, l.MaxErrors = 100, 2 }),
+		func(o *Options) { o.Policy = &testPolicy{badRcpt: "spam@example.org"} })
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 *")
+	d.cmd("RCPT TO:<spam@example.org>", "550 *")
+	for i := 0; i < 30; i++ {
+		d.raw("BDAT 3\r\nabc")
+		d.expect("554 5.5.1 No valid recipients")
+	}
+	d.raw("BDAT 3 LAST\r\nabc")
+	d.expect("554 5.5.1 No valid recipients")
+	d.cmd("RSET", "250 *")
+	d.envelope("b@example.org")
+	d.cmd("DATA", "354 *")
+	d.send("Subject: n", "", "body", ".")
+	d.queued()
 }

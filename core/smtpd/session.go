@@ -66,27 +66,28 @@ type txn struct {
 	// seen holds rcptKey of each recipient once there are more than a few:
 	// a scan of rcpts per RCPT would make a large transaction quadratic.
 	seen map[string]struct{}
-	// overshoot counts the RCPTs refused over max_recipients.
+	// overshoot counts the RCPTs that added no one: refused over
+	// max_recipients, or repeating a recipient.
 	overshoot int
 }
 
-// rcptOvershoot is how many RCPTs past max_recipients a transaction may
-// send before each more counts towards max_errors: Postfix's
-// smtpd_recipient_overshoot_limit (1000, its default). A client that
-// pipelines all its recipients hears 452 for those over the limit and
-// sends them in another transaction (RFC 5321 §4.5.3.1.10), so a few are
-// no error; without an end, 452 after 452 held a session for good.
+// rcptOvershoot is how many RCPTs past max_recipients, or repeating a
+// recipient, a transaction may send before each more counts towards
+// max_errors: Postfix's smtpd_recipient_overshoot_limit (1000, its
+// default). A client that pipelines all its recipients hears 452 for
+// those over the limit and sends them in another transaction (RFC 5321
+// §4.5.3.1.10), and a list server may repeat an address, so a few are no
+// error; without an end, 452 after 452 (or 250 after 250 for the same
+// address) held a session for good.
 const rcptOvershoot = 1000
 
 // How Rcpt counts its answer: a refusal towards max_errors, the first
-// refusals over the recipient limit not at all, a duplicate recipient (a
-// 250 that adds no one) as a junk command.
+// refusals over the recipient limit not at all.
 type rcptCount int
 
 const (
 	rcptCounted rcptCount = iota
 	rcptFree
-	rcptDuplicate
 )
 
 // seenAfter is how many recipients a transaction has before has looks
@@ -217,14 +218,6 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if r == nil {
 		r, how = s.rcpt(to, opts)
 	}
-	if how == rcptDuplicate && s.conn.junk() {
-		// The same RCPT again and again is answered 250 and adds no one:
-		// it is counted as NOOP is, or it could go on for ever.
-		s.countRcpt(&tooManyErrors)
-		s.logReject("rcpt", tooManyErrors.With("max_junk_commands, then max_errors, at a duplicate RCPT"), "rcpt", to)
-		s.hangup(&tooManyErrors)
-		return toSMTP(&tooManyErrors)
-	}
 	s.countRcpt(r)
 	switch {
 	case r == nil:
@@ -263,7 +256,12 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 	// quoted, as it was stored; one that does not parse is refused below.
 	mb, perr := parseMailbox(to, s.tx.opts.UTF8)
 	if perr == nil && s.tx.has(mb.String()) {
-		return nil, rcptDuplicate
+		// 250 and no one added: part of the overshoot allowance, past
+		// which it is refused as one over the limit would be.
+		if s.tx.overshoot++; s.tx.overshoot <= rcptOvershoot {
+			return nil, rcptFree
+		}
+		return &reply.TooManyRcpts, rcptCounted
 	}
 	// RFC 5321 §4.5.3.1.10: the limit; the client sends the rest later.
 	if len(s.tx.rcpts) >= s.srv.cfg.Limits.MaxRecipients {

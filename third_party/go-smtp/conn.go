@@ -35,6 +35,9 @@ type Conn struct {
 
 	// Number of errors witnessed on this connection
 	errCount int
+	// noRcptRefused: this transaction's DATA or BDAT was refused for
+	// want of a recipient, and counted once (refuseWithoutRecipients).
+	noRcptRefused bool
 
 	session    Session
 	locker     sync.Mutex
@@ -569,6 +572,7 @@ func (c *Conn) handleMail(arg string) {
 
 	c.writeResponse(250, EnhancedCode{2, 0, 0}, fmt.Sprintf("Roger, accepting mail from <%v>", quotePath(from)))
 	c.fromReceived = true
+	c.noRcptRefused = false
 }
 
 // maxEnvIDLength is the longest ENVID, in characters (RFC 3461 §4.4).
@@ -1191,11 +1195,17 @@ func (c *Conn) refuseWithoutRecipients() bool {
 	case !c.fromReceived:
 		c.protocolError(503, EnhancedCode{5, 5, 1}, "Bad sequence of commands: MAIL first")
 	case len(c.recipients) == 0:
-		// An error like any other, as Postfix counts it: a pipelining
-		// client that sent DATA before it knew its recipients failed
-		// (RFC 2920 §3.1) gets one per transaction, and a client
-		// repeating DATA after MAIL alone no longer goes on for ever.
-		c.protocolError(554, EnhancedCode{5, 5, 1}, "No valid recipients")
+		// An error like any other, as Postfix counts it, once per
+		// transaction: a pipelining client that sent DATA before it knew
+		// its recipients failed (RFC 2920 §3.1), or its BDAT chunks
+		// after them, costs one error, and a client repeating DATA after
+		// MAIL alone no longer goes on for ever (the repeats are junk).
+		if !c.noRcptRefused {
+			c.noRcptRefused = true
+			c.protocolError(554, EnhancedCode{5, 5, 1}, "No valid recipients")
+		} else if !c.junkCommand("DATA") {
+			c.writeResponse(554, EnhancedCode{5, 5, 1}, "No valid recipients")
+		}
 	default:
 		return false
 	}
@@ -1827,5 +1837,6 @@ func (c *Conn) reset() {
 	}
 
 	c.fromReceived = false
+	c.noRcptRefused = false
 	c.recipients = nil
 }

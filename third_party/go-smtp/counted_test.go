@@ -9,8 +9,9 @@ import (
 )
 
 // A cancelled AUTH (RFC 4954 §4) and DATA or BDAT without a valid
-// recipient are errors the server answers itself: an ErrorCounter session
-// is told of each, as Postfix counts them towards smtpd_hard_error_limit.
+// recipient (once per transaction) are errors the server answers itself:
+// an ErrorCounter session is told of each, as Postfix counts them towards
+// smtpd_hard_error_limit.
 // Before, none was reported, so a client could repeat them without end.
 func TestServerErrorCounterCancelAndNoRecipients(t *testing.T) {
 	var sess *countingSession
@@ -26,9 +27,16 @@ func TestServerErrorCounterCancelAndNoRecipients(t *testing.T) {
 	rc.cmd("*", "501 5.0.0 Negotiation cancelled")
 	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
 	rc.cmd("DATA", "554 5.5.1 No valid recipients")
+	// The same transaction's later refusals (a pipelined message's BDAT
+	// chunks) are not errors again: they are junk (Server.JunkCommand).
 	rc.send("BDAT 2\r\nab")
 	rc.expect("554 5.5.1 No valid recipients")
-	rc.cmd("DATA", "421 4.7.0 Too many errors")
+	rc.cmd("DATA", "554 5.5.1 No valid recipients")
+	for _, last := range []string{"554 5.5.1 No valid recipients", "421 4.7.0 Too many errors"} {
+		rc.cmd("RSET", "250 2.0.0 Session reset")
+		rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+		rc.cmd("DATA", last)
+	}
 	rc.expectClosed()
 	want := []string{
 		"501 5.0.0 Negotiation cancelled",
