@@ -13,7 +13,7 @@
 //	quarantine = true        # honour p=quarantine (false: deliver)
 //	no_record  = "continue"  # no DMARC record: continue|quarantine|reject|tempfail
 //	temperror  = "tempfail"  # DNS failure on the record, or an aligned temperror
-//	permerror  = "continue"  # no From field, an unparseable one, or From fields of more than 8 domains
+//	permerror  = "continue"  # no From field, or no domain in it (more than 16 domains: reject)
 //	skip_networks      = ["127.0.0.0/8", "::1/128"]  # clients not checked
 //	skip_authenticated = true                        # nor AUTH clients
 //
@@ -28,10 +28,12 @@ package dmarc
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/mail"
 	"net/netip"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -83,11 +85,11 @@ type Config struct {
 	// in a temporary error: tempfail (default), continue, quarantine or
 	// reject.
 	Temperror string `json:"temperror"`
-	// Permerror is what to do when the message has no From field, one that
-	// cannot be parsed, or From fields of more than maxAuthorDomains
-	// domains (RFC 7489 §6.6.1): continue (default), quarantine, reject,
-	// tempfail. From fields of a few domains (one field or several) are
-	// checked for each of them instead.
+	// Permerror is what to do when the message has no From field, or no
+	// domain in it (RFC 7489 §6.6.1): continue (default), quarantine,
+	// reject, tempfail. From fields of a few domains (one field or
+	// several, parseable or not) are checked for each of them instead;
+	// more than maxAuthorDomains are refused.
 	Permerror string `json:"permerror"`
 	// SkipNetworks are client networks (CIDR or address) whose mail is not
 	// evaluated; default loopback, as the spf stage's skip_networks.
@@ -175,7 +177,11 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	domains, err := authorDomains(m)
 	if err != nil {
 		ar := sdk.AuthResult{Method: "dmarc", Result: ResultPermError, Reason: err.Error()}
-		return p.local(p.cfg.Permerror, "", ar, "dmarc: "+err.Error()), nil
+		action := p.cfg.Permerror
+		if errors.Is(err, errTooManyAuthors) {
+			action = actionReject
+		}
+		return p.local(action, "", ar, "dmarc: "+err.Error()), nil
 	}
 	// RFC 7489 §6.6.1: a From field with addresses in several domains is
 	// checked for each domain, and the strictest policy among those that
@@ -450,12 +456,27 @@ func (p *Plugin) lookup(ctx context.Context, domain string) (rec *Record, found 
 }
 
 // maxAuthorDomains bounds the domains of the From fields that are
-// checked, each costing a DNS lookup or two: more is a permerror, as a
-// message without a From field is.
-const maxAuthorDomains = 8
+// checked, each costing a DNS lookup or two (all at once). A message with
+// more is refused (errTooManyAuthors): it cannot be checked, and taken as
+// a permerror it would let any forged author through behind enough decoy
+// domains; RFC 7489 §6.6.1 lets a receiver reject such a message.
+const maxAuthorDomains = 16
 
-// authorDomains are the distinct domains of the RFC5322.From field, in
-// order. RFC 7489 §6.6.1: a message must have exactly one From field.
+// errTooManyAuthors is authorDomains' error for more than maxAuthorDomains.
+var errTooManyAuthors = errors.New("more author domains than can be checked")
+
+// atDomain finds the domain after each "@" of a From field that does not
+// parse as an address list (a@b@c, a broken display name, an unknown
+// charset): each is checked, or such a field would hide a forged author.
+var atDomain = regexp.MustCompile(`@([^\s@<>,;:"()\[\]\\]+)`)
+
+// authorDomains are the distinct domains of the RFC5322.From fields, in
+// order. RFC 5322 allows one From field; RFC 7489 §6.6.1 lets a receiver
+// apply DMARC to each author domain of a message with several, or with
+// several addresses in one. Taken as a permerror (continue by default), a
+// forged From beside the real one, or a From that does not parse, passed
+// the real domain's p=reject unchecked: every domain that can be found is
+// checked, and a message without any is the permerror.
 func authorDomains(m *sdk.Message) ([]string, error) {
 	var froms []string
 	for _, h := range m.Headers {
@@ -466,45 +487,30 @@ func authorDomains(m *sdk.Message) ([]string, error) {
 	if len(froms) == 0 {
 		return nil, fmt.Errorf("no From field")
 	}
-	// RFC 5322 allows one From field; RFC 7489 §6.6.1 lets a receiver
-	// apply DMARC to each author domain of a message with several. Taken
-	// as a permerror (continue by default), a forged From above the real
-	// one passed the real domain's p=reject unchecked, so every From
-	// field's domains are checked, as those of one field are.
-	var addrs []string
-	for _, from := range froms {
-		if list, err := mail.ParseAddressList(from); err == nil {
-			for _, a := range list {
-				addrs = append(addrs, a.Address)
-			}
-		} else if strings.Count(from, "@") == 1 {
-			// Unparseable (an unknown charset in the display name, say)
-			// but with a single address: take the domain after the @.
-			_, d, _ := strings.Cut(from, "@")
-			d, _, _ = strings.Cut(d, ">")
-			addrs = append(addrs, "x@"+strings.TrimSpace(d))
-		} else {
-			return nil, fmt.Errorf("unparseable From field: %v", err)
-		}
-	}
 	var out []string
 	seen := map[string]bool{}
-	for _, a := range addrs {
-		i := strings.LastIndexByte(a, '@')
-		d := normalize(a[i+1:])
-		if d == "" {
-			return nil, fmt.Errorf("an address without a domain in the From field")
-		}
-		if !seen[d] {
+	add := func(d string) {
+		if d = normalize(d); d != "" && !seen[d] {
 			seen[d] = true
 			out = append(out, d)
 		}
 	}
+	for _, from := range froms {
+		if list, err := mail.ParseAddressList(from); err == nil {
+			for _, a := range list {
+				add(a.Address[strings.LastIndexByte(a.Address, '@')+1:])
+			}
+			continue
+		}
+		for _, m := range atDomain.FindAllStringSubmatch(from, -1) {
+			add(m[1])
+		}
+	}
 	switch {
 	case len(out) == 0:
-		return nil, fmt.Errorf("no address in the From field")
+		return nil, fmt.Errorf("no domain in the From field")
 	case len(out) > maxAuthorDomains:
-		return nil, fmt.Errorf("%d domains in the From field(s), more than %d", len(out), maxAuthorDomains)
+		return nil, fmt.Errorf("%d domains in the From field(s): %w", len(out), errTooManyAuthors)
 	}
 	return out, nil
 }

@@ -338,11 +338,19 @@ func TestMultiDomainFrom(t *testing.T) {
 			[]sdk.AuthResult{dkimRes("pass", "example.org"), dkimRes("pass", "quar.test")}, sdk.ActionContinue, []string{ResultPass, ResultPass}},
 		{"a reject beats a DNS failure", "a@broken.test, ceo@example.org", nil, sdk.ActionReject, []string{ResultTempError, ResultFail}},
 		{"repeated domain checked once", "a@example.org, B <b@EXAMPLE.org>", []sdk.AuthResult{spf("a@example.org")}, sdk.ActionContinue, []string{ResultPass}},
-		{"too many domains", strings.Join(nine, ", "), nil, sdk.ActionContinue, []string{ResultPermError}},
+		{"too many domains: refused", strings.Join(nine, ", "), nil, sdk.ActionReject, []string{ResultPermError}},
+		// A From that does not parse still has its domains checked.
+		{"unparseable field", "ceo@example.org@x", nil, sdk.ActionReject, []string{ResultFail, ResultNone}},
+		{"unparseable beside a good one", "x@norecord.test", nil, sdk.ActionReject, []string{ResultFail, ResultNone}},
+		{"no domain at all", "undisclosed", nil, sdk.ActionContinue, []string{ResultPermError}},
 	} {
 		txn := remoteTxn()
 		txn.AuthResults = tc.auth
-		v := h.Data(txn, msgFrom(tc.from))
+		msg := msgFrom(tc.from)
+		if tc.name == "unparseable beside a good one" {
+			msg = append([]byte("From: CEO <ceo@example.org\n"), msg...) // no closing >
+		}
+		v := h.Data(txn, msg)
 		var got []string
 		for _, ar := range v.AuthResults {
 			got = append(got, ar.Result)
@@ -350,7 +358,7 @@ func TestMultiDomainFrom(t *testing.T) {
 		if v.Action != tc.action || strings.Join(got, ",") != strings.Join(tc.results, ",") {
 			t.Errorf("%s: action %v, dmarc=%v (%s); want %v, dmarc=%v", tc.name, v.Action, got, v.Reason, tc.action, tc.results)
 		}
-		if v.Action == sdk.ActionReject && (v.Reply == nil || !strings.Contains(v.Reply.Text, "example.org")) {
+		if v.Action == sdk.ActionReject && tc.results[0] != ResultPermError && (v.Reply == nil || !strings.Contains(v.Reply.Text, "example.org")) {
 			t.Errorf("%s: reply %+v, want the policy of example.org", tc.name, v.Reply)
 		}
 	}
