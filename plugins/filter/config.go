@@ -135,6 +135,16 @@ type rule struct {
 	field     sdk.AddHeader
 }
 
+// refuses reports whether the rule's action keeps the message from its
+// recipients: reject, tempfail, discard or quarantine.
+func (r *rule) refuses() bool {
+	switch r.action {
+	case actReject, actTempfail, actDiscard, actQuarantine:
+		return true
+	}
+	return false
+}
+
 // isData reports whether the rule is checked at the data hook.
 func (r *rule) isData() bool {
 	switch r.hook {

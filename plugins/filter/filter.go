@@ -293,8 +293,11 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (string, bool) 
 		why = append(why, fmt.Sprintf("size %d >= %d", size, r.minSize))
 	case hookAttachment:
 		w, ok := matchAttachment(r, s.mimeParts())
-		if !ok && s.cut != "" {
-			// What the walk did not reach may hold what r looks for.
+		if !ok && s.cut != "" && r.refuses() {
+			// What the walk did not reach may hold what r looks for: a
+			// rule that refuses it refuses the message. A pass rule
+			// does not take it as matched, or a message past the limits
+			// would be let past the refusing rules after it.
 			w, ok = s.cut+": not inspected further", true
 		}
 		if !ok {

@@ -14,17 +14,18 @@ import (
 )
 
 // Limits on the MIME walk, so that a hostile message costs bounded work:
-// nesting deeper than maxMIMEDepth is not descended into, and no more than
-// maxMIMEParts entities are looked at. A message that goes past either is
-// not known to be free of what an attachment rule looks for (an
-// executable hidden 10,000 levels down, or as part 1,001), so such a rule
-// treats it as matched, as Postfix refuses a message past its
-// mime_nesting_limit. Everything is read from the body in
-// memory, so a truncated or unterminated multipart ends the walk of that
-// multipart instead of blocking.
+// nesting deeper than maxMIMEDepth (Postfix's mime_nesting_limit) is not
+// descended into, and no more than maxMIMEParts entities are looked at. A
+// message that goes past either is not known to be free of what an
+// attachment rule looks for (an executable hidden 10,000 levels down, or
+// as part 10,001), so a rule that refuses such an attachment treats it as
+// matched, as Postfix refuses a message past its mime_nesting_limit (a
+// pass or add_header rule does not: see matches). Everything is read from
+// the body in memory, so a truncated or unterminated multipart ends the
+// walk of that multipart instead of blocking.
 const (
-	maxMIMEDepth = 16
-	maxMIMEParts = 1000
+	maxMIMEDepth = 100
+	maxMIMEParts = 10000
 )
 
 // mimePart is one entity of the message that is not a multipart: the

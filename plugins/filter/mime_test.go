@@ -217,3 +217,23 @@ func TestAttachmentRuleBeyondWalkLimits(t *testing.T) {
 		}
 	}
 }
+
+// A pass rule does not take what the walk could not reach as matched: an
+// exe past the nesting limit behind a pass rule for calendars is still
+// refused by the exe rule after it, and a legitimate digest of 1,200 text
+// parts, within the limits, passes the exe rule.
+func TestWalkLimitsAndPassRules(t *testing.T) {
+	rules := `{"rules":[
+	{"name":"invites","hook":"attachment","mime_types":["text/calendar"],"action":"pass"},
+	{"name":"exe-type","hook":"attachment","mime_types":["application/x-msdownload"],"action":"reject","text":"Executable attachment"}
+]}`
+	h := serve(t, nil, rules)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	exe := "Content-Type: application/x-msdownload; name=evil.exe\r\n\r\nMZ"
+	wantAction(t, "exe past the nesting limit behind a pass rule", h.Data(tx, []byte(nested(maxMIMEDepth+5, exe))), sdk.ActionReject)
+	var digest []string
+	for i := 0; i < 1200; i++ {
+		digest = append(digest, textPart)
+	}
+	wantAction(t, "a digest of 1,200 text parts", h.Data(tx, []byte(multipartMsg("d", digest...))), sdk.ActionContinue)
+}
