@@ -3,13 +3,12 @@ package milter
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	milter "github.com/emersion/go-milter"
 
-	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -34,10 +33,14 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 		values = make([]string, len(m.Headers))
 		for i, hf := range m.Headers {
 			values[i] = c.headerValue(hf)
-			// Checked before anything is sent, so the connection stays in
-			// step (the transaction is aborted at reset).
 			if n := 3 + len(hf.Name) + len(values[i]); n > maxHeaderPacket {
-				return sdk.Verdict{}, pipeline.HeaderTooBig(fmt.Errorf("header field %.40s is %d bytes, over a milter packet's %d", hf.Name, n, maxHeaderPacket))
+				// The milter is shown the field cut to fit a packet, as
+				// Postfix's header_size_limit cuts one: refusing the
+				// message would refuse legitimate mail with a huge To
+				// list, and skipping the stage under on_error continue
+				// would let anyone past it with one huge field. The
+				// message itself keeps the whole field.
+				values[i] = cutUTF8(values[i], maxHeaderPacket-3-len(hf.Name))
 			}
 		}
 	}
@@ -102,11 +105,25 @@ func (c *conn) headerValue(hf sdk.Header) string {
 	return strings.ReplaceAll(v, "\r\n", "\n")
 }
 
+// cutUTF8 returns s cut to at most n bytes, not inside a UTF-8 sequence.
+func cutUTF8(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // maxHeaderPacket bounds the data of an SMFIC_HEADER packet (command byte,
 // name, NUL, value, NUL): libmilter's default MILTER_MAX_DATA_SIZE, which
 // Sluice does not negotiate up (SMFIP_MDS_256K/1M). A milter drops the
 // connection on a larger packet, which would fail the stage at every
-// retry of the message: the pipeline refuses it for good instead.
+// retry of the message: a longer field is cut to fit (see Data).
 const maxHeaderPacket = 65535
 
 // cstring makes s safe for a milter's C string: a NUL, which would end the
