@@ -103,6 +103,8 @@ listen = "127.0.0.1:0"
 	} {
 		wantUserError(t, []string{"replay", "-c", cfg, file(tc.name, tc.content)}, tc.name, tc.want)
 	}
+	// Without the message, the usage names every flag, as -h does.
+	wantUserError(t, []string{"replay", "-c", cfg}, "usage: sluice replay", "[--helo NAME]")
 	wantUserError(t, []string{"replay", "-c", cfg, good, "--ip", "notanip"}, "--ip", "notanip")
 	wantUserError(t, []string{"replay", "-c", cfg, good, "--ip", "300.1.1.1"}, "--ip")
 	wantUserError(t, []string{"replay", "-c", cfg, good, "--from", "not an address"}, "--from", "not an address")

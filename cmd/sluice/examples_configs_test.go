@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
@@ -34,6 +35,9 @@ func TestExampleConfigsCheck(t *testing.T) {
 	}
 	if code, _, e := runErr("dkim", "keygen", "-d", "example.org", "-s", "s1", "-o", filepath.Join(etc, "dkim")); code != 0 {
 		t.Fatalf("dkim keygen: %s", e)
+	}
+	if err := os.WriteFile(filepath.Join(etc, "smarthost.auth"), []byte("relayuser:relay pass\n"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 	bin := map[string]string{}
 	for _, e := range []string{"rcpt-allowlist", "subject-tag"} {
@@ -66,6 +70,20 @@ func TestExampleConfigsCheck(t *testing.T) {
 			var o, e bytes.Buffer
 			if code := run([]string{"check-config", "-c", path}, nil, &o, &e); code != 0 {
 				t.Fatalf("check-config: exit %d: %s", code, e.String())
+			}
+			c, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Without [admin] there is no admin API, and sluice queue,
+			// trace and reload -c FILE have nothing to talk to.
+			if c.Admin.Listen == "" {
+				t.Errorf("no [admin] listen: the queue commands cannot reach a daemon run on this config")
+			}
+			// A submission port wants AUTH (RFC 6409 §4.3), which
+			// [delivery] relay cannot give: that takes a route's authfile.
+			if strings.HasSuffix(c.Delivery.Relay, ":587") {
+				t.Errorf("[delivery] relay %q is a submission port, which refuses mail without AUTH", c.Delivery.Relay)
 			}
 			// The resolved pipeline lists every stage, in the file's order.
 			at := 0

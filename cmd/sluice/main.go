@@ -32,7 +32,7 @@ commands:
         list: [--limit N] [--after ID] [--state S] [--all]
   trace ID [-c FILE | --admin URL] [--json]
                                   what each stage did to a message
-  replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--json]
+  replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
                                   dry-run a message through the pipeline
   dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]
                                   write a DKIM key and print its DNS TXT record

@@ -168,7 +168,7 @@ func cmdQueue(args []string, w io.Writer) error {
 		if *asJSON {
 			return writeJSON(w, raw)
 		}
-		fmt.Fprintf(w, "%d messages scheduled now\n", r.Count)
+		fmt.Fprintf(w, "%s scheduled now\n", messages(r.Count))
 	default:
 		var raw []byte
 		if err := cl.Do("POST", idPath("/api/queue/", rest[0])+"/"+sub, nil, &raw); err != nil {

@@ -181,6 +181,14 @@ func (a *allJSON) end(last *admin.QueueList) error {
 	return err
 }
 
+// messages is "1 message" or "N messages".
+func messages(n int) string {
+	if n == 1 {
+		return "1 message"
+	}
+	return fmt.Sprintf("%d messages", n)
+}
+
 // printSummary ends a listing: how many were listed, the queue's counts,
 // and how to go on when there are more pages.
 func printSummary(w io.Writer, l *admin.QueueList, listed int, state envelope.State) {
@@ -189,7 +197,7 @@ func printSummary(w io.Writer, l *admin.QueueList, listed int, state envelope.St
 		fmt.Fprintln(w, "queue is empty")
 		return
 	}
-	fmt.Fprintf(w, "%d messages (active %d, held %d, quarantined %d)\n", listed,
+	fmt.Fprintf(w, "%s (active %d, held %d, quarantined %d)\n", messages(listed),
 		l.Counts[envelope.StateActive], l.Counts[envelope.StateHeld], l.Counts[envelope.StateQuarantined])
 	if l.Next != "" {
 		more := "sluice queue list --after " + l.Next

@@ -54,7 +54,7 @@ func TestQueueListPages(t *testing.T) {
 		t.Fatalf("--all:\n%s", out)
 	}
 	out = runCLI(t, "queue", "list", "--admin", srv.URL, "--state", "held")
-	if !strings.Contains(out, ids[3]) || strings.Contains(out, ids[0]) || !strings.Contains(out, "1 messages") {
+	if !strings.Contains(out, ids[3]) || strings.Contains(out, ids[0]) || !strings.Contains(out, "1 message (active") {
 		t.Fatalf("--state held:\n%s", out)
 	}
 	// Bad flags are user errors (exit 1) named on stderr, not an empty list.
@@ -90,5 +90,21 @@ func TestQueueListShowsWhyMailWaits(t *testing.T) {
 				t.Fatalf("a reason under a message without one:\n%s", out)
 			}
 		}
+	}
+}
+
+// The counts the queue commands print agree with their number: "1
+// message", as mailq says "1 Request", never "1 messages".
+func TestQueueCountsInWords(t *testing.T) {
+	url, _, _, _ := adminServer(t, 1)
+	if out := runCLI(t, "queue", "flush", "--admin", url); out != "1 message scheduled now\n" {
+		t.Fatalf("flush of one message: %q", out)
+	}
+	if out := runCLI(t, "queue", "list", "--admin", url); !strings.Contains(out, "\n1 message (active 1, held 0, quarantined 0)\n") {
+		t.Fatalf("list of one message:\n%s", out)
+	}
+	url, _, _, _ = adminServer(t, 2)
+	if out := runCLI(t, "queue", "flush", "--admin", url); out != "2 messages scheduled now\n" {
+		t.Fatalf("flush of two messages: %q", out)
 	}
 }

@@ -48,7 +48,9 @@ func cmdReplay(args []string, w io.Writer) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return errors.New("usage: sluice replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--json]")
+		// The usage line of -h, --helo included.
+		u, _, _ := strings.Cut(replayUsage, "\n")
+		return errors.New(u)
 	}
 	// The command line is checked before the config is loaded and the
 	// plugins are started: a typo should not cost a pipeline start.

@@ -70,6 +70,13 @@ func sendmailFail(code int, format string, a ...any) error {
 // named sendmail: it reads a message on stdin and submits it over SMTP to
 // the local daemon. It returns the process exit code.
 func cmdSendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// --help alone is no sendmail command line (getopt(3) reads it as the
+	// unknown option '-'), so it can ask for the usage; -h cannot: it is
+	// sendmail's hop count.
+	if len(args) == 1 && args[0] == "--help" {
+		fmt.Fprint(stdout, sendmailUsage)
+		return exOK
+	}
 	err := sendmail(args, stdin, stdout, stderr)
 	if err == nil {
 		return exOK
@@ -81,6 +88,22 @@ func cmdSendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return exUnavailable
 }
+
+const sendmailUsage = `usage: sluice sendmail [-t] [-i] [-f FROM] [-F NAME] [-c FILE] [-v] [RCPT...]
+       sluice sendmail -bs
+  submit the message on stdin to the local daemon over SMTP, as sendmail does
+  (also as a symlink named sendmail); options are read as getopt(3) reads them
+
+  -t         recipients also from To:, Cc: and Bcc: (Bcc: is removed)
+  -i, -oi    a line of a single "." is text
+  -f FROM    envelope sender (-f '<>' is the null sender); -r FROM too
+  -F NAME    display name of the From: added when the message has none
+  -c FILE    the daemon's config: its first smtp listener, its hostname
+  -N DSN     never, or success,failure,delay; -R full|hdrs; -V ENVID
+  -v         print the daemon's final reply
+  -bs        an SMTP session on stdin and stdout, spliced to the daemon
+  -h N, -odi, -oem, -B TYPE, ...  accepted and ignored, as Postfix's sendmail
+`
 
 func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	o, err := parseSendmailArgs(args)

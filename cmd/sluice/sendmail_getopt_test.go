@@ -106,3 +106,18 @@ func TestSendmailBundledTI(t *testing.T) {
 		t.Errorf("body cut at the dot:\n%s", got.Data)
 	}
 }
+
+// `sluice sendmail --help` prints the usage (exit 0), as every command's
+// --help does; -h stays sendmail's hop count and needs its value.
+func TestSendmailHelp(t *testing.T) {
+	var o, e bytes.Buffer
+	if code := run([]string{"sendmail", "--help"}, strings.NewReader(""), &o, &e); code != exOK ||
+		!strings.HasPrefix(o.String(), "usage: sluice sendmail") || !strings.Contains(o.String(), "-f FROM") || e.Len() != 0 {
+		t.Fatalf("sendmail --help: exit %d, stdout %q, stderr %q", code, o.String(), e.String())
+	}
+	o.Reset()
+	if code := run([]string{"sendmail", "-h"}, strings.NewReader(""), &o, &e); code != exUsage || o.Len() != 0 ||
+		!strings.Contains(e.String(), "-h needs a value") {
+		t.Fatalf("sendmail -h: exit %d, stdout %q, stderr %q", code, o.String(), e.String())
+	}
+}
