@@ -54,7 +54,13 @@ func (d *Daemon) reload(c *config.Config) error {
 	// with these settings, so that reverting a change silences it and
 	// reloading twice repeats it.
 	running := d.opt.Config
-	g, err := newGeneration(c, running.Hostname, d.opt.Self, d.log, d.metrics, d.live.current())
+	// The stages too: plugins get hostname and [dns] in their
+	// environment, and milters the hostname as macro j. Built from the
+	// new file's, a changed hostname restarted every plugin with it while
+	// Received and Authentication-Results kept the old one.
+	built := *c
+	built.Hostname, built.DNS = running.Hostname, running.DNS
+	g, err := newGeneration(&built, running.Hostname, d.opt.Self, d.log, d.metrics, d.live.current())
 	if err != nil {
 		return err
 	}

@@ -499,3 +499,28 @@ func TestReloadNotAPluginIsOneLine(t *testing.T) {
 		t.Fatalf("ReloadFile = %v\nwant %s", err, want)
 	}
 }
+
+// A changed hostname or [dns], which take effect at the next restart,
+// does not reach the stages at a reload either: plugins keep the running
+// settings in their environment (and are not restarted for them), as
+// Received and Authentication-Results keep the running hostname.
+func TestReloadKeepsRunningHostnameForStages(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	dataDir := filepath.Join(t.TempDir(), "data")
+	before := reloadBase(dataDir, mxListener+relayTo(sink)+prefixStage(t, "a"))
+	after := strings.Replace(before, `hostname = "mx.sluice.test"`, `hostname = "renamed.sluice.test"`, 1)
+	if after == before {
+		t.Fatal("hostname not found in the base config")
+	}
+	d, path := startFile(t, before)
+	oldGen := d.live.current()
+	if err := os.WriteFile(path, []byte(after), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err != nil {
+		t.Fatalf("reload: %v", err)
+	}
+	if oldGen.stages[0] != d.live.current().stages[0] {
+		t.Error("stage a was restarted for a hostname change that applies at the next restart")
+	}
+}
