@@ -36,13 +36,14 @@ type BounceOptions struct {
 	// MaxReturn is the largest original message returned whole; a larger
 	// one is returned as its header (cut to MaxReturn when even that is
 	// longer), as a report larger than the sender's server accepts would
-	// itself bounce. Zero: 10 MiB. Negative: no limit.
+	// itself bounce. Zero: 50,000 bytes, as config's bounce_size_limit
+	// and Postfix's. Negative: no limit.
 	MaxReturn int
 }
 
 const (
 	defaultDelayWarning = 4 * time.Hour
-	defaultMaxReturn    = 10 << 20
+	defaultMaxReturn    = 50000
 )
 
 // errChanged aborts a commit whose message changed since it was read.
