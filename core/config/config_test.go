@@ -40,7 +40,7 @@ func TestErrorsCarryFileAndLine(t *testing.T) {
 		{"no listener", "hostname = \"x\"\n", "f.toml: at least one [[listener]]"},
 		{"tls without key", minimal + "tls_cert = \"c.pem\"\n", "f.toml:4: tls_cert and tls_key go together"},
 		{"double bounce not an address", minimal + "[delivery]\ndouble_bounce_to = \"postmaster\"\n", "f.toml:5: double_bounce_to \"postmaster\" is not an address"},
-		{"missing ca_file", minimal + "[delivery]\nca_file = \"/nonexistent/ca.pem\"\n", "f.toml:5: stat /nonexistent/ca.pem"},
+		{"missing ca_file", minimal + "[delivery]\nca_file = \"/nonexistent/ca.pem\"\n", "f.toml:5: ca_file \"/nonexistent/ca.pem\": no such file or directory"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

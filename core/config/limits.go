@@ -39,8 +39,8 @@ func (c *Config) validateLimits(f finder) error {
 		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
 		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
 	} {
-		if v.n < -1 {
-			return f.err("limits", -1, v.key, v.key+" must be positive, or -1 for no limit")
+		if err := noLimitOrPositive(f, "limits", v.key, v.n); err != nil {
+			return err
 		}
 	}
 	if p := l.ClientIPv6PrefixLength; p < 1 || p > 128 {
@@ -57,6 +57,15 @@ func (c *Config) validateLimits(f finder) error {
 		if !r.r.Unlimited() && r.r.Burst < 1 {
 			return f.err("limits", -1, r.key, r.key+": burst must be positive")
 		}
+	}
+	return nil
+}
+
+// noLimitOrPositive refuses a count below -1 (0 takes the default, -1 is
+// no limit), at key of [table].
+func noLimitOrPositive(f finder, table, key string, n int) error {
+	if n < -1 {
+		return f.err(table, -1, key, fmt.Sprintf("%s must be positive, or -1 for no limit, not %d", key, n))
 	}
 	return nil
 }

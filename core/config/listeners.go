@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 )
 
 // validateListeners checks each [[listener]] and [admin] listen: a numeric
@@ -64,19 +65,25 @@ func (c *Config) validateListeners(f finder) error {
 }
 
 // fileError says that the file a key names cannot be used: the key, the
-// path as written and, when that is relative, the file it resolved to
-// (relative to the config file, so not always where the operator looks),
-// then the reason alone, without the "stat PATH" os repeats.
+// path (see shownPath), then the reason alone, without the "stat PATH" os
+// repeats.
 func fileError(what, written, resolved string, err error) string {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	if written != resolved {
-		if abs, aerr := filepath.Abs(resolved); aerr == nil {
-			resolved = abs
-		}
-		return fmt.Sprintf("%s %q (%s): %v", what, written, resolved, err)
+	return fmt.Sprintf("%s %s: %v", what, shownPath(written, resolved), err)
+}
+
+// shownPath is a path as written and, when that is relative (to the
+// config file, so not always where the operator looks), the file it
+// resolved to, absolute: `"tag" (/etc/sluice/tag)`.
+func shownPath(written, resolved string) string {
+	if filepath.IsAbs(written) {
+		return strconv.Quote(written)
 	}
-	return fmt.Sprintf("%s %q: %v", what, written, err)
+	if abs, err := filepath.Abs(resolved); err == nil {
+		resolved = abs
+	}
+	return fmt.Sprintf("%q (%s)", written, resolved)
 }

@@ -1,7 +1,5 @@
 package config
 
-import "fmt"
-
 // MXLimits bound how much of a destination one delivery attempt tries, as
 // Postfix's smtp_mx_address_limit and smtp_mx_session_limit do: a domain
 // with 50 MX hosts of 10 addresses each, all timing out, would otherwise
@@ -47,8 +45,8 @@ func (c *Config) validateMXLimits(f finder) error {
 		{"mx_address_limit", c.Delivery.MXAddressLimit},
 		{"mx_session_limit", c.Delivery.MXSessionLimit},
 	} {
-		if v.n < -1 {
-			return f.err("delivery", -1, v.key, fmt.Sprintf("%s must be positive, or -1 for no limit, not %d", v.key, v.n))
+		if err := noLimitOrPositive(f, "delivery", v.key, v.n); err != nil {
+			return err
 		}
 	}
 	return nil

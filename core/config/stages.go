@@ -3,10 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
@@ -31,22 +29,14 @@ func (c *Config) checkStageTarget(s Stage) error {
 	}
 	path := c.Resolve(s.Plugin)
 	// The error names the stage, the path as written and the file it
-	// resolved to, absolute: relative to a config given by a relative
-	// path, the resolved one alone would be as puzzling as the written one.
-	shown := path
-	if abs, err := filepath.Abs(path); err == nil {
-		shown = abs
-	}
+	// resolved to: relative to a config given by a relative path, the
+	// resolved one alone would be as puzzling as the written one.
 	fi, err := os.Stat(path)
 	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err // the path is shown already
-		}
-		return fmt.Errorf("stage %q: plugin %q (%s): %v", s.Name, s.Plugin, shown, err)
+		return errors.New(fileError(fmt.Sprintf("stage %q: plugin", s.Name), s.Plugin, path, err))
 	}
 	if fi.IsDir() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("stage %q: plugin %q (%s) is not an executable file", s.Name, s.Plugin, shown)
+		return fmt.Errorf("stage %q: plugin %s is not an executable file", s.Name, shownPath(s.Plugin, path))
 	}
 	return nil
 }

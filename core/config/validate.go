@@ -215,7 +215,7 @@ func (c *Config) validate() error {
 	}
 	if d.CAFile != "" {
 		if _, err := os.Stat(c.Resolve(d.CAFile)); err != nil {
-			return f.err("delivery", -1, "ca_file", err.Error())
+			return f.err("delivery", -1, "ca_file", fileError("ca_file", d.CAFile, c.Resolve(d.CAFile), err))
 		}
 	}
 	if d.MessagesPerConnection < 0 || d.BackoffAfter < 0 {
@@ -230,8 +230,8 @@ func (c *Config) validate() error {
 	if err := c.validateMXLimits(f); err != nil {
 		return err
 	}
-	if n := d.BounceSizeLimit; n < -1 {
-		return f.err("delivery", -1, "bounce_size_limit", fmt.Sprintf("bounce_size_limit must be positive, or -1 for no limit, not %d", n))
+	if err := noLimitOrPositive(f, "delivery", "bounce_size_limit", d.BounceSizeLimit); err != nil {
+		return err
 	}
 	switch c.Log.Format {
 	case "text", "json":

@@ -15,39 +15,34 @@ import (
 // "_mta-sts" and other names outside host-name syntax still work; a label
 // that does not convert is kept as given and is then simply not found.
 func ASCII(name string) string {
-	if isASCII(name) {
-		return name
-	}
-	labels := strings.Split(name, ".")
-	for i, l := range labels {
-		if isASCII(l) {
-			continue
-		}
-		if a, err := idna.Lookup.ToASCII(l); err == nil {
-			labels[i] = a
-		}
-	}
-	return strings.Join(labels, ".")
+	a, _ := aLabels(name, false)
+	return a
 }
 
 // ALabels returns domain with each label that is not ASCII as its A-label,
 // as ASCII does, but fails when one does not convert (a disallowed code
 // point, a bidi rule broken, RFC 5891 §5): a name sent on the wire in
 // place of the original must be the same domain, not a guess at it.
-func ALabels(domain string) (string, error) {
-	if isASCII(domain) {
-		return domain, nil
+func ALabels(domain string) (string, error) { return aLabels(domain, true) }
+
+// aLabels converts each label of name that is not ASCII to its A-label; a
+// label that does not convert fails the whole when strict, else is kept.
+func aLabels(name string, strict bool) (string, error) {
+	if isASCII(name) {
+		return name, nil
 	}
-	labels := strings.Split(domain, ".")
+	labels := strings.Split(name, ".")
 	for i, l := range labels {
 		if isASCII(l) {
 			continue
 		}
 		a, err := idna.Lookup.ToASCII(l)
-		if err != nil {
+		switch {
+		case err == nil:
+			labels[i] = a
+		case strict:
 			return "", err
 		}
-		labels[i] = a
 	}
 	return strings.Join(labels, "."), nil
 }
