@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"unicode/utf8"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	gm "github.com/emersion/go-milter"
 
