@@ -1,13 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // TestReplayPrintsQueuedHeaders: replay prints the message as the daemon
@@ -16,21 +11,12 @@ import (
 // the forged one that claims our hostname. It printed the forged field
 // and neither of ours.
 func TestReplayPrintsQueuedHeaders(t *testing.T) {
-	actor := testlib.Build(t, "./internal/testplugins/actor")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sluice.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`hostname = "mx.example.org"
-data_dir = "data"
-[[listener]]
-listen = "127.0.0.1:0"
-[[stage]]
+	cfg, msg := replayFiles(t, "mx.example.org", `[[stage]]
 name = "spf"
-plugin = %q
+plugin = ACTOR
 [stage.config]
 json = '{"mail": {"auth_results": [{"method": "spf", "result": "pass", "props": {"smtp.mailfrom": "alice@example.org"}}]}}'
-`, actor)), 0o600)
-	msg := filepath.Join(dir, "msg.eml")
-	os.WriteFile(msg, []byte("Authentication-Results: mx.example.org; dkim=none\nFrom: alice@example.org\nTo: bob@example.net\nSubject: hello\n\nhi\n"), 0o600)
+`, "Authentication-Results: mx.example.org; dkim=none\nFrom: alice@example.org\nTo: bob@example.net\nSubject: hello\n\nhi\n")
 
 	out := runCLI(t, "replay", "-c", cfg, msg, "--from", "alice@example.org", "--ip", "192.0.2.7", "--helo", "client.example")
 	_, message, ok := strings.Cut(out, "--- resulting message ---\n")

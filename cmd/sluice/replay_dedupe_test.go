@@ -2,36 +2,23 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sluice-mta/sluice/core/daemon"
-	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // TestReplayEnvelopeDedupesRecipients: a recipient a stage adds at each
 // of two rcpt hooks is delivered once (the queue keeps one of a case-
 // insensitive address), so replay prints it once too; it printed it twice.
 func TestReplayEnvelopeDedupesRecipients(t *testing.T) {
-	actor := testlib.Build(t, "./internal/testplugins/actor")
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sluice.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = "data"
-[[listener]]
-listen = "127.0.0.1:0"
-[[stage]]
+	cfg, msg := replayFiles(t, "mx.sluice.test", `[[stage]]
 name = "copy"
-plugin = %q
+plugin = ACTOR
 [stage.config]
 json = '''{"rcpt": {"a@example.net": {"edits": [{"op": "add_recipient", "addr": "archive@example.net"}]},
                      "b@example.net": {"edits": [{"op": "add_recipient", "addr": "Archive@example.net"}]}}}'''
-`, actor)), 0o600)
-	msg := filepath.Join(dir, "msg.eml")
-	os.WriteFile(msg, []byte("From: alice@example.org\nSubject: hello\n\nhi\n"), 0o600)
+`, "From: alice@example.org\nSubject: hello\n\nhi\n")
 
 	out := runCLI(t, "replay", "-c", cfg, msg, "--to", "a@example.net", "--to", "b@example.net")
 	if want := "envelope: from <alice@example.org> to <archive@example.net> <a@example.net> <b@example.net>\n"; !strings.Contains(out, want) {

@@ -2,31 +2,20 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/sluice-mta/sluice/core/daemon"
-	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // TestReplayThreeStages replays a message through plugin → first-party
 // plugin → plugin and checks the printed trace and resulting message.
 func TestReplayThreeStages(t *testing.T) {
-	actor := testlib.Build(t, "./internal/testplugins/actor")
 	t.Setenv("SLUICE_TEST_MAIN", "1") // first-party plugins run this test binary as sluice
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "sluice.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = "data"
-[[listener]]
-listen = "127.0.0.1:0"
-
+	cfg, msg := replayFiles(t, "mx.sluice.test", `
 [[stage]]
 name = "tagger"
-plugin = %[1]q
+plugin = ACTOR
 [stage.config]
 json = '{"data": {"*": {"edits": [{"op": "add_header", "name": "X-Tag", "value": "tagged"}]}}}'
 
@@ -38,12 +27,10 @@ add = [{ name = "X-Stamp", value = "sluice" }]
 
 [[stage]]
 name = "judge"
-plugin = %[1]q
+plugin = ACTOR
 [stage.config]
 json = '{"data": {"bad": {"action": "reject", "code": 550, "enhanced": "5.7.1", "text": "bad subject"}}}'
-`, actor)), 0o600)
-	msg := filepath.Join(dir, "msg.eml")
-	os.WriteFile(msg, []byte("From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: hello\n\nhi\n"), 0o600)
+`, "From: Alice <alice@example.org>\nTo: bob@example.net\nSubject: hello\n\nhi\n")
 
 	out := runCLI(t, "replay", "-c", cfg, msg)
 	order := []string{"tagger  data", "stamp   data", "judge   data"}
@@ -62,7 +49,7 @@ json = '{"data": {"bad": {"action": "reject", "code": 550, "enhanced": "5.7.1", 
 		}
 	}
 
-	os.WriteFile(msg, []byte("From: alice@example.org\nSubject: bad news\n\nhi\n"), 0o600)
+	writeFile(t, msg, "From: alice@example.org\nSubject: bad news\n\nhi\n")
 	out = runCLI(t, "replay", "-c", cfg, msg, "--to", "carol@example.net", "--json")
 	var res daemon.ReplayResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
