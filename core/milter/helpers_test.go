@@ -286,12 +286,8 @@ func rawPeer(t *testing.T, eob ...[]byte) string {
 func rawSession(c net.Conn, eob [][]byte) {
 	defer c.Close()
 	for {
-		var n uint32
-		if err := binary.Read(c, binary.BigEndian, &n); err != nil {
-			return
-		}
-		p := make([]byte, n)
-		if _, err := io.ReadFull(c, p); err != nil {
+		p, err := readPacket(c)
+		if err != nil {
 			return
 		}
 		var out [][]byte
@@ -333,3 +329,15 @@ func hasEvent(evs []string, prefix string) bool {
 }
 
 var errBoom = errors.New("boom")
+
+// readPacket reads one milter packet (a 4-byte length, then the command
+// byte and its data), as the fake milters of these tests do.
+func readPacket(r io.Reader) ([]byte, error) {
+	var n uint32
+	if err := binary.Read(r, binary.BigEndian, &n); err != nil {
+		return nil, err
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(r, p)
+	return p, err
+}

@@ -84,12 +84,8 @@ func scriptPeer(t *testing.T, answer func(cmd byte, data []byte) [][]byte) strin
 			go func() {
 				defer c.Close()
 				for {
-					var n uint32
-					if err := binary.Read(c, binary.BigEndian, &n); err != nil {
-						return
-					}
-					p := make([]byte, n)
-					if _, err := io.ReadFull(c, p); err != nil {
+					p, err := readPacket(c)
+					if err != nil {
 						return
 					}
 					var out [][]byte

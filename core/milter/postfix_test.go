@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -206,12 +205,8 @@ func rawMilter(t *testing.T, optneg []byte, answer func(cmd byte, write func(pkt
 					return err
 				}
 				for {
-					var n uint32
-					if err := binary.Read(c, binary.BigEndian, &n); err != nil {
-						return
-					}
-					p := make([]byte, n)
-					if _, err := io.ReadFull(c, p); err != nil {
+					p, err := readPacket(c)
+					if err != nil {
 						return
 					}
 					select {
