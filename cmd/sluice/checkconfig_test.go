@@ -176,3 +176,32 @@ func TestCheckConfigStageConfigKeyLine(t *testing.T) {
 		})
 	}
 }
+
+// [delivery] relay may be an smtp: route with TLS and AUTH; check-config
+// parses it and finds its authfile, relative to the config file.
+func TestCheckConfigRelayRoute(t *testing.T) {
+	dir := t.TempDir()
+	const head = "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n[delivery]\n"
+	for _, tc := range []struct{ name, relay, want string }{
+		{"ok", `relay = "smtp:smtp.provider.example:587?tls=verify&authfile=relay.auth"`, ""},
+		{"no authfile", `relay = "smtp:smtp.provider.example:587?authfile=missing.auth"`, `:8: relay "smtp:smtp.provider.example:587?authfile=missing.auth": stat `},
+		{"bad parameter", `relay = "smtp:smtp.provider.example:587?tls=maybe"`, `:8: route "smtp:smtp.provider.example:587?tls=maybe"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			writeFile(t, filepath.Join(dir, "relay.auth"), "user:secret\n")
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")
+			writeFile(t, path, head+tc.relay+"\n")
+			var o, e bytes.Buffer
+			code := run([]string{"check-config", "-c", path}, nil, &o, &e)
+			if tc.want == "" {
+				if code != 0 {
+					t.Fatalf("exit %d: %s", code, e.String())
+				}
+				return
+			}
+			if code != 1 || !strings.HasPrefix(e.String(), path+tc.want) {
+				t.Fatalf("exit %d, stderr %q, want prefix %q", code, e.String(), path+tc.want)
+			}
+		})
+	}
+}

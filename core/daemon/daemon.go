@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -387,6 +388,24 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 		Backoff:               dc.Backoff.Duration,
 		BackoffMax:            dc.BackoffMax.Duration,
 		MTASTS:                dc.MTASTS,
+	}
+	if strings.HasPrefix(dc.Relay, "smtp:") {
+		// The relay as a route: its TLS policy and AUTH credentials, the
+		// files relative to the config file as every path in it.
+		rt, err := delivery.ParseRoute(dc.Relay)
+		if err != nil {
+			return o, c.KeyError("delivery", -1, "relay", err)
+		}
+		for _, f := range []*string{&rt.AuthFile, &rt.CAFile} {
+			if *f == "" {
+				continue
+			}
+			*f = c.Resolve(*f)
+			if _, err := os.Stat(*f); err != nil {
+				return o, c.KeyError("delivery", -1, "relay", fmt.Errorf("relay %q: %w", dc.Relay, err))
+			}
+		}
+		o.Routing.Relay = &rt
 	}
 	if dc.CAFile != "" {
 		pem, err := os.ReadFile(c.Resolve(dc.CAFile))

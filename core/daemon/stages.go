@@ -225,7 +225,10 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
 	if _, err := deliveryOptions(c); err != nil {
-		return nil, c.KeyError("delivery", -1, "ca_file", err) // its only error
+		if ce := (*config.Error)(nil); errors.As(err, &ce) {
+			return nil, err // positioned already (relay)
+		}
+		return nil, c.KeyError("delivery", -1, "ca_file", err)
 	}
 	ps, err := buildPipeline(c, self, slog.New(slog.DiscardHandler), nil)
 	if err != nil {

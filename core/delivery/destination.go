@@ -62,7 +62,9 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 		key := rt.String()
 		if rt.Kind == RouteMX {
 			key = domain
-			if a.cfg.Relay != "" {
+			if rr := a.rt.opt.Relay; rr != nil {
+				key = rr.Addr // not the authfile's path, in every log line
+			} else if a.cfg.Relay != "" {
 				key = a.cfg.Relay
 			}
 			if s := rt.String(); s != "mx" {
@@ -72,9 +74,17 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 		d := byName[key]
 		if d == nil {
 			d = &destination{name: key, key: key, route: rt}
+			if rr := a.rt.opt.Relay; rr != nil && rt.Kind == RouteMX {
+				// The relay's own route: its TLS policy and AUTH, unless
+				// the recipient's route asks for a TLS policy of its own.
+				d.route = *rr
+				if rt.TLS != "" && rt.TLS != TLSOpportunistic {
+					d.route.TLS, d.route.CAFile = rt.TLS, rt.CAFile
+				}
+			}
 			switch {
-			case rt.Kind == RouteSMTP:
-				d.relay = hostPort(rt.Addr, a.cfg.Port)
+			case d.route.Kind == RouteSMTP:
+				d.relay = hostPort(d.route.Addr, a.cfg.Port)
 			case rt.Kind != RouteMX:
 			case a.cfg.Relay != "":
 				d.relay = hostPort(a.cfg.Relay, a.cfg.Port)

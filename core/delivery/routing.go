@@ -33,6 +33,12 @@ type Routing struct {
 	// RootCAs verifies certificates for tls=verify routes, MTA-STS hosts
 	// and policy servers; nil means the system roots.
 	RootCAs *x509.CertPool
+	// Relay, when set, is [delivery] relay written as an smtp: route
+	// ("smtp:HOST:PORT?tls=…&authfile=…", paths resolved): the default
+	// route's recipients go through it with its TLS policy and AUTH, as
+	// Postfix's relayhost with smtp_sasl_password_maps. A relay written
+	// host:port is Config.Relay alone.
+	Relay *Route
 }
 
 // routing is the per-agent state behind Routing.

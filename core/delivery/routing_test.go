@@ -321,9 +321,11 @@ func (s *authSession) Auth(string) (sasl.Server, error) {
 	}), nil
 }
 
-func TestSmarthostAuthOverTLS(t *testing.T) {
+// startAuthSink starts a go-smtp sink that offers STARTTLS and takes
+// AUTH PLAIN as user:secret, and writes that line to an authfile.
+func startAuthSink(t *testing.T) (as *authSink, authfile string) {
 	ca := testlib.NewCA(t)
-	as := &authSink{sink: &sink{rcptN: map[string]int{}, arrived: make(chan sinkMsg, 10), inData: make(chan struct{}, 10)}}
+	as = &authSink{sink: &sink{rcptN: map[string]int{}, arrived: make(chan sinkMsg, 10), inData: make(chan struct{}, 10)}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -342,9 +344,13 @@ func TestSmarthostAuthOverTLS(t *testing.T) {
 	if err := os.WriteFile(auth, []byte("user:secret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := newHarness(t)
-	h.start()
-	h.enqueue(withRoutes("s@origin.test", "r@far.test", "smtp:"+as.addr+"?authfile="+auth))
+	return as, auth
+}
+
+// wantAuthOverTLS checks that the sink got one message, under TLS, from a
+// client that authenticated as user.
+func wantAuthOverTLS(t *testing.T, as *authSink) {
+	t.Helper()
 	if got := waitMsg(t, as.sink); !got.tls {
 		t.Error("delivered without TLS")
 	}
@@ -353,6 +359,31 @@ func TestSmarthostAuthOverTLS(t *testing.T) {
 	if !slices.Equal(as.users, []string{"user"}) {
 		t.Errorf("authenticated as %q", as.users)
 	}
+}
+
+func TestSmarthostAuthOverTLS(t *testing.T) {
+	as, auth := startAuthSink(t)
+	h := newHarness(t)
+	h.start()
+	h.enqueue(withRoutes("s@origin.test", "r@far.test", "smtp:"+as.addr+"?authfile="+auth))
+	wantAuthOverTLS(t, as)
+}
+
+// [delivery] relay written as an smtp: route carries its TLS policy and
+// AUTH to the default route's recipients, as Postfix's relayhost with
+// smtp_sasl_password_maps: a provider's submission port wants AUTH.
+func TestRelayRouteAuth(t *testing.T) {
+	as, auth := startAuthSink(t)
+	h := newHarness(t)
+	h.opt.Config.Relay = "smtp:" + as.addr + "?authfile=" + auth
+	rt, err := ParseRoute(h.opt.Config.Relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.opt.Routing.Relay = &rt
+	h.start()
+	h.enqueue(msg("s@origin.test", "r@far.test"))
+	wantAuthOverTLS(t, as)
 }
 
 func TestMessagesPerConnection(t *testing.T) {
