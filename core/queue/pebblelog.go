@@ -36,7 +36,12 @@ type pebbleLogger struct {
 	clock Clock
 	dir   string
 
-	fatal atomic.Bool // a fatal error was logged
+	// fatalOnce logs the first fatal error. A sync.Once, not a flag:
+	// Pebble's concurrent commits all report a failed WAL write, and a
+	// caller that found the flag set exited while the first was still
+	// writing the line, so the process ended with nothing in its log.
+	// Do returns to every caller only once the line is written.
+	fatalOnce sync.Once
 
 	mu   sync.Mutex
 	seen map[string]*seenError
@@ -78,11 +83,12 @@ func (l *pebbleLogger) Errorf(format string, args ...interface{}) {
 	l.log.Error("queue: storage error", attrs...)
 }
 
-// Fatalf logs the error once and exits; it never returns.
+// Fatalf logs the error once and exits, in every caller only once the
+// line is written; it never returns.
 func (l *pebbleLogger) Fatalf(format string, args ...interface{}) {
-	if !l.fatal.Swap(true) {
+	l.fatalOnce.Do(func() {
 		l.log.Error("queue: fatal storage error, exiting", "data_dir", l.dir, "err", fmt.Sprintf(format, args...))
-	}
+	})
 	l.exit(1)
 	// Options.Exit must not return; if a test's does, end this goroutine
 	// (running its deferred calls) rather than hand Pebble back control

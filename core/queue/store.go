@@ -127,9 +127,14 @@ func Open(dir string, opt Options) (*Store, error) {
 	// A large memtable lets most messages be written, delivered and
 	// deleted before their memtable is flushed: the flush then drops the
 	// body with its tombstone instead of writing it into the LSM tree, so a
-	// body costs its WAL write and little else.
+	// body costs its WAL write and little else. No disk space is reserved
+	// ahead of the WAL's writes, though (see stepPreallocFS).
+	fs := opt.fs
+	if fs == nil {
+		fs = vfs.Default
+	}
 	log := newPebbleLogger(opt, dir)
-	db, err := openPebble(dir, log, &pebble.Options{Logger: log, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: opt.fs,
+	db, err := openPebble(dir, log, &pebble.Options{Logger: log, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: stepPreallocFS{fs},
 		EventListener: &pebble.EventListener{BackgroundError: log.backgroundError}})
 	if errors.Is(err, syscall.EAGAIN) {
 		// Pebble's LOCK file is held (flock): another process has it.
