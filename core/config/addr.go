@@ -48,6 +48,15 @@ func checkDialAddr(s string) error {
 	return nil
 }
 
+// RelayIsRoute reports whether a [delivery] relay is written as an smtp:
+// route, "smtp:HOST:PORT" with optional "?tls=…&authfile=…", rather than
+// as host:port: "smtp:25" is port 25 of the host named smtp.
+func RelayIsRoute(relay string) bool {
+	rest, ok := strings.CutPrefix(relay, "smtp:")
+	addr, _, _ := strings.Cut(rest, "?")
+	return ok && checkDialAddr(addr) == nil
+}
+
 // validDomain reports whether s is a syntactically valid host name (RFC
 // 1035 section 2.3.1 as relaxed by RFC 1123 section 2.1): dot-separated
 // labels of 1 to 63 letters, digits and hyphens, not starting or ending

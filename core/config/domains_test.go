@@ -32,3 +32,19 @@ func TestJitterZeroWritten(t *testing.T) {
 		}
 	}
 }
+
+// relay = "smtp:2525" is port 2525 of the host named smtp (a container's
+// name), as before relay took routes; "smtp:HOST:PORT…" is a route.
+func TestRelayIsRoute(t *testing.T) {
+	for relay, want := range map[string]bool{
+		"smtp:2525": false, "smtp.example.org:587": false, "[::1]:25": false,
+		"smtp:smtp.example.org:587": true, "smtp:[::1]:25?tls=required": true, "smtp:relay:587?authfile=a": true,
+	} {
+		if got := RelayIsRoute(relay); got != want {
+			t.Errorf("RelayIsRoute(%q) = %v, want %v", relay, got, want)
+		}
+		if _, err := Parse("f.toml", []byte(minimal+"[delivery]\nrelay = \""+relay+"\"\n")); err != nil {
+			t.Errorf("relay = %q: %v", relay, err)
+		}
+	}
+}

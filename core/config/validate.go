@@ -197,11 +197,10 @@ func (c *Config) validate() error {
 		}
 	}
 	d := c.Delivery
-	if d.Relay != "" {
-		// host:port, or an smtp: route with TLS and AUTH parameters
-		// (checked whole by the delivery agent's route parser at start).
-		addr, _, _ := strings.Cut(strings.TrimPrefix(d.Relay, "smtp:"), "?")
-		if err := checkDialAddr(addr); err != nil {
+	// host:port, or an smtp: route with TLS and AUTH parameters (checked
+	// whole by the delivery agent's route parser at start).
+	if d.Relay != "" && !RelayIsRoute(d.Relay) {
+		if err := checkDialAddr(d.Relay); err != nil {
 			return f.err("delivery", -1, "relay", fmt.Sprintf("bad relay %q: %v", d.Relay, err))
 		}
 	}

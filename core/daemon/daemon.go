@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"time"
 
@@ -389,7 +388,7 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 		BackoffMax:            dc.BackoffMax.Duration,
 		MTASTS:                dc.MTASTS,
 	}
-	if strings.HasPrefix(dc.Relay, "smtp:") {
+	if config.RelayIsRoute(dc.Relay) {
 		// The relay as a route: its TLS policy and AUTH credentials, the
 		// files relative to the config file as every path in it.
 		rt, err := delivery.ParseRoute(dc.Relay)

@@ -132,7 +132,24 @@ func New(q Queue, opt Options) *Agent {
 	}
 	a.pool = newPool(cfg.PerDestination, cfg.IdleTimeout.Duration)
 	a.rt = newRouting(opt.Routing)
+	if a.rt.opt.Relay == nil && cfg.Relay != "" {
+		a.rt.opt.Relay = relayRoute(cfg.Relay)
+	}
 	return a
+}
+
+// relayRoute is [delivery] relay as the route the default route's
+// recipients take: host:port (or a bare host, on [delivery] port) is an
+// smtp: route without parameters; one written as an smtp: route is
+// parsed, its files as written (the daemon passes Routing.Relay with them
+// resolved). The daemon refuses at start one that does not parse.
+func relayRoute(relay string) *Route {
+	if config.RelayIsRoute(relay) {
+		if rt, err := ParseRoute(relay); err == nil {
+			return &rt
+		}
+	}
+	return &Route{Kind: RouteSMTP, Addr: relay}
 }
 
 // withDefaults fills the zero fields of c as config.Default does, so an

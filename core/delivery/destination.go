@@ -59,13 +59,12 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 			failed[r.Addr] = temporary(badRoute.With(err.Error()).Error())
 			continue
 		}
+		relay := a.rt.opt.Relay
 		key := rt.String()
 		if rt.Kind == RouteMX {
 			key = domain
-			if rr := a.rt.opt.Relay; rr != nil {
-				key = rr.Addr // not the authfile's path, in every log line
-			} else if a.cfg.Relay != "" {
-				key = a.cfg.Relay
+			if relay != nil {
+				key = relay.Addr // not the authfile's path, in every log line
 			}
 			if s := rt.String(); s != "mx" {
 				key += " " + s
@@ -74,21 +73,18 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 		d := byName[key]
 		if d == nil {
 			d = &destination{name: key, key: key, route: rt}
-			if rr := a.rt.opt.Relay; rr != nil && rt.Kind == RouteMX {
+			if relay != nil && rt.Kind == RouteMX {
 				// The relay's own route: its TLS policy and AUTH, unless
 				// the recipient's route asks for a TLS policy of its own.
-				d.route = *rr
+				d.route = *relay
 				if rt.TLS != "" && rt.TLS != TLSOpportunistic {
 					d.route.TLS, d.route.CAFile = rt.TLS, rt.CAFile
 				}
 			}
-			switch {
-			case d.route.Kind == RouteSMTP:
+			switch d.route.Kind {
+			case RouteSMTP:
 				d.relay = hostPort(d.route.Addr, a.cfg.Port)
-			case rt.Kind != RouteMX:
-			case a.cfg.Relay != "":
-				d.relay = hostPort(a.cfg.Relay, a.cfg.Port)
-			default:
+			case RouteMX:
 				d.domain = domain
 			}
 			byName[key] = d

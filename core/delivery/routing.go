@@ -33,11 +33,11 @@ type Routing struct {
 	// RootCAs verifies certificates for tls=verify routes, MTA-STS hosts
 	// and policy servers; nil means the system roots.
 	RootCAs *x509.CertPool
-	// Relay, when set, is [delivery] relay written as an smtp: route
-	// ("smtp:HOST:PORT?tls=…&authfile=…", paths resolved): the default
-	// route's recipients go through it with its TLS policy and AUTH, as
-	// Postfix's relayhost with smtp_sasl_password_maps. A relay written
-	// host:port is Config.Relay alone.
+	// Relay is [delivery] relay as a route: the default route's
+	// recipients go through it, with its TLS policy and AUTH when it is
+	// written "smtp:HOST:PORT?tls=…&authfile=…" (paths resolved), as
+	// Postfix's relayhost with smtp_sasl_password_maps. Nil: New makes it
+	// from Config.Relay (see relayRoute).
 	Relay *Route
 }
 
