@@ -197,21 +197,18 @@ func (w *wireConn) next() error {
 	return nil
 }
 
-// readData reads a packet's n bytes, allocating at most allocStep ahead
-// of the bytes read.
+// readData reads a packet's n bytes into a buffer that grows as they
+// arrive, from at most allocStep.
 func readData(r io.Reader, n int) ([]byte, error) {
-	data := make([]byte, 0, min(n, allocStep))
-	for len(data) < n {
-		if len(data) == cap(data) {
-			data = append(data, make([]byte, min(n-len(data), cap(data)))...)[:len(data)]
+	var b bytes.Buffer
+	b.Grow(min(n, allocStep))
+	if _, err := io.CopyN(&b, r, int64(n)); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
 		}
-		m, err := io.ReadFull(r, data[len(data):min(n, cap(data))])
-		data = data[:len(data)+m]
-		if err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
-	return data, nil
+	return b.Bytes(), nil
 }
 
 // splitReplBody turns one SMFIR_REPLBODY's body into consecutive
