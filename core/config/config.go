@@ -251,11 +251,15 @@ func decode(data []byte, c *Config) error {
 // [[stage]], for checks done outside this package, such as whether a
 // first-party plugin of that name exists.
 func (c *Config) StageError(i int, key string, err error) error {
-	name := ""
+	return c.KeyError("stage", i, key, fmt.Errorf("stage %q: %w", c.stageName(i), err))
+}
+
+// stageName is the name of the i'th stage, "" when there is none.
+func (c *Config) stageName(i int) string {
 	if i >= 0 && i < len(c.Stages) {
-		name = c.Stages[i].Name
+		return c.Stages[i].Name
 	}
-	return c.KeyError("stage", i, key, fmt.Errorf("stage %q: %w", name, err))
+	return ""
 }
 
 // StageConfigError is a plugin's refusal of the i'th stage's
@@ -263,15 +267,11 @@ func (c *Config) StageError(i int, key string, err error) error {
 // (a dotted path inside [stage.config], "" when the refusal names none),
 // else at [stage.config] itself, else at the stage.
 func (c *Config) StageConfigError(i int, key, msg string) error {
-	name := ""
-	if i >= 0 && i < len(c.Stages) {
-		name = c.Stages[i].Name
-	}
 	path := []string{"stage", strconv.Itoa(i), "config"}
 	if key != "" {
 		path = append(path, strings.Split(key, ".")...)
 	}
-	return &Error{File: c.Source, Line: c.pos.line(path), Msg: fmt.Sprintf("stage %q: [stage.config] refused by the plugin: %s", name, msg)}
+	return &Error{File: c.Source, Line: c.pos.line(path), Msg: fmt.Sprintf("stage %q: [stage.config] refused by the plugin: %s", c.stageName(i), msg)}
 }
 
 // KeyError is err positioned at key of the index'th [[table]] (index -1
