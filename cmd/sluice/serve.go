@@ -25,7 +25,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := daemon.NewLogger(c.Log, stderr)
+	log, level := daemon.NewLevelLogger(c.Log, stderr)
 	tuneGC()
 	// Signals are caught from before the "sluice started" line, so a
 	// SIGHUP right after it cannot kill the process.
@@ -34,7 +34,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 	defer signal.Stop(sig)
 	started := make(chan struct{})
 	go stopDuringStart(sig, started, log)
-	d, err := daemon.Start(daemon.Options{Config: c, Logger: log, Version: version, ConfigPath: *path})
+	d, err := daemon.Start(daemon.Options{Config: c, Logger: log, Version: version, ConfigPath: *path, LogLevel: level})
 	close(started)
 	if err != nil {
 		return err

@@ -41,6 +41,9 @@ type Options struct {
 	// ConfigPath is the file Config was read from, read again by
 	// ReloadFile (POST /api/reload); "" is the embedded default.
 	ConfigPath string
+	// LogLevel, when set, is the level Logger logs at (NewLevelLogger's):
+	// a reload sets it to the file's [log] level.
+	LogLevel *slog.LevelVar
 }
 
 // Daemon is a running Sluice.

@@ -15,8 +15,9 @@ import (
 // configuration stays as it was. Sessions already open finish on the
 // pipeline they began with, whose stages stop when the last of them ends;
 // listeners that are unchanged keep their sockets, removed ones stop
-// accepting and let their sessions finish. Other settings are logged as
-// needing a restart.
+// accepting and let their sessions finish. local_domains, relay_networks
+// and the log level apply at once, in open sessions too. Other settings
+// are logged as needing a restart.
 func (d *Daemon) Reload(c *config.Config) error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -70,6 +71,10 @@ func (d *Daemon) reload(c *config.Config) error {
 		return err
 	}
 	d.live.swap(g)
+	d.smtp.SetDomains(c)
+	if d.opt.LogLevel != nil {
+		d.opt.LogLevel.Set(logLevel(c.Log))
+	}
 	d.cfg = c
 	stages := make([]string, len(c.Stages))
 	for i, s := range c.Stages {
@@ -83,7 +88,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		attrs = append(attrs, "listeners_removed", ch.Removed)
 	}
 	d.log.Info("config reloaded", attrs...)
-	if keys := restartKeys(running, c); len(keys) > 0 {
+	if keys := restartKeys(running, c, d.opt.LogLevel != nil); len(keys) > 0 {
 		d.log.Warn("changed settings take effect at the next restart", "keys", keys)
 	}
 	if err != nil {
@@ -95,23 +100,27 @@ func (d *Daemon) reload(c *config.Config) error {
 }
 
 // restartKeys names the settings that differ between a, the running ones,
-// and b and that a reload does not apply.
-func restartKeys(a, b *config.Config) []string {
+// and b and that a reload does not apply. levelApplied: the reload sets
+// the log level (Options.LogLevel).
+func restartKeys(a, b *config.Config, levelApplied bool) []string {
 	var keys []string
+	level := struct{ a, b any }{a.Log.Level, b.Log.Level}
+	if levelApplied {
+		level.a, level.b = nil, nil
+	}
 	for _, f := range []struct {
 		key  string
 		a, b any
 	}{
 		{"hostname", a.Hostname, b.Hostname},
 		{"data_dir", a.Resolve(a.DataDir), b.Resolve(b.DataDir)},
-		{"local_domains", a.LocalDomains, b.LocalDomains},
-		{"relay_networks", a.RelayNetworks, b.RelayNetworks},
 		{"dns", a.DNS, b.DNS},
 		{"admin", a.Admin, b.Admin},
 		{"limits", a.Limits, b.Limits},
 		{"auth", a.Auth, b.Auth},
 		{"delivery", a.Delivery, b.Delivery},
-		{"log", a.Log, b.Log},
+		{"log.format", a.Log.Format, b.Log.Format},
+		{"log.level", level.a, level.b},
 	} {
 		if !reflect.DeepEqual(f.a, f.b) {
 			keys = append(keys, f.key)

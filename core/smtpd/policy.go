@@ -261,7 +261,7 @@ func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {
 // (@a,@b:user@c) is refused before any of this (routeRefused).
 func (s *Server) checkRelay(info *SessionInfo, mb mailbox) *reply.Reply {
 	client := info.Client.Addr().String()
-	local := s.cfg.IsLocalDomain(mb.Domain)
+	local := s.isLocal(mb.Domain)
 	if lit, ok := addressLiteralIP(mb.Domain); ok {
 		if !info.Local.IsValid() || lit != info.Local.Addr() {
 			return relayTrick.With("address literal " + mb.Domain + " is not ours, from " + client)
@@ -278,14 +278,4 @@ func (s *Server) checkRelay(info *SessionInfo, mb mailbox) *reply.Reply {
 		return reply.RelayDenied.With("relaying to " + mb.Domain + " from " + client)
 	}
 	return nil
-}
-
-// mayRelay reports whether ip is in relay_networks.
-func (s *Server) mayRelay(ip netip.Addr) bool {
-	for _, p := range s.cfg.RelayNetworks {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }

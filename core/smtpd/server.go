@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/auth"
@@ -76,6 +77,9 @@ type Server struct {
 
 	users   UserDB // nil: no built-in user database
 	senders *auth.Senders
+	// domains holds local_domains and relay_networks, which a reload
+	// replaces (domains.go).
+	domains atomic.Pointer[config.Config]
 
 	// Per-client limits.
 	connRate      *buckets // by IP
@@ -166,6 +170,7 @@ func newServer(opt Options) (*Server, error) {
 		msgRateSender: newBuckets(lim.MessageRatePerSender),
 		authFails:     newAuthFailures(lim),
 	}
+	s.domains.Store(domainsOf(opt.Config))
 	if err := s.loadAuth(); err != nil {
 		return nil, err
 	}

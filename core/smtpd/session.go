@@ -118,15 +118,6 @@ func (t *txn) add(rc envelope.Recipient) {
 	}
 }
 
-// postmasterDomain is the domain of the postmaster RCPT TO:<Postmaster>
-// reaches: the first local domain, else our hostname.
-func (s *Server) postmasterDomain() string {
-	if len(s.cfg.LocalDomains) > 0 {
-		return s.cfg.LocalDomains[0]
-	}
-	return s.cfg.Hostname
-}
-
 // has reports whether addr, in wire form (mailbox.String), is already a
 // recipient of the transaction: the same local part (compared exactly,
 // RFC 5321 §2.4) at the same domain (compared without case).

@@ -1,0 +1,74 @@
+package daemon
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// A reload applies local_domains, relay_networks and [log] level, without
+// the restart warning: a domain added is accepted at once (in a session
+// already open too), a network taken out of relay_networks stops relaying,
+// and the level is the file's. [log] format still needs a restart.
+func TestReloadAppliesDomainsAndLogLevel(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	started := reloadBase(dataDir, mxListener)
+	edited := strings.NewReplacer(
+		`local_domains = ["sluice.test"]`, `local_domains = ["sluice.test", "other.test"]`,
+		`relay_networks = ["127.0.0.0/8"]`, `relay_networks = []`,
+	).Replace(started) + "[log]\nlevel = \"debug\"\n"
+	path := filepath.Join(t.TempDir(), "sluice.toml")
+	if err := os.WriteFile(path, []byte(started), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuf
+	log, level := NewLevelLogger(c.Log, &buf)
+	d, err := Start(Options{Config: c, Logger: log, LogLevel: level, DrainTimeout: 5 * time.Second, ConfigPath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop() })
+
+	s := dialSMTP(t, d.SMTPAddrs()["mx"].String())
+	s.cmd(t, "EHLO client.test", "250")
+	s.cmd(t, "MAIL FROM:<a@sluice.test>", "250")
+	s.cmd(t, "RCPT TO:<b@other.test>", "250") // relayed: 127.0.0.1 may relay
+	if level.Level() != slog.LevelInfo {
+		t.Fatalf("level %v before the reload, want INFO", level.Level())
+	}
+
+	if err := os.WriteFile(path, []byte(edited), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd(t, "RCPT TO:<c@other.test>", "250")     // now a local domain
+	s.cmd(t, "RCPT TO:<d@elsewhere.test>", "554") // no longer relayed
+	if level.Level() != slog.LevelDebug {
+		t.Errorf("level %v after the reload, want DEBUG", level.Level())
+	}
+	if l := buf.String(); strings.Contains(l, "next restart") {
+		t.Errorf("reload warned about a restart:\n%s", l)
+	}
+
+	// A format change is not applied, and says so.
+	if err := os.WriteFile(path, []byte(edited+"format = \"json\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if l := buf.String(); !strings.Contains(l, `msg="changed settings take effect at the next restart" keys=[log.format]`) {
+		t.Errorf("no restart warning for log.format:\n%s", l)
+	}
+}
