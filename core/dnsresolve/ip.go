@@ -55,7 +55,7 @@ func (r *Resolver) lookupAddrs(ctx context.Context, host string, qtype uint16) (
 		return nil, err
 	}
 	var out []netip.Addr
-	for _, rr := range resp.Answer {
+	for _, rr := range answers(resp) {
 		var ip []byte
 		switch v := rr.(type) {
 		case *dns.A:

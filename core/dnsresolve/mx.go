@@ -36,10 +36,10 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 	}
 	var out []MX
 	null := false
-	for _, rr := range resp.Answer {
+	for _, rr := range answers(resp) {
 		mx, ok := rr.(*dns.MX)
 		if !ok {
-			continue // CNAMEs on the way to the answer
+			continue // answers holds the question's type only
 		}
 		if mx.Mx == "." {
 			null = true

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -26,8 +27,6 @@ const ednsSize = 1232
 type Resolver struct {
 	servers []string
 	timeout time.Duration
-	udp     *dns.Client
-	tcp     *dns.Client
 }
 
 // New returns a Resolver asking servers (host:port) in order; an empty list
@@ -57,28 +56,55 @@ func New(servers []string, timeout time.Duration) (*Resolver, error) {
 	return &Resolver{
 		servers: append([]string(nil), servers...),
 		timeout: timeout,
-		udp:     &dns.Client{Net: "udp", UDPSize: ednsSize},
-		tcp:     &dns.Client{Net: "tcp"},
 	}, nil
 }
+
+// answerMargin is how long before the caller's deadline a query gives
+// up. A plugin's hook runs under its stage's deadline; a lookup that
+// waited to the very end would leave it no time to answer with its own
+// outcome for a DNS failure (spf's temperror action, a DNS list skipped),
+// and the core would apply on_error instead.
+const answerMargin = 100 * time.Millisecond
 
 // query asks each server in turn for name/qtype and returns the first
 // authoritative outcome: NOERROR (possibly with no answer) or NXDOMAIN.
 // SERVFAIL, REFUSED, timeouts and network errors move on to the next
 // server; when every server failed the result is a temporary *Error.
+// When the caller's time runs out (answerMargin before its deadline) the
+// *Error wraps context.DeadlineExceeded, so that the caller can tell its
+// own time limit from a server's failure.
 func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	qname := dns.Fqdn(ASCII(name))
+	if _, ok := dns.IsDomainName(qname); !ok || strings.Contains(qname, "..") {
+		// A name no query can carry (a label over 63 octets, an empty
+		// label, over 255 octets, RFC 1035 §2.3.4) does not exist; asking
+		// would fail the same way forever, so it is no temporary error.
+		// Postfix's dns_lookup() says "invalid host or domain name" and
+		// treats it as not found too.
+		return nil, &Error{Name: name, Type: dns.TypeToString[qtype], NotFound: true}
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-answerMargin))
+		defer cancel()
+	}
 	var last error
 	for _, srv := range r.servers {
-		if err := ctx.Err(); err != nil {
+		if err := expired(ctx); err != nil {
 			last = err
 			break
 		}
 		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(ASCII(name)), qtype)
+		m.SetQuestion(qname, qtype)
 		m.RecursionDesired = true
 		m.SetEdns0(ednsSize, false)
 		resp, err := r.exchange(ctx, m, srv)
 		if err != nil {
+			if cerr := expired(ctx); cerr != nil {
+				// The caller's time ran out (or it went away), not this
+				// server's: say so, for callers that must tell the two apart.
+				err = fmt.Errorf("%w (%v)", cerr, err)
+			}
 			last = fmt.Errorf("%s: %w", srv, err)
 			continue
 		}
@@ -95,16 +121,4 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 		last = errors.New("no nameserver")
 	}
 	return nil, &Error{Name: name, Type: dns.TypeToString[qtype], Err: last}
-}
-
-// exchange sends m to srv over UDP and repeats it over TCP when the answer
-// comes back truncated (RFC 1035 §4.2.1, RFC 7766 §5).
-func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, srv string) (*dns.Msg, error) {
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	resp, _, err := r.udp.ExchangeContext(ctx, m, srv)
-	if err == nil && resp.Truncated {
-		resp, _, err = r.tcp.ExchangeContext(ctx, m, srv)
-	}
-	return resp, err
 }

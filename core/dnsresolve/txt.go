@@ -25,7 +25,7 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 		return nil, err
 	}
 	out := []string{}
-	for _, rr := range resp.Answer {
+	for _, rr := range answers(resp) {
 		if t, ok := rr.(*dns.TXT); ok {
 			var b strings.Builder
 			for _, s := range t.Txt {
@@ -59,7 +59,7 @@ func (r *Resolver) LookupPTR(ctx context.Context, ip netip.Addr) ([]string, erro
 		return nil, err
 	}
 	out := []string{}
-	for _, rr := range resp.Answer {
+	for _, rr := range answers(resp) {
 		if p, ok := rr.(*dns.PTR); ok {
 			out = append(out, strings.TrimSuffix(p.Ptr, "."))
 		}

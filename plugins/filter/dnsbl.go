@@ -77,16 +77,17 @@ func domainQuery(domain, zone string) (string, bool) {
 }
 
 // listedAnswer reports whether a list's A answer means "listed": any
-// address in 127.0.0.0/8 (RFC 5782 §2), except 127.255.255.0/24, which
-// Spamhaus and others use to signal a refused or malformed query, not a
-// listing.
+// address in 127.0.0.0/8 (RFC 5782 §2), except 127.0.0.1, which no list
+// may hold (RFC 5782 §5) and URIBL answers to a refused query, and
+// 127.255.255.0/24, which Spamhaus and others use to signal a refused or
+// malformed query, not a listing.
 func listedAnswer(a netip.Addr) bool {
 	a = a.Unmap()
 	if !a.Is4() {
 		return false
 	}
 	b := a.As4()
-	return b[0] == 127 && !(b[1] == 255 && b[2] == 255)
+	return b[0] == 127 && a != netip.AddrFrom4([4]byte{127, 0, 0, 1}) && !(b[1] == 255 && b[2] == 255)
 }
 
 // lookup asks for name's A records and returns the listing address, if
@@ -111,6 +112,13 @@ func (d *dnsLists) lookup(ctx context.Context, name string) (netip.Addr, bool, e
 			listed = a.Unmap()
 			break
 		}
+	}
+	if !listed.IsValid() && len(addrs) > 0 {
+		// An answer that is no listing is the list telling us it refuses
+		// us (Spamhaus's 127.255.255.254 through a public resolver) or a
+		// zone gone wrong (a lapsed domain's wildcard): not a listing,
+		// but the operator must hear of it, and it is asked again.
+		return netip.Addr{}, false, fmt.Errorf("%s: answered %s, not a listing", name, addrs[0])
 	}
 	d.mu.Lock()
 	if len(d.cache) >= maxCached {

@@ -3,11 +3,14 @@ package filter
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/testlib"
@@ -37,7 +40,9 @@ func (c *countingResolver) count(host string) int {
 
 // loopbackLists serves the test DNS lists on 127.0.0.1:
 //   - bl.example lists 192.0.2.99 and 2001:db8::99 (127.0.0.2), and
-//     answers 127.255.255.254 ("query refused") for 192.0.2.98;
+//     answers 127.255.255.254 ("query refused") for 192.0.2.98, 127.0.0.1
+//     (URIBL's "query refused") for 192.0.2.97 and an address outside
+//     127.0.0.0/8 (a lapsed zone's wildcard) for 192.0.2.96;
 //   - dbl.example lists spam.example and bad-helo.example;
 //   - broken.example answers SERVFAIL.
 func loopbackLists(t *testing.T) (*testlib.DNS, *countingResolver) {
@@ -47,6 +52,8 @@ func loopbackLists(t *testing.T) (*testlib.DNS, *countingResolver) {
 		"99.2.0.192.bl.example. 60 IN TXT \"listed\"",
 		"9.9.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.example. 60 IN A 127.0.0.2",
 		"98.2.0.192.bl.example. 60 IN A 127.255.255.254",
+		"97.2.0.192.bl.example. 60 IN A 127.0.0.1",
+		"96.2.0.192.bl.example. 60 IN A 198.51.100.80",
 		"spam.example.dbl.example. 60 IN A 127.0.1.2",
 		"bad-helo.example.dbl.example. 60 IN A 127.0.1.2",
 		"99.2.0.192.broken.example. 60 IN A 127.0.0.2",
@@ -95,7 +102,6 @@ func TestDNSBLHitAndMiss(t *testing.T) {
 	wantAction(t, "listed IPv6", h.Connect(txnFrom("2001:db8::99", "").Session), sdk.ActionReject)
 	wantAction(t, "not listed (NXDOMAIN)", h.Connect(txnFrom("192.0.2.1", "").Session), sdk.ActionContinue)
 	wantAction(t, "not listed IPv6", h.Connect(txnFrom("2001:db8::1", "").Session), sdk.ActionContinue)
-	wantAction(t, "127.255.255.x is an error code, not a listing", h.Connect(txnFrom("192.0.2.98", "").Session), sdk.ActionContinue)
 	if r.count("1.2.0.192.bl.example") != 1 {
 		t.Errorf("the miss should have been asked once, got %d", r.count("1.2.0.192.bl.example"))
 	}
@@ -176,6 +182,29 @@ func TestRHSBL(t *testing.T) {
 	}
 }
 
+// TestDNSBLAnswersThatAreNoListing: 127.0.0.1 counted as a listing,
+// though RFC 5782 §5 forbids a list to hold it and URIBL answers it when
+// it refuses a query; Spamhaus's 127.255.255.254 ("you ask through a
+// public resolver") was taken silently as "not listed" and cached, so the
+// operator never learnt that the list was refusing every query. Neither,
+// nor an answer outside 127.0.0.0/8, lists the client; each is noted in
+// the trace and asked again next time.
+func TestDNSBLAnswersThatAreNoListing(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[{"name":"bl","hook":"connect","dnsbl":["bl.example"],"action":"reject"}]}`)
+	for ip, answer := range map[string]string{"192.0.2.98": "127.255.255.254", "192.0.2.97": "127.0.0.1", "192.0.2.96": "198.51.100.80"} {
+		v := h.Connect(txnFrom(ip, "").Session)
+		wantAction(t, answer, v, sdk.ActionContinue)
+		if !strings.Contains(v.Reason, "answered "+answer+", not a listing") {
+			t.Errorf("%s: reason %q should note the answer", answer, v.Reason)
+		}
+		h.Connect(txnFrom(ip, "").Session)
+		if q := ipQuery(netip.MustParseAddr(ip), "bl.example"); r.count(q) != 2 {
+			t.Errorf("%s: asked %d times, want 2 (not cached)", answer, r.count(q))
+		}
+	}
+}
+
 func TestDNSBLFailureFailsOpen(t *testing.T) {
 	_, r := loopbackLists(t)
 	h := serve(t, &Plugin{Resolver: r}, `{"rules":[{"name":"broken","hook":"connect","dnsbl":["broken.example"],"action":"reject"}]}`)
@@ -248,4 +277,40 @@ func TestRHSBLBoundsHeaderDomains(t *testing.T) {
 	}
 	same := strings.Repeat("u@d1.example, ", 3000) + "x@spam.example"
 	wantAction(t, "listed domain after 3,000 copies of another", h.Data(tx, []byte("To: "+same+"\r\n\r\nhi\r\n")), sdk.ActionReject)
+}
+
+// TestDNSBLHungListFailsOpenInTime: a list whose server never answers
+// is skipped as the README promises ("a list that fails to answer is
+// skipped"), and the verdict reaches the core before the stage's
+// deadline. The lookup waited to the deadline itself, so the verdict came
+// too late and the core applied the stage's on_error (tempfail by
+// default): every client refused while one list was down.
+func TestDNSBLHungListFailsOpenInTime(t *testing.T) {
+	h := dns.HandlerFunc(func(dns.ResponseWriter, *dns.Msg) {}) // never answers
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	r, err := dnsresolve.New([]string{pc.LocalAddr().String()}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := serve(t, &Plugin{Resolver: r}, `{"rules":[{"name":"bl","hook":"connect","dnsbl":["hung.example","bl2.example"],"action":"reject"}]}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	tx := txnFrom("192.0.2.99", "")
+	v, err := hs.Client().Hook(ctx, sdk.HookConnect, &sdk.Txn{Session: tx.Session}, nil, nil)
+	if err != nil {
+		t.Fatalf("no verdict before the deadline: %v", err)
+	}
+	wantAction(t, "hung list", v, sdk.ActionContinue)
+	if !strings.Contains(v.Reason, "deadline exceeded") {
+		t.Errorf("reason %q should note the lists that did not answer", v.Reason)
+	}
 }

@@ -44,7 +44,14 @@ type Checker struct {
 	Explanation string
 	// Now is the clock for %{t}; nil means time.Now.
 	Now func() time.Time
+	// Timeout bounds one check_host() with everything it asks; 0 means
+	// DefaultTimeout. A ctx deadline that comes first bounds it too.
+	Timeout time.Duration
 }
+
+// DefaultTimeout is the total time a check may take: RFC 7208 §4.6.4 asks
+// for a limit that allows at least 20 seconds, and temperror past it.
+const DefaultTimeout = 20 * time.Second
 
 // Outcome is check_host()'s answer.
 type Outcome struct {
@@ -64,18 +71,21 @@ type Outcome struct {
 // which uses postmaster@domain (RFC 7208 §2.4).
 func (c *Checker) CheckHost(ctx context.Context, ip netip.Addr, domain, sender, helo string) Outcome {
 	ip = ip.Unmap() // an IPv4-mapped address is IPv4 (RFC 7208 §5)
-	domain = strings.TrimSuffix(domain, ".")
+	// An internationalized domain (SMTPUTF8) is checked, and expanded in
+	// %{d}, %{o} and %{s}, as its A-labels: the form DNS and SPF records
+	// hold (RFC 8616 §4, RFC 7208 §4.3).
+	domain = dnsresolve.ASCII(strings.TrimSuffix(domain, "."))
 	if sender == "" {
 		sender = "postmaster@" + domain
 	}
 	local, senderDomain := sender, domain
 	if i := strings.LastIndexByte(sender, '@'); i >= 0 {
-		local, senderDomain = sender[:i], sender[i+1:]
+		local, senderDomain = sender[:i], dnsresolve.ASCII(sender[i+1:])
 	}
 	if local == "" {
 		local = "postmaster" // RFC 7208 §4.3
-		sender = local + "@" + senderDomain
 	}
+	sender = local + "@" + senderDomain
 	now := time.Now
 	if c.Now != nil {
 		now = c.Now
@@ -88,6 +98,12 @@ func (c *Checker) CheckHost(ctx context.Context, ip netip.Addr, domain, sender, 
 	if !validDomain(domain) {
 		return Outcome{Result: None, Problem: "not a valid domain: " + domain}
 	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	res, exp, mech, err := e.checkHost(ctx, domain, true)
 	if err != nil {
 		var a *abort
@@ -253,6 +269,9 @@ func (e *evaluation) match(ctx context.Context, m mechanism, domain string) (boo
 				return false, err
 			}
 		}
+		if outOfTime(err) {
+			return false, tempErr("ptr: %v", err) // RFC 7208 §4.6.4
+		}
 		if err != nil {
 			return false, nil // RFC 7208 §5.5: a PTR lookup error is no match
 		}
@@ -352,6 +371,12 @@ func (e *evaluation) validatedNames(ctx context.Context) (names []string, void b
 	for _, name := range ptrs {
 		name = strings.TrimSuffix(name, ".")
 		addrs, err := e.lookupAddrs(ctx, name)
+		if outOfTime(err) {
+			// The check's time is up, not this name's server: the names
+			// left are not "skipped" into a fail (RFC 7208 §4.6.4).
+			e.ptrNames, e.ptrErr = nil, err
+			return nil, false, err
+		}
 		if err != nil {
 			continue // RFC 7208 §5.5: skip the name, keep looking
 		}
@@ -363,6 +388,12 @@ func (e *evaluation) validatedNames(ctx context.Context) (names []string, void b
 		}
 	}
 	return e.ptrNames, false, nil
+}
+
+// outOfTime reports whether a lookup failed because the check's time ran
+// out (or its caller went away) rather than because of a server.
+func outOfTime(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // ptrMacro is %{p}: the validated name equal to domain, else one under it,
@@ -392,7 +423,10 @@ func (e *evaluation) target(ctx context.Context, ms *macroString, domain string)
 	if ms == nil {
 		return domain, true
 	}
-	d := strings.TrimSuffix(ms.expand(e.envFor(ctx, domain)), ".")
+	// Two bytes past the limit are enough to cut it the same way: one for
+	// a trailing dot, one to see whether the kept part follows a dot.
+	d, _ := ms.expandTail(e.envFor(ctx, domain), maxDomain+2)
+	d = strings.TrimSuffix(d, ".")
 	for len(d) > maxDomain {
 		i := strings.IndexByte(d, '.')
 		if i < 0 {

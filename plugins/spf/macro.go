@@ -3,6 +3,7 @@ package spf
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -160,21 +161,61 @@ type macroEnv struct {
 	ptr func() string
 }
 
-// expand renders ms in env.
+// maxExpansion bounds what one expansion builds. A record of 64 KiB
+// holds some 15,000 "%{L}", each the local part (up to a command line
+// long) URL-escaped: unbounded, one term came to hundreds of megabytes.
+// A name keeps at most 253 characters anyway (RFC 7208 §7.3), and an
+// explanation is cut to fit a reply line.
+const maxExpansion = 1024
+
+// expand renders ms in env: its first maxExpansion bytes.
 func (ms *macroString) expand(env *macroEnv) string {
-	var b strings.Builder
-	for _, t := range ms.toks {
-		if t.letter == 0 {
-			b.WriteString(t.literal)
-			continue
+	s, _ := ms.render(env, maxExpansion, false)
+	return s
+}
+
+// expandTail renders ms in env and keeps only its last n bytes, cut says
+// whether anything was left out. A domain-spec is truncated from the
+// left (RFC 7208 §7.3), so only its right end matters; tokens are
+// rendered from the last one back and the rest are never rendered.
+func (ms *macroString) expandTail(env *macroEnv, n int) (s string, cut bool) {
+	return ms.render(env, n, true)
+}
+
+// render renders tokens in order, or from the last one back when
+// fromRight, until n bytes are written, and returns n bytes at most: the
+// first ones, or the last ones when fromRight.
+func (ms *macroString) render(env *macroEnv, n int, fromRight bool) (string, bool) {
+	pieces := make([]string, 0, len(ms.toks))
+	total := 0
+	for i := range ms.toks {
+		t := ms.toks[i]
+		if fromRight {
+			t = ms.toks[len(ms.toks)-1-i]
 		}
-		v := transform(env.value(t.letter), t)
-		if t.upper {
-			v = urlEscape(v)
+		v := t.literal
+		if t.letter != 0 {
+			v = transform(env.value(t.letter), t)
+			if t.upper {
+				v = urlEscape(v)
+			}
 		}
-		b.WriteString(v)
+		pieces = append(pieces, v)
+		if total += len(v); total > n {
+			break
+		}
 	}
-	return b.String()
+	if fromRight {
+		slices.Reverse(pieces)
+	}
+	s := strings.Join(pieces, "")
+	if len(s) <= n {
+		return s, false
+	}
+	if fromRight {
+		return s[len(s)-n:], true
+	}
+	return s[:n], true
 }
 
 func (env *macroEnv) value(letter byte) string {

@@ -2,6 +2,7 @@ package spf
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,5 +63,27 @@ func TestMacroSyntaxErrors(t *testing.T) {
 	}
 	if _, err := parseMacroString("%{c} %{r} %{t}", true); err != nil {
 		t.Errorf("c, r, t in an explanation: %v", err)
+	}
+}
+
+// An explanation (exp=, RFC 7208 §6.2) is rendered only as far as a
+// reply can use, however many macros meet however long a local part; a
+// domain-spec only its right end (RFC 7208 §7.3), cut as the whole would
+// be. Transformer digits past any name's label count are clamped.
+func TestMacroExpansionLimits(t *testing.T) {
+	env := &macroEnv{local: strings.Repeat("x", 64<<10), domain: "example.org"}
+	exp, err := parseMacroString("Not allowed: "+strings.Repeat("%{L}%{l99999999999999999999r} ", 100), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := exp.expand(env); len(got) != maxExpansion || !strings.HasPrefix(got, "Not allowed: xxx") {
+		t.Errorf("explanation of %d bytes starting %.20q, want the first %d", len(got), got, maxExpansion)
+	}
+	spec, err := parseDomainSpec("%{l}.%{l}.%{d}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, cut := spec.expandTail(env, 20); !cut || got != "xxxxxxxx.example.org" {
+		t.Errorf("tail = %q, %v", got, cut)
 	}
 }

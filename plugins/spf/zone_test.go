@@ -32,11 +32,12 @@ type suiteDNS struct {
 	mu      sync.Mutex
 	zone    map[string][]zoneEntry // wire-form lowercased FQDN
 	queries int
+	asked   map[string]int // "name.|TYPE"
 }
 
 func startSuiteDNS(t testing.TB, zone map[string][]zoneEntry) *suiteDNS {
 	t.Helper()
-	d := &suiteDNS{zone: map[string][]zoneEntry{}}
+	d := &suiteDNS{zone: map[string][]zoneEntry{}, asked: map[string]int{}}
 	for name, entries := range zone {
 		d.zone[wireName(name)] = entries
 	}
@@ -74,6 +75,13 @@ func (d *suiteDNS) count() int {
 	return d.queries
 }
 
+// countName is how many questions for name and qtype the server answered.
+func (d *suiteDNS) countName(name string, qtype uint16) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.asked[wireName(name)+"|"+dns.TypeToString[qtype]]
+}
+
 func (d *suiteDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
@@ -81,6 +89,7 @@ func (d *suiteDNS) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	q := req.Question[0]
 	d.mu.Lock()
 	d.queries++
+	d.asked[strings.ToLower(q.Name)+"|"+dns.TypeToString[q.Qtype]]++
 	m.Answer, m.Rcode = d.answer(q.Name, q.Qtype, 0)
 	d.mu.Unlock()
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {

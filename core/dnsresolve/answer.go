@@ -1,0 +1,46 @@
+package dnsresolve
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// maxCNAMEs bounds the CNAME chain followed through an answer section; a
+// longer chain, or a loop, yields no records.
+const maxCNAMEs = 8
+
+// answers returns the records of resp's answer section that answer its
+// question: of the question's type and class, owned by the question's
+// name or by the end of the CNAME chain that starts there (RFC 1034
+// §3.6.2, §4.3.2: a recursive server returns the chain with the records
+// of its target). Records of any other owner answer nothing we asked: no
+// honest server puts them there, and taking them would let one forged or
+// broken reply speak for any name (RFC 5452 §9.1).
+func answers(resp *dns.Msg) []dns.RR {
+	if len(resp.Question) != 1 {
+		return nil
+	}
+	q := resp.Question[0]
+	owner := q.Name
+	for range maxCNAMEs + 1 {
+		var out []dns.RR
+		next := ""
+		for _, rr := range resp.Answer {
+			h := rr.Header()
+			if h.Class != q.Qclass || !strings.EqualFold(h.Name, owner) {
+				continue
+			}
+			if h.Rrtype == q.Qtype {
+				out = append(out, rr)
+			} else if c, ok := rr.(*dns.CNAME); ok && next == "" {
+				next = c.Target
+			}
+		}
+		if len(out) > 0 || next == "" {
+			return out
+		}
+		owner = next
+	}
+	return nil
+}
