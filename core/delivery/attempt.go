@@ -28,19 +28,31 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 	}
 	body, err := a.q.Body(id)
 	if err != nil {
+		if _, gone := a.q.Get(id); errors.Is(gone, queue.ErrNotFound) {
+			return // deleted since it was read: an administrator's, no fault
+		}
 		a.log.Error("delivery: reading body", "id", id, "err", err)
 		a.postpone(id, err)
 		return
 	}
 	dests, results := a.group(m.Pending())
+	asked := false // the deliver hook's stages were asked
 	if a.deliverHook != nil {
 		var quarantine bool
-		if dests, quarantine = a.askDeliver(ctx, m, dests, results); quarantine {
+		if dests, quarantine, asked = a.askDeliver(ctx, m, dests, results); quarantine {
 			a.quarantine(id)
 			return
 		}
 	}
 	for i, d := range dests {
+		if (i > 0 || asked) && !a.stillActive(id) {
+			// Deleted or held while an earlier destination, or the
+			// deliver hook's stages, took it: what the administrator did
+			// holds for every destination not tried yet. The recipients
+			// left stay as they were.
+			a.log.Info("delivery: message held or deleted during the attempt, remaining destinations not tried", "id", id)
+			break
+		}
 		tr := &attemptTrace{}
 		if a.metrics != nil {
 			a.metrics.DeliveryStarted()
@@ -64,6 +76,22 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		}
 	}
 	a.record(ctx, id, results, body)
+}
+
+// stillActive reports whether message id is still queued and active, as
+// an attempt checks before each destination or transaction after the
+// first and after waiting for a connection slot: an administrator may
+// have deleted or held it while an earlier one, or the sessions busy with
+// other messages, took minutes.
+func (a *Agent) stillActive(id string) bool {
+	m, err := a.q.Get(id)
+	if err != nil {
+		if !errors.Is(err, queue.ErrNotFound) {
+			a.log.Error("delivery: reading message", "id", id, "err", err)
+		}
+		return false
+	}
+	return m.State == envelope.StateActive
 }
 
 // recordDelivered records at once, synced, the recipients one destination
@@ -277,7 +305,9 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 	if m.Done() {
 		return failed, entries
 	}
-	if !m.Received.IsZero() && now.Sub(m.Received) > a.cfg.MaxAge.Duration {
+	// A message held during the attempt does not expire: held mail
+	// expires only once released, as in Postfix (postsuper(1) -h).
+	if m.State == envelope.StateActive && !m.Received.IsZero() && now.Sub(m.Received) > a.cfg.MaxAge.Duration {
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if !r.Done() {

@@ -38,8 +38,9 @@ type DeliverVerdict struct {
 // askDeliver runs the deliver hook over every recipient about to be sent,
 // all in one call, and keeps in dests only those it lets through; the
 // others' outcomes go into results. quarantine reports that a stage set
-// the message aside: then nothing is sent.
-func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, quarantine bool) {
+// the message aside: then nothing is sent. asked reports that some stage
+// was asked (the call may have taken up to the stages' timeouts).
+func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, quarantine, asked bool) {
 	var rcpts []DeliverRcpt
 	for _, d := range dests {
 		route := d.route.String()
@@ -52,8 +53,9 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 	for i, v := range vs {
 		if v.Quarantine {
 			a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
-			return nil, true
+			return nil, true, true
 		}
+		asked = asked || len(v.Trace) > 0
 	}
 	i := 0
 	for _, d := range dests {
@@ -78,7 +80,7 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 			kept = append(kept, d)
 		}
 	}
-	return kept, false
+	return kept, false, asked
 }
 
 // traceDeliverHook appends to m's trace what the deliver hook decided for

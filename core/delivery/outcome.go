@@ -34,7 +34,15 @@ var (
 	noSMTPUTF8 = reply.Reply{Code: 553, Enhanced: [3]int{5, 6, 7}, Text: "Destination does not support SMTPUTF8, which the message's addresses or header fields need"}
 	// Delivery was interrupted by shutdown; the next attempt will retry.
 	interrupted = reply.Reply{Code: 451, Enhanced: [3]int{4, 3, 2}, Text: "Delivery interrupted, will retry"}
+	// An administrator held or deleted the message during its attempt,
+	// before these recipients' turn; RFC 3463 X.0.0: other status.
+	withdrawn = reply.Reply{Code: 451, Enhanced: [3]int{4, 0, 0}, Text: "Not sent: held or deleted during the attempt"}
 )
+
+// notSent is the outcome of recipients whose message was withdrawn during
+// its attempt, before their turn: not tried, so, as for a destination in
+// backoff, no attempt is counted and the last real reply stays.
+var notSent = outcome{status: envelope.RcptPending, skipped: true, reply: withdrawn.Error()}
 
 // adminBounced is the reply recorded for a recipient failed by the
 // administrator (sluice queue bounce); RFC 3463 X.0.0: other status.

@@ -34,8 +34,9 @@ func newPool(limit int, idle time.Duration) *pool {
 
 // get returns an idle session for addr, or nil with a slot reserved for
 // the caller to dial (who must then put or drop). It waits while addr is at
-// its limit.
-func (p *pool) get(ctx context.Context, addr string) (*session, error) {
+// its limit; waited reports that it did, as the caller's message may have
+// changed meanwhile.
+func (p *pool) get(ctx context.Context, addr string) (s *session, waited bool, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
@@ -48,13 +49,14 @@ func (p *pool) get(ctx context.Context, addr string) (*session, error) {
 			s := d.idle[n-1]
 			d.idle = d.idle[:n-1]
 			s.timer.Stop()
-			return s, nil
+			return s, waited, nil
 		}
 		if d.open < p.limit {
 			d.open++
-			return nil, nil
+			return nil, waited, nil
 		}
 		ch := d.changed
+		waited = true
 		d.waiting++
 		if p.waitHook != nil {
 			p.waitHook(addr, d.waiting)
@@ -68,7 +70,7 @@ func (p *pool) get(ctx context.Context, addr string) (*session, error) {
 		d.waiting--
 		if err := ctx.Err(); err != nil {
 			p.tidy(addr, d)
-			return nil, err
+			return nil, waited, err
 		}
 	}
 }

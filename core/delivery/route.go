@@ -38,7 +38,7 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		return forAll(d, o), ""
 	}
 	res, via, saw421 := a.deliverHops(ctx, m, body, d)
-	if ctx.Err() == nil {
+	if ctx.Err() == nil && !withdrawnAll(res) {
 		// Only the site failing counts towards a backoff: no server
 		// answered (DNS, connect, greeting) or one said 421. A server that
 		// answered and deferred recipients one by one (a full mailbox,
@@ -51,10 +51,27 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 	return res, via
 }
 
+// withdrawnAll reports whether the attempt stopped, every recipient of
+// res not sent, because the message was held or deleted meanwhile: that
+// says nothing of the destination, for or against a backoff.
+func withdrawnAll(res map[string]outcome) bool {
+	for _, o := range res {
+		if o != notSent {
+			return false
+		}
+	}
+	return len(res) > 0
+}
+
 // forAll gives every recipient of d the outcome o.
 func forAll(d *destination, o outcome) map[string]outcome {
-	res := make(map[string]outcome, len(d.rcpts))
-	for _, r := range d.rcpts {
+	return forRcpts(d.rcpts, o)
+}
+
+// forRcpts gives every recipient of rcpts the outcome o.
+func forRcpts(rcpts []*envelope.Recipient, o outcome) map[string]outcome {
+	res := make(map[string]outcome, len(rcpts))
+	for _, r := range rcpts {
 		res[r.Addr] = o
 	}
 	return res
@@ -121,6 +138,12 @@ hosts:
 			}
 			if stopped = lim.reached(); stopped != "" {
 				break hosts
+			}
+			if len(tried) > 0 && !a.stillActive(m.ID) {
+				// Held or deleted while the hosts before failed (connect
+				// and greeting timeouts add up): not sent to the next.
+				a.log.Info("delivery: message held or deleted during the attempt, not sent", "id", m.ID, "addr", addr)
+				return all(notSent), "", false
 			}
 			tried[key] = true
 			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts)
@@ -325,7 +348,26 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 	}
 	var all map[string]outcome // the outcomes of earlier transactions
 	for {
-		s, err := a.pool.get(ctx, key)
+		s, waited, err := a.pool.get(ctx, key)
+		if err == nil && (waited || all != nil) && !a.stillActive(m.ID) {
+			// Held or deleted while it waited for a connection slot
+			// (per_destination), or during the transaction before: the
+			// recipients left did not go to this server, and do not go
+			// now. Postfix's delivery agent, likewise, finds the queue
+			// file gone when its turn comes.
+			if s != nil {
+				a.pool.put(s)
+			} else {
+				a.pool.drop(key, nil)
+			}
+			a.log.Info("delivery: message held or deleted during the attempt, not sent", "id", m.ID, "addr", addr)
+			res := forRcpts(rcpts, notSent)
+			if all == nil {
+				return res, nil
+			}
+			maps.Copy(all, res)
+			return all, nil
+		}
 		if err == nil && s == nil {
 			if s, err = a.connect(ctx, h, addr, key); err != nil {
 				a.pool.drop(key, nil)
