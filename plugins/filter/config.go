@@ -73,7 +73,8 @@ type GreylistConfig struct {
 	ClientWhitelistAfter int `json:"client_whitelist_after"`
 	// StateDir holds the durable state. Required when enabled.
 	StateDir string `json:"state_dir"`
-	// SkipNetworks are client networks never greylisted.
+	// SkipNetworks are client networks never greylisted. Unset, it is
+	// loopback (defaultSkipNetworks); an empty list greylists loopback too.
 	SkipNetworks []string `json:"skip_networks"`
 }
 
@@ -110,6 +111,12 @@ const (
 	textReject        = "Message refused by policy"
 	textTempfail      = "Try again later"
 )
+
+// defaultSkipNetworks is skip_networks when the key is absent: the host
+// itself. `sluice sendmail` submits over SMTP on loopback, and a greylisted
+// cron mail was refused with 451 (sendmail exit 75, the message not sent),
+// where Postfix's sendmail never meets its policy service at all.
+var defaultSkipNetworks = []string{"127.0.0.0/8", "::1/128"}
 
 // Greylisting and cache defaults.
 const (
@@ -269,11 +276,11 @@ func (r *rule) compileAction(rc RuleConfig) error {
 		if replyKeys {
 			return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
 		}
-		if rc.HeaderName == "" || strings.ContainsAny(rc.HeaderName, ": \t\r\n") {
-			return fmt.Errorf("add_header needs a valid header_name, got %q", rc.HeaderName)
+		if !fieldName(rc.HeaderName) {
+			return fmt.Errorf("add_header needs a valid header_name (printable ASCII without a colon, RFC 5322 section 3.6.8), got %q", rc.HeaderName)
 		}
-		if strings.ContainsAny(rc.HeaderValue, "\r\n") {
-			return fmt.Errorf("header_value must be one line")
+		if strings.ContainsAny(rc.HeaderValue, "\r\n\x00") {
+			return fmt.Errorf("header_value must be one line, without NUL")
 		}
 		r.field = sdk.AddHeader{Name: rc.HeaderName, Value: rc.HeaderValue}
 		if r.field.Value == "" {
@@ -293,6 +300,19 @@ func (r *rule) compileAction(rc RuleConfig) error {
 		return fmt.Errorf("header_name and header_value apply to add_header only")
 	}
 	return nil
+}
+
+// fieldName reports whether name is a header field name (RFC 5322
+// §3.6.8: printable US-ASCII but the colon). The core refuses to add any
+// other, with a warning for each message: refused here, check-config says
+// so at once.
+func fieldName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return name != ""
 }
 
 // enhancedRE is an enhanced status code (RFC 3463 §2: class.subject.detail).
@@ -363,7 +383,11 @@ func compileGreylist(c GreylistConfig) (greylistSettings, error) {
 	if g.clientAfter < 0 {
 		return g, fmt.Errorf("greylist: client_whitelist_after must not be negative")
 	}
-	skip, err := netlist.Prefixes(c.SkipNetworks)
+	nets := c.SkipNetworks
+	if nets == nil {
+		nets = defaultSkipNetworks
+	}
+	skip, err := netlist.Prefixes(nets)
 	if err != nil {
 		return g, fmt.Errorf("greylist: skip_networks: %w", err)
 	}

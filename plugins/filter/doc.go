@@ -56,10 +56,13 @@
 //	mail        match: the sender address ("" for <>); rhsbl: its domain
 //	rcpt        match: the recipient address; rhsbl: its domain
 //	header      match: each field named header (value unfolded, and again with
-//	            RFC 2047 words decoded), or without header each field as
-//	            "Name: value"; rhsbl: the domains of the addresses in the field
-//	body        match: the raw body, and each base64 or quoted-printable text
-//	            part decoded
+//	            RFC 2047 words decoded, in any charset), or without header
+//	            each field as "Name: value", undecoded; rhsbl: the domains of
+//	            the addresses in the field
+//	body        match: the first 512 KiB of the raw body, and the first
+//	            64 KiB of each text part, base64 or quoted-printable decoded
+//	            (base64 as RFC 2045 §6.8 has it: what is not in its
+//	            alphabet is skipped), up to 1 MiB of text parts in all
 //	attachment  mime_types ("type/subtype" or "type/*") or filenames (regular
 //	            expressions) against every non-multipart MIME part, nested
 //	            multiparts and attached messages included; either list
@@ -75,13 +78,14 @@
 // anywhere in the text unless anchored. A key that does not apply to the
 // rule's hook or action is a configuration error.
 //
-// The MIME walk of attachment rules is bounded: it descends 16 levels of
-// multiparts and attached messages and looks at 1,000 entities. A message
+// The MIME walk of attachment rules is bounded: it descends 100 levels of
+// multiparts and attached messages and looks at 10,000 entities. A message
 // that goes past either limit is not known to be free of what the rule
-// looks for, and an attachment rule that found nothing in the part walked
-// treats it as matched ("MIME nesting deeper than 16 levels: not
-// inspected further"), as Postfix refuses a message past its
-// mime_nesting_limit. An rhsbl header rule asks about the first 32
+// looks for, and an attachment rule that refuses (reject, tempfail,
+// discard, quarantine) and found nothing in the part walked treats it as
+// matched ("MIME nesting deeper than 100 levels: not inspected further"),
+// as Postfix refuses a message past its mime_nesting_limit; a pass or
+// add_header rule does not. An rhsbl header rule asks about the first 32
 // distinct domains of its field; the reason notes when there were more.
 //
 // Rules are evaluated in the order written, per hook; header, body,
@@ -122,11 +126,28 @@
 // triplet for whitelist_ttl after its last mail; a later retry starts
 // over. With client_whitelist_after N, a client network whose N triplets
 // have passed is whitelisted as a whole. Authenticated sessions and
-// clients in skip_networks are never greylisted.
+// clients in skip_networks are never greylisted. Without skip_networks,
+// loopback is skipped (the host's own `sluice sendmail`); skip_networks =
+// [] greylists it too. The plugin does not know relay_networks: list
+// them in skip_networks, as Postfix has permit_mynetworks before its
+// policy service.
+//
+// Addresses are compared without case. The sender is taken as postgrey
+// takes it, so that a return path that changes with every message or
+// every day is one sender: without its +extension, with each number
+// standing alone in its local part as "#" (VERP: list-bounces-4711-bob=
+// example.org@ is list-bounces-#-bob=example.org@), without a BATV tag
+// (prvs=TAG=alice@ is alice@) and without the hash and day stamp of an
+// SRS address. The null sender <> is a sender of its own.
 //
 // The state is kept in state_dir: greylist.json, a snapshot replaced
 // atomically, and greylist.log, the records changed since, appended and
-// fsynced at each change and folded into the snapshot when it grows. A new
+// fsynced at each change and folded into the snapshot when it grows.
+// Records that expired (first attempts older than expiry, whitelistings
+// older than whitelist_ttl) are dropped every 10 minutes, so the state
+// holds what a day's attempts left, not every attempt ever made. A
+// first attempt stamped later than the clock now reads (the clock was
+// stepped back) counts as no attempt. A new
 // plugin process over the same state_dir (a restart, a reload) carries on
 // where the last one stopped. One process at a time owns a state_dir.
 package filter

@@ -228,6 +228,8 @@ func TestConfigErrors(t *testing.T) {
 		{"tempfail with 5.x.x", `{"rules":[{"hook":"mail","match":"x","action":"tempfail","enhanced":"5.7.1"}]}`, "4.x.y"},
 		{"text on discard", `{"rules":[{"hook":"mail","match":"x","action":"discard","text":"no"}]}`, "reject and tempfail only"},
 		{"add_header without name", `{"rules":[{"hook":"mail","match":"x","action":"add_header"}]}`, "header_name"},
+		{"add_header non-ASCII name", `{"rules":[{"hook":"mail","match":"x","action":"add_header","header_name":"X-Spam-Prüfung"}]}`, "header_name"},
+		{"add_header NUL in value", `{"rules":[{"hook":"mail","match":"x","action":"add_header","header_name":"X-Spam","header_value":"a\u0000"}]}`, "NUL"},
 		{"min_size on mail", `{"rules":[{"hook":"mail","match":"x","min_size":3,"action":"reject"}]}`, "min_size"},
 		{"match on size", `{"rules":[{"hook":"size","min_size":3,"match":"x","action":"reject"}]}`, "match does not apply"},
 		{"rhsbl on body", `{"rules":[{"hook":"body","match":"x","rhsbl":["dbl.example"],"action":"reject"}]}`, "rhsbl"},
@@ -249,4 +251,70 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEncodedWordsInAnyCharset: a Subject or an attachment's name encoded
+// (RFC 2047) in a charset other than UTF-8 or Latin-1 reaches the rules
+// decoded, as the recipient's client shows it; so does the rest of a
+// field one of whose words names a charset nobody knows.
+func TestEncodedWordsInAnyCharset(t *testing.T) {
+	h := serve(t, nil, `{"rules":[
+		{"name":"subject","hook":"header","header":"Subject","match":"(?i)виагра|特价","action":"reject"},
+		{"name":"exe","hook":"attachment","filenames":["(?i)\\.exe$"],"action":"reject","text":"Executable file name"}
+	]}`)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	for what, subject := range map[string]string{
+		"windows-1251": "=?windows-1251?B?5+Tl8fwg4ujg4/Dg?=", // "здесь виагра"
+		"koi8-r":       "=?koi8-r?B?18nBx9LB?=",               // "виагра"
+		"gb2312":       "=?gb2312?B?zNi82w==?=",               // "特价"
+		"bogus first":  "=?x-no-such-charset?Q?hi?= =?utf-8?B?0LLQuNCw0LPRgNCw?=",
+	} {
+		wantAction(t, what, h.Data(tx, []byte("Subject: "+subject+"\r\n\r\nhi\r\n")), sdk.ActionReject)
+	}
+	wantAction(t, "innocent koi8-r", h.Data(tx, []byte("Subject: =?koi8-r?B?0NLJ18XU?=\r\n\r\nhi\r\n")), sdk.ActionContinue)
+
+	// "invoice.exe" as a KOI8-R encoded word, as malware names it.
+	att := multipartMsg("b", textPart, "Content-Type: application/octet-stream; name=\"=?koi8-r?B?aW52b2ljZS5leGU=?=\"\r\n\r\nMZ")
+	v := h.Data(tx, []byte(att))
+	wantAction(t, "koi8-r file name", v, sdk.ActionReject)
+	wantReply(t, v, 550, "5.7.1", "Executable file name")
+}
+
+// TestAnchoredHeaderRuleAndFoldedValue: a value that starts on a
+// continuation line, or after extra white space, is matched as the client
+// shows it, so that a rule anchored at the value's start (or after
+// "Name: " for a rule on every field) matches it; every occurrence of a
+// repeated field is looked at.
+func TestAnchoredHeaderRuleAndFoldedValue(t *testing.T) {
+	h := serve(t, nil, `{"rules":[
+		{"name":"subject","hook":"header","header":"Subject","match":"(?i)^viagra","action":"reject"},
+		{"name":"mailer","hook":"header","match":"^X-Mailer: BulkBlaster","action":"quarantine"}
+	]}`)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	wantAction(t, "folded before the value", h.Data(tx, []byte("Subject:\r\n Viagra now\r\n\r\nhi\r\n")), sdk.ActionReject)
+	wantAction(t, "tab before the value", h.Data(tx, []byte("Subject:\t\tViagra now\r\n\r\nhi\r\n")), sdk.ActionReject)
+	wantAction(t, "second Subject", h.Data(tx, []byte("Subject: lunch\r\nSubject: viagra\r\n\r\nhi\r\n")), sdk.ActionReject)
+	wantAction(t, "not at the start", h.Data(tx, []byte("Subject: cheap viagra\r\n\r\nhi\r\n")), sdk.ActionContinue)
+	wantAction(t, "any field, folded", h.Data(tx, []byte("X-Mailer:\r\n\tBulkBlaster 3\r\n\r\nhi\r\n")), sdk.ActionQuarantine)
+}
+
+// TestBodyRulesReadABoundedPart: body rules read the first 512 KiB of the
+// raw body and the first 64 KiB of each text part, as Postfix's
+// body_checks_size_limit bounds its body_checks. Reading every byte of a
+// large message with every rule ran past the stage timeout: a 43 MB
+// message with a PDF attached took two case-insensitive rules over 5 s,
+// and was deferred at every attempt. What lies past the bound in an
+// attachment is not read; the text parts are, even after a large
+// attachment.
+func TestBodyRulesReadABoundedPart(t *testing.T) {
+	h := serve(t, nil, `{"rules":[{"name":"wire","hook":"body","match":"(?i)wire transfer to account","action":"reject"}]}`)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	blob := strings.Repeat("JVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFIvRmlsdGVyIC9GbGF0ZURlY29k\r\n", 20000) // 1.5 MB
+	pdf := "Content-Type: application/pdf; name=scan.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + blob
+	raw := "Content-Type: application/octet-stream; name=data.bin\r\n\r\n" + blob + "wire transfer to account\r\n"
+	wantAction(t, "past the bound, in an attachment", h.Data(tx, []byte(multipartMsg("b", textPart, raw))), sdk.ActionContinue)
+	wantAction(t, "within the bound, in an attachment", h.Data(tx, []byte(multipartMsg("b", textPart, "Content-Type: application/octet-stream\r\n\r\nwire transfer to account"))), sdk.ActionReject)
+	wantAction(t, "text part after a large attachment", h.Data(tx, []byte(multipartMsg("b", pdf, "Content-Type: text/plain\r\n\r\nsend a wire transfer to account 1"))), sdk.ActionReject)
+	qp := "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsend a wire trans=\r\nfer to account 1"
+	wantAction(t, "quoted-printable text part after a large attachment", h.Data(tx, []byte(multipartMsg("b", pdf, qp))), sdk.ActionReject)
 }

@@ -27,8 +27,9 @@ type greylist struct {
 	greylistSettings
 	now func() time.Time
 
-	mu sync.Mutex
-	st *store
+	mu    sync.Mutex
+	st    *store
+	swept time.Time // the last sweep
 }
 
 func openGreylist(s greylistSettings, now func() time.Time) (*greylist, error) {
@@ -92,9 +93,16 @@ func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) 
 		return nil, "greylist: client network " + network + " whitelisted", g.refresh(client, now)
 	}
 
-	key := &record{Net: network, From: strings.ToLower(t.Envelope.MailFrom), Rcpt: strings.ToLower(rcpt)}
+	g.sweep(now)
+	key := &record{Net: network, From: greySender(t.Envelope.MailFrom), Rcpt: strings.ToLower(rcpt)}
 	r := g.st.get(key.key())
 	if r != nil && !g.live(r, now) {
+		r = nil
+	}
+	if r != nil && r.Pass.IsZero() && r.First.After(now) {
+		// A first attempt stamped in the future was stamped by a clock
+		// since stepped back: counting from it would greylist the
+		// triplet until the clock caught up. Start over instead.
 		r = nil
 	}
 	switch {
@@ -124,6 +132,22 @@ func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) 
 		v := sdk.Tempfail(codeTempfail, statusTempfail, greylistText)
 		return &v, "greylist: first attempt of " + network + " <" + key.From + "> <" + key.Rcpt + ">", nil
 	}
+}
+
+// sweepEvery is how often check drops the records that are no longer
+// live. Without it a store that only ever gains new triplets (a spammer
+// cycling through senders) would never compact (see store.put) and would
+// keep every record of the process's life in memory and in its log.
+const sweepEvery = 10 * time.Minute
+
+// sweep drops dead records from memory at most once per sweepEvery; the
+// log then compacts them away as store.put decides.
+func (g *greylist) sweep(now time.Time) {
+	if now.Sub(g.swept) < sweepEvery && !g.swept.After(now) {
+		return
+	}
+	g.swept = now
+	g.st.drop(func(r *record) bool { return !g.live(r, now) })
 }
 
 // refresh moves a whitelisted record's last pass to now. It is written

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -233,4 +234,164 @@ func TestGreylistStoreToleratesTornLogAndCompacts(t *testing.T) {
 	if lines >= compactMin {
 		t.Errorf("log has %d lines: it should have been compacted", lines)
 	}
+}
+
+// TestGreylistSenderVariants: return paths that change from message to
+// message (VERP numbers, BATV tags, SRS hashes and day stamps, +extensions)
+// are one sender for greylisting, as postgrey takes them, so that a
+// mailing list's or a forwarder's retry passes and its next message is
+// whitelisted; a different sender is still a different triplet.
+func TestGreylistSenderVariants(t *testing.T) {
+	for _, tc := range []struct{ first, retry string }{
+		{"list-bounces-4711-bob=example.org@lists.example.net", "list-bounces-4712-bob=example.org@lists.example.net"},
+		{"prvs=0123abcdef=alice@example.net", "prvs=1456fedcba=Alice@example.net"},
+		{"msprvs1=19473aBcDe=bounces-1234@example.net", "msprvs1=19474xYzAb=bounces-1299@example.net"},
+		{"SRS0=hAsh=T1=origin.example=alice@forwarder.example", "SRS0=oThR=T2=origin.example=alice@forwarder.example"},
+		{"SRS0+hAsh=T1=origin.example=alice@forwarder.example", "SRS0-oThR=T2=origin.example=alice@forwarder.example"},
+		{"SRS1=hh=fwd1.example==hAsh=T1=origin.example=alice@fwd2.example", "SRS1=gg=fwd1.example==oThR=T2=origin.example=alice@fwd2.example"},
+		{"alice+ticket-1@example.net", "alice+ticket-2@example.net"},
+		{"", ""},
+	} {
+		clk := newClock()
+		_, rcpt := greyPlugin(t, clk, t.TempDir(), "")
+		wantGreylisted(t, "first <"+tc.first+">", rcpt(txnFrom("192.0.2.10", tc.first), "bob@example.org"))
+		clk.Advance(5 * time.Minute)
+		wantAction(t, "retry <"+tc.retry+">", rcpt(txnFrom("192.0.2.10", tc.retry), "bob@example.org"), sdk.ActionContinue)
+	}
+	clk := newClock()
+	_, rcpt := greyPlugin(t, clk, t.TempDir(), "")
+	wantGreylisted(t, "first", rcpt(txnFrom("192.0.2.10", "alice@example.net"), "bob@example.org"))
+	clk.Advance(5 * time.Minute)
+	for _, other := range []string{"mallory@example.net", "alice@example.com", "alicex@example.net", ""} {
+		wantGreylisted(t, "another sender <"+other+">", rcpt(txnFrom("192.0.2.10", other), "bob@example.org"))
+	}
+}
+
+func TestGreySender(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                                    "",
+		"Alice@Example.NET":                   "alice@example.net",
+		"bounce-123-456@example.net":          "bounce-#-#@example.net",
+		"abc123@example.net":                  "abc123@example.net", // not a number on its own
+		"prvs=0123abcdef=alice@example.net":   "alice@example.net",
+		"SRS0=h=tt=origin.example=a@fwd.test": "srs0=origin.example=a@fwd.test",
+		"user@2001.example":                   "user@2001.example", // the domain is kept
+	} {
+		if got := greySender(in); got != want {
+			t.Errorf("greySender(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestGreylistStateBoundedUnderFlood: a client that tries a new sender
+// every time (the usual spam run) creates triplets that never pass. Those
+// that expired must leave memory and the log, or the state grows with
+// every attempt for as long as the process lives.
+func TestGreylistStateBoundedUnderFlood(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	p, rcpt := greyPlugin(t, clk, dir, "")
+	const wave = compactMin + 200
+	flood := func(round int) {
+		for i := 0; i < wave; i++ {
+			wantGreylisted(t, "flood", rcpt(txnFrom("203.0.113.9", fmt.Sprintf("spam%c%d@example.com", 'a'+round, i)), "bob@example.org"))
+		}
+	}
+	flood(0)
+	clk.Advance(4*time.Hour + sweepEvery) // past expiry: all of wave 0 is dead
+	flood(1)
+	clk.Advance(4*time.Hour + sweepEvery)
+	flood(2)
+
+	p.grey.mu.Lock()
+	recs, lines := len(p.grey.st.recs), p.grey.st.logLines
+	p.grey.mu.Unlock()
+	if recs > wave {
+		t.Errorf("%d records in memory after three waves of %d, the first two expired", recs, wave)
+	}
+	if lines > 2*wave {
+		t.Errorf("%d lines in the log: expired records were not compacted away", lines)
+	}
+}
+
+// TestGreylistClockSteppedBack: a first attempt recorded while the clock
+// ran ahead (fixed since by NTP) must not hold the triplet back until the
+// clock catches up.
+func TestGreylistClockSteppedBack(t *testing.T) {
+	clk := newClock()
+	_, rcpt := greyPlugin(t, clk, t.TempDir(), "")
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	clk.Advance(3 * time.Hour) // the clock is 3h fast
+	wantGreylisted(t, "first attempt, fast clock", rcpt(tx, "bob@example.org"))
+	clk.Advance(-3 * time.Hour) // stepped back
+	wantGreylisted(t, "retry after the step: a new first attempt", rcpt(tx, "bob@example.org"))
+	clk.Advance(5 * time.Minute)
+	wantAction(t, "retry after the delay", rcpt(tx, "bob@example.org"), sdk.ActionContinue)
+}
+
+// TestGreylistConcurrentSessionsOnOneTriplet: sessions racing on one
+// triplet (a sender's parallel connections) record one first attempt and
+// one pass, however they interleave.
+func TestGreylistConcurrentSessionsOnOneTriplet(t *testing.T) {
+	clk := newClock()
+	p, rcpt := greyPlugin(t, clk, t.TempDir(), `,"client_whitelist_after":2`)
+	race := func() []sdk.Verdict {
+		const n = 16
+		out := make([]sdk.Verdict, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out[i] = rcpt(txnFrom(fmt.Sprintf("192.0.2.%d", 10+i), "Alice@example.net"), "bob@example.org")
+			}()
+		}
+		wg.Wait()
+		return out
+	}
+	count := func(vs []sdk.Verdict, s string) int {
+		n := 0
+		for _, v := range vs {
+			if strings.Contains(v.Reason, s) {
+				n++
+			}
+		}
+		return n
+	}
+	first := race()
+	if n := count(first, "first attempt"); n != 1 {
+		t.Errorf("%d sessions saw the first attempt, want 1", n)
+	}
+	if n := count(first, "too early"); n != len(first)-1 {
+		t.Errorf("%d sessions were too early, want %d", n, len(first)-1)
+	}
+	clk.Advance(5 * time.Minute)
+	retry := race()
+	if n := count(retry, "passed after"); n != 1 {
+		t.Errorf("%d sessions passed the triplet, want 1", n)
+	}
+	if n := count(retry, "whitelisted"); n != len(retry)-1 {
+		t.Errorf("%d sessions found it whitelisted, want %d", n, len(retry)-1)
+	}
+	p.grey.mu.Lock()
+	c := p.grey.st.get((&record{Client: true, Net: "192.0.2.0/24"}).key())
+	p.grey.mu.Unlock()
+	if c == nil || c.Passes != 1 {
+		t.Errorf("client record %+v, want one pass", c)
+	}
+}
+
+// TestGreylistSkipsLoopbackByDefault: without skip_networks, the host's
+// own submissions (`sluice sendmail` connects over loopback) are not
+// greylisted; an explicit empty list greylists them too.
+func TestGreylistSkipsLoopbackByDefault(t *testing.T) {
+	clk := newClock()
+	_, rcpt := greyPlugin(t, clk, t.TempDir(), "")
+	for _, ip := range []string{"127.0.0.1", "::1", "::ffff:127.0.0.1"} {
+		wantAction(t, "loopback "+ip, rcpt(txnFrom(ip, "root@example.org"), "bob@example.org"), sdk.ActionContinue)
+	}
+	wantGreylisted(t, "remote", rcpt(txnFrom("192.0.2.1", "root@example.org"), "bob@example.org"))
+
+	_, rcpt = greyPlugin(t, clk, t.TempDir(), `,"skip_networks":[]`)
+	wantGreylisted(t, "loopback, skip_networks = []", rcpt(txnFrom("127.0.0.1", "root@example.org"), "bob@example.org"))
 }

@@ -6,10 +6,9 @@ import (
 	"fmt"
 	"io"
 	"mime"
-	"mime/multipart"
 	"mime/quotedprintable"
-	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -34,9 +33,8 @@ const (
 type mimePart struct {
 	mediaType string // lowercased "type/subtype"
 	filename  string // from Content-Disposition filename or Content-Type name
-	// text is the decoded content of a text/* part whose
-	// Content-Transfer-Encoding is base64 or quoted-printable (the raw
-	// body already shows the others as they are).
+	// text is the content of a text/* part, base64 or quoted-printable
+	// decoded, cut at maxTextPartScan bytes.
 	text []byte
 }
 
@@ -75,31 +73,28 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	p := mimePart{mediaType: mt, filename: filename(get("Content-Disposition"), get("Content-Type"))}
 	cte := strings.ToLower(strings.TrimSpace(get("Content-Transfer-Encoding")))
 	switch {
-	case strings.HasPrefix(mt, "text/") && (cte == "base64" || cte == "quoted-printable"):
-		p.text = decodeCTE(cte, body)
+	case strings.HasPrefix(mt, "text/"):
+		p.text = decodeText(cte, body, maxTextPartScan)
 	case (mt == "message/rfc822" || mt == "message/global") && depth >= maxMIMEDepth:
 		w.cut = fmt.Sprintf("MIME nesting deeper than %d levels", maxMIMEDepth)
 	case mt == "message/rfc822" || mt == "message/global":
 		// RFC 2046 §5.2.1: an attached message is itself a message to walk.
 		w.parts = append(w.parts, p)
-		if msg, err := mail.ReadMessage(bytes.NewReader(decodeCTE(cte, body))); err == nil {
-			inner, _ := io.ReadAll(msg.Body)
-			w.entity(msg.Header.Get, inner, depth+1)
+		if h, inner, err := splitEntity(decodeCTE(cte, body)); err == nil {
+			w.entity(h.Get, inner, depth+1)
 		}
 		return
 	}
 	w.parts = append(w.parts, p)
 }
 
-// multipart walks the body parts of a multipart entity (RFC 2046 §5.1).
-// A malformed multipart ends at the first part that does not parse; the
-// parts before it are kept.
+// multipart walks the body parts of a multipart entity (RFC 2046 §5.1),
+// each a slice of body (see multipartParts). A malformed multipart ends at
+// the first part whose header does not parse; the parts before it are
+// kept.
 func (w *walker) multipart(body []byte, boundary string, depth int) {
-	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	for {
-		// NextRawPart leaves quoted-printable alone, so that every part
-		// is decoded the same way, by decodeCTE.
-		part, err := mr.NextRawPart()
+	for part := range multipartParts(body, boundary) {
+		h, data, err := splitEntity(part)
 		if err != nil {
 			return
 		}
@@ -107,11 +102,7 @@ func (w *walker) multipart(body []byte, boundary string, depth int) {
 			w.cut = fmt.Sprintf("more than %d MIME parts", maxMIMEParts)
 			return
 		}
-		data, err := io.ReadAll(part)
-		w.entity(part.Header.Get, data, depth+1)
-		if err != nil {
-			return
-		}
+		w.entity(h.Get, data, depth+1)
 	}
 }
 
@@ -158,14 +149,23 @@ func filename(disposition, contentType string) string {
 			}
 		}
 		if name != "" {
-			dec := new(mime.WordDecoder)
-			if d, err := dec.DecodeHeader(name); err == nil {
-				name = d
-			}
-			return name
+			return decodeWords(name)
 		}
 	}
 	return ""
+}
+
+// decodeText returns the first limit bytes of a text part's content, its
+// Content-Transfer-Encoding undone; only what is returned is decoded.
+func decodeText(cte string, body []byte, limit int) []byte {
+	switch cte {
+	case "base64":
+		return decodeBase64(body, limit)
+	case "quoted-printable":
+		out, _ := io.ReadAll(io.LimitReader(quotedprintable.NewReader(bytes.NewReader(body)), int64(limit)))
+		return out
+	}
+	return body[:min(len(body), limit)]
 }
 
 // decodeCTE undoes a Content-Transfer-Encoding (RFC 2045 §6). What decodes
@@ -174,8 +174,7 @@ func decodeCTE(cte string, body []byte) []byte {
 	var r io.Reader
 	switch cte {
 	case "base64":
-		// The decoder skips CR and LF; other stray bytes end the decoding.
-		r = base64.NewDecoder(base64.StdEncoding, bytes.NewReader(body))
+		return decodeBase64(body, len(body))
 	case "quoted-printable":
 		r = quotedprintable.NewReader(bytes.NewReader(body))
 	default:
@@ -185,8 +184,48 @@ func decodeCTE(cte string, body []byte) []byte {
 	return out
 }
 
+// decodeBase64 decodes a base64 body as a mail client does. RFC 2045
+// §6.8: "Any characters outside of the base64 alphabet are to be ignored"
+// — a space, a stray "!" or "." in the middle of a part does not stop
+// Thunderbird or Outlook, so it must not stop the filter either, or a
+// sender hides the rest of a text part from the body rules with one
+// such byte. Padding ends a group: what follows it (bodies concatenated
+// from separately encoded pieces) is decoded as a new run. Decoding stops
+// once limit bytes are out.
+func decodeBase64(body []byte, limit int) []byte {
+	out := make([]byte, 0, len(body)*3/4)
+	var run []byte
+	flush := func() {
+		if len(run)%4 == 1 {
+			run = run[:len(run)-1] // six bits are not a byte
+		}
+		n, want := len(out), base64.RawStdEncoding.DecodedLen(len(run))
+		out = slices.Grow(out, want)
+		m, _ := base64.RawStdEncoding.Decode(out[n:n+want], run)
+		out = out[:n+m]
+		run = run[:0]
+	}
+	for _, c := range body {
+		if len(out)+len(run)/4*3 >= limit {
+			break
+		}
+		switch {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '+', c == '/':
+			run = append(run, c)
+		case c == '=':
+			if len(run) > 0 {
+				flush()
+			}
+		}
+	}
+	flush()
+	return out[:min(len(out), limit)]
+}
+
 // unfold removes the folding (CRLF before whitespace) of a header value
-// (RFC 5322 §2.2.3).
+// (RFC 5322 §2.2.3), and the white space around the value: a value that
+// starts on a continuation line ("Subject:" CRLF " text") is "text", as a
+// mail client shows it, so that a rule anchored at its start matches.
 func unfold(v string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", ""), "\n", "")
+	return strings.Trim(strings.ReplaceAll(strings.ReplaceAll(v, "\r\n", ""), "\n", ""), " \t")
 }

@@ -2,6 +2,7 @@ package filter
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -160,7 +161,7 @@ func TestMIMEWalkReadsNamesAndTypes(t *testing.T) {
 		t.Errorf("walk of a small message cut short: %s", cut)
 	}
 	got := fmt.Sprintf("%+v", parts)
-	want := `[{mediaType:text/plain filename: text:[]} {mediaType:application/pdf filename:a.pdf text:[]} {mediaType:text/html filename: text:[60 98 62 104 105 60 47 98 62]}]`
+	want := `[{mediaType:text/plain filename: text:[115 101 101 32 97 116 116 97 99 104 101 100]} {mediaType:application/pdf filename:a.pdf text:[]} {mediaType:text/html filename: text:[60 98 62 104 105 60 47 98 62]}]`
 	if got != want {
 		t.Errorf("parts\n%s\nwant\n%s", got, want)
 	}
@@ -236,4 +237,72 @@ func TestWalkLimitsAndPassRules(t *testing.T) {
 		digest = append(digest, textPart)
 	}
 	wantAction(t, "a digest of 1,200 text parts", h.Data(tx, []byte(multipartMsg("d", digest...))), sdk.ActionContinue)
+}
+
+// TestBodyRuleSeesThroughBase64Noise: RFC 2045 §6.8 has a decoder ignore
+// what is not in the base64 alphabet, and mail clients do; one stray byte
+// in a part must not hide the rest of it from a body rule. Nor must a
+// part made of separately padded pieces.
+func TestBodyRuleSeesThroughBase64Noise(t *testing.T) {
+	h := serve(t, nil, `{"rules":[{"name":"wire","hook":"body","match":"(?i)wire transfer to account","action":"reject"}]}`)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	part := func(b64 string) []byte {
+		return []byte(multipartMsg("b", "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"+b64))
+	}
+	// "please send a wire transfer to account 1", with a space, a "!" and
+	// a "." dropped in; then as two padded pieces ("please send a wi" and
+	// "re transfer to account 1").
+	for what, b64 := range map[string]string{
+		"clean":       "cGxlYXNlIHNlbmQgYSB3aXJlIHRyYW5zZmVyIHRvIGFjY291bnQgMQ==",
+		"space":       "cGxlYXNl IHNlbmQgYSB3aXJlIHRyYW5zZmVyIHRvIGFjY291bnQgMQ==",
+		"stray bytes": "cGxlYXNlIHNl!bmQgYSB3aXJl.IHRyYW5zZmVyIHRvIGFjY291bnQgMQ==",
+		"two pieces":  "cGxlYXNlIHNlbmQgYSB3aQ==\r\ncmUgdHJhbnNmZXIgdG8gYWNjb3VudCAx",
+	} {
+		wantAction(t, what, h.Data(tx, part(b64)), sdk.ActionReject)
+	}
+	wantAction(t, "innocent", h.Data(tx, part("c2VlIHlvdSBhdCB0aGUgbWVldGluZw==")), sdk.ActionContinue)
+}
+
+// TestMIMEWalkDoesNotCopyPerLevel: a message nested to the walk's depth
+// limit used to be copied once per level, part by part, so that walking
+// it allocated the message's size a hundred times over (5 MB: 1 GB, and a
+// message at the 50 MB SIZE limit some 10 GB, more than the plugin
+// process has). The walk works on slices of the body.
+func TestMIMEWalkDoesNotCopyPerLevel(t *testing.T) {
+	big := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 1000) // 1 MB
+	raw := nested(maxMIMEDepth-2, "Content-Type: application/pdf; name=a.pdf\r\n\r\n"+big)
+	m, err := sdktest.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) string { return unfold(m.Get(name)) }
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	parts, cut := walkMIME(get, m.Body)
+	runtime.ReadMemStats(&after)
+	if len(parts) != 1 || parts[0].filename != "a.pdf" || cut != "" {
+		t.Fatalf("walk found %+v (cut %q), want the one pdf", parts, cut)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(len(raw)) {
+		t.Errorf("walking a %d-byte message %d levels deep allocated %d bytes", len(raw), maxMIMEDepth-1, alloc)
+	}
+}
+
+// TestMultipartDelimiters: delimiter lines followed by white space
+// (RFC 2046 §5.1.1 transport padding), bare LF line ends, and boundaries
+// that are prefixes of one another are read as mail clients read them.
+func TestMultipartDelimiters(t *testing.T) {
+	h := serve(t, nil, attachmentRules)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	exe := "Content-Type: application/x-msdownload; name=evil.exe\r\n\r\nMZ"
+	for what, msg := range map[string]string{
+		"padding": "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b \t\r\n" + textPart + "\r\n--b\t\r\n" + exe + "\r\n--b-- \r\n",
+		"bare LF": strings.ReplaceAll("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"+textPart+"\r\n--b\r\n"+exe+"\r\n--b--\r\n", "\r\n", "\n"),
+		"prefix":  "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\n" + exe + "\r\n--b1--\r\n--b--\r\n",
+	} {
+		wantAction(t, what, h.Data(tx, []byte(msg)), sdk.ActionReject)
+	}
+	// A "--b" that is not alone on its line is text, not a delimiter.
+	msg := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n--bx\r\n" + exe + "\r\n--b--\r\n"
+	wantAction(t, "not a delimiter", h.Data(tx, []byte(msg)), sdk.ActionContinue)
 }

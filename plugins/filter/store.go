@@ -143,6 +143,16 @@ func (s *store) replayLog() error {
 // get returns the record with r's key, or nil.
 func (s *store) get(key string) *record { return s.recs[key] }
 
+// drop removes the records dead reports from memory. The log keeps
+// them until the next compaction, which would drop them anyway.
+func (s *store) drop(dead func(*record) bool) {
+	for k, r := range s.recs {
+		if dead(r) {
+			delete(s.recs, k)
+		}
+	}
+}
+
 // put records r durably.
 func (s *store) put(r *record) error {
 	b, err := json.Marshal(r)

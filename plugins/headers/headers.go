@@ -36,17 +36,48 @@ type Plugin struct {
 	cfg Config
 }
 
-// Configure validates the field names.
+// Configure validates the fields, so that check-config refuses what the
+// core would refuse to add to every message (with only a warning in the
+// log each time).
 func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	if err := c.Decode(&p.cfg); err != nil {
 		return err
 	}
 	for _, f := range p.cfg.Add {
-		if f.Name == "" || strings.ContainsAny(f.Name, ": \t\r\n") {
-			return fmt.Errorf("bad header name %q", f.Name)
+		if err := checkName(f.Name); err != nil {
+			return fmt.Errorf("add: %w", err)
 		}
-		if strings.ContainsAny(f.Value, "\r\n") {
-			return fmt.Errorf("header %s: value must be one line", f.Name)
+		if strings.ContainsAny(f.Value, "\r\n\x00") {
+			return fmt.Errorf("add: header %s: value must be one line, without NUL", f.Name)
+		}
+		// RFC 5322 §2.1.1: a line is at most 998 characters; the field is
+		// added as one line.
+		if n := len(f.Name) + len(": ") + len(f.Value); n > maxLine {
+			return fmt.Errorf("add: header %s: %d characters, more than the %d of a line (RFC 5322 section 2.1.1)", f.Name, n, maxLine)
+		}
+	}
+	for _, name := range p.cfg.Remove {
+		if err := checkName(name); err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+	}
+	return nil
+}
+
+// maxLine is RFC 5322 §2.1.1's limit on a line, CRLF excluded.
+const maxLine = 998
+
+// checkName accepts a field name as RFC 5322 §3.6.8 defines it: one or
+// more printable US-ASCII characters other than the colon. A name with a
+// colon ("X-Foo:", as Postfix's header_checks patterns are written) would
+// match nothing and remove nothing; a non-ASCII one is refused by the core.
+func checkName(name string) error {
+	if name == "" {
+		return fmt.Errorf("empty header name")
+	}
+	for _, c := range name {
+		if c <= ' ' || c >= 0x7f || c == ':' {
+			return fmt.Errorf("bad header name %q: %q is not allowed (RFC 5322 section 3.6.8)", name, c)
 		}
 	}
 	return nil

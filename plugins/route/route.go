@@ -13,7 +13,7 @@
 //	"postmaster@example.org" = ["alice@example.org"]
 //	"@example.net"           = ["catchall@example.org"]   # catch-all
 //	[[stage.config.rules]]
-//	match      = "example.org"             # domain | *.domain | user@domain | /regexp/ | *
+//	match      = "example.org"             # domain | *.domain or .domain | user@domain | /regexp/ | *
 //	transport  = "lmtp:unix:/run/dovecot/lmtp"
 //	recipients = ["alice", "bob@example.org", "catchall"]
 //	[[stage.config.rules]]
@@ -29,8 +29,18 @@
 //	reply     = "550 5.1.6 This domain has moved to example.org"
 //
 // Transports are the route strings of core/delivery (ParseRoute) plus
-// "reject", decided here at RCPT. A recipient no rule matches keeps the
-// default route (the [delivery] relay, else MX).
+// "reject", decided here at RCPT; their authfile and ca files must exist
+// at start. A recipient no rule matches keeps the default route (the
+// [delivery] relay, else MX).
+//
+// Domains are compared without case, without a trailing dot and with
+// internationalized labels as A-labels, in rules, recipients and aliases:
+// "bücher.example" and "xn--bcher-kva.example" are one domain. A match
+// that no address could have ("@example.org", "alice@", "*@example.org")
+// is an error rather than a rule that never matches. So is a rule that an
+// earlier one hides entirely (an address after its domain, anything after
+// "*"): the first rule that matches decides, where Postfix's
+// transport_maps take the most specific entry (see shadow.go).
 package route
 
 import (
@@ -69,9 +79,10 @@ type Config struct {
 
 // Rule sends matching recipients to a transport.
 type Rule struct {
-	// Match is a domain ("example.org"), its subdomains ("*.example.org"),
-	// an address ("user@example.org"), a regular expression on the
-	// lowercased address ("/^list-.*@example\\.org$/"), or "*".
+	// Match is a domain ("example.org"), its subdomains ("*.example.org",
+	// or ".example.org" as Postfix's transport_maps write it), an address
+	// ("user@example.org"), a regular expression (case ignored) on the
+	// address ("/^list-.*@example\\.org$/"), or "*".
 	Match string `json:"match"`
 	// Transport is a route string (mx, smtp:…, lmtp:…, discard) or
 	// "reject".
@@ -94,6 +105,7 @@ type Rule struct {
 type rule struct {
 	n         int // 1-based, for traces
 	match     func(addr string) bool
+	scope     scope  // what match covers, to find rules it hides
 	transport string // canonical route, or "reject"
 	reply     sdk.Verdict
 	users     map[string]bool // lowercased addresses and local parts; nil: no list
@@ -139,10 +151,11 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	}
 	p.aliases = map[string][]string{}
 	for k, v := range c.Aliases {
-		k = strings.ToLower(strings.TrimSpace(k))
+		k = strings.TrimSpace(k)
 		if i := strings.LastIndexByte(k, '@'); i < 0 || i == len(k)-1 {
 			return fmt.Errorf("route: alias %q: want user@domain or @domain", k)
 		}
+		k = addrKey(k)
 		if len(v) == 0 {
 			return fmt.Errorf("route: alias %q has no targets", k)
 		}
@@ -161,7 +174,7 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 		}
 		p.rules = append(p.rules, r)
 	}
-	return nil
+	return p.checkShadowed(c.Rules)
 }
 
 func compile(n int, rc Rule) (*rule, error) {
@@ -172,19 +185,42 @@ func compile(n int, rc Rule) (*rule, error) {
 		return nil, errors.New("match is empty (use \"*\" for every recipient)")
 	case m == "*":
 		r.match = func(string) bool { return true }
+		r.scope = scope{kind: scopeAll}
 	case len(m) > 2 && m[0] == '/' && m[len(m)-1] == '/':
-		re, err := regexp.Compile(rc.Match[1 : len(rc.Match)-1])
+		// The address is matched lowercased; without case folding, a
+		// pattern written with a capital ("/^List-/") could never match.
+		re, err := regexp.Compile("(?i)" + rc.Match[1:len(rc.Match)-1])
 		if err != nil {
 			return nil, err
 		}
 		r.match = re.MatchString
-	case strings.HasPrefix(m, "*."):
-		suffix := m[1:]
-		r.match = func(a string) bool { return strings.HasSuffix(domainOf(a), suffix) }
+	case strings.HasPrefix(m, "*.") || strings.HasPrefix(m, "."):
+		// ".example.org" is how Postfix's transport_maps write it.
+		d := domainKey(strings.TrimPrefix(strings.TrimPrefix(m, "*"), "."))
+		if err := checkDomain(d); err != nil {
+			return nil, err
+		}
+		suffix := "." + d
+		r.match = func(a string) bool { return strings.HasSuffix(domainKey(domainOf(a)), suffix) }
+		r.scope = scope{kind: scopeSubdomains, domain: d}
 	case strings.Contains(m, "@"):
-		r.match = func(a string) bool { return a == m }
+		at := strings.LastIndexByte(m, '@')
+		if at == 0 || strings.Contains(m[:at], "*") {
+			return nil, fmt.Errorf("match %q: for every address of a domain write the domain alone (%q)", rc.Match, m[at+1:])
+		}
+		if err := checkDomain(domainKey(m[at+1:])); err != nil {
+			return nil, err
+		}
+		addr := addrKey(m)
+		r.match = func(a string) bool { return addrKey(a) == addr }
+		r.scope = scope{kind: scopeAddress, domain: domainOf(addr), addr: addr}
 	default:
-		r.match = func(a string) bool { return domainOf(a) == m }
+		d := domainKey(m)
+		if err := checkDomain(d); err != nil {
+			return nil, err
+		}
+		r.match = func(a string) bool { return domainKey(domainOf(a)) == d }
+		r.scope = scope{kind: scopeDomain, domain: d}
 	}
 	switch rc.Transport {
 	case "":
@@ -203,6 +239,17 @@ func compile(n int, rc Rule) (*rule, error) {
 		rt, err := delivery.ParseRoute(rc.Transport)
 		if err != nil {
 			return nil, err
+		}
+		// Delivery reads these files at each connection: missing, they
+		// would defer every message of the rule, where Sluice can say so
+		// at start (and check-config), as it does for the relay's.
+		for _, f := range []string{rt.AuthFile, rt.CAFile} {
+			if f == "" {
+				continue
+			}
+			if _, err := os.Stat(f); err != nil {
+				return nil, fmt.Errorf("transport %q: %w", rc.Transport, err)
+			}
 		}
 		r.transport = rt.String()
 		if rt.Kind == delivery.RouteMX && rt.TLS == "" {
@@ -226,10 +273,20 @@ func compile(n int, rc Rule) (*rule, error) {
 	if len(users) > 0 || rc.RecipientsFile != "" {
 		r.users = map[string]bool{}
 		for _, u := range users {
-			r.users[strings.ToLower(strings.TrimSpace(u))] = true
+			r.users[addrKey(strings.TrimSpace(u))] = true
 		}
 	}
 	return r, nil
+}
+
+// checkDomain refuses a rule's domain that no address can have, so that a
+// rule never silently matches nothing: an empty one ("*." alone, "@"), a
+// wildcard anywhere but in front, white space, an empty label.
+func checkDomain(d string) error {
+	if d == "" || strings.ContainsAny(d, "*@/ \t") || strings.HasPrefix(d, ".") || strings.Contains(d, "..") {
+		return fmt.Errorf("bad domain %q in match (want domain, *.domain or .domain, user@domain, /regexp/ or *)", d)
+	}
+	return nil
 }
 
 // parseReply reads "550 5.7.1 text".
@@ -328,7 +385,7 @@ func (p *Plugin) validate(ctx context.Context, rl *rule, t string) (sdk.Verdict,
 // listed reports whether t (or t without its detail) is in rl's users,
 // as an address or a local part.
 func (p *Plugin) listed(rl *rule, t string) bool {
-	for _, a := range p.forms(strings.ToLower(t)) {
+	for _, a := range p.forms(addrKey(t)) {
 		local := a[:strings.LastIndexByte(a, '@')]
 		if rl.users[a] || rl.users[local] {
 			return true
@@ -389,7 +446,7 @@ func (p *Plugin) expand(addr string, depth int) ([]string, error) {
 	if depth > maxAliasDepth {
 		return nil, fmt.Errorf("alias chain from %s deeper than %d", addr, maxAliasDepth)
 	}
-	key := strings.ToLower(addr)
+	key := addrKey(addr)
 	targets, ok := p.aliases[key]
 	if !ok {
 		if base, has := p.baseOf(key); has {

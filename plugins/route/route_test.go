@@ -264,3 +264,116 @@ func TestDeclaresRcptAndHeadersOnlyData(t *testing.T) {
 		t.Error("the data hook needs no body")
 	}
 }
+
+// TestMatchFormsAsPostfixWritesThem: ".domain" matches the subdomains, as
+// in Postfix's transport_maps; a trailing dot, the case and the U-label
+// or A-label form of an internationalized domain change nothing, in the
+// rules, the recipients lists and the aliases alike; a regexp ignores
+// case, as Postfix's regexp tables do.
+func TestMatchFormsAsPostfixWritesThem(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, `{
+	  "aliases": {"@XN--CAF-DMA.example": ["carol@example.org"]},
+	  "rules": [
+	    {"match": ".example.net", "transport": "smtp:sub.test:25"},
+	    {"match": "Example.NET.", "transport": "smtp:apex.test:25"},
+	    {"match": "bücher.example", "transport": "smtp:books.test:25"},
+	    {"match": "carol@example.org.", "transport": "smtp:carol.test:25"},
+	    {"match": "xn--mnchen-3ya.example", "transport": "smtp:muc.test:25", "recipients": ["anna@münchen.example"]},
+	    {"match": "/^List-[a-z]+@Lists\\.example$/", "transport": "smtp:lists.test:25"}
+	  ]}`)
+	for _, tc := range []struct {
+		rcpt   string
+		action sdk.Action
+		route  string
+	}{
+		{"bob@mx.example.net", sdk.ActionContinue, "smtp:sub.test:25"},
+		{"bob@a.b.EXAMPLE.net.", sdk.ActionContinue, "smtp:sub.test:25"},
+		{"bob@example.net", sdk.ActionContinue, "smtp:apex.test:25"},
+		{"bob@example.net.", sdk.ActionContinue, "smtp:apex.test:25"},
+		{"bob@notexample.net", sdk.ActionContinue, ""},
+		{"bob@xn--bcher-kva.example", sdk.ActionContinue, "smtp:books.test:25"},
+		{"bob@BÜCHER.example", sdk.ActionContinue, "smtp:books.test:25"},
+		{"Carol@example.org", sdk.ActionContinue, "smtp:carol.test:25"},
+		{"anna@xn--mnchen-3ya.example", sdk.ActionContinue, "smtp:muc.test:25"},
+		{"anna@MÜNCHEN.example", sdk.ActionContinue, "smtp:muc.test:25"},
+		{"otto@münchen.example", sdk.ActionReject, ""},
+		{"anyone@café.example", sdk.ActionContinue, "smtp:carol.test:25"},    // the catch-all, to carol@
+		{"list-dev@lists.example", sdk.ActionContinue, "smtp:lists.test:25"}, // a regexp written with capitals
+	} {
+		v := h.Rcpt(sdktest.NewTxn("s@origin.test"), tc.rcpt)
+		if v.Action != tc.action || routeOf(v, tc.rcpt) != tc.route {
+			t.Errorf("%s: %v route %q, want %v route %q (%s)", tc.rcpt, v.Action, routeOf(v, tc.rcpt), tc.action, tc.route, v.Reason)
+		}
+	}
+	tx := sdktest.NewTxn("s@origin.test", "anyone@café.example")
+	v := h.Data(tx, []byte("Subject: x\r\n\r\nx\r\n"))
+	if routeOf(v, "carol@example.org") != "smtp:carol.test:25" {
+		t.Errorf("catch-all written in A-labels for a U-label recipient: edits %v", v.Edits)
+	}
+}
+
+// TestMatchThatCanMatchNothingIsAnError: a rule that no address can
+// match, or a transport whose credentials or CA file is missing, stops
+// Sluice at start (and check-config), instead of routing nothing or
+// deferring every message of the rule.
+func TestMatchThatCanMatchNothingIsAnError(t *testing.T) {
+	for _, m := range []string{"@example.org", "alice@", "*@example.org", "*.", ".", "exa mple.org", "example.*", "a..example"} {
+		if _, err := sdktest.Start(t, &Plugin{}, `{"rules": [{"match": "`+m+`", "transport": "mx"}]}`); err == nil {
+			t.Errorf("match %q accepted", m)
+		}
+	}
+	for _, tr := range []string{"smtp:relay.test:587?tls=required&authfile=/nonexistent/relay.auth", "mx?tls=verify&ca=/nonexistent/ca.pem"} {
+		_, err := sdktest.Start(t, &Plugin{}, `{"rules": [{"match": "x.test", "transport": "`+tr+`"}]}`)
+		if err == nil || !strings.Contains(err.Error(), "/nonexistent/") {
+			t.Errorf("transport %q: err = %v, want the missing file named", tr, err)
+		}
+	}
+	auth := filepath.Join(t.TempDir(), "relay.auth")
+	if err := os.WriteFile(auth, []byte("u:p\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdktest.Start(t, &Plugin{}, `{"rules": [{"match": "x.test", "transport": "smtp:relay.test:587?tls=required&authfile=`+auth+`"}]}`); err != nil {
+		t.Errorf("an existing authfile: %v", err)
+	}
+}
+
+// TestRuleHiddenByAnEarlierOneIsAnError: the first rule that matches
+// decides, so a rule after one that takes every address it would can
+// never apply (Postfix's transport_maps would pick the more specific
+// entry wherever written); it is refused, naming the rule that hides it.
+func TestRuleHiddenByAnEarlierOneIsAnError(t *testing.T) {
+	for _, tc := range []struct{ first, then string }{
+		{"*", "example.org"},
+		{"example.org", "alice@example.org"},
+		{"example.org", "Example.ORG."},
+		{".example.org", "lists.example.org"},
+		{"*.example.org", "bob@a.lists.example.org"},
+		{".example.org", "*.lists.example.org"},
+		{"alice@example.org", "alice@example.org"},
+		{"alice@example.org", "alice+news@example.org"},
+		{"bücher.example", "info@xn--bcher-kva.example"},
+	} {
+		cfg := `{"detail_separator":"+","rules":[{"match":"` + tc.first + `","transport":"mx"},{"match":"` + tc.then + `","transport":"discard"}]}`
+		_, err := sdktest.Start(t, &Plugin{}, cfg)
+		if err == nil || !strings.Contains(err.Error(), "rule 2") || !strings.Contains(err.Error(), "can never match") {
+			t.Errorf("%q then %q: err = %v", tc.first, tc.then, err)
+		}
+	}
+	// The specific rule first is the way to write it; and rules that
+	// overlap only in part are fine.
+	for _, tc := range []struct{ first, then string }{
+		{"alice@example.org", "example.org"},
+		{"lists.example.org", ".example.org"},
+		{"example.org", ".example.org"},
+		{".example.org", "example.org"},
+		{"alice+news@example.org", "alice@example.org"},
+		{"/^alice@/", "alice@example.org"},
+		{"example.org", "/^alice@example\\\\.org$/"},
+		{"example.org", "*"},
+	} {
+		cfg := `{"detail_separator":"+","rules":[{"match":"` + tc.first + `","transport":"mx"},{"match":"` + tc.then + `","transport":"discard"}]}`
+		if _, err := sdktest.Start(t, &Plugin{}, cfg); err != nil {
+			t.Errorf("%q then %q: %v", tc.first, tc.then, err)
+		}
+	}
+}

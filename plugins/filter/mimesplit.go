@@ -1,0 +1,82 @@
+package filter
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"iter"
+	"net/textproto"
+	"strings"
+)
+
+// The MIME walk works on slices of the message, never on copies of its
+// parts. A part copied out of its parent at every level (what reading a
+// multipart.Reader or a mail.Message into memory does) makes a message
+// nested 100 levels deep cost 100 times its size: a 5 MB message took a
+// gigabyte, one at the 50 MB SIZE limit would take ten.
+
+// multipartParts yields the body parts of a multipart body with the given
+// boundary (RFC 2046 §5.1.1): what lies between a delimiter line
+// ("--boundary", then optional white space) and the next delimiter line,
+// without the line break before that delimiter, which belongs to it. The
+// preamble and the epilogue after the close delimiter ("--boundary--")
+// are not parts; a body that is never closed ends its last part at its
+// end. The parts are yielded as they are found, so that a walk that stops
+// early does not pay for the rest.
+func multipartParts(body []byte, boundary string) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) {
+		delim := []byte("--" + boundary)
+		start := -1 // where the current part begins, once a delimiter was seen
+		for pos := 0; pos < len(body); {
+			line, next := body[pos:], len(body)
+			if i := bytes.IndexByte(line, '\n'); i >= 0 {
+				line, next = line[:i], pos+i+1
+			}
+			if rest, ok := bytes.CutPrefix(line, delim); ok {
+				rest = bytes.TrimRight(rest, " \t\r")
+				closing := bytes.Equal(rest, []byte("--"))
+				if closing || len(rest) == 0 {
+					if start >= 0 && !yield(trimLineBreak(body[start:pos])) || closing {
+						return
+					}
+					start = next
+				}
+			}
+			pos = next
+		}
+		if start >= 0 && start < len(body) {
+			yield(body[start:])
+		}
+	}
+}
+
+// trimLineBreak removes one CRLF (or bare LF) from the end of b.
+func trimLineBreak(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// splitEntity parses the header section of an entity (a body part, or an
+// attached message) and returns it with the entity's body, a slice of b.
+// The header section ends at the first empty line (RFC 5322 §2.1); an
+// entity without one is all header.
+func splitEntity(b []byte) (textproto.MIMEHeader, []byte, error) {
+	header, body := b, []byte(nil)
+	for pos := 0; pos < len(b); {
+		line, next := b[pos:], len(b)
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line, next = line[:i], pos+i+1
+		}
+		if len(line) == 0 || len(line) == 1 && line[0] == '\r' {
+			header, body = b[:pos], b[next:]
+			break
+		}
+		pos = next
+	}
+	r := io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n\r\n"))
+	h, err := textproto.NewReader(bufio.NewReader(r)).ReadMIMEHeader()
+	if err != nil {
+		return nil, nil, err
+	}
+	return h, body, nil
+}
