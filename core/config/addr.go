@@ -36,9 +36,10 @@ func checkHostPort(s string, minPort int) error {
 	return nil
 }
 
-// checkDialAddr validates a "host:port" Sluice connects to (a relay, a
-// DNS server, a milter): checkHostPort's rules, a port from 1 and a host.
-func checkDialAddr(s string) error {
+// CheckDialAddr validates a "host:port" Sluice connects to (a relay, a
+// DNS server, a milter, a route's server): checkHostPort's rules, a port
+// from 1 and a host.
+func CheckDialAddr(s string) error {
 	if err := checkHostPort(s, 1); err != nil {
 		return err
 	}
@@ -54,7 +55,7 @@ func checkDialAddr(s string) error {
 func RelayIsRoute(relay string) bool {
 	rest, ok := strings.CutPrefix(relay, "smtp:")
 	addr, _, _ := strings.Cut(rest, "?")
-	return ok && checkDialAddr(addr) == nil
+	return ok && CheckDialAddr(addr) == nil
 }
 
 // validDomain reports whether s is a syntactically valid host name (RFC

@@ -69,7 +69,7 @@ func (c *Config) milterAddr(spec string) (string, error) {
 	default:
 		return "", fmt.Errorf("milter %q must be %s", spec, milterForms)
 	}
-	if err := checkDialAddr(rest); err != nil {
+	if err := CheckDialAddr(rest); err != nil {
 		return "", fmt.Errorf("milter %q must be %s: %v", spec, form, err)
 	}
 	return spec, nil

@@ -151,7 +151,7 @@ func (c *Config) validate() error {
 		return err
 	}
 	for _, s := range c.DNS.Servers {
-		if err := checkDialAddr(s); err != nil {
+		if err := CheckDialAddr(s); err != nil {
 			return f.err("dns", -1, "servers", fmt.Sprintf("bad DNS server %q: %v", s, err))
 		}
 	}
@@ -200,7 +200,7 @@ func (c *Config) validate() error {
 	// host:port, or an smtp: route with TLS and AUTH parameters (checked
 	// whole by the delivery agent's route parser at start).
 	if d.Relay != "" && !RelayIsRoute(d.Relay) {
-		if err := checkDialAddr(d.Relay); err != nil {
+		if err := CheckDialAddr(d.Relay); err != nil {
 			return f.err("delivery", -1, "relay", fmt.Sprintf("bad relay %q: %v", d.Relay, err))
 		}
 	}

@@ -49,6 +49,11 @@ func TestParseRoute(t *testing.T) {
 		{"mx:host", ""},
 		{"discard?x=1", ""},
 		{"carrier-pigeon:", ""},
+		// Hosts as everywhere else in the config: names and IP addresses.
+		{"smtp:host name:25", ""},
+		{"smtp:-bad-:25", ""},
+		{"smtp:relay.test:smtp", ""},
+		{"lmtp:tcp:999.1.1.1:24", ""},
 	} {
 		r, err := ParseRoute(tc.in)
 		switch {

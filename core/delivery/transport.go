@@ -2,10 +2,10 @@ package delivery
 
 import (
 	"fmt"
-	"net"
 	"net/url"
-	"strconv"
 	"strings"
+
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // A recipient's route (envelope.Recipient.Route, set by a pipeline stage
@@ -80,7 +80,7 @@ func ParseRoute(s string) (Route, error) {
 		}
 		return Route{Kind: RouteDiscard}, nil
 	case RouteSMTP:
-		if err := checkHostPort(rest); err != nil {
+		if err := config.CheckDialAddr(rest); err != nil {
 			return r, fmt.Errorf("route %q: %v", s, err)
 		}
 		r.Kind, r.Addr = RouteSMTP, rest
@@ -91,7 +91,7 @@ func ParseRoute(s string) (Route, error) {
 		network, addr, _ := strings.Cut(rest, ":")
 		switch network {
 		case "tcp":
-			if err := checkHostPort(addr); err != nil {
+			if err := config.CheckDialAddr(addr); err != nil {
 				return r, fmt.Errorf("route %q: %v", s, err)
 			}
 		case "unix":
@@ -175,18 +175,4 @@ func (r Route) String() string {
 		s += "?" + q.Encode()
 	}
 	return s
-}
-
-func checkHostPort(s string) error {
-	host, port, err := net.SplitHostPort(s)
-	if err != nil {
-		return fmt.Errorf("want HOST:PORT: %v", err)
-	}
-	if host == "" {
-		return fmt.Errorf("no host in %q", s)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
-		return fmt.Errorf("bad port in %q", s)
-	}
-	return nil
 }
