@@ -77,6 +77,17 @@ func TestDeliverHookEndToEnd(t *testing.T) {
 	if n := len(sink.Deliveries()); n != 2 {
 		t.Fatalf("%d deliveries at the sink, want still 2: nothing of a quarantined message is sent", n)
 	}
+
+	// Released by an administrator, it is delivered: the stage's
+	// quarantine at the next attempt is not applied again.
+	if err := d.Queue().Release(m.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = sink.WaitN(t, 3, 10*time.Second)
+	if rcpts := strings.Join(got[2].Rcpts, ","); rcpts != "aside@remote.test,other@remote.test" {
+		t.Fatalf("released message delivered to %s, want both recipients", rcpts)
+	}
+	waitEmpty(t, d)
 }
 
 // A deliver hook that hangs on one recipient defers that recipient alone:

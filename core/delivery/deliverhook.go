@@ -51,7 +51,11 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 	vs := a.deliverHook(ctx, m, rcpts)
 	a.traceDeliverHook(m, rcpts, vs)
 	for i, v := range vs {
-		if v.Quarantine {
+		if v.Quarantine && m.Released {
+			// An administrator released it: quarantined again, it could
+			// never get out. The recipient goes on as if continued.
+			a.log.Info("delivery: deliver hook's quarantine not applied: released by an administrator", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
+		} else if v.Quarantine {
 			a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
 			return nil, true, true
 		}
@@ -91,6 +95,8 @@ func (a *Agent) traceDeliverHook(m *envelope.Message, rcpts []DeliverRcpt, vs []
 	for i, v := range vs {
 		result := "sent"
 		switch {
+		case v.Quarantine && m.Released:
+			result = "released"
 		case v.Quarantine:
 			result = "quarantined"
 		case v.Drop:

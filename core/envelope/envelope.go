@@ -83,6 +83,12 @@ type Message struct {
 	NextAttempt time.Time `json:"next_attempt"`
 	LastError   string    `json:"last_error,omitempty"`
 
+	// Released records that an administrator released the message from
+	// quarantine: a stage's quarantine verdict at delivery no longer sets
+	// it aside, or a release could never get it out (the same stage would
+	// quarantine it again at the next attempt).
+	Released bool `json:"released,omitempty"`
+
 	// DelayNotified records that the sender was sent the one "delayed"
 	// report (RFC 3464 §2.3.3) this message gets.
 	DelayNotified bool `json:"delay_notified,omitempty"`

@@ -372,6 +372,9 @@ func (s *Store) Release(id string) error {
 		if m.State == envelope.StateActive {
 			return fmt.Errorf("message %s: %w", id, ErrNotHeld)
 		}
+		if m.State == envelope.StateQuarantined {
+			m.Released = true
+		}
 		m.State = envelope.StateActive
 		m.NextAttempt = s.clock()
 		return nil
