@@ -78,6 +78,7 @@ func encodeCounts(v countVec) []byte {
 // commit commits b synced, with delta added to the counts in the same
 // batch when it is not zero.
 func (s *Store) commit(b *pebble.Batch, delta countVec) error {
+	defer s.fatalOnPanic()
 	if delta.zero() {
 		return b.Commit(pebble.Sync)
 	}

@@ -96,6 +96,19 @@ func (l *pebbleLogger) Fatalf(format string, args ...interface{}) {
 	runtime.Goexit()
 }
 
+// fatalOnPanic, deferred by every write, makes a panic of Pebble's during
+// the write the fatal storage error it is. Once a write to the WAL has
+// failed (a full disk), the commit that saw it calls Fatalf, but a commit
+// that comes after, synced or not, finds the log writer failed and Pebble
+// panics (db.go, commitWrite): the process ended with a Go panic and
+// status 2 instead of the one fatal line and status 1, whichever goroutine
+// got there first.
+func (s *Store) fatalOnPanic() {
+	if r := recover(); r != nil {
+		s.plog.Fatalf("%v", r)
+	}
+}
+
 // backgroundError is Pebble's EventListener.BackgroundError: a flush or
 // compaction failed and will be retried.
 func (l *pebbleLogger) backgroundError(err error) {

@@ -102,6 +102,10 @@ type Store struct {
 	// traceSeq orders trace events appended within one clock tick.
 	traceSeq atomic.Uint64
 
+	// plog is Pebble's logger, whose Fatalf ends the process (see
+	// fatalOnPanic).
+	plog *pebbleLogger
+
 	counts counts
 }
 
@@ -143,7 +147,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, dir: dir, clock: opt.Clock, notify: make(chan struct{}, 1)}
+	s := &Store{db: db, dir: dir, clock: opt.Clock, notify: make(chan struct{}, 1), plog: log}
 	if err := s.loadCounts(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
@@ -276,6 +280,7 @@ func (s *Store) PutTrace(id string, trace []byte) error {
 		return err
 	}
 	defer s.leave()
+	defer s.fatalOnPanic()
 	return s.db.Set(traceKey(id), trace, pebble.NoSync)
 }
 
@@ -289,6 +294,7 @@ func (s *Store) PruneTraces(t time.Time) error {
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
 	end := traceKey(idEncoding.EncodeToString(b[:])[:13]) // 13 chars = the 64 time bits
+	defer s.fatalOnPanic()
 	return s.db.DeleteRange([]byte("r/"), end, pebble.NoSync)
 }
 

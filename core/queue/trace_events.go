@@ -40,6 +40,7 @@ func (s *Store) AppendTraceEvent(id string, ev []byte) error {
 		return err
 	}
 	defer s.leave()
+	defer s.fatalOnPanic()
 	if err := s.db.Set(s.traceEventKey(id), ev, pebble.NoSync); err != nil {
 		return fmt.Errorf("queue: trace event: %w", err)
 	}
