@@ -52,17 +52,17 @@ type Daemon struct {
 	log      *slog.Logger
 	queue    *queue.Store
 	smtp     *smtpd.Server
-	agent    *delivery.Agent
+	resolver *dnsresolve.Resolver
+	agents   agents // delivery
 	metrics  *metrics.Metrics
 	live     *livePolicy // the pipeline, swapped at reload
 	adminLn  net.Listener
 	adminSrv *http.Server
 
-	cancel    context.CancelFunc
-	agentDone chan error
-	bg        sync.WaitGroup // background tasks that use the queue
-	stopOnce  sync.Once
-	stopErr   error
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup // background tasks that use the queue
+	stopOnce sync.Once
+	stopErr  error
 
 	reloadMu sync.Mutex     // one Reload at a time, none during Stop
 	cfg      *config.Config // the config applied last; guarded by reloadMu
@@ -100,7 +100,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration)
+	d.resolver, err = dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
 	}
@@ -144,8 +144,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(),
 				// The agent is made below, before the server starts serving.
-				Bounce:         func(ctx context.Context, id string) error { return d.agent.Bounce(ctx, id) },
-				ForgetBackoffs: func() { d.agent.ForgetBackoffs() }}),
+				Bounce:         func(ctx context.Context, id string) error { return d.agents.current().Bounce(ctx, id) },
+				ForgetBackoffs: func() { d.agents.current().ForgetBackoffs() }}),
 			ReadHeaderTimeout: 10 * time.Second,
 			// A keep-alive connection is closed once idle this long; it
 			// used to stay open for good after its first request. No
@@ -157,20 +157,14 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err := d.smtp.Start(); err != nil {
 		return nil, err
 	}
-	dopt, err := deliveryOptions(c)
+	dopt, err := d.agentOptions(c, c)
 	if err != nil {
 		return nil, err
 	}
-	dopt.Resolver, dopt.Logger = res, d.log
-	dopt.Bounce.Filter = d.bounceFilter
-	dopt.Deliver = d.deliverHook
-	dopt.Metrics = d.metrics
-	dopt.FreeSpace, dopt.MinFree = d.queue.FreeSpace, int64(c.Limits.QueueMinFree)
-	d.agent = delivery.New(d.queue, dopt)
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	d.agentDone = make(chan error, 1)
-	go func() { d.agentDone <- d.agent.Run(ctx) }()
+	d.agents.ctx = ctx
+	d.agents.start(delivery.New(d.queue, dopt))
 	if d.adminSrv != nil {
 		go func() { _ = d.adminSrv.Serve(d.adminLn) }()
 	}
@@ -299,7 +293,7 @@ func (d *Daemon) AdminAddr() net.Addr {
 func (d *Daemon) Queue() *queue.Store { return d.queue }
 
 // Kick makes delivery rescan the queue now.
-func (d *Daemon) Kick() { d.agent.Kick() }
+func (d *Daemon) Kick() { d.agents.current().Kick() }
 
 // Stop drains gracefully: listeners stop accepting, sessions and
 // deliveries in flight finish within DrainTimeout, then the queue closes.
@@ -323,13 +317,10 @@ func (d *Daemon) Stop() error {
 		}
 		if d.cancel != nil {
 			d.cancel()
-			select {
-			case err := <-d.agentDone:
-				if err != nil && !errors.Is(err, context.Canceled) {
-					errs = append(errs, err)
-				}
-			case <-time.After(d.opt.DrainTimeout):
+			if ok, err := d.agents.wait(d.opt.DrainTimeout); !ok {
 				d.log.Warn("drain: deliveries still running after the drain timeout were abandoned; their messages stay queued", "drain_timeout", d.opt.DrainTimeout)
+			} else if err != nil {
+				errs = append(errs, err)
 			}
 		}
 		if d.adminSrv != nil {

@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/delivery"
 )
 
 // Reload applies a new configuration to the running daemon: the pipeline
@@ -16,8 +17,10 @@ import (
 // pipeline they began with, whose stages stop when the last of them ends;
 // listeners that are unchanged keep their sockets, removed ones stop
 // accepting and let their sessions finish. local_domains, relay_networks
-// and the log level apply at once, in open sessions too. Other settings
-// are logged as needing a restart.
+// and the log level apply at once, in open sessions too. A changed
+// [delivery] starts a new delivery agent; the one before finishes the
+// attempts it has in flight. Other settings are logged as needing a
+// restart.
 func (d *Daemon) Reload(c *config.Config) error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -61,6 +64,17 @@ func (d *Daemon) reload(c *config.Config) error {
 	// Received and Authentication-Results kept the old one.
 	built := *c
 	built.Hostname, built.DNS = running.Hostname, running.DNS
+	// A changed [delivery] gets a new agent, made before anything
+	// changes: a relay's authfile or a ca_file that does not load refuses
+	// the reload.
+	var dopt *delivery.Options
+	if !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) {
+		o, err := d.agentOptions(c, running)
+		if err != nil {
+			return err
+		}
+		dopt = &o
+	}
 	g, err := newGeneration(&built, running.Hostname, d.opt.Self, d.log, d.metrics, d.live.current())
 	if err != nil {
 		return err
@@ -72,6 +86,11 @@ func (d *Daemon) reload(c *config.Config) error {
 	}
 	d.live.swap(g)
 	d.smtp.SetDomains(c)
+	if dopt != nil {
+		// The agent delivering now finishes its attempts on the old
+		// settings; its successor takes every other message.
+		d.agents.start(d.agents.current().Successor(*dopt))
+	}
 	if d.opt.LogLevel != nil {
 		d.opt.LogLevel.Set(logLevel(c.Log))
 	}
@@ -81,6 +100,9 @@ func (d *Daemon) reload(c *config.Config) error {
 		stages[i] = s.Name
 	}
 	attrs := []any{"source", c.Source, "pipeline", stages}
+	if dopt != nil {
+		attrs = append(attrs, "delivery", "replaced")
+	}
 	if len(ch.Added) > 0 {
 		attrs = append(attrs, "listeners_added", ch.Added)
 	}
@@ -118,7 +140,6 @@ func restartKeys(a, b *config.Config, levelApplied bool) []string {
 		{"admin", a.Admin, b.Admin},
 		{"limits", a.Limits, b.Limits},
 		{"auth", a.Auth, b.Auth},
-		{"delivery", a.Delivery, b.Delivery},
 		{"log.format", a.Log.Format, b.Log.Format},
 		{"log.level", level.a, level.b},
 	} {

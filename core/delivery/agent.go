@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
@@ -91,6 +92,10 @@ type Agent struct {
 	minFree   int64
 	// holding and spaceUnknown: what diskShort last logged (Run's goroutine).
 	holding, spaceUnknown bool
+
+	// retire is closed by Retire: Run dispatches nothing more.
+	retire     chan struct{}
+	retireOnce sync.Once
 }
 
 // New returns an agent over q. Zero fields of opt.Config get the defaults
@@ -107,6 +112,7 @@ func New(q Queue, opt Options) *Agent {
 		tls:     opt.TLSConfig,
 		rand:    opt.Rand,
 		kick:    make(chan struct{}, 1),
+		retire:  make(chan struct{}),
 		metrics: opt.Metrics,
 		dsn:     opt.Bounce,
 		busy:    newClaims(),
@@ -136,6 +142,24 @@ func New(q Queue, opt Options) *Agent {
 		a.rt.opt.Relay = relayRoute(cfg.Relay)
 	}
 	return a
+}
+
+// Successor returns an agent over the same queue with new options, for a
+// config reload: it shares this agent's claims on messages, so that while
+// this one, retired, finishes the attempts it has in flight, the
+// successor never starts a second attempt of the same message nor a
+// bounce of it. Backoffs and idle connections are not carried over.
+func (a *Agent) Successor(opt Options) *Agent {
+	n := New(a.q, opt)
+	n.busy = a.busy
+	return n
+}
+
+// Retire makes Run dispatch nothing more and return once the attempts in
+// flight have ended on their own (a reload's successor takes over the
+// queue); if Run's ctx ends first, they drain as at any stop.
+func (a *Agent) Retire() {
+	a.retireOnce.Do(func() { close(a.retire) })
 }
 
 // relayRoute is [delivery] relay as the route the default route's

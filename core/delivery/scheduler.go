@@ -97,6 +97,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			a.drain(done, len(inflight), cancelWork)
 			return nil
+		case <-a.retire:
+			a.retired(ctx, done, len(inflight), cancelWork)
+			return nil
 		case <-a.q.Notify():
 		case <-a.kick:
 		case <-timer.C:
@@ -104,6 +107,22 @@ func (a *Agent) Run(ctx context.Context) error {
 			delete(inflight, id)
 		}
 	}
+}
+
+// retired waits for the n attempts in flight when the agent was retired
+// to end on their own, then closes the idle connections; if ctx ends
+// meanwhile (the daemon stops), the rest drain as at any stop.
+func (a *Agent) retired(ctx context.Context, done <-chan string, n int, cancel context.CancelFunc) {
+	for n > 0 {
+		select {
+		case <-done:
+			n--
+		case <-ctx.Done():
+			a.drain(done, n, cancel)
+			return
+		}
+	}
+	a.pool.close()
 }
 
 // drain waits for n in-flight deliveries, cancelling them once the command

@@ -1,0 +1,55 @@
+package daemon
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// A reload that changes [delivery] applies it: mail accepted after it
+// goes to the new relay, with no restart warning. One whose relay names an
+// authfile that does not exist is refused, and delivery goes on as before.
+func TestReloadAppliesDelivery(t *testing.T) {
+	first := testlib.NewSink(t, "127.0.0.1:0")
+	second := testlib.NewSink(t, "127.0.0.1:0")
+	dataDir := filepath.Join(t.TempDir(), "data")
+	d, path := startFile(t, reloadBase(dataDir, mxListener+relayTo(first)))
+	if _, err := send(t, d, "before"); err != nil {
+		t.Fatal(err)
+	}
+	first.WaitN(t, 1, 10*time.Second)
+
+	broken := reloadBase(dataDir, mxListener+"[delivery]\nrelay = \"smtp:"+second.Addr+"?authfile=missing.auth\"\n")
+	if err := os.WriteFile(path, []byte(broken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err == nil || !strings.Contains(err.Error(), "missing.auth") {
+		t.Fatalf("reload with a missing authfile: %v, want it refused naming the file", err)
+	}
+	if _, err := send(t, d, "refused reload"); err != nil {
+		t.Fatal(err)
+	}
+	first.WaitN(t, 2, 10*time.Second)
+
+	if err := os.WriteFile(path, []byte(reloadBase(dataDir, mxListener+relayTo(second))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := send(t, d, "after"); err != nil {
+		t.Fatal(err)
+	}
+	got := second.WaitN(t, 1, 10*time.Second)
+	if !strings.Contains(string(got[0].Data), "Subject: after") {
+		t.Fatalf("the new relay got %q", got[0].Data)
+	}
+	waitEmpty(t, d)
+	if n := len(first.Deliveries()); n != 2 {
+		t.Errorf("the old relay got %d messages, want 2", n)
+	}
+}
