@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/delivery"
+	"github.com/sluice-mta/sluice/core/smtpd"
 )
 
 // Reload applies a new configuration to the running daemon: the pipeline
@@ -16,8 +17,9 @@ import (
 // configuration stays as it was. Sessions already open finish on the
 // pipeline they began with, whose stages stop when the last of them ends;
 // listeners that are unchanged keep their sockets, removed ones stop
-// accepting and let their sessions finish. local_domains, relay_networks
-// and the log level apply at once, in open sessions too. A changed
+// accepting and let their sessions finish. local_domains, relay_networks,
+// [limits] (but for two, see smtpd.SetLimits) and the log level apply at
+// once, in open sessions too. A changed
 // [delivery] starts a new delivery agent; the one before finishes the
 // attempts it has in flight. Other settings are logged as needing a
 // restart.
@@ -86,6 +88,7 @@ func (d *Daemon) reload(c *config.Config) error {
 	}
 	d.live.swap(g)
 	d.smtp.SetDomains(c)
+	d.smtp.SetLimits(c)
 	if dopt != nil {
 		// The agent delivering now finishes its attempts on the old
 		// settings; its successor takes every other message.
@@ -138,7 +141,6 @@ func restartKeys(a, b *config.Config, levelApplied bool) []string {
 		{"data_dir", a.Resolve(a.DataDir), b.Resolve(b.DataDir)},
 		{"dns", a.DNS, b.DNS},
 		{"admin", a.Admin, b.Admin},
-		{"limits", a.Limits, b.Limits},
 		{"auth", a.Auth, b.Auth},
 		{"log.format", a.Log.Format, b.Log.Format},
 		{"log.level", level.a, level.b},
@@ -147,6 +149,7 @@ func restartKeys(a, b *config.Config, levelApplied bool) []string {
 			keys = append(keys, f.key)
 		}
 	}
+	keys = append(keys, smtpd.RestartLimits(a.Limits, b.Limits)...)
 	return keys
 }
 

@@ -11,16 +11,18 @@ import (
 	"github.com/sluice-mta/sluice/core/config"
 )
 
-// A reload applies local_domains, relay_networks and [log] level, without
-// the restart warning: a domain added is accepted at once (in a session
-// already open too), a network taken out of relay_networks stops relaying,
-// and the level is the file's. [log] format still needs a restart.
-func TestReloadAppliesDomainsAndLogLevel(t *testing.T) {
+// A reload applies local_domains, relay_networks, [limits] and [log] level,
+// without the restart warning: a domain added is accepted at once (in a
+// session already open too), a network taken out of relay_networks stops
+// relaying, a lowered max_recipients applies at the next RCPT, and the
+// level is the file's. [log] format still needs a restart.
+func TestReloadAppliesDomainsLimitsAndLogLevel(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	started := reloadBase(dataDir, mxListener)
 	edited := strings.NewReplacer(
 		`local_domains = ["sluice.test"]`, `local_domains = ["sluice.test", "other.test"]`,
 		`relay_networks = ["127.0.0.0/8"]`, `relay_networks = []`,
+		"[limits]\n", "[limits]\nmax_recipients = 2\n",
 	).Replace(started) + "[log]\nlevel = \"debug\"\n"
 	path := filepath.Join(t.TempDir(), "sluice.toml")
 	if err := os.WriteFile(path, []byte(started), 0o600); err != nil {
@@ -52,8 +54,9 @@ func TestReloadAppliesDomainsAndLogLevel(t *testing.T) {
 	if err := d.ReloadFile(); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd(t, "RCPT TO:<c@other.test>", "250")     // now a local domain
 	s.cmd(t, "RCPT TO:<d@elsewhere.test>", "554") // no longer relayed
+	s.cmd(t, "RCPT TO:<c@other.test>", "250")     // now a local domain
+	s.cmd(t, "RCPT TO:<e@other.test>", "452")     // max_recipients = 2
 	if level.Level() != slog.LevelDebug {
 		t.Errorf("level %v after the reload, want DEBUG", level.Level())
 	}

@@ -156,7 +156,7 @@ func (s *session) authSucceeded(mech, user string) error {
 // after auth_failure_delay, to slow down guessing.
 func (s *session) authFailed(user string, r *reply.Reply, counts bool) error {
 	if counts {
-		s.srv.sleep(s.srv.ctx, s.srv.cfg.Limits.AuthFailureDelay.Duration)
+		s.srv.sleep(s.srv.ctx, s.srv.lim().AuthFailureDelay.Duration)
 	}
 	s.srv.log.Info("authentication failed", "listener", s.info.Listener, "client", s.info.Client.Addr().String(),
 		"user", user, "reply", r.Error())

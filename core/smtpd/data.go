@@ -49,16 +49,16 @@ func (s *session) Data(r io.Reader) error {
 	aborted := false
 	switch {
 	case err == nil && rep == nil:
-		if longLine(data, s.srv.cfg.Limits.MaxLineLength) {
+		if longLine(data, s.srv.lim().MaxLineLength) {
 			rep = lineTooLong.With("text line over max_line_length")
 			break
 		}
 		hdr, noBlank := headerSection(data)
-		if max := s.srv.cfg.Limits.MaxHeaderSize; max >= 0 && hdr > max {
+		if max := s.srv.lim().MaxHeaderSize; max >= 0 && hdr > max {
 			rep = headerTooBig.With("header section over max_header_size")
 			break
 		}
-		if max := s.srv.cfg.Limits.MaxHops; max >= 0 && receivedFields(data[:hdr], max) > max {
+		if max := s.srv.lim().MaxHops; max >= 0 && receivedFields(data[:hdr], max) > max {
 			rep = tooManyHops.With("Received: fields over max_hops")
 			break
 		}
@@ -155,7 +155,7 @@ func headerSection(data []byte) (size int, noBlank bool) {
 func (s *session) readData(r io.Reader, buf *[]byte, held *int64) (data []byte, bare bool, err error) {
 	var (
 		ends  lineEnds
-		limit = s.srv.cfg.Limits.MaxDataMemory
+		limit = s.srv.lim().MaxDataMemory
 		over  bool
 	)
 	b := (*buf)[:0]
@@ -310,7 +310,7 @@ func appendMessage(dst, data []byte, blankAt int) []byte {
 // the order.
 func (s *session) abort(r *reply.Reply) {
 	nc := s.sc.Conn()
-	_ = nc.SetWriteDeadline(time.Now().Add(s.srv.cfg.Limits.CommandTimeout.Duration))
+	_ = nc.SetWriteDeadline(time.Now().Add(s.srv.lim().CommandTimeout.Duration))
 	_, _ = io.WriteString(nc, r.String()+"\r\n")
 	_ = s.sc.Close()
 }

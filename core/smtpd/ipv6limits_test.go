@@ -89,7 +89,7 @@ func TestClientIPv6PrefixLength(t *testing.T) {
 		{128, "2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5:6"},
 		{64, "192.0.2.7", "192.0.2.7"},
 	} {
-		h.srv.cfg.Limits.ClientIPv6PrefixLength = c.bits
+		h.srv.lim().ClientIPv6PrefixLength = c.bits
 		if got := h.srv.clientKey(netip.MustParseAddr(c.in)); got.String() != c.want {
 			t.Errorf("clientKey(%s) at /%d = %s, want %s", c.in, c.bits, got, c.want)
 		}

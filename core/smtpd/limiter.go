@@ -21,7 +21,7 @@ const sweepEvery = 4096
 // message_rate_per_ip and auth_failures_per_ip as if they were not there.
 // Postfix's anvil groups likewise (smtpd_client_ipv6_prefix_length).
 func (s *Server) clientKey(ip netip.Addr) netip.Addr {
-	bits := s.cfg.Limits.ClientIPv6PrefixLength
+	bits := s.lim().ClientIPv6PrefixLength
 	if !ip.Is6() || ip.Is4In6() || bits <= 0 || bits >= 128 {
 		return ip
 	}
@@ -35,9 +35,8 @@ func (s *Server) clientKey(ip netip.Addr) netip.Addr {
 // buckets are token buckets by key (an IP, a sender), refilled from the
 // clock at each use; nothing runs in the background.
 type buckets struct {
-	rate config.Rate
-
 	mu        sync.Mutex
+	rate      config.Rate
 	m         map[string]*bucket
 	nextSweep int
 }
@@ -54,11 +53,11 @@ func newBuckets(r config.Rate) *buckets {
 // take spends one token of key's bucket; it reports false when the bucket
 // is empty. An unlimited rate always allows.
 func (b *buckets) take(key string, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.rate.Unlimited() || b.rate.PerMinute == 0 {
 		return true
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	bk, ok := b.m[key]
 	if !ok {
 		bk = &bucket{tokens: float64(b.rate.Burst), last: now}
@@ -73,6 +72,17 @@ func (b *buckets) take(key string, now time.Time) bool {
 	}
 	bk.tokens--
 	return true
+}
+
+// setRate changes the rate (a reload); each bucket keeps its tokens, up
+// to the new burst.
+func (b *buckets) setRate(r config.Rate) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.rate = r
+	for _, bk := range b.m {
+		bk.tokens = min(bk.tokens, float64(r.Burst))
+	}
 }
 
 func (b *buckets) refill(bk *bucket, now time.Time) {
@@ -100,10 +110,9 @@ func (b *buckets) sweep(now time.Time) {
 // checked (begin, end), so that attempts sent at once on parallel
 // connections cannot together check more passwords than the limit.
 type authFailures struct {
-	limit  int // -1: never lock out
-	window time.Duration
-
 	mu        sync.Mutex
+	limit     int // -1: never lock out
+	window    time.Duration
 	done      *sync.Cond // an attempt ended: its place is free, or counted
 	m         map[netip.Addr]*failures
 	nextSweep int
@@ -125,13 +134,18 @@ func newAuthFailures(l config.Limits) *authFailures {
 
 // locked reports whether ip may not try to authenticate now.
 func (a *authFailures) locked(ip netip.Addr, now time.Time) bool {
-	if a.limit < 0 {
-		return false
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	f, ok := a.m[ip]
-	return ok && f.count >= a.limit && now.Before(f.last.Add(a.window))
+	return a.limit >= 0 && ok && f.count >= a.limit && now.Before(f.last.Add(a.window))
+}
+
+// set changes the limit and the window (a reload); what was counted stays.
+func (a *authFailures) set(limit int, window time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.limit, a.window = limit, window
+	a.done.Broadcast() // a raised limit may free waiting attempts
 }
 
 // begin reserves an attempt for ip before its credentials are checked; it
@@ -141,17 +155,16 @@ func (a *authFailures) locked(ip netip.Addr, now time.Time) bool {
 // locked only when AUTH starts let a client that opened N connections and
 // sent a guess on each at once have all N checked, whatever the limit.
 func (a *authFailures) begin(ip netip.Addr, clock func() time.Time) bool {
-	if a.limit < 0 {
-		return true
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for {
+		// Counted without a limit too: the limit may be set (a reload)
+		// before the attempt ends.
 		f := a.entry(ip, clock())
 		switch {
-		case f.count >= a.limit:
+		case a.limit >= 0 && f.count >= a.limit:
 			return false
-		case f.count+f.pending < a.limit:
+		case a.limit < 0 || f.count+f.pending < a.limit:
 			f.pending++
 			return true
 		}
@@ -163,9 +176,6 @@ func (a *authFailures) begin(ip netip.Addr, clock func() time.Time) bool {
 
 // end releases the attempt begin reserved, counting it when it failed.
 func (a *authFailures) end(ip netip.Addr, now time.Time, failed bool) {
-	if a.limit < 0 {
-		return
-	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	defer a.done.Broadcast()

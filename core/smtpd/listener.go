@@ -22,13 +22,18 @@ import (
 // decided before go-smtp writes its 220 greeting, without holding up the
 // accept loop; admitted connections reach go-smtp through a handoff.
 type listener struct {
-	srv     *Server
-	cfg     config.Listener
-	tls     *tls.Config                     // nil: no STARTTLS
-	cert    atomic.Pointer[tls.Certificate] // what tls serves; SetListeners renews it
+	srv  *Server
+	cfg  config.Listener
+	tls  *tls.Config                     // nil: no STARTTLS
+	cert atomic.Pointer[tls.Certificate] // what tls serves; SetListeners renews it
+	sock net.Listener
+
+	// mu guards smtp and handoff, which SetLimits replaces (setSMTP),
+	// and closed.
+	mu      sync.Mutex
 	smtp    *smtp.Server
-	sock    net.Listener
 	handoff *handoff
+	closed  bool
 	// accepting is closed when the accept loop has returned: no new
 	// connection of this listener can be tracked after that.
 	accepting chan struct{}
@@ -44,7 +49,14 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 		l.cert.Store(cert)
 		l.tls = serverTLS(&l.cert)
 	}
-	lim := s.cfg.Limits
+	l.smtp = l.newSMTP(s.lim())
+	return l, nil
+}
+
+// newSMTP is the go-smtp server of the listener with limits lim; SetLimits
+// makes a new one when the limits it holds change.
+func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
+	s := l.srv
 	srv := smtp.NewServer(backend{l})
 	srv.Domain = s.cfg.Hostname
 	srv.MaxMessageBytes = lim.MaxMessageSize // advertised as SIZE (RFC 1870)
@@ -65,7 +77,7 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	// TLS from the first byte (RFC 8314 §3.3), so go-smtp sees a tls.Conn
 	// and does not offer it there.
 	srv.TLSConfig = l.tls
-	srv.ErrorLog = errorLog{s.log.With("listener", lc.Name)}
+	srv.ErrorLog = errorLog{s.log.With("listener", l.cfg.Name)}
 	// AUTH is offered only under TLS (RFC 8314 §3, RFC 4954 §4), but the
 	// session decides that itself (AuthMechanisms is empty in the clear), so
 	// that AUTH in the clear gets RFC 4954's 538 5.7.11 rather than
@@ -74,8 +86,7 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	srv.AllowInsecureAuth = true
 	srv.ConnErrorCounter = s.connErrors
 	srv.JunkCommand = s.junkCommand
-	l.smtp = srv
-	return l, nil
+	return srv
 }
 
 func (l *listener) bind() error {
@@ -84,7 +95,7 @@ func (l *listener) bind() error {
 		return err
 	}
 	l.sock = sock
-	l.handoff = &handoff{addr: sock.Addr(), conns: make(chan net.Conn), done: make(chan struct{})}
+	l.handoff = newHandoff(sock.Addr())
 	l.accepting = make(chan struct{})
 	return nil
 }
@@ -93,15 +104,46 @@ func (l *listener) close() {
 	if l.sock == nil {
 		return
 	}
+	l.mu.Lock()
+	l.closed = true
+	h := l.handoff
+	l.mu.Unlock()
 	_ = l.sock.Close()
-	_ = l.handoff.Close()
+	_ = h.Close()
 }
 
 func (l *listener) serve() {
+	l.mu.Lock()
+	srv, h := l.smtp, l.handoff
+	l.mu.Unlock()
+	l.serveOn(srv, h)
+}
+
+func (l *listener) serveOn(srv *smtp.Server, h *handoff) {
 	defer l.srv.loops.Done()
-	if err := l.smtp.Serve(l.handoff); err != nil && !errors.Is(err, net.ErrClosed) {
+	if err := srv.Serve(h); err != nil && !errors.Is(err, net.ErrClosed) {
 		l.srv.log.Error("smtp server stopped", "listener", l.cfg.Name, "err", err)
 	}
+}
+
+// setSMTP makes srv the go-smtp server of the running listener: new
+// connections go to it, through a new handoff, while the sessions of the
+// one before go on under it to their end (go-smtp's Serve returns when
+// its handoff closes, and leaves its connections be).
+func (l *listener) setSMTP(srv *smtp.Server) {
+	l.mu.Lock()
+	if l.closed || l.handoff == nil {
+		l.smtp = srv
+		l.mu.Unlock()
+		return
+	}
+	old := l.handoff
+	h := newHandoff(old.addr)
+	l.smtp, l.handoff = srv, h
+	l.srv.loops.Add(1)
+	go l.serveOn(srv, h)
+	l.mu.Unlock()
+	_ = old.Close()
 }
 
 func (l *listener) acceptLoop() {
@@ -145,10 +187,19 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		l.refuse(nc, r)
 		return
 	}
-	select {
-	case l.handoff.conns <- nc:
-	case <-l.handoff.done:
-		_ = nc.Close()
+	for {
+		l.mu.Lock()
+		h, closed := l.handoff, l.closed
+		l.mu.Unlock()
+		if closed {
+			_ = nc.Close()
+			return
+		}
+		select {
+		case h.conns <- nc:
+			return
+		case <-h.done: // closed, or replaced by setSMTP: look again
+		}
 	}
 }
 
@@ -183,7 +234,7 @@ func (l *listener) refuse(nc net.Conn, r *reply.Reply) {
 	// One command_timeout for the whole exchange, not one per line: a
 	// client trickling a line every few minutes held its max_connections
 	// slot for up to ten timeouts (50 minutes by default).
-	_ = nc.SetDeadline(time.Now().Add(l.srv.cfg.Limits.CommandTimeout.Duration))
+	_ = nc.SetDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
 	if _, err := io.WriteString(nc, r.String()+"\r\n"); err != nil || r.Temporary() {
 		return
 	}
@@ -210,6 +261,10 @@ type handoff struct {
 	conns chan net.Conn
 	done  chan struct{}
 	once  sync.Once
+}
+
+func newHandoff(addr net.Addr) *handoff {
+	return &handoff{addr: addr, conns: make(chan net.Conn), done: make(chan struct{})}
 }
 
 func (h *handoff) Accept() (net.Conn, error) {

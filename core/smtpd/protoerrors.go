@@ -62,14 +62,14 @@ func (s *Server) junkCommand(sc *smtp.Conn, cmd string) *smtp.SMTPError {
 // whether it ends the connection: past max_junk_commands (negative: no
 // limit) each counts towards max_errors.
 func (c *conn) junk() bool {
-	max := c.srv.cfg.Limits.MaxJunkCommands
+	max := c.srv.lim().MaxJunkCommands
 	return max >= 0 && c.countJunk() > max && c.pastErrorLimit()
 }
 
 // pastErrorLimit counts one error of the connection and reports whether
 // it went past max_errors (negative: no limit).
 func (c *conn) pastErrorLimit() bool {
-	max := c.srv.cfg.Limits.MaxErrors
+	max := c.srv.lim().MaxErrors
 	return max >= 0 && c.countError() > max
 }
 

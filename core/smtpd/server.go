@@ -80,6 +80,8 @@ type Server struct {
 	// domains holds local_domains and relay_networks, which a reload
 	// replaces (domains.go).
 	domains atomic.Pointer[config.Config]
+	// limits is [limits], which a reload replaces (limits.go).
+	limits atomic.Pointer[config.Limits]
 
 	// Per-client limits.
 	connRate      *buckets // by IP
@@ -165,12 +167,13 @@ func newServer(opt Options) (*Server, error) {
 		users:         opt.Users,
 		conns:         map[*conn]struct{}{},
 		perIP:         map[netip.Addr]int{},
-		connRate:      newBuckets(config.Rate{PerMinute: lim.ConnectionRatePerIP, Burst: lim.ConnectionRatePerIP}),
+		connRate:      newBuckets(connRate(&lim)),
 		msgRateIP:     newBuckets(lim.MessageRatePerIP),
 		msgRateSender: newBuckets(lim.MessageRatePerSender),
 		authFails:     newAuthFailures(lim),
 	}
 	s.domains.Store(domainsOf(opt.Config))
+	s.limits.Store(&lim)
 	if err := s.loadAuth(); err != nil {
 		return nil, err
 	}
@@ -301,7 +304,7 @@ func (s *Server) track(c *conn) *reply.Reply {
 	s.conns[c] = struct{}{}
 	s.perIP[key]++
 	s.connWG.Add(1)
-	lim := s.cfg.Limits
+	lim := s.lim()
 	switch {
 	case n >= lim.MaxConnections:
 		return &tooManyConns

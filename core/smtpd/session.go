@@ -177,7 +177,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	}
 	// relay_networks (the site's own applications, as Postfix's
 	// mynetworks) may send any number of messages on one connection.
-	if max := s.srv.cfg.Limits.MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max && !s.srv.mayRelay(s.info.Client.Addr()) {
+	if max := s.srv.lim().MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max && !s.srv.mayRelay(s.info.Client.Addr()) {
 		return &tooManyMessages, true
 	}
 	if r := s.srv.checkSpace(opts.Size); r != nil {
@@ -255,7 +255,7 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 		return &reply.TooManyRcpts, rcptCounted
 	}
 	// RFC 5321 §4.5.3.1.10: the limit; the client sends the rest later.
-	if len(s.tx.rcpts) >= s.srv.cfg.Limits.MaxRecipients {
+	if len(s.tx.rcpts) >= s.srv.lim().MaxRecipients {
 		s.tx.overshoot++
 		if s.tx.overshoot <= rcptOvershoot {
 			return &reply.TooManyRcpts, rcptFree
@@ -320,7 +320,7 @@ func (s *session) countRefusal(stage string, r *reply.Reply) error {
 	if r.Code < 400 || r.Code == insufficientStorage.Code && r.Enhanced == insufficientStorage.Enhanced {
 		return toSMTP(r)
 	}
-	if max := s.srv.cfg.Limits.MaxErrors; max >= 0 && s.conn.countError() > max {
+	if max := s.srv.lim().MaxErrors; max >= 0 && s.conn.countError() > max {
 		s.logReject(stage, tooManyErrors.With("max_errors"))
 		s.hangup(&tooManyErrors)
 		return toSMTP(&tooManyErrors)
