@@ -18,8 +18,8 @@ import (
 // pipeline they began with, whose stages stop when the last of them ends;
 // listeners that are unchanged keep their sockets, removed ones stop
 // accepting and let their sessions finish. local_domains, relay_networks,
-// [limits] (but for two, see smtpd.SetLimits) and the log level apply at
-// once, in open sessions too. A changed
+// [limits] (but for two, see smtpd.SetLimits), [auth] and the log level
+// apply at once, in open sessions too. A changed
 // [delivery] starts a new delivery agent; the one before finishes the
 // attempts it has in flight. Other settings are logged as needing a
 // restart.
@@ -66,6 +66,11 @@ func (d *Daemon) reload(c *config.Config) error {
 	// Received and Authentication-Results kept the old one.
 	built := *c
 	built.Hostname, built.DNS = running.Hostname, running.DNS
+	// The files [auth] and the listeners name, first: one that does not
+	// load refuses the reload at its key's line, as at start.
+	if err := checkFiles(c); err != nil {
+		return err
+	}
 	// A changed [delivery] gets a new agent, made before anything
 	// changes: a relay's authfile or a ca_file that does not load refuses
 	// the reload.
@@ -89,6 +94,13 @@ func (d *Daemon) reload(c *config.Config) error {
 	d.live.swap(g)
 	d.smtp.SetDomains(c)
 	d.smtp.SetLimits(c)
+	if aerr := d.smtp.SetAuth(c); aerr != nil {
+		// Checked above: only a file changed since can get here.
+		err = errors.Join(err, aerr)
+	}
+	for _, w := range authWarnings(c, g.pipe) {
+		d.log.Warn(w)
+	}
 	if dopt != nil {
 		// The agent delivering now finishes its attempts on the old
 		// settings; its successor takes every other message.
@@ -141,7 +153,6 @@ func restartKeys(a, b *config.Config, levelApplied bool) []string {
 		{"data_dir", a.Resolve(a.DataDir), b.Resolve(b.DataDir)},
 		{"dns", a.DNS, b.DNS},
 		{"admin", a.Admin, b.Admin},
-		{"auth", a.Auth, b.Auth},
 		{"log.format", a.Log.Format, b.Log.Format},
 		{"log.level", level.a, level.b},
 	} {

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -73,5 +74,36 @@ func TestReloadAppliesDomainsLimitsAndLogLevel(t *testing.T) {
 	}
 	if l := buf.String(); !strings.Contains(l, `msg="changed settings take effect at the next restart" keys=[log.format]`) {
 		t.Errorf("no restart warning for log.format:\n%s", l)
+	}
+}
+
+// A reload reads [auth] again, without the restart warning; a
+// senders_file that does not load refuses it at the key's line, and the
+// running config stays.
+func TestReloadAuth(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	d, path := startFile(t, reloadBase(dataDir, mxListener))
+	dir := filepath.Dir(path)
+	if err := os.WriteFile(filepath.Join(dir, "senders"), []byte("bob: bob@sluice.test\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := reloadBase(dataDir, mxListener+"[auth]\nsenders_file = \"senders\"\n")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	bad := reloadBase(dataDir, mxListener+"[auth]\nsenders_file = \"missing\"\n")
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Count(bad[:strings.Index(bad, "senders_file")], "\n") + 1
+	err := d.ReloadFile()
+	if want := fmt.Sprintf("%s:%d:", path, line); err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("reload with a missing senders_file: %v, want it refused at %s", err, want)
+	}
+	if got := d.cfg.Auth.SendersFile; got != "senders" {
+		t.Errorf("running senders_file %q after the refused reload, want senders", got)
 	}
 }

@@ -23,7 +23,7 @@ var _ smtp.AuthSession = (*session)(nil)
 // always on the submission kinds, on "smtp" when a user database or an
 // auth hook is configured.
 func (s *session) authOffered() bool {
-	if s.info.Kind != config.KindSMTP || s.srv.users != nil {
+	if s.info.Kind != config.KindSMTP || s.srv.users() != nil {
 		return true
 	}
 	_, ok := s.srv.authPolicy()
@@ -133,10 +133,11 @@ func (s *session) checkCredentials(mech, user, password string) (r *reply.Reply,
 			return r, r.Permanent()
 		}
 	}
-	if s.srv.users == nil {
+	users := s.srv.users()
+	if users == nil {
 		return authInvalid.With("no user database"), true
 	}
-	if !s.srv.users.Verify(user, password) {
+	if !users.Verify(user, password) {
 		return authInvalid.With("bad user or password"), true
 	}
 	return nil, false

@@ -178,7 +178,7 @@ func (s *Server) checkMail(info *SessionInfo, from string, utf8 bool) (string, *
 	}
 	// RFC 6409 §6.1: a submission server may refuse a sender the user is
 	// not entitled to use.
-	if info.AuthUser != "" && !s.senders.Allowed(info.AuthUser, from) {
+	if info.AuthUser != "" && !s.auth.Load().senders.Allowed(info.AuthUser, from) {
 		return "", senderNotOwned.With("user " + info.AuthUser + " may not send as <" + from + ">")
 	}
 	if r := s.checkMailRate(info, from); r != nil {

@@ -75,8 +75,10 @@ type Server struct {
 	clock     func() time.Time
 	sleep     func(context.Context, time.Duration)
 
-	users   UserDB // nil: no built-in user database
-	senders *auth.Senders
+	// injectedUsers is Options.Users: it stands for users_file.
+	injectedUsers UserDB
+	// auth is [auth], which a reload replaces (SetAuth).
+	auth atomic.Pointer[authState]
 	// domains holds local_domains and relay_networks, which a reload
 	// replaces (domains.go).
 	domains atomic.Pointer[config.Config]
@@ -164,7 +166,7 @@ func newServer(opt Options) (*Server, error) {
 		log:           opt.Logger,
 		clock:         opt.Clock,
 		sleep:         opt.Sleep,
-		users:         opt.Users,
+		injectedUsers: opt.Users,
 		conns:         map[*conn]struct{}{},
 		perIP:         map[netip.Addr]int{},
 		connRate:      newBuckets(connRate(&lim)),
@@ -273,21 +275,49 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // loadAuth opens the users file and reads the sender map.
 func (s *Server) loadAuth() error {
-	a := s.cfg.Auth
-	s.senders = auth.NewSenders(a.Senders)
-	if a.SendersFile != "" {
-		if err := s.senders.LoadSendersFile(s.cfg.Resolve(a.SendersFile)); err != nil {
-			return fmt.Errorf("smtpd: senders_file: %w", err)
-		}
+	st, err := s.authFrom(s.cfg, nil)
+	if err != nil {
+		return err
 	}
-	if s.users == nil && a.UsersFile != "" {
-		f, err := auth.OpenFile(s.cfg.Resolve(a.UsersFile))
-		if err != nil {
-			return fmt.Errorf("smtpd: users_file: %w", err)
-		}
-		s.users = f
-	}
+	s.auth.Store(st)
 	return nil
+}
+
+// SetAuth makes c's [auth] the running server's, for a config reload: the
+// senders map and senders_file are read again, and a users_file of
+// another name is opened (one of the same name is kept: it is read again
+// whenever it changes). On an error nothing changes.
+func (s *Server) SetAuth(c *config.Config) error {
+	st, err := s.authFrom(c, s.auth.Load())
+	if err != nil {
+		return err
+	}
+	s.auth.Store(st)
+	return nil
+}
+
+// authFrom builds c's [auth]; cur is the one running, if any.
+func (s *Server) authFrom(c *config.Config, cur *authState) (*authState, error) {
+	a := c.Auth
+	st := &authState{users: s.injectedUsers, senders: auth.NewSenders(a.Senders)}
+	if a.SendersFile != "" {
+		if err := st.senders.LoadSendersFile(c.Resolve(a.SendersFile)); err != nil {
+			return nil, fmt.Errorf("smtpd: senders_file: %w", err)
+		}
+	}
+	if st.users == nil && a.UsersFile != "" {
+		path := c.Resolve(a.UsersFile)
+		if f := cur.usersFile(); f != nil && f.Path() == path {
+			st.users = f
+		} else {
+			f, err := auth.OpenFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("smtpd: users_file: %w", err)
+			}
+			st.users = f
+		}
+	}
+	return st, nil
 }
 
 // track registers a new connection and applies the connection limits:

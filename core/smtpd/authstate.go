@@ -1,0 +1,22 @@
+package smtpd
+
+import "github.com/sluice-mta/sluice/core/auth"
+
+// authState is what [auth] gives the server: the built-in user database
+// and who may send as whom. A reload replaces it whole (SetAuth).
+type authState struct {
+	users   UserDB // nil: no built-in user database
+	senders *auth.Senders
+}
+
+// usersFile is the users_file st reads, or nil.
+func (st *authState) usersFile() *auth.File {
+	if st == nil {
+		return nil
+	}
+	f, _ := st.users.(*auth.File)
+	return f
+}
+
+// users is the current built-in user database; nil: none.
+func (s *Server) users() UserDB { return s.auth.Load().users }
