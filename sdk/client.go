@@ -39,6 +39,22 @@ type Client struct {
 	// each: the plugin serves independent hook batches and there is a
 	// channel to send them on (see HookEach).
 	each bool
+	// maxBody bounds a body the plugin replaces (SetMaxBody).
+	maxBody int64
+}
+
+// SetMaxBody sets the largest body the plugin may replace a message's
+// with (default DefaultMaxBody; n <= 0 restores it): a data call whose
+// answer carries more fails with ErrBodyTooLarge, its transfer stopped
+// there. Call it before Init.
+func (c *Client) SetMaxBody(n int64) { c.maxBody = n }
+
+// bodyLimit returns the limit on a replaced body.
+func (c *Client) bodyLimit() int64 {
+	if c.maxBody <= 0 {
+		return DefaultMaxBody
+	}
+	return c.maxBody
 }
 
 // Info is what a plugin declared at Init.
@@ -113,12 +129,14 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 	c.batch = resp.GetSupportsBatch() && (c.grpcChannel || direct != nil)
 	c.each = resp.GetSupportsIndependentBatch() && (c.grpcChannel || direct != nil)
 	if direct != nil {
-		if old := c.pool.Swap(newDirectPool(direct.conn, resp.GetDirectPipes())); old != nil {
+		pool := newDirectPool(direct.conn, resp.GetDirectPipes())
+		pool.maxBody = c.bodyLimit()
+		if old := c.pool.Swap(pool); old != nil {
 			old.close()
 		}
 	}
 	if c.grpcChannel {
-		ch, err := openChannel(c.rpc)
+		ch, err := openChannel(c.rpc, c.bodyLimit())
 		if err != nil {
 			return Info{}, fmt.Errorf("sdk: init: open channel: %w", err)
 		}
@@ -172,7 +190,7 @@ func (c *Client) channel() (*channel, error) {
 	if cur := c.ch.Load(); cur != ch {
 		return cur, nil
 	}
-	nch, err := openChannel(c.rpc)
+	nch, err := openChannel(c.rpc, c.bodyLimit())
 	if err != nil {
 		return nil, fmt.Errorf("reopen channel: %w", err)
 	}

@@ -29,12 +29,15 @@ type channel struct {
 	calls map[uint64]*clientCall // calls waiting for their answer
 	err   error                  // why the stream broke; set once
 	done  chan struct{}          // closed when err is set
+	// maxBody bounds a replaced body (Client.SetMaxBody); 0: DefaultMaxBody.
+	maxBody int64
 }
 
 // clientCall is one call waiting on the channel. The reader assembles the
 // answer (verdict and replaced body) and delivers it once on res.
 type clientCall struct {
 	data    bool
+	maxBody int64 // the limit on a replaced body; 0: DefaultMaxBody
 	verdict *pb.Verdict
 	batch   *pb.VerdictBatch // the answer to a hook batch
 	body    []byte
@@ -56,14 +59,16 @@ type callResult struct {
 // openChannel opens the Channel stream and starts its reader. The stream
 // lives until the connection does (the plugin process exits) or it
 // breaks; calls then fail and the Client opens a new one.
-func openChannel(rpc pb.PluginClient) (*channel, error) {
+func openChannel(rpc pb.PluginClient, maxBody int64) (*channel, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stream, err := rpc.Channel(ctx)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	return newChannel(stream, cancel), nil
+	ch := newChannel(stream, cancel)
+	ch.maxBody = maxBody
+	return ch, nil
 }
 
 // newChannel runs the core's end of a channel over stream; cancel ends
@@ -139,6 +144,12 @@ func (c *clientCall) add(f *pb.ChannelFrame) (callResult, bool) {
 		if !c.data {
 			return bad("body chunk in an envelope hook's answer")
 		}
+		if err := checkBodySize(len(c.body), len(chunk), c.maxBody); err != nil {
+			// The call ends here; the rest of the body, as it comes, is
+			// that of a call no longer waiting (on a direct connection,
+			// one that is not reused).
+			return callResult{err: err}, true
+		}
 		if c.body == nil {
 			c.body = chunk // the usual single chunk: no copy
 		} else {
@@ -199,7 +210,7 @@ func (ch *channel) call(ctx context.Context, first *pb.ChannelFrame, body []byte
 	if err := ctx.Err(); err != nil {
 		return callResult{}, status.FromContextError(err).Err()
 	}
-	c := &clientCall{data: first.GetDataStart() != nil, res: make(chan callResult, 1)}
+	c := &clientCall{data: first.GetDataStart() != nil, maxBody: ch.maxBody, res: make(chan callResult, 1)}
 	ch.mu.Lock()
 	if ch.err != nil {
 		err := ch.err

@@ -75,7 +75,7 @@ func (c *Client) data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBo
 	if err != nil && !errors.Is(err, io.EOF) {
 		return Verdict{}, err
 	}
-	return recvVerdict(stream)
+	return recvVerdict(stream, c.bodyLimit())
 }
 
 func dataStart(hook Hook, t *Txn, m *Message, sendBody bool) (*pb.DataFrame, error) {
@@ -116,7 +116,7 @@ func sendData(stream pb.Plugin_DataClient, start *pb.DataFrame, body []byte, sen
 
 // recvVerdict reads the Verdict frame, the replaced body's chunks and
 // DataEnd, then the stream's end.
-func recvVerdict(stream pb.Plugin_DataClient) (Verdict, error) {
+func recvVerdict(stream pb.Plugin_DataClient, maxBody int64) (Verdict, error) {
 	f, err := stream.Recv()
 	if err != nil {
 		return Verdict{}, err
@@ -137,6 +137,9 @@ func recvVerdict(stream pb.Plugin_DataClient) (Verdict, error) {
 		}
 		switch f.GetFrame().(type) {
 		case *pb.DataFrame_BodyChunk:
+			if err := checkBodySize(body.Len(), len(f.GetBodyChunk()), maxBody); err != nil {
+				return Verdict{}, err // the caller's cancel ends the stream
+			}
 			body.Write(f.GetBodyChunk())
 			chunks = true
 		case *pb.DataFrame_End:

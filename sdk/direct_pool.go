@@ -32,6 +32,9 @@ type directPool struct {
 	ctl   *net.UnixConn
 	pipes bool // connections are pipe pairs (InitResponse.direct_pipes)
 
+	// maxBody bounds a replaced body (Client.SetMaxBody); 0: DefaultMaxBody.
+	maxBody int64
+
 	mu   sync.Mutex
 	idle []*directStream
 	open int
@@ -186,7 +189,7 @@ func (p *directPool) call(ctx context.Context, encode func([]byte) ([]byte, erro
 		}
 		body = body[n:]
 	}
-	c := &clientCall{data: data}
+	c := &clientCall{data: data, maxBody: p.maxBody}
 	for {
 		f, err := st.recv()
 		if err != nil {
@@ -196,7 +199,10 @@ func (p *directPool) call(ctx context.Context, encode func([]byte) ([]byte, erro
 			return fail(fmt.Errorf("answer to call %d, want 1", f.GetCallId()))
 		}
 		if r, done := c.add(f); done {
-			clean = true
+			// An answer that failed before its last frame (a body over
+			// the limit) leaves the rest of it to come on this
+			// connection, which the next call would read as its own.
+			clean = f.GetEnd()
 			return r, true, r.err
 		}
 	}

@@ -19,6 +19,18 @@ const ChunkSize = 256 << 10
 // alone exceeds it is refused rather than sent past the peer's limit.
 const MaxFrameSize = 1 << 20
 
+// DefaultMaxBody is the largest body a plugin may replace a message's
+// with, unless Client.SetMaxBody says otherwise.
+const DefaultMaxBody = 64 << 20
+
+// ErrBodyTooLarge is in the error of a data call whose answer replaced
+// the body with more than the Client's limit (SetMaxBody; test with
+// errors.Is). The core does not hold a body without bound because a
+// plugin sent one: a plugin answering with gigabytes would exhaust the
+// core's memory, and a message larger than the core accepts from a
+// client (max_message_size) would be queued all the same.
+var ErrBodyTooLarge = errors.New("plugin replaced the body with more than the limit")
+
 // ErrFrameTooLarge is in the error of a call whose request does not fit in
 // MaxFrameSize (test with errors.Is): a message's header section and
 // envelope too large for any plugin, which no retry will change.
@@ -89,6 +101,18 @@ func bodyOf(e Edit) []byte {
 		if e != nil {
 			return e.Body
 		}
+	}
+	return nil
+}
+
+// checkBodySize fails when a replaced body of have bytes cannot take a
+// chunk of n more under max (0: DefaultMaxBody).
+func checkBodySize(have, n int, max int64) error {
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	if int64(have)+int64(n) > max {
+		return fmt.Errorf("%w (%d bytes)", ErrBodyTooLarge, max)
 	}
 	return nil
 }

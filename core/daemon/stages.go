@@ -157,7 +157,8 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 		s.refs.Add(1)
 		return s, s, nil
 	}
-	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env, Dir: dir})
+	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env, Dir: dir,
+		MaxBody: c.Limits.MaxMessageSize})
 	if err != nil {
 		return nil, nil, handshakeError(cmd, err)
 	}

@@ -132,7 +132,8 @@ func verdictReply(v sdk.Verdict) *reply.Reply {
 			}
 		}
 		if v.Reply.Text != "" {
-			r.Text = sanitizeText(v.Reply.Text)
+			r.Text = "" // r.String() is then the line around the text
+			r.Text = sanitizeText(v.Reply.Text, len(r.String()))
 		}
 	}
 	r.Reason = v.Reason
@@ -157,15 +158,34 @@ func parseEnhanced(s string, class int) ([3]int, bool) {
 	return out, out[0] == class
 }
 
-// sanitizeText keeps a reply on one line.
-func sanitizeText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
+// sanitizeText keeps a stage's reply text on one line that a client can
+// take: a line break becomes a space (a CR LF in it would end the reply
+// and start another, an injected "250"); any other control character,
+// which RFC 5321 §4.2's textstring (HT and %d32-126) does not allow and a
+// terminal would act on (an escape sequence in the client's log), becomes
+// "?"; and the text is cut so that the reply line, with its code, enhanced
+// code and CRLF, fits RFC 5321 §4.5.3.1.5's 512 octets.
+func sanitizeText(s string, prefix int) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\r' || r == '\n':
 			return ' '
+		case r == '\t':
+			return r
+		case r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0:
+			return '?'
 		}
 		return r
 	}, s)
+	if n := maxReplyLine - 2 - prefix; len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") // not half a character
+	}
+	return s
 }
+
+// maxReplyLine is the longest reply line, CRLF included (RFC 5321
+// §4.5.3.1.5).
+const maxReplyLine = 512
 
 // errorOutcome applies a stage's on_error after a crash or timeout; ok
 // means go on to the next stage.

@@ -342,6 +342,15 @@ func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcp
 			// retry changes.
 			err = HeaderTooBig(fmt.Errorf("message header section and envelope: %w", err))
 		}
+		if errors.Is(err, sdk.ErrBodyTooLarge) {
+			// The stage made the message larger than the plugin
+			// protocol lets it; as Postfix's cleanup refuses a milter's
+			// body over message_size_limit ("552 5.3.4 Message file too
+			// big"), the message is refused, whatever on_error says: a
+			// 451 would only have the client send it again to the same
+			// end.
+			err = &PermanentError{Reply: &reply.TooBig, Err: err}
+		}
 		return v, err
 	}
 	return c.Hook(ctx, hook, txn, rcpt)

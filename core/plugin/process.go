@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/sdk"
@@ -43,7 +44,26 @@ type Options struct {
 	StartTimeout time.Duration
 	// Backoff bounds restarts: the first waits MinBackoff, doubling to MaxBackoff.
 	MinBackoff, MaxBackoff time.Duration
+	// MaxBody is the largest body the plugin may replace a message's
+	// with (the listeners' max_message_size); a larger one fails the
+	// call with sdk.ErrBodyTooLarge. Zero: sdk.DefaultMaxBody.
+	MaxBody int64
+
+	// checkEvery is how often the supervisor looks whether the process
+	// is alive when no call failed (tests lengthen it). Zero: a second.
+	checkEvery time.Duration
 }
+
+// After a failed call the supervisor looks whether the process died every
+// exitCheckEvery, exitChecks times: the call's connection ends as the
+// process does, a moment before go-plugin has reaped it, so at the
+// failure itself it still looks alive. At the look numbered pingAfter
+// (counting down), a process still alive must answer a health check.
+const (
+	exitCheckEvery = 10 * time.Millisecond
+	exitChecks     = 100
+	pingAfter      = exitChecks - 10
+)
 
 // DefaultStartTimeout is how long a plugin has to answer the handshake,
 // and then to finish Init (its Configure), at start and at each restart.
@@ -56,6 +76,7 @@ type Process struct {
 
 	mu       sync.RWMutex
 	client   *goplugin.Client
+	proto    goplugin.ClientProtocol // client's connection, for reachable
 	rpc      *sdk.Client
 	info     sdk.Info
 	state    string
@@ -63,8 +84,16 @@ type Process struct {
 	started  time.Time // when the running process finished starting
 	sockDir  string    // the running process's socket directory (launch)
 
+	// outLimit bounds the lines of the plugin's output that are logged
+	// (see stderrLog), across its restarts.
+	outLimit *lineLimit
+
 	restartCh chan struct{}
 	done      chan struct{}
+	// stopping ends when Close begins: it kills a process still starting
+	// and ends its Init, so that Close does not wait out StartTimeout.
+	stopping  context.Context
+	stop      context.CancelFunc
 	closeOnce sync.Once
 	wg        sync.WaitGroup
 }
@@ -87,9 +116,14 @@ func Start(opt Options) (*Process, error) {
 	if opt.MaxBackoff == 0 {
 		opt.MaxBackoff = 10 * time.Second
 	}
+	if opt.checkEvery == 0 {
+		opt.checkEvery = time.Second
+	}
 	p := &Process{opt: opt, log: opt.Logger.With("stage", opt.Stage), state: "starting",
-		restartCh: make(chan struct{}, 1), done: make(chan struct{})}
+		outLimit: newLineLimit(), restartCh: make(chan struct{}, 1), done: make(chan struct{})}
+	p.stopping, p.stop = context.WithCancel(context.Background())
 	if err := p.launch(); err != nil {
+		p.stop()
 		// The caller names the stage.
 		return nil, fmt.Errorf("plugin %s: %w", strings.Join(opt.Command, " "), err)
 	}
@@ -100,7 +134,9 @@ func Start(opt Options) (*Process, error) {
 
 // launch starts one process and runs Init; on success it becomes current.
 func (p *Process) launch() error {
-	cmd := exec.Command(p.opt.Command[0], p.opt.Command[1:]...)
+	// The process is killed when Close begins, even in the middle of its
+	// handshake, which go-plugin would otherwise wait out.
+	cmd := exec.CommandContext(p.stopping, p.opt.Command[0], p.opt.Command[1:]...)
 	cmd.Dir = p.opt.Dir
 	dieWithParent(cmd)
 	// sdk.ClientConfig also hands the process a direct channel, the fast
@@ -123,12 +159,12 @@ func (p *Process) launch() error {
 	cfg.SkipHostEnv = true
 	cfg.StartTimeout = p.opt.StartTimeout
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error})
-	cfg.Stderr = &stderrLog{log: p.log}
+	cfg.Stderr = &stderrLog{log: p.log, limit: p.outLimit}
 	// Once sdk.Serve runs, go-plugin sends the plugin's os.Stdout and
 	// os.Stderr here rather than to its files: without these, a plugin's
 	// fmt.Println or fmt.Fprintln(os.Stderr, …) would be lost.
-	cfg.SyncStdout = &stderrLog{log: p.log, msg: "plugin stdout"}
-	cfg.SyncStderr = &stderrLog{log: p.log, msg: "plugin stderr", level: slog.LevelWarn}
+	cfg.SyncStdout = &stderrLog{log: p.log, msg: "plugin stdout", limit: p.outLimit}
+	cfg.SyncStderr = &stderrLog{log: p.log, msg: "plugin stderr", level: slog.LevelWarn, limit: p.outLimit}
 	client := goplugin.NewClient(cfg)
 	proto, err := client.Client()
 	if err != nil {
@@ -148,11 +184,15 @@ func (p *Process) launch() error {
 		kill(client, sockDir)
 		return fmt.Errorf("plugin dispensed %T, not *sdk.Client", raw)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.opt.StartTimeout)
+	rpc.SetMaxBody(p.opt.MaxBody)
+	ctx, cancel := context.WithTimeout(p.stopping, p.opt.StartTimeout)
 	defer cancel()
 	info, err := rpc.Init(ctx, p.opt.Stage, p.opt.ConfigJSON)
 	if err != nil {
 		kill(client, sockDir)
+		if p.stopping.Err() != nil {
+			return errors.New("plugin stopped while starting")
+		}
 		if ctx.Err() != nil {
 			// gRPC's "DeadlineExceeded desc = context deadline exceeded"
 			// does not say which deadline.
@@ -161,7 +201,7 @@ func (p *Process) launch() error {
 		return err
 	}
 	p.mu.Lock()
-	p.client, p.rpc, p.info, p.state, p.started, p.sockDir = client, rpc, info, "running", time.Now(), sockDir
+	p.client, p.proto, p.rpc, p.info, p.state, p.started, p.sockDir = client, proto, rpc, info, "running", time.Now(), sockDir
 	p.mu.Unlock()
 	attrs := []any{"command", strings.Join(p.opt.Command, " ")}
 	if info.Name != "" { // a plugin that says who it is (sdk.Describer)
@@ -172,24 +212,48 @@ func (p *Process) launch() error {
 }
 
 // supervise restarts the process when it dies, with exponential backoff.
+// It looks every checkEvery, and, after a failed call (restartCh), every
+// exitCheckEvery for a while: a plugin that crashed on a call is restarted
+// after its backoff, not at the next look, up to a second later, during
+// which every message got the stage's on_error.
 func (p *Process) supervise() {
 	defer p.wg.Done()
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(p.opt.checkEvery)
 	defer tick.Stop()
 	b := restartBackoff{min: p.opt.MinBackoff, max: p.opt.MaxBackoff}
+	var soon <-chan time.Time
+	checks := 0
 	for {
 		select {
 		case <-p.done:
 			return
 		case <-tick.C:
 		case <-p.restartCh:
+			checks = exitChecks
+		case <-soon:
 		}
+		soon = nil
 		p.mu.RLock()
-		c, started, sockDir := p.client, p.started, p.sockDir
+		c, proto, started, sockDir := p.client, p.proto, p.started, p.sockDir
 		p.mu.RUnlock()
-		if c != nil && !c.Exited() {
+		dead := c == nil || c.Exited()
+		if !dead && checks == pingAfter {
+			// A call failed and the process still lives: one that can
+			// no longer be reached (it closed its sockets) would
+			// otherwise fail every call for as long as it lives.
+			if err := p.reachable(proto); err != nil && p.stopping.Err() == nil {
+				p.log.Warn("plugin unreachable", "err", err)
+				dead = true
+			}
+		}
+		if !dead {
+			if checks > 0 {
+				checks--
+				soon = time.After(exitCheckEvery)
+			}
 			continue
 		}
+		checks = 0
 		p.mu.Lock()
 		old := p.rpc
 		p.state, p.rpc = "restarting", nil
@@ -215,11 +279,28 @@ func (p *Process) supervise() {
 			if err == nil {
 				break
 			}
+			if p.stopping.Err() != nil {
+				return // Close killed it while it started
+			}
 			p.log.Error("plugin restart failed", "err", err)
 			wait = b.next()
 			c = nil
 		}
 	}
+}
+
+// reachable asks the process's gRPC server whether it serves (go-plugin's
+// health check), within StartTimeout: the direct channel and the Channel
+// stream fall back on it, so a process that fails it can serve no call.
+func (p *Process) reachable(proto goplugin.ClientProtocol) error {
+	gc, ok := proto.(*goplugin.GRPCClient)
+	if !ok || gc.Conn == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(p.stopping, p.opt.StartTimeout)
+	defer cancel()
+	_, err := healthpb.NewHealthClient(gc.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: goplugin.GRPCServiceName})
+	return err
 }
 
 // kill stops a plugin process and removes its socket directory.
@@ -263,16 +344,12 @@ func (p *Process) current() (*sdk.Client, sdk.Info) {
 	return p.rpc, p.info
 }
 
-// failed is told of an RPC error: if the process exited, restart now.
+// failed is told of an RPC error: the supervisor looks whether the
+// process died, now and shortly after (see supervise).
 func (p *Process) failed() {
-	p.mu.RLock()
-	c := p.client
-	p.mu.RUnlock()
-	if c != nil && c.Exited() {
-		select {
-		case p.restartCh <- struct{}{}:
-		default:
-		}
+	select {
+	case p.restartCh <- struct{}{}:
+	default:
 	}
 }
 
@@ -302,6 +379,7 @@ func (p *Process) Open(context.Context, *sdk.Session) (pipeline.Conn, error) {
 func (p *Process) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.done)
+		p.stop()
 		p.wg.Wait()
 		p.mu.Lock()
 		if p.rpc != nil {

@@ -31,6 +31,14 @@ func TestMain(m *testing.M) {
 	case "env":
 		sdk.Serve(envNamed{})
 		os.Exit(0)
+	case "inflate":
+		sdk.Serve(inflate{})
+		os.Exit(0)
+	case "crash-then-hang":
+		crashThenHang()
+	case "cut-off-once":
+		sdk.Serve(cutOffOnce{})
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A plugin's JSON log lines keep their level and fields; go-plugin's
@@ -32,5 +33,65 @@ func TestStderrLog(t *testing.T) {
 	}
 	if strings.Contains(got, "plugin address") || strings.Contains(got, "partial") {
 		t.Errorf("debug line shown at info, or an unfinished line logged:\n%s", got)
+	}
+}
+
+// TestStderrLogLongLine: a plugin that writes without a newline costs the
+// daemon one cut line, not its whole output: the line is logged cut at
+// maxLogLine, the rest of it dropped up to its newline, and the next line
+// is logged whole. Before, every byte was kept in memory until a newline
+// came (a plugin writing megabytes a second grew the daemon's heap for as
+// long as it wrote) and rescanned at each write.
+func TestStderrLogLongLine(t *testing.T) {
+	var buf bytes.Buffer
+	w := &stderrLog{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	chunk := bytes.Repeat([]byte("x"), 4096)
+	for range 4096 { // 16 MiB without a newline
+		w.Write(chunk)
+		if len(w.buf) > maxLogLine {
+			t.Fatalf("holding %d bytes of an unfinished line, more than %d", len(w.buf), maxLogLine)
+		}
+	}
+	w.Write([]byte("tail\nnext line\n"))
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want the cut line and the next one, got %d lines", len(lines))
+	}
+	if want := `line=` + strings.Repeat("x", maxLogLine) + ` cut_at=16384`; !strings.Contains(lines[0], want) {
+		t.Errorf("first line is not the cut one: %.200s…", lines[0])
+	}
+	if !strings.Contains(lines[1], `line="next line"`) || strings.Contains(buf.String(), "tail") {
+		t.Errorf("second line %q; the cut line's rest must be dropped", lines[1])
+	}
+}
+
+// TestStderrLogLimit: past the limit, a flood of lines is dropped, and
+// how many were is logged once the interval ends; lines below the log's
+// level are not counted. The limiter's clock is the test's. Before, a
+// plugin writing lines as fast as it could wrote them all to the daemon's
+// log (35 MB a second in a test), until its disk was full.
+func TestStderrLogLimit(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(1000, 0)
+	lim := &lineLimit{interval: 30 * time.Second, burst: 3, now: func() time.Time { return now }}
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	out := &stderrLog{log: log, limit: lim}
+	errw := &stderrLog{log: log, msg: "plugin stdout", limit: lim} // shares the limit
+	// Debug lines, not shown at info, do not use up the limit.
+	out.Write([]byte(strings.Repeat(`{"@level":"debug","@message":"chatter"}`+"\n", 5)))
+	out.Write([]byte("1\n2\n"))
+	errw.Write([]byte("3\n4\n5\n"))
+	out.Write([]byte("6\n"))
+	if got := strings.Count(buf.String(), "\n"); got != 3 {
+		t.Fatalf("logged %d lines within the interval, want 3:\n%s", got, buf.String())
+	}
+	now = now.Add(30 * time.Second)
+	out.Write([]byte("7\n"))
+	got := buf.String()
+	if !strings.Contains(got, `level=WARN msg="plugin output was dropped: over the log limit" lines=3 limit=3 per=30s`) {
+		t.Errorf("no report of the 3 dropped lines:\n%s", got)
+	}
+	if !strings.Contains(got, "line=7") || strings.Contains(got, "line=4") {
+		t.Errorf("want lines 1-3 and 7 only:\n%s", got)
 	}
 }

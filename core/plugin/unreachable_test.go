@@ -1,0 +1,80 @@
+package plugin
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// cutOffOnce's first process closes every socket it has at its first mail
+// hook — the gRPC listener and connection, the direct channel (sockets
+// or pipes) — and lives
+// on; a process started after it (markerEnv exists) answers.
+type cutOffOnce struct{ sdk.Base }
+
+func (cutOffOnce) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
+	marker := os.Getenv(markerEnv)
+	if _, err := os.Stat(marker); err == nil {
+		return sdk.Continue(), nil
+	}
+	_ = os.WriteFile(marker, nil, 0o600)
+	ents, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range ents {
+		link, _ := os.Readlink("/proc/self/fd/" + e.Name())
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 && (strings.HasPrefix(link, "socket:") || strings.HasPrefix(link, "pipe:")) {
+			_ = syscall.Close(fd)
+		}
+	}
+	return sdk.Continue(), nil
+}
+
+// A plugin process that can no longer be reached — it closed its sockets
+// and lives on — is restarted once a call fails, as a dead one is. Before,
+// the supervisor only looked whether the process had exited: the stage
+// stayed "running" and every call failed, every message got the stage's
+// on_error, for as long as the process lived.
+func TestPluginUnreachableIsRestarted(t *testing.T) {
+	ch := make(chan string, 100)
+	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
+		Env:    []string{servePluginEnv + "=cut-off-once", markerEnv + "=" + filepath.Join(t.TempDir(), "cut")},
+		Logger: slog.New(&records{ch: ch}), MinBackoff: time.Millisecond, checkEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	mail := func() error {
+		txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := (conn{p}).Hook(ctx, sdk.HookMail, txn, nil)
+		return err
+	}
+	if err := mail(); err == nil {
+		t.Fatal("the call that cut the plugin off was answered")
+	}
+	timeout := time.After(30 * time.Second)
+	for _, want := range []string{"INFO plugin running", "WARN plugin unreachable", "INFO plugin running"} {
+		for found := false; !found; {
+			select {
+			case s := <-ch:
+				found = strings.HasPrefix(s, want)
+			case <-timeout:
+				t.Fatalf("no %q log line: the unreachable plugin was not restarted", want)
+			}
+		}
+	}
+	if err := mail(); err != nil {
+		t.Fatalf("a call to the restarted plugin: %v", err)
+	}
+	if _, restarts := p.Health(); restarts != 1 {
+		t.Errorf("restarts %d, want 1", restarts)
+	}
+}
