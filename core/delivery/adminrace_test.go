@@ -98,6 +98,33 @@ func TestHoldDuringAttemptStopsAtNextDestination(t *testing.T) {
 	}
 }
 
+// administer deletes or holds message id, as an administrator would.
+func (h *harness) administer(action, id string) {
+	h.t.Helper()
+	var err error
+	if action == "delete" {
+		err = h.q.Delete(id)
+	} else {
+		err = h.q.Hold(id)
+	}
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// held returns message id, failing unless it is held.
+func (h *harness) held(id string) *envelope.Message {
+	h.t.Helper()
+	m, err := h.q.Get(id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if m.State != envelope.StateHeld {
+		h.t.Errorf("state %s after the hold, want held", m.State)
+	}
+	return m
+}
+
 // waitIdle waits until the attempt of id running now has ended: its
 // worker lets go of the message's claim only after recording the outcome.
 func (h *harness) waitIdle(id string) {
@@ -203,15 +230,7 @@ func TestDeleteOrHoldWhileWaitingForASlot(t *testing.T) {
 			case <-time.After(waitLimit):
 				t.Fatal("the second message's attempt does not wait for the slot")
 			}
-			var err error
-			if action == "delete" {
-				err = h.q.Delete(second)
-			} else {
-				err = h.q.Hold(second)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			h.administer(action, second)
 			close(gate)
 			if got := waitMsg(t, s); len(got.rcpts) != 1 || got.rcpts[0] != "first@dest.test" {
 				t.Fatalf("first message to the sink: %q", got.rcpts)
@@ -224,12 +243,9 @@ func TestDeleteOrHoldWhileWaitingForASlot(t *testing.T) {
 				}
 			}
 			if action == "hold" {
-				m, err := h.q.Get(second)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r := rcpt(m, "second@dest.test"); m.State != envelope.StateHeld || r.Status != envelope.RcptPending {
-					t.Errorf("after the hold: state %s, recipient %+v; want held and pending", m.State, r)
+				m := h.held(second)
+				if r := rcpt(m, "second@dest.test"); r.Status != envelope.RcptPending {
+					t.Errorf("after the hold: recipient %+v; want pending", r)
 				}
 			}
 		})
@@ -262,27 +278,16 @@ func TestDeleteOrHoldDuringDeliverHook(t *testing.T) {
 			case <-time.After(waitLimit):
 				t.Fatal("the deliver hook was not asked")
 			}
-			var err error
-			if action == "delete" {
-				err = h.q.Delete(id)
-			} else {
-				err = h.q.Hold(id)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			h.administer(action, id)
 			close(release)
 			h.waitIdle(id)
 			if n := s.connections(); n != 0 {
 				t.Errorf("%d connections to the sink after the %s", n, action)
 			}
 			if action == "hold" {
-				m, err := h.q.Get(id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r := rcpt(m, "r@dest.test"); m.State != envelope.StateHeld || r.Status != envelope.RcptPending || r.Attempts != 0 {
-					t.Errorf("after the hold: state %s, recipient %+v; want held, pending, never tried", m.State, r)
+				m := h.held(id)
+				if r := rcpt(m, "r@dest.test"); r.Status != envelope.RcptPending || r.Attempts != 0 {
+					t.Errorf("after the hold: recipient %+v; want pending, never tried", r)
 				}
 			}
 		})
@@ -307,15 +312,7 @@ func TestDeleteOrHoldBetweenTransactions(t *testing.T) {
 			h.start()
 			id := h.enqueue(msg("s@origin.test", "a@dest.test", "b@dest.test"))
 			waitInData(t, s)
-			var err error
-			if action == "delete" {
-				err = h.q.Delete(id)
-			} else {
-				err = h.q.Hold(id)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			h.administer(action, id)
 			close(gate)
 			if got := waitMsg(t, s); !slices.Equal(got.rcpts, []string{"a@dest.test"}) {
 				t.Fatalf("first transaction to %q", got.rcpts)
@@ -325,12 +322,9 @@ func TestDeleteOrHoldBetweenTransactions(t *testing.T) {
 				t.Errorf("%d transactions, want only the one under way at the %s", n, action)
 			}
 			if action == "hold" {
-				m, err := h.q.Get(id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r := rcpt(m, "b@dest.test"); m.State != envelope.StateHeld || r.Status != envelope.RcptPending {
-					t.Errorf("after the hold: state %s, b %+v; want held and pending", m.State, r)
+				m := h.held(id)
+				if r := rcpt(m, "b@dest.test"); r.Status != envelope.RcptPending {
+					t.Errorf("after the hold: b %+v; want pending", r)
 				}
 				if r := rcpt(m, "a@dest.test"); r.Status != envelope.RcptDelivered {
 					t.Errorf("a %+v, want delivered", r)
@@ -362,15 +356,7 @@ func TestDeleteOrHoldBeforeTheNextMX(t *testing.T) {
 			case <-time.After(waitLimit):
 				t.Fatal("the best MX was not dialled")
 			}
-			var err error
-			if action == "delete" {
-				err = h.q.Delete(id)
-			} else {
-				err = h.q.Hold(id)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			h.administer(action, id)
 			close(gate) // the best MX hangs up without a greeting
 			h.waitIdle(id)
 			if n := s.connections(); n != 0 {
@@ -380,12 +366,9 @@ func TestDeleteOrHoldBeforeTheNextMX(t *testing.T) {
 				t.Errorf("dest.test in backoff until %v", until)
 			}
 			if action == "hold" {
-				m, err := h.q.Get(id)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if r := rcpt(m, "r@dest.test"); m.State != envelope.StateHeld || r.Status != envelope.RcptPending || r.Attempts != 0 {
-					t.Errorf("after the hold: state %s, recipient %+v; want held, pending, not counted as tried", m.State, r)
+				m := h.held(id)
+				if r := rcpt(m, "r@dest.test"); r.Status != envelope.RcptPending || r.Attempts != 0 {
+					t.Errorf("after the hold: recipient %+v; want pending, not counted as tried", r)
 				}
 			}
 		})
