@@ -134,9 +134,14 @@ func Start(opt Options) (*Process, error) {
 
 // launch starts one process and runs Init; on success it becomes current.
 func (p *Process) launch() error {
-	// The process is killed when Close begins, even in the middle of its
-	// handshake, which go-plugin would otherwise wait out.
-	cmd := exec.CommandContext(p.stopping, p.opt.Command[0], p.opt.Command[1:]...)
+	// The process is killed when Close begins while it is still starting
+	// (its handshake, Init), which go-plugin would otherwise wait out.
+	// Once launch has returned, Close stops it the graceful way (kill:
+	// go-plugin asks it to exit, and kills it only if it does not); the
+	// context must then no longer reach it.
+	starting, cancelStart := context.WithCancel(context.Background())
+	defer context.AfterFunc(p.stopping, cancelStart)()
+	cmd := exec.CommandContext(starting, p.opt.Command[0], p.opt.Command[1:]...)
 	cmd.Dir = p.opt.Dir
 	dieWithParent(cmd)
 	// sdk.ClientConfig also hands the process a direct channel, the fast

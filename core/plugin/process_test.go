@@ -39,6 +39,12 @@ func TestMain(m *testing.M) {
 	case "cut-off-once":
 		sdk.Serve(cutOffOnce{})
 		os.Exit(0)
+	case "graceful":
+		// Serve returns when the core asks the plugin to exit; a process
+		// killed outright never gets here.
+		sdk.Serve(chatty{})
+		_ = os.WriteFile(os.Getenv("SLUICE_PLUGIN_TEST_EXITED"), []byte("served"), 0o600)
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
