@@ -522,20 +522,31 @@ func domainOf(addr string) string {
 var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
 
 // encodedWord is an RFC 2047 §2 encoded word.
-var encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
+var (
+	encodedWord = regexp.MustCompile(`=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=`)
+	// encodedWords is a run of encoded words apart only by white space,
+	// which RFC 2047 §6.2 says is not part of the text.
+	encodedWords = regexp.MustCompile(encodedWord.String() + `(?:\s+` + encodedWord.String() + `)*`)
+)
 
 // decodeWords decodes RFC 2047 encoded words, or returns v. When one word
 // does not decode (a charset nobody knows), the others still are, one by
-// one: a bogus word put first must not keep the rest from the rules.
+// one, and adjacent words are still joined without the white space
+// between them: a bogus word put first must not keep the rest from the
+// rules, nor split "=?utf-8?Q?vi?= =?utf-8?Q?agra?=" into two words.
 func decodeWords(v string) string {
 	if d, err := wordDecoder.DecodeHeader(v); err == nil {
 		return d
 	}
-	return encodedWord.ReplaceAllStringFunc(v, func(w string) string {
-		if d, err := wordDecoder.Decode(w); err == nil {
-			return d
+	return encodedWords.ReplaceAllStringFunc(v, func(run string) string {
+		var b strings.Builder
+		for _, w := range encodedWord.FindAllString(run, -1) {
+			if d, err := wordDecoder.Decode(w); err == nil {
+				w = d
+			}
+			b.WriteString(w)
 		}
-		return w
+		return b.String()
 	})
 }
 

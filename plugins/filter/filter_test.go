@@ -268,6 +268,8 @@ func TestEncodedWordsInAnyCharset(t *testing.T) {
 		"koi8-r":       "=?koi8-r?B?18nBx9LB?=",               // "виагра"
 		"gb2312":       "=?gb2312?B?zNi82w==?=",               // "特价"
 		"bogus first":  "=?x-no-such-charset?Q?hi?= =?utf-8?B?0LLQuNCw0LPRgNCw?=",
+		// RFC 2047 §6.2: the space between adjacent words is no text.
+		"bogus first, split": "=?x-no-such-charset?Q?hi?= =?utf-8?B?0LLQuA==?= =?utf-8?B?0LDQs9GA0LA=?=",
 	} {
 		wantAction(t, what, h.Data(tx, []byte("Subject: "+subject+"\r\n\r\nhi\r\n")), sdk.ActionReject)
 	}

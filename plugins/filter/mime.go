@@ -43,13 +43,18 @@ type walker struct {
 	parts    []mimePart
 	entities int
 	cut      string // why the walk stopped short of the whole message
+	// decoded is what the base64 or quoted-printable attached messages
+	// walked so far took to decode; budget bounds it (walkMIME).
+	decoded, budget int
 }
 
 // walkMIME returns the parts of a message whose top-level header fields
 // are read through get (values unfolded) and whose body is body, and,
 // when the message goes past the walk's limits, which one.
 func walkMIME(get func(string) string, body []byte) (parts []mimePart, cut string) {
-	w := &walker{}
+	// Twice the message: an attached message encoded at two levels is
+	// walked, and no hostile nesting costs more.
+	w := &walker{budget: 2 * len(body)}
 	w.entity(get, body, 0)
 	return w.parts, w.cut
 }
@@ -80,24 +85,28 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	case mt == "message/rfc822" || mt == "message/global":
 		// RFC 2046 §5.2.1: an attached message is itself a message to walk.
 		w.parts = append(w.parts, p)
-		if h, inner, err := splitEntity(decodeCTE(cte, body)); err == nil {
-			w.entity(h.Get, inner, depth+1)
+		if cte == "base64" || cte == "quoted-printable" {
+			// RFC 2046 §5.2.1 allows neither here, but a client decodes
+			// it: the decoded copy is walked, within a budget, or a
+			// message nesting 99 such levels costs 99 copies of itself.
+			if w.decoded += len(body); w.decoded > w.budget {
+				w.cut = "encoded attached messages larger than the message"
+				return
+			}
+			body = decodeCTE(cte, body)
 		}
+		h, inner := splitEntity(body)
+		w.entity(h.Get, inner, depth+1)
 		return
 	}
 	w.parts = append(w.parts, p)
 }
 
 // multipart walks the body parts of a multipart entity (RFC 2046 §5.1),
-// each a slice of body (see multipartParts). A malformed multipart ends at
-// the first part whose header does not parse; the parts before it are
-// kept.
+// each a slice of body (see multipartParts).
 func (w *walker) multipart(body []byte, boundary string, depth int) {
 	for part := range multipartParts(body, boundary) {
-		h, data, err := splitEntity(part)
-		if err != nil {
-			return
-		}
+		h, data := splitEntity(part)
 		if w.entities >= maxMIMEParts {
 			w.cut = fmt.Sprintf("more than %d MIME parts", maxMIMEParts)
 			return
@@ -180,8 +189,12 @@ func decodeCTE(cte string, body []byte) []byte {
 	default:
 		return body
 	}
-	out, _ := io.ReadAll(r)
-	return out
+	// Decoding never grows the data: one buffer of the encoded size
+	// (and ReadFrom's margin) holds it all.
+	var out bytes.Buffer
+	out.Grow(len(body) + bytes.MinRead)
+	_, _ = out.ReadFrom(r)
+	return out.Bytes()
 }
 
 // decodeBase64 decodes a base64 body as a mail client does. RFC 2045
@@ -193,7 +206,7 @@ func decodeCTE(cte string, body []byte) []byte {
 // from separately encoded pieces) is decoded as a new run. Decoding stops
 // once limit bytes are out.
 func decodeBase64(body []byte, limit int) []byte {
-	out := make([]byte, 0, len(body)*3/4)
+	out := make([]byte, 0, min(len(body)*3/4, limit+3))
 	var run []byte
 	flush := func() {
 		if len(run)%4 == 1 {

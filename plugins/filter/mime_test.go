@@ -306,3 +306,62 @@ func TestMultipartDelimiters(t *testing.T) {
 	msg := "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n--bx\r\n" + exe + "\r\n--b--\r\n"
 	wantAction(t, "not a delimiter", h.Data(tx, []byte(msg)), sdk.ActionContinue)
 }
+
+// TestMIMEWalkEncodedAttachedMessagesBounded: attached messages that claim
+// quoted-printable (RFC 2046 §5.2.1 allows neither it nor base64 there,
+// yet clients decode it) were decoded into a copy at every level: 99
+// levels around a 1 MB part allocated 218 MB. The decoded copies are
+// bounded by twice the message; past that the walk is cut, which a
+// refusing attachment rule treats as matched.
+func TestMIMEWalkEncodedAttachedMessagesBounded(t *testing.T) {
+	big := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 1000) // 1 MB, no "=": QP leaves it as it is
+	raw := "Content-Type: application/pdf; name=a.pdf\r\n\r\n" + big
+	for range maxMIMEDepth - 2 {
+		raw = "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + raw
+	}
+	m, err := sdktest.ParseMessage([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) string { return unfold(m.Get(name)) }
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, cut := walkMIME(get, m.Body)
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 3*uint64(len(raw)) {
+		t.Errorf("walking a %d-byte message allocated %d bytes", len(raw), alloc)
+	}
+	if cut == "" {
+		t.Error("the walk was not cut by the decoding budget")
+	}
+	// One encoded level, as a client that encodes whole forwards sends it,
+	// is walked.
+	one := "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nContent-Type: application/pdf; name=b.pdf\r\n\r\n%PDF"
+	m, err = sdktest.ParseMessage([]byte(one))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, cut := walkMIME(func(name string) string { return unfold(m.Get(name)) }, m.Body)
+	if cut != "" || len(parts) != 2 || parts[1].filename != "b.pdf" {
+		t.Errorf("one encoded level: parts %+v, cut %q", parts, cut)
+	}
+}
+
+// TestMalformedPartHeaderHidesNothing: a part whose header has a line
+// that is no field (no colon, or a continuation first) is read leniently,
+// as mail clients read it; a strict parse ended the walk of the whole
+// multipart there, and an executable after it passed the attachment rules.
+func TestMalformedPartHeaderHidesNothing(t *testing.T) {
+	h := serve(t, nil, attachmentRules)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	exe := "Content-Type: application/x-msdownload; name=evil.exe\r\n\r\nMZ"
+	for what, broken := range map[string]string{
+		"no colon":           "Content-Type: text/plain\r\nnocolon\r\n\r\nhi",
+		"continuation first": " folded\r\nContent-Type: text/plain\r\n\r\nhi",
+		"space in the name":  "Content Type: text/plain\r\n\r\nhi",
+	} {
+		wantAction(t, what, h.Data(tx, []byte(multipartMsg("b", textPart, broken, exe))), sdk.ActionReject)
+		wantAction(t, what+", exe's own header broken", h.Data(tx, []byte(multipartMsg("b", textPart,
+			"junk line\r\nContent-Type: application/x-msdownload; name=evil.exe\r\n\r\nMZ"))), sdk.ActionReject)
+	}
+}

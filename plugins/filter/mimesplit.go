@@ -1,9 +1,7 @@
 package filter
 
 import (
-	"bufio"
 	"bytes"
-	"io"
 	"iter"
 	"net/textproto"
 	"strings"
@@ -59,8 +57,13 @@ func trimLineBreak(b []byte) []byte {
 // splitEntity parses the header section of an entity (a body part, or an
 // attached message) and returns it with the entity's body, a slice of b.
 // The header section ends at the first empty line (RFC 5322 §2.1); an
-// entity without one is all header.
-func splitEntity(b []byte) (textproto.MIMEHeader, []byte, error) {
+// entity without one is all header. It is read as a mail client reads
+// it, leniently: a line that is no field (no colon, a name with white
+// space, a continuation with no field before it) is skipped. A strict
+// parser gave up on the whole multipart at such a line, so one broken
+// header hid every later part, an executable included, from the
+// attachment rules, while Thunderbird and Outlook still showed it.
+func splitEntity(b []byte) (textproto.MIMEHeader, []byte) {
 	header, body := b, []byte(nil)
 	for pos := 0; pos < len(b); {
 		line, next := b[pos:], len(b)
@@ -73,10 +76,25 @@ func splitEntity(b []byte) (textproto.MIMEHeader, []byte, error) {
 		}
 		pos = next
 	}
-	r := io.MultiReader(bytes.NewReader(header), strings.NewReader("\r\n\r\n"))
-	h, err := textproto.NewReader(bufio.NewReader(r)).ReadMIMEHeader()
-	if err != nil {
-		return nil, nil, err
+	h := textproto.MIMEHeader{}
+	key := "" // the field a continuation line belongs to
+	for line := range bytes.Lines(header) {
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
+			if key != "" { // RFC 5322 §2.2.3: unfolded with one space
+				vs := h[key]
+				vs[len(vs)-1] = strings.TrimSpace(vs[len(vs)-1] + " " + strings.TrimSpace(string(line)))
+			}
+			continue
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		n := strings.TrimRight(string(name), " \t")
+		if !ok || n == "" || strings.ContainsAny(n, " \t") {
+			key = ""
+			continue
+		}
+		key = textproto.CanonicalMIMEHeaderKey(n)
+		h[key] = append(h[key], strings.TrimSpace(string(value)))
 	}
-	return h, body, nil
+	return h, body
 }

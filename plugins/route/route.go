@@ -49,6 +49,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -155,7 +156,13 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 		if i := strings.LastIndexByte(k, '@'); i < 0 || i == len(k)-1 {
 			return fmt.Errorf("route: alias %q: want user@domain or @domain", k)
 		}
+		written := k
 		k = addrKey(k)
+		if _, dup := p.aliases[k]; dup {
+			// Two spellings of one address (case, trailing dot, IDN
+			// form): which targets won would change from start to start.
+			return fmt.Errorf("route: alias %q: the same address as another alias key; merge their targets", written)
+		}
 		if len(v) == 0 {
 			return fmt.Errorf("route: alias %q has no targets", k)
 		}
@@ -242,14 +249,22 @@ func compile(n int, rc Rule) (*rule, error) {
 		}
 		// Delivery reads these files at each connection: missing, they
 		// would defer every message of the rule, where Sluice can say so
-		// at start (and check-config), as it does for the relay's.
-		for _, f := range []string{rt.AuthFile, rt.CAFile} {
-			if f == "" {
+		// at start (and check-config), as it does for the relay's. A
+		// relative path is relative to the config file, the directory
+		// the plugin runs in, and goes on in the route made absolute:
+		// delivery runs in the daemon's directory (/ under systemd).
+		for _, f := range []*string{&rt.AuthFile, &rt.CAFile} {
+			if *f == "" {
 				continue
 			}
-			if _, err := os.Stat(f); err != nil {
+			abs, err := filepath.Abs(*f)
+			if err != nil {
 				return nil, fmt.Errorf("transport %q: %w", rc.Transport, err)
 			}
+			if _, err := os.Stat(abs); err != nil {
+				return nil, fmt.Errorf("transport %q: %w", rc.Transport, err)
+			}
+			*f = abs
 		}
 		r.transport = rt.String()
 		if rt.Kind == delivery.RouteMX && rt.TLS == "" {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -352,6 +353,7 @@ func TestRuleHiddenByAnEarlierOneIsAnError(t *testing.T) {
 		{"alice@example.org", "alice@example.org"},
 		{"alice@example.org", "alice+news@example.org"},
 		{"bücher.example", "info@xn--bcher-kva.example"},
+		{"*", "/^alice@/"},
 	} {
 		cfg := `{"detail_separator":"+","rules":[{"match":"` + tc.first + `","transport":"mx"},{"match":"` + tc.then + `","transport":"discard"}]}`
 		_, err := sdktest.Start(t, &Plugin{}, cfg)
@@ -375,5 +377,40 @@ func TestRuleHiddenByAnEarlierOneIsAnError(t *testing.T) {
 		if _, err := sdktest.Start(t, &Plugin{}, cfg); err != nil {
 			t.Errorf("%q then %q: %v", tc.first, tc.then, err)
 		}
+	}
+}
+
+// Two alias keys that are one address once compared (case, trailing dot,
+// IDN form) are an error: which one's targets won depended on Go's map
+// order, and changed from start to start.
+func TestAliasKeysOfOneAddressAreAnError(t *testing.T) {
+	for _, pair := range [][2]string{
+		{"info@example.org", "INFO@example.org."},
+		{"info@bücher.example", "info@xn--bcher-kva.example"},
+	} {
+		cfg := `{"aliases":{"` + pair[0] + `":["alice@example.org"],"` + pair[1] + `":["mallory@example.net"]}}`
+		if _, err := sdktest.Start(t, &Plugin{}, cfg); err == nil || !strings.Contains(err.Error(), "the same address as another alias key") {
+			t.Errorf("%q and %q: err = %v", pair[0], pair[1], err)
+		}
+	}
+}
+
+// A transport's relative authfile= or ca= is relative to the config file,
+// the directory the plugin runs in; the route carries it absolute, since
+// delivery reads it from the daemon's own directory (/ under systemd).
+func TestTransportFilesMadeAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "partner.auth"), []byte("u:p\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	h, err := sdktest.Start(t, &Plugin{}, `{"rules":[{"match":"partner.example","transport":"smtp:relay.partner.example:587?authfile=partner.auth"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "x@partner.example")
+	want := "authfile=" + url.QueryEscape(filepath.Join(dir, "partner.auth"))
+	if got := routeOf(v, "x@partner.example"); !strings.Contains(got, want) {
+		t.Errorf("route %q, want the authfile absolute (%s)", got, want)
 	}
 }

@@ -56,9 +56,7 @@ func (a scope) covers(b scope, base func(string) (string, bool)) bool {
 // checkShadowed refuses a rule that an earlier rule hides entirely.
 func (p *Plugin) checkShadowed(rcs []Rule) error {
 	for j, b := range p.rules {
-		if b.scope.kind == scopeUnknown {
-			continue
-		}
+		// A /regexp/ rule's scope is unknown: only * covers it.
 		for i, a := range p.rules[:j] {
 			if a.scope.covers(b.scope, p.baseOf) {
 				return fmt.Errorf("route: rule %d (%q) can never match: rule %d (%q) before it takes every address it would; "+
