@@ -148,10 +148,15 @@ func New(q Queue, opt Options) *Agent {
 // config reload: it shares this agent's claims on messages, so that while
 // this one, retired, finishes the attempts it has in flight, the
 // successor never starts a second attempt of the same message nor a
-// bounce of it. Backoffs and idle connections are not carried over.
+// bounce of it; and its wake-up, so that each such attempt's end makes
+// the successor look at the message again (its next attempt is the
+// successor's to schedule). MTA-STS policies stay cached (RFC 8461 §5.1:
+// a cached policy holds when a fetch fails). Backoffs and idle
+// connections are not carried over.
 func (a *Agent) Successor(opt Options) *Agent {
 	n := New(a.q, opt)
-	n.busy = a.busy
+	n.busy, n.kick = a.busy, a.kick
+	n.rt.sts = a.rt.sts
 	return n
 }
 
@@ -160,6 +165,16 @@ func (a *Agent) Successor(opt Options) *Agent {
 // queue); if Run's ctx ends first, they drain as at any stop.
 func (a *Agent) Retire() {
 	a.retireOnce.Do(func() { close(a.retire) })
+}
+
+// isRetired reports whether Retire was called.
+func (a *Agent) isRetired() bool {
+	select {
+	case <-a.retire:
+		return true
+	default:
+		return false
+	}
 }
 
 // relayRoute is [delivery] relay as the route the default route's

@@ -45,6 +45,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		for ok := true; ok; id, ok = <-jobs {
 			a.attempt(work, id)
 			a.busy.release(id)
+			if a.isRetired() {
+				// The successor skipped id while this attempt held it;
+				// its next attempt is the successor's to schedule.
+				a.Kick()
+			}
 			done <- id
 		}
 	}
@@ -58,6 +63,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	saturated := false // the last Due filled every free worker
 
 	for {
+		if a.isRetired() {
+			// Checked before each dispatch, not only when the select
+			// below picks it among other ready cases: a retired agent
+			// starts nothing on the old settings.
+			a.retired(ctx, done, len(inflight), cancelWork)
+			return nil
+		}
 		free := a.cfg.Workers - len(inflight)
 		if free > 0 && (free >= batch || !saturated) && a.diskShort() {
 			free = 0 // nothing starts while the disk is short: ask again later
@@ -72,6 +84,9 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			saturated = len(ids) == free
 			for _, id := range ids {
+				if a.isRetired() {
+					break // the successor takes these
+				}
 				if !a.busy.take(id) {
 					continue // a bounce took it since Due looked
 				}

@@ -4,8 +4,13 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // A reload replaces the agent with its Successor and retires the old one:
@@ -75,5 +80,107 @@ func TestSuccessorTakesOverWhileRetiredAgentFinishes(t *testing.T) {
 	cancel()
 	if err := <-nextDone; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// dueWatch is a real queue that tells each Due call on due and, when
+// retireIn holds an agent, retires it inside the next Due: a reload that
+// lands while Run is between its wait and its dispatch.
+type dueWatch struct {
+	*watchedQueue
+	due      chan struct{}
+	retireIn atomic.Pointer[Agent]
+}
+
+func (q *dueWatch) Due(now time.Time, limit int, skip func(string) bool) ([]string, time.Time, error) {
+	if a := q.retireIn.Swap(nil); a != nil {
+		a.Retire()
+	}
+	ids, next, err := q.watchedQueue.Due(now, limit, skip)
+	select {
+	case q.due <- struct{}{}:
+	default:
+	}
+	return ids, next, err
+}
+
+// An attempt the retired agent still runs ends deferred: the successor,
+// which skipped the message while it was claimed, tries it again at its
+// retry time. It did not learn of the retry, and with no other mail the
+// message waited for the next kick (days on a quiet relay). Real clock,
+// 300 ms retry: the wait is for an event, bounded.
+func TestSuccessorRetriesWhatTheRetiredAgentDeferred(t *testing.T) {
+	gate := make(chan struct{})
+	h := newHarness(t)
+	h.opt.Clock = time.Now
+	h.clock.now = time.Now()
+	h.opt.Config.Retry = []config.Duration{{Duration: 300 * time.Millisecond}}
+	h.opt.Config.Jitter = 0
+	h.useDNS(nil, "one.test. MX 10 mx.one.test.", "mx.one.test. A 127.0.0.2")
+	one := h.sinkAt("127.0.0.2", sinkOptions{dataGate: gate, data: func(n int) error {
+		if n == 1 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+		}
+		return nil
+	}})
+	q := &dueWatch{watchedQueue: h.q, due: make(chan struct{}, 1)}
+	old := New(q, h.opt)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	oldDone := make(chan error, 1)
+	go func() { oldDone <- old.Run(ctx) }()
+	h.enqueue(msg("s@origin.test", "a@one.test"))
+	waitInData(t, one)
+
+	next := old.Successor(h.opt)
+	<-q.due // drain the old agent's
+	nextDone := make(chan error, 1)
+	go func() { nextDone <- next.Run(ctx) }()
+	old.Retire()
+	select { // the successor has looked, and skipped the claimed message
+	case <-q.due:
+	case <-time.After(waitLimit):
+		t.Fatal("the successor never asked the queue")
+	}
+	close(gate)
+	got := waitMsg(t, one) // the second DATA: the successor's retry
+	if len(got.rcpts) != 1 || got.rcpts[0] != "a@one.test" {
+		t.Fatalf("retry delivered %q", got.rcpts)
+	}
+	select {
+	case <-oldDone: // and the retired agent's Run returned by itself
+	case <-time.After(waitLimit):
+		t.Fatal("the retired agent's Run did not return")
+	}
+	cancel()
+	<-nextDone
+}
+
+// A Retire that lands while Run is about to dispatch (inside Due) starts
+// nothing more on the old settings: the message Due returned is left to
+// the successor, and Run returns.
+func TestRetiredAgentDispatchesNothing(t *testing.T) {
+	h := newHarness(t)
+	h.useDNS(nil, "one.test. MX 10 mx.one.test.", "mx.one.test. A 127.0.0.2")
+	one := h.sinkAt("127.0.0.2", sinkOptions{})
+	q := &dueWatch{watchedQueue: h.q, due: make(chan struct{}, 1)}
+	a := New(q, h.opt)
+	q.retireIn.Store(a)
+	id := h.enqueue(msg("s@origin.test", "a@one.test"))
+	done := make(chan error, 1)
+	go func() { done <- a.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the retired agent's Run did not return")
+	}
+	if n := len(one.messages()); n != 0 {
+		t.Errorf("the retired agent delivered %d message(s) after Retire", n)
+	}
+	if a.busy.held(id) || h.gone(id) {
+		t.Errorf("%s claimed or gone after the retired agent returned", id)
 	}
 }
