@@ -234,7 +234,12 @@ func (p *Process) supervise() {
 			return
 		case <-tick.C:
 		case <-p.restartCh:
-			checks = exitChecks
+			// A countdown already running goes on: one that every failed
+			// call started again would never reach its health check
+			// while mail keeps failing a call a millisecond.
+			if checks == 0 {
+				checks = exitChecks
+			}
 		case <-soon:
 		}
 		soon = nil

@@ -78,3 +78,37 @@ func TestPluginUnreachableIsRestarted(t *testing.T) {
 		t.Errorf("restarts %d, want 1", restarts)
 	}
 }
+
+// Under steady traffic too: every message failing a call at once must not
+// push the health check back for as long as mail keeps coming (each failed
+// call restarted the countdown, and the plugin was never restarted).
+func TestPluginUnreachableIsRestartedUnderTraffic(t *testing.T) {
+	ch := make(chan string, 1000)
+	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
+		Env:    []string{servePluginEnv + "=cut-off-once", markerEnv + "=" + filepath.Join(t.TempDir(), "cut")},
+		Logger: slog.New(&records{ch: ch}), MinBackoff: time.Millisecond, checkEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	failed := 0
+	for {
+		txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := (conn{p}).Hook(ctx, sdk.HookMail, txn, nil)
+		cancel()
+		if err == nil && failed > 0 {
+			break // answered again: restarted
+		}
+		if err != nil {
+			failed++
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not restarted in 20 s while %d calls failed", failed)
+		}
+	}
+	if _, restarts := p.Health(); restarts != 1 {
+		t.Errorf("restarts %d, want 1", restarts)
+	}
+}

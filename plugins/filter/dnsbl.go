@@ -77,8 +77,8 @@ func domainQuery(domain, zone string) (string, bool) {
 }
 
 // listedAnswer reports whether a list's A answer means "listed": any
-// address in 127.0.0.0/8 (RFC 5782 §2), except 127.0.0.1, which no list
-// may hold (RFC 5782 §5) and URIBL answers to a refused query, and
+// address in 127.0.0.0/8 (RFC 5782 §2), except 127.0.0.1, which lists do
+// not use for a listing (URIBL answers it to a refused query), and
 // 127.255.255.0/24, which Spamhaus and others use to signal a refused or
 // malformed query, not a listing.
 func listedAnswer(a netip.Addr) bool {

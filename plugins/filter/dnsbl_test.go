@@ -183,8 +183,8 @@ func TestRHSBL(t *testing.T) {
 }
 
 // TestDNSBLAnswersThatAreNoListing: 127.0.0.1 counted as a listing,
-// though RFC 5782 §5 forbids a list to hold it and URIBL answers it when
-// it refuses a query; Spamhaus's 127.255.255.254 ("you ask through a
+// though lists do not use it for one and URIBL answers it when it refuses
+// a query; Spamhaus's 127.255.255.254 ("you ask through a
 // public resolver") was taken silently as "not listed" and cached, so the
 // operator never learnt that the list was refusing every query. Neither,
 // nor an answer outside 127.0.0.0/8, lists the client; each is noted in
