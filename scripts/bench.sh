@@ -408,7 +408,8 @@ CONF
 	default)
 		# core/config/default.toml's pipeline, with route before signing and
 		# SPF and DMARC checking loopback clients too (skip_networks defaults
-		# to loopback, which is where every benchmark client is).
+		# to loopback, which is where every benchmark client is, and
+		# skip_relay_clients to the relay_networks it relays from).
 		cat >>"$dir/sluice.toml" <<CONF
 [dns]
 servers = ["$DNS_ADDR"]
@@ -418,6 +419,7 @@ plugin   = "spf"
 on_error = "continue"
 [stage.config]
 skip_networks = []
+skip_relay_clients = false
 [[stage]]
 name     = "dkim-verify"
 plugin   = "dkim"
@@ -430,6 +432,7 @@ plugin   = "dmarc"
 on_error = "continue"
 [stage.config]
 skip_networks = []
+skip_relay_clients = false
 [[stage]]
 name     = "route"
 plugin   = "route"
@@ -654,7 +657,7 @@ if [ -n "$NEED_MILTER" ]; then
 	echo "#           sluice [[stage]] milter = \"tcp:127.0.0.1:$DKIM_PORT\" (on_error tempfail, timeout 30s); postfix smtpd_milters = inet:127.0.0.1:$DKIM_PORT, milter_default_action = tempfail"
 fi
 if [ -n "$NEED_DNS" ]; then
-	echo "# pipeline: sluice stages spf (skip_networks = []), dkim verify, dmarc (skip_networks = []), route (example.net -> smtp:127.0.0.1:$SINK_PORT), dkim sign (bench.test, s=sluice, rsa 2048), on_error continue;"
+	echo "# pipeline: sluice stages spf (skip_networks = [], skip_relay_clients = false), dkim verify, dmarc (likewise), route (example.net -> smtp:127.0.0.1:$SINK_PORT), dkim sign (bench.test, s=sluice, rsa 2048), on_error continue;"
 	echo "#           [dns] servers = a loopback internal/cmd/dnsstub with bench.test's TXT records: v=spf1 ip4:127.0.0.0/8 -all, DMARC p=reject, DKIM keys client and sluice (rsa 2048)"
 	echo "#           smtpload signs its message once (d=bench.test s=client, relaxed/relaxed); postfix runs with no milter or policy"
 fi

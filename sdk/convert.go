@@ -86,7 +86,7 @@ func sessionPB(s Session) (*pb.Session, error) {
 		Id: text(s.ID), ClientIp: text(s.ClientIP), ClientPort: cport, ClientName: text(s.ClientName),
 		Helo: text(s.Helo), Tls: s.TLS, TlsVersion: text(s.TLSVersion),
 		AuthUser: text(s.AuthUser), AuthMech: text(s.AuthMech), Listener: text(s.Listener),
-		LocalIp: text(s.LocalIP), LocalPort: lport,
+		LocalIp: text(s.LocalIP), LocalPort: lport, RelayClient: s.RelayClient,
 	}, nil
 }
 
@@ -96,6 +96,7 @@ func sessionFromPB(p *pb.Session) Session {
 		ClientName: p.GetClientName(), Helo: p.GetHelo(), TLS: p.GetTls(),
 		TLSVersion: p.GetTlsVersion(), AuthUser: p.GetAuthUser(), AuthMech: p.GetAuthMech(),
 		Listener: p.GetListener(), LocalIP: p.GetLocalIp(), LocalPort: int(p.GetLocalPort()),
+		RelayClient: p.GetRelayClient(),
 	}
 }
 

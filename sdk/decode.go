@@ -306,6 +306,8 @@ func (d *decoder) session(b []byte) *pb.Session {
 				m.Tls = u != 0
 			case 12:
 				m.LocalPort = uint32(u)
+			case 13:
+				m.RelayClient = u != 0
 			default:
 				return nil
 			}

@@ -112,7 +112,8 @@ func appendSession(b []byte, s *Session) ([]byte, error) {
 	b = appendText(b, 9, s.AuthMech)
 	b = appendText(b, 10, s.Listener)
 	b = appendText(b, 11, s.LocalIP)
-	return appendUint(b, 12, uint64(lport)), nil
+	b = appendUint(b, 12, uint64(lport))
+	return appendBool(b, 13, s.RelayClient), nil
 }
 
 func appendRecipient(b []byte, r *Recipient) ([]byte, error) {

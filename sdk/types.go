@@ -47,6 +47,10 @@ type Session struct {
 	Listener   string `json:"listener,omitempty"`
 	LocalIP    string `json:"local_ip,omitempty"`
 	LocalPort  int    `json:"local_port,omitempty"`
+	// RelayClient: the client's address is in the core's relay_networks
+	// (the site's own hosts, Postfix's mynetworks): it may relay without
+	// AUTH, and policy checks meant for strangers usually skip it.
+	RelayClient bool `json:"relay_client,omitempty"`
 }
 
 // Recipient is one envelope recipient.

@@ -33,11 +33,12 @@ func (pp pipelinePolicy) session(info *smtpd.SessionInfo) *pipeline.Session {
 // connect hook.
 func (pp pipelinePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *reply.Reply {
 	sess := sdk.Session{
-		ID:         info.ID,
-		ClientIP:   info.Client.Addr().String(),
-		ClientPort: int(info.Client.Port()),
-		Listener:   info.Listener,
-		TLS:        info.TLS,
+		ID:          info.ID,
+		ClientIP:    info.Client.Addr().String(),
+		ClientPort:  int(info.Client.Port()),
+		Listener:    info.Listener,
+		TLS:         info.TLS,
+		RelayClient: info.RelayClient,
 	}
 	if info.Local.IsValid() {
 		sess.LocalIP, sess.LocalPort = info.Local.Addr().String(), int(info.Local.Port())

@@ -87,7 +87,11 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	if helo == "" {
 		helo = "replay.invalid"
 	}
-	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, Listener: "replay"})
+	relay := false // as the listener would say at connect
+	for _, n := range c.RelayNetworks {
+		relay = relay || n.Contains(client.Unmap())
+	}
+	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, Listener: "replay", RelayClient: relay})
 	defer s.Close()
 	res := &ReplayResult{}
 	finish := func(h sdk.Hook, o pipeline.Outcome) *ReplayResult {

@@ -39,11 +39,13 @@ name   = "spf"
 plugin = "spf"
 [stage.config]
 skip_networks = []
+skip_relay_clients = false
 [[stage]]
 name   = "dmarc"
 plugin = "dmarc"
 [stage.config]
 skip_networks = []
+skip_relay_clients = false
 `, filepath.Join(dir, "data"), dns.Addr, sink.Addr)
 	msg := "Authentication-Results: mx.example.org; dkim=none\r\n" +
 		"From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: replay\r\n\r\nhi\r\n"

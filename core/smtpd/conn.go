@@ -56,6 +56,9 @@ func newConn(l *listener, raw net.Conn) *conn {
 			Kind:     l.cfg.Kind,
 			Client:   client,
 			TLS:      l.cfg.Kind == config.KindSubmissions,
+			// For the stages; the relay checks ask relay_networks as it
+			// is at each command, a reload's included.
+			RelayClient: l.srv.mayRelay(client.Addr()),
 		},
 	}
 }

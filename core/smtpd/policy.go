@@ -97,6 +97,8 @@ type SessionInfo struct {
 	DSNEnvID string
 	Rcpts    []string // recipients accepted in the open transaction
 	Local    netip.AddrPort
+	// RelayClient: Client was in relay_networks when it connected.
+	RelayClient bool
 	// AuthUser is the user authenticated by AUTH (RFC 4954), "" before;
 	// AuthMech is its SASL mechanism (PLAIN, LOGIN).
 	AuthUser string

@@ -41,3 +41,26 @@ func TestSetDomainsAppliesToOpenSessions(t *testing.T) {
 		t.Errorf("recipients %+v, want x@new.example and y@elsewhere.example", m.Rcpts)
 	}
 }
+
+// The policy (the pipeline's stages, as sdk.Session.RelayClient) learns
+// whether the client was in relay_networks when it connected.
+func TestSessionInfoRelayClient(t *testing.T) {
+	for _, tc := range []struct {
+		nets string
+		want bool
+	}{{"127.0.0.0/8", true}, {"192.0.2.0/24", false}} {
+		p := &testPolicy{}
+		h := start(t, func(o *Options) {
+			o.Config.RelayNetworks = []config.Prefix{{Prefix: netip.MustParsePrefix(tc.nets)}}
+			o.Policy = p
+		})
+		d := h.dial()
+		d.ehlo()
+		p.mu.Lock()
+		got := p.lastInfo.RelayClient
+		p.mu.Unlock()
+		if got != tc.want {
+			t.Errorf("relay_networks %s: RelayClient %v, want %v", tc.nets, got, tc.want)
+		}
+	}
+}

@@ -16,6 +16,7 @@
 //	permerror  = "continue"  # no From field, or no domain in it (more than 16 domains: reject)
 //	skip_networks      = ["127.0.0.0/8", "::1/128"]  # clients not checked
 //	skip_authenticated = true                        # nor AUTH clients
+//	skip_relay_clients = true                        # nor relay_networks clients
 //
 // DMARC is a receiver's check of mail arriving from other domains (RFC
 // 7489 §6.6): the site's own outbound mail is not judged by it, as
@@ -97,6 +98,9 @@ type Config struct {
 	// SkipAuthenticated skips clients that authenticated (default true,
 	// as the spf stage): DMARC says nothing about submission.
 	SkipAuthenticated *bool `json:"skip_authenticated"`
+	// SkipRelayClients skips clients in the core's relay_networks
+	// (default true, as the spf stage).
+	SkipRelayClients *bool `json:"skip_relay_clients"`
 }
 
 // Plugin evaluates DMARC at the data hook.
@@ -163,6 +167,9 @@ func (p *Plugin) skipped(s sdk.Session) string {
 	}
 	if s.AuthUser != "" && (p.cfg.SkipAuthenticated == nil || *p.cfg.SkipAuthenticated) {
 		return "dmarc: not evaluated, authenticated client"
+	}
+	if s.RelayClient && (p.cfg.SkipRelayClients == nil || *p.cfg.SkipRelayClients) {
+		return "dmarc: not evaluated, client in relay_networks"
 	}
 	return ""
 }

@@ -233,22 +233,25 @@ func TestSkippedClients(t *testing.T) {
 	for _, tc := range []struct {
 		name, cfg, ip, user string
 		skipped             bool
+		relay               bool
 	}{
-		{"loopback", `{}`, "127.0.0.1", "", true},
-		{"loopback v6", `{}`, "::1", "", true},
-		{"loopback v4-mapped", `{}`, "::ffff:127.0.0.2", "", true},
-		{"authenticated", `{}`, "192.0.2.25", "alice", true},
-		{"stranger", `{}`, "192.0.2.25", "", false},
-		{"skip_networks = []", `{"skip_networks": []}`, "127.0.0.1", "", false},
-		{"own network", `{"skip_networks": ["192.0.2.0/24", "2001:db8::1"]}`, "192.0.2.25", "", true},
-		{"own address v6", `{"skip_networks": ["192.0.2.0/24", "2001:db8::1"]}`, "2001:db8::1", "", true},
-		{"loopback not listed", `{"skip_networks": ["192.0.2.0/24"]}`, "127.0.0.1", "", false},
-		{"skip_authenticated = false", `{"skip_authenticated": false}`, "192.0.2.25", "alice", false},
+		{"loopback", `{}`, "127.0.0.1", "", true, false},
+		{"loopback v6", `{}`, "::1", "", true, false},
+		{"loopback v4-mapped", `{}`, "::ffff:127.0.0.2", "", true, false},
+		{"authenticated", `{}`, "192.0.2.25", "alice", true, false},
+		{"stranger", `{}`, "192.0.2.25", "", false, false},
+		{"skip_networks = []", `{"skip_networks": []}`, "127.0.0.1", "", false, false},
+		{"own network", `{"skip_networks": ["192.0.2.0/24", "2001:db8::1"]}`, "192.0.2.25", "", true, false},
+		{"own address v6", `{"skip_networks": ["192.0.2.0/24", "2001:db8::1"]}`, "2001:db8::1", "", true, false},
+		{"loopback not listed", `{"skip_networks": ["192.0.2.0/24"]}`, "127.0.0.1", "", false, false},
+		{"skip_authenticated = false", `{"skip_authenticated": false}`, "192.0.2.25", "alice", false, false},
+		{"relay client", `{}`, "192.0.2.25", "", true, true},
+		{"skip_relay_clients = false", `{"skip_relay_clients": false}`, "192.0.2.25", "", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := sdktest.New(t, &Plugin{}, tc.cfg)
 			txn := remoteTxn()
-			txn.Session.ClientIP, txn.Session.AuthUser = tc.ip, tc.user
+			txn.Session.ClientIP, txn.Session.AuthUser, txn.Session.RelayClient = tc.ip, tc.user, tc.relay
 			v := h.Data(txn, msg)
 			if !tc.skipped {
 				if v.Action != sdk.ActionReject || len(v.AuthResults) != 1 || v.AuthResults[0].Result != ResultFail {
@@ -260,8 +263,11 @@ func TestSkippedClients(t *testing.T) {
 				t.Fatalf("action %v reply %+v results %+v, want skipped", v.Action, v.Reply, v.AuthResults)
 			}
 			want := "skip_networks"
-			if tc.user != "" {
+			switch {
+			case tc.user != "":
 				want = "authenticated client"
+			case tc.relay:
+				want = "relay_networks"
 			}
 			if !strings.HasPrefix(v.Reason, "dmarc: not evaluated") || !strings.Contains(v.Reason, want) {
 				t.Errorf("trace reason %q, want it to say the client was skipped (%s)", v.Reason, want)

@@ -75,6 +75,11 @@ func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) 
 	if t.Session.AuthUser != "" {
 		return nil, "greylist: authenticated client", nil
 	}
+	if t.Session.RelayClient {
+		// The site's own hosts: Postfix's permit_mynetworks comes
+		// before the policy service.
+		return nil, "greylist: client in relay_networks", nil
+	}
 	ip, network := clientNet(t.Session.ClientIP)
 	for _, p := range g.skip {
 		if ip.IsValid() && p.Contains(ip) {

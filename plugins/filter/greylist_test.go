@@ -113,6 +113,9 @@ func TestGreylistSkips(t *testing.T) {
 	auth := txnFrom("198.51.100.1", "a@example.org")
 	auth.Session.AuthUser = "a"
 	wantAction(t, "authenticated", h.Rcpt(auth, "b@example.net"), sdk.ActionContinue)
+	own := txnFrom("198.51.100.2", "a@example.org")
+	own.Session.RelayClient = true // in the core's relay_networks
+	wantAction(t, "relay client", h.Rcpt(own, "b@example.net"), sdk.ActionContinue)
 	wantAction(t, "pass rule", h.Rcpt(txnFrom("198.51.100.1", "a@example.net"), "postmaster@example.org"), sdk.ActionContinue)
 	v := h.Rcpt(txnFrom("198.51.100.1", "a@example.net"), "nobody@example.org")
 	wantAction(t, "a rejecting rule comes before greylisting", v, sdk.ActionReject)

@@ -328,7 +328,9 @@ func TestMIMEWalkEncodedAttachedMessagesBounded(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	_, cut := walkMIME(get, m.Body)
 	runtime.ReadMemStats(&after)
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 3*uint64(len(raw)) {
+	// Two decoded copies at most, and what the race detector and other
+	// goroutines add; without the budget it was 200 times the message.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 10*uint64(len(raw)) {
 		t.Errorf("walking a %d-byte message allocated %d bytes", len(raw), alloc)
 	}
 	if cut == "" {

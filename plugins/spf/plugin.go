@@ -34,6 +34,10 @@ type Config struct {
 	// SkipAuthenticated skips clients that authenticated (default true):
 	// SPF says nothing about submission.
 	SkipAuthenticated *bool `json:"skip_authenticated"`
+	// SkipRelayClients skips clients in the core's relay_networks
+	// (default true): the site's own hosts, which Postfix's
+	// permit_mynetworks lets through before any policy service.
+	SkipRelayClients *bool `json:"skip_relay_clients"`
 	// Hostname names this receiver in %{r} and Received-SPF (default the
 	// core's configured hostname, which Authentication-Results names too;
 	// the machine's host name when the core did not say).
@@ -178,6 +182,9 @@ func (p *Plugin) Mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	}
 	if t.Session.AuthUser != "" && (p.cfg.SkipAuthenticated == nil || *p.cfg.SkipAuthenticated) {
 		return sdk.Continue().Because("spf: authenticated client"), nil
+	}
+	if t.Session.RelayClient && (p.cfg.SkipRelayClients == nil || *p.cfg.SkipRelayClients) {
+		return sdk.Continue().Because("spf: client in relay_networks"), nil
 	}
 	helo := t.Session.Helo
 	from := t.Envelope.MailFrom

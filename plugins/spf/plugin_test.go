@@ -212,6 +212,15 @@ func TestSkippedClients(t *testing.T) {
 	if v := h.Mail(tx); v.Action != sdk.ActionContinue || len(v.AuthResults) != 0 {
 		t.Fatalf("authenticated: %v %+v", v.Action, v.AuthResults)
 	}
+	tx = txn("alice@fail.example.org", "client.example.net")
+	tx.Session.RelayClient = true
+	if v := h.Mail(tx); v.Action != sdk.ActionContinue || len(v.AuthResults) != 0 || !strings.Contains(v.Reason, "relay_networks") {
+		t.Fatalf("relay client: %v %+v (%s)", v.Action, v.AuthResults, v.Reason)
+	}
+	h = startPlugin(t, `{"skip_relay_clients": false}`)
+	if v := h.Mail(tx); v.Action == sdk.ActionContinue {
+		t.Fatalf("relay client with skip_relay_clients = false: %v, want checked and refused", v.Action)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {

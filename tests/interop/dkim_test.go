@@ -126,7 +126,7 @@ func TestDKIMVerifyThenDMARC(t *testing.T) {
 		"[[stage]]\nname = \"dkim\"\nplugin = \"dkim\"\n[stage.config]\nmode = \"verify\"\n"+
 		// The client is on loopback, which dmarc skips by default as the
 		// site's own: here it stands for the outside world.
-		"[[stage]]\nname = \"dmarc\"\nplugin = \"dmarc\"\n[stage.config]\nskip_networks = []\n", d.Addr)
+		"[[stage]]\nname = \"dmarc\"\nplugin = \"dmarc\"\n[stage.config]\nskip_networks = []\nskip_relay_clients = false\n", d.Addr)
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	addr, _ := startSluiceWith(t, sink.Addr, stages)
 

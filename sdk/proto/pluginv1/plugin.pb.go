@@ -366,19 +366,22 @@ func (x *InitResponse) GetDirectPipes() bool {
 
 // Session is the SMTP connection a transaction belongs to.
 type Session struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	ClientIp      string                 `protobuf:"bytes,2,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
-	ClientPort    uint32                 `protobuf:"varint,3,opt,name=client_port,json=clientPort,proto3" json:"client_port,omitempty"`
-	ClientName    string                 `protobuf:"bytes,4,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
-	Helo          string                 `protobuf:"bytes,5,opt,name=helo,proto3" json:"helo,omitempty"`
-	Tls           bool                   `protobuf:"varint,6,opt,name=tls,proto3" json:"tls,omitempty"`
-	TlsVersion    string                 `protobuf:"bytes,7,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"`
-	AuthUser      string                 `protobuf:"bytes,8,opt,name=auth_user,json=authUser,proto3" json:"auth_user,omitempty"`
-	AuthMech      string                 `protobuf:"bytes,9,opt,name=auth_mech,json=authMech,proto3" json:"auth_mech,omitempty"`
-	Listener      string                 `protobuf:"bytes,10,opt,name=listener,proto3" json:"listener,omitempty"`
-	LocalIp       string                 `protobuf:"bytes,11,opt,name=local_ip,json=localIp,proto3" json:"local_ip,omitempty"`
-	LocalPort     uint32                 `protobuf:"varint,12,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	ClientIp   string                 `protobuf:"bytes,2,opt,name=client_ip,json=clientIp,proto3" json:"client_ip,omitempty"`
+	ClientPort uint32                 `protobuf:"varint,3,opt,name=client_port,json=clientPort,proto3" json:"client_port,omitempty"`
+	ClientName string                 `protobuf:"bytes,4,opt,name=client_name,json=clientName,proto3" json:"client_name,omitempty"`
+	Helo       string                 `protobuf:"bytes,5,opt,name=helo,proto3" json:"helo,omitempty"`
+	Tls        bool                   `protobuf:"varint,6,opt,name=tls,proto3" json:"tls,omitempty"`
+	TlsVersion string                 `protobuf:"bytes,7,opt,name=tls_version,json=tlsVersion,proto3" json:"tls_version,omitempty"`
+	AuthUser   string                 `protobuf:"bytes,8,opt,name=auth_user,json=authUser,proto3" json:"auth_user,omitempty"`
+	AuthMech   string                 `protobuf:"bytes,9,opt,name=auth_mech,json=authMech,proto3" json:"auth_mech,omitempty"`
+	Listener   string                 `protobuf:"bytes,10,opt,name=listener,proto3" json:"listener,omitempty"`
+	LocalIp    string                 `protobuf:"bytes,11,opt,name=local_ip,json=localIp,proto3" json:"local_ip,omitempty"`
+	LocalPort  uint32                 `protobuf:"varint,12,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
+	// The client's address is in relay_networks: it may relay without AUTH,
+	// as Postfix's mynetworks and Haraka's connection.relaying.
+	RelayClient   bool `protobuf:"varint,13,opt,name=relay_client,json=relayClient,proto3" json:"relay_client,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -495,6 +498,13 @@ func (x *Session) GetLocalPort() uint32 {
 		return x.LocalPort
 	}
 	return 0
+}
+
+func (x *Session) GetRelayClient() bool {
+	if x != nil {
+		return x.RelayClient
+	}
+	return false
 }
 
 type Recipient struct {
@@ -2425,7 +2435,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\x12%\n" +
 	"\x0esupports_batch\x18\a \x01(\bR\rsupportsBatch\x12<\n" +
 	"\x1asupports_independent_batch\x18\b \x01(\bR\x18supportsIndependentBatch\x12!\n" +
-	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\"\xcf\x02\n" +
+	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\"\xf2\x02\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
@@ -2443,7 +2453,8 @@ const file_plugin_proto_rawDesc = "" +
 	" \x01(\tR\blistener\x12\x19\n" +
 	"\blocal_ip\x18\v \x01(\tR\alocalIp\x12\x1d\n" +
 	"\n" +
-	"local_port\x18\f \x01(\rR\tlocalPort\"\xb1\x01\n" +
+	"local_port\x18\f \x01(\rR\tlocalPort\x12!\n" +
+	"\frelay_client\x18\r \x01(\bR\vrelayClient\"\xb1\x01\n" +
 	"\tRecipient\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12?\n" +
