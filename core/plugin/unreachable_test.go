@@ -36,6 +36,20 @@ func (cutOffOnce) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
 	return sdk.Continue(), nil
 }
 
+// startCutOff starts a cut-off-once plugin whose log records go to ch, with
+// no periodic look at the process: only a failed call leads to a restart.
+func startCutOff(t *testing.T, ch chan string) *Process {
+	t.Helper()
+	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
+		Env:    []string{servePluginEnv + "=cut-off-once", markerEnv + "=" + filepath.Join(t.TempDir(), "cut")},
+		Logger: slog.New(&records{ch: ch}), MinBackoff: time.Millisecond, checkEvery: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
 // A plugin process that can no longer be reached — it closed its sockets
 // and lives on — is restarted once a call fails, as a dead one is. Before,
 // the supervisor only looked whether the process had exited: the stage
@@ -43,13 +57,7 @@ func (cutOffOnce) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
 // on_error, for as long as the process lived.
 func TestPluginUnreachableIsRestarted(t *testing.T) {
 	ch := make(chan string, 100)
-	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
-		Env:    []string{servePluginEnv + "=cut-off-once", markerEnv + "=" + filepath.Join(t.TempDir(), "cut")},
-		Logger: slog.New(&records{ch: ch}), MinBackoff: time.Millisecond, checkEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startCutOff(t, ch)
 	mail := func() error {
 		txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -83,14 +91,7 @@ func TestPluginUnreachableIsRestarted(t *testing.T) {
 // push the health check back for as long as mail keeps coming (each failed
 // call restarted the countdown, and the plugin was never restarted).
 func TestPluginUnreachableIsRestartedUnderTraffic(t *testing.T) {
-	ch := make(chan string, 1000)
-	p, err := Start(Options{Stage: "st", Command: []string{os.Args[0]}, ConfigJSON: []byte("{}"),
-		Env:    []string{servePluginEnv + "=cut-off-once", markerEnv + "=" + filepath.Join(t.TempDir(), "cut")},
-		Logger: slog.New(&records{ch: ch}), MinBackoff: time.Millisecond, checkEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := startCutOff(t, make(chan string, 1000))
 	deadline := time.Now().Add(20 * time.Second)
 	failed := 0
 	for {

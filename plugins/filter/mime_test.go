@@ -263,14 +263,10 @@ func TestBodyRuleSeesThroughBase64Noise(t *testing.T) {
 	wantAction(t, "innocent", h.Data(tx, part("c2VlIHlvdSBhdCB0aGUgbWVldGluZw==")), sdk.ActionContinue)
 }
 
-// TestMIMEWalkDoesNotCopyPerLevel: a message nested to the walk's depth
-// limit used to be copied once per level, part by part, so that walking
-// it allocated the message's size a hundred times over (5 MB: 1 GB, and a
-// message at the 50 MB SIZE limit some 10 GB, more than the plugin
-// process has). The walk works on slices of the body.
-func TestMIMEWalkDoesNotCopyPerLevel(t *testing.T) {
-	big := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 1000) // 1 MB
-	raw := nested(maxMIMEDepth-2, "Content-Type: application/pdf; name=a.pdf\r\n\r\n"+big)
+// walkAllocs walks the MIME structure of the message raw and returns what
+// walkMIME returned and the bytes it allocated.
+func walkAllocs(t *testing.T, raw string) ([]mimePart, string, uint64) {
+	t.Helper()
 	m, err := sdktest.ParseMessage([]byte(raw))
 	if err != nil {
 		t.Fatal(err)
@@ -280,10 +276,22 @@ func TestMIMEWalkDoesNotCopyPerLevel(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	parts, cut := walkMIME(get, m.Body)
 	runtime.ReadMemStats(&after)
+	return parts, cut, after.TotalAlloc - before.TotalAlloc
+}
+
+// TestMIMEWalkDoesNotCopyPerLevel: a message nested to the walk's depth
+// limit used to be copied once per level, part by part, so that walking
+// it allocated the message's size a hundred times over (5 MB: 1 GB, and a
+// message at the 50 MB SIZE limit some 10 GB, more than the plugin
+// process has). The walk works on slices of the body.
+func TestMIMEWalkDoesNotCopyPerLevel(t *testing.T) {
+	big := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 1000) // 1 MB
+	raw := nested(maxMIMEDepth-2, "Content-Type: application/pdf; name=a.pdf\r\n\r\n"+big)
+	parts, cut, alloc := walkAllocs(t, raw)
 	if len(parts) != 1 || parts[0].filename != "a.pdf" || cut != "" {
 		t.Fatalf("walk found %+v (cut %q), want the one pdf", parts, cut)
 	}
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(len(raw)) {
+	if alloc > uint64(len(raw)) {
 		t.Errorf("walking a %d-byte message %d levels deep allocated %d bytes", len(raw), maxMIMEDepth-1, alloc)
 	}
 }
@@ -319,18 +327,10 @@ func TestMIMEWalkEncodedAttachedMessagesBounded(t *testing.T) {
 	for range maxMIMEDepth - 2 {
 		raw = "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + raw
 	}
-	m, err := sdktest.ParseMessage([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	get := func(name string) string { return unfold(m.Get(name)) }
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, cut := walkMIME(get, m.Body)
-	runtime.ReadMemStats(&after)
+	_, cut, alloc := walkAllocs(t, raw)
 	// Two decoded copies at most, and what the race detector and other
 	// goroutines add; without the budget it was 200 times the message.
-	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 10*uint64(len(raw)) {
+	if alloc > 10*uint64(len(raw)) {
 		t.Errorf("walking a %d-byte message allocated %d bytes", len(raw), alloc)
 	}
 	if cut == "" {
@@ -339,11 +339,7 @@ func TestMIMEWalkEncodedAttachedMessagesBounded(t *testing.T) {
 	// One encoded level, as a client that encodes whole forwards sends it,
 	// is walked.
 	one := "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nContent-Type: application/pdf; name=b.pdf\r\n\r\n%PDF"
-	m, err = sdktest.ParseMessage([]byte(one))
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts, cut := walkMIME(func(name string) string { return unfold(m.Get(name)) }, m.Body)
+	parts, cut, _ := walkAllocs(t, one)
 	if cut != "" || len(parts) != 2 || parts[1].filename != "b.pdf" {
 		t.Errorf("one encoded level: parts %+v, cut %q", parts, cut)
 	}
