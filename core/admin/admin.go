@@ -41,6 +41,7 @@ type Queue interface {
 type Options struct {
 	Queue    Queue
 	NotFound error // the queue's "no such message" error, mapped to 404
+	Closed   error // the queue's "closed" error (the daemon is stopping), mapped to 503
 	Token    string
 	Logger   *slog.Logger
 	Clock    func() time.Time
@@ -376,6 +377,12 @@ func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 func (a *api) queueError(w http.ResponseWriter, err error) {
 	if a.opt.NotFound != nil && errors.Is(err, a.opt.NotFound) {
 		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if a.opt.Closed != nil && errors.Is(err, a.opt.Closed) {
+		// Not the message's state: the daemon is stopping; try again
+		// once it runs.
+		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	writeError(w, http.StatusConflict, err.Error())

@@ -228,3 +228,15 @@ func TestClientNonJSONAnswer(t *testing.T) {
 		t.Errorf("POST /api/reload: %v", err)
 	}
 }
+
+// An action on a queue that is closing (the daemon drains) is 503, not a
+// 409 that would blame the message's state.
+func TestQueueClosedIs503(t *testing.T) {
+	srv, q, id := setup(t, "", func(o *Options) { o.Closed = queue.ErrClosed })
+	if err := q.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "POST", srv.URL+"/api/queue/"+id+"/hold", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "closed") {
+		t.Fatalf("hold on a closed queue: %d %s, want 503", code, body)
+	}
+}

@@ -139,7 +139,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 				"admin", c.Admin.Listen)
 		}
 		d.adminSrv = &http.Server{
-			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound,
+			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound, Closed: queue.ErrClosed,
 				Token: c.Admin.Token, Logger: d.log, Version: opt.Version,
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(),
