@@ -54,6 +54,7 @@ type Daemon struct {
 	smtp     *smtpd.Server
 	resolver *dnsresolve.Resolver
 	agents   agents // delivery
+	agentCA  []byte // [delivery] ca_file as the current agent read it
 	metrics  *metrics.Metrics
 	live     *livePolicy // the pipeline, swapped at reload
 	adminLn  net.Listener
@@ -164,6 +165,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	d.agents.ctx = ctx
+	d.agentCA = caFile(c)
 	d.agents.start(delivery.New(d.queue, dopt))
 	if d.adminSrv != nil {
 		go func() { _ = d.adminSrv.Serve(d.adminLn) }()

@@ -1,8 +1,10 @@
 package daemon
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 
 	"github.com/sluice-mta/sluice/core/config"
@@ -75,7 +77,11 @@ func (d *Daemon) reload(c *config.Config) error {
 	// changes: a relay's authfile or a ca_file that does not load refuses
 	// the reload.
 	var dopt *delivery.Options
-	if !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) {
+	// A renewed CA bundle under the same name counts as a change, as a
+	// listener's renewed certificate is read again at a reload: the agent
+	// holds the one it read in memory.
+	ca := caFile(c)
+	if !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) || !bytes.Equal(ca, d.agentCA) {
 		o, err := d.agentOptions(c, running)
 		if err != nil {
 			return err
@@ -105,6 +111,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		// The agent delivering now finishes its attempts on the old
 		// settings; its successor takes every other message.
 		d.agents.start(d.agents.current().Successor(*dopt))
+		d.agentCA = ca
 	}
 	if d.opt.LogLevel != nil {
 		d.opt.LogLevel.Set(logLevel(c.Log))
@@ -134,6 +141,16 @@ func (d *Daemon) reload(c *config.Config) error {
 		return fmt.Errorf("reload applied except: %w", err)
 	}
 	return nil
+}
+
+// caFile is what [delivery] ca_file holds now (nil without one, or when
+// it cannot be read: making the agent reports that).
+func caFile(c *config.Config) []byte {
+	if c.Delivery.CAFile == "" {
+		return nil
+	}
+	b, _ := os.ReadFile(c.Resolve(c.Delivery.CAFile))
+	return b
 }
 
 // restartKeys names the settings that differ between a, the running ones,

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,5 +52,43 @@ func TestReloadAppliesDelivery(t *testing.T) {
 	waitEmpty(t, d)
 	if n := len(first.Deliveries()); n != 2 {
 		t.Errorf("the old relay got %d messages, want 2", n)
+	}
+}
+
+// A CA bundle renewed under the same ca_file name is read again at a
+// reload (a new delivery agent), as a listener's renewed certificate is;
+// a reload that changes neither leaves the agent alone.
+func TestReloadRereadsRenewedCAFile(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	dataDir := filepath.Join(t.TempDir(), "data")
+	caPath := filepath.Join(t.TempDir(), "ca.pem")
+	copyFile := func(from string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(caPath, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(testlib.NewCA(t).CertFile())
+	src := reloadBase(dataDir, mxListener+fmt.Sprintf("[delivery]\nrelay = %q\nca_file = %q\n", sink.Addr, caPath))
+	d, path := startFile(t, src)
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := d.agents.current()
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if d.agents.current() != before {
+		t.Fatal("a reload that changed nothing replaced the delivery agent")
+	}
+	copyFile(testlib.NewCA(t).CertFile()) // renewed
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if d.agents.current() == before {
+		t.Fatal("the renewed ca_file was not read again: same delivery agent")
 	}
 }
