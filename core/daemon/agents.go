@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/delivery"
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 // agents runs the delivery agent and, after a reload that changed
@@ -65,16 +66,17 @@ func (s *agents) wait(timeout time.Duration) (bool, error) {
 	return true, errors.Join(s.errs...)
 }
 
-// agentOptions are the delivery agent's options for c's [delivery]; what
-// a reload does not change (hostname, [dns], queue_minfree) comes from
-// running, the settings the daemon started with.
-func (d *Daemon) agentOptions(c, running *config.Config) (delivery.Options, error) {
+// agentOptions are the delivery agent's options for c's [delivery], with
+// res answering its DNS questions; what a reload does not change
+// (hostname, queue_minfree) comes from running, the settings the daemon
+// started with.
+func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolver) (delivery.Options, error) {
 	o, err := deliveryOptions(c)
 	if err != nil {
 		return o, err
 	}
 	o.Hostname = running.Hostname
-	o.Resolver, o.Logger = d.resolver, d.log
+	o.Resolver, o.Logger = res, d.log
 	o.Bounce.Filter = d.bounceFilter
 	o.Deliver = d.deliverHook
 	o.Metrics = d.metrics

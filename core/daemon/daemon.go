@@ -158,7 +158,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err := d.smtp.Start(); err != nil {
 		return nil, err
 	}
-	dopt, err := d.agentOptions(c, c)
+	dopt, err := d.agentOptions(c, c, d.resolver)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/delivery"
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/smtpd"
 )
 
@@ -21,7 +22,8 @@ import (
 // listeners that are unchanged keep their sockets, removed ones stop
 // accepting and let their sessions finish. local_domains, relay_networks,
 // [limits] (but for two, see smtpd.SetLimits), [auth] and the log level
-// apply at once, in open sessions too. A changed
+// apply at once, in open sessions too; a changed [dns] restarts the
+// plugins and makes a new delivery agent. A changed
 // [delivery] starts a new delivery agent; the one before finishes the
 // attempts it has in flight. Other settings are logged as needing a
 // restart.
@@ -62,12 +64,14 @@ func (d *Daemon) reload(c *config.Config) error {
 	// with these settings, so that reverting a change silences it and
 	// reloading twice repeats it.
 	running := d.opt.Config
-	// The stages too: plugins get hostname and [dns] in their
-	// environment, and milters the hostname as macro j. Built from the
-	// new file's, a changed hostname restarted every plugin with it while
-	// Received and Authentication-Results kept the old one.
+	// The stages too: plugins get the hostname in their environment, and
+	// milters as macro j. Built from the new file's, a changed hostname
+	// restarted every plugin with it while Received and
+	// Authentication-Results kept the old one. [dns] is applied: a plugin
+	// whose DNS servers change is restarted with them (they are part of
+	// what keeps a stage), and delivery gets a new agent.
 	built := *c
-	built.Hostname, built.DNS = running.Hostname, running.DNS
+	built.Hostname = running.Hostname
 	// The files [auth] and the listeners name, first: one that does not
 	// load refuses the reload at its key's line, as at start.
 	if err := checkFiles(c); err != nil {
@@ -76,13 +80,21 @@ func (d *Daemon) reload(c *config.Config) error {
 	// A changed [delivery] gets a new agent, made before anything
 	// changes: a relay's authfile or a ca_file that does not load refuses
 	// the reload.
+	res := d.resolver
+	dnsChanged := !reflect.DeepEqual(d.cfg.DNS, c.DNS)
+	if dnsChanged {
+		var err error
+		if res, err = dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration); err != nil {
+			return c.KeyError("dns", -1, "servers", fmt.Errorf("dns: %w", err))
+		}
+	}
 	var dopt *delivery.Options
 	// A renewed CA bundle under the same name counts as a change, as a
 	// listener's renewed certificate is read again at a reload: the agent
 	// holds the one it read in memory.
 	ca := caFile(c)
-	if !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) || !bytes.Equal(ca, d.agentCA) {
-		o, err := d.agentOptions(c, running)
+	if dnsChanged || !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) || !bytes.Equal(ca, d.agentCA) {
+		o, err := d.agentOptions(c, running, res)
 		if err != nil {
 			return err
 		}
@@ -111,7 +123,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		// The agent delivering now finishes its attempts on the old
 		// settings; its successor takes every other message.
 		d.agents.start(d.agents.current().Successor(*dopt))
-		d.agentCA = ca
+		d.agentCA, d.resolver = ca, res
 	}
 	if d.opt.LogLevel != nil {
 		d.opt.LogLevel.Set(logLevel(c.Log))
@@ -168,7 +180,6 @@ func restartKeys(a, b *config.Config, levelApplied bool) []string {
 	}{
 		{"hostname", a.Hostname, b.Hostname},
 		{"data_dir", a.Resolve(a.DataDir), b.Resolve(b.DataDir)},
-		{"dns", a.DNS, b.DNS},
 		{"admin", a.Admin, b.Admin},
 		{"log.format", a.Log.Format, b.Log.Format},
 		{"log.level", level.a, level.b},

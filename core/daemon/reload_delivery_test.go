@@ -92,3 +92,35 @@ func TestReloadRereadsRenewedCAFile(t *testing.T) {
 		t.Fatal("the renewed ca_file was not read again: same delivery agent")
 	}
 }
+
+// A reload that changes [dns] applies it: delivery asks the new servers
+// (b.test is known only to them), and a plugin stage is restarted with
+// them in its environment.
+func TestReloadAppliesDNS(t *testing.T) {
+	port := freePort(t)
+	sink := testlib.NewSink(t, fmt.Sprintf("127.0.0.2:%d", port))
+	first := testlib.NewDNS(t, "a.test. 60 IN MX 10 mx.a.test.", "mx.a.test. 60 IN A 127.0.0.2")
+	second := testlib.NewDNS(t, "b.test. 60 IN MX 10 mx.b.test.", "mx.b.test. 60 IN A 127.0.0.2")
+	dataDir := filepath.Join(t.TempDir(), "data")
+	conf := func(dns string) string {
+		return reloadBase(dataDir, mxListener+fmt.Sprintf("[dns]\nservers = [%q]\n[delivery]\nport = %d\n", dns, port)+prefixStage(t, "a"))
+	}
+	d, path := startFile(t, conf(first.Addr))
+	oldGen := d.live.current()
+	if err := os.WriteFile(path, []byte(conf(second.Addr)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if oldGen.stages[0] == d.live.current().stages[0] {
+		t.Error("stage a kept its process, and the DNS servers it was started with")
+	}
+	if _, err := send(t, d, "after", "bob@b.test"); err != nil {
+		t.Fatal(err)
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)
+	if len(got[0].Rcpts) != 1 || got[0].Rcpts[0] != "bob@b.test" {
+		t.Fatalf("delivered %+v", got[0])
+	}
+}

@@ -500,7 +500,7 @@ func TestReloadNotAPluginIsOneLine(t *testing.T) {
 	}
 }
 
-// A changed hostname or [dns], which take effect at the next restart,
+// A changed hostname, which takes effect at the next restart,
 // does not reach the stages at a reload either: plugins keep the running
 // settings in their environment (and are not restarted for them), as
 // Received and Authentication-Results keep the running hostname.
