@@ -124,3 +124,30 @@ func TestReloadAppliesDNS(t *testing.T) {
 		t.Fatalf("delivered %+v", got[0])
 	}
 }
+
+// A plugin stage holds the body limit (max_message_size) it was started
+// with: a reload that changes the limit restarts it, as one that changes
+// its environment does; a reload that changes neither keeps it.
+func TestReloadMaxMessageSizeRestartsStages(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	dataDir := filepath.Join(t.TempDir(), "data")
+	before := reloadBase(dataDir, mxListener+relayTo(sink)+prefixStage(t, "a"))
+	after := strings.Replace(before, "[limits]\n", "[limits]\nmax_message_size = 1000000\n", 1)
+	d, path := startFile(t, before)
+	oldGen := d.live.current()
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if oldGen.stages[0] != d.live.current().stages[0] {
+		t.Fatal("a reload that changed nothing restarted stage a")
+	}
+	if err := os.WriteFile(path, []byte(after), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	if oldGen.stages[0] == d.live.current().stages[0] {
+		t.Error("stage a kept its process and the body limit it was started with")
+	}
+}

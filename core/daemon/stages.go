@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -152,7 +153,10 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	if err != nil {
 		return nil, nil, err
 	}
-	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " "), dir}, "\x00")
+	// What the process was started with: a stage kept across a reload
+	// must not keep an old environment or body limit (max_message_size).
+	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " "), dir,
+		strconv.FormatInt(c.Limits.MaxMessageSize, 10)}, "\x00")
 	if s, ok := prev.shared(key); ok {
 		s.refs.Add(1)
 		return s, s, nil
