@@ -266,6 +266,14 @@ func eobWith(mod func(m *gm.Modifier) error, resp gm.Response) scripted {
 // every step and, at end of message, writes the packets of eob.
 func rawPeer(t *testing.T, eob ...[]byte) string {
 	t.Helper()
+	return acceptEach(t, func(c net.Conn) { rawSession(c, eob) })
+}
+
+// acceptEach listens on loopback until the test ends and runs handle in a
+// goroutine of its own for each connection, closing it when handle
+// returns; it returns the address as a stage wants it.
+func acceptEach(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -277,14 +285,16 @@ func rawPeer(t *testing.T, eob ...[]byte) string {
 			if err != nil {
 				return
 			}
-			go rawSession(c, eob)
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
 	return "tcp:" + ln.Addr().String()
 }
 
 func rawSession(c net.Conn, eob [][]byte) {
-	defer c.Close()
 	for {
 		p, err := readPacket(c)
 		if err != nil {

@@ -70,52 +70,37 @@ func onePipeline(st *Stage, onErr config.OnError) *pipeline.Pipeline {
 // and no protocol option.
 func scriptPeer(t *testing.T, answer func(cmd byte, data []byte) [][]byte) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
+	return acceptEach(t, func(c net.Conn) {
 		for {
-			c, err := ln.Accept()
+			p, err := readPacket(c)
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				for {
-					p, err := readPacket(c)
-					if err != nil {
-						return
-					}
-					var out [][]byte
-					switch p[0] {
-					case 'O':
-						if out = answer('O', p[1:]); out == nil {
-							out = [][]byte{framed(append([]byte{'O'}, 0, 0, 0, 6, 0, 0, 0x01, 0xff, 0, 0, 0, 0))}
-						}
-					case 'D', 'A':
-						continue
-					case 'Q':
-						return
-					default:
-						if out = answer(p[0], p[1:]); out == nil {
-							out = [][]byte{framed([]byte{'c'})}
-						}
-					}
-					for _, o := range out {
-						if o == nil {
-							return // hang up
-						}
-						if _, err := c.Write(o); err != nil {
-							return
-						}
-					}
+			var out [][]byte
+			switch p[0] {
+			case 'O':
+				if out = answer('O', p[1:]); out == nil {
+					out = [][]byte{framed(append([]byte{'O'}, 0, 0, 0, 6, 0, 0, 0x01, 0xff, 0, 0, 0, 0))}
 				}
-			}()
+			case 'D', 'A':
+				continue
+			case 'Q':
+				return
+			default:
+				if out = answer(p[0], p[1:]); out == nil {
+					out = [][]byte{framed([]byte{'c'})}
+				}
+			}
+			for _, o := range out {
+				if o == nil {
+					return // hang up
+				}
+				if _, err := c.Write(o); err != nil {
+					return
+				}
+			}
 		}
-	}()
-	return "tcp:" + ln.Addr().String()
+	})
 }
 
 // framed prefixes a packet with its length.

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -178,58 +177,39 @@ func TestSkipNotNegotiatedIsAnError(t *testing.T) {
 // (seen, with every packet, in the returned channel), abort and quit.
 func rawMilter(t *testing.T, optneg []byte, answer func(cmd byte, write func(pkt []byte) error) error) (string, <-chan []byte) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	seen := make(chan []byte, 256)
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
 	if optneg == nil {
 		optneg = []byte{0, 0, 0, 6, 0, 0, 0x01, 0xff, 0, 0, 0, 0}
 	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	addr := acceptEach(t, func(c net.Conn) {
+		write := func(p []byte) error {
+			_, err := c.Write(framed(p))
+			return err
+		}
 		for {
-			c, err := ln.Accept()
+			p, err := readPacket(c)
 			if err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				write := func(p []byte) error {
-					_, err := c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(p))), p...))
-					return err
-				}
-				for {
-					p, err := readPacket(c)
-					if err != nil {
-						return
-					}
-					select {
-					case seen <- p:
-					default:
-					}
-					switch p[0] {
-					case 'O':
-						err = write(append([]byte{'O'}, optneg...))
-					case 'D', 'A':
-					case 'Q':
-						return
-					default:
-						err = answer(p[0], write)
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
+			select {
+			case seen <- p:
+			default:
+			}
+			switch p[0] {
+			case 'O':
+				err = write(append([]byte{'O'}, optneg...))
+			case 'D', 'A':
+			case 'Q':
+				return
+			default:
+				err = answer(p[0], write)
+			}
+			if err != nil {
+				return
+			}
 		}
-	}()
-	return "tcp:" + ln.Addr().String(), seen
+	})
+	return addr, seen
 }
 
 // SMFIR_PROGRESS restarts the timeout: each reply packet is waited for
