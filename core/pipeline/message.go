@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/sluice-mta/sluice/internal/mailhdr"
@@ -168,13 +167,8 @@ func fieldEditError(e sdk.Edit) error {
 	default:
 		return nil
 	}
-	if name == "" {
-		return errors.New("empty field name")
-	}
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c >= 0x7f || c == ':' {
-			return fmt.Errorf("field name has %q (RFC 5322 section 3.6.8)", c)
-		}
+	if err := sdk.CheckFieldName(name); err != nil {
+		return err
 	}
 	for i := 0; i < len(value); i++ {
 		switch value[i] {

@@ -276,7 +276,9 @@ func (r *rule) compileAction(rc RuleConfig) error {
 		if replyKeys {
 			return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
 		}
-		if !fieldName(rc.HeaderName) {
+		// The core would refuse to add any other, with a warning for each
+		// message: refused here, check-config says so at once.
+		if sdk.CheckFieldName(rc.HeaderName) != nil {
 			return fmt.Errorf("add_header needs a valid header_name (printable ASCII without a colon, RFC 5322 section 3.6.8), got %q", rc.HeaderName)
 		}
 		if strings.ContainsAny(rc.HeaderValue, "\r\n\x00") {
@@ -300,19 +302,6 @@ func (r *rule) compileAction(rc RuleConfig) error {
 		return fmt.Errorf("header_name and header_value apply to add_header only")
 	}
 	return nil
-}
-
-// fieldName reports whether name is a header field name (RFC 5322
-// §3.6.8: printable US-ASCII but the colon). The core refuses to add any
-// other, with a warning for each message: refused here, check-config says
-// so at once.
-func fieldName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		if c := name[i]; c <= ' ' || c >= 0x7f || c == ':' {
-			return false
-		}
-	}
-	return name != ""
 }
 
 // enhancedRE is an enhanced status code (RFC 3463 §2: class.subject.detail).

@@ -75,10 +75,8 @@ func checkName(name string) error {
 	if name == "" {
 		return fmt.Errorf("empty header name")
 	}
-	for _, c := range name {
-		if c <= ' ' || c >= 0x7f || c == ':' {
-			return fmt.Errorf("bad header name %q: %q is not allowed (RFC 5322 section 3.6.8)", name, c)
-		}
+	if err := sdk.CheckFieldName(name); err != nil {
+		return fmt.Errorf("bad header name %q: %w", name, err)
 	}
 	return nil
 }
