@@ -162,7 +162,7 @@ func (c *Config) validate() error {
 		// Stored as compared: IsLocalDomain lower-cases the query and
 		// drops its root dot (RFC 1034 section 3.1), so "Example.ORG." must
 		// become "example.org" to ever match.
-		c.LocalDomains[i] = normDomain(d)
+		c.LocalDomains[i] = dnsresolve.Fold(d)
 	}
 	if err := c.validateLimits(f); err != nil {
 		return err
@@ -293,24 +293,18 @@ func (c *Config) Resolve(p string) string {
 	return r
 }
 
-// IsLocalDomain reports whether domain is one of local_domains, ignoring
-// case and a trailing root dot on either side (a Config built by hand may
-// not have been normalised by Parse).
+// IsLocalDomain reports whether domain is one of local_domains, as
+// dnsresolve.Fold compares names: without regard to case, a trailing root
+// dot or the IDN form ("café.example" in local_domains is also
+// "xn--caf-dma.example", the form a peer without SMTPUTF8, or Sluice's
+// own downgrade, sends), on either side (a Config built by hand may not
+// have been normalised by Parse).
 func (c *Config) IsLocalDomain(domain string) bool {
-	domain = normDomain(domain)
+	domain = dnsresolve.Fold(domain)
 	for _, d := range c.LocalDomains {
-		if normDomain(d) == domain {
+		if dnsresolve.Fold(d) == domain {
 			return true
 		}
 	}
 	return false
-}
-
-// normDomain lower-cases d and drops one trailing dot: domain names compare
-// without regard to case (RFC 4343 section 3) and "example.org." is the
-// same absolute name as "example.org". A Unicode domain compares as its
-// A-label: "café.example" in local_domains is also "xn--caf-dma.example",
-// the form a peer without SMTPUTF8 (or Sluice's own downgrade) sends.
-func normDomain(d string) string {
-	return strings.TrimSuffix(strings.ToLower(dnsresolve.ASCII(d)), ".")
 }

@@ -19,6 +19,15 @@ func ASCII(name string) string {
 	return a
 }
 
+// Fold returns domain as two names are compared: lowercased (RFC 4343),
+// without the trailing dot of an absolute name (RFC 1034 §3.1:
+// "example.org." is "example.org") and with its internationalized labels
+// as A-labels, so that "bücher.example" and "xn--bcher-kva.example" are
+// one domain.
+func Fold(domain string) string {
+	return strings.TrimSuffix(strings.ToLower(ASCII(domain)), ".")
+}
+
 // ALabels returns domain with each label that is not ASCII as its A-label,
 // as ASCII does, but fails when one does not convert (a disallowed code
 // point, a bidi rule broken, RFC 5891 §5): a name sent on the wire in

@@ -55,3 +55,15 @@ func TestLookupUnicodeDomain(t *testing.T) {
 		t.Errorf("LookupIP = %v, %v", ips, err)
 	}
 }
+
+func TestFold(t *testing.T) {
+	for in, want := range map[string]string{
+		"Example.ORG.":          "example.org",
+		"Bücher.Example":        "xn--bcher-kva.example",
+		"xn--BCHER-kva.example": "xn--bcher-kva.example",
+	} {
+		if got := Fold(in); got != want {
+			t.Errorf("Fold(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

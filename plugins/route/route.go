@@ -56,6 +56,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/delivery"
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -203,30 +204,30 @@ func compile(n int, rc Rule) (*rule, error) {
 		r.match = re.MatchString
 	case strings.HasPrefix(m, "*.") || strings.HasPrefix(m, "."):
 		// ".example.org" is how Postfix's transport_maps write it.
-		d := domainKey(strings.TrimPrefix(strings.TrimPrefix(m, "*"), "."))
+		d := dnsresolve.Fold(strings.TrimPrefix(strings.TrimPrefix(m, "*"), "."))
 		if err := checkDomain(d); err != nil {
 			return nil, err
 		}
 		suffix := "." + d
-		r.match = func(a string) bool { return strings.HasSuffix(domainKey(domainOf(a)), suffix) }
+		r.match = func(a string) bool { return strings.HasSuffix(dnsresolve.Fold(domainOf(a)), suffix) }
 		r.scope = scope{kind: scopeSubdomains, domain: d}
 	case strings.Contains(m, "@"):
 		at := strings.LastIndexByte(m, '@')
 		if at == 0 || strings.Contains(m[:at], "*") {
 			return nil, fmt.Errorf("match %q: for every address of a domain write the domain alone (%q)", rc.Match, m[at+1:])
 		}
-		if err := checkDomain(domainKey(m[at+1:])); err != nil {
+		if err := checkDomain(dnsresolve.Fold(m[at+1:])); err != nil {
 			return nil, err
 		}
 		addr := addrKey(m)
 		r.match = func(a string) bool { return addrKey(a) == addr }
 		r.scope = scope{kind: scopeAddress, domain: domainOf(addr), addr: addr}
 	default:
-		d := domainKey(m)
+		d := dnsresolve.Fold(m)
 		if err := checkDomain(d); err != nil {
 			return nil, err
 		}
-		r.match = func(a string) bool { return domainKey(domainOf(a)) == d }
+		r.match = func(a string) bool { return dnsresolve.Fold(domainOf(a)) == d }
 		r.scope = scope{kind: scopeDomain, domain: d}
 	}
 	switch rc.Transport {
