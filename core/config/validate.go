@@ -308,3 +308,13 @@ func (c *Config) IsLocalDomain(domain string) bool {
 	}
 	return false
 }
+
+// InRelayNetworks reports whether ip is in relay_networks.
+func (c *Config) InRelayNetworks(ip netip.Addr) bool {
+	for _, p := range c.RelayNetworks {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

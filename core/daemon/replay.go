@@ -87,11 +87,8 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	if helo == "" {
 		helo = "replay.invalid"
 	}
-	relay := false // as the listener would say at connect
-	for _, n := range c.RelayNetworks {
-		relay = relay || n.Contains(client.Unmap())
-	}
-	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, Listener: "replay", RelayClient: relay})
+	// RelayClient as the listener would say at connect.
+	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, Listener: "replay", RelayClient: c.InRelayNetworks(client.Unmap())})
 	defer s.Close()
 	res := &ReplayResult{}
 	finish := func(h sdk.Hook, o pipeline.Outcome) *ReplayResult {

@@ -36,12 +36,7 @@ func (s *Server) isLocal(domain string) bool {
 
 // mayRelay reports whether ip is in relay_networks.
 func (s *Server) mayRelay(ip netip.Addr) bool {
-	for _, p := range s.domains.Load().RelayNetworks {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return s.domains.Load().InRelayNetworks(ip)
 }
 
 // postmasterDomain is the domain of the postmaster RCPT TO:<Postmaster>
