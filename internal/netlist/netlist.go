@@ -41,3 +41,13 @@ func Prefixes(list []string) ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
+
+// Contains reports whether ip is in one of list.
+func Contains(list []netip.Prefix, ip netip.Addr) bool {
+	for _, p := range list {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

@@ -9,6 +9,7 @@ import (
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
+	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -30,13 +31,7 @@ func (p *Plugin) maySign(t *sdk.Txn) bool {
 	if err != nil {
 		return false
 	}
-	ip = ip.Unmap()
-	for _, n := range p.signNets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
+	return netlist.Contains(p.signNets, ip.Unmap())
 }
 
 // sign adds one DKIM-Signature per key of the From domain (or of the

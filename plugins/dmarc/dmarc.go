@@ -158,11 +158,8 @@ func (p *Plugin) HeadersOnly() bool { return true }
 // not check (RFC 7489 §6.6 is the receiver's side of the protocol).
 func (p *Plugin) skipped(s sdk.Session) string {
 	if ip, err := netip.ParseAddr(s.ClientIP); err == nil {
-		ip = ip.Unmap()
-		for _, pfx := range p.skip {
-			if pfx.Contains(ip) {
-				return "dmarc: not evaluated, client " + ip.String() + " in skip_networks"
-			}
+		if ip = ip.Unmap(); netlist.Contains(p.skip, ip) {
+			return "dmarc: not evaluated, client " + ip.String() + " in skip_networks"
 		}
 	}
 	if s.AuthUser != "" && (p.cfg.SkipAuthenticated == nil || *p.cfg.SkipAuthenticated) {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -81,10 +82,8 @@ func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) 
 		return nil, "greylist: client in relay_networks", nil
 	}
 	ip, network := clientNet(t.Session.ClientIP)
-	for _, p := range g.skip {
-		if ip.IsValid() && p.Contains(ip) {
-			return nil, "greylist: client in skip_networks", nil
-		}
+	if ip.IsValid() && netlist.Contains(g.skip, ip) {
+		return nil, "greylist: client in skip_networks", nil
 	}
 	now := g.now()
 	g.mu.Lock()

@@ -175,10 +175,8 @@ func (p *Plugin) Mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 		return sdk.Continue().Because("spf: no client IP"), nil
 	}
 	ip = ip.Unmap()
-	for _, pfx := range p.skip {
-		if pfx.Contains(ip) {
-			return sdk.Continue().Because("spf: client in skip_networks"), nil
-		}
+	if netlist.Contains(p.skip, ip) {
+		return sdk.Continue().Because("spf: client in skip_networks"), nil
 	}
 	if t.Session.AuthUser != "" && (p.cfg.SkipAuthenticated == nil || *p.cfg.SkipAuthenticated) {
 		return sdk.Continue().Because("spf: authenticated client"), nil
