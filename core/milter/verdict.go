@@ -94,11 +94,6 @@ func replyVerdict(code int, text string) (sdk.Verdict, error) {
 	return mk(code, enhanced, replyText(strings.Join(parts, " "))), nil
 }
 
-// maxReplyText bounds a reply's text so that the reply line, "550
-// 5.999.999 " and CRLF included, stays within the 512 octets of RFC 5321
-// §4.5.3.1.5; the lines of a multi-line reply, joined, would often not.
-const maxReplyText = 512 - len("550 5.999.999 ") - len("\r\n")
-
 // replyText makes an SMFIR_REPLYCODE text fit for the client's reply
 // line. libmilter makes a milter double each '%' (smfi_setreply, as
 // Sendmail uses the text as a format): Postfix (milter8.c, SMFIR_REPLYCODE)
@@ -106,10 +101,12 @@ const maxReplyText = 512 - len("550 5.999.999 ") - len("\r\n")
 // we, so "100%% sure" reads "100% sure". Then every byte outside RFC 5321
 // §4.2's textstring (HT, SP and %d33-126) becomes '?', as Postfix's
 // printable() censors replies: no terminal escape or stray 8-bit byte
-// from a milter reaches the client.
+// from a milter reaches the client. The pipeline cuts every stage's reply
+// to one 512-octet line (RFC 5321 §4.5.3.1.5), the lines of a multi-line
+// reply joined here included.
 func replyText(s string) string {
 	var b strings.Builder
-	for i := 0; i < len(s) && b.Len() < maxReplyText; i++ {
+	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' {
 			if i++; i == len(s) {
