@@ -52,7 +52,7 @@ func RestartLimits(a, b config.Limits) []string {
 	return keys
 }
 
-// smtpLimits are the limits a go-smtp server holds (listener.newSMTP).
+// goSMTPLimits are the limits a go-smtp server holds (listener.newSMTP).
 type goSMTPLimits struct {
 	size, line    int64
 	command, data int64
