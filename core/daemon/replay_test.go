@@ -112,3 +112,37 @@ func withoutReceived(t *testing.T, m string) string {
 	}
 	return m[2:i+2] + m[j:]
 }
+
+// Replay tells the stages whether --ip is in relay_networks, as the
+// listener does at connect: spf skips such a client (skip_relay_clients
+// defaults to true), and checks one outside them.
+func TestReplaySetsRelayClient(t *testing.T) {
+	self := testlib.Build(t, "./cmd/sluice")
+	dns := testlib.NewDNS(t, `example.org. 60 IN TXT "v=spf1 -all"`)
+	src := fmt.Sprintf(`
+hostname = "mx.example.org"
+data_dir = %q
+relay_networks = ["127.0.0.2/32"]
+[dns]
+servers = [%q]
+[[listener]]
+name   = "mx"
+listen = "127.0.0.1:0"
+[[stage]]
+name   = "spf"
+plugin = "spf"
+[stage.config]
+skip_networks = []
+`, filepath.Join(t.TempDir(), "data"), dns.Addr)
+	msg := []byte("From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: r\r\n\r\nhi\r\n")
+	for ip, want := range map[string]string{"127.0.0.2": "continue", "127.0.0.3": "reject"} {
+		res, err := Replay(context.Background(), mustParse(t, src), msg, ReplayOptions{
+			From: "alice@example.org", To: []string{"bob@remote.test"}, ClientIP: ip, Self: self})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != want {
+			t.Errorf("--ip %s: outcome %s %s, want %s (trace %+v)", ip, res.Outcome, res.Reply, want, res.Trace)
+		}
+	}
+}
