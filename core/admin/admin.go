@@ -42,10 +42,15 @@ type Options struct {
 	Queue    Queue
 	NotFound error // the queue's "no such message" error, mapped to 404
 	Closed   error // the queue's "closed" error (the daemon is stopping), mapped to 503
-	Token    string
-	Logger   *slog.Logger
-	Clock    func() time.Time
-	Version  string
+	// Conflicts are the errors by which a message's state refuses an
+	// action (releasing an active message, bouncing one whose attempt
+	// runs), mapped to 409. Any other error is the server's own (a failed
+	// storage write): 500.
+	Conflicts []error
+	Token     string
+	Logger    *slog.Logger
+	Clock     func() time.Time
+	Version   string
 	// Metrics serves GET /metrics (core/metrics' Handler). When nil, a
 	// minimal hand-written exposition of the queue sizes is served.
 	Metrics http.Handler
@@ -238,7 +243,7 @@ func (a *api) show(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := a.opt.Queue.Get(id)
 	if err != nil {
-		a.queueError(w, err)
+		a.queueError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, m)
@@ -286,7 +291,7 @@ func (a *api) action(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		a.queueError(w, err)
+		a.queueError(w, r, err)
 		return
 	}
 	a.opt.Logger.Info("admin action", "id", id, "action", action)
@@ -337,7 +342,7 @@ func (a *api) trace(w http.ResponseWriter, r *http.Request) {
 	}
 	b, err := a.opt.Trace(id)
 	if err != nil {
-		a.queueError(w, err)
+		a.queueError(w, r, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -374,7 +379,7 @@ func pathID(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return id, true
 }
 
-func (a *api) queueError(w http.ResponseWriter, err error) {
+func (a *api) queueError(w http.ResponseWriter, r *http.Request, err error) {
 	if a.opt.NotFound != nil && errors.Is(err, a.opt.NotFound) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
@@ -385,7 +390,14 @@ func (a *api) queueError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	writeError(w, http.StatusConflict, err.Error())
+	for _, c := range a.opt.Conflicts {
+		if errors.Is(err, c) {
+			writeError(w, http.StatusConflict, err.Error())
+			return
+		}
+	}
+	a.opt.Logger.Error("admin request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusInternalServerError, err.Error())
 }
 
 // ErrorBody is the JSON body of every error response.

@@ -3,6 +3,7 @@ package admin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -26,7 +27,8 @@ func setup(t *testing.T, token string, opts ...func(*Options)) (*httptest.Server
 	if err := q.Enqueue(m, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	o := Options{Queue: q, NotFound: queue.ErrNotFound, Token: token}
+	o := Options{Queue: q, NotFound: queue.ErrNotFound, Token: token,
+		Conflicts: []error{queue.ErrNotHeld, queue.ErrNotActive}}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -238,5 +240,33 @@ func TestQueueClosedIs503(t *testing.T) {
 	}
 	if code, body := do(t, "POST", srv.URL+"/api/queue/"+id+"/hold", ""); code != http.StatusServiceUnavailable || !strings.Contains(body, "closed") {
 		t.Fatalf("hold on a closed queue: %d %s, want 503", code, body)
+	}
+}
+
+// holdFails is a queue whose writes fail, as Pebble's do on a broken disk:
+// a fault a real store cannot be made to show on demand.
+type holdFails struct {
+	Queue
+	err error
+}
+
+func (h holdFails) Hold(string) error { return h.err }
+
+// A storage failure is the server's error (500), not a 409 that would
+// blame the message's state; a state that refuses the action stays 409.
+func TestStorageErrorIs500(t *testing.T) {
+	disk := errors.New("pebble: write /var/spool/sluice/000012.log: input/output error")
+	srv, q, id := setup(t, "", func(o *Options) { o.Queue = holdFails{Queue: o.Queue, err: disk} })
+	if code, body := do(t, "POST", srv.URL+"/api/queue/"+id+"/hold", ""); code != http.StatusInternalServerError || !strings.Contains(body, "input/output error") {
+		t.Fatalf("hold on a failing disk: %d %s, want 500", code, body)
+	}
+	if code, body := do(t, "POST", srv.URL+"/api/queue/"+id+"/release", ""); code != http.StatusConflict || !strings.Contains(body, "not held") {
+		t.Fatalf("release of an active message: %d %s, want 409", code, body)
+	}
+	if err := q.Hold(id); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "POST", srv.URL+"/api/queue/"+id+"/retry", ""); code != http.StatusConflict || !strings.Contains(body, "release it first") {
+		t.Fatalf("retry of a held message: %d %s, want 409", code, body)
 	}
 }

@@ -141,7 +141,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 		}
 		d.adminSrv = &http.Server{
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound, Closed: queue.ErrClosed,
-				Token: c.Admin.Token, Logger: d.log, Version: opt.Version,
+				Conflicts: []error{queue.ErrNotHeld, queue.ErrNotActive, delivery.ErrInProgress},
+				Token:     c.Admin.Token, Logger: d.log, Version: opt.Version,
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(),
 				// The agent is made below, before the server starts serving.

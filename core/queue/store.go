@@ -370,6 +370,9 @@ func (s *Store) Hold(id string) error {
 // ErrNotHeld refuses to release an active message.
 var ErrNotHeld = errors.New("not held; retry it to deliver it now")
 
+// ErrNotActive refuses to retry a held or quarantined message.
+var ErrNotActive = errors.New("release it first")
+
 // Release makes a held or quarantined message active and due now. An
 // active message is refused: releasing it would only start an attempt
 // ahead of its schedule (that is Retry's job).
@@ -392,7 +395,7 @@ func (s *Store) Release(id string) error {
 func (s *Store) Retry(id string) error {
 	_, err := s.Modify(id, func(m *envelope.Message) error {
 		if m.State != envelope.StateActive {
-			return fmt.Errorf("message %s is %s; release it first", id, m.State)
+			return fmt.Errorf("message %s is %s; %w", id, m.State, ErrNotActive)
 		}
 		m.NextAttempt = s.clock()
 		return nil
