@@ -11,6 +11,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/queue"
 )
 
 // A reload replaces the agent with its Successor and retires the old one:
@@ -90,31 +92,73 @@ type dueWatch struct {
 	*watchedQueue
 	due      chan struct{}
 	retireIn atomic.Pointer[Agent]
+	// With holdWrites set, the next write returns only once a Due that
+	// began after it has returned: the scheduler has looked at the queue
+	// as the write left it while the writer still holds its claim.
+	holdWrites atomic.Bool
+	dues       atomic.Int64 // Due calls begun
+	lookedFrom atomic.Int64 // the number of the last Due call to return
+	looked     chan struct{}
 }
 
 func (q *dueWatch) Due(now time.Time, limit int, skip func(string) bool) ([]string, time.Time, error) {
 	if a := q.retireIn.Swap(nil); a != nil {
 		a.Retire()
 	}
+	n := q.dues.Add(1)
 	ids, next, err := q.watchedQueue.Due(now, limit, skip)
+	q.lookedFrom.Store(n)
 	select {
 	case q.due <- struct{}{}:
 	default:
 	}
+	if q.looked != nil {
+		select {
+		case q.looked <- struct{}{}:
+		default:
+		}
+	}
 	return ids, next, err
+}
+
+func (q *dueWatch) Modify(id string, fn func(*envelope.Message) error) (*envelope.Message, error) {
+	m, err := q.watchedQueue.Modify(id, fn)
+	q.afterWrite()
+	return m, err
+}
+
+func (q *dueWatch) ModifyEnqueue(id string, fn func(*envelope.Message) ([]queue.Queued, error)) (*envelope.Message, error) {
+	m, err := q.watchedQueue.ModifyEnqueue(id, fn)
+	q.afterWrite()
+	return m, err
+}
+
+func (q *dueWatch) afterWrite() {
+	if !q.holdWrites.CompareAndSwap(true, false) {
+		return
+	}
+	after := q.dues.Load()
+	limit := time.After(waitLimit)
+	for q.lookedFrom.Load() <= after {
+		select {
+		case <-q.looked:
+		case <-limit:
+			return // the test's own wait reports it
+		}
+	}
 }
 
 // An attempt the retired agent still runs ends deferred: the successor,
 // which skipped the message while it was claimed, tries it again at its
 // retry time. It did not learn of the retry, and with no other mail the
-// message waited for the next kick (days on a quiet relay). Real clock,
-// 300 ms retry: the wait is for an event, bounded.
+// message waited for the next kick (days on a quiet relay). The retry is
+// due at once on the injected clock, and the deferral's write returns only
+// after the successor has looked (and skipped the still-claimed message):
+// only the retired agent's wake-up can start the retry.
 func TestSuccessorRetriesWhatTheRetiredAgentDeferred(t *testing.T) {
 	gate := make(chan struct{})
 	h := newHarness(t)
-	h.opt.Clock = time.Now
-	h.clock.now = time.Now()
-	h.opt.Config.Retry = []config.Duration{{Duration: 300 * time.Millisecond}}
+	h.opt.Config.Retry = []config.Duration{{Duration: 0}}
 	h.opt.Config.Jitter = 0
 	h.useDNS(nil, "one.test. MX 10 mx.one.test.", "mx.one.test. A 127.0.0.2")
 	one := h.sinkAt("127.0.0.2", sinkOptions{dataGate: gate, data: func(n int) error {
@@ -123,7 +167,7 @@ func TestSuccessorRetriesWhatTheRetiredAgentDeferred(t *testing.T) {
 		}
 		return nil
 	}})
-	q := &dueWatch{watchedQueue: h.q, due: make(chan struct{}, 1)}
+	q := &dueWatch{watchedQueue: h.q, due: make(chan struct{}, 1), looked: make(chan struct{}, 1)}
 	old := New(q, h.opt)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -142,6 +186,7 @@ func TestSuccessorRetriesWhatTheRetiredAgentDeferred(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the successor never asked the queue")
 	}
+	q.holdWrites.Store(true)
 	close(gate)
 	got := waitMsg(t, one) // the second DATA: the successor's retry
 	if len(got.rcpts) != 1 || got.rcpts[0] != "a@one.test" {
