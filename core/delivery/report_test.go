@@ -525,7 +525,8 @@ func TestAdminBounceDuringAttempt(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("delivery did not reach DATA")
 	}
-	srv := httptest.NewServer(admin.Handler(admin.Options{Queue: h.q, NotFound: queue.ErrNotFound, Bounce: h.agent.Bounce}))
+	srv := httptest.NewServer(admin.Handler(admin.Options{Queue: h.q, NotFound: queue.ErrNotFound, Bounce: h.agent.Bounce,
+		Conflicts: []error{ErrInProgress}}))
 	defer srv.Close()
 	resp, err := http.Post(srv.URL+"/api/queue/"+id+"/bounce", "", nil)
 	if err != nil {
