@@ -227,6 +227,9 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 			if res.Quarantine {
 				r.State = envelope.StateQuarantined
 			}
+			for i := range r.Rcpts {
+				r.Rcpts[i].Route = res.Routes[r.Rcpts[i].Addr]
+			}
 		}
 	}
 	r.Size, r.Body8Bit = int64(len(raw)), !ascii(string(raw))

@@ -19,6 +19,11 @@ type BounceResult struct {
 	// Quarantine: a stage quarantined the report; it is queued in state
 	// quarantined, as a message would be, for `sluice queue release`.
 	Quarantine bool
+	// Routes are the transports stages set for the report's recipients
+	// (sdk.SetRoute; by address as given), as the route plugin routes a
+	// local sender's report to its mailbox server. Nil when none was set
+	// or when the report is queued as generated.
+	Routes map[string]string
 	// Unchanged says why Body is the report as generated although a stage
 	// was asked (a stage failed and its on_error stopped the hook, or a
 	// stage answered tempfail), for a warning in the log; "" otherwise.
@@ -79,10 +84,10 @@ func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []
 		res.Drop = true
 		outcome = fmt.Sprintf("dropped: stage %s discarded it", last.Stage)
 	case o.Action == sdk.ActionQuarantine:
-		res.Body, res.Quarantine = msg.Bytes(), true
+		res.Body, res.Quarantine, res.Routes = msg.Bytes(), true, s.routes()
 		outcome = fmt.Sprintf("quarantined by stage %s", last.Stage)
 	default:
-		res.Body = msg.Bytes()
+		res.Body, res.Routes = msg.Bytes(), s.routes()
 		outcome = "queued"
 	}
 	res.Trace, _ = json.Marshal(Trace{ID: id, Entries: trace, Outcome: outcome})
@@ -99,4 +104,18 @@ func (p *Pipeline) bounceStages() *Pipeline {
 		}
 	}
 	return bp
+}
+
+// routes are the routes stages set on the envelope's recipients, or nil.
+func (s *Session) routes() map[string]string {
+	var out map[string]string
+	for _, r := range s.txn.Envelope.Rcpts {
+		if r.Route != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[r.Addr] = r.Route
+		}
+	}
+	return out
 }

@@ -43,16 +43,19 @@ func TestBounceHookEditsAndSuppresses(t *testing.T) {
 	}
 }
 
-// A report's envelope is Sluice's: a bounce stage's envelope edits (sender,
-// recipients, routes) are not applied, and its trace says so, while its
-// header edits are. They used to be dropped without a word.
+// A report's envelope is Sluice's: a bounce stage's sender and recipient
+// edits are not applied, and its trace says so, while its header edits
+// are. A route is: it says where a recipient's report goes (the route
+// plugin sends a local sender's to its mailbox server), not who gets it;
+// it used to be ignored too, and such a report went by MX, back to us.
 func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
 	st := bounceStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
 		return sdk.Continue(
 			sdk.AddHeader{Name: "X-Bounce-Seen", Value: "yes"},
 			sdk.AddRecipient{Addr: "postmaster@example.org"},
 			sdk.SetSender{Addr: "someone@example.org"},
-			sdk.SetRoute{Rcpt: "a@b", Route: "smtp:[127.0.0.1]:2525"},
+			sdk.SetRoute{Rcpt: "A@b", Route: "smtp:[127.0.0.1]:2525"},
+			sdk.SetRoute{Rcpt: "nobody@b", Route: "smtp:[127.0.0.1]:2526"},
 		), nil
 	})
 	p := New(nil, sc("b", st))
@@ -60,18 +63,22 @@ func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
 	if res.Drop || string(res.Body) != "Subject: failed\r\nX-Bounce-Seen: yes\r\n\r\nreport\r\n" {
 		t.Fatalf("header edit: %+v", res)
 	}
+	if len(res.Routes) != 1 || res.Routes["a@b"] != "smtp:[127.0.0.1]:2525" {
+		t.Errorf("routes %v, want a@b's only", res.Routes)
+	}
 	var tr Trace
 	if err := json.Unmarshal(res.Trace, &tr); err != nil {
 		t.Fatal(err)
 	}
 	got := strings.Join(tr.Entries[0].Edits, "|")
-	for _, want := range []string{"add recipient <postmaster@example.org> (ignored at bounce)", "set sender <someone@example.org> (ignored at bounce)", "(ignored at bounce)"} {
-		if !strings.Contains(got, want) {
+	for _, want := range []string{"add recipient <postmaster@example.org> (ignored at bounce)", "set sender <someone@example.org> (ignored at bounce)",
+		"set route of <A@b> to smtp:[127.0.0.1]:2525|", "set route of <nobody@b> to smtp:[127.0.0.1]:2526 (ignored at bounce)"} {
+		if !strings.Contains(got+"|", want) {
 			t.Errorf("trace edits %q lack %q", got, want)
 		}
 	}
 	if strings.Count(got, "(ignored at bounce)") != 3 {
-		t.Errorf("trace edits %q: want the three envelope edits ignored", got)
+		t.Errorf("trace edits %q: want the sender, recipient and unknown recipient's route edits ignored", got)
 	}
 }
 

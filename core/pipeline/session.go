@@ -414,7 +414,9 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 			}
 			s.applyEnvelopeEdit(hook, ed)
 		case sdk.SetRoute:
-			if noEnvelope {
+			// A report's recipient may be routed (to the mailbox server
+			// of a local sender, say): where it goes, not who gets it.
+			if noEnvelope && hook != sdk.HookBounce {
 				ok = false
 				break
 			}

@@ -1,0 +1,26 @@
+package route
+
+import (
+	"context"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Bounce routes a report Sluice generated as the data hook routes a
+// message: a recipient matching a rule with a transport gets it, so that
+// a local sender's bounce goes to its mailbox server (Postfix's bounce
+// daemon hands reports to cleanup, which applies transport_maps) instead
+// of by MX, which for our own domain is this host: a loop, and the report
+// dropped. Only routes: a report's recipients are Sluice's, so an alias is
+// not rewritten here, and its own rule decides.
+func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
+	var edits []sdk.Edit
+	for _, r := range t.Envelope.Rcpts {
+		if rl := p.ruleFor(r.Addr); rl != nil && rl.transport != "" && rl.transport != "reject" {
+			edits = append(edits, sdk.SetRoute{Rcpt: r.Addr, Route: rl.transport})
+		}
+	}
+	return sdk.Continue(edits...), nil
+}
+
+var _ sdk.BounceHook = (*Plugin)(nil)
