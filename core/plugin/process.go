@@ -282,10 +282,12 @@ func (p *Process) supervise() {
 				return
 			case <-time.After(wait):
 			}
-			err := p.launch()
+			// Counted before the launch makes the new process answer:
+			// whoever sees it answer sees the restart counted.
 			p.mu.Lock()
 			p.restarts++
 			p.mu.Unlock()
+			err := p.launch()
 			if err == nil {
 				break
 			}
