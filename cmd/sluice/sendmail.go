@@ -18,6 +18,8 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/delivery"
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // Exit codes of the sendmail command, from sysexits.h as sendmail and
@@ -123,7 +125,43 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.smtpStdio {
 		return smtpStdio(addr, stdin, stdout)
 	}
-	domain := cfg.Hostname
+	raw, err := readMessage(stdin, o.ignoreDots)
+	if err != nil {
+		return sendmailFail(exIOErr, "reading the message: %v", err)
+	}
+	// Checked before the daemon is asked: a bad address or a message
+	// without recipients is the caller's error whether it runs or not.
+	sub, err := prepare(*o, raw, cfg.Hostname)
+	if err != nil {
+		return err
+	}
+	c, greeted, err := dialDaemon(addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if o.config == "" && greeted != "" && !strings.EqualFold(greeted, cfg.Hostname) {
+		// Without -c the embedded default's hostname would qualify
+		// "root" (cron's MAILTO) with a name the daemon does not have:
+		// the running daemon's own, from its greeting, as Postfix's
+		// sendmail takes $myorigin from the daemon's main.cf.
+		if sub, err = prepare(*o, raw, greeted); err != nil {
+			return err
+		}
+	}
+	return submit(c, o, sub, stderr)
+}
+
+// submission is a message ready to submit: its envelope and bytes.
+type submission struct {
+	sender string
+	rcpts  []string
+	data   []byte
+}
+
+// prepare qualifies the sender and the recipients of o (and, with -t, of
+// raw's header) with domain and completes the message.
+func prepare(o sendmailOpts, raw []byte, domain string) (*submission, error) {
 	if !o.senderSet {
 		o.sender = defaultSender(domain)
 	}
@@ -135,20 +173,15 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		// Checked here as recipients are: a malformed address is
 		// EX_DATAERR, not the daemon's 501 and EX_UNAVAILABLE.
 		if o.senderSet && o.sender != "" && !isMailbox(o.sender) {
-			return sendmailFail(exDataErr, "bad sender %q: not an address", given)
+			return nil, sendmailFail(exDataErr, "bad sender %q: not an address", given)
 		}
-	}
-
-	raw, err := readMessage(stdin, o.ignoreDots)
-	if err != nil {
-		return sendmailFail(exIOErr, "reading the message: %v", err)
 	}
 	msg := parseMessage(raw)
 	var rcpts []string
 	for _, a := range o.rcpts {
 		list, err := parseAddrs(a, domain)
 		if err != nil {
-			return sendmailFail(exDataErr, "bad recipient %q: %v", a, err)
+			return nil, sendmailFail(exDataErr, "bad recipient %q: %v", a, err)
 		}
 		rcpts = append(rcpts, list...)
 	}
@@ -157,7 +190,7 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 			for _, v := range msg.values(name) {
 				list, err := parseAddrs(v, domain)
 				if err != nil {
-					return sendmailFail(exDataErr, "bad %s header %q: %v", name, v, err)
+					return nil, sendmailFail(exDataErr, "bad %s header %q: %v", name, v, err)
 				}
 				rcpts = append(rcpts, list...)
 			}
@@ -167,12 +200,12 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	rcpts = dedupe(rcpts)
 	if len(rcpts) == 0 {
 		if o.fromHeaders {
-			return sendmailFail(exUsage, "no recipient addresses found in the message header")
+			return nil, sendmailFail(exUsage, "no recipient addresses found in the message header")
 		}
-		return sendmailFail(exUsage, "no recipients (give them as arguments, or -t to read To/Cc/Bcc)")
+		return nil, sendmailFail(exUsage, "no recipients (give them as arguments, or -t to read To/Cc/Bcc)")
 	}
-	msg.complete(o, domain)
-	return submit(addr, o, rcpts, msg.bytes(), stderr)
+	msg.complete(&o, domain)
+	return &submission{sender: o.sender, rcpts: rcpts, data: msg.bytes()}, nil
 }
 
 // parseSendmailArgs reads sendmail's options, which are not Go flags but
@@ -583,13 +616,15 @@ func (m *smMessage) bytes() []byte {
 // submit sends the message over SMTP and maps the daemon's answer to a
 // sysexits code. A recipient refused fails the whole submission: nothing
 // is sent, so the caller can fix and retry without duplicates.
-func submit(addr string, o *sendmailOpts, rcpts []string, data []byte, stderr io.Writer) error {
+// dialDaemon connects to the daemon at addr and says EHLO; it returns
+// the client and the name the daemon greeted with ("" if none).
+func dialDaemon(addr string) (*smtp.Client, string, error) {
 	conn, err := net.DialTimeout("tcp", addr, 30*time.Second)
 	if err != nil {
-		return sendmailFail(exUnavailable, "cannot reach the Sluice daemon at %s: %v", addr, err)
+		return nil, "", sendmailFail(exUnavailable, "cannot reach the Sluice daemon at %s: %v", addr, err)
 	}
-	c := smtp.NewClient(conn)
-	defer c.Close()
+	greet := &delivery.GreetingConn{Conn: conn}
+	c := smtp.NewClient(greet)
 	c.CommandTimeout = 5 * time.Minute
 	c.SubmissionTimeout = 10 * time.Minute
 	helo, _ := os.Hostname()
@@ -597,14 +632,25 @@ func submit(addr string, o *sendmailOpts, rcpts []string, data []byte, stderr io
 		helo = "localhost"
 	}
 	if err := c.Hello(helo); err != nil {
-		return smtpFailure("EHLO", err)
+		c.Close()
+		return nil, "", smtpFailure("EHLO", err)
 	}
-	opts := &smtp.MailOptions{Return: smtp.DSNReturn(o.ret), EnvelopeID: o.envID, UTF8: !isASCII(o.sender) || !allASCII(rcpts)}
+	name := greet.Name()
+	if !envelope.ValidDomain(name) {
+		name = ""
+	}
+	return c, name, nil
+}
+
+// submit sends sub over c, a client dialDaemon made.
+func submit(c *smtp.Client, o *sendmailOpts, sub *submission, stderr io.Writer) error {
+	rcpts, data := sub.rcpts, sub.data
+	opts := &smtp.MailOptions{Return: smtp.DSNReturn(o.ret), EnvelopeID: o.envID, UTF8: !isASCII(sub.sender) || !allASCII(rcpts)}
 	if !isASCII(string(data)) {
 		opts.Body = smtp.Body8BitMIME
 	}
-	if err := c.Mail(o.sender, opts); err != nil {
-		return smtpFailure("MAIL FROM:<"+o.sender+">", err)
+	if err := c.Mail(sub.sender, opts); err != nil {
+		return smtpFailure("MAIL FROM:<"+sub.sender+">", err)
 	}
 	var ropts *smtp.RcptOptions
 	if len(o.notify) > 0 {

@@ -243,3 +243,24 @@ func TestSendmailBadSenderIsDataErr(t *testing.T) {
 		t.Fatalf("sink got %d messages", n)
 	}
 }
+
+// Without -c, a bare name (cron's MAILTO=root) and the default sender are
+// qualified with the running daemon's hostname, from its greeting, not
+// with the embedded default config's (localhost.localdomain or this
+// machine's name), which the daemon relays out as a remote domain.
+func TestSendmailQualifiesWithTheDaemonsName(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	t.Setenv("SLUICE_SMTP", startSinkDaemon(t, sink))
+	t.Setenv("USER", "cron")
+	var errb bytes.Buffer
+	if code := run([]string{"sendmail", "-i", "root"}, strings.NewReader("Subject: cron\n\nout\n"), &bytes.Buffer{}, &errb); code != exOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)[0]
+	if got.From != "cron@mx.sluice.test" || !slices.Equal(got.Rcpts, []string{"root@mx.sluice.test"}) {
+		t.Errorf("envelope %s → %v, want cron@mx.sluice.test → root@mx.sluice.test", got.From, got.Rcpts)
+	}
+	if !strings.Contains(string(got.Data), "\r\nFrom: <cron@mx.sluice.test>\r\n") {
+		t.Errorf("From field:\n%s", got.Data)
+	}
+}

@@ -67,16 +67,16 @@ func (e *loopError) Error() string {
 	return "the server greets as " + e.name + ", this host's own name"
 }
 
-// greetingConn keeps the first line the server sends, its greeting (RFC
+// GreetingConn keeps the first line the server sends, its greeting (RFC
 // 5321 §4.2: "220 domain …"), which go-smtp's client reads but does not
-// return.
-type greetingConn struct {
+// return: wrap the connection before smtp.NewClient.
+type GreetingConn struct {
 	net.Conn
 	line []byte
 	done bool
 }
 
-func (g *greetingConn) Read(p []byte) (int, error) {
+func (g *GreetingConn) Read(p []byte) (int, error) {
 	n, err := g.Conn.Read(p)
 	if !g.done {
 		chunk := p[:n]
@@ -91,8 +91,8 @@ func (g *greetingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// name is the domain the greeting gives, "" when it gave none.
-func (g *greetingConn) name() string {
+// Name is the domain the greeting gives, "" when it gave none.
+func (g *GreetingConn) Name() string {
 	line := strings.TrimRight(string(g.line), "\r")
 	if len(line) < 4 || !strings.HasPrefix(line, "220") {
 		return ""
@@ -148,13 +148,13 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 	}
 	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stop()
-	greet := &greetingConn{Conn: conn}
+	greet := &GreetingConn{Conn: conn}
 	c := a.newClient(greet, h.lmtp != "")
 	if err := c.Hello(a.host); err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
-	if name := greet.name(); h.mx && name != "" && strings.EqualFold(name, strings.TrimSuffix(a.host, ".")) {
+	if name := greet.Name(); h.mx && name != "" && strings.EqualFold(name, strings.TrimSuffix(a.host, ".")) {
 		_ = conn.Close()
 		return nil, &loopError{name: name}
 	}
