@@ -66,7 +66,8 @@ func adminServer(t *testing.T, n int) (url string, ids []string, q *queue.Store,
 		}
 		ids = append(ids, m.ID)
 	}
-	h := admin.Handler(admin.Options{Queue: q, NotFound: queue.ErrNotFound, Trace: q.Trace, Logger: slog.New(slog.DiscardHandler)})
+	h := admin.Handler(admin.Options{Queue: q, NotFound: queue.ErrNotFound, Trace: q.Trace, Logger: slog.New(slog.DiscardHandler),
+		Conflicts: []error{queue.ErrNotHeld, queue.ErrNotActive}})
 	requests = &atomic.Int64{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)

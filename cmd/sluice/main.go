@@ -70,7 +70,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
 	case "queue":
-		err = cmdQueue(args[1:], stdout)
+		err = cmdQueue(args[1:], stdin, stdout)
 	case "trace":
 		err = cmdTrace(args[1:], stdout)
 	case "replay":

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,9 +18,12 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
-const queueUsage = `usage: sluice queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
+const queueUsage = `usage: sluice queue list|show ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush
         [-c FILE | --admin URL] [--json]
   list: [--limit N] [--after ID] [--state S] [--all]
+  retry, hold, release, delete, bounce: one or more IDs; "-" reads IDs from
+        stdin (the first field of each line, as queue list prints them);
+        ALL is every queued message, or with --state S those in state S
   manage the queue of the running daemon through its admin API`
 
 // adminClient finds the daemon: --admin URL, else -c FILE's admin.listen,
@@ -99,13 +103,13 @@ func isSet(fs *flag.FlagSet, name string) bool {
 	return set
 }
 
-func cmdQueue(args []string, w io.Writer) error {
+func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	fs := newFlags("queue")
 	client := daemonFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 0, "list: at most this many messages per page (default the daemon's, 1000)")
 	after := fs.String("after", "", "list: start after this message ID (the previous page's next)")
-	state := fs.String("state", "", "list: only messages in this state (active, held, quarantined)")
+	state := fs.String("state", "", "list, and an action on ALL: only messages in this state (active, held, quarantined)")
 	all := fs.Bool("all", false, "list: every page, not only the first")
 	pos, err := parseCommand(fs, args, queueUsage, w)
 	if err != nil {
@@ -115,19 +119,28 @@ func cmdQueue(args []string, w io.Writer) error {
 		return errors.New("queue needs a subcommand: list, show, retry, hold, release, delete, bounce, flush")
 	}
 	sub, rest := pos[0], pos[1:]
-	needID := map[string]bool{"show": true, "retry": true, "hold": true, "release": true, "delete": true, "bounce": true}
+	actions := map[string]bool{"retry": true, "hold": true, "release": true, "delete": true, "bounce": true}
+	bulk := false
 	switch {
 	case sub == "list" || sub == "flush":
 		if len(rest) != 0 {
 			return fmt.Errorf("queue %s takes no arguments", sub)
 		}
-	case needID[sub]:
+	case sub == "show" || actions[sub] && len(rest) == 1 && checkID(rest[0]) == nil:
 		if len(rest) != 1 {
 			return fmt.Errorf("queue %s needs exactly one message ID", sub)
 		}
 		if err := checkID(rest[0]); err != nil {
 			return err
 		}
+	case actions[sub]:
+		if len(rest) == 0 {
+			return fmt.Errorf(`queue %s needs message IDs, "-" (IDs on stdin) or ALL`, sub)
+		}
+		if *asJSON {
+			return fmt.Errorf("queue %s --json takes one message ID", sub)
+		}
+		bulk = true
 	default:
 		return fmt.Errorf("unknown queue subcommand %q", sub)
 	}
@@ -137,6 +150,9 @@ func cmdQueue(args []string, w io.Writer) error {
 	if st := envelope.State(*state); st != "" && !st.Known() {
 		return fmt.Errorf("--state %q: want one of %v", *state, envelope.States)
 	}
+	if *state != "" && sub != "list" && !slices.Contains(rest, "ALL") {
+		return fmt.Errorf("--state is for queue list and for an action on ALL")
+	}
 	if *after != "" {
 		if err := checkID(*after); err != nil {
 			return fmt.Errorf("--after: %w", err)
@@ -145,6 +161,13 @@ func cmdQueue(args []string, w io.Writer) error {
 	cl, err := client()
 	if err != nil {
 		return err
+	}
+	if bulk {
+		ids, skipped, err := bulkIDs(rest, stdin, cl, envelope.State(*state))
+		if err != nil {
+			return err
+		}
+		return bulkAction(w, cl, sub, ids, skipped)
 	}
 	switch sub {
 	case "list":
