@@ -76,6 +76,10 @@ type GreylistConfig struct {
 	// SkipNetworks are client networks never greylisted. Unset, it is
 	// loopback (defaultSkipNetworks); an empty list greylists loopback too.
 	SkipNetworks []string `json:"skip_networks"`
+	// MaxEntries caps the records kept (in memory and in state_dir);
+	// past it the oldest first attempts make room first. 0: the default
+	// (defaultMaxEntries); -1: no cap.
+	MaxEntries int `json:"max_entries"`
 }
 
 // Rule hooks.
@@ -124,6 +128,12 @@ const (
 	defaultExpiry       = 24 * time.Hour
 	defaultWhitelistTTL = 36 * 24 * time.Hour
 	defaultDNSCacheTTL  = 5 * time.Minute
+	// defaultMaxEntries bounds the greylist to about 300 MB of heap (a record
+	// takes about 280 bytes). Expiry alone does not bound it: each
+	// new triplet costs one fsync, so a client that cycles senders or
+	// recipients adds over a thousand records a second on an ordinary disk
+	// and keeps each for the whole expiry.
+	defaultMaxEntries = 1000000
 )
 
 // rule is a compiled RuleConfig.
@@ -351,6 +361,7 @@ func zones(in []string) ([]string, error) {
 type greylistSettings struct {
 	delay, expiry, whitelistTTL time.Duration
 	clientAfter                 int
+	maxEntries                  int // 0: no cap
 	stateDir                    string
 	skip                        []netip.Prefix
 }
@@ -361,6 +372,7 @@ func compileGreylist(c GreylistConfig) (greylistSettings, error) {
 		expiry:       orDefault(c.Expiry.Duration, defaultExpiry),
 		whitelistTTL: orDefault(c.WhitelistTTL.Duration, defaultWhitelistTTL),
 		clientAfter:  c.ClientWhitelistAfter,
+		maxEntries:   c.MaxEntries,
 		stateDir:     c.StateDir,
 	}
 	if g.stateDir == "" {
@@ -371,6 +383,14 @@ func compileGreylist(c GreylistConfig) (greylistSettings, error) {
 	}
 	if g.clientAfter < 0 {
 		return g, fmt.Errorf("greylist: client_whitelist_after must not be negative")
+	}
+	switch {
+	case g.maxEntries == 0:
+		g.maxEntries = defaultMaxEntries
+	case g.maxEntries == -1:
+		g.maxEntries = 0
+	case g.maxEntries < 0:
+		return g, fmt.Errorf("greylist: max_entries must be positive, or -1 for no cap")
 	}
 	nets := c.SkipNetworks
 	if nets == nil {

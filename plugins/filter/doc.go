@@ -46,6 +46,7 @@
 //	client_whitelist_after = 5       # whitelist a client network after 5 passed triplets (0: never)
 //	state_dir              = "/var/lib/sluice/greylist"
 //	skip_networks          = ["127.0.0.0/8", "::1/128"]
+//	max_entries            = 1000000 # records kept at most (about 280 bytes each); -1: no cap
 //
 // # Rules
 //
@@ -145,7 +146,11 @@
 // fsynced at each change and folded into the snapshot when it grows.
 // Records that expired (first attempts older than expiry, whitelistings
 // older than whitelist_ttl) are dropped every 10 minutes, so the state
-// holds what a day's attempts left, not every attempt ever made. A
+// holds what a day's attempts left, not every attempt ever made. Nor
+// more than max_entries records: past it, the oldest first attempts are
+// dropped (an eighth of the cap at a time), then the least recently used
+// whitelistings, as a client cycling through senders or recipients would
+// otherwise add a record per RCPT for as long as expiry. A
 // first attempt stamped later than the clock now reads (the clock was
 // stepped back) counts as no attempt. A new
 // plugin process over the same state_dir (a restart, a reload) carries on

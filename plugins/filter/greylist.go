@@ -3,6 +3,7 @@ package filter
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,14 @@ func openGreylist(s greylistSettings, now func() time.Time) (*greylist, error) {
 		return nil, err
 	}
 	g.st = st
+	if g.maxEntries > 0 && len(st.recs) > g.maxEntries {
+		// max_entries was lowered: write the smaller state now.
+		g.room(now())
+		if err := st.compact(); err != nil {
+			_ = st.close()
+			return nil, err
+		}
+	}
 	return g, nil
 }
 
@@ -118,6 +127,9 @@ func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) 
 		return &v, why, nil
 	case r != nil:
 		waited := now.Sub(r.First).Round(time.Second)
+		if client == nil {
+			g.room(now) // the client record is a new one
+		}
 		passed := *r
 		passed.First, passed.Pass = time.Time{}, now
 		if err := g.st.put(&passed); err != nil {
@@ -129,13 +141,72 @@ func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) 
 		}
 		return nil, fmt.Sprintf("greylist: passed after %s", waited), g.st.put(c)
 	default:
+		dropped := g.room(now)
 		key.First = now
 		if err := g.st.put(key); err != nil {
 			return nil, "", err
 		}
 		v := sdk.Tempfail(codeTempfail, statusTempfail, greylistText)
-		return &v, "greylist: first attempt of " + network + " <" + key.From + "> <" + key.Rcpt + ">", nil
+		why := "greylist: first attempt of " + network + " <" + key.From + "> <" + key.Rcpt + ">"
+		if dropped > 0 {
+			why += fmt.Sprintf(" (max_entries %d reached: the %d oldest entries dropped)", g.maxEntries, dropped)
+		}
+		return &v, why, nil
 	}
+}
+
+// room makes space for one more record when the state holds max_entries:
+// it drops the dead records and, if that is not enough, the first eighth
+// in eviction order, so that a flood of new triplets costs one sort per
+// maxEntries/8 of them. It returns how many live records it dropped.
+// Expiry alone does not bound the state: a client cycling through
+// senders or recipients adds a record per RCPT and each stays for expiry.
+func (g *greylist) room(now time.Time) int {
+	if g.maxEntries <= 0 || len(g.st.recs) < g.maxEntries {
+		return 0
+	}
+	g.swept = now // this is a sweep too
+	ranks := make([]uint64, 0, len(g.st.recs))
+	for k, r := range g.st.recs {
+		if !g.live(r, now) {
+			delete(g.st.recs, k)
+			continue
+		}
+		ranks = append(ranks, evictRank(r))
+	}
+	n := len(ranks) - g.maxEntries + 1
+	if n <= 0 {
+		return 0
+	}
+	n = max(n, g.maxEntries/8)
+	slices.Sort(ranks)
+	cut, atCut := ranks[n-1], 0 // drop every rank below cut, and enough at it
+	for _, v := range ranks[:n] {
+		if v == cut {
+			atCut++
+		}
+	}
+	for k, r := range g.st.recs {
+		switch v := evictRank(r); {
+		case v < cut:
+			delete(g.st.recs, k)
+		case v == cut && atCut > 0:
+			delete(g.st.recs, k)
+			atCut--
+		}
+	}
+	return n
+}
+
+// evictRank orders records for room: first attempts, oldest first,
+// before triplets that passed and client networks, least recently passed
+// first. Losing a first attempt costs a legitimate sender one more
+// greylisting delay; losing a whitelisting costs its next message one.
+func evictRank(r *record) uint64 {
+	if r.firstAttempt() {
+		return uint64(max(r.First.UnixNano(), 0))
+	}
+	return 1<<63 | uint64(max(r.Pass.UnixNano(), 0))
 }
 
 // sweepEvery is how often check drops the records that are no longer

@@ -398,3 +398,61 @@ func TestGreylistSkipsLoopbackByDefault(t *testing.T) {
 	_, rcpt = greyPlugin(t, clk, t.TempDir(), `,"skip_networks":[]`)
 	wantGreylisted(t, "loopback, skip_networks = []", rcpt(txnFrom("127.0.0.1", "root@example.org"), "bob@example.org"))
 }
+
+// TestGreylistStateCappedUnderFlood: within expiry nothing is dead, so a
+// client cycling through recipients (one record and one fsync per RCPT)
+// grew the state without bound. max_entries caps it, dropping the oldest
+// first attempts before any whitelisting, and a restart with a lower cap
+// shrinks what it loads.
+func TestGreylistStateCappedUnderFlood(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	p, rcpt := greyPlugin(t, clk, dir, `,"max_entries":100`)
+	friend := func() *sdk.Txn { return txnFrom("198.51.100.7", "alice@example.net") }
+	wantGreylisted(t, "friend's first attempt", rcpt(friend(), "bob@example.org"))
+	clk.Advance(6 * time.Minute)
+	wantAction(t, "friend's retry", rcpt(friend(), "bob@example.org"), sdk.ActionContinue)
+
+	const flood = 1000
+	for i := 0; i < flood; i++ {
+		clk.Advance(time.Second) // all within expiry
+		wantGreylisted(t, "flood", rcpt(txnFrom("203.0.113.9", "spam@example.com"), fmt.Sprintf("user%d@example.org", i)))
+	}
+	p.grey.mu.Lock()
+	recs := len(p.grey.st.recs)
+	p.grey.mu.Unlock()
+	if recs > 100 {
+		t.Errorf("%d records after a flood of %d new triplets, want at most max_entries (100)", recs, flood)
+	}
+	wantAction(t, "friend after the flood (whitelisted triplets go last)", rcpt(friend(), "bob@example.org"), sdk.ActionContinue)
+	clk.Advance(5 * time.Minute)
+	last := fmt.Sprintf("user%d@example.org", flood-1)
+	wantAction(t, "the newest first attempt's retry", rcpt(txnFrom("203.0.113.9", "spam@example.com"), last), sdk.ActionContinue)
+
+	if err := p.grey.close(); err != nil {
+		t.Fatal(err)
+	}
+	p2, rcpt2 := greyPlugin(t, clk, dir, `,"max_entries":10`)
+	p2.grey.mu.Lock()
+	recs = len(p2.grey.st.recs)
+	p2.grey.mu.Unlock()
+	if recs > 10 {
+		t.Errorf("%d records loaded with max_entries 10", recs)
+	}
+	wantAction(t, "friend after a restart with a lower cap", rcpt2(friend(), "bob@example.org"), sdk.ActionContinue)
+	if b, err := os.ReadFile(filepath.Join(dir, snapshotFile)); err != nil || strings.Count(string(b), `"net"`) > 10 {
+		t.Errorf("snapshot after the restart: %d records (err %v), want at most 10", strings.Count(string(b), `"net"`), err)
+	}
+}
+
+func TestGreylistMaxEntriesConfig(t *testing.T) {
+	for in, want := range map[int]int{0: defaultMaxEntries, -1: 0, 5: 5} {
+		g, err := compileGreylist(GreylistConfig{StateDir: "x", MaxEntries: in})
+		if err != nil || g.maxEntries != want {
+			t.Errorf("max_entries %d: got %d, %v; want %d", in, g.maxEntries, err, want)
+		}
+	}
+	if _, err := compileGreylist(GreylistConfig{StateDir: "x", MaxEntries: -2}); err == nil {
+		t.Error("max_entries -2 accepted")
+	}
+}

@@ -39,6 +39,9 @@ type record struct {
 	Passes int `json:"passes,omitzero"`
 }
 
+// firstAttempt reports whether r is a triplet that has not passed yet.
+func (r *record) firstAttempt() bool { return !r.Client && r.Pass.IsZero() }
+
 func (r *record) key() string {
 	if r.Client {
 		return "c\x00" + r.Net
