@@ -253,11 +253,85 @@ func (c *Client) Hello(localName string) error {
 }
 
 func (c *Client) readResponse(expectCode int) (int, string, error) {
-	code, msg, err := c.text.ReadResponse(expectCode)
+	code, msg, err := readResponse(&c.text.Reader, expectCode)
 	if protoErr, ok := err.(*textproto.Error); ok {
 		err = toSMTPErr(protoErr)
 	}
 	return code, msg, err
+}
+
+// maxResponseText is the most of a reply's text kept. Sluice change:
+// textproto's ReadResponse keeps every continuation line, so a server
+// that sends "220-" lines without end grew the client's memory until the
+// command timeout (gigabytes in seconds over a fast link). Postfix bounds
+// a response to line_length_limit (2048) the same way ("Defend against a
+// denial of service attack by limiting the amount of multi-line text
+// that we are willing to store", smtp-source.c).
+const maxResponseText = 4096
+
+// maxResponseBytes ends a reply that goes on past it with an error: no
+// server has that much to say, and one that keeps sending lines would
+// hold the attempt (and a CPU) until the command timeout.
+const maxResponseBytes = 64 << 10
+
+// ErrResponseTooLong is the error of a reply longer than maxResponseBytes.
+var ErrResponseTooLong = errors.New("smtp: server reply longer than 64 KiB")
+
+// readResponse is textproto.Reader.ReadResponse keeping at most
+// maxResponseText bytes of the text: later lines are read and dropped,
+// up to maxResponseBytes in all.
+func readResponse(r *textproto.Reader, expectCode int) (int, string, error) {
+	line, err := r.ReadLine()
+	if err != nil {
+		return 0, "", err
+	}
+	code, continued, first, err := parseCodeLine(line, expectCode)
+	multi := continued
+	var b strings.Builder
+	b.WriteString(first)
+	total := len(line)
+	for continued {
+		line, err := r.ReadLine()
+		if err != nil {
+			return 0, "", err
+		}
+		if total += len(line) + 2; total > maxResponseBytes {
+			return 0, "", ErrResponseTooLong
+		}
+		code2, more, text, perr := parseCodeLine(line, 0)
+		continued = more
+		if perr != nil || code2 != code {
+			text, continued = strings.TrimRight(line, "\r\n"), true
+		}
+		if b.Len()+1+len(text) <= maxResponseText {
+			b.WriteByte('\n')
+			b.WriteString(text)
+		}
+	}
+	msg := b.String()
+	if err != nil && multi && msg != "" {
+		err = &textproto.Error{Code: code, Msg: msg}
+	}
+	return code, msg, err
+}
+
+// parseCodeLine is textproto's, which it does not export.
+func parseCodeLine(line string, expectCode int) (code int, continued bool, message string, err error) {
+	if len(line) < 4 || line[3] != ' ' && line[3] != '-' {
+		return 0, false, "", textproto.ProtocolError(fmt.Sprintf("short response: %q", line))
+	}
+	continued = line[3] == '-'
+	code, err = strconv.Atoi(line[0:3])
+	if err != nil || code < 100 {
+		return 0, false, "", textproto.ProtocolError(fmt.Sprintf("invalid response code: %q", line))
+	}
+	message = line[4:]
+	if 1 <= expectCode && expectCode < 10 && code/100 != expectCode ||
+		10 <= expectCode && expectCode < 100 && code/10 != expectCode ||
+		100 <= expectCode && expectCode < 1000 && code != expectCode {
+		err = &textproto.Error{Code: code, Msg: message}
+	}
+	return code, continued, message, err
 }
 
 // cmd is a convenience function that sends a command and returns the response

@@ -1,0 +1,53 @@
+package smtp
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A reply's text is kept to maxResponseText (the rest read and dropped),
+// and a reply that goes on past maxResponseBytes is an error. Sluice
+// change: textproto kept every continuation line, and a server sending
+// "220-" lines without end took the client to gigabytes in seconds.
+func TestReadResponseBounded(t *testing.T) {
+	line := strings.Repeat("x", 40)
+	long := strings.Repeat("250-"+line+"\r\n", 300) + "250 end\r\n"
+	code, msg, err := readResponse(textproto.NewReader(bufio.NewReader(strings.NewReader(long))), 250)
+	if err != nil || code != 250 || len(msg) > maxResponseText || !strings.HasPrefix(msg, line+"\n"+line) {
+		t.Fatalf("300 lines: %d, %d bytes of text, %v", code, len(msg), err)
+	}
+	// As textproto: a line with another code is text, and the reply goes on.
+	odd := "250-first\r\n251-other\r\n250 last\r\n"
+	if code, msg, err := readResponse(textproto.NewReader(bufio.NewReader(strings.NewReader(odd))), 250); err != nil || code != 250 || msg != "first\n251-other\nlast" {
+		t.Fatalf("mixed codes: %d %q %v", code, msg, err)
+	}
+	huge := strings.Repeat("250-"+line+"\r\n", 2000) + "250 end\r\n"
+	if _, _, err := readResponse(textproto.NewReader(bufio.NewReader(strings.NewReader(huge))), 250); !errors.Is(err, ErrResponseTooLong) {
+		t.Fatalf("2000 lines: %v, want ErrResponseTooLong", err)
+	}
+}
+
+// A server that greets with continuation lines for ever fails the client's
+// EHLO at once, instead of at the command timeout with all of it in memory.
+func TestClientEndlessGreeting(t *testing.T) {
+	srv, cli := net.Pipe()
+	defer srv.Close()
+	go func() {
+		for i := 0; i < 1e6; i++ { // bounded: the client stops reading long before
+			if _, err := srv.Write([]byte("220-" + strings.Repeat("y", 60) + "\r\n")); err != nil {
+				return
+			}
+		}
+	}()
+	c := NewClient(cli)
+	defer c.Close()
+	c.CommandTimeout = 10 * time.Second
+	if err := c.Hello("client.test"); !errors.Is(err, ErrResponseTooLong) {
+		t.Fatalf("EHLO after an endless greeting: %v, want ErrResponseTooLong", err)
+	}
+}
