@@ -15,17 +15,40 @@ var backingOff = reply.Reply{Code: 451, Enhanced: [3]int{4, 4, 5}, Text: "Destin
 // backoffs tracks, per destination key, consecutive all-temporary
 // attempts and the time before which the destination is not tried.
 type backoffs struct {
-	mu sync.Mutex
-	m  map[string]*backoffState
+	mu        sync.Mutex
+	m         map[string]*backoffState
+	nextSweep int // sweep when m reaches this many entries
 }
+
+// backoffSweepEvery bounds the table: once it has grown by this many
+// destinations since its last sweep, the entries that say nothing any
+// more are dropped. Without it, every destination that ever failed stayed
+// (a site's backscatter to dead domains, 100,000 of them: +12 MB of heap
+// with the queue empty).
+const backoffSweepEvery = 4096
 
 type backoffState struct {
 	fails int       // consecutive attempts with temporary failures only
 	level int       // backoffs in a row; the next one lasts twice as long
 	until time.Time // not tried before this
+	last  time.Time // the last failure counted
 }
 
-func newBackoffs() *backoffs { return &backoffs{m: map[string]*backoffState{}} }
+func newBackoffs() *backoffs {
+	return &backoffs{m: map[string]*backoffState{}, nextSweep: backoffSweepEvery}
+}
+
+// sweep drops the destinations whose backoff has ended and that have not
+// failed for forget: no message has tried them since, so their counts
+// describe nothing current. b.mu is held.
+func (b *backoffs) sweep(now time.Time, forget time.Duration) {
+	for k, st := range b.m {
+		if !now.Before(st.until) && now.Sub(st.last) > forget {
+			delete(b.m, k)
+		}
+	}
+	b.nextSweep = len(b.m) + backoffSweepEvery
+}
 
 // blocked reports whether key is in backoff at now, and until when.
 func (b *backoffs) blocked(key string, now time.Time) (time.Time, bool) {
@@ -67,9 +90,13 @@ func (b *backoffs) record(key string, now time.Time, res map[string]outcome, sit
 	}
 	st := b.m[key]
 	if st == nil {
+		if len(b.m) >= b.nextSweep {
+			b.sweep(now, opt.forgetAfter())
+		}
 		st = &backoffState{}
 		b.m[key] = st
 	}
+	st.last = now
 	st.fails++
 	if !saw421 && st.level == 0 && st.fails < opt.BackoffAfter {
 		return time.Time{}

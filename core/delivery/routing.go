@@ -41,6 +41,12 @@ type Routing struct {
 	Relay *Route
 }
 
+// forgetAfter is how long a destination's failures are remembered after
+// the last one once its backoff has ended: a day, or twice backoff_max
+// if longer, which a destination with mail still queued for it is always
+// retried within under the default retry schedule.
+func (o Routing) forgetAfter() time.Duration { return max(24*time.Hour, 2*o.BackoffMax) }
+
 // routing is the per-agent state behind Routing.
 type routing struct {
 	opt     Routing
