@@ -59,11 +59,20 @@ func (p *stsPolicy) matches(host string) bool {
 }
 
 // stsCache keeps fetched policies by domain until they expire (RFC 8461
-// §5.1: a cached policy stays in force when DNS or HTTPS later fail).
+// §5.1: a cached policy stays in force when DNS or HTTPS later fail). It
+// holds at most stsCacheMax policies and stsCacheBytes of mx patterns:
+// the domains mail goes to (reports included, whose senders outsiders
+// choose) could otherwise keep a policy each for up to a year.
 type stsCache struct {
-	mu sync.Mutex
-	m  map[string]*stsPolicy
+	mu    sync.Mutex
+	m     map[string]*stsPolicy
+	bytes int // of the mx patterns held
 }
+
+const (
+	stsCacheMax   = 10000
+	stsCacheBytes = 16 << 20
+)
 
 func newSTSCache() *stsCache { return &stsCache{m: map[string]*stsPolicy{}} }
 
@@ -72,16 +81,55 @@ func (c *stsCache) get(domain string, now time.Time) *stsPolicy {
 	defer c.mu.Unlock()
 	p := c.m[domain]
 	if p != nil && !now.Before(p.expires) {
-		delete(c.m, domain)
+		c.drop(domain)
 		return nil
 	}
 	return p
 }
 
-func (c *stsCache) put(domain string, p *stsPolicy) {
+// put caches p for domain (fetched at now), making room first: the
+// expired policies go, then those expiring soonest. A policy dropped
+// early is fetched again at the domain's next delivery.
+func (c *stsCache) put(domain string, p *stsPolicy, now time.Time) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.drop(domain)
+	size := p.size()
+	if len(c.m) >= stsCacheMax || c.bytes+size > stsCacheBytes {
+		for d, q := range c.m {
+			if !now.Before(q.expires) {
+				c.drop(d)
+			}
+		}
+	}
+	for len(c.m) > 0 && (len(c.m) >= stsCacheMax || c.bytes+size > stsCacheBytes) {
+		soonest := ""
+		for d, q := range c.m {
+			if soonest == "" || q.expires.Before(c.m[soonest].expires) {
+				soonest = d
+			}
+		}
+		c.drop(soonest)
+	}
 	c.m[domain] = p
-	c.mu.Unlock()
+	c.bytes += size
+}
+
+// drop removes domain's policy, if any. c.mu is held.
+func (c *stsCache) drop(domain string) {
+	if q := c.m[domain]; q != nil {
+		c.bytes -= q.size()
+		delete(c.m, domain)
+	}
+}
+
+// size is what the cache counts p for: its mx patterns.
+func (p *stsPolicy) size() int {
+	n := 0
+	for _, pat := range p.mx {
+		n += len(pat)
+	}
+	return n
 }
 
 // applySTS applies domain's MTA-STS policy to its MX hops. In enforce
@@ -149,7 +197,7 @@ func (a *Agent) stsPolicy(ctx context.Context, domain string) *stsPolicy {
 	}
 	p.id = id
 	p.expires = now.Add(time.Duration(min(p.maxAgeSeconds, stsMaxAge)) * time.Second)
-	a.rt.sts.put(domain, &p.stsPolicy)
+	a.rt.sts.put(domain, &p.stsPolicy, now)
 	a.log.Info("delivery: MTA-STS policy fetched", "domain", domain, "policy_id", id, "mode", p.mode, "mx", p.mx, "expires", p.expires)
 	return &p.stsPolicy
 }

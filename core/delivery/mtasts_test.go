@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -182,11 +183,49 @@ func TestSTSPolicyParsingAndMatching(t *testing.T) {
 func TestSTSCacheExpires(t *testing.T) {
 	c := newSTSCache()
 	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	c.put("d.test", &stsPolicy{id: "1", expires: now.Add(time.Hour)})
+	c.put("d.test", &stsPolicy{id: "1", expires: now.Add(time.Hour)}, now)
 	if c.get("d.test", now.Add(59*time.Minute)) == nil {
 		t.Fatal("policy gone before max_age")
 	}
 	if c.get("d.test", now.Add(time.Hour)) != nil {
 		t.Fatal("policy kept past max_age")
+	}
+}
+
+// The cache is bounded: every domain mail went to (reports included, to
+// senders outsiders choose) kept its policy for up to a year. Expired
+// policies go first, then those expiring soonest; the bytes of mx
+// patterns are bounded too.
+func TestSTSCacheBounded(t *testing.T) {
+	c := newSTSCache()
+	now := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	c.put("old.test", &stsPolicy{id: "1", expires: now.Add(time.Minute)}, now)
+	c.put("keep.test", &stsPolicy{id: "1", expires: now.Add(365 * 24 * time.Hour)}, now)
+	later := now.Add(time.Hour)
+	for i := range stsCacheMax + 100 {
+		c.put(fmt.Sprintf("d%d.test", i), &stsPolicy{id: "1", mx: []string{"mx.example"}, expires: later.Add(time.Duration(i) * time.Second)}, later)
+	}
+	if len(c.m) > stsCacheMax {
+		t.Errorf("%d policies cached, want at most %d", len(c.m), stsCacheMax)
+	}
+	if c.m["old.test"] != nil || c.get("keep.test", later) == nil || c.get(fmt.Sprintf("d%d.test", stsCacheMax+99), later) == nil {
+		t.Error("evicted the wrong policies: want the expired one and those expiring soonest gone")
+	}
+	big := make([]string, 1000)
+	for i := range big {
+		big[i] = strings.Repeat("m", 60) + ".example"
+	}
+	for i := range 400 { // 400 policies of 68 KB
+		c.put(fmt.Sprintf("big%d.test", i), &stsPolicy{id: "1", mx: big, expires: later.Add(400 * 24 * time.Hour)}, later)
+	}
+	if c.bytes > stsCacheBytes {
+		t.Errorf("%d bytes of mx patterns cached, want at most %d", c.bytes, stsCacheBytes)
+	}
+	n := 0
+	for _, p := range c.m {
+		n += p.size()
+	}
+	if n != c.bytes {
+		t.Errorf("bytes counted %d, held %d", c.bytes, n)
 	}
 }
