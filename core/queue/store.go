@@ -6,7 +6,7 @@
 //	m/<id>                 envelope.Message as JSON
 //	b/<id>                 body (headers + content, CRLF)
 //	t/<nanos BE 8B>/<id>   schedule index: active messages by next attempt
-//	r/<id>                 pipeline trace (JSON), kept after delivery until pruned
+//	r/<id>                 pipeline trace (JSON), kept after delivery until pruned (7 days)
 //	r/<id>/<nanos><seq>    delivery events of the trace (JSON), see AppendTraceEvent
 //
 // Every write that acknowledges something to a client or records a
@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -284,8 +285,10 @@ func (s *Store) PutTrace(id string, trace []byte) error {
 	return s.db.Set(traceKey(id), trace, pebble.NoSync)
 }
 
-// PruneTraces deletes the traces of messages received before t. Ids are
-// time-ordered, so this is one range deletion.
+// PruneTraces deletes the traces of messages received before t that are
+// no longer queued: a message held or quarantined for longer keeps its
+// trace, which says why it waits. Ids are time-ordered, so the traces to
+// delete are ranges between those of the messages still queued.
 func (s *Store) PruneTraces(t time.Time) error {
 	if err := s.enter(); err != nil {
 		return err
@@ -295,7 +298,45 @@ func (s *Store) PruneTraces(t time.Time) error {
 	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
 	end := traceKey(idEncoding.EncodeToString(b[:])[:13]) // 13 chars = the 64 time bits
 	defer s.fatalOnPanic()
-	return s.db.DeleteRange([]byte("r/"), end, pebble.NoSync)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte("r/"), UpperBound: end})
+	if err != nil {
+		return err
+	}
+	batch := s.db.NewBatch()
+	defer batch.Close()
+	var from []byte // the start of the range to delete, nil when none is open
+	for ok := it.First(); ok; {
+		id, _, _ := strings.Cut(string(it.Key()[len("r/"):]), "/")
+		// The next id's keys: r/ID and r/ID/… sort before r/ID0.
+		past := append(traceKey(id), '/'+1)
+		_, closer, err := s.db.Get(metaKey(id))
+		switch {
+		case err == nil:
+			closer.Close()
+			if from != nil {
+				if err := batch.DeleteRange(from, traceKey(id), nil); err != nil {
+					return errors.Join(err, it.Close())
+				}
+				from = nil
+			}
+		case errors.Is(err, pebble.ErrNotFound):
+			if from == nil {
+				from = traceKey(id)
+			}
+		default:
+			return errors.Join(err, it.Close())
+		}
+		ok = it.SeekGE(past)
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	if from != nil {
+		if err := batch.DeleteRange(from, end, nil); err != nil {
+			return err
+		}
+	}
+	return batch.Commit(pebble.NoSync)
 }
 
 // Get returns a copy of the message's envelope.

@@ -263,11 +263,43 @@ func TestTraceStoredAndPruned(t *testing.T) {
 	if tr, err := s.Trace(old.ID); err != nil || string(tr) != `{"old":1}` {
 		t.Fatalf("trace after delivery: %q %v", tr, err)
 	}
+	// An old message still queued (held, quarantined) keeps its trace:
+	// it says why the message waits. Its neighbours' go.
+	held := newMsg(s, "x@y")
+	clk.Add(-47 * time.Hour) // an id after old's, before young's
+	held.ID = s.NewID()
+	clk.Add(47 * time.Hour)
+	held.State = envelope.StateHeld
+	if err := s.EnqueueTraced(held, []byte("b"), []byte(`{"held":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendTraceEvent(held.ID, []byte(`{"event":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	gone := newMsg(s, "x@y")
+	clk.Add(-46 * time.Hour)
+	gone.ID = s.NewID()
+	clk.Add(46 * time.Hour)
+	if err := s.EnqueueTraced(gone, []byte("b"), []byte(`{"gone":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendTraceEvent(gone.ID, []byte(`{"event":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(gone.ID); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.PruneTraces(clk.Now().Add(-24 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Trace(old.ID); err != ErrNotFound {
 		t.Fatalf("old trace not pruned: %v", err)
+	}
+	if _, err := s.Trace(gone.ID); err != ErrNotFound {
+		t.Fatalf("trace of an old deleted message not pruned: %v", err)
+	}
+	if tr, err := s.Trace(held.ID); err != nil || !strings.Contains(string(tr), `"held":1`) || !strings.Contains(string(tr), `"event":1`) {
+		t.Fatalf("trace of an old message still held: %q %v", tr, err)
 	}
 	if tr, err := s.Trace(young.ID); err != nil || string(tr) != `{"young":1}` {
 		t.Fatalf("young trace pruned: %q %v", tr, err)

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 func TestTraceEventsMergedAndPruned(t *testing.T) {
@@ -48,6 +50,10 @@ func TestTraceEventsMergedAndPruned(t *testing.T) {
 		t.Fatalf("trace of an untraced message: %s %v", tr, err)
 	}
 
+	// Delivered, so no longer queued: its trace goes at the next prune.
+	if _, err := s.Modify(old.ID, func(m *envelope.Message) error { m.Rcpts[0].Status = envelope.RcptDelivered; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.PruneTraces(clk.Now().Add(-24 * time.Hour)); err != nil {
 		t.Fatal(err)
 	}
