@@ -37,7 +37,7 @@ func newGeneration(c *config.Config, hostname, self string, log *slog.Logger, m 
 	if prev != nil {
 		before = prev.pipelineStages
 	}
-	ps, err := buildPipeline(c, self, log, before)
+	ps, err := buildPipeline(c, self, log, before, false)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ type closer interface{ Close() error }
 // prev is the pipeline a reload replaces (nil otherwise): its plugin
 // stages that the new config leaves as they were are shared, not
 // restarted, and keep their counters (see sharedStage).
-func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipelineStages) (_ *pipelineStages, err error) {
+func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipelineStages, dryRun bool) (_ *pipelineStages, err error) {
 	var stages []pipeline.StageConfig
 	var started []closer
 	defer func() {
@@ -45,7 +45,7 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipeli
 		}
 	}()
 	for i, sc := range c.Stages {
-		st, cl, err := startStage(c, sc, self, log, prev)
+		st, cl, err := startStage(c, sc, self, log, prev, dryRun)
 		if err != nil {
 			if ce := (*sdk.ConfigError)(nil); errors.As(err, &ce) {
 				// file:line of the key: stage "name": [stage.config] refused…
@@ -116,7 +116,7 @@ func pluginDir(c *config.Config) (string, error) {
 	return filepath.Abs(filepath.Dir(c.Source))
 }
 
-func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger, prev *pipelineStages) (pipeline.Stage, closer, error) {
+func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger, prev *pipelineStages, dryRun bool) (pipeline.Stage, closer, error) {
 	if sc.Milter != "" {
 		// A milter is dialled per SMTP session, not at start: it may come
 		// up after us. Its timeout also bounds the dial in Open.
@@ -148,6 +148,11 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 		// The name Authentication-Results carries, for the spf stage's
 		// Received-SPF receiver= and %{r}.
 		env = append(env, spf.EnvHostname+"="+c.Hostname)
+	}
+	if dryRun {
+		// check-config and replay run beside the daemon's own processes:
+		// a plugin's state files are theirs (sdk.DryRun).
+		env = append(env, sdk.EnvDryRun+"=1")
 	}
 	dir, err := pluginDir(c)
 	if err != nil {
@@ -235,7 +240,7 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		}
 		return nil, c.KeyError("delivery", -1, "ca_file", err)
 	}
-	ps, err := buildPipeline(c, self, slog.New(slog.DiscardHandler), nil)
+	ps, err := buildPipeline(c, self, slog.New(slog.DiscardHandler), nil, true)
 	if err != nil {
 		return nil, err
 	}

@@ -364,6 +364,10 @@ type greylistSettings struct {
 	maxEntries                  int // 0: no cap
 	stateDir                    string
 	skip                        []netip.Prefix
+	// dryRun: started by check-config or replay (sdk.DryRun), beside
+	// the daemon's own process, which owns state_dir: read it, write
+	// nothing.
+	dryRun bool
 }
 
 func compileGreylist(c GreylistConfig) (greylistSettings, error) {
@@ -374,6 +378,7 @@ func compileGreylist(c GreylistConfig) (greylistSettings, error) {
 		clientAfter:  c.ClientWhitelistAfter,
 		maxEntries:   c.MaxEntries,
 		stateDir:     c.StateDir,
+		dryRun:       sdk.DryRun(),
 	}
 	if g.stateDir == "" {
 		return g, fmt.Errorf("greylist: state_dir is required")

@@ -36,7 +36,7 @@ type greylist struct {
 
 func openGreylist(s greylistSettings, now func() time.Time) (*greylist, error) {
 	g := &greylist{greylistSettings: s, now: now}
-	st, err := openStore(s.stateDir, func(r *record) bool { return g.live(r, now()) })
+	st, err := openStore(s.stateDir, func(r *record) bool { return g.live(r, now()) }, s.dryRun)
 	if err != nil {
 		return nil, err
 	}

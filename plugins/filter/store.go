@@ -72,15 +72,22 @@ type store struct {
 	logLines int
 	// live tells compaction which records to keep.
 	live func(*record) bool
+	// readOnly: a dry run (check-config, replay) beside the daemon's
+	// own process, which owns dir. Nothing is written; changes stay in
+	// memory.
+	readOnly bool
 }
 
 // openStore loads the state in dir (created if missing), drops the records
-// live rejects and compacts.
-func openStore(dir string, live func(*record) bool) (*store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("greylist: %w", err)
+// live rejects and compacts. Read-only, it only loads what dir holds: a
+// missing dir is an empty state, and one that cannot be read an error.
+func openStore(dir string, live func(*record) bool, readOnly bool) (*store, error) {
+	if !readOnly {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("greylist: %w", err)
+		}
 	}
-	s := &store{dir: dir, recs: map[string]*record{}, live: live}
+	s := &store{dir: dir, recs: map[string]*record{}, live: live, readOnly: readOnly}
 	if err := s.loadSnapshot(); err != nil {
 		return nil, err
 	}
@@ -163,6 +170,9 @@ func (s *store) put(r *record) error {
 		return err
 	}
 	s.recs[r.key()] = r
+	if s.readOnly {
+		return nil
+	}
 	if _, err := s.log.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("greylist: %w", err)
 	}
@@ -186,6 +196,9 @@ func (s *store) compact() error {
 			continue
 		}
 		snap.Records = append(snap.Records, r)
+	}
+	if s.readOnly {
+		return nil
 	}
 	b, err := json.Marshal(snap)
 	if err != nil {
