@@ -28,7 +28,7 @@ func cmdReload(args []string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Do("POST", "/api/reload", nil, nil); err != nil {
+	if err := c.Reload(); err != nil {
 		var ae *admin.APIError
 		if !errors.As(err, &ae) {
 			return err // the daemon was not reached: there is nothing it refused

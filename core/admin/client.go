@@ -184,6 +184,21 @@ func (c *Client) Action(id, action string) (*ActionResult, []byte, error) {
 	return &r, raw, err
 }
 
+// reloadTimeout bounds POST /api/reload. The daemon answers once the
+// stages the reload starts are running, each given up to 20 s for its
+// handshake and again for its Configure, and after any reload already
+// under way: the usual 30 s cut a slow reload short with "daemon
+// unreachable" while the daemon went on and applied it.
+const reloadTimeout = 10 * time.Minute
+
+// Reload asks the daemon to read its config file again and apply it,
+// waiting up to reloadTimeout for its answer.
+func (c *Client) Reload() error {
+	hc := *c.HTTP
+	hc.Timeout = max(hc.Timeout, reloadTimeout)
+	return c.do(&hc, "POST", "/api/reload", nil, nil)
+}
+
 // Flush makes every active message due now. It waits up to flushTimeout
 // (longer than other calls, as a large queue takes a while).
 func (c *Client) Flush() (*ActionResult, []byte, error) {

@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// A reload that takes longer than the admin client's usual 30 s (here two
+// plugin stages that take 16 s each to start, within their handshake's
+// 20 s) is waited for: `sluice reload`
+// says "reloaded" and exits 0. It used to give up at 30 s with "daemon
+// unreachable" (exit 2) while the daemon went on and applied the reload.
+func TestReloadCommandWaitsForSlowReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes and takes over 30 s")
+	}
+	dir := t.TempDir()
+	// The plugin starts at once, but takes 16 s once "slow" exists. Two
+	// copies: a reload that names the other one restarts the stages.
+	script := fmt.Sprintf("#!/bin/sh\nif [ -e %s/slow ]; then sleep 16; fi\nSLUICE_TEST_MAIN=1 exec %s plugin serve headers\n",
+		dir, os.Args[0])
+	for _, name := range []string{"plugin-a", "plugin-b"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	smtpAddr, adminAddr := freeAddr(t), freeAddr(t)
+	cfg := writeConfig(t, dir, smtpAddr, adminAddr, sink.Addr)
+	base, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withStage := func(plugin string) {
+		t.Helper()
+		src := string(base)
+		for _, name := range []string{"slow1", "slow2"} {
+			src += fmt.Sprintf("\n[[stage]]\nname = %q\nplugin = %q\n", name, filepath.Join(dir, plugin))
+		}
+		if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withStage("plugin-a")
+	startProc(t, cfg, smtpAddr)
+
+	withStage("plugin-b")
+	if err := os.WriteFile(filepath.Join(dir, "slow"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var o, e bytes.Buffer
+	start := time.Now()
+	if code := run([]string{"reload", "-c", cfg}, nil, &o, &e); code != exitOK || strings.TrimSpace(o.String()) != "reloaded" {
+		t.Fatalf("slow reload: exit %d after %v, stdout %q, stderr %q", code, time.Since(start), o.String(), e.String())
+	}
+	if d := time.Since(start); d < 30*time.Second {
+		t.Fatalf("the reload took %v: not longer than the client's usual timeout, the test shows nothing", d)
+	}
+}
