@@ -44,6 +44,11 @@ type Options struct {
 	// LogLevel, when set, is the level Logger logs at (NewLevelLogger's):
 	// a reload sets it to the file's [log] level.
 	LogLevel *slog.LevelVar
+	// Started, when set, is called once the daemon runs, before the
+	// "sluice started" line: whoever waits for that line may signal the
+	// process at once, and sluice serve must then treat a SIGTERM as a
+	// stop to drain, not one during start.
+	Started func()
 }
 
 // Daemon is a running Sluice.
@@ -179,6 +184,9 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	if d.adminLn != nil {
 		attrs = append(attrs, "admin", d.adminLn.Addr().String())
+	}
+	if opt.Started != nil {
+		opt.Started()
 	}
 	d.log.Info("sluice started", attrs...)
 	return d, nil
