@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/core/daemon"
 )
 
 const reloadUsage = `usage: sluice reload [-c FILE | --admin URL]
@@ -32,6 +34,9 @@ func cmdReload(args []string, w io.Writer) error {
 		var ae *admin.APIError
 		if !errors.As(err, &ae) {
 			return err // the daemon was not reached: there is nothing it refused
+		}
+		if strings.HasPrefix(ae.Msg, daemon.PartialReload) {
+			return err // applied, but for what it names
 		}
 		return fmt.Errorf("reload refused, the daemon keeps its running config: %w", err)
 	}

@@ -150,7 +150,7 @@ func (d *Daemon) reload(c *config.Config) error {
 	if err != nil {
 		// A changed listener that keeps its address could not be bound
 		// again; everything else is applied.
-		return fmt.Errorf("reload applied except: %w", err)
+		return fmt.Errorf("%s: %w", PartialReload, err)
 	}
 	return nil
 }
@@ -194,3 +194,8 @@ func restartKeys(a, b *config.Config, levelApplied bool) []string {
 
 // errNotRunning is Reload's answer before Start or after Stop.
 var errNotRunning = errors.New("daemon not running")
+
+// PartialReload begins the error of a reload applied all but in part (a
+// changed listener that could not be bound again): not a refusal, since
+// the rest of the new config runs.
+const PartialReload = "reload applied except"

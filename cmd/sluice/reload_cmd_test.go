@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/core/daemon"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
@@ -62,5 +66,21 @@ func TestReloadCommandWaitsForSlowReload(t *testing.T) {
 	}
 	if d := time.Since(start); d < 30*time.Second {
 		t.Fatalf("the reload took %v: not longer than the client's usual timeout, the test shows nothing", d)
+	}
+}
+
+// A reload the daemon applied all but in part (a changed listener it could
+// not bind again) is reported as such (exit 1), not as a refusal that
+// keeps the running config, which it does not.
+func TestReloadPartlyAppliedIsNotRefused(t *testing.T) {
+	h := admin.Handler(admin.Options{Logger: slog.New(slog.DiscardHandler), Reload: func() error {
+		return fmt.Errorf("%s: listener mx: listen tcp 127.0.0.1:25: bind: address already in use", daemon.PartialReload)
+	}})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var o, e bytes.Buffer
+	code := run([]string{"reload", "--admin", srv.URL}, nil, &o, &e)
+	if code != exitUser || strings.Contains(e.String(), "refused") || !strings.Contains(e.String(), "reload applied except: listener mx") {
+		t.Fatalf("partly applied reload: exit %d, stderr %q", code, e.String())
 	}
 }
