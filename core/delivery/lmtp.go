@@ -36,7 +36,7 @@ func (a *Agent) closeLMTP(s *session, w *smtp.DataCommand, accepted []*envelope.
 		addr := sent[r.Addr]
 		switch {
 		case resp[addr] != nil:
-			res.rcpts[r.Addr] = delivered("250 " + resp[addr].StatusText).viaHop(dsn).finalDelivery()
+			res.rcpts[r.Addr] = delivered(acceptedText(resp[addr].StatusText)).viaHop(dsn).finalDelivery()
 		case perRcpt[addr] != nil:
 			res.rcpts[r.Addr] = outcomeOf(perRcpt[addr])
 		default:

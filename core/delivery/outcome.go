@@ -108,9 +108,10 @@ func outcomeOf(err error) outcome {
 // replyText renders a server reply the way it came on the wire, on one
 // line: "451 4.3.0 try later". Its text is cut at maxReplyText: a server
 // may send any number of continuation lines, and the text is stored with
-// each recipient's state, logged, and quoted in reports.
+// each recipient's state, logged, and quoted in reports. A control
+// character in it becomes "?" (printableReply).
 func replyText(se *smtp.SMTPError) string {
-	msg := strings.ReplaceAll(se.Message, "\n", " ")
+	msg := printableReply(se.Message)
 	if len(msg) > maxReplyText {
 		cut := maxReplyText
 		for cut > 0 && !utf8.RuneStart(msg[cut]) {
@@ -122,6 +123,40 @@ func replyText(se *smtp.SMTPError) string {
 		return fmt.Sprintf("%d %d.%d.%d %s", se.Code, ec[0], ec[1], ec[2], msg)
 	}
 	return fmt.Sprintf("%d %s", se.Code, msg)
+}
+
+// printableReply joins the lines of a reply's text (go-smtp joins them
+// with LF) with a space and makes every other control character "?": C0
+// and DEL, which RFC 5321 §4.2's textstring (HT, SP and %d33-126) does not
+// allow, and C1 (U+0080-U+009F). The text reaches operators' terminals
+// (the queue commands, the log read raw), where a bare CR rewrites the
+// line it is on and an escape sequence acts; Postfix's smtp client makes
+// what it cannot print "?" the same way. Tabs stay; bytes that are not
+// UTF-8 stay for bounce.Build to replace.
+func printableReply(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\n':
+			b.WriteByte(' ')
+		case r == '\t', r == utf8.RuneError && n == 1:
+			b.WriteString(s[i : i+n])
+		case r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0:
+			b.WriteByte('?')
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// acceptedText is replyText for the text of a 250 a server gave to the
+// data, kept as the recipient's reply.
+func acceptedText(status string) string {
+	return replyText(&smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCodeNotSet, Message: status})
 }
 
 // maxReplyText is the most of a server reply's text kept (Postfix keeps

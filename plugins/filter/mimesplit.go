@@ -77,16 +77,27 @@ func splitEntity(b []byte) (textproto.MIMEHeader, []byte) {
 		pos = next
 	}
 	h := textproto.MIMEHeader{}
-	key := "" // the field a continuation line belongs to
+	key := ""      // the field a continuation line belongs to
+	var val []byte // its value so far, unfolded
+	// A field's value is built up and stored once it ends: joining each
+	// continuation line to a string of the value so far copied it at
+	// every line, and a part header of 40,000 one-character continuation
+	// lines (160 KB) took a second, 1.6 MB a hundred.
+	done := func() {
+		if key != "" {
+			h[key] = append(h[key], string(bytes.TrimSpace(val)))
+		}
+	}
 	for line := range bytes.Lines(header) {
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) > 0 && (line[0] == ' ' || line[0] == '\t') {
-			if key != "" { // RFC 5322 §2.2.3: unfolded with one space
-				vs := h[key]
-				vs[len(vs)-1] = strings.TrimSpace(vs[len(vs)-1] + " " + strings.TrimSpace(string(line)))
+			// RFC 5322 §2.2.3: unfolded with one space.
+			if t := bytes.TrimSpace(line); key != "" && len(t) > 0 {
+				val = append(append(val, ' '), t...)
 			}
 			continue
 		}
+		done()
 		name, value, ok := bytes.Cut(line, []byte(":"))
 		n := strings.TrimRight(string(name), " \t")
 		if !ok || n == "" || strings.ContainsAny(n, " \t") {
@@ -94,7 +105,8 @@ func splitEntity(b []byte) (textproto.MIMEHeader, []byte) {
 			continue
 		}
 		key = textproto.CanonicalMIMEHeaderKey(n)
-		h[key] = append(h[key], strings.TrimSpace(string(value)))
+		val = append(val[:0], bytes.TrimSpace(value)...)
 	}
+	done()
 	return h, body
 }
