@@ -94,11 +94,23 @@ type dueWatch struct {
 	retireIn atomic.Pointer[Agent]
 	// With holdWrites set, the next write returns only once a Due that
 	// began after it has returned: the scheduler has looked at the queue
-	// as the write left it while the writer still holds its claim.
+	// as the write left it while the writer still holds its claim. The
+	// look is made to happen: from then on the agents are woken through
+	// notify alone, once after the write (the store's own wake-up could
+	// come before the write returned, or after the claim's release).
 	holdWrites atomic.Bool
 	dues       atomic.Int64 // Due calls begun
 	lookedFrom atomic.Int64 // the number of the last Due call to return
 	looked     chan struct{}
+	notify     chan struct{}
+	ownNotify  atomic.Bool
+}
+
+func (q *dueWatch) Notify() <-chan struct{} {
+	if q.ownNotify.Load() {
+		return q.notify
+	}
+	return q.watchedQueue.Notify()
 }
 
 func (q *dueWatch) Due(now time.Time, limit int, skip func(string) bool) ([]string, time.Time, error) {
@@ -138,6 +150,10 @@ func (q *dueWatch) afterWrite() {
 		return
 	}
 	after := q.dues.Load()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
 	limit := time.After(waitLimit)
 	for q.lookedFrom.Load() <= after {
 		select {
@@ -167,7 +183,7 @@ func TestSuccessorRetriesWhatTheRetiredAgentDeferred(t *testing.T) {
 		}
 		return nil
 	}})
-	q := &dueWatch{watchedQueue: h.q, due: make(chan struct{}, 1), looked: make(chan struct{}, 1)}
+	q := &dueWatch{watchedQueue: h.q, due: make(chan struct{}, 1), looked: make(chan struct{}, 1), notify: make(chan struct{}, 1)}
 	old := New(q, h.opt)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -186,6 +202,7 @@ func TestSuccessorRetriesWhatTheRetiredAgentDeferred(t *testing.T) {
 	case <-time.After(waitLimit):
 		t.Fatal("the successor never asked the queue")
 	}
+	q.ownNotify.Store(true)
 	q.holdWrites.Store(true)
 	close(gate)
 	got := waitMsg(t, one) // the second DATA: the successor's retry
