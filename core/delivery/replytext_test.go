@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -34,5 +35,15 @@ func TestReplyTextControlCharacters(t *testing.T) {
 	// The text of the 250 to the data too; a C1 control (CSI) is one.
 	if r, want := rcpt(rec, "good@dest.test"), "250 2.0.0 queued?as ?2J\tX"; r.Status != envelope.RcptDelivered || r.LastReply != want {
 		t.Errorf("recipient %+v, want delivered with %q", r, want)
+	}
+}
+
+// An error of ours that quotes the outside world (a TLS verification error
+// names the certificate's DNS names, which the next hop chose) is stored
+// printable too.
+func TestTemporaryErrorTextPrintable(t *testing.T) {
+	o := outcomeOf(errors.New("tls: x509: certificate is valid for evil\x1b[2J.example\r, not mx.example.org"))
+	if o.status != envelope.RcptPending || strings.ContainsAny(o.reply, "\x1b\r") || !strings.Contains(o.reply, "evil?[2J.example?") {
+		t.Fatalf("outcome %+v", o)
 	}
 }
