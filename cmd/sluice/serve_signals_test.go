@@ -21,7 +21,17 @@ type serveProc struct {
 	done  chan error // the exit, once
 }
 
+// startServe runs `sluice serve -c cfg` and waits for its "sluice
+// started" line.
 func startServe(t *testing.T, cfg string) *serveProc {
+	t.Helper()
+	p := launchServe(t, cfg)
+	p.waitLine(t, "sluice started")
+	return p
+}
+
+// launchServe runs `sluice serve -c cfg`.
+func launchServe(t *testing.T, cfg string) *serveProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "serve", "-c", cfg)
 	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
@@ -44,7 +54,6 @@ func startServe(t *testing.T, cfg string) *serveProc {
 		p.done <- cmd.Wait()
 	}()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	p.waitLine(t, "sluice started")
 	return p
 }
 

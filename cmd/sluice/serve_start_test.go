@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -45,24 +44,7 @@ func TestSIGTERMWhileStarting(t *testing.T) {
 	fmt.Fprintf(f, "\n[[stage]]\nname = \"slow\"\nplugin = %q\n", plugin)
 	f.Close()
 
-	cmd := exec.Command(os.Args[0], "serve", "-c", cfg)
-	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	lines := make(chan string, 100)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	p := launchServe(t, cfg)
 	// The plugin process writes to the FIFO: the daemon is then inside
 	// Start. (Opening a FIFO for reading waits for its writer.)
 	opened := make(chan error, 1)
@@ -83,23 +65,15 @@ func TestSIGTERMWhileStarting(t *testing.T) {
 		t.Fatal("the plugin was never started")
 	}
 	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	var said bool
-	for line := range lines {
-		if strings.Contains(line, "signal received while starting, exiting") {
-			said = true
-		}
-	}
-	err = cmd.Wait()
+	p.waitLine(t, "signal received while starting, exiting")
+	err = p.wait(t, 10*time.Second)
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want status 1", err)
 	}
 	if el := time.Since(start); el > 10*time.Second {
 		t.Fatalf("exited %v after SIGTERM, want at once (not after the plugin's 20 s start timeout)", el)
-	}
-	if !said {
-		t.Fatal("no log line saying why it exited")
 	}
 }
