@@ -36,17 +36,7 @@ func startZone(t *testing.T, rrs ...string) *zoneServer {
 	for _, s := range rrs {
 		z.add(t, s)
 	}
-	pc, ln := testlib.ListenUDPTCP(t)
-	z.Addr = pc.LocalAddr().String()
-	udp := &dns.Server{PacketConn: pc, Handler: z}
-	tcp := &dns.Server{Listener: ln, Handler: z}
-	for _, s := range []*dns.Server{udp, tcp} {
-		started := make(chan struct{})
-		s.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = s.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = s.Shutdown() })
-	}
+	z.Addr = testlib.ServeDNS(t, z)
 	return z
 }
 

@@ -45,15 +45,8 @@ func (k *keyServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // every result it gives is one of RFC 8601 §2.7.1's.
 func FuzzVerify(f *testing.F) {
 	ks := &keyServer{}
-	pc, ln := testlib.ListenUDPTCP(f)
-	for _, s := range []*dns.Server{{PacketConn: pc, Handler: ks}, {Listener: ln, Handler: ks}} {
-		started := make(chan struct{})
-		s.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = s.ActivateAndServe() }()
-		<-started
-		f.Cleanup(func() { _ = s.Shutdown() })
-	}
-	r, err := dnsresolve.New([]string{pc.LocalAddr().String()}, 2*time.Second)
+	addr := testlib.ServeDNS(f, ks)
+	r, err := dnsresolve.New([]string{addr}, 2*time.Second)
 	if err != nil {
 		f.Fatal(err)
 	}

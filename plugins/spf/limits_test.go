@@ -77,15 +77,7 @@ func startHungDNS(t *testing.T, domain string, ip netip.Addr) string {
 		}
 		_ = w.WriteMsg(m)
 	})
-	pc, ln := testlib.ListenUDPTCP(t)
-	for _, s := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
-		started := make(chan struct{})
-		s.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = s.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = s.Shutdown() })
-	}
-	return pc.LocalAddr().String()
+	return testlib.ServeDNS(t, h)
 }
 
 // TestTimeLimitIsTemperror: RFC 7208 §4.6.4 bounds the whole check, not

@@ -41,15 +41,7 @@ func startSuiteDNS(t testing.TB, zone map[string][]zoneEntry) *suiteDNS {
 	for name, entries := range zone {
 		d.zone[wireName(name)] = entries
 	}
-	pc, ln := testlib.ListenUDPTCP(t)
-	d.Addr = pc.LocalAddr().String()
-	for _, s := range []*dns.Server{{PacketConn: pc, Handler: d}, {Listener: ln, Handler: d}} {
-		started := make(chan struct{})
-		s.NotifyStartedFunc = func() { close(started) }
-		go func() { _ = s.ActivateAndServe() }()
-		<-started
-		t.Cleanup(func() { _ = s.Shutdown() })
-	}
+	d.Addr = testlib.ServeDNS(t, d)
 	return d
 }
 
