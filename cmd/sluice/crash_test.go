@@ -1,27 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
-
-// daemonProc is a sluice serve child process.
-type daemonProc struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-}
 
 func writeConfig(t *testing.T, dir, smtpAddr, adminAddr, relay string) string {
 	t.Helper()
@@ -44,53 +34,6 @@ jitter = 0.01
 		t.Fatal(err)
 	}
 	return p
-}
-
-// startProc runs `sluice serve -c cfg` and waits for its "sluice started" log line.
-func startProc(t *testing.T, cfg, addr string) *daemonProc {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "-c", cfg)
-	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &daemonProc{cmd: cmd, addr: addr, done: make(chan struct{})}
-	started := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			if testing.Verbose() {
-				t.Log("sluice: " + line)
-			}
-			if strings.Contains(line, "sluice started") {
-				select {
-				case started <- line:
-				default:
-				}
-			}
-		}
-		_ = cmd.Wait()
-		close(p.done)
-	}()
-	select {
-	case <-started:
-	case <-p.done:
-		t.Fatal("sluice exited before starting")
-	case <-time.After(20 * time.Second):
-		t.Fatal("sluice did not start")
-	}
-	t.Cleanup(func() { p.kill() })
-	return p
-}
-
-func (p *daemonProc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
 }
 
 func freeAddr(t *testing.T) string {
@@ -127,7 +70,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	})
 	smtpAddr := freeAddr(t)
 	cfg := writeConfig(t, dir, smtpAddr, freeAddr(t), sink.Addr)
-	p := startProc(t, cfg, smtpAddr)
+	p := startServe(t, cfg)
 
 	const clients, perClient = 20, 10
 	acked := make(chan string, clients*perClient)
@@ -181,7 +124,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	mu.Lock()
 	accepting = true
 	mu.Unlock()
-	startProc(t, cfg, smtpAddr)
+	startServe(t, cfg)
 	deadline := time.Now().Add(30 * time.Second)
 	for len(sink.Deliveries()) < len(want) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond) // polling the sink, bounded
@@ -247,7 +190,7 @@ func TestRestartDoesNotRedeliver(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	smtpAddr, adminAddr := freeAddr(t), freeAddr(t)
 	cfg := writeConfig(t, dir, smtpAddr, adminAddr, sink.Addr)
-	p := startProc(t, cfg, smtpAddr)
+	p := startServe(t, cfg)
 	if _, err := testlib.Send(smtpAddr, "a@sluice.test", []string{"b@remote.test"},
 		testlib.Message("a@sluice.test", "b@remote.test", "once", "x")); err != nil {
 		t.Fatal(err)
@@ -265,7 +208,7 @@ func TestRestartDoesNotRedeliver(t *testing.T) {
 		}
 	}
 	p.kill()
-	startProc(t, cfg, smtpAddr)
+	startServe(t, cfg)
 	before := len(sink.Deliveries())
 	if _, err := testlib.Send(smtpAddr, "a@sluice.test", []string{"b@remote.test"},
 		testlib.Message("a@sluice.test", "b@remote.test", "after", "y")); err != nil {

@@ -53,7 +53,7 @@ func TestReloadCommandWaitsForSlowReload(t *testing.T) {
 		}
 	}
 	withStage("plugin-a")
-	startProc(t, cfg, smtpAddr)
+	startServe(t, cfg)
 
 	withStage("plugin-b")
 	if err := os.WriteFile(filepath.Join(dir, "slow"), nil, 0o600); err != nil {

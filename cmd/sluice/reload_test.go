@@ -28,7 +28,7 @@ func TestReloadCommandAndSIGHUP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, cfg, smtpAddr)
+	p := startServe(t, cfg)
 
 	reload := func(args ...string) (int, string, string) {
 		var o, e bytes.Buffer

@@ -1,103 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
-
-// serveProc is `sluice serve` whose log lines the test reads.
-type serveProc struct {
-	cmd   *exec.Cmd
-	lines chan string
-	done  chan error // the exit, once
-}
-
-// startServe runs `sluice serve -c cfg` and waits for its "sluice
-// started" line.
-func startServe(t *testing.T, cfg string) *serveProc {
-	t.Helper()
-	p := launchServe(t, cfg)
-	p.waitLine(t, "sluice started")
-	return p
-}
-
-// launchServe runs `sluice serve -c cfg`.
-func launchServe(t *testing.T, cfg string) *serveProc {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "-c", cfg)
-	cmd.Env = append(os.Environ(), "SLUICE_TEST_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &serveProc{cmd: cmd, lines: make(chan string, 1000), done: make(chan error, 1)}
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			select {
-			case p.lines <- sc.Text():
-			default: // nobody waits for these
-			}
-		}
-		p.done <- cmd.Wait()
-	}()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	return p
-}
-
-func (p *serveProc) waitLine(t *testing.T, s string) {
-	t.Helper()
-	timeout := time.After(20 * time.Second)
-	for {
-		select {
-		case l := <-p.lines:
-			if strings.Contains(l, s) {
-				return
-			}
-		case err := <-p.done:
-			// Lines it wrote before exiting may still be waiting.
-			for {
-				select {
-				case l := <-p.lines:
-					if strings.Contains(l, s) {
-						p.done <- err // for wait
-						return
-					}
-					continue
-				default:
-				}
-				break
-			}
-			t.Fatalf("sluice exited (%v) before logging %q", err, s)
-		case <-timeout:
-			t.Fatalf("no log line %q", s)
-		}
-	}
-}
-
-// wait returns the exit status, or fails the test after d.
-func (p *serveProc) wait(t *testing.T, d time.Duration) error {
-	t.Helper()
-	select {
-	case err := <-p.done:
-		return err
-	case <-time.After(d):
-		t.Fatalf("sluice still running %v after SIGTERM", d)
-		return nil
-	}
-}
 
 // A SIGHUP during the drain that a SIGTERM began does nothing: the drain
 // goes on, the transaction in flight is accepted, and the exit status is

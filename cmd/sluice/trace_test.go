@@ -39,7 +39,7 @@ plugin = %q
 [stage.config]
 json = '{"data": {"*": {"edits": [{"op": "add_header", "name": "X-Tag", "value": "on"}]}}}'
 `, adminAddr, smtpAddr, sink.Addr, actor)), 0o600)
-	startProc(t, cfg, smtpAddr)
+	startServe(t, cfg)
 	r, err := testlib.Send(smtpAddr, "a@sluice.test", []string{"b@remote.test"}, testlib.Message("a@sluice.test", "b@remote.test", "traced", "x"))
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +80,7 @@ func TestPluginsDieWithAKilledDaemon(t *testing.T) {
 	smtpAddr := freeAddr(t)
 	cfg := filepath.Join(dir, "sluice.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("hostname = \"mx.sluice.test\"\ndata_dir = \"data\"\n[[listener]]\nname = \"mx\"\nlisten = %q\n[[stage]]\nname = \"a\"\nplugin = %q\n", smtpAddr, actor)), 0o600)
-	p := startProc(t, cfg, smtpAddr)
+	p := startServe(t, cfg)
 	if len(pidsOf(actor)) == 0 {
 		t.Fatal("plugin process not running")
 	}
