@@ -87,7 +87,7 @@ func (o outcome) String() string { return string(o.status) + ": " + o.reply }
 func delivered(text string) outcome { return outcome{status: envelope.RcptDelivered, reply: text} }
 
 // temporary is a failure worth retrying; the recipient stays pending.
-// temporary is a deferral with text as its reply. The text may quote the
+// Its text may quote the
 // outside world in an error of ours (a TLS error quotes a certificate's
 // names, a dial error the DNS answer), so it is made printable as a
 // server's reply is.
