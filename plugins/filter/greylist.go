@@ -166,12 +166,9 @@ func (g *greylist) room(now time.Time) int {
 		return 0
 	}
 	g.swept = now // this is a sweep too
+	g.st.drop(func(r *record) bool { return !g.live(r, now) })
 	ranks := make([]uint64, 0, len(g.st.recs))
-	for k, r := range g.st.recs {
-		if !g.live(r, now) {
-			delete(g.st.recs, k)
-			continue
-		}
+	for _, r := range g.st.recs {
 		ranks = append(ranks, evictRank(r))
 	}
 	n := len(ranks) - g.maxEntries + 1

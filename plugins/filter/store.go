@@ -165,13 +165,13 @@ func (s *store) drop(dead func(*record) bool) {
 
 // put records r durably.
 func (s *store) put(r *record) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
 	s.recs[r.key()] = r
 	if s.readOnly {
 		return nil
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
 	}
 	if _, err := s.log.Write(append(b, '\n')); err != nil {
 		return fmt.Errorf("greylist: %w", err)
