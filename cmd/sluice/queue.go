@@ -126,13 +126,15 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 		if len(rest) != 0 {
 			return fmt.Errorf("queue %s takes no arguments", sub)
 		}
-	case sub == "show" || actions[sub] && len(rest) == 1 && checkID(rest[0]) == nil:
+	case sub == "show":
 		if len(rest) != 1 {
 			return fmt.Errorf("queue %s needs exactly one message ID", sub)
 		}
 		if err := checkID(rest[0]); err != nil {
 			return err
 		}
+	case actions[sub] && len(rest) == 1 && checkID(rest[0]) == nil:
+		// One message: its own answer, --json included.
 	case actions[sub]:
 		if len(rest) == 0 {
 			return fmt.Errorf(`queue %s needs message IDs, "-" (IDs on stdin) or ALL`, sub)
