@@ -344,6 +344,10 @@ type harness struct {
 
 	attempts map[string]int
 	lastErr  map[string]string
+	// backlog keeps records read while waiting for another message's:
+	// a report can be attempted before the attempt that queued it is
+	// recorded.
+	backlog map[string][]*envelope.Message
 }
 
 var testBody = "From: <sender@origin.test>\r\nTo: <rcpt@dest.test>\r\nSubject: test\r\n\r\nHello.\r\n.leading dot\r\n"
@@ -356,7 +360,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	h := &harness{t: t, clock: clock, q: &watchedQueue{Store: st, modified: make(chan *envelope.Message, 100)}, port: freePort(t), attempts: map[string]int{}, lastErr: map[string]string{}}
+	h := &harness{t: t, clock: clock, q: &watchedQueue{Store: st, modified: make(chan *envelope.Message, 100)}, port: freePort(t), attempts: map[string]int{}, lastErr: map[string]string{}, backlog: map[string][]*envelope.Message{}}
 	h.opt = Options{
 		Config: config.Delivery{
 			Port:           h.port,
@@ -452,27 +456,35 @@ func anyDelivered(m *envelope.Message) bool {
 	return false
 }
 
-// recorded waits for the next attempt recorded for id.
+// recorded waits for the next attempt recorded for id. Records of other
+// messages read meanwhile wait in the backlog for their own call.
 func (h *harness) recorded(id string) *envelope.Message {
 	h.t.Helper()
 	deadline := time.After(waitLimit)
 	for {
-		select {
-		case m := <-h.q.modified:
-			if m.ID == id {
-				// A multi-destination attempt records each destination's
-				// delivered recipients before the next destination: that
-				// record leaves Attempts as it was; wait for the attempt's.
-				if early := m.State == envelope.StateActive && !m.Done() && m.Attempts == h.attempts[id] && m.LastError == h.lastErr[id] && anyDelivered(m); early {
-					continue
-				}
-				h.attempts[id], h.lastErr[id] = m.Attempts, m.LastError
-				return m
+		var m *envelope.Message
+		if b := h.backlog[id]; len(b) > 0 {
+			m, h.backlog[id] = b[0], b[1:]
+		} else {
+			select {
+			case m = <-h.q.modified:
+			case <-deadline:
+				h.t.Fatalf("no attempt recorded for %s", id)
+				return nil
 			}
-		case <-deadline:
-			h.t.Fatalf("no attempt recorded for %s", id)
-			return nil
+			if m.ID != id {
+				h.backlog[m.ID] = append(h.backlog[m.ID], m)
+				continue
+			}
 		}
+		// A multi-destination attempt records each destination's
+		// delivered recipients before the next destination: that
+		// record leaves Attempts as it was; wait for the attempt's.
+		if early := m.State == envelope.StateActive && !m.Done() && m.Attempts == h.attempts[id] && m.LastError == h.lastErr[id] && anyDelivered(m); early {
+			continue
+		}
+		h.attempts[id], h.lastErr[id] = m.Attempts, m.LastError
+		return m
 	}
 }
 
