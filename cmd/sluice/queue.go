@@ -20,7 +20,7 @@ import (
 
 const queueUsage = `usage: sluice queue list|show ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush
         [-c FILE | --admin URL] [--json]
-  list: [--limit N] [--after ID] [--state S] [--all]
+  list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
   retry, hold, release, delete, bounce: one or more IDs; "-" reads IDs from
         stdin (the first field of each line, as queue list prints them);
         ALL is every queued message, or with --state S those in state S
@@ -110,6 +110,8 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	limit := fs.Int("limit", 0, "list: at most this many messages per page (default the daemon's, 1000)")
 	after := fs.String("after", "", "list: start after this message ID (the previous page's next)")
 	state := fs.String("state", "", "list, and an action on ALL: only messages in this state (active, held, quarantined)")
+	from := fs.String("from", "", `list, and an action on ALL: only messages whose <sender> holds this ("<>", "@example.org>")`)
+	to := fs.String("to", "", "list, and an action on ALL: only messages with a waiting <recipient> holding this")
 	all := fs.Bool("all", false, "list: every page, not only the first")
 	pos, err := parseCommand(fs, args, queueUsage, w)
 	if err != nil {
@@ -152,8 +154,11 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	if st := envelope.State(*state); st != "" && !st.Known() {
 		return fmt.Errorf("--state %q: want one of %v", *state, envelope.States)
 	}
-	if *state != "" && sub != "list" && !slices.Contains(rest, "ALL") {
-		return fmt.Errorf("--state is for queue list and for an action on ALL")
+	filter := admin.PageQuery{State: envelope.State(*state), From: *from, To: *to}
+	for _, name := range []string{"state", "from", "to"} {
+		if isSet(fs, name) && sub != "list" && !slices.Contains(rest, "ALL") {
+			return fmt.Errorf("--%s is for queue list and for an action on ALL", name)
+		}
 	}
 	if *after != "" {
 		if err := checkID(*after); err != nil {
@@ -165,7 +170,7 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 		return err
 	}
 	if bulk {
-		ids, skipped, err := bulkIDs(rest, stdin, cl, envelope.State(*state))
+		ids, skipped, err := bulkIDs(rest, stdin, cl, filter)
 		if err != nil {
 			return err
 		}
@@ -173,7 +178,8 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	}
 	switch sub {
 	case "list":
-		return listQueue(w, cl, admin.PageQuery{After: *after, Limit: *limit, State: envelope.State(*state)}, *all, *asJSON)
+		filter.After, filter.Limit = *after, *limit
+		return listQueue(w, cl, filter, *all, *asJSON)
 	case "show":
 		// Not cl.Message, which puts the id into the path unescaped.
 		var m envelope.Message

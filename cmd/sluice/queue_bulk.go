@@ -10,13 +10,13 @@ import (
 	"sync"
 
 	"github.com/sluice-mta/sluice/core/admin"
-	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // Several messages at once, as Postfix's postsuper takes them: IDs as
 // arguments, "-" for IDs read from stdin (the first field of each line, so
 // that `sluice queue list` output can be piped in), or ALL (with --state,
-// only the messages in that state: `postsuper -d ALL deferred`).
+// --from or --to, only the messages listed with the same: `postsuper -d
+// ALL deferred`, `exiqgrep -i -f SENDER | xargs exim -Mrm`).
 
 // bulkWorkers is how many actions run at once: the daemon's queue then
 // syncs several in one commit.
@@ -24,7 +24,8 @@ const bulkWorkers = 8
 
 // bulkIDs reads the IDs args name. skipped counts the lines of stdin whose
 // first field is no message ID (a listing's header and summary).
-func bulkIDs(args []string, stdin io.Reader, cl *admin.Client, state envelope.State) (ids []string, skipped int, err error) {
+// ALL lists the messages filter selects (its After and Limit unset).
+func bulkIDs(args []string, stdin io.Reader, cl *admin.Client, filter admin.PageQuery) (ids []string, skipped int, err error) {
 	seen := map[string]bool{}
 	add := func(id string) {
 		if !seen[id] {
@@ -51,7 +52,7 @@ func bulkIDs(args []string, stdin io.Reader, cl *admin.Client, state envelope.St
 				return nil, 0, fmt.Errorf("reading message IDs from stdin: %w", err)
 			}
 		case "ALL":
-			p := admin.PageQuery{State: state}
+			p := filter
 			for {
 				l, _, err := cl.QueuePage(p)
 				if err != nil {

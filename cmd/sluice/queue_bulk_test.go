@@ -77,3 +77,35 @@ func TestQueueActionsOnSeveralMessages(t *testing.T) {
 		}
 	}
 }
+
+// --from and --to select by sender and recipient, for queue list and for
+// an action on ALL (exiqgrep -f and -r, piped into exim -Mrm); the line
+// naming the next page repeats them quoted for the shell.
+func TestQueueFromToFilters(t *testing.T) {
+	url, ids, q, _ := adminServer(t, 3)
+	for _, id := range ids[1:] {
+		if _, err := q.Modify(id, func(m *envelope.Message) error { m.From = "spammer@bad.example"; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := runCLI(t, "queue", "list", "--admin", url, "--from", "@BAD.example>", "--limit", "1")
+	if !strings.Contains(out, ids[1]) || strings.Contains(out, ids[0]) || strings.Contains(out, ids[2]) ||
+		!strings.Contains(out, "more: sluice queue list --after "+ids[1]+" --from '@BAD.example>' (or --all)") {
+		t.Fatalf("list --from, one a page:\n%s", out)
+	}
+	var b, e bytes.Buffer
+	if code := run([]string{"queue", "delete", "ALL", "--from", "@bad.example>", "--admin", url}, strings.NewReader(""), &b, &e); code != 0 || b.String() != "delete: 2 messages ok\n" {
+		t.Fatalf("delete ALL --from: exit %d, %q %q", code, b.String(), e.String())
+	}
+	if _, err := q.Get(ids[0]); err != nil {
+		t.Fatalf("the message from another sender: %v", err)
+	}
+	if out := runCLI(t, "queue", "list", "--admin", url, "--to", "@example.org>"); !strings.HasPrefix(out, "0 messages") {
+		t.Fatalf("list --to a domain nobody is sent to:\n%s", out)
+	}
+	b.Reset()
+	e.Reset()
+	if code := run([]string{"queue", "hold", ids[0], "--to", "x", "--admin", url}, strings.NewReader(""), &b, &e); code != 1 || !strings.Contains(e.String(), "--to is for queue list") {
+		t.Fatalf("hold ID --to: exit %d, %q", code, e.String())
+	}
+}

@@ -47,7 +47,7 @@ func listQueue(w io.Writer, cl *admin.Client, p admin.PageQuery, all, asJSON boo
 			if asJSON {
 				return js.end(l)
 			}
-			printSummary(w, l, listed, p.State)
+			printSummary(w, l, listed, p)
 			return nil
 		}
 		p.After = l.Next
@@ -191,7 +191,7 @@ func messages(n int) string {
 
 // printSummary ends a listing: how many were listed, the queue's counts,
 // and how to go on when there are more pages.
-func printSummary(w io.Writer, l *admin.QueueList, listed int, state envelope.State) {
+func printSummary(w io.Writer, l *admin.QueueList, listed int, p admin.PageQuery) {
 	total := l.Counts[envelope.StateActive] + l.Counts[envelope.StateHeld] + l.Counts[envelope.StateQuarantined]
 	if total == 0 && listed == 0 {
 		fmt.Fprintln(w, "queue is empty")
@@ -201,9 +201,21 @@ func printSummary(w io.Writer, l *admin.QueueList, listed int, state envelope.St
 		l.Counts[envelope.StateActive], l.Counts[envelope.StateHeld], l.Counts[envelope.StateQuarantined])
 	if l.Next != "" {
 		more := "sluice queue list --after " + l.Next
-		if state != "" {
-			more += " --state " + string(state)
+		if p.State != "" {
+			more += " --state " + string(p.State)
+		}
+		if p.From != "" {
+			more += " --from " + shellQuote(p.From)
+		}
+		if p.To != "" {
+			more += " --to " + shellQuote(p.To)
 		}
 		fmt.Fprintf(w, "more: %s (or --all)\n", more)
 	}
+}
+
+// shellQuote quotes s for a command line the operator may paste: "<>" and
+// "@example.org>" hold shell metacharacters. It is printable as well.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(printable(s), "'", `'\''`) + "'"
 }

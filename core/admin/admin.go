@@ -138,7 +138,8 @@ func (a *api) auth(next http.Handler) http.Handler {
 // QueueList is the JSON body of GET /api/queue. Counts and the oldest age
 // cover the whole queue. Messages is one page, in arrival order: at most
 // limit messages (default DefaultPageSize) after the id given as after,
-// of the given state if any, and fewer when their JSON would pass
+// of the given state, sender and recipient if any (see pageFilter), and
+// fewer when their JSON would pass
 // MaxPageBytes. Domains covers the messages the page looked at, which is
 // the whole queue when it fits in one page.
 type QueueList struct {
@@ -162,8 +163,8 @@ const (
 	MaxPageSize     = 10000
 )
 
-// maxPageScan bounds the messages one page reads when a state filter
-// skips most of them; the page then ends early with Next set.
+// maxPageScan bounds the messages one page reads when a filter skips
+// most of them; the page then ends early with Next set.
 const maxPageScan = 20000
 
 func (a *api) list(w http.ResponseWriter, r *http.Request) {
@@ -186,9 +187,9 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	state := envelope.State(q.Get("state"))
-	if state != "" && !state.Known() {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown state %q: want one of %v", state, envelope.States))
+	filter, err := parsePageFilter(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	counts, err := a.opt.Queue.Counts()
@@ -210,7 +211,7 @@ func (a *api) list(w http.ResponseWriter, r *http.Request) {
 			out.Next = last // there is more after the page
 			return false
 		}
-		if state == "" || m.State == state {
+		if filter.match(m) {
 			added, err := out.add(m, a.opt.PageBytes)
 			if err != nil {
 				addErr = err

@@ -144,6 +144,8 @@ type PageQuery struct {
 	After string         // list the messages after this id (a page's Next)
 	Limit int            // at most this many (0: DefaultPageSize)
 	State envelope.State // only messages in this state
+	From  string         // only messages whose <sender> holds this
+	To    string         // only messages with a waiting <recipient> holding this
 }
 
 // QueuePage lists one page of the queue.
@@ -157,6 +159,12 @@ func (c *Client) QueuePage(p PageQuery) (*QueueList, []byte, error) {
 	}
 	if p.State != "" {
 		v.Set("state", string(p.State))
+	}
+	if p.From != "" {
+		v.Set("from", p.From)
+	}
+	if p.To != "" {
+		v.Set("to", p.To)
 	}
 	path := "/api/queue"
 	if len(v) > 0 {
