@@ -97,6 +97,9 @@ func (g *greylist) check(t *sdk.Txn, rcpt string) (*sdk.Verdict, string, error) 
 	now := g.now()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if err := g.st.follow(); err != nil {
+		return nil, "", err
+	}
 
 	client := g.st.get((&record{Client: true, Net: network}).key())
 	if client != nil && !g.live(client, now) {

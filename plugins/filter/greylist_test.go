@@ -158,7 +158,7 @@ func TestGreylistSurvivesRestart(t *testing.T) {
 	}
 
 	// The restart: a new instance reads the state the first one left.
-	_, rcpt2 := greyPlugin(t, clk, dir, `,"client_whitelist_after":2`)
+	p2, rcpt2 := greyPlugin(t, clk, dir, `,"client_whitelist_after":2`)
 	wantAction(t, "bob's retry after the restart passes", rcpt2(tx, "bob@example.org"), sdk.ActionContinue)
 	wantAction(t, "carol is still whitelisted", rcpt2(tx, "carol@example.org"), sdk.ActionContinue)
 	// Two passed triplets (carol before, bob after the restart) whitelist the client.
@@ -168,6 +168,9 @@ func TestGreylistSurvivesRestart(t *testing.T) {
 	// is long gone forgets nothing it should remember, and remembers nothing
 	// it should not: everything starts over.
 	clk.Advance(40 * 24 * time.Hour)
+	if err := p2.grey.close(); err != nil {
+		t.Fatal(err)
+	}
 	_, rcpt3 := greyPlugin(t, clk, dir, `,"client_whitelist_after":2`)
 	wantGreylisted(t, "whitelisting expired across a restart", rcpt3(tx, "bob@example.org"))
 	snap, err := os.ReadFile(filepath.Join(dir, snapshotFile))

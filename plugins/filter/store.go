@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/sluice-mta/sluice/internal/atomicfile"
@@ -63,8 +65,14 @@ type snapshot struct {
 // and truncating the log loses nothing. A torn last log line (a crash
 // mid-append) is ignored. The caller serialises access.
 //
-// One process at a time owns a state_dir; the core runs one process per
-// stage.
+// One process at a time owns a state_dir: the one holding the lock on
+// lockFile. The core runs one process per stage, but a reload that
+// restarts the stage starts the new process while the old one finishes
+// its sessions. The new one then follows: it keeps its changes in memory
+// and tries the lock at each call; once the old one has exited, it reads
+// the state again, merges its own changes in (see merge) and owns the
+// directory from then on. Before the lock, the new process compacted
+// under the old one, whose later records were lost.
 type store struct {
 	dir      string
 	recs     map[string]*record
@@ -76,7 +84,15 @@ type store struct {
 	// own process, which owns dir. Nothing is written; changes stay in
 	// memory.
 	readOnly bool
+	// lock is lockFile, open; locked once this process owns dir.
+	lock   *os.File
+	locked bool
+	// changed holds the keys put while following, for the merge.
+	changed map[string]bool
 }
+
+// lockFile is the file whose flock(2) owns a state_dir.
+const lockFile = "greylist.lock"
 
 // openStore loads the state in dir (created if missing), drops the records
 // live rejects and compacts. Read-only, it only loads what dir holds: a
@@ -88,16 +104,104 @@ func openStore(dir string, live func(*record) bool, readOnly bool) (*store, erro
 		}
 	}
 	s := &store{dir: dir, recs: map[string]*record{}, live: live, readOnly: readOnly}
+	if !readOnly {
+		var err error
+		if s.lock, err = os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return nil, fmt.Errorf("greylist: %w", err)
+		}
+		if s.locked, err = tryLock(s.lock); err != nil {
+			_ = s.lock.Close()
+			return nil, err
+		}
+		if !s.locked {
+			s.changed = map[string]bool{}
+			log.Printf("greylist: %s is held by another process (this stage's previous one, finishing its sessions): changes are kept in memory until it exits", dir)
+		}
+	}
 	if err := s.loadSnapshot(); err != nil {
+		_ = s.close()
 		return nil, err
 	}
 	if err := s.replayLog(); err != nil {
+		_ = s.close()
 		return nil, err
 	}
 	if err := s.compact(); err != nil {
+		_ = s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// tryLock takes f's exclusive flock without waiting; false when another
+// open file holds it.
+func tryLock(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("greylist: locking %s: %w", f.Name(), err)
+	}
+	return true, nil
+}
+
+// writes reports whether this process writes the state files.
+func (s *store) writes() bool { return !s.readOnly && s.locked }
+
+// follow is called before each use: a follower whose lock has come free
+// reads the state its predecessor left, keeps its own changes over it and
+// takes the directory over.
+func (s *store) follow() error {
+	if s.readOnly || s.locked {
+		return nil
+	}
+	ok, err := tryLock(s.lock)
+	if err != nil || !ok {
+		return err
+	}
+	mine := s.recs
+	s.recs = map[string]*record{}
+	if err := s.loadSnapshot(); err != nil {
+		s.recs = mine
+		return s.unlock(err)
+	}
+	if err := s.replayLog(); err != nil {
+		s.recs = mine
+		return s.unlock(err)
+	}
+	for k := range s.changed {
+		if r := mine[k]; r != nil {
+			s.recs[k] = merge(s.recs[k], r)
+		}
+	}
+	s.locked, s.changed = true, nil
+	return s.compact()
+}
+
+// unlock gives the lock back after a failed take-over, and returns err.
+func (s *store) unlock(err error) error {
+	_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
+	return err
+}
+
+// merge is the record a follower keeps for a key both it and its
+// predecessor changed: the later pass (a whitelisting is not undone, and
+// a client's passes are counted by the busier of the two), else the
+// earlier first attempt (the sender's retry then passes as soon as
+// either process would have let it).
+func merge(theirs, mine *record) *record {
+	switch {
+	case theirs == nil:
+		return mine
+	case theirs.Pass.After(mine.Pass):
+		return theirs
+	case mine.Pass.After(theirs.Pass) || !mine.Pass.IsZero():
+		return mine
+	case !theirs.First.IsZero() && theirs.First.Before(mine.First):
+		return theirs
+	}
+	return mine
 }
 
 func (s *store) loadSnapshot() error {
@@ -166,7 +270,10 @@ func (s *store) drop(dead func(*record) bool) {
 // put records r durably.
 func (s *store) put(r *record) error {
 	s.recs[r.key()] = r
-	if s.readOnly {
+	if s.changed != nil {
+		s.changed[r.key()] = true
+	}
+	if !s.writes() {
 		return nil
 	}
 	b, err := json.Marshal(r)
@@ -197,7 +304,7 @@ func (s *store) compact() error {
 		}
 		snap.Records = append(snap.Records, r)
 	}
-	if s.readOnly {
+	if !s.writes() {
 		return nil
 	}
 	b, err := json.Marshal(snap)
@@ -220,12 +327,16 @@ func (s *store) compact() error {
 	return nil
 }
 
-// close releases the log file.
+// close releases the log file and the lock.
 func (s *store) close() error {
-	if s.log == nil {
-		return nil
+	var err error
+	if s.log != nil {
+		err = s.log.Close()
+		s.log = nil
 	}
-	err := s.log.Close()
-	s.log = nil
+	if s.lock != nil {
+		_ = s.lock.Close() // releases the flock
+		s.lock, s.locked = nil, false
+	}
 	return err
 }

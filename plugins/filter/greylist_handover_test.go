@@ -1,0 +1,59 @@
+package filter
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// A reload that restarts the filter starts the new process while the old
+// one finishes its sessions, both over one state_dir. The new one used to
+// compact at once and again as it wrote, under the old one: the old one's
+// later records were lost and their senders greylisted again. Now the new
+// one follows (changes in memory) until the old one exits, then reads
+// what it left, keeps its own changes over it, and owns the directory.
+func TestGreylistHandOverOnReload(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	old, oldRcpt := greyPlugin(t, clk, dir, "")
+	wantGreylisted(t, "old: bob's first attempt", oldRcpt(tx, "bob@example.org"))
+
+	nu, newRcpt := greyPlugin(t, clk, dir, "") // the reload's process
+	wantGreylisted(t, "old: carol's first attempt after the new one started", oldRcpt(tx, "carol@example.org"))
+	wantGreylisted(t, "old: frank's first attempt", oldRcpt(tx, "frank@example.org"))
+	clk.Advance(time.Minute)
+	wantGreylisted(t, "new: dave's first attempt", newRcpt(tx, "dave@example.org"))
+	wantGreylisted(t, "new: frank's attempt, which it counts as his first", newRcpt(tx, "frank@example.org"))
+	clk.Advance(4*time.Minute + 30*time.Second)
+	wantAction(t, "old: bob's retry", oldRcpt(tx, "bob@example.org"), sdk.ActionContinue)
+	if err := old.grey.close(); err != nil { // its sessions ended; it exits
+		t.Fatal(err)
+	}
+
+	if v := newRcpt(tx, "bob@example.org"); v.Action != sdk.ActionContinue || !strings.Contains(v.Reason, "whitelisted") {
+		t.Errorf("new: bob, whom the old one passed: %s %q", v.Action, v.Reason)
+	}
+	wantAction(t, "new: carol's retry, whose first attempt only the old one saw", newRcpt(tx, "carol@example.org"), sdk.ActionContinue)
+	wantAction(t, "new: frank's retry, counted from the earlier first attempt", newRcpt(tx, "frank@example.org"), sdk.ActionContinue)
+	v := newRcpt(tx, "dave@example.org")
+	wantGreylisted(t, "new: dave's retry, 4m30s after the first attempt it kept in memory", v)
+	if !strings.Contains(v.Reason, "too early (4m30s of 5m0s)") {
+		t.Errorf("dave: reason %q, want his first attempt kept", v.Reason)
+	}
+
+	// The new one owns the directory now: what it wrote is what the next
+	// process reads.
+	clk.Advance(time.Minute)
+	if err := nu.grey.close(); err != nil {
+		t.Fatal(err)
+	}
+	_, nextRcpt := greyPlugin(t, clk, dir, "")
+	for _, who := range []string{"bob", "carol", "frank", "dave"} {
+		if v := nextRcpt(tx, who+"@example.org"); v.Action != sdk.ActionContinue {
+			t.Errorf("next process: %s's retry: %s %q", who, v.Action, v.Reason)
+		}
+	}
+}
