@@ -57,8 +57,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 			// Read the file again and apply it; the daemon logs the outcome,
 			// and a file that does not validate leaves the running config.
 			log.Info("signal received, reloading", "signal", s.String())
-			_ = d.ReloadFile()
-			continue
+			if s = reloadUnlessStopped(d, sig); s == nil {
+				continue
+			}
 		}
 		log.Info("signal received, draining", "signal", s.String())
 		break
@@ -74,6 +75,24 @@ func cmdServe(args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 	return d.Stop()
+}
+
+// reloadUnlessStopped applies the config file again and returns nil, or
+// returns the SIGTERM or SIGINT that came first: the drain then begins,
+// and daemon.Stop ends the reload's plugin starts still under way (a
+// plugin hung in its handshake held the stop back for its start timeout).
+func reloadUnlessStopped(d *daemon.Daemon, stop <-chan os.Signal) os.Signal {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = d.ReloadFile()
+	}()
+	select {
+	case <-done:
+		return nil
+	case s := <-stop:
+		return s
+	}
 }
 
 // stopDuringStart ends the process when SIGTERM or SIGINT comes while the

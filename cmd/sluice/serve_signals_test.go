@@ -64,7 +64,7 @@ func TestSIGHUPWhileDraining(t *testing.T) {
 }
 
 // A SIGTERM sent after SIGHUPs that came while a reload was running stops
-// the daemon once that reload is over. The four-slot channel SIGHUP shared
+// the daemon (which gives that reload up). The four-slot channel SIGHUP shared
 // with SIGTERM was full of them, and signal.Notify dropped the SIGTERM:
 // the daemon ran on.
 func TestSIGTERMAfterSIGHUPBurst(t *testing.T) {
@@ -163,5 +163,44 @@ func TestSIGTERMOnStartedLineDrains(t *testing.T) {
 		if err := p.wait(t, 20*time.Second); err != nil {
 			t.Fatalf("SIGTERM at the started line: %v, want status 0", err)
 		}
+	}
+}
+
+// A SIGTERM while a reload starts a plugin that never answers its
+// handshake drains and exits 0 at once: the reload gives that start up.
+// The serve loop ran the reload itself and read the SIGTERM only after
+// it, once the plugin's start timeout (20 s) had passed.
+func TestSIGTERMDuringReloadOfHungPlugin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	if err := syscall.Mkfifo(started, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plugin := filepath.Join(dir, "hung-plugin")
+	if err := os.WriteFile(plugin, []byte(fmt.Sprintf("#!/bin/sh\necho started > %s\nexec sleep 600\n", started)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := writeConfig(t, dir, freeAddr(t), freeAddr(t), "127.0.0.1:9")
+	p := startServe(t, cfg)
+	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "\n[[stage]]\nname = \"hung\"\nplugin = %q\n", plugin)
+	f.Close()
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.ReadFile(started); err != nil { // the reload is starting it
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t, 15*time.Second); err != nil { // under the 20 s start timeout
+		t.Fatalf("exit: %v, want status 0", err)
 	}
 }

@@ -73,6 +73,16 @@ type Daemon struct {
 	reloadMu sync.Mutex     // one Reload at a time, none during Stop
 	cfg      *config.Config // the config applied last; guarded by reloadMu
 	stopped  bool           // guarded by reloadMu
+	// stopping is done once Stop begins: a reload still starting a
+	// plugin then gives up rather than hold Stop back (reloadMu) for the
+	// plugin's start timeout.
+	stopping    context.Context
+	endStarting context.CancelFunc
+}
+
+// buildOptions starts the daemon's stages.
+func (d *Daemon) buildOptions() buildOptions {
+	return buildOptions{stop: d.stopping, self: d.opt.Self, log: d.log}
 }
 
 // Start opens the queue, binds every listener and starts delivery. Any
@@ -86,6 +96,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		opt.DrainTimeout = 30 * time.Second
 	}
 	d := &Daemon{opt: opt, log: opt.Logger, cfg: c}
+	d.stopping, d.endStarting = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			d.closeAll()
@@ -117,7 +128,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	d.opt.Self = opt.Self
 	d.metrics = metrics.New(metrics.Providers{Queue: d.queueSizes, Stages: d.stageHealth, Pebble: d.pebbleStats})
-	g, err := newGeneration(c, c.Hostname, opt.Self, d.log, d.metrics, nil)
+	g, err := newGeneration(c, c.Hostname, d.buildOptions(), d.metrics, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -310,6 +321,7 @@ func (d *Daemon) Kick() { d.agents.current().Kick() }
 // deliveries in flight finish within DrainTimeout, then the queue closes.
 func (d *Daemon) Stop() error {
 	d.stopOnce.Do(func() {
+		d.endStarting()
 		d.reloadMu.Lock()
 		d.stopped = true
 		d.reloadMu.Unlock()

@@ -32,12 +32,12 @@ type generation struct {
 //
 // prev is the generation a reload replaces (nil at start): its unchanged
 // plugin stages are shared rather than restarted.
-func newGeneration(c *config.Config, hostname, self string, log *slog.Logger, m *metrics.Metrics, prev *generation) (*generation, error) {
-	var before *pipelineStages
+func newGeneration(c *config.Config, hostname string, o buildOptions, m *metrics.Metrics, prev *generation) (*generation, error) {
 	if prev != nil {
-		before = prev.pipelineStages
+		o.prev = prev.pipelineStages
 	}
-	ps, err := buildPipeline(c, self, log, before, false)
+	log := o.log
+	ps, err := buildPipeline(c, o)
 	if err != nil {
 		return nil, err
 	}

@@ -100,7 +100,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		}
 		dopt = &o
 	}
-	g, err := newGeneration(&built, running.Hostname, d.opt.Self, d.log, d.metrics, d.live.current())
+	g, err := newGeneration(&built, running.Hostname, d.buildOptions(), d.metrics, d.live.current())
 	if err != nil {
 		return err
 	}

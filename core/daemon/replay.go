@@ -47,7 +47,7 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	ps, err := buildPipeline(c, opt.Self, opt.Logger, nil, true)
+	ps, err := buildPipeline(c, buildOptions{stop: ctx, self: opt.Self, log: opt.Logger, dryRun: true})
 	if err != nil {
 		return nil, err
 	}

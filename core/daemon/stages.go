@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -34,7 +35,19 @@ type closer interface{ Close() error }
 // prev is the pipeline a reload replaces (nil otherwise): its plugin
 // stages that the new config leaves as they were are shared, not
 // restarted, and keep their counters (see sharedStage).
-func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipelineStages, dryRun bool) (_ *pipelineStages, err error) {
+// buildOptions is how buildPipeline starts the stages.
+type buildOptions struct {
+	// stop, once done, ends the start of a plugin under way, which then
+	// fails the build: a SIGTERM during a reload need not wait out a
+	// plugin hung in its handshake (nil: never).
+	stop   context.Context
+	self   string // the sluice executable, for first-party plugins
+	log    *slog.Logger
+	prev   *pipelineStages // whose unchanged plugin stages are kept
+	dryRun bool            // check-config, replay: see sdk.DryRun
+}
+
+func buildPipeline(c *config.Config, o buildOptions) (_ *pipelineStages, err error) {
 	var stages []pipeline.StageConfig
 	var started []closer
 	defer func() {
@@ -45,7 +58,7 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipeli
 		}
 	}()
 	for i, sc := range c.Stages {
-		st, cl, err := startStage(c, sc, self, log, prev, dryRun)
+		st, cl, err := startStage(c, sc, o)
 		if err != nil {
 			if ce := (*sdk.ConfigError)(nil); errors.As(err, &ce) {
 				// file:line of the key: stage "name": [stage.config] refused…
@@ -60,10 +73,10 @@ func buildPipeline(c *config.Config, self string, log *slog.Logger, prev *pipeli
 		started = append(started, cl)
 		stages = append(stages, pipeline.StageConfig{Name: sc.Name, Stage: st, Timeout: sc.Timeout.Duration, OnError: sc.OnError})
 	}
-	p := pipeline.New(log, stages...)
+	p := pipeline.New(o.log, stages...)
 	p.SetDelayReject(c.DelayReject)
-	if prev != nil {
-		p.Inherit(prev.pipe)
+	if o.prev != nil {
+		p.Inherit(o.prev.pipe)
 	}
 	return &pipelineStages{pipe: p, stages: started}, nil
 }
@@ -116,12 +129,12 @@ func pluginDir(c *config.Config) (string, error) {
 	return filepath.Abs(filepath.Dir(c.Source))
 }
 
-func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger, prev *pipelineStages, dryRun bool) (pipeline.Stage, closer, error) {
+func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Stage, closer, error) {
 	if sc.Milter != "" {
 		// A milter is dialled per SMTP session, not at start: it may come
 		// up after us. Its timeout also bounds the dial in Open.
 		m, err := milter.New(milter.Options{Name: sc.Name, Addr: sc.Milter, Hostname: c.Hostname,
-			Timeout: sc.Timeout.Duration, Logger: log})
+			Timeout: sc.Timeout.Duration, Logger: o.log})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -135,7 +148,7 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	cmd, err := pluginCommand(c, sc.Plugin, self)
+	cmd, err := pluginCommand(c, sc.Plugin, o.self)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,7 +162,7 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 		// Received-SPF receiver= and %{r}.
 		env = append(env, spf.EnvHostname+"="+c.Hostname)
 	}
-	if dryRun {
+	if o.dryRun {
 		// check-config and replay run beside the daemon's own processes:
 		// a plugin's state files are theirs (sdk.DryRun).
 		env = append(env, sdk.EnvDryRun+"=1")
@@ -162,12 +175,12 @@ func startStage(c *config.Config, sc config.Stage, self string, log *slog.Logger
 	// must not keep an old environment or body limit (max_message_size).
 	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " "), dir,
 		strconv.FormatInt(c.Limits.MaxMessageSize, 10)}, "\x00")
-	if s, ok := prev.shared(key); ok {
+	if s, ok := o.prev.shared(key); ok {
 		s.refs.Add(1)
 		return s, s, nil
 	}
-	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: log, Env: env, Dir: dir,
-		MaxBody: c.Limits.MaxMessageSize})
+	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: o.log, Env: env, Dir: dir,
+		MaxBody: c.Limits.MaxMessageSize, Cancel: o.stop})
 	if err != nil {
 		return nil, nil, handshakeError(cmd, err)
 	}
@@ -240,7 +253,7 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		}
 		return nil, c.KeyError("delivery", -1, "ca_file", err)
 	}
-	ps, err := buildPipeline(c, self, slog.New(slog.DiscardHandler), nil, true)
+	ps, err := buildPipeline(c, buildOptions{self: self, log: slog.New(slog.DiscardHandler), dryRun: true})
 	if err != nil {
 		return nil, err
 	}

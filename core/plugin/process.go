@@ -48,6 +48,11 @@ type Options struct {
 	// with (the listeners' max_message_size); a larger one fails the
 	// call with sdk.ErrBodyTooLarge. Zero: sdk.DefaultMaxBody.
 	MaxBody int64
+	// Cancel, once done while Start runs, ends the start: the process is
+	// killed and Start fails. It is not watched after Start returns (a
+	// SIGTERM during a reload need not wait out a plugin hung in its
+	// handshake, up to twice StartTimeout). Nil: never.
+	Cancel context.Context
 
 	// checkEvery is how often the supervisor looks whether the process
 	// is alive when no call failed (tests lengthen it). Zero: a second.
@@ -122,7 +127,17 @@ func Start(opt Options) (*Process, error) {
 	p := &Process{opt: opt, log: opt.Logger.With("stage", opt.Stage), state: "starting",
 		outLimit: newLineLimit(), restartCh: make(chan struct{}, 1), done: make(chan struct{})}
 	p.stopping, p.stop = context.WithCancel(context.Background())
-	if err := p.launch(); err != nil {
+	unwatch := func() bool { return true }
+	if opt.Cancel != nil {
+		unwatch = context.AfterFunc(opt.Cancel, p.stop)
+	}
+	err := p.launch()
+	if !unwatch() && err == nil {
+		// Cancelled as the launch succeeded: stop what it started.
+		_ = p.Close()
+		err = errStoppedStarting
+	}
+	if err != nil {
 		p.stop()
 		// The caller names the stage.
 		return nil, fmt.Errorf("plugin %s: %w", strings.Join(opt.Command, " "), err)
@@ -131,6 +146,9 @@ func Start(opt Options) (*Process, error) {
 	go p.supervise()
 	return p, nil
 }
+
+// errStoppedStarting: Close or Options.Cancel ended a start under way.
+var errStoppedStarting = errors.New("plugin stopped while starting")
 
 // launch starts one process and runs Init; on success it becomes current.
 func (p *Process) launch() error {
@@ -174,6 +192,9 @@ func (p *Process) launch() error {
 	proto, err := client.Client()
 	if err != nil {
 		kill(client, sockDir)
+		if p.stopping.Err() != nil {
+			return errStoppedStarting // killed by it: no fault of the plugin
+		}
 		if strings.Contains(err.Error(), "timeout while waiting for plugin to start") {
 			return fmt.Errorf("plugin did not finish starting (handshake) within %s", p.opt.StartTimeout)
 		}
@@ -196,7 +217,7 @@ func (p *Process) launch() error {
 	if err != nil {
 		kill(client, sockDir)
 		if p.stopping.Err() != nil {
-			return errors.New("plugin stopped while starting")
+			return errStoppedStarting
 		}
 		if ctx.Err() != nil {
 			// gRPC's "DeadlineExceeded desc = context deadline exceeded"
