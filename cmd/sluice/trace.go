@@ -62,7 +62,9 @@ func cmdTrace(args []string, w io.Writer) error {
 func printDeliveries(w io.Writer, evs []pipeline.DeliveryEvent) {
 	fmt.Fprintln(w, "\ndeliveries:")
 	if len(evs) == 0 {
-		fmt.Fprintln(w, "(no delivery attempt yet)")
+		// Not "yet": a message queued by a version before delivery events
+		// were recorded has attempts this trace cannot show.
+		fmt.Fprintln(w, "(no delivery attempt recorded)")
 		return
 	}
 	dash := func(s string) string {

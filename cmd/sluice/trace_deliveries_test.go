@@ -11,7 +11,7 @@ import (
 func TestPrintDeliveries(t *testing.T) {
 	var b strings.Builder
 	printDeliveries(&b, nil)
-	if got := b.String(); got != "\ndeliveries:\n(no delivery attempt yet)\n" {
+	if got := b.String(); got != "\ndeliveries:\n(no delivery attempt recorded)\n" {
 		t.Errorf("no attempts: %q", got)
 	}
 	b.Reset()

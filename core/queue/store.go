@@ -257,6 +257,8 @@ func traceKey(id string) []byte { return append([]byte("r/"), id...) }
 
 // Trace returns the stored trace of a message: the pipeline trace with
 // its delivery events merged in as "deliveries" (see AppendTraceEvent).
+// A message queued without either is a *NoTraceError, not ErrNotFound
+// itself (though errors.Is matches it).
 func (s *Store) Trace(id string) ([]byte, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
@@ -264,7 +266,11 @@ func (s *Store) Trace(id string) ([]byte, error) {
 	defer s.leave()
 	v, c, err := s.db.Get(traceKey(id))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return s.withTraceEvents(id, nil)
+		b, err := s.withTraceEvents(id, nil)
+		if err != nil {
+			return nil, s.noTrace(id, err)
+		}
+		return b, nil
 	}
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -40,7 +41,10 @@ func TestTraceEventsMergedAndPruned(t *testing.T) {
 	if err := s.Enqueue(young, []byte("b")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Trace(young.ID); err != ErrNotFound {
+	// Queued, so not "no such message": ErrNotFound to errors.Is, with
+	// the reason.
+	var nt *NoTraceError
+	if _, err := s.Trace(young.ID); !errors.Is(err, ErrNotFound) || !errors.As(err, &nt) || nt.ID != young.ID {
 		t.Fatalf("trace before any event: %v", err)
 	}
 	if err := s.AppendTraceEvent(young.ID, []byte(`{"n":1}`)); err != nil {
