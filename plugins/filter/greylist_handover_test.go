@@ -57,3 +57,28 @@ func TestGreylistHandOverOnReload(t *testing.T) {
 		}
 	}
 }
+
+// merge keeps, for a key both processes changed, the later pass with the
+// larger count of a client's passes, else the earlier first attempt.
+func TestGreylistMerge(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	for _, tc := range []struct {
+		name              string
+		theirs, mine, want record
+	}{
+		{"their later first attempt", record{First: at(2)}, record{First: at(1)}, record{First: at(1)}},
+		{"their earlier first attempt", record{First: at(1)}, record{First: at(2)}, record{First: at(1)}},
+		{"passed in theirs only", record{Pass: at(6)}, record{First: at(1)}, record{Pass: at(6)}},
+		{"passed in mine only", record{First: at(1)}, record{Pass: at(6)}, record{Pass: at(6)}},
+		{"client: later pass, more passes", record{Client: true, Pass: at(3), Passes: 7}, record{Client: true, Pass: at(5), Passes: 2},
+			record{Client: true, Pass: at(5), Passes: 7}},
+	} {
+		if got := merge(&tc.theirs, &tc.mine); *got != tc.want {
+			t.Errorf("%s: %+v, want %+v", tc.name, *got, tc.want)
+		}
+	}
+	if got := merge(nil, &record{First: at(1)}); !got.First.Equal(at(1)) {
+		t.Errorf("nothing of theirs: %+v", *got)
+	}
+}

@@ -153,7 +153,7 @@ func (s *store) writes() bool { return !s.readOnly && s.locked }
 // reads the state its predecessor left, keeps its own changes over it and
 // takes the directory over.
 func (s *store) follow() error {
-	if s.readOnly || s.locked {
+	if s.readOnly || s.locked || s.lock == nil { // nil: closed
 		return nil
 	}
 	ok, err := tryLock(s.lock)
@@ -186,22 +186,24 @@ func (s *store) unlock(err error) error {
 }
 
 // merge is the record a follower keeps for a key both it and its
-// predecessor changed: the later pass (a whitelisting is not undone, and
-// a client's passes are counted by the busier of the two), else the
+// predecessor changed: the later pass (a whitelisting is not undone),
+// with a client's passes counted by the busier of the two; else the
 // earlier first attempt (the sender's retry then passes as soon as
 // either process would have let it).
 func merge(theirs, mine *record) *record {
-	switch {
-	case theirs == nil:
+	if theirs == nil {
 		return mine
-	case theirs.Pass.After(mine.Pass):
-		return theirs
-	case mine.Pass.After(theirs.Pass) || !mine.Pass.IsZero():
-		return mine
-	case !theirs.First.IsZero() && theirs.First.Before(mine.First):
-		return theirs
 	}
-	return mine
+	r := *mine
+	switch {
+	case theirs.Pass.After(mine.Pass):
+		r = *theirs
+	case !mine.Pass.IsZero():
+	case !theirs.First.IsZero() && theirs.First.Before(mine.First):
+		r = *theirs
+	}
+	r.Passes = max(theirs.Passes, mine.Passes)
+	return &r
 }
 
 func (s *store) loadSnapshot() error {
