@@ -64,7 +64,7 @@ func TestGreylistMerge(t *testing.T) {
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	for _, tc := range []struct {
-		name              string
+		name               string
 		theirs, mine, want record
 	}{
 		{"their later first attempt", record{First: at(2)}, record{First: at(1)}, record{First: at(1)}},
