@@ -23,7 +23,9 @@ const queueUsage = `usage: sluice queue list|show ID|retry ID...|hold ID...|rele
   list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
   retry, hold, release, delete, bounce: one or more IDs; "-" reads IDs from
         stdin (the first field of each line, as queue list prints them);
-        ALL is every queued message, or with --state S those in state S
+        ALL is every queued message, or those list would list with the same
+        --state S, --from TEXT and --to TEXT (TEXT within the <address>:
+        '<>' is the null sender, '@example.org>' a domain)
   manage the queue of the running daemon through its admin API`
 
 // adminClient finds the daemon: --admin URL, else -c FILE's admin.listen,

@@ -184,20 +184,27 @@ func Build(opt Options) ([]byte, error) {
 	b.WriteString("\r\n" + status)
 
 	// 3: the original message or its header (RFC 3462 §1, RFC 3461 §4.3).
+	// Only a report of failure calls the original undelivered; a delay
+	// warning or a success report returns "Message headers", as Postfix's
+	// ("Message Headers") and OpenSMTPD's do.
+	desc := "Message"
+	if anyFailed(opt.Rcpts) {
+		desc = "Undelivered message"
+	}
 	if len(original) > 0 {
 		b.WriteString("\r\n--" + boundary + "\r\n")
 		switch {
 		case (headersOnly || truncated) && intl:
-			field(&b, "Content-Description", "Undelivered message headers")
+			field(&b, "Content-Description", desc+" headers")
 			field(&b, "Content-Type", "message/global-headers")
 		case headersOnly || truncated:
-			field(&b, "Content-Description", "Undelivered message headers")
+			field(&b, "Content-Description", desc+" headers")
 			field(&b, "Content-Type", "text/rfc822-headers")
 		case intl:
-			field(&b, "Content-Description", "Undelivered message")
+			field(&b, "Content-Description", desc)
 			field(&b, "Content-Type", "message/global")
 		default:
-			field(&b, "Content-Description", "Undelivered message")
+			field(&b, "Content-Description", desc)
 			field(&b, "Content-Type", "message/rfc822")
 		}
 		if !ascii(string(original)) {

@@ -267,11 +267,15 @@ func TestBuildReturnsHeadersWithoutFailure(t *testing.T) {
 		actions   []Action
 		wantType  string
 		wantBytes string
+		wantDesc  string // the part's Content-Description
 	}{
-		{"delayed", []Action{Delayed}, "text/rfc822-headers", hdr},
-		{"relayed", []Action{Relayed}, "text/rfc822-headers", hdr},
-		{"delivered", []Action{Delivered}, "text/rfc822-headers", hdr},
-		{"failed and delayed", []Action{Delayed, Failed}, "message/rfc822", original},
+		// Only a report of failure calls the original undelivered (a
+		// success report said "Undelivered message headers" of a message
+		// just delivered); Postfix's say "Message Headers" otherwise.
+		{"delayed", []Action{Delayed}, "text/rfc822-headers", hdr, "Message headers"},
+		{"relayed", []Action{Relayed}, "text/rfc822-headers", hdr, "Message headers"},
+		{"delivered", []Action{Delivered}, "text/rfc822-headers", hdr, "Message headers"},
+		{"failed and delayed", []Action{Delayed, Failed}, "message/rfc822", original, "Undelivered message"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var rcpts []Recipient
@@ -285,6 +289,9 @@ func TestBuildReturnsHeadersWithoutFailure(t *testing.T) {
 			p := parse(t, raw)
 			if p.types[2] != tc.wantType || string(p.bodies[2]) != tc.wantBytes {
 				t.Errorf("third part %s %q, want %s %q", p.types[2], p.bodies[2], tc.wantType, tc.wantBytes)
+			}
+			if want := "Content-Description: " + tc.wantDesc + "\r\nContent-Type: " + tc.wantType; !strings.Contains(string(raw), want) {
+				t.Errorf("third part not introduced by %q:\n%s", want, raw)
 			}
 		})
 	}

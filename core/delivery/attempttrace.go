@@ -121,6 +121,20 @@ func (t *attemptTrace) watch(host string, cfg *tls.Config) {
 	}
 }
 
+// handshakeFailed records that the STARTTLS handshake with host failed
+// and the session goes on in plaintext. VerifyConnection may already have
+// recorded a version: a server can still abort after it with an alert
+// (OpenSMTPD 6.8 sends "internal error" when its key will not sign).
+func (t *attemptTrace) handshakeFailed(host string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h := t.host(host)
+	h.started, h.version = true, 0
+}
+
 // summary gives the attempt's TLS state and MTA-STS outcome for the log and
 // the trace; via is the host[addr] that answered, "" when none did.
 func (t *attemptTrace) summary(via string) (tlsState, sts string) {

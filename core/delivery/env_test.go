@@ -124,6 +124,9 @@ type sinkOptions struct {
 	// noPipelining hides PIPELINING from the EHLO reply (go-smtp's
 	// server always offers it), for a client that must not pipeline.
 	noPipelining bool
+	// no8BitMIME hides 8BITMIME from the EHLO reply, as a server
+	// without it (smtp-sink -8) answers.
+	no8BitMIME bool
 	// noSMTPUTF8 hides SMTPUTF8 from the EHLO reply.
 	noSMTPUTF8 bool
 }
@@ -228,6 +231,9 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	if err == nil && l.sink.opt.noPipelining {
 		c = pipeliningHidden{c}
 	}
+	if err == nil && l.sink.opt.no8BitMIME {
+		c = eightBitMIMEHidden{c}
+	}
 	if err == nil {
 		l.sink.mu.Lock()
 		l.sink.conns++
@@ -242,6 +248,16 @@ type pipeliningHidden struct{ net.Conn }
 
 func (c pipeliningHidden) Write(p []byte) (int, error) {
 	if _, err := c.Conn.Write(bytes.ReplaceAll(p, []byte("250-PIPELINING\r\n"), nil)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// eightBitMIMEHidden drops the 8BITMIME line from what the server writes.
+type eightBitMIMEHidden struct{ net.Conn }
+
+func (c eightBitMIMEHidden) Write(p []byte) (int, error) {
+	if _, err := c.Conn.Write(bytes.ReplaceAll(p, []byte("250-8BITMIME\r\n"), nil)); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -169,6 +169,12 @@ func TestAttemptShowsTLSWithoutMTASTS(t *testing.T) {
 		// The handshake fails (no common version), the retry is in plaintext.
 		{"relay-starttls-failed", true, &tls.Config{Certificates: ca.ServerConfig("sink.test").Certificates, MaxVersion: tls.VersionTLS12},
 			&tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}, "none"},
+		// The server aborts the handshake after the client has checked
+		// its certificate (here: it wants one from the client; OpenSMTPD
+		// 6.8 sent "internal error" there when its key would not sign):
+		// the retry is in plaintext all the same.
+		{"relay-starttls-aborted", true, &tls.Config{Certificates: ca.ServerConfig("sink.test").Certificates, MaxVersion: tls.VersionTLS12,
+			ClientAuth: tls.RequireAnyClientCert}, nil, "none"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)

@@ -68,6 +68,10 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		return ok && code != 421 && c.Reset() == nil
 	}
 
+	// RFC 6152 §3: no 8-bit data to a server without 8BITMIME.
+	if ok, _ := c.Extension("8BITMIME"); !ok {
+		body = downgrade8bit(body)
+	}
 	// RFC 1870 §6.1: do not send what the server announced it refuses.
 	if limit, ok := c.MaxMessageSize(); ok && limit > 0 && len(body) > limit {
 		set(permanent(reply.TooBig.With(fmt.Sprintf("%s accepts at most %d bytes", s.host, limit))), rcpts)

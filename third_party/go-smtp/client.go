@@ -985,11 +985,12 @@ func (c *Client) Reset() error {
 	if _, _, err := c.cmd(250, "RSET"); err != nil {
 		return err
 	}
-
-	// allow custom HELLO again
-	c.didHello = false
-	c.helloError = nil
-
+	// RSET ends the mail transaction only; the session's EHLO still
+	// stands (RFC 5321 §4.1.1.5), so the next MAIL follows without a new
+	// one. v0.25.1 forgot the EHLO here, and its next command sent EHLO
+	// again: OpenSMTPD answers a repeated EHLO, and the HELO tried after
+	// it, with "503 5.5.1 Already identified", which failed the next
+	// message of a pooled session for good.
 	c.rcpts = nil
 	return nil
 }
