@@ -159,10 +159,10 @@ func New(p Providers) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}}),
 
 		deliveryAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_delivery_attempts_total", Help: "Delivery transactions by destination domain and outcome."},
+			Name: "sluice_delivery_attempts_total", Help: "Delivery transactions by destination (recipient domain, or the relay's host:port) and outcome."},
 			[]string{"domain", "outcome"}),
 		deliveryRcpts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_delivery_recipients_total", Help: "Recipient delivery results by destination domain and outcome."},
+			Name: "sluice_delivery_recipients_total", Help: "Recipient delivery results by destination (recipient domain, or the relay's host:port) and outcome."},
 			[]string{"domain", "outcome"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_reports_total", Help: "Delivery status notifications queued (RFC 3464), by kind: dsn to a sender, double-bounce to the postmaster."},
@@ -224,10 +224,12 @@ func (m *Metrics) ConnClosed(listener string) {
 	m.connsOpen.WithLabelValues(m.names.value(listener)).Dec()
 }
 
-// Transaction counts a mail transaction's end. reason is a short fixed
-// token for why a transaction was not accepted ("relay_denied",
-// "message_size", "bare_lf", "stage:spf", "queue_error", …); "" for an
-// accepted one. Reasons past MaxReasons count as "other".
+// Transaction counts a mail transaction's end. reason is a short bounded
+// token for why a transaction was not accepted: the daemon gives the
+// refusal's enhanced status code (RFC 3463, "5.7.1"), the same for a
+// stage's refusal as for a built-in one: sluice_stage_calls_total is
+// what names the refusing stage; "" for an accepted one. Reasons past
+// MaxReasons count as "other".
 func (m *Metrics) Transaction(listener string, outcome Outcome, reason string) {
 	if m == nil {
 		return
@@ -280,9 +282,11 @@ func (m *Metrics) DeliveryEnded() {
 	m.deliveriesInFlight.Dec()
 }
 
-// DeliveryAttempt counts one delivery transaction to a destination domain
-// (the recipient domain, not the MX host), its outcome and duration. It
-// also ends a DeliveryStarted.
+// DeliveryAttempt counts one delivery transaction to a destination, its
+// outcome and duration: the recipient domain for MX delivery (not the MX
+// host), and the next hop when there is no domain to speak of — the
+// [delivery] relay's host:port, or a route's own destination. It also
+// ends a DeliveryStarted.
 func (m *Metrics) DeliveryAttempt(domain string, outcome DeliveryOutcome, d time.Duration) {
 	if m == nil {
 		return

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -79,12 +80,16 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Deliv
 		}
 		start := p.now()
 		vs, errs := p.askDeliver(ctx, e, calls, sessions, live)
-		lat := p.now().Sub(start)
+		// The stage answered every call of the pass in its round trips:
+		// each call counts its share of that time, as a delay_reject
+		// flush's hooks do (delay.go), so that the stage's latency sum is
+		// the time it took, not that time once per recipient.
+		per := p.now().Sub(start) / time.Duration(len(live))
 		next := make([]int, 0, len(live))
 		for k, i := range live {
 			rcpt := calls[i].Rcpt
 			te := newTraceEntry(e, sdk.HookDeliver, &rcpt)
-			o, goOn := sessions[i].settle(e, sdk.HookDeliver, &te, vs[k], errs[k], lat, &rcpt, nil)
+			o, goOn := sessions[i].settle(e, sdk.HookDeliver, &te, vs[k], errs[k], per, &rcpt, nil)
 			out[i].Trace = append(out[i].Trace, te)
 			if goOn {
 				next = append(next, i)
