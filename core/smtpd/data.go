@@ -28,6 +28,7 @@ func (s *session) Data(r io.Reader) error {
 	if tx == nil {
 		return toSMTP(&badSequence)
 	}
+	defer s.ended(tx)
 	id := s.srv.queue.NewID()
 	var rep *reply.Reply
 	buf := getDataBuf() // data is read into it; enqueue copies it out
@@ -82,6 +83,7 @@ func (s *session) Data(r io.Reader) error {
 		aborted = true
 	case err != nil:
 		// The client left or reset (RSET during BDAT): nobody to answer.
+		s.srv.metrics.Transaction(info.Listener, metrics.Aborted, "")
 		s.srv.log.Info("message", "id", id, "listener", info.Listener, "client", info.Client.Addr().String(),
 			"from", tx.from, "result", "aborted", "err", err)
 		return err
@@ -290,7 +292,17 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, bl
 		return reply.QueueError.With(err.Error())
 	}
 	s.srv.metrics.QueueCommit(time.Since(start))
+	if msg.Envelope.State == envelope.StateQuarantined {
+		return queued(id).With("quarantined by policy")
+	}
 	return queued(id)
+}
+
+// ended marks tx answered: the reset after it aborts nothing.
+func (s *session) ended(tx *txn) {
+	s.mu.Lock()
+	tx.ended = true
+	s.mu.Unlock()
 }
 
 // appendMessage appends data to dst with an empty line at blankAt, where
@@ -330,6 +342,8 @@ func (s *session) logTxn(id string, tx *txn, info *SessionInfo, size int, r *rep
 		outcome, reason = metrics.Rejected, replyReason(r)
 	case r.Reason == "discarded by policy":
 		outcome = metrics.Discarded
+	case r.Reason == "quarantined by policy":
+		outcome = metrics.Quarantined
 	}
 	s.srv.metrics.Transaction(info.Listener, outcome, reason)
 	if r.Temporary() { // a queue error or a tempfail: worth an operator's look

@@ -69,6 +69,9 @@ type txn struct {
 	// overshoot counts the RCPTs that added no one: refused over
 	// max_recipients, or repeating a recipient.
 	overshoot int
+	// ended: Data has answered (or lost) the transaction and counted it;
+	// a reset after that ends nothing. Guarded by session.mu.
+	ended bool
 }
 
 // rcptOvershoot is how many RCPTs past max_recipients, or repeating a
@@ -333,23 +336,45 @@ func (s *session) countRefusal(stage string, r *reply.Reply) error {
 func (s *session) hangup(r *reply.Reply) { s.abort(r) }
 
 // Reset ends the transaction: RSET, a new EHLO, the end of DATA or BDAT.
-func (s *session) Reset() {
+func (s *session) Reset() { s.reset("RSET") }
+
+// reset ends the transaction; one that had not reached the end of its
+// data is counted and logged as aborted, how saying by what.
+func (s *session) reset(how string) {
 	s.mu.Lock()
-	open := s.tx != nil
+	tx := s.tx
+	open := tx != nil
+	aborted := open && !tx.ended
 	s.tx = nil
 	s.info.From = ""
 	s.info.DSNRet, s.info.DSNEnvID = "", ""
 	s.info.Rcpts = nil
 	s.mu.Unlock()
+	if aborted {
+		s.logAborted(tx, how)
+	}
 	if open && s.srv.policy != nil {
 		s.srv.policy.Reset(s.srv.ctx, &s.info)
 	}
 	s.conn.endTxn()
 }
 
+// logAborted counts and logs a transaction given up before the end of
+// its data: by RSET (or a new EHLO), QUIT or a closed connection. It has
+// no queue id, as nothing was queued (Postfix's NOQUEUE).
+func (s *session) logAborted(tx *txn, how string) {
+	rcpts := make([]string, len(tx.rcpts))
+	for i, rc := range tx.rcpts {
+		rcpts[i] = rc.Addr
+	}
+	s.srv.metrics.Transaction(s.info.Listener, metrics.Aborted, "")
+	s.srv.log.Info("message", "listener", s.info.Listener, "client", s.info.Client.Addr().String(), "helo", s.info.Helo,
+		"from", tx.from, "rcpts", rcpts, "result", "aborted", "by", how)
+}
+
 // Logout ends the session: QUIT, STARTTLS, a closed connection.
 func (s *session) Logout() error {
-	s.Reset()
+	s.reset("end of session")
 	return nil
 }
 
