@@ -78,13 +78,30 @@ func buildPipeline(c *config.Config, o buildOptions) (_ *pipelineStages, err err
 	if o.prev != nil {
 		p.Inherit(o.prev.pipe)
 	}
-	return &pipelineStages{pipe: p, stages: started}, nil
+	ps := &pipelineStages{pipe: p, stages: started, milters: map[string]*milter.Stage{}}
+	for i, sc := range c.Stages {
+		if m, ok := stages[i].Stage.(*milter.Stage); ok {
+			ps.milters[milterKey(c, sc)] = m
+		}
+	}
+	return ps, nil
 }
 
 // pipelineStages is a built pipeline and its started stages.
 type pipelineStages struct {
 	pipe   *pipeline.Pipeline
 	stages []closer
+	// milters are the milter stages by milterKey: a reload that leaves
+	// one as it was keeps it, and with it its /api/pipeline figures
+	// (Pipeline.Inherit matches the very same Stage), as it keeps an
+	// unchanged plugin's process. Closing one does nothing, so
+	// successive pipelines share it without counting.
+	milters map[string]*milter.Stage
+}
+
+// milterKey is what a milter stage is made of.
+func milterKey(c *config.Config, sc config.Stage) string {
+	return strings.Join([]string{sc.Name, sc.Milter, c.Hostname, sc.Timeout.Duration.String()}, "\x00")
 }
 
 // shared finds a running plugin stage a reload can keep.
@@ -133,6 +150,11 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 	if sc.Milter != "" {
 		// A milter is dialled per SMTP session, not at start: it may come
 		// up after us. Its timeout also bounds the dial in Open.
+		if o.prev != nil {
+			if m, ok := o.prev.milters[milterKey(c, sc)]; ok {
+				return m, m, nil
+			}
+		}
 		m, err := milter.New(milter.Options{Name: sc.Name, Addr: sc.Milter, Hostname: c.Hostname,
 			Timeout: sc.Timeout.Duration, Logger: o.log})
 		if err != nil {
