@@ -50,4 +50,12 @@ func TestReloadKeepsUnchangedMilterStage(t *testing.T) {
 	if got := calls(); got != 0 {
 		t.Fatalf("calls of a milter stage at a new address: %d, want 0", got)
 	}
+	// The new stage works (and the second milter has served, before the
+	// test's end closes it: go-milter's Close reads what Serve wrote).
+	if _, err := send(t, d, "two"); err != nil {
+		t.Fatal(err)
+	}
+	if got := calls(); got == 0 {
+		t.Fatal("the new milter stage counted no call")
+	}
 }
