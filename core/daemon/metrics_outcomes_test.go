@@ -8,8 +8,8 @@ import (
 
 // sluice_smtp_transactions_total counts a quarantined message as
 // quarantined (it counted as accepted), and a transaction given up before
-// the end of its data as aborted, once: by RSET, by QUIT, by a closed
-// connection mid-DATA (none were counted). A transaction that ended in a
+// the end of its data as aborted, once: by RSET (also between BDAT
+// chunks), by QUIT, by a closed connection mid-DATA (none were counted). A transaction that ended in a
 // reply is not aborted by the QUIT after it.
 func TestMetricsTransactionOutcomes(t *testing.T) {
 	d := startDaemon(t, actorStage(t, "q", `{"data": {"do-quarantine": {"action": "quarantine"}}}`, ""))
@@ -47,7 +47,17 @@ func TestMetricsTransactionOutcomes(t *testing.T) {
 	step(250, "RCPT TO:<b@remote.test>")
 	step(250, "RSET") // one
 	step(250, "MAIL FROM:<a@sluice.test>")
-	step(221, "QUIT") // two
+	step(250, "RCPT TO:<b@remote.test>")
+	if err := c.PrintfLine("BDAT 5"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.W.WriteString("hello"); err != nil || c.W.Flush() != nil {
+		t.Fatal(err)
+	}
+	step(250, "")
+	step(250, "RSET") // two: the reset and the Data it cut count it once
+	step(250, "MAIL FROM:<a@sluice.test>")
+	step(221, "QUIT") // three
 	c.Close()
 
 	c, err = textproto.Dial("tcp", d.SMTPAddrs()["mx"].String())
@@ -62,7 +72,7 @@ func TestMetricsTransactionOutcomes(t *testing.T) {
 	if err := c.PrintfLine("Subject: cut off"); err != nil {
 		t.Fatal(err)
 	}
-	c.Close() // three, once: Data's, not the session end's too
+	c.Close() // four, once: Data's, not the session end's too
 	// The session's end (go-smtp's Close: Logout, then the socket's
 	// untracking) is over once no connection is open.
 	deadline := time.Now().Add(10 * time.Second)
@@ -72,8 +82,8 @@ func TestMetricsTransactionOutcomes(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling the daemon's own gauge
 	}
-	if a := count("aborted"); a != 3 {
-		t.Errorf("aborted %v, want 3", a)
+	if a := count("aborted"); a != 4 {
+		t.Errorf("aborted %v, want 4", a)
 	}
 	if a := count("accepted"); a != 1 {
 		t.Errorf("accepted %v, want 1", a)

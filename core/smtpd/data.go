@@ -28,7 +28,7 @@ func (s *session) Data(r io.Reader) error {
 	if tx == nil {
 		return toSMTP(&badSequence)
 	}
-	defer s.ended(tx)
+	defer s.end(tx)
 	id := s.srv.queue.NewID()
 	var rep *reply.Reply
 	buf := getDataBuf() // data is read into it; enqueue copies it out
@@ -83,9 +83,12 @@ func (s *session) Data(r io.Reader) error {
 		aborted = true
 	case err != nil:
 		// The client left or reset (RSET during BDAT): nobody to answer.
-		s.srv.metrics.Transaction(info.Listener, metrics.Aborted, "")
-		s.srv.log.Info("message", "id", id, "listener", info.Listener, "client", info.Client.Addr().String(),
-			"from", tx.from, "result", "aborted", "err", err)
+		// A reset that came first (BDAT's runs beside Data) counted it.
+		if s.end(tx) {
+			s.srv.metrics.Transaction(info.Listener, metrics.Aborted, "")
+			s.srv.log.Info("message", "id", id, "listener", info.Listener, "client", info.Client.Addr().String(),
+				"from", tx.from, "result", "aborted", "err", err)
+		}
 		return err
 	}
 	s.logTxn(id, tx, &info, len(data), rep, time.Since(start))
@@ -298,11 +301,15 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, bl
 	return queued(id)
 }
 
-// ended marks tx answered: the reset after it aborts nothing.
-func (s *session) ended(tx *txn) {
+// end marks tx over, answered or lost, and reports whether it was not
+// yet: the one caller told true counts it (the reset after an answer
+// aborts nothing; a BDAT reset and the Data it cuts count it once).
+func (s *session) end(tx *txn) bool {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	was := tx.ended
 	tx.ended = true
-	s.mu.Unlock()
+	return !was
 }
 
 // appendMessage appends data to dst with an empty line at blankAt, where

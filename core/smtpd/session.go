@@ -345,6 +345,9 @@ func (s *session) reset(how string) {
 	tx := s.tx
 	open := tx != nil
 	aborted := open && !tx.ended
+	if open {
+		tx.ended = true
+	}
 	s.tx = nil
 	s.info.From = ""
 	s.info.DSNRet, s.info.DSNEnvID = "", ""
