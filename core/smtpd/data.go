@@ -66,11 +66,7 @@ func (s *session) Data(r io.Reader) error {
 		if rep = s.srv.checkSpace(int64(len(data))); rep != nil {
 			break
 		}
-		blankAt := -1
-		if noBlank {
-			blankAt = hdr
-		}
-		rep = s.enqueue(id, tx, &info, data, blankAt)
+		rep = s.enqueue(id, tx, &info, data, hdr, noBlank)
 	case errors.Is(err, errDataMemory):
 		rep = insufficientResources.With(err.Error())
 	case errors.Is(err, smtp.ErrDataTooLarge):
@@ -236,12 +232,12 @@ func isASCIIText(b []byte) bool {
 }
 
 // enqueue builds the envelope and body, asks the data hook and queues.
-// When the body follows the header fields without the empty line that
-// separates them (RFC 5322 §2.1), blankAt is where the fields end, and the
-// empty line is put there, as Postfix's cleanup does: every later reader
-// (the pipeline, DKIM, the next hop) then sees the same header and body
-// the size limit saw. blankAt is -1 otherwise.
-func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, blankAt int) *reply.Reply {
+// The header fields are data[:hdrEnd]. When the body follows them without
+// the empty line that separates them (RFC 5322 §2.1: noBlank), the empty
+// line is put there, as Postfix's cleanup does: every later reader (the
+// pipeline, DKIM, the next hop) then sees the same header and body the
+// size limit saw.
+func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hdrEnd int, noBlank bool) *reply.Reply {
 	now := s.srv.clock()
 	t := ReceivedTrace{
 		Helo:      info.Helo,
@@ -259,8 +255,12 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, bl
 		t.For = tx.rcpts[0].Addr
 	}
 	hdr := ReceivedHeader(t)
-	body := make([]byte, 0, len(hdr)+len(data)+2)
-	body = appendMessage(append(body, hdr...), data, blankAt)
+	var add []byte // the fields a submitted message lacks
+	if info.AuthUser != "" {
+		add = submissionFields(data[:hdrEnd], id, s.srv.cfg.Hostname, now)
+	}
+	body := make([]byte, 0, len(hdr)+len(data)+len(add)+2)
+	body = storedText(append(body, hdr...), data, hdrEnd, noBlank, add)
 	m := &envelope.Message{
 		ID:       id,
 		From:     tx.from,
@@ -301,6 +301,17 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, bl
 	return queued(id)
 }
 
+// storedText appends data to dst as it is stored: its header fields
+// (data[:hdrEnd]), then add, then the empty line when noBlank, then the
+// body.
+func storedText(dst, data []byte, hdrEnd int, noBlank bool, add []byte) []byte {
+	dst = append(append(dst, data[:hdrEnd]...), add...)
+	if noBlank {
+		dst = append(dst, '\r', '\n')
+	}
+	return append(dst, data[hdrEnd:]...)
+}
+
 // end marks tx over, answered or lost, and reports whether it was not
 // yet: the one caller told true counts it (the reset after an answer
 // aborts nothing; a BDAT reset and the Data it cuts count it once).
@@ -310,16 +321,6 @@ func (s *session) end(tx *txn) bool {
 	was := tx.ended
 	tx.ended = true
 	return !was
-}
-
-// appendMessage appends data to dst with an empty line at blankAt, where
-// its header fields end without one; blankAt < 0: data as it is.
-func appendMessage(dst, data []byte, blankAt int) []byte {
-	if blankAt < 0 {
-		return append(dst, data...)
-	}
-	dst = append(append(dst, data[:blankAt]...), '\r', '\n')
-	return append(dst, data[blankAt:]...)
 }
 
 // abort answers r and closes the connection, for errors after which the

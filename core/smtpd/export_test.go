@@ -6,8 +6,5 @@ package smtpd
 // against the pipeline's parser.
 func StoredText(data []byte) []byte {
 	hdr, noBlank := headerSection(data)
-	if !noBlank {
-		hdr = -1
-	}
-	return appendMessage(nil, data, hdr)
+	return storedText(nil, data, hdr, noBlank, nil)
 }
