@@ -106,9 +106,12 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		direct = nil
 	}
 	if err != nil {
-		if st, ok := status.FromError(err); ok && st.Code() == codes.Unknown {
+		if st, ok := status.FromError(err); ok && (st.Code() == codes.Unknown || st.Code() == codes.InvalidArgument) {
 			// The plugin's Configure refused its config: its own words
-			// say why, without the RPC's wrapping.
+			// say why, without the RPC's wrapping. The Go SDK's Configure
+			// error travels as Unknown (any error from a gRPC handler);
+			// InvalidArgument is the code a plugin in another language
+			// picks for a bad config (grpc's Python context.abort).
 			return Info{}, &ConfigError{Msg: strings.TrimPrefix(st.Message(), "configure: ")}
 		}
 		return Info{}, fmt.Errorf("sdk: init: %w", err)

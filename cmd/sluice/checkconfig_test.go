@@ -86,6 +86,11 @@ func TestCheckConfigErrorsHaveLines(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A plugin that prints a banner on stdout before sdk.Serve: the line
+	// takes the handshake's place, and the error quotes it.
+	if err := os.WriteFile(filepath.Join(dir, "banner"), []byte("#!/bin/sh\necho 'myplugin 1.0 starting'\nexec sleep 30\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	const head = "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n" +
 		"[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n"
 	for _, tc := range []struct{ name, src, want string }{
@@ -97,6 +102,8 @@ func TestCheckConfigErrorsHaveLines(t *testing.T) {
 		{"ca file", head + "[delivery]\nport = 25\nca_file = \"junk.pem\"\n", ":9: delivery.ca_file: no certificate in junk.pem"},
 		{"not a plugin", head + "[[stage]]\nname = \"b\"\nplugin = \"/bin/true\"\n",
 			`:9: stage "b": plugin /bin/true: not a Sluice plugin (it did not answer the plugin handshake)`},
+		{"banner on stdout", head + "[[stage]]\nname = \"b\"\nplugin = \"./banner\"\n",
+			`:9: stage "b": plugin ` + filepath.Join(dir, "banner") + `: not a Sluice plugin (it did not answer the plugin handshake: it printed "myplugin 1.0 starting" on stdout, where the handshake goes; before sdk.Serve, write to stderr only)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")

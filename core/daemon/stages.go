@@ -196,7 +196,7 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 	// What the process was started with: a stage kept across a reload
 	// must not keep an old environment or body limit (max_message_size).
 	key := strings.Join([]string{sc.Name, strings.Join(cmd, " "), string(js), strings.Join(env, " "), dir,
-		strconv.FormatInt(c.Limits.MaxMessageSize, 10)}, "\x00")
+		strconv.FormatInt(c.Limits.MaxMessageSize, 10), exeStamp(!strings.Contains(sc.Plugin, "/"), cmd[0])}, "\x00")
 	if s, ok := o.prev.shared(key); ok {
 		s.refs.Add(1)
 		return s, s, nil
@@ -205,6 +205,11 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 		MaxBody: c.Limits.MaxMessageSize, Cancel: o.stop})
 	if err != nil {
 		return nil, nil, handshakeError(cmd, err)
+	}
+	if !o.dryRun && len(p.Info().Hooks) == 0 {
+		// check-config says so too; an author who went straight to
+		// serve must not have to guess why the stage never runs.
+		o.log.Warn("plugin declares no hooks", "stage", sc.Name, "warning", noHooksWarning(sc))
 	}
 	s := &sharedStage{Process: p, key: key}
 	s.refs.Store(1)
@@ -219,6 +224,20 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 // a real plugin's crash at start is in its stderr, which the daemon logs.
 func handshakeError(cmd []string, err error) error {
 	msg := err.Error()
+	const unrecognized = "Unrecognized remote plugin message: "
+	if i := strings.Index(msg, unrecognized); i >= 0 {
+		// go-plugin quotes the first line the process printed on stdout.
+		// A plugin that prints before sdk.Serve (a banner, a debug line)
+		// is the usual cause: name the line, so its author can find it.
+		line, _, _ := strings.Cut(msg[i+len(unrecognized):], "\n")
+		if line = strings.TrimSpace(line); line != "" {
+			if len(line) > 80 {
+				line = line[:80] + "…"
+			}
+			return fmt.Errorf("plugin %s: not a Sluice plugin (it did not answer the plugin handshake: it printed %q on stdout, where the handshake goes; before sdk.Serve, write to stderr only)",
+				strings.Join(cmd, " "), line)
+		}
+	}
 	if strings.Contains(msg, "Unrecognized remote plugin message") || strings.Contains(msg, "plugin exited before we could connect") {
 		return fmt.Errorf("plugin %s: not a Sluice plugin (it did not answer the plugin handshake)", strings.Join(cmd, " "))
 	}

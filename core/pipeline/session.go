@@ -263,7 +263,7 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 	if v.Action == sdk.ActionReject || v.Action == sdk.ActionTempfail {
 		te.Edits = notApplied(v.Edits)
 	} else {
-		te.Edits = s.applyEdits(hook, v.Edits, rcpt, msg)
+		te.Edits = s.applyEdits(e.Name, hook, v.Edits, rcpt, msg)
 	}
 	for _, ar := range v.AuthResults {
 		ar.Stage = e.Name
@@ -277,6 +277,10 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 	case sdk.ActionReject, sdk.ActionTempfail:
 		r := verdictReply(v)
 		te.Reply = r.String()
+		if why := replyCorrection(v, r); why != "" {
+			s.p.log.Warn("stage reply corrected", "stage", e.Name, "hook", string(hook), "asked", fmt.Sprintf("%d %s", v.Reply.Code, v.Reply.Enhanced),
+				"sent", fmt.Sprintf("%d %d.%d.%d", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2]), "why", why, "session", s.txn.Session.ID)
+		}
 		return Outcome{Action: v.Action, Reply: r}, false
 	case sdk.ActionDiscard, sdk.ActionQuarantine:
 		if hook == sdk.HookConnect || hook == sdk.HookHelo {
@@ -373,7 +377,7 @@ func (s *Session) snapshotValue() sdk.Txn {
 // applyEdits applies a verdict's edits: envelope edits at any hook where
 // they make sense, header and body edits at the data hook. An edit that
 // would corrupt the message or the envelope is refused, and the rest go on.
-func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipient, msg *Message) []string {
+func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipient, msg *Message) []string {
 	var done []string
 	if hook == sdk.HookDeliver {
 		// The message is queued as it is: a stage routes at rcpt or data.
@@ -401,7 +405,7 @@ func (s *Session) applyEdits(hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipien
 		if err != nil {
 			// Refused, not ignored: applied, it would corrupt the message
 			// or the envelope, or inject into them.
-			s.p.log.Warn("stage edit refused", "hook", string(hook), "edit", fmt.Sprintf("%q", sdk.DescribeEdit(ed)), "err", err, "session", s.txn.Session.ID)
+			s.p.log.Warn("stage edit refused", "stage", stage, "hook", string(hook), "edit", fmt.Sprintf("%q", sdk.DescribeEdit(ed)), "err", err, "session", s.txn.Session.ID)
 			done = append(done, sdk.DescribeEdit(ed)+" (refused: "+err.Error()+")")
 			continue
 		}

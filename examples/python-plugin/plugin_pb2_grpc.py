@@ -42,6 +42,10 @@ class PluginServicer(object):
 
   def Init(self, request, context):
     """Init hands the stage its config and learns the hooks it wants.
+    To refuse the config, fail with status INVALID_ARGUMENT (or UNKNOWN)
+    and a message naming the key, `unknown field "k"` or `k = value: why`:
+    the core reports it at that key's line of the config file. Any other
+    failure is reported as the plugin's failure to start.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')

@@ -40,6 +40,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PluginClient interface {
 	// Init hands the stage its config and learns the hooks it wants.
+	// To refuse the config, fail with status INVALID_ARGUMENT (or UNKNOWN)
+	// and a message naming the key, `unknown field "k"` or `k = value: why`:
+	// the core reports it at that key's line of the config file. Any other
+	// failure is reported as the plugin's failure to start.
 	Init(ctx context.Context, in *InitRequest, opts ...grpc.CallOption) (*InitResponse, error)
 	// Hook runs one envelope-phase hook: connect, helo, auth, mail, rcpt or
 	// deliver.
@@ -117,6 +121,10 @@ type Plugin_ChannelClient = grpc.BidiStreamingClient[ChannelFrame, ChannelFrame]
 // for forward compatibility.
 type PluginServer interface {
 	// Init hands the stage its config and learns the hooks it wants.
+	// To refuse the config, fail with status INVALID_ARGUMENT (or UNKNOWN)
+	// and a message naming the key, `unknown field "k"` or `k = value: why`:
+	// the core reports it at that key's line of the config file. Any other
+	// failure is reported as the plugin's failure to start.
 	Init(context.Context, *InitRequest) (*InitResponse, error)
 	// Hook runs one envelope-phase hook: connect, helo, auth, mail, rcpt or
 	// deliver.
