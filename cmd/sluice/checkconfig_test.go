@@ -91,6 +91,10 @@ func TestCheckConfigErrorsHaveLines(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "banner"), []byte("#!/bin/sh\necho 'myplugin 1.0 starting'\nexec sleep 30\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// A plugin of another protocol version: its handshake line says 2.
+	if err := os.WriteFile(filepath.Join(dir, "protocol2"), []byte("#!/bin/sh\necho '1|2|tcp|127.0.0.1:1|grpc'\nexec sleep 30\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	const head = "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n" +
 		"[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n"
 	for _, tc := range []struct{ name, src, want string }{
@@ -104,6 +108,8 @@ func TestCheckConfigErrorsHaveLines(t *testing.T) {
 			`:9: stage "b": plugin /bin/true: not a Sluice plugin (it did not answer the plugin handshake)`},
 		{"banner on stdout", head + "[[stage]]\nname = \"b\"\nplugin = \"./banner\"\n",
 			`:9: stage "b": plugin ` + filepath.Join(dir, "banner") + `: not a Sluice plugin (it did not answer the plugin handshake: it printed "myplugin 1.0 starting" on stdout, where the handshake goes; before sdk.Serve, write to stderr only)`},
+		{"protocol version", head + "[[stage]]\nname = \"b\"\nplugin = \"./protocol2\"\n",
+			`:9: stage "b": plugin ` + filepath.Join(dir, "protocol2") + `: speaks Sluice plugin protocol 2, this Sluice speaks 1: rebuild it with this Sluice's SDK, or run the Sluice it was built for`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".toml")

@@ -238,6 +238,16 @@ func handshakeError(cmd []string, err error) error {
 				strings.Join(cmd, " "), line)
 		}
 	}
+	const incompatible = "incompatible API version with plugin. Plugin version: "
+	if i := strings.Index(msg, incompatible); i >= 0 {
+		// go-plugin's words for a plugin built with an SDK of another
+		// protocol version (sdk.ProtocolVersion).
+		var v int
+		if _, err := fmt.Sscanf(msg[i+len(incompatible):], "%d", &v); err == nil {
+			return fmt.Errorf("plugin %s: speaks Sluice plugin protocol %d, this Sluice speaks %d: rebuild it with this Sluice's SDK, or run the Sluice it was built for",
+				strings.Join(cmd, " "), v, sdk.ProtocolVersion)
+		}
+	}
 	if strings.Contains(msg, "Unrecognized remote plugin message") || strings.Contains(msg, "plugin exited before we could connect") {
 		return fmt.Errorf("plugin %s: not a Sluice plugin (it did not answer the plugin handshake)", strings.Join(cmd, " "))
 	}
