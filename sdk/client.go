@@ -230,10 +230,25 @@ func (c *Client) hookVerdict(ctx context.Context, hook Hook, req *pb.HookRequest
 	return hookAnswer(hook, resp, err)
 }
 
+// callError wraps the failure of a call to hook. A plugin written against
+// plugin.proto alone that declared hook at Init but serves no RPC for it
+// answers Unimplemented ("Method not implemented!" from Python's grpc):
+// its author is told what is missing.
+func callError(hook Hook, err error) error {
+	if st, ok := status.FromError(err); ok && st.Code() == codes.Unimplemented {
+		rpc := "Hook"
+		if hook == HookData || hook == HookBounce {
+			rpc = "Data"
+		}
+		return fmt.Errorf("sdk: %s hook: the plugin declared it at Init but does not serve the %s RPC: %w", hook, rpc, err)
+	}
+	return fmt.Errorf("sdk: %s hook: %w", hook, err)
+}
+
 // hookAnswer is a hook call's result from its answer resp, or err.
 func hookAnswer(hook Hook, resp *pb.Verdict, err error) (Verdict, error) {
 	if err != nil {
-		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
+		return Verdict{}, callError(hook, err)
 	}
 	v, err := verdictFromPB(resp)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 func (c *Client) Data(ctx context.Context, hook Hook, t *Txn, m *Message, sendBody bool) (Verdict, error) {
 	v, err := c.data(ctx, hook, t, m, sendBody)
 	if err != nil {
-		return Verdict{}, fmt.Errorf("sdk: %s hook: %w", hook, err)
+		return Verdict{}, callError(hook, err)
 	}
 	return v, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -49,5 +50,44 @@ func TestInitRefusalFromAnotherLanguageIsAConfigError(t *testing.T) {
 		}
 		_ = conn.Close()
 		srv.Stop()
+	}
+}
+
+// halfDone declares the rcpt and data hooks at Init but serves neither
+// RPC, as a plugin in another language that forgot them does.
+type halfDone struct{ pb.UnimplementedPluginServer }
+
+func (halfDone) Init(context.Context, *pb.InitRequest) (*pb.InitResponse, error) {
+	return &pb.InitResponse{Hooks: []pb.Hook{pb.Hook_HOOK_RCPT, pb.Hook_HOOK_DATA}}, nil
+}
+
+// Its calls fail saying what is missing, not gRPC's bare Unimplemented.
+func TestDeclaredHookWithoutRPCSaysSo(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	pb.RegisterPluginServer(srv, halfDone{})
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Stop()
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := sdk.NewClient(conn)
+	if _, err := c.Init(context.Background(), "s", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
+	_, err = c.Hook(context.Background(), sdk.HookRcpt, txn, &sdk.Recipient{Addr: "b@example.org"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "sdk: rcpt hook: the plugin declared it at Init but does not serve the Hook RPC") {
+		t.Errorf("rcpt: %v", err)
+	}
+	msg := &sdk.Message{}
+	_, err = c.Data(context.Background(), sdk.HookData, txn, msg, false)
+	if err == nil || !strings.Contains(err.Error(), "sdk: data hook: the plugin declared it at Init but does not serve the Data RPC") {
+		t.Errorf("data: %v", err)
 	}
 }
