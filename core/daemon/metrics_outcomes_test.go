@@ -9,7 +9,8 @@ import (
 // sluice_smtp_transactions_total counts a quarantined message as
 // quarantined (it counted as accepted), and a transaction given up before
 // the end of its data as aborted, once: by RSET (also between BDAT
-// chunks), by QUIT, by a closed connection mid-DATA (none were counted). A transaction that ended in a
+// chunks), by QUIT, by a closed connection mid-DATA (none were counted);
+// one whose recipients were all refused is no abort but a refusal. A transaction that ended in a
 // reply is not aborted by the QUIT after it.
 func TestMetricsTransactionOutcomes(t *testing.T) {
 	d := startDaemon(t, actorStage(t, "q", `{"data": {"do-quarantine": {"action": "quarantine"}}}`, ""))
@@ -57,6 +58,10 @@ func TestMetricsTransactionOutcomes(t *testing.T) {
 	step(250, "")
 	step(250, "RSET") // two: the reset and the Data it cut count it once
 	step(250, "MAIL FROM:<a@sluice.test>")
+	step(5, "RCPT TO:<bad address@>") // no one accepted: a refusal, not an abort
+	step(250, "RSET")
+	step(250, "MAIL FROM:<a@sluice.test>")
+	step(250, "RCPT TO:<b@remote.test>")
 	step(221, "QUIT") // three
 	c.Close()
 

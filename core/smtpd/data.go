@@ -75,18 +75,20 @@ func (s *session) Data(r io.Reader) error {
 		rep = reply.TooBig.With("DATA over max_message_size")
 	case isTimeout(err):
 		rep = dataTimeout.With(err.Error())
+		s.end(tx) // answered here: the close's reset aborts nothing
 		s.abort(rep)
 		aborted = true
 	case err != nil:
 		// The client left or reset (RSET during BDAT): nobody to answer.
 		// A reset that came first (BDAT's runs beside Data) counted it.
 		if s.end(tx) {
-			s.srv.metrics.Transaction(info.Listener, metrics.Aborted, "")
-			s.srv.log.Info("message", "id", id, "listener", info.Listener, "client", info.Client.Addr().String(),
-				"from", tx.from, "result", "aborted", "err", err)
+			s.logAborted(&info, tx, "DATA cut off", "err", err)
 		}
 		return err
 	}
+	// Over before logTxn counts it: a hang-up at max_errors closes the
+	// connection, whose reset must not count it again.
+	s.end(tx)
 	s.logTxn(id, tx, &info, len(data), rep, time.Since(start))
 	if rep.Code >= 400 && !aborted {
 		return s.countRefusal("data", rep) // logged by logTxn
@@ -305,7 +307,13 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hd
 // (data[:hdrEnd]), then add, then the empty line when noBlank, then the
 // body.
 func storedText(dst, data []byte, hdrEnd int, noBlank bool, add []byte) []byte {
-	dst = append(append(dst, data[:hdrEnd]...), add...)
+	dst = append(dst, data[:hdrEnd]...)
+	if len(add) > 0 && hdrEnd > 0 && data[hdrEnd-1] != '\n' {
+		// The last field ends the data without its CRLF (BDAT need not
+		// end in one): the added fields start on a line of their own.
+		dst = append(dst, '\r', '\n')
+	}
+	dst = append(dst, add...)
 	if noBlank {
 		dst = append(dst, '\r', '\n')
 	}

@@ -335,26 +335,31 @@ func (s *session) countRefusal(stage string, r *reply.Reply) error {
 // be held, since closing ends the session.
 func (s *session) hangup(r *reply.Reply) { s.abort(r) }
 
-// Reset ends the transaction: RSET, a new EHLO, the end of DATA or BDAT.
-func (s *session) Reset() { s.reset("RSET") }
+// Reset ends the transaction: RSET, a new EHLO, the end of DATA or BDAT,
+// a BDAT chunk go-smtp refused.
+func (s *session) Reset() { s.reset("reset") }
 
 // reset ends the transaction; one that had not reached the end of its
-// data is counted and logged as aborted, how saying by what.
+// data is counted and logged as aborted, how saying by what. One without
+// an accepted recipient is not: a refused relay attempt (MAIL, a refused
+// RCPT, QUIT) is logged by its refusal, as Postfix logs only its NOQUEUE
+// line.
 func (s *session) reset(how string) {
 	s.mu.Lock()
 	tx := s.tx
 	open := tx != nil
-	aborted := open && !tx.ended
+	aborted := open && !tx.ended && len(tx.rcpts) > 0
 	if open {
 		tx.ended = true
 	}
+	info := s.info // for the log line, as it was
 	s.tx = nil
 	s.info.From = ""
 	s.info.DSNRet, s.info.DSNEnvID = "", ""
 	s.info.Rcpts = nil
 	s.mu.Unlock()
 	if aborted {
-		s.logAborted(tx, how)
+		s.logAborted(&info, tx, how)
 	}
 	if open && s.srv.policy != nil {
 		s.srv.policy.Reset(s.srv.ctx, &s.info)
@@ -363,16 +368,17 @@ func (s *session) reset(how string) {
 }
 
 // logAborted counts and logs a transaction given up before the end of
-// its data: by RSET (or a new EHLO), QUIT or a closed connection. It has
-// no queue id, as nothing was queued (Postfix's NOQUEUE).
-func (s *session) logAborted(tx *txn, how string) {
+// its data: by RSET (or a new EHLO), QUIT or a closed connection, before
+// DATA or during it. It has no queue id, as nothing was queued
+// (Postfix's NOQUEUE).
+func (s *session) logAborted(info *SessionInfo, tx *txn, how string, attrs ...any) {
 	rcpts := make([]string, len(tx.rcpts))
 	for i, rc := range tx.rcpts {
 		rcpts[i] = rc.Addr
 	}
-	s.srv.metrics.Transaction(s.info.Listener, metrics.Aborted, "")
-	s.srv.log.Info("message", "listener", s.info.Listener, "client", s.info.Client.Addr().String(), "helo", s.info.Helo,
-		"from", tx.from, "rcpts", rcpts, "result", "aborted", "by", how)
+	s.srv.metrics.Transaction(info.Listener, metrics.Aborted, "")
+	s.srv.log.Info("message", append([]any{"listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo,
+		"from", tx.from, "rcpts", rcpts, "result", "aborted", "by", how}, attrs...)...)
 }
 
 // Logout ends the session: QUIT, STARTTLS, a closed connection.

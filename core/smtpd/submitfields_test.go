@@ -54,3 +54,13 @@ func TestSubmissionAddsMissingDateAndMessageID(t *testing.T) {
 		t.Errorf("unauthenticated mail changed:\n%q", got)
 	}
 }
+
+// A header section that ends the data without its CRLF (BDAT need not end
+// in one) gets the added fields on lines of their own.
+func TestStoredTextAddsAfterUnterminatedField(t *testing.T) {
+	data := []byte("From: <a@example.org>\r\nSubject: no end")
+	got := string(storedText(nil, data, len(data), false, []byte("Date: x\r\n")))
+	if want := "From: <a@example.org>\r\nSubject: no end\r\nDate: x\r\n"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}
