@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"errors"
 	"mime"
 	"mime/quotedprintable"
 	"strings"
@@ -51,17 +52,20 @@ func downgradeEntity(raw []byte, defaultType string, depth int) ([]byte, bool) {
 	}
 	mediatype, params := defaultType, map[string]string(nil)
 	if v, _, _, ok := headerField(hdr, "Content-Type"); ok {
-		if mt, p, err := mime.ParseMediaType(v); err == nil {
+		// A bad parameter (no value, unquoted 8-bit) still names the
+		// type: a multipart stays one, whatever its boundary.
+		if mt, p, err := mime.ParseMediaType(v); err == nil || errors.Is(err, mime.ErrInvalidMediaParameter) {
 			mediatype, params = mt, p
 		}
 	}
+	composite := strings.HasPrefix(mediatype, "multipart/") || strings.HasPrefix(mediatype, "message/")
 	cte := "7bit"
 	if v, _, _, ok := headerField(hdr, "Content-Transfer-Encoding"); ok {
 		cte = strings.ToLower(strings.TrimSpace(v))
 	}
 	var newBody []byte
 	switch {
-	case depth >= maxDowngradeDepth && (strings.HasPrefix(mediatype, "multipart/") || mediatype == "message/rfc822"):
+	case depth >= maxDowngradeDepth && composite:
 		return raw, false
 	case strings.HasPrefix(mediatype, "multipart/"):
 		def := "text/plain"
@@ -79,6 +83,10 @@ func downgradeEntity(raw []byte, defaultType string, depth int) ([]byte, bool) {
 			return raw, false
 		}
 		newBody = nb
+	case composite:
+		// RFC 2045 §6.4: a multipart or message is never encoded
+		// itself; one whose parts cannot be found goes as it is.
+		return raw, false
 	case cte == "7bit" || cte == "8bit":
 		var b bytes.Buffer
 		w := quotedprintable.NewWriter(&b)
@@ -125,6 +133,12 @@ func downgradeMultipart(body []byte, boundary, defaultType string, depth int) ([
 			}
 		}
 		i = end
+	}
+	if n := len(delims); n > 0 {
+		if l := strings.TrimRight(string(body[delims[n-1].start:delims[n-1].end]), " \t\r\n"); l != dash+"--" {
+			// No close delimiter: the last part runs to the end.
+			delims = append(delims, span{len(body), len(body)})
+		}
 	}
 	var out []byte
 	changed, last := false, 0

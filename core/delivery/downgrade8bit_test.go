@@ -189,3 +189,26 @@ func FuzzDowngrade8bit(f *testing.F) {
 		}
 	})
 }
+
+// A multipart whose Content-Type has a bad parameter is still a
+// multipart: it is never encoded as a whole (RFC 2045 §6.4), which put
+// its delimiters and its base64 part into quoted-printable. Without a
+// boundary to find its parts by, it goes as it is.
+func TestDowngrade8bitBadParameterStaysMultipart(t *testing.T) {
+	in := "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; foo\r\n\r\n--b\r\n" +
+		"Content-Type: text/plain\r\n\r\ngrüße\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\nQUJD==\r\n--b--\r\n"
+	if out := string(downgrade8bit([]byte(in))); out != in {
+		t.Errorf("changed:\n%s", out)
+	}
+}
+
+// A multipart without its close delimiter has its last part converted too,
+// as Postfix converts to the end of the message.
+func TestDowngrade8bitUnclosedMultipart(t *testing.T) {
+	in := "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n" +
+		"Content-Type: text/plain\r\n\r\nplain\r\n--b\r\nContent-Type: text/plain\r\n\r\ngrüße\r\n"
+	out := string(downgrade8bit([]byte(in)))
+	if !ascii(out) || !strings.Contains(out, "--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ngr=C3=BC=C3=9Fe\r\n") {
+		t.Errorf("last part not converted:\n%q", out)
+	}
+}
