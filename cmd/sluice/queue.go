@@ -162,6 +162,13 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 			return fmt.Errorf("--%s is for queue list and for an action on ALL", name)
 		}
 	}
+	// An empty one would select every message: `delete ALL --from
+	// "$SENDER"` with the variable unset must not empty the queue.
+	for _, f := range []struct{ name, v string }{{"from", *from}, {"to", *to}} {
+		if name, v := f.name, f.v; isSet(fs, name) && v == "" {
+			return fmt.Errorf("--%s needs a non-empty TEXT ('<>' is the null sender)", name)
+		}
+	}
 	if *after != "" {
 		if err := checkID(*after); err != nil {
 			return fmt.Errorf("--after: %w", err)

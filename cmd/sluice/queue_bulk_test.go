@@ -108,4 +108,12 @@ func TestQueueFromToFilters(t *testing.T) {
 	if code := run([]string{"queue", "hold", ids[0], "--to", "x", "--admin", url}, strings.NewReader(""), &b, &e); code != 1 || !strings.Contains(e.String(), "--to is for queue list") {
 		t.Fatalf("hold ID --to: exit %d, %q", code, e.String())
 	}
+	// An empty filter (a script's unset variable) is refused, not "all".
+	e.Reset()
+	if code := run([]string{"queue", "delete", "ALL", "--from", "", "--admin", url}, strings.NewReader(""), &b, &e); code != 1 || !strings.Contains(e.String(), "--from needs a non-empty TEXT") {
+		t.Fatalf("delete ALL --from '': exit %d, %q", code, e.String())
+	}
+	if _, err := q.Get(ids[0]); err != nil {
+		t.Fatalf("after delete ALL --from '': %v", err)
+	}
 }

@@ -29,6 +29,13 @@ func parsePageFilter(q url.Values) (pageFilter, error) {
 	if f.state != "" && !f.state.Known() {
 		return f, fmt.Errorf("unknown state %q: want one of %v", f.state, envelope.States)
 	}
+	for _, k := range []string{"from", "to"} {
+		// Present but empty would select every message; a client that
+		// meant a sender and sent none must not act on the whole queue.
+		if q.Has(k) && q.Get(k) == "" {
+			return f, fmt.Errorf("%s must not be empty ('<>' is the null sender)", k)
+		}
+	}
 	if len(f.from) > maxFilterLen || len(f.to) > maxFilterLen {
 		return f, fmt.Errorf("from and to are at most %d bytes", maxFilterLen)
 	}

@@ -74,4 +74,7 @@ func TestQueueListFromTo(t *testing.T) {
 	if code, body := do(t, "GET", srv.URL+"/api/queue?to="+strings.Repeat("a", maxFilterLen+1), ""); code != 400 || !strings.Contains(body, "at most") {
 		t.Fatalf("a long filter: %d %s", code, body)
 	}
+	if code, body := do(t, "GET", srv.URL+"/api/queue?from=", ""); code != 400 || !strings.Contains(body, "must not be empty") {
+		t.Fatalf("an empty filter: %d %s", code, body)
+	}
 }
