@@ -2,6 +2,7 @@ package filter
 
 import (
 	"fmt"
+	"log"
 	"net/netip"
 	"slices"
 	"strings"
@@ -32,7 +33,16 @@ type greylist struct {
 	mu    sync.Mutex
 	st    *store
 	swept time.Time // the last sweep
+
+	owned   chan struct{} // closed once this process owns state_dir
+	closing chan struct{}
 }
+
+// followEvery is how often a follower (see store) tries the lock besides
+// at each call, so that it takes over soon after its predecessor exits,
+// before a later reload can start another process that would take the
+// lock first and leave this one's changes in memory only.
+var followEvery = time.Second
 
 func openGreylist(s greylistSettings, now func() time.Time) (*greylist, error) {
 	g := &greylist{greylistSettings: s, now: now}
@@ -41,6 +51,12 @@ func openGreylist(s greylistSettings, now func() time.Time) (*greylist, error) {
 		return nil, err
 	}
 	g.st = st
+	g.owned, g.closing = make(chan struct{}), make(chan struct{})
+	if st.locked {
+		close(g.owned)
+	} else if !st.readOnly {
+		go g.follow(followEvery)
+	}
 	if g.maxEntries > 0 && len(st.recs) > g.maxEntries {
 		// max_entries was lowered: write the smaller state now.
 		g.room(now())
@@ -238,9 +254,39 @@ func (g *greylist) refresh(r *record, now time.Time) error {
 	return g.st.put(&c)
 }
 
+// follow tries, every d until it succeeds or the greylist closes, to
+// take state_dir over from the process before this one.
+func (g *greylist) follow(d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.closing:
+			return
+		case <-t.C:
+		}
+		g.mu.Lock()
+		err := g.st.follow()
+		owns := g.st.locked
+		g.mu.Unlock()
+		if err != nil {
+			log.Printf("greylist: taking %s over: %v", g.stateDir, err)
+		}
+		if owns {
+			close(g.owned)
+			return
+		}
+	}
+}
+
 // close releases the state files.
 func (g *greylist) close() error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	select {
+	case <-g.closing:
+	default:
+		close(g.closing)
+	}
 	return g.st.close()
 }

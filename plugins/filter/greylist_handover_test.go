@@ -82,3 +82,50 @@ func TestGreylistMerge(t *testing.T) {
 		t.Errorf("nothing of theirs: %+v", *got)
 	}
 }
+
+// A follower whose predecessor exits takes the directory over by itself,
+// not only at its next call, so that a process a later reload starts
+// follows it in turn; and one that closes first writes what it kept.
+// Before, a follower that saw no call after its predecessor exited lost
+// its changes: at its close, or to a third process that took the lock.
+func TestGreylistFollowerTakesOverWithoutACall(t *testing.T) {
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	t.Run("by itself", func(t *testing.T) {
+		was := followEvery
+		followEvery = 10 * time.Millisecond
+		defer func() { followEvery = was }()
+		clk, dir := newClock(), t.TempDir()
+		a, _ := greyPlugin(t, clk, dir, "")
+		b, bRcpt := greyPlugin(t, clk, dir, "")
+		wantGreylisted(t, "b: dave's first attempt", bRcpt(tx, "dave@example.org"))
+		if err := a.grey.close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-b.grey.owned:
+		case <-time.After(10 * time.Second):
+			t.Fatal("b did not take the directory over")
+		}
+		_, cRcpt := greyPlugin(t, clk, dir, "") // the next reload's process
+		clk.Advance(6 * time.Minute)
+		wantAction(t, "c: dave's retry, whose first attempt b saw", cRcpt(tx, "dave@example.org"), sdk.ActionContinue)
+	})
+	t.Run("at close", func(t *testing.T) {
+		was := followEvery
+		followEvery = time.Hour
+		defer func() { followEvery = was }()
+		clk, dir := newClock(), t.TempDir()
+		a, _ := greyPlugin(t, clk, dir, "")
+		b, bRcpt := greyPlugin(t, clk, dir, "")
+		wantGreylisted(t, "b: dave's first attempt", bRcpt(tx, "dave@example.org"))
+		if err := a.grey.close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.grey.close(); err != nil {
+			t.Fatal(err)
+		}
+		_, cRcpt := greyPlugin(t, clk, dir, "")
+		clk.Advance(6 * time.Minute)
+		wantAction(t, "c: dave's retry, whose first attempt b saw", cRcpt(tx, "dave@example.org"), sdk.ActionContinue)
+	})
+}

@@ -119,15 +119,15 @@ func openStore(dir string, live func(*record) bool, readOnly bool) (*store, erro
 		}
 	}
 	if err := s.loadSnapshot(); err != nil {
-		_ = s.close()
+		_ = s.release()
 		return nil, err
 	}
 	if err := s.replayLog(); err != nil {
-		_ = s.close()
+		_ = s.release()
 		return nil, err
 	}
 	if err := s.compact(); err != nil {
-		_ = s.close()
+		_ = s.release()
 		return nil, err
 	}
 	return s, nil
@@ -329,8 +329,20 @@ func (s *store) compact() error {
 	return nil
 }
 
-// close releases the log file and the lock.
+// close releases the log file and the lock. A follower whose
+// predecessor has gone takes over first, so that its changes are written;
+// one that still cannot says what it drops.
 func (s *store) close() error {
+	if s.lock != nil && !s.locked && !s.readOnly {
+		if err := s.follow(); err != nil || !s.locked {
+			log.Printf("greylist: %s is still held by another process: %d changes kept in memory are dropped", s.dir, len(s.changed))
+		}
+	}
+	return s.release()
+}
+
+// release closes the log file and the lock file, which frees the lock.
+func (s *store) release() error {
 	var err error
 	if s.log != nil {
 		err = s.log.Close()
