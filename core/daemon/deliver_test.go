@@ -41,6 +41,10 @@ func TestDeliverHookEndToEnd(t *testing.T) {
 	if report == nil || !strings.Contains(string(report.Data), "no@remote.test") || !strings.Contains(string(report.Data), "550 5.7.1 route ") {
 		t.Fatalf("no bounce for no@ naming the stage's reply and route: %+v", report)
 	}
+	// The verdict's reason is for the log and the trace, not the sender.
+	if strings.Contains(string(report.Data), "actor: reject") {
+		t.Errorf("the bounce quotes the stage's internal reason:\n%s", report.Data)
+	}
 	waitEmpty(t, d)
 	// The message's trace names what the stage decided at deliver.
 	var tr pipeline.Trace

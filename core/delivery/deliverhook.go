@@ -72,9 +72,12 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 				a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr)
 				results[r.Addr] = delivered(discarded.String())
 			case v.Reply != nil && v.Reply.Code >= 500:
-				results[r.Addr] = permanent(v.Reply)
+				// A verdict's reason is for the log and the trace (sdk
+				// Verdict.Reason): the stored reply, which a report
+				// quotes to the sender, is the reply alone.
+				results[r.Addr] = permanent(&reply.Reply{Code: v.Reply.Code, Enhanced: v.Reply.Enhanced, Text: v.Reply.Text})
 			case v.Reply != nil:
-				results[r.Addr] = temporary(v.Reply.Error())
+				results[r.Addr] = temporary(v.Reply.String())
 			default:
 				pass = append(pass, r)
 			}

@@ -59,3 +59,24 @@ func TestCorrectionsNameTheStage(t *testing.T) {
 		t.Errorf("a right reply reported:\n%s", buf.String())
 	}
 }
+
+// A stage's refusal carries the stage's name in its reason, which the
+// listener logs (msg=rejected … reply="550 … (stage NAME: reason)") and
+// never sends: a refusal at rcpt named only the SMTP step.
+func TestRefusalReasonNamesTheStage(t *testing.T) {
+	for _, tc := range []struct {
+		v      sdk.Verdict
+		reason string
+	}{
+		{sdk.Reject(550, "5.7.1", "no"), "stage tagger"},
+		{sdk.Tempfail(451, "4.7.1", "later").Because("list lookup failed"), "stage tagger: list lookup failed"},
+	} {
+		v := tc.v
+		p := New(slog.New(slog.DiscardHandler), sc("tagger", dataStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) { return v, nil })))
+		s := p.Open(context.Background(), sdk.Session{ID: "s1"})
+		o := s.Data(context.Background(), ParseMessage([]byte(raw)))
+		if o.Reply == nil || o.Reply.Reason != tc.reason || strings.Contains(o.Reply.String(), "tagger") {
+			t.Errorf("%v: reply %+v, want reason %q and a wire text without it", v.Action, o.Reply, tc.reason)
+		}
+	}
+}

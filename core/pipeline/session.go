@@ -276,6 +276,16 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 		return Outcome{Action: sdk.ActionAccept}, false
 	case sdk.ActionReject, sdk.ActionTempfail:
 		r := verdictReply(v)
+		// The reason (never sent to the client) names the stage for the
+		// listener's log reply=, so that a refusal at rcpt says whose it
+		// is. Not at deliver, whose reply is stored with the recipient.
+		switch {
+		case hook == sdk.HookDeliver || hook == sdk.HookBounce:
+		case r.Reason == "":
+			r.Reason = "stage " + e.Name
+		default:
+			r.Reason = "stage " + e.Name + ": " + r.Reason
+		}
 		te.Reply = r.String()
 		if why := replyCorrection(v, r); why != "" {
 			s.p.log.Warn("stage reply corrected", "stage", e.Name, "hook", string(hook), "asked", fmt.Sprintf("%d %s", v.Reply.Code, v.Reply.Enhanced),
