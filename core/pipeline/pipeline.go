@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -125,7 +124,7 @@ func verdictReply(v sdk.Verdict) *reply.Reply {
 		if v.Reply.Code >= lo && v.Reply.Code <= hi {
 			r.Code = v.Reply.Code
 			r.Enhanced = [3]int{}
-			if enh, ok := parseEnhanced(v.Reply.Enhanced, r.Code/100); ok {
+			if enh, ok := sdk.ParseEnhanced(v.Reply.Enhanced, r.Code/100); ok {
 				r.Enhanced = enh
 			} else {
 				r.Enhanced = def.Enhanced
@@ -138,45 +137,6 @@ func verdictReply(v sdk.Verdict) *reply.Reply {
 	}
 	r.Reason = v.Reason
 	return &r
-}
-
-// replyCorrection says why verdictReply did not send the code or the
-// enhanced code a stage asked for, or returns "": a reject must be 5xx
-// and a tempfail 4xx (RFC 5321 §4.2.1), and an enhanced code's class
-// must be the reply's (RFC 3463 §2). The stage's author needs to hear
-// it: a Reject(450, …) meant as "try later" bounces the mail instead.
-func replyCorrection(v sdk.Verdict, r *reply.Reply) string {
-	if v.Reply == nil || v.Reply.Code == 0 && v.Reply.Enhanced == "" {
-		return ""
-	}
-	if v.Reply.Code != r.Code {
-		if v.Action == sdk.ActionTempfail {
-			return fmt.Sprintf("a tempfail needs a 4xx code, not %d (a 5xx refusal is sdk.Reject)", v.Reply.Code)
-		}
-		return fmt.Sprintf("a reject needs a 5xx code, not %d (a 4xx refusal is sdk.Tempfail)", v.Reply.Code)
-	}
-	if v.Reply.Enhanced != "" && v.Reply.Enhanced != fmt.Sprintf("%d.%d.%d", r.Enhanced[0], r.Enhanced[1], r.Enhanced[2]) {
-		return fmt.Sprintf("enhanced code %q is not class.subject.detail of class %d", v.Reply.Enhanced, r.Code/100)
-	}
-	return ""
-}
-
-// parseEnhanced parses "5.7.1"; its class must match the reply code's
-// (RFC 3463 §2).
-func parseEnhanced(s string, class int) ([3]int, bool) {
-	parts := strings.Split(s, ".")
-	if len(parts) != 3 {
-		return [3]int{}, false
-	}
-	var out [3]int
-	for i, p := range parts {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 0 || n > 999 {
-			return [3]int{}, false
-		}
-		out[i] = n
-	}
-	return out, out[0] == class
 }
 
 // sanitizeText keeps a stage's reply text on one line that a client can

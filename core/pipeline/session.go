@@ -287,7 +287,7 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 			r.Reason = "stage " + e.Name + ": " + r.Reason
 		}
 		te.Reply = r.String()
-		if why := replyCorrection(v, r); why != "" {
+		if why := v.ReplyProblem(); why != "" {
 			s.p.log.Warn("stage reply corrected", "stage", e.Name, "hook", string(hook), "asked", fmt.Sprintf("%d %s", v.Reply.Code, v.Reply.Enhanced),
 				"sent", fmt.Sprintf("%d %d.%d.%d", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2]), "why", why, "session", s.txn.Session.ID)
 		}

@@ -68,7 +68,18 @@ func (h *Harness) hook(hook sdk.Hook, t *sdk.Txn, r *sdk.Recipient, a *sdk.AuthA
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.checkReply(hook, v)
 	return v
+}
+
+// checkReply fails the test when Sluice would not send v's reply as the
+// plugin wrote it (sdk.Verdict.ReplyProblem): a Reject(450, …) meant as
+// "try later" would bounce the mail, and the daemon only logs it.
+func (h *Harness) checkReply(hook sdk.Hook, v sdk.Verdict) {
+	h.t.Helper()
+	if p := v.ReplyProblem(); p != "" {
+		h.t.Errorf("sdktest: %s hook: Sluice would not send this reply as it is: %s", hook, p)
+	}
 }
 
 func (h *Harness) data(hook sdk.Hook, t *sdk.Txn, raw []byte) sdk.Verdict {
@@ -81,6 +92,7 @@ func (h *Harness) data(hook sdk.Hook, t *sdk.Txn, raw []byte) sdk.Verdict {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.checkReply(hook, v)
 	return v
 }
 
