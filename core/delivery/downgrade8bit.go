@@ -6,6 +6,8 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"strings"
+
+	"github.com/sluice-mta/sluice/internal/mailhdr"
 )
 
 // downgrade8bit returns msg as it may go to a server that does not offer
@@ -18,7 +20,7 @@ import (
 // 7-bit form), as do base64, quoted-printable and binary bodies. A message
 // without MIME-Version is no MIME message and goes unchanged.
 func downgrade8bit(msg []byte) []byte {
-	if asciiBytes(msg) {
+	if ascii(msg) {
 		return msg
 	}
 	hdr, _ := splitEntity(msg)
@@ -33,21 +35,12 @@ func downgrade8bit(msg []byte) []byte {
 // mime_nesting_limit (100) does; deeper parts go as they are.
 const maxDowngradeDepth = 100
 
-func asciiBytes(b []byte) bool {
-	for _, c := range b {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
 // downgradeEntity converts one MIME entity (header and body) whose type
 // is defaultType when it names none (RFC 2045 §5.2, RFC 2046 §5.1.5), and
 // says whether it changed anything.
 func downgradeEntity(raw []byte, defaultType string, depth int) ([]byte, bool) {
 	hdr, body := splitEntity(raw)
-	if body == nil || asciiBytes(body) {
+	if body == nil || ascii(body) {
 		return raw, false
 	}
 	mediatype, params := defaultType, map[string]string(nil)
@@ -97,7 +90,7 @@ func downgradeEntity(raw []byte, defaultType string, depth int) ([]byte, bool) {
 	default:
 		return raw, false
 	}
-	if v, _, _, _ := headerField(hdr, "Content-Transfer-Encoding"); strings.EqualFold(strings.TrimSpace(v), "8bit") && asciiBytes(newBody) {
+	if v, _, _, _ := headerField(hdr, "Content-Transfer-Encoding"); strings.EqualFold(strings.TrimSpace(v), "8bit") && ascii(newBody) {
 		// A multipart or message declared 8bit that is now 7-bit says so
 		// (RFC 2045 §6.4: a composite type is 7bit, 8bit or binary).
 		hdr = setHeaderField(hdr, "Content-Transfer-Encoding", "7bit")
@@ -179,34 +172,19 @@ func splitEntity(raw []byte) (hdr, body []byte) {
 }
 
 // headerField finds the first field called name in hdr and returns its
-// value unfolded and the span of the field, continuation lines included.
+// value unfolded and the span of the field, continuation lines included
+// (fields found as the listener and the pipeline find them, mailhdr).
 func headerField(hdr []byte, name string) (value string, start, end int, ok bool) {
 	for i := 0; i < len(hdr); {
-		e := fieldEnd(hdr, i)
-		if colon := bytes.IndexByte(hdr[i:e], ':'); colon > 0 &&
-			strings.EqualFold(strings.TrimSpace(string(hdr[i:i+colon])), name) {
-			v := string(hdr[i+colon+1 : e])
+		f, isField := mailhdr.Field(hdr[i:])
+		if isField && strings.EqualFold(string(hdr[i:i+f.Name]), name) {
+			v := string(hdr[i+f.Colon+1 : i+f.End])
 			v = strings.NewReplacer("\r\n", "", "\n", "").Replace(v)
-			return strings.TrimSpace(v), i, e, true
+			return strings.TrimSpace(v), i, i + f.End, true
 		}
-		i = e
+		i += f.End
 	}
 	return "", 0, 0, false
-}
-
-// fieldEnd is where the field starting at i ends: after the CRLF of its
-// last line, continuation lines (starting with SP or HT) included.
-func fieldEnd(hdr []byte, i int) int {
-	for {
-		n := bytes.IndexByte(hdr[i:], '\n')
-		if n < 0 {
-			return len(hdr)
-		}
-		i += n + 1
-		if i >= len(hdr) || (hdr[i] != ' ' && hdr[i] != '\t') {
-			return i
-		}
-	}
 }
 
 // setHeaderField replaces the field called name with "name: value", or

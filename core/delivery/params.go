@@ -73,15 +73,11 @@ func headerASCII(msg []byte) bool {
 	if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
 		end = i
 	}
-	for _, c := range msg[:end] {
-		if c >= 0x80 {
-			return false
-		}
-	}
-	return true
+	return ascii(msg[:end])
 }
 
-func ascii(s string) bool {
+// ascii reports whether s holds no octet above 0x7f.
+func ascii[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
