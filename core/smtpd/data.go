@@ -28,7 +28,6 @@ func (s *session) Data(r io.Reader) error {
 	if tx == nil {
 		return toSMTP(&badSequence)
 	}
-	defer s.end(tx)
 	id := s.srv.queue.NewID()
 	var rep *reply.Reply
 	buf := getDataBuf() // data is read into it; enqueue copies it out
@@ -344,12 +343,8 @@ func (s *session) abort(r *reply.Reply) {
 }
 
 func (s *session) logTxn(id string, tx *txn, info *SessionInfo, size int, r *reply.Reply, took time.Duration) {
-	rcpts := make([]string, len(tx.rcpts))
-	for i, rc := range tx.rcpts {
-		rcpts[i] = rc.Addr
-	}
 	args := []any{"id", id, "listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo,
-		"tls", info.TLS, "from", tx.from, "rcpts", rcpts, "size", size, "reply", r.Error(), "took", took}
+		"tls", info.TLS, "from", tx.from, "rcpts", tx.addrs(), "size", size, "reply", r.Error(), "took", took}
 	outcome, reason := metrics.Accepted, ""
 	switch {
 	case r.Temporary():

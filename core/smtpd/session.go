@@ -121,6 +121,15 @@ func (t *txn) add(rc envelope.Recipient) {
 	}
 }
 
+// addrs returns the recipients' addresses, for the log.
+func (t *txn) addrs() []string {
+	out := make([]string, len(t.rcpts))
+	for i, rc := range t.rcpts {
+		out[i] = rc.Addr
+	}
+	return out
+}
+
 // has reports whether addr, in wire form (mailbox.String), is already a
 // recipient of the transaction: the same local part (compared exactly,
 // RFC 5321 §2.4) at the same domain (compared without case).
@@ -372,13 +381,9 @@ func (s *session) reset(how string) {
 // DATA or during it. It has no queue id, as nothing was queued
 // (Postfix's NOQUEUE).
 func (s *session) logAborted(info *SessionInfo, tx *txn, how string, attrs ...any) {
-	rcpts := make([]string, len(tx.rcpts))
-	for i, rc := range tx.rcpts {
-		rcpts[i] = rc.Addr
-	}
 	s.srv.metrics.Transaction(info.Listener, metrics.Aborted, "")
 	s.srv.log.Info("message", append([]any{"listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo,
-		"from", tx.from, "rcpts", rcpts, "result", "aborted", "by", how}, attrs...)...)
+		"from", tx.from, "rcpts", tx.addrs(), "result", "aborted", "by", how}, attrs...)...)
 }
 
 // Logout ends the session: QUIT, STARTTLS, a closed connection.
