@@ -118,11 +118,7 @@ func openStore(dir string, live func(*record) bool, readOnly bool) (*store, erro
 			log.Printf("greylist: %s is held by another process (this stage's previous one, finishing its sessions): changes are kept in memory until it exits", dir)
 		}
 	}
-	if err := s.loadSnapshot(); err != nil {
-		_ = s.release()
-		return nil, err
-	}
-	if err := s.replayLog(); err != nil {
+	if err := s.load(); err != nil {
 		_ = s.release()
 		return nil, err
 	}
@@ -162,11 +158,7 @@ func (s *store) follow() error {
 	}
 	mine := s.recs
 	s.recs = map[string]*record{}
-	if err := s.loadSnapshot(); err != nil {
-		s.recs = mine
-		return s.unlock(err)
-	}
-	if err := s.replayLog(); err != nil {
+	if err := s.load(); err != nil {
 		s.recs = mine
 		return s.unlock(err)
 	}
@@ -204,6 +196,14 @@ func merge(theirs, mine *record) *record {
 	}
 	r.Passes = max(theirs.Passes, mine.Passes)
 	return &r
+}
+
+// load reads the snapshot, then the log's changes since, into s.recs.
+func (s *store) load() error {
+	if err := s.loadSnapshot(); err != nil {
+		return err
+	}
+	return s.replayLog()
 }
 
 func (s *store) loadSnapshot() error {
@@ -333,10 +333,9 @@ func (s *store) compact() error {
 // predecessor has gone takes over first, so that its changes are written;
 // one that still cannot says what it drops.
 func (s *store) close() error {
-	if s.lock != nil && !s.locked && !s.readOnly {
-		if err := s.follow(); err != nil || !s.locked {
-			log.Printf("greylist: %s is still held by another process: %d changes kept in memory are dropped", s.dir, len(s.changed))
-		}
+	// changed is set while following and cleared by the take-over.
+	if err := s.follow(); err != nil || s.changed != nil {
+		log.Printf("greylist: %s is still held by another process: %d changes kept in memory are dropped", s.dir, len(s.changed))
 	}
 	return s.release()
 }
@@ -350,7 +349,7 @@ func (s *store) release() error {
 	}
 	if s.lock != nil {
 		_ = s.lock.Close() // releases the flock
-		s.lock, s.locked = nil, false
+		s.lock, s.locked, s.changed = nil, false, nil
 	}
 	return err
 }
