@@ -107,7 +107,9 @@ func TestLineTooLongCommand(t *testing.T) {
 }
 
 // RFC 5321 §4.5.3.2.6: a client that stops sending in DATA is dropped after
-// data_timeout. The timeout is the server's; nothing here sleeps.
+// data_timeout. The timeout is the server's; nothing here sleeps. The
+// transaction is one msg=message line, with its reply: the close's reset
+// used to log and count it a second time, as aborted.
 func TestDataTimeout(t *testing.T) {
 	h := start(t, withLimits(func(l *config.Limits) { l.DataTimeout.Duration = 200 * time.Millisecond }))
 	d := h.dial()
@@ -119,6 +121,11 @@ func TestDataTimeout(t *testing.T) {
 	d.expectClosed()
 	if n := len(h.messages()); n != 0 {
 		t.Errorf("queue holds %d messages", n)
+	}
+	waitLog(t, h, `msg=message`)
+	_ = h.srv.Shutdown(t.Context()) // every session over: its log lines written
+	if n := strings.Count(h.logs.String(), "msg=message"); n != 1 || strings.Contains(h.logs.String(), "result=aborted") {
+		t.Errorf("%d msg=message lines:\n%s", n, h.logs.String())
 	}
 }
 
