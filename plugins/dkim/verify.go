@@ -84,6 +84,11 @@ func (p *Plugin) verify(ctx context.Context, m *sdk.Message) (sdk.Verdict, error
 			v := verifs[k]
 			k++
 			res, reason := classify(v.Err)
+			if res == ResultPass || res == ResultFail {
+				if weak := checkKeySize(v, s.get("s"), keys); weak != "" {
+					res, reason = ResultPermError, weak
+				}
+			}
 			if res == ResultPass {
 				res, reason = checkKeyFlags(v, s.get("s"), keys)
 			}
