@@ -134,9 +134,11 @@ func classify(err error) (result, reason string) {
 	case msgdkim.IsPermFail(err):
 		return ResultPermError, trimPrefix(err)
 	case strings.Contains(err.Error(), "body length tag"):
-		// A signature with l= covers only part of the body; we do not
-		// trust it, but it is no evidence of tampering (RFC 6376 §8.2).
-		return ResultNeutral, trimPrefix(err)
+		// A signature with l= covers only part of the body, and anything
+		// appended after it is unsigned (RFC 6376 §8.2): we do not accept
+		// such signatures, which is RFC 8601 §2.7.1's policy, "some aspect
+		// of the signature was not acceptable", not evidence of tampering.
+		return ResultPolicy, trimPrefix(err)
 	default:
 		return ResultFail, trimPrefix(err)
 	}
