@@ -83,12 +83,16 @@ type Config struct {
 
 // DefaultHeaders are the fields signed when Headers is not set: RFC 6376
 // §5.4.1's recommendation, without the trace and list fields that
-// relays and lists routinely add.
+// relays and lists routinely add — except List-Unsubscribe and
+// List-Unsubscribe-Post, which one-click unsubscription needs signed
+// (RFC 8058 §4; Gmail and Yahoo ask it of bulk senders). Only the fields
+// a message has are signed, so mail without them is unaffected.
 var DefaultHeaders = []string{
 	"From", "Reply-To", "Subject", "Date", "To", "Cc", "Message-ID",
 	"In-Reply-To", "References", "MIME-Version", "Content-Type",
 	"Content-Transfer-Encoding", "Content-Disposition",
 	"Resent-Date", "Resent-From", "Resent-To", "Resent-Cc",
+	"List-Unsubscribe", "List-Unsubscribe-Post",
 }
 
 // DefaultOversign are the fields over-signed by default.

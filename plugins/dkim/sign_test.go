@@ -279,3 +279,44 @@ func TestSignWithoutKeysNeedsNoBody(t *testing.T) {
 		t.Errorf("keyless sign stage: %v with %d edits, want continue and nothing", v.Action, len(v.Edits))
 	}
 }
+
+// TestSignListUnsubscribe: one-click unsubscription (RFC 8058 §4) counts
+// only when a DKIM signature covers List-Unsubscribe and
+// List-Unsubscribe-Post, so the default h= lists them when the message
+// has them; other list fields, which lists add on the way, stay out.
+func TestSignListUnsubscribe(t *testing.T) {
+	signer := sdktest.New(t, &Plugin{}, signSetup(t, ""))
+	msg := strings.Replace(plainMessage, "X-Mailer: test\n",
+		"List-Id: <news.example.org>\n"+
+			"List-Unsubscribe: <https://example.org/unsub/42>\n"+
+			"List-Unsubscribe-Post: List-Unsubscribe=One-Click\n", 1)
+	v := signer.Data(sdktest.NewTxn("alice@example.org", "bob@example.net"), []byte(msg))
+	if len(v.Edits) != 2 {
+		t.Fatalf("%d edits, want two signatures (%s)", len(v.Edits), v.Reason)
+	}
+	for _, e := range v.Edits {
+		listed := map[string]int{}
+		h := parseTags(e.(sdk.InsertHeader).Value)["h"]
+		for _, name := range strings.Split(strings.ToLower(h), ":") {
+			listed[name]++
+		}
+		for name, n := range map[string]int{"list-unsubscribe": 1, "list-unsubscribe-post": 1, "list-id": 0} {
+			if listed[name] != n {
+				t.Errorf("h=%s lists %s %d times, want %d", h, name, listed[name], n)
+			}
+		}
+	}
+	signed := sdktest.Apply(t, []byte(msg), v)
+	txn := sdktest.NewTxn("alice@example.org", "bob@example.net")
+	for _, r := range results(t, verifier(t).Data(txn, signed)) {
+		if r.Result != ResultPass {
+			t.Errorf("%s: %s %s", r.Props["header.s"], r.Result, r.Reason)
+		}
+	}
+	forged := strings.Replace(string(signed), "unsub/42", "unsub/43", 1)
+	for _, r := range results(t, verifier(t).Data(txn, []byte(forged))) {
+		if r.Result != ResultFail {
+			t.Errorf("changed List-Unsubscribe: %s %s, want fail", r.Props["header.s"], r.Result)
+		}
+	}
+}
