@@ -411,8 +411,15 @@ func OrgDomain(domain string) string {
 	return org
 }
 
+// normalize is d as domains are looked up, aligned and reported: folded
+// to lowercase A-labels. RFC 8616 §6 has DMARC convert the U-labels of the
+// From domain to A-labels first, and the identifiers SPF and DKIM report
+// may come in either form: compared as written, a From of bücher.example
+// did not align with d=xn--bcher-kva.example, and OrgDomain, whose public
+// suffix list is in A-labels, took 公司.cn (itself a public suffix) as
+// the organizational domain of every name under it.
 func normalize(d string) string {
-	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(d), "."))
+	return dnsresolve.Fold(strings.TrimSpace(d))
 }
 
 // discover finds the DMARC record for domain (RFC 7489 §6.6.3): at

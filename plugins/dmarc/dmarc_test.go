@@ -32,6 +32,8 @@ func dmarcDNS(t *testing.T) *testlib.DNS {
 		`_dmarc.spf1.test. 60 IN TXT "v=spf1 -all"`,
 		`_dmarc.nop.test. 60 IN TXT "v=DMARC1; adkim=s"`,
 		`norecord.test. 60 IN A 192.0.2.1`,
+		`_dmarc.xn--bcher-kva.test. 60 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.bank.xn--55qx5d.cn. 60 IN TXT "v=DMARC1; p=reject"`,
 	)
 	d.Fail("_dmarc.broken.test")
 	t.Setenv(dnsresolve.EnvServers, d.Addr)
@@ -123,6 +125,14 @@ func TestDMARC(t *testing.T) {
 		// From field.
 		{"display name", `"Alice, A." <a@example.org>`, []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
 		{"two addresses one domain", "a@example.org, b@example.org", []sdk.AuthResult{spf("a@example.org")}, 0, ResultPass, sdk.ActionContinue},
+		// Internationalized domains compare, and find their organizational
+		// domain, as A-labels (RFC 8616 §6), whichever form each side uses.
+		{"U-label From, A-label d=", "a@bücher.test", []sdk.AuthResult{dkimRes("pass", "xn--bcher-kva.test")}, 0, ResultPass, sdk.ActionContinue},
+		{"A-label From, U-label mailfrom", "a@xn--bcher-kva.test", []sdk.AuthResult{spf("b@mail.BÜCHER.test")}, 0, ResultPass, sdk.ActionContinue},
+		{"U-label From, unaligned", "a@bücher.test", []sdk.AuthResult{dkimRes("pass", "bucher.test")}, 0, ResultFail, sdk.ActionReject},
+		// 公司.cn is a public suffix: a neighbour under it is no alignment.
+		{"IDN public suffix, neighbour", "a@bank.公司.cn", []sdk.AuthResult{dkimRes("pass", "evil.公司.cn")}, 0, ResultFail, sdk.ActionReject},
+		{"IDN public suffix, own subdomain", "a@bank.公司.cn", []sdk.AuthResult{dkimRes("pass", "mail.bank.xn--55qx5d.cn")}, 0, ResultPass, sdk.ActionContinue},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			draw := tc.draw
@@ -144,6 +154,9 @@ func TestDMARC(t *testing.T) {
 			}
 			if tc.result != ResultPermError && ar.Props["header.from"] == "" {
 				t.Errorf("no header.from: %+v", ar)
+			}
+			if hf := ar.Props["header.from"]; hf != dnsresolve.Fold(hf) {
+				t.Errorf("header.from=%s, want lowercase A-labels", hf)
 			}
 			switch v.Action {
 			case sdk.ActionReject:
@@ -310,6 +323,8 @@ func TestOrgDomain(t *testing.T) {
 	for in, want := range map[string]string{
 		"example.org": "example.org", "a.b.example.org": "example.org", "Mail.Example.CO.UK.": "example.co.uk",
 		"co.uk": "co.uk", "x.y.test": "y.test",
+		"foo.github.io": "foo.github.io", "x.foo.github.io": "foo.github.io", // a private suffix
+		"mail.example.公司.cn": "example.xn--55qx5d.cn", "公司.cn": "xn--55qx5d.cn",
 	} {
 		if got := OrgDomain(in); got != want {
 			t.Errorf("OrgDomain(%s) = %s, want %s", in, got, want)
