@@ -170,6 +170,12 @@ type check struct {
 // Mail checks the MAIL FROM identity, or the HELO identity for a null
 // sender (RFC 7208 §2.4), and the HELO identity too with check_helo.
 func (p *Plugin) Mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
+	// A new transaction: what an earlier one that never reached DATA left
+	// for the data hook is not this one's. The core does not tell plugins
+	// of RSET, and a client that authenticates after a refused RCPT is
+	// skipped below, so its submission got the stranger's Received-SPF,
+	// and a quarantine, of the transaction before.
+	p.forget(t.Session.ID)
 	ip, err := netip.ParseAddr(t.Session.ClientIP)
 	if err != nil {
 		return sdk.Continue().Because("spf: no client IP"), nil
@@ -211,10 +217,8 @@ func (p *Plugin) Mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	for _, c := range checks {
 		v.AuthResults = append(v.AuthResults, authResult(c))
 	}
-	if v.Action == sdk.ActionContinue {
+	if v.Action == sdk.ActionContinue { // a refused MAIL has no DATA to stamp
 		p.remember(t.Session.ID, checks, ip, helo, p.actions[decisive.out.Result], v.Reason)
-	} else {
-		p.forget(t.Session.ID) // refused: no DATA follows for this transaction
 	}
 	return v, nil
 }
@@ -235,6 +239,8 @@ func (p *Plugin) verdict(c check, ip netip.Addr) sdk.Verdict {
 		switch res {
 		case PermError:
 			return sdk.Reject(550, "5.7.24", "SPF permanent error for "+c.id.domain).Because(reason)
+		case TempError:
+			return sdk.Reject(550, "5.7.24", "SPF temporary error for "+c.id.domain).Because(reason)
 		case Fail:
 			exp := safeText(c.out.Explanation)
 			if exp == "" {
@@ -269,7 +275,6 @@ func authResult(c check) sdk.AuthResult {
 func (p *Plugin) remember(session string, checks []check, ip netip.Addr, helo string, act action, reason string) {
 	addHeader := act == actTag || p.cfg.ReceivedSPF == nil || *p.cfg.ReceivedSPF
 	if !addHeader && act != actQuarantine {
-		p.forget(session)
 		return
 	}
 	var headers []string

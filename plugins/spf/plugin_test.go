@@ -104,6 +104,16 @@ func TestTemperrorTempfails(t *testing.T) {
 	wantAuth(t, v, 0, "temperror", "smtp.mailfrom", "carol@temp.example.org")
 }
 
+// TestTemperrorRejectIsAnError: temperror = "reject" refuses with RFC
+// 7372 §3.2's x.7.24 (an SPF evaluation error), as permerror does, not
+// the x.7.23 of a failed check.
+func TestTemperrorRejectIsAnError(t *testing.T) {
+	h := startPlugin(t, `{"temperror": "reject"}`)
+	v := h.Mail(txn("carol@temp.example.org", "client.example.net"))
+	wantReply(t, v, sdk.ActionReject, 550, "5.7.24", "SPF temporary error for temp.example.org")
+	wantAuth(t, v, 0, "temperror", "smtp.mailfrom", "carol@temp.example.org")
+}
+
 func TestPermerrorIsConfigurable(t *testing.T) {
 	h := startPlugin(t, "")
 	v := h.Mail(txn("dave@broken.example.org", "client.example.net"))
@@ -197,6 +207,31 @@ func TestQuarantineAtData(t *testing.T) {
 	}
 	if v := h.Data(tx, []byte("Subject: hi\r\n\r\nbody\r\n")); v.Action != sdk.ActionQuarantine || len(v.Edits) != 1 {
 		t.Fatalf("data: %v edits %v; want quarantine with Received-SPF", v.Action, v.Edits)
+	}
+}
+
+// TestNothingStaleAfterSkip: a transaction that never reached DATA
+// leaves nothing for the next one in the session, even when that one is
+// not checked. Here the first RCPT was refused (no relaying for a
+// stranger) and the client authenticated and sent again: its submission
+// got the first transaction's Received-SPF and softfail quarantine.
+func TestNothingStaleAfterSkip(t *testing.T) {
+	h := startPlugin(t, `{"softfail": "quarantine"}`)
+	first := txn("bob@soft.example.org", "helo.example.net")
+	if v := h.Mail(first); v.Action != sdk.ActionContinue || len(v.AuthResults) != 1 {
+		t.Fatalf("first mail: %v %+v", v.Action, v.AuthResults)
+	}
+	second := txn("bob@soft.example.org", "helo.example.net")
+	second.Session.AuthUser = "bob"
+	if second.Session.ID == "" || second.Session.ID != first.Session.ID {
+		t.Fatalf("session IDs %q, %q: want one session", first.Session.ID, second.Session.ID)
+	}
+	if v := h.Mail(second); v.Action != sdk.ActionContinue || len(v.AuthResults) != 0 {
+		t.Fatalf("authenticated mail: %v %+v, want skipped", v.Action, v.AuthResults)
+	}
+	v := h.Data(second, []byte("Subject: hi\r\n\r\nbody\r\n"))
+	if v.Action != sdk.ActionContinue || len(v.Edits) != 0 {
+		t.Fatalf("data: %v edits %v (%s), want nothing from the transaction before", v.Action, v.Edits, v.Reason)
 	}
 }
 
