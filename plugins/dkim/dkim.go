@@ -161,12 +161,18 @@ func (p *Plugin) configureSigning(cfg Config) error {
 		if k.Domain == "" || k.Selector == "" || k.KeyFile == "" {
 			return fmt.Errorf("keys[%d]: domain, selector and key_file are required", i)
 		}
+		// d= holds A-labels (RFC 6376 §3.5), and a From domain is matched
+		// in that form whichever form it and the config use.
+		domain, err := dnsresolve.ALabels(k.Domain)
+		if err != nil {
+			return fmt.Errorf("keys[%d]: domain %q: %w", i, k.Domain, err)
+		}
 		signer, err := LoadKey(k.KeyFile)
 		if err != nil {
 			return fmt.Errorf("keys[%d]: %w", i, err)
 		}
 		p.keys = append(p.keys, signingKey{
-			domain:   strings.ToLower(strings.TrimSuffix(k.Domain, ".")),
+			domain:   dnsresolve.Fold(domain),
 			selector: k.Selector,
 			signer:   signer,
 		})

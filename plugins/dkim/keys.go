@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 // The key types keygen makes.
@@ -120,7 +122,12 @@ func TXTRecord(domain, selector string, signer crypto.Signer) (string, error) {
 // dir/SELECTOR.DOMAIN.key (PKCS#8 PEM, mode 0600, never over an existing
 // file; dir is made, mode 0700, if it does not exist) and returns the file's path and the TXT record to publish.
 func Keygen(domain, selector, kind, dir string) (path, record string, err error) {
-	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	// The zone holds a Unicode domain as its A-labels, and d= names it so.
+	a, err := dnsresolve.ALabels(domain)
+	if err != nil {
+		return "", "", fmt.Errorf("domain %q: %w", domain, err)
+	}
+	domain = dnsresolve.Fold(a)
 	if domain == "" || selector == "" {
 		return "", "", errors.New("a domain and a selector are required")
 	}

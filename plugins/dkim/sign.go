@@ -9,13 +9,14 @@ import (
 
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
 // signingKey is one configured key, loaded.
 type signingKey struct {
-	domain   string // lowercased, no trailing dot
+	domain   string // dnsresolve.Fold: lowercased A-labels, no trailing dot
 	selector string
 	signer   crypto.Signer
 }
@@ -159,11 +160,12 @@ func fromDomain(m *sdk.Message) string {
 	return addrDomain(strings.TrimRight(strings.TrimSpace(v), ">"))
 }
 
-// addrDomain is the lowercased domain of a mailbox, or "".
+// addrDomain is the domain of a mailbox as keys are matched: lowercased,
+// and a Unicode domain (SMTPUTF8 mail) as its A-labels; or "".
 func addrDomain(addr string) string {
 	i := strings.LastIndexByte(addr, '@')
 	if i < 0 {
 		return ""
 	}
-	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(addr[i+1:]), "."))
+	return dnsresolve.Fold(strings.TrimSpace(addr[i+1:]))
 }

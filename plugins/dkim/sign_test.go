@@ -320,3 +320,43 @@ func TestSignListUnsubscribe(t *testing.T) {
 		}
 	}
 }
+
+// TestSignUnicodeDomain: d= holds A-labels (RFC 6376 §3.5), and the key
+// for a Unicode domain signs SMTPUTF8 mail whose From has either form,
+// whichever form the config and keygen were given. Before, the key's
+// domain went into d= as written, and a From in the other form found no
+// key.
+func TestSignUnicodeDomain(t *testing.T) {
+	d := testlib.NewDNS(t)
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	dir := t.TempDir()
+	path, record, err := Keygen("Bücher.example", "u", KeyEd25519, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path != filepath.Join(dir, "u.xn--bcher-kva.example.key") || !strings.HasPrefix(record, "u._domainkey.xn--bcher-kva.example. IN TXT ") {
+		t.Fatalf("keygen: %s, %s; want the A-label in both", path, record)
+	}
+	d.Add(t, record)
+	for _, configured := range []string{"bücher.example", "XN--BCHER-KVA.example."} {
+		cfg := fmt.Sprintf(`{"mode": "sign", "keys": [{"domain": %q, "selector": "u", "key_file": %q}]}`, configured, path)
+		signer := sdktest.New(t, &Plugin{}, cfg)
+		for _, from := range []string{"jörg@bücher.example", "jörg@xn--bcher-kva.example", "jörg@BÜCHER.example"} {
+			msg := strings.Replace(plainMessage, "alice@example.org", from, 1)
+			txn := sdktest.NewTxn(from, "bob@example.net")
+			v := signer.Data(txn, []byte(msg))
+			if len(v.Edits) != 1 {
+				t.Errorf("key for %s, From %s: %d edits (%s), want a signature", configured, from, len(v.Edits), v.Reason)
+				continue
+			}
+			if dtag := parseTags(v.Edits[0].(sdk.InsertHeader).Value)["d"]; dtag != "xn--bcher-kva.example" {
+				t.Errorf("key for %s, From %s: d=%s, want the A-label", configured, from, dtag)
+			}
+			rs := results(t, verifier(t).Data(txn, sdktest.Apply(t, []byte(msg), v)))
+			if len(rs) != 1 || rs[0].Result != ResultPass {
+				t.Errorf("key for %s, From %s: %+v, want pass", configured, from, rs)
+			}
+		}
+	}
+}
