@@ -175,6 +175,9 @@ func prepare(o sendmailOpts, raw []byte, domain string) (*submission, error) {
 		if o.senderSet && o.sender != "" && !isMailbox(o.sender) {
 			return nil, sendmailFail(exDataErr, "bad sender %q: not an address", given)
 		}
+		if err := addrError(o.sender); o.senderSet && o.sender != "" && err != nil {
+			return nil, sendmailFail(exDataErr, "bad sender %q: %v", given, err)
+		}
 	}
 	msg := parseMessage(raw)
 	var rcpts []string
@@ -205,6 +208,7 @@ func prepare(o sendmailOpts, raw []byte, domain string) (*submission, error) {
 		return nil, sendmailFail(exUsage, "no recipients (give them as arguments, or -t to read To/Cc/Bcc)")
 	}
 	msg.complete(&o, domain)
+	msg.fitLines()
 	return &submission{sender: o.sender, rcpts: rcpts, data: msg.bytes()}, nil
 }
 
@@ -258,13 +262,19 @@ func parseSendmailArgs(args []string) (*sendmailOpts, error) {
 		default:
 			return nil, sendmailFail(exUsage, "-N takes never or success,failure,delay, not %q", n)
 		}
+		// RFC 3461 §4.1: NEVER stands alone; the daemon's 501 would
+		// otherwise read as a refused recipient.
+		if n == "NEVER" && len(o.notify) > 1 {
+			return nil, sendmailFail(exUsage, "-N never cannot be combined with success, failure or delay")
+		}
 	}
 	return o, nil
 }
 
 // sendmailValueOpts are the option letters that take a value; the others
-// may be bundled (-ti).
-const sendmailValueOpts = "fFrcCBNRVXLhAObo"
+// may be bundled (-ti). They are Postfix's sendmail's (its getopt string),
+// -e and -p included, whose values must not become recipients.
+const sendmailValueOpts = "fFrcCBNRVXLhAObope"
 
 // flag sets the option letter, one that takes no value.
 func (o *sendmailOpts) flag(letter byte) error {
@@ -277,7 +287,7 @@ func (o *sendmailOpts) flag(letter byte) error {
 		o.verbose = true
 	case 'q':
 		return sendmailFail(exUsage, "-q: use `sluice queue flush`")
-	case 'G', 'U', 'n', 'm', 'e', 's', 'x':
+	case 'G', 'U', 'n', 'm', 's', 'x':
 		// Accepted and ignored, as Postfix's sendmail does.
 	default:
 		return sendmailFail(exUsage, "unknown option -%c", letter)
@@ -320,7 +330,7 @@ func (o *sendmailOpts) option(letter byte, value string) error {
 		default:
 			return sendmailFail(exUsage, "-b%s: only -bm (a message on stdin) and -bs (SMTP on stdin and stdout) are supported", value)
 		}
-	case 'C', 'B', 'X', 'L', 'h', 'A', 'O':
+	case 'C', 'B', 'X', 'L', 'h', 'A', 'O', 'e', 'p':
 		// Accepted and ignored, as Postfix's sendmail does.
 	}
 	return nil
@@ -380,13 +390,47 @@ func isMailbox(s string) bool {
 	return err == nil && a.Name == "" && !strings.ContainsAny(s, "<>")
 }
 
+// addrError says why addr is not an envelope address the daemon takes
+// (RFC 5321 §4.1.2): one "@" between a local part and a domain of
+// letter-digit-hyphen labels or an address literal. A typo ("bob@",
+// "a@b@c") is then EX_DATAERR before the daemon is asked, as README
+// says, not the EX_NOUSER of its 501.
+func addrError(addr string) error {
+	at := strings.IndexByte(addr, '@')
+	switch {
+	case at <= 0 || at == len(addr)-1 || strings.Count(addr, "@") != 1:
+		return errors.New("want local-part@domain")
+	case !envelope.ValidDomain(addr[at+1:]):
+		return fmt.Errorf("bad domain %q", addr[at+1:])
+	}
+	return nil
+}
+
 // parseAddrs reads an address list (RFC 5322 §3.4) such as a To header or
-// an argument; bare user names are qualified with domain.
+// an argument; bare user names are qualified with domain. Each address
+// must pass addrError.
 func parseAddrs(s, domain string) ([]string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return nil, nil
 	}
+	list, err := parseAddrList(s, domain)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range list {
+		if err := addrError(a); err != nil {
+			if len(list) > 1 {
+				return nil, fmt.Errorf("%s: %w", a, err)
+			}
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// parseAddrList is parseAddrs without the check of each address.
+func parseAddrList(s, domain string) ([]string, error) {
 	if list, err := mail.ParseAddressList(s); err == nil {
 		out := make([]string, len(list))
 		for i, a := range list {
@@ -500,12 +544,17 @@ type smMessage struct {
 
 // parseMessage splits raw input (LF or CRLF line ends) into fields and
 // body. A leading mbox "From " line is dropped; input that does not start
-// with header fields is all body.
+// with header fields is all body. The daemon refuses a bare CR (RFC 5321
+// §2.3.8), which cron mails when a job draws a progress meter, so the CRs
+// that end a line go (CRLF input, or CRCRLF from converting it twice), a
+// CR inside a field is a space, and one inside the body ends its line.
 func parseMessage(raw []byte) *smMessage {
-	text := strings.ReplaceAll(string(raw), "\r\n", "\n")
-	lines := strings.Split(text, "\n")
+	lines := strings.Split(string(raw), "\n")
 	if len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1] // the final line end
+	}
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, "\r")
 	}
 	if len(lines) > 0 && strings.HasPrefix(lines[0], "From ") {
 		lines = lines[1:]
@@ -513,7 +562,7 @@ func parseMessage(raw []byte) *smMessage {
 	m := &smMessage{}
 	i := 0
 	for ; i < len(lines); i++ {
-		l := lines[i]
+		l := strings.ReplaceAll(lines[i], "\r", " ")
 		if l == "" {
 			i++ // the separator
 			break
@@ -529,7 +578,7 @@ func parseMessage(raw []byte) *smMessage {
 	}
 	var b strings.Builder
 	for _, l := range lines[i:] {
-		b.WriteString(l + "\r\n")
+		b.WriteString(strings.ReplaceAll(l, "\r", "\r\n") + "\r\n")
 	}
 	m.body = []byte(b.String())
 	return m

@@ -34,6 +34,9 @@ func TestSendmailArgsBundled(t *testing.T) {
 		{[]string{"-tRhdrs", "-Vid1"}, sendmailOpts{fromHeaders: true, ret: "HDRS", envID: "id1"}},
 		{[]string{"-tB", "8BITMIME", "-GUm", "a@x.test"}, sendmailOpts{fromHeaders: true, rcpts: []string{"a@x.test"}}},
 		{[]string{"-t", "-", "a@x.test"}, sendmailOpts{fromHeaders: true, rcpts: []string{"-", "a@x.test"}}},
+		// -e and -p take a value in Postfix's getopt string: it is not a recipient.
+		{[]string{"-e", "m", "-p", "smtp:host", "a@x.test"}, sendmailOpts{rcpts: []string{"a@x.test"}}},
+		{[]string{"-tem", "-psmtp", "a@x.test"}, sendmailOpts{fromHeaders: true, rcpts: []string{"a@x.test"}}},
 	} {
 		o, err := parseSendmailArgs(tc.args)
 		if err != nil {
@@ -49,7 +52,8 @@ func TestSendmailArgsBundled(t *testing.T) {
 	}
 	// An unknown letter is refused wherever it stands in a bundle, as it
 	// is alone; so is a value letter at the end without its value.
-	for _, bad := range [][]string{{"-tk"}, {"-kt"}, {"-tik"}, {"-tf"}, {"-ti", "-o"}, {"-tq"}, {"-tbp"}, {"-tRmost"}} {
+	for _, bad := range [][]string{{"-tk"}, {"-kt"}, {"-tik"}, {"-tf"}, {"-ti", "-o"}, {"-tq"}, {"-tbp"}, {"-tRmost"},
+		{"-N", "never,success"}, {"-Nfailure,never"}} { // NEVER stands alone (RFC 3461 §4.1)
 		if _, err := parseSendmailArgs(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		} else if code := err.(*sendmailError).code; code != exUsage {
