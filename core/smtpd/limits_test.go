@@ -16,6 +16,8 @@ func TestSizeDeclared(t *testing.T) {
 	d.ehlo()
 	// RFC 1870 §6.3; go-smtp refuses a declared SIZE itself.
 	d.cmd("MAIL FROM:<a@example.org> SIZE=4097", "552 5.3.4 Max message size exceeded")
+	// Past 32 bits it is still a size (RFC 1870 §3: 1*20DIGIT), too large.
+	d.cmd("MAIL FROM:<a@example.org> SIZE=5000000000", "552 5.3.4 Max message size exceeded")
 	d.cmd("MAIL FROM:<a@example.org> SIZE=4096", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 }
 

@@ -470,10 +470,20 @@ func (c *Conn) handleMail(arg string) {
 	for key, value := range args {
 		switch key {
 		case "SIZE":
-			size, err := strconv.ParseUint(value, 10, 32)
+			// Sluice change: a size-value is 1*20DIGIT (RFC 1870 §3), so
+			// one past what an int64 holds is a size too large, not a
+			// syntax error; v0.25.1 parsed 32 bits and answered a 5 GB
+			// message's SIZE with 501 5.5.4 instead of 552 5.3.4.
+			size, err := strconv.ParseUint(value, 10, 64)
+			if errors.Is(err, strconv.ErrRange) && len(value) <= 20 {
+				size, err = math.MaxInt64, nil
+			}
 			if err != nil {
 				c.protocolError(501, EnhancedCode{5, 5, 4}, "Unable to parse SIZE as an integer")
 				return
+			}
+			if size > math.MaxInt64 {
+				size = math.MaxInt64
 			}
 
 			if c.server.MaxMessageBytes > 0 && int64(size) > c.server.MaxMessageBytes {

@@ -298,6 +298,25 @@ func TestServerSizeExact(t *testing.T) {
 	}
 }
 
+// RFC 1870 §3: SIZE is 1*20DIGIT. A size past 32 bits, or past what an
+// int64 holds, is a message too large (552), not a syntax error (501),
+// which v0.25.1 answered; more than 20 digits or no digits is one.
+func TestServerSizeParameter(t *testing.T) {
+	_, _, rc := dialRaw(t, func(s *smtp.Server) { s.MaxMessageBytes = 1 << 20 })
+	rc.ehlo()
+	for _, size := range []string{"5000000000", "18446744073709551615", "99999999999999999999", "1048577"} {
+		rc.cmd("MAIL FROM:<a@example.net> SIZE="+size, "552 5.3.4 Max message size exceeded")
+	}
+	for _, size := range []string{"999999999999999999999", "-1", "1e9", ""} {
+		rc.cmd("MAIL FROM:<a@example.net> SIZE="+size, "501 5.5.4 Unable to parse SIZE as an integer")
+	}
+	rc.cmd("MAIL FROM:<a@example.net> SIZE=1048576", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+	// Without a limit, a large size is just a size.
+	_, _, rc = dialRaw(t)
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.net> SIZE=5000000000", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+}
+
 // countingSession is a session that counts protocol errors itself.
 type countingSession struct {
 	*session
