@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
 )
 
 // Address errors; errNeedUTF8 is a well-formed address that needs SMTPUTF8.
@@ -17,6 +18,39 @@ var (
 	errAddressShape = errors.New("address must be local-part@domain")
 )
 
+// tooLong is an address over one of the length limits of RFC 5321
+// §4.5.3.1.1-3, which the client is told of by name (badAddress).
+type tooLong struct{ limit, section string }
+
+func (e *tooLong) Error() string { return e.limit }
+
+// The limits, in octets of the wire form: a quoted local part counts its
+// quotes and backslashes, as the next hop will count them.
+var (
+	errLocalTooLong  = &tooLong{"local part over 64 octets", "4.5.3.1.1"}
+	errDomainTooLong = &tooLong{"domain over 255 octets", "4.5.3.1.2"}
+	errPathTooLong   = &tooLong{"path over 256 octets", "4.5.3.1.3"}
+)
+
+// Limits of RFC 5321 §4.5.3.1; maxPath counts the path's angle brackets.
+const (
+	maxLocalPart = 64
+	maxDomain    = 255
+	maxPath      = 256
+)
+
+// badAddress is base (reply.BadSender or reply.BadAddress) for addr,
+// which parseMailbox refused with err. An address over a length limit is
+// answered "501 Path too long" (RFC 5321 §4.5.3.1.10) naming the limit,
+// rather than as a syntax error the client cannot see in it.
+func badAddress(base reply.Reply, err error, addr string) *reply.Reply {
+	var tl *tooLong
+	if errors.As(err, &tl) {
+		base.Text = "Path too long: " + tl.limit + " (RFC 5321 section " + tl.section + ")"
+	}
+	return base.With(err.Error() + ": " + addr)
+}
+
 // mailbox is an envelope address split at its "@".
 type mailbox struct {
 	Local  string // without the quotes of a quoted-string
@@ -25,7 +59,7 @@ type mailbox struct {
 
 // parseMailbox checks an address as go-smtp hands it over (its local part
 // unquoted, its domain unchecked) against RFC 5321 §4.1.2 and the sizes of
-// §4.5.3.1.1-2. Non-ASCII is allowed with SMTPUTF8 only (RFC 6531 §3.3).
+// §4.5.3.1.1-3. Non-ASCII is allowed with SMTPUTF8 only (RFC 6531 §3.3).
 func parseMailbox(s string, smtputf8 bool) (mailbox, error) {
 	// go-smtp gives <"b@c"@d> and <b@c@d> the same form, so which "@" ends
 	// the local part is unknown. A quoted "@" is legal but only ever useful
@@ -36,7 +70,7 @@ func parseMailbox(s string, smtputf8 bool) (mailbox, error) {
 		return mailbox{}, errAddressShape
 	}
 	mb := mailbox{Local: s[:at], Domain: s[at+1:]}
-	if len(mb.Local) > 64 || !utf8.ValidString(mb.Local) {
+	if !utf8.ValidString(mb.Local) {
 		return mailbox{}, errLocalPart
 	}
 	for _, r := range mb.Local {
@@ -44,8 +78,17 @@ func parseMailbox(s string, smtputf8 bool) (mailbox, error) {
 			return mailbox{}, errLocalPart
 		}
 	}
+	if len(mb.Domain) > maxDomain {
+		return mailbox{}, errDomainTooLong
+	}
 	if !envelope.ValidDomain(mb.Domain) {
 		return mailbox{}, errDomain
+	}
+	switch wire := len(mb.String()); {
+	case wire-len(mb.Domain)-1 > maxLocalPart:
+		return mailbox{}, errLocalTooLong
+	case wire+2 > maxPath:
+		return mailbox{}, errPathTooLong
 	}
 	if !smtputf8 && !isASCII(s) {
 		return mailbox{}, errNeedUTF8

@@ -1,6 +1,9 @@
 package smtpd
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseMailbox(t *testing.T) {
 	for _, tc := range []struct {
@@ -22,6 +25,16 @@ func TestParseMailbox(t *testing.T) {
 		{in: "a@", err: errAddressShape},
 		{in: "a\x01@example.org", err: errLocalPart},
 		{in: string(make([]byte, 65)) + "@example.org", err: errLocalPart},
+		// RFC 5321 §4.5.3.1.1-3, counted on the wire form.
+		{in: strings.Repeat("l", 64) + "@example.org", wire: strings.Repeat("l", 64) + "@example.org"},
+		{in: strings.Repeat("l", 65) + "@example.org", err: errLocalTooLong},
+		{in: strings.Repeat("l", 61) + " @example.org", wire: `"` + strings.Repeat("l", 61) + ` "@example.org`},
+		{in: strings.Repeat("l", 62) + " @example.org", err: errLocalTooLong},
+		{in: "a@" + strings.Repeat("a.", 127) + "oo", err: errDomainTooLong},
+		// <a@DOMAIN> of exactly 256 octets, and one more.
+		{in: "a@" + strings.Repeat("a.", 125) + "or", wire: "a@" + strings.Repeat("a.", 125) + "or"},
+		{in: "a@" + strings.Repeat("a.", 125) + "org", err: errPathTooLong},
+		{in: strings.Repeat("l", 64) + "@" + strings.Repeat("abcdefghi.", 18) + "example.org", err: errPathTooLong},
 		{in: "a@example..org", err: errDomain},
 		{in: "a@-example.org", err: errDomain},
 		{in: "a@example.org-", err: errDomain},

@@ -47,3 +47,24 @@ func (s *Server) postmasterDomain() string {
 	}
 	return s.cfg.Hostname
 }
+
+// ownLiteral reports whether domain is an address literal of the address
+// the client connected to ([192.0.2.1] on a connection to 192.0.2.1).
+func ownLiteral(info *SessionInfo, domain string) bool {
+	lit, ok := addressLiteralIP(domain)
+	return ok && info.Local.IsValid() && lit == info.Local.Addr()
+}
+
+// localLiteral returns mb with an address literal of our own address
+// replaced by the domain RCPT TO:<Postmaster> reaches, and mb's parse
+// again (the new domain may lengthen the path past its limit). The
+// literal names this host (RFC 5321 §4.1.3), as Postfix resolves it to
+// local delivery; kept as it is, delivery would send the message to the
+// literal's address, this listener, which took it again, until max_hops
+// refused it and the sender got a bounce.
+func (s *Server) localLiteral(info *SessionInfo, mb mailbox, utf8 bool) (mailbox, error) {
+	if !ownLiteral(info, mb.Domain) {
+		return mb, nil
+	}
+	return parseMailbox(mb.Local+"@"+s.postmasterDomain(), utf8)
+}

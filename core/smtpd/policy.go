@@ -175,7 +175,7 @@ func (s *Server) checkMail(info *SessionInfo, from string, utf8 bool) (string, *
 		case errNeedUTF8:
 			return "", needSMTPUTF8.With("sender " + from)
 		default:
-			return "", reply.BadSender.With(err.Error() + ": " + from)
+			return "", badAddress(reply.BadSender, err, from)
 		}
 	}
 	// RFC 6409 §6.1: a submission server may refuse a sender the user is
@@ -230,7 +230,7 @@ func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox
 	case errNeedUTF8:
 		return needSMTPUTF8.With("recipient " + to)
 	default:
-		return reply.BadAddress.With(err.Error() + ": " + to)
+		return badAddress(reply.BadAddress, err, to)
 	}
 	if r := s.checkRelay(info, mb); r != nil {
 		return r
@@ -255,7 +255,8 @@ func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {
 // (RFC 5321 §3.6.2, §7.1): it authenticated, or it is in relay_networks.
 // Addresses that route through us in a hidden way are refused from
 // everyone: an address literal that is not this listener's own address
-// (RFC 5321 §4.1.3), and at our domains a local part with the percent
+// (RFC 5321 §4.1.3; one that is, session.rcpt has made our domain by
+// now: localLiteral), and at our domains a local part with the percent
 // hack (user%other@ours) or a bang path (other!user@ours), which a mailbox
 // server behind us might still honour (RFC 5321 §3.6.1: "SMTP servers MAY
 // decline to act as mail relays"). Quoted local parts hiding an "@" and
@@ -263,12 +264,9 @@ func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {
 // (@a,@b:user@c) is refused before any of this (routeRefused).
 func (s *Server) checkRelay(info *SessionInfo, mb mailbox) *reply.Reply {
 	client := info.Client.Addr().String()
-	local := s.isLocal(mb.Domain)
-	if lit, ok := addressLiteralIP(mb.Domain); ok {
-		if !info.Local.IsValid() || lit != info.Local.Addr() {
-			return relayTrick.With("address literal " + mb.Domain + " is not ours, from " + client)
-		}
-		local = true
+	local := s.isLocal(mb.Domain) || ownLiteral(info, mb.Domain)
+	if _, lit := addressLiteralIP(mb.Domain); lit && !local {
+		return relayTrick.With("address literal " + mb.Domain + " is not ours, from " + client)
 	}
 	if local {
 		if strings.ContainsAny(mb.Local, "%!") {

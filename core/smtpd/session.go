@@ -258,6 +258,9 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 	// are in wire form (checkRcpt), so "a b"@example.org is compared
 	// quoted, as it was stored; one that does not parse is refused below.
 	mb, perr := parseMailbox(to, s.tx.opts.UTF8)
+	if perr == nil {
+		mb, perr = s.srv.localLiteral(&s.info, mb, s.tx.opts.UTF8)
+	}
 	if perr == nil && s.tx.has(mb.String()) {
 		// 250 and no one added: part of the overshoot allowance, past
 		// which it is refused as one over the limit would be.
