@@ -58,8 +58,9 @@ type Daemon struct {
 	queue    *queue.Store
 	smtp     *smtpd.Server
 	resolver *dnsresolve.Resolver
-	agents   agents // delivery
-	agentCA  []byte // [delivery] ca_file as the current agent read it
+	names    *clientNames // the listener's client names, asked of resolver
+	agents   agents       // delivery
+	agentCA  []byte       // [delivery] ca_file as the current agent read it
 	metrics  *metrics.Metrics
 	live     *livePolicy // the pipeline, swapped at reload
 	adminLn  net.Listener
@@ -136,8 +137,10 @@ func Start(opt Options) (_ *Daemon, err error) {
 	for _, w := range authWarnings(c, g.pipe) {
 		d.log.Warn(w)
 	}
+	d.names = &clientNames{log: d.log}
+	d.names.set(d.resolver, c.DNS.Timeout.Duration)
 	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live, Metrics: d.metrics,
-		FreeSpace: d.queue.FreeSpace})
+		FreeSpace: d.queue.FreeSpace, ClientName: d.names.lookup})
 	if err != nil {
 		return nil, err
 	}

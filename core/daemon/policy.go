@@ -36,6 +36,7 @@ func (pp pipelinePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *
 		ID:          info.ID,
 		ClientIP:    info.Client.Addr().String(),
 		ClientPort:  int(info.Client.Port()),
+		ClientName:  info.ClientName,
 		Listener:    info.Listener,
 		TLS:         info.TLS,
 		RelayClient: info.RelayClient,

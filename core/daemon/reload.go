@@ -124,6 +124,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		// settings; its successor takes every other message.
 		d.agents.start(d.agents.current().Successor(*dopt))
 		d.agentCA, d.resolver = ca, res
+		d.names.set(res, c.DNS.Timeout.Duration)
 	}
 	if d.opt.LogLevel != nil {
 		d.opt.LogLevel.Set(logLevel(c.Log))

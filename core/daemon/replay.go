@@ -88,7 +88,11 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 		helo = "replay.invalid"
 	}
 	// RelayClient as the listener would say at connect.
-	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, Listener: "replay", RelayClient: c.InRelayNetworks(client.Unmap())})
+	// A loopback client is named as the listener names it; another
+	// address is not asked of DNS (replay looks nothing up about it).
+	name, _ := loopbackName(client)
+	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, ClientName: name, Listener: "replay",
+		RelayClient: c.InRelayNetworks(client.Unmap())})
 	defer s.Close()
 	res := &ReplayResult{}
 	finish := func(h sdk.Hook, o pipeline.Outcome) *ReplayResult {
@@ -130,7 +134,7 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	// field (with ESMTP, as after EHLO), and, when there are stages to
 	// run, through the daemon's data step (runData), which writes the
 	// Authentication-Results field and removes forged ones.
-	t := smtpd.ReceivedTrace{Helo: helo, Client: client, Host: c.Hostname, ID: replayID, Date: time.Now()}
+	t := smtpd.ReceivedTrace{Helo: helo, Client: client, ClientName: name, Host: c.Hostname, ID: replayID, Date: time.Now()}
 	if len(accepted) == 1 {
 		t.For = accepted[0]
 	}

@@ -241,16 +241,17 @@ func isASCIIText(b []byte) bool {
 func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hdrEnd int, noBlank bool) *reply.Reply {
 	now := s.srv.clock()
 	t := ReceivedTrace{
-		Helo:      info.Helo,
-		Client:    info.Client.Addr(),
-		Host:      s.srv.cfg.Hostname,
-		TLS:       info.TLS,
-		TLSCipher: info.TLSCipher,
-		Auth:      info.AuthUser != "",
-		SMTPUTF8:  tx.opts.UTF8,
-		HELO:      !s.sc.Extended(),
-		ID:        id,
-		Date:      now,
+		Helo:       info.Helo,
+		Client:     info.Client.Addr(),
+		ClientName: info.ClientName,
+		Host:       s.srv.cfg.Hostname,
+		TLS:        info.TLS,
+		TLSCipher:  info.TLSCipher,
+		Auth:       info.AuthUser != "",
+		SMTPUTF8:   tx.opts.UTF8,
+		HELO:       !s.sc.Extended(),
+		ID:         id,
+		Date:       now,
 	}
 	if len(tx.rcpts) == 1 {
 		t.For = tx.rcpts[0].Addr
@@ -343,8 +344,8 @@ func (s *session) abort(r *reply.Reply) {
 }
 
 func (s *session) logTxn(id string, tx *txn, info *SessionInfo, size int, r *reply.Reply, took time.Duration) {
-	args := []any{"id", id, "listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo,
-		"tls", info.TLS, "from", tx.from, "rcpts", tx.addrs(), "size", size, "reply", r.Error(), "took", took}
+	args := append(append([]any{"id", id, "listener", info.Listener}, clientAttrs(info)...), "helo", info.Helo,
+		"tls", info.TLS, "from", tx.from, "rcpts", tx.addrs(), "size", size, "reply", r.Error(), "took", took)
 	outcome, reason := metrics.Accepted, ""
 	switch {
 	case r.Temporary():

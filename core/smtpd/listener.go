@@ -181,9 +181,14 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		l.refuse(nc, limit)
 		return
 	}
+	if l.srv.clientName != nil {
+		// Before the connect hook, as Postfix looks it up before its
+		// client restrictions: the stages and milters see the name.
+		c.info.ClientName = l.srv.clientName(l.srv.ctx, c.info.Client.Addr())
+	}
 	if r := l.srv.checkConnect(&c.info); r != nil {
 		r = greetingRefusal(r)
-		l.srv.log.Info("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reply", r.Error())
+		l.srv.log.Info("connection refused", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", r.Error())...)
 		l.refuse(nc, r)
 		return
 	}

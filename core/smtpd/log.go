@@ -28,3 +28,12 @@ func (e errorLog) emit(msg string) {
 	}
 	e.log.Debug("smtp", "detail", msg)
 }
+
+// clientAttrs name a session's client in a log line: its address, and its
+// verified host name when it has one (Postfix's name[address]).
+func clientAttrs(info *SessionInfo) []any {
+	if info.ClientName == "" {
+		return []any{"client", info.Client.Addr().String()}
+	}
+	return []any{"client", info.Client.Addr().String(), "client_name", info.ClientName}
+}

@@ -85,7 +85,10 @@ type SessionInfo struct {
 	Listener string
 	Kind     config.ListenerKind
 	Client   netip.AddrPort
-	TLS      bool
+	// ClientName is Client's verified host name (Options.ClientName), ""
+	// when it has none or none is looked up.
+	ClientName string
+	TLS        bool
 	// TLSVersion and TLSCipher name the session's TLS protocol and cipher
 	// suite ("TLSv1.3", "TLS_AES_128_GCM_SHA256"), "" without TLS.
 	TLSVersion, TLSCipher string

@@ -10,8 +10,10 @@ import (
 type ReceivedTrace struct {
 	Helo   string
 	Client netip.Addr
-	Host   string // our hostname
-	TLS    bool
+	// ClientName is the client's verified host name, "" when unknown.
+	ClientName string
+	Host       string // our hostname
+	TLS        bool
 	// TLSCipher is the session's cipher suite, written as RFC 8314 §4.3's
 	// "tls" clause; "" writes none.
 	TLSCipher string
@@ -26,11 +28,12 @@ type ReceivedTrace struct {
 // ReceivedHeader renders the trace header Sluice prepends (RFC 5321 §4.4),
 // folded at its clauses with CRLF and a tab (RFC 5322 §2.2.3):
 //
-//	Received: from HELO ([IP])
+//	Received: from HELO (NAME [IP])
 //		by HOST (Sluice) with ESMTPS id ID
 //		for <RCPT>; DATE
 //
-// No reverse DNS is looked up, so the TCP-info is the address literal only.
+// The TCP-info is the client's verified name and its address literal, as
+// Postfix writes it; the address literal alone when the name is unknown.
 // The listener writes it on every message it receives; sluice replay
 // writes it too, to show a message as it would be queued.
 func ReceivedHeader(t ReceivedTrace) []byte {
@@ -38,6 +41,10 @@ func ReceivedHeader(t ReceivedTrace) []byte {
 	b.WriteString("Received: from ")
 	b.WriteString(heloToken(t.Helo))
 	b.WriteString(" (")
+	if t.ClientName != "" {
+		b.WriteString(t.ClientName)
+		b.WriteString(" ")
+	}
 	b.WriteString(addressLiteral(t.Client))
 	b.WriteString(")\r\n\tby ")
 	b.WriteString(t.Host)

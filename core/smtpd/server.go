@@ -56,6 +56,10 @@ type Options struct {
 	// FreeSpace reports the bytes free for the queue (queue.Store's), which
 	// MAIL and the end of DATA check against queue_minfree; nil: no check.
 	FreeSpace func() (int64, error)
+	// ClientName looks up a new client's verified host name before its
+	// connect checks (dnsresolve.Resolver.ClientName; "" for none); nil:
+	// no look-up, every client is known by its address alone.
+	ClientName func(ctx context.Context, ip netip.Addr) string
 }
 
 // UserDB is the built-in user database; *auth.File implements it.
@@ -71,9 +75,11 @@ type Server struct {
 	metrics *metrics.Metrics
 	// freeSpace is Options.FreeSpace.
 	freeSpace func() (int64, error)
-	log       *slog.Logger
-	clock     func() time.Time
-	sleep     func(context.Context, time.Duration)
+	// clientName is Options.ClientName.
+	clientName func(ctx context.Context, ip netip.Addr) string
+	log        *slog.Logger
+	clock      func() time.Time
+	sleep      func(context.Context, time.Duration)
 
 	// injectedUsers is Options.Users: it stands for users_file.
 	injectedUsers UserDB
@@ -163,6 +169,7 @@ func newServer(opt Options) (*Server, error) {
 		policy:        opt.Policy,
 		metrics:       opt.Metrics,
 		freeSpace:     opt.FreeSpace,
+		clientName:    opt.ClientName,
 		log:           opt.Logger,
 		clock:         opt.Clock,
 		sleep:         opt.Sleep,

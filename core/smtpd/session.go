@@ -407,8 +407,8 @@ func (s *session) snapshot() (*txn, SessionInfo) {
 // attrs name what was refused: the sender at mail, the sender and the
 // recipient at rcpt.
 func (s *session) logReject(stage string, r *reply.Reply, attrs ...any) {
-	args := append([]any{"stage", stage, "listener", s.info.Listener,
-		"client", s.info.Client.Addr().String(), "helo", s.info.Helo}, attrs...)
+	args := append(append([]any{"stage", stage, "listener", s.info.Listener}, clientAttrs(&s.info)...), "helo", s.info.Helo)
+	args = append(args, attrs...)
 	s.srv.log.Info("rejected", append(args, "reply", r.Error())...)
 }
 

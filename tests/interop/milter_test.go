@@ -284,7 +284,7 @@ func TestMilterPythonEveryAction(t *testing.T) {
 		saw := headerValue(data, "X-Saw")
 		for _, want := range []string{"from=<alice@example.org>", "rcpts=<bob@example.net>,<carol@example.net>",
 			"j=mx.sluice.test", "{client_addr}=127.0.0.1", "{daemon_name}=mx", "{mail_addr}=alice@example.org",
-			"{rcpt_addr}=carol@example.net", "i=" + id, "_=unknown [127.0.0.1]"} {
+			"{rcpt_addr}=carol@example.net", "i=" + id, "_=localhost [127.0.0.1]", "{client_name}=localhost"} {
 			if !strings.Contains(saw, want) {
 				t.Errorf("milter did not see %q: %s", want, saw)
 			}
