@@ -38,6 +38,9 @@ type Session struct {
 	ID         string `json:"id"`
 	ClientIP   string `json:"client_ip"`
 	ClientPort int    `json:"client_port,omitempty"`
+	// ClientName is the client's verified host name (a PTR name whose
+	// addresses hold ClientIP; "localhost" for 127.0.0.1 and ::1), ""
+	// when it has none.
 	ClientName string `json:"client_name,omitempty"`
 	Helo       string `json:"helo,omitempty"`
 	TLS        bool   `json:"tls,omitempty"`
