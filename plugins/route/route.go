@@ -30,7 +30,9 @@
 //
 // Transports are the route strings of core/delivery (ParseRoute) plus
 // "reject", decided here at RCPT; their authfile and ca files must exist
-// at start. A recipient no rule matches keeps the default route (the
+// at start. A recipients_file is read again when it changes (see
+// recipients.go), and postmaster is taken at every domain a rule serves
+// (RFC 5321 §4.5.1). A recipient no rule matches keeps the default route (the
 // [delivery] relay, else MX).
 //
 // Domains are compared without case, without a trailing dot and with
@@ -44,7 +46,6 @@
 package route
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -110,7 +111,7 @@ type rule struct {
 	scope     scope  // what match covers, to find rules it hides
 	transport string // canonical route, or "reject"
 	reply     sdk.Verdict
-	users     map[string]bool // lowercased addresses and local parts; nil: no list
+	users     *recipients // nil: no list
 	probe     bool
 }
 
@@ -267,6 +268,15 @@ func compile(n int, rc Rule) (*rule, error) {
 			}
 			*f = abs
 		}
+		// A relative socket path would be the plugin's (probes) and
+		// the daemon's (delivery) in two different directories.
+		if rt.Kind == delivery.RouteLMTP && rt.Network == "unix" {
+			abs, err := filepath.Abs(rt.Addr)
+			if err != nil {
+				return nil, fmt.Errorf("transport %q: %w", rc.Transport, err)
+			}
+			rt.Addr = abs
+		}
 		r.transport = rt.String()
 		if rt.Kind == delivery.RouteMX && rt.TLS == "" {
 			r.transport = "" // the default route: nothing to set
@@ -278,19 +288,12 @@ func compile(n int, rc Rule) (*rule, error) {
 	if rc.Reply != "" && r.transport != "reject" {
 		return nil, errors.New("reply is for reject rules")
 	}
-	users := rc.Recipients
-	if rc.RecipientsFile != "" {
-		more, err := readList(rc.RecipientsFile)
+	if len(rc.Recipients) > 0 || rc.RecipientsFile != "" {
+		users, err := newRecipients(rc.Recipients, rc.RecipientsFile)
 		if err != nil {
 			return nil, err
 		}
-		users = append(users, more...)
-	}
-	if len(users) > 0 || rc.RecipientsFile != "" {
-		r.users = map[string]bool{}
-		for _, u := range users {
-			r.users[addrKey(strings.TrimSpace(u))] = true
-		}
+		r.users = users
 	}
 	return r, nil
 }
@@ -319,23 +322,6 @@ func parseReply(s string) (sdk.Verdict, error) {
 		return sdk.Reject(code, f[1], f[2]), nil
 	}
 	return sdk.Tempfail(code, f[1], f[2]), nil
-}
-
-func readList(path string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		if line = strings.TrimSpace(line); line != "" {
-			out = append(out, line)
-		}
-	}
-	return out, sc.Err()
 }
 
 // HeadersOnly: the data hook only edits the envelope.
@@ -375,10 +361,21 @@ func (p *Plugin) Rcpt(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Ver
 }
 
 // validate checks that t exists behind rl: in its recipients list, or by
-// asking its server.
+// asking its server. The postmaster of every domain a rule serves is
+// taken, listed or not (RFC 5321 §4.5.1: it MUST be accepted).
 func (p *Plugin) validate(ctx context.Context, rl *rule, t string) (sdk.Verdict, bool) {
-	if rl.users != nil && !p.listed(rl, t) {
-		return unknownUser.Because(fmt.Sprintf("route: %s not in the recipients of rule %d", t, rl.n)), false
+	if isPostmaster(t) {
+		return sdk.Verdict{}, true
+	}
+	if rl.users != nil {
+		found, err := p.listed(rl, t)
+		if !found {
+			why := fmt.Sprintf("route: %s not in the recipients of rule %d", t, rl.n)
+			if err != nil {
+				why += fmt.Sprintf(" (as last read: reading it again failed: %v)", err)
+			}
+			return unknownUser.Because(why), false
+		}
 	}
 	if !rl.probe {
 		return sdk.Verdict{}, true
@@ -399,21 +396,31 @@ func (p *Plugin) validate(ctx context.Context, rl *rule, t string) (sdk.Verdict,
 }
 
 // listed reports whether t (or t without its detail) is in rl's users,
-// as an address or a local part.
-func (p *Plugin) listed(rl *rule, t string) bool {
+// as an address or a local part; err says why the recipients_file's
+// latest content could not be read, if it could not.
+func (p *Plugin) listed(rl *rule, t string) (found bool, err error) {
+	var keys []string
 	for _, a := range p.forms(addrKey(t)) {
-		local := a[:strings.LastIndexByte(a, '@')]
-		if rl.users[a] || rl.users[local] {
-			return true
-		}
+		keys = append(keys, a, a[:max(strings.LastIndexByte(a, '@'), 0)])
 	}
-	return false
+	return rl.users.contains(keys)
 }
 
 // known reports whether addr is a listed recipient of its rule.
 func (p *Plugin) known(addr string) bool {
 	rl := p.ruleFor(addr)
-	return rl != nil && rl.users != nil && p.listed(rl, addr)
+	if rl == nil || rl.users == nil {
+		return false
+	}
+	found, _ := p.listed(rl, addr)
+	return found
+}
+
+// isPostmaster reports whether addr's local part is postmaster, which
+// RFC 5321 §4.5.1 has case-insensitive.
+func isPostmaster(addr string) bool {
+	at := strings.LastIndexByte(addr, '@')
+	return at >= 0 && strings.EqualFold(addr[:at], "postmaster")
 }
 
 // ruleFor returns the first rule matching addr (or addr without its

@@ -414,3 +414,126 @@ func TestTransportFilesMadeAbsolute(t *testing.T) {
 		t.Errorf("route %q, want the authfile absolute (%s)", got, want)
 	}
 }
+
+// The postmaster of a domain a rule serves is accepted at RCPT whether
+// the rule lists it or not, in any case, and without asking a probed
+// server (RFC 5321 §4.5.1: it MUST be); a reject rule's domain is not
+// served, and refuses it.
+func TestPostmasterAlwaysAccepted(t *testing.T) {
+	sock := startLMTP(t, "alice@lists.example.org")
+	h := sdktest.New(t, &Plugin{}, `{"rules": [
+		{"match": "old.example.org", "transport": "reject"},
+		{"match": "example.org", "transport": "lmtp:tcp:127.0.0.1:24", "recipients": ["alice"]},
+		{"match": "lists.example.org", "transport": "lmtp:unix:`+sock+`", "probe": true}]}`)
+	for _, tc := range []struct {
+		rcpt   string
+		action sdk.Action
+	}{
+		{"postmaster@example.org", sdk.ActionContinue},
+		{"PostMaster@Example.ORG", sdk.ActionContinue},
+		{"postmaster@lists.example.org", sdk.ActionContinue},
+		{"mallory@example.org", sdk.ActionReject},
+		{"nobody@lists.example.org", sdk.ActionReject},
+		{"postmaster@old.example.org", sdk.ActionReject},
+	} {
+		if v := h.Rcpt(sdktest.NewTxn("s@origin.test"), tc.rcpt); v.Action != tc.action {
+			t.Errorf("%s: %v, want %v (%s)", tc.rcpt, v.Action, tc.action, v.Reason)
+		}
+	}
+}
+
+// A recipients_file is read again when it changes, as a reload keeps the
+// plugin of an unchanged [stage.config]; a file that goes missing or
+// stops parsing while running leaves the list read before in force, and
+// the refusal's reason says why.
+func TestRecipientsFileReadAgainWhenChanged(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "users")
+	replace := func(content string) {
+		t.Helper()
+		tmp := filepath.Join(dir, "users.new")
+		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	replace("alice\n")
+	h := sdktest.New(t, &Plugin{}, `{"rules": [{"match": "example.org", "transport": "lmtp:tcp:127.0.0.1:24", "recipients_file": "`+f+`"}]}`)
+	rcpt := func(addr string) sdk.Verdict { return h.Rcpt(sdktest.NewTxn("s@origin.test"), addr) }
+	if v := rcpt("eve@example.org"); v.Action != sdk.ActionReject {
+		t.Fatalf("eve before she is listed: %v", v.Action)
+	}
+	replace("alice\neve\n")
+	if v := rcpt("eve@example.org"); v.Action != sdk.ActionContinue {
+		t.Fatalf("eve once listed: %v (%s)", v.Action, v.Reason)
+	}
+	// Written in place, same inode: the size and time tell.
+	if err := os.WriteFile(f, []byte("eve\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(f, time.Time{}, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if v := rcpt("alice@example.org"); v.Action != sdk.ActionReject {
+		t.Fatalf("alice once taken out: %v", v.Action)
+	}
+	replace("eve\nbob@example.org OK\n")
+	if v := rcpt("eve@example.org"); v.Action != sdk.ActionContinue {
+		t.Errorf("eve after a bad edit: %v, want the list before in force", v.Action)
+	}
+	if v := rcpt("bob@example.org"); v.Action != sdk.ActionReject || !strings.Contains(v.Reason, f+":2:") {
+		t.Errorf("bob after a bad edit: %v (%s), want refused, the reason naming %s:2", v.Action, v.Reason, f)
+	}
+	if err := os.Remove(f); err != nil {
+		t.Fatal(err)
+	}
+	if v := rcpt("eve@example.org"); v.Action != sdk.ActionContinue {
+		t.Errorf("eve with the file gone: %v, want the list before in force", v.Action)
+	}
+	replace("alice\n")
+	if v := rcpt("alice@example.org"); v.Action != sdk.ActionContinue {
+		t.Errorf("alice with the file back: %v (%s)", v.Action, v.Reason)
+	}
+}
+
+// An entry no recipient can match is an error at start, with the file and
+// line: a list taken from a Postfix map would otherwise refuse everyone.
+func TestRecipientsEntryThatMatchesNothingIsAnError(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "users")
+	for _, tc := range []struct{ file, want string }{
+		{"alice\nbob@example.org OK\n", f + `:2: "bob@example.org OK"`},
+		{"# Postfix relay_recipient_maps\n@example.org\tOK\n", f + `:2: "@example.org\tOK"`},
+		{"alice@\n", f + `:1: "alice@" has no domain`},
+	} {
+		if err := os.WriteFile(f, []byte(tc.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := sdktest.Start(t, &Plugin{}, `{"rules": [{"match": "example.org", "transport": "mx", "recipients_file": "`+f+`"}]}`)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("file %q: err = %v, want %q", tc.file, err, tc.want)
+		}
+	}
+	for _, e := range []string{"@example.org", "", "alice OK"} {
+		if _, err := sdktest.Start(t, &Plugin{}, `{"rules": [{"match": "example.org", "transport": "mx", "recipients": ["`+e+`"]}]}`); err == nil {
+			t.Errorf("recipients entry %q accepted", e)
+		}
+	}
+	if _, err := sdktest.Start(t, &Plugin{}, `{"rules": [{"match": "example.org", "transport": "mx", "recipients": ["\"a b\"@example.org"]}]}`); err != nil {
+		t.Errorf("a quoted local part with a space: %v", err)
+	}
+}
+
+// A relative lmtp:unix: socket is relative to the config file, where the
+// plugin runs and probes; the route carries it absolute, as delivery
+// dials it from the daemon's own directory.
+func TestRelativeLMTPSocketMadeAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	h := sdktest.New(t, &Plugin{}, `{"rules":[{"match":"example.org","transport":"lmtp:unix:run/lmtp.sock"}]}`)
+	v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "x@example.org")
+	if got, want := routeOf(v, "x@example.org"), "lmtp:unix:"+filepath.Join(dir, "run", "lmtp.sock"); got != want {
+		t.Errorf("route %q, want %q", got, want)
+	}
+}
