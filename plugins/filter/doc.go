@@ -67,7 +67,13 @@
 //	attachment  mime_types ("type/subtype" or "type/*") or filenames (regular
 //	            expressions) against every non-multipart MIME part, nested
 //	            multiparts and attached messages included; either list
-//	            matching a part is enough
+//	            matching a part is enough. A part's file names are its
+//	            Content-Disposition filename and its Content-Type name,
+//	            each as written and in its RFC 2231 form (continuations
+//	            joined, any charset), RFC 2047 words decoded: every one
+//	            is matched, as clients differ in which they save under.
+//	            Parameters are read as clients read them: a malformed
+//	            one is skipped, not the whole field
 //	size        min_size: the message (header and body) has at least this
 //	            many bytes
 //

@@ -422,15 +422,14 @@ func matchAttachment(r *rule, parts []mimePart) (string, bool) {
 	for _, part := range parts {
 		for _, t := range r.mimeTypes {
 			if t == part.mediaType || strings.HasSuffix(t, "/*") && strings.HasPrefix(part.mediaType, strings.TrimSuffix(t, "*")) {
-				return fmt.Sprintf("part %q of type %s", clip(part.filename), part.mediaType), true
+				return fmt.Sprintf("part %q of type %s", clip(strings.Join(part.filenames, " ")), part.mediaType), true
 			}
 		}
-		if part.filename == "" {
-			continue
-		}
-		for _, re := range r.filenames {
-			if re.MatchString(part.filename) {
-				return fmt.Sprintf("file name %q matches %s", clip(part.filename), re), true
+		for _, name := range part.filenames {
+			for _, re := range r.filenames {
+				if re.MatchString(name) {
+					return fmt.Sprintf("file name %q matches %s", clip(name), re), true
+				}
 			}
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -31,8 +30,8 @@ const (
 // top-level body of a single-part message, each leaf of a multipart, and
 // each attached message (which is also walked into).
 type mimePart struct {
-	mediaType string // lowercased "type/subtype"
-	filename  string // from Content-Disposition filename or Content-Type name
+	mediaType string   // lowercased "type/subtype"
+	filenames []string // from Content-Disposition filename and Content-Type name
 	// text is the content of a text/* part, base64 or quoted-printable
 	// decoded, cut at maxTextPartScan bytes.
 	text []byte
@@ -67,15 +66,15 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	}
 	w.entities++
 	mt, params := mediaType(get("Content-Type"))
-	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" {
+	if boundary := params.get("boundary"); strings.HasPrefix(mt, "multipart/") && boundary != "" {
 		if depth < maxMIMEDepth {
-			w.multipart(body, params["boundary"], depth)
+			w.multipart(body, boundary, depth)
 		} else {
 			w.cut = fmt.Sprintf("MIME nesting deeper than %d levels", maxMIMEDepth)
 		}
 		return
 	}
-	p := mimePart{mediaType: mt, filename: filename(get("Content-Disposition"), get("Content-Type"))}
+	p := mimePart{mediaType: mt, filenames: filenames(get("Content-Disposition"), get("Content-Type"))}
 	cte := strings.ToLower(strings.TrimSpace(get("Content-Transfer-Encoding")))
 	switch {
 	case strings.HasPrefix(mt, "text/"):
@@ -117,51 +116,45 @@ func (w *walker) multipart(body []byte, boundary string, depth int) {
 
 // mediaType parses a Content-Type value. A missing or unparseable one is
 // text/plain (RFC 2045 §5.2); a type whose parameters are broken keeps its
-// type, so that "application/x-msdownload; ;name=x" is still recognised.
-func mediaType(v string) (string, map[string]string) {
+// type, so that "application/x-msdownload; ;name=x" is still recognised,
+// and its parameters are read leniently (parseParams).
+func mediaType(v string) (string, mimeParams) {
 	if strings.TrimSpace(v) == "" {
-		return "text/plain", nil
+		return "text/plain", mimeParams{}
 	}
-	mt, params, err := mime.ParseMediaType(v)
+	mt, _, err := mime.ParseMediaType(v)
 	if mt == "" || err != nil && err != mime.ErrInvalidMediaParameter {
 		t, _, _ := strings.Cut(v, ";")
 		t = strings.ToLower(strings.TrimSpace(t))
 		if strings.Count(t, "/") != 1 || strings.ContainsAny(t, " \t\"") {
-			return "text/plain", nil
+			return "text/plain", mimeParams{}
 		}
-		return t, nil
+		mt = t
 	}
-	return mt, params
+	return mt, parseParams(v)
 }
 
-// looseName finds a name= or filename= parameter in a header value that
-// mime.ParseMediaType rejected: senders of malware break the syntax on
-// purpose, hoping a filter gives up where a mail client does not.
-var looseName = regexp.MustCompile(`(?i)(?:^|[;\s])(?:file)?name\*?\s*=\s*(?:"([^"]*)"|([^;\s]+))`)
-
-// filename returns the part's file name: Content-Disposition's filename
-// (RFC 2183 §2.3), else Content-Type's name, RFC 2231 and RFC 2047
-// encodings decoded.
-func filename(disposition, contentType string) string {
+// filenames returns the part's file names: Content-Disposition's filename
+// (RFC 2183 §2.3) and Content-Type's name, each in its RFC 2231 form and
+// its plain form, RFC 2047 words decoded, without repeats. Every one is
+// matched: a part that says "report.pdf" in one and "report.exe" in the
+// other is saved under one of them, and which depends on the client.
+func filenames(disposition, contentType string) []string {
+	var out []string
 	for _, v := range []string{disposition, contentType} {
 		if v == "" {
 			continue
 		}
-		_, params, err := mime.ParseMediaType(v)
-		name := params["filename"]
-		if name == "" {
-			name = params["name"]
-		}
-		if name == "" && err != nil {
-			if m := looseName.FindStringSubmatch(v); m != nil {
-				name = m[1] + m[2]
+		p := parseParams(v)
+		for _, key := range []string{"filename", "name"} {
+			for _, n := range p.all(key) {
+				if n = decodeWords(n); !slices.Contains(out, n) {
+					out = append(out, n)
+				}
 			}
 		}
-		if name != "" {
-			return decodeWords(name)
-		}
 	}
-	return ""
+	return out
 }
 
 // decodeText returns the first limit bytes of a text part's content, its

@@ -3,6 +3,7 @@ package filter
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -161,7 +162,7 @@ func TestMIMEWalkReadsNamesAndTypes(t *testing.T) {
 		t.Errorf("walk of a small message cut short: %s", cut)
 	}
 	got := fmt.Sprintf("%+v", parts)
-	want := `[{mediaType:text/plain filename: text:[115 101 101 32 97 116 116 97 99 104 101 100]} {mediaType:application/pdf filename:a.pdf text:[]} {mediaType:text/html filename: text:[60 98 62 104 105 60 47 98 62]}]`
+	want := `[{mediaType:text/plain filenames:[] text:[115 101 101 32 97 116 116 97 99 104 101 100]} {mediaType:application/pdf filenames:[a.pdf] text:[]} {mediaType:text/html filenames:[] text:[60 98 62 104 105 60 47 98 62]}]`
 	if got != want {
 		t.Errorf("parts\n%s\nwant\n%s", got, want)
 	}
@@ -288,7 +289,7 @@ func TestMIMEWalkDoesNotCopyPerLevel(t *testing.T) {
 	big := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 1000) // 1 MB
 	raw := nested(maxMIMEDepth-2, "Content-Type: application/pdf; name=a.pdf\r\n\r\n"+big)
 	parts, cut, alloc := walkAllocs(t, raw)
-	if len(parts) != 1 || parts[0].filename != "a.pdf" || cut != "" {
+	if len(parts) != 1 || !slices.Equal(parts[0].filenames, []string{"a.pdf"}) || cut != "" {
 		t.Fatalf("walk found %+v (cut %q), want the one pdf", parts, cut)
 	}
 	if alloc > uint64(len(raw)) {
@@ -340,7 +341,7 @@ func TestMIMEWalkEncodedAttachedMessagesBounded(t *testing.T) {
 	// is walked.
 	one := "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nContent-Type: application/pdf; name=b.pdf\r\n\r\n%PDF"
 	parts, cut, _ := walkAllocs(t, one)
-	if cut != "" || len(parts) != 2 || parts[1].filename != "b.pdf" {
+	if cut != "" || len(parts) != 2 || !slices.Equal(parts[1].filenames, []string{"b.pdf"}) {
 		t.Errorf("one encoded level: parts %+v, cut %q", parts, cut)
 	}
 }
