@@ -38,27 +38,28 @@ type Plugin struct {
 
 // Configure validates the fields, so that check-config refuses what the
 // core would refuse to add to every message (with only a warning in the
-// log each time).
+// log each time). Its errors read `add "Name": why`, the form by which
+// the core shows them at the line of the key (sdk.ConfigError.Key).
 func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	if err := c.Decode(&p.cfg); err != nil {
 		return err
 	}
 	for _, f := range p.cfg.Add {
 		if err := checkName(f.Name); err != nil {
-			return fmt.Errorf("add: %w", err)
+			return fmt.Errorf("headers: add %q: %w", f.Name, err)
 		}
 		if strings.ContainsAny(f.Value, "\r\n\x00") {
-			return fmt.Errorf("add: header %s: value must be one line, without NUL", f.Name)
+			return fmt.Errorf("headers: add %q: value must be one line, without NUL", f.Name)
 		}
 		// RFC 5322 §2.1.1: a line is at most 998 characters; the field is
 		// added as one line.
 		if n := len(f.Name) + len(": ") + len(f.Value); n > maxLine {
-			return fmt.Errorf("add: header %s: %d characters, more than the %d of a line (RFC 5322 section 2.1.1)", f.Name, n, maxLine)
+			return fmt.Errorf("headers: add %q: %d characters, more than the %d of a line (RFC 5322 section 2.1.1)", f.Name, n, maxLine)
 		}
 	}
 	for _, name := range p.cfg.Remove {
 		if err := checkName(name); err != nil {
-			return fmt.Errorf("remove: %w", err)
+			return fmt.Errorf("headers: remove %q: %w", name, err)
 		}
 	}
 	return nil
@@ -76,7 +77,7 @@ func checkName(name string) error {
 		return fmt.Errorf("empty header name")
 	}
 	if err := sdk.CheckFieldName(name); err != nil {
-		return fmt.Errorf("bad header name %q: %w", name, err)
+		return fmt.Errorf("bad header name: %w", err)
 	}
 	return nil
 }

@@ -1,9 +1,11 @@
 package headers
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
+	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
 
@@ -27,21 +29,29 @@ func TestRemovesEveryOccurrenceThenAdds(t *testing.T) {
 // message while the field is never added; so is a name in remove that
 // can match no field, and a field longer than a line.
 func TestConfigRefusesWhatTheCoreWouldRefuse(t *testing.T) {
-	for _, tc := range []struct{ name, cfg, want string }{
-		{"non-ASCII name", `{"add":[{"name":"X-Ünicode","value":"a"}]}`, "bad header name"},
-		{"control in name", `{"add":[{"name":"X-A\u0001","value":"a"}]}`, "bad header name"},
-		{"colon in name", `{"add":[{"name":"X-A:","value":"a"}]}`, "bad header name"},
-		{"empty name", `{"add":[{"name":"","value":"a"}]}`, "empty header name"},
-		{"line break in value", `{"add":[{"name":"X-A","value":"a\r\nBcc: x@example.net"}]}`, "one line"},
-		{"NUL in value", `{"add":[{"name":"X-A","value":"a\u0000b"}]}`, "NUL"},
-		{"value longer than a line", `{"add":[{"name":"X-A","value":"` + strings.Repeat("a", 995) + `"}]}`, "998"},
-		{"colon in remove", `{"remove":["X-Originating-IP:"]}`, "bad header name"},
-		{"space in remove", `{"remove":["X Originating"]}`, "bad header name"},
+	for _, tc := range []struct{ name, cfg, want, key string }{
+		{"non-ASCII name", `{"add":[{"name":"X-Ünicode","value":"a"}]}`, "bad header name", "add"},
+		{"control in name", `{"add":[{"name":"X-A\u0001","value":"a"}]}`, "bad header name", "add"},
+		{"colon in name", `{"add":[{"name":"X-A:","value":"a"}]}`, "bad header name", "add"},
+		{"empty name", `{"add":[{"name":"","value":"a"}]}`, "empty header name", "add"},
+		{"line break in value", `{"add":[{"name":"X-A","value":"a\r\nBcc: x@example.net"}]}`, "one line", "add"},
+		{"NUL in value", `{"add":[{"name":"X-A","value":"a\u0000b"}]}`, "NUL", "add"},
+		{"value longer than a line", `{"add":[{"name":"X-A","value":"` + strings.Repeat("a", 995) + `"}]}`, "998", "add"},
+		{"colon in remove", `{"remove":["X-Originating-IP:"]}`, "bad header name", "remove"},
+		{"space in remove", `{"remove":["X Originating"]}`, "bad header name", "remove"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sdktest.Start(t, &Plugin{}, tc.cfg)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+			// The key it names is where check-config shows it (file:line).
+			var ce *sdk.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err %T, want an *sdk.ConfigError", err)
+			}
+			if ce.Key() != tc.key {
+				t.Fatalf("err %q names key %q, want %q", ce.Msg, ce.Key(), tc.key)
 			}
 		})
 	}
