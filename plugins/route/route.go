@@ -156,21 +156,21 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	for k, v := range c.Aliases {
 		k = strings.TrimSpace(k)
 		if i := strings.LastIndexByte(k, '@'); i < 0 || i == len(k)-1 {
-			return fmt.Errorf("route: alias %q: want user@domain or @domain", k)
+			return fmt.Errorf("route: aliases %q: want user@domain or @domain", k)
 		}
 		written := k
 		k = addrKey(k)
 		if _, dup := p.aliases[k]; dup {
 			// Two spellings of one address (case, trailing dot, IDN
 			// form): which targets won would change from start to start.
-			return fmt.Errorf("route: alias %q: the same address as another alias key; merge their targets", written)
+			return fmt.Errorf("route: aliases %q: the same address as another alias key; merge their targets", written)
 		}
 		if len(v) == 0 {
-			return fmt.Errorf("route: alias %q has no targets", k)
+			return fmt.Errorf("route: aliases %q: no targets", k)
 		}
 		for _, t := range v {
 			if i := strings.LastIndexByte(t, '@'); i < 1 || i == len(t)-1 {
-				return fmt.Errorf("route: alias %q: target %q is not an address", k, t)
+				return fmt.Errorf("route: aliases %q: target %q is not an address", k, t)
 			}
 		}
 		p.aliases[k] = v

@@ -537,3 +537,21 @@ func TestRelativeLMTPSocketMadeAbsolute(t *testing.T) {
 		t.Errorf("route %q, want %q", got, want)
 	}
 }
+
+// A mistake in an alias names the aliases key, so that check-config
+// shows it at that table's line (sdk.ConfigError.Key) rather than at
+// [stage.config].
+func TestAliasErrorsNameTheAliasesKey(t *testing.T) {
+	for _, cfg := range []string{
+		`{"aliases": {"nodomain": ["a@b.test"]}}`,
+		`{"aliases": {"a@b.test": []}}`,
+		`{"aliases": {"a@b.test": ["not-an-address"]}}`,
+		`{"aliases": {"a@b.test": ["c@b.test"], "A@B.test.": ["d@b.test"]}}`,
+	} {
+		_, err := sdktest.Start(t, &Plugin{}, cfg)
+		var ce *sdk.ConfigError
+		if !errors.As(err, &ce) || ce.Key() != "aliases" {
+			t.Errorf("config %s: err %v, want a ConfigError naming aliases", cfg, err)
+		}
+	}
+}
