@@ -63,7 +63,9 @@
 //	body        match: the first 512 KiB of the raw body, and the first
 //	            64 KiB of each text part, base64 or quoted-printable decoded
 //	            (base64 as RFC 2045 §6.8 has it: what is not in its
-//	            alphabet is skipped), up to 1 MiB of text parts in all
+//	            alphabet is skipped) and converted from its charset to
+//	            UTF-8, up to 1 MiB of text parts in all; HTML parts are
+//	            matched as HTML, tags and entities included
 //	attachment  mime_types ("type/subtype" or "type/*") or filenames (regular
 //	            expressions) against every non-multipart MIME part, nested
 //	            multiparts and attached messages included; either list

@@ -9,6 +9,8 @@ import (
 	"mime/quotedprintable"
 	"slices"
 	"strings"
+
+	"github.com/emersion/go-message/charset"
 )
 
 // Limits on the MIME walk, so that a hostile message costs bounded work:
@@ -78,7 +80,7 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	cte := strings.ToLower(strings.TrimSpace(get("Content-Transfer-Encoding")))
 	switch {
 	case strings.HasPrefix(mt, "text/"):
-		p.text = decodeText(cte, body, maxTextPartScan)
+		p.text = textToUTF8(params.get("charset"), decodeText(cte, body, maxTextPartScan), maxTextPartScan)
 	case (mt == "message/rfc822" || mt == "message/global") && depth >= maxMIMEDepth:
 		w.cut = fmt.Sprintf("MIME nesting deeper than %d levels", maxMIMEDepth)
 	case mt == "message/rfc822" || mt == "message/global":
@@ -168,6 +170,27 @@ func decodeText(cte string, body []byte, limit int) []byte {
 		return out
 	}
 	return body[:min(len(body), limit)]
+}
+
+// textToUTF8 converts the text of a part in charset cs (RFC 2046 §4.1.2)
+// to UTF-8, at most limit bytes of it, so that a rule written in UTF-8
+// matches "café" sent as ISO-8859-1 or windows-1252 as the recipient
+// sees it; a regular expression reads a Latin-1 "é" as an invalid byte.
+// UTF-8, US-ASCII, no charset and one nobody knows leave text as it is.
+func textToUTF8(cs string, text []byte, limit int) []byte {
+	switch cs = strings.ToLower(strings.TrimSpace(cs)); cs {
+	case "", "utf-8", "utf8", "us-ascii":
+		return text
+	}
+	r, err := charset.Reader(cs, bytes.NewReader(text))
+	if err != nil {
+		return text
+	}
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)))
+	if err != nil && len(out) == 0 {
+		return text
+	}
+	return out
 }
 
 // decodeCTE undoes a Content-Transfer-Encoding (RFC 2045 §6). What decodes

@@ -364,3 +364,34 @@ func TestMalformedPartHeaderHidesNothing(t *testing.T) {
 			"junk line\r\nContent-Type: application/x-msdownload; name=evil.exe\r\n\r\nMZ"))), sdk.ActionReject)
 	}
 }
+
+// TestBodyRulesReadTextInItsCharset: a text part in ISO-8859-1, windows-1252
+// or KOI8-R reached the body rules as its bytes, which a regular
+// expression written in UTF-8 never matches ("é" is one byte there, two
+// in the rule): "caf\xe9" was not "café". Text parts are converted from
+// their charset to UTF-8 first, as the recipient's client shows them.
+func TestBodyRulesReadTextInItsCharset(t *testing.T) {
+	h := serve(t, nil, `{"rules":[{"name":"fr","hook":"body","match":"(?i)café crème|скидка","action":"reject"}]}`)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	for what, msg := range map[string]string{
+		"ISO-8859-1, 8bit": "Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: 8bit\r\n\r\nun CAF\xc9 CR\xc8ME\r\n",
+		"windows-1252 HTML, quoted-printable": multipartMsg("b", textPart,
+			"Content-Type: text/html; charset=\"windows-1252\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>un caf=E9 cr=E8me</p>"),
+		"KOI8-R, base64": multipartMsg("b", "Content-Type: text/plain; charset=KOI8-R\r\nContent-Transfer-Encoding: base64\r\n\r\n08vJxMvB"), // "скидка"
+		"UTF-8":          "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nun café crème\r\n",
+	} {
+		wantAction(t, what, h.Data(tx, []byte(msg)), sdk.ActionReject)
+	}
+	wantAction(t, "innocent Latin-1", h.Data(tx, []byte("Content-Type: text/plain; charset=iso-8859-1\r\n\r\nun th\xe9\r\n")), sdk.ActionContinue)
+	// Converted text stays within the part's bound, though Latin-1 grows
+	// to up to twice its size in UTF-8.
+	parts, _ := walkMIME(func(n string) string {
+		if n == "Content-Type" {
+			return "text/plain; charset=iso-8859-1"
+		}
+		return ""
+	}, []byte(strings.Repeat("\xe9", 2*maxTextPartScan)))
+	if len(parts) != 1 || len(parts[0].text) != maxTextPartScan {
+		t.Errorf("converted text of %d bytes, want the bound %d", len(parts[0].text), maxTextPartScan)
+	}
+}
