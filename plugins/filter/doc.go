@@ -58,8 +58,8 @@
 //	rcpt        match: the recipient address; rhsbl: its domain
 //	header      match: each field named header (value unfolded, and again with
 //	            RFC 2047 words decoded, in any charset), or without header
-//	            each field as "Name: value", undecoded; rhsbl: the domains of
-//	            the addresses in the field
+//	            each field as "Name: value", unfolded and again decoded;
+//	            rhsbl: the domains of the addresses in the field
 //	body        match: the first 512 KiB of the raw body, and the first
 //	            64 KiB of each text part, base64 or quoted-printable decoded
 //	            (base64 as RFC 2045 §6.8 has it: what is not in its

@@ -335,7 +335,7 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (string, bool) 
 //     rcpt: the recipient;
 //   - header: each field named r.header (its value, unfolded, and with
 //     RFC 2047 encoded words decoded), or without header each field as
-//     "Name: value";
+//     "Name: value", likewise;
 //   - body: the raw body, and each text part decoded, each read up to a
 //     bound (see maxRawBodyScan).
 func (p *Plugin) matchRegexp(r *rule, s *scope) (string, bool) {
@@ -363,8 +363,16 @@ func (p *Plugin) matchRegexp(r *rule, s *scope) (string, bool) {
 	case hookHeader:
 		for _, h := range s.msg.Headers {
 			if r.header == "" {
-				if w, ok := try("header", h.Name+": "+unfold(h.Value)); ok {
+				// Decoded too, as with header: "^Subject: .*viagra" must
+				// not miss "Subject: =?utf-8?B?dmlhZ3Jh?=".
+				raw := unfold(h.Value)
+				if w, ok := try("header", h.Name+": "+raw); ok {
 					return w, true
+				}
+				if dec := decodeWords(raw); dec != raw {
+					if w, ok := try("header", h.Name+": "+dec); ok {
+						return w, true
+					}
 				}
 				continue
 			}

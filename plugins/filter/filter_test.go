@@ -320,3 +320,16 @@ func TestBodyRulesReadABoundedPart(t *testing.T) {
 	qp := "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nsend a wire trans=\r\nfer to account 1"
 	wantAction(t, "quoted-printable text part after a large attachment", h.Data(tx, []byte(multipartMsg("b", pdf, qp))), sdk.ActionReject)
 }
+
+// TestHeaderRuleOnEveryFieldDecodesWords: a rule without header, written
+// as Postfix's header_checks are ("^Subject: .*viagra"), matched each
+// field as it was sent, so an encoded Subject went past it while the
+// same rule with header = "Subject" caught it. Both see the decoded text.
+func TestHeaderRuleOnEveryFieldDecodesWords(t *testing.T) {
+	h := serve(t, nil, `{"rules":[{"name":"subject","hook":"header","match":"(?i)^Subject: .*viagra","action":"reject"}]}`)
+	tx := sdktest.NewTxn("a@example.org", "b@example.org")
+	wantAction(t, "plain", h.Data(tx, []byte("Subject: cheap viagra\r\n\r\nhi\r\n")), sdk.ActionReject)
+	wantAction(t, "base64 word", h.Data(tx, []byte("Subject: =?utf-8?B?Y2hlYXAgVmlhZ3Jh?=\r\n\r\nhi\r\n")), sdk.ActionReject)
+	wantAction(t, "split Q words, folded", h.Data(tx, []byte("Subject: cheap =?iso-8859-1?Q?vi?=\r\n =?iso-8859-1?Q?agra?=\r\n\r\nhi\r\n")), sdk.ActionReject)
+	wantAction(t, "other field", h.Data(tx, []byte("X-Note: =?utf-8?B?dmlhZ3Jh?=\r\n\r\nhi\r\n")), sdk.ActionContinue)
+}
