@@ -35,6 +35,16 @@ func serverTLS(cert *atomic.Pointer[tls.Certificate]) *tls.Config {
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return cert.Load(), nil
 		},
+		// From the client's hello on, the stream is TLS records: the
+		// connection is marked so that its shutdown notice is never
+		// written in the clear, also between STARTTLS and the next EHLO,
+		// before any session knows of TLS.
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if c, ok := hello.Conn.(*conn); ok {
+				c.encrypted()
+			}
+			return nil, nil
+		},
 		MinVersion: tls.VersionTLS12, // RFC 8996, RFC 8314 §4.1
 	}
 }
