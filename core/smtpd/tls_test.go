@@ -127,7 +127,7 @@ func TestImplicitTLS(t *testing.T) {
 		"250-DSN",
 		"250 SIZE 4096",
 	)
-	d.cmd("STARTTLS", "502 5.5.1 Already running in TLS")
+	d.cmd("STARTTLS", "503 5.5.1 Already running in TLS")
 	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")
 	d.envelope("b@example.org")
 	d.send("BDAT 12 LAST")

@@ -1146,8 +1146,11 @@ func (c *Conn) handleStartTLS(arg string) {
 		c.protocolError(501, EnhancedCode{5, 5, 4}, "Syntax: STARTTLS")
 		return
 	}
+	// RFC 5321 §4.2.4: STARTTLS is implemented, only not again under
+	// TLS (RFC 3207 §4.2), so a bad sequence, 503, as sendmail and
+	// OpenSMTPD answer (v0.25.1: 502, "command not implemented").
 	if _, isTLS := c.TLSConnectionState(); isTLS {
-		c.protocolError(502, EnhancedCode{5, 5, 1}, "Already running in TLS")
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Already running in TLS")
 		return
 	}
 

@@ -99,7 +99,7 @@ func TestServerStartTLS(t *testing.T) {
 	// RFC 3207 §4.2: the state is discarded; the client starts over.
 	rc.cmd("MAIL FROM:<a@example.net>", "503 5.5.1 Please introduce yourself first.")
 	rc.ehlo()
-	rc.cmd("STARTTLS", "502 5.5.1 Already running in TLS")
+	rc.cmd("STARTTLS", "503 5.5.1 Already running in TLS")
 	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
 	rc.cmd("RCPT TO:<u@example.org>", "250 2.0.0 I'll make sure <u@example.org> gets this")
 	rc.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
