@@ -139,6 +139,13 @@ func (c *Conn) handle(cmd string, arg string) {
 	case "RCPT":
 		c.handleRcpt(arg)
 	case "VRFY":
+		// RFC 5321 §4.1.1.6: "vrfy = "VRFY" SP String CRLF", the argument
+		// is required, so none is a syntax error in the arguments (501,
+		// §4.2.4), as Postfix answers it. Sluice change: v0.25.1 said 252.
+		if arg == "" {
+			c.protocolError(501, EnhancedCode{5, 5, 4}, "Syntax: VRFY address")
+			return
+		}
 		c.writeResponse(252, EnhancedCode{2, 5, 0}, "Cannot VRFY user, but will accept message")
 	case "NOOP":
 		c.writeResponse(250, EnhancedCode{2, 0, 0}, "I have successfully done nothing")
@@ -467,7 +474,12 @@ func (c *Conn) handleMail(arg string) {
 	c.binarymime = false
 	// This is where the Conn may put BODY=8BITMIME, but we already
 	// read the DATA as bytes, so it does not effect our processing.
-	for key, value := range args {
+	seen := make(map[string]bool, len(args))
+	for _, arg := range args {
+		key, value := arg.key, arg.value
+		if c.repeatedParam(seen, key) {
+			return
+		}
 		switch key {
 		case "SIZE":
 			// Sluice change: a size-value is 1*20DIGIT (RFC 1870 §3), so
@@ -583,6 +595,21 @@ func (c *Conn) handleMail(arg string) {
 	c.writeResponse(250, EnhancedCode{2, 0, 0}, fmt.Sprintf("Roger, accepting mail from <%v>", quotePath(from)))
 	c.fromReceived = true
 	c.noRcptRefused = false
+}
+
+// repeatedParam answers a MAIL or RCPT parameter given before in the same
+// command with 501 5.5.4 naming it, and reports whether it did. RFC 3461
+// §4 allows RET, ENVID, NOTIFY and ORCPT at most once, and Postfix refuses
+// a repeat (501 5.5.4) of those; a repeat of any other is refused alike,
+// as one of the two values would be dropped unseen. A keyword is echoed
+// only once its first occurrence passed the switch, so it is a known one.
+func (c *Conn) repeatedParam(seen map[string]bool, key string) bool {
+	if !seen[key] {
+		seen[key] = true
+		return false
+	}
+	c.protocolError(501, EnhancedCode{5, 5, 4}, fmt.Sprintf("Duplicate %s parameter", key))
+	return true
 }
 
 // maxEnvIDLength is the longest ENVID, in characters (RFC 3461 §4.4).
@@ -887,7 +914,12 @@ func (c *Conn) handleRcpt(arg string) {
 
 	opts := &RcptOptions{SourceRoute: route}
 
-	for key, value := range args {
+	seen := make(map[string]bool, len(args))
+	for _, arg := range args {
+		key, value := arg.key, arg.value
+		if c.repeatedParam(seen, key) {
+			return
+		}
 		switch key {
 		case "NOTIFY":
 			if !c.server.EnableDSN {

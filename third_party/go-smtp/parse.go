@@ -51,20 +51,31 @@ func parseCmd(line string) (cmd string, arg string, err error) {
 //	" BODY=8BITMIME SIZE=1024 SMTPUTF8"
 //
 // The leading space is mandatory.
-func parseArgs(s string) (map[string]string, error) {
-	argMap := map[string]string{}
+// esmtpParam is one MAIL or RCPT parameter, its keyword upper case (RFC
+// 5321 §4.1.2: esmtp-keyword is case-insensitive).
+type esmtpParam struct {
+	key, value string
+}
+
+// parseArgs splits MAIL or RCPT parameters in the order the client wrote
+// them, repeats included. Sluice change: v0.25.1 returned a map, so the
+// parameters were checked in Go's random map order (`SIZE=<too big>
+// BODY=FOO` got 552 or 501 by chance) and a repeated one was lost, the
+// last taken; the handlers now check them in order and refuse a repeat.
+func parseArgs(s string) ([]esmtpParam, error) {
+	var args []esmtpParam
 	for _, arg := range strings.Fields(s) {
 		m := strings.Split(arg, "=")
 		switch len(m) {
 		case 2:
-			argMap[strings.ToUpper(m[0])] = m[1]
+			args = append(args, esmtpParam{strings.ToUpper(m[0]), m[1]})
 		case 1:
-			argMap[strings.ToUpper(m[0])] = ""
+			args = append(args, esmtpParam{strings.ToUpper(m[0]), ""})
 		default:
 			return nil, fmt.Errorf("failed to parse arg string: %q", arg)
 		}
 	}
-	return argMap, nil
+	return args, nil
 }
 
 func parseHelloArgument(arg string) (string, error) {
