@@ -42,7 +42,8 @@ type RuleConfig struct {
 	MimeTypes []string `json:"mime_types"`
 	Filenames []string `json:"filenames"`
 	// DNSBL zones the client IP is looked up in; RHSBL zones the hook's
-	// domain is looked up in.
+	// domain is looked up in. A zone may carry Postfix's answer filter,
+	// "zen.spamhaus.org=127.0.0.[2..11]": only those answers list.
 	DNSBL []string `json:"dnsbl"`
 	RHSBL []string `json:"rhsbl"`
 	// Action is reject, tempfail, discard, quarantine, add_header or pass.
@@ -145,11 +146,14 @@ type rule struct {
 	minSize   int64
 	mimeTypes []string // lowercased; "type/*" matches a whole type
 	filenames []*regexp.Regexp
-	dnsbl     []string // zones, lowercased, no trailing dot
-	rhsbl     []string
+	dnsbl     []dnsList
+	rhsbl     []dnsList
 	action    string
 	reply     sdk.Reply
-	field     sdk.AddHeader
+	// ownText: the config gave text, which a DNS list's listing does not
+	// replace (see hit.listedText).
+	ownText bool
+	field   sdk.AddHeader
 }
 
 // refuses reports whether the rule's action keeps the message from its
@@ -340,21 +344,9 @@ func (r *rule) setReply(rc RuleConfig, class byte) error {
 			return fmt.Errorf("text must be one line")
 		}
 		r.reply.Text = rc.Text
+		r.ownText = true
 	}
 	return nil
-}
-
-// zones normalises DNS list zone names.
-func zones(in []string) ([]string, error) {
-	var out []string
-	for _, z := range in {
-		z = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(z), "."))
-		if z == "" || strings.HasPrefix(z, ".") || strings.Contains(z, "..") || strings.ContainsAny(z, " \t/@") {
-			return nil, fmt.Errorf("bad zone %q", z)
-		}
-		out = append(out, z)
-	}
-	return out, nil
 }
 
 // greylistSettings is a validated GreylistConfig.

@@ -32,11 +32,22 @@ type dnsLists struct {
 	cache map[string]cachedAnswer
 }
 
-// cachedAnswer is one list answer: listed holds the listing's address
-// (invalid when not listed).
+// cachedAnswer is one list answer: the addresses of the answer that
+// are listings (none when not listed).
 type cachedAnswer struct {
-	listed  netip.Addr
+	listed  []netip.Addr
 	expires time.Time
+}
+
+// listed is a DNS list's listing of a client IP or a domain.
+type listed struct {
+	what string // the IP or the domain asked about
+	list dnsList
+	addr netip.Addr // the answer that lists it
+}
+
+func (l listed) String() string {
+	return fmt.Sprintf("%s listed in %s (%s)", l.what, l.list.zone, l.addr)
 }
 
 // ipQuery is the name to ask a DNSBL zone about ip (RFC 5782 §2): the
@@ -90,35 +101,34 @@ func listedAnswer(a netip.Addr) bool {
 	return b[0] == 127 && a != netip.AddrFrom4([4]byte{127, 0, 0, 1}) && !(b[1] == 255 && b[2] == 255)
 }
 
-// lookup asks for name's A records and returns the listing address, if
-// any. NXDOMAIN is "not listed"; any other failure is returned (and not
-// cached) so that the caller can fail open.
-func (d *dnsLists) lookup(ctx context.Context, name string) (netip.Addr, bool, error) {
+// lookup asks for name's A records and returns those that are
+// listings. NXDOMAIN is "not listed"; any other failure is returned (and
+// not cached) so that the caller can fail open.
+func (d *dnsLists) lookup(ctx context.Context, name string) ([]netip.Addr, error) {
 	now := d.now()
 	d.mu.Lock()
 	if c, ok := d.cache[name]; ok && now.Before(c.expires) {
 		d.mu.Unlock()
-		return c.listed, c.listed.IsValid(), nil
+		return c.listed, nil
 	}
 	d.mu.Unlock()
 
 	addrs, err := d.r.LookupA(ctx, name)
 	if err != nil && !dnsresolve.IsNotFound(err) {
-		return netip.Addr{}, false, err
+		return nil, err
 	}
-	var listed netip.Addr
+	var listings []netip.Addr
 	for _, a := range addrs {
 		if listedAnswer(a) {
-			listed = a.Unmap()
-			break
+			listings = append(listings, a.Unmap())
 		}
 	}
-	if !listed.IsValid() && len(addrs) > 0 {
+	if len(listings) == 0 && len(addrs) > 0 {
 		// An answer that is no listing is the list telling us it refuses
 		// us (Spamhaus's 127.255.255.254 through a public resolver) or a
 		// zone gone wrong (a lapsed domain's wildcard): not a listing,
 		// but the operator must hear of it, and it is asked again.
-		return netip.Addr{}, false, fmt.Errorf("%s: answered %s, not a listing", name, addrs[0])
+		return nil, fmt.Errorf("%s: answered %s, not a listing", name, addrs[0])
 	}
 	d.mu.Lock()
 	if len(d.cache) >= maxCached {
@@ -131,44 +141,45 @@ func (d *dnsLists) lookup(ctx context.Context, name string) (netip.Addr, bool, e
 			clear(d.cache)
 		}
 	}
-	d.cache[name] = cachedAnswer{listed: listed, expires: now.Add(d.ttl)}
+	d.cache[name] = cachedAnswer{listed: listings, expires: now.Add(d.ttl)}
 	d.mu.Unlock()
-	return listed, listed.IsValid(), nil
+	return listings, nil
 }
 
-// checkIP looks ip up in each zone in order and describes the first
-// listing; "" means listed nowhere. A list that cannot answer counts as
-// not listing (fail open, as Postfix does); the failure goes to note.
-func (d *dnsLists) checkIP(ctx context.Context, ip netip.Addr, zones []string, note func(string)) string {
-	for _, z := range zones {
-		a, ok, err := d.lookup(ctx, ipQuery(ip, z))
+// checkIP looks ip up in each list in order and returns the first
+// listing; an answer its filter does not count is none. A list that
+// cannot answer counts as not listing (fail open, as Postfix does); the
+// failure goes to note.
+func (d *dnsLists) checkIP(ctx context.Context, ip netip.Addr, lists []dnsList, note func(string)) (listed, bool) {
+	for _, l := range lists {
+		answers, err := d.lookup(ctx, ipQuery(ip, l.zone))
 		if err != nil {
 			note(err.Error())
 		}
-		if ok {
-			return fmt.Sprintf("%s listed in %s (%s)", ip, z, a)
+		if a, ok := l.listing(answers); ok {
+			return listed{what: ip.Unmap().String(), list: l, addr: a}, true
 		}
 	}
-	return ""
+	return listed{}, false
 }
 
-// checkDomains looks each domain up in each zone and describes the first
-// listing, or returns "" (failures as in checkIP).
-func (d *dnsLists) checkDomains(ctx context.Context, domains, zones []string, note func(string)) string {
+// checkDomains looks each domain up in each list and returns the first
+// listing (failures as in checkIP).
+func (d *dnsLists) checkDomains(ctx context.Context, domains []string, lists []dnsList, note func(string)) (listed, bool) {
 	for _, dom := range domains {
-		for _, z := range zones {
-			q, ok := domainQuery(dom, z)
+		for _, l := range lists {
+			q, ok := domainQuery(dom, l.zone)
 			if !ok {
 				continue
 			}
-			a, ok, err := d.lookup(ctx, q)
+			answers, err := d.lookup(ctx, q)
 			if err != nil {
 				note(err.Error())
 			}
-			if ok {
-				return fmt.Sprintf("%s listed in %s (%s)", strings.ToLower(dom), z, a)
+			if a, ok := l.listing(answers); ok {
+				return listed{what: strings.ToLower(strings.TrimSuffix(strings.TrimSpace(dom), ".")), list: l, addr: a}, true
 			}
 		}
 	}
-	return ""
+	return listed{}, false
 }

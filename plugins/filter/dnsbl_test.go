@@ -314,3 +314,105 @@ func TestDNSBLHungListFailsOpenInTime(t *testing.T) {
 		t.Errorf("reason %q should note the lists that did not answer", v.Reason)
 	}
 }
+
+// zenLists serves a list that answers several codes at once, as
+// zen.spamhaus.org does: 192.0.2.94 is on the SBL and the PBL (127.0.0.2
+// and 127.0.0.10), 192.0.2.93 on the PBL alone.
+func zenLists(t *testing.T) *countingResolver {
+	t.Helper()
+	d := testlib.NewDNS(t,
+		"94.2.0.192.zen.example. 60 IN A 127.0.0.10",
+		"94.2.0.192.zen.example. 60 IN A 127.0.0.2",
+		"93.2.0.192.zen.example. 60 IN A 127.0.0.11",
+	)
+	r, err := dnsresolve.New([]string{d.Addr}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &countingResolver{r: r, n: map[string]int{}}
+}
+
+// TestDNSBLAnswerFilter: Postfix's "zone=127.0.0.[2..9]" counts only
+// the answers it matches, so that one zone of several lists (zen: SBL,
+// XBL, PBL) can be used in part. A range was refused as a "bad zone",
+// and "zen.example=127.0.0.2" was taken as a zone name: asked as it
+// stood, NXDOMAIN for everyone, it listed no one without a word. A zone
+// that is no domain name is a config error now.
+func TestDNSBLAnswerFilter(t *testing.T) {
+	r := zenLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"sbl-xbl","hook":"rcpt","dnsbl":["zen.example=127.0.0.[2..9]"],"action":"reject"},
+		{"name":"pbl","hook":"rcpt","dnsbl":["zen.example=127.0.0.[10;11]"],"action":"tempfail"},
+		{"name":"exact","hook":"mail","dnsbl":["zen.example=127.0.0.11"],"action":"discard"}
+	]}`)
+	v := h.Rcpt(txnFrom("192.0.2.94", "a@example.net"), "b@example.org")
+	wantAction(t, "on the SBL and the PBL", v, sdk.ActionReject)
+	if !strings.Contains(v.Reason, "192.0.2.94 listed in zen.example (127.0.0.2)") {
+		t.Errorf("reason %q should name the answer that counted", v.Reason)
+	}
+	wantAction(t, "on the PBL alone", h.Rcpt(txnFrom("192.0.2.93", "a@example.net"), "b@example.org"), sdk.ActionTempfail)
+	wantAction(t, "exact code", h.Mail(txnFrom("192.0.2.93", "a@example.net")), sdk.ActionDiscard)
+	wantAction(t, "other code", h.Mail(txnFrom("192.0.2.94", "a@example.net")), sdk.ActionContinue)
+	if n := r.count("93.2.0.192.zen.example"); n != 1 {
+		t.Errorf("one answer serves every filter of a zone: asked %d times", n)
+	}
+	for _, bad := range []string{"zen.example=127.0.0", "zen.example=127.0.0.[2..x]", "zen.example=127.0.0.[9..2]",
+		"zen.example=127.0.0.2.1", "zen.example=127.0.0.256", "zen.example=127.0.0.[2", "zen example", "zen.example=", "zen..example", "zen.example/24"} {
+		_, err := sdktest.Start(t, &Plugin{}, `{"rules":[{"hook":"connect","dnsbl":[`+strconvQuote(bad)+`],"action":"reject"}]}`)
+		if err == nil || !strings.Contains(err.Error(), "zen") {
+			t.Errorf("dnsbl %q: err %v, want a config error naming it", bad, err)
+		}
+	}
+}
+
+func strconvQuote(s string) string { return fmt.Sprintf("%q", s) }
+
+// TestDNSBLSkipsAuthenticatedAndRelayClients: a dnsbl rule refused an
+// authenticated user sending from a dynamic address (which Spamhaus's
+// PBL lists, for mail sent without AUTH) and the site's own hosts in
+// relay_networks, which Postfix lets past with permit_sasl_authenticated
+// and permit_mynetworks before reject_rbl_client. Neither is asked about.
+func TestDNSBLSkipsAuthenticatedAndRelayClients(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[{"name":"bl","hook":"rcpt","dnsbl":["bl.example"],"action":"reject"}]}`)
+	user := txnFrom("192.0.2.99", "alice@example.org")
+	user.Session.AuthUser = "alice"
+	v := h.Rcpt(user, "b@example.net")
+	wantAction(t, "authenticated", v, sdk.ActionContinue)
+	if !strings.Contains(v.Reason, `rule "bl": dnsbl not asked: authenticated client`) {
+		t.Errorf("reason %q should say why the list was not asked", v.Reason)
+	}
+	own := txnFrom("192.0.2.99", "cron@example.org")
+	own.Session.RelayClient = true
+	wantAction(t, "relay client", h.Rcpt(own, "b@example.net"), sdk.ActionContinue)
+	if n := r.count("99.2.0.192.bl.example"); n != 0 {
+		t.Errorf("the list was asked %d times about clients it does not judge", n)
+	}
+	wantAction(t, "stranger", h.Rcpt(txnFrom("192.0.2.99", "x@example.net"), "b@example.org"), sdk.ActionReject)
+}
+
+// TestDNSListReplyNamesTheList: a refusing DNS list rule without text
+// answered "Message refused by policy", which tells a sender whose
+// address landed on a list nothing of which one to ask for delisting.
+// As Postfix's default rbl reply, it names the list and what it listed.
+func TestDNSListReplyNamesTheList(t *testing.T) {
+	_, r := loopbackLists(t)
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"bl","hook":"connect","dnsbl":["bl.example"],"action":"reject"},
+		{"name":"bl-rcpt","hook":"rcpt","dnsbl":["bl.example"],"action":"tempfail"},
+		{"name":"helo","hook":"helo","rhsbl":["dbl.example"],"action":"reject"},
+		{"name":"sender","hook":"mail","rhsbl":["dbl.example"],"action":"reject"},
+		{"name":"from","hook":"header","header":"Reply-To","rhsbl":["dbl.example"],"action":"reject"}
+	]}`)
+	v := h.Connect(txnFrom("192.0.2.99", "").Session)
+	wantReply(t, v, 554, "5.7.1", "Client host [192.0.2.99] listed at bl.example")
+	v = h.Connect(txnFrom("2001:db8::99", "").Session)
+	wantReply(t, v, 554, "5.7.1", "Client host [2001:db8::99] listed at bl.example")
+	v = h.Rcpt(txnFrom("192.0.2.99", "a@example.net"), "b@example.org")
+	wantReply(t, v, 451, "4.7.1", "Client host [192.0.2.99] listed at bl.example")
+	tx := txnFrom("192.0.2.1", "x@Spam.Example", "b@example.org")
+	wantReply(t, h.Helo(tx, "bad-helo.example"), 550, "5.7.1", "HELO name [bad-helo.example] listed at dbl.example")
+	wantReply(t, h.Mail(tx), 550, "5.7.1", "Sender domain [spam.example] listed at dbl.example")
+	v = h.Data(txnFrom("192.0.2.1", "a@example.net", "b@example.org"), []byte("Reply-To: x@spam.example\r\n\r\nhi\r\n"))
+	wantReply(t, v, 550, "5.7.1", "Reply-To domain [spam.example] listed at dbl.example")
+}

@@ -52,7 +52,8 @@
 //
 // hook says when a rule is checked and what it looks at:
 //
-//	connect     match: the client IP, and its reverse DNS name; rhsbl: that name
+//	connect     match: the client IP, and its verified host name ("" when
+//	            it has none, which "^$" matches); rhsbl: that name
 //	helo        match and rhsbl: the HELO/EHLO name
 //	mail        match: the sender address ("" for <>); rhsbl: its domain
 //	rcpt        match: the recipient address; rhsbl: its domain
@@ -110,19 +111,35 @@
 //
 // reject answers code/enhanced/text (default 550 5.7.1 "Message refused by
 // policy", 554 at connect, RFC 5321 §3.1); tempfail answers 451 4.7.1 "Try
-// again later" by default. discard and quarantine are the pipeline's
-// actions; before data they apply to the message that follows.
+// again later" by default. A rule that matched on a DNS list's listing
+// and has no text of its own names the list instead, as Postfix's rbl
+// reply does: "Client host [192.0.2.1] listed at zen.spamhaus.org",
+// "Sender domain [spam.example] listed at dbl.spamhaus.org" (HELO name,
+// Recipient domain, Client host name, or the header's name for the
+// other hooks). discard and quarantine are the pipeline's actions;
+// before data they apply to the message that follows.
 //
 // # DNS lists
 //
 // A DNSBL zone is asked for the client IP's reversed IPv4 octets or
 // reversed IPv6 nibbles followed by the zone, an RHSBL zone for the domain
 // followed by the zone (RFC 5782 §2). An A answer in 127.0.0.0/8 means
-// listed, except 127.255.255.0/24, which lists use for "query refused".
-// NXDOMAIN means not listed; a list that cannot answer (SERVFAIL, timeout)
-// counts as not listing, and the failure is noted in the verdict's reason.
-// Answers are cached by the plugin process for dns_cache_ttl. The servers
-// are the core's [dns] servers (dnsresolve.FromEnv).
+// listed, except 127.0.0.1 and 127.255.255.0/24, which lists use for
+// "query refused" (noted in the reason, not cached). A zone written with
+// Postfix's answer filter, "zen.spamhaus.org=127.0.0.[2..11]" (each
+// octet a number or a bracketed list of numbers and n..m ranges apart
+// by ";"), counts only the answers the filter matches; the rest are no
+// listing. NXDOMAIN means not listed; a list that cannot answer
+// (SERVFAIL, timeout) counts as not listing, and the failure is noted in
+// the verdict's reason. Answers are cached by the plugin process for
+// dns_cache_ttl. The servers are the core's [dns] servers
+// (dnsresolve.FromEnv).
+//
+// A dnsbl condition does not hold for an authenticated session or a
+// client in relay_networks, and the list is not asked: Postfix has
+// permit_sasl_authenticated and permit_mynetworks before
+// reject_rbl_client. AUTH comes after connect and helo, so a dnsbl rule
+// meant to spare authenticated users belongs at mail or rcpt.
 //
 // # Greylisting
 //

@@ -191,10 +191,15 @@ func (p *Plugin) envelopeHook(ctx context.Context, hook string, s *scope) sdk.Ve
 	return p.verdict(final, adds, s, nil, true)
 }
 
-// hit is a rule that matched and why.
+// hit is a rule that matched and why. listedText, when the rule matched
+// on a DNS list's listing, names the list ("Client host [192.0.2.1]
+// listed at zen.spamhaus.org"): the reply text of a reject or tempfail
+// rule without its own text, so that a sender refused by a list learns
+// which one to ask for delisting, as Postfix's default rbl reply says.
 type hit struct {
-	r   *rule
-	why string
+	r          *rule
+	why        string
+	listedText string
 }
 
 // evaluate runs rules in order. An add_header rule that matches is
@@ -203,11 +208,11 @@ type hit struct {
 func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, []hit) {
 	var adds []hit
 	for _, r := range rules {
-		why, ok := p.matches(ctx, r, s)
+		why, listedText, ok := p.matches(ctx, r, s)
 		if !ok {
 			continue
 		}
-		h := hit{r: r, why: fmt.Sprintf("rule %q (%s): %s", r.name, r.action, why)}
+		h := hit{r: r, why: fmt.Sprintf("rule %q (%s): %s", r.name, r.action, why), listedText: listedText}
 		if r.action == actAddHeader {
 			adds = append(adds, h)
 			continue
@@ -234,6 +239,9 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 		switch final.r.action {
 		case actReject, actTempfail:
 			reply := final.r.reply
+			if !final.r.ownText && final.listedText != "" {
+				reply.Text = final.listedText
+			}
 			v = sdk.Verdict{Action: sdk.ActionTempfail, Reply: &reply}
 			if final.r.action == actReject {
 				v.Action = sdk.ActionReject
@@ -276,23 +284,25 @@ func (s *scope) mimeParts() []mimePart {
 	return s.parts
 }
 
-// matches reports whether every condition of r holds, and why.
-func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (string, bool) {
-	var why []string
+// matches reports whether every condition of r holds, and why. When a
+// DNS list's listing is one of them, listedText is the reply text that
+// names it (see hit).
+func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedText string, ok bool) {
+	var whys []string
 	if r.match != nil {
 		w, ok := p.matchRegexp(r, s)
 		if !ok {
-			return "", false
+			return "", "", false
 		}
-		why = append(why, w)
+		whys = append(whys, w)
 	}
 	switch r.hook {
 	case hookSize:
 		size := messageSize(s.msg)
 		if size < r.minSize {
-			return "", false
+			return "", "", false
 		}
-		why = append(why, fmt.Sprintf("size %d >= %d", size, r.minSize))
+		whys = append(whys, fmt.Sprintf("size %d >= %d", size, r.minSize))
 	case hookAttachment:
 		w, ok := matchAttachment(r, s.mimeParts())
 		if !ok && s.cut != "" && r.refuses() {
@@ -303,34 +313,78 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (string, bool) 
 			w, ok = s.cut+": not inspected further", true
 		}
 		if !ok {
-			return "", false
+			return "", "", false
 		}
-		why = append(why, w)
+		whys = append(whys, w)
 	}
 	// DNS last: it is the slow condition, asked only when the others hold.
 	if len(r.dnsbl) > 0 {
+		if exempt := dnsblExempt(s.txn.Session); exempt != "" {
+			s.note(fmt.Sprintf("rule %q: dnsbl not asked: %s", r.name, exempt))
+			return "", "", false
+		}
 		ip, err := netip.ParseAddr(s.txn.Session.ClientIP)
 		if err != nil {
-			return "", false
+			return "", "", false
 		}
-		w := p.lists.checkIP(ctx, ip, r.dnsbl, s.note)
-		if w == "" {
-			return "", false
+		l, ok := p.lists.checkIP(ctx, ip, r.dnsbl, s.note)
+		if !ok {
+			return "", "", false
 		}
-		why = append(why, w)
+		whys = append(whys, l.String())
+		listedText = fmt.Sprintf("Client host [%s] listed at %s", l.what, l.list.zone)
 	}
 	if len(r.rhsbl) > 0 {
-		w := p.lists.checkDomains(ctx, domainsOf(r, s), r.rhsbl, s.note)
-		if w == "" {
-			return "", false
+		l, ok := p.lists.checkDomains(ctx, domainsOf(r, s), r.rhsbl, s.note)
+		if !ok {
+			return "", "", false
 		}
-		why = append(why, w)
+		whys = append(whys, l.String())
+		if listedText == "" {
+			listedText = rhsblText(r, l)
+		}
 	}
-	return strings.Join(why, ", "), true
+	return strings.Join(whys, ", "), listedText, true
+}
+
+// dnsblExempt says why a DNSBL is not asked about the session's client,
+// or "". A DNSBL judges strangers by their address: an authenticated
+// client is known by its login, wherever it connects from (Spamhaus's PBL
+// lists the dynamic ranges users send from, meant to be refused only
+// without AUTH), and a client in relay_networks is one of the site's own
+// hosts — Postfix has permit_sasl_authenticated and permit_mynetworks
+// before reject_rbl_client.
+func dnsblExempt(s sdk.Session) string {
+	switch {
+	case s.AuthUser != "":
+		return "authenticated client"
+	case s.RelayClient:
+		return "client in relay_networks"
+	}
+	return ""
+}
+
+// rhsblText is the reply text for an RHSBL listing, naming what was
+// listed as Postfix's rbl_class and rbl_what do; a name that is not
+// printable ASCII is left out of the reply.
+func rhsblText(r *rule, l listed) string {
+	what := map[string]string{hookConnect: "Client host name", hookHelo: "HELO name",
+		hookMail: "Sender domain", hookRcpt: "Recipient domain"}[r.hook]
+	if r.hook == hookHeader {
+		what = r.header + " domain"
+	}
+	name := " [" + l.what + "]"
+	for _, c := range l.what {
+		if c <= ' ' || c > '~' {
+			name = ""
+			break
+		}
+	}
+	return fmt.Sprintf("%s%s listed at %s", what, name, l.list.zone)
 }
 
 // matchRegexp applies r.match to what r's hook looks at:
-//   - connect: the client IP, and its reverse DNS name when known;
+//   - connect: the client IP, and its verified host name ("" if none);
 //   - helo: the HELO/EHLO name; mail: the sender ("" for <>);
 //     rcpt: the recipient;
 //   - header: each field named r.header (its value, unfolded, and with
@@ -351,9 +405,10 @@ func (p *Plugin) matchRegexp(r *rule, s *scope) (string, bool) {
 		if w, ok := try("client IP", t.Session.ClientIP); ok {
 			return w, true
 		}
-		if t.Session.ClientName != "" {
-			return try("client name", t.Session.ClientName)
-		}
+		// A client without a verified name has the name "" (Postfix's
+		// "unknown"), which "^$" matches: Postfix's
+		// reject_unknown_client_hostname written as a rule.
+		return try("client name", t.Session.ClientName)
 	case hookHelo:
 		return try("helo", t.Session.Helo)
 	case hookMail:

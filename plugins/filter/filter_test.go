@@ -333,3 +333,28 @@ func TestHeaderRuleOnEveryFieldDecodesWords(t *testing.T) {
 	wantAction(t, "split Q words, folded", h.Data(tx, []byte("Subject: cheap =?iso-8859-1?Q?vi?=\r\n =?iso-8859-1?Q?agra?=\r\n\r\nhi\r\n")), sdk.ActionReject)
 	wantAction(t, "other field", h.Data(tx, []byte("X-Note: =?utf-8?B?dmlhZ3Jh?=\r\n\r\nhi\r\n")), sdk.ActionContinue)
 }
+
+// TestConnectRuleOnUnknownClientName: the core gives a client without a
+// verified host name the name "" (Postfix's "unknown"); a connect rule
+// matched the name only when there was one, so no rule could find such
+// clients. "^$" now does, as Postfix's reject_unknown_client_hostname;
+// named clients, "localhost" among them, do not match it.
+func TestConnectRuleOnUnknownClientName(t *testing.T) {
+	h := serve(t, nil, `{"rules":[
+		{"name":"no-rdns","hook":"connect","match":"^$","action":"tempfail","text":"No verified host name"},
+		{"name":"tag-dyn","hook":"connect","match":"(?i)\\.dyn\\.","action":"add_header","header_name":"X-Dynamic"}
+	]}`)
+	nameless := txnFrom("192.0.2.7", "")
+	nameless.Session.ClientName = ""
+	v := h.Connect(nameless.Session)
+	wantAction(t, "no name", v, sdk.ActionTempfail)
+	if !strings.Contains(v.Reason, `client name "" matches ^$`) {
+		t.Errorf("reason %q", v.Reason)
+	}
+	named := txnFrom("198.51.100.8", "")
+	named.Session.ClientName = "mx.example.net"
+	wantAction(t, "named", h.Connect(named.Session), sdk.ActionContinue)
+	local := txnFrom("127.0.0.1", "")
+	local.Session.ClientName = "localhost"
+	wantAction(t, "localhost", h.Connect(local.Session), sdk.ActionContinue)
+}
