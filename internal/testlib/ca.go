@@ -25,6 +25,9 @@ type CA struct {
 	t    testing.TB
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
+	// chain is what a server sends above its own certificate: the
+	// intermediates up to the root, left out (Intermediate).
+	chain [][]byte
 }
 
 // NewCA makes a fresh CA. Two CAs share a subject name, so a certificate
@@ -42,10 +45,38 @@ func NewCA(t testing.TB) *CA {
 }
 
 // Issue returns a server certificate signed by the CA for names, each a DNS
-// name or an IP address; the first is also the subject's common name.
+// name or an IP address; the first is also the subject's common name. An
+// Intermediate's certificate comes with the intermediates in its chain.
 func (ca *CA) Issue(names ...string) tls.Certificate {
 	ca.t.Helper()
-	return create(ca.t, leafTemplate(names), ca.cert, ca.key)
+	c := create(ca.t, leafTemplate(names), ca.cert, ca.key)
+	c.Certificate = append(c.Certificate, ca.chain...)
+	return c
+}
+
+// IssueExpired is Issue for a certificate that expired an hour ago.
+func (ca *CA) IssueExpired(names ...string) tls.Certificate {
+	ca.t.Helper()
+	tmpl := leafTemplate(names)
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour)
+	c := create(ca.t, tmpl, ca.cert, ca.key)
+	c.Certificate = append(c.Certificate, ca.chain...)
+	return c
+}
+
+// Intermediate returns a CA whose certificate ca signs: what it issues
+// verifies against ca's Pool once the intermediate is sent along, which
+// Issue's chain does.
+func (ca *CA) Intermediate() *CA {
+	ca.t.Helper()
+	tmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: "Sluice test intermediate CA"},
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	c := create(ca.t, tmpl, ca.cert, ca.key)
+	return &CA{t: ca.t, cert: c.Leaf, key: c.PrivateKey.(*ecdsa.PrivateKey), chain: append([][]byte{c.Leaf.Raw}, ca.chain...)}
 }
 
 // ServerConfig returns a server TLS config holding Issue(names...).
@@ -121,6 +152,7 @@ func leafTemplate(names []string) *x509.Certificate {
 
 // create signs tmpl for a fresh key with parent's key, or self-signs it when
 // parent is nil, and returns the certificate with its key and parsed leaf.
+// It is valid from an hour ago to an hour from now unless tmpl says.
 func create(t testing.TB, tmpl, parent *x509.Certificate, parentKey crypto.Signer) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -133,7 +165,9 @@ func create(t testing.TB, tmpl, parent *x509.Certificate, parentKey crypto.Signe
 	if tmpl.SerialNumber, err = rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127)); err != nil {
 		t.Fatal(err)
 	}
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	if tmpl.NotAfter.IsZero() {
+		tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
 	if err != nil {
 		t.Fatal(err)
