@@ -379,24 +379,13 @@ func TestDeleteOrHoldBeforeTheNextMX(t *testing.T) {
 // until gate is closed, then closes it; stalled says one arrived.
 func stallAt(t *testing.T, ip string, port int) (stalled chan struct{}, gate chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	stalled, gate = make(chan struct{}, 10), make(chan struct{})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			stalled <- struct{}{}
-			go func() {
-				<-gate
-				c.Close()
-			}()
-		}
-	}()
+	acceptEach(t, net.JoinHostPort(ip, strconv.Itoa(port)), func(c net.Conn) {
+		stalled <- struct{}{}
+		go func() {
+			<-gate
+			c.Close()
+		}()
+	})
 	return stalled, gate
 }

@@ -31,24 +31,13 @@ type scripted struct {
 
 func startScripted(t *testing.T, addr, greet string, answer func(cmd string) string) *scripted {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &scripted{addr: ln.Addr().String()}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns++
-			s.mu.Unlock()
-			go s.serve(c, greet, answer)
-		}
-	}()
+	s := &scripted{}
+	s.addr = acceptEach(t, addr, func(c net.Conn) {
+		s.mu.Lock()
+		s.conns++
+		s.mu.Unlock()
+		go s.serve(c, greet, answer)
+	})
 	return s
 }
 

@@ -22,24 +22,13 @@ type dropper struct {
 
 func startDropper(t *testing.T, addr string) *dropper {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
 	d := &dropper{}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			d.mu.Lock()
-			d.conns++
-			d.mu.Unlock()
-			_ = c.Close()
-		}
-	}()
+	acceptEach(t, addr, func(c net.Conn) {
+		d.mu.Lock()
+		d.conns++
+		d.mu.Unlock()
+		_ = c.Close()
+	})
 	return d
 }
 

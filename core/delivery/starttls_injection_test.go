@@ -32,24 +32,13 @@ const injected = "550 5.7.1 injected in the clear\r\n550 5.7.1 injected in the c
 
 func startInjectingServer(t *testing.T, srvTLS *tls.Config) *injectingServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	s := &injectingServer{addr: ln.Addr().String(), tls: srvTLS}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns++
-			s.mu.Unlock()
-			go s.serve(c)
-		}
-	}()
+	s := &injectingServer{tls: srvTLS}
+	s.addr = acceptEach(t, "127.0.0.1:0", func(c net.Conn) {
+		s.mu.Lock()
+		s.conns++
+		s.mu.Unlock()
+		go s.serve(c)
+	})
 	return s
 }
 
