@@ -26,6 +26,7 @@ type conn struct {
 	connect     *sdk.Verdict // the answer to SMFIC_CONNECT, until Hook(connect) takes it
 	broken      error        // set when the connection failed; every later call returns it
 	sessionDone bool         // the milter accepted or refused the session: it wants nothing more
+	refused     *sdk.Verdict // the milter refused the session (at connect or HELO): every later step's answer
 	heloSent    bool
 	txnOpen     bool // MAIL (or a later step) of this transaction was sent
 	txnDone     bool // the milter concluded this transaction (accept, reject, discard, end of message)
@@ -52,7 +53,8 @@ func (c *conn) opt(o milter.OptProtocol) bool { return c.ms.ProtocolOption(o) }
 // data, minus those it opted out of at negotiation (SMFIP_NOCONNECT,
 // SMFIP_NOHELO, SMFIP_NOMAIL, SMFIP_NORCPT) and those after it concluded
 // the session or the transaction. A broken connection wants every step so
-// that each reports its error and the stage's on_error applies.
+// that each reports its error and the stage's on_error applies; so does a
+// session the milter refused, so that each step is refused in turn.
 func (c *conn) Wants(h sdk.Hook) bool {
 	switch h {
 	case sdk.HookConnect:
@@ -61,7 +63,7 @@ func (c *conn) Wants(h sdk.Hook) bool {
 	default:
 		return false
 	}
-	if c.broken != nil {
+	if c.broken != nil || c.refused != nil {
 		return true
 	}
 	if c.sessionDone {
@@ -88,6 +90,9 @@ func (c *conn) NeedsBody() bool { return !c.opt(milter.OptNoBody) }
 func (c *conn) Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recipient) (sdk.Verdict, error) {
 	if c.broken != nil {
 		return sdk.Verdict{}, c.broken
+	}
+	if c.refused != nil && h != sdk.HookConnect {
+		return *c.refused, nil
 	}
 	c.budget(ctx)
 	switch h {
@@ -201,10 +206,15 @@ func (c *conn) step(ctx context.Context, h sdk.Hook, name string, f func() (*mil
 //     with message/connection") and Postfix (milter8.c,
 //     MILTER8_STAT_ACCEPT_MSG) go on with the next milter. So the
 //     pipeline continues too; the stage asks for nothing more.
-//   - reject, tempfail and reply code at connect or HELO end the session
-//     for the milter; at MAIL, DATA or end of message they end the
-//     transaction. At RCPT, reject and tempfail refuse that recipient
-//     only, while discard applies to the whole message.
+//   - reject, tempfail and reply code at connect or HELO refuse the
+//     session: the milter gets no more steps, and every later step (a
+//     HELO sent again, MAIL, RCPT, DATA) gets the same refusal, as
+//     Postfix answers every command after such a reply with it
+//     (milter8.c, MILTER8_STAT_REJECT_CON). Else a client would only
+//     have to repeat HELO to be let past the milter. At MAIL, DATA or
+//     end of message they end the transaction. At RCPT, reject and
+//     tempfail refuse that recipient only, while discard applies to the
+//     whole message.
 //   - SMFIR_DISCARD at connect or HELO is not allowed: Postfix
 //     (milter8.c, "DISCARD action is not allowed for connect or helo")
 //     logs it and goes on as if the milter had said continue, and so do
@@ -241,6 +251,11 @@ func (c *conn) verdict(h sdk.Hook, a *milter.Action) (sdk.Verdict, error) {
 		switch h {
 		case sdk.HookConnect, sdk.HookHelo:
 			c.sessionDone = true
+			if v.Action == sdk.ActionReject || v.Action == sdk.ActionTempfail {
+				r := v
+				r.Reason = v.Reason + " (refused the session at " + string(h) + ")"
+				c.refused = &r
+			}
 		case sdk.HookRcpt:
 			if a.Code != milter.ActReject && a.Code != milter.ActTempFail && a.Code != milter.ActReplyCode {
 				c.txnDone = true

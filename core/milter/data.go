@@ -24,6 +24,9 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 	if c.broken != nil {
 		return sdk.Verdict{}, c.broken
 	}
+	if c.refused != nil {
+		return *c.refused, nil
+	}
 	if c.sessionDone || c.txnDone {
 		return sdk.Continue(), nil
 	}

@@ -14,6 +14,8 @@ import (
 
 	gm "github.com/emersion/go-milter"
 
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -427,5 +429,46 @@ func TestReplyClassMismatchIsLogged(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "does not match") || !strings.Contains(logged.String(), "5.7.1") {
 		t.Fatalf("not logged: %q", logged.String())
+	}
+}
+
+// A milter's refusal at HELO refuses the rest of the session, as Postfix
+// answers every later command with it (milter8.c, REJECT_CON): a client
+// that greets again is refused again, and so are MAIL, RCPT and DATA,
+// without the milter being asked any more. The session is not let past
+// the milter by a second HELO.
+func TestRefusalAtHeloRefusesTheRestOfTheSession(t *testing.T) {
+	for name, tc := range map[string]struct {
+		resp gm.Response
+		want string
+	}{
+		"reject":     {gm.RespReject, "550 5.7.1 Command rejected"},
+		"reply code": {gm.NewResponseStr('y', "450 4.7.1 Greet properly"), "450 4.7.1 Greet properly"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			addr, rec := serve(t, scripted{helo: func() gm.Response { return tc.resp }}, 0)
+			p := onePipeline(newStage(t, addr), config.OnErrorContinue)
+			ctx := context.Background()
+			sess := p.Open(ctx, *testSession())
+			defer sess.Close()
+			if o := sess.Connect(ctx); !o.OK() {
+				t.Fatalf("connect: %+v", o)
+			}
+			got := map[string]pipeline.Outcome{}
+			got["helo"] = sess.Helo(ctx, "bad.example")
+			got["helo again"] = sess.Helo(ctx, "bad.example")
+			got["mail"] = sess.Mail(ctx, "a@example.org", nil)
+			_, got["rcpt"] = sess.Rcpt(ctx, sdk.Recipient{Addr: "b@example.net"})
+			sess.Envelope().QueueID = "Q1"
+			got["data"] = sess.Data(ctx, pipeline.ParseMessage([]byte(plainMessage)))
+			for _, step := range []string{"helo", "helo again", "mail", "rcpt", "data"} {
+				if o := got[step]; o.OK() || !strings.HasPrefix(o.Reply.String(), tc.want) {
+					t.Errorf("%s: %+v, want %q", step, o.Reply, tc.want)
+				}
+			}
+			if evs := rec.Events(); strings.Join(evs, "|") != "connect client.example tcp4 192.0.2.7|helo bad.example" {
+				t.Fatalf("milter saw %q, want connect and one helo", evs)
+			}
+		})
 	}
 }
