@@ -3,6 +3,7 @@ package milter
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -227,20 +228,29 @@ func (c *conn) end(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	var mods []milter.ModifyAction
 	var act *milter.Action
 	var addArgs [][]string
+	var over bool
 	err := c.call(ctx, "end of message", func() (err error) {
 		if err = c.macros(milter.CodeEOB, []string{"i", t.Envelope.QueueID}, t, nil); err != nil {
 			return err
 		}
-		c.wire.takeAddArgs()
+		c.wire.beginEnd()
 		mods, act, err = c.ms.End()
-		addArgs = c.wire.takeAddArgs()
+		addArgs, over = c.wire.takeAddArgs(), c.wire.takeBodyOver()
 		return err
 	})
 	if err != nil {
 		return sdk.Verdict{}, err
 	}
-	v, err := c.verdict(sdk.HookData, act)
 	c.txnDone = true
+	if over {
+		// The milter's answer was read, the connection is in step: only
+		// this message fails. The pipeline refuses it with 552 5.3.4
+		// whatever on_error says, as Postfix's cleanup refuses a
+		// milter's body over message_size_limit.
+		return sdk.Verdict{}, fmt.Errorf("milter %s: end of message: replacement body over %d bytes: %w",
+			c.stage.opts.Addr, c.wire.maxBody, sdk.ErrBodyTooLarge)
+	}
+	v, err := c.verdict(sdk.HookData, act)
 	if err != nil {
 		return sdk.Verdict{}, c.fail(ctx, "end of message", err)
 	}

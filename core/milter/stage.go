@@ -29,7 +29,11 @@ type Options struct {
 	Addr     string        // "tcp:127.0.0.1:8891", "unix:/run/milter.sock" (also inet:PORT@HOST, local:PATH)
 	Hostname string        // our host name, the j macro
 	Timeout  time.Duration // bounds dial + negotiation + connect in Open; default 5s
-	Logger   *slog.Logger
+	// MaxBody bounds a body the milter replaces (SMFIR_REPLBODY, all its
+	// packets): a larger one fails the message with sdk.ErrBodyTooLarge.
+	// Default (0) 1 GiB, the bound of one packet.
+	MaxBody int64
+	Logger  *slog.Logger
 }
 
 // Actions we let a milter perform (SMFIF_*): all of them. With
@@ -82,6 +86,9 @@ func New(o Options) (*Stage, error) {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = maxPacket
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -190,6 +197,7 @@ func (s *Stage) dialMasks(ctx context.Context, v2 bool) (*conn, error) {
 		return nil, err
 	}
 	d.w.SetDeadline(time.Time{})
+	d.w.maxBody = s.opts.MaxBody
 	// A milter may only skip what it was offered to (SMFIP_SKIP is a
 	// version 6 option): go-milter takes the milter's mask as it is.
 	d.w.skipOK = !v2 && ms.ProtocolOption(milter.OptSkip)

@@ -27,11 +27,13 @@ const (
 	// maxPacket bounds a packet from the milter as Postfix does
 	// (milter8.c, XXX_MAX_DATA: INT_MAX / 2). go-milter's server sends a
 	// replacement body in one SMFIR_REPLBODY packet whatever its size
-	// (libmilter chunks it), so this is about the largest message.
+	// (libmilter chunks it), so this is about the largest message; it is
+	// also the default bound of a whole replacement body (Options.MaxBody).
 	maxPacket = math.MaxInt32 / 2
 	// goMilterMaxPacket is the largest packet go-milter v0.5.0's client
 	// reads (its maxPacketSize); a larger SMFIR_REPLBODY is handed to it
-	// in pieces of this size, which the stage joins again (modEdits).
+	// in pieces of this size, which the stage joins again (modEdits). A
+	// larger packet of any other kind is refused before it is read.
 	goMilterMaxPacket = 1 << 20
 	// allocStep bounds what a packet's length alone makes us allocate:
 	// the rest grows as its bytes arrive, so a garbage length from a
@@ -60,7 +62,11 @@ const shutdownReply = "421 4.7.0 Server closing connection"
 //     connection", the reply Postfix gives for it.
 //
 // It also keeps the macro lists a milter asks for in its SMFIC_OPTNEG
-// answer (symLists), which go-milter reads past.
+// answer (symLists), which go-milter reads past, and bounds a
+// replacement body: past maxBody, SMFIR_REPLBODY packets are read and
+// dropped (bodyOver), so that the connection stays in step with the
+// milter up to its final answer, as Postfix reads past the requests after
+// a queue file edit failed (milter8.c, milter8_event).
 //
 // Each I/O gets its own deadline while armed (see arm): a milter that is
 // busy and says so with SMFIR_PROGRESS is read again with a fresh
@@ -76,6 +82,9 @@ type wireConn struct {
 	skipOK   bool              // SMFIP_SKIP was negotiated
 	skipped  bool              // an SMFIR_SKIP was read since the last takeSkip
 	symLists map[uint32]string // SMFIM_* stage → macro names, from the OPTNEG answer
+	maxBody  int64             // bound of a replacement body, all its SMFIR_REPLBODY packets
+	bodyLen  int64             // replacement body bytes read since beginEnd
+	bodyOver bool              // the replacement body went over maxBody: the rest was read past
 
 	mu    sync.Mutex
 	per   time.Duration // each I/O's timeout; 0: deadlines are left alone
@@ -147,21 +156,47 @@ func (w *wireConn) Read(p []byte) (int, error) {
 // byte and its data (milter protocol, "Packet format"). The packet gets
 // a deadline of its own.
 func (w *wireConn) next() error {
-	if err := w.deadline(); err != nil {
-		return err
+	for {
+		if err := w.deadline(); err != nil {
+			return err
+		}
+		var hdr [5]byte // the length and the command byte
+		if _, err := io.ReadFull(w.Conn, hdr[:4]); err != nil {
+			return err
+		}
+		n := binary.BigEndian.Uint32(hdr[:4])
+		if n == 0 || n > maxPacket {
+			return fmt.Errorf("milter: bad packet length %d", n)
+		}
+		if _, err := io.ReadFull(w.Conn, hdr[4:]); err != nil {
+			return unexpectedEOF(err)
+		}
+		code := hdr[4]
+		if code == codeReplBody {
+			if w.bodyOver || w.bodyLen+int64(n-1) > w.maxBody {
+				w.bodyOver = true
+				if _, err := io.CopyN(io.Discard, w.Conn, int64(n-1)); err != nil {
+					return unexpectedEOF(err)
+				}
+				continue
+			}
+			w.bodyLen += int64(n - 1)
+		} else if n > goMilterMaxPacket {
+			return fmt.Errorf("milter: %q packet of %d bytes, over the limit of %d", code, n, goMilterMaxPacket)
+		}
+		data, err := readData(w.Conn, code, int(n))
+		if err != nil {
+			return err
+		}
+		w.take(data, hdr[:4])
+		return nil
 	}
-	var hdr [4]byte
-	if _, err := io.ReadFull(w.Conn, hdr[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n == 0 || n > maxPacket {
-		return fmt.Errorf("milter: bad packet length %d", n)
-	}
-	data, err := readData(w.Conn, int(n))
-	if err != nil {
-		return err
-	}
+}
+
+// take makes data, a packet's command byte and data, the pending packet,
+// rewritten for go-milter (see wireConn). hdr is a 4-byte buffer for its
+// length.
+func (w *wireConn) take(data, hdr []byte) {
 	switch data[0] {
 	case codeAddRcpt:
 		w.addArgs = append(w.addArgs, nil)
@@ -190,25 +225,45 @@ func (w *wireConn) next() error {
 	}
 	if data[0] == codeReplBody && len(data) > goMilterMaxPacket {
 		w.pending = splitReplBody(data[1:])
-		return nil
+		return
 	}
-	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
-	w.pending = append(hdr[:], data...)
-	return nil
+	binary.BigEndian.PutUint32(hdr, uint32(len(data)))
+	w.pending = append(hdr, data...)
 }
 
-// readData reads a packet's n bytes into a buffer that grows as they
-// arrive, from at most allocStep.
-func readData(r io.Reader, n int) ([]byte, error) {
+// readData returns a packet of n bytes, its command byte code (read
+// already) and the n-1 bytes that follow, read into a buffer that grows
+// as they arrive, from at most allocStep.
+func readData(r io.Reader, code byte, n int) ([]byte, error) {
 	var b bytes.Buffer
 	b.Grow(min(n, allocStep))
-	if _, err := io.CopyN(&b, r, int64(n)); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
+	b.WriteByte(code)
+	if _, err := io.CopyN(&b, r, int64(n-1)); err != nil {
+		return nil, unexpectedEOF(err)
 	}
 	return b.Bytes(), nil
+}
+
+// unexpectedEOF is err, an EOF inside a packet being a broken one.
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// beginEnd readies for the answer to SMFIC_BODYEOB: no recipient added
+// yet, no replacement body read.
+func (w *wireConn) beginEnd() {
+	w.addArgs, w.bodyLen, w.bodyOver = nil, 0, false
+}
+
+// takeBodyOver reports and forgets that the replacement body went over
+// maxBody.
+func (w *wireConn) takeBodyOver() bool {
+	o := w.bodyOver
+	w.bodyLen, w.bodyOver = 0, false
+	return o
 }
 
 // splitReplBody turns one SMFIR_REPLBODY's body into consecutive
