@@ -101,7 +101,8 @@ type pipelineStages struct {
 
 // milterKey is what a milter stage is made of.
 func milterKey(c *config.Config, sc config.Stage) string {
-	return strings.Join([]string{sc.Name, sc.Milter, c.Hostname, sc.Timeout.Duration.String()}, "\x00")
+	return strings.Join([]string{sc.Name, sc.Milter, c.Hostname, sc.Timeout.Duration.String(),
+		strconv.FormatInt(c.Limits.MaxMessageSize, 10)}, "\x00")
 }
 
 // shared finds a running plugin stage a reload can keep.
@@ -155,8 +156,10 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 				return m, m, nil
 			}
 		}
+		// A body the milter replaces is bounded as the client's is, as
+		// Postfix's cleanup bounds it by message_size_limit.
 		m, err := milter.New(milter.Options{Name: sc.Name, Addr: sc.Milter, Hostname: c.Hostname,
-			Timeout: sc.Timeout.Duration, Logger: o.log})
+			Timeout: sc.Timeout.Duration, Logger: o.log, MaxBody: c.Limits.MaxMessageSize})
 		if err != nil {
 			return nil, nil, err
 		}
