@@ -64,6 +64,7 @@ func (t *exampleT) Cleanup(f func())             { t.cleanups = append(t.cleanup
 func (*exampleT) Fatal(args ...any)              { panic(fmt.Sprint(args...)) }
 func (*exampleT) Fatalf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
 func (*exampleT) Errorf(format string, a ...any) { panic(fmt.Sprintf(format, a...)) }
+func (*exampleT) Logf(string, ...any)            {}
 
 func (t *exampleT) cleanup() {
 	for i := len(t.cleanups) - 1; i >= 0; i-- {

@@ -1,6 +1,6 @@
 // Package sdktest runs a Sluice plugin through scripted sessions in a unit
-// test: the plugin is served over real gRPC (go-plugin's in-process test
-// connection), exactly as the core would call it, with no Sluice server.
+// test: the plugin is served over real gRPC (an in-memory connection), by
+// the SDK's server and called by the core's client, with no Sluice server.
 //
 //	h := sdktest.New(t, &myplugin.P{}, `{"prefix":"[ext]"}`)
 //	txn := sdktest.NewTxn("alice@example.org", "bob@example.org")
@@ -11,7 +11,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/hashicorp/go-plugin"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -55,15 +54,14 @@ func Start(t testing.TB, p sdk.Plugin, configJSON string) (*Harness, error) {
 // Init yet.
 func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
 	t.Helper()
-	rpc, _ := plugin.TestPluginGRPCConn(t, false, plugin.PluginSet{sdk.PluginKey: &sdk.GRPCPlugin{Impl: p}})
-	// Close asks the server to shut down through go-plugin's controller,
-	// which also stops the in-process gRPC server.
-	t.Cleanup(func() { _ = rpc.Close() })
-	raw, err := rpc.Dispense(sdk.PluginKey)
+	conn := serve(t, p)
+	raw, err := (&sdk.GRPCPlugin{}).GRPCClient(context.Background(), nil, conn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return raw.(*sdk.Client)
+	c := raw.(*sdk.Client)
+	t.Cleanup(c.Close) // before the connection closes: cleanups run last first
+	return c
 }
 
 // Info is what the plugin declared at Init.

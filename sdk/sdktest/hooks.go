@@ -2,14 +2,16 @@ package sdktest
 
 import (
 	"context"
+	"strings"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
 
 // The hook methods call one hook the way the core does and fail the test
 // on a transport or plugin error. They call a hook even when the plugin
-// did not declare it (it then answers Continue); check Info().Hooks to
-// assert what is declared. None of them modifies t.
+// did not declare it (it then answers Continue, and the test's log says
+// why); check Info().Hooks to assert what is declared. None of them
+// modifies t.
 
 // Connect calls the connect hook for session s.
 func (h *Harness) Connect(s sdk.Session) sdk.Verdict {
@@ -64,6 +66,7 @@ func (h *Harness) Bounce(t *sdk.Txn, raw []byte) sdk.Verdict {
 
 func (h *Harness) hook(hook sdk.Hook, t *sdk.Txn, r *sdk.Recipient, a *sdk.AuthArgs) sdk.Verdict {
 	h.t.Helper()
+	h.noteUndeclared(hook)
 	v, err := h.client.Hook(context.Background(), hook, t, r, a)
 	if err != nil {
 		h.t.Fatal(err)
@@ -82,8 +85,24 @@ func (h *Harness) checkReply(hook sdk.Hook, v sdk.Verdict) {
 	}
 }
 
+// noteUndeclared logs, for the output of a test that then fails on a
+// plain continue, that the plugin did not declare the hook called: most
+// often a method whose signature is not the interface's, or methods on *T
+// with T{} handed to New, which compile and declare nothing.
+func (h *Harness) noteUndeclared(hook sdk.Hook) {
+	h.t.Helper()
+	if h.info.Has(hook) {
+		return
+	}
+	name := string(hook)
+	iface := strings.ToUpper(name[:1]) + name[1:] + "Hook"
+	h.t.Logf("sdktest: the plugin did not declare the %s hook (it declared %v), so Sluice never calls it and this call answers continue: "+
+		"is its method's signature sdk.%s's? methods on *T need &T{}, not T{}", name, h.info.Hooks, iface)
+}
+
 func (h *Harness) data(hook sdk.Hook, t *sdk.Txn, raw []byte) sdk.Verdict {
 	h.t.Helper()
+	h.noteUndeclared(hook)
 	m, err := ParseMessage(raw)
 	if err != nil {
 		h.t.Fatal(err)
