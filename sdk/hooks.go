@@ -1,6 +1,9 @@
 package sdk
 
-import "context"
+import (
+	"context"
+	"fmt"
+)
 
 // Plugin is what Serve runs. Embed Base to get a no-op Configure, then
 // implement the hook interfaces you want.
@@ -13,8 +16,17 @@ type Plugin interface {
 // Base is the embeddable no-op plugin.
 type Base struct{}
 
-// Configure does nothing.
-func (Base) Configure(context.Context, Config) error { return nil }
+// Configure refuses every [stage.config] key: a plugin without a
+// Configure of its own reads none, so a key there is a mistake (a typo'd
+// table, a config meant for another plugin) that would otherwise pass
+// silently, where any other unknown key stops Sluice at its line.
+func (Base) Configure(_ context.Context, cfg Config) error {
+	var none struct{}
+	if err := cfg.Decode(&none); err != nil {
+		return fmt.Errorf("%w (this plugin takes no [stage.config])", err)
+	}
+	return nil
+}
 
 // ConnectHook is called when a client connects.
 type ConnectHook interface {
