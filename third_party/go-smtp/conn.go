@@ -318,6 +318,10 @@ func (c *Conn) reportError(code int, ec EnhancedCode, msg string, unknown bool) 
 // maxVerbEcho is the longest unknown verb a reply echoes whole.
 const maxVerbEcho = 32
 
+// maxDomainLength is the longest HELO, EHLO or LHLO argument, in octets
+// (RFC 5321 §4.5.3.1.2).
+const maxDomainLength = 255
+
 // GREET state -> waiting for HELO. cmd is the greeting verb (HELO, EHLO or
 // LHLO), named in the reply to one without its argument (Sluice change:
 // v0.25.1 said HELO to all three).
@@ -325,6 +329,14 @@ func (c *Conn) handleGreet(cmd string, enhanced bool, arg string) {
 	domain, err := parseHelloArgument(arg)
 	if err != nil {
 		c.protocolError(501, EnhancedCode{5, 5, 2}, "Domain/address argument required for "+cmd)
+		return
+	}
+	if len(domain) > maxDomainLength {
+		// A domain has at most 255 octets (RFC 5321 §4.5.3.1.2), and an
+		// address literal fewer. Sluice change: v0.25.1 took any length
+		// the line limit allowed and echoed it in the reply, a line of up
+		// to MaxLineLength octets where RFC 5321 §4.5.3.1.5 allows 512.
+		c.protocolError(501, EnhancedCode{5, 5, 2}, "Domain/address argument too long for "+cmd)
 		return
 	}
 	// c.helo is populated before NewSession so

@@ -504,6 +504,19 @@ func TestServerLongUnknownVerb(t *testing.T) {
 	rc.cmd(strings.Repeat("X", 900), "500 5.5.2 Syntax errors, "+strings.Repeat("X", 32)+"... command unrecognized")
 }
 
+// A greeting's argument is a domain or an address literal, at most 255
+// octets (RFC 5321 §4.5.3.1.2): a longer one is refused, not echoed in a
+// reply line over 512 octets (§4.5.3.1.5).
+func TestServerLongHelloArgument(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	long := strings.Repeat("a", 250) + ".test"
+	rc.cmd("HELO "+long+"x", "501 5.5.2 Domain/address argument too long for HELO")
+	rc.cmd("EHLO "+long+"x", "501 5.5.2 Domain/address argument too long for EHLO")
+	rc.cmd("HELO "+long, "250 localhost Hello "+long)
+	rc.cmd("HELO "+long+"x", "501 5.5.2 Domain/address argument too long for HELO")
+	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
+}
+
 // RFC 4954 §4: a syntactically invalid response — AUTH PLAIN without its
 // two NUL separators, or empty — gets 501 5.5.2, as one that is not
 // base64 does (v0.25.1: 454 4.7.0, which tells the client to try again);
