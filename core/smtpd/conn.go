@@ -73,11 +73,43 @@ func connOf(sc *smtp.Conn) *conn {
 	return c
 }
 
-// Close closes the socket and untracks the connection, once.
+// Close untracks the connection and closes the socket, the first time
+// after a linger (see linger).
 func (c *conn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { c.srv.untrack(c) })
-	return err
+	first := false
+	c.once.Do(func() {
+		first = true
+		// The session is over: its max_connections slot is free while
+		// the socket lingers.
+		c.srv.untrack(c)
+	})
+	if first {
+		c.linger()
+	}
+	return c.Conn.Close()
+}
+
+// Bounds of linger: a client that neither closes nor stops sending gets
+// its connection reset after them.
+const (
+	lingerTime  = time.Second
+	lingerBytes = 1 << 20
+)
+
+// linger ends the sending side and reads and drops what the client still
+// sends, until it closes too or lingerTime has passed. A socket closed
+// with input unread is reset, and a reset discards what the client has
+// not read yet: a client that pipelined commands (RFC 2920) past a reply
+// that ends the session (421 at max_errors, the 221 to QUIT) lost that
+// reply and saw "connection reset" instead. The same problem of TCP and
+// the same cure as HTTP's (RFC 9112 §9.6, "lingering close").
+func (c *conn) linger() {
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok || tc.CloseWrite() != nil {
+		return
+	}
+	_ = tc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, tc, lingerBytes)
 }
 
 // beginTxn marks a transaction open and counts it; it reports false once
