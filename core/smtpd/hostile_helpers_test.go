@@ -104,17 +104,6 @@ func (w *replyWatch) last() string {
 	return w.lines[len(w.lines)-1]
 }
 
-// count is how many reply lines began with prefix.
-func (w *replyWatch) count(prefix string) int {
-	n := 0
-	for _, l := range w.lines {
-		if strings.HasPrefix(l, prefix) {
-			n++
-		}
-	}
-	return n
-}
-
 func short(s string) string {
 	if len(s) > 80 {
 		return strings.TrimSuffix(s[:60], "\r\n") + "...(" + strconv.Itoa(len(s)) + " octets)"
