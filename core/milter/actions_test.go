@@ -8,6 +8,7 @@ import (
 
 	gm "github.com/emersion/go-milter"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -239,4 +240,28 @@ func TestHeaderFoldedWithBareLFBecomesCRLF(t *testing.T) {
 	}, gm.RespContinue))
 	wantEdits(t, v, sdk.AddHeader{Name: "X-Folded", Value: "first\r\n\tsecond"},
 		sdk.ChangeHeader{Name: "Subject", Occurrence: 1, Value: "bare\r\n\tlf"})
+}
+
+// SMFIR_DELRCPT of an address not in the envelope takes nothing away:
+// the trace says it matched no recipient instead of listing it as
+// applied, while the deletion of a recipient that is there reads as done.
+func TestDeleteRecipientNotInEnvelopeIsTracedAsNoOp(t *testing.T) {
+	addr, _ := serve(t, eobWith(func(m *gm.Modifier) error {
+		if err := m.DeleteRecipient("stranger@example.net"); err != nil {
+			return err
+		}
+		return m.DeleteRecipient("carol@example.net")
+	}, gm.RespContinue), 0)
+	r := runSession(t, onePipeline(newStage(t, addr), config.OnErrorTempfail), plainMessage, "bob@example.net", "carol@example.net")
+	if r.step != "data" || !r.out.OK() {
+		t.Fatalf("%s: %+v", r.step, r.out)
+	}
+	if len(r.env.Rcpts) != 1 || r.env.Rcpts[0].Addr != "bob@example.net" {
+		t.Fatalf("recipients %+v", r.env.Rcpts)
+	}
+	last := r.entries[len(r.entries)-1]
+	want := []string{"remove recipient <stranger@example.net> (matched no recipient)", "remove recipient <carol@example.net>"}
+	if !reflect.DeepEqual(last.Edits, want) {
+		t.Fatalf("trace edits\n got %q\nwant %q", last.Edits, want)
+	}
 }

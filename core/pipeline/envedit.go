@@ -128,8 +128,9 @@ func isAtext(c byte) bool {
 func isControl(r rune) bool { return r < ' ' || r == 0x7f }
 
 // applyEnvelopeEdit applies a SetSender, AddRecipient or RemoveRecipient
-// at hook.
-func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) {
+// at hook. It reports false for a RemoveRecipient that matched no
+// recipient, a no-op the trace must not show as applied.
+func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) bool {
 	env := &s.txn.Envelope
 	switch ed := ed.(type) {
 	case sdk.SetSender:
@@ -165,10 +166,10 @@ func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) {
 			}
 			kept = append(kept, r)
 		}
-		env.Rcpts = kept
 		if len(gone) == 0 {
-			return
+			return false
 		}
+		env.Rcpts = kept
 		s.record(hook, func() {
 			// In ascending order, each goes back where it was, with the
 			// fields (route, parameters) it had.
@@ -177,6 +178,7 @@ func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) {
 			}
 		})
 	}
+	return true
 }
 
 // setRoute applies a SetRoute to the envelope's recipients (not the one

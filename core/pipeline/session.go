@@ -426,7 +426,12 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 				ok = false
 				break
 			}
-			s.applyEnvelopeEdit(hook, ed)
+			if !s.applyEnvelopeEdit(hook, ed) {
+				// Nothing was taken away (a milter's SMFIR_DELRCPT of an
+				// address not in the envelope): a no-op, not an edit.
+				done = append(done, sdk.DescribeEdit(ed)+" (matched no recipient)")
+				continue
+			}
 		case sdk.SetRoute:
 			// A report's recipient may be routed (to the mailbox server
 			// of a local sender, say): where it goes, not who gets it.
