@@ -26,6 +26,9 @@ func dmarcDNS(t *testing.T) *testlib.DNS {
 		`_dmarc.pct0q.test. 60 IN TXT "v=DMARC1; p=quarantine; pct=0"`,
 		`_dmarc.pct100.test. 60 IN TXT "v=DMARC1; p=reject; pct=100"`,
 		`_dmarc.pct50.test. 60 IN TXT "v=DMARC1; p=reject; pct=50"`,
+		`_dmarc.pctneg.test. 60 IN TXT "v=DMARC1; p=reject; pct=-5"`,
+		`_dmarc.pctbig.test. 60 IN TXT "v=DMARC1; p=reject; pct=250"`,
+		`_dmarc.pctnan.test. 60 IN TXT "v=DMARC1; p=quarantine; pct=half"`,
 		`_dmarc.nosp.test. 60 IN TXT "v=DMARC1; p=reject"`,
 		`_dmarc.two.test. 60 IN TXT "v=DMARC1; p=reject"`,
 		`_dmarc.two.test. 60 IN TXT "v=DMARC1; p=none"`,
@@ -105,6 +108,11 @@ func TestDMARC(t *testing.T) {
 		{"pct=100", "a@pct100.test", nil, 99, ResultFail, sdk.ActionReject},
 		{"pct=50 sampled", "a@pct50.test", nil, 49, ResultFail, sdk.ActionReject},
 		{"pct=50 not sampled", "a@pct50.test", nil, 50, ResultFail, sdk.ActionQuarantine},
+		// An invalid pct is discarded for the default, 100 (RFC 7489
+		// §6.3): the policy applies to every failing message.
+		{"pct=-5", "a@pctneg.test", nil, 99, ResultFail, sdk.ActionReject},
+		{"pct=250", "a@pctbig.test", nil, 99, ResultFail, sdk.ActionReject},
+		{"pct=half", "a@pctnan.test", nil, 99, ResultFail, sdk.ActionQuarantine},
 		// No policy.
 		{"no record", "a@norecord.test", nil, 0, ResultNone, sdk.ActionContinue},
 		{"nxdomain", "a@nowhere.test", nil, 0, ResultNone, sdk.ActionContinue},
@@ -303,6 +311,11 @@ func TestParseRecord(t *testing.T) {
 		{"v=DMARC1;p=Quarantine;sp=none;adkim=s;aspf=r;pct=20;rua=mailto:x@y;fo=1;unknown=z", "{Policy:quarantine SubdomainPolicy:none StrictDKIM:true StrictSPF:false Percent:20}"},
 		{"v=DMARC1; p=bogus; rua=mailto:x@y", "{Policy:none SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
 		{"v=DMARC1; p=reject; pct=250", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
+		{"v=DMARC1; p=reject; pct=-5", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
+		{"v=DMARC1; p=reject; pct=+50", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
+		{"v=DMARC1; p=reject; pct=", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
+		{"v=DMARC1; p=reject; pct=0", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:0}"},
+		{"v=DMARC1; p=reject; pct=007", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:7}"},
 		{"v=DMARC1; p=bogus", "error"},
 		{"v=DMARC1; p=reject; sp=bogus", "error"},
 		{"p=reject; v=DMARC1", "error"},

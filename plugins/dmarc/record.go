@@ -66,14 +66,28 @@ func ParseRecord(txt string) (*Record, error) {
 	r.Policy, r.SubdomainPolicy = p, sp
 	r.StrictDKIM = strings.EqualFold(tags["adkim"], "s")
 	r.StrictSPF = strings.EqualFold(tags["aspf"], "s")
-	if v, has := tags["pct"]; has {
-		// An out-of-range pct is not worth discarding the policy for:
-		// clamp it, erring on the side of applying the policy.
-		if n, err := strconv.Atoi(v); err == nil {
-			r.Percent = min(max(n, 0), 100)
-		}
+	if n, ok := parsePercent(tags["pct"]); ok {
+		r.Percent = n
 	}
 	return r, nil
+}
+
+// parsePercent reads a pct value: 1*3DIGIT (RFC 7489 §6.4) from 0 to 100
+// (§6.3). Anything else ("-5", "250", "half", "+50") is a syntax error,
+// which §6.3 says SHOULD be discarded in favour of the default, 100: the
+// policy applies to every failing message. An invalid pct never turns
+// the policy off, as reading "-5" as 0 would. (OpenDMARC refuses a
+// record with a pct out of range as a whole, so it applies no policy at
+// all; the RFC keeps the rest of the record.)
+func parsePercent(v string) (int, bool) {
+	if len(v) == 0 || len(v) > 3 || strings.Trim(v, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n > 100 {
+		return 0, false
+	}
+	return n, true
 }
 
 func parsePolicy(s string) (Policy, bool) {
