@@ -56,7 +56,7 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 			// never get out. The recipient goes on as if continued.
 			a.log.Info("delivery: deliver hook's quarantine not applied: released by an administrator", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
 		} else if v.Quarantine {
-			a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
+			a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr, "stage", decidedBy(v))
 			return nil, true, true
 		}
 		asked = asked || len(v.Trace) > 0
@@ -67,17 +67,25 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 		for _, r := range d.rcpts {
 			v := vs[i]
 			i++
+			// Each decision is logged as a destination's attempt is, so
+			// that grep ID tells what became of every recipient: one the
+			// hook failed or deferred is sent nowhere, and has no
+			// "delivery attempt" line.
 			switch {
 			case v.Drop:
-				a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr)
-				results[r.Addr] = delivered(discarded.String())
+				a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v))
+				results[r.Addr] = delivered(hookDiscarded.String())
 			case v.Reply != nil && v.Reply.Code >= 500:
 				// A verdict's reason is for the log and the trace (sdk
 				// Verdict.Reason): the stored reply, which a report
 				// quotes to the sender, is the reply alone.
-				results[r.Addr] = permanent(&reply.Reply{Code: v.Reply.Code, Enhanced: v.Reply.Enhanced, Text: v.Reply.Text})
+				o := permanent(&reply.Reply{Code: v.Reply.Code, Enhanced: v.Reply.Enhanced, Text: v.Reply.Text})
+				a.log.Info("delivery: failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
+				results[r.Addr] = o
 			case v.Reply != nil:
-				results[r.Addr] = temporary(v.Reply.String())
+				o := temporary(v.Reply.String())
+				a.log.Info("delivery: deferred by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
+				results[r.Addr] = o
 			default:
 				pass = append(pass, r)
 			}
@@ -88,6 +96,18 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 		}
 	}
 	return kept, false, asked
+}
+
+// hookDiscarded is the reply recorded for a recipient the deliver hook
+// discarded (not "Discarded by route": no route said so).
+var hookDiscarded = reply.Reply{Code: 250, Enhanced: [3]int{2, 0, 0}, Text: "Discarded by the deliver hook"}
+
+// decidedBy names the stage whose verdict v is: the last one asked.
+func decidedBy(v DeliverVerdict) string {
+	if len(v.Trace) == 0 {
+		return ""
+	}
+	return v.Trace[len(v.Trace)-1].Stage
 }
 
 // traceDeliverHook appends to m's trace what the deliver hook decided for
@@ -109,9 +129,12 @@ func (a *Agent) traceDeliverHook(m *envelope.Message, rcpts []DeliverRcpt, vs []
 		case v.Reply != nil:
 			result, ev.Reply = "deferred", v.Reply.String()
 		default:
+			// A stage's edits are ignored at deliver (pipeline.Deliver):
+			// traced, so that a stage that set a route there can be seen
+			// not to have been followed.
 			passed := true
 			for _, te := range v.Trace {
-				passed = passed && te.Action == sdk.ActionContinue.String()
+				passed = passed && te.Action == sdk.ActionContinue.String() && len(te.Edits) == 0
 			}
 			if passed {
 				continue
