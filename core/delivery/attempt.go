@@ -222,15 +222,27 @@ func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res 
 }
 
 // quarantine sets message id aside for an administrator (the deliver
-// hook asked for it); no recipient is changed.
+// hook asked for it); no recipient is changed. A message an administrator
+// held while the hook's stages took it stays held: what the administrator
+// did holds, as for the destinations of an attempt (stillActive), and
+// releasing it asks the hook again.
 func (a *Agent) quarantine(id string) {
 	if _, err := a.q.Modify(id, func(m *envelope.Message) error {
+		if m.State != envelope.StateActive {
+			return errNotActive
+		}
 		m.State = envelope.StateQuarantined
 		return nil
-	}); err != nil && !errors.Is(err, queue.ErrNotFound) {
+	}); errors.Is(err, errNotActive) {
+		a.log.Info("delivery: deliver hook's quarantine not applied: held by an administrator meanwhile", "id", id)
+	} else if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		a.log.Error("delivery: quarantining", "id", id, "err", err)
 	}
 }
+
+// errNotActive aborts the deliver hook's quarantine of a message no
+// longer active.
+var errNotActive = errors.New("delivery: message no longer active")
 
 // record stores the attempt's outcomes, with the one report (RFC 3464)
 // they call for in the same commit; the queue removes the message once

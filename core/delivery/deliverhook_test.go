@@ -76,3 +76,36 @@ func TestDeliverHookDecisionsRecorded(t *testing.T) {
 		t.Errorf("deliver hook event %+v: want routed@ (its ignored edit) and not keep@", hook)
 	}
 }
+
+// TestDeliverHookQuarantineKeepsAdminHold: a message an administrator
+// held while the deliver hook's stages were asked stays held when a stage
+// answers quarantine: the administrator's decision holds, and releasing
+// it asks the hook again.
+func TestDeliverHookQuarantineKeepsAdminHold(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.opt.Config.Relay = s.addr
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	h.opt.Deliver = func(_ context.Context, _ *envelope.Message, rcpts []DeliverRcpt) []DeliverVerdict {
+		if err := h.q.Hold(id); err != nil {
+			t.Error(err)
+		}
+		out := make([]DeliverVerdict, len(rcpts))
+		for i := range out {
+			out[i].Quarantine = true
+		}
+		return out
+	}
+	h.agent = New(h.q, h.opt)
+	h.agent.attempt(context.Background(), id)
+	m, err := h.q.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.State != envelope.StateHeld {
+		t.Errorf("message %s after the hook's quarantine, want held as the administrator left it", m.State)
+	}
+	if n := s.connections(); n != 0 {
+		t.Errorf("%d connections to the sink", n)
+	}
+}
