@@ -198,11 +198,12 @@ type Error struct {
 // Unwrap returns the cause, so errors.Is and errors.As see through.
 func (e *Error) Unwrap() error { return e.Err }
 
+// Error reads file:line: reason, always: an error of the whole file (no
+// [[listener]], a value left to its default that another contradicts)
+// has no line of its own and is reported at the first, as compilers
+// report one, so that every config error has the one form.
 func (e *Error) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
-	}
-	return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	return fmt.Sprintf("%s:%d: %s", e.File, max(e.Line, 1), e.Msg)
 }
 
 // Default returns the embedded default configuration.

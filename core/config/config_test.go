@@ -37,7 +37,7 @@ func TestErrorsCarryFileAndLine(t *testing.T) {
 		{"bad milter", minimal + "[[stage]]\nname = \"x\"\nmilter = \"8891\"\n", "f.toml:6: milter \"8891\""},
 		{"short lines", minimal + "[limits]\nmax_line_length = 80\n", "f.toml:5: max_line_length must be at least 1000"},
 		{"syntax", "[[listener]\n", "f.toml:1: "},
-		{"no listener", "hostname = \"x\"\n", "f.toml: at least one [[listener]]"},
+		{"no listener", "hostname = \"x\"\n", "f.toml:1: at least one [[listener]]"},
 		{"tls without key", minimal + "tls_cert = \"c.pem\"\n", "f.toml:4: tls_cert and tls_key go together"},
 		{"double bounce not an address", minimal + "[delivery]\ndouble_bounce_to = \"postmaster\"\n", "f.toml:5: double_bounce_to \"postmaster\" is not an address"},
 		{"missing ca_file", minimal + "[delivery]\nca_file = \"/nonexistent/ca.pem\"\n", "f.toml:5: ca_file \"/nonexistent/ca.pem\": no such file or directory"},
