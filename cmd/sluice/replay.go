@@ -124,9 +124,7 @@ func cmdReplay(args []string, w io.Writer) error {
 		// Replay leaves the hook out when every recipient was refused.
 		fmt.Fprintf(w, ": %s", res.Reply)
 	}
-	fmt.Fprintln(w, "\n--- resulting message ---")
-	_, err = io.WriteString(w, res.Message)
-	return err
+	return printReplayMessage(w, res)
 }
 
 // envelopeAddr checks an envelope address given on the command line:
