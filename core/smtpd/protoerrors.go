@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/emersion/go-smtp"
 
@@ -21,7 +22,7 @@ func (s *session) ProtocolError(code int, ec smtp.EnhancedCode, msg string) *smt
 		// A refusal of go-smtp's own (a malformed parameter, SIZE over
 		// the limit at MAIL, an unknown command) is logged as every
 		// refused command is: it used to leave no line until max_errors.
-		s.logReject("protocol", &reply.Reply{Code: code, Enhanced: [3]int{ec[0], ec[1], ec[2]}, Text: msg})
+		s.logReject("protocol", &reply.Reply{Code: code, Enhanced: [3]int{ec[0], ec[1], ec[2]}, Text: loggedText(msg)})
 		return nil
 	}
 	s.logReject("protocol", tooManyErrors.With(limitReason(code, ec, msg)))
@@ -74,7 +75,23 @@ func (c *conn) pastErrorLimit() bool {
 }
 
 func limitReason(code int, ec smtp.EnhancedCode, msg string) string {
-	return fmt.Sprintf("max_errors, at %d %d.%d.%d %s", code, ec[0], ec[1], ec[2], msg)
+	return fmt.Sprintf("max_errors, at %d %d.%d.%d %s", code, ec[0], ec[1], ec[2], loggedText(msg))
 }
+
+// loggedText is the text of go-smtp's reply as the log has it: without
+// the verb of an unknown command, which the client is shown. A client
+// that goes on with an AUTH exchange the server refused sends its base64
+// user name and password as commands (RFC 4954 §4 responses), and a
+// password does not belong in the log, even uppercased.
+func loggedText(msg string) string {
+	if rest, ok := strings.CutPrefix(msg, unknownVerbPrefix); ok && strings.HasSuffix(rest, unknownVerbSuffix) {
+		return unknownVerbPrefix + strings.TrimPrefix(unknownVerbSuffix, " ")
+	}
+	return msg
+}
+
+// go-smtp's reply to an unknown command is unknownVerbPrefix, the verb,
+// unknownVerbSuffix (TestUnknownVerbNotLogged pins it).
+const unknownVerbPrefix, unknownVerbSuffix = "Syntax errors, ", " command unrecognized"
 
 var _ smtp.ErrorCounter = (*session)(nil)
