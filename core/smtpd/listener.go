@@ -177,7 +177,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		nc = tls.Server(c, l.tls) // go-smtp completes the handshake
 	}
 	if limit != nil {
-		l.srv.log.Warn("connection refused", "listener", l.cfg.Name, "client", c.info.Client, "reply", limit.String())
+		l.srv.log.Warn("connection refused", "listener", l.cfg.Name, "client", c.info.Client.Addr().String(), "reply", limit.String())
 		l.refuse(nc, limit)
 		return
 	}
