@@ -62,7 +62,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.authenticate(mech, user, password)
 		}}, nil
 	}
-	return nil, s.refuse("auth", authBadMech.With("mechanism "+mech))
+	return nil, s.refuse("auth", authBadMech.With(mechanismReason(mech)))
 }
 
 // authAllowed refuses AUTH where it is not allowed now.

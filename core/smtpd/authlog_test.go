@@ -50,3 +50,25 @@ func short32(s string) string {
 	}
 	return s
 }
+
+// AUTH with its credentials and no mechanism ("AUTH dXNlcjpwYXNz") names
+// a mechanism that is the credentials: the refusal's log line says which
+// mechanism was asked for only when it is one SASL knows.
+func TestAuthUnknownMechanismNotLogged(t *testing.T) {
+	sub, clientTLS := withSubmission(t, config.KindSubmission)
+	h := start(t, sub, withUsers(t, users))
+	d := h.dialTLS("sub", clientTLS)
+	d.ehlo()
+	blob := b64("alice:s3cret") // a SASL name, as far as its syntax goes
+	d.cmd("AUTH "+blob, "504 5.5.4 Unrecognized authentication type")
+	d.cmd("AUTH CRAM-MD5", "504 5.5.4 Unrecognized authentication type")
+	d.cmd("QUIT", "221 2.0.0 Bye")
+	d.expectClosed()
+	logs := h.logs.String()
+	if strings.Contains(strings.ToUpper(logs), strings.ToUpper(blob)) {
+		t.Errorf("the log holds the credentials %q:\n%s", blob, logs)
+	}
+	if !strings.Contains(logs, "(mechanism CRAM-MD5)") {
+		t.Errorf("the refused CRAM-MD5 is not named:\n%s", logs)
+	}
+}
