@@ -45,7 +45,7 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		// greylisting) is working, and its other recipients go through.
 		site := via == "" || saw421
 		if until := a.rt.backoff.record(d.key, a.clock(), res, site, saw421, a.rt.opt); !until.IsZero() {
-			a.log.Warn("delivery: destination in backoff", "dest", d.name, "until", until, "after_421", saw421)
+			a.log.Warn("delivery: destination in backoff", "id", m.ID, "dest", d.name, "until", until, "after_421", saw421)
 		}
 	}
 	return res, via
@@ -169,7 +169,7 @@ hosts:
 				// Among the best, nothing is left: the mail has nowhere
 				// to go (Postfix: "mail for … loops back to myself").
 				// Behind better hosts, it waits for them.
-				a.log.Warn("delivery: MX host is this MTA", "domain", d.domain, "host", h.host, "addr", addr)
+				a.log.Warn("delivery: MX host is this MTA", "id", m.ID, "domain", d.domain, "host", h.host, "addr", addr)
 				if h.pref == hops[0].pref {
 					return all(permanent(mailLoop.With(d.domain + ": " + err.Error()))), "", false
 				}

@@ -435,11 +435,18 @@ func TestBackoffAfter421(t *testing.T) {
 	h := newHarness(t)
 	s, recovered := closingRelay(h)
 	h.opt.Routing.Backoff = 2 * time.Minute
+	var logs lockedBuffer
+	h.logTo(&logs)
 	h.start()
 
 	first := h.enqueue(msg("s@origin.test", "a@dest.test"))
 	if r := rcpt(h.recorded(first), "a@dest.test"); !strings.HasPrefix(r.LastReply, "421 ") {
 		t.Fatalf("first attempt: %+v", r)
+	}
+	// The line that starts the backoff names the message, as every
+	// delivery line does, so grep ID tells its whole story.
+	if want := `msg="delivery: destination in backoff" id=` + first; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, logs.String())
 	}
 	conns := s.connections()
 	second := h.enqueue(msg("s@origin.test", "b@dest.test"))
