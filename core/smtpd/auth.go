@@ -147,8 +147,8 @@ func (s *session) authSucceeded(mech, user string) error {
 	s.mu.Lock()
 	s.info.AuthUser, s.info.AuthMech = user, mech
 	s.mu.Unlock()
-	s.srv.log.Info("authenticated", "listener", s.info.Listener, "client", s.info.Client.Addr().String(),
-		"user", user, "mech", mech)
+	s.srv.log.Info("authenticated", append(append([]any{"listener", s.info.Listener}, clientAttrs(&s.info)...),
+		"helo", s.info.Helo, "user", user, "mech", mech)...)
 	return nil
 }
 
@@ -159,8 +159,8 @@ func (s *session) authFailed(user string, r *reply.Reply, counts bool) error {
 	if counts {
 		s.srv.sleep(s.srv.ctx, s.srv.lim().AuthFailureDelay.Duration)
 	}
-	s.srv.log.Info("authentication failed", "listener", s.info.Listener, "client", s.info.Client.Addr().String(),
-		"user", user, "reply", r.Error())
+	s.srv.log.Info("authentication failed", append(append([]any{"listener", s.info.Listener}, clientAttrs(&s.info)...),
+		"helo", s.info.Helo, "user", user, "reply", r.Error())...)
 	return s.countRefusal("auth", r)
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
@@ -76,5 +77,26 @@ func TestClientNameUnknown(t *testing.T) {
 	}
 	if logs := h.logs.String(); strings.Contains(logs, "client_name=") {
 		t.Fatalf("an unknown name is logged:\n%s", logs)
+	}
+}
+
+// The AUTH lines name the client as the others do: its address, its
+// verified name and its HELO, so that a password-guessing client is
+// found by the same grep as its mail.
+func TestClientNameInAuthLog(t *testing.T) {
+	sub, clientTLS := withSubmission(t, config.KindSubmission)
+	h := start(t, sub, withUsers(t, users), withClientNames(t))
+	d := h.dialTLS("sub", clientTLS)
+	d.ehlo()
+	d.authPlain("alice@example.org", "wrong", "535 5.7.8 Authentication credentials invalid")
+	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	logs := h.logs.String()
+	for _, want := range []string{
+		`msg="authentication failed" listener=sub client=127.0.0.1 client_name=mail.client.test helo=client.test user=alice@example.org`,
+		`msg=authenticated listener=sub client=127.0.0.1 client_name=mail.client.test helo=client.test user=alice@example.org`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
 	}
 }
