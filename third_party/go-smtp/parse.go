@@ -44,24 +44,23 @@ func parseCmd(line string) (cmd string, arg string, err error) {
 	return strings.ToUpper(verb), strings.TrimSpace(rest), nil
 }
 
-// Takes the arguments proceeding a command and files them
-// into a map[string]string after uppercasing each key.  Sample arg
-// string:
-//
-//	" BODY=8BITMIME SIZE=1024 SMTPUTF8"
-//
-// The leading space is mandatory.
 // esmtpParam is one MAIL or RCPT parameter, its keyword upper case (RFC
 // 5321 §4.1.2: esmtp-keyword is case-insensitive).
 type esmtpParam struct {
 	key, value string
 }
 
-// parseArgs splits MAIL or RCPT parameters in the order the client wrote
-// them, repeats included. Sluice change: v0.25.1 returned a map, so the
-// parameters were checked in Go's random map order (`SIZE=<too big>
-// BODY=FOO` got 552 or 501 by chance) and a repeated one was lost, the
-// last taken; the handlers now check them in order and refuse a repeat.
+// parseArgs splits the arguments following a command's address into
+// parameters, in the order the client wrote them, repeats included.
+// Sample arg string:
+//
+//	" BODY=8BITMIME SIZE=1024 SMTPUTF8"
+//
+// The leading space is mandatory. Sluice change: v0.25.1 returned a map,
+// so the parameters were checked in Go's random map order (`SIZE=<too
+// big> BODY=FOO` got 552 or 501 by chance) and a repeated one was lost,
+// the last taken; the handlers now check them in order and refuse a
+// repeat.
 func parseArgs(s string) ([]esmtpParam, error) {
 	var args []esmtpParam
 	for _, arg := range strings.Fields(s) {
