@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -380,7 +381,7 @@ func TestDeleteOrHoldBeforeTheNextMX(t *testing.T) {
 func stallAt(t *testing.T, ip string, port int) (stalled chan struct{}, gate chan struct{}) {
 	t.Helper()
 	stalled, gate = make(chan struct{}, 10), make(chan struct{})
-	acceptEach(t, net.JoinHostPort(ip, strconv.Itoa(port)), func(c net.Conn) {
+	testlib.AcceptEach(t, net.JoinHostPort(ip, strconv.Itoa(port)), func(c net.Conn) {
 		stalled <- struct{}{}
 		go func() {
 			<-gate

@@ -547,25 +547,3 @@ func (w testWriter) Write(p []byte) (int, error) {
 func tempFail(n int) error {
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
 }
-
-// acceptEach listens on addr until the test ends and hands every
-// connection to handle on the accepting goroutine (handle starts its own
-// for a conversation); it returns the address listened on.
-func acceptEach(t *testing.T, addr string, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			handle(c)
-		}
-	}()
-	return ln.Addr().String()
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // scripted is a hand-driven SMTP server for replies go-smtp's server
@@ -32,7 +33,7 @@ type scripted struct {
 func startScripted(t *testing.T, addr, greet string, answer func(cmd string) string) *scripted {
 	t.Helper()
 	s := &scripted{}
-	s.addr = acceptEach(t, addr, func(c net.Conn) {
+	s.addr = testlib.AcceptEach(t, addr, func(c net.Conn) {
 		s.mu.Lock()
 		s.conns++
 		s.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // dropper is a TCP server that closes each connection at once, before
@@ -23,7 +24,7 @@ type dropper struct {
 func startDropper(t *testing.T, addr string) *dropper {
 	t.Helper()
 	d := &dropper{}
-	acceptEach(t, addr, func(c net.Conn) {
+	testlib.AcceptEach(t, addr, func(c net.Conn) {
 		d.mu.Lock()
 		d.conns++
 		d.mu.Unlock()

@@ -33,7 +33,7 @@ const injected = "550 5.7.1 injected in the clear\r\n550 5.7.1 injected in the c
 func startInjectingServer(t *testing.T, srvTLS *tls.Config) *injectingServer {
 	t.Helper()
 	s := &injectingServer{tls: srvTLS}
-	s.addr = acceptEach(t, "127.0.0.1:0", func(c net.Conn) {
+	s.addr = testlib.AcceptEach(t, "127.0.0.1:0", func(c net.Conn) {
 		s.mu.Lock()
 		s.conns++
 		s.mu.Unlock()

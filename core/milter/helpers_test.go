@@ -16,6 +16,7 @@ import (
 	gm "github.com/emersion/go-milter"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -274,24 +275,12 @@ func rawPeer(t *testing.T, eob ...[]byte) string {
 // returns; it returns the address as a stage wants it.
 func acceptEach(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return "tcp:" + ln.Addr().String()
+	return "tcp:" + testlib.AcceptEach(t, "127.0.0.1:0", func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			handle(c)
+		}()
+	})
 }
 
 func rawSession(c net.Conn, eob [][]byte) {
