@@ -10,14 +10,18 @@ import (
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
 
-// recorder is a testing.TB that keeps what Errorf says.
+// recorder is a testing.TB that keeps what Errorf and Logf say.
 type recorder struct {
 	testing.TB
-	errs []string
+	errs, logs []string
 }
 
 func (r *recorder) Errorf(format string, args ...any) {
 	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) Logf(format string, args ...any) {
+	r.logs = append(r.logs, fmt.Sprintf(format, args...))
 }
 
 // wrongClass refuses RCPT with a 4xx reject: what a plugin author who

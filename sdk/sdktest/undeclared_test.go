@@ -2,23 +2,12 @@ package sdktest_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
-
-// logRecorder is a testing.TB that keeps what Logf says.
-type logRecorder struct {
-	testing.TB
-	logs []string
-}
-
-func (r *logRecorder) Logf(format string, args ...any) {
-	r.logs = append(r.logs, fmt.Sprintf(format, args...))
-}
 
 // pointerHooks has its hooks on *pointerHooks: served as a value, it
 // declares none, the mistake README's "Write your own plugin" warns of.
@@ -31,7 +20,7 @@ func (*pointerHooks) Data(context.Context, *sdk.Txn, *sdk.Message) (sdk.Verdict,
 // A test calling a hook the plugin did not declare gets continue, and its
 // log says why: without it, the test's only clue was "got continue".
 func TestHarnessNotesUndeclaredHook(t *testing.T) {
-	rec := &logRecorder{TB: t}
+	rec := &recorder{TB: t}
 	h := sdktest.New(rec, pointerHooks{}, "")
 	v := h.Data(sdktest.NewTxn("a@example.org", "b@example.net"), []byte("Subject: x\r\n\r\nhi\r\n"))
 	if v.Action != sdk.ActionContinue {
@@ -44,7 +33,7 @@ func TestHarnessNotesUndeclaredHook(t *testing.T) {
 	}
 
 	// Served as a pointer, it declares data and the log stays quiet.
-	rec = &logRecorder{TB: t}
+	rec = &recorder{TB: t}
 	h = sdktest.New(rec, &pointerHooks{}, "")
 	if v := h.Data(sdktest.NewTxn("a@example.org"), []byte("Subject: x\r\n\r\nhi\r\n")); v.Action != sdk.ActionReject {
 		t.Fatalf("action %v, want reject", v.Action)
@@ -57,7 +46,7 @@ func TestHarnessNotesUndeclaredHook(t *testing.T) {
 // A hook the plugin did not declare but a test calls on purpose (Rcpt
 // here) is noted too, with what it did declare.
 func TestHarnessNotesUndeclaredHookNamesDeclared(t *testing.T) {
-	rec := &logRecorder{TB: t}
+	rec := &recorder{TB: t}
 	h := sdktest.New(rec, &pointerHooks{}, "")
 	h.Rcpt(sdktest.NewTxn("a@example.org"), "b@example.net")
 	if len(rec.logs) != 1 || !strings.Contains(rec.logs[0], "did not declare the rcpt hook (it declared [data])") ||
