@@ -29,7 +29,11 @@ func Send(addr, from string, to []string, data []byte) (string, error) {
 // DATA, then QUIT. It returns what Send returns.
 func Transact(c *smtp.Client, from string, to []string, data []byte) (string, error) {
 	c.CommandTimeout = 30 * time.Second
-	c.SubmissionTimeout = 30 * time.Second
+	// The reply to the data waits for every stage: a 50 MiB body through
+	// a body-replacing plugin under -race takes seconds alone and many
+	// more on a loaded 2-core machine, so this bounds a hung server
+	// only, as the stages' own timeouts (up to 120 s in the tests) do.
+	c.SubmissionTimeout = 2 * time.Minute
 	s, err := transact(c, from, to, data)
 	return s, WireError(err)
 }
