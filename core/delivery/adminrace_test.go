@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"context"
-	"log/slog"
 	"net"
 	"slices"
 	"strconv"
@@ -156,7 +155,7 @@ func TestDeleteAsAttemptStartsIsQuiet(t *testing.T) {
 	s := h.sinkAt("127.0.0.1", sinkOptions{})
 	h.opt.Config.Relay = s.addr
 	var logs lockedBuffer
-	h.opt.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	h.logTo(&logs)
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	h.agent = New(deletedBeforeBody{h.q}, h.opt)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -24,7 +23,7 @@ func TestDeliverHookDecisionsRecorded(t *testing.T) {
 	s := h.sinkAt("127.0.0.1", sinkOptions{})
 	h.opt.Config.Relay = s.addr
 	var logs lockedBuffer
-	h.opt.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	h.logTo(&logs)
 	h.opt.Deliver = func(_ context.Context, _ *envelope.Message, rcpts []DeliverRcpt) []DeliverVerdict {
 		out := make([]DeliverVerdict, len(rcpts))
 		for i, r := range rcpts {
