@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/internal/mailhdr"
+	"github.com/sluice-mta/sluice/internal/mimeparam"
 )
 
 // downgrade8bit returns msg as it may go to a server that does not offer
@@ -43,12 +44,14 @@ func downgradeEntity(raw []byte, defaultType string, depth int) ([]byte, bool) {
 	if body == nil || ascii(body) {
 		return raw, false
 	}
-	mediatype, params := defaultType, map[string]string(nil)
+	mediatype, boundary := defaultType, ""
 	if v, _, _, ok := headerField(hdr, "Content-Type"); ok {
 		// A bad parameter (no value, unquoted 8-bit) still names the
-		// type: a multipart stays one, whatever its boundary.
-		if mt, p, err := mime.ParseMediaType(v); err == nil || errors.Is(err, mime.ErrInvalidMediaParameter) {
-			mediatype, params = mt, p
+		// type: a multipart stays one. Its boundary is read as mail
+		// clients read it (mimeparam), past a bad parameter, where
+		// mime.ParseMediaType gives up on all of them.
+		if mt, _, err := mime.ParseMediaType(v); err == nil || errors.Is(err, mime.ErrInvalidMediaParameter) {
+			mediatype, boundary = mt, mimeparam.Parse(v).Get("boundary")
 		}
 	}
 	composite := strings.HasPrefix(mediatype, "multipart/") || strings.HasPrefix(mediatype, "message/")
@@ -65,7 +68,7 @@ func downgradeEntity(raw []byte, defaultType string, depth int) ([]byte, bool) {
 		if mediatype == "multipart/digest" {
 			def = "message/rfc822"
 		}
-		nb, changed := downgradeMultipart(body, params["boundary"], def, depth+1)
+		nb, changed := downgradeMultipart(body, boundary, def, depth+1)
 		if !changed {
 			return raw, false
 		}

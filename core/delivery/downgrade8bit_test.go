@@ -212,3 +212,23 @@ func TestDowngrade8bitUnclosedMultipart(t *testing.T) {
 		t.Errorf("last part not converted:\n%q", out)
 	}
 }
+
+// A malformed parameter after the boundary loses no part: the boundary is
+// read as mail clients read it (mime.ParseMediaType gave back no
+// parameters at all, and the 8-bit text part went to a server without
+// 8BITMIME unconverted).
+func TestDowngrade8bitBoundaryBeforeBadParameter(t *testing.T) {
+	in := "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"; junk\r\n\r\n--b1\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\ngrüße\r\n--b1--\r\n"
+	out := string(downgrade8bit([]byte(in)))
+	if !ascii(out) {
+		t.Fatalf("still 8-bit:\n%s", out)
+	}
+	text := part(t, out, "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	if got := decodeQP(t, text); got != "grüße" {
+		t.Errorf("text part decodes to %q", got)
+	}
+	if !strings.Contains(out, "Content-Type: multipart/mixed; boundary=\"b1\"; junk\r\n") || !strings.HasSuffix(out, "\r\n--b1--\r\n") {
+		t.Errorf("the multipart's own lines changed:\n%s", out)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-message/charset"
+
+	"github.com/sluice-mta/sluice/internal/mimeparam"
 )
 
 // Limits on the MIME walk, so that a hostile message costs bounded work:
@@ -68,7 +70,7 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	}
 	w.entities++
 	mt, params := mediaType(get("Content-Type"))
-	if boundary := params.get("boundary"); strings.HasPrefix(mt, "multipart/") && boundary != "" {
+	if boundary := params.Get("boundary"); strings.HasPrefix(mt, "multipart/") && boundary != "" {
 		if depth < maxMIMEDepth {
 			w.multipart(body, boundary, depth)
 		} else {
@@ -80,7 +82,7 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	cte := strings.ToLower(strings.TrimSpace(get("Content-Transfer-Encoding")))
 	switch {
 	case strings.HasPrefix(mt, "text/"):
-		p.text = textToUTF8(params.get("charset"), decodeText(cte, body, maxTextPartScan), maxTextPartScan)
+		p.text = textToUTF8(params.Get("charset"), decodeText(cte, body, maxTextPartScan), maxTextPartScan)
 	case (mt == "message/rfc822" || mt == "message/global") && depth >= maxMIMEDepth:
 		w.cut = fmt.Sprintf("MIME nesting deeper than %d levels", maxMIMEDepth)
 	case mt == "message/rfc822" || mt == "message/global":
@@ -119,21 +121,21 @@ func (w *walker) multipart(body []byte, boundary string, depth int) {
 // mediaType parses a Content-Type value. A missing or unparseable one is
 // text/plain (RFC 2045 §5.2); a type whose parameters are broken keeps its
 // type, so that "application/x-msdownload; ;name=x" is still recognised,
-// and its parameters are read leniently (parseParams).
-func mediaType(v string) (string, mimeParams) {
+// and its parameters are read leniently (mimeparam.Parse).
+func mediaType(v string) (string, mimeparam.Params) {
 	if strings.TrimSpace(v) == "" {
-		return "text/plain", mimeParams{}
+		return "text/plain", mimeparam.Params{}
 	}
 	mt, _, err := mime.ParseMediaType(v)
 	if mt == "" || err != nil && err != mime.ErrInvalidMediaParameter {
 		t, _, _ := strings.Cut(v, ";")
 		t = strings.ToLower(strings.TrimSpace(t))
 		if strings.Count(t, "/") != 1 || strings.ContainsAny(t, " \t\"") {
-			return "text/plain", mimeParams{}
+			return "text/plain", mimeparam.Params{}
 		}
 		mt = t
 	}
-	return mt, parseParams(v)
+	return mt, mimeparam.Parse(v)
 }
 
 // filenames returns the part's file names: Content-Disposition's filename
@@ -147,9 +149,9 @@ func filenames(disposition, contentType string) []string {
 		if v == "" {
 			continue
 		}
-		p := parseParams(v)
+		p := mimeparam.Parse(v)
 		for _, key := range []string{"filename", "name"} {
-			for _, n := range p.all(key) {
+			for _, n := range p.All(key) {
 				if n = decodeWords(n); !slices.Contains(out, n) {
 					out = append(out, n)
 				}

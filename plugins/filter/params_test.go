@@ -63,7 +63,7 @@ func TestFilenames(t *testing.T) {
 			t.Errorf("filenames(%q, %q) = %q, want %q", tc.disposition, tc.contentType, got, tc.want)
 		}
 	}
-	if _, p := mediaType(`multipart/mixed; boundary="b"; junk; boundary=c`); p.get("boundary") != "b" {
-		t.Errorf("boundary %q, want the first, b", p.get("boundary"))
+	if _, p := mediaType(`multipart/mixed; boundary="b"; junk; boundary=c`); p.Get("boundary") != "b" {
+		t.Errorf("boundary %q, want the first, b", p.Get("boundary"))
 	}
 }

@@ -1,4 +1,6 @@
-package filter
+// Package mimeparam reads the parameters of a MIME header field
+// (Content-Type, Content-Disposition) as mail clients read them.
+package mimeparam
 
 import (
 	"bytes"
@@ -12,34 +14,35 @@ import (
 
 // The parameters of Content-Type and Content-Disposition are read here,
 // not by mime.ParseMediaType, which fails where a mail client does not:
-// one malformed parameter ("boundary=b; junk") made it return no
-// parameters at all, so the boundary was lost and every part of the
-// multipart, an executable included, went unseen by the attachment
-// rules; and an RFC 2231 value in any charset but UTF-8 or US-ASCII
+// one malformed parameter ("boundary=b; junk") makes it return no
+// parameters at all, so the boundary is lost (the filter's attachment
+// rules saw no part of such a multipart, an executable included; the
+// delivery's 8-bit downgrade sent its parts unconverted); and an RFC 2231
+// value in any charset but UTF-8 or US-ASCII
 // (filename*=iso-8859-1''factur%E9.exe) it drops without a word, so the
 // part had no file name.
 
-// mimeParams are the parameters of a header field value, by lowercased
+// Params are the parameters of a header field value, by lowercased
 // name. A parameter written in RFC 2231 form (name*, name*0, name*0*, …)
 // is kept apart from a plain one of the same name, as a client may show
-// either: get returns the RFC 2231 one first.
-type mimeParams struct {
+// either: Get returns the RFC 2231 one first.
+type Params struct {
 	plain map[string]string
 	ext   map[string]string // RFC 2231 values, continuations joined and decoded
 }
 
-// get returns the parameter's value, the RFC 2231 form preferred
+// Get returns the parameter's value, the RFC 2231 form preferred
 // (RFC 2231 §4: a client that understands it uses it).
-func (p mimeParams) get(name string) string {
+func (p Params) Get(name string) string {
 	if v := p.ext[name]; v != "" {
 		return v
 	}
 	return p.plain[name]
 }
 
-// all returns the distinct non-empty values the parameter has: its
+// All returns the distinct non-empty values the parameter has: its
 // RFC 2231 form and its plain form, when they differ.
-func (p mimeParams) all(name string) []string {
+func (p Params) All(name string) []string {
 	var out []string
 	for _, v := range []string{p.ext[name], p.plain[name]} {
 		if v != "" && (len(out) == 0 || out[0] != v) {
@@ -56,13 +59,13 @@ type rfc2231Segment struct {
 	value   string
 }
 
-// parseParams reads the parameters after the first ";" of v (RFC 2045
+// Parse reads the parameters after the first ";" of v (RFC 2045
 // §5.1, RFC 2183 §2) leniently: a parameter that does not parse is
 // skipped and the next one still read; an unquoted value runs to the
 // next ";"; an unterminated quoted string runs to the end; white space
 // around "=" is allowed. The first occurrence of a name wins.
-func parseParams(v string) mimeParams {
-	p := mimeParams{plain: map[string]string{}}
+func Parse(v string) Params {
+	p := Params{plain: map[string]string{}}
 	_, rest, ok := strings.Cut(v, ";")
 	if !ok {
 		return p
