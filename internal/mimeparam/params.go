@@ -5,6 +5,7 @@ package mimeparam
 import (
 	"bytes"
 	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,7 +190,8 @@ func joinRFC2231(segs []rfc2231Segment) string {
 		}
 		raw = append(raw, v...)
 	}
-	return toUTF8(cs, raw)
+	// A parameter is short (bounded by its header line): no limit.
+	return string(ToUTF8(cs, raw, math.MaxInt))
 }
 
 // percentDecode undoes RFC 2231 §4's %XX escapes; a "%" not followed by
@@ -209,20 +211,24 @@ func percentDecode(s string) []byte {
 	return out
 }
 
-// toUTF8 converts b from charset cs to UTF-8. UTF-8, US-ASCII, no charset
-// and a charset nobody knows leave b as it is.
-func toUTF8(cs string, b []byte) string {
-	switch cs {
+// ToUTF8 converts at most limit bytes of text in charset cs (RFC 2046
+// §4.1.2) to UTF-8, so that what a mail client shows as "café" reads as
+// "café" whether it was sent in ISO-8859-1, windows-1252 or UTF-8.
+// UTF-8, US-ASCII, no charset and a charset nobody knows leave text as
+// it is; text that fails to convert part way keeps what converted
+// before the error, and text that fails at once is left as it is.
+func ToUTF8(cs string, text []byte, limit int) []byte {
+	switch cs = strings.ToLower(strings.TrimSpace(cs)); cs {
 	case "", "utf-8", "utf8", "us-ascii":
-		return string(b)
+		return text
 	}
-	r, err := charset.Reader(cs, bytes.NewReader(b))
+	r, err := charset.Reader(cs, bytes.NewReader(text))
 	if err != nil {
-		return string(b)
+		return text
 	}
-	out, err := io.ReadAll(r)
-	if err != nil {
-		return string(b)
+	out, err := io.ReadAll(io.LimitReader(r, int64(limit)))
+	if err != nil && len(out) == 0 {
+		return text
 	}
-	return string(out)
+	return out
 }

@@ -10,8 +10,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/emersion/go-message/charset"
-
 	"github.com/sluice-mta/sluice/internal/mimeparam"
 )
 
@@ -82,7 +80,10 @@ func (w *walker) entity(get func(string) string, body []byte, depth int) {
 	cte := strings.ToLower(strings.TrimSpace(get("Content-Transfer-Encoding")))
 	switch {
 	case strings.HasPrefix(mt, "text/"):
-		p.text = textToUTF8(params.Get("charset"), decodeText(cte, body, maxTextPartScan), maxTextPartScan)
+		// The text converted to UTF-8, so that a rule written in UTF-8
+		// matches "café" sent in ISO-8859-1 as the recipient sees it (a
+		// regular expression reads a Latin-1 "é" as an invalid byte).
+		p.text = mimeparam.ToUTF8(params.Get("charset"), decodeText(cte, body, maxTextPartScan), maxTextPartScan)
 	case (mt == "message/rfc822" || mt == "message/global") && depth >= maxMIMEDepth:
 		w.cut = fmt.Sprintf("MIME nesting deeper than %d levels", maxMIMEDepth)
 	case mt == "message/rfc822" || mt == "message/global":
@@ -172,27 +173,6 @@ func decodeText(cte string, body []byte, limit int) []byte {
 		return out
 	}
 	return body[:min(len(body), limit)]
-}
-
-// textToUTF8 converts the text of a part in charset cs (RFC 2046 §4.1.2)
-// to UTF-8, at most limit bytes of it, so that a rule written in UTF-8
-// matches "café" sent as ISO-8859-1 or windows-1252 as the recipient
-// sees it; a regular expression reads a Latin-1 "é" as an invalid byte.
-// UTF-8, US-ASCII, no charset and one nobody knows leave text as it is.
-func textToUTF8(cs string, text []byte, limit int) []byte {
-	switch cs = strings.ToLower(strings.TrimSpace(cs)); cs {
-	case "", "utf-8", "utf8", "us-ascii":
-		return text
-	}
-	r, err := charset.Reader(cs, bytes.NewReader(text))
-	if err != nil {
-		return text
-	}
-	out, err := io.ReadAll(io.LimitReader(r, int64(limit)))
-	if err != nil && len(out) == 0 {
-		return text
-	}
-	return out
 }
 
 // decodeCTE undoes a Content-Transfer-Encoding (RFC 2045 §6). What decodes
