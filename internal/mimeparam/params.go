@@ -215,8 +215,8 @@ func percentDecode(s string) []byte {
 // §4.1.2) to UTF-8, so that what a mail client shows as "café" reads as
 // "café" whether it was sent in ISO-8859-1, windows-1252 or UTF-8.
 // UTF-8, US-ASCII, no charset and a charset nobody knows leave text as
-// it is; text that fails to convert part way keeps what converted
-// before the error, and text that fails at once is left as it is.
+// it is, and so does a conversion that fails: what converted before the
+// error would hide what follows it from a rule (a file name's ".exe").
 func ToUTF8(cs string, text []byte, limit int) []byte {
 	switch cs = strings.ToLower(strings.TrimSpace(cs)); cs {
 	case "", "utf-8", "utf8", "us-ascii":
@@ -227,7 +227,7 @@ func ToUTF8(cs string, text []byte, limit int) []byte {
 		return text
 	}
 	out, err := io.ReadAll(io.LimitReader(r, int64(limit)))
-	if err != nil && len(out) == 0 {
+	if err != nil {
 		return text
 	}
 	return out
