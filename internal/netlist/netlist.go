@@ -11,14 +11,20 @@ import (
 
 // Prefix parses s, a network ("192.0.2.0/24", "2001:db8::/32") or a single
 // address (a /32 or /128), as a masked prefix. An IPv4-mapped IPv6
-// address is taken as the IPv4 address, as connections report it.
+// address or network is taken as the IPv4 one, as connections report
+// their addresses unmapped: "::ffff:10.0.0.0/104" is 10.0.0.0/8, which
+// kept as written would never contain a client.
 func Prefix(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
 			return netip.Prefix{}, err
 		}
-		return p.Masked(), nil
+		p = p.Masked()
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {

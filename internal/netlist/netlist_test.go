@@ -1,6 +1,9 @@
 package netlist
 
-import "testing"
+import (
+	"net/netip"
+	"testing"
+)
 
 func TestPrefix(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
@@ -8,6 +11,12 @@ func TestPrefix(t *testing.T) {
 		{"192.0.2.77/24", "192.0.2.0/24"},
 		{"192.0.2.7", "192.0.2.7/32"},
 		{"::ffff:192.0.2.7", "192.0.2.7/32"},
+		{"::ffff:192.0.2.7/128", "192.0.2.7/32"},
+		{"::ffff:10.1.2.3/104", "10.0.0.0/8"},
+		{"::ffff:0.0.0.0/96", "0.0.0.0/0"},
+		{"::/0", "::/0"},
+		{"::1/128", "::1/128"},
+		{"fd00::/8", "fd00::/8"},
 		{"2001:db8::1", "2001:db8::1/128"},
 		{"2001:db8::/32", "2001:db8::/32"},
 		{"bad", ""},
@@ -21,6 +30,10 @@ func TestPrefix(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Prefix(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
+	}
+	// A mapped network matches the unmapped clients connections report.
+	if p, _ := Prefix("::ffff:127.0.0.0/104"); !Contains([]netip.Prefix{p}, netip.MustParseAddr("127.0.0.1")) {
+		t.Errorf("::ffff:127.0.0.0/104 (%v) does not contain 127.0.0.1", p)
 	}
 	if _, err := Prefixes([]string{"10.0.0.0/8", "nope"}); err == nil || err.Error() != `"nope" is not a network or address` {
 		t.Errorf("Prefixes: %v", err)
