@@ -183,13 +183,15 @@ func first(rec map[string]any, keys ...string) any {
 }
 
 // levelOf maps an hclog or slog level name to slog's; unknown is info.
+// Python's logging calls its top level CRITICAL, other loggers FATAL: both
+// are errors, not info.
 func levelOf(s string) slog.Level {
 	switch strings.ToLower(s) {
 	case "trace", "debug":
 		return slog.LevelDebug
 	case "warn", "warning":
 		return slog.LevelWarn
-	case "error":
+	case "error", "critical", "fatal":
 		return slog.LevelError
 	}
 	return slog.LevelInfo

@@ -36,6 +36,28 @@ func TestStderrLog(t *testing.T) {
 	}
 }
 
+// TestStderrLogPythonLevels: a JSON line from another language's logger
+// keeps its level too. Python's logging names its top level CRITICAL (and
+// others write FATAL); both were logged at info, below the plugin's own
+// warnings.
+func TestStderrLogPythonLevels(t *testing.T) {
+	var buf bytes.Buffer
+	w := &stderrLog{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	w.Write([]byte(`{"level":"CRITICAL","msg":"config file gone"}` + "\n" +
+		`{"level":"fatal","msg":"cannot go on"}` + "\n" +
+		`{"level":"WARNING","msg":"slow"}` + "\n"))
+	got := buf.String()
+	for _, want := range []string{
+		`level=ERROR msg="config file gone"`,
+		`level=ERROR msg="cannot go on"`,
+		`level=WARN msg=slow`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+}
+
 // TestStderrLogLongLine: a plugin that writes without a newline costs the
 // daemon one cut line, not its whole output: the line is logged cut at
 // maxLogLine, the rest of it dropped up to its newline, and the next line
