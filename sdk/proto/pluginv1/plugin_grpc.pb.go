@@ -52,6 +52,10 @@ type PluginClient interface {
 	// DataStart, the body in chunks (when the plugin asked for it), then
 	// DataEnd. The plugin answers with one Verdict frame, then, when the
 	// verdict replaces the body, the new body in chunks, then DataEnd.
+	// The core's chunks are the body alone (after the blank line that ends
+	// the header), CRLF line ends kept, up to 256 KiB each; the plugin's
+	// may be any size, a bare LF in them becoming CRLF. The plugin may
+	// answer before it has read the whole body.
 	Data(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[DataFrame, DataFrame], error)
 	// Channel carries many concurrent hook and data calls over one
 	// long-lived stream, each frame tagged with its call's id: the fast path
@@ -133,6 +137,10 @@ type PluginServer interface {
 	// DataStart, the body in chunks (when the plugin asked for it), then
 	// DataEnd. The plugin answers with one Verdict frame, then, when the
 	// verdict replaces the body, the new body in chunks, then DataEnd.
+	// The core's chunks are the body alone (after the blank line that ends
+	// the header), CRLF line ends kept, up to 256 KiB each; the plugin's
+	// may be any size, a bare LF in them becoming CRLF. The plugin may
+	// answer before it has read the whole body.
 	Data(grpc.BidiStreamingServer[DataFrame, DataFrame]) error
 	// Channel carries many concurrent hook and data calls over one
 	// long-lived stream, each frame tagged with its call's id: the fast path
