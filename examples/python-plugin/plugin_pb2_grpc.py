@@ -64,6 +64,10 @@ class PluginServicer(object):
     DataStart, the body in chunks (when the plugin asked for it), then
     DataEnd. The plugin answers with one Verdict frame, then, when the
     verdict replaces the body, the new body in chunks, then DataEnd.
+    The core's chunks are the body alone (after the blank line that ends
+    the header), CRLF line ends kept, up to 256 KiB each; the plugin's
+    may be any size, a bare LF in them becoming CRLF. The plugin may
+    answer before it has read the whole body.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')
