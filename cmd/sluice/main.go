@@ -29,7 +29,7 @@ commands:
   check-config -c FILE            validate a config and print the pipeline
   queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
         [-c FILE | --admin URL] [--json]
-        list: [--limit N] [--after ID] [--state S] [--all]
+        list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
   trace ID [-c FILE | --admin URL] [--json]
                                   what each stage did to a message
   replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
@@ -38,7 +38,7 @@ commands:
                                   write a DKIM key and print its DNS TXT record
   plugin serve NAME | plugin list  run a first-party plugin (the core does this)
   reload [-c FILE | --admin URL]  make the daemon read its config file again and apply it
-  sendmail [-t] [-i] [-f FROM] [-F NAME] [RCPT...]
+  sendmail [-t] [-i] [-f FROM] [-F NAME] [-c FILE] [-v] [RCPT...]
                                   submit a message from stdin (also as a symlink named sendmail)
   user add NAME [-bcrypt] | user del NAME | user list  (-f USERS_FILE | -c FILE)
                                   manage SMTP AUTH users; the password comes from stdin
