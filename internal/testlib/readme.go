@@ -120,6 +120,15 @@ func TOMLKeys(doc map[string]any, opaque ...string) map[string]bool {
 // key is listed, what it holds is free-form.
 func StructKeys(typ reflect.Type, tag string, opaque ...reflect.Type) map[string]bool {
 	keys := map[string]bool{}
+	for k := range StructFields(typ, tag, opaque...) {
+		keys[k] = true
+	}
+	return keys
+}
+
+// StructFields is StructKeys with each key's Go type.
+func StructFields(typ reflect.Type, tag string, opaque ...reflect.Type) map[string]reflect.Type {
+	keys := map[string]reflect.Type{}
 	var walk func(prefix string, t reflect.Type)
 	walk = func(prefix string, t reflect.Type) {
 		for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
@@ -149,7 +158,7 @@ func StructKeys(typ reflect.Type, tag string, opaque ...reflect.Type) map[string
 			if prefix != "" {
 				name = prefix + "." + name
 			}
-			keys[name] = true
+			keys[name] = f.Type
 			walk(name, f.Type)
 		}
 	}

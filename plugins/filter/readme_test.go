@@ -3,11 +3,13 @@ package filter
 import (
 	"encoding/json"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
@@ -64,4 +66,15 @@ func TestREADMEExample(t *testing.T) {
 	// Greylisting: loopback is in skip_networks, 192.0.2.1 is not.
 	wantAction(t, "loopback", h.Rcpt(sdktest.NewTxn("a@example.net"), "b@example.org"), sdk.ActionContinue)
 	wantGreylisted(t, "remote", h.Rcpt(txnFrom("192.0.2.1", "a@example.net"), "b@example.org"))
+}
+
+// TestREADMEConfigKeys: every [stage.config] key is in README's example or
+// in the package doc README points to ("full reference"), and README's
+// example names none the plugin does not take.
+func TestREADMEConfigKeys(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testlib.CheckPluginREADME(t, "filter", reflect.TypeFor[Config](), string(doc))
 }

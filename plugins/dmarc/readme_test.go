@@ -1,0 +1,14 @@
+package dmarc
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// TestREADMEConfigKeys: README documents every [stage.config] key of the
+// dmarc plugin and names none it does not take.
+func TestREADMEConfigKeys(t *testing.T) {
+	testlib.CheckPluginREADME(t, "dmarc", reflect.TypeFor[Config](), "")
+}
