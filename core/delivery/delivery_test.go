@@ -234,7 +234,7 @@ func TestUnreachableMXDefersWithConnectionError(t *testing.T) {
 	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
 	r := rcpt(h.recorded(id), "r@dest.test")
 	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.4.1 ") ||
-		!strings.Contains(r.LastReply, fmt.Sprintf("mx1.dest.test[127.0.0.4:%d]", h.port)) {
+		!strings.Contains(r.LastReply, fmt.Sprintf("mx1.dest.test[127.0.0.4]:%d", h.port)) {
 		t.Errorf("%+v", r)
 	}
 }

@@ -76,7 +76,7 @@ func TestTraceShowsMTASTSEnforceOK(t *testing.T) {
 		t.Fatalf("%d delivery events, want 1: %+v", len(evs), evs)
 	}
 	if e := evs[0]; e.Result != "delivered" || e.MTASTS != "enforce: ok" || e.TLS != "TLS1.3" ||
-		!strings.HasPrefix(e.Via, "mx.dest.test[127.0.0.1:") || !strings.HasPrefix(e.Reply, "250 ") {
+		!strings.HasPrefix(e.Via, "mx.dest.test[127.0.0.1]:") || !strings.HasPrefix(e.Reply, "250 ") {
 		t.Fatalf("event %+v", e)
 	}
 }
@@ -101,7 +101,7 @@ func TestTraceShowsMTASTSTestingDelivered(t *testing.T) {
 		t.Fatalf("%d delivery events, want 1: %+v", len(evs), evs)
 	}
 	if e := evs[0]; e.Result != "delivered" || e.MTASTS != "testing: certificate not verified" || e.TLS != "TLS1.3" ||
-		!strings.HasPrefix(e.Via, "mx.dest.test[127.0.0.1:") {
+		!strings.HasPrefix(e.Via, "mx.dest.test[127.0.0.1]:") {
 		t.Fatalf("event %+v", e)
 	}
 	if l := logs.String(); !strings.Contains(l, `mta_sts="testing: certificate not verified"`) || !strings.Contains(l, "tls=TLS1.3") {

@@ -220,7 +220,18 @@ func (a *Agent) hopVia(h hop, addr string) string {
 	if h.lmtp == "unix" {
 		return strings.TrimSuffix(a.host, ".") + "[" + addr + "]"
 	}
-	return h.host + "[" + addr + "]"
+	return hostAddr(h.host, addr)
+}
+
+// hostAddr names a server as Postfix's relay= does, its name and then its
+// address in brackets and its port: "mx.example.net[192.0.2.7]:25",
+// "mx.example.net[2001:db8::7]:25". An address without a port is
+// bracketed whole.
+func hostAddr(host, addr string) string {
+	if ip, port, err := net.SplitHostPort(addr); err == nil {
+		return host + "[" + ip + "]:" + port
+	}
+	return host + "[" + addr + "]"
 }
 
 // hops lists where d's mail may go, in order of preference, with the TLS

@@ -47,7 +47,7 @@ type hopError struct {
 	err        error
 }
 
-func (e *hopError) Error() string { return fmt.Sprintf("%s[%s]: %s", e.host, e.addr, describe(e.err)) }
+func (e *hopError) Error() string { return hostAddr(e.host, e.addr) + ": " + describe(e.err) }
 func (e *hopError) Unwrap() error { return e.err }
 
 // tlsFailed marks a failed STARTTLS; the connection is gone.

@@ -19,9 +19,9 @@ import (
 type txResult struct {
 	rcpts map[string]outcome // by recipient address
 	keep  bool               // the session can carry another transaction
-	// stale: a pooled session broke (or got 421) before the server answered
-	// MAIL, most likely closed while idle. Nothing was decided: redo the
-	// transaction on a new session.
+	// stale: a pooled session broke (or got 421) at MAIL, most likely
+	// closed while idle, or at a RCPT (a server's per-session error limit).
+	// Nothing was delivered: redo the transaction on a new session.
 	stale bool
 	// siteFail is a temporary failure that left every recipient pending
 	// without the message taken: a 4xx (421 included) or a broken
@@ -126,6 +126,14 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 			res.tooMany = append(res.tooMany, r)
 		}
 		if code, ok := isReply(err); !ok || code == 421 {
+			if s.used > 1 && ctx.Err() == nil {
+				// A reused session closed: one idle too long, or one at
+				// the server's error limit (chasquid's 421 "Too many
+				// errors" replaces the reply to the RCPT that reaches
+				// it). The recipient was not judged: redo it all anew.
+				res.stale = true
+				return res
+			}
 			// The connection is gone: nothing gets delivered in it.
 			set(fail(err), accepted)
 			set(fail(err), rcpts[i+1:])
