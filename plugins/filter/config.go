@@ -35,6 +35,13 @@ type RuleConfig struct {
 	Match string `json:"match"`
 	// Header restricts a header rule to the fields of that name.
 	Header string `json:"header"`
+	// Missing: a header rule matches a message without a field named
+	// Header (Haraka's data.headers missing_required: Date, From).
+	Missing bool `json:"missing"`
+	// Duplicate: a header rule matches a message with the field named
+	// Header more than once, or without Header any field RFC 5322 §3.6
+	// allows once (Haraka's duplicate_singular).
+	Duplicate bool `json:"duplicate"`
 	// MinSize: a size rule matches a message of at least this many bytes.
 	MinSize int64 `json:"min_size"`
 	// MimeTypes ("application/zip", "application/*") and Filenames
@@ -143,6 +150,8 @@ type rule struct {
 	hook      string
 	match     *regexp.Regexp
 	header    string
+	missing   bool
+	duplicate bool
 	minSize   int64
 	mimeTypes []string // lowercased; "type/*" matches a whole type
 	filenames []*regexp.Regexp
@@ -177,7 +186,8 @@ func (r *rule) isData() bool {
 
 // compileRule validates rc (the i'th rule) and compiles it.
 func compileRule(i int, rc RuleConfig) (*rule, error) {
-	r := &rule{name: rc.Name, hook: rc.Hook, header: rc.Header, minSize: rc.MinSize, action: rc.Action}
+	r := &rule{name: rc.Name, hook: rc.Hook, header: rc.Header, missing: rc.Missing,
+		duplicate: rc.Duplicate, minSize: rc.MinSize, action: rc.Action}
 	if r.name == "" {
 		r.name = fmt.Sprintf("rules[%d]", i)
 	}
@@ -192,8 +202,14 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 		}
 	case hookHeader:
 		isData = true
+		if rc.Missing || rc.Duplicate {
+			if err := checkPresence(rc); err != nil {
+				return nil, fail("%v", err)
+			}
+			break
+		}
 		if rc.Match == "" && len(rc.RHSBL) == 0 {
-			return nil, fail("a header rule needs match or rhsbl")
+			return nil, fail("a header rule needs match, rhsbl, missing or duplicate")
 		}
 	case hookBody:
 		isData = true
@@ -217,6 +233,9 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 	}
 	if rc.Match != "" && (rc.Hook == hookAttachment || rc.Hook == hookSize) {
 		return nil, fail("match does not apply to a %s rule", rc.Hook)
+	}
+	if (rc.Missing || rc.Duplicate) && rc.Hook != hookHeader {
+		return nil, fail("missing and duplicate apply to header rules only")
 	}
 	if rc.Header != "" && rc.Hook != hookHeader {
 		return nil, fail("header applies to header rules only")
@@ -270,6 +289,21 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 		return nil, fail("%v", err)
 	}
 	return r, nil
+}
+
+// checkPresence validates a header rule that counts fields: missing
+// needs the field it looks for, and neither takes a value to match, since
+// an absent field has none and a repeated one is refused whatever it says.
+func checkPresence(rc RuleConfig) error {
+	switch {
+	case rc.Missing && rc.Duplicate:
+		return fmt.Errorf("missing and duplicate are two rules")
+	case rc.Missing && rc.Header == "":
+		return fmt.Errorf("missing needs header (the field that must be there)")
+	case rc.Match != "" || len(rc.RHSBL) > 0:
+		return fmt.Errorf("match and rhsbl do not apply with missing or duplicate")
+	}
+	return nil
 }
 
 // compileAction validates the action and the keys that go with it.

@@ -60,7 +60,13 @@
 //	header      match: each field named header (value unfolded, and again with
 //	            RFC 2047 words decoded, in any charset), or without header
 //	            each field as "Name: value", unfolded and again decoded;
-//	            rhsbl: the domains of the addresses in the field
+//	            rhsbl: the domains of the addresses in the field;
+//	            missing = true: the message has no field named header;
+//	            duplicate = true: it has the field named header more than
+//	            once, or without header any of the fields RFC 5322 §3.6
+//	            allows once (Date, From, Sender, Reply-To, To, Cc, Bcc,
+//	            Message-ID, In-Reply-To, References, Subject); names are
+//	            compared without case, and neither takes match or rhsbl
 //	body        match: the first 512 KiB of the raw body, and the first
 //	            64 KiB of each text part, base64 or quoted-printable decoded
 //	            (base64 as RFC 2045 §6.8 has it: what is not in its
@@ -83,8 +89,8 @@
 // A rule's conditions must all hold: match, dnsbl (the client IP is listed
 // in one of the zones; any hook) and rhsbl (one of the domains is listed in
 // one of the zones). Every rule needs one: connect, helo, mail and rcpt
-// rules match, dnsbl or rhsbl; header rules match or rhsbl; body rules
-// match. Regular expressions are Go's RE2 syntax, matched
+// rules match, dnsbl or rhsbl; header rules match, rhsbl, missing or
+// duplicate; body rules match. Regular expressions are Go's RE2 syntax, matched
 // anywhere in the text unless anchored. A key that does not apply to the
 // rule's hook or action is a configuration error.
 //

@@ -297,6 +297,14 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedTex
 		whys = append(whys, w)
 	}
 	switch r.hook {
+	case hookHeader:
+		if r.missing || r.duplicate {
+			w, ok := matchPresence(r, s.msg)
+			if !ok {
+				return "", "", false
+			}
+			whys = append(whys, w)
+		}
 	case hookSize:
 		size := messageSize(s.msg)
 		if size < r.minSize {

@@ -233,7 +233,7 @@ func TestConfigErrors(t *testing.T) {
 		{"min_size on mail", `{"rules":[{"hook":"mail","match":"x","min_size":3,"action":"reject"}]}`, "min_size"},
 		{"match on size", `{"rules":[{"hook":"size","min_size":3,"match":"x","action":"reject"}]}`, "match does not apply"},
 		{"rhsbl on body", `{"rules":[{"hook":"body","match":"x","rhsbl":["dbl.example"],"action":"reject"}]}`, "rhsbl"},
-		{"header rule without condition", `{"rules":[{"hook":"header","header":"From","action":"reject"}]}`, "needs match or rhsbl"},
+		{"header rule without condition", `{"rules":[{"hook":"header","header":"From","action":"reject"}]}`, "needs match, rhsbl, missing or duplicate"},
 		{"body rule without match", `{"rules":[{"hook":"body","action":"reject"}]}`, "needs match"},
 		{"rhsbl on header needs header", `{"rules":[{"hook":"header","match":"x","rhsbl":["dbl.example"],"action":"reject"}]}`, "needs header"},
 		{"bad zone", `{"rules":[{"hook":"connect","dnsbl":["bad zone"],"action":"reject"}]}`, "bad zone"},
