@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"slices"
 	"time"
 
@@ -153,6 +154,14 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	}
 	// go-smtp bounds the DATA reply but not the writing of the body.
 	if err := writeBody(s.conn, w, body, a.cfg.CommandTimeout.Duration); err != nil {
+		switch {
+		case ctx.Err() != nil:
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// Named as Postfix names them, not as bare socket errors.
+			err = fmt.Errorf("conversation with %s timed out while sending the message body: %w", s.host, err)
+		default:
+			err = fmt.Errorf("lost connection with %s while sending the message body: %w", s.host, err)
+		}
 		set(fail(err), accepted)
 		res.noteSiteFail(ctx, err)
 		return res
