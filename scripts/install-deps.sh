@@ -3,8 +3,12 @@
 # usage: install-deps.sh interop|bench|python|milters|chromium|dovecot
 set -eu
 pycheck=""
+files=""
 case "${1:-}" in
-  interop) pkgs="swaks postfix" ; cmds="swaks smtp-sink" ;;
+  # libsasl2-modules: the PLAIN client mechanism for the Postfix instance
+  # that relays through Sluice's submission listener (postfix_test.go).
+  interop) pkgs="swaks postfix libsasl2-modules" ; cmds="swaks smtp-sink postfix" ;
+           files="/usr/lib/*/sasl2/libplain.so" ;;
   bench)   pkgs="postfix"       ; cmds="smtp-sink smtp-source postfix" ;;
   # The Python example plugin (and its test in the chain) needs Debian's grpcio.
   python)  pkgs="python3 python3-grpcio python3-protobuf" ; cmds="" ;
@@ -27,6 +31,9 @@ esac
 missing=""
 for c in $cmds; do
   command -v "$c" >/dev/null 2>&1 || [ -x "/usr/sbin/$c" ] || missing="yes"
+done
+for f in $files; do
+  [ -e "$f" ] || missing="yes"
 done
 if [ -n "$pycheck" ]; then
   /usr/bin/python3 -c "$pycheck" >/dev/null 2>&1 || missing="yes"

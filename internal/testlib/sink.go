@@ -18,8 +18,10 @@ import (
 
 // Delivery is one message a Sink accepted.
 type Delivery struct {
-	From  string
-	Rcpts []string
+	From string
+	// MailOpts are the MAIL parameters (BODY, SMTPUTF8, RET, ENVID).
+	MailOpts smtp.MailOptions
+	Rcpts    []string
 	// RcptOpts are the RCPT parameters of each of Rcpts (NOTIFY, ORCPT).
 	RcptOpts []smtp.RcptOptions
 	Data     []byte
@@ -112,14 +114,20 @@ func (s *Sink) WaitN(t testing.TB, n int, timeout time.Duration) []Delivery {
 type sinkSession struct {
 	s        *Sink
 	from     string
+	mailOpts smtp.MailOptions
 	rcpts    []string
 	rcptOpts []smtp.RcptOptions
 }
 
-func (x *sinkSession) Reset()        { x.from, x.rcpts, x.rcptOpts = "", nil, nil }
+func (x *sinkSession) Reset() {
+	x.from, x.mailOpts, x.rcpts, x.rcptOpts = "", smtp.MailOptions{}, nil, nil
+}
 func (x *sinkSession) Logout() error { return nil }
-func (x *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+func (x *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	x.from = from
+	if opts != nil {
+		x.mailOpts = *opts
+	}
 	return nil
 }
 func (x *sinkSession) Rcpt(to string, opts *smtp.RcptOptions) error {
@@ -154,7 +162,7 @@ func (x *sinkSession) Data(r io.Reader) error {
 		}
 	}
 	x.s.mu.Lock()
-	x.s.got = append(x.s.got, Delivery{From: x.from, Rcpts: append([]string(nil), x.rcpts...),
+	x.s.got = append(x.s.got, Delivery{From: x.from, MailOpts: x.mailOpts, Rcpts: append([]string(nil), x.rcpts...),
 		RcptOpts: append([]smtp.RcptOptions(nil), x.rcptOpts...), Data: buf.Bytes(), Addr: x.s.Addr})
 	x.s.mu.Unlock()
 	select {

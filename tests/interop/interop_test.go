@@ -1,7 +1,8 @@
 //go:build interop
 
 // Package interop runs bin/sluice against real peers from Debian: swaks
-// and Postfix's smtp-source as clients, Postfix's smtp-sink as the next hop.
+// and Postfix's smtp-source as clients, Postfix's smtp-sink as the next hop,
+// and whole Postfix instances on either side of Sluice (postfix_test.go).
 // `make interop` installs them and sets SLUICE_BIN.
 package interop
 
