@@ -29,7 +29,7 @@ type Config struct {
 type RuleConfig struct {
 	Name string `json:"name"`
 	// Hook is connect, helo, mail, rcpt (checked at that SMTP step) or
-	// header, body, attachment, size (checked at the data hook).
+	// header, body, attachment, size, envelope (checked at the data hook).
 	Hook string `json:"hook"`
 	// Match is a regular expression (RE2 syntax) over what the hook sees.
 	Match string `json:"match"`
@@ -44,6 +44,10 @@ type RuleConfig struct {
 	Duplicate bool `json:"duplicate"`
 	// MinSize: a size rule matches a message of at least this many bytes.
 	MinSize int64 `json:"min_size"`
+	// MinRecipients: an envelope rule matches a message with at least
+	// this many recipients (Haraka's bounce single_recipient: a null
+	// sender with two or more).
+	MinRecipients int `json:"min_recipients"`
 	// MimeTypes ("application/zip", "application/*") and Filenames
 	// (regular expressions) select parts for an attachment rule.
 	MimeTypes []string `json:"mime_types"`
@@ -100,6 +104,7 @@ const (
 	hookBody       = "body"
 	hookAttachment = "attachment"
 	hookSize       = "size"
+	hookEnvelope   = "envelope"
 )
 
 // Rule actions.
@@ -153,6 +158,7 @@ type rule struct {
 	missing   bool
 	duplicate bool
 	minSize   int64
+	minRcpts  int
 	mimeTypes []string // lowercased; "type/*" matches a whole type
 	filenames []*regexp.Regexp
 	dnsbl     []dnsList
@@ -178,7 +184,7 @@ func (r *rule) refuses() bool {
 // isData reports whether the rule is checked at the data hook.
 func (r *rule) isData() bool {
 	switch r.hook {
-	case hookHeader, hookBody, hookAttachment, hookSize:
+	case hookHeader, hookBody, hookAttachment, hookSize, hookEnvelope:
 		return true
 	}
 	return false
@@ -187,7 +193,7 @@ func (r *rule) isData() bool {
 // compileRule validates rc (the i'th rule) and compiles it.
 func compileRule(i int, rc RuleConfig) (*rule, error) {
 	r := &rule{name: rc.Name, hook: rc.Hook, header: rc.Header, missing: rc.Missing,
-		duplicate: rc.Duplicate, minSize: rc.MinSize, action: rc.Action}
+		duplicate: rc.Duplicate, minSize: rc.MinSize, minRcpts: rc.MinRecipients, action: rc.Action}
 	if r.name == "" {
 		r.name = fmt.Sprintf("rules[%d]", i)
 	}
@@ -226,10 +232,15 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 		if rc.MinSize <= 0 {
 			return nil, fail("a size rule needs min_size > 0")
 		}
+	case hookEnvelope:
+		isData = true
+		if rc.MinRecipients <= 0 {
+			return nil, fail("an envelope rule needs min_recipients > 0")
+		}
 	case "":
 		return nil, fail("hook is required")
 	default:
-		return nil, fail("unknown hook %q (want connect, helo, mail, rcpt, header, body, attachment or size)", rc.Hook)
+		return nil, fail("unknown hook %q (want connect, helo, mail, rcpt, header, body, attachment, size or envelope)", rc.Hook)
 	}
 	if rc.Match != "" && (rc.Hook == hookAttachment || rc.Hook == hookSize) {
 		return nil, fail("match does not apply to a %s rule", rc.Hook)
@@ -242,6 +253,9 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 	}
 	if rc.Header != "" && strings.ContainsAny(rc.Header, ": \t\r\n") {
 		return nil, fail("bad header name %q", rc.Header)
+	}
+	if rc.MinRecipients != 0 && rc.Hook != hookEnvelope {
+		return nil, fail("min_recipients applies to envelope rules only")
 	}
 	if rc.MinSize != 0 && rc.Hook != hookSize {
 		return nil, fail("min_size applies to size rules only")

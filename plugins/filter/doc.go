@@ -85,12 +85,19 @@
 //	            one is skipped, not the whole field
 //	size        min_size: the message (header and body) has at least this
 //	            many bytes
+//	envelope    min_recipients: the message has at least this many
+//	            recipients, as the stages before the filter left the
+//	            envelope (run the filter before a route stage whose
+//	            aliases expand one address into several); match: the
+//	            sender ("" for <>), so that "^$" with min_recipients = 2
+//	            refuses a bounce to more than one recipient, which no
+//	            real bounce has (Haraka's bounce single_recipient)
 //
 // A rule's conditions must all hold: match, dnsbl (the client IP is listed
 // in one of the zones; any hook) and rhsbl (one of the domains is listed in
 // one of the zones). Every rule needs one: connect, helo, mail and rcpt
 // rules match, dnsbl or rhsbl; header rules match, rhsbl, missing or
-// duplicate; body rules match. Regular expressions are Go's RE2 syntax, matched
+// duplicate; body rules match; envelope rules min_recipients. Regular expressions are Go's RE2 syntax, matched
 // anywhere in the text unless anchored. A key that does not apply to the
 // rule's hook or action is a configuration error.
 //
@@ -105,7 +112,7 @@
 // distinct domains of its field; the reason notes when there were more.
 //
 // Rules are evaluated in the order written, per hook; header, body,
-// attachment and size rules are all evaluated at the data hook, together,
+// attachment, size and envelope rules are all evaluated at the data hook, together,
 // in order. The first rule that matches ends the evaluation of that hook
 // with its action, except add_header: its field is collected and the
 // evaluation goes on. The collected fields are added at the data hook

@@ -32,7 +32,7 @@ type Plugin struct {
 	// replay holds, per hook, its rules up to the last add_header one:
 	// what Data evaluates again (nil when the hook adds no field).
 	replay    map[string][]*rule
-	dataRules []*rule // header, body, attachment and size rules
+	dataRules []*rule // header, body, attachment, size and envelope rules
 	needsBody bool
 	lists     *dnsLists
 	grey      *greylist
@@ -305,6 +305,12 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedTex
 			}
 			whys = append(whys, w)
 		}
+	case hookEnvelope:
+		n := len(s.txn.Envelope.Rcpts)
+		if n < r.minRcpts {
+			return "", "", false
+		}
+		whys = append(whys, fmt.Sprintf("%d recipients >= %d", n, r.minRcpts))
 	case hookSize:
 		size := messageSize(s.msg)
 		if size < r.minSize {
@@ -419,7 +425,7 @@ func (p *Plugin) matchRegexp(r *rule, s *scope) (string, bool) {
 		return try("client name", t.Session.ClientName)
 	case hookHelo:
 		return try("helo", t.Session.Helo)
-	case hookMail:
+	case hookMail, hookEnvelope:
 		return try("sender", t.Envelope.MailFrom)
 	case hookRcpt:
 		return try("recipient", s.rcpt)
