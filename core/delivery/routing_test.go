@@ -34,6 +34,8 @@ func TestParseRoute(t *testing.T) {
 		{"smtp:relay.test:587?authfile=/etc/a", "smtp:relay.test:587?authfile=%2Fetc%2Fa&tls=required"},
 		{"smtp:relay.test:587?tls=verify&ca=/ca.pem", "smtp:relay.test:587?ca=%2Fca.pem&tls=verify"},
 		{"lmtp:tcp:127.0.0.1:24", "lmtp:tcp:127.0.0.1:24"},
+		{"lmtp:inet:127.0.0.1:24", "lmtp:tcp:127.0.0.1:24"}, // as Postfix writes it
+		{"lmtp:inet:", ""},
 		{"lmtp:unix:/run/dovecot/lmtp", "lmtp:unix:/run/dovecot/lmtp"},
 		{"discard", "discard"},
 		{"reject", ""},

@@ -15,7 +15,8 @@ import (
 //	"mx?tls=verify"                    MX delivery with a TLS policy
 //	"smtp:HOST:PORT"                   a smarthost (IPv6: smtp:[::1]:25)
 //	"smtp:HOST:PORT?tls=required&authfile=/etc/sluice/relay.auth"
-//	"lmtp:tcp:HOST:PORT"               LMTP (RFC 2033) over TCP
+//	"lmtp:tcp:HOST:PORT"               LMTP (RFC 2033) over TCP (or, as
+//	                                   Postfix writes it, lmtp:inet:HOST:PORT)
 //	"lmtp:unix:/run/dovecot/lmtp"      LMTP over a Unix socket
 //	"discard"                          recorded as delivered, nothing sent
 //
@@ -90,7 +91,10 @@ func ParseRoute(s string) (Route, error) {
 		}
 		network, addr, _ := strings.Cut(rest, ":")
 		switch network {
-		case "tcp":
+		case "tcp", "inet":
+			// Postfix and Dovecot's documentation write a TCP
+			// next hop lmtp:inet:HOST:PORT; it is the same route.
+			network = "tcp"
 			if err := config.CheckDialAddr(addr); err != nil {
 				return r, fmt.Errorf("route %q: %v", s, err)
 			}
