@@ -57,6 +57,10 @@ type RuleConfig struct {
 	// "zen.spamhaus.org=127.0.0.[2..11]": only those answers list.
 	DNSBL []string `json:"dnsbl"`
 	RHSBL []string `json:"rhsbl"`
+	// Networks (CIDR or addresses): the client IP is in one of them. Any
+	// hook; with pass it exempts the site's own hosts from the rules after
+	// it, which a helo rule's match (the name alone) could not.
+	Networks []string `json:"networks"`
 	// Action is reject, tempfail, discard, quarantine, add_header or pass.
 	Action string `json:"action"`
 	// Code, Enhanced and Text make the reply of reject and tempfail.
@@ -163,6 +167,7 @@ type rule struct {
 	filenames []*regexp.Regexp
 	dnsbl     []dnsList
 	rhsbl     []dnsList
+	networks  []netip.Prefix
 	action    string
 	reply     sdk.Reply
 	// ownText: the config gave text, which a DNS list's listing does not
@@ -203,8 +208,8 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 	isData := false
 	switch rc.Hook {
 	case hookConnect, hookHelo, hookMail, hookRcpt:
-		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 {
-			return nil, fail("a %s rule needs match, dnsbl or rhsbl", rc.Hook)
+		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 && len(rc.Networks) == 0 {
+			return nil, fail("a %s rule needs match, dnsbl, rhsbl or networks", rc.Hook)
 		}
 	case hookHeader:
 		isData = true
@@ -293,6 +298,12 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 		r.filenames = append(r.filenames, re)
 	}
 	var err error
+	if r.networks, err = netlist.Prefixes(rc.Networks); err != nil {
+		return nil, fail("networks: %v", err)
+	}
+	if rc.Networks != nil && len(r.networks) == 0 {
+		return nil, fail("networks is empty")
+	}
 	if r.dnsbl, err = zones(rc.DNSBL); err != nil {
 		return nil, fail("dnsbl: %v", err)
 	}

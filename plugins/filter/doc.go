@@ -94,9 +94,12 @@
 //	            real bounce has (Haraka's bounce single_recipient)
 //
 // A rule's conditions must all hold: match, dnsbl (the client IP is listed
-// in one of the zones; any hook) and rhsbl (one of the domains is listed in
-// one of the zones). Every rule needs one: connect, helo, mail and rcpt
-// rules match, dnsbl or rhsbl; header rules match, rhsbl, missing or
+// in one of the zones; any hook), rhsbl (one of the domains is listed in
+// one of the zones) and networks (the client IP is in one of these CIDR
+// networks or addresses; any hook: a pass rule on networks spares the
+// site's own hosts the rules after it, as Postfix's permit_mynetworks
+// does). Every rule needs one: connect, helo, mail and rcpt
+// rules match, dnsbl, rhsbl or networks; header rules match, rhsbl, missing or
 // duplicate; body rules match; envelope rules min_recipients. Regular expressions are Go's RE2 syntax, matched
 // anywhere in the text unless anchored. A key that does not apply to the
 // rule's hook or action is a configuration error.

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-message/charset"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/netlist"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -289,6 +290,13 @@ func (s *scope) mimeParts() []mimePart {
 // names it (see hit).
 func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedText string, ok bool) {
 	var whys []string
+	if len(r.networks) > 0 {
+		ip, err := netip.ParseAddr(s.txn.Session.ClientIP)
+		if err != nil || !netlist.Contains(r.networks, ip.Unmap()) {
+			return "", "", false
+		}
+		whys = append(whys, "client "+ip.Unmap().String()+" in networks")
+	}
 	if r.match != nil {
 		w, ok := p.matchRegexp(r, s)
 		if !ok {
