@@ -407,8 +407,8 @@ func rhsblText(r *rule, l listed) string {
 
 // matchRegexp applies r.match to what r's hook looks at:
 //   - connect: the client IP, and its verified host name ("" if none);
-//   - helo: the HELO/EHLO name; mail: the sender ("" for <>);
-//     rcpt: the recipient;
+//   - helo: the HELO/EHLO name; mail and envelope: the sender ("" for
+//     <>); rcpt: the recipient;
 //   - header: each field named r.header (its value, unfolded, and with
 //     RFC 2047 encoded words decoded), or without header each field as
 //     "Name: value", likewise;
