@@ -177,6 +177,10 @@ type Delivery struct {
 	NoDelayWarning        bool     `toml:"no_delay_warning"`        // never send "delayed" reports
 	DoubleBounceTo        string   `toml:"double_bounce_to"`        // where failed bounces go ("" = log and drop)
 	BounceSizeLimit       int      `toml:"bounce_size_limit"`       // largest original a report returns whole (default 50000; -1 = no limit)
+	// BounceMaxAge is max_age for mail from the null sender (reports,
+	// Sluice's and others'), as Postfix's bounce_queue_lifetime: a
+	// report to a forged sender need not wait five days. Default max_age.
+	BounceMaxAge Duration `toml:"bounce_max_age"`
 
 	MXLimits // mx_address_limit, mx_session_limit (mxlimits.go)
 }

@@ -106,6 +106,9 @@ func (c *Config) applyDefaults() {
 	if d.MaxAge.Duration == 0 {
 		d.MaxAge.Duration = 5 * 24 * time.Hour
 	}
+	if d.BounceMaxAge.Duration == 0 {
+		d.BounceMaxAge = d.MaxAge
+	}
 	if d.Workers == 0 {
 		d.Workers = 128
 	}

@@ -11,6 +11,9 @@ func (c *Config) checkExplicitZeroes() error {
 	if c.Delivery.MaxAge.Duration == 0 && c.written("delivery", "max_age") {
 		return f.err("delivery", -1, "max_age", `max_age = "0s": want a positive duration (leave max_age out for the default, 5d)`)
 	}
+	if c.Delivery.BounceMaxAge.Duration == 0 && c.written("delivery", "bounce_max_age") {
+		return f.err("delivery", -1, "bounce_max_age", `bounce_max_age = "0s": want a positive duration (leave bounce_max_age out for max_age)`)
+	}
 	return nil
 }
 

@@ -208,6 +208,7 @@ func withDefaults(c config.Delivery) config.Delivery {
 		}
 	}
 	def(&c.MaxAge, 5*24*time.Hour)
+	def(&c.BounceMaxAge, c.MaxAge.Duration)
 	def(&c.ConnectTimeout, 30*time.Second)
 	def(&c.CommandTimeout, 5*time.Minute)
 	def(&c.IdleTimeout, 10*time.Second)

@@ -319,7 +319,7 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 	}
 	// A message held during the attempt does not expire: held mail
 	// expires only once released, as in Postfix (postsuper(1) -h).
-	if m.State == envelope.StateActive && !m.Received.IsZero() && now.Sub(m.Received) > a.cfg.MaxAge.Duration {
+	if m.State == envelope.StateActive && !m.Received.IsZero() && now.Sub(m.Received) > a.lifetime(m) {
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if !r.Done() {
@@ -344,6 +344,15 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		}
 	}
 	return failed, entries
+}
+
+// lifetime is how long m may wait in the queue: bounce_max_age for
+// mail from the null sender, max_age for any other.
+func (a *Agent) lifetime(m *envelope.Message) time.Duration {
+	if m.From == "" {
+		return a.cfg.BounceMaxAge.Duration
+	}
+	return a.cfg.MaxAge.Duration
 }
 
 // retryDelay is the wait after the given number of attempts: the retry
