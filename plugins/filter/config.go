@@ -61,6 +61,9 @@ type RuleConfig struct {
 	// hook; with pass it exempts the site's own hosts from the rules after
 	// it, which a helo rule's match (the name alone) could not.
 	Networks []string `json:"networks"`
+	// UnknownDomain: a mail or rcpt rule's domain has no MX and no
+	// address, or a null MX (Postfix's reject_unknown_sender_domain).
+	UnknownDomain bool `json:"unknown_domain"`
 	// Action is reject, tempfail, discard, quarantine, add_header or pass.
 	Action string `json:"action"`
 	// Code, Enhanced and Text make the reply of reject and tempfail.
@@ -168,6 +171,7 @@ type rule struct {
 	dnsbl     []dnsList
 	rhsbl     []dnsList
 	networks  []netip.Prefix
+	noDomain  bool // unknown_domain
 	action    string
 	reply     sdk.Reply
 	// ownText: the config gave text, which a DNS list's listing does not
@@ -208,8 +212,8 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 	isData := false
 	switch rc.Hook {
 	case hookConnect, hookHelo, hookMail, hookRcpt:
-		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 && len(rc.Networks) == 0 {
-			return nil, fail("a %s rule needs match, dnsbl, rhsbl or networks", rc.Hook)
+		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 && len(rc.Networks) == 0 && !rc.UnknownDomain {
+			return nil, fail("a %s rule needs match, dnsbl, rhsbl, networks or unknown_domain", rc.Hook)
 		}
 	case hookHeader:
 		isData = true
@@ -297,6 +301,10 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 		}
 		r.filenames = append(r.filenames, re)
 	}
+	if rc.UnknownDomain && rc.Hook != hookMail && rc.Hook != hookRcpt {
+		return nil, fail("unknown_domain applies to mail and rcpt rules only")
+	}
+	r.noDomain = rc.UnknownDomain
 	var err error
 	if r.networks, err = netlist.Prefixes(rc.Networks); err != nil {
 		return nil, fail("networks: %v", err)

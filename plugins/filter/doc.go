@@ -98,8 +98,13 @@
 // one of the zones) and networks (the client IP is in one of these CIDR
 // networks or addresses; any hook: a pass rule on networks spares the
 // site's own hosts the rules after it, as Postfix's permit_mynetworks
-// does). Every rule needs one: connect, helo, mail and rcpt
-// rules match, dnsbl, rhsbl or networks; header rules match, rhsbl, missing or
+// does) and unknown_domain (mail and rcpt: the sender's or recipient's
+// domain has no MX and no address record, or a null MX, as Postfix's
+// reject_unknown_sender_domain asks; a failed look-up lets the mail
+// through and is noted in the trace; the default text is Postfix's
+// "Sender address rejected: Domain not found"). Every rule needs one:
+// connect, helo, mail and rcpt rules match, dnsbl, rhsbl or networks
+// (mail and rcpt also unknown_domain); header rules match, rhsbl, missing or
 // duplicate; body rules match; envelope rules min_recipients. Regular expressions are Go's RE2 syntax, matched
 // anywhere in the text unless anchored. A key that does not apply to the
 // rule's hook or action is a configuration error.

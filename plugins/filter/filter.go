@@ -52,7 +52,7 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	p.rules = map[string][]*rule{}
 	p.dataRules, p.needsBody = nil, false
 	names := map[string]bool{}
-	needDNS := false
+	needDNS, needDomains := false, false
 	for i, rc := range cfg.Rules {
 		r, err := compileRule(i, rc)
 		if err != nil {
@@ -70,7 +70,8 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 			p.rules[r.hook] = append(p.rules[r.hook], r)
 		}
 		p.needsBody = p.needsBody || r.hook == hookBody || r.hook == hookAttachment
-		needDNS = needDNS || len(r.dnsbl) > 0 || len(r.rhsbl) > 0
+		needDNS = needDNS || len(r.dnsbl) > 0 || len(r.rhsbl) > 0 || r.noDomain
+		needDomains = needDomains || r.noDomain
 	}
 	p.replay = map[string][]*rule{}
 	for hook, rs := range p.rules {
@@ -87,6 +88,9 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 				return err
 			}
 			p.Resolver = r
+		}
+		if _, ok := p.Resolver.(domainResolver); needDomains && !ok {
+			return fmt.Errorf("unknown_domain: the resolver cannot look up MX records")
 		}
 		p.lists = &dnsLists{r: p.Resolver, ttl: orDefault(cfg.DNSCacheTTL.Duration, defaultDNSCacheTTL), now: p.now, cache: map[string]cachedAnswer{}}
 	}
@@ -340,6 +344,18 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedTex
 		whys = append(whys, w)
 	}
 	// DNS last: it is the slow condition, asked only when the others hold.
+	if r.noDomain {
+		dr, _ := p.Resolver.(domainResolver)
+		if dr == nil {
+			return "", "", false
+		}
+		w, null, ok := unknownDomain(ctx, dr, domainsOf(r, s)[0], s.note)
+		if !ok {
+			return "", "", false
+		}
+		whys = append(whys, w)
+		listedText = unknownDomainText(r.hook, null)
+	}
 	if len(r.dnsbl) > 0 {
 		if exempt := dnsblExempt(s.txn.Session); exempt != "" {
 			s.note(fmt.Sprintf("rule %q: dnsbl not asked: %s", r.name, exempt))

@@ -1,0 +1,70 @@
+package filter
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/testlib"
+	"github.com/sluice-mta/sluice/sdk"
+	"github.com/sluice-mta/sluice/sdk/sdktest"
+)
+
+// TestUnknownDomain: Postfix's reject_unknown_sender_domain and
+// reject_unknown_recipient_domain, asked of a loopback DNS server. A
+// domain with an MX or only an address is known; NXDOMAIN, no record and
+// a null MX (RFC 7505) are not; a failed look-up lets the mail through.
+func TestUnknownDomain(t *testing.T) {
+	d := testlib.NewDNS(t,
+		"mx.example. 60 IN MX 10 mail.mx.example.",
+		"mail.mx.example. 60 IN A 192.0.2.25",
+		"a-only.example. 60 IN A 192.0.2.26",
+		"v6-only.example. 60 IN AAAA 2001:db8::26",
+		"txt-only.example. 60 IN TXT \"v=spf1 -all\"",
+		"nullmx.example. 60 IN MX 0 .",
+		"nullmx.example. 60 IN A 192.0.2.27",
+	)
+	d.Fail("broken.example")
+	r, err := dnsresolve.New([]string{d.Addr}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"sender","hook":"mail","unknown_domain":true,"action":"reject"},
+		{"name":"rcpt","hook":"rcpt","unknown_domain":true,"action":"reject","code":554,"enhanced":"5.1.2"}
+	]}`)
+	mail := func(from string) sdk.Verdict { return h.Mail(txnFrom("198.51.100.1", from)) }
+	for _, from := range []string{"a@mx.example", "a@A-ONLY.example.", "a@v6-only.example", "", "a@[192.0.2.1]", "a@broken.example"} {
+		wantAction(t, "sender "+from, mail(from), sdk.ActionContinue)
+	}
+	v := mail("a@nowhere.example")
+	wantAction(t, "NXDOMAIN", v, sdk.ActionReject)
+	wantReply(t, v, 550, "5.7.1", "Sender address rejected: Domain not found")
+	if !strings.Contains(v.Reason, "nowhere.example has no MX or address record") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	wantAction(t, "no MX or address", mail("a@txt-only.example"), sdk.ActionReject)
+	v = mail("a@nullmx.example")
+	wantAction(t, "null MX", v, sdk.ActionReject)
+	wantReply(t, v, 550, "5.7.1", "Sender address rejected: Domain does not accept mail")
+
+	v = h.Rcpt(txnFrom("198.51.100.1", "a@mx.example"), "b@nowhere.example")
+	wantAction(t, "recipient", v, sdk.ActionReject)
+	wantReply(t, v, 554, "5.1.2", "Recipient address rejected: Domain not found")
+	wantAction(t, "known recipient", h.Rcpt(txnFrom("198.51.100.1", "a@mx.example"), "b@a-only.example"), sdk.ActionContinue)
+}
+
+func TestUnknownDomainConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ name, cfg, want string }{
+		{"helo", `{"rules":[{"hook":"helo","unknown_domain":true,"action":"reject"}]}`, "unknown_domain applies to mail and rcpt rules only"},
+		{"header", `{"rules":[{"hook":"header","match":"x","unknown_domain":true,"action":"reject"}]}`, "unknown_domain applies to mail and rcpt rules only"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sdktest.Start(t, &Plugin{}, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
