@@ -30,6 +30,7 @@ commands:
   queue list|show ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
         [-c FILE | --admin URL] [--json]
         list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
+        (queue list is also a symlink named mailq)
   trace ID [-c FILE | --admin URL] [--json]
                                   what each stage did to a message
   replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
@@ -49,12 +50,22 @@ commands:
 var commands = []string{"serve", "check-config", "queue", "trace", "replay", "dkim", "plugin", "reload", "sendmail", "user", "version", "help"}
 
 func main() {
-	// Installed as a symlink named sendmail, it is the sendmail command
-	// that cron, PHP and git call.
-	if filepath.Base(os.Args[0]) == "sendmail" {
-		os.Exit(cmdSendmail(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(runAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// runAs runs the command the binary's name selects. Installed as a
+// symlink named sendmail, it is the sendmail command that cron, PHP and
+// git call; named mailq, it lists the queue, as Postfix's mailq does (on
+// Debian mailq is a symlink to sendmail, so one left behind by Postfix
+// reaches Sluice under that name).
+func runAs(name string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	switch name {
+	case "sendmail":
+		return cmdSendmail(args, stdin, stdout, stderr)
+	case "mailq":
+		return run(append([]string{"queue", "list"}, args...), stdin, stdout, stderr)
 	}
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	return run(args, stdin, stdout, stderr)
 }
 
 // run dispatches a command line; it returns the process exit code.
