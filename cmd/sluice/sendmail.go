@@ -402,6 +402,9 @@ func addrError(addr string) error {
 		return errors.New("want local-part@domain")
 	case !envelope.ValidDomain(addr[at+1:]):
 		return fmt.Errorf("bad domain %q", addr[at+1:])
+	case strings.ContainsFunc(addr[:at], func(r rune) bool { return r < ' ' || r == 0x7f }):
+		// No quoted-string holds a control character (RFC 5321 §4.1.2).
+		return errors.New("control character in the local part")
 	}
 	return nil
 }
@@ -585,10 +588,12 @@ func parseMessage(raw []byte) *smMessage {
 }
 
 // isFieldLine reports whether l starts a header field: a name of printable
-// ASCII but the colon, then a colon (RFC 5322 §2.2).
+// ASCII but the colon, then a colon (RFC 5322 §2.2). A name that leaves
+// its colon no room on a line of maxLine (§2.1.1) cannot be folded, as
+// folding is at white space after it (§2.2.3), so such a line is body.
 func isFieldLine(l string) bool {
 	colon := strings.IndexByte(l, ':')
-	if colon <= 0 {
+	if colon <= 0 || colon > maxLine-2 {
 		return false
 	}
 	for _, c := range []byte(l[:colon]) {
@@ -698,7 +703,7 @@ func submit(c *smtp.Client, o *sendmailOpts, sub *submission, stderr io.Writer) 
 	if !isASCII(string(data)) {
 		opts.Body = smtp.Body8BitMIME
 	}
-	if err := c.Mail(sub.sender, opts); err != nil {
+	if err := c.Mail(smtpPath(sub.sender), opts); err != nil {
 		return smtpFailure("MAIL FROM:<"+sub.sender+">", err)
 	}
 	var ropts *smtp.RcptOptions
@@ -713,8 +718,8 @@ func submit(c *smtp.Client, o *sendmailOpts, sub *submission, stderr io.Writer) 
 	var refused error
 	n := 0
 	for _, r := range rcpts {
-		if err := c.Rcpt(r, ropts); err != nil {
-			fmt.Fprintf(stderr, "sendmail: <%s>: %s\n", r, replyText(err))
+		if err := c.Rcpt(smtpPath(r), ropts); err != nil {
+			fmt.Fprintf(stderr, "sendmail: <%s>: %s\n", smtpPath(r), replyText(err))
 			n++
 			if refused == nil || isTemp(refused) && !isTemp(err) {
 				refused = err

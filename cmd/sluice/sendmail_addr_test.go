@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -25,6 +26,7 @@ func TestSendmailMalformedAddressIsDataErr(t *testing.T) {
 		{[]string{"-i", "a@b@remote.test"}, "", `bad recipient "a@b@remote.test": want local-part@domain`},
 		{[]string{"-i", "x@-bad-.test"}, "", `bad recipient "x@-bad-.test": bad domain "-bad-.test"`},
 		{[]string{"-i", "ok@remote.test, x@bad..test"}, "", `bad recipient "ok@remote.test, x@bad..test": x@bad..test: bad domain "bad..test"`},
+		{[]string{"-i", "a\x01b@remote.test"}, "", `bad recipient "a\x01b@remote.test": control character in the local part`},
 		{[]string{"-ti"}, "To: ok@remote.test\nCc: carol@\n", `bad Cc header "carol@": want local-part@domain`},
 		{[]string{"-i", "-f", "me@-x-.test", "bob@remote.test"}, "", `bad sender "me@-x-.test": bad domain "-x-.test"`},
 	} {
@@ -36,5 +38,23 @@ func TestSendmailMalformedAddressIsDataErr(t *testing.T) {
 	}
 	if n := sink.Conns(); n != 0 {
 		t.Errorf("the daemon was asked %d times", n)
+	}
+}
+
+// A quoted local part with a space (RFC 5321 §4.1.2 Quoted-string) in a
+// To header went out unquoted, <a b@remote.test>, which the daemon
+// refused with a 501: sendmail -t said EX_NOUSER for a valid address.
+// A local part that is no dot-string is quoted again on the wire.
+func TestSendmailQuotedLocalPart(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	t.Setenv("SLUICE_SMTP", sink.Addr) // go-smtp reads the paths, as in the daemon
+	var stderr bytes.Buffer
+	in := "To: \"a b\"@remote.test, .dot@remote.test\nSubject: x\n\nhi\n"
+	if code := run([]string{"sendmail", "-i", "-f", "s@mx.test", "-t"}, strings.NewReader(in), &bytes.Buffer{}, &stderr); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	d := sink.Deliveries()
+	if len(d) != 1 || d[0].From != "s@mx.test" || !slices.Equal(d[0].Rcpts, []string{"a b@remote.test", ".dot@remote.test"}) {
+		t.Fatalf("sink got %+v", d)
 	}
 }

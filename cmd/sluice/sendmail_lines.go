@@ -54,16 +54,23 @@ func hasLongLine(text []byte) bool {
 }
 
 // foldField folds each line of f, a field with its CRLFs, that is over
-// maxLine: before the last space or tab that leaves at most maxLine, or,
-// when the line has none, with a CRLF and a space inserted.
+// maxLine: after the last word that leaves at most maxLine, or, when the
+// line has no white space after a word, with a CRLF and a space
+// inserted. No line it makes is only white space, which RFC 5322 §3.2.2
+// allows only as obsolete syntax: a long line loses its trailing white
+// space, and a run of white space longer than 78 octets (§2.1.1's line
+// length) becomes one space; a long line of white space alone goes.
 func foldField(f string) string {
 	if !hasLongLine([]byte(f)) {
 		return f
 	}
 	var b strings.Builder
 	for _, l := range strings.SplitAfter(f, "\r\n") {
+		if len(l) > maxLine+2 {
+			l = squeezeSpace(l)
+		}
 		for len(l) > maxLine+2 {
-			cut := strings.LastIndexAny(l[1:maxLine+1], " \t") + 1
+			cut := lastWordEnd(l[:maxLine+1])
 			if cut <= 0 {
 				b.WriteString(l[:maxLine-1] + "\r\n ")
 				l = l[maxLine-1:]
@@ -75,6 +82,50 @@ func foldField(f string) string {
 		b.WriteString(l)
 	}
 	return b.String()
+}
+
+// squeezeSpace drops the trailing white space of l, a line with its CRLF,
+// and makes each run of white space over 78 octets one space. A line of
+// white space alone becomes "".
+func squeezeSpace(l string) string {
+	body, crlf := strings.CutSuffix(l, "\r\n")
+	body = strings.TrimRight(body, " \t")
+	if body == "" {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(body); {
+		j := i
+		for j < len(body) && (body[j] == ' ' || body[j] == '\t') {
+			j++
+		}
+		switch {
+		case j-i > 78:
+			b.WriteByte(' ')
+		case j > i:
+			b.WriteString(body[i:j])
+		default:
+			j++
+			b.WriteByte(body[i])
+		}
+		i = j
+	}
+	if crlf {
+		b.WriteString("\r\n")
+	}
+	return b.String()
+}
+
+// lastWordEnd returns the index of the last space or tab of s that
+// follows a character other than white space, or -1: folding there
+// leaves a word on the line.
+func lastWordEnd(s string) int {
+	for j := len(s) - 1; j >= 1; j-- {
+		if (s[j] == ' ' || s[j] == '\t') && s[j-1] != ' ' && s[j-1] != '\t' {
+			return j
+		}
+	}
+	return -1
 }
 
 // plainText reports whether m's body is one text that quoted-printable
