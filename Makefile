@@ -73,9 +73,22 @@ bench: build
 
 ## fuzz: each fuzz target for FUZZTIME (their seeds alone run in make test/check)
 FUZZTIME ?= 1m
+## (every one in the module: internal/testlib's TestFuzzTargetsListed holds
+## this list to the code)
 FUZZ_TARGETS := ./core/smtpd:FuzzParseMailbox ./core/smtpd:FuzzSMTPCommands \
-                ./core/pipeline:FuzzParseMessage ./core/config:FuzzParse \
-                ./core/delivery:FuzzDSNParams
+                ./core/pipeline:FuzzParseMessage ./core/pipeline:FuzzHeaderEdit \
+                ./core/pipeline:FuzzVerdictReply ./core/config:FuzzParse \
+                ./core/delivery:FuzzDSNParams ./core/delivery:FuzzServerReplies \
+                ./core/delivery:FuzzSTSPolicy ./core/delivery:FuzzASCIIAddr \
+                ./core/delivery:FuzzDowngrade8bit ./core/bounce:FuzzBuild \
+                ./core/dnsresolve:FuzzTXTBytes ./core/dnsresolve:FuzzAnswers \
+                ./core/milter:FuzzEndOfMessageReplies ./core/daemon:FuzzAuthservID \
+                ./internal/mimeparam:FuzzParse ./cmd/sluice:FuzzSendmailHeaders \
+                ./sdk:FuzzHandEncoding ./sdk:FuzzDecodeCallFrame \
+                ./plugins/dmarc:FuzzRecordAndAuthors ./plugins/dkim:FuzzVerify \
+                ./plugins/route:FuzzAddrKey ./plugins/spf:FuzzRecord \
+                ./plugins/spf:FuzzReceivedSPF ./plugins/filter:FuzzMIMEWalk \
+                ./plugins/filter:FuzzDecodeBase64
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "$(GO) test -run '^$$' -fuzz '^$$fn\$$' -fuzztime $(FUZZTIME) $$pkg"; \
