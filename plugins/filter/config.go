@@ -174,10 +174,11 @@ type rule struct {
 	noDomain  bool // unknown_domain
 	action    string
 	reply     sdk.Reply
-	// ownText: the config gave text, which a DNS list's listing does not
-	// replace (see hit.listedText).
-	ownText bool
-	field   sdk.AddHeader
+	// ownText, ownCode, ownEnhanced: the config gave that part of the
+	// reply, which a condition's own reply (a DNS list's listing, an
+	// unknown domain) does not replace (see hit.listed).
+	ownText, ownCode, ownEnhanced bool
+	field                         sdk.AddHeader
 }
 
 // refuses reports whether the rule's action keeps the message from its
@@ -399,12 +400,14 @@ func (r *rule) setReply(rc RuleConfig, class byte) error {
 			return fmt.Errorf("code %d: a %s needs a %cxx code", rc.Code, rc.Action, class)
 		}
 		r.reply.Code = rc.Code
+		r.ownCode = true
 	}
 	if rc.Enhanced != "" {
 		if !enhancedRE.MatchString(rc.Enhanced) || rc.Enhanced[0] != class {
 			return fmt.Errorf("enhanced %q: a %s needs %c.x.y", rc.Enhanced, rc.Action, class)
 		}
 		r.reply.Enhanced = rc.Enhanced
+		r.ownEnhanced = true
 	}
 	if rc.Text != "" {
 		if strings.ContainsAny(rc.Text, "\r\n") {
@@ -414,6 +417,24 @@ func (r *rule) setReply(rc RuleConfig, class byte) error {
 		r.ownText = true
 	}
 	return nil
+}
+
+// withListed is r's reply with each part its config left out taken from
+// listed, the reply its matching condition calls for. listed is written
+// for reject: a tempfail keeps its 4xx code and puts its own class digit
+// in listed's enhanced status (RFC 3463 §2: the detail stays, 4.1.8).
+func (r *rule) withListed(listed sdk.Reply) sdk.Reply {
+	reply := r.reply
+	if listed.Text != "" && !r.ownText {
+		reply.Text = listed.Text
+	}
+	if listed.Enhanced != "" && !r.ownEnhanced {
+		reply.Enhanced = reply.Enhanced[:1] + listed.Enhanced[1:]
+	}
+	if listed.Code != 0 && !r.ownCode && r.action == actReject {
+		reply.Code = listed.Code
+	}
+	return reply
 }
 
 // greylistSettings is a validated GreylistConfig.

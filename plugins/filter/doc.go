@@ -101,8 +101,10 @@
 // does) and unknown_domain (mail and rcpt: the sender's or recipient's
 // domain has no MX and no address record, or a null MX, as Postfix's
 // reject_unknown_sender_domain asks; a failed look-up lets the mail
-// through and is noted in the trace; the default text is Postfix's
-// "Sender address rejected: Domain not found"). Every rule needs one:
+// through and is noted in the trace; the default reply is Postfix's,
+// "550 5.1.8 Sender address rejected: Domain not found", 5.1.2 for a
+// recipient, and for a null MX RFC 7505's 550 5.7.27 (sender) or 556
+// 5.1.10 (recipient), each part the rule does not set). Every rule needs one:
 // connect, helo, mail and rcpt rules match, dnsbl, rhsbl or networks
 // (mail and rcpt also unknown_domain); header rules match, rhsbl, missing or
 // duplicate; body rules match; envelope rules min_recipients. Regular expressions are Go's RE2 syntax, matched

@@ -196,15 +196,17 @@ func (p *Plugin) envelopeHook(ctx context.Context, hook string, s *scope) sdk.Ve
 	return p.verdict(final, adds, s, nil, true)
 }
 
-// hit is a rule that matched and why. listedText, when the rule matched
-// on a DNS list's listing, names the list ("Client host [192.0.2.1]
-// listed at zen.spamhaus.org"): the reply text of a reject or tempfail
-// rule without its own text, so that a sender refused by a list learns
-// which one to ask for delisting, as Postfix's default rbl reply says.
+// hit is a rule that matched and why. listed is the reply its condition
+// calls for, each part used where the rule's config gave none: a DNS
+// list's text names the list ("Client host [192.0.2.1] listed at
+// zen.spamhaus.org"), so that a sender refused by a list learns which one
+// to ask for delisting, as Postfix's default rbl reply says; an unknown
+// domain brings its code and enhanced status as well (see
+// unknownDomainReply).
 type hit struct {
-	r          *rule
-	why        string
-	listedText string
+	r      *rule
+	why    string
+	listed sdk.Reply
 }
 
 // evaluate runs rules in order. An add_header rule that matches is
@@ -213,11 +215,11 @@ type hit struct {
 func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, []hit) {
 	var adds []hit
 	for _, r := range rules {
-		why, listedText, ok := p.matches(ctx, r, s)
+		why, listed, ok := p.matches(ctx, r, s)
 		if !ok {
 			continue
 		}
-		h := hit{r: r, why: fmt.Sprintf("rule %q (%s): %s", r.name, r.action, why), listedText: listedText}
+		h := hit{r: r, why: fmt.Sprintf("rule %q (%s): %s", r.name, r.action, why), listed: listed}
 		if r.action == actAddHeader {
 			adds = append(adds, h)
 			continue
@@ -243,10 +245,7 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 		reasons = append(reasons, final.why)
 		switch final.r.action {
 		case actReject, actTempfail:
-			reply := final.r.reply
-			if !final.r.ownText && final.listedText != "" {
-				reply.Text = final.listedText
-			}
+			reply := final.r.withListed(final.listed)
 			v = sdk.Verdict{Action: sdk.ActionTempfail, Reply: &reply}
 			if final.r.action == actReject {
 				v.Action = sdk.ActionReject
@@ -290,21 +289,21 @@ func (s *scope) mimeParts() []mimePart {
 }
 
 // matches reports whether every condition of r holds, and why. When a
-// DNS list's listing is one of them, listedText is the reply text that
-// names it (see hit).
-func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedText string, ok bool) {
+// DNS list's listing or an unknown domain is one of them, listed is the
+// reply that says so (see hit).
+func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, listed sdk.Reply, ok bool) {
 	var whys []string
 	if len(r.networks) > 0 {
 		ip, err := netip.ParseAddr(s.txn.Session.ClientIP)
 		if err != nil || !netlist.Contains(r.networks, ip.Unmap()) {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, "client "+ip.Unmap().String()+" in networks")
 	}
 	if r.match != nil {
 		w, ok := p.matchRegexp(r, s)
 		if !ok {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, w)
 	}
@@ -313,20 +312,20 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedTex
 		if r.missing || r.duplicate {
 			w, ok := matchPresence(r, s.msg)
 			if !ok {
-				return "", "", false
+				return "", sdk.Reply{}, false
 			}
 			whys = append(whys, w)
 		}
 	case hookEnvelope:
 		n := len(s.txn.Envelope.Rcpts)
 		if n < r.minRcpts {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, fmt.Sprintf("%d recipients >= %d", n, r.minRcpts))
 	case hookSize:
 		size := messageSize(s.msg)
 		if size < r.minSize {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, fmt.Sprintf("size %d >= %d", size, r.minSize))
 	case hookAttachment:
@@ -339,7 +338,7 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedTex
 			w, ok = s.cut+": not inspected further", true
 		}
 		if !ok {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, w)
 	}
@@ -347,42 +346,43 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why, listedTex
 	if r.noDomain {
 		dr, _ := p.Resolver.(domainResolver)
 		if dr == nil {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		w, null, ok := unknownDomain(ctx, dr, domainsOf(r, s)[0], s.note)
 		if !ok {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, w)
-		listedText = unknownDomainText(r.hook, null)
+		listed = unknownDomainReply(r.hook, null)
 	}
 	if len(r.dnsbl) > 0 {
 		if exempt := dnsblExempt(s.txn.Session); exempt != "" {
 			s.note(fmt.Sprintf("rule %q: dnsbl not asked: %s", r.name, exempt))
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		ip, err := netip.ParseAddr(s.txn.Session.ClientIP)
 		if err != nil {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		l, ok := p.lists.checkIP(ctx, ip, r.dnsbl, s.note)
 		if !ok {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, l.String())
-		listedText = fmt.Sprintf("Client host [%s] listed at %s", l.what, l.list.zone)
+		// The listing names the refusal, not an unknown domain's code.
+		listed = sdk.Reply{Text: fmt.Sprintf("Client host [%s] listed at %s", l.what, l.list.zone)}
 	}
 	if len(r.rhsbl) > 0 {
 		l, ok := p.lists.checkDomains(ctx, domainsOf(r, s), r.rhsbl, s.note)
 		if !ok {
-			return "", "", false
+			return "", sdk.Reply{}, false
 		}
 		whys = append(whys, l.String())
-		if listedText == "" {
-			listedText = rhsblText(r, l)
+		if listed.Text == "" {
+			listed = sdk.Reply{Text: rhsblText(r, l)}
 		}
 	}
-	return strings.Join(whys, ", "), listedText, true
+	return strings.Join(whys, ", "), listed, true
 }
 
 // dnsblExempt says why a DNSBL is not asked about the session's client,

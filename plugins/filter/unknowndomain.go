@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/sdk"
 )
 
 // domainResolver answers an unknown_domain condition's questions;
@@ -51,15 +52,20 @@ func unknownDomain(ctx context.Context, r domainResolver, domain string, note fu
 	return fmt.Sprintf("domain %s has no MX or address record", d), false, true
 }
 
-// unknownDomainText is the reply text of a rule without its own, in
-// Postfix's words.
-func unknownDomainText(hook string, null bool) string {
-	what := "Sender"
-	if hook == hookRcpt {
-		what = "Recipient"
+// unknownDomainReply is the reply of a reject rule without its own, in
+// Postfix's words and codes: a domain not found is a bad sender's (X.1.8)
+// or destination's (X.1.2) system address (RFC 3463 §3.2); a null MX gets
+// the codes RFC 7505 registers (§6), 550 5.7.27 for a sender (§4.2) and
+// 556 5.1.10 for a recipient (§3), as Postfix's nullmx_reject_code does.
+func unknownDomainReply(hook string, null bool) sdk.Reply {
+	rcpt := hook == hookRcpt
+	switch {
+	case null && rcpt:
+		return sdk.Reply{Code: 556, Enhanced: "5.1.10", Text: "Recipient address rejected: Domain does not accept mail"}
+	case null:
+		return sdk.Reply{Code: 550, Enhanced: "5.7.27", Text: "Sender address rejected: Domain does not accept mail"}
+	case rcpt:
+		return sdk.Reply{Code: 550, Enhanced: "5.1.2", Text: "Recipient address rejected: Domain not found"}
 	}
-	if null {
-		return what + " address rejected: Domain does not accept mail"
-	}
-	return what + " address rejected: Domain not found"
+	return sdk.Reply{Code: 550, Enhanced: "5.1.8", Text: "Sender address rejected: Domain not found"}
 }

@@ -40,19 +40,46 @@ func TestUnknownDomain(t *testing.T) {
 	}
 	v := mail("a@nowhere.example")
 	wantAction(t, "NXDOMAIN", v, sdk.ActionReject)
-	wantReply(t, v, 550, "5.7.1", "Sender address rejected: Domain not found")
+	wantReply(t, v, 550, "5.1.8", "Sender address rejected: Domain not found")
 	if !strings.Contains(v.Reason, "nowhere.example has no MX or address record") {
 		t.Errorf("reason %q", v.Reason)
 	}
 	wantAction(t, "no MX or address", mail("a@txt-only.example"), sdk.ActionReject)
 	v = mail("a@nullmx.example")
 	wantAction(t, "null MX", v, sdk.ActionReject)
-	wantReply(t, v, 550, "5.7.1", "Sender address rejected: Domain does not accept mail")
+	wantReply(t, v, 550, "5.7.27", "Sender address rejected: Domain does not accept mail")
 
 	v = h.Rcpt(txnFrom("198.51.100.1", "a@mx.example"), "b@nowhere.example")
 	wantAction(t, "recipient", v, sdk.ActionReject)
 	wantReply(t, v, 554, "5.1.2", "Recipient address rejected: Domain not found")
 	wantAction(t, "known recipient", h.Rcpt(txnFrom("198.51.100.1", "a@mx.example"), "b@a-only.example"), sdk.ActionContinue)
+	// The rule's own code and enhanced status stay; its text is the
+	// domain's, since it gave none.
+	v = h.Rcpt(txnFrom("198.51.100.1", "a@mx.example"), "b@nullmx.example")
+	wantReply(t, v, 554, "5.1.2", "Recipient address rejected: Domain does not accept mail")
+}
+
+// TestUnknownDomainReplyCodes: without its own reply a rule answers with
+// the codes Postfix and RFC 7505 give: a recipient's null MX 556 5.1.10,
+// a recipient's unknown domain X.1.2, a sender's X.1.8; a tempfail rule
+// keeps its 4xx and puts its class in the enhanced status.
+func TestUnknownDomainReplyCodes(t *testing.T) {
+	d := testlib.NewDNS(t, "nullmx.example. 60 IN MX 0 .")
+	r, err := dnsresolve.New([]string{d.Addr}, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := serve(t, &Plugin{Resolver: r}, `{"rules":[
+		{"name":"sender","hook":"mail","unknown_domain":true,"action":"tempfail"},
+		{"name":"rcpt","hook":"rcpt","unknown_domain":true,"action":"reject","text":"no such domain"}
+	]}`)
+	v := h.Mail(txnFrom("198.51.100.1", "a@nowhere.example"))
+	wantAction(t, "tempfail", v, sdk.ActionTempfail)
+	wantReply(t, v, 451, "4.1.8", "Sender address rejected: Domain not found")
+	v = h.Rcpt(txnFrom("198.51.100.1", ""), "b@nullmx.example")
+	wantReply(t, v, 556, "5.1.10", "no such domain")
+	v = h.Rcpt(txnFrom("198.51.100.1", ""), "b@nowhere.example")
+	wantReply(t, v, 550, "5.1.2", "no such domain")
 }
 
 func TestUnknownDomainConfigErrors(t *testing.T) {
