@@ -100,8 +100,10 @@
 // site's own hosts the rules after it, as Postfix's permit_mynetworks
 // does) and unknown_domain (mail and rcpt: the sender's or recipient's
 // domain has no MX and no address record, or a null MX, as Postfix's
-// reject_unknown_sender_domain asks; a failed look-up lets the mail
-// through and is noted in the trace; the default reply is Postfix's,
+// reject_unknown_sender_domain asks; a sender's domain is not asked
+// about for an authenticated session or a relay_networks client, as
+// dnsbl is not; a failed look-up lets the mail through and is noted in
+// the trace; the default reply is Postfix's,
 // "550 5.1.8 Sender address rejected: Domain not found", 5.1.2 for a
 // recipient, and for a null MX RFC 7505's 550 5.7.27 (sender) or 556
 // 5.1.10 (recipient), each part the rule does not set). Every rule needs one:

@@ -348,6 +348,13 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, li
 		if dr == nil {
 			return "", sdk.Reply{}, false
 		}
+		// A site's own hosts and users may send from internal domains
+		// that have no MX: Postfix configurations put permit_mynetworks
+		// and permit_sasl_authenticated before reject_unknown_sender_domain.
+		if exempt := trustedClient(s.txn.Session); exempt != "" && r.hook == hookMail {
+			s.note(fmt.Sprintf("rule %q: unknown_domain not asked: %s", r.name, exempt))
+			return "", sdk.Reply{}, false
+		}
 		w, null, ok := unknownDomain(ctx, dr, domainsOf(r, s)[0], s.note)
 		if !ok {
 			return "", sdk.Reply{}, false
@@ -356,7 +363,7 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, li
 		listed = unknownDomainReply(r.hook, null)
 	}
 	if len(r.dnsbl) > 0 {
-		if exempt := dnsblExempt(s.txn.Session); exempt != "" {
+		if exempt := trustedClient(s.txn.Session); exempt != "" {
 			s.note(fmt.Sprintf("rule %q: dnsbl not asked: %s", r.name, exempt))
 			return "", sdk.Reply{}, false
 		}
@@ -385,14 +392,14 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, li
 	return strings.Join(whys, ", "), listed, true
 }
 
-// dnsblExempt says why a DNSBL is not asked about the session's client,
-// or "". A DNSBL judges strangers by their address: an authenticated
+// trustedClient says why the session's client is one of the site's own,
+// not asked about by a DNSBL or a sender's unknown_domain, or "". A DNSBL judges strangers by their address: an authenticated
 // client is known by its login, wherever it connects from (Spamhaus's PBL
 // lists the dynamic ranges users send from, meant to be refused only
 // without AUTH), and a client in relay_networks is one of the site's own
 // hosts — Postfix has permit_sasl_authenticated and permit_mynetworks
 // before reject_rbl_client.
-func dnsblExempt(s sdk.Session) string {
+func trustedClient(s sdk.Session) string {
 	switch {
 	case s.AuthUser != "":
 		return "authenticated client"

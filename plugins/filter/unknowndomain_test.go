@@ -49,6 +49,24 @@ func TestUnknownDomain(t *testing.T) {
 	wantAction(t, "null MX", v, sdk.ActionReject)
 	wantReply(t, v, 550, "5.7.27", "Sender address rejected: Domain does not accept mail")
 
+	// The site's own users and hosts may send from internal domains
+	// (permit_sasl_authenticated, permit_mynetworks come first in
+	// Postfix): the sender's domain is not asked about, and the trace
+	// says why.
+	authed := txnFrom("198.51.100.1", "a@nowhere.example")
+	authed.Session.AuthUser = "alice"
+	v = h.Mail(authed)
+	wantAction(t, "authenticated sender", v, sdk.ActionContinue)
+	if !strings.Contains(v.Reason, `rule "sender": unknown_domain not asked: authenticated client`) {
+		t.Errorf("reason %q should say why the domain was not asked about", v.Reason)
+	}
+	own := txnFrom("10.0.0.5", "a@nowhere.example")
+	own.Session.RelayClient = true
+	wantAction(t, "relay_networks sender", h.Mail(own), sdk.ActionContinue)
+	// A recipient's domain is asked about whoever sends.
+	authed.Envelope.MailFrom = "a@mx.example"
+	wantAction(t, "authenticated, unknown recipient domain", h.Rcpt(authed, "b@nowhere.example"), sdk.ActionReject)
+
 	v = h.Rcpt(txnFrom("198.51.100.1", "a@mx.example"), "b@nowhere.example")
 	wantAction(t, "recipient", v, sdk.ActionReject)
 	wantReply(t, v, 554, "5.1.2", "Recipient address rejected: Domain not found")
