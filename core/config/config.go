@@ -32,15 +32,20 @@ type Config struct {
 	// DelayReject holds the connect, helo and mail hooks back until the
 	// first RCPT, as Postfix's smtpd_delay_reject: a refusal there is the
 	// reply to RCPT, and each stage answers them in one round trip.
-	DelayReject bool       `toml:"delay_reject"`
-	DNS         DNS        `toml:"dns"`
-	Admin       Admin      `toml:"admin"`
-	Limits      Limits     `toml:"limits"`
-	Auth        Auth       `toml:"auth"`
-	Listeners   []Listener `toml:"listener"`
-	Stages      []Stage    `toml:"stage"`
-	Delivery    Delivery   `toml:"delivery"`
-	Log         Log        `toml:"log"`
+	DelayReject bool `toml:"delay_reject"`
+	// SoftBounce is Postfix's soft_bounce, a safety net while a setup is
+	// new or changing: the listeners answer 4xx where they would answer
+	// 5xx, and delivery defers what would fail for good, so that nothing
+	// is refused or returned for good while it is on.
+	SoftBounce bool       `toml:"soft_bounce"`
+	DNS        DNS        `toml:"dns"`
+	Admin      Admin      `toml:"admin"`
+	Limits     Limits     `toml:"limits"`
+	Auth       Auth       `toml:"auth"`
+	Listeners  []Listener `toml:"listener"`
+	Stages     []Stage    `toml:"stage"`
+	Delivery   Delivery   `toml:"delivery"`
+	Log        Log        `toml:"log"`
 
 	// Source is the file the config came from ("<default>" when embedded).
 	Source string `toml:"-"`

@@ -159,8 +159,9 @@ func (s *session) authFailed(user string, r *reply.Reply, counts bool) error {
 	if counts {
 		s.srv.sleep(s.srv.ctx, s.srv.lim().AuthFailureDelay.Duration)
 	}
-	s.srv.log.Info("authentication failed", append(append([]any{"listener", s.info.Listener}, clientAttrs(&s.info)...),
-		"helo", s.info.Helo, "user", user, "reply", r.Error())...)
+	sent, soft := s.srv.softLogged(r)
+	s.srv.log.Info("authentication failed", append(append(append([]any{"listener", s.info.Listener}, clientAttrs(&s.info)...),
+		"helo", s.info.Helo, "user", user, "reply", sent.Error()), soft...)...)
 	return s.countRefusal("auth", r)
 }
 

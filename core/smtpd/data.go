@@ -339,13 +339,17 @@ func (s *session) end(tx *txn) bool {
 func (s *session) abort(r *reply.Reply) {
 	nc := s.sc.Conn()
 	_ = nc.SetWriteDeadline(time.Now().Add(s.srv.lim().CommandTimeout.Duration))
-	_, _ = io.WriteString(nc, r.String()+"\r\n")
+	_, _ = io.WriteString(nc, s.srv.sent(r).String()+"\r\n")
 	_ = s.sc.Close()
 }
 
 func (s *session) logTxn(id string, tx *txn, info *SessionInfo, size int, r *reply.Reply, took time.Duration) {
+	// The line and the metrics tell what the client got: under
+	// soft_bounce a refusal is a tempfail, the line says from what.
+	r, soft := s.srv.softLogged(r)
 	args := append(append([]any{"id", id, "listener", info.Listener}, clientAttrs(info)...), "helo", info.Helo,
 		"tls", info.TLS, "from", tx.from, "rcpts", tx.addrs(), "size", size, "reply", r.Error(), "took", took)
+	args = append(args, soft...)
 	outcome, reason := metrics.Accepted, ""
 	switch {
 	case r.Temporary():

@@ -86,6 +86,7 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	srv.AllowInsecureAuth = true
 	srv.ConnErrorCounter = s.connErrors
 	srv.JunkCommand = s.junkCommand
+	srv.ReplyCode = s.replyCode
 	return srv
 }
 
@@ -187,8 +188,9 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		c.info.ClientName = l.srv.clientName(l.srv.ctx, c.info.Client.Addr())
 	}
 	if r := l.srv.checkConnect(&c.info); r != nil {
-		r = greetingRefusal(r)
-		l.srv.log.Info("connection refused", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", r.Error())...)
+		sent, soft := l.srv.softLogged(r)
+		r = greetingRefusal(sent)
+		l.srv.log.Info("connection refused", append(append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", r.Error()), soft...)...)
 		l.refuse(nc, r)
 		return
 	}

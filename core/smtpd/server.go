@@ -90,6 +90,8 @@ type Server struct {
 	domains atomic.Pointer[config.Config]
 	// limits is [limits], which a reload replaces (limits.go).
 	limits atomic.Pointer[config.Limits]
+	// softBounce is soft_bounce, which a reload replaces (softbounce.go).
+	softBounce atomic.Bool
 
 	// Per-client limits.
 	connRate      *buckets // by IP
@@ -183,6 +185,7 @@ func newServer(opt Options) (*Server, error) {
 	}
 	s.domains.Store(domainsOf(opt.Config))
 	s.limits.Store(&lim)
+	s.SetSoftBounce(opt.Config)
 	if err := s.loadAuth(); err != nil {
 		return nil, err
 	}

@@ -409,7 +409,8 @@ func (s *session) snapshot() (*txn, SessionInfo) {
 func (s *session) logReject(stage string, r *reply.Reply, attrs ...any) {
 	args := append(append([]any{"stage", stage, "listener", s.info.Listener}, clientAttrs(&s.info)...), "helo", s.info.Helo)
 	args = append(args, attrs...)
-	s.srv.log.Info("rejected", append(args, "reply", r.Error())...)
+	r, soft := s.srv.softLogged(r)
+	s.srv.log.Info("rejected", append(append(args, "reply", r.Error()), soft...)...)
 }
 
 // from is the open transaction's sender, "" when there is none.
