@@ -114,6 +114,9 @@ func (c *Conn) handle(cmd string, arg string) {
 	}
 
 	cmd = strings.ToUpper(cmd)
+	if cmd != "BDAT" && needsTLS[cmd] && c.refuseInClear() {
+		return // before the junk count: refused, it is an error instead
+	}
 	greeting := cmd == "HELO" || cmd == "EHLO" || cmd == "LHLO"
 	if (junkCommands[cmd] || greeting && c.Session() != nil) && c.junkCommand(cmd) {
 		return
@@ -178,6 +181,29 @@ func (c *Conn) handle(cmd string, arg string) {
 		msg := fmt.Sprintf("Syntax errors, %v command unrecognized", cmd)
 		c.commandError(500, EnhancedCode{5, 5, 2}, msg)
 	}
+}
+
+// needsTLS are the commands Server.TLSRequired refuses in the clear: those
+// of a mail transaction and those that give something away (AUTH, VRFY,
+// EXPN). NOOP, RSET, HELP, QUIT, the greetings and STARTTLS stay allowed,
+// as in Postfix, so that a client can greet, start TLS and leave.
+var needsTLS = map[string]bool{
+	"MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
+	"AUTH": true, "VRFY": true, "EXPN": true,
+}
+
+// refuseInClear answers 530 and reports true when Server.TLSRequired
+// wants TLS and the connection has none.
+func (c *Conn) refuseInClear() bool {
+	f := c.server.TLSRequired
+	if f == nil {
+		return false
+	}
+	if _, isTLS := c.TLSConnectionState(); isTLS || !f(c) {
+		return false
+	}
+	c.protocolError(530, EnhancedCode{5, 7, 0}, "Must issue a STARTTLS command first")
+	return true
 }
 
 // junkCommands are the commands that move no transaction forward, which
@@ -1456,7 +1482,9 @@ func (c *Conn) handleBdat(arg string) {
 
 	if !c.fromReceived || len(c.recipients) == 0 {
 		// The chunk follows the command even when the command is rejected.
-		if c.discardChunk(size) {
+		// In the clear, where TLS is required, there is never a
+		// transaction (MAIL is refused), so the 530 is given here.
+		if c.discardChunk(size) && !c.refuseInClear() {
 			c.refuseWithoutRecipients()
 		}
 		return
@@ -1747,9 +1775,6 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 		default:
 			enhCode = NoEnhancedCode
 		}
-	}
-	if f := c.server.ReplyCode; f != nil {
-		code, enhCode = f(c, code, enhCode)
 	}
 
 	// transform each single line with \n, into separate lines

@@ -22,12 +22,6 @@ type Logger interface {
 
 // A SMTP server.
 type Server struct {
-	// ReplyCode, when set, may change the code and enhanced code of every
-	// reply the server writes, its own and the session's, just before it
-	// goes out (Sluice's soft_bounce turns 5xx into 4xx there, as
-	// Postfix's smtpd_chat_reply does). Added in Sluice's copy (SLUICE.md).
-	ReplyCode func(c *Conn, code int, enhCode EnhancedCode) (int, EnhancedCode)
-
 	// ConnErrorCounter, when set, does for a connection with no session
 	// yet (before HELO/EHLO) what a Session's ErrorCounter does: it is
 	// called for each error reply the server gives on its own, and a
@@ -44,6 +38,13 @@ type Server struct {
 	// to hold a connection. A non-nil reply is written in the command's
 	// place and the connection closed. Added in Sluice's copy (SLUICE.md).
 	JunkCommand func(c *Conn, cmd string) *SMTPError
+
+	// TLSRequired, when set, is asked on a connection not under TLS
+	// before MAIL, RCPT, DATA, BDAT, AUTH, VRFY and EXPN: true answers
+	// them "530 5.7.0 Must issue a STARTTLS command first" (RFC 3207 §4),
+	// a protocol error (ErrorCounter, ConnErrorCounter). A BDAT chunk is
+	// read and dropped first. Added in Sluice's copy (SLUICE.md).
+	TLSRequired func(c *Conn) bool
 
 	// The type of network, "tcp" or "unix".
 	Network string
