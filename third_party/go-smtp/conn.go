@@ -1776,6 +1776,9 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 			enhCode = NoEnhancedCode
 		}
 	}
+	if f := c.server.ReplyCode; f != nil {
+		code, enhCode = f(c, code, enhCode)
+	}
 
 	// transform each single line with \n, into separate lines
 	text = strings.Split(strings.Join(text, "\n"), "\n")

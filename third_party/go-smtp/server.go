@@ -22,6 +22,12 @@ type Logger interface {
 
 // A SMTP server.
 type Server struct {
+	// ReplyCode, when set, may change the code and enhanced code of every
+	// reply the server writes, its own and the session's, just before it
+	// goes out (Sluice's soft_bounce turns 5xx into 4xx there, as
+	// Postfix's smtpd_chat_reply does). Added in Sluice's copy (SLUICE.md).
+	ReplyCode func(c *Conn, code int, enhCode EnhancedCode) (int, EnhancedCode)
+
 	// ConnErrorCounter, when set, does for a connection with no session
 	// yet (before HELO/EHLO) what a Session's ErrorCounter does: it is
 	// called for each error reply the server gives on its own, and a
