@@ -82,6 +82,12 @@ func printDeliveries(w io.Writer, evs []pipeline.DeliveryEvent) {
 	}
 	tw.Flush()
 	for _, e := range evs {
+		if len(e.SoftBounce) > 0 {
+			// The deferral in the table would have been a failure.
+			fmt.Fprintf(w, "soft_bounce, attempt %d: %s deferred instead of failed\n", e.Attempt, printable(strings.Join(e.SoftBounce, ",")))
+		}
+	}
+	for _, e := range evs {
 		if len(e.Stages) > 0 {
 			fmt.Fprintf(w, "\ndeliver hook, attempt %d:\n", e.Attempt)
 			printTrace(w, e.Stages)

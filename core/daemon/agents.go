@@ -81,5 +81,6 @@ func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolve
 	o.Deliver = d.deliverHook
 	o.Metrics = d.metrics
 	o.FreeSpace, o.MinFree = d.queue.FreeSpace, int64(running.Limits.QueueMinFree)
+	o.SoftBounce = c.SoftBounce
 	return o, nil
 }

@@ -134,7 +134,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.live = newLivePolicy(g, d.log)
-	for _, w := range authWarnings(c, g.pipe) {
+	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
 		d.log.Warn(w)
 	}
 	d.names = &clientNames{log: d.log}

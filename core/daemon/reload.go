@@ -21,10 +21,10 @@ import (
 // pipeline they began with, whose stages stop when the last of them ends;
 // listeners that are unchanged keep their sockets, removed ones stop
 // accepting and let their sessions finish. local_domains, relay_networks,
-// [limits] (but for two, see smtpd.SetLimits), [auth] and the log level
-// apply at once, in open sessions too; a changed [dns] restarts the
-// plugins and makes a new delivery agent. A changed
-// [delivery] starts a new delivery agent; the one before finishes the
+// [limits] (but for two, see smtpd.SetLimits), [auth], soft_bounce and
+// the log level apply at once, in open sessions too; a changed [dns]
+// restarts the plugins and makes a new delivery agent. A changed
+// [delivery] or soft_bounce starts a new delivery agent; the one before finishes the
 // attempts it has in flight. Other settings are logged as needing a
 // restart.
 func (d *Daemon) Reload(c *config.Config) error {
@@ -93,7 +93,8 @@ func (d *Daemon) reload(c *config.Config) error {
 	// listener's renewed certificate is read again at a reload: the agent
 	// holds the one it read in memory.
 	ca := caFile(c)
-	if dnsChanged || !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) || !bytes.Equal(ca, d.agentCA) {
+	// soft_bounce too: the agent holds it (a new one is cheap).
+	if dnsChanged || !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) || !bytes.Equal(ca, d.agentCA) || d.cfg.SoftBounce != c.SoftBounce {
 		o, err := d.agentOptions(c, running, res)
 		if err != nil {
 			return err
@@ -112,11 +113,12 @@ func (d *Daemon) reload(c *config.Config) error {
 	d.live.swap(g)
 	d.smtp.SetDomains(c)
 	d.smtp.SetLimits(c)
+	d.smtp.SetSoftBounce(c)
 	if aerr := d.smtp.SetAuth(c); aerr != nil {
 		// Checked above: only a file changed since can get here.
 		err = errors.Join(err, aerr)
 	}
-	for _, w := range authWarnings(c, g.pipe) {
+	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
 		d.log.Warn(w)
 	}
 	if dopt != nil {

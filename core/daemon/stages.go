@@ -311,7 +311,7 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &CheckResult{Warnings: authWarnings(c, ps.pipe), Hooks: make([][]sdk.Hook, len(c.Stages))}
+	res := &CheckResult{Warnings: append(softBounceWarnings(c), authWarnings(c, ps.pipe)...), Hooks: make([][]sdk.Hook, len(c.Stages))}
 	for i, s := range ps.stages {
 		if p, ok := s.(*sharedStage); ok {
 			res.Hooks[i] = p.Info().Hooks

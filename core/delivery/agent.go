@@ -66,6 +66,8 @@ type Options struct {
 	// starts (see diskShort). Nil or a negative MinFree: no check.
 	FreeSpace func() (int64, error)
 	MinFree   int64
+	// SoftBounce defers what would fail for good (softbounce.go).
+	SoftBounce bool
 }
 
 // Agent delivers queued messages. Create it with New and start it with Run.
@@ -87,6 +89,8 @@ type Agent struct {
 	busy        *claims
 	bounceWait  time.Duration // see Bounce
 	deliverHook DeliverHook
+	// softBounceOn is Options.SoftBounce.
+	softBounceOn bool
 
 	freeSpace func() (int64, error)
 	minFree   int64
@@ -119,7 +123,8 @@ func New(q Queue, opt Options) *Agent {
 
 		bounceWait: bounceWait,
 
-		deliverHook: opt.Deliver,
+		deliverHook:  opt.Deliver,
+		softBounceOn: opt.SoftBounce,
 
 		freeSpace: opt.FreeSpace,
 		minFree:   opt.MinFree,

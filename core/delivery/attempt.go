@@ -44,6 +44,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			return
 		}
 	}
+	a.softBounce(results) // a recipient without a domain, the hook's refusals
 	for i, d := range dests {
 		if (i > 0 || asked) && !a.stillActive(id) {
 			// Deleted or held while an earlier destination, or the
@@ -63,6 +64,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		})
 		res, via := a.deliverTo(dctx, m, body, d)
 		took := time.Since(start)
+		a.softBounce(res)
 		remote := remoteHost(via)
 		for addr, o := range res {
 			if o.remote == "" {
@@ -193,9 +195,16 @@ func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res 
 		result = "failed"
 	}
 	tlsState, sts := tr.summary(via)
-	a.log.Info("delivery attempt", "id", m.ID, "dest", d.name, "via", via,
-		"rcpts", rcpts, "result", result, "reply", last, "tls", tlsState, "mta_sts", sts)
-	a.traceAttempt(m, d, via, rcpts, result, last, tlsState, sts)
+	attrs := []any{"id", m.ID, "dest", d.name, "via", via,
+		"rcpts", rcpts, "result", result, "reply", last, "tls", tlsState, "mta_sts", sts}
+	kept := softBouncedRcpts(rcpts, res)
+	if len(kept) > 0 {
+		// The deferral would have been a failure: the operator reading
+		// it should know.
+		attrs = append(attrs, "soft_bounce", kept)
+	}
+	a.log.Info("delivery attempt", attrs...)
+	a.traceAttempt(m, d, via, rcpts, result, last, tlsState, sts, kept)
 	if a.metrics != nil {
 		domain := d.domain
 		if domain == "" {
@@ -319,7 +328,14 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 	}
 	// A message held during the attempt does not expire: held mail
 	// expires only once released, as in Postfix (postsuper(1) -h).
-	if m.State == envelope.StateActive && !m.Received.IsZero() && now.Sub(m.Received) > a.lifetime(m) {
+	expired := m.State == envelope.StateActive && !m.Received.IsZero() && now.Sub(m.Received) > a.lifetime(m)
+	if expired && a.softBounceOn {
+		// Postfix's bounce_flush returns nothing under soft_bounce: the
+		// mail stays queued past its lifetime and is tried again.
+		a.log.Warn("delivery: past its queue lifetime, kept queued by soft_bounce", "id", m.ID, "received", m.Received)
+		expired = false
+	}
+	if expired {
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			if !r.Done() {

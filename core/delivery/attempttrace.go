@@ -207,7 +207,7 @@ func (t *attemptTrace) summary(via string) (tlsState, sts string) {
 
 // traceAttempt appends the attempt of d to m's trace, when the queue keeps
 // traces. A failure costs only diagnostics, so it is logged and ignored.
-func (a *Agent) traceAttempt(m *envelope.Message, d *destination, via string, rcpts []string, result, reply, tlsState, sts string) {
+func (a *Agent) traceAttempt(m *envelope.Message, d *destination, via string, rcpts []string, result, reply, tlsState, sts string, softBounced []string) {
 	a.traceEvent(m.ID, pipeline.DeliveryEvent{
 		Time:        a.clock(),
 		Attempt:     m.Attempts + 1,
@@ -218,6 +218,7 @@ func (a *Agent) traceAttempt(m *envelope.Message, d *destination, via string, rc
 		Reply:       reply,
 		TLS:         tlsState,
 		MTASTS:      sts,
+		SoftBounce:  softBounced,
 	})
 }
 

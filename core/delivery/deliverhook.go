@@ -80,7 +80,11 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 				// Verdict.Reason): the stored reply, which a report
 				// quotes to the sender, is the reply alone.
 				o := permanent(&reply.Reply{Code: v.Reply.Code, Enhanced: v.Reply.Enhanced, Text: v.Reply.Text})
-				a.log.Info("delivery: failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
+				if a.softBounceOn {
+					a.log.Info("delivery: deferred by soft_bounce, failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply, "soft_bounce", true)
+				} else {
+					a.log.Info("delivery: failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
+				}
 				results[r.Addr] = o
 			case v.Reply != nil:
 				o := temporary(v.Reply.String())

@@ -67,6 +67,8 @@ type outcome struct {
 	// reply is kept (as Postfix's "delivery temporarily suspended" keeps
 	// the original reason).
 	skipped bool
+	// softBounced marks a permanent failure soft_bounce deferred.
+	softBounced bool
 }
 
 // viaHop records whether the hop that accepted the recipient advertised

@@ -46,6 +46,9 @@ type DeliveryEvent struct {
 	// what came of it: "enforce: ok", "testing: certificate not verified",
 	// "none" when the domain has no policy; empty when MTA-STS did not apply.
 	MTASTS string `json:"mta_sts,omitempty"`
+	// SoftBounce are the recipients that failed for good and that
+	// soft_bounce deferred instead.
+	SoftBounce []string `json:"soft_bounce,omitempty"`
 	// Stages, in the event of destination "deliver hook", is what the
 	// stages asked at the deliver hook did to the recipients it names:
 	// those a stage refused, discarded, quarantined or failed on.

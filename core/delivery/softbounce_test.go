@@ -1,0 +1,71 @@
+package delivery
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// Under soft_bounce a 5xx from the next hop and a domain with no mail
+// host defer the recipient instead of failing it: no report is queued,
+// the reply stays LastReply, the log says soft_bounce kept it, and it is
+// tried again on the schedule, past max_age too (Postfix's bounce_flush
+// returns nothing under soft_bounce).
+func TestSoftBounceDefers(t *testing.T) {
+	h := newHarness(t)
+	h.useDNS(nil,
+		"one.test. MX 10 mx.one.test.", "mx.one.test. A 127.0.0.2",
+		"origin.test. MX 10 mx.origin.test.", "mx.origin.test. A 127.0.0.5",
+	)
+	one := h.sinkAt("127.0.0.2", sinkOptions{rcpt: reject550("bad@one.test")})
+	h.sinkAt("127.0.0.5", sinkOptions{})
+	logs := &lockedBuffer{}
+	h.opt.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	h.opt.Config.MaxAge.Duration = time.Hour
+	h.opt.SoftBounce = true
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "ok@one.test", "bad@one.test", "e@nohost.test"))
+	waitMsg(t, one)
+	m := h.recorded(id)
+	check := func(m *envelope.Message, attempts int) {
+		t.Helper()
+		if r := rcpt(m, "bad@one.test"); r.Status != envelope.RcptPending || r.LastReply != "550 5.1.1 no such user" || r.Attempts != attempts {
+			t.Errorf("bad@one.test: %+v, want pending with the 550 after %d attempts", r, attempts)
+		}
+		if r := rcpt(m, "e@nohost.test"); r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "550 5.1.2 ") {
+			t.Errorf("e@nohost.test: %+v, want pending with the 550 5.1.2", r)
+		}
+		if h.gone(id) {
+			t.Fatal("the message left the queue")
+		}
+		all, err := h.q.List(10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 1 {
+			t.Errorf("%d messages queued, want the one (no report)", len(all))
+		}
+	}
+	check(m, 1)
+	if r := rcpt(m, "ok@one.test"); r.Status != envelope.RcptDelivered {
+		t.Errorf("ok@one.test: %+v", r)
+	}
+	if !m.NextAttempt.After(h.clock.Now()) {
+		t.Errorf("next attempt %v, want on the retry schedule", m.NextAttempt)
+	}
+	l := logs.String()
+	for _, want := range []string{`result=mixed reply="550 5.1.1 no such user" tls="" mta_sts="" soft_bounce=[bad@one.test]`, `result=deferred reply="550 5.1.2 `, `soft_bounce=[e@nohost.test]`} {
+		if !strings.Contains(l, want) {
+			t.Errorf("log lacks %s:\n%s", want, l)
+		}
+	}
+	// Past max_age the recipients are tried again, not expired.
+	h.retryAfter(2 * time.Hour)
+	check(h.recorded(id), 2)
+	if l := logs.String(); !strings.Contains(l, "kept queued by soft_bounce") {
+		t.Errorf("log lacks the kept expiry:\n%s", l)
+	}
+}
