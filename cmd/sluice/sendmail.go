@@ -337,25 +337,30 @@ func (o *sendmailOpts) option(letter byte, value string) error {
 }
 
 // submitAddr is the address of c's first listener of kind smtp, with a
-// wildcard host made the loopback address.
+// wildcard host made the loopback address. One with tls_required is
+// passed over for one without, as sendmail submits in the clear; when all
+// require TLS the first is used, and its 530 says why.
 func submitAddr(c *config.Config) string {
-	for _, l := range c.Listeners {
-		if l.Kind != config.KindSMTP {
-			continue
+	var l *config.Listener
+	for i := range c.Listeners {
+		if c.Listeners[i].Kind == config.KindSMTP && (l == nil || l.TLSRequired && !c.Listeners[i].TLSRequired) {
+			l = &c.Listeners[i]
 		}
-		host, port, err := net.SplitHostPort(l.Listen)
-		if err != nil {
-			return l.Listen
-		}
-		switch host {
-		case "", "0.0.0.0":
-			host = "127.0.0.1"
-		case "::":
-			host = "::1"
-		}
-		return net.JoinHostPort(host, port)
 	}
-	return defaultSubmitAddr
+	if l == nil {
+		return defaultSubmitAddr
+	}
+	host, port, err := net.SplitHostPort(l.Listen)
+	if err != nil {
+		return l.Listen
+	}
+	switch host {
+	case "", "0.0.0.0":
+		host = "127.0.0.1"
+	case "::":
+		host = "::1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // defaultSender is the invoking user at domain, as sendmail does.

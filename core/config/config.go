@@ -147,6 +147,11 @@ type Listener struct {
 	Kind    ListenerKind `toml:"kind"`
 	TLSCert string       `toml:"tls_cert"`
 	TLSKey  string       `toml:"tls_key"`
+	// TLSRequired refuses mail in the clear: MAIL, RCPT, DATA, BDAT,
+	// AUTH, VRFY and EXPN before STARTTLS get 530 5.7.0 (RFC 3207 §4;
+	// Postfix's smtpd_tls_security_level = encrypt). RFC 3207 forbids it
+	// on a publicly-referenced server: it is for partners and internal hops.
+	TLSRequired bool `toml:"tls_required"`
 }
 
 // Stage is one step of the policy pipeline, a plugin or a milter.

@@ -42,6 +42,12 @@ func (c *Config) validateListeners(f finder) error {
 		if l.Kind != KindSMTP && l.TLSCert == "" {
 			return f.err("listener", i, "kind", fmt.Sprintf("a %s listener needs tls_cert and tls_key", l.Kind))
 		}
+		switch {
+		case l.TLSRequired && l.Kind == KindSubmissions:
+			return f.err("listener", i, "tls_required", "a submissions listener is TLS from the first byte: tls_required has nothing to require")
+		case l.TLSRequired && l.TLSCert == "":
+			return f.err("listener", i, "tls_required", "tls_required needs tls_cert and tls_key, to offer STARTTLS")
+		}
 		for _, k := range []struct{ key, path string }{{"tls_cert", l.TLSCert}, {"tls_key", l.TLSKey}} {
 			if k.path == "" {
 				continue

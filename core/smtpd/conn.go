@@ -24,6 +24,10 @@ type conn struct {
 	info     SessionInfo // the connection's part: listener, client, TLS
 	once     sync.Once
 
+	// tlsRequired is the listener's tls_required when the connection was
+	// accepted: a reload does not change it under a session.
+	tlsRequired bool
+
 	mu          sync.Mutex
 	inTxn       bool // between an accepted MAIL and the end of the transaction
 	closing     bool // Shutdown has begun
@@ -46,9 +50,10 @@ func newConn(l *listener, raw net.Conn) *conn {
 		local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	}
 	return &conn{
-		Conn: raw,
-		srv:  l.srv,
-		l:    l,
+		Conn:        raw,
+		srv:         l.srv,
+		l:           l,
+		tlsRequired: l.tlsRequired.Load(),
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),
 			Local:    local,

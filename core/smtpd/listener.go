@@ -26,6 +26,11 @@ type listener struct {
 	cfg  config.Listener
 	tls  *tls.Config                     // nil: no STARTTLS
 	cert atomic.Pointer[tls.Certificate] // what tls serves; SetListeners renews it
+
+	// tlsRequired is tls_required as it is now: each connection takes it
+	// when accepted, and SetListeners changes it for those to come.
+	tlsRequired atomic.Bool
+
 	sock net.Listener
 
 	// mu guards smtp and handoff, which SetLimits replaces (setSMTP),
@@ -41,6 +46,7 @@ type listener struct {
 
 func newListener(s *Server, lc config.Listener) (*listener, error) {
 	l := &listener{srv: s, cfg: lc}
+	l.tlsRequired.Store(lc.TLSRequired)
 	if lc.TLSCert != "" {
 		cert, err := loadCert(s.cfg, lc)
 		if err != nil {
@@ -85,6 +91,12 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	// before MAIL (RFC 6409 §4.3).
 	srv.AllowInsecureAuth = true
 	srv.ConnErrorCounter = s.connErrors
+	// tls_required: 530 5.7.0 to mail in the clear (RFC 3207 §4), an
+	// error towards max_errors as Postfix counts it.
+	srv.TLSRequired = func(sc *smtp.Conn) bool {
+		c := connOf(sc)
+		return c != nil && c.tlsRequired
+	}
 	srv.JunkCommand = s.junkCommand
 	srv.ReplyCode = s.replyCode
 	return srv

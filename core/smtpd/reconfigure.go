@@ -19,7 +19,8 @@ type ListenerChanges struct {
 // config reload. A listener whose name, address, kind and TLS files are
 // unchanged keeps its socket and its sessions untouched; its certificate
 // and key are read again, so that new TLS sessions get a renewed
-// certificate, and one that no longer loads refuses the reload. A new one
+// certificate, and one that no longer loads refuses the reload; a changed
+// tls_required applies to the connections it accepts from then on. A new one
 // is bound and served. One that is gone (or changed) stops accepting at once
 // and its sessions end as at Shutdown: an idle one now, one in a
 // transaction as soon as that transaction is over, so no accepted message
@@ -49,10 +50,12 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	// the operator says so. A file that no longer loads refuses the reload,
 	// as it would for a new listener.
 	renewed := map[*listener]*tls.Certificate{}
+	required := map[*listener]bool{}
 	var fresh []*listener
 	for _, lc := range lcs {
 		if old := findListener(cur, lc); old != nil && !keep[old] {
 			keep[old] = true
+			required[old] = lc.TLSRequired
 			if lc.TLSCert != "" {
 				cert, err := loadCert(s.cfg, lc)
 				if err != nil {
@@ -117,6 +120,9 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	for l, cert := range renewed {
 		l.cert.Store(cert)
 	}
+	for l, req := range required {
+		l.tlsRequired.Store(req)
+	}
 	for _, l := range gone {
 		s.stopListener(l)
 		ch.Removed = append(ch.Removed, l.cfg.Name)
@@ -147,10 +153,13 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	return ch, errors.Join(errs...)
 }
 
-// findListener returns the running listener configured exactly as lc.
+// findListener returns the running listener configured as lc, but for
+// tls_required, which a running listener takes without a new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
-		if l.cfg == lc {
+		cfg := l.cfg
+		cfg.TLSRequired = lc.TLSRequired
+		if cfg == lc {
 			return l
 		}
 	}
