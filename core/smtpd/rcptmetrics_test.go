@@ -61,3 +61,17 @@ func recipientCounts(t *testing.T, m *metrics.Metrics) map[[3]string]float64 {
 	}
 	return out
 }
+
+// Under soft_bounce a refused RCPT is counted as the tempfail the client
+// got, as the transaction's count and the log line give it.
+func TestRcptMetricsSoftBounce(t *testing.T) {
+	m := metrics.New(metrics.Providers{})
+	h := start(t, withSoftBounce, func(o *Options) { o.Metrics = m })
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<x@elsewhere.example>", "454 4.7.1 Relay access denied")
+	if got := recipientCounts(t, m); len(got) != 1 || got[[3]string{"mx", "tempfailed", "4.7.1"}] != 1 {
+		t.Errorf("got series %v, want [mx tempfailed 4.7.1]:1", got)
+	}
+}

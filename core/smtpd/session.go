@@ -234,8 +234,13 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 
 // countRcpt counts the listener's answer to one RCPT (nil: accepted) in
 // sluice_smtp_recipients_total, with the reason label Transaction uses.
+// Like it, it counts the reply the client got: under soft_bounce a
+// refusal is a tempfail.
 func (s *session) countRcpt(r *reply.Reply) {
 	outcome, reason := metrics.Accepted, ""
+	if r != nil {
+		r = s.srv.sent(r)
+	}
 	switch {
 	case r == nil:
 	case r.Temporary():
