@@ -15,10 +15,7 @@ import (
 // plugins: its header is seen by the stage after it, and its reject stops
 // the message.
 func TestPythonPluginInTheChain(t *testing.T) {
-	if err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf").Run(); err != nil {
-		t.Skip("python3-grpcio / python3-protobuf not installed (make test installs them)")
-	}
-	py := filepath.Join(testlib.ModuleRoot(t), "examples", "python-plugin", "plugin.py")
+	py := pythonPlugin(t)
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	after := `{"data": {"*": {"edits": [{"op": "change_header", "name": "X-Python-Plugin", "value": "after:", "prefix": true}]}}}`
 	d := startDaemon(t, relayTo(sink)+
@@ -34,5 +31,29 @@ func TestPythonPluginInTheChain(t *testing.T) {
 	}
 	if _, err := send(t, d, "python-reject please"); err == nil || !strings.HasPrefix(err.Error(), "550 5.7.1") {
 		t.Fatalf("python reject: %v", err)
+	}
+}
+
+// pythonPlugin is the Python example's path, the test skipped where
+// Debian's python3 cannot import grpc.
+func pythonPlugin(t *testing.T) string {
+	t.Helper()
+	if err := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf").Run(); err != nil {
+		t.Skip("python3-grpcio / python3-protobuf not installed (make test installs them)")
+	}
+	return filepath.Join(testlib.ModuleRoot(t), "examples", "python-plugin", "plugin.py")
+}
+
+// TestPythonPluginRefusesUnknownKey: the Python example takes no settings;
+// a key in its [stage.config] stops the start, reported at that key's line
+// as a Go plugin's refusal is.
+func TestPythonPluginRefusesUnknownKey(t *testing.T) {
+	py := pythonPlugin(t)
+	src := fmt.Sprintf("hostname = \"x.test\"\ndata_dir = %q\n[[listener]]\nlisten = \"127.0.0.1:0\"\n"+
+		"[[stage]]\nname = \"python\"\nplugin = %q\n[stage.config]\nmoed = \"strict\"\n", t.TempDir(), py)
+	_, err := Start(Options{Config: mustParse(t, src), Logger: discardLog()})
+	const want = `test.toml:9: stage "python": [stage.config] refused by the plugin: unknown field "moed"`
+	if err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("start: %v\nwant prefix %s", err, want)
 	}
 }

@@ -12,9 +12,14 @@ It speaks hashicorp/go-plugin's protocol as any non-Go plugin must:
      go-plugin's GRPCController so that the core can shut it down;
 plus Sluice's service, sluice.plugin.v1.Plugin (sdk/proto/pluginv1).
 
+It takes no settings: Init refuses any [stage.config] key, naming it, and
+logs JSON lines on stderr, which the core logs at their own level.
+
 Needs Debian's python3-grpcio and python3-protobuf.
 """
 
+import json
+import logging
 import os
 import signal
 import sys
@@ -40,6 +45,44 @@ COOKIE_VALUE = "d7f1c8a2-5b3e-4f0a-9c6d-sluice-v1"
 PROTOCOL_VERSION = 1
 GO_PLUGIN_CORE_VERSION = 1
 
+log = logging.getLogger("python-plugin")
+
+
+class JSONLines(logging.Formatter):
+    """One JSON object a line, with "level" and "msg": the core logs it at
+    that level with that message (README, "Write your own plugin")."""
+
+    def format(self, record):
+        rec = {"level": record.levelname, "msg": record.getMessage(), "logger": record.name}
+        if record.exc_info:
+            # The traceback, which grpc alone would drop (see setup_logging).
+            rec["exc"] = self.formatException(record.exc_info)
+        return json.dumps(rec)
+
+
+def setup_logging():
+    """Log to stderr, the core's log. grpc installs a NullHandler; without a
+    handler of our own an exception in a hook reaches the log only as
+    "Exception calling application: ...", with no traceback."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONLines())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+
+
+def check_config(config_json):
+    """This plugin takes no settings: an empty object or nothing. The error
+    names the key as encoding/json does, so the core reports it at that
+    key's line of [stage.config]."""
+    try:
+        cfg = json.loads(config_json or b"{}")
+    except ValueError as e:
+        return "config is not JSON: %s" % e
+    if not isinstance(cfg, dict):
+        return "config is not a JSON object"
+    if cfg:
+        return 'unknown field "%s" (this plugin takes no settings)' % sorted(cfg)[0]
+    return None
+
 
 class Plugin(plugin_pb2_grpc.PluginServicer):
     """sluice.plugin.v1.Plugin: a data hook that reads headers only."""
@@ -48,6 +91,13 @@ class Plugin(plugin_pb2_grpc.PluginServicer):
         if request.protocol_version not in (0, PROTOCOL_VERSION):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                           "plugin speaks protocol %d, core %d" % (PROTOCOL_VERSION, request.protocol_version))
+        problem = check_config(request.config_json)
+        if problem:
+            # INVALID_ARGUMENT with the plugin's own words: the core shows
+            # them at the line of the key they name and does not start.
+            log.error("stage %s: %s", request.stage_name, problem)
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        log.info("stage %s: ready", request.stage_name)
         return pb.InitResponse(hooks=[pb.HOOK_DATA], data_needs_body=False,
                                plugin_name="python-plugin", plugin_version="1.0")
 
@@ -105,6 +155,7 @@ def main():
     if os.environ.get(COOKIE_KEY) != COOKIE_VALUE:
         sys.stderr.write("This is a Sluice plugin: Sluice starts it, it is not run by hand.\n")
         return 1
+    setup_logging()
     # Ctrl-C in the core's terminal reaches the whole process group; the
     # core decides when its plugins stop (go-plugin plugins do the same).
     signal.signal(signal.SIGINT, signal.SIG_IGN)

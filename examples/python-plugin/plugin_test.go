@@ -2,11 +2,16 @@ package pythonplugin
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -29,6 +34,17 @@ func needPythonGRPC(t *testing.T) {
 // uses, and returns the initialised client.
 func start(t *testing.T) (*sdk.Client, sdk.Info, *plugin.Client) {
 	t.Helper()
+	c, info, pc, err := startWith(t, `{}`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, info, pc
+}
+
+// startWith is start with config as its [stage.config] JSON, the plugin's
+// stderr copied to stderr (when not nil), and Init's error returned.
+func startWith(t *testing.T, config string, stderr io.Writer) (*sdk.Client, sdk.Info, *plugin.Client, error) {
+	t.Helper()
 	needPythonGRPC(t)
 	script, err := filepath.Abs("plugin.py")
 	if err != nil {
@@ -36,17 +52,54 @@ func start(t *testing.T) (*sdk.Client, sdk.Info, *plugin.Client) {
 	}
 	cfg := sdk.ClientConfig(exec.Command(python, script))
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "python-plugin", Level: hclog.Warn, Output: os.Stderr})
+	cfg.Stderr = stderr
 	pc := plugin.NewClient(cfg)
 	t.Cleanup(pc.Kill)
 	c, err := sdk.Dispense(pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := c.Init(context.Background(), "python", []byte(`{}`))
-	if err != nil {
-		t.Fatal(err)
+	info, err := c.Init(context.Background(), "python", []byte(config))
+	return c, info, pc, err
+}
+
+// lines collects what the plugin writes on stderr, a line at a time.
+type lines chan string
+
+func (l lines) Write(p []byte) (int, error) {
+	for _, s := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		select {
+		case l <- s:
+		default: // the test reads the first few only
+		}
 	}
-	return c, info, pc
+	return len(p), nil
+}
+
+// TestRefusesUnknownKey: the plugin takes no settings, so any key in its
+// [stage.config] fails Init with INVALID_ARGUMENT naming it, which the core
+// turns into an error at that key's line; and it logs why as a JSON line
+// on stderr, which the core logs at its level.
+func TestRefusesUnknownKey(t *testing.T) {
+	stderr := make(lines, 16)
+	_, _, _, err := startWith(t, `{"moed": "strict"}`, stderr)
+	var ce *sdk.ConfigError
+	if !errors.As(err, &ce) || ce.Key() != "moed" || !strings.HasPrefix(ce.Msg, `unknown field "moed"`) {
+		t.Fatalf("Init: %v (%T), want a ConfigError naming moed", err, err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case line := <-stderr:
+			var rec struct{ Level, Msg string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Level == "ERROR" && strings.Contains(rec.Msg, `unknown field "moed"`) {
+				return
+			}
+			t.Logf("stderr: %s", line)
+		case <-deadline:
+			t.Fatal("no JSON log line naming the refused key on stderr")
+		}
+	}
 }
 
 func TestInit(t *testing.T) {
