@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -67,5 +68,58 @@ func TestSoftBounceDefers(t *testing.T) {
 	check(h.recorded(id), 2)
 	if l := logs.String(); !strings.Contains(l, "kept queued by soft_bounce") {
 		t.Errorf("log lacks the kept expiry:\n%s", l)
+	}
+}
+
+// Once soft_bounce is off again (a reload makes a new agent), what it
+// kept fails at the next attempt: the recipient refused for good gets its
+// report, and the one still deferred past max_age expires (5.4.7).
+func TestSoftBounceOffAgain(t *testing.T) {
+	h := newHarness(t)
+	h.useDNS(nil,
+		"one.test. MX 10 mx.one.test.", "mx.one.test. A 127.0.0.2",
+		"origin.test. MX 10 mx.origin.test.", "mx.origin.test. A 127.0.0.5",
+	)
+	h.sinkAt("127.0.0.2", sinkOptions{rcpt: func(addr string, n int) error {
+		if addr == "late@one.test" {
+			return tempFail(n)
+		}
+		return reject550("bad@one.test")(addr, n)
+	}})
+	origin := h.sinkAt("127.0.0.5", sinkOptions{})
+	h.opt.Config.MaxAge.Duration = time.Hour
+	soft := h.opt
+	soft.SoftBounce = true
+	a := New(h.q, soft)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	id := h.enqueue(msg("s@origin.test", "late@one.test", "bad@one.test"))
+	if r := rcpt(h.recorded(id), "bad@one.test"); r.Status != envelope.RcptPending {
+		t.Fatalf("bad@one.test under soft_bounce: %+v, want pending", r)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("the soft_bounce agent did not stop")
+	}
+
+	h.start() // soft_bounce off
+	h.retryAfter(2 * time.Hour)
+	h.recorded(id)
+	rep := waitReport(t, origin)
+	got := map[string]string{}
+	for _, r := range rep.rcpts {
+		got[r.Get("Final-Recipient")] = r.Get("Status")
+	}
+	if len(got) != 2 || got["rfc822; bad@one.test"] != "5.1.1" || got["rfc822; late@one.test"] != "5.4.7" {
+		t.Fatalf("report: %v, want bad@one.test 5.1.1 and late@one.test 5.4.7", got)
+	}
+	if !h.gone(id) {
+		t.Fatal("the message is still queued")
 	}
 }
