@@ -36,6 +36,12 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		return
 	}
 	dests, results := a.group(m.Pending())
+	for _, addr := range a.softBounce(results) {
+		// A recipient without a domain is in no destination's
+		// "delivery attempt" line: without this one it would be
+		// deferred at each attempt with nothing logged.
+		a.log.Info("delivery: deferred by soft_bounce", "id", id, "rcpt", addr, "reply", results[addr].reply, "soft_bounce", true)
+	}
 	asked := false // the deliver hook's stages were asked
 	if a.deliverHook != nil {
 		var quarantine bool
@@ -44,7 +50,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			return
 		}
 	}
-	a.softBounce(results) // a recipient without a domain, the hook's refusals
+	a.softBounce(results) // the hook's refusals, which it logged
 	for i, d := range dests {
 		if (i > 0 || asked) && !a.stillActive(id) {
 			// Deleted or held while an earlier destination, or the

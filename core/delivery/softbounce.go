@@ -12,17 +12,21 @@ import "github.com/sluice-mta/sluice/core/envelope"
 // for.
 
 // softBounce defers, under soft_bounce, the recipients of res that
-// failed for good, marking them so that the log and the trace say so.
-func (a *Agent) softBounce(res map[string]outcome) {
+// failed for good, marking them so that the log and the trace say so. It
+// returns them, for the caller whose log line does not name them.
+func (a *Agent) softBounce(res map[string]outcome) []string {
 	if !a.softBounceOn {
-		return
+		return nil
 	}
+	var kept []string
 	for addr, o := range res {
 		if o.status == envelope.RcptFailed {
 			o.status, o.softBounced = envelope.RcptPending, true
 			res[addr] = o
+			kept = append(kept, addr)
 		}
 	}
+	return kept
 }
 
 // softBouncedRcpts are the recipients of res that soft_bounce kept.

@@ -10,9 +10,10 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
-// Under soft_bounce a 5xx from the next hop and a domain with no mail
-// host defer the recipient instead of failing it: no report is queued,
-// the reply stays LastReply, the log says soft_bounce kept it, and it is
+// Under soft_bounce a 5xx from the next hop, a domain with no mail host
+// and a recipient without a domain defer the recipient instead of failing
+// it: no report is queued, the reply stays LastReply, the log says
+// soft_bounce kept it (each of them), and it is
 // tried again on the schedule, past max_age too (Postfix's bounce_flush
 // returns nothing under soft_bounce).
 func TestSoftBounceDefers(t *testing.T) {
@@ -28,9 +29,12 @@ func TestSoftBounceDefers(t *testing.T) {
 	h.opt.Config.MaxAge.Duration = time.Hour
 	h.opt.SoftBounce = true
 	h.start()
-	id := h.enqueue(msg("s@origin.test", "ok@one.test", "bad@one.test", "e@nohost.test"))
+	id := h.enqueue(msg("s@origin.test", "ok@one.test", "bad@one.test", "e@nohost.test", "nodomain"))
 	waitMsg(t, one)
 	m := h.recorded(id)
+	if r := rcpt(m, "nodomain"); r.Status != envelope.RcptPending {
+		t.Errorf("nodomain: %+v, want pending", r)
+	}
 	check := func(m *envelope.Message, attempts int) {
 		t.Helper()
 		if r := rcpt(m, "bad@one.test"); r.Status != envelope.RcptPending || r.LastReply != "550 5.1.1 no such user" || r.Attempts != attempts {
@@ -58,7 +62,8 @@ func TestSoftBounceDefers(t *testing.T) {
 		t.Errorf("next attempt %v, want on the retry schedule", m.NextAttempt)
 	}
 	l := logs.String()
-	for _, want := range []string{`result=mixed reply="550 5.1.1 no such user" tls="" mta_sts="" soft_bounce=[bad@one.test]`, `result=deferred reply="550 5.1.2 `, `soft_bounce=[e@nohost.test]`} {
+	for _, want := range []string{`result=mixed reply="550 5.1.1 no such user" tls="" mta_sts="" soft_bounce=[bad@one.test]`, `result=deferred reply="550 5.1.2 `, `soft_bounce=[e@nohost.test]`,
+		`msg="delivery: deferred by soft_bounce" id=` + id + ` rcpt=nodomain reply="5`} {
 		if !strings.Contains(l, want) {
 			t.Errorf("log lacks %s:\n%s", want, l)
 		}
