@@ -145,3 +145,15 @@ func TestTLSRequiredReload(t *testing.T) {
 		t.Errorf("errors logged:\n%s", h.logs.String())
 	}
 }
+
+// Under soft_bounce the 530 goes out as 430 4.7.0, as Postfix's
+// smtpd_chat_reply turns it, and still counts: max_errors' 421 ends it.
+func TestTLSRequiredSoftBounce(t *testing.T) {
+	certFile, keyFile, _ := testCert(t)
+	h := start(t, requireTLS(certFile, keyFile), withSoftBounce, withLimits(func(l *config.Limits) { l.MaxErrors = 1 }))
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "430 4.7.0 Must issue a STARTTLS command first")
+	d.cmd("RCPT TO:<b@example.org>", "421 4.7.0 Too many errors, closing connection")
+	d.expectClosed()
+}
