@@ -26,6 +26,9 @@ type Delivery struct {
 	RcptOpts []smtp.RcptOptions
 	Data     []byte
 	Addr     string // the sink address it arrived at
+	// Conn numbers the connection it came on, from 1 in the order the
+	// sink accepted them: a crash test tells by it which process sent it.
+	Conn int
 }
 
 // Sink is a go-smtp server that records what it is sent. Reply, when set,
@@ -58,8 +61,9 @@ func NewSink(t testing.TB, addr string) *Sink {
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
 		s.conns++
+		n := s.conns
 		s.mu.Unlock()
-		return &sinkSession{s: s}, nil
+		return &sinkSession{s: s, conn: n}, nil
 	}))
 	s.srv.Domain = "sink.test"
 	s.srv.ErrorLog = log.New(io.Discard, "", 0)
@@ -113,6 +117,7 @@ func (s *Sink) WaitN(t testing.TB, n int, timeout time.Duration) []Delivery {
 
 type sinkSession struct {
 	s        *Sink
+	conn     int
 	from     string
 	mailOpts smtp.MailOptions
 	rcpts    []string
@@ -163,7 +168,7 @@ func (x *sinkSession) Data(r io.Reader) error {
 	}
 	x.s.mu.Lock()
 	x.s.got = append(x.s.got, Delivery{From: x.from, MailOpts: x.mailOpts, Rcpts: append([]string(nil), x.rcpts...),
-		RcptOpts: append([]smtp.RcptOptions(nil), x.rcptOpts...), Data: buf.Bytes(), Addr: x.s.Addr})
+		RcptOpts: append([]smtp.RcptOptions(nil), x.rcptOpts...), Data: buf.Bytes(), Addr: x.s.Addr, Conn: x.conn})
 	x.s.mu.Unlock()
 	select {
 	case x.s.arrived <- struct{}{}:
