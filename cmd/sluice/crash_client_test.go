@@ -1,14 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // sendFate is what a client knows of one submission after a kill may
@@ -70,62 +70,20 @@ func crashSend(addr string, rcpts []string, msg []byte, bdat bool) (sendFate, st
 	return queuedFate(resp.StatusText)
 }
 
-// crashBDAT speaks BDAT over a plain connection: go-smtp's client only
-// speaks DATA.
+// crashBDAT sends msg in one BDAT LAST chunk: go-smtp's client only
+// speaks DATA. Every recipient must be taken.
 func crashBDAT(addr string, rcpts []string, msg []byte) (sendFate, string, error) {
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
+	res, err := testlib.SendBDAT(addr, "a@sluice.test", rcpts, msg)
+	switch {
+	case err == nil && len(res.Accepted) != len(rcpts):
+		return fateNone, "", fmt.Errorf("recipients refused: %d of %d taken", len(res.Accepted), len(rcpts))
+	case err != nil && res.DataSent && res.Reply == "":
+		// Once the chunk is written the server may have it whole.
+		return fateUnknown, "", err
+	case err != nil:
 		return fateNone, "", err
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(conn)
-	reply := func() (string, error) {
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return "", err
-			}
-			if l := strings.TrimRight(line, "\r\n"); len(l) < 4 || l[3] != '-' {
-				return l, nil
-			}
-		}
-	}
-	cmd := func(s, want string) error {
-		if _, err := conn.Write([]byte(s)); err != nil {
-			return err
-		}
-		got, err := reply()
-		if err == nil && !strings.HasPrefix(got, want) {
-			err = fmt.Errorf("%s: %s", strings.TrimSpace(s), got)
-		}
-		return err
-	}
-	if g, err := reply(); err != nil || !strings.HasPrefix(g, "220") {
-		return fateNone, "", fmt.Errorf("greeting %q: %v", g, err)
-	}
-	cmds := []string{"EHLO client.test\r\n", "MAIL FROM:<a@sluice.test>\r\n"}
-	for _, rc := range rcpts {
-		cmds = append(cmds, "RCPT TO:<"+rc+">\r\n")
-	}
-	for _, c := range cmds {
-		if err := cmd(c, "250"); err != nil {
-			return fateNone, "", err
-		}
-	}
-	// Once the chunk is written the server may have it whole.
-	if _, err := conn.Write([]byte(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg))); err != nil {
-		return fateUnknown, "", err
-	}
-	got, err := reply()
-	if err != nil {
-		return fateUnknown, "", err
-	}
-	if !strings.HasPrefix(got, "250") {
-		return fateNone, "", errors.New(got)
-	}
-	_ = cmd("QUIT\r\n", "221")
-	return queuedFate(got)
+	return queuedFate(res.Reply)
 }
 
 func queuedFate(reply string) (sendFate, string, error) {

@@ -284,11 +284,9 @@ func TestCrashRestartsUnderLoad(t *testing.T) {
 	epochOf := func(conn int) int { return sort.SearchInts(connsAt, conn) }
 	seen := map[string]map[string]int{} // subject → recipient → deliveries
 	copies := map[string][]int{}        // subject and recipient → its deliveries
-	lastOn := map[int]int{}             // sink connection → its last delivery
 	unknown := 0
 	dels := sink.Deliveries()
 	for i, d := range dels {
-		lastOn[d.Conn] = i
 		subj := crashSubject(string(d.Data))
 		s := sent[subj]
 		if s.fate == fateNone {
@@ -306,19 +304,19 @@ func TestCrashRestartsUnderLoad(t *testing.T) {
 			seen[subj][r]++
 		}
 	}
-	// A recipient delivered again is one whose 250 a kill cut off: each
-	// copy but the last from an earlier process than the next, the last
-	// delivery on its connection, and no more of them per kill than
-	// there are delivery connections.
+	// A recipient delivered again is one whose 250 a kill cut off before
+	// Sluice recorded it: each copy but the last from an earlier process
+	// than the next. The window runs from the sink's 250 to the synced
+	// record, and a pooled connection may carry the next message within
+	// it, so a copy need not be its connection's last delivery; but a
+	// kill cuts off at most a transaction or two per delivery
+	// connection, far fewer than records lost for good would.
 	window := map[int]bool{}
 	for key, cs := range copies {
 		sort.SliceStable(cs, func(x, y int) bool { return epochOf(dels[cs[x]].Conn) < epochOf(dels[cs[y]].Conn) })
 		for n, j := range cs[:len(cs)-1] {
 			if epochOf(dels[j].Conn) == epochOf(dels[cs[n+1]].Conn) {
 				t.Errorf("%s: delivered twice by one process (%d)", key, epochOf(dels[j].Conn))
-			}
-			if lastOn[dels[j].Conn] != j {
-				t.Errorf("%s: delivered again, though its connection delivered more after it", key)
 			}
 			window[j] = true
 		}
@@ -328,8 +326,8 @@ func TestCrashRestartsUnderLoad(t *testing.T) {
 		perKill[epochOf(dels[j].Conn)]++
 	}
 	for k, n := range perKill {
-		if n > crashConns {
-			t.Errorf("kill %d cut off %d deliveries' 250, more than its %d delivery connections", k+1, n, crashConns)
+		if n > 2*crashConns {
+			t.Errorf("kill %d cut off %d deliveries' 250, more than two per delivery connection (%d)", k+1, n, crashConns)
 		}
 	}
 	accepted := 0

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -479,65 +478,14 @@ func chaosSMTP(addr string, rcpts []string, msg []byte) (chaosSent, error) {
 	return chaosSent{id: chaosQueued(resp.StatusText), rcpts: took}, nil
 }
 
-// chaosBDAT sends msg in one BDAT LAST chunk (RFC 3030) over a plain
-// connection: go-smtp's client only speaks DATA.
+// chaosBDAT sends msg in one BDAT LAST chunk: go-smtp's client only
+// speaks DATA.
 func chaosBDAT(addr string, rcpts []string, msg []byte) (chaosSent, error) {
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	res, err := testlib.SendBDAT(addr, "alice@sluice.test", rcpts, msg)
 	if err != nil {
 		return chaosSent{}, err
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	r := bufio.NewReader(conn)
-	reply := func() (string, error) {
-		var last string
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return "", err
-			}
-			last = strings.TrimRight(line, "\r\n")
-			if len(last) < 4 || last[3] != '-' {
-				return last, nil
-			}
-		}
-	}
-	cmd := func(s string) (string, error) {
-		if _, err := conn.Write([]byte(s)); err != nil {
-			return "", err
-		}
-		return reply()
-	}
-	if g, err := reply(); err != nil || !strings.HasPrefix(g, "220") {
-		return chaosSent{}, fmt.Errorf("greeting %q: %v", g, err)
-	}
-	for _, c := range []string{"EHLO client.test\r\n", "MAIL FROM:<alice@sluice.test>\r\n"} {
-		if got, err := cmd(c); err != nil || !strings.HasPrefix(got, "250") {
-			return chaosSent{}, fmt.Errorf("%s: %q %v", strings.TrimSpace(c), got, err)
-		}
-	}
-	var took []string
-	for _, rc := range rcpts {
-		got, err := cmd("RCPT TO:<" + rc + ">\r\n")
-		switch {
-		case err != nil:
-			return chaosSent{}, err
-		case strings.HasPrefix(got, "550"):
-		case strings.HasPrefix(got, "250"):
-			took = append(took, rc)
-		default:
-			return chaosSent{}, fmt.Errorf("RCPT %s: %s", rc, got)
-		}
-	}
-	got, err := cmd(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg))
-	if err != nil {
-		return chaosSent{}, err
-	}
-	if !strings.HasPrefix(got, "250") {
-		return chaosSent{}, fmt.Errorf("%s", got)
-	}
-	_, _ = cmd("QUIT\r\n")
-	return chaosSent{id: chaosQueued(got), rcpts: took}, nil
+	return chaosSent{id: chaosQueued(res.Reply), rcpts: res.Accepted}, nil
 }
 
 func chaosQueued(reply string) string {
