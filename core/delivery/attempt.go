@@ -36,6 +36,14 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		return
 	}
 	dests, results := a.group(m.Pending())
+	for _, r := range m.Pending() {
+		if o, ok := results[r.Addr]; ok && o.status == envelope.RcptPending {
+			// A route a stage set that does not parse: the recipient is
+			// in no destination's "delivery attempt" line, and without
+			// this one it would wait, attempt after attempt, unexplained.
+			a.log.Warn("delivery: recipient's route does not parse, will retry", "id", id, "rcpt", r.Addr, "route", r.Route, "reply", o.reply)
+		}
+	}
 	for _, addr := range a.softBounce(results) {
 		// A recipient without a domain is in no destination's
 		// "delivery attempt" line: without this one it would be
