@@ -183,8 +183,9 @@ func (a *Agent) isRetired() bool {
 }
 
 // relayRoute is [delivery] relay as the route the default route's
-// recipients take: host:port (or a bare host, on [delivery] port) is an
-// smtp: route without parameters; one written as an smtp: route is
+// recipients take: host:port is an smtp: route without parameters (a
+// bare host, which the config file refuses but a hand-built Options may
+// carry, goes to [delivery] port); one written as an smtp: route is
 // parsed, its files as written (the daemon passes Routing.Relay with them
 // resolved). The daemon refuses at start one that does not parse.
 func relayRoute(relay string) *Route {
