@@ -64,7 +64,8 @@ type RuleConfig struct {
 	// UnknownDomain: a mail or rcpt rule's domain has no MX and no
 	// address, or a null MX (Postfix's reject_unknown_sender_domain).
 	UnknownDomain bool `json:"unknown_domain"`
-	// Action is reject, tempfail, discard, quarantine, add_header or pass.
+	// Action is reject, tempfail, discard, quarantine, add_header, warn or
+	// pass.
 	Action string `json:"action"`
 	// Code, Enhanced and Text make the reply of reject and tempfail.
 	Code     int    `json:"code"`
@@ -121,6 +122,7 @@ const (
 	actDiscard    = "discard"
 	actQuarantine = "quarantine"
 	actAddHeader  = "add_header"
+	actWarn       = "warn"
 	actPass       = "pass"
 )
 
@@ -190,6 +192,11 @@ func (r *rule) refuses() bool {
 	}
 	return false
 }
+
+// goesOn reports whether a match leaves the hook's evaluation going:
+// add_header collects its field, warn only reports (Postfix's WARN), and
+// neither may spare the mail the rules after it.
+func (r *rule) goesOn() bool { return r.action == actAddHeader || r.action == actWarn }
 
 // isData reports whether the rule is checked at the data hook.
 func (r *rule) isData() bool {
@@ -371,11 +378,11 @@ func (r *rule) compileAction(rc RuleConfig) error {
 			r.field.Value = r.name
 		}
 		return nil
-	case actDiscard, actQuarantine, actPass:
+	case actDiscard, actQuarantine, actPass, actWarn:
 	case "":
 		return fmt.Errorf("action is required")
 	default:
-		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header or pass)", rc.Action)
+		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header, warn or pass)", rc.Action)
 	}
 	if replyKeys {
 		return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")

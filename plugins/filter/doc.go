@@ -5,7 +5,7 @@
 // and, at the data hook, the header fields, the body, the attachments and
 // the size; a rule may also ask DNS lists about the client IP (DNSBL) or a
 // domain (RHSBL). Each rule has an action: reject, tempfail, discard,
-// quarantine, add_header or pass.
+// quarantine, add_header, warn or pass.
 //
 //	[[stage]]
 //	name   = "filter"
@@ -119,15 +119,16 @@
 // looks for, and an attachment rule that refuses (reject, tempfail,
 // discard, quarantine) and found nothing in the part walked treats it as
 // matched ("MIME nesting deeper than 100 levels: not inspected further"),
-// as Postfix refuses a message past its mime_nesting_limit; a pass or
-// add_header rule does not. An rhsbl header rule asks about the first 32
+// as Postfix refuses a message past its mime_nesting_limit, and so does a
+// warn rule (it tells what such a rule would do); a pass or add_header
+// rule does not. An rhsbl header rule asks about the first 32
 // distinct domains of its field; the reason notes when there were more.
 //
 // Rules are evaluated in the order written, per hook; header, body,
 // attachment, size and envelope rules are all evaluated at the data hook, together,
 // in order. The first rule that matches ends the evaluation of that hook
-// with its action, except add_header: its field is collected and the
-// evaluation goes on. The collected fields are added at the data hook
+// with its action, except add_header and warn: add_header's field is
+// collected, warn is logged, and the evaluation goes on. The collected fields are added at the data hook
 // (those of connect, helo, mail and rcpt rules too, once per rule; such
 // rules are evaluated again at data from the session and envelope, so the
 // plugin keeps no per-session state). pass ends the evaluation with no
@@ -143,6 +144,15 @@
 // Recipient domain, Client host name, or the header's name for the
 // other hooks). discard and quarantine are the pipeline's actions;
 // before data they apply to the message that follows.
+//
+// warn is Postfix's WARN, a way to watch what a rule would catch before
+// making it reject: a match lets the mail through (continue) and is logged
+// at info, one line through the core's log with the stage's name
+// (msg="filter: warn rule matched", rule, hook, why — what matched, as a
+// refusal's reason says it — session, client, and id, the queue id, at
+// the data hook; rcpt at rcpt), and the verdict's reason, which the
+// trace and replay show, says `rule "NAME" (warn): WHY (warn only: let
+// through)`. A warn rule takes no code, enhanced or text.
 //
 // # DNS lists
 //

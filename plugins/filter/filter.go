@@ -3,9 +3,11 @@ package filter
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/mail"
 	"net/netip"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -28,6 +30,9 @@ type Plugin struct {
 	// now is the clock; nil means time.Now. Tests set it to move time
 	// without sleeping.
 	now func() time.Time
+	// log is where warn rules report; nil means JSON records on stderr,
+	// which the core logs at their level with the stage's name.
+	log *slog.Logger
 
 	rules map[string][]*rule // connect, helo, mail and rcpt rules by hook
 	// replay holds, per hook, its rules up to the last add_header one:
@@ -48,6 +53,9 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	}
 	if p.now == nil {
 		p.now = time.Now
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
 	p.rules = map[string][]*rule{}
 	p.dataRules, p.needsBody = nil, false
@@ -136,6 +144,8 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 	if final != nil || p.grey == nil {
 		return p.verdict(final, adds, s, nil, true), nil
 	}
+	// The verdict below is made once, in either branch: a warn rule's
+	// line is logged once.
 	gv, why, err := p.grey.check(t, rcpt.Addr)
 	if err != nil {
 		return sdk.Verdict{}, err
@@ -160,9 +170,12 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	s := &scope{txn: t, msg: m}
 	var adds []hit
 	seen := map[*rule]bool{}
-	collect := func(hs []hit) {
+	// collect keeps the add_header hits of hs, and the warn hits too when
+	// warns: an earlier hook's warn rule was logged and given in the
+	// reason at its own hook, not again here.
+	collect := func(hs []hit, warns bool) {
 		for _, h := range hs {
-			if !seen[h.r] {
+			if !seen[h.r] && (warns || h.r.action == actAddHeader) {
 				seen[h.r] = true
 				adds = append(adds, h)
 			}
@@ -170,7 +183,7 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	}
 	for _, h := range []string{hookConnect, hookHelo, hookMail} {
 		_, a := p.evaluate(ctx, p.replay[h], s)
-		collect(a)
+		collect(a, false)
 	}
 	for _, r := range t.Envelope.Rcpts {
 		if p.replay[hookRcpt] == nil {
@@ -178,14 +191,16 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		}
 		s.rcpt = r.Addr
 		_, a := p.evaluate(ctx, p.replay[hookRcpt], s)
-		collect(a)
+		collect(a, false)
 	}
 	s.rcpt = ""
 	final, a := p.evaluate(ctx, p.dataRules, s)
-	collect(a)
+	collect(a, true)
 	var edits []sdk.Edit
 	for _, h := range adds {
-		edits = append(edits, h.r.field)
+		if h.r.action == actAddHeader {
+			edits = append(edits, h.r.field)
+		}
 	}
 	return p.verdict(final, adds, s, edits, false), nil
 }
@@ -205,13 +220,14 @@ func (p *Plugin) envelopeHook(ctx context.Context, hook string, s *scope) sdk.Ve
 // unknownDomainReply).
 type hit struct {
 	r      *rule
-	why    string
+	why    string // rule "NAME" (action): what
+	what   string // what matched, as the condition says it
 	listed sdk.Reply
 }
 
-// evaluate runs rules in order. An add_header rule that matches is
-// collected and the evaluation goes on; the first other rule that matches
-// ends it and is returned.
+// evaluate runs rules in order. An add_header or warn rule that matches
+// is collected and the evaluation goes on; the first other rule that
+// matches ends it and is returned.
 func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, []hit) {
 	var adds []hit
 	for _, r := range rules {
@@ -219,8 +235,8 @@ func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, [
 		if !ok {
 			continue
 		}
-		h := hit{r: r, why: fmt.Sprintf("rule %q (%s): %s", r.name, r.action, why), listed: listed}
-		if r.action == actAddHeader {
+		h := hit{r: r, why: fmt.Sprintf("rule %q (%s): %s", r.name, r.action, why), what: why, listed: listed}
+		if r.goesOn() {
 			adds = append(adds, h)
 			continue
 		}
@@ -229,14 +245,19 @@ func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, [
 	return nil, adds
 }
 
-// verdict turns the outcome of an evaluation into the hook's answer.
+// verdict turns the outcome of an evaluation into the hook's answer and
+// logs its warn rules' matches; it is made once per hook call.
 // deferred says the hook is before data, where add_header only records.
 func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, deferred bool) sdk.Verdict {
 	var reasons []string
 	for _, h := range adds {
-		if deferred {
+		switch {
+		case h.r.action == actWarn:
+			p.logWarn(h, s)
+			reasons = append(reasons, h.why+" (warn only: let through)")
+		case deferred:
 			reasons = append(reasons, h.why+" (added at data)")
-		} else {
+		default:
 			reasons = append(reasons, h.why)
 		}
 	}
@@ -258,6 +279,20 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 	}
 	v.Reason = strings.Join(append(reasons, s.notes...), "; ")
 	return v
+}
+
+// logWarn logs a warn rule's match, as Postfix's WARN does, with the ids
+// that find the session and message in the core's log (README, Logs).
+func (p *Plugin) logWarn(h hit, s *scope) {
+	t := s.txn
+	args := []any{"rule", h.r.name, "hook", h.r.hook, "why", h.what, "session", t.Session.ID, "client", t.Session.ClientIP}
+	if t.Envelope.QueueID != "" {
+		args = append(args, "id", t.Envelope.QueueID)
+	}
+	if s.rcpt != "" {
+		args = append(args, "rcpt", s.rcpt)
+	}
+	p.log.Info("filter: warn rule matched", args...)
 }
 
 // scope is what the rules of one hook look at.
@@ -330,9 +365,10 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, li
 		whys = append(whys, fmt.Sprintf("size %d >= %d", size, r.minSize))
 	case hookAttachment:
 		w, ok := matchAttachment(r, s.mimeParts())
-		if !ok && s.cut != "" && r.refuses() {
+		if !ok && s.cut != "" && (r.refuses() || r.action == actWarn) {
 			// What the walk did not reach may hold what r looks for: a
-			// rule that refuses it refuses the message. A pass rule
+			// rule that refuses it refuses the message, and a warn rule
+			// says the refusing rule it tries out would. A pass rule
 			// does not take it as matched, or a message past the limits
 			// would be let past the refusing rules after it.
 			w, ok = s.cut+": not inspected further", true
