@@ -36,9 +36,9 @@ var Handshake = plugin.HandshakeConfig{
 // Unless GOGC is set, the process runs its garbage collector at GOGC=400.
 //
 // What the plugin logs reaches the core's log with the stage's name: the
-// log package and slog's default logger (at info; a JSON slog record at
-// its own level) and, once Serve runs, fmt.Println (info) and
-// fmt.Fprintln(os.Stderr, …) (warn). Before Serve, print nothing to
+// log package and slog's default logger (at info; a JSON slog record, as
+// Logger writes, at its own level) and, once Serve runs, fmt.Println
+// (info) and fmt.Fprintln(os.Stderr, …) (warn). Before Serve, print nothing to
 // stdout: it carries the handshake.
 //
 // Serve must answer the core's handshake, and Configure must return,

@@ -7,7 +7,6 @@ import (
 	"mime"
 	"net/mail"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -30,8 +29,9 @@ type Plugin struct {
 	// now is the clock; nil means time.Now. Tests set it to move time
 	// without sleeping.
 	now func() time.Time
-	// log is where warn rules report; nil means JSON records on stderr,
-	// which the core logs at their level with the stage's name.
+	// log is where the plugin reports (warn rules, greylisting's state
+	// directory); nil means sdk.Logger(), whose records the core logs at
+	// their level with the stage's name and their fields.
 	log *slog.Logger
 
 	rules map[string][]*rule // connect, helo, mail and rcpt rules by hook
@@ -55,7 +55,7 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 		p.now = time.Now
 	}
 	if p.log == nil {
-		p.log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		p.log = sdk.Logger()
 	}
 	p.rules = map[string][]*rule{}
 	p.dataRules, p.needsBody = nil, false
@@ -107,7 +107,7 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 		if err != nil {
 			return err
 		}
-		if p.grey, err = openGreylist(s, p.now); err != nil {
+		if p.grey, err = openGreylist(s, p.now, p.log); err != nil {
 			return err
 		}
 	}

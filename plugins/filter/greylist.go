@@ -2,7 +2,7 @@ package filter
 
 import (
 	"fmt"
-	"log"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -29,6 +29,7 @@ const (
 type greylist struct {
 	greylistSettings
 	now func() time.Time
+	log *slog.Logger // reports the state directory's hand-over
 
 	mu    sync.Mutex
 	st    *store
@@ -44,9 +45,9 @@ type greylist struct {
 // lock first and leave this one's changes in memory only.
 var followEvery = time.Second
 
-func openGreylist(s greylistSettings, now func() time.Time) (*greylist, error) {
-	g := &greylist{greylistSettings: s, now: now}
-	st, err := openStore(s.stateDir, func(r *record) bool { return g.live(r, now()) }, s.dryRun)
+func openGreylist(s greylistSettings, now func() time.Time, log *slog.Logger) (*greylist, error) {
+	g := &greylist{greylistSettings: s, now: now, log: log}
+	st, err := openStore(s.stateDir, func(r *record) bool { return g.live(r, now()) }, s.dryRun, log)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +271,7 @@ func (g *greylist) follow(d time.Duration) {
 		owns := g.st.locked
 		g.mu.Unlock()
 		if err != nil {
-			log.Printf("greylist: taking %s over: %v", g.stateDir, err)
+			g.log.Warn("greylist: cannot take the state directory over", "state_dir", g.stateDir, "err", err)
 		}
 		if owns {
 			close(g.owned)

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -84,6 +84,8 @@ type store struct {
 	// own process, which owns dir. Nothing is written; changes stay in
 	// memory.
 	readOnly bool
+	// logger reports the state directory's hand-over.
+	logger *slog.Logger
 	// lock is lockFile, open; locked once this process owns dir.
 	lock   *os.File
 	locked bool
@@ -97,13 +99,13 @@ const lockFile = "greylist.lock"
 // openStore loads the state in dir (created if missing), drops the records
 // live rejects and compacts. Read-only, it only loads what dir holds: a
 // missing dir is an empty state, and one that cannot be read an error.
-func openStore(dir string, live func(*record) bool, readOnly bool) (*store, error) {
+func openStore(dir string, live func(*record) bool, readOnly bool, log *slog.Logger) (*store, error) {
 	if !readOnly {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("greylist: %w", err)
 		}
 	}
-	s := &store{dir: dir, recs: map[string]*record{}, live: live, readOnly: readOnly}
+	s := &store{dir: dir, recs: map[string]*record{}, live: live, readOnly: readOnly, logger: log}
 	if !readOnly {
 		var err error
 		if s.lock, err = os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
@@ -115,7 +117,7 @@ func openStore(dir string, live func(*record) bool, readOnly bool) (*store, erro
 		}
 		if !s.locked {
 			s.changed = map[string]bool{}
-			log.Printf("greylist: %s is held by another process (this stage's previous one, finishing its sessions): changes are kept in memory until it exits", dir)
+			log.Info("greylist: state directory held by another process (this stage's previous one, finishing its sessions): changes are kept in memory until it exits", "state_dir", dir)
 		}
 	}
 	if err := s.load(); err != nil {
@@ -335,7 +337,7 @@ func (s *store) compact() error {
 func (s *store) close() error {
 	// changed is set while following and cleared by the take-over.
 	if err := s.follow(); err != nil || s.changed != nil {
-		log.Printf("greylist: %s is still held by another process: %d changes kept in memory are dropped", s.dir, len(s.changed))
+		s.logger.Warn("greylist: state directory still held by another process: the changes kept in memory are dropped", "state_dir", s.dir, "changes", len(s.changed))
 	}
 	return s.release()
 }
