@@ -1,0 +1,45 @@
+package filter
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// TestWarnRuleKeepsGreylisting: a warn rule at rcpt only reports, so it
+// must not spare the recipient greylisting as a pass rule does (that
+// would let a rule meant to be watched change what is accepted), and a
+// greylisted RCPT still logs its warn line once, with the rule in the
+// 451's reason beside greylisting's.
+func TestWarnRuleKeepsGreylisting(t *testing.T) {
+	clk := newClock()
+	lines := &logLines{}
+	p := &Plugin{now: clk.Now, log: slog.New(slog.NewJSONHandler(lines, nil))}
+	h := serve(t, p, fmt.Sprintf(`{"rules":[
+		{"name":"try-sales","hook":"rcpt","match":"^sales@","action":"warn"},
+		{"name":"postmaster","hook":"rcpt","match":"^postmaster@","action":"pass"}
+	],"greylist":{"enabled":true,"delay":"5m","expiry":"4h","whitelist_ttl":"36d","state_dir":%q}}`, t.TempDir()))
+	t.Cleanup(func() { _ = p.grey.close() })
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+
+	v := h.Rcpt(tx, "sales@example.org")
+	wantGreylisted(t, "a warn rule's match is greylisted all the same", v)
+	if !strings.Contains(v.Reason, `rule "try-sales" (warn)`) || !strings.Contains(v.Reason, "greylist") {
+		t.Errorf("reason %q should give the warn rule and greylisting", v.Reason)
+	}
+	wantWarned(t, "greylisted", lines.take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
+
+	// The pass rule, for comparison, skips greylisting and logs nothing.
+	wantAction(t, "pass rule", h.Rcpt(tx, "postmaster@example.org"), sdk.ActionContinue)
+	if recs := lines.take(t); len(recs) != 0 {
+		t.Errorf("a pass rule logged %v", recs)
+	}
+
+	clk.Advance(6 * time.Minute)
+	wantAction(t, "the retry after the delay", h.Rcpt(tx, "sales@example.org"), sdk.ActionContinue)
+	wantWarned(t, "retry", lines.take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
+}
