@@ -64,8 +64,8 @@ type RuleConfig struct {
 	// UnknownDomain: a mail or rcpt rule's domain has no MX and no
 	// address, or a null MX (Postfix's reject_unknown_sender_domain).
 	UnknownDomain bool `json:"unknown_domain"`
-	// Action is reject, tempfail, discard, quarantine, add_header, warn or
-	// pass.
+	// Action is reject, tempfail, discard, quarantine, add_header, warn,
+	// redirect or pass.
 	Action string `json:"action"`
 	// Code, Enhanced and Text make the reply of reject and tempfail.
 	Code     int    `json:"code"`
@@ -74,6 +74,8 @@ type RuleConfig struct {
 	// HeaderName and HeaderValue are the field add_header adds.
 	HeaderName  string `json:"header_name"`
 	HeaderValue string `json:"header_value"`
+	// Redirect is the address redirect puts in place of the recipients.
+	Redirect string `json:"redirect"`
 }
 
 // GreylistConfig configures greylisting at the rcpt hook.
@@ -123,6 +125,7 @@ const (
 	actQuarantine = "quarantine"
 	actAddHeader  = "add_header"
 	actWarn       = "warn"
+	actRedirect   = "redirect"
 	actPass       = "pass"
 )
 
@@ -181,6 +184,7 @@ type rule struct {
 	// unknown domain) does not replace (see hit.listed).
 	ownText, ownCode, ownEnhanced bool
 	field                         sdk.AddHeader
+	redirect                      string // the redirect action's address
 }
 
 // refuses reports whether the rule's action keeps the message from its
@@ -194,9 +198,16 @@ func (r *rule) refuses() bool {
 }
 
 // goesOn reports whether a match leaves the hook's evaluation going:
-// add_header collects its field, warn only reports (Postfix's WARN), and
-// neither may spare the mail the rules after it.
-func (r *rule) goesOn() bool { return r.action == actAddHeader || r.action == actWarn }
+// add_header collects its field, redirect its address, warn only reports
+// (Postfix's WARN), and none may spare the mail the rules after it.
+func (r *rule) goesOn() bool {
+	return r.action == actAddHeader || r.action == actWarn || r.action == actRedirect
+}
+
+// atData reports whether the rule's match takes effect at the data hook,
+// whatever its own hook: add_header's field and redirect's recipient are
+// edits of the message the core accepts only there.
+func (r *rule) atData() bool { return r.action == actAddHeader || r.action == actRedirect }
 
 // isData reports whether the rule is checked at the data hook.
 func (r *rule) isData() bool {
@@ -351,6 +362,9 @@ func checkPresence(rc RuleConfig) error {
 func (r *rule) compileAction(rc RuleConfig) error {
 	replyKeys := rc.Code != 0 || rc.Enhanced != "" || rc.Text != ""
 	headerKeys := rc.HeaderName != "" || rc.HeaderValue != ""
+	if rc.Redirect != "" && rc.Action != actRedirect {
+		return fmt.Errorf("redirect applies to the redirect action only")
+	}
 	switch rc.Action {
 	case actReject:
 		r.reply = sdk.Reply{Code: codeReject, Enhanced: statusReject, Text: textReject}
@@ -378,11 +392,19 @@ func (r *rule) compileAction(rc RuleConfig) error {
 			r.field.Value = r.name
 		}
 		return nil
+	case actRedirect:
+		if replyKeys {
+			return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
+		}
+		if headerKeys {
+			return fmt.Errorf("header_name and header_value apply to add_header only")
+		}
+		return r.compileRedirect(rc.Redirect)
 	case actDiscard, actQuarantine, actPass, actWarn:
 	case "":
 		return fmt.Errorf("action is required")
 	default:
-		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header, warn or pass)", rc.Action)
+		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header, warn, redirect or pass)", rc.Action)
 	}
 	if replyKeys {
 		return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")

@@ -5,7 +5,7 @@
 // and, at the data hook, the header fields, the body, the attachments and
 // the size; a rule may also ask DNS lists about the client IP (DNSBL) or a
 // domain (RHSBL). Each rule has an action: reject, tempfail, discard,
-// quarantine, add_header, warn or pass.
+// quarantine, add_header, warn, redirect or pass.
 //
 //	[[stage]]
 //	name   = "filter"
@@ -120,15 +120,17 @@
 // discard, quarantine) and found nothing in the part walked treats it as
 // matched ("MIME nesting deeper than 100 levels: not inspected further"),
 // as Postfix refuses a message past its mime_nesting_limit, and so does a
-// warn rule (it tells what such a rule would do); a pass or add_header
+// warn rule (it tells what such a rule would do); a pass, add_header or redirect
 // rule does not. An rhsbl header rule asks about the first 32
 // distinct domains of its field; the reason notes when there were more.
 //
 // Rules are evaluated in the order written, per hook; header, body,
 // attachment, size and envelope rules are all evaluated at the data hook, together,
 // in order. The first rule that matches ends the evaluation of that hook
-// with its action, except add_header and warn: add_header's field is
-// collected, warn is logged, and the evaluation goes on. The collected fields are added at the data hook
+// with its action, except add_header, redirect and warn: add_header's
+// field and redirect's address are collected, warn is logged, and the
+// evaluation goes on. The collected fields are added, and the recipients
+// redirected, at the data hook
 // (those of connect, helo, mail and rcpt rules too, once per rule; such
 // rules are evaluated again at data from the session and envelope, so the
 // plugin keeps no per-session state). pass ends the evaluation with no
@@ -153,6 +155,13 @@
 // the data hook; rcpt at rcpt), and the verdict's reason, which the
 // trace and replay show, says `rule "NAME" (warn): WHY (warn only: let
 // through)`. A warn rule takes no code, enhanced or text.
+//
+// redirect is Postfix's REDIRECT: the message goes to the rule's redirect
+// address instead of its recipients. At data the verdict removes each
+// recipient and adds the address (the pipeline's recipient edits, which
+// the trace shows); the sender is unchanged. When several redirect rules
+// match, the last one written wins. A redirect rule takes no code,
+// enhanced, text or header keys; its address must be local-part@domain.
 //
 // # DNS lists
 //

@@ -35,8 +35,8 @@ type Plugin struct {
 	log *slog.Logger
 
 	rules map[string][]*rule // connect, helo, mail and rcpt rules by hook
-	// replay holds, per hook, its rules up to the last add_header one:
-	// what Data evaluates again (nil when the hook adds no field).
+	// replay holds, per hook, its rules up to the last add_header or
+	// redirect one: what Data evaluates again (nil when the hook has none).
 	replay    map[string][]*rule
 	dataRules []*rule // header, body, attachment, size and envelope rules
 	needsBody bool
@@ -84,7 +84,7 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	p.replay = map[string][]*rule{}
 	for hook, rs := range p.rules {
 		for i, r := range rs {
-			if r.action == actAddHeader {
+			if r.atData() {
 				p.replay[hook] = rs[:i+1]
 			}
 		}
@@ -159,23 +159,24 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 	return p.verdict(nil, adds, s, nil, true), nil
 }
 
-// Data applies the header, body, attachment and size rules and adds the
-// fields of every add_header rule that matched, at this hook or before.
+// Data applies the header, body, attachment and size rules, adds the
+// fields of every add_header rule that matched, at this hook or before,
+// and redirects the recipients when a redirect rule did.
 // The earlier hooks' add_header rules are evaluated again here, from the
 // session and envelope the transaction carries, so that no state has to
 // be kept per session between hooks; only the rules up to a hook's last
-// add_header rule are evaluated again (the earlier ones may end the
+// add_header or redirect rule are evaluated again (the earlier ones may end the
 // evaluation before it, as they did at their hook).
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	s := &scope{txn: t, msg: m}
 	var adds []hit
 	seen := map[*rule]bool{}
-	// collect keeps the add_header hits of hs, and the warn hits too when
+	// collect keeps the add_header and redirect hits of hs, and the warn hits too when
 	// warns: an earlier hook's warn rule was logged and given in the
 	// reason at its own hook, not again here.
 	collect := func(hs []hit, warns bool) {
 		for _, h := range hs {
-			if !seen[h.r] && (warns || h.r.action == actAddHeader) {
+			if !seen[h.r] && (warns || h.r.atData()) {
 				seen[h.r] = true
 				adds = append(adds, h)
 			}
@@ -202,6 +203,7 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 			edits = append(edits, h.r.field)
 		}
 	}
+	edits = append(edits, redirectEdits(t, adds)...)
 	return p.verdict(final, adds, s, edits, false), nil
 }
 
@@ -255,8 +257,12 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 		case h.r.action == actWarn:
 			p.logWarn(h, s)
 			reasons = append(reasons, h.why+" (warn only: let through)")
+		case deferred && h.r.action == actRedirect:
+			reasons = append(reasons, h.why+" (redirected at data)")
 		case deferred:
 			reasons = append(reasons, h.why+" (added at data)")
+		case h.r.action == actRedirect:
+			reasons = append(reasons, h.why+" (recipients replaced by <"+h.r.redirect+">)")
 		default:
 			reasons = append(reasons, h.why)
 		}
