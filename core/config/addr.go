@@ -50,12 +50,17 @@ func CheckDialAddr(s string) error {
 }
 
 // RelayIsRoute reports whether a [delivery] relay is written as an smtp:
-// route, "smtp:HOST:PORT" with optional "?tls=…&authfile=…", rather than
-// as host:port: "smtp:25" is port 25 of the host named smtp.
+// route, "smtp:HOST:PORT" (or "smtp:[HOST]", "smtp:HOST", see SplitRelay)
+// with optional "?tls=…&authfile=…", rather than as host:port: "smtp:25"
+// is port 25 of the host named smtp ("25" is no host name).
 func RelayIsRoute(relay string) bool {
 	rest, ok := strings.CutPrefix(relay, "smtp:")
 	addr, _, _ := strings.Cut(rest, "?")
-	return ok && CheckDialAddr(addr) == nil
+	if !ok {
+		return false
+	}
+	_, _, err := SplitRelay(addr)
+	return err == nil
 }
 
 // validDomain reports whether s is a syntactically valid host name (RFC

@@ -18,7 +18,10 @@ func TestDialAddresses(t *testing.T) {
 		{relay(":-5"), `f.toml:5: bad relay ":-5": port "-5" must be a number from 1 to 65535`},
 		{relay("exa_mple:25"), `f.toml:5: bad relay "exa_mple:25": "exa_mple" is neither an IP address nor a host name`},
 		{relay(":25"), `f.toml:5: bad relay ":25": want a host before the port`},
-		{relay("smarthost"), `f.toml:5: bad relay "smarthost": want host:port`},
+		{relay("smart_host"), `f.toml:5: bad relay "smart_host": "smart_host" is neither an IP address nor a host name (want host, [host], host:port or [host]:port)`},
+		{relay("[smarthost"), `f.toml:5: bad relay "[smarthost": "[smarthost" is neither an IP address nor a host name (want host, [host], host:port or [host]:port)`},
+		{relay("::1"), `f.toml:5: bad relay "::1": want host:port`},
+		{relay("[]"), `f.toml:5: bad relay "[]": "" is neither an IP address nor a host name (want host, [host], host:port or [host]:port)`},
 		{dns("127.0.0.1:0"), `f.toml:5: bad DNS server "127.0.0.1:0": port "0" must be a number from 1 to 65535`},
 		{dns(":abc"), `f.toml:5: bad DNS server ":abc": port "abc" must be a number from 1 to 65535`},
 		{dns(":53"), `f.toml:5: bad DNS server ":53": want a host before the port`},
@@ -29,7 +32,10 @@ func TestDialAddresses(t *testing.T) {
 			t.Errorf("got %v\nwant %s", err, tc.want)
 		}
 	}
-	for _, src := range []string{relay("smtp.example.net:587"), relay("[::1]:25"), relay("127.0.0.1:2626"), dns("[::1]:53"), dns("localhost:5353")} {
+	// A relay as Postfix's relayhost is written: without a port it is
+	// [delivery] port's, as the delivery agent dials it.
+	for _, src := range []string{relay("smtp.example.net:587"), relay("[::1]:25"), relay("127.0.0.1:2626"), relay("smarthost"),
+		relay("[smtp.example.net]"), relay("[smtp.example.net]:587"), relay("[::1]"), relay("192.0.2.1"), dns("[::1]:53"), dns("localhost:5353")} {
 		if _, err := Parse("f.toml", []byte(src)); err != nil {
 			t.Errorf("%q: %v", src, err)
 		}

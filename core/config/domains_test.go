@@ -39,6 +39,9 @@ func TestRelayIsRoute(t *testing.T) {
 	for relay, want := range map[string]bool{
 		"smtp:2525": false, "smtp.example.org:587": false, "[::1]:25": false,
 		"smtp:smtp.example.org:587": true, "smtp:[::1]:25?tls=required": true, "smtp:relay:587?authfile=a": true,
+		// Postfix's smtp:[host] and smtp:host, on [delivery] port.
+		"smtp:[smtp.example.org]": true, "smtp:smtp.example.org?tls=encrypt": true, "smtp:[::1]": true,
+		"[smtp.example.org]": false, "smtp.example.org": false,
 	} {
 		if got := RelayIsRoute(relay); got != want {
 			t.Errorf("RelayIsRoute(%q) = %v, want %v", relay, got, want)

@@ -200,10 +200,11 @@ func (c *Config) validate() error {
 		}
 	}
 	d := c.Delivery
-	// host:port, or an smtp: route with TLS and AUTH parameters (checked
-	// whole by the delivery agent's route parser at start).
+	// host:port, [host], host (on [delivery] port), or an smtp: route
+	// with TLS and AUTH parameters (checked whole by the delivery agent's
+	// route parser at start).
 	if d.Relay != "" && !RelayIsRoute(d.Relay) {
-		if err := CheckDialAddr(d.Relay); err != nil {
+		if _, _, err := SplitRelay(d.Relay); err != nil {
 			return f.err("delivery", -1, "relay", fmt.Sprintf("bad relay %q: %v", d.Relay, err))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -183,18 +184,19 @@ func (a *Agent) isRetired() bool {
 }
 
 // relayRoute is [delivery] relay as the route the default route's
-// recipients take: host:port is an smtp: route without parameters (a
-// bare host, which the config file refuses but a hand-built Options may
-// carry, goes to [delivery] port); one written as an smtp: route is
-// parsed, its files as written (the daemon passes Routing.Relay with them
-// resolved). The daemon refuses at start one that does not parse.
+// recipients take: host:port, [host] or host is an smtp: route without
+// parameters (without a port it goes to [delivery] port, see hostPort);
+// one written as an smtp: route is parsed, its files as written (the
+// daemon passes Routing.Relay with them resolved). The daemon refuses at
+// start one that does not parse.
 func relayRoute(relay string) *Route {
-	if config.RelayIsRoute(relay) {
-		if rt, err := ParseRoute(relay); err == nil {
-			return &rt
-		}
+	if !config.RelayIsRoute(relay) {
+		relay = "smtp:" + relay
 	}
-	return &Route{Kind: RouteSMTP, Addr: relay}
+	if rt, err := ParseRoute(relay); err == nil {
+		return &rt
+	}
+	return &Route{Kind: RouteSMTP, Addr: strings.TrimPrefix(relay, "smtp:")}
 }
 
 // withDefaults fills the zero fields of c as config.Default does, so an

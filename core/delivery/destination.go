@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
 )
@@ -95,11 +96,15 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 	return dests, failed
 }
 
-// hostPort makes a hop of "host:port", or of a bare host on port.
+// hostPort makes a hop of "host:port", or of a bare host ("[host]",
+// "host") on port.
 func hostPort(s string, port int) *hop {
 	if host, p, err := net.SplitHostPort(s); err == nil {
 		n, _ := strconv.Atoi(p)
 		return &hop{host: host, port: n}
+	}
+	if host, n, err := config.SplitRelay(s); err == nil && n == 0 {
+		return &hop{host: host, port: port}
 	}
 	return &hop{host: s, port: port}
 }

@@ -13,7 +13,9 @@ import (
 //
 //	""  or "mx"                        the default: [delivery] relay when set, else MX
 //	"mx?tls=verify"                    MX delivery with a TLS policy
-//	"smtp:HOST:PORT"                   a smarthost (IPv6: smtp:[::1]:25)
+//	"smtp:HOST:PORT"                   a smarthost (IPv6: smtp:[::1]:25);
+//	"smtp:[HOST]", "smtp:HOST"         one on [delivery] port (25), as Postfix
+//	                                   writes it (no MX look-up either way)
 //	"smtp:HOST:PORT?tls=required&authfile=/etc/sluice/relay.auth"
 //	"lmtp:tcp:HOST:PORT"               LMTP (RFC 2033) over TCP (or, as
 //	                                   Postfix writes it, lmtp:inet:HOST:PORT)
@@ -22,9 +24,12 @@ import (
 //
 // Parameters (mx and smtp only):
 //
-//	tls=opportunistic  STARTTLS when offered, plaintext if it fails (default)
+//	tls=opportunistic  STARTTLS when offered, plaintext if it fails (default;
+//	                   Postfix's may)
 //	tls=required       STARTTLS must succeed; the certificate is not checked
+//	                   (Postfix's encrypt)
 //	tls=verify         STARTTLS with a certificate valid for the host name
+//	                   (Postfix's verify and secure)
 //	ca=PATH            PEM roots for tls=verify instead of the system's
 //	authfile=PATH      AUTH PLAIN with the "user:password" line in PATH
 //	                   (implies tls=required unless tls is given); the
@@ -54,6 +59,16 @@ const (
 	TLSVerify        TLSMode = "verify"
 )
 
+// tlsModes are the tls= values: Sluice's names and, as aliases,
+// Postfix's smtp_tls_security_level names. Postfix's secure also checks
+// the name, as verify does here; none, dane and fingerprint have no
+// Sluice policy and stay errors.
+var tlsModes = map[string]TLSMode{
+	"opportunistic": TLSOpportunistic, "may": TLSOpportunistic,
+	"required": TLSRequired, "encrypt": TLSRequired,
+	"verify": TLSVerify, "secure": TLSVerify,
+}
+
 // Route is a parsed recipient route.
 type Route struct {
 	Kind     RouteKind
@@ -81,10 +96,13 @@ func ParseRoute(s string) (Route, error) {
 		}
 		return Route{Kind: RouteDiscard}, nil
 	case RouteSMTP:
-		if err := config.CheckDialAddr(rest); err != nil {
+		// Postfix's smtp:[host]:port, smtp:[host] and smtp:host; without
+		// a port the agent dials [delivery] port (see hostPort).
+		host, port, err := config.SplitRelay(rest)
+		if err != nil {
 			return r, fmt.Errorf("route %q: %v", s, err)
 		}
-		r.Kind, r.Addr = RouteSMTP, rest
+		r.Kind, r.Addr = RouteSMTP, config.JoinRelay(host, port)
 	case RouteLMTP:
 		if query != "" {
 			return r, fmt.Errorf("route %q: lmtp takes no parameters", s)
@@ -122,12 +140,11 @@ func ParseRoute(s string) (Route, error) {
 		}
 		switch k {
 		case "tls":
-			switch m := TLSMode(v[0]); m {
-			case TLSOpportunistic, TLSRequired, TLSVerify:
-				r.TLS = m
-			default:
-				return r, fmt.Errorf("route %q: tls=%s: want opportunistic, required or verify", s, v[0])
+			m, ok := tlsModes[v[0]]
+			if !ok {
+				return r, fmt.Errorf("route %q: tls=%s: want opportunistic, required or verify (or Postfix's may, encrypt, verify, secure)", s, v[0])
 			}
+			r.TLS = m
 		case "ca":
 			r.CAFile = v[0]
 		case "authfile":

@@ -49,6 +49,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -283,6 +284,11 @@ func compile(n int, rc Rule) (*rule, error) {
 		}
 		if rc.Probe && rt.Kind != delivery.RouteLMTP && rt.Kind != delivery.RouteSMTP {
 			return nil, errors.New("probe needs an lmtp or smtp transport")
+		}
+		// Delivery dials a portless smtp:[host] on [delivery] port, which
+		// the plugin is not told: a probe there could ask another server.
+		if _, _, err := net.SplitHostPort(rt.Addr); rc.Probe && rt.Kind == delivery.RouteSMTP && err != nil {
+			return nil, fmt.Errorf("transport %q: probe needs the smtp transport's port (smtp:[HOST]:PORT)", rc.Transport)
 		}
 	}
 	if rc.Reply != "" && r.transport != "reject" {
