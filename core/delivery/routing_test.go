@@ -35,6 +35,10 @@ func TestParseRoute(t *testing.T) {
 		{"smtp:relay.test:587?tls=verify&ca=/ca.pem", "smtp:relay.test:587?ca=%2Fca.pem&tls=verify"},
 		{"lmtp:tcp:127.0.0.1:24", "lmtp:tcp:127.0.0.1:24"},
 		{"lmtp:inet:127.0.0.1:24", "lmtp:tcp:127.0.0.1:24"}, // as Postfix writes it
+		// Without a port, LMTP's 24, as Postfix and Dovecot have it.
+		{"lmtp:inet:mail.example", "lmtp:tcp:mail.example:24"},
+		{"lmtp:tcp:[127.0.0.1]", "lmtp:tcp:127.0.0.1:24"},
+		{"lmtp:tcp:[::1]", "lmtp:tcp:[::1]:24"},
 		{"lmtp:inet:", ""},
 		{"lmtp:unix:/run/dovecot/lmtp", "lmtp:unix:/run/dovecot/lmtp"},
 		{"discard", "discard"},

@@ -59,6 +59,9 @@ const (
 	TLSVerify        TLSMode = "verify"
 )
 
+// lmtpPort is an LMTP next hop's port when its route names none.
+const lmtpPort = 24
+
 // tlsModes are the tls= values: Sluice's names and, as aliases,
 // Postfix's smtp_tls_security_level names. Postfix's secure also checks
 // the name, as verify does here; none, dane and fingerprint have no
@@ -113,9 +116,17 @@ func ParseRoute(s string) (Route, error) {
 			// Postfix and Dovecot's documentation write a TCP
 			// next hop lmtp:inet:HOST:PORT; it is the same route.
 			network = "tcp"
-			if err := config.CheckDialAddr(addr); err != nil {
+			// Without a port, LMTP's own: 24 (RFC 2033 §5 asks that
+			// LMTP not use 25; Postfix's lmtp service and Dovecot's
+			// lmtp listener use 24).
+			host, port, err := config.SplitRelay(addr)
+			if err != nil {
 				return r, fmt.Errorf("route %q: %v", s, err)
 			}
+			if port == 0 {
+				port = lmtpPort
+			}
+			addr = config.JoinRelay(host, port)
 		case "unix":
 			if addr == "" {
 				return r, fmt.Errorf("route %q: no socket path", s)
