@@ -148,6 +148,10 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 	// line is logged once.
 	gv, why, err := p.grey.check(t, rcpt.Addr)
 	if err != nil {
+		// The call fails (the stage's on_error decides), but a warn
+		// rule that matched is logged all the same: with on_error =
+		// continue the mail goes on, and the match must be on record.
+		_ = p.verdict(nil, adds, s, nil, true)
 		return sdk.Verdict{}, err
 	}
 	s.note(why)

@@ -1,8 +1,11 @@
 package filter
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -42,4 +45,39 @@ func TestWarnRuleKeepsGreylisting(t *testing.T) {
 	clk.Advance(6 * time.Minute)
 	wantAction(t, "the retry after the delay", h.Rcpt(tx, "sales@example.org"), sdk.ActionContinue)
 	wantWarned(t, "retry", lines.take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
+}
+
+// TestWarnLoggedWhenGreylistFails: a warn rule that matched at rcpt is
+// logged even when greylisting then fails (here a follower process finds
+// the state its predecessor left unreadable): with on_error = continue
+// the mail goes on, and the match must not go unrecorded.
+func TestWarnLoggedWhenGreylistFails(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`{"rules":[{"name":"try-sales","hook":"rcpt","match":"^sales@","action":"warn"}],
+		"greylist":{"enabled":true,"delay":"5m","expiry":"4h","whitelist_ttl":"36d","state_dir":%q}}`, dir)
+	old := &Plugin{now: clk.Now, log: slog.New(slog.NewJSONHandler(&logLines{}, nil))}
+	serve(t, old, cfg) // holds the state directory
+	lines := &logLines{}
+	nu := &Plugin{now: clk.Now, log: slog.New(slog.NewJSONHandler(lines, nil))}
+	h := serve(t, nu, cfg) // follows it
+	t.Cleanup(func() { _ = nu.grey.close() })
+	lines.take(t)
+	if err := old.grey.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, snapshotFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	if _, err := h.Client().Hook(context.Background(), sdk.HookRcpt, tx, &sdk.Recipient{Addr: "sales@example.org"}, nil); err == nil {
+		t.Fatal("the greylist's failure should fail the call")
+	}
+	var warned []map[string]any
+	for _, rec := range lines.take(t) {
+		if rec["msg"] == "filter: warn rule matched" {
+			warned = append(warned, rec)
+		}
+	}
+	wantWarned(t, "greylisting failed", warned, map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
 }
