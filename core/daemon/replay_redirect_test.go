@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -14,14 +13,7 @@ import (
 // and the addition at data with the rule in the reason.
 func TestReplayShowsFilterRedirect(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
-	c := mustParse(t, fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = %q
-[[listener]]
-name = "mx"
-listen = "127.0.0.1:0"
-[[stage]]
-name = "filter"
-plugin = "filter"
+	c := filterReplayConfig(t, `
 [[stage.config.rules]]
 name     = "invoices"
 hook     = "header"
@@ -29,7 +21,7 @@ header   = "Subject"
 match    = "(?i)invoice"
 action   = "redirect"
 redirect = "accounts@sluice.test"
-`, t.TempDir()))
+`)
 	res, err := Replay(context.Background(), c,
 		[]byte("From: a@example.net\r\nTo: b@sluice.test, c@sluice.test\r\nSubject: Your invoice\r\n\r\nhello\r\n"),
 		ReplayOptions{Self: self, ClientIP: "192.0.2.7"})

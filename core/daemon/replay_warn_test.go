@@ -1,35 +1,15 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
-
-// syncBuffer is a bytes.Buffer the plugin's output goroutines may write
-// while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // A filter warn rule (Postfix's WARN) shows in replay's trace as the
 // stage's reason, lets the message through to the reject rule after it,
@@ -37,14 +17,7 @@ func (s *syncBuffer) String() string {
 // stage's name and the rule.
 func TestReplayShowsFilterWarnRule(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
-	c := mustParse(t, fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = %q
-[[listener]]
-name = "mx"
-listen = "127.0.0.1:0"
-[[stage]]
-name = "filter"
-plugin = "filter"
+	c := filterReplayConfig(t, `
 [[stage.config.rules]]
 name   = "try-subject"
 hook   = "header"
@@ -56,8 +29,8 @@ name   = "zip"
 hook   = "body"
 match  = "PK-zip"
 action = "reject"
-`, t.TempDir()))
-	logs := &syncBuffer{}
+`)
+	logs := &syncBuf{}
 	opt := ReplayOptions{Self: self, ClientIP: "192.0.2.7", Logger: slog.New(slog.NewTextHandler(logs, nil))}
 	run := func(body string) *ReplayResult {
 		t.Helper()
@@ -89,4 +62,19 @@ action = "reject"
 	if !strings.Contains(l, `msg="filter: warn rule matched"`) || !strings.Contains(l, "stage=filter") || !strings.Contains(l, "rule=try-subject") {
 		t.Errorf("the core's log has no warn line with the stage and rule:\n%s", l)
 	}
+}
+
+// filterReplayConfig is a config with one filter stage whose rules are
+// rules (TOML [[stage.config.rules]] tables), for replay tests.
+func filterReplayConfig(t *testing.T, rules string) *config.Config {
+	t.Helper()
+	return mustParse(t, fmt.Sprintf(`hostname = "mx.sluice.test"
+data_dir = %q
+[[listener]]
+name = "mx"
+listen = "127.0.0.1:0"
+[[stage]]
+name = "filter"
+plugin = "filter"
+`, t.TempDir())+rules)
 }
