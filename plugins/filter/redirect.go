@@ -4,26 +4,22 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
-// compileRedirect checks the redirect action's address. It must be a
-// mailbox the envelope can carry (RFC 5321 §4.1.2: local-part@domain, a
-// local part of at most 64 octets, §4.5.3.1.1): the core refuses any other
-// recipient edit, for each message, where check-config can say so once.
+// compileRedirect checks the redirect action's address with the rule the
+// core applies to every recipient a stage adds (envelope.MailboxError, RFC
+// 5321 §4.1.2 and §4.5.3.1.1): an address the core would refuse, for each
+// message, is refused here once at start, and one the core takes is not
+// refused here. It is written as the envelope keeps it, a local part that
+// is not a dot-string in quotes ("john doe"@example.com).
 func (r *rule) compileRedirect(addr string) error {
-	local, domain, ok := strings.Cut(addr, "@")
-	switch {
-	case addr == "":
+	if addr == "" {
 		return fmt.Errorf("redirect needs redirect = \"address\" (the recipient that replaces the message's recipients)")
-	case !ok || local == "" || strings.Contains(domain, "@"):
-		return fmt.Errorf("redirect %q: want local-part@domain", addr)
-	case len(local) > 64:
-		return fmt.Errorf("redirect %q: local part over 64 octets (RFC 5321 section 4.5.3.1.1)", addr)
-	case strings.IndexFunc(addr, func(c rune) bool { return c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == '"' }) >= 0:
-		return fmt.Errorf("redirect %q: no space, control character, quote or angle bracket", addr)
-	case domain == "" || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, ".."):
-		return fmt.Errorf("redirect %q: bad domain", addr)
+	}
+	if err := envelope.MailboxError(addr); err != nil {
+		return fmt.Errorf("redirect %q: %v", addr, err)
 	}
 	r.redirect = addr
 	return nil

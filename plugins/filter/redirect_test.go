@@ -77,8 +77,14 @@ func TestRedirectConfigErrors(t *testing.T) {
 		{"on reject", `"action":"reject","redirect":"a@b.example"`, "redirect action only"},
 		{"no domain", `"action":"redirect","redirect":"postmaster"`, "local-part@domain"},
 		{"two ats", `"action":"redirect","redirect":"a@b@c.example"`, "local-part@domain"},
-		{"brackets", `"action":"redirect","redirect":"<a@b.example>"`, "angle bracket"},
+		{"brackets", `"action":"redirect","redirect":"<a@b.example>"`, "bad domain"},
 		{"bad domain", `"action":"redirect","redirect":"a@b..example"`, "bad domain"},
+		// The filter once had its own, looser check: these passed it, and
+		// the core then refused the edit for every message.
+		{"underscore domain", `"action":"redirect","redirect":"a@mail_host.example"`, "bad domain"},
+		{"hyphen label", `"action":"redirect","redirect":"a@-b.example"`, "bad domain"},
+		{"empty atom", `"action":"redirect","redirect":"a..b@c.example"`, "empty atom"},
+		{"comma", `"action":"redirect","redirect":"a,b@c.example"`, "outside quotes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := `{"rules":[{"name":"r","hook":"mail","match":"x",` + tc.rule + `}]}`
@@ -87,5 +93,18 @@ func TestRedirectConfigErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one naming the rule and %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The redirect address is checked with the core's rule for a recipient a
+// stage adds (envelope.MailboxError): a quoted local part, which the core
+// takes, is a valid redirect, and it is what the message goes to.
+func TestRedirectQuotedLocalPart(t *testing.T) {
+	h := serve(t, nil, `{"rules":[
+		{"name":"box","hook":"mail","match":"@suspect\\.example$","action":"redirect","redirect":"\"review box\"@sluice.test"}]}`)
+	tx := txnFrom("192.0.2.7", "x@suspect.example", "b@sluice.test")
+	v := h.Data(tx, []byte("Subject: hi\r\n\r\nhello\r\n"))
+	if got := rcptsAfter(tx, v); len(got) != 1 || got[0] != `"review box"@sluice.test` {
+		t.Errorf("recipients after %v: %v, want only \"review box\"@sluice.test", v.Edits, got)
 	}
 }
