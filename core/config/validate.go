@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/netlist"
 )
 
 func (c *Config) applyDefaults() {
@@ -59,6 +60,7 @@ func (c *Config) applyDefaults() {
 	defInt(&l.MaxHops, 50)
 	defInt(&l.MaxJunkCommands, 100)
 	defInt(&l.ClientIPv6PrefixLength, 84)
+	defInt(&l.MinDataRate, 500)
 	if l.MaxDataMemory == 0 {
 		l.MaxDataMemory = max(512<<20, 2*l.MaxMessageSize)
 	}
@@ -313,10 +315,11 @@ func (c *Config) IsLocalDomain(domain string) bool {
 	return false
 }
 
-// InRelayNetworks reports whether ip is in relay_networks.
+// InRelayNetworks reports whether ip is in relay_networks, by
+// netlist.Contains' rule (a link-local client's zone does not count).
 func (c *Config) InRelayNetworks(ip netip.Addr) bool {
 	for _, p := range c.RelayNetworks {
-		if p.Contains(ip) {
+		if netlist.Match(p.Prefix, ip) {
 			return true
 		}
 	}

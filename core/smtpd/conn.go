@@ -38,17 +38,23 @@ type conn struct {
 	nJunk       int  // NOOP, RSET, VRFY... since the last queued message, for max_junk_commands
 }
 
+// tcpAddrPort is a connection's address as the session keeps it: an
+// IPv4 client of a dual-stack socket unmapped (192.0.2.1, not
+// ::ffff:192.0.2.1), and a link-local one without its interface zone
+// (fe80::1, not fe80::1%eth0), which has no place in a Received field's
+// address literal (RFC 5321 §4.1.3) and which no configured network
+// would contain. The zero AddrPort for a connection that is not TCP.
+func tcpAddrPort(a net.Addr) netip.AddrPort {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return netip.AddrPort{}
+	}
+	ap := ta.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().WithZone("").Unmap(), ap.Port())
+}
+
 func newConn(l *listener, raw net.Conn) *conn {
-	var client netip.AddrPort
-	if ta, ok := raw.RemoteAddr().(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	var local netip.AddrPort
-	if ta, ok := raw.LocalAddr().(*net.TCPAddr); ok {
-		ap := ta.AddrPort()
-		local = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
+	client, local := tcpAddrPort(raw.RemoteAddr()), tcpAddrPort(raw.LocalAddr())
 	return &conn{
 		Conn:        raw,
 		srv:         l.srv,

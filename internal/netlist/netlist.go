@@ -48,12 +48,21 @@ func Prefixes(list []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// Contains reports whether ip is in one of list.
+// Contains reports whether ip is in one of list, by Match.
 func Contains(list []netip.Prefix, ip netip.Addr) bool {
 	for _, p := range list {
-		if p.Contains(ip) {
+		if Match(p, ip) {
 			return true
 		}
 	}
 	return false
+}
+
+// Match reports whether ip is in p. The address is compared without its
+// IPv6 zone and unmapped: a link-local client reports its interface
+// (fe80::1%eth0), which netip's Contains never matches, so "fe80::/10"
+// would hold no such client; and a dual-stack socket may report an IPv4
+// client as ::ffff:192.0.2.1.
+func Match(p netip.Prefix, ip netip.Addr) bool {
+	return p.Contains(ip.WithZone("").Unmap())
 }

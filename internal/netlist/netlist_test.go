@@ -35,6 +35,26 @@ func TestPrefix(t *testing.T) {
 	if p, _ := Prefix("::ffff:127.0.0.0/104"); !Contains([]netip.Prefix{p}, netip.MustParseAddr("127.0.0.1")) {
 		t.Errorf("::ffff:127.0.0.0/104 (%v) does not contain 127.0.0.1", p)
 	}
+	// A link-local client reports its zone, which netip's own Contains
+	// never matches; a dual-stack socket reports IPv4 clients mapped.
+	for _, tc := range []struct {
+		net, ip string
+		want    bool
+	}{
+		{"fe80::/10", "fe80::1%eth0", true},
+		{"fe80::1", "fe80::1%2", true},
+		{"fe80::2", "fe80::1%eth0", false},
+		{"192.0.2.0/24", "::ffff:192.0.2.9", true},
+		{"2001:db8::/32", "fe80::1%eth0", false},
+	} {
+		p, err := Prefix(tc.net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Contains([]netip.Prefix{p}, netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("Contains(%s, %s) = %v, want %v", tc.net, tc.ip, got, tc.want)
+		}
+	}
 	if _, err := Prefixes([]string{"10.0.0.0/8", "nope"}); err == nil || err.Error() != `"nope" is not a network or address` {
 		t.Errorf("Prefixes: %v", err)
 	}
