@@ -151,7 +151,7 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 		// The call fails (the stage's on_error decides), but a warn
 		// rule that matched is logged all the same: with on_error =
 		// continue the mail goes on, and the match must be on record.
-		_ = p.verdict(nil, adds, s, nil, true)
+		p.logWarns(adds, s)
 		return sdk.Verdict{}, err
 	}
 	s.note(why)
@@ -255,11 +255,11 @@ func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, [
 // logs its warn rules' matches; it is made once per hook call.
 // deferred says the hook is before data, where add_header only records.
 func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, deferred bool) sdk.Verdict {
+	p.logWarns(adds, s)
 	var reasons []string
 	for _, h := range adds {
 		switch {
 		case h.r.action == actWarn:
-			p.logWarn(h, s)
 			reasons = append(reasons, h.why+" (warn only: let through)")
 		case deferred && h.r.action == actRedirect:
 			reasons = append(reasons, h.why+" (redirected at data)")
@@ -289,6 +289,16 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 	}
 	v.Reason = strings.Join(append(reasons, s.notes...), "; ")
 	return v
+}
+
+// logWarns logs the matches of the warn rules among adds; verdict calls
+// it, and Rcpt when greylisting fails the call and no verdict is made.
+func (p *Plugin) logWarns(adds []hit, s *scope) {
+	for _, h := range adds {
+		if h.r.action == actWarn {
+			p.logWarn(h, s)
+		}
+	}
 }
 
 // logWarn logs a warn rule's match, as Postfix's WARN does, with the ids
