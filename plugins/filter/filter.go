@@ -33,6 +33,9 @@ type Plugin struct {
 	// directory); nil means sdk.Logger(), whose records the core logs at
 	// their level with the stage's name and their fields.
 	log *slog.Logger
+	// warns bounds the warn rules' log lines (see warnLimit); nil means
+	// newWarnLimit() at Configure. Tests set a small one.
+	warns *warnLimit
 
 	rules map[string][]*rule // connect, helo, mail and rcpt rules by hook
 	// replay holds, per hook, its rules up to the last add_header or
@@ -56,6 +59,9 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	}
 	if p.log == nil {
 		p.log = sdk.Logger()
+	}
+	if p.warns == nil {
+		p.warns = newWarnLimit()
 	}
 	p.rules = map[string][]*rule{}
 	p.dataRules, p.needsBody = nil, false
@@ -289,16 +295,6 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 	}
 	v.Reason = strings.Join(append(reasons, s.notes...), "; ")
 	return v
-}
-
-// logWarns logs the matches of the warn rules among adds; verdict calls
-// it, and Rcpt when greylisting fails the call and no verdict is made.
-func (p *Plugin) logWarns(adds []hit, s *scope) {
-	for _, h := range adds {
-		if h.r.action == actWarn {
-			p.logWarn(h, s)
-		}
-	}
 }
 
 // logWarn logs a warn rule's match, as Postfix's WARN does, with the ids
