@@ -9,8 +9,8 @@ import (
 )
 
 // DeliverCall is one recipient of a queued message that delivery is about
-// to send: the message's envelope and the recipient, its Route the route
-// it goes by (after routing).
+// to send: the message's envelope (each recipient with its stored route)
+// and the recipient, its Route the route it goes by (after routing).
 type DeliverCall struct {
 	Env  sdk.Envelope
 	Rcpt sdk.Recipient
@@ -27,7 +27,9 @@ type EachConn interface {
 // timeout and on_error: continue asks the next, accept skips the rest;
 // reject and tempfail fail or defer the recipient with their reply;
 // discard drops it unsent and quarantine sets its message aside (the
-// outcome's Action says which). Edits are not applied: at deliver there
+// outcome's Action says which). A stage's SetRoute for the call's
+// recipient changes the route it goes by (deliveredit.go), and the stages
+// after it see the new one; other edits are not applied: at deliver there
 // is no message to edit. Each result carries what the stages asked did,
 // for the message's trace.
 //
@@ -46,6 +48,10 @@ func (p *Pipeline) Deliver(ctx context.Context, calls []DeliverCall) []DeliverRe
 type DeliverResult struct {
 	Outcome
 	Trace []TraceEntry
+	// Rerouted says that stages changed the recipient's route: Route is
+	// the one it goes by now, as the last stage to set it wrote it.
+	Rerouted bool
+	Route    string
 }
 
 // continueAll is n results that let their calls go on.
@@ -65,7 +71,11 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Deliv
 	// counters, its log line, and its on_error.
 	sessions := make([]*Session, len(calls))
 	live := make([]int, len(calls))
+	// calls is the pass's own slice (deliverQueue.run): a stage's route
+	// goes into the call, for the stages after it to see.
+	asQueued := make([]string, len(calls))
 	for i := range calls {
+		asQueued[i] = calls[i].Rcpt.Route
 		s := &Session{p: p}
 		s.txn.Session = sdk.Session{ID: "deliver-" + calls[i].Env.QueueID, Listener: "deliver"}
 		s.txn.Envelope = calls[i].Env
@@ -91,6 +101,7 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Deliv
 			te := newTraceEntry(e, sdk.HookDeliver, &rcpt)
 			o, goOn := sessions[i].settle(e, sdk.HookDeliver, &te, vs[k], errs[k], per, &rcpt, nil)
 			out[i].Trace = append(out[i].Trace, te)
+			calls[i].Rcpt.Route = rcpt.Route
 			if goOn {
 				next = append(next, i)
 				continue
@@ -98,6 +109,11 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Deliv
 			out[i].Outcome = o
 		}
 		live = next
+	}
+	for i := range calls {
+		if calls[i].Rcpt.Route != asQueued[i] {
+			out[i].Rerouted, out[i].Route = true, calls[i].Rcpt.Route
+		}
 	}
 	return out
 }

@@ -390,13 +390,7 @@ func (s *Session) snapshotValue() sdk.Txn {
 func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt *sdk.Recipient, msg *Message) []string {
 	var done []string
 	if hook == sdk.HookDeliver {
-		// The message is queued as it is: a stage routes at rcpt or data.
-		// (The envelope a deliver call sees is shared with the other
-		// recipients' calls, and must not change under them.)
-		for _, ed := range edits {
-			done = append(done, sdk.DescribeEdit(ed)+" (ignored at deliver)")
-		}
-		return done
+		return s.deliverEdits(stage, edits, rcpt) // a route only (deliveredit.go)
 	}
 	// Before MAIL there is no envelope to edit: MAIL starts it afresh. A
 	// report's envelope is Sluice's own: from the null sender (RFC 5321
