@@ -57,6 +57,7 @@ interop-deps:
 	@scripts/install-deps.sh interop
 	@scripts/install-deps.sh milters
 	@scripts/install-deps.sh dovecot
+	@scripts/install-deps.sh exim
 
 ## bench: every issue-9 scenario, Sluice vs a loopback Postfix, in one run
 ## (scripts/bench.sh; its header lists the scenarios and the BENCH_* knobs),

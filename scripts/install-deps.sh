@@ -1,9 +1,12 @@
 #!/bin/sh
 # Installs the Debian packages a target needs, only when missing.
-# usage: install-deps.sh interop|bench|python|milters|chromium|dovecot
+# usage: install-deps.sh interop|bench|python|milters|chromium|dovecot|exim
 set -eu
 pycheck=""
 files=""
+exim=""
+# Where the exim target extracts Exim (tests/interop/exim_test.go looks there).
+EXIM_ROOT=${EXIM_ROOT:-/opt/sluice-interop/exim}
 case "${1:-}" in
   # libsasl2-modules: the PLAIN client mechanism for the Postfix instance
   # that relays through Sluice's submission listener (postfix_test.go).
@@ -13,11 +16,11 @@ case "${1:-}" in
   # The Python example plugin (and its test in the chain) needs Debian's grpcio.
   python)  pkgs="python3 python3-grpcio python3-protobuf" ; cmds="" ;
            pycheck="import grpc, google.protobuf" ;;
-  # Real milters for tests/interop/milter_test.go. Debian's policy-rc.d (or
-  # the lack of systemd) keeps their postinst from starting daemons; the
-  # tests start their own on loopback.
-  milters) pkgs="opendkim opendkim-tools python3-dkim spamass-milter spamd python3-milter" ;
-           cmds="opendkim opendkim-genkey spamass-milter spamd" ;
+  # Real milters for tests/interop/milter_test.go and rspamd_test.go.
+  # Debian's policy-rc.d (or the lack of systemd) keeps their postinst from
+  # starting daemons; the tests start their own on loopback.
+  milters) pkgs="opendkim opendkim-tools python3-dkim spamass-milter spamd python3-milter rspamd" ;
+           cmds="opendkim opendkim-genkey spamass-milter spamd rspamd" ;
            pycheck="import Milter, dkim" ;;
   # Headless Chromium drives the dashboard in core/admin's browser test
   # (DevTools protocol over loopback). Debian's build, never a download.
@@ -26,7 +29,12 @@ case "${1:-}" in
   # dovecot -F on a loopback port with a config in its temp dir. policy-rc.d
   # (or the lack of systemd) keeps the postinst from starting the daemon.
   dovecot) pkgs="dovecot-core dovecot-lmtpd" ; cmds="dovecot" ;;
-  *) echo "usage: $0 interop|bench|python|milters|chromium|dovecot" >&2; exit 1 ;;
+  # Exim 4.96 for tests/interop/exim_test.go. exim4-daemon-light conflicts
+  # with postfix (both provide mail-transport-agent), so it is not installed:
+  # its .deb is extracted under EXIM_ROOT and the test runs that binary with
+  # its own config. Its shared libraries are ordinary packages, installed.
+  exim)    exim=yes ; pkgs="" ; cmds="" ; files="$EXIM_ROOT/usr/sbin/exim4" ;;
+  *) echo "usage: $0 interop|bench|python|milters|chromium|dovecot|exim" >&2; exit 1 ;;
 esac
 missing=""
 for c in $cmds; do
@@ -38,11 +46,33 @@ done
 if [ -n "$pycheck" ]; then
   /usr/bin/python3 -c "$pycheck" >/dev/null 2>&1 || missing="yes"
 fi
+# Exim's Debian build resolves its compiled-in user Debian-exim at start.
+[ -n "$exim" ] && ! id Debian-exim >/dev/null 2>&1 && missing="yes"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps: need root to apt-get install $pkgs" >&2; exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+if [ -n "$exim" ]; then
+  apt-get update -q >/dev/null 2>&1 || true
+  # The daemon's library dependencies (libgnutls-dane0, libidn12, ...)
+  # conflict with nothing; exim4-base and exim4-config are not needed.
+  libs=$(apt-cache depends exim4-daemon-light | awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}')
+  apt-get install -y -q --no-install-recommends $libs >/tmp/sluice-apt.log 2>&1 || {
+    echo "install-deps: apt-get install $libs failed; see /tmp/sluice-apt.log" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download exim4-daemon-light >>/tmp/sluice-apt.log 2>&1) || {
+    echo "install-deps: apt-get download exim4-daemon-light failed; see /tmp/sluice-apt.log" >&2; exit 1; }
+  mkdir -p "$EXIM_ROOT"
+  dpkg-deb -x "$tmp"/exim4-daemon-light_*.deb "$EXIM_ROOT"
+  id Debian-exim >/dev/null 2>&1 || useradd --system --user-group --no-create-home \
+    --home-dir /nonexistent --shell /usr/sbin/nologin Debian-exim
+  # -bV without a config file exits 1 after printing the version.
+  "$EXIM_ROOT/usr/sbin/exim4" -bV 2>&1 | grep -q '^Exim version 4' || {
+    echo "install-deps: the extracted $EXIM_ROOT/usr/sbin/exim4 does not run" >&2; exit 1; }
+  exit 0
+fi
 # postfix asks debconf questions; answer "No configuration" up front.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
 apt-get update -q >/dev/null 2>&1 || true
