@@ -2,8 +2,9 @@
 
 // Package interop runs bin/sluice against real peers from Debian: swaks
 // and Postfix's smtp-source as clients, Postfix's smtp-sink as the next hop,
-// and whole Postfix instances on either side of Sluice (postfix_test.go).
-// `make interop` installs them and sets SLUICE_BIN.
+// and whole Postfix instances and an Exim on either side of Sluice
+// (postfix_test.go, exim_test.go). `make interop` installs them and sets
+// SLUICE_BIN.
 package interop
 
 import (

@@ -9,10 +9,13 @@ import (
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
-// TestMain removes the binaries the tests built (testlib.Build) once they
-// have run.
+// TestMain removes the binaries the tests built (testlib.Build) and stops
+// the shared Exim (exim_instance_test.go) and rspamd (rspamd_test.go) once
+// they have run.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopExim()
+	stopRspamd()
 	testlib.RemoveBuilds()
 	os.Exit(code)
 }

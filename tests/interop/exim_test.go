@@ -1,0 +1,154 @@
+//go:build interop
+
+package interop
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// Exim 4.96 (Debian's exim4-daemon-light, extracted by install-deps.sh
+// exim) on either side of Sluice: the shared daemon of
+// exim_instance_test.go, which relays whatever it accepts to the next hop
+// each test gives it. Its config is exim/exim.conf.
+
+// TestEximRelaysToSluice: Exim as the sending MTA, its next hop Sluice's
+// listener with STARTTLS; Sluice relays to a go-smtp sink. What Exim was
+// given (8BITMIME, SMTPUTF8, a UTF-8 address, a DSN request, a 1 MiB body
+// with dot lines) arrives at the sink; Exim used TLS and BDAT (RFC 3030),
+// both of which it does unasked when offered.
+func TestEximRelaysToSluice(t *testing.T) {
+	ex := sharedExim(t)
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	tlsAddr := freeAddr(t)
+	certFile, keyFile := testlib.WriteKeyPair(t, testlib.SelfSigned(t, "mx.sluice.test"))
+	startSluiceWith(t, sink.Addr, fmt.Sprintf(`[[listener]]
+name = "tls"
+listen = %q
+tls_cert = %q
+tls_key = %q
+`, tlsAddr, certFile, keyFile))
+	ex.route(t, tlsAddr)
+
+	from, to := "j\u00f6rg@client.interop.test", "b\u00fccher-in@example.net"
+	body := interopBody(1 << 20)
+	sendDSN(t, ex.addr, from, to, interopMessage(from, to, body))
+
+	// Exim's delivery line: X= is the TLS it used, K that it sent BDAT.
+	line := ex.waitLog(t, " => "+to, "H=127.0.0.1 [127.0.0.1]", `C="250 2.0.0 Ok: queued as `)
+	if !strings.Contains(line, " X=TLS1.") || !strings.Contains(line, " K ") {
+		t.Errorf("Exim's delivery to Sluice without TLS (X=) or CHUNKING (K): %s", line)
+	}
+	d := sink.WaitN(t, 1, 30*time.Second)[0]
+	checkArrived(t, d, from, to, body)
+	// Sluice's Received says Exim came over TLS (RFC 3848, RFC 6531 §3.7.3).
+	if top := string(d.Data[:min(len(d.Data), 600)]); !strings.Contains(top, "from exim.interop.test") || !strings.Contains(top, "with UTF8SMTPS") {
+		t.Errorf("no TLS in Sluice's Received header:\n%s", top)
+	}
+}
+
+// TestSluiceDeliversToExim: Sluice as the sending MTA, its relay Exim's
+// smtpd offering STARTTLS, CHUNKING and DSN; Exim relays on to a sink.
+func TestSluiceDeliversToExim(t *testing.T) {
+	ex := sharedExim(t)
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	ex.route(t, sink.Addr)
+	addr, _ := startSluiceWith(t, ex.addr, "")
+
+	from, to := "j\u00f6rg@sluice.test", "b\u00fccher-out@example.net"
+	body := interopBody(1 << 20)
+	sendDSN(t, addr, from, to, interopMessage(from, to, body))
+
+	// Exim's arrival line: X= is the TLS Sluice used. (Sluice's client
+	// sends DATA, never BDAT, though Exim offers CHUNKING: RFC 3030 leaves
+	// the choice to the client.)
+	line := ex.waitLog(t, " <= "+from, "H=(mx.sluice.test) [127.0.0.1]", "P=utf8esmtps", "for "+to)
+	if !strings.Contains(line, " X=TLS1.") {
+		t.Errorf("Sluice's delivery to Exim without TLS (X=): %s", line)
+	}
+	d := sink.WaitN(t, 1, 30*time.Second)[0]
+	// Exim 4.96 does not pass BODY=8BITMIME on to a next hop that offers
+	// 8BITMIME (seen with a go-smtp peer alone, without Sluice); the 8-bit
+	// body arrives byte for byte all the same, which checkArrived checks.
+	if d.MailOpts.Body == "" {
+		d.MailOpts.Body = smtp.Body8BitMIME
+	}
+	checkArrived(t, d, from, to, body)
+	if top := string(d.Data[:min(len(d.Data), 800)]); !strings.Contains(top, "by exim.interop.test with utf8esmtps") {
+		t.Errorf("no TLS in Exim's Received header:\n%s", top)
+	}
+}
+
+// TestSluiceToEximRefusingSomeRecipients: Exim refuses one recipient for
+// good (550) and one for now (451, Exim's code for an ACL defer) among
+// four. Sluice delivers the other
+// two in one transaction, defers the 450 and reports the 550 to the
+// sender; the report travels through Exim too.
+func TestSluiceToEximRefusingSomeRecipients(t *testing.T) {
+	ex := sharedExim(t)
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	ex.route(t, sink.Addr)
+	addr, admin := startSluiceWith(t, ex.addr, "")
+
+	from := "alice-refused@sluice.test"
+	rcpts := []string{"ok1@example.net", "bad@example.net", "tmp@example.net", "ok2@example.net"}
+	id, err := testlib.Send(addr, from, rcpts, testlib.Message(from, "ok1@example.net", "interop-exim", "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex.waitLog(t, "F=<"+from+"> rejected RCPT <bad@example.net>: 5.1.1 no such user")
+	ex.waitLog(t, "F=<"+from+"> temporarily rejected RCPT <tmp@example.net>: 4.2.0 try later")
+	var msg, report *testlib.Delivery
+	for _, d := range sink.WaitN(t, 2, 30*time.Second) {
+		switch d.From {
+		case from:
+			msg = &d
+		case "":
+			report = &d
+		}
+	}
+	if msg == nil || fmt.Sprint(msg.Rcpts) != "[ok1@example.net ok2@example.net]" {
+		t.Fatalf("message at the sink: %+v", msg)
+	}
+	if report == nil || fmt.Sprint(report.Rcpts) != "["+from+"]" ||
+		!strings.Contains(string(report.Data), "Final-Recipient: rfc822; bad@example.net") ||
+		!strings.Contains(string(report.Data), "Diagnostic-Code: smtp; 550 5.1.1 no such user") ||
+		strings.Contains(string(report.Data), "tmp@example.net") {
+		t.Fatalf("failure report:\n%+v", report)
+	}
+	// tmp@example.net waits in the queue for its retry, with Exim's 451.
+	id = strings.TrimPrefix(id, "2.0.0 Ok: queued as ")
+	resp, err := http.Get("http://" + admin + "/api/queue/" + id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var q struct {
+		State string
+		Rcpts []struct {
+			Addr, Status string
+			LastReply    string `json:"last_reply"`
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
+		t.Fatal(err)
+	}
+	got := q.State
+	for _, r := range q.Rcpts {
+		got += fmt.Sprintf(" %s=%s", r.Addr, r.Status)
+		if r.Addr == "tmp@example.net" && !strings.HasPrefix(r.LastReply, "451 4.2.0 try later") {
+			t.Errorf("tmp@example.net's last reply %q", r.LastReply)
+		}
+	}
+	if want := "active ok1@example.net=delivered bad@example.net=failed tmp@example.net=pending ok2@example.net=delivered"; got != want {
+		t.Errorf("queue: %s, want %s", got, want)
+	}
+}
