@@ -236,6 +236,7 @@ func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, rcpts []d
 	}
 	for i, o := range g.pipe.Deliver(ctx, calls) {
 		out[i].Trace = o.Trace
+		out[i].Rerouted, out[i].Route, out[i].RoutedBy = o.Rerouted, o.Route, o.RoutedBy
 		switch {
 		case o.Reply != nil:
 			out[i].Reply = o.Reply

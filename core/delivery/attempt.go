@@ -50,10 +50,11 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		// deferred at each attempt with nothing logged.
 		a.log.Info("delivery: deferred by soft_bounce", "id", id, "rcpt", addr, "reply", results[addr].reply, "soft_bounce", true)
 	}
-	asked := false // the deliver hook's stages were asked
+	asked := false               // the deliver hook's stages were asked
+	var routes map[string]string // the routes its stages set, by address
 	if a.deliverHook != nil {
 		var quarantine bool
-		if dests, quarantine, asked = a.askDeliver(ctx, m, dests, results); quarantine {
+		if dests, routes, quarantine, asked = a.askDeliver(ctx, m, dests, results); quarantine {
 			a.quarantine(id)
 			return
 		}
@@ -74,10 +75,12 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		}
 		start := time.Now()
 		dctx := withSaveDelivered(withAttemptTrace(ctx, tr), func(res map[string]outcome) {
+			res = stampRoutes(res, routes)
 			a.recordDelivered(ctx, id, res, res, body)
 		})
 		res, via := a.deliverTo(dctx, m, body, d)
 		took := time.Since(start)
+		res = stampRoutes(res, routes)
 		a.softBounce(res)
 		remote := remoteHost(via)
 		for addr, o := range res {
@@ -154,6 +157,33 @@ func noteTried(r *envelope.Recipient, o outcome, now time.Time) {
 	r.Attempts++
 	r.Status, r.LastReply = o.status, o.reply
 	r.RemoteMTA, r.LastAttempt = o.remote, now
+	noteRoute(r, o)
+}
+
+// noteRoute stores on r the route a stage set for it at the deliver hook,
+// which its attempt went by: in the commit that records the attempt's
+// outcome, so that the queue never holds an outcome of one route with
+// the recipient still on another.
+func noteRoute(r *envelope.Recipient, o outcome) {
+	if o.rerouted {
+		r.Route = o.route
+	}
+}
+
+// stampRoutes is res with, on each outcome, the route the deliver hook set
+// for its recipient, if it set one.
+func stampRoutes(res map[string]outcome, routes map[string]string) map[string]outcome {
+	if len(routes) == 0 {
+		return res
+	}
+	out := make(map[string]outcome, len(res))
+	for addr, o := range res {
+		if rt, ok := routes[addr]; ok {
+			o.route, o.rerouted = rt, true
+		}
+		out[addr] = o
+	}
+	return out
 }
 
 // saveDeliveredKey carries, in an attempt's context, the function that
@@ -313,7 +343,9 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		}
 		if o.skipped {
 			// Not tried (its destination is in backoff): no attempt to
-			// count, and the last real reply stays the diagnostic.
+			// count, and the last real reply stays the diagnostic. Its
+			// new route is the one the next attempt will wait for.
+			noteRoute(r, o)
 			if r.LastReply == "" {
 				r.LastReply = o.reply
 			}

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"slices"
 
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
@@ -15,7 +16,9 @@ import (
 type DeliverHook func(ctx context.Context, m *envelope.Message, rcpts []DeliverRcpt) []DeliverVerdict
 
 // DeliverRcpt is a recipient about to be sent and its route (as
-// Route.String gives it).
+// Route.String gives it): the recipient's own, "mx" for the default route
+// whether MX or the relay takes it, so that a stage can compare it with
+// the route it would set (the route plugin's rules).
 type DeliverRcpt struct {
 	Rcpt  *envelope.Recipient
 	Route string
@@ -31,24 +34,34 @@ type DeliverVerdict struct {
 	// Quarantine sets the whole message aside (state quarantined, as at
 	// the data hook) before anything of it is sent.
 	Quarantine bool
+	// Rerouted says that a stage set the recipient's route: Route is the
+	// new one. The attempt sends the recipient by it, and it is stored
+	// with the recipient's outcome (see reroute).
+	// RoutedBy names the stage that set it, for the log.
+	Rerouted bool
+	Route    string
+	RoutedBy string
 	// Trace is what each stage asked did, for the message's trace.
 	Trace []pipeline.TraceEntry
 }
 
 // askDeliver runs the deliver hook over every recipient about to be sent,
-// all in one call, and keeps in dests only those it lets through; the
-// others' outcomes go into results. quarantine reports that a stage set
-// the message aside: then nothing is sent. asked reports that some stage
-// was asked (the call may have taken up to the stages' timeouts).
-func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, quarantine, asked bool) {
+// all in one call, and keeps in dests only those it lets through, each in
+// the destination of the route a stage set for it, if one did; the
+// others' outcomes go into results, and the routes set into routes (by
+// address), for the attempt to store with the outcomes. quarantine
+// reports that a stage set the message aside: then nothing is sent.
+// asked reports that some stage was asked (the call may have taken up to
+// the stages' timeouts).
+func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, routes map[string]string, quarantine, asked bool) {
 	var rcpts []DeliverRcpt
 	for _, d := range dests {
-		route := d.route.String()
 		for _, r := range d.rcpts {
-			rcpts = append(rcpts, DeliverRcpt{Rcpt: r, Route: route})
+			rcpts = append(rcpts, DeliverRcpt{Rcpt: r, Route: ownRoute(r)})
 		}
 	}
 	vs := a.deliverHook(ctx, m, rcpts)
+	checkRoutes(rcpts, vs)
 	a.traceDeliverHook(m, rcpts, vs)
 	for i, v := range vs {
 		if v.Quarantine && m.Released {
@@ -57,15 +70,16 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 			a.log.Info("delivery: deliver hook's quarantine not applied: released by an administrator", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr)
 		} else if v.Quarantine {
 			a.log.Info("delivery: quarantined by the deliver hook", "id", m.ID, "rcpt", rcpts[i].Rcpt.Addr, "stage", decidedBy(v))
-			return nil, true, true
+			return nil, nil, true, true
 		}
 		asked = asked || len(v.Trace) > 0
 	}
 	i := 0
+	var moved []*envelope.Recipient
 	for _, d := range dests {
 		var pass []*envelope.Recipient
 		for _, r := range d.rcpts {
-			v := vs[i]
+			v, from := vs[i], rcpts[i].Route
 			i++
 			// Each decision is logged as a destination's attempt is, so
 			// that grep ID tells what became of every recipient: one the
@@ -90,6 +104,15 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 				o := temporary(v.Reply.String())
 				a.log.Info("delivery: deferred by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
 				results[r.Addr] = o
+			case v.Rerouted:
+				a.log.Info("delivery: route changed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", v.RoutedBy, "from", from, "to", v.Route)
+				if routes == nil {
+					routes = map[string]string{}
+				}
+				routes[r.Addr] = v.Route
+				nr := *r
+				nr.Route = v.Route
+				moved = append(moved, &nr)
 			default:
 				pass = append(pass, r)
 			}
@@ -99,7 +122,65 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 			kept = append(kept, d)
 		}
 	}
-	return kept, false, asked
+	return a.regroup(kept, moved, results), routes, false, asked
+}
+
+// ownRoute is r's route as Route.String gives it; group parsed it.
+func ownRoute(r *envelope.Recipient) string {
+	rt, _ := ParseRoute(r.Route)
+	return rt.String()
+}
+
+// checkRoutes makes each route a stage set canonical, and a verdict that
+// set a recipient's route to the one it had already a plain one. A route
+// that does not parse defers the recipient, as the same route set at
+// reception would (group), and keeps the route it had: sending it by its
+// old route would go where the stage said not to, and storing the bad
+// one would keep the hook from ever being asked about it again.
+func checkRoutes(rcpts []DeliverRcpt, vs []DeliverVerdict) {
+	for i := range vs {
+		v := &vs[i]
+		if !v.Rerouted {
+			continue
+		}
+		if v.Reply != nil || v.Drop || v.Quarantine {
+			// Not sent: no route to store, and the next attempt asks
+			// again.
+			v.Rerouted, v.Route = false, ""
+			continue
+		}
+		rt, err := ParseRoute(v.Route)
+		if err != nil {
+			v.Rerouted, v.Route = false, ""
+			v.Reply = &reply.Reply{Code: badRoute.Code, Enhanced: badRoute.Enhanced, Text: badRoute.Text + " (set at deliver: " + err.Error() + ")"}
+			continue
+		}
+		v.Route = rt.String()
+		if v.Route == rcpts[i].Route {
+			v.Rerouted, v.Route = false, ""
+		}
+	}
+}
+
+// regroup puts the recipients moved to another route into the
+// destinations of their new routes, those of kept or new ones after them.
+func (a *Agent) regroup(kept []*destination, moved []*envelope.Recipient, results map[string]outcome) []*destination {
+	if len(moved) == 0 {
+		return kept
+	}
+	dests, failed := a.group(moved)
+	for addr, o := range failed {
+		results[addr] = o
+	}
+	for _, nd := range dests {
+		i := slices.IndexFunc(kept, func(d *destination) bool { return d.key == nd.key })
+		if i < 0 {
+			kept = append(kept, nd)
+			continue
+		}
+		kept[i].rcpts = append(kept[i].rcpts, nd.rcpts...)
+	}
+	return kept
 }
 
 // hookDiscarded is the reply recorded for a recipient the deliver hook
@@ -132,10 +213,12 @@ func (a *Agent) traceDeliverHook(m *envelope.Message, rcpts []DeliverRcpt, vs []
 			result, ev.Reply = "failed", v.Reply.String()
 		case v.Reply != nil:
 			result, ev.Reply = "deferred", v.Reply.String()
+		case v.Rerouted:
+			result = "rerouted"
 		default:
-			// A stage's edits are ignored at deliver (pipeline.Deliver):
-			// traced, so that a stage that set a route there can be seen
-			// not to have been followed.
+			// A stage's edits other than a route are ignored at
+			// deliver (pipeline.Deliver): traced, so that a stage that
+			// made them can be seen not to have been followed.
 			passed := true
 			for _, te := range v.Trace {
 				passed = passed && te.Action == sdk.ActionContinue.String() && len(te.Edits) == 0

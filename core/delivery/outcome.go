@@ -69,6 +69,10 @@ type outcome struct {
 	skipped bool
 	// softBounced marks a permanent failure soft_bounce deferred.
 	softBounced bool
+	// rerouted marks a recipient a stage moved to route at the deliver
+	// hook; recording the outcome stores the route with it (noteRoute).
+	rerouted bool
+	route    string
 }
 
 // viaHop records whether the hop that accepted the recipient advertised

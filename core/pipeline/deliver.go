@@ -49,9 +49,11 @@ type DeliverResult struct {
 	Outcome
 	Trace []TraceEntry
 	// Rerouted says that stages changed the recipient's route: Route is
-	// the one it goes by now, as the last stage to set it wrote it.
+	// the one it goes by now, as RoutedBy, the last stage to set it,
+	// wrote it.
 	Rerouted bool
 	Route    string
+	RoutedBy string
 }
 
 // continueAll is n results that let their calls go on.
@@ -101,7 +103,9 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Deliv
 			te := newTraceEntry(e, sdk.HookDeliver, &rcpt)
 			o, goOn := sessions[i].settle(e, sdk.HookDeliver, &te, vs[k], errs[k], per, &rcpt, nil)
 			out[i].Trace = append(out[i].Trace, te)
-			calls[i].Rcpt.Route = rcpt.Route
+			if rcpt.Route != calls[i].Rcpt.Route {
+				calls[i].Rcpt.Route, out[i].RoutedBy = rcpt.Route, e.Name
+			}
 			if goOn {
 				next = append(next, i)
 				continue
