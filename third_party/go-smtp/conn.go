@@ -48,6 +48,13 @@ type Conn struct {
 	dataResult    chan error
 	bytesReceived int64 // counts total size of chunks when BDAT is used
 
+	// The message's balance of time to wait for its data, from the start
+	// of the current read (dataWait), and whether that read's deadline
+	// is the balance (datarate.go).
+	dataLeft  time.Duration
+	dataWait  time.Time
+	dataRated bool
+
 	fromReceived bool
 	recipients   []string
 	didAuth      bool
@@ -1373,6 +1380,7 @@ func (r *chunkReader) Read(b []byte) (int, error) {
 	}
 	r.c.dataDeadline()
 	n, err := r.r.Read(b)
+	err = r.c.dataRead(n, err)
 	r.n -= int64(n)
 	if err == io.EOF && r.n > 0 {
 		err = io.ErrUnexpectedEOF
@@ -1399,19 +1407,6 @@ func (c *Conn) readChunk(w io.Writer, size uint64) (readErr, writeErr error) {
 		return chunk.readErr, err
 	}
 	return nil, nil
-}
-
-// dataDeadline gives the next read of message data DataTimeout from now
-// (Sluice change, see Server.DataTimeout). It is set here, on the
-// connection's goroutine, by the reader of the data: when the session set
-// it from its own reads of a BDAT chunk, which come from another
-// goroutine through a pipe, its last one could land after readLine's, so
-// the wait for the next BDAT command line got DataTimeout instead of
-// ReadTimeout.
-func (c *Conn) dataDeadline() {
-	if d := c.server.DataTimeout; d != 0 {
-		c.conn.SetReadDeadline(time.Now().Add(d))
-	}
 }
 
 // discardChunk reads and drops the chunk of a BDAT command that is
@@ -1459,6 +1454,12 @@ func (c *Conn) handleBdat(arg string) {
 		c.writeResponse(501, EnhancedCode{5, 5, 4}, msg+", closing connection")
 		c.Close()
 		return
+	}
+
+	if c.bdatPipe == nil {
+		// The first chunk of a message, or one refused: a new balance
+		// (datarate.go), which the message's later chunks share.
+		c.startData()
 	}
 
 	last := false
@@ -1549,6 +1550,14 @@ func (c *Conn) handleBdat(arg string) {
 
 	readErr, err := c.readChunk(c.bdatPipe, size)
 	if readErr != nil {
+		if errors.Is(readErr, ErrMinDataRate) {
+			// Tell the session why its data ended, and let it finish,
+			// before Close ends the session: its log then says why,
+			// rather than a closed connection. The pipe keeps this
+			// error, not Close's ErrDataReset.
+			c.bdatPipe.CloseWithError(fmt.Errorf("%w: %w", ErrDataReset, ErrMinDataRate))
+			<-c.dataResult
+		}
 		// The connection failed mid-chunk: answer as DATA does (421 4.4.2
 		// for a timeout) and close; Close ends the backend's read with
 		// ErrDataReset. Sluice fix: v0.25.1 answered 554 with the Go
@@ -1893,6 +1902,10 @@ func (c *Conn) readError(err error, timeoutMsg string) error {
 		err = nil
 	case err == ErrTooLongLine:
 		c.writeResponse(500, EnhancedCode{5, 5, 2}, "Too long line, closing connection")
+		err = nil
+	case errors.Is(err, ErrMinDataRate):
+		// Postfix's reply to a client past its deadline.
+		c.writeResponse(421, EnhancedCode{4, 4, 2}, strings.TrimSpace(c.server.Domain+" "+minDataRateMsg))
 		err = nil
 	case isTimeout(err):
 		c.writeResponse(421, EnhancedCode{4, 4, 2}, timeoutMsg)

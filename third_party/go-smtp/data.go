@@ -66,6 +66,7 @@ func newDataReader(c *Conn) *dataReader {
 		c: c,
 		r: c.text.R,
 	}
+	c.startData()
 
 	if c.server.MaxMessageBytes > 0 {
 		dr.limited = true
@@ -125,6 +126,7 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 	if r.c != nil {
 		r.c.dataDeadline()
 	}
+	read := 0 // bytes taken from the connection, for the data rate
 	for n < len(b) && r.state != stateEOF {
 		if r.r.Buffered() == 0 {
 			if n > 0 {
@@ -146,7 +148,14 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 		buf, _ := r.r.Peek(r.r.Buffered())
 		w, rd := r.scan(b[n:], buf)
 		n += w
+		read += rd
 		r.r.Discard(rd)
+	}
+	if r.c != nil {
+		err = r.c.dataRead(read, err)
+		if r.readErr != nil {
+			r.readErr = err
+		}
 	}
 	if over && n > 0 {
 		r.n = -1

@@ -80,6 +80,15 @@ type Server struct {
 	// (SLUICE.md).
 	DataTimeout time.Duration
 
+	// MinDataRate, when above zero and with DataTimeout set, is the
+	// slowest a client may send a message's data, in bytes a second: the
+	// message, DATA's or its BDAT chunks' together, has DataTimeout to
+	// spend waiting for data, and each read earns its bytes over
+	// MinDataRate back, up to DataTimeout (Postfix 3.7's
+	// smtpd_min_data_rate). Past it the client gets 421 4.4.2 and the
+	// connection is closed. Added in Sluice's copy (datarate.go).
+	MinDataRate int64
+
 	// Advertise SMTPUTF8 (RFC 6531) capability.
 	// Should be used only if backend supports it.
 	EnableSMTPUTF8 bool
