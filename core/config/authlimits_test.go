@@ -19,7 +19,7 @@ func TestSessionLimitDefaults(t *testing.T) {
 		MessageRatePerIP: Rate{PerMinute: 120, Burst: 120}, MessageRatePerSender: Rate{PerMinute: 60, Burst: 60},
 		MaxErrors: 20, AuthFailuresPerIP: 5, AuthLockout: Duration{15 * time.Minute},
 		AuthFailureDelay: Duration{time.Second}, MaxHeaderSize: 100 << 10, QueueMinFree: 64 << 20, MaxDataMemory: 512 << 20, MaxHops: 50,
-		MaxJunkCommands: 100, ClientIPv6PrefixLength: 84,
+		MaxJunkCommands: 100, ClientIPv6PrefixLength: 84, MinDataRate: 500,
 	}
 	if l != want {
 		t.Fatalf("limits\n%+v, want\n%+v", l, want)

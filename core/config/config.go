@@ -113,6 +113,13 @@ type Limits struct {
 	// which an attacker would take a fresh address per connection) and
 	// the clients a /64 may hold. 128 counts each address alone.
 	ClientIPv6PrefixLength int `toml:"client_ipv6_prefix_length"`
+	// MinDataRate is the slowest a client may send message data, DATA's
+	// or a message's BDAT chunks', in bytes a second, as Postfix 3.7's
+	// smtpd_min_data_rate (500): the message starts with data_timeout to
+	// spend waiting for its data, each read uses up its wait and earns
+	// the bytes it brought over the rate, never past data_timeout; when
+	// none is left, 421 4.4.2. -1: off, each read has data_timeout.
+	MinDataRate int `toml:"min_data_rate"`
 }
 
 // Rate is a token bucket: PerMinute tokens a minute, at most Burst saved

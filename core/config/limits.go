@@ -36,6 +36,7 @@ func (c *Config) validateLimits(f finder) error {
 		{"queue_minfree", l.QueueMinFree},
 		{"max_hops", l.MaxHops},
 		{"max_junk_commands", l.MaxJunkCommands},
+		{"min_data_rate", l.MinDataRate},
 		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
 		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
 	} {

@@ -22,6 +22,8 @@ func TestRequiredLimitsMustBePositive(t *testing.T) {
 		{"max_errors = -2", "f.toml:5: max_errors must be positive, or -1"},
 		{"max_header_size = -7", "f.toml:5: max_header_size must be positive, or -1"},
 		{"max_junk_commands = -2", "f.toml:5: max_junk_commands must be positive, or -1"},
+		{"min_data_rate = -2", "f.toml:5: min_data_rate must be positive, or -1"},
+		{"min_data_rate = 1.5", "f.toml:5: limits.min_data_rate"},
 		{"client_ipv6_prefix_length = 129", "f.toml:5: client_ipv6_prefix_length must be from 1 to 128, not 129"},
 		{"client_ipv6_prefix_length = -1", "f.toml:5: client_ipv6_prefix_length must be from 1 to 128, not -1"},
 	}
@@ -34,7 +36,7 @@ func TestRequiredLimitsMustBePositive(t *testing.T) {
 	// What the README's [limits] list lets -1 turn off still parses.
 	src := minimal + "[limits]\nmax_connections_per_ip = -1\nconnection_rate_per_ip = -1\nmax_messages_per_connection = -1\n" +
 		"message_rate_per_ip = { per_minute = -1 }\nmessage_rate_per_sender = { per_minute = -1 }\nmax_errors = -1\n" +
-		"auth_failures_per_ip = -1\nmax_header_size = -1\nqueue_minfree = -1\nmax_junk_commands = -1\n"
+		"auth_failures_per_ip = -1\nmax_header_size = -1\nqueue_minfree = -1\nmax_junk_commands = -1\nmin_data_rate = -1\n"
 	if _, err := Parse("f.toml", []byte(src)); err != nil {
 		t.Fatal(err)
 	}

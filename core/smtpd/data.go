@@ -74,6 +74,9 @@ func (s *session) Data(r io.Reader) error {
 		rep = reply.TooBig.With("DATA over max_message_size")
 	case isTimeout(err):
 		rep = dataTimeout.With(err.Error())
+		if errors.Is(err, smtp.ErrMinDataRate) {
+			rep = s.srv.minDataRate()
+		}
 		s.end(tx) // answered here: the close's reset aborts nothing
 		s.abort(rep)
 		aborted = true
@@ -81,7 +84,11 @@ func (s *session) Data(r io.Reader) error {
 		// The client left or reset (RSET during BDAT): nobody to answer.
 		// A reset that came first (BDAT's runs beside Data) counted it.
 		if s.end(tx) {
-			s.logAborted(&info, tx, "DATA cut off", "err", err)
+			how := "DATA cut off"
+			if errors.Is(err, smtp.ErrMinDataRate) {
+				how = "min_data_rate" // a BDAT chunk, answered by go-smtp
+			}
+			s.logAborted(&info, tx, how, "err", err)
 		}
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 // Each check reads the current ones, so an open session meets a lowered
 // max_recipients or max_errors at its next command; the limits go-smtp
 // holds (max_message_size, which EHLO advertises as SIZE, max_line_length
-// and the timeouts) apply to connections accepted after the change, each
+// the timeouts and min_data_rate) apply to connections accepted after the change, each
 // listener's older sessions finishing under the go-smtp server they began
 // with. The per-client tables keep what they counted.
 
@@ -56,10 +56,11 @@ func RestartLimits(a, b config.Limits) []string {
 type goSMTPLimits struct {
 	size, line    int64
 	command, data int64
+	dataRate      int
 }
 
 func smtpLimits(l *config.Limits) goSMTPLimits {
-	return goSMTPLimits{l.MaxMessageSize, int64(l.MaxLineLength), int64(l.CommandTimeout.Duration), int64(l.DataTimeout.Duration)}
+	return goSMTPLimits{l.MaxMessageSize, int64(l.MaxLineLength), int64(l.CommandTimeout.Duration), int64(l.DataTimeout.Duration), l.MinDataRate}
 }
 
 // connRate is connection_rate_per_ip as a token bucket: its rate a

@@ -77,6 +77,10 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	srv.ReadTimeout = lim.CommandTimeout.Duration
 	srv.WriteTimeout = lim.CommandTimeout.Duration
 	srv.DataTimeout = lim.DataTimeout.Duration
+	// A message's data has data_timeout in all to wait for, plus what its
+	// bytes earn over min_data_rate (Postfix's smtpd_min_data_rate), so a
+	// client trickling a byte at a time cannot hold the session.
+	srv.MinDataRate = int64(max(lim.MinDataRate, 0))
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
 	// STARTTLS is advertised only with a TLS config. Kind "submissions" is

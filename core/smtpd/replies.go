@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"strconv"
+
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/reply"
@@ -62,6 +64,15 @@ var (
 	// route, but Sluice refuses it as a relay trick (see routeRefused).
 	sourceRoute = reply.Reply{Code: 553, Enhanced: [3]int{5, 7, 1}, Text: "Source routes are not accepted"}
 )
+
+// minDataRate is Postfix's reply to a client whose message data came
+// slower than min_data_rate: 421 4.4.2 (RFC 3463 X.4.2, the connection
+// timed out) with the server's name (RFC 5321 §3.8), as go-smtp gives it
+// for a BDAT chunk.
+func (s *Server) minDataRate() *reply.Reply {
+	return &reply.Reply{Code: 421, Enhanced: [3]int{4, 4, 2}, Text: s.cfg.Hostname + " Error: timeout exceeded",
+		Reason: "min_data_rate: message data slower than " + strconv.Itoa(s.lim().MinDataRate) + " bytes a second"}
+}
 
 // queued is the 250 that ends a transaction (RFC 5321 §4.1.1.4).
 func queued(id string) *reply.Reply {
