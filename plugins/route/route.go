@@ -2,7 +2,8 @@
 // recipient's transport from ordered rules, refuses unknown local users
 // there and then (550 5.1.1, so that nothing is accepted only to bounce
 // later: no backscatter), and at DATA it rewrites addresses: virtual
-// aliases, catch-alls and +detail.
+// aliases, catch-alls and +detail. At each delivery attempt it applies
+// the rules as they are then to queued mail (deliver.go).
 //
 //	[[stage]]
 //	name   = "route"

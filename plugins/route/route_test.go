@@ -256,9 +256,9 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestDeclaresRcptHeadersOnlyDataAndBounce(t *testing.T) {
+func TestDeclaresRcptHeadersOnlyDataDeliverAndBounce(t *testing.T) {
 	h := sdktest.New(t, &Plugin{}, `{}`)
-	if got := h.Info().Hooks; !slices.Equal(got, []sdk.Hook{sdk.HookRcpt, sdk.HookData, sdk.HookBounce}) {
+	if got := h.Info().Hooks; !slices.Equal(got, []sdk.Hook{sdk.HookRcpt, sdk.HookData, sdk.HookDeliver, sdk.HookBounce}) {
 		t.Errorf("hooks %v", got)
 	}
 	if h.Info().NeedsBody {
