@@ -87,6 +87,9 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			if o.remote == "" {
 				o.remote = remote
 			}
+			if o.via == "" {
+				o.via = via
+			}
 			results[addr] = o
 		}
 		a.logAttempt(m, d, via, res, tr, took)
@@ -132,8 +135,10 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 		return
 	}
 	now := a.clock()
+	var lines []rcptLine
 	_, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
 		var entries []bounce.Recipient
+		lines = nil
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
 			o, ok := done[r.Addr]
@@ -141,12 +146,13 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 				continue
 			}
 			noteTried(r, o, now)
+			lines = append(lines, lineOf(m, r, o, now))
 			if e, ok := successEntry(o); ok {
 				entries = wanted(entries, r, e)
 			}
 		}
 		return entries
-	})
+	}, func(reported map[string]string) { a.logRcpts(id, lines, reported) })
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		a.log.Error("delivery: recording delivered recipients", "id", id, "err", err)
 	}
@@ -197,8 +203,9 @@ func withSaveDelivered(ctx context.Context, save func(map[string]outcome)) conte
 }
 
 // saveDelivered saves the recipients of res that were delivered, by the
-// server remote, when ctx is an attempt's (recordDelivered picks them).
-func saveDelivered(ctx context.Context, res map[string]outcome, remote string) {
+// server via ("host[addr]:port"), when ctx is an attempt's
+// (recordDelivered picks them).
+func saveDelivered(ctx context.Context, res map[string]outcome, via string) {
 	save, _ := ctx.Value(saveDeliveredKey{}).(func(map[string]outcome))
 	if save == nil {
 		return
@@ -206,7 +213,10 @@ func saveDelivered(ctx context.Context, res map[string]outcome, remote string) {
 	withRemote := make(map[string]outcome, len(res))
 	for addr, o := range res {
 		if o.remote == "" {
-			o.remote = remote
+			o.remote = remoteHost(via)
+		}
+		if o.via == "" {
+			o.via = via
 		}
 		withRemote[addr] = o
 	}
@@ -301,34 +311,32 @@ var errNotActive = errors.New("delivery: message no longer active")
 // they call for in the same commit; the queue removes the message once
 // every recipient is done.
 func (a *Agent) record(ctx context.Context, id string, results map[string]outcome, body []byte) {
-	var failed []envelope.Recipient
 	now := a.clock()
+	var lines []rcptLine
 	_, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
 		var entries []bounce.Recipient
-		failed, entries = a.apply(m, results, now)
+		entries, lines = a.apply(m, results, now)
 		return entries
-	})
+	}, func(reported map[string]string) { a.logRcpts(id, lines, reported) })
 	if errors.Is(err, queue.ErrNotFound) {
 		a.log.Info("delivery: message removed during the attempt", "id", id)
 		return
 	}
 	if err != nil {
 		a.log.Error("delivery: recording attempt", "id", id, "err", err)
-		return
-	}
-	for _, r := range failed {
-		a.log.Warn("delivery: recipient failed", "id", id, "rcpt", r.Addr, "attempts", r.Attempts, "reply", r.LastReply)
 	}
 }
 
 // apply writes outcomes into m: each attempted recipient's status, attempt
 // count and last reply; then either the next attempt (and the delay
 // warning, once due) or, past max_age, expiry of whatever is still
-// pending. It returns the recipients that failed now and the report
-// entries their NOTIFY asks for (RFC 3461 §4.1).
-func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) (failed []envelope.Recipient, entries []bounce.Recipient) {
+// pending. It returns the report entries the recipients' NOTIFY asks for
+// (RFC 3461 §4.1) and the recipient lines to log: one for each outcome
+// recorded, an expired recipient's saying expired rather than deferred.
+func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) (entries []bounce.Recipient, lines []rcptLine) {
 	tried := false
 	var lastTemp string
+	line := map[string]int{} // index in lines, by address
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
 		o, ok := results[r.Addr]
@@ -350,13 +358,18 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 				r.LastReply = o.reply
 			}
 			lastTemp = r.LastReply
+			// Deferred without a try, as Postfix logs "delivery
+			// temporarily suspended" for each recipient.
+			line[r.Addr] = len(lines)
+			lines = append(lines, lineOf(m, r, o, now))
 			continue
 		}
 		tried = true
 		noteTried(r, o, now)
+		line[r.Addr] = len(lines)
+		lines = append(lines, lineOf(m, r, o, now))
 		switch o.status {
 		case envelope.RcptFailed:
-			failed = append(failed, *r)
 			entries = wanted(entries, r, bounce.Recipient{Action: bounce.Failed})
 		case envelope.RcptDelivered:
 			if e, ok := successEntry(o); ok {
@@ -370,7 +383,7 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		m.Attempts++
 	}
 	if m.Done() {
-		return failed, entries
+		return entries, lines
 	}
 	// A message held during the attempt does not expire: held mail
 	// expires only once released, as in Postfix (postsuper(1) -h).
@@ -390,11 +403,11 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 				e := bounce.Recipient{Action: bounce.Failed, Status: statusCode(reply.Expired), Diagnostic: r.LastReply}
 				r.Status = envelope.RcptFailed
 				r.LastReply = reply.Expired.With(r.LastReply).Error()
-				failed = append(failed, *r)
 				entries = wanted(entries, r, e)
+				lines = expiredLine(lines, line, m, r, results[r.Addr], now)
 			}
 		}
-		return failed, entries
+		return entries, lines
 	}
 	m.NextAttempt = now.Add(a.retryDelay(m.Attempts))
 	m.LastError = lastTemp
@@ -405,7 +418,21 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 			entries = wanted(entries, r, bounce.Recipient{Action: bounce.Delayed, WillRetryUntil: until})
 		}
 	}
-	return failed, entries
+	return entries, lines
+}
+
+// expiredLine sets, in lines, the line of r, which expired at now, to say
+// so: its attempt's line when it was tried (one line for the outcome, not
+// deferred and then expired), or a line of its own when it was not tried
+// in this attempt. line indexes lines by address.
+func expiredLine(lines []rcptLine, line map[string]int, m *envelope.Message, r *envelope.Recipient, o outcome, now time.Time) []rcptLine {
+	l := lineOf(m, r, o, now)
+	l.status, l.softBounce = statusExpired, false
+	if i, ok := line[r.Addr]; ok {
+		lines[i] = l
+		return lines
+	}
+	return append(lines, l)
 }
 
 // lifetime is how long m may wait in the queue: bounce_max_age for

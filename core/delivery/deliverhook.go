@@ -88,7 +88,9 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 			switch {
 			case v.Drop:
 				a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v))
-				results[r.Addr] = delivered(hookDiscarded.String())
+				o := delivered(hookDiscarded.String())
+				o.discarded = true
+				results[r.Addr] = o
 			case v.Reply != nil && v.Reply.Code >= 500:
 				// A verdict's reason is for the log and the trace (sdk
 				// Verdict.Reason): the stored reply, which a report

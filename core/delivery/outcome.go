@@ -55,6 +55,14 @@ type outcome struct {
 	// remote is the host that gave reply, for Remote-MTA (RFC 3464
 	// §2.3.5); empty when no server answered. attempt fills it in.
 	remote string
+	// via is the hop as the destination's "delivery attempt" line names
+	// it (host[addr]:port, "discard"), for the recipient's line; empty
+	// when no server answered. attempt fills it in.
+	via string
+	// discarded marks a recipient counted as delivered that nothing was
+	// sent to (a discard route, the deliver hook's drop): its line says
+	// status=discarded, not sent.
+	discarded bool
 	// noDSN marks a recipient accepted by a hop that did not advertise
 	// DSN: NOTIFY went no further, so a SUCCESS request is answered here
 	// (RFC 3461 §5.2.2: a "relayed" report). Set with viaHop.

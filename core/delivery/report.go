@@ -62,8 +62,10 @@ const optimisticTries = 3
 // bounce hook, a plugin, so it is prepared on a copy outside the queue's
 // lock and committed only when the message is still as read; otherwise
 // everything is redone, the last time under the lock. fn may therefore
-// run more than once, always on a fresh copy.
-func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Time, fn func(*envelope.Message) []bounce.Recipient) (*envelope.Message, error) {
+// run more than once, always on a fresh copy. Once the change is
+// committed, committed (when not nil) gets the id of the report queued
+// for each recipient it covers, before the report's own line is logged.
+func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Time, fn func(*envelope.Message) []bounce.Recipient, committed func(reported map[string]string)) (*envelope.Message, error) {
 	// Most changes report nothing (a delivery without NOTIFY=SUCCESS): no
 	// plugin to call, so they are made in one step under the lock, without
 	// the read, copy and comparison of the optimistic path.
@@ -74,16 +76,20 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 		return nil, nil
 	})
 	if !errors.Is(err, errReports) {
+		if err == nil && committed != nil {
+			committed(nil)
+		}
 		return m, err
 	}
 	var out []queue.Queued
+	var covers []string
 	var dropped []droppedReport
 	for try := 0; ; try++ {
 		var m *envelope.Message
 		var err error
 		if try == optimisticTries {
 			m, err = a.q.ModifyEnqueue(id, func(m *envelope.Message) ([]queue.Queued, error) {
-				out, dropped = a.reports(ctx, m, fn(m), body, now)
+				out, covers, dropped = a.reports(ctx, m, fn(m), body, now)
 				return out, nil
 			})
 		} else {
@@ -92,7 +98,7 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 				return nil, err
 			}
 			next := read.Clone()
-			out, dropped = a.reports(ctx, next, fn(next), body, now)
+			out, covers, dropped = a.reports(ctx, next, fn(next), body, now)
 			m, err = a.q.ModifyEnqueue(id, func(m *envelope.Message) ([]queue.Queued, error) {
 				if !sameMessage(m, read) {
 					return nil, errChanged
@@ -105,6 +111,9 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 			}
 		}
 		if err == nil {
+			if committed != nil {
+				committed(reportedIn(out, covers))
+			}
 			for _, q := range out {
 				a.log.Info("delivery: report queued", "id", id, "report", q.Msg.ID, "kind", q.Msg.Report, "to", q.Msg.Rcpts[0].Addr,
 					"state", q.Msg.State)
@@ -117,6 +126,19 @@ func (a *Agent) change(ctx context.Context, id string, body []byte, now time.Tim
 		}
 		return m, err
 	}
+}
+
+// reportedIn maps each recipient of covers to the id of the report out
+// queued for them (reports queues at most one).
+func reportedIn(out []queue.Queued, covers []string) map[string]string {
+	if len(out) == 0 {
+		return nil
+	}
+	reported := make(map[string]string, len(covers))
+	for _, addr := range covers {
+		reported[addr] = out[0].Msg.ID
+	}
+	return reported
 }
 
 func sameMessage(a, b *envelope.Message) bool {
@@ -155,9 +177,9 @@ func (a *Agent) putTrace(id string, trace []byte) {
 // hook. A message with the null sender is never reported on to its
 // sender (RFC 3461 §6.2, RFC 5321 §4.5.5); its failures go to
 // DoubleBounceTo when set, unless it is itself such a double bounce.
-// The report comes back to be queued, or among dropped when a stage of
-// the bounce hook suppressed it.
-func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []bounce.Recipient, body []byte, now time.Time) (_ []queue.Queued, dropped []droppedReport) {
+// The report comes back to be queued, with the recipients it covers, or
+// among dropped when a stage of the bounce hook suppressed it.
+func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []bounce.Recipient, body []byte, now time.Time) (_ []queue.Queued, covers []string, dropped []droppedReport) {
 	to, kind := m.From, envelope.ReportDSN
 	if m.From == "" {
 		var failed []bounce.Recipient
@@ -167,17 +189,17 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 			}
 		}
 		if len(failed) == 0 {
-			return nil, nil
+			return nil, nil, nil
 		}
 		if a.dsn.DoubleBounceTo == "" || m.Report == envelope.ReportDoubleBounce {
 			a.log.Warn("delivery: undeliverable message from the null sender dropped, not reported",
 				"id", m.ID, "report", m.Report, "rcpts", entryAddrs(failed))
-			return nil, nil
+			return nil, nil, nil
 		}
 		to, kind, entries = a.dsn.DoubleBounceTo, envelope.ReportDoubleBounce, failed
 	}
 	if len(entries) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	id := a.q.NewID()
 	raw, err := bounce.Build(bounce.Options{
@@ -194,7 +216,7 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 	})
 	if err != nil {
 		a.log.Error("delivery: building a report", "id", m.ID, "err", err)
-		return nil, nil
+		return nil, nil, nil
 	}
 	r := &envelope.Message{
 		ID:          id,
@@ -216,7 +238,7 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 		case err != nil:
 			a.log.Warn("delivery: bounce hook failed, report queued unchanged", "id", m.ID, "report", r.ID, "err", err)
 		case res.Drop:
-			return nil, []droppedReport{{id: r.ID, to: to, trace: trace}}
+			return nil, nil, []droppedReport{{id: r.ID, to: to, trace: trace}}
 		default:
 			if res.Unchanged != "" {
 				a.log.Warn("delivery: bounce hook failed, report queued as generated", "id", m.ID, "report", r.ID, "why", res.Unchanged)
@@ -235,9 +257,9 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 	r.Size, r.Body8Bit = int64(len(raw)), !ascii(string(raw))
 	if len(r.Rcpts) == 0 {
 		a.log.Warn("delivery: the bounce hook left the report without a recipient", "id", m.ID)
-		return nil, nil
+		return nil, nil, nil
 	}
-	return []queue.Queued{{Msg: r, Body: raw, Trace: trace}}, nil
+	return []queue.Queued{{Msg: r, Body: raw, Trace: trace}}, entryAddrs(entries), nil
 }
 
 // wanted appends to entries the report entry e for recipient r when r's
@@ -317,10 +339,11 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 	now := a.clock()
 	var n int
 	var rcpts []string
+	var lines []rcptLine
 	attempts := 0
 	_, err = a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
 		var entries []bounce.Recipient
-		n, rcpts, attempts = 0, nil, m.Attempts
+		n, rcpts, attempts, lines = 0, nil, m.Attempts, nil
 		for _, r := range m.Pending() {
 			n++
 			rcpts = append(rcpts, r.Addr)
@@ -328,9 +351,10 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 			r.LastReply = adminBounced.With(r.LastReply).Error()
 			r.RemoteMTA = "" // the reply is ours now
 			entries = wanted(entries, r, bounce.Recipient{Action: bounce.Failed})
+			lines = append(lines, lineOf(m, r, outcome{}, now))
 		}
 		return entries
-	})
+	}, func(reported map[string]string) { a.logRcpts(id, lines, reported) })
 	if err != nil {
 		return err
 	}

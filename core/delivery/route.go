@@ -30,7 +30,9 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 			rcpts[i] = r.Addr
 		}
 		a.log.Info("delivery: discarded by route", "id", m.ID, "rcpts", rcpts)
-		return forAll(d, delivered(discarded.String())), "discard"
+		o := delivered(discarded.String())
+		o.discarded = true
+		return forAll(d, o), "discard"
 	}
 	if until, ok := a.rt.backoff.blocked(d.key, a.clock()); ok {
 		o := temporary(backingOff.With(d.name + " until " + until.UTC().Format(time.RFC3339)).Error())
@@ -425,7 +427,7 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		// What this server took is saved before the next transaction, as
 		// before the next destination: a crash meanwhile must not send it
 		// again.
-		saveDelivered(ctx, res.rcpts, remoteHost(a.hopVia(h, addr)))
+		saveDelivered(ctx, res.rcpts, a.hopVia(h, addr))
 		rcpts = res.tooMany
 	}
 }
