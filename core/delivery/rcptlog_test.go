@@ -264,6 +264,34 @@ func TestRecipientLinesSoftBounceAndHook(t *testing.T) {
 	}
 }
 
+// An administrator's bounce of a held message logs each recipient it
+// fails, bounced through no server, with the report it queued; the one
+// delivered before gets no line.
+func TestRecipientLineAdminBounce(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.opt.Config.Relay = s.addr
+	logs := newLogWatch(h)
+	h.start()
+	m := msg("s@origin.test", "held@dest.test", "done@dest.test")
+	m.State = envelope.StateHeld
+	m.Rcpts[1].Status = envelope.RcptDelivered
+	id := h.enqueueAged(m, 90*time.Second)
+	if err := h.agent.Bounce(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	report := attr(logs.wait(t, regexp.MustCompile(`msg="delivery: report queued" id=`+id), 1)[0], "report")
+	lines := logs.lines(regexp.MustCompile(`msg=recipient id=` + id))
+	if len(lines) != 1 {
+		t.Fatalf("%d recipient lines, want 1:\n%s", len(lines), logs.all())
+	}
+	l := lines[0]
+	if attr(l, "rcpt") != "held@dest.test" || attr(l, "via") != "none" || attr(l, "status") != "bounced" || attr(l, "dsn") != "5.0.0" ||
+		attr(l, "delay") != "90" || attr(l, "report") != report || attr(l, "attempts") != "0" {
+		t.Errorf("line: %s", l)
+	}
+}
+
 func TestDSNOf(t *testing.T) {
 	for _, tc := range []struct {
 		text   string
