@@ -30,10 +30,24 @@ type MX struct {
 //     is dropped, as it names no host.
 //   - SERVFAIL, REFUSED, timeouts: a temporary *Error.
 func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
-	resp, err := r.query(ctx, domain, dns.TypeMX)
+	mxs, _, err := r.lookupMX(ctx, domain, false)
+	return mxs, err
+}
+
+// LookupMXSecure is LookupMX that also reports whether the resolver
+// validated the answer with DNSSEC (its AD bit): DANE looks for TLSA
+// records only at MX hosts from a secure MX RRset (RFC 7672 §2.2.1). A
+// secure empty answer makes the domain its own secure implicit MX.
+func (r *Resolver) LookupMXSecure(ctx context.Context, domain string) ([]MX, bool, error) {
+	return r.lookupMX(ctx, domain, true)
+}
+
+func (r *Resolver) lookupMX(ctx context.Context, domain string, dnssec bool) ([]MX, bool, error) {
+	resp, err := r.ask(ctx, domain, dns.TypeMX, dnssec)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
+	secure := dnssec && resp.AuthenticatedData
 	var out []MX
 	null := false
 	for _, rr := range answers(resp) {
@@ -48,7 +62,7 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 		out = append(out, MX{Host: strings.ToLower(strings.TrimSuffix(mx.Mx, ".")), Pref: mx.Preference})
 	}
 	if null && len(out) == 0 {
-		return nil, fmt.Errorf("%s: %w", domain, ErrNullMX)
+		return nil, secure, fmt.Errorf("%s: %w", domain, ErrNullMX)
 	}
 	slices.SortFunc(out, func(a, b MX) int {
 		if a.Pref != b.Pref {
@@ -60,5 +74,5 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 	if out == nil {
 		out = []MX{}
 	}
-	return out, nil
+	return out, secure, nil
 }

@@ -74,6 +74,15 @@ const answerMargin = 100 * time.Millisecond
 // *Error wraps context.DeadlineExceeded, so that the caller can tell its
 // own time limit from a server's failure.
 func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.Msg, error) {
+	return r.ask(ctx, name, qtype, false)
+}
+
+// ask is query, asking with dnssec for the resolver's validation: the AD
+// bit (RFC 6840 §5.7) and EDNS0's DO bit (RFC 3225 §3, as Postfix's
+// smtp_dns_support_level = dnssec asks), so that a validating resolver
+// says in its answer's AD bit whether it validated it (RFC 4035 §3.2.3).
+// The resolver is trusted to: Sluice does not validate signatures itself.
+func (r *Resolver) ask(ctx context.Context, name string, qtype uint16, dnssec bool) (*dns.Msg, error) {
 	qname := dns.Fqdn(ASCII(name))
 	if _, ok := dns.IsDomainName(qname); !ok || strings.Contains(qname, "..") {
 		// A name no query can carry (a label over 63 octets, an empty
@@ -97,7 +106,8 @@ func (r *Resolver) query(ctx context.Context, name string, qtype uint16) (*dns.M
 		m := new(dns.Msg)
 		m.SetQuestion(qname, qtype)
 		m.RecursionDesired = true
-		m.SetEdns0(ednsSize, false)
+		m.SetEdns0(ednsSize, dnssec)
+		m.AuthenticatedData = dnssec
 		resp, err := r.exchange(ctx, m, srv)
 		if err != nil {
 			if cerr := expired(ctx); cerr != nil {
