@@ -58,6 +58,7 @@ interop-deps:
 	@scripts/install-deps.sh milters
 	@scripts/install-deps.sh dovecot
 	@scripts/install-deps.sh exim
+	@scripts/install-deps.sh opensmtpd
 
 ## bench: every issue-9 scenario, Sluice vs a loopback Postfix, in one run
 ## (scripts/bench.sh; its header lists the scenarios and the BENCH_* knobs),

@@ -1,12 +1,15 @@
 #!/bin/sh
 # Installs the Debian packages a target needs, only when missing.
-# usage: install-deps.sh interop|bench|python|milters|chromium|dovecot|exim
+# usage: install-deps.sh interop|bench|python|milters|chromium|dovecot|exim|opensmtpd
 set -eu
 pycheck=""
 files=""
 exim=""
+opensmtpd=""
 # Where the exim target extracts Exim (tests/interop/exim_test.go looks there).
 EXIM_ROOT=${EXIM_ROOT:-/opt/sluice-interop/exim}
+# Where the opensmtpd target extracts OpenSMTPD (opensmtpd_instance_test.go).
+OPENSMTPD_ROOT=${OPENSMTPD_ROOT:-/opt/sluice-interop/opensmtpd}
 case "${1:-}" in
   # libsasl2-modules: the PLAIN client mechanism for the Postfix instance
   # that relays through Sluice's submission listener (postfix_test.go).
@@ -34,7 +37,13 @@ case "${1:-}" in
   # its .deb is extracted under EXIM_ROOT and the test runs that binary with
   # its own config. Its shared libraries are ordinary packages, installed.
   exim)    exim=yes ; pkgs="" ; cmds="" ; files="$EXIM_ROOT/usr/sbin/exim4" ;;
-  *) echo "usage: $0 interop|bench|python|milters|chromium|dovecot|exim" >&2; exit 1 ;;
+  # OpenSMTPD 6.8 for tests/interop/opensmtpd_test.go: like Exim it
+  # conflicts with postfix, so its .deb is extracted under OPENSMTPD_ROOT.
+  # Its privilege-separated processes need the users opensmtpd and
+  # opensmtpq and chroot into /var/lib/opensmtpd/empty, both compiled in.
+  opensmtpd) opensmtpd=yes ; pkgs="" ; cmds="" ;
+           files="$OPENSMTPD_ROOT/usr/sbin/smtpd /var/lib/opensmtpd/empty" ;;
+  *) echo "usage: $0 interop|bench|python|milters|chromium|dovecot|exim|opensmtpd" >&2; exit 1 ;;
 esac
 missing=""
 for c in $cmds; do
@@ -48,6 +57,9 @@ if [ -n "$pycheck" ]; then
 fi
 # Exim's Debian build resolves its compiled-in user Debian-exim at start.
 [ -n "$exim" ] && ! id Debian-exim >/dev/null 2>&1 && missing="yes"
+if [ -n "$opensmtpd" ]; then
+  for u in opensmtpd opensmtpq; do id "$u" >/dev/null 2>&1 || missing="yes"; done
+fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "install-deps: need root to apt-get install $pkgs" >&2; exit 1
@@ -71,6 +83,28 @@ if [ -n "$exim" ]; then
   # -bV without a config file exits 1 after printing the version.
   "$EXIM_ROOT/usr/sbin/exim4" -bV 2>&1 | grep -q '^Exim version 4' || {
     echo "install-deps: the extracted $EXIM_ROOT/usr/sbin/exim4 does not run" >&2; exit 1; }
+  exit 0
+fi
+if [ -n "$opensmtpd" ]; then
+  apt-get update -q >/dev/null 2>&1 || true
+  libs=$(apt-cache depends opensmtpd | awk '$1 == "Depends:" && $2 ~ /^lib/ {print $2}')
+  apt-get install -y -q --no-install-recommends $libs >/tmp/sluice-apt.log 2>&1 || {
+    echo "install-deps: apt-get install $libs failed; see /tmp/sluice-apt.log" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  (cd "$tmp" && apt-get download opensmtpd >>/tmp/sluice-apt.log 2>&1) || {
+    echo "install-deps: apt-get download opensmtpd failed; see /tmp/sluice-apt.log" >&2; exit 1; }
+  mkdir -p "$OPENSMTPD_ROOT"
+  dpkg-deb -x "$tmp"/opensmtpd_*.deb "$OPENSMTPD_ROOT"
+  # As Debian's postinst adds them.
+  for u in opensmtpd opensmtpq; do
+    id "$u" >/dev/null 2>&1 || useradd --system --user-group --no-create-home \
+      --home-dir /var/lib/opensmtpd/empty --shell /usr/sbin/nologin "$u"
+  done
+  mkdir -p /var/lib/opensmtpd/empty
+  # -h prints the version and usage, and exits 1.
+  "$OPENSMTPD_ROOT/usr/sbin/smtpd" -h 2>&1 | grep -q '^version: OpenSMTPD 6' || {
+    echo "install-deps: the extracted $OPENSMTPD_ROOT/usr/sbin/smtpd does not run" >&2; exit 1; }
   exit 0
 fi
 # postfix asks debconf questions; answer "No configuration" up front.
