@@ -10,11 +10,13 @@ import (
 )
 
 // TestMain removes the binaries the tests built (testlib.Build) and stops
-// the shared Exim (exim_instance_test.go) and rspamd (rspamd_test.go) once
-// they have run.
+// the shared Exim (exim_instance_test.go), OpenSMTPD
+// (opensmtpd_instance_test.go) and rspamd (rspamd_test.go) once they have
+// run.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	stopExim()
+	stopOpenSMTPD()
 	stopRspamd()
 	testlib.RemoveBuilds()
 	os.Exit(code)
