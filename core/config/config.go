@@ -189,6 +189,7 @@ type Delivery struct {
 	Backoff               Duration `toml:"backoff"`                 // first backoff (default 1m), doubling
 	BackoffMax            Duration `toml:"backoff_max"`             // (default 1h)
 	MTASTS                bool     `toml:"mta_sts"`                 // enforce MTA-STS (RFC 8461) on MX delivery
+	DANE                  bool     `toml:"dane"`                    // DANE (RFC 7672) on MX delivery; trusts the [dns] resolver's AD bit
 	CAFile                string   `toml:"ca_file"`                 // extra CA for tls=verify routes and MTA-STS
 	DelayWarning          Duration `toml:"delay_warning"`           // "delayed" report after this (default 4h; "0s" keeps the default)
 	NoDelayWarning        bool     `toml:"no_delay_warning"`        // never send "delayed" reports

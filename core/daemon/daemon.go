@@ -408,6 +408,7 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 		Backoff:               dc.Backoff.Duration,
 		BackoffMax:            dc.BackoffMax.Duration,
 		MTASTS:                dc.MTASTS,
+		DANE:                  dc.DANE,
 	}
 	if config.RelayIsRoute(dc.Relay) {
 		// The relay as a route: its TLS policy and AUTH credentials, the

@@ -38,6 +38,7 @@ type hostTLS struct {
 	started     bool   // a STARTTLS handshake began
 	version     uint16 // the handshake completed with this version
 	certErr     error  // the certificate failed the policy's check
+	dane        bool   // the certificate matched the host's TLSA records
 }
 
 type attemptTraceKey struct{}
@@ -96,6 +97,16 @@ func (t *attemptTrace) certFailed(host string, err error) {
 	t.host(host).certErr = err
 }
 
+// daneVerified records a certificate that DANE authenticated.
+func (t *attemptTrace) daneVerified(host string) {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.host(host).dane = true
+}
+
 // watch records a STARTTLS handshake to host made with cfg: that it began
 // now, and its version once it completes (VerifyConnection runs last in
 // every handshake, verified or not).
@@ -105,7 +116,7 @@ func (t *attemptTrace) watch(host string, cfg *tls.Config) {
 	}
 	t.mu.Lock()
 	h := t.host(host)
-	h.started, h.version, h.certErr = true, 0, nil
+	h.started, h.version, h.certErr, h.dane = true, 0, nil, false
 	t.mu.Unlock()
 	inner := cfg.VerifyConnection
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
@@ -150,6 +161,9 @@ func (t *attemptTrace) summary(via string) (tlsState, sts string) {
 		// this attempt saw no handshake of its own.
 	case h.version != 0:
 		tlsState = strings.ReplaceAll(tls.VersionName(h.version), " ", "")
+		if h.dane {
+			tlsState += " dane-verified" // RFC 7672: authenticated by TLSA
+		}
 	default:
 		tlsState = "none" // STARTTLS failed, the session went on in plaintext
 	}

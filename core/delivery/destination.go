@@ -33,8 +33,12 @@ type hop struct {
 	// mx marks a host found by MX lookup (or the implicit MX), at
 	// preference pref: one that turns out to be this MTA ends the list
 	// (RFC 5321 §5.1), see loopError.
-	mx       bool
-	pref     uint16
+	mx   bool
+	pref uint16
+	// dnssec marks an MX host from a DNSSEC-secure MX RRset under
+	// [delivery] dane: one whose addresses are secure too has its TLSA
+	// records looked up (RFC 7672 §2.2).
+	dnssec   bool
 	tls      tlsPolicy
 	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
 	authFile string // AUTH credentials (see ParseRoute)

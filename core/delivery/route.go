@@ -111,10 +111,19 @@ hosts:
 		}
 		var addrs []string
 		var err error
+		secure := false
 		if h.lmtp == "unix" {
 			addrs = []string{h.host}
 		} else {
-			addrs, err = a.addresses(ctx, h)
+			addrs, secure, err = a.addresses(ctx, h)
+		}
+		if len(addrs) > 0 && h.dnssec && secure {
+			if err := a.applyDANE(ctx, &h); err != nil {
+				// RFC 7672 §2.2.1: not this host; the next may do.
+				a.log.Warn("delivery: TLSA lookup failed, MX host skipped", "id", m.ID, "dest", d.name, "host", h.host, "err", err)
+				last = err
+				continue
+			}
 		}
 		if len(addrs) == 0 {
 			if h.implicit && (err == nil || dnsresolve.IsNotFound(err)) {
@@ -210,6 +219,10 @@ hosts:
 	if last == nil {
 		last = errors.New("no host to try")
 	}
+	if de := (*daneError)(nil); errors.As(last, &de) {
+		r := de.reply()
+		return all(temporary(r.With(last.Error()).Error())), "", saw421
+	}
 	return all(temporary(noConnection.With(last.Error()).Error())), "", saw421
 }
 
@@ -279,7 +292,17 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 		o := temporary(dnsFailure.With("no resolver configured").Error())
 		return nil, &o
 	}
-	mxs, err := a.dns.LookupMX(ctx, d.domain)
+	// DANE applies to the default policy only: a route's own tls= is
+	// kept, as Postfix's per-destination policy overrides its default.
+	dane := a.rt.opt.DANE && d.route.TLS == ""
+	var mxs []dnsresolve.MX
+	var secure bool
+	var err error
+	if dane {
+		mxs, secure, err = a.dns.LookupMXSecure(ctx, d.domain)
+	} else {
+		mxs, err = a.dns.LookupMX(ctx, d.domain)
+	}
 	var o outcome
 	switch {
 	case errors.Is(err, dnsresolve.ErrNullMX):
@@ -292,12 +315,14 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 		// RFC 5321 §5.1: no MX records: the domain is its own implicit MX.
 		// A Unicode domain is named by its A-label, as DNS knows it and
 		// as TLS's SNI requires (RFC 6066 §3).
-		return []hop{{host: dnsresolve.ASCII(d.domain), port: port, implicit: true, mx: true}}, nil
+		// A secure denial of MX records makes it a secure one (RFC
+		// 7672 §2.2.1).
+		return []hop{{host: dnsresolve.ASCII(d.domain), port: port, implicit: true, mx: true, dnssec: secure}}, nil
 	default:
 		a.shuffleTies(mxs)
 		hops := make([]hop, len(mxs))
 		for i, mx := range mxs {
-			hops[i] = hop{host: mx.Host, port: port, mx: true, pref: mx.Pref}
+			hops[i] = hop{host: mx.Host, port: port, mx: true, pref: mx.Pref, dnssec: secure}
 		}
 		return hops, nil
 	}
@@ -324,21 +349,30 @@ func (a *Agent) shuffleTies(mxs []dnsresolve.MX) {
 	}
 }
 
-// addresses resolves h to the ip:port strings to dial, A before AAAA.
-// Without a resolver a relay name is left for the dialer to resolve.
-func (a *Agent) addresses(ctx context.Context, h hop) ([]string, error) {
+// addresses resolves h to the ip:port strings to dial, A before AAAA,
+// and reports whether they are DNSSEC-secure (asked only for a host from
+// a secure MX RRset, see applyDANE). Without a resolver a relay name is
+// left for the dialer to resolve.
+func (a *Agent) addresses(ctx context.Context, h hop) ([]string, bool, error) {
 	if ip, err := netip.ParseAddr(h.host); err == nil {
-		return []string{netip.AddrPortFrom(ip, uint16(h.port)).String()}, nil
+		return []string{netip.AddrPortFrom(ip, uint16(h.port)).String()}, false, nil
 	}
 	if a.dns == nil {
-		return []string{net.JoinHostPort(h.host, fmt.Sprint(h.port))}, nil
+		return []string{net.JoinHostPort(h.host, fmt.Sprint(h.port))}, false, nil
 	}
-	ips, err := a.dns.LookupIP(ctx, h.host)
+	var ips []netip.Addr
+	var secure bool
+	var err error
+	if h.dnssec {
+		ips, secure, err = a.dns.LookupIPSecure(ctx, h.host)
+	} else {
+		ips, err = a.dns.LookupIP(ctx, h.host)
+	}
 	out := make([]string, len(ips))
 	for i, ip := range ips {
 		out[i] = netip.AddrPortFrom(ip, uint16(h.port)).String()
 	}
-	return out, err
+	return out, secure, err
 }
 
 // tryAddr runs the transaction on a pooled or new session to addr. An

@@ -26,6 +26,10 @@ type Routing struct {
 	// fetched over HTTPS, cached, and in enforce mode only matching MX
 	// hosts with certificates valid for their names are used.
 	MTASTS bool
+	// DANE enables DANE (RFC 7672) for MX delivery: an MX host with
+	// DNSSEC-secure MX, address and TLSA records gets TLS authenticated
+	// by its TLSA records (dane.go). Secure means the resolver's AD bit.
+	DANE bool
 	// STSClient fetches MTA-STS policies. Default: an HTTPS client
 	// verifying against RootCAs, with a one-minute timeout. Redirects are
 	// never followed (RFC 8461 §3.3).

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 // tlsPolicy is how a hop's STARTTLS is handled.
@@ -15,6 +17,10 @@ type tlsPolicy struct {
 	sts    string  // "enforce" or "testing" when an MTA-STS policy set this, for logs
 	domain string  // the recipient domain whose MTA-STS policy applies
 	report bool    // MTA-STS testing: verify, log failures, carry on
+	// tlsa are the host's usable TLSA records under tlsDANE (dane.go),
+	// and daneKey names them with the host for the connection pool.
+	tlsa    []dnsresolve.TLSA
+	daneKey string
 	// trace records the handshakes for the attempt's log line and trace
 	// event (nil: not recorded); it does not change the policy.
 	trace *attemptTrace
@@ -44,6 +50,9 @@ func (p tlsPolicy) variant() string {
 	if p.caFile != "" {
 		v += "+ca=" + p.caFile
 	}
+	if p.daneKey != "" {
+		v += "+tlsa=" + p.daneKey
+	}
 	return v
 }
 
@@ -65,6 +74,19 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 		}
 	}
 	switch {
+	case p.mode == tlsDANE:
+		// RFC 7672 §3.1: the TLSA records, not the roots, authenticate
+		// the server; SNI names the MX host, the TLSA base domain.
+		cfg.InsecureSkipVerify = true
+		cfg.ServerName = host
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if err := verifyDANE(cs, host, p.tlsa); err != nil {
+				p.trace.certFailed(host, err)
+				return err
+			}
+			p.trace.daneVerified(host)
+			return nil
+		}
 	case p.mode == TLSVerify && p.sts == "enforce" && p.trace != nil:
 		// RFC 8461 §4.2: the certificate must be valid for the MX host.
 		// verifyChain is the check crypto/tls would make (as in testing

@@ -1,0 +1,187 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// DANE for SMTP (RFC 7672), as Postfix's smtp_tls_security_level = dane:
+// an MX host reached through a DNSSEC-secure MX RRset and secure address
+// records, whose secure TLSA RRset at _PORT._tcp.HOST has usable records,
+// gets mandatory TLS authenticated by those records; a failed TLSA lookup
+// skips the host; no TLSA, or anything insecure, leaves TLS opportunistic.
+// "Secure" is the configured resolver's AD bit: Sluice trusts it, as
+// Postfix does, and checks no signatures itself.
+
+// tlsDANE is the TLS policy of a host with usable TLSA records. It is
+// set by the agent only, never by a route.
+const tlsDANE TLSMode = "dane"
+
+// RFC 3463 X.7.5: cryptographic failure. Postfix defers these too, with
+// "Server certificate not trusted" and "TLSA lookup error".
+var (
+	daneUntrusted = reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 5}, Text: "Server certificate not trusted (DANE), will retry"}
+	tlsaFailed    = reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 5}, Text: "TLSA lookup failed, will retry"}
+)
+
+// daneError is a host given up for DANE: its TLSA lookup failed, or its
+// certificate matched none of its TLSA records.
+type daneError struct {
+	lookup bool // the TLSA lookup failed
+	err    error
+}
+
+func (e *daneError) Error() string { return e.err.Error() }
+func (e *daneError) Unwrap() error { return e.err }
+
+// reply is what the recipients are deferred with when this was the last
+// failure of the attempt.
+func (e *daneError) reply() reply.Reply {
+	if e.lookup {
+		return tlsaFailed
+	}
+	return daneUntrusted
+}
+
+// applyDANE looks up h's TLSA records and sets its TLS policy from them.
+// The caller has checked that h's MX RRset and addresses are secure (RFC
+// 7672 §2.2.1, §2.2.2). An error means h must not be used: RFC 7672
+// §2.2.1 forbids delivery to a host whose TLSA lookup failed (a
+// validating resolver answers SERVFAIL for a bogus RRset), for an
+// attacker could make it fail to strip the protection.
+func (a *Agent) applyDANE(ctx context.Context, h *hop) error {
+	name := fmt.Sprintf("_%d._tcp.%s", h.port, h.host)
+	recs, secure, err := a.dns.LookupTLSA(ctx, name)
+	switch {
+	case dnsresolve.IsNotFound(err):
+		return nil // no TLSA: opportunistic, as without DANE
+	case err != nil:
+		return &daneError{lookup: true, err: err} // it names _PORT._tcp.HOST
+	case !secure || len(recs) == 0:
+		// RFC 7672 §2.2: records the resolver did not validate are
+		// not used; the host is as one without TLSA.
+		return nil
+	}
+	trace := h.tls.trace
+	usable := usableTLSA(recs)
+	if len(usable) == 0 {
+		// TLSA records were published, none of which an SMTP client
+		// can use (PKIX usages, RFC 7672 §3.1.3, or unknown
+		// parameters): TLS stays mandatory, unauthenticated (RFC 7672
+		// §2.2; Postfix's "encrypt" in this case).
+		a.log.Info("delivery: DANE: no usable TLSA record, TLS required without authentication", "host", h.host, "tlsa", name)
+		h.tls = tlsPolicy{mode: TLSRequired, trace: trace}
+		return nil
+	}
+	// RFC 8461 §2: where DANE TLSA records exist, DANE decides, not an
+	// MTA-STS policy.
+	h.tls = tlsPolicy{mode: tlsDANE, tlsa: usable, daneKey: h.host + "/" + tlsaDigest(usable), domain: h.tls.domain, trace: trace}
+	return nil
+}
+
+// usableTLSA keeps the records an SMTP client can use: DANE-TA(2) and
+// DANE-EE(3) (RFC 7672 §3.1; PKIX-TA(0) and PKIX-EE(1) are not for SMTP,
+// §3.1.3), selector Cert(0) or SPKI(1), and matching type Full(0),
+// SHA2-256(1) or SHA2-512(2) with a digest of the right length (RFC
+// 6698 §2.1, RFC 7218).
+func usableTLSA(recs []dnsresolve.TLSA) []dnsresolve.TLSA {
+	var out []dnsresolve.TLSA
+	for _, r := range recs {
+		ok := (r.Usage == 2 || r.Usage == 3) && r.Selector <= 1
+		switch r.MatchingType {
+		case 0:
+			ok = ok && len(r.Data) > 0
+		case 1:
+			ok = ok && len(r.Data) == sha256.Size
+		case 2:
+			ok = ok && len(r.Data) == sha512.Size
+		default:
+			ok = false
+		}
+		if ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// tlsaDigest names a TLSA RRset for the connection pool: a session
+// authenticated by one set is not reused under another.
+func tlsaDigest(recs []dnsresolve.TLSA) string {
+	h := sha256.New()
+	for _, r := range recs {
+		fmt.Fprintf(h, "%d %d %d %x;", r.Usage, r.Selector, r.MatchingType, r.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// verifyDANE checks the server's chain against host's TLSA records (RFC
+// 7672 §3.1, §3.2). A DANE-EE(3) record matching the server's own
+// certificate authenticates it, whatever its names and dates (§3.1.1). A
+// DANE-TA(2) record names a certificate the server sends above its own;
+// the chain must then verify up to it as a trust anchor, for host, the
+// MX host name (§3.2.2), within its dates.
+func verifyDANE(cs tls.ConnectionState, host string, recs []dnsresolve.TLSA) error {
+	chain := cs.PeerCertificates
+	if len(chain) == 0 {
+		return &daneError{err: errors.New("DANE: no server certificate")}
+	}
+	for _, r := range recs {
+		if r.Usage == 3 && tlsaMatches(r, chain[0]) {
+			return nil
+		}
+	}
+	var taErr error
+	for _, r := range recs {
+		if r.Usage != 2 {
+			continue
+		}
+		for i, ta := range chain[1:] {
+			if !tlsaMatches(r, ta) {
+				continue
+			}
+			roots := x509.NewCertPool()
+			roots.AddCert(ta)
+			inter := x509.NewCertPool()
+			for _, c := range chain[1 : i+1] {
+				inter.AddCert(c)
+			}
+			_, err := chain[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
+			if err == nil {
+				return nil
+			}
+			taErr = err
+		}
+	}
+	if taErr != nil {
+		return &daneError{err: fmt.Errorf("DANE: server certificate not trusted: chain to the TLSA trust anchor: %w", taErr)}
+	}
+	return &daneError{err: fmt.Errorf("DANE: server certificate not trusted: no TLSA record of %s matches it", host)}
+}
+
+// tlsaMatches reports whether r names c (RFC 6698 §2.1.2-§2.1.3).
+func tlsaMatches(r dnsresolve.TLSA, c *x509.Certificate) bool {
+	data := c.Raw
+	if r.Selector == 1 {
+		data = c.RawSubjectPublicKeyInfo
+	}
+	switch r.MatchingType {
+	case 1:
+		sum := sha256.Sum256(data)
+		data = sum[:]
+	case 2:
+		sum := sha512.Sum512(data)
+		data = sum[:]
+	}
+	return bytes.Equal(data, r.Data)
+}

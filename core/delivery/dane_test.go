@@ -1,0 +1,261 @@
+package delivery
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// validatingZone answers as a local validating resolver (unbound) does:
+// names it holds secure get the AD bit when the query asks for it (AD or
+// DO, RFC 6840 §5.7), insecure ones never do, bogus ones get SERVFAIL;
+// names not listed are NXDOMAIN.
+type validatingZone struct {
+	records  map[string][]dns.RR // "name.|TYPE"
+	names    map[string]bool
+	insecure map[string]bool
+	bogus    map[string]bool
+}
+
+// useValidatingDNS points the agent at a validatingZone with DANE on.
+func (h *harness) useValidatingDNS(insecure, bogus []string, rrs ...string) {
+	z := &validatingZone{records: map[string][]dns.RR{}, names: map[string]bool{}, insecure: map[string]bool{}, bogus: map[string]bool{}}
+	for _, n := range insecure {
+		z.insecure[dns.Fqdn(n)] = true
+	}
+	for _, n := range bogus {
+		z.bogus[dns.Fqdn(n)] = true
+	}
+	for _, s := range rrs {
+		rr, err := dns.NewRR(s)
+		if err != nil {
+			h.t.Fatalf("bad RR %q: %v", s, err)
+		}
+		name := strings.ToLower(rr.Header().Name)
+		z.records[name+"|"+dns.TypeToString[rr.Header().Rrtype]] = append(z.records[name+"|"+dns.TypeToString[rr.Header().Rrtype]], rr)
+		z.names[name] = true
+	}
+	r, err := dnsresolve.New([]string{testlib.ServeDNS(h.t, z)}, 2*time.Second)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.opt.Resolver = r
+	h.opt.Routing.DANE = true
+}
+
+// ServeDNS only reads maps written before the server started.
+func (z *validatingZone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	m := new(dns.Msg)
+	m.SetReply(req)
+	opt := req.IsEdns0()
+	switch {
+	case z.bogus[name]:
+		m.Rcode = dns.RcodeServerFailure
+	case z.names[name]:
+		m.Answer = z.records[name+"|"+dns.TypeToString[q.Qtype]]
+		m.AuthenticatedData = (req.AuthenticatedData || opt != nil && opt.Do()) && !z.insecure[name]
+	default:
+		m.Rcode = dns.RcodeNameError
+	}
+	_ = w.WriteMsg(m)
+}
+
+// tlsaRR is a TLSA record for the harness's MX port at mx.dest.test:
+// usage and selector as given, matching type SHA2-256 of c.
+func (h *harness) tlsaRR(usage, selector int, c *x509.Certificate) string {
+	data := c.Raw
+	if selector == 1 {
+		data = c.RawSubjectPublicKeyInfo
+	}
+	sum := sha256.Sum256(data)
+	return fmt.Sprintf("_%d._tcp.mx.dest.test. TLSA %d %d 1 %s", h.port, usage, selector, hex.EncodeToString(sum[:]))
+}
+
+var daneZone = []string{"dest.test. MX 10 mx.dest.test.", "mx.dest.test. A 127.0.0.1"}
+
+func leafOf(t *testing.T, c tls.Certificate) *x509.Certificate {
+	t.Helper()
+	x, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
+// A DANE-EE(3) SPKI(1) SHA2-256(1) record matching the server's key: the
+// mail goes over TLS authenticated by it, though the certificate is
+// self-signed for another name (RFC 7672 §3.1.1), and the log and trace
+// say so.
+func TestDANEEEMatchDelivers(t *testing.T) {
+	h := newHarness(t)
+	logs := recordLog(h)
+	cert := testlib.SelfSigned(t, "other.test")
+	h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(3, 1, leafOf(t, cert)))...)
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	if got := waitMsg(t, s); !got.tls {
+		t.Fatal("delivered without TLS")
+	}
+	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
+		t.Fatalf("%+v, want delivered", r)
+	}
+	if l := logs.String(); !strings.Contains(l, `tls="TLS1.3 dane-verified"`) {
+		t.Errorf("the attempt's line does not say dane-verified:\n%s", l)
+	}
+	if evs := h.deliveries(id); len(evs) != 1 || evs[0].TLS != "TLS1.3 dane-verified" {
+		t.Errorf("trace: %+v", evs)
+	}
+}
+
+// A DANE-EE record matching another key: deferred with 4.7.5, and
+// nothing goes in plaintext (no fallback, RFC 7672 §2.2).
+func TestDANEEEMismatchDefers(t *testing.T) {
+	h := newHarness(t)
+	other := testlib.SelfSigned(t, "mx.dest.test")
+	h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(3, 1, leafOf(t, other)))...)
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "mx.dest.test")}}})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	r := rcpt(h.recorded(id), "r@dest.test")
+	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.7.5 ") || !strings.Contains(r.LastReply, "not trusted") {
+		t.Fatalf("%+v, want deferred 4.7.5 for the certificate", r)
+	}
+	if n, c := len(s.messages()), s.connections(); n != 0 || c != 1 {
+		t.Fatalf("%d messages over %d connections: DANE must not fall back to plaintext", n, c)
+	}
+}
+
+// A failed TLSA lookup (SERVFAIL, as a validating resolver answers for a
+// bogus RRset) defers: the host is not tried at all (RFC 7672 §2.2.1).
+func TestDANETLSALookupFailureDefers(t *testing.T) {
+	h := newHarness(t)
+	h.useValidatingDNS(nil, []string{fmt.Sprintf("_%d._tcp.mx.dest.test", h.port)}, daneZone...)
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "mx.dest.test")}}})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	r := rcpt(h.recorded(id), "r@dest.test")
+	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.7.5 TLSA lookup failed") {
+		t.Fatalf("%+v, want deferred 4.7.5 for the TLSA lookup", r)
+	}
+	if c := s.connections(); c != 0 {
+		t.Fatalf("%d connections to a host whose TLSA lookup failed", c)
+	}
+}
+
+// No TLSA records, or an insecure MX RRset or TLSA RRset (no AD): TLS
+// stays opportunistic, a mismatching record then unused.
+func TestDANEWithoutSecureTLSAIsOpportunistic(t *testing.T) {
+	other := testlib.SelfSigned(t, "mx.dest.test")
+	for name, insecure := range map[string][]string{
+		"no TLSA":       nil,
+		"insecure MX":   {"dest.test"},
+		"insecure A":    {"mx.dest.test"},
+		"insecure TLSA": {"_PORT._tcp.mx.dest.test"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			logs := recordLog(h)
+			zone := daneZone
+			if name != "no TLSA" {
+				zone = append(zone, h.tlsaRR(3, 1, leafOf(t, other)))
+			}
+			for i := range insecure {
+				insecure[i] = strings.ReplaceAll(insecure[i], "PORT", fmt.Sprint(h.port))
+			}
+			h.useValidatingDNS(insecure, nil, zone...)
+			s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "sink.test")}}})
+			h.start()
+			id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+			if got := waitMsg(t, s); !got.tls {
+				t.Error("delivered without TLS")
+			}
+			if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
+				t.Fatalf("%+v, want delivered", r)
+			}
+			if l := logs.String(); !strings.Contains(l, "tls=TLS1.3 ") {
+				t.Errorf("want an unauthenticated tls=TLS1.3 on the attempt's line:\n%s", l)
+			}
+		})
+	}
+}
+
+// DANE is off unless [delivery] dane says so: a mismatching secure
+// TLSA record is not looked at.
+func TestDANEOffByDefault(t *testing.T) {
+	h := newHarness(t)
+	other := testlib.SelfSigned(t, "mx.dest.test")
+	h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(3, 1, leafOf(t, other)))...)
+	h.opt.Routing.DANE = false
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "sink.test")}}})
+	h.start()
+	h.enqueue(msg("s@origin.test", "r@dest.test"))
+	if got := waitMsg(t, s); !got.tls {
+		t.Error("delivered without TLS")
+	}
+}
+
+// DANE-TA(2): a record naming the intermediate CA the server sends; a
+// leaf it issued for the MX host name is delivered to, one for another
+// name is not (RFC 7672 §3.2.2).
+func TestDANETrustAnchor(t *testing.T) {
+	inter := testlib.NewCA(t).Intermediate()
+	for _, tc := range []struct {
+		name    string
+		deliver bool
+	}{{"mx.dest.test", true}, {"wrong.test", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			cert := inter.Issue(tc.name)
+			ta, err := x509.ParseCertificate(cert.Certificate[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(2, 1, ta))...)
+			s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
+			h.start()
+			id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+			r := rcpt(h.recorded(id), "r@dest.test")
+			switch {
+			case tc.deliver && r.Status != envelope.RcptDelivered:
+				t.Fatalf("%+v, want delivered", r)
+			case !tc.deliver && (r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.7.5 ") || !strings.Contains(r.LastReply, "wrong.test")):
+				t.Fatalf("%+v, want deferred 4.7.5 for the name", r)
+			case !tc.deliver && len(s.messages()) != 0:
+				t.Fatal("sent to a server DANE did not authenticate")
+			}
+		})
+	}
+}
+
+// TLSA records none of which an SMTP client may use (PKIX-EE, RFC 7672
+// §3.1.3): TLS is still required, so a server without STARTTLS is not
+// given the mail.
+func TestDANEUnusableTLSARequiresTLS(t *testing.T) {
+	h := newHarness(t)
+	other := testlib.SelfSigned(t, "mx.dest.test")
+	h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(1, 1, leafOf(t, other)))...)
+	s := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	r := rcpt(h.recorded(id), "r@dest.test")
+	if r.Status != envelope.RcptPending || !strings.Contains(r.LastReply, "STARTTLS not offered") {
+		t.Fatalf("%+v, want deferred for the missing STARTTLS", r)
+	}
+	if n := len(s.messages()); n != 0 {
+		t.Fatalf("%d messages sent in plaintext", n)
+	}
+}
