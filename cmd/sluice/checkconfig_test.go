@@ -58,7 +58,7 @@ func TestCheckConfigCatchesWhatServeRefuses(t *testing.T) {
 }
 
 // A submission listener with nothing that can authenticate (no users
-// file, no stage with an auth hook) is valid but refuses everyone's mail:
+// file or Dovecot, no stage with an auth hook) is valid but refuses everyone's mail:
 // check-config passes it with a warning naming the listener.
 func TestCheckConfigWarnsAboutSubmissionWithoutAuth(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sub.toml")
@@ -73,6 +73,15 @@ func TestCheckConfigWarnsAboutSubmissionWithoutAuth(t *testing.T) {
 	out := runCLI(t, "check-config", "-c", path)
 	if !strings.Contains(out, "warning: listener sub (submission) requires AUTH") || strings.Contains(out, "listener mx (smtp) requires") {
 		t.Fatalf("check-config:\n%s", out)
+	}
+	// A Dovecot can authenticate: no warning (its socket is not dialled,
+	// as milters are not: it may come up after Sluice).
+	src += "[auth]\ndovecot_socket = \"/nonexistent/auth-client\"\n"
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := runCLI(t, "check-config", "-c", path); strings.Contains(out, "requires AUTH") {
+		t.Fatalf("check-config with dovecot_socket:\n%s", out)
 	}
 }
 

@@ -139,6 +139,11 @@ type Auth struct {
 	// "sluice user"); relative to the config file. Empty: no built-in
 	// user database (the pipeline's auth hook may still authenticate).
 	UsersFile string `toml:"users_file"`
+	// DovecotSocket is a Dovecot auth-client socket that checks AUTH
+	// passwords instead (Postfix's smtpd_sasl_type = dovecot): a unix
+	// socket path (relative to the config file) or "unix:PATH", or
+	// "inet:HOST:PORT". Exclusive with UsersFile.
+	DovecotSocket string `toml:"dovecot_socket"`
 	// Senders maps a user to the addresses and "@domain"s it may use as
 	// reverse-path; "*" allows any. A user whose name is an address may
 	// always use that address.

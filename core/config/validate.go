@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/auth/dovecot"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/netlist"
 )
@@ -254,9 +255,19 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// validateAuth checks the [auth] table: every sender pattern is "*", an
+// validateAuth checks the [auth] table: dovecot_socket is a socket and
+// not set with users_file, every sender pattern is "*", an
 // "@domain" or an address.
 func (c *Config) validateAuth(f finder) error {
+	if d := c.Auth.DovecotSocket; d != "" {
+		if _, _, err := dovecot.ParseAddr(d); err != nil {
+			return f.err("auth", -1, "dovecot_socket", err.Error())
+		}
+		// One password database: a user in both could have two passwords.
+		if c.Auth.UsersFile != "" {
+			return f.err("auth", -1, "dovecot_socket", "dovecot_socket and users_file exclude each other: Dovecot checks the passwords, or the users file does")
+		}
+	}
 	for user, pats := range c.Auth.Senders {
 		if user == "" || strings.ContainsAny(user, ": \t") {
 			return f.err("auth.senders", -1, "", fmt.Sprintf("bad user name %q", user))

@@ -347,17 +347,18 @@ func noHooksWarning(sc config.Stage) string {
 }
 
 // authWarnings names the listeners that require AUTH while nothing can
-// authenticate anyone: no [auth] users_file and no stage with an auth
-// hook. Such a listener refuses every client's mail; that may be meant
-// (a port kept closed), so it is a warning, not an error.
+// authenticate anyone: no [auth] users_file or dovecot_socket and no
+// stage with an auth hook. Such a listener refuses every client's mail;
+// that may be meant (a port kept closed), so it is a warning, not an
+// error.
 func authWarnings(c *config.Config, p *pipeline.Pipeline) []string {
-	if c.Auth.UsersFile != "" || p.Declares(sdk.HookAuth) {
+	if c.Auth.UsersFile != "" || c.Auth.DovecotSocket != "" || p.Declares(sdk.HookAuth) {
 		return nil
 	}
 	var out []string
 	for _, l := range c.Listeners {
 		if l.Kind == config.KindSubmission || l.Kind == config.KindSubmissions {
-			out = append(out, fmt.Sprintf("listener %s (%s) requires AUTH, but there is no [auth] users_file and no stage declares the auth hook: no client can send mail through it", l.Name, l.Kind))
+			out = append(out, fmt.Sprintf("listener %s (%s) requires AUTH, but there is no [auth] users_file or dovecot_socket and no stage declares the auth hook: no client can send mail through it", l.Name, l.Kind))
 		}
 	}
 	return out

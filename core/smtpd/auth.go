@@ -1,12 +1,16 @@
 package smtpd
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"slices"
+	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/sluice-mta/sluice/core/auth/dovecot"
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/reply"
 )
@@ -15,15 +19,15 @@ import (
 // Both carry the password in the clear, so they are offered and accepted
 // only under TLS (RFC 8314 §3, RFC 4954 §4). A Policy that implements
 // AuthPolicy (the pipeline's auth hook) is asked first; when it continues,
-// the built-in user database decides.
+// the built-in user database or Dovecot ([auth] dovecot_socket) decides.
 
 var _ smtp.AuthSession = (*session)(nil)
 
 // authOffered reports whether this listener offers AUTH once under TLS:
-// always on the submission kinds, on "smtp" when a user database or an
-// auth hook is configured.
+// always on the submission kinds, on "smtp" when a user database, a
+// Dovecot or an auth hook is configured.
 func (s *session) authOffered() bool {
-	if s.info.Kind != config.KindSMTP || s.srv.users() != nil {
+	if s.info.Kind != config.KindSMTP || s.srv.users() != nil || s.srv.auth.Load().dovecot != nil {
 		return true
 	}
 	_, ok := s.srv.authPolicy()
@@ -33,17 +37,52 @@ func (s *session) authOffered() bool {
 // AuthMechanisms is the AUTH capability of EHLO: empty in the clear.
 func (s *session) AuthMechanisms() []string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.info.TLS || s.info.AuthUser != "" || !s.authOffered() {
+	offer := s.info.TLS && s.info.AuthUser == "" && s.authOffered()
+	s.mu.Unlock()
+	if !offer {
 		return nil
 	}
+	if d := s.srv.auth.Load().dovecot; d != nil {
+		return s.dovecotMechanisms(d, true)
+	}
 	return []string{sasl.Plain, sasl.Login}
+}
+
+// dovecotMechanisms are those of PLAIN and LOGIN that Dovecot announced at
+// its last handshake. Before any (ask: an EHLO, which may wait for it), it
+// is asked; a Dovecot that cannot be asked gets both offered, so that a
+// client's AUTH is answered 454 4.7.0, a temporary failure it retries,
+// rather than finding AUTH gone.
+func (s *session) dovecotMechanisms(d *dovecot.Client, ask bool) []string {
+	mechs := d.Cached()
+	if mechs == nil && ask {
+		// An EHLO waits less than an AUTH would for a Dovecot not answering.
+		ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Second)
+		defer cancel()
+		var err error
+		if mechs, err = d.Mechanisms(ctx); err != nil {
+			s.srv.log.Warn("dovecot auth unavailable", "listener", s.info.Listener, "error", err.Error())
+		}
+	}
+	if mechs == nil {
+		return []string{sasl.Plain, sasl.Login}
+	}
+	var out []string
+	for _, m := range []string{sasl.Plain, sasl.Login} {
+		if slices.Contains(mechs, m) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // Auth starts an AUTH exchange for mech; go-smtp runs it.
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	if r := s.authAllowed(); r != nil {
 		return nil, s.refuse("auth", r)
+	}
+	if d := s.srv.auth.Load().dovecot; d != nil && !slices.Contains(s.dovecotMechanisms(d, false), mech) {
+		return nil, s.refuse("auth", authBadMech.With(mechanismReason(mech)))
 	}
 	switch mech {
 	case sasl.Plain:
@@ -93,27 +132,28 @@ func (s *session) authenticate(mech, user, password string) error {
 	if !s.srv.authFails.begin(key, s.srv.clock) {
 		return s.refuse("auth", authLockedOut.With("auth_failures_per_ip reached by "+ip.String()))
 	}
-	r, counts := s.checkReserved(key, mech, user, password)
+	authed, r, counts := s.checkReserved(key, mech, user, password)
 	if r != nil {
 		return s.authFailed(user, r, counts)
 	}
-	return s.authSucceeded(mech, user)
+	return s.authSucceeded(mech, authed)
 }
 
 // checkReserved is checkCredentials for an attempt begin has reserved: it
 // ends the reservation, counting a failed password, even when the auth hook
 // panics (go-smtp recovers it), which would otherwise hold the place and
 // leave the address's next attempts waiting in begin for good.
-func (s *session) checkReserved(ip netip.Addr, mech, user, password string) (r *reply.Reply, counts bool) {
+func (s *session) checkReserved(ip netip.Addr, mech, user, password string) (authed string, r *reply.Reply, counts bool) {
 	defer func() { s.srv.authFails.end(ip, s.srv.clock(), r != nil && counts) }()
 	return s.checkCredentials(mech, user, password)
 }
 
-// checkCredentials returns nil when user is authenticated, else the
-// refusal and whether it counts as a failed password.
-func (s *session) checkCredentials(mech, user, password string) (r *reply.Reply, counts bool) {
+// checkCredentials returns the authenticated user's name (user, or the
+// one Dovecot returns) and a nil reply, else the refusal and whether it
+// counts as a failed password.
+func (s *session) checkCredentials(mech, user, password string) (authed string, r *reply.Reply, counts bool) {
 	if user == "" {
-		return authInvalid.With("empty user name"), true
+		return "", authInvalid.With("empty user name"), true
 	}
 	// Asked even when its AuthSwitch is off now: a session keeps the
 	// pipeline it began with, and the policy knows which that is.
@@ -124,23 +164,26 @@ func (s *session) checkCredentials(mech, user, password string) (r *reply.Reply,
 		v := ap.Auth(s.srv.ctx, &info, mech, user, []byte(password))
 		switch v.Decision {
 		case AuthAccept:
-			return nil, false
+			return user, nil, false
 		case AuthRefuse:
 			r := v.Reply
 			if r == nil {
 				r = authInvalid.With("refused by the auth hook")
 			}
-			return r, r.Permanent()
+			return "", r, r.Permanent()
 		}
+	}
+	if d := s.srv.auth.Load().dovecot; d != nil {
+		return s.checkDovecot(d, mech, user, password)
 	}
 	users := s.srv.users()
 	if users == nil {
-		return authInvalid.With("no user database"), true
+		return "", authInvalid.With("no user database"), true
 	}
 	if !users.Verify(user, password) {
-		return authInvalid.With("bad user or password"), true
+		return "", authInvalid.With("bad user or password"), true
 	}
-	return nil, false
+	return user, nil, false
 }
 
 func (s *session) authSucceeded(mech, user string) error {

@@ -1,12 +1,25 @@
 package smtpd
 
-import "github.com/sluice-mta/sluice/core/auth"
+import (
+	"github.com/sluice-mta/sluice/core/auth"
+	"github.com/sluice-mta/sluice/core/auth/dovecot"
+)
 
 // authState is what [auth] gives the server: the built-in user database
-// and who may send as whom. A reload replaces it whole (SetAuth).
+// or the Dovecot that checks passwords, and who may send as whom. A reload
+// replaces it whole (SetAuth).
 type authState struct {
-	users   UserDB // nil: no built-in user database
+	users   UserDB          // nil: no built-in user database
+	dovecot *dovecot.Client // nil: no dovecot_socket
 	senders *auth.Senders
+}
+
+// dovecotClient is the dovecot_socket st asks, or nil.
+func (st *authState) dovecotClient() *dovecot.Client {
+	if st == nil {
+		return nil
+	}
+	return st.dovecot
 }
 
 // usersFile is the users_file st reads, or nil.

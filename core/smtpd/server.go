@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/auth"
+	"github.com/sluice-mta/sluice/core/auth/dovecot"
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/metrics"
@@ -296,7 +297,8 @@ func (s *Server) loadAuth() error {
 // SetAuth makes c's [auth] the running server's, for a config reload: the
 // senders map and senders_file are read again, and a users_file of
 // another name is opened (one of the same name is kept: it is read again
-// whenever it changes). On an error nothing changes.
+// whenever it changes), as is a dovecot_socket of another name. On an
+// error nothing changes.
 func (s *Server) SetAuth(c *config.Config) error {
 	st, err := s.authFrom(c, s.auth.Load())
 	if err != nil {
@@ -315,6 +317,18 @@ func (s *Server) authFrom(c *config.Config, cur *authState) (*authState, error) 
 			return nil, fmt.Errorf("smtpd: senders_file: %w", err)
 		}
 	}
+	if st.users == nil && a.DovecotSocket != "" {
+		spec := dovecotSpec(c)
+		if d := cur.dovecotClient(); d != nil && d.Spec() == spec {
+			st.dovecot = d // keeps the mechanisms it learnt
+		} else {
+			d, err := dovecot.New(spec)
+			if err != nil {
+				return nil, fmt.Errorf("smtpd: dovecot_socket: %w", err)
+			}
+			st.dovecot = d
+		}
+	}
 	if st.users == nil && a.UsersFile != "" {
 		path := c.Resolve(a.UsersFile)
 		if f := cur.usersFile(); f != nil && f.Path() == path {
@@ -328,6 +342,16 @@ func (s *Server) authFrom(c *config.Config, cur *authState) (*authState, error) 
 		}
 	}
 	return st, nil
+}
+
+// dovecotSpec is c's dovecot_socket with a unix socket's path made
+// relative to the config file, as the other [auth] files are.
+func dovecotSpec(c *config.Config) string {
+	spec := c.Auth.DovecotSocket
+	if network, addr, err := dovecot.ParseAddr(spec); err == nil && network == "unix" {
+		return "unix:" + c.Resolve(addr)
+	}
+	return spec
 }
 
 // track registers a new connection and applies the connection limits:
