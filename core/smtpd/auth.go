@@ -1,11 +1,9 @@
 package smtpd
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"slices"
-	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -43,27 +41,22 @@ func (s *session) AuthMechanisms() []string {
 		return nil
 	}
 	if d := s.srv.auth.Load().dovecot; d != nil {
-		return s.dovecotMechanisms(d, true)
+		mechs := dovecotMechanisms(d)
+		if d.Cached() == nil {
+			s.srv.probeDovecot(d) // for the next EHLO; this one does not wait
+		}
+		return mechs
 	}
 	return []string{sasl.Plain, sasl.Login}
 }
 
 // dovecotMechanisms are those of PLAIN and LOGIN that Dovecot announced at
-// its last handshake. Before any (ask: an EHLO, which may wait for it), it
-// is asked; a Dovecot that cannot be asked gets both offered, so that a
-// client's AUTH is answered 454 4.7.0, a temporary failure it retries,
-// rather than finding AUTH gone.
-func (s *session) dovecotMechanisms(d *dovecot.Client, ask bool) []string {
+// its last handshake. Before any (Dovecot down, or not answering yet) both
+// are offered, so that a client's AUTH is answered 454 4.7.0, a temporary
+// failure it retries, rather than finding AUTH gone; it never waits for
+// Dovecot, which learns them in the background (Server.probeDovecot).
+func dovecotMechanisms(d *dovecot.Client) []string {
 	mechs := d.Cached()
-	if mechs == nil && ask {
-		// An EHLO waits less than an AUTH would for a Dovecot not answering.
-		ctx, cancel := context.WithTimeout(s.srv.ctx, 5*time.Second)
-		defer cancel()
-		var err error
-		if mechs, err = d.Mechanisms(ctx); err != nil {
-			s.srv.log.Warn("dovecot auth unavailable", "listener", s.info.Listener, "error", err.Error())
-		}
-	}
 	if mechs == nil {
 		return []string{sasl.Plain, sasl.Login}
 	}
@@ -81,7 +74,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if r := s.authAllowed(); r != nil {
 		return nil, s.refuse("auth", r)
 	}
-	if d := s.srv.auth.Load().dovecot; d != nil && !slices.Contains(s.dovecotMechanisms(d, false), mech) {
+	if d := s.srv.auth.Load().dovecot; d != nil && !slices.Contains(dovecotMechanisms(d), mech) {
 		return nil, s.refuse("auth", authBadMech.With(mechanismReason(mech)))
 	}
 	switch mech {

@@ -38,3 +38,13 @@ func (s *session) checkDovecot(d *dovecot.Client, mech, user, password string) (
 	}
 	return authed, nil, false
 }
+
+// probeDovecot has d learn Dovecot's mechanisms in the background (see
+// dovecot.Client.Probe), as Postfix's smtpd asks at start-up: at Start,
+// at a reload that names another socket, and at an EHLO while none are
+// known. A Dovecot that cannot be asked is logged at warn.
+func (s *Server) probeDovecot(d *dovecot.Client) {
+	d.Probe(s.ctx, func(err error) {
+		s.log.Warn("dovecot auth unavailable", "error", err.Error())
+	})
+}

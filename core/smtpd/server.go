@@ -220,6 +220,9 @@ func (s *Server) Start() error {
 		}
 	}
 	s.started = true
+	if d := s.auth.Load().dovecotClient(); d != nil {
+		s.probeDovecot(d) // what EHLO offers, learnt before the first client
+	}
 	for _, l := range s.listeners {
 		s.loops.Add(2)
 		go l.acceptLoop()
@@ -305,6 +308,9 @@ func (s *Server) SetAuth(c *config.Config) error {
 		return err
 	}
 	s.auth.Store(st)
+	if d := st.dovecot; d != nil && d.Cached() == nil {
+		s.probeDovecot(d)
+	}
 	return nil
 }
 

@@ -41,6 +41,8 @@ type Client struct {
 
 	mu    sync.Mutex
 	mechs []string // from the last handshake; nil before one
+
+	probing atomic.Bool // a Probe is under way
 }
 
 // New returns a Client of the socket spec (see ParseAddr).
@@ -88,19 +90,26 @@ func (r *Refused) Error() string {
 	return s
 }
 
-// Mechanisms returns the mechanisms Dovecot announced at the last
-// handshake; before one, it connects to learn them. An error means Dovecot
-// could not be asked.
-func (c *Client) Mechanisms(ctx context.Context) ([]string, error) {
-	if m := c.cached(); m != nil {
-		return m, nil
+// Probe learns Dovecot's mechanisms in the background, as Postfix's smtpd
+// asks Dovecot at start-up, so that no SMTP command waits on Dovecot to
+// know what EHLO offers: a Dovecot that is down or never answers would
+// otherwise stall every EHLO. At most one probe runs at a time; it ends
+// with ctx or after Timeout, and failed, if not nil, gets its error.
+func (c *Client) Probe(ctx context.Context, failed func(error)) {
+	if !c.probing.CompareAndSwap(false, true) {
+		return
 	}
-	conn, _, err := c.open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	conn.Close()
-	return c.cached(), nil
+	go func() {
+		defer c.probing.Store(false)
+		conn, _, err := c.open(ctx)
+		if err != nil {
+			if failed != nil {
+				failed(err)
+			}
+			return
+		}
+		conn.Close()
+	}()
 }
 
 // Cached returns the mechanisms of the last handshake, nil before one.
