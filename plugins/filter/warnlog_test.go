@@ -61,3 +61,45 @@ func TestWarnLinesLimited(t *testing.T) {
 	h.Rcpt(tx, "sales@example.net")
 	wantWarned(t, "next window", lines.take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.net"})
 }
+
+// The budget holds for any 30 s, not per fixed window of the plugin's
+// own: the core's window (10,000 lines) does not start with it, so 5,000
+// lines at the end of one plugin window and 5,000 at the start of the
+// next all fell in one core window, the whole of its budget, and the
+// stage's other lines were dropped again. Here: one line at 0 s, two at
+// 29 s; at 30 s only the slot of the line at 0 s is free.
+func TestWarnLinesLimitedInAny30s(t *testing.T) {
+	clk := newClock()
+	p, lines := warnPlugin(nil)
+	p.now = clk.Now
+	p.warns = &warnLimit{interval: 30 * time.Second, burst: 3}
+	h := serve(t, p, `{"rules":[{"name":"try-sales","hook":"rcpt","match":"^sales@","action":"warn"}]}`)
+	tx := txnFrom("192.0.2.10", "alice@example.net")
+	match := func(n int) int {
+		for range n {
+			h.Rcpt(tx, "sales@example.net")
+		}
+		got := 0
+		for _, rec := range lines.take(t) {
+			if rec["msg"] == "filter: warn rule matched" {
+				got++
+			}
+		}
+		return got
+	}
+	if n := match(1); n != 1 {
+		t.Fatalf("at 0 s: %d lines, want 1", n)
+	}
+	clk.Advance(29 * time.Second)
+	if n := match(2); n != 2 {
+		t.Fatalf("at 29 s: %d lines, want 2", n)
+	}
+	clk.Advance(time.Second)
+	if n := match(3); n != 1 {
+		t.Fatalf("at 30 s: %d lines, want 1: the 2 of 29 s are within the last 30 s", n)
+	}
+	clk.Advance(29 * time.Second) // 59 s: the lines of 29 s are 30 s old
+	if n := match(3); n != 2 {
+		t.Fatalf("at 59 s: %d lines, want 2", n)
+	}
+}
