@@ -77,10 +77,15 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop) error {
 	if len(usable) == 0 {
 		// TLSA records were published, none of which an SMTP client
 		// can use (PKIX usages, RFC 7672 §3.1.3, or unknown
-		// parameters): TLS stays mandatory, unauthenticated (RFC 7672
-		// §2.2; Postfix's "encrypt" in this case).
+		// parameters): TLS becomes mandatory (RFC 7672 §2.2; Postfix's
+		// "encrypt" in this case). DANE authenticates nothing here, so
+		// an MTA-STS policy keeps what it asks: enforce mode's check of
+		// the certificate, testing mode's report.
+		if !h.tls.fallback() {
+			return nil
+		}
 		a.log.Info("delivery: DANE: no usable TLSA record, TLS required without authentication", "host", h.host, "tlsa", name)
-		h.tls = tlsPolicy{mode: TLSRequired, trace: trace}
+		h.tls.mode = TLSRequired
 		return nil
 	}
 	// RFC 8461 §2: where DANE TLSA records exist, DANE decides, not an

@@ -259,3 +259,26 @@ func TestDANEUnusableTLSARequiresTLS(t *testing.T) {
 		t.Fatalf("%d messages sent in plaintext", n)
 	}
 }
+
+// TLSA records none of which an SMTP client may use (PKIX-EE) beside an
+// MTA-STS policy in enforce mode: the policy's check of the certificate
+// stays (RFC 8461 §2 gives DANE precedence only where it authenticates),
+// so a certificate for another name defers the mail, as without TLSA,
+// rather than it going over TLS unauthenticated.
+func TestDANEUnusableTLSAKeepsMTASTSEnforce(t *testing.T) {
+	h := newHarness(t)
+	ca := testlib.NewCA(t)
+	other := testlib.SelfSigned(t, "mx.dest.test")
+	h.useValidatingDNS(nil, nil, append(stsZone, h.tlsaRR(1, 1, leafOf(t, other)))...)
+	startSTS(t, h, ca, stsEnforce)
+	s := h.sinkAt("127.0.0.1", sinkOptions{tls: ca.ServerConfig("wrong.test")})
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	r := rcpt(h.recorded(id), "r@dest.test")
+	if r.Status != envelope.RcptPending || !strings.Contains(r.LastReply, "certificate") {
+		t.Fatalf("%+v, want deferred for the certificate", r)
+	}
+	if n := len(s.messages()); n != 0 {
+		t.Fatalf("%d messages sent to a server the MTA-STS policy does not authenticate", n)
+	}
+}
