@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/reply"
@@ -54,23 +56,44 @@ func (e *daneError) reply() reply.Reply {
 }
 
 // applyDANE looks up h's TLSA records and sets its TLS policy from them.
-// The caller has checked that h's MX RRset and addresses are secure (RFC
-// 7672 §2.2.1, §2.2.2). An error means h must not be used: RFC 7672
-// §2.2.1 forbids delivery to a host whose TLSA lookup failed (a
-// validating resolver answers SERVFAIL for a bogus RRset), for an
-// attacker could make it fail to strip the protection.
-func (a *Agent) applyDANE(ctx context.Context, h *hop) error {
-	name := fmt.Sprintf("_%d._tcp.%s", h.port, h.host)
-	recs, secure, err := a.dns.LookupTLSA(ctx, name)
-	switch {
-	case dnsresolve.IsNotFound(err):
+// The caller has checked that h came from a secure MX RRset (RFC 7672
+// §2.2.1); found is its address answer and nexthop the recipient domain.
+// An error means h must not be used: RFC 7672 §2.2.1 forbids delivery to
+// a host whose TLSA lookup failed (a validating resolver answers
+// SERVFAIL for a bogus RRset), for an attacker could make it fail to
+// strip the protection.
+func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, nexthop string) error {
+	bases, err := a.tlsaBases(ctx, h.host, found)
+	if err != nil {
+		return &daneError{lookup: true, err: err}
+	}
+	// RFC 7672 §2.2.2: the CNAME target first; where it has no secure
+	// TLSA records, the MX host's own name. A failed lookup is not
+	// passed over, as Postfix's tls_dane_resolve() does not.
+	var recs []dnsresolve.TLSA
+	var base, name string
+	for _, base = range bases {
+		name = fmt.Sprintf("_%d._tcp.%s", h.port, base)
+		var secure bool
+		recs, secure, err = a.dns.LookupTLSA(ctx, name)
+		switch {
+		case dnsresolve.IsNotFound(err):
+			recs = nil
+			continue
+		case err != nil:
+			return &daneError{lookup: true, err: err} // it names _PORT._tcp.HOST
+		case !secure:
+			// RFC 7672 §2.2: records the resolver did not validate
+			// are not used; the name is as one without TLSA.
+			recs = nil
+			continue
+		}
+		if len(recs) > 0 {
+			break
+		}
+	}
+	if len(recs) == 0 {
 		return nil // no TLSA: opportunistic, as without DANE
-	case err != nil:
-		return &daneError{lookup: true, err: err} // it names _PORT._tcp.HOST
-	case !secure || len(recs) == 0:
-		// RFC 7672 §2.2: records the resolver did not validate are
-		// not used; the host is as one without TLSA.
-		return nil
 	}
 	trace := h.tls.trace
 	usable := usableTLSA(recs)
@@ -88,10 +111,59 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop) error {
 		h.tls.mode = TLSRequired
 		return nil
 	}
+	names := daneNames(base, h.host, nexthop)
+	key := names[0] + "/" + tlsaDigest(usable)
+	if hasTA(usable) {
+		// The names a DANE-TA certificate is checked against depend
+		// on the recipient domain: a session authenticated for one
+		// domain's name is not reused for another's.
+		key = strings.Join(names, ",") + "/" + tlsaDigest(usable)
+	}
 	// RFC 8461 §2: where DANE TLSA records exist, DANE decides, not an
 	// MTA-STS policy.
-	h.tls = tlsPolicy{mode: tlsDANE, tlsa: usable, daneKey: h.host + "/" + tlsaDigest(usable), domain: h.tls.domain, trace: trace}
+	h.tls = tlsPolicy{mode: tlsDANE, tlsa: usable, daneNames: names, daneKey: key, domain: h.tls.domain, trace: trace}
 	return nil
+}
+
+// tlsaBases lists the names to look for host's TLSA records at, in
+// order (RFC 7672 §2.2.2, as Postfix's tls_dane_resolve()): with secure
+// addresses, the CNAME target they came through and then host itself;
+// with addresses found through a CNAME chain that is not secure as a
+// whole, host alone, if its own CNAME record is secure (RFC 7671 §7);
+// otherwise none, and DANE does not apply.
+func (a *Agent) tlsaBases(ctx context.Context, host string, found dnsresolve.Host) ([]string, error) {
+	switch {
+	case found.Secure && found.Target != "":
+		return []string{found.Target, host}, nil
+	case found.Secure:
+		return []string{host}, nil
+	case found.Target == "":
+		return nil, nil
+	}
+	ok, err := a.dns.LookupCNAMESecure(ctx, host)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return []string{host}, nil
+}
+
+// daneNames are the reference identifiers a DANE-TA(2) certificate may
+// match (RFC 7672 §3.2.2): the TLSA base domain, the MX host name when
+// that was a CNAME, and the next-hop (recipient) domain, as Postfix
+// accepts them. The base domain comes first: it is also the SNI (§8.1).
+func daneNames(base, host, nexthop string) []string {
+	names := []string{base}
+	for _, n := range []string{host, dnsresolve.ASCII(nexthop)} {
+		if n = strings.ToLower(strings.TrimSuffix(n, ".")); n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
+}
+
+// hasTA reports whether recs hold a DANE-TA(2) record.
+func hasTA(recs []dnsresolve.TLSA) bool {
+	return slices.ContainsFunc(recs, func(r dnsresolve.TLSA) bool { return r.Usage == 2 })
 }
 
 // usableTLSA keeps the records an SMTP client can use: DANE-TA(2) and
@@ -130,13 +202,14 @@ func tlsaDigest(recs []dnsresolve.TLSA) string {
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
-// verifyDANE checks the server's chain against host's TLSA records (RFC
+// verifyDANE checks the server's chain against the TLSA records (RFC
 // 7672 §3.1, §3.2). A DANE-EE(3) record matching the server's own
 // certificate authenticates it, whatever its names and dates (§3.1.1). A
 // DANE-TA(2) record names a certificate the server sends above its own;
-// the chain must then verify up to it as a trust anchor, for host, the
-// MX host name (§3.2.2), within its dates.
-func verifyDANE(cs tls.ConnectionState, host string, recs []dnsresolve.TLSA) error {
+// the chain must then verify up to it as a trust anchor, within its
+// dates, and the server's certificate must be valid for one of names,
+// the reference identifiers of §3.2.2 (daneNames).
+func verifyDANE(cs tls.ConnectionState, names []string, recs []dnsresolve.TLSA) error {
 	chain := cs.PeerCertificates
 	if len(chain) == 0 {
 		return &daneError{err: errors.New("DANE: no server certificate")}
@@ -161,17 +234,31 @@ func verifyDANE(cs tls.ConnectionState, host string, recs []dnsresolve.TLSA) err
 			for _, c := range chain[1 : i+1] {
 				inter.AddCert(c)
 			}
-			_, err := chain[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter})
-			if err == nil {
-				return nil
+			if _, err := chain[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+				taErr = err
+				continue
 			}
-			taErr = err
+			if err := verifyNames(chain[0], names); err != nil {
+				taErr = err
+				continue
+			}
+			return nil
 		}
 	}
 	if taErr != nil {
 		return &daneError{err: fmt.Errorf("DANE: server certificate not trusted: chain to the TLSA trust anchor: %w", taErr)}
 	}
-	return &daneError{err: fmt.Errorf("DANE: server certificate not trusted: no TLSA record of %s matches it", host)}
+	return &daneError{err: fmt.Errorf("DANE: server certificate not trusted: no TLSA record of %s matches it", names[0])}
+}
+
+// verifyNames checks that c is valid for one of names.
+func verifyNames(c *x509.Certificate, names []string) error {
+	for _, n := range names {
+		if c.VerifyHostname(n) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("certificate is valid for %s, not for any of %s", strings.Join(c.DNSNames, ", "), strings.Join(names, ", "))
 }
 
 // tlsaMatches reports whether r names c (RFC 6698 §2.1.2-§2.1.3).

@@ -65,8 +65,22 @@ func (z *validatingZone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	case z.bogus[name]:
 		m.Rcode = dns.RcodeServerFailure
 	case z.names[name]:
-		m.Answer = z.records[name+"|"+dns.TypeToString[q.Qtype]]
-		m.AuthenticatedData = (req.AuthenticatedData || opt != nil && opt.Do()) && !z.insecure[name]
+		// A CNAME is followed as a recursive resolver does (RFC 1034
+		// §4.3.2): the chain and the target's records, secure only if
+		// every name on the way is.
+		secure := !z.insecure[name]
+		for range 8 {
+			rrs := z.records[name+"|"+dns.TypeToString[q.Qtype]]
+			cname := z.records[name+"|CNAME"]
+			if len(rrs) > 0 || len(cname) == 0 || q.Qtype == dns.TypeCNAME {
+				m.Answer = append(m.Answer, rrs...)
+				break
+			}
+			m.Answer = append(m.Answer, cname...)
+			name = strings.ToLower(cname[0].(*dns.CNAME).Target)
+			secure = secure && !z.insecure[name]
+		}
+		m.AuthenticatedData = (req.AuthenticatedData || opt != nil && opt.Do()) && secure
 	default:
 		m.Rcode = dns.RcodeNameError
 	}
@@ -76,12 +90,17 @@ func (z *validatingZone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // tlsaRR is a TLSA record for the harness's MX port at mx.dest.test:
 // usage and selector as given, matching type SHA2-256 of c.
 func (h *harness) tlsaRR(usage, selector int, c *x509.Certificate) string {
+	return h.tlsaRRAt("mx.dest.test", usage, selector, c)
+}
+
+// tlsaRRAt is tlsaRR at host.
+func (h *harness) tlsaRRAt(host string, usage, selector int, c *x509.Certificate) string {
 	data := c.Raw
 	if selector == 1 {
 		data = c.RawSubjectPublicKeyInfo
 	}
 	sum := sha256.Sum256(data)
-	return fmt.Sprintf("_%d._tcp.mx.dest.test. TLSA %d %d 1 %s", h.port, usage, selector, hex.EncodeToString(sum[:]))
+	return fmt.Sprintf("_%d._tcp.%s. TLSA %d %d 1 %s", h.port, host, usage, selector, hex.EncodeToString(sum[:]))
 }
 
 var daneZone = []string{"dest.test. MX 10 mx.dest.test.", "mx.dest.test. A 127.0.0.1"}
@@ -209,14 +228,15 @@ func TestDANEOffByDefault(t *testing.T) {
 }
 
 // DANE-TA(2): a record naming the intermediate CA the server sends; a
-// leaf it issued for the MX host name is delivered to, one for another
-// name is not (RFC 7672 §3.2.2).
+// leaf it issued for the MX host name or for the recipient domain (the
+// next-hop domain, RFC 7672 §3.2.2, as Postfix accepts it) is delivered
+// to, one for another name is not.
 func TestDANETrustAnchor(t *testing.T) {
 	inter := testlib.NewCA(t).Intermediate()
 	for _, tc := range []struct {
 		name    string
 		deliver bool
-	}{{"mx.dest.test", true}, {"wrong.test", false}} {
+	}{{"mx.dest.test", true}, {"dest.test", true}, {"wrong.test", false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			cert := inter.Issue(tc.name)
@@ -280,5 +300,92 @@ func TestDANEUnusableTLSAKeepsMTASTSEnforce(t *testing.T) {
 	}
 	if n := len(s.messages()); n != 0 {
 		t.Fatalf("%d messages sent to a server the MTA-STS policy does not authenticate", n)
+	}
+}
+
+// cnameSink is a TLS sink presenting cert and recording the SNI names
+// its clients sent.
+func cnameSink(h *harness, cert tls.Certificate) (*sink, chan string) {
+	sni := make(chan string, 4)
+	cfg := &tls.Config{GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		select {
+		case sni <- hello.ServerName:
+		default:
+		}
+		return &cert, nil
+	}}
+	return h.sinkAt("127.0.0.1", sinkOptions{tls: cfg}), sni
+}
+
+// An MX host that is a CNAME, resolved securely: TLSA records are looked
+// up at the target first (RFC 7672 §2.2.2), which authenticates the
+// server though the MX host's own name has a record that does not
+// match; SNI names the target, the TLSA base domain (§8.1).
+func TestDANECNAMETargetFirst(t *testing.T) {
+	h := newHarness(t)
+	cert := testlib.SelfSigned(t, "other.test")
+	other := testlib.SelfSigned(t, "other.test")
+	h.useValidatingDNS(nil, nil, "dest.test. MX 10 mx.dest.test.", "mx.dest.test. CNAME host.provider.test.",
+		"host.provider.test. A 127.0.0.1",
+		h.tlsaRRAt("host.provider.test", 3, 1, leafOf(t, cert)),
+		h.tlsaRRAt("mx.dest.test", 3, 1, leafOf(t, other)))
+	s, sni := cnameSink(h, cert)
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	if got := waitMsg(t, s); !got.tls {
+		t.Fatal("delivered without TLS")
+	}
+	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
+		t.Fatalf("%+v, want delivered", r)
+	}
+	if got := <-sni; got != "host.provider.test" {
+		t.Errorf("SNI %q, want the TLSA base domain host.provider.test", got)
+	}
+}
+
+// A securely resolved CNAME whose target has no TLSA records: the MX
+// host's own name is asked next (RFC 7672 §2.2.2), and its record, which
+// does not match, defers the mail.
+func TestDANECNAMEFallsBackToTheMXName(t *testing.T) {
+	h := newHarness(t)
+	other := testlib.SelfSigned(t, "mx.dest.test")
+	h.useValidatingDNS(nil, nil, "dest.test. MX 10 mx.dest.test.", "mx.dest.test. CNAME host.provider.test.",
+		"host.provider.test. A 127.0.0.1",
+		h.tlsaRRAt("mx.dest.test", 3, 1, leafOf(t, other)))
+	s, _ := cnameSink(h, testlib.SelfSigned(t, "mx.dest.test"))
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	r := rcpt(h.recorded(id), "r@dest.test")
+	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.7.5 ") {
+		t.Fatalf("%+v, want deferred 4.7.5: the MX name's TLSA record does not match", r)
+	}
+	if n := len(s.messages()); n != 0 {
+		t.Fatalf("%d messages sent to a server DANE did not authenticate", n)
+	}
+}
+
+// A CNAME chain that is not secure as a whole (its target is in an
+// unsigned zone) from a secure CNAME record: the target's TLSA records
+// are not used, the MX host's own are (RFC 7671 §7, Postfix's
+// qname_secure), so a mismatch there defers though the target's record
+// would have matched.
+func TestDANEInsecureCNAMEChainUsesTheMXName(t *testing.T) {
+	h := newHarness(t)
+	cert := testlib.SelfSigned(t, "other.test")
+	other := testlib.SelfSigned(t, "mx.dest.test")
+	h.useValidatingDNS([]string{"host.provider.test", fmt.Sprintf("_%d._tcp.host.provider.test", h.port)}, nil,
+		"dest.test. MX 10 mx.dest.test.", "mx.dest.test. CNAME host.provider.test.",
+		"host.provider.test. A 127.0.0.1",
+		h.tlsaRRAt("host.provider.test", 3, 1, leafOf(t, cert)),
+		h.tlsaRRAt("mx.dest.test", 3, 1, leafOf(t, other)))
+	s, _ := cnameSink(h, cert)
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	r := rcpt(h.recorded(id), "r@dest.test")
+	if r.Status != envelope.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.7.5 ") {
+		t.Fatalf("%+v, want deferred 4.7.5 by the MX name's TLSA record", r)
+	}
+	if n := len(s.messages()); n != 0 {
+		t.Fatalf("%d messages sent to a server DANE did not authenticate", n)
 	}
 }

@@ -111,14 +111,14 @@ hosts:
 		}
 		var addrs []string
 		var err error
-		secure := false
+		var found dnsresolve.Host
 		if h.lmtp == "unix" {
 			addrs = []string{h.host}
 		} else {
-			addrs, secure, err = a.addresses(ctx, h)
+			addrs, found, err = a.addresses(ctx, h)
 		}
-		if len(addrs) > 0 && h.dnssec && secure {
-			if err := a.applyDANE(ctx, &h); err != nil {
+		if len(addrs) > 0 && h.dnssec {
+			if err := a.applyDANE(ctx, &h, found, d.domain); err != nil {
 				// RFC 7672 §2.2.1: not this host; the next may do.
 				a.log.Warn("delivery: TLSA lookup failed, MX host skipped", "id", m.ID, "dest", d.name, "host", h.host, "err", err)
 				last = err
@@ -350,29 +350,29 @@ func (a *Agent) shuffleTies(mxs []dnsresolve.MX) {
 }
 
 // addresses resolves h to the ip:port strings to dial, A before AAAA,
-// and reports whether they are DNSSEC-secure (asked only for a host from
-// a secure MX RRset, see applyDANE). Without a resolver a relay name is
-// left for the dialer to resolve.
-func (a *Agent) addresses(ctx context.Context, h hop) ([]string, bool, error) {
+// and, for a host from a secure MX RRset, reports what DANE needs of the
+// answer: whether it is DNSSEC-secure and the CNAME target it came
+// through (see applyDANE). Without a resolver a relay name is left for
+// the dialer to resolve.
+func (a *Agent) addresses(ctx context.Context, h hop) ([]string, dnsresolve.Host, error) {
 	if ip, err := netip.ParseAddr(h.host); err == nil {
-		return []string{netip.AddrPortFrom(ip, uint16(h.port)).String()}, false, nil
+		return []string{netip.AddrPortFrom(ip, uint16(h.port)).String()}, dnsresolve.Host{}, nil
 	}
 	if a.dns == nil {
-		return []string{net.JoinHostPort(h.host, fmt.Sprint(h.port))}, false, nil
+		return []string{net.JoinHostPort(h.host, fmt.Sprint(h.port))}, dnsresolve.Host{}, nil
 	}
-	var ips []netip.Addr
-	var secure bool
+	var found dnsresolve.Host
 	var err error
 	if h.dnssec {
-		ips, secure, err = a.dns.LookupIPSecure(ctx, h.host)
+		found, err = a.dns.LookupIPSecure(ctx, h.host)
 	} else {
-		ips, err = a.dns.LookupIP(ctx, h.host)
+		found.Addrs, err = a.dns.LookupIP(ctx, h.host)
 	}
-	out := make([]string, len(ips))
-	for i, ip := range ips {
+	out := make([]string, len(found.Addrs))
+	for i, ip := range found.Addrs {
 		out[i] = netip.AddrPortFrom(ip, uint16(h.port)).String()
 	}
-	return out, secure, err
+	return out, found, err
 }
 
 // tryAddr runs the transaction on a pooled or new session to addr. An

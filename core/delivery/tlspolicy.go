@@ -18,9 +18,11 @@ type tlsPolicy struct {
 	domain string  // the recipient domain whose MTA-STS policy applies
 	report bool    // MTA-STS testing: verify, log failures, carry on
 	// tlsa are the host's usable TLSA records under tlsDANE (dane.go),
-	// and daneKey names them with the host for the connection pool.
-	tlsa    []dnsresolve.TLSA
-	daneKey string
+	// daneNames the names a DANE-TA certificate may match, the TLSA
+	// base domain first, and daneKey names both for the connection pool.
+	tlsa      []dnsresolve.TLSA
+	daneNames []string
+	daneKey   string
 	// trace records the handshakes for the attempt's log line and trace
 	// event (nil: not recorded); it does not change the policy.
 	trace *attemptTrace
@@ -76,11 +78,11 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 	switch {
 	case p.mode == tlsDANE:
 		// RFC 7672 §3.1: the TLSA records, not the roots, authenticate
-		// the server; SNI names the MX host, the TLSA base domain.
+		// the server; SNI names the TLSA base domain (§8.1).
 		cfg.InsecureSkipVerify = true
-		cfg.ServerName = host
+		cfg.ServerName = p.daneNames[0]
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if err := verifyDANE(cs, host, p.tlsa); err != nil {
+			if err := verifyDANE(cs, p.daneNames, p.tlsa); err != nil {
 				p.trace.certFailed(host, err)
 				return err
 			}

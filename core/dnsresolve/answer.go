@@ -18,8 +18,17 @@ const maxCNAMEs = 8
 // honest server puts them there, and taking them would let one forged or
 // broken reply speak for any name (RFC 5452 §9.1).
 func answers(resp *dns.Msg) []dns.RR {
+	rrs, _ := chase(resp)
+	return rrs
+}
+
+// chase is answers, also returning the owner of the records it found:
+// the question's name, or the target of its CNAME chain (lowercased,
+// without the trailing dot), the name DANE looks for TLSA records at
+// first (RFC 7672 §2.2.2). The owner is "" when there are no records.
+func chase(resp *dns.Msg) ([]dns.RR, string) {
 	if len(resp.Question) != 1 {
-		return nil
+		return nil, ""
 	}
 	q := resp.Question[0]
 	owner := q.Name
@@ -37,10 +46,13 @@ func answers(resp *dns.Msg) []dns.RR {
 				next = c.Target
 			}
 		}
-		if len(out) > 0 || next == "" {
-			return out
+		if len(out) > 0 {
+			return out, strings.ToLower(strings.TrimSuffix(owner, "."))
+		}
+		if next == "" {
+			return nil, ""
 		}
 		owner = next
 	}
-	return nil
+	return nil, ""
 }

@@ -87,11 +87,11 @@ func TestSecureLookupsReadTheADBit(t *testing.T) {
 	if err != nil || !secure || len(mxs) != 1 || mxs[0].Host != "mx.secure.test" {
 		t.Fatalf("MX: %v secure=%v %v", mxs, secure, err)
 	}
-	if addrs, secure, err := r.LookupIPSecure(ctx, "mx.secure.test"); err != nil || !secure || len(addrs) != 2 {
-		t.Fatalf("IP: %v secure=%v %v", addrs, secure, err)
+	if h, err := r.LookupIPSecure(ctx, "mx.secure.test"); err != nil || !h.Secure || len(h.Addrs) != 2 || h.Target != "" {
+		t.Fatalf("IP: %+v %v", h, err)
 	}
-	if addrs, secure, err := r.LookupIPSecure(ctx, "mx.insecure.test"); err != nil || secure || len(addrs) != 1 {
-		t.Fatalf("insecure IP: %v secure=%v %v, want not secure", addrs, secure, err)
+	if h, err := r.LookupIPSecure(ctx, "mx.insecure.test"); err != nil || h.Secure || len(h.Addrs) != 1 {
+		t.Fatalf("insecure IP: %+v %v, want not secure", h, err)
 	}
 	recs, secure, err := r.LookupTLSA(ctx, "_25._tcp.mx.secure.test")
 	if err != nil || !secure || len(recs) != 1 || recs[0].Usage != 3 || recs[0].Selector != 1 || recs[0].MatchingType != 1 || len(recs[0].Data) != 32 || recs[0].Data[31] != 0x20 {

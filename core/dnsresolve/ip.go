@@ -17,63 +17,84 @@ import (
 // addresses win. NXDOMAIN on both is an *Error for which IsNotFound is true;
 // NOERROR with no address is an empty slice and a nil error.
 func (r *Resolver) LookupIP(ctx context.Context, host string) ([]netip.Addr, error) {
-	addrs, _, err := r.lookupIP(ctx, host, false)
-	return addrs, err
+	h, err := r.lookupIP(ctx, host, false)
+	return h.Addrs, err
+}
+
+// Host is LookupIPSecure's answer.
+type Host struct {
+	Addrs []netip.Addr
+	// Secure: every address came in an answer the resolver validated
+	// with DNSSEC (its AD bit, which covers a CNAME chain too).
+	Secure bool
+	// Target is the name the addresses were found at when the host is
+	// an alias: the end of its CNAME chain (lowercased, no trailing
+	// dot), the A answer's when A and AAAA differ; "" when it is none.
+	Target string
 }
 
 // LookupIPSecure is LookupIP that also reports whether every address it
-// returns came in an answer the resolver validated with DNSSEC (its AD
-// bit): DANE looks for TLSA records only at hosts whose addresses are
-// secure (RFC 7672 §2.2.2). An IP literal, which asks no one, is not.
-func (r *Resolver) LookupIPSecure(ctx context.Context, host string) ([]netip.Addr, bool, error) {
+// returns came in an answer the resolver validated with DNSSEC and the
+// CNAME chain they came through: DANE looks for TLSA records only at
+// hosts whose addresses are secure, first at the chain's target (RFC
+// 7672 §2.2.2). An IP literal, which asks no one, is not secure.
+func (r *Resolver) LookupIPSecure(ctx context.Context, host string) (Host, error) {
 	return r.lookupIP(ctx, host, true)
 }
 
-func (r *Resolver) lookupIP(ctx context.Context, host string, dnssec bool) ([]netip.Addr, bool, error) {
+func (r *Resolver) lookupIP(ctx context.Context, host string, dnssec bool) (Host, error) {
 	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); err == nil {
-		return []netip.Addr{a.Unmap()}, false, nil
+		return Host{Addrs: []netip.Addr{a.Unmap()}}, nil
 	}
-	type result struct {
-		addrs  []netip.Addr
-		secure bool
-		err    error
-	}
-	aaaa := make(chan result, 1)
-	go func() {
-		addrs, secure, err := r.lookupAddrs(ctx, host, dns.TypeAAAA, dnssec)
-		aaaa <- result{addrs, secure, err}
-	}()
-	v4, sec4, err4 := r.lookupAddrs(ctx, host, dns.TypeA, dnssec)
+	aaaa := make(chan addrsResult, 1)
+	go func() { aaaa <- r.lookupAddrs(ctx, host, dns.TypeAAAA, dnssec) }()
+	v4 := r.lookupAddrs(ctx, host, dns.TypeA, dnssec)
 	six := <-aaaa
-	addrs := append(v4, six.addrs...)
+	addrs := append(v4.addrs, six.addrs...)
 	// Secure when no address came from an answer that was not: an
 	// address type that failed or had none adds nothing to trust.
-	secure := dnssec && len(addrs) > 0 && (len(v4) == 0 || sec4) && (len(six.addrs) == 0 || six.secure)
+	secure := dnssec && len(addrs) > 0 && (len(v4.addrs) == 0 || v4.secure) && (len(six.addrs) == 0 || six.secure)
+	target := v4.owner
+	if len(v4.addrs) == 0 {
+		target = six.owner
+	}
+	if strings.EqualFold(target, strings.TrimSuffix(ASCII(host), ".")) {
+		target = ""
+	}
 	switch {
 	case len(addrs) > 0:
-		return addrs, secure, nil
-	case err4 == nil && six.err == nil:
-		return []netip.Addr{}, false, nil
-	case err4 != nil && IsTemporary(err4):
-		return nil, false, err4
+		return Host{Addrs: addrs, Secure: secure, Target: target}, nil
+	case v4.err == nil && six.err == nil:
+		return Host{Addrs: []netip.Addr{}}, nil
+	case v4.err != nil && IsTemporary(v4.err):
+		return Host{}, v4.err
 	case six.err != nil && IsTemporary(six.err):
-		return nil, false, six.err
-	case err4 != nil:
-		return nil, false, err4
+		return Host{}, six.err
+	case v4.err != nil:
+		return Host{}, v4.err
 	default:
-		return nil, false, six.err
+		return Host{}, six.err
 	}
 }
 
-// lookupAddrs asks for one address type (dns.TypeA or dns.TypeAAAA), and
-// reports whether the answer came validated (dnssec asked for it).
-func (r *Resolver) lookupAddrs(ctx context.Context, host string, qtype uint16, dnssec bool) ([]netip.Addr, bool, error) {
+// addrsResult is one address type's answer: its addresses, whether it
+// came validated (dnssec asked for it), and the name that owns them.
+type addrsResult struct {
+	addrs  []netip.Addr
+	secure bool
+	owner  string
+	err    error
+}
+
+// lookupAddrs asks for one address type (dns.TypeA or dns.TypeAAAA).
+func (r *Resolver) lookupAddrs(ctx context.Context, host string, qtype uint16, dnssec bool) addrsResult {
 	resp, err := r.ask(ctx, host, qtype, dnssec)
 	if err != nil {
-		return nil, false, err
+		return addrsResult{err: err}
 	}
 	var out []netip.Addr
-	for _, rr := range answers(resp) {
+	rrs, owner := chase(resp)
+	for _, rr := range rrs {
 		var ip []byte
 		switch v := rr.(type) {
 		case *dns.A:
@@ -87,5 +108,5 @@ func (r *Resolver) lookupAddrs(ctx context.Context, host string, qtype uint16, d
 			out = append(out, a.Unmap())
 		}
 	}
-	return out, dnssec && resp.AuthenticatedData, nil
+	return addrsResult{addrs: out, secure: dnssec && resp.AuthenticatedData, owner: owner}
 }

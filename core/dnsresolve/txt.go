@@ -39,14 +39,14 @@ func (r *Resolver) LookupTXT(ctx context.Context, name string) ([]string, error)
 
 // LookupA returns host's IPv4 addresses only.
 func (r *Resolver) LookupA(ctx context.Context, host string) ([]netip.Addr, error) {
-	addrs, _, err := r.lookupAddrs(ctx, host, dns.TypeA, false)
-	return addrs, err
+	res := r.lookupAddrs(ctx, host, dns.TypeA, false)
+	return res.addrs, res.err
 }
 
 // LookupAAAA returns host's IPv6 addresses only.
 func (r *Resolver) LookupAAAA(ctx context.Context, host string) ([]netip.Addr, error) {
-	addrs, _, err := r.lookupAddrs(ctx, host, dns.TypeAAAA, false)
-	return addrs, err
+	res := r.lookupAddrs(ctx, host, dns.TypeAAAA, false)
+	return res.addrs, res.err
 }
 
 // LookupPTR returns the names of ip's reverse (in-addr.arpa / ip6.arpa)
