@@ -223,6 +223,9 @@ hosts:
 		r := de.reply()
 		return all(temporary(r.With(last.Error()).Error())), "", saw421
 	}
+	if he := (*hopError)(nil); errors.Is(last, errNoSTARTTLS) && errors.As(last, &he) {
+		return all(temporary(tlsNotOffered(hostAddr(he.host, he.addr)).Error())), "", saw421
+	}
 	return all(temporary(noConnection.With(last.Error()).Error())), "", saw421
 }
 

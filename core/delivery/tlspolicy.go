@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/reply"
 )
 
 // tlsPolicy is how a hop's STARTTLS is handled.
@@ -60,6 +61,16 @@ func (p tlsPolicy) variant() string {
 
 // errNoSTARTTLS is a server without STARTTLS where the policy requires it.
 var errNoSTARTTLS = errors.New("STARTTLS not offered, but the TLS policy requires it")
+
+// tlsNotOffered is the reply recipients are deferred with when the last
+// server tried did not offer STARTTLS under a policy requiring it (tls=
+// required or verify, MTA-STS enforce, DANE): Postfix's "4.7.4 TLS is
+// required, but was not offered by host HOST[ADDR]:PORT", which
+// operators' smtp_dsn_filter rules match. RFC 3463 X.7.4: security
+// features not supported.
+func tlsNotOffered(at string) *reply.Reply {
+	return &reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 4}, Text: "TLS is required, but was not offered by host " + at}
+}
 
 // clientTLS returns the client config for a STARTTLS to host under p.
 func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
