@@ -232,7 +232,7 @@ func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, rcpts []d
 	}
 	calls := make([]pipeline.DeliverCall, len(rcpts))
 	for i, r := range rcpts {
-		calls[i] = pipeline.DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: r.Rcpt.Addr, Route: r.Route}}
+		calls[i] = pipeline.DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: r.Rcpt.Addr, Route: r.Route}, RouteBy: r.Rcpt.RouteBy}
 	}
 	for i, o := range g.pipe.Deliver(ctx, calls) {
 		out[i].Trace = o.Trace

@@ -74,7 +74,7 @@ func (pp pipelinePolicy) Rcpt(ctx context.Context, info *smtpd.SessionInfo, rc *
 		return nil
 	}
 	r, o := ps.Rcpt(ctx, sdk.Recipient{Addr: rc.Addr, Route: rc.Route, Params: delivery.RcptParams(rc)})
-	rc.Route = r.Route
+	rc.Route, rc.RouteBy = r.Route, ps.RouteBy(r.Addr)
 	return o.Reply
 }
 
@@ -97,6 +97,10 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	tx.Body = msg.Bytes()
 	for _, bad := range applyEnvelope(tx.Envelope, ps.Envelope()) {
 		pp.logger().Warn("pipeline: DSN parameter of an envelope edit ignored", "id", tx.Envelope.ID, "err", bad)
+	}
+	for i := range tx.Envelope.Rcpts {
+		// Who set each route, for the deliver hook (pipeline.RouteBy).
+		tx.Envelope.Rcpts[i].RouteBy = ps.RouteBy(tx.Envelope.Rcpts[i].Addr)
 	}
 	if len(tx.Envelope.Rcpts) == 0 {
 		// Every recipient was removed: nothing to deliver.

@@ -50,8 +50,8 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		// deferred at each attempt with nothing logged.
 		a.log.Info("delivery: deferred by soft_bounce", "id", id, "rcpt", addr, "reply", results[addr].reply, "soft_bounce", true)
 	}
-	asked := false               // the deliver hook's stages were asked
-	var routes map[string]string // the routes its stages set, by address
+	asked := false                // the deliver hook's stages were asked
+	var routes map[string]reroute // the routes its stages set, by address
 	if a.deliverHook != nil {
 		var quarantine bool
 		if dests, routes, quarantine, asked = a.askDeliver(ctx, m, dests, results); quarantine {
@@ -172,20 +172,23 @@ func noteTried(r *envelope.Recipient, o outcome, now time.Time) {
 // the recipient still on another.
 func noteRoute(r *envelope.Recipient, o outcome) {
 	if o.rerouted {
-		r.Route = o.route
+		r.Route, r.RouteBy = o.route, o.routeBy
 	}
 }
 
+// reroute is a route a stage set at the deliver hook, and that stage.
+type reroute struct{ route, by string }
+
 // stampRoutes is res with, on each outcome, the route the deliver hook set
 // for its recipient, if it set one.
-func stampRoutes(res map[string]outcome, routes map[string]string) map[string]outcome {
+func stampRoutes(res map[string]outcome, routes map[string]reroute) map[string]outcome {
 	if len(routes) == 0 {
 		return res
 	}
 	out := make(map[string]outcome, len(res))
 	for addr, o := range res {
 		if rt, ok := routes[addr]; ok {
-			o.route, o.rerouted = rt, true
+			o.route, o.routeBy, o.rerouted = rt.route, rt.by, true
 		}
 		out[addr] = o
 	}

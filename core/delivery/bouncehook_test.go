@@ -33,7 +33,11 @@ func TestBounceHookResultKept(t *testing.T) {
 				case "drop":
 					res.Body, res.Drop = nil, true
 				case "quar":
+					// Routed by a stage, which is stored with the route
+					// (only that stage may change it at deliver).
 					res.Quarantine = true
+					res.Routes = map[string]string{"s@origin.test": "lmtp:tcp:127.0.0.1:24"}
+					res.RoutesBy = map[string]string{"s@origin.test": "route"}
 				}
 			}
 		}
@@ -61,6 +65,8 @@ func TestBounceHookResultKept(t *testing.T) {
 	}
 	if m, err := h.q.Get(reports["quar"]); err != nil || m.State != envelope.StateQuarantined {
 		t.Errorf("quarantined report: %+v, %v", m, err)
+	} else if r := m.Rcpts[0]; r.Route != "lmtp:tcp:127.0.0.1:24" || r.RouteBy != "route" {
+		t.Errorf("quarantined report's recipient routed %q by %q, want the bounce hook's route and stage", r.Route, r.RouteBy)
 	}
 	if _, err := h.q.Get(reports["drop"]); err == nil {
 		t.Error("dropped report queued")

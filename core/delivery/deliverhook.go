@@ -53,7 +53,7 @@ type DeliverVerdict struct {
 // reports that a stage set the message aside: then nothing is sent.
 // asked reports that some stage was asked (the call may have taken up to
 // the stages' timeouts).
-func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, routes map[string]string, quarantine, asked bool) {
+func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, routes map[string]reroute, quarantine, asked bool) {
 	var rcpts []DeliverRcpt
 	for _, d := range dests {
 		for _, r := range d.rcpts {
@@ -74,50 +74,56 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 		}
 		asked = asked || len(v.Trace) > 0
 	}
-	i := 0
 	var moved []*envelope.Recipient
+	// decide applies v to r and reports whether r is sent as it is.
+	decide := func(r *envelope.Recipient, v DeliverVerdict, from string) bool {
+		// Each decision is logged as a destination's attempt is, so
+		// that grep ID tells what became of every recipient: one the
+		// hook failed or deferred is sent nowhere, and has no
+		// "delivery attempt" line.
+		switch {
+		case v.Drop:
+			a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v))
+			o := delivered(hookDiscarded.String())
+			o.discarded = true
+			results[r.Addr] = o
+		case v.Reply != nil && v.Reply.Code >= 500:
+			// A verdict's reason is for the log and the trace (sdk
+			// Verdict.Reason): the stored reply, which a report
+			// quotes to the sender, is the reply alone.
+			o := permanent(&reply.Reply{Code: v.Reply.Code, Enhanced: v.Reply.Enhanced, Text: v.Reply.Text})
+			if a.softBounceOn {
+				a.log.Info("delivery: deferred by soft_bounce, failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply, "soft_bounce", true)
+			} else {
+				a.log.Info("delivery: failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
+			}
+			results[r.Addr] = o
+		case v.Reply != nil:
+			o := temporary(v.Reply.String())
+			a.log.Info("delivery: deferred by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
+			results[r.Addr] = o
+		case v.Rerouted:
+			a.log.Info("delivery: route changed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", v.RoutedBy, "from", from, "to", v.Route)
+			if routes == nil {
+				routes = map[string]reroute{}
+			}
+			routes[r.Addr] = reroute{route: v.Route, by: v.RoutedBy}
+			nr := *r
+			nr.Route, nr.RouteBy = v.Route, v.RoutedBy
+			moved = append(moved, &nr)
+		default:
+			return true
+		}
+		return false
+	}
+	i := 0
 	for _, d := range dests {
 		var pass []*envelope.Recipient
 		for _, r := range d.rcpts {
-			v, from := vs[i], rcpts[i].Route
-			i++
-			// Each decision is logged as a destination's attempt is, so
-			// that grep ID tells what became of every recipient: one the
-			// hook failed or deferred is sent nowhere, and has no
-			// "delivery attempt" line.
-			switch {
-			case v.Drop:
-				a.log.Info("delivery: discarded by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v))
-				o := delivered(hookDiscarded.String())
-				o.discarded = true
-				results[r.Addr] = o
-			case v.Reply != nil && v.Reply.Code >= 500:
-				// A verdict's reason is for the log and the trace (sdk
-				// Verdict.Reason): the stored reply, which a report
-				// quotes to the sender, is the reply alone.
-				o := permanent(&reply.Reply{Code: v.Reply.Code, Enhanced: v.Reply.Enhanced, Text: v.Reply.Text})
-				if a.softBounceOn {
-					a.log.Info("delivery: deferred by soft_bounce, failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply, "soft_bounce", true)
-				} else {
-					a.log.Info("delivery: failed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
-				}
-				results[r.Addr] = o
-			case v.Reply != nil:
-				o := temporary(v.Reply.String())
-				a.log.Info("delivery: deferred by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", decidedBy(v), "reply", o.reply)
-				results[r.Addr] = o
-			case v.Rerouted:
-				a.log.Info("delivery: route changed by the deliver hook", "id", m.ID, "rcpt", r.Addr, "stage", v.RoutedBy, "from", from, "to", v.Route)
-				if routes == nil {
-					routes = map[string]string{}
-				}
-				routes[r.Addr] = v.Route
-				nr := *r
-				nr.Route = v.Route
-				moved = append(moved, &nr)
-			default:
+			if decide(r, vs[i], rcpts[i].Route) {
 				pass = append(pass, r)
 			}
+			i++
 		}
 		if len(pass) > 0 {
 			d.rcpts = pass

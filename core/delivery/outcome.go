@@ -77,10 +77,12 @@ type outcome struct {
 	skipped bool
 	// softBounced marks a permanent failure soft_bounce deferred.
 	softBounced bool
-	// rerouted marks a recipient a stage moved to route at the deliver
-	// hook; recording the outcome stores the route with it (noteRoute).
+	// rerouted marks a recipient a stage (routeBy) moved to route at the
+	// deliver hook; recording the outcome stores both with it
+	// (noteRoute).
 	rerouted bool
 	route    string
+	routeBy  string
 }
 
 // viaHop records whether the hop that accepted the recipient advertised

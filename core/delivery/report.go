@@ -251,6 +251,7 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 			}
 			for i := range r.Rcpts {
 				r.Rcpts[i].Route = res.Routes[r.Rcpts[i].Addr]
+				r.Rcpts[i].RouteBy = res.RoutesBy[r.Rcpts[i].Addr]
 			}
 		}
 	}

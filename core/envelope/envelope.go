@@ -49,6 +49,11 @@ type Recipient struct {
 	ORcpt  string   `json:"orcpt,omitempty"`
 	// Route overrides the transport for this recipient (set by routing).
 	Route string `json:"route,omitempty"`
+	// RouteBy names the pipeline stage that set Route, at reception, at
+	// the bounce hook or at the deliver hook: at the deliver hook only
+	// that stage may change it. Empty when no stage set it, and for mail
+	// queued before Sluice kept it: then any stage may.
+	RouteBy string `json:"route_by,omitempty"`
 	// RemoteMTA is the host that gave LastReply, empty when no server
 	// answered (RFC 3464 §2.3.5 Remote-MTA).
 	RemoteMTA string `json:"remote_mta,omitempty"`

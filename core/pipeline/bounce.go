@@ -22,8 +22,11 @@ type BounceResult struct {
 	// Routes are the transports stages set for the report's recipients
 	// (sdk.SetRoute; by address as given), as the route plugin routes a
 	// local sender's report to its mailbox server. Nil when none was set
-	// or when the report is queued as generated.
-	Routes map[string]string
+	// or when the report is queued as generated. RoutesBy names the stage
+	// that set each, queued with it: at the deliver hook only that stage
+	// may change it (deliveredit.go).
+	Routes   map[string]string
+	RoutesBy map[string]string
 	// Unchanged says why Body is the report as generated although a stage
 	// was asked (a stage failed and its on_error stopped the hook, or a
 	// stage answered tempfail), for a warning in the log; "" otherwise.
@@ -84,10 +87,12 @@ func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []
 		res.Drop = true
 		outcome = fmt.Sprintf("dropped: stage %s discarded it", last.Stage)
 	case o.Action == sdk.ActionQuarantine:
-		res.Body, res.Quarantine, res.Routes = msg.Bytes(), true, s.routes()
+		res.Body, res.Quarantine = msg.Bytes(), true
+		res.Routes, res.RoutesBy = s.routes()
 		outcome = fmt.Sprintf("quarantined by stage %s", last.Stage)
 	default:
-		res.Body, res.Routes = msg.Bytes(), s.routes()
+		res.Body = msg.Bytes()
+		res.Routes, res.RoutesBy = s.routes()
 		outcome = "queued"
 	}
 	res.Trace, _ = json.Marshal(Trace{ID: id, Entries: trace, Outcome: outcome})
@@ -106,16 +111,19 @@ func (p *Pipeline) bounceStages() *Pipeline {
 	return bp
 }
 
-// routes are the routes stages set on the envelope's recipients, or nil.
-func (s *Session) routes() map[string]string {
-	var out map[string]string
+// routes are the routes stages set on the envelope's recipients and the
+// stages that set them, or nil.
+func (s *Session) routes() (routes, by map[string]string) {
 	for _, r := range s.txn.Envelope.Rcpts {
 		if r.Route != "" {
-			if out == nil {
-				out = map[string]string{}
+			if routes == nil {
+				routes, by = map[string]string{}, map[string]string{}
 			}
-			out[r.Addr] = r.Route
+			routes[r.Addr] = r.Route
+			if st := s.RouteBy(r.Addr); st != "" {
+				by[r.Addr] = st
+			}
 		}
 	}
-	return out
+	return routes, by
 }

@@ -66,6 +66,9 @@ func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
 	if len(res.Routes) != 1 || res.Routes["a@b"] != "smtp:[127.0.0.1]:2525" {
 		t.Errorf("routes %v, want a@b's only", res.Routes)
 	}
+	if len(res.RoutesBy) != 1 || res.RoutesBy["a@b"] != "b" {
+		t.Errorf("routes set by %v, want a@b's by stage b", res.RoutesBy)
+	}
 	var tr Trace
 	if err := json.Unmarshal(res.Trace, &tr); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -10,10 +11,12 @@ import (
 
 // DeliverCall is one recipient of a queued message that delivery is about
 // to send: the message's envelope (each recipient with its stored route)
-// and the recipient, its Route the route it goes by (after routing).
+// and the recipient, its Route the route it goes by (after routing),
+// RouteBy the stage that set that route ("" for none, or not known).
 type DeliverCall struct {
-	Env  sdk.Envelope
-	Rcpt sdk.Recipient
+	Env     sdk.Envelope
+	Rcpt    sdk.Recipient
+	RouteBy string
 }
 
 // EachConn is a Conn that runs hooks that do not depend on one another in
@@ -28,8 +31,9 @@ type EachConn interface {
 // reject and tempfail fail or defer the recipient with their reply;
 // discard drops it unsent and quarantine sets its message aside (the
 // outcome's Action says which). A stage's SetRoute for the call's
-// recipient changes the route it goes by (deliveredit.go), and the stages
-// after it see the new one; other edits are not applied: at deliver there
+// recipient changes the route it goes by when that route is the stage's
+// own or nobody's (deliveredit.go), and the stages after it see the new
+// one; other edits are not applied: at deliver there
 // is no message to edit. Each result carries what the stages asked did,
 // for the message's trace.
 //
@@ -81,6 +85,7 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Deliv
 		s := &Session{p: p}
 		s.txn.Session = sdk.Session{ID: "deliver-" + calls[i].Env.QueueID, Listener: "deliver"}
 		s.txn.Envelope = calls[i].Env
+		s.putRouteBy(strings.ToLower(calls[i].Rcpt.Addr), calls[i].RouteBy)
 		sessions[i], live[i] = s, i
 	}
 	for _, e := range p.entries {

@@ -71,6 +71,11 @@ func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) bool {
 			}
 		})
 	case sdk.AddRecipient:
+		if !slices.ContainsFunc(env.Rcpts, func(r sdk.Recipient) bool { return strings.EqualFold(r.Addr, ed.Addr) }) {
+			// A recipient added afresh has no route, whoever routed
+			// one of that address removed before.
+			s.noteRouteBy(hook, ed.Addr, "")
+		}
 		env.Rcpts = append(env.Rcpts, sdk.Recipient{Addr: ed.Addr, Params: ed.Params})
 		at := len(env.Rcpts) - 1
 		s.record(hook, func() {
@@ -96,6 +101,7 @@ func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) bool {
 			return false
 		}
 		env.Rcpts = kept
+		s.noteRouteBy(hook, ed.Addr, "")
 		s.record(hook, func() {
 			// In ascending order, each goes back where it was, with the
 			// fields (route, parameters) it had.
@@ -107,9 +113,9 @@ func (s *Session) applyEnvelopeEdit(hook sdk.Hook, ed sdk.Edit) bool {
 	return true
 }
 
-// setRoute applies a SetRoute to the envelope's recipients (not the one
-// being decided at rcpt); it reports whether any matched.
-func (s *Session) setRoute(hook sdk.Hook, ed sdk.SetRoute) bool {
+// setRoute applies stage's SetRoute to the envelope's recipients (not the
+// one being decided at rcpt); it reports whether any matched.
+func (s *Session) setRoute(hook sdk.Hook, stage string, ed sdk.SetRoute) bool {
 	env := &s.txn.Envelope
 	ok := false
 	for i := range env.Rcpts {
@@ -119,6 +125,7 @@ func (s *Session) setRoute(hook sdk.Hook, ed sdk.SetRoute) bool {
 		}
 		addr, old := r.Addr, r.Route
 		r.Route = ed.Route
+		s.noteRouteBy(hook, addr, stage)
 		ok = true
 		s.record(hook, func() {
 			if j := findRcpt(env.Rcpts, i, addr); j >= 0 && env.Rcpts[j].Route == ed.Route {

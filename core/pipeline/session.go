@@ -60,6 +60,9 @@ type Session struct {
 	// undo puts back what the rcpt hooks of the RCPT being decided did to
 	// the transaction, for when it ends refused (envedit.go).
 	undo []func()
+	// routeBy names the stage that set each recipient's route, by
+	// lower-cased address (routeby.go).
+	routeBy map[string]string
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects).
@@ -108,6 +111,7 @@ func (s *Session) Trace() []TraceEntry {
 func (s *Session) Reset(ctx context.Context) {
 	s.txn.Envelope = sdk.Envelope{}
 	s.txn.AuthResults = nil
+	s.routeBy = nil
 	s.txTrace = s.txTrace[:0] // Trace copies; the next transaction reuses it
 	s.disposition = s.sessionDisposition
 	s.dispReason = ""
@@ -140,6 +144,7 @@ func (s *Session) Helo(ctx context.Context, name string) Outcome {
 // it back).
 func (s *Session) Mail(ctx context.Context, from string, params map[string]string) Outcome {
 	s.txn.Envelope = sdk.Envelope{MailFrom: from, MailParams: params}
+	s.routeBy = nil
 	if s.p.delay {
 		return s.hold(sdk.HookMail)
 	}
@@ -436,10 +441,11 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 			if rcpt != nil && (ed.Rcpt == "" || strings.EqualFold(ed.Rcpt, rcpt.Addr)) {
 				rcpt.Route = ed.Route
 				ed.Rcpt = rcpt.Addr
+				s.noteRouteBy(hook, rcpt.Addr, stage)
 				done = append(done, sdk.DescribeEdit(ed))
 				continue
 			}
-			ok = s.setRoute(hook, ed)
+			ok = s.setRoute(hook, stage, ed)
 		default:
 			ok = msg != nil && msg.applyHeaderOrBody(ed)
 		}

@@ -1,0 +1,118 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// TestDeliverKeepsAnotherStagesRoute: a route a stage after route set at
+// reception (a quarantine relay for suspicious mail) is that stage's: a
+// route rule for its address, changed and reloaded, does not take the
+// queued message away from it at the next attempt, as Postfix keeps a
+// message's FILTER transport over transport_maps; the trace says the rule
+// was ignored and why. A route the route stage set itself still follows
+// the changed rule.
+func TestDeliverKeepsAnotherStagesRoute(t *testing.T) {
+	self := testlib.Build(t, "./cmd/sluice")
+	relay := testlib.NewSink(t, "127.0.0.1:0")
+	live := testlib.NewSink(t, "127.0.0.1:0")
+	quarantine := testlib.NewSink(t, "127.0.0.1:0")
+	quarantine.OnRcpt(func(string) error { return testlib.Temp }) // until the test says
+	dead := fmt.Sprintf("smtp:127.0.0.1:%d", freePort(t))         // nothing listens there
+	qRoute := "smtp:" + quarantine.Addr
+	actor := actorStage(t, "quarantine", fmt.Sprintf(`{"data": {"suspicious": {"edits": [{"op": "set_route", "addr": "q@moved.test", "route": %q}]}}}`, qRoute), "")
+	dataDir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(t.TempDir(), "sluice.toml")
+	configure := func(transport string) {
+		t.Helper()
+		src := reloadBase(dataDir, mxListener+relayTo(relay)+`[[stage]]
+name = "route"
+plugin = "route"
+[stage.config]
+[[stage.config.rules]]
+match = "moved.test"
+transport = "`+transport+`"
+`+actor)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configure(dead)
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Start(Options{Config: c, Logger: discardLog(), DrainTimeout: 5 * time.Second, ConfigPath: path, Self: self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop() })
+	api := admin.NewClient("http://"+d.AdminAddr().String(), "")
+	deferred := func(subject, rcpt, route, by string) string {
+		t.Helper()
+		reply, err := send(t, d, subject, rcpt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := queuedID(t, reply)
+		waitMessage(t, d, id, fmt.Sprintf("deferred on %s, set by %s", route, by), func(m *envelope.Message) bool {
+			p := m.Pending()
+			return m.Attempts == 1 && len(p) == 1 && p[0].Route == route && p[0].RouteBy == by
+		})
+		return id
+	}
+	qID := deferred("suspicious", "q@moved.test", qRoute, "quarantine")
+	aID := deferred("plain", "a@moved.test", dead, "route")
+
+	quarantine.OnRcpt(nil)
+	configure("smtp:" + live.Addr)
+	if err := d.ReloadFile(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{qID, aID} {
+		if _, _, err := api.Action(id, "retry"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := quarantine.WaitN(t, 1, 10*time.Second)
+	if !slices.Equal(q[0].Rcpts, []string{"q@moved.test"}) || !strings.Contains(string(q[0].Data), "Subject: suspicious") {
+		t.Fatalf("the quarantine relay got %q:\n%s", q[0].Rcpts, q[0].Data)
+	}
+	got := live.WaitN(t, 1, 10*time.Second)
+	if !slices.Equal(got[0].Rcpts, []string{"a@moved.test"}) {
+		t.Fatalf("the rule's new server got %q, want a@moved.test's message", got[0].Rcpts)
+	}
+	waitEmpty(t, d)
+	if n := len(live.Deliveries()); n != 1 {
+		t.Errorf("the rule's new server got %d messages, want a@'s alone", n)
+	}
+	var tr pipeline.Trace
+	if raw, err := d.Queue().Trace(qID); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(raw, &tr); err != nil {
+		t.Fatal(err)
+	}
+	var edits []string
+	for _, ev := range tr.Deliveries {
+		if ev.Destination == "deliver hook" {
+			for _, te := range ev.Stages {
+				edits = append(edits, te.Edits...)
+			}
+		}
+	}
+	if want := "(ignored at deliver: route set by stage quarantine)"; len(edits) == 0 || !strings.HasSuffix(edits[len(edits)-1], want) {
+		t.Errorf("q@'s trace edits at deliver %q, want the route stage's %q", edits, want)
+	}
+}
