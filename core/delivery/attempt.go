@@ -36,13 +36,15 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		return
 	}
 	dests, results := a.group(m.Pending())
+	var stuck []*envelope.Recipient // their stored route does not parse
 	for _, r := range m.Pending() {
 		if o, ok := results[r.Addr]; ok && o.status == envelope.RcptPending {
-			// A route a stage set that does not parse: the recipient is
-			// in no destination's "delivery attempt" line, and without
-			// this one it would wait, attempt after attempt, unexplained.
-			a.log.Warn("delivery: recipient's route does not parse, will retry", "id", id, "rcpt", r.Addr, "route", r.Route, "reply", o.reply)
+			stuck = append(stuck, r)
 		}
+	}
+	unparsed := make(map[string]string, len(stuck)) // their deferral's reply
+	for _, r := range stuck {
+		unparsed[r.Addr] = results[r.Addr].reply
 	}
 	for _, addr := range a.softBounce(results) {
 		// A recipient without a domain is in no destination's
@@ -54,9 +56,18 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 	var routes map[string]reroute // the routes its stages set, by address
 	if a.deliverHook != nil {
 		var quarantine bool
-		if dests, routes, quarantine, asked = a.askDeliver(ctx, m, dests, results); quarantine {
+		if dests, routes, quarantine, asked = a.askDeliver(ctx, m, dests, stuck, results); quarantine {
 			a.quarantine(id)
 			return
+		}
+	}
+	for _, r := range stuck {
+		if o, ok := results[r.Addr]; ok && o.status == envelope.RcptPending && o.reply == unparsed[r.Addr] {
+			// A route a stage set that does not parse, and that no
+			// stage replaced at deliver: the recipient is in no
+			// destination's "delivery attempt" line, and without this
+			// one it would wait, attempt after attempt, unexplained.
+			a.log.Warn("delivery: recipient's route does not parse, will retry", "id", id, "rcpt", r.Addr, "route", r.Route, "reply", o.reply)
 		}
 	}
 	a.softBounce(results) // the hook's refusals, which it logged

@@ -53,12 +53,20 @@ type DeliverVerdict struct {
 // reports that a stage set the message aside: then nothing is sent.
 // asked reports that some stage was asked (the call may have taken up to
 // the stages' timeouts).
-func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, results map[string]outcome) (kept []*destination, routes map[string]reroute, quarantine, asked bool) {
+//
+// stuck are the recipients whose stored route does not parse (deferred
+// in results by group): they are asked too, with their route as stored,
+// so that a stage's route (a corrected rule) can send them on; one no
+// stage reroutes stays deferred.
+func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*destination, stuck []*envelope.Recipient, results map[string]outcome) (kept []*destination, routes map[string]reroute, quarantine, asked bool) {
 	var rcpts []DeliverRcpt
 	for _, d := range dests {
 		for _, r := range d.rcpts {
 			rcpts = append(rcpts, DeliverRcpt{Rcpt: r, Route: ownRoute(r)})
 		}
+	}
+	for _, r := range stuck {
+		rcpts = append(rcpts, DeliverRcpt{Rcpt: r, Route: r.Route})
 	}
 	vs := a.deliverHook(ctx, m, rcpts)
 	checkRoutes(rcpts, vs)
@@ -108,6 +116,7 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 				routes = map[string]reroute{}
 			}
 			routes[r.Addr] = reroute{route: v.Route, by: v.RoutedBy}
+			delete(results, r.Addr) // a stuck one's deferral
 			nr := *r
 			nr.Route, nr.RouteBy = v.Route, v.RoutedBy
 			moved = append(moved, &nr)
@@ -129,6 +138,11 @@ func (a *Agent) askDeliver(ctx context.Context, m *envelope.Message, dests []*de
 			d.rcpts = pass
 			kept = append(kept, d)
 		}
+	}
+	for _, r := range stuck {
+		// Let through unrerouted, it stays deferred on its route.
+		decide(r, vs[i], rcpts[i].Route)
+		i++
 	}
 	return a.regroup(kept, moved, results), routes, false, asked
 }
