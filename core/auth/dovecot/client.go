@@ -43,7 +43,17 @@ type Client struct {
 	mechs []string // from the last handshake; nil before one
 
 	probing atomic.Bool // a Probe is under way
+	// failedAt is when the last Probe failed (UnixNano), 0 after one that
+	// did not: Probe waits ProbeHoldOff after a failure.
+	failedAt atomic.Int64
+	// Now is time.Now unless a test sets it.
+	Now func() time.Time
 }
+
+// ProbeHoldOff is how long Probe waits after a failed probe before it
+// asks Dovecot again: while Dovecot is down, the EHLOs that start a probe
+// would otherwise each dial it and log that it is down.
+const ProbeHoldOff = 10 * time.Second
 
 // New returns a Client of the socket spec (see ParseAddr).
 func New(spec string) (*Client, error) {
@@ -95,7 +105,11 @@ func (r *Refused) Error() string {
 // know what EHLO offers: a Dovecot that is down or never answers would
 // otherwise stall every EHLO. At most one probe runs at a time; it ends
 // with ctx or after Timeout, and failed, if not nil, gets its error.
+// After a failed probe, none is made for ProbeHoldOff.
 func (c *Client) Probe(ctx context.Context, failed func(error)) {
+	if at := c.failedAt.Load(); at != 0 && c.now().Sub(time.Unix(0, at)) < ProbeHoldOff {
+		return
+	}
 	if !c.probing.CompareAndSwap(false, true) {
 		return
 	}
@@ -103,13 +117,22 @@ func (c *Client) Probe(ctx context.Context, failed func(error)) {
 		defer c.probing.Store(false)
 		conn, _, err := c.open(ctx)
 		if err != nil {
+			c.failedAt.Store(c.now().UnixNano())
 			if failed != nil {
 				failed(err)
 			}
 			return
 		}
+		c.failedAt.Store(0)
 		conn.Close()
 	}()
+}
+
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
 }
 
 // Cached returns the mechanisms of the last handshake, nil before one.
