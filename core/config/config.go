@@ -204,6 +204,12 @@ type Delivery struct {
 	// Sluice's and others'), as Postfix's bounce_queue_lifetime: a
 	// report to a forged sender need not wait five days. Default max_age.
 	BounceMaxAge Duration `toml:"bounce_max_age"`
+	// SourceAddress and SourceAddress6 are the local addresses outgoing
+	// SMTP and LMTP connections bind to, IPv4 and IPv6 ones, as
+	// Postfix's smtp_bind_address and smtp_bind_address6 (source.go);
+	// empty: the kernel's choice.
+	SourceAddress  string `toml:"source_address"`
+	SourceAddress6 string `toml:"source_address6"`
 
 	MXLimits // mx_address_limit, mx_session_limit (mxlimits.go)
 }

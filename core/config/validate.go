@@ -236,6 +236,9 @@ func (c *Config) validate() error {
 	if d.Workers < 1 || d.PerDestination < 1 {
 		return f.err("delivery", -1, "", "workers and per_destination must be positive")
 	}
+	if err := c.validateSource(f); err != nil {
+		return err
+	}
 	if err := c.validateMXLimits(f); err != nil {
 		return err
 	}

@@ -86,6 +86,7 @@ type Agent struct {
 	pool    *pool
 	rt      *routing
 	dsn     BounceOptions
+	source  Source // [delivery] source_address and source_address6
 	// busy: the messages an attempt or a bounce is working on.
 	busy        *claims
 	bounceWait  time.Duration // see Bounce
@@ -121,6 +122,7 @@ func New(q Queue, opt Options) *Agent {
 		metrics: opt.Metrics,
 		dsn:     opt.Bounce,
 		busy:    newClaims(),
+		source:  sourceOf(cfg),
 
 		bounceWait: bounceWait,
 

@@ -42,6 +42,7 @@ type hop struct {
 	tls      tlsPolicy
 	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
 	authFile string // AUTH credentials (see ParseRoute)
+	source   Source // the local addresses to bind (source.go)
 }
 
 // group sorts pending recipients into destinations in order of first
@@ -85,6 +86,7 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 				if rt.TLS != "" && rt.TLS != TLSOpportunistic {
 					d.route.TLS, d.route.CAFile = rt.TLS, rt.CAFile
 				}
+				d.route.Source = d.route.Source.over(rt.Source)
 			}
 			switch d.route.Kind {
 			case RouteSMTP:

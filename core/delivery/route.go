@@ -87,6 +87,9 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	if final != nil {
 		return all(*final), "", false
 	}
+	for i := range hops {
+		hops[i].source = a.source.over(d.route.Source)
+	}
 	var last error
 	// deferred is the outcome from the last server that answered but
 	// took nothing (txResult.siteFail), and deferredVia that server: when
@@ -395,6 +398,9 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 	}
 	if h.authFile != "" {
 		key += "|auth=" + h.authFile
+	}
+	if src := h.source.local("tcp", addr); src != nil {
+		key += "|src=" + src.String()
 	}
 	var all map[string]outcome // the outcomes of earlier transactions
 	for {

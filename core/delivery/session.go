@@ -142,7 +142,11 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 	if h.lmtp == "unix" {
 		network = "unix"
 	}
-	d := net.Dialer{Timeout: a.cfg.ConnectTimeout.Duration}
+	// A source address that is not (or no longer) this host's fails the
+	// bind, and the hop's recipients are deferred: mail leaving from
+	// another address would fail the receivers' SPF and PTR checks, so
+	// Sluice does what Postfix does with smtp_bind_address_enforce = yes.
+	d := net.Dialer{Timeout: a.cfg.ConnectTimeout.Duration, LocalAddr: h.source.local(network, addr)}
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err

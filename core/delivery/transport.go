@@ -34,6 +34,9 @@ import (
 //	authfile=PATH      AUTH PLAIN with the "user:password" line in PATH
 //	                   (implies tls=required unless tls is given); the
 //	                   secret stays out of the queue and the logs
+//	source=ADDR        bind this local address (Postfix's -o
+//	                   smtp_bind_address); once per family at most, it
+//	                   replaces [delivery] source_address of its family
 //
 // A TLS policy other than opportunistic never falls back to plaintext:
 // a failed handshake defers the recipients.
@@ -80,6 +83,7 @@ type Route struct {
 	TLS      TLSMode
 	CAFile   string
 	AuthFile string
+	Source   Source // source=: the local addresses to bind (source.go)
 }
 
 // ParseRoute parses a route string; "" is the default route (mx).
@@ -146,6 +150,12 @@ func ParseRoute(s string) (Route, error) {
 		return r, fmt.Errorf("route %q: %v", s, err)
 	}
 	for k, v := range vals {
+		if k == "source" {
+			if r.Source, err = parseSource(v); err != nil {
+				return r, fmt.Errorf("route %q: %v", s, err)
+			}
+			continue
+		}
 		if len(v) != 1 || v[0] == "" {
 			return r, fmt.Errorf("route %q: parameter %s needs one value", s, k)
 		}
@@ -203,6 +213,7 @@ func (r Route) String() string {
 	if r.AuthFile != "" {
 		q.Set("authfile", r.AuthFile)
 	}
+	r.Source.addTo(q)
 	if len(q) > 0 {
 		s += "?" + q.Encode()
 	}

@@ -65,7 +65,7 @@ type RuleConfig struct {
 	// address, or a null MX (Postfix's reject_unknown_sender_domain).
 	UnknownDomain bool `json:"unknown_domain"`
 	// Action is reject, tempfail, discard, quarantine, add_header, warn,
-	// redirect or pass.
+	// redirect, replace or pass.
 	Action string `json:"action"`
 	// Code, Enhanced and Text make the reply of reject and tempfail.
 	Code     int    `json:"code"`
@@ -76,6 +76,11 @@ type RuleConfig struct {
 	HeaderValue string `json:"header_value"`
 	// Redirect is the address redirect puts in place of the recipients.
 	Redirect string `json:"redirect"`
+	// Replace is the field ("Name: value", $1 from match) the replace
+	// action puts in place of each field its header rule matched; ""
+	// deletes them (Postfix's IGNORE). A pointer: a replace rule that
+	// forgot the key must not delete what it matched.
+	Replace *string `json:"replace"`
 }
 
 // GreylistConfig configures greylisting at the rcpt hook.
@@ -126,6 +131,7 @@ const (
 	actAddHeader  = "add_header"
 	actWarn       = "warn"
 	actRedirect   = "redirect"
+	actReplace    = "replace"
 	actPass       = "pass"
 )
 
@@ -185,6 +191,9 @@ type rule struct {
 	ownText, ownCode, ownEnhanced bool
 	field                         sdk.AddHeader
 	redirect                      string // the redirect action's address
+	// replaceName and replaceValue are the replace action's field, its
+	// value a template for match's groups; replaceName "" deletes.
+	replaceName, replaceValue string
 }
 
 // refuses reports whether the rule's action keeps the message from its
@@ -198,10 +207,15 @@ func (r *rule) refuses() bool {
 }
 
 // goesOn reports whether a match leaves the hook's evaluation going:
-// add_header collects its field, redirect its address, warn only reports
-// (Postfix's WARN), and none may spare the mail the rules after it.
+// add_header collects its field, redirect its address, replace the fields
+// it rewrites, warn only reports (Postfix's WARN), and none may spare the
+// mail the rules after it.
 func (r *rule) goesOn() bool {
-	return r.action == actAddHeader || r.action == actWarn || r.action == actRedirect
+	switch r.action {
+	case actAddHeader, actWarn, actRedirect, actReplace:
+		return true
+	}
+	return false
 }
 
 // atData reports whether the rule's match takes effect at the data hook,
@@ -365,6 +379,9 @@ func (r *rule) compileAction(rc RuleConfig) error {
 	if rc.Redirect != "" && rc.Action != actRedirect {
 		return fmt.Errorf("redirect applies to the redirect action only")
 	}
+	if rc.Replace != nil && rc.Action != actReplace {
+		return fmt.Errorf("replace applies to the replace action only")
+	}
 	switch rc.Action {
 	case actReject:
 		r.reply = sdk.Reply{Code: codeReject, Enhanced: statusReject, Text: textReject}
@@ -400,11 +417,19 @@ func (r *rule) compileAction(rc RuleConfig) error {
 			return fmt.Errorf("header_name and header_value apply to add_header only")
 		}
 		return r.compileRedirect(rc.Redirect)
+	case actReplace:
+		if replyKeys {
+			return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
+		}
+		if headerKeys {
+			return fmt.Errorf("header_name and header_value apply to add_header only")
+		}
+		return r.compileReplace(rc)
 	case actDiscard, actQuarantine, actPass, actWarn:
 	case "":
 		return fmt.Errorf("action is required")
 	default:
-		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header, warn, redirect or pass)", rc.Action)
+		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header, warn, redirect, replace or pass)", rc.Action)
 	}
 	if replyKeys {
 		return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")

@@ -5,7 +5,7 @@
 // and, at the data hook, the header fields, the body, the attachments and
 // the size; a rule may also ask DNS lists about the client IP (DNSBL) or a
 // domain (RHSBL). Each rule has an action: reject, tempfail, discard,
-// quarantine, add_header, warn, redirect or pass.
+// quarantine, add_header, warn, redirect, replace or pass.
 //
 //	[[stage]]
 //	name   = "filter"
@@ -127,9 +127,9 @@
 // Rules are evaluated in the order written, per hook; header, body,
 // attachment, size and envelope rules are all evaluated at the data hook, together,
 // in order. The first rule that matches ends the evaluation of that hook
-// with its action, except add_header, redirect and warn: add_header's
-// field and redirect's address are collected, warn is logged, and the
-// evaluation goes on. The collected fields are added, and the recipients
+// with its action, except add_header, redirect, replace and warn:
+// add_header's field, redirect's address and replace's fields are
+// collected, warn is logged, and the evaluation goes on. The collected fields are added, and the recipients
 // redirected, at the data hook
 // (those of connect, helo, mail and rcpt rules too, once per rule; such
 // rules are evaluated again at data from the session and envelope, so the
@@ -162,6 +162,35 @@
 // the trace shows); the sender is unchanged. When several redirect rules
 // match, the last one written wins. A redirect rule takes no code,
 // enhanced, text or header keys; its address must be local-part@domain.
+//
+// replace is Postfix's header_checks REPLACE: a header rule with
+//
+//	match   = '(?i)^(.*viagra.*)$'
+//	header  = "Subject"
+//	action  = "replace"
+//	replace = "Subject: [SPAM] $1"
+//
+// puts its field in place of every field its match matches, at the same
+// place in the header (the pipeline's header edits at data: a change of
+// the field's value when the name stays, else a delete and an insert at
+// its index; the trace shows them and the later stages see the result).
+// A folded field is replaced whole, as Postfix's header_checks read one
+// logical header at a time. $1, ${1}, ${name} and $0 in the value are the
+// match's groups (Go's regexp.Expand; $$ is a $), taken from the form of
+// the field that matched: the value, or "Name: value" without header,
+// unfolded, or else with RFC 2047 words decoded; what is copied from
+// decoded text is encoded again (RFC 2047, UTF-8) when it is not ASCII.
+// replace = "" deletes the fields (Postfix's IGNORE); the headers plugin's
+// remove deletes every field of a name, whatever it says. When several
+// replace rules match a field, the first written takes it, as in Postfix
+// the first pattern that matches a line decides. Every rule, before and
+// after, still reads the message as received: a reject rule after a
+// replace rule refuses on what the sender sent. The replace text must be
+// "Name: value" on one line, the name a field name (RFC 5322 §3.6.8) without
+// $, and its references must name groups of match ("$1x" is the group
+// "1x": write ${1}x); replace needs match, applies to header rules only
+// (Postfix's body_checks REPLACE, which rewrites a body line, is not
+// done) and takes no code, enhanced, text or header keys.
 //
 // # DNS lists
 //

@@ -169,9 +169,10 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 	return p.verdict(nil, adds, s, nil, true), nil
 }
 
-// Data applies the header, body, attachment and size rules, adds the
-// fields of every add_header rule that matched, at this hook or before,
-// and redirects the recipients when a redirect rule did.
+// Data applies the header, body, attachment and size rules, replaces or
+// deletes the fields replace rules matched, adds the fields of every
+// add_header rule that matched, at this hook or before, and redirects the
+// recipients when a redirect rule did.
 // The earlier hooks' add_header rules are evaluated again here, from the
 // session and envelope the transaction carries, so that no state has to
 // be kept per session between hooks; only the rules up to a hook's last
@@ -207,7 +208,9 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	s.rcpt = ""
 	final, a := p.evaluate(ctx, p.dataRules, s)
 	collect(a, true)
-	var edits []sdk.Edit
+	// The replaced fields first: their indices are the message's as
+	// received, which the fields add_header appends do not move.
+	edits := replaceEdits(m.Headers, s.replaced)
 	for _, h := range adds {
 		if h.r.action == actAddHeader {
 			edits = append(edits, h.r.field)
@@ -244,6 +247,9 @@ func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, [
 	var adds []hit
 	for _, r := range rules {
 		why, listed, ok := p.matches(ctx, r, s)
+		if r.action == actReplace {
+			s.commitReplace(ok)
+		}
 		if !ok {
 			continue
 		}
@@ -321,6 +327,11 @@ type scope struct {
 	cut    string // why the MIME walk stopped short, if it did
 	walked bool
 	notes  []string // DNS failures and greylisting, for the reason
+
+	// replaced holds, by index, the header fields replace rules took;
+	// pending those of the rule being evaluated (see commitReplace).
+	replaced map[int]replacement
+	pending  []pendingReplace
 }
 
 func (s *scope) note(n string) {
@@ -352,7 +363,11 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, li
 		whys = append(whys, "client "+ip.Unmap().String()+" in networks")
 	}
 	if r.match != nil {
-		w, ok := p.matchRegexp(r, s)
+		match := p.matchRegexp
+		if r.action == actReplace {
+			match = func(r *rule, s *scope) (string, bool) { return matchReplace(r, s) }
+		}
+		w, ok := match(r, s)
 		if !ok {
 			return "", sdk.Reply{}, false
 		}
