@@ -8,10 +8,8 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
@@ -34,20 +32,8 @@ type dovecotAuth struct {
 // test does (cleanup stops it otherwise).
 func startDovecotAuth(t *testing.T) *dovecotAuth {
 	t.Helper()
-	bin := need(t, "dovecot")
-	if os.Geteuid() != 0 {
-		t.Fatal("the Dovecot interop test runs dovecot's master as root (as make interop does)")
-	}
-	if _, err := user.Lookup("dovecot"); err != nil {
-		t.Fatalf("no dovecot system user (scripts/install-deps.sh dovecot creates it): %v", err)
-	}
-	dir := t.TempDir()
 	// The auth process (user dovecot) reads the passwd-file.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	bin, dir := dovecotDir(t)
 	users, err := os.ReadFile(filepath.Join("dovecot", "auth-users"))
 	if err != nil {
 		t.Fatal(err)
@@ -68,38 +54,8 @@ func startDovecotAuth(t *testing.T) *dovecotAuth {
 	if err := os.WriteFile(confFile, conf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-F", "-c", confFile)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(8 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() || testing.Verbose() {
-			b, _ := os.ReadFile(filepath.Join(dir, "dovecot.log"))
-			t.Logf("dovecot output:\n%s\ndovecot.log:\n%s", out.String(), b)
-		}
-	})
-	waitPort(t, inet, done)
-	return &dovecotAuth{socket: filepath.Join(dir, "run", "auth-client"), inet: inet, stop: stop}
+	d := runDovecot(t, bin, dir, confFile, inet)
+	return &dovecotAuth{socket: filepath.Join(dir, "run", "auth-client"), inet: inet, stop: d.stop}
 }
 
 // swaksAuth runs swaks with STARTTLS and AUTH against addr; it returns

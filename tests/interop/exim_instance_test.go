@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,8 +31,7 @@ const defaultEximRoot = "/opt/sluice-interop/exim"
 // at its own next hop with route.
 type exim struct {
 	addr, dir string
-	cmd       *exec.Cmd
-	done      chan struct{}
+	d         *peerDaemon
 }
 
 var (
@@ -81,7 +79,7 @@ func startExim(t *testing.T) (*exim, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &exim{addr: freeAddr(t), dir: dir, done: make(chan struct{})}
+	e := &exim{addr: freeAddr(t), dir: dir}
 	// Exim receives and delivers as exim_user (nobody): it writes the spool
 	// and log, and reads the TLS key after it has dropped root.
 	for _, d := range []string{dir, filepath.Join(dir, "spool"), filepath.Join(dir, "log")} {
@@ -118,42 +116,19 @@ func startExim(t *testing.T) (*exim, error) {
 		}
 	}
 	// -bdf: the listening daemon in the foreground; no -q, so a deferred
-	// message stays put instead of reaching a later test's next hop.
-	e.cmd = exec.Command(bin, "-C", filepath.Join(dir, "exim.conf"), "-bdf")
-	// The delivery processes Exim re-executes with -C run without root
-	// ("exim user lost privilege for using -C option") and so, Exim's
-	// rule, log to stderr rather than the main log: keep it in a file.
-	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	// message stays put instead of reaching a later test's next hop. The
+	// delivery processes Exim re-executes with -C run without root ("exim
+	// user lost privilege for using -C option") and so, Exim's rule, log
+	// to stderr rather than the main log: keep it in a file.
+	d, err := startPeerDaemon("exim", exec.Command(bin, "-C", filepath.Join(dir, "exim.conf"), "-bdf"),
+		filepath.Join(dir, "stderr"), e.addr, 20*time.Second, 10*time.Second)
 	if err != nil {
-		return nil, err
+		mainlog, _ := os.ReadFile(filepath.Join(dir, "log", "mainlog"))
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("%w\n--- mainlog\n%s", err, mainlog)
 	}
-	defer stderr.Close()
-	e.cmd.Stdout, e.cmd.Stderr = stderr, stderr
-	e.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := e.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { _ = e.cmd.Wait(); close(e.done) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", e.addr, time.Second); err == nil {
-			c.Close()
-			return e, nil
-		}
-		select {
-		case <-e.done:
-			out := e.log()
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("exim exited before listening on %s:\n%s", e.addr, out)
-		case <-time.After(50 * time.Millisecond): // polling the port, bounded
-		}
-		if time.Now().After(deadline) {
-			eximInst = e
-			out := e.log()
-			stopExim()
-			return nil, fmt.Errorf("exim not listening on %s after 20s:\n%s", e.addr, out)
-		}
-	}
+	e.d = d
+	return e, nil
 }
 
 // stopExim stops the shared daemon, if one started, and removes its dir
@@ -164,16 +139,7 @@ func stopExim() {
 		return
 	}
 	eximInst = nil
-	if e.cmd != nil && e.cmd.Process != nil {
-		// The process group: delivery processes the daemon forked too.
-		_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-e.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-e.cmd.Process.Pid, syscall.SIGKILL)
-			<-e.done
-		}
-	}
+	e.d.stop()
 	os.RemoveAll(e.dir)
 }
 
@@ -198,28 +164,12 @@ func (e *exim) route(t *testing.T, addr string) {
 // wrote) and its stderr (what the delivery processes wrote).
 func (e *exim) log() string {
 	m, _ := os.ReadFile(filepath.Join(e.dir, "log", "mainlog"))
-	s, _ := os.ReadFile(filepath.Join(e.dir, "stderr"))
-	return string(m) + "--- stderr\n" + string(s)
+	return string(m) + "--- stderr\n" + e.d.log()
 }
 
 // waitLog waits until Exim's log has a line holding every one of
 // want, and returns that line.
 func (e *exim) waitLog(t *testing.T, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-	lines:
-		for _, l := range strings.Split(e.log(), "\n") {
-			for _, w := range want {
-				if !strings.Contains(l, w) {
-					continue lines
-				}
-			}
-			return l
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exim log has no line with all of %q", want)
-		}
-		time.Sleep(50 * time.Millisecond) // polling Exim's log file, bounded
-	}
+	return waitLogLine(t, "exim", e.log, want...)
 }

@@ -27,13 +27,6 @@ import (
 // directory holding the Maildirs (DIR/mail/USER).
 func startDovecot(t *testing.T) (addr, dir string) {
 	t.Helper()
-	bin := need(t, "dovecot")
-	if os.Geteuid() != 0 {
-		t.Fatal("the Dovecot interop test runs dovecot's master as root (as make interop does)")
-	}
-	if _, err := user.Lookup("dovecot"); err != nil {
-		t.Fatalf("no dovecot system user (scripts/install-deps.sh dovecot creates it): %v", err)
-	}
 	nobody, err := user.Lookup("nobody")
 	if err != nil {
 		t.Fatal(err)
@@ -42,14 +35,9 @@ func startDovecot(t *testing.T) (addr, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir = t.TempDir()
 	// Dovecot's auth process (user dovecot) reads the passwd-file, and
-	// deliveries (user nobody) write the Maildirs: open the way down.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	// deliveries (user nobody) write the Maildirs.
+	bin, dir := dovecotDir(t)
 	mail := filepath.Join(dir, "mail")
 	if err := os.Mkdir(mail, 0o755); err != nil {
 		t.Fatal(err)
@@ -84,6 +72,37 @@ func startDovecot(t *testing.T) (addr, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	runDovecot(t, bin, dir, conf, addr)
+	return addr, mail
+}
+
+// dovecotDir checks that Dovecot can run here (its binary, root for its
+// master, its dovecot user) and returns the binary and a temp dir for the
+// test's instance, searchable by Dovecot's unprivileged processes.
+func dovecotDir(t *testing.T) (bin, dir string) {
+	t.Helper()
+	bin = need(t, "dovecot")
+	if os.Geteuid() != 0 {
+		t.Fatal("the Dovecot interop test runs dovecot's master as root (as make interop does)")
+	}
+	if _, err := user.Lookup("dovecot"); err != nil {
+		t.Fatalf("no dovecot system user (scripts/install-deps.sh dovecot creates it): %v", err)
+	}
+	dir = t.TempDir()
+	// t.TempDir's parent is 0700: open the way down.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return bin, dir
+}
+
+// runDovecot runs `dovecot -F -c conf` for the test and waits until addr
+// accepts connections; when the test fails, its dovecot.log (log_path in
+// the templates) is logged too.
+func runDovecot(t *testing.T, bin, dir, conf, addr string) *peerDaemon {
+	t.Helper()
 	logFile := filepath.Join(dir, "dovecot.log")
 	t.Cleanup(func() { // runs after startPeer's cleanup has stopped dovecot
 		if t.Failed() || testing.Verbose() {
@@ -91,8 +110,7 @@ func startDovecot(t *testing.T) (addr, dir string) {
 			t.Logf("dovecot.log:\n%s", b)
 		}
 	})
-	startPeer(t, "dovecot", addr, 20*time.Second, bin, "-F", "-c", conf)
-	return addr, mail
+	return startPeer(t, "dovecot", addr, 20*time.Second, bin, "-F", "-c", conf)
 }
 
 // waitMaildir waits for n messages in the Maildir's new/ and returns them.

@@ -39,50 +39,6 @@ func scriptPath(t *testing.T, name string) string {
 	return p
 }
 
-// startPeer runs a foreground daemon (the scripts exec it, so the pid is
-// the daemon's) and waits until addr accepts connections. It is stopped
-// with SIGTERM, then SIGKILL after 8 s: libmilter daemons take up to ~5 s
-// to exit, which is why every test uses its own ports.
-func startPeer(t *testing.T, name, addr string, wait time.Duration, argv ...string) {
-	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(8 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() || testing.Verbose() {
-			t.Logf("%s output:\n%s", name, out.String())
-		}
-	})
-	deadline := time.Now().Add(wait)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return
-		}
-		select {
-		case <-done:
-			t.Fatalf("%s exited before listening on %s:\n%s", name, addr, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not listening on %s after %v:\n%s", name, addr, wait, out.String())
-		}
-	}
-}
-
 func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
 // milterStage renders a [[stage]] for the milter at addr.

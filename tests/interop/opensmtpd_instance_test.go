@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,8 +32,7 @@ const defaultOpenSMTPDRoot = "/opt/sluice-interop/opensmtpd"
 type opensmtpd struct {
 	inAddr, outAddr, sluiceAddr, sinkAddr string
 	dir                                   string
-	cmd                                   *exec.Cmd
-	done                                  chan struct{}
+	d                                     *peerDaemon
 	// start is how much of the log there was when the running test
 	// began: waitLog and testLog look past it, not at an earlier test's
 	// lines (with -count, the same ones).
@@ -91,7 +89,7 @@ func startOpenSMTPD(t *testing.T) (*opensmtpd, error) {
 		return nil, err
 	}
 	o := &opensmtpd{inAddr: freeAddr(t), outAddr: freeAddr(t), sluiceAddr: freeAddr(t), sinkAddr: freeAddr(t),
-		dir: dir, done: make(chan struct{})}
+		dir: dir}
 	// smtpd makes /var/spool/smtpd's queue dirs itself, owned by opensmtpq;
 	// the parents must be root's and searchable.
 	for _, d := range []string{dir, filepath.Join(dir, "spool"), filepath.Join(dir, "run")} {
@@ -125,42 +123,18 @@ func startOpenSMTPD(t *testing.T) (*opensmtpd, error) {
 			return nil, err
 		}
 	}
-	o.cmd = exec.Command("/bin/sh", "-c", nsScript, "sh",
+	// -d: the foreground, logging to stderr. Both listeners open
+	// together, once the privilege-separated processes are up.
+	cmd := exec.Command("/bin/sh", "-c", nsScript, "sh",
 		filepath.Join(dir, "spool"), filepath.Join(dir, "run"), bin, confFile)
-	// -d: the foreground, logging to stderr.
-	stderr, err := os.Create(filepath.Join(dir, "stderr"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}
+	d, err := startPeerDaemon("opensmtpd", cmd, filepath.Join(dir, "stderr"), o.outAddr, 20*time.Second, 10*time.Second)
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
-	defer stderr.Close()
-	o.cmd.Stdout, o.cmd.Stderr = stderr, stderr
-	o.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Unshareflags: syscall.CLONE_NEWNS}
-	if err := o.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { _ = o.cmd.Wait(); close(o.done) }()
-	// Both listeners open together, once the privilege-separated
-	// processes are up.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", o.outAddr, time.Second); err == nil {
-			c.Close()
-			return o, nil
-		}
-		select {
-		case <-o.done:
-			out := o.log()
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("opensmtpd exited before listening on %s:\n%s", o.outAddr, out)
-		case <-time.After(50 * time.Millisecond): // polling the port, bounded
-		}
-		if time.Now().After(deadline) {
-			opensmtpdInst = o
-			out := o.log()
-			stopOpenSMTPD()
-			return nil, fmt.Errorf("opensmtpd not listening on %s after 20s:\n%s", o.outAddr, out)
-		}
-	}
+	o.d = d
+	return o, nil
 }
 
 // stopOpenSMTPD stops the shared daemon, if one started, and removes its
@@ -172,24 +146,12 @@ func stopOpenSMTPD() {
 		return
 	}
 	opensmtpdInst = nil
-	if o.cmd != nil && o.cmd.Process != nil {
-		// The process group: smtpd's privilege-separated processes too.
-		_ = syscall.Kill(-o.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-o.done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-o.cmd.Process.Pid, syscall.SIGKILL)
-			<-o.done
-		}
-	}
+	o.d.stop()
 	os.RemoveAll(o.dir)
 }
 
 // log is what smtpd wrote to stderr.
-func (o *opensmtpd) log() string {
-	b, _ := os.ReadFile(filepath.Join(o.dir, "stderr"))
-	return string(b)
-}
+func (o *opensmtpd) log() string { return o.d.log() }
 
 // testLog is what smtpd logged since the running test began.
 func (o *opensmtpd) testLog() string {
@@ -201,20 +163,5 @@ func (o *opensmtpd) testLog() string {
 // holding every one of want, and returns that line.
 func (o *opensmtpd) waitLog(t *testing.T, want ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-	lines:
-		for _, l := range strings.Split(o.testLog(), "\n") {
-			for _, w := range want {
-				if !strings.Contains(l, w) {
-					continue lines
-				}
-			}
-			return l
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("opensmtpd log has no line with all of %q", want)
-		}
-		time.Sleep(50 * time.Millisecond) // polling smtpd's log file, bounded
-	}
+	return waitLogLine(t, "opensmtpd", o.testLog, want...)
 }

@@ -3,10 +3,7 @@
 package interop
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,58 +103,6 @@ func TestSluiceToOpenSMTPDRefusingSomeRecipients(t *testing.T) {
 	addr, admin := startSluiceWith(t, o.outAddr, "")
 
 	from := "alice-refused@sluice.test"
-	rcpts := []string{"ok1@example.net", "bad@example.net", "tmp@example.net", "ok2@example.net"}
-	id, err := testlib.Send(addr, from, rcpts, testlib.Message(from, "ok1@example.net", "interop-opensmtpd", "hello"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var msg, report *testlib.Delivery
-	for _, d := range sink.WaitN(t, 2, 30*time.Second) {
-		switch d.From {
-		case from:
-			msg = &d
-		case "":
-			report = &d
-		}
-	}
-	if msg == nil {
-		t.Fatal("no message at the sink")
-	}
-	// OpenSMTPD keeps its envelopes in no particular order.
-	if slices.Sort(msg.Rcpts); fmt.Sprint(msg.Rcpts) != "[ok1@example.net ok2@example.net]" {
-		t.Fatalf("message at the sink: %+v", msg)
-	}
-	if report == nil || fmt.Sprint(report.Rcpts) != "["+from+"]" ||
-		!strings.Contains(string(report.Data), "Final-Recipient: rfc822; bad@example.net") ||
-		!strings.Contains(string(report.Data), "Diagnostic-Code: smtp; 550 5.1.1 no such user") ||
-		strings.Contains(string(report.Data), "tmp@example.net") {
-		t.Fatalf("failure report:\n%+v", report)
-	}
-	// tmp@example.net waits in the queue for its retry, with the 451.
-	id = strings.TrimPrefix(id, "2.0.0 Ok: queued as ")
-	resp, err := http.Get("http://" + admin + "/api/queue/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var q struct {
-		State string
-		Rcpts []struct {
-			Addr, Status string
-			LastReply    string `json:"last_reply"`
-		}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
-		t.Fatal(err)
-	}
-	got := q.State
-	for _, r := range q.Rcpts {
-		got += fmt.Sprintf(" %s=%s", r.Addr, r.Status)
-		if r.Addr == "tmp@example.net" && !strings.HasPrefix(r.LastReply, "451 4.2.0 try later") {
-			t.Errorf("tmp@example.net's last reply %q", r.LastReply)
-		}
-	}
-	if want := "active ok1@example.net=delivered bad@example.net=failed tmp@example.net=pending ok2@example.net=delivered"; got != want {
-		t.Errorf("queue: %s, want %s", got, want)
-	}
+	id := sendToRefusingPeer(t, addr, from, "interop-opensmtpd")
+	checkRefusals(t, sink, admin, id, from, "550 5.1.1 no such user", "451 4.2.0 try later")
 }

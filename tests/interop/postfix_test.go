@@ -3,11 +3,9 @@
 package interop
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -293,57 +291,10 @@ func TestSluiceToPostfixRefusingSomeRecipients(t *testing.T) {
 	addr, admin := startSluiceWith(t, pf.addr, "")
 
 	from := "alice@sluice.test"
-	rcpts := []string{"ok1@example.net", "bad@example.net", "tmp@example.net", "ok2@example.net"}
-	id, err := testlib.Send(addr, from, rcpts, testlib.Message(from, "ok1@example.net", "interop-postfix", "hello"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	id := sendToRefusingPeer(t, addr, from, "interop-postfix")
 	pf.waitLog(t, "status=sent", "reject: RCPT from localhost[127.0.0.1]: 550 5.1.1 <bad@example.net>",
 		"reject: RCPT from localhost[127.0.0.1]: 450 4.2.0 <tmp@example.net>")
-	var msg, report *testlib.Delivery
-	for _, d := range sink.WaitN(t, 2, 30*time.Second) {
-		switch d.From {
-		case from:
-			msg = &d
-		case "":
-			report = &d
-		}
-	}
-	if msg == nil || fmt.Sprint(msg.Rcpts) != "[ok1@example.net ok2@example.net]" {
-		t.Fatalf("message at the sink: %+v", msg)
-	}
-	if report == nil || !strings.Contains(string(report.Data), "Final-Recipient: rfc822; bad@example.net") ||
-		!strings.Contains(string(report.Data), "Diagnostic-Code: smtp; 550 5.1.1 <bad@example.net>") ||
-		strings.Contains(string(report.Data), "tmp@example.net") {
-		t.Fatalf("failure report:\n%+v", report)
-	}
-	id = strings.TrimPrefix(id, "2.0.0 Ok: queued as ")
-	// tmp@example.net waits in the queue for its retry, with Postfix's 450.
-	resp, err := http.Get("http://" + admin + "/api/queue/" + id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var q struct {
-		State string
-		Rcpts []struct {
-			Addr, Status string
-			LastReply    string `json:"last_reply"`
-		}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&q); err != nil {
-		t.Fatal(err)
-	}
-	got := fmt.Sprint(q.State)
-	for _, r := range q.Rcpts {
-		got += fmt.Sprintf(" %s=%s", r.Addr, r.Status)
-		if r.Addr == "tmp@example.net" && !strings.HasPrefix(r.LastReply, "450 4.2.0 <tmp@example.net>") {
-			t.Errorf("tmp@example.net's last reply %q", r.LastReply)
-		}
-	}
-	if want := "active ok1@example.net=delivered bad@example.net=failed tmp@example.net=pending ok2@example.net=delivered"; got != want {
-		t.Errorf("queue: %s, want %s", got, want)
-	}
+	checkRefusals(t, sink, admin, id, from, "550 5.1.1 <bad@example.net>", "450 4.2.0 <tmp@example.net>")
 }
 
 // TestSluiceToPostfixOverItsSize: Postfix advertises SIZE 30000 and Sluice

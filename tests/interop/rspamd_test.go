@@ -16,7 +16,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -42,12 +41,12 @@ import (
 var rspamdCacheDir = filepath.Join(os.TempDir(), "sluice-interop-rspamd-hs")
 
 type rspamdPeer struct {
-	milter string   // rspamd's milter address
-	dns    *dnsLog  // its only DNS server
-	out    *syncBuf // its log (stdout and stderr)
-	stop   func()   // ends it and the DNS server
-	err    error    // why it did not start
-	skip   string   // why rspamd cannot be installed here
+	milter string      // rspamd's milter address
+	dns    *dnsLog     // its only DNS server
+	d      *peerDaemon // rspamd; its log() is rspamd's stdout and stderr
+	stop   func()      // ends it and the DNS server
+	err    error       // why it did not start
+	skip   string      // why rspamd cannot be installed here
 }
 
 var (
@@ -77,7 +76,7 @@ func stopRspamd() {
 }
 
 func startRspamd() *rspamdPeer {
-	p := &rspamdPeer{out: &syncBuf{}}
+	p := &rspamdPeer{}
 	if _, err := exec.LookPath("rspamd"); err != nil {
 		// Skipped only where the archive has no rspamd at all; where it
 		// has one, make interop installs it and its absence is a failure.
@@ -104,48 +103,20 @@ func startRspamd() *rspamdPeer {
 	}
 	p.dns, p.milter = dl, freeAddrNoT()
 	script, _ := filepath.Abs(filepath.Join("milters", "start-rspamd.sh"))
-	cmd := exec.Command("sh", script, filepath.Join(dir, "r"), port(p.milter), dl.addr, rspamdCacheDir)
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	// A first start compiles for about 20 s, longer on a loaded machine.
+	p.d, p.err = startPeerDaemon("rspamd", exec.Command("sh", script, filepath.Join(dir, "r"), port(p.milter), dl.addr, rspamdCacheDir),
+		filepath.Join(dir, "out"), p.milter, 120*time.Second, 10*time.Second)
+	if p.err != nil {
 		dl.stop()
 		os.RemoveAll(dir)
-		p.err = err
 		return p
 	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
 	p.stop = func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
+		p.d.stop()
 		dl.stop()
 		os.RemoveAll(dir)
 	}
-	// A first start compiles for about 20 s, longer on a loaded machine.
-	deadline := time.Now().Add(120 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", p.milter, time.Second); err == nil {
-			c.Close()
-			return p
-		}
-		select {
-		case <-done:
-			p.err = errors.New("rspamd exited before listening:\n" + p.out.String())
-			p.stop()
-			return p
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.err = errors.New("rspamd not listening after 120 s:\n" + p.out.String())
-			p.stop()
-			return p
-		}
-	}
+	return p
 }
 
 func freeAddrNoT() string {
@@ -155,25 +126,6 @@ func freeAddrNoT() string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// syncBuf is a bytes.Buffer the peer's output goroutines and the tests
-// share.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // dnsLog is a DNS server on loopback (UDP and TCP on one port) that
@@ -315,7 +267,7 @@ func TestMilterRspamd(t *testing.T) {
 		// Every server rspamd configures (nameservers, any module's)
 		// is logged as an upstream: only the test's DNS server.
 		ups := 0
-		for _, l := range strings.Split(p.out.String(), "\n") {
+		for _, l := range strings.Split(p.d.log(), "\n") {
 			i := strings.Index(l, "added upstream ")
 			if i < 0 {
 				continue
@@ -326,7 +278,7 @@ func TestMilterRspamd(t *testing.T) {
 			}
 		}
 		if ups == 0 {
-			t.Errorf("rspamd logged no upstream (debug_modules = [\"upstream\"]):\n%s", p.out.String())
+			t.Errorf("rspamd logged no upstream (debug_modules = [\"upstream\"]):\n%s", p.d.log())
 		}
 		// The scans asked the DNS server (RBL lookups of the HELO and
 		// client names), and the HTTP maps rspamd refreshes at start
