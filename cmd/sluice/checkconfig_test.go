@@ -208,6 +208,9 @@ func TestCheckConfigRelayRoute(t *testing.T) {
 		{"ok", `relay = "smtp:smtp.provider.example:587?tls=verify&authfile=relay.auth"`, ""},
 		{"no authfile", `relay = "smtp:smtp.provider.example:587?authfile=missing.auth"`, `:8: relay "smtp:smtp.provider.example:587?authfile=missing.auth": stat `},
 		{"bad parameter", `relay = "smtp:smtp.provider.example:587?tls=maybe"`, `:8: route "smtp:smtp.provider.example:587?tls=maybe"`},
+		{"dane", `relay = "smtp:smtp.provider.example:587?tls=dane&authfile=relay.auth"`, ""},
+		{"dane-only", `relay = "smtp:[smtp.provider.example]?tls=dane-only"`, ""},
+		{"dane with ca", `relay = "smtp:smtp.provider.example?tls=dane&ca=relay.auth"`, `:8: route "smtp:smtp.provider.example?tls=dane&ca=relay.auth": ca= needs tls=verify`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "relay.auth"), "user:secret\n")

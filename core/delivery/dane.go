@@ -26,20 +26,24 @@ import (
 // Postfix does, and checks no signatures itself.
 
 // tlsDANE is the TLS policy of a host with usable TLSA records. It is
-// set by the agent only, never by a route.
-const tlsDANE TLSMode = "dane"
+// set by the agent only, never by a route (a route's tls=dane is
+// TLSDANE, a request that applyDANE turns into this or another policy).
+const tlsDANE TLSMode = "dane-tlsa"
 
 // RFC 3463 X.7.5: cryptographic failure. Postfix defers these too, with
 // "Server certificate not trusted" and "TLSA lookup error".
 var (
 	daneUntrusted = reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 5}, Text: "Server certificate not trusted (DANE), will retry"}
 	tlsaFailed    = reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 5}, Text: "TLSA lookup failed, will retry"}
+	daneRequired  = reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 5}, Text: "DANE is required (tls=dane-only), will retry"}
 )
 
-// daneError is a host given up for DANE: its TLSA lookup failed, or its
-// certificate matched none of its TLSA records.
+// daneError is a host given up for DANE: its TLSA lookup failed, its
+// certificate matched none of its TLSA records, or tls=dane-only found
+// no way to use DANE with it.
 type daneError struct {
 	lookup bool // the TLSA lookup failed
+	only   bool // tls=dane-only, and DANE did not apply
 	err    error
 }
 
@@ -49,23 +53,39 @@ func (e *daneError) Unwrap() error { return e.err }
 // reply is what the recipients are deferred with when this was the last
 // failure of the attempt.
 func (e *daneError) reply() reply.Reply {
-	if e.lookup {
+	switch {
+	case e.lookup:
 		return tlsaFailed
+	case e.only:
+		return daneRequired
 	}
 	return daneUntrusted
 }
 
 // applyDANE looks up h's TLSA records and sets its TLS policy from them.
 // The caller has checked that h came from a secure MX RRset (RFC 7672
-// §2.2.1); found is its address answer and nexthop the recipient domain.
-// An error means h must not be used: RFC 7672 §2.2.1 forbids delivery to
-// a host whose TLSA lookup failed (a validating resolver answers
-// SERVFAIL for a bogus RRset), for an attacker could make it fail to
-// strip the protection.
+// §2.2.1) or is an smtp: route's host under tls=dane, which has no MX
+// RRset to be insecure; found is its address answer and nexthop the
+// recipient domain ("" for a route). An error means h must not be used:
+// RFC 7672 §2.2.1 forbids delivery to a host whose TLSA lookup failed (a
+// validating resolver answers SERVFAIL for a bogus RRset), for an
+// attacker could make it fail to strip the protection; and under
+// tls=dane-only, a host DANE does not apply to is not used either, as
+// Postfix's dane-only defers it with 4.7.5.
 func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, nexthop string) error {
+	// notApplied is the outcome where DANE does not apply, for why.
+	notApplied := func(why string) error {
+		if !h.daneOnly {
+			return nil
+		}
+		return &daneError{only: true, err: fmt.Errorf("%s: %s", h.host, why)}
+	}
 	bases, err := a.tlsaBases(ctx, h.host, found)
 	if err != nil {
 		return &daneError{lookup: true, err: err}
+	}
+	if len(bases) == 0 {
+		return notApplied("address records not DNSSEC-secure, DANE does not apply")
 	}
 	// RFC 7672 §2.2.2: the CNAME target first; where it has no secure
 	// TLSA records, the MX host's own name. A failed lookup is not
@@ -93,7 +113,8 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 		}
 	}
 	if len(recs) == 0 {
-		return nil // no TLSA: opportunistic, as without DANE
+		// No TLSA: opportunistic, as without DANE.
+		return notApplied(fmt.Sprintf("no DNSSEC-secure TLSA records at _%d._tcp.%s", h.port, bases[0]))
 	}
 	trace := h.tls.trace
 	usable := usableTLSA(recs)
@@ -104,6 +125,9 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 		// "encrypt" in this case). DANE authenticates nothing here, so
 		// an MTA-STS policy keeps what it asks: enforce mode's check of
 		// the certificate, testing mode's report.
+		if h.daneOnly {
+			return notApplied("TLSA records unusable at " + name)
+		}
 		if !h.tls.fallback() {
 			return nil
 		}
@@ -111,7 +135,10 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 		h.tls.mode = TLSRequired
 		return nil
 	}
-	names := daneNames(base, h.host, nexthop)
+	names := []string{base}
+	if h.mx {
+		names = daneNames(base, h.host, nexthop)
+	}
 	key := names[0] + "/" + tlsaDigest(usable)
 	if hasTA(usable) {
 		// The names a DANE-TA certificate is checked against depend
@@ -148,9 +175,12 @@ func (a *Agent) tlsaBases(ctx context.Context, host string, found dnsresolve.Hos
 }
 
 // daneNames are the reference identifiers a DANE-TA(2) certificate may
-// match (RFC 7672 §3.2.2): the TLSA base domain, the MX host name when
-// that was a CNAME, and the next-hop (recipient) domain, as Postfix
-// accepts them. The base domain comes first: it is also the SNI (§8.1).
+// match at an MX host (RFC 7672 §3.2.2): the TLSA base domain, the MX
+// host name when that was a CNAME, and the next-hop (recipient) domain,
+// as Postfix accepts them. The base domain comes first: it is also the
+// SNI (§8.1). A host reached without MX lookup (an smtp: route) has the
+// base domain alone, as Postfix's dane_init() matches it for a
+// destination without MX records.
 func daneNames(base, host, nexthop string) []string {
 	names := []string{base}
 	for _, n := range []string{host, dnsresolve.ASCII(nexthop)} {

@@ -36,9 +36,12 @@ type hop struct {
 	mx   bool
 	pref uint16
 	// dnssec marks an MX host from a DNSSEC-secure MX RRset under
-	// [delivery] dane: one whose addresses are secure too has its TLSA
-	// records looked up (RFC 7672 §2.2).
+	// [delivery] dane, or an smtp: route's host under tls=dane (no MX
+	// RRset stands before it): one whose addresses are secure too has its
+	// TLSA records looked up (RFC 7672 §2.2). daneOnly (tls=dane-only)
+	// gives up a host DANE does not apply to.
 	dnssec   bool
+	daneOnly bool
 	tls      tlsPolicy
 	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
 	authFile string // AUTH credentials (see ParseRoute)

@@ -123,7 +123,7 @@ hosts:
 		if len(addrs) > 0 && h.dnssec {
 			if err := a.applyDANE(ctx, &h, found, d.domain); err != nil {
 				// RFC 7672 §2.2.1: not this host; the next may do.
-				a.log.Warn("delivery: TLSA lookup failed, MX host skipped", "id", m.ID, "dest", d.name, "host", h.host, "err", err)
+				a.log.Warn("delivery: DANE: host skipped", "id", m.ID, "dest", d.name, "host", h.host, "err", err)
 				last = err
 				continue
 			}
@@ -273,6 +273,19 @@ func (a *Agent) hops(ctx context.Context, d *destination) ([]hop, *outcome) {
 	case d.relay != nil:
 		h := *d.relay
 		h.tls, h.authFile = pol, d.route.AuthFile
+		if d.route.TLS.wantsDANE() {
+			// Postfix's dane for a relayhost: DANE when the host's
+			// addresses and TLSA records are secure (applyDANE), else
+			// opportunistic; required with AUTH, whose password never
+			// travels in the clear. A route's tls=dane applies with
+			// [delivery] dane off, as Postfix's per-destination level
+			// overrides its default.
+			h.dnssec, h.daneOnly = true, d.route.TLS == TLSDANEOnly
+			h.tls.mode = ""
+			if h.authFile != "" {
+				h.tls.mode = TLSRequired
+			}
+		}
 		return []hop{h}, nil
 	}
 	if ip, ok := domainLiteral(d.domain); ok {

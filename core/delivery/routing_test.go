@@ -64,7 +64,14 @@ func TestParseRoute(t *testing.T) {
 		{"smtp:relay.test?tls=encrypt&authfile=/a", "smtp:relay.test?authfile=%2Fa&tls=required"},
 		{"smtp:relay.test?tls=may&authfile=/a", ""},
 		{"smtp:relay.test?tls=none", ""},
-		{"smtp:relay.test?tls=dane", ""},
+		// Postfix's dane and dane-only, for a relay or smtp: route only
+		// (MX delivery takes DANE from [delivery] dane).
+		{"smtp:relay.test?tls=dane", "smtp:relay.test?tls=dane"},
+		{"smtp:relay.test:587?tls=dane-only", "smtp:relay.test:587?tls=dane-only"},
+		{"smtp:relay.test?tls=dane&authfile=/a", "smtp:relay.test?authfile=%2Fa&tls=dane"},
+		{"smtp:relay.test?tls=dane&ca=/ca.pem", ""},
+		{"mx?tls=dane", ""},
+		{"mx?tls=dane-only", ""},
 		{"smtp:relay.test:25?authfile=/a&tls=opportunistic", ""},
 		{"smtp:relay.test:25?ca=/ca.pem", ""},
 		{"smtp:relay.test:25?color=blue", ""},

@@ -30,6 +30,10 @@ import (
 //	                   (Postfix's encrypt)
 //	tls=verify         STARTTLS with a certificate valid for the host name
 //	                   (Postfix's verify and secure)
+//	tls=dane           smtp only: DANE (RFC 7672) when the host's addresses
+//	                   and TLSA records are DNSSEC-secure, else opportunistic
+//	                   (required with authfile); Postfix's dane (dane.go)
+//	tls=dane-only      smtp only: DANE or the mail waits (Postfix's dane-only)
 //	ca=PATH            PEM roots for tls=verify instead of the system's
 //	authfile=PATH      AUTH PLAIN with the "user:password" line in PATH
 //	                   (implies tls=required unless tls is given); the
@@ -60,6 +64,10 @@ const (
 	TLSOpportunistic TLSMode = "opportunistic" // RFC 7435
 	TLSRequired      TLSMode = "required"
 	TLSVerify        TLSMode = "verify"
+	// TLSDANE and TLSDANEOnly ask for DANE on an smtp: route: the hop's
+	// policy is then set from its TLSA records (Agent.applyDANE).
+	TLSDANE     TLSMode = "dane"
+	TLSDANEOnly TLSMode = "dane-only"
 )
 
 // lmtpPort is an LMTP next hop's port when its route names none.
@@ -67,13 +75,17 @@ const lmtpPort = 24
 
 // tlsModes are the tls= values: Sluice's names and, as aliases,
 // Postfix's smtp_tls_security_level names. Postfix's secure also checks
-// the name, as verify does here; none, dane and fingerprint have no
-// Sluice policy and stay errors.
+// the name, as verify does here; none and fingerprint have no Sluice
+// policy and stay errors.
 var tlsModes = map[string]TLSMode{
 	"opportunistic": TLSOpportunistic, "may": TLSOpportunistic,
 	"required": TLSRequired, "encrypt": TLSRequired,
 	"verify": TLSVerify, "secure": TLSVerify,
+	"dane": TLSDANE, "dane-only": TLSDANEOnly,
 }
+
+// wantsDANE reports whether m asks for DANE.
+func (m TLSMode) wantsDANE() bool { return m == TLSDANE || m == TLSDANEOnly }
 
 // Route is a parsed recipient route.
 type Route struct {
@@ -163,7 +175,11 @@ func ParseRoute(s string) (Route, error) {
 		case "tls":
 			m, ok := tlsModes[v[0]]
 			if !ok {
-				return r, fmt.Errorf("route %q: tls=%s: want opportunistic, required or verify (or Postfix's may, encrypt, verify, secure)", s, v[0])
+				return r, fmt.Errorf("route %q: tls=%s: want opportunistic, required, verify, dane or dane-only (or Postfix's may, encrypt, secure)", s, v[0])
+			}
+			if m.wantsDANE() && r.Kind != RouteSMTP {
+				// MX delivery takes DANE from [delivery] dane.
+				return r, fmt.Errorf("route %q: tls=%s is for smtp routes; MX delivery uses [delivery] dane", s, v[0])
 			}
 			r.TLS = m
 		case "ca":
