@@ -87,8 +87,15 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	if final != nil {
 		return all(*final), "", false
 	}
-	for i := range hops {
-		hops[i].source = a.source.over(d.route.Source)
+	if d.route.Kind != RouteLMTP {
+		// LMTP leaves from the kernel's choice: Postfix's LMTP client has
+		// its own lmtp_bind_address, which smtp_bind_address does not
+		// set, and a mailbox server on 127.0.0.1 or the LAN would see
+		// (and have to route back to) the public address mail goes out
+		// from.
+		for i := range hops {
+			hops[i].source = a.source.over(d.route.Source)
+		}
 	}
 	var last error
 	// deferred is the outcome from the last server that answered but
