@@ -401,6 +401,31 @@ func (a *Agent) addresses(ctx context.Context, h hop) ([]string, dnsresolve.Host
 	return out, found, err
 }
 
+// poolKey names the sessions to addr that h may reuse: those made under
+// the same TLS policy, AUTH and source address, and, where the policy
+// checks the certificate against the host name, for the same name. A
+// session verified for one name says nothing of another at the same
+// address (under MTA-STS the address is not trusted, RFC 8461 §4.2).
+func poolKey(h hop, addr string) string {
+	key := addr
+	if h.lmtp != "" {
+		key = "lmtp:" + addr
+	}
+	if v := h.tls.variant(); v != "" {
+		key += "|tls=" + v
+	}
+	if h.tls.checksName() {
+		key += "|name=" + strings.ToLower(strings.TrimSuffix(h.host, "."))
+	}
+	if h.authFile != "" {
+		key += "|auth=" + h.authFile
+	}
+	if src := h.source.local("tcp", addr); src != nil {
+		key += "|src=" + src.String()
+	}
+	return key
+}
+
 // tryAddr runs the transaction on a pooled or new session to addr. An
 // error means no server there took part (connection, greeting, EHLO,
 // STARTTLS or AUTH failed) or the server took nothing (txResult.siteFail):
@@ -409,19 +434,7 @@ func (a *Agent) addresses(ctx context.Context, h hop) ([]string, dnsresolve.Host
 // session goes back to the pool until it has carried the configured
 // number of messages.
 func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h hop, addr string, rcpts []*envelope.Recipient) (map[string]outcome, error) {
-	key := addr
-	if h.lmtp != "" {
-		key = "lmtp:" + addr
-	}
-	if v := h.tls.variant(); v != "" {
-		key += "|tls=" + v
-	}
-	if h.authFile != "" {
-		key += "|auth=" + h.authFile
-	}
-	if src := h.source.local("tcp", addr); src != nil {
-		key += "|src=" + src.String()
-	}
+	key := poolKey(h, addr)
 	var all map[string]outcome // the outcomes of earlier transactions
 	for {
 		s, waited, err := a.pool.get(ctx, key)

@@ -59,6 +59,13 @@ func (p tlsPolicy) variant() string {
 	return v
 }
 
+// checksName reports whether the certificate is checked against the
+// host name (clientTLS): tls=verify, MTA-STS enforce, and testing mode,
+// which reports a mismatch. DANE keys its names in daneKey.
+func (p tlsPolicy) checksName() bool {
+	return p.mode == TLSVerify || p.report
+}
+
 // errNoSTARTTLS is a server without STARTTLS where the policy requires it.
 var errNoSTARTTLS = errors.New("STARTTLS not offered, but the TLS policy requires it")
 
