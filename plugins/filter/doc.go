@@ -178,8 +178,11 @@
 // logical header at a time. $1, ${1}, ${name} and $0 in the value are the
 // match's groups (Go's regexp.Expand; $$ is a $), taken from the form of
 // the field that matched: the value, or "Name: value" without header,
-// unfolded, or else with RFC 2047 words decoded; what is copied from
-// decoded text is encoded again (RFC 2047, UTF-8) when it is not ASCII.
+// unfolded, or else with RFC 2047 words decoded. In the new value a
+// line break or NUL copied from decoded text is dropped; non-ASCII words
+// are encoded (RFC 2047, UTF-8) unless the field held raw 8-bit text,
+// the words alone, so an address beside them stays one; and the value is
+// folded at white space to lines of 78 characters (RFC 5322 §2.1.1).
 // replace = "" deletes the fields (Postfix's IGNORE); the headers plugin's
 // remove deletes every field of a name, whatever it says. When several
 // replace rules match a field, the first written takes it, as in Postfix

@@ -124,7 +124,6 @@ func matchReplace(r *rule, s *scope) (string, bool) {
 			subject = h.Name + ": " + raw
 		}
 		m := r.match.FindStringSubmatchIndex(subject)
-		decoded := false
 		if m == nil {
 			dec := decodeWords(raw)
 			if dec == raw {
@@ -136,13 +135,12 @@ func matchReplace(r *rule, s *scope) (string, bool) {
 			if m = r.match.FindStringSubmatchIndex(subject); m == nil {
 				continue
 			}
-			decoded = true
 		}
 		if n == 0 {
 			first = fmt.Sprintf("%s %q matches %s", h.Name, clip(subject), r.match)
 		}
 		n++
-		s.pending = append(s.pending, pendingReplace{i, r.replacement(subject, m, decoded)})
+		s.pending = append(s.pending, pendingReplace{i, r.replacement(subject, raw, m)})
 	}
 	switch {
 	case n == 0:
@@ -154,11 +152,15 @@ func matchReplace(r *rule, s *scope) (string, bool) {
 }
 
 // replacement is r's field for a match m of subject: the value's $n
-// references expanded. A value expanded from decoded text is encoded again
-// (RFC 2047 §4, UTF-8) when it is not ASCII, so that a message without
-// SMTPUTF8 does not gain raw 8-bit header text; a line break or NUL in
-// what was copied is dropped, as the core would refuse the field.
-func (r *rule) replacement(subject string, m []int, decoded bool) replacement {
+// references expanded. A line break or NUL in what was copied is dropped,
+// as the core would refuse the field. Non-ASCII words are encoded (RFC
+// 2047 §4, UTF-8) unless the field as received already held raw 8-bit
+// text (raw), so that a message without SMTPUTF8 does not gain any; the
+// words alone, as RFC 2047 §5 allows encoded words only where they stand
+// for text, never over an address (From: Jörg <joerg@example.org>). The
+// value is folded (foldValue): the field was read unfolded, and one line
+// may not exceed 998 characters (RFC 5322 §2.1.1).
+func (r *rule) replacement(subject, raw string, m []int) replacement {
 	if r.replaceName == "" {
 		return replacement{}
 	}
@@ -169,10 +171,91 @@ func (r *rule) replacement(subject string, m []int, decoded bool) replacement {
 		}
 		return c
 	}, v)
-	if decoded && !isASCII(v) {
-		v = mime.QEncoding.Encode("utf-8", v)
+	if isASCII(raw) {
+		v = encodeWords(v)
 	}
-	return replacement{name: r.replaceName, value: v}
+	return replacement{name: r.replaceName, value: foldValue(r.replaceName, v)}
+}
+
+// isWSP reports whether c is white space within a line (RFC 5234 WSP).
+func isWSP(c byte) bool { return c == ' ' || c == '\t' }
+
+// encodeWords encodes each run of non-ASCII words of v as RFC 2047 Q
+// encoded words, the white space between the run's words with them (RFC
+// 2047 §6.2: white space between encoded words is not text), and leaves
+// ASCII words and the space around them as written.
+func encodeWords(v string) string {
+	if isASCII(v) {
+		return v
+	}
+	var b strings.Builder
+	run := -1 // start of the run of non-ASCII words being gathered
+	end := 0  // end of the run's last word
+	for i := 0; i < len(v); {
+		j := i
+		for j < len(v) && !isWSP(v[j]) {
+			j++
+		}
+		if j > i && !isASCII(v[i:j]) {
+			if run < 0 {
+				run = i
+			}
+			end = j
+		} else if j > i {
+			if run >= 0 {
+				b.WriteString(mime.QEncoding.Encode("utf-8", v[run:end]))
+				b.WriteString(v[end:i])
+				run = -1
+			}
+			b.WriteString(v[i:j])
+		}
+		k := j
+		for k < len(v) && isWSP(v[k]) {
+			k++
+		}
+		if run < 0 {
+			b.WriteString(v[j:k])
+		}
+		i = k
+	}
+	if run >= 0 {
+		b.WriteString(mime.QEncoding.Encode("utf-8", v[run:end]))
+		b.WriteString(v[end:])
+	}
+	return b.String()
+}
+
+// foldLine is the line length foldValue keeps to where white space
+// allows: RFC 5322 §2.1.1's 78, within RFC 2047 §2's 76 for lines of
+// encoded words but for the field name.
+const foldLine = 78
+
+// foldValue folds v, the value of a field called name, before white space
+// where a line would pass foldLine: unfolding (RFC 5322 §2.2.3) gives v
+// back. A fold is made only before white space followed by more text, as
+// the core refuses a line of white space alone; a word longer than a line
+// stays whole.
+func foldValue(name, v string) string {
+	var b strings.Builder
+	col := len(name) + len(": ")
+	for i := 0; i < len(v); {
+		j := i
+		for j < len(v) && isWSP(v[j]) {
+			j++
+		}
+		k := j
+		for k < len(v) && !isWSP(v[k]) {
+			k++
+		}
+		if i > 0 && j > i && k > j && col+k-i > foldLine {
+			b.WriteString("\r\n")
+			col = 0
+		}
+		b.WriteString(v[i:k])
+		col += k - i
+		i = k
+	}
+	return b.String()
 }
 
 func isASCII(s string) bool {

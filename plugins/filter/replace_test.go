@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -95,8 +96,54 @@ func TestReplaceEncodedWords(t *testing.T) {
 	h := serve(t, nil, `{"rules":[
 		{"name":"tag","hook":"header","header":"Subject","match":"^(.*café.*)$","action":"replace","replace":"Subject: [tagged] $1"}]}`)
 	got, v := replaced(t, h, "Subject: =?iso-8859-1?Q?caf=E9?=\r\n\r\nx\r\n")
-	if want := "Subject: =?utf-8?q?[tagged]_caf=C3=A9?="; got != want {
+	if want := "Subject: [tagged] =?utf-8?q?caf=C3=A9?="; got != want {
 		t.Errorf("header after %v: %q, want %q", v.Edits, got, want)
+	}
+}
+
+// Only the non-ASCII words are encoded (RFC 2047 §5: an encoded word
+// stands for text, never for an address), adjacent ones as one run so the
+// space between them survives decoding (§6.2); a replacement longer than
+// a line is folded at white space, each line within 78 characters, and
+// unfolds to the value expanded (RFC 5322 §2.1.1, §2.2.3); a template's
+// own non-ASCII text is encoded too when the field was ASCII.
+func TestReplaceEncodesWordsAndFolds(t *testing.T) {
+	h := serve(t, nil, `{"rules":[
+		{"name":"from","hook":"header","header":"From","match":"^(Jörg.*)$","action":"replace","replace":"From: $1"},
+		{"name":"subject","hook":"header","header":"Subject","match":"^(.*)$","action":"replace","replace":"Subject: [спам] $1"},
+		{"name":"long","hook":"header","header":"X-Long","match":"^(.*)$","action":"replace","replace":"X-Old: $1"}]}`)
+	long := strings.TrimSpace(strings.Repeat("word ", 300))
+	raw := "From: =?utf-8?q?J=C3=B6rg_M=C3=BCller?= <joerg@example.org>\r\n" +
+		"Subject: hello\r\n" +
+		"X-Long: " + long[:699] + "\r\n" + long[699:] + "\r\n\r\nx\r\n"
+	got, v := replaced(t, h, raw)
+	lines := strings.Split(got, "\r\n")
+	if want := "From: =?utf-8?q?J=C3=B6rg_M=C3=BCller?= <joerg@example.org>"; lines[0] != want {
+		t.Errorf("From after %v: %q, want %q", v.Edits, lines[0], want)
+	}
+	if want := "Subject: =?utf-8?q?[=D1=81=D0=BF=D0=B0=D0=BC]?= hello"; lines[1] != want {
+		t.Errorf("Subject after %v: %q, want %q", v.Edits, lines[1], want)
+	}
+	for _, l := range lines {
+		if len(l) > 78 {
+			t.Errorf("line of %d characters: %.60q...", len(l), l)
+		}
+	}
+	if unfolded := strings.ReplaceAll(strings.Join(lines[2:], "\r\n"), "\r\n", ""); unfolded != "X-Old: "+long {
+		t.Errorf("X-Old unfolds to %.80q..., want the X-Long value", unfolded)
+	}
+}
+
+// A decoded RFC 2047 word can carry CR, LF and NUL, which a sender
+// controls; copied by $1 they are dropped, so no field is injected and the
+// header does not end early.
+func TestReplaceDecodedLineBreaksDropped(t *testing.T) {
+	h := serve(t, nil, `{"rules":[
+		{"name":"tag","hook":"header","header":"Subject","match":"(?s)^hi(.*)$","action":"replace","replace":"Subject: [tag] x$1"}]}`)
+	enc := base64.StdEncoding.EncodeToString([]byte("hi\r\nBcc: victim@example.org\x00\r\n\r\nbody\n"))
+	got, v := replaced(t, h, "Subject: =?utf-8?b?"+enc+"?=\r\nTo: b@sluice.test\r\n\r\nx\r\n")
+	if want := "Subject: [tag] xBcc: victim@example.orgbody\r\nTo: b@sluice.test"; got != want {
+		t.Errorf("header after %v:\n%q\nwant:\n%q", v.Edits, got, want)
 	}
 }
 
