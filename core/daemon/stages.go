@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/auth"
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/delivery"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/milter"
 	"github.com/sluice-mta/sluice/core/pipeline"
@@ -177,21 +178,7 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 	if err != nil {
 		return nil, nil, err
 	}
-	var env []string
-	if len(c.DNS.Servers) > 0 {
-		// Every DNS question a first-party plugin asks goes to [dns].
-		env = dnsresolve.Env(c.DNS.Servers, c.DNS.Timeout.Duration)
-	}
-	if c.Hostname != "" {
-		// The name Authentication-Results carries, for the spf stage's
-		// Received-SPF receiver= and %{r}.
-		env = append(env, spf.EnvHostname+"="+c.Hostname)
-	}
-	if o.dryRun {
-		// check-config and replay run beside the daemon's own processes:
-		// a plugin's state files are theirs (sdk.DryRun).
-		env = append(env, sdk.EnvDryRun+"=1")
-	}
+	env := pluginEnv(c, o.dryRun)
 	dir, err := pluginDir(c)
 	if err != nil {
 		return nil, nil, err
@@ -217,6 +204,36 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 	s := &sharedStage{Process: p, key: key}
 	s.refs.Store(1)
 	return s, s, nil
+}
+
+// pluginEnv is what the core tells a plugin process through its
+// environment, besides go-plugin's own.
+func pluginEnv(c *config.Config, dryRun bool) []string {
+	var env []string
+	if len(c.DNS.Servers) > 0 {
+		// Every DNS question a first-party plugin asks goes to [dns].
+		env = dnsresolve.Env(c.DNS.Servers, c.DNS.Timeout.Duration)
+	}
+	if c.Hostname != "" {
+		// The name Authentication-Results carries, for the spf stage's
+		// Received-SPF receiver= and %{r}.
+		env = append(env, spf.EnvHostname+"="+c.Hostname)
+	}
+	if c.Delivery.CAFile != "" {
+		// The route stage's probes verify a tls=verify server against
+		// the roots delivery uses (delivery.Probe). Absolute: the plugin
+		// runs in another directory.
+		f, err := filepath.Abs(c.Resolve(c.Delivery.CAFile))
+		if err == nil {
+			env = append(env, delivery.EnvCAFile+"="+f)
+		}
+	}
+	if dryRun {
+		// check-config and replay run beside the daemon's own processes:
+		// a plugin's state files are theirs (sdk.DryRun).
+		env = append(env, sdk.EnvDryRun+"=1")
+	}
+	return env
 }
 
 // handshakeError shortens go-plugin's answer to a command that is not a

@@ -1,11 +1,8 @@
 package delivery
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -71,75 +68,4 @@ func lostAfterDot(host string, err error) error {
 		return err
 	}
 	return fmt.Errorf("lost connection with %s after end of data, the message may be delivered more than once: %w", host, err)
-}
-
-// ProbeError is a recipient refused by a probe, with the server's reply.
-type ProbeError struct {
-	Code     int
-	Enhanced [3]int
-	Text     string
-}
-
-func (e *ProbeError) Error() string {
-	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, e.Enhanced[0], e.Enhanced[1], e.Enhanced[2], e.Text)
-}
-
-// Permanent reports whether the refusal is a 5xx.
-func (e *ProbeError) Permanent() bool { return e.Code >= 500 }
-
-// Probe asks the server behind route (lmtp or smtp) whether it would take
-// rcpt, without sending a message: greeting, LHLO/EHLO, MAIL FROM:<>,
-// RCPT TO, then RSET and QUIT. It returns nil when the server accepts
-// rcpt, a *ProbeError when it refuses it, and another error when the
-// question could not be asked. The route plugin uses it to refuse unknown
-// local users at RCPT time rather than bounce later (no backscatter).
-func Probe(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error {
-	rt, err := ParseRoute(route)
-	if err != nil {
-		return err
-	}
-	network, addr := "tcp", rt.Addr
-	switch {
-	case rt.Kind == RouteLMTP:
-		network = rt.Network
-	case rt.Kind != RouteSMTP:
-		return fmt.Errorf("route %q: only lmtp and smtp routes can be probed", route)
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return err
-	}
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
-	c := smtp.NewClient(conn)
-	if rt.Kind == RouteLMTP {
-		c = smtp.NewClientLMTP(conn)
-	}
-	defer c.Close()
-	c.CommandTimeout = timeout
-	if helo == "" {
-		helo = "localhost"
-	}
-	if err := c.Hello(helo); err != nil {
-		return err
-	}
-	if err := c.Mail("", nil); err != nil {
-		return err
-	}
-	err = c.Rcpt(rcpt, nil)
-	var se *smtp.SMTPError
-	if errors.As(err, &se) && se.Code != 421 {
-		_ = c.Reset()
-		_ = c.Quit()
-		return &ProbeError{Code: se.Code, Enhanced: [3]int(se.EnhancedCode), Text: se.Message}
-	}
-	if err != nil {
-		return err
-	}
-	_ = c.Reset()
-	_ = c.Quit()
-	return nil
 }

@@ -286,6 +286,12 @@ func compile(n int, rc Rule) (*rule, error) {
 		if rc.Probe && rt.Kind != delivery.RouteLMTP && rt.Kind != delivery.RouteSMTP {
 			return nil, errors.New("probe needs an lmtp or smtp transport")
 		}
+		// Delivery talks only to a server its TLSA records authenticate;
+		// a probe looks none up, so it could not keep the address from
+		// one they would not (delivery.Probe refuses it too).
+		if rc.Probe && (rt.TLS == delivery.TLSDANE || rt.TLS == delivery.TLSDANEOnly) {
+			return nil, fmt.Errorf("transport %q: probe cannot check DANE (tls=%s); use tls=verify, or recipients", rc.Transport, rt.TLS)
+		}
 		// Delivery dials a portless smtp:[host] on [delivery] port, which
 		// the plugin is not told: a probe there could ask another server.
 		if _, _, err := net.SplitHostPort(rt.Addr); rc.Probe && rt.Kind == delivery.RouteSMTP && err != nil {
