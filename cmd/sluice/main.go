@@ -43,11 +43,12 @@ commands:
                                   submit a message from stdin (also as a symlink named sendmail)
   user add NAME [-bcrypt] | user del NAME | user list  (-f USERS_FILE | -c FILE)
                                   manage SMTP AUTH users; the password comes from stdin
+  import-postfix [-d DIR]         print a draft sluice.toml made from a Postfix config
   version                         version and build info
 `
 
 // commands are the commands run dispatches, as usage lists them.
-var commands = []string{"serve", "check-config", "queue", "trace", "replay", "dkim", "plugin", "reload", "sendmail", "user", "version", "help"}
+var commands = []string{"serve", "check-config", "queue", "trace", "replay", "dkim", "plugin", "reload", "sendmail", "user", "import-postfix", "version", "help"}
 
 func main() {
 	os.Exit(runAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -96,6 +97,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return cmdSendmail(args[1:], stdin, stdout, stderr)
 	case "dkim":
 		err = cmdDKIM(args[1:], stdout)
+	case "import-postfix":
+		err = cmdImportPostfix(args[1:], stdout)
 	case "version", "--version", "-v":
 		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "--help":

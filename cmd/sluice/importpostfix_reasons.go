@@ -1,0 +1,75 @@
+package main
+
+import "strings"
+
+// pfReasons says why a main.cf parameter is not carried over, for those
+// README's "Coming from Postfix" table has a word on; the rest get
+// pfNoCounterpart.
+var pfReasons = map[string]string{
+	"myorigin":                            "none: only sluice sendmail qualifies bare names, with hostname",
+	"alias_maps":                          "local(8) aliases: Sluice delivers no mail itself; write them as route aliases to a mailbox server's addresses",
+	"alias_database":                      "local(8) aliases: Sluice delivers no mail itself",
+	"mailbox_size_limit":                  "local(8) delivery: none in Sluice (a mailbox server delivers)",
+	"home_mailbox":                        "local(8) delivery: none in Sluice (a mailbox server delivers)",
+	"mailbox_command":                     "local(8) delivery: none in Sluice (a mailbox server delivers)",
+	"biff":                                "local(8) delivery: none in Sluice",
+	"virtual_mailbox_maps":                "the route rule's recipients or recipients_file (an address a line, no OK column), or probe = true: by hand",
+	"local_recipient_maps":                "the route rule's recipients or recipients_file, or probe = true: by hand",
+	"smtpd_relay_restrictions":            "relay control is built in (relay_networks, AUTH; 554 5.7.1 Relay access denied); other restrictions are filter rules, by hand",
+	"smtpd_recipient_restrictions":        "relay control is built in (relay_networks, AUTH); other restrictions are filter rules, by hand",
+	"smtpd_client_restrictions":           "filter connect rules (dnsbl), by hand",
+	"smtpd_helo_restrictions":             "filter helo rules, by hand",
+	"smtpd_sender_restrictions":           "filter mail rules, by hand",
+	"smtpd_data_restrictions":             "filter rules, by hand",
+	"header_checks":                       "filter header rules, by hand",
+	"body_checks":                         "filter body rules, by hand (REPLACE of a body line: none)",
+	"smtpd_helo_required":                 "always on in Sluice",
+	"smtpd_tls_auth_only":                 "always on in Sluice: AUTH only under TLS",
+	"smtpd_sender_login_maps":             "[auth] senders_file, written user: addr (the map's columns swapped), by hand",
+	"smtp_sasl_auth_enable":               "the relay's authfile=FILE holding user:password, by hand (passwords are not copied)",
+	"smtp_sasl_password_maps":             "the relay's authfile=FILE holding user:password, by hand (passwords are not copied)",
+	"smtp_bind_address_enforce":           "always on in Sluice: a failed bind defers the mail",
+	"lmtp_bind_address":                   "none: LMTP connections leave from the kernel's choice",
+	"minimal_backoff_time":                "[delivery] retry, a list of intervals, by hand",
+	"maximal_backoff_time":                "[delivery] retry, a list of intervals, by hand",
+	"queue_minfree":                       "[limits] queue_minfree (64 MiB by default), by hand",
+	"smtpd_tls_protocols":                 "fixed: listeners speak TLS 1.2 and 1.3",
+	"smtpd_tls_mandatory_protocols":       "fixed: listeners speak TLS 1.2 and 1.3",
+	"smtp_tls_CAfile":                     "[delivery] ca_file adds one CA file to the system roots for tls=verify, by hand",
+	"smtp_tls_CApath":                     "tls=verify checks against the system roots (plus [delivery] ca_file)",
+	"smtpd_client_connection_count_limit": "[limits] max_connections_per_ip, by hand",
+	"smtpd_client_connection_rate_limit":  "[limits] connection_rate_per_ip (a minute), by hand",
+	"smtpd_client_message_rate_limit":     "[limits] message_rate_per_ip, by hand",
+	"smtpd_timeout":                       "[limits] command_timeout and data_timeout, by hand",
+	"compatibility_level":                 "Postfix's own upgrade safety net",
+}
+
+// pfLayout are Postfix's installation paths and ownership: nothing of
+// Sluice's.
+var pfLayout = []string{"readme_directory", "html_directory", "manpage_directory", "sample_directory", "command_directory", "daemon_directory", "data_directory", "shlib_directory", "meta_directory", "mail_owner", "setgid_group", "sendmail_path", "newaliases_path", "mailq_path"}
+
+// pfNoCounterpart is the reason for a parameter README's table has no row for.
+const pfNoCounterpart = "no counterpart in README's \"Coming from Postfix\" table"
+
+// rest lists every main.cf parameter not carried over, in file order.
+func (im *importer) rest() {
+	for _, prm := range im.p.params {
+		if im.p.used[prm.name] {
+			continue
+		}
+		why, ok := pfReasons[prm.name]
+		switch {
+		case ok:
+		case strings.HasSuffix(prm.name, "_directory") || strings.HasSuffix(prm.name, "_path") && prm.name != "smtpd_sasl_path":
+			why = "Postfix's own installation layout"
+		default:
+			why = pfNoCounterpart
+			for _, l := range pfLayout {
+				if l == prm.name {
+					why = "Postfix's own installation layout"
+				}
+			}
+		}
+		im.note(prm.name, why)
+	}
+}

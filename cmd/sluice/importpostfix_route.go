@@ -1,0 +1,297 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/delivery"
+)
+
+// pfRoute is what becomes the route stage: virtual_alias_maps' aliases
+// and transport_maps' rules.
+type pfRoute struct {
+	aliasKeys    []string // in file order
+	aliases      map[string][]string
+	aliasFrom    map[string]string
+	aliasDomains []string // keys written as a bare domain
+	rules        []pfRule
+	hasAll       bool // a "*" rule
+	from         []string
+}
+
+// pfRule is one route rule and the line it came from.
+type pfRule struct {
+	match, transport, reply, from string
+}
+
+// myorigin is $myorigin; Debian writes it as a file name whose first
+// line is the domain (/etc/mailname).
+func (im *importer) myorigin() string {
+	v := im.p.take("myorigin")
+	if !strings.HasPrefix(v, "/") {
+		return v
+	}
+	data, err := os.ReadFile(im.p.localPath(v))
+	first, _, _ := strings.Cut(string(data), "\n")
+	if err != nil || strings.TrimSpace(first) == "" {
+		im.note("myorigin", fmt.Sprintf("%s could not be read: bare names in virtual_alias_maps were qualified with $myhostname", v))
+		return im.p.value("myhostname")
+	}
+	return strings.TrimSpace(first)
+}
+
+// aliases reads virtual_alias_maps (virtual(5)): "user@domain targets",
+// "@domain targets" (a catch-all), "user targets" (user at $myorigin and
+// each $mydestination domain) and "domain anything" (a virtual alias
+// domain); a target without a domain is qualified with $myorigin.
+func (im *importer) aliases(route *pfRoute) error {
+	route.aliases = map[string][]string{}
+	route.aliasFrom = map[string]string{}
+	if !im.p.set("virtual_alias_maps") {
+		return nil
+	}
+	origin := ""
+	originDomain := func() string { // read once, and only when needed
+		if origin == "" {
+			origin = im.myorigin()
+		}
+		return origin
+	}
+	bare := false // the entry being read has a target without a domain
+	qualify := func(a string) string {
+		if strings.Contains(a, "@") {
+			return a
+		}
+		bare = true
+		return a + "@" + originDomain()
+	}
+	add := func(key string, targets []string, from string) {
+		if _, ok := route.aliases[key]; !ok {
+			route.aliasKeys = append(route.aliasKeys, key)
+			route.aliasFrom[key] = from
+		}
+		route.aliases[key] = append(route.aliases[key], targets...)
+	}
+	for _, spec := range pfList(im.p.take("virtual_alias_maps")) {
+		entries, ok, err := im.p.readTable(spec)
+		if err != nil {
+			return fmt.Errorf("virtual_alias_maps: %w", err)
+		}
+		if !ok {
+			im.note("virtual_alias_maps", fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its aliases into the route stage", spec))
+			continue
+		}
+		route.from = appendOnce(route.from, "virtual_alias_maps")
+		for _, e := range entries {
+			from := fmt.Sprintf("virtual_alias_maps %s:%d", e.file, e.line)
+			if !strings.Contains(e.key, "@") && strings.Contains(e.key, ".") {
+				route.aliasDomains = append(route.aliasDomains, e.key)
+				continue
+			}
+			var targets []string
+			bad := false
+			bare = false
+			for _, t := range pfList(e.value) {
+				if strings.HasPrefix(t, "@") {
+					bad = true // a domain rewrite: @old.example @new.example
+					break
+				}
+				targets = append(targets, qualify(t))
+			}
+			if bad || len(targets) == 0 || strings.HasSuffix(e.key, "@") {
+				im.noteAt(fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value), "route aliases map an address or @domain to addresses: no domain rewriting (@old @new), no empty targets")
+				continue
+			}
+			if bare {
+				from += " (a bare name is at myorigin)"
+			}
+			if strings.Contains(e.key, "@") {
+				add(e.key, targets, from)
+				continue
+			}
+			// "user": at $myorigin and each $mydestination domain.
+			for _, d := range append([]string{originDomain()}, pfList(im.p.value("mydestination"))...) {
+				if !strings.ContainsAny(d, ":/") {
+					add(e.key+"@"+strings.ToLower(d), targets, from)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// appendOnce appends s unless it is already there.
+func appendOnce(list []string, s string) []string {
+	for _, v := range list {
+		if v == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+// dsnText is an error: next hop's leading enhanced status code.
+var dsnText = regexp.MustCompile(`^([245])\.\d{1,3}\.\d{1,3}\s`)
+
+// pfTransport converts a transport_maps value ("transport:nexthop") to a
+// route transport, or says why it cannot.
+func (im *importer) pfTransport(v string) (transport, reply, why string) {
+	t, hop, _ := strings.Cut(v, ":")
+	if t == "" {
+		t = "smtp" // default_transport
+	}
+	var r string
+	switch t {
+	case "smtp", "relay":
+		if hop == "" {
+			r = "mx"
+			break
+		}
+		if _, _, err := config.SplitRelay(hop); err != nil {
+			return "", "", err.Error()
+		}
+		r = "smtp:" + hop
+	case "lmtp":
+		lmtp, _ := im.p.service("lmtp", "unix")
+		switch kind, rest, _ := strings.Cut(hop, ":"); {
+		case hop == "":
+			return "", "", "lmtp without a next hop: name the server"
+		case kind == "unix":
+			r = "lmtp:unix:" + im.p.queuePath(rest, lmtp.chrooted())
+		case kind == "inet":
+			r = "lmtp:inet:" + rest
+		default:
+			r = "lmtp:tcp:" + hop
+		}
+	case "discard":
+		return "discard", "", ""
+	case "error":
+		text := hop
+		if !dsnText.MatchString(text + " ") {
+			text = "5.0.0 " + text
+		}
+		code := "550"
+		if text[0] == '4' {
+			code = "450"
+		}
+		return "reject", code + " " + strings.TrimSpace(text), ""
+	default:
+		return "", "", fmt.Sprintf("transport %s: none in Sluice (local, virtual and pipe delivery are a mailbox server's, reached by LMTP)", t)
+	}
+	if _, err := delivery.ParseRoute(r); err != nil {
+		return "", "", err.Error()
+	}
+	return r, "", ""
+}
+
+// matchRank orders rules as Postfix's transport_maps search them, most
+// specific first (transport(5)): addresses, domains, .domain parents
+// (deeper first), then "*"; the route plugin takes the first match.
+func matchRank(m string) int {
+	switch {
+	case m == "*":
+		return 1000
+	case strings.Contains(m, "@"):
+		return 0
+	case strings.HasPrefix(m, "."):
+		return 500 - strings.Count(m, ".")
+	}
+	return 1
+}
+
+func (im *importer) transports(route *pfRoute) error {
+	p := im.p
+	if p.set("transport_maps") {
+		for _, spec := range pfList(p.take("transport_maps")) {
+			entries, ok, err := p.readTable(spec)
+			if err != nil {
+				return fmt.Errorf("transport_maps: %w", err)
+			}
+			if !ok {
+				im.note("transport_maps", fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries as route rules", spec))
+				continue
+			}
+			route.from = appendOnce(route.from, "transport_maps")
+			for _, e := range entries {
+				where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
+				if strings.HasPrefix(e.key, "@") || strings.HasSuffix(e.key, "@") {
+					im.noteAt(where, "route rules match a domain, .domain, user@domain or *")
+					continue
+				}
+				tr, reply, why := im.pfTransport(e.value)
+				if why != "" {
+					im.noteAt(where, why)
+					continue
+				}
+				route.rules = append(route.rules, pfRule{match: strings.ToLower(e.key), transport: tr, reply: reply, from: "transport_maps " + where})
+				route.hasAll = route.hasAll || e.key == "*"
+			}
+		}
+	}
+	// The final delivery transports of the domain classes, after
+	// transport_maps, which Postfix asks first.
+	for _, c := range []struct{ transport, domains string }{{"virtual_transport", "virtual_mailbox_domains"}, {"mailbox_transport", "mydestination"}} {
+		if !p.set(c.transport) {
+			continue
+		}
+		if route.hasAll {
+			im.note(c.transport, "transport_maps' * rule already takes every recipient")
+			continue
+		}
+		tr, reply, why := im.pfTransport(p.take(c.transport))
+		if why != "" || reply != "" {
+			im.note(c.transport, why)
+			continue
+		}
+		route.from = appendOnce(route.from, c.transport)
+	domains:
+		for _, d := range pfList(p.value(c.domains)) {
+			d = strings.ToLower(d)
+			if strings.ContainsAny(d, ":/") {
+				continue
+			}
+			for _, r := range route.rules {
+				if r.match == d {
+					continue domains // transport_maps has its own
+				}
+			}
+			route.rules = append(route.rules, pfRule{match: d, transport: tr, from: fmt.Sprintf("%s = %s, for %s", c.transport, p.raw(c.transport), c.domains)})
+		}
+	}
+	return nil
+}
+
+// routeStage writes the route stage, first in the pipeline so that no
+// earlier stage's accept skips its aliases (README, "Routing").
+func (im *importer) routeStage(route *pfRoute) {
+	if len(route.aliases) == 0 && len(route.rules) == 0 {
+		if im.p.set("recipient_delimiter") {
+			im.note("recipient_delimiter", "the route stage's detail_separator; no route stage was needed here")
+		}
+		return
+	}
+	sort.SliceStable(route.rules, func(i, j int) bool { return matchRank(route.rules[i].match) < matchRank(route.rules[j].match) })
+	b := &im.body
+	fmt.Fprintf(b, "\n# %s: the route stage, first so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "))
+	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))
+	if im.p.set("recipient_delimiter") {
+		fmt.Fprintf(b, "[stage.config]\n")
+		kv(b, "recipient_delimiter", "detail_separator", tomlStr(im.p.take("recipient_delimiter")))
+	}
+	if len(route.aliasKeys) > 0 {
+		fmt.Fprintf(b, "[stage.config.aliases]\n")
+		for _, k := range route.aliasKeys {
+			kv(b, route.aliasFrom[k], tomlStr(k), tomlStrs(route.aliases[k]))
+		}
+	}
+	for _, r := range route.rules {
+		fmt.Fprintf(b, "[[stage.config.rules]]\n# %s\nmatch = %s\ntransport = %s\n", r.from, tomlStr(r.match), tomlStr(r.transport))
+		if r.reply != "" {
+			fmt.Fprintf(b, "reply = %s\n", tomlStr(r.reply))
+		}
+	}
+}

@@ -1,0 +1,373 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// pfPorts are the services(5) names master.cf's SMTP services go by.
+var pfPorts = map[string]int{"smtp": 25, "submission": 587, "smtps": 465, "submissions": 465}
+
+// smtpdOption is a service's -o override, else main.cf's value; from
+// names where it came from.
+func (im *importer) smtpdOption(s pfService, name string) (value, from string) {
+	if v, ok := s.opts[name]; ok {
+		s.used[name] = true
+		return im.p.expand(v, 0), fmt.Sprintf("%s (master.cf %s -o)", name, s.name)
+	}
+	return im.p.take(name), name
+}
+
+// listenHosts are the addresses a service without its own host listens
+// on: inet_interfaces, for inet_protocols' families.
+func (im *importer) listenHosts() (hosts []string, from string) {
+	ifs := strings.ToLower(im.p.value("inet_interfaces"))
+	protos := strings.ToLower(im.p.value("inet_protocols"))
+	from = fmt.Sprintf("inet_interfaces = %s, inet_protocols = %s", ifs, protos)
+	if im.p.set("inet_interfaces") || im.p.set("inet_protocols") {
+		im.p.take("inet_interfaces")
+		im.p.take("inet_protocols")
+	} else {
+		from += " (Postfix's defaults)"
+	}
+	v6 := protos == "all" || strings.Contains(protos, "ipv6")
+	v4 := protos == "all" || strings.Contains(protos, "ipv4")
+	switch ifs {
+	case "all":
+		if v6 {
+			return []string{"::"}, from // both families, as [::]:25 listens
+		}
+		return []string{"0.0.0.0"}, from
+	case "loopback-only":
+		if v4 {
+			hosts = append(hosts, "127.0.0.1")
+		}
+		if v6 {
+			hosts = append(hosts, "::1")
+		}
+		return hosts, from
+	}
+	return pfList(ifs), from
+}
+
+// listeners writes one [[listener]] per address of master.cf's smtp,
+// submission and smtps services (smtpd, or postscreen for smtp).
+func (im *importer) listeners() {
+	services := im.p.services
+	if services == nil {
+		im.noteAt("master.cf", "not found: one smtp listener on port 25 assumed")
+		services = []pfService{{name: "smtp", typ: "inet", command: "smtpd", opts: map[string]string{}, used: map[string]bool{}}}
+	}
+	names := map[string]bool{}
+	for _, s := range services {
+		if s.typ != "inet" || (s.command != "smtpd" && s.command != "postscreen") {
+			continue
+		}
+		where := fmt.Sprintf("master.cf:%d %s", s.line, s.name)
+		host, portName := "", s.name
+		if i := strings.LastIndexByte(s.name, ':'); i >= 0 {
+			host, portName = strings.Trim(s.name[:i], "[]"), s.name[i+1:]
+		}
+		port, ok := pfPorts[portName]
+		if n, err := strconv.Atoi(portName); err == nil {
+			port, ok = n, n == 25 || n == 587 || n == 465
+		}
+		if !ok {
+			im.noteAt(where, "only the smtp, submission and smtps services are imported (a content filter's reinjection port has no counterpart: filters are stages)")
+			continue
+		}
+		if s.command == "postscreen" {
+			im.noteAt(where+" postscreen", "none: no pre-greeting tests; DNSBLs are filter rules")
+		}
+		kind, kindFrom := config.KindSMTP, "master.cf service "+s.name
+		wrapper, _ := im.smtpdOption(s, "smtpd_tls_wrappermode")
+		switch {
+		case pfYes(wrapper):
+			kind, kindFrom = config.KindSubmissions, kindFrom+" -o smtpd_tls_wrappermode=yes"
+		case port == 587:
+			kind = config.KindSubmission
+		}
+		if kind != config.KindSMTP {
+			if _, ok := s.opts["smtpd_sasl_auth_enable"]; ok {
+				s.used["smtpd_sasl_auth_enable"] = true // AUTH: what a submission listener is
+			}
+		}
+		cert, certFrom := im.smtpdOption(s, "smtpd_tls_cert_file")
+		key, keyFrom := im.smtpdOption(s, "smtpd_tls_key_file")
+		level, levelFrom := im.smtpdOption(s, "smtpd_tls_security_level")
+		if level == "" && pfYes(im.p.take("smtpd_use_tls")) {
+			level, levelFrom = "may", "smtpd_use_tls"
+		}
+		if pfYes(im.p.take("smtpd_enforce_tls")) {
+			level, levelFrom = "encrypt", "smtpd_enforce_tls"
+		}
+		if kind == config.KindSMTP && level != "may" && level != "encrypt" && cert != "" {
+			// Postfix offers no STARTTLS at level none; Sluice does
+			// whenever a listener has a certificate.
+			im.noteAt(where+" "+certFrom, "smtpd_tls_security_level is none: Postfix offers no STARTTLS here, so the listener has no tls_cert")
+			cert, key = "", ""
+		}
+		if kind != config.KindSMTP && (cert == "" || key == "") {
+			im.noteAt(where, "a "+string(kind)+" listener needs smtpd_tls_cert_file and smtpd_tls_key_file, which are not set: not imported")
+			continue
+		}
+		hosts, hostFrom := []string{host}, "master.cf service "+s.name
+		if host == "" {
+			hosts, hostFrom = im.listenHosts()
+		}
+		for _, h := range hosts {
+			name := string(kind)
+			if kind == config.KindSMTP {
+				name = "mx"
+			}
+			for n := 2; names[name]; n++ {
+				name = fmt.Sprintf("%s-%d", strings.TrimSuffix(name, fmt.Sprintf("-%d", n-1)), n)
+			}
+			names[name] = true
+			b := &im.body
+			fmt.Fprintf(b, "\n[[listener]]\n")
+			kv(b, fmt.Sprintf("master.cf:%d service %s (%s)", s.line, s.name, s.command), "name", tomlStr(name))
+			kv(b, hostFrom, "listen", tomlStr(net.JoinHostPort(h, strconv.Itoa(port))))
+			kv(b, kindFrom, "kind", tomlStr(string(kind)))
+			if cert != "" && key != "" {
+				if level != "" && kind == config.KindSMTP {
+					certFrom += ", " + levelFrom + " = " + level
+				}
+				kv(b, certFrom, "tls_cert", tomlStr(cert))
+				kv(b, keyFrom, "tls_key", tomlStr(key))
+				if level == "encrypt" && kind != config.KindSubmissions {
+					kv(b, levelFrom+" = encrypt", "tls_required", "true")
+				}
+			}
+		}
+		for _, o := range s.optOrder {
+			if !s.used[o] {
+				im.noteAt(fmt.Sprintf("%s -o %s=%s", where, o, s.opts[o]), "per-service settings: Sluice's listeners share the main settings and one pipeline")
+			}
+		}
+	}
+}
+
+// pfMilterList splits a milter list, keeping Postfix 3's
+// "{ inet:host:port, default_action=accept }" groups whole.
+func pfMilterList(s string) []string {
+	var out []string
+	for s = strings.TrimSpace(s); s != ""; s = strings.TrimLeft(s, " \t,") {
+		if s[0] == '{' {
+			end := strings.IndexByte(s, '}')
+			if end < 0 {
+				end = len(s) - 1
+			}
+			out = append(out, s[:end+1])
+			s = s[end+1:]
+			continue
+		}
+		end := strings.IndexAny(s, " \t,")
+		if end < 0 {
+			end = len(s)
+		}
+		out = append(out, s[:end])
+		s = s[end:]
+	}
+	return out
+}
+
+// onErrors maps milter_default_action to a stage's on_error.
+var onErrors = map[string]string{"tempfail": "tempfail", "accept": "continue", "reject": "reject"}
+
+// milters writes smtpd_milters, then the non_smtpd_milters not among
+// them, as milter stages in order: sluice sendmail goes through SMTP and
+// meets the same stages.
+func (im *importer) milters() {
+	p := im.p
+	def := p.value("milter_default_action")
+	if p.set("milter_default_action") {
+		p.take("milter_default_action")
+	}
+	smtp, _ := p.service("smtp", "inet")
+	type milter struct {
+		written, addr, onErr, actionFrom, kind string
+		params                                 []string
+	}
+	var list []*milter
+	seen := map[string]*milter{}
+	for _, param := range []string{"smtpd_milters", "non_smtpd_milters"} {
+		if !p.set(param) {
+			continue
+		}
+		for _, m := range pfMilterList(p.take(param)) {
+			action, own := def, false
+			addr := m // as written, without Postfix 3's { … } settings
+			if strings.HasPrefix(m, "{") {
+				parts := strings.Split(strings.Trim(m, "{} "), ",")
+				addr = strings.TrimSpace(parts[0])
+				for _, kvp := range parts[1:] {
+					k, v, _ := strings.Cut(strings.TrimSpace(kvp), "=")
+					if strings.TrimSpace(k) == "default_action" {
+						action, own = strings.TrimSpace(v), true
+					} else {
+						im.noteAt(param+" "+addr+" "+strings.TrimSpace(kvp), "per-milter settings other than default_action: none")
+					}
+				}
+			}
+			if prev := seen[addr]; prev != nil {
+				prev.params = appendOnce(prev.params, param) // one stage for both lists
+				continue
+			}
+			written := addr
+			kind, path, _ := strings.Cut(addr, ":")
+			switch kind {
+			case "unix", "local":
+				addr = "unix:" + p.queuePath(path, smtp.chrooted())
+			case "inet", "inet6", "tcp":
+			default:
+				im.note(param, addr+": want inet:HOST:PORT or unix:PATH")
+				continue
+			}
+			onErr, ok := onErrors[action]
+			actionFrom := "milter_default_action = " + action
+			if !ok {
+				im.noteAt(param+" "+addr+" default_action="+action, "none: on_error is tempfail, continue (accept) or reject; tempfail set")
+				onErr = "tempfail"
+			}
+			switch {
+			case own:
+				actionFrom = fmt.Sprintf("%s's default_action = %s", param, action)
+			case !p.set("milter_default_action"):
+				actionFrom += " (Postfix's default)"
+			}
+			ml := &milter{written: m, addr: addr, onErr: onErr, actionFrom: actionFrom, kind: kind, params: []string{param}}
+			seen[written] = ml
+			list = append(list, ml)
+		}
+	}
+	for i, ml := range list {
+		b := &im.body
+		from := strings.Join(ml.params, ", ")
+		fmt.Fprintf(b, "\n[[stage]]\n")
+		kv(b, fmt.Sprintf("%s (%s)", from, ml.written), "name", tomlStr(fmt.Sprintf("milter%d", i+1)))
+		if ml.kind == "unix" || ml.kind == "local" {
+			from += " (a relative path, or any under a chrooted smtpd, is under queue_directory)"
+		}
+		kv(b, from, "milter", tomlStr(ml.addr))
+		kv(b, ml.actionFrom, "on_error", tomlStr(ml.onErr))
+	}
+}
+
+// pfTime reads a Postfix time value: a number and a unit (s, m, h, d,
+// w), unit defaulting to def, as a Sluice duration ("5d", "4h").
+func pfTime(v, def string) (string, bool) {
+	m := regexp.MustCompile(`^(\d+)([smhdw]?)$`).FindStringSubmatch(strings.TrimSpace(v))
+	if m == nil {
+		return "", false
+	}
+	n, _ := strconv.Atoi(m[1])
+	unit := m[2]
+	if unit == "" {
+		unit = def
+	}
+	if unit == "w" {
+		n, unit = n*7, "d"
+	}
+	return strconv.Itoa(n) + unit, true
+}
+
+// tlsRoute maps smtp_tls_security_level to a route's tls= ("" for may).
+var tlsRoute = map[string]string{"may": "", "encrypt": "required", "verify": "verify", "secure": "verify", "dane": "dane", "dane-only": "dane-only"}
+
+// delivery returns the [delivery] table; a TLS level for all MX mail
+// becomes a route rule "*".
+func (im *importer) delivery(route *pfRoute) string {
+	p := im.p
+	var b strings.Builder
+	b.WriteString("\n[delivery]\n")
+	level := p.value("smtp_tls_security_level")
+	tls, tlsOK := tlsRoute[level]
+	if p.set("smtp_tls_security_level") && !tlsOK {
+		im.note("smtp_tls_security_level", "none: Sluice always tries STARTTLS (no none, no fingerprint)")
+	}
+	relay := strings.TrimSpace(p.take("relayhost"))
+	if hosts := pfList(relay); len(hosts) > 1 {
+		im.note("relayhost", "one relay only: "+hosts[0]+" taken")
+		relay = hosts[0]
+	}
+	switch {
+	case relay != "":
+		from := "relayhost"
+		if !strings.HasPrefix(relay, "[") {
+			from += " (Postfix looks up its MX, Sluice dials its own addresses)"
+		}
+		if tls != "" {
+			p.take("smtp_tls_security_level")
+			relay = "smtp:" + relay + "?tls=" + tls
+			from += ", smtp_tls_security_level = " + level
+		}
+		kv(&b, from, "relay", tomlStr(relay))
+	case tls == "dane" || tls == "dane-only":
+		p.take("smtp_tls_security_level")
+		kv(&b, "smtp_tls_security_level = "+level+" (point [dns] at a validating resolver)", "dane", "true")
+		if tls == "dane-only" {
+			im.note("smtp_tls_security_level", "dane-only for all MX mail: none; dane falls back to opportunistic TLS where no TLSA records are found")
+		}
+	case tls != "":
+		p.take("smtp_tls_security_level")
+		if route.hasAll {
+			im.note("smtp_tls_security_level", "transport_maps' * rule takes every recipient: add ?tls="+tls+" to its transport")
+			break
+		}
+		route.rules = append(route.rules, pfRule{match: "*", transport: "mx?tls=" + tls, from: "smtp_tls_security_level = " + level + ": every other recipient by MX"})
+		route.from = appendOnce(route.from, "smtp_tls_security_level")
+	case tlsOK && p.set("smtp_tls_security_level"):
+		p.take("smtp_tls_security_level")
+		b.WriteString("# smtp_tls_security_level = may: opportunistic TLS, as Sluice delivers anyway\n")
+	}
+	if relay == "" && p.set("relayhost") {
+		b.WriteString("# relayhost (empty): delivery by MX, as Sluice delivers anyway\n")
+	}
+	for _, t := range []struct{ param, key string }{{"maximal_queue_lifetime", "max_age"}, {"bounce_queue_lifetime", "bounce_max_age"}} {
+		if !p.set(t.param) {
+			continue
+		}
+		d, ok := pfTime(p.value(t.param), "d")
+		if !ok || strings.HasPrefix(d, "0") {
+			im.note(t.param, "not a positive time: "+t.key+" takes one (0, try once, has no counterpart)")
+			continue
+		}
+		kv(&b, t.param+" = "+p.take(t.param), t.key, tomlStr(d))
+	}
+	d, ok := pfTime(p.value("delay_warning_time"), "h")
+	switch {
+	case !ok:
+		im.note("delay_warning_time", "not a time")
+	case strings.HasPrefix(d, "0"):
+		from := "delay_warning_time = 0h"
+		if !p.set("delay_warning_time") {
+			from = "delay_warning_time (not set: Postfix sends no delay warnings)"
+		}
+		p.take("delay_warning_time")
+		kv(&b, from, "no_delay_warning", "true")
+	default:
+		kv(&b, "delay_warning_time = "+p.take("delay_warning_time"), "delay_warning", tomlStr(d))
+	}
+	for _, s := range []struct {
+		param, key string
+		v6         bool
+	}{{"smtp_bind_address", "source_address", false}, {"smtp_bind_address6", "source_address6", true}} {
+		if !p.set(s.param) {
+			continue
+		}
+		a, err := config.ParseSourceAddr(p.value(s.param))
+		if err != nil || a.Is6() != s.v6 {
+			im.note(s.param, "not an address of its family")
+			continue
+		}
+		kv(&b, s.param, s.key, tomlStr(a.String()))
+		p.take(s.param)
+	}
+	return b.String()
+}

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// pfParam is one main.cf parameter as written.
+type pfParam struct {
+	name, value string
+	line        int
+}
+
+// pfConf is a Postfix configuration directory read for import-postfix:
+// main.cf's parameters, master.cf's services, and the bookkeeping of
+// which parameters the import used, so that the rest can be listed.
+type pfConf struct {
+	dir      string
+	params   []pfParam
+	byName   map[string]int // index in params
+	services []pfService
+	used     map[string]bool
+	// hostname is gethostname(), for Postfix's default myhostname.
+	hostname string
+	// expanded are the parameters main.cf sets that another's value
+	// named ($mydomain), in the order first met.
+	expanded []string
+}
+
+// pfDefaults are Postfix's defaults (postconf(5)) for the parameters the
+// import expands or reads when main.cf does not set them. myhostname and
+// mydomain are derived (pfConf.value).
+var pfDefaults = map[string]string{
+	"myorigin":               "$myhostname",
+	"mydestination":          "$myhostname, localhost.$mydomain, localhost",
+	"config_directory":       "/etc/postfix",
+	"queue_directory":        "/var/spool/postfix",
+	"data_directory":         "/var/lib/postfix",
+	"mail_name":              "Postfix",
+	"inet_interfaces":        "all",
+	"inet_protocols":         "all",
+	"message_size_limit":     "10240000",
+	"maximal_queue_lifetime": "5d",
+	"bounce_queue_lifetime":  "5d",
+	"delay_warning_time":     "0h",
+	"smtpd_delay_reject":     "yes",
+	"soft_bounce":            "no",
+	"milter_default_action":  "tempfail",
+	"smtpd_sasl_type":        "cyrus",
+	"virtual_alias_domains":  "$virtual_alias_maps",
+}
+
+// readPostfix reads dir's main.cf and, when there is one, master.cf.
+func readPostfix(dir, hostname string) (*pfConf, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("directory %s: %w", dir, pathErr(err))
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("directory %s: not a directory", dir)
+	}
+	p := &pfConf{dir: dir, byName: map[string]int{}, used: map[string]bool{}, hostname: hostname}
+	main, err := os.ReadFile(filepath.Join(dir, "main.cf"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "main.cf"), pathErr(err))
+	}
+	for _, l := range pfLogicalLines(main) {
+		name, value, ok := strings.Cut(l.text, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return nil, fmt.Errorf("%s:%d: want name = value", filepath.Join(dir, "main.cf"), l.line)
+		}
+		// The last setting of a parameter wins, as in Postfix.
+		if i, ok := p.byName[name]; ok {
+			p.params[i].value, p.params[i].line = strings.TrimSpace(value), l.line
+			continue
+		}
+		p.byName[name] = len(p.params)
+		p.params = append(p.params, pfParam{name: name, value: strings.TrimSpace(value), line: l.line})
+	}
+	master, err := os.ReadFile(filepath.Join(dir, "master.cf"))
+	switch {
+	case err == nil:
+		p.services = parseMaster(master)
+	case os.IsNotExist(err):
+		p.services = nil // the caller assumes Postfix's smtp service
+	default:
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "master.cf"), pathErr(err))
+	}
+	return p, nil
+}
+
+// pathErr drops the path os repeats in its errors; the caller names it.
+func pathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// pfLine is a logical line of a Postfix file, continuations joined.
+type pfLine struct {
+	text string
+	line int
+}
+
+// pfLogicalLines splits a main.cf, master.cf or map source file as
+// Postfix reads them (postconf(5), postmap(1)): a line that starts with
+// white space continues the one before, a line whose first non-space
+// character is # is a comment, and blank lines are skipped.
+func pfLogicalLines(data []byte) []pfLine {
+	var out []pfLine
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		l := strings.TrimRight(sc.Text(), " \t\r")
+		trimmed := strings.TrimSpace(l)
+		if trimmed == "" || trimmed[0] == '#' {
+			continue
+		}
+		if (l[0] == ' ' || l[0] == '\t') && len(out) > 0 {
+			out[len(out)-1].text += " " + trimmed
+			continue
+		}
+		out = append(out, pfLine{text: trimmed, line: n})
+	}
+	return out
+}
+
+// set reports whether main.cf sets name.
+func (p *pfConf) set(name string) bool {
+	_, ok := p.byName[name]
+	return ok
+}
+
+// take returns name's value with $parameters expanded, and marks it
+// carried over.
+func (p *pfConf) take(name string) string {
+	p.used[name] = true
+	return p.value(name)
+}
+
+// value is name's value, expanded: main.cf's, else Postfix's default.
+func (p *pfConf) value(name string) string {
+	return p.expand(p.raw(name), 0)
+}
+
+// raw is name's value as written, or Postfix's default.
+func (p *pfConf) raw(name string) string {
+	if i, ok := p.byName[name]; ok {
+		return p.params[i].value
+	}
+	switch name {
+	case "myhostname":
+		// postconf(5): gethostname()'s name, or that name with
+		// ".$mydomain" appended when it is not fully qualified.
+		if strings.Contains(p.hostname, ".") {
+			return p.hostname
+		}
+		return p.hostname + ".$mydomain"
+	case "mydomain":
+		// postconf(5): $myhostname minus its first component, or
+		// "localdomain" (so a short gethostname() is NAME.localdomain).
+		if !p.set("myhostname") && !strings.Contains(p.hostname, ".") {
+			return "localdomain"
+		}
+		if _, d, ok := strings.Cut(p.value("myhostname"), "."); ok && d != "" {
+			return d
+		}
+		return "localdomain"
+	}
+	return pfDefaults[name]
+}
+
+// expand replaces $name, ${name} and $(name) with their values, and
+// ${name?text} / ${name:text} with text when name is (is not) set to a
+// non-empty value, as Postfix does (postconf(5), "parameter expansion").
+func (p *pfConf) expand(s string, depth int) string {
+	if depth > 20 || !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' || i+1 == len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		rest := s[i+1:]
+		if rest[0] == '$' {
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		var name, cond, text string
+		if close := map[byte]byte{'{': '}', '(': ')'}[rest[0]]; close != 0 {
+			end := strings.IndexByte(rest, close)
+			if end < 0 {
+				b.WriteString(s[i:])
+				break
+			}
+			inner := rest[1:end]
+			name = inner
+			if k := strings.IndexAny(inner, "?:"); k >= 0 {
+				name, cond, text = inner[:k], inner[k:k+1], inner[k+1:]
+				text = strings.TrimSuffix(strings.TrimPrefix(text, "{"), "}")
+			}
+			i += end + 1
+		} else {
+			end := 0
+			for end < len(rest) && (rest[end] == '_' || rest[end] >= 'a' && rest[end] <= 'z' || rest[end] >= 'A' && rest[end] <= 'Z' || rest[end] >= '0' && rest[end] <= '9') {
+				end++
+			}
+			if end == 0 {
+				b.WriteByte('$')
+				continue
+			}
+			name = rest[:end]
+			i += end
+		}
+		if p.set(name) && !p.used[name] {
+			p.used[name] = true
+			p.expanded = append(p.expanded, name)
+		}
+		v := p.expand(p.raw(name), depth+1)
+		switch cond {
+		case "?":
+			if v != "" {
+				b.WriteString(p.expand(text, depth+1))
+			}
+		case ":":
+			if v == "" {
+				b.WriteString(p.expand(text, depth+1))
+			}
+		default:
+			b.WriteString(v)
+		}
+	}
+	return b.String()
+}
+
+// pfList splits a Postfix list value: white space and commas separate.
+func pfList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\t' || r == ',' || r == '\n' })
+}
+
+// pfYes reads a Postfix boolean.
+func pfYes(s string) bool { return strings.EqualFold(strings.TrimSpace(s), "yes") }
+
+// pfService is one master.cf service.
+type pfService struct {
+	name, typ, chroot, command string
+	args                       []string
+	opts                       map[string]string // -o name=value
+	optOrder                   []string
+	used                       map[string]bool // options the import carried over
+	line                       int
+}
+
+// parseMaster reads master.cf's services (master(5)): service type
+// private unpriv chroot wakeup maxproc command args, -o overrides among
+// the args.
+func parseMaster(data []byte) []pfService {
+	var out []pfService
+	for _, l := range pfLogicalLines(data) {
+		f := strings.Fields(l.text)
+		if len(f) < 8 {
+			continue
+		}
+		s := pfService{name: f[0], typ: f[1], chroot: f[4], command: f[7], opts: map[string]string{}, used: map[string]bool{}, line: l.line}
+		args := f[8:]
+		for i := 0; i < len(args); i++ {
+			if args[i] == "-o" && i+1 < len(args) {
+				k, v, _ := strings.Cut(args[i+1], "=")
+				s.opts[k] = v
+				s.optOrder = append(s.optOrder, k)
+				i++
+				continue
+			}
+			s.args = append(s.args, args[i])
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// chrooted reports whether the service runs chrooted: "-" is Postfix
+// 3's default, n (Debian's master.cf writes y explicitly).
+func (s pfService) chrooted() bool { return s.chroot == "y" }
+
+// service returns master.cf's service of that name and type.
+func (p *pfConf) service(name, typ string) (pfService, bool) {
+	for _, s := range p.services {
+		if s.name == name && s.typ == typ {
+			return s, true
+		}
+	}
+	return pfService{}, false
+}
+
+// queuePath is a socket path as a Postfix daemon means it: relative to
+// queue_directory (its working directory), and an absolute one too when
+// the daemon runs chrooted there (MILTER_README, SASL_README).
+func (p *pfConf) queuePath(path string, chrooted bool) string {
+	q := p.value("queue_directory")
+	if !filepath.IsAbs(path) || chrooted {
+		return filepath.Join(q, path)
+	}
+	return path
+}
+
+// localPath is where to read a file main.cf names: one under
+// config_directory is read from the directory given to -d instead, so
+// that a copy of /etc/postfix imports as the original would.
+func (p *pfConf) localPath(path string) string {
+	cd := filepath.Clean(p.value("config_directory"))
+	if rel, err := filepath.Rel(cd, filepath.Clean(path)); err == nil && filepath.IsAbs(path) && rel != ".." && !strings.HasPrefix(rel, "../") {
+		return filepath.Join(p.dir, rel)
+	}
+	return path
+}
+
+// pfEntry is one line of a lookup table's source file.
+type pfEntry struct {
+	key, value string
+	file       string // as main.cf names it
+	line       int
+}
+
+// pfTableTypes are the table types whose source is a postmap text file.
+var pfTableTypes = map[string]bool{"hash": true, "btree": true, "lmdb": true, "cdb": true, "dbm": true, "sdbm": true, "texthash": true}
+
+// readTable reads a "type:name" table's source file (postmap(1):
+// "key whitespace value", # comments, continuation lines): hash:/etc/postfix/virtual
+// reads /etc/postfix/virtual, not the .db. supported is false for
+// another table type (regexp, pcre, mysql, …), which the caller lists.
+func (p *pfConf) readTable(spec string) (entries []pfEntry, supported bool, err error) {
+	spec = strings.TrimPrefix(spec, "proxy:")
+	typ, name, ok := strings.Cut(spec, ":")
+	if !ok || !pfTableTypes[typ] {
+		return nil, false, nil
+	}
+	data, err := os.ReadFile(p.localPath(name))
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: %s: %w", spec, p.localPath(name), pathErr(err))
+	}
+	for _, l := range pfLogicalLines(data) {
+		k, v, _ := strings.Cut(strings.ReplaceAll(l.text, "\t", " "), " ")
+		entries = append(entries, pfEntry{key: k, value: strings.TrimSpace(v), file: name, line: l.line})
+	}
+	return entries, true, nil
+}
