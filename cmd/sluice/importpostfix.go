@@ -51,6 +51,9 @@ func importPostfix(dir, hostname string) (string, error) {
 	if err := im.run(); err != nil {
 		return "", err
 	}
+	if p.err != nil {
+		return "", p.err
+	}
 	return im.text(dir), nil
 }
 
@@ -89,7 +92,20 @@ func (im *importer) noteAt(what, why string) {
 
 // kv writes "# from" and then "key = value" (value already TOML).
 func kv(b *strings.Builder, from, key, value string) {
-	fmt.Fprintf(b, "# %s\n%s = %s\n", from, key, value)
+	fmt.Fprintf(b, "# %s\n%s = %s\n", tomlComment(from), key, value)
+}
+
+// tomlComment is s fit for a TOML comment, which may hold no control
+// character but tab and must be UTF-8 (TOML 1.0, "Comment"): main.cf,
+// master.cf and table lines may hold either, and a comment quoting them
+// must not make the draft unparseable. Each such rune becomes U+FFFD.
+func tomlComment(s string) string {
+	return strings.Map(func(r rune) rune {
+		if (r < 0x20 && r != '\t') || r == 0x7f {
+			return utf8.RuneError
+		}
+		return r // strings.Map already turned invalid bytes into U+FFFD
+	}, s)
 }
 
 // tomlStr is s as a TOML basic string.
@@ -158,11 +174,11 @@ func (im *importer) run() error {
 // text is the whole file.
 func (im *importer) text(dir string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# sluice.toml drafted by sluice import-postfix from %s (main.cf, master.cf).\n", dir)
+	fmt.Fprintf(&b, "# sluice.toml drafted by sluice import-postfix from %s (main.cf, master.cf).\n", tomlComment(dir))
 	b.WriteString("# A draft to read, not a finished config: check each setting, then the list\n")
 	b.WriteString("# at the end of what was not carried over, and run sluice check-config.\n")
 	if len(im.p.expanded) > 0 {
-		fmt.Fprintf(&b, "# Expanded where other parameters name them: %s.\n", strings.Join(im.p.expanded, ", "))
+		fmt.Fprintf(&b, "# Expanded where other parameters name them: %s.\n", tomlComment(strings.Join(im.p.expanded, ", ")))
 	}
 	b.WriteString("\n")
 	b.WriteString(im.top.String())
@@ -174,7 +190,7 @@ func (im *importer) text(dir string) string {
 	}
 	b.WriteString("\n# Read but not carried over:\n")
 	for _, n := range im.notes {
-		fmt.Fprintf(&b, "#   %s\n#       %s\n", oneLine(n.what), n.why)
+		fmt.Fprintf(&b, "#   %s\n#       %s\n", tomlComment(oneLine(n.what)), tomlComment(oneLine(n.why)))
 	}
 	return b.String()
 }
@@ -191,7 +207,7 @@ func (im *importer) domainList(param string) ([]string, error) {
 	for _, e := range pfList(im.p.take(param)) {
 		switch {
 		case strings.HasPrefix(e, "/"):
-			data, err := os.ReadFile(im.p.localPath(e))
+			data, err := pfReadFile(im.p.localPath(e))
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", param, e, pathErr(err))
 			}
@@ -278,7 +294,7 @@ func (im *importer) relayNetworks() error {
 	var entries []string
 	for _, e := range pfList(p.take("mynetworks")) {
 		if strings.HasPrefix(e, "/") {
-			data, err := os.ReadFile(p.localPath(e))
+			data, err := pfReadFile(p.localPath(e))
 			if err != nil {
 				return fmt.Errorf("mynetworks: %s: %w", e, pathErr(err))
 			}
@@ -352,7 +368,7 @@ func (im *importer) saslOption(name string) (value, from string) {
 	for _, s := range im.p.services {
 		if v, ok := s.opts[name]; ok && s.typ == "inet" {
 			s.used[name] = true
-			return im.p.expand(v, 0), fmt.Sprintf("%s (master.cf %s -o)", name, s.name)
+			return im.p.expand(v), fmt.Sprintf("%s (master.cf %s -o)", name, s.name)
 		}
 	}
 	return im.p.value(name), name

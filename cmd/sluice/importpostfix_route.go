@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
@@ -35,7 +34,7 @@ func (im *importer) myorigin() string {
 	if !strings.HasPrefix(v, "/") {
 		return v
 	}
-	data, err := os.ReadFile(im.p.localPath(v))
+	data, err := pfReadFile(im.p.localPath(v))
 	first, _, _ := strings.Cut(string(data), "\n")
 	if err != nil || strings.TrimSpace(first) == "" {
 		im.note("myorigin", fmt.Sprintf("%s could not be read: bare names in virtual_alias_maps were qualified with $myhostname", v))
@@ -289,7 +288,7 @@ func (im *importer) routeStage(route *pfRoute) {
 		}
 	}
 	for _, r := range route.rules {
-		fmt.Fprintf(b, "[[stage.config.rules]]\n# %s\nmatch = %s\ntransport = %s\n", r.from, tomlStr(r.match), tomlStr(r.transport))
+		fmt.Fprintf(b, "[[stage.config.rules]]\n# %s\nmatch = %s\ntransport = %s\n", tomlComment(r.from), tomlStr(r.match), tomlStr(r.transport))
 		if r.reply != "" {
 			fmt.Fprintf(b, "reply = %s\n", tomlStr(r.reply))
 		}

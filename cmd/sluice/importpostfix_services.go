@@ -18,7 +18,7 @@ var pfPorts = map[string]int{"smtp": 25, "submission": 587, "smtps": 465, "submi
 func (im *importer) smtpdOption(s pfService, name string) (value, from string) {
 	if v, ok := s.opts[name]; ok {
 		s.used[name] = true
-		return im.p.expand(v, 0), fmt.Sprintf("%s (master.cf %s -o)", name, s.name)
+		return im.p.expand(v), fmt.Sprintf("%s (master.cf %s -o)", name, s.name)
 	}
 	return im.p.take(name), name
 }

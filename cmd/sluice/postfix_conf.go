@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,6 +29,9 @@ type pfConf struct {
 	// expanded are the parameters main.cf sets that another's value
 	// named ($mydomain), in the order first met.
 	expanded []string
+	// err is the first parameter expansion that failed (a loop, or
+	// text past pfExpansionLimit).
+	err error
 }
 
 // pfDefaults are Postfix's defaults (postconf(5)) for the parameters the
@@ -64,7 +67,7 @@ func readPostfix(dir, hostname string) (*pfConf, error) {
 		return nil, fmt.Errorf("directory %s: not a directory", dir)
 	}
 	p := &pfConf{dir: dir, byName: map[string]int{}, used: map[string]bool{}, hostname: hostname}
-	main, err := os.ReadFile(filepath.Join(dir, "main.cf"))
+	main, err := pfReadFile(filepath.Join(dir, "main.cf"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "main.cf"), pathErr(err))
 	}
@@ -82,7 +85,7 @@ func readPostfix(dir, hostname string) (*pfConf, error) {
 		p.byName[name] = len(p.params)
 		p.params = append(p.params, pfParam{name: name, value: strings.TrimSpace(value), line: l.line})
 	}
-	master, err := os.ReadFile(filepath.Join(dir, "master.cf"))
+	master, err := pfReadFile(filepath.Join(dir, "master.cf"))
 	switch {
 	case err == nil:
 		p.services = parseMaster(master)
@@ -114,12 +117,10 @@ type pfLine struct {
 // character is # is a comment, and blank lines are skipped.
 func pfLogicalLines(data []byte) []pfLine {
 	var out []pfLine
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		l := strings.TrimRight(sc.Text(), " \t\r")
+	// Split by hand, not with a bufio.Scanner, whose line limit would
+	// silently end the file at a long line; pfReadFile bounds the size.
+	for n, raw := range strings.Split(string(data), "\n") {
+		l := strings.TrimRight(raw, " \t\r")
 		trimmed := strings.TrimSpace(l)
 		if trimmed == "" || trimmed[0] == '#' {
 			continue
@@ -128,9 +129,40 @@ func pfLogicalLines(data []byte) []pfLine {
 			out[len(out)-1].text += " " + trimmed
 			continue
 		}
-		out = append(out, pfLine{text: trimmed, line: n})
+		out = append(out, pfLine{text: trimmed, line: n + 1})
 	}
 	return out
+}
+
+// pfMaxFile bounds each file the import reads: far above any main.cf or
+// table source a site writes, far below what would exhaust memory.
+var pfMaxFile int64 = 64 << 20
+
+// pfReadFile reads a file main.cf names, or main.cf or master.cf: a
+// regular file (a FIFO or device there would block or never end) of at
+// most pfMaxFile bytes.
+func pfReadFile(path string) ([]byte, error) {
+	// Stat before Open: opening a FIFO blocks until a writer comes.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &os.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, pfMaxFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > pfMaxFile {
+		return nil, &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d MiB", pfMaxFile>>20)}
+	}
+	return data, nil
 }
 
 // set reports whether main.cf sets name.
@@ -148,11 +180,24 @@ func (p *pfConf) take(name string) string {
 
 // value is name's value, expanded: main.cf's, else Postfix's default.
 func (p *pfConf) value(name string) string {
-	return p.expand(p.raw(name), 0)
+	x := &pfExpansion{p: p, top: name, active: map[string]bool{}}
+	return x.param(name)
+}
+
+// expand expands s's $parameters, as value does a parameter's.
+func (p *pfConf) expand(s string) string {
+	x := &pfExpansion{p: p, active: map[string]bool{}}
+	return x.expand(s)
 }
 
 // raw is name's value as written, or Postfix's default.
 func (p *pfConf) raw(name string) string {
+	return p.rawIn(&pfExpansion{p: p, top: name, active: map[string]bool{}}, name)
+}
+
+// rawIn is raw within expansion x, whose loop check covers the
+// defaults derived from other parameters (mydomain from myhostname).
+func (p *pfConf) rawIn(x *pfExpansion, name string) string {
 	if i, ok := p.byName[name]; ok {
 		return p.params[i].value
 	}
@@ -170,7 +215,7 @@ func (p *pfConf) raw(name string) string {
 		if !p.set("myhostname") && !strings.Contains(p.hostname, ".") {
 			return "localdomain"
 		}
-		if _, d, ok := strings.Cut(p.value("myhostname"), "."); ok && d != "" {
+		if _, d, ok := strings.Cut(x.param("myhostname"), "."); ok && d != "" {
 			return d
 		}
 		return "localdomain"
@@ -178,11 +223,51 @@ func (p *pfConf) raw(name string) string {
 	return pfDefaults[name]
 }
 
+// pfExpansionLimit bounds the text one expansion may produce, and so
+// its time: "a = $b $b", "b = $c $c", ... doubles at each step.
+const pfExpansionLimit = 1 << 20
+
+// pfExpansion is one parameter's expansion: the parameters being
+// expanded, to refuse a loop ("a = $b", "b = $a") as Postfix does
+// rather than recurse for ever, and the work done so far.
+type pfExpansion struct {
+	p      *pfConf
+	top    string
+	active map[string]bool
+	work   int
+}
+
+// fail records the first expansion error; importPostfix reports it.
+func (x *pfExpansion) fail(format string, args ...any) {
+	if x.p.err == nil {
+		x.p.err = fmt.Errorf("main.cf: "+format, args...)
+	}
+}
+
+// param is name's value, expanded.
+func (x *pfExpansion) param(name string) string {
+	if x.active[name] {
+		x.fail("$%s: parameter expansion loops: its value names it again", name)
+		return ""
+	}
+	x.active[name] = true
+	defer delete(x.active, name)
+	return x.expand(x.p.rawIn(x, name))
+}
+
 // expand replaces $name, ${name} and $(name) with their values, and
 // ${name?text} / ${name:text} with text when name is (is not) set to a
-// non-empty value, as Postfix does (postconf(5), "parameter expansion").
-func (p *pfConf) expand(s string, depth int) string {
-	if depth > 20 || !strings.Contains(s, "$") {
+// non-empty value, as Postfix does (postconf(5), "parameter expansion";
+// mac_parse(3) matches nested brackets, and Postfix 3.0's
+// ${name?{text}} form keeps the text in braces, spaces around it
+// dropped).
+func (x *pfExpansion) expand(s string) string {
+	x.work += len(s) + 1
+	if x.work > pfExpansionLimit {
+		x.fail("$%s: parameter expansion larger than %d bytes", x.top, pfExpansionLimit)
+		return ""
+	}
+	if !strings.Contains(s, "$") {
 		return s
 	}
 	var b strings.Builder
@@ -198,8 +283,8 @@ func (p *pfConf) expand(s string, depth int) string {
 			continue
 		}
 		var name, cond, text string
-		if close := map[byte]byte{'{': '}', '(': ')'}[rest[0]]; close != 0 {
-			end := strings.IndexByte(rest, close)
+		if rest[0] == '{' || rest[0] == '(' {
+			end := pfMatchBracket(rest)
 			if end < 0 {
 				b.WriteString(s[i:])
 				break
@@ -207,8 +292,10 @@ func (p *pfConf) expand(s string, depth int) string {
 			inner := rest[1:end]
 			name = inner
 			if k := strings.IndexAny(inner, "?:"); k >= 0 {
-				name, cond, text = inner[:k], inner[k:k+1], inner[k+1:]
-				text = strings.TrimSuffix(strings.TrimPrefix(text, "{"), "}")
+				name, cond, text = inner[:k], inner[k:k+1], strings.TrimSpace(inner[k+1:])
+				if len(text) >= 2 && text[0] == '{' && pfMatchBracket(text) == len(text)-1 {
+					text = strings.TrimSpace(text[1 : len(text)-1])
+				}
 			}
 			i += end + 1
 		} else {
@@ -223,25 +310,50 @@ func (p *pfConf) expand(s string, depth int) string {
 			name = rest[:end]
 			i += end
 		}
+		p := x.p
 		if p.set(name) && !p.used[name] {
 			p.used[name] = true
 			p.expanded = append(p.expanded, name)
 		}
-		v := p.expand(p.raw(name), depth+1)
+		v := x.param(name)
 		switch cond {
 		case "?":
 			if v != "" {
-				b.WriteString(p.expand(text, depth+1))
+				b.WriteString(x.expand(text))
 			}
 		case ":":
 			if v == "" {
-				b.WriteString(p.expand(text, depth+1))
+				b.WriteString(x.expand(text))
 			}
 		default:
 			b.WriteString(v)
 		}
+		if x.p.err != nil {
+			return ""
+		}
 	}
+	x.work += b.Len()
 	return b.String()
+}
+
+// pfMatchBracket is the index in s of the bracket closing s[0] ('{' or
+// '('), counting nested ones of its kind as mac_parse(3) does, or -1.
+func pfMatchBracket(s string) int {
+	open := s[0]
+	close := map[byte]byte{'{': '}', '(': ')'}[open]
+	level := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case open:
+			level++
+		case close:
+			level--
+			if level == 0 {
+				return i
+			}
+		}
+	}
+	return -1
 }
 
 // pfList splits a Postfix list value: white space and commas separate.
@@ -345,7 +457,7 @@ func (p *pfConf) readTable(spec string) (entries []pfEntry, supported bool, err 
 	if !ok || !pfTableTypes[typ] {
 		return nil, false, nil
 	}
-	data, err := os.ReadFile(p.localPath(name))
+	data, err := pfReadFile(p.localPath(name))
 	if err != nil {
 		return nil, true, fmt.Errorf("%s: %s: %w", spec, p.localPath(name), pathErr(err))
 	}
