@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -24,6 +25,30 @@ func TestPluginEnvCarriesDeliveryCAFile(t *testing.T) {
 	for _, kv := range pluginEnv(c, false) {
 		if strings.HasPrefix(kv, delivery.EnvCAFile+"=") {
 			t.Errorf("no ca_file, yet env has %q", kv)
+		}
+	}
+}
+
+// Each variable the core sets in a plugin's environment is named in
+// README's "What a plugin can rely on", where plugin authors look.
+func TestPluginEnvDocumented(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, ok := strings.Cut(string(readme), "What a plugin can rely on:")
+	if !ok {
+		t.Fatal(`README has no "What a plugin can rely on:" list`)
+	}
+	list, _, _ = strings.Cut(list, "\n\n")
+	dir := t.TempDir()
+	c := &config.Config{Source: filepath.Join(dir, "sluice.toml"), Hostname: "mx.example.org",
+		DNS:      config.DNS{Servers: []string{"127.0.0.1:53"}},
+		Delivery: config.Delivery{CAFile: "ca.pem"}}
+	for _, kv := range pluginEnv(c, true) {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.Contains(list, "`"+name) {
+			t.Errorf("README's plugin environment list does not name %s", name)
 		}
 	}
 }
