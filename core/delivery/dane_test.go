@@ -261,40 +261,33 @@ func TestDANETrustAnchor(t *testing.T) {
 	}
 }
 
-// TLSA records none of which an SMTP client may use (PKIX-EE, RFC 7672
-// §3.1.3): TLS is still required, so a server without STARTTLS is not
-// given the mail.
-func TestDANEUnusableTLSARequiresTLS(t *testing.T) {
-	h := newHarness(t)
-	other := testlib.SelfSigned(t, "mx.dest.test")
-	h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(1, 1, leafOf(t, other)))...)
-	s := h.sinkAt("127.0.0.1", sinkOptions{})
-	h.start()
-	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
-	r := rcpt(h.recorded(id), "r@dest.test")
-	if want := fmt.Sprintf("451 4.7.4 TLS is required, but was not offered by host mx.dest.test[127.0.0.1]:%d", h.port); r.Status != envelope.RcptPending || r.LastReply != want {
-		t.Fatalf("%+v, want deferred with %q", r, want)
-	}
-	if n := len(s.messages()); n != 0 {
-		t.Fatalf("%d messages sent in plaintext", n)
-	}
-}
-
-// Usable TLSA records and a server that does not offer STARTTLS: the
-// mail waits, with Postfix's 4.7.4 reply naming the host, not the 4.4.1
-// of a server that could not be reached.
+// A server that does not offer STARTTLS is not given the mail when TLS
+// is required: by TLSA records none of which an SMTP client may use
+// (PKIX-EE, RFC 7672 §3.1.3: TLS is still required), or by usable ones.
+// The mail waits, with Postfix's 4.7.4 reply naming the host, not the
+// 4.4.1 of a server that could not be reached.
 func TestDANEWithoutSTARTTLSDefers474(t *testing.T) {
-	h := newHarness(t)
-	h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(3, 1, leafOf(t, testlib.SelfSigned(t, "mx.dest.test"))))...)
-	s := h.sinkAt("127.0.0.1", sinkOptions{})
-	h.start()
-	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
-	r := rcpt(h.recorded(id), "r@dest.test")
-	if want := fmt.Sprintf("451 4.7.4 TLS is required, but was not offered by host mx.dest.test[127.0.0.1]:%d", h.port); r.Status != envelope.RcptPending || r.LastReply != want {
-		t.Fatalf("%+v, want deferred with %q", r, want)
-	}
-	if n := len(s.messages()); n != 0 {
-		t.Fatalf("%d messages sent in plaintext", n)
+	for _, tc := range []struct {
+		name            string
+		usage, selector int
+	}{
+		{"unusable PKIX-EE", 1, 1},
+		{"usable DANE-EE", 3, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(tc.usage, tc.selector, leafOf(t, testlib.SelfSigned(t, "mx.dest.test"))))...)
+			s := h.sinkAt("127.0.0.1", sinkOptions{})
+			h.start()
+			id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+			r := rcpt(h.recorded(id), "r@dest.test")
+			if want := fmt.Sprintf("451 4.7.4 TLS is required, but was not offered by host mx.dest.test[127.0.0.1]:%d", h.port); r.Status != envelope.RcptPending || r.LastReply != want {
+				t.Fatalf("%+v, want deferred with %q", r, want)
+			}
+			if n := len(s.messages()); n != 0 {
+				t.Fatalf("%d messages sent in plaintext", n)
+			}
+		})
 	}
 }
 
