@@ -164,6 +164,11 @@ type Listener struct {
 	// Postfix's smtpd_tls_security_level = encrypt). RFC 3207 forbids it
 	// on a publicly-referenced server: it is for partners and internal hops.
 	TLSRequired bool `toml:"tls_required"`
+	// MilterDaemonName is the {daemon_name} macro milters get for this
+	// listener's sessions, as Postfix's milter_macro_daemon_name set per
+	// service in master.cf (opendkim's "MTA ORIGINATING"); empty: the
+	// listener's name.
+	MilterDaemonName string `toml:"milter_daemon_name"`
 }
 
 // Stage is one step of the policy pipeline, a plugin or a milter.

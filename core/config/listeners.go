@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"unicode"
 )
 
 // validateListeners checks each [[listener]] and [admin] listen: a numeric
@@ -48,6 +49,9 @@ func (c *Config) validateListeners(f finder) error {
 		case l.TLSRequired && l.TLSCert == "":
 			return f.err("listener", i, "tls_required", "tls_required needs tls_cert and tls_key, to offer STARTTLS")
 		}
+		if err := checkDaemonName(l.MilterDaemonName, c.written("listener", strconv.Itoa(i), "milter_daemon_name")); err != nil {
+			return f.err("listener", i, "milter_daemon_name", err.Error())
+		}
 		for _, k := range []struct{ key, path string }{{"tls_cert", l.TLSCert}, {"tls_key", l.TLSKey}} {
 			if k.path == "" {
 				continue
@@ -65,6 +69,26 @@ func (c *Config) validateListeners(f finder) error {
 			if bindConflict(l.Listen, a) {
 				return f.err("admin", -1, "listen", fmt.Sprintf("admin listen address %q is already taken by listener %q", a, l.Name))
 			}
+		}
+	}
+	return nil
+}
+
+// checkDaemonName refuses a milter_daemon_name a milter could not match
+// or would print wrong: written but empty, or holding white space or a
+// control character (opendkim's MTA list is split at commas and spaces;
+// rspamd puts it in Authentication-Results as the authserv-id, a token
+// without spaces, RFC 8601 §2.5).
+func checkDaemonName(name string, written bool) error {
+	if name == "" {
+		if written {
+			return errors.New(`milter_daemon_name = "": want a name (leave milter_daemon_name out for the listener's name)`)
+		}
+		return nil
+	}
+	for _, r := range name {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return fmt.Errorf("milter_daemon_name %q holds white space or a control character", name)
 		}
 	}
 	return nil

@@ -100,10 +100,28 @@ type pipelineStages struct {
 	milters map[string]*milter.Stage
 }
 
-// milterKey is what a milter stage is made of.
+// milterKey is what a milter stage is made of: a reload that changes a
+// listener's milter_daemon_name makes a new stage, for new sessions.
 func milterKey(c *config.Config, sc config.Stage) string {
-	return strings.Join([]string{sc.Name, sc.Milter, c.Hostname, sc.Timeout.Duration.String(),
-		strconv.FormatInt(c.Limits.MaxMessageSize, 10)}, "\x00")
+	key := []string{sc.Name, sc.Milter, c.Hostname, sc.Timeout.Duration.String(),
+		strconv.FormatInt(c.Limits.MaxMessageSize, 10)}
+	for _, l := range c.Listeners {
+		if l.MilterDaemonName != "" {
+			key = append(key, l.Name+"="+l.MilterDaemonName)
+		}
+	}
+	return strings.Join(key, "\x00")
+}
+
+// daemonNames is each listener's milter_daemon_name, for those that set one.
+func daemonNames(c *config.Config) map[string]string {
+	names := map[string]string{}
+	for _, l := range c.Listeners {
+		if l.MilterDaemonName != "" {
+			names[l.Name] = l.MilterDaemonName
+		}
+	}
+	return names
 }
 
 // shared finds a running plugin stage a reload can keep.
@@ -159,7 +177,7 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 		}
 		// A body the milter replaces is bounded as the client's is, as
 		// Postfix's cleanup bounds it by message_size_limit.
-		m, err := milter.New(milter.Options{Name: sc.Name, Addr: sc.Milter, Hostname: c.Hostname,
+		m, err := milter.New(milter.Options{Name: sc.Name, Addr: sc.Milter, Hostname: c.Hostname, DaemonNames: daemonNames(c),
 			Timeout: sc.Timeout.Duration, Logger: o.log, MaxBody: c.Limits.MaxMessageSize})
 		if err != nil {
 			return nil, nil, err

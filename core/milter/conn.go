@@ -275,7 +275,7 @@ func (c *conn) verdict(h sdk.Hook, a *milter.Action) (sdk.Verdict, error) {
 // any), as Postfix overrides its milter_*_macros with the milter's list.
 func (c *conn) macros(code milter.Code, kv []string, t *sdk.Txn, r *sdk.Recipient) error {
 	if list, ok := c.wire.symLists[symStage[code]]; ok {
-		kv = pickMacros(list, knownMacros(c.stage.opts.Hostname, c.sess, t, r))
+		kv = pickMacros(list, knownMacros(&c.stage.opts, c.sess, t, r))
 	}
 	var out []string
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -355,7 +355,7 @@ func (c *conn) sendConnect(ctx context.Context) error {
 	}
 	c.budget(ctx)
 	v, err := c.step(ctx, sdk.HookConnect, "connect", func() (*milter.Action, error) {
-		if err := c.macros(milter.CodeConn, connectMacros(c.stage.opts.Hostname, c.sess), nil, nil); err != nil {
+		if err := c.macros(milter.CodeConn, connectMacros(&c.stage.opts, c.sess), nil, nil); err != nil {
 			return nil, err
 		}
 		host, family, port, addr := connectInfo(c.sess)

@@ -18,19 +18,15 @@ import (
 // table, derived from the session. Empty values are not sent.
 
 // connectMacros: j {daemon_name} {daemon_addr} v _ and the client's.
-func connectMacros(hostname string, s *sdk.Session) []string {
+func connectMacros(o *Options, s *sdk.Session) []string {
 	name := clientName(s)
-	daemon := s.Listener
-	if daemon == "" {
-		daemon = "sluice"
-	}
 	port := ""
 	if s.ClientPort > 0 {
 		port = strconv.Itoa(s.ClientPort)
 	}
 	return []string{
-		"j", hostname,
-		"{daemon_name}", daemon,
+		"j", o.Hostname,
+		"{daemon_name}", o.daemonName(s.Listener),
 		"{daemon_addr}", s.LocalIP,
 		"v", "Sluice",
 		"_", fmt.Sprintf("%s [%s]", name, s.ClientIP),
@@ -40,6 +36,19 @@ func connectMacros(hostname string, s *sdk.Session) []string {
 		"{client_port}", port,
 		"{if_addr}", s.LocalIP,
 	}
+}
+
+// daemonName is {daemon_name} for a session of listener: its
+// milter_daemon_name when it has one (Postfix's milter_macro_daemon_name,
+// set per service in master.cf), else the listener's name.
+func (o *Options) daemonName(listener string) string {
+	if n, ok := o.DaemonNames[listener]; ok {
+		return n
+	}
+	if listener == "" {
+		return "sluice"
+	}
+	return listener
 }
 
 // heloMacros: {tls_version} (the cipher macros are not known here).
@@ -77,11 +86,11 @@ var symStage = map[milter.Code]uint32{
 
 // knownMacros is every macro known at a step: the session's, and the
 // transaction's and the recipient's when there are some.
-func knownMacros(hostname string, s *sdk.Session, t *sdk.Txn, r *sdk.Recipient) []string {
+func knownMacros(o *Options, s *sdk.Session, t *sdk.Txn, r *sdk.Recipient) []string {
 	if t != nil {
 		s = &t.Session
 	}
-	kv := append(connectMacros(hostname, s), heloMacros(s)...)
+	kv := append(connectMacros(o, s), heloMacros(s)...)
 	if t != nil {
 		kv = append(kv, mailMacros(t)...)
 		if r != nil {

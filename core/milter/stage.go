@@ -29,6 +29,10 @@ type Options struct {
 	Addr     string        // "tcp:127.0.0.1:8891", "unix:/run/milter.sock" (also inet:PORT@HOST, local:PATH)
 	Hostname string        // our host name, the j macro
 	Timeout  time.Duration // bounds dial + negotiation + connect in Open; default 5s
+	// DaemonNames is {daemon_name} by listener name, for the listeners
+	// that set milter_daemon_name (Postfix's milter_macro_daemon_name);
+	// a session of any other listener sends the listener's name.
+	DaemonNames map[string]string
 	// MaxBody bounds a body the milter replaces (SMFIR_REPLBODY, all its
 	// packets): a larger one fails the message with sdk.ErrBodyTooLarge.
 	// Default (0) 1 GiB, the bound of one packet.

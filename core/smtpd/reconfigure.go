@@ -159,6 +159,7 @@ func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
 		cfg.TLSRequired = lc.TLSRequired
+		cfg.MilterDaemonName = lc.MilterDaemonName // the milter stages' business, not the socket's
 		if cfg == lc {
 			return l
 		}
