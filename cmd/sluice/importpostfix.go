@@ -71,6 +71,9 @@ type importer struct {
 	top   strings.Builder // top-level keys
 	body  strings.Builder // tables
 	notes []pfNote
+	// origin says where a myorigin file's domain was read, for the
+	// header: /etc/mailname may be this machine's, not -d's host's.
+	origin string
 }
 
 // note records what was read and not carried over.
@@ -179,6 +182,9 @@ func (im *importer) text(dir string) string {
 	b.WriteString("# at the end of what was not carried over, and run sluice check-config.\n")
 	if len(im.p.expanded) > 0 {
 		fmt.Fprintf(&b, "# Expanded where other parameters name them: %s.\n", tomlComment(strings.Join(im.p.expanded, ", ")))
+	}
+	if im.origin != "" {
+		fmt.Fprintf(&b, "# %s\n", tomlComment(im.origin))
 	}
 	b.WriteString("\n")
 	b.WriteString(im.top.String())

@@ -25,22 +25,35 @@ type pfRoute struct {
 // pfRule is one route rule and the line it came from.
 type pfRule struct {
 	match, transport, reply, from string
+	// service is the master.cf transport the rule's Postfix transport
+	// named (relay for relay:[mx.example.com]), whose -o options
+	// transportOptions carries.
+	service string
 }
 
 // myorigin is $myorigin; Debian writes it as a file name whose first
-// line is the domain (/etc/mailname).
+// line is the domain (/etc/mailname). One under config_directory is read
+// from -d's directory; any other, /etc/mailname, from this machine,
+// which the draft's header says, since -d may be another host's copy.
 func (im *importer) myorigin() string {
 	v := im.p.take("myorigin")
 	if !strings.HasPrefix(v, "/") {
 		return v
 	}
-	data, err := pfReadFile(im.p.localPath(v))
+	path := im.p.localPath(v)
+	data, err := pfReadFile(path)
 	first, _, _ := strings.Cut(string(data), "\n")
 	if err != nil || strings.TrimSpace(first) == "" {
-		im.note("myorigin", fmt.Sprintf("%s could not be read: bare names in virtual_alias_maps were qualified with $myhostname", v))
+		im.note("myorigin", fmt.Sprintf("%s could not be read: bare names in virtual_alias_maps were qualified with $myhostname", path))
 		return im.p.value("myhostname")
 	}
-	return strings.TrimSpace(first)
+	origin := strings.TrimSpace(first)
+	where := path
+	if path == v {
+		where += " on the machine running the import, not from " + im.p.dir
+	}
+	im.origin = fmt.Sprintf("myorigin = %s is %s, read from %s: bare names in virtual_alias_maps are qualified with it.", v, origin, where)
+	return origin
 }
 
 // aliases reads virtual_alias_maps (virtual(5)): "user@domain targets",
@@ -136,16 +149,48 @@ func appendOnce(list []string, s string) []string {
 // dsnText is an error: next hop's leading enhanced status code.
 var dsnText = regexp.MustCompile(`^([245])\.\d{1,3}\.\d{1,3}\s`)
 
-// pfTransport converts a transport_maps value ("transport:nexthop") to a
-// route transport, or says why it cannot.
-func (im *importer) pfTransport(v string) (transport, reply, why string) {
-	t, hop, _ := strings.Cut(v, ":")
+// pfTransportName is the master.cf transport a transport_maps value
+// ("transport:nexthop") names.
+func pfTransportName(v string) string {
+	t, _, _ := strings.Cut(v, ":")
 	if t == "" {
 		t = "smtp" // default_transport
 	}
+	return t
+}
+
+// transportCommand is the delivery agent transport t runs: master.cf's
+// unix service of that name, else Postfix's stock one (relay is smtp).
+func (p *pfConf) transportCommand(t string) string {
+	if s, ok := p.service(t, "unix"); ok {
+		return s.command
+	}
+	if t == "relay" {
+		return "smtp"
+	}
+	return t
+}
+
+// pfTransport converts a transport_maps value ("transport:nexthop") to a
+// route transport, or says why it cannot.
+func (im *importer) pfTransport(v string) (transport, reply, why string) {
+	_, hop, _ := strings.Cut(v, ":")
+	t := pfTransportName(v)
 	var r string
-	switch t {
-	case "smtp", "relay":
+	switch cmd := im.p.transportCommand(t); {
+	case t == "discard":
+		return "discard", "", ""
+	case t == "error":
+		text := hop
+		if !dsnText.MatchString(text + " ") {
+			text = "5.0.0 " + text
+		}
+		code := "550"
+		if text[0] == '4' {
+			code = "450"
+		}
+		return "reject", code + " " + strings.TrimSpace(text), ""
+	case cmd == "smtp":
 		if hop == "" {
 			r = "mx"
 			break
@@ -154,8 +199,8 @@ func (im *importer) pfTransport(v string) (transport, reply, why string) {
 			return "", "", err.Error()
 		}
 		r = "smtp:" + hop
-	case "lmtp":
-		lmtp, _ := im.p.service("lmtp", "unix")
+	case cmd == "lmtp":
+		lmtp, _ := im.p.service(t, "unix")
 		switch kind, rest, _ := strings.Cut(hop, ":"); {
 		case hop == "":
 			return "", "", "lmtp without a next hop: name the server"
@@ -166,18 +211,6 @@ func (im *importer) pfTransport(v string) (transport, reply, why string) {
 		default:
 			r = "lmtp:tcp:" + hop
 		}
-	case "discard":
-		return "discard", "", ""
-	case "error":
-		text := hop
-		if !dsnText.MatchString(text + " ") {
-			text = "5.0.0 " + text
-		}
-		code := "550"
-		if text[0] == '4' {
-			code = "450"
-		}
-		return "reject", code + " " + strings.TrimSpace(text), ""
 	default:
 		return "", "", fmt.Sprintf("transport %s: none in Sluice (local, virtual and pipe delivery are a mailbox server's, reached by LMTP)", t)
 	}
@@ -226,7 +259,7 @@ func (im *importer) transports(route *pfRoute) error {
 					im.noteAt(where, why)
 					continue
 				}
-				route.rules = append(route.rules, pfRule{match: strings.ToLower(e.key), transport: tr, reply: reply, from: "transport_maps " + where})
+				route.rules = append(route.rules, pfRule{match: strings.ToLower(e.key), transport: tr, reply: reply, from: "transport_maps " + where, service: pfTransportName(e.value)})
 				route.hasAll = route.hasAll || e.key == "*"
 			}
 		}
@@ -241,7 +274,8 @@ func (im *importer) transports(route *pfRoute) error {
 			im.note(c.transport, "transport_maps' * rule already takes every recipient")
 			continue
 		}
-		tr, reply, why := im.pfTransport(p.take(c.transport))
+		value := p.take(c.transport)
+		tr, reply, why := im.pfTransport(value)
 		if why != "" || reply != "" {
 			im.note(c.transport, why)
 			continue
@@ -258,9 +292,10 @@ func (im *importer) transports(route *pfRoute) error {
 					continue domains // transport_maps has its own
 				}
 			}
-			route.rules = append(route.rules, pfRule{match: d, transport: tr, from: fmt.Sprintf("%s = %s, for %s", c.transport, p.raw(c.transport), c.domains)})
+			route.rules = append(route.rules, pfRule{match: d, transport: tr, from: fmt.Sprintf("%s = %s, for %s", c.transport, p.raw(c.transport), c.domains), service: pfTransportName(value)})
 		}
 	}
+	im.transportOptions(route)
 	return nil
 }
 

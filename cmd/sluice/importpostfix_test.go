@@ -17,8 +17,9 @@ import (
 var updateGolden = flag.Bool("update-postfix-golden", false, "rewrite testdata/postfix/*.golden")
 
 // importCases are the Postfix directories under testdata/postfix: a
-// Debian default install and a small site (Dovecot, milters, smarthost).
-var importCases = []string{"debian", "site"}
+// Debian default install, a small site (Dovecot, milters, smarthost) and
+// an outbound relay (master.cf transports with -o options, long form).
+var importCases = []string{"debian", "site", "relay"}
 
 // importOf runs sluice import-postfix -d testdata/postfix/NAME.
 func importOf(t *testing.T, name string) string {
@@ -86,6 +87,27 @@ func TestImportPostfixRoundTrip(t *testing.T) {
 				}
 				if got := prefixes(c); !slices.Equal(got, []string{"127.0.0.0/8", "127.0.0.0/8", "::1/128"}) {
 					t.Errorf("relay_networks = %v", got)
+				}
+				return
+			}
+			if name == "relay" {
+				var rules []string
+				for _, s := range c.Stages {
+					rs, _ := s.Config["rules"].([]any)
+					for _, r := range rs {
+						m := r.(map[string]any)
+						rules = append(rules, m["match"].(string)+" "+m["transport"].(string))
+					}
+				}
+				want := []string{"example.com smtp:[mx.example.com]?source=192.0.2.7&tls=verify",
+					"partner.example smtp:[mx.partner.example]:2525?source=2001:db8::7&source=192.0.2.8&tls=required",
+					"bulk.example smtp:[bulk-mx.example]?tls=dane", "other.example mx?source=192.0.2.7&tls=verify",
+					".example.com smtp:[mx.example.com]?source=192.0.2.7&tls=verify"}
+				if !slices.Equal(rules, want) {
+					t.Errorf("relay: rules %q, want %q", rules, want)
+				}
+				if len(c.Listeners) != 2 || !c.Listeners[1].TLSRequired {
+					t.Errorf("relay: listeners %+v, want submission with tls_required (-o { smtpd_tls_security_level = encrypt })", c.Listeners)
 				}
 				return
 			}

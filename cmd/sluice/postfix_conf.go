@@ -376,11 +376,13 @@ type pfService struct {
 
 // parseMaster reads master.cf's services (master(5)): service type
 // private unpriv chroot wakeup maxproc command args, -o overrides among
-// the args.
+// the args, in the short form (-o name=value) or Postfix 3.0's long one
+// (-o { name = value }: white space after "{", around "=" and before
+// "}" ignored, white space within the value kept).
 func parseMaster(data []byte) []pfService {
 	var out []pfService
 	for _, l := range pfLogicalLines(data) {
-		f := strings.Fields(l.text)
+		f := pfMasterFields(l.text)
 		if len(f) < 8 {
 			continue
 		}
@@ -388,17 +390,62 @@ func parseMaster(data []byte) []pfService {
 		args := f[8:]
 		for i := 0; i < len(args); i++ {
 			if args[i] == "-o" && i+1 < len(args) {
-				k, v, _ := strings.Cut(args[i+1], "=")
-				s.opts[k] = v
-				s.optOrder = append(s.optOrder, k)
+				arg, long := pfUnbrace(args[i+1])
+				k, v, _ := strings.Cut(arg, "=")
+				if long {
+					k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+				}
+				if _, ok := s.opts[k]; !ok {
+					s.optOrder = append(s.optOrder, k)
+				}
+				s.opts[k] = v // the last -o of a name wins, as in Postfix
 				i++
 				continue
 			}
-			s.args = append(s.args, args[i])
+			arg, _ := pfUnbrace(args[i])
+			s.args = append(s.args, arg)
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// pfMasterFields splits a master.cf line at white space outside braces,
+// as Postfix's mystrtokq(3) does: "{ name = value }" is one field.
+func pfMasterFields(s string) []string {
+	var out []string
+	start, level := -1, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case level == 0 && (c == ' ' || c == '\t'):
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		case c == '{':
+			level++
+		case c == '}' && level > 0:
+			level--
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// pfUnbrace strips a field's outer "{" and "}" and the white space
+// inside them (master(5), extpar(3)); long reports that it had them.
+func pfUnbrace(f string) (arg string, long bool) {
+	if len(f) >= 2 && f[0] == '{' && pfMatchBracket(f) == len(f)-1 {
+		return strings.TrimSpace(f[1 : len(f)-1]), true
+	}
+	return f, false
 }
 
 // chrooted reports whether the service runs chrooted: "-" is Postfix

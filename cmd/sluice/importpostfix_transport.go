@@ -1,0 +1,98 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/delivery"
+)
+
+// transportOptions carries the -o options of master.cf's smtp(8)
+// transports onto the route rules that name them (README's "Coming from
+// Postfix": -o smtp_bind_address= is a route's ?source=,
+// smtp_tls_security_level its ?tls=), and lists every other -o of a
+// service that is not an SMTP listener (listeners lists theirs), with why.
+func (im *importer) transportOptions(route *pfRoute) {
+	p := im.p
+	def := pfTransportName(p.value("default_transport"))
+	for _, s := range p.services {
+		if s.typ == "inet" && (s.command == "smtpd" || s.command == "postscreen") {
+			continue
+		}
+		var rules []*pfRule
+		for i := range route.rules {
+			if s.typ == "unix" && route.rules[i].service == s.name {
+				rules = append(rules, &route.rules[i])
+			}
+		}
+		for _, o := range s.optOrder {
+			written := fmt.Sprintf("master.cf:%d %s -o %s=%s", s.line, s.name, o, s.opts[o])
+			if s.typ != "unix" || s.command != "smtp" {
+				why, ok := pfReasons[o]
+				if !ok {
+					why = fmt.Sprintf("a setting of Postfix's %s(8) service: none in Sluice", s.command)
+				}
+				im.noteAt(written, why)
+				continue
+			}
+			param, why := pfRouteParam(o, p.expand(s.opts[o]))
+			if why != "" {
+				im.noteAt(written, why)
+				continue
+			}
+			carried := false
+			for _, r := range rules {
+				t := r.transport
+				if param != "" {
+					t += map[bool]string{false: "?", true: "&"}[strings.Contains(t, "?")] + param
+				}
+				if _, err := delivery.ParseRoute(t); err != nil {
+					im.noteAt(written, fmt.Sprintf("not on the rule for %s: %v", r.match, err))
+					continue
+				}
+				r.transport = t
+				r.from += ", " + written
+				s.used[o] = true
+				carried = true
+			}
+			switch {
+			case s.name == def:
+				// Options on default_transport's service apply to
+				// all MX mail and relayhost's, which [delivery]
+				// sets, not a route rule.
+				why := "transport " + s.name + " is Postfix's default_transport: for MX and relayhost mail, [delivery] source_address, source_address6, dane or the relay's ?tls=, by hand"
+				if carried {
+					why = "carried onto the route rules naming " + s.name + "; " + why
+				}
+				im.noteAt(written, why)
+			case len(rules) == 0:
+				im.noteAt(written, "no route rule names transport "+s.name+" (transport_maps, virtual_transport)")
+			}
+		}
+	}
+}
+
+// pfRouteParam is the route parameter an smtp(8) -o option becomes ("" for
+// smtp_tls_security_level = may, opportunistic as a route is anyway), or
+// why there is none.
+func pfRouteParam(name, value string) (param, why string) {
+	switch name {
+	case "smtp_bind_address", "smtp_bind_address6":
+		a, err := config.ParseSourceAddr(value)
+		if err != nil || a.Is6() != (name == "smtp_bind_address6") {
+			return "", "not an address of its family"
+		}
+		return "source=" + a.String(), ""
+	case "smtp_tls_security_level":
+		tls, ok := tlsRoute[value]
+		switch {
+		case !ok:
+			return "", "none: Sluice always tries STARTTLS (no none, no fingerprint)"
+		case tls == "":
+			return "", ""
+		}
+		return "tls=" + tls, ""
+	}
+	return "", "a route's transport takes source= (smtp_bind_address, smtp_bind_address6) and tls= (smtp_tls_security_level) only"
+}
