@@ -42,6 +42,7 @@ var pfReasons = map[string]string{
 	"smtpd_client_message_rate_limit":     "[limits] message_rate_per_ip, by hand",
 	"smtpd_timeout":                       "[limits] command_timeout and data_timeout, by hand",
 	"compatibility_level":                 "Postfix's own upgrade safety net",
+	"milter_macro_daemon_name":            "every listener imported has its own (master.cf -o milter_macro_daemon_name), or none was imported",
 }
 
 // pfLayout are Postfix's installation paths and ownership: nothing of

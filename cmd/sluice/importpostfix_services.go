@@ -116,6 +116,7 @@ func (im *importer) listeners() {
 			im.noteAt(where, "a "+string(kind)+" listener needs smtpd_tls_cert_file and smtpd_tls_key_file, which are not set: not imported")
 			continue
 		}
+		daemonName, daemonNameFrom := im.milterDaemonName(s, where)
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -143,6 +144,9 @@ func (im *importer) listeners() {
 				if level == "encrypt" && kind != config.KindSubmissions {
 					kv(b, levelFrom+" = encrypt", "tls_required", "true")
 				}
+			}
+			if daemonName != "" {
+				kv(b, daemonNameFrom, "milter_daemon_name", tomlStr(daemonName))
 			}
 		}
 		for _, o := range s.optOrder {

@@ -49,8 +49,10 @@ func (c *Config) validateListeners(f finder) error {
 		case l.TLSRequired && l.TLSCert == "":
 			return f.err("listener", i, "tls_required", "tls_required needs tls_cert and tls_key, to offer STARTTLS")
 		}
-		if err := checkDaemonName(l.MilterDaemonName, c.written("listener", strconv.Itoa(i), "milter_daemon_name")); err != nil {
-			return f.err("listener", i, "milter_daemon_name", err.Error())
+		if l.MilterDaemonName != "" || c.written("listener", strconv.Itoa(i), "milter_daemon_name") {
+			if err := CheckMilterDaemonName(l.MilterDaemonName); err != nil {
+				return f.err("listener", i, "milter_daemon_name", err.Error())
+			}
 		}
 		for _, k := range []struct{ key, path string }{{"tls_cert", l.TLSCert}, {"tls_key", l.TLSKey}} {
 			if k.path == "" {
@@ -74,17 +76,14 @@ func (c *Config) validateListeners(f finder) error {
 	return nil
 }
 
-// checkDaemonName refuses a milter_daemon_name a milter could not match
-// or would print wrong: written but empty, or holding white space or a
-// control character (opendkim's MTA list is split at commas and spaces;
-// rspamd puts it in Authentication-Results as the authserv-id, a token
-// without spaces, RFC 8601 §2.5).
-func checkDaemonName(name string, written bool) error {
+// CheckMilterDaemonName refuses a milter_daemon_name a milter could not
+// match or would print wrong: empty, or holding white space or a control
+// character (opendkim's MTA list is split at commas and spaces; rspamd
+// puts it in Authentication-Results as the authserv-id, a token without
+// spaces, RFC 8601 §2.5). import-postfix checks a Postfix value with it.
+func CheckMilterDaemonName(name string) error {
 	if name == "" {
-		if written {
-			return errors.New(`milter_daemon_name = "": want a name (leave milter_daemon_name out for the listener's name)`)
-		}
-		return nil
+		return errors.New(`milter_daemon_name = "": want a name (leave milter_daemon_name out for the listener's name)`)
 	}
 	for _, r := range name {
 		if unicode.IsSpace(r) || unicode.IsControl(r) {
