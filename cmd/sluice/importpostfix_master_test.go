@@ -42,6 +42,18 @@ func TestParseMasterLongOptions(t *testing.T) {
 	}
 }
 
+// Without a master.cf the listener's comment says so, not "master.cf:0".
+func TestImportPostfixNoMasterCF(t *testing.T) {
+	dir := writePostfix(t, "postfix", map[string]string{"main.cf": "myhostname = mx.example.org\n"})
+	out, err := importPostfix(dir, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "master.cf:0") || !strings.Contains(out, "# master.cf: none, one smtp service on port 25 assumed\nname = \"mx\"\n") {
+		t.Errorf("no master.cf:\n%s", out)
+	}
+}
+
 // myorigin naming a file outside config_directory (Debian's /etc/mailname)
 // is read on this machine, and the draft says so: -d may be a copy of
 // another host's directory.

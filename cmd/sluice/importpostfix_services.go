@@ -55,12 +55,15 @@ func (im *importer) listenHosts() (hosts []string, from string) {
 	return pfList(ifs), from
 }
 
+// pfNoMaster names the smtp service assumed when there is no master.cf.
+const pfNoMaster = "master.cf: none, one smtp service on port 25 assumed"
+
 // listeners writes one [[listener]] per address of master.cf's smtp,
 // submission and smtps services (smtpd, or postscreen for smtp).
 func (im *importer) listeners() {
 	services := im.p.services
 	if services == nil {
-		im.noteAt("master.cf", "not found: one smtp listener on port 25 assumed")
+		// line 0: no master.cf, Postfix's stock smtp service assumed.
 		services = []pfService{{name: "smtp", typ: "inet", command: "smtpd", opts: map[string]string{}, used: map[string]bool{}}}
 	}
 	names := map[string]bool{}
@@ -68,7 +71,10 @@ func (im *importer) listeners() {
 		if s.typ != "inet" || (s.command != "smtpd" && s.command != "postscreen") {
 			continue
 		}
-		where := fmt.Sprintf("master.cf:%d %s", s.line, s.name)
+		where, service := fmt.Sprintf("master.cf:%d %s", s.line, s.name), fmt.Sprintf("master.cf:%d service %s (%s)", s.line, s.name, s.command)
+		if s.line == 0 {
+			where, service = pfNoMaster, pfNoMaster
+		}
 		host, portName := "", s.name
 		if i := strings.LastIndexByte(s.name, ':'); i >= 0 {
 			host, portName = strings.Trim(s.name[:i], "[]"), s.name[i+1:]
@@ -132,7 +138,7 @@ func (im *importer) listeners() {
 			names[name] = true
 			b := &im.body
 			fmt.Fprintf(b, "\n[[listener]]\n")
-			kv(b, fmt.Sprintf("master.cf:%d service %s (%s)", s.line, s.name, s.command), "name", tomlStr(name))
+			kv(b, service, "name", tomlStr(name))
 			kv(b, hostFrom, "listen", tomlStr(net.JoinHostPort(h, strconv.Itoa(port))))
 			kv(b, kindFrom, "kind", tomlStr(string(kind)))
 			if cert != "" && key != "" {
