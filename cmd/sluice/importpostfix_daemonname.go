@@ -8,20 +8,28 @@ import (
 
 // milterDaemonName is a service's listeners' milter_daemon_name and where
 // it came from: the service's master.cf -o milter_macro_daemon_name, else
-// main.cf's when main.cf sets it; "" for neither. Postfix's default,
-// $myhostname, is not carried over: Sluice's default is the listener's
-// name, kept so that an upgrade changes no milter's decisions (README,
-// Milters). A value the config would refuse is listed as not carried.
+// main.cf's when main.cf sets it, else, when the config has milters,
+// Postfix's default, $myhostname: Sluice's own default is the listener's
+// name (kept so that an upgrade changes no milter's decisions, README
+// Milters), but a migrated site's milters should see what Postfix sent
+// them (rspamd's Authentication-Results names it, opendkim's MTA list may
+// match it). "" without milters or a value. A value the config would
+// refuse is listed as not carried.
 func (im *importer) milterDaemonName(s pfService, where string) (value, from string) {
 	const param = "milter_macro_daemon_name"
 	raw, own := s.opts[param]
-	if !own && !im.p.set(param) {
-		return "", ""
-	}
-	if own {
+	switch {
+	case own:
 		value, from = im.smtpdOption(s, param)
-	} else {
+	case im.p.set(param):
 		value, from = im.p.value(param), param
+	case im.p.set("smtpd_milters") || im.p.set("non_smtpd_milters"):
+		if v := im.p.value("myhostname"); config.CheckMilterDaemonName(v) == nil {
+			return v, param + " (Postfix's default, $myhostname)"
+		}
+		return "", ""
+	default:
+		return "", ""
 	}
 	if err := config.CheckMilterDaemonName(value); err != nil {
 		why := "not a milter_daemon_name: " + err.Error()

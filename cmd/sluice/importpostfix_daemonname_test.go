@@ -59,8 +59,14 @@ func TestImportPostfixMilterDaemonName(t *testing.T) {
 	if got["mx"] != "" || got["submission"] != "ORIGINATING" || strings.Count(out, bad) != 1 {
 		t.Errorf("main.cf's value refused: %q, want it listed once\n%s", got, out)
 	}
-	got, out = names(t, "myhostname = mx.example.org\n"+tls)
+	noMilters := strings.Replace(tls, "smtpd_milters = inet:127.0.0.1:8891\n", "", 1)
+	got, out = names(t, "myhostname = mx.example.org\n"+noMilters)
 	if got["mx"] != "" || got["submission"] != "ORIGINATING" {
-		t.Errorf("main.cf unset: %q, want mx without milter_daemon_name\n%s", got, out)
+		t.Errorf("main.cf unset, no milters: %q, want mx without milter_daemon_name\n%s", got, out)
+	}
+	// With milters, what Postfix sent them by default: $myhostname.
+	got, out = names(t, "myhostname = mx.example.org\n"+tls)
+	if got["mx"] != "mx.example.org" || got["submission"] != "ORIGINATING" {
+		t.Errorf("main.cf unset, with milters: %q, want mx with milter_daemon_name mx.example.org\n%s", got, out)
 	}
 }
