@@ -177,7 +177,11 @@ func (im *importer) run() error {
 // text is the whole file.
 func (im *importer) text(dir string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# sluice.toml drafted by sluice import-postfix from %s (main.cf, master.cf).\n", tomlComment(dir))
+	read := "main.cf, master.cf"
+	if im.p.services == nil {
+		read = "main.cf; " + pfNoMaster // as the listener's comment says
+	}
+	fmt.Fprintf(&b, "# sluice.toml drafted by sluice import-postfix from %s (%s).\n", tomlComment(dir), read)
 	b.WriteString("# A draft to read, not a finished config: check each setting, then the list\n")
 	b.WriteString("# at the end of what was not carried over, and run sluice check-config.\n")
 	if len(im.p.expanded) > 0 {

@@ -52,6 +52,10 @@ func TestImportPostfixNoMasterCF(t *testing.T) {
 	if strings.Contains(out, "master.cf:0") || !strings.Contains(out, "# master.cf: none, one smtp service on port 25 assumed\nname = \"mx\"\n") {
 		t.Errorf("no master.cf:\n%s", out)
 	}
+	// The header names what was read: main.cf alone.
+	if first, _, _ := strings.Cut(out, "\n"); strings.Contains(first, "master.cf)") {
+		t.Errorf("the header says master.cf was read: %s", first)
+	}
 }
 
 // myorigin naming a file outside config_directory (Debian's /etc/mailname)
