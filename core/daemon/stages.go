@@ -107,7 +107,9 @@ func milterKey(c *config.Config, sc config.Stage) string {
 		strconv.FormatInt(c.Limits.MaxMessageSize, 10)}
 	for _, l := range c.Listeners {
 		if l.MilterDaemonName != "" {
-			key = append(key, l.Name+"="+l.MilterDaemonName)
+			// Quoted: a name holding "=" must not pass for another
+			// listener's name and value.
+			key = append(key, strconv.Quote(l.Name)+"="+strconv.Quote(l.MilterDaemonName))
 		}
 	}
 	return strings.Join(key, "\x00")
