@@ -32,17 +32,7 @@ func TestDANERelayMatchDelivers(t *testing.T) {
 	cert := testlib.SelfSigned(t, "other.test")
 	h.useDANERelay("smtp:relay.test?tls=dane", nil, h.tlsaRRAt("relay.test", 3, 1, leafOf(t, cert)))
 	s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
-	h.start()
-	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
-	if got := waitMsg(t, s); !got.tls {
-		t.Fatal("delivered without TLS")
-	}
-	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
-		t.Fatalf("%+v, want delivered", r)
-	}
-	if l := logs.String(); !strings.Contains(l, `tls="TLS1.3 dane-verified"`) {
-		t.Errorf("the attempt's line does not say dane-verified:\n%s", l)
-	}
+	h.deliveredOverTLS(t, s, logs, `tls="TLS1.3 dane-verified"`)
 }
 
 // A relay with tls=dane whose secure TLSA record names another key:
@@ -83,17 +73,7 @@ func TestDANERelayWithoutSecureTLSAIsOpportunistic(t *testing.T) {
 			}
 			h.useDANERelay("smtp:relay.test?tls=dane", insecure, rrs...)
 			s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "sink.test")}}})
-			h.start()
-			id := h.enqueue(msg("s@origin.test", "r@dest.test"))
-			if got := waitMsg(t, s); !got.tls {
-				t.Error("delivered without TLS")
-			}
-			if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
-				t.Fatalf("%+v, want delivered", r)
-			}
-			if l := logs.String(); !strings.Contains(l, "tls=TLS1.3 ") {
-				t.Errorf("want an unauthenticated tls=TLS1.3 on the attempt's line:\n%s", l)
-			}
+			h.deliveredOverTLS(t, s, logs, "tls=TLS1.3 ")
 		})
 	}
 }

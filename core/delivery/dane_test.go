@@ -114,6 +114,26 @@ func leafOf(t *testing.T, c tls.Certificate) *x509.Certificate {
 	return x
 }
 
+// deliveredOverTLS starts h, queues a message to r@dest.test and checks
+// that s got it over TLS, that the recipient is delivered, and that the
+// attempt's log line holds tlsField (dane-verified, or plain TLS where
+// DANE does not apply). It returns the message's id.
+func (h *harness) deliveredOverTLS(t *testing.T, s *sink, logs *logRecorder, tlsField string) string {
+	t.Helper()
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	if got := waitMsg(t, s); !got.tls {
+		t.Fatal("delivered without TLS")
+	}
+	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
+		t.Fatalf("%+v, want delivered", r)
+	}
+	if l := logs.String(); !strings.Contains(l, tlsField) {
+		t.Errorf("the attempt's line does not say %s:\n%s", tlsField, l)
+	}
+	return id
+}
+
 // A DANE-EE(3) SPKI(1) SHA2-256(1) record matching the server's key: the
 // mail goes over TLS authenticated by it, though the certificate is
 // self-signed for another name (RFC 7672 §3.1.1), and the log and trace
@@ -124,17 +144,7 @@ func TestDANEEEMatchDelivers(t *testing.T) {
 	cert := testlib.SelfSigned(t, "other.test")
 	h.useValidatingDNS(nil, nil, append(daneZone, h.tlsaRR(3, 1, leafOf(t, cert)))...)
 	s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{cert}}})
-	h.start()
-	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
-	if got := waitMsg(t, s); !got.tls {
-		t.Fatal("delivered without TLS")
-	}
-	if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
-		t.Fatalf("%+v, want delivered", r)
-	}
-	if l := logs.String(); !strings.Contains(l, `tls="TLS1.3 dane-verified"`) {
-		t.Errorf("the attempt's line does not say dane-verified:\n%s", l)
-	}
+	id := h.deliveredOverTLS(t, s, logs, `tls="TLS1.3 dane-verified"`)
 	if evs := h.deliveries(id); len(evs) != 1 || evs[0].TLS != "TLS1.3 dane-verified" {
 		t.Errorf("trace: %+v", evs)
 	}
@@ -197,17 +207,7 @@ func TestDANEWithoutSecureTLSAIsOpportunistic(t *testing.T) {
 			}
 			h.useValidatingDNS(insecure, nil, zone...)
 			s := h.sinkAt("127.0.0.1", sinkOptions{tls: &tls.Config{Certificates: []tls.Certificate{testlib.SelfSigned(t, "sink.test")}}})
-			h.start()
-			id := h.enqueue(msg("s@origin.test", "r@dest.test"))
-			if got := waitMsg(t, s); !got.tls {
-				t.Error("delivered without TLS")
-			}
-			if r := rcpt(h.recorded(id), "r@dest.test"); r.Status != envelope.RcptDelivered {
-				t.Fatalf("%+v, want delivered", r)
-			}
-			if l := logs.String(); !strings.Contains(l, "tls=TLS1.3 ") {
-				t.Errorf("want an unauthenticated tls=TLS1.3 on the attempt's line:\n%s", l)
-			}
+			h.deliveredOverTLS(t, s, logs, "tls=TLS1.3 ")
 		})
 	}
 }
