@@ -4,7 +4,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -429,16 +428,12 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 		o.Routing.Relay = &rt
 	}
 	if dc.CAFile != "" {
-		pem, err := os.ReadFile(c.Resolve(dc.CAFile))
-		if err != nil {
-			return o, fmt.Errorf("delivery.ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
+		pool, err := delivery.SystemRootsWith(c.Resolve(dc.CAFile))
+		switch {
+		case errors.Is(err, delivery.ErrNoCertificate):
 			return o, fmt.Errorf("delivery.ca_file: no certificate in %s", dc.CAFile)
+		case err != nil:
+			return o, fmt.Errorf("delivery.ca_file: %w", err)
 		}
 		o.Routing.RootCAs = pool
 	}

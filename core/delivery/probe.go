@@ -113,7 +113,7 @@ func probeAgent(helo string, timeout time.Duration, p tlsPolicy) (*Agent, error)
 	var opt Routing
 	if p.mode == TLSVerify && p.caFile == "" {
 		if f := os.Getenv(EnvCAFile); f != "" {
-			roots, err := systemRootsWith(f)
+			roots, err := SystemRootsWith(f)
 			if err != nil {
 				return nil, err
 			}
@@ -129,10 +129,14 @@ func probeAgent(helo string, timeout time.Duration, p tlsPolicy) (*Agent, error)
 	}, nil
 }
 
-// systemRootsWith returns the system roots plus the PEM certificates in
-// file: what [delivery] ca_file makes delivery trust (the daemon builds
-// Routing.RootCAs the same way, with errors naming the config key).
-func systemRootsWith(file string) (*x509.CertPool, error) {
+// ErrNoCertificate is SystemRootsWith's error for a file that holds no
+// PEM certificate.
+var ErrNoCertificate = errors.New("no certificate")
+
+// SystemRootsWith returns the system roots plus the PEM certificates in
+// file: what [delivery] ca_file makes delivery trust, in the daemon's
+// Routing.RootCAs and in a route plugin's probes.
+func SystemRootsWith(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
@@ -142,7 +146,7 @@ func systemRootsWith(file string) (*x509.CertPool, error) {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("no certificate in %s", file)
+		return nil, fmt.Errorf("%w in %s", ErrNoCertificate, file)
 	}
 	return pool, nil
 }
