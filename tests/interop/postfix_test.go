@@ -82,6 +82,16 @@ func sendDSNWith(t *testing.T, addr, from, to string, data []byte, utf8 bool) {
 	_ = c.Quit()
 }
 
+// checkReceivedTLS checks that Sluice's Received field on d names the peer
+// by its HELO and a protocol saying the peer came over TLS (RFC 3848's
+// ESMTPS, RFC 6531 §3.7.3's UTF8SMTPS): with is "ESMTPS" or "UTF8SMTPS".
+func checkReceivedTLS(t *testing.T, d testlib.Delivery, helo, with string) {
+	t.Helper()
+	if top := string(d.Data[:min(len(d.Data), 600)]); !strings.Contains(top, "from "+helo) || !strings.Contains(top, "with "+with) {
+		t.Errorf("no TLS in Sluice's Received header:\n%s", top)
+	}
+}
+
 // checkArrived compares what the final sink got against what was sent:
 // the SMTPUTF8 envelope, BODY=8BITMIME, the DSN parameters (RFC 3461 §4),
 // the headers, and the body byte for byte.
@@ -169,10 +179,7 @@ tls_key = %q
 	}
 	d := sink.WaitN(t, 1, 30*time.Second)[0]
 	checkArrived(t, d, from, to, body)
-	// Sluice's Received says Postfix came over TLS (RFC 3848, RFC 6531 §3.7.3).
-	if top := string(d.Data[:min(len(d.Data), 600)]); !strings.Contains(top, "from postfix.interop.test") || !strings.Contains(top, "with UTF8SMTPS") {
-		t.Errorf("no TLS in Sluice's Received header:\n%s", top)
-	}
+	checkReceivedTLS(t, d, "postfix.interop.test", "UTF8SMTPS")
 }
 
 // TestSluiceDeliversToPostfix: Sluice as the sending MTA, its relay a
