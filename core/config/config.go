@@ -142,7 +142,8 @@ type Auth struct {
 	// DovecotSocket is a Dovecot auth-client socket that checks AUTH
 	// passwords instead (Postfix's smtpd_sasl_type = dovecot): a unix
 	// socket path (relative to the config file) or "unix:PATH", or
-	// "inet:HOST:PORT". Exclusive with UsersFile.
+	// "inet:HOST:PORT", or any other form a milter takes
+	// (internal/sockspec). Exclusive with UsersFile.
 	DovecotSocket string `toml:"dovecot_socket"`
 	// Senders maps a user to the addresses and "@domain"s it may use as
 	// reverse-path; "*" allows any. A user whose name is an address may

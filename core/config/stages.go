@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"time"
@@ -39,38 +38,4 @@ func (c *Config) checkStageTarget(s Stage) error {
 		return fmt.Errorf("stage %q: plugin %s is not an executable file", s.Name, shownPath(s.Plugin, path))
 	}
 	return nil
-}
-
-// milterForms names the milter addresses milterAddr accepts.
-const milterForms = "tcp:HOST:PORT, unix:PATH, inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST or local:PATH"
-
-// milterAddr checks a milter address and returns it with a relative socket
-// path made relative to the config file, as every path in it is, rather
-// than to the daemon's working directory. It takes Sluice's forms,
-// tcp:HOST:PORT and unix:PATH, Postfix's inet:HOST:PORT (MILTER_README,
-// "Configuring Postfix"), and the Sendmail forms milters document
-// themselves with, inet:PORT@HOST, inet6:PORT@HOST and local:PATH; they
-// are the forms core/milter dials.
-func (c *Config) milterAddr(spec string) (string, error) {
-	kind, rest, _ := strings.Cut(spec, ":")
-	form := "tcp:HOST:PORT"
-	switch kind {
-	case "unix", "local":
-		if rest == "" {
-			return "", fmt.Errorf("milter %q must be %s:PATH: the path is missing", spec, kind)
-		}
-		return kind + ":" + c.Resolve(rest), nil
-	case "tcp":
-	case "inet", "inet6":
-		form = kind + ":PORT@HOST or " + kind + ":HOST:PORT"
-		if port, host, ok := strings.Cut(rest, "@"); ok {
-			rest = net.JoinHostPort(host, port)
-		}
-	default:
-		return "", fmt.Errorf("milter %q must be %s", spec, milterForms)
-	}
-	if err := CheckDialAddr(rest); err != nil {
-		return "", fmt.Errorf("milter %q must be %s: %v", spec, form, err)
-	}
-	return spec, nil
 }

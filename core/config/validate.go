@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sluice-mta/sluice/core/auth/dovecot"
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/netlist"
+	"github.com/sluice-mta/sluice/internal/sockspec"
 )
 
 func (c *Config) applyDefaults() {
@@ -263,7 +263,7 @@ func (c *Config) validate() error {
 // "@domain" or an address.
 func (c *Config) validateAuth(f finder) error {
 	if d := c.Auth.DovecotSocket; d != "" {
-		if _, _, err := dovecot.ParseAddr(d); err != nil {
+		if _, err := dialSocket("dovecot_socket", d, sockspec.ParsePath); err != nil {
 			return f.err("auth", -1, "dovecot_socket", err.Error())
 		}
 		// One password database: a user in both could have two passwords.

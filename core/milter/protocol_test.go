@@ -27,6 +27,8 @@ func TestParseAddr(t *testing.T) {
 		"udp:127.0.0.1:1":     "error",
 		"127.0.0.1:8891":      "error",
 		"inet:8891":           "error",
+		"unix:/run/m\nsock":   "error",
+		"tcp:127.0.0.1:+8891": "error",
 	} {
 		n, a, err := parseAddr(spec)
 		got := n + " " + a

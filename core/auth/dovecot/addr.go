@@ -2,32 +2,19 @@ package dovecot
 
 import (
 	"fmt"
-	"net"
-	"strings"
+
+	"github.com/sluice-mta/sluice/internal/sockspec"
 )
 
 // ParseAddr splits a dovecot_socket setting into a network and an address
-// for net.Dial: "unix:PATH" or a bare PATH is Dovecot's auth-client unix
-// socket (Postfix's smtpd_sasl_path = private/auth is such a path);
-// "inet:HOST:PORT" (Postfix's form) or "tcp:HOST:PORT" is an inet_listener
-// of Dovecot's auth service.
+// for net.Dial: a bare PATH (Postfix's smtpd_sasl_path = private/auth) or
+// any spec a milter takes, "unix:PATH" for Dovecot's auth-client unix
+// socket or "inet:HOST:PORT" for an inet_listener of its auth service
+// (see internal/sockspec).
 func ParseAddr(spec string) (network, addr string, err error) {
-	bad := func() (string, string, error) {
-		return "", "", fmt.Errorf("dovecot socket %q: want a unix socket PATH, unix:PATH, inet:HOST:PORT or tcp:HOST:PORT", spec)
+	s, err := sockspec.ParsePath(spec)
+	if err != nil {
+		return "", "", fmt.Errorf("dovecot socket %w", err)
 	}
-	switch {
-	case strings.HasPrefix(spec, "inet:") || strings.HasPrefix(spec, "tcp:"):
-		_, hostport, _ := strings.Cut(spec, ":")
-		host, port, err := net.SplitHostPort(hostport)
-		if err != nil || host == "" || port == "" {
-			return bad()
-		}
-		return "tcp", hostport, nil
-	case strings.HasPrefix(spec, "unix:"):
-		spec = strings.TrimPrefix(spec, "unix:")
-	}
-	if spec == "" || strings.ContainsAny(spec, "\x00\n") {
-		return bad()
-	}
-	return "unix", spec, nil
+	return s.Network, s.Address, nil
 }

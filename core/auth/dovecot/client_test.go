@@ -185,6 +185,11 @@ func TestParseAddr(t *testing.T) {
 		"unix:/run/dovecot/auth":    "unix /run/dovecot/auth",
 		"inet:127.0.0.1:12345":      "tcp 127.0.0.1:12345",
 		"tcp:[::1]:12345":           "tcp [::1]:12345",
+		"local:/run/dovecot/auth":   "unix /run/dovecot/auth", // not a relative path "local:/run/..."
+		"inet:12345@127.0.0.1":      "tcp 127.0.0.1:12345",
+		"inet6:12345@::1":           "tcp [::1]:12345",
+		"inet:127.0.0.1:0":          "error",
+		"inet:127.0.0.1:imap":       "error",
 		"inet:127.0.0.1":            "error",
 		"inet::12345":               "error",
 		"unix:":                     "error",
