@@ -138,11 +138,11 @@ func params(m map[string]string) map[string]string {
 }
 
 func recipientPB(r Recipient) *pb.Recipient {
-	return &pb.Recipient{Addr: text(r.Addr), Route: text(r.Route), Params: textParams(r.Params)}
+	return &pb.Recipient{Addr: text(r.Addr), Route: text(r.Route), Params: textParams(r.Params), RouteSetByOther: r.RouteSetByOther}
 }
 
 func recipientFromPB(p *pb.Recipient) Recipient {
-	return Recipient{Addr: p.GetAddr(), Route: p.GetRoute(), Params: params(p.GetParams())}
+	return Recipient{Addr: p.GetAddr(), Route: p.GetRoute(), Params: params(p.GetParams()), RouteSetByOther: p.GetRouteSetByOther()}
 }
 
 func envelopePB(e Envelope) *pb.Envelope {

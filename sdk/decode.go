@@ -381,11 +381,18 @@ func (d *decoder) envelope(b []byte) *pb.Envelope {
 func (d *decoder) recipient(b []byte, n int) *pb.Recipient {
 	m := take(&d.rcpts, n)
 	for len(b) > 0 {
-		num, typ, _, v, rest, ok := nextField(b)
-		if !ok || typ != protowire.BytesType {
+		num, typ, u, v, rest, ok := nextField(b)
+		if !ok {
 			return nil
 		}
 		b = rest
+		if typ == protowire.VarintType {
+			if num != 4 {
+				return nil
+			}
+			m.RouteSetByOther = u != 0
+			continue
+		}
 		switch num {
 		case 1:
 			m.Addr, ok = d.str(v)

@@ -22,7 +22,7 @@ func decodeTable() []*pb.ChannelFrame {
 			{Addr: "a@example.net", Route: "lmtp:unix:/run/lmtp", Params: map[string]string{"NOTIFY": "SUCCESS,FAILURE", "ORCPT": "rfc822;a@example.net"}},
 			{Addr: "ü@例え.jp"},
 			{},
-			{Route: "smtp:[192.0.2.9]", Params: map[string]string{}},
+			{Route: "smtp:[192.0.2.9]", Params: map[string]string{}, RouteSetByOther: true},
 		},
 		QueueId: "4XyZ"}
 	ars := []*pb.AuthResult{
@@ -37,7 +37,7 @@ func decodeTable() []*pb.ChannelFrame {
 		{Name: "To"},
 		{},
 	}
-	rcpt := &pb.Recipient{Addr: "b@example.net", Params: map[string]string{"NOTIFY": "NEVER"}}
+	rcpt := &pb.Recipient{Addr: "b@example.net", Params: map[string]string{"NOTIFY": "NEVER"}, RouteSetByOther: true}
 	body := bytes.Repeat([]byte("0123456789abcdef\r\n"), 230)
 	long := strings.Repeat("x", 300) // lengths of more than one varint byte
 	return []*pb.ChannelFrame{
@@ -176,7 +176,7 @@ func handFrames(t testing.TB) map[string][][]byte {
 		frames = append(frames, handFrame(t, func(b []byte) ([]byte, error) { return appendHookEachFrame(b, each) }, 0, nil, true))
 		for _, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver} {
 			auth := &AuthArgs{Mech: "PLAIN", User: tc.c, Secret: []byte(tc.a)}
-			rcpt := &Recipient{Addr: tc.b, Route: tc.a, Params: map[string]string{"NOTIFY": tc.c}}
+			rcpt := &Recipient{Addr: tc.b, Route: tc.a, Params: map[string]string{"NOTIFY": tc.c}, RouteSetByOther: tc.tls}
 			frames = append(frames, handFrame(t, func(b []byte) ([]byte, error) { return appendHookFrame(b, hook, txn, rcpt, auth) }, 1<<40, nil, true))
 		}
 		for _, sendBody := range []bool{true, false} {
@@ -251,6 +251,8 @@ func fallbackCases(t testing.TB) []fallbackCase {
 		{"verdict batch", marshal(&pb.ChannelFrame{CallId: 1, Frame: &pb.ChannelFrame_VerdictBatch{VerdictBatch: &pb.VerdictBatch{}}})},
 		{"unknown frame field", cat(hook, tag(nil, 12, protowire.VarintType), []byte{1})},
 		{"unknown session field", cat([]byte{0x08, 0x01}, msg(2, msg(2, []byte("\x0a\x01s\x70\x01"))))},
+		{"unknown recipient field", msg(2, msg(4, []byte{0x28, 0x01}))},
+		{"wrong wire type route_set_by_other", msg(2, msg(4, []byte{0x22, 0x00}))},
 		{"unknown entry field", msg(2, msg(3, msg(2, []byte("\x0a\x01k\x12\x01v\x1a\x01x"))))},
 		{"invalid UTF-8", msg(2, msg(2, []byte("\x0a\x02\xc3\x28")))},
 		{"invalid UTF-8 map key", msg(2, msg(3, msg(2, []byte("\x0a\x01\xff"))))},

@@ -119,7 +119,8 @@ func appendSession(b []byte, s *Session) ([]byte, error) {
 func appendRecipient(b []byte, r *Recipient) ([]byte, error) {
 	b = appendText(b, 1, r.Addr)
 	b = appendText(b, 2, r.Route)
-	return appendMap(b, 3, r.Params), nil
+	b = appendMap(b, 3, r.Params)
+	return appendBool(b, 4, r.RouteSetByOther), nil
 }
 
 func appendEnvelope(b []byte, e *Envelope) ([]byte, error) {

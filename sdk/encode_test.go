@@ -47,7 +47,7 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 	// another session: two of one message, sharing its envelope (sent
 	// once), one of another message with an equal but not the same
 	// recipient list (sent with its call).
-	rcpts := []Recipient{{Addr: a, Route: b}, {Addr: c}}
+	rcpts := []Recipient{{Addr: a, Route: b, RouteSetByOther: true}, {Addr: c}}
 	msg1 := Envelope{QueueID: c, MailFrom: a, Rcpts: rcpts}
 	msg2 := Envelope{QueueID: c, MailFrom: a, Rcpts: append([]Recipient(nil), rcpts...)}
 	s2 := Session{ID: b, ClientName: c}
@@ -75,7 +75,7 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 	}
 	for _, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver} {
 		auth := &AuthArgs{Mech: "PLAIN", User: c, Secret: []byte(a)}
-		rcpt := &Recipient{Addr: b, Route: a, Params: map[string]string{"NOTIFY": c}}
+		rcpt := &Recipient{Addr: b, Route: a, Params: map[string]string{"NOTIFY": c}, RouteSetByOther: tls}
 		enc, err := appendHookFrame(nil, hook, txn, rcpt, auth)
 		req, perr := hookRequest(hook, txn, rcpt, auth)
 		if (err == nil) != (perr == nil) {

@@ -66,7 +66,8 @@ type DataHook interface {
 // DeliverHook is called per recipient after routing, before delivery,
 // at each attempt. A SetRoute edit for rcpt changes the route it goes by
 // when that route is this stage's own (set at an earlier hook or attempt)
-// or no stage's; a route another stage set stays. Other edits are ignored.
+// or no stage's; a route another stage set stays (rcpt.RouteSetByOther
+// says so). Other edits are ignored.
 type DeliverHook interface {
 	Deliver(ctx context.Context, t *Txn, rcpt Recipient) (Verdict, error)
 }

@@ -61,6 +61,14 @@ type Recipient struct {
 	Addr   string            `json:"addr"`
 	Route  string            `json:"route,omitempty"`
 	Params map[string]string `json:"params,omitempty"`
+	// RouteSetByOther, only on the deliver hook's rcpt: Route was set by
+	// another stage (at reception, or earlier at deliver), so the core
+	// ignores this stage's SetRoute for it. That route is the other
+	// stage's decision about the message (a quarantine relay, say): a
+	// stage that decides by the address alone, as a route rule does,
+	// should answer Continue and leave the recipient to it. False for a
+	// route this stage set or no stage did, and from an older core.
+	RouteSetByOther bool `json:"route_set_by_other,omitempty"`
 }
 
 // Envelope is the transaction as the stages before this one left it.

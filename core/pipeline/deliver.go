@@ -153,6 +153,11 @@ func (p *Pipeline) askDeliver(ctx context.Context, e *entry, calls []DeliverCall
 		// deep one per call would copy a message's recipients once for
 		// each of them.
 		txn, rcpt := sessions[i].txn, calls[i].Rcpt
+		// The stage is told when the route is another's, which it may
+		// not change (deliveredit.go), so that it can leave it alone
+		// rather than reject or discard what that stage routed.
+		by := sessions[i].RouteBy(rcpt.Addr)
+		rcpt.RouteSetByOther = by != "" && by != e.Name
 		hcs[k] = sdk.HookCall{Hook: sdk.HookDeliver, Txn: &txn, Rcpt: &rcpt}
 	}
 	if ec, ok := c.(EachConn); ok {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -86,6 +87,45 @@ func TestDeliverKeepsAnotherStagesRoute(t *testing.T) {
 		}
 		if e := out[i].Trace[1].Edits; len(e) != 1 || !strings.HasSuffix(e[0], "(ignored at deliver: route set by stage route)") {
 			t.Errorf("call %d: the later stage's edits %q, want ignored", i, e)
+		}
+	}
+}
+
+// TestDeliverTellsStagesWhoseRoute: each stage asked at deliver learns
+// whether the recipient's route is another stage's (Recipient.
+// RouteSetByOther), which it may not change, so that it can leave the
+// recipient alone: set at reception by another stage, it is for every
+// stage but that one; a route a stage set at deliver is another's for the
+// stages after it; nobody's route is no stage's.
+func TestDeliverTellsStagesWhoseRoute(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	stage := func(name, route string) *declaring {
+		return &declaring{goStage{hooks: map[sdk.Hook]bool{sdk.HookDeliver: true},
+			onHook: func(_ sdk.Hook, _ *sdk.Txn, r *sdk.Recipient) (sdk.Verdict, error) {
+				mu.Lock()
+				seen[name+" "+r.Addr] = r.RouteSetByOther
+				mu.Unlock()
+				if route == "" {
+					return sdk.Continue(), nil
+				}
+				return sdk.Continue(sdk.SetRoute{Rcpt: r.Addr, Route: route}), nil
+			}}}
+	}
+	p := New(slog.New(slog.DiscardHandler), sc("route", stage("route", "smtp:new.test:25")), sc("quarantine", stage("quarantine", "")))
+	env := sdk.Envelope{QueueID: "ID1"}
+	call := func(addr, by string) DeliverCall {
+		return DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: addr, Route: "smtp:old.test:25"}, RouteBy: by}
+	}
+	p.Deliver(context.Background(), []DeliverCall{call("q@dest.test", "quarantine"), call("own@dest.test", "route"), call("none@dest.test", "")})
+	want := map[string]bool{
+		"route q@dest.test": true, "quarantine q@dest.test": false,
+		"route own@dest.test": false, "quarantine own@dest.test": true,
+		"route none@dest.test": false, "quarantine none@dest.test": true,
+	}
+	for k, w := range want {
+		if got, ok := seen[k]; !ok || got != w {
+			t.Errorf("%s: route_set_by_other %v (asked %v), want %v", k, got, ok, w)
 		}
 	}
 }

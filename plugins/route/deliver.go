@@ -18,7 +18,16 @@ import (
 // alice@'s), nor are recipients lists or probes asked again, which
 // Postfix too checks only in smtpd. A recipient no rule matches keeps its
 // route, whoever set it. It costs a match over the rules: no DNS, no I/O.
+//
+// A recipient whose route another stage set (RouteSetByOther: a
+// quarantine relay a stage of the site's chose at reception) is that
+// stage's: no rule applies to it, not even reject or discard, as Postfix
+// keeps a message's FILTER transport over transport_maps. The core would
+// ignore a new route for it anyway, but not a reject.
 func (p *Plugin) Deliver(_ context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
+	if r.RouteSetByOther {
+		return sdk.Continue(), nil
+	}
 	rl := p.ruleFor(r.Addr)
 	if rl == nil {
 		return sdk.Continue(), nil

@@ -50,3 +50,21 @@ func TestDeliverAppliesTheRulesToQueuedMail(t *testing.T) {
 		t.Errorf("a recipient no rule matches: %+v", v)
 	}
 }
+
+// TestDeliverLeavesAnotherStagesRoute: a recipient whose route another
+// stage set (the core says so with RouteSetByOther) is that stage's: the
+// rule that matches it now neither rejects it, nor discards it, nor moves
+// it to its transport; the same recipient carrying its own route is.
+func TestDeliverLeavesAnotherStagesRoute(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, testConfig)
+	const quarantine = "smtp:quarantine.internal:25"
+	for _, addr := range []string{"x@old.example.org", "trap-2@example.org", "alice@example.org"} {
+		v := h.Deliver(sdktest.NewTxn("s@origin.test"), sdk.Recipient{Addr: addr, Route: quarantine, RouteSetByOther: true})
+		if !v.PlainContinue() {
+			t.Errorf("%s, routed by another stage: %v edits %v reply %v (%s), want a plain continue", addr, v.Action, v.Edits, v.Reply, v.Reason)
+		}
+		if v := h.Deliver(sdktest.NewTxn("s@origin.test"), sdk.Recipient{Addr: addr, Route: quarantine}); v.PlainContinue() {
+			t.Errorf("%s, by nobody's route: a plain continue, want the rule applied", addr)
+		}
+	}
+}

@@ -508,12 +508,20 @@ func (x *Session) GetRelayClient() bool {
 }
 
 type Recipient struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Addr          string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
-	Route         string                 `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
-	Params        map[string]string      `protobuf:"bytes,3,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Addr   string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	Route  string                 `protobuf:"bytes,2,opt,name=route,proto3" json:"route,omitempty"`
+	Params map[string]string      `protobuf:"bytes,3,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Only on HookRequest.rcpt of a deliver call: route was set by another
+	// stage than the one called (at reception, or earlier at deliver), so
+	// the core will not let this stage change it. Such a route is that
+	// stage's decision about the message (a quarantine relay, say); a stage
+	// that decides by the address alone, as a route rule does, leaves the
+	// recipient alone. False for a route this stage set or none did, and
+	// from a core older than this field.
+	RouteSetByOther bool `protobuf:"varint,4,opt,name=route_set_by_other,json=routeSetByOther,proto3" json:"route_set_by_other,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Recipient) Reset() {
@@ -565,6 +573,13 @@ func (x *Recipient) GetParams() map[string]string {
 		return x.Params
 	}
 	return nil
+}
+
+func (x *Recipient) GetRouteSetByOther() bool {
+	if x != nil {
+		return x.RouteSetByOther
+	}
+	return false
 }
 
 // Envelope is the transaction as earlier stages left it.
@@ -2454,11 +2469,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\blocal_ip\x18\v \x01(\tR\alocalIp\x12\x1d\n" +
 	"\n" +
 	"local_port\x18\f \x01(\rR\tlocalPort\x12!\n" +
-	"\frelay_client\x18\r \x01(\bR\vrelayClient\"\xb1\x01\n" +
+	"\frelay_client\x18\r \x01(\bR\vrelayClient\"\xde\x01\n" +
 	"\tRecipient\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12?\n" +
-	"\x06params\x18\x03 \x03(\v2'.sluice.plugin.v1.Recipient.ParamsEntryR\x06params\x1a9\n" +
+	"\x06params\x18\x03 \x03(\v2'.sluice.plugin.v1.Recipient.ParamsEntryR\x06params\x12+\n" +
+	"\x12route_set_by_other\x18\x04 \x01(\bR\x0frouteSetByOther\x1a9\n" +
 	"\vParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x02\n" +
