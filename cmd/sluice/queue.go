@@ -18,9 +18,11 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
-const queueUsage = `usage: sluice queue list|show ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush
+const queueUsage = `usage: sluice queue list|show ID|cat ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush
         [-c FILE | --admin URL] [--json]
   list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
+  cat: [--headers | --body]; the message as queued, byte for byte (CRLF),
+        as delivery sends it (Postfix's postcat -q)
   retry, hold, release, delete, bounce: one or more IDs; "-" reads IDs from
         stdin (the first field of each line, as queue list prints them);
         ALL is every queued message, or those list would list with the same
@@ -115,12 +117,14 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	from := fs.String("from", "", `list, and an action on ALL: only messages whose <sender> holds this ("<>", "@example.org>")`)
 	to := fs.String("to", "", "list, and an action on ALL: only messages with a waiting <recipient> holding this")
 	all := fs.Bool("all", false, "list: every page, not only the first")
+	headers := fs.Bool("headers", false, "cat: only the header section, up to the empty line that ends it")
+	body := fs.Bool("body", false, "cat: only the body, after that empty line")
 	pos, err := parseCommand(fs, args, queueUsage, w)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("queue needs a subcommand: list, show, retry, hold, release, delete, bounce, flush")
+		return errors.New("queue needs a subcommand: list, show, cat, retry, hold, release, delete, bounce, flush")
 	}
 	sub, rest := pos[0], pos[1:]
 	actions := map[string]bool{"retry": true, "hold": true, "release": true, "delete": true, "bounce": true}
@@ -130,7 +134,7 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 		if len(rest) != 0 {
 			return fmt.Errorf("queue %s takes no arguments", sub)
 		}
-	case sub == "show":
+	case sub == "show" || sub == "cat":
 		if len(rest) != 1 {
 			return fmt.Errorf("queue %s needs exactly one message ID", sub)
 		}
@@ -149,6 +153,10 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 		bulk = true
 	default:
 		return fmt.Errorf("unknown queue subcommand %q", sub)
+	}
+	part, err := checkCatFlags(sub, *headers, *body, *asJSON)
+	if err != nil {
+		return err
 	}
 	if *limit < 0 || *limit == 0 && isSet(fs, "limit") {
 		return fmt.Errorf("--limit %d: want a positive number of messages", *limit)
@@ -200,6 +208,8 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 			return writeJSON(w, raw)
 		}
 		printMessage(w, &m)
+	case "cat":
+		return catMessage(w, cl, rest[0], part)
 	case "flush":
 		r, raw, err := cl.Flush()
 		if err != nil {

@@ -30,6 +30,8 @@ type Queue interface {
 	// Oldest returns the earliest-queued message's arrival (zero: empty).
 	Oldest() (time.Time, error)
 	Get(id string) (*envelope.Message, error)
+	// Body returns the message as queued: header and body, CRLF.
+	Body(id string) ([]byte, error)
 	Hold(id string) error
 	Release(id string) error
 	Retry(id string) error
@@ -92,6 +94,7 @@ func Handler(opt Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/queue", a.list)
 	mux.HandleFunc("GET /api/queue/{id}", a.show)
+	mux.HandleFunc("GET /api/queue/{id}/message", a.message)
 	mux.HandleFunc("POST /api/queue/flush", a.flush)
 	// Not GET /api/queue/{id} asking for a message named "flush".
 	mux.HandleFunc("GET /api/queue/flush", flushNotAllowed)
@@ -287,6 +290,9 @@ func (a *api) action(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		err = a.opt.Bounce(r.Context(), id)
+	case "message":
+		methodNotAllowed(w, r, messageAllow)
+		return
 	default:
 		writeError(w, http.StatusNotFound, "unknown action "+action+" (retry, hold, release, delete, bounce)")
 		return

@@ -88,11 +88,7 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 		return fmt.Errorf("%w: admin API at %s answered %s %s with more than %s", ErrTooLarge, c.where(), method, path, sizeText(limit))
 	}
 	if resp.StatusCode >= 300 {
-		var e ErrorBody
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return &APIError{Status: resp.StatusCode, Msg: e.Error}
-		}
-		return c.notJSON(resp)
+		return c.errorAnswer(resp, body)
 	}
 	if !json.Valid(body) {
 		return c.notJSON(resp)
@@ -106,6 +102,16 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 		}
 	}
 	return nil
+}
+
+// errorAnswer is the error for an answer whose status is not a success:
+// the API's JSON error, or notJSON's.
+func (c *Client) errorAnswer(resp *http.Response, body []byte) error {
+	var e ErrorBody
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return &APIError{Status: resp.StatusCode, Msg: e.Error}
+	}
+	return c.notJSON(resp)
 }
 
 // sizeText is n bytes for a message: in MiB when it is whole MiB.

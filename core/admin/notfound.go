@@ -19,8 +19,11 @@ func jsonErrors(mux *http.ServeMux) http.Handler {
 		h.ServeHTTP(rec, r)
 		if rec.code == http.StatusMethodNotAllowed {
 			allow := rec.header.Get("Allow")
-			if r.URL.Path == "/api/queue/flush" {
+			switch {
+			case r.URL.Path == "/api/queue/flush":
 				allow = http.MethodPost // its GET route only answers 405
+			case isMessagePath(r.URL.Path):
+				allow = messageAllow // not the actions' POST
 			}
 			methodNotAllowed(w, r, allow)
 			return
