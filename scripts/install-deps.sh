@@ -13,7 +13,9 @@ OPENSMTPD_ROOT=${OPENSMTPD_ROOT:-/opt/sluice-interop/opensmtpd}
 case "${1:-}" in
   # libsasl2-modules: the PLAIN client mechanism for the Postfix instance
   # that relays through Sluice's submission listener (postfix_test.go).
-  interop) pkgs="swaks postfix libsasl2-modules" ; cmds="swaks smtp-sink postfix" ;
+  # haproxy: the PROXY protocol sender in front of Sluice (haproxy_test.go
+  # runs its own haproxy -db with a config in its temp dir).
+  interop) pkgs="swaks postfix libsasl2-modules haproxy" ; cmds="swaks smtp-sink postfix haproxy" ;
            files="/usr/lib/*/sasl2/libplain.so" ;;
   bench)   pkgs="postfix"       ; cmds="smtp-sink smtp-source postfix" ;;
   # The Python example plugin (and its test in the chain) needs Debian's grpcio.
@@ -115,6 +117,11 @@ apt-get install -y -q --no-install-recommends $pkgs >/tmp/sluice-apt.log 2>&1 ||
 # spamd's postinst runs sa-update, which leaves a gpg-agent behind.
 if [ "$1" = milters ]; then
   gpgconf --homedir /var/lib/spamassassin/sa-update-keys --kill gpg-agent >/dev/null 2>&1 || true
+fi
+# Where no policy-rc.d stops it, haproxy's postinst starts the system
+# daemon (Debian's /etc/haproxy/haproxy.cfg); the test needs the binary.
+if [ "$1" = interop ] && [ -r /run/haproxy.pid ]; then
+  kill "$(cat /run/haproxy.pid)" 2>/dev/null || true
 fi
 # Where no policy-rc.d stops it, dovecot's postinst starts the system daemon
 # (IMAP/POP3 on the standard ports); the test needs only the binaries.

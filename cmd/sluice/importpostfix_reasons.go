@@ -43,6 +43,10 @@ var pfReasons = map[string]string{
 	"smtpd_timeout":                       "[limits] command_timeout and data_timeout, by hand",
 	"compatibility_level":                 "Postfix's own upgrade safety net",
 	"milter_macro_daemon_name":            "every listener imported has its own (master.cf -o milter_macro_daemon_name), or none was imported",
+	"smtpd_upstream_proxy_protocol":       "a listener's proxy_protocol, which names the proxies' networks (Postfix does not know them): write it with your proxy's address, by hand",
+	"postscreen_upstream_proxy_protocol":  "a listener's proxy_protocol, which names the proxies' networks (Postfix does not know them): write it with your proxy's address, by hand",
+	"smtpd_upstream_proxy_timeout":        "a listener's proxy_timeout (5s by default), with proxy_protocol, by hand",
+	"postscreen_upstream_proxy_timeout":   "a listener's proxy_timeout (5s by default), with proxy_protocol, by hand",
 }
 
 // pfLayout are Postfix's installation paths and ownership: nothing of

@@ -170,6 +170,16 @@ type Listener struct {
 	// service in master.cf (opendkim's "MTA ORIGINATING"); empty: the
 	// listener's name.
 	MilterDaemonName string `toml:"milter_daemon_name"`
+	// ProxyProtocol lists the networks of the proxies (HAProxy, a cloud
+	// TCP load balancer) trusted to name the client: a connection from
+	// one of them must open with a PROXY protocol header, v1 or v2,
+	// before the greeting and any TLS, as Postfix's
+	// smtpd_upstream_proxy_protocol = haproxy; every other connection
+	// is a client's own. Empty: none.
+	ProxyProtocol []Prefix `toml:"proxy_protocol"`
+	// ProxyTimeout bounds the wait for that header (Postfix's
+	// smtpd_upstream_proxy_timeout); default 5s.
+	ProxyTimeout Duration `toml:"proxy_timeout"`
 }
 
 // Stage is one step of the policy pipeline, a plugin or a milter.

@@ -49,6 +49,9 @@ func (c *Config) validateListeners(f finder) error {
 		case l.TLSRequired && l.TLSCert == "":
 			return f.err("listener", i, "tls_required", "tls_required needs tls_cert and tls_key, to offer STARTTLS")
 		}
+		if len(l.ProxyProtocol) == 0 && c.written("listener", strconv.Itoa(i), "proxy_timeout") {
+			return f.err("listener", i, "proxy_timeout", "proxy_timeout needs proxy_protocol, the proxies whose header it waits for")
+		}
 		if l.MilterDaemonName != "" || c.written("listener", strconv.Itoa(i), "milter_daemon_name") {
 			if err := CheckMilterDaemonName(l.MilterDaemonName); err != nil {
 				return f.err("listener", i, "milter_daemon_name", err.Error())

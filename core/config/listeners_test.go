@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestListenAddresses(t *testing.T) {
@@ -77,5 +78,45 @@ func TestHostnameAndMilterAddress(t *testing.T) {
 		if _, err := Parse("f.toml", []byte(src)); err != nil {
 			t.Errorf("%q: %v", src, err)
 		}
+	}
+}
+
+// proxy_protocol's networks are checked as relay_networks' are, at their
+// line; proxy_timeout defaults to Postfix's 5 s and wants proxy_protocol.
+func TestListenerProxyProtocol(t *testing.T) {
+	listener := func(keys string) string {
+		return "hostname = \"mx.example.org\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\n" + keys
+	}
+	c, err := Parse("f.toml", []byte(listener("proxy_protocol = [\"10.0.0.5/32\", \"::1/128\", \"::ffff:192.0.2.0/120\"]\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Listeners[0]
+	var nets []string
+	for _, p := range l.ProxyProtocol {
+		nets = append(nets, p.String())
+	}
+	// An IPv4-mapped network is the IPv4 one, as connections report
+	// their addresses unmapped.
+	if got := strings.Join(nets, " "); got != "10.0.0.5/32 ::1/128 192.0.2.0/24" || l.ProxyTimeout.Duration != 5*time.Second {
+		t.Errorf("proxy_protocol %s, proxy_timeout %v", got, l.ProxyTimeout)
+	}
+	c, err = Parse("f.toml", []byte(listener("proxy_protocol = [\"10.0.0.5\"]\nproxy_timeout = \"3s\"\n")))
+	if err != nil || c.Listeners[0].ProxyTimeout.Duration != 3*time.Second {
+		t.Errorf("proxy_timeout = \"3s\": %v", err)
+	}
+	for _, tc := range []struct{ name, keys, want string }{
+		{"bad network", "proxy_protocol = [\"10.0.0.5/33\"]\n", `f.toml:4: listener.proxy_protocol: bad network "10.0.0.5/33": prefix length out of range`},
+		{"host name", "\nproxy_protocol = [\"lb.example.org\"]\n", `f.toml:5: listener.proxy_protocol: bad network "lb.example.org"`},
+		{"not a list", "proxy_protocol = \"10.0.0.5\"\n", "f.toml:4: listener.proxy_protocol: want an array"},
+		{"bad timeout", "proxy_protocol = [\"10.0.0.5\"]\nproxy_timeout = \"5\"\n", "f.toml:5: listener.proxy_timeout: bad duration"},
+		{"timeout alone", "proxy_timeout = \"5s\"\n", "f.toml:4: proxy_timeout needs proxy_protocol"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(listener(tc.keys)))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want prefix %q", err, tc.want)
+			}
+		})
 	}
 }

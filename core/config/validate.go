@@ -86,6 +86,9 @@ func (c *Config) applyDefaults() {
 		if c.Listeners[i].Name == "" {
 			c.Listeners[i].Name = fmt.Sprintf("listener%d", i+1)
 		}
+		if c.Listeners[i].ProxyTimeout.Duration == 0 {
+			c.Listeners[i].ProxyTimeout.Duration = 5 * time.Second
+		}
 	}
 	for i := range c.Stages {
 		s := &c.Stages[i]

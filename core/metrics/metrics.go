@@ -112,6 +112,7 @@ type Metrics struct {
 
 	connsTotal   *prometheus.CounterVec
 	connsOpen    *prometheus.GaugeVec
+	proxyRefused *prometheus.CounterVec
 	transactions *prometheus.CounterVec
 	recipients   *prometheus.CounterVec
 	queueCommit  prometheus.Histogram
@@ -147,6 +148,10 @@ func New(p Providers) *Metrics {
 		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_smtp_connections_open", Help: "SMTP connections open now, by listener."},
 			[]string{"listener"}),
+		proxyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_proxy_headers_refused_total",
+			Help: "Connections from a trusted proxy (proxy_protocol) closed for their PROXY header, by listener and reason (timeout, closed, malformed, too_long)."},
+			[]string{"listener", "reason"}),
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_transactions_total",
 			Help: "SMTP mail transactions by listener, outcome (accepted, rejected, tempfailed, discarded, quarantined, aborted) and reason."},
@@ -186,7 +191,7 @@ func New(p Providers) *Metrics {
 			[]string{"stage", "hook"}),
 	}
 	m.reg.MustRegister(
-		m.connsTotal, m.connsOpen, m.transactions, m.recipients, m.queueCommit,
+		m.connsTotal, m.connsOpen, m.proxyRefused, m.transactions, m.recipients, m.queueCommit,
 		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.deliveryDuration, m.deliveriesInFlight,
 		m.stageCalls, m.stageErrors, m.stageLatency,
 		&scrapeCollector{p: p},
@@ -222,6 +227,16 @@ func (m *Metrics) ConnClosed(listener string) {
 		return
 	}
 	m.connsOpen.WithLabelValues(m.names.value(listener)).Dec()
+}
+
+// ProxyHeaderRefused counts a connection from a trusted proxy closed for
+// its PROXY header; reason is one of a closed set (timeout, closed,
+// malformed, too_long).
+func (m *Metrics) ProxyHeaderRefused(listener, reason string) {
+	if m == nil {
+		return
+	}
+	m.proxyRefused.WithLabelValues(m.names.value(listener), reason).Inc()
 }
 
 // Transaction counts a mail transaction's end. reason is a short bounded

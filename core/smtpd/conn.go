@@ -28,6 +28,12 @@ type conn struct {
 	// accepted: a reload does not change it under a session.
 	tlsRequired bool
 
+	// ipKey is the clientKey the connection counts under in Server.perIP,
+	// once counted (ipCounted); guarded by Server.mu. A connection from a
+	// proxy is counted only when its PROXY header has named the client.
+	ipKey     netip.Addr
+	ipCounted bool
+
 	mu          sync.Mutex
 	inTxn       bool // between an accepted MAIL and the end of the transaction
 	closing     bool // Shutdown has begun
@@ -98,6 +104,13 @@ func (c *conn) Close() error {
 		c.linger()
 	}
 	return c.Conn.Close()
+}
+
+// abort closes a connection that is not served, untracked at once and
+// without linger: nothing was written that the peer must still read.
+func (c *conn) abort() {
+	c.once.Do(func() { c.srv.untrack(c) })
+	_ = c.Conn.Close()
 }
 
 // Bounds of linger: a client that neither closes nor stops sending gets

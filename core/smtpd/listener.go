@@ -30,6 +30,8 @@ type listener struct {
 	// tlsRequired is tls_required as it is now: each connection takes it
 	// when accepted, and SetListeners changes it for those to come.
 	tlsRequired atomic.Bool
+	// proxy is proxy_protocol and proxy_timeout, taken and changed so too.
+	proxy atomic.Pointer[proxyTrust]
 
 	sock net.Listener
 
@@ -47,6 +49,7 @@ type listener struct {
 func newListener(s *Server, lc config.Listener) (*listener, error) {
 	l := &listener{srv: s, cfg: lc}
 	l.tlsRequired.Store(lc.TLSRequired)
+	l.proxy.Store(newProxyTrust(lc))
 	if lc.TLSCert != "" {
 		cert, err := loadCert(s.cfg, lc)
 		if err != nil {
@@ -181,6 +184,12 @@ func (l *listener) acceptLoop() {
 		}
 		backoff = 0
 		c := newConn(l, raw)
+		if p := l.proxy.Load(); p.trusts(c.info.Client.Addr()) {
+			// The client is who the PROXY header names: its limits
+			// wait for the header, read off the accept loop.
+			go l.admitProxied(c, l.srv.register(c), p.timeout)
+			continue
+		}
 		refused := l.srv.track(c)
 		go l.admit(c, refused)
 	}
@@ -194,7 +203,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		nc = tls.Server(c, l.tls) // go-smtp completes the handshake
 	}
 	if limit != nil {
-		l.srv.log.Warn("connection refused", "listener", l.cfg.Name, "client", c.info.Client.Addr().String(), "reply", limit.String())
+		l.srv.log.Warn("connection refused", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", limit.String())...)
 		l.refuse(nc, limit)
 		return
 	}

@@ -29,11 +29,16 @@ func (e errorLog) emit(msg string) {
 	e.log.Debug("smtp", "detail", msg)
 }
 
-// clientAttrs name a session's client in a log line: its address, and its
-// verified host name when it has one (Postfix's name[address]).
+// clientAttrs name a session's client in a log line: its address, its
+// verified host name when it has one (Postfix's name[address]), and the
+// proxy it came through, if any.
 func clientAttrs(info *SessionInfo) []any {
-	if info.ClientName == "" {
-		return []any{"client", info.Client.Addr().String()}
+	a := []any{"client", info.Client.Addr().String()}
+	if info.ClientName != "" {
+		a = append(a, "client_name", info.ClientName)
 	}
-	return []any{"client", info.Client.Addr().String(), "client_name", info.ClientName}
+	if info.Proxy.IsValid() {
+		a = append(a, "proxy", info.Proxy.Addr().String())
+	}
+	return a
 }

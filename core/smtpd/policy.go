@@ -100,6 +100,10 @@ type SessionInfo struct {
 	DSNEnvID string
 	Rcpts    []string // recipients accepted in the open transaction
 	Local    netip.AddrPort
+	// Proxy is the trusted proxy (proxy_protocol) whose PROXY header
+	// named Client, and Local the address the client reached there; zero
+	// for a client connected directly, or the proxy's own connection.
+	Proxy netip.AddrPort
 	// RelayClient: Client was in relay_networks when it connected.
 	RelayClient bool
 	// AuthUser is the user authenticated by AUTH (RFC 4954), "" before;

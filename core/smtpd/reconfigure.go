@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"reflect"
 
 	"github.com/sluice-mta/sluice/core/config"
 )
@@ -20,7 +21,8 @@ type ListenerChanges struct {
 // unchanged keeps its socket and its sessions untouched; its certificate
 // and key are read again, so that new TLS sessions get a renewed
 // certificate, and one that no longer loads refuses the reload; a changed
-// tls_required applies to the connections it accepts from then on. A new one
+// tls_required, proxy_protocol or proxy_timeout applies to the connections
+// it accepts from then on. A new one
 // is bound and served. One that is gone (or changed) stops accepting at once
 // and its sessions end as at Shutdown: an idle one now, one in a
 // transaction as soon as that transaction is over, so no accepted message
@@ -51,11 +53,13 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	// as it would for a new listener.
 	renewed := map[*listener]*tls.Certificate{}
 	required := map[*listener]bool{}
+	proxies := map[*listener]*proxyTrust{}
 	var fresh []*listener
 	for _, lc := range lcs {
 		if old := findListener(cur, lc); old != nil && !keep[old] {
 			keep[old] = true
 			required[old] = lc.TLSRequired
+			proxies[old] = newProxyTrust(lc)
 			if lc.TLSCert != "" {
 				cert, err := loadCert(s.cfg, lc)
 				if err != nil {
@@ -123,6 +127,9 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	for l, req := range required {
 		l.tlsRequired.Store(req)
 	}
+	for l, p := range proxies {
+		l.proxy.Store(p)
+	}
 	for _, l := range gone {
 		s.stopListener(l)
 		ch.Removed = append(ch.Removed, l.cfg.Name)
@@ -154,13 +161,15 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 }
 
 // findListener returns the running listener configured as lc, but for
-// tls_required, which a running listener takes without a new socket.
+// tls_required, proxy_protocol and proxy_timeout, which a running listener
+// takes without a new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
 		cfg.TLSRequired = lc.TLSRequired
 		cfg.MilterDaemonName = lc.MilterDaemonName // the milter stages' business, not the socket's
-		if cfg == lc {
+		cfg.ProxyProtocol, cfg.ProxyTimeout = lc.ProxyProtocol, lc.ProxyTimeout
+		if reflect.DeepEqual(cfg, lc) {
 			return l
 		}
 	}

@@ -365,18 +365,35 @@ func dovecotSpec(c *config.Config) string {
 // max_connections_per_ip and connection_rate_per_ip, counted by clientKey.
 // A refused connection is tracked anyway until it is closed.
 func (s *Server) track(c *conn) *reply.Reply {
+	return s.countClient(c, s.register(c))
+}
+
+// register tracks a new connection, for max_connections and Shutdown, and
+// reports whether max_connections was reached before it. The accept loop
+// registers each connection it accepts, one from a proxy too, before
+// that has named its client.
+func (s *Server) register(c *conn) (full bool) {
 	s.metrics.ConnOpened(c.info.Listener)
-	ip := c.info.Client.Addr()
-	key := s.clientKey(ip)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := len(s.conns)
 	s.conns[c] = struct{}{}
-	s.perIP[key]++
 	s.connWG.Add(1)
+	return n >= s.lim().MaxConnections
+}
+
+// countClient counts a registered connection under its client's key and
+// applies the connection limits (full: max_connections was reached).
+func (s *Server) countClient(c *conn, full bool) *reply.Reply {
+	ip := c.info.Client.Addr()
+	key := s.clientKey(ip)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.ipKey, c.ipCounted = key, true
+	s.perIP[key]++
 	lim := s.lim()
 	switch {
-	case n >= lim.MaxConnections:
+	case full:
 		return &tooManyConns
 	case s.mayRelay(ip):
 		return nil
@@ -393,11 +410,14 @@ func (s *Server) untrack(c *conn) {
 	if s.policy != nil {
 		s.policy.Close(&c.info)
 	}
-	key := s.clientKey(c.info.Client.Addr())
 	s.mu.Lock()
 	delete(s.conns, c)
-	if s.perIP[key]--; s.perIP[key] <= 0 {
-		delete(s.perIP, key)
+	// The key it was counted under: client_ipv6_prefix_length may have
+	// changed since.
+	if key := c.ipKey; c.ipCounted {
+		if s.perIP[key]--; s.perIP[key] <= 0 {
+			delete(s.perIP, key)
+		}
 	}
 	s.mu.Unlock()
 	s.connWG.Done()
