@@ -65,7 +65,7 @@ type RuleConfig struct {
 	// address, or a null MX (Postfix's reject_unknown_sender_domain).
 	UnknownDomain bool `json:"unknown_domain"`
 	// Action is reject, tempfail, discard, quarantine, add_header, warn,
-	// redirect, replace or pass.
+	// redirect, bcc, replace or pass.
 	Action string `json:"action"`
 	// Code, Enhanced and Text make the reply of reject and tempfail.
 	Code     int    `json:"code"`
@@ -76,6 +76,8 @@ type RuleConfig struct {
 	HeaderValue string `json:"header_value"`
 	// Redirect is the address redirect puts in place of the recipients.
 	Redirect string `json:"redirect"`
+	// Bcc is the address the bcc action adds as one more recipient.
+	Bcc string `json:"bcc"`
 	// Replace is the field ("Name: value", $1 from match) the replace
 	// action puts in place of each field its header rule matched; ""
 	// deletes them (Postfix's IGNORE). A pointer: a replace rule that
@@ -131,6 +133,7 @@ const (
 	actAddHeader  = "add_header"
 	actWarn       = "warn"
 	actRedirect   = "redirect"
+	actBcc        = "bcc"
 	actReplace    = "replace"
 	actPass       = "pass"
 )
@@ -191,6 +194,7 @@ type rule struct {
 	ownText, ownCode, ownEnhanced bool
 	field                         sdk.AddHeader
 	redirect                      string // the redirect action's address
+	bcc                           string // the bcc action's address
 	// replaceName and replaceValue are the replace action's field, its
 	// value a template for match's groups; replaceName "" deletes.
 	replaceName, replaceValue string
@@ -207,21 +211,24 @@ func (r *rule) refuses() bool {
 }
 
 // goesOn reports whether a match leaves the hook's evaluation going:
-// add_header collects its field, redirect its address, replace the fields
-// it rewrites, warn only reports (Postfix's WARN), and none may spare the
-// mail the rules after it.
+// add_header collects its field, redirect and bcc their address, replace
+// the fields it rewrites, warn only reports (Postfix's WARN), and none may
+// spare the mail the rules after it.
 func (r *rule) goesOn() bool {
 	switch r.action {
-	case actAddHeader, actWarn, actRedirect, actReplace:
+	case actAddHeader, actWarn, actRedirect, actBcc, actReplace:
 		return true
 	}
 	return false
 }
 
 // atData reports whether the rule's match takes effect at the data hook,
-// whatever its own hook: add_header's field and redirect's recipient are
-// edits of the message the core accepts only there.
-func (r *rule) atData() bool { return r.action == actAddHeader || r.action == actRedirect }
+// whatever its own hook: add_header's field and the recipients of
+// redirect and bcc are edits the filter makes only there, once the
+// envelope's recipients are all known.
+func (r *rule) atData() bool {
+	return r.action == actAddHeader || r.action == actRedirect || r.action == actBcc
+}
 
 // isData reports whether the rule is checked at the data hook.
 func (r *rule) isData() bool {
@@ -379,6 +386,9 @@ func (r *rule) compileAction(rc RuleConfig) error {
 	if rc.Redirect != "" && rc.Action != actRedirect {
 		return fmt.Errorf("redirect applies to the redirect action only")
 	}
+	if rc.Bcc != "" && rc.Action != actBcc {
+		return fmt.Errorf("bcc applies to the bcc action only")
+	}
 	if rc.Replace != nil && rc.Action != actReplace {
 		return fmt.Errorf("replace applies to the replace action only")
 	}
@@ -417,6 +427,14 @@ func (r *rule) compileAction(rc RuleConfig) error {
 			return fmt.Errorf("header_name and header_value apply to add_header only")
 		}
 		return r.compileRedirect(rc.Redirect)
+	case actBcc:
+		if replyKeys {
+			return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
+		}
+		if headerKeys {
+			return fmt.Errorf("header_name and header_value apply to add_header only")
+		}
+		return r.compileBcc(rc.Bcc)
 	case actReplace:
 		if replyKeys {
 			return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")
@@ -429,7 +447,7 @@ func (r *rule) compileAction(rc RuleConfig) error {
 	case "":
 		return fmt.Errorf("action is required")
 	default:
-		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header, warn, redirect, replace or pass)", rc.Action)
+		return fmt.Errorf("unknown action %q (want reject, tempfail, discard, quarantine, add_header, warn, redirect, bcc, replace or pass)", rc.Action)
 	}
 	if replyKeys {
 		return fmt.Errorf("code, enhanced and text apply to reject and tempfail only")

@@ -5,7 +5,7 @@
 // and, at the data hook, the header fields, the body, the attachments and
 // the size; a rule may also ask DNS lists about the client IP (DNSBL) or a
 // domain (RHSBL). Each rule has an action: reject, tempfail, discard,
-// quarantine, add_header, warn, redirect, replace or pass.
+// quarantine, add_header, warn, redirect, bcc, replace or pass.
 //
 //	[[stage]]
 //	name   = "filter"
@@ -120,17 +120,17 @@
 // discard, quarantine) and found nothing in the part walked treats it as
 // matched ("MIME nesting deeper than 100 levels: not inspected further"),
 // as Postfix refuses a message past its mime_nesting_limit, and so does a
-// warn rule (it tells what such a rule would do); a pass, add_header or redirect
-// rule does not. An rhsbl header rule asks about the first 32
+// warn rule (it tells what such a rule would do); a pass, add_header, redirect
+// or bcc rule does not. An rhsbl header rule asks about the first 32
 // distinct domains of its field; the reason notes when there were more.
 //
 // Rules are evaluated in the order written, per hook; header, body,
 // attachment, size and envelope rules are all evaluated at the data hook, together,
 // in order. The first rule that matches ends the evaluation of that hook
-// with its action, except add_header, redirect, replace and warn:
-// add_header's field, redirect's address and replace's fields are
-// collected, warn is logged, and the evaluation goes on. The collected fields are added, and the recipients
-// redirected, at the data hook
+// with its action, except add_header, redirect, bcc, replace and warn:
+// add_header's field, redirect's and bcc's address and replace's fields are
+// collected, warn is logged, and the evaluation goes on. The collected fields are added, the recipients
+// redirected and the bcc addresses added, at the data hook
 // (those of connect, helo, mail and rcpt rules too, once per rule; such
 // rules are evaluated again at data from the session and envelope, so the
 // plugin keeps no per-session state). pass ends the evaluation with no
@@ -162,6 +162,22 @@
 // the trace shows); the sender is unchanged. When several redirect rules
 // match, the last one written wins. A redirect rule takes no code,
 // enhanced, text or header keys; its address must be local-part@domain.
+//
+// bcc is Postfix's header_checks BCC: the rule's bcc address gets a copy
+// of the message, one more envelope recipient added at data; the other
+// recipients, the header and the later stages' view of the message are
+// unchanged but for that recipient. It is added with NOTIFY=NEVER (RFC
+// 3461), as Postfix adds a BCC recipient as if with NOTIFY=NONE: the
+// sender hears nothing of the copy's delivery or failure. Each address is
+// added once however many bcc rules name it, and not when it is already
+// a recipient; after a redirect, the redirect's address is the only
+// recipient, and a bcc copy is still added (Postfix's REDIRECT takes its
+// BCC recipients too). The reason, which the trace shows, says
+// `(copy to <ADDR>, NOTIFY=NEVER)` or `(<ADDR> already a recipient: no
+// copy added)`. A message a rule or a later stage refuses or discards is
+// not copied; one quarantined is held with the bcc address among its
+// recipients. A bcc rule takes no code, enhanced, text or header keys; its
+// address is checked as redirect's is.
 //
 // replace is Postfix's header_checks REPLACE: a header rule with
 //

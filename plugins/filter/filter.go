@@ -38,8 +38,9 @@ type Plugin struct {
 	warns *warnLimit
 
 	rules map[string][]*rule // connect, helo, mail and rcpt rules by hook
-	// replay holds, per hook, its rules up to the last add_header or
-	// redirect one: what Data evaluates again (nil when the hook has none).
+	// replay holds, per hook, its rules up to the last add_header,
+	// redirect or bcc one: what Data evaluates again (nil when the hook
+	// has none).
 	replay    map[string][]*rule
 	dataRules []*rule // header, body, attachment, size and envelope rules
 	needsBody bool
@@ -171,18 +172,18 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 
 // Data applies the header, body, attachment and size rules, replaces or
 // deletes the fields replace rules matched, adds the fields of every
-// add_header rule that matched, at this hook or before, and redirects the
-// recipients when a redirect rule did.
+// add_header rule that matched, at this hook or before, redirects the
+// recipients when a redirect rule did, and adds each bcc rule's address.
 // The earlier hooks' add_header rules are evaluated again here, from the
 // session and envelope the transaction carries, so that no state has to
 // be kept per session between hooks; only the rules up to a hook's last
-// add_header or redirect rule are evaluated again (the earlier ones may end the
+// add_header, redirect or bcc rule are evaluated again (the earlier ones may end the
 // evaluation before it, as they did at their hook).
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	s := &scope{txn: t, msg: m}
 	var adds []hit
 	seen := map[*rule]bool{}
-	// collect keeps the add_header and redirect hits of hs, and the warn hits too when
+	// collect keeps the add_header, redirect and bcc hits of hs, and the warn hits too when
 	// warns: an earlier hook's warn rule was logged and given in the
 	// reason at its own hook, not again here.
 	collect := func(hs []hit, warns bool) {
@@ -217,6 +218,9 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		}
 	}
 	edits = append(edits, redirectEdits(t, adds)...)
+	bccs, added := bccEdits(t, adds, redirectAddr(adds))
+	s.bccAdded = added
+	edits = append(edits, bccs...)
 	return p.verdict(final, adds, s, edits, false), nil
 }
 
@@ -275,10 +279,14 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 			reasons = append(reasons, h.why+" (warn only: let through)")
 		case deferred && h.r.action == actRedirect:
 			reasons = append(reasons, h.why+" (redirected at data)")
+		case deferred && h.r.action == actBcc:
+			reasons = append(reasons, h.why+" (copied at data)")
 		case deferred:
 			reasons = append(reasons, h.why+" (added at data)")
 		case h.r.action == actRedirect:
 			reasons = append(reasons, h.why+" (recipients replaced by <"+h.r.redirect+">)")
+		case h.r.action == actBcc:
+			reasons = append(reasons, bccReason(h, s.bccAdded))
 		default:
 			reasons = append(reasons, h.why)
 		}
@@ -332,6 +340,8 @@ type scope struct {
 	// pending those of the rule being evaluated (see commitReplace).
 	replaced map[int]replacement
 	pending  []pendingReplace
+	// bccAdded holds the addresses bcc rules added at data, lowercased.
+	bccAdded map[string]bool
 }
 
 func (s *scope) note(n string) {

@@ -25,17 +25,24 @@ func (r *rule) compileRedirect(addr string) error {
 	return nil
 }
 
+// redirectAddr is the last redirect rule's address among hs, as Postfix's
+// REDIRECT has the last one win; "" when none matched.
+func redirectAddr(hs []hit) string {
+	to := ""
+	for _, h := range hs {
+		if h.r.action == actRedirect {
+			to = h.r.redirect
+		}
+	}
+	return to
+}
+
 // redirectEdits replaces every recipient of t by the last redirect rule's
 // address among hs, as Postfix's REDIRECT does; nil when none matched.
 // The recipients are removed one by one and the address added after, so
 // that it survives when it was one of them.
 func redirectEdits(t *sdk.Txn, hs []hit) []sdk.Edit {
-	to := ""
-	for _, h := range hs {
-		if h.r.action == actRedirect {
-			to = h.r.redirect // the last one wins
-		}
-	}
+	to := redirectAddr(hs)
 	if to == "" {
 		return nil
 	}

@@ -12,13 +12,13 @@ import (
 // daemon hands reports to cleanup, which applies transport_maps) instead
 // of by MX, which for our own domain is this host: a loop, and the report
 // dropped. Only routes: a report's recipients are Sluice's, so an alias is
-// not rewritten here, and its own rule decides.
+// not rewritten here, and its own rule decides. A report is from the null
+// sender: a rule with sender = "<>" matches it, one with another sender
+// does not. Nor does a report get a BCC copy (bcc.go).
 func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
 	var edits []sdk.Edit
 	for _, r := range t.Envelope.Rcpts {
-		if rl := p.ruleFor(r.Addr); rl != nil && rl.transport != "" && rl.transport != "reject" {
-			edits = append(edits, sdk.SetRoute{Rcpt: r.Addr, Route: rl.transport})
-		}
+		edits = append(edits, p.routeEdit("", r.Addr)...)
 	}
 	return sdk.Continue(edits...), nil
 }

@@ -16,19 +16,21 @@ import (
 // drops it. The address is the stored one, aliases already expanded at
 // DATA: they are not expanded again (what was accepted for alice@ stays
 // alice@'s), nor are recipients lists or probes asked again, which
-// Postfix too checks only in smtpd. A recipient no rule matches keeps its
-// route, whoever set it. It costs a match over the rules: no DNS, no I/O.
+// Postfix too checks only in smtpd. A rule with a sender matches the
+// stored envelope sender, as at reception. A recipient no rule matches
+// keeps its route, whoever set it. It costs a match over the rules: no
+// DNS, no I/O.
 //
 // A recipient whose route another stage set (RouteSetByOther: a
 // quarantine relay a stage of the site's chose at reception) is that
 // stage's: no rule applies to it, not even reject or discard, as Postfix
 // keeps a message's FILTER transport over transport_maps. The core would
 // ignore a new route for it anyway, but not a reject.
-func (p *Plugin) Deliver(_ context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
+func (p *Plugin) Deliver(_ context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
 	if r.RouteSetByOther {
 		return sdk.Continue(), nil
 	}
-	rl := p.ruleFor(r.Addr)
+	rl := p.ruleFor(t.Envelope.MailFrom, r.Addr)
 	if rl == nil {
 		return sdk.Continue(), nil
 	}

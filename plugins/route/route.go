@@ -2,14 +2,18 @@
 // recipient's transport from ordered rules, refuses unknown local users
 // there and then (550 5.1.1, so that nothing is accepted only to bounce
 // later: no backscatter), and at DATA it rewrites addresses: virtual
-// aliases, catch-alls and +detail. At each delivery attempt it applies
-// the rules as they are then to queued mail (deliver.go).
+// aliases, catch-alls and +detail, and adds BCC recipients (bcc.go). At
+// each delivery attempt it applies the rules as they are then to queued
+// mail (deliver.go).
 //
 //	[[stage]]
 //	name   = "route"
 //	plugin = "route"
 //	[stage.config]
 //	detail_separator = "+"                 # alice+news@ is alice@ for lookups
+//	always_bcc = "archive@example.org"     # a copy of every message
+//	[stage.config.sender_bcc]              # and recipient_bcc, by recipient
+//	"@example.org" = "out-archive@example.org"
 //	[stage.config.aliases]
 //	"postmaster@example.org" = ["alice@example.org"]
 //	"@example.net"           = ["catchall@example.org"]   # catch-all
@@ -17,6 +21,10 @@
 //	match      = "example.org"             # domain | *.domain or .domain | user@domain | /regexp/ | *
 //	transport  = "lmtp:unix:/run/dovecot/lmtp"
 //	recipients = ["alice", "bob@example.org", "catchall"]
+//	[[stage.config.rules]]
+//	match     = "*"                        # brand-a's mail to anywhere
+//	sender    = "brand-a.example"          # envelope sender: as match, or "<>"
+//	transport = "smtp:[smtp.esp-a.example]:587?authfile=/etc/sluice/esp-a.auth"
 //	[[stage.config.rules]]
 //	match     = "lists.example.org"
 //	transport = "lmtp:tcp:127.0.0.1:24"
@@ -80,6 +88,12 @@ type Config struct {
 	Hostname string `json:"hostname"`
 	// ProbeTimeout bounds a probe (default "10s").
 	ProbeTimeout string `json:"probe_timeout"`
+	// AlwaysBcc, SenderBcc and RecipientBcc add a recipient to a message
+	// at DATA, as Postfix's always_bcc, sender_bcc_maps and
+	// recipient_bcc_maps do (see bcc.go).
+	AlwaysBcc    string            `json:"always_bcc"`
+	SenderBcc    map[string]string `json:"sender_bcc"`
+	RecipientBcc map[string]string `json:"recipient_bcc"`
 }
 
 // Rule sends matching recipients to a transport.
@@ -89,6 +103,10 @@ type Rule struct {
 	// ("user@example.org"), a regular expression (case ignored) on the
 	// address ("/^list-.*@example\\.org$/"), or "*".
 	Match string `json:"match"`
+	// Sender, when set, makes the rule apply only to mail whose envelope
+	// sender it matches too: the forms of Match, and "<>" for the null
+	// sender (see sender.go).
+	Sender string `json:"sender"`
 	// Transport is a route string (mx, smtp:…, lmtp:…, discard) or
 	// "reject".
 	Transport string `json:"transport"`
@@ -108,13 +126,17 @@ type Rule struct {
 
 // rule is a Rule compiled.
 type rule struct {
-	n         int // 1-based, for traces
-	match     func(addr string) bool
-	scope     scope  // what match covers, to find rules it hides
-	transport string // canonical route, or "reject"
-	reply     sdk.Verdict
-	users     *recipients // nil: no list
-	probe     bool
+	n     int // 1-based, for traces
+	match func(addr string) bool
+	scope scope // what match covers, to find rules it hides
+	// sender is nil for a rule of every sender; senderScope is then
+	// scopeAll.
+	sender      func(addr string) bool
+	senderScope scope
+	transport   string // canonical route, or "reject"
+	reply       sdk.Verdict
+	users       *recipients // nil: no list
+	probe       bool
 }
 
 // Plugin routes recipients.
@@ -126,6 +148,7 @@ type Plugin struct {
 	strip   bool
 	helo    string
 	timeout time.Duration
+	bcc     bccMaps
 	// probe is delivery.Probe; tests may replace it.
 	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
 }
@@ -185,53 +208,23 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 		}
 		p.rules = append(p.rules, r)
 	}
-	return p.checkShadowed(c.Rules)
+	if err := p.checkShadowed(c.Rules); err != nil {
+		return err
+	}
+	return p.configureBcc(c)
 }
 
 func compile(n int, rc Rule) (*rule, error) {
 	r := &rule{n: n, probe: rc.Probe}
-	m := strings.ToLower(strings.TrimSpace(rc.Match))
-	switch {
-	case m == "":
+	var err error
+	if strings.TrimSpace(rc.Match) == "" {
 		return nil, errors.New("match is empty (use \"*\" for every recipient)")
-	case m == "*":
-		r.match = func(string) bool { return true }
-		r.scope = scope{kind: scopeAll}
-	case len(m) > 2 && m[0] == '/' && m[len(m)-1] == '/':
-		// The address is matched lowercased; without case folding, a
-		// pattern written with a capital ("/^List-/") could never match.
-		re, err := regexp.Compile("(?i)" + rc.Match[1:len(rc.Match)-1])
-		if err != nil {
-			return nil, err
-		}
-		r.match = re.MatchString
-	case strings.HasPrefix(m, "*.") || strings.HasPrefix(m, "."):
-		// ".example.org" is how Postfix's transport_maps write it.
-		d := dnsresolve.Fold(strings.TrimPrefix(strings.TrimPrefix(m, "*"), "."))
-		if err := checkDomain(d); err != nil {
-			return nil, err
-		}
-		suffix := "." + d
-		r.match = func(a string) bool { return strings.HasSuffix(dnsresolve.Fold(domainOf(a)), suffix) }
-		r.scope = scope{kind: scopeSubdomains, domain: d}
-	case strings.Contains(m, "@"):
-		at := strings.LastIndexByte(m, '@')
-		if at == 0 || strings.Contains(m[:at], "*") {
-			return nil, fmt.Errorf("match %q: for every address of a domain write the domain alone (%q)", rc.Match, m[at+1:])
-		}
-		if err := checkDomain(dnsresolve.Fold(m[at+1:])); err != nil {
-			return nil, err
-		}
-		addr := addrKey(m)
-		r.match = func(a string) bool { return addrKey(a) == addr }
-		r.scope = scope{kind: scopeAddress, domain: domainOf(addr), addr: addr}
-	default:
-		d := dnsresolve.Fold(m)
-		if err := checkDomain(d); err != nil {
-			return nil, err
-		}
-		r.match = func(a string) bool { return dnsresolve.Fold(domainOf(a)) == d }
-		r.scope = scope{kind: scopeDomain, domain: d}
+	}
+	if r.match, r.scope, err = compileMatch("match", rc.Match); err != nil {
+		return nil, err
+	}
+	if r.sender, r.senderScope, err = compileSender(rc.Sender); err != nil {
+		return nil, err
 	}
 	switch rc.Transport {
 	case "":
@@ -311,12 +304,62 @@ func compile(n int, rc Rule) (*rule, error) {
 	return r, nil
 }
 
+// compileMatch compiles a match (or sender, as field names it): a
+// domain, its subdomains, an address, a /regexp/ or "*". The function it
+// returns takes an address lowercased.
+func compileMatch(field, written string) (func(addr string) bool, scope, error) {
+	m := strings.ToLower(strings.TrimSpace(written))
+	switch {
+	case m == "*":
+		return func(string) bool { return true }, scope{kind: scopeAll}, nil
+	case len(m) > 2 && m[0] == '/' && m[len(m)-1] == '/':
+		// The address is matched lowercased; without case folding, a
+		// pattern written with a capital ("/^List-/") could never match.
+		re, err := regexp.Compile("(?i)" + written[1:len(written)-1])
+		if err != nil {
+			return nil, scope{}, err
+		}
+		return re.MatchString, scope{}, nil
+	case strings.HasPrefix(m, "*.") || strings.HasPrefix(m, "."):
+		// ".example.org" is how Postfix's transport_maps write it.
+		d := dnsresolve.Fold(strings.TrimPrefix(strings.TrimPrefix(m, "*"), "."))
+		if err := checkDomain(field, d); err != nil {
+			return nil, scope{}, err
+		}
+		suffix := "." + d
+		return func(a string) bool { return strings.HasSuffix(dnsresolve.Fold(domainOf(a)), suffix) },
+			scope{kind: scopeSubdomains, domain: d}, nil
+	case strings.Contains(m, "@"):
+		at := strings.LastIndexByte(m, '@')
+		if at == 0 || strings.Contains(m[:at], "*") {
+			return nil, scope{}, fmt.Errorf("%s %q: for every address of a domain write the domain alone (%q)", field, written, m[at+1:])
+		}
+		if err := checkDomain(field, dnsresolve.Fold(m[at+1:])); err != nil {
+			return nil, scope{}, err
+		}
+		addr := addrKey(m)
+		return func(a string) bool { return addrKey(a) == addr },
+			scope{kind: scopeAddress, domain: domainOf(addr), addr: addr}, nil
+	default:
+		d := dnsresolve.Fold(m)
+		if err := checkDomain(field, d); err != nil {
+			return nil, scope{}, err
+		}
+		return func(a string) bool { return dnsresolve.Fold(domainOf(a)) == d }, scope{kind: scopeDomain, domain: d}, nil
+	}
+}
+
 // checkDomain refuses a rule's domain that no address can have, so that a
 // rule never silently matches nothing: an empty one ("*." alone, "@"), a
-// wildcard anywhere but in front, white space, an empty label.
-func checkDomain(d string) error {
-	if d == "" || strings.ContainsAny(d, "*@/ \t") || strings.HasPrefix(d, ".") || strings.Contains(d, "..") {
-		return fmt.Errorf("bad domain %q in match (want domain, *.domain or .domain, user@domain, /regexp/ or *)", d)
+// wildcard anywhere but in front, white space, an empty label, an angle
+// bracket (a reverse-path written "<alice@example.org>").
+func checkDomain(field, d string) error {
+	if d == "" || strings.ContainsAny(d, "*@/<> \t") || strings.HasPrefix(d, ".") || strings.Contains(d, "..") {
+		want := "domain, *.domain or .domain, user@domain, /regexp/ or *"
+		if field == "sender" {
+			want += ", or <> for the null sender"
+		}
+		return fmt.Errorf("bad domain %q in %s (want %s)", d, field, want)
 	}
 	return nil
 }
@@ -342,15 +385,16 @@ func (p *Plugin) HeadersOnly() bool { return true }
 
 // Rcpt routes r, or refuses it: a reject rule, an alias loop, a user not
 // in the rule's recipients, or one the transport's server refuses.
-func (p *Plugin) Rcpt(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
-	targets, err := p.expand(r.Addr, 0)
+func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
+	from := t.Envelope.MailFrom
+	targets, err := p.expand(from, r.Addr, 0)
 	if err != nil {
 		// RFC 3463 X.4.6: routing loop detected.
 		return sdk.Reject(550, "5.4.6", "Recipient address rejected: alias loop").Because("route: " + err.Error()), nil
 	}
 	first := ""
 	for i, t := range targets {
-		rl := p.ruleFor(t)
+		rl := p.ruleFor(from, t)
 		if rl == nil {
 			continue
 		}
@@ -419,9 +463,10 @@ func (p *Plugin) listed(rl *rule, t string) (found bool, err error) {
 	return rl.users.contains(keys)
 }
 
-// known reports whether addr is a listed recipient of its rule.
-func (p *Plugin) known(addr string) bool {
-	rl := p.ruleFor(addr)
+// known reports whether addr is a listed recipient of its rule for mail
+// from sender.
+func (p *Plugin) known(sender, addr string) bool {
+	rl := p.ruleFor(sender, addr)
 	if rl == nil || rl.users == nil {
 		return false
 	}
@@ -437,10 +482,13 @@ func isPostmaster(addr string) bool {
 }
 
 // ruleFor returns the first rule matching addr (or addr without its
-// detail), or nil.
-func (p *Plugin) ruleFor(addr string) *rule {
+// detail) for mail from sender ("" for the null sender), or nil.
+func (p *Plugin) ruleFor(sender, addr string) *rule {
 	forms := p.forms(strings.ToLower(addr))
 	for _, rl := range p.rules {
+		if !p.fromSender(rl, sender) {
+			continue
+		}
 		for _, a := range forms {
 			if rl.match(a) {
 				return rl
@@ -477,8 +525,9 @@ const maxAliasDepth = 10
 
 // expand rewrites addr through the aliases (the full address, then
 // without its detail, then the domain's catch-all for addresses not
-// otherwise known) into the addresses to deliver to, in order.
-func (p *Plugin) expand(addr string, depth int) ([]string, error) {
+// otherwise known, by the rules for mail from sender) into the addresses
+// to deliver to, in order.
+func (p *Plugin) expand(sender, addr string, depth int) ([]string, error) {
 	if depth > maxAliasDepth {
 		return nil, fmt.Errorf("alias chain from %s deeper than %d", addr, maxAliasDepth)
 	}
@@ -489,7 +538,7 @@ func (p *Plugin) expand(addr string, depth int) ([]string, error) {
 			targets, ok = p.aliases[base]
 		}
 	}
-	if !ok && !p.known(addr) {
+	if !ok && !p.known(sender, addr) {
 		targets, ok = p.aliases["@"+domainOf(key)]
 	}
 	if !ok {
@@ -505,7 +554,7 @@ func (p *Plugin) expand(addr string, depth int) ([]string, error) {
 			more = []string{addr} // an alias that keeps a copy for itself
 		} else {
 			var err error
-			if more, err = p.expand(t, depth+1); err != nil {
+			if more, err = p.expand(sender, t, depth+1); err != nil {
 				return nil, err
 			}
 		}
@@ -521,20 +570,23 @@ func (p *Plugin) expand(addr string, depth int) ([]string, error) {
 // Data applies the rewriting decided at RCPT: each rewritten recipient is
 // replaced by its targets, each with its route and the DSN parameters the
 // recipient's own pass on to them (see targetParams). Recipients that
-// earlier stages added are routed too.
+// earlier stages added are routed too. Then it adds the bcc recipients
+// (bcc.go).
 func (p *Plugin) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
+	from := t.Envelope.MailFrom
 	var edits []sdk.Edit
-	var present []string
+	var present, received []string
 	for _, r := range t.Envelope.Rcpts {
 		present = append(present, r.Addr)
+		received = append(received, r.Addr)
 	}
 	for _, r := range t.Envelope.Rcpts {
-		targets, err := p.expand(r.Addr, 0)
+		targets, err := p.expand(from, r.Addr, 0)
 		if err != nil {
 			continue // refused at RCPT
 		}
 		if len(targets) == 1 && targets[0] == r.Addr {
-			if rl := p.ruleFor(r.Addr); r.Route == "" && rl != nil && rl.transport != "" && rl.transport != "reject" {
+			if rl := p.ruleFor(from, r.Addr); r.Route == "" && rl != nil && rl.transport != "" && rl.transport != "reject" {
 				edits = append(edits, sdk.SetRoute{Rcpt: r.Addr, Route: rl.transport})
 			}
 			continue
@@ -549,12 +601,24 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdic
 			}
 			present = append(present, tg)
 			edits = append(edits, sdk.AddRecipient{Addr: tg, Params: targetParams(r, len(targets))})
-			if rl := p.ruleFor(tg); rl != nil && rl.transport != "" && rl.transport != "reject" {
-				edits = append(edits, sdk.SetRoute{Rcpt: tg, Route: rl.transport})
-			}
+			edits = append(edits, p.routeEdit(from, tg)...)
 		}
 	}
-	return sdk.Continue(edits...), nil
+	bcc, why := p.bccEdits(from, received, present)
+	v := sdk.Continue(append(edits, bcc...)...)
+	if why != "" {
+		v = v.Because(why)
+	}
+	return v, nil
+}
+
+// routeEdit sets the route of addr, a recipient the data hook adds, to
+// its rule's transport, if a rule with one matches.
+func (p *Plugin) routeEdit(from, addr string) []sdk.Edit {
+	if rl := p.ruleFor(from, addr); rl != nil && rl.transport != "" && rl.transport != "reject" {
+		return []sdk.Edit{sdk.SetRoute{Rcpt: addr, Route: rl.transport}}
+	}
+	return nil
 }
 
 // targetParams are the DSN parameters (RFC 3461 §4) r passes on to each of

@@ -28,6 +28,7 @@ const (
 	scopeDomain                      // example.org
 	scopeSubdomains                  // *.example.org, .example.org
 	scopeAddress                     // user@example.org
+	scopeNull                        // the null sender, <> (a rule's sender)
 )
 
 // covers reports whether every address b matches is one a matches too.
@@ -49,20 +50,35 @@ func (a scope) covers(b scope, base func(string) (string, bool)) bool {
 		// alice@ also takes alice+news@, when the detail is taken off.
 		bb, _ := base(b.addr)
 		return b.addr == a.addr || bb == a.addr
+	case scopeNull:
+		return b.kind == scopeNull
 	}
 	return false
 }
 
-// checkShadowed refuses a rule that an earlier rule hides entirely.
+// checkShadowed refuses a rule that an earlier rule hides entirely: one
+// that takes every recipient it would, from every sender it would. A rule
+// without a sender takes every sender, so it hides a sender rule of the
+// same recipients written after it; a sender rule hides no rule without
+// one.
 func (p *Plugin) checkShadowed(rcs []Rule) error {
 	for j, b := range p.rules {
 		// A /regexp/ rule's scope is unknown: only * covers it.
 		for i, a := range p.rules[:j] {
-			if a.scope.covers(b.scope, p.baseOf) {
-				return fmt.Errorf("route: rule %d (%q) can never match: rule %d (%q) before it takes every address it would; "+
-					"the first rule that matches decides, so put the more specific rule first", j+1, rcs[j].Match, i+1, rcs[i].Match)
+			if a.scope.covers(b.scope, p.baseOf) && a.senderScope.covers(b.senderScope, p.baseOf) {
+				return fmt.Errorf("route: rule %d (%s) can never match: rule %d (%s) before it takes every address it would; "+
+					"the first rule that matches decides, so put the more specific rule first", j+1, ruleName(rcs[j]), i+1, ruleName(rcs[i]))
 			}
 		}
 	}
 	return nil
+}
+
+// ruleName is how an error names a rule: its match, and its sender when
+// it has one.
+func ruleName(rc Rule) string {
+	if strings.TrimSpace(rc.Sender) == "" {
+		return fmt.Sprintf("%q", rc.Match)
+	}
+	return fmt.Sprintf("%q, sender %q", rc.Match, rc.Sender)
 }
