@@ -102,7 +102,8 @@ type SessionInfo struct {
 	Local    netip.AddrPort
 	// Proxy is the trusted proxy (proxy_protocol) whose PROXY header
 	// named Client, and Local the address the client reached there; zero
-	// for a client connected directly, or the proxy's own connection.
+	// for a client connected directly. Equal to Client for the proxy's
+	// own connection (proxyOwn), whose header named no client.
 	Proxy netip.AddrPort
 	// RelayClient: Client was in relay_networks when it connected.
 	RelayClient bool
@@ -210,7 +211,7 @@ func (s *Server) checkMail(info *SessionInfo, from string, utf8 bool) (string, *
 func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 	now := s.clock()
 	ip := info.Client.Addr()
-	trusted := s.mayRelay(ip)
+	trusted := s.inRelayNetworks(info)
 	if !trusted && !s.msgRateIP.take(s.clientKey(ip).String(), now) {
 		return messageRateIP.With("message_rate_per_ip " + ip.String())
 	}
@@ -281,7 +282,7 @@ func (s *Server) checkRelay(info *SessionInfo, mb mailbox) *reply.Reply {
 		}
 		return nil
 	}
-	if info.AuthUser == "" && !s.mayRelay(info.Client.Addr()) {
+	if info.AuthUser == "" && !s.inRelayNetworks(info) {
 		return reply.RelayDenied.With("relaying to " + mb.Domain + " from " + client)
 	}
 	return nil

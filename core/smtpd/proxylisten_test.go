@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -116,7 +117,7 @@ func TestProxyProtocolNamesTheClient(t *testing.T) {
 }
 
 // v2 LOCAL and v1 UNKNOWN are the proxy's own connections (health
-// checks): the proxy's address stays the client's.
+// checks): the proxy's address stays the client's, and the proxy's.
 func TestProxyProtocolLocalKeepsTheProxy(t *testing.T) {
 	for name, header := range map[string][]byte{
 		"v2 LOCAL":   proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil),
@@ -130,11 +131,59 @@ func TestProxyProtocolLocalKeepsTheProxy(t *testing.T) {
 			if !strings.Contains(body, "([127.0.0.1])") {
 				t.Errorf("Received does not name the proxy:\n%s", body)
 			}
-			if info := p.lastInfo; info.Client.Addr() != netip.MustParseAddr("127.0.0.1") || info.Proxy.IsValid() {
+			if info := p.lastInfo; info.Client.Addr() != netip.MustParseAddr("127.0.0.1") || info.Proxy != info.Client {
 				t.Errorf("client %v, proxy %v", info.Client, info.Proxy)
 			}
 		})
 	}
+}
+
+// A proxy's own connection is no relay_networks client, though the
+// proxy's address is in relay_networks: a header naming no client (v2
+// LOCAL, v1 UNKNOWN, v2 UNIX as HAProxy sends a UNIX-socket frontend's
+// client) or the proxy itself does not relay, and counts towards the
+// per-IP limits. A client the header names in relay_networks relays.
+func TestProxyProtocolOwnConnectionNotRelayNetworks(t *testing.T) {
+	for name, header := range map[string]func(net.Conn) []byte{
+		"v2 LOCAL":   func(net.Conn) []byte { return proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil) },
+		"v1 UNKNOWN": func(net.Conn) []byte { return []byte("PROXY UNKNOWN\r\n") },
+		"v2 UNIX":    func(net.Conn) []byte { return proxyV2(1, 0x31, netip.AddrPort{}, netip.AddrPort{}, make([]byte, 216)) },
+		"v1 the proxy itself": func(c net.Conn) []byte {
+			src, dst := tcpAddrPort(c.LocalAddr()), tcpAddrPort(c.RemoteAddr())
+			return []byte(fmt.Sprintf("PROXY TCP4 %s %s %d %d\r\n", src.Addr(), dst.Addr(), src.Port(), dst.Port()))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := &testPolicy{}
+			h := start(t, withProxy(0, "127.0.0.1/32"), withLimits(func(l *config.Limits) { l.MaxConnectionsPerIP = 1 }),
+				func(o *Options) {
+					o.Policy = p
+					o.Config.RelayNetworks = []config.Prefix{{Prefix: netip.MustParsePrefix("127.0.0.0/8")}}
+				})
+			c := dialFrom(t, "127.0.0.1", h.addr("mx"))
+			d := newDialog(t, c)
+			d.raw(string(header(c)))
+			d.expect("220 mx.test ESMTP Service Ready")
+			d.ehlo()
+			d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+			d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+			if info := p.lastInfo; info.RelayClient || info.Client.Addr() != netip.MustParseAddr("127.0.0.1") {
+				t.Errorf("relay client %v, client %v", info.RelayClient, info.Client)
+			}
+			// The proxy's second own connection is past the per-IP limit.
+			c2 := dialFrom(t, "127.0.0.1", h.addr("mx"))
+			d2 := newDialog(t, c2)
+			d2.raw(string(header(c2)))
+			d2.expect("421 4.7.0 Too many connections from your address, try again later")
+		})
+	}
+	h := start(t, withProxy(0, "127.0.0.1/32"), func(o *Options) {
+		o.Config.RelayNetworks = []config.Prefix{{Prefix: netip.MustParsePrefix("127.0.0.0/8")}}
+	})
+	d := h.proxied([]byte("PROXY TCP4 127.0.0.5 192.0.2.25 40000 25\r\n"))
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<x@elsewhere.example>", "250 2.0.0 I'll make sure <x@elsewhere.example> gets this")
 }
 
 // A client outside proxy_protocol is served as a direct client, and a

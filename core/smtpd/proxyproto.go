@@ -266,11 +266,9 @@ func (l *listener) admitProxied(c *conn, full bool, timeout time.Duration) {
 		c.abort()
 		return
 	}
-	if !h.own {
-		c.relayedBy(h)
-	}
+	c.relayedBy(h)
 	// The per-IP limits count the client the header names: the proxy's
-	// own connections, all of them, are no one client's.
+	// relayed connections, all of them, are no one client's.
 	l.admit(c, l.srv.countClient(c, full))
 }
 
@@ -295,9 +293,32 @@ func (l *listener) proxyRefused(c *conn, err error) {
 // relayedBy makes the client the header names the connection's: for the
 // limits, relay_networks, the stages and milters, Received and the logs.
 // The address the client reached, the proxy's frontend, is Local, as in
-// Postfix ({daemon_addr}, an address literal naming this host).
+// Postfix ({daemon_addr}, an address literal naming this host). A header
+// that names no client (h.own) leaves the proxy's address as the
+// client's, as §2.1 and §2.2 have it, and Proxy equal to it.
 func (c *conn) relayedBy(h proxyHeader) {
 	c.info.Proxy = c.info.Client
-	c.info.Client, c.info.Local = h.Source, h.Dest
-	c.info.RelayClient = c.srv.mayRelay(h.Source.Addr())
+	if !h.own {
+		c.info.Client, c.info.Local = h.Source, h.Dest
+	}
+	c.info.RelayClient = c.srv.inRelayNetworks(&c.info)
+}
+
+// proxyOwn reports whether the session is a trusted proxy's own
+// connection: its header named no client (v2 LOCAL, v1 UNKNOWN, a family
+// other than TCP), or named the proxy itself, as §2.1 has a health check
+// do.
+func (info *SessionInfo) proxyOwn() bool {
+	return info.Proxy.IsValid() && info.Proxy == info.Client
+}
+
+// inRelayNetworks reports whether the session's client is in
+// relay_networks now, for relaying and the limits relay_networks is
+// spared. A trusted proxy's own connection never is, wherever the proxy
+// is: relay_networks lists mail clients, and such a connection is a
+// health check or a client the proxy could not name (HAProxy's UNKNOWN
+// for a UNIX-socket frontend), whom the proxy's address would make a
+// relay (HAProxy on this host, 127.0.0.0/8 in relay_networks).
+func (s *Server) inRelayNetworks(info *SessionInfo) bool {
+	return !info.proxyOwn() && s.mayRelay(info.Client.Addr())
 }

@@ -395,7 +395,7 @@ func (s *Server) countClient(c *conn, full bool) *reply.Reply {
 	switch {
 	case full:
 		return &tooManyConns
-	case s.mayRelay(ip):
+	case s.inRelayNetworks(&c.info):
 		return nil
 	case lim.MaxConnectionsPerIP >= 0 && s.perIP[key] > lim.MaxConnectionsPerIP:
 		return &tooManyConnsFromIP

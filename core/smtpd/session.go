@@ -189,7 +189,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	}
 	// relay_networks (the site's own applications, as Postfix's
 	// mynetworks) may send any number of messages on one connection.
-	if max := s.srv.lim().MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max && !s.srv.mayRelay(s.info.Client.Addr()) {
+	if max := s.srv.lim().MaxMessagesPerConnection; max >= 0 && s.conn.messages() >= max && !s.srv.inRelayNetworks(&s.info) {
 		return &tooManyMessages, true
 	}
 	if r := s.srv.checkSpace(opts.Size); r != nil {
