@@ -120,8 +120,13 @@ if [ "$1" = milters ]; then
 fi
 # Where no policy-rc.d stops it, haproxy's postinst starts the system
 # daemon (Debian's /etc/haproxy/haproxy.cfg); the test needs the binary.
+# Under systemd its unit has Restart=always, which undoes a kill: stop it
+# through invoke-rc.d first. That exits 0 when policy-rc.d denies the
+# stop, so a daemon still running is then killed.
 if [ "$1" = interop ] && [ -r /run/haproxy.pid ]; then
-  kill "$(cat /run/haproxy.pid)" 2>/dev/null || true
+  invoke-rc.d haproxy stop >/dev/null 2>&1 || true
+  pid=$(cat /run/haproxy.pid 2>/dev/null || true)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
 fi
 # Where no policy-rc.d stops it, dovecot's postinst starts the system daemon
 # (IMAP/POP3 on the standard ports); the test needs only the binaries.
