@@ -151,6 +151,9 @@ func (im *importer) run() error {
 	if err := im.aliases(route); err != nil {
 		return err
 	}
+	if err := im.bccMaps(route); err != nil {
+		return err
+	}
 	if err := im.localDomains(route); err != nil {
 		return err
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/sluice-mta/sluice/core/delivery"
 )
 
-// pfRoute is what becomes the route stage: virtual_alias_maps' aliases
-// and transport_maps' rules.
+// pfRoute is what becomes the route stage: virtual_alias_maps' aliases,
+// transport_maps' and the sender-dependent maps' rules, and the BCC
+// settings.
 type pfRoute struct {
 	aliasKeys    []string // in file order
 	aliases      map[string][]string
@@ -20,11 +21,15 @@ type pfRoute struct {
 	rules        []pfRule
 	hasAll       bool // a "*" rule
 	from         []string
+	alwaysBcc    string
+	senderBcc    []pfBcc
+	recipientBcc []pfBcc
 }
 
 // pfRule is one route rule and the line it came from.
 type pfRule struct {
 	match, transport, reply, from string
+	sender                        string // sender-dependent maps' key
 	// service is the master.cf transport the rule's Postfix transport
 	// named (relay for relay:[mx.example.com]), whose -o options
 	// transportOptions carries.
@@ -295,6 +300,9 @@ func (im *importer) transports(route *pfRoute) error {
 			route.rules = append(route.rules, pfRule{match: d, transport: tr, from: fmt.Sprintf("%s = %s, for %s", c.transport, p.raw(c.transport), c.domains), service: pfTransportName(value)})
 		}
 	}
+	if err := im.senderRoutes(route); err != nil {
+		return err
+	}
 	im.transportOptions(route)
 	return nil
 }
@@ -302,7 +310,7 @@ func (im *importer) transports(route *pfRoute) error {
 // routeStage writes the route stage, first in the pipeline so that no
 // earlier stage's accept skips its aliases (README, "Routing").
 func (im *importer) routeStage(route *pfRoute) {
-	if len(route.aliases) == 0 && len(route.rules) == 0 {
+	if len(route.aliases) == 0 && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 {
 		if im.p.set("recipient_delimiter") {
 			im.note("recipient_delimiter", "the route stage's detail_separator; no route stage was needed here")
 		}
@@ -312,9 +320,14 @@ func (im *importer) routeStage(route *pfRoute) {
 	b := &im.body
 	fmt.Fprintf(b, "\n# %s: the route stage, first so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "))
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))
-	if im.p.set("recipient_delimiter") {
+	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" {
 		fmt.Fprintf(b, "[stage.config]\n")
+	}
+	if im.p.set("recipient_delimiter") {
 		kv(b, "recipient_delimiter", "detail_separator", tomlStr(im.p.take("recipient_delimiter")))
+	}
+	if route.alwaysBcc != "" {
+		kv(b, "always_bcc (a copy with NOTIFY=NEVER, as Postfix adds it)", "always_bcc", tomlStr(route.alwaysBcc))
 	}
 	if len(route.aliasKeys) > 0 {
 		fmt.Fprintf(b, "[stage.config.aliases]\n")
@@ -322,8 +335,13 @@ func (im *importer) routeStage(route *pfRoute) {
 			kv(b, route.aliasFrom[k], tomlStr(k), tomlStrs(route.aliases[k]))
 		}
 	}
+	writeBcc(b, route)
 	for _, r := range route.rules {
-		fmt.Fprintf(b, "[[stage.config.rules]]\n# %s\nmatch = %s\ntransport = %s\n", tomlComment(r.from), tomlStr(r.match), tomlStr(r.transport))
+		fmt.Fprintf(b, "[[stage.config.rules]]\n# %s\nmatch = %s\n", tomlComment(r.from), tomlStr(r.match))
+		if r.sender != "" {
+			fmt.Fprintf(b, "sender = %s\n", tomlStr(r.sender))
+		}
+		fmt.Fprintf(b, "transport = %s\n", tomlStr(r.transport))
 		if r.reply != "" {
 			fmt.Fprintf(b, "reply = %s\n", tomlStr(r.reply))
 		}

@@ -17,9 +17,10 @@ import (
 var updateGolden = flag.Bool("update-postfix-golden", false, "rewrite testdata/postfix/*.golden")
 
 // importCases are the Postfix directories under testdata/postfix: a
-// Debian default install, a small site (Dovecot, milters, smarthost) and
-// an outbound relay (master.cf transports with -o options, long form).
-var importCases = []string{"debian", "site", "relay"}
+// Debian default install, a small site (Dovecot, milters, smarthost), an
+// outbound relay (master.cf transports with -o options, long form) and a
+// sending host for several brands (sender-dependent relays, BCC maps).
+var importCases = []string{"debian", "site", "relay", "brands"}
 
 // importOf runs sluice import-postfix -d testdata/postfix/NAME.
 func importOf(t *testing.T, name string) string {
@@ -88,6 +89,10 @@ func TestImportPostfixRoundTrip(t *testing.T) {
 				if got := prefixes(c); !slices.Equal(got, []string{"127.0.0.0/8", "127.0.0.0/8", "::1/128"}) {
 					t.Errorf("relay_networks = %v", got)
 				}
+				return
+			}
+			if name == "brands" {
+				checkBrands(t, c)
 				return
 			}
 			if name == "relay" {
