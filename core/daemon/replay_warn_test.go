@@ -56,8 +56,8 @@ action = "reject"
 	if res := run("PK-zip"); res.Outcome != "reject" {
 		t.Errorf("outcome %s, want reject: the rule after a warn rule still applies", res.Outcome)
 	}
-	// The plugin's process is gone when Replay returns: its output has
-	// been forwarded.
+	// The plugin's process is gone when Replay returns, and the core has
+	// read its stderr, where sdk.Logger writes, to the end: no wait.
 	l := logs.String()
 	if !strings.Contains(l, `msg="filter: warn rule matched"`) || !strings.Contains(l, "stage=filter") || !strings.Contains(l, "rule=try-subject") {
 		t.Errorf("the core's log has no warn line with the stage and rule:\n%s", l)

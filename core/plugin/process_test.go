@@ -39,6 +39,9 @@ func TestMain(m *testing.M) {
 	case "cut-off-once":
 		sdk.Serve(cutOffOnce{})
 		os.Exit(0)
+	case "log-burst":
+		sdk.Serve(logBurst{})
+		os.Exit(0)
 	case "graceful":
 		// Serve returns when the core asks the plugin to exit; a process
 		// killed outright never gets here.
