@@ -45,12 +45,16 @@ func (c *Client) QueuedMessage(id string) (io.ReadCloser, error) {
 		b.stop()
 		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, b.where, b.cause(err))
 	}
+	b.body = resp.Body
 	if resp.StatusCode >= 300 {
-		defer b.stop()
-		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes))
+		defer b.Close()
+		// The error's body is waited for as the message's would be: one
+		// that stops coming (a stuck daemon, another server at that
+		// address) fails after the timeout instead of hanging the
+		// command.
+		body, err := io.ReadAll(io.LimitReader(readFunc(b.wait), MaxAnswerBytes))
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+			return nil, fmt.Errorf("%w: reading the %s answer from %s: %v", ErrUnreachable, resp.Status, b.where, b.cause(err))
 		}
 		return nil, c.errorAnswer(resp, body)
 	}
@@ -59,7 +63,6 @@ func (c *Client) QueuedMessage(id string) (io.ReadCloser, error) {
 		b.stop()
 		return nil, fmt.Errorf("admin API at %s answered %s with %q, not a message: is this Sluice's admin address?", b.where, resp.Status, mt)
 	}
-	b.body = resp.Body
 	return b, nil
 }
 
@@ -75,16 +78,27 @@ type messageBody struct {
 }
 
 func (b *messageBody) Read(p []byte) (int, error) {
-	if b.timer != nil {
-		b.timer.Reset(b.idle)
-	}
-	n, err := b.body.Read(p)
-	b.pause()
+	n, err := b.wait(p)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return n, fmt.Errorf("%w: reading the message from %s: %v", ErrUnreachable, b.where, b.cause(err))
 	}
 	return n, err
 }
+
+// wait reads the answer's body with the timer running.
+func (b *messageBody) wait(p []byte) (int, error) {
+	if b.timer != nil {
+		b.timer.Reset(b.idle)
+	}
+	n, err := b.body.Read(p)
+	b.pause()
+	return n, err
+}
+
+// readFunc is a function as an io.Reader.
+type readFunc func(p []byte) (int, error)
+
+func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 
 func (b *messageBody) Close() error {
 	err := b.body.Close()

@@ -205,3 +205,40 @@ func TestQueuedMessageStall(t *testing.T) {
 		t.Fatal("a stalled answer was waited for past the timeout")
 	}
 }
+
+// An error answer whose body stops coming fails after the client's
+// timeout, as a message that stops coming does, instead of hanging the
+// command: only the wait for its status line was bounded.
+func TestQueuedMessageErrorStall(t *testing.T) {
+	stalled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = io.WriteString(w, `{"error": `)
+		w.(http.Flusher).Flush()
+		select {
+		case <-stalled:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(stalled) // first: Close waits for the handler
+	c := NewClient(srv.URL, "")
+	c.HTTP.Timeout = 200 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		r, err := c.QueuedMessage("0123456789ABCDEFGHJK")
+		if err == nil {
+			r.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "sent nothing for 200ms") || !strings.Contains(err.Error(), "500") {
+			t.Fatalf("stalled error answer: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stalled error answer was waited for past the timeout")
+	}
+}
