@@ -141,8 +141,8 @@ func TestProxyProtocolLocalKeepsTheProxy(t *testing.T) {
 // A proxy's own connection is no relay_networks client, though the
 // proxy's address is in relay_networks: a header naming no client (v2
 // LOCAL, v1 UNKNOWN, v2 UNIX as HAProxy sends a UNIX-socket frontend's
-// client) or the proxy itself does not relay, and counts towards the
-// per-IP limits. A client the header names in relay_networks relays.
+// client) or the proxy itself does not relay. A client the header names
+// in relay_networks relays.
 func TestProxyProtocolOwnConnectionNotRelayNetworks(t *testing.T) {
 	for name, header := range map[string]func(net.Conn) []byte{
 		"v2 LOCAL":   func(net.Conn) []byte { return proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil) },
@@ -155,11 +155,10 @@ func TestProxyProtocolOwnConnectionNotRelayNetworks(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := &testPolicy{}
-			h := start(t, withProxy(0, "127.0.0.1/32"), withLimits(func(l *config.Limits) { l.MaxConnectionsPerIP = 1 }),
-				func(o *Options) {
-					o.Policy = p
-					o.Config.RelayNetworks = []config.Prefix{{Prefix: netip.MustParsePrefix("127.0.0.0/8")}}
-				})
+			h := start(t, withProxy(0, "127.0.0.1/32"), func(o *Options) {
+				o.Policy = p
+				o.Config.RelayNetworks = []config.Prefix{{Prefix: netip.MustParsePrefix("127.0.0.0/8")}}
+			})
 			c := dialFrom(t, "127.0.0.1", h.addr("mx"))
 			d := newDialog(t, c)
 			d.raw(string(header(c)))
@@ -170,11 +169,6 @@ func TestProxyProtocolOwnConnectionNotRelayNetworks(t *testing.T) {
 			if info := p.lastInfo; info.RelayClient || info.Client.Addr() != netip.MustParseAddr("127.0.0.1") {
 				t.Errorf("relay client %v, client %v", info.RelayClient, info.Client)
 			}
-			// The proxy's second own connection is past the per-IP limit.
-			c2 := dialFrom(t, "127.0.0.1", h.addr("mx"))
-			d2 := newDialog(t, c2)
-			d2.raw(string(header(c2)))
-			d2.expect("421 4.7.0 Too many connections from your address, try again later")
 		})
 	}
 	h := start(t, withProxy(0, "127.0.0.1/32"), func(o *Options) {
@@ -184,6 +178,28 @@ func TestProxyProtocolOwnConnectionNotRelayNetworks(t *testing.T) {
 	d.ehlo()
 	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "250 2.0.0 I'll make sure <x@elsewhere.example> gets this")
+}
+
+// A proxy's own connections (its health checks, a client it could not
+// name) are not throttled by the per-IP connection limits as one
+// client's: refusing its checks would have the proxy take this server
+// out of its pool. A client the header names is.
+func TestProxyProtocolOwnConnectionsSparedPerIPLimits(t *testing.T) {
+	h := start(t, withProxy(0, "127.0.0.1/32"), withLimits(func(l *config.Limits) {
+		l.MaxConnectionsPerIP, l.ConnectionRatePerIP = 1, 1
+	}))
+	for _, header := range [][]byte{
+		proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil),
+		[]byte("PROXY UNKNOWN\r\n"),
+		proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil),
+	} {
+		h.proxied(header) // open, all three at once
+	}
+	hdr := []byte("PROXY TCP4 198.51.100.1 192.0.2.25 40000 25\r\n")
+	h.proxied(hdr)
+	d := newDialog(t, dialFrom(t, "127.0.0.1", h.addr("mx")))
+	d.raw(string(hdr))
+	d.expect("421 4.7.0 Too many connections from your address, try again later")
 }
 
 // A client outside proxy_protocol is served as a direct client, and a

@@ -395,7 +395,11 @@ func (s *Server) countClient(c *conn, full bool) *reply.Reply {
 	switch {
 	case full:
 		return &tooManyConns
-	case s.inRelayNetworks(&c.info):
+	case s.inRelayNetworks(&c.info), c.info.proxyOwn():
+		// A trusted proxy's own connections are its health checks:
+		// throttling them as one client's would have the proxy mark
+		// this server down. Nor has a client the proxy could not name
+		// an address of its own to count.
 		return nil
 	case lim.MaxConnectionsPerIP >= 0 && s.perIP[key] > lim.MaxConnectionsPerIP:
 		return &tooManyConnsFromIP
