@@ -53,6 +53,7 @@ func TestMilterAddressForms(t *testing.T) {
 		"inet:8891@127.0.0.1": "inet:8891@127.0.0.1",
 		"inet:localhost:8891": "inet:localhost:8891",
 		"inet6:8891@::1":      "inet6:8891@::1",
+		"inet6:8891@[::1]":    "inet6:8891@[::1]",
 		"unix:/run/m.sock":    "unix:/run/m.sock",
 		"unix:m.sock":         "unix:/etc/sluice/m.sock",
 		"local:run/m.sock":    "local:/etc/sluice/run/m.sock",
@@ -71,6 +72,7 @@ func TestMilterAddressForms(t *testing.T) {
 		"inet:0@127.0.0.1":   `f.toml:6: milter "inet:0@127.0.0.1" must be inet:PORT@HOST or inet:HOST:PORT: port "0" must be a number from 1 to 65535`,
 		"inet:8891@":         `f.toml:6: milter "inet:8891@" must be inet:PORT@HOST or inet:HOST:PORT: want a host before the port`,
 		"tcp::8891":          `f.toml:6: milter "tcp::8891" must be tcp:HOST:PORT: want a host before the port`,
+		"inet6:8891@[::1":    `f.toml:6: milter "inet6:8891@[::1" must be inet6:PORT@HOST or inet6:HOST:PORT: "[::1" has no closing bracket`,
 		"local:":             `f.toml:6: milter "local:" must be local:PATH: the path is missing`,
 		"udp:127.0.0.1:8891": `f.toml:6: milter "udp:127.0.0.1:8891" must be tcp:HOST:PORT, unix:PATH, inet:PORT@HOST, inet:HOST:PORT, inet6:PORT@HOST or local:PATH`,
 	} {

@@ -16,19 +16,21 @@ import (
 
 func TestParseAddr(t *testing.T) {
 	for spec, want := range map[string]string{
-		"tcp:127.0.0.1:8891":  "tcp 127.0.0.1:8891",
-		"inet:8891@127.0.0.1": "tcp 127.0.0.1:8891",
-		"inet6:8891@::1":      "tcp [::1]:8891",
-		"inet:127.0.0.1:8891": "tcp 127.0.0.1:8891",
-		"unix:/run/m.sock":    "unix /run/m.sock",
-		"local:/run/m.sock":   "unix /run/m.sock",
-		"tcp:127.0.0.1":       "error",
-		"tcp:127.0.0.1:0":     "error",
-		"udp:127.0.0.1:1":     "error",
-		"127.0.0.1:8891":      "error",
-		"inet:8891":           "error",
-		"unix:/run/m\nsock":   "error",
-		"tcp:127.0.0.1:+8891": "error",
+		"tcp:127.0.0.1:8891":    "tcp 127.0.0.1:8891",
+		"inet:8891@127.0.0.1":   "tcp 127.0.0.1:8891",
+		"inet6:8891@::1":        "tcp [::1]:8891",
+		"inet6:8891@[::1]":      "tcp [::1]:8891",
+		"inet:8891@[127.0.0.1]": "tcp 127.0.0.1:8891",
+		"inet:127.0.0.1:8891":   "tcp 127.0.0.1:8891",
+		"unix:/run/m.sock":      "unix /run/m.sock",
+		"local:/run/m.sock":     "unix /run/m.sock",
+		"tcp:127.0.0.1":         "error",
+		"tcp:127.0.0.1:0":       "error",
+		"udp:127.0.0.1:1":       "error",
+		"127.0.0.1:8891":        "error",
+		"inet:8891":             "error",
+		"unix:/run/m\nsock":     "error",
+		"tcp:127.0.0.1:+8891":   "error",
 	} {
 		n, a, err := parseAddr(spec)
 		got := n + " " + a
@@ -38,6 +40,26 @@ func TestParseAddr(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: got %q, want %q", spec, got, want)
 		}
+	}
+}
+
+// A milter written as Sendmail writes an IP literal, in brackets
+// (S=inet6:8891@[::1]; OpenDKIM's manual asks a literal to be
+// bracketed), is dialled at that address. It was refused: the brackets
+// were kept as part of the host.
+func TestBracketedSendmailHostIsDialled(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	rec := &record{}
+	addr := serveOn(t, ln, scripted{rec: rec}, 0)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(addr, "tcp:"))
+	if _, err := transact(t, open(t, newStage(t, "inet6:"+port+"@[::1]"))); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Events()) == 0 {
+		t.Fatal("the milter saw nothing")
 	}
 }
 

@@ -7,7 +7,8 @@
 //   - "inet:HOST:PORT", Postfix's TCP form, where an IPv6 HOST is
 //     bracketed ("inet:[::1]:8891"), and "tcp:HOST:PORT", Sluice's;
 //   - "inet:PORT@HOST" and "inet6:PORT@HOST", Sendmail's, which milters
-//     document themselves with ("inet:8891@127.0.0.1", "inet6:8891@::1");
+//     document themselves with ("inet:8891@127.0.0.1", "inet6:8891@::1",
+//     or with an IP literal in brackets, "inet6:8891@[::1]");
 //     "inet6:HOST:PORT" is taken too;
 //   - a bare PATH where the setting allows it, as Postfix's
 //     smtpd_sasl_path = private/auth (ParsePath), not where a kind is
@@ -106,6 +107,14 @@ func parse(spec, kind, rest string) (Spec, error) {
 		return Spec{Kind: kind, Network: "unix", Address: rest}, nil
 	case "inet", "inet6":
 		if port, host, ok := strings.Cut(rest, "@"); ok {
+			// Sendmail and libmilter take an IP literal in brackets, as
+			// OpenDKIM's manual asks one to be written (inet6:8891@[::1]);
+			// JoinHostPort would bracket it again.
+			if h, ok := strings.CutPrefix(host, "["); ok {
+				if host, ok = strings.CutSuffix(h, "]"); !ok {
+					return bad(fmt.Sprintf("%q has no closing bracket", "["+h))
+				}
+			}
 			rest = net.JoinHostPort(host, port)
 		}
 	}

@@ -18,6 +18,11 @@ func TestForms(t *testing.T) {
 		{"inet:8891@localhost", "tcp localhost:8891", ""},
 		{"inet6:8891@::1", "tcp [::1]:8891", ""},
 		{"inet6:[::1]:8891", "tcp [::1]:8891", ""},
+		// Sendmail's and libmilter's IP literal in brackets, as OpenDKIM's
+		// manual asks one to be written.
+		{"inet:8891@[127.0.0.1]", "tcp 127.0.0.1:8891", ""},
+		{"inet6:8891@[::1]", "tcp [::1]:8891", ""},
+		{"inet:8891@[milter.example]", "tcp milter.example:8891", ""}, // Sendmail wants a literal; no harm
 		// A bare path: only where the setting allows one.
 		{"/run/dovecot/auth-client", `"/run/dovecot/auth-client" must be ` + Forms, "unix /run/dovecot/auth-client"},
 		{"private/auth", `"private/auth" must be ` + Forms, "unix private/auth"},
@@ -40,6 +45,8 @@ func TestForms(t *testing.T) {
 		{"inet:8891@", `"inet:8891@" must be inet:PORT@HOST or inet:HOST:PORT: want a host before the port`, ""},
 		{"inet:0@127.0.0.1", `"inet:0@127.0.0.1" must be inet:PORT@HOST or inet:HOST:PORT: port "0" must be a number from 1 to 65535`, ""},
 		{"inet6:8891", `"inet6:8891" must be inet6:PORT@HOST or inet6:HOST:PORT: want host:port`, ""},
+		{"inet6:8891@[::1", `"inet6:8891@[::1" must be inet6:PORT@HOST or inet6:HOST:PORT: "[::1" has no closing bracket`, ""},
+		{"inet:8891@[]", `"inet:8891@[]" must be inet:PORT@HOST or inet:HOST:PORT: want a host before the port`, ""},
 	} {
 		if tc.path == "" {
 			tc.path = tc.parse // a kind named: both read it alike
