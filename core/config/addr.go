@@ -30,10 +30,19 @@ func checkHostPort(s string, minPort int) error {
 		}
 		return nil
 	}
-	if !validDomain(host) {
+	if !validDialName(host) {
 		return fmt.Errorf("%q is neither an IP address nor a host name", host)
 	}
 	return nil
+}
+
+// validDialName is validDomain for a name Sluice only looks up to connect
+// or listen, which may also hold underscores: resolvers, /etc/hosts and
+// container DNS (a Docker Compose service "mail_dovecot") serve such names,
+// Go's resolver and Postfix accept them. A mail domain or the hostname
+// Sluice announces stays validDomain's.
+func validDialName(host string) bool {
+	return validDomain(strings.ReplaceAll(host, "_", "x"))
 }
 
 // CheckDialAddr validates a "host:port" Sluice connects to (a relay, a

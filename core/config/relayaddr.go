@@ -32,7 +32,7 @@ func SplitRelay(s string) (host string, port int, err error) {
 	if a, err := netip.ParseAddr(host); err == nil && a.Zone() == "" {
 		return host, 0, nil
 	}
-	if !validDomain(host) {
+	if !validDialName(host) {
 		return "", 0, fmt.Errorf("%q is neither an IP address nor a host name (want host, [host], host:port or [host]:port)", host)
 	}
 	return host, 0, nil
