@@ -62,7 +62,9 @@ interop-deps:
 
 ## bench: every issue-9 scenario, Sluice vs a loopback Postfix, in one run
 ## (scripts/bench.sh; its header lists the scenarios and the BENCH_* knobs),
-## then the Go benchmarks of the queue and of 0/1/3/5 plugin stages
+## after the Go benchmarks of the queue and of 0/1/3/5 plugin stages: the
+## million-message queue group ends bench.sh, and no throughput run should
+## start while the disk is still writing that queue back
 ## (installs postfix and opendkim when missing)
 bench: build
 	@scripts/install-deps.sh bench
@@ -70,8 +72,8 @@ bench: build
 	$(GO) build -o $(BIN)/smtpload ./internal/cmd/smtpload
 	$(GO) build -o $(BIN)/dnsstub ./internal/cmd/dnsstub
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./core/queue/
-	scripts/bench.sh
 	timeout -k 10 300 $(GO) test -run '^$$' -bench PipelineStages -benchtime 2000x ./core/daemon | scripts/bench/stages-summary.sh
+	scripts/bench.sh
 
 ## fuzz: each fuzz target for FUZZTIME (their seeds alone run in make test/check)
 FUZZTIME ?= 1m
