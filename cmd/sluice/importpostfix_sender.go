@@ -11,21 +11,35 @@ import (
 
 // senderRoutes carries sender_dependent_default_transport_maps and
 // sender_dependent_relayhost_maps (hash-style tables) as route rules with
-// a sender: match = "*", sender = the key's address or domain ("<>" for
-// the null sender's key), transport the table's next hop. Postfix asks
-// them only for recipients no transport_maps entry, relay_domains or
-// local class routes, the first over the second; the route stage takes
-// the first matching rule, so they go after the rules of transport_maps
-// and the mailbox domains (matchRank puts "*" last), before the "*" rule
-// of smtp_tls_security_level, and address keys before domain keys, as
-// Postfix looks up the address first. A transport_maps "*" entry takes
-// every recipient in Postfix as in Sluice: they are then listed instead.
+// a sender: match = "*", sender = a key's address or domain ("<>" for
+// the null sender's key). Postfix asks them only for recipients no
+// transport_maps entry, relay_domains or local class routes; the route
+// stage takes the first matching rule, so they go after the rules of
+// transport_maps and the mailbox domains (matchRank puts "*" last),
+// before the "*" rule of smtp_tls_security_level, address keys before
+// domain keys, as Postfix looks up the address first. A transport_maps
+// "*" entry takes every recipient in Postfix as in Sluice: they are then
+// listed instead.
+//
+// The two maps are not two lists of routes: Postfix's trivial-rewrite
+// looks each up on its own for the sender (resolve.c), the first for the
+// transport, the second for the next hop, which a transport with a next
+// hop of its own (smtp:[bulk.example]:25) overrides. So one rule is
+// written for each key of either map, with what both lookups give a
+// sender of that key: a transport without a next hop (bulk:, smtp:) or
+// DUNNO goes to the relayhost map's next hop, else relayhost's (the
+// default route). Rules copied from each map in turn would let the first
+// map's rule hide the second's for the same sender (which the route stage
+// refuses at start) or send the sender's mail past its next hop.
 func (im *importer) senderRoutes(route *pfRoute) error {
 	p := im.p
-	var rules []pfRule
-	for _, m := range []struct{ param, emptyKey string }{
-		{"sender_dependent_default_transport_maps", "empty_address_default_transport_maps_lookup_key"},
-		{"sender_dependent_relayhost_maps", "empty_address_relayhost_maps_lookup_key"},
+	var xport, relay *pfSenderMap
+	for _, m := range []struct {
+		param, emptyKey string
+		out             **pfSenderMap
+	}{
+		{"sender_dependent_default_transport_maps", "empty_address_default_transport_maps_lookup_key", &xport},
+		{"sender_dependent_relayhost_maps", "empty_address_relayhost_maps_lookup_key", &relay},
 	} {
 		if !p.set(m.param) {
 			continue
@@ -39,69 +53,169 @@ func (im *importer) senderRoutes(route *pfRoute) error {
 		if p.set(m.emptyKey) {
 			null = p.take(m.emptyKey)
 		}
-		seen := map[string]bool{}
-		var these []pfRule
-		for _, spec := range specs {
-			entries, ok, err := p.readTable(spec)
-			if err != nil {
-				return fmt.Errorf("%s: %w", m.param, err)
+		sm, err := im.readSenderMap(m.param, null, specs)
+		if err != nil {
+			return err
+		}
+		*m.out = sm
+	}
+	var keys []string
+	seen := map[string]bool{}
+	for _, sm := range []*pfSenderMap{xport, relay} {
+		if sm == nil {
+			continue
+		}
+		for _, k := range sm.order {
+			if !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
 			}
-			if !ok {
-				im.note(m.param, fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries as route rules with a sender", spec))
+		}
+	}
+	// Address keys before domain keys, as Postfix looks the sender's
+	// address up before its @domain.
+	sort.SliceStable(keys, func(i, j int) bool {
+		return strings.Contains(keys[i], "@") && !strings.Contains(keys[j], "@")
+	})
+	noted := map[string]bool{} // a table line listed once, however many keys reach it
+	for _, k := range keys {
+		r, where, why := im.senderRule(k, xport, relay)
+		if why != "" {
+			if !noted[where] {
+				noted[where] = true
+				im.noteAt(where, why)
+			}
+			continue
+		}
+		route.rules = append(route.rules, r)
+	}
+	for _, sm := range []*pfSenderMap{xport, relay} {
+		if sm != nil && sm.used {
+			route.from = appendOnce(route.from, sm.param)
+		}
+	}
+	return nil
+}
+
+// pfSenderMap is one sender-dependent map: its lines by sender (a route
+// rule's sender: user@domain, domain, <>), the first of each.
+type pfSenderMap struct {
+	param string
+	by    map[string]pfSenderHop
+	order []string
+	used  bool // a rule was written from it
+}
+
+// pfSenderHop is one line of a sender-dependent map.
+type pfSenderHop struct {
+	value string
+	where string // file:line key value
+}
+
+// readSenderMap reads param's tables, listing the lines no rule can come
+// from.
+func (im *importer) readSenderMap(param, null string, specs []string) (*pfSenderMap, error) {
+	sm := &pfSenderMap{param: param, by: map[string]pfSenderHop{}}
+	for _, spec := range specs {
+		entries, ok, err := im.p.readTable(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", param, err)
+		}
+		if !ok {
+			im.note(param, fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries as route rules with a sender", spec))
+			continue
+		}
+		for _, e := range entries {
+			where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
+			sender, why := pfSenderKey(e.key, null)
+			if _, dup := sm.by[sender]; why == "" && dup {
+				why = "the same sender as an earlier line, which Postfix's lookup finds first"
+			}
+			if why != "" {
+				im.noteAt(where, why)
 				continue
 			}
-			for _, e := range entries {
-				where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
-				sender, why := pfSenderKey(e.key, null)
-				if why == "" && seen[sender] {
-					why = "the same sender as an earlier line, which Postfix's lookup finds first"
-				}
-				if why != "" {
-					im.noteAt(where, why)
-					continue
-				}
-				r := pfRule{match: "*", sender: sender, from: m.param + " " + where}
-				switch {
-				case strings.EqualFold(e.value, "DUNNO"):
-					// Postfix: no sender-dependent route, the
-					// default one; written, it keeps a broader key
-					// of the table from taking this sender.
-					r.transport = im.pfDefaultRoute()
-					r.from += " (the default route: [delivery] relay, else MX)"
-				case m.param == "sender_dependent_relayhost_maps":
-					r.transport, why = im.pfRelayhost(e.value)
-					if !strings.HasPrefix(e.value, "[") && why == "" {
-						r.from += " (Postfix looks up its MX, Sluice dials its own addresses)"
-					}
-					r.service = pfTransportName(p.value("default_transport"))
-				default:
-					var reply string
-					r.transport, reply, why = im.pfTransport(e.value)
-					if reply != "" {
-						r.transport, r.reply = "reject", reply
-					}
-					r.service = pfTransportName(e.value)
-				}
-				if why != "" {
-					im.noteAt(where, why)
-					continue
-				}
-				seen[sender] = true
-				these = append(these, r)
-			}
+			sm.by[sender] = pfSenderHop{value: e.value, where: where}
+			sm.order = append(sm.order, sender)
 		}
-		// Address keys (and <>) before domain keys, as Postfix looks
-		// the sender's address up before its @domain.
-		sort.SliceStable(these, func(i, j int) bool {
-			return strings.Contains(these[i].sender, "@") && !strings.Contains(these[j].sender, "@")
-		})
-		if len(these) > 0 {
-			route.from = appendOnce(route.from, m.param)
-		}
-		rules = append(rules, these...)
 	}
-	route.rules = append(route.rules, rules...)
-	return nil
+	return sm, nil
+}
+
+// lookup finds sender's line as Postfix's lookup does: the address, then
+// its @domain (the null sender's key alone); DUNNO ends the search with
+// nothing found, as it does in Postfix.
+func (sm *pfSenderMap) lookup(sender string) (hop pfSenderHop, found, dunno bool) {
+	if sm == nil {
+		return pfSenderHop{}, false, false
+	}
+	hop, found = sm.by[sender]
+	if at := strings.LastIndexByte(sender, '@'); !found && at > 0 {
+		hop, found = sm.by[sender[at+1:]]
+	}
+	if found && strings.EqualFold(hop.value, "DUNNO") {
+		return hop, false, true
+	}
+	return hop, found, false
+}
+
+// senderRule is the route rule for the senders of key: the transport
+// xport's lookup gives, unless it has no next hop, when relay's next hop,
+// else the default route, takes it. why says why there is none, where the
+// line it is about.
+func (im *importer) senderRule(key string, xport, relay *pfSenderMap) (r pfRule, where, why string) {
+	r = pfRule{match: "*", sender: key, service: pfTransportName(im.p.value("default_transport"))}
+	var from []string
+	t, hasT, tDunno := xport.lookup(key)
+	if hasT || tDunno {
+		from = append(from, xport.param+" "+t.where)
+	}
+	if hasT {
+		tr, reply, why := im.pfTransport(t.value)
+		if why != "" {
+			return r, t.where, why
+		}
+		r.service = pfTransportName(t.value)
+		xport.used = true
+		switch {
+		case reply != "":
+			r.transport, r.reply = "reject", reply
+		case tr != "mx":
+			// A next hop of its own, which overrides the relayhost
+			// map's (resolve.c).
+			r.transport = tr
+		}
+	}
+	if r.transport == "" {
+		n, hasN, nDunno := relay.lookup(key)
+		if hasN || nDunno {
+			from = append(from, relay.param+" "+n.where)
+		}
+		switch {
+		case hasN:
+			tr, why := im.pfRelayhost(n.value)
+			if why != "" {
+				return r, n.where, why
+			}
+			relay.used = true
+			r.transport = tr
+			if !strings.HasPrefix(n.value, "[") {
+				from[len(from)-1] += " (Postfix looks up its MX, Sluice dials its own addresses)"
+			}
+		default:
+			// DUNNO, or no line: relayhost, else MX.
+			if tDunno {
+				xport.used = true
+			}
+			if nDunno {
+				relay.used = true
+			}
+			r.transport = im.pfDefaultRoute()
+			from[len(from)-1] += " (the default route: [delivery] relay, else MX)"
+		}
+	}
+	r.from = strings.Join(from, "; ")
+	return r, "", ""
 }
 
 // pfSenderKey is a sender-dependent table's key as a route rule's

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -95,5 +99,49 @@ func TestImportPostfixSenderMapsEdges(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("draft lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// Postfix looks the two sender-dependent maps up each on its own, the
+// transport in the first, the next hop in the second, and a transport's
+// own next hop wins (resolve.c): a sender in both gets one rule with
+// both, not two rules of which the route stage would refuse the second
+// as hidden. A transport without a next hop (bulk:, smtp:) or DUNNO takes
+// the relayhost map's, or else the default route's, with the TLS level.
+func TestImportPostfixSenderMapsTogether(t *testing.T) {
+	t.Setenv("SLUICE_TEST_MAIN", "1") // check-config starts the route plugin: this test binary as sluice
+	dir := writePostfix(t, "postfix", map[string]string{
+		"main.cf": "myhostname = mx.example.org\nsmtp_tls_security_level = encrypt\n" +
+			"sender_dependent_default_transport_maps = hash:/etc/postfix/xport\nsender_dependent_relayhost_maps = hash:/etc/postfix/relay\n",
+		"master.cf": "smtp inet n - y - - smtpd\nbulk unix - - y - - smtp\n  -o smtp_bind_address=192.0.2.9\n",
+		"xport":     "@brand-b.example bulk:\nceo@brand-a.example DUNNO\n@brand-c.example smtp:[bulk-c.example]:25\n@brand-d.example smtp:\n",
+		"relay":     "@brand-a.example [esp-a.example]:587\n@brand-b.example [esp-b.example]:2525\n@brand-c.example [esp-c.example]:587\nvip@brand-c.example [vip.example]\n",
+	})
+	out, err := importPostfix(dir, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`(?m)^sender = "(.*)"\ntransport = "(.*)"$`).FindAllStringSubmatch(out, -1) {
+		got = append(got, m[1]+" "+m[2])
+	}
+	want := []string{
+		"ceo@brand-a.example smtp:[esp-a.example]:587?tls=required",
+		"vip@brand-c.example smtp:[bulk-c.example]:25",
+		"brand-b.example smtp:[esp-b.example]:2525?tls=required&source=192.0.2.9",
+		"brand-c.example smtp:[bulk-c.example]:25",
+		"brand-d.example mx?tls=required",
+		"brand-a.example smtp:[esp-a.example]:587?tls=required",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("sender rules\n%q\nwant\n%q\n%s", got, want, out)
+	}
+	path := filepath.Join(t.TempDir(), "sluice.toml")
+	if err := os.WriteFile(path, []byte(out+"\n[dns]\nservers = [\"127.0.0.1:1\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"check-config", "-c", path}, nil, &stdout, &stderr); code != 0 {
+		t.Errorf("check-config: exit %d: %s%s", code, stderr.String(), stdout.String())
 	}
 }
