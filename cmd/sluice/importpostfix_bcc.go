@@ -25,7 +25,9 @@ func (im *importer) bccMaps(route *pfRoute) error {
 	p := im.p
 	if p.set("always_bcc") {
 		a := strings.TrimSpace(p.value("always_bcc"))
-		if why := pfBccAddr(a); why != "" {
+		if a == "" {
+			p.take("always_bcc") // Postfix's default: no copy, nothing to carry
+		} else if why := pfBccAddr(a); why != "" {
 			im.note("always_bcc", why)
 		} else {
 			p.take("always_bcc")
