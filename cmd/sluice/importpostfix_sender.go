@@ -13,13 +13,15 @@ import (
 // sender_dependent_relayhost_maps (hash-style tables) as route rules with
 // a sender: match = "*", sender = a key's address or domain ("<>" for
 // the null sender's key). Postfix asks them only for recipients no
-// transport_maps entry, relay_domains or local class routes; the route
-// stage takes the first matching rule, so they go after the rules of
-// transport_maps and the mailbox domains (matchRank puts "*" last),
-// before the "*" rule of smtp_tls_security_level, address keys before
-// domain keys, as Postfix looks up the address first. A transport_maps
-// "*" entry takes every recipient in Postfix as in Sluice: they are then
-// listed instead.
+// transport_maps entry or local class routes, and for a relay_domains
+// one the relayhost map alone (transport(5): its next hop comes from
+// relay_transport, then sender_dependent_relayhost_maps, then
+// relayhost); the route stage takes the first matching rule, so they go
+// after the rules of transport_maps and the mailbox domains (matchRank
+// puts "*" last), before the "*" rule of smtp_tls_security_level,
+// address keys before domain keys, as Postfix looks up the address
+// first. A transport_maps "*" entry takes every recipient in Postfix as
+// in Sluice: they are then listed instead.
 //
 // The two maps are not two lists of routes: Postfix's trivial-rewrite
 // looks each up on its own for the sender (resolve.c), the first for the
