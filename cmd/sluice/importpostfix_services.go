@@ -123,6 +123,7 @@ func (im *importer) listeners() {
 			continue
 		}
 		daemonName, daemonNameFrom := im.milterDaemonName(s, where)
+		xclient, xclientFrom := im.xclientHosts(s, where)
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -153,6 +154,9 @@ func (im *importer) listeners() {
 			}
 			if daemonName != "" {
 				kv(b, daemonNameFrom, "milter_daemon_name", tomlStr(daemonName))
+			}
+			if len(xclient) > 0 {
+				kv(b, xclientFrom, "xclient_hosts", tomlStrs(xclient))
 			}
 		}
 		for _, o := range s.optOrder {

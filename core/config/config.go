@@ -180,6 +180,11 @@ type Listener struct {
 	// ProxyTimeout bounds the wait for that header (Postfix's
 	// smtpd_upstream_proxy_timeout); default 5s.
 	ProxyTimeout Duration `toml:"proxy_timeout"`
+	// XClientHosts lists the networks of the clients allowed XCLIENT
+	// (Postfix's smtpd_authorized_xclient_hosts): nginx's mail proxy, a
+	// content filter or a test harness there may name the client it
+	// speaks for, which then stands for the connection's. Empty: none.
+	XClientHosts []Prefix `toml:"xclient_hosts"`
 }
 
 // Stage is one step of the policy pipeline, a plugin or a milter.

@@ -120,3 +120,33 @@ func TestListenerProxyProtocol(t *testing.T) {
 		})
 	}
 }
+
+// xclient_hosts' networks are checked as proxy_protocol's are, at their
+// line; an address alone is its /32 or /128.
+func TestListenerXClientHosts(t *testing.T) {
+	listener := func(keys string) string {
+		return "hostname = \"mx.example.org\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\n" + keys
+	}
+	c, err := Parse("f.toml", []byte(listener("xclient_hosts = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nets []string
+	for _, p := range c.Listeners[0].XClientHosts {
+		nets = append(nets, p.String())
+	}
+	if got := strings.Join(nets, " "); got != "127.0.0.1/32 10.0.0.0/8 ::1/128" {
+		t.Errorf("xclient_hosts %s", got)
+	}
+	for _, tc := range []struct{ name, keys, want string }{
+		{"bad network", "\nxclient_hosts = [\"10.0.0.5/33\"]\n", `f.toml:5: listener.xclient_hosts: bad network "10.0.0.5/33": prefix length out of range`},
+		{"host name", "xclient_hosts = [\"proxy.example.org\"]\n", `f.toml:4: listener.xclient_hosts: bad network "proxy.example.org"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(listener(tc.keys)))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want prefix %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -40,7 +40,7 @@ func (r *Resolver) ClientName(ctx context.Context, ip netip.Addr) (string, error
 			break
 		}
 		name = strings.ToLower(name)
-		if !isHostName(name) {
+		if !IsHostName(name) {
 			continue
 		}
 		addrs, err := qtype(ctx, name)
@@ -59,12 +59,13 @@ func (r *Resolver) ClientName(ctx context.Context, ip netip.Addr) (string, error
 	return "", tempErr
 }
 
-// isHostName reports whether name is a host name as RFC 1123 §2.1 writes
+// IsHostName reports whether name is a host name as RFC 1123 §2.1 writes
 // one: dot-separated labels of letters, digits and inner hyphens, each at
 // most 63 octets, 253 in all, and not all digits (an address in disguise,
 // which Postfix's valid_hostname refuses too). Anything else a PTR record
-// names would end up in Received and in the stages' rules.
-func isHostName(name string) bool {
+// (or an XCLIENT NAME) names would end up in Received and in the stages'
+// rules.
+func IsHostName(name string) bool {
 	if name == "" || len(name) > 253 {
 		return false
 	}

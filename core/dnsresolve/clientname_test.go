@@ -97,8 +97,8 @@ func TestIsHostName(t *testing.T) {
 		"a b.example":      false,
 		"é.example":        false,
 	} {
-		if got := isHostName(name); got != want {
-			t.Errorf("isHostName(%q) = %v, want %v", name, got, want)
+		if got := IsHostName(name); got != want {
+			t.Errorf("IsHostName(%q) = %v, want %v", name, got, want)
 		}
 	}
 }

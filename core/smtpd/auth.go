@@ -102,6 +102,9 @@ func (s *session) authAllowed() *reply.Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
+	case s.info.AuthUser != "":
+		// By XCLIENT's LOGIN (go-smtp refuses a second AUTH itself).
+		return &authAlready
 	case !s.authOffered():
 		return &authUnavailable
 	case !s.info.TLS:

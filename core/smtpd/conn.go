@@ -34,6 +34,14 @@ type conn struct {
 	ipKey     netip.Addr
 	ipCounted bool
 
+	// xhelo and xproto are the HELO name and protocol ("SMTP", "ESMTP")
+	// the last XCLIENT gave: they stand for the client's own greeting,
+	// since the greeting that follows XCLIENT is the proxy's (go-smtp
+	// requires one). nil and "": not given. Set and read on the
+	// session's goroutine.
+	xhelo  *string
+	xproto string
+
 	mu          sync.Mutex
 	inTxn       bool // between an accepted MAIL and the end of the transaction
 	closing     bool // Shutdown has begun
@@ -78,6 +86,24 @@ func newConn(l *listener, raw net.Conn) *conn {
 			RelayClient: l.srv.mayRelay(client.Addr()),
 		},
 	}
+}
+
+// heloName is the session's HELO name: XCLIENT's, else the one the
+// client greeted with.
+func (c *conn) heloName(greeted string) string {
+	if c.xhelo != nil {
+		return *c.xhelo
+	}
+	return greeted
+}
+
+// plainSMTP reports whether the Received field says "with SMTP" (RFC
+// 3848): XCLIENT's PROTO, else whether the client greeted with HELO.
+func (c *conn) plainSMTP(sc *smtp.Conn) bool {
+	if c.xproto != "" {
+		return c.xproto == "SMTP"
+	}
+	return !sc.Extended()
 }
 
 // connOf finds the conn under go-smtp's connection, TLS or not.

@@ -256,7 +256,7 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hd
 		TLSCipher:  info.TLSCipher,
 		Auth:       info.AuthUser != "",
 		SMTPUTF8:   tx.opts.UTF8,
-		HELO:       !s.sc.Extended(),
+		HELO:       s.conn.plainSMTP(s.sc),
 		ID:         id,
 		Date:       now,
 	}

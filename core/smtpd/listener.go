@@ -32,6 +32,9 @@ type listener struct {
 	tlsRequired atomic.Bool
 	// proxy is proxy_protocol and proxy_timeout, taken and changed so too.
 	proxy atomic.Pointer[proxyTrust]
+	// xclient is xclient_hosts, which each XCLIENT and EHLO asks as it
+	// is then.
+	xclient atomic.Pointer[xclientTrust]
 
 	sock net.Listener
 
@@ -50,6 +53,7 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	l := &listener{srv: s, cfg: lc}
 	l.tlsRequired.Store(lc.TLSRequired)
 	l.proxy.Store(newProxyTrust(lc))
+	l.xclient.Store(newXClientTrust(lc))
 	if lc.TLSCert != "" {
 		cert, err := loadCert(s.cfg, lc)
 		if err != nil {
@@ -203,7 +207,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		nc = tls.Server(c, l.tls) // go-smtp completes the handshake
 	}
 	if limit != nil {
-		l.srv.log.Warn("connection refused", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", limit.String())...)
+		l.limitRefused(c, limit)
 		l.refuse(nc, limit)
 		return
 	}
@@ -212,10 +216,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		// client restrictions: the stages and milters see the name.
 		c.info.ClientName = l.srv.clientName(l.srv.ctx, c.info.Client.Addr())
 	}
-	if r := l.srv.checkConnect(&c.info); r != nil {
-		sent, soft := l.srv.softLogged(r)
-		r = greetingRefusal(sent)
-		l.srv.log.Info("connection refused", append(append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", r.Error()), soft...)...)
+	if r := l.connectRefusal(c); r != nil {
 		l.refuse(nc, r)
 		return
 	}
@@ -233,6 +234,25 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		case <-h.done: // closed, or replaced by setSMTP: look again
 		}
 	}
+}
+
+// limitRefused logs a connection refused for a connection limit.
+func (l *listener) limitRefused(c *conn, limit *reply.Reply) {
+	l.srv.log.Warn("connection refused", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", limit.String())...)
+}
+
+// connectRefusal asks the connect hook about the connection's client and
+// returns its refusal, logged and made fit for the greeting's place
+// (greetingRefusal); nil: the client is welcome.
+func (l *listener) connectRefusal(c *conn) *reply.Reply {
+	r := l.srv.checkConnect(&c.info)
+	if r == nil {
+		return nil
+	}
+	sent, soft := l.srv.softLogged(r)
+	r = greetingRefusal(sent)
+	l.srv.log.Info("connection refused", append(append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", r.Error()), soft...)...)
+	return r
 }
 
 // greetingRefusal turns a refusal of the connect hook (a plugin's or a

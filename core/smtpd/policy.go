@@ -15,7 +15,8 @@ import (
 // step (4xx: try later, 5xx: never). Hooks run in SMTP order on the
 // session's goroutine; ctx ends when the server gives up on the session.
 type Policy interface {
-	// Connect is asked before the greeting; a refusal replaces it.
+	// Connect is asked before the greeting; a refusal replaces it. XCLIENT
+	// asks it again, after Close, for the client it names.
 	Connect(ctx context.Context, s *SessionInfo) *reply.Reply
 	// Helo is asked for each HELO/EHLO name (s.Helo).
 	Helo(ctx context.Context, s *SessionInfo) *reply.Reply
@@ -30,7 +31,8 @@ type Policy interface {
 	Data(ctx context.Context, s *SessionInfo, tx *Transaction) *reply.Reply
 	// Reset is told when a transaction ends (after DATA, RSET, a new EHLO).
 	Reset(ctx context.Context, s *SessionInfo)
-	// Close is told once when the connection is gone.
+	// Close is told once when the connection is gone, and when XCLIENT
+	// names another client (a Connect follows).
 	Close(s *SessionInfo)
 }
 
@@ -101,18 +103,21 @@ type SessionInfo struct {
 	Rcpts    []string // recipients accepted in the open transaction
 	Local    netip.AddrPort
 	// Proxy is the trusted proxy (proxy_protocol) whose PROXY header
-	// named Client, and Local the address the client reached there; zero
-	// for a client connected directly. Equal to Client for the proxy's
-	// own connection (proxyOwn), whose header named no client.
+	// named Client, or the client in xclient_hosts whose XCLIENT did, and
+	// Local the address the client reached there; zero for a client
+	// connected directly. Equal to Client for the proxy's own connection
+	// (proxyOwn), whose header named no client.
 	Proxy netip.AddrPort
-	// RelayClient: Client was in relay_networks when it connected.
+	// RelayClient: Client was in relay_networks when it connected (or
+	// XCLIENT named it).
 	RelayClient bool
 	// AuthUser is the user authenticated by AUTH (RFC 4954), "" before;
-	// AuthMech is its SASL mechanism (PLAIN, LOGIN).
+	// AuthMech is its SASL mechanism (PLAIN, LOGIN), or XCLIENT for the
+	// user XCLIENT's LOGIN named.
 	AuthUser string
 	AuthMech string
 	// State belongs to the Policy: set at Connect, it stays with the
-	// connection across STARTTLS and transactions.
+	// connection across STARTTLS and transactions, until XCLIENT.
 	State any
 }
 

@@ -22,7 +22,8 @@ type ListenerChanges struct {
 // and key are read again, so that new TLS sessions get a renewed
 // certificate, and one that no longer loads refuses the reload; a changed
 // tls_required, proxy_protocol or proxy_timeout applies to the connections
-// it accepts from then on. A new one
+// it accepts from then on, a changed xclient_hosts to the next EHLO and
+// XCLIENT of every connection. A new one
 // is bound and served. One that is gone (or changed) stops accepting at once
 // and its sessions end as at Shutdown: an idle one now, one in a
 // transaction as soon as that transaction is over, so no accepted message
@@ -54,12 +55,14 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	renewed := map[*listener]*tls.Certificate{}
 	required := map[*listener]bool{}
 	proxies := map[*listener]*proxyTrust{}
+	xclients := map[*listener]*xclientTrust{}
 	var fresh []*listener
 	for _, lc := range lcs {
 		if old := findListener(cur, lc); old != nil && !keep[old] {
 			keep[old] = true
 			required[old] = lc.TLSRequired
 			proxies[old] = newProxyTrust(lc)
+			xclients[old] = newXClientTrust(lc)
 			if lc.TLSCert != "" {
 				cert, err := loadCert(s.cfg, lc)
 				if err != nil {
@@ -130,6 +133,9 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	for l, p := range proxies {
 		l.proxy.Store(p)
 	}
+	for l, x := range xclients {
+		l.xclient.Store(x)
+	}
 	for _, l := range gone {
 		s.stopListener(l)
 		ch.Removed = append(ch.Removed, l.cfg.Name)
@@ -161,14 +167,15 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 }
 
 // findListener returns the running listener configured as lc, but for
-// tls_required, proxy_protocol and proxy_timeout, which a running listener
-// takes without a new socket.
+// tls_required, proxy_protocol, proxy_timeout and xclient_hosts, which a
+// running listener takes without a new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
 		cfg.TLSRequired = lc.TLSRequired
 		cfg.MilterDaemonName = lc.MilterDaemonName // the milter stages' business, not the socket's
 		cfg.ProxyProtocol, cfg.ProxyTimeout = lc.ProxyProtocol, lc.ProxyTimeout
+		cfg.XClientHosts = lc.XClientHosts
 		if reflect.DeepEqual(cfg, lc) {
 			return l
 		}

@@ -55,6 +55,9 @@ var (
 	// RFC 4954 §4: "The AUTH command is not permitted during a mail
 	// transaction."
 	authInTxn = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "AUTH not permitted during a mail transaction"}
+	// RFC 4954 §4: "After a successful AUTH command completes, a server
+	// MUST reject any further AUTH commands with a 503 reply."
+	authAlready = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "Already authenticated"}
 	// RFC 3463 X.7.1: the authenticated user may not use this sender.
 	senderNotOwned = reply.Reply{Code: 553, Enhanced: [3]int{5, 7, 1}, Text: "Sender address not owned by the authenticated user"}
 	// RFC 5321 §3.6.1 and §7.1: percent hacks, bang paths and address

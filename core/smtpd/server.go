@@ -416,15 +416,29 @@ func (s *Server) untrack(c *conn) {
 	}
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.uncountLocked(c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// uncount takes a connection out of the per-IP count of its client, for
+// XCLIENT to count it under the client it names.
+func (s *Server) uncount(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.uncountLocked(c)
+}
+
+// uncountLocked is uncount with s.mu held.
+func (s *Server) uncountLocked(c *conn) {
 	// The key it was counted under: client_ipv6_prefix_length may have
 	// changed since.
 	if key := c.ipKey; c.ipCounted {
 		if s.perIP[key]--; s.perIP[key] <= 0 {
 			delete(s.perIP, key)
 		}
+		c.ipCounted = false
 	}
-	s.mu.Unlock()
-	s.connWG.Done()
 }
 
 // sleepCtx waits for d or until ctx ends.

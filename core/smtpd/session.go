@@ -33,7 +33,7 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 		s.info.TLSVersion, s.info.TLSCipher = tlsVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
 		c.encrypted()
 	}
-	s.info.Helo = sc.Hostname()
+	s.info.Helo = c.heloName(sc.Hostname())
 	if r := s.srv.checkHelo(&s.info); r != nil {
 		// Counted towards max_errors, as Postfix counts a refused HELO:
 		// else a client could greet and be refused without end, and ask
@@ -176,7 +176,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	}
 	// A second EHLO (RFC 5321 §4.1.4) only resets go-smtp; ask about the
 	// new name here.
-	if h := s.sc.Hostname(); h != s.info.Helo {
+	if h := s.conn.heloName(s.sc.Hostname()); h != s.info.Helo {
 		s.info.Helo = h
 		s.heloReply = s.srv.checkHelo(&s.info)
 	}

@@ -119,3 +119,35 @@ type ErrorCounter interface {
 
 	ProtocolError(code int, enhCode EnhancedCode, msg string) *SMTPError
 }
+
+// XClientAttr is one attribute of an XCLIENT command: its name upper case,
+// its value xtext-decoded (RFC 3461 §4).
+type XClientAttr struct {
+	Name  string
+	Value string
+}
+
+// XClientSession is an add-on interface for Session: Postfix's XCLIENT
+// extension (XCLIENT_README), with which an authorized client (a proxy, a
+// content filter, a test harness) tells the server about the client it
+// speaks for.
+//
+// XClientAttributes lists the attribute names the session takes from this
+// client, upper case; EHLO advertises them after the XCLIENT keyword. None:
+// the client may not use XCLIENT, which then gets 550 5.7.0.
+//
+// XClient gets one command's attributes in the order sent, only names
+// XClientAttributes listed. An error refuses the command and is written as
+// the errors of the other methods are; nothing has changed. Otherwise the
+// session ends as after STARTTLS (Logout) and the client must greet again:
+// the server answers with a new 220 greeting, or with greeting when it is
+// not nil, a refusal in the greeting's place after which the connection
+// is closed.
+//
+// Added in Sluice's copy (SLUICE.md).
+type XClientSession interface {
+	Session
+
+	XClientAttributes() []string
+	XClient(attrs []XClientAttr) (greeting *SMTPError, err error)
+}

@@ -179,6 +179,8 @@ func (c *Conn) handle(cmd string, arg string) {
 		c.handleAuth(arg)
 	case "STARTTLS":
 		c.handleStartTLS(arg)
+	case "XCLIENT":
+		c.handleXClient(arg)
 	default:
 		// parseCmd takes a verb of any length: the echo is kept short,
 		// as a reply line has at most 512 octets (RFC 5321 §4.5.3.1.5).
@@ -214,11 +216,11 @@ func (c *Conn) refuseInClear() bool {
 }
 
 // junkCommands are the commands that move no transaction forward, which
-// Server.JunkCommand sees: NOOP, RSET and VRFY (Postfix's "junk"
-// commands), and those answered 502. A greeting that repeats one (a
+// Server.JunkCommand sees: NOOP, RSET, VRFY and XCLIENT (Postfix's
+// "junk" commands), and those answered 502. A greeting that repeats one (a
 // session exists) is shown to it too: it only resets, as RSET does.
 var junkCommands = map[string]bool{
-	"NOOP": true, "RSET": true, "VRFY": true,
+	"NOOP": true, "RSET": true, "VRFY": true, "XCLIENT": true,
 	"SEND": true, "SOML": true, "SAML": true, "EXPN": true, "HELP": true, "TURN": true,
 }
 
@@ -438,6 +440,9 @@ func (c *Conn) handleGreet(cmd string, enhanced bool, arg string) {
 	}
 	if c.server.EnableDSN {
 		caps = append(caps, "DSN")
+	}
+	if attrs := c.xclientAttributes(); len(attrs) > 0 {
+		caps = append(caps, "XCLIENT "+strings.Join(attrs, " "))
 	}
 	if c.server.MaxMessageBytes > 0 {
 		caps = append(caps, fmt.Sprintf("SIZE %v", c.server.MaxMessageBytes))

@@ -1,0 +1,122 @@
+package smtpd
+
+import (
+	"net/netip"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+var _ smtp.XClientSession = (*session)(nil)
+
+// XClientAttributes is the XCLIENT keyword of EHLO: the attributes Sluice
+// takes, offered to a client in the listener's xclient_hosts only.
+func (s *session) XClientAttributes() []string {
+	if !s.conn.l.xclient.Load().allows(s.conn.info.Client.Addr()) {
+		return nil
+	}
+	return xclientNames
+}
+
+// XClient takes what an XCLIENT command says of the client it speaks for;
+// go-smtp then starts the session over. The greeting it returns is the
+// new client's refusal, in place of the 220.
+func (s *session) XClient(attrs []smtp.XClientAttr) (*smtp.SMTPError, error) {
+	x, r := parseXClient(attrs)
+	if r != nil {
+		return nil, s.refuse("xclient", r)
+	}
+	if r := s.conn.adopt(x); r != nil {
+		return toSMTP(r).(*smtp.SMTPError), nil
+	}
+	return nil, nil
+}
+
+// adopt makes the client x names the connection's, as if it had just
+// connected, the connection's peer its proxy: the client's address goes
+// where a PROXY header's goes (relayedBy), so relay_networks, the per-IP
+// limits, the stages and milters, Received and the logs all see it. What
+// x does not give is kept (its name is looked up anew for a new address),
+// as Postfix's smtpd keeps it, but for HELO, PROTO and LOGIN, which last
+// until the next XCLIENT only if it gives them again. It returns the
+// refusal the new client gets in place of the greeting: a connection
+// limit's, or the connect hook's.
+func (c *conn) adopt(x *xclient) *reply.Reply {
+	srv := c.srv
+	// The stages' and milters' session of the client before ends here
+	// (Postfix's milters see a disconnect); the connect hook below opens
+	// the new client's.
+	if srv.policy != nil {
+		srv.policy.Close(&c.info)
+		c.info.State = nil
+	}
+	client, local, name := c.info.Client, c.info.Local, c.info.ClientName
+	if x.addr != nil {
+		// A new address: its port is unknown unless PORT gives it, its
+		// name unless NAME gives it or the look-up finds it.
+		client, name = netip.AddrPortFrom(*x.addr, 0), ""
+		if x.name == nil && srv.clientName != nil {
+			name = srv.clientName(srv.ctx, *x.addr)
+		}
+	}
+	if x.port != nil {
+		client = netip.AddrPortFrom(client.Addr(), *x.port)
+	}
+	if x.name != nil {
+		name = *x.name
+	}
+	if x.destAddr != nil {
+		local = netip.AddrPort{} // [UNAVAILABLE]
+		if x.destAddr.IsValid() {
+			local = netip.AddrPortFrom(*x.destAddr, c.info.Local.Port())
+		}
+	}
+	if x.destPort != nil && local.IsValid() {
+		local = netip.AddrPortFrom(local.Addr(), *x.destPort)
+	}
+	if client != c.info.Client {
+		c.relayedBy(proxyHeader{Source: client, Dest: local})
+	} else {
+		// NAME, HELO or LOGIN alone: the peer is still the client, and
+		// not its own proxy (proxyOwn, a health check's mark).
+		c.info.Local = local
+		c.info.RelayClient = srv.inRelayNetworks(&c.info)
+	}
+	c.info.ClientName = name
+	c.xhelo, c.xproto = x.helo, x.proto
+	// LOGIN authenticates the session as that user (Postfix's
+	// smtpd_sasl_auth_extern): it may relay, and [auth] senders applies.
+	c.info.AuthUser, c.info.AuthMech = "", ""
+	if x.login != nil {
+		c.info.AuthUser, c.info.AuthMech = *x.login, "XCLIENT"
+	}
+	c.logXClient()
+	// Counted under the new client from now on, and limited as a client
+	// connecting now would be.
+	srv.uncount(c)
+	if r := srv.countClient(c, false); r != nil {
+		c.l.limitRefused(c, r)
+		return r
+	}
+	return c.l.connectRefusal(c)
+}
+
+// logXClient logs the client XCLIENT named, and the proxy that named it:
+// the audit trail changes there.
+func (c *conn) logXClient() {
+	args := append([]any{"listener", c.info.Listener}, clientAttrs(&c.info)...)
+	if c.xhelo != nil {
+		args = append(args, "helo", *c.xhelo)
+	}
+	if c.xproto != "" {
+		args = append(args, "proto", c.xproto)
+	}
+	if c.info.AuthUser != "" {
+		args = append(args, "user", c.info.AuthUser)
+	}
+	if c.info.Local.IsValid() {
+		args = append(args, "local", c.info.Local.String())
+	}
+	c.srv.log.Info("xclient", args...)
+}

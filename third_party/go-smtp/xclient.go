@@ -1,0 +1,107 @@
+package smtp
+
+import "strings"
+
+// XCLIENT, Postfix's extension (XCLIENT_README; replies as Postfix's
+// smtpd gives them). Added in Sluice's copy (SLUICE.md).
+
+// maxXClientValue is the longest attribute value as sent, in octets:
+// Postfix's limit, a host name's 255.
+const maxXClientValue = 255
+
+// xclientAttributes is what the session takes from this client: the
+// attribute names EHLO advertises, none when XCLIENT is not allowed.
+func (c *Conn) xclientAttributes() []string {
+	if xs, ok := c.Session().(XClientSession); ok {
+		return xs.XClientAttributes()
+	}
+	return nil
+}
+
+// handleXClient runs XCLIENT attribute=value...: the session takes the
+// attributes, then the client starts over from the greeting, as after
+// STARTTLS, so that the session's connect-time checks see the client the
+// attributes name.
+func (c *Conn) handleXClient(arg string) {
+	xs, ok := c.Session().(XClientSession)
+	switch {
+	case c.helo == "" || c.Session() == nil:
+		// EHLO tells the client whether it may use XCLIENT.
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
+		return
+	case c.fromReceived:
+		// XCLIENT_README: not "in the middle of a mail delivery
+		// transaction".
+		c.protocolError(503, EnhancedCode{5, 5, 1}, "Error: MAIL transaction in progress")
+		return
+	case arg == "":
+		c.protocolError(501, EnhancedCode{5, 5, 4}, "Syntax: XCLIENT attribute=value...")
+		return
+	}
+	allowed := c.xclientAttributes()
+	if !ok || len(allowed) == 0 {
+		c.protocolError(550, EnhancedCode{5, 7, 0}, "Error: insufficient authorization")
+		return
+	}
+	var attrs []XClientAttr
+	for _, field := range strings.Fields(arg) {
+		attr, msg := parseXClientAttr(field, allowed)
+		if msg != "" {
+			c.protocolError(501, EnhancedCode{5, 5, 4}, msg)
+			return
+		}
+		attrs = append(attrs, attr)
+	}
+	greeting, err := xs.XClient(attrs)
+	if err != nil {
+		c.writeError(501, EnhancedCode{5, 5, 4}, err)
+		return
+	}
+	// XCLIENT_README: the server then greets anew, and the client says
+	// EHLO again; what it said before (its EHLO, AUTH, the session) is
+	// gone, as after STARTTLS (RFC 3207 §4.2).
+	if session := c.Session(); session != nil {
+		session.Logout()
+		c.setSession(nil)
+	}
+	c.helo = ""
+	c.extended = false
+	c.didAuth = false
+	c.reset()
+	if greeting != nil {
+		c.writeResponse(greeting.Code, greeting.EnhancedCode, greeting.Message)
+		c.Close()
+		return
+	}
+	c.greet()
+}
+
+// parseXClientAttr parses one name=value of XCLIENT, the name one of
+// allowed (any case), the value xtext; msg is the 501's text when it is
+// not one.
+func parseXClientAttr(field string, allowed []string) (attr XClientAttr, msg string) {
+	i := strings.IndexByte(field, '=')
+	if i <= 0 || i == len(field)-1 {
+		return attr, "Error: attribute=value expected"
+	}
+	name, raw := strings.ToUpper(field[:i]), field[i+1:]
+	if len(raw) > maxXClientValue {
+		return attr, "Error: attribute value too long"
+	}
+	known := false
+	for _, a := range allowed {
+		known = known || a == name
+	}
+	if !known {
+		if len(name) > maxVerbEcho {
+			name = name[:maxVerbEcho] + "..."
+		}
+		return attr, "Bad XCLIENT attribute name: " + printableEcho(name)
+	}
+	value, err := decodeXtext(raw)
+	if err != nil || strings.IndexFunc(value, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+		// A control character would reach the logs and the headers.
+		return attr, "Bad " + name + " syntax: " + printableEcho(raw)
+	}
+	return XClientAttr{Name: name, Value: value}, ""
+}
