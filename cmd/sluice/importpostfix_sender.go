@@ -195,7 +195,7 @@ func (im *importer) senderRule(key string, xport, relay *pfSenderMap) (r pfRule,
 		}
 		switch {
 		case hasN:
-			tr, why := im.pfRelayhost(n.value)
+			tr, why := im.pfRelayhost(n.value, r.service)
 			if why != "" {
 				return r, n.where, why
 			}
@@ -212,7 +212,7 @@ func (im *importer) senderRule(key string, xport, relay *pfSenderMap) (r pfRule,
 			if nDunno {
 				relay.used = true
 			}
-			r.transport = im.pfDefaultRoute()
+			r.transport = im.pfDefaultRoute(r.service)
 			from[len(from)-1] += " (the default route: [delivery] relay, else MX)"
 		}
 	}
@@ -237,9 +237,9 @@ func pfSenderKey(key, null string) (sender, why string) {
 }
 
 // pfRelayhost converts a relayhost-style next hop ([host]:port, host) to
-// an smtp: route with the TLS level of smtp_tls_security_level, which
-// Postfix applies to it as to relayhost, or says why it cannot.
-func (im *importer) pfRelayhost(v string) (transport, why string) {
+// an smtp: route for master.cf's service, with the TLS level Postfix
+// applies to it (smtpTLS), or says why it cannot.
+func (im *importer) pfRelayhost(v, service string) (transport, why string) {
 	hops := pfList(v)
 	if len(hops) != 1 {
 		return "", "one next hop a sender in Sluice"
@@ -248,7 +248,7 @@ func (im *importer) pfRelayhost(v string) (transport, why string) {
 		return "", err.Error()
 	}
 	r := "smtp:" + hops[0]
-	if tls := tlsRoute[im.p.value("smtp_tls_security_level")]; tls != "" {
+	if tls := im.smtpTLS(service); tls != "" {
 		r += "?tls=" + tls
 	}
 	if _, err := delivery.ParseRoute(r); err != nil {
@@ -257,15 +257,30 @@ func (im *importer) pfRelayhost(v string) (transport, why string) {
 	return r, ""
 }
 
-// pfDefaultRoute is the default route as a rule writes it: mx, which is
-// [delivery] relay when relayhost sets one, with smtp_tls_security_level's
-// tls= when there is none, as delivery's "*" rule has it.
-func (im *importer) pfDefaultRoute() string {
-	tls := tlsRoute[im.p.value("smtp_tls_security_level")]
+// pfDefaultRoute is the default route as a rule for service writes it:
+// mx, which is [delivery] relay when relayhost sets one, with
+// smtp_tls_security_level's tls= when there is none, as delivery's "*"
+// rule has it.
+func (im *importer) pfDefaultRoute(service string) string {
+	tls := im.smtpTLS(service)
 	if strings.TrimSpace(im.p.value("relayhost")) != "" || tls == "" || strings.HasPrefix(tls, "dane") {
 		return "mx"
 	}
 	return "mx?tls=" + tls
+}
+
+// smtpTLS is the tls= of main.cf's smtp_tls_security_level for a route
+// of master.cf's service, "" for may, or when the service's own -o sets
+// the level: that one is Postfix's for the service, and transportOptions
+// carries it onto the rule (with main.cf's there too, the route would
+// have two and the service's would be dropped).
+func (im *importer) smtpTLS(service string) string {
+	if s, ok := im.p.service(service, "unix"); ok && s.command == "smtp" {
+		if _, own := s.opts["smtp_tls_security_level"]; own {
+			return ""
+		}
+	}
+	return tlsRoute[im.p.value("smtp_tls_security_level")]
 }
 
 func init() {

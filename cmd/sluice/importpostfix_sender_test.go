@@ -145,3 +145,32 @@ func TestImportPostfixSenderMapsTogether(t *testing.T) {
 		t.Errorf("check-config: exit %d: %s%s", code, stderr.String(), stdout.String())
 	}
 }
+
+// A master.cf transport's own -o smtp_tls_security_level is the level of
+// the sender rules that use it, main.cf's of the others: with both on
+// the route, the rule had two tls= and the service's was dropped.
+func TestImportPostfixSenderMapsServiceTLS(t *testing.T) {
+	dir := writePostfix(t, "postfix", map[string]string{
+		"main.cf": "myhostname = mx.example.org\nsmtp_tls_security_level = encrypt\n" +
+			"sender_dependent_default_transport_maps = hash:/etc/postfix/xport\nsender_dependent_relayhost_maps = hash:/etc/postfix/relay\n",
+		"master.cf": "smtp inet n - y - - smtpd\nbulk unix - - y - - smtp\n  -o smtp_tls_security_level=verify\n",
+		"xport":     "@a.example bulk:\n@b.example bulk:\n",
+		"relay":     "@a.example [esp-a.example]:587\n@c.example [esp-c.example]:587\n",
+	})
+	out, err := importPostfix(dir, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"sender = \"a.example\"\ntransport = \"smtp:[esp-a.example]:587?tls=verify\"\n",
+		"sender = \"b.example\"\ntransport = \"mx?tls=verify\"\n",
+		"sender = \"c.example\"\ntransport = \"smtp:[esp-c.example]:587?tls=required\"\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("draft lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "needs one value") {
+		t.Errorf("a tls= dropped:\n%s", out)
+	}
+}
