@@ -79,7 +79,7 @@ bench: build
 FUZZTIME ?= 1m
 ## (every one in the module: internal/testlib's TestFuzzTargetsListed holds
 ## this list to the code)
-FUZZ_TARGETS := ./core/smtpd:FuzzParseMailbox ./core/smtpd:FuzzSMTPCommands \
+FUZZ_TARGETS := ./core/smtpd:FuzzParseMailbox ./core/smtpd:FuzzSMTPCommands ./core/smtpd:FuzzReadProxyHeader \
                 ./core/pipeline:FuzzParseMessage ./core/pipeline:FuzzHeaderEdit \
                 ./core/pipeline:FuzzVerdictReply ./core/config:FuzzParse \
                 ./core/delivery:FuzzDSNParams ./core/delivery:FuzzServerReplies \
@@ -90,7 +90,8 @@ FUZZ_TARGETS := ./core/smtpd:FuzzParseMailbox ./core/smtpd:FuzzSMTPCommands \
                 ./internal/mimeparam:FuzzParse ./cmd/sluice:FuzzSendmailHeaders \
                 ./sdk:FuzzHandEncoding ./sdk:FuzzDecodeCallFrame \
                 ./plugins/dmarc:FuzzRecordAndAuthors ./plugins/dkim:FuzzVerify \
-                ./plugins/route:FuzzAddrKey ./plugins/spf:FuzzRecord \
+                ./plugins/route:FuzzAddrKey ./plugins/route:FuzzAddrSpecs \
+                ./plugins/spf:FuzzRecord \
                 ./plugins/spf:FuzzReceivedSPF ./plugins/filter:FuzzMIMEWalk \
                 ./plugins/filter:FuzzDecodeBase64
 fuzz:
