@@ -401,6 +401,12 @@ func (s *Server) countClient(c *conn, full bool) *reply.Reply {
 		// this server down. Nor has a client the proxy could not name
 		// an address of its own to count.
 		return nil
+	case c.xclientAllowed():
+		// An XCLIENT proxy (nginx's mail proxy) opens one connection per
+		// client it serves, and its XCLIENT then counts the connection
+		// under that client (adopt); Postfix too exempts its
+		// smtpd_authorized_xclient_hosts from these limits.
+		return nil
 	case lim.MaxConnectionsPerIP >= 0 && s.perIP[key] > lim.MaxConnectionsPerIP:
 		return &tooManyConnsFromIP
 	case !s.connRate.take(key.String(), s.clock()):

@@ -47,6 +47,12 @@ func (x *xclientTrust) allows(ip netip.Addr) bool {
 	return x != nil && netlist.Contains(x.nets, ip)
 }
 
+// xclientAllowed reports whether the connection's client is in its
+// listener's xclient_hosts now.
+func (c *conn) xclientAllowed() bool {
+	return c.l != nil && c.l.xclient.Load().allows(c.info.Client.Addr())
+}
+
 // xclient is what one XCLIENT command says; a nil field was not given.
 type xclient struct {
 	addr     *netip.Addr

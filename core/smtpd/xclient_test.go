@@ -266,8 +266,8 @@ func TestXClientConnectChecks(t *testing.T) {
 	a := h.dialAs("127.0.0.1")
 	a.ehlo()
 	a.cmd("XCLIENT ADDR=198.51.100.7", "220 mx.test ESMTP Service Ready")
-	// The proxy's address is free again: a second connection from it
-	// is within max_connections_per_ip = 1, but not its client.
+	// A second connection from the proxy is spared the limit, but not
+	// the client it names, already connected through a.
 	b := h.dialAs("127.0.0.1")
 	b.ehlo()
 	b.cmd("XCLIENT ADDR=198.51.100.7", "421 4.7.0 Too many connections from your address, try again later")
@@ -295,4 +295,32 @@ func TestXClientReload(t *testing.T) {
 		t.Errorf("XCLIENT not offered after the reload: %q", caps)
 	}
 	d.cmd("XCLIENT ADDR=192.0.2.1", "220 mx.test ESMTP Service Ready")
+}
+
+// An xclient_hosts peer's own connections (nginx's mail proxy on
+// another host, outside relay_networks) are spared max_connections_per_ip
+// and connection_rate_per_ip, as Postfix spares its authorized XCLIENT
+// hosts: each one carries a different client, which its XCLIENT names
+// and which is then counted under its own address. Throttled under the
+// proxy's address, every client past the limits got nginx's error.
+func TestXClientProxyConnectionsSparedPerIPLimits(t *testing.T) {
+	h := start(t, withXClient("127.0.0.1/32"), withLimits(func(l *config.Limits) {
+		l.MaxConnectionsPerIP, l.ConnectionRatePerIP = 1, 1
+	}))
+	var ds []*dialog
+	for range 3 { // open, all three at once
+		d := h.dialAs("127.0.0.1")
+		d.ehlo()
+		ds = append(ds, d)
+	}
+	ds[0].cmd("XCLIENT ADDR=198.51.100.7", "220 mx.test ESMTP Service Ready")
+	ds[1].cmd("XCLIENT ADDR=198.51.100.8", "220 mx.test ESMTP Service Ready")
+	// The client a proxy names is limited as any client.
+	ds[2].cmd("XCLIENT ADDR=198.51.100.7", "421 4.7.0 Too many connections from your address, try again later")
+	ds[2].expectClosed()
+	// Not every peer: 127.0.0.2 is not in xclient_hosts.
+	d := newDialog(t, dialFrom(t, "127.0.0.2", h.addr("mx")))
+	d.expect("220 mx.test ESMTP Service Ready")
+	d = newDialog(t, dialFrom(t, "127.0.0.2", h.addr("mx")))
+	d.expect("421 4.7.0 Too many connections from your address, try again later")
 }

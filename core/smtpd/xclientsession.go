@@ -13,7 +13,7 @@ var _ smtp.XClientSession = (*session)(nil)
 // XClientAttributes is the XCLIENT keyword of EHLO: the attributes Sluice
 // takes, offered to a client in the listener's xclient_hosts only.
 func (s *session) XClientAttributes() []string {
-	if !s.conn.l.xclient.Load().allows(s.conn.info.Client.Addr()) {
+	if !s.conn.xclientAllowed() {
 		return nil
 	}
 	return xclientNames
