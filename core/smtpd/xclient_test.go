@@ -324,3 +324,24 @@ func TestXClientProxyConnectionsSparedPerIPLimits(t *testing.T) {
 	d = newDialog(t, dialFrom(t, "127.0.0.2", h.addr("mx")))
 	d.expect("421 4.7.0 Too many connections from your address, try again later")
 }
+
+// Values are decoded as Postfix's smtpd decodes them: xtext with hex
+// digits of either case, and a value that is not xtext taken as sent, as
+// Roundcube's smtp_xclient_login sends a user name (first+last@...,
+// unencoded). Control characters are refused either way.
+func TestXClientValuesAsPostfixDecodesThem(t *testing.T) {
+	p := &testPolicy{}
+	h := start(t, withXClient("127.0.0.1/32"), func(o *Options) { o.Policy = p })
+	d := h.dialAs("127.0.0.1")
+	d.ehlo()
+	d.cmd("XCLIENT HELO=a+0d+0ab", "501 5.5.4 Bad HELO syntax: a+0d+0ab")
+	d.cmd("XCLIENT ADDR=198.51.100.7 HELO=orig+2bhelo.example LOGIN=first+last@example.org", "220 mx.test ESMTP Service Ready")
+	d.ehlo()
+	d.cmd("MAIL FROM:<first+last@example.org>", "250 2.0.0 Roger, accepting mail from <first+last@example.org>")
+	p.mu.Lock()
+	info := p.lastInfo
+	p.mu.Unlock()
+	if info.Helo != "orig+helo.example" || info.AuthUser != "first+last@example.org" {
+		t.Errorf("HELO %q, user %q; want orig+helo.example and first+last@example.org", info.Helo, info.AuthUser)
+	}
+}

@@ -98,10 +98,49 @@ func parseXClientAttr(field string, allowed []string) (attr XClientAttr, msg str
 		}
 		return attr, "Bad XCLIENT attribute name: " + printableEcho(name)
 	}
-	value, err := decodeXtext(raw)
-	if err != nil || strings.IndexFunc(value, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+	value := xclientValue(raw)
+	if strings.IndexFunc(value, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
 		// A control character would reach the logs and the headers.
 		return attr, "Bad " + name + " syntax: " + printableEcho(raw)
 	}
 	return XClientAttr{Name: name, Value: value}, ""
+}
+
+// xclientValue decodes a value as Postfix's smtpd does (xtext_unquote):
+// xtext (RFC 3461 §4) with hex digits of either case, and a value that is
+// not xtext as it was sent. Postfix takes the latter from clients that
+// predate its 2.3 and encode nothing, as Roundcube's smtp_xclient_login
+// still sends a user name (first+last@example.org).
+func xclientValue(raw string) string {
+	b := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '+' {
+			b = append(b, raw[i])
+			continue
+		}
+		if i+2 >= len(raw) {
+			return raw
+		}
+		hi, ok1 := unhex(raw[i+1])
+		lo, ok2 := unhex(raw[i+2])
+		if !ok1 || !ok2 {
+			return raw
+		}
+		b = append(b, hi<<4|lo)
+		i += 2
+	}
+	return string(b)
+}
+
+// unhex is the value of the hex digit c, of either case.
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
