@@ -15,8 +15,11 @@ case "${1:-}" in
   # that relays through Sluice's submission listener (postfix_test.go).
   # haproxy: the PROXY protocol sender in front of Sluice (haproxy_test.go
   # runs its own haproxy -db with a config in its temp dir).
-  interop) pkgs="swaks postfix libsasl2-modules haproxy" ; cmds="swaks smtp-sink postfix haproxy" ;
-           files="/usr/lib/*/sasl2/libplain.so" ;;
+  # nginx-core and libnginx-mod-mail: nginx's mail proxy naming its clients
+  # with XCLIENT (nginx_test.go runs its own nginx with its own config).
+  interop) pkgs="swaks postfix libsasl2-modules haproxy nginx-core libnginx-mod-mail" ;
+           cmds="swaks smtp-sink postfix haproxy nginx" ;
+           files="/usr/lib/*/sasl2/libplain.so /usr/lib/nginx/modules/ngx_mail_module.so" ;;
   bench)   pkgs="postfix"       ; cmds="smtp-sink smtp-source postfix" ;;
   # The Python example plugin (and its test in the chain) needs Debian's grpcio.
   python)  pkgs="python3 python3-grpcio python3-protobuf" ; cmds="" ;
@@ -126,6 +129,12 @@ fi
 if [ "$1" = interop ] && [ -r /run/haproxy.pid ]; then
   invoke-rc.d haproxy stop >/dev/null 2>&1 || true
   pid=$(cat /run/haproxy.pid 2>/dev/null || true)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+fi
+# So too nginx's (Debian's default site on port 80).
+if [ "$1" = interop ] && [ -r /run/nginx.pid ]; then
+  invoke-rc.d nginx stop >/dev/null 2>&1 || true
+  pid=$(cat /run/nginx.pid 2>/dev/null || true)
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
 fi
 # Where no policy-rc.d stops it, dovecot's postinst starts the system daemon
