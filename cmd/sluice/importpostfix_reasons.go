@@ -47,6 +47,10 @@ var pfReasons = map[string]string{
 	"postscreen_upstream_proxy_protocol":  "a listener's proxy_protocol, which names the proxies' networks (Postfix does not know them): write it with your proxy's address, by hand",
 	"smtpd_upstream_proxy_timeout":        "a listener's proxy_timeout (5s by default), with proxy_protocol, by hand",
 	"postscreen_upstream_proxy_timeout":   "a listener's proxy_timeout (5s by default), with proxy_protocol, by hand",
+	"postscreen_greet_wait":               "a listener's greet_pause (off by default), by hand: it always drops an early talker, and keeps no cache of clients that passed",
+	"postscreen_greet_action":             "a listener's greet_pause drops an early talker (554 5.5.0); ignore and enforce have no counterpart",
+	"postscreen_greet_banner":             "none: greet_pause writes nothing before the greeting (no 220- line)",
+	"postscreen_greet_ttl":                "none: greet_pause keeps no cache of clients that passed; every connection waits",
 }
 
 // pfLayout are Postfix's installation paths and ownership: nothing of

@@ -88,7 +88,7 @@ func (im *importer) listeners() {
 			continue
 		}
 		if s.command == "postscreen" {
-			im.noteAt(where+" postscreen", "none: no pre-greeting tests; DNSBLs are filter rules")
+			im.noteAt(where+" postscreen", "its pregreet test is a listener's greet_pause, by hand; DNSBLs are filter rules; its deep protocol tests have no counterpart")
 		}
 		kind, kindFrom := config.KindSMTP, "master.cf service "+s.name
 		wrapper, _ := im.smtpdOption(s, "smtpd_tls_wrappermode")

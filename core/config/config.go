@@ -185,6 +185,14 @@ type Listener struct {
 	// content filter or a test harness there may name the client it
 	// speaks for, which then stands for the connection's. Empty: none.
 	XClientHosts []Prefix `toml:"xclient_hosts"`
+	// GreetPause holds the greeting back this long and refuses a client
+	// that talks first (Sendmail's greet_pause, Haraka's early_talker,
+	// Postfix postscreen's pregreet test). 0: off, the default.
+	GreetPause Duration `toml:"greet_pause"`
+	// GreetPauseSkip lists the networks spared the pause besides
+	// relay_networks (Haraka's early_talker ip_whitelist); left out, it
+	// is loopback, as the filter's greylisting skip_networks is.
+	GreetPauseSkip []Prefix `toml:"greet_pause_skip"`
 }
 
 // Stage is one step of the policy pipeline, a plugin or a milter.

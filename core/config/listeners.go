@@ -7,8 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"time"
 	"unicode"
 )
+
+// MaxGreetPause bounds a listener's greet_pause: a client waits 5
+// minutes for the greeting (RFC 5321 §4.5.3.2.1), and a pause as long
+// would turn every polite client away as well.
+const MaxGreetPause = 5 * time.Minute
 
 // validateListeners checks each [[listener]] and [admin] listen: a numeric
 // port, a real host, and no two sockets on the same address, which would
@@ -51,6 +57,12 @@ func (c *Config) validateListeners(f finder) error {
 		}
 		if len(l.ProxyProtocol) == 0 && c.written("listener", strconv.Itoa(i), "proxy_timeout") {
 			return f.err("listener", i, "proxy_timeout", "proxy_timeout needs proxy_protocol, the proxies whose header it waits for")
+		}
+		if l.GreetPause.Duration >= MaxGreetPause {
+			return f.err("listener", i, "greet_pause", fmt.Sprintf("greet_pause = %q: want less than %v, the time RFC 5321 §4.5.3.2.1 has a client wait for the greeting", l.GreetPause.Duration, MaxGreetPause))
+		}
+		if l.GreetPause.Duration == 0 && c.written("listener", strconv.Itoa(i), "greet_pause_skip") {
+			return f.err("listener", i, "greet_pause_skip", "greet_pause_skip needs greet_pause, the pause it spares clients")
 		}
 		if l.MilterDaemonName != "" || c.written("listener", strconv.Itoa(i), "milter_daemon_name") {
 			if err := CheckMilterDaemonName(l.MilterDaemonName); err != nil {

@@ -150,3 +150,50 @@ func TestListenerXClientHosts(t *testing.T) {
 		})
 	}
 }
+
+// greet_pause is off by default and under 5m; greet_pause_skip is
+// loopback unless written (as greylisting's skip_networks), an empty list
+// sparing no one, and wants greet_pause.
+func TestListenerGreetPause(t *testing.T) {
+	listener := func(keys string) string {
+		return "hostname = \"mx.example.org\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\n" + keys
+	}
+	skip := func(l Listener) string {
+		var nets []string
+		for _, p := range l.GreetPauseSkip {
+			nets = append(nets, p.String())
+		}
+		return strings.Join(nets, " ")
+	}
+	c, err := Parse("f.toml", []byte(listener("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Listeners[0]; l.GreetPause.Duration != 0 || skip(l) != "127.0.0.0/8 ::1/128" {
+		t.Errorf("default greet_pause %v, greet_pause_skip %q", l.GreetPause, skip(l))
+	}
+	c, err = Parse("f.toml", []byte(listener("greet_pause = \"3s\"\ngreet_pause_skip = [\"192.0.2.0/24\"]\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Listeners[0]; l.GreetPause.Duration != 3*time.Second || skip(l) != "192.0.2.0/24" {
+		t.Errorf("greet_pause %v, greet_pause_skip %q", l.GreetPause, skip(l))
+	}
+	c, err = Parse("f.toml", []byte(listener("greet_pause = \"4m59s\"\ngreet_pause_skip = []\n")))
+	if err != nil || skip(c.Listeners[0]) != "" {
+		t.Errorf("greet_pause_skip = []: %v", err)
+	}
+	for _, tc := range []struct{ name, keys, want string }{
+		{"negative", "\ngreet_pause = \"-3s\"\n", `f.toml:5: listener.greet_pause: negative duration "-3s"`},
+		{"absurd", "greet_pause = \"5m\"\n", `f.toml:4: greet_pause = "5m0s": want less than 5m0s`},
+		{"bad network", "greet_pause = \"3s\"\ngreet_pause_skip = [\"10.0.0.5/33\"]\n", `f.toml:5: listener.greet_pause_skip: bad network "10.0.0.5/33"`},
+		{"skip alone", "greet_pause_skip = [\"192.0.2.0/24\"]\n", "f.toml:4: greet_pause_skip needs greet_pause"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(listener(tc.keys)))
+			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+				t.Fatalf("got %v, want prefix %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -88,6 +89,13 @@ func (c *Config) applyDefaults() {
 		}
 		if c.Listeners[i].ProxyTimeout.Duration == 0 {
 			c.Listeners[i].ProxyTimeout.Duration = 5 * time.Second
+		}
+		if !c.written("listener", strconv.Itoa(i), "greet_pause_skip") {
+			// The host's own clients (sluice sendmail, a local script)
+			// wait for no one, as greylisting's skip_networks spares them.
+			c.Listeners[i].GreetPauseSkip = []Prefix{
+				{netip.MustParsePrefix("127.0.0.0/8")}, {netip.MustParsePrefix("::1/128")},
+			}
 		}
 	}
 	for i := range c.Stages {

@@ -26,6 +26,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	// Move every vector, so each family has a series to lint.
 	m.ConnOpened("mx")
 	m.ProxyHeaderRefused("mx", "timeout")
+	m.EarlyTalker("mx")
 	m.Transaction("mx", Accepted, "")
 	m.Recipient("mx", Accepted, "")
 	m.QueueCommit(time.Millisecond)

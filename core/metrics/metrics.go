@@ -113,6 +113,7 @@ type Metrics struct {
 	connsTotal   *prometheus.CounterVec
 	connsOpen    *prometheus.GaugeVec
 	proxyRefused *prometheus.CounterVec
+	earlyTalkers *prometheus.CounterVec
 	transactions *prometheus.CounterVec
 	recipients   *prometheus.CounterVec
 	queueCommit  prometheus.Histogram
@@ -152,6 +153,10 @@ func New(p Providers) *Metrics {
 			Name: "sluice_smtp_proxy_headers_refused_total",
 			Help: "Connections from a trusted proxy (proxy_protocol) closed for their PROXY header, by listener and reason (timeout, closed, malformed, too_long)."},
 			[]string{"listener", "reason"}),
+		earlyTalkers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_early_talkers_total",
+			Help: "Connections refused for talking before the greeting (greet_pause), by listener."},
+			[]string{"listener"}),
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_transactions_total",
 			Help: "SMTP mail transactions by listener, outcome (accepted, rejected, tempfailed, discarded, quarantined, aborted) and reason."},
@@ -191,7 +196,7 @@ func New(p Providers) *Metrics {
 			[]string{"stage", "hook"}),
 	}
 	m.reg.MustRegister(
-		m.connsTotal, m.connsOpen, m.proxyRefused, m.transactions, m.recipients, m.queueCommit,
+		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.transactions, m.recipients, m.queueCommit,
 		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.deliveryDuration, m.deliveriesInFlight,
 		m.stageCalls, m.stageErrors, m.stageLatency,
 		&scrapeCollector{p: p},
@@ -237,6 +242,15 @@ func (m *Metrics) ProxyHeaderRefused(listener, reason string) {
 		return
 	}
 	m.proxyRefused.WithLabelValues(m.names.value(listener), reason).Inc()
+}
+
+// EarlyTalker counts a connection refused on listener for talking before
+// its greeting (greet_pause).
+func (m *Metrics) EarlyTalker(listener string) {
+	if m == nil {
+		return
+	}
+	m.earlyTalkers.WithLabelValues(m.names.value(listener)).Inc()
 }
 
 // Transaction counts a mail transaction's end. reason is a short bounded

@@ -27,6 +27,9 @@ type conn struct {
 	// tlsRequired is the listener's tls_required when the connection was
 	// accepted: a reload does not change it under a session.
 	tlsRequired bool
+	// greet is the listener's greet_pause when the connection was
+	// accepted.
+	greet *greetPause
 
 	// ipKey is the clientKey the connection counts under in Server.perIP,
 	// once counted (ipCounted); guarded by Server.mu. A connection from a
@@ -74,6 +77,7 @@ func newConn(l *listener, raw net.Conn) *conn {
 		srv:         l.srv,
 		l:           l,
 		tlsRequired: l.tlsRequired.Load(),
+		greet:       l.greet.Load(),
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),
 			Local:    local,

@@ -35,6 +35,9 @@ type listener struct {
 	// xclient is xclient_hosts, which each XCLIENT and EHLO asks as it
 	// is then.
 	xclient atomic.Pointer[xclientTrust]
+	// greet is greet_pause and greet_pause_skip, which each connection
+	// takes when accepted.
+	greet atomic.Pointer[greetPause]
 
 	sock net.Listener
 
@@ -54,6 +57,7 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	l.tlsRequired.Store(lc.TLSRequired)
 	l.proxy.Store(newProxyTrust(lc))
 	l.xclient.Store(newXClientTrust(lc))
+	l.greet.Store(newGreetPause(lc))
 	if lc.TLSCert != "" {
 		cert, err := loadCert(s.cfg, lc)
 		if err != nil {
@@ -199,12 +203,13 @@ func (l *listener) acceptLoop() {
 	}
 }
 
-// admit runs the connect checks and passes the connection to go-smtp;
-// limit is the connection limit's refusal, if any.
+// admit runs the connect checks, waits out greet_pause, and passes the
+// connection to go-smtp; limit is the connection limit's refusal, if any.
 func (l *listener) admit(c *conn, limit *reply.Reply) {
+	since := time.Now() // the pause runs alongside the connect checks
 	var nc net.Conn = c
 	if l.cfg.Kind == config.KindSubmissions {
-		nc = tls.Server(c, l.tls) // go-smtp completes the handshake
+		nc = tls.Server(c, l.tls) // go-smtp completes the handshake, or pause does
 	}
 	if limit != nil {
 		l.limitRefused(c, limit)
@@ -218,6 +223,9 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 	}
 	if r := l.connectRefusal(c); r != nil {
 		l.refuse(nc, r)
+		return
+	}
+	if !l.pause(c, nc, since) {
 		return
 	}
 	for {

@@ -21,10 +21,10 @@ type ListenerChanges struct {
 // unchanged keeps its socket and its sessions untouched; its certificate
 // and key are read again, so that new TLS sessions get a renewed
 // certificate, and one that no longer loads refuses the reload; a changed
-// tls_required, proxy_protocol or proxy_timeout applies to the connections
-// it accepts from then on, a changed xclient_hosts to the next EHLO and
-// XCLIENT of every connection. A new one
-// is bound and served. One that is gone (or changed) stops accepting at once
+// tls_required, proxy_protocol, proxy_timeout, greet_pause or
+// greet_pause_skip applies to the connections it accepts from then on, a
+// changed xclient_hosts to the next EHLO and XCLIENT of every connection.
+// A new one is bound and served. One that is gone (or changed) stops accepting at once
 // and its sessions end as at Shutdown: an idle one now, one in a
 // transaction as soon as that transaction is over, so no accepted message
 // is lost.
@@ -56,6 +56,7 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	required := map[*listener]bool{}
 	proxies := map[*listener]*proxyTrust{}
 	xclients := map[*listener]*xclientTrust{}
+	greets := map[*listener]*greetPause{}
 	var fresh []*listener
 	for _, lc := range lcs {
 		if old := findListener(cur, lc); old != nil && !keep[old] {
@@ -63,6 +64,7 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 			required[old] = lc.TLSRequired
 			proxies[old] = newProxyTrust(lc)
 			xclients[old] = newXClientTrust(lc)
+			greets[old] = newGreetPause(lc)
 			if lc.TLSCert != "" {
 				cert, err := loadCert(s.cfg, lc)
 				if err != nil {
@@ -136,6 +138,9 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	for l, x := range xclients {
 		l.xclient.Store(x)
 	}
+	for l, g := range greets {
+		l.greet.Store(g)
+	}
 	for _, l := range gone {
 		s.stopListener(l)
 		ch.Removed = append(ch.Removed, l.cfg.Name)
@@ -167,8 +172,9 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 }
 
 // findListener returns the running listener configured as lc, but for
-// tls_required, proxy_protocol, proxy_timeout and xclient_hosts, which a
-// running listener takes without a new socket.
+// tls_required, proxy_protocol, proxy_timeout, xclient_hosts, greet_pause
+// and greet_pause_skip, which a running listener takes without a new
+// socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
@@ -176,6 +182,7 @@ func findListener(ls []*listener, lc config.Listener) *listener {
 		cfg.MilterDaemonName = lc.MilterDaemonName // the milter stages' business, not the socket's
 		cfg.ProxyProtocol, cfg.ProxyTimeout = lc.ProxyProtocol, lc.ProxyTimeout
 		cfg.XClientHosts = lc.XClientHosts
+		cfg.GreetPause, cfg.GreetPauseSkip = lc.GreetPause, lc.GreetPauseSkip
 		if reflect.DeepEqual(cfg, lc) {
 			return l
 		}

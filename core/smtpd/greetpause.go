@@ -1,0 +1,131 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/netlist"
+)
+
+// greet_pause is Sendmail's greet_pause, Haraka's early_talker and the
+// pregreet test of Postfix's postscreen: the greeting is held back, and
+// a client that talks before it is refused. RFC 5321 §3.1 has a client
+// wait for the greeting; spam bots often send their commands at once.
+//
+// Nothing is written during the pause, as Sendmail and Haraka have it.
+// postscreen writes a "220-" first line instead, to catch a bot that
+// answers on the first line it reads; but a refusal after it (its 521)
+// breaks RFC 5321 §4.2.1 (one code on every line of a reply), as would
+// the 554 of a connect hook that refuses while the pause runs.
+
+// earlyTalk answers a client that talked before the greeting, in place
+// of the greeting (RFC 5321 §3.1 allows 554 there): Postfix's smtpd
+// words for input out of turn (smtpd_forbid_unauth_pipelining), which
+// client authors and log parsers know.
+var earlyTalk = reply.Reply{Code: 554, Enhanced: [3]int{5, 5, 0}, Text: "Error: SMTP protocol synchronization"}
+
+const (
+	// earlyTalkRead is the most of an early talker's input read, the
+	// count the log line gives (postscreen's read buffer).
+	earlyTalkRead = 1024
+	// earlyTalkShown is the most of it the log line shows, as
+	// postscreen's PREGREET line shows 100 bytes.
+	earlyTalkShown = 100
+)
+
+// greetPause is a listener's greet_pause and greet_pause_skip as they
+// are now; a reload replaces it for the connections accepted after.
+type greetPause struct {
+	wait time.Duration // 0: off
+	skip []netip.Prefix
+}
+
+func newGreetPause(lc config.Listener) *greetPause {
+	g := &greetPause{wait: lc.GreetPause.Duration}
+	for _, n := range lc.GreetPauseSkip {
+		g.skip = append(g.skip, n.Prefix)
+	}
+	return g
+}
+
+// applies reports whether the session's client waits out the pause:
+// not a relay_networks client, nor one in greet_pause_skip (the client
+// a PROXY header named, for either), nor a trusted proxy's own
+// connection, whose health check a pause could make time out.
+func (g *greetPause) applies(info *SessionInfo) bool {
+	return g != nil && g.wait > 0 && !info.RelayClient && !info.proxyOwn() &&
+		!netlist.Contains(g.skip, info.Client.Addr())
+}
+
+// pause waits out the connection's greet_pause, from since (its
+// admission; after the TLS handshake on an implicit-TLS listener, where
+// the client always speaks first), and reports whether the greeting may
+// follow. An early talker is refused (earlyTalker); a client that hangs
+// up, or a connection Shutdown ends meanwhile, is closed.
+func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
+	g := c.greet
+	if !g.applies(&c.info) {
+		return true
+	}
+	if tc, ok := nc.(*tls.Conn); ok {
+		// The ClientHello is no early talk: the handshake comes first,
+		// and go-smtp's own Handshake then finds it done.
+		_ = tc.SetDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
+		if err := tc.Handshake(); err != nil {
+			l.srv.log.Info("TLS handshake failed", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "detail", err.Error())...)
+			_ = nc.Close()
+			return false
+		}
+		since = time.Now()
+	}
+	// A socket deadline runs on the wall clock: Options.Clock, which
+	// tests fix, cannot drive it.
+	if err := nc.SetReadDeadline(since.Add(g.wait)); err != nil {
+		_ = nc.Close()
+		return false
+	}
+	buf := make([]byte, earlyTalkRead)
+	n, err := nc.Read(buf)
+	if n > 0 {
+		l.earlyTalker(c, nc, buf[:n])
+		return false
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		l.srv.log.Debug("closed during greet_pause", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "err", err)...)
+		_ = nc.Close()
+		return false
+	}
+	// go-smtp sets its own deadlines from the greeting on.
+	if err := nc.SetDeadline(time.Time{}); err != nil {
+		_ = nc.Close()
+		return false
+	}
+	return true
+}
+
+// earlyTalker refuses a client that sent got before its greeting, logs
+// and counts it, and closes the connection. It does not wait for QUIT,
+// as RFC 5321 §3.1 has a server do after a 554 greeting: the client's
+// next lines are what it sent ahead, no answer to the 554, and Postfix's
+// smtpd and postscreen hang up too. The close lingers, so that the reply
+// reaches a client whose early lines are still unread.
+func (l *listener) earlyTalker(c *conn, nc net.Conn, got []byte) {
+	sent, soft := l.srv.softLogged(&earlyTalk)
+	r := greetingRefusal(sent)
+	l.srv.metrics.EarlyTalker(l.cfg.Name)
+	// The handler quotes the input, its control bytes escaped.
+	shown := got[:min(len(got), earlyTalkShown)]
+	attrs := append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...),
+		"bytes", len(got), "input", string(shown), "reply", r.String())
+	l.srv.log.Info("early talker", append(attrs, soft...)...)
+	_ = nc.SetWriteDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
+	_, _ = io.WriteString(nc, r.String()+"\r\n")
+	_ = nc.Close()
+}

@@ -1,0 +1,213 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/metrics"
+)
+
+const (
+	// refusedEarly is the reply to an early talker.
+	refusedEarly = "554 5.5.0 Error: SMTP protocol synchronization"
+	// greeting is the greeting of the test config.
+	greeting = "220 mx.test ESMTP Service Ready"
+	// longPause is a greet_pause no test waits out: a client that gets
+	// the greeting within a few seconds was spared it.
+	longPause = time.Hour
+)
+
+// withGreetPause sets the "mx" listener's greet_pause to wait and its
+// greet_pause_skip to skip (none: loopback is paused too).
+func withGreetPause(wait time.Duration, skip ...string) func(*Options) {
+	return func(o *Options) {
+		lc := &o.Config.Listeners[0]
+		lc.GreetPause.Duration = wait
+		lc.GreetPauseSkip = nil
+		for _, n := range skip {
+			lc.GreetPauseSkip = append(lc.GreetPauseSkip, config.Prefix{Prefix: netip.MustParsePrefix(n)})
+		}
+	}
+}
+
+// within reads one line, which must come before wait is out.
+func (d *dialog) within(wait time.Duration) string {
+	d.t.Helper()
+	_ = d.c.SetReadDeadline(time.Now().Add(wait))
+	l, err := d.r.ReadString('\n')
+	if err != nil {
+		d.t.Fatalf("no line within %v: %v (got %q)", wait, err, l)
+	}
+	return strings.TrimSuffix(l, "\r\n")
+}
+
+// A client that talks before the greeting gets Postfix's 554 5.5.0 in
+// its place and the connection closes; one INFO line names the client,
+// how many bytes it sent and the first 100 of them, and the counter
+// counts it. The listener is not held up: the next client is served.
+func TestGreetPauseRefusesEarlyTalker(t *testing.T) {
+	m := metrics.New(metrics.Providers{})
+	h := start(t, withGreetPause(longPause), func(o *Options) { o.Metrics = m })
+	long := "MAIL FROM:<" + strings.Repeat("x", 120) + "@example.org>\r\n"
+	for _, tc := range []struct{ send, log string }{
+		{"EHLO bot.example\r\nMAIL FROM:<a@example.org>\r\n",
+			`level=INFO msg="early talker" listener=mx client=127.0.0.1 bytes=45 input="EHLO bot.example\r\nMAIL FROM:<a@example.org>\r\n" reply="` + refusedEarly + `"`},
+		{long, `bytes=146 input="` + long[:100] + `" reply=`},
+	} {
+		d := dialConn(t, h.addr("mx"))
+		d.raw(tc.send)
+		d.expect(refusedEarly)
+		d.expectClosed()
+		waitLog(t, h, tc.log)
+	}
+	if got := counts(t, m, "sluice_smtp_early_talkers_total", "listener"); got["mx"] != 2 {
+		t.Errorf("early talkers counted %v, want mx 2", got)
+	}
+	waitFor(t, func() bool { return h.conns() == 0 })
+}
+
+// Under soft_bounce the refusal is a 421 (a greeting's temporary
+// refusal, RFC 5321 §3.8), and the log says what it would have been.
+func TestGreetPauseSoftBounce(t *testing.T) {
+	h := start(t, withGreetPause(longPause), func(o *Options) { o.Config.SoftBounce = true })
+	d := dialConn(t, h.addr("mx"))
+	d.send("EHLO bot.example")
+	d.expect("421 4.5.0 Error: SMTP protocol synchronization")
+	d.expectClosed()
+	waitLog(t, h, `reply="421 4.5.0 Error: SMTP protocol synchronization" soft_bounce="turned 554 5.5.0"`)
+}
+
+// Nothing is written during the pause (Sendmail's greet_pause, Haraka's
+// early_talker): a client that talks in the middle of it is as early.
+func TestGreetPauseSilentThenRefused(t *testing.T) {
+	h := start(t, withGreetPause(longPause))
+	d := dialConn(t, h.addr("mx"))
+	d.expectSilence(100 * time.Millisecond)
+	d.send("QUIT")
+	d.expect(refusedEarly)
+	d.expectClosed()
+}
+
+// A client that waits gets the greeting once the pause is over, and its
+// session goes on as usual.
+func TestGreetPausePoliteClientGreeted(t *testing.T) {
+	h := start(t, withGreetPause(100*time.Millisecond))
+	d := dialConn(t, h.addr("mx"))
+	d.expect(greeting)
+	d.ehlo()
+	d.cmd("QUIT", "221 2.0.0 Bye")
+	if logs := h.logs.String(); strings.Contains(logs, "early talker") {
+		t.Errorf("a polite client was taken for an early talker:\n%s", logs)
+	}
+}
+
+// relay_networks and greet_pause_skip clients are greeted at once, while
+// another client waits out its pause (which holds no accept loop); a
+// client outside both is paused.
+func TestGreetPauseSpares(t *testing.T) {
+	h := start(t, withGreetPause(longPause, "127.0.0.2/32"), func(o *Options) {
+		o.Config.RelayNetworks = append(o.Config.RelayNetworks, config.Prefix{Prefix: netip.MustParsePrefix("127.0.0.3/32")})
+	})
+	paused := newDialog(t, dialFrom(t, "127.0.0.1", h.addr("mx")))
+	for _, from := range []string{"127.0.0.2", "127.0.0.3"} {
+		d := newDialog(t, dialFrom(t, from, h.addr("mx")))
+		if got := d.within(5 * time.Second); got != greeting {
+			t.Fatalf("client %s got %q, want the greeting", from, got)
+		}
+		d.cmd("QUIT", "221 2.0.0 Bye")
+	}
+	paused.send("EHLO client.test")
+	paused.expect(refusedEarly)
+}
+
+// A paused connection counts against max_connections as a session does.
+func TestGreetPauseCountsAgainstMaxConnections(t *testing.T) {
+	h := start(t, withGreetPause(longPause), withLimits(func(l *config.Limits) { l.MaxConnections = 1 }))
+	dialConn(t, h.addr("mx"))
+	d := dialConn(t, h.addr("mx"))
+	d.expect("421 4.4.5 Too many connections, try again later")
+}
+
+// Behind a proxy the client the PROXY header names is judged, after the
+// header, which is no early talk: a listed client is greeted at once, a
+// proxy's own connection (a health check) too, and a client talking
+// right behind the header is refused under its own address.
+func TestGreetPauseProxiedClient(t *testing.T) {
+	h := start(t, withProxy(0, "127.0.0.1/32"), withGreetPause(longPause, "203.0.113.0/24"))
+	for _, header := range [][]byte{
+		[]byte("PROXY TCP4 192.0.2.7 192.0.2.25 40000 25\r\n"),   // relay_networks
+		[]byte("PROXY TCP4 203.0.113.5 192.0.2.25 40000 25\r\n"), // greet_pause_skip
+		proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil),
+	} {
+		d := newDialog(t, dialFrom(t, "127.0.0.1", h.addr("mx")))
+		d.raw(string(header))
+		if got := d.within(5 * time.Second); got != greeting {
+			t.Fatalf("after %q got %q, want the greeting", header, got)
+		}
+	}
+	d := newDialog(t, dialFrom(t, "127.0.0.1", h.addr("mx")))
+	d.raw("PROXY TCP4 198.51.100.7 192.0.2.25 40000 25\r\nEHLO bot.example\r\n")
+	d.expect(refusedEarly)
+	d.expectClosed()
+	waitLog(t, h, `msg="early talker" listener=mx client=198.51.100.7 proxy=127.0.0.1 bytes=18`)
+
+	polite := start(t, withProxy(0, "127.0.0.1/32"), withGreetPause(100*time.Millisecond))
+	d = newDialog(t, dialFrom(t, "127.0.0.1", polite.addr("mx")))
+	d.raw("PROXY TCP4 198.51.100.7 192.0.2.25 40000 25\r\n")
+	d.expect(greeting)
+}
+
+// On an implicit-TLS listener the pause starts after the handshake (the
+// ClientHello is the client's first word): a client talking right after
+// it is refused, under TLS; one that waits is greeted.
+func TestGreetPauseImplicitTLS(t *testing.T) {
+	certFile, keyFile, clientTLS := testCert(t)
+	smtps := func(wait time.Duration) func(*Options) {
+		return func(o *Options) {
+			o.Config.Listeners = append(o.Config.Listeners, config.Listener{
+				Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
+				GreetPause: config.Duration{Duration: wait},
+			})
+		}
+	}
+	h := start(t, smtps(longPause))
+	tc, err := tls.Dial("tcp", h.addr("smtps"), clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tc.Close() })
+	d := newDialog(t, tc)
+	d.send("EHLO bot.example")
+	d.expect(refusedEarly)
+	d.expectClosed()
+	waitLog(t, h, `msg="early talker" listener=smtps client=127.0.0.1 bytes=18`)
+
+	dialTLSDirect(t, start(t, smtps(100*time.Millisecond)).addr("smtps"), clientTLS).cmd("QUIT", "221 2.0.0 Bye")
+
+	// A plaintext client fails the handshake the pause now makes: closed
+	// with nothing written, logged at info as go-smtp's failures are.
+	plain := dialConn(t, h.addr("smtps"))
+	plain.send("EHLO client.test")
+	plain.expectClosed()
+	waitLog(t, h, `level=INFO msg="TLS handshake failed" listener=smtps client=127.0.0.1`)
+}
+
+// greet_pause changes at a reload without a new socket, for the
+// connections accepted after it.
+func TestGreetPauseReload(t *testing.T) {
+	h := start(t)
+	h.dial().cmd("QUIT", "221 2.0.0 Bye")
+	lcs := append([]config.Listener(nil), h.cfg.Listeners...)
+	lcs[0].GreetPause.Duration, lcs[0].GreetPauseSkip = longPause, nil
+	ch, err := h.srv.SetListeners(lcs)
+	if err != nil || len(ch.Added)+len(ch.Removed) != 0 {
+		t.Fatalf("SetListeners: %+v, %v", ch, err)
+	}
+	d := dialConn(t, h.addr("mx"))
+	d.send("EHLO bot.example")
+	d.expect(refusedEarly)
+}
