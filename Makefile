@@ -90,7 +90,8 @@ FUZZ_TARGETS := ./core/smtpd:FuzzParseMailbox ./core/smtpd:FuzzSMTPCommands ./co
                 ./internal/mimeparam:FuzzParse ./cmd/sluice:FuzzSendmailHeaders \
                 ./sdk:FuzzHandEncoding ./sdk:FuzzDecodeCallFrame \
                 ./plugins/dmarc:FuzzRecordAndAuthors ./plugins/dkim:FuzzVerify \
-                ./plugins/route:FuzzAddrKey ./plugins/spf:FuzzRecord \
+                ./plugins/route:FuzzAddrKey ./plugins/route:FuzzAddrSpecs \
+                ./plugins/spf:FuzzRecord \
                 ./plugins/spf:FuzzReceivedSPF ./plugins/filter:FuzzMIMEWalk \
                 ./plugins/filter:FuzzDecodeBase64
 fuzz:

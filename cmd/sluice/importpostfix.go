@@ -154,6 +154,9 @@ func (im *importer) run() error {
 	if err := im.bccMaps(route); err != nil {
 		return err
 	}
+	if err := im.canonicalMaps(route); err != nil {
+		return err
+	}
 	if err := im.localDomains(route); err != nil {
 		return err
 	}

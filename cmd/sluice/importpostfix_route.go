@@ -11,8 +11,8 @@ import (
 )
 
 // pfRoute is what becomes the route stage: virtual_alias_maps' aliases,
-// transport_maps' and the sender-dependent maps' rules, and the BCC
-// settings.
+// transport_maps' and the sender-dependent maps' rules, the BCC settings
+// and the sender rewriting.
 type pfRoute struct {
 	aliasKeys    []string // in file order
 	aliases      map[string][]string
@@ -24,6 +24,11 @@ type pfRoute struct {
 	alwaysBcc    string
 	senderBcc    []pfBcc
 	recipientBcc []pfBcc
+	// sender_canonical_maps' entries (pfBcc's fields: key, result, line),
+	// masquerade_domains and masquerade_exceptions.
+	senderCanonical []pfBcc
+	masqDomains     []string
+	masqExceptions  []string
 }
 
 // pfRule is one route rule and the line it came from.
@@ -310,7 +315,8 @@ func (im *importer) transports(route *pfRoute) error {
 // routeStage writes the route stage, first in the pipeline so that no
 // earlier stage's accept skips its aliases (README, "Routing").
 func (im *importer) routeStage(route *pfRoute) {
-	if len(route.aliases) == 0 && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 {
+	if len(route.aliases) == 0 && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 &&
+		len(route.senderCanonical)+len(route.masqDomains) == 0 {
 		if im.p.set("recipient_delimiter") {
 			im.note("recipient_delimiter", "the route stage's detail_separator; no route stage was needed here")
 		}
@@ -320,7 +326,7 @@ func (im *importer) routeStage(route *pfRoute) {
 	b := &im.body
 	fmt.Fprintf(b, "\n# %s: the route stage, first so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "))
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))
-	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" {
+	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || len(route.masqDomains) > 0 {
 		fmt.Fprintf(b, "[stage.config]\n")
 	}
 	if im.p.set("recipient_delimiter") {
@@ -329,6 +335,7 @@ func (im *importer) routeStage(route *pfRoute) {
 	if route.alwaysBcc != "" {
 		kv(b, "always_bcc (a copy with NOTIFY=NEVER, as Postfix adds it)", "always_bcc", tomlStr(route.alwaysBcc))
 	}
+	writeMasquerade(b, route)
 	if len(route.aliasKeys) > 0 {
 		fmt.Fprintf(b, "[stage.config.aliases]\n")
 		for _, k := range route.aliasKeys {
@@ -336,6 +343,7 @@ func (im *importer) routeStage(route *pfRoute) {
 		}
 	}
 	writeBcc(b, route)
+	writeCanonical(b, route)
 	for _, r := range route.rules {
 		fmt.Fprintf(b, "[[stage.config.rules]]\n# %s\nmatch = %s\n", tomlComment(r.from), tomlStr(r.match))
 		if r.sender != "" {

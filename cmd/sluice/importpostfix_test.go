@@ -18,9 +18,10 @@ var updateGolden = flag.Bool("update-postfix-golden", false, "rewrite testdata/p
 
 // importCases are the Postfix directories under testdata/postfix: a
 // Debian default install, a small site (Dovecot, milters, smarthost), an
-// outbound relay (master.cf transports with -o options, long form) and a
-// sending host for several brands (sender-dependent relays, BCC maps).
-var importCases = []string{"debian", "site", "relay", "brands"}
+// outbound relay (master.cf transports with -o options, long form), a
+// sending host for several brands (sender-dependent relays, BCC maps) and
+// a web farm's relay (sender_canonical_maps, masquerade_domains).
+var importCases = []string{"debian", "site", "relay", "brands", "canonical"}
 
 // importOf runs sluice import-postfix -d testdata/postfix/NAME.
 func importOf(t *testing.T, name string) string {
@@ -93,6 +94,10 @@ func TestImportPostfixRoundTrip(t *testing.T) {
 			}
 			if name == "brands" {
 				checkBrands(t, c)
+				return
+			}
+			if name == "canonical" {
+				checkCanonical(t, c)
 				return
 			}
 			if name == "relay" {

@@ -2,9 +2,9 @@
 // recipient's transport from ordered rules, refuses unknown local users
 // there and then (550 5.1.1, so that nothing is accepted only to bounce
 // later: no backscatter), and at DATA it rewrites addresses: virtual
-// aliases, catch-alls and +detail, and adds BCC recipients (bcc.go). At
-// each delivery attempt it applies the rules as they are then to queued
-// mail (deliver.go).
+// aliases, catch-alls and +detail, adds BCC recipients (bcc.go) and
+// rewrites the sender (canonical.go). At each delivery attempt it applies
+// the rules as they are then to queued mail (deliver.go).
 //
 //	[[stage]]
 //	name   = "route"
@@ -14,6 +14,9 @@
 //	always_bcc = "archive@example.org"     # a copy of every message
 //	[stage.config.sender_bcc]              # and recipient_bcc, by recipient
 //	"@example.org" = "out-archive@example.org"
+//	[stage.config.sender_canonical]        # envelope sender, and From of our clients' mail
+//	"root@web1.internal.example" = "webmaster@example.org"
+//	"@old.example"               = "@example.org"
 //	[stage.config.aliases]
 //	"postmaster@example.org" = ["alice@example.org"]
 //	"@example.net"           = ["catchall@example.org"]   # catch-all
@@ -94,6 +97,15 @@ type Config struct {
 	AlwaysBcc    string            `json:"always_bcc"`
 	SenderBcc    map[string]string `json:"sender_bcc"`
 	RecipientBcc map[string]string `json:"recipient_bcc"`
+	// SenderCanonical, MasqueradeDomains and MasqueradeExceptions rewrite
+	// the sender at DATA, as Postfix's sender_canonical_maps,
+	// masquerade_domains and masquerade_exceptions do; RewriteHeaders
+	// (default true) has them rewrite the sender fields of the site's own
+	// clients' mail too (see canonical.go, rewriteheaders.go).
+	SenderCanonical      map[string]string `json:"sender_canonical"`
+	MasqueradeDomains    []string          `json:"masquerade_domains"`
+	MasqueradeExceptions []string          `json:"masquerade_exceptions"`
+	RewriteHeaders       *bool             `json:"rewrite_headers"`
 }
 
 // Rule sends matching recipients to a transport.
@@ -149,6 +161,7 @@ type Plugin struct {
 	helo    string
 	timeout time.Duration
 	bcc     bccMaps
+	rw      senderRewrite
 	// probe is delivery.Probe; tests may replace it.
 	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
 }
@@ -209,6 +222,9 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 		p.rules = append(p.rules, r)
 	}
 	if err := p.checkShadowed(c.Rules); err != nil {
+		return err
+	}
+	if err := p.configureRewrite(c); err != nil {
 		return err
 	}
 	return p.configureBcc(c)
@@ -380,13 +396,15 @@ func parseReply(s string) (sdk.Verdict, error) {
 	return sdk.Tempfail(code, f[1], f[2]), nil
 }
 
-// HeadersOnly: the data hook only edits the envelope.
+// HeadersOnly: the data hook edits the envelope and the sender fields,
+// never the body.
 func (p *Plugin) HeadersOnly() bool { return true }
 
 // Rcpt routes r, or refuses it: a reject rule, an alias loop, a user not
-// in the rule's recipients, or one the transport's server refuses.
+// in the rule's recipients, or one the transport's server refuses. The
+// rules see the sender as the data hook will rewrite it.
 func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
-	from := t.Envelope.MailFrom
+	from := p.rewriteSender(t.Envelope.MailFrom)
 	targets, err := p.expand(from, r.Addr, 0)
 	if err != nil {
 		// RFC 3463 X.4.6: routing loop detected.
@@ -571,10 +589,10 @@ func (p *Plugin) expand(sender, addr string, depth int) ([]string, error) {
 // replaced by its targets, each with its route and the DSN parameters the
 // recipient's own pass on to them (see targetParams). Recipients that
 // earlier stages added are routed too. Then it adds the bcc recipients
-// (bcc.go).
-func (p *Plugin) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
-	from := t.Envelope.MailFrom
-	var edits []sdk.Edit
+// (bcc.go). Before all that it rewrites the sender (canonical.go), which
+// the rules and sender_bcc then see.
+func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	from, edits, why := p.senderEdits(t, m)
 	var present, received []string
 	for _, r := range t.Envelope.Rcpts {
 		present = append(present, r.Addr)
@@ -604,10 +622,13 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdic
 			edits = append(edits, p.routeEdit(from, tg)...)
 		}
 	}
-	bcc, why := p.bccEdits(from, received, present)
+	bcc, bccWhy := p.bccEdits(from, received, present)
 	v := sdk.Continue(append(edits, bcc...)...)
-	if why != "" {
-		v = v.Because(why)
+	if bccWhy != "" {
+		why = append(why, bccWhy)
+	}
+	if len(why) > 0 {
+		v = v.Because(strings.Join(why, "; "))
 	}
 	return v, nil
 }

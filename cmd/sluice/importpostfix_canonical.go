@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// pfCanonicalNotes say why a setting of Postfix's address rewriting is
+// not carried over, when main.cf sets it.
+var pfCanonicalNotes = []struct{ param, why string }{
+	{"canonical_maps", "rewrites senders and recipients: the sender part is the route stage's sender_canonical, the recipient part its aliases, by hand"},
+	{"recipient_canonical_maps", "the route stage's aliases, by hand (an address to addresses; no @old @new domain form)"},
+	{"smtp_generic_maps", "none: the route stage's sender_canonical rewrites the sender at DATA, for every destination"},
+	{"sender_canonical_classes", "fixed in Sluice: the envelope sender, and the sender fields of relay_networks and AUTH clients' mail (rewrite_headers = false: the envelope alone)"},
+	{"masquerade_classes", "fixed in Sluice: the envelope sender, and the sender fields of relay_networks and AUTH clients' mail; no recipient fields"},
+	{"local_header_rewrite_clients", "fixed in Sluice: relay_networks and AUTH clients (the route stage's rewrite_headers)"},
+	{"remote_header_rewrite_domain", "none: Sluice rewrites no header of other clients' mail"},
+}
+
+// canonicalMaps carries sender_canonical_maps (hash-style tables, read
+// as virtual_alias_maps is), masquerade_domains and masquerade_exceptions
+// to the route stage's sender_canonical, masquerade_domains and
+// masquerade_exceptions, which rewrite as Postfix's cleanup does (the
+// address, without its extension, then @domain; "@domain" keeps the
+// user). What the route stage would refuse at start is listed instead: a
+// key but user@domain or @domain (a bare user, which Postfix looks up for
+// its local domains only), a result but one address or @domain, a
+// masquerade list with a table or a name that is no domain.
+func (im *importer) canonicalMaps(route *pfRoute) error {
+	p := im.p
+	if p.set("sender_canonical_maps") {
+		seen := map[string]bool{}
+		for _, spec := range pfList(p.take("sender_canonical_maps")) {
+			entries, ok, err := p.readTable(spec)
+			if err != nil {
+				return fmt.Errorf("sender_canonical_maps: %w", err)
+			}
+			if !ok {
+				im.note("sender_canonical_maps", fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries into the route stage's sender_canonical", spec))
+				continue
+			}
+			route.from = appendOnce(route.from, "sender_canonical_maps")
+			for _, e := range entries {
+				where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
+				key := strings.ToLower(e.key)
+				at := strings.LastIndexByte(key, '@')
+				switch {
+				case at < 0 || at == len(key)-1:
+					im.noteAt(where, "a key is user@domain or @domain (a bare user is Postfix's for its local domains only: write it with each domain)")
+					continue
+				case seen[key]:
+					im.noteAt(where, "the same key as an earlier line, which Postfix's lookup finds first")
+					continue
+				}
+				if why := pfCanonicalValue(e.value); why != "" {
+					im.noteAt(where, why)
+					continue
+				}
+				seen[key] = true
+				route.senderCanonical = append(route.senderCanonical, pfBcc{key: key, addr: e.value, from: "sender_canonical_maps " + where})
+			}
+		}
+	}
+	if p.set("masquerade_domains") {
+		list := pfList(p.value("masquerade_domains"))
+		why := ""
+		for _, d := range list {
+			if !envelope.ValidDomain(strings.TrimPrefix(d, "!")) || strings.HasPrefix(d, "[") {
+				why = fmt.Sprintf("%q is no domain (a file or table is not imported): write the list as the route stage's masquerade_domains", d)
+				break
+			}
+		}
+		switch {
+		case why != "":
+			im.note("masquerade_domains", why)
+		case len(list) == 0:
+			im.note("masquerade_domains", "empty, as Postfix's default: nothing to masquerade")
+		default:
+			p.take("masquerade_domains")
+			route.masqDomains = list
+			route.from = appendOnce(route.from, "masquerade_domains")
+		}
+	}
+	if p.set("masquerade_exceptions") {
+		list := pfList(p.value("masquerade_exceptions"))
+		why := ""
+		if len(route.masqDomains) == 0 && len(list) > 0 {
+			why = "no masquerade_domains carried over, which the exceptions are to"
+		}
+		for _, u := range list {
+			if why == "" && strings.ContainsAny(u, "@/:") {
+				why = fmt.Sprintf("%q is no user name (a file or table is not imported): write the names as the route stage's masquerade_exceptions", u)
+			}
+		}
+		if why != "" {
+			im.note("masquerade_exceptions", why)
+		} else {
+			p.take("masquerade_exceptions")
+			route.masqExceptions = list
+		}
+	}
+	for _, n := range pfCanonicalNotes {
+		if p.set(n.param) {
+			im.note(n.param, n.why)
+		}
+	}
+	return nil
+}
+
+// pfCanonicalValue says why a sender_canonical_maps result is not one
+// the route stage takes ("" if it is).
+func pfCanonicalValue(v string) string {
+	switch {
+	case len(pfList(v)) > 1:
+		return "one address a key (Postfix uses the first, with a warning): keep one"
+	case strings.HasPrefix(v, "@"):
+		if !envelope.ValidDomain(v[1:]) {
+			return "not a domain"
+		}
+		return ""
+	case !strings.Contains(v, "@"):
+		return "a bare name, which Postfix qualifies with $myorigin: write it with its domain"
+	}
+	if err := envelope.MailboxError(v); err != nil {
+		return "not an address Sluice takes as a sender: " + err.Error()
+	}
+	return ""
+}
+
+// writeMasquerade writes the route stage's masquerade keys (in
+// [stage.config], before its tables).
+func writeMasquerade(b *strings.Builder, route *pfRoute) {
+	if len(route.masqDomains) > 0 {
+		kv(b, "masquerade_domains", "masquerade_domains", tomlStrs(route.masqDomains))
+	}
+	if len(route.masqExceptions) > 0 {
+		kv(b, "masquerade_exceptions", "masquerade_exceptions", tomlStrs(route.masqExceptions))
+	}
+}
+
+// writeCanonical writes the route stage's sender_canonical table.
+func writeCanonical(b *strings.Builder, route *pfRoute) {
+	if len(route.senderCanonical) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "[stage.config.sender_canonical]\n")
+	for _, e := range route.senderCanonical {
+		kv(b, e.from, tomlStr(e.key), tomlStr(e.addr))
+	}
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// checkCanonical checks the canonical draft as core/config read it:
+// sender_canonical_maps' address and @domain entries, masquerade_domains
+// with its $mydomain expanded and its "!" kept, and masquerade_exceptions
+// are the route stage's.
+func checkCanonical(t *testing.T, c *config.Config) {
+	t.Helper()
+	if len(c.Stages) != 1 || c.Stages[0].Plugin != "route" {
+		t.Fatalf("canonical: stages %+v, want the route stage alone", c.Stages)
+	}
+	cfg := c.Stages[0].Config
+	got := map[string]string{}
+	m, _ := cfg["sender_canonical"].(map[string]any)
+	for k, v := range m {
+		got[k], _ = v.(string)
+	}
+	want := map[string]string{"root@web1.internal.example": "webmaster@example.org", "root@web2.internal.example": "webmaster@example.org", "@old.example": "@example.org"}
+	if !maps.Equal(got, want) {
+		t.Errorf("canonical: sender_canonical = %v, want %v", got, want)
+	}
+	strs := func(key string) []string {
+		var out []string
+		l, _ := cfg[key].([]any)
+		for _, v := range l {
+			s, _ := v.(string)
+			out = append(out, s)
+		}
+		return out
+	}
+	if got := strs("masquerade_domains"); !slices.Equal(got, []string{"!backup.example.org", "example.org"}) {
+		t.Errorf("canonical: masquerade_domains = %q", got)
+	}
+	if got := strs("masquerade_exceptions"); !slices.Equal(got, []string{"root"}) {
+		t.Errorf("canonical: masquerade_exceptions = %q", got)
+	}
+}
+
+// What the route stage would refuse is listed, not written: a masquerade
+// list naming a table, exceptions without the domains they are to, a
+// result that is a bare name or no domain; an empty masquerade_domains,
+// Postfix's default, writes nothing and says so.
+func TestImportPostfixCanonicalEdges(t *testing.T) {
+	dir := writePostfix(t, "postfix", map[string]string{
+		"main.cf": "myhostname = mx.example.org\nsender_canonical_maps = hash:/etc/postfix/canonical\n" +
+			"masquerade_domains = example.org, hash:/etc/postfix/masq\nmasquerade_exceptions = root\n",
+		"canonical": "alice@example.org alice\n@old.example @bad..example\n",
+	})
+	out, err := importPostfix(dir, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{
+		"#   masquerade_domains = example.org, hash:/etc/postfix/masq\n#       \"hash:/etc/postfix/masq\" is no domain",
+		"#   masquerade_exceptions = root\n#       no masquerade_domains carried over",
+		"#   /etc/postfix/canonical:1 alice@example.org alice\n#       a bare name, which Postfix qualifies with $myorigin",
+		"#   /etc/postfix/canonical:2 @old.example @bad..example\n#       not a domain",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+	if strings.Contains(out, "[[stage]]") {
+		t.Errorf("nothing carried over, yet a route stage:\n%s", out)
+	}
+	dir = writePostfix(t, "postfix", map[string]string{"main.cf": "myhostname = mx.example.org\nmasquerade_domains =\n"})
+	if out, err = importPostfix(dir, "host"); err != nil || strings.Contains(out, "[[stage]]") || !strings.Contains(out, "#   masquerade_domains =\n#       empty") {
+		t.Errorf("an empty masquerade_domains: err %v\n%s", err, out)
+	}
+}
