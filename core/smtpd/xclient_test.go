@@ -345,3 +345,22 @@ func TestXClientValuesAsPostfixDecodesThem(t *testing.T) {
 		t.Errorf("HELO %q, user %q; want orig+helo.example and first+last@example.org", info.Helo, info.AuthUser)
 	}
 }
+
+// On a tls_required listener XCLIENT waits for TLS, as in Postfix, whose
+// smtpd_tls_security_level = encrypt answers it 530 before STARTTLS: the
+// client a proxy names, and the user its LOGIN authenticates, are not
+// taken in the clear, where the session they start would then outlive
+// STARTTLS (RFC 3207 §4.2 has what came before TLS forgotten).
+func TestXClientNeedsTLSWhereRequired(t *testing.T) {
+	certFile, keyFile, clientTLS := testCert(t)
+	h := start(t, withXClient("127.0.0.1/32"), requireTLS(certFile, keyFile))
+	d := h.dial()
+	d.ehlo()
+	d.cmd("XCLIENT ADDR=198.51.100.7 LOGIN=bob", "530 5.7.0 Must issue a STARTTLS command first")
+	d.cmd("QUIT", "221 2.0.0 Bye")
+	d = h.dialTLS("mx", clientTLS)
+	d.ehlo()
+	d.cmd("XCLIENT ADDR=198.51.100.7 LOGIN=bob@example.org", "220 mx.test ESMTP Service Ready")
+	d.ehlo()
+	d.cmd("MAIL FROM:<bob@example.org>", "250 2.0.0 Roger, accepting mail from <bob@example.org>")
+}

@@ -193,12 +193,15 @@ func (c *Conn) handle(cmd string, arg string) {
 }
 
 // needsTLS are the commands Server.TLSRequired refuses in the clear: those
-// of a mail transaction and those that give something away (AUTH, VRFY,
-// EXPN). NOOP, RSET, HELP, QUIT, the greetings and STARTTLS stay allowed,
-// as in Postfix, so that a client can greet, start TLS and leave.
+// of a mail transaction, those that give something away (AUTH, VRFY,
+// EXPN) and XCLIENT, whose client and LOGIN would otherwise be taken in
+// the clear and outlive STARTTLS. NOOP, RSET, HELP, QUIT, the greetings
+// and STARTTLS stay allowed, as in Postfix (its commands without
+// SMTPD_CMD_FLAG_PRE_TLS, XCLIENT among them, get 530), so that a client
+// can greet, start TLS and leave.
 var needsTLS = map[string]bool{
 	"MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
-	"AUTH": true, "VRFY": true, "EXPN": true,
+	"AUTH": true, "VRFY": true, "EXPN": true, "XCLIENT": true,
 }
 
 // refuseInClear answers 530 and reports true when Server.TLSRequired

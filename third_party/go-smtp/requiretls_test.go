@@ -9,7 +9,7 @@ import (
 )
 
 // Server.TLSRequired (RFC 3207 §4): in the clear, the commands of a
-// transaction and AUTH, VRFY, EXPN get 530 5.7.0, counted as protocol
+// transaction and AUTH, VRFY, EXPN, XCLIENT get 530 5.7.0, counted as protocol
 // errors; a BDAT chunk is read and dropped first; NOOP, RSET, HELP and
 // STARTTLS are answered as usual, and under TLS everything is.
 func TestServerTLSRequired(t *testing.T) {
@@ -25,7 +25,7 @@ func TestServerTLSRequired(t *testing.T) {
 	})
 	const must = "530 5.7.0 Must issue a STARTTLS command first"
 	rc.ehlo()
-	for _, cmd := range []string{"MAIL FROM:<a@example.net>", "RCPT TO:<u@example.org>", "DATA", "AUTH PLAIN", "VRFY u", "EXPN list"} {
+	for _, cmd := range []string{"MAIL FROM:<a@example.net>", "RCPT TO:<u@example.org>", "DATA", "AUTH PLAIN", "VRFY u", "EXPN list", "XCLIENT ADDR=192.0.2.1"} {
 		rc.cmd(cmd, must)
 	}
 	// The chunk's octets are no command.
@@ -35,8 +35,8 @@ func TestServerTLSRequired(t *testing.T) {
 	rc.cmd("RSET", "250 2.0.0 Session reset")
 	rc.cmd("HELP", "502 5.5.1 HELP command not implemented")
 	sess.mu.Lock()
-	if n := len(sess.seen); n != 7 {
-		t.Errorf("%d errors counted, want 7: %q", n, sess.seen)
+	if n := len(sess.seen); n != 8 {
+		t.Errorf("%d errors counted, want 8: %q", n, sess.seen)
 	}
 	sess.mu.Unlock()
 
