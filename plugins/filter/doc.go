@@ -131,9 +131,8 @@
 // add_header's field, redirect's and bcc's address and replace's fields are
 // collected, warn is logged, and the evaluation goes on. The collected fields are added, the recipients
 // redirected and the bcc addresses added, at the data hook
-// (those of connect, helo, mail and rcpt rules too, once per rule; such
-// rules are evaluated again at data from the session and envelope, so the
-// plugin keeps no per-session state). pass ends the evaluation with no
+// (those of connect, helo, mail and rcpt rules too, once per rule: see
+// "Rules matched before data"). pass ends the evaluation with no
 // action: a way to exempt a client, sender or recipient from the rules
 // after it, and at rcpt from greylisting.
 //
@@ -210,6 +209,34 @@
 // "1x": write ${1}x); replace needs match, applies to header rules only
 // (Postfix's body_checks REPLACE, which rewrites a body line, is not
 // done) and takes no code, enhanced, text or header keys.
+//
+// # Rules matched before data
+//
+// An add_header, redirect or bcc rule of the connect, helo, mail or rcpt
+// hook is acted on at data when it matched at its hook, whatever the
+// stages before the filter have made of the envelope since: a bcc rule
+// on ^ceo@ copies a message sent to ceo@ that a route alias turned into
+// alice@ and bob@ at data, and a rule that matched no recipient at RCPT
+// does nothing though a recipient at data would match it. The plugin
+// keeps what each session's hooks matched, in memory; the core tells it
+// nothing of RSET or of the end of a session, so a MAIL or a HELO starts
+// the transaction's record again, the data hook ends it, and a session
+// not heard of for an hour (a client gone without DATA) is forgotten, as
+// are the least recently heard of past 100,000 sessions.
+//
+// A recipient whose rules matched counts when a stage after the filter
+// took it too: a later RCPT's envelope holds it, or at data it is still
+// a recipient, a recipient's ORCPT names it (the route stage gives an
+// alias's targets the alias's address, RFC 3461 §5.2.7), or it was the
+// first recipient taken. Otherwise (the last RCPT, refused by a later
+// stage, or rewritten by a stage that sets no ORCPT) its rules are not
+// acted on, and the data hook's reason says so.
+//
+// A hook the plugin was not asked about has its rules evaluated at data,
+// from the session and the envelope as they are there: a process
+// started since (a restart), a session forgotten, or a hook a stage
+// before the filter accepted outright. The reason then says "rules of
+// hooks before data evaluated again at data".
 //
 // # DNS lists
 //

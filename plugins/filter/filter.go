@@ -39,9 +39,12 @@ type Plugin struct {
 
 	rules map[string][]*rule // connect, helo, mail and rcpt rules by hook
 	// replay holds, per hook, its rules up to the last add_header,
-	// redirect or bcc one: what Data evaluates again (nil when the hook
-	// has none).
-	replay    map[string][]*rule
+	// redirect or bcc one: what Data evaluates again when decided has
+	// no record of the hook (nil when the hook has none).
+	replay map[string][]*rule
+	// decided is what those rules decided at their hooks, per session;
+	// nil when no rule before data acts at data.
+	decided   *decisions
 	dataRules []*rule // header, body, attachment, size and envelope rules
 	needsBody bool
 	lists     *dnsLists
@@ -96,6 +99,10 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 			}
 		}
 	}
+	p.decided = nil
+	if len(p.replay) > 0 {
+		p.decided = newDecisions(p.now)
+	}
 	if needDNS {
 		if p.Resolver == nil {
 			r, err := dnsresolve.FromEnv()
@@ -130,17 +137,23 @@ func (p *Plugin) HeadersOnly() bool { return !p.needsBody }
 
 // Connect applies the connect rules.
 func (p *Plugin) Connect(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
-	return p.envelopeHook(ctx, hookConnect, &scope{txn: t}), nil
+	v, hs := p.envelopeHook(ctx, hookConnect, &scope{txn: t})
+	p.decided.connect(t.Session.ID, v, hs)
+	return v, nil
 }
 
 // Helo applies the helo rules.
 func (p *Plugin) Helo(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
-	return p.envelopeHook(ctx, hookHelo, &scope{txn: t}), nil
+	v, hs := p.envelopeHook(ctx, hookHelo, &scope{txn: t})
+	p.decided.helo(t.Session.ID, v, hs)
+	return v, nil
 }
 
 // Mail applies the mail rules.
 func (p *Plugin) Mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
-	return p.envelopeHook(ctx, hookMail, &scope{txn: t}), nil
+	v, hs := p.envelopeHook(ctx, hookMail, &scope{txn: t})
+	p.decided.mail(t.Session.ID, v, hs)
+	return v, nil
 }
 
 // Rcpt applies the rcpt rules, then greylists: a rule that ends the
@@ -149,7 +162,9 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 	s := &scope{txn: t, rcpt: rcpt.Addr}
 	final, adds := p.evaluate(ctx, p.rules[hookRcpt], s)
 	if final != nil || p.grey == nil {
-		return p.verdict(final, adds, s, nil, true), nil
+		v := p.verdict(final, adds, s, nil, true)
+		p.decided.rcpt(t, rcpt.Addr, v, adds)
+		return v, nil
 	}
 	// The verdict below is made once, in either branch: a warn rule's
 	// line is logged once.
@@ -158,27 +173,30 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, rcpt sdk.Recipient) (sdk.
 		// The call fails (the stage's on_error decides), but a warn
 		// rule that matched is logged all the same: with on_error =
 		// continue the mail goes on, and the match must be on record.
+		// Its add_header, redirect and bcc rules are not acted on: the
+		// trace shows the failure, not them.
 		p.logWarns(adds, s)
+		p.decided.rcpt(t, rcpt.Addr, sdk.Verdict{Action: sdk.ActionTempfail}, nil)
 		return sdk.Verdict{}, err
 	}
 	s.note(why)
+	v := p.verdict(nil, adds, s, nil, true)
 	if gv != nil {
-		v := *gv
-		v.Reason = p.verdict(nil, adds, s, nil, true).Reason
-		return v, nil
+		reason := v.Reason
+		v = *gv
+		v.Reason = reason
 	}
-	return p.verdict(nil, adds, s, nil, true), nil
+	p.decided.rcpt(t, rcpt.Addr, v, adds)
+	return v, nil
 }
 
 // Data applies the header, body, attachment and size rules, replaces or
 // deletes the fields replace rules matched, adds the fields of every
 // add_header rule that matched, at this hook or before, redirects the
 // recipients when a redirect rule did, and adds each bcc rule's address.
-// The earlier hooks' add_header rules are evaluated again here, from the
-// session and envelope the transaction carries, so that no state has to
-// be kept per session between hooks; only the rules up to a hook's last
-// add_header, redirect or bcc rule are evaluated again (the earlier ones may end the
-// evaluation before it, as they did at their hook).
+// The earlier hooks' rules are those that matched at their hook (see
+// decisions), whatever the stages before the filter did to the envelope
+// since.
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	s := &scope{txn: t, msg: m}
 	var adds []hit
@@ -194,19 +212,7 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 			}
 		}
 	}
-	for _, h := range []string{hookConnect, hookHelo, hookMail} {
-		_, a := p.evaluate(ctx, p.replay[h], s)
-		collect(a, false)
-	}
-	for _, r := range t.Envelope.Rcpts {
-		if p.replay[hookRcpt] == nil {
-			break
-		}
-		s.rcpt = r.Addr
-		_, a := p.evaluate(ctx, p.replay[hookRcpt], s)
-		collect(a, false)
-	}
-	s.rcpt = ""
+	collect(p.earlierHits(ctx, s), false)
 	final, a := p.evaluate(ctx, p.dataRules, s)
 	collect(a, true)
 	// The replaced fields first: their indices are the message's as
@@ -224,10 +230,11 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	return p.verdict(final, adds, s, edits, false), nil
 }
 
-// envelopeHook evaluates the rules of a connect, helo or mail hook.
-func (p *Plugin) envelopeHook(ctx context.Context, hook string, s *scope) sdk.Verdict {
+// envelopeHook evaluates the rules of a connect, helo or mail hook; adds
+// are the rules that matched and went on.
+func (p *Plugin) envelopeHook(ctx context.Context, hook string, s *scope) (v sdk.Verdict, adds []hit) {
 	final, adds := p.evaluate(ctx, p.rules[hook], s)
-	return p.verdict(final, adds, s, nil, true)
+	return p.verdict(final, adds, s, nil, true), adds
 }
 
 // hit is a rule that matched and why. listed is the reply its condition

@@ -208,6 +208,7 @@ func TestAddHeaderAccumulatesAcrossHooks(t *testing.T) {
 
 	// Without the connect and helo matches, only the later fields remain.
 	tx2 := txnFrom("203.0.113.5", "a@example.net", "stop@example.com")
+	tx2.Session.ID = "another"
 	v = h.Data(tx2, []byte("Subject: hello\r\n\r\nhi\r\n"))
 	wantAction(t, "data 2", v, sdk.ActionContinue)
 	if len(v.Edits) != 0 {
