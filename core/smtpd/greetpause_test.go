@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/tls"
 	"net/netip"
 	"strings"
@@ -122,6 +123,27 @@ func TestGreetPauseSpares(t *testing.T) {
 	}
 	paused.send("EHLO client.test")
 	paused.expect(refusedEarly)
+}
+
+// The connect checks run within the pause; when they outlast it (a slow
+// look-up of the client's name or of a DNS list), what the client sent
+// meanwhile came before any greeting all the same, and is early talk.
+func TestGreetPauseOutlastedByConnectChecks(t *testing.T) {
+	sent := make(chan struct{})
+	h := start(t, withGreetPause(time.Nanosecond), func(o *Options) {
+		o.ClientName = func(ctx context.Context, _ netip.Addr) string {
+			select {
+			case <-sent:
+			case <-ctx.Done():
+			}
+			return ""
+		}
+	})
+	d := dialConn(t, h.addr("mx"))
+	d.send("EHLO bot.example")
+	close(sent)
+	d.expect(refusedEarly)
+	d.expectClosed()
 }
 
 // A paused connection counts against max_connections as a session does.
