@@ -57,13 +57,16 @@ func newGreetPause(lc config.Listener) *greetPause {
 	return g
 }
 
-// applies reports whether the session's client waits out the pause:
+// applies reports whether the connection's client waits out the pause:
 // not a relay_networks client, nor one in greet_pause_skip (the client
 // a PROXY header named, for either), nor a trusted proxy's own
-// connection, whose health check a pause could make time out.
-func (g *greetPause) applies(info *SessionInfo) bool {
-	return g != nil && g.wait > 0 && !info.RelayClient && !info.proxyOwn() &&
-		!netlist.Contains(g.skip, info.Client.Addr())
+// connection, whose health check a pause could make time out, nor an
+// xclient_hosts peer: the client an XCLIENT proxy (nginx) names talked
+// to the proxy, which waits for its greeting, so a pause would catch no
+// one and hold up every session it relays.
+func (g *greetPause) applies(c *conn) bool {
+	return g != nil && g.wait > 0 && !c.info.RelayClient && !c.info.proxyOwn() &&
+		!netlist.Contains(g.skip, c.info.Client.Addr()) && !c.xclientAllowed()
 }
 
 // pause waits out the connection's greet_pause, from since (its
@@ -73,7 +76,7 @@ func (g *greetPause) applies(info *SessionInfo) bool {
 // up, or a connection Shutdown ends meanwhile, is closed.
 func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
 	g := c.greet
-	if !g.applies(&c.info) {
+	if !g.applies(c) {
 		return true
 	}
 	if tc, ok := nc.(*tls.Conn); ok {

@@ -146,6 +146,22 @@ func TestGreetPauseOutlastedByConnectChecks(t *testing.T) {
 	d.expectClosed()
 }
 
+// An xclient_hosts peer (nginx's mail proxy) is greeted at once: the
+// client it names has talked to it, not here, and a pause would only
+// hold each session it relays, and its slot, that long.
+func TestGreetPauseSparesXClientHosts(t *testing.T) {
+	h := start(t, withGreetPause(longPause), withXClient("127.0.0.2/32"))
+	d := newDialog(t, dialFrom(t, "127.0.0.2", h.addr("mx")))
+	if got := d.within(5 * time.Second); got != greeting {
+		t.Fatalf("the XCLIENT peer got %q, want the greeting", got)
+	}
+	d.ehlo()
+	d.cmd("XCLIENT ADDR=198.51.100.7", greeting)
+	paused := newDialog(t, dialFrom(t, "127.0.0.3", h.addr("mx")))
+	paused.send("EHLO bot.example")
+	paused.expect(refusedEarly)
+}
+
 // A paused connection counts against max_connections as a session does.
 func TestGreetPauseCountsAgainstMaxConnections(t *testing.T) {
 	h := start(t, withGreetPause(longPause), withLimits(func(l *config.Limits) { l.MaxConnections = 1 }))
