@@ -195,10 +195,12 @@ func (c *Conn) handle(cmd string, arg string) {
 // needsTLS are the commands Server.TLSRequired refuses in the clear: those
 // of a mail transaction, those that give something away (AUTH, VRFY,
 // EXPN) and XCLIENT, whose client and LOGIN would otherwise be taken in
-// the clear and outlive STARTTLS. NOOP, RSET, HELP, QUIT, the greetings
-// and STARTTLS stay allowed, as in Postfix (its commands without
-// SMTPD_CMD_FLAG_PRE_TLS, XCLIENT among them, get 530), so that a client
-// can greet, start TLS and leave.
+// the clear and outlive STARTTLS. EHLO, STARTTLS, NOOP and QUIT stay
+// allowed, as RFC 3207 §4 has it, and HELO, as Postfix allows it
+// (SMTPD_CMD_FLAG_PRE_TLS), so that a client can greet, start TLS and
+// leave. RSET and HELP are answered too, where the RFC would have 530
+// (a SHOULD) and Postfix answers RSET 530: neither takes anything in nor
+// gives anything away.
 var needsTLS = map[string]bool{
 	"MAIL": true, "RCPT": true, "DATA": true, "BDAT": true,
 	"AUTH": true, "VRFY": true, "EXPN": true, "XCLIENT": true,
