@@ -182,7 +182,9 @@ func (p *pfConf) transportCommand(t string) string {
 }
 
 // pfTransport converts a transport_maps value ("transport:nexthop") to a
-// route transport, or says why it cannot.
+// route transport, or says why it cannot. An smtp(8) transport's route
+// carries main.cf's smtp_tls_security_level, as Postfix's smtp applies it
+// to every delivery, unless its service sets its own (smtpTLS).
 func (im *importer) pfTransport(v string) (transport, reply, why string) {
 	_, hop, _ := strings.Cut(v, ":")
 	t := pfTransportName(v)
@@ -202,13 +204,14 @@ func (im *importer) pfTransport(v string) (transport, reply, why string) {
 		return "reject", code + " " + strings.TrimSpace(text), ""
 	case cmd == "smtp":
 		if hop == "" {
-			r = "mx"
+			// The recipient domain's MX, under main.cf's TLS level.
+			r = im.pfDefaultRoute(t)
 			break
 		}
 		if _, _, err := config.SplitRelay(hop); err != nil {
 			return "", "", err.Error()
 		}
-		r = "smtp:" + hop
+		r = im.smtpHop(hop, t)
 	case cmd == "lmtp":
 		lmtp, _ := im.p.service(t, "unix")
 		switch kind, rest, _ := strings.Cut(hop, ":"); {
@@ -269,7 +272,7 @@ func (im *importer) transports(route *pfRoute) error {
 					im.noteAt(where, why)
 					continue
 				}
-				route.rules = append(route.rules, pfRule{match: strings.ToLower(e.key), transport: tr, reply: reply, from: "transport_maps " + where, service: pfTransportName(e.value)})
+				route.rules = append(route.rules, pfRule{match: strings.ToLower(e.key), transport: tr, reply: reply, from: "transport_maps " + where + im.tlsFrom(tr), service: pfTransportName(e.value)})
 				route.hasAll = route.hasAll || e.key == "*"
 			}
 		}
@@ -302,7 +305,7 @@ func (im *importer) transports(route *pfRoute) error {
 					continue domains // transport_maps has its own
 				}
 			}
-			route.rules = append(route.rules, pfRule{match: d, transport: tr, from: fmt.Sprintf("%s = %s, for %s", c.transport, p.raw(c.transport), c.domains), service: pfTransportName(value)})
+			route.rules = append(route.rules, pfRule{match: d, transport: tr, from: fmt.Sprintf("%s = %s, for %s", c.transport, p.raw(c.transport), c.domains) + im.tlsFrom(tr), service: pfTransportName(value)})
 		}
 	}
 	if err := im.senderRoutes(route); err != nil {

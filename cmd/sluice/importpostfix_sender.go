@@ -182,7 +182,7 @@ func (im *importer) senderRule(key string, xport, relay *pfSenderMap) (r pfRule,
 		switch {
 		case reply != "":
 			r.transport, r.reply = "reject", reply
-		case tr != "mx":
+		case !isDefaultRoute(tr):
 			// A next hop of its own, which overrides the relayhost
 			// map's (resolve.c).
 			r.transport = tr
@@ -216,7 +216,7 @@ func (im *importer) senderRule(key string, xport, relay *pfSenderMap) (r pfRule,
 			from[len(from)-1] += " (the default route: [delivery] relay, else MX)"
 		}
 	}
-	r.from = strings.Join(from, "; ")
+	r.from = strings.Join(from, "; ") + im.tlsFrom(r.transport)
 	return r, "", ""
 }
 
@@ -247,14 +247,39 @@ func (im *importer) pfRelayhost(v, service string) (transport, why string) {
 	if _, _, err := config.SplitRelay(hops[0]); err != nil {
 		return "", err.Error()
 	}
-	r := "smtp:" + hops[0]
-	if tls := im.smtpTLS(service); tls != "" {
-		r += "?tls=" + tls
-	}
+	r := im.smtpHop(hops[0], service)
 	if _, err := delivery.ParseRoute(r); err != nil {
 		return "", err.Error()
 	}
 	return r, ""
+}
+
+// smtpHop is the smtp: route to a next hop ([host]:port, host) for
+// master.cf's service, with the TLS level Postfix applies to it
+// (smtpTLS): the one code path of transport_maps, the mailbox classes'
+// transports and the sender maps.
+func (im *importer) smtpHop(hop, service string) string {
+	r := "smtp:" + hop
+	if tls := im.smtpTLS(service); tls != "" {
+		r += "?tls=" + tls
+	}
+	return r
+}
+
+// tlsFrom is what a rule's comment adds when its route carries main.cf's
+// smtp_tls_security_level (transportOptions adds a service's own later,
+// naming its -o).
+func (im *importer) tlsFrom(route string) string {
+	if !strings.Contains(route, "?tls=") {
+		return ""
+	}
+	return ", smtp_tls_security_level = " + im.p.value("smtp_tls_security_level")
+}
+
+// isDefaultRoute reports whether route is the default route (mx, with
+// or without main.cf's tls=), not a next hop of its own.
+func isDefaultRoute(route string) bool {
+	return route == "mx" || strings.HasPrefix(route, "mx?")
 }
 
 // pfDefaultRoute is the default route as a rule for service writes it:

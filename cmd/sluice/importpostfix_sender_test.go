@@ -32,8 +32,8 @@ func checkBrands(t *testing.T, c *config.Config) {
 		rules = append(rules, strings.Join(strings.Fields(m["match"].(string)+" "+sender+" "+m["transport"].(string)), " "))
 	}
 	want := []string{
-		"archive.example.net smtp:[archive.example.net]:25",
-		"* news@brand-b.example smtp:[bulk.esp-b.example]:25",
+		"archive.example.net smtp:[archive.example.net]:25?tls=required",
+		"* news@brand-b.example smtp:[bulk.esp-b.example]:25?tls=required",
 		"* retired@brand-b.example reject",
 		"* ceo@brand-a.example mx",
 		"* brand-a.example smtp:[smtp.esp-a.example]:587?tls=required",
@@ -127,9 +127,9 @@ func TestImportPostfixSenderMapsTogether(t *testing.T) {
 	}
 	want := []string{
 		"ceo@brand-a.example smtp:[esp-a.example]:587?tls=required",
-		"vip@brand-c.example smtp:[bulk-c.example]:25",
+		"vip@brand-c.example smtp:[bulk-c.example]:25?tls=required",
 		"brand-b.example smtp:[esp-b.example]:2525?tls=required&source=192.0.2.9",
-		"brand-c.example smtp:[bulk-c.example]:25",
+		"brand-c.example smtp:[bulk-c.example]:25?tls=required",
 		"brand-d.example mx?tls=required",
 		"brand-a.example smtp:[esp-a.example]:587?tls=required",
 	}

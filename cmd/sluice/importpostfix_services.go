@@ -331,7 +331,9 @@ func (im *importer) delivery(route *pfRoute) string {
 	case tls != "":
 		p.take("smtp_tls_security_level")
 		if route.hasAll {
-			im.note("smtp_tls_security_level", "transport_maps' * rule takes every recipient: add ?tls="+tls+" to its transport")
+			// transport_maps' * rule takes every recipient, and
+			// carries the level when it is an smtp(8) transport
+			// (smtpHop, pfDefaultRoute).
 			break
 		}
 		route.rules = append(route.rules, pfRule{match: "*", transport: "mx?tls=" + tls, from: "smtp_tls_security_level = " + level + ": every other recipient by MX"})
