@@ -82,11 +82,15 @@ func sessionPB(s Session) (*pb.Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	txn, err := u32("transaction", s.Transaction)
+	if err != nil {
+		return nil, err
+	}
 	return &pb.Session{
 		Id: text(s.ID), ClientIp: text(s.ClientIP), ClientPort: cport, ClientName: text(s.ClientName),
 		Helo: text(s.Helo), Tls: s.TLS, TlsVersion: text(s.TLSVersion),
 		AuthUser: text(s.AuthUser), AuthMech: text(s.AuthMech), Listener: text(s.Listener),
-		LocalIp: text(s.LocalIP), LocalPort: lport, RelayClient: s.RelayClient,
+		LocalIp: text(s.LocalIP), LocalPort: lport, RelayClient: s.RelayClient, Transaction: txn,
 	}, nil
 }
 
@@ -96,7 +100,7 @@ func sessionFromPB(p *pb.Session) Session {
 		ClientName: p.GetClientName(), Helo: p.GetHelo(), TLS: p.GetTls(),
 		TLSVersion: p.GetTlsVersion(), AuthUser: p.GetAuthUser(), AuthMech: p.GetAuthMech(),
 		Listener: p.GetListener(), LocalIP: p.GetLocalIp(), LocalPort: int(p.GetLocalPort()),
-		RelayClient: p.GetRelayClient(),
+		RelayClient: p.GetRelayClient(), Transaction: int(p.GetTransaction()),
 	}
 }
 

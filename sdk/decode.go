@@ -308,6 +308,8 @@ func (d *decoder) session(b []byte) *pb.Session {
 				m.LocalPort = uint32(u)
 			case 13:
 				m.RelayClient = u != 0
+			case 14:
+				m.Transaction = uint32(u)
 			default:
 				return nil
 			}

@@ -15,8 +15,8 @@ import (
 func decodeTable() []*pb.ChannelFrame {
 	full := &pb.Session{Id: "0123456789abcdef", ClientIp: "2001:db8::7", ClientPort: 40000, ClientName: "mail.example.org",
 		Helo: "mail.example.org", Tls: true, TlsVersion: "TLS1.3", AuthUser: "jürgen", AuthMech: "PLAIN",
-		Listener: "submission", LocalIp: "192.0.2.1", LocalPort: 587, RelayClient: true}
-	port := &pb.Session{Id: "s", ClientPort: 1<<32 - 1, LocalPort: 1}
+		Listener: "submission", LocalIp: "192.0.2.1", LocalPort: 587, RelayClient: true, Transaction: 3}
+	port := &pb.Session{Id: "s", ClientPort: 1<<32 - 1, LocalPort: 1, Transaction: 1<<32 - 1}
 	env := &pb.Envelope{MailFrom: "sender@example.org", MailParams: map[string]string{"SIZE": "1234", "BODY": "8BITMIME", "": "empty key", "RET": ""},
 		Rcpts: []*pb.Recipient{
 			{Addr: "a@example.net", Route: "lmtp:unix:/run/lmtp", Params: map[string]string{"NOTIFY": "SUCCESS,FAILURE", "ORCPT": "rfc822;a@example.net"}},
@@ -250,7 +250,8 @@ func fallbackCases(t testing.TB) []fallbackCase {
 		{"error", marshal(&pb.ChannelFrame{CallId: 1, Frame: &pb.ChannelFrame_Error{Error: &pb.ChannelError{Code: 2, Message: "x"}}})},
 		{"verdict batch", marshal(&pb.ChannelFrame{CallId: 1, Frame: &pb.ChannelFrame_VerdictBatch{VerdictBatch: &pb.VerdictBatch{}}})},
 		{"unknown frame field", cat(hook, tag(nil, 12, protowire.VarintType), []byte{1})},
-		{"unknown session field", cat([]byte{0x08, 0x01}, msg(2, msg(2, []byte("\x0a\x01s\x70\x01"))))},
+		{"unknown session field", cat([]byte{0x08, 0x01}, msg(2, msg(2, []byte("\x0a\x01s\x78\x01"))))},
+		{"wrong wire type transaction", cat([]byte{0x08, 0x01}, msg(2, msg(2, []byte("\x0a\x01s\x72\x00"))))},
 		{"unknown recipient field", msg(2, msg(4, []byte{0x28, 0x01}))},
 		{"wrong wire type route_set_by_other", msg(2, msg(4, []byte{0x22, 0x00}))},
 		{"unknown entry field", msg(2, msg(3, msg(2, []byte("\x0a\x01k\x12\x01v\x1a\x01x"))))},

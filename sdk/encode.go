@@ -101,6 +101,10 @@ func appendSession(b []byte, s *Session) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
+	txn, err := u32("transaction", s.Transaction)
+	if err != nil {
+		return b, err
+	}
 	b = appendText(b, 1, s.ID)
 	b = appendText(b, 2, s.ClientIP)
 	b = appendUint(b, 3, uint64(cport))
@@ -113,7 +117,8 @@ func appendSession(b []byte, s *Session) ([]byte, error) {
 	b = appendText(b, 10, s.Listener)
 	b = appendText(b, 11, s.LocalIP)
 	b = appendUint(b, 12, uint64(lport))
-	return appendBool(b, 13, s.RelayClient), nil
+	b = appendBool(b, 13, s.RelayClient)
+	return appendUint(b, 14, uint64(txn)), nil
 }
 
 func appendRecipient(b []byte, r *Recipient) ([]byte, error) {

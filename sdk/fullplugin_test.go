@@ -117,6 +117,7 @@ func fullTxn() *sdk.Txn {
 			ID: "s1", ClientIP: "192.0.2.7", ClientPort: 50123, ClientName: "mail.example.net",
 			Helo: "mail.example.net", TLS: true, TLSVersion: "TLS1.3", AuthUser: "alice",
 			AuthMech: "PLAIN", Listener: "submission", LocalIP: "127.0.0.1", LocalPort: 587, RelayClient: true,
+			Transaction: 2,
 		},
 		Envelope: sdk.Envelope{
 			MailFrom:   "alice@example.org",

@@ -54,6 +54,15 @@ type Session struct {
 	// (the site's own hosts, Postfix's mynetworks): it may relay without
 	// AUTH, and policy checks meant for strangers usually skip it.
 	RelayClient bool `json:"relay_client,omitempty"`
+	// Transaction says which of the session's transactions a mail, rcpt
+	// or data hook belongs to: it counts the MAIL commands the core took
+	// up, 1 from the first on. A plugin is told nothing of RSET, and is
+	// not asked at a MAIL a stage before it accepted: a new number is how
+	// it knows the last transaction ended, so that what it kept of that
+	// one goes no further. 0 at connect, at a HELO before the first MAIL
+	// (a later one has the number of the transaction it ended), at
+	// deliver and bounce, and from a core older than the field.
+	Transaction int `json:"transaction,omitempty"`
 }
 
 // Recipient is one envelope recipient.

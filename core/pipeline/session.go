@@ -141,9 +141,13 @@ func (s *Session) Helo(ctx context.Context, name string) Outcome {
 }
 
 // Mail runs the mail hook for a new transaction (with delay_reject, holds
-// it back).
+// it back). The transaction gets the session's next number, which every
+// later hook of it carries: a plugin is told nothing of RSET, and is not
+// asked at a MAIL a stage before it accepted, so the number is how it
+// tells one transaction's calls from the next one's.
 func (s *Session) Mail(ctx context.Context, from string, params map[string]string) Outcome {
 	s.txn.Envelope = sdk.Envelope{MailFrom: from, MailParams: params}
+	s.txn.Session.Transaction++
 	s.routeBy = nil
 	if s.p.delay {
 		return s.hold(sdk.HookMail)

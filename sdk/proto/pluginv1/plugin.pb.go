@@ -381,7 +381,16 @@ type Session struct {
 	LocalPort  uint32                 `protobuf:"varint,12,opt,name=local_port,json=localPort,proto3" json:"local_port,omitempty"`
 	// The client's address is in relay_networks: it may relay without AUTH,
 	// as Postfix's mynetworks and Haraka's connection.relaying.
-	RelayClient   bool `protobuf:"varint,13,opt,name=relay_client,json=relayClient,proto3" json:"relay_client,omitempty"`
+	RelayClient bool `protobuf:"varint,13,opt,name=relay_client,json=relayClient,proto3" json:"relay_client,omitempty"`
+	// Which of the session's transactions a mail, rcpt or data hook belongs
+	// to: the count of its MAIL commands the core has taken up, 1 from the
+	// first MAIL on (a MAIL that delay_reject held back and a RSET then
+	// dropped counts too). A plugin is told nothing of RSET and is not asked
+	// at a MAIL an earlier stage accepted; a new number is how it knows a
+	// transaction ended. 0 at connect, at a HELO before the first MAIL (a
+	// later one has the number of the transaction it ended), at deliver and
+	// bounce, and from a core older than this field.
+	Transaction   uint32 `protobuf:"varint,14,opt,name=transaction,proto3" json:"transaction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -505,6 +514,13 @@ func (x *Session) GetRelayClient() bool {
 		return x.RelayClient
 	}
 	return false
+}
+
+func (x *Session) GetTransaction() uint32 {
+	if x != nil {
+		return x.Transaction
+	}
+	return 0
 }
 
 type Recipient struct {
@@ -2450,7 +2466,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\x12%\n" +
 	"\x0esupports_batch\x18\a \x01(\bR\rsupportsBatch\x12<\n" +
 	"\x1asupports_independent_batch\x18\b \x01(\bR\x18supportsIndependentBatch\x12!\n" +
-	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\"\xf2\x02\n" +
+	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\"\x94\x03\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
@@ -2469,7 +2485,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\blocal_ip\x18\v \x01(\tR\alocalIp\x12\x1d\n" +
 	"\n" +
 	"local_port\x18\f \x01(\rR\tlocalPort\x12!\n" +
-	"\frelay_client\x18\r \x01(\bR\vrelayClient\"\xde\x01\n" +
+	"\frelay_client\x18\r \x01(\bR\vrelayClient\x12 \n" +
+	"\vtransaction\x18\x0e \x01(\rR\vtransaction\"\xde\x01\n" +
 	"\tRecipient\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12?\n" +
