@@ -60,7 +60,7 @@ type directStream struct {
 	// On the core's end: whether the socket has a deadline, and the
 	// cancellation that interrupts its calls (see directPool.call).
 	deadline bool
-	watched  <-chan struct{}
+	watched  <-chan struct{} // written under mu: interrupt reads it
 	unwatch  func() bool
 	mu       sync.Mutex
 	busy     bool // a call is in progress; guarded by mu

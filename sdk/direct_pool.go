@@ -214,19 +214,26 @@ func (p *directPool) call(ctx context.Context, encode func([]byte) ([]byte, erro
 // call's is the SMTP server's context, the parent of its deadline-only
 // one), so a call does not register and unregister with a context that
 // every session shares; an end while no call runs interrupts nothing.
+//
+// A context that ended starts its interrupt in a goroutine of its own,
+// which a loaded machine may run only after the next call, with another
+// cancellation, began: interrupt leaves that call alone (a bounce hook's
+// context, ended as its call returned, failed the deliver hook's next
+// call on the connection with DeadlineExceeded).
 func (d *directStream) begin(watch context.Context) {
-	if done := watch.Done(); done != d.watched || (done != nil && d.unwatch == nil) {
-		if d.unwatch != nil {
-			d.unwatch()
-		}
-		d.watched, d.unwatch = done, nil
-		if done != nil {
-			d.unwatch = context.AfterFunc(watch, d.interrupt)
-		}
+	done := watch.Done()
+	rewatch := done != d.watched || (done != nil && d.unwatch == nil)
+	if rewatch && d.unwatch != nil {
+		d.unwatch()
+		d.unwatch = nil
 	}
 	d.mu.Lock()
+	d.watched = done
 	d.busy, d.interrupted = true, false
 	d.mu.Unlock()
+	if rewatch && done != nil {
+		d.unwatch = context.AfterFunc(watch, func() { d.interrupt(done) })
+	}
 }
 
 // end marks the end of a call and reports whether the connection is
@@ -237,19 +244,23 @@ func (d *directStream) end(once bool) bool {
 	d.mu.Lock()
 	ok := !d.interrupted
 	d.busy = false
-	d.mu.Unlock()
-	if once && d.unwatch != nil {
-		d.unwatch()
+	unwatch := d.unwatch
+	if once {
 		d.watched, d.unwatch = nil, nil
+	}
+	d.mu.Unlock()
+	if once && unwatch != nil {
+		unwatch()
 	}
 	return ok
 }
 
-// interrupt fails the call in progress, if any.
-func (d *directStream) interrupt() {
+// interrupt fails the call in progress, if any, when done, the channel of
+// the context whose end called it, is still the one watched.
+func (d *directStream) interrupt(done <-chan struct{}) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.busy {
+	if d.busy && d.watched == done {
 		d.interrupted = true
 		_ = d.conn.SetDeadline(time.Unix(1, 0))
 	}
