@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 PKGS    := ./...
 
-.PHONY: all build run check test test-deps fmt-check vet lint race interop interop-deps bench proto fuzz clean
+.PHONY: all build run check test test-deps fmt-check vet lint race interop interop-deps bench proto fuzz clean install uninstall
 
 all: build
 
@@ -105,6 +105,47 @@ proto:
 	cd sdk/proto/pluginv1 && PATH=$$PATH:$$HOME/go/bin protoc --go_out=. --go_opt=paths=source_relative \
 	  --go-grpc_out=. --go-grpc_opt=paths=source_relative plugin.proto
 	examples/python-plugin/gen.sh
+
+## install: bin/sluice, the mailq symlink, the systemd unit, sysusers.d and
+## tmpfiles.d files, and /etc/sluice/sluice.toml only when there is none
+## (README, "Running as a service"); DESTDIR stages it all for a package.
+## It compiles nothing (make build first), so root needs no Go; it makes no
+## /usr/sbin/sendmail, which belongs to the system's MTA.
+# bin/, not sbin/: the binary is also the sendmail and mailq any user runs
+# (Debian keeps mailq in /usr/bin; maddy installs to bin/ too).
+PREFIX      ?= /usr/local
+BINDIR      ?= $(PREFIX)/bin
+SYSCONFDIR  ?= /etc
+# systemd reads units, sysusers.d and tmpfiles.d under /usr/local/lib as
+# under /usr/lib, so both default PREFIXes need no other directory.
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+# install -d resets an existing directory's mode (an operator's 0750
+# /etc/sluice): only missing directories are made.
+mkdirs = for d in $(1); do [ -d "$$d" ] || { echo "install -d -m 755 $$d"; install -d -m 755 "$$d"; } || exit 1; done
+
+install:
+	@[ -x $(BIN)/sluice ] || { echo "install: no $(BIN)/sluice: run make build first" >&2; exit 1; }
+	@$(call mkdirs,$(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/sluice)
+	install -m 755 $(BIN)/sluice $(DESTDIR)$(BINDIR)/sluice
+	ln -sf sluice $(DESTDIR)$(BINDIR)/mailq
+	sed -e 's|/usr/local/bin/sluice|$(BINDIR)/sluice|' -e 's|/etc/sluice/|$(SYSCONFDIR)/sluice/|' \
+	  dist/systemd/sluice.service > $(DESTDIR)$(UNITDIR)/sluice.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/sluice.service
+	install -m 644 dist/systemd/sluice.sysusers $(DESTDIR)$(SYSUSERSDIR)/sluice.conf
+	install -m 644 dist/systemd/sluice.tmpfiles $(DESTDIR)$(TMPFILESDIR)/sluice.conf
+	@conf=$(DESTDIR)$(SYSCONFDIR)/sluice/sluice.toml; \
+	if [ -e "$$conf" ] || [ -L "$$conf" ]; then echo "kept $$conf (the example is dist/sluice.toml)"; \
+	else echo "install -m 644 dist/sluice.toml $$conf"; install -m 644 dist/sluice.toml "$$conf"; fi
+
+## uninstall: what install added, but the config and the queue
+## (/etc/sluice, /var/lib/sluice) and the user sluice
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sluice $(DESTDIR)$(UNITDIR)/sluice.service \
+	  $(DESTDIR)$(SYSUSERSDIR)/sluice.conf $(DESTDIR)$(TMPFILESDIR)/sluice.conf
+	@if [ "$$(readlink $(DESTDIR)$(BINDIR)/mailq)" = sluice ]; then echo "rm -f $(DESTDIR)$(BINDIR)/mailq"; rm -f $(DESTDIR)$(BINDIR)/mailq; fi
+	@echo "kept $(DESTDIR)$(SYSCONFDIR)/sluice and /var/lib/sluice: the config and the queue"
 
 clean:
 	rm -rf $(BIN) data

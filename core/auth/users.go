@@ -136,9 +136,12 @@ func (u *Users) Bytes() []byte {
 }
 
 // WriteFile replaces path atomically (a temporary file in the same
-// directory, synced, then renamed over it) with mode 0600.
+// directory, synced, then renamed over it). A new file gets mode 0600; one
+// replaced keeps its owner, group and mode, since a daemon running as an
+// unprivileged user reads it through them (root:sluice 0640), and a
+// root-owned 0600 copy made by "sluice user add" would shut it out.
 func (u *Users) WriteFile(path string) error {
-	return atomicfile.Write(path, u.Bytes(), 0o600)
+	return atomicfile.WriteKeeping(path, u.Bytes(), 0o600)
 }
 
 // File is a users file that is read again when it changes on disk, so

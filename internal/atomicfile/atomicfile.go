@@ -11,6 +11,11 @@ import (
 // same directory is renamed over it, then the directory is synced so the
 // rename itself is durable.
 func Write(path string, data []byte, perm os.FileMode) error {
+	return write(path, data, func(f *os.File) error { return f.Chmod(perm) })
+}
+
+// write is Write with the temporary file's mode (and owner) set by meta.
+func write(path string, data []byte, meta func(*os.File) error) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -18,7 +23,7 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	}
 	tmp := f.Name()
 	defer os.Remove(tmp) // fails harmlessly once renamed
-	if err := f.Chmod(perm); err != nil {
+	if err := meta(f); err != nil {
 		f.Close()
 		return err
 	}

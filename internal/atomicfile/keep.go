@@ -1,0 +1,50 @@
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// WriteKeeping is Write for a file an administrator may have handed to
+// the daemon's group: a file it replaces keeps its owner, group and mode
+// (root:sluice 0640 stays readable by a daemon running as sluice, where a
+// root-owned 0600 copy would lock it out); a new file gets perm. The
+// temporary file takes them before the rename, so no reader sees the file
+// with others. Giving it another owner needs root: without it the write
+// fails and the file is left as it was.
+func WriteKeeping(path string, data []byte, perm os.FileMode) error {
+	old, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return Write(path, data, perm)
+	case err != nil:
+		return err
+	}
+	return write(path, data, func(f *os.File) error {
+		if err := keepOwner(f, old, path); err != nil {
+			return err
+		}
+		return f.Chmod(old.Mode().Perm())
+	})
+}
+
+// keepOwner gives f the owner and group of old, when they differ.
+func keepOwner(f *os.File, old os.FileInfo, path string) error {
+	want, ok := old.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	cur, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if have, ok := cur.Sys().(*syscall.Stat_t); ok && have.Uid == want.Uid && have.Gid == want.Gid {
+		return nil
+	}
+	if err := f.Chown(int(want.Uid), int(want.Gid)); err != nil {
+		return fmt.Errorf("keeping the owner and group of %s (%d:%d): %w", path, want.Uid, want.Gid, err)
+	}
+	return nil
+}
