@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -101,12 +102,89 @@ func (im *importer) canonicalMaps(route *pfRoute) error {
 			route.masqExceptions = list
 		}
 	}
+	im.rewriteHeaders(route)
 	for _, n := range pfCanonicalNotes {
-		if p.set(n.param) {
+		if p.set(n.param) && !p.used[n.param] {
 			im.note(n.param, n.why)
 		}
 	}
 	return nil
+}
+
+// pfHeaderClasses are the class settings that say whether Postfix's
+// rewriting applies to the sender fields (header_sender), with Postfix's
+// defaults (postconf(5)).
+var pfHeaderClasses = map[string]string{
+	"sender_canonical_classes": "envelope_sender, header_sender",
+	"masquerade_classes":       "envelope_sender, header_sender, header_recipient",
+}
+
+// rewriteHeaders decides the route stage's rewrite_headers as Postfix
+// decides whether its cleanup rewrites the sender fields: the carried
+// rewriting's classes must list header_sender, and the client must match
+// local_header_rewrite_clients (remote_header_rewrite_domain, for the
+// others, has no counterpart). The stage's default, on, rewrote the
+// fields of mail Postfix left alone where a site turned that off
+// (sender_canonical_classes = envelope_sender, an empty
+// local_header_rewrite_clients), which also breaks the DKIM signature a
+// relay client made. A setting the one switch says all of is taken; the
+// others stay listed.
+func (im *importer) rewriteHeaders(route *pfRoute) {
+	p := im.p
+	var params []string
+	if len(route.senderCanonical) > 0 {
+		params = append(params, "sender_canonical_classes")
+	}
+	if len(route.masqDomains) > 0 {
+		params = append(params, "masquerade_classes")
+	}
+	if len(params) == 0 {
+		return
+	}
+	var with, without []string
+	named := "" // the class settings main.cf sets, for the comment
+	for _, param := range params {
+		v := pfHeaderClasses[param]
+		if p.set(param) {
+			v = p.value(param)
+		}
+		classes := pfList(v)
+		what := param + " = " + strings.Join(classes, ", ")
+		if !p.set(param) {
+			what = param + " (not set: " + v + ")"
+		} else {
+			named += what + ", "
+		}
+		if slices.Contains(classes, "header_sender") {
+			with = append(with, what)
+		} else {
+			without = append(without, what)
+		}
+		// Sluice always rewrites the envelope sender and never a
+		// recipient: a list of just those, the switch says it all.
+		if p.set(param) && slices.Contains(classes, "envelope_sender") &&
+			!slices.ContainsFunc(classes, func(c string) bool { return strings.Contains(c, "recipient") }) {
+			p.take(param)
+		}
+	}
+	const lhrc = "local_header_rewrite_clients"
+	clients := strings.TrimSpace(p.value(lhrc))
+	switch {
+	case len(without) > 0:
+		from := strings.Join(without, ", ") + ": no header_sender, the envelope sender alone"
+		if len(with) > 0 {
+			from += " (where " + strings.Join(with, ", ") + " has it: one switch for both here)"
+		}
+		route.rewriteHeaders = &pfSetting{value: "false", from: from}
+	case p.set(lhrc) && clients == "" && strings.TrimSpace(p.value("remote_header_rewrite_domain")) == "":
+		p.take(lhrc)
+		route.rewriteHeaders = &pfSetting{value: "false", from: named + lhrc + " = (empty), remote_header_rewrite_domain = (empty): no client's sender fields are rewritten"}
+	case !p.set(lhrc):
+		route.rewriteHeaders = &pfSetting{value: "true", from: named + lhrc + " (not set: Postfix's default, permit_inet_interfaces, is this host's own clients; Sluice's are relay_networks and AUTH clients: false keeps their sender fields, and a DKIM signature over them, as sent)"}
+	default:
+		p.take(lhrc)
+		route.rewriteHeaders = &pfSetting{value: "true", from: named + lhrc + " = " + clients + " (Sluice's are relay_networks and AUTH clients)"}
+	}
 }
 
 // pfCanonicalValue says why a sender_canonical_maps result is not one
@@ -129,9 +207,12 @@ func pfCanonicalValue(v string) string {
 	return ""
 }
 
-// writeMasquerade writes the route stage's masquerade keys (in
-// [stage.config], before its tables).
+// writeMasquerade writes the route stage's masquerade keys and
+// rewrite_headers (in [stage.config], before its tables).
 func writeMasquerade(b *strings.Builder, route *pfRoute) {
+	if r := route.rewriteHeaders; r != nil {
+		kv(b, r.from, "rewrite_headers", r.value)
+	}
 	if len(route.masqDomains) > 0 {
 		kv(b, "masquerade_domains", "masquerade_domains", tomlStrs(route.masqDomains))
 	}

@@ -77,3 +77,52 @@ func TestImportPostfixCanonicalEdges(t *testing.T) {
 		t.Errorf("an empty masquerade_domains: err %v\n%s", err, out)
 	}
 }
+
+// rewrite_headers follows what decides Postfix's rewriting of the sender
+// fields: the classes of the rewriting carried must list header_sender,
+// and local_header_rewrite_clients must name some client. The route
+// stage's default, on, rewrote From in mail a site had kept its sender
+// fields of (sender_canonical_classes = envelope_sender is the usual way
+// to leave them, and a relay client's DKIM signature, alone).
+func TestImportPostfixRewriteHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name, mainCF string
+		want         []string // in the draft
+		notes        []string // not carried over
+	}{
+		{"envelope only", "sender_canonical_classes = envelope_sender\n",
+			[]string{"# sender_canonical_classes = envelope_sender: no header_sender, the envelope sender alone\nrewrite_headers = false\n"}, nil},
+		{"no client", "local_header_rewrite_clients =\n",
+			[]string{"rewrite_headers = false\n"}, nil},
+		{"a remote domain", "local_header_rewrite_clients =\nremote_header_rewrite_domain = example.org\n",
+			[]string{"rewrite_headers = true\n"}, []string{"remote_header_rewrite_domain"}},
+		{"default", "",
+			[]string{"# local_header_rewrite_clients (not set: Postfix's default, permit_inet_interfaces, is this host's own clients;", "rewrite_headers = true\n"}, nil},
+		{"own clients", "local_header_rewrite_clients = permit_mynetworks, permit_sasl_authenticated\nsender_canonical_classes = header_sender envelope_sender\n",
+			[]string{"# sender_canonical_classes = header_sender, envelope_sender, local_header_rewrite_clients = permit_mynetworks, permit_sasl_authenticated (Sluice's", "rewrite_headers = true\n"}, nil},
+		{"masquerade with header_sender", "masquerade_domains = example.org\nmasquerade_classes = envelope_sender, header_sender, envelope_recipient\n",
+			[]string{"rewrite_headers = true\n"}, []string{"masquerade_classes"}},
+		{"one of two", "masquerade_domains = example.org\nsender_canonical_classes = envelope_sender\n",
+			[]string{"# sender_canonical_classes = envelope_sender: no header_sender, the envelope sender alone (where masquerade_classes (not set: envelope_sender, header_sender, header_recipient) has it: one switch for both here)\nrewrite_headers = false\n"}, nil},
+	} {
+		dir := writePostfix(t, "postfix", map[string]string{
+			"main.cf":   "myhostname = mx.example.org\nsender_canonical_maps = hash:/etc/postfix/canonical\n" + tc.mainCF,
+			"canonical": "@old.example @example.org\n",
+		})
+		out, err := importPostfix(dir, "host")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: draft lacks %q:\n%s", tc.name, w, out)
+			}
+		}
+		listed := strings.Join(notCarried(t, out), "\n")
+		for _, param := range []string{"sender_canonical_classes", "masquerade_classes", "local_header_rewrite_clients", "remote_header_rewrite_domain"} {
+			if strings.Contains(tc.mainCF, param) && strings.Contains(listed, param) != slices.Contains(tc.notes, param) {
+				t.Errorf("%s: %s listed as not carried over: %v, want %v\n%s", tc.name, param, !slices.Contains(tc.notes, param), slices.Contains(tc.notes, param), out)
+			}
+		}
+	}
+}

@@ -29,7 +29,12 @@ type pfRoute struct {
 	senderCanonical []pfBcc
 	masqDomains     []string
 	masqExceptions  []string
+	rewriteHeaders  *pfSetting // nil when no sender rewriting is carried
 }
+
+// pfSetting is one stage setting and the comment naming where it came
+// from.
+type pfSetting struct{ value, from string }
 
 // pfRule is one route rule and the line it came from.
 type pfRule struct {
@@ -329,7 +334,7 @@ func (im *importer) routeStage(route *pfRoute) {
 	b := &im.body
 	fmt.Fprintf(b, "\n# %s: the route stage, first so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "))
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))
-	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || len(route.masqDomains) > 0 {
+	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || route.rewriteHeaders != nil {
 		fmt.Fprintf(b, "[stage.config]\n")
 	}
 	if im.p.set("recipient_delimiter") {
