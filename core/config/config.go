@@ -160,6 +160,11 @@ type Listener struct {
 	Kind    ListenerKind `toml:"kind"`
 	TLSCert string       `toml:"tls_cert"`
 	TLSKey  string       `toml:"tls_key"`
+	// TLSCerts are more certificates, each served to a client whose SNI
+	// (RFC 6066 §3) names one of its DNS names, for a host that answers
+	// for several domains (Postfix's tls_server_sni_maps); tls_cert stays
+	// the one for a client that sends no SNI or names none of them.
+	TLSCerts []CertPair `toml:"tls_certs"`
 	// TLSRequired refuses mail in the clear: MAIL, RCPT, DATA, BDAT,
 	// AUTH, VRFY and EXPN before STARTTLS get 530 5.7.0 (RFC 3207 §4;
 	// Postfix's smtpd_tls_security_level = encrypt). RFC 3207 forbids it
@@ -193,6 +198,13 @@ type Listener struct {
 	// relay_networks (Haraka's early_talker ip_whitelist); left out, it
 	// is loopback, as the filter's greylisting skip_networks is.
 	GreetPauseSkip []Prefix `toml:"greet_pause_skip"`
+}
+
+// CertPair is a certificate file (the certificate, then any
+// intermediates) and its private key's, relative to the config file.
+type CertPair struct {
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
 }
 
 // Stage is one step of the policy pipeline, a plugin or a milter.

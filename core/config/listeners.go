@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -69,13 +68,8 @@ func (c *Config) validateListeners(f finder) error {
 				return f.err("listener", i, "milter_daemon_name", err.Error())
 			}
 		}
-		for _, k := range []struct{ key, path string }{{"tls_cert", l.TLSCert}, {"tls_key", l.TLSKey}} {
-			if k.path == "" {
-				continue
-			}
-			if _, err := os.Stat(c.Resolve(k.path)); err != nil {
-				return f.err("listener", i, k.key, fileError("listener "+l.Name+": "+k.key, k.path, c.Resolve(k.path), err))
-			}
+		if err := c.checkTLSFiles(f, i, l); err != nil {
+			return err
 		}
 	}
 	if a := c.Admin.Listen; a != "" {

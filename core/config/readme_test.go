@@ -48,8 +48,9 @@ func parseREADMEBlock(t *testing.T, b testlib.TOMLBlock) (*Config, error) {
 	return Parse(filepath.Join(dir, "sluice.toml"), []byte(src))
 }
 
-// readmeFileKey finds the keys whose value Parse looks for on disk.
-var readmeFileKey = regexp.MustCompile(`(?m)^\s*(tls_cert|tls_key|plugin|users_file|senders_file|ca_file)\s*=\s*"([^"]*)"`)
+// readmeFileKey finds the keys whose value Parse looks for on disk, a
+// tls_certs pair's cert and key written inline included.
+var readmeFileKey = regexp.MustCompile(`(?m)(?:^\s*|[{,]\s*)(tls_cert|tls_key|cert|key|plugin|users_file|senders_file|ca_file)\s*=\s*"([^"]*)"`)
 
 // TestREADMEConfigBlocksParse: every config a user may copy from the
 // README is one Sluice accepts.

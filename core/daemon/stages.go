@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -298,13 +297,8 @@ func handshakeError(cmd []string, err error) error {
 // smtpd does at start, so that a bad one is reported at the line of the
 // key naming it rather than with the config file's name alone.
 func checkFiles(c *config.Config) error {
-	for i, l := range c.Listeners {
-		if l.TLSCert == "" {
-			continue
-		}
-		if _, err := tls.LoadX509KeyPair(c.Resolve(l.TLSCert), c.Resolve(l.TLSKey)); err != nil {
-			return c.KeyError("listener", i, "tls_cert", fmt.Errorf("listener %s: %w", l.Name, err))
-		}
+	if err := smtpd.CheckCerts(c); err != nil {
+		return err
 	}
 	if f := c.Auth.SendersFile; f != "" {
 		if err := auth.NewSenders(nil).LoadSendersFile(c.Resolve(f)); err != nil {

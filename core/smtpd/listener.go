@@ -22,10 +22,10 @@ import (
 // decided before go-smtp writes its 220 greeting, without holding up the
 // accept loop; admitted connections reach go-smtp through a handoff.
 type listener struct {
-	srv  *Server
-	cfg  config.Listener
-	tls  *tls.Config                     // nil: no STARTTLS
-	cert atomic.Pointer[tls.Certificate] // what tls serves; SetListeners renews it
+	srv   *Server
+	cfg   config.Listener
+	tls   *tls.Config             // nil: no STARTTLS
+	certs atomic.Pointer[certSet] // what tls serves; SetListeners renews it
 
 	// tlsRequired is tls_required as it is now: each connection takes it
 	// when accepted, and SetListeners changes it for those to come.
@@ -59,12 +59,12 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	l.xclient.Store(newXClientTrust(lc))
 	l.greet.Store(newGreetPause(lc))
 	if lc.TLSCert != "" {
-		cert, err := loadCert(s.cfg, lc)
+		certs, err := loadCerts(s.cfg, lc)
 		if err != nil {
 			return nil, err
 		}
-		l.cert.Store(cert)
-		l.tls = serverTLS(&l.cert)
+		l.certs.Store(certs)
+		l.tls = serverTLS(&l.certs)
 	}
 	l.smtp = l.newSMTP(s.lim())
 	return l, nil

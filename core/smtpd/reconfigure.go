@@ -1,7 +1,6 @@
 package smtpd
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"reflect"
@@ -18,12 +17,13 @@ type ListenerChanges struct {
 
 // SetListeners makes the running server's listeners those of lcs, for a
 // config reload. A listener whose name, address, kind and TLS files are
-// unchanged keeps its socket and its sessions untouched; its certificate
-// and key are read again, so that new TLS sessions get a renewed
-// certificate, and one that no longer loads refuses the reload; a changed
-// tls_required, proxy_protocol, proxy_timeout, greet_pause or
-// greet_pause_skip applies to the connections it accepts from then on, a
-// changed xclient_hosts to the next EHLO and XCLIENT of every connection.
+// unchanged keeps its socket and its sessions untouched; its certificates
+// and keys, tls_certs' included, are read again, so that new TLS sessions
+// get a renewed certificate, and one that no longer loads refuses the
+// reload (a changed tls_certs list too); a changed tls_required,
+// proxy_protocol, proxy_timeout, greet_pause or greet_pause_skip applies
+// to the connections it accepts from then on, a changed xclient_hosts to
+// the next EHLO and XCLIENT of every connection.
 // A new one is bound and served. One that is gone (or changed) stops accepting at once
 // and its sessions end as at Shutdown: an idle one now, one in a
 // transaction as soon as that transaction is over, so no accepted message
@@ -52,7 +52,7 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	// certificate is installed under the same names, and the reload is how
 	// the operator says so. A file that no longer loads refuses the reload,
 	// as it would for a new listener.
-	renewed := map[*listener]*tls.Certificate{}
+	renewed := map[*listener]*certSet{}
 	required := map[*listener]bool{}
 	proxies := map[*listener]*proxyTrust{}
 	xclients := map[*listener]*xclientTrust{}
@@ -66,11 +66,11 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 			xclients[old] = newXClientTrust(lc)
 			greets[old] = newGreetPause(lc)
 			if lc.TLSCert != "" {
-				cert, err := loadCert(s.cfg, lc)
+				certs, err := loadCerts(s.cfg, lc)
 				if err != nil {
 					return ch, err
 				}
-				renewed[old] = cert
+				renewed[old] = certs
 			}
 			continue
 		}
@@ -126,8 +126,8 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	s.mu.Unlock()
 	// Handshakes from now on get the certificate as the files hold it;
 	// sessions already under TLS keep theirs.
-	for l, cert := range renewed {
-		l.cert.Store(cert)
+	for l, certs := range renewed {
+		l.certs.Store(certs)
 	}
 	for l, req := range required {
 		l.tlsRequired.Store(req)
@@ -172,9 +172,9 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 }
 
 // findListener returns the running listener configured as lc, but for
-// tls_required, proxy_protocol, proxy_timeout, xclient_hosts, greet_pause
-// and greet_pause_skip, which a running listener takes without a new
-// socket.
+// tls_required, proxy_protocol, proxy_timeout, xclient_hosts, greet_pause,
+// greet_pause_skip and tls_certs, which a running listener takes without
+// a new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
@@ -183,6 +183,7 @@ func findListener(ls []*listener, lc config.Listener) *listener {
 		cfg.ProxyProtocol, cfg.ProxyTimeout = lc.ProxyProtocol, lc.ProxyTimeout
 		cfg.XClientHosts = lc.XClientHosts
 		cfg.GreetPause, cfg.GreetPauseSkip = lc.GreetPause, lc.GreetPauseSkip
+		cfg.TLSCerts = lc.TLSCerts // a kept listener's files are read again anyway
 		if reflect.DeepEqual(cfg, lc) {
 			return l
 		}
