@@ -20,10 +20,15 @@ import (
 // again at data only for the hooks this process has no record of (it
 // was started after them).
 //
-// The core tells a plugin nothing of RSET or of a session's end: a MAIL,
-// a HELO or the data hook ends the transaction's record, and a session
-// not heard of for ttl (a client that never sent DATA) is forgotten, as
-// are the least recently heard of when more than max are kept.
+// The core tells a plugin nothing of RSET or of a session's end, and does
+// not ask it at a MAIL or RCPT a stage before it accepted; each call
+// says which transaction of the session it is of (sdk.Session's
+// Transaction), and the record of one is never taken for another's. A
+// MAIL, a HELO or the data hook ends the transaction's record too, and a
+// session not heard of for ttl (a client that never sent DATA) is
+// forgotten, as are the least recently heard of when more than max are
+// kept. A core older than the transaction number sends 0: the end of a
+// transaction is then told from the envelopes (see rcpt).
 type decisions struct {
 	now func() time.Time
 	ttl time.Duration
@@ -57,6 +62,9 @@ type sessionRecord struct {
 	connect, helo           []hit
 	connectKnown, heloKnown bool
 	txn                     *txnRecord // nil: no MAIL seen since the last data hook
+	// txnNo is the number of the transaction txn records (0 from an
+	// older core).
+	txnNo int
 }
 
 // txnRecord is what the mail and rcpt hooks of the open transaction
@@ -178,24 +186,39 @@ func (d *decisions) helo(id string, v sdk.Verdict, hs []hit) {
 	}
 }
 
-// mail starts a transaction.
-func (d *decisions) mail(id string, v sdk.Verdict, hs []hit) {
+// mail starts a transaction, numbered sess.Transaction. A call that
+// comes after a rcpt call of its own transaction (the core gave up
+// waiting for it, went on, and it finished later) keeps what that rcpt
+// recorded.
+func (d *decisions) mail(sess *sdk.Session, v sdk.Verdict, hs []hit) {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s, _ := d.session(id)
-	s.txn = nil
+	s, _ := d.session(sess.ID)
+	n := sess.Transaction
+	if refusing(v) && n == 0 {
+		// An older core's next transaction may have had a MAIL the
+		// filter was not asked about: nothing is known of it.
+		s.txn = nil
+		return
+	}
+	if n == 0 || s.txn == nil || s.txnNo != n {
+		s.txn, s.txnNo = &txnRecord{rcptsKnown: true}, n
+	}
+	s.txn.mail, s.txn.mailKnown = nil, true
 	if !refusing(v) {
-		s.txn = &txnRecord{mail: atData(hs), mailKnown: true, rcptsKnown: true}
+		s.txn.mail = atData(hs)
 	}
 }
 
 // rcpt records addr's rules. t's envelope has the recipients accepted so
-// far: the last one recorded is known to be taken when it is among them,
-// and a recorded one missing means the transaction is not the one
-// recorded (a MAIL this stage was not asked about after a RSET).
+// far: the last one recorded is known to be taken when it is among them.
+// A record of another transaction than t's is not this one's; from an
+// older core, which numbers no transaction, a recorded recipient missing
+// from the envelope says so (a MAIL this stage was not asked about after
+// a RSET).
 func (d *decisions) rcpt(t *sdk.Txn, addr string, v sdk.Verdict, hs []hit) {
 	if d == nil {
 		return
@@ -204,13 +227,17 @@ func (d *decisions) rcpt(t *sdk.Txn, addr string, v sdk.Verdict, hs []hit) {
 	defer d.mu.Unlock()
 	rcpts := t.Envelope.Rcpts
 	s, created := d.session(t.Session.ID)
+	n := t.Session.Transaction
 	tx := s.txn
+	if tx != nil && s.txnNo != n {
+		tx = nil
+	}
 	if tx != nil && tx.pending != nil && hasRcpt(rcpts, tx.pending.addr) {
 		tx.rcpts = append(tx.rcpts, *tx.pending)
 	}
 	if tx != nil {
 		tx.pending = nil
-		if slices.ContainsFunc(tx.rcpts, func(r rcptRecord) bool { return !hasRcpt(rcpts, r.addr) }) {
+		if n == 0 && slices.ContainsFunc(tx.rcpts, func(r rcptRecord) bool { return !hasRcpt(rcpts, r.addr) }) {
 			tx = nil
 		}
 	}
@@ -220,29 +247,31 @@ func (d *decisions) rcpt(t *sdk.Txn, addr string, v sdk.Verdict, hs []hit) {
 		// data hook evaluates the mail rules. The RCPTs before this one
 		// are known when there were none.
 		tx = &txnRecord{rcptsKnown: !created || len(rcpts) == 0}
-		s.txn = tx
+		s.txn, s.txnNo = tx, n
 	}
 	if hs = atData(hs); !refusing(v) && len(hs) > 0 {
 		tx.pending = &rcptRecord{addr: addr, hits: hs, first: len(rcpts) == 0}
 	}
 }
 
-// take returns the record of id's session for its data hook and ends
-// its transaction; nil when there is none.
-func (d *decisions) take(id string) *earlierRecord {
+// take returns the record of sess for its data hook and ends its
+// transaction; nil when there is none. A transaction recorded under
+// another number is not sess's: neither its mail nor its rcpt hooks are
+// known.
+func (d *decisions) take(sess *sdk.Session) *earlierRecord {
 	if d == nil {
 		return nil
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s, ok := d.sessions[id]
+	s, ok := d.sessions[sess.ID]
 	if !ok || d.now().Sub(s.seen) >= d.ttl {
-		delete(d.sessions, id)
+		delete(d.sessions, sess.ID)
 		return nil
 	}
 	s.seen = d.now()
 	e := &earlierRecord{connect: s.connect, helo: s.helo, connectKnown: s.connectKnown, heloKnown: s.heloKnown}
-	if tx := s.txn; tx != nil {
+	if tx := s.txn; tx != nil && s.txnNo == sess.Transaction {
 		e.mail, e.mailKnown, e.rcptsKnown = tx.mail, tx.mailKnown, tx.rcptsKnown
 		e.rcpts, e.pending = tx.rcpts, tx.pending
 	}

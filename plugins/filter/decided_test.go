@@ -220,7 +220,7 @@ func TestDecisionsBounded(t *testing.T) {
 		t.Error("the latest session was dropped, not the oldest")
 	}
 	clk.Advance(decisionsTTL)
-	if d.take("c99") != nil {
+	if d.take(&sdk.Session{ID: "c99"}) != nil {
 		t.Error("a session idle for the TTL was still taken")
 	}
 	d.connect("new", sdk.Continue(), nil)
@@ -245,5 +245,44 @@ func TestDecisionsBounded(t *testing.T) {
 	}
 	if !strings.Contains(v.Reason, "evaluated again at data") {
 		t.Errorf("reason %q: want the evaluation again noted", v.Reason)
+	}
+}
+
+// numbered is sessionTxn in transaction n of its session, as a core that
+// numbers them sends it.
+func numbered(n int, id, from string, rcpts ...sdk.Recipient) *sdk.Txn {
+	t := sessionTxn(id, from, rcpts...)
+	t.Session.Transaction = n
+	return t
+}
+
+// With the core's transaction numbers, what the filter recorded of one
+// transaction never acts on another: not a mail rule's match of a
+// transaction the client reset, when the next one's MAIL was accepted by
+// a stage before the filter (so the filter was not asked), nor a
+// recipient matched there and refused by a later stage, when the next
+// one's recipients were accepted before the filter too. A mail call that
+// comes after its transaction's first rcpt (the core gave up waiting,
+// and it finished later) keeps what that rcpt recorded.
+func TestDecisionsKeyedByTransaction(t *testing.T) {
+	h := serve(t, nil, decidedConfig)
+	tx := numbered(0, "k1", "sales@partner.example")
+	h.Connect(tx.Session)
+	h.Helo(tx, tx.Session.Helo)
+	tx = numbered(1, "k1", "sales@partner.example")
+	h.Mail(tx)
+	h.Rcpt(tx, "ceo@example.org") // refused by a later stage; then RSET
+	at := numbered(2, "k1", "a@example.net", rc("allow@example.org"))
+	v := h.Data(at, plainMsg)
+	if len(v.Edits) != 0 {
+		t.Errorf("transaction 2: edits %v, want none: the matches were transaction 1's (reason %q)", v.Edits, v.Reason)
+	}
+
+	tx = numbered(3, "k1", "a@example.net")
+	h.Rcpt(tx, "ceo@example.org")
+	h.Mail(tx) // late
+	at = numbered(3, "k1", "a@example.net", expanded("alice@example.org", "ceo@example.org"))
+	if got := addedRcpts(h.Data(at, plainMsg)); !slices.Equal(got, []string{"audit@sluice.test NOTIFY=NEVER"}) {
+		t.Errorf("late mail call: added %v, want the copy ceo@'s RCPT decided", got)
 	}
 }

@@ -218,11 +218,17 @@
 // on ^ceo@ copies a message sent to ceo@ that a route alias turned into
 // alice@ and bob@ at data, and a rule that matched no recipient at RCPT
 // does nothing though a recipient at data would match it. The plugin
-// keeps what each session's hooks matched, in memory; the core tells it
-// nothing of RSET or of the end of a session, so a MAIL or a HELO starts
-// the transaction's record again, the data hook ends it, and a session
-// not heard of for an hour (a client gone without DATA) is forgotten, as
-// are the least recently heard of past 100,000 sessions.
+// keeps what each session's hooks matched, in memory. The core tells it
+// nothing of RSET or of the end of a session, and does not ask it at a
+// MAIL or RCPT a stage before it accepted; each call carries the number
+// of its transaction in the session (Session.Transaction), and what was
+// matched in one transaction is never acted on in another. A MAIL or a
+// HELO starts the transaction's record again, the data hook ends it,
+// and a session not heard of for an hour (a client gone without DATA) is
+// forgotten, as are the least recently heard of past 100,000 sessions.
+// A Sluice older than the transaction number sends none; the filter then
+// takes a RCPT whose envelope lacks a recipient it recorded as taken for
+// the start of another transaction.
 //
 // A recipient whose rules matched counts when a stage after the filter
 // took it too: a later RCPT's envelope holds it, or at data it is still

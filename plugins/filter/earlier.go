@@ -15,7 +15,7 @@ import (
 // envelope as the data hook sees them, and the reason says so when one
 // matched.
 func (p *Plugin) earlierHits(ctx context.Context, s *scope) []hit {
-	e := p.decided.take(s.txn.Session.ID)
+	e := p.decided.take(&s.txn.Session)
 	if e == nil {
 		e = &earlierRecord{}
 	}

@@ -152,7 +152,7 @@ func (p *Plugin) Helo(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 // Mail applies the mail rules.
 func (p *Plugin) Mail(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	v, hs := p.envelopeHook(ctx, hookMail, &scope{txn: t})
-	p.decided.mail(t.Session.ID, v, hs)
+	p.decided.mail(&t.Session, v, hs)
 	return v, nil
 }
 
