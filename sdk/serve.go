@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"syscall"
 
 	"github.com/hashicorp/go-plugin"
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
@@ -59,6 +61,13 @@ func Serve(p Plugin) {
 			defer stop()
 		}
 	}
+	// The core stops its plugins itself, once it has drained its sessions
+	// through them. A SIGTERM sent to the whole process group or cgroup
+	// (systemd's default KillMode, kill -TERM -PGID) must not end a plugin
+	// while the core still drains: each session left would get the stage's
+	// on_error. go-plugin eats SIGINT for the same reason; an orphan still
+	// dies, as the core starts its plugins with a parent-death signal.
+	signal.Ignore(syscall.SIGTERM)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         PluginSet(p),
