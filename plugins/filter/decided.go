@@ -62,10 +62,18 @@ type sessionRecord struct {
 	connect, helo           []hit
 	connectKnown, heloKnown bool
 	txn                     *txnRecord // nil: no MAIL seen since the last data hook
-	// txnNo is the number of the transaction txn records (0 from an
-	// older core).
+	// txnNo is the number of the transaction txn records, or recorded
+	// last (0 from an older core).
 	txnNo int
 }
+
+// stale reports whether a call of transaction n is of one before the
+// transaction recorded: the core gave up waiting for it and the client
+// went on (a RSET, a new MAIL), and it finished only now. Numbers only
+// grow in a session, so what it would record is not the record's
+// business; recording it would drop the later transaction's, whose next
+// rcpt call would then start afresh with its recipients taken as known.
+func (s *sessionRecord) stale(n int) bool { return n != 0 && n < s.txnNo }
 
 // txnRecord is what the mail and rcpt hooks of the open transaction
 // decided.
@@ -172,15 +180,19 @@ func (d *decisions) connect(id string, v sdk.Verdict, hs []hit) {
 }
 
 // helo records the HELO's rules, and ends the transaction (RFC 5321
-// §4.1.4: EHLO resets it).
-func (d *decisions) helo(id string, v sdk.Verdict, hs []hit) {
+// §4.1.4: EHLO resets it), but for a stale call's: a later one began
+// after it.
+func (d *decisions) helo(sess *sdk.Session, v sdk.Verdict, hs []hit) {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	s, _ := d.session(id)
-	s.helo, s.heloKnown, s.txn = nil, true, nil
+	s, _ := d.session(sess.ID)
+	if !s.stale(sess.Transaction) {
+		s.txn = nil
+	}
+	s.helo, s.heloKnown = nil, true
 	if !refusing(v) {
 		s.helo = atData(hs)
 	}
@@ -189,7 +201,8 @@ func (d *decisions) helo(id string, v sdk.Verdict, hs []hit) {
 // mail starts a transaction, numbered sess.Transaction. A call that
 // comes after a rcpt call of its own transaction (the core gave up
 // waiting for it, went on, and it finished later) keeps what that rcpt
-// recorded.
+// recorded; one that comes after a later transaction began records
+// nothing.
 func (d *decisions) mail(sess *sdk.Session, v sdk.Verdict, hs []hit) {
 	if d == nil {
 		return
@@ -198,6 +211,9 @@ func (d *decisions) mail(sess *sdk.Session, v sdk.Verdict, hs []hit) {
 	defer d.mu.Unlock()
 	s, _ := d.session(sess.ID)
 	n := sess.Transaction
+	if s.stale(n) {
+		return
+	}
 	if refusing(v) && n == 0 {
 		// An older core's next transaction may have had a MAIL the
 		// filter was not asked about: nothing is known of it.
@@ -218,7 +234,7 @@ func (d *decisions) mail(sess *sdk.Session, v sdk.Verdict, hs []hit) {
 // A record of another transaction than t's is not this one's; from an
 // older core, which numbers no transaction, a recorded recipient missing
 // from the envelope says so (a MAIL this stage was not asked about after
-// a RSET).
+// a RSET). A stale call records nothing.
 func (d *decisions) rcpt(t *sdk.Txn, addr string, v sdk.Verdict, hs []hit) {
 	if d == nil {
 		return
@@ -228,6 +244,9 @@ func (d *decisions) rcpt(t *sdk.Txn, addr string, v sdk.Verdict, hs []hit) {
 	rcpts := t.Envelope.Rcpts
 	s, created := d.session(t.Session.ID)
 	n := t.Session.Transaction
+	if s.stale(n) {
+		return
+	}
 	tx := s.txn
 	if tx != nil && s.txnNo != n {
 		tx = nil

@@ -286,3 +286,43 @@ func TestDecisionsKeyedByTransaction(t *testing.T) {
 		t.Errorf("late mail call: added %v, want the copy ceo@'s RCPT decided", got)
 	}
 }
+
+// A call of an earlier transaction that finishes after the next one has
+// begun (the core gave up waiting for it, and the client went on with a
+// RSET and a new MAIL) records nothing over the new transaction's record:
+// a late rcpt or mail call of transaction 1, or a late helo call that
+// ended it, arriving between transaction 2's RCPT ceo@ and its next RCPT.
+// Before, the late call replaced transaction 2's record, the next rcpt
+// call found it another transaction's and started afresh as if its
+// recipients were known, and ceo@'s copy was never made.
+func TestLateCallOfEarlierTransaction(t *testing.T) {
+	h := serve(t, nil, decidedConfig)
+	for _, late := range []string{"rcpt", "mail", "helo"} {
+		id := "late-" + late
+		tx := numbered(0, id, "a@example.net")
+		h.Connect(tx.Session)
+		h.Helo(tx, tx.Session.Helo)
+		tx = numbered(2, id, "a@example.net")
+		h.Mail(tx)
+		h.Rcpt(tx, "ceo@example.org")
+		old := numbered(1, id, "a@example.net")
+		switch late {
+		case "rcpt":
+			h.Rcpt(old, "cfo@example.org")
+		case "mail":
+			h.Mail(old)
+		case "helo":
+			h.Helo(old, old.Session.Helo)
+		}
+		tx.Envelope.Rcpts = []sdk.Recipient{rc("ceo@example.org")}
+		h.Rcpt(tx, "bob@example.org")
+		at := numbered(2, id, "a@example.net", rc("ceo@example.org"), rc("bob@example.org"))
+		v := h.Data(at, plainMsg)
+		if got := addedRcpts(v); !slices.Equal(got, []string{"audit@sluice.test NOTIFY=NEVER"}) {
+			t.Errorf("late %s call of transaction 1: added %v, want ceo@'s copy (reason %q)", late, got, v.Reason)
+		}
+		if got := rcptsAfter(at, v); slices.Contains(got, "review@sluice.test") {
+			t.Errorf("late %s call of transaction 1: recipients %v: transaction 1's cfo@ redirected transaction 2", late, got)
+		}
+	}
+}

@@ -222,7 +222,9 @@
 // nothing of RSET or of the end of a session, and does not ask it at a
 // MAIL or RCPT a stage before it accepted; each call carries the number
 // of its transaction in the session (Session.Transaction), and what was
-// matched in one transaction is never acted on in another. A MAIL or a
+// matched in one transaction is never acted on in another; a call the
+// core gave up waiting for that finishes after the next transaction
+// began records nothing. A MAIL or a
 // HELO starts the transaction's record again, the data hook ends it,
 // and a session not heard of for an hour (a client gone without DATA) is
 // forgotten, as are the least recently heard of past 100,000 sessions.

@@ -145,7 +145,7 @@ func (p *Plugin) Connect(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 // Helo applies the helo rules.
 func (p *Plugin) Helo(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	v, hs := p.envelopeHook(ctx, hookHelo, &scope{txn: t})
-	p.decided.helo(t.Session.ID, v, hs)
+	p.decided.helo(&t.Session, v, hs)
 	return v, nil
 }
 
