@@ -61,7 +61,9 @@ type Session struct {
 	// it knows the last transaction ended, so that what it kept of that
 	// one goes no further. 0 at connect, at a HELO before the first MAIL
 	// (a later one has the number of the transaction it ended), at
-	// deliver and bounce, and from a core older than the field.
+	// deliver and bounce, and from a core older than the field. XCLIENT
+	// starts the session again under the same ID, and the count goes
+	// on: its connect and HELO carry the last transaction's number.
 	Transaction int `json:"transaction,omitempty"`
 }
 

@@ -30,7 +30,11 @@ func (pp pipelinePolicy) session(info *smtpd.SessionInfo) *pipeline.Session {
 }
 
 // Connect opens the pipeline session (milters connect here) and runs the
-// connect hook.
+// connect hook. After XCLIENT, which opens another under the same ID, the
+// transactions are numbered on from the connection's MAIL commands: a
+// plugin keeping state by session ID and transaction number (the
+// filter) must not take the new client's first transaction for the
+// proxy's first one.
 func (pp pipelinePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *reply.Reply {
 	sess := sdk.Session{
 		ID:          info.ID,
@@ -40,6 +44,7 @@ func (pp pipelinePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *
 		Listener:    info.Listener,
 		TLS:         info.TLS,
 		RelayClient: info.RelayClient,
+		Transaction: info.Mails,
 	}
 	if info.Local.IsValid() {
 		sess.LocalIP, sess.LocalPort = info.Local.Addr().String(), int(info.Local.Port())

@@ -116,6 +116,12 @@ type SessionInfo struct {
 	// user XCLIENT's LOGIN named.
 	AuthUser string
 	AuthMech string
+	// Mails counts the connection's MAIL commands that got as far as the
+	// checks of the sender, the Policy's among them, across STARTTLS and
+	// XCLIENT. XCLIENT ends the Policy's session and opens another under
+	// the same ID; the stages' transaction numbers go on from Mails there,
+	// so that no two transactions of the connection share one.
+	Mails int
 	// State belongs to the Policy: set at Connect, it stays with the
 	// connection across STARTTLS and transactions, until XCLIENT.
 	State any

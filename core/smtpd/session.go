@@ -196,6 +196,10 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 		return r, false
 	}
 	s.info.DSNRet, s.info.DSNEnvID = string(opts.Return), opts.EnvelopeID
+	// Counted on the connection, which outlives this session (STARTTLS,
+	// XCLIENT), before the Policy numbers the transaction.
+	s.conn.info.Mails++
+	s.info.Mails = s.conn.info.Mails
 	from, r = s.srv.checkMail(&s.info, from, opts.UTF8)
 	if r != nil {
 		s.info.DSNRet, s.info.DSNEnvID = "", ""

@@ -389,7 +389,9 @@ type Session struct {
 	// at a MAIL an earlier stage accepted; a new number is how it knows a
 	// transaction ended. 0 at connect, at a HELO before the first MAIL (a
 	// later one has the number of the transaction it ended), at deliver and
-	// bounce, and from a core older than this field.
+	// bounce, and from a core older than this field. XCLIENT starts the
+	// session again under the same id, and the count goes on: its connect
+	// and HELO carry the last transaction's number.
 	Transaction   uint32 `protobuf:"varint,14,opt,name=transaction,proto3" json:"transaction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
