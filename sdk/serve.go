@@ -31,6 +31,11 @@ var Handshake = plugin.HandshakeConfig{
 // call. It returns when the core shuts the plugin down. Run by hand, the
 // binary prints that it is a plugin and exits with status 1.
 //
+// SIGTERM and SIGINT do not end the process: one sent to the daemon's
+// whole process group reaches its plugins too, and the core stops them
+// itself once it has drained its sessions. A process the plugin starts
+// can still be stopped with SIGTERM.
+//
 // Hooks are called concurrently (one goroutine per call), so p must be
 // safe for concurrent use. A panic in a hook is recovered and reported to
 // the core as an error; the process keeps serving.
@@ -67,7 +72,11 @@ func Serve(p Plugin) {
 	// while the core still drains: each session left would get the stage's
 	// on_error. go-plugin eats SIGINT for the same reason; an orphan still
 	// dies, as the core starts its plugins with a parent-death signal.
-	signal.Ignore(syscall.SIGTERM)
+	// It is caught and dropped (the channel is never read, and a full one
+	// drops the signal), not ignored: an ignored signal stays ignored
+	// across exec, so a process the plugin starts could not be stopped
+	// with SIGTERM and would outlive a kill -TERM of its group.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGTERM)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         PluginSet(p),

@@ -42,6 +42,9 @@ func TestMain(m *testing.M) {
 	case "log-burst":
 		sdk.Serve(logBurst{})
 		os.Exit(0)
+	case "sigterm":
+		sdk.Serve(sigtermed{})
+		os.Exit(0)
 	case "graceful":
 		// Serve returns when the core asks the plugin to exit; a process
 		// killed outright never gets here.
