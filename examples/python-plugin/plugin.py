@@ -159,6 +159,11 @@ def main():
     # Ctrl-C in the core's terminal reaches the whole process group; the
     # core decides when its plugins stop (go-plugin plugins do the same).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # So does a SIGTERM to the group (kill -TERM -PGID, systemd's default
+    # KillMode), while the core still drains its sessions through this
+    # process: it is caught and dropped, not SIG_IGN, which a process this
+    # one started would inherit and then never stop on SIGTERM.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
 
     stop = threading.Event()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))

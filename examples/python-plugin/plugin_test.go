@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -145,6 +146,31 @@ func TestDataHook(t *testing.T) {
 	pc.Kill()
 	if !pc.Exited() {
 		t.Error("python plugin still running after Kill")
+	}
+}
+
+// A SIGTERM to the daemon's process group reaches the plugin too; it
+// keeps serving, as the core stops it itself once it has drained its
+// sessions. The kernel dooms a process without a handler for it within
+// the kill, so the call after it would fail.
+func TestOutlivesSIGTERM(t *testing.T) {
+	c, _, pc := start(t)
+	rc := pc.ReattachConfig()
+	if rc == nil || rc.Pid == 0 {
+		t.Fatalf("no pid for the plugin process: %+v", rc)
+	}
+	if err := syscall.Kill(rc.Pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sdktest.ParseMessage([]byte("Subject: after SIGTERM\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Data(context.Background(), sdk.HookData, sdktest.NewTxn("alice@example.org", "bob@example.org"), m, false); err != nil {
+		t.Fatalf("a call after SIGTERM: %v", err)
+	}
+	if pc.Exited() {
+		t.Error("the plugin exited after SIGTERM")
 	}
 }
 
