@@ -125,11 +125,15 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 # /etc/sluice): only missing directories are made.
 mkdirs = for d in $(1); do [ -d "$$d" ] || { echo "install -d -m 755 $$d"; install -d -m 755 "$$d"; } || exit 1; done
 
+# A mailq that is another MTA's (Postfix's /usr/bin/mailq with PREFIX=/usr)
+# belongs to its package: install keeps it, as uninstall does.
 install:
 	@[ -x $(BIN)/sluice ] || { echo "install: no $(BIN)/sluice: run make build first" >&2; exit 1; }
 	@$(call mkdirs,$(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(SYSCONFDIR)/sluice)
 	install -m 755 $(BIN)/sluice $(DESTDIR)$(BINDIR)/sluice
-	ln -sf sluice $(DESTDIR)$(BINDIR)/mailq
+	@q=$(DESTDIR)$(BINDIR)/mailq; \
+	if { [ ! -e "$$q" ] && [ ! -L "$$q" ]; } || [ "$$(readlink "$$q")" = sluice ]; then echo "ln -sf sluice $$q"; ln -sf sluice "$$q"; \
+	else echo "kept $$q, another MTA's: sluice queue list is Sluice's"; fi
 	sed -e 's|/usr/local/bin/sluice|$(BINDIR)/sluice|' -e 's|/etc/sluice/|$(SYSCONFDIR)/sluice/|' \
 	  dist/systemd/sluice.service > $(DESTDIR)$(UNITDIR)/sluice.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/sluice.service

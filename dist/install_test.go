@@ -120,6 +120,31 @@ func TestMakeInstallLayout(t *testing.T) {
 	}
 }
 
+// Another MTA's mailq in BINDIR (Postfix's /usr/bin/mailq, a symlink to
+// its sendmail, under PREFIX=/usr) is its package's: install leaves it
+// as uninstall does, and says so.
+func TestMakeInstallKeepsAnotherMailq(t *testing.T) {
+	bin := filepath.Dir(testlib.Build(t, "./cmd/sluice"))
+	dest := t.TempDir()
+	mailq := filepath.Join(dest, "usr/bin/mailq")
+	if err := os.MkdirAll(filepath.Dir(mailq), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../sbin/sendmail", mailq); err != nil {
+		t.Fatal(err)
+	}
+	out := install(t, "install", bin, "DESTDIR="+dest, "PREFIX=/usr")
+	if l, err := os.Readlink(mailq); err != nil || l != "../sbin/sendmail" {
+		t.Errorf("install replaced another MTA's mailq: now %q %v", l, err)
+	}
+	if !strings.Contains(out, "kept "+mailq) {
+		t.Errorf("install did not say it kept the mailq:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dest, "usr/bin/sluice")); err != nil {
+		t.Errorf("not installed: %v", err)
+	}
+}
+
 // PREFIX and SYSCONFDIR move the files and the paths the unit names, and
 // systemd-analyze verify accepts the unit as installed (it wants the
 // ExecStart binary to exist, so this install has no DESTDIR).
