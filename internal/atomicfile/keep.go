@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -13,8 +14,14 @@ import (
 // root-owned 0600 copy would lock it out); a new file gets perm. The
 // temporary file takes them before the rename, so no reader sees the file
 // with others. Giving it another owner needs root: without it the write
-// fails and the file is left as it was.
+// fails and the file is left as it was. A symlink is followed: the file it
+// names is replaced and the link stays (a users file kept elsewhere), where
+// renaming over the link would leave that file stale and put a copy, with
+// its owner and mode, in the link's place.
 func WriteKeeping(path string, data []byte, perm os.FileMode) error {
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+	}
 	old, err := os.Stat(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):

@@ -42,3 +42,37 @@ func TestWriteKeepingKeepsModeOwnerAndGroup(t *testing.T) {
 		t.Fatalf("temporary file left behind: %v", entries)
 	}
 }
+
+// A symlink is written through: the file it names gets the new content
+// and the link stays a link, as an operator who keeps the file elsewhere
+// made it.
+func TestWriteKeepingFollowsSymlink(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "shared"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "shared", "users")
+	if err := os.WriteFile(target, []byte("one"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "users")
+	if err := os.Symlink("shared/users", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteKeeping(link, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := os.Readlink(link); err != nil || l != "shared/users" {
+		t.Errorf("the link was replaced: %q %v", l, err)
+	}
+	b, err := os.ReadFile(target)
+	fi, _ := os.Stat(target)
+	if err != nil || string(b) != "two" || fi.Mode().Perm() != 0o640 {
+		t.Errorf("the file the link names: %q mode %v (%v), want two 0640", b, fi.Mode(), err)
+	}
+	for d, n := range map[string]int{dir: 2, filepath.Join(dir, "shared"): 1} {
+		if entries, _ := os.ReadDir(d); len(entries) != n {
+			t.Errorf("temporary file left behind in %s: %v", d, entries)
+		}
+	}
+}
