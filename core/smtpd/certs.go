@@ -1,10 +1,13 @@
 package smtpd
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 
 	"github.com/sluice-mta/sluice/core/config"
@@ -56,13 +59,13 @@ func (e *certError) Unwrap() error { return e.err }
 // loadCerts reads a listener's certificates and keys (paths relative to
 // the config file), at start, at each reload and for check-config.
 func loadCerts(c *config.Config, l config.Listener) (*certSet, error) {
-	def, err := tls.LoadX509KeyPair(c.Resolve(l.TLSCert), c.Resolve(l.TLSKey))
+	def, err := loadPair(c.Resolve(l.TLSCert), c.Resolve(l.TLSKey))
 	if err != nil {
 		return nil, &certError{listener: l.Name, pair: -1, path: l.TLSCert, err: err}
 	}
 	cs := &certSet{def: &def}
 	for j, p := range l.TLSCerts {
-		cert, err := tls.LoadX509KeyPair(c.Resolve(p.Cert), c.Resolve(p.Key))
+		cert, err := loadPair(c.Resolve(p.Cert), c.Resolve(p.Key))
 		if err == nil && cert.Leaf == nil { // GODEBUG=x509keypairleaf=0
 			cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0])
 		}
@@ -75,6 +78,37 @@ func loadCerts(c *config.Config, l config.Listener) (*certSet, error) {
 		cs.sni = append(cs.sni, &cert)
 	}
 	return cs, nil
+}
+
+// loadPair reads a certificate file (the certificate, then any
+// intermediates) and its key as tls.LoadX509KeyPair does, but refuses a
+// certificate file with a PEM block that does not end: one read while a
+// renewal is copied over it (cp truncates, then writes) would load as
+// the certificate without the intermediates after the cut, and clients
+// that verify it (MTA-STS, RFC 8461 §4.2) would fail until the next
+// reload. The refused reload keeps the chain in service.
+func loadPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	// pem.Decode passes over a block it cannot end to the next one, so
+	// the blocks decoded are counted against those begun.
+	blocks := 0
+	for rest := certPEM; ; blocks++ {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+	}
+	if begun := bytes.Count(certPEM, []byte("-----BEGIN ")); begun > blocks {
+		return tls.Certificate{}, fmt.Errorf("the certificate file has a PEM block that does not end (cut short, or still being written): %d begun, %d whole", begun, blocks)
+	}
+	return tls.X509KeyPair(certPEM, keyPEM)
 }
 
 // selectable refuses a tls_certs certificate that SNI would never, or
