@@ -7,8 +7,9 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
-// pfBcc is one entry of sender_bcc_maps or recipient_bcc_maps, as the
-// route stage's sender_bcc or recipient_bcc writes it.
+// pfBcc is one entry of an address table (sender_bcc_maps,
+// recipient_bcc_maps, sender_canonical_maps), as the route stage's
+// sender_bcc, recipient_bcc or sender_canonical writes it.
 type pfBcc struct {
 	key, addr, from string
 }
@@ -42,37 +43,11 @@ func (im *importer) bccMaps(route *pfRoute) error {
 		if !p.set(m.param) {
 			continue
 		}
-		seen := map[string]bool{}
-		for _, spec := range pfList(p.take(m.param)) {
-			entries, ok, err := p.readTable(spec)
-			if err != nil {
-				return fmt.Errorf("%s: %w", m.param, err)
-			}
-			if !ok {
-				im.note(m.param, fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries into the route stage", spec))
-				continue
-			}
-			route.from = appendOnce(route.from, m.param)
-			for _, e := range entries {
-				where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
-				key := strings.ToLower(e.key)
-				at := strings.LastIndexByte(key, '@')
-				switch {
-				case at < 0 || at == len(key)-1:
-					im.noteAt(where, "a key is user@domain or @domain (a bare user is Postfix's for its local domains only: write it with each domain)")
-					continue
-				case seen[key]:
-					im.noteAt(where, "the same key as an earlier line, which Postfix's lookup finds first")
-					continue
-				}
-				if why := pfBccAddr(e.value); why != "" {
-					im.noteAt(where, why)
-					continue
-				}
-				seen[key] = true
-				*m.out = append(*m.out, pfBcc{key: key, addr: e.value, from: m.param + " " + where})
-			}
+		got, err := im.addrTables(route, m.param, "", pfBccAddr)
+		if err != nil {
+			return err
 		}
+		*m.out = got
 	}
 	return nil
 }
@@ -107,4 +82,53 @@ func writeBcc(b *strings.Builder, route *pfRoute) {
 			kv(b, e.from, tomlStr(e.key), tomlStr(e.addr))
 		}
 	}
+}
+
+// addrTables reads the hash-style tables main.cf's param names, whose keys
+// are addresses looked up as Postfix's cleanup does (user@domain or
+// @domain), into route entries: the key in lower case, the value as
+// written, and where it came from. A key the route stage would refuse, a
+// key an earlier line already holds (Postfix's lookup finds that one), a
+// value check refuses (why says how) or a table of another kind is listed
+// instead. stageKey names the route stage's key in the note for a table
+// of another kind ("" for none).
+func (im *importer) addrTables(route *pfRoute, param, stageKey string, check func(string) string) ([]pfBcc, error) {
+	p := im.p
+	var out []pfBcc
+	seen := map[string]bool{}
+	for _, spec := range pfList(p.take(param)) {
+		entries, ok, err := p.readTable(spec)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", param, err)
+		}
+		if !ok {
+			why := fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries into the route stage", spec)
+			if stageKey != "" {
+				why += "'s " + stageKey
+			}
+			im.note(param, why)
+			continue
+		}
+		route.from = appendOnce(route.from, param)
+		for _, e := range entries {
+			where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
+			key := strings.ToLower(e.key)
+			at := strings.LastIndexByte(key, '@')
+			switch {
+			case at < 0 || at == len(key)-1:
+				im.noteAt(where, "a key is user@domain or @domain (a bare user is Postfix's for its local domains only: write it with each domain)")
+				continue
+			case seen[key]:
+				im.noteAt(where, "the same key as an earlier line, which Postfix's lookup finds first")
+				continue
+			}
+			if why := check(e.value); why != "" {
+				im.noteAt(where, why)
+				continue
+			}
+			seen[key] = true
+			out = append(out, pfBcc{key: key, addr: e.value, from: param + " " + where})
+		}
+	}
+	return out, nil
 }

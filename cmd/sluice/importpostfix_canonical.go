@@ -32,37 +32,11 @@ var pfCanonicalNotes = []struct{ param, why string }{
 func (im *importer) canonicalMaps(route *pfRoute) error {
 	p := im.p
 	if p.set("sender_canonical_maps") {
-		seen := map[string]bool{}
-		for _, spec := range pfList(p.take("sender_canonical_maps")) {
-			entries, ok, err := p.readTable(spec)
-			if err != nil {
-				return fmt.Errorf("sender_canonical_maps: %w", err)
-			}
-			if !ok {
-				im.note("sender_canonical_maps", fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries into the route stage's sender_canonical", spec))
-				continue
-			}
-			route.from = appendOnce(route.from, "sender_canonical_maps")
-			for _, e := range entries {
-				where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
-				key := strings.ToLower(e.key)
-				at := strings.LastIndexByte(key, '@')
-				switch {
-				case at < 0 || at == len(key)-1:
-					im.noteAt(where, "a key is user@domain or @domain (a bare user is Postfix's for its local domains only: write it with each domain)")
-					continue
-				case seen[key]:
-					im.noteAt(where, "the same key as an earlier line, which Postfix's lookup finds first")
-					continue
-				}
-				if why := pfCanonicalValue(e.value); why != "" {
-					im.noteAt(where, why)
-					continue
-				}
-				seen[key] = true
-				route.senderCanonical = append(route.senderCanonical, pfBcc{key: key, addr: e.value, from: "sender_canonical_maps " + where})
-			}
+		got, err := im.addrTables(route, "sender_canonical_maps", "sender_canonical", pfCanonicalValue)
+		if err != nil {
+			return err
 		}
+		route.senderCanonical = got
 	}
 	if p.set("masquerade_domains") {
 		list := pfList(p.value("masquerade_domains"))
