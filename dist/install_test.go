@@ -70,6 +70,10 @@ func TestMakeInstallLayout(t *testing.T) {
 	if !strings.Contains(string(unit), "\nExecStart=/usr/local/bin/sluice serve -c /etc/sluice/sluice.toml\n") {
 		t.Errorf("unit's ExecStart is not the installed binary and config:\n%s", unit)
 	}
+	// systemctl reload waits for the daemon's answer and fails on a refusal.
+	if !strings.Contains(string(unit), "\nExecReload=/usr/local/bin/sluice reload -c /etc/sluice/sluice.toml\n") {
+		t.Errorf("unit's ExecReload is not sluice reload of the installed config:\n%s", unit)
+	}
 	if l, err := os.Readlink(filepath.Join(dest, "usr/local/bin/mailq")); err != nil || l != "sluice" {
 		t.Errorf("mailq: %q %v, want a symlink to sluice", l, err)
 	}
@@ -163,9 +167,13 @@ func TestMakeInstallPrefixAndUnitVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "\nExecStart=" + prefix + "/bin/sluice serve -c " + etc + "/sluice/sluice.toml\n"
-	if !strings.Contains(string(unit), want) {
-		t.Fatalf("unit lacks %q:\n%s", want, unit)
+	for _, want := range []string{
+		"\nExecStart=" + prefix + "/bin/sluice serve -c " + etc + "/sluice/sluice.toml\n",
+		"\nExecReload=" + prefix + "/bin/sluice reload -c " + etc + "/sluice/sluice.toml\n",
+	} {
+		if !strings.Contains(string(unit), want) {
+			t.Fatalf("unit lacks %q:\n%s", want, unit)
+		}
 	}
 	analyze, err := exec.LookPath("systemd-analyze")
 	if err != nil {

@@ -30,8 +30,8 @@ const queueUsage = `usage: sluice queue list|show ID|cat ID|retry ID...|hold ID.
         '<>' is the null sender, '@example.org>' a domain)
   manage the queue of the running daemon through its admin API`
 
-// adminClient finds the daemon: --admin URL, else -c FILE's admin.listen,
-// else the embedded default's.
+// adminClient finds the daemon: --admin URL, else the admin.listen of
+// -c FILE or of clientConfig's file, else the embedded default's.
 func adminClient(cfgPath, url string) (*admin.Client, error) {
 	token := os.Getenv("SLUICE_ADMIN_TOKEN")
 	if url != "" {
@@ -40,7 +40,7 @@ func adminClient(cfgPath, url string) (*admin.Client, error) {
 		}
 		return admin.NewClient(url, token), nil
 	}
-	c, err := loadConfig(cfgPath)
+	c, err := clientConfig(cfgPath)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +90,7 @@ func checkAdminURL(s string) error {
 // the running daemon, and returns what makes its admin client. An --admin
 // given empty is refused rather than taken for "not given".
 func daemonFlags(fs *flag.FlagSet) func() (*admin.Client, error) {
-	cfg := fs.String("c", "", "config file (to find the daemon's admin API)")
+	cfg := fs.String("c", "", "config file (to find the daemon's admin API; default $SLUICE_CONFIG, else "+installedConfig+" when there is one)")
 	url := fs.String("admin", "", "admin API URL")
 	return func() (*admin.Client, error) {
 		if *url == "" && isSet(fs, "admin") {

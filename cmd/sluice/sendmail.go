@@ -36,8 +36,8 @@ const (
 	exNoPerm      = 77 // EX_NOPERM: refused by policy (5.7.x)
 )
 
-// defaultSubmitAddr is where sendmail submits without -c or SLUICE_SMTP:
-// the embedded default config's listener.
+// defaultSubmitAddr is where sendmail submits without -c, SLUICE_SMTP or
+// an installed config: the embedded default config's listener.
 const defaultSubmitAddr = "127.0.0.1:2525"
 
 // sendmailOpts is a parsed sendmail command line.
@@ -101,6 +101,7 @@ const sendmailUsage = `usage: sluice sendmail [-t] [-i] [-f FROM] [-F NAME] [-c 
   -f FROM    envelope sender (-f '<>' is the null sender); -r FROM too
   -F NAME    display name of the From: added when the message has none
   -c FILE    the daemon's config: its first smtp listener, its hostname
+             (default $SLUICE_CONFIG, else /etc/sluice/sluice.toml if there)
   -N DSN     never, or success,failure,delay; -R full|hdrs; -V ENVID
   -v         print the daemon's final reply
   -bs        an SMTP session on stdin and stdout, spliced to the daemon
@@ -112,15 +113,14 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := loadConfig(o.config)
-	if err != nil {
-		return sendmailFail(exUsage, "%v", err)
-	}
-	addr := submitAddr(cfg)
-	if o.config == "" {
-		if env := os.Getenv("SLUICE_SMTP"); env != "" {
-			addr = env
+	// Without -c, $SLUICE_SMTP names the daemon and its greeting the
+	// hostname: no config is read, which a user may not be allowed to.
+	cfg, addr := config.Default(), os.Getenv("SLUICE_SMTP")
+	if o.config != "" || addr == "" {
+		if cfg, err = clientConfig(o.config); err != nil {
+			return sendmailFail(exUsage, "%v", err)
 		}
+		addr = submitAddr(cfg)
 	}
 	if o.smtpStdio {
 		return smtpStdio(addr, stdin, stdout)
