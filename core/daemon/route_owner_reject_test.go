@@ -1,18 +1,10 @@
 package daemon
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sluice-mta/sluice/core/admin"
-	"github.com/sluice-mta/sluice/core/config"
-	"github.com/sluice-mta/sluice/core/envelope"
-	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // TestDeliverRejectLeavesAnotherStagesRoute: a route rule changed to
@@ -22,61 +14,13 @@ import (
 // leaves that recipient alone, which goes to the quarantine relay at the
 // retry instead of bouncing.
 func TestDeliverRejectLeavesAnotherStagesRoute(t *testing.T) {
-	self := testlib.Build(t, "./cmd/sluice")
-	relay := testlib.NewSink(t, "127.0.0.1:0") // the default route: bounces to alice@sluice.test
-	quarantine := testlib.NewSink(t, "127.0.0.1:0")
-	quarantine.OnRcpt(func(string) error { return testlib.Temp }) // until the test says
-	dead := fmt.Sprintf("smtp:127.0.0.1:%d", freePort(t))         // nothing listens there
-	qRoute := "smtp:" + quarantine.Addr
-	actor := actorStage(t, "quarantine", fmt.Sprintf(`{"data": {"suspicious": {"edits": [{"op": "set_route", "addr": "q@moved.test", "route": %q}]}}}`, qRoute), "")
-	dataDir := filepath.Join(t.TempDir(), "data")
-	path := filepath.Join(t.TempDir(), "sluice.toml")
-	configure := func(rule string) {
-		t.Helper()
-		src := reloadBase(dataDir, mxListener+relayTo(relay)+`[[stage]]
-name = "route"
-plugin = "route"
-[stage.config]
-[[stage.config.rules]]
-match = "moved.test"
-`+rule+"\n"+actor)
-		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	configure(fmt.Sprintf("transport = %q", dead))
-	c, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Start(Options{Config: c, Logger: discardLog(), DrainTimeout: 5 * time.Second, ConfigPath: path, Self: self})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Stop() })
-	api := admin.NewClient("http://"+d.AdminAddr().String(), "")
-	deferred := func(subject, rcpt, route, by string) string {
-		t.Helper()
-		reply, err := send(t, d, subject, rcpt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := queuedID(t, reply)
-		waitMessage(t, d, id, fmt.Sprintf("deferred on %s, set by %s", route, by), func(m *envelope.Message) bool {
-			p := m.Pending()
-			return m.Attempts == 1 && len(p) == 1 && p[0].Route == route && p[0].RouteBy == by
-		})
-		return id
-	}
-	qID := deferred("suspicious", "q@moved.test", qRoute, "quarantine")
-	aID := deferred("plain", "a@moved.test", dead, "route")
-
-	quarantine.OnRcpt(nil)
-	configure(`transport = "reject"` + "\nreply = \"550 5.1.6 This domain has moved away\"")
+	rig := startRouteOwnerRig(t)
+	d, api, relay, quarantine := rig.d, rig.api, rig.relay, rig.quarantine
+	rig.configure(`transport = "reject"` + "\nreply = \"550 5.1.6 This domain has moved away\"")
 	if err := d.ReloadFile(); err != nil {
 		t.Fatal(err)
 	}
-	for _, id := range []string{qID, aID} {
+	for _, id := range []string{rig.qID, rig.aID} {
 		if _, _, err := api.Action(id, "retry"); err != nil {
 			t.Fatal(err)
 		}

@@ -26,59 +26,10 @@ import (
 // the trace lists no edit at deliver. A route the route stage set itself
 // still follows the changed rule.
 func TestDeliverKeepsAnotherStagesRoute(t *testing.T) {
-	self := testlib.Build(t, "./cmd/sluice")
-	relay := testlib.NewSink(t, "127.0.0.1:0")
 	live := testlib.NewSink(t, "127.0.0.1:0")
-	quarantine := testlib.NewSink(t, "127.0.0.1:0")
-	quarantine.OnRcpt(func(string) error { return testlib.Temp }) // until the test says
-	dead := fmt.Sprintf("smtp:127.0.0.1:%d", freePort(t))         // nothing listens there
-	qRoute := "smtp:" + quarantine.Addr
-	actor := actorStage(t, "quarantine", fmt.Sprintf(`{"data": {"suspicious": {"edits": [{"op": "set_route", "addr": "q@moved.test", "route": %q}]}}}`, qRoute), "")
-	dataDir := filepath.Join(t.TempDir(), "data")
-	path := filepath.Join(t.TempDir(), "sluice.toml")
-	configure := func(transport string) {
-		t.Helper()
-		src := reloadBase(dataDir, mxListener+relayTo(relay)+`[[stage]]
-name = "route"
-plugin = "route"
-[stage.config]
-[[stage.config.rules]]
-match = "moved.test"
-transport = "`+transport+`"
-`+actor)
-		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	configure(dead)
-	c, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Start(Options{Config: c, Logger: discardLog(), DrainTimeout: 5 * time.Second, ConfigPath: path, Self: self})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = d.Stop() })
-	api := admin.NewClient("http://"+d.AdminAddr().String(), "")
-	deferred := func(subject, rcpt, route, by string) string {
-		t.Helper()
-		reply, err := send(t, d, subject, rcpt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := queuedID(t, reply)
-		waitMessage(t, d, id, fmt.Sprintf("deferred on %s, set by %s", route, by), func(m *envelope.Message) bool {
-			p := m.Pending()
-			return m.Attempts == 1 && len(p) == 1 && p[0].Route == route && p[0].RouteBy == by
-		})
-		return id
-	}
-	qID := deferred("suspicious", "q@moved.test", qRoute, "quarantine")
-	aID := deferred("plain", "a@moved.test", dead, "route")
-
-	quarantine.OnRcpt(nil)
-	configure("smtp:" + live.Addr)
+	rig := startRouteOwnerRig(t)
+	d, api, quarantine, qID, aID := rig.d, rig.api, rig.quarantine, rig.qID, rig.aID
+	rig.configure(fmt.Sprintf("transport = %q", "smtp:"+live.Addr))
 	if err := d.ReloadFile(); err != nil {
 		t.Fatal(err)
 	}
@@ -116,4 +67,72 @@ transport = "`+transport+`"
 	if len(edits) != 0 {
 		t.Errorf("q@'s trace edits at deliver %q, want none: the route stage leaves another's route alone", edits)
 	}
+}
+
+// routeOwnerRig is the daemon of the route-ownership tests: a route stage
+// whose rule for moved.test configure writes (then ReloadFile reads),
+// and after it a quarantine stage that routes q@moved.test's "suspicious"
+// mail to the quarantine sink, which refuses until the test says. qID (q@,
+// route set by the quarantine stage) and aID (a@, by the route stage, to a
+// port nothing listens on) are queued, deferred once on those routes. The
+// default route is the relay sink.
+type routeOwnerRig struct {
+	d                 *Daemon
+	api               *admin.Client
+	relay, quarantine *testlib.Sink
+	qID, aID          string
+	configure         func(rule string)
+}
+
+func startRouteOwnerRig(t *testing.T) *routeOwnerRig {
+	t.Helper()
+	self := testlib.Build(t, "./cmd/sluice")
+	r := &routeOwnerRig{relay: testlib.NewSink(t, "127.0.0.1:0"), quarantine: testlib.NewSink(t, "127.0.0.1:0")}
+	r.quarantine.OnRcpt(func(string) error { return testlib.Temp }) // until the test says
+	dead := fmt.Sprintf("smtp:127.0.0.1:%d", freePort(t))           // nothing listens there
+	qRoute := "smtp:" + r.quarantine.Addr
+	actor := actorStage(t, "quarantine", fmt.Sprintf(`{"data": {"suspicious": {"edits": [{"op": "set_route", "addr": "q@moved.test", "route": %q}]}}}`, qRoute), "")
+	dataDir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(t.TempDir(), "sluice.toml")
+	r.configure = func(rule string) {
+		t.Helper()
+		src := reloadBase(dataDir, mxListener+relayTo(r.relay)+`[[stage]]
+name = "route"
+plugin = "route"
+[stage.config]
+[[stage.config.rules]]
+match = "moved.test"
+`+rule+"\n"+actor)
+		if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.configure(fmt.Sprintf("transport = %q", dead))
+	c, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Start(Options{Config: c, Logger: discardLog(), DrainTimeout: 5 * time.Second, ConfigPath: path, Self: self})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Stop() })
+	r.d, r.api = d, admin.NewClient("http://"+d.AdminAddr().String(), "")
+	deferred := func(subject, rcpt, route, by string) string {
+		t.Helper()
+		reply, err := send(t, d, subject, rcpt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := queuedID(t, reply)
+		waitMessage(t, d, id, fmt.Sprintf("deferred on %s, set by %s", route, by), func(m *envelope.Message) bool {
+			p := m.Pending()
+			return m.Attempts == 1 && len(p) == 1 && p[0].Route == route && p[0].RouteBy == by
+		})
+		return id
+	}
+	r.qID = deferred("suspicious", "q@moved.test", qRoute, "quarantine")
+	r.aID = deferred("plain", "a@moved.test", dead, "route")
+	r.quarantine.OnRcpt(nil)
+	return r
 }
