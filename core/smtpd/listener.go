@@ -54,20 +54,31 @@ type listener struct {
 
 func newListener(s *Server, lc config.Listener) (*listener, error) {
 	l := &listener{srv: s, cfg: lc}
+	var certs *certSet
+	if lc.TLSCert != "" {
+		var err error
+		if certs, err = loadCerts(s.cfg, lc); err != nil {
+			return nil, err
+		}
+		l.tls = serverTLS(&l.certs)
+	}
+	l.take(lc, certs)
+	l.smtp = l.newSMTP(s.lim())
+	return l, nil
+}
+
+// take makes lc's tls_required, proxy_protocol, proxy_timeout,
+// xclient_hosts, greet_pause and greet_pause_skip the listener's, and
+// certs (unless nil) what its TLS serves: at its start, and at a reload
+// that keeps its socket (SetListeners).
+func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
 	l.proxy.Store(newProxyTrust(lc))
 	l.xclient.Store(newXClientTrust(lc))
 	l.greet.Store(newGreetPause(lc))
-	if lc.TLSCert != "" {
-		certs, err := loadCerts(s.cfg, lc)
-		if err != nil {
-			return nil, err
-		}
+	if certs != nil {
 		l.certs.Store(certs)
-		l.tls = serverTLS(&l.certs)
 	}
-	l.smtp = l.newSMTP(s.lim())
-	return l, nil
 }
 
 // newSMTP is the go-smtp server of the listener with limits lim; SetLimits

@@ -53,18 +53,12 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	// the operator says so. A file that no longer loads refuses the reload,
 	// as it would for a new listener.
 	renewed := map[*listener]*certSet{}
-	required := map[*listener]bool{}
-	proxies := map[*listener]*proxyTrust{}
-	xclients := map[*listener]*xclientTrust{}
-	greets := map[*listener]*greetPause{}
+	taken := map[*listener]config.Listener{} // what each kept listener takes
 	var fresh []*listener
 	for _, lc := range lcs {
 		if old := findListener(cur, lc); old != nil && !keep[old] {
 			keep[old] = true
-			required[old] = lc.TLSRequired
-			proxies[old] = newProxyTrust(lc)
-			xclients[old] = newXClientTrust(lc)
-			greets[old] = newGreetPause(lc)
+			taken[old] = lc
 			if lc.TLSCert != "" {
 				certs, err := loadCerts(s.cfg, lc)
 				if err != nil {
@@ -126,20 +120,8 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 	s.mu.Unlock()
 	// Handshakes from now on get the certificate as the files hold it;
 	// sessions already under TLS keep theirs.
-	for l, certs := range renewed {
-		l.certs.Store(certs)
-	}
-	for l, req := range required {
-		l.tlsRequired.Store(req)
-	}
-	for l, p := range proxies {
-		l.proxy.Store(p)
-	}
-	for l, x := range xclients {
-		l.xclient.Store(x)
-	}
-	for l, g := range greets {
-		l.greet.Store(g)
+	for l, lc := range taken {
+		l.take(lc, renewed[l])
 	}
 	for _, l := range gone {
 		s.stopListener(l)
