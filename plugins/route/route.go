@@ -604,8 +604,8 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdic
 			continue // refused at RCPT
 		}
 		if len(targets) == 1 && targets[0] == r.Addr {
-			if rl := p.ruleFor(from, r.Addr); r.Route == "" && rl != nil && rl.transport != "" && rl.transport != "reject" {
-				edits = append(edits, sdk.SetRoute{Rcpt: r.Addr, Route: rl.transport})
+			if r.Route == "" {
+				edits = append(edits, p.routeEdit(from, r.Addr)...)
 			}
 			continue
 		}
@@ -633,8 +633,9 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdic
 	return v, nil
 }
 
-// routeEdit sets the route of addr, a recipient the data hook adds, to
-// its rule's transport, if a rule with one matches.
+// routeEdit sets the route of addr, a recipient the data hook adds or
+// one without a route yet, to its rule's transport, if a rule with one
+// matches.
 func (p *Plugin) routeEdit(from, addr string) []sdk.Edit {
 	if rl := p.ruleFor(from, addr); rl != nil && rl.transport != "" && rl.transport != "reject" {
 		return []sdk.Edit{sdk.SetRoute{Rcpt: addr, Route: rl.transport}}
