@@ -395,7 +395,7 @@ func (s *Server) countClient(c *conn, full bool) *reply.Reply {
 	switch {
 	case full:
 		return &tooManyConns
-	case s.inRelayNetworks(&c.info), c.info.proxyOwn():
+	case s.mayRelay(ip), c.info.proxyOwn():
 		// A trusted proxy's own connections are its health checks:
 		// throttling them as one client's would have the proxy mark
 		// this server down. Nor has a client the proxy could not name
