@@ -382,7 +382,7 @@ func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, li
 	if r.match != nil {
 		match := p.matchRegexp
 		if r.action == actReplace {
-			match = func(r *rule, s *scope) (string, bool) { return matchReplace(r, s) }
+			match = matchReplace
 		}
 		w, ok := match(r, s)
 		if !ok {
