@@ -3,6 +3,7 @@ package smtpd
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,15 +30,6 @@ func (h *harness) dialAs(local string) *dialog {
 	d := newDialog(h.t, dialFrom(h.t, local, h.addr("mx")))
 	d.expect("220 mx.test ESMTP Service Ready")
 	return d
-}
-
-func hasLine(lines []string, want string) bool {
-	for _, l := range lines {
-		if l == want {
-			return true
-		}
-	}
-	return false
 }
 
 // sendTo sends a message to rcpt in a new transaction and returns the
@@ -70,7 +62,7 @@ func TestXClientAuthorization(t *testing.T) {
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
 
 	d = h.dialAs("127.0.0.1")
-	if caps := d.ehloCaps(); !hasLine(caps, xclientKeyword) {
+	if caps := d.ehloCaps(); !slices.Contains(caps, xclientKeyword) {
 		t.Errorf("EHLO to an authorized client lacks %q: %q", xclientKeyword, caps)
 	}
 	d.cmd("XCLIENT ADDR=192.0.2.1", "220 mx.test ESMTP Service Ready")
@@ -91,7 +83,7 @@ func TestXClientAttributes(t *testing.T) {
 	d.cmd("XCLIENT NAME=Mail.Example.NET. ADDR=192.0.2.1 PORT=4242 HELO=orig+2Bhelo.example PROTO=smtp DESTADDR=IPV6:2001:db8::25 DESTPORT=2525",
 		"220 mx.test ESMTP Service Ready")
 	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Please introduce yourself first.")
-	if caps := d.ehloCaps(); hasLine(caps, xclientKeyword) {
+	if caps := d.ehloCaps(); slices.Contains(caps, xclientKeyword) {
 		t.Errorf("XCLIENT still offered to the new client 192.0.2.1: %q", caps)
 	}
 	body := d.sendTo(h, "a@example.org", "x@elsewhere.example")
@@ -281,7 +273,7 @@ func TestXClientConnectChecks(t *testing.T) {
 func TestXClientReload(t *testing.T) {
 	h := start(t)
 	d := h.dialAs("127.0.0.1")
-	if caps := d.ehloCaps(); hasLine(caps, xclientKeyword) {
+	if caps := d.ehloCaps(); slices.Contains(caps, xclientKeyword) {
 		t.Fatalf("XCLIENT offered without xclient_hosts: %q", caps)
 	}
 	d.cmd("XCLIENT ADDR=192.0.2.1", "550 5.7.0 Error: insufficient authorization")
@@ -291,7 +283,7 @@ func TestXClientReload(t *testing.T) {
 	if err != nil || len(ch.Added)+len(ch.Removed) != 0 {
 		t.Fatalf("SetListeners: %+v, %v", ch, err)
 	}
-	if caps := d.ehloCaps(); !hasLine(caps, xclientKeyword) {
+	if caps := d.ehloCaps(); !slices.Contains(caps, xclientKeyword) {
 		t.Errorf("XCLIENT not offered after the reload: %q", caps)
 	}
 	d.cmd("XCLIENT ADDR=192.0.2.1", "220 mx.test ESMTP Service Ready")
