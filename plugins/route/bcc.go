@@ -1,8 +1,8 @@
 package route
 
 import (
+	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -50,38 +50,19 @@ func (p *Plugin) configureBcc(c Config) error {
 		}
 	}
 	var err error
-	if p.bcc.sender, err = p.bccMap("sender_bcc", c.SenderBcc); err != nil {
+	if p.bcc.sender, _, err = addrMap("sender_bcc", c.SenderBcc, checkBccKey, p.checkBccAddr); err != nil {
 		return err
 	}
-	p.bcc.recipient, err = p.bccMap("recipient_bcc", c.RecipientBcc)
+	p.bcc.recipient, _, err = addrMap("recipient_bcc", c.RecipientBcc, checkBccKey, p.checkBccAddr)
 	return err
 }
 
-// bccMap checks and keys one of the BCC maps.
-func (p *Plugin) bccMap(name string, m map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	// Sorted, so that of two bad entries the same one is named each time.
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// checkBccKey accepts a BCC map key: user@domain or @domain.
+func checkBccKey(k string) error {
+	if i := strings.LastIndexByte(k, '@'); i < 0 || i == len(k)-1 {
+		return errors.New("want user@domain or @domain")
 	}
-	sort.Strings(keys)
-	for _, written := range keys {
-		k := strings.TrimSpace(written)
-		if i := strings.LastIndexByte(k, '@'); i < 0 || i == len(k)-1 {
-			return nil, fmt.Errorf("route: %s %q: want user@domain or @domain", name, written)
-		}
-		k = addrKey(k)
-		if _, dup := out[k]; dup {
-			return nil, fmt.Errorf("route: %s %q: the same address as another key; keep one", name, written)
-		}
-		v := strings.TrimSpace(m[written])
-		if err := p.checkBccAddr(v); err != nil {
-			return nil, fmt.Errorf("route: %s %q: %q: %v", name, written, m[written], err)
-		}
-		out[k] = v
-	}
-	return out, nil
+	return nil
 }
 
 // checkBccAddr refuses a BCC address the core would refuse to add, or one

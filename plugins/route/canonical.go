@@ -3,7 +3,6 @@ package route
 import (
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
@@ -58,29 +57,14 @@ type senderRewrite struct {
 // detail_separator is set (the loop check looks addresses up as mail
 // does).
 func (p *Plugin) configureRewrite(c Config) error {
-	rw := senderRewrite{canonical: map[string]string{}, except: map[string]bool{}, headers: true}
+	rw := senderRewrite{except: map[string]bool{}, headers: true}
 	if c.RewriteHeaders != nil {
 		rw.headers = *c.RewriteHeaders
 	}
-	keys := make([]string, 0, len(c.SenderCanonical))
-	for k := range c.SenderCanonical {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // of two bad entries, the same one is named each time
-	for _, written := range keys {
-		k := strings.TrimSpace(written)
-		if err := checkCanonicalKey(k); err != nil {
-			return fmt.Errorf("route: sender_canonical %q: %v", written, err)
-		}
-		k = addrKey(k)
-		if _, dup := rw.canonical[k]; dup {
-			return fmt.Errorf("route: sender_canonical %q: the same address as another key; keep one", written)
-		}
-		v := strings.TrimSpace(c.SenderCanonical[written])
-		if err := checkCanonicalValue(v); err != nil {
-			return fmt.Errorf("route: sender_canonical %q: %q: %v", written, c.SenderCanonical[written], err)
-		}
-		rw.canonical[k] = v
+	var keys []string
+	var err error
+	if rw.canonical, keys, err = addrMap("sender_canonical", c.SenderCanonical, checkCanonicalKey, checkCanonicalValue); err != nil {
+		return err
 	}
 	for _, written := range c.MasqueradeDomains {
 		d := strings.TrimSpace(written)
