@@ -93,42 +93,37 @@ func writeBcc(b *strings.Builder, route *pfRoute) {
 // instead. stageKey names the route stage's key in the note for a table
 // of another kind ("" for none).
 func (im *importer) addrTables(route *pfRoute, param, stageKey string, check func(string) string) ([]pfBcc, error) {
-	p := im.p
+	todo := "write its entries into the route stage"
+	if stageKey != "" {
+		todo += "'s " + stageKey
+	}
+	entries, read, err := im.hashTables(param, pfList(im.p.take(param)), todo)
+	if err != nil {
+		return nil, err
+	}
+	if read {
+		route.from = appendOnce(route.from, param)
+	}
 	var out []pfBcc
 	seen := map[string]bool{}
-	for _, spec := range pfList(p.take(param)) {
-		entries, ok, err := p.readTable(spec)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", param, err)
-		}
-		if !ok {
-			why := fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries into the route stage", spec)
-			if stageKey != "" {
-				why += "'s " + stageKey
-			}
-			im.note(param, why)
+	for _, e := range entries {
+		where := e.where()
+		key := strings.ToLower(e.key)
+		at := strings.LastIndexByte(key, '@')
+		switch {
+		case at < 0 || at == len(key)-1:
+			im.noteAt(where, "a key is user@domain or @domain (a bare user is Postfix's for its local domains only: write it with each domain)")
+			continue
+		case seen[key]:
+			im.noteAt(where, "the same key as an earlier line, which Postfix's lookup finds first")
 			continue
 		}
-		route.from = appendOnce(route.from, param)
-		for _, e := range entries {
-			where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
-			key := strings.ToLower(e.key)
-			at := strings.LastIndexByte(key, '@')
-			switch {
-			case at < 0 || at == len(key)-1:
-				im.noteAt(where, "a key is user@domain or @domain (a bare user is Postfix's for its local domains only: write it with each domain)")
-				continue
-			case seen[key]:
-				im.noteAt(where, "the same key as an earlier line, which Postfix's lookup finds first")
-				continue
-			}
-			if why := check(e.value); why != "" {
-				im.noteAt(where, why)
-				continue
-			}
-			seen[key] = true
-			out = append(out, pfBcc{key: key, addr: e.value, from: param + " " + where})
+		if why := check(e.value); why != "" {
+			im.noteAt(where, why)
+			continue
 		}
+		seen[key] = true
+		out = append(out, pfBcc{key: key, addr: e.value, from: param + " " + where})
 	}
 	return out, nil
 }

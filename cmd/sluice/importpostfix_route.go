@@ -103,48 +103,44 @@ func (im *importer) aliases(route *pfRoute) error {
 		}
 		route.aliases[key] = append(route.aliases[key], targets...)
 	}
-	for _, spec := range pfList(im.p.take("virtual_alias_maps")) {
-		entries, ok, err := im.p.readTable(spec)
-		if err != nil {
-			return fmt.Errorf("virtual_alias_maps: %w", err)
-		}
-		if !ok {
-			im.note("virtual_alias_maps", fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its aliases into the route stage", spec))
+	entries, read, err := im.hashTables("virtual_alias_maps", pfList(im.p.take("virtual_alias_maps")), "write its aliases into the route stage")
+	if err != nil {
+		return err
+	}
+	if read {
+		route.from = appendOnce(route.from, "virtual_alias_maps")
+	}
+	for _, e := range entries {
+		from := fmt.Sprintf("virtual_alias_maps %s:%d", e.file, e.line)
+		if !strings.Contains(e.key, "@") && strings.Contains(e.key, ".") {
+			route.aliasDomains = append(route.aliasDomains, e.key)
 			continue
 		}
-		route.from = appendOnce(route.from, "virtual_alias_maps")
-		for _, e := range entries {
-			from := fmt.Sprintf("virtual_alias_maps %s:%d", e.file, e.line)
-			if !strings.Contains(e.key, "@") && strings.Contains(e.key, ".") {
-				route.aliasDomains = append(route.aliasDomains, e.key)
-				continue
+		var targets []string
+		bad := false
+		bare = false
+		for _, t := range pfList(e.value) {
+			if strings.HasPrefix(t, "@") {
+				bad = true // a domain rewrite: @old.example @new.example
+				break
 			}
-			var targets []string
-			bad := false
-			bare = false
-			for _, t := range pfList(e.value) {
-				if strings.HasPrefix(t, "@") {
-					bad = true // a domain rewrite: @old.example @new.example
-					break
-				}
-				targets = append(targets, qualify(t))
-			}
-			if bad || len(targets) == 0 || strings.HasSuffix(e.key, "@") {
-				im.noteAt(fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value), "route aliases map an address or @domain to addresses: no domain rewriting (@old @new), no empty targets")
-				continue
-			}
-			if bare {
-				from += " (a bare name is at myorigin)"
-			}
-			if strings.Contains(e.key, "@") {
-				add(e.key, targets, from)
-				continue
-			}
-			// "user": at $myorigin and each $mydestination domain.
-			for _, d := range append([]string{originDomain()}, pfList(im.p.value("mydestination"))...) {
-				if !strings.ContainsAny(d, ":/") {
-					add(e.key+"@"+strings.ToLower(d), targets, from)
-				}
+			targets = append(targets, qualify(t))
+		}
+		if bad || len(targets) == 0 || strings.HasSuffix(e.key, "@") {
+			im.noteAt(e.where(), "route aliases map an address or @domain to addresses: no domain rewriting (@old @new), no empty targets")
+			continue
+		}
+		if bare {
+			from += " (a bare name is at myorigin)"
+		}
+		if strings.Contains(e.key, "@") {
+			add(e.key, targets, from)
+			continue
+		}
+		// "user": at $myorigin and each $mydestination domain.
+		for _, d := range append([]string{originDomain()}, pfList(im.p.value("mydestination"))...) {
+			if !strings.ContainsAny(d, ":/") {
+				add(e.key+"@"+strings.ToLower(d), targets, from)
 			}
 		}
 	}
@@ -256,30 +252,26 @@ func matchRank(m string) int {
 func (im *importer) transports(route *pfRoute) error {
 	p := im.p
 	if p.set("transport_maps") {
-		for _, spec := range pfList(p.take("transport_maps")) {
-			entries, ok, err := p.readTable(spec)
-			if err != nil {
-				return fmt.Errorf("transport_maps: %w", err)
-			}
-			if !ok {
-				im.note("transport_maps", fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries as route rules", spec))
+		entries, read, err := im.hashTables("transport_maps", pfList(p.take("transport_maps")), "write its entries as route rules")
+		if err != nil {
+			return err
+		}
+		if read {
+			route.from = appendOnce(route.from, "transport_maps")
+		}
+		for _, e := range entries {
+			where := e.where()
+			if strings.HasPrefix(e.key, "@") || strings.HasSuffix(e.key, "@") {
+				im.noteAt(where, "route rules match a domain, .domain, user@domain or *")
 				continue
 			}
-			route.from = appendOnce(route.from, "transport_maps")
-			for _, e := range entries {
-				where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
-				if strings.HasPrefix(e.key, "@") || strings.HasSuffix(e.key, "@") {
-					im.noteAt(where, "route rules match a domain, .domain, user@domain or *")
-					continue
-				}
-				tr, reply, why := im.pfTransport(e.value)
-				if why != "" {
-					im.noteAt(where, why)
-					continue
-				}
-				route.rules = append(route.rules, pfRule{match: strings.ToLower(e.key), transport: tr, reply: reply, from: "transport_maps " + where + im.tlsFrom(tr), service: pfTransportName(e.value)})
-				route.hasAll = route.hasAll || e.key == "*"
+			tr, reply, why := im.pfTransport(e.value)
+			if why != "" {
+				im.noteAt(where, why)
+				continue
 			}
+			route.rules = append(route.rules, pfRule{match: strings.ToLower(e.key), transport: tr, reply: reply, from: "transport_maps " + where + im.tlsFrom(tr), service: pfTransportName(e.value)})
+			route.hasAll = route.hasAll || e.key == "*"
 		}
 	}
 	// The final delivery transports of the domain classes, after

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"sort"
 	"strings"
 
@@ -117,29 +116,23 @@ type pfSenderHop struct {
 // readSenderMap reads param's tables, listing the lines no rule can come
 // from.
 func (im *importer) readSenderMap(param, null string, specs []string) (*pfSenderMap, error) {
+	entries, _, err := im.hashTables(param, specs, "write its entries as route rules with a sender")
+	if err != nil {
+		return nil, err
+	}
 	sm := &pfSenderMap{param: param, by: map[string]pfSenderHop{}}
-	for _, spec := range specs {
-		entries, ok, err := im.p.readTable(spec)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", param, err)
+	for _, e := range entries {
+		where := e.where()
+		sender, why := pfSenderKey(e.key, null)
+		if _, dup := sm.by[sender]; why == "" && dup {
+			why = "the same sender as an earlier line, which Postfix's lookup finds first"
 		}
-		if !ok {
-			im.note(param, fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; write its entries as route rules with a sender", spec))
+		if why != "" {
+			im.noteAt(where, why)
 			continue
 		}
-		for _, e := range entries {
-			where := fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
-			sender, why := pfSenderKey(e.key, null)
-			if _, dup := sm.by[sender]; why == "" && dup {
-				why = "the same sender as an earlier line, which Postfix's lookup finds first"
-			}
-			if why != "" {
-				im.noteAt(where, why)
-				continue
-			}
-			sm.by[sender] = pfSenderHop{value: e.value, where: where}
-			sm.order = append(sm.order, sender)
-		}
+		sm.by[sender] = pfSenderHop{value: e.value, where: where}
+		sm.order = append(sm.order, sender)
 	}
 	return sm, nil
 }

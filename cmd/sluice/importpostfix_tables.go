@@ -1,0 +1,27 @@
+package main
+
+import "fmt"
+
+// hashTables reads the tables specs lists, main.cf's param, in order. A
+// table of another type is listed instead, todo saying what to do with its
+// entries by hand; read says whether any table was read.
+func (im *importer) hashTables(param string, specs []string, todo string) (entries []pfEntry, read bool, err error) {
+	for _, spec := range specs {
+		es, ok, err := im.p.readTable(spec)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: %w", param, err)
+		}
+		if !ok {
+			im.note(param, fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; %s", spec, todo))
+			continue
+		}
+		read = true
+		entries = append(entries, es...)
+	}
+	return entries, read, nil
+}
+
+// where names e as a note or a comment quotes it: file:line key value.
+func (e pfEntry) where() string {
+	return fmt.Sprintf("%s:%d %s %s", e.file, e.line, e.key, e.value)
+}
