@@ -236,7 +236,7 @@ func (m *Metrics) ConnClosed(listener string) {
 
 // ProxyHeaderRefused counts a connection from a trusted proxy closed for
 // its PROXY header; reason is one of a closed set (timeout, closed,
-// malformed, too_long).
+// malformed, too_long, checksum).
 func (m *Metrics) ProxyHeaderRefused(listener, reason string) {
 	if m == nil {
 		return

@@ -233,6 +233,7 @@ func TestProxyProtocolRefusals(t *testing.T) {
 		{"PROXY TCP4 198.51.100.7 192.0.2.25 40000 25\n", proxyMalformed, "bare CR or LF"},
 		{"PROXY UNKNOWN " + strings.Repeat("x", 100), proxyTooLong, "without CRLF in its first 107 bytes"},
 		{"PROXY TCP4 198.51.100.7 ", proxyTimeout, "no complete PROXY header within proxy_timeout"},
+		{string(sealCRC(proxyV2(1, 0x11, v4src, v4dst, crcTLV), -4, true)), proxyChecksum, "PROXY v2 header fails its CRC32C"},
 	} {
 		d := newDialog(t, dialFrom(t, "127.0.0.1", h.addr("mx")))
 		d.raw(tc.send)
@@ -240,11 +241,11 @@ func TestProxyProtocolRefusals(t *testing.T) {
 		waitLog(t, h, tc.log)
 	}
 	logs := h.logs.String()
-	if n := strings.Count(logs, `level=WARN msg="PROXY header refused" listener=mx proxy=127.0.0.1`); n != 4 {
-		t.Errorf("%d warnings, want 4:\n%s", n, logs)
+	if n := strings.Count(logs, `level=WARN msg="PROXY header refused" listener=mx proxy=127.0.0.1`); n != 5 {
+		t.Errorf("%d warnings, want 5:\n%s", n, logs)
 	}
 	got := counts(t, m, "sluice_smtp_proxy_headers_refused_total", "listener", "reason")
-	for k, v := range map[string]float64{"mx " + proxyMalformed: 2, "mx " + proxyTooLong: 1, "mx " + proxyTimeout: 1} {
+	for k, v := range map[string]float64{"mx " + proxyMalformed: 2, "mx " + proxyTooLong: 1, "mx " + proxyTimeout: 1, "mx " + proxyChecksum: 1} {
 		if got[k] != v {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
 		}

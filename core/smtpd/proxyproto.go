@@ -57,6 +57,7 @@ const (
 	proxyClosed    = "closed"    // the connection ended inside the header
 	proxyMalformed = "malformed" // not a PROXY header, or a bad one
 	proxyTooLong   = "too_long"  // a v1 line without CRLF in 107 bytes
+	proxyChecksum  = "checksum"  // a v2 header failing its CRC32C TLV
 )
 
 func malformed(detail string) error {
@@ -174,7 +175,10 @@ func v1Port(s string) (uint16, bool) {
 
 // readProxyV2 reads the rest of a v2 header, its first byte read (§2.2):
 // the signature, version and command, family and protocol, the length,
-// then that many bytes of addresses and TLVs, which are skipped.
+// then that many bytes of addresses and TLVs. Of the TLVs only a CRC32C
+// is checked, and only in a header whose addresses are used (PROXY over
+// TCP), as HAProxy's receiver does: any other header is taken for the
+// real connection's addresses, whatever its bytes.
 func readProxyV2(r io.Reader) (proxyHeader, error) {
 	var fixed [16]byte
 	fixed[0] = proxyV2Sig[0]
@@ -215,6 +219,9 @@ func readProxyV2(r io.Reader) (proxyHeader, error) {
 	}
 	if len(body) < 2*n+4 {
 		return proxyHeader{}, malformed("PROXY v2 address block of " + strconv.Itoa(len(body)) + " bytes, want " + strconv.Itoa(2*n+4))
+	}
+	if err := checkProxyTLVs(fixed[:], body, 2*n+4); err != nil {
+		return proxyHeader{}, err
 	}
 	src, _ := netip.AddrFromSlice(body[:n])
 	dst, _ := netip.AddrFromSlice(body[n : 2*n])

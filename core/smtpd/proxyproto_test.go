@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"io"
 	"net/netip"
 	"strings"
@@ -26,6 +27,26 @@ func proxyV2(cmd, fam byte, src, dst netip.AddrPort, extra []byte) []byte {
 	h := append(append([]byte(nil), proxyV2Sig...), 0x20|cmd, fam)
 	h = binary.BigEndian.AppendUint16(h, uint16(len(body)))
 	return append(h, body...)
+}
+
+// crcTLV is a CRC32C TLV (proxy-protocol.txt §2.2.3; HAProxy's
+// proxy-v2-options crc32c) before sealCRC fills in its value.
+var crcTLV = []byte{0x03, 0x00, 0x04, 0, 0, 0, 0}
+
+// sealCRC sets the CRC32C TLV value at h[at:at+4], zero until then, to
+// the CRC32c of the whole header with those bytes zero, as a proxy does;
+// corrupt flips one bit of it. at < 0 counts from the end.
+func sealCRC(h []byte, at int, corrupt bool) []byte {
+	h = append([]byte(nil), h...)
+	if at < 0 {
+		at += len(h)
+	}
+	sum := crc32.Checksum(h, crc32.MakeTable(crc32.Castagnoli))
+	if corrupt {
+		sum ^= 1
+	}
+	binary.BigEndian.PutUint32(h[at:], sum)
+	return h
 }
 
 var (
@@ -57,6 +78,13 @@ func TestReadProxyHeader(t *testing.T) {
 		{"v2 TCP4 with TLVs", proxyV2(1, 0x11, v4src, v4dst, tlvs), v4src, v4dst},
 		{"v2 TCP6", proxyV2(1, 0x21, v6src, v6dst, tlvs), v6src, v6dst},
 		{"v2 TCP6 IPv4-mapped", proxyV2(1, 0x21, mapped(v4src), mapped(v4dst), nil), v4src, v4dst},
+		{"v2 TCP4 with a CRC32C", sealCRC(proxyV2(1, 0x11, v4src, v4dst, crcTLV), -4, false), v4src, v4dst},
+		{"v2 TCP6 with TLVs and a CRC32C", sealCRC(proxyV2(1, 0x21, v6src, v6dst, append(tlvs[:len(tlvs):len(tlvs)], crcTLV...)), -4, false), v6src, v6dst},
+		{"v2 TCP4 with a CRC32C, then TLVs", sealCRC(proxyV2(1, 0x11, v4src, v4dst, append(crcTLV[:7:7], tlvs...)), 16+12+3, false), v4src, v4dst},
+		// A bad CRC where the addresses are not used: not checked, as
+		// HAProxy does not.
+		{"v2 LOCAL with a bad CRC32C", sealCRC(proxyV2(0, 0x11, v4src, v4dst, crcTLV), -4, true), netip.AddrPort{}, netip.AddrPort{}},
+		{"v2 UDP4 with a bad CRC32C", sealCRC(proxyV2(1, 0x12, netip.AddrPort{}, netip.AddrPort{}, append(make([]byte, 12), crcTLV...)), -4, true), netip.AddrPort{}, netip.AddrPort{}},
 		{"v2 LOCAL", proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil), netip.AddrPort{}, netip.AddrPort{}},
 		{"v2 LOCAL with an address block", proxyV2(0, 0x11, v4src, v4dst, tlvs), netip.AddrPort{}, netip.AddrPort{}},
 		{"v2 UNSPEC", proxyV2(1, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil), netip.AddrPort{}, netip.AddrPort{}},
@@ -87,6 +115,9 @@ func TestReadProxyHeaderRefuses(t *testing.T) {
 	}
 	badSig := proxyV2(1, 0x11, v4src, v4dst, nil)
 	badSig[7] = 'X'
+	// A header changed after its CRC was computed: the client's address.
+	changed := sealCRC(proxyV2(1, 0x11, v4src, v4dst, crcTLV), -4, false)
+	changed[16+3] ^= 1
 	for _, tc := range []struct {
 		name, reason string
 		in           []byte
@@ -115,6 +146,12 @@ func TestReadProxyHeaderRefuses(t *testing.T) {
 		{"v2 protocol 3", proxyMalformed, v2(0x21, 0x13, make([]byte, 12))},
 		{"v2 short IPv4 block", proxyMalformed, v2(0x21, 0x11, make([]byte, 11))},
 		{"v2 short IPv6 block", proxyMalformed, v2(0x21, 0x21, make([]byte, 12))},
+		{"v2 bad CRC32C", proxyChecksum, sealCRC(proxyV2(1, 0x11, v4src, v4dst, crcTLV), -4, true)},
+		{"v2 IPv6 bad CRC32C after TLVs", proxyChecksum, sealCRC(proxyV2(1, 0x21, v6src, v6dst, append(tlvs[:len(tlvs):len(tlvs)], crcTLV...)), -4, true)},
+		{"v2 changed after its CRC32C", proxyChecksum, changed},
+		{"v2 CRC32C TLV of 3 bytes", proxyMalformed, proxyV2(1, 0x11, v4src, v4dst, []byte{0x03, 0x00, 0x03, 0, 0, 0})},
+		{"v2 TLV past the header", proxyMalformed, proxyV2(1, 0x11, v4src, v4dst, []byte{0x01, 0x00, 0x05, 's', 'm', 't', 'p'})},
+		{"v2 2 bytes after the TLVs", proxyMalformed, proxyV2(1, 0x11, v4src, v4dst, append(tlvs[:len(tlvs):len(tlvs)], 0x04, 0x00))},
 		{"v1 cut short", proxyClosed, []byte("PROXY TCP4 198.51.100.7")},
 		{"v2 cut short", proxyClosed, proxyV2(1, 0x11, v4src, v4dst, nil)[:20]},
 		{"v2 length past the end", proxyClosed, v2(0x21, 0x11, make([]byte, 12))[:27]},
@@ -144,6 +181,7 @@ func FuzzReadProxyHeader(f *testing.F) {
 	f.Add(proxyV2(1, 0x11, v4src, v4dst, tlvs))
 	f.Add(proxyV2(1, 0x21, v6src, v6dst, nil))
 	f.Add(proxyV2(0, 0x00, netip.AddrPort{}, netip.AddrPort{}, nil))
+	f.Add(sealCRC(proxyV2(1, 0x11, v4src, v4dst, append(crcTLV[:7:7], tlvs...)), 16+12+3, false))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		r := bytes.NewReader(in)
 		h, err := readProxyHeader(r)

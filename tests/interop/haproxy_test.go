@@ -16,7 +16,9 @@ import (
 )
 
 // haproxyConfig is a TCP-mode HAProxy with one frontend per PROXY
-// protocol version, both in front of one Sluice listener.
+// protocol version, and one for v2 with a CRC32C TLV (HAProxy 2.6's
+// server keyword proxy-v2-options crc32c), all in front of one Sluice
+// listener.
 const haproxyConfig = `global
     maxconn 64
 defaults
@@ -34,13 +36,19 @@ frontend fe_v1
     default_backend be_v1
 backend be_v1
     server s1 %[3]s send-proxy
+frontend fe_crc
+    bind %[4]s
+    default_backend be_crc
+backend be_crc
+    server s1 %[3]s send-proxy-v2 proxy-v2-options crc32c
 `
 
 // TestHAProxyProxyProtocol: Debian's HAProxy (scripts/install-deps.sh
 // interop) in TCP mode relays swaks, connecting from 127.0.0.9, to a
-// Sluice listener that trusts it (proxy_protocol), once with
-// send-proxy-v2 and once with send-proxy (v1). Sluice's Received field
-// names the client, not the proxy at 127.0.0.1.
+// Sluice listener that trusts it (proxy_protocol), with send-proxy-v2,
+// with send-proxy (v1), and with send-proxy-v2 and a CRC32C, which Sluice
+// checks (a mismatch would close the connection before the greeting).
+// Sluice's Received field names the client, not the proxy at 127.0.0.1.
 func TestHAProxyProxyProtocol(t *testing.T) {
 	bin := need(t, "haproxy")
 	swaks := need(t, "swaks")
@@ -52,14 +60,14 @@ name = "behind-haproxy"
 listen = %q
 proxy_protocol = ["127.0.0.1/32"]
 `, proxied))
-	v2, v1 := freeAddr(t), freeAddr(t)
+	v2, v1, crc := freeAddr(t), freeAddr(t), freeAddr(t)
 	cfg := filepath.Join(t.TempDir(), "haproxy.cfg")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(haproxyConfig, v2, v1, proxied)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(haproxyConfig, v2, v1, proxied, crc)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// -db: foreground, no daemon; the config is the test's alone.
-	startPeer(t, "haproxy", v1, 20*time.Second, bin, "-db", "-f", cfg)
-	for i, fe := range []struct{ name, addr string }{{"send-proxy-v2", v2}, {"send-proxy", v1}} {
+	startPeer(t, "haproxy", crc, 20*time.Second, bin, "-db", "-f", cfg)
+	for i, fe := range []struct{ name, addr string }{{"send-proxy-v2", v2}, {"send-proxy", v1}, {"send-proxy-v2 crc32c", crc}} {
 		host, port, _ := net.SplitHostPort(fe.addr)
 		out, err := exec.Command(swaks, "--server", host, "--port", port, "--local-interface", "127.0.0.9",
 			"--helo", "client.interop.test", "--from", "alice@sluice.test", "--to", "bob@example.net",
