@@ -82,7 +82,8 @@ func TestHostnameAndMilterAddress(t *testing.T) {
 }
 
 // proxy_protocol's networks are checked as relay_networks' are, at their
-// line; proxy_timeout defaults to Postfix's 5 s and wants proxy_protocol.
+// line; proxy_timeout defaults to Postfix's 5 s, wants proxy_protocol,
+// and is positive when written.
 func TestListenerProxyProtocol(t *testing.T) {
 	listener := func(keys string) string {
 		return "hostname = \"mx.example.org\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\n" + keys
@@ -111,6 +112,9 @@ func TestListenerProxyProtocol(t *testing.T) {
 		{"not a list", "proxy_protocol = \"10.0.0.5\"\n", "f.toml:4: listener.proxy_protocol: want an array"},
 		{"bad timeout", "proxy_protocol = [\"10.0.0.5\"]\nproxy_timeout = \"5\"\n", "f.toml:5: listener.proxy_timeout: bad duration"},
 		{"timeout alone", "proxy_timeout = \"5s\"\n", "f.toml:4: proxy_timeout needs proxy_protocol"},
+		// Not read as the default: the operator may mean no limit.
+		{"zero timeout", "proxy_protocol = [\"10.0.0.5\"]\nproxy_timeout = \"0s\"\n", `f.toml:5: proxy_timeout = "0s": want a positive duration`},
+		{"negative timeout", "proxy_protocol = [\"10.0.0.5\"]\n\nproxy_timeout = \"-1s\"\n", `f.toml:6: listener.proxy_timeout: negative duration "-1s"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse("f.toml", []byte(listener(tc.keys)))

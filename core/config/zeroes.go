@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // checkExplicitZeroes refuses a zero written for a setting whose zero
 // applyDefaults would take for "not set", where the zero means something
@@ -13,6 +16,14 @@ func (c *Config) checkExplicitZeroes() error {
 	}
 	if c.Delivery.BounceMaxAge.Duration == 0 && c.written("delivery", "bounce_max_age") {
 		return f.err("delivery", -1, "bounce_max_age", `bounce_max_age = "0s": want a positive duration (leave bounce_max_age out for max_age)`)
+	}
+	// A wait of nothing would close every proxied connection, and to
+	// an operator "0s" may read as no limit; Postfix's
+	// smtpd_upstream_proxy_timeout has no zero either.
+	for i, l := range c.Listeners {
+		if l.ProxyTimeout.Duration == 0 && c.written("listener", strconv.Itoa(i), "proxy_timeout") {
+			return f.err("listener", i, "proxy_timeout", `proxy_timeout = "0s": want a positive duration (leave proxy_timeout out for the default, 5s)`)
+		}
 	}
 	return nil
 }
