@@ -18,8 +18,7 @@ func (c *Config) checkExplicitZeroes() error {
 		return f.err("delivery", -1, "bounce_max_age", `bounce_max_age = "0s": want a positive duration (leave bounce_max_age out for max_age)`)
 	}
 	// A wait of nothing would close every proxied connection, and to
-	// an operator "0s" may read as no limit; Postfix's
-	// smtpd_upstream_proxy_timeout has no zero either.
+	// an operator "0s" may read as no limit.
 	for i, l := range c.Listeners {
 		if l.ProxyTimeout.Duration == 0 && c.written("listener", strconv.Itoa(i), "proxy_timeout") {
 			return f.err("listener", i, "proxy_timeout", `proxy_timeout = "0s": want a positive duration (leave proxy_timeout out for the default, 5s)`)
