@@ -24,7 +24,7 @@ func TestImportPostfixPostscreenPointsAtGreetPause(t *testing.T) {
 	for _, want := range []string{
 		"#   postscreen_greet_wait = 3s\n#       a listener's greet_pause",
 		"#   postscreen_greet_action = enforce\n#       a listener's greet_pause drops an early talker",
-		"#   postscreen_greet_banner = Welcome\n#       none: greet_pause writes nothing",
+		"#   postscreen_greet_banner = Welcome\n#       a listener's greet_pause_banner, by hand",
 		"#   postscreen_greet_ttl = 1d\n#       none: greet_pause keeps no cache",
 		"smtp postscreen\n#       its pregreet test is a listener's greet_pause",
 	} {

@@ -49,7 +49,7 @@ var pfReasons = map[string]string{
 	"postscreen_upstream_proxy_timeout":   "a listener's proxy_timeout (5s by default), with proxy_protocol, by hand",
 	"postscreen_greet_wait":               "a listener's greet_pause (off by default), by hand: it always drops an early talker, and keeps no cache of clients that passed",
 	"postscreen_greet_action":             "a listener's greet_pause drops an early talker (554 5.5.0); ignore and enforce have no counterpart",
-	"postscreen_greet_banner":             "none: greet_pause writes nothing before the greeting (no 220- line)",
+	"postscreen_greet_banner":             "a listener's greet_pause_banner, by hand: the text after the host name on the 220- line (\"ESMTP\" by default, on with greet_pause)",
 	"postscreen_greet_ttl":                "none: greet_pause keeps no cache of clients that passed; every connection waits",
 	"tls_server_sni_maps":                 "a listener's tls_certs, { cert, key } pairs chosen by the names in each certificate, by hand: the map's key and certificate file lists are not read",
 }

@@ -198,6 +198,12 @@ type Listener struct {
 	// relay_networks (Haraka's early_talker ip_whitelist); left out, it
 	// is loopback, as the filter's greylisting skip_networks is.
 	GreetPauseSkip []Prefix `toml:"greet_pause_skip"`
+	// GreetPauseBanner is the first line of a multi-line greeting that
+	// greet_pause writes before it waits (postscreen_greet_banner):
+	// true, or left out, "220-HOSTNAME ESMTP"; a string, that text after
+	// the host name; false or "", none, the pause silent. See
+	// GreetBanner (greetbanner.go).
+	GreetPauseBanner any `toml:"greet_pause_banner"`
 }
 
 // CertPair is a certificate file (the certificate, then any

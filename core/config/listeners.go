@@ -63,6 +63,12 @@ func (c *Config) validateListeners(f finder) error {
 		if l.GreetPause.Duration == 0 && c.written("listener", strconv.Itoa(i), "greet_pause_skip") {
 			return f.err("listener", i, "greet_pause_skip", "greet_pause_skip needs greet_pause, the pause it spares clients")
 		}
+		if l.GreetPause.Duration == 0 && c.written("listener", strconv.Itoa(i), "greet_pause_banner") {
+			return f.err("listener", i, "greet_pause_banner", "greet_pause_banner needs greet_pause, the pause it opens")
+		}
+		if err := checkGreetBanner(l.GreetPauseBanner, c.Hostname); err != nil {
+			return f.err("listener", i, "greet_pause_banner", err.Error())
+		}
 		if l.MilterDaemonName != "" || c.written("listener", strconv.Itoa(i), "milter_daemon_name") {
 			if err := CheckMilterDaemonName(l.MilterDaemonName); err != nil {
 				return f.err("listener", i, "milter_daemon_name", err.Error())

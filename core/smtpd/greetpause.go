@@ -18,11 +18,20 @@ import (
 // a client that talks before it is refused. RFC 5321 §3.1 has a client
 // wait for the greeting; spam bots often send their commands at once.
 //
-// Nothing is written during the pause, as Sendmail and Haraka have it.
-// postscreen writes a "220-" first line instead, to catch a bot that
-// answers on the first line it reads; but a refusal after it (its 521)
-// breaks RFC 5321 §4.2.1 (one code on every line of a reply), as would
-// the 554 of a connect hook that refuses while the pause runs.
+// As postscreen's (postscreen_greet_banner), the pause opens with the
+// first line of a multi-line greeting, "220-HOSTNAME ESMTP", and
+// go-smtp's 220 is its last: a client must wait for the last line of a
+// reply (RFC 5321 §4.2.1), so a bot that answers the first line it reads
+// is caught too, not only one that reads none. The 554 that refuses it
+// follows a 220- line, against §4.2.1's one code on every line of a
+// reply, but only a client that broke that rule first ever gets it
+// (postscreen sends its 521 so). greet_pause_banner = false keeps the
+// pause silent, as Sendmail's and Haraka's are.
+//
+// The line is written once the connect checks are done, not at accept:
+// their refusal (a DNS list's, a milter's 554) must be a reply of its
+// own in the greeting's place, not follow a 220-. Checks that take most
+// of the pause leave a bot that little time to answer the line.
 
 // earlyTalk answers a client that talked before the greeting, in place
 // of the greeting (RFC 5321 §3.1 allows 554 there): Postfix's smtpd
@@ -45,12 +54,13 @@ const (
 // greetPause is a listener's greet_pause and greet_pause_skip as they
 // are now; a reload replaces it for the connections accepted after.
 type greetPause struct {
-	wait time.Duration // 0: off
-	skip []netip.Prefix
+	wait   time.Duration // 0: off
+	skip   []netip.Prefix
+	banner string // greet_pause_banner, after the host name; "": none
 }
 
 func newGreetPause(lc config.Listener) *greetPause {
-	g := &greetPause{wait: lc.GreetPause.Duration}
+	g := &greetPause{wait: lc.GreetPause.Duration, banner: lc.GreetBanner()}
 	for _, n := range lc.GreetPauseSkip {
 		g.skip = append(g.skip, n.Prefix)
 	}
@@ -71,7 +81,8 @@ func (g *greetPause) applies(c *conn) bool {
 
 // pause waits out the connection's greet_pause, from since (its
 // admission; after the TLS handshake on an implicit-TLS listener, where
-// the client always speaks first), and reports whether the greeting may
+// the client always speaks first), having written the banner line if
+// there is one, and reports whether the greeting, or its last line, may
 // follow. An early talker is refused (earlyTalker); a client that hangs
 // up, or a connection Shutdown ends meanwhile, is closed.
 func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
@@ -89,6 +100,9 @@ func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
 			return false
 		}
 		since = time.Now()
+	}
+	if !l.writeBanner(c, nc) {
+		return false
 	}
 	// A socket deadline runs on the wall clock: Options.Clock, which
 	// tests fix, cannot drive it. When the connect checks outlasted the
@@ -112,6 +126,22 @@ func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
 	}
 	// go-smtp sets its own deadlines from the greeting on.
 	if err := nc.SetDeadline(time.Time{}); err != nil {
+		_ = nc.Close()
+		return false
+	}
+	return true
+}
+
+// writeBanner writes the first line of the greeting, greet_pause_banner
+// after the host name go-smtp greets with, if there is one, and reports
+// whether the pause may go on; a client that does not read it is closed.
+func (l *listener) writeBanner(c *conn, nc net.Conn) bool {
+	if c.greet.banner == "" {
+		return true
+	}
+	_ = nc.SetWriteDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
+	if _, err := io.WriteString(nc, "220-"+l.srv.cfg.Hostname+" "+c.greet.banner+"\r\n"); err != nil {
+		l.srv.log.Debug("closed during greet_pause", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "err", err)...)
 		_ = nc.Close()
 		return false
 	}

@@ -68,7 +68,7 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 }
 
 // take makes lc's tls_required, proxy_protocol, proxy_timeout,
-// xclient_hosts, greet_pause and greet_pause_skip the listener's, and
+// xclient_hosts and the greet_pause settings the listener's, and
 // certs (unless nil) what its TLS serves: at its start, and at a reload
 // that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
