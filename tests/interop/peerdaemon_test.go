@@ -45,6 +45,16 @@ func startPeerDaemon(name string, cmd *exec.Cmd, logFile, addr string, wait, sto
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Setpgid = true
+	// The kernel sends the daemon SIGTERM when the test binary dies (a
+	// -timeout panic, a SIGKILL), which would otherwise leave it running,
+	// ports and all; SIGTERM rather than core/plugin's SIGKILL, so that
+	// the daemon stops what it forked, which Pdeathsig does not reach.
+	// Linux sends it when the thread that started the daemon exits, not
+	// the process: Go ends a thread only when a goroutine locked to it
+	// (runtime.LockOSThread) returns, which no caller does. It is lost
+	// if the daemon's own credentials change (a set-user-ID binary, a
+	// main process that drops root); the peers' main processes keep root.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
