@@ -55,6 +55,7 @@ func TestMilterAddressForms(t *testing.T) {
 		"tcp:127.0.0.1:8891":  "tcp:127.0.0.1:8891",
 		"inet:8891@127.0.0.1": "inet:8891@127.0.0.1",
 		"inet:localhost:8891": "inet:localhost:8891",
+		"inet:8891":           "inet:8891", // Postfix's localhost:8891
 		"inet6:8891@::1":      "inet6:8891@::1",
 		"inet6:8891@[::1]":    "inet6:8891@[::1]",
 		"unix:/run/m.sock":    "unix:/run/m.sock",
@@ -71,7 +72,7 @@ func TestMilterAddressForms(t *testing.T) {
 		}
 	}
 	for spec, want := range map[string]string{
-		"inet:8891":          `f.toml:6: milter "inet:8891" must be inet:PORT@HOST or inet:HOST:PORT: want host:port`,
+		"inet:127.0.0.1":     `f.toml:6: milter "inet:127.0.0.1" must be inet:PORT@HOST or inet:HOST:PORT: want host:port`,
 		"inet:0@127.0.0.1":   `f.toml:6: milter "inet:0@127.0.0.1" must be inet:PORT@HOST or inet:HOST:PORT: port "0" must be a number from 1 to 65535`,
 		"inet:8891@":         `f.toml:6: milter "inet:8891@" must be inet:PORT@HOST or inet:HOST:PORT: want a host before the port`,
 		"tcp::8891":          `f.toml:6: milter "tcp::8891" must be tcp:HOST:PORT: want a host before the port`,

@@ -40,6 +40,7 @@ func TestSocketSpecsAlike(t *testing.T) {
 		"unix:/run/s", "local:/run/s", "tcp:127.0.0.1:12345", "inet:[::1]:12345", "inet:12345@127.0.0.1", "inet6:12345@::1",
 		"inet:127.0.0.1:0", "inet:127.0.0.1:70000", "inet:127.0.0.1:imap", "tcp:exa_mple:12345", "inet:12345@", "unix:", "local:",
 		"unix:/run/a\\nb", "inet6:12345@[::1]", "inet:12345@[127.0.0.1]", "inet:12345@[dovecot.example]",
+		"inet:12345", "inet::12345", "inet:[IPv6:::1]:12345", "inet:[IPv6:127.0.0.1]:12345",
 	} {
 		_, derr := Parse("f.toml", []byte(minimal+"[auth]\ndovecot_socket = \""+spec+"\"\n"))
 		_, merr := Parse("f.toml", []byte(minimal+"[[stage]]\nname = \"m\"\nmilter = \""+spec+"\"\n"))

@@ -5,7 +5,11 @@
 //   - "unix:PATH" and "local:PATH", a unix socket (Postfix's
 //     MILTER_README, "Configuring Postfix"; Sendmail's X option S=);
 //   - "inet:HOST:PORT", Postfix's TCP form, where an IPv6 HOST is
-//     bracketed ("inet:[::1]:8891"), and "tcp:HOST:PORT", Sluice's;
+//     bracketed ("inet:[::1]:8891", or "inet:[IPv6:::1]:8891"), and
+//     "tcp:HOST:PORT", Sluice's; "inet:PORT" and "inet::PORT" are
+//     localhost's PORT, as Postfix's inet_connect has them (host_port
+//     with the default host "localhost"), for its milters and its Dovecot
+//     auth client alike;
 //   - "inet:PORT@HOST" and "inet6:PORT@HOST", Sendmail's, which milters
 //     document themselves with ("inet:8891@127.0.0.1", "inet6:8891@::1",
 //     or with an IP literal in brackets, "inet6:8891@[::1]");
@@ -14,14 +18,17 @@
 //     smtpd_sasl_path = private/auth (ParsePath), not where a kind is
 //     required, as in Postfix's smtpd_milters (Parse).
 //
-// A port is a number from 1 to 65535, not a service name: a typo in one
-// would only fail when dialled. Whether a HOST is a valid name is left to
-// the caller (core/config checks it as it checks every address it dials).
+// Kinds are lower case, as Postfix compares them (strcmp): "INET:…" is
+// no spec. A port is a number from 1 to 65535, not a service name: a
+// typo in one would only fail when dialled. Whether a HOST is a valid
+// name is left to the caller (core/config checks it as it checks every
+// address it dials).
 package sockspec
 
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 )
@@ -106,7 +113,9 @@ func parse(spec, kind, rest string) (Spec, error) {
 		}
 		return Spec{Kind: kind, Network: "unix", Address: rest}, nil
 	case "inet", "inet6":
-		if port, host, ok := strings.Cut(rest, "@"); ok {
+		port, host, sendmail := strings.Cut(rest, "@")
+		switch {
+		case sendmail:
 			// Sendmail and libmilter take an IP literal in brackets, as
 			// OpenDKIM's manual asks one to be written (inet6:8891@[::1]);
 			// JoinHostPort would bracket it again.
@@ -116,6 +125,11 @@ func parse(spec, kind, rest string) (Spec, error) {
 				}
 			}
 			rest = net.JoinHostPort(host, port)
+		case kind == "inet":
+			var err error
+			if rest, err = postfixInet(rest); err != nil {
+				return bad(err.Error())
+			}
 		}
 	}
 	host, port, err := net.SplitHostPort(rest)
@@ -129,4 +143,36 @@ func parse(spec, kind, rest string) (Spec, error) {
 		return bad("want a host before the port")
 	}
 	return Spec{Kind: kind, Network: "tcp", Address: rest}, nil
+}
+
+// postfixInet reads the HOST:PORT of Postfix's "inet:" the way its
+// inet_connect does (src/util/host_port.c): a PORT alone or after a
+// colon is localhost's, and "[IPv6:ADDR]" is "[ADDR]", the prefix in
+// any case and ADDR an IPv6 address. Anything else is left as written.
+func postfixInet(rest string) (string, error) {
+	if h, ok := strings.CutPrefix(rest, "["); ok {
+		if len(h) >= len("IPv6:") && strings.EqualFold(h[:len("IPv6:")], "IPv6:") {
+			addr, port, ok := strings.Cut(h[len("IPv6:"):], "]")
+			if !ok {
+				return "", fmt.Errorf("%q has no closing bracket", rest)
+			}
+			if a, err := netip.ParseAddr(addr); err != nil || !a.Is6() || a.Zone() != "" {
+				return "", fmt.Errorf("%q is not an IPv6 address", addr)
+			}
+			return "[" + addr + "]" + port, nil
+		}
+		return rest, nil
+	}
+	if digits(rest) {
+		return "localhost:" + rest, nil
+	}
+	if p, ok := strings.CutPrefix(rest, ":"); ok && !strings.Contains(p, ":") {
+		return "localhost:" + p, nil
+	}
+	return rest, nil
+}
+
+// digits reports whether s is one or more ASCII digits.
+func digits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
 }

@@ -23,6 +23,13 @@ func TestForms(t *testing.T) {
 		{"inet:8891@[127.0.0.1]", "tcp 127.0.0.1:8891", ""},
 		{"inet6:8891@[::1]", "tcp [::1]:8891", ""},
 		{"inet:8891@[milter.example]", "tcp milter.example:8891", ""}, // Sendmail wants a literal; no harm
+		// Postfix's inet_connect: no host is localhost (a milter's
+		// "inet:8891", smtpd_sasl_path = inet:12345), and an address
+		// literal may be [IPv6:…].
+		{"inet:8891", "tcp localhost:8891", ""},
+		{"inet::8891", "tcp localhost:8891", ""},
+		{"inet:[IPv6:::1]:8891", "tcp [::1]:8891", ""},
+		{"inet:[ipv6:2001:db8::25]:8891", "tcp [2001:db8::25]:8891", ""},
 		// A bare path: only where the setting allows one.
 		{"/run/dovecot/auth-client", `"/run/dovecot/auth-client" must be ` + Forms, "unix /run/dovecot/auth-client"},
 		{"private/auth", `"private/auth" must be ` + Forms, "unix private/auth"},
@@ -41,7 +48,18 @@ func TestForms(t *testing.T) {
 		{"tcp:127.0.0.1:65536", `"tcp:127.0.0.1:65536" must be tcp:HOST:PORT: port "65536" must be a number from 1 to 65535`, ""},
 		{"tcp:127.0.0.1:+25", `"tcp:127.0.0.1:+25" must be tcp:HOST:PORT: port "+25" must be a number from 1 to 65535`, ""},
 		{"inet:127.0.0.1:milter", `"inet:127.0.0.1:milter" must be inet:PORT@HOST or inet:HOST:PORT: port "milter" must be a number from 1 to 65535`, ""},
-		{"inet:8891", `"inet:8891" must be inet:PORT@HOST or inet:HOST:PORT: want host:port`, ""},
+		{"inet:127.0.0.1", `"inet:127.0.0.1" must be inet:PORT@HOST or inet:HOST:PORT: want host:port`, ""},
+		{"inet:", `"inet:" must be inet:PORT@HOST or inet:HOST:PORT: want host:port`, ""},
+		{"inet:0", `"inet:0" must be inet:PORT@HOST or inet:HOST:PORT: port "0" must be a number from 1 to 65535`, ""},
+		{"inet::milter", `"inet::milter" must be inet:PORT@HOST or inet:HOST:PORT: port "milter" must be a number from 1 to 65535`, ""},
+		{"inet:[]:8891", `"inet:[]:8891" must be inet:PORT@HOST or inet:HOST:PORT: want a host before the port`, ""},
+		{"inet:::1:8891", `"inet:::1:8891" must be inet:PORT@HOST or inet:HOST:PORT: want host:port`, ""},
+		{"inet:[IPv6:127.0.0.1]:8891", `"inet:[IPv6:127.0.0.1]:8891" must be inet:PORT@HOST or inet:HOST:PORT: "127.0.0.1" is not an IPv6 address`, ""},
+		{"inet:[IPv6:::1", `"inet:[IPv6:::1" must be inet:PORT@HOST or inet:HOST:PORT: "[IPv6:::1" has no closing bracket`, ""},
+		{"tcp:8891", `"tcp:8891" must be tcp:HOST:PORT: want host:port`, ""}, // Sluice's own form wants its host
+		// Postfix compares kinds as written (strcmp): no INET:, no Unix:.
+		{"INET:127.0.0.1:8891", `"INET:127.0.0.1:8891" must be ` + Forms, "unix INET:127.0.0.1:8891"},
+		{"Unix:/run/m.sock", `"Unix:/run/m.sock" must be ` + Forms, "unix Unix:/run/m.sock"},
 		{"inet:8891@", `"inet:8891@" must be inet:PORT@HOST or inet:HOST:PORT: want a host before the port`, ""},
 		{"inet:0@127.0.0.1", `"inet:0@127.0.0.1" must be inet:PORT@HOST or inet:HOST:PORT: port "0" must be a number from 1 to 65535`, ""},
 		{"inet6:8891", `"inet6:8891" must be inet6:PORT@HOST or inet6:HOST:PORT: want host:port`, ""},
