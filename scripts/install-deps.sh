@@ -17,8 +17,9 @@ case "${1:-}" in
   # runs its own haproxy -db with a config in its temp dir).
   # nginx-core and libnginx-mod-mail: nginx's mail proxy naming its clients
   # with XCLIENT (nginx_test.go runs its own nginx with its own config).
-  interop) pkgs="swaks postfix libsasl2-modules haproxy nginx-core libnginx-mod-mail" ;
-           cmds="swaks smtp-sink postfix haproxy nginx" ;
+  # srs: Mail::SRS's command line, the SRS reference (srs_test.go).
+  interop) pkgs="swaks postfix libsasl2-modules haproxy nginx-core libnginx-mod-mail srs" ;
+           cmds="swaks smtp-sink postfix haproxy nginx srs" ;
            files="/usr/lib/*/sasl2/libplain.so /usr/lib/nginx/modules/ngx_mail_module.so" ;;
   bench)   pkgs="postfix"       ; cmds="smtp-sink smtp-source postfix" ;;
   # The Python example plugin (and its test in the chain) needs Debian's grpcio.

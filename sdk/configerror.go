@@ -17,8 +17,9 @@ func (e *ConfigError) Error() string { return "init: configure: " + e.Msg }
 // configKey finds the key a Configure error names: encoding/json's
 // `unknown field "k"`, `json: cannot unmarshal … into Go struct field
 // T.k of type …`, or the house style of first-party plugins, `k = value:
-// why` or `k "value": why` (after an optional "plugin: " prefix).
-var configKey = regexp.MustCompile(`unknown field "([^"]+)"|Go struct field [A-Za-z0-9_]+\.([A-Za-z0-9_.]+) of type|^(?:[A-Za-z0-9_-]+: )?([a-z][a-z0-9_]*)(?: = | "[^"]*": )`)
+// why` or `k "value": why` (after an optional "plugin: " prefix), k
+// dotted for a key of a table ("srs.domain").
+var configKey = regexp.MustCompile(`unknown field "([^"]+)"|Go struct field [A-Za-z0-9_]+\.([A-Za-z0-9_.]+) of type|^(?:[A-Za-z0-9_-]+: )?([a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*)(?: = | "[^"]*": )`)
 
 // Key returns the [stage.config] key the error is about, or "" when it
 // names none: a dotted path for a nested one ("rules.match").

@@ -77,6 +77,9 @@ func (im *importer) canonicalMaps(route *pfRoute) error {
 		}
 	}
 	im.rewriteHeaders(route)
+	if p.set("recipient_canonical_maps") {
+		im.srsNote("recipient_canonical_maps") // postsrsd's reverse table
+	}
 	for _, n := range pfCanonicalNotes {
 		if p.set(n.param) && !p.used[n.param] {
 			im.note(n.param, n.why)

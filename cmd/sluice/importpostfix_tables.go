@@ -11,7 +11,11 @@ func (im *importer) hashTables(param string, specs []string, todo string) (entri
 		if err != nil {
 			return nil, false, fmt.Errorf("%s: %w", param, err)
 		}
-		if !ok {
+		switch {
+		case !ok && pfPostsrsd(spec):
+			im.note(param, "table "+spec+": "+pfSRSWhy)
+			continue
+		case !ok:
 			im.note(param, fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; %s", spec, todo))
 			continue
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/sluice-mta/sluice/core/plugin"
 	"github.com/sluice-mta/sluice/core/smtpd"
 	"github.com/sluice-mta/sluice/plugins"
+	"github.com/sluice-mta/sluice/plugins/route"
 	"github.com/sluice-mta/sluice/plugins/spf"
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -238,6 +239,10 @@ func pluginEnv(c *config.Config, dryRun bool) []string {
 		// Received-SPF receiver= and %{r}.
 		env = append(env, spf.EnvHostname+"="+c.Hostname)
 	}
+	// The route stage's SRS domain must be one of local_domains, and
+	// mail from them is never rewritten. Set when empty too: the stage
+	// then knows it runs under a Sluice that has none.
+	env = append(env, route.EnvLocalDomains+"="+strings.Join(c.LocalDomains, ","))
 	if c.Delivery.CAFile != "" {
 		// The route stage's probes verify a tls=verify server against
 		// the roots delivery uses (delivery.Probe). Absolute: the plugin

@@ -15,10 +15,18 @@ import (
 // not rewritten here, and its own rule decides. A report is from the null
 // sender: a rule with sender = "<>" matches it, one with another sender
 // does not. Nor does a report get a BCC copy (bcc.go).
+//
+// A report to an SRS address of ours (for mail Sluice forwarded, srs.go)
+// is not routed by the rule of the SRS domain, whose mailbox server has
+// no such user: a report's recipient cannot be rewritten here, so it
+// keeps the default route, where a relay, or another MX of the domain
+// running this stage, reverses the address at RCPT.
 func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
 	var edits []sdk.Edit
 	for _, r := range t.Envelope.Rcpts {
-		edits = append(edits, p.routeEdit("", r.Addr)...)
+		if !p.srsAddress(r.Addr) {
+			edits = append(edits, p.routeEdit("", r.Addr)...)
+		}
 	}
 	return sdk.Continue(edits...), nil
 }

@@ -21,16 +21,21 @@ import (
 // keeps its route, whoever set it. It costs a match over the rules: no
 // DNS, no I/O.
 //
+// A stored sender that is an SRS address of ours is matched as the
+// address it stands for, as the rules saw it at reception (srs.go). A
+// recipient that is one (a report Sluice made for mail it forwarded)
+// keeps the route the bounce hook left it, for the same reason.
+//
 // A recipient whose route another stage set (RouteSetByOther: a
 // quarantine relay a stage of the site's chose at reception) is that
 // stage's: no rule applies to it, not even reject or discard, as Postfix
 // keeps a message's FILTER transport over transport_maps. The core would
 // ignore a new route for it anyway, but not a reject.
 func (p *Plugin) Deliver(_ context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
-	if r.RouteSetByOther {
+	if r.RouteSetByOther || p.srsAddress(r.Addr) {
 		return sdk.Continue(), nil
 	}
-	rl := p.ruleFor(t.Envelope.MailFrom, r.Addr)
+	rl := p.ruleFor(p.ruleSender(t.Envelope.MailFrom), r.Addr)
 	if rl == nil {
 		return sdk.Continue(), nil
 	}

@@ -106,6 +106,9 @@ type Config struct {
 	MasqueradeDomains    []string          `json:"masquerade_domains"`
 	MasqueradeExceptions []string          `json:"masquerade_exceptions"`
 	RewriteHeaders       *bool             `json:"rewrite_headers"`
+	// SRS rewrites the sender of mail forwarded to other domains, and
+	// reverses its SRS addresses at RCPT (srs.go).
+	SRS *SRSConfig `json:"srs"`
 }
 
 // Rule sends matching recipients to a transport.
@@ -162,6 +165,9 @@ type Plugin struct {
 	timeout time.Duration
 	bcc     bccMaps
 	rw      senderRewrite
+	srs     *srsConfig // nil: no SRS
+	// now is the SRS day stamps' clock; tests set it before Configure.
+	now func() time.Time
 	// probe is delivery.Probe; tests may replace it.
 	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
 }
@@ -225,6 +231,9 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 		return err
 	}
 	if err := p.configureRewrite(c); err != nil {
+		return err
+	}
+	if err := p.configureSRS(c.SRS); err != nil {
 		return err
 	}
 	return p.configureBcc(c)
@@ -401,11 +410,21 @@ func parseReply(s string) (sdk.Verdict, error) {
 func (p *Plugin) HeadersOnly() bool { return true }
 
 // Rcpt routes r, or refuses it: a reject rule, an alias loop, a user not
-// in the rule's recipients, or one the transport's server refuses. The
-// rules see the sender as the data hook will rewrite it.
+// in the rule's recipients, one the transport's server refuses, an SRS
+// address that does not reverse. An SRS address that does is routed as
+// the address it stands for. The rules see the sender as the data hook
+// will rewrite it with sender_canonical and masquerade_domains (not SRS,
+// which the data hook decides with all the recipients known).
 func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
 	from := p.rewriteSender(t.Envelope.MailFrom)
-	targets, err := p.expand(from, r.Addr, 0)
+	addr := r.Addr
+	if orig, ok, err := p.srsReverse(addr, true); ok {
+		if err != nil {
+			return srsRefusal(addr, err), nil
+		}
+		addr = orig
+	}
+	targets, err := p.expand(from, addr, 0)
 	if err != nil {
 		// RFC 3463 X.4.6: routing loop detected.
 		return sdk.Reject(550, "5.4.6", "Recipient address rejected: alias loop").Because("route: " + err.Error()), nil
@@ -590,16 +609,24 @@ func (p *Plugin) expand(sender, addr string, depth int) ([]string, error) {
 // recipient's own pass on to them (see targetParams). Recipients that
 // earlier stages added are routed too. Then it adds the bcc recipients
 // (bcc.go). Before all that it rewrites the sender (canonical.go), which
-// the rules and sender_bcc then see.
+// the rules and sender_bcc then see; after it all, SRS rewrites the
+// sender of mail in its scope (srs.go).
 func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	from, edits, why := p.senderEdits(t, m)
-	var present, received []string
+	var present, received, added []string
 	for _, r := range t.Envelope.Rcpts {
 		present = append(present, r.Addr)
 		received = append(received, r.Addr)
 	}
 	for _, r := range t.Envelope.Rcpts {
-		targets, err := p.expand(from, r.Addr, 0)
+		addr := r.Addr
+		if orig, ok, err := p.srsReverse(addr, false); ok {
+			if err != nil {
+				continue // refused at RCPT
+			}
+			addr = orig
+		}
+		targets, err := p.expand(from, addr, 0)
 		if err != nil {
 			continue // refused at RCPT
 		}
@@ -618,15 +645,28 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdic
 				continue
 			}
 			present = append(present, tg)
+			added = append(added, tg)
 			edits = append(edits, sdk.AddRecipient{Addr: tg, Params: targetParams(r, len(targets))})
 			edits = append(edits, p.routeEdit(from, tg)...)
 		}
 	}
 	bcc, bccWhy := p.bccEdits(from, received, present)
-	v := sdk.Continue(append(edits, bcc...)...)
+	edits = append(edits, bcc...)
 	if bccWhy != "" {
 		why = append(why, bccWhy)
 	}
+	for _, e := range bcc {
+		if a, ok := e.(sdk.AddRecipient); ok {
+			present, added = append(present, a.Addr), append(added, a.Addr)
+		}
+	}
+	if n, srsWhy := p.srsForward(from, present, added); srsWhy != "" {
+		if n != "" {
+			edits = withSender(edits, n)
+		}
+		why = append(why, srsWhy)
+	}
+	v := sdk.Continue(edits...)
 	if len(why) > 0 {
 		v = v.Because(strings.Join(why, "; "))
 	}

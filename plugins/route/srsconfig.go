@@ -1,0 +1,220 @@
+package route
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// EnvLocalDomains names the variable in which the core tells a plugin
+// process the top-level local_domains, comma-separated as dnsresolve.Fold
+// has them: the SRS domain must be one (mail to it must come here), and
+// mail from them is never rewritten.
+const EnvLocalDomains = "SLUICE_LOCAL_DOMAINS"
+
+// SRSConfig is [stage.config.srs]: the Sender Rewriting Scheme for mail
+// the stage forwards (srs.go).
+type SRSConfig struct {
+	// Domain is where the SRS addresses live: one of local_domains.
+	Domain string `json:"domain"`
+	// Secrets sign (the first) and verify (all); SecretsFile holds them
+	// instead, one a line, as postsrsd's secrets file does.
+	Secrets     []string `json:"secrets"`
+	SecretsFile string   `json:"secrets_file"`
+	// MaxAgeDays is how long an SRS address is good for (default 21, the
+	// reference's).
+	MaxAgeDays int `json:"max_age_days"`
+	// ExcludeDomains are sender domains never rewritten (postsrsd's
+	// SRS_EXCLUDE_DOMAINS): a domain, or .domain for those under it too.
+	ExcludeDomains []string `json:"exclude_domains"`
+	// Scope is "forwarded" (default: mail the stage's aliases or BCC
+	// send to an address not local) or "remote" (mail to any address not
+	// local).
+	Scope string `json:"scope"`
+}
+
+// srsDefaultMaxAge is Mail::SRS's $SRSMAXAGE and libsrs2's maxage.
+const srsDefaultMaxAge = 21
+
+// srsConfig is the stage's SRS, checked; nil when off.
+type srsConfig struct {
+	codec   *srsCodec
+	local   map[string]bool // local_domains, folded
+	exclude []string        // folded; ".domain" for those under it too
+	remote  bool            // scope = "remote"
+}
+
+// configureSRS checks [stage.config.srs]. Its errors name the key
+// (srs.domain), so that check-config shows them at its line.
+func (p *Plugin) configureSRS(c *SRSConfig) error {
+	p.srs = nil
+	if c == nil {
+		return nil
+	}
+	s := &srsConfig{local: map[string]bool{}}
+	list, told := os.LookupEnv(EnvLocalDomains)
+	for _, d := range strings.Split(list, ",") {
+		if d != "" {
+			s.local[dnsresolve.Fold(d)] = true
+		}
+	}
+	d := strings.TrimSuffix(strings.TrimSpace(c.Domain), ".")
+	switch {
+	case d == "":
+		return errors.New(`route: srs.domain "": the domain of the SRS addresses is needed (one of local_domains)`)
+	case !envelope.ValidDomain(d) || strings.HasPrefix(d, "["):
+		return fmt.Errorf("route: srs.domain %q: not a domain", c.Domain)
+	case !told:
+		return fmt.Errorf("route: srs.domain %q: the core did not say its local_domains (%s): run the stage under Sluice", c.Domain, EnvLocalDomains)
+	case !s.local[dnsresolve.Fold(d)]:
+		return fmt.Errorf("route: srs.domain %q: not one of local_domains, where bounces to its SRS addresses would be refused (relay access denied)", c.Domain)
+	}
+	secrets, err := srsSecretsOf(c)
+	if err != nil {
+		return err
+	}
+	age := c.MaxAgeDays
+	switch {
+	case age == 0:
+		age = srsDefaultMaxAge
+	case age < 0 || age >= srsSlots:
+		return fmt.Errorf("route: srs.max_age_days = %d: want 1 to %d (the day stamp counts %d days)", age, srsSlots-1, srsSlots)
+	}
+	for _, w := range c.ExcludeDomains {
+		e := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(w), "."))
+		sub := strings.HasPrefix(e, ".") || strings.HasPrefix(e, "*.")
+		e = strings.TrimPrefix(strings.TrimPrefix(e, "*"), ".")
+		if !envelope.ValidDomain(e) || strings.HasPrefix(e, "[") {
+			return fmt.Errorf("route: srs.exclude_domains %q: want a domain, or .domain for it and those under it", w)
+		}
+		e = dnsresolve.Fold(e)
+		if sub {
+			e = "." + e
+		}
+		s.exclude = append(s.exclude, e)
+	}
+	switch c.Scope {
+	case "", "forwarded":
+	case "remote":
+		s.remote = true
+	default:
+		return fmt.Errorf(`route: srs.scope %q: want "forwarded" (mail the aliases send on) or "remote" (all mail to other domains)`, c.Scope)
+	}
+	now := p.now
+	if now == nil {
+		now = time.Now
+	}
+	// The addresses are made with the domain in its ASCII form: they are
+	// senders of mail that may go to a server without SMTPUTF8.
+	s.codec = &srsCodec{domain: dnsresolve.Fold(d), secrets: secrets, maxAge: age, now: now}
+	p.srs = s
+	return nil
+}
+
+// srsSecretsOf returns the secrets of c: its list, or its file's lines as
+// they are now (srsFile).
+func srsSecretsOf(c *SRSConfig) (func() []string, error) {
+	switch {
+	case len(c.Secrets) > 0 && c.SecretsFile != "":
+		return nil, errors.New(`route: srs.secrets_file "` + c.SecretsFile + `": secrets or secrets_file, not both`)
+	case len(c.Secrets) > 0:
+		for _, s := range c.Secrets {
+			if strings.TrimSpace(s) == "" {
+				return nil, errors.New(`route: srs.secrets "": an empty secret would sign with nothing (the secrets themselves are never shown)`)
+			}
+		}
+		list := append([]string(nil), c.Secrets...)
+		return func() []string { return list }, nil
+	case c.SecretsFile != "":
+		f := &srsFile{path: c.SecretsFile}
+		if _, err := f.current(); err != nil {
+			return nil, fmt.Errorf("route: srs.secrets_file %q: %w", c.SecretsFile, err)
+		}
+		return func() []string { s, _ := f.current(); return s }, nil
+	}
+	return nil, errors.New(`route: srs.secrets "": want secrets = ["…"] or secrets_file (one secret a line, the first signing)`)
+}
+
+// srsFile is a secrets_file, read again when it changes on disk, as a
+// recipients_file is: a reload keeps a stage whose [stage.config] did not
+// change running, so a secret added for rotation would otherwise never
+// be seen. A file that turns bad keeps the secrets read before.
+type srsFile struct {
+	path string
+
+	mu      sync.Mutex
+	secrets []string
+	seen    os.FileInfo
+}
+
+// current returns the file's secrets, reading it again first if it
+// changed; err is why the latest content could not be read.
+func (f *srsFile) current() ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := os.Stat(f.path)
+	if err != nil {
+		return f.secrets, err
+	}
+	if sameFile(f.seen, st) {
+		return f.secrets, nil
+	}
+	s, err := readSecrets(f.path)
+	if err != nil {
+		return f.secrets, err
+	}
+	f.secrets, f.seen = s, st
+	return s, nil
+}
+
+// readSecrets reads postsrsd's secrets file: each line a secret, exactly
+// as written but for its line end, empty lines skipped; the first signs.
+// A line of blanks is an error rather than a secret of spaces.
+func readSecrets(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case line == "":
+			continue
+		case strings.TrimSpace(line) == "":
+			return nil, fmt.Errorf("%s:%d: a line of blanks (a secret is the whole line)", path, n)
+		}
+		out = append(out, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: no secret in it", path)
+	}
+	return out, nil
+}
+
+// srsLocal reports whether domain is one of local_domains or excluded:
+// mail from it is never rewritten.
+func (s *srsConfig) srsLocal(domain string) bool {
+	d := dnsresolve.Fold(domain)
+	if s.local[d] {
+		return true
+	}
+	for _, e := range s.exclude {
+		if d == e || strings.HasPrefix(e, ".") && (d == e[1:] || strings.HasSuffix(d, e)) {
+			return true
+		}
+	}
+	return false
+}
