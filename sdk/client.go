@@ -280,7 +280,7 @@ func (c *Client) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, er
 // checkHook refuses what a hook call cannot carry, as hookRequest does.
 func checkHook(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) error {
 	switch hook {
-	case HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver:
+	case HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver, HookDisconnect:
 	default:
 		return fmt.Errorf("not an envelope hook (use Data)")
 	}

@@ -22,6 +22,8 @@ var hookToPB = map[Hook]pb.Hook{
 	HookData:    pb.Hook_HOOK_DATA,
 	HookDeliver: pb.Hook_HOOK_DELIVER,
 	HookBounce:  pb.Hook_HOOK_BOUNCE,
+	// A plugin that declares it is refused by a core older than it.
+	HookDisconnect: pb.Hook_HOOK_DISCONNECT,
 }
 
 func hookPB(h Hook) (pb.Hook, error) {

@@ -53,6 +53,7 @@ func decodeTable() []*pb.ChannelFrame {
 		{CallId: 4, End: true, Frame: &pb.ChannelFrame_Hook{Hook: &pb.HookRequest{
 			Hook: pb.Hook(99), Session: &pb.Session{}, Envelope: &pb.Envelope{MailFrom: long, QueueId: long}, Rcpt: &pb.Recipient{}}}},
 		{CallId: 5, Frame: &pb.ChannelFrame_Hook{Hook: &pb.HookRequest{Hook: pb.Hook(-3)}}},
+		{CallId: 6, End: true, Frame: &pb.ChannelFrame_Hook{Hook: &pb.HookRequest{Hook: pb.Hook_HOOK_DISCONNECT, Session: full, Envelope: &pb.Envelope{}}}},
 		{CallId: 2, End: true, Frame: &pb.ChannelFrame_HookBatch{HookBatch: &pb.HookBatch{
 			Calls: []*pb.HookRequest{
 				{Hook: pb.Hook_HOOK_CONNECT, Session: port, Envelope: &pb.Envelope{}},
@@ -174,7 +175,7 @@ func handFrames(t testing.TB) map[string][][]byte {
 		other := &Txn{Session: Session{ID: tc.b, ClientName: tc.c}, Envelope: Envelope{QueueID: tc.c, MailFrom: tc.a}}
 		each := append(calls[:len(calls):len(calls)], HookCall{Hook: HookDeliver, Txn: other, Rcpt: &Recipient{Addr: tc.a, Route: tc.b}})
 		frames = append(frames, handFrame(t, func(b []byte) ([]byte, error) { return appendHookEachFrame(b, each) }, 0, nil, true))
-		for _, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver} {
+		for _, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver, HookDisconnect} {
 			auth := &AuthArgs{Mech: "PLAIN", User: tc.c, Secret: []byte(tc.a)}
 			rcpt := &Recipient{Addr: tc.b, Route: tc.a, Params: map[string]string{"NOTIFY": tc.c}, RouteSetByOther: tc.tls}
 			frames = append(frames, handFrame(t, func(b []byte) ([]byte, error) { return appendHookFrame(b, hook, txn, rcpt, auth) }, 1<<40, nil, true))

@@ -73,9 +73,16 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 			t.Fatalf("independent batch:\nhand %v\nwant %v", got.GetHookBatch(), want)
 		}
 	}
-	for _, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver} {
+	// The disconnect hook twice: with a transaction's fields, and as the
+	// core sends it, the session alone.
+	ended := &Txn{Session: txn.Session}
+	for i, hook := range []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookDeliver, HookDisconnect, HookDisconnect} {
 		auth := &AuthArgs{Mech: "PLAIN", User: c, Secret: []byte(a)}
 		rcpt := &Recipient{Addr: b, Route: a, Params: map[string]string{"NOTIFY": c}, RouteSetByOther: tls}
+		txn := txn
+		if i == 7 {
+			txn = ended
+		}
 		enc, err := appendHookFrame(nil, hook, txn, rcpt, auth)
 		req, perr := hookRequest(hook, txn, rcpt, auth)
 		if (err == nil) != (perr == nil) {
@@ -90,6 +97,9 @@ func checkEncoding(t *testing.T, a, b, c string, port int, tls bool) {
 		}
 		if !proto.Equal(got.GetHook(), req) {
 			t.Fatalf("%s:\nhand %v\nwant %v", hook, got.GetHook(), req)
+		}
+		if req.Hook == pb.Hook_HOOK_UNSPECIFIED {
+			t.Fatalf("%s: sent as %v", hook, req.Hook)
 		}
 	}
 	for _, sendBody := range []bool{true, false} {

@@ -27,6 +27,11 @@ type fullPlugin struct {
 	verdict sdk.Verdict
 	panic   bool
 	fail    bool
+	// ended are the sessions Disconnect was told of, in order; it fails
+	// with disconnectErr (not fail or panic, which a test may leave set
+	// when sdktest ends its sessions).
+	ended         []sdk.Session
+	disconnectErr error
 }
 
 func (p *fullPlugin) answer(v sdk.Verdict) {
@@ -98,6 +103,20 @@ func (p *fullPlugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.
 	return p.record(call{Hook: sdk.HookBounce, Txn: *t, Message: m})
 }
 
+func (p *fullPlugin) Disconnect(_ context.Context, s sdk.Session) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ended = append(p.ended, s)
+	return p.disconnectErr
+}
+
+// endedSessions returns the sessions Disconnect was told of.
+func (p *fullPlugin) endedSessions() []sdk.Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]sdk.Session(nil), p.ended...)
+}
+
 var (
 	_ sdk.ConnectHook = (*fullPlugin)(nil)
 	_ sdk.HeloHook    = (*fullPlugin)(nil)
@@ -108,6 +127,8 @@ var (
 	_ sdk.DeliverHook = (*fullPlugin)(nil)
 	_ sdk.BounceHook  = (*fullPlugin)(nil)
 	_ sdk.Describer   = (*fullPlugin)(nil)
+
+	_ sdk.DisconnectHook = (*fullPlugin)(nil)
 )
 
 // fullTxn fills every field of a transaction.

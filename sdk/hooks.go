@@ -83,6 +83,20 @@ type BounceHook interface {
 	Bounce(ctx context.Context, t *Txn, m *Message) (Verdict, error)
 }
 
+// DisconnectHook is called once when an SMTP session has ended (QUIT, a
+// closed or dropped connection, a refusal at connect, XCLIENT naming
+// another client), after the client had its last reply, with the session
+// as it ended: s.Transaction is its last transaction's number. It is
+// where a plugin frees what it kept of the session by s.ID. It is called
+// only when the plugin was asked another hook of the session, and never
+// for deliver or bounce, which belong to no SMTP session. The core does
+// not wait for it to answer the client, and an error is only logged: no
+// on_error applies. A Sluice older than this hook refuses to start a
+// plugin that implements it.
+type DisconnectHook interface {
+	Disconnect(ctx context.Context, s Session) error
+}
+
 // BodyOptional is implemented by a DataHook plugin that only reads headers:
 // when HeadersOnly returns true the body is not streamed to it.
 type BodyOptional interface {
@@ -115,6 +129,9 @@ func HooksOf(p Plugin) []Hook {
 	}
 	if _, ok := p.(BounceHook); ok {
 		hs = append(hs, HookBounce)
+	}
+	if _, ok := p.(DisconnectHook); ok {
+		hs = append(hs, HookDisconnect)
 	}
 	return hs
 }

@@ -127,6 +127,10 @@ func TestServeInAProcess(t *testing.T) {
 	if len(v.Edits) != 1 || !bytes.Equal(v.Edits[0].(sdk.ReplaceBody).Body, []byte("replaced\r\n")) {
 		t.Errorf("edits = %#v", v.Edits)
 	}
+	// The disconnect hook over the direct channel (encode.go, decode.go).
+	if v, err := c.Hook(ctx, sdk.HookDisconnect, &sdk.Txn{Session: fullTxn().Session}, nil, nil); err != nil || !v.PlainContinue() {
+		t.Errorf("disconnect: %+v, %v", v, err)
+	}
 	c.Close()
 	if got := c.Transport(); got != "rpc" {
 		t.Errorf("transport after Close %q, want rpc: the sockets are released", got)

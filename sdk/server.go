@@ -156,6 +156,10 @@ func (s *server) dispatch(ctx context.Context, hook Hook, t *Txn, rcpt Recipient
 		if h, ok := s.p.(DeliverHook); ok {
 			return h.Deliver(ctx, t, rcpt)
 		}
+	case HookDisconnect:
+		if h, ok := s.p.(DisconnectHook); ok {
+			return Continue(), h.Disconnect(ctx, t.Session)
+		}
 	default:
 		return Verdict{}, status.Errorf(codes.InvalidArgument, "%s is not an envelope hook; it runs over the Data stream", hook)
 	}

@@ -5,7 +5,7 @@
 //
 // MyPlugin embeds sdk.Base and implements only the hook interfaces it
 // wants (ConnectHook, HeloHook, AuthHook, MailHook, RcptHook, DataHook,
-// DeliverHook, BounceHook). The SDK declares exactly those hooks to the
+// DeliverHook, BounceHook, DisconnectHook). The SDK declares exactly those hooks to the
 // core, so hooks a plugin does not implement cost nothing.
 //
 // This package imports nothing from Sluice's core.
@@ -18,7 +18,7 @@ const ProtocolVersion = 1
 // pipeline calls its stages.
 type Hook string
 
-// The hooks, in SMTP order, then deliver and bounce.
+// The hooks, in SMTP order, then deliver, bounce and disconnect.
 const (
 	HookConnect Hook = "connect"
 	HookHelo    Hook = "helo"
@@ -28,10 +28,12 @@ const (
 	HookData    Hook = "data"
 	HookDeliver Hook = "deliver"
 	HookBounce  Hook = "bounce"
+	// HookDisconnect is the end of an SMTP session (DisconnectHook).
+	HookDisconnect Hook = "disconnect"
 )
 
 // AllHooks lists every hook in order.
-var AllHooks = []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookData, HookDeliver, HookBounce}
+var AllHooks = []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookData, HookDeliver, HookBounce, HookDisconnect}
 
 // Session describes the SMTP connection.
 type Session struct {

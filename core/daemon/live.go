@@ -77,6 +77,10 @@ type livePolicy struct {
 	mu      sync.Mutex
 	cur     *generation
 	closing sync.WaitGroup // retired generations being closed
+	// ending are the sessions whose disconnect hooks run (Close), by
+	// their listener's SessionInfo; ends counts them.
+	ending map[*smtpd.SessionInfo]chan struct{}
+	ends   sync.WaitGroup
 }
 
 // liveState is what livePolicy keeps in SessionInfo.State: the session's
@@ -87,7 +91,7 @@ type liveState struct {
 }
 
 func newLivePolicy(g *generation, log *slog.Logger) *livePolicy {
-	return &livePolicy{cur: g, log: log}
+	return &livePolicy{cur: g, log: log, ending: map[*smtpd.SessionInfo]chan struct{}{}}
 }
 
 // current returns the generation new sessions get.
@@ -141,8 +145,10 @@ func (lp *livePolicy) closeGen(g *generation) {
 }
 
 // shutdown stops the current generation and waits for retired ones; every
-// session must be over.
+// session must be over. The disconnect hooks of the sessions the drain
+// closed go first, while their stages still run.
 func (lp *livePolicy) shutdown() error {
+	lp.ends.Wait()
 	lp.mu.Lock()
 	g := lp.cur
 	lp.mu.Unlock()
@@ -163,8 +169,21 @@ func delegate(info *smtpd.SessionInfo, f func(p smtpd.Policy)) {
 	f(st.gen.policy)
 }
 
-// Connect binds the session to the current generation.
+// Connect binds the session to the current generation. After XCLIENT,
+// which ends the connection's session and starts another under the same
+// ID, it waits for the disconnect hooks of the one before: a plugin
+// keeping state by session ID must not hear of the end of the proxy's
+// session after the start of the client's.
 func (lp *livePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *reply.Reply {
+	lp.mu.Lock()
+	ending := lp.ending[info]
+	lp.mu.Unlock()
+	if ending != nil {
+		select {
+		case <-ending:
+		case <-ctx.Done():
+		}
+	}
 	g := lp.acquire()
 	st := &liveState{gen: g}
 	if g.policy == nil {
@@ -219,15 +238,51 @@ func (lp *livePolicy) AuthActive() bool {
 	return ok
 }
 
-// Close ends the session and lets go of its generation.
+// sessionEnder is a Policy whose Close can leave the stages' disconnect
+// hooks to its caller (pipelinePolicy.end).
+type sessionEnder interface {
+	end(info *smtpd.SessionInfo) func(context.Context)
+}
+
+// Close ends the session and lets go of its generation. The stages'
+// disconnect hooks run in the background, so that the client, which has
+// its last reply, does not wait for them to see the connection close;
+// the generation is let go of after them, so its stages are not stopped
+// under them.
 func (lp *livePolicy) Close(info *smtpd.SessionInfo) {
 	st, _ := info.State.(*liveState)
 	if st == nil {
 		return
 	}
-	delegate(info, func(p smtpd.Policy) { p.Close(info) })
+	var disconnect func(context.Context)
+	delegate(info, func(p smtpd.Policy) {
+		if e, ok := p.(sessionEnder); ok {
+			disconnect = e.end(info)
+		} else {
+			p.Close(info)
+		}
+	})
 	info.State = nil
-	lp.release(st.gen)
+	if disconnect == nil {
+		lp.release(st.gen)
+		return
+	}
+	done := make(chan struct{})
+	lp.mu.Lock()
+	lp.ending[info] = done
+	lp.mu.Unlock()
+	lp.ends.Add(1)
+	go func() {
+		defer lp.ends.Done()
+		disconnect(context.Background())
+		lp.mu.Lock()
+		if lp.ending[info] == done {
+			delete(lp.ending, info)
+		}
+		lp.mu.Unlock()
+		close(done)
+		lp.release(st.gen)
+	}()
 }
 
 var (

@@ -209,9 +209,19 @@ func (pp pipelinePolicy) Reset(ctx context.Context, info *smtpd.SessionInfo) {
 }
 
 func (pp pipelinePolicy) Close(info *smtpd.SessionInfo) {
-	if ps := pp.session(info); ps != nil {
-		ps.Close()
+	if disconnect := pp.end(info); disconnect != nil {
+		disconnect(context.Background())
 	}
+}
+
+// end ends the pipeline session and returns its stages' disconnect hooks
+// (pipeline.Session.End) for livePolicy to run once the client is gone;
+// nil when there are none.
+func (pp pipelinePolicy) end(info *smtpd.SessionInfo) func(context.Context) {
+	if ps := pp.session(info); ps != nil {
+		return ps.End()
+	}
+	return nil
 }
 
 var _ smtpd.Policy = pipelinePolicy{}

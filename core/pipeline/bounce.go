@@ -55,7 +55,7 @@ func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []
 		return BounceResult{Body: raw}
 	}
 	s := bp.Open(ctx, sdk.Session{ID: "bounce-" + id, Listener: "bounce"})
-	defer s.Close()
+	defer s.closeConns() // a report's is no SMTP session: no disconnect
 	s.txn.Envelope = sdk.Envelope{QueueID: id}
 	for _, r := range rcpts {
 		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, sdk.Recipient{Addr: r})

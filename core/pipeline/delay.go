@@ -137,6 +137,7 @@ func (f *flushRun) run(ctx context.Context) Outcome {
 			if c == nil {
 				err = fmt.Errorf("%w: %v", ErrStageDown, s.openErr[i])
 			} else {
+				s.asked.add(i)
 				vs, err = f.call(ctx, e, c, todo)
 				if len(vs) == 0 && err == nil {
 					err = fmt.Errorf("stage answered none of %d hooks", len(todo))

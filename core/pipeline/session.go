@@ -63,6 +63,9 @@ type Session struct {
 	// routeBy names the stage that set each recipient's route, by
 	// lower-cased address (routeby.go).
 	routeBy map[string]string
+	// asked are the stages asked a hook of the session: those owed the
+	// disconnect hook when they declared it (disconnect.go).
+	asked stageSet
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects).
@@ -79,15 +82,6 @@ func (p *Pipeline) Open(ctx context.Context, sess sdk.Session) *Session {
 		s.conns[i] = c
 	}
 	return s
-}
-
-// Close ends every stage's session.
-func (s *Session) Close() {
-	for _, c := range s.conns {
-		if c != nil {
-			_ = c.Close()
-		}
-	}
 }
 
 // SetSession updates what stages know of the session (HELO name, TLS, AUTH).
@@ -213,6 +207,7 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 		if c == nil {
 			err = fmt.Errorf("%w: %v", ErrStageDown, s.openErr[i])
 		} else {
+			s.asked.add(i)
 			v, err = s.call(ctx, e, c, hook, rcpt, msg)
 		}
 		o, goOn := s.settle(e, hook, &te, v, err, s.p.now().Sub(start), rcpt, msg)

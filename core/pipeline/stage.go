@@ -29,7 +29,7 @@ type Conn interface {
 	Wants(h sdk.Hook) bool
 	// NeedsBody reports whether the data hook needs the body.
 	NeedsBody() bool
-	// Hook runs connect, helo, auth, mail, rcpt or deliver.
+	// Hook runs connect, helo, auth, mail, rcpt, deliver or disconnect.
 	Hook(ctx context.Context, h sdk.Hook, t *sdk.Txn, rcpt *sdk.Recipient) (sdk.Verdict, error)
 	// Data runs the data or bounce hook.
 	Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error)

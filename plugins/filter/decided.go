@@ -20,14 +20,16 @@ import (
 // again at data only for the hooks this process has no record of (it
 // was started after them).
 //
-// The core tells a plugin nothing of RSET or of a session's end, and does
-// not ask it at a MAIL or RCPT a stage before it accepted; each call
-// says which transaction of the session it is of (sdk.Session's
-// Transaction), and the record of one is never taken for another's. A
-// MAIL, a HELO or the data hook ends the transaction's record too, and a
-// session not heard of for ttl (a client that never sent DATA) is
-// forgotten, as are the least recently heard of when more than max are
-// kept. A core older than the transaction number sends 0: the end of a
+// The core tells a plugin nothing of RSET, and does not ask it at a MAIL
+// or RCPT a stage before it accepted; each call says which transaction of
+// the session it is of (sdk.Session's Transaction), and the record of one
+// is never taken for another's. A MAIL, a HELO or the data hook ends the
+// transaction's record too, and the disconnect hook the session's (end).
+// A session not heard of for ttl is forgotten, as are the least recently
+// heard of when more than max are kept: the bound for sessions whose end
+// the plugin is not told of (a core older than the disconnect hook, a
+// disconnect call that failed, a late call that recorded after it). A
+// core older than the transaction number sends 0: the end of a
 // transaction is then told from the envelopes (see rcpt).
 type decisions struct {
 	now func() time.Time
@@ -296,6 +298,16 @@ func (d *decisions) take(sess *sdk.Session) *earlierRecord {
 	}
 	s.txn = nil
 	return e
+}
+
+// end forgets session id: the core said it is over.
+func (d *decisions) end(id string) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.sessions, id)
 }
 
 // hasRcpt reports whether addr is one of rcpts, in any case.

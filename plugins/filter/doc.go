@@ -218,16 +218,19 @@
 // on ^ceo@ copies a message sent to ceo@ that a route alias turned into
 // alice@ and bob@ at data, and a rule that matched no recipient at RCPT
 // does nothing though a recipient at data would match it. The plugin
-// keeps what each session's hooks matched, in memory. The core tells it
-// nothing of RSET or of the end of a session, and does not ask it at a
+// keeps what each session's hooks matched, in memory, and forgets it when
+// the core tells it the session ended (the disconnect hook). The core
+// tells it nothing of RSET, and does not ask it at a
 // MAIL or RCPT a stage before it accepted; each call carries the number
 // of its transaction in the session (Session.Transaction), and what was
 // matched in one transaction is never acted on in another; a call the
 // core gave up waiting for that finishes after the next transaction
 // began records nothing. A MAIL or a
-// HELO starts the transaction's record again, the data hook ends it,
-// and a session not heard of for an hour (a client gone without DATA) is
-// forgotten, as are the least recently heard of past 100,000 sessions.
+// HELO starts the transaction's record again, the data hook ends it, and
+// a session not heard of for an hour is forgotten, as are the least
+// recently heard of past 100,000 sessions: a bound for the sessions whose
+// end it is not told of (a Sluice older than the disconnect hook, a
+// disconnect call that failed, a call that finished after it).
 // A Sluice older than the transaction number sends none; the filter then
 // takes a RCPT whose envelope lacks a recipient it recorded as taken for
 // the start of another transaction.

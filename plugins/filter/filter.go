@@ -128,6 +128,13 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	return nil
 }
 
+// Disconnect forgets what the session's hooks matched: the session is
+// over, and nothing of it is acted on any more.
+func (p *Plugin) Disconnect(_ context.Context, s sdk.Session) error {
+	p.decided.end(s.ID)
+	return nil
+}
+
 // Describe names the plugin for the pipeline status.
 func (p *Plugin) Describe() (string, string) { return "filter", "1" }
 

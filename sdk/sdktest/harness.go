@@ -9,6 +9,7 @@ package sdktest
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -22,10 +23,16 @@ type Harness struct {
 	t      testing.TB
 	client *sdk.Client
 	info   sdk.Info
+	// open are the sessions hook calls used that had no disconnect yet
+	// (disconnect.go); a test may call hooks from several goroutines.
+	mu   sync.Mutex
+	open []sdk.Session
 }
 
 // New serves p over gRPC, calls Init with configJSON ("" means "{}") and
-// fails the test if Init fails. The connection closes when the test ends.
+// fails the test if Init fails. When the test ends, the sessions its hook
+// calls used end with the disconnect hook, when p declares it (see
+// Disconnect), and the connection closes.
 func New(t testing.TB, p sdk.Plugin, configJSON string) *Harness {
 	t.Helper()
 	h, err := Start(t, p, configJSON)
@@ -47,7 +54,10 @@ func Start(t testing.TB, p sdk.Plugin, configJSON string) (*Harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Harness{t: t, client: c, info: info}, nil
+	h := &Harness{t: t, client: c, info: info}
+	// Before the client closes: cleanups run last first.
+	t.Cleanup(h.endSessions)
+	return h, nil
 }
 
 // Connect serves p over gRPC and returns a client that has not called

@@ -67,6 +67,9 @@ func (h *Harness) Bounce(t *sdk.Txn, raw []byte) sdk.Verdict {
 func (h *Harness) hook(hook sdk.Hook, t *sdk.Txn, r *sdk.Recipient, a *sdk.AuthArgs) sdk.Verdict {
 	h.t.Helper()
 	h.noteUndeclared(hook)
+	if hook != sdk.HookDeliver {
+		h.sessionSeen(t.Session)
+	}
 	v, err := h.client.Hook(context.Background(), hook, t, r, a)
 	if err != nil {
 		h.t.Fatal(err)
@@ -103,6 +106,9 @@ func (h *Harness) noteUndeclared(hook sdk.Hook) {
 func (h *Harness) data(hook sdk.Hook, t *sdk.Txn, raw []byte) sdk.Verdict {
 	h.t.Helper()
 	h.noteUndeclared(hook)
+	if hook == sdk.HookData {
+		h.sessionSeen(t.Session)
+	}
 	m, err := ParseMessage(raw)
 	if err != nil {
 		h.t.Fatal(err)

@@ -43,6 +43,17 @@ const (
 	Hook_HOOK_DATA        Hook = 6
 	Hook_HOOK_DELIVER     Hook = 7
 	Hook_HOOK_BOUNCE      Hook = 8
+	// The SMTP session ended (QUIT, a closed or dropped connection, a
+	// refusal at connect, XCLIENT naming another client): a HookRequest
+	// with the session as it ended (its transaction the last one's) and an
+	// empty envelope, so that a plugin can free what it kept of the session.
+	// Sent once, after the client has its last reply, only to a plugin
+	// that declares it and was asked some other hook of the session (with
+	// delay_reject, a session that ended before a decision was needed asks
+	// none). The verdict is ignored, as is a failure, which gets no
+	// on_error. Never in a batch. A core older than it never sends it, and
+	// refuses to start a plugin that declares it.
+	Hook_HOOK_DISCONNECT Hook = 9
 )
 
 // Enum value maps for Hook.
@@ -57,6 +68,7 @@ var (
 		6: "HOOK_DATA",
 		7: "HOOK_DELIVER",
 		8: "HOOK_BOUNCE",
+		9: "HOOK_DISCONNECT",
 	}
 	Hook_value = map[string]int32{
 		"HOOK_UNSPECIFIED": 0,
@@ -68,6 +80,7 @@ var (
 		"HOOK_DATA":        6,
 		"HOOK_DELIVER":     7,
 		"HOOK_BOUNCE":      8,
+		"HOOK_DISCONNECT":  9,
 	}
 )
 
@@ -2635,7 +2648,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fVerdictBatch\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors\x12\x16\n" +
-	"\x06failed\x18\x03 \x01(\tR\x06failed*\x9c\x01\n" +
+	"\x06failed\x18\x03 \x01(\tR\x06failed*\xb1\x01\n" +
 	"\x04Hook\x12\x14\n" +
 	"\x10HOOK_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fHOOK_CONNECT\x10\x01\x12\r\n" +
@@ -2645,7 +2658,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\tHOOK_RCPT\x10\x05\x12\r\n" +
 	"\tHOOK_DATA\x10\x06\x12\x10\n" +
 	"\fHOOK_DELIVER\x10\a\x12\x0f\n" +
-	"\vHOOK_BOUNCE\x10\b*\x83\x01\n" +
+	"\vHOOK_BOUNCE\x10\b\x12\x13\n" +
+	"\x0fHOOK_DISCONNECT\x10\t*\x83\x01\n" +
 	"\x06Action\x12\x13\n" +
 	"\x0fACTION_CONTINUE\x10\x00\x12\x11\n" +
 	"\rACTION_ACCEPT\x10\x01\x12\x11\n" +
