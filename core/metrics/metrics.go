@@ -151,7 +151,7 @@ func New(p Providers) *Metrics {
 			[]string{"listener"}),
 		proxyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_proxy_headers_refused_total",
-			Help: "Connections from a trusted proxy (proxy_protocol) closed for their PROXY header, by listener and reason (timeout, closed, malformed, too_long)."},
+			Help: "Connections from a trusted proxy (proxy_protocol) closed for their PROXY header, by listener and reason (timeout, closed, malformed, too_long, checksum)."},
 			[]string{"listener", "reason"}),
 		earlyTalkers: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_early_talkers_total",

@@ -250,7 +250,29 @@ func TestProxyProtocolRefusals(t *testing.T) {
 			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
 		}
 	}
+	// The family's HELP, which /metrics and a dashboard show, lists
+	// every reason a header is counted under.
+	reasons := "(" + strings.Join([]string{proxyTimeout, proxyClosed, proxyMalformed, proxyTooLong, proxyChecksum}, ", ") + ")"
+	if help := familyHelp(t, m, "sluice_smtp_proxy_headers_refused_total"); !strings.Contains(help, reasons) {
+		t.Errorf("HELP %q does not list the reasons %s", help, reasons)
+	}
 	waitFor(t, func() bool { return h.conns() == 0 })
+}
+
+// familyHelp is the HELP text of the metric family name.
+func familyHelp(t *testing.T, m *metrics.Metrics, name string) string {
+	t.Helper()
+	families, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == name {
+			return f.GetHelp()
+		}
+	}
+	t.Fatalf("no metric family %s", name)
+	return ""
 }
 
 // A proxy that connects and closes without a byte (HAProxy's default TCP
