@@ -60,6 +60,9 @@ type Options struct {
 	Trace func(id string) ([]byte, error)
 	// Pipeline returns the stages' status, in order (optional).
 	Pipeline func() any
+	// TLSReports returns the SMTP TLS reports (RFC 8460) the day so far
+	// would make, one per recipient domain (GET /api/tlsrpt; optional).
+	TLSReports func() []any
 	// Bounce fails a message's pending recipients now, reports that to
 	// its sender and removes it (delivery's Agent.Bounce). Without it the
 	// bounce action answers 501.
@@ -100,6 +103,7 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /api/queue/flush", flushNotAllowed)
 	mux.HandleFunc("POST /api/queue/{id}/{action}", a.action)
 	mux.HandleFunc("GET /api/pipeline", a.pipeline)
+	mux.HandleFunc("GET /api/tlsrpt", a.tlsrpt)
 	mux.HandleFunc("GET /api/trace/{id}", a.trace)
 	mux.HandleFunc("GET /api/version", a.version)
 	mux.HandleFunc("POST /api/reload", a.reload)
@@ -336,6 +340,15 @@ func (a *api) pipeline(w http.ResponseWriter, _ *http.Request) {
 		stages = a.opt.Pipeline()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"stages": stages})
+}
+
+// tlsrpt answers GET /api/tlsrpt: today's TLS reports as they stand.
+func (a *api) tlsrpt(w http.ResponseWriter, _ *http.Request) {
+	reports := []any{}
+	if a.opt.TLSReports != nil {
+		reports = a.opt.TLSReports()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reports": reports})
 }
 
 func (a *api) trace(w http.ResponseWriter, r *http.Request) {

@@ -258,7 +258,8 @@ type Delivery struct {
 	SourceAddress  string `toml:"source_address"`
 	SourceAddress6 string `toml:"source_address6"`
 
-	MXLimits // mx_address_limit, mx_session_limit (mxlimits.go)
+	MXLimits     // mx_address_limit, mx_session_limit (mxlimits.go)
+	TLSReporting // tls_rpt and its keys (tlsrpt.go)
 }
 
 // Log configures logging.

@@ -253,6 +253,9 @@ func (c *Config) validate() error {
 	if err := c.validateMXLimits(f); err != nil {
 		return err
 	}
+	if err := c.validateTLSRPT(f); err != nil {
+		return err
+	}
 	if err := noLimitOrPositive(f, "delivery", "bounce_size_limit", d.BounceSizeLimit); err != nil {
 		return err
 	}

@@ -82,5 +82,8 @@ func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolve
 	o.Metrics = d.metrics
 	o.FreeSpace, o.MinFree = d.queue.FreeSpace, int64(running.Limits.QueueMinFree)
 	o.SoftBounce = c.SoftBounce
+	if c.Delivery.TLSRPT {
+		o.TLSReports = d.tlsrpt
+	}
 	return o, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -60,6 +61,7 @@ type Daemon struct {
 	names    *clientNames // the listener's client names, asked of resolver
 	agents   agents       // delivery
 	agentCA  []byte       // [delivery] ca_file as the current agent read it
+	tlsrpt   *delivery.TLSReports
 	metrics  *metrics.Metrics
 	live     *livePolicy // the pipeline, swapped at reload
 	adminLn  net.Listener
@@ -133,6 +135,12 @@ func Start(opt Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d.live = newLivePolicy(g, d.log)
+	// Made whether tls_rpt is on or not: a reload may turn it on, and
+	// counts kept before it was turned off are still reported.
+	d.tlsrpt = delivery.NewTLSReports(delivery.TLSReportOptions{
+		Identity: c.Delivery.TLSReporting.Identity(c.Hostname), Hostname: c.Hostname,
+		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
+		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics})
 	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
 		d.log.Warn(w)
 	}
@@ -162,7 +170,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 				Conflicts: []error{queue.ErrNotHeld, queue.ErrNotActive, delivery.ErrInProgress},
 				Token:     c.Admin.Token, Logger: d.log, Version: opt.Version,
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
-				Reload: d.ReloadFile, Metrics: d.metrics.Handler(),
+				Reload: d.ReloadFile, Metrics: d.metrics.Handler(), TLSReports: d.tlsrpt.Today,
 				// The agent is made below, before the server starts serving.
 				Bounce:         func(ctx context.Context, id string) error { return d.agents.current().Bounce(ctx, id) },
 				ForgetBackoffs: func() { d.agents.current().ForgetBackoffs() }}),
@@ -191,6 +199,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 	}
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.pruneTraces(ctx) }()
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.tlsrpt.Run(ctx) }()
 	attrs := []any{"hostname", c.Hostname, "data_dir", dataDir, "version", opt.Version}
 	for name, a := range d.smtp.Addrs() {
 		attrs = append(attrs, "listener."+name, a.String())
@@ -283,6 +293,10 @@ func (d *Daemon) stageHealth() []metrics.StageHealth {
 	}
 	return out
 }
+
+// tlsrptFile is the file of data_dir that keeps the TLS report counts
+// across restarts (delivery.TLSReports).
+const tlsrptFile = "tlsrpt.json"
 
 // traceRetention is how long a message's pipeline trace is kept.
 const traceRetention = 7 * 24 * time.Hour

@@ -125,6 +125,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		// The agent delivering now finishes its attempts on the old
 		// settings; its successor takes every other message.
 		d.agents.start(d.agents.current().Successor(*dopt))
+		d.tlsrpt.Reconfigure(c.Delivery.TLSReporting.Identity(running.Hostname), res)
 		d.agentCA, d.resolver = ca, res
 		d.names.set(res, c.DNS.Timeout.Duration)
 	}

@@ -69,6 +69,9 @@ type Options struct {
 	MinFree   int64
 	// SoftBounce defers what would fail for good (softbounce.go).
 	SoftBounce bool
+	// TLSReports counts MX delivery's TLS sessions for SMTP TLS reports
+	// (RFC 8460, tlsrpt.go); nil: none counted.
+	TLSReports *TLSReports
 }
 
 // Agent delivers queued messages. Create it with New and start it with Run.
@@ -93,6 +96,7 @@ type Agent struct {
 	deliverHook DeliverHook
 	// softBounceOn is Options.SoftBounce.
 	softBounceOn bool
+	tlsrpt       *TLSReports // Options.TLSReports
 
 	freeSpace func() (int64, error)
 	minFree   int64
@@ -128,6 +132,7 @@ func New(q Queue, opt Options) *Agent {
 
 		deliverHook:  opt.Deliver,
 		softBounceOn: opt.SoftBounce,
+		tlsrpt:       opt.TLSReports,
 
 		freeSpace: opt.FreeSpace,
 		minFree:   opt.MinFree,

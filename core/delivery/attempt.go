@@ -89,6 +89,9 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			res = stampRoutes(res, routes)
 			a.recordDelivered(ctx, id, res, res, body)
 		})
+		if m.Report == envelope.ReportTLSRPT {
+			dctx = withTLSRPTExempt(dctx)
+		}
 		res, via := a.deliverTo(dctx, m, body, d)
 		took := time.Since(start)
 		res = stampRoutes(res, routes)

@@ -80,9 +80,15 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 		}
 		return &daneError{only: true, err: fmt.Errorf("%s: %s", h.host, why)}
 	}
+	// lookupFailed is a failed lookup: the host is skipped, and a TLS
+	// report counts it as dnssec-invalid (RFC 8460 §4.3.2.1).
+	lookupFailed := func(err error) error {
+		a.policyFailed(ctx, h.tls.tlsaRPT(nexthop, h.host, nil), rptDNSSECInvalid, h.host, err)
+		return &daneError{lookup: true, err: err}
+	}
 	bases, err := a.tlsaBases(ctx, h.host, found)
 	if err != nil {
-		return &daneError{lookup: true, err: err}
+		return lookupFailed(err)
 	}
 	if len(bases) == 0 {
 		return notApplied("address records not DNSSEC-secure, DANE does not apply")
@@ -101,7 +107,7 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 			recs = nil
 			continue
 		case err != nil:
-			return &daneError{lookup: true, err: err} // it names _PORT._tcp.HOST
+			return lookupFailed(err) // it names _PORT._tcp.HOST
 		case !secure:
 			// RFC 7672 §2.2: records the resolver did not validate
 			// are not used; the name is as one without TLSA.
@@ -133,6 +139,9 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 		}
 		a.log.Info("delivery: DANE: no usable TLSA record, TLS required without authentication", "host", h.host, "tlsa", name)
 		h.tls.mode = TLSRequired
+		if h.tls.rpt = h.tls.tlsaRPT(nexthop, h.host, recs); h.tls.rpt != nil {
+			h.tls.rpt.unusable = true // tlsa-invalid (RFC 8460 §4.3.2.1)
+		}
 		return nil
 	}
 	names := []string{base}
@@ -148,7 +157,8 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 	}
 	// RFC 8461 §2: where DANE TLSA records exist, DANE decides, not an
 	// MTA-STS policy.
-	h.tls = tlsPolicy{mode: tlsDANE, tlsa: usable, daneNames: names, daneKey: key, domain: h.tls.domain, trace: trace}
+	h.tls = tlsPolicy{mode: tlsDANE, tlsa: usable, daneNames: names, daneKey: key, domain: h.tls.domain, trace: trace,
+		rpt: h.tls.tlsaRPT(nexthop, h.host, usable)}
 	return nil
 }
 
@@ -288,7 +298,15 @@ func verifyNames(c *x509.Certificate, names []string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("certificate is valid for %s, not for any of %s", strings.Join(c.DNSNames, ", "), strings.Join(names, ", "))
+	return &nameMismatch{valid: c.DNSNames, want: names}
+}
+
+// nameMismatch is a DANE-TA certificate valid for none of the reference
+// identifiers (a TLS report's certificate-host-mismatch).
+type nameMismatch struct{ valid, want []string }
+
+func (e *nameMismatch) Error() string {
+	return fmt.Sprintf("certificate is valid for %s, not for any of %s", strings.Join(e.valid, ", "), strings.Join(e.want, ", "))
 }
 
 // tlsaMatches reports whether r names c (RFC 6698 §2.1.2-§2.1.3).

@@ -37,6 +37,9 @@ type stsPolicy struct {
 	mode    string // enforce | testing | none
 	mx      []string
 	expires time.Time
+	// lines is the policy's text, line by line, for TLS reports (RFC
+	// 8460 §4.4's policy-string); kept only while tls_rpt is on.
+	lines []string
 }
 
 // matches reports whether host is allowed by one of the policy's mx
@@ -123,11 +126,15 @@ func (c *stsCache) drop(domain string) {
 	}
 }
 
-// size is what the cache counts p for: its mx patterns.
+// size is what the cache counts p for: its mx patterns, and its text
+// when kept for TLS reports.
 func (p *stsPolicy) size() int {
 	n := 0
 	for _, pat := range p.mx {
 		n += len(pat)
+	}
+	for _, l := range p.lines {
+		n += len(l)
 	}
 	return n
 }
@@ -140,6 +147,10 @@ func (p *stsPolicy) size() int {
 func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop, *outcome) {
 	p := a.stsPolicy(ctx, domain)
 	tr := attemptTraceFrom(ctx)
+	var rpt *rptPolicy // what a TLS report counts the sessions under
+	if a.tlsrpt != nil && p != nil && p.mode != "none" {
+		rpt = stsRPTPolicy(domain, p)
+	}
 	if p == nil || p.mode == "none" {
 		tr.policy("none", false)
 		for i := range hops {
@@ -152,7 +163,7 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 		ok := p.matches(h.host)
 		switch {
 		case p.mode == "enforce" && ok:
-			h.tls = tlsPolicy{mode: TLSVerify, sts: p.mode, domain: domain, trace: tr}
+			h.tls = tlsPolicy{mode: TLSVerify, sts: p.mode, domain: domain, trace: tr, rpt: rpt}
 		case p.mode == "enforce":
 			a.log.Warn("delivery: MTA-STS enforce: MX host not in the policy, skipped", "domain", domain, "host", h.host, "policy_id", p.id)
 			continue
@@ -162,7 +173,7 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 					"domain", domain, "host", h.host, "policy_id", p.id)
 				tr.notInPolicy(h.host)
 			}
-			h.tls = tlsPolicy{report: true, sts: p.mode, domain: domain, trace: tr}
+			h.tls = tlsPolicy{report: true, sts: p.mode, domain: domain, trace: tr, rpt: rpt}
 		}
 		kept = append(kept, h)
 	}
@@ -193,9 +204,15 @@ func (a *Agent) stsPolicy(ctx context.Context, domain string) *stsPolicy {
 	p, err := a.fetchSTS(ctx, domain)
 	if err != nil {
 		a.log.Warn("delivery: MTA-STS policy fetch failed", "domain", domain, "policy_id", id, "err", err, "cached", cached != nil)
+		// RFC 8460 §4.3.2.2: the domain announced a policy this attempt
+		// could not have.
+		a.policyFailed(ctx, stsRPTPolicy(domain, cached), stsFetchResult(err), "", err)
 		return cached
 	}
 	p.id = id
+	if a.tlsrpt == nil {
+		p.lines = nil
+	}
 	p.expires = now.Add(time.Duration(min(p.maxAgeSeconds, stsMaxAge)) * time.Second)
 	a.rt.sts.put(domain, &p.stsPolicy, now)
 	a.log.Info("delivery: MTA-STS policy fetched", "domain", domain, "policy_id", id, "mode", p.mode, "mx", p.mx, "expires", p.expires)
@@ -278,17 +295,29 @@ func (a *Agent) fetchSTS(ctx context.Context, domain string) (*fetchedPolicy, er
 		return nil, fmt.Errorf("HTTP status %s", resp.Status)
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != "text/plain" {
-		return nil, fmt.Errorf("content type %q, want text/plain", resp.Header.Get("Content-Type"))
+		return nil, &stsInvalid{fmt.Errorf("content type %q, want text/plain", resp.Header.Get("Content-Type"))}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, stsMaxPolicy+1))
 	if err != nil {
 		return nil, err
 	}
 	if len(body) > stsMaxPolicy {
-		return nil, errors.New("policy larger than 64 KiB")
+		return nil, &stsInvalid{errors.New("policy larger than 64 KiB")}
 	}
-	return parseSTSPolicy(body)
+	p, err := parseSTSPolicy(body)
+	if err != nil {
+		return nil, &stsInvalid{err}
+	}
+	return p, nil
 }
+
+// stsInvalid is a policy fetched that is not one (a TLS report's
+// sts-policy-invalid, RFC 8460 §4.3.2.2), as opposed to one that could
+// not be fetched.
+type stsInvalid struct{ err error }
+
+func (e *stsInvalid) Error() string { return e.err.Error() }
+func (e *stsInvalid) Unwrap() error { return e.err }
 
 // stsClient is the configured client, made never to follow redirects.
 func (a *Agent) stsClient() *http.Client {
@@ -319,6 +348,7 @@ func parseSTSPolicy(b []byte) (*fetchedPolicy, error) {
 			continue
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		p.lines = append(p.lines, k+": "+v)
 		switch k {
 		case "version":
 			version = v

@@ -302,13 +302,25 @@ func (a *Agent) hops(ctx context.Context, d *destination) ([]hop, *outcome) {
 	if o != nil {
 		return nil, o
 	}
-	if d.route.TLS != "" || !a.rt.opt.MTASTS {
+	// A TLS report of our own goes out despite the recipient domain's
+	// TLS policies, and its sessions are not counted (RFC 8460 §3).
+	exempt := tlsrptExempt(ctx)
+	if a.tlsrpt != nil && !exempt {
+		pol.rpt = newRPTPolicy(rptTypeNone, d.domain, nil, nil)
+	}
+	if d.route.TLS != "" || !a.rt.opt.MTASTS || exempt {
 		for i := range hops {
 			hops[i].tls = pol
 		}
 		return hops, nil
 	}
-	return a.applySTS(ctx, d.domain, hops)
+	hops, o = a.applySTS(ctx, d.domain, hops)
+	for i := range hops {
+		if hops[i].tls.rpt == nil {
+			hops[i].tls.rpt = pol.rpt // no MTA-STS policy
+		}
+	}
+	return hops, o
 }
 
 // mxHops resolves d's domain to its MX hosts.
@@ -320,7 +332,7 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 	}
 	// DANE applies to the default policy only: a route's own tls= is
 	// kept, as Postfix's per-destination policy overrides its default.
-	dane := a.rt.opt.DANE && d.route.TLS == ""
+	dane := a.rt.opt.DANE && d.route.TLS == "" && !tlsrptExempt(ctx)
 	var mxs []dnsresolve.MX
 	var secure bool
 	var err error

@@ -163,11 +163,21 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 		_ = conn.Close()
 		return nil, &loopError{name: name}
 	}
+	// A TLS report counts the sessions that got as far as STARTTLS;
+	// one that ended before is not a TLS negotiation (RFC 8460 §4.3.4:
+	// transient failures need not be reported).
+	rc := a.rptConn(h, conn)
+	if rc != nil {
+		rc.helo = greet.Name()
+	}
 	s := &session{client: c, conn: conn, host: host, addr: addr, lmtp: h.lmtp != ""}
 	if s.lmtp {
 		return s, nil
 	}
 	if ok, _ := c.Extension("STARTTLS"); !ok || !tryTLS {
+		if !ok && tryTLS {
+			rc.noSTARTTLS() // the retry in plaintext after a failed handshake is not another
+		}
 		if !ok && h.tls.required() {
 			_ = conn.Close()
 			return nil, errNoSTARTTLS
@@ -178,12 +188,16 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 		}
 		return s, nil
 	}
+	h.tls.rc = rc
 	cfg, err := a.clientTLS(host, h.tls)
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
 	}
 	tc, err := a.startTLS(ctx, conn, cfg)
+	if ctx.Err() == nil {
+		rc.handshake(err) // not a stop's cancellation
+	}
 	if err != nil {
 		_ = conn.Close()
 		return nil, &tlsFailed{err}

@@ -27,6 +27,20 @@ type tlsPolicy struct {
 	// trace records the handshakes for the attempt's log line and trace
 	// event (nil: not recorded); it does not change the policy.
 	trace *attemptTrace
+	// rpt is the policy a TLS report counts the hop's sessions under
+	// (tlsrpt_record.go), nil when none is kept; rc, set by dial, is the
+	// connection being counted. Neither changes the policy.
+	rpt *rptPolicy
+	rc  *rptConn
+}
+
+// tlsaRPT is the TLS reports' policy for host's TLSA records recs, when
+// the hop's sessions are reported on (rpt is set), else nil.
+func (p tlsPolicy) tlsaRPT(domain, host string, recs []dnsresolve.TLSA) *rptPolicy {
+	if p.rpt == nil {
+		return nil
+	}
+	return tlsaRPTPolicy(domain, host, recs)
 }
 
 // fallback reports whether a failed STARTTLS may be retried in plaintext:
@@ -102,6 +116,7 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			if err := verifyDANE(cs, p.daneNames, p.tlsa); err != nil {
 				p.trace.certFailed(host, err)
+				p.rc.certFailed(err)
 				return err
 			}
 			p.trace.daneVerified(host)
@@ -118,6 +133,7 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 			err := verifyChain(cs, host, roots)
 			if err != nil {
 				p.trace.certFailed(host, err)
+				p.rc.certFailed(err)
 			}
 			return err
 		}
@@ -135,6 +151,7 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 				a.log.Warn("delivery: MTA-STS testing: certificate would fail enforce mode; delivering anyway",
 					"domain", p.domain, "host", host, "err", err)
 				p.trace.certFailed(host, err)
+				p.rc.certFailed(err)
 			}
 			return nil
 		}

@@ -111,6 +111,10 @@ const (
 	// ReportDoubleBounce is a report that a DSN itself could not be
 	// delivered, sent to the postmaster; it is never reported on again.
 	ReportDoubleBounce ReportKind = "double-bounce"
+	// ReportTLSRPT is an SMTP TLS report (RFC 8460) to a domain's rua
+	// address: its delivery is never itself reported, and goes ahead
+	// despite TLS failures (RFC 8460 §3).
+	ReportTLSRPT ReportKind = "tlsrpt"
 )
 
 // Pending returns the recipients that still need delivery.

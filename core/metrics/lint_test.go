@@ -32,6 +32,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	m.QueueCommit(time.Millisecond)
 	m.DeliveryStarted()
 	m.ReportQueued("dsn")
+	m.TLSReport("https", true)
 	m.DeliveryAttempt("example.org", Delivered, time.Second)
 	m.DeliveryRecipients("example.org", Delivered, 1)
 	m.StageCall("spf", "mail", "continue", time.Millisecond, true)

@@ -121,6 +121,7 @@ type Metrics struct {
 	deliveryAttempts   *prometheus.CounterVec
 	deliveryRcpts      *prometheus.CounterVec
 	reports            *prometheus.CounterVec
+	tlsReports         *prometheus.CounterVec
 	deliveryDuration   *prometheus.HistogramVec
 	deliveriesInFlight prometheus.Gauge
 
@@ -177,6 +178,10 @@ func New(p Providers) *Metrics {
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_reports_total", Help: "Delivery status notifications queued (RFC 3464), by kind: dsn to a sender, double-bounce to the postmaster."},
 			[]string{"kind"}),
+		tlsReports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_tlsrpt_reports_total",
+			Help: "SMTP TLS reports (RFC 8460) by transport (mailto: queued, https: posted, dns: the TXT lookup) and result (sent, failed)."},
+			[]string{"transport", "result"}),
 		deliveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "sluice_delivery_duration_seconds", Help: "Delivery attempt duration (MX lookup to the last reply), by outcome.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300}},
@@ -197,7 +202,7 @@ func New(p Providers) *Metrics {
 	}
 	m.reg.MustRegister(
 		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.transactions, m.recipients, m.queueCommit,
-		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.deliveryDuration, m.deliveriesInFlight,
+		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight,
 		m.stageCalls, m.stageErrors, m.stageLatency,
 		&scrapeCollector{p: p},
 		collectors.NewGoCollector(),
@@ -300,6 +305,20 @@ func (m *Metrics) ReportQueued(kind string) {
 		return
 	}
 	m.reports.WithLabelValues(kind).Inc()
+}
+
+// TLSReport counts one SMTP TLS report (RFC 8460) sent, or not, by
+// transport: "mailto" (queued), "https" (posted) or "dns" (its domain's
+// TXT lookup failed).
+func (m *Metrics) TLSReport(transport string, ok bool) {
+	if m == nil {
+		return
+	}
+	result := "sent"
+	if !ok {
+		result = "failed"
+	}
+	m.tlsReports.WithLabelValues(transport, result).Inc()
 }
 
 // DeliveryEnded ends a DeliveryStarted that made no attempt (its

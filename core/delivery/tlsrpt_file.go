@@ -1,0 +1,88 @@
+package delivery
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/sluice-mta/sluice/internal/atomicfile"
+)
+
+// tlsrptFile is the file TLSReports keeps its counts in: the days not
+// reported yet, each domain's results. It is replaced whole, atomically
+// (internal/atomicfile), so a crash leaves the last one saved.
+type tlsrptFile struct {
+	Version int                                 `json:"version"`
+	Days    map[string]map[string]*tlsrptDomain `json:"days"`
+}
+
+const tlsrptFileVersion = 1
+
+// load reads the file, if there is one. One that does not read is logged
+// and set aside rather than lost to the next save.
+func (r *TLSReports) load() {
+	if r.opt.Path == "" {
+		return
+	}
+	b, err := os.ReadFile(r.opt.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var f tlsrptFile
+	if err == nil {
+		err = json.Unmarshal(b, &f)
+	}
+	if err == nil && f.Version != tlsrptFileVersion {
+		err = errors.New("unknown version")
+	}
+	if err != nil {
+		bad := r.opt.Path + ".bad"
+		r.opt.Logger.Error("tlsrpt: the saved counts do not read; set aside, starting afresh", "file", r.opt.Path, "moved_to", bad, "err", err)
+		_ = os.Rename(r.opt.Path, bad)
+		return
+	}
+	for day, domains := range f.Days {
+		if _, err := time.Parse(time.DateOnly, day); err != nil {
+			r.opt.Logger.Warn("tlsrpt: saved counts of no day dropped", "file", r.opt.Path, "day", day)
+			continue
+		}
+		for name, d := range domains {
+			if d == nil || d.ID == "" {
+				delete(domains, name)
+				continue
+			}
+			for _, res := range d.Results {
+				r.bytes[day] += newRPTPolicy(res.Policy.Type, res.Policy.Domain, res.Policy.String, res.Policy.MXHost).size
+				if res.FailureDetails == nil {
+					res.FailureDetails = []*tlsrptFailure{}
+				}
+			}
+		}
+		r.days[day] = domains
+	}
+}
+
+// save writes the counts when they changed since the last save; only
+// Run (and a test) calls it, so two writes never cross. A
+// failure is logged: the counts stay in memory for the next try.
+func (r *TLSReports) save() {
+	r.mu.Lock()
+	if !r.dirty || r.opt.Path == "" {
+		r.mu.Unlock()
+		return
+	}
+	b, err := json.Marshal(tlsrptFile{Version: tlsrptFileVersion, Days: r.days})
+	r.dirty = false
+	r.mu.Unlock()
+	if err == nil {
+		err = atomicfile.Write(r.opt.Path, b, 0o600)
+	}
+	if err != nil {
+		r.mu.Lock()
+		r.dirty = true
+		r.mu.Unlock()
+		r.opt.Logger.Error("tlsrpt: saving the counts", "file", r.opt.Path, "err", err)
+	}
+}

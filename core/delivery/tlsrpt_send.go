@@ -1,0 +1,393 @@
+package delivery
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/envelope"
+)
+
+// Sending: once a UTC day is over (and a random part of tlsrptSpread
+// more), each domain with results gets them, if its _smtp._tls TXT record
+// asks for reports, at each of its rua addresses: mailto: as a message
+// queued like a bounce, https: as a POST (RFC 8460 §3, §5).
+
+const (
+	// tlsrptSpread: reports go out within this time after midnight UTC,
+	// each day at a random point of it, so that the senders of the world
+	// do not all post at 00:00 (RFC 8460 §4.1: "after some delay").
+	tlsrptSpread = 4 * time.Hour
+	// tlsrptSaveEvery is how often changed counts are written to the
+	// file: a crash loses at most this much of the day.
+	tlsrptSaveEvery = 5 * time.Minute
+	// tlsrptSenders is how many domains' reports go out at once.
+	tlsrptSenders = 8
+	// tlsrptMaxRUA bounds the addresses one domain's report goes to: a
+	// record may not turn one report into a flood.
+	tlsrptMaxRUA = 5
+	// tlsrptPostTries and tlsrptRetryAfter bound the retries of a POST
+	// that failed (RFC 8460 §5.5: redelivery is optional).
+	tlsrptPostTries = 3
+	tlsrptRetryWait = time.Minute
+)
+
+// Run sends each finished day's reports and saves the counts every few
+// minutes, until ctx is done; then it saves them once more and returns.
+func (r *TLSReports) Run(ctx context.Context) {
+	save := time.NewTicker(tlsrptSaveEvery)
+	defer save.Stop()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	defer r.save()
+	spread := time.Duration(r.opt.Rand() * float64(tlsrptSpread))
+	for {
+		now := r.clock()
+		for _, day := range r.finished(now, spread) {
+			r.sendDay(ctx, day)
+			r.save()
+			if ctx.Err() != nil {
+				return
+			}
+		}
+		// Wake at the next send time; the injected clock of a test is
+		// moved past it with Kick.
+		next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Add(spread)
+		timer.Reset(max(next.Sub(now), time.Second))
+		select {
+		case <-ctx.Done():
+			return
+		case <-save.C:
+			r.save()
+		case <-r.kick:
+		case <-timer.C:
+		}
+	}
+}
+
+func (r *TLSReports) clock() time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.opt.Clock().UTC()
+}
+
+// finished lists the days with results whose reports are due at now:
+// over for spread already.
+func (r *TLSReports) finished(now time.Time, spread time.Duration) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var days []string
+	for day := range r.days {
+		start, err := time.Parse(time.DateOnly, day)
+		if err != nil || !now.Before(start.AddDate(0, 0, 1).Add(spread)) {
+			days = append(days, day)
+		}
+	}
+	slices.Sort(days)
+	return days
+}
+
+// sendDay sends day's reports, tlsrptSenders domains at a time. Each
+// domain is forgotten once its report went out or failed for good; a
+// stop meanwhile leaves the rest for the next start.
+func (r *TLSReports) sendDay(ctx context.Context, day string) {
+	r.mu.Lock()
+	var names []string
+	for n := range r.days[day] {
+		names = append(names, n)
+	}
+	r.mu.Unlock()
+	slices.Sort(names)
+	sem := make(chan struct{}, tlsrptSenders)
+	var wg sync.WaitGroup
+	for _, name := range names {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if r.sendDomain(ctx, day, name) {
+				r.forget(day, name)
+			}
+		}()
+	}
+	wg.Wait()
+	r.mu.Lock()
+	if len(r.days[day]) == 0 {
+		delete(r.days, day)
+		delete(r.bytes, day)
+		delete(r.full, day)
+	}
+	r.mu.Unlock()
+}
+
+// forget drops domain's results of day.
+func (r *TLSReports) forget(day, domain string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.days[day], domain)
+	r.dirty = true
+}
+
+// sendDomain sends domain's report of day to where its TLSRPT record
+// says, and reports whether it is done with: sent, failed for good, or
+// not asked for. false only when a stop cut it short.
+func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
+	r.mu.Lock()
+	d := r.days[day][domain]
+	var rep *tlsReport
+	if d != nil {
+		rep = r.report(day, domain, d)
+	}
+	id, res := r.opt.Identity, r.opt.Resolver
+	r.mu.Unlock()
+	if rep == nil {
+		return true
+	}
+	log := r.opt.Logger.With("domain", domain, "day", day, "report_id", rep.ReportID)
+	rua, err := lookupTLSRPT(ctx, res, domain)
+	switch {
+	case ctx.Err() != nil:
+		return false
+	case err != nil:
+		// RFC 8460 §5.5 has a report retried "for up to 24 hours";
+		// a record that will not resolve gets no more than the day's.
+		log.Warn("tlsrpt: TXT lookup failed; report not sent", "err", err)
+		r.count("dns", false)
+		return true
+	case len(rua) == 0:
+		log.Debug("tlsrpt: domain asks for no reports")
+		return true
+	}
+	body, err := json.Marshal(rep)
+	if err != nil {
+		log.Error("tlsrpt: encoding the report", "err", err)
+		return true
+	}
+	gz := gzipped(body)
+	var mailto []string
+	for _, u := range rua {
+		if addr, ok := strings.CutPrefix(u, "mailto:"); ok {
+			mailto = append(mailto, addr)
+			continue
+		}
+		err := r.post(ctx, u, gz)
+		if ctx.Err() != nil {
+			return false
+		}
+		r.count("https", err == nil)
+		if err != nil {
+			log.Warn("tlsrpt: report not posted", "rua", u, "err", err)
+		} else {
+			log.Info("tlsrpt: report posted", "rua", u)
+		}
+	}
+	if len(mailto) > 0 {
+		qid, err := r.mail(ctx, rep, id, mailto, gz)
+		r.count("mailto", err == nil)
+		if err != nil {
+			log.Error("tlsrpt: report not queued", "to", mailto, "err", err)
+		} else if qid != "" {
+			log.Info("tlsrpt: report queued", "report", qid, "to", mailto)
+		}
+	}
+	return true
+}
+
+func (r *TLSReports) count(transport string, ok bool) {
+	if r.opt.Metrics != nil {
+		r.opt.Metrics.TLSReport(transport, ok)
+	}
+}
+
+// tlsReport is the report (RFC 8460 §4.4).
+type tlsReport struct {
+	OrganizationName string `json:"organization-name"`
+	DateRange        struct {
+		Start string `json:"start-datetime"`
+		End   string `json:"end-datetime"`
+	} `json:"date-range"`
+	ContactInfo string          `json:"contact-info"`
+	ReportID    string          `json:"report-id"`
+	Policies    []*tlsrptResult `json:"policies"`
+
+	domain     string
+	start, end time.Time
+	uid        string // the file name's unique-id
+}
+
+// report is domain's report of day, a copy of d's results. r.mu is held.
+func (r *TLSReports) report(day, domain string, d *tlsrptDomain) *tlsReport {
+	id := r.opt.Identity
+	start, _ := time.Parse(time.DateOnly, day)
+	end := start.AddDate(0, 0, 1).Add(-time.Second)
+	rep := &tlsReport{OrganizationName: id.TLSRPTOrganization, ContactInfo: id.TLSRPTContact,
+		// A msg-id's left and right sides (RFC 5322 §3.6.4), as the
+		// report's Subject writes it (RFC 8460 §5.3).
+		ReportID: start.Format("20060102") + "." + d.ID + "@" + id.TLSRPTSubmitter,
+		domain:   domain, start: start, end: end, uid: d.ID}
+	rep.DateRange.Start = start.Format(time.RFC3339)
+	rep.DateRange.End = end.Format(time.RFC3339)
+	rep.Policies = []*tlsrptResult{}
+	for _, res := range d.Results {
+		c := *res
+		c.Policy.String = slices.Clone(res.Policy.String)
+		c.Policy.MXHost = slices.Clone(res.Policy.MXHost)
+		c.FailureDetails = make([]*tlsrptFailure, len(res.FailureDetails))
+		for i, f := range res.FailureDetails {
+			g := *f
+			c.FailureDetails[i] = &g
+		}
+		rep.Policies = append(rep.Policies, &c)
+	}
+	return rep
+}
+
+// fileName is the report's file name (RFC 8460 §5.1).
+func (rep *tlsReport) fileName(submitter string) string {
+	return fmt.Sprintf("%s!%s!%d!%d!%s.json.gz", submitter, rep.domain, rep.start.Unix(), rep.end.Unix(), rep.uid)
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
+
+// lookupTLSRPT returns the rua URIs of domain's TLSRPT record (RFC 8460
+// §3), none when it has no record, or not exactly one.
+func lookupTLSRPT(ctx context.Context, res *dnsresolve.Resolver, domain string) ([]string, error) {
+	if res == nil {
+		return nil, errors.New("no resolver configured")
+	}
+	txts, err := res.LookupTXT(ctx, "_smtp._tls."+domain)
+	if dnsresolve.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return parseTLSRPT(txts), nil
+}
+
+// parseTLSRPT reads the rua URIs of the one record among txts that is a
+// TLSRPT record, "v=TLSRPTv1; rua=mailto:a@example.org,https://…" (RFC
+// 8460 §3): records not starting with v=TLSRPTv1 are ignored, and none
+// or several such records mean no reports. Unknown fields are ignored;
+// only mailto: and https: URIs are kept, mailto: as "mailto:ADDRESS".
+func parseTLSRPT(txts []string) []string {
+	var recs []string
+	for _, t := range txts {
+		if v, _, _ := strings.Cut(t, ";"); strings.TrimSpace(v) == "v=TLSRPTv1" {
+			recs = append(recs, t)
+		}
+	}
+	if len(recs) != 1 {
+		return nil
+	}
+	var out []string
+	for _, f := range strings.Split(recs[0], ";")[1:] {
+		k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
+		if k != "rua" {
+			continue
+		}
+		for _, u := range strings.Split(v, ",") {
+			if u, ok := ruaURI(strings.TrimSpace(u)); ok && !slices.Contains(out, u) && len(out) < tlsrptMaxRUA {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// ruaURI checks one rua URI: https: with a host, or mailto: with one
+// address (RFC 6068; its percent-encoding undone, any ?query dropped).
+func ruaURI(s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return s, u.Host != ""
+	case "mailto":
+		addr, err := url.PathUnescape(u.Opaque)
+		local, domain, ok := strings.Cut(addr, "@")
+		if err != nil || !ok || local == "" || !envelope.ValidDomain(domain) || strings.ContainsAny(addr, " \t\r\n<>,\"") {
+			return "", false
+		}
+		return "mailto:" + addr, true
+	}
+	return "", false
+}
+
+// post sends the gzipped report to an https: rua (RFC 8460 §5.4),
+// trying again a few times when it fails.
+func (r *TLSReports) post(ctx context.Context, uri string, gz []byte) error {
+	var err error
+	for try := 1; ; try++ {
+		if err = r.postOnce(ctx, uri, gz); err == nil || try == tlsrptPostTries {
+			return err
+		}
+		t := time.NewTimer(time.Duration(try) * tlsrptRetryWait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (r *TLSReports) postOnce(ctx context.Context, uri string, gz []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, uri, bytes.NewReader(gz))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/tlsrpt+gzip")
+	resp, err := r.httpClient().Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("HTTP status %s", resp.Status)
+	}
+	return nil
+}
+
+// httpClient is the configured client, or one with the system roots;
+// either follows no redirect, which would turn the POST into a GET.
+func (r *TLSReports) httpClient() *http.Client {
+	var c http.Client
+	if r.opt.HTTPClient != nil {
+		c = *r.opt.HTTPClient
+	} else {
+		c = http.Client{Timeout: time.Minute, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}}
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
