@@ -170,6 +170,10 @@ type Plugin struct {
 	now func() time.Time
 	// probe is delivery.Probe; tests may replace it.
 	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
+	// local is local_domains as the core told them (localdomains.go);
+	// localTold is false outside Sluice.
+	local     map[string]bool
+	localTold bool
 }
 
 // RFC 3463 X.1.1: bad destination mailbox address.
@@ -182,6 +186,7 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 		return fmt.Errorf("route: %w", err)
 	}
 	p.sep, p.strip, p.helo = c.DetailSeparator, c.StripDetail, c.Hostname
+	p.local, p.localTold = localDomains()
 	if p.helo == "" {
 		p.helo = "localhost"
 	}
@@ -420,7 +425,7 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Ver
 	addr := r.Addr
 	if orig, ok, err := p.srsReverse(addr, true); ok {
 		if err != nil {
-			return srsRefusal(addr, err), nil
+			return p.srsRefusal(addr, err), nil
 		}
 		addr = orig
 	}
@@ -579,7 +584,7 @@ func (p *Plugin) expand(sender, addr string, depth int) ([]string, error) {
 		targets, ok = p.aliases["@"+domainOf(key)]
 	}
 	if !ok {
-		if base, has := p.baseOf(addr); has && p.strip {
+		if base, has := p.baseOf(addr); has && p.stripsDetail(addr) {
 			return []string{base}, nil
 		}
 		return []string{addr}, nil

@@ -32,9 +32,9 @@ import (
 // srsRefusal is the reply to an SRS address that does not reverse. RFC
 // 3463 X.1.1: bad destination mailbox address; the text says which fault,
 // for the postmaster of the server bouncing to it.
-func srsRefusal(addr string, err error) sdk.Verdict {
+func (p *Plugin) srsRefusal(addr string, err error) sdk.Verdict {
 	return sdk.Reject(550, "5.1.1", "Recipient address rejected: invalid SRS address: "+err.Error()).
-		Because(fmt.Sprintf("route: SRS: %s: %v", addr, err))
+		Because(fmt.Sprintf("route: SRS: %s: %v%s", addr, err, p.srs.file.trouble()))
 }
 
 // srsAddress reports whether addr is an SRS address at the SRS domain.
@@ -101,7 +101,7 @@ func (p *Plugin) srsForward(from string, present, added []string) (string, strin
 		// it as a sender (postsrsd too leaves such a sender as it is).
 		return "", fmt.Sprintf("route: SRS: sender <%s> kept (mail to <%s>): <%s> would not do: %v", from, to, n, err)
 	}
-	return n, fmt.Sprintf("route: SRS: sender <%s> → <%s> (mail to <%s>)", from, n, to)
+	return n, fmt.Sprintf("route: SRS: sender <%s> → <%s> (mail to <%s>)%s", from, n, to, p.srs.file.trouble())
 }
 
 // withSender returns edits with the envelope sender set to addr: the SRS

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 // The Sender Rewriting Scheme as Shevek's reference implementation has it
@@ -147,6 +149,13 @@ func (c *srsCodec) fresh(s string) bool {
 func (c *srsCodec) forward(sender string) string {
 	at := strings.LastIndexByte(sender, '@')
 	user, host := sender[:at], sender[at+1:]
+	// A Unicode domain goes into the local part as its A-labels: mail from
+	// alice@bücher.example may go, its domain downgraded, to a server
+	// without SMTPUTF8 (RFC 6531 §3.2), but not with a UTF-8 local part,
+	// and its bounce comes back to the same address either way.
+	if a, err := dnsresolve.ALabels(host); err == nil {
+		host = a
+	}
 	switch {
 	case srsTag(user, "SRS1"):
 		// SRS1x HASH=FIRSTHOST=REST: signed again, the first forwarder

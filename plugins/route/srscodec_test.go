@@ -98,11 +98,16 @@ func TestSRSStampWraps(t *testing.T) {
 // first secret and after it has become the second.
 func TestSRSRoundTrip(t *testing.T) {
 	c := refCodec(refTime)
-	for _, s := range []string{"a@b.test", "first.last+tag@sub.origin.test", "SRS0=abcd=XY=first.test=carol@fwd1.test", "Ünï@bücher.example"} {
+	for s, want := range map[string]string{
+		"a@b.test":                       "a@b.test",
+		"first.last+tag@sub.origin.test": "first.last+tag@sub.origin.test",
+		// An SRS1 reverses to the first forwarder's SRS0 address: s.
+		"SRS0=abcd=XY=first.test=carol@fwd1.test": "SRS0=abcd=XY=first.test=carol@fwd1.test",
+		// The domain comes back as its A-labels (TestSRSForwardIDN).
+		"Ünï@bücher.example": "Ünï@xn--bcher-kva.example",
+	} {
 		addr := c.forward(s)
 		local := addr[:len(addr)-len("@example.org")]
-		// An SRS1 reverses to the first forwarder's SRS0 address: s.
-		want := s
 		if got, err := c.reverse(local); err != nil || got != want {
 			t.Errorf("%s → %s → %q, %v", s, addr, got, err)
 		}
@@ -110,5 +115,23 @@ func TestSRSRoundTrip(t *testing.T) {
 		if got, err := rotated.reverse(local); err != nil || got != want {
 			t.Errorf("after rotation: %s → %q, %v", addr, got, err)
 		}
+	}
+}
+
+// TestSRSForwardIDN: a sender at a Unicode domain gets an SRS address
+// with the domain's A-labels in it, ASCII when its local part is: the
+// message can still go, downgraded, to a server without SMTPUTF8, which
+// a UTF-8 local part could not.
+func TestSRSForwardIDN(t *testing.T) {
+	c := refCodec(refTime)
+	for _, from := range []string{"alice@bücher.example", "alice@xn--bcher-kva.example"} {
+		want := "SRS0=" + srsHashOf("s3cret", "G3", "xn--bcher-kva.example", "alice") + "=G3=xn--bcher-kva.example=alice@example.org"
+		if got := c.forward(from); got != want {
+			t.Errorf("forward(%s) = %s, want %s", from, got, want)
+		}
+	}
+	got := c.forward("SRS0=abcd=XY=first.test=carol@bücher.example")
+	if want := "SRS1=" + srsHashOf("s3cret", "xn--bcher-kva.example", "=abcd=XY=first.test=carol") + "=xn--bcher-kva.example==abcd=XY=first.test=carol@example.org"; got != want {
+		t.Errorf("SRS1: %s, want %s", got, want)
 	}
 }

@@ -47,6 +47,7 @@ const srsDefaultMaxAge = 21
 // srsConfig is the stage's SRS, checked; nil when off.
 type srsConfig struct {
 	codec   *srsCodec
+	file    *srsFile        // secrets_file; nil for secrets
 	local   map[string]bool // local_domains, folded
 	exclude []string        // folded; ".domain" for those under it too
 	remote  bool            // scope = "remote"
@@ -59,13 +60,8 @@ func (p *Plugin) configureSRS(c *SRSConfig) error {
 	if c == nil {
 		return nil
 	}
-	s := &srsConfig{local: map[string]bool{}}
-	list, told := os.LookupEnv(EnvLocalDomains)
-	for _, d := range strings.Split(list, ",") {
-		if d != "" {
-			s.local[dnsresolve.Fold(d)] = true
-		}
-	}
+	s := &srsConfig{local: p.local}
+	told := p.localTold
 	d := strings.TrimSuffix(strings.TrimSpace(c.Domain), ".")
 	switch {
 	case d == "":
@@ -77,10 +73,11 @@ func (p *Plugin) configureSRS(c *SRSConfig) error {
 	case !s.local[dnsresolve.Fold(d)]:
 		return fmt.Errorf("route: srs.domain %q: not one of local_domains, where bounces to its SRS addresses would be refused (relay access denied)", c.Domain)
 	}
-	secrets, err := srsSecretsOf(c)
+	secrets, file, err := srsSecretsOf(c)
 	if err != nil {
 		return err
 	}
+	s.file = file
 	age := c.MaxAgeDays
 	switch {
 	case age == 0:
@@ -120,39 +117,42 @@ func (p *Plugin) configureSRS(c *SRSConfig) error {
 }
 
 // srsSecretsOf returns the secrets of c: its list, or its file's lines as
-// they are now (srsFile).
-func srsSecretsOf(c *SRSConfig) (func() []string, error) {
+// they are now (srsFile), and the file.
+func srsSecretsOf(c *SRSConfig) (func() []string, *srsFile, error) {
 	switch {
 	case len(c.Secrets) > 0 && c.SecretsFile != "":
-		return nil, errors.New(`route: srs.secrets_file "` + c.SecretsFile + `": secrets or secrets_file, not both`)
+		return nil, nil, errors.New(`route: srs.secrets_file "` + c.SecretsFile + `": secrets or secrets_file, not both`)
 	case len(c.Secrets) > 0:
 		for _, s := range c.Secrets {
 			if strings.TrimSpace(s) == "" {
-				return nil, errors.New(`route: srs.secrets "": an empty secret would sign with nothing (the secrets themselves are never shown)`)
+				return nil, nil, errors.New(`route: srs.secrets "": an empty secret would sign with nothing (the secrets themselves are never shown)`)
 			}
 		}
 		list := append([]string(nil), c.Secrets...)
-		return func() []string { return list }, nil
+		return func() []string { return list }, nil, nil
 	case c.SecretsFile != "":
 		f := &srsFile{path: c.SecretsFile}
 		if _, err := f.current(); err != nil {
-			return nil, fmt.Errorf("route: srs.secrets_file %q: %w", c.SecretsFile, err)
+			return nil, nil, fmt.Errorf("route: srs.secrets_file %q: %w", c.SecretsFile, err)
 		}
-		return func() []string { s, _ := f.current(); return s }, nil
+		return func() []string { s, _ := f.current(); return s }, f, nil
 	}
-	return nil, errors.New(`route: srs.secrets "": want secrets = ["…"] or secrets_file (one secret a line, the first signing)`)
+	return nil, nil, errors.New(`route: srs.secrets "": want secrets = ["…"] or secrets_file (one secret a line, the first signing)`)
 }
 
 // srsFile is a secrets_file, read again when it changes on disk, as a
 // recipients_file is: a reload keeps a stage whose [stage.config] did not
 // change running, so a secret added for rotation would otherwise never
-// be seen. A file that turns bad keeps the secrets read before.
+// be seen. A file that turns bad (empty, unreadable, gone) keeps the
+// secrets read before, and the trace of each SRS decision says so
+// (trouble): a new secret that never took would otherwise go unnoticed.
 type srsFile struct {
 	path string
 
 	mu      sync.Mutex
 	secrets []string
 	seen    os.FileInfo
+	err     error // why its latest content could not be read; nil once read
 }
 
 // current returns the file's secrets, reading it again first if it
@@ -162,17 +162,34 @@ func (f *srsFile) current() ([]string, error) {
 	defer f.mu.Unlock()
 	st, err := os.Stat(f.path)
 	if err != nil {
+		f.err = err
 		return f.secrets, err
 	}
 	if sameFile(f.seen, st) {
+		f.err = nil // as read well before
 		return f.secrets, nil
 	}
 	s, err := readSecrets(f.path)
 	if err != nil {
+		f.err = err
 		return f.secrets, err
 	}
-	f.secrets, f.seen = s, st
+	f.secrets, f.seen, f.err = s, st, nil
 	return s, nil
+}
+
+// trouble is what a trace adds while the file's latest content could not
+// be read: "" when it was, or for secrets given in the config.
+func (f *srsFile) trouble() string {
+	if f == nil {
+		return ""
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (secrets_file as last read: reading it again failed: %v)", f.err)
 }
 
 // readSecrets reads postsrsd's secrets file: each line a secret, exactly
