@@ -7,7 +7,9 @@
 //     stages after it (dmarc);
 //   - sign: mail from an authenticated client or from sign_networks gets a
 //     DKIM-Signature, inserted at the top, from every key configured for the
-//     From domain (RSA and Ed25519 keys for one domain give two signatures).
+//     From domain (RSA and Ed25519 keys for one domain give two signatures);
+//     so do the reports Sluice generates, at the bounce hook (report.go),
+//     unless sign_reports = false.
 //
 // "both" signs what qualifies for signing and verifies everything else.
 //
@@ -79,6 +81,11 @@ type Config struct {
 	// MaxSignatures bounds how many signatures of one message are checked
 	// (a cost limit, RFC 6376 §8.4); default 8.
 	MaxSignatures int `json:"max_signatures"`
+	// SignReports signs the reports Sluice generates at the bounce hook
+	// (sign and both); default true: a key for the host's domain is
+	// meant for the mail from it, and RFC 8460 §5.3 has an unsigned
+	// TLS-RPT report ignored.
+	SignReports *bool `json:"sign_reports"`
 }
 
 // DefaultHeaders are the fields signed when Headers is not set: RFC 6376
@@ -98,7 +105,8 @@ var DefaultHeaders = []string{
 // DefaultOversign are the fields over-signed by default.
 var DefaultOversign = []string{"From", "Subject", "To"}
 
-// Plugin verifies or signs DKIM at the data hook.
+// Plugin verifies or signs DKIM at the data hook, and signs reports at
+// the bounce hook.
 type Plugin struct {
 	sdk.Base
 
@@ -106,15 +114,16 @@ type Plugin struct {
 	// Configure.
 	Resolver *dnsresolve.Resolver
 
-	mode       string
-	keys       []signingKey
-	headers    []string
-	oversign   []string
-	headerCan  msgdkim.Canonicalization
-	bodyCan    msgdkim.Canonicalization
-	signNets   []netip.Prefix
-	maxVerify  int
-	configured bool
+	mode        string
+	keys        []signingKey
+	headers     []string
+	oversign    []string
+	headerCan   msgdkim.Canonicalization
+	bodyCan     msgdkim.Canonicalization
+	signNets    []netip.Prefix
+	signReports bool
+	maxVerify   int
+	configured  bool
 }
 
 // Configure validates the config, loads the keys and builds the resolver.
@@ -209,6 +218,7 @@ func (p *Plugin) configureSigning(cfg Config) error {
 	if p.signNets, err = netlist.Prefixes(nets); err != nil {
 		return fmt.Errorf("sign_networks: %w", err)
 	}
+	p.signReports = cfg.SignReports == nil || *cfg.SignReports
 	return nil
 }
 

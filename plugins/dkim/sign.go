@@ -35,16 +35,23 @@ func (p *Plugin) maySign(t *sdk.Txn) bool {
 	return netlist.Contains(p.signNets, ip.Unmap())
 }
 
-// sign adds one DKIM-Signature per key of the From domain (or of the
-// envelope sender's domain when From has no key), each at the top of the
-// header so that it precedes the fields it covers (RFC 6376 §5.6).
+// sign signs the message of a client that may have its mail signed, by
+// the From domain's keys, else by the envelope sender domain's.
 func (p *Plugin) sign(t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	if !p.maySign(t) {
 		return sdk.Continue().Because("dkim: client " + t.Session.ClientIP + " neither authenticated nor in sign_networks"), nil
 	}
-	keys, domain := p.keysFor(fromDomain(m), addrDomain(t.Envelope.MailFrom))
+	return p.signBy(m, "the From or sender domain", fromDomain(m), addrDomain(t.Envelope.MailFrom))
+}
+
+// signBy adds one DKIM-Signature per key of the first of domains that has
+// keys (keysFor), each at the top of the header so that it precedes the
+// fields it covers (RFC 6376 §5.6); with none, what names the domains
+// tried says why the message goes unsigned.
+func (p *Plugin) signBy(m *sdk.Message, what string, domains ...string) (sdk.Verdict, error) {
+	keys, domain := p.keysFor(domains...)
 	if len(keys) == 0 {
-		return sdk.Continue().Because("dkim: no key for the From or sender domain"), nil
+		return sdk.Continue().Because("dkim: no key for " + what), nil
 	}
 	raw := rawMessage(m)
 	hkeys := p.headerKeys(m)
