@@ -91,8 +91,9 @@ type BounceHook interface {
 // only when the plugin was asked another hook of the session, and never
 // for deliver or bounce, which belong to no SMTP session. The core does
 // not wait for it to answer the client, and an error is only logged: no
-// on_error applies. A Sluice older than this hook refuses to start a
-// plugin that implements it.
+// on_error applies. A plugin restarted during a session is asked it for a
+// session it never saw. A Sluice older than this hook refuses to start a
+// plugin that declares it.
 type DisconnectHook interface {
 	Disconnect(ctx context.Context, s Session) error
 }
@@ -101,6 +102,16 @@ type DisconnectHook interface {
 // when HeadersOnly returns true the body is not streamed to it.
 type BodyOptional interface {
 	HeadersOnly() bool
+}
+
+// HookChooser is implemented by a plugin whose configuration decides
+// whether a hook it implements has anything to do: after Configure, a
+// hook of HooksOf is declared only when DeclaresHook(hook) is true, and
+// the core never asks a hook that is not declared, sparing the round
+// trip. The filter so declares DisconnectHook only when a rule keeps
+// something of a session.
+type HookChooser interface {
+	DeclaresHook(h Hook) bool
 }
 
 // HooksOf returns the hooks p implements, in order.

@@ -59,8 +59,11 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 	}
 	s.configured.Store(true)
 	resp := &pb.InitResponse{DataNeedsBody: true}
+	chooser, _ := s.p.(HookChooser)
 	for _, h := range HooksOf(s.p) {
-		resp.Hooks = append(resp.Hooks, hookToPB[h])
+		if chooser == nil || chooser.DeclaresHook(h) {
+			resp.Hooks = append(resp.Hooks, hookToPB[h])
+		}
 	}
 	if b, ok := s.p.(BodyOptional); ok && b.HeadersOnly() {
 		resp.DataNeedsBody = false

@@ -355,6 +355,10 @@ func (d *Daemon) Stop() error {
 			}
 			cancel()
 		}
+		// The closed sessions' disconnect hooks run beside the
+		// deliveries' drain, and have as long.
+		endsCtx, endsCancel := context.WithTimeout(context.Background(), d.opt.DrainTimeout)
+		defer endsCancel()
 		if d.cancel != nil {
 			d.cancel()
 			if ok, err := d.agents.wait(d.opt.DrainTimeout); !ok {
@@ -371,7 +375,7 @@ func (d *Daemon) Stop() error {
 			cancel()
 		}
 		// Every session is over: retired pipelines are closing already.
-		errs = append(errs, d.live.shutdown())
+		errs = append(errs, d.live.shutdown(endsCtx))
 		d.bg.Wait()
 		if d.queue != nil {
 			errs = append(errs, d.queue.Close())
@@ -404,7 +408,9 @@ func (d *Daemon) closeAll() {
 		cancel()
 	}
 	if d.live != nil {
-		_ = d.live.shutdown()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = d.live.shutdown(ctx)
+		cancel()
 	}
 	if d.queue != nil {
 		_ = d.queue.Close()

@@ -81,7 +81,21 @@ type livePolicy struct {
 	// their listener's SessionInfo; ends counts them.
 	ending map[*smtpd.SessionInfo]chan struct{}
 	ends   sync.WaitGroup
+	// endSlots holds a token per session whose disconnect hooks run in
+	// the background: at most maxBackgroundEnds (see Close).
+	endSlots chan struct{}
+	// endCtx is the disconnect hooks' context; shutdown cancels it
+	// (stopEnds) when they outlast the drain.
+	endCtx   context.Context
+	stopEnds context.CancelFunc
 }
+
+// maxBackgroundEnds bounds the sessions whose disconnect hooks run after
+// their connection closed. A stage slow to answer them (a plugin stuck on
+// its store, with a long timeout) would otherwise pile up a goroutine and
+// a call per closed session, without bound, while the listeners, whose
+// max_connections no longer counts those sessions, let new ones in.
+const maxBackgroundEnds = 1024
 
 // liveState is what livePolicy keeps in SessionInfo.State: the session's
 // generation and that generation's own state.
@@ -91,7 +105,10 @@ type liveState struct {
 }
 
 func newLivePolicy(g *generation, log *slog.Logger) *livePolicy {
-	return &livePolicy{cur: g, log: log, ending: map[*smtpd.SessionInfo]chan struct{}{}}
+	lp := &livePolicy{cur: g, log: log, ending: map[*smtpd.SessionInfo]chan struct{}{},
+		endSlots: make(chan struct{}, maxBackgroundEnds)}
+	lp.endCtx, lp.stopEnds = context.WithCancel(context.Background())
+	return lp
 }
 
 // current returns the generation new sessions get.
@@ -146,9 +163,24 @@ func (lp *livePolicy) closeGen(g *generation) {
 
 // shutdown stops the current generation and waits for retired ones; every
 // session must be over. The disconnect hooks of the sessions the drain
-// closed go first, while their stages still run.
-func (lp *livePolicy) shutdown() error {
-	lp.ends.Wait()
+// closed go first, while their stages still run; those still unanswered
+// when ctx ends are cancelled (their stages' timeouts, up to one per
+// stage a session asked, could hold the stop far past the drain timeout
+// that a service manager's stop timeout is reckoned from).
+func (lp *livePolicy) shutdown(ctx context.Context) error {
+	ended := make(chan struct{})
+	go func() {
+		lp.ends.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+	case <-ctx.Done():
+		lp.log.Warn("drain: disconnect hooks still unanswered after the drain timeout were cancelled")
+		lp.stopEnds()
+		<-ended
+	}
+	lp.stopEnds()
 	lp.mu.Lock()
 	g := lp.cur
 	lp.mu.Unlock()
@@ -267,6 +299,17 @@ func (lp *livePolicy) Close(info *smtpd.SessionInfo) {
 		lp.release(st.gen)
 		return
 	}
+	select {
+	case lp.endSlots <- struct{}{}:
+	default:
+		// maxBackgroundEnds sessions' hooks are unanswered: this one's
+		// run now, before its connection closes and leaves its
+		// max_connections slot, so that a slow stage slows new sessions
+		// down rather than piling up calls.
+		disconnect(lp.endCtx)
+		lp.release(st.gen)
+		return
+	}
 	done := make(chan struct{})
 	lp.mu.Lock()
 	lp.ending[info] = done
@@ -274,7 +317,8 @@ func (lp *livePolicy) Close(info *smtpd.SessionInfo) {
 	lp.ends.Add(1)
 	go func() {
 		defer lp.ends.Done()
-		disconnect(context.Background())
+		defer func() { <-lp.endSlots }()
+		disconnect(lp.endCtx)
 		lp.mu.Lock()
 		if lp.ending[info] == done {
 			delete(lp.ending, info)

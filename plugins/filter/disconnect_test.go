@@ -56,11 +56,15 @@ func TestDisconnectForgetsSession(t *testing.T) {
 	}
 }
 
-// A filter with no rule acted on at data keeps nothing; its disconnect
-// hook has nothing to do.
+// A filter with no rule acted on at data keeps nothing, and does not
+// declare the disconnect hook, which would cost each session a call with
+// nothing to do; were it asked, it would do nothing.
 func TestDisconnectWithoutRecord(t *testing.T) {
 	p := &Plugin{}
 	h := serve(t, p, `{"rules":[{"hook":"rcpt","match":"^x@","action":"reject"}]}`)
+	if h.Info().Has(sdk.HookDisconnect) {
+		t.Fatalf("hooks %v: the disconnect hook declared with no record to keep", h.Info().Hooks)
+	}
 	tx := sessionTxn("s1", "a@example.net")
 	h.Rcpt(tx, "y@example.org")
 	h.Disconnect(tx.Session)

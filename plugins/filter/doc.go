@@ -219,7 +219,8 @@
 // alice@ and bob@ at data, and a rule that matched no recipient at RCPT
 // does nothing though a recipient at data would match it. The plugin
 // keeps what each session's hooks matched, in memory, and forgets it when
-// the core tells it the session ended (the disconnect hook). The core
+// the core tells it the session ended (the disconnect hook, declared only
+// when such a rule is configured: sdk.HookChooser). The core
 // tells it nothing of RSET, and does not ask it at a
 // MAIL or RCPT a stage before it accepted; each call carries the number
 // of its transaction in the session (Session.Transaction), and what was

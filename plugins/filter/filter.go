@@ -135,6 +135,13 @@ func (p *Plugin) Disconnect(_ context.Context, s sdk.Session) error {
 	return nil
 }
 
+// DeclaresHook declares the disconnect hook only when decided keeps
+// something of each session: otherwise every session would cost a call
+// that has nothing to forget.
+func (p *Plugin) DeclaresHook(h sdk.Hook) bool {
+	return h != sdk.HookDisconnect || p.decided != nil
+}
+
 // Describe names the plugin for the pipeline status.
 func (p *Plugin) Describe() (string, string) { return "filter", "1" }
 
@@ -768,11 +775,13 @@ func clip(s string) string {
 }
 
 var (
-	_ sdk.ConnectHook  = (*Plugin)(nil)
-	_ sdk.HeloHook     = (*Plugin)(nil)
-	_ sdk.MailHook     = (*Plugin)(nil)
-	_ sdk.RcptHook     = (*Plugin)(nil)
-	_ sdk.DataHook     = (*Plugin)(nil)
-	_ sdk.BodyOptional = (*Plugin)(nil)
-	_ sdk.Describer    = (*Plugin)(nil)
+	_ sdk.ConnectHook    = (*Plugin)(nil)
+	_ sdk.HeloHook       = (*Plugin)(nil)
+	_ sdk.MailHook       = (*Plugin)(nil)
+	_ sdk.RcptHook       = (*Plugin)(nil)
+	_ sdk.DataHook       = (*Plugin)(nil)
+	_ sdk.BodyOptional   = (*Plugin)(nil)
+	_ sdk.Describer      = (*Plugin)(nil)
+	_ sdk.DisconnectHook = (*Plugin)(nil)
+	_ sdk.HookChooser    = (*Plugin)(nil)
 )

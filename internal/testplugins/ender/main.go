@@ -6,7 +6,8 @@
 // linger_first_ms, its first disconnect hook waits that long, or until
 // another session's connect came after the session's own, before it
 // reports and answers: a disconnect the core does not wait for then
-// shows, reported after that connect. Tests build it with go build.
+// shows, reported after that connect. With hold_disconnect_ms, each
+// disconnect hook waits after its report. Tests build it with go build.
 package main
 
 import (
@@ -23,6 +24,10 @@ type config struct {
 	Report         string `json:"report"`          // host:port the lines go to
 	RejectListener string `json:"reject_listener"` // connect answers 554 there
 	LingerFirstMS  int    `json:"linger_first_ms"`
+	// HoldDisconnectMS has each disconnect hook, once reported, wait
+	// that long, or until the core cancels it, before it answers: a
+	// plugin stuck on its store.
+	HoldDisconnectMS int `json:"hold_disconnect_ms"`
 }
 
 type ender struct {
@@ -94,13 +99,21 @@ func (e *ender) Data(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict
 	return e.answer(sdk.HookData, t)
 }
 
-func (e *ender) Disconnect(_ context.Context, s sdk.Session) error {
+func (e *ender) Disconnect(ctx context.Context, s sdk.Session) error {
 	e.lingering.Do(func() {
 		if e.cfg.LingerFirstMS > 0 {
 			e.linger(s.ID, time.After(time.Duration(e.cfg.LingerFirstMS)*time.Millisecond))
 		}
 	})
-	return e.report(sdk.HookDisconnect, &s)
+	if err := e.report(sdk.HookDisconnect, &s); err != nil || e.cfg.HoldDisconnectMS == 0 {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Duration(e.cfg.HoldDisconnectMS) * time.Millisecond):
+		return nil
+	}
 }
 
 // linger returns once another session's connect came after session
