@@ -249,6 +249,16 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 			if res.Quarantine {
 				r.State = envelope.StateQuarantined
 			}
+			if res.Rcpts != nil {
+				// A stage replaced the recipient (an SRS address by the
+				// sender it stands for): the report goes there, with no
+				// DSN parameters, as any report (pipeline/bounceedit.go).
+				r.Rcpts, r.SMTPUTF8 = nil, false
+				for _, addr := range res.Rcpts {
+					r.Rcpts = append(r.Rcpts, envelope.Recipient{Addr: addr, Status: envelope.RcptPending})
+					r.SMTPUTF8 = r.SMTPUTF8 || !ascii(addr)
+				}
+			}
 			for i := range r.Rcpts {
 				r.Rcpts[i].Route = res.Routes[r.Rcpts[i].Addr]
 				r.Rcpts[i].RouteBy = res.RoutesBy[r.Rcpts[i].Addr]

@@ -19,12 +19,17 @@ type BounceResult struct {
 	// Quarantine: a stage quarantined the report; it is queued in state
 	// quarantined, as a message would be, for `sluice queue release`.
 	Quarantine bool
+	// Rcpts are the report's recipients when a stage replaced one
+	// (bounceedit.go: the route plugin replaces an SRS address with the
+	// sender it stands for), to queue it for; nil when they are as
+	// generated.
+	Rcpts []string
 	// Routes are the transports stages set for the report's recipients
-	// (sdk.SetRoute; by address as given), as the route plugin routes a
-	// local sender's report to its mailbox server. Nil when none was set
-	// or when the report is queued as generated. RoutesBy names the stage
-	// that set each, queued with it: at the deliver hook only that stage
-	// may change it (deliveredit.go).
+	// (sdk.SetRoute; by address, as in Rcpts when set), as the route
+	// plugin routes a local sender's report to its mailbox server. Nil
+	// when none was set or when the report is queued as generated.
+	// RoutesBy names the stage that set each, queued with it: at the
+	// deliver hook only that stage may change it (deliveredit.go).
 	Routes   map[string]string
 	RoutesBy map[string]string
 	// Unchanged says why Body is the report as generated although a stage
@@ -41,9 +46,11 @@ type BounceResult struct {
 // whose queue id is id, addressed from the null sender to rcpts. Only the
 // stages that declared the hook are asked (a milter never is, nor opened).
 //
-// Only a stage's deliberate verdict can suppress a report: reject or
-// discard drops it, quarantine queues it quarantined. A failure of a stage
-// (an error, a timeout, a panic, a dead plugin) never loses it: with
+// A stage may replace a recipient of the report (bounceedit.go), which
+// is then queued for the new one. Only a stage's deliberate verdict can
+// suppress a report: reject or discard drops it, quarantine queues it
+// quarantined. A failure of a stage (an error, a timeout, a panic, a
+// dead plugin) never loses it: with
 // on_error continue the next stage is asked, and with tempfail or reject,
 // which would refuse an SMTP command, the report is queued as generated —
 // without the edits of any stage — and the warning is logged and traced.
@@ -88,10 +95,12 @@ func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []
 		outcome = fmt.Sprintf("dropped: stage %s discarded it", last.Stage)
 	case o.Action == sdk.ActionQuarantine:
 		res.Body, res.Quarantine = msg.Bytes(), true
+		res.Rcpts = s.reportRcpts(rcpts)
 		res.Routes, res.RoutesBy = s.routes()
 		outcome = fmt.Sprintf("quarantined by stage %s", last.Stage)
 	default:
 		res.Body = msg.Bytes()
+		res.Rcpts = s.reportRcpts(rcpts)
 		res.Routes, res.RoutesBy = s.routes()
 		outcome = "queued"
 	}

@@ -43,11 +43,13 @@ func TestBounceHookEditsAndSuppresses(t *testing.T) {
 	}
 }
 
-// A report's envelope is Sluice's: a bounce stage's sender and recipient
-// edits are not applied, and its trace says so, while its header edits
-// are. A route is: it says where a recipient's report goes (the route
-// plugin sends a local sender's to its mailbox server), not who gets it;
-// it used to be ignored too, and such a report went by MX, back to us.
+// A report's envelope is Sluice's: a bounce stage's sender edit is not
+// applied, nor a recipient added beside the report's own (only one that
+// replaces it is: TestBounceHookReplacesRecipient), and its trace says
+// so, while its header edits are. A route is: it says where a
+// recipient's report goes (the route plugin sends a local sender's to
+// its mailbox server); it used to be ignored too, and such a report went
+// by MX, back to us.
 func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
 	st := bounceStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
 		return sdk.Continue(
@@ -74,14 +76,18 @@ func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := strings.Join(tr.Entries[0].Edits, "|")
-	for _, want := range []string{"add recipient <postmaster@example.org> (ignored at bounce)", "set sender <someone@example.org> (ignored at bounce)",
+	for _, want := range []string{"add recipient <postmaster@example.org> (refused: a report's recipient may only be replaced, one for one: the edits would leave it 2 recipients, not 1)",
+		"set sender <someone@example.org> (ignored at bounce)",
 		"set route of <A@b> to smtp:[127.0.0.1]:2525|", "set route of <nobody@b> to smtp:[127.0.0.1]:2526 (ignored at bounce)"} {
 		if !strings.Contains(got+"|", want) {
 			t.Errorf("trace edits %q lack %q", got, want)
 		}
 	}
-	if strings.Count(got, "(ignored at bounce)") != 3 {
-		t.Errorf("trace edits %q: want the sender, recipient and unknown recipient's route edits ignored", got)
+	if strings.Count(got, "(ignored at bounce)") != 2 {
+		t.Errorf("trace edits %q: want the sender and unknown recipient's route edits ignored", got)
+	}
+	if res.Rcpts != nil {
+		t.Errorf("recipients %q, want the report's own", res.Rcpts)
 	}
 }
 

@@ -398,11 +398,18 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 	}
 	// Before MAIL there is no envelope to edit: MAIL starts it afresh. A
 	// report's envelope is Sluice's own: from the null sender (RFC 5321
-	// §4.5.5) to the sender of the message it reports on.
+	// §4.5.5) to the sender of the message it reports on, which a stage
+	// may only route or replace (bounceedit.go).
 	noEnvelope := hook == sdk.HookConnect || hook == sdk.HookHelo || hook == sdk.HookBounce
+	var notOneForOne error
+	if hook == sdk.HookBounce {
+		notOneForOne = s.reportRcptsError(edits)
+	}
 	for _, ed := range edits {
 		var err error
 		switch {
+		case isEnvelopeEdit(ed) && hook == sdk.HookBounce:
+			err = bounceEditError(ed, notOneForOne)
 		case isEnvelopeEdit(ed):
 			if !noEnvelope {
 				err = envelopeEditError(ed)
@@ -418,11 +425,15 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 			continue
 		}
 		ok := true
+		note := ""
 		switch ed := ed.(type) {
 		case sdk.SetSender, sdk.AddRecipient, sdk.RemoveRecipient:
-			if noEnvelope {
+			if noEnvelope && (hook != sdk.HookBounce || !isRcptEdit(ed)) {
 				ok = false
 				break
+			}
+			if a, isAdd := ed.(sdk.AddRecipient); isAdd && hook == sdk.HookBounce {
+				ed, note = reportRecipient(a)
 			}
 			if !s.applyEnvelopeEdit(hook, ed) {
 				// Nothing was taken away (a milter's SMFIR_DELRCPT of an
@@ -448,7 +459,7 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 		default:
 			ok = msg != nil && msg.applyHeaderOrBody(ed)
 		}
-		d := sdk.DescribeEdit(ed)
+		d := sdk.DescribeEdit(ed) + note
 		if !ok {
 			d += " (ignored at " + string(hook) + ")"
 		}

@@ -2,6 +2,8 @@ package route
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -11,24 +13,57 @@ import (
 // a local sender's bounce goes to its mailbox server (Postfix's bounce
 // daemon hands reports to cleanup, which applies transport_maps) instead
 // of by MX, which for our own domain is this host: a loop, and the report
-// dropped. Only routes: a report's recipients are Sluice's, so an alias is
-// not rewritten here, and its own rule decides. A report is from the null
-// sender: a rule with sender = "<>" matches it, one with another sender
-// does not. Nor does a report get a BCC copy (bcc.go).
+// dropped. A report is from the null sender: a rule with sender = "<>"
+// matches it, one with another sender does not. Nor does a report get a
+// BCC copy (bcc.go).
 //
-// A report to an SRS address of ours (for mail Sluice forwarded, srs.go)
-// is not routed by the rule of the SRS domain, whose mailbox server has
-// no such user: a report's recipient cannot be rewritten here, so it
-// keeps the default route, where a relay, or another MX of the domain
-// running this stage, reverses the address at RCPT.
-func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, _ *sdk.Message) (sdk.Verdict, error) {
+// Before routing, the recipient is readdressed as Postfix's cleanup
+// would (recipient_canonical_maps with postsrsd's reverse table, then
+// virtual_alias_maps), the core letting a bounce stage replace it one
+// for one: an SRS address of ours (the sender of mail Sluice forwarded,
+// srs.go) becomes the address it stands for, checked as the bounce
+// coming back at RCPT would be, and the report's To field with it, as
+// postsrsd's recipient_canonical_classes header_recipient has it; then
+// an alias or catch-all with one target becomes that target. An SRS
+// address that does not check out (forged, expired) drops the report, as
+// Postfix's bounce to it would bounce in turn, to the null sender: no
+// one. An alias with several targets is left as it is (a report goes to
+// one recipient), routed by its own rule.
+func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	var edits []sdk.Edit
+	var why []string
 	for _, r := range t.Envelope.Rcpts {
-		if !p.srsAddress(r.Addr) {
-			edits = append(edits, p.routeEdit("", r.Addr)...)
+		to := r.Addr
+		orig, isSRS, err := p.srsReverse(to, true)
+		if isSRS {
+			if err != nil {
+				return p.srsRefusal(to, err), nil
+			}
+			to = orig
+			why = append(why, fmt.Sprintf("route: SRS: report to <%s> goes to <%s>%s", r.Addr, orig, p.srs.file.trouble()))
 		}
+		switch targets, err := p.expand("", to, 0); {
+		case err != nil:
+			why = append(why, fmt.Sprintf("route: report to <%s>: %v", to, err))
+		case len(targets) > 1:
+			why = append(why, fmt.Sprintf("route: report to <%s>: its %d targets left out (a report goes to one recipient)", to, len(targets)))
+		case len(targets) == 1 && targets[0] != to:
+			why = append(why, fmt.Sprintf("route: report to <%s> → <%s>", to, targets[0]))
+			to = targets[0]
+		}
+		if to != r.Addr {
+			edits = append(edits, sdk.RemoveRecipient{Addr: r.Addr}, sdk.AddRecipient{Addr: to})
+			if isSRS && m != nil && strings.EqualFold(strings.TrimSpace(m.Get("To")), "<"+r.Addr+">") {
+				edits = append(edits, sdk.ChangeHeader{Name: "To", Occurrence: 1, Value: "<" + to + ">"})
+			}
+		}
+		edits = append(edits, p.routeEdit("", to)...)
 	}
-	return sdk.Continue(edits...), nil
+	v := sdk.Continue(edits...)
+	if len(why) > 0 {
+		v = v.Because(strings.Join(why, "; "))
+	}
+	return v, nil
 }
 
 var _ sdk.BounceHook = (*Plugin)(nil)

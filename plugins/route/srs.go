@@ -27,7 +27,9 @@ import (
 // stamp checked, and the recipient becomes the address it stands for,
 // then goes through the aliases and rules as any recipient: the bounce
 // (MAIL FROM:<>) of a forwarded message reaches its original sender. A
-// forged or expired address is refused there (550 5.1.1).
+// forged or expired address is refused there (550 5.1.1). A report
+// Sluice itself makes for such mail, to its SRS sender, is readdressed
+// the same way at the bounce hook (bounce.go), or dropped.
 
 // srsRefusal is the reply to an SRS address that does not reverse. RFC
 // 3463 X.1.1: bad destination mailbox address; the text says which fault,

@@ -221,20 +221,6 @@ func TestSRSDeliverMatchesOriginalSender(t *testing.T) {
 	}
 }
 
-// TestSRSReportsKeepTheDefaultRoute: a report to an SRS address of ours
-// is not routed (nor rerouted at delivery) by the SRS domain's own rule,
-// whose mailbox server has no such user.
-func TestSRSReportsKeepTheDefaultRoute(t *testing.T) {
-	h := srsHarness(t, refTime, "")
-	const rcpt = "SRS0=2j0N=G3=origin.test=alice@example.org"
-	if v := h.Bounce(sdktest.NewTxn("", rcpt, "bob@example.org"), []byte("Subject: report\r\n\r\nx\r\n")); routeOf(v, rcpt) != "" || routeOf(v, "bob@example.org") != "lmtp:tcp:127.0.0.1:24" {
-		t.Errorf("bounce: %v", v.Edits)
-	}
-	if v := h.Deliver(sdktest.NewTxn("", rcpt), sdk.Recipient{Addr: rcpt}); len(v.Edits) != 0 {
-		t.Errorf("deliver: %v", v.Edits)
-	}
-}
-
 // TestSRSConfigErrors: each mistake names its key under srs, for
 // check-config's line, and never shows a secret.
 func TestSRSConfigErrors(t *testing.T) {
