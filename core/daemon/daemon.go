@@ -377,6 +377,8 @@ func (d *Daemon) Stop() error {
 		// Every session is over: retired pipelines are closing already.
 		errs = append(errs, d.live.shutdown(endsCtx))
 		d.bg.Wait()
+		// The deliveries drained after the reports' Run saved its counts.
+		d.tlsrpt.Save()
 		if d.queue != nil {
 			errs = append(errs, d.queue.Close())
 		}

@@ -38,7 +38,9 @@ type stsPolicy struct {
 	mx      []string
 	expires time.Time
 	// lines is the policy's text, line by line, for TLS reports (RFC
-	// 8460 §4.4's policy-string); kept only while tls_rpt is on.
+	// 8460 §4.4's policy-string). Kept with tls_rpt off too: the cache
+	// outlives a reload that turns it on, and a policy cached without
+	// its text would be reported without it until fetched again.
 	lines []string
 }
 
@@ -63,13 +65,13 @@ func (p *stsPolicy) matches(host string) bool {
 
 // stsCache keeps fetched policies by domain until they expire (RFC 8461
 // §5.1: a cached policy stays in force when DNS or HTTPS later fail). It
-// holds at most stsCacheMax policies and stsCacheBytes of mx patterns:
+// holds at most stsCacheMax policies and stsCacheBytes of their text:
 // the domains mail goes to (reports included, whose senders outsiders
 // choose) could otherwise keep a policy each for up to a year.
 type stsCache struct {
 	mu    sync.Mutex
 	m     map[string]*stsPolicy
-	bytes int // of the mx patterns held
+	bytes int // of the policies' text held (size)
 }
 
 const (
@@ -126,8 +128,7 @@ func (c *stsCache) drop(domain string) {
 	}
 }
 
-// size is what the cache counts p for: its mx patterns, and its text
-// when kept for TLS reports.
+// size is what the cache counts p for: its mx patterns and its text.
 func (p *stsPolicy) size() int {
 	n := 0
 	for _, pat := range p.mx {
@@ -166,6 +167,7 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 			h.tls = tlsPolicy{mode: TLSVerify, sts: p.mode, domain: domain, trace: tr, rpt: rpt}
 		case p.mode == "enforce":
 			a.log.Warn("delivery: MTA-STS enforce: MX host not in the policy, skipped", "domain", domain, "host", h.host, "policy_id", p.id)
+			a.policyFailed(ctx, rpt, rptValidationFailure, h.host, errMXNotInPolicy)
 			continue
 		default:
 			if !ok {
@@ -173,7 +175,7 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 					"domain", domain, "host", h.host, "policy_id", p.id)
 				tr.notInPolicy(h.host)
 			}
-			h.tls = tlsPolicy{report: true, sts: p.mode, domain: domain, trace: tr, rpt: rpt}
+			h.tls = tlsPolicy{report: true, sts: p.mode, domain: domain, trace: tr, rpt: rpt, rptNotInPolicy: !ok}
 		}
 		kept = append(kept, h)
 	}
@@ -210,9 +212,6 @@ func (a *Agent) stsPolicy(ctx context.Context, domain string) *stsPolicy {
 		return cached
 	}
 	p.id = id
-	if a.tlsrpt == nil {
-		p.lines = nil
-	}
 	p.expires = now.Add(time.Duration(min(p.maxAgeSeconds, stsMaxAge)) * time.Second)
 	a.rt.sts.put(domain, &p.stsPolicy, now)
 	a.log.Info("delivery: MTA-STS policy fetched", "domain", domain, "policy_id", id, "mode", p.mode, "mx", p.mx, "expires", p.expires)

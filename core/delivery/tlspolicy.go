@@ -32,6 +32,9 @@ type tlsPolicy struct {
 	// connection being counted. Neither changes the policy.
 	rpt *rptPolicy
 	rc  *rptConn
+	// rptNotInPolicy: an MTA-STS testing policy does not list the host
+	// (RFC 8461 §4.1); a report counts its sessions as failures.
+	rptNotInPolicy bool
 }
 
 // tlsaRPT is the TLS reports' policy for host's TLSA records recs, when

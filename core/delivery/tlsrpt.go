@@ -68,8 +68,12 @@ const (
 	tlsrptMaxDomains  = 10000
 	tlsrptMaxPolicies = 16 // per domain
 	tlsrptMaxDetails  = 64 // failure details per policy
-	tlsrptMaxBytes    = 16 << 20
-	tlsrptMaxReason   = 120 // bytes of a failure-reason-code
+	// tlsrptMaxBytes bounds the text one day holds in policies, and
+	// again in failure details, whose names and greeting the receiving
+	// servers choose, up to hundreds of bytes each. Two bounds: details
+	// that fill theirs leave room for the summaries of more policies.
+	tlsrptMaxBytes  = 16 << 20
+	tlsrptMaxReason = 120 // bytes of a failure-reason-code
 )
 
 // TLSReports collects TLS session results for RFC 8460 reports and sends
@@ -78,12 +82,13 @@ const (
 type TLSReports struct {
 	kick chan struct{}
 
-	mu    sync.Mutex
-	opt   TLSReportOptions
-	days  map[string]map[string]*tlsrptDomain // by day "2006-01-02", then domain
-	bytes map[string]int                      // per day: policy text held
-	full  map[string]bool                     // per day: a bound was hit and logged
-	dirty bool                                // changed since the file was written
+	mu     sync.Mutex
+	opt    TLSReportOptions
+	days   map[string]map[string]*tlsrptDomain // by day "2006-01-02", then domain
+	bytes  map[string]int                      // per day: policy text held
+	dbytes map[string]int                      // per day: failure details' text held
+	full   map[string]bool                     // per day: a bound was hit and logged
+	dirty  bool                                // changed since the file was written
 }
 
 // tlsrptDomain is one domain's results of one day.
@@ -149,7 +154,7 @@ func NewTLSReports(opt TLSReportOptions) *TLSReports {
 		opt.Rand = mathrand.Float64
 	}
 	r := &TLSReports{kick: make(chan struct{}, 1), opt: opt,
-		days: map[string]map[string]*tlsrptDomain{}, bytes: map[string]int{}, full: map[string]bool{}}
+		days: map[string]map[string]*tlsrptDomain{}, bytes: map[string]int{}, dbytes: map[string]int{}, full: map[string]bool{}}
 	r.load()
 	return r
 }
@@ -202,8 +207,19 @@ func (r *TLSReports) add(p *rptPolicy, f *tlsrptFailure) {
 		r.warnFull(day, "failure details of one policy", p.domain)
 		return // counted in the summary only
 	}
+	if r.dbytes[day]+f.size() > tlsrptMaxBytes {
+		r.warnFull(day, "failure details", p.domain)
+		return // counted in the summary only
+	}
+	r.dbytes[day] += f.size()
 	g := *f
 	res.FailureDetails = append(res.FailureDetails, &g)
+}
+
+// size is what f counts for in its day's dbytes: its text.
+func (f *tlsrptFailure) size() int {
+	return len(f.ResultType) + len(f.SendingIP) + len(f.MXHostname) + len(f.MXHelo) +
+		len(f.ReceivingIP) + len(f.ReasonCode) + len(f.AdditionalURI)
 }
 
 // result is the entry of policy p on day, made if need be; nil when a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/sluice-mta/sluice/internal/atomicfile"
@@ -53,10 +54,17 @@ func (r *TLSReports) load() {
 				delete(domains, name)
 				continue
 			}
+			// A null entry (the file edited by hand) would crash the
+			// start or a later delivery: it is dropped.
+			d.Results = slices.DeleteFunc(d.Results, func(res *tlsrptResult) bool { return res == nil })
 			for _, res := range d.Results {
 				r.bytes[day] += newRPTPolicy(res.Policy.Type, res.Policy.Domain, res.Policy.String, res.Policy.MXHost).size
+				res.FailureDetails = slices.DeleteFunc(res.FailureDetails, func(f *tlsrptFailure) bool { return f == nil })
 				if res.FailureDetails == nil {
 					res.FailureDetails = []*tlsrptFailure{}
+				}
+				for _, f := range res.FailureDetails {
+					r.dbytes[day] += f.size()
 				}
 			}
 		}
@@ -64,8 +72,17 @@ func (r *TLSReports) load() {
 	}
 }
 
+// Save writes the counts that changed since Run last did. Call it once
+// Run has returned and the agents have drained: the attempts a stop lets
+// finish count their sessions after Run's last save.
+func (r *TLSReports) Save() {
+	if r != nil {
+		r.save()
+	}
+}
+
 // save writes the counts when they changed since the last save; only
-// Run (and a test) calls it, so two writes never cross. A
+// Run (and Save, after it) calls it, so two writes never cross. A
 // failure is logged: the counts stay in memory for the next try.
 func (r *TLSReports) save() {
 	r.mu.Lock()

@@ -101,6 +101,9 @@ type rptConn struct {
 	remote   string // receiving-ip
 	certErr  error  // the policy's certificate check failed
 	recorded bool
+	// notInPolicy: the host is not among the MTA-STS testing policy's
+	// mx patterns, so even a good handshake fails the policy.
+	notInPolicy bool
 }
 
 // rptConn starts counting a connection of hop h over c for the TLS
@@ -110,7 +113,7 @@ func (a *Agent) rptConn(h hop, c net.Conn) *rptConn {
 		return nil
 	}
 	return &rptConn{r: a.tlsrpt, p: h.tls.rpt, host: strings.TrimSuffix(h.host, "."),
-		local: addrIP(c.LocalAddr()), remote: addrIP(c.RemoteAddr())}
+		local: addrIP(c.LocalAddr()), remote: addrIP(c.RemoteAddr()), notInPolicy: h.tls.rptNotInPolicy}
 }
 
 // addrIP is a connection end's IP address as reports write it.
@@ -146,6 +149,8 @@ func (c *rptConn) handshake(err error) {
 		c.fail(rptResultOf(c.certErr))
 	case err != nil:
 		c.fail(rptResultOf(err))
+	case c.notInPolicy:
+		c.fail(rptValidationFailure, errMXNotInPolicy.Error())
 	case c.p.unusable:
 		c.fail(rptTLSAInvalid, "no usable TLSA record")
 	default:
@@ -200,6 +205,11 @@ func reasonCode(err error) string {
 	}
 	return strings.ToValidUTF8(s, "")
 }
+
+// errMXNotInPolicy is an MX host that none of the MTA-STS policy's mx
+// patterns match (RFC 8461 §4.1). RFC 8460 §4.3 has no result type of its
+// own for it: it is a validation-failure with this reason.
+var errMXNotInPolicy = errors.New("MX host not in the MTA-STS policy")
 
 // policyFailed records a failure of domain's policy itself, before any
 // session (an MTA-STS policy that could not be fetched, a TLSA lookup

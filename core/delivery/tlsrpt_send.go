@@ -133,6 +133,7 @@ func (r *TLSReports) sendDay(ctx context.Context, day string) {
 	if len(r.days[day]) == 0 {
 		delete(r.days, day)
 		delete(r.bytes, day)
+		delete(r.dbytes, day)
 		delete(r.full, day)
 	}
 	r.mu.Unlock()
