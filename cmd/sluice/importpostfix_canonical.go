@@ -15,7 +15,7 @@ var pfCanonicalNotes = []struct{ param, why string }{
 	{"recipient_canonical_maps", "the route stage's aliases, by hand (an address to addresses; no @old @new domain form)"},
 	{"smtp_generic_maps", "none: the route stage's sender_canonical rewrites the sender at DATA, for every destination"},
 	{"sender_canonical_classes", "fixed in Sluice: the envelope sender, and the sender fields of relay_networks and AUTH clients' mail (rewrite_headers = false: the envelope alone)"},
-	{"masquerade_classes", "fixed in Sluice: the envelope sender, and the sender fields of relay_networks and AUTH clients' mail; no recipient fields"},
+	{"masquerade_classes", "no masquerade_domains carried over, which the classes are for (the route stage's masquerade_classes)"},
 	{"local_header_rewrite_clients", "fixed in Sluice: relay_networks and AUTH clients (the route stage's rewrite_headers)"},
 	{"remote_header_rewrite_domain", "none: Sluice rewrites no header of other clients' mail"},
 }
@@ -25,10 +25,11 @@ var pfCanonicalNotes = []struct{ param, why string }{
 // to the route stage's sender_canonical, masquerade_domains and
 // masquerade_exceptions, which rewrite as Postfix's cleanup does (the
 // address, without its extension, then @domain; "@domain" keeps the
-// user). What the route stage would refuse at start is listed instead: a
-// key but user@domain or @domain (a bare user, which Postfix looks up for
-// its local domains only), a result but one address or @domain, a
-// masquerade list with a table or a name that is no domain.
+// user), and masquerade_classes, when main.cf sets it, to the stage's
+// (masqClasses). What the route stage would refuse at start is listed
+// instead: a key but user@domain or @domain (a bare user, which Postfix
+// looks up for its local domains only), a result but one address or
+// @domain, a masquerade list with a table or a name that is no domain.
 func (im *importer) canonicalMaps(route *pfRoute) error {
 	p := im.p
 	if p.set("sender_canonical_maps") {
@@ -76,6 +77,7 @@ func (im *importer) canonicalMaps(route *pfRoute) error {
 			route.masqExceptions = list
 		}
 	}
+	im.masqClasses(route)
 	im.rewriteHeaders(route)
 	if p.set("recipient_canonical_maps") {
 		im.srsNote("recipient_canonical_maps") // postsrsd's reverse table
@@ -88,24 +90,63 @@ func (im *importer) canonicalMaps(route *pfRoute) error {
 	return nil
 }
 
+// masqClasses carries a masquerade_classes main.cf sets (Postfix's
+// default is the stage's) to the route stage's, when masquerade_domains
+// is carried: the classes it has, envelope_sender, header_sender and
+// header_recipient, as they are. envelope_recipient, which the stage
+// refuses (it masquerades no envelope recipient), and a name Postfix
+// does not know (it stops on one) are left out of the list written, and
+// the setting is listed as not carried over, saying so.
+func (im *importer) masqClasses(route *pfRoute) {
+	p := im.p
+	const param = "masquerade_classes"
+	if !p.set(param) || len(route.masqDomains) == 0 {
+		return
+	}
+	list := []string{}
+	var left []string
+	for _, c := range pfList(p.value(param)) {
+		switch c = strings.ToLower(c); c {
+		case "envelope_sender", "header_sender", "header_recipient":
+			if !slices.Contains(list, c) {
+				list = append(list, c)
+			}
+		default:
+			left = append(left, c)
+		}
+	}
+	route.masqClasses = &pfSetting{value: tomlStrs(list), from: param}
+	if len(left) == 0 {
+		p.take(param)
+		return
+	}
+	route.masqClasses.from = param + ", without " + strings.Join(left, ", ")
+	why := strings.Join(left, ", ") + " left out: the route stage masquerades no envelope recipient"
+	if slices.ContainsFunc(left, func(c string) bool { return c != "envelope_recipient" }) {
+		why += ", and knows envelope_sender, header_sender and header_recipient alone (as Postfix does)"
+	}
+	im.note(param, why)
+}
+
 // pfHeaderClasses are the class settings that say whether Postfix's
-// rewriting applies to the sender fields (header_sender), with Postfix's
-// defaults (postconf(5)).
+// rewriting applies to the header fields (header_sender, and for
+// masquerading header_recipient), with Postfix's defaults (postconf(5)).
 var pfHeaderClasses = map[string]string{
 	"sender_canonical_classes": "envelope_sender, header_sender",
 	"masquerade_classes":       "envelope_sender, header_sender, header_recipient",
 }
 
 // rewriteHeaders decides the route stage's rewrite_headers as Postfix
-// decides whether its cleanup rewrites the sender fields: the carried
-// rewriting's classes must list header_sender, and the client must match
-// local_header_rewrite_clients (remote_header_rewrite_domain, for the
-// others, has no counterpart). The stage's default, on, rewrote the
-// fields of mail Postfix left alone where a site turned that off
-// (sender_canonical_classes = envelope_sender, an empty
-// local_header_rewrite_clients), which also breaks the DKIM signature a
-// relay client made. A setting the one switch says all of is taken; the
-// others stay listed.
+// decides whether its cleanup rewrites the header fields: the carried
+// rewriting's classes must list a header class (sender_canonical_classes
+// header_sender; masquerade_classes, which the stage has too, either), and
+// the client must match local_header_rewrite_clients
+// (remote_header_rewrite_domain, for the others, has no counterpart).
+// The stage's default, on, rewrote the fields of mail Postfix left alone
+// where a site turned that off (sender_canonical_classes =
+// envelope_sender, an empty local_header_rewrite_clients), which also
+// breaks the DKIM signature a relay client made. A setting the one switch
+// says all of is taken; the others stay listed.
 func (im *importer) rewriteHeaders(route *pfRoute) {
 	p := im.p
 	var params []string
@@ -132,14 +173,18 @@ func (im *importer) rewriteHeaders(route *pfRoute) {
 		} else {
 			named += what + ", "
 		}
-		if slices.Contains(classes, "header_sender") {
+		switch {
+		case slices.Contains(classes, "header_sender"),
+			param == "masquerade_classes" && slices.Contains(classes, "header_recipient"):
 			with = append(with, what)
-		} else {
+		case param == "sender_canonical_classes":
 			without = append(without, what)
 		}
-		// Sluice always rewrites the envelope sender and never a
-		// recipient: a list of just those, the switch says it all.
-		if p.set(param) && slices.Contains(classes, "envelope_sender") &&
+		// The stage's masquerade_classes says which fields masquerading
+		// rewrites (masqClasses); sender_canonical always rewrites the
+		// envelope sender and never a recipient: a list of just those,
+		// the switch says it all.
+		if param == "sender_canonical_classes" && p.set(param) && slices.Contains(classes, "envelope_sender") &&
 			!slices.ContainsFunc(classes, func(c string) bool { return strings.Contains(c, "recipient") }) {
 			p.take(param)
 		}
@@ -195,6 +240,9 @@ func writeMasquerade(b *strings.Builder, route *pfRoute) {
 	}
 	if len(route.masqExceptions) > 0 {
 		kv(b, "masquerade_exceptions", "masquerade_exceptions", tomlStrs(route.masqExceptions))
+	}
+	if c := route.masqClasses; c != nil {
+		kv(b, c.from, "masquerade_classes", c.value)
 	}
 }
 

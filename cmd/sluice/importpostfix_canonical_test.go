@@ -11,8 +11,8 @@ import (
 
 // checkCanonical checks the canonical draft as core/config read it:
 // sender_canonical_maps' address and @domain entries, masquerade_domains
-// with its $mydomain expanded and its "!" kept, and masquerade_exceptions
-// are the route stage's.
+// with its $mydomain expanded and its "!" kept, masquerade_exceptions
+// and masquerade_classes are the route stage's.
 func checkCanonical(t *testing.T, c *config.Config) {
 	t.Helper()
 	if len(c.Stages) != 1 || c.Stages[0].Plugin != "route" {
@@ -42,6 +42,9 @@ func checkCanonical(t *testing.T, c *config.Config) {
 	}
 	if got := strs("masquerade_exceptions"); !slices.Equal(got, []string{"root"}) {
 		t.Errorf("canonical: masquerade_exceptions = %q", got)
+	}
+	if got := strs("masquerade_classes"); !slices.Equal(got, []string{"envelope_sender", "header_sender", "header_recipient"}) {
+		t.Errorf("canonical: masquerade_classes = %q", got)
 	}
 }
 
@@ -101,7 +104,22 @@ func TestImportPostfixRewriteHeaders(t *testing.T) {
 		{"own clients", "local_header_rewrite_clients = permit_mynetworks, permit_sasl_authenticated\nsender_canonical_classes = header_sender envelope_sender\n",
 			[]string{"# sender_canonical_classes = header_sender, envelope_sender, local_header_rewrite_clients = permit_mynetworks, permit_sasl_authenticated (Sluice's", "rewrite_headers = true\n"}, nil},
 		{"masquerade with header_sender", "masquerade_domains = example.org\nmasquerade_classes = envelope_sender, header_sender, envelope_recipient\n",
-			[]string{"rewrite_headers = true\n"}, []string{"masquerade_classes"}},
+			[]string{"rewrite_headers = true\n", "# masquerade_classes, without envelope_recipient\nmasquerade_classes = [\"envelope_sender\", \"header_sender\"]\n",
+				"#   masquerade_classes = envelope_sender, header_sender, envelope_recipient\n#       envelope_recipient left out: the route stage masquerades no envelope recipient\n"},
+			[]string{"masquerade_classes"}},
+		// The stage's masquerade_classes says which fields masquerading
+		// rewrites: a list without header_sender no longer turns the
+		// sender fields' canonical rewriting off.
+		{"masquerade recipient fields", "masquerade_domains = example.org\nmasquerade_classes = envelope_sender header_recipient\n",
+			[]string{"rewrite_headers = true\n", "# masquerade_classes\nmasquerade_classes = [\"envelope_sender\", \"header_recipient\"]\n"}, nil},
+		{"masquerade the envelope alone", "masquerade_domains = example.org\nmasquerade_classes = envelope_sender\n",
+			[]string{"rewrite_headers = true\n", "masquerade_classes = [\"envelope_sender\"]\n"}, nil},
+		{"masquerade nothing known", "masquerade_domains = example.org\nmasquerade_classes = envelope_recipient, header_from\n",
+			[]string{"# masquerade_classes, without envelope_recipient, header_from\nmasquerade_classes = []\n",
+				"envelope_recipient, header_from left out: the route stage masquerades no envelope recipient, and knows envelope_sender, header_sender and header_recipient alone"},
+			[]string{"masquerade_classes"}},
+		{"classes without domains", "masquerade_classes = envelope_sender\n",
+			[]string{"#   masquerade_classes = envelope_sender\n#       no masquerade_domains carried over"}, []string{"masquerade_classes"}},
 		{"one of two", "masquerade_domains = example.org\nsender_canonical_classes = envelope_sender\n",
 			[]string{"# sender_canonical_classes = envelope_sender: no header_sender, the envelope sender alone (where masquerade_classes (not set: envelope_sender, header_sender, header_recipient) has it: one switch for both here)\nrewrite_headers = false\n"}, nil},
 	} {

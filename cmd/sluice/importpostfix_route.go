@@ -25,10 +25,11 @@ type pfRoute struct {
 	senderBcc    []pfBcc
 	recipientBcc []pfBcc
 	// sender_canonical_maps' entries (pfBcc's fields: key, result, line),
-	// masquerade_domains and masquerade_exceptions.
+	// masquerade_domains, masquerade_exceptions and masquerade_classes.
 	senderCanonical []pfBcc
 	masqDomains     []string
 	masqExceptions  []string
+	masqClasses     *pfSetting // nil: not set in main.cf, Postfix's default
 	rewriteHeaders  *pfSetting // nil when no sender rewriting is carried
 }
 

@@ -13,9 +13,10 @@ import (
 // Sender rewriting: Postfix's sender_canonical_maps and masquerade_domains,
 // which its cleanup daemon applies to new mail before the queue manager
 // routes it. The data hook changes the envelope sender (and, for the
-// site's own clients, the sender header fields: rewriteheaders.go); the
-// rules, sender_bcc and the deliver hook then see the sender so
-// rewritten, as Postfix's sender-dependent routing and sender_bcc_maps do.
+// site's own clients, the sender and recipient header fields:
+// rewriteheaders.go); the rules, sender_bcc and the deliver hook then see
+// the sender so rewritten, as Postfix's sender-dependent routing and
+// sender_bcc_maps do.
 //
 // sender_canonical is looked up as canonical(5) has it: the address, the
 // address without its +detail, then "@domain" (Postfix's bare "user" key,
@@ -34,6 +35,7 @@ import (
 // it is, and "!domain" keeps that domain and those under it from a later
 // entry. masquerade_exceptions names local parts never masqueraded
 // (root), compared without case, as cleanup_masquerade does.
+// masquerade_classes says which addresses it strips (canonical_classes.go).
 
 // maxCanonicalDepth bounds a chain of sender_canonical rewrites.
 const maxCanonicalDepth = 10
@@ -50,6 +52,7 @@ type senderRewrite struct {
 	canonical map[string]string // by addrKey or "@domain": an address or "@domain"
 	masq      []masqDomain
 	except    map[string]bool // local parts, lowercased
+	classes   masqClasses     // masquerade_classes
 	headers   bool            // rewrite_headers
 }
 
@@ -88,6 +91,12 @@ func (p *Plugin) configureRewrite(c Config) error {
 	}
 	if len(rw.except) > 0 && len(rw.masq) == 0 {
 		return errors.New("route: masquerade_exceptions without masquerade_domains: nothing is masqueraded")
+	}
+	if rw.classes, err = parseMasqClasses(c.MasqueradeClasses); err != nil {
+		return err
+	}
+	if c.MasqueradeClasses != nil && len(rw.masq) == 0 {
+		return errors.New("route: masquerade_classes without masquerade_domains: nothing is masqueraded")
 	}
 	p.rw = rw
 	return p.checkCanonicalLoops(keys)
@@ -208,36 +217,54 @@ func (p *Plugin) masquerade(addr string) string {
 }
 
 // rewriteSender returns addr as sender_canonical, then masquerade_domains
-// rewrite it, as Postfix's cleanup does an envelope sender; the null
-// sender, and a result the core would refuse as a sender (a +detail put
-// into a quoted local part), stay as they are.
+// (with envelope_sender in masquerade_classes) rewrite it, as Postfix's
+// cleanup does an envelope sender.
 func (p *Plugin) rewriteSender(addr string) string {
+	return p.rewriteAddr(addr, true, p.rw.classes.envSender)
+}
+
+// rewriteAddr returns addr rewritten by sender_canonical when canon is
+// true, then masqueraded when masq is; the null sender, and a result the
+// core would refuse as a sender (a +detail put into a quoted local
+// part), stay as they are.
+func (p *Plugin) rewriteAddr(addr string, canon, masq bool) string {
 	if addr == "" {
 		return ""
 	}
 	a := addr
-	for range maxCanonicalDepth {
-		next, ok := p.canonicalOnce(a)
-		if !ok {
-			break
-		}
-		self := strings.EqualFold(next, a)
-		a = next
-		if self {
-			break
-		}
+	if canon {
+		a = p.canonical(a)
 	}
-	a = p.masquerade(a)
+	if masq {
+		a = p.masquerade(a)
+	}
 	if a == addr || envelope.MailboxError(a) != nil {
 		return addr
 	}
 	return a
 }
 
+// canonical returns addr looked up in sender_canonical until nothing
+// matches or an address maps to itself, at most maxCanonicalDepth times.
+func (p *Plugin) canonical(addr string) string {
+	for range maxCanonicalDepth {
+		next, ok := p.canonicalOnce(addr)
+		if !ok {
+			return addr
+		}
+		self := strings.EqualFold(next, addr)
+		addr = next
+		if self {
+			break
+		}
+	}
+	return addr
+}
+
 // senderEdits rewrites the envelope sender and, with rewrite_headers, the
-// sender fields of the site's own clients' mail (rewriteheaders.go). It
-// returns the sender the rest of the data hook is to see, the edits and
-// what the trace is to say of them.
+// sender and recipient fields of the site's own clients' mail
+// (rewriteheaders.go). It returns the sender the rest of the data hook
+// is to see, the edits and what the trace is to say of them.
 func (p *Plugin) senderEdits(t *sdk.Txn, m *sdk.Message) (string, []sdk.Edit, []string) {
 	from := t.Envelope.MailFrom
 	if len(p.rw.canonical) == 0 && len(p.rw.masq) == 0 {

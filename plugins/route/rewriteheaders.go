@@ -11,14 +11,18 @@ import (
 // Header rewriting: sender_canonical and masquerade_domains apply to the
 // addresses of the sender fields too, Postfix's header_sender class
 // (canonical_classes, sender_canonical_classes and masquerade_classes
-// have it by default), but only in mail from the site's own clients: a
-// relay_networks client (sluice sendmail submits from loopback) or an
-// AUTH user. Postfix rewrites the headers of local clients' mail alone
-// (local_header_rewrite_clients, permit_inet_interfaces by default) and,
-// with remote_header_rewrite_domain empty as it is by default, none of
-// other mail; a From changed in mail from elsewhere would also break the
-// sender's DKIM signature. The recipient fields (To, Cc), which Postfix's
-// masquerade_classes also has by default, are left alone.
+// have it by default), and masquerade_domains to those of the recipient
+// fields, its header_recipient class (masquerade_classes has it by
+// default; sender_canonical_maps never rewrites them, canonical_maps,
+// which the stage has no counterpart of, would), but only in mail from
+// the site's own clients: a relay_networks client (sluice sendmail
+// submits from loopback) or an AUTH user. Postfix rewrites the headers of
+// local clients' mail alone (local_header_rewrite_clients,
+// permit_inet_interfaces by default) and, with
+// remote_header_rewrite_domain empty as it is by default, none of other
+// mail; a From changed in mail from elsewhere would also break the
+// sender's DKIM signature. The envelope recipients are not masqueraded:
+// envelope_recipient is not in masquerade_classes by default.
 
 // senderFields are the fields Postfix's header_opts mark HDR_OPT_SENDER,
 // lowercased.
@@ -28,15 +32,38 @@ var senderFields = map[string]bool{
 	"disposition-notification-to": true, "mail-followup-to": true,
 }
 
+// recipientFields are the fields header_opts mark HDR_OPT_RECIP (alone or
+// in HDR_OPT_XRECIP), lowercased: Resent-Reply-To is one of them there,
+// and so here.
+var recipientFields = map[string]bool{
+	"to": true, "cc": true, "bcc": true, "apparently-to": true,
+	"resent-to": true, "resent-cc": true, "resent-bcc": true, "resent-reply-to": true,
+}
+
+// fieldRewrite returns how the addresses of the field named name
+// (lowercased) are rewritten, or nil for a field the stage leaves alone:
+// a sender field as the envelope sender is, masqueraded with
+// header_sender in masquerade_classes; a recipient field masqueraded
+// alone, with header_recipient (cleanup_rewrite_recip).
+func (p *Plugin) fieldRewrite(name string) func(string) string {
+	switch {
+	case senderFields[name]:
+		return func(a string) string { return p.rewriteAddr(a, true, p.rw.classes.hdrSender) }
+	case recipientFields[name] && p.rw.classes.hdrRecip && len(p.rw.masq) > 0:
+		return func(a string) string { return p.rewriteAddr(a, false, true) }
+	}
+	return nil
+}
+
 // ownClient reports whether the transaction's headers are the site's to
 // rewrite.
 func ownClient(s sdk.Session) bool { return s.RelayClient || s.AuthUser != "" }
 
-// headerEdits rewrites the addresses of m's sender fields, each field
-// changed only where an address is, and says what it did for the trace.
-// A field that is no address list, or whose bytes were not UTF-8 (the
-// plugin sees U+FFFD for them, and writing the value back would keep
-// those), is left as it is.
+// headerEdits rewrites the addresses of m's sender and recipient fields
+// (fieldRewrite), each field changed only where an address is, and says
+// what it did for the trace. A field that is no address list, or whose
+// bytes were not UTF-8 (the plugin sees U+FFFD for them, and writing the
+// value back would keep those), is left as it is.
 func (p *Plugin) headerEdits(m *sdk.Message) ([]sdk.Edit, []string) {
 	var edits []sdk.Edit
 	var why []string
@@ -44,7 +71,8 @@ func (p *Plugin) headerEdits(m *sdk.Message) ([]sdk.Edit, []string) {
 	for _, h := range m.Headers {
 		name := strings.ToLower(h.Name)
 		seen[name]++
-		if !senderFields[name] {
+		rewrite := p.fieldRewrite(name)
+		if rewrite == nil {
 			continue
 		}
 		if h.Raw != nil && !utf8.Valid(h.Raw) {
@@ -52,7 +80,7 @@ func (p *Plugin) headerEdits(m *sdk.Message) ([]sdk.Edit, []string) {
 		}
 		spans, ok := addrSpecs(h.Value)
 		if !ok {
-			if p.anyRewritten(h.Value) {
+			if anyRewritten(h.Value, rewrite) {
 				why = append(why, fmt.Sprintf("%s: left as it is (not an address list that can be rewritten in place)", h.Name))
 			}
 			continue
@@ -61,7 +89,7 @@ func (p *Plugin) headerEdits(m *sdk.Message) ([]sdk.Edit, []string) {
 		last := 0
 		for _, s := range spans {
 			old := h.Value[s.start:s.end]
-			n := p.rewriteSender(old)
+			n := rewrite(old)
 			if n == old {
 				continue
 			}
@@ -83,10 +111,10 @@ func (p *Plugin) headerEdits(m *sdk.Message) ([]sdk.Edit, []string) {
 // hold an address that would have been rewritten, so that the trace
 // says why it was not: each white-space separated word with an "@",
 // its angle brackets taken off.
-func (p *Plugin) anyRewritten(v string) bool {
+func anyRewritten(v string, rewrite func(string) string) bool {
 	for _, w := range strings.Fields(v) {
 		w = strings.Trim(w, "<>,;")
-		if strings.Contains(w, "@") && p.rewriteSender(w) != w {
+		if strings.Contains(w, "@") && rewrite(w) != w {
 			return true
 		}
 	}

@@ -101,10 +101,14 @@ type Config struct {
 	// the sender at DATA, as Postfix's sender_canonical_maps,
 	// masquerade_domains and masquerade_exceptions do; RewriteHeaders
 	// (default true) has them rewrite the sender fields of the site's own
-	// clients' mail too (see canonical.go, rewriteheaders.go).
+	// clients' mail too, and masquerade_domains its recipient fields.
+	// MasqueradeClasses is Postfix's masquerade_classes (default
+	// envelope_sender, header_sender, header_recipient; see canonical.go,
+	// canonical_classes.go, rewriteheaders.go).
 	SenderCanonical      map[string]string `json:"sender_canonical"`
 	MasqueradeDomains    []string          `json:"masquerade_domains"`
 	MasqueradeExceptions []string          `json:"masquerade_exceptions"`
+	MasqueradeClasses    []string          `json:"masquerade_classes"`
 	RewriteHeaders       *bool             `json:"rewrite_headers"`
 	// SRS rewrites the sender of mail forwarded to other domains, and
 	// reverses its SRS addresses at RCPT (srs.go).
@@ -410,7 +414,7 @@ func parseReply(s string) (sdk.Verdict, error) {
 	return sdk.Tempfail(code, f[1], f[2]), nil
 }
 
-// HeadersOnly: the data hook edits the envelope and the sender fields,
+// HeadersOnly: the data hook edits the envelope and the address fields,
 // never the body.
 func (p *Plugin) HeadersOnly() bool { return true }
 
