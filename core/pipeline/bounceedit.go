@@ -89,13 +89,15 @@ func reportRecipient(ed sdk.AddRecipient) (sdk.AddRecipient, string) {
 }
 
 // reportRcpts returns the report's recipients as the stages left them,
-// or nil when they are generated's (by address, in any case).
+// or nil when they are generated's. Compared byte for byte: a recipient
+// replaced by its own address in other case is queued as the stage
+// spelled it, the spelling routes() keys its route by.
 func (s *Session) reportRcpts(generated []string) []string {
 	var now []string
 	for _, r := range s.txn.Envelope.Rcpts {
 		now = append(now, r.Addr)
 	}
-	if slices.EqualFunc(now, generated, strings.EqualFold) {
+	if slices.Equal(now, generated) {
 		return nil
 	}
 	return now

@@ -98,3 +98,30 @@ func TestBounceHookRecipientEditsOneForOne(t *testing.T) {
 		})
 	}
 }
+
+// TestBounceHookReplacesRecipientCase: a stage that replaces the report's
+// recipient by the same address in other case (a plugin that lowercases
+// addresses) and routes it: the report is queued for the address its
+// route is keyed by. Before, the result kept the generated spelling while
+// the route went under the new one, and delivery (which looks routes up
+// by the queued address) sent the report by the default route.
+func TestBounceHookReplacesRecipientCase(t *testing.T) {
+	st := bounceStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) {
+		return sdk.Continue(
+			sdk.RemoveRecipient{Addr: "Alice@Example.ORG"},
+			sdk.AddRecipient{Addr: "alice@example.org"},
+			sdk.SetRoute{Rcpt: "alice@example.org", Route: "lmtp:unix:/run/lmtp"},
+		), nil
+	})
+	generated := []string{"Alice@Example.ORG"}
+	res := New(nil, sc("s", st)).Bounce(context.Background(), "R1", generated, []byte(report))
+	queued := res.Rcpts
+	if queued == nil {
+		queued = generated
+	}
+	for _, addr := range queued {
+		if res.Routes[addr] != "lmtp:unix:/run/lmtp" || res.RoutesBy[addr] != "s" {
+			t.Errorf("report queued for <%s>, routes %v by %v: its route lost", addr, res.Routes, res.RoutesBy)
+		}
+	}
+}
