@@ -25,8 +25,8 @@ func (p *Plugin) Bounce(_ context.Context, _ *sdk.Txn, m *sdk.Message) (sdk.Verd
 	case !p.configured:
 		return sdk.Verdict{}, fmt.Errorf("dkim: not configured")
 	case p.mode == ModeVerify:
-		// Declared by every dkim stage (hooks are the methods a plugin
-		// has): a report is Sluice's own, with nothing to verify.
+		// Not declared (DeclaresHook): a report is Sluice's own, with
+		// nothing to verify.
 		return sdk.Continue(), nil
 	case !p.signReports:
 		return sdk.Continue().Because("dkim: sign_reports = false"), nil
@@ -34,4 +34,15 @@ func (p *Plugin) Bounce(_ context.Context, _ *sdk.Txn, m *sdk.Message) (sdk.Verd
 	return p.signBy(m, "the report's From domain", fromDomain(m))
 }
 
-var _ sdk.BounceHook = (*Plugin)(nil)
+// DeclaresHook declares the bounce hook only for a stage that may sign
+// a report: not a verify stage, nor one with sign_reports = false or
+// keys = [] (the default pipeline's sign stage until keys are added),
+// which would be asked, and answer continue, for every report.
+func (p *Plugin) DeclaresHook(h sdk.Hook) bool {
+	return h != sdk.HookBounce || p.mode != ModeVerify && p.signReports && len(p.keys) > 0
+}
+
+var (
+	_ sdk.BounceHook  = (*Plugin)(nil)
+	_ sdk.HookChooser = (*Plugin)(nil)
+)

@@ -34,7 +34,8 @@ func testReport(t *testing.T, host string) []byte {
 // the report comes from no client in sign_networks and from the null
 // sender, and the signatures verify; a TLS-RPT report From tls_rpt_from
 // too. sign_reports = false, a verify stage, and a From domain without
-// keys leave it unsigned.
+// keys leave it unsigned; the first two, and a stage with keys = [], do
+// not even declare the bounce hook.
 func TestSignReports(t *testing.T) {
 	cfg := signSetup(t, "")
 	tlsrpt := "From: <tlsrpt@example.org>\r\nTo: <rua@example.net>\r\n" +
@@ -51,12 +52,18 @@ func TestSignReports(t *testing.T) {
 		{"both", strings.Replace(cfg, `"mode": "sign"`, `"mode": "both"`, 1), testReport(t, "mx.example.org"), true, "dkim: signed for example.org"},
 		{"sign_reports off", strings.TrimSuffix(cfg, "}") + `, "sign_reports": false}`, testReport(t, "mx.example.org"), false, "dkim: sign_reports = false"},
 		{"no key", cfg, testReport(t, "mx.elsewhere.example"), false, "dkim: no key for the report's From domain"},
+		{"keys = []", `{"mode": "sign", "keys": []}`, testReport(t, "mx.example.org"), false, "dkim: no key for the report's From domain"},
 		{"verify", `{"mode": "verify"}`, testReport(t, "mx.example.org"), false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := sdktest.New(t, &Plugin{}, tc.cfg)
-			if !h.Info().Has(sdk.HookBounce) {
-				t.Fatalf("bounce hook not declared: %v", h.Info().Hooks)
+			// Only a stage that may sign a report declares the hook
+			// (DeclaresHook): the core asks no other, each report.
+			if declared, want := h.Info().Has(sdk.HookBounce), tc.signed || tc.name == "no key"; declared != want {
+				t.Fatalf("bounce hook declared %v, want %v: %v", declared, want, h.Info().Hooks)
+			}
+			if !h.Info().Has(sdk.HookData) {
+				t.Fatalf("data hook not declared: %v", h.Info().Hooks)
 			}
 			v := h.Bounce(reportTxn("alice@example.net"), tc.raw)
 			if v.Action != sdk.ActionContinue || !strings.HasPrefix(v.Reason, tc.reason) {

@@ -256,13 +256,30 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestDeclaresRcptHeadersOnlyDataDeliverAndBounce: the deliver hook is
+// declared only with rules, which alone decide there, and the bounce hook
+// only with something to route, readdress or strip a report by
+// (DeclaresHook): the core asks neither of a stage with nothing to do.
 func TestDeclaresRcptHeadersOnlyDataDeliverAndBounce(t *testing.T) {
-	h := sdktest.New(t, &Plugin{}, `{}`)
-	if got := h.Info().Hooks; !slices.Equal(got, []sdk.Hook{sdk.HookRcpt, sdk.HookData, sdk.HookDeliver, sdk.HookBounce}) {
-		t.Errorf("hooks %v", got)
-	}
-	if h.Info().NeedsBody {
-		t.Error("the data hook needs no body")
+	all := []sdk.Hook{sdk.HookRcpt, sdk.HookData, sdk.HookDeliver, sdk.HookBounce}
+	noDeliver := []sdk.Hook{sdk.HookRcpt, sdk.HookData, sdk.HookBounce}
+	for _, tc := range []struct {
+		cfg  string
+		want []sdk.Hook
+	}{
+		{`{}`, []sdk.Hook{sdk.HookRcpt, sdk.HookData}},
+		{`{"always_bcc": "archive@example.org"}`, []sdk.Hook{sdk.HookRcpt, sdk.HookData}},
+		{`{"rules": [{"match": "example.org", "transport": "lmtp:unix:/run/lmtp"}]}`, all},
+		{`{"aliases": {"postmaster@example.org": ["admin@example.net"]}}`, noDeliver},
+		{`{"strip_detail": true}`, noDeliver},
+	} {
+		h := sdktest.New(t, &Plugin{}, tc.cfg)
+		if got := h.Info().Hooks; !slices.Equal(got, tc.want) {
+			t.Errorf("config %s: hooks %v, want %v", tc.cfg, got, tc.want)
+		}
+		if h.Info().NeedsBody {
+			t.Errorf("config %s: the data hook needs no body", tc.cfg)
+		}
 	}
 }
 
