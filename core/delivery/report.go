@@ -243,26 +243,7 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 			if res.Unchanged != "" {
 				a.log.Warn("delivery: bounce hook failed, report queued as generated", "id", m.ID, "report", r.ID, "why", res.Unchanged)
 			}
-			if res.Body != nil {
-				raw = res.Body
-			}
-			if res.Quarantine {
-				r.State = envelope.StateQuarantined
-			}
-			if res.Rcpts != nil {
-				// A stage replaced the recipient (an SRS address by the
-				// sender it stands for): the report goes there, with no
-				// DSN parameters, as any report (pipeline/bounceedit.go).
-				r.Rcpts, r.SMTPUTF8 = nil, false
-				for _, addr := range res.Rcpts {
-					r.Rcpts = append(r.Rcpts, envelope.Recipient{Addr: addr, Status: envelope.RcptPending})
-					r.SMTPUTF8 = r.SMTPUTF8 || !ascii(addr)
-				}
-			}
-			for i := range r.Rcpts {
-				r.Rcpts[i].Route = res.Routes[r.Rcpts[i].Addr]
-				r.Rcpts[i].RouteBy = res.RoutesBy[r.Rcpts[i].Addr]
-			}
+			raw = queueAsHookSays(r, raw, res)
 		}
 	}
 	r.Size, r.Body8Bit = int64(len(raw)), !ascii(string(raw))
@@ -271,6 +252,35 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 		return nil, nil, nil
 	}
 	return []queue.Queued{{Msg: r, Body: raw, Trace: trace}}, entryAddrs(entries), nil
+}
+
+// queueAsHookSays makes report r, whose body is raw, what the bounce
+// hook's result res queues (one that neither failed nor dropped it), and
+// returns the body to queue: the stages' body, the quarantined state, the
+// recipients a stage replaced the generated ones with (an SRS address by
+// the sender it stands for, an alias of one target by the target; with
+// no DSN parameters, as any report, pipeline/bounceedit.go), and the
+// routes set for them, which are keyed by the new addresses. Every report
+// Sluice generates, bounce or mailed TLS-RPT, is queued by it.
+func queueAsHookSays(r *envelope.Message, raw []byte, res pipeline.BounceResult) []byte {
+	if res.Body != nil {
+		raw = res.Body
+	}
+	if res.Quarantine {
+		r.State = envelope.StateQuarantined
+	}
+	if res.Rcpts != nil {
+		r.Rcpts, r.SMTPUTF8 = nil, false
+		for _, addr := range res.Rcpts {
+			r.Rcpts = append(r.Rcpts, envelope.Recipient{Addr: addr, Status: envelope.RcptPending})
+			r.SMTPUTF8 = r.SMTPUTF8 || !ascii(addr)
+		}
+	}
+	for i := range r.Rcpts {
+		r.Rcpts[i].Route = res.Routes[r.Rcpts[i].Addr]
+		r.Rcpts[i].RouteBy = res.RoutesBy[r.Rcpts[i].Addr]
+	}
+	return raw
 }
 
 // wanted appends to entries the report entry e for recipient r when r's

@@ -57,16 +57,10 @@ func (r *TLSReports) mail(ctx context.Context, rep *tlsReport, id config.TLSRepo
 			}
 			return "", nil
 		default:
-			if res.Body != nil {
-				raw = res.Body
-			}
-			if res.Quarantine {
-				m.State = envelope.StateQuarantined
-			}
-			for i := range m.Rcpts {
-				m.Rcpts[i].Route = res.Routes[m.Rcpts[i].Addr]
-				m.Rcpts[i].RouteBy = res.RoutesBy[m.Rcpts[i].Addr]
-			}
+			// As a bounce's: a stage may have readdressed it (an rua
+			// that is an alias of ours with one target goes to the
+			// target), routed by the routes set for the new address.
+			raw = queueAsHookSays(m, raw, res)
 		}
 	}
 	m.Size, m.Body8Bit = int64(len(raw)), !ascii(string(raw))

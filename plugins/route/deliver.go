@@ -23,8 +23,12 @@ import (
 //
 // A stored sender that is an SRS address of ours is matched as the
 // address it stands for, as the rules saw it at reception (srs.go). A
-// recipient that is one (a report Sluice made for mail it forwarded)
-// keeps the route the bounce hook left it, for the same reason.
+// recipient that is one is a report Sluice made for mail it forwarded
+// that the bounce hook did not readdress to the address it stands for
+// (bounce.go): one queued before the hook did so, or as generated when
+// the stage failed. It keeps the route it was queued with, the default,
+// where a relay or another MX of the domain reverses it at RCPT; the SRS
+// domain's rule would send it to a mailbox server with no such user.
 //
 // A recipient whose route another stage set (RouteSetByOther: a
 // quarantine relay a stage of the site's chose at reception) is that
