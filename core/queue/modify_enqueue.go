@@ -156,6 +156,9 @@ func (s *Store) EnqueueMany(qs []Queued) error {
 		if err := s.stage(b, q.Msg, body, true, &announced); err != nil {
 			return err
 		}
+		if q.Trace != nil {
+			_ = b.Set(traceKey(q.Msg.ID), q.Trace, nil)
+		}
 		d.add(delta(nil, q.Msg))
 	}
 	if err := s.commit(b, d); err != nil {

@@ -73,3 +73,30 @@ func TestModifyEnqueueRefusesMissingOrSameID(t *testing.T) {
 		}
 	}
 }
+
+// A trace given with a message is stored by EnqueueMany as ModifyEnqueue
+// stores it (a mailed TLS report's: what the bounce hook did), in the same
+// commit, so `sluice trace ID` shows it after a reopen.
+func TestEnqueueManyStoresTrace(t *testing.T) {
+	s, clk, dir := openTest(t)
+	with := newMsg(s, "a@example.org")
+	without := newMsg(s, "b@example.org")
+	if err := s.EnqueueMany([]Queued{
+		{Msg: with, Body: []byte("one"), Trace: []byte(`{"entries":[]}`)},
+		{Msg: without, Body: []byte("two")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(dir, Options{Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if tr, err := s2.Trace(with.ID); err != nil || string(tr) != `{"entries":[]}` {
+		t.Errorf("Trace(with) = %q, %v; want the trace given", tr, err)
+	}
+	if tr, err := s2.Trace(without.ID); err == nil && len(tr) > 0 {
+		t.Errorf("Trace(without) = %q; want none", tr)
+	}
+}
