@@ -1,6 +1,9 @@
 package config
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // A Unicode domain in local_domains is also its A-label, the form a peer
 // without SMTPUTF8 (or Sluice's own downgrade) sends, and the reverse.
@@ -49,5 +52,20 @@ func TestRelayIsRoute(t *testing.T) {
 		if _, err := Parse("f.toml", []byte(minimal+"[delivery]\nrelay = \""+relay+"\"\n")); err != nil {
 			t.Errorf("relay = %q: %v", relay, err)
 		}
+	}
+}
+
+// A local_domains entry holding a comma, white space or a control
+// character is refused at its key: plugins get the list comma-separated,
+// so "a.example,b.example" would be two domains there and none here.
+func TestLocalDomainsBadCharacters(t *testing.T) {
+	for _, d := range []string{"a.example,b.example", "a.example b.example", "a.example\\tb", "a.example;b", "user@a.example", "a/b", "a\\u007fb"} {
+		_, err := Parse("f.toml", []byte("local_domains = [\""+d+"\"]\n"+minimal))
+		if err == nil || !strings.Contains(err.Error(), "bad domain") {
+			t.Errorf("local_domains = [%q]: err = %v, want bad domain", d, err)
+		}
+	}
+	if _, err := Parse("f.toml", []byte("local_domains = [\"a-b.example\", \"xn--caf-dma.test\", \"café.test\"]\n"+minimal)); err != nil {
+		t.Errorf("good domains refused: %v", err)
 	}
 }

@@ -173,7 +173,11 @@ func (c *Config) validate() error {
 		}
 	}
 	for i, d := range c.LocalDomains {
-		if d == "" || strings.ContainsAny(d, " @/") {
+		// A comma, a control character or white space is in no domain
+		// name, and plugins get the list comma-separated
+		// (SLUICE_LOCAL_DOMAINS): "a.example,b.example" in one string
+		// would read there as two domains and here as none.
+		if d == "" || strings.ContainsFunc(d, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune("@/,;", r) }) {
 			return f.err("", -1, "local_domains", fmt.Sprintf("bad domain %q", d))
 		}
 		// Stored as compared: IsLocalDomain lower-cases the query and
