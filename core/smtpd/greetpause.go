@@ -60,11 +60,7 @@ type greetPause struct {
 }
 
 func newGreetPause(lc config.Listener) *greetPause {
-	g := &greetPause{wait: lc.GreetPause.Duration, banner: lc.GreetBanner()}
-	for _, n := range lc.GreetPauseSkip {
-		g.skip = append(g.skip, n.Prefix)
-	}
-	return g
+	return &greetPause{wait: lc.GreetPause.Duration, skip: prefixes(lc.GreetPauseSkip), banner: lc.GreetBanner()}
 }
 
 // applies reports whether the connection's client waits out the pause:

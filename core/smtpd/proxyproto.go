@@ -240,11 +240,7 @@ type proxyTrust struct {
 }
 
 func newProxyTrust(lc config.Listener) *proxyTrust {
-	p := &proxyTrust{timeout: lc.ProxyTimeout.Duration}
-	for _, n := range lc.ProxyProtocol {
-		p.nets = append(p.nets, n.Prefix)
-	}
-	return p
+	return &proxyTrust{nets: prefixes(lc.ProxyProtocol), timeout: lc.ProxyTimeout.Duration}
 }
 
 // trusts reports whether a connection from ip must open with a header.

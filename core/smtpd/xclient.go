@@ -35,11 +35,7 @@ const (
 type xclientTrust struct{ nets []netip.Prefix }
 
 func newXClientTrust(lc config.Listener) *xclientTrust {
-	x := &xclientTrust{}
-	for _, n := range lc.XClientHosts {
-		x.nets = append(x.nets, n.Prefix)
-	}
-	return x
+	return &xclientTrust{nets: prefixes(lc.XClientHosts)}
 }
 
 // allows reports whether a client at ip may use XCLIENT.
