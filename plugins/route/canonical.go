@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -42,7 +43,8 @@ const maxCanonicalDepth = 10
 
 // masqDomain is one masquerade_domains entry.
 type masqDomain struct {
-	written string // as the address gets it
+	written string // as an address with UTF-8 in its domain gets it
+	ascii   string // written with A-labels, as an ASCII address gets it
 	folded  string // as it is compared
 	keep    bool   // "!domain"
 }
@@ -79,7 +81,7 @@ func (p *Plugin) configureRewrite(c Config) error {
 		if !envelope.ValidDomain(d) || strings.HasPrefix(d, "[") {
 			return fmt.Errorf("route: masquerade_domains %q: want a domain (example.org), or !domain to keep it and its subdomains as they are", written)
 		}
-		m.written, m.folded = d, dnsresolve.Fold(d)
+		m.written, m.ascii, m.folded = d, dnsresolve.ASCII(d), dnsresolve.Fold(d)
 		rw.masq = append(rw.masq, m)
 	}
 	for _, written := range c.MasqueradeExceptions {
@@ -195,7 +197,10 @@ func canonicalResult(v, addr, ext string) string {
 	return v[:at] + ext + v[at:]
 }
 
-// masquerade strips addr's domain to the masquerade domain above it.
+// masquerade strips addr's domain to the masquerade domain above it. An
+// ASCII domain (host.xn--bcher-kva.example under "bücher.example") gets
+// the A-label form: mail without SMTPUTF8 may carry no UTF-8 address in
+// its envelope or header fields (RFC 6531 §3.2, RFC 6532 §3).
 func (p *Plugin) masquerade(addr string) string {
 	at := strings.LastIndexByte(addr, '@')
 	if at <= 0 || len(p.rw.masq) == 0 || p.rw.except[strings.ToLower(addr[:at])] {
@@ -210,10 +215,23 @@ func (p *Plugin) masquerade(addr string) string {
 			if m.keep {
 				return addr
 			}
+			if isASCII(addr[at+1:]) {
+				return addr[:at+1] + m.ascii
+			}
 			return addr[:at+1] + m.written
 		}
 	}
 	return addr
+}
+
+// isASCII reports whether s has no byte outside ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // rewriteSender returns addr as sender_canonical, then masquerade_domains

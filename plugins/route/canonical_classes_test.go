@@ -151,3 +151,19 @@ func TestMasqueradeClassesConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestMasqueradeIDNForm: a masquerade_domains entry written with its
+// U-labels matches an address under its A-labels too (dnsresolve.Fold),
+// and an ASCII address keeps to ASCII: mail sent without SMTPUTF8 may
+// carry no UTF-8 in its envelope or its address fields (RFC 6531 §3.2,
+// RFC 6532 §3), so its sender and To get the A-label form. An address
+// already in UTF-8 gets the domain as written.
+func TestMasqueradeIDNForm(t *testing.T) {
+	h := sdktest.New(t, &Plugin{}, `{"masquerade_domains": ["bücher.example"]}`)
+	msg := "From: alice@web1.xn--bcher-kva.example\r\nTo: Bob <bob@host.xn--bcher-kva.example>, jörg@mail.bücher.example\r\n\r\nx\r\n"
+	want := "From: alice@xn--bcher-kva.example\r\nTo: Bob <bob@xn--bcher-kva.example>, jörg@bücher.example\r\n\r\nx\r\n"
+	got, env, _ := ownData(t, h, "alice@web1.xn--bcher-kva.example", msg)
+	if got != want || env.MailFrom != "alice@xn--bcher-kva.example" {
+		t.Errorf("sender <%s>, message\n%q\nwant <alice@xn--bcher-kva.example>,\n%q", env.MailFrom, got, want)
+	}
+}
