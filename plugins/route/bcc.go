@@ -18,7 +18,10 @@ import (
 //     Postfix looks up in no BCC map);
 //   - recipient_bcc's for each recipient as received, before the aliases
 //     rewrite it, as cleanup looks recipient_bcc_maps up before virtual
-//     alias expansion (cleanup_addr_recipient, then cleanup_out_recipient).
+//     alias expansion (cleanup_addr_recipient, then cleanup_out_recipient);
+//     an SRS address of ours as the address it stands for, as cleanup
+//     looks the map up after recipient_canonical_maps, where postsrsd's
+//     reverse table sits, rewrote it.
 //
 // The keys are looked up as aliases are: the address, then the address
 // without its +detail, then "@domain". A BCC address is itself rewritten
@@ -107,6 +110,7 @@ func (p *Plugin) bccEdits(sender string, received, present []string) ([]sdk.Edit
 		}
 	}
 	for _, r := range received {
+		r = p.srsOriginal(r)
 		if a := p.lookup(p.bcc.recipient, r); a != "" {
 			want = append(want, bcc{a, "recipient_bcc for " + r})
 		}

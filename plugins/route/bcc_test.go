@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
@@ -111,5 +112,33 @@ func TestBccConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// TestBccSRSReversed: recipient_bcc looks up a bounce to an SRS address of
+// ours as the address it stands for, as Postfix's cleanup looks
+// recipient_bcc_maps up after recipient_canonical_maps (postsrsd's
+// reverse table): the SRS domain's @domain entry copies no bounce, the
+// original sender's entry copies its bounces. It used to be the other way.
+func TestBccSRSReversed(t *testing.T) {
+	t.Setenv(EnvLocalDomains, "example.org")
+	h := sdktest.New(t, &Plugin{now: func() time.Time { return refTime }}, `{
+	  "srs": {"domain": "example.org", "secrets": ["s3cret"]},
+	  "recipient_bcc": {"@example.org": "archive@example.org", "alice@origin.test": "alice-bounces@archive.test"}}`)
+	got, v := bccAfterData(t, h, "", "SRS0=2j0N=G3=origin.test=alice@example.org")
+	want := map[string]string{
+		"alice@origin.test":          "NOTIFY= ",
+		"alice-bounces@archive.test": "NOTIFY=NEVER ",
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("bounce to an SRS address:\n%v\nwant\n%v", got, want)
+	}
+	if !strings.Contains(v.Reason, "copy to <alice-bounces@archive.test> (recipient_bcc for alice@origin.test), NOTIFY=NEVER") {
+		t.Errorf("reason %q", v.Reason)
+	}
+	// A user of the SRS domain is still copied by its @domain entry.
+	got, _ = bccAfterData(t, h, "", "bob@example.org")
+	if want := map[string]string{"bob@example.org": "NOTIFY= ", "archive@example.org": "NOTIFY=NEVER "}; !maps.Equal(got, want) {
+		t.Errorf("mail to bob:\n%v\nwant\n%v", got, want)
 	}
 }

@@ -66,11 +66,16 @@ func (p *Plugin) srsReverse(addr string, checkAge bool) (string, bool, error) {
 // the address it stands for when it is an SRS address of ours (the data
 // hook's rewriting), so that a sender rule decides at delivery as it did
 // at reception.
-func (p *Plugin) ruleSender(sender string) string {
-	if orig, ok, err := p.srsReverse(sender, false); ok && err == nil {
+func (p *Plugin) ruleSender(sender string) string { return p.srsOriginal(sender) }
+
+// srsOriginal is the address addr stands for when it is an SRS address of
+// ours that reverses, its time stamp unchecked (checked at RCPT, if at
+// all), else addr: one that does not reverse is refused at RCPT.
+func (p *Plugin) srsOriginal(addr string) string {
+	if orig, ok, err := p.srsReverse(addr, false); ok && err == nil {
 		return orig
 	}
-	return sender
+	return addr
 }
 
 // srsForward returns the SRS address for mail from the sender from (as
