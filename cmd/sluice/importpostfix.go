@@ -231,13 +231,9 @@ func (im *importer) domainList(param string) ([]string, error) {
 				out = append(out, pfList(l.text)...)
 			}
 		case strings.Contains(e, ":"):
-			entries, ok, err := im.p.readTable(e)
+			entries, _, err := im.hashTable(param, e, "add its domains to local_domains")
 			if err != nil {
-				return nil, fmt.Errorf("%s: %w", param, err)
-			}
-			if !ok {
-				im.note(param, fmt.Sprintf("table %s: only hash-style tables (read from their source file) are imported; add its domains to local_domains", e))
-				continue
+				return nil, err
 			}
 			for _, en := range entries {
 				out = append(out, en.key)
