@@ -2,6 +2,7 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,12 +65,9 @@ func (c *Client) Do(method, path string, out any, raw *[]byte) error {
 const flushTimeout = 30 * time.Minute
 
 func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) error {
-	req, err := http.NewRequest(method, c.BaseURL+path, nil)
+	req, err := c.request(context.Background(), method, path)
 	if err != nil {
 		return err
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
@@ -102,6 +100,18 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 		}
 	}
 	return nil
+}
+
+// request is a call of the API at path, with the token if there is one.
+func (c *Client) request(ctx context.Context, method, path string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	}
+	return req, nil
 }
 
 // errorAnswer is the error for an answer whose status is not a success:

@@ -31,13 +31,10 @@ func (c *Client) QueuedMessage(id string) (io.ReadCloser, error) {
 	if b.idle > 0 {
 		b.timer = time.AfterFunc(b.idle, func() { b.cancel(b.stalled()) })
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BaseURL+"/api/queue/"+url.PathEscape(id)+"/message", nil)
+	req, err := c.request(ctx, http.MethodGet, "/api/queue/"+url.PathEscape(id)+"/message")
 	if err != nil {
 		b.stop()
 		return nil, err
-	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := hc.Do(req)
 	b.pause()
