@@ -3,8 +3,6 @@ package daemon
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -42,19 +40,7 @@ func TestDKIMSignsReports(t *testing.T) {
 	})
 	sender := testlib.NewSink(t, "127.0.0.1:0") // sluice.test's mailbox server
 	rua := testlib.NewSink(t, "127.0.0.1:0")    // reports.test's
-	// A day of TLS-RPT counts kept from before: it is over, so its report
-	// goes out at start.
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	day := time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)
-	counts := fmt.Sprintf(`{"version": 1, "days": {%q: {"a.test": {"id": "r1", "results": [{"policy": {"policy-type": "no-policy-found", "policy-domain": "a.test"},
-	  "summary": {"total-successful-session-count": 0, "total-failure-session-count": 1},
-	  "failure-details": [{"result-type": "starttls-not-supported", "receiving-mx-hostname": "mx.a.test", "failed-session-count": 1}]}]}}}}`, day)
-	if err := os.WriteFile(filepath.Join(data, tlsrptFile), []byte(counts), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data := overdueTLSRPTCounts(t, dir)
 	src := fmt.Sprintf(`hostname = "mx.sluice.test"
 data_dir = %q
 local_domains = ["sluice.test"]

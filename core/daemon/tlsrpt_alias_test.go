@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -25,19 +23,7 @@ func TestTLSRPTReportToAliasReachesTarget(t *testing.T) {
 	dns := testlib.NewDNS(t, `_smtp._tls.a.test. 60 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@sluice.test"`)
 	relay := testlib.NewSink(t, "127.0.0.1:0") // the default route
 	ops := testlib.NewSink(t, "127.0.0.1:0")   // ops.test's server, the alias's target's route
-	// A day of TLS-RPT counts kept from before: it is over, so its report
-	// goes out at start.
-	data := filepath.Join(dir, "data")
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	day := time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)
-	counts := fmt.Sprintf(`{"version": 1, "days": {%q: {"a.test": {"id": "r1", "results": [{"policy": {"policy-type": "no-policy-found", "policy-domain": "a.test"},
-	  "summary": {"total-successful-session-count": 0, "total-failure-session-count": 1},
-	  "failure-details": [{"result-type": "starttls-not-supported", "receiving-mx-hostname": "mx.a.test", "failed-session-count": 1}]}]}}}}`, day)
-	if err := os.WriteFile(filepath.Join(data, tlsrptFile), []byte(counts), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	data := overdueTLSRPTCounts(t, dir)
 	src := fmt.Sprintf(`hostname = "mx.sluice.test"
 data_dir = %q
 local_domains = ["sluice.test"]

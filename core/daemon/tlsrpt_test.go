@@ -30,6 +30,26 @@ func tlsrptToday(t *testing.T, d *Daemon) []map[string]any {
 	return body.Reports
 }
 
+// overdueTLSRPTCounts writes the TLS-RPT counts of a day kept from before
+// (a.test: one session to mx.a.test without STARTTLS) into dir's data
+// directory, which it returns: the day is over, so its report goes out
+// when a daemon with tls_rpt starts there.
+func overdueTLSRPTCounts(t *testing.T, dir string) string {
+	t.Helper()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)
+	counts := fmt.Sprintf(`{"version": 1, "days": {%q: {"a.test": {"id": "r1", "results": [{"policy": {"policy-type": "no-policy-found", "policy-domain": "a.test"},
+	  "summary": {"total-successful-session-count": 0, "total-failure-session-count": 1},
+	  "failure-details": [{"result-type": "starttls-not-supported", "receiving-mx-hostname": "mx.a.test", "failed-session-count": 1}]}]}}}}`, day)
+	if err := os.WriteFile(filepath.Join(data, tlsrptFile), []byte(counts), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
 // TestTLSRPTWiring: with [delivery] tls_rpt on, an MX delivery's TLS
 // session is counted (here a server without STARTTLS), GET /api/tlsrpt
 // shows the report it makes, with the tls_rpt keys, and the counts are
