@@ -57,6 +57,9 @@ func (r *TLSReports) mail(ctx context.Context, rep *tlsReport, id config.TLSRepo
 			}
 			return "", nil
 		default:
+			if res.Unchanged != "" {
+				r.opt.Logger.Warn("tlsrpt: bounce hook failed, report queued as generated", "report", m.ID, "why", res.Unchanged)
+			}
 			// As a bounce's: a stage may have readdressed it (an rua
 			// that is an alias of ours with one target goes to the
 			// target), routed by the routes set for the new address.
