@@ -6,18 +6,13 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/sluice-mta/sluice/core/dnsresolve"
-	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // Sending: once a UTC day is over (and a random part of tlsrptSpread
@@ -163,7 +158,10 @@ func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
 		return true
 	}
 	log := r.opt.Logger.With("domain", domain, "day", day, "report_id", rep.ReportID)
-	rua, err := lookupTLSRPT(ctx, res, domain)
+	rua, ignored, err := lookupTLSRPT(ctx, res, domain)
+	if len(ignored) > 0 {
+		log.Warn("tlsrpt: rua entries of the TLSRPT record ignored", "ignored", ignored)
+	}
 	switch {
 	case ctx.Err() != nil:
 		return false
@@ -272,73 +270,6 @@ func gzipped(b []byte) []byte {
 	_, _ = zw.Write(b)
 	_ = zw.Close()
 	return buf.Bytes()
-}
-
-// lookupTLSRPT returns the rua URIs of domain's TLSRPT record (RFC 8460
-// §3), none when it has no record, or not exactly one.
-func lookupTLSRPT(ctx context.Context, res *dnsresolve.Resolver, domain string) ([]string, error) {
-	if res == nil {
-		return nil, errors.New("no resolver configured")
-	}
-	txts, err := res.LookupTXT(ctx, "_smtp._tls."+domain)
-	if dnsresolve.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return parseTLSRPT(txts), nil
-}
-
-// parseTLSRPT reads the rua URIs of the one record among txts that is a
-// TLSRPT record, "v=TLSRPTv1; rua=mailto:a@example.org,https://…" (RFC
-// 8460 §3): records not starting with v=TLSRPTv1 are ignored, and none
-// or several such records mean no reports. Unknown fields are ignored;
-// only mailto: and https: URIs are kept, mailto: as "mailto:ADDRESS".
-func parseTLSRPT(txts []string) []string {
-	var recs []string
-	for _, t := range txts {
-		if v, _, _ := strings.Cut(t, ";"); strings.TrimSpace(v) == "v=TLSRPTv1" {
-			recs = append(recs, t)
-		}
-	}
-	if len(recs) != 1 {
-		return nil
-	}
-	var out []string
-	for _, f := range strings.Split(recs[0], ";")[1:] {
-		k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
-		if k != "rua" {
-			continue
-		}
-		for _, u := range strings.Split(v, ",") {
-			if u, ok := ruaURI(strings.TrimSpace(u)); ok && !slices.Contains(out, u) && len(out) < tlsrptMaxRUA {
-				out = append(out, u)
-			}
-		}
-	}
-	return out
-}
-
-// ruaURI checks one rua URI: https: with a host, or mailto: with one
-// address (RFC 6068; its percent-encoding undone, any ?query dropped).
-func ruaURI(s string) (string, bool) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", false
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return s, u.Host != ""
-	case "mailto":
-		addr, err := url.PathUnescape(u.Opaque)
-		local, domain, ok := strings.Cut(addr, "@")
-		if err != nil || !ok || local == "" || !envelope.ValidDomain(domain) || strings.ContainsAny(addr, " \t\r\n<>,\"") {
-			return "", false
-		}
-		return "mailto:" + addr, true
-	}
-	return "", false
 }
 
 // post sends the gzipped report to an https: rua (RFC 8460 §5.4),

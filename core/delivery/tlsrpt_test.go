@@ -340,7 +340,7 @@ func TestParseTLSRPT(t *testing.T) {
 		{[]string{"v=TLSRPTv2; rua=mailto:a@example.org"}, nil},
 		{[]string{"rua=mailto:a@example.org; v=TLSRPTv1"}, nil},
 	} {
-		if got := parseTLSRPT(c.txts); !slices.Equal(got, c.want) {
+		if got, _ := parseTLSRPT(c.txts); !slices.Equal(got, c.want) {
 			t.Errorf("parseTLSRPT(%q) = %q, want %q", c.txts, got, c.want)
 		}
 	}
