@@ -98,6 +98,12 @@ type tlsrptDomain struct {
 	// that a report sent again after a crash has the id it had.
 	ID      string          `json:"id"`
 	Results []*tlsrptResult `json:"results"`
+	// LookupFailures counts the _smtp._tls lookups that failed for a
+	// while (tlsrptLookupRetry) and RetryAt is when the next is due;
+	// kept in the file, so that a restart neither resets the count nor
+	// asks again before then.
+	LookupFailures int       `json:"lookup_failures,omitempty"`
+	RetryAt        time.Time `json:"retry_at,omitzero"`
 }
 
 // tlsrptResult is one policy's entry of a report (RFC 8460 §4.4).

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 // Sending: once a UTC day is over (and a random part of tlsrptSpread
@@ -39,6 +41,14 @@ const (
 	tlsrptRetryWait = time.Minute
 )
 
+// tlsrptLookupRetry is how long a report waits after each _smtp._tls
+// lookup that failed for a while (SERVFAIL, a timeout): RFC 8460 §5.5
+// has a sender retry a report for up to 24 hours, with backoff. Four
+// lookups in all, over the three and a half hours that follow the
+// first, in the morning of the day after the one reported; then the
+// report is dropped.
+var tlsrptLookupRetry = []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour}
+
 // Run sends each finished day's reports and saves the counts every few
 // minutes, until ctx is done; then it saves them once more and returns.
 func (r *TLSReports) Run(ctx context.Context) {
@@ -57,9 +67,12 @@ func (r *TLSReports) Run(ctx context.Context) {
 				return
 			}
 		}
-		// Wake at the next send time; the injected clock of a test is
-		// moved past it with Kick.
+		// Wake at the next send time or lookup retry; the injected
+		// clock of a test is moved past it with Kick.
 		next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC).Add(spread)
+		if at, ok := r.nextRetry(); ok && at.Before(next) {
+			next = at
+		}
 		timer.Reset(max(next.Sub(now), time.Second))
 		select {
 		case <-ctx.Done():
@@ -94,14 +107,34 @@ func (r *TLSReports) finished(now time.Time, spread time.Duration) []string {
 	return days
 }
 
-// sendDay sends day's reports, tlsrptSenders domains at a time. Each
-// domain is forgotten once its report went out or failed for good; a
-// stop meanwhile leaves the rest for the next start.
+// nextRetry is the earliest time a domain's TXT lookup is to be retried,
+// if one is.
+func (r *TLSReports) nextRetry() (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var next time.Time
+	for _, domains := range r.days {
+		for _, d := range domains {
+			if !d.RetryAt.IsZero() && (next.IsZero() || d.RetryAt.Before(next)) {
+				next = d.RetryAt
+			}
+		}
+	}
+	return next, !next.IsZero()
+}
+
+// sendDay sends day's reports, tlsrptSenders domains at a time, but for
+// those whose TXT lookup is to be retried later. Each domain is
+// forgotten once its report went out or failed for good; a stop
+// meanwhile leaves the rest for the next start.
 func (r *TLSReports) sendDay(ctx context.Context, day string) {
 	r.mu.Lock()
+	now := r.opt.Clock()
 	var names []string
-	for n := range r.days[day] {
-		names = append(names, n)
+	for n, d := range r.days[day] {
+		if !d.RetryAt.After(now) {
+			names = append(names, n)
+		}
 	}
 	r.mu.Unlock()
 	slices.Sort(names)
@@ -144,7 +177,8 @@ func (r *TLSReports) forget(day, domain string) {
 
 // sendDomain sends domain's report of day to where its TLSRPT record
 // says, and reports whether it is done with: sent, failed for good, or
-// not asked for. false only when a stop cut it short.
+// not asked for. false when a stop cut it short, or its TXT lookup is
+// to be retried.
 func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
 	r.mu.Lock()
 	d := r.days[day][domain]
@@ -166,10 +200,15 @@ func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
 	case ctx.Err() != nil:
 		return false
 	case err != nil:
-		// RFC 8460 §5.5 has a report retried "for up to 24 hours";
-		// a record that will not resolve gets no more than the day's.
-		log.Warn("tlsrpt: TXT lookup failed; report not sent", "err", err)
+		// No record (NXDOMAIN, or no TXT) is an answer, err nil; a
+		// temporary failure (SERVFAIL, a timeout) is retried a few
+		// times (tlsrptLookupRetry).
 		r.count("dns", false)
+		if at, n, ok := r.retryLookup(day, domain, err); ok {
+			log.Warn("tlsrpt: TXT lookup failed; will retry", "err", err, "failures", n, "retry_at", at)
+			return false
+		}
+		log.Warn("tlsrpt: TXT lookup failed; report not sent", "err", err)
 		return true
 	case len(rua) == 0:
 		log.Debug("tlsrpt: domain asks for no reports")
@@ -208,6 +247,26 @@ func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
 		}
 	}
 	return true
+}
+
+// retryLookup schedules domain's next TXT lookup for day's report after
+// the failure err, and returns when it is due and how many lookups
+// failed; false when err is no temporary failure or the retries are
+// spent.
+func (r *TLSReports) retryLookup(day, domain string, err error) (time.Time, int, bool) {
+	if !dnsresolve.IsTemporary(err) {
+		return time.Time{}, 0, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.days[day][domain]
+	if d == nil || d.LookupFailures >= len(tlsrptLookupRetry) {
+		return time.Time{}, 0, false
+	}
+	d.RetryAt = r.opt.Clock().UTC().Add(tlsrptLookupRetry[d.LookupFailures])
+	d.LookupFailures++
+	r.dirty = true
+	return d.RetryAt, d.LookupFailures, true
 }
 
 func (r *TLSReports) count(transport string, ok bool) {
