@@ -27,8 +27,10 @@ import (
 // an alias or catch-all with one target becomes that target. An SRS
 // address that does not check out (forged, expired) drops the report, as
 // Postfix's bounce to it would bounce in turn, to the null sender: no
-// one. An alias with several targets is left as it is (a report goes to
-// one recipient), routed by its own rule.
+// one. A tagged sender of the site's own mail (batv.go) becomes the
+// address it stands for, and the To field with it, its hash checked, not
+// its age. An alias with several targets is left as it is (a report goes
+// to one recipient), routed by its own rule.
 func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	var edits []sdk.Edit
 	var why []string
@@ -42,6 +44,14 @@ func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 			to = orig
 			why = append(why, fmt.Sprintf("route: SRS: report to <%s> goes to <%s>%s", r.Addr, orig, p.srs.file.trouble()))
 		}
+		// The tagged sender of the site's own mail: its report goes to the
+		// user, whatever the tag's age (the queue may have tried for
+		// longer than max_age_days).
+		tagged := false
+		if orig, ok, err := p.batvStrip(to, false); ok && err == nil {
+			to, tagged = orig, true
+			why = append(why, fmt.Sprintf("route: BATV: report to <%s> goes to <%s>", r.Addr, orig))
+		}
 		switch targets, err := p.expand("", to, 0); {
 		case err != nil:
 			why = append(why, fmt.Sprintf("route: report to <%s>: %v", to, err))
@@ -53,7 +63,7 @@ func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		}
 		if to != r.Addr {
 			edits = append(edits, sdk.RemoveRecipient{Addr: r.Addr}, sdk.AddRecipient{Addr: to})
-			if isSRS && m != nil && strings.EqualFold(strings.TrimSpace(m.Get("To")), "<"+r.Addr+">") {
+			if (isSRS || tagged) && m != nil && strings.EqualFold(strings.TrimSpace(m.Get("To")), "<"+r.Addr+">") {
 				edits = append(edits, sdk.ChangeHeader{Name: "To", Occurrence: 1, Value: "<" + to + ">"})
 			}
 		}

@@ -21,14 +21,15 @@ import (
 // keeps its route, whoever set it. It costs a match over the rules: no
 // DNS, no I/O.
 //
-// A stored sender that is an SRS address of ours is matched as the
-// address it stands for, as the rules saw it at reception (srs.go). A
-// recipient that is one is a report Sluice made for mail it forwarded
-// that the bounce hook did not readdress to the address it stands for
-// (bounce.go): one queued before the hook did so, or as generated when
-// the stage failed. It keeps the route it was queued with, the default,
-// where a relay or another MX of the domain reverses it at RCPT; the SRS
-// domain's rule would send it to a mailbox server with no such user.
+// A stored sender that is an SRS or tagged address of ours is matched as
+// the address it stands for, as the rules saw it at reception (srs.go,
+// batv.go). A recipient that is one is a report Sluice made for mail it
+// forwarded or tagged that the bounce hook did not readdress to the
+// address it stands for (bounce.go): one queued before the hook did so,
+// or as generated when the stage failed. It keeps the route it was
+// queued with, the default, where a relay or another MX of the domain
+// reverses it at RCPT; the domain's rule would send it to a mailbox
+// server with no such user.
 //
 // A recipient whose route another stage set (RouteSetByOther: a
 // quarantine relay a stage of the site's chose at reception) is that
@@ -36,7 +37,7 @@ import (
 // keeps a message's FILTER transport over transport_maps. The core would
 // ignore a new route for it anyway, but not a reject.
 func (p *Plugin) Deliver(_ context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
-	if r.RouteSetByOther || p.srsAddress(r.Addr) {
+	if r.RouteSetByOther || p.srsAddress(r.Addr) || p.batvAddress(r.Addr) {
 		return sdk.Continue(), nil
 	}
 	rl := p.ruleFor(p.ruleSender(t.Envelope.MailFrom), r.Addr)

@@ -113,6 +113,9 @@ type Config struct {
 	// SRS rewrites the sender of mail forwarded to other domains, and
 	// reverses its SRS addresses at RCPT (srs.go).
 	SRS *SRSConfig `json:"srs"`
+	// BATV tags the sender of the site's own mail to other domains, and
+	// checks the tags of the bounces coming back at RCPT (batv.go).
+	BATV *BATVConfig `json:"batv"`
 }
 
 // Rule sends matching recipients to a transport.
@@ -169,8 +172,9 @@ type Plugin struct {
 	timeout time.Duration
 	bcc     bccMaps
 	rw      senderRewrite
-	srs     *srsConfig // nil: no SRS
-	// now is the SRS day stamps' clock; tests set it before Configure.
+	srs     *srsConfig  // nil: no SRS
+	batv    *batvConfig // nil: no BATV
+	// now is the SRS and BATV days' clock; tests set it before Configure.
 	now func() time.Time
 	// probe is delivery.Probe; tests may replace it.
 	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
@@ -243,6 +247,9 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 		return err
 	}
 	if err := p.configureSRS(c.SRS); err != nil {
+		return err
+	}
+	if err := p.configureBATV(c.BATV); err != nil {
 		return err
 	}
 	return p.configureBcc(c)
@@ -420,8 +427,9 @@ func (p *Plugin) HeadersOnly() bool { return true }
 
 // Rcpt routes r, or refuses it: a reject rule, an alias loop, a user not
 // in the rule's recipients, one the transport's server refuses, an SRS
-// address that does not reverse. An SRS address that does is routed as
-// the address it stands for. The rules see the sender as the data hook
+// address that does not reverse, a bounce address tag that does not check
+// out (batv.go). An SRS or tagged address that does is routed as the
+// address it stands for. The rules see the sender as the data hook
 // will rewrite it with sender_canonical and masquerade_domains (not SRS,
 // which the data hook decides with all the recipients known).
 func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
@@ -432,6 +440,14 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Ver
 			return p.srsRefusal(addr, err), nil
 		}
 		addr = orig
+	}
+	if orig, ok, err := p.batvStrip(addr, true); ok {
+		if err != nil {
+			return p.batvRefusal(addr, err), nil
+		}
+		addr = orig
+	} else if v, refuse := p.batvUntagged(t, addr); refuse {
+		return v, nil
 	}
 	targets, err := p.expand(from, addr, 0)
 	if err != nil {
@@ -619,7 +635,7 @@ func (p *Plugin) expand(sender, addr string, depth int) ([]string, error) {
 // earlier stages added are routed too. Then it adds the bcc recipients
 // (bcc.go). Before all that it rewrites the sender (canonical.go), which
 // the rules and sender_bcc then see; after it all, SRS rewrites the
-// sender of mail in its scope (srs.go).
+// sender of mail in its scope (srs.go), or BATV tags it (batv.go).
 func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	from, edits, why := p.senderEdits(t, m)
 	var present, received, added []string
@@ -630,6 +646,12 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdic
 	for _, r := range t.Envelope.Rcpts {
 		addr := r.Addr
 		if orig, ok, err := p.srsReverse(addr, false); ok {
+			if err != nil {
+				continue // refused at RCPT
+			}
+			addr = orig
+		}
+		if orig, ok, err := p.batvStrip(addr, false); ok {
 			if err != nil {
 				continue // refused at RCPT
 			}
@@ -669,11 +691,19 @@ func (p *Plugin) Data(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdic
 			present, added = append(present, a.Addr), append(added, a.Addr)
 		}
 	}
-	if n, srsWhy := p.srsForward(from, present, added); srsWhy != "" {
-		if n != "" {
-			edits = withSender(edits, n)
-		}
+	n, srsWhy := p.srsForward(from, present, added)
+	if srsWhy != "" {
 		why = append(why, srsWhy)
+	}
+	if n == "" {
+		// Not after SRS: the sender it rewrites is someone else's.
+		var batvWhy string
+		if n, batvWhy = p.batvSign(t.Session, from, present); batvWhy != "" {
+			why = append(why, batvWhy)
+		}
+	}
+	if n != "" {
+		edits = withSender(edits, n)
 	}
 	v := sdk.Continue(edits...)
 	if len(why) > 0 {

@@ -63,10 +63,10 @@ func (p *Plugin) srsReverse(addr string, checkAge bool) (string, bool, error) {
 }
 
 // ruleSender is the sender the rules see for mail stored with sender:
-// the address it stands for when it is an SRS address of ours (the data
-// hook's rewriting), so that a sender rule decides at delivery as it did
-// at reception.
-func (p *Plugin) ruleSender(sender string) string { return p.srsOriginal(sender) }
+// the address it stands for when it is an SRS or tagged (BATV) address
+// of ours (the data hook's rewriting), so that a sender rule decides at
+// delivery as it did at reception.
+func (p *Plugin) ruleSender(sender string) string { return p.batvOriginal(p.srsOriginal(sender)) }
 
 // srsOriginal is the address addr stands for when it is an SRS address of
 // ours that reverses, its time stamp unchecked (checked at RCPT, if at

@@ -73,7 +73,7 @@ func (p *Plugin) configureSRS(c *SRSConfig) error {
 	case !s.local[dnsresolve.Fold(d)]:
 		return fmt.Errorf("route: srs.domain %q: not one of local_domains, where bounces to its SRS addresses would be refused (relay access denied)", c.Domain)
 	}
-	secrets, file, err := srsSecretsOf(c)
+	secrets, file, err := secretsOf("srs", c.Secrets, c.SecretsFile)
 	if err != nil {
 		return err
 	}
@@ -116,28 +116,29 @@ func (p *Plugin) configureSRS(c *SRSConfig) error {
 	return nil
 }
 
-// srsSecretsOf returns the secrets of c: its list, or its file's lines as
-// they are now (srsFile), and the file.
-func srsSecretsOf(c *SRSConfig) (func() []string, *srsFile, error) {
+// secretsOf returns the secrets of [stage.config.KEY] (srs, batv): its
+// list, or its file's lines as they are now (srsFile), and the file. Its
+// errors name KEY.secrets or KEY.secrets_file, for check-config's line.
+func secretsOf(key string, list []string, file string) (func() []string, *srsFile, error) {
 	switch {
-	case len(c.Secrets) > 0 && c.SecretsFile != "":
-		return nil, nil, errors.New(`route: srs.secrets_file "` + c.SecretsFile + `": secrets or secrets_file, not both`)
-	case len(c.Secrets) > 0:
-		for _, s := range c.Secrets {
+	case len(list) > 0 && file != "":
+		return nil, nil, fmt.Errorf(`route: %s.secrets_file %q: secrets or secrets_file, not both`, key, file)
+	case len(list) > 0:
+		for _, s := range list {
 			if strings.TrimSpace(s) == "" {
-				return nil, nil, errors.New(`route: srs.secrets "": an empty secret would sign with nothing (the secrets themselves are never shown)`)
+				return nil, nil, fmt.Errorf(`route: %s.secrets "": an empty secret would sign with nothing (the secrets themselves are never shown)`, key)
 			}
 		}
-		list := append([]string(nil), c.Secrets...)
-		return func() []string { return list }, nil, nil
-	case c.SecretsFile != "":
-		f := &srsFile{path: c.SecretsFile}
+		l := append([]string(nil), list...)
+		return func() []string { return l }, nil, nil
+	case file != "":
+		f := &srsFile{path: file}
 		if _, err := f.current(); err != nil {
-			return nil, nil, fmt.Errorf("route: srs.secrets_file %q: %w", c.SecretsFile, err)
+			return nil, nil, fmt.Errorf("route: %s.secrets_file %q: %w", key, file, err)
 		}
 		return func() []string { s, _ := f.current(); return s }, f, nil
 	}
-	return nil, nil, errors.New(`route: srs.secrets "": want secrets = ["…"] or secrets_file (one secret a line, the first signing)`)
+	return nil, nil, fmt.Errorf(`route: %s.secrets "": want secrets = ["…"] or secrets_file (one secret a line, the first signing)`, key)
 }
 
 // srsFile is a secrets_file, read again when it changes on disk, as a
