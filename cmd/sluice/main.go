@@ -34,6 +34,8 @@ commands:
         (queue list is also a symlink named mailq)
   trace ID [-c FILE | --admin URL] [--json]
                                   what each stage did to a message
+  tlsrpt [-c FILE | --admin URL] [--json]
+                                  today's SMTP TLS report counts by domain
   replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
                                   dry-run a message through the pipeline
   dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]
@@ -49,7 +51,7 @@ commands:
 `
 
 // commands are the commands run dispatches, as usage lists them.
-var commands = []string{"serve", "check-config", "queue", "trace", "replay", "dkim", "plugin", "reload", "sendmail", "user", "import-postfix", "version", "help"}
+var commands = []string{"serve", "check-config", "queue", "trace", "tlsrpt", "replay", "dkim", "plugin", "reload", "sendmail", "user", "import-postfix", "version", "help"}
 
 func main() {
 	os.Exit(runAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -86,6 +88,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdQueue(args[1:], stdin, stdout)
 	case "trace":
 		err = cmdTrace(args[1:], stdout)
+	case "tlsrpt":
+		err = cmdTLSRPT(args[1:], stdout)
 	case "replay":
 		err = cmdReplay(args[1:], stdout)
 	case "plugin":

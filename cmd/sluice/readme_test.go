@@ -16,6 +16,7 @@ var helpArgs = map[string][]string{
 	"check-config":   {"check-config"},
 	"queue":          {"queue", "list"},
 	"trace":          {"trace"},
+	"tlsrpt":         {"tlsrpt"},
 	"replay":         {"replay"},
 	"dkim":           {"dkim", "keygen"},
 	"plugin":         {"plugin"},
