@@ -150,8 +150,9 @@ func mailtoAddrs(s string, u *url.URL) (dests, bad []string) {
 
 // ruaAddress reports whether addr is an address a report can go to:
 // local@domain, without the quoting and spaces of RFC 5322 forms Sluice
-// would have to pass on as written.
+// would have to pass on as written, and a mailbox as the envelope keeps
+// one (RFC 5321 §4.1.2): percent-decoding can yield a control character,
+// a ";" or bytes that are not UTF-8, which no RCPT TO may carry.
 func ruaAddress(addr string) bool {
-	local, domain, ok := strings.Cut(addr, "@")
-	return ok && local != "" && envelope.ValidDomain(domain) && !strings.ContainsAny(addr, " \t\r\n<>,\"")
+	return !strings.ContainsAny(addr, " \t\r\n<>,\"") && envelope.MailboxError(addr) == nil
 }

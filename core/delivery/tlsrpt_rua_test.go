@@ -27,6 +27,11 @@ func TestParseTLSRPTMailtoForms(t *testing.T) {
 		{"mailto:a@x.test?to=b@y.test%2Cc@z.test&subject=hi", []string{"mailto:a@x.test", "mailto:b@y.test", "mailto:c@z.test"}, nil},
 		{"mailto:?To=a@x.test", []string{"mailto:a@x.test"}, nil},
 		{"mailto:a@x.test%2Cnobody", []string{"mailto:a@x.test"}, []string{`"nobody" is not an address`}},
+		// Percent-decoding may yield what no RCPT TO carries (RFC 5321
+		// §4.1.2): a control character, a ";" outside quotes, bytes
+		// that are not UTF-8.
+		{"mailto:a%00b@x.test%2Cc%3Bd@x.test, mailto:%FF@x.test, mailto:ok@x.test", []string{"mailto:ok@x.test"},
+			[]string{`"a\x00b@x.test" is not an address`, `"c;d@x.test" is not an address`, `"\xff@x.test" is not an address`}},
 		{"mailto:a@x.test,b@y.test", []string{"mailto:a@x.test"}, []string{"b@y.test: not a URI"}},
 		{"mailto:a@x.test!10m, https://r.test/x!1k, mailto:c@z.test", []string{"mailto:c@z.test"},
 			[]string{"mailto:a@x.test!10m: a '!' must be percent-encoded", "https://r.test/x!1k: a '!'"}},
