@@ -24,8 +24,12 @@ import (
 //
 // At RCPT, a tagged address at one of batv.domains is checked (hash,
 // then expiry) and, good, routed as the address it stands for: aliases
-// and rules as for any recipient. A bad one is refused (550 5.7.1),
-// whatever the sender. With reject_untagged, a bounce (MAIL FROM:<>)
+// and rules as for any recipient. A forged one is refused (550 5.7.1),
+// whatever the sender; an expired one only for a bounce (MAIL FROM:<>),
+// as BATV validates the bounces and Exim's documented prvscheck ACL
+// tests only "senders = :": mail with a sender is a reply, a person's or
+// a ticket system's, to the envelope sender, which may come weeks
+// later and must not be lost. With reject_untagged, a bounce (MAIL FROM:<>)
 // from outside to an untagged address of those domains is refused too,
 // postmaster excepted (RFC 5321 §4.5.1): a genuine one comes back
 // tagged. The site's own clients are spared it: a mailbox server's

@@ -89,9 +89,9 @@ func TestBATVTagsOwnMail(t *testing.T) {
 }
 
 // TestBATVChecksTagsAtRcpt: a good tag is routed as the address it
-// stands for, an alias expanded at DATA; a forged or expired one is
-// refused with 550 5.7.1 whoever sends; a tagged address at a local
-// domain that does not sign is no tag of ours.
+// stands for, an alias expanded at DATA; a forged one is refused with
+// 550 5.7.1 whoever sends, an expired one in a bounce only; a tagged
+// address at a local domain that does not sign is no tag of ours.
 func TestBATVChecksTagsAtRcpt(t *testing.T) {
 	h := batvHarness(t, eximDay.AddDate(0, 0, 7), "")
 	v := h.Rcpt(sdktest.NewTxn(""), aliceTagged)
@@ -121,6 +121,14 @@ func TestBATVChecksTagsAtRcpt(t *testing.T) {
 	h = batvHarness(t, eximDay.AddDate(0, 0, 8), "")
 	if v := h.Rcpt(sdktest.NewTxn(""), aliceTagged); v.Action != sdk.ActionReject || v.Reply.Enhanced != "5.7.1" || !strings.Contains(v.Reply.Text, errBATVExpired.Error()) {
 		t.Errorf("expired tag: %v %v", v.Action, v.Reply)
+	}
+	// A reply with a sender to the expired tag is not a bounce: the user
+	// gets it, at RCPT and at DATA.
+	if v := h.Rcpt(sdktest.NewTxn("dave@remote.test"), aliceTagged); v.Action != sdk.ActionContinue || !strings.Contains(v.Reason, "→ alice@example.org via lmtp:") {
+		t.Errorf("late reply to an expired tag: %v %v (%s)", v.Action, v.Reply, v.Reason)
+	}
+	if env, _ := dataEnvelope(t, h, "dave@remote.test", aliceTagged); len(env.Rcpts) != 1 || env.Rcpts[0].Addr != "alice@example.org" {
+		t.Errorf("late reply at DATA: %+v", env.Rcpts)
 	}
 	// example.net does not sign: the address goes on as any other.
 	if v := h.Rcpt(sdktest.NewTxn(""), "prvs=07946b0a30=carol@example.net"); v.Action != sdk.ActionContinue {

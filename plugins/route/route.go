@@ -441,7 +441,9 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Ver
 		}
 		addr = orig
 	}
-	if orig, ok, err := p.batvStrip(addr, true); ok {
+	// Only a bounce must carry a fresh tag: mail with a sender to a
+	// tagged address is a reply to the envelope sender (batv.go).
+	if orig, ok, err := p.batvStrip(addr, t.Envelope.MailFrom == ""); ok {
 		if err != nil {
 			return p.batvRefusal(addr, err), nil
 		}
