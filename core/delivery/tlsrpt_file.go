@@ -54,6 +54,9 @@ func (r *TLSReports) load() {
 				delete(domains, name)
 				continue
 			}
+			// A negative count (edited by hand) would index the retry
+			// schedule out of range at the next failed lookup.
+			d.LookupFailures = max(d.LookupFailures, 0)
 			// A null entry (the file edited by hand) would crash the
 			// start or a later delivery: it is dropped.
 			d.Results = slices.DeleteFunc(d.Results, func(res *tlsrptResult) bool { return res == nil })

@@ -201,3 +201,62 @@ func TestTLSRPTLookupNXDOMAINNotRetried(t *testing.T) {
 		t.Error("a retry is scheduled")
 	}
 }
+
+// TestTLSRPTLookupRetryAfterRestart: a restart draws the send spread
+// afresh; a day whose lookup retry was scheduled before it is retried
+// when that retry is due, not once the new, later spread has passed.
+func TestTLSRPTLookupRetryAfterRestart(t *testing.T) {
+	h := newHarness(t)
+	posted := make(chan struct{}, 1)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { posted <- struct{}{} }))
+	t.Cleanup(srv.Close)
+	dnsSrv, res := startTXTServer(t, "v=TLSRPTv1; rua="+srv.URL+"/tlsrpt", dns.RcodeServerFailure)
+	h.opt.Resolver = res
+	path := filepath.Join(t.TempDir(), "tlsrpt.json")
+	r := tlsReportsFor(h, path)
+	r.add(newRPTPolicy(rptTypeNone, "dest.test", nil, nil), nil)
+	h.clock.Advance(12*time.Hour + time.Minute) // 2026-03-02 00:01 UTC, spread 0
+	r.sendDay(context.Background(), "2026-03-01")
+	at, ok := r.nextRetry()
+	if !ok {
+		t.Fatal("no retry scheduled")
+	}
+	r.save()
+
+	// Restarted with a spread of nearly four hours, past the retry.
+	r = NewTLSReports(TLSReportOptions{Identity: r.opt.Identity, Path: path, Resolver: res, Clock: h.clock.Now,
+		Rand: func() float64 { return 0.99 }, Logger: r.opt.Logger, HTTPClient: srv.Client()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	dnsSrv.rcode.Store(dns.RcodeSuccess)
+	h.clock.Advance(at.Sub(h.clock.Now()))
+	r.Kick()
+	select {
+	case <-posted:
+	case <-time.After(waitLimit):
+		t.Fatal("no report posted when the retry was due")
+	}
+}
+
+// TestTLSRPTLookupFailuresNegative: a negative lookup_failures in the
+// file (edited by hand) is read as none, not a crash at the next
+// failed lookup.
+func TestTLSRPTLookupFailuresNegative(t *testing.T) {
+	h := newHarness(t)
+	_, res := startTXTServer(t, "", dns.RcodeServerFailure)
+	h.opt.Resolver = res
+	path := filepath.Join(t.TempDir(), "tlsrpt.json")
+	r := tlsReportsFor(h, path)
+	r.add(newRPTPolicy(rptTypeNone, "dest.test", nil, nil), nil)
+	r.days["2026-03-01"]["dest.test"].LookupFailures = -1
+	r.dirty = true
+	r.save()
+	r = tlsReportsFor(h, path)
+	h.clock.Advance(12 * time.Hour)
+	r.sendDay(context.Background(), "2026-03-01")
+	if d := r.days["2026-03-01"]["dest.test"]; d == nil || d.LookupFailures != 1 {
+		t.Errorf("after a failed lookup: %+v, want one failure counted", d)
+	}
+}

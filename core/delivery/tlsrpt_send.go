@@ -92,19 +92,33 @@ func (r *TLSReports) clock() time.Time {
 }
 
 // finished lists the days with results whose reports are due at now:
-// over for spread already.
+// over for spread already, or their sending begun before a restart (a
+// lookup retry scheduled). This run's spread is drawn afresh and may end
+// later than such a retry, which would then wait for it, Run waking
+// each second meanwhile.
 func (r *TLSReports) finished(now time.Time, spread time.Duration) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var days []string
-	for day := range r.days {
+	for day, domains := range r.days {
 		start, err := time.Parse(time.DateOnly, day)
-		if err != nil || !now.Before(start.AddDate(0, 0, 1).Add(spread)) {
+		if err != nil || !now.Before(start.AddDate(0, 0, 1).Add(spread)) || retrying(domains) {
 			days = append(days, day)
 		}
 	}
 	slices.Sort(days)
 	return days
+}
+
+// retrying reports whether one of domains has a TXT lookup retry
+// scheduled.
+func retrying(domains map[string]*tlsrptDomain) bool {
+	for _, d := range domains {
+		if !d.RetryAt.IsZero() {
+			return true
+		}
+	}
+	return false
 }
 
 // nextRetry is the earliest time a domain's TXT lookup is to be retried,
