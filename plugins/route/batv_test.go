@@ -190,6 +190,30 @@ func TestBATVQueuedMail(t *testing.T) {
 	}
 }
 
+// TestBATVReportToForgedTagDropped: a report Sluice makes for a client's
+// mail whose sender carries a tag of ours that does not check out
+// (forged, garbled) is dropped, the reason naming the address and the
+// fault, as a report to a bad SRS address is; it used to go by MX to this
+// host, where RCPT refuses the tag. A tag at a domain that does not sign
+// is no tag of ours: its report goes on.
+func TestBATVReportToForgedTagDropped(t *testing.T) {
+	h := batvHarness(t, eximDay, "")
+	for name, tc := range map[string]struct{ rcpt, err string }{
+		"forged":  {"prvs=0123abcdef=alice@example.org", errBATVHash.Error()},
+		"guessed": {batvCodecAt(eximDay, "guessed").sign("alice@example.org"), errBATVHash.Error()},
+		"garbled": {"prvs=07946b0a3=alice@example.org", errBATVForm.Error()},
+	} {
+		_, _, v := bounced(t, h, tc.rcpt)
+		if v.Action != sdk.ActionReject || !strings.Contains(v.Reply.Text, tc.err) || !strings.Contains(v.Reason, "route: BATV: "+tc.rcpt) {
+			t.Errorf("%s: %v %+v (%s), want the report dropped: %s", name, v.Action, v.Reply, v.Reason, tc.err)
+		}
+	}
+	const other = "prvs=0123abcdef=carol@example.net"
+	if env, _, v := bounced(t, h, other); v.Action != sdk.ActionContinue || len(env.Rcpts) != 1 || env.Rcpts[0].Addr != other {
+		t.Errorf("example.net: %v %+v (%s)", v.Action, env.Rcpts, v.Reason)
+	}
+}
+
 // TestBATVSecretsFile: batv.secrets_file is read as srs.secrets_file:
 // the first line signs, the others still verify.
 func TestBATVSecretsFile(t *testing.T) {

@@ -29,7 +29,9 @@ import (
 // Postfix's bounce to it would bounce in turn, to the null sender: no
 // one. A tagged sender of the site's own mail (batv.go) becomes the
 // address it stands for, and the To field with it, its hash checked, not
-// its age. An alias with several targets is left as it is (a report goes
+// its age; a tag whose hash does not match (or a garbled one) drops the
+// report as a bad SRS address does: it names no one we could readdress
+// it to. An alias with several targets is left as it is (a report goes
 // to one recipient), routed by its own rule.
 func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	var edits []sdk.Edit
@@ -47,8 +49,14 @@ func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		// The tagged sender of the site's own mail: its report goes to the
 		// user, whatever the tag's age (the queue may have tried for
 		// longer than max_age_days).
+		// A tag that does not check out (a client's forged or garbled
+		// MAIL FROM) drops the report as a bad SRS address does: by MX it
+		// would come back to this host and be refused at RCPT.
 		tagged := false
-		if orig, ok, err := p.batvStrip(to, false); ok && err == nil {
+		if orig, ok, err := p.batvStrip(to, false); ok {
+			if err != nil {
+				return p.batvRefusal(to, err), nil
+			}
 			to, tagged = orig, true
 			why = append(why, fmt.Sprintf("route: BATV: report to <%s> goes to <%s>", r.Addr, orig))
 		}
