@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
@@ -52,6 +51,7 @@ func parseTLSRPT(txts []string) (rua, ignored []string) {
 		return nil, nil
 	}
 	over := 0
+	seen := map[string]bool{}
 	for _, f := range strings.Split(recs[0], ";")[1:] {
 		k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
 		if k != "rua" {
@@ -66,11 +66,12 @@ func parseTLSRPT(txts []string) (rua, ignored []string) {
 			dests, bad := ruaURI(u)
 			ignored = append(ignored, bad...)
 			for _, d := range dests {
-				switch {
-				case slices.Contains(rua, d):
+				switch k := ruaKey(d); {
+				case seen[k]:
 				case len(rua) >= tlsrptMaxRUA:
 					over++
 				default:
+					seen[k] = true
 					rua = append(rua, d)
 				}
 			}
@@ -83,6 +84,19 @@ func parseTLSRPT(txts []string) (rua, ignored []string) {
 		ignored = append(ignored[:tlsrptMaxIgnored], fmt.Sprintf("and %d more", len(ignored)-tlsrptMaxIgnored))
 	}
 	return rua, ignored
+}
+
+// ruaKey is destination d as two are compared: a mailto: address's
+// domain folded, as a domain is case-insensitive and its local part is
+// not (RFC 5321 §2.4), so that mailto:a@X.TEST is mailto:a@x.test but not
+// mailto:A@x.test; an https: URI as written.
+func ruaKey(d string) string {
+	addr, ok := strings.CutPrefix(d, "mailto:")
+	if !ok {
+		return d
+	}
+	at := strings.LastIndexByte(addr, '@')
+	return "mailto:" + addr[:at+1] + dnsresolve.Fold(addr[at+1:])
 }
 
 // ruaURI reads one rua URI: an https: one with a host, as written, or a

@@ -14,8 +14,9 @@ import (
 // TestParseTLSRPTMailtoForms: a mailto: URI's addresses are each a
 // destination (RFC 6068 §2: comma-separated, the comma percent-encoded
 // as RFC 8460 §3 has it inside a rua URI, and "to" header fields), up to
-// tlsrptMaxRUA in all; what RFC 8460 does not allow (a DMARC-style !size
-// suffix, a bare address after a literal comma) is ignored and named.
+// tlsrptMaxRUA in all, an address counted once whatever its domain's
+// case; what RFC 8460 does not allow (a DMARC-style !size suffix, a
+// bare address after a literal comma) is ignored and named.
 func TestParseTLSRPTMailtoForms(t *testing.T) {
 	for _, c := range []struct {
 		rua     string
@@ -36,6 +37,9 @@ func TestParseTLSRPTMailtoForms(t *testing.T) {
 		{"mailto:a@x.test!10m, https://r.test/x!1k, mailto:c@z.test", []string{"mailto:c@z.test"},
 			[]string{"mailto:a@x.test!10m: a '!' must be percent-encoded", "https://r.test/x!1k: a '!'"}},
 		{"mailto:a@x.test%2Ca@x.test, mailto:A@x.test", []string{"mailto:a@x.test", "mailto:A@x.test"}, nil},
+		// The domain is case-insensitive, the local part is not (RFC
+		// 5321 §2.4): one destination, the first as written.
+		{"mailto:a@X.TEST, mailto:a@x.test%2CA@x.Test, mailto:a@x.TeSt", []string{"mailto:a@X.TEST", "mailto:A@x.Test"}, nil},
 		{"mailto:1@x.test%2C2@x.test%2C3@x.test, https://r.test/, mailto:4@x.test%2C5@x.test%2C6@x.test%2C7@x.test",
 			[]string{"mailto:1@x.test", "mailto:2@x.test", "mailto:3@x.test", "https://r.test/", "mailto:4@x.test"},
 			[]string{"3 more destinations: over the limit of 5"}},
