@@ -52,6 +52,9 @@ var pfReasons = map[string]string{
 	"postscreen_greet_banner":             "a listener's greet_pause_banner, by hand: the text after the host name on the 220- line (\"ESMTP\" by default, on with greet_pause)",
 	"postscreen_greet_ttl":                "none: greet_pause keeps no cache of clients that passed; every connection waits",
 	"tls_server_sni_maps":                 "a listener's tls_certs, { cert, key } pairs chosen by the names in each certificate, by hand: the map's key and certificate file lists are not read",
+	"milter_connect_timeout":              "a milter stage's timeout, with smtpd_milters or non_smtpd_milters: no milter was imported",
+	"milter_command_timeout":              "a milter stage's timeout, with smtpd_milters or non_smtpd_milters: no milter was imported",
+	"milter_content_timeout":              "a milter stage's timeout, with smtpd_milters or non_smtpd_milters: no milter was imported",
 }
 
 // pfLayout are Postfix's installation paths and ownership: nothing of

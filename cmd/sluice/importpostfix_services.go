@@ -207,9 +207,11 @@ func (im *importer) milters() {
 	type milter struct {
 		written, addr, onErr, actionFrom, kind string
 		params                                 []string
+		timeout                                pfTimeout
 	}
 	var list []*milter
 	seen := map[string]*milter{}
+	var times *pfMilterTimes
 	for _, param := range []string{"smtpd_milters", "non_smtpd_milters"} {
 		if !p.set(param) {
 			continue
@@ -217,21 +219,28 @@ func (im *importer) milters() {
 		for _, m := range pfMilterList(p.take(param)) {
 			action, own := def, false
 			addr := m // as written, without Postfix 3's { … } settings
+			settings := map[string]string{}
 			if strings.HasPrefix(m, "{") {
 				parts := strings.Split(strings.Trim(m, "{} "), ",")
 				addr = strings.TrimSpace(parts[0])
 				for _, kvp := range parts[1:] {
 					k, v, _ := strings.Cut(strings.TrimSpace(kvp), "=")
-					if strings.TrimSpace(k) == "default_action" {
+					switch k = strings.TrimSpace(k); k {
+					case "default_action":
 						action, own = strings.TrimSpace(v), true
-					} else {
-						im.noteAt(param+" "+addr+" "+strings.TrimSpace(kvp), "per-milter settings other than default_action: none")
+					case "connect_timeout", "command_timeout", "content_timeout":
+						settings[k] = strings.TrimSpace(v)
+					default:
+						im.noteAt(param+" "+addr+" "+strings.TrimSpace(kvp), "per-milter settings other than default_action and the timeouts: none")
 					}
 				}
 			}
 			if prev := seen[addr]; prev != nil {
 				prev.params = appendOnce(prev.params, param) // one stage for both lists
 				continue
+			}
+			if times == nil {
+				times = im.milterTimes()
 			}
 			written := addr
 			kind, path, _ := strings.Cut(addr, ":")
@@ -256,9 +265,13 @@ func (im *importer) milters() {
 				actionFrom += " (Postfix's default)"
 			}
 			ml := &milter{written: m, addr: addr, onErr: onErr, actionFrom: actionFrom, kind: kind, params: []string{param}}
+			ml.timeout = im.milterTimeout(times, param, written, settings)
 			seen[written] = ml
 			list = append(list, ml)
 		}
+	}
+	if times != nil {
+		im.shorterMilterTimeouts(times)
 	}
 	for i, ml := range list {
 		b := &im.body
@@ -270,6 +283,7 @@ func (im *importer) milters() {
 		}
 		kv(b, from, "milter", tomlStr(ml.addr))
 		kv(b, ml.actionFrom, "on_error", tomlStr(ml.onErr))
+		kv(b, ml.timeout.from, "timeout", tomlStr(ml.timeout.text))
 	}
 }
 
