@@ -65,7 +65,11 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 		if s.Milter != "" {
 			kind, target = "milter", s.Milter
 		}
-		fmt.Fprintf(w, "  %d. %s  %s %s  timeout=%s on_error=%s", i+1, s.Name, kind, target, s.Timeout.Duration, s.OnError)
+		fmt.Fprintf(w, "  %d. %s  %s %s  timeout=%s", i+1, s.Name, kind, target, s.Timeout.Duration)
+		if s.DataTimeout != s.Timeout {
+			fmt.Fprintf(w, " data_timeout=%s", s.DataTimeout.Duration)
+		}
+		fmt.Fprintf(w, " on_error=%s", s.OnError)
 		switch hooks := res.Hooks[i]; {
 		case hooks == nil: // a milter: its steps are negotiated per connection
 		case len(hooks) == 0:

@@ -18,7 +18,7 @@ var pfMilterTimeouts = []struct{ param, setting, def string }{
 }
 
 // pfNotLongest says why a milter timeout set by hand is not carried over.
-const pfNotLongest = "one timeout a stage, for every step: the longest of each milter's three is kept (see its timeout)"
+const pfNotLongest = "one timeout a stage for connect and commands: the longer of each milter's connect and command timeouts is kept (see its timeout)"
 
 // pfTimeout is one timeout as read: its length, its value as Sluice
 // writes it, where it came from, the main.cf parameter it is ("" for a
@@ -71,20 +71,20 @@ func (im *importer) milterTimes() *pfMilterTimes {
 	return &pfMilterTimes{main: out, shorter: map[string]bool{}, taken: map[string]bool{}}
 }
 
-// milterTimeout is a milter stage's timeout: the longest of the milter's
-// connect, command and content timeouts, main.cf's unless its own
-// settings (param's "{ addr, command_timeout=… }") say otherwise.
+// milterTimeout is a milter stage's two timeouts: timeout, the longer of
+// the milter's connect and command timeouts, and data_timeout, its
+// content timeout; main.cf's unless its own settings (param's "{ addr,
+// command_timeout=… }") say otherwise.
 //
-// Sluice has one timeout a stage, which bounds each read and write of
-// every step the same way, end of message included (core/milter's
-// budget), where Postfix bounds the connect and negotiation by one,
-// commands by another and the message content, where a scanner does
-// its work, by the longest (milter8.c, milter8_message). The longest is
-// kept so that no step Postfix waited for fails sooner: a shorter one
-// would fail a long scan at every retry until the message expired. A
-// milter that refuses or drops connections is still found at once; one
-// that hangs is waited for that long at any step, not only at the end.
-func (im *importer) milterTimeout(mt *pfMilterTimes, param, addr string, own map[string]string) pfTimeout {
+// Postfix bounds the connect and negotiation by one, commands by
+// another and the message content, where a scanner does its work, by a
+// third (milter8.c, milter8_message). A Sluice stage's timeout bounds
+// each read and write at connect and at each command, its data_timeout
+// those of the headers, body and end of message (core/milter's budget).
+// The longer of the first two is kept, so that no step Postfix waited
+// for fails sooner; a milter that hangs at connect is waited for as long
+// as at a command (30s by default, as under Postfix).
+func (im *importer) milterTimeout(mt *pfMilterTimes, param, addr string, own map[string]string) (timeout, data pfTimeout) {
 	main := mt.main
 	ts := append([]pfTimeout(nil), main...)
 	for i, t := range pfMilterTimeouts {
@@ -98,35 +98,33 @@ func (im *importer) milterTimeout(mt *pfMilterTimes, param, addr string, own map
 		}
 		im.noteAt(fmt.Sprintf("%s %s %s=%s", param, addr, t.setting, v), "not a positive time: "+main[i].from+" taken")
 	}
+	// Connect (0) and command (1): a tie goes to the command timeout
+	// unless only the connect one was set by hand, which is then named.
 	long := 0
-	for i, t := range ts {
-		// A tie goes to the later (content last) unless only the
-		// earlier was set by hand, which is then the one named.
-		if t.d > ts[long].d || t.d == ts[long].d && (t.set || !ts[long].set) {
-			long = i
+	if ts[1].d > ts[0].d || ts[1].d == ts[0].d && (ts[1].set || !ts[0].set) {
+		long = 1
+	}
+	if short := 1 - long; ts[short].set {
+		if ts[short].param == "" {
+			im.noteAt(fmt.Sprintf("%s %s %s=%s", param, addr, pfMilterTimeouts[short].setting, own[pfMilterTimeouts[short].setting]), pfNotLongest)
+		} else {
+			mt.shorter[ts[short].param] = true
 		}
 	}
-	for i, t := range ts {
-		if i == long || !t.set {
-			continue
+	for _, i := range []int{long, 2} {
+		if ts[i].param != "" {
+			im.p.take(ts[i].param)
+			mt.taken[ts[i].param] = true
 		}
-		if t.param == "" {
-			im.noteAt(fmt.Sprintf("%s %s %s=%s", param, addr, pfMilterTimeouts[i].setting, own[pfMilterTimeouts[i].setting]), pfNotLongest)
-			continue
-		}
-		mt.shorter[t.param] = true
 	}
-	if ts[long].param != "" {
-		im.p.take(ts[long].param)
-		mt.taken[ts[long].param] = true
-	}
-	t := ts[long]
-	t.from += ": the longest of the milter's connect, command and content timeouts, as the stage's one timeout bounds each read of every step, end of message (the scan) included"
-	return t
+	timeout, data = ts[long], ts[2]
+	timeout.from += ": the longer of the milter's connect and command timeouts, as the stage's timeout bounds each read at connect and at every command"
+	data.from += ": the milter's content timeout, as the stage's data_timeout bounds each read of the headers, body and end of message (the scan)"
+	return timeout, data
 }
 
-// shorterMilterTimeouts lists main.cf's milter timeouts that no stage
-// took, each shorter than the stages' own.
+// shorterMilterTimeouts lists main.cf's connect and command timeouts
+// that no stage took, each shorter than the stages' own.
 func (im *importer) shorterMilterTimeouts(mt *pfMilterTimes) {
 	for _, t := range pfMilterTimeouts {
 		if mt.shorter[t.param] && !mt.taken[t.param] {

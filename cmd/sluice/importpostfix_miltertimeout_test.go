@@ -8,46 +8,48 @@ import (
 	"github.com/sluice-mta/sluice/core/config"
 )
 
-// A milter stage's timeout is the longest of the milter's connect,
-// command and content timeouts (main.cf's, Postfix's defaults, or its
-// own { … } settings), as the stage's one timeout bounds every step,
-// end of message included; the shorter ones set by hand, and values
-// that are not positive times, are listed as not carried over.
+// A milter stage's timeout is the longer of the milter's connect and
+// command timeouts, its data_timeout the content timeout (main.cf's,
+// Postfix's defaults, or its own { … } settings); the shorter of connect
+// and command set by hand, and values that are not positive times, are
+// listed as not carried over.
 func TestImportPostfixMilterTimeouts(t *testing.T) {
 	const master = "smtp inet n - y - - smtpd\n"
 	for _, c := range []struct {
 		name, main string
-		want       []time.Duration // each stage's timeout
-		lines      []string        // in the output
-		listed     []string        // not carried over
+		want       [][2]time.Duration // each stage's timeout and data_timeout
+		lines      []string           // in the output
+		listed     []string           // not carried over
 	}{
 		{name: "defaults", main: "smtpd_milters = inet:127.0.0.1:8891\n",
-			want:  []time.Duration{300 * time.Second},
-			lines: []string{"# milter_content_timeout (Postfix's default, 300s): the longest", "timeout = \"300s\"\n"}},
+			want: [][2]time.Duration{{30 * time.Second, 300 * time.Second}},
+			lines: []string{"# milter_command_timeout (Postfix's default, 30s): the longer", "timeout = \"30s\"\n",
+				"# milter_content_timeout (Postfix's default, 300s): the milter's content timeout", "data_timeout = \"300s\"\n"}},
 		{name: "main.cf", main: "milter_command_timeout = 45\nmilter_content_timeout = 20s\nmilter_connect_timeout = 1m\n" +
 			"smtpd_milters = inet:127.0.0.1:8891\n",
-			want:   []time.Duration{time.Minute},
-			lines:  []string{"# milter_connect_timeout = 1m: the longest", "timeout = \"1m\"\n"},
-			listed: []string{"milter_command_timeout", "milter_content_timeout"}},
-		{name: "a tie names the one set", main: "milter_command_timeout = 5m\nsmtpd_milters = inet:127.0.0.1:8891\n",
-			want:  []time.Duration{5 * time.Minute},
-			lines: []string{"# milter_command_timeout = 5m: the longest", "timeout = \"5m\"\n"}},
+			want:   [][2]time.Duration{{time.Minute, 20 * time.Second}},
+			lines:  []string{"# milter_connect_timeout = 1m: the longer", "timeout = \"1m\"\n", "# milter_content_timeout = 20s: the milter's", "data_timeout = \"20s\"\n"},
+			listed: []string{"milter_command_timeout"}},
+		{name: "a tie names the one set", main: "milter_connect_timeout = 30s\nsmtpd_milters = inet:127.0.0.1:8891\n",
+			want:  [][2]time.Duration{{30 * time.Second, 300 * time.Second}},
+			lines: []string{"# milter_connect_timeout = 30s: the longer", "timeout = \"30s\"\n"}},
 		{name: "per milter", main: "milter_content_timeout = 10m\n" +
-			"smtpd_milters = { inet:127.0.0.1:8891, content_timeout = 2w, command_timeout = 30s }, inet:127.0.0.1:8892\n" +
-			"non_smtpd_milters = { inet:127.0.0.1:8893, content_timeout = 0s, connect_timeout = soon, protocol = 6 }\n",
-			want: []time.Duration{14 * 24 * time.Hour, 10 * time.Minute, 10 * time.Minute},
-			lines: []string{"# smtpd_milters's content_timeout = 2w: the longest", "timeout = \"14d\"\n",
-				"# milter_content_timeout = 10m: the longest", "timeout = \"10m\"\n",
+			"smtpd_milters = { inet:127.0.0.1:8891, content_timeout = 2w, command_timeout = 40s, connect_timeout = 10s }, inet:127.0.0.1:8892\n" +
+			"non_smtpd_milters = { inet:127.0.0.1:8893, content_timeout = 0s, command_timeout = soon, protocol = 6 }\n",
+			want: [][2]time.Duration{{40 * time.Second, 14 * 24 * time.Hour}, {30 * time.Second, 10 * time.Minute}, {30 * time.Second, 10 * time.Minute}},
+			lines: []string{"# smtpd_milters's command_timeout = 40s: the longer", "timeout = \"40s\"\n",
+				"# smtpd_milters's content_timeout = 2w: the milter's", "data_timeout = \"14d\"\n",
+				"# milter_content_timeout = 10m: the milter's", "data_timeout = \"10m\"\n",
 				"#   non_smtpd_milters inet:127.0.0.1:8893 content_timeout=0s\n#       not a positive time: milter_content_timeout = 10m taken\n",
-				"#   non_smtpd_milters inet:127.0.0.1:8893 connect_timeout=soon\n#       not a positive time: milter_connect_timeout (Postfix's default, 30s) taken\n",
+				"#   non_smtpd_milters inet:127.0.0.1:8893 command_timeout=soon\n#       not a positive time: milter_command_timeout (Postfix's default, 30s) taken\n",
 				"#   non_smtpd_milters inet:127.0.0.1:8893 protocol = 6\n"},
-			listed: []string{"smtpd_milters"}}, // its command_timeout = 30s, shorter
+			listed: []string{"smtpd_milters"}}, // its connect_timeout = 10s, shorter
 		{name: "not a time", main: "milter_content_timeout = 0\nmilter_command_timeout = 1y\nsmtpd_milters = inet:127.0.0.1:8891\n",
-			want:   []time.Duration{300 * time.Second},
-			lines:  []string{"#   milter_content_timeout = 0\n#       not a positive time: Postfix's default, 300s, taken\n", "timeout = \"300s\"\n"},
+			want:   [][2]time.Duration{{30 * time.Second, 300 * time.Second}},
+			lines:  []string{"#   milter_content_timeout = 0\n#       not a positive time: Postfix's default, 300s, taken\n", "data_timeout = \"300s\"\n"},
 			listed: []string{"milter_content_timeout", "milter_command_timeout"}},
 		{name: "no milters", main: "milter_content_timeout = 10m\n",
-			lines:  []string{"#   milter_content_timeout = 10m\n#       a milter stage's timeout, with smtpd_milters or non_smtpd_milters: no milter was imported\n"},
+			lines:  []string{"#   milter_content_timeout = 10m\n#       a milter stage's data_timeout, with smtpd_milters or non_smtpd_milters: no milter was imported\n"},
 			listed: []string{"milter_content_timeout"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -60,10 +62,10 @@ func TestImportPostfixMilterTimeouts(t *testing.T) {
 			if err != nil {
 				t.Fatalf("core/config refuses the output: %v\n%s", err, out)
 			}
-			var got []time.Duration
+			var got [][2]time.Duration
 			for _, s := range cfg.Stages {
 				if s.Milter != "" {
-					got = append(got, s.Timeout.Duration)
+					got = append(got, [2]time.Duration{s.Timeout.Duration, s.DataTimeout.Duration})
 				}
 			}
 			if len(got) != len(c.want) {
@@ -71,7 +73,7 @@ func TestImportPostfixMilterTimeouts(t *testing.T) {
 			}
 			for i := range got {
 				if got[i] != c.want[i] {
-					t.Errorf("milter%d: timeout %v, want %v\n%s", i+1, got[i], c.want[i], out)
+					t.Errorf("milter%d: timeout, data_timeout %v, want %v\n%s", i+1, got[i], c.want[i], out)
 				}
 			}
 			for _, l := range c.lines {

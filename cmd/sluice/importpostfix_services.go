@@ -207,7 +207,7 @@ func (im *importer) milters() {
 	type milter struct {
 		written, addr, onErr, actionFrom, kind string
 		params                                 []string
-		timeout                                pfTimeout
+		timeout, dataTimeout                   pfTimeout
 	}
 	var list []*milter
 	seen := map[string]*milter{}
@@ -265,7 +265,7 @@ func (im *importer) milters() {
 				actionFrom += " (Postfix's default)"
 			}
 			ml := &milter{written: m, addr: addr, onErr: onErr, actionFrom: actionFrom, kind: kind, params: []string{param}}
-			ml.timeout = im.milterTimeout(times, param, written, settings)
+			ml.timeout, ml.dataTimeout = im.milterTimeout(times, param, written, settings)
 			seen[written] = ml
 			list = append(list, ml)
 		}
@@ -284,6 +284,7 @@ func (im *importer) milters() {
 		kv(b, from, "milter", tomlStr(ml.addr))
 		kv(b, ml.actionFrom, "on_error", tomlStr(ml.onErr))
 		kv(b, ml.timeout.from, "timeout", tomlStr(ml.timeout.text))
+		kv(b, ml.dataTimeout.from, "data_timeout", tomlStr(ml.dataTimeout.text))
 	}
 }
 

@@ -215,12 +215,17 @@ type CertPair struct {
 
 // Stage is one step of the policy pipeline, a plugin or a milter.
 type Stage struct {
-	Name    string         `toml:"name"`
-	Plugin  string         `toml:"plugin"`
-	Milter  string         `toml:"milter"`
-	Timeout Duration       `toml:"timeout"`
-	OnError OnError        `toml:"on_error"`
-	Config  map[string]any `toml:"config"`
+	Name    string   `toml:"name"`
+	Plugin  string   `toml:"plugin"`
+	Milter  string   `toml:"milter"`
+	Timeout Duration `toml:"timeout"`
+	// DataTimeout replaces Timeout at the data hook (a milter's headers,
+	// body and end of message, where a scanner does its work; a plugin's
+	// Data call), as Postfix's milter_content_timeout does its
+	// milter_command_timeout. Default: Timeout.
+	DataTimeout Duration       `toml:"data_timeout"`
+	OnError     OnError        `toml:"on_error"`
+	Config      map[string]any `toml:"config"`
 }
 
 // Delivery configures outbound delivery.

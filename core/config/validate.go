@@ -103,6 +103,9 @@ func (c *Config) applyDefaults() {
 		if s.Timeout.Duration == 0 {
 			s.Timeout.Duration = 5 * time.Second
 		}
+		if s.DataTimeout.Duration == 0 {
+			s.DataTimeout = s.Timeout
+		}
 		if s.OnError == "" {
 			s.OnError = OnErrorTempfail
 		}

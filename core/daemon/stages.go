@@ -72,7 +72,8 @@ func buildPipeline(c *config.Config, o buildOptions) (_ *pipelineStages, err err
 			return nil, c.StageError(i, key, err) // file:line: stage "name": …
 		}
 		started = append(started, cl)
-		stages = append(stages, pipeline.StageConfig{Name: sc.Name, Stage: st, Timeout: sc.Timeout.Duration, OnError: sc.OnError})
+		stages = append(stages, pipeline.StageConfig{Name: sc.Name, Stage: st, Timeout: sc.Timeout.Duration,
+			DataTimeout: sc.DataTimeout.Duration, OnError: sc.OnError})
 	}
 	p := pipeline.New(o.log, stages...)
 	p.SetDelayReject(c.DelayReject)

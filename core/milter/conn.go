@@ -290,7 +290,8 @@ func (c *conn) macros(code milter.Code, kv []string, t *sdk.Txn, r *sdk.Recipien
 }
 
 // budget sets the timeouts of a hook's calls from ctx, whose deadline is
-// the stage's timeout (set by the pipeline): each read and write of the
+// the stage's timeout, at the data hook (headers, body, end of message)
+// its data_timeout (set by the pipeline): each read and write of the
 // milter socket gets that much, and the whole hook at most maxProgress
 // times it. So a milter that answers SMFIR_PROGRESS in time goes on
 // being waited for, as under Postfix, which reads each reply packet with

@@ -47,6 +47,9 @@ func New(log *slog.Logger, stages ...StageConfig) *Pipeline {
 		if s.Timeout <= 0 {
 			s.Timeout = 5 * time.Second
 		}
+		if s.DataTimeout <= 0 {
+			s.DataTimeout = s.Timeout
+		}
 		if s.OnError == "" {
 			s.OnError = config.OnErrorTempfail
 		}
@@ -84,7 +87,8 @@ func (p *Pipeline) Status() []StageStatus {
 		out = append(out, StageStatus{
 			Name: e.Name, Kind: e.Stage.Kind(), State: state, Calls: calls, Errors: errs,
 			Restarts: restarts, Verdicts: verdicts, P50: p50.String(), P99: p99.String(),
-			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(), OnError: string(e.OnError),
+			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(),
+			DataTimeout: e.DataTimeout.String(), OnError: string(e.OnError),
 		})
 	}
 	return out

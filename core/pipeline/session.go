@@ -334,11 +334,17 @@ func (s *Session) addTrace(hook sdk.Hook, te TraceEntry) {
 	s.txTrace = append(s.txTrace, te)
 }
 
-// call runs one stage with its timeout. The timeout's context starts a
-// timer only if the stage waits on it: a plugin's direct channel enforces
-// the deadline with its socket's instead.
+// call runs one stage with its timeout, at the data hook its data
+// timeout (the content, where a scanner works, may take longer than a
+// command, as Postfix's milter_content_timeout). The timeout's context
+// starts a timer only if the stage waits on it: a plugin's direct channel
+// enforces the deadline with its socket's instead.
 func (s *Session) call(ctx context.Context, e *entry, c Conn, hook sdk.Hook, rcpt *sdk.Recipient, msg *Message) (sdk.Verdict, error) {
-	ctx, cancel := sdk.WithCallTimeout(ctx, e.Timeout)
+	timeout := e.Timeout
+	if hook == sdk.HookData {
+		timeout = e.DataTimeout
+	}
+	ctx, cancel := sdk.WithCallTimeout(ctx, timeout)
 	defer cancel()
 	txn := s.snapshot()
 	if hook == sdk.HookAuth {

@@ -44,5 +44,8 @@ type StageConfig struct {
 	Name    string
 	Stage   Stage
 	Timeout time.Duration
-	OnError config.OnError
+	// DataTimeout bounds the data hook instead of Timeout (the stage's
+	// data_timeout); 0: Timeout.
+	DataTimeout time.Duration
+	OnError     config.OnError
 }

@@ -74,5 +74,7 @@ type StageStatus struct {
 	P50ms    float64          `json:"latency_p50_ms"`
 	P99ms    float64          `json:"latency_p99_ms"`
 	Timeout  string           `json:"timeout"`
-	OnError  string           `json:"on_error"`
+	// DataTimeout is the data hook's (data_timeout).
+	DataTimeout string `json:"data_timeout"`
+	OnError     string `json:"on_error"`
 }
