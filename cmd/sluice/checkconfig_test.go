@@ -154,7 +154,9 @@ func TestCheckConfigShowsMilterPath(t *testing.T) {
 		"[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n" +
 		"[[stage]]\nname = \"m\"\nmilter = \"unix:m.sock\"\n" +
 		"[[stage]]\nname = \"p\"\nmilter = \"inet:8891@127.0.0.1\"\n" +
-		"[[stage]]\nname = \"s\"\nmilter = \"local:run/s.sock\"\ntimeout = \"2s\"\n"
+		"[[stage]]\nname = \"s\"\nmilter = \"local:run/s.sock\"\ntimeout = \"2s\"\n" +
+		"[[stage]]\nname = \"c\"\nmilter = \"inet:127.0.0.1:8892\"\ntimeout = \"30s\"\ndata_timeout = \"5m\"\n" +
+		"[[stage]]\nname = \"d\"\nmilter = \"inet:127.0.0.1:8893\"\ndata_timeout = \"5s\"\n"
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +165,10 @@ func TestCheckConfigShowsMilterPath(t *testing.T) {
 		"pipeline:\n" +
 		"  1. m  milter unix:" + filepath.Join(dir, "m.sock") + "  timeout=5s on_error=tempfail\n" +
 		"  2. p  milter inet:8891@127.0.0.1  timeout=5s on_error=tempfail\n" +
-		"  3. s  milter local:" + filepath.Join(dir, "run", "s.sock") + "  timeout=2s on_error=tempfail\n"
+		"  3. s  milter local:" + filepath.Join(dir, "run", "s.sock") + "  timeout=2s on_error=tempfail\n" +
+		// data_timeout is shown only where it differs from timeout.
+		"  4. c  milter inet:127.0.0.1:8892  timeout=30s data_timeout=5m0s on_error=tempfail\n" +
+		"  5. d  milter inet:127.0.0.1:8893  timeout=5s on_error=tempfail\n"
 	if got := runCLI(t, "check-config", "-c", path); got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
