@@ -49,6 +49,7 @@ type conn struct {
 	inTxn       bool // between an accepted MAIL and the end of the transaction
 	closing     bool // Shutdown has begun
 	saidGoodbye bool // the shutdown notice was written (sayGoodbye)
+	teased      bool // greet_pause's 220- line is out, the greeting's last line not (greetpause.go)
 	tls         bool // TLS runs over this connection (implicit or STARTTLS)
 	nMsgs       int  // transactions opened, for max_messages_per_connection
 	nErrs       int  // refusals, for max_errors
@@ -245,6 +246,12 @@ func (c *conn) sayGoodbye() {
 		return // the session's end (its Reset) comes here again
 	}
 	c.saidGoodbye = true
+	if c.teased {
+		// A 421 cannot follow a 220- line (RFC 5321 §4.2.1): the pause,
+		// woken by the end of its read, ends the greeting and says it.
+		c.stopReading()
+		return
+	}
 	if !c.tls && !c.info.TLS {
 		// Under TLS this socket carries records: a clear-text line would
 		// break the stream, so the client sees the close alone.

@@ -114,6 +114,9 @@ func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
 		l.earlyTalker(c, nc, buf[:n])
 		return false
 	}
+	if !l.endTeaser(c, nc) {
+		return false
+	}
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		l.srv.log.Debug("closed during greet_pause", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "err", err)...)
@@ -135,6 +138,16 @@ func (l *listener) writeBanner(c *conn, nc net.Conn) bool {
 	if c.greet.banner == "" {
 		return true
 	}
+	// Shutdown's 421 may be out already (sayGoodbye): no greeting may
+	// follow it. Otherwise sayGoodbye leaves the 421 to endTeaser.
+	c.mu.Lock()
+	closing := c.closing
+	c.teased = !closing
+	c.mu.Unlock()
+	if closing {
+		_ = nc.Close()
+		return false
+	}
 	_ = nc.SetWriteDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
 	if _, err := io.WriteString(nc, "220-"+l.srv.cfg.Hostname+" "+c.greet.banner+"\r\n"); err != nil {
 		l.srv.log.Debug("closed during greet_pause", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "err", err)...)
@@ -142,6 +155,28 @@ func (l *listener) writeBanner(c *conn, nc net.Conn) bool {
 		return false
 	}
 	return true
+}
+
+// endTeaser reports whether the session may go on once the pause is
+// over; after that, sayGoodbye writes Shutdown's 421 itself. When
+// Shutdown came during the pause, the connection is closed, and a banner
+// line written is followed by the greeting's last line and the 421: each
+// reply keeps one code on all its lines (RFC 5321 §4.2.1), and a server
+// that must shut down may send 421 at any time (§3.8).
+func (l *listener) endTeaser(c *conn, nc net.Conn) bool {
+	c.mu.Lock()
+	closing, teased := c.closing, c.teased
+	c.teased = false
+	c.mu.Unlock()
+	if !closing {
+		return true
+	}
+	if teased {
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = io.WriteString(nc, "220 "+l.srv.cfg.Hostname+" ESMTP Service Ready\r\n"+reply.ShuttingDown.String()+"\r\n")
+	}
+	_ = nc.Close()
+	return false
 }
 
 // earlyTalker refuses a client that sent got before its greeting, logs
