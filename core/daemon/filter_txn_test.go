@@ -78,21 +78,29 @@ bcc    = "audit@remote.test"
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, e := range getTrace(t, d, queuedID(t, r)).Entries {
-				if e.Stage == "filter" && e.Hook == "data" && (len(e.Edits) > 0 || e.Reason != "") {
-					t.Errorf("filter's data trace %q edits %q: want nothing done", e.Reason, e.Edits)
-				}
-			}
-			// The rule still copies mail to ceo@.
-			if _, err := send(t, d, "to the ceo", "ceo@remote.test"); err != nil {
-				t.Fatal(err)
-			}
-			if got := subjectRcpts(t, sink, "to the ceo", 2); !slices.Equal(got, []string{"audit@remote.test", "ceo@remote.test"}) {
-				t.Fatalf("the message to ceo@ went to %v, want ceo@ and its copy", got)
-			}
-			if got := subjectRcpts(t, sink, "after reset", 1); !slices.Equal(got, []string{"allow@remote.test"}) {
-				t.Errorf("the message to allow@ went to %v, want allow@ alone", got)
-			}
+			ruleStayedInItsTransaction(t, d, sink, queuedID(t, r), "after reset")
 		})
+	}
+}
+
+// ruleStayedInItsTransaction checks, for the tests above and across
+// XCLIENT, that the filter did nothing at the data hook of message id
+// (subject, to allow@), that the message went to allow@ alone, and that
+// the vip rule still copies mail to ceo@.
+func ruleStayedInItsTransaction(t *testing.T, d *Daemon, sink *testlib.Sink, id, subject string) {
+	t.Helper()
+	for _, e := range getTrace(t, d, id).Entries {
+		if e.Stage == "filter" && e.Hook == "data" && (len(e.Edits) > 0 || e.Reason != "") {
+			t.Errorf("filter's data trace %q edits %q: want nothing done", e.Reason, e.Edits)
+		}
+	}
+	if _, err := send(t, d, "to the ceo", "ceo@remote.test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := subjectRcpts(t, sink, "to the ceo", 2); !slices.Equal(got, []string{"audit@remote.test", "ceo@remote.test"}) {
+		t.Fatalf("the message to ceo@ went to %v, want ceo@ and its copy", got)
+	}
+	if got := subjectRcpts(t, sink, subject, 1); !slices.Equal(got, []string{"allow@remote.test"}) {
+		t.Errorf("the message to allow@ went to %v, want allow@ alone", got)
 	}
 }
