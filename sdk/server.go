@@ -52,7 +52,7 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 	if s.configured.Load() {
 		return nil, status.Error(codes.FailedPrecondition, "plugin already initialised")
 	}
-	cfg := Config{Stage: req.GetStageName(), JSON: req.GetConfigJson()}
+	cfg := Config{Stage: req.GetStageName(), JSON: req.GetConfigJson(), Mailer: noMailer{}}
 	err := s.guard("configure", func() error { return s.p.Configure(ctx, cfg) })
 	if err != nil {
 		return nil, err
