@@ -18,8 +18,10 @@ case "${1:-}" in
   # nginx-core and libnginx-mod-mail: nginx's mail proxy naming its clients
   # with XCLIENT (nginx_test.go runs its own nginx with its own config).
   # srs: Mail::SRS's command line, the SRS reference (srs_test.go).
-  interop) pkgs="swaks postfix libsasl2-modules haproxy nginx-core libnginx-mod-mail srs" ;
-           cmds="swaks smtp-sink postfix haproxy nginx srs" ;
+  # libxml2-utils: xmllint, which validates the dmarc plugin's aggregate
+  # report against RFC 7489's schema (dmarc_report_test.go).
+  interop) pkgs="swaks postfix libsasl2-modules haproxy nginx-core libnginx-mod-mail srs libxml2-utils" ;
+           cmds="swaks smtp-sink postfix haproxy nginx srs xmllint" ;
            files="/usr/lib/*/sasl2/libplain.so /usr/lib/nginx/modules/ngx_mail_module.so" ;;
   bench)   pkgs="postfix"       ; cmds="smtp-sink smtp-source postfix" ;;
   # The Python example plugin (and its test in the chain) needs Debian's grpcio.

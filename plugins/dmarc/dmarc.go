@@ -37,6 +37,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/net/publicsuffix"
 
@@ -101,6 +102,9 @@ type Config struct {
 	// SkipRelayClients skips clients in the core's relay_networks
 	// (default true, as the spf stage).
 	SkipRelayClients *bool `json:"skip_relay_clients"`
+	// Reports is [stage.config.reports]: aggregate reports to the rua=
+	// of the domains evaluated (report_config.go); nil: none.
+	Reports *ReportsConfig `json:"reports"`
 }
 
 // Plugin evaluates DMARC at the data hook.
@@ -113,9 +117,20 @@ type Plugin struct {
 	// IntN returns a number in [0, n) for pct sampling; nil means
 	// math/rand/v2.IntN. Tests inject their own.
 	IntN func(n int) int
+	// Clock is the time aggregate reports go by; nil means time.Now.
+	Clock func() time.Time
+	// Rand returns a number in [0, 1) for the reports' send delay; nil
+	// means math/rand/v2.Float64.
+	Rand func() float64
 
-	cfg  Config
-	skip []netip.Prefix
+	cfg     Config
+	skip    []netip.Prefix
+	reports *reporter
+	// noLoop keeps Configure from starting the reports' sender, for
+	// tests that run its passes themselves.
+	noLoop bool
+	// stopReports ends the sender a previous Configure started.
+	stopReports context.CancelFunc
 }
 
 // Configure reads the config and builds the resolver.
@@ -147,7 +162,7 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 		}
 		p.Resolver = r
 	}
-	return nil
+	return p.configureReports(c)
 }
 
 // HeadersOnly: DMARC reads the From field only.
@@ -206,8 +221,12 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	var v sdk.Verdict
 	var ars []sdk.AuthResult
 	var reasons []string
+	var rows []*historyRow
 	for i, d := range domains {
-		dv := p.judge(d, found[i], t.AuthResults)
+		dv, row := p.judge(d, found[i], t.AuthResults)
+		if row != nil {
+			rows = append(rows, row)
+		}
 		ars = append(ars, dv.AuthResults...)
 		reasons = append(reasons, dv.Reason)
 		if i == 0 || strictness(dv.Action) > strictness(v.Action) {
@@ -215,6 +234,9 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		}
 	}
 	v.AuthResults, v.Reason = ars, strings.Join(reasons, "; ")
+	if p.reports != nil && len(rows) > 0 {
+		p.reports.record(t, rows)
+	}
 	return v, nil
 }
 
@@ -241,17 +263,24 @@ func strictness(a sdk.Action) int {
 }
 
 // judge applies the record found for the author domain to the results of
-// the stages before.
-func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) sdk.Verdict {
+// the stages before. The row is what an aggregate report says of it, nil
+// when none is due: reports are off, the domain has no record or asks for
+// no reports (no rua=), or the message is refused for now (tempfail: its
+// retry is evaluated again, and counted then).
+func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) (sdk.Verdict, *historyRow) {
 	ar := sdk.AuthResult{Method: "dmarc", Props: map[string]string{"header.from": domain}}
 	rec, at, err := f.rec, f.at, f.err
 	if err != nil {
 		ar.Result, ar.Reason = ResultTempError, err.Error()
-		return p.local(p.cfg.Temperror, domain, ar, "dmarc: "+err.Error())
+		return p.local(p.cfg.Temperror, domain, ar, "dmarc: "+err.Error()), nil
 	}
 	if rec == nil {
 		ar.Result, ar.Reason = ResultNone, "no DMARC record"
-		return p.local(p.cfg.NoRecord, domain, ar, "dmarc: no record for "+domain)
+		return p.local(p.cfg.NoRecord, domain, ar, "dmarc: no record for "+domain), nil
+	}
+	var row *historyRow
+	if p.reports != nil && len(rec.RUA) > 0 {
+		row = newHistoryRow(domain, at, rec, results)
 	}
 	policy := rec.Policy
 	if at != domain && rec.SubdomainPolicy != "" {
@@ -263,7 +292,8 @@ func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) sdk
 	switch res {
 	case ResultPass:
 		ar.Result, ar.Reason = ResultPass, fmt.Sprintf("p=%s %s", policy, how)
-		return sdk.Verdict{Reason: "dmarc: pass for " + domain + " (" + how + ")", AuthResults: []sdk.AuthResult{ar}}
+		row.dispose(PolicyNone, nil)
+		return sdk.Verdict{Reason: "dmarc: pass for " + domain + " (" + how + ")", AuthResults: []sdk.AuthResult{ar}}, row
 	case ResultTempError:
 		// No aligned pass, but an aligned check could not be completed (a
 		// DKIM key or SPF record lookup failed for now): a later attempt
@@ -273,12 +303,19 @@ func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) sdk
 		// policy would let a failing message through anyway.
 		ar.Result, ar.Reason = ResultTempError, fmt.Sprintf("p=%s %s", policy, how)
 		internal := "dmarc: temperror for " + domain + ", " + ar.Reason
-		if p.disposition(policy, rec.Percent) == PolicyNone {
-			return sdk.Verdict{Reason: internal, AuthResults: []sdk.AuthResult{ar}}
+		if dis, why := p.disposition(policy, rec.Percent); dis == PolicyNone {
+			row.dispose(dis, why)
+			return sdk.Verdict{Reason: internal, AuthResults: []sdk.AuthResult{ar}}, row
 		}
-		return p.local(p.cfg.Temperror, domain, ar, internal)
+		v := p.local(p.cfg.Temperror, domain, ar, internal)
+		if v.Action == sdk.ActionTempfail {
+			return v, nil
+		}
+		row.dispose(actionPolicy(v.Action), []overrideReason{{Type: "local_policy", Comment: "temperror = " + p.cfg.Temperror}})
+		return v, row
 	}
-	dis := p.disposition(policy, rec.Percent)
+	dis, why := p.disposition(policy, rec.Percent)
+	row.dispose(dis, why)
 	ar.Result = ResultFail
 	ar.Reason = fmt.Sprintf("p=%s pct=%d dis=%s: %s", policy, rec.Percent, dis, how)
 	internal := "dmarc: fail for " + domain + ", " + ar.Reason
@@ -290,27 +327,44 @@ func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) sdk
 		v = sdk.Quarantine(internal)
 	}
 	v.Reason, v.AuthResults = internal, []sdk.AuthResult{ar}
-	return v
+	return v, row
 }
 
 // disposition applies pct and the local overrides to a failing message's
-// policy. RFC 7489 §6.6.4: a message not sampled by pct gets the next
-// weaker policy (reject → quarantine, quarantine → none).
-func (p *Plugin) disposition(policy Policy, pct int) Policy {
+// policy, and says why it is not the policy, as an aggregate report has
+// it (RFC 7489 Appendix C, PolicyOverrideType). RFC 7489 §6.6.4: a
+// message not sampled by pct gets the next weaker policy (reject →
+// quarantine, quarantine → none).
+func (p *Plugin) disposition(policy Policy, pct int) (Policy, []overrideReason) {
+	var why []overrideReason
 	if policy != PolicyNone && pct < 100 && (pct <= 0 || p.IntN(100) >= pct) {
 		if policy == PolicyReject {
 			policy = PolicyQuarantine
 		} else {
 			policy = PolicyNone
 		}
+		why = append(why, overrideReason{Type: "sampled_out", Comment: fmt.Sprintf("pct=%d", pct)})
 	}
 	if policy == PolicyReject && !p.cfg.Reject {
 		policy = PolicyQuarantine
+		why = append(why, overrideReason{Type: "local_policy", Comment: "reject = false"})
 	}
 	if policy == PolicyQuarantine && !p.cfg.Quarantine {
 		policy = PolicyNone
+		why = append(why, overrideReason{Type: "local_policy", Comment: "quarantine = false"})
 	}
-	return policy
+	return policy, why
+}
+
+// actionPolicy is the disposition a verdict's action amounts to.
+func actionPolicy(a sdk.Action) Policy {
+	switch a {
+	case sdk.ActionReject:
+		return PolicyReject
+	case sdk.ActionQuarantine:
+		return PolicyQuarantine
+	}
+	return PolicyNone
 }
 
 // local turns a configured action into a verdict carrying ar.
@@ -338,15 +392,7 @@ func (p *Plugin) local(action, domain string, ar sdk.AuthResult, reason string) 
 // aligned identifier's check ended in a temporary error (RFC 8601 §2.7.1,
 // §2.7.2 temperror: a later attempt might pass); else ResultFail.
 func evaluate(from string, rec *Record, results []sdk.AuthResult) (how, result string) {
-	// The SPF identity is the MAIL FROM domain; for a null sender SPF
-	// checked postmaster@HELO in its place (RFC 7208 §2.4), reported as
-	// smtp.helo. A HELO check made besides MAIL FROM does not count.
-	spfProp := "smtp.helo"
-	for _, r := range results {
-		if r.Method == "spf" && r.Props["smtp.mailfrom"] != "" {
-			spfProp = "smtp.mailfrom"
-		}
-	}
+	spfProp := spfIdentity(results)
 	var seen, temp []string
 	for _, r := range results {
 		var prop, d string
@@ -359,10 +405,7 @@ func evaluate(from string, rec *Record, results []sdk.AuthResult) (how, result s
 			if !ok {
 				continue
 			}
-			if i := strings.LastIndexByte(v, '@'); i >= 0 {
-				v = v[i+1:]
-			}
-			prop, d, strict = spfProp, v, rec.StrictSPF
+			prop, d, strict = spfProp, addrDomain(v), rec.StrictSPF
 		default:
 			continue
 		}
@@ -388,6 +431,24 @@ func evaluate(from string, rec *Record, results []sdk.AuthResult) (how, result s
 		return "no SPF or DKIM pass", ResultFail
 	}
 	return "not aligned: " + strings.Join(seen, ", "), ResultFail
+}
+
+// spfIdentity is the property of the SPF result DMARC uses: the MAIL FROM
+// domain; for a null sender SPF checked postmaster@HELO in its place (RFC
+// 7208 §2.4), reported as smtp.helo. A HELO check made besides MAIL FROM
+// does not count.
+func spfIdentity(results []sdk.AuthResult) string {
+	for _, r := range results {
+		if r.Method == "spf" && r.Props["smtp.mailfrom"] != "" {
+			return "smtp.mailfrom"
+		}
+	}
+	return "smtp.helo"
+}
+
+// addrDomain is the domain of an address, or v itself when it has no @.
+func addrDomain(v string) string {
+	return v[strings.LastIndexByte(v, '@')+1:]
 }
 
 // align compares an authenticated domain with the From domain: equal in

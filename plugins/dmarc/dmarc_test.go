@@ -307,15 +307,18 @@ func TestParseRecord(t *testing.T) {
 		txt  string
 		want string // %+v of the record, or "error"
 	}{
-		{"v=DMARC1; p=reject", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
-		{"v=DMARC1;p=Quarantine;sp=none;adkim=s;aspf=r;pct=20;rua=mailto:x@y;fo=1;unknown=z", "{Policy:quarantine SubdomainPolicy:none StrictDKIM:true StrictSPF:false Percent:20}"},
-		{"v=DMARC1; p=bogus; rua=mailto:x@y", "{Policy:none SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
-		{"v=DMARC1; p=reject; pct=250", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
-		{"v=DMARC1; p=reject; pct=-5", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
-		{"v=DMARC1; p=reject; pct=+50", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
-		{"v=DMARC1; p=reject; pct=", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100}"},
-		{"v=DMARC1; p=reject; pct=0", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:0}"},
-		{"v=DMARC1; p=reject; pct=007", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:7}"},
+		{"v=DMARC1; p=reject", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1;p=Quarantine;sp=none;adkim=s;aspf=r;pct=20;rua=mailto:x@y;fo=1;unknown=z", "{Policy:quarantine SubdomainPolicy:none StrictDKIM:true StrictSPF:false Percent:20 RUA:[mailto:x@y] RUF:[] FO:1 Interval:86400}"},
+		// Report tags: rua and ruf as written, "!size" kept (RFC 7489 §6.4).
+		{"v=DMARC1; p=none; rua=mailto:a@example.org!10m , mailto:b@x.test,; ruf=mailto:f@y.test; fo=d:s; ri=3600", "{Policy:none SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[mailto:a@example.org!10m mailto:b@x.test] RUF:[mailto:f@y.test] FO:d:s Interval:3600}"},
+		{"v=DMARC1; p=none; ri=-1", "{Policy:none SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1; p=bogus; rua=mailto:x@y", "{Policy:none SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[mailto:x@y] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1; p=reject; pct=250", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1; p=reject; pct=-5", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1; p=reject; pct=+50", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1; p=reject; pct=", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:100 RUA:[] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1; p=reject; pct=0", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:0 RUA:[] RUF:[] FO:0 Interval:86400}"},
+		{"v=DMARC1; p=reject; pct=007", "{Policy:reject SubdomainPolicy: StrictDKIM:false StrictSPF:false Percent:7 RUA:[] RUF:[] FO:0 Interval:86400}"},
 		{"v=DMARC1; p=bogus", "error"},
 		{"v=DMARC1; p=reject; sp=bogus", "error"},
 		{"p=reject; v=DMARC1", "error"},

@@ -15,14 +15,21 @@ const (
 	PolicyReject     Policy = "reject"
 )
 
-// Record is the part of a DMARC record (RFC 7489 §6.3) that decides a
-// message's fate; report tags (rua, ruf, fo, rf, ri) are not used.
+// Record is a DMARC record (RFC 7489 §6.3): the tags that decide a
+// message's fate, and those that aggregate reports need (rua, and fo
+// and ri as published, for the report's policy_published). rf is not
+// kept: failure reports are not sent.
 type Record struct {
 	Policy          Policy
 	SubdomainPolicy Policy // "" when sp= is absent: p applies
 	StrictDKIM      bool   // adkim=s
 	StrictSPF       bool   // aspf=s
 	Percent         int    // pct, 0–100
+	// RUA and RUF are the URIs of rua= and ruf= as written, a "!size"
+	// limit kept (RFC 7489 §6.4: "mailto:a@example.org!10m").
+	RUA, RUF []string
+	FO       string // fo=, "0" when absent (§6.3)
+	Interval int    // ri= in seconds, 86400 when absent or invalid
 }
 
 // parseError says why a TXT record is not a usable DMARC record.
@@ -69,7 +76,28 @@ func ParseRecord(txt string) (*Record, error) {
 	if n, ok := parsePercent(tags["pct"]); ok {
 		r.Percent = n
 	}
+	r.RUA, r.RUF = uriList(tags["rua"]), uriList(tags["ruf"])
+	r.FO, r.Interval = "0", 86400
+	if fo := tags["fo"]; fo != "" {
+		r.FO = fo
+	}
+	if n, err := strconv.ParseUint(tags["ri"], 10, 31); err == nil && n > 0 {
+		r.Interval = int(n)
+	}
 	return r, nil
+}
+
+// uriList splits a rua= or ruf= value into its URIs: comma-separated,
+// with optional spaces around each comma (RFC 7489 §6.4: a comma inside
+// a URI is percent-encoded).
+func uriList(v string) []string {
+	var out []string
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // parsePercent reads a pct value: 1*3DIGIT (RFC 7489 §6.4) from 0 to 100

@@ -1,0 +1,342 @@
+package dmarc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/atomicfile"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// Sending: once a UTC day is over (and a random part of reportSpread
+// more), each policy domain of the day's history gets its report at the
+// rua= addresses its record gave (RFC 7489 §7.2), queued through the
+// core's Mailer. A per-day progress file lists the domains done, so that
+// a restart in the middle of a day's reports sends none twice; the day's
+// files are removed once every domain is done.
+
+const (
+	// reportSpread: reports go out within this time after midnight UTC,
+	// each process at a random point of it, so that the reporters of
+	// the world do not all send at 00:00.
+	reportSpread = 2 * time.Hour
+	// reportTries bounds the attempts at one domain's report: a DNS
+	// failure verifying a destination or a Send that failed is retried
+	// after reportRetry, then the report is dropped with a log line.
+	reportTries = 3
+	// reportKeepDays: a history older than this (a long stop, a Mailer
+	// that never worked) is dropped unsent; a report that old is of no
+	// use to the domain owner.
+	reportKeepDays = 7
+	dayLayout      = time.DateOnly
+)
+
+// reportRetry is the wait after each failed attempt but the last.
+var reportRetry = []time.Duration{30 * time.Minute, 2 * time.Hour}
+
+// reporter records the history and sends the reports.
+type reporter struct {
+	cfg    ReportsConfig
+	dir    string
+	mailer sdk.Mailer
+	res    *dnsresolve.Resolver
+	clock  func() time.Time
+	delay  time.Duration // after midnight UTC, before the reports go
+	log    *slog.Logger
+
+	mu     sync.Mutex // appends to the history
+	sendMu sync.Mutex // one pass at a time
+}
+
+// domainProgress is where one domain's report of a day stands.
+type domainProgress struct {
+	Done     bool      `json:"done,omitempty"`
+	Failures int       `json:"failures,omitempty"`
+	RetryAt  time.Time `json:"retry_at,omitzero"`
+}
+
+// run sends the reports as they fall due until ctx is done. The plugin
+// has no stop hook: the goroutine ends with the process, all it knows
+// being on disk.
+func (r *reporter) run(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := r.pass(ctx)
+		timer.Reset(max(next.Sub(r.clock()), time.Minute))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// pass sends what is due at the clock's time and returns when the next
+// thing falls due.
+func (r *reporter) pass(ctx context.Context) time.Time {
+	r.sendMu.Lock()
+	defer r.sendMu.Unlock()
+	now := r.clock().UTC()
+	today := now.Truncate(24 * time.Hour)
+	next := today.Add(24*time.Hour + r.delay)
+	for _, day := range r.historyDays() {
+		start, err := time.Parse(dayLayout, day)
+		if err != nil {
+			continue
+		}
+		if start.Before(today.AddDate(0, 0, -reportKeepDays)) {
+			r.log.Warn("dmarc reports: history too old, dropped unsent", "day", day)
+			r.removeDay(day)
+			continue
+		}
+		due := start.Add(24*time.Hour + r.delay)
+		if now.Before(due) {
+			next = minTime(next, due)
+			continue
+		}
+		if at, pending := r.sendDay(ctx, day, start, now); pending {
+			next = minTime(next, at)
+		}
+	}
+	return next
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// historyDays lists the days with a history file, oldest first.
+func (r *reporter) historyDays() []string {
+	names, _ := filepath.Glob(filepath.Join(r.dir, "history-*.jsonl"))
+	var days []string
+	for _, n := range names {
+		days = append(days, strings.TrimSuffix(strings.TrimPrefix(filepath.Base(n), "history-"), ".jsonl"))
+	}
+	slices.Sort(days)
+	return days
+}
+
+// sendDay sends day's reports that are due, and says when the earliest
+// of those still pending is to be retried.
+func (r *reporter) sendDay(ctx context.Context, day string, start, now time.Time) (time.Time, bool) {
+	byDomain, order := r.readDay(day)
+	prog := r.loadProgress(day)
+	var next time.Time
+	pending := false
+	for _, domain := range order {
+		st := prog[domain]
+		if st == nil {
+			st = &domainProgress{}
+			prog[domain] = st
+		}
+		if st.Done {
+			continue
+		}
+		if st.RetryAt.After(now) {
+			if !pending || st.RetryAt.Before(next) {
+				next = st.RetryAt
+			}
+			pending = true
+			continue
+		}
+		r.sendDomain(ctx, aggregate(r.cfg, domain, start, byDomain[domain]), st, now)
+		r.saveProgress(day, prog)
+		if !st.Done {
+			if !pending || st.RetryAt.Before(next) {
+				next = st.RetryAt
+			}
+			pending = true
+		}
+	}
+	if !pending {
+		r.removeDay(day)
+	}
+	return next, pending
+}
+
+// readDay reads day's history, by policy domain in the order first seen.
+// A line that does not read (the last of a crash) is skipped.
+func (r *reporter) readDay(day string) (map[string][]*historyRow, []string) {
+	b, err := os.ReadFile(r.historyPath(day))
+	if err != nil {
+		r.log.Error("dmarc reports: reading the history", "day", day, "err", err)
+		return nil, nil
+	}
+	byDomain := map[string][]*historyRow{}
+	var order []string
+	bad := 0
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var row historyRow
+		if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row.Policy.Domain == "" {
+			bad++
+			continue
+		}
+		d := row.Policy.Domain
+		if byDomain[d] == nil {
+			order = append(order, d)
+		}
+		byDomain[d] = append(byDomain[d], &row)
+	}
+	if bad > 0 {
+		r.log.Warn("dmarc reports: history lines that do not read, skipped", "day", day, "lines", bad)
+	}
+	return byDomain, order
+}
+
+// sendDomain sends one domain's report, recording in st how it went.
+func (r *reporter) sendDomain(ctx context.Context, rep *dayReport, st *domainProgress, now time.Time) {
+	log := r.log.With("domain", rep.domain, "day", rep.begin.Format(dayLayout), "report_id", rep.feedback.Metadata.ReportID)
+	dests, ignored := parseRUA(rep.rua)
+	if len(ignored) > 0 {
+		log.Warn("dmarc reports: rua entries ignored", "ignored", ignored)
+	}
+	var ok []ruaDest
+	var dnsErr error
+	for _, d := range dests {
+		good, err := verifyDest(ctx, r.res, rep.domain, d)
+		switch {
+		case err != nil && dnsresolve.IsTemporary(err):
+			dnsErr = err
+			ok = append(ok, ruaDest{}) // a place held: retried below
+		case err != nil:
+			log.Warn("dmarc reports: external destination not verified, dropped", "to", d.addr, "err", err)
+		case !good:
+			log.Warn("dmarc reports: external destination does not take reports about the domain (no v=DMARC1 record at "+rep.domain+"._report._dmarc."+addrDomain(d.addr)+"), dropped", "to", d.addr)
+		default:
+			ok = append(ok, d)
+		}
+	}
+	if dnsErr != nil {
+		if r.retry(st, now) {
+			log.Warn("dmarc reports: verifying a destination failed; will retry", "err", dnsErr, "retry_at", st.RetryAt)
+			return
+		}
+		log.Warn("dmarc reports: verifying a destination failed again; sent to the others", "err", dnsErr)
+	}
+	ok = slices.DeleteFunc(ok, func(d ruaDest) bool { return d.addr == "" })
+	body, err := rep.xmlBytes()
+	if err != nil {
+		log.Error("dmarc reports: encoding the report", "err", err)
+		st.Done = true
+		return
+	}
+	gz := gzipped(body)
+	msg := reportMessage(rep, r.cfg, addrs(ok), gz, now)
+	// RFC 7489 §6.4: a destination's "!size" limit is the most it takes;
+	// the whole message is measured, as it arrives there.
+	fits := slices.DeleteFunc(slices.Clone(ok), func(d ruaDest) bool {
+		if d.limit > 0 && int64(len(msg)) > d.limit {
+			log.Warn("dmarc reports: report over the destination's size limit, not sent there", "to", d.addr, "limit", d.limit, "size", len(msg))
+			return true
+		}
+		return false
+	})
+	if len(fits) == 0 {
+		log.Info("dmarc reports: no destination to send the report to")
+		st.Done = true
+		return
+	}
+	if len(fits) < len(ok) {
+		msg = reportMessage(rep, r.cfg, addrs(fits), gz, now)
+	}
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	// The null sender: a report that cannot be delivered is not
+	// reported on in turn, as Sluice's own reports go (RFC 3834 §3.3).
+	qid, err := r.mailer.Send(sctx, sdk.OutgoingMessage{From: "", To: addrs(fits), Message: msg})
+	cancel()
+	if err != nil {
+		if !errors.Is(err, sdk.ErrNoMailer) && r.retry(st, now) {
+			log.Warn("dmarc reports: report not queued; will retry", "err", err, "retry_at", st.RetryAt)
+			return
+		}
+		log.Error("dmarc reports: report not queued, dropped", "to", addrs(fits), "err", err)
+		st.Done = true
+		return
+	}
+	st.Done = true
+	log.Info("dmarc reports: report queued", "queue_id", qid, "to", addrs(fits), "records", len(rep.feedback.Records))
+}
+
+// retry counts a failed attempt and schedules the next, if one is left.
+func (r *reporter) retry(st *domainProgress, now time.Time) bool {
+	st.Failures++
+	if st.Failures >= reportTries {
+		return false
+	}
+	st.RetryAt = now.Add(reportRetry[min(st.Failures, len(reportRetry))-1])
+	return true
+}
+
+func addrs(ds []ruaDest) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.addr)
+	}
+	return out
+}
+
+func (r *reporter) progressPath(day string) string {
+	return filepath.Join(r.dir, "progress-"+day+".json")
+}
+
+// loadProgress reads day's progress; one that does not read is taken as
+// none (a report may then go twice, with the same Report-ID).
+func (r *reporter) loadProgress(day string) map[string]*domainProgress {
+	prog := map[string]*domainProgress{}
+	b, err := os.ReadFile(r.progressPath(day))
+	if errors.Is(err, fs.ErrNotExist) {
+		return prog
+	}
+	if err == nil {
+		err = json.Unmarshal(b, &prog)
+	}
+	if err != nil {
+		r.log.Error("dmarc reports: progress file does not read; starting the day afresh", "day", day, "err", err)
+		return map[string]*domainProgress{}
+	}
+	for d, st := range prog {
+		if st == nil {
+			delete(prog, d)
+		}
+	}
+	return prog
+}
+
+// saveProgress replaces day's progress file whole (internal/atomicfile),
+// so that a crash leaves the last one.
+func (r *reporter) saveProgress(day string, prog map[string]*domainProgress) {
+	b, err := json.Marshal(prog)
+	if err == nil {
+		err = atomicfile.Write(r.progressPath(day), b, 0o600)
+	}
+	if err != nil {
+		r.log.Error("dmarc reports: saving the progress", "day", day, "err", err)
+	}
+}
+
+// removeDay removes day's history and progress.
+func (r *reporter) removeDay(day string) {
+	for _, p := range []string{r.historyPath(day), r.progressPath(day)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.log.Error("dmarc reports: removing a finished day", "file", p, "err", err)
+		}
+	}
+}
