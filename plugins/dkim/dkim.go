@@ -86,6 +86,9 @@ type Config struct {
 	// meant for the mail from it, and RFC 8460 §5.3 has an unsigned
 	// TLS-RPT report ignored.
 	SignReports *bool `json:"sign_reports"`
+	// ARC, when present, seals the mail passing through that the stage
+	// does not sign (arc_seal.go).
+	ARC *ARCConfig `json:"arc"`
 }
 
 // DefaultHeaders are the fields signed when Headers is not set: RFC 6376
@@ -123,6 +126,7 @@ type Plugin struct {
 	signNets    []netip.Prefix
 	signReports bool
 	maxVerify   int
+	arc         *arcSealer
 	configured  bool
 }
 
@@ -149,7 +153,14 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 			return err
 		}
 	}
-	if p.mode != ModeSign && p.Resolver == nil {
+	if cfg.ARC != nil {
+		var err error
+		if p.arc, err = configureARC(cfg.ARC, p.mode); err != nil {
+			return err
+		}
+	}
+	// A sealer validates the chain it extends (RFC 8617 §5.1.1, cv=).
+	if (p.mode != ModeSign || p.arc != nil) && p.Resolver == nil {
 		r, err := dnsresolve.FromEnv()
 		if err != nil {
 			return err
@@ -253,7 +264,9 @@ func parseCanonicalization(s string) (h, b msgdkim.Canonicalization, err error) 
 // pipeline's — signs nothing and needs no body; the core then sends only
 // the header section, instead of every message whole, 50 MB of it for a
 // 50 MB message.
-func (p *Plugin) HeadersOnly() bool { return p.mode == ModeSign && len(p.keys) == 0 }
+func (p *Plugin) HeadersOnly() bool {
+	return p.mode == ModeSign && len(p.keys) == 0 && p.arc == nil
+}
 
 // Data signs or verifies, by mode.
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
@@ -261,13 +274,44 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		return sdk.Verdict{}, fmt.Errorf("dkim: not configured")
 	}
 	switch {
+	case p.mode != ModeVerify && p.maySign(t):
+		return p.sign(t, m)
+	case p.mode == ModeSign && p.arc == nil:
+		return p.sign(t, m) // says why it does not sign
 	case p.mode == ModeSign:
-		return p.sign(t, m)
-	case p.mode == ModeBoth && p.maySign(t):
-		return p.sign(t, m)
-	default:
-		return p.verify(ctx, m)
+		// Mail passing through gets an ARC seal, not a signature.
+		return p.sealStage(t, m, sdk.Verdict{}, p.validateARC(ctx, m))
 	}
+	v, err := p.verify(ctx, m)
+	if err != nil {
+		return v, err
+	}
+	o := p.validateARC(ctx, m)
+	if r, ok := arcResult(o, t.Session.ClientIP); ok {
+		v.AuthResults = append(v.AuthResults, r)
+		v.Reason += "; arc: " + o.cv
+		if o.reason != "" {
+			v.Reason += " (" + o.reason + ")"
+		}
+	}
+	if p.arc == nil {
+		return v, nil
+	}
+	return p.sealStage(t, m, v, o)
+}
+
+// sealStage adds the seal's edits and reason to v.
+func (p *Plugin) sealStage(t *sdk.Txn, m *sdk.Message, v sdk.Verdict, o arcOutcome) (sdk.Verdict, error) {
+	edits, why, err := p.seal(t, m, v.AuthResults, o)
+	if err != nil {
+		return sdk.Verdict{}, err
+	}
+	v.Edits = append(v.Edits, edits...)
+	if v.Reason != "" {
+		v.Reason += "; "
+	}
+	v.Reason += why
+	return v, nil
 }
 
 // rawMessage renders the message as the core will transmit it: each

@@ -1,0 +1,165 @@
+package dkim
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// ARCConfig is [stage.config.arc]: the key an ARC sealer signs with. Its
+// presence turns sealing on (modes sign and both).
+type ARCConfig struct {
+	// Domain is the sealer's d=; Selector its s=.
+	Domain   string `json:"domain"`
+	Selector string `json:"selector"`
+	// KeyFile is a PEM RSA private key, in the format of keys: ARC
+	// signs with rsa-sha256 only (RFC 8617 §4.1.2, §4.1.3).
+	KeyFile string `json:"key_file"`
+}
+
+// EnvHostname is where the core hands plugins its hostname, the
+// authserv-id of its Authentication-Results (plugins/spf reads it too).
+const EnvHostname = "SLUICE_HOSTNAME"
+
+// arcSealer is a loaded ARCConfig.
+type arcSealer struct {
+	domain, selector string
+	key              crypto.Signer
+	authservID       string
+}
+
+// configureARC loads the sealing key; every error names its key.
+func configureARC(cfg *ARCConfig, mode string) (*arcSealer, error) {
+	if mode == ModeVerify {
+		return nil, fmt.Errorf("arc: sealing needs mode sign or both (a verify stage checks ARC chains without it)")
+	}
+	for _, k := range []struct{ name, v string }{{"domain", cfg.Domain}, {"selector", cfg.Selector}, {"key_file", cfg.KeyFile}} {
+		if k.v == "" {
+			return nil, fmt.Errorf("arc.%s is required", k.name)
+		}
+	}
+	domain, err := dnsresolve.ALabels(cfg.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("arc.domain %q: %w", cfg.Domain, err)
+	}
+	key, err := LoadKey(cfg.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("arc.key_file: %w", err)
+	}
+	if _, ok := key.(*rsa.PrivateKey); !ok {
+		return nil, fmt.Errorf("arc.key_file: an RSA key is needed: ARC signs with rsa-sha256 only (RFC 8617 §4.1.3)")
+	}
+	id := os.Getenv(EnvHostname)
+	if id == "" {
+		id, _ = os.Hostname()
+	}
+	return &arcSealer{domain: dnsresolve.Fold(domain), selector: cfg.Selector, key: key, authservID: id}, nil
+}
+
+// seal adds an ARC Set to a message passing through (RFC 8617 §5.1): the
+// results this host found (earlier stages' and own, this stage's) as the
+// AAR, an AMS over the message, an AS over the chain. It returns no
+// edits, and why, when the chain must not grow.
+func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOutcome) ([]sdk.Edit, string, error) {
+	s := p.arc
+	switch {
+	case o.topFail:
+		// §5.1 step 1: a chain whose newest seal says cv=fail has ended.
+		return nil, "arc: not sealed: the chain ended upstream with cv=fail", nil
+	case o.temporary:
+		// A seal of cv=fail would end the chain for good over a DNS
+		// failure that may pass: the message goes on unsealed instead.
+		return nil, "arc: not sealed: " + o.reason, nil
+	case o.present && len(o.chain.sets) == 0:
+		return nil, "arc: not sealed: malformed chain: " + o.reason, nil
+	}
+	i := len(o.chain.sets) + 1
+	if i > maxARCSets {
+		return nil, fmt.Sprintf("arc: not sealed: the chain has %d sets already (RFC 8617 §4.2.1)", maxARCSets), nil
+	}
+	cv := o.cv
+	if i == 1 {
+		cv = cvNone
+	}
+	results := append(append([]sdk.AuthResult(nil), t.AuthResults...), own...)
+	hasARC := false
+	for _, r := range results {
+		hasARC = hasARC || strings.EqualFold(r.Method, "arc")
+	}
+	if !hasARC {
+		r, ok := arcResult(o, t.Session.ClientIP)
+		if !ok {
+			r = sdk.AuthResult{Method: "arc", Result: cvNone}
+		}
+		results = append(results, r)
+	}
+	inst := strconv.Itoa(i)
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	aar := sdk.Header{Name: fieldAAR, Value: "i=" + inst + "; " + authResultsValue(s.authservID, results)}
+
+	// The AMS: relaxed/relaxed over the configured fields, never the
+	// ARC fields or Authentication-Results (RFC 8617 §4.1.2).
+	var names []string
+	for _, n := range p.headerKeys(m) {
+		l := strings.ToLower(n)
+		if !strings.HasPrefix(l, "arc-") && l != "authentication-results" {
+			names = append(names, n)
+		}
+	}
+	ams := sdk.Header{Name: fieldAMS, Value: "i=" + inst + "; a=" + arcAlgorithm + "; c=relaxed/relaxed; d=" + s.domain +
+		"; s=" + s.selector + "; t=" + now + ";\r\n\th=" + strings.Join(names, ":") +
+		";\r\n\tbh=" + base64.StdEncoding.EncodeToString(bodyHash(m.Body, true)) + ";\r\n\tb="}
+	var data strings.Builder
+	for _, f := range pickFields(m.Headers, names) {
+		data.WriteString(canonHeader(fieldText(f), true))
+		data.WriteString("\r\n")
+	}
+	data.WriteString(canonHeader(fieldText(ams), true))
+	b, err := s.sign(data.String())
+	if err != nil {
+		return nil, "", err
+	}
+	ams.Value += b
+
+	as := sdk.Header{Name: fieldAS, Value: "i=" + inst + "; cv=" + cv + "; a=" + arcAlgorithm + "; d=" + s.domain +
+		"; s=" + s.selector + "; t=" + now + ";\r\n\tb="}
+	sets := append(append([]arcSet(nil), o.chain.sets...), arcSet{aar: &aar, ams: &ams, as: &as})
+	if b, err = s.sign(sealData(sets, nil)); err != nil {
+		return nil, "", err
+	}
+	as.Value += b
+	// The newest set on top, AS first, the order dkimpy and OpenARC
+	// write (RFC 8617 sets none: sets are told apart by i=).
+	edits := []sdk.Edit{
+		sdk.InsertHeader{Index: 0, Name: as.Name, Value: as.Value},
+		sdk.InsertHeader{Index: 1, Name: ams.Name, Value: ams.Value},
+		sdk.InsertHeader{Index: 2, Name: aar.Name, Value: aar.Value},
+	}
+	return edits, fmt.Sprintf("arc: sealed i=%d cv=%s with %s._domainkey.%s", i, cv, s.selector, s.domain), nil
+}
+
+// sign is b= for data: an rsa-sha256 signature, folded.
+func (s *arcSealer) sign(data string) (string, error) {
+	sum := sha256.Sum256([]byte(data))
+	sig, err := s.key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("arc: signing with %s._domainkey.%s: %w", s.selector, s.domain, err)
+	}
+	b := base64.StdEncoding.EncodeToString(sig)
+	var parts []string
+	for len(b) > 72 {
+		parts = append(parts, b[:72])
+		b = b[72:]
+	}
+	return strings.Join(append(parts, b), "\r\n\t"), nil
+}
