@@ -30,9 +30,10 @@ case "${1:-}" in
   # Real milters for tests/interop/milter_test.go and rspamd_test.go.
   # Debian's policy-rc.d (or the lack of systemd) keeps their postinst from
   # starting daemons; the tests start their own on loopback.
-  milters) pkgs="opendkim opendkim-tools python3-dkim spamass-milter spamd python3-milter rspamd" ;
+  # python3-authres: dkimpy's ARC sealing needs it (tests/interop/arc_test.go).
+  milters) pkgs="opendkim opendkim-tools python3-dkim python3-authres spamass-milter spamd python3-milter rspamd" ;
            cmds="opendkim opendkim-genkey spamass-milter spamd rspamd" ;
-           pycheck="import Milter, dkim" ;;
+           pycheck="import Milter, dkim, authres" ;;
   # Headless Chromium drives the dashboard in core/admin's browser test
   # (DevTools protocol over loopback). Debian's build, never a download.
   chromium) pkgs="chromium" ; cmds="chromium" ;;
