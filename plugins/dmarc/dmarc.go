@@ -234,7 +234,9 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		}
 	}
 	v.AuthResults, v.Reason = ars, strings.Join(reasons, "; ")
-	if p.reports != nil && len(rows) > 0 {
+	// A message answered 451 is evaluated again at its retry, where it
+	// is counted: the rows of its other author domains wait for it too.
+	if p.reports != nil && len(rows) > 0 && v.Action != sdk.ActionTempfail {
 		p.reports.record(t, rows)
 	}
 	return v, nil
