@@ -194,11 +194,19 @@ func (r *reporter) record(t *sdk.Txn, rows []*historyRow) {
 	}
 }
 
-// appendFile writes b at the end of path in one write.
+// appendFile writes b at the end of path in one write. A file that does
+// not end in a newline (a crash cut its last line short) gets one first:
+// appended to the torn line, b's first line would not read either.
 func appendFile(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
+	}
+	if fi, serr := f.Stat(); serr == nil && fi.Size() > 0 {
+		last := make([]byte, 1)
+		if _, rerr := f.ReadAt(last, fi.Size()-1); rerr == nil && last[0] != '\n' {
+			b = append([]byte{'\n'}, b...)
+		}
 	}
 	_, err = f.Write(b)
 	if cerr := f.Close(); err == nil {

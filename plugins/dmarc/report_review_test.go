@@ -1,8 +1,10 @@
 package dmarc
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,5 +29,82 @@ func TestReportTempfailNotRecorded(t *testing.T) {
 	deliver(t, p, "192.0.2.25", "a@noauth.test", "a@noauth.test")
 	if rows := readHistory(t, dir, day0); len(rows) != 1 {
 		t.Errorf("%d rows, want 1", len(rows))
+	}
+}
+
+// historyLine is a line of the history as the stage writes it.
+const historyLine = `{"ip":"192.0.2.25","header_from":"example.org","envelope_from":"example.org","policy":{"domain":"example.org","adkim":"r","aspf":"r","p":"reject","sp":"reject","pct":100,"fo":"0"},"rua":["mailto:d@example.org"],"disposition":"reject","dkim":"fail","spf":"fail","spf_results":[{"domain":"example.org","scope":"mfrom","result":"none"}]}` + "\n"
+
+// sentCount sends day0's reports and returns the messages counted in
+// the one report queued.
+func sentCount(t *testing.T, p *Plugin, m *recMailer, clock *fakeClock) int {
+	t.Helper()
+	clock.set(day0.Add(25 * time.Hour))
+	p.reports.pass(context.Background())
+	sent := m.messages()
+	if len(sent) != 1 {
+		t.Fatalf("%d reports, want 1", len(sent))
+	}
+	n := 0
+	for _, rec := range openReport(t, sent[0]).feedback.Records {
+		n += rec.Row.Count
+	}
+	return n
+}
+
+func writeHistory(t *testing.T, dir, content string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, "history-"+day0.Format(dayLayout)+".jsonl"), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReportTornLine: a history whose last line a crash cut short gets
+// the next evaluation on a line of its own; the torn line alone is lost
+// (before, the next line was appended to it and lost with it).
+func TestReportTornLine(t *testing.T) {
+	reportDNS(t)
+	dir := t.TempDir()
+	writeHistory(t, dir, historyLine+`{"ip":"192.0.2.`)
+	m := newRecMailer()
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	p := reportingPlugin(t, dir, m, clock, "", false)
+	deliver(t, p, "192.0.2.26", "a@example.org", "a@example.org")
+	if n := sentCount(t, p, m, clock); n != 2 {
+		t.Errorf("report counts %d messages, want 2 (the line before the torn one, the one after)", n)
+	}
+}
+
+// TestReportLongLine: a line over historyMaxLine is skipped and the lines
+// after it are read (before, the reading stopped there and the rest of
+// the day went unreported).
+func TestReportLongLine(t *testing.T) {
+	reportDNS(t)
+	dir := t.TempDir()
+	writeHistory(t, dir, historyLine+strings.Repeat("x", historyMaxLine+10)+"\n"+historyLine)
+	m := newRecMailer()
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	p := reportingPlugin(t, dir, m, clock, "", false)
+	if n := sentCount(t, p, m, clock); n != 2 {
+		t.Errorf("report counts %d messages, want 2", n)
+	}
+}
+
+// TestReportHistoryUnreadableKept: a history that cannot be read now is
+// kept and tried again, not removed as if its reports were done.
+func TestReportHistoryUnreadableKept(t *testing.T) {
+	reportDNS(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "history-"+day0.Format(dayLayout)+".jsonl")
+	if err := os.Mkdir(bad, 0o700); err != nil { // read fails: EISDIR
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: day0.Add(25 * time.Hour)}
+	p := reportingPlugin(t, dir, newRecMailer(), clock, "", false)
+	if next := p.reports.pass(context.Background()); !next.Equal(clock.now().Add(reportRetry[0])) {
+		t.Errorf("next pass %v, want the retry at %v", next, clock.now().Add(reportRetry[0]))
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Errorf("history removed: %v", err)
 	}
 }

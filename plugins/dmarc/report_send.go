@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -135,7 +136,13 @@ func (r *reporter) historyDays() []string {
 // sendDay sends day's reports that are due, and says when the earliest
 // of those still pending is to be retried.
 func (r *reporter) sendDay(ctx context.Context, day string, start, now time.Time) (time.Time, bool) {
-	byDomain, order := r.readDay(day)
+	byDomain, order, err := r.readDay(day)
+	if err != nil {
+		// Kept for a later pass: a history that cannot be read now (an
+		// I/O error, too many open files) is not one that is done.
+		r.log.Error("dmarc reports: reading the history; will retry", "day", day, "err", err)
+		return now.Add(reportRetry[0]), true
+	}
 	prog := r.loadProgress(day)
 	var next time.Time
 	pending := false
@@ -155,7 +162,7 @@ func (r *reporter) sendDay(ctx context.Context, day string, start, now time.Time
 			pending = true
 			continue
 		}
-		r.sendDomain(ctx, aggregate(r.cfg, domain, start, byDomain[domain]), st, now)
+		r.sendDomain(ctx, byDomain[domain].report(r.cfg, domain, start), st, now)
 		r.saveProgress(day, prog)
 		if !st.Done {
 			if !pending || st.RetryAt.Before(next) {
@@ -170,35 +177,64 @@ func (r *reporter) sendDay(ctx context.Context, day string, start, now time.Time
 	return next, pending
 }
 
-// readDay reads day's history, by policy domain in the order first seen.
-// A line that does not read (the last of a crash) is skipped.
-func (r *reporter) readDay(day string) (map[string][]*historyRow, []string) {
-	b, err := os.ReadFile(r.historyPath(day))
-	if err != nil {
-		r.log.Error("dmarc reports: reading the history", "day", day, "err", err)
-		return nil, nil
+// historyMaxLine bounds a history line; a longer one (not one the stage
+// wrote) is skipped whole, and the lines after it are read.
+const historyMaxLine = 1 << 20
+
+// readDay reads day's history a line at a time into each policy domain's
+// distinct rows (domainRows), the domains in the order first seen, so
+// that a day of a million lines is never held whole. A line that does
+// not read (the last of a crash, a torn write) is skipped.
+func (r *reporter) readDay(day string) (map[string]*domainRows, []string, error) {
+	f, err := os.Open(r.historyPath(day))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
 	}
-	byDomain := map[string][]*historyRow{}
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	byDomain := map[string]*domainRows{}
 	var order []string
 	bad := 0
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		var row historyRow
-		if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row.Policy.Domain == "" {
-			bad++
+	br := bufio.NewReaderSize(f, 64<<10)
+	var line []byte
+	long := false
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if !long && len(line)+len(chunk) <= historyMaxLine {
+			line = append(line, chunk...)
+		} else {
+			long, line = true, line[:0]
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
 		}
-		d := row.Policy.Domain
-		if byDomain[d] == nil {
-			order = append(order, d)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, nil, err
 		}
-		byDomain[d] = append(byDomain[d], &row)
+		if l := bytes.TrimSpace(line); long || len(l) > 0 {
+			var row historyRow
+			if long || json.Unmarshal(l, &row) != nil || row.Policy.Domain == "" {
+				bad++
+			} else {
+				d := row.Policy.Domain
+				if byDomain[d] == nil {
+					byDomain[d] = &domainRows{}
+					order = append(order, d)
+				}
+				byDomain[d].add(&row)
+			}
+		}
+		line, long = line[:0], false
+		if err != nil {
+			break
+		}
 	}
 	if bad > 0 {
 		r.log.Warn("dmarc reports: history lines that do not read, skipped", "day", day, "lines", bad)
 	}
-	return byDomain, order
+	return byDomain, order, nil
 }
 
 // sendDomain sends one domain's report, recording in st how it went.

@@ -60,13 +60,47 @@ type dayReport struct {
 	feedback   feedback
 }
 
-// aggregate turns a day's rows of one policy domain into its report:
+// domainRows is one policy domain's rows of a day as they are read:
 // identical rows (same client, disposition, results, reasons and
-// identifiers) are one record with their count, in the order first seen.
+// identifiers) are one record with their count, in the order first seen,
+// so that a day of a busy MX is held as its distinct rows, not its lines.
 // The policy and destinations are those of the last row, the record as
 // the domain last published it that day.
-func aggregate(rc ReportsConfig, domain string, day time.Time, rows []*historyRow) *dayReport {
-	rep := &dayReport{domain: domain, begin: day, end: day.Add(24*time.Hour - time.Second)}
+type domainRows struct {
+	policy  policyPublished
+	rua     []string
+	index   map[string]int
+	records []reportRecord
+}
+
+// add counts row.
+func (d *domainRows) add(row *historyRow) {
+	d.policy, d.rua = row.Policy, row.RUA
+	k := *row
+	k.Policy, k.RUA = policyPublished{}, nil
+	b, _ := json.Marshal(k)
+	key := string(b)
+	if i, ok := d.index[key]; ok {
+		d.records[i].Row.Count++
+		return
+	}
+	var rec reportRecord
+	rec.Row.SourceIP, rec.Row.Count = row.SourceIP, 1
+	ev := &rec.Row.Evaluated
+	ev.Disposition, ev.DKIM, ev.SPF, ev.Reasons = row.Disposition, row.DKIM, row.SPF, row.Reasons
+	id := &rec.Identifiers
+	id.EnvelopeTo, id.EnvelopeFrom, id.HeaderFrom = row.EnvelopeTo, row.EnvelopeFrom, row.HeaderFrom
+	rec.AuthResults.DKIM, rec.AuthResults.SPF = row.DKIMResults, row.SPFResults
+	if d.index == nil {
+		d.index = map[string]int{}
+	}
+	d.index[key] = len(d.records)
+	d.records = append(d.records, rec)
+}
+
+// report is the domain's report of the UTC day that starts at day.
+func (d *domainRows) report(rc ReportsConfig, domain string, day time.Time) *dayReport {
+	rep := &dayReport{domain: domain, begin: day, end: day.Add(24*time.Hour - time.Second), rua: d.rua}
 	rep.feedback = feedback{
 		Version: "1.0",
 		Metadata: reportMetadata{
@@ -74,28 +108,19 @@ func aggregate(rc ReportsConfig, domain string, day time.Time, rows []*historyRo
 			ReportID: reportID(rc.Submitter, domain, day),
 			Begin:    rep.begin.Unix(), End: rep.end.Unix(),
 		},
-	}
-	index := map[string]int{}
-	for _, row := range rows {
-		rep.feedback.Policy, rep.rua = row.Policy, row.RUA
-		k := *row
-		k.Policy, k.RUA = policyPublished{}, nil
-		key, _ := json.Marshal(k)
-		if i, ok := index[string(key)]; ok {
-			rep.feedback.Records[i].Row.Count++
-			continue
-		}
-		var rec reportRecord
-		rec.Row.SourceIP, rec.Row.Count = row.SourceIP, 1
-		ev := &rec.Row.Evaluated
-		ev.Disposition, ev.DKIM, ev.SPF, ev.Reasons = row.Disposition, row.DKIM, row.SPF, row.Reasons
-		id := &rec.Identifiers
-		id.EnvelopeTo, id.EnvelopeFrom, id.HeaderFrom = row.EnvelopeTo, row.EnvelopeFrom, row.HeaderFrom
-		rec.AuthResults.DKIM, rec.AuthResults.SPF = row.DKIMResults, row.SPFResults
-		index[string(key)] = len(rep.feedback.Records)
-		rep.feedback.Records = append(rep.feedback.Records, rec)
+		Policy:  d.policy,
+		Records: d.records,
 	}
 	return rep
+}
+
+// aggregate is the report of a day's rows of one policy domain.
+func aggregate(rc ReportsConfig, domain string, day time.Time, rows []*historyRow) *dayReport {
+	var d domainRows
+	for _, row := range rows {
+		d.add(row)
+	}
+	return d.report(rc, domain, day)
 }
 
 // reportID names a report the same way each time it is made, so that a
