@@ -96,6 +96,13 @@ func newHistoryRow(domain, at string, rec *Record, results []sdk.AuthResult) *hi
 		switch r.Method {
 		case "dkim":
 			d := normalize(r.Props["header.d"])
+			if d == "" {
+				// No signature to speak of (the dkim stage's "none" for
+				// an unsigned message, a signature without d=): RFC 7489
+				// Appendix C has a dkim result per signature, with its
+				// domain, and none when there is no signature.
+				continue
+			}
 			row.DKIMResults = append(row.DKIMResults, dkimResult{Domain: d, Selector: r.Props["header.s"], Result: oneOf(res, dkimResults)})
 			if res == "pass" && d != "" && align(domain, d, rec.StrictDKIM) {
 				row.DKIM = ResultPass

@@ -108,3 +108,18 @@ func TestReportHistoryUnreadableKept(t *testing.T) {
 		t.Errorf("history removed: %v", err)
 	}
 }
+
+// TestReportUnsignedNoDKIMResult: the dkim stage's result for an unsigned
+// message (dkim=none, no header.d) is no dkim element of auth_results,
+// which has one per signature, each with its domain.
+func TestReportUnsignedNoDKIMResult(t *testing.T) {
+	reportDNS(t)
+	dir := t.TempDir()
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	p := reportingPlugin(t, dir, newRecMailer(), clock, "", false)
+	unsigned := sdk.AuthResult{Method: "dkim", Result: "none", Reason: "message not signed", Stage: "dkim"}
+	deliver(t, p, "192.0.2.25", "a@example.org", "a@example.org", unsigned, spf("a@example.org"))
+	if rows := readHistory(t, dir, day0); len(rows) != 1 || len(rows[0].DKIMResults) != 0 {
+		t.Errorf("rows %+v, want one without dkim results", rows)
+	}
+}
