@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // reportMaxRUA bounds the addresses one domain's report goes to, as the
@@ -50,7 +51,12 @@ func parseRUA(uris []string) (dests []ruaDest, ignored []string) {
 		}
 		addr, err := url.PathUnescape(pu.Opaque)
 		at := strings.LastIndexByte(addr, '@')
-		if err != nil || at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr, " \t\r\n<>,;\"") || !domainName.MatchString(addr[at+1:]) {
+		// The address becomes a recipient and a To field: a mailbox
+		// (RFC 5321 §4.1.2), as the core's envelope checks take it, so
+		// that no NUL, control character or second "@" of a
+		// percent-decoding reaches either.
+		if err != nil || at <= 0 || at == len(addr)-1 || strings.ContainsAny(addr, " \t\r\n<>,;\"") || !domainName.MatchString(addr[at+1:]) ||
+			envelope.MailboxError(addr) != nil {
 			ignored = append(ignored, u+": not an address")
 			continue
 		}

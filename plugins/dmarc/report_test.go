@@ -310,16 +310,20 @@ func TestReportDestinations(t *testing.T) {
 func TestParseRUA(t *testing.T) {
 	dests, ignored := parseRUA([]string{
 		"mailto:a@example.org!10m", "mailto:a@EXAMPLE.org", "https://r.example/x", "mailto:b@x.test!1k",
-		"mailto:c%40d@x.test", "mailto:nobody", "mailto:c@x.test!2", "mailto:d@x.test", "mailto:e@x.test", "mailto:f@x.test",
+		"mailto:c%40d@x.test", "mailto:nobody", "mailto:c@x.test!2", "mailto:d@x.test", "mailto:a%00b@x.test", "mailto:a(b@x.test",
+		"mailto:e@x.test", "mailto:f@x.test",
 	})
 	var got []string
 	for _, d := range dests {
 		got = append(got, d.addr+"/"+itoa(d.limit))
 	}
-	if want := "a@example.org/10485760 b@x.test/1024 c@d@x.test/0 c@x.test/2 d@x.test/0"; strings.Join(got, " ") != want {
+	if want := "a@example.org/10485760 b@x.test/1024 c@x.test/2 d@x.test/0 e@x.test/0"; strings.Join(got, " ") != want {
 		t.Errorf("dests %v, want %s", got, want)
 	}
-	if len(ignored) != 4 || !strings.Contains(ignored[0], "not a mailto") || !strings.Contains(ignored[1], "not an address") || !strings.Contains(ignored[3], "over the limit") {
+	// c%40d (a second "@"), a%00b (a NUL) and a(b are no mailboxes.
+	if len(ignored) != 6 || !strings.Contains(ignored[0], "not a mailto") || !strings.Contains(ignored[1], "not an address") ||
+		!strings.Contains(ignored[3], "a%00b@x.test: not an address") || !strings.Contains(ignored[4], "a(b@x.test: not an address") ||
+		!strings.Contains(ignored[5], "over the limit") {
 		t.Errorf("ignored %q", ignored)
 	}
 }
