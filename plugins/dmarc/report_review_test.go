@@ -123,3 +123,53 @@ func TestReportUnsignedNoDKIMResult(t *testing.T) {
 		t.Errorf("rows %+v, want one without dkim results", rows)
 	}
 }
+
+// heldMailer holds each Send until released, saying when it is entered.
+type heldMailer struct {
+	entered, release chan struct{}
+	rec              *recMailer
+}
+
+func (h *heldMailer) Send(ctx context.Context, msg sdk.OutgoingMessage) (string, error) {
+	h.entered <- struct{}{}
+	<-h.release
+	return h.rec.Send(ctx, msg)
+}
+
+// TestReportOneSenderPerDirectory: two processes of the stage on one
+// state directory (a reload's new process while the old one finishes)
+// do not both send a day: while one is sending, the other's pass sends
+// nothing and comes back a minute later (before, it sent the same
+// report again).
+func TestReportOneSenderPerDirectory(t *testing.T) {
+	reportDNS(t)
+	dir := t.TempDir()
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	held := &heldMailer{entered: make(chan struct{}), release: make(chan struct{}), rec: newRecMailer()}
+	old := reportingPlugin(t, dir, held, clock, "", false)
+	deliver(t, old, "192.0.2.25", "a@example.org", "a@example.org")
+	other := newRecMailer()
+	renewed := reportingPlugin(t, dir, other, clock, "", false)
+
+	clock.set(day0.Add(25 * time.Hour))
+	done := make(chan struct{})
+	go func() { defer close(done); old.reports.pass(context.Background()) }()
+	select {
+	case <-held.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first process did not send")
+	}
+	if next := renewed.reports.pass(context.Background()); !next.Equal(clock.now().Add(time.Minute)) {
+		t.Errorf("next pass of the second process %v, want a minute later", next)
+	}
+	close(held.release)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first process's pass did not end")
+	}
+	renewed.reports.pass(context.Background())
+	if n, m := len(held.rec.messages()), len(other.messages()); n != 1 || m != 0 {
+		t.Errorf("reports sent: %d by the first process, %d by the second; want 1 and 0", n, m)
+	}
+}

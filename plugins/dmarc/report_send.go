@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
@@ -91,6 +92,15 @@ func (r *reporter) pass(ctx context.Context) time.Time {
 	r.sendMu.Lock()
 	defer r.sendMu.Unlock()
 	now := r.clock().UTC()
+	// A reload that changes the stage starts its new process while the
+	// old one finishes its sessions, both with this directory: the
+	// state directory's lock lets one of them send at a time, else both
+	// read the same progress and send the same reports.
+	unlock, ok := r.lockSend()
+	if !ok {
+		return now.Add(time.Minute)
+	}
+	defer unlock()
 	today := now.Truncate(24 * time.Hour)
 	next := today.Add(24*time.Hour + r.delay)
 	for _, day := range r.historyDays() {
@@ -375,4 +385,28 @@ func (r *reporter) removeDay(day string) {
 			r.log.Error("dmarc reports: removing a finished day", "file", p, "err", err)
 		}
 	}
+}
+
+// lockSend takes the state directory's send lock (an flock of the
+// directory itself, which leaves no file behind) without waiting; false when another process of the stage
+// holds it. A lock that cannot be taken for another reason is logged and
+// not waited for: reports going twice, with the same Report-ID, is the
+// lesser harm.
+func (r *reporter) lockSend() (unlock func(), ok bool) {
+	f, err := os.Open(r.dir)
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			_ = f.Close()
+			return nil, false
+		}
+	}
+	if err != nil {
+		r.log.Error("dmarc reports: taking the send lock", "err", err)
+	}
+	return func() {
+		if f != nil {
+			_ = f.Close() // releases the flock
+		}
+	}, true
 }
