@@ -129,8 +129,9 @@ type Plugin struct {
 	// noLoop keeps Configure from starting the reports' sender, for
 	// tests that run its passes themselves.
 	noLoop bool
-	// stopReports ends the sender a previous Configure started.
-	stopReports context.CancelFunc
+	// stopReports ends the sender a previous Configure started, and
+	// waits for it to return.
+	stopReports func()
 }
 
 // Configure reads the config and builds the resolver.

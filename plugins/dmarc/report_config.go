@@ -90,8 +90,12 @@ func (p *Plugin) configureReports(c sdk.Config) error {
 	}
 	if !p.noLoop {
 		ctx, cancel := context.WithCancel(context.Background())
-		p.stopReports = cancel
-		go p.reports.run(ctx)
+		done := make(chan struct{})
+		// Stopping waits for the sender: a pass under way would go on
+		// writing the state directory (its progress, a finished day's
+		// removal) after the stop had returned.
+		p.stopReports = func() { cancel(); <-done }
+		go func() { defer close(done); p.reports.run(ctx) }()
 	}
 	return nil
 }
