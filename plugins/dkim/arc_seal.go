@@ -110,14 +110,22 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 	// The AMS: relaxed/relaxed over the configured fields, never the
 	// ARC fields or Authentication-Results (RFC 8617 §4.1.2).
 	var names []string
+	hasFrom := false
 	for _, n := range p.headerKeys(m) {
 		l := strings.ToLower(n)
 		if !strings.HasPrefix(l, "arc-") && l != "authentication-results" {
 			names = append(names, n)
+			hasFrom = hasFrom || l == "from"
 		}
 	}
-	ams := sdk.Header{Name: fieldAMS, Value: "i=" + inst + "; a=" + arcAlgorithm + "; c=relaxed/relaxed; d=" + s.domain +
-		"; s=" + s.selector + "; t=" + now + ";\r\n\th=" + strings.Join(names, ":") +
+	if !hasFrom {
+		// A message without From, From not over-signed: h= still names
+		// it, as DKIM's must (RFC 6376 §5.4), and is never empty, which
+		// validators (ours, dkimpy) refuse.
+		names = append(names, "From")
+	}
+	ams := sdk.Header{Name: fieldAMS, Value: "i=" + inst + "; a=" + arcAlgorithm + "; c=relaxed/relaxed;\r\n\td=" + s.domain +
+		"; s=" + s.selector + "; t=" + now + ";\r\n\th=" + foldList(names, ":", len("\th=")) +
 		";\r\n\tbh=" + base64.StdEncoding.EncodeToString(bodyHash(m.Body, true)) + ";\r\n\tb="}
 	var data strings.Builder
 	for _, f := range pickFields(m.Headers, names) {
@@ -131,7 +139,7 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 	}
 	ams.Value += b
 
-	as := sdk.Header{Name: fieldAS, Value: "i=" + inst + "; cv=" + cv + "; a=" + arcAlgorithm + "; d=" + s.domain +
+	as := sdk.Header{Name: fieldAS, Value: "i=" + inst + "; cv=" + cv + "; a=" + arcAlgorithm + ";\r\n\td=" + s.domain +
 		"; s=" + s.selector + "; t=" + now + ";\r\n\tb="}
 	sets := append(append([]arcSet(nil), o.chain.sets...), arcSet{aar: &aar, ams: &ams, as: &as})
 	if b, err = s.sign(sealData(sets, nil)); err != nil {
@@ -146,6 +154,30 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 		sdk.InsertHeader{Index: 2, Name: aar.Name, Value: aar.Value},
 	}
 	return edits, fmt.Sprintf("arc: sealed i=%d cv=%s with %s._domainkey.%s", i, cv, s.selector, s.domain), nil
+}
+
+// foldList joins items with sep, folding after a separator when the
+// next item would take the line past 78 characters (RFC 5322 §2.1.1: at
+// most 998, and should be 78): h= lists every occurrence of up to 16 of
+// each signed field, a thousand characters and more on one line. used is
+// how much of the first line is taken already. Folding white space may go
+// around h='s colons (RFC 6376 §3.5).
+func foldList(items []string, sep string, used int) string {
+	var b strings.Builder
+	n := used
+	for i, it := range items {
+		if i > 0 {
+			b.WriteString(sep)
+			n += len(sep)
+			if n+len(it) > 77 { // 78 with the separator left behind
+				b.WriteString("\r\n\t")
+				n = 1
+			}
+		}
+		b.WriteString(it)
+		n += len(it)
+	}
+	return b.String()
 }
 
 // sign is b= for data: an rsa-sha256 signature, folded.

@@ -108,7 +108,7 @@ func TestARCSealTwiceVerifies(t *testing.T) {
 			t.Errorf("AAR %q lacks %q", aar, want)
 		}
 	}
-	if as := field(t, one, fieldAS); !strings.HasPrefix(as, "i=1; cv=none; a=rsa-sha256; d=forwarder.example; s=arc;") {
+	if as := field(t, one, fieldAS); !strings.HasPrefix(as, "i=1; cv=none; a=rsa-sha256;\r\n\td=forwarder.example; s=arc;") {
 		t.Errorf("AS %q", as)
 	}
 	r := wantARC(t, h, one, cvPass)
