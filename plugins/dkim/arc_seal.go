@@ -142,6 +142,11 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 	as := sdk.Header{Name: fieldAS, Value: "i=" + inst + "; cv=" + cv + "; a=" + arcAlgorithm + ";\r\n\td=" + s.domain +
 		"; s=" + s.selector + "; t=" + now + ";\r\n\tb="}
 	sets := append(append([]arcSet(nil), o.chain.sets...), arcSet{aar: &aar, ams: &ams, as: &as})
+	if cv == cvFail {
+		// RFC 8617 §5.1.2: the seal of a chain that failed covers this
+		// set alone, as if it were the only one.
+		sets = sets[len(sets)-1:]
+	}
 	if b, err = s.sign(sealData(sets, nil)); err != nil {
 		return nil, "", err
 	}

@@ -1,6 +1,8 @@
 package dkim
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -62,4 +64,46 @@ func TestARCSealWithoutFrom(t *testing.T) {
 		t.Errorf("AMS %q: want h=From", ams)
 	}
 	wantARC(t, verifier(t), sealed, cvPass)
+}
+
+// TestARCFailSealCoversOwnSet: the ARC-Seal of cv=fail signs its own ARC
+// Set alone (RFC 8617 §5.1.2), not the chain that failed, as dkimpy's
+// does; it signed sets 1 and 2.
+func TestARCFailSealCoversOwnSet(t *testing.T) {
+	d, dir := arcDNS(t)
+	first := sealer(t, d, dir, "forwarder.example", ModeSign)
+	second := sealer(t, d, dir, "list.example", ModeSign)
+	one, _ := seal(t, first, []byte(plainMessage))
+	broken := bytes.Replace(one, []byte("cv=none"), []byte("cv=none "), 1) // breaks the seal
+	two, v := seal(t, second, broken)
+	if !strings.Contains(v.Reason, "sealed i=2 cv=fail") {
+		t.Fatalf("reason %q, want a cv=fail seal", v.Reason)
+	}
+	m, err := sdktest.ParseMessage(two)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var own arcSet
+	for i := range m.Headers {
+		h := &m.Headers[i]
+		if !strings.HasPrefix(h.Value, "i=2;") {
+			continue
+		}
+		switch h.Name {
+		case fieldAAR:
+			own.aar = h
+		case fieldAMS:
+			own.ams = h
+		case fieldAS:
+			own.as, own.asTags = h, parseTags(h.Value)
+		}
+	}
+	p := &Plugin{}
+	if err := p.Configure(context.Background(), sdk.Config{JSON: []byte(`{"mode": "verify"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	c := &arcCheck{p: p, ctx: context.Background(), m: m, bodies: map[bool][]byte{}, keys: map[string]keyAnswer{}}
+	if err := c.checkAS(arcChain{sets: []arcSet{own}}, 1); err != nil {
+		t.Errorf("the cv=fail seal over its own set: %v", err)
+	}
 }
