@@ -110,7 +110,13 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 	}
 	inst := strconv.Itoa(i)
 	now := strconv.FormatInt(time.Now().Unix(), 10)
-	aar := sdk.Header{Name: fieldAAR, Value: "i=" + inst + "; " + authResultsValue(s.authservID, results)}
+	for k, r := range results {
+		if len(r.Reason) > maxAARReason {
+			r.Reason = strings.ToValidUTF8(r.Reason[:maxAARReason], "") + "..."
+			results[k] = r
+		}
+	}
+	aar := sdk.Header{Name: fieldAAR, Value: foldLines("i="+inst+"; "+authResultsValue(s.authservID, results), len(fieldAAR)+2)}
 
 	// The AMS: relaxed/relaxed over the configured fields, never the
 	// ARC fields or Authentication-Results (RFC 8617 §4.1.2).
@@ -164,6 +170,37 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 		sdk.InsertHeader{Index: 2, Name: aar.Name, Value: aar.Value},
 	}
 	return edits, fmt.Sprintf("arc: sealed i=%d cv=%s with %s._domainkey.%s", i, cv, s.selector, s.domain), nil
+}
+
+// maxAARReason bounds a reason= the AAR copies from a stage: a free text
+// of any length, as a plugin or milter wrote it.
+const maxAARReason = 200
+
+// foldLines folds each line of v longer than 78 characters before the
+// last white space that keeps it within 78, where there is one (RFC 5322
+// §2.2.3; white space in a quoted-string is folding white space too,
+// §3.2.4): a reason= of a few hundred characters, or the results of a
+// long list of props, made one line of the AAR past 998 characters.
+// used is how much of the first line the field's name takes.
+func foldLines(v string, used int) string {
+	lines := strings.Split(v, "\r\n")
+	var out []string
+	for k, l := range lines {
+		lead := 0
+		if k == 0 {
+			lead = used
+		}
+		for lead+len(l) > 78 && lead < 78 {
+			cut := strings.LastIndexAny(l[:78-lead], " \t")
+			if cut <= 0 {
+				break // one word longer than a line: left whole
+			}
+			out = append(out, l[:cut])
+			l, lead = l[cut:], 0
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\r\n")
 }
 
 // foldList joins items with sep, folding after a separator when the

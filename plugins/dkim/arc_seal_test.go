@@ -107,3 +107,30 @@ func TestARCFailSealCoversOwnSet(t *testing.T) {
 		t.Errorf("the cv=fail seal over its own set: %v", err)
 	}
 }
+
+// TestARCSealFoldsLongResults: the AAR copies the results of the stages
+// before it; a reason of some 1,300 characters (a milter's, a plugin's)
+// made one line of it past 998 characters. It is cut to 200 and folded.
+func TestARCSealFoldsLongResults(t *testing.T) {
+	d, dir := arcDNS(t)
+	h := sealer(t, d, dir, "forwarder.example", ModeSign)
+	txn := outside()
+	long := strings.Repeat("the policy service said something rather long ", 30)
+	txn.AuthResults = append(txn.AuthResults, sdk.AuthResult{Method: "x-policy", Result: "pass", Reason: long,
+		Props: map[string]string{"policy.a": strings.Repeat("a", 60), "policy.b": strings.Repeat("b", 60)}})
+	msg := []byte(plainMessage)
+	v := h.Data(txn, msg)
+	for name, lines := range insertedLines(v) {
+		for _, l := range lines {
+			if len(l) > 78 {
+				t.Errorf("%s: a line of %d characters: %.60q...", name, len(l), l)
+			}
+		}
+	}
+	sealed := sdktest.Apply(t, msg, v)
+	aar := field(t, sealed, fieldAAR)
+	if !strings.Contains(aar, "policy.b=bbbb") || !strings.Contains(aar, "...\"") {
+		t.Errorf("AAR %q", aar)
+	}
+	wantARC(t, verifier(t), sealed, cvPass)
+}
