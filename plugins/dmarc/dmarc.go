@@ -17,6 +17,7 @@
 //	skip_networks      = ["127.0.0.0/8", "::1/128"]  # clients not checked
 //	skip_authenticated = true                        # nor AUTH clients
 //	skip_relay_clients = true                        # nor relay_networks clients
+//	arc_trusted_sealers = ["lists.example.org"]      # forwarders whose ARC dmarc=pass counts (arc.go)
 //
 // DMARC is a receiver's check of mail arriving from other domains (RFC
 // 7489 §6.6): the site's own outbound mail is not judged by it, as
@@ -102,6 +103,10 @@ type Config struct {
 	// SkipRelayClients skips clients in the core's relay_networks
 	// (default true, as the spf stage).
 	SkipRelayClients *bool `json:"skip_relay_clients"`
+	// ArcTrustedSealers are the ARC sealers (ARC-Seal d=) whose record
+	// of dmarc=pass lets a failing message through when its ARC chain
+	// validated (arc.go); default none.
+	ArcTrustedSealers []string `json:"arc_trusted_sealers"`
 	// Reports is [stage.config.reports]: aggregate reports to the rua=
 	// of the domains evaluated (report_config.go); nil: none.
 	Reports *ReportsConfig `json:"reports"`
@@ -125,6 +130,7 @@ type Plugin struct {
 
 	cfg     Config
 	skip    []netip.Prefix
+	sealers map[string]bool
 	reports *reporter
 	// noLoop keeps Configure from starting the reports' sender, for
 	// tests that run its passes themselves.
@@ -146,6 +152,9 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 		return fmt.Errorf("skip_networks: %w", err)
 	}
 	p.skip = skip
+	if p.sealers, err = sealerSet(p.cfg.ArcTrustedSealers); err != nil {
+		return err
+	}
 	for key, v := range map[string]string{"no_record": p.cfg.NoRecord, "temperror": p.cfg.Temperror, "permerror": p.cfg.Permerror} {
 		switch v {
 		case actionContinue, actionQuarantine, actionReject, actionTempfail:
@@ -219,12 +228,13 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		}()
 	}
 	wg.Wait()
+	fw := p.trustedForwarders(t.AuthResults, m)
 	var v sdk.Verdict
 	var ars []sdk.AuthResult
 	var reasons []string
 	var rows []*historyRow
 	for i, d := range domains {
-		dv, row := p.judge(d, found[i], t.AuthResults)
+		dv, row := p.judge(d, found[i], t.AuthResults, fw)
 		if row != nil {
 			rows = append(rows, row)
 		}
@@ -269,8 +279,9 @@ func strictness(a sdk.Action) int {
 // the stages before. The row is what an aggregate report says of it, nil
 // when none is due: reports are off, the domain has no record or asks for
 // no reports (no rua=), or the message is refused for now (tempfail: its
-// retry is evaluated again, and counted then).
-func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) (sdk.Verdict, *historyRow) {
+// retry is evaluated again, and counted then). fw are the message's
+// trusted forwarders, whose dmarc=pass overrides a failure (arc.go).
+func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult, fw forwarders) (sdk.Verdict, *historyRow) {
 	ar := sdk.AuthResult{Method: "dmarc", Props: map[string]string{"header.from": domain}}
 	rec, at, err := f.rec, f.at, f.err
 	if err != nil {
@@ -318,6 +329,13 @@ func (p *Plugin) judge(domain string, f discovery, results []sdk.AuthResult) (sd
 		return v, row
 	}
 	dis, why := p.disposition(policy, rec.Percent)
+	if fv, ok := fw.vouchFor(domain); ok && dis != PolicyNone {
+		// RFC 7489 §6.7 local policy: the failure stays dmarc=fail, and
+		// the disposition is none, with the forwarder that vouched.
+		o := fv.override()
+		dis, why = PolicyNone, append(why, o)
+		how += "; " + o.Type + ": " + o.Comment
+	}
 	row.dispose(dis, why)
 	ar.Result = ResultFail
 	ar.Reason = fmt.Sprintf("p=%s pct=%d dis=%s: %s", policy, rec.Percent, dis, how)
