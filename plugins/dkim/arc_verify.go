@@ -259,6 +259,14 @@ func (p *Plugin) arcKey(ctx context.Context, name string) (*rsa.PublicKey, error
 	if k := tags.get("k"); k != "" && k != "rsa" {
 		return nil, fmt.Errorf("key at %s: k=%s, want rsa", name, k)
 	}
+	// RFC 6376 §3.6.1: h= lists the hash algorithms the key may sign
+	// with, s= the services it is for; each is a colon-separated list.
+	if h, ok := tags["h"]; ok && !hasFlag(h, "sha256") {
+		return nil, fmt.Errorf("key at %s: h=%s, not sha256", name, h)
+	}
+	if sv, ok := tags["s"]; ok && !hasFlag(sv, "email") && !hasFlag(sv, "*") {
+		return nil, fmt.Errorf("key at %s: s=%s, not for email", name, sv)
+	}
 	der, err := base64.StdEncoding.DecodeString(tags.get("p"))
 	if err != nil || len(der) == 0 {
 		return nil, fmt.Errorf("key at %s: no usable p=", name)
@@ -297,4 +305,14 @@ func arcResult(o arcOutcome, clientIP string) (sdk.AuthResult, bool) {
 		r.Props["header.oldest-pass"] = strconv.Itoa(o.oldestPass)
 	}
 	return r, true
+}
+
+// hasFlag reports whether the colon-separated list has f, without case.
+func hasFlag(list, f string) bool {
+	for _, x := range strings.Split(list, ":") {
+		if strings.EqualFold(x, f) {
+			return true
+		}
+	}
+	return false
 }
