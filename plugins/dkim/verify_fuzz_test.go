@@ -63,6 +63,10 @@ func FuzzVerify(f *testing.F) {
 	}
 	f.Add([]byte("DKIM-Signature: v=1; a=rsa-sha1; d=x; s=y; h=from:from:from; bh=; b=\r\nFrom: a\r\n\r\n"), "v=DKIM1; k=rsa; p=")
 	f.Add([]byte("DKIM-Signature: v=1; a=ed25519-sha256; c=relaxed; d=\xff; s=..; l=99999999999999999999; t=-1; x=1; h=from\r\nFrom: a\r\n\r\nbody"), "v=DKIM1; t=s:y; h=sha1; p=AAAA")
+	// ARC fields (RFC 8617): instances, cv= and signatures to parse.
+	f.Add([]byte("ARC-Seal: i=2; cv=pass; a=rsa-sha256; d=x; s=y; b=AA==\r\nARC-Message-Signature: i=2; a=rsa-sha256; c=simple; d=x; s=y; h=from:arc-seal; bh=; b=\r\n"+
+		"ARC-Authentication-Results: i=2; x; none\r\nARC-Seal: i=1; cv=none; a=rsa-sha256; d=x; s=y; b=\r\nARC-Message-Signature: i=1; a=rsa-sha256; d=x; s=y; h=from; bh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=; b=AA==\r\n"+
+		"ARC-Authentication-Results: i=+1\r\nFrom: a\r\n\r\n"), "v=DKIM1; h=sha1:sha256; s=*; p=AAAA")
 	f.Fuzz(func(t *testing.T, raw []byte, key string) {
 		m, err := sdktest.ParseMessage(raw)
 		if err != nil {
