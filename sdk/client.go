@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hashicorp/go-plugin"
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,7 +42,23 @@ type Client struct {
 	each bool
 	// maxBody bounds a body the plugin replaces (SetMaxBody).
 	maxBody int64
+
+	// broker is go-plugin's, over which Init serves the Host service
+	// when mail is set; nil over a plain connection (NewClient).
+	broker   *plugin.GRPCBroker
+	mail     MailHandler // SetMailHandler
+	stateDir string      // SetStateDir
+	// host is the Host service Init started; Close stops it.
+	host atomic.Pointer[hostService]
 }
+
+// SetMailHandler has the plugin's Config.Mailer send through h, served to
+// the process over go-plugin's broker (a client from NewClient, with no
+// broker, gives the plugin no Mailer). Call it before Init.
+func (c *Client) SetMailHandler(h MailHandler) { c.mail = h }
+
+// SetStateDir sets the plugin's Config.StateDir. Call it before Init.
+func (c *Client) SetStateDir(dir string) { c.stateDir = dir }
 
 // SetMaxBody sets the largest body the plugin may replace a message's
 // with (default DefaultMaxBody; n <= 0 restores it): a data call whose
@@ -90,9 +107,14 @@ func NewClient(conn grpc.ClientConnInterface) *Client {
 }
 
 // Init hands the plugin its stage name and config (JSON) and returns the
-// hooks it declared. It is called once, before any hook.
+// hooks it declared. It is called once, before any hook. With a mail
+// handler set (SetMailHandler), it then serves the plugin's Mailer over
+// go-plugin's broker until Close.
 func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Info, error) {
-	req := &pb.InitRequest{StageName: stage, ConfigJson: configJSON, ProtocolVersion: ProtocolVersion}
+	req := &pb.InitRequest{StageName: stage, ConfigJson: configJSON, ProtocolVersion: ProtocolVersion, StateDir: c.stateDir}
+	if c.mail != nil && c.broker != nil {
+		req.HostBrokerId = c.broker.NextId()
+	}
 	direct := c.direct
 	c.direct = nil
 	if direct != nil && !c.noChannel {
@@ -127,6 +149,16 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		}
 		info.Hooks = append(info.Hooks, h)
 	}
+	if req.HostBrokerId != 0 && resp.GetDialsHost() {
+		// Only now, and only for a plugin that will dial it: the offer
+		// goes over go-plugin's broker, which a plugin written without
+		// the Go SDK may not serve (its listener would then be left
+		// open for good).
+		hs := serveHost(c.broker, req.HostBrokerId, stage, c.mail, c.bodyLimit())
+		if old := c.host.Swap(hs); old != nil {
+			old.stop()
+		}
+	}
 	c.grpcChannel = resp.GetSupportsChannel() && !c.noChannel
 	// Batches travel only as channel frames.
 	c.batch = resp.GetSupportsBatch() && (c.grpcChannel || direct != nil)
@@ -160,6 +192,9 @@ func (c *Client) Close() {
 	}
 	if ch := c.ch.Swap(nil); ch != nil {
 		ch.cancel()
+	}
+	if hs := c.host.Swap(nil); hs != nil {
+		hs.stop()
 	}
 }
 

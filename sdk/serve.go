@@ -110,17 +110,19 @@ type GRPCPlugin struct {
 }
 
 // GRPCServer registers the sluice.plugin.v1 service for Impl.
-func (g *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+func (g *GRPCPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
 	srv := newServer(g.Impl)
 	srv.noChannel = g.NoChannel
+	srv.broker = broker
 	pb.RegisterPluginServer(s, srv)
 	return nil
 }
 
 // GRPCClient returns a *Client over the plugin's connection.
-func (g *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+func (g *GRPCPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
 	cl := NewClient(c)
 	cl.noChannel = g.NoChannel
+	cl.broker = broker
 	if d := g.direct; d != nil {
 		g.direct = nil
 		d.started() // the process runs and holds its end

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -21,6 +22,9 @@ type server struct {
 	pb.UnimplementedPluginServer
 	p   Plugin
 	log hclog.Logger // where a recovered panic's stack goes
+	// broker reaches the core's Host service (Config.Mailer); nil in
+	// tests that serve no broker.
+	broker *plugin.GRPCBroker
 
 	initMu     sync.Mutex
 	configured atomic.Bool
@@ -52,13 +56,24 @@ func (s *server) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitRespons
 	if s.configured.Load() {
 		return nil, status.Error(codes.FailedPrecondition, "plugin already initialised")
 	}
-	cfg := Config{Stage: req.GetStageName(), JSON: req.GetConfigJson(), Mailer: noMailer{}}
+	cfg := Config{Stage: req.GetStageName(), JSON: req.GetConfigJson(), Mailer: noMailer{}, StateDir: req.GetStateDir()}
+	var mailer *dialMailer
+	if id := req.GetHostBrokerId(); id != 0 && s.broker != nil {
+		mailer = newDialMailer(s.broker, id)
+		cfg.Mailer = mailer
+	}
 	err := s.guard("configure", func() error { return s.p.Configure(ctx, cfg) })
 	if err != nil {
 		return nil, err
 	}
 	s.configured.Store(true)
 	resp := &pb.InitResponse{DataNeedsBody: true}
+	if mailer != nil {
+		// The core serves Host once this answer reaches it, and the
+		// dial waits (up to 5 s) for its connection info.
+		resp.DialsHost = true
+		mailer.dial()
+	}
 	chooser, _ := s.p.(HookChooser)
 	for _, h := range HooksOf(s.p) {
 		if chooser == nil || chooser.DeclaresHook(h) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -62,6 +63,8 @@ type Daemon struct {
 	agents   agents       // delivery
 	agentCA  []byte       // [delivery] ca_file as the current agent read it
 	tlsrpt   *delivery.TLSReports
+	// mail queues plugin mail; nil until the pipeline runs (sendMail).
+	mail     atomic.Pointer[delivery.PluginMail]
 	metrics  *metrics.Metrics
 	live     *livePolicy // the pipeline, swapped at reload
 	adminLn  net.Listener
@@ -84,7 +87,18 @@ type Daemon struct {
 
 // buildOptions starts the daemon's stages.
 func (d *Daemon) buildOptions() buildOptions {
-	return buildOptions{stop: d.stopping, self: d.opt.Self, log: d.log}
+	return buildOptions{stop: d.stopping, self: d.opt.Self, log: d.log, mail: d.sendMail}
+}
+
+// sendMail queues a message the plugin of stage sent (sdk.Mailer).
+func (d *Daemon) sendMail(ctx context.Context, stage string, maxSize int64, m sdk.OutgoingMessage) (string, error) {
+	pm := d.mail.Load()
+	if pm == nil {
+		// A Configure at start sending: the bounce hook has no
+		// pipeline to run in yet.
+		return "", errors.New("the daemon is starting: no plugin mail before it runs")
+	}
+	return pm.Send(ctx, stage, maxSize, m)
 }
 
 // Start opens the queue, binds every listener and starts delivery. Any
@@ -141,6 +155,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Identity: c.Delivery.TLSReporting.Identity(c.Hostname), Hostname: c.Hostname,
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
 		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics})
+	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter,
+		Logger: d.log, Metrics: d.metrics}))
 	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
 		d.log.Warn(w)
 	}

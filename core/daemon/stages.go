@@ -46,6 +46,11 @@ type buildOptions struct {
 	log    *slog.Logger
 	prev   *pipelineStages // whose unchanged plugin stages are kept
 	dryRun bool            // check-config, replay: see sdk.DryRun
+	// mail queues what plugins send through their sdk.Mailer (the
+	// daemon's; nil for check-config and replay, whose plugins get no
+	// Mailer and no state directory). maxSize is [limits]
+	// max_message_size.
+	mail func(ctx context.Context, stage string, maxSize int64, m sdk.OutgoingMessage) (string, error)
 }
 
 func buildPipeline(c *config.Config, o buildOptions) (_ *pipelineStages, err error) {
@@ -212,8 +217,21 @@ func startStage(c *config.Config, sc config.Stage, o buildOptions) (pipeline.Sta
 		s.refs.Add(1)
 		return s, s, nil
 	}
+	var mail sdk.MailHandler
+	var stateDir string
+	if o.mail != nil && !o.dryRun {
+		// The key holds max_message_size: a reload that changes it
+		// starts a new process, with a handler of the new limit.
+		maxSize := c.Limits.MaxMessageSize
+		mail = func(ctx context.Context, stage string, m sdk.OutgoingMessage) (string, error) {
+			return o.mail(ctx, stage, maxSize, m)
+		}
+		if stateDir, err = makeStateDir(c.Resolve(c.DataDir), sc.Name); err != nil {
+			return nil, nil, err
+		}
+	}
 	p, err := plugin.Start(plugin.Options{Stage: sc.Name, Command: cmd, ConfigJSON: js, Logger: o.log, Env: env, Dir: dir,
-		MaxBody: c.Limits.MaxMessageSize, Cancel: o.stop})
+		MaxBody: c.Limits.MaxMessageSize, Cancel: o.stop, Mail: mail, StateDir: stateDir})
 	if err != nil {
 		return nil, nil, handshakeError(cmd, err)
 	}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/bounce"
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 )
 
@@ -41,36 +43,79 @@ func (r *TLSReports) mail(ctx context.Context, rep *tlsReport, id config.TLSRepo
 		m.SMTPUTF8 = m.SMTPUTF8 || !ascii(addr)
 	}
 	raw := tlsReportMessage(rep, id, r.opt.Hostname, m.ID, to, gz, now)
+	return queueGenerated(ctx, q, r.opt.Filter, generated{msg: m, body: raw,
+		log: r.opt.Logger.With("report", m.ID), what: "tlsrpt", noun: "report"})
+}
+
+// generated is a message Sluice makes itself, for queueGenerated: a mailed
+// TLS-RPT report, a plugin's message (pluginmail.go).
+type generated struct {
+	msg  *envelope.Message
+	body []byte
+	log  *slog.Logger // names the message
+	what string       // the log lines' prefix: "tlsrpt"
+	noun string       // what the log lines call it: "report"
+	// trace, when set, makes the stored trace from the bounce hook's
+	// (nil when no stage declared the hook); dropped: the hook dropped
+	// the message.
+	trace func(hook []byte, dropped bool) []byte
+	// live: a ctx that ended while the hook ran fails the queueing,
+	// rather than queueing a message whose sender gave up on it.
+	live bool
+}
+
+// queueGenerated runs g through the bounce hook filter f (when set), as
+// every message Sluice generates, and queues it as the hook says: its
+// stages may sign it, readdress it (an rua that is an alias of ours with
+// one target goes to the target) and route it. It returns the queue id,
+// "" when the hook dropped the message.
+func queueGenerated(ctx context.Context, q TLSReportQueue, f func(context.Context, *envelope.Message, []byte) (pipeline.BounceResult, error), g generated) (string, error) {
+	m, raw := g.msg, g.body
 	var trace []byte
-	if f := r.opt.Filter; f != nil {
+	if f != nil {
 		fctx, cancel := context.WithTimeout(ctx, time.Minute)
 		res, err := f(fctx, m, raw)
 		cancel()
 		trace = res.Trace
+		if g.live && ctx.Err() != nil {
+			return "", ctx.Err()
+		}
 		switch {
 		case err != nil:
-			r.opt.Logger.Warn("tlsrpt: bounce hook failed, report queued unchanged", "report", m.ID, "err", err)
+			g.log.Warn(g.what+": bounce hook failed, "+g.noun+" queued unchanged", "err", err)
 		case res.Drop:
-			r.opt.Logger.Info("tlsrpt: report dropped by the bounce hook", "report", m.ID, "to", to)
+			g.log.Info(g.what+": "+g.noun+" dropped by the bounce hook", "to", rcptAddrs(m))
+			if g.trace != nil {
+				trace = g.trace(trace, true)
+			}
 			if tp, ok := q.(TracePutter); ok && trace != nil {
 				_ = tp.PutTrace(m.ID, trace)
 			}
 			return "", nil
 		default:
 			if res.Unchanged != "" {
-				r.opt.Logger.Warn("tlsrpt: bounce hook failed, report queued as generated", "report", m.ID, "why", res.Unchanged)
+				g.log.Warn(g.what+": bounce hook failed, "+g.noun+" queued as generated", "why", res.Unchanged)
 			}
-			// As a bounce's: a stage may have readdressed it (an rua
-			// that is an alias of ours with one target goes to the
-			// target), routed by the routes set for the new address.
 			raw = queueAsHookSays(m, raw, res)
 		}
+	}
+	if g.trace != nil {
+		trace = g.trace(trace, false)
 	}
 	m.Size, m.Body8Bit = int64(len(raw)), !ascii(string(raw))
 	if err := q.EnqueueMany([]queue.Queued{{Msg: m, Body: raw, Trace: trace}}); err != nil {
 		return "", err
 	}
 	return m.ID, nil
+}
+
+// rcptAddrs are m's recipients' addresses.
+func rcptAddrs(m *envelope.Message) []string {
+	out := make([]string, len(m.Rcpts))
+	for i, r := range m.Rcpts {
+		out[i] = r.Addr
+	}
+	return out
 }
 
 // tlsReportMessage is the report as a message (RFC 8460 §5.3): a

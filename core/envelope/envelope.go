@@ -115,6 +115,12 @@ const (
 	// address: its delivery is never itself reported, and goes ahead
 	// despite TLS failures (RFC 8460 §3).
 	ReportTLSRPT ReportKind = "tlsrpt"
+	// ReportPlugin is a message a plugin sent through its sdk.Mailer (a
+	// report, a notification). From a sender, it is reported on to that
+	// sender as any mail is; from the null sender, as a report is (to
+	// double_bounce_to). Its delivery is held to TLS policies as any
+	// mail's.
+	ReportPlugin ReportKind = "plugin"
 )
 
 // Pending returns the recipients that still need delivery.

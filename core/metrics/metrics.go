@@ -176,7 +176,7 @@ func New(p Providers) *Metrics {
 			Name: "sluice_delivery_recipients_total", Help: "Recipient delivery results by destination (recipient domain, or the relay's host:port) and outcome."},
 			[]string{"domain", "outcome"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sluice_reports_total", Help: "Delivery status notifications queued (RFC 3464), by kind: dsn to a sender, double-bounce to the postmaster."},
+			Name: "sluice_reports_total", Help: "Delivery status notifications queued (RFC 3464), by kind: dsn to a sender, double-bounce to the postmaster; plugin: messages plugins queued (sdk.Mailer)."},
 			[]string{"kind"}),
 		tlsReports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_tlsrpt_reports_total",
@@ -299,7 +299,8 @@ func (m *Metrics) DeliveryStarted() {
 }
 
 // ReportQueued counts one delivery status notification queued, of kind
-// "dsn" (to the sender) or "double-bounce" (to the postmaster).
+// "dsn" (to the sender) or "double-bounce" (to the postmaster), or one
+// message a plugin queued ("plugin").
 func (m *Metrics) ReportQueued(kind string) {
 	if m == nil {
 		return

@@ -48,6 +48,14 @@ type Options struct {
 	// with (the listeners' max_message_size); a larger one fails the
 	// call with sdk.ErrBodyTooLarge. Zero: sdk.DefaultMaxBody.
 	MaxBody int64
+	// Mail queues what the plugin sends through its sdk.Mailer, served
+	// to every process of the stage, restarts included; nil gives the
+	// plugin none (check-config, replay: Send fails with
+	// sdk.ErrNoMailer).
+	Mail sdk.MailHandler
+	// StateDir is the plugin's sdk.Config.StateDir ("" none), which the
+	// caller creates.
+	StateDir string
 	// Cancel, once done while Start runs, ends the start: the process is
 	// killed and Start fails. It is not watched after Start returns (a
 	// SIGTERM during a reload need not wait out a plugin hung in its
@@ -211,10 +219,15 @@ func (p *Process) launch() error {
 		return fmt.Errorf("plugin dispensed %T, not *sdk.Client", raw)
 	}
 	rpc.SetMaxBody(p.opt.MaxBody)
+	if p.opt.Mail != nil {
+		rpc.SetMailHandler(p.opt.Mail)
+	}
+	rpc.SetStateDir(p.opt.StateDir)
 	ctx, cancel := context.WithTimeout(p.stopping, p.opt.StartTimeout)
 	defer cancel()
 	info, err := rpc.Init(ctx, p.opt.Stage, p.opt.ConfigJSON)
 	if err != nil {
+		rpc.Close()
 		kill(client, sockDir)
 		if p.stopping.Err() != nil {
 			return errStoppedStarting

@@ -112,3 +112,64 @@ def add_PluginServicer_to_server(servicer, server):
   generic_handler = grpc.method_handlers_generic_handler(
       'sluice.plugin.v1.Plugin', rpc_method_handlers)
   server.add_generic_rpc_handlers((generic_handler,))
+
+
+class HostStub(object):
+  """Host is served by the core to a plugin process, over go-plugin's
+  GRPCBroker under InitRequest.host_broker_id: what a plugin asks of the
+  core, where Plugin is what the core asks of the plugin. A plugin that
+  speaks the protocol without the Go SDK must speak the broker's protocol
+  (go-plugin's GRPCBroker service) to reach it.
+  """
+
+  def __init__(self, channel):
+    """Constructor.
+
+    Args:
+      channel: A grpc.Channel.
+    """
+    self.Send = channel.unary_unary(
+        '/sluice.plugin.v1.Host/Send',
+        request_serializer=plugin__pb2.SendRequest.SerializeToString,
+        response_deserializer=plugin__pb2.SendResponse.FromString,
+        )
+
+
+class HostServicer(object):
+  """Host is served by the core to a plugin process, over go-plugin's
+  GRPCBroker under InitRequest.host_broker_id: what a plugin asks of the
+  core, where Plugin is what the core asks of the plugin. A plugin that
+  speaks the protocol without the Go SDK must speak the broker's protocol
+  (go-plugin's GRPCBroker service) to reach it.
+  """
+
+  def Send(self, request, context):
+    """Send queues a message of the plugin's own (a report, a notification,
+    an auto-reply) as the core queues its own reports: the pipeline's
+    bounce hook stages see it first (a dkim sign stage signs it, a route
+    stage readdresses it), then it is synced to the queue and delivered
+    on the usual schedule. It passes no SMTP hook of any stage. It
+    answers once the message is on disk, with its queue id, or "" when a
+    bounce hook stage dropped it. A message the core refuses (no
+    recipient, an address that is no mailbox, over [limits]
+    max_message_size, empty) or cannot queue (a full disk, the core
+    stopping) fails, the status message saying why. Messages may be
+    larger than gRPC's default 4 MiB: the core takes requests up to
+    max_message_size and a little more.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+
+def add_HostServicer_to_server(servicer, server):
+  rpc_method_handlers = {
+      'Send': grpc.unary_unary_rpc_method_handler(
+          servicer.Send,
+          request_deserializer=plugin__pb2.SendRequest.FromString,
+          response_serializer=plugin__pb2.SendResponse.SerializeToString,
+      ),
+  }
+  generic_handler = grpc.method_handlers_generic_handler(
+      'sluice.plugin.v1.Host', rpc_method_handlers)
+  server.add_generic_rpc_handlers((generic_handler,))

@@ -9,6 +9,7 @@ package sdktest
 
 import (
 	"context"
+	"os"
 	"sync"
 	"testing"
 
@@ -27,6 +28,12 @@ type Harness struct {
 	// (disconnect.go); a test may call hooks from several goroutines.
 	mu   sync.Mutex
 	open []sdk.Session
+
+	// What the plugin sent through its Mailer, and the error every Send
+	// gets when set (mail.go); guarded by mu.
+	sent     []sdk.OutgoingMessage
+	sendErr  error
+	stateDir string
 }
 
 // New serves p over gRPC, calls Init with configJSON ("" means "{}") and
@@ -44,24 +51,38 @@ func New(t testing.TB, p sdk.Plugin, configJSON string) *Harness {
 
 // Start is New that returns Init's error instead of failing the test, for
 // testing config validation.
+//
+// The plugin's Config.Mailer works: the harness records what it is sent
+// (Sent) rather than queueing it. Config.StateDir is a temporary
+// directory (StateDir).
 func Start(t testing.TB, p sdk.Plugin, configJSON string) (*Harness, error) {
 	t.Helper()
-	c := Connect(t, p)
+	c := connectBrokered(t, p)
 	if configJSON == "" {
 		configJSON = "{}"
 	}
+	// Not t.TempDir: a stand-in for testing.T may lack it (Example).
+	dir, err := os.MkdirTemp("", "sdktest-state-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	h := &Harness{t: t, client: c, stateDir: dir}
+	c.SetMailHandler(h.send)
+	c.SetStateDir(h.stateDir)
 	info, err := c.Init(context.Background(), Stage, []byte(configJSON))
 	if err != nil {
 		return nil, err
 	}
-	h := &Harness{t: t, client: c, info: info}
+	h.info = info
 	// Before the client closes: cleanups run last first.
 	t.Cleanup(h.endSessions)
 	return h, nil
 }
 
 // Connect serves p over gRPC and returns a client that has not called
-// Init yet.
+// Init yet. Over it the plugin gets no Mailer (Send fails with
+// sdk.ErrNoMailer) and no StateDir: New's harness gives both.
 func Connect(t testing.TB, p sdk.Plugin) *sdk.Client {
 	t.Helper()
 	conn := serve(t, p)

@@ -169,6 +169,118 @@ func (Action) EnumDescriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{1}
 }
 
+type SendRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The envelope sender; "" is the null sender (<>), the right one for
+	// automatic reports (RFC 3834 §3.3). A message from a sender gets its
+	// delivery status notifications as any other mail does; one from the
+	// null sender goes, when undeliverable, to double_bounce_to if set.
+	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
+	// The envelope recipients, at least one.
+	To []string `protobuf:"bytes,2,rep,name=to,proto3" json:"to,omitempty"`
+	// The whole message, header and body; LF line ends become CRLF. The
+	// core adds no header field.
+	Message       []byte `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendRequest) Reset() {
+	*x = SendRequest{}
+	mi := &file_plugin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendRequest) ProtoMessage() {}
+
+func (x *SendRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendRequest.ProtoReflect.Descriptor instead.
+func (*SendRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SendRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SendRequest) GetTo() []string {
+	if x != nil {
+		return x.To
+	}
+	return nil
+}
+
+func (x *SendRequest) GetMessage() []byte {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+type SendResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The queue id, "" when a bounce hook stage dropped the message.
+	QueueId       string `protobuf:"bytes,1,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SendResponse) Reset() {
+	*x = SendResponse{}
+	mi := &file_plugin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SendResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SendResponse) ProtoMessage() {}
+
+func (x *SendResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SendResponse.ProtoReflect.Descriptor instead.
+func (*SendResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SendResponse) GetQueueId() string {
+	if x != nil {
+		return x.QueueId
+	}
+	return ""
+}
+
 type InitRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	StageName string                 `protobuf:"bytes,1,opt,name=stage_name,json=stageName,proto3" json:"stage_name,omitempty"`
@@ -188,13 +300,26 @@ type InitRequest struct {
 	// connection instead of sending a cancel frame. A plugin that answers
 	// direct_channel false may ignore the descriptor.
 	DirectChannelFd uint32 `protobuf:"varint,4,opt,name=direct_channel_fd,json=directChannelFd,proto3" json:"direct_channel_fd,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// When not 0: the go-plugin GRPCBroker service id under which the core
+	// offers the Host service to this process. The core serves it only
+	// when InitResponse.dials_host says the plugin will dial it; it then
+	// sends the connection info over the broker right after Init answers,
+	// and the plugin must dial within 5 seconds (go-plugin forgets the
+	// info after that). 0 means the core offers none: it queues no plugin
+	// mail (check-config, replay, a core older than this field).
+	HostBrokerId uint32 `protobuf:"varint,5,opt,name=host_broker_id,json=hostBrokerId,proto3" json:"host_broker_id,omitempty"`
+	// A directory of the stage's own, kept across restarts and upgrades,
+	// for what the plugin keeps between runs; the core creates it (mode
+	// 0700) and never reads what is in it. "" when the core gives none
+	// (check-config, replay, a core older than this field).
+	StateDir      string `protobuf:"bytes,6,opt,name=state_dir,json=stateDir,proto3" json:"state_dir,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitRequest) Reset() {
 	*x = InitRequest{}
-	mi := &file_plugin_proto_msgTypes[0]
+	mi := &file_plugin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -206,7 +331,7 @@ func (x *InitRequest) String() string {
 func (*InitRequest) ProtoMessage() {}
 
 func (x *InitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[0]
+	mi := &file_plugin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -219,7 +344,7 @@ func (x *InitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitRequest.ProtoReflect.Descriptor instead.
 func (*InitRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{0}
+	return file_plugin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *InitRequest) GetStageName() string {
@@ -248,6 +373,20 @@ func (x *InitRequest) GetDirectChannelFd() uint32 {
 		return x.DirectChannelFd
 	}
 	return 0
+}
+
+func (x *InitRequest) GetHostBrokerId() uint32 {
+	if x != nil {
+		return x.HostBrokerId
+	}
+	return 0
+}
+
+func (x *InitRequest) GetStateDir() string {
+	if x != nil {
+		return x.StateDir
+	}
+	return ""
 }
 
 type InitResponse struct {
@@ -279,14 +418,21 @@ type InitResponse struct {
 	// framing over them. A pipe costs about a third less CPU per round trip
 	// than a unix socket, and reading from it does not wake the writer's
 	// poller. Plugins written before it leave it false and get sockets.
-	DirectPipes   bool `protobuf:"varint,9,opt,name=direct_pipes,json=directPipes,proto3" json:"direct_pipes,omitempty"`
+	DirectPipes bool `protobuf:"varint,9,opt,name=direct_pipes,json=directPipes,proto3" json:"direct_pipes,omitempty"`
+	// The plugin dials InitRequest.host_broker_id through go-plugin's
+	// broker once Init has answered, and the core serves Host there. Leave
+	// it false unless the process speaks the broker's protocol (go-plugin's
+	// GRPCBroker service, which the Go SDK serves): the core's offer would
+	// go to a broker that is not there. Plugins written before it leave it
+	// false.
+	DialsHost     bool `protobuf:"varint,10,opt,name=dials_host,json=dialsHost,proto3" json:"dials_host,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *InitResponse) Reset() {
 	*x = InitResponse{}
-	mi := &file_plugin_proto_msgTypes[1]
+	mi := &file_plugin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -298,7 +444,7 @@ func (x *InitResponse) String() string {
 func (*InitResponse) ProtoMessage() {}
 
 func (x *InitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[1]
+	mi := &file_plugin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -311,7 +457,7 @@ func (x *InitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InitResponse.ProtoReflect.Descriptor instead.
 func (*InitResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{1}
+	return file_plugin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InitResponse) GetHooks() []Hook {
@@ -377,6 +523,13 @@ func (x *InitResponse) GetDirectPipes() bool {
 	return false
 }
 
+func (x *InitResponse) GetDialsHost() bool {
+	if x != nil {
+		return x.DialsHost
+	}
+	return false
+}
+
 // Session is the SMTP connection a transaction belongs to.
 type Session struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
@@ -412,7 +565,7 @@ type Session struct {
 
 func (x *Session) Reset() {
 	*x = Session{}
-	mi := &file_plugin_proto_msgTypes[2]
+	mi := &file_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -424,7 +577,7 @@ func (x *Session) String() string {
 func (*Session) ProtoMessage() {}
 
 func (x *Session) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[2]
+	mi := &file_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -437,7 +590,7 @@ func (x *Session) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Session.ProtoReflect.Descriptor instead.
 func (*Session) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{2}
+	return file_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Session) GetId() string {
@@ -557,7 +710,7 @@ type Recipient struct {
 
 func (x *Recipient) Reset() {
 	*x = Recipient{}
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +722,7 @@ func (x *Recipient) String() string {
 func (*Recipient) ProtoMessage() {}
 
 func (x *Recipient) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +735,7 @@ func (x *Recipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Recipient.ProtoReflect.Descriptor instead.
 func (*Recipient) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{3}
+	return file_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Recipient) GetAddr() string {
@@ -626,7 +779,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +791,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +804,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{4}
+	return file_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Envelope) GetMailFrom() string {
@@ -701,7 +854,7 @@ type HookRequest struct {
 
 func (x *HookRequest) Reset() {
 	*x = HookRequest{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +866,7 @@ func (x *HookRequest) String() string {
 func (*HookRequest) ProtoMessage() {}
 
 func (x *HookRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +879,7 @@ func (x *HookRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookRequest.ProtoReflect.Descriptor instead.
 func (*HookRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *HookRequest) GetHook() Hook {
@@ -800,7 +953,7 @@ type AuthResult struct {
 
 func (x *AuthResult) Reset() {
 	*x = AuthResult{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +965,7 @@ func (x *AuthResult) String() string {
 func (*AuthResult) ProtoMessage() {}
 
 func (x *AuthResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +978,7 @@ func (x *AuthResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResult.ProtoReflect.Descriptor instead.
 func (*AuthResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AuthResult) GetMethod() string {
@@ -874,7 +1027,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1039,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1052,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Reply) GetCode() uint32 {
@@ -936,7 +1089,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1101,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1114,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Verdict) GetAction() Action {
@@ -1020,7 +1173,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1032,7 +1185,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1045,7 +1198,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Header) GetName() string {
@@ -1089,7 +1242,7 @@ type Edit struct {
 
 func (x *Edit) Reset() {
 	*x = Edit{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1254,7 @@ func (x *Edit) String() string {
 func (*Edit) ProtoMessage() {}
 
 func (x *Edit) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1267,7 @@ func (x *Edit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Edit.ProtoReflect.Descriptor instead.
 func (*Edit) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Edit) GetOp() isEdit_Op {
@@ -1273,7 +1426,7 @@ type AddHeader struct {
 
 func (x *AddHeader) Reset() {
 	*x = AddHeader{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1285,7 +1438,7 @@ func (x *AddHeader) String() string {
 func (*AddHeader) ProtoMessage() {}
 
 func (x *AddHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1298,7 +1451,7 @@ func (x *AddHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddHeader.ProtoReflect.Descriptor instead.
 func (*AddHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AddHeader) GetName() string {
@@ -1327,7 +1480,7 @@ type InsertHeader struct {
 
 func (x *InsertHeader) Reset() {
 	*x = InsertHeader{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1339,7 +1492,7 @@ func (x *InsertHeader) String() string {
 func (*InsertHeader) ProtoMessage() {}
 
 func (x *InsertHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1352,7 +1505,7 @@ func (x *InsertHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InsertHeader.ProtoReflect.Descriptor instead.
 func (*InsertHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *InsertHeader) GetIndex() uint32 {
@@ -1388,7 +1541,7 @@ type ChangeHeader struct {
 
 func (x *ChangeHeader) Reset() {
 	*x = ChangeHeader{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1553,7 @@ func (x *ChangeHeader) String() string {
 func (*ChangeHeader) ProtoMessage() {}
 
 func (x *ChangeHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1566,7 @@ func (x *ChangeHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeHeader.ProtoReflect.Descriptor instead.
 func (*ChangeHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChangeHeader) GetName() string {
@@ -1447,7 +1600,7 @@ type DeleteHeader struct {
 
 func (x *DeleteHeader) Reset() {
 	*x = DeleteHeader{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1459,7 +1612,7 @@ func (x *DeleteHeader) String() string {
 func (*DeleteHeader) ProtoMessage() {}
 
 func (x *DeleteHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1472,7 +1625,7 @@ func (x *DeleteHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteHeader.ProtoReflect.Descriptor instead.
 func (*DeleteHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DeleteHeader) GetName() string {
@@ -1499,7 +1652,7 @@ type SetSender struct {
 
 func (x *SetSender) Reset() {
 	*x = SetSender{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1664,7 @@ func (x *SetSender) String() string {
 func (*SetSender) ProtoMessage() {}
 
 func (x *SetSender) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1677,7 @@ func (x *SetSender) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSender.ProtoReflect.Descriptor instead.
 func (*SetSender) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetSender) GetAddr() string {
@@ -1551,7 +1704,7 @@ type AddRecipient struct {
 
 func (x *AddRecipient) Reset() {
 	*x = AddRecipient{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1716,7 @@ func (x *AddRecipient) String() string {
 func (*AddRecipient) ProtoMessage() {}
 
 func (x *AddRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1729,7 @@ func (x *AddRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRecipient.ProtoReflect.Descriptor instead.
 func (*AddRecipient) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AddRecipient) GetAddr() string {
@@ -1602,7 +1755,7 @@ type RemoveRecipient struct {
 
 func (x *RemoveRecipient) Reset() {
 	*x = RemoveRecipient{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1767,7 @@ func (x *RemoveRecipient) String() string {
 func (*RemoveRecipient) ProtoMessage() {}
 
 func (x *RemoveRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1780,7 @@ func (x *RemoveRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRecipient.ProtoReflect.Descriptor instead.
 func (*RemoveRecipient) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RemoveRecipient) GetAddr() string {
@@ -1646,7 +1799,7 @@ type ReplaceBody struct {
 
 func (x *ReplaceBody) Reset() {
 	*x = ReplaceBody{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1811,7 @@ func (x *ReplaceBody) String() string {
 func (*ReplaceBody) ProtoMessage() {}
 
 func (x *ReplaceBody) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1824,7 @@ func (x *ReplaceBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceBody.ProtoReflect.Descriptor instead.
 func (*ReplaceBody) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 type SetRoute struct {
@@ -1684,7 +1837,7 @@ type SetRoute struct {
 
 func (x *SetRoute) Reset() {
 	*x = SetRoute{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1696,7 +1849,7 @@ func (x *SetRoute) String() string {
 func (*SetRoute) ProtoMessage() {}
 
 func (x *SetRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1709,7 +1862,7 @@ func (x *SetRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoute.ProtoReflect.Descriptor instead.
 func (*SetRoute) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SetRoute) GetRcpt() string {
@@ -1741,7 +1894,7 @@ type DataStart struct {
 
 func (x *DataStart) Reset() {
 	*x = DataStart{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1906,7 @@ func (x *DataStart) String() string {
 func (*DataStart) ProtoMessage() {}
 
 func (x *DataStart) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1919,7 @@ func (x *DataStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataStart.ProtoReflect.Descriptor instead.
 func (*DataStart) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DataStart) GetHook() Hook {
@@ -1826,7 +1979,7 @@ type DataEnd struct {
 
 func (x *DataEnd) Reset() {
 	*x = DataEnd{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1838,7 +1991,7 @@ func (x *DataEnd) String() string {
 func (*DataEnd) ProtoMessage() {}
 
 func (x *DataEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1851,7 +2004,7 @@ func (x *DataEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataEnd.ProtoReflect.Descriptor instead.
 func (*DataEnd) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 type DataFrame struct {
@@ -1869,7 +2022,7 @@ type DataFrame struct {
 
 func (x *DataFrame) Reset() {
 	*x = DataFrame{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1881,7 +2034,7 @@ func (x *DataFrame) String() string {
 func (*DataFrame) ProtoMessage() {}
 
 func (x *DataFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1894,7 +2047,7 @@ func (x *DataFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataFrame.ProtoReflect.Descriptor instead.
 func (*DataFrame) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DataFrame) GetFrame() isDataFrame_Frame {
@@ -2028,7 +2181,7 @@ type ChannelFrame struct {
 
 func (x *ChannelFrame) Reset() {
 	*x = ChannelFrame{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2040,7 +2193,7 @@ func (x *ChannelFrame) String() string {
 func (*ChannelFrame) ProtoMessage() {}
 
 func (x *ChannelFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2053,7 +2206,7 @@ func (x *ChannelFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelFrame.ProtoReflect.Descriptor instead.
 func (*ChannelFrame) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ChannelFrame) GetCallId() uint64 {
@@ -2212,7 +2365,7 @@ type ChannelError struct {
 
 func (x *ChannelError) Reset() {
 	*x = ChannelError{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2377,7 @@ func (x *ChannelError) String() string {
 func (*ChannelError) ProtoMessage() {}
 
 func (x *ChannelError) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2390,7 @@ func (x *ChannelError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelError.ProtoReflect.Descriptor instead.
 func (*ChannelError) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ChannelError) GetCode() uint32 {
@@ -2262,7 +2415,7 @@ type ChannelCancel struct {
 
 func (x *ChannelCancel) Reset() {
 	*x = ChannelCancel{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2427,7 @@ func (x *ChannelCancel) String() string {
 func (*ChannelCancel) ProtoMessage() {}
 
 func (x *ChannelCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2440,7 @@ func (x *ChannelCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelCancel.ProtoReflect.Descriptor instead.
 func (*ChannelCancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 // HookBatch is several envelope-phase hook calls in one frame, to spare
@@ -2326,7 +2479,7 @@ type HookBatch struct {
 
 func (x *HookBatch) Reset() {
 	*x = HookBatch{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2338,7 +2491,7 @@ func (x *HookBatch) String() string {
 func (*HookBatch) ProtoMessage() {}
 
 func (x *HookBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2351,7 +2504,7 @@ func (x *HookBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookBatch.ProtoReflect.Descriptor instead.
 func (*HookBatch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HookBatch) GetCalls() []*HookRequest {
@@ -2410,7 +2563,7 @@ type VerdictBatch struct {
 
 func (x *VerdictBatch) Reset() {
 	*x = VerdictBatch{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +2575,7 @@ func (x *VerdictBatch) String() string {
 func (*VerdictBatch) ProtoMessage() {}
 
 func (x *VerdictBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +2588,7 @@ func (x *VerdictBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictBatch.ProtoReflect.Descriptor instead.
 func (*VerdictBatch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VerdictBatch) GetVerdicts() []*Verdict {
@@ -2463,14 +2616,22 @@ var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\fplugin.proto\x12\x10sluice.plugin.v1\"\xa4\x01\n" +
+	"\fplugin.proto\x12\x10sluice.plugin.v1\"K\n" +
+	"\vSendRequest\x12\x12\n" +
+	"\x04from\x18\x01 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x02 \x03(\tR\x02to\x12\x18\n" +
+	"\amessage\x18\x03 \x01(\fR\amessage\")\n" +
+	"\fSendResponse\x12\x19\n" +
+	"\bqueue_id\x18\x01 \x01(\tR\aqueueId\"\xe7\x01\n" +
 	"\vInitRequest\x12\x1d\n" +
 	"\n" +
 	"stage_name\x18\x01 \x01(\tR\tstageName\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
 	"configJson\x12)\n" +
 	"\x10protocol_version\x18\x03 \x01(\rR\x0fprotocolVersion\x12*\n" +
-	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\"\x86\x03\n" +
+	"\x11direct_channel_fd\x18\x04 \x01(\rR\x0fdirectChannelFd\x12$\n" +
+	"\x0ehost_broker_id\x18\x05 \x01(\rR\fhostBrokerId\x12\x1b\n" +
+	"\tstate_dir\x18\x06 \x01(\tR\bstateDir\"\xa5\x03\n" +
 	"\fInitResponse\x12,\n" +
 	"\x05hooks\x18\x01 \x03(\x0e2\x16.sluice.plugin.v1.HookR\x05hooks\x12&\n" +
 	"\x0fdata_needs_body\x18\x02 \x01(\bR\rdataNeedsBody\x12\x1f\n" +
@@ -2481,7 +2642,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0edirect_channel\x18\x06 \x01(\bR\rdirectChannel\x12%\n" +
 	"\x0esupports_batch\x18\a \x01(\bR\rsupportsBatch\x12<\n" +
 	"\x1asupports_independent_batch\x18\b \x01(\bR\x18supportsIndependentBatch\x12!\n" +
-	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\"\x94\x03\n" +
+	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\x12\x1d\n" +
+	"\n" +
+	"dials_host\x18\n" +
+	" \x01(\bR\tdialsHost\"\x94\x03\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
@@ -2671,7 +2835,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04Init\x12\x1d.sluice.plugin.v1.InitRequest\x1a\x1e.sluice.plugin.v1.InitResponse\x12@\n" +
 	"\x04Hook\x12\x1d.sluice.plugin.v1.HookRequest\x1a\x19.sluice.plugin.v1.Verdict\x12D\n" +
 	"\x04Data\x12\x1b.sluice.plugin.v1.DataFrame\x1a\x1b.sluice.plugin.v1.DataFrame(\x010\x01\x12M\n" +
-	"\aChannel\x12\x1e.sluice.plugin.v1.ChannelFrame\x1a\x1e.sluice.plugin.v1.ChannelFrame(\x010\x01B:Z8github.com/sluice-mta/sluice/sdk/proto/pluginv1;pluginv1b\x06proto3"
+	"\aChannel\x12\x1e.sluice.plugin.v1.ChannelFrame\x1a\x1e.sluice.plugin.v1.ChannelFrame(\x010\x012M\n" +
+	"\x04Host\x12E\n" +
+	"\x04Send\x12\x1d.sluice.plugin.v1.SendRequest\x1a\x1e.sluice.plugin.v1.SendResponseB:Z8github.com/sluice-mta/sluice/sdk/proto/pluginv1;pluginv1b\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -2686,99 +2852,103 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_plugin_proto_goTypes = []any{
 	(Hook)(0),               // 0: sluice.plugin.v1.Hook
 	(Action)(0),             // 1: sluice.plugin.v1.Action
-	(*InitRequest)(nil),     // 2: sluice.plugin.v1.InitRequest
-	(*InitResponse)(nil),    // 3: sluice.plugin.v1.InitResponse
-	(*Session)(nil),         // 4: sluice.plugin.v1.Session
-	(*Recipient)(nil),       // 5: sluice.plugin.v1.Recipient
-	(*Envelope)(nil),        // 6: sluice.plugin.v1.Envelope
-	(*HookRequest)(nil),     // 7: sluice.plugin.v1.HookRequest
-	(*AuthResult)(nil),      // 8: sluice.plugin.v1.AuthResult
-	(*Reply)(nil),           // 9: sluice.plugin.v1.Reply
-	(*Verdict)(nil),         // 10: sluice.plugin.v1.Verdict
-	(*Header)(nil),          // 11: sluice.plugin.v1.Header
-	(*Edit)(nil),            // 12: sluice.plugin.v1.Edit
-	(*AddHeader)(nil),       // 13: sluice.plugin.v1.AddHeader
-	(*InsertHeader)(nil),    // 14: sluice.plugin.v1.InsertHeader
-	(*ChangeHeader)(nil),    // 15: sluice.plugin.v1.ChangeHeader
-	(*DeleteHeader)(nil),    // 16: sluice.plugin.v1.DeleteHeader
-	(*SetSender)(nil),       // 17: sluice.plugin.v1.SetSender
-	(*AddRecipient)(nil),    // 18: sluice.plugin.v1.AddRecipient
-	(*RemoveRecipient)(nil), // 19: sluice.plugin.v1.RemoveRecipient
-	(*ReplaceBody)(nil),     // 20: sluice.plugin.v1.ReplaceBody
-	(*SetRoute)(nil),        // 21: sluice.plugin.v1.SetRoute
-	(*DataStart)(nil),       // 22: sluice.plugin.v1.DataStart
-	(*DataEnd)(nil),         // 23: sluice.plugin.v1.DataEnd
-	(*DataFrame)(nil),       // 24: sluice.plugin.v1.DataFrame
-	(*ChannelFrame)(nil),    // 25: sluice.plugin.v1.ChannelFrame
-	(*ChannelError)(nil),    // 26: sluice.plugin.v1.ChannelError
-	(*ChannelCancel)(nil),   // 27: sluice.plugin.v1.ChannelCancel
-	(*HookBatch)(nil),       // 28: sluice.plugin.v1.HookBatch
-	(*VerdictBatch)(nil),    // 29: sluice.plugin.v1.VerdictBatch
-	nil,                     // 30: sluice.plugin.v1.Recipient.ParamsEntry
-	nil,                     // 31: sluice.plugin.v1.Envelope.MailParamsEntry
-	nil,                     // 32: sluice.plugin.v1.AuthResult.PropsEntry
-	nil,                     // 33: sluice.plugin.v1.SetSender.ParamsEntry
-	nil,                     // 34: sluice.plugin.v1.AddRecipient.ParamsEntry
+	(*SendRequest)(nil),     // 2: sluice.plugin.v1.SendRequest
+	(*SendResponse)(nil),    // 3: sluice.plugin.v1.SendResponse
+	(*InitRequest)(nil),     // 4: sluice.plugin.v1.InitRequest
+	(*InitResponse)(nil),    // 5: sluice.plugin.v1.InitResponse
+	(*Session)(nil),         // 6: sluice.plugin.v1.Session
+	(*Recipient)(nil),       // 7: sluice.plugin.v1.Recipient
+	(*Envelope)(nil),        // 8: sluice.plugin.v1.Envelope
+	(*HookRequest)(nil),     // 9: sluice.plugin.v1.HookRequest
+	(*AuthResult)(nil),      // 10: sluice.plugin.v1.AuthResult
+	(*Reply)(nil),           // 11: sluice.plugin.v1.Reply
+	(*Verdict)(nil),         // 12: sluice.plugin.v1.Verdict
+	(*Header)(nil),          // 13: sluice.plugin.v1.Header
+	(*Edit)(nil),            // 14: sluice.plugin.v1.Edit
+	(*AddHeader)(nil),       // 15: sluice.plugin.v1.AddHeader
+	(*InsertHeader)(nil),    // 16: sluice.plugin.v1.InsertHeader
+	(*ChangeHeader)(nil),    // 17: sluice.plugin.v1.ChangeHeader
+	(*DeleteHeader)(nil),    // 18: sluice.plugin.v1.DeleteHeader
+	(*SetSender)(nil),       // 19: sluice.plugin.v1.SetSender
+	(*AddRecipient)(nil),    // 20: sluice.plugin.v1.AddRecipient
+	(*RemoveRecipient)(nil), // 21: sluice.plugin.v1.RemoveRecipient
+	(*ReplaceBody)(nil),     // 22: sluice.plugin.v1.ReplaceBody
+	(*SetRoute)(nil),        // 23: sluice.plugin.v1.SetRoute
+	(*DataStart)(nil),       // 24: sluice.plugin.v1.DataStart
+	(*DataEnd)(nil),         // 25: sluice.plugin.v1.DataEnd
+	(*DataFrame)(nil),       // 26: sluice.plugin.v1.DataFrame
+	(*ChannelFrame)(nil),    // 27: sluice.plugin.v1.ChannelFrame
+	(*ChannelError)(nil),    // 28: sluice.plugin.v1.ChannelError
+	(*ChannelCancel)(nil),   // 29: sluice.plugin.v1.ChannelCancel
+	(*HookBatch)(nil),       // 30: sluice.plugin.v1.HookBatch
+	(*VerdictBatch)(nil),    // 31: sluice.plugin.v1.VerdictBatch
+	nil,                     // 32: sluice.plugin.v1.Recipient.ParamsEntry
+	nil,                     // 33: sluice.plugin.v1.Envelope.MailParamsEntry
+	nil,                     // 34: sluice.plugin.v1.AuthResult.PropsEntry
+	nil,                     // 35: sluice.plugin.v1.SetSender.ParamsEntry
+	nil,                     // 36: sluice.plugin.v1.AddRecipient.ParamsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: sluice.plugin.v1.InitResponse.hooks:type_name -> sluice.plugin.v1.Hook
-	30, // 1: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
-	31, // 2: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
-	5,  // 3: sluice.plugin.v1.Envelope.rcpts:type_name -> sluice.plugin.v1.Recipient
+	32, // 1: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
+	33, // 2: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
+	7,  // 3: sluice.plugin.v1.Envelope.rcpts:type_name -> sluice.plugin.v1.Recipient
 	0,  // 4: sluice.plugin.v1.HookRequest.hook:type_name -> sluice.plugin.v1.Hook
-	4,  // 5: sluice.plugin.v1.HookRequest.session:type_name -> sluice.plugin.v1.Session
-	6,  // 6: sluice.plugin.v1.HookRequest.envelope:type_name -> sluice.plugin.v1.Envelope
-	5,  // 7: sluice.plugin.v1.HookRequest.rcpt:type_name -> sluice.plugin.v1.Recipient
-	8,  // 8: sluice.plugin.v1.HookRequest.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	32, // 9: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
+	6,  // 5: sluice.plugin.v1.HookRequest.session:type_name -> sluice.plugin.v1.Session
+	8,  // 6: sluice.plugin.v1.HookRequest.envelope:type_name -> sluice.plugin.v1.Envelope
+	7,  // 7: sluice.plugin.v1.HookRequest.rcpt:type_name -> sluice.plugin.v1.Recipient
+	10, // 8: sluice.plugin.v1.HookRequest.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	34, // 9: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
 	1,  // 10: sluice.plugin.v1.Verdict.action:type_name -> sluice.plugin.v1.Action
-	9,  // 11: sluice.plugin.v1.Verdict.reply:type_name -> sluice.plugin.v1.Reply
-	12, // 12: sluice.plugin.v1.Verdict.edits:type_name -> sluice.plugin.v1.Edit
-	8,  // 13: sluice.plugin.v1.Verdict.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	13, // 14: sluice.plugin.v1.Edit.add_header:type_name -> sluice.plugin.v1.AddHeader
-	14, // 15: sluice.plugin.v1.Edit.insert_header:type_name -> sluice.plugin.v1.InsertHeader
-	15, // 16: sluice.plugin.v1.Edit.change_header:type_name -> sluice.plugin.v1.ChangeHeader
-	16, // 17: sluice.plugin.v1.Edit.delete_header:type_name -> sluice.plugin.v1.DeleteHeader
-	17, // 18: sluice.plugin.v1.Edit.set_sender:type_name -> sluice.plugin.v1.SetSender
-	18, // 19: sluice.plugin.v1.Edit.add_recipient:type_name -> sluice.plugin.v1.AddRecipient
-	19, // 20: sluice.plugin.v1.Edit.remove_recipient:type_name -> sluice.plugin.v1.RemoveRecipient
-	20, // 21: sluice.plugin.v1.Edit.replace_body:type_name -> sluice.plugin.v1.ReplaceBody
-	21, // 22: sluice.plugin.v1.Edit.set_route:type_name -> sluice.plugin.v1.SetRoute
-	33, // 23: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
-	34, // 24: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
+	11, // 11: sluice.plugin.v1.Verdict.reply:type_name -> sluice.plugin.v1.Reply
+	14, // 12: sluice.plugin.v1.Verdict.edits:type_name -> sluice.plugin.v1.Edit
+	10, // 13: sluice.plugin.v1.Verdict.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	15, // 14: sluice.plugin.v1.Edit.add_header:type_name -> sluice.plugin.v1.AddHeader
+	16, // 15: sluice.plugin.v1.Edit.insert_header:type_name -> sluice.plugin.v1.InsertHeader
+	17, // 16: sluice.plugin.v1.Edit.change_header:type_name -> sluice.plugin.v1.ChangeHeader
+	18, // 17: sluice.plugin.v1.Edit.delete_header:type_name -> sluice.plugin.v1.DeleteHeader
+	19, // 18: sluice.plugin.v1.Edit.set_sender:type_name -> sluice.plugin.v1.SetSender
+	20, // 19: sluice.plugin.v1.Edit.add_recipient:type_name -> sluice.plugin.v1.AddRecipient
+	21, // 20: sluice.plugin.v1.Edit.remove_recipient:type_name -> sluice.plugin.v1.RemoveRecipient
+	22, // 21: sluice.plugin.v1.Edit.replace_body:type_name -> sluice.plugin.v1.ReplaceBody
+	23, // 22: sluice.plugin.v1.Edit.set_route:type_name -> sluice.plugin.v1.SetRoute
+	35, // 23: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
+	36, // 24: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
 	0,  // 25: sluice.plugin.v1.DataStart.hook:type_name -> sluice.plugin.v1.Hook
-	4,  // 26: sluice.plugin.v1.DataStart.session:type_name -> sluice.plugin.v1.Session
-	6,  // 27: sluice.plugin.v1.DataStart.envelope:type_name -> sluice.plugin.v1.Envelope
-	11, // 28: sluice.plugin.v1.DataStart.headers:type_name -> sluice.plugin.v1.Header
-	8,  // 29: sluice.plugin.v1.DataStart.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	22, // 30: sluice.plugin.v1.DataFrame.start:type_name -> sluice.plugin.v1.DataStart
-	23, // 31: sluice.plugin.v1.DataFrame.end:type_name -> sluice.plugin.v1.DataEnd
-	10, // 32: sluice.plugin.v1.DataFrame.verdict:type_name -> sluice.plugin.v1.Verdict
-	7,  // 33: sluice.plugin.v1.ChannelFrame.hook:type_name -> sluice.plugin.v1.HookRequest
-	22, // 34: sluice.plugin.v1.ChannelFrame.data_start:type_name -> sluice.plugin.v1.DataStart
-	10, // 35: sluice.plugin.v1.ChannelFrame.verdict:type_name -> sluice.plugin.v1.Verdict
-	26, // 36: sluice.plugin.v1.ChannelFrame.error:type_name -> sluice.plugin.v1.ChannelError
-	27, // 37: sluice.plugin.v1.ChannelFrame.cancel:type_name -> sluice.plugin.v1.ChannelCancel
-	28, // 38: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
-	29, // 39: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
-	7,  // 40: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
-	4,  // 41: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
-	6,  // 42: sluice.plugin.v1.HookBatch.envelope:type_name -> sluice.plugin.v1.Envelope
-	10, // 43: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
-	2,  // 44: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
-	7,  // 45: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
-	24, // 46: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
-	25, // 47: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
-	3,  // 48: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
-	10, // 49: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
-	24, // 50: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
-	25, // 51: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
-	48, // [48:52] is the sub-list for method output_type
-	44, // [44:48] is the sub-list for method input_type
+	6,  // 26: sluice.plugin.v1.DataStart.session:type_name -> sluice.plugin.v1.Session
+	8,  // 27: sluice.plugin.v1.DataStart.envelope:type_name -> sluice.plugin.v1.Envelope
+	13, // 28: sluice.plugin.v1.DataStart.headers:type_name -> sluice.plugin.v1.Header
+	10, // 29: sluice.plugin.v1.DataStart.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	24, // 30: sluice.plugin.v1.DataFrame.start:type_name -> sluice.plugin.v1.DataStart
+	25, // 31: sluice.plugin.v1.DataFrame.end:type_name -> sluice.plugin.v1.DataEnd
+	12, // 32: sluice.plugin.v1.DataFrame.verdict:type_name -> sluice.plugin.v1.Verdict
+	9,  // 33: sluice.plugin.v1.ChannelFrame.hook:type_name -> sluice.plugin.v1.HookRequest
+	24, // 34: sluice.plugin.v1.ChannelFrame.data_start:type_name -> sluice.plugin.v1.DataStart
+	12, // 35: sluice.plugin.v1.ChannelFrame.verdict:type_name -> sluice.plugin.v1.Verdict
+	28, // 36: sluice.plugin.v1.ChannelFrame.error:type_name -> sluice.plugin.v1.ChannelError
+	29, // 37: sluice.plugin.v1.ChannelFrame.cancel:type_name -> sluice.plugin.v1.ChannelCancel
+	30, // 38: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
+	31, // 39: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
+	9,  // 40: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
+	6,  // 41: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
+	8,  // 42: sluice.plugin.v1.HookBatch.envelope:type_name -> sluice.plugin.v1.Envelope
+	12, // 43: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
+	4,  // 44: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
+	9,  // 45: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
+	26, // 46: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
+	27, // 47: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
+	2,  // 48: sluice.plugin.v1.Host.Send:input_type -> sluice.plugin.v1.SendRequest
+	5,  // 49: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
+	12, // 50: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
+	26, // 51: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
+	27, // 52: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
+	3,  // 53: sluice.plugin.v1.Host.Send:output_type -> sluice.plugin.v1.SendResponse
+	49, // [49:54] is the sub-list for method output_type
+	44, // [44:49] is the sub-list for method input_type
 	44, // [44:44] is the sub-list for extension type_name
 	44, // [44:44] is the sub-list for extension extendee
 	0,  // [0:44] is the sub-list for field type_name
@@ -2789,7 +2959,7 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
-	file_plugin_proto_msgTypes[10].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[12].OneofWrappers = []any{
 		(*Edit_AddHeader)(nil),
 		(*Edit_InsertHeader)(nil),
 		(*Edit_ChangeHeader)(nil),
@@ -2800,13 +2970,13 @@ func file_plugin_proto_init() {
 		(*Edit_ReplaceBody)(nil),
 		(*Edit_SetRoute)(nil),
 	}
-	file_plugin_proto_msgTypes[22].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[24].OneofWrappers = []any{
 		(*DataFrame_Start)(nil),
 		(*DataFrame_BodyChunk)(nil),
 		(*DataFrame_End)(nil),
 		(*DataFrame_Verdict)(nil),
 	}
-	file_plugin_proto_msgTypes[23].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[25].OneofWrappers = []any{
 		(*ChannelFrame_Hook)(nil),
 		(*ChannelFrame_DataStart)(nil),
 		(*ChannelFrame_Verdict)(nil),
@@ -2821,9 +2991,9 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_plugin_proto_goTypes,
 		DependencyIndexes: file_plugin_proto_depIdxs,

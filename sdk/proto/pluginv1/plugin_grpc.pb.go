@@ -274,3 +274,141 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 	},
 	Metadata: "plugin.proto",
 }
+
+const (
+	Host_Send_FullMethodName = "/sluice.plugin.v1.Host/Send"
+)
+
+// HostClient is the client API for Host service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Host is served by the core to a plugin process, over go-plugin's
+// GRPCBroker under InitRequest.host_broker_id: what a plugin asks of the
+// core, where Plugin is what the core asks of the plugin. A plugin that
+// speaks the protocol without the Go SDK must speak the broker's protocol
+// (go-plugin's GRPCBroker service) to reach it.
+type HostClient interface {
+	// Send queues a message of the plugin's own (a report, a notification,
+	// an auto-reply) as the core queues its own reports: the pipeline's
+	// bounce hook stages see it first (a dkim sign stage signs it, a route
+	// stage readdresses it), then it is synced to the queue and delivered
+	// on the usual schedule. It passes no SMTP hook of any stage. It
+	// answers once the message is on disk, with its queue id, or "" when a
+	// bounce hook stage dropped it. A message the core refuses (no
+	// recipient, an address that is no mailbox, over [limits]
+	// max_message_size, empty) or cannot queue (a full disk, the core
+	// stopping) fails, the status message saying why. Messages may be
+	// larger than gRPC's default 4 MiB: the core takes requests up to
+	// max_message_size and a little more.
+	Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error)
+}
+
+type hostClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewHostClient(cc grpc.ClientConnInterface) HostClient {
+	return &hostClient{cc}
+}
+
+func (c *hostClient) Send(ctx context.Context, in *SendRequest, opts ...grpc.CallOption) (*SendResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SendResponse)
+	err := c.cc.Invoke(ctx, Host_Send_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HostServer is the server API for Host service.
+// All implementations must embed UnimplementedHostServer
+// for forward compatibility.
+//
+// Host is served by the core to a plugin process, over go-plugin's
+// GRPCBroker under InitRequest.host_broker_id: what a plugin asks of the
+// core, where Plugin is what the core asks of the plugin. A plugin that
+// speaks the protocol without the Go SDK must speak the broker's protocol
+// (go-plugin's GRPCBroker service) to reach it.
+type HostServer interface {
+	// Send queues a message of the plugin's own (a report, a notification,
+	// an auto-reply) as the core queues its own reports: the pipeline's
+	// bounce hook stages see it first (a dkim sign stage signs it, a route
+	// stage readdresses it), then it is synced to the queue and delivered
+	// on the usual schedule. It passes no SMTP hook of any stage. It
+	// answers once the message is on disk, with its queue id, or "" when a
+	// bounce hook stage dropped it. A message the core refuses (no
+	// recipient, an address that is no mailbox, over [limits]
+	// max_message_size, empty) or cannot queue (a full disk, the core
+	// stopping) fails, the status message saying why. Messages may be
+	// larger than gRPC's default 4 MiB: the core takes requests up to
+	// max_message_size and a little more.
+	Send(context.Context, *SendRequest) (*SendResponse, error)
+	mustEmbedUnimplementedHostServer()
+}
+
+// UnimplementedHostServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedHostServer struct{}
+
+func (UnimplementedHostServer) Send(context.Context, *SendRequest) (*SendResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Send not implemented")
+}
+func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
+func (UnimplementedHostServer) testEmbeddedByValue()              {}
+
+// UnsafeHostServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to HostServer will
+// result in compilation errors.
+type UnsafeHostServer interface {
+	mustEmbedUnimplementedHostServer()
+}
+
+func RegisterHostServer(s grpc.ServiceRegistrar, srv HostServer) {
+	// If the following call pancis, it indicates UnimplementedHostServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Host_ServiceDesc, srv)
+}
+
+func _Host_Send_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SendRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Send(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Send_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Send(ctx, req.(*SendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Host_ServiceDesc is the grpc.ServiceDesc for Host service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Host_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "sluice.plugin.v1.Host",
+	HandlerType: (*HostServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Send",
+			Handler:    _Host_Send_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "plugin.proto",
+}

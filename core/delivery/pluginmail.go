@@ -1,0 +1,153 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/metrics"
+	"github.com/sluice-mta/sluice/core/pipeline"
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// PluginMailOptions configure PluginMail.
+type PluginMailOptions struct {
+	Queue TLSReportQueue // *queue.Store
+	// Filter runs a message through the pipeline's bounce hook, as every
+	// message Sluice generates (BounceOptions.Filter).
+	Filter  func(ctx context.Context, report *envelope.Message, body []byte) (pipeline.BounceResult, error)
+	Clock   func() time.Time // default time.Now
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics
+}
+
+// PluginMail queues the messages plugins send through their sdk.Mailer
+// (reports, notifications, auto-replies), as Haraka's outbound.send_email
+// does for its plugins: each goes through the bounce hook and into the
+// queue as Sluice's own reports do (queueGenerated).
+type PluginMail struct{ opt PluginMailOptions }
+
+// NewPluginMail makes a PluginMail.
+func NewPluginMail(opt PluginMailOptions) *PluginMail {
+	if opt.Clock == nil {
+		opt.Clock = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	return &PluginMail{opt: opt}
+}
+
+// Send queues m, sent by the plugin of stage, and returns its queue id
+// ("" when a bounce hook stage dropped it). maxSize is [limits]
+// max_message_size. The message is refused when it has no recipient, an
+// address that is no mailbox (as the pipeline checks a stage's envelope
+// edits), is empty or over maxSize.
+//
+// Its kind is envelope.ReportPlugin: from a sender, it bounces to that
+// sender as any mail does; from the null sender, an undeliverable one
+// goes to double_bounce_to, as a report does.
+func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sdk.OutgoingMessage) (string, error) {
+	if err := checkPluginMail(m, maxSize); err != nil {
+		return "", err
+	}
+	q := p.opt.Queue
+	if q == nil {
+		return "", errors.New("no queue")
+	}
+	now := p.opt.Clock()
+	msg := &envelope.Message{
+		ID:          q.NewID(),
+		From:        m.From,
+		Received:    now,
+		Report:      envelope.ReportPlugin,
+		State:       envelope.StateActive,
+		NextAttempt: now,
+		SMTPUTF8:    !ascii(m.From),
+	}
+	for _, addr := range m.To {
+		msg.Rcpts = append(msg.Rcpts, envelope.Recipient{Addr: addr, Status: envelope.RcptPending})
+		msg.SMTPUTF8 = msg.SMTPUTF8 || !ascii(addr)
+	}
+	log := p.opt.Logger.With("id", msg.ID, "stage", stage)
+	id, err := queueGenerated(ctx, q, p.opt.Filter, generated{msg: msg, body: crlfMessage(m.Message),
+		log: log, what: "plugin mail", noun: "message", live: true,
+		trace: func(hook []byte, dropped bool) []byte { return pluginMailTrace(msg.ID, stage, hook, dropped) }})
+	if err != nil {
+		log.Warn("plugin mail: not queued", "from", m.From, "to", m.To, "err", err)
+		return "", err
+	}
+	if id != "" {
+		log.Info("plugin mail: queued", "from", m.From, "to", rcptAddrs(msg))
+		p.opt.Metrics.ReportQueued(string(envelope.ReportPlugin))
+	}
+	return id, nil
+}
+
+// checkPluginMail refuses what the queue should not take.
+func checkPluginMail(m sdk.OutgoingMessage, maxSize int64) error {
+	if len(m.To) == 0 {
+		return errors.New("no recipient")
+	}
+	if m.From != "" {
+		if err := envelope.MailboxError(m.From); err != nil {
+			return fmt.Errorf("from %q: %v", m.From, err)
+		}
+	}
+	for _, addr := range m.To {
+		if err := envelope.MailboxError(addr); err != nil {
+			return fmt.Errorf("to %q: %v", addr, err)
+		}
+	}
+	switch {
+	case len(m.Message) == 0:
+		return errors.New("empty message")
+	case maxSize > 0 && int64(len(m.Message)) > maxSize:
+		return fmt.Errorf("message of %d bytes over max_message_size (%d)", len(m.Message), maxSize)
+	}
+	return nil
+}
+
+// pluginMailTrace is the stored trace of plugin mail id: it names the
+// stage that sent it, and keeps what the bounce hook's stages did.
+func pluginMailTrace(id, stage string, hook []byte, dropped bool) []byte {
+	tr := pipeline.Trace{ID: id}
+	if hook != nil {
+		_ = json.Unmarshal(hook, &tr)
+	}
+	outcome := "queued by stage " + stage
+	if dropped {
+		outcome = "sent by stage " + stage
+	}
+	if tr.Outcome != "" && tr.Outcome != "queued" {
+		outcome += "; bounce hook: " + tr.Outcome
+	}
+	tr.Outcome = outcome
+	b, _ := json.Marshal(tr)
+	return b
+}
+
+// crlfMessage ends every line of a plugin's message with CRLF (RFC 5322
+// §2.3), a bare LF or CR alike, and the message itself with one.
+func crlfMessage(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/32+2)
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
+			out = append(out, '\r', '\n')
+			i++
+		case c == '\r' || c == '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	if len(out) < 2 || out[len(out)-2] != '\r' || out[len(out)-1] != '\n' {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
