@@ -10,7 +10,7 @@ import (
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
 
-// bigKey is a 4104-bit RSA key (openssl genpkey): over maxARCRSABits.
+// bigKey is a 4104-bit RSA key (openssl genpkey): over maxRSABits.
 const bigKey = "testdata/arc-rsa4104.key"
 
 // TestARCKeyTooLarge: an ARC key of more than 4096 bits is refused: a

@@ -60,9 +60,9 @@ func configureARC(cfg *ARCConfig, mode string) (*arcSealer, error) {
 	if !ok {
 		return nil, fmt.Errorf("arc.key_file: an RSA key is needed: ARC signs with rsa-sha256 only (RFC 8617 §4.1.3)")
 	}
-	if rk.N.BitLen() > maxARCRSABits {
+	if rk.N.BitLen() > maxRSABits {
 		// Validators, ours among them, need not take it (RFC 8301 §3.2).
-		return nil, fmt.Errorf("arc.key_file: RSA key of %d bits: at most %d", rk.N.BitLen(), maxARCRSABits)
+		return nil, fmt.Errorf("arc.key_file: RSA key of %d bits: at most %d", rk.N.BitLen(), maxRSABits)
 	}
 	id := os.Getenv(EnvHostname)
 	if id == "" {

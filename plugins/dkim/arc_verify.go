@@ -6,7 +6,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -50,13 +49,6 @@ type keyAnswer struct {
 	pub *rsa.PublicKey
 	err error
 }
-
-// maxARCRSABits is the largest ARC key accepted. A chain of 50 sets costs
-// 100 RSA verifications, all with keys its sender may choose: at 16384
-// bits, some 6 ms each, more than half a second of a core for one
-// message; at 4096, some 0.3 ms. RFC 8301 §3.2 has verifiers validate
-// 1024 to 4096 bits, and larger keys only if they may.
-const maxARCRSABits = 4096
 
 // errTempKey marks a key lookup that failed for a reason other than the
 // key's absence.
@@ -267,24 +259,15 @@ func (p *Plugin) arcKey(ctx context.Context, name string) (*rsa.PublicKey, error
 	if sv, ok := tags["s"]; ok && !hasFlag(sv, "email") && !hasFlag(sv, "*") {
 		return nil, fmt.Errorf("key at %s: s=%s, not for email", name, sv)
 	}
-	der, err := base64.StdEncoding.DecodeString(tags.get("p"))
-	if err != nil || len(der) == 0 {
+	if p := tags.get("p"); p == "" {
 		return nil, fmt.Errorf("key at %s: no usable p=", name)
 	}
-	var pub *rsa.PublicKey
-	if k, err := x509.ParsePKIXPublicKey(der); err == nil {
-		pub, _ = k.(*rsa.PublicKey)
-	} else if k, err := x509.ParsePKCS1PublicKey(der); err == nil {
-		pub = k // RFC 6376 Erratum 3017, as in checkKeySize
-	}
+	pub := rsaKeyOf(tags)
 	if pub == nil {
 		return nil, fmt.Errorf("key at %s: not an RSA key", name)
 	}
-	if pub.N.BitLen() < minRSABits {
-		return nil, fmt.Errorf("key at %s: RSA key of %d bits: at least %d needed (RFC 8301 §3.2)", name, pub.N.BitLen(), minRSABits)
-	}
-	if pub.N.BitLen() > maxARCRSABits {
-		return nil, fmt.Errorf("key at %s: RSA key of %d bits: ARC keys of more than %d are not accepted (RFC 8301 §3.2)", name, pub.N.BitLen(), maxARCRSABits)
+	if why := rsaSizeError(pub); why != "" {
+		return nil, fmt.Errorf("key at %s: %s", name, why)
 	}
 	return pub, nil
 }

@@ -123,3 +123,59 @@ func TestVerifyShortRSAKey(t *testing.T) {
 		}
 	}
 }
+
+// TestVerifyLargeRSAKey: a DKIM signature made with an RSA key of more
+// than 4096 bits is a permerror naming the size, found without verifying
+// it (RFC 8301 §3.2 asks verifiers for 1024 to 4096 bits): the sender
+// chooses the key, and eight signatures with 16384-bit keys cost some
+// 50 ms of a core per message. A 4096-bit key still passes.
+func TestVerifyLargeRSAKey(t *testing.T) {
+	big, err := LoadKey(bigKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigRec, err := TXTValue(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, err := rsa.GenerateKey(rand.Reader, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	okRec, err := TXTValue(ok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testlib.NewDNS(t,
+		txtRR("big._domainkey.example.org", bigRec),
+		txtRR("ok._domainkey.example.org", okRec),
+	)
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	h := verifier(t)
+	for _, tc := range []struct {
+		selector string
+		signer   crypto.Signer
+		want     string
+	}{
+		{"big", big, ResultPermError},
+		{"ok", ok, ResultPass},
+	} {
+		var signed bytes.Buffer
+		err := msgdkim.Sign(&signed, bytes.NewReader([]byte(plainMessage)), &msgdkim.SignOptions{
+			Domain: "example.org", Selector: tc.selector, Signer: tc.signer,
+			HeaderCanonicalization: msgdkim.CanonicalizationRelaxed, BodyCanonicalization: msgdkim.CanonicalizationRelaxed,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs := results(t, h.Data(sdktest.NewTxn("alice@example.org", "bob@example.net"), signed.Bytes()))
+		if len(rs) != 1 || rs[0].Result != tc.want {
+			t.Errorf("s=%s: %+v, want %s", tc.selector, rs, tc.want)
+			continue
+		}
+		if tc.want == ResultPermError && rs[0].Reason != "RSA key of 4104 bits: keys of more than 4096 are not verified (RFC 8301 §3.2)" {
+			t.Errorf("s=%s: reason %q", tc.selector, rs[0].Reason)
+		}
+	}
+}

@@ -84,7 +84,7 @@ func (p *Plugin) verify(ctx context.Context, m *sdk.Message) (sdk.Verdict, error
 			v := verifs[k]
 			k++
 			res, reason := classify(v.Err)
-			if res == ResultPass || res == ResultFail {
+			if res == ResultPass || res == ResultFail || res == ResultPermError {
 				if weak := checkKeySize(v, s.get("s"), keys); weak != "" {
 					res, reason = ResultPermError, weak
 				}
@@ -250,6 +250,9 @@ func (p *Plugin) lookupTXT(ctx context.Context, keys *keyRecords) func(string) (
 		}
 		if err == nil {
 			keys.put(name, txts)
+			if len(txts) == 1 && tooLarge(txts[0]) {
+				return []string{revokedKey}, nil
+			}
 		}
 		return txts, err
 	}
