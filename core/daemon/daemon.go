@@ -156,7 +156,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
 		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics})
 	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter,
-		Logger: d.log, Metrics: d.metrics}))
+		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree)}))
 	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
 		d.log.Warn(w)
 	}

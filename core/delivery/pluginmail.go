@@ -23,6 +23,12 @@ type PluginMailOptions struct {
 	Clock   func() time.Time // default time.Now
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// FreeSpace reports the bytes free for the queue (queue.Store's): a
+	// message that would leave fewer than MinFree (queue_minfree) is
+	// refused, as the listener answers 452 4.3.1. Nil or a negative
+	// MinFree: no check.
+	FreeSpace func() (int64, error)
+	MinFree   int64
 }
 
 // PluginMail queues the messages plugins send through their sdk.Mailer
@@ -59,6 +65,10 @@ func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sd
 	if q == nil {
 		return "", errors.New("no queue")
 	}
+	body := crlfMessage(m.Message)
+	if err := p.checkSpace(int64(len(body))); err != nil {
+		return "", err
+	}
 	now := p.opt.Clock()
 	msg := &envelope.Message{
 		ID:          q.NewID(),
@@ -74,7 +84,7 @@ func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sd
 		msg.SMTPUTF8 = msg.SMTPUTF8 || !ascii(addr)
 	}
 	log := p.opt.Logger.With("id", msg.ID, "stage", stage)
-	id, err := queueGenerated(ctx, q, p.opt.Filter, generated{msg: msg, body: crlfMessage(m.Message),
+	id, err := queueGenerated(ctx, q, p.opt.Filter, generated{msg: msg, body: body,
 		log: log, what: "plugin mail", noun: "message", live: true,
 		trace: func(hook []byte, dropped bool) []byte { return pluginMailTrace(msg.ID, stage, hook, dropped) }})
 	if err != nil {
@@ -108,6 +118,27 @@ func checkPluginMail(m sdk.OutgoingMessage, maxSize int64) error {
 		return errors.New("empty message")
 	case maxSize > 0 && int64(len(m.Message)) > maxSize:
 		return fmt.Errorf("message of %d bytes over max_message_size (%d)", len(m.Message), maxSize)
+	}
+	return nil
+}
+
+// checkSpace refuses a message of size bytes when queueing it would leave
+// less than queue_minfree free, as the listener and the delivery agent
+// hold back then: a commit Pebble cannot write stops the store, and a
+// plugin's loop must not fill the disk the listener keeps free. A file
+// system that cannot be asked lets the message through, as there.
+func (p *PluginMail) checkSpace(size int64) error {
+	if p.opt.FreeSpace == nil || p.opt.MinFree < 0 {
+		return nil
+	}
+	free, err := p.opt.FreeSpace()
+	if err != nil {
+		p.opt.Logger.Warn("plugin mail: queue free space unknown", "err", err)
+		return nil
+	}
+	if free < p.opt.MinFree+size {
+		return fmt.Errorf("insufficient system storage: %d bytes free for the queue, %d needed (queue_minfree %d + message %d)",
+			free, p.opt.MinFree+size, p.opt.MinFree, size)
 	}
 	return nil
 }

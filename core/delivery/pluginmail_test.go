@@ -61,3 +61,29 @@ func TestPluginMailSend(t *testing.T) {
 		t.Fatalf("trace %s, %v", raw, err)
 	}
 }
+
+// A message that would leave less than queue_minfree free for the queue
+// is refused, saying so, as the listener answers 452 4.3.1 then; with
+// room for it, it is queued.
+func TestPluginMailDiskShort(t *testing.T) {
+	st, err := queue.Open(t.TempDir(), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	free := int64(1000)
+	pm := NewPluginMail(PluginMailOptions{Queue: st, MinFree: 900,
+		FreeSpace: func() (int64, error) { return free, nil }})
+	m := sdk.OutgoingMessage{To: []string{"bob@example.net"}, Message: []byte("Subject: x\n\n" + strings.Repeat("y", 200) + "\n")}
+	id, err := pm.Send(context.Background(), "notify", 0, m)
+	if err == nil || !strings.Contains(err.Error(), "insufficient system storage") {
+		t.Fatalf("disk short: %q, %v; want insufficient system storage", id, err)
+	}
+	if n, err := st.Counts(); err != nil || len(n) != 0 && n[envelope.StateActive] != 0 {
+		t.Fatalf("queued on a short disk: %v, %v", n, err)
+	}
+	free = 2000
+	if id, err := pm.Send(context.Background(), "notify", 0, m); err != nil || id == "" {
+		t.Fatalf("with room: %q, %v", id, err)
+	}
+}
