@@ -70,6 +70,10 @@ type Daemon struct {
 	adminLn  net.Listener
 	adminSrv *http.Server
 
+	// mailRcpts is [limits] max_recipients, which bounds plugin mail's
+	// recipients; set at start and at each reload.
+	mailRcpts atomic.Int64
+
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup // background tasks that use the queue
 	stopOnce sync.Once
@@ -156,7 +160,9 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
 		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics})
 	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter,
-		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree)}))
+		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree),
+		MaxRecipients: func() int { return int(d.mailRcpts.Load()) }}))
+	d.mailRcpts.Store(int64(c.Limits.MaxRecipients))
 	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
 		d.log.Warn(w)
 	}

@@ -113,6 +113,7 @@ func (d *Daemon) reload(c *config.Config) error {
 	d.live.swap(g)
 	d.smtp.SetDomains(c)
 	d.smtp.SetLimits(c)
+	d.mailRcpts.Store(int64(c.Limits.MaxRecipients))
 	d.smtp.SetSoftBounce(c)
 	if aerr := d.smtp.SetAuth(c); aerr != nil {
 		// Checked above: only a file changed since can get here.

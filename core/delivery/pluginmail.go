@@ -29,6 +29,10 @@ type PluginMailOptions struct {
 	// MinFree: no check.
 	FreeSpace func() (int64, error)
 	MinFree   int64
+	// MaxRecipients is [limits] max_recipients as it runs now (a reload
+	// changes it): a message to more is refused, as SMTP refuses the
+	// RCPT past it. Nil or <= 0: no bound.
+	MaxRecipients func() int
 }
 
 // PluginMail queues the messages plugins send through their sdk.Mailer
@@ -52,7 +56,10 @@ func NewPluginMail(opt PluginMailOptions) *PluginMail {
 // ("" when a bounce hook stage dropped it). maxSize is [limits]
 // max_message_size. The message is refused when it has no recipient, an
 // address that is no mailbox (as the pipeline checks a stage's envelope
-// edits), is empty or over maxSize.
+// edits), is empty or over maxSize (its lines ending in CRLF), has more
+// recipients than max_recipients, or a header section that is not one or
+// has no From field (pluginHeaderError); or when queueing it would leave
+// less than queue_minfree free.
 //
 // Its kind is envelope.ReportPlugin: from a sender, it bounces to that
 // sender as any mail does; from the null sender, an undeliverable one
@@ -66,6 +73,16 @@ func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sd
 		return "", errors.New("no queue")
 	}
 	body := crlfMessage(m.Message)
+	if err := pluginHeaderError(body); err != nil {
+		return "", err
+	}
+	if maxSize > 0 && int64(len(body)) > maxSize {
+		// Bare LFs made CRLF may have taken it over the limit.
+		return "", fmt.Errorf("message of %d bytes with CRLF line ends over max_message_size (%d)", len(body), maxSize)
+	}
+	if n := p.maxRcpts(); n > 0 && len(m.To) > n {
+		return "", fmt.Errorf("%d recipients, over max_recipients (%d)", len(m.To), n)
+	}
 	if err := p.checkSpace(int64(len(body))); err != nil {
 		return "", err
 	}
@@ -120,6 +137,14 @@ func checkPluginMail(m sdk.OutgoingMessage, maxSize int64) error {
 		return fmt.Errorf("message of %d bytes over max_message_size (%d)", len(m.Message), maxSize)
 	}
 	return nil
+}
+
+// maxRcpts is the most recipients a message may have, 0 for no bound.
+func (p *PluginMail) maxRcpts() int {
+	if p.opt.MaxRecipients == nil {
+		return 0
+	}
+	return p.opt.MaxRecipients()
 }
 
 // checkSpace refuses a message of size bytes when queueing it would leave

@@ -22,7 +22,7 @@ func TestPluginMailSend(t *testing.T) {
 	}
 	defer st.Close()
 	pm := NewPluginMail(PluginMailOptions{Queue: st})
-	ok := sdk.OutgoingMessage{From: "bot@example.org", To: []string{"bob@example.net"}, Message: []byte("Subject: x\n\nbody")}
+	ok := sdk.OutgoingMessage{From: "bot@example.org", To: []string{"bob@example.net"}, Message: []byte("From: <bot@example.org>\nSubject: x\n\nbody")}
 	for _, tc := range []struct {
 		name string
 		edit func(*sdk.OutgoingMessage)
@@ -52,7 +52,7 @@ func TestPluginMailSend(t *testing.T) {
 	if msg.Report != envelope.ReportPlugin || msg.From != "bot@example.org" || len(msg.Rcpts) != 1 || msg.Rcpts[0].Addr != "bob@example.net" {
 		t.Fatalf("queued %+v", msg)
 	}
-	if body, err := st.Body(id); err != nil || string(body) != "Subject: x\r\n\r\nbody\r\n" {
+	if body, err := st.Body(id); err != nil || string(body) != "From: <bot@example.org>\r\nSubject: x\r\n\r\nbody\r\n" {
 		t.Fatalf("body %q, %v", body, err)
 	}
 	raw, err := st.Trace(id)
@@ -74,7 +74,7 @@ func TestPluginMailDiskShort(t *testing.T) {
 	free := int64(1000)
 	pm := NewPluginMail(PluginMailOptions{Queue: st, MinFree: 900,
 		FreeSpace: func() (int64, error) { return free, nil }})
-	m := sdk.OutgoingMessage{To: []string{"bob@example.net"}, Message: []byte("Subject: x\n\n" + strings.Repeat("y", 200) + "\n")}
+	m := sdk.OutgoingMessage{To: []string{"bob@example.net"}, Message: []byte("From: <bot@example.org>\n\n" + strings.Repeat("y", 200) + "\n")}
 	id, err := pm.Send(context.Background(), "notify", 0, m)
 	if err == nil || !strings.Contains(err.Error(), "insufficient system storage") {
 		t.Fatalf("disk short: %q, %v; want insufficient system storage", id, err)
@@ -85,5 +85,45 @@ func TestPluginMailDiskShort(t *testing.T) {
 	free = 2000
 	if id, err := pm.Send(context.Background(), "notify", 0, m); err != nil || id == "" {
 		t.Fatalf("with room: %q, %v", id, err)
+	}
+}
+
+// A message whose header section is not one (a body without the empty
+// line before it, a continuation first, a field name with a space), or
+// has no From field, is refused; one over max_message_size once its bare
+// LFs are CRLF too, and one of more recipients than max_recipients.
+func TestPluginMailRefusesMalformed(t *testing.T) {
+	st, err := queue.Open(t.TempDir(), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	maxRcpts := 2
+	pm := NewPluginMail(PluginMailOptions{Queue: st, MaxRecipients: func() int { return maxRcpts }})
+	to := []string{"bob@example.net"}
+	for _, tc := range []struct {
+		name string
+		m    sdk.OutgoingMessage
+		want string
+	}{
+		{"no separator", sdk.OutgoingMessage{To: to, Message: []byte("From: <a@example.org>\nhello there\n")}, "line 2 is no field"},
+		{"body only", sdk.OutgoingMessage{To: to, Message: []byte("hello there\n")}, "line 1 is no field"},
+		{"continuation first", sdk.OutgoingMessage{To: to, Message: []byte(" x\nFrom: <a@example.org>\n\nhi\n")}, "continuation"},
+		{"space in name", sdk.OutgoingMessage{To: to, Message: []byte("From: <a@example.org>\nX Y: z\n\nhi\n")}, "not printable ASCII"},
+		{"no From", sdk.OutgoingMessage{To: to, Message: []byte("Subject: x\n\nhi\n")}, "no From field"},
+		{"over the size with CRLF", sdk.OutgoingMessage{To: to, Message: []byte("From: <a@example.org>\n\n" + strings.Repeat("\n", 60))}, "over max_message_size (100)"},
+		{"too many recipients", sdk.OutgoingMessage{To: []string{"a@example.net", "b@example.net", "c@example.net"},
+			Message: []byte("From: <a@example.org>\n\nhi\n")}, "3 recipients, over max_recipients (2)"},
+	} {
+		if id, err := pm.Send(context.Background(), "s", 100, tc.m); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %q, %v; want an error with %q", tc.name, id, err, tc.want)
+		}
+	}
+	// Folded fields, a header alone (no body) and a field's colon in
+	// its value are fine.
+	for _, msg := range []string{"from: <a@example.org>\nSubject: a\n  b\n\nhi\n", "From: <a@example.org>\nX-A: b:c\n"} {
+		if id, err := pm.Send(context.Background(), "s", 100, sdk.OutgoingMessage{To: to, Message: []byte(msg)}); err != nil || id == "" {
+			t.Errorf("%q: %q, %v", msg, id, err)
+		}
 	}
 }
