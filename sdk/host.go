@@ -23,6 +23,13 @@ type MailHandler func(ctx context.Context, stage string, m OutgoingMessage) (que
 // envelope addresses and framing.
 const hostSlack = 1 << 20
 
+// hostMaxSends is how many Sends of one plugin process the core takes at
+// once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS, RFC 9113 §6.5.2); more
+// wait in the plugin for a turn. Each holds a whole message in the
+// core's memory, up to max_message_size: a plugin sending from a loop of
+// goroutines would otherwise have the core hold them all at once.
+const hostMaxSends = 8
+
 // hostService is the core's Host service over a go-plugin broker, one per
 // plugin process (see InitRequest.host_broker_id).
 type hostService struct {
@@ -39,7 +46,7 @@ func serveHost(broker *plugin.GRPCBroker, id uint32, stage string, h MailHandler
 	// refuse most attachments.
 	size := int(min(maxBody+hostSlack, 1<<31-1))
 	go broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-		srv := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(size))...)
+		srv := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(size), grpc.MaxConcurrentStreams(hostMaxSends))...)
 		pb.RegisterHostServer(srv, &hostServer{stage: stage, handle: h})
 		hs.mu.Lock()
 		defer hs.mu.Unlock()
@@ -131,7 +138,9 @@ func (d *dialMailer) Send(ctx context.Context, m OutgoingMessage) (string, error
 	if !d.started.Load() {
 		// The core serves Host once Init has answered: waiting here
 		// would hold Configure, and Init, until ctx ends.
-		return "", errors.New("sdk: mail not queued: Mailer.Send is not possible before Configure has returned")
+		// ErrNoMailer, as where the core serves none: a plugin
+		// that tells the two apart at Configure has no reason to.
+		return "", fmt.Errorf("%w: Mailer.Send is not possible before Configure has returned", ErrNoMailer)
 	}
 	select {
 	case <-d.done:

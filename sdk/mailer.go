@@ -14,12 +14,20 @@ import (
 // SMTP hooks (connect to data) of any stage, the sender's own included.
 type Mailer interface {
 	// Send queues m and returns its queue ID once the message is synced
-	// to disk. It fails with ErrNoMailer where the core queues nothing
-	// (check-config, replay, sdktest without a recorder, a core older
-	// than plugin mail), and with the core's reason when the message is
-	// refused (an invalid address, a message over the size limit, a full
-	// disk). A bounce hook stage that discards the message makes Send
-	// return an empty ID and no error.
+	// to disk. It fails with ErrNoMailer (errors.Is) where the core
+	// queues nothing (check-config, replay, sdktest without a recorder,
+	// a core older than plugin mail) and when called before Configure
+	// has returned (the core serves the Mailer after Init), and with the
+	// core's reason when the message is refused (an invalid address, a
+	// message over the size limit, no From field, the queue's disk short
+	// of space). A bounce hook stage that discards the message makes
+	// Send return an empty ID and no error.
+	//
+	// An error after ctx ended does not say the message was not queued:
+	// the core may have queued it as the plugin gave up waiting. A
+	// plugin that sends again after such an error may send it twice;
+	// give Send a deadline of some seconds at least (a synced commit
+	// and the bounce hook's stages run before it answers).
 	Send(ctx context.Context, m OutgoingMessage) (queueID string, err error)
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 
@@ -138,12 +139,12 @@ func TestMailerNone(t *testing.T) {
 	}
 }
 
-// A Send from Configure fails at once: the core serves the Mailer once
-// Init has answered. A Send from a hook then works.
+// A Send from Configure fails at once, with ErrNoMailer: the core serves
+// the Mailer once Init has answered. A Send from a hook then works.
 func TestMailerNotAtConfigure(t *testing.T) {
 	p := &mailing{sendAtConfigure: true}
 	c := brokered(t, p, func(context.Context, string, sdk.OutgoingMessage) (string, error) { return "Q", nil }, "")
-	if p.configureErr == nil || !strings.Contains(p.configureErr.Error(), "before Configure has returned") {
+	if !errors.Is(p.configureErr, sdk.ErrNoMailer) || !strings.Contains(p.configureErr.Error(), "before Configure has returned") {
 		t.Fatalf("Send at Configure: %v", p.configureErr)
 	}
 	if v := rcpt(t, c, "bob@example.org"); v.Reason != "queued Q" {
@@ -162,5 +163,44 @@ func TestMailerLargeMessage(t *testing.T) {
 	c := brokered(t, &mailing{body: body}, h, "")
 	if v := rcpt(t, c, "bob@example.org"); v.Reason != "queued Q" || got != len(body) {
 		t.Fatalf("verdict %+v, handler got %d bytes of %d", v, got, len(body))
+	}
+}
+
+// The core takes at most 8 Sends of a plugin process at once: a ninth
+// waits in the plugin until one of them is answered.
+func TestMailerConcurrencyCap(t *testing.T) {
+	arrived, release := make(chan struct{}, 20), make(chan struct{})
+	h := func(ctx context.Context, _ string, _ sdk.OutgoingMessage) (string, error) {
+		arrived <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return "Q", nil
+	}
+	c := brokered(t, &mailing{}, h, "")
+	var wg sync.WaitGroup
+	defer func() { wg.Wait() }()
+	defer close(release) // before the wait: a failure must not hang
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
+			_, _ = c.Hook(context.Background(), sdk.HookRcpt, txn, &sdk.Recipient{Addr: "bob@example.org"}, nil)
+		}()
+	}
+	for i := range 8 {
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d Sends reached the core, want 8", i)
+		}
+	}
+	// A ninth would come at once; none may while the 8 are held.
+	select {
+	case <-arrived:
+		t.Fatal("a ninth Send reached the core while 8 were under way")
+	case <-time.After(300 * time.Millisecond):
 	}
 }
