@@ -17,6 +17,12 @@ func makeStateDir(dataDir, name string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("state directory: %w", err)
 	}
+	// MkdirAll leaves one there already (made by hand, restored from a
+	// backup) with the mode it has: made 0700 here, and one the daemon's user does not own
+	// fails here, at start, rather than the plugin's first write.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return "", fmt.Errorf("state directory: %w", err)
+	}
 	return dir, nil
 }
 

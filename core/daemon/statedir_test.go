@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -26,5 +28,25 @@ func TestStateDirName(t *testing.T) {
 	a, b := stateDirName(long), stateDirName(long+"y")
 	if len(a) > 255 || a == b || !strings.Contains(a, "%%") {
 		t.Errorf("long names: %q, %q", a, b)
+	}
+}
+
+// A state directory there already with a wider mode is made 0700 again:
+// what a plugin keeps there is the stage's alone.
+func TestStateDirMode(t *testing.T) {
+	data := t.TempDir()
+	want := filepath.Join(data, "plugins", "notify")
+	if err := os.MkdirAll(want, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(want, 0o755); err != nil { // whatever the umask
+		t.Fatal(err)
+	}
+	dir, err := makeStateDir(data, "notify")
+	if err != nil || dir != want {
+		t.Fatalf("makeStateDir: %q, %v", dir, err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("mode %v, %v; want 0700", fi.Mode().Perm(), err)
 	}
 }
