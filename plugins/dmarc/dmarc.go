@@ -198,6 +198,9 @@ func (p *Plugin) skipped(s sdk.Session) string {
 
 // Data evaluates the message and applies the policy.
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	if p.reports != nil {
+		p.reports.coreRunning() // the reports' first pass may go
+	}
 	if why := p.skipped(t.Session); why != "" {
 		// Like the spf stage's skip: said in the trace, and no result for
 		// Authentication-Results, as nothing was evaluated.

@@ -80,13 +80,14 @@ func (p *Plugin) configureReports(c sdk.Config) error {
 		mailer = noMailer{}
 	}
 	p.reports = &reporter{
-		cfg:    *rc,
-		dir:    c.StateDir,
-		mailer: mailer,
-		res:    p.Resolver,
-		clock:  p.Clock,
-		delay:  time.Duration(p.Rand() * float64(reportSpread)),
-		log:    sdk.Logger().With("stage", c.Stage),
+		cfg:     *rc,
+		dir:     c.StateDir,
+		mailer:  mailer,
+		res:     p.Resolver,
+		clock:   p.Clock,
+		delay:   time.Duration(p.Rand() * float64(reportSpread)),
+		log:     sdk.Logger().With("stage", c.Stage),
+		running: make(chan struct{}),
 	}
 	if !p.noLoop {
 		ctx, cancel := context.WithCancel(context.Background())

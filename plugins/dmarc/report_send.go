@@ -48,6 +48,15 @@ const (
 // reportRetry is the wait after each failed attempt but the last.
 var reportRetry = []time.Duration{30 * time.Minute, 2 * time.Hour}
 
+// reportStartWait bounds the wait of a process's first pass for the
+// stage's first message (coreRunning). The core takes no plugin mail
+// before Configure has returned (the Mailer dials then) nor while the
+// daemon is still starting its stages: a pass at once made a finished
+// day's reports fail at every daemon start, a try spent and the rest
+// 30 minutes away. A message reaching the stage means the core runs;
+// with none, the wait ends after this long.
+var reportStartWait = time.Minute
+
 // reporter records the history and sends the reports.
 type reporter struct {
 	cfg    ReportsConfig
@@ -60,6 +69,15 @@ type reporter struct {
 
 	mu     sync.Mutex // appends to the history
 	sendMu sync.Mutex // one pass at a time
+
+	running     chan struct{} // closed at the stage's first message
+	runningOnce sync.Once
+}
+
+// coreRunning says the core runs, and takes plugin mail: a message
+// reached the stage. The first pass waits for it (reportStartWait).
+func (r *reporter) coreRunning() {
+	r.runningOnce.Do(func() { close(r.running) })
 }
 
 // domainProgress is where one domain's report of a day stands.
@@ -73,8 +91,14 @@ type domainProgress struct {
 // has no stop hook: the goroutine ends with the process, all it knows
 // being on disk.
 func (r *reporter) run(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
+	timer := time.NewTimer(reportStartWait)
 	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return
+	case <-r.running:
+	case <-timer.C:
+	}
 	for {
 		next := r.pass(ctx)
 		timer.Reset(max(next.Sub(r.clock()), time.Minute))

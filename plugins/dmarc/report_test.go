@@ -556,7 +556,7 @@ func TestReportOldHistoryDropped(t *testing.T) {
 }
 
 // TestReportLoop: Configure starts the sender, which sends a day that is
-// due without being asked.
+// due without being asked, once the first message says the core runs.
 func TestReportLoop(t *testing.T) {
 	reportDNS(t)
 	dir := t.TempDir()
@@ -565,7 +565,8 @@ func TestReportLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newRecMailer()
-	reportingPlugin(t, dir, m, &fakeClock{t: day0.Add(26 * time.Hour)}, "", true)
+	p := reportingPlugin(t, dir, m, &fakeClock{t: day0.Add(26 * time.Hour)}, "", true)
+	deliver(t, p, "192.0.2.25", "a@example.org", "a@example.org") // the core runs: the first pass goes
 	select {
 	case <-m.got:
 	case <-time.After(10 * time.Second):
