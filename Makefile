@@ -9,7 +9,7 @@ PKGS    := ./...
 
 all: build
 
-EXAMPLES := subject-tag rcpt-allowlist noop
+EXAMPLES := subject-tag rcpt-allowlist autoreply noop
 
 build:
 	@mkdir -p $(BIN)

@@ -40,7 +40,7 @@ func TestExampleConfigsCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := map[string]string{}
-	for _, e := range []string{"rcpt-allowlist", "subject-tag"} {
+	for _, e := range []string{"rcpt-allowlist", "subject-tag", "autoreply"} {
 		bin[e] = testlib.Build(t, "./examples/"+e)
 	}
 	python := exec.Command("/usr/bin/python3", "-c", "import grpc, google.protobuf").Run() == nil
@@ -61,6 +61,7 @@ func TestExampleConfigsCheck(t *testing.T) {
 				"/var/lib/sluice", filepath.Join(t.TempDir(), "data"),
 				"../../bin/rcpt-allowlist", bin["rcpt-allowlist"],
 				"../../bin/subject-tag", bin["subject-tag"],
+				"../../bin/autoreply", bin["autoreply"],
 				"../python-plugin/", filepath.Join(root, "examples/python-plugin")+"/",
 			).Replace(s)
 			path := filepath.Join(t.TempDir(), filepath.Base(f))
