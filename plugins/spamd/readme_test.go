@@ -1,0 +1,14 @@
+package spamd
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// TestREADMEConfigKeys: README documents every [stage.config] key of the
+// spamd plugin and names none it does not take.
+func TestREADMEConfigKeys(t *testing.T) {
+	testlib.CheckPluginREADME(t, "spamd", reflect.TypeFor[Config](), "")
+}
