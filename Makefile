@@ -56,6 +56,7 @@ interop: interop-deps build
 interop-deps:
 	@scripts/install-deps.sh interop
 	@scripts/install-deps.sh milters
+	@scripts/install-deps.sh clamav
 	@scripts/install-deps.sh dovecot
 	@scripts/install-deps.sh exim
 	@scripts/install-deps.sh opensmtpd

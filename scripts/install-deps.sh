@@ -1,9 +1,10 @@
 #!/bin/sh
 # Installs the Debian packages a target needs, only when missing.
-# usage: install-deps.sh interop|bench|python|milters|chromium|dovecot|exim|opensmtpd
+# usage: install-deps.sh interop|bench|python|milters|clamav|chromium|dovecot|exim|opensmtpd
 set -eu
 pycheck=""
 files=""
+preseed=""
 exim=""
 opensmtpd=""
 # Where the exim target extracts Exim (tests/interop/exim_test.go looks there).
@@ -34,6 +35,13 @@ case "${1:-}" in
   milters) pkgs="opendkim opendkim-tools python3-dkim python3-authres spamass-milter spamd python3-milter rspamd" ;
            cmds="opendkim opendkim-genkey spamass-milter spamd rspamd" ;
            pycheck="import Milter, dkim, authres" ;;
+  # ClamAV's clamd for tests/interop/clamd_test.go, which runs its own
+  # clamd in the foreground with a config and a one-signature database in
+  # its temp dir. clamav-freshclam comes with it: set to manual, and
+  # policy-rc.d (or the lack of systemd) keeps its postinst from running
+  # freshclam; the test never uses the system's databases.
+  clamav)  pkgs="clamav-daemon" ; cmds="clamd" ;
+           preseed="clamav-freshclam clamav-freshclam/autoupdate_freshclam select manual" ;;
   # Headless Chromium drives the dashboard in core/admin's browser test
   # (DevTools protocol over loopback). Debian's build, never a download.
   chromium) pkgs="chromium" ; cmds="chromium" ;;
@@ -52,7 +60,7 @@ case "${1:-}" in
   # opensmtpq and chroot into /var/lib/opensmtpd/empty, both compiled in.
   opensmtpd) opensmtpd=yes ; pkgs="" ; cmds="" ;
            files="$OPENSMTPD_ROOT/usr/sbin/smtpd /var/lib/opensmtpd/empty" ;;
-  *) echo "usage: $0 interop|bench|python|milters|chromium|dovecot|exim|opensmtpd" >&2; exit 1 ;;
+  *) echo "usage: $0 interop|bench|python|milters|clamav|chromium|dovecot|exim|opensmtpd" >&2; exit 1 ;;
 esac
 missing=""
 for c in $cmds; do
@@ -118,6 +126,9 @@ if [ -n "$opensmtpd" ]; then
 fi
 # postfix asks debconf questions; answer "No configuration" up front.
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections 2>/dev/null || true
+if [ -n "$preseed" ]; then
+  echo "$preseed" | debconf-set-selections 2>/dev/null || true
+fi
 apt-get update -q >/dev/null 2>&1 || true
 apt-get install -y -q --no-install-recommends $pkgs >/tmp/sluice-apt.log 2>&1 || {
   echo "install-deps: apt-get install $pkgs failed; see /tmp/sluice-apt.log" >&2; tail -20 /tmp/sluice-apt.log >&2; exit 1; }
