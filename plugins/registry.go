@@ -6,6 +6,7 @@ package plugins
 import (
 	"sort"
 
+	"github.com/sluice-mta/sluice/plugins/clamd"
 	"github.com/sluice-mta/sluice/plugins/dkim"
 	"github.com/sluice-mta/sluice/plugins/dmarc"
 	"github.com/sluice-mta/sluice/plugins/filter"
@@ -18,6 +19,7 @@ import (
 
 // registry maps a first-party plugin's name to its constructor.
 var registry = map[string]func() sdk.Plugin{
+	"clamd":   func() sdk.Plugin { return &clamd.Plugin{} },
 	"dkim":    func() sdk.Plugin { return &dkim.Plugin{} },
 	"dmarc":   func() sdk.Plugin { return &dmarc.Plugin{} },
 	"filter":  func() sdk.Plugin { return &filter.Plugin{} },
