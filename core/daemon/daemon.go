@@ -63,12 +63,14 @@ type Daemon struct {
 	agents   agents       // delivery
 	agentCA  []byte       // [delivery] ca_file as the current agent read it
 	tlsrpt   *delivery.TLSReports
-	// mail queues plugin mail; nil until the pipeline runs (sendMail).
-	mail     atomic.Pointer[delivery.PluginMail]
-	metrics  *metrics.Metrics
-	live     *livePolicy // the pipeline, swapped at reload
-	adminLn  net.Listener
-	adminSrv *http.Server
+	// mail queues plugin mail; nil until the pipeline runs (sendMail),
+	// when mailReady is closed.
+	mail      atomic.Pointer[delivery.PluginMail]
+	mailReady chan struct{}
+	metrics   *metrics.Metrics
+	live      *livePolicy // the pipeline, swapped at reload
+	adminLn   net.Listener
+	adminSrv  *http.Server
 
 	// mailRcpts is [limits] max_recipients, which bounds plugin mail's
 	// recipients; set at start and at each reload.
@@ -98,9 +100,19 @@ func (d *Daemon) buildOptions() buildOptions {
 func (d *Daemon) sendMail(ctx context.Context, stage string, maxSize int64, m sdk.OutgoingMessage) (string, error) {
 	pm := d.mail.Load()
 	if pm == nil {
-		// A Configure at start sending: the bounce hook has no
-		// pipeline to run in yet.
-		return "", errors.New("the daemon is starting: no plugin mail before it runs")
+		// A plugin sending while the daemon still starts its stages
+		// (from a goroutine its Configure started): the bounce hook has
+		// no pipeline to run in yet, so the Send waits for it, as long
+		// as the plugin's context allows, rather than fail a message
+		// the plugin would have to retry.
+		select {
+		case <-d.mailReady:
+			pm = d.mail.Load()
+		case <-d.stopping.Done():
+			return "", errors.New("the daemon is stopping: no plugin mail")
+		case <-ctx.Done():
+			return "", fmt.Errorf("the daemon is starting: no plugin mail before it runs: %w", ctx.Err())
+		}
 	}
 	return pm.Send(ctx, stage, maxSize, m)
 }
@@ -115,7 +127,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if opt.DrainTimeout == 0 {
 		opt.DrainTimeout = 30 * time.Second
 	}
-	d := &Daemon{opt: opt, log: opt.Logger, cfg: c}
+	d := &Daemon{opt: opt, log: opt.Logger, cfg: c, mailReady: make(chan struct{})}
 	d.stopping, d.endStarting = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -159,10 +171,11 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Identity: c.Delivery.TLSReporting.Identity(c.Hostname), Hostname: c.Hostname,
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
 		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics})
+	d.mailRcpts.Store(int64(c.Limits.MaxRecipients)) // before a Send can read it
 	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter,
 		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree),
 		MaxRecipients: func() int { return int(d.mailRcpts.Load()) }}))
-	d.mailRcpts.Store(int64(c.Limits.MaxRecipients))
+	close(d.mailReady)
 	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
 		d.log.Warn(w)
 	}
