@@ -123,6 +123,12 @@ func readReply(br *bufio.Reader) (result, error) {
 			if err != nil || n < 0 {
 				return result{}, fmt.Errorf("malformed Content-length %q", clip(value))
 			}
+			// The length is the peer's word: allocated unchecked, a
+			// huge one would take the plugin down before the read
+			// bound (maxReply) could stop it.
+			if n > maxReply {
+				return result{}, fmt.Errorf("reply Content-length %d is over the %d bytes a SYMBOLS reply takes", n, maxReply)
+			}
 			length = n
 		case "spam":
 			sm := spamHeader.FindStringSubmatch(value)

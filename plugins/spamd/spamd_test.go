@@ -235,6 +235,11 @@ func TestFaults(t *testing.T) {
 		}, "reading the rules hit"},
 		{"headers cut short", func(c net.Conn, _ request) { _, _ = io.WriteString(c, "SPAMD/1.1 0 EX_OK\r\nSpam: True") },
 			"reading the reply's headers"},
+		// A length the peer claims is not allocated: it would crash the
+		// plugin (or take gigabytes) before a byte of it was read.
+		{"huge Content-length", func(c net.Conn, _ request) {
+			_, _ = io.WriteString(c, "SPAMD/1.1 0 EX_OK\r\nContent-length: 9223372036854775807\r\nSpam: True ; 9.0 / 5.0\r\n\r\nBAYES_99")
+		}, "Content-length 9223372036854775807 is over"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := refused
