@@ -50,17 +50,18 @@ const rejectText = "This message looks like spam to us"
 // the stage's on_error decides (tempfail by default).
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	s := p.s
-	if s.skipAuth && t.Session.AuthUser != "" {
-		return sdk.Continue().Because("spamd: authenticated client, not scanned"), nil
-	}
-	if s.skipRelay && t.Session.RelayClient {
-		return sdk.Continue().Because("spamd: client in relay_networks, not scanned"), nil
-	}
-	// A stranger's X-Spam-* fields go, scanned or not: a forged
-	// "X-Spam-Status: No" would otherwise pass for this site's verdict.
+	// The X-Spam-* fields a message came with go, scanned or not (a
+	// skipped client's too): a forged "X-Spam-Status: No" would
+	// otherwise pass for this site's verdict.
 	var edits []sdk.Edit
 	if len(s.headers) > 0 {
 		edits = removeIncoming(m)
+	}
+	if s.skipAuth && t.Session.AuthUser != "" {
+		return sdk.Continue(edits...).Because("spamd: authenticated client, not scanned"), nil
+	}
+	if s.skipRelay && t.Session.RelayClient {
+		return sdk.Continue(edits...).Because("spamd: client in relay_networks, not scanned"), nil
 	}
 	drop := len(edits) > 0
 	if n := size(m, drop); n > s.maxSize {
