@@ -40,11 +40,7 @@ func (p *Autoreply) Configure(_ context.Context, cfg sdk.Config) error {
 	}
 	// A dry run (check-config, replay) has no state directory and sends
 	// nothing, and must not write the daemon's record.
-	st, err := loadReplied(cfg.StateDir, rs, p.now())
-	if err != nil {
-		return fmt.Errorf("autoreply: %w", err)
-	}
-	p.mailer, p.responders, p.state = cfg.Mailer, rs, st
+	p.mailer, p.responders, p.state = cfg.Mailer, rs, loadReplied(cfg.StateDir, rs, p.now())
 	return nil
 }
 

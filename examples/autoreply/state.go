@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -17,51 +19,114 @@ import (
 // restart does not answer them again within the interval (RFC 5230 §4.2).
 const stateFile = "replied.json"
 
+// maxSenders bounds the senders remembered per responder: a run of spam
+// from a million forged senders must not grow the file, the memory and
+// the cost of each write without end. Past it the oldest are forgotten
+// (they may get a reply again within days), as RFC 5230 §4.2 lets an
+// implementation bound its record.
+var maxSenders = 10000
+
+// maxDays is the longest interval a responder can have: a record of a
+// responder this process does not know (the other process's during a
+// reload) is kept no longer.
+const maxDays = 365
+
 // replied is the record: responder → sender → time of the last reply.
 // Senders are keyed as addrKey has them.
 type replied struct {
 	mu  sync.Mutex
 	dir string // "" keeps the record in memory only
+	rs  map[string]*responder
 	at  map[string]map[string]time.Time
 	// busy are the (responder, sender) pairs a reply is being sent for,
 	// so a second message racing the first gets none.
 	busy map[[2]string]bool
+	// seen is the file as last read or written: when it changes, another
+	// process sharing the directory (the old one during a reload) wrote
+	// it, and claim reads its replies.
+	seen fileStamp
+}
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
 }
 
 // loadReplied reads dir's record, dropping what is older than its
 // responder's interval and responders no longer configured. A record
-// that is not JSON is started afresh (its senders may get a reply too
-// soon, which is better than no stage); one that cannot be read is an
-// error.
-func loadReplied(dir string, rs map[string]*responder, now time.Time) (*replied, error) {
-	s := &replied{dir: dir, at: map[string]map[string]time.Time{}, busy: map[[2]string]bool{}}
-	if dir == "" {
-		return s, nil
+// that cannot be read or is not JSON is started afresh, with a warning:
+// its senders may get a reply too soon, which is better than a stage
+// that does not start (and mail that waits for it).
+func loadReplied(dir string, rs map[string]*responder, now time.Time) *replied {
+	s := &replied{dir: dir, rs: rs, at: map[string]map[string]time.Time{}, busy: map[[2]string]bool{}}
+	if dir != "" {
+		s.merge(s.read(), now)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	return s
+}
+
+// read returns the record in the file, nil when there is none or it is
+// unusable (logged).
+func (s *replied) read() map[string]map[string]time.Time {
+	name := filepath.Join(s.dir, stateFile)
+	st, err := os.Stat(name)
+	if err == nil {
+		s.seen = fileStamp{st.ModTime(), st.Size()}
+	}
+	b, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	var at map[string]map[string]time.Time
-	if err := json.Unmarshal(b, &at); err != nil {
-		sdk.Logger().Warn("autoreply: state file unreadable, starting afresh", "file", filepath.Join(dir, stateFile), "err", err)
-		return s, nil
+	if err == nil {
+		err = json.Unmarshal(b, &at)
 	}
+	if err != nil {
+		sdk.Logger().Warn("autoreply: state file unreadable, starting afresh", "file", name, "err", err)
+		return nil
+	}
+	return at
+}
+
+// merge adds the replies of a record read from the file to the ones in
+// memory, the later of two times winning, and prunes.
+func (s *replied) merge(at map[string]map[string]time.Time, now time.Time) {
 	for addr, senders := range at {
-		r := rs[addr]
-		if r == nil {
+		if s.rs[addr] == nil {
 			continue
 		}
 		for sender, t := range senders {
-			if r.recent(t, now) {
+			if old, ok := s.at[addr][sender]; !ok || t.After(old) {
 				s.mark(addr, sender, t)
 			}
 		}
 	}
-	return s, nil
+	for addr, senders := range s.at {
+		if prune(senders, s.rs[addr].days, now); len(senders) == 0 {
+			delete(s.at, addr)
+		}
+	}
+}
+
+// prune drops the senders answered days or more before now and, past
+// maxSenders, the oldest.
+func prune(senders map[string]time.Time, days int, now time.Time) {
+	for snd, t := range senders {
+		if !now.Before(t.Add(time.Duration(days) * 24 * time.Hour)) {
+			delete(senders, snd)
+		}
+	}
+	if len(senders) <= maxSenders {
+		return
+	}
+	byAge := make([]string, 0, len(senders))
+	for snd := range senders {
+		byAge = append(byAge, snd)
+	}
+	slices.SortFunc(byAge, func(a, b string) int { return senders[a].Compare(senders[b]) })
+	for _, snd := range byAge[:len(byAge)-maxSenders] {
+		delete(senders, snd)
+	}
 }
 
 // recent reports whether a reply sent at t still silences r at now.
@@ -78,6 +143,7 @@ func (s *replied) claim(r *responder, sender string, now time.Time) bool {
 	if s.busy[k] {
 		return false
 	}
+	s.refresh(now)
 	if t, ok := s.at[r.address][sender]; ok && r.recent(t, now) {
 		return false
 	}
@@ -85,9 +151,21 @@ func (s *replied) claim(r *responder, sender string, now time.Time) bool {
 	return true
 }
 
+// refresh reads the file again when another process changed it.
+func (s *replied) refresh(now time.Time) {
+	if s.dir == "" {
+		return
+	}
+	st, err := os.Stat(filepath.Join(s.dir, stateFile))
+	if err != nil || (fileStamp{st.ModTime(), st.Size()}) == s.seen {
+		return
+	}
+	s.merge(s.read(), now)
+}
+
 // done ends a claim; sent records the reply (only one that was queued
 // counts, so a failed Send is tried again on the next message) and
-// writes the record, pruned of r's expired senders.
+// writes the record.
 func (s *replied) done(r *responder, sender string, now time.Time, sent bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -95,13 +173,9 @@ func (s *replied) done(r *responder, sender string, now time.Time, sent bool) er
 	if !sent {
 		return nil
 	}
-	for snd, t := range s.at[r.address] {
-		if !r.recent(t, now) {
-			delete(s.at[r.address], snd)
-		}
-	}
 	s.mark(r.address, sender, now)
-	return s.save()
+	prune(s.at[r.address], r.days, now)
+	return s.save(now)
 }
 
 func (s *replied) mark(addr, sender string, t time.Time) {
@@ -112,12 +186,37 @@ func (s *replied) mark(addr, sender string, t time.Time) {
 }
 
 // save writes the record atomically: a temporary file renamed over the
-// old one, so a crash leaves one or the other whole.
-func (s *replied) save() error {
+// old one, so a crash leaves one or the other whole. Two processes may
+// share the directory (the old and the new one of a reload): under a
+// lock, the file is read and merged first, so that neither drops the
+// other's replies, and the responders only the other knows are kept.
+func (s *replied) save(now time.Time) error {
 	if s.dir == "" {
 		return nil
 	}
-	b, err := json.Marshal(s.at)
+	lock, err := os.OpenFile(filepath.Join(s.dir, "replied.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer lock.Close() // releases the lock
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	disk := s.read()
+	s.merge(disk, now)
+	out := map[string]map[string]time.Time{}
+	for addr, senders := range disk {
+		if s.rs[addr] == nil {
+			prune(senders, maxDays, now)
+			if len(senders) > 0 {
+				out[addr] = senders
+			}
+		}
+	}
+	for addr, senders := range s.at {
+		out[addr] = senders
+	}
+	b, err := json.Marshal(out)
 	if err != nil {
 		return err
 	}
@@ -137,8 +236,12 @@ func (s *replied) save() error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := os.Rename(f.Name(), filepath.Join(s.dir, stateFile)); err != nil {
+	name := filepath.Join(s.dir, stateFile)
+	if err := os.Rename(f.Name(), name); err != nil {
 		return fmt.Errorf("autoreply: %w", err)
+	}
+	if st, err := os.Stat(name); err == nil {
+		s.seen = fileStamp{st.ModTime(), st.Size()}
 	}
 	return nil
 }

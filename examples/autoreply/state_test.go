@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,10 +18,7 @@ func TestStateReload(t *testing.T) {
 		"alice@example.org": {address: "alice@example.org", days: 7},
 		"carol@example.org": {address: "carol@example.org", days: 1},
 	}
-	s, err := loadReplied(dir, rs, t0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := loadReplied(dir, rs, t0)
 	for _, p := range [][2]string{{"alice@example.org", "bob@example.net"}, {"carol@example.org", "bob@example.net"}} {
 		r := rs[p[0]]
 		if !s.claim(r, p[1], t0) {
@@ -34,10 +32,7 @@ func TestStateReload(t *testing.T) {
 		}
 	}
 	later := t0.Add(2 * 24 * time.Hour)
-	s, err = loadReplied(dir, rs, later)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s = loadReplied(dir, rs, later)
 	if s.claim(rs["alice@example.org"], "bob@example.net", later) {
 		t.Error("alice answered bob again after a restart, within 7 days")
 	}
@@ -45,17 +40,100 @@ func TestStateReload(t *testing.T) {
 		t.Errorf("carol's expired entry kept: %v", s.at)
 	}
 	delete(rs, "alice@example.org")
-	if s, err = loadReplied(dir, rs, t0); err != nil || len(s.at) != 1 || s.at["alice@example.org"] != nil {
-		t.Errorf("responder removed: record %v (%v)", s.at, err)
+	if s = loadReplied(dir, rs, t0); len(s.at) != 1 || s.at["alice@example.org"] != nil {
+		t.Errorf("responder removed: record %v", s.at)
 	}
 
 	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte("{half"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if s, err = loadReplied(dir, rs, t0); err != nil || len(s.at) != 0 {
-		t.Errorf("broken record: %v (%v)", s.at, err)
+	if s = loadReplied(dir, rs, t0); len(s.at) != 0 {
+		t.Errorf("broken record: %v", s.at)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, stateFile+".*")); len(left) != 0 {
 		t.Errorf("temporary files left: %v", left)
+	}
+}
+
+// A record that cannot be read at start (here a directory in its place)
+// does not stop the stage, and one that cannot be written (disk full)
+// still keeps the sender quiet in memory.
+func TestStateUnusable(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, stateFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := &responder{address: "alice@example.org", days: 7}
+	s := loadReplied(dir, map[string]*responder{r.address: r}, t0)
+	if !s.claim(r, "bob@example.net", t0) {
+		t.Fatal("claim refused")
+	}
+	if err := s.done(r, "bob@example.net", t0, true); err == nil {
+		t.Error("saving over a directory succeeded")
+	}
+	if s.claim(r, "bob@example.net", t0.Add(time.Hour)) {
+		t.Error("bob answered twice: a failed write forgot the reply")
+	}
+}
+
+// A run of distinct senders keeps at most maxSenders of them, the newest,
+// in memory and in the file.
+func TestStateBounded(t *testing.T) {
+	defer func(n int) { maxSenders = n }(maxSenders)
+	maxSenders = 50
+	dir := t.TempDir()
+	r := &responder{address: "alice@example.org", days: 7}
+	rs := map[string]*responder{r.address: r}
+	s := loadReplied(dir, rs, t0)
+	now := t0
+	for i := range 3 * maxSenders {
+		now = now.Add(time.Second)
+		snd := fmt.Sprintf("spam%d@example.net", i)
+		if !s.claim(r, snd, now) {
+			t.Fatalf("claim %s refused", snd)
+		}
+		if err := s.done(r, snd, now, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := fmt.Sprintf("spam%d@example.net", 3*maxSenders-1)
+	if n := len(s.at[r.address]); n != maxSenders || s.at[r.address][last].IsZero() {
+		t.Errorf("in memory: %d senders (newest kept: %v), want %d", n, !s.at[r.address][last].IsZero(), maxSenders)
+	}
+	if n := len(loadReplied(dir, rs, now).at[r.address]); n != maxSenders {
+		t.Errorf("in the file: %d senders, want %d", n, maxSenders)
+	}
+}
+
+// Two processes on one state directory (the old and the new one of a
+// reload, each with its responders): each sees the other's replies, and
+// neither's write drops the other's.
+func TestStateShared(t *testing.T) {
+	dir := t.TempDir()
+	alice := &responder{address: "alice@example.org", days: 7}
+	carol := &responder{address: "carol@example.org", days: 7}
+	oldRS := map[string]*responder{alice.address: alice}
+	newRS := map[string]*responder{alice.address: alice, carol.address: carol}
+	old, cur := loadReplied(dir, oldRS, t0), loadReplied(dir, newRS, t0)
+	reply := func(s *replied, r *responder, snd string) {
+		t.Helper()
+		if !s.claim(r, snd, t0) {
+			t.Fatalf("claim %s → %s refused", r.address, snd)
+		}
+		if err := s.done(r, snd, t0, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply(old, alice, "bob@example.net")
+	if cur.claim(alice, "bob@example.net", t0) {
+		t.Error("the new process answered bob, whom the old one answered")
+	}
+	reply(cur, carol, "dan@example.net")
+	reply(old, alice, "eve@example.net")
+	got := loadReplied(dir, newRS, t0).at
+	for _, p := range [][2]string{{"alice@example.org", "bob@example.net"}, {"alice@example.org", "eve@example.net"}, {"carol@example.org", "dan@example.net"}} {
+		if got[p[0]][p[1]].IsZero() {
+			t.Errorf("%s → %s lost: %v", p[0], p[1], got)
+		}
 	}
 }
