@@ -74,7 +74,10 @@ func timeoutErr(ctx context.Context, s settings, err error) error {
 var (
 	statusLine = regexp.MustCompile(`^SPAMD/[0-9]+\.[0-9]+ ([0-9]+) (.*)$`)
 	spamHeader = regexp.MustCompile(`^(?i)(true|false|yes|no) ?; ?(-?[0-9]+(?:\.[0-9]+)?) ?/ ?(-?[0-9]+(?:\.[0-9]+)?)$`)
-	ruleName   = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	// SpamAssassin's RULENAME_RE (Constants.pm): at most 128
+	// characters, which keeps each line of X-Spam-Status, folded
+	// between rules, well under RFC 5322's 998.
+	ruleName = regexp.MustCompile(`^[_a-zA-Z][_a-zA-Z0-9]{0,127}$`)
 )
 
 // readReply parses a SYMBOLS reply:
@@ -154,7 +157,7 @@ func readReply(br *bufio.Reader) (result, error) {
 		return result{}, fmt.Errorf("reading the rules hit: %w", err)
 	}
 	for _, name := range strings.Split(strings.TrimSpace(string(body)), ",") {
-		// Rule names are word characters (SpamAssassin's Conf.pm); what
+		// Rule names are as SpamAssassin's Conf.pm takes them; what
 		// else is there would only break the header it goes into.
 		if name = strings.TrimSpace(name); ruleName.MatchString(name) {
 			r.symbols = append(r.symbols, name)

@@ -108,6 +108,23 @@ func TestHeaders(t *testing.T) {
 			}
 		})
 	}
+	// A name SpamAssassin would not take (over 128 characters, or
+	// not starting with a letter or _) is left out: folded between
+	// rules, X-Spam-Status has no line over RFC 5322's 998 then.
+	t.Run("rule names as SpamAssassin's", func(t *testing.T) {
+		f := startFake(t, symbolsReply(true, "7.0", "5.0", "BAYES_99,"+strings.Repeat("A", 2000)+",9LIVES,"+strings.Repeat("B", 128)))
+		h := start(t, f, `, "headers": ["X-Spam-Status"]`)
+		v := h.Data(sdktest.NewTxn("alice@example.org", "bob@example.net"), []byte(received))
+		got := string(sdktest.Apply(t, []byte(received), v))
+		for _, line := range strings.Split(got, "\r\n") {
+			if len(line) > 998 {
+				t.Fatalf("a line of %d characters:\n%s", len(line), got)
+			}
+		}
+		if want := "tests=BAYES_99,\r\n\t" + strings.Repeat("B", 128) + "\r\n"; !strings.Contains(got, want) {
+			t.Fatalf("message after the stage:\n%s\nwant X-Spam-Status ending %q", got, want)
+		}
+	})
 	t.Run("no headers: incoming ones kept", func(t *testing.T) {
 		f := startFake(t, symbolsReply(true, "7.0", "5.0", "BAYES_99"))
 		h := start(t, f, `, "headers": []`)
