@@ -29,13 +29,13 @@ const maxReply = 64 << 10
 // scan asks spamd for SYMBOLS of msg (SpamAssassin's spamd/PROTOCOL,
 // SPAMC/1.5): the score, spamd's threshold and the rules that hit. The
 // whole exchange, connecting included, is bounded by timeout.
-func scan(ctx context.Context, s settings, msg []byte) (result, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+func scan(parent context.Context, s settings, msg []byte) (result, error) {
+	ctx, cancel := context.WithTimeout(parent, s.timeout)
 	defer cancel()
 	var d net.Dialer
 	c, err := d.DialContext(ctx, s.network, s.addr)
 	if err != nil {
-		return result{}, timeoutErr(ctx, s, err)
+		return result{}, timeoutErr(parent, ctx, s, err)
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -53,17 +53,22 @@ func scan(ctx context.Context, s settings, msg []byte) (result, error) {
 	}
 	req.WriteString("\r\n")
 	if _, err := (&net.Buffers{[]byte(req.String()), msg}).WriteTo(c); err != nil {
-		return result{}, timeoutErr(ctx, s, fmt.Errorf("sending the message: %w", err))
+		return result{}, timeoutErr(parent, ctx, s, fmt.Errorf("sending the message: %w", err))
 	}
 	r, err := readReply(bufio.NewReader(io.LimitReader(c, maxReply)))
 	if err != nil {
-		return result{}, timeoutErr(ctx, s, err)
+		return result{}, timeoutErr(parent, ctx, s, err)
 	}
 	return r, nil
 }
 
-// timeoutErr says a deadline was the cause when it was.
-func timeoutErr(ctx context.Context, s settings, err error) error {
+// timeoutErr says what ended the exchange when it was not spamd: the
+// call cancelled (the client went away; the stop ends the socket with a
+// deadline in the past, which reads as a timeout) or the deadline.
+func timeoutErr(parent, ctx context.Context, s settings, err error) error {
+	if errors.Is(parent.Err(), context.Canceled) {
+		return fmt.Errorf("call cancelled: %w", err)
+	}
 	var ne net.Error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
 		return fmt.Errorf("no answer within %v: %w", s.timeout, err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
@@ -325,5 +326,41 @@ func TestConfigErrors(t *testing.T) {
 	}
 	if _, err := sdktest.Start(t, &Plugin{}, `{"address": "[::1]:783", "timeout": "1m", "reject_score": 10, "quarantine_score": 4.5, "headers": [], "max_size": 1048576, "user": "nobody"}`); err != nil {
 		t.Errorf("a valid config: %v", err)
+	}
+}
+
+// TestCancelled: a call cancelled while spamd works on it (the client
+// went away) ends at once, its error saying so rather than blaming a
+// timeout that did not pass.
+func TestCancelled(t *testing.T) {
+	got := make(chan struct{})
+	f := startFake(t, func(c net.Conn, _ request) {
+		close(got)
+		_, _ = io.Copy(io.Discard, c) // never answers
+	})
+	s, err := Config{Address: f.addr, Timeout: "1m"}.check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := scan(ctx, s, []byte(received))
+		errc <- err
+	}()
+	select {
+	case <-got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("spamd got no request")
+	}
+	cancel()
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "call cancelled") || strings.Contains(err.Error(), "no answer within") {
+			t.Fatalf("scan: %v, want it to say the call was cancelled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("scan went on after its call was cancelled")
 	}
 }
