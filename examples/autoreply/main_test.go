@@ -336,3 +336,44 @@ func TestBadConfig(t *testing.T) {
 		t.Fatalf("body_file: %+v", h.Sent())
 	}
 }
+
+// Nothing of the original breaks the reply's header: a Subject that
+// decodes to CR LF and control characters, one of 10 KB, a Message-ID with
+// a control character or of kilobytes. Every line stays under 998
+// octets, the Subject one line of text, and only well-formed IDs thread.
+func TestReplyHeaderHygiene(t *testing.T) {
+	long := "<" + strings.Repeat("x", 2000) + "@example.net>"
+	for i, tc := range []struct{ head, subject, inReplyTo string }{
+		{"Subject: =?utf-8?q?a=0D=0AX-Evil:_1=07?=\nMessage-ID: <m1@example.net>", "Auto: a  X-Evil: 1", "<m1@example.net>"},
+		{"Subject: " + strings.Repeat("word ", 2048) + "\nMessage-ID: <m\x01x@example.net>", "", ""},
+		{"Subject: x\nMessage-ID: " + long + "\nReferences: " + long + " <m0@example.net>", "Auto: x", ""},
+		{"Subject: x\nMessage-ID: <m1@example.net>\nReferences: " + long + " <m0@example.net>", "Auto: x", "<m1@example.net>"},
+		{"Subject: AUTO: x\nMessage-ID: <m1@example.net>", "AUTO: x", "<m1@example.net>"},
+	} {
+		h, _ := start(t, cfg)
+		data(t, h, bob(), []byte("From: bob@example.net\nTo: alice@example.org\n"+tc.head+"\n\nhi\n"))
+		if len(h.Sent()) != 1 {
+			t.Fatalf("case %d: %d sent", i, len(h.Sent()))
+		}
+		raw := string(h.Sent()[0].Message)
+		for _, line := range strings.Split(raw, "\r\n") {
+			if len(line) > 998 || strings.ContainsFunc(line, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+				t.Errorf("case %d: bad line of %d octets: %.80q", i, len(line), line)
+			}
+		}
+		m, err := mail.ReadMessage(strings.NewReader(raw))
+		if err != nil {
+			t.Fatalf("case %d: %v", i, err)
+		}
+		subj, err := new(mime.WordDecoder).DecodeHeader(strings.ReplaceAll(m.Header.Get("Subject"), "\r\n", ""))
+		if err != nil || strings.ContainsFunc(subj, func(r rune) bool { return r < 0x20 }) || tc.subject != "" && subj != tc.subject {
+			t.Errorf("case %d: Subject decodes to %q (%v), want %q", i, subj, err, tc.subject)
+		}
+		if got := m.Header.Get("In-Reply-To"); got != tc.inReplyTo {
+			t.Errorf("case %d: In-Reply-To %.80q, want %q", i, got, tc.inReplyTo)
+		}
+		if refs := m.Header.Get("References"); strings.Contains(refs, "xxxx") {
+			t.Errorf("case %d: References %.80q", i, refs)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -78,6 +79,14 @@ func replySubject(r *responder, m *sdk.Message) string {
 	if !utf8.ValidString(orig) {
 		orig = strings.ToValidUTF8(orig, "\uFFFD")
 	}
+	// A CR, LF or other control character (an encoded word can carry
+	// them) has no place in a one-line Subject: a space instead.
+	orig = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, orig)
 	if rs := []rune(orig); len(rs) > 200 {
 		orig = string(rs[:200]) + "…"
 	}
@@ -100,10 +109,24 @@ func encodeSubject(s string) string {
 }
 
 // msgIDs returns the <id> tokens of a Message-ID, In-Reply-To or
-// References value.
-func msgIDs(v string) []string { return msgIDRe.FindAllString(unfold(v), -1) }
+// References value: printable ASCII as RFC 5322 §3.6.4's msg-id is, and
+// short, so that a control character or an ID of kilobytes in the
+// original is not copied into the reply (nor a line over 998 octets).
+func msgIDs(v string) []string {
+	var ids []string
+	for _, id := range msgIDRe.FindAllString(unfold(v), -1) {
+		if len(id) <= maxMsgID {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
 
-var msgIDRe = regexp.MustCompile(`<[^<>\s]+@[^<>\s]+>`)
+var msgIDRe = regexp.MustCompile(`<[!-;=?-~]+@[!-;=?-~]+>`)
+
+// maxMsgID bounds an ID copied from the original; real ones are well
+// under it.
+const maxMsgID = 250
 
 // newMessageID is a random ID in the responder's domain (RFC 5322
 // §3.6.4: unique, the right side a domain of the sender's).
