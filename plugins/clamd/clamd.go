@@ -132,7 +132,9 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 // Data streams the message to clamd and acts on its answer.
 func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	if p.cfg.SkipAuthenticated && t.Session.AuthUser != "" {
-		return sdk.Continue().Because("not scanned: authenticated client"), nil
+		// A forged X-Virus-Status: Clean goes even unscanned: the fields
+		// are this stage's word, whatever the client.
+		return sdk.Continue(dropOurs(m)...).Because("not scanned: authenticated client"), nil
 	}
 	header := headerBytes(m.Headers)
 	size := int64(len(header)) + int64(len(m.Body))
@@ -182,19 +184,18 @@ func (p *Plugin) infected(m *sdk.Message, virus string) sdk.Verdict {
 
 // unscanned lets a message too large to scan go on, saying so.
 func (p *Plugin) unscanned(m *sdk.Message, why string) sdk.Verdict {
-	v := sdk.Continue().Because("not scanned: " + why)
+	v := sdk.Continue(dropOurs(m)...).Because("not scanned: " + why)
 	if p.addHeader {
-		v.Edits = append(dropOurs(m), sdk.AddHeader{Name: "X-Virus-Status", Value: "Unscanned (" + why + ") by ClamAV on " + p.host})
+		v.Edits = append(v.Edits, sdk.AddHeader{Name: "X-Virus-Status", Value: "Unscanned (" + why + ") by ClamAV on " + p.host})
 	}
 	return v
 }
 
-// stamp removes the fields a sender may have forged in our name and adds
-// X-Virus-Scanned (with add_header) and, for a virus, X-Virus-Found.
+// stamp removes the fields a sender may have forged in our name, with
+// add_header = false too (a forged X-Virus-Status: Clean would otherwise
+// pass as this host's), and adds X-Virus-Scanned (with add_header) and,
+// for a virus, X-Virus-Found.
 func (p *Plugin) stamp(m *sdk.Message, virus string) []sdk.Edit {
-	if !p.addHeader && virus == "" {
-		return nil
-	}
 	edits := dropOurs(m)
 	if p.addHeader {
 		edits = append(edits, sdk.AddHeader{Name: "X-Virus-Scanned", Value: "ClamAV on " + p.host})

@@ -1,9 +1,11 @@
 package clamd
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,5 +145,40 @@ func TestNotScanned(t *testing.T) {
 	m, _ := sdktest.ParseMessage(raw)
 	if _, err := p.Data(context.Background(), txn, m); err == nil {
 		t.Fatal("an authenticated client's mail was not scanned by default")
+	}
+}
+
+// TestForgedFieldsRemoved: the X-Virus fields a message came with go
+// whether or not it is scanned and whatever add_header says: a forged
+// "X-Virus-Status: Clean" from an authenticated client, on a message
+// over max_size, or on a clean one with add_header = false must not
+// reach the mailbox as this host's word.
+func TestForgedFieldsRemoved(t *testing.T) {
+	t.Setenv(EnvHostname, "mx.example.org")
+	f := startFake(t, func(f *fakeClamd, c net.Conn, r *bufio.Reader) {
+		if _, err := f.readChunks(r, -1); err == nil {
+			answer(c, "stream: OK")
+		}
+	})
+	raw := []byte("From: <a@example.org>\r\nX-Virus-Status: Clean\r\nx-virus-scanned: forged\r\nX-Virus-Found: none\r\n\r\n" + strings.Repeat("body line\r\n", 20))
+	want := "From: <a@example.org>\r\n\r\n"
+	auth := sdktest.NewTxn("a@example.org", "b@example.net")
+	auth.Session.AuthUser, auth.Session.AuthMech = "alice", "PLAIN"
+	for _, tc := range []struct {
+		name, cfg string
+		txn       *sdk.Txn
+	}{
+		{"authenticated", `"skip_authenticated": true`, auth},
+		{"authenticated, no add_header", `"skip_authenticated": true, "add_header": false`, auth},
+		{"over max_size, no add_header", `"max_size": 100, "add_header": false`, sdktest.NewTxn("a@example.org", "b@example.net")},
+		{"clean, no add_header", `"add_header": false`, sdktest.NewTxn("a@example.org", "b@example.net")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := sdktest.New(t, &Plugin{}, fmt.Sprintf(`{"socket": %q, %s}`, f.socket, tc.cfg))
+			v := h.Data(tc.txn, raw)
+			if got := string(sdktest.Apply(t, raw, v)); v.Action != sdk.ActionContinue || !strings.HasPrefix(got, want) {
+				t.Fatalf("verdict %+v, message after the stage:\n%q\nwant prefix %q", v, got, want)
+			}
+		})
 	}
 }
