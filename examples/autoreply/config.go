@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/net/idna"
+
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -142,13 +144,21 @@ func (r *responder) active(now time.Time) bool {
 }
 
 // addrKey normalises an address as the core compares recipients: the
-// local part exactly, the domain without case (RFC 5321 §2.4).
+// local part exactly, the domain without case (RFC 5321 §2.4) and with
+// its internationalized labels as A-labels, so that alice@bücher.example
+// (SMTPUTF8, RFC 6531) and alice@xn--bcher-kva.example are one.
 func addrKey(a string) string {
 	i := strings.LastIndexByte(a, '@')
 	if i < 0 {
 		return a
 	}
-	return a[:i] + "@" + strings.ToLower(a[i+1:])
+	labels := strings.Split(a[i+1:], ".")
+	for j, l := range labels {
+		if al, err := idna.Lookup.ToASCII(l); err == nil {
+			labels[j] = al
+		}
+	}
+	return a[:i] + "@" + strings.ToLower(strings.Join(labels, "."))
 }
 
 // isMailbox is a loose check of local@domain, enough to catch a typo.

@@ -154,6 +154,8 @@ func TestSuppressed(t *testing.T) {
 		{"owner-", "owner-staff@example.net", "automated", msg()},
 		{"-request", "staff-Request@example.net", "automated", msg()},
 		{"-bounces", "staff-bounces@example.net", "automated", msg()},
+		{"verp -bounces", "staff-bounces+alice=example.org@example.net", "automated", msg()},
+		{"verp owner-", "owner-staff+M123@example.net", "automated", msg()},
 		{"itself", "alice@example.org", "responder itself", msg()},
 		{"auto-submitted", "bob@example.net", "Auto-Submitted", msg("Auto-Submitted: auto-replied\n")},
 		{"auto-generated", "bob@example.net", "Auto-Submitted", msg("auto-submitted: Auto-Generated; owner-email=x@y\n")},
@@ -198,6 +200,17 @@ func TestAddressedInPerson(t *testing.T) {
 		data(t, h, bob(), []byte("From: bob@example.net\n"+head+"\nSubject: x\n\nhi\n"))
 		if len(h.Sent()) != 1 {
 			t.Errorf("case %d (%q): %d sent", i, head, len(h.Sent()))
+		}
+	}
+	// An internationalized domain (RFC 6531) is one domain in either
+	// form: the responder's, the envelope's and the header's.
+	for i, head := range []string{"To: alice@XN--XAMPLE-9UA.org", "To: Alice <alice@éxample.org>",
+		"To: Team: =?windows-1252?q?Al=E9?= <alice@éxample.org>;"} {
+		rcpt := []string{"alice@éxample.org", "alice@xn--xample-9ua.org"}[i%2]
+		h, _ := start(t, `{"responders": [{"address": "alice@ÉXAMPLE.org", "body": "away"}]}`)
+		data(t, h, sdktest.NewTxn("bob@example.net", rcpt), []byte("From: bob@example.net\n"+head+"\nSubject: x\n\nhi\n"))
+		if len(h.Sent()) != 1 {
+			t.Errorf("IDN: rcpt %s, %q: %d sent", rcpt, head, len(h.Sent()))
 		}
 	}
 }
@@ -375,5 +388,28 @@ func TestReplyHeaderHygiene(t *testing.T) {
 		if refs := m.Header.Get("References"); strings.Contains(refs, "xxxx") {
 			t.Errorf("case %d: References %.80q", i, refs)
 		}
+	}
+}
+
+// Two responders answering each other (alice's and bob's, each a Sluice
+// with this plugin) stop at once: alice's reply comes from <> (RFC 3834
+// §3.3) and, were its envelope sender rewritten on the way, says
+// Auto-Submitted: auto-replied (§5), so bob's responder is quiet either way.
+func TestRespondersDoNotLoop(t *testing.T) {
+	ha, _ := start(t, cfg)
+	hb, _ := start(t, `{"responders": [{"address": "bob@example.net", "body": "Bob is away too.\n"}]}`)
+	data(t, ha, bob(), []byte("From: bob@example.net\nTo: alice@example.org\nSubject: x\n\nhi\n"))
+	if len(ha.Sent()) != 1 {
+		t.Fatalf("alice: %d sent", len(ha.Sent()))
+	}
+	r := ha.Sent()[0]
+	for sender, want := range map[string]string{r.From: "null sender", "alice@example.org": "Auto-Submitted: auto-replied"} {
+		v := data(t, hb, sdktest.NewTxn(sender, r.To...), r.Message)
+		if !strings.Contains(v.Reason, "no reply for bob@example.net: "+want) {
+			t.Errorf("alice's reply from <%s>: bob's reason %q, want %q", sender, v.Reason, want)
+		}
+	}
+	if len(hb.Sent()) != 0 {
+		t.Fatalf("bob answered alice's auto-reply: %d sent", len(hb.Sent()))
 	}
 }

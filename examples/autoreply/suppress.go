@@ -26,6 +26,9 @@ func senderRule(sender, responder string) string {
 		local = sender[:i]
 	}
 	local = strings.ToLower(strings.Trim(local, `"`))
+	// A VERP sender (Mailman's list-bounces+bob=example.org@...) is
+	// judged by what comes before its "+".
+	local, _, _ = strings.Cut(local, "+")
 	switch {
 	case local == "mailer-daemon", local == "listserv", local == "majordomo",
 		strings.HasPrefix(local, "owner-"), strings.HasSuffix(local, "-request"),
