@@ -143,3 +143,27 @@ func TestSizeLimitAnswerGoesOn(t *testing.T) {
 		t.Fatalf("message after the stage:\n%.400s", out)
 	}
 }
+
+// TestHalfAnswerFails: an answer that ends without its NUL was cut short
+// (clamd killed while writing it): it fails the scan, and the start of
+// the size-limit answer, cut before its ". ERROR", does not let the
+// message go on unscanned.
+func TestHalfAnswerFails(t *testing.T) {
+	for _, half := range []string{"INSTREAM size limit exceeded", "INSTREAM size limit exc", "stream: Eicar-Test-Signature FOU", "stream: O"} {
+		t.Run(half, func(t *testing.T) {
+			f := startFake(t, func(f *fakeClamd, c net.Conn, r *bufio.Reader) {
+				// The whole stream read first: the close is then an end
+				// of file, not a reset for data left unread.
+				if _, err := f.readChunks(r, -1); err == nil {
+					_, _ = c.Write([]byte(half))
+				}
+			})
+			p := configured(t, f.socket, "")
+			m, _ := testMessage(t, 4*chunkSize)
+			v, err := p.Data(context.Background(), sdktest.NewTxn("alice@example.org", "bob@example.net"), m)
+			if err == nil || !strings.Contains(err.Error(), "cut short") {
+				t.Fatalf("Data = %+v, %v; want an error saying the answer was cut short", v, err)
+			}
+		})
+	}
+}

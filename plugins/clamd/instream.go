@@ -101,12 +101,20 @@ func writeStream(w io.Writer, header, body []byte, answered <-chan struct{}) err
 	return chunk(nil)
 }
 
-// readReply reads clamd's answer up to its NUL (or the end of the
-// connection, for a clamd that ends it with a newline instead).
+// readReply reads clamd's answer up to its NUL (or a newline and the
+// end of the connection, for a clamd that ends it so). An answer that
+// ends without either was cut short (clamd killed while writing it, or
+// over maxReply) and is an error: "INSTREAM size limit exc" must not let
+// a message go on unscanned, nor a name cut after a " FOUND" inside it
+// stand for the virus.
 func readReply(r io.Reader) (string, error) {
 	br := bufio.NewReader(io.LimitReader(r, maxReply))
 	line, err := br.ReadString(0)
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+	switch {
+	case err == nil, errors.Is(err, io.EOF) && strings.HasSuffix(line, "\n"):
+	case errors.Is(err, io.EOF) && line != "":
+		return "", fmt.Errorf("answer %q cut short", printable(line))
+	default:
 		return "", err
 	}
 	return strings.TrimRight(line, "\x00\r\n"), nil
