@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,8 +47,9 @@ type Client struct {
 	// broker is go-plugin's, over which Init serves the Host service
 	// when mail is set; nil over a plain connection (NewClient).
 	broker   *plugin.GRPCBroker
-	mail     MailHandler // SetMailHandler
-	stateDir string      // SetStateDir
+	mail     MailHandler  // SetMailHandler
+	stateDir string       // SetStateDir
+	log      *slog.Logger // SetLogger
 	// host is the Host service Init started; Close stops it.
 	host atomic.Pointer[hostService]
 }
@@ -59,6 +61,11 @@ func (c *Client) SetMailHandler(h MailHandler) { c.mail = h }
 
 // SetStateDir sets the plugin's Config.StateDir. Call it before Init.
 func (c *Client) SetStateDir(dir string) { c.stateDir = dir }
+
+// SetLogger sets where the Client logs what fails outside a call: the
+// Host service it could not offer the plugin. Nil (the default): nowhere.
+// Call it before Init.
+func (c *Client) SetLogger(l *slog.Logger) { c.log = l }
 
 // SetMaxBody sets the largest body the plugin may replace a message's
 // with (default DefaultMaxBody; n <= 0 restores it): a data call whose
@@ -154,7 +161,7 @@ func (c *Client) Init(ctx context.Context, stage string, configJSON []byte) (Inf
 		// goes over go-plugin's broker, which a plugin written without
 		// the Go SDK may not serve (its listener would then be left
 		// open for good).
-		hs := serveHost(c.broker, req.HostBrokerId, stage, c.mail, c.bodyLimit())
+		hs := serveHost(c.broker, req.HostBrokerId, stage, c.mail, c.bodyLimit(), c.log)
 		if old := c.host.Swap(hs); old != nil {
 			old.stop()
 		}

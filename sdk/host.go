@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
+	"log/slog"
 	"sync/atomic"
 
 	"github.com/hashicorp/go-plugin"
@@ -32,42 +32,42 @@ const hostMaxSends = 8
 
 // hostService is the core's Host service over a go-plugin broker, one per
 // plugin process (see InitRequest.host_broker_id).
-type hostService struct {
-	mu      sync.Mutex
-	srv     *grpc.Server
-	stopped bool
-}
+type hostService struct{ srv *grpc.Server }
 
 // serveHost serves the Host service for stage under broker id id, which
-// the plugin dials once Init has answered.
-func serveHost(broker *plugin.GRPCBroker, id uint32, stage string, h MailHandler, maxBody int64) *hostService {
+// the plugin dials once Init has answered. A failure to offer it goes to
+// log (nil: nowhere): go-plugin's AcceptAndServe printed it with the log
+// package, on the daemon's stderr, outside its structured log.
+func serveHost(broker *plugin.GRPCBroker, id uint32, stage string, h MailHandler, maxBody int64, log *slog.Logger) *hostService {
 	hs := &hostService{}
 	// The request carries the whole message: gRPC's 4 MiB default would
 	// refuse most attachments.
 	size := int(min(maxBody+hostSlack, 1<<31-1))
-	go broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
-		srv := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(size), grpc.MaxConcurrentStreams(hostMaxSends))...)
-		pb.RegisterHostServer(srv, &hostServer{stage: stage, handle: h})
-		hs.mu.Lock()
-		defer hs.mu.Unlock()
-		hs.srv = srv
-		if hs.stopped {
-			srv.Stop() // its Serve then returns at once
+	srv := grpc.NewServer(grpc.MaxRecvMsgSize(size), grpc.MaxConcurrentStreams(hostMaxSends))
+	pb.RegisterHostServer(srv, &hostServer{stage: stage, handle: h})
+	hs.srv = srv
+	go func() {
+		// The listener, a unix socket in go-plugin's socket directory
+		// (the core's is the plugin process's own, removed with it), is
+		// announced to the plugin over the broker's stream; when the
+		// process died first, that fails ("broker closed").
+		ln, err := broker.Accept(id)
+		if err != nil {
+			if log != nil {
+				log.Warn("plugin mail not offered to the plugin", "err", err)
+			}
+			return
 		}
-		return srv
-	})
+		defer func() { _ = ln.Close() }()
+		// Stop, before or during Serve, makes it return; the core gives
+		// go-plugin no TLS config, so the broker has no credentials to add.
+		_ = srv.Serve(ln)
+	}()
 	return hs
 }
 
 // stop ends the service and the calls under way.
-func (hs *hostService) stop() {
-	hs.mu.Lock()
-	defer hs.mu.Unlock()
-	hs.stopped = true
-	if hs.srv != nil {
-		hs.srv.Stop()
-	}
-}
+func (hs *hostService) stop() { hs.srv.Stop() }
 
 // hostServer answers a plugin's Send with the core's MailHandler.
 type hostServer struct {

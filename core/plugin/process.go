@@ -19,6 +19,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
@@ -172,21 +173,28 @@ func (p *Process) launch() error {
 	dieWithParent(cmd)
 	// sdk.ClientConfig also hands the process a direct channel, the fast
 	// path for plugins that support it.
-	// go-plugin's gRPC socket goes in a directory of this process's own,
-	// removed with it: a plugin that dies without closing its listener
-	// (killed, crashed) leaves its socket file behind, which in the
-	// shared temporary directory nobody would ever remove.
-	sockDir, err := os.MkdirTemp("", "sluice-plugin-")
-	if err != nil {
-		return err
-	}
+	// go-plugin's sockets, the plugin's gRPC one and the core's broker
+	// listeners (the Host service), go in a directory of this process's
+	// own, removed with it: a plugin that dies without closing its
+	// listener (killed, crashed), or while the core announces one, leaves
+	// a socket file behind, which in the shared temporary directory
+	// nobody would ever remove. go-plugin makes that directory, hands it
+	// to the plugin (PLUGIN_UNIX_SOCKET_DIR) and listens in it only when
+	// a RunnerFunc starts the process (cmdRunner), which records it here
+	// for kill: go-plugin's Kill removes it only once the process ran.
+	var sockDir string
 	// The environment, in order of precedence (exec keeps the last value
-	// of a key given twice): the daemon's, the stage's, the socket
-	// directory. go-plugin adds its own after them, and is kept from
-	// appending the daemon's again (SkipHostEnv), which would have
-	// overridden the other two.
-	cmd.Env = append(append(os.Environ(), p.opt.Env...), goplugin.EnvUnixSocketDir+"="+sockDir)
+	// of a key given twice): the daemon's, the stage's, go-plugin's (the
+	// socket directory among them). go-plugin is kept from adding the
+	// daemon's again (SkipHostEnv), which would have overridden the
+	// stage's and the socket directory.
+	cmd.Env = append(os.Environ(), p.opt.Env...)
 	cfg := sdk.ClientConfig(cmd)
+	cfg.Cmd = nil // RunnerFunc starts it
+	cfg.RunnerFunc = func(_ hclog.Logger, spec *exec.Cmd, dir string) (runner.Runner, error) {
+		sockDir = dir
+		return newCmdRunner(cmd, spec)
+	}
 	cfg.SkipHostEnv = true
 	cfg.StartTimeout = p.opt.StartTimeout
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "plugin." + p.opt.Stage, Output: io.Discard, Level: hclog.Error})
@@ -223,6 +231,7 @@ func (p *Process) launch() error {
 		rpc.SetMailHandler(p.opt.Mail)
 	}
 	rpc.SetStateDir(p.opt.StateDir)
+	rpc.SetLogger(p.log)
 	ctx, cancel := context.WithTimeout(p.stopping, p.opt.StartTimeout)
 	defer cancel()
 	info, err := rpc.Init(ctx, p.opt.Stage, p.opt.ConfigJSON)

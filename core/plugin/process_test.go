@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	case "env":
 		sdk.Serve(envNamed{})
 		os.Exit(0)
+	case "mailer":
+		sdk.Serve(&mailer{})
+		os.Exit(0)
 	case "inflate":
 		sdk.Serve(inflate{})
 		os.Exit(0)

@@ -1,0 +1,77 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"github.com/hashicorp/go-plugin/runner"
+)
+
+// cmdRunner runs a plugin's command for go-plugin, as go-plugin's own
+// runner does (internal to it, so not ours to use). go-plugin uses its
+// socket directory, the one it hands the plugin (PLUGIN_UNIX_SOCKET_DIR),
+// for the core's broker listeners only when a RunnerFunc starts the
+// process; without one they went to the shared temporary directory, where
+// a plugin that died while one was being announced left its socket file.
+type cmdRunner struct {
+	cmd            *exec.Cmd
+	stdout, stderr io.ReadCloser
+	pid            int
+}
+
+// newCmdRunner runs cmd with spec's environment added: spec is the
+// command go-plugin made (its handshake cookie, socket directory), whose
+// variables come last, as they did when go-plugin ran cmd itself.
+func newCmdRunner(cmd, spec *exec.Cmd) (*cmdRunner, error) {
+	cmd.Env = append(cmd.Env, spec.Env...)
+	cmd.Stdin = spec.Stdin
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	return &cmdRunner{cmd: cmd, stdout: stdout, stderr: stderr}, nil
+}
+
+func (r *cmdRunner) Start(context.Context) error {
+	if err := r.cmd.Start(); err != nil {
+		return err
+	}
+	r.pid = r.cmd.Process.Pid
+	return nil
+}
+
+func (r *cmdRunner) Wait(context.Context) error { return r.cmd.Wait() }
+
+func (r *cmdRunner) Kill(context.Context) error {
+	if r.cmd.Process == nil {
+		return nil
+	}
+	// go-plugin kills a process more than once.
+	if err := r.cmd.Process.Kill(); !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	return nil
+}
+
+func (r *cmdRunner) Stdout() io.ReadCloser { return r.stdout }
+func (r *cmdRunner) Stderr() io.ReadCloser { return r.stderr }
+func (r *cmdRunner) Name() string          { return r.cmd.Path }
+func (r *cmdRunner) ID() string            { return strconv.Itoa(r.pid) }
+
+func (r *cmdRunner) Diagnose(context.Context) string {
+	return "This usually means the command is not a Sluice plugin (built for another architecture, missing a library, not executable) or it failed before its handshake."
+}
+
+// The plugin runs on this host: its addresses are the core's.
+func (*cmdRunner) PluginToHost(n, a string) (string, string, error) { return n, a, nil }
+func (*cmdRunner) HostToPlugin(n, a string) (string, string, error) { return n, a, nil }
+
+var _ runner.Runner = (*cmdRunner)(nil)
