@@ -167,3 +167,39 @@ func TestHalfAnswerFails(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelMidStream: when the call's context ends while clamd is not
+// reading (the stage's data_timeout shorter than timeout), the plugin
+// stops writing at once rather than at its own timeout.
+func TestCancelMidStream(t *testing.T) {
+	release := make(chan struct{})
+	streaming := make(chan struct{}, 1)
+	f := startFake(t, func(f *fakeClamd, c net.Conn, r *bufio.Reader) {
+		streaming <- struct{}{}
+		<-release
+	})
+	t.Cleanup(func() { close(release) })
+	p := configured(t, f.socket, `"timeout": "60s"`)
+	m, _ := testMessage(t, 2<<20) // more than the socket buffers hold
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Data(ctx, sdktest.NewTxn("alice@example.org", "bob@example.net"), m)
+		done <- err
+	}()
+	// The command was read: the plugin is writing chunks nobody reads.
+	select {
+	case <-streaming:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no INSTREAM command came")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Data succeeded after its context ended")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Data still writing 10s after its context ended (timeout is 60s)")
+	}
+}
