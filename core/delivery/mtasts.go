@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -318,19 +317,14 @@ type stsInvalid struct{ err error }
 func (e *stsInvalid) Error() string { return e.err.Error() }
 func (e *stsInvalid) Unwrap() error { return e.err }
 
-// stsClient is the configured client, made never to follow redirects.
+// stsClient is the configured client, or one resolving through [dns]
+// (httpsClient), made never to follow redirects.
 func (a *Agent) stsClient() *http.Client {
 	var c http.Client
 	if a.rt.opt.STSClient != nil {
 		c = *a.rt.opt.STSClient
 	} else {
-		c = http.Client{
-			Timeout: time.Minute,
-			Transport: &http.Transport{
-				TLSClientConfig:   &tls.Config{RootCAs: a.rt.opt.RootCAs, MinVersion: tls.VersionTLS12},
-				DisableKeepAlives: true,
-			},
-		}
+		c = httpsClient(a.rt.opt.RootCAs, httpsDialer{res: a.dns, dial: a.rt.opt.httpsDial})
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &c

@@ -1,7 +1,9 @@
 package delivery
 
 import (
+	"context"
 	"crypto/x509"
+	"net"
 	"net/http"
 	"time"
 )
@@ -37,6 +39,9 @@ type Routing struct {
 	// RootCAs verifies certificates for tls=verify routes, MTA-STS hosts
 	// and policy servers; nil means the system roots.
 	RootCAs *x509.CertPool
+	// httpsDial is the default STSClient's dial of one resolved address
+	// (httpsDialer.dial): tests reach their server's port for :443.
+	httpsDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Relay is [delivery] relay as a route: the default route's
 	// recipients go through it, with its TLS policy and AUTH when it is
 	// written "smtp:HOST:PORT?tls=…&authfile=…" (paths resolved), as

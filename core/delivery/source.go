@@ -13,8 +13,9 @@ import (
 // bind to, one per family: [delivery] source_address and source_address6,
 // or a route's source= (Postfix's smtp_bind_address and
 // smtp_bind_address6, the route's as master.cf's -o). A zero one leaves
-// that family to the kernel. MTA-STS policy fetches (HTTPS) and DNS
-// queries are not mail connections and always take the kernel's choice.
+// that family to the kernel. MTA-STS policy fetches and TLS report POSTs
+// (HTTPS, httpdial.go) and DNS queries are not mail connections and
+// always take the kernel's choice.
 type Source struct{ V4, V6 netip.Addr }
 
 // sourceOf is the agent's [delivery] Source; config validated both.

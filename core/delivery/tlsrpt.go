@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"log/slog"
 	mathrand "math/rand/v2"
@@ -49,9 +50,12 @@ type TLSReportOptions struct {
 	// every report Sluice generates (BounceOptions.Filter).
 	Filter func(ctx context.Context, report *envelope.Message, body []byte) (pipeline.BounceResult, error)
 	// HTTPClient posts https: reports; default one with the system roots
-	// and a minute's timeout.
+	// and a minute's timeout, resolving names through Resolver.
 	HTTPClient *http.Client
-	Clock      func() time.Time // default time.Now
+	// rootCAs are the default client's roots: a test's CA; nil the
+	// system's.
+	rootCAs *x509.CertPool
+	Clock   func() time.Time // default time.Now
 	// Rand spreads the sending over the first hours of the next day
 	// (RFC 8460 §4.1 asks for "some delay"); default math/rand.
 	Rand    func() float64

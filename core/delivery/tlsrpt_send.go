@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -383,15 +382,18 @@ func (r *TLSReports) postOnce(ctx context.Context, uri string, gz []byte) error 
 	return nil
 }
 
-// httpClient is the configured client, or one with the system roots;
-// either follows no redirect, which would turn the POST into a GET.
+// httpClient is the configured client, or one with the system roots
+// resolving through [dns] (httpsClient); either follows no redirect,
+// which would turn the POST into a GET.
 func (r *TLSReports) httpClient() *http.Client {
+	r.mu.Lock()
+	opt := r.opt // Reconfigure may change the resolver meanwhile
+	r.mu.Unlock()
 	var c http.Client
-	if r.opt.HTTPClient != nil {
-		c = *r.opt.HTTPClient
+	if opt.HTTPClient != nil {
+		c = *opt.HTTPClient
 	} else {
-		c = http.Client{Timeout: time.Minute, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}, DisableKeepAlives: true}}
+		c = httpsClient(opt.rootCAs, httpsDialer{res: opt.Resolver})
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return &c
