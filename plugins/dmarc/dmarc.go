@@ -110,6 +110,10 @@ type Config struct {
 	// Reports is [stage.config.reports]: aggregate reports to the rua=
 	// of the domains evaluated (report_config.go); nil: none.
 	Reports *ReportsConfig `json:"reports"`
+	// FailureReports is [stage.config.failure_reports]: failure reports
+	// to the ruf= of the domains evaluated (report_failure_config.go);
+	// nil or not enabled: none.
+	FailureReports *FailureReportsConfig `json:"failure_reports"`
 }
 
 // Plugin evaluates DMARC at the data hook.
@@ -132,6 +136,8 @@ type Plugin struct {
 	skip    []netip.Prefix
 	sealers map[string]bool
 	reports *reporter
+	// failures sends failure reports; nil when they are off.
+	failures *failureReporter
 	// noLoop keeps Configure from starting the reports' sender, for
 	// tests that run its passes themselves.
 	noLoop bool
@@ -172,11 +178,15 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 		}
 		p.Resolver = r
 	}
+	if err := p.configureFailures(c); err != nil {
+		return err
+	}
 	return p.configureReports(c)
 }
 
-// HeadersOnly: DMARC reads the From field only.
-func (p *Plugin) HeadersOnly() bool { return true }
+// HeadersOnly: DMARC reads the From field only; failure reports with
+// include_body need the body too.
+func (p *Plugin) HeadersOnly() bool { return p.failures == nil || !p.failures.cfg.IncludeBody }
 
 // skipped says why the client's mail is not evaluated, or "" when it is.
 // The rules are the spf stage's, so that DMARC never judges mail SPF did
@@ -236,10 +246,16 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	var ars []sdk.AuthResult
 	var reasons []string
 	var rows []*historyRow
+	var fails []failureCase
 	for i, d := range domains {
 		dv, row := p.judge(d, found[i], t.AuthResults, fw)
 		if row != nil {
 			rows = append(rows, row)
+		}
+		if p.failures != nil {
+			if fc, ok := p.failures.due(d, found[i], dv, t.AuthResults); ok {
+				fails = append(fails, fc)
+			}
 		}
 		ars = append(ars, dv.AuthResults...)
 		reasons = append(reasons, dv.Reason)
@@ -252,6 +268,11 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	// is counted: the rows of its other author domains wait for it too.
 	if p.reports != nil && len(rows) > 0 && v.Action != sdk.ActionTempfail {
 		p.reports.record(t, rows)
+	}
+	// Failure reports follow the same rule: none for a message answered
+	// 451, whose retry is evaluated again.
+	if len(fails) > 0 && v.Action != sdk.ActionTempfail {
+		p.failures.report(t, m, fails, v.Action)
 	}
 	return v, nil
 }

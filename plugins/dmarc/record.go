@@ -17,8 +17,9 @@ const (
 
 // Record is a DMARC record (RFC 7489 §6.3): the tags that decide a
 // message's fate, and those that aggregate reports need (rua, and fo
-// and ri as published, for the report's policy_published). rf is not
-// kept: failure reports are not sent.
+// and ri as published, for the report's policy_published; ruf and fo
+// for failure reports). rf is not kept: AFRF (RFC 6591), its default
+// and only registered format, is the one failure reports are sent in.
 type Record struct {
 	Policy          Policy
 	SubdomainPolicy Policy // "" when sp= is absent: p applies

@@ -1,0 +1,233 @@
+package dmarc
+
+import (
+	"bytes"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// failureReport is one failure report, everything it says taken from the
+// transaction at the data hook.
+type failureReport struct {
+	failureCase
+	from         string // the report's From
+	mailFrom     string
+	envID        string // the DSN ENVID, "" when none or not printable
+	sourceIP     string
+	authResults  string // an Authentication-Results value
+	delivery     string // Delivery-Result
+	arrival      time.Time
+	original     []byte // the header fields, or the whole message
+	wholeMessage bool
+	dkimDomain   string
+	dkimSelector string
+	dkimIdentity string
+}
+
+// envIDText is an ENVID as it may stand in a field: xtext (RFC 3461
+// §4.4) is printable US-ASCII, at most 100 characters.
+var envIDText = regexp.MustCompile(`^[!-~]{1,100}$`)
+
+// newFailureReport takes what the report of fc says from the hook's
+// transaction and message, copying it: the SDK may reuse their buffers
+// once the hook has returned.
+func newFailureReport(fc failureCase, t *sdk.Txn, m *sdk.Message, action sdk.Action, now time.Time, cfg FailureReportsConfig) *failureReport {
+	fr := &failureReport{
+		failureCase: fc,
+		from:        cfg.From,
+		mailFrom:    t.Envelope.MailFrom,
+		sourceIP:    t.Session.ClientIP,
+		delivery:    deliveryResult(action),
+		arrival:     now,
+	}
+	fr.ruf = append([]string(nil), fc.ruf...)
+	if id := t.Envelope.MailParams["ENVID"]; envIDText.MatchString(id) {
+		fr.envID = id
+	}
+	if fc.dkim != nil {
+		fr.dkimDomain, fr.dkimSelector, fr.dkimIdentity = fc.dkim.Props["header.d"], fc.dkim.Props["header.s"], fc.dkim.Props["header.i"]
+		fr.dkim = nil
+	}
+	results := append(append([]sdk.AuthResult(nil), t.AuthResults...), fc.dmarc)
+	fr.authResults = authResultsText(addrDomain(cfg.From), results)
+	var b bytes.Buffer
+	for _, h := range m.Headers {
+		if len(h.Raw) > 0 {
+			b.Write(h.Raw)
+		} else {
+			b.WriteString(h.Name + ": " + h.Value)
+		}
+		b.WriteString("\r\n")
+	}
+	if cfg.IncludeBody && m.Body != nil {
+		b.WriteString("\r\n")
+		b.Write(m.Body)
+		fr.wholeMessage = true
+	}
+	fr.original = b.Bytes()
+	return fr
+}
+
+// deliveryResult is RFC 6591 §3.1's Delivery-Result for what the stage
+// decided: a quarantined message is held, not delivered ("policy").
+func deliveryResult(a sdk.Action) string {
+	switch a {
+	case sdk.ActionReject:
+		return "reject"
+	case sdk.ActionQuarantine, sdk.ActionDiscard:
+		return "policy"
+	}
+	return "delivered"
+}
+
+// message is the report (RFC 7489 §7.3, RFC 6591, RFC 5965 §2): a
+// multipart/report of a human-readable part, the machine-readable
+// message/feedback-report with Feedback-Type auth-failure, and the
+// original's header fields (text/rfc822-headers) or, with include_body,
+// the whole message (message/rfc822). Auto-Submitted (RFC 3834 §5) keeps
+// vacation replies from answering it.
+func (fr *failureReport) message(to []string) []byte {
+	boundary := "dmarc-failure-" + randomHex() + randomHex()
+	var b bytes.Buffer
+	field := func(name, value string) { b.WriteString(name + ": " + value + "\r\n") }
+	field("From", "<"+fr.from+">")
+	field("To", "<"+strings.Join(to, ">,\r\n\t<")+">")
+	field("Subject", "DMARC failure report for "+printable(fr.domain))
+	field("Date", fr.arrival.Format(time.RFC1123Z))
+	field("Message-ID", "<"+randomHex()+".dmarc-failure@"+addrDomain(fr.from)+">")
+	field("Auto-Submitted", "auto-generated")
+	field("MIME-Version", "1.0")
+	field("Content-Type", "multipart/report; report-type=feedback-report;\r\n\tboundary=\""+boundary+"\"")
+	b.WriteString("\r\nThis is a MIME-encapsulated message.\r\n")
+
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	field("Content-Type", "text/plain; charset=us-ascii")
+	field("Content-Transfer-Encoding", "7bit")
+	b.WriteString("\r\nThis is a DMARC failure report (RFC 7489 section 7.3) about a message\r\n" +
+		"with a From domain of " + printable(fr.domain) + ", received from " + printable(fr.sourceIP) + "\r\n" +
+		"on " + fr.arrival.UTC().Format(time.RFC1123Z) + ". DMARC result: " + printable(fr.dmarc.Result) + ".\r\n")
+
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	field("Content-Type", "message/feedback-report")
+	field("Content-Transfer-Encoding", "7bit")
+	b.WriteString("\r\n")
+	field("Feedback-Type", "auth-failure")
+	field("User-Agent", "Sluice-dmarc")
+	field("Version", "1")
+	field("Original-Mail-From", "<"+printable(fr.mailFrom)+">")
+	if fr.envID != "" {
+		field("Original-Envelope-Id", fr.envID)
+	}
+	field("Arrival-Date", fr.arrival.Format(time.RFC1123Z))
+	if fr.sourceIP != "" {
+		field("Source-IP", printable(fr.sourceIP))
+	}
+	field("Reported-Domain", printable(fr.domain))
+	field("Authentication-Results", fr.authResults)
+	field("Auth-Failure", "dmarc")
+	alignment := "none"
+	if len(fr.aligned) > 0 {
+		alignment = strings.Join(fr.aligned, ", ")
+	}
+	field("Identity-Alignment", alignment)
+	field("Delivery-Result", fr.delivery)
+	if fr.dkimDomain != "" {
+		field("DKIM-Domain", printable(fr.dkimDomain))
+		if fr.dkimSelector != "" {
+			field("DKIM-Selector", printable(fr.dkimSelector))
+		}
+		if fr.dkimIdentity != "" {
+			field("DKIM-Identity", printable(fr.dkimIdentity))
+		}
+	}
+
+	b.WriteString("\r\n--" + boundary + "\r\n")
+	if fr.wholeMessage {
+		field("Content-Type", "message/rfc822")
+	} else {
+		field("Content-Type", "text/rfc822-headers")
+	}
+	cte := "7bit"
+	if bytes.ContainsFunc(fr.original, func(r rune) bool { return r >= 0x80 }) {
+		cte = "8bit"
+	}
+	field("Content-Transfer-Encoding", cte)
+	b.WriteString("\r\n")
+	b.Write(fr.original)
+	b.WriteString("\r\n--" + boundary + "--\r\n")
+	return b.Bytes()
+}
+
+// printable is s with what a 7bit field may not carry (control
+// characters, non-ASCII) as '?': the values come from the client (its
+// From domain, its MAIL FROM) and from other stages.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r >= 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// authResultsText renders results as an Authentication-Results value
+// (RFC 8601 §2.2), one result a line: the checks the message went
+// through, as the report's Authentication-Results field (RFC 6591 §3.1).
+func authResultsText(authservID string, results []sdk.AuthResult) string {
+	var b strings.Builder
+	b.WriteString(authservID)
+	n := 0
+	for _, r := range results {
+		method, result := arKeyword(r.Method), arKeyword(r.Result)
+		if method == "" || result == "" {
+			continue
+		}
+		n++
+		b.WriteString(";\r\n\t" + strings.ToLower(method) + "=" + strings.ToLower(result))
+		if r.Reason != "" {
+			b.WriteString(" reason=" + arValue(r.Reason))
+		}
+		keys := make([]string, 0, len(r.Props))
+		for k := range r.Props {
+			if arKeyword(k) == k && k != "" {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			b.WriteString(" " + k + "=" + arValue(r.Props[k]))
+		}
+	}
+	if n == 0 {
+		b.WriteString("; none")
+	}
+	return b.String()
+}
+
+// arKeyword keeps the characters of RFC 8601's method, result and
+// property names: a stage's text goes into a header field.
+func arKeyword(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' {
+			return c
+		}
+		return -1
+	}, s)
+}
+
+// arBare is a pvalue that needs no quoting: a token or an address of
+// token characters (RFC 8601 §2.2).
+var arBare = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_` + "`" + `{|}~-]*@?[A-Za-z0-9.-]+$`)
+
+// arValue is v as a pvalue: bare when it may be, else a quoted-string.
+func arValue(v string) string {
+	v = printable(v)
+	if arBare.MatchString(v) {
+		return v
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + `"`
+}
