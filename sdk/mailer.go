@@ -40,7 +40,9 @@ type OutgoingMessage struct {
 	To []string
 	// Message is the whole message, header and body; LF line ends
 	// become CRLF. The plugin writes every header field it wants
-	// (From, Date, Message-ID...): the core adds none.
+	// (From, Date, Message-ID...): the core adds only a Received field
+	// at the top, naming the stage and the queue ID Send returns (RFC
+	// 5321 §4.4).
 	Message []byte
 }
 

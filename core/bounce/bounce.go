@@ -309,11 +309,34 @@ func wrap(line, indent string) string {
 //		DATE
 //
 // id is left out when empty.
-func Received(host, id string, date time.Time) string {
+func Received(host, id string, date time.Time) string { return ReceivedNote(host, "", id, date) }
+
+// ReceivedNote is Received with note in the comment after Sluice's name,
+// where Postfix's pickup names the local user who submitted the message
+// ("by HOST (Postfix, from userid 1000)"): a comment, as the origin is no
+// host for a "from" clause. note is written as comment text (RFC 5322
+// §3.2.2: parentheses and backslashes quoted, what is not printable ASCII
+// as '?'); "" writes none.
+func ReceivedNote(host, note, id string, date time.Time) string {
 	var b strings.Builder
 	b.WriteString("Received: by ")
 	b.WriteString(oneLine(host))
-	b.WriteString(" (Sluice)")
+	b.WriteString(" (Sluice")
+	if note != "" {
+		b.WriteString(", ")
+		for _, r := range note {
+			switch {
+			case r == '(' || r == ')' || r == '\\':
+				b.WriteByte('\\')
+				b.WriteRune(r)
+			case r < ' ' || r > '~':
+				b.WriteByte('?')
+			default:
+				b.WriteRune(r)
+			}
+		}
+	}
+	b.WriteString(")")
 	if id != "" {
 		b.WriteString(" id ")
 		b.WriteString(oneLine(id))

@@ -172,7 +172,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
 		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics})
 	d.mailRcpts.Store(int64(c.Limits.MaxRecipients)) // before a Send can read it
-	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter,
+	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter, Hostname: c.Hostname,
 		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree),
 		MaxRecipients: func() int { return int(d.mailRcpts.Load()) }}))
 	close(d.mailReady)

@@ -118,6 +118,14 @@ keys = [{ domain = "sluice.test", selector = "s1", key_file = %q }]
 
 	note, id := notified("first")
 	msg := string(note.Data)
+	// The core's Received field heads the message, under the signature
+	// the bounce hook's dkim stage put above it, with the queue id Send
+	// returned, which sluice trace takes.
+	received := "\r\nReceived: by mx.sluice.test (Sluice, from stage notify) id " + id + ";\r\n\t"
+	if i := strings.Index(msg, received); !strings.HasPrefix(msg, "DKIM-Signature: ") || i < 0 ||
+		regexp.MustCompile(`\r\n[^ \t]`).MatchString(msg[:i]) {
+		t.Fatalf("notification: want the DKIM-Signature field, then %q:\n%s", received[2:], msg)
+	}
 	if note.From != "notices@sluice.test" || !strings.Contains(msg, "\r\n\r\nA message came from <alice@sluice.test>.\r\n") {
 		t.Fatalf("notification from <%s>:\n%s", note.From, msg)
 	}

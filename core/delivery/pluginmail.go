@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/sluice-mta/sluice/core/bounce"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/pipeline"
@@ -23,6 +24,9 @@ type PluginMailOptions struct {
 	Clock   func() time.Time // default time.Now
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics
+	// Hostname names this host in the Received field at the top of each
+	// message.
+	Hostname string
 	// FreeSpace reports the bytes free for the queue (queue.Store's): a
 	// message that would leave fewer than MinFree (queue_minfree) is
 	// refused, as the listener answers 452 4.3.1. Nil or a negative
@@ -61,6 +65,9 @@ func NewPluginMail(opt PluginMailOptions) *PluginMail {
 // has no From field (pluginHeaderError); or when queueing it would leave
 // less than queue_minfree free.
 //
+// The core adds a Received field at the top, naming the stage and the
+// queue id (pluginReceived); the plugin writes every other field.
+//
 // Its kind is envelope.ReportPlugin: from a sender, it bounces to that
 // sender as any mail does; from the null sender, an undeliverable one
 // goes to double_bounce_to, as a report does.
@@ -83,12 +90,14 @@ func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sd
 	if n := p.maxRcpts(); n > 0 && len(m.To) > n {
 		return "", fmt.Errorf("%d recipients, over max_recipients (%d)", len(m.To), n)
 	}
+	now := p.opt.Clock()
+	id := q.NewID()
+	body = append([]byte(pluginReceived(p.opt.Hostname, stage, id, now)), body...)
 	if err := p.checkSpace(int64(len(body))); err != nil {
 		return "", err
 	}
-	now := p.opt.Clock()
 	msg := &envelope.Message{
-		ID:          q.NewID(),
+		ID:          id,
 		From:        m.From,
 		Received:    now,
 		Report:      envelope.ReportPlugin,
@@ -101,18 +110,18 @@ func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sd
 		msg.SMTPUTF8 = msg.SMTPUTF8 || !ascii(addr)
 	}
 	log := p.opt.Logger.With("id", msg.ID, "stage", stage)
-	id, err := queueGenerated(ctx, q, p.opt.Filter, generated{msg: msg, body: body,
+	qid, err := queueGenerated(ctx, q, p.opt.Filter, generated{msg: msg, body: body,
 		log: log, what: "plugin mail", noun: "message", live: true,
 		trace: func(hook []byte, dropped bool) []byte { return pluginMailTrace(msg.ID, stage, hook, dropped) }})
 	if err != nil {
 		log.Warn("plugin mail: not queued", "from", m.From, "to", m.To, "err", err)
 		return "", err
 	}
-	if id != "" {
+	if qid != "" {
 		log.Info("plugin mail: queued", "from", m.From, "to", rcptAddrs(msg))
 		p.opt.Metrics.ReportQueued(string(envelope.ReportPlugin))
 	}
-	return id, nil
+	return qid, nil
 }
 
 // checkPluginMail refuses what the queue should not take.
@@ -166,6 +175,16 @@ func (p *PluginMail) checkSpace(size int64) error {
 			free, p.opt.MinFree+size, p.opt.MinFree, size)
 	}
 	return nil
+}
+
+// pluginReceived is the trace field the core puts at the top of plugin
+// mail (RFC 5321 §4.4), as Postfix's pickup does on mail sendmail
+// submits ("by HOST (Postfix, from userid N) id QID"): it names the stage
+// that sent it, and the queue id, which sluice trace takes, is found in a
+// delivered message. It is written before the bounce hook runs, so that a
+// dkim sign stage that signs Received fields signs it too.
+func pluginReceived(host, stage, id string, now time.Time) string {
+	return bounce.ReceivedNote(host, "from stage "+stage, id, now)
 }
 
 // pluginMailTrace is the stored trace of plugin mail id: it names the

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
@@ -14,14 +15,16 @@ import (
 
 // PluginMail refuses what the queue should not take, and queues the
 // rest as kind "plugin", from the plugin's sender, lines ending in CRLF,
-// with a trace naming the stage.
+// under a Received field naming the stage and the queue id, with a trace
+// naming the stage.
 func TestPluginMailSend(t *testing.T) {
 	st, err := queue.Open(t.TempDir(), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	pm := NewPluginMail(PluginMailOptions{Queue: st})
+	now := time.Date(2025, 3, 4, 5, 6, 7, 0, time.FixedZone("", 3600))
+	pm := NewPluginMail(PluginMailOptions{Queue: st, Hostname: "mx.example.org", Clock: func() time.Time { return now }})
 	ok := sdk.OutgoingMessage{From: "bot@example.org", To: []string{"bob@example.net"}, Message: []byte("From: <bot@example.org>\nSubject: x\n\nbody")}
 	for _, tc := range []struct {
 		name string
@@ -52,7 +55,9 @@ func TestPluginMailSend(t *testing.T) {
 	if msg.Report != envelope.ReportPlugin || msg.From != "bot@example.org" || len(msg.Rcpts) != 1 || msg.Rcpts[0].Addr != "bob@example.net" {
 		t.Fatalf("queued %+v", msg)
 	}
-	if body, err := st.Body(id); err != nil || string(body) != "From: <bot@example.org>\r\nSubject: x\r\n\r\nbody\r\n" {
+	want := "Received: by mx.example.org (Sluice, from stage notify) id " + id + ";\r\n\tTue, 04 Mar 2025 05:06:07 +0100\r\n" +
+		"From: <bot@example.org>\r\nSubject: x\r\n\r\nbody\r\n"
+	if body, err := st.Body(id); err != nil || string(body) != want {
 		t.Fatalf("body %q, %v", body, err)
 	}
 	raw, err := st.Trace(id)
@@ -125,5 +130,18 @@ func TestPluginMailRefusesMalformed(t *testing.T) {
 		if id, err := pm.Send(context.Background(), "s", 100, sdk.OutgoingMessage{To: to, Message: []byte(msg)}); err != nil || id == "" {
 			t.Errorf("%q: %q, %v", msg, id, err)
 		}
+	}
+}
+
+// A stage's name is comment text in the Received field: parentheses and
+// backslashes quoted (RFC 5322 §3.2.2), a line break or a character that
+// is not ASCII written as '?', so that no name ends the comment or the
+// field.
+func TestPluginReceivedStageName(t *testing.T) {
+	now := time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+	got := pluginReceived("mx.example.org", "a(b)\\c\r\nX-Evil: 1 é", "Q1", now)
+	want := "Received: by mx.example.org (Sluice, from stage a\\(b\\)\\\\c??X-Evil: 1 ?) id Q1;\r\n\tTue, 04 Mar 2025 05:06:07 +0000\r\n"
+	if got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
 	}
 }

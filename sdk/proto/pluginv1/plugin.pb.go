@@ -179,7 +179,8 @@ type SendRequest struct {
 	// The envelope recipients, at least one.
 	To []string `protobuf:"bytes,2,rep,name=to,proto3" json:"to,omitempty"`
 	// The whole message, header and body; LF line ends become CRLF. The
-	// core adds no header field.
+	// core adds one header field, a Received field at the top naming the
+	// stage and the queue id ("by HOST (Sluice, from stage STAGE) id ID").
 	Message       []byte `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
