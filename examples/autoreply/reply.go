@@ -16,7 +16,8 @@ import (
 )
 
 // buildReply writes r's answer to a message m from sender, as RFC 3834
-// §3.1 has it. The plugin writes every field: the core adds none.
+// §3.1 has it. The plugin writes every field but the trace: the core adds
+// only its Received field.
 func buildReply(r *responder, sender string, m *sdk.Message, now time.Time) []byte {
 	var b bytes.Buffer
 	field := func(name, value string) {
