@@ -34,12 +34,13 @@ const (
 
 // failureReporter sends the failure reports.
 type failureReporter struct {
-	cfg    FailureReportsConfig
-	limit  int // reports per policy domain per hour
-	mailer sdk.Mailer
-	res    *dnsresolve.Resolver
-	clock  func() time.Time
-	log    *slog.Logger
+	cfg        FailureReportsConfig
+	authservID string // the Authentication-Results field's
+	limit      int    // reports per policy domain per hour
+	mailer     sdk.Mailer
+	res        *dnsresolve.Resolver
+	clock      func() time.Time
+	log        *slog.Logger
 
 	slots chan struct{}  // one per report being sent
 	wg    sync.WaitGroup // the reports being sent (tests wait on it)
@@ -193,7 +194,7 @@ func (r *failureReporter) report(t *sdk.Txn, m *sdk.Message, cases []failureCase
 		}
 		// Taken now: the message and the transaction may share buffers
 		// the SDK reuses once the hook has returned.
-		fr := newFailureReport(fc, t, m, action, now, r.cfg)
+		fr := newFailureReport(fc, t, m, action, now, r.cfg, r.authservID)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()

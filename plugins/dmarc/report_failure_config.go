@@ -3,6 +3,7 @@ package dmarc
 import (
 	"fmt"
 	"net/mail"
+	"os"
 	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
@@ -38,6 +39,11 @@ type FailureReportsConfig struct {
 // failureMaxDefault is max_per_domain_per_hour when not given.
 const failureMaxDefault = 10
 
+// EnvHostname is where the core hands plugins its hostname, the
+// authserv-id of the Authentication-Results it writes (plugins/spf and
+// plugins/dkim read it too).
+const EnvHostname = "SLUICE_HOSTNAME"
+
 // configureFailures checks [stage.config.failure_reports] and, when the
 // reports are on, sets up their sender. A dry run (check-config, replay)
 // checks the keys and sends nothing.
@@ -68,15 +74,23 @@ func (p *Plugin) configureFailures(c sdk.Config) error {
 	if mailer == nil {
 		mailer = noMailer{}
 	}
+	// The report's Authentication-Results names the host that made the
+	// checks (RFC 8601 §2.5), as the core's own field does; a core that
+	// hands no name leaves the From address's domain.
+	authservID := os.Getenv(EnvHostname)
+	if authservID == "" {
+		authservID = addrDomain(fc.From)
+	}
 	p.failures = &failureReporter{
-		cfg:     *fc,
-		limit:   limit,
-		mailer:  mailer,
-		res:     p.Resolver,
-		clock:   clock,
-		log:     sdk.Logger().With("stage", c.Stage),
-		slots:   make(chan struct{}, failureWorkers),
-		windows: map[string]*rateWindow{},
+		cfg:        *fc,
+		authservID: authservID,
+		limit:      limit,
+		mailer:     mailer,
+		res:        p.Resolver,
+		clock:      clock,
+		log:        sdk.Logger().With("stage", c.Stage),
+		slots:      make(chan struct{}, failureWorkers),
+		windows:    map[string]*rateWindow{},
 	}
 	return nil
 }

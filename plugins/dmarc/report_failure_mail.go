@@ -35,7 +35,7 @@ var envIDText = regexp.MustCompile(`^[!-~]{1,100}$`)
 // newFailureReport takes what the report of fc says from the hook's
 // transaction and message, copying it: the SDK may reuse their buffers
 // once the hook has returned.
-func newFailureReport(fc failureCase, t *sdk.Txn, m *sdk.Message, action sdk.Action, now time.Time, cfg FailureReportsConfig) *failureReport {
+func newFailureReport(fc failureCase, t *sdk.Txn, m *sdk.Message, action sdk.Action, now time.Time, cfg FailureReportsConfig, authservID string) *failureReport {
 	fr := &failureReport{
 		failureCase: fc,
 		from:        cfg.From,
@@ -53,7 +53,7 @@ func newFailureReport(fc failureCase, t *sdk.Txn, m *sdk.Message, action sdk.Act
 		fr.dkim = nil
 	}
 	results := append(append([]sdk.AuthResult(nil), t.AuthResults...), fc.dmarc)
-	fr.authResults = authResultsText(addrDomain(cfg.From), results)
+	fr.authResults = authResultsText(authservID, results)
 	var b bytes.Buffer
 	for _, h := range m.Headers {
 		if len(h.Raw) > 0 {

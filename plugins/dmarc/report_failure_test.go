@@ -250,6 +250,7 @@ func reportParts(t *testing.T, raw []byte) (mail.Header, []*multipart.Part, [][]
 // body.
 func TestFailureReportStructure(t *testing.T) {
 	failureDNS(t)
+	t.Setenv(EnvHostname, "") // the authserv-id falls back to from's domain
 	p, h := failureHarness(t, "", &fakeClock{t: day0})
 	txn := sdktest.NewTxn("a@other.example", "bob@example.net")
 	txn.Session.ClientIP = "192.0.2.25"
@@ -367,5 +368,26 @@ func TestFailureReportSaturated(t *testing.T) {
 	// sake): without include_body the report still leaves it out.
 	if msg := m.messages()[0].Message; bytes.Contains(msg, []byte("\r\nbody\r\n")) {
 		t.Fatalf("the report carries the body without include_body:\n%s", msg)
+	}
+}
+
+// TestFailureReportAuthservID: the feedback part's Authentication-Results
+// names the core's host (SLUICE_HOSTNAME), as the core's own field does,
+// not the domain of the reports' From address.
+func TestFailureReportAuthservID(t *testing.T) {
+	failureDNS(t)
+	t.Setenv(EnvHostname, "mx1.sluice.test")
+	p, h := failureHarness(t, "", &fakeClock{t: day0})
+	sent := sendFailing(t, p, h, "a@other.example", "a@fo0.test")
+	if len(sent) != 1 {
+		t.Fatalf("%d reports, want 1", len(sent))
+	}
+	_, _, bodies := reportParts(t, sent[0].Message)
+	fb, err := mail.ReadMessage(bytes.NewReader(append(bodies[1], "\r\n"...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ar := fb.Header.Get("Authentication-Results"); !strings.HasPrefix(ar, "mx1.sluice.test;") {
+		t.Fatalf("Authentication-Results %q: want the authserv-id mx1.sluice.test", ar)
 	}
 }
