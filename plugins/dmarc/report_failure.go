@@ -123,8 +123,9 @@ type mechanismResults struct {
 	spfAligned, dkimAligned bool
 	spfFailed, dkimFailed   bool
 	// dkimNamed is the signature the report names (DKIM-Domain,
-	// DKIM-Selector): the first that failed, else the first that did
-	// not give an aligned pass.
+	// DKIM-Identity, DKIM-Selector): the first that failed, else the
+	// first that did not give an aligned pass, else the first. RFC 7489
+	// §7.3.1 requires the fields whenever the message was signed.
 	dkimNamed *sdk.AuthResult
 }
 
@@ -134,7 +135,7 @@ type mechanismResults struct {
 // default, not neutral, softfail or errors.
 func mechanisms(from string, rec *Record, results []sdk.AuthResult) mechanismResults {
 	var m mechanismResults
-	var unaligned *sdk.AuthResult
+	var unaligned, first *sdk.AuthResult
 	spfProp := spfIdentity(results)
 	for i := range results {
 		r := &results[i]
@@ -144,6 +145,9 @@ func mechanisms(from string, rec *Record, results []sdk.AuthResult) mechanismRes
 			d := normalize(r.Props["header.d"])
 			pass := res == "pass" && d != "" && align(from, d, rec.StrictDKIM)
 			m.dkimAligned = m.dkimAligned || pass
+			if first == nil && d != "" {
+				first = r
+			}
 			switch {
 			case res == ResultFail:
 				m.dkimFailed = true
@@ -165,6 +169,9 @@ func mechanisms(from string, rec *Record, results []sdk.AuthResult) mechanismRes
 	}
 	if m.dkimNamed == nil {
 		m.dkimNamed = unaligned
+	}
+	if m.dkimNamed == nil {
+		m.dkimNamed = first
 	}
 	return m
 }

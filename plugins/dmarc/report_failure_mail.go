@@ -50,6 +50,9 @@ func newFailureReport(fc failureCase, t *sdk.Txn, m *sdk.Message, action sdk.Act
 	}
 	if fc.dkim != nil {
 		fr.dkimDomain, fr.dkimSelector, fr.dkimIdentity = fc.dkim.Props["header.d"], fc.dkim.Props["header.s"], fc.dkim.Props["header.i"]
+		if fr.dkimIdentity == "" {
+			fr.dkimIdentity = "@" + fr.dkimDomain // RFC 6376 §3.5: the default of i=
+		}
 		fr.dkim = nil
 	}
 	results := append(append([]sdk.AuthResult(nil), t.AuthResults...), fc.dmarc)

@@ -391,3 +391,29 @@ func TestFailureReportAuthservID(t *testing.T) {
 		t.Fatalf("Authentication-Results %q: want the authserv-id mx1.sluice.test", ar)
 	}
 }
+
+// TestFailureReportDKIMFields: a signed message's report names its
+// signature (RFC 7489 §7.3.1: DKIM-Domain, DKIM-Identity, DKIM-Selector
+// are required when the message was signed), the aligned pass of a fo=1
+// report about an unaligned SPF too; DKIM-Identity defaults to "@d"
+// (RFC 6376 §3.5) when the result has no header.i.
+func TestFailureReportDKIMFields(t *testing.T) {
+	failureDNS(t)
+	p, h := failureHarness(t, "", &fakeClock{t: day0})
+	sent := sendFailing(t, p, h, "a@other.example", "a@fo1.test", spfRes("pass", "a@other.example"), dkimRes("pass", "fo1.test"))
+	if len(sent) != 1 {
+		t.Fatalf("%d reports, want 1", len(sent))
+	}
+	_, _, bodies := reportParts(t, sent[0].Message)
+	fb, err := mail.ReadMessage(bytes.NewReader(append(bodies[1], "\r\n"...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"Identity-Alignment": "dkim", "DKIM-Domain": "fo1.test", "DKIM-Selector": "s1", "DKIM-Identity": "@fo1.test",
+	} {
+		if got := fb.Header.Get(name); got != want {
+			t.Errorf("feedback-report %s: %q, want %q", name, got, want)
+		}
+	}
+}
