@@ -165,44 +165,77 @@ func (fr *failureReport) message(to []string) []byte {
 	return b.Bytes()
 }
 
+// RFC 5322 §2.1.1: a line is at most 998 characters. The values a
+// report takes from the client (a DKIM-Signature's d=, s= and i=, its
+// MAIL FROM) and from other stages have no such bound, so each is cut.
+const (
+	// maxFieldValue bounds a field's value, whatever the field's name.
+	maxFieldValue = 900
+	// maxPValue bounds an Authentication-Results pvalue before quoting,
+	// which at most doubles it, and maxPName a method, result or
+	// property name.
+	maxPValue = 400
+	maxPName  = 64
+	// arFoldAt is where an Authentication-Results line is folded before
+	// the next property (RFC 5322 §2.1.1's 78).
+	arFoldAt = 78
+)
+
 // printable is s with what a 7bit field may not carry (control
-// characters, non-ASCII) as '?': the values come from the client (its
-// From domain, its MAIL FROM) and from other stages.
+// characters, non-ASCII) as '?', cut at maxFieldValue: the values come
+// from the client (its From domain, its MAIL FROM) and from other
+// stages.
 func printable(s string) string {
-	return strings.Map(func(r rune) rune {
+	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r >= 0x7f {
 			return '?'
 		}
 		return r
 	}, s)
+	return s[:min(len(s), maxFieldValue)]
 }
 
 // authResultsText renders results as an Authentication-Results value
-// (RFC 8601 §2.2), one result a line: the checks the message went
+// (RFC 8601 §2.2), one result a line, folded before a property that
+// would take the line past arFoldAt: the checks the message went
 // through, as the report's Authentication-Results field (RFC 6591 §3.1).
 func authResultsText(authservID string, results []sdk.AuthResult) string {
 	var b strings.Builder
 	b.WriteString(authservID)
+	line := 0 // the length of the current line
+	word := func(w string) {
+		if line+1+len(w) > arFoldAt {
+			b.WriteString("\r\n\t")
+			line = 1
+		} else {
+			b.WriteByte(' ')
+			line++
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
 	n := 0
 	for _, r := range results {
 		method, result := arKeyword(r.Method), arKeyword(r.Result)
-		if method == "" || result == "" {
+		if method == "" || result == "" || len(method) > maxPName || len(result) > maxPName {
 			continue
 		}
 		n++
-		b.WriteString(";\r\n\t" + strings.ToLower(method) + "=" + strings.ToLower(result))
+		spec := strings.ToLower(method) + "=" + strings.ToLower(result)
+		b.WriteString(";\r\n\t" + spec)
+		line = 1 + len(spec)
 		if r.Reason != "" {
-			b.WriteString(" reason=" + arValue(r.Reason))
+			word("reason=" + arValue(r.Reason))
 		}
 		keys := make([]string, 0, len(r.Props))
 		for k := range r.Props {
-			if arKeyword(k) == k && k != "" {
+			if arKeyword(k) == k && k != "" && len(k) <= maxPName {
 				keys = append(keys, k)
 			}
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			b.WriteString(" " + k + "=" + arValue(r.Props[k]))
+			word(k + "=" + arValue(r.Props[k]))
 		}
 	}
 	if n == 0 {
@@ -229,6 +262,7 @@ var arBare = regexp.MustCompile(`^[A-Za-z0-9!#$%&'*+.^_` + "`" + `{|}~-]*@?[A-Za
 // arValue is v as a pvalue: bare when it may be, else a quoted-string.
 func arValue(v string) string {
 	v = printable(v)
+	v = v[:min(len(v), maxPValue)]
 	if arBare.MatchString(v) {
 		return v
 	}

@@ -417,3 +417,31 @@ func TestFailureReportDKIMFields(t *testing.T) {
 		}
 	}
 }
+
+// TestFailureReportLineLength: no line of a report is longer than RFC
+// 5322 §2.1.1's 998 characters, however long the d=, s= and i= of the
+// client's DKIM-Signature and a stage's reason.
+func TestFailureReportLineLength(t *testing.T) {
+	failureDNS(t)
+	p, h := failureHarness(t, "", &fakeClock{t: day0})
+	long := strings.Repeat(strings.Repeat("a", 60)+".", 20) + "example"
+	sig := sdk.AuthResult{Method: "dkim", Result: "fail", Reason: strings.Repeat("bad \"signature\" ", 80), Stage: "dkim",
+		Props: map[string]string{"header.d": long, "header.s": long, "header.i": "@" + long, "header.b": "abcdefgh"}}
+	sent := sendFailing(t, p, h, "a@other.example", "a@fod.test", spfRes("pass", "a@fod.test"), sig)
+	if len(sent) != 1 {
+		t.Fatalf("%d reports, want 1", len(sent))
+	}
+	for i, l := range strings.Split(string(sent[0].Message), "\r\n") {
+		if len(l) > 998 {
+			t.Errorf("line %d of %d characters: %.60q...", i+1, len(l), l)
+		}
+	}
+	_, _, bodies := reportParts(t, sent[0].Message)
+	fb, err := mail.ReadMessage(bytes.NewReader(append(bodies[1], "\r\n"...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := fb.Header.Get("DKIM-Domain"); !strings.HasPrefix(long, d) || len(d) < 800 {
+		t.Errorf("DKIM-Domain %.60q... (%d characters): want the start of d=", d, len(d))
+	}
+}
