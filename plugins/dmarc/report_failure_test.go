@@ -445,3 +445,47 @@ func TestFailureReportLineLength(t *testing.T) {
 		t.Errorf("DKIM-Domain %.60q... (%d characters): want the start of d=", d, len(d))
 	}
 }
+
+// TestFailureReportCopiesBuffers: the report is built from copies taken
+// in the data hook: the SDK may reuse the message's and the
+// transaction's buffers once the hook has returned, while the report
+// is still being sent (go test -race sees a shared one too).
+func TestFailureReportCopiesBuffers(t *testing.T) {
+	failureDNS(t)
+	m := &blockingMailer{recMailer: newRecMailer(), release: make(chan struct{})}
+	p := &Plugin{IntN: func(int) int { return 0 }}
+	if err := p.Configure(context.Background(), sdk.Config{Stage: "dmarc", Mailer: m,
+		JSON: []byte("{" + failureTable + `, "include_body": true}}`)}); err != nil {
+		t.Fatal(err)
+	}
+	txn := sdktest.NewTxn("a@other.example", "bob@example.net")
+	txn.Session.ClientIP = "192.0.2.25"
+	txn.AuthResults = []sdk.AuthResult{dkimRes("fail", "fo0.test")}
+	msg, err := sdktest.ParseMessage(failureMsg("a@fo0.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Data(context.Background(), txn, msg); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range msg.Headers {
+		for i := range h.Raw {
+			h.Raw[i] = 'X'
+		}
+	}
+	for i := range msg.Body {
+		msg.Body[i] = 'X'
+	}
+	txn.AuthResults[0].Props["header.s"] = "reused"
+	close(m.release)
+	p.failures.wg.Wait()
+	sent := m.messages()
+	if len(sent) != 1 {
+		t.Fatalf("%d reports, want 1", len(sent))
+	}
+	for _, want := range []string{"Subject: secret plans", "the body text", "DKIM-Selector: s1"} {
+		if !bytes.Contains(sent[0].Message, []byte(want)) {
+			t.Errorf("the report lacks %q: a buffer reused after the hook reached it", want)
+		}
+	}
+}
