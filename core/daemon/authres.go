@@ -1,15 +1,15 @@
 package daemon
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
-	"github.com/sluice-mta/sluice/sdk"
+	"github.com/sluice-mta/sluice/internal/authres"
 )
 
 // Authentication-Results (RFC 8601): the core writes one header per
-// message, merged from every authentication stage's structured results.
+// message, merged from every authentication stage's structured results
+// (internal/authres writes its value).
 
 // dropForgedAuthResults removes incoming Authentication-Results fields that
 // claim our authserv-id: only we may speak for it (RFC 8601 §5).
@@ -69,7 +69,7 @@ func parseAuthservID(v string) (id string, ok bool) {
 		return b.String(), true
 	}
 	j := i
-	for j < len(v) && isTokenChar(v[j]) {
+	for j < len(v) && authres.IsTokenChar(v[j]) {
 		j++
 	}
 	return v[i:j], j > i
@@ -95,128 +95,4 @@ func skipCFWS(v string, i int) int {
 		}
 	}
 	return i
-}
-
-// authResultsValue renders the field's value: "authserv-id; method=result
-// ptype.prop=value ...; ..." folded one method per line.
-func authResultsValue(authservID string, results []sdk.AuthResult) string {
-	var b strings.Builder
-	b.WriteString(authservID)
-	if len(results) == 0 {
-		b.WriteString("; none")
-		return b.String()
-	}
-	n := 0
-	for _, r := range results {
-		method, result := keyword(r.Method), keyword(r.Result)
-		if method == "" || result == "" {
-			continue // a plugin's nonsense is no result
-		}
-		n++
-		b.WriteString(";\r\n\t")
-		b.WriteString(strings.ToLower(method))
-		b.WriteByte('=')
-		b.WriteString(strings.ToLower(result))
-		if r.Reason != "" {
-			b.WriteString(" reason=")
-			b.WriteString(quoteValue(r.Reason))
-		}
-		keys := make([]string, 0, len(r.Props))
-		for k := range r.Props {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if keyword(k) != k || k == "" {
-				continue
-			}
-			b.WriteByte(' ')
-			b.WriteString(k)
-			b.WriteByte('=')
-			b.WriteString(quoteValue(r.Props[k]))
-		}
-	}
-	if n == 0 {
-		b.WriteString("; none")
-	}
-	return b.String()
-}
-
-// keyword is s with only the characters of RFC 8601's method, result and
-// ptype.property names (letters, digits, '-', '.', '_'): what plugins
-// report goes into a header field, where a CR, LF or ';' would forge one.
-func keyword(s string) string {
-	return strings.Map(func(c rune) rune {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' {
-			return c
-		}
-		return -1
-	}, s)
-}
-
-// quoteValue writes v as an RFC 8601 §2.2 pvalue:
-//
-//	pvalue = [CFWS] ( value / [ [ local-part ] "@" ] domain-name ) [CFWS]
-//	value  = token / quoted-string       ; RFC 2045 §5.1
-//
-// A token (no space, control or tspecial; a header.b of base64 may have
-// '/' or '=', a reason ':') or a mailbox (smtp.mailfrom=user@example.org,
-// header.i=@example.org) stays bare; anything else is quoted.
-func quoteValue(v string) string {
-	if isToken(v) || isAddrValue(v) {
-		return v
-	}
-	v = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", " ", "\n", " ").Replace(v)
-	return `"` + v + `"`
-}
-
-// isTokenChar: RFC 2045 §5.1 token characters, any US-ASCII CHAR except
-// SPACE, CTLs and tspecials.
-func isTokenChar(c byte) bool {
-	return c > ' ' && c < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?=`, rune(c))
-}
-
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isTokenChar(s[i]) {
-			return false
-		}
-	}
-	return s != ""
-}
-
-// isAddrValue reports whether s is RFC 8601's [ [ local-part ] "@" ]
-// domain-name with an "@": a local-part left bare only as a dot-string
-// of token characters (RFC 5321 §4.1.2 Dot-string, narrowed so that a
-// reader splitting at '=' or '/' cannot misread it; an SRS address is
-// quoted), and a domain-name of letter-digit-hyphen labels (RFC 6376
-// §3.5, RFC 5321 §4.1.2 sub-domain).
-func isAddrValue(s string) bool {
-	at := strings.LastIndexByte(s, '@')
-	if at < 0 {
-		return false
-	}
-	local, domain := s[:at], s[at+1:]
-	if local != "" {
-		for _, atom := range strings.Split(local, ".") {
-			if !isToken(atom) {
-				return false
-			}
-		}
-	}
-	if domain == "" {
-		return false
-	}
-	for _, label := range strings.Split(domain, ".") {
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }

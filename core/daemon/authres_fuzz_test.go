@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-mta/sluice/internal/authres"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -23,8 +24,8 @@ func FuzzAuthservID(f *testing.F) {
 			t.Errorf("parseAuthservID(%q) = empty token, ok", v)
 		}
 		esc := strings.NewReplacer(`\`, `\\`, `(`, `\(`, `)`, `\)`).Replace(comment)
-		if isToken(id) && id != "" {
-			if got, ok := parseAuthservID(authResultsValue(id, []sdk.AuthResult{{Method: "spf", Result: "pass"}})); !ok || got != id {
+		if authres.IsToken(id) && id != "" {
+			if got, ok := parseAuthservID(authres.Value(id, []sdk.AuthResult{{Method: "spf", Result: "pass"}})); !ok || got != id {
 				t.Errorf("own field for %q reads as %q, %v", id, got, ok)
 			}
 			in := " (" + esc + ")\r\n\t" + id + ";none"

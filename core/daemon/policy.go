@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/core/smtpd"
+	"github.com/sluice-mta/sluice/internal/authres"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -141,7 +142,7 @@ func runData(ctx context.Context, ps *pipeline.Session, id, hostname string, bod
 		return msg, o
 	}
 	if ar := ps.AuthResults(); len(ar) > 0 {
-		msg.Insert(1, "Authentication-Results", authResultsValue(hostname, ar))
+		msg.Insert(1, "Authentication-Results", authres.Value(hostname, ar))
 	}
 	return msg, o
 }

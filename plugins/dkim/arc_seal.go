@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
+	"github.com/sluice-mta/sluice/internal/authres"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -116,7 +117,9 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 			results[k] = r
 		}
 	}
-	aar := sdk.Header{Name: fieldAAR, Value: foldLines("i="+inst+"; "+authResultsValue(s.authservID, results), len(fieldAAR)+2)}
+	// The AAR carries the results this host found (RFC 8617 §4.1.1) in
+	// the text the core writes as its own Authentication-Results.
+	aar := sdk.Header{Name: fieldAAR, Value: foldLines("i="+inst+"; "+authres.Value(s.authservID, results), len(fieldAAR)+2)}
 
 	// The AMS: relaxed/relaxed over the configured fields, never the
 	// ARC fields or Authentication-Results (RFC 8617 §4.1.2).

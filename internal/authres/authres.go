@@ -1,4 +1,8 @@
-package dkim
+// Package authres writes the value of an Authentication-Results field
+// (RFC 8601 §2.2): one formatter for the core, which writes its own
+// Authentication-Results, and the dkim plugin, whose ARC sealer copies
+// the same text into ARC-Authentication-Results (RFC 8617 §4.1.1).
+package authres
 
 import (
 	"sort"
@@ -7,15 +11,9 @@ import (
 	"github.com/sluice-mta/sluice/sdk"
 )
 
-// The ARC-Authentication-Results of a seal carries the results this host
-// found (RFC 8617 §4.1.1), in the text the core writes as its own
-// Authentication-Results. The core's formatter (core/daemon's
-// authResultsValue) is not importable by a plugin, so it is repeated
-// here rule for rule: a change to one belongs in the other.
-
-// authResultsValue renders the field's value: "authserv-id; method=result
+// Value renders the field's value: "authserv-id; method=result
 // ptype.prop=value ...; ..." folded one method per line.
-func authResultsValue(authservID string, results []sdk.AuthResult) string {
+func Value(authservID string, results []sdk.AuthResult) string {
 	var b strings.Builder
 	b.WriteString(authservID)
 	if len(results) == 0 {
@@ -79,22 +77,23 @@ func keyword(s string) string {
 // '/' or '=', a reason ':') or a mailbox (smtp.mailfrom=user@example.org,
 // header.i=@example.org) stays bare; anything else is quoted.
 func quoteValue(v string) string {
-	if arIsToken(v) || isAddrValue(v) {
+	if IsToken(v) || isAddrValue(v) {
 		return v
 	}
 	v = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", " ", "\n", " ").Replace(v)
 	return `"` + v + `"`
 }
 
-// arIsTokenChar: RFC 2045 §5.1 token characters, any US-ASCII CHAR except
-// SPACE, CTLs and tspecials.
-func arIsTokenChar(c byte) bool {
+// IsTokenChar reports whether c is an RFC 2045 §5.1 token character:
+// any US-ASCII CHAR except SPACE, CTLs and tspecials.
+func IsTokenChar(c byte) bool {
 	return c > ' ' && c < 0x7f && !strings.ContainsRune(`()<>@,;:\"/[]?=`, rune(c))
 }
 
-func arIsToken(s string) bool {
+// IsToken reports whether s is a non-empty RFC 2045 §5.1 token.
+func IsToken(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if !arIsTokenChar(s[i]) {
+		if !IsTokenChar(s[i]) {
 			return false
 		}
 	}
@@ -115,7 +114,7 @@ func isAddrValue(s string) bool {
 	local, domain := s[:at], s[at+1:]
 	if local != "" {
 		for _, atom := range strings.Split(local, ".") {
-			if !arIsToken(atom) {
+			if !IsToken(atom) {
 				return false
 			}
 		}
