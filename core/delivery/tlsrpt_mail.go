@@ -3,7 +3,6 @@ package delivery
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
+	"github.com/sluice-mta/sluice/internal/mimebody"
 )
 
 // mail queues rep, gzipped in gz, as one message to the mailto: addresses
@@ -152,12 +152,7 @@ func tlsReportMessage(rep *tlsReport, id config.TLSReporting, hostname, qid stri
 	field("Content-Transfer-Encoding", "base64")
 	field("Content-Disposition", `attachment;`+"\r\n\t"+`filename="`+rep.fileName(submitter)+`"`)
 	b.WriteString("\r\n")
-	enc := base64.StdEncoding.EncodeToString(gz)
-	for len(enc) > 76 {
-		b.WriteString(enc[:76] + "\r\n")
-		enc = enc[76:]
-	}
-	b.WriteString(enc + "\r\n")
+	b.WriteString(mimebody.Base64(gz))
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 	return b.Bytes()
 }

@@ -3,11 +3,12 @@ package dmarc
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-mta/sluice/internal/mimebody"
 )
 
 // fileName is the attachment's name (RFC 7489 §7.2.1.1): receiver "!"
@@ -47,12 +48,7 @@ func reportMessage(rep *dayReport, rc ReportsConfig, to []string, gz []byte, now
 	field("Content-Transfer-Encoding", "base64")
 	field("Content-Disposition", `attachment;`+"\r\n\t"+`filename="`+rep.fileName(rc.Submitter)+`"`)
 	b.WriteString("\r\n")
-	enc := base64.StdEncoding.EncodeToString(gz)
-	for len(enc) > 76 {
-		b.WriteString(enc[:76] + "\r\n")
-		enc = enc[76:]
-	}
-	b.WriteString(enc + "\r\n")
+	b.WriteString(mimebody.Base64(gz))
 	b.WriteString("\r\n--" + boundary + "--\r\n")
 	return b.Bytes()
 }
