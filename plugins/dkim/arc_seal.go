@@ -2,6 +2,7 @@ package dkim
 
 import (
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -23,8 +24,9 @@ type ARCConfig struct {
 	// Domain is the sealer's d=; Selector its s=.
 	Domain   string `json:"domain"`
 	Selector string `json:"selector"`
-	// KeyFile is a PEM RSA private key, in the format of keys: ARC
-	// signs with rsa-sha256 only (RFC 8617 §4.1.2, §4.1.3).
+	// KeyFile is a PEM private key, in the format of keys: RSA seals
+	// with rsa-sha256, Ed25519 with ed25519-sha256 (RFC 8463), which not
+	// every receiver verifies.
 	KeyFile string `json:"key_file"`
 }
 
@@ -36,6 +38,7 @@ const EnvHostname = "SLUICE_HOSTNAME"
 type arcSealer struct {
 	domain, selector string
 	key              crypto.Signer
+	alg              string // a=: algRSA or algEd25519
 	authservID       string
 }
 
@@ -57,19 +60,19 @@ func configureARC(cfg *ARCConfig, mode string) (*arcSealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("arc.key_file: %w", err)
 	}
-	rk, ok := key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("arc.key_file: an RSA key is needed: ARC signs with rsa-sha256 only (RFC 8617 §4.1.3)")
-	}
-	if rk.N.BitLen() > maxRSABits {
-		// Validators, ours among them, need not take it (RFC 8301 §3.2).
-		return nil, fmt.Errorf("arc.key_file: RSA key of %d bits: at most %d", rk.N.BitLen(), maxRSABits)
+	alg := algEd25519
+	if rk, ok := key.(*rsa.PrivateKey); ok {
+		alg = algRSA
+		if rk.N.BitLen() > maxRSABits {
+			// Validators, ours among them, need not take it (RFC 8301 §3.2).
+			return nil, fmt.Errorf("arc.key_file: RSA key of %d bits: at most %d", rk.N.BitLen(), maxRSABits)
+		}
 	}
 	id := os.Getenv(EnvHostname)
 	if id == "" {
 		id, _ = os.Hostname()
 	}
-	return &arcSealer{domain: dnsresolve.Fold(domain), selector: cfg.Selector, key: key, authservID: id}, nil
+	return &arcSealer{domain: dnsresolve.Fold(domain), selector: cfg.Selector, key: key, alg: alg, authservID: id}, nil
 }
 
 // seal adds an ARC Set to a message passing through (RFC 8617 §5.1): the
@@ -138,7 +141,7 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 		// validators (ours, dkimpy) refuse.
 		names = append(names, "From")
 	}
-	ams := sdk.Header{Name: fieldAMS, Value: "i=" + inst + "; a=" + arcAlgorithm + "; c=relaxed/relaxed;\r\n\td=" + s.domain +
+	ams := sdk.Header{Name: fieldAMS, Value: "i=" + inst + "; a=" + s.alg + "; c=relaxed/relaxed;\r\n\td=" + s.domain +
 		"; s=" + s.selector + "; t=" + now + ";\r\n\th=" + foldList(names, ":", len("\th=")) +
 		";\r\n\tbh=" + base64.StdEncoding.EncodeToString(bodyHash(m.Body, true)) + ";\r\n\tb="}
 	var data strings.Builder
@@ -153,7 +156,7 @@ func (p *Plugin) seal(t *sdk.Txn, m *sdk.Message, own []sdk.AuthResult, o arcOut
 	}
 	ams.Value += b
 
-	as := sdk.Header{Name: fieldAS, Value: "i=" + inst + "; cv=" + cv + "; a=" + arcAlgorithm + ";\r\n\td=" + s.domain +
+	as := sdk.Header{Name: fieldAS, Value: "i=" + inst + "; cv=" + cv + "; a=" + s.alg + ";\r\n\td=" + s.domain +
 		"; s=" + s.selector + "; t=" + now + ";\r\n\tb="}
 	sets := append(append([]arcSet(nil), o.chain.sets...), arcSet{aar: &aar, ams: &ams, as: &as})
 	if cv == cvFail {
@@ -230,10 +233,16 @@ func foldList(items []string, sep string, used int) string {
 	return b.String()
 }
 
-// sign is b= for data: an rsa-sha256 signature, folded.
+// sign is b= for data, folded: the SHA-256 hash of data signed with
+// RSASSA-PKCS1-v1_5, or with PureEdDSA for Ed25519, the hash being the
+// message Ed25519 signs (RFC 8463 §3), hence crypto.Hash(0).
 func (s *arcSealer) sign(data string) (string, error) {
 	sum := sha256.Sum256([]byte(data))
-	sig, err := s.key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	var opts crypto.SignerOpts = crypto.SHA256
+	if _, ok := s.key.(ed25519.PrivateKey); ok {
+		opts = crypto.Hash(0)
+	}
+	sig, err := s.key.Sign(rand.Reader, sum[:], opts)
 	if err != nil {
 		return "", fmt.Errorf("arc: signing with %s._domainkey.%s: %w", s.selector, s.domain, err)
 	}

@@ -3,6 +3,7 @@ package dkim
 import (
 	"context"
 	"crypto"
+	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -12,13 +13,26 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
-// arcAlgorithm is the one signing algorithm of ARC (RFC 8617 §4.1.2,
-// §4.1.3 take a= from RFC 6376, and the ARC registry has only it).
-const arcAlgorithm = "rsa-sha256"
+// The signing algorithms of ARC: RFC 8617 §4.1.2 and §4.1.3 take a=
+// from DKIM, whose algorithms are rsa-sha256 (RFC 6376 §3.3; rsa-sha1 is
+// no longer to be used, RFC 8301 §3.1) and ed25519-sha256 (RFC 8463 §3).
+const (
+	algRSA     = "rsa-sha256"
+	algEd25519 = "ed25519-sha256"
+)
+
+// arcAlgorithmOf checks a signature's a=.
+func arcAlgorithmOf(tags tagList) (string, error) {
+	switch a := strings.ToLower(tags.get("a")); a {
+	case algRSA, algEd25519:
+		return a, nil
+	default:
+		return "", fmt.Errorf("a=%s: want %s or %s", a, algRSA, algEd25519)
+	}
+}
 
 // arcOutcome is the validation of a message's ARC chain.
 type arcOutcome struct {
@@ -43,11 +57,6 @@ type arcCheck struct {
 	m      *sdk.Message
 	bodies map[bool][]byte
 	keys   map[string]keyAnswer
-}
-
-type keyAnswer struct {
-	pub *rsa.PublicKey
-	err error
 }
 
 // errTempKey marks a key lookup that failed for a reason other than the
@@ -103,8 +112,9 @@ func (c *arcCheck) checkAMS(s arcSet) error {
 			return fmt.Errorf("no %s= tag", k)
 		}
 	}
-	if a := strings.ToLower(tags.get("a")); a != arcAlgorithm {
-		return fmt.Errorf("a=%s: want %s", a, arcAlgorithm)
+	alg, err := arcAlgorithmOf(tags)
+	if err != nil {
+		return err
 	}
 	if _, ok := tags["l"]; ok {
 		// As for DKIM (classify): a signature over part of the body
@@ -136,7 +146,7 @@ func (c *arcCheck) checkAMS(s arcSet) error {
 		data.WriteString("\r\n")
 	}
 	data.WriteString(canonHeader(withEmptyB(fieldText(*s.ams)), hr))
-	return c.checkSignature(tags, data.String())
+	return c.checkSignature(tags, alg, data.String())
 }
 
 // checkAS verifies the ARC-Seal of instance i: a signature over the ARC
@@ -152,10 +162,11 @@ func (c *arcCheck) checkAS(chain arcChain, i int) error {
 	if _, ok := tags["h"]; ok {
 		return errors.New("h= in an ARC-Seal (RFC 8617 §4.1.3)")
 	}
-	if a := strings.ToLower(tags.get("a")); a != arcAlgorithm {
-		return fmt.Errorf("a=%s: want %s", a, arcAlgorithm)
+	alg, err := arcAlgorithmOf(tags)
+	if err != nil {
+		return err
 	}
-	return c.checkSignature(tags, sealData(chain.sets[:i], nil))
+	return c.checkSignature(tags, alg, sealData(chain.sets[:i], nil))
 }
 
 // sealData is what an AS signs: the sets in order, each AAR, AMS and AS
@@ -209,8 +220,11 @@ func arcCanonicalization(c string) (header, body bool, err error) {
 	return
 }
 
-// checkSignature verifies b= over data with the key at s._domainkey.d.
-func (c *arcCheck) checkSignature(tags tagList, data string) error {
+// checkSignature verifies b= over data, signed with alg, with the key at
+// s._domainkey.d. Both algorithms sign the SHA-256 hash of data: RSA as
+// RSASSA-PKCS1-v1_5 (RFC 6376 §3.3.1), Ed25519 as PureEdDSA over the 32
+// octets of the hash (RFC 8463 §3), as go-msgauth and dkimpy verify it.
+func (c *arcCheck) checkSignature(tags tagList, alg, data string) error {
 	sig, err := base64.StdEncoding.DecodeString(tags.get("b"))
 	if err != nil {
 		return errors.New("b= is not base64")
@@ -224,52 +238,24 @@ func (c *arcCheck) checkSignature(tags tagList, data string) error {
 	if k.err != nil {
 		return k.err
 	}
-	pub := k.pub
 	sum := sha256.Sum256([]byte(data))
-	if rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) != nil {
+	valid := false
+	switch pub := k.pub.(type) {
+	case *rsa.PublicKey:
+		if alg != algRSA {
+			return fmt.Errorf("a=%s with the k=rsa key at %s", alg, name)
+		}
+		valid = rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) == nil
+	case ed25519.PublicKey:
+		if alg != algEd25519 {
+			return fmt.Errorf("a=%s with the k=ed25519 key at %s", alg, name)
+		}
+		valid = ed25519.Verify(pub, sum[:], sig)
+	}
+	if !valid {
 		return errors.New("signature did not verify")
 	}
 	return nil
-}
-
-// arcKey fetches an RSA key record as DKIM does (RFC 6376 §3.6.2.2: one
-// TXT record at s._domainkey.d; RFC 8301 §3.2: 1024 bits at least).
-func (p *Plugin) arcKey(ctx context.Context, name string) (*rsa.PublicKey, error) {
-	txts, err := p.Resolver.LookupTXT(ctx, name)
-	switch {
-	case err != nil && dnsresolve.IsNotFound(err):
-		return nil, fmt.Errorf("no key at %s", name)
-	case err != nil:
-		return nil, fmt.Errorf("key at %s: %w: %v", name, errTempKey, err)
-	case len(txts) != 1:
-		return nil, fmt.Errorf("%d key records at %s: want one", len(txts), name)
-	}
-	tags := parseTags(txts[0])
-	if v := tags.get("v"); v != "" && v != "DKIM1" {
-		return nil, fmt.Errorf("key at %s: v=%s", name, v)
-	}
-	if k := tags.get("k"); k != "" && k != "rsa" {
-		return nil, fmt.Errorf("key at %s: k=%s, want rsa", name, k)
-	}
-	// RFC 6376 §3.6.1: h= lists the hash algorithms the key may sign
-	// with, s= the services it is for; each is a colon-separated list.
-	if h, ok := tags["h"]; ok && !hasFlag(h, "sha256") {
-		return nil, fmt.Errorf("key at %s: h=%s, not sha256", name, h)
-	}
-	if sv, ok := tags["s"]; ok && !hasFlag(sv, "email") && !hasFlag(sv, "*") {
-		return nil, fmt.Errorf("key at %s: s=%s, not for email", name, sv)
-	}
-	if p := tags.get("p"); p == "" {
-		return nil, fmt.Errorf("key at %s: no usable p=", name)
-	}
-	pub := rsaKeyOf(tags)
-	if pub == nil {
-		return nil, fmt.Errorf("key at %s: not an RSA key", name)
-	}
-	if why := rsaSizeError(pub); why != "" {
-		return nil, fmt.Errorf("key at %s: %s", name, why)
-	}
-	return pub, nil
 }
 
 // arcResult is the arc method's Authentication-Results entry (RFC 8617
@@ -288,14 +274,4 @@ func arcResult(o arcOutcome, clientIP string) (sdk.AuthResult, bool) {
 		r.Props["header.oldest-pass"] = strconv.Itoa(o.oldestPass)
 	}
 	return r, true
-}
-
-// hasFlag reports whether the colon-separated list has f, without case.
-func hasFlag(list, f string) bool {
-	for _, x := range strings.Split(list, ":") {
-		if strings.EqualFold(x, f) {
-			return true
-		}
-	}
-	return false
 }
