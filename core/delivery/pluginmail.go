@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -209,20 +210,11 @@ func pluginMailTrace(id, stage string, hook []byte, dropped bool) []byte {
 // crlfMessage ends every line of a plugin's message with CRLF (RFC 5322
 // §2.3), a bare LF or CR alike, and the message itself with one.
 func crlfMessage(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/32+2)
-	for i := 0; i < len(b); i++ {
-		switch c := b[i]; {
-		case c == '\r' && i+1 < len(b) && b[i+1] == '\n':
-			out = append(out, '\r', '\n')
-			i++
-		case c == '\r' || c == '\n':
-			out = append(out, '\r', '\n')
-		default:
-			out = append(out, c)
-		}
-	}
-	if len(out) < 2 || out[len(out)-2] != '\r' || out[len(out)-1] != '\n' {
-		out = append(out, '\r', '\n')
+	out := pipeline.CRLFLines(b)
+	if !bytes.HasSuffix(out, []byte("\r\n")) {
+		// Capped: out may be the plugin's own bytes, whose spare
+		// capacity is not ours to write.
+		out = append(out[:len(out):len(out)], '\r', '\n')
 	}
 	return out
 }

@@ -54,7 +54,7 @@ func FuzzEndOfMessageReplies(f *testing.F) {
 				t.Fatalf("field name %q in\n%q", h.Name, out)
 			}
 		}
-		// A replacement body is CRLF-normalised (crlfBody): no bare CR,
+		// A replacement body is CRLF-normalised (pipeline.CRLFLines): no bare CR,
 		// which some next hops take for a line end, unless the client's
 		// message had one.
 		if hasBareCR(r.msg.Body()) && !hasBareCR([]byte(raw)) {

@@ -230,7 +230,7 @@ func (m *Message) applyHeaderOrBody(e sdk.Edit) bool {
 			m.fields = append(m.fields[:i], m.fields[i+1:]...)
 		}
 	case sdk.ReplaceBody:
-		m.body = crlfBody(e.Body)
+		m.body = CRLFLines(e.Body)
 	default:
 		return false
 	}
@@ -238,15 +238,17 @@ func (m *Message) applyHeaderOrBody(e sdk.Edit) bool {
 	return true
 }
 
-// crlfBody returns a replaced body with every line ending in CRLF (RFC
-// 5322 §2.3: CR and LF occur only together). A bare LF, as milters write
-// bodies, and a bare CR alike become CRLF, as normalizeFolding does for a
-// header: delivery would turn a bare LF into CRLF anyway, but pass a bare
-// CR on, and "<CR>.<CR>" is the end of data to some next hops (the
-// smuggling smtpd refuses inbound with 550 5.5.2). Normalising here
-// rather than at delivery means the later stages (a DKIM signer) see the
-// bytes that are sent. A body without a bare CR or LF is kept as it is.
-func crlfBody(b []byte) []byte {
+// CRLFLines returns b with every line ending in CRLF (RFC 5322 §2.3: CR
+// and LF occur only together), for a replaced body here and a plugin's
+// message in core/delivery. A bare LF, as milters write bodies, and a
+// bare CR alike become CRLF, as normalizeFolding does for a header:
+// delivery would turn a bare LF into CRLF anyway, but pass a bare CR on,
+// and "<CR>.<CR>" is the end of data to some next hops (the smuggling
+// smtpd refuses inbound with 550 5.5.2). Normalising here rather than at
+// delivery means the later stages (a DKIM signer) see the bytes that are
+// sent. Bytes without a bare CR or LF are returned as they are, not
+// copied.
+func CRLFLines(b []byte) []byte {
 	bare := false
 	for i, c := range b {
 		if c == '\r' && (i+1 == len(b) || b[i+1] != '\n') || c == '\n' && (i == 0 || b[i-1] != '\r') {
