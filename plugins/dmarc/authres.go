@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-mta/sluice/internal/mailhdr"
 )
 
 // An ARC-Authentication-Results value (RFC 8617 §4.1.1) is "i=N;" and an
@@ -48,7 +50,7 @@ func arTokens(v string) ([]arToken, error) {
 			i++
 			joined = false
 		case c == '(':
-			end := commentEnd(v, i)
+			end := mailhdr.CommentEnd(v, i)
 			if end < 0 {
 				return nil, errARSyntax
 			}
@@ -129,26 +131,6 @@ func parseAAR(v string) (int, []arResult, error) {
 		}
 	}
 	return n, out, nil
-}
-
-// commentEnd is the index just past the comment that starts at v[i], or
-// -1 when it does not end. Comments nest and a quoted-pair escapes a
-// parenthesis (RFC 5322 §3.2.2).
-func commentEnd(v string, i int) int {
-	depth := 0
-	for ; i < len(v); i++ {
-		switch v[i] {
-		case '\\':
-			i++
-		case '(':
-			depth++
-		case ')':
-			if depth--; depth == 0 {
-				return i + 1
-			}
-		}
-	}
-	return -1
 }
 
 // resinfo reads one method=result with its properties. A property given

@@ -1,5 +1,7 @@
 package route
 
+import "github.com/sluice-mta/sluice/internal/mailhdr"
+
 // Header address rewriting changes the addr-spec of each mailbox in a
 // field and nothing else: display names (encoded words included),
 // comments, groups, white space and folding stay byte for byte, which
@@ -40,24 +42,11 @@ func tokenize(v string) ([]token, bool) {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
 			i++
 		case c == '(':
-			depth := 0
-			for ; i < len(v); i++ {
-				switch v[i] {
-				case '\\':
-					i++
-				case '(':
-					depth++
-				case ')':
-					depth--
-				}
-				if depth == 0 {
-					break
-				}
-			}
-			if i >= len(v) {
+			end := mailhdr.CommentEnd(v, i)
+			if end < 0 {
 				return nil, false
 			}
-			i++
+			i = end
 		case c == '"' || c == '[':
 			closer := byte('"')
 			kind := tokQuoted
