@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -20,29 +19,7 @@ import (
 // freePort returns a TCP port free on 127.0.0.1, 127.0.0.2 and 127.0.0.3,
 // so sinks posing as different MX hosts share delivery.port.
 func freePort(t *testing.T) int {
-	t.Helper()
-	for i := 0; i < 20; i++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		ok := true
-		for _, ip := range []string{"127.0.0.2", "127.0.0.3"} {
-			l, err := net.Listen("tcp", fmt.Sprintf("%s:%d", ip, port))
-			if err != nil {
-				ok = false
-				break
-			}
-			l.Close()
-		}
-		if ok {
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
+	return testlib.SharedPort(t, "127.0.0.1", "127.0.0.2", "127.0.0.3")
 }
 
 func startDaemon(t *testing.T, extra string) *Daemon {

@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/queue"
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 // waitLimit bounds every wait for an event; reaching it fails the test.
@@ -340,13 +341,7 @@ func (ss *sinkSession) Data(r io.Reader) error {
 // freePort returns a TCP port free on 127.0.0.1, which sinks on other
 // loopback addresses (127.0.0.2, …) share as the MX port.
 func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return testlib.SharedPort(t, "127.0.0.1")
 }
 
 // harness is an agent over a real queue in a temp dir with a fake clock.
