@@ -7,6 +7,7 @@ package authres
 import (
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -27,13 +28,13 @@ func Value(authservID string, results []sdk.AuthResult) string {
 			continue // a plugin's nonsense is no result
 		}
 		n++
-		b.WriteString(";\r\n\t")
-		b.WriteString(strings.ToLower(method))
-		b.WriteByte('=')
-		b.WriteString(strings.ToLower(result))
+		var l strings.Builder
+		l.WriteString(strings.ToLower(method))
+		l.WriteByte('=')
+		l.WriteString(strings.ToLower(result))
 		if r.Reason != "" {
-			b.WriteString(" reason=")
-			b.WriteString(quoteValue(r.Reason))
+			l.WriteString(" reason=")
+			l.WriteString(quoteValue(cut(r.Reason, maxReason)))
 		}
 		keys := make([]string, 0, len(r.Props))
 		for k := range r.Props {
@@ -41,19 +42,67 @@ func Value(authservID string, results []sdk.AuthResult) string {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if keyword(k) != k || k == "" {
+			if keyword(k) != k || k == "" || len(k) > maxName {
 				continue
 			}
-			b.WriteByte(' ')
-			b.WriteString(k)
-			b.WriteByte('=')
-			b.WriteString(quoteValue(r.Props[k]))
+			l.WriteByte(' ')
+			l.WriteString(k)
+			l.WriteByte('=')
+			l.WriteString(quoteValue(cut(r.Props[k], maxProp)))
 		}
+		b.WriteString(";\r\n\t")
+		b.WriteString(fold(l.String()))
 	}
 	if n == 0 {
 		b.WriteString("; none")
 	}
 	return b.String()
+}
+
+// The bounds of what a plugin's result puts on one line: RFC 5322 §2.1.1
+// allows 998 characters a line, and a milter's or plugin's reason of some
+// hundreds of characters, or a result of many properties, went past it.
+const (
+	maxReason = 400 // bytes of a reason= kept
+	maxProp   = 256 // bytes of a property's value kept (a mailbox is at most 254)
+	maxName   = 64  // a longer ptype.property name is dropped
+	foldAt    = 900 // a method's line longer than this is folded
+)
+
+// cut is s cut to at most n bytes, at a UTF-8 character boundary.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// fold breaks a method's line at white space into lines of at most 78
+// characters (RFC 5322 §2.1.1's should), but only a line over foldAt: the
+// usual lines of a few hundred characters stay as they were. White space
+// inside a quoted reason is folding white space too (RFC 5322 §3.2.4).
+func fold(line string) string {
+	if len(line) <= foldAt {
+		return line
+	}
+	var out []string
+	for len(line) > 78 {
+		i := strings.LastIndexAny(line[:78], " \t")
+		if i <= 0 {
+			// One word longer than a line: it ends at the next space.
+			if i = strings.IndexAny(line[78:], " \t"); i < 0 {
+				break
+			}
+			i += 78
+		}
+		out = append(out, line[:i])
+		line = line[i:]
+	}
+	out = append(out, line)
+	return strings.Join(out, "\r\n")
 }
 
 // keyword is s with only the characters of RFC 8601's method, result and

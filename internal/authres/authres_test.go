@@ -1,7 +1,10 @@
 package authres
 
 import (
+	"fmt"
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -58,5 +61,38 @@ func TestValueQuoting(t *testing.T) {
 	want := "mx.sluice.test;\r\n\tdkim=pass header.b=\"EUS0/oY9\" header.d=sign.test header.i=@sign.test"
 	if got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+}
+
+// TestValueLinesBounded: a plugin's or milter's reason of thousands of
+// characters, a value of hundreds without a space, or a result of many
+// properties leaves no line of the field past RFC 5322 §2.1.1's 998
+// characters (the whole field is a header line, "Authentication-Results: "
+// included); an ordinary result's line is left as it was.
+func TestValueLinesBounded(t *testing.T) {
+	props := map[string]string{"smtp.mailfrom": strings.Repeat("x", 2000) + "@example.org"}
+	for i := range 80 {
+		props[fmt.Sprintf("policy.p%02d", i)] = "some-value"
+	}
+	got := Value("mx.sluice.test", []sdk.AuthResult{
+		{Method: "x-milter", Result: "fail", Reason: strings.Repeat("word ", 1000)},
+		{Method: "x-many", Result: "pass", Props: props},
+		{Method: "x-long", Result: "pass", Reason: strings.Repeat("é", 3000)},
+	})
+	for i, l := range strings.Split("Authentication-Results: "+got, "\r\n") {
+		if len(l) > 998 {
+			t.Errorf("line %d is %d characters: %.60q…", i, len(l), l)
+		}
+		if i > 0 && l != "" && l[0] != ' ' && l[0] != '\t' {
+			t.Errorf("line %d does not begin with folding white space: %.40q", i, l)
+		}
+	}
+	if !utf8.ValidString(got) {
+		t.Error("a cut reason split a UTF-8 character")
+	}
+	ordinary := Value("mx", []sdk.AuthResult{{Method: "dkim", Result: "pass", Reason: strings.Repeat("r", 100),
+		Props: map[string]string{"header.d": "example.org", "header.s": "s1", "header.i": "@example.org"}}})
+	if strings.Count(ordinary, "\r\n") != 1 {
+		t.Errorf("an ordinary result's line was folded: %q", ordinary)
 	}
 }
