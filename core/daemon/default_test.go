@@ -83,10 +83,7 @@ func TestDefaultPipelineStarts(t *testing.T) {
 func TestDefaultPipelineOwnMail(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
 	dir := t.TempDir()
-	keyFile, keyRecord, err := dkim.Keygen("sign.test", "s1", dkim.KeyEd25519, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyFile, keyRecord := signingKey(t, dir, "sign.test")
 	dns := testlib.NewDNS(t, keyRecord,
 		`_dmarc.sign.test. 60 IN TXT "v=DMARC1; p=reject"`,
 		`sign.test. 60 IN TXT "v=spf1 -all"`,

@@ -1,19 +1,15 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	msgdkim "github.com/emersion/go-msgauth/dkim"
 	"github.com/emersion/go-smtp"
 
-	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/testlib"
-	"github.com/sluice-mta/sluice/plugins/dkim"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -29,10 +25,7 @@ import (
 func TestDKIMSignsReports(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
 	dir := t.TempDir()
-	keyFile, keyRecord, err := dkim.Keygen("sluice.test", "s1", dkim.KeyEd25519, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyFile, keyRecord := signingKey(t, dir, "sluice.test")
 	dns := testlib.NewDNS(t, keyRecord, `_smtp._tls.a.test. 60 IN TXT "v=TLSRPTv1; rua=mailto:rua@reports.test"`)
 	remote := testlib.NewSink(t, "127.0.0.1:0") // the relay, which refuses the message after DATA
 	remote.OnData(func(int) error {
@@ -40,21 +33,7 @@ func TestDKIMSignsReports(t *testing.T) {
 	})
 	sender := testlib.NewSink(t, "127.0.0.1:0") // sluice.test's mailbox server
 	rua := testlib.NewSink(t, "127.0.0.1:0")    // reports.test's
-	data := overdueTLSRPTCounts(t, dir)
-	src := fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = %q
-local_domains = ["sluice.test"]
-relay_networks = ["127.0.0.0/8"]
-[dns]
-servers = [%q]
-[admin]
-listen = "127.0.0.1:0"
-[[listener]]
-name = "mx"
-listen = "127.0.0.1:0"
-[delivery]
-relay   = %q
-tls_rpt = true
+	stages := fmt.Sprintf(`
 [[stage]]
 name     = "dkim-verify"
 plugin   = "dkim"
@@ -68,37 +47,21 @@ transport = "smtp:%s"
 [[stage.config.rules]]
 match = "reports.test"
 transport = "smtp:%s"
-[[stage]]
-name     = "dkim-sign"
-plugin   = "dkim"
-on_error = "continue"
-[stage.config]
-mode = "sign"
-keys = [{ domain = "sluice.test", selector = "s1", key_file = %q }]
-`, data, dns.Addr, remote.Addr, sender.Addr, rua.Addr, keyFile)
-	d, err := Start(Options{Config: mustParse(t, src), Logger: discardLog(), Self: self})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
+`, sender.Addr, rua.Addr)
+	d := site{DataDir: overdueTLSRPTCounts(t, dir), DNS: dns.Addr, Relay: remote.Addr, RelayNetworks: true, TLSRPT: true,
+		Stages: stages, SignKey: keyFile}.start(t, self)
 	if _, err := send(t, d, "refused", "bob@remote.test"); err != nil {
 		t.Fatal(err)
 	}
 
-	res, err := dnsresolve.New([]string{dns.Addr}, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	verify := func(what string, m testlib.Delivery, from string) {
 		t.Helper()
 		msg := string(m.Data)
 		if m.From != "" || !strings.Contains(msg, "\r\nFrom: "+from) {
 			t.Fatalf("%s: not a report from the null sender and %s:\n%s", what, from, msg)
 		}
-		verifs, err := msgdkim.VerifyWithOptions(strings.NewReader(msg), &msgdkim.VerifyOptions{
-			LookupTXT: func(name string) ([]string, error) { return res.LookupTXT(context.Background(), name) }})
-		if err != nil || len(verifs) != 1 || verifs[0].Err != nil || verifs[0].Domain != "sluice.test" {
-			t.Fatalf("%s: no d=sluice.test signature that verifies (%v, %+v):\n%s", what, err, verifs, msg)
+		if err := sluiceSigned(t, dns.Addr, msg); err != nil {
+			t.Fatalf("%s: %v:\n%s", what, err, msg)
 		}
 	}
 	bounce := sender.WaitN(t, 1, 20*time.Second)[0]

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -22,11 +21,7 @@ import (
 	"testing"
 	"time"
 
-	msgdkim "github.com/emersion/go-msgauth/dkim"
-
-	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/testlib"
-	"github.com/sluice-mta/sluice/plugins/dkim"
 )
 
 // TestDMARCAggregateReports: the dmarc plugin's aggregate reports (RFC
@@ -45,10 +40,7 @@ import (
 func TestDMARCAggregateReports(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
 	dir := t.TempDir()
-	keyFile, keyRecord, err := dkim.Keygen("sluice.test", "s1", dkim.KeyEd25519, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyFile, keyRecord := signingKey(t, dir, "sluice.test")
 	dns := testlib.NewDNS(t, keyRecord,
 		`a.test. 60 IN TXT "v=spf1 ip4:127.0.0.1 -all"`,
 		`_dmarc.a.test. 60 IN TXT "v=DMARC1; p=none; rua=mailto:agg@reports.test"`,
@@ -58,18 +50,7 @@ func TestDMARCAggregateReports(t *testing.T) {
 		`b.test._report._dmarc.reports.test. 60 IN TXT "v=DMARC1"`)
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	data := filepath.Join(dir, "data")
-	src := fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = %q
-local_domains = ["sluice.test"]
-[dns]
-servers = [%q]
-[admin]
-listen = "127.0.0.1:0"
-[[listener]]
-name = "mx"
-listen = "127.0.0.1:0"
-[delivery]
-relay = %q
+	src := site{DataDir: data, DNS: dns.Addr, Relay: sink.Addr, SignKey: keyFile, Stages: `
 [[stage]]
 name = "spf"
 plugin = "spf"
@@ -83,14 +64,7 @@ skip_networks = []
 [stage.config.reports]
 org_name = "Sluice Test"
 email    = "dmarc-reports@sluice.test"
-[[stage]]
-name     = "dkim-sign"
-plugin   = "dkim"
-on_error = "continue"
-[stage.config]
-mode = "sign"
-keys = [{ domain = "sluice.test", selector = "s1", key_file = %q }]
-`, data, dns.Addr, sink.Addr, keyFile)
+`}.config()
 	logs := &lockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -174,20 +148,14 @@ keys = [{ domain = "sluice.test", selector = "s1", key_file = %q }]
 		sink.WaitN(t, len(sink.Deliveries())+1, time.Until(deadline))
 	}
 
-	res, err := dnsresolve.New([]string{dns.Addr}, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]dmarcFeedback{}
 	for _, r := range reports {
 		msg := string(r.Data)
 		if r.From != "" {
 			t.Errorf("report from <%s>, want the null sender:\n%s", r.From, msg)
 		}
-		verifs, err := msgdkim.VerifyWithOptions(strings.NewReader(msg), &msgdkim.VerifyOptions{
-			LookupTXT: func(name string) ([]string, error) { return res.LookupTXT(context.Background(), name) }})
-		if err != nil || len(verifs) != 1 || verifs[0].Err != nil || verifs[0].Domain != "sluice.test" {
-			t.Errorf("report: no d=sluice.test signature that verifies (%v, %+v):\n%s", err, verifs, msg)
+		if err := sluiceSigned(t, dns.Addr, msg); err != nil {
+			t.Errorf("report: %v:\n%s", err, msg)
 		}
 		fb := reportXML(t, r.Data)
 		if _, dup := got[fb.Policy.Domain]; dup {

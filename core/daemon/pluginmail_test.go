@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,12 +11,8 @@ import (
 	"testing"
 	"time"
 
-	msgdkim "github.com/emersion/go-msgauth/dkim"
-
-	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/internal/testlib"
-	"github.com/sluice-mta/sluice/plugins/dkim"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -33,26 +28,11 @@ func TestPluginMail(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
 	bin := testlib.Build(t, "./internal/testplugins/notifier")
 	dir := t.TempDir()
-	keyFile, keyRecord, err := dkim.Keygen("sluice.test", "s1", dkim.KeyEd25519, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keyFile, keyRecord := signingKey(t, dir, "sluice.test")
 	dns := testlib.NewDNS(t, keyRecord)
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	data := filepath.Join(dir, "data")
-	src := fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = %q
-local_domains = ["sluice.test"]
-relay_networks = ["127.0.0.0/8"]
-[dns]
-servers = [%q]
-[admin]
-listen = "127.0.0.1:0"
-[[listener]]
-name = "mx"
-listen = "127.0.0.1:0"
-[delivery]
-relay = %q
+	stages := fmt.Sprintf(`
 [[stage]]
 name   = "notify"
 plugin = %q
@@ -60,28 +40,13 @@ plugin = %q
 from        = "notices@sluice.test"
 header_from = "notices@sluice.test"
 to          = "admin@elsewhere.test"
-[[stage]]
-name     = "dkim-sign"
-plugin   = "dkim"
-on_error = "continue"
-[stage.config]
-mode = "sign"
-keys = [{ domain = "sluice.test", selector = "s1", key_file = %q }]
-`, data, dns.Addr, sink.Addr, bin, keyFile)
-	d, err := Start(Options{Config: mustParse(t, src), Logger: discardLog(), Self: self})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
+`, bin)
+	d := site{DataDir: data, DNS: dns.Addr, Relay: sink.Addr, RelayNetworks: true, Stages: stages, SignKey: keyFile}.start(t, self)
 
 	stateDir := filepath.Join(data, "plugins", "notify")
 	fi, err := os.Stat(stateDir)
 	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("state directory %s: %v, %v", stateDir, fi, err)
-	}
-	res, err := dnsresolve.New([]string{dns.Addr}, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
 	}
 
 	// notified sends a message and returns the notification it caused,
@@ -129,10 +94,8 @@ keys = [{ domain = "sluice.test", selector = "s1", key_file = %q }]
 	if note.From != "notices@sluice.test" || !strings.Contains(msg, "\r\n\r\nA message came from <alice@sluice.test>.\r\n") {
 		t.Fatalf("notification from <%s>:\n%s", note.From, msg)
 	}
-	verifs, err := msgdkim.VerifyWithOptions(strings.NewReader(msg), &msgdkim.VerifyOptions{
-		LookupTXT: func(name string) ([]string, error) { return res.LookupTXT(context.Background(), name) }})
-	if err != nil || len(verifs) != 1 || verifs[0].Err != nil || verifs[0].Domain != "sluice.test" {
-		t.Fatalf("notification: no d=sluice.test signature that verifies (%v, %+v):\n%s", err, verifs, msg)
+	if err := sluiceSigned(t, dns.Addr, msg); err != nil {
+		t.Fatalf("notification: %v:\n%s", err, msg)
 	}
 	tr := getTrace(t, d, id)
 	if tr.Outcome != "queued by stage notify" || !hasEntry(tr.Entries, "dkim-sign", sdk.HookBounce) {

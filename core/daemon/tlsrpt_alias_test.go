@@ -23,20 +23,7 @@ func TestTLSRPTReportToAliasReachesTarget(t *testing.T) {
 	dns := testlib.NewDNS(t, `_smtp._tls.a.test. 60 IN TXT "v=TLSRPTv1; rua=mailto:tls-reports@sluice.test"`)
 	relay := testlib.NewSink(t, "127.0.0.1:0") // the default route
 	ops := testlib.NewSink(t, "127.0.0.1:0")   // ops.test's server, the alias's target's route
-	data := overdueTLSRPTCounts(t, dir)
-	src := fmt.Sprintf(`hostname = "mx.sluice.test"
-data_dir = %q
-local_domains = ["sluice.test"]
-[dns]
-servers = [%q]
-[admin]
-listen = "127.0.0.1:0"
-[[listener]]
-name = "mx"
-listen = "127.0.0.1:0"
-[delivery]
-relay   = %q
-tls_rpt = true
+	stages := fmt.Sprintf(`
 [[stage]]
 name = "route"
 plugin = "route"
@@ -45,12 +32,8 @@ plugin = "route"
 [[stage.config.rules]]
 match = "ops.test"
 transport = "smtp:%s"
-`, data, dns.Addr, relay.Addr, ops.Addr)
-	d, err := Start(Options{Config: mustParse(t, src), Logger: discardLog(), Self: self})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Stop()
+`, ops.Addr)
+	d := site{DataDir: overdueTLSRPTCounts(t, dir), DNS: dns.Addr, Relay: relay.Addr, TLSRPT: true, Stages: stages}.start(t, self)
 
 	r := ops.WaitN(t, 1, 20*time.Second)[0]
 	msg := string(r.Data)
