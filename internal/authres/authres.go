@@ -24,17 +24,15 @@ func Value(authservID string, results []sdk.AuthResult) string {
 	n := 0
 	for _, r := range results {
 		method, result := keyword(r.Method), keyword(r.Result)
-		if method == "" || result == "" {
+		if method == "" || result == "" || len(method) > maxName || len(result) > maxName {
 			continue // a plugin's nonsense is no result
 		}
 		n++
-		var l strings.Builder
-		l.WriteString(strings.ToLower(method))
-		l.WriteByte('=')
-		l.WriteString(strings.ToLower(result))
+		// The method's pieces: method=result, reason=, each property; a
+		// long line is folded only between them (fold).
+		pieces := []string{strings.ToLower(method) + "=" + strings.ToLower(result)}
 		if r.Reason != "" {
-			l.WriteString(" reason=")
-			l.WriteString(quoteValue(cut(r.Reason, maxReason)))
+			pieces = append(pieces, "reason="+quoteValue(cut(r.Reason, maxReason)))
 		}
 		keys := make([]string, 0, len(r.Props))
 		for k := range r.Props {
@@ -45,13 +43,10 @@ func Value(authservID string, results []sdk.AuthResult) string {
 			if keyword(k) != k || k == "" || len(k) > maxName {
 				continue
 			}
-			l.WriteByte(' ')
-			l.WriteString(k)
-			l.WriteByte('=')
-			l.WriteString(quoteValue(cut(r.Props[k], maxProp)))
+			pieces = append(pieces, k+"="+quoteValue(cut(r.Props[k], maxProp)))
 		}
 		b.WriteString(";\r\n\t")
-		b.WriteString(fold(l.String()))
+		b.WriteString(fold(pieces))
 	}
 	if n == 0 {
 		b.WriteString("; none")
@@ -65,7 +60,7 @@ func Value(authservID string, results []sdk.AuthResult) string {
 const (
 	maxReason = 400 // bytes of a reason= kept
 	maxProp   = 256 // bytes of a property's value kept (a mailbox is at most 254)
-	maxName   = 64  // a longer ptype.property name is dropped
+	maxName   = 64  // a longer method, result or ptype.property name is dropped
 	foldAt    = 900 // a method's line longer than this is folded
 )
 
@@ -80,29 +75,35 @@ func cut(s string, n int) string {
 	return s[:n]
 }
 
-// fold breaks a method's line at white space into lines of at most 78
-// characters (RFC 5322 §2.1.1's should), but only a line over foldAt: the
-// usual lines of a few hundred characters stay as they were. White space
-// inside a quoted reason is folding white space too (RFC 5322 §3.2.4).
-func fold(line string) string {
+// fold joins a method's pieces with spaces, breaking the line between
+// them into lines of at most 78 characters (RFC 5322 §2.1.1's should) where
+// pieces allow, but only a line over foldAt: the usual lines of a few
+// hundred characters stay as they were. It never breaks inside a piece:
+// white space inside a quoted-string is folding white space (RFC 5322
+// §3.2.4), but a run of it made lines of only white space, and readers
+// that keep a quoted-string's text as written would read the CRLF. A piece
+// is at most some 810 characters (a quoted reason of maxReason bytes, each
+// escaped), so no line passes 998.
+func fold(pieces []string) string {
+	line := strings.Join(pieces, " ")
 	if len(line) <= foldAt {
 		return line
 	}
-	var out []string
-	for len(line) > 78 {
-		i := strings.LastIndexAny(line[:78], " \t")
-		if i <= 0 {
-			// One word longer than a line: it ends at the next space.
-			if i = strings.IndexAny(line[78:], " \t"); i < 0 {
-				break
+	var b strings.Builder
+	n := 1 // the tab Value folds before it
+	for i, p := range pieces {
+		if i > 0 {
+			if n+1+len(p) > 78 {
+				b.WriteString("\r\n")
+				n = 0
 			}
-			i += 78
+			b.WriteByte(' ')
+			n++
 		}
-		out = append(out, line[:i])
-		line = line[i:]
+		b.WriteString(p)
+		n += len(p)
 	}
-	out = append(out, line)
-	return strings.Join(out, "\r\n")
+	return b.String()
 }
 
 // keyword is s with only the characters of RFC 8601's method, result and

@@ -96,3 +96,44 @@ func TestValueLinesBounded(t *testing.T) {
 		t.Errorf("an ordinary result's line was folded: %q", ordinary)
 	}
 }
+
+// TestValueFoldsBetweenProperties: a long method's line is folded only
+// between its reason and properties, never inside a quoted-string, so no
+// line is only white space (a reason with a run of spaces made one, which
+// RFC 5322 §3.2.2 allows only as obsolete syntax) and readers that keep a
+// quoted-string's text as written read no CRLF into a value; a method or
+// result over 64 characters is no result, as its one word would be a line
+// past 998.
+func TestValueFoldsBetweenProperties(t *testing.T) {
+	props := map[string]string{"header.from": "a  b" + strings.Repeat(" ", 200) + "c"}
+	for i := range 40 {
+		props[fmt.Sprintf("policy.p%02d", i)] = "some value"
+	}
+	reason := "why" + strings.Repeat(" ", 300) + "not"
+	got := Value("mx", []sdk.AuthResult{
+		{Method: "x-milter", Result: "fail", Reason: reason, Props: props},
+		{Method: strings.Repeat("m", 2000), Result: "pass"},
+		{Method: "x-long", Result: strings.Repeat("r", 2000)},
+	})
+	lines := strings.Split(got, "\r\n")
+	for i, l := range lines {
+		if strings.TrimLeft(l, " \t") == "" {
+			t.Errorf("line %d is only white space", i)
+		}
+		if len(l) > 998 {
+			t.Errorf("line %d is %d characters", i, len(l))
+		}
+		if strings.Count(l, `"`)%2 != 0 {
+			t.Errorf("line %d folds inside a quoted-string: %.60q", i, l)
+		}
+	}
+	if strings.Contains(got, "mmmm") || strings.Contains(got, "rrrr") {
+		t.Errorf("an overlong method or result was written: %.200q", got)
+	}
+	if !strings.Contains(got, `reason="`+reason+`"`) || !strings.Contains(got, `header.from="`+props["header.from"]+`"`) {
+		t.Errorf("a quoted value was changed: %q", got)
+	}
+	if len(lines) < 4 {
+		t.Errorf("a line of %d characters was not folded: %q", len(got), got)
+	}
+}

@@ -197,7 +197,7 @@ func foldLines(v string, used int) string {
 			lead = used
 		}
 		for lead+len(l) > 78 && lead < 78 {
-			cut := strings.LastIndexAny(l[:78-lead], " \t")
+			cut := foldPoint(l[:78-lead])
 			if cut <= 0 {
 				break // one word longer than a line: left whole
 			}
@@ -207,6 +207,20 @@ func foldLines(v string, used int) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\r\n")
+}
+
+// foldPoint is where s, the start of a line, may be folded: before its
+// last run of white space, so that neither line is only white space (a
+// run inside an AAR's quoted reason made such lines, RFC 5322 §3.2.2
+// obsolete syntax), and not after a backslash, whose quoted-pair the fold
+// would split; 0 when there is none.
+func foldPoint(s string) int {
+	for i := len(s) - 1; i > 0; i-- {
+		if (s[i] == ' ' || s[i] == '\t') && s[i-1] != ' ' && s[i-1] != '\t' && s[i-1] != '\\' {
+			return i
+		}
+	}
+	return 0
 }
 
 // foldList joins items with sep, folding after a separator when the

@@ -134,3 +134,23 @@ func TestARCSealFoldsLongResults(t *testing.T) {
 	}
 	wantARC(t, verifier(t), sealed, cvPass)
 }
+
+// TestFoldLinesNoBlankLine: the sealer's folding of an AAR whose quoted
+// reason holds a run of spaces leaves no line of only white space (RFC
+// 5322 §3.2.2 has such a line only as obsolete syntax), splits no
+// quoted-pair, and unfolds back to the value it was given.
+func TestFoldLinesNoBlankLine(t *testing.T) {
+	v := "i=1; mx.example;\r\n\tx-milter=fail reason=\"why" + strings.Repeat(" ", 300) + `a\\ b\" c` + strings.Repeat(" x", 60) + "\""
+	got := foldLines(v, len(fieldAAR)+2)
+	for i, l := range strings.Split(got, "\r\n") {
+		if strings.TrimLeft(l, " \t") == "" {
+			t.Errorf("line %d is only white space", i)
+		}
+		if strings.HasSuffix(l, `\`) {
+			t.Errorf("line %d ends inside a quoted-pair: %q", i, l)
+		}
+	}
+	if strings.ReplaceAll(got, "\r\n", "") != strings.ReplaceAll(v, "\r\n", "") {
+		t.Errorf("folding changed the value: %q", got)
+	}
+}
