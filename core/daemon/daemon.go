@@ -433,6 +433,12 @@ func adminExposed(listen, token string) bool {
 }
 
 func (d *Daemon) closeAll() {
+	// A failed start ends what waits for the daemon to run, as Stop
+	// would: a plugin's Send waiting on mailReady would otherwise wait
+	// as long as its own context, which may have no end.
+	if d.endStarting != nil {
+		d.endStarting()
+	}
 	if d.adminSrv != nil {
 		_ = d.adminSrv.Close()
 	}

@@ -77,3 +77,29 @@ func TestPluginMailWaitsForStart(t *testing.T) {
 		t.Fatalf("a Send while the daemon stops before it ran: %v", err)
 	}
 }
+
+// TestPluginMailFailedStartEndsSend: a Send waiting for the daemon to run
+// returns once its start fails (closeAll), saying so, rather than wait as
+// long as its context (none here): d.stopping ended only with Stop, which
+// a daemon whose Start failed never gets.
+func TestPluginMailFailedStartEndsSend(t *testing.T) {
+	d := &Daemon{log: slog.New(slog.DiscardHandler), mailReady: make(chan struct{})}
+	d.stopping, d.endStarting = context.WithCancel(context.Background())
+	defer d.endStarting()
+	msg := sdk.OutgoingMessage{To: []string{"postmaster@example.org"},
+		Message: []byte("From: <reports@example.org>\r\nSubject: r\r\n\r\nreport\r\n")}
+	res := make(chan error, 1)
+	go func() {
+		_, err := d.sendMail(context.Background(), "st", 1<<20, msg)
+		res <- err
+	}()
+	d.closeAll()
+	select {
+	case err := <-res:
+		if err == nil || !strings.Contains(err.Error(), "stopping") {
+			t.Fatalf("a Send while the start failed: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Send still waits after the start failed")
+	}
+}
