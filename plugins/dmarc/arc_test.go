@@ -167,6 +167,9 @@ func TestParseAAR(t *testing.T) {
 			2, "spf=pass smtp.mailfrom=example.org|dmarc=pass action=none header.from=example.org|dkim=pass header.d=example.org|arc=none"},
 		{`i=3; "mx;x" 1; dkim/1=PASS (a (nested; dmarc=pass) comment) reason="bad \"; dmarc=pass" header.d=example.org`, 3, `dkim=pass header.d=example.org reason=bad "; dmarc=pass`},
 		{`i=1; mx; spf=pass smtp.mailfrom="a b"@example.org`, 1, `spf=pass smtp.mailfrom=a b@example.org`},
+		// A quoted value folded by the sealer: the CRLF goes, the
+		// white space after it stays (RFC 5322 §3.2.2).
+		{"i=1; mx; dmarc=pass reason=\"a long\r\n reason\" header.from=example.org", 1, "dmarc=pass header.from=example.org reason=a long reason"},
 		{"i=1; mx; none", 1, ""},
 		{"i=1; mx; dmarc=pass header.from=a.example header.from=b.example; spf pass; dkim=", 1, ""},
 		{"i=1; mx; dmarc=pass (unterminated", 0, "error"},

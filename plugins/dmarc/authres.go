@@ -71,6 +71,11 @@ func arTokens(v string) ([]arToken, error) {
 				for i++; i < len(v) && v[i] != '"'; i++ {
 					if v[i] == '\\' && i+1 < len(v) {
 						i++
+					} else if v[i] == '\r' || v[i] == '\n' {
+						// Folding inside the quoted string: its CRLF
+						// is not part of the value (RFC 5322 §3.2.2,
+						// unfolding), its white space is.
+						continue
 					}
 					w.WriteByte(v[i])
 				}
