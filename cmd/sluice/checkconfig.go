@@ -70,6 +70,9 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 			fmt.Fprintf(w, " data_timeout=%s", s.DataTimeout.Duration)
 		}
 		fmt.Fprintf(w, " on_error=%s", s.OnError)
+		if s.Listeners != nil {
+			fmt.Fprintf(w, " listeners=%s", strings.Join(s.Listeners, ","))
+		}
 		switch hooks := res.Hooks[i]; {
 		case hooks == nil: // a milter: its steps are negotiated per connection
 		case len(hooks) == 0:

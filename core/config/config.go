@@ -226,6 +226,11 @@ type Stage struct {
 	DataTimeout Duration       `toml:"data_timeout"`
 	OnError     OnError        `toml:"on_error"`
 	Config      map[string]any `toml:"config"`
+	// Listeners names the [[listener]]s whose SMTP sessions the stage
+	// serves, as Postfix's smtpd_milters set per master.cf service;
+	// nil: every listener's. The deliver and bounce hooks belong to no
+	// session and are asked whatever it says.
+	Listeners []string `toml:"listeners"`
 }
 
 // Delivery configures outbound delivery.

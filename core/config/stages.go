@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -36,6 +38,28 @@ func (c *Config) checkStageTarget(s Stage) error {
 	}
 	if fi.IsDir() || fi.Mode()&0o111 == 0 {
 		return fmt.Errorf("stage %q: plugin %s is not an executable file", s.Name, shownPath(s.Plugin, path))
+	}
+	return nil
+}
+
+// checkStageListeners checks a stage's listeners: names of [[listener]]s,
+// and at least one, since an empty list would be a stage that never runs
+// for any session; leaving the key out is how to mean every listener.
+func (c *Config) checkStageListeners(i int, s Stage) error {
+	if len(s.Listeners) == 0 {
+		if c.written("stage", strconv.Itoa(i), "listeners") {
+			return fmt.Errorf("stage %q: listeners = [] serves no session: omit the key for all listeners", s.Name)
+		}
+		return nil
+	}
+	names := make([]string, len(c.Listeners))
+	for j, l := range c.Listeners {
+		names[j] = l.Name
+	}
+	for _, n := range s.Listeners {
+		if !slices.Contains(names, n) {
+			return fmt.Errorf("stage %q: no listener %q (have: %s)", s.Name, n, strings.Join(names, ", "))
+		}
 	}
 	return nil
 }

@@ -219,6 +219,9 @@ func (c *Config) validate() error {
 		if s.Milter != "" {
 			c.Stages[i].Milter, _ = c.milterAddr(s.Milter) // a relative socket path, resolved once
 		}
+		if err := c.checkStageListeners(i, s); err != nil {
+			return f.err("stage", i, "listeners", err.Error())
+		}
 	}
 	d := c.Delivery
 	// host:port, [host], host (on [delivery] port), or an smtp: route

@@ -91,7 +91,7 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	// A loopback client is named as the listener names it; another
 	// address is not asked of DNS (replay looks nothing up about it).
 	name, _ := loopbackName(client)
-	s := p.Open(ctx, sdk.Session{ID: "replay", ClientIP: ip, ClientName: name, Listener: "replay",
+	s := p.OpenEvery(ctx, sdk.Session{ID: "replay", ClientIP: ip, ClientName: name, Listener: "replay",
 		RelayClient: c.InRelayNetworks(client.Unmap())})
 	defer s.Close()
 	res := &ReplayResult{}

@@ -124,6 +124,9 @@ func (f *flushRun) run(ctx context.Context) Outcome {
 	out := Outcome{Action: sdk.ActionContinue}
 	for i, e := range s.p.entries {
 		c := s.conns[i]
+		if s.notFor.has(i) {
+			continue
+		}
 		var todo []int
 		for j, it := range f.items {
 			if !f.ended[j] && i >= it.from && (c == nil || c.Wants(it.hook)) {

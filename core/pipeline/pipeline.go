@@ -23,6 +23,10 @@ type Pipeline struct {
 	delay bool
 	// deliverQ gathers concurrent deliver hook calls (deliverqueue.go).
 	deliverQ deliverQueue
+	// limited are the stages with a listeners list, serves those of them
+	// each listener named in one has (listeners.go).
+	limited stageSet
+	serves  map[string]stageSet
 }
 
 // Observer is told of every stage call (for metrics): the verdict's name,
@@ -55,6 +59,7 @@ func New(log *slog.Logger, stages ...StageConfig) *Pipeline {
 		}
 		p.entries = append(p.entries, &entry{StageConfig: s, stats: &stats{}})
 	}
+	p.indexListeners()
 	return p
 }
 
@@ -88,7 +93,7 @@ func (p *Pipeline) Status() []StageStatus {
 			Name: e.Name, Kind: e.Stage.Kind(), State: state, Calls: calls, Errors: errs,
 			Restarts: restarts, Verdicts: verdicts, P50: p50.String(), P99: p99.String(),
 			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(),
-			DataTimeout: e.DataTimeout.String(), OnError: string(e.OnError),
+			DataTimeout: e.DataTimeout.String(), OnError: string(e.OnError), Listeners: e.Listeners,
 		})
 	}
 	return out

@@ -66,14 +66,25 @@ type Session struct {
 	// asked are the stages asked a hook of the session: those owed the
 	// disconnect hook when they declared it (disconnect.go).
 	asked stageSet
+	// notFor are the stages that do not serve the session's listener
+	// (listeners.go): never opened nor asked.
+	notFor stageSet
 }
 
-// Open starts a session: each stage's Open runs now (a milter connects).
-// A stage that cannot open applies its on_error at each hook.
+// Open starts a session: each stage's Open runs now (a milter connects),
+// but those of stages whose listeners leave out sess.Listener. A stage
+// that cannot open applies its on_error at each hook.
 func (p *Pipeline) Open(ctx context.Context, sess sdk.Session) *Session {
-	s := &Session{p: p, conns: make([]Conn, len(p.entries)), openErr: make([]error, len(p.entries))}
+	return p.open(ctx, sess, p.notFor(sess.Listener))
+}
+
+func (p *Pipeline) open(ctx context.Context, sess sdk.Session, notFor stageSet) *Session {
+	s := &Session{p: p, conns: make([]Conn, len(p.entries)), openErr: make([]error, len(p.entries)), notFor: notFor}
 	s.txn.Session = sess
 	for i, e := range p.entries {
+		if notFor.has(i) {
+			continue
+		}
 		c, err := e.Stage.Open(ctx, &s.txn.Session)
 		if err != nil {
 			s.openErr[i] = err
@@ -197,6 +208,12 @@ func (s *Session) Data(ctx context.Context, msg *Message) Outcome {
 func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, msg *Message) Outcome {
 	for i, e := range s.p.entries {
 		c := s.conns[i]
+		if s.notFor.has(i) {
+			if hook == sdk.HookData {
+				s.addTrace(hook, s.skippedEntry(e))
+			}
+			continue
+		}
 		if c != nil && !c.Wants(hook) {
 			continue
 		}

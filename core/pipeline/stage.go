@@ -48,4 +48,7 @@ type StageConfig struct {
 	// data_timeout); 0: Timeout.
 	DataTimeout time.Duration
 	OnError     config.OnError
+	// Listeners names the listeners whose SMTP sessions the stage serves
+	// (the stage's listeners); nil: every session's. See Pipeline.Open.
+	Listeners []string
 }

@@ -77,4 +77,7 @@ type StageStatus struct {
 	// DataTimeout is the data hook's (data_timeout).
 	DataTimeout string `json:"data_timeout"`
 	OnError     string `json:"on_error"`
+	// Listeners are those whose sessions the stage serves (its
+	// listeners); none: every listener's.
+	Listeners []string `json:"listeners,omitempty"`
 }
