@@ -32,8 +32,13 @@ func READMESection(t testing.TB, heading string) string {
 		t.Fatalf("README has no %q section", heading)
 	}
 	level := strings.Repeat("#", strings.Index(heading, " "))
+	fenced := false // in a ``` block, where a "# " line is a comment
 	for _, l := range strings.SplitAfter(rest, "\n") {
-		if h, _, _ := strings.Cut(l, " "); strings.HasPrefix(l, "#") && len(h) <= len(level) && strings.Trim(h, "#") == "" {
+		if strings.HasPrefix(strings.TrimLeft(l, " "), "```") {
+			fenced = !fenced
+			continue
+		}
+		if h, _, _ := strings.Cut(l, " "); !fenced && strings.HasPrefix(l, "#") && len(h) <= len(level) && strings.Trim(h, "#") == "" {
 			section, _, _ := strings.Cut(rest, l)
 			return section
 		}
