@@ -74,6 +74,9 @@ type importer struct {
 	// origin says where a myorigin file's domain was read, for the
 	// header: /etc/mailname may be this machine's, not -d's host's.
 	origin string
+	// milterUsers are the imported smtpd services, in master.cf order,
+	// with their listeners and the smtpd_milters they run.
+	milterUsers []pfMilterUser
 }
 
 // note records what was read and not carried over.

@@ -8,11 +8,11 @@ import (
 
 // milterDaemonName is a service's listeners' milter_daemon_name and where
 // it came from: the service's master.cf -o milter_macro_daemon_name, else
-// main.cf's when main.cf sets it, else, when the config has milters,
-// Postfix's default, $myhostname: Sluice's own default is the listener's
-// name (kept so that an upgrade changes no milter's decisions, README
-// Milters), but a migrated site's milters should see what Postfix sent
-// them (rspamd's Authentication-Results names it, opendkim's MTA list may
+// main.cf's when main.cf sets it, else, when its sessions meet milters
+// (runsMilters), Postfix's default, $myhostname: Sluice's own default is
+// the listener's name (kept so that an upgrade changes no milter's
+// decisions, README Milters), but a migrated site's milters should see
+// what Postfix sent them (rspamd's Authentication-Results names it, opendkim's MTA list may
 // match it). "" without milters or a value. A value the config would
 // refuse is listed as not carried.
 func (im *importer) milterDaemonName(s pfService, where string) (value, from string) {
@@ -23,7 +23,7 @@ func (im *importer) milterDaemonName(s pfService, where string) (value, from str
 		value, from = im.smtpdOption(s, param)
 	case im.p.set(param):
 		value, from = im.p.value(param), param
-	case im.p.set("smtpd_milters") || im.p.set("non_smtpd_milters"):
+	case im.runsMilters(s):
 		if v := im.p.value("myhostname"); config.CheckMilterDaemonName(v) == nil {
 			return v, param + " (Postfix's default, $myhostname)"
 		}

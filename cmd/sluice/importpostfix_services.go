@@ -128,6 +128,7 @@ func (im *importer) listeners() {
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
 		}
+		var written []string
 		for _, h := range hosts {
 			name := string(kind)
 			if kind == config.KindSMTP {
@@ -137,6 +138,7 @@ func (im *importer) listeners() {
 				name = fmt.Sprintf("%s-%d", strings.TrimSuffix(name, fmt.Sprintf("-%d", n-1)), n)
 			}
 			names[name] = true
+			written = append(written, name)
 			b := &im.body
 			fmt.Fprintf(b, "\n[[listener]]\n")
 			kv(b, service, "name", tomlStr(name))
@@ -159,132 +161,12 @@ func (im *importer) listeners() {
 				kv(b, xclientFrom, "xclient_hosts", tomlStrs(xclient))
 			}
 		}
+		im.milterUser(s, where, written, kind, cert != "" && key != "" && level == "encrypt")
 		for _, o := range s.optOrder {
 			if !s.used[o] {
 				im.noteAt(fmt.Sprintf("%s -o %s=%s", where, o, s.opts[o]), "per-service settings: Sluice's listeners share the main settings and one pipeline")
 			}
 		}
-	}
-}
-
-// pfMilterList splits a milter list, keeping Postfix 3's
-// "{ inet:host:port, default_action=accept }" groups whole.
-func pfMilterList(s string) []string {
-	var out []string
-	for s = strings.TrimSpace(s); s != ""; s = strings.TrimLeft(s, " \t,") {
-		if s[0] == '{' {
-			end := strings.IndexByte(s, '}')
-			if end < 0 {
-				end = len(s) - 1
-			}
-			out = append(out, s[:end+1])
-			s = s[end+1:]
-			continue
-		}
-		end := strings.IndexAny(s, " \t,")
-		if end < 0 {
-			end = len(s)
-		}
-		out = append(out, s[:end])
-		s = s[end:]
-	}
-	return out
-}
-
-// onErrors maps milter_default_action to a stage's on_error.
-var onErrors = map[string]string{"tempfail": "tempfail", "accept": "continue", "reject": "reject"}
-
-// milters writes smtpd_milters, then the non_smtpd_milters not among
-// them, as milter stages in order: sluice sendmail goes through SMTP and
-// meets the same stages.
-func (im *importer) milters() {
-	p := im.p
-	def := p.value("milter_default_action")
-	if p.set("milter_default_action") {
-		p.take("milter_default_action")
-	}
-	smtp, _ := p.service("smtp", "inet")
-	type milter struct {
-		written, addr, onErr, actionFrom, kind string
-		params                                 []string
-		timeout, dataTimeout                   pfTimeout
-	}
-	var list []*milter
-	seen := map[string]*milter{}
-	var times *pfMilterTimes
-	for _, param := range []string{"smtpd_milters", "non_smtpd_milters"} {
-		if !p.set(param) {
-			continue
-		}
-		for _, m := range pfMilterList(p.take(param)) {
-			action, own := def, false
-			addr := m // as written, without Postfix 3's { … } settings
-			settings := map[string]string{}
-			if strings.HasPrefix(m, "{") {
-				parts := strings.Split(strings.Trim(m, "{} "), ",")
-				addr = strings.TrimSpace(parts[0])
-				for _, kvp := range parts[1:] {
-					k, v, _ := strings.Cut(strings.TrimSpace(kvp), "=")
-					switch k = strings.TrimSpace(k); k {
-					case "default_action":
-						action, own = strings.TrimSpace(v), true
-					case "connect_timeout", "command_timeout", "content_timeout":
-						settings[k] = strings.TrimSpace(v)
-					default:
-						im.noteAt(param+" "+addr+" "+strings.TrimSpace(kvp), "per-milter settings other than default_action and the timeouts: none")
-					}
-				}
-			}
-			if prev := seen[addr]; prev != nil {
-				prev.params = appendOnce(prev.params, param) // one stage for both lists
-				continue
-			}
-			if times == nil {
-				times = im.milterTimes()
-			}
-			written := addr
-			kind, path, _ := strings.Cut(addr, ":")
-			switch kind {
-			case "unix", "local":
-				addr = "unix:" + p.queuePath(path, smtp.chrooted())
-			case "inet", "inet6", "tcp":
-			default:
-				im.note(param, addr+": want inet:HOST:PORT or unix:PATH")
-				continue
-			}
-			onErr, ok := onErrors[action]
-			actionFrom := "milter_default_action = " + action
-			if !ok {
-				im.noteAt(param+" "+addr+" default_action="+action, "none: on_error is tempfail, continue (accept) or reject; tempfail set")
-				onErr = "tempfail"
-			}
-			switch {
-			case own:
-				actionFrom = fmt.Sprintf("%s's default_action = %s", param, action)
-			case !p.set("milter_default_action"):
-				actionFrom += " (Postfix's default)"
-			}
-			ml := &milter{written: m, addr: addr, onErr: onErr, actionFrom: actionFrom, kind: kind, params: []string{param}}
-			ml.timeout, ml.dataTimeout = im.milterTimeout(times, param, written, settings)
-			seen[written] = ml
-			list = append(list, ml)
-		}
-	}
-	if times != nil {
-		im.shorterMilterTimeouts(times)
-	}
-	for i, ml := range list {
-		b := &im.body
-		from := strings.Join(ml.params, ", ")
-		fmt.Fprintf(b, "\n[[stage]]\n")
-		kv(b, fmt.Sprintf("%s (%s)", from, ml.written), "name", tomlStr(fmt.Sprintf("milter%d", i+1)))
-		if ml.kind == "unix" || ml.kind == "local" {
-			from += " (a relative path, or any under a chrooted smtpd, is under queue_directory)"
-		}
-		kv(b, from, "milter", tomlStr(ml.addr))
-		kv(b, ml.actionFrom, "on_error", tomlStr(ml.onErr))
-		kv(b, ml.timeout.from, "timeout", tomlStr(ml.timeout.text))
-		kv(b, ml.dataTimeout.from, "data_timeout", tomlStr(ml.dataTimeout.text))
 	}
 }
 
