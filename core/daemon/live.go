@@ -263,11 +263,13 @@ func (lp *livePolicy) Auth(ctx context.Context, info *smtpd.SessionInfo, mech, u
 	return v
 }
 
-// AuthActive reports whether the current pipeline has an auth hook, so
-// that listeners offer AUTH for it.
-func (lp *livePolicy) AuthActive() bool {
-	_, ok := lp.current().policy.(smtpd.AuthPolicy)
-	return ok
+// AuthActive reports whether the current pipeline has an auth hook for
+// listener's sessions, so that the listener offers AUTH for it: a stage
+// limited to other listeners is never asked there.
+func (lp *livePolicy) AuthActive(listener string) bool {
+	g := lp.current()
+	_, ok := g.policy.(smtpd.AuthPolicy)
+	return ok && g.pipe.DeclaresFor(sdk.HookAuth, listener)
 }
 
 // sessionEnder is a Policy whose Close can leave the stages' disconnect

@@ -232,10 +232,14 @@ var _ smtpd.Policy = pipelinePolicy{}
 // plugins only when one can check credentials.
 type authPipelinePolicy struct{ pipelinePolicy }
 
-// Auth runs the pipeline's auth hook.
+// Auth runs the pipeline's auth hook. On a listener that no stage with
+// an auth hook serves (their listeners leave it out) it leaves AUTH to the
+// user database at once, as a pipeline without one does: with
+// delay_reject, asking the pipeline would ask the held connect and helo
+// hooks of a session that may end before any other decision.
 func (pp authPipelinePolicy) Auth(ctx context.Context, info *smtpd.SessionInfo, mech, user string, secret []byte) smtpd.AuthVerdict {
 	ps := pp.session(info)
-	if ps == nil {
+	if ps == nil || !pp.p.DeclaresFor(sdk.HookAuth, info.Listener) {
 		return smtpd.AuthVerdict{}
 	}
 	o := ps.Auth(ctx, mech, user, secret)

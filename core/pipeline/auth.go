@@ -27,6 +27,24 @@ func (p *Pipeline) Declares(h sdk.Hook) bool {
 	return false
 }
 
+// DeclaresFor reports whether a stage serving listener's sessions (one
+// whose listeners name it, or has none) declared hook h: a listener
+// offers AUTH for the auth hooks that can answer its clients, not for
+// one limited to another listener, which would leave every AUTH there to
+// fail with no user database.
+func (p *Pipeline) DeclaresFor(h sdk.Hook, listener string) bool {
+	skip := p.notFor(listener)
+	for i, e := range p.entries {
+		if skip.has(i) {
+			continue
+		}
+		if d, ok := e.Stage.(Declarer); ok && d.Declares(h) {
+			return true
+		}
+	}
+	return false
+}
+
 // Auth runs the auth hook with the client's credentials: a stage's accept
 // authenticates the user, a reject or tempfail refuses, continue leaves it
 // to the next stage (and, after the last, to the built-in user database).

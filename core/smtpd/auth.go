@@ -28,7 +28,7 @@ func (s *session) authOffered() bool {
 	if s.info.Kind != config.KindSMTP || s.srv.users() != nil || s.srv.auth.Load().dovecot != nil {
 		return true
 	}
-	_, ok := s.srv.authPolicy()
+	_, ok := s.srv.authPolicy(s.info.Listener)
 	return ok
 }
 

@@ -44,20 +44,21 @@ type AuthPolicy interface {
 }
 
 // AuthSwitch is implemented by an AuthPolicy whose say in AUTH can come
-// and go while the server runs (a pipeline replaced at reload): AuthActive
-// reports whether it has one for new sessions now.
+// and go while the server runs (a pipeline replaced at reload) and differ
+// by listener (stages limited to some listeners): AuthActive reports
+// whether it has one for the listener's new sessions now.
 type AuthSwitch interface {
-	AuthActive() bool
+	AuthActive(listener string) bool
 }
 
-// authPolicy returns the Policy's AuthPolicy while it is active, which
-// decides whether AUTH is offered.
-func (s *Server) authPolicy() (AuthPolicy, bool) {
+// authPolicy returns the Policy's AuthPolicy while it is active for
+// listener, which decides whether AUTH is offered there.
+func (s *Server) authPolicy(listener string) (AuthPolicy, bool) {
 	ap, ok := s.policy.(AuthPolicy)
 	if !ok {
 		return nil, false
 	}
-	if sw, ok := ap.(AuthSwitch); ok && !sw.AuthActive() {
+	if sw, ok := ap.(AuthSwitch); ok && !sw.AuthActive(listener) {
 		return nil, false
 	}
 	return ap, true
