@@ -14,10 +14,10 @@ import (
 	"github.com/sluice-mta/sluice/sdk"
 )
 
-// cutOffOnce's first process closes every socket it has at its first mail
-// hook — the gRPC listener and connection, the direct channel (sockets
-// or pipes) — and lives
-// on; a process started after it (markerEnv exists) answers.
+// cutOffOnce's first process closes every socket and pipe it has at its
+// first mail hook — the gRPC listener and connection, the direct channel
+// (its control socket, the call's pipes) — and lives on; a process
+// started after it (markerEnv exists) answers.
 type cutOffOnce struct{ sdk.Base }
 
 func (cutOffOnce) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
@@ -26,21 +26,40 @@ func (cutOffOnce) Mail(context.Context, *sdk.Txn) (sdk.Verdict, error) {
 		return sdk.Continue(), nil
 	}
 	_ = os.WriteFile(marker, nil, 0o600)
-	// Until a pass finds none: a connection the listener accepted while
-	// an earlier pass ran is closed too (one left open answered the next
-	// call, and the test saw the plugin back without a restart).
-	for closeSockets() > 0 {
+	// The ways in go first, the call's own pipes last: the core must not
+	// see this call fail while it can still reach the process. Closing
+	// in descriptor order, the gRPC connection and the call's pipes went
+	// before the listener and the control socket; the test's next call
+	// then got a new gRPC connection (grpc-go redials a broken one), or
+	// a pipe pair over the control socket, and this process answered it.
+	closeFDs(isListener) // no connection can be made from now on
+	for closeFDs(isSocket) > 0 {
+		// The gRPC connection (grpc-go redials, refused now) and the
+		// control socket over which the core passes new connections.
+	}
+	for closeFDs(isPipe) > 0 {
+		// The call's pipes (it fails only now) and go-plugin's stdio.
 	}
 	return sdk.Continue(), nil
 }
 
-// closeSockets closes the process's sockets and pipes, and says how many.
-func closeSockets() int {
+// isListener: a listening socket (SO_ACCEPTCONN).
+func isListener(fd int, link string) bool {
+	on, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN)
+	return isSocket(fd, link) && err == nil && on == 1
+}
+
+func isSocket(_ int, link string) bool { return strings.HasPrefix(link, "socket:") }
+func isPipe(_ int, link string) bool   { return strings.HasPrefix(link, "pipe:") }
+
+// closeFDs closes the process's descriptors above stderr that match, and
+// says how many.
+func closeFDs(match func(fd int, link string) bool) int {
 	n := 0
 	ents, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range ents {
 		link, _ := os.Readlink("/proc/self/fd/" + e.Name())
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 && (strings.HasPrefix(link, "socket:") || strings.HasPrefix(link, "pipe:")) {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 && match(fd, link) {
 			if syscall.Close(fd) == nil {
 				n++
 			}
@@ -109,7 +128,9 @@ func TestPluginUnreachableIsRestartedUnderTraffic(t *testing.T) {
 	failed := 0
 	for {
 		txn := &sdk.Txn{Envelope: sdk.Envelope{MailFrom: "a@example.org"}}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		// Long enough for the cut-off call to fail by its pipes closing,
+		// not by its deadline while the process could still be reached.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := (conn{p}).Hook(ctx, sdk.HookMail, txn, nil)
 		cancel()
 		if err == nil && failed > 0 {
