@@ -36,7 +36,7 @@ commands:
                                   what each stage did to a message
   tlsrpt [-c FILE | --admin URL] [--json]
                                   today's SMTP TLS report counts by domain
-  replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
+  replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--listener NAME] [--json]
                                   dry-run a message through the pipeline
   dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]
                                   write a DKIM key and print its DNS TXT record

@@ -17,7 +17,7 @@ import (
 	"github.com/sluice-mta/sluice/core/pipeline"
 )
 
-const replayUsage = `usage: sluice replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--json]
+const replayUsage = `usage: sluice replay -c FILE MSG.eml [--from A] [--to B] [--ip IP] [--helo NAME] [--listener NAME] [--json]
   dry-run a stored message through the configured pipeline, nothing delivered`
 
 // listFlag collects a repeatable flag.
@@ -42,6 +42,7 @@ func cmdReplay(args []string, w io.Writer) error {
 	fs.Var(&to, "to", "envelope recipient, repeatable (default: To and Cc)")
 	ip := fs.String("ip", "", "client IP (default 127.0.0.1)")
 	helo := fs.String("helo", "", "HELO name")
+	listener := fs.String("listener", "", "play a session on this [[listener]]: stages not serving it are skipped (default: every stage)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	pos, err := parseCommand(fs, args, replayUsage, w)
 	if err != nil {
@@ -93,7 +94,7 @@ func cmdReplay(args []string, w io.Writer) error {
 		return err
 	}
 	res, err := daemon.Replay(context.Background(), c, raw, daemon.ReplayOptions{
-		From: sender, To: rcpts, ClientIP: *ip, Helo: *helo, Self: self})
+		From: sender, To: rcpts, ClientIP: *ip, Helo: *helo, Listener: *listener, Self: self})
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,8 @@ func TestDashboardInChromium(t *testing.T) {
 		},
 		Pipeline: func() any {
 			return []map[string]any{{"name": "spf", "kind": "plugin", "state": "running", "calls": 3,
-				"errors": 0, "restarts": 1, "latency_p50": "1ms", "latency_p99": "4ms"}}
+				"errors": 0, "restarts": 1, "latency_p50": "1ms", "latency_p99": "4ms"},
+				{"name": "dkimsign", "kind": "milter", "state": "running", "listeners": []string{"submission", "smtps"}}}
 		},
 	}))
 	t.Cleanup(srv.Close)
@@ -82,6 +83,9 @@ func TestDashboardInChromium(t *testing.T) {
 	step("counts and domains", p.waitJS(ctx, "counts and destinations",
 		`document.querySelector('[data-count=active]').textContent === '1' && document.getElementById('domains').textContent.includes('example.net')`))
 	step("pipeline table", p.waitJS(ctx, "the pipeline table", `document.getElementById('stage-spf') && document.getElementById('stage-spf').textContent.includes('4ms')`))
+	// A stage's listeners, or "all" for one serving every listener.
+	step("stage listeners", p.waitJS(ctx, "each stage's listeners",
+		`document.getElementById('stage-spf').cells[3].textContent === 'all' && document.getElementById('stage-dkimsign').cells[3].textContent === 'submission, smtps'`))
 
 	step("click hold", p.click(ctx, `button[data-action="hold"][data-id="`+id+`"]`))
 	step("store says held", waitState(ctx, q, id, envelope.StateHeld))

@@ -25,6 +25,10 @@ type ReplayOptions struct {
 	Helo     string   // default "replay.invalid"
 	Self     string   // sluice executable for first-party plugins
 	Logger   *slog.Logger
+	// Listener, when set, names the [[listener]] whose session replay
+	// plays: the stages not serving it are skipped as in its sessions.
+	// Empty: every stage runs, as for no listener's session.
+	Listener string
 }
 
 // ReplayResult is what the pipeline did: the trace, the outcome, and the
@@ -46,6 +50,9 @@ type ReplayResult struct {
 func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions) (*ReplayResult, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkReplayListener(c, opt.Listener); err != nil {
+		return nil, err
 	}
 	ps, err := buildPipeline(c, buildOptions{stop: ctx, self: opt.Self, log: opt.Logger, dryRun: true})
 	if err != nil {
@@ -91,8 +98,15 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	// A loopback client is named as the listener names it; another
 	// address is not asked of DNS (replay looks nothing up about it).
 	name, _ := loopbackName(client)
-	s := p.OpenEvery(ctx, sdk.Session{ID: "replay", ClientIP: ip, ClientName: name, Listener: "replay",
-		RelayClient: c.InRelayNetworks(client.Unmap())})
+	sess := sdk.Session{ID: "replay", ClientIP: ip, ClientName: name, Listener: "replay",
+		RelayClient: c.InRelayNetworks(client.Unmap())}
+	var s *pipeline.Session
+	if opt.Listener != "" {
+		sess.Listener = opt.Listener
+		s = p.Open(ctx, sess)
+	} else {
+		s = p.OpenEvery(ctx, sess)
+	}
 	defer s.Close()
 	res := &ReplayResult{}
 	finish := func(h sdk.Hook, o pipeline.Outcome) *ReplayResult {
@@ -147,6 +161,22 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	var o pipeline.Outcome
 	msg, o = runData(ctx, s, replayID, c.Hostname, body)
 	return finish(sdk.HookData, o), nil
+}
+
+// checkReplayListener says when name, given, is no [[listener]]'s,
+// naming those the config has.
+func checkReplayListener(c *config.Config, name string) error {
+	if name == "" {
+		return nil
+	}
+	names := make([]string, len(c.Listeners))
+	for i, l := range c.Listeners {
+		names[i] = l.Name
+	}
+	if slices.Contains(names, name) {
+		return nil
+	}
+	return fmt.Errorf("replay: no listener %q (have: %s)", name, strings.Join(names, ", "))
 }
 
 // replayID is the queue id of a replayed message, which is never queued:

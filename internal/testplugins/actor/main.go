@@ -148,8 +148,8 @@ func runData(ctx context.Context, s *Spec, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 }
 
 // echo renders what the plugin was shown of what (mail_from, rcpts, helo,
-// header:NAME, header_names, body), quoted with %q so that any byte stays
-// visible and the value stays on one line.
+// listener, header:NAME, header_names, body), quoted with %q so that any
+// byte stays visible and the value stays on one line.
 func echo(what string, t *sdk.Txn, m *sdk.Message) string {
 	switch {
 	case what == "mail_from":
@@ -162,6 +162,8 @@ func echo(what string, t *sdk.Txn, m *sdk.Message) string {
 		return strings.Join(out, ",")
 	case what == "helo":
 		return fmt.Sprintf("%q", t.Session.Helo)
+	case what == "listener":
+		return fmt.Sprintf("%q", t.Session.Listener)
 	case strings.HasPrefix(what, "header:"):
 		return fmt.Sprintf("%q", m.Get(strings.TrimPrefix(what, "header:")))
 	case what == "header_names":
