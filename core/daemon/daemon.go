@@ -170,7 +170,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 	d.tlsrpt = delivery.NewTLSReports(delivery.TLSReportOptions{
 		Identity: c.Delivery.TLSReporting.Identity(c.Hostname), Hostname: c.Hostname,
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
-		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics})
+		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics,
+		FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree)})
 	d.mailRcpts.Store(int64(c.Limits.MaxRecipients)) // before a Send can read it
 	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter, Hostname: c.Hostname,
 		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree),

@@ -94,9 +94,6 @@ func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sd
 	now := p.opt.Clock()
 	id := q.NewID()
 	body = append([]byte(pluginReceived(p.opt.Hostname, stage, id, now)), body...)
-	if err := p.checkSpace(int64(len(body))); err != nil {
-		return "", err
-	}
 	msg := &envelope.Message{
 		ID:          id,
 		From:        m.From,
@@ -113,6 +110,7 @@ func (p *PluginMail) Send(ctx context.Context, stage string, maxSize int64, m sd
 	log := p.opt.Logger.With("id", msg.ID, "stage", stage)
 	qid, err := queueGenerated(ctx, q, p.opt.Filter, generated{msg: msg, body: body,
 		log: log, what: "plugin mail", noun: "message", live: true,
+		space: queueSpace{free: p.opt.FreeSpace, min: p.opt.MinFree},
 		trace: func(hook []byte, dropped bool) []byte { return pluginMailTrace(msg.ID, stage, hook, dropped) }})
 	if err != nil {
 		log.Warn("plugin mail: not queued", "from", m.From, "to", m.To, "err", err)
@@ -155,27 +153,6 @@ func (p *PluginMail) maxRcpts() int {
 		return 0
 	}
 	return p.opt.MaxRecipients()
-}
-
-// checkSpace refuses a message of size bytes when queueing it would leave
-// less than queue_minfree free, as the listener and the delivery agent
-// hold back then: a commit Pebble cannot write stops the store, and a
-// plugin's loop must not fill the disk the listener keeps free. A file
-// system that cannot be asked lets the message through, as there.
-func (p *PluginMail) checkSpace(size int64) error {
-	if p.opt.FreeSpace == nil || p.opt.MinFree < 0 {
-		return nil
-	}
-	free, err := p.opt.FreeSpace()
-	if err != nil {
-		p.opt.Logger.Warn("plugin mail: queue free space unknown", "err", err)
-		return nil
-	}
-	if free < p.opt.MinFree+size {
-		return fmt.Errorf("insufficient system storage: %d bytes free for the queue, %d needed (queue_minfree %d + message %d)",
-			free, p.opt.MinFree+size, p.opt.MinFree, size)
-	}
-	return nil
 }
 
 // pluginReceived is the trace field the core puts at the top of plugin

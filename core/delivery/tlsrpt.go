@@ -49,6 +49,12 @@ type TLSReportOptions struct {
 	// Filter runs a mailed report through the pipeline's bounce hook, as
 	// every report Sluice generates (BounceOptions.Filter).
 	Filter func(ctx context.Context, report *envelope.Message, body []byte) (pipeline.BounceResult, error)
+	// FreeSpace reports the bytes free for the queue (queue.Store's): a
+	// mailed report that would leave fewer than MinFree (queue_minfree)
+	// is not queued but tried again later (tlsrptSpaceRetry), as plugin
+	// mail is refused. Nil or a negative MinFree: no check.
+	FreeSpace func() (int64, error)
+	MinFree   int64
 	// HTTPClient posts https: reports; default one with the system roots
 	// and a minute's timeout, resolving names through Resolver.
 	HTTPClient *http.Client
@@ -103,9 +109,10 @@ type tlsrptDomain struct {
 	ID      string          `json:"id"`
 	Results []*tlsrptResult `json:"results"`
 	// LookupFailures counts the _smtp._tls lookups that failed for a
-	// while (tlsrptLookupRetry) and RetryAt is when the next is due;
-	// kept in the file, so that a restart neither resets the count nor
-	// asks again before then.
+	// while (tlsrptLookupRetry) and RetryAt is when the next is due, or
+	// the next try of a report the queue had no room for
+	// (tlsrptSpaceRetry); kept in the file, so that a restart neither
+	// resets the count nor tries again before then.
 	LookupFailures int       `json:"lookup_failures,omitempty"`
 	RetryAt        time.Time `json:"retry_at,omitzero"`
 }

@@ -19,16 +19,26 @@ import (
 // mail queues rep, gzipped in gz, as one message to the mailto: addresses
 // to (RFC 8460 §5.3), through the bounce hook as every report Sluice
 // generates. It returns the queue id, "" when the hook dropped it.
+func (r *TLSReports) mail(ctx context.Context, rep *tlsReport, id config.TLSReporting, to []string, gz []byte) (string, error) {
+	g, err := r.reportMail(rep, id, to, gz)
+	if err != nil {
+		return "", err
+	}
+	return queueGenerated(ctx, r.opt.Queue, r.opt.Filter, g)
+}
+
+// reportMail is rep, gzipped in gz, as the message to the mailto:
+// addresses to, for queueGenerated.
 //
 // The message goes from the null reverse-path, as Sluice's bounces do: a
 // report that cannot be delivered is not reported on in turn (it goes
 // to double_bounce_to, when set). Its delivery is neither held back by
 // the recipient domain's TLS policies nor counted in tomorrow's report
 // (RFC 8460 §3; envelope.ReportTLSRPT).
-func (r *TLSReports) mail(ctx context.Context, rep *tlsReport, id config.TLSReporting, to []string, gz []byte) (string, error) {
+func (r *TLSReports) reportMail(rep *tlsReport, id config.TLSReporting, to []string, gz []byte) (generated, error) {
 	q := r.opt.Queue
 	if q == nil {
-		return "", errors.New("no queue")
+		return generated{}, errors.New("no queue")
 	}
 	now := r.clock()
 	m := &envelope.Message{
@@ -43,8 +53,9 @@ func (r *TLSReports) mail(ctx context.Context, rep *tlsReport, id config.TLSRepo
 		m.SMTPUTF8 = m.SMTPUTF8 || !ascii(addr)
 	}
 	raw := tlsReportMessage(rep, id, r.opt.Hostname, m.ID, to, gz, now)
-	return queueGenerated(ctx, q, r.opt.Filter, generated{msg: m, body: raw,
-		log: r.opt.Logger.With("report", m.ID), what: "tlsrpt", noun: "report"})
+	return generated{msg: m, body: raw,
+		log: r.opt.Logger.With("report", m.ID), what: "tlsrpt", noun: "report",
+		space: queueSpace{free: r.opt.FreeSpace, min: r.opt.MinFree}}, nil
 }
 
 // generated is a message Sluice makes itself, for queueGenerated: a mailed
@@ -62,15 +73,23 @@ type generated struct {
 	// live: a ctx that ended while the hook ran fails the queueing,
 	// rather than queueing a message whose sender gave up on it.
 	live bool
+	// space refuses the message when the queue has no room for it
+	// (errDiskShort).
+	space queueSpace
 }
 
 // queueGenerated runs g through the bounce hook filter f (when set), as
 // every message Sluice generates, and queues it as the hook says: its
 // stages may sign it, readdress it (an rua that is an alias of ours with
 // one target goes to the target) and route it. It returns the queue id,
-// "" when the hook dropped the message.
+// "" when the hook dropped the message. A message that would leave less
+// than queue_minfree free is refused with errDiskShort before the hook
+// runs, its stages not asked about what is not queued.
 func queueGenerated(ctx context.Context, q TLSReportQueue, f func(context.Context, *envelope.Message, []byte) (pipeline.BounceResult, error), g generated) (string, error) {
 	m, raw := g.msg, g.body
+	if err := g.space.check(int64(len(raw)), g.log, g.what); err != nil {
+		return "", err
+	}
 	var trace []byte
 	if f != nil {
 		fctx, cancel := context.WithTimeout(ctx, time.Minute)

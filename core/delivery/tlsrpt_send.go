@@ -5,8 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -47,6 +49,15 @@ const (
 // first, in the morning of the day after the one reported; then the
 // report is dropped.
 var tlsrptLookupRetry = []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour}
+
+// tlsrptSpaceRetry is how long a mailed report the queue had no room for
+// (queue_minfree) waits before it is tried again, the day kept, until
+// tlsrptSpaceGiveUp after the day reported ended: RFC 8460 §5.5's 24
+// hours of redelivery, counted from the earliest send time.
+const (
+	tlsrptSpaceRetry  = 30 * time.Minute
+	tlsrptSpaceGiveUp = 24 * time.Hour
+)
 
 // Run sends each finished day's reports and saves the counts every few
 // minutes, until ctx is done; then it saves them once more and returns.
@@ -92,7 +103,7 @@ func (r *TLSReports) clock() time.Time {
 
 // finished lists the days with results whose reports are due at now:
 // over for spread already, or their sending begun before a restart (a
-// lookup retry scheduled). This run's spread is drawn afresh and may end
+// retry scheduled). This run's spread is drawn afresh and may end
 // later than such a retry, which would then wait for it, Run waking
 // each second meanwhile.
 func (r *TLSReports) finished(now time.Time, spread time.Duration) []string {
@@ -109,8 +120,8 @@ func (r *TLSReports) finished(now time.Time, spread time.Duration) []string {
 	return days
 }
 
-// retrying reports whether one of domains has a TXT lookup retry
-// scheduled.
+// retrying reports whether one of domains has a retry scheduled (its
+// TXT lookup, or its queueing).
 func retrying(domains map[string]*tlsrptDomain) bool {
 	for _, d := range domains {
 		if !d.RetryAt.IsZero() {
@@ -120,8 +131,8 @@ func retrying(domains map[string]*tlsrptDomain) bool {
 	return false
 }
 
-// nextRetry is the earliest time a domain's TXT lookup is to be retried,
-// if one is.
+// nextRetry is the earliest time a domain's report is to be retried, if
+// one is.
 func (r *TLSReports) nextRetry() (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -190,8 +201,8 @@ func (r *TLSReports) forget(day, domain string) {
 
 // sendDomain sends domain's report of day to where its TLSRPT record
 // says, and reports whether it is done with: sent, failed for good, or
-// not asked for. false when a stop cut it short, or its TXT lookup is
-// to be retried.
+// not asked for. false when a stop cut it short, or its TXT lookup or
+// its queueing (the queue's disk short) is to be retried.
 func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
 	r.mu.Lock()
 	d := r.days[day][domain]
@@ -233,10 +244,22 @@ func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
 		return true
 	}
 	gz := gzipped(body)
-	var mailto []string
+	var mail generated
+	var mailErr error
+	mailto := mailtoDests(rua)
+	if len(mailto) > 0 {
+		// Made, and the queue's room for it asked, before any POST: a
+		// report the queue has no room for is tried again whole later,
+		// and its https: destinations should not get it twice.
+		if mail, mailErr = r.reportMail(rep, id, mailto, gz); mailErr == nil {
+			mailErr = mail.space.check(int64(len(mail.body)), mail.log, mail.what)
+		}
+		if mailErr != nil && r.mailFailed(log, day, domain, mailto, mailErr) {
+			return false
+		}
+	}
 	for _, u := range rua {
-		if addr, ok := strings.CutPrefix(u, "mailto:"); ok {
-			mailto = append(mailto, addr)
+		if strings.HasPrefix(u, "mailto:") {
 			continue
 		}
 		err := r.post(ctx, u, gz)
@@ -250,16 +273,71 @@ func (r *TLSReports) sendDomain(ctx context.Context, day, domain string) bool {
 			log.Info("tlsrpt: report posted", "rua", u)
 		}
 	}
-	if len(mailto) > 0 {
-		qid, err := r.mail(ctx, rep, id, mailto, gz)
-		r.count("mailto", err == nil)
-		if err != nil {
-			log.Error("tlsrpt: report not queued", "to", mailto, "err", err)
-		} else if qid != "" {
+	if len(mailto) > 0 && mailErr == nil {
+		qid, err := queueGenerated(ctx, r.opt.Queue, r.opt.Filter, mail)
+		switch {
+		case err != nil:
+			// The disk filled while the POSTs went out: tried
+			// again, POSTs and all, rather than lost.
+			if r.mailFailed(log, day, domain, mailto, err) {
+				return false
+			}
+		case qid != "":
+			r.count("mailto", true)
 			log.Info("tlsrpt: report queued", "report", qid, "to", mailto)
+		default:
+			r.count("mailto", true)
 		}
 	}
 	return true
+}
+
+// mailtoDests are the addresses of rua's mailto: entries.
+func mailtoDests(rua []string) []string {
+	var out []string
+	for _, u := range rua {
+		if addr, ok := strings.CutPrefix(u, "mailto:"); ok {
+			out = append(out, addr)
+		}
+	}
+	return out
+}
+
+// mailFailed logs and counts domain's report of day not queued to to
+// for err, and reports whether it is to be tried again: the queue's disk
+// short (errDiskShort) within the retries' time (retrySpace).
+func (r *TLSReports) mailFailed(log *slog.Logger, day, domain string, to []string, err error) bool {
+	r.count("mailto", false)
+	if !errors.Is(err, errDiskShort) {
+		log.Error("tlsrpt: report not queued", "to", to, "err", err)
+		return false
+	}
+	if at, ok := r.retrySpace(day, domain); ok {
+		log.Warn("tlsrpt: report not queued, the queue's disk is short; will retry", "to", to, "err", err, "retry_at", at)
+		return true
+	}
+	log.Error("tlsrpt: report not queued, the queue's disk is short; retries spent", "to", to, "err", err)
+	return false
+}
+
+// retrySpace schedules domain's report of day to be sent again after the
+// queue had no room for it, and returns when; false once that would be
+// past tlsrptSpaceGiveUp after the day's end.
+func (r *TLSReports) retrySpace(day, domain string) (time.Time, bool) {
+	start, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return time.Time{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.days[day][domain]
+	at := r.opt.Clock().UTC().Add(tlsrptSpaceRetry)
+	if d == nil || at.After(start.AddDate(0, 0, 1).Add(tlsrptSpaceGiveUp)) {
+		return time.Time{}, false
+	}
+	d.RetryAt = at
+	r.dirty = true
+	return at, true
 }
 
 // retryLookup schedules domain's next TXT lookup for day's report after
