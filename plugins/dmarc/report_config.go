@@ -36,6 +36,9 @@ type ReportsConfig struct {
 	// Submitter is the domain that names the reporter in the Subject
 	// and the file name (RFC 7489 §7.2.1.1); default: Email's domain.
 	Submitter string `json:"submitter"`
+
+	// idKey is the state directory's key of the Report-IDs (reportIDKey).
+	idKey string
 }
 
 // domainName is a host name as the Subject and the file name carry it.
@@ -79,14 +82,21 @@ func (p *Plugin) configureReports(c sdk.Config) error {
 	if mailer == nil {
 		mailer = noMailer{}
 	}
+	log := sdk.Logger().With("stage", c.Stage)
+	key, err := reportIDKey(c.StateDir, log)
+	if err != nil {
+		return fmt.Errorf("reports: the report ID key: %w", err)
+	}
+	cfg := *rc
+	cfg.idKey = key
 	p.reports = &reporter{
-		cfg:     *rc,
+		cfg:     cfg,
 		dir:     c.StateDir,
 		mailer:  mailer,
 		res:     p.Resolver,
 		clock:   p.Clock,
 		delay:   time.Duration(p.Rand() * float64(reportSpread)),
-		log:     sdk.Logger().With("stage", c.Stage),
+		log:     log,
 		running: make(chan struct{}),
 	}
 	if !p.noLoop {

@@ -233,6 +233,7 @@ func TestReportAggregate(t *testing.T) {
 	for i := range rows {
 		ptrs = append(ptrs, &rows[i])
 	}
+	p.reports.cfg.idKey = "00000000000000000000000000000000" // the golden file's
 	rep := aggregate(p.reports.cfg, "example.org", day0, ptrs)
 	b, err := rep.xmlBytes()
 	if err != nil {
@@ -439,7 +440,7 @@ func TestReportSend(t *testing.T) {
 			t.Errorf("example.org records %+v", s.feedback.Records)
 		}
 	}
-	if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 0 {
+	if names := leftFiles(dir); len(names) != 0 {
 		t.Errorf("files left after the day was sent: %v", names)
 	}
 	clock.set(day0.Add(30 * time.Hour))
@@ -483,7 +484,7 @@ func TestReportSendRetry(t *testing.T) {
 	if len(got) != 2 || openReport(t, got[1]).feedback.Policy.Domain != "ext.test" {
 		t.Fatalf("after the retry: %d reports, want example.org once and ext.test", len(got))
 	}
-	if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 0 {
+	if names := leftFiles(dir); len(names) != 0 {
 		t.Errorf("files left: %v", names)
 	}
 
@@ -504,7 +505,7 @@ func TestReportSendRetry(t *testing.T) {
 	if m.n != reportTries || len(m.messages()) != 0 {
 		t.Errorf("%d attempts, %d sent; want %d attempts", m.n, len(m.messages()), reportTries)
 	}
-	if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 0 {
+	if names := leftFiles(dir); len(names) != 0 {
 		t.Errorf("files left after the report was dropped: %v", names)
 	}
 }
@@ -550,7 +551,7 @@ func TestReportOldHistoryDropped(t *testing.T) {
 	if len(m.messages()) != 0 {
 		t.Error("an old history was sent")
 	}
-	if names, _ := filepath.Glob(filepath.Join(dir, "*")); len(names) != 0 {
+	if names := leftFiles(dir); len(names) != 0 {
 		t.Errorf("files left: %v", names)
 	}
 }

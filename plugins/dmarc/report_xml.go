@@ -3,8 +3,6 @@ package dmarc
 import (
 	"bytes"
 	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/xml"
 	"time"
@@ -105,7 +103,7 @@ func (d *domainRows) report(rc ReportsConfig, domain string, day time.Time) *day
 		Version: "1.0",
 		Metadata: reportMetadata{
 			OrgName: rc.OrgName, Email: rc.Email, ExtraContactInfo: rc.ExtraContactInfo,
-			ReportID: reportID(rc.Submitter, domain, day),
+			ReportID: reportID(rc.idKey, rc.Submitter, domain, day),
 			Begin:    rep.begin.Unix(), End: rep.end.Unix(),
 		},
 		Policy:  d.policy,
@@ -121,15 +119,6 @@ func aggregate(rc ReportsConfig, domain string, day time.Time, rows []*historyRo
 		d.add(row)
 	}
 	return d.report(rc, domain, day)
-}
-
-// reportID names a report the same way each time it is made, so that a
-// report sent again after a crash is known as a duplicate (RFC 7489
-// §7.2.1.1: Report-ID lets the domain owner ignore duplicates). It is a
-// msg-id's id-left "@" id-right, the Subject's Report-ID being a msg-id.
-func reportID(submitter, domain string, day time.Time) string {
-	h := sha256.Sum256([]byte(submitter + "!" + domain + "!" + day.Format(dayLayout)))
-	return day.Format("20060102") + "." + hex.EncodeToString(h[:8]) + "@" + submitter
 }
 
 // xmlBytes is the report as an XML document, escaped by encoding/xml.

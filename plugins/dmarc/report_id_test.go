@@ -1,0 +1,108 @@
+package dmarc
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+)
+
+// triedMailer records every attempt, failed or not; its first fails
+// attempts fail.
+type triedMailer struct {
+	mu    sync.Mutex
+	fails int
+	tried []sdk.OutgoingMessage
+}
+
+func (m *triedMailer) Send(_ context.Context, msg sdk.OutgoingMessage) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tried = append(m.tried, msg)
+	if len(m.tried) <= m.fails {
+		return "", errors.New("disk full")
+	}
+	return "Q1", nil
+}
+
+func (m *triedMailer) ids(t *testing.T) []string {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for _, msg := range m.tried {
+		ids = append(ids, openReport(t, msg).feedback.Metadata.ReportID)
+	}
+	return ids
+}
+
+// TestReportIDPerStage: two stages (two state directories) with the same
+// submitter send the same domain's report of the same day under two
+// Report-IDs, where they had one, which a receiver deduplicating on it
+// took for a single report; a retry after a restart of the stage sends
+// its report under the ID of the failed attempt.
+func TestReportIDPerStage(t *testing.T) {
+	reportDNS(t)
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	dirA, dirB := t.TempDir(), t.TempDir()
+	mA, mB := &triedMailer{fails: 1}, &triedMailer{}
+	pA := reportingPlugin(t, dirA, mA, clock, "", false)
+	pB := reportingPlugin(t, dirB, mB, clock, "", false)
+	for _, p := range []*Plugin{pA, pB} {
+		deliver(t, p, "192.0.2.25", "a@example.org", "a@example.org")
+	}
+	at := day0.Add(25 * time.Hour)
+	clock.set(at)
+	pA.reports.pass(context.Background()) // fails: retried later
+	pB.reports.pass(context.Background())
+
+	// A restart of stage A: a new process on the same directory.
+	pA = reportingPlugin(t, dirA, mA, clock, "", false)
+	clock.set(at.Add(reportRetry[0]))
+	pA.reports.pass(context.Background())
+
+	idsA, idsB := mA.ids(t), mB.ids(t)
+	if len(idsA) != 2 || len(idsB) != 1 {
+		t.Fatalf("attempts: %v by stage A, %v by stage B; want 2 and 1", idsA, idsB)
+	}
+	if idsA[0] != idsA[1] {
+		t.Errorf("the retry's Report-ID %s, the first attempt's %s: want the same", idsA[1], idsA[0])
+	}
+	if idsA[0] == idsB[0] {
+		t.Errorf("two stages sent example.org's report under one Report-ID %s", idsA[0])
+	}
+	for _, dir := range []string{dirA, dirB} {
+		if names := leftFiles(dir); len(names) != 0 {
+			t.Errorf("files left in %s: %v", dir, names)
+		}
+	}
+}
+
+// TestReportIDKeyReplaced: a key file that does not read is replaced by
+// a new key, kept from then on.
+func TestReportIDKeyReplaced(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, reportIDKeyFile)
+	if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k1, err := reportIDKey(dir, sdk.Logger())
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("key %q, %v", k1, err)
+	}
+	if k2, err := reportIDKey(dir, sdk.Logger()); err != nil || k2 != k1 {
+		t.Errorf("key read back %q, %v; want %q", k2, err, k1)
+	}
+}
+
+// leftFiles lists what a state directory holds besides its Report-ID key.
+func leftFiles(dir string) []string {
+	names, _ := filepath.Glob(filepath.Join(dir, "*"))
+	return slices.DeleteFunc(names, func(n string) bool { return filepath.Base(n) == reportIDKeyFile })
+}
