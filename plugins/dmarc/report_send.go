@@ -16,6 +16,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/atomicfile"
@@ -85,6 +86,9 @@ type domainProgress struct {
 	Done     bool      `json:"done,omitempty"`
 	Failures int       `json:"failures,omitempty"`
 	RetryAt  time.Time `json:"retry_at,omitzero"`
+	// Sent are the destinations a message of an earlier attempt went
+	// to (byCharset: a report may be two messages), not sent again.
+	Sent []string `json:"sent,omitempty"`
 }
 
 // run sends the reports as they fall due until ctx is done. The plugin
@@ -324,25 +328,48 @@ func (r *reporter) sendDomain(ctx context.Context, rep *dayReport, st *domainPro
 		st.Done = true
 		return
 	}
-	if len(fits) < len(ok) {
-		msg = reportMessage(rep, r.cfg, addrs(fits), gz, now)
-	}
-	sctx, cancel := context.WithTimeout(ctx, time.Minute)
-	// The null sender: a report that cannot be delivered is not
-	// reported on in turn, as Sluice's own reports go (RFC 3834 §3.3).
-	qid, err := r.mailer.Send(sctx, sdk.OutgoingMessage{From: "", To: addrs(fits), Message: msg})
-	cancel()
-	if err != nil {
-		if !errors.Is(err, sdk.ErrNoMailer) && r.retry(st, now) {
-			log.Warn("dmarc reports: report not queued; will retry", "err", err, "retry_at", st.RetryAt)
-			return
+	for _, group := range byCharset(fits) {
+		group = slices.DeleteFunc(group, func(d ruaDest) bool { return slices.Contains(st.Sent, d.addr) })
+		if len(group) == 0 {
+			continue
 		}
-		log.Error("dmarc reports: report not queued, dropped", "to", addrs(fits), "err", err)
-		st.Done = true
-		return
+		msg := reportMessage(rep, r.cfg, addrs(group), gz, now)
+		sctx, cancel := context.WithTimeout(ctx, time.Minute)
+		// The null sender: a report that cannot be delivered is not
+		// reported on in turn, as Sluice's own reports go (RFC 3834 §3.3).
+		qid, err := r.mailer.Send(sctx, sdk.OutgoingMessage{From: "", To: addrs(group), Message: msg})
+		cancel()
+		if err != nil {
+			if !errors.Is(err, sdk.ErrNoMailer) && r.retry(st, now) {
+				log.Warn("dmarc reports: report not queued; will retry", "to", addrs(group), "err", err, "retry_at", st.RetryAt)
+				return
+			}
+			log.Error("dmarc reports: report not queued, dropped", "to", addrs(group), "err", err)
+			continue
+		}
+		st.Sent = append(st.Sent, addrs(group)...)
+		log.Info("dmarc reports: report queued", "queue_id", qid, "to", addrs(group), "records", len(rep.feedback.Records))
 	}
 	st.Done = true
-	log.Info("dmarc reports: report queued", "queue_id", qid, "to", addrs(fits), "records", len(rep.feedback.Records))
+}
+
+// byCharset splits ds into the destinations whose address is ASCII and
+// those whose local part is UTF-8, each group a message of its own. The
+// core queues a message to a UTF-8 address as needing SMTPUTF8 (RFC 6531
+// §3.2: such a local part has no ASCII form), and the To field then
+// carries the address as UTF-8 (RFC 6532 §3.2), which may go to no hop
+// without SMTPUTF8 either: in one message, the ASCII destinations whose
+// MX lacks SMTPUTF8 would be refused the report too (553 5.6.7).
+func byCharset(ds []ruaDest) [][]ruaDest {
+	var plain, utf []ruaDest
+	for _, d := range ds {
+		if strings.ContainsFunc(d.addr, func(r rune) bool { return r >= utf8.RuneSelf }) {
+			utf = append(utf, d)
+		} else {
+			plain = append(plain, d)
+		}
+	}
+	return [][]ruaDest{plain, utf}
 }
 
 // retry counts a failed attempt and schedules the next, if one is left.
