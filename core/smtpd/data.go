@@ -282,6 +282,9 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hd
 		Body8Bit: tx.opts.Body == smtp.Body8BitMIME || tx.opts.Body == smtp.BodyBinaryMIME || !isASCIIText(data),
 		DSNRet:   string(tx.opts.Return),
 		DSNEnvID: tx.opts.EnvelopeID,
+		// RFC 8689 §5: the message is tagged for REQUIRETLS handling on
+		// every onward hop.
+		RequireTLS: tx.opts.RequireTLS,
 	}
 	msg := &Transaction{Envelope: m, Body: body}
 	if r := s.srv.checkData(info, msg); r != nil {

@@ -105,6 +105,10 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	srv.MinDataRate = int64(max(lim.MinDataRate, 0))
 	srv.EnableSMTPUTF8 = true
 	srv.EnableDSN = true
+	// REQUIRETLS (RFC 8689 §2) is advertised only under TLS, after
+	// STARTTLS or on implicit TLS: go-smtp leaves it out of a plaintext
+	// EHLO. MAIL with it in the clear is refused in session.mail.
+	srv.EnableREQUIRETLS = true
 	// STARTTLS is advertised only with a TLS config. Kind "submissions" is
 	// TLS from the first byte (RFC 8314 §3.3), so go-smtp sees a tls.Conn
 	// and does not offer it there.

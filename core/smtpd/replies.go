@@ -21,6 +21,11 @@ var (
 	// raw bytes of utf-8-addr-unitext through unchecked); go-smtp's own
 	// answer to a malformed ORCPT.
 	badORCPT = reply.Reply{Code: 501, Enhanced: [3]int{5, 5, 4}, Text: "Malformed ORCPT parameter value"}
+	// RFC 8689 §4.1: REQUIRETLS is used only over TLS; the extension
+	// is not offered in the clear. 530 as for any command that needs
+	// STARTTLS first (RFC 3207 §4), X.7.10 "encryption needed" (RFC 5248,
+	// as RFC 8689 §6.2 uses it).
+	requireTLSInClear = reply.Reply{Code: 530, Enhanced: [3]int{5, 7, 10}, Text: "REQUIRETLS needs a TLS session; issue STARTTLS first"}
 	// RFC 5321 §4.1.4: MAIL inside a transaction.
 	nestedMail = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "Nested MAIL command"}
 	// RFC 5321 §3.1: anything but QUIT after a 554 greeting.

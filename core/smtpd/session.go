@@ -195,6 +195,10 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	if r := s.srv.checkSpace(opts.Size); r != nil {
 		return r, false
 	}
+	if opts.RequireTLS && !s.info.TLS {
+		// go-smtp takes the parameter whenever the server enables it.
+		return &requireTLSInClear, false
+	}
 	s.info.DSNRet, s.info.DSNEnvID = string(opts.Return), opts.EnvelopeID
 	// Counted on the connection, which outlives this session (STARTTLS,
 	// XCLIENT), before the Policy numbers the transaction.

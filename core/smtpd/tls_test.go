@@ -58,6 +58,7 @@ func TestSTARTTLS(t *testing.T) {
 		"250-ENHANCEDSTATUSCODES",
 		"250-CHUNKING",
 		"250-SMTPUTF8",
+		"250-REQUIRETLS", // RFC 8689 §2: only under TLS
 		"250-DSN",
 		"250 SIZE 4096",
 	)
@@ -124,6 +125,7 @@ func TestImplicitTLS(t *testing.T) {
 		"250-CHUNKING",
 		"250-AUTH PLAIN LOGIN",
 		"250-SMTPUTF8",
+		"250-REQUIRETLS", // RFC 8689 §2: only under TLS
 		"250-DSN",
 		"250 SIZE 4096",
 	)
