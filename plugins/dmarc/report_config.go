@@ -23,6 +23,7 @@ import (
 //	email    = "dmarc-reports@example.org"
 //	extra_contact_info = "https://example.org/dmarc"  # optional
 //	submitter = "example.org"           # default: email's domain
+//	max_history_bytes = 1073741824      # the history of all days, at most
 type ReportsConfig struct {
 	// Enabled turns reports off while the table stays (default true).
 	Enabled *bool `json:"enabled"`
@@ -36,6 +37,10 @@ type ReportsConfig struct {
 	// Submitter is the domain that names the reporter in the Subject
 	// and the file name (RFC 7489 §7.2.1.1); default: Email's domain.
 	Submitter string `json:"submitter"`
+	// MaxHistoryBytes bounds the history files of all days together
+	// (default defaultMaxHistory); past it a day's further evaluations
+	// are not recorded.
+	MaxHistoryBytes int64 `json:"max_history_bytes"`
 
 	// idKey is the state directory's key of the Report-IDs (reportIDKey).
 	idKey string
@@ -99,6 +104,7 @@ func (p *Plugin) configureReports(c sdk.Config) error {
 		log:     log,
 		running: make(chan struct{}),
 	}
+	p.reports.histBytes = p.reports.historySize()
 	if !p.noLoop {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
@@ -126,6 +132,12 @@ func (rc *ReportsConfig) check() error {
 	}
 	if rc.Submitter == "" {
 		rc.Submitter = strings.ToLower(addrDomain(rc.Email))
+	}
+	switch {
+	case rc.MaxHistoryBytes < 0:
+		return fmt.Errorf("reports.max_history_bytes = %d: want a size in bytes, 0 for the default (%d)", rc.MaxHistoryBytes, defaultMaxHistory)
+	case rc.MaxHistoryBytes == 0:
+		rc.MaxHistoryBytes = defaultMaxHistory
 	}
 	if !domainName.MatchString(rc.Submitter) {
 		return fmt.Errorf("reports.submitter = %q: want a domain name (it names the reporter in the Subject and the file name)", rc.Submitter)

@@ -193,12 +193,18 @@ func (r *reporter) record(t *sdk.Txn, rows []*historyRow) {
 	if len(b) == 0 {
 		return
 	}
-	day := r.clock().UTC().Format(dayLayout)
+	now := r.clock()
+	day := now.UTC().Format(dayLayout)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.historyRoom(day, int64(len(b)), now) {
+		return
+	}
 	if err := appendFile(r.historyPath(day), b); err != nil {
 		r.log.Error("dmarc reports: writing the history", "err", err)
+		return
 	}
+	r.histBytes += int64(len(b))
 }
 
 // appendFile writes b at the end of path in one write. A file that does

@@ -68,8 +68,15 @@ type reporter struct {
 	delay  time.Duration // after midnight UTC, before the reports go
 	log    *slog.Logger
 
-	mu     sync.Mutex // appends to the history
+	mu     sync.Mutex // appends to the history, and the hist fields
 	sendMu sync.Mutex // one pass at a time
+
+	// histBytes is the history's size as last measured plus what was
+	// appended since; histMeasured is when it was measured; fullDay is
+	// the day whose evaluations were last dropped (historyRoom).
+	histBytes    int64
+	histMeasured time.Time
+	fullDay      string
 
 	running     chan struct{} // closed at the stage's first message
 	runningOnce sync.Once

@@ -585,6 +585,7 @@ func TestReportConfig(t *testing.T) {
 		{`{"reports": {"org_name": "X"}}`, "reports.email"},
 		{`{"reports": {"org_name": "X", "email": "d@x.test", "submitter": "a b"}}`, "reports.submitter"},
 		{`{"reports": {"org_name": "X", "email": "d@x.test", "extra_contact_info": "a\nb"}}`, "reports.extra_contact_info"},
+		{`{"reports": {"org_name": "X", "email": "d@x.test", "max_history_bytes": -1}}`, "reports.max_history_bytes"},
 	} {
 		err := (&Plugin{}).Configure(context.Background(), sdk.Config{JSON: []byte(tc.cfg), StateDir: t.TempDir()})
 		if err == nil {
