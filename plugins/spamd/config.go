@@ -38,6 +38,22 @@ type Config struct {
 	// User is spamd's User header, whose preferences it applies (default
 	// none: spamd's own).
 	User string `json:"user"`
+	// RelayRejectScore replaces reject_score for the mail of
+	// authenticated and relay_networks clients the stage scans
+	// (skip_authenticated or skip_relay_clients false), as Haraka's
+	// relay_reject_threshold (default none: reject_score applies).
+	RelayRejectScore *float64 `json:"relay_reject_score"`
+	// TagScore prefixes the Subject of a message scoring at least this
+	// much that is neither refused nor quarantined, as SpamAssassin's
+	// rewrite_header Subject and Haraka's munge_subject_threshold
+	// (default none).
+	TagScore *float64 `json:"tag_score"`
+	// SubjectPrefix is what tag_score puts in front of the Subject
+	// (default "*** SPAM ***").
+	SubjectPrefix string `json:"subject_prefix"`
+	// Report adds X-Spam-Report, spamd's table of the rules hit with
+	// their scores and descriptions (default false).
+	Report bool `json:"report"`
 }
 
 // Defaults.
@@ -45,6 +61,7 @@ const (
 	defaultAddress = "127.0.0.1:783"
 	defaultTimeout = 30 * time.Second
 	defaultMaxSize = 500 * 1024 // spamc's -s default
+	defaultPrefix  = "*** SPAM ***"
 )
 
 // The fields the plugin can add, by their names as it writes them.
@@ -53,6 +70,7 @@ const (
 	hdrFlag   = "X-Spam-Flag"
 	hdrLevel  = "X-Spam-Level"
 	hdrScore  = "X-Spam-Score"
+	hdrReport = "X-Spam-Report"
 )
 
 var knownHeaders = []string{hdrStatus, hdrFlag, hdrLevel, hdrScore}
@@ -67,13 +85,18 @@ type settings struct {
 	skipAuth        bool
 	skipRelay       bool
 	user            string
+	relayReject     *float64 // for the authenticated and relay clients scanned
+	tag             *float64
+	prefix          string
+	report          bool
 }
 
 // check validates c; its errors name the key first, as the core shows
 // them at its line (sdk.ConfigError.Key).
 func (c Config) check() (settings, error) {
 	s := settings{timeout: defaultTimeout, maxSize: defaultMaxSize, skipAuth: true, skipRelay: true,
-		reject: c.RejectScore, quarant: c.QuarantineScore, user: c.User}
+		reject: c.RejectScore, quarant: c.QuarantineScore, user: c.User,
+		relayReject: c.RelayRejectScore, tag: c.TagScore, prefix: defaultPrefix, report: c.Report}
 	var err error
 	if s.network, s.addr, err = parseAddress(c.Address); err != nil {
 		return s, fmt.Errorf("spamd: address %q: %v", c.Address, err)
@@ -121,6 +144,28 @@ func (c Config) check() (settings, error) {
 	if c.SkipRelayClients != nil {
 		s.skipRelay = *c.SkipRelayClients
 	}
+	if s.relayReject != nil && s.skipAuth && s.skipRelay {
+		return s, fmt.Errorf("spamd: relay_reject_score = %g: authenticated and relay_networks clients are not scanned (skip_authenticated and skip_relay_clients), so it would never apply", *s.relayReject)
+	}
+	if s.relayReject != nil && s.quarant != nil && *s.quarant >= *s.relayReject {
+		return s, fmt.Errorf("spamd: quarantine_score = %g: not below relay_reject_score = %g, so it would never apply to those clients", *s.quarant, *s.relayReject)
+	}
+	if s.tag != nil {
+		for _, above := range []struct {
+			key   string
+			score *float64
+		}{{"quarantine_score", s.quarant}, {"reject_score", s.reject}} {
+			if above.score != nil && *s.tag >= *above.score {
+				return s, fmt.Errorf("spamd: tag_score = %g: not below %s = %g, so it would never apply", *s.tag, above.key, *above.score)
+			}
+		}
+	}
+	if c.SubjectPrefix != "" {
+		if err := checkPrefix(c.SubjectPrefix); err != nil {
+			return s, fmt.Errorf("spamd: subject_prefix %q: %v", c.SubjectPrefix, err)
+		}
+		s.prefix = strings.TrimSpace(c.SubjectPrefix)
+	}
 	// The name goes into a request line of its own: no white space or
 	// control character may end it or start another header.
 	for i := 0; i < len(c.User); i++ {
@@ -129,6 +174,24 @@ func (c Config) check() (settings, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkPrefix refuses a prefix that is not plain printable ASCII: 8-bit
+// bytes would need an encoded-word of their own, and one that holds
+// "=?" could read as the start of one (RFC 2047 §5).
+func checkPrefix(p string) error {
+	if strings.TrimSpace(p) == "" {
+		return fmt.Errorf("want some text, such as %q", defaultPrefix)
+	}
+	for i := 0; i < len(p); i++ {
+		if b := p[i]; b < ' ' || b >= 0x7f {
+			return fmt.Errorf("printable ASCII only")
+		}
+	}
+	if strings.Contains(p, "=?") {
+		return fmt.Errorf("=? would start an RFC 2047 encoded-word")
+	}
+	return nil
 }
 
 // parseAddress reads "unix:/path" or "HOST:PORT" (an IPv6 HOST in

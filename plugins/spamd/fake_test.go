@@ -116,3 +116,16 @@ func symbolsReply(spam bool, score, required, symbols string) func(net.Conn, req
 			"Spam: "+flag+" ; "+score+" / "+required+"\r\n\r\n"+symbols)
 	}
 }
+
+// reportReply answers as spamd 4 does to REPORT: the Spam header and the
+// report as the body.
+func reportReply(spam bool, score, required, report string) func(net.Conn, request) {
+	return func(c net.Conn, _ request) {
+		flag := "False"
+		if spam {
+			flag = "True"
+		}
+		_, _ = io.WriteString(c, "SPAMD/1.1 0 EX_OK\r\nContent-length: "+strconv.Itoa(len(report))+"\r\n"+
+			"Spam: "+flag+" ; "+score+" / "+required+"\r\n\r\n"+report)
+	}
+}

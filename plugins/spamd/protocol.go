@@ -19,16 +19,20 @@ type result struct {
 	score    float64 // the message's score
 	required float64 // spamd's required_score
 	symbols  []string
+	report   string // spamd's report, when asked for one (REPORT)
 }
 
 // maxReply bounds what is read of a reply: a SYMBOLS answer is a status
 // line, two headers and the names of the rules hit, some hundreds of
-// bytes; a peer that sends more is not spamd.
+// bytes, a REPORT answer a few kilobytes; a peer that sends more is not
+// spamd.
 const maxReply = 64 << 10
 
 // scan asks spamd for SYMBOLS of msg (SpamAssassin's spamd/PROTOCOL,
-// SPAMC/1.5): the score, spamd's threshold and the rules that hit. The
-// whole exchange, connecting included, is bounded by timeout.
+// SPAMC/1.5): the score, spamd's threshold and the rules that hit. With
+// report it asks REPORT instead, whose answer has the score and the
+// report, the rules hit read from its table: one request either way.
+// The whole exchange, connecting included, is bounded by timeout.
 func scan(parent context.Context, s settings, msg []byte) (result, error) {
 	ctx, cancel := context.WithTimeout(parent, s.timeout)
 	defer cancel()
@@ -46,7 +50,11 @@ func scan(parent context.Context, s settings, msg []byte) (result, error) {
 	defer stop()
 
 	var req strings.Builder
-	req.WriteString("SYMBOLS SPAMC/1.5\r\n")
+	method := "SYMBOLS"
+	if s.report {
+		method = "REPORT"
+	}
+	req.WriteString(method + " SPAMC/1.5\r\n")
 	fmt.Fprintf(&req, "Content-length: %d\r\n", len(msg))
 	if s.user != "" {
 		fmt.Fprintf(&req, "User: %s\r\n", s.user)
@@ -55,7 +63,7 @@ func scan(parent context.Context, s settings, msg []byte) (result, error) {
 	if _, err := (&net.Buffers{[]byte(req.String()), msg}).WriteTo(c); err != nil {
 		return result{}, timeoutErr(parent, ctx, s, fmt.Errorf("sending the message: %w", err))
 	}
-	r, err := readReply(bufio.NewReader(io.LimitReader(c, maxReply)))
+	r, err := readReply(bufio.NewReader(io.LimitReader(c, maxReply)), s.report)
 	if err != nil {
 		return result{}, timeoutErr(parent, ctx, s, err)
 	}
@@ -93,9 +101,10 @@ var (
 //
 //	GTUBE,NO_RECEIVED,NO_RELAYS
 //
+// A REPORT reply has the report where SYMBOLS has the rules (report).
 // A status other than 0 (EX_OK) is spamd's error, a reply without a Spam
 // header or cut short a protocol error.
-func readReply(br *bufio.Reader) (result, error) {
+func readReply(br *bufio.Reader, report bool) (result, error) {
 	line, err := readLine(br)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
@@ -135,7 +144,7 @@ func readReply(br *bufio.Reader) (result, error) {
 			// huge one would take the plugin down before the read
 			// bound (maxReply) could stop it.
 			if n > maxReply {
-				return result{}, fmt.Errorf("reply Content-length %d is over the %d bytes a SYMBOLS reply takes", n, maxReply)
+				return result{}, fmt.Errorf("reply Content-length %d is over the %d bytes a reply may take", n, maxReply)
 			}
 			length = n
 		case "spam":
@@ -156,10 +165,15 @@ func readReply(br *bufio.Reader) (result, error) {
 	if length >= 0 {
 		body = make([]byte, length)
 		if _, err := io.ReadFull(br, body); err != nil {
-			return result{}, fmt.Errorf("reading the rules hit (%d bytes): %w", length, err)
+			return result{}, fmt.Errorf("reading the %s (%d bytes): %w", bodyName(report), length, err)
 		}
 	} else if body, err = io.ReadAll(br); err != nil {
-		return result{}, fmt.Errorf("reading the rules hit: %w", err)
+		return result{}, fmt.Errorf("reading the %s: %w", bodyName(report), err)
+	}
+	if report {
+		r.report = string(body)
+		r.symbols = reportRules(r.report)
+		return r, nil
 	}
 	for _, name := range strings.Split(strings.TrimSpace(string(body)), ",") {
 		// Rule names are as SpamAssassin's Conf.pm takes them; what
@@ -169,6 +183,14 @@ func readReply(br *bufio.Reader) (result, error) {
 		}
 	}
 	return r, nil
+}
+
+// bodyName names a reply's body for an error.
+func bodyName(report bool) string {
+	if report {
+		return "report"
+	}
+	return "rules hit"
 }
 
 // readLine reads a line ending in LF, with or without a CR before it.

@@ -1,7 +1,8 @@
 // Package spamd is a first-party plugin that asks SpamAssassin's spamd
 // for a message's score at the data hook (the SPAMC protocol, as spamc
 // and Haraka's spamassassin plugin speak it), refuses or quarantines
-// above the stage's thresholds and adds X-Spam-* fields:
+// above the stage's thresholds, tags the Subject from tag_score up and
+// adds X-Spam-* fields:
 //
 //	[[stage]]
 //	name         = "spamassassin"
@@ -54,7 +55,7 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	// skipped client's too): a forged "X-Spam-Status: No" would
 	// otherwise pass for this site's verdict.
 	var edits []sdk.Edit
-	if len(s.headers) > 0 {
+	if len(s.headers) > 0 || s.report {
 		edits = removeIncoming(m)
 	}
 	if s.skipAuth && t.Session.AuthUser != "" {
@@ -72,15 +73,37 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		return sdk.Verdict{}, fmt.Errorf("spamd %s: %w", s.addr, err)
 	}
 	reason := fmt.Sprintf("spamd: score=%s required=%s tests=%s", score(r.score), score(r.required), symbolList(r.symbols))
+	edits = append(edits, fields(s.headers, r)...)
+	if s.report {
+		if v := reportField(r.report); v != "" {
+			edits = append(edits, sdk.AddHeader{Name: hdrReport, Value: v})
+		}
+	}
+	// Scanned, an authenticated or relay client's mail meets
+	// relay_reject_score where there is one (Haraka's
+	// relay_reject_threshold): a site's own users may be held to a
+	// stricter or a looser bar.
+	reject, rejectKey := s.reject, "reject_score"
+	if s.relayReject != nil && (t.Session.AuthUser != "" || t.Session.RelayClient) {
+		reject, rejectKey = s.relayReject, "relay_reject_score"
+	}
 	switch {
-	case s.reject != nil && r.score >= *s.reject:
-		return sdk.Reject(550, "5.7.1", rejectText).Because(fmt.Sprintf("%s, at or over reject_score %g", reason, *s.reject)), nil
+	case reject != nil && r.score >= *reject:
+		return sdk.Reject(550, "5.7.1", rejectText).Because(fmt.Sprintf("%s, at or over %s %g", reason, rejectKey, *reject)), nil
 	case s.quarant != nil && r.score >= *s.quarant:
 		v := sdk.Quarantine(fmt.Sprintf("%s, at or over quarantine_score %g", reason, *s.quarant))
-		v.Edits = append(edits, fields(s.headers, r)...)
+		v.Edits = edits
 		return v, nil
+	case s.tag != nil && r.score >= *s.tag:
+		tag := tagSubject(m, s.prefix)
+		done := "Subject tagged"
+		if len(tag) == 0 {
+			done = "Subject already tagged"
+		}
+		edits = append(edits, tag...)
+		reason += fmt.Sprintf(", at or over tag_score %g: %s", *s.tag, done)
 	}
-	return sdk.Continue(append(edits, fields(s.headers, r)...)...).Because(reason), nil
+	return sdk.Continue(edits...).Because(reason), nil
 }
 
 // symbolList is the rules for the trace: at most 30, then how many more.

@@ -317,6 +317,13 @@ func TestConfigErrors(t *testing.T) {
 		{`{"user": "a b"}`, "user", "printable"},
 		{`{"user": "a\r\nX: y"}`, "user", "printable"},
 		{`{"reject": 5}`, "reject", "unknown field"},
+		{`{"relay_reject_score": 5}`, "relay_reject_score", "never apply"},
+		{`{"relay_reject_score": 5, "quarantine_score": 6, "skip_authenticated": false}`, "quarantine_score", "relay_reject_score"},
+		{`{"tag_score": 5, "quarantine_score": 5}`, "tag_score", "never apply"},
+		{`{"tag_score": 6, "reject_score": 5}`, "tag_score", "never apply"},
+		{`{"subject_prefix": " "}`, "subject_prefix", "some text"},
+		{`{"subject_prefix": "[SPÄM]"}`, "subject_prefix", "ASCII"},
+		{`{"subject_prefix": "=?UTF-8?Q?x?="}`, "subject_prefix", "encoded-word"},
 	} {
 		_, err := sdktest.Start(t, &Plugin{}, tc.cfg)
 		var ce *sdk.ConfigError
@@ -324,7 +331,7 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: %v, want a config error on %s saying %q", tc.cfg, err, tc.key, tc.want)
 		}
 	}
-	if _, err := sdktest.Start(t, &Plugin{}, `{"address": "[::1]:783", "timeout": "1m", "reject_score": 10, "quarantine_score": 4.5, "headers": [], "max_size": 1048576, "user": "nobody"}`); err != nil {
+	if _, err := sdktest.Start(t, &Plugin{}, `{"address": "[::1]:783", "timeout": "1m", "reject_score": 10, "quarantine_score": 4.5, "headers": [], "max_size": 1048576, "user": "nobody", "relay_reject_score": 15, "skip_relay_clients": false, "tag_score": 3, "subject_prefix": "[SPAM]", "report": true}`); err != nil {
 		t.Errorf("a valid config: %v", err)
 	}
 }

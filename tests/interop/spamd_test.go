@@ -124,6 +124,26 @@ func TestSpamdPlugin(t *testing.T) {
 		t.Errorf("spamd did not see Sluice's Received field: %s", status)
 	}
 
+	// report = true: one REPORT request, and the table it answers
+	// becomes X-Spam-Report.
+	t.Run("report", func(t *testing.T) {
+		sink := testlib.NewSink(t, "127.0.0.1:0")
+		addr, _ := startSluiceWith(t, sink.Addr, spamdStage(spamd.addr)+"report             = true\n")
+		if _, err := testlib.Send(addr, "alice@example.org", []string{"bob@example.net"},
+			message("alice@example.org", "lunch on friday")); err != nil {
+			t.Fatalf("clean message: %v", err)
+		}
+		got := string(sink.WaitN(t, 1, 30*time.Second)[0].Data)
+		if report := unfolded(got, "X-Spam-Report"); !strings.HasPrefix(report, "Content analysis details:") {
+			t.Fatalf("X-Spam-Report %q, want spamd's table:\n%s", report, got)
+		}
+		// The rules hit are read from that table (ALL_TRUSTED at least:
+		// the client is on loopback).
+		if status := unfolded(got, "X-Spam-Status"); !strings.Contains(status, "ALL_TRUSTED") {
+			t.Errorf("X-Spam-Status %q, want the table's rules:\n%s", status, got)
+		}
+	})
+
 	t.Run("spamd down", func(t *testing.T) {
 		down := freeAddr(t) // nothing listens there: a stopped spamd
 		addr, _ := startSluiceWith(t, sink.Addr, spamdStage(down))
