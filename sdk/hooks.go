@@ -73,18 +73,19 @@ type DeliverHook interface {
 }
 
 // BounceHook is called with a generated report (a bounce, an RFC 3464
-// DSN, from the null sender) before it is queued; it may edit its header
-// and body, route its recipient (SetRoute) and replace it: a
-// RemoveRecipient of it with an AddRecipient of another address, in the
-// same verdict, one for one (recipient edits that would leave the report
-// more or fewer recipients are refused together, and the new one goes
-// without DSN parameters: nothing is ever reported on a report). The
-// sender stays the null sender. Reject or Discard drops the report;
-// Quarantine queues it in state quarantined; Tempfail cannot defer it,
-// so it is queued as generated, without the edits of any stage. A
-// failing call (an error, a timeout, a panic, a dead plugin) never loses
-// a report: with on_error continue the next stage is asked, otherwise
-// the report is queued as generated.
+// DSN, from the null sender: t.Envelope.MailFrom is "") or a plugin's
+// message (Mailer; t.Envelope.MailFrom is its OutgoingMessage.From)
+// before it is queued; it may edit its header and body, route its
+// recipient (SetRoute) and replace it: a RemoveRecipient of it with an
+// AddRecipient of another address, in the same verdict, one for one
+// (recipient edits that would leave the report more or fewer recipients
+// are refused together, and the new one goes without DSN parameters:
+// nothing is ever reported on a report). The sender stays as it is.
+// Reject or Discard drops the report; Quarantine queues it in state
+// quarantined; Tempfail cannot defer it, so it is queued as generated,
+// without the edits of any stage. A failing call (an error, a timeout, a
+// panic, a dead plugin) never loses a report: with on_error continue the
+// next stage is asked, otherwise the report is queued as generated.
 type BounceHook interface {
 	Bounce(ctx context.Context, t *Txn, m *Message) (Verdict, error)
 }

@@ -251,7 +251,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 	return d, nil
 }
 
-// bounceFilter runs a generated report through the pipeline's bounce hook.
+// bounceFilter runs a generated report through the pipeline's bounce hook,
+// from its envelope sender: the null sender but for plugin mail's.
 func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []byte) (pipeline.BounceResult, error) {
 	rcpts := make([]string, len(r.Rcpts))
 	for i, rc := range r.Rcpts {
@@ -259,7 +260,7 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 	}
 	g := d.live.acquire() // a reload meanwhile must not stop its stages
 	defer d.live.release(g)
-	return g.pipe.Bounce(ctx, r.ID, rcpts, body), nil
+	return g.pipe.Bounce(ctx, r.ID, r.From, rcpts, body), nil
 }
 
 // deliverHook runs the pipeline's deliver hook for recipients of m about

@@ -43,8 +43,12 @@ type BounceResult struct {
 }
 
 // Bounce runs the bounce hook over a generated report (raw RFC 5322 bytes)
-// whose queue id is id, addressed from the null sender to rcpts. Only the
-// stages that declared the hook are asked (a milter never is, nor opened).
+// whose queue id is id, addressed from from to rcpts: from is "", the
+// null sender, for Sluice's own reports (RFC 5321 §4.5.5), and the
+// plugin's sender for plugin mail, which stages see as the transaction's
+// MailFrom (a dkim stage may sign by its domain, a route rule match it).
+// Only the stages that declared the hook are asked (a milter never is,
+// nor opened).
 //
 // A stage may replace a recipient of the report (bounceedit.go), which
 // is then queued for the new one. Only a stage's deliberate verdict can
@@ -56,14 +60,14 @@ type BounceResult struct {
 // without the edits of any stage — and the warning is logged and traced.
 // A tempfail verdict has no one to tell to try again: the report is
 // queued as generated too. Accept skips the later stages, as at any hook.
-func (p *Pipeline) Bounce(ctx context.Context, id string, rcpts []string, raw []byte) BounceResult {
+func (p *Pipeline) Bounce(ctx context.Context, id, from string, rcpts []string, raw []byte) BounceResult {
 	bp := p.bounceStages()
 	if len(bp.entries) == 0 {
 		return BounceResult{Body: raw}
 	}
 	s := bp.Open(ctx, sdk.Session{ID: "bounce-" + id, Listener: "bounce"})
 	defer s.closeConns() // a report's is no SMTP session: no disconnect
-	s.txn.Envelope = sdk.Envelope{QueueID: id}
+	s.txn.Envelope = sdk.Envelope{QueueID: id, MailFrom: from}
 	for _, r := range rcpts {
 		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, sdk.Recipient{Addr: r})
 	}

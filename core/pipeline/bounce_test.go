@@ -34,11 +34,11 @@ func TestBounceHookEditsAndSuppresses(t *testing.T) {
 		return sdk.Continue(sdk.AddHeader{Name: "X-Bounce-Seen", Value: "yes"}), nil
 	})
 	p := New(nil, sc("b", st))
-	res := p.Bounce(context.Background(), "ID1", []string{"a@b"}, []byte(report))
+	res := p.Bounce(context.Background(), "ID1", "", []string{"a@b"}, []byte(report))
 	if res.Drop || string(res.Body) != "Subject: failed\r\nX-Bounce-Seen: yes\r\n\r\nreport\r\n" {
 		t.Fatalf("edit: %+v", res)
 	}
-	if res := p.Bounce(context.Background(), "ID2", []string{"a@b"}, []byte("Subject: drop me\r\n\r\nx\r\n")); !res.Drop {
+	if res := p.Bounce(context.Background(), "ID2", "", []string{"a@b"}, []byte("Subject: drop me\r\n\r\nx\r\n")); !res.Drop {
 		t.Fatal("discard did not suppress the report")
 	}
 }
@@ -61,7 +61,7 @@ func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
 		), nil
 	})
 	p := New(nil, sc("b", st))
-	res := p.Bounce(context.Background(), "ID1", []string{"a@b"}, []byte(report))
+	res := p.Bounce(context.Background(), "ID1", "", []string{"a@b"}, []byte(report))
 	if res.Drop || string(res.Body) != "Subject: failed\r\nX-Bounce-Seen: yes\r\n\r\nreport\r\n" {
 		t.Fatalf("header edit: %+v", res)
 	}
@@ -131,7 +131,7 @@ func TestBounceHookFailureNeverLosesTheReport(t *testing.T) {
 			// generated comes without it.
 			p := New(nil, sc("tag", tagger()), StageConfig{Name: "s", Stage: tc.stage, Timeout: time.Second, OnError: tc.onError},
 				sc("after", tagger()))
-			res := p.Bounce(context.Background(), "REPORTID", []string{"a@b"}, []byte(report))
+			res := p.Bounce(context.Background(), "REPORTID", "", []string{"a@b"}, []byte(report))
 			if tc.body == "" {
 				if !res.Drop || res.Body != nil {
 					t.Fatalf("want the report dropped, got %+v", res)
@@ -163,12 +163,12 @@ func TestBounceHookFailureNeverLosesTheReport(t *testing.T) {
 func TestBounceHookAsksOnlyDeclaringStages(t *testing.T) {
 	down := &goStage{openErr: errors.New("milter down")} // not a Declarer
 	p := New(nil, StageConfig{Name: "m", Stage: down, Timeout: time.Second, OnError: config.OnErrorTempfail})
-	res := p.Bounce(context.Background(), "R1", []string{"a@b"}, []byte(report))
+	res := p.Bounce(context.Background(), "R1", "", []string{"a@b"}, []byte(report))
 	if res.Drop || string(res.Body) != report || res.Unchanged != "" || res.Trace != nil {
 		t.Fatalf("%+v", res)
 	}
 	p = New(nil, StageConfig{Name: "m", Stage: down, Timeout: time.Second, OnError: config.OnErrorTempfail}, sc("tag", tagger()))
-	res = p.Bounce(context.Background(), "R2", []string{"a@b"}, []byte(report))
+	res = p.Bounce(context.Background(), "R2", "", []string{"a@b"}, []byte(report))
 	if res.Drop || res.Unchanged != "" || !strings.Contains(string(res.Body), "X-Bounce-Seen") {
 		t.Fatalf("%+v", res)
 	}

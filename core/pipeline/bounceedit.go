@@ -80,7 +80,8 @@ func bounceEditError(e sdk.Edit, notOneForOne error) error {
 // reported on it to its sender (RFC 3461 §6.2; a failure goes to
 // double_bounce_to), NOTIFY=NEVER's effect whatever NOTIFY says; and
 // ORCPT= names the address a client gave (§4.2), which a report has none
-// of. The trace says when the stage gave some.
+// of, nor has plugin mail, whose sender gets a bounce as the default
+// NOTIFY has it. The trace says when the stage gave some.
 func reportRecipient(ed sdk.AddRecipient) (sdk.AddRecipient, string) {
 	if len(ed.Params) == 0 {
 		return ed, ""

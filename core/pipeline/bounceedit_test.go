@@ -35,7 +35,7 @@ func TestBounceHookReplacesRecipient(t *testing.T) {
 		return sdk.Continue(), nil
 	})
 	p := New(nil, sc("route", replace), sc("after", after))
-	res := p.Bounce(context.Background(), "R1", []string{srs}, []byte(report))
+	res := p.Bounce(context.Background(), "R1", "", []string{srs}, []byte(report))
 	if res.Drop || string(res.Body) != report {
 		t.Fatalf("%+v", res)
 	}
@@ -84,7 +84,7 @@ func TestBounceHookRecipientEditsOneForOne(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := bounceStage(func(*sdk.Txn, *sdk.Message) (sdk.Verdict, error) { return sdk.Continue(tc.edits...), nil })
-			res := New(nil, sc("s", st)).Bounce(context.Background(), "R1", []string{"a@b"}, []byte(report))
+			res := New(nil, sc("s", st)).Bounce(context.Background(), "R1", "", []string{"a@b"}, []byte(report))
 			if res.Drop || res.Rcpts != nil || res.Routes != nil {
 				t.Errorf("recipients %q, routes %v: want the report's own, unrouted", res.Rcpts, res.Routes)
 			}
@@ -114,7 +114,7 @@ func TestBounceHookReplacesRecipientCase(t *testing.T) {
 		), nil
 	})
 	generated := []string{"Alice@Example.ORG"}
-	res := New(nil, sc("s", st)).Bounce(context.Background(), "R1", generated, []byte(report))
+	res := New(nil, sc("s", st)).Bounce(context.Background(), "R1", "", generated, []byte(report))
 	queued := res.Rcpts
 	if queued == nil {
 		queued = generated

@@ -146,7 +146,7 @@ func TestNoDisconnectAfterBounce(t *testing.T) {
 		log = append(log, "a bounce")
 		return sdk.Continue(), nil
 	}
-	New(nil, sc("a", st)).Bounce(context.Background(), "Q1", []string{"s@example.org"}, []byte(raw))
+	New(nil, sc("a", st)).Bounce(context.Background(), "Q1", "", []string{"s@example.org"}, []byte(raw))
 	if want := []string{"a bounce", "a close"}; !reflect.DeepEqual(log, want) {
 		t.Fatalf("got %q, want %q", log, want)
 	}

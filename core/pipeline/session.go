@@ -421,8 +421,9 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 	}
 	// Before MAIL there is no envelope to edit: MAIL starts it afresh. A
 	// report's envelope is Sluice's own: from the null sender (RFC 5321
-	// §4.5.5) to the sender of the message it reports on, which a stage
-	// may only route or replace (bounceedit.go).
+	// §4.5.5), or plugin mail's sender, to the sender of the message it
+	// reports on (plugin mail's recipients), which a stage may only route
+	// or replace (bounceedit.go).
 	noEnvelope := hook == sdk.HookConnect || hook == sdk.HookHelo || hook == sdk.HookBounce
 	var notOneForOne error
 	if hook == sdk.HookBounce {

@@ -43,17 +43,24 @@ func (b *bouncer) Configure(_ context.Context, c sdk.Config) error {
 	return sdk.Config{JSON: []byte(wrap.JSON)}.Decode(&b.script)
 }
 
-func (b *bouncer) Bounce(ctx context.Context, _ *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+// Bounce answers as scripted; the verdict's reason, unless scripted,
+// names the sender the core gave the hook, for the trace.
+func (b *bouncer) Bounce(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
 	text := string(m.Body)
 	for _, h := range m.Headers {
 		text += "\n" + h.Name + ": " + h.Value
 	}
+	v, err := sdk.Continue(), error(nil)
 	for kw, s := range b.script {
 		if strings.Contains(text, kw) {
-			return answer(ctx, s)
+			v, err = answer(ctx, s)
+			break
 		}
 	}
-	return sdk.Continue(), nil
+	if err == nil && v.Reason == "" {
+		v.Reason = "from <" + t.Envelope.MailFrom + ">"
+	}
+	return v, err
 }
 
 func answer(ctx context.Context, s spec) (sdk.Verdict, error) {
