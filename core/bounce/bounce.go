@@ -103,6 +103,11 @@ type Options struct {
 	// returned as its header, itself cut to MaxReturn at a line end when
 	// longer. Zero: no limit.
 	MaxReturn int
+	// Redact returns nothing of the original, header included: it was
+	// received with REQUIRETLS (RFC 8689 §5), and the report, sent
+	// without REQUIRETLS so that it is not lost on the way back, must
+	// not carry what the sender wanted sent only over verified TLS.
+	Redact bool
 	// Original is the message reported on (header and body, CRLF).
 	Original []byte
 	Rcpts    []Recipient
@@ -131,6 +136,9 @@ func Build(opt Options) ([]byte, error) {
 	original := opt.Original
 	if headersOnly || truncated {
 		original = capLines(header(opt.Original), opt.MaxReturn)
+	}
+	if opt.Redact {
+		original = nil
 	}
 	// RFC 6532 §3.7, RFC 6533 §6.3: an original whose header section is
 	// UTF-8 (an SMTPUTF8 message) is returned as message/global or
@@ -411,6 +419,8 @@ func humanText(opt Options, headersOnly, truncated bool) string {
 		}
 	}
 	switch {
+	case opt.Redact:
+		b.WriteString("\r\nYour message was sent with REQUIRETLS: none of it is attached.\r\n")
 	case truncated:
 		b.WriteString("\r\nThe message was too large to return whole; its header is attached.\r\n")
 	case headersOnly:

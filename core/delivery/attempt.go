@@ -92,6 +92,9 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		if m.Report == envelope.ReportTLSRPT {
 			dctx = withTLSRPTExempt(dctx)
 		}
+		if m.RequireTLS {
+			dctx = withRequireTLS(dctx)
+		}
 		res, via := a.deliverTo(dctx, m, body, d)
 		took := time.Since(start)
 		res = stampRoutes(res, routes)

@@ -158,7 +158,7 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 	// RFC 8461 §2: where DANE TLSA records exist, DANE decides, not an
 	// MTA-STS policy.
 	h.tls = tlsPolicy{mode: tlsDANE, tlsa: usable, daneNames: names, daneKey: key, domain: h.tls.domain, trace: trace,
-		rpt: h.tls.tlsaRPT(nexthop, h.host, usable)}
+		rpt: h.tls.tlsaRPT(nexthop, h.host, usable), requireTLS: h.tls.requireTLS}
 	return nil
 }
 

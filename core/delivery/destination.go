@@ -42,6 +42,9 @@ type hop struct {
 	// gives up a host DANE does not apply to.
 	dnssec   bool
 	daneOnly bool
+	// mxSecure marks an MX host from a DNSSEC-validated MX RRset, as a
+	// REQUIRETLS message needs (RFC 8689 §4.2.1), DANE on or off.
+	mxSecure bool
 	tls      tlsPolicy
 	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
 	authFile string // AUTH credentials (see ParseRoute)

@@ -130,6 +130,8 @@ type sinkOptions struct {
 	no8BitMIME bool
 	// noSMTPUTF8 hides SMTPUTF8 from the EHLO reply.
 	noSMTPUTF8 bool
+	// requireTLS offers REQUIRETLS (RFC 8689) under TLS.
+	requireTLS bool
 }
 
 // sink is a real go-smtp server recording what it receives.
@@ -192,6 +194,7 @@ func startSink(t *testing.T, addr string, opt sinkOptions) *sink {
 	srv.WriteTimeout = waitLimit
 	srv.MaxMessageBytes = 1 << 20
 	srv.EnableSMTPUTF8 = !opt.noSMTPUTF8
+	srv.EnableREQUIRETLS = opt.requireTLS
 	srv.TLSConfig = opt.tls
 	srv.Debug = &s.transcript
 	go func() { _ = srv.Serve(&countingListener{Listener: ln, sink: s}) }()

@@ -213,6 +213,7 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 		MaxReturn: a.maxReturn(),
 		Original:  body,
 		Rcpts:     entries,
+		Redact:    m.RequireTLS,
 	})
 	if err != nil {
 		a.log.Error("delivery: building a report", "id", m.ID, "err", err)

@@ -112,6 +112,11 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	// name, so under tls=verify the name is part of the key.
 	tried := map[string]bool{}
 	noAddress := 0 // hosts that definitely have no address
+	// rtls is the reply for the last hop given up under REQUIRETLS (RFC
+	// 8689 §4.2.2), rtlsOnly whether every hop tried was: only then is
+	// the message returned; a hop that failed otherwise may yet work.
+	var rtls *reply.Reply
+	rtlsOnly := true
 	lim := a.attemptLimits()
 	stopped := "" // the limit that ended the attempt with hosts or addresses left
 hosts:
@@ -131,7 +136,7 @@ hosts:
 			if err := a.applyDANE(ctx, &h, found, d.domain); err != nil {
 				// RFC 7672 §2.2.1: not this host; the next may do.
 				a.log.Warn("delivery: DANE: host skipped", "id", m.ID, "dest", d.name, "host", h.host, "err", err)
-				last = err
+				last, rtlsOnly = err, false
 				continue
 			}
 		}
@@ -146,7 +151,7 @@ hosts:
 			if err == nil {
 				err = fmt.Errorf("%s: no address records", h.host)
 			}
-			last = err
+			last, rtlsOnly = err, false
 			continue
 		}
 		for _, addr := range addrs {
@@ -200,6 +205,12 @@ hosts:
 			// line names only the last.
 			a.log.Info("delivery: host did not take the message", "id", m.ID, "dest", d.name, "err", err)
 			last = err
+			if r := requireTLSReply(err); h.tls.requireTLS && r != nil && res == nil {
+				rtls = r
+				a.log.Warn("delivery: REQUIRETLS: host refused, not sent", "id", m.ID, "dest", d.name, "reply", r.Text, "err", err)
+			} else {
+				rtlsOnly = false
+			}
 			if res != nil {
 				deferred, deferredVia = res, a.hopVia(h, addr)
 			}
@@ -214,6 +225,10 @@ hosts:
 		// the hosts after were not tried.
 		a.log.Warn("delivery: attempt limit reached, remaining hosts not tried", "id", m.ID, "dest", d.name, "limit", stopped)
 		last = fmt.Errorf("%w; gave up after %s", last, stopped)
+	}
+	if rtls != nil && rtlsOnly && stopped == "" && deferred == nil {
+		// RFC 8689 §4.2.2: no host met the sender's requirements.
+		return all(permanent(rtls.With(last.Error()))), "", saw421
 	}
 	if deferred != nil {
 		return deferred, deferredVia, saw421
@@ -266,6 +281,15 @@ func hostAddr(host, addr string) string {
 // policy for each, or gives the outcome for all of d's recipients when DNS
 // (or an MTA-STS policy) settles it.
 func (a *Agent) hops(ctx context.Context, d *destination) ([]hop, *outcome) {
+	hops, o := a.policyHops(ctx, d)
+	if o != nil || !requireTLSFrom(ctx) {
+		return hops, o
+	}
+	return a.requireTLSHops(ctx, d, hops)
+}
+
+// policyHops is hops before a REQUIRETLS message's requirements.
+func (a *Agent) policyHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 	// Every STARTTLS is recorded for the attempt's log line and trace
 	// event, not only those under an MTA-STS policy: a smarthost, an
 	// smtp: route or an MX without MTA-STS shows its TLS version too.
@@ -336,7 +360,7 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 	var mxs []dnsresolve.MX
 	var secure bool
 	var err error
-	if dane {
+	if dane || requireTLSFrom(ctx) {
 		mxs, secure, err = a.dns.LookupMXSecure(ctx, d.domain)
 	} else {
 		mxs, err = a.dns.LookupMX(ctx, d.domain)
@@ -355,12 +379,12 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 		// as TLS's SNI requires (RFC 6066 §3).
 		// A secure denial of MX records makes it a secure one (RFC
 		// 7672 §2.2.1).
-		return []hop{{host: dnsresolve.ASCII(d.domain), port: port, implicit: true, mx: true, dnssec: secure}}, nil
+		return []hop{{host: dnsresolve.ASCII(d.domain), port: port, implicit: true, mx: true, dnssec: dane && secure, mxSecure: secure}}, nil
 	default:
 		a.shuffleTies(mxs)
 		hops := make([]hop, len(mxs))
 		for i, mx := range mxs {
-			hops[i] = hop{host: mx.Host, port: port, mx: true, pref: mx.Pref, dnssec: secure}
+			hops[i] = hop{host: mx.Host, port: port, mx: true, pref: mx.Pref, dnssec: dane && secure, mxSecure: secure}
 		}
 		return hops, nil
 	}

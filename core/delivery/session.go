@@ -211,6 +211,11 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 		return nil, err
 	}
 	s.client, s.tls = c, true
+	if ok, _ := c.Extension("REQUIRETLS"); h.tls.requireTLS && !ok {
+		// RFC 8689 §4.2.1 step 5; QUIT, as the RFC asks.
+		s.quit()
+		return nil, errNoREQUIRETLS
+	}
 	if err := a.auth(s, h); err != nil {
 		_ = tc.Close()
 		return nil, err

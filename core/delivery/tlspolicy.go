@@ -35,6 +35,9 @@ type tlsPolicy struct {
 	// rptNotInPolicy: an MTA-STS testing policy does not list the host
 	// (RFC 8461 §4.1); a report counts its sessions as failures.
 	rptNotInPolicy bool
+	// requireTLS: the message was received with REQUIRETLS (RFC 8689,
+	// requiretls.go): no plaintext, and the server must offer it.
+	requireTLS bool
 }
 
 // tlsaRPT is the TLS reports' policy for host's TLSA records recs, when
@@ -50,7 +53,7 @@ func (p tlsPolicy) tlsaRPT(domain, host string, recs []dnsresolve.TLSA) *rptPoli
 // only without a policy demanding encryption (RFC 8461 §5: in enforce
 // mode a failure is never worked around).
 func (p tlsPolicy) fallback() bool {
-	return p.mode == "" || p.mode == TLSOpportunistic
+	return !p.requireTLS && (p.mode == "" || p.mode == TLSOpportunistic)
 }
 
 // required reports whether a server that does not offer STARTTLS must be
@@ -72,6 +75,10 @@ func (p tlsPolicy) variant() string {
 	}
 	if p.daneKey != "" {
 		v += "+tlsa=" + p.daneKey
+	}
+	if p.requireTLS {
+		// Only sessions that were checked for the extension.
+		v += "+requiretls"
 	}
 	return v
 }

@@ -80,6 +80,9 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		return res
 	}
 	opts := &smtp.MailOptions{Size: int64(len(body)), Return: dsnReturn(m.DSNRet), EnvelopeID: envID(m.DSNEnvID)}
+	// RFC 8689 §4.2.1: the parameter goes on; the hop was checked for it
+	// (requiretls.go). LMTP is final delivery.
+	opts.RequireTLS = m.RequireTLS && !s.lmtp
 	from, addrs := m.From, make([]string, len(rcpts))
 	for i, r := range rcpts {
 		addrs[i] = r.Addr
