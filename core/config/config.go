@@ -204,6 +204,10 @@ type Listener struct {
 	// the host name; false or "", none, the pause silent. See
 	// GreetBanner (greetbanner.go).
 	GreetPauseBanner any `toml:"greet_pause_banner"`
+	// Received is how much of the client an authenticated session's
+	// Received field shows: "full" (the default) or "hide-client", the
+	// from clause left out (received.go).
+	Received ReceivedMode `toml:"received"`
 }
 
 // CertPair is a certificate file (the certificate, then any

@@ -74,6 +74,9 @@ func (c *Config) validateListeners(f finder) error {
 				return f.err("listener", i, "milter_daemon_name", err.Error())
 			}
 		}
+		if err := c.checkReceived(f, i, l); err != nil {
+			return err
+		}
 		if err := c.checkTLSFiles(f, i, l); err != nil {
 			return err
 		}

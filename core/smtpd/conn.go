@@ -27,6 +27,10 @@ type conn struct {
 	// tlsRequired is the listener's tls_required when the connection was
 	// accepted: a reload does not change it under a session.
 	tlsRequired bool
+	// hideClient is the listener's received = "hide-client" when the
+	// connection was accepted: an authenticated session's Received
+	// field then has no from clause.
+	hideClient bool
 	// greet is the listener's greet_pause when the connection was
 	// accepted.
 	greet *greetPause
@@ -78,6 +82,7 @@ func newConn(l *listener, raw net.Conn) *conn {
 		srv:         l.srv,
 		l:           l,
 		tlsRequired: l.tlsRequired.Load(),
+		hideClient:  l.hideClient.Load(),
 		greet:       l.greet.Load(),
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),

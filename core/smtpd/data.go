@@ -259,6 +259,9 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hd
 		HELO:       s.conn.plainSMTP(s.sc),
 		ID:         id,
 		Date:       now,
+		// An MX session's origin stays in the field whatever the
+		// listener says: only a user who logged in may hide theirs.
+		HideClient: info.AuthUser != "" && s.conn.hideClient,
 	}
 	if len(tx.rcpts) == 1 {
 		t.For = tx.rcpts[0].Addr

@@ -30,6 +30,8 @@ type listener struct {
 	// tlsRequired is tls_required as it is now: each connection takes it
 	// when accepted, and SetListeners changes it for those to come.
 	tlsRequired atomic.Bool
+	// hideClient is received = "hide-client", taken and changed so too.
+	hideClient atomic.Bool
 	// proxy is proxy_protocol and proxy_timeout, taken and changed so too.
 	proxy atomic.Pointer[proxyTrust]
 	// xclient is xclient_hosts, which each XCLIENT and EHLO asks as it
@@ -67,12 +69,13 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	return l, nil
 }
 
-// take makes lc's tls_required, proxy_protocol, proxy_timeout,
+// take makes lc's tls_required, received, proxy_protocol, proxy_timeout,
 // xclient_hosts and the greet_pause settings the listener's, and
 // certs (unless nil) what its TLS serves: at its start, and at a reload
 // that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
+	l.hideClient.Store(lc.Received.HidesClient())
 	l.proxy.Store(newProxyTrust(lc))
 	l.xclient.Store(newXClientTrust(lc))
 	l.greet.Store(newGreetPause(lc))

@@ -23,6 +23,10 @@ type ReceivedTrace struct {
 	ID        string
 	For       string // the one recipient, or "" when there are several
 	Date      time.Time
+	// HideClient leaves the from clause out (the listener's received =
+	// "hide-client", for an authenticated session): the field starts
+	// at "by".
+	HideClient bool
 }
 
 // ReceivedHeader renders the trace header Sluice prepends (RFC 5321 §4.4),
@@ -34,19 +38,27 @@ type ReceivedTrace struct {
 //
 // The TCP-info is the client's verified name and its address literal, as
 // Postfix writes it; the address literal alone when the name is unknown.
+// With HideClient there is no from clause, "Received: by HOST (Sluice)
+// with ESMTPSA id ID": RFC 5322 §3.6.7 makes every clause optional, and
+// Postfix's pickup ("by HOST (Postfix, from userid N)") and Gmail's
+// submission servers write the field so too.
 // The listener writes it on every message it receives; sluice replay
 // writes it too, to show a message as it would be queued.
 func ReceivedHeader(t ReceivedTrace) []byte {
 	var b strings.Builder
-	b.WriteString("Received: from ")
-	b.WriteString(heloToken(t.Helo))
-	b.WriteString(" (")
-	if t.ClientName != "" {
-		b.WriteString(t.ClientName)
-		b.WriteString(" ")
+	if t.HideClient {
+		b.WriteString("Received: by ")
+	} else {
+		b.WriteString("Received: from ")
+		b.WriteString(heloToken(t.Helo))
+		b.WriteString(" (")
+		if t.ClientName != "" {
+			b.WriteString(t.ClientName)
+			b.WriteString(" ")
+		}
+		b.WriteString(addressLiteral(t.Client))
+		b.WriteString(")\r\n\tby ")
 	}
-	b.WriteString(addressLiteral(t.Client))
-	b.WriteString(")\r\n\tby ")
 	b.WriteString(t.Host)
 	b.WriteString(" (Sluice) with ")
 	b.WriteString(protocol(t))

@@ -45,6 +45,13 @@ func TestReceivedHeader(t *testing.T) {
 			"\tby mx.test (Sluice) with ESMTPS id ID6\r\n" +
 			"\ttls TLS_CHACHA20_POLY1305_SHA256; Tue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}, {
+		// received = "hide-client": no from clause, the rest as always.
+		name: "client hidden",
+		in:   ReceivedTrace{Helo: "laptop.home", Client: netip.MustParseAddr("198.51.100.9"), ClientName: "dsl.example.net", Host: "mx.test", TLS: true, Auth: true, TLSCipher: "TLS_AES_128_GCM_SHA256", ID: "ID7", For: "b@example.org", Date: date, HideClient: true},
+		want: "Received: by mx.test (Sluice) with ESMTPSA id ID7\r\n" +
+			"\tfor <b@example.org>\r\n" +
+			"\ttls TLS_AES_128_GCM_SHA256; Tue, 04 Mar 2025 05:06:07 +0100\r\n",
+	}, {
 		name: "8-bit HELO",
 		in:   ReceivedTrace{Helo: "caf\xc3\xa9.\xff", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", HELO: true, ID: "ID4", Date: date},
 		want: "Received: from caf??.? ([192.0.2.7])\r\n" +

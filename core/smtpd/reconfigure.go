@@ -20,7 +20,7 @@ type ListenerChanges struct {
 // unchanged keeps its socket and its sessions untouched; its certificates
 // and keys, tls_certs' included, are read again, so that new TLS sessions
 // get a renewed certificate, and one that no longer loads refuses the
-// reload (a changed tls_certs list too); a changed tls_required,
+// reload (a changed tls_certs list too); a changed tls_required, received,
 // proxy_protocol, proxy_timeout, greet_pause, greet_pause_skip or
 // greet_pause_banner applies to the connections it accepts from then
 // on, a changed xclient_hosts to the next EHLO and XCLIENT of every
@@ -155,13 +155,14 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 }
 
 // findListener returns the running listener configured as lc, but for
-// tls_required, proxy_protocol, proxy_timeout, xclient_hosts, greet_pause,
-// greet_pause_skip, greet_pause_banner and tls_certs, which a running
-// listener takes without a new socket.
+// tls_required, received, proxy_protocol, proxy_timeout, xclient_hosts,
+// greet_pause, greet_pause_skip, greet_pause_banner and tls_certs, which a
+// running listener takes without a new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
 		cfg.TLSRequired = lc.TLSRequired
+		cfg.Received = lc.Received
 		cfg.MilterDaemonName = lc.MilterDaemonName // the milter stages' business, not the socket's
 		cfg.ProxyProtocol, cfg.ProxyTimeout = lc.ProxyProtocol, lc.ProxyTimeout
 		cfg.XClientHosts = lc.XClientHosts
