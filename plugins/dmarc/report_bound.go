@@ -28,7 +28,8 @@ func (r *reporter) historyRoom(day string, n int64, now time.Time) bool {
 		return true
 	}
 	if now.Sub(r.histMeasured) >= historyRemeasure || now.Before(r.histMeasured) {
-		r.histBytes, r.histMeasured = r.historySize(), now
+		r.measure(day)
+		r.histMeasured = now
 		if r.histBytes+n <= limit {
 			return true
 		}
@@ -40,14 +41,44 @@ func (r *reporter) historyRoom(day string, n int64, now time.Time) bool {
 	return false
 }
 
+// measure takes the history's size from the disk, day's file (the one
+// being written) on its own too (noteDaySize); r.mu is held, or the
+// reporter is not yet shared.
+func (r *reporter) measure(day string) {
+	r.histBytes = r.historySize()
+	r.histDay, r.histDaySize = day, r.fileSize(r.historyPath(day))
+}
+
+// noteDaySize counts what was appended to day's file since this process
+// last knew its size: a reload's other process of the stage appends to
+// it as well, and each counting only its own lines, the two together
+// filled the disk to twice the bound. One stat an evaluation, beside
+// the append's own open and stat. r.mu is held.
+func (r *reporter) noteDaySize(day string) {
+	size := r.fileSize(r.historyPath(day))
+	if day == r.histDay {
+		r.histBytes += size - r.histDaySize
+	} else {
+		// A new day: its file was not there when the history was
+		// measured, or was made by the other process since.
+		r.histBytes += size
+	}
+	r.histDay, r.histDaySize = day, size
+}
+
+func (r *reporter) fileSize(path string) int64 {
+	if fi, err := os.Stat(path); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
 // historySize is the size of the history files of every day.
 func (r *reporter) historySize() int64 {
 	names, _ := filepath.Glob(filepath.Join(r.dir, "history-*.jsonl"))
 	var n int64
 	for _, name := range names {
-		if fi, err := os.Stat(name); err == nil {
-			n += fi.Size()
-		}
+		n += r.fileSize(name)
 	}
 	return n
 }

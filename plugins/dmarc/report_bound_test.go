@@ -63,3 +63,27 @@ func TestReportHistoryBound(t *testing.T) {
 		t.Errorf("after the full day was sent: %d lines recorded, want 1", got)
 	}
 }
+
+// TestReportHistoryBoundTwoProcesses: the old and the new process of a
+// reload append to one history; each counts the other's lines too, so
+// together they stay under max_history_bytes (each counting only its
+// own, they wrote up to twice it).
+func TestReportHistoryBoundTwoProcesses(t *testing.T) {
+	reportDNS(t)
+	dir := t.TempDir()
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	const cfg = `{"reports": {"org_name": "o", "email": "dmarc@rcpt.example", "max_history_bytes": 1000}}`
+	a := reportingPlugin(t, dir, newRecMailer(), clock, cfg, false)
+	b := reportingPlugin(t, dir, newRecMailer(), clock, cfg, false)
+	for i := 0; i < 10; i++ {
+		deliver(t, a, "192.0.2.25", "a@example.org", "a@example.org")
+		deliver(t, b, "192.0.2.25", "a@example.org", "a@example.org")
+	}
+	fi, err := os.Stat(filepath.Join(dir, "history-"+day0.Format(dayLayout)+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 1000 {
+		t.Errorf("history of %d bytes, two processes under a bound of 1000", fi.Size())
+	}
+}

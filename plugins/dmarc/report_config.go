@@ -104,7 +104,7 @@ func (p *Plugin) configureReports(c sdk.Config) error {
 		log:     log,
 		running: make(chan struct{}),
 	}
-	p.reports.histBytes = p.reports.historySize()
+	p.reports.measure(p.Clock().UTC().Format(dayLayout))
 	if !p.noLoop {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})

@@ -197,6 +197,7 @@ func (r *reporter) record(t *sdk.Txn, rows []*historyRow) {
 	day := now.UTC().Format(dayLayout)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.noteDaySize(day)
 	if !r.historyRoom(day, int64(len(b)), now) {
 		return
 	}
@@ -205,6 +206,7 @@ func (r *reporter) record(t *sdk.Txn, rows []*historyRow) {
 		return
 	}
 	r.histBytes += int64(len(b))
+	r.histDaySize += int64(len(b))
 }
 
 // appendFile writes b at the end of path in one write. A file that does

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,4 +106,35 @@ func TestReportIDKeyReplaced(t *testing.T) {
 func leftFiles(dir string) []string {
 	names, _ := filepath.Glob(filepath.Join(dir, "*"))
 	return slices.DeleteFunc(names, func(n string) bool { return filepath.Base(n) == reportIDKeyFile })
+}
+
+// TestReportIDKeyOnDisk: two processes of one stage (a reload) both
+// made a key at their start, the file keeping the last: the process
+// holding the other key in memory sends under the key on disk, the one
+// a retry by either process reads, so the report has one ID.
+func TestReportIDKeyOnDisk(t *testing.T) {
+	reportDNS(t)
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	dir := t.TempDir()
+	m := newRecMailer()
+	old := reportingPlugin(t, dir, m, clock, "", false)
+	if err := os.Remove(filepath.Join(dir, reportIDKeyFile)); err != nil {
+		t.Fatal(err)
+	}
+	reportingPlugin(t, dir, m, clock, "", false) // its key replaces the old one's
+	onDisk, err := os.ReadFile(filepath.Join(dir, reportIDKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, old, "192.0.2.25", "a@example.org", "a@example.org")
+	clock.set(day0.Add(25 * time.Hour))
+	old.reports.pass(context.Background())
+	sent := m.messages()
+	if len(sent) != 1 {
+		t.Fatalf("%d reports, want 1", len(sent))
+	}
+	want := reportID(strings.TrimSpace(string(onDisk)), "rcpt.example", "example.org", day0)
+	if got := openReport(t, sent[0]).feedback.Metadata.ReportID; got != want {
+		t.Errorf("Report-ID %s, want %s (the key on disk)", got, want)
+	}
 }

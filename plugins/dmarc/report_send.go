@@ -77,6 +77,10 @@ type reporter struct {
 	histBytes    int64
 	histMeasured time.Time
 	fullDay      string
+	// histDay's file was histDaySize bytes when last written or
+	// measured by this process (noteDaySize).
+	histDay     string
+	histDaySize int64
 
 	running     chan struct{} // closed at the stage's first message
 	runningOnce sync.Once
@@ -136,6 +140,17 @@ func (r *reporter) pass(ctx context.Context) time.Time {
 		return now.Add(time.Minute)
 	}
 	defer unlock()
+	// The key is read again under the lock: the other process of a
+	// reload may have made (or replaced) the file after this one read
+	// it at its start, and a report is named by the key on disk, the
+	// one every later attempt reads, never by a copy only this process
+	// holds.
+	key, err := reportIDKey(r.dir, r.log)
+	if err != nil {
+		r.log.Error("dmarc reports: reading the report ID key; will retry", "err", err)
+		return now.Add(reportRetry[0])
+	}
+	r.cfg.idKey = key
 	today := now.Truncate(24 * time.Hour)
 	next := today.Add(24*time.Hour + r.delay)
 	for _, day := range r.historyDays() {
@@ -207,7 +222,7 @@ func (r *reporter) sendDay(ctx context.Context, day string, start, now time.Time
 			pending = true
 			continue
 		}
-		r.sendDomain(ctx, byDomain[domain].report(r.cfg, domain, start), st, now)
+		r.sendDomain(ctx, byDomain[domain].report(r.cfg, domain, start), st, now, func() { r.saveProgress(day, prog) })
 		r.saveProgress(day, prog)
 		if !st.Done {
 			if !pending || st.RetryAt.Before(next) {
@@ -282,8 +297,9 @@ func (r *reporter) readDay(day string) (map[string]*domainRows, []string, error)
 	return byDomain, order, nil
 }
 
-// sendDomain sends one domain's report, recording in st how it went.
-func (r *reporter) sendDomain(ctx context.Context, rep *dayReport, st *domainProgress, now time.Time) {
+// sendDomain sends one domain's report, recording in st how it went;
+// save writes the day's progress, st with it.
+func (r *reporter) sendDomain(ctx context.Context, rep *dayReport, st *domainProgress, now time.Time, save func()) {
 	log := r.log.With("domain", rep.domain, "day", rep.begin.Format(dayLayout), "report_id", rep.feedback.Metadata.ReportID)
 	dests, ignored := parseRUA(rep.rua)
 	if len(ignored) > 0 {
@@ -355,6 +371,9 @@ func (r *reporter) sendDomain(ctx context.Context, rep *dayReport, st *domainPro
 			continue
 		}
 		st.Sent = append(st.Sent, addrs(group)...)
+		// Saved before the next message is queued: a crash while it
+		// is sent sends this one again no more.
+		save()
 		log.Info("dmarc reports: report queued", "queue_id", qid, "to", addrs(group), "records", len(rep.feedback.Records))
 	}
 	st.Done = true

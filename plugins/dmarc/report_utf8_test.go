@@ -3,12 +3,17 @@ package dmarc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/testlib"
+	"github.com/sluice-mta/sluice/sdk"
 )
 
 // TestReportUTF8Destination: a rua= address with a UTF-8 local part
@@ -54,5 +59,74 @@ func TestReportUTF8Destination(t *testing.T) {
 	}
 	if a, b := plain.feedback.Metadata.ReportID, utf.feedback.Metadata.ReportID; a != b {
 		t.Errorf("one report under two Report-IDs: %s, %s", a, b)
+	}
+}
+
+// progressMailer records, at each Send, the day's progress file as it
+// is on disk then: what a crash during that Send would leave.
+type progressMailer struct {
+	recMailer
+	path     string
+	progress []map[string]*domainProgress
+}
+
+func (m *progressMailer) Send(ctx context.Context, msg sdk.OutgoingMessage) (string, error) {
+	prog := map[string]*domainProgress{}
+	if b, err := os.ReadFile(m.path); err == nil {
+		_ = json.Unmarshal(b, &prog)
+	}
+	m.mu.Lock()
+	m.progress = append(m.progress, prog)
+	m.mu.Unlock()
+	return m.recMailer.Send(ctx, msg)
+}
+
+// TestReportUTF8ProgressPerMessage: the first of a report's two messages
+// is in the progress file before the second is sent, so a crash while
+// the second is queued sends the first again no more (it was saved once
+// both were tried).
+func TestReportUTF8ProgressPerMessage(t *testing.T) {
+	d := testlib.NewDNS(t, `_dmarc.utf.test. 60 IN TXT "v=DMARC1; p=none; rua=mailto:agg@utf.test,mailto:d%C3%A9p%C3%B4t@utf.test"`)
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	dir := t.TempDir()
+	m := &progressMailer{recMailer: *newRecMailer(), path: filepath.Join(dir, "progress-"+day0.Format(dayLayout)+".json")}
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	p := reportingPlugin(t, dir, m, clock, "", false)
+	deliver(t, p, "192.0.2.25", "a@utf.test", "a@utf.test")
+	clock.set(day0.Add(25 * time.Hour))
+	p.reports.pass(context.Background())
+	if len(m.progress) != 2 {
+		t.Fatalf("%d messages, want 2", len(m.progress))
+	}
+	st := m.progress[1]["utf.test"]
+	if st == nil || !slices.Equal(st.Sent, []string{"agg@utf.test"}) {
+		t.Errorf("progress on disk while the second message was sent: %+v, want agg@utf.test sent", st)
+	}
+}
+
+// TestReportOldProgressDone: a progress file of the version before
+// per-destination progress (no "sent") that has a domain done is read
+// as done: an upgrade sends none of that day's reports again.
+func TestReportOldProgressDone(t *testing.T) {
+	d := testlib.NewDNS(t, `_dmarc.utf.test. 60 IN TXT "v=DMARC1; p=none; rua=mailto:agg@utf.test,mailto:d%C3%A9p%C3%B4t@utf.test"`)
+	t.Setenv(dnsresolve.EnvServers, d.Addr)
+	t.Setenv(dnsresolve.EnvTimeout, "2s")
+	dir := t.TempDir()
+	m := newRecMailer()
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
+	p := reportingPlugin(t, dir, m, clock, "", false)
+	deliver(t, p, "192.0.2.25", "a@utf.test", "a@utf.test")
+	old := `{"utf.test":{"done":true}}`
+	if err := os.WriteFile(filepath.Join(dir, "progress-"+day0.Format(dayLayout)+".json"), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clock.set(day0.Add(25 * time.Hour))
+	p.reports.pass(context.Background())
+	if n := len(m.messages()); n != 0 {
+		t.Errorf("%d messages sent again for a day the old version had done", n)
+	}
+	if names := leftFiles(dir); len(names) != 0 {
+		t.Errorf("files left: %v", names)
 	}
 }
