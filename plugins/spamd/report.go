@@ -18,24 +18,47 @@ var (
 	// four columns, the rule's name, its description. Wrapped
 	// descriptions and rule logs are indented further.
 	tableRow = regexp.MustCompile(`^ {0,3}-?[0-9]+(?:\.[0-9]+)? +([_a-zA-Z][_a-zA-Z0-9]{0,127})(?: |$)`)
-	// The report's part worth a field: the preamble before it is
-	// report_safe's wrapper text and a preview of the message, the
-	// sender's words.
-	tableStart = regexp.MustCompile(`(?m)^Content analysis details:`)
+	// The table's heading, "Content analysis details:   (_SCORE_
+	// points, _REQD_ required)" in English and in its translations
+	// (30_text_de.cf's "Inhaltsanalyse im Detail:", 30_text_fr.cf's,
+	// which has no rule of dashes, ...): the report's part worth a
+	// field starts there. The preamble before it is report_safe's
+	// wrapper text and a preview of the message, the sender's words,
+	// whose lines after the first are indented (get_content_preview).
+	tableStart = regexp.MustCompile(`^[^ \t].*: +\(-?[0-9]+(?:\.[0-9]+)? [^ ,()]+, -?[0-9]+(?:\.[0-9]+)? [^()]+\)$`)
 )
+
+// tableAt is the index of the line that starts the table of a report's
+// lines: its heading, the last line that reads as one (the preview, its
+// first line included, comes before it), else the column names over its
+// rule of dashes (a template without the heading); -1 without either (a
+// site's own template).
+func tableAt(lines []string) int {
+	for i := len(lines) - 1; i >= 0; i-- {
+		if line := strings.TrimRight(lines[i], "\r"); tableStart.MatchString(line) && !tableRow.MatchString(line) {
+			return i
+		}
+	}
+	for i, line := range lines {
+		if tableRule.MatchString(line) {
+			return max(i-1, 0)
+		}
+	}
+	return -1
+}
 
 // reportRules are the rules hit as a REPORT reply lists them, sorted as
 // SYMBOLS gives them; none when the report has no table (a site's own
 // report template).
 func reportRules(report string) []string {
 	var rules []string
-	inTable := false
-	for _, line := range strings.Split(report, "\n") {
+	lines := strings.Split(report, "\n")
+	at := tableAt(lines)
+	if at < 0 {
+		return nil
+	}
+	for _, line := range lines[at+1:] {
 		line = strings.TrimRight(line, "\r")
-		if !inTable {
-			inTable = tableRule.MatchString(line)
-			continue
-		}
 		if m := tableRow.FindStringSubmatch(line); m != nil && !slices.Contains(rules, m[1]) {
 			rules = append(rules, m[1])
 		}
@@ -45,19 +68,20 @@ func reportRules(report string) []string {
 }
 
 // reportField is X-Spam-Report's value for a report: from its table's
-// heading on (all of it without one), control characters and 8-bit
+// heading on (tableAt; all of it without a table), control characters and 8-bit
 // bytes made '?' or spaces, blank lines and the rule of dashes left
 // out, at most maxReport bytes, each of its lines
 // on a line of the field and a long one folded at a space before 78
 // characters, or cut at 998 (RFC 5322 §2.1.1, §2.2.3). "" when there
 // is nothing to say.
 func reportField(report string) string {
-	if loc := tableStart.FindStringIndex(report); loc != nil {
-		report = report[loc[0]:]
+	all := strings.Split(report, "\n")
+	if at := tableAt(all); at >= 0 {
+		all = all[at:]
 	}
 	var lines []string
 	size := 0
-	for _, line := range strings.Split(report, "\n") {
+	for _, line := range all {
 		line = strings.TrimRight(clean(line), " ")
 		// A line of white space only may not be folded in (RFC 5322
 		// §3.2.2); the table's rule of dashes, 78 wide and a tab more

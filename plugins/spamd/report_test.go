@@ -123,3 +123,43 @@ func TestFoldHard(t *testing.T) {
 		t.Fatalf("the text lost characters: %d", strings.Count(v, "y"))
 	}
 }
+
+// TestReportTranslated: the table is found by its heading's form, not
+// its English words: with 30_text_de.cf's template X-Spam-Report starts
+// at "Inhaltsanalyse im Detail:" (not the preview, the sender's words),
+// with 30_text_fr.cf's, which has no rule of dashes, the rules are read
+// from the rows after its heading.
+func TestReportTranslated(t *testing.T) {
+	de := "Software zur Erkennung von \"Spam\" auf dem Rechner\n\n    vm\n\n" +
+		"hat die eingegangene E-Mail als m\xf6gliche \"Spam\"-Nachricht identifiziert.\n\n" +
+		"Vorschau: Buy now: (9.0 points, 5.0 required)\n" +
+		"  1 FORGED_IN_PREVIEW looks like a row [...]\n\n" +
+		"Inhaltsanalyse im Detail:   (1000.6 Punkte, 5.0 ben\xf6tigt)\n\n" +
+		"Pkte Regelname              Beschreibung\n" +
+		"---- ---------------------- --------------------------------------------------\n" +
+		" 0.6 MISSING_MID            Missing Message-Id: header\n" +
+		"1000 GTUBE                  BODY: Generic Test for Unsolicited Bulk Email\n"
+	fr := "------------------ D\xe9but de Rapport SpamAssassin ---------------------\n" +
+		"Ce message est probablement du SPAM.\n\n" +
+		"D\xe9tails de l'analyse du message:   (1000.6 points, 5.0 requis)\n" +
+		" 0.6 MISSING_MID            Missing Message-Id: header\n" +
+		"1000 GTUBE                  BODY: Generic Test for Unsolicited Bulk Email\n" +
+		"-------------------- Fin de Rapport SpamAssassin ---------------------\n"
+	for _, tc := range []struct{ name, report, heading string }{
+		{"de", de, "X-Spam-Report: Inhaltsanalyse im Detail:   (1000.6 Punkte, 5.0 ben?tigt)\r\n\tPkte Regelname"},
+		{"fr", fr, "X-Spam-Report: D?tails de l'analyse du message:   (1000.6 points, 5.0 requis)\r\n\t 0.6 MISSING_MID"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := startFake(t, reportReply(true, "1000.6", "5.0", tc.report))
+			h := start(t, f, `, "report": true`)
+			v := h.Data(sdktest.NewTxn("alice@example.org", "bob@example.net"), []byte(received))
+			if !strings.Contains(v.Reason, "tests=GTUBE,MISSING_MID ") && !strings.HasSuffix(v.Reason, "tests=GTUBE,MISSING_MID") {
+				t.Errorf("reason %q, want tests=GTUBE,MISSING_MID", v.Reason)
+			}
+			got := string(sdktest.Apply(t, []byte(received), v))
+			if !strings.Contains(got, tc.heading) || strings.Contains(got, "FORGED") || strings.Contains(got, "Buy now") {
+				t.Fatalf("message after the stage:\n%s\nwant X-Spam-Report from the table's heading on:\n%s", got, tc.heading)
+			}
+		})
+	}
+}

@@ -95,11 +95,7 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 		v.Edits = edits
 		return v, nil
 	case s.tag != nil && r.score >= *s.tag:
-		tag := tagSubject(m, s.prefix)
-		done := "Subject tagged"
-		if len(tag) == 0 {
-			done = "Subject already tagged"
-		}
+		tag, done := tagSubject(m, s.prefix)
 		edits = append(edits, tag...)
 		reason += fmt.Sprintf(", at or over tag_score %g: %s", *s.tag, done)
 	}

@@ -33,6 +33,15 @@ func TestSubjectTag(t *testing.T) {
 			"Subject: *** SPAM *** =?UTF-8?Q?=C3=A9t=C3=A9?=\r\n =?UTF-8?Q?_chaud?=\r\n", sdk.ActionContinue},
 		{"long", ``, "6.0", "Subject: " + long + "\r\n", "Subject: *** SPAM ***\r\n " + long + "\r\n", sdk.ActionContinue},
 		{"own prefix", `, "subject_prefix": " [SPAM] "`, "6.0", "Subject: hello\r\n", "Subject: [SPAM] hello\r\n", sdk.ActionContinue},
+		// Obsolete folding (RFC 5322 §4.2) the core would refuse in an
+		// edit: the blank continuation lines go, the text stays.
+		{"blank fold", ``, "6.0", "Subject: hello\r\n \r\n world\r\n \r\n",
+			"Subject: *** SPAM *** hello\r\n world\r\n", sdk.ActionContinue},
+		{"leading white space", ``, "6.0", "Subject: \t  hello\r\n", "Subject: *** SPAM *** hello\r\n", sdk.ActionContinue},
+		{"UTF-8", ``, "6.0", "Subject: \xc3\xa9t\xc3\xa9\r\n", "Subject: *** SPAM *** \xc3\xa9t\xc3\xa9\r\n", sdk.ActionContinue},
+		// Not UTF-8: the plugin sees U+FFFD, which would replace the
+		// Latin-1 bytes; the Subject is left alone.
+		{"Latin-1", ``, "6.0", "Subject: caf\xe9\r\n", "Subject: caf\xe9\r\n", sdk.ActionContinue},
 		{"quarantined, not tagged", `, "quarantine_score": 8`, "8.0", "Subject: hello\r\n", "Subject: hello\r\n", sdk.ActionQuarantine},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -52,6 +61,9 @@ func TestSubjectTag(t *testing.T) {
 			}
 			if got := string(sdktest.Apply(t, []byte(in), v)); got != want {
 				t.Fatalf("message after the stage:\n%q\nwant\n%q", got, want)
+			}
+			if tc.name == "Latin-1" && !strings.HasSuffix(v.Reason, "Subject not tagged: it is not UTF-8") {
+				t.Fatalf("reason %q, want it to say the Subject was not tagged", v.Reason)
 			}
 		})
 	}
