@@ -14,8 +14,16 @@ import (
 // daemon hands reports to cleanup, which applies transport_maps) instead
 // of by MX, which for our own domain is this host: a loop, and the report
 // dropped. A report is from the null sender: a rule with sender = "<>"
-// matches it, one with another sender does not. Nor does a report get a
-// BCC copy (bcc.go).
+// matches it, one with another sender does not. Plugin mail (the core's
+// Mailer) is from the sender the plugin gave: the rules, and the
+// catch-all's look at their recipients lists, match that sender as they
+// would at DATA, so that mail from notices@brand-a.example takes
+// brand-a's rule, not the null sender's. They match it as it is queued,
+// as the deliver hook will at each attempt (deliver.go), so that the two
+// agree: the core ignores a sender edit at this hook, so sender_canonical,
+// masquerade_domains, SRS and BATV leave it as the plugin gave it. Nor
+// does a report or plugin mail get a BCC copy (bcc.go): the hook may add
+// no recipient.
 //
 // Before routing, the recipient is readdressed as Postfix's cleanup
 // would (recipient_canonical_maps with postsrsd's reverse table, then
@@ -34,6 +42,7 @@ import (
 // it to. An alias with several targets is left as it is (a report goes
 // to one recipient), routed by its own rule.
 func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verdict, error) {
+	from := p.ruleSender(t.Envelope.MailFrom)
 	var edits []sdk.Edit
 	var why []string
 	for _, r := range t.Envelope.Rcpts {
@@ -60,7 +69,7 @@ func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 			to, tagged = orig, true
 			why = append(why, fmt.Sprintf("route: BATV: report to <%s> goes to <%s>", r.Addr, orig))
 		}
-		switch targets, err := p.expand("", to, 0); {
+		switch targets, err := p.expand(from, to, 0); {
 		case err != nil:
 			why = append(why, fmt.Sprintf("route: report to <%s>: %v", to, err))
 		case len(targets) > 1:
@@ -75,7 +84,7 @@ func (p *Plugin) Bounce(_ context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 				edits = append(edits, sdk.ChangeHeader{Name: "To", Occurrence: 1, Value: "<" + to + ">"})
 			}
 		}
-		edits = append(edits, p.routeEdit("", to)...)
+		edits = append(edits, p.routeEdit(from, to)...)
 	}
 	v := sdk.Continue(edits...)
 	if len(why) > 0 {
