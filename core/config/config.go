@@ -265,6 +265,10 @@ type Delivery struct {
 	// Sluice's and others'), as Postfix's bounce_queue_lifetime: a
 	// report to a forged sender need not wait five days. Default max_age.
 	BounceMaxAge Duration `toml:"bounce_max_age"`
+	// TLSRequiredHeader honours "TLS-Required: No" (RFC 8689 §5): such a
+	// message ignores the recipient domain's MTA-STS and DANE. Default
+	// true (applyDefaults, as Postfix's tls_required_enable).
+	TLSRequiredHeader bool `toml:"tls_required_header"`
 	// SourceAddress and SourceAddress6 are the local addresses outgoing
 	// SMTP and LMTP connections bind to, IPv4 and IPv6 ones, as
 	// Postfix's smtp_bind_address and smtp_bind_address6 (source.go);

@@ -25,6 +25,9 @@ func (c *Config) applyDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./data"
 	}
+	if !c.written("delivery", "tls_required_header") {
+		c.Delivery.TLSRequiredHeader = true
+	}
 	if c.DNS.Timeout.Duration == 0 {
 		c.DNS.Timeout.Duration = 5 * time.Second
 	}

@@ -94,6 +94,8 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		}
 		if m.RequireTLS {
 			dctx = withRequireTLS(dctx)
+		} else if m.TLSRequiredNo && a.cfg.TLSRequiredHeader {
+			dctx = withTLSRequiredNo(dctx)
 		}
 		res, via := a.deliverTo(dctx, m, body, d)
 		took := time.Since(start)

@@ -80,10 +80,19 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 		}
 		return &daneError{only: true, err: fmt.Errorf("%s: %s", h.host, why)}
 	}
+	// ignore: the message says "TLS-Required: No" (tlsrequiredno.go):
+	// the MX host's DANE is checked and reported but stops nothing. A
+	// route's tls=dane is the operator's and stays.
+	ignore := h.mx && tlsRequiredNoFrom(ctx)
 	// lookupFailed is a failed lookup: the host is skipped, and a TLS
 	// report counts it as dnssec-invalid (RFC 8460 §4.3.2.1).
 	lookupFailed := func(err error) error {
 		a.policyFailed(ctx, h.tls.tlsaRPT(nexthop, h.host, nil), rptDNSSECInvalid, h.host, err)
+		if ignore {
+			a.log.Warn("delivery: DANE "+tlsRequiredNoLog+": TLSA lookup failed; host used without DANE",
+				"host", h.host, "err", err)
+			return nil
+		}
 		return &daneError{lookup: true, err: err}
 	}
 	bases, err := a.tlsaBases(ctx, h.host, found)
@@ -137,8 +146,12 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 		if !h.tls.fallback() {
 			return nil
 		}
-		a.log.Info("delivery: DANE: no usable TLSA record, TLS required without authentication", "host", h.host, "tlsa", name)
-		h.tls.mode = TLSRequired
+		if ignore {
+			a.log.Info("delivery: DANE "+tlsRequiredNoLog+": no usable TLSA record, TLS not required", "host", h.host, "tlsa", name)
+		} else {
+			a.log.Info("delivery: DANE: no usable TLSA record, TLS required without authentication", "host", h.host, "tlsa", name)
+			h.tls.mode = TLSRequired
+		}
 		if h.tls.rpt = h.tls.tlsaRPT(nexthop, h.host, recs); h.tls.rpt != nil {
 			h.tls.rpt.unusable = true // tlsa-invalid (RFC 8460 §4.3.2.1)
 		}
@@ -158,7 +171,7 @@ func (a *Agent) applyDANE(ctx context.Context, h *hop, found dnsresolve.Host, ne
 	// RFC 8461 §2: where DANE TLSA records exist, DANE decides, not an
 	// MTA-STS policy.
 	h.tls = tlsPolicy{mode: tlsDANE, tlsa: usable, daneNames: names, daneKey: key, domain: h.tls.domain, trace: trace,
-		rpt: h.tls.tlsaRPT(nexthop, h.host, usable), requireTLS: h.tls.requireTLS}
+		rpt: h.tls.tlsaRPT(nexthop, h.host, usable), requireTLS: h.tls.requireTLS, ignored: ignore}
 	return nil
 }
 

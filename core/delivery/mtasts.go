@@ -158,10 +158,23 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 		}
 		return hops, nil
 	}
+	// RFC 8689 §5: enforce mode is applied as testing mode, reported
+	// as the policy it is.
+	ignored := p.mode == "enforce" && tlsRequiredNoFrom(ctx)
+	if ignored {
+		a.log.Info("delivery: MTA-STS enforce policy "+tlsRequiredNoLog, "domain", domain, "policy_id", p.id)
+	}
 	var kept []hop
 	for _, h := range hops {
 		ok := p.matches(h.host)
 		switch {
+		case ignored:
+			if !ok {
+				a.log.Warn("delivery: MTA-STS enforce "+tlsRequiredNoLog+": MX host not in the policy; delivering anyway",
+					"domain", domain, "host", h.host, "policy_id", p.id)
+				tr.notInPolicy(h.host)
+			}
+			h.tls = tlsPolicy{report: true, ignored: true, sts: p.mode, domain: domain, trace: tr, rpt: rpt, rptNotInPolicy: !ok}
 		case p.mode == "enforce" && ok:
 			h.tls = tlsPolicy{mode: TLSVerify, sts: p.mode, domain: domain, trace: tr, rpt: rpt}
 		case p.mode == "enforce":
@@ -178,7 +191,11 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 		}
 		kept = append(kept, h)
 	}
-	tr.policy(p.mode, len(kept) == 0)
+	if ignored {
+		tr.policy(p.mode+" ("+tlsRequiredNoLog+")", false)
+	} else {
+		tr.policy(p.mode, len(kept) == 0)
+	}
 	if len(kept) == 0 {
 		o := temporary(stsNoMX.With(domain + " policy " + p.id).Error())
 		return nil, &o

@@ -123,7 +123,11 @@ func (a *Agent) connect(ctx context.Context, h hop, addr, key string) (*session,
 	if errors.As(err, &tf) && h.tls.fallback() {
 		a.log.Info("delivery: STARTTLS failed, retrying in plaintext", "host", h.host, "addr", addr, "err", tf.err)
 		h.tls.trace.handshakeFailed(h.host)
-		if h.tls.report {
+		switch {
+		case h.tls.ignored:
+			a.log.Warn("delivery: TLS policy "+tlsRequiredNoLog+": STARTTLS failed; delivering in plaintext",
+				"domain", h.tls.domain, "host", h.host, "err", tf.err)
+		case h.tls.report:
 			a.log.Warn("delivery: MTA-STS testing: STARTTLS failed, enforce mode would defer; delivering in plaintext",
 				"domain", h.tls.domain, "host", h.host, "err", tf.err)
 		}

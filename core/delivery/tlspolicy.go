@@ -38,6 +38,10 @@ type tlsPolicy struct {
 	// requireTLS: the message was received with REQUIRETLS (RFC 8689,
 	// requiretls.go): no plaintext, and the server must offer it.
 	requireTLS bool
+	// ignored: the recipient domain's policy (MTA-STS enforce, with
+	// report set, or DANE) is checked and reported but does not stop
+	// delivery, for a message with "TLS-Required: No" (tlsrequiredno.go).
+	ignored bool
 }
 
 // tlsaRPT is the TLS reports' policy for host's TLSA records recs, when
@@ -53,7 +57,7 @@ func (p tlsPolicy) tlsaRPT(domain, host string, recs []dnsresolve.TLSA) *rptPoli
 // only without a policy demanding encryption (RFC 8461 §5: in enforce
 // mode a failure is never worked around).
 func (p tlsPolicy) fallback() bool {
-	return !p.requireTLS && (p.mode == "" || p.mode == TLSOpportunistic)
+	return !p.requireTLS && (p.ignored || p.mode == "" || p.mode == TLSOpportunistic)
 }
 
 // required reports whether a server that does not offer STARTTLS must be
@@ -63,7 +67,7 @@ func (p tlsPolicy) required() bool { return !p.fallback() }
 // variant names the policy for the pool key: sessions made under one
 // policy are never reused under another.
 func (p tlsPolicy) variant() string {
-	if p.fallback() && !p.report {
+	if p.fallback() && !p.report && !p.ignored {
 		return ""
 	}
 	v := string(p.mode)
@@ -79,6 +83,11 @@ func (p tlsPolicy) variant() string {
 	if p.requireTLS {
 		// Only sessions that were checked for the extension.
 		v += "+requiretls"
+	}
+	if p.ignored {
+		// A session whose certificate failed is not one the policy
+		// allows for other mail.
+		v += "+ignored"
 	}
 	return v
 }
@@ -127,6 +136,11 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 			if err := verifyDANE(cs, p.daneNames, p.tlsa); err != nil {
 				p.trace.certFailed(host, err)
 				p.rc.certFailed(err)
+				if p.ignored {
+					a.log.Warn("delivery: DANE "+tlsRequiredNoLog+": certificate not trusted; delivering anyway",
+						"host", host, "err", err)
+					return nil
+				}
 				return err
 			}
 			p.trace.daneVerified(host)
@@ -158,8 +172,11 @@ func (a *Agent) clientTLS(host string, p tlsPolicy) (*tls.Config, error) {
 		cfg.InsecureSkipVerify = true
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			if err := verifyChain(cs, host, roots); err != nil {
-				a.log.Warn("delivery: MTA-STS testing: certificate would fail enforce mode; delivering anyway",
-					"domain", p.domain, "host", host, "err", err)
+				msg := "delivery: MTA-STS testing: certificate would fail enforce mode; delivering anyway"
+				if p.ignored {
+					msg = "delivery: MTA-STS enforce " + tlsRequiredNoLog + ": certificate not valid; delivering anyway"
+				}
+				a.log.Warn(msg, "domain", p.domain, "host", host, "err", err)
 				p.trace.certFailed(host, err)
 				p.rc.certFailed(err)
 			}

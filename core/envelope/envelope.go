@@ -82,6 +82,10 @@ type Message struct {
 	DSNRet     string `json:"dsn_ret,omitempty"`   // FULL | HDRS
 	DSNEnvID   string `json:"dsn_envid,omitempty"` // ENVID
 	RequireTLS bool   `json:"require_tls,omitempty"`
+	// TLSRequiredNo: the header, as queued, says "TLS-Required: No" (RFC
+	// 8689 §5) and the message was not received with REQUIRETLS, which
+	// makes the field ignored. Decided once, at reception.
+	TLSRequiredNo bool `json:"tls_required_no,omitempty"`
 
 	State       State     `json:"state"`
 	Attempts    int       `json:"attempts"`

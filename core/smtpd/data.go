@@ -294,6 +294,9 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hd
 		return r
 	}
 	msg.Envelope.Size = int64(len(msg.Body))
+	// RFC 8689 §5: the header as the stages left it; with REQUIRETLS the
+	// field MUST be ignored.
+	msg.Envelope.TLSRequiredNo = !msg.Envelope.RequireTLS && envelope.TLSRequiredNo(msg.Body)
 	if msg.Discard {
 		// The client is told "queued as id": the id must lead to what the
 		// stages did (sluice trace). Best effort: the message is gone
