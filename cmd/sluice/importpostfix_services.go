@@ -267,6 +267,17 @@ func (im *importer) delivery(route *pfRoute) string {
 	default:
 		kv(&b, "delay_warning_time = "+p.take("delay_warning_time"), "delay_warning", tomlStr(d))
 	}
+	if p.set("default_destination_rate_delay") {
+		// Postfix's default unit is the second; 0 is the default, off.
+		switch d, ok := pfTime(p.value("default_destination_rate_delay"), "s"); {
+		case !ok:
+			im.note("default_destination_rate_delay", "not a time")
+		case strings.HasPrefix(d, "0"):
+			p.take("default_destination_rate_delay")
+		default:
+			kv(&b, "default_destination_rate_delay = "+p.take("default_destination_rate_delay"), "rate_delay", tomlStr(d))
+		}
+	}
 	for _, s := range []struct {
 		param, key string
 		v6         bool

@@ -277,6 +277,7 @@ type Delivery struct {
 	SourceAddress6 string `toml:"source_address6"`
 
 	MXLimits     // mx_address_limit, mx_session_limit (mxlimits.go)
+	RatePacing   // rate_delay (ratedelay.go)
 	TLSReporting // tls_rpt and its keys (tlsrpt.go)
 }
 

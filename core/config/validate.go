@@ -266,6 +266,9 @@ func (c *Config) validate() error {
 	if err := c.validateMXLimits(f); err != nil {
 		return err
 	}
+	if err := c.validateRateDelay(f); err != nil {
+		return err
+	}
 	if err := c.validateTLSRPT(f); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"maps"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/bounce"
@@ -100,6 +101,15 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		res, via := a.deliverTo(dctx, m, body, d)
 		took := time.Since(start)
 		res = stampRoutes(res, routes)
+		if rateHeld(res) {
+			// Waiting for the destination's rate delay: not an attempt,
+			// and deliverTo's debug line is its only trace.
+			maps.Copy(results, res)
+			if a.metrics != nil {
+				a.metrics.DeliveryEnded()
+			}
+			continue
+		}
 		a.softBounce(res)
 		remote := remoteHost(via)
 		for addr, o := range res {
@@ -117,6 +127,17 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		}
 	}
 	a.record(ctx, id, results, body)
+}
+
+// rateHeld reports whether res is a destination's waiting for its rate
+// delay (deliverTo).
+func rateHeld(res map[string]outcome) bool {
+	for _, o := range res {
+		if o.rateUntil.IsZero() {
+			return false
+		}
+	}
+	return len(res) > 0
 }
 
 // stillActive reports whether message id is still queued and active, as
@@ -279,6 +300,9 @@ func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res 
 		// it should know.
 		attrs = append(attrs, "soft_bounce", kept)
 	}
+	if d.rateWaited {
+		attrs = append(attrs, "rate_waited", true)
+	}
 	a.log.Info("delivery attempt", attrs...)
 	a.traceAttempt(m, d, via, rcpts, result, last, tlsState, sts, kept)
 	if a.metrics != nil {
@@ -358,6 +382,7 @@ func (a *Agent) record(ctx context.Context, id string, results map[string]outcom
 func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) (entries []bounce.Recipient, lines []rcptLine) {
 	tried := false
 	var lastTemp string
+	var rateAt time.Time     // the earliest start a rate delay promised
 	line := map[string]int{} // index in lines, by address
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
@@ -369,6 +394,15 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 			// Delivered and recorded during this attempt, before its
 			// next destination (recordDelivered): it was tried.
 			tried = tried || (r.Status == envelope.RcptDelivered && o.status == envelope.RcptDelivered && !o.skipped)
+			continue
+		}
+		if !o.rateUntil.IsZero() {
+			// Waiting for its destination's rate delay: no attempt,
+			// no line; the message comes back at the promised start.
+			noteRoute(r, o)
+			if rateAt.IsZero() || o.rateUntil.Before(rateAt) {
+				rateAt = o.rateUntil
+			}
 			continue
 		}
 		if o.skipped {
@@ -432,7 +466,12 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		return entries, lines
 	}
 	m.NextAttempt = now.Add(a.retryDelay(m.Attempts))
-	m.LastError = lastTemp
+	if !rateAt.IsZero() && rateAt.Before(m.NextAttempt) {
+		m.NextAttempt = rateAt
+	}
+	if lastTemp != "" || rateAt.IsZero() {
+		m.LastError = lastTemp
+	}
 	if a.delayWarningDue(m, now) {
 		m.DelayNotified = true
 		until := m.Received.Add(a.cfg.MaxAge.Duration)

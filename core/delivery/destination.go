@@ -21,6 +21,9 @@ type destination struct {
 	relay  *hop                  // the smarthost, when relaying
 	route  Route                 // the transport
 	rcpts  []*envelope.Recipient // in message order
+	// rateWaited marks a delivery that waited for its destination's
+	// rate_delay (rate.go): its attempt's log line says so.
+	rateWaited bool
 }
 
 // hop is one host a destination may be reached through.
@@ -93,6 +96,9 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 					d.route.TLS, d.route.CAFile = rt.TLS, rt.CAFile
 				}
 				d.route.Source = d.route.Source.over(rt.Source)
+				if rt.HasRateDelay {
+					d.route.RateDelay, d.route.HasRateDelay = rt.RateDelay, true
+				}
 			}
 			switch d.route.Kind {
 			case RouteSMTP:

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
@@ -75,6 +76,10 @@ type outcome struct {
 	// reply is kept (as Postfix's "delivery temporarily suspended" keeps
 	// the original reason).
 	skipped bool
+	// rateUntil, set on a skipped outcome, is the start its destination's
+	// rate delay promised the recipient (rate.go): the message comes
+	// back then, nothing logged or counted.
+	rateUntil time.Time
 	// softBounced marks a permanent failure soft_bounce deferred.
 	softBounced bool
 	// rerouted marks a recipient a stage (routeBy) moved to route at the

@@ -39,6 +39,15 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		o.skipped = true
 		return forAll(d, o), ""
 	}
+	if delay := a.rateDelay(d); delay > 0 {
+		until, waited, ok := a.rt.rate.take(d.key, m.ID, a.clock(), delay)
+		if !ok {
+			a.log.Debug("delivery: waiting for the destination's rate_delay", "id", m.ID, "dest", d.name, "rate_delay", delay, "until", until)
+			return forAll(d, outcome{status: envelope.RcptPending, skipped: true, rateUntil: until}), ""
+		}
+		d.rateWaited = waited
+		defer a.rt.rate.done(d.key)
+	}
 	res, via, saw421 := a.deliverHops(ctx, m, body, d)
 	if ctx.Err() == nil && !withdrawnAll(res) {
 		// Only the site failing counts towards a backoff: no server

@@ -61,6 +61,7 @@ type routing struct {
 	opt     Routing
 	backoff *backoffs
 	sts     *stsCache
+	rate    *rates
 }
 
 func newRouting(opt Routing) *routing {
@@ -76,5 +77,5 @@ func newRouting(opt Routing) *routing {
 	if opt.BackoffMax < opt.Backoff {
 		opt.BackoffMax = max(time.Hour, opt.Backoff)
 	}
-	return &routing{opt: opt, backoff: newBackoffs(), sts: newSTSCache()}
+	return &routing{opt: opt, backoff: newBackoffs(), sts: newSTSCache(), rate: newRates()}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
 )
@@ -41,6 +42,10 @@ import (
 //	source=ADDR        bind this local address (Postfix's -o
 //	                   smtp_bind_address); once per family at most, it
 //	                   replaces [delivery] source_address of its family
+//	rate_delay=DUR     the time between the starts of two deliveries to
+//	                   one destination, one at a time, instead of
+//	                   [delivery] rate_delay (Postfix's -o
+//	                   smtp_destination_rate_delay); 0s turns it off
 //
 // A TLS policy other than opportunistic never falls back to plaintext:
 // a failed handshake defers the recipients.
@@ -96,6 +101,10 @@ type Route struct {
 	CAFile   string
 	AuthFile string
 	Source   Source // source=: the local addresses to bind (source.go)
+	// RateDelay is rate_delay=, used when HasRateDelay (it may be 0s,
+	// turning [delivery] rate_delay off for the rule's mail).
+	RateDelay    time.Duration
+	HasRateDelay bool
 }
 
 // ParseRoute parses a route string; "" is the default route (mx).
@@ -184,6 +193,12 @@ func ParseRoute(s string) (Route, error) {
 			r.TLS = m
 		case "ca":
 			r.CAFile = v[0]
+		case "rate_delay":
+			d, err := time.ParseDuration(v[0])
+			if err != nil || d < 0 {
+				return r, fmt.Errorf("route %q: rate_delay=%s: want a duration such as 500ms or 1m, not negative", s, v[0])
+			}
+			r.RateDelay, r.HasRateDelay = d, true
 		case "authfile":
 			if r.Kind != RouteSMTP {
 				return r, fmt.Errorf("route %q: authfile is for smtp routes", s)
@@ -230,6 +245,9 @@ func (r Route) String() string {
 		q.Set("authfile", r.AuthFile)
 	}
 	r.Source.addTo(q)
+	if r.HasRateDelay {
+		q.Set("rate_delay", r.RateDelay.String())
+	}
 	if len(q) > 0 {
 		s += "?" + q.Encode()
 	}

@@ -1,0 +1,130 @@
+package delivery
+
+import (
+	"sync"
+	"time"
+)
+
+// rates paces deliveries per destination under a rate delay ([delivery]
+// rate_delay, a route's rate_delay=), as Postfix's queue manager does
+// with default_destination_rate_delay: one delivery at a time, each
+// starting at least the delay after the one before. The destination is
+// what backoff knows it by (destination.key): the recipient domain for
+// MX mail, the next hop for a relay, smtp: or lmtp: route.
+//
+// A message whose destination may not start yet is not slept on: it is
+// promised the next free start and goes back to the queue's schedule
+// index for that time (apply sets its NextAttempt), with no attempt
+// counted. Each waiting message is so read and written once more, not
+// once per start of the destination, and the promise keeps it ahead of
+// mail arriving later. The state lives in memory only; a restart or a
+// reload forgets it, as Postfix's does.
+type rates struct {
+	mu        sync.Mutex
+	m         map[string]*rateState
+	nextSweep int // sweep when m reaches this many entries
+}
+
+type rateState struct {
+	last time.Time // the last delivery's start
+	busy bool      // a delivery is running
+	tail time.Time // the first start not yet promised to a waiting message
+	// held are the waiting messages, by ID, and the start each was
+	// promised.
+	held map[string]time.Time
+}
+
+// rateSweepEvery bounds the table as backoffSweepEvery does backoffs'.
+const rateSweepEvery = 4096
+
+// busyRecheck is the longest a message promised a start waits before it
+// looks again while the destination's delivery before it still runs:
+// that one's end is not known in advance.
+const busyRecheck = 5 * time.Second
+
+func newRates() *rates {
+	return &rates{m: map[string]*rateState{}, nextSweep: rateSweepEvery}
+}
+
+// take asks to start a delivery of message id to key at now, at least
+// delay after the last start there. When ok, the delivery may start
+// (done must follow its end), and waited reports that the message had
+// been waiting for it. Otherwise until is when the message comes back.
+func (r *rates) take(key, id string, now time.Time, delay time.Duration) (until time.Time, waited, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := r.m[key]
+	if st == nil {
+		if len(r.m) >= r.nextSweep {
+			r.sweep(now)
+		}
+		st = &rateState{held: map[string]time.Time{}}
+		r.m[key] = st
+	}
+	if !now.Before(st.tail) {
+		// Every start promised is past: a message that has not come
+		// for its own (deleted, held, bounced) keeps no place.
+		clear(st.held)
+	}
+	slot, promised := st.held[id]
+	earliest := st.last.Add(delay)
+	free := !st.busy && !now.Before(earliest)
+	if free && (promised || !now.Before(st.tail)) {
+		delete(st.held, id)
+		st.last, st.busy = now, true
+		st.tail = later(st.tail, now.Add(delay))
+		return time.Time{}, promised, true
+	}
+	at := earliest
+	if !promised {
+		at = later(at, st.tail)
+	} else {
+		// Back before its start (the retry schedule) or after it while
+		// the destination was busy or paused (a late dispatch): it keeps
+		// its place ahead of the messages not yet promised one.
+		at = later(at, slot)
+	}
+	if st.busy {
+		at = later(at, now.Add(min(delay, busyRecheck)))
+	}
+	st.held[id] = at
+	st.tail = later(st.tail, at.Add(delay))
+	return at, false, false
+}
+
+// done ends the delivery take allowed at key.
+func (r *rates) done(key string) {
+	r.mu.Lock()
+	if st := r.m[key]; st != nil {
+		st.busy = false
+	}
+	r.mu.Unlock()
+}
+
+// sweep drops the destinations with nothing running, promised or still
+// paused at now. r.mu is held.
+func (r *rates) sweep(now time.Time) {
+	for k, st := range r.m {
+		if !st.busy && !now.Before(st.tail) {
+			delete(r.m, k)
+		}
+	}
+	r.nextSweep = len(r.m) + rateSweepEvery
+}
+
+// later is the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// rateDelay is d's rate delay: its route's rate_delay=, else [delivery]
+// rate_delay.
+func (a *Agent) rateDelay(d *destination) time.Duration {
+	if d.route.HasRateDelay {
+		return d.route.RateDelay
+	}
+	return a.cfg.RateDelay.Duration
+}
