@@ -57,9 +57,13 @@ func (a *Agent) requireTLSHops(ctx context.Context, d *destination, hops []hop) 
 			continue
 		}
 		if h.mx && !h.mxSecure && (h.tls.sts == "" || h.tls.rptNotInPolicy) {
-			// Not validated by DNSSEC nor by the MTA-STS policy applied
-			// (a route's own tls= skips it): ask the policy here.
-			if !stsAsked && a.rt.opt.MTASTS {
+			// Not validated by DNSSEC nor by the MTA-STS policy applied.
+			// A route's own tls= skips applySTS: ask the policy here.
+			// Where applySTS ran, its answer stands: asking again
+			// fetched a policy that had just failed a second time (its
+			// failure counted twice in a TLS report), and a policy that
+			// could not be had lists no host.
+			if !stsAsked && a.rt.opt.MTASTS && d.route.TLS != "" {
 				if p := a.stsPolicy(ctx, d.domain); p != nil && p.mode != "none" {
 					listed = p.matches
 				}
