@@ -15,6 +15,10 @@ import (
 // Config is the stage's [stage.config].
 type Config struct {
 	Responders []ResponderConfig `json:"responders"`
+	// DetailSeparator lists the characters that start a +detail in a
+	// local part, as the route plugin's key of that name ("+" when unset,
+	// "" for none): alice+lists@ is alice's.
+	DetailSeparator *string `json:"detail_separator"`
 }
 
 // ResponderConfig is one [[stage.config.responders]] table.
@@ -33,12 +37,18 @@ type ResponderConfig struct {
 	Until string `json:"until"`
 	// Days is how long a sender who got a reply gets no other (7).
 	Days *int `json:"days"`
+	// Addresses are the recipient's other addresses (aliases), which
+	// count as hers in To and Cc, as Sieve vacation's :addresses
+	// (RFC 5230 §4.5).
+	Addresses []string `json:"addresses"`
 }
 
 // responder is a checked ResponderConfig.
 type responder struct {
-	address     string // normalised (addrKey)
-	subject     string // "" means "Auto: " + the original's
+	address     string          // normalised (addrKey): the key of the record
+	written     string          // as configured, the domain normalised: From of the reply
+	mine        map[string]bool // address and addresses, normalised
+	subject     string          // "" means "Auto: " + the original's
 	body        string
 	from, until time.Time // zero: unbounded
 	days        int
@@ -47,34 +57,57 @@ type responder struct {
 // defaultDays is Sieve vacation's default interval (RFC 5230 §4.1).
 const defaultDays = 7
 
-// parseConfig checks the stage config; an error names the key it is
-// about, as sdk.ConfigError.Key reads it.
-func parseConfig(cfg sdk.Config) (map[string]*responder, error) {
+// defaultSeparator is the +detail separator when detail_separator is
+// unset: the common one (Postfix, Dovecot, RFC 5233's examples).
+const defaultSeparator = "+"
+
+// parseConfig checks the stage config and returns the responders by
+// address and the detail separator; an error names the key it is about,
+// as sdk.ConfigError.Key reads it.
+func parseConfig(cfg sdk.Config) (map[string]*responder, string, error) {
 	var c Config
 	if err := cfg.Decode(&c); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if len(c.Responders) == 0 {
-		return nil, fmt.Errorf("responders = []: list at least one [[stage.config.responders]]")
+		return nil, "", fmt.Errorf("responders = []: list at least one [[stage.config.responders]]")
+	}
+	sep := defaultSeparator
+	if c.DetailSeparator != nil {
+		sep = *c.DetailSeparator
+	}
+	if strings.ContainsAny(sep, "@\"\\ \t\r\n") {
+		return nil, "", fmt.Errorf("detail_separator = %q: want characters of a local part, as \"+\"", sep)
 	}
 	out := map[string]*responder{}
 	for i, rc := range c.Responders {
 		r, err := rc.check()
 		if err != nil {
-			return nil, fmt.Errorf("%w (responder %d)", err, i+1)
+			return nil, "", fmt.Errorf("%w (responder %d)", err, i+1)
 		}
 		if out[r.address] != nil {
-			return nil, fmt.Errorf("responders.address = %q: given twice", rc.Address)
+			return nil, "", fmt.Errorf("responders.address = %q: given twice", rc.Address)
 		}
 		out[r.address] = r
 	}
-	return out, nil
+	return out, sep, nil
 }
 
 func (rc ResponderConfig) check() (*responder, error) {
-	r := &responder{address: addrKey(strings.TrimSpace(rc.Address)), subject: rc.Subject, days: defaultDays}
+	written := strings.TrimSpace(rc.Address)
+	r := &responder{address: addrKey(written), subject: rc.Subject, days: defaultDays}
 	if !isMailbox(r.address) {
 		return nil, fmt.Errorf("responders.address = %q: want a mailbox, local@domain", rc.Address)
+	}
+	at := strings.LastIndexByte(written, '@')
+	r.written = written[:at] + r.address[strings.LastIndexByte(r.address, '@'):]
+	r.mine = map[string]bool{r.address: true}
+	for _, a := range rc.Addresses {
+		k := addrKey(strings.TrimSpace(a))
+		if !isMailbox(k) {
+			return nil, fmt.Errorf("responders.addresses = %q: want a mailbox, local@domain", a)
+		}
+		r.mine[k] = true
 	}
 	if strings.ContainsAny(rc.Subject, "\r\n") || !utf8.ValidString(rc.Subject) {
 		return nil, fmt.Errorf("responders.subject = %q: want one line of UTF-8", rc.Subject)
@@ -143,14 +176,16 @@ func (r *responder) active(now time.Time) bool {
 	return (r.from.IsZero() || !now.Before(r.from)) && (r.until.IsZero() || !now.After(r.until))
 }
 
-// addrKey normalises an address as the core compares recipients: the
-// local part exactly, the domain without case (RFC 5321 §2.4) and with
-// its internationalized labels as A-labels, so that alice@bücher.example
-// (SMTPUTF8, RFC 6531) and alice@xn--bcher-kva.example are one.
+// addrKey normalises an address as the route plugin's lookups do: the
+// whole of it without case and the domain's internationalized labels as
+// A-labels, so that Alice@bücher.example (SMTPUTF8, RFC 6531) and
+// alice@xn--bcher-kva.example are one. RFC 5321 §2.4 lets a server treat
+// local parts with case, but mailbox servers do not, and Sieve compares
+// addresses with i;ascii-casemap by default (RFC 5228 §2.7.3).
 func addrKey(a string) string {
 	i := strings.LastIndexByte(a, '@')
 	if i < 0 {
-		return a
+		return strings.ToLower(a)
 	}
 	labels := strings.Split(a[i+1:], ".")
 	for j, l := range labels {
@@ -158,7 +193,41 @@ func addrKey(a string) string {
 			labels[j] = al
 		}
 	}
-	return a[:i] + "@" + strings.ToLower(strings.Join(labels, "."))
+	return strings.ToLower(a[:i] + "@" + strings.Join(labels, "."))
+}
+
+// baseOf removes the +detail (RFC 5233's subaddress) from a normalised
+// address: "alice+lists@x" is "alice@x". ok is false when it has none.
+func baseOf(key, sep string) (base string, ok bool) {
+	at := strings.LastIndexByte(key, '@')
+	if sep == "" || at < 0 {
+		return key, false
+	}
+	i := strings.IndexAny(key[:at], sep)
+	if i <= 0 {
+		return key, false
+	}
+	return key[:i] + key[at:], true
+}
+
+// owns reports whether addr is one of r's (RFC 5230 §4.5): its address
+// or one of its addresses, with or without a +detail.
+func (r *responder) owns(addr, sep string) bool {
+	k := addrKey(addr)
+	if r.mine[k] {
+		return true
+	}
+	base, ok := baseOf(k, sep)
+	return ok && r.mine[base]
+}
+
+// fromAddr is the reply's From address: as configured, for a responder a
+// test builds by hand its key.
+func (r *responder) fromAddr() string {
+	if r.written != "" {
+		return r.written
+	}
+	return r.address
 }
 
 // isMailbox is a loose check of local@domain, enough to catch a typo.

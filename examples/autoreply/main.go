@@ -25,6 +25,7 @@ type Autoreply struct {
 	now        func() time.Time
 	mailer     sdk.Mailer
 	responders map[string]*responder
+	sep        string // detail_separator
 	state      *replied
 }
 
@@ -34,13 +35,13 @@ func (p *Autoreply) Configure(_ context.Context, cfg sdk.Config) error {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	rs, err := parseConfig(cfg)
+	rs, sep, err := parseConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("autoreply: %w", err)
 	}
 	// A dry run (check-config, replay) has no state directory and sends
 	// nothing, and must not write the daemon's record.
-	p.mailer, p.responders, p.state = cfg.Mailer, rs, loadReplied(cfg.StateDir, rs, p.now())
+	p.mailer, p.responders, p.sep, p.state = cfg.Mailer, rs, sep, loadReplied(cfg.StateDir, rs, p.now())
 	return nil
 }
 
@@ -54,11 +55,15 @@ func (p *Autoreply) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.V
 		return sdk.Continue(), nil
 	}
 	var notes []string
+	done := map[*responder]bool{}
 	for _, rcpt := range t.Envelope.Rcpts {
-		r := p.responders[addrKey(rcpt.Addr)]
-		if r == nil {
+		r := p.responderFor(rcpt.Addr)
+		// Two recipients of one responder (alice@ and alice+lists@) get
+		// one answer, not a second "answered within" note.
+		if r == nil || done[r] {
 			continue
 		}
+		done[r] = true
 		if note := p.answer(ctx, r, t.Envelope.MailFrom, m); note != "" {
 			notes = append(notes, note)
 		}
@@ -69,6 +74,20 @@ func (p *Autoreply) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.V
 	return sdk.Continue().Because("autoreply: " + strings.Join(notes, "; ")), nil
 }
 
+// responderFor is the responder of the envelope recipient rcpt: its
+// address's, else, for alice+lists@, alice@'s (RFC 5233: the subaddress
+// is the user's mailbox).
+func (p *Autoreply) responderFor(rcpt string) *responder {
+	k := addrKey(rcpt)
+	if r := p.responders[k]; r != nil {
+		return r
+	}
+	if base, ok := baseOf(k, p.sep); ok {
+		return p.responders[base]
+	}
+	return nil
+}
+
 // answer sends r's reply to sender unless a rule says not to, and says
 // what came of it ("" when r is outside its dates).
 func (p *Autoreply) answer(ctx context.Context, r *responder, sender string, m *sdk.Message) string {
@@ -76,12 +95,12 @@ func (p *Autoreply) answer(ctx context.Context, r *responder, sender string, m *
 	if !r.active(now) {
 		return ""
 	}
-	why := senderRule(sender, r.address)
+	why := senderRule(sender, r, p.sep)
 	if why == "" {
 		why = headerRule(m)
 	}
 	if why == "" {
-		why = addressedRule(m, r.address)
+		why = addressedRule(m, r, p.sep)
 	}
 	if why != "" {
 		return "no reply for " + r.address + ": " + why

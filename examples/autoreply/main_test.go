@@ -413,3 +413,110 @@ func TestRespondersDoNotLoop(t *testing.T) {
 		t.Fatalf("bob answered alice's auto-reply: %d sent", len(hb.Sent()))
 	}
 }
+
+// Addresses compare without case, the local part too, as the route
+// plugin and Sieve (i;ascii-casemap, RFC 5228 §2.7.3) compare them: the
+// envelope recipient, the To check, the sender who is the responder and
+// the record of senders. The reply is From the address as configured.
+func TestAddressCase(t *testing.T) {
+	h, _ := start(t, `{"responders": [{"address": "Alice.Smith@Example.org", "body": "away"}]}`)
+	raw := []byte("From: bob@example.net\nTo: ALICE.SMITH@example.org\nSubject: x\n\nhi\n")
+	data(t, h, sdktest.NewTxn("bob@example.net", "alice.smith@example.ORG"), raw)
+	if len(h.Sent()) != 1 || !strings.HasPrefix(string(h.Sent()[0].Message), "From: <Alice.Smith@example.org>\r\n") {
+		t.Fatalf("sent %+v, want one reply From <Alice.Smith@example.org>", h.Sent())
+	}
+	if v := data(t, h, sdktest.NewTxn("Bob@example.net", "ALICE.smith@example.org"), raw); !strings.Contains(v.Reason, "answered within 7 days") {
+		t.Errorf("Bob@ after bob@: reason %q", v.Reason)
+	}
+	if v := data(t, h, sdktest.NewTxn("alice.SMITH@example.org", "alice.smith@example.org"), raw); !strings.Contains(v.Reason, "sent by the responder itself") {
+		t.Errorf("from herself in other case: reason %q", v.Reason)
+	}
+	if len(h.Sent()) != 1 {
+		t.Fatalf("%d sent", len(h.Sent()))
+	}
+}
+
+// Mail to alice+lists@ is alice's (RFC 5233): her responder answers it
+// once, From her address, and alice+lists@ in To is hers (RFC 5230 §4.5:
+// the final envelope recipient is the user's). A responder of the
+// subaddress itself wins; detail_separator = "" turns this off, "-"
+// changes the separator.
+func TestSubaddress(t *testing.T) {
+	h, _ := start(t, cfg)
+	v := data(t, h, sdktest.NewTxn("bob@example.net", "alice+lists@example.org", "Alice+Other@example.org"),
+		[]byte("From: bob@example.net\nTo: alice+lists@example.org\nSubject: x\n\nhi\n"))
+	if len(h.Sent()) != 1 || !strings.HasPrefix(string(h.Sent()[0].Message), "From: <alice@example.org>\r\n") {
+		t.Fatalf("sent %+v, want one reply from alice", h.Sent())
+	}
+	if v.Reason != "autoreply: replied for alice@example.org to bob@example.net (sdktest-1)" {
+		t.Errorf("two subaddresses: reason %q, want one reply noted", v.Reason)
+	}
+	v = data(t, h, sdktest.NewTxn("carol@example.net", "alice@example.org"), []byte("To: Alice <alice+work@example.org>\nSubject: x\n\nhi\n"))
+	if len(h.Sent()) != 2 || !strings.Contains(v.Reason, "replied for alice@example.org") {
+		t.Fatalf("To alice+work@: %d sent, reason %q", len(h.Sent()), v.Reason)
+	}
+	if v := data(t, h, sdktest.NewTxn("alice+test@example.org", "alice@example.org"), msg()); !strings.Contains(v.Reason, "responder itself") {
+		t.Errorf("from alice+test@: reason %q", v.Reason)
+	}
+
+	h, _ = start(t, `{"responders": [{"address": "alice@example.org", "body": "a"}, {"address": "alice+lists@example.org", "body": "l"}]}`)
+	data(t, h, sdktest.NewTxn("bob@example.net", "alice+lists@example.org"), []byte("To: alice+lists@example.org\n\nhi\n"))
+	if len(h.Sent()) != 1 || !strings.HasSuffix(string(h.Sent()[0].Message), "\r\n\r\nl\r\n") {
+		t.Fatalf("own responder of alice+lists@: %+v", h.Sent())
+	}
+
+	h, _ = start(t, `{"detail_separator": "", "responders": [{"address": "alice@example.org", "body": "a"}]}`)
+	v = data(t, h, sdktest.NewTxn("bob@example.net", "alice+lists@example.org"), []byte("To: alice+lists@example.org\n\nhi\n"))
+	if len(h.Sent()) != 0 || v.Reason != "" {
+		t.Fatalf("detail_separator empty: %d sent, reason %q", len(h.Sent()), v.Reason)
+	}
+	v = data(t, h, bob(), []byte("To: alice+lists@example.org\n\nhi\n"))
+	if len(h.Sent()) != 0 || !strings.Contains(v.Reason, "not addressed") {
+		t.Fatalf("detail_separator empty, To alice+lists@: %d sent, reason %q", len(h.Sent()), v.Reason)
+	}
+
+	h, _ = start(t, `{"detail_separator": "-", "responders": [{"address": "alice@example.org", "body": "a"}]}`)
+	data(t, h, sdktest.NewTxn("bob@example.net", "alice-lists@example.org"), []byte("To: alice-lists@example.org\n\nhi\n"))
+	if len(h.Sent()) != 1 {
+		t.Fatalf(`detail_separator "-": %d sent`, len(h.Sent()))
+	}
+}
+
+// addresses are the recipient's other addresses (Sieve's :addresses, RFC
+// 5230 §4.5): one of them in To or Cc is hers, with a +detail or in other
+// case too, and mail from one is from her. They are not recipients the
+// responder answers for.
+func TestAddresses(t *testing.T) {
+	config := `{"responders": [{"address": "alice@example.org", "body": "away", "addresses": ["Alice.Smith@example.org", "info@éxample.org"]}]}`
+	for i, to := range []string{"alice.smith@example.org", "Team <ALICE.SMITH+x@example.org>", "info@xn--xample-9ua.org"} {
+		h, _ := start(t, config)
+		data(t, h, bob(), []byte("From: bob@example.net\nTo: "+to+"\nSubject: x\n\nhi\n"))
+		if len(h.Sent()) != 1 || !strings.HasPrefix(string(h.Sent()[0].Message), "From: <alice@example.org>\r\n") {
+			t.Errorf("case %d, To %s: sent %+v", i, to, h.Sent())
+		}
+	}
+	h, _ := start(t, config)
+	if v := data(t, h, bob(), []byte("To: smith@example.org\n\nhi\n")); !strings.Contains(v.Reason, "not addressed") {
+		t.Errorf("other address: reason %q", v.Reason)
+	}
+	if v := data(t, h, sdktest.NewTxn("alice.smith@example.org", "alice@example.org"), msg()); !strings.Contains(v.Reason, "responder itself") {
+		t.Errorf("from an alias of hers: reason %q", v.Reason)
+	}
+	if v := data(t, h, sdktest.NewTxn("bob@example.net", "alice.smith@example.org"), msg()); v.Reason != "" {
+		t.Errorf("envelope recipient in addresses: reason %q", v.Reason)
+	}
+	if len(h.Sent()) != 0 {
+		t.Fatalf("%d sent", len(h.Sent()))
+	}
+	for c, key := range map[string]string{
+		`{"responders": [{"address": "a@x", "body": "x", "addresses": ["nobody"]}]}`:         "responders.addresses",
+		`{"detail_separator": "@", "responders": [{"address": "a@x", "body": "x"}]}`:         "detail_separator",
+		`{"responders": [{"address": "a@x", "body": "x"}, {"address": "A@X", "body": "y"}]}`: "responders.address",
+	} {
+		_, err := sdktest.Start(t, &Autoreply{}, c)
+		var ce *sdk.ConfigError
+		if !errors.As(err, &ce) || ce.Key() != key {
+			t.Errorf("config %s: error %v, want one about %s", c, err, key)
+		}
+	}
+}

@@ -27,7 +27,7 @@ func buildReply(r *responder, sender string, m *sdk.Message, now time.Time) []by
 		}
 		b.WriteString(name + sep + value + "\r\n")
 	}
-	field("From", "<"+r.address+">")
+	field("From", "<"+r.fromAddr()+">")
 	field("To", "<"+sender+">")
 	field("Subject", encodeSubject(replySubject(r, m)))
 	field("Date", now.Format(time.RFC1123Z))

@@ -90,12 +90,15 @@ func (s *replied) read() map[string]map[string]time.Time {
 
 // merge adds the replies of a record read from the file to the ones in
 // memory, the later of two times winning, and prunes.
+// Keys are normalised again: a record written when addrKey kept the case
+// of local parts still silences its senders.
 func (s *replied) merge(at map[string]map[string]time.Time, now time.Time) {
 	for addr, senders := range at {
-		if s.rs[addr] == nil {
+		if addr = addrKey(addr); s.rs[addr] == nil {
 			continue
 		}
 		for sender, t := range senders {
+			sender = addrKey(sender)
 			if old, ok := s.at[addr][sender]; !ok || t.After(old) {
 				s.mark(addr, sender, t)
 			}
@@ -206,7 +209,7 @@ func (s *replied) save(now time.Time) error {
 	s.merge(disk, now)
 	out := map[string]map[string]time.Time{}
 	for addr, senders := range disk {
-		if s.rs[addr] == nil {
+		if s.rs[addrKey(addr)] == nil {
 			prune(senders, maxDays, now)
 			if len(senders) > 0 {
 				out[addr] = senders

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -135,5 +136,34 @@ func TestStateShared(t *testing.T) {
 		if got[p[0]][p[1]].IsZero() {
 			t.Errorf("%s → %s lost: %v", p[0], p[1], got)
 		}
+	}
+}
+
+// A record written when local parts kept their case (Alice@, Bob@) still
+// keeps its senders quiet, and is written back once, under the new key.
+func TestStateOldKeys(t *testing.T) {
+	dir := t.TempDir()
+	old := fmt.Sprintf(`{"Alice@example.org": {"Bob@example.net": %q}}`, t0.Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &responder{address: "alice@example.org", days: 7}
+	rs := map[string]*responder{r.address: r}
+	s := loadReplied(dir, rs, t0.Add(time.Hour))
+	if s.claim(r, "bob@example.net", t0.Add(time.Hour)) {
+		t.Fatal("bob answered again: the old record's keys were not read")
+	}
+	if !s.claim(r, "carol@example.net", t0.Add(time.Hour)) {
+		t.Fatal("carol refused")
+	}
+	if err := s.done(r, "carol@example.net", t0.Add(time.Hour), true); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "Alice@") || !strings.Contains(string(b), `"bob@example.net"`) {
+		t.Errorf("record written back: %s", b)
 	}
 }

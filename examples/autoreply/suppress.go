@@ -13,12 +13,13 @@ import (
 
 // senderRule: no reply to the null sender (a bounce, another auto-reply,
 // RFC 3834 §2) nor to the addresses of mailing list software and mailer
-// daemons that RFC 5230 §4.6 suggests.
-func senderRule(sender, responder string) string {
+// daemons that RFC 5230 §4.6 suggests, nor to the recipient herself (any
+// of her addresses, RFC 5230 §4.5).
+func senderRule(sender string, r *responder, sep string) string {
 	if sender == "" {
 		return "null sender"
 	}
-	if addrKey(sender) == responder {
+	if r.owns(sender, sep) {
 		return "sent by the responder itself"
 	}
 	local := sender
@@ -74,34 +75,36 @@ func headerRule(m *sdk.Message) string {
 // is not addressed to it in person.
 var addressedFields = []string{"to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"}
 
-// addressedRule: RFC 5230 §4.5 says vacation MUST NOT respond unless the
-// recipient's address is in one of addressedFields.
-func addressedRule(m *sdk.Message, responder string) string {
+// addressedRule: RFC 5230 §4.5 says vacation MUST NOT respond unless one
+// of the recipient's addresses (r.owns: hers, her addresses, either with
+// a +detail) is in one of addressedFields.
+func addressedRule(m *sdk.Message, r *responder, sep string) string {
+	owns := func(a string) bool { return r.owns(a, sep) }
 	for _, h := range m.Headers {
 		name := strings.ToLower(h.Name)
 		for _, f := range addressedFields {
-			if name == f && containsAddr(unfold(h.Value), responder) {
+			if name == f && containsAddr(unfold(h.Value), owns) {
 				return ""
 			}
 		}
 	}
-	return "not addressed to " + responder + " in To or Cc"
+	return "not addressed to " + r.address + " in To or Cc"
 }
 
-// containsAddr reports whether the address list v names addr. A list
-// net/mail cannot parse (a broken display name) is searched for the
-// address as a token between the usual separators.
-func containsAddr(v, addr string) bool {
+// containsAddr reports whether the address list v names an address owns
+// takes. A list net/mail cannot parse (a broken display name) is searched
+// for the address as a token between the usual separators.
+func containsAddr(v string, owns func(string) bool) bool {
 	if list, err := mail.ParseAddressList(v); err == nil {
 		for _, a := range list {
-			if addrKey(a.Address) == addr {
+			if owns(a.Address) {
 				return true
 			}
 		}
 		return false
 	}
 	for _, tok := range strings.FieldsFunc(v, func(r rune) bool { return strings.ContainsRune(" \t,;:<>()\"", r) }) {
-		if addrKey(tok) == addr {
+		if strings.Contains(tok, "@") && owns(tok) {
 			return true
 		}
 	}
