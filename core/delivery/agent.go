@@ -170,6 +170,9 @@ func (a *Agent) Successor(opt Options) *Agent {
 	n := New(a.q, opt)
 	n.busy, n.kick = a.busy, a.kick
 	n.rt.sts = a.rt.sts
+	// The rate delay's starts, promises and the delivery still running
+	// under the retiring agent hold for the successor too (rate.go).
+	n.rt.rate = a.rt.rate
 	return n
 }
 

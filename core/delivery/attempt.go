@@ -72,7 +72,15 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		}
 	}
 	a.softBounce(results) // the hook's refusals, which it logged
+	early, isEarly := a.rt.rate.takeEarly(id)
+	// Back for a rate delay's promise before its other recipients' retry,
+	// and not moved by an administrator (queue retry, flush) meanwhile.
+	isEarly = isEarly && m.NextAttempt.Equal(early.next) && a.clock().Before(early.retry)
 	for i, d := range dests {
+		if isEarly && !early.holds(d) {
+			maps.Copy(results, forAll(d, outcome{status: envelope.RcptPending, skipped: true, notDue: true, rateUntil: early.retry}))
+			continue
+		}
 		if (i > 0 || asked) && !a.stillActive(id) {
 			// Deleted or held while an earlier destination, or the
 			// deliver hook's stages, took it: what the administrator did
@@ -382,7 +390,9 @@ func (a *Agent) record(ctx context.Context, id string, results map[string]outcom
 func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) (entries []bounce.Recipient, lines []rcptLine) {
 	tried := false
 	var lastTemp string
-	var rateAt time.Time     // the earliest start a rate delay promised
+	var rateAt time.Time // the earliest start a rate delay promised
+	var keep time.Time   // the retry of the recipients not due (notDue)
+	held := map[string]bool{}
 	line := map[string]int{} // index in lines, by address
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
@@ -400,6 +410,11 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 			// Waiting for its destination's rate delay: no attempt,
 			// no line; the message comes back at the promised start.
 			noteRoute(r, o)
+			if o.notDue {
+				keep = o.rateUntil
+				continue
+			}
+			held[r.Addr] = true
 			if rateAt.IsZero() || o.rateUntil.Before(rateAt) {
 				rateAt = o.rateUntil
 			}
@@ -466,10 +481,20 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 		return entries, lines
 	}
 	m.NextAttempt = now.Add(a.retryDelay(m.Attempts))
-	if !rateAt.IsZero() && rateAt.Before(m.NextAttempt) {
-		m.NextAttempt = rateAt
+	if !keep.IsZero() && keep.Before(m.NextAttempt) {
+		m.NextAttempt = keep // not tried now: their retry stands
 	}
-	if lastTemp != "" || rateAt.IsZero() {
+	if !rateAt.IsZero() && rateAt.Before(m.NextAttempt) {
+		retry := m.NextAttempt
+		m.NextAttempt = rateAt
+		for _, r := range m.Pending() {
+			if !held[r.Addr] {
+				a.rt.rate.setEarly(m.ID, earlyRetry{retry: retry, next: rateAt, held: held}, now)
+				break
+			}
+		}
+	}
+	if lastTemp != "" || rateAt.IsZero() && keep.IsZero() {
 		m.LastError = lastTemp
 	}
 	if a.delayWarningDue(m, now) {

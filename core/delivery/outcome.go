@@ -80,6 +80,10 @@ type outcome struct {
 	// rate delay promised the recipient (rate.go): the message comes
 	// back then, nothing logged or counted.
 	rateUntil time.Time
+	// notDue, with rateUntil its retry, marks a recipient not tried
+	// because the message came back early for another destination's
+	// promise (earlyRetry).
+	notDue bool
 	// softBounced marks a permanent failure soft_bounce deferred.
 	softBounced bool
 	// rerouted marks a recipient a stage (routeBy) moved to route at the

@@ -17,18 +17,49 @@ import (
 // index for that time (apply sets its NextAttempt), with no attempt
 // counted. Each waiting message is so read and written once more, not
 // once per start of the destination, and the promise keeps it ahead of
-// mail arriving later. The state lives in memory only; a restart or a
-// reload forgets it, as Postfix's does.
+// mail arriving later. The state lives in memory only; a restart forgets
+// it, as Postfix's does, and a reload's agent takes it over (Successor):
+// the retiring agent's delivery still running keeps the destination busy.
 type rates struct {
 	mu        sync.Mutex
 	m         map[string]*rateState
 	nextSweep int // sweep when m reaches this many entries
+	// early are the messages a promise brings back before the retry of
+	// their other pending recipients, by ID (earlyRetry).
+	early          map[string]earlyRetry
+	nextEarlySweep int
+}
+
+// earlyRetry is a message whose NextAttempt is next, a rate delay's
+// promise to the recipients in held, while its other pending recipients
+// are not due before retry: coming back at next, the attempt tries only
+// the destinations of held, so that a 4xx at another destination is not
+// retried at each promise (every busyRecheck while a slow delivery runs)
+// ahead of the retry schedule.
+type earlyRetry struct {
+	retry, next time.Time
+	held        map[string]bool
+}
+
+// holds reports whether d has a recipient the promise was for.
+func (e earlyRetry) holds(d *destination) bool {
+	for _, r := range d.rcpts {
+		if e.held[r.Addr] {
+			return true
+		}
+	}
+	return false
 }
 
 type rateState struct {
 	last time.Time // the last delivery's start
 	busy bool      // a delivery is running
 	tail time.Time // the first start not yet promised to a waiting message
+	// late is the first start free for a message that missed its own
+	// (the destination was busy or taken then): each gets a start of its
+	// own, so that a backlog held up by a slow delivery does not come
+	// back all at once, and again at every recheck.
+	late time.Time
 	// held are the waiting messages, by ID, and the start each was
 	// promised.
 	held map[string]time.Time
@@ -43,7 +74,8 @@ const rateSweepEvery = 4096
 const busyRecheck = 5 * time.Second
 
 func newRates() *rates {
-	return &rates{m: map[string]*rateState{}, nextSweep: rateSweepEvery}
+	return &rates{m: map[string]*rateState{}, nextSweep: rateSweepEvery,
+		early: map[string]earlyRetry{}, nextEarlySweep: rateSweepEvery}
 }
 
 // take asks to start a delivery of message id to key at now, at least
@@ -75,17 +107,27 @@ func (r *rates) take(key, id string, now time.Time, delay time.Duration) (until 
 		st.tail = later(st.tail, now.Add(delay))
 		return time.Time{}, promised, true
 	}
-	at := earliest
-	if !promised {
-		at = later(at, st.tail)
-	} else {
-		// Back before its start (the retry schedule) or after it while
-		// the destination was busy or paused (a late dispatch): it keeps
-		// its place ahead of the messages not yet promised one.
-		at = later(at, slot)
-	}
-	if st.busy {
-		at = later(at, now.Add(min(delay, busyRecheck)))
+	recheck := now.Add(min(delay, busyRecheck))
+	var at time.Time
+	switch {
+	case promised && slot.After(now) && (!st.busy || !slot.Before(recheck)):
+		// Back before its start (the retry schedule, an administrator's
+		// retry): it keeps its place ahead of the messages promised later.
+		at = later(earliest, slot)
+	case !promised:
+		at = later(earliest, st.tail)
+		if st.busy {
+			at = later(at, recheck)
+		}
+	default:
+		// Its start came while the destination was busy or taken (a
+		// late dispatch): a new start of its own, after the other late
+		// ones'.
+		at = later(earliest, st.late)
+		if st.busy {
+			at = later(at, recheck)
+		}
+		st.late = at.Add(delay)
 	}
 	st.held[id] = at
 	st.tail = later(st.tail, at.Add(delay))
@@ -99,6 +141,32 @@ func (r *rates) done(key string) {
 		st.busy = false
 	}
 	r.mu.Unlock()
+}
+
+// setEarly notes e for message id (earlyRetry) at now.
+func (r *rates) setEarly(id string, e earlyRetry, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.early) >= r.nextEarlySweep {
+		// A message deleted or bounced meanwhile never comes for its
+		// entry: one whose retry is past says nothing any more.
+		for k, v := range r.early {
+			if !now.Before(v.retry) {
+				delete(r.early, k)
+			}
+		}
+		r.nextEarlySweep = len(r.early) + rateSweepEvery
+	}
+	r.early[id] = e
+}
+
+// takeEarly removes and returns message id's earlyRetry, if any.
+func (r *rates) takeEarly(id string) (earlyRetry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.early[id]
+	delete(r.early, id)
+	return e, ok
 }
 
 // sweep drops the destinations with nothing running, promised or still
