@@ -145,7 +145,8 @@ func (p *stsPolicy) size() int {
 // testing mode every host is tried, failures are logged, and delivery goes
 // ahead as without a policy.
 func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop, *outcome) {
-	p := a.stsPolicy(ctx, domain)
+	p, err := a.stsPolicy(ctx, domain, true)
+	noteSTS(ctx, p, err)
 	tr := attemptTraceFrom(ctx)
 	var rpt *rptPolicy // what a TLS report counts the sessions under
 	if a.tlsrpt != nil && p != nil && p.mode != "none" {
@@ -205,33 +206,38 @@ func (a *Agent) applySTS(ctx context.Context, domain string, hops []hop) ([]hop,
 
 // stsPolicy returns domain's policy: the cached one while its TXT id is
 // unchanged, else a fresh fetch. Failures fall back to the cached policy,
-// or to none (RFC 8461 §5.1, §3.3). It returns nil for no policy.
-func (a *Agent) stsPolicy(ctx context.Context, domain string) *stsPolicy {
+// or to none (RFC 8461 §5.1, §3.3). It returns nil for no policy, and the
+// TXT lookup's or the fetch's failure, if any (REQUIRETLS retries on it
+// rather than taking it as no policy). report counts a failed fetch in a
+// TLS report.
+func (a *Agent) stsPolicy(ctx context.Context, domain string, report bool) (*stsPolicy, error) {
 	now := a.clock()
 	cached := a.rt.sts.get(domain, now)
 	id, err := a.stsRecord(ctx, domain)
 	switch {
 	case err != nil:
 		a.log.Info("delivery: MTA-STS TXT lookup failed", "domain", domain, "err", err, "cached", cached != nil)
-		return cached
+		return cached, fmt.Errorf("MTA-STS TXT lookup: %w", err)
 	case id == "":
-		return cached
+		return cached, nil
 	case cached != nil && cached.id == id:
-		return cached
+		return cached, nil
 	}
 	p, err := a.fetchSTS(ctx, domain)
 	if err != nil {
 		a.log.Warn("delivery: MTA-STS policy fetch failed", "domain", domain, "policy_id", id, "err", err, "cached", cached != nil)
 		// RFC 8460 §4.3.2.2: the domain announced a policy this attempt
 		// could not have.
-		a.policyFailed(ctx, stsRPTPolicy(domain, cached), stsFetchResult(err), "", err)
-		return cached
+		if report {
+			a.policyFailed(ctx, stsRPTPolicy(domain, cached), stsFetchResult(err), "", err)
+		}
+		return cached, fmt.Errorf("MTA-STS policy fetch: %w", err)
 	}
 	p.id = id
 	p.expires = now.Add(time.Duration(min(p.maxAgeSeconds, stsMaxAge)) * time.Second)
 	a.rt.sts.put(domain, &p.stsPolicy, now)
 	a.log.Info("delivery: MTA-STS policy fetched", "domain", domain, "policy_id", id, "mode", p.mode, "mx", p.mx, "expires", p.expires)
-	return &p.stsPolicy
+	return &p.stsPolicy, nil
 }
 
 // stsRecord returns the id of domain's _mta-sts TXT record (RFC 8461

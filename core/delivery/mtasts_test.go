@@ -22,6 +22,7 @@ import (
 type stsServer struct {
 	mu      sync.Mutex
 	policy  string
+	status  int // answered instead of the policy when set
 	fetches int
 }
 
@@ -36,6 +37,10 @@ func startSTS(t *testing.T, h *harness, ca *testlib.CA, policy string) *stsServe
 			return
 		}
 		s.fetches++
+		if s.status != 0 {
+			http.Error(w, "unavailable", s.status)
+			return
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte(s.policy))
 	}))
@@ -53,6 +58,13 @@ func startSTS(t *testing.T, h *harness, ca *testlib.CA, policy string) *stsServe
 		TLSClientConfig: &tls.Config{RootCAs: ca.Pool()},
 	}}
 	return s
+}
+
+// fail makes the server answer status instead of the policy.
+func (s *stsServer) fail(status int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.status = status
 }
 
 func (s *stsServer) count() int {

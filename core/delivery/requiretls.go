@@ -27,6 +27,9 @@ var (
 	rtlsNoTLS = reply.Reply{Code: 550, Enhanced: [3]int{5, 7, 10}, Text: "REQUIRETLS needed: no TLS session with a verified certificate"}
 	// X.7.10 too: no MX host was looked up securely.
 	rtlsInsecureMX = reply.Reply{Code: 550, Enhanced: [3]int{5, 7, 10}, Text: "REQUIRETLS needed: MX records not DNSSEC-validated and no MTA-STS policy lists the MX hosts"}
+	// 4.7.10: the MX records are not DNSSEC-validated and the MTA-STS
+	// policy that might list the hosts could not be had this time.
+	rtlsSTSUnavailable = reply.Reply{Code: 451, Enhanced: [3]int{4, 7, 10}, Text: "REQUIRETLS needed: MX records not DNSSEC-validated and the MTA-STS policy could not be had, will retry"}
 )
 
 // errNoREQUIRETLS is a server that did not advertise REQUIRETLS after
@@ -35,21 +38,58 @@ var errNoREQUIRETLS = errors.New("REQUIRETLS not offered after STARTTLS")
 
 type requireTLSKey struct{}
 
+// requireTLSState is what one destination's attempt of a REQUIRETLS
+// message learnt of the domain's MTA-STS policy, so that it is asked for
+// once (a failed fetch asked for twice counted twice in a TLS report).
+type requireTLSState struct {
+	stsAsked bool
+	sts      *stsPolicy
+	stsErr   error
+}
+
 // withRequireTLS marks an attempt's context as delivering a message
 // received with REQUIRETLS.
 func withRequireTLS(ctx context.Context) context.Context {
-	return context.WithValue(ctx, requireTLSKey{}, true)
+	return context.WithValue(ctx, requireTLSKey{}, &requireTLSState{})
 }
 
 func requireTLSFrom(ctx context.Context) bool {
-	v, _ := ctx.Value(requireTLSKey{}).(bool)
-	return v
+	return requireTLSStateFrom(ctx) != nil
+}
+
+func requireTLSStateFrom(ctx context.Context) *requireTLSState {
+	st, _ := ctx.Value(requireTLSKey{}).(*requireTLSState)
+	return st
+}
+
+// noteSTS keeps applySTS's answer for requireTLSHops.
+func noteSTS(ctx context.Context, p *stsPolicy, err error) {
+	if st := requireTLSStateFrom(ctx); st != nil {
+		st.stsAsked, st.sts, st.stsErr = true, p, err
+	}
+}
+
+// requireTLSPolicy is domain's MTA-STS policy for validating MX hosts
+// (RFC 8689 §4.2.1 point 1, RFC 8461 §4.1): applySTS's where it ran, else
+// fetched (and cached) here whatever [delivery] mta_sts says, since the
+// check is REQUIRETLS's own. With mta_sts off the policy is not the
+// operator's to report on: a failed fetch is not counted in a TLS report.
+// err is a lookup's or fetch's failure.
+func (a *Agent) requireTLSPolicy(ctx context.Context, domain string) (*stsPolicy, error) {
+	st := requireTLSStateFrom(ctx)
+	if st != nil && st.stsAsked {
+		return st.sts, st.stsErr
+	}
+	p, err := a.stsPolicy(ctx, domain, a.rt.opt.MTASTS)
+	noteSTS(ctx, p, err)
+	return p, err
 }
 
 // requireTLSHops keeps the hops a REQUIRETLS message may go to, each with
 // a policy that verifies the certificate and asks for the extension.
 func (a *Agent) requireTLSHops(ctx context.Context, d *destination, hops []hop) ([]hop, *outcome) {
 	var kept []hop
+	var stsErr error // the policy could not be had
 	stsAsked, listed := false, func(string) bool { return false }
 	for _, h := range hops {
 		if h.lmtp != "" {
@@ -57,15 +97,16 @@ func (a *Agent) requireTLSHops(ctx context.Context, d *destination, hops []hop) 
 			continue
 		}
 		if h.mx && !h.mxSecure && (h.tls.sts == "" || h.tls.rptNotInPolicy) {
-			// Not validated by DNSSEC nor by the MTA-STS policy applied.
-			// A route's own tls= skips applySTS: ask the policy here.
-			// Where applySTS ran, its answer stands: asking again
-			// fetched a policy that had just failed a second time (its
-			// failure counted twice in a TLS report), and a policy that
-			// could not be had lists no host.
-			if !stsAsked && a.rt.opt.MTASTS && d.route.TLS != "" {
-				if p := a.stsPolicy(ctx, d.domain); p != nil && p.mode != "none" {
+			// Not validated by DNSSEC nor by the MTA-STS policy applied
+			// (applySTS did not run: mta_sts off, a route's own tls=;
+			// or it found no policy): ask the policy.
+			if !stsAsked {
+				p, err := a.requireTLSPolicy(ctx, d.domain)
+				switch {
+				case p != nil && p.mode != "none":
 					listed = p.matches
+				case p == nil:
+					stsErr = err
 				}
 				stsAsked = true
 			}
@@ -82,6 +123,15 @@ func (a *Agent) requireTLSHops(ctx context.Context, d *destination, hops []hop) 
 			h.tls.mode = TLSVerify
 		}
 		kept = append(kept, h)
+	}
+	if len(kept) == 0 && stsErr != nil {
+		// The domain may have a policy listing its MX hosts that this
+		// attempt could not have (a failed TXT lookup, an announced
+		// policy not fetched): only its absence is final.
+		a.log.Warn("delivery: REQUIRETLS: MX records not DNSSEC-validated and the MTA-STS policy could not be had; will retry",
+			"domain", d.domain, "err", stsErr)
+		o := temporary(rtlsSTSUnavailable.With(d.domain + ": " + stsErr.Error()).Error())
+		return nil, &o
 	}
 	if len(kept) == 0 {
 		o := permanent(rtlsInsecureMX.With(d.domain))

@@ -110,7 +110,7 @@ func TestTLSRPTPolicyCachedBeforeReload(t *testing.T) {
 	h.useDNS(nil, stsZone...)
 	sts := startSTS(t, h, ca, stsEnforce)
 	before := New(h.q, h.opt) // tls_rpt off
-	if p := before.stsPolicy(context.Background(), "dest.test"); p == nil || p.mode != "enforce" {
+	if p, _ := before.stsPolicy(context.Background(), "dest.test", true); p == nil || p.mode != "enforce" {
 		t.Fatalf("policy %+v", p)
 	}
 	r := tlsReportsFor(h, "")
