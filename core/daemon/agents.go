@@ -68,8 +68,9 @@ func (s *agents) wait(timeout time.Duration) (bool, error) {
 
 // agentOptions are the delivery agent's options for c's [delivery], with
 // res answering its DNS questions; what a reload does not change
-// (hostname, queue_minfree) comes from running, the settings the daemon
-// started with.
+// (hostname) comes from running, the settings the daemon started with.
+// queue_minfree is the daemon's, read at each check (a reload changes it
+// for the running agent too).
 func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolver) (delivery.Options, error) {
 	o, err := deliveryOptions(c)
 	if err != nil {
@@ -80,7 +81,7 @@ func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolve
 	o.Bounce.Filter = d.bounceFilter
 	o.Deliver = d.deliverHook
 	o.Metrics = d.metrics
-	o.FreeSpace, o.MinFree = d.queue.FreeSpace, int64(running.Limits.QueueMinFree)
+	o.FreeSpace, o.MinFree = d.queue.FreeSpace, d.minFree.Load
 	o.SoftBounce = c.SoftBounce
 	if c.Delivery.TLSRPT {
 		o.TLSReports = d.tlsrpt

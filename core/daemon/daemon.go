@@ -75,6 +75,10 @@ type Daemon struct {
 	// mailRcpts is [limits] max_recipients, which bounds plugin mail's
 	// recipients; set at start and at each reload.
 	mailRcpts atomic.Int64
+	// minFree is [limits] queue_minfree, set at start and at each
+	// reload: the listener, delivery, plugin mail and mailed TLS reports
+	// all read this one value, so none of them disagree after a reload.
+	minFree atomic.Int64
 
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup // background tasks that use the queue
@@ -149,6 +153,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.minFree.Store(int64(c.Limits.QueueMinFree))
 	d.resolver, err = dnsresolve.New(c.DNS.Servers, c.DNS.Timeout.Duration)
 	if err != nil {
 		return nil, fmt.Errorf("dns: %w", err)
@@ -171,10 +176,10 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Identity: c.Delivery.TLSReporting.Identity(c.Hostname), Hostname: c.Hostname,
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
 		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics,
-		FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree)})
+		FreeSpace: d.queue.FreeSpace, MinFree: d.minFree.Load})
 	d.mailRcpts.Store(int64(c.Limits.MaxRecipients)) // before a Send can read it
 	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter, Hostname: c.Hostname,
-		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: int64(c.Limits.QueueMinFree),
+		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: d.minFree.Load,
 		MaxRecipients: func() int { return int(d.mailRcpts.Load()) }}))
 	close(d.mailReady)
 	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
@@ -183,7 +188,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	d.names = &clientNames{log: d.log}
 	d.names.set(d.resolver, c.DNS.Timeout.Duration)
 	d.smtp, err = smtpd.New(smtpd.Options{Config: c, Queue: d.queue, Logger: d.log, Policy: d.live, Metrics: d.metrics,
-		FreeSpace: d.queue.FreeSpace, ClientName: d.names.lookup})
+		FreeSpace: d.queue.FreeSpace, MinFree: d.minFree.Load, ClientName: d.names.lookup})
 	if err != nil {
 		return nil, err
 	}

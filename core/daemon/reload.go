@@ -21,7 +21,7 @@ import (
 // pipeline they began with, whose stages stop when the last of them ends;
 // listeners that are unchanged keep their sockets, removed ones stop
 // accepting and let their sessions finish. local_domains, relay_networks,
-// [limits] (but for two, see smtpd.SetLimits), [auth], soft_bounce and
+// [limits] (but for one, see smtpd.SetLimits), [auth], soft_bounce and
 // the log level apply at once, in open sessions too; a changed [dns]
 // restarts the plugins and makes a new delivery agent. A changed
 // [delivery] or soft_bounce starts a new delivery agent; the one before finishes the
@@ -114,6 +114,11 @@ func (d *Daemon) reload(c *config.Config) error {
 	d.smtp.SetDomains(c)
 	d.smtp.SetLimits(c)
 	d.mailRcpts.Store(int64(c.Limits.MaxRecipients))
+	// queue_minfree, for every reader at once; an agent holding back for
+	// the old value looks again now rather than at its next recheck.
+	if d.minFree.Swap(int64(c.Limits.QueueMinFree)) != int64(c.Limits.QueueMinFree) {
+		d.agents.current().Kick()
+	}
 	d.smtp.SetSoftBounce(c)
 	if aerr := d.smtp.SetAuth(c); aerr != nil {
 		// Checked above: only a file changed since can get here.

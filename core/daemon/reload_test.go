@@ -450,7 +450,7 @@ func (b *syncBuf) String() string {
 func TestReloadRestartWarningComparesRunningSettings(t *testing.T) {
 	dataDir := filepath.Join(t.TempDir(), "data")
 	started := reloadBase(dataDir, mxListener)
-	edited := strings.Replace(started, "message_rate_per_sender = { per_minute = -1 }", "message_rate_per_sender = { per_minute = -1 }\nqueue_minfree = 1000", 1)
+	edited := strings.Replace(started, "message_rate_per_sender = { per_minute = -1 }", "message_rate_per_sender = { per_minute = -1 }\nclient_ipv6_prefix_length = 48", 1)
 	path := filepath.Join(t.TempDir(), "sluice.toml")
 	if err := os.WriteFile(path, []byte(started), 0o600); err != nil {
 		t.Fatal(err)
@@ -465,7 +465,7 @@ func TestReloadRestartWarningComparesRunningSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.Stop() })
-	const warning = `level=WARN msg="changed settings take effect at the next restart" keys=[limits.queue_minfree]`
+	const warning = `level=WARN msg="changed settings take effect at the next restart" keys=[limits.client_ipv6_prefix_length]`
 	for i, step := range []struct {
 		src  string
 		warn bool

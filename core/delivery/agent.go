@@ -63,10 +63,12 @@ type Options struct {
 	// Bounce configures delivery status notifications (see report.go).
 	Bounce BounceOptions
 	// FreeSpace reports the bytes free for the queue (queue.Store's):
-	// while fewer than MinFree (queue_minfree) are free, no attempt
-	// starts (see diskShort). Nil or a negative MinFree: no check.
+	// while fewer than MinFree() (queue_minfree) are free, no attempt
+	// starts (see diskShort). MinFree is read at each check, so that a
+	// reload changes it for the running agent as for the listener. Nil
+	// FreeSpace or MinFree, or a negative MinFree(): no check.
 	FreeSpace func() (int64, error)
-	MinFree   int64
+	MinFree   func() int64
 	// SoftBounce defers what would fail for good (softbounce.go).
 	SoftBounce bool
 	// TLSReports counts MX delivery's TLS sessions for SMTP TLS reports
@@ -99,7 +101,7 @@ type Agent struct {
 	tlsrpt       *TLSReports // Options.TLSReports
 
 	freeSpace func() (int64, error)
-	minFree   int64
+	minFree   func() int64
 	// holding and spaceUnknown: what diskShort last logged (Run's goroutine).
 	holding, spaceUnknown bool
 

@@ -14,7 +14,11 @@ const spaceRecheck = 10 * time.Second
 // is written, and the listener answers 452 4.3.1 meanwhile. The start and
 // the end of a hold are logged once each. Called by Run's goroutine only.
 func (a *Agent) diskShort() bool {
-	if a.freeSpace == nil || a.minFree < 0 {
+	if a.freeSpace == nil || a.minFree == nil {
+		return false
+	}
+	min := a.minFree()
+	if min < 0 {
 		return false
 	}
 	free, err := a.freeSpace()
@@ -28,14 +32,14 @@ func (a *Agent) diskShort() bool {
 		return false
 	}
 	a.spaceUnknown = false
-	short := free < a.minFree
+	short := free < min
 	if short != a.holding {
 		a.holding = short
 		if short {
 			a.log.Warn("delivery: holding back, the queue's disk is short; no attempt starts until space is freed",
-				"free", free, "queue_minfree", a.minFree)
+				"free", free, "queue_minfree", min)
 		} else {
-			a.log.Info("delivery: the queue's disk has space again, resuming", "free", free, "queue_minfree", a.minFree)
+			a.log.Info("delivery: the queue's disk has space again, resuming", "free", free, "queue_minfree", min)
 		}
 	}
 	return short

@@ -19,6 +19,9 @@ type fakeSpace struct {
 	read  chan struct{}
 }
 
+// minFree is a queue_minfree that no reload changes.
+func minFree(n int64) func() int64 { return func() int64 { return n } }
+
 func newFakeSpace(free int64) *fakeSpace {
 	s := &fakeSpace{read: make(chan struct{}, 1)}
 	s.free.Store(free)
@@ -76,7 +79,7 @@ func TestNoAttemptWhileQueueDiskShort(t *testing.T) {
 	s := h.sinkAt("127.0.0.1", sinkOptions{})
 	h.opt.Config.Relay = s.addr
 	space := newFakeSpace(999)
-	h.opt.FreeSpace, h.opt.MinFree = space.FreeSpace, 1000
+	h.opt.FreeSpace, h.opt.MinFree = space.FreeSpace, minFree(1000)
 	logs := recordLog(h)
 	id := h.enqueue(msg("sender@origin.test", "a@dest.test"))
 	due := &heldDue{}
@@ -111,6 +114,32 @@ func TestNoAttemptWhileQueueDiskShort(t *testing.T) {
 	}
 }
 
+// queue_minfree is read at each check: a reload lowering it lets a held
+// agent deliver at its next look, with no new agent, as Postfix applies
+// queue_minfree at postfix reload.
+func TestMinFreeChangeAppliesToRunningAgent(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.opt.Config.Relay = s.addr
+	space := newFakeSpace(999)
+	var min atomic.Int64
+	min.Store(1000)
+	h.opt.FreeSpace, h.opt.MinFree = space.FreeSpace, min.Load
+	id := h.enqueue(msg("sender@origin.test", "a@dest.test"))
+	h.start()
+	space.waitReads(t, h, 2)
+	if n := s.connections(); n != 0 {
+		t.Fatalf("%d connections to the relay with the disk short", n)
+	}
+
+	min.Store(999)
+	h.agent.Kick()
+	waitMsg(t, s)
+	if m := h.recorded(id); m.Rcpts[0].Status != envelope.RcptDelivered {
+		t.Errorf("recorded %+v", m.Rcpts[0])
+	}
+}
+
 // A file system that cannot be asked does not stop delivery (as the
 // listener lets mail in then); it is logged once. A negative MinFree
 // (queue_minfree = -1) turns the check off.
@@ -130,7 +159,7 @@ func TestFreeSpaceUnknownOrCheckOff(t *testing.T) {
 			h.opt.Config.Relay = s.addr
 			space := newFakeSpace(0)
 			space.err.Store(tc.err)
-			h.opt.FreeSpace, h.opt.MinFree = space.FreeSpace, tc.minFree
+			h.opt.FreeSpace, h.opt.MinFree = space.FreeSpace, minFree(tc.minFree)
 			logs := recordLog(h)
 			id := h.enqueue(msg("sender@origin.test", "a@dest.test"))
 			h.start()

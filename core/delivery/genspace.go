@@ -12,11 +12,12 @@ var errDiskShort = errors.New("insufficient system storage")
 
 // queueSpace is [limits] queue_minfree for the messages Sluice generates
 // outside a delivery attempt (plugin mail, mailed TLS reports): free
-// reports the bytes free for the queue (queue.Store's FreeSpace), min is
-// queue_minfree. A nil free or a negative min: no check.
+// reports the bytes free for the queue (queue.Store's FreeSpace), min
+// returns queue_minfree as it runs now (a reload changes it). A nil free
+// or min, or a negative min(): no check.
 type queueSpace struct {
 	free func() (int64, error)
-	min  int64
+	min  func() int64
 }
 
 // check refuses a message of size bytes, with errDiskShort, when queueing
@@ -26,7 +27,11 @@ type queueSpace struct {
 // listener keeps free. A file system that cannot be asked lets the
 // message through, as there; log (prefixed what) says so.
 func (s queueSpace) check(size int64, log *slog.Logger, what string) error {
-	if s.free == nil || s.min < 0 {
+	if s.free == nil || s.min == nil {
+		return nil
+	}
+	min := s.min()
+	if min < 0 {
 		return nil
 	}
 	free, err := s.free()
@@ -34,9 +39,9 @@ func (s queueSpace) check(size int64, log *slog.Logger, what string) error {
 		log.Warn(what+": queue free space unknown", "err", err)
 		return nil
 	}
-	if free < s.min+size {
+	if free < min+size {
 		return fmt.Errorf("%w: %d bytes free for the queue, %d needed (queue_minfree %d + message %d)",
-			errDiskShort, free, s.min+size, s.min, size)
+			errDiskShort, free, min+size, min, size)
 	}
 	return nil
 }

@@ -29,11 +29,12 @@ type PluginMailOptions struct {
 	// message.
 	Hostname string
 	// FreeSpace reports the bytes free for the queue (queue.Store's): a
-	// message that would leave fewer than MinFree (queue_minfree) is
-	// refused, as the listener answers 452 4.3.1. Nil or a negative
-	// MinFree: no check.
+	// message that would leave fewer than MinFree() (queue_minfree as it
+	// runs now; a reload changes it) is refused, as the listener answers
+	// 452 4.3.1. Nil FreeSpace or MinFree, or a negative MinFree(): no
+	// check.
 	FreeSpace func() (int64, error)
-	MinFree   int64
+	MinFree   func() int64
 	// MaxRecipients is [limits] max_recipients as it runs now (a reload
 	// changes it): a message to more is refused, as SMTP refuses the
 	// RCPT past it. Nil or <= 0: no bound.

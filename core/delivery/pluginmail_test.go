@@ -77,7 +77,7 @@ func TestPluginMailDiskShort(t *testing.T) {
 	}
 	defer st.Close()
 	free := int64(1000)
-	pm := NewPluginMail(PluginMailOptions{Queue: st, MinFree: 900,
+	pm := NewPluginMail(PluginMailOptions{Queue: st, MinFree: minFree(900),
 		FreeSpace: func() (int64, error) { return free, nil }})
 	m := sdk.OutgoingMessage{To: []string{"bob@example.net"}, Message: []byte("From: <bot@example.org>\n\n" + strings.Repeat("y", 200) + "\n")}
 	id, err := pm.Send(context.Background(), "notify", 0, m)

@@ -50,11 +50,12 @@ type TLSReportOptions struct {
 	// every report Sluice generates (BounceOptions.Filter).
 	Filter func(ctx context.Context, report *envelope.Message, body []byte) (pipeline.BounceResult, error)
 	// FreeSpace reports the bytes free for the queue (queue.Store's): a
-	// mailed report that would leave fewer than MinFree (queue_minfree)
-	// is not queued but tried again later (tlsrptSpaceRetry), as plugin
-	// mail is refused. Nil or a negative MinFree: no check.
+	// mailed report that would leave fewer than MinFree() (queue_minfree
+	// as it runs now; a reload changes it) is not queued but tried again
+	// later (tlsrptSpaceRetry), as plugin mail is refused. Nil FreeSpace
+	// or MinFree, or a negative MinFree(): no check.
 	FreeSpace func() (int64, error)
-	MinFree   int64
+	MinFree   func() int64
 	// HTTPClient posts https: reports; default one with the system roots
 	// and a minute's timeout, resolving names through Resolver.
 	HTTPClient *http.Client

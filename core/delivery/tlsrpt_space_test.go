@@ -18,7 +18,7 @@ func TestTLSRPTDiskShortRetried(t *testing.T) {
 	q := &enqueuedQueue{watchedQueue: h.q}
 	var free atomic.Int64
 	free.Store(1000)
-	r.opt.Queue, r.opt.MinFree = q, 900
+	r.opt.Queue, r.opt.MinFree = q, minFree(900)
 	r.opt.FreeSpace = func() (int64, error) { return free.Load(), nil }
 	logs := make(logEvents, 100)
 	r.opt.Logger = slog.New(logs)

@@ -18,8 +18,11 @@ var insufficientStorage = reply.Reply{Code: 452, Enhanced: [3]int{4, 3, 1}, Text
 // logged and let through: the queue's own write errors still stand
 // between a failed write and a 250.
 func (s *Server) checkSpace(size int64) *reply.Reply {
-	min := int64(s.lim().QueueMinFree)
-	if s.freeSpace == nil || min < 0 {
+	if s.freeSpace == nil {
+		return nil
+	}
+	min := s.minFree()
+	if min < 0 {
 		return nil
 	}
 	free, err := s.freeSpace()

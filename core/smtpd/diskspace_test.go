@@ -58,3 +58,25 @@ func TestQueueMinFree(t *testing.T) {
 		t.Errorf("statfs failure not logged:\n%s", h.logs)
 	}
 }
+
+// A reload (SetLimits) applies queue_minfree at the next MAIL, in a
+// session already open too, both ways, as Postfix's reload does.
+func TestSetLimitsQueueMinFree(t *testing.T) {
+	h := start(t, func(o *Options) {
+		o.Config.Limits.QueueMinFree = 2 << 20
+		o.FreeSpace = func() (int64, error) { return 1 << 20, nil }
+	})
+	d := h.dial()
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "452 4.3.1 Insufficient system storage")
+
+	next := *h.cfg
+	next.Limits.QueueMinFree = 1 << 10
+	h.srv.SetLimits(&next)
+	d.cmd("MAIL FROM:<a@example.org>", "250 *")
+	d.cmd("RSET", "250 *")
+
+	next.Limits.QueueMinFree = 2 << 20
+	h.srv.SetLimits(&next)
+	d.cmd("MAIL FROM:<a@example.org>", "452 4.3.1 Insufficient system storage")
+}

@@ -16,13 +16,14 @@ import (
 func (s *Server) lim() *config.Limits { return s.limits.Load() }
 
 // SetLimits makes c's [limits] the running server's, for a config reload,
-// except queue_minfree, which the delivery agent reads too, and
-// client_ipv6_prefix_length, under which open connections are counted:
-// those two keep their values until a restart (RestartLimits names them).
+// except client_ipv6_prefix_length, under which open connections are
+// counted: it keeps its value until a restart (RestartLimits names it).
+// queue_minfree applies at the next MAIL or end of DATA, as at Postfix's
+// reload; a daemon passing Options.MinFree changes that value itself.
 func (s *Server) SetLimits(c *config.Config) {
 	old := s.lim()
 	next := c.Limits
-	next.QueueMinFree, next.ClientIPv6PrefixLength = old.QueueMinFree, old.ClientIPv6PrefixLength
+	next.ClientIPv6PrefixLength = old.ClientIPv6PrefixLength
 	s.limits.Store(&next)
 	s.connRate.setRate(connRate(&next))
 	s.msgRateIP.setRate(next.MessageRatePerIP)
@@ -43,9 +44,6 @@ func (s *Server) SetLimits(c *config.Config) {
 // that SetLimits does not apply.
 func RestartLimits(a, b config.Limits) []string {
 	var keys []string
-	if a.QueueMinFree != b.QueueMinFree {
-		keys = append(keys, "limits.queue_minfree")
-	}
 	if a.ClientIPv6PrefixLength != b.ClientIPv6PrefixLength {
 		keys = append(keys, "limits.client_ipv6_prefix_length")
 	}

@@ -57,6 +57,11 @@ type Options struct {
 	// FreeSpace reports the bytes free for the queue (queue.Store's), which
 	// MAIL and the end of DATA check against queue_minfree; nil: no check.
 	FreeSpace func() (int64, error)
+	// MinFree returns queue_minfree as it runs now, read at each check:
+	// the daemon shares one value with delivery and plugin mail, so that
+	// after a reload none of them disagree. Nil: the server's own
+	// [limits] queue_minfree (SetLimits replaces it).
+	MinFree func() int64
 	// ClientName looks up a new client's verified host name before its
 	// connect checks (dnsresolve.Resolver.ClientName; "" for none); nil:
 	// no look-up, every client is known by its address alone.
@@ -74,8 +79,9 @@ type Server struct {
 	queue   Enqueuer
 	policy  Policy
 	metrics *metrics.Metrics
-	// freeSpace is Options.FreeSpace.
+	// freeSpace and minFree are Options.FreeSpace and MinFree.
 	freeSpace func() (int64, error)
+	minFree   func() int64
 	// clientName is Options.ClientName.
 	clientName func(ctx context.Context, ip netip.Addr) string
 	log        *slog.Logger
@@ -172,6 +178,7 @@ func newServer(opt Options) (*Server, error) {
 		policy:        opt.Policy,
 		metrics:       opt.Metrics,
 		freeSpace:     opt.FreeSpace,
+		minFree:       opt.MinFree,
 		clientName:    opt.ClientName,
 		log:           opt.Logger,
 		clock:         opt.Clock,
@@ -186,6 +193,9 @@ func newServer(opt Options) (*Server, error) {
 	}
 	s.domains.Store(domainsOf(opt.Config))
 	s.limits.Store(&lim)
+	if s.minFree == nil {
+		s.minFree = func() int64 { return int64(s.lim().QueueMinFree) }
+	}
 	s.SetSoftBounce(opt.Config)
 	if err := s.loadAuth(); err != nil {
 		return nil, err
