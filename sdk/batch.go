@@ -137,7 +137,7 @@ func packBatch(calls []HookCall, reqs []*pb.HookRequest) *pb.HookBatch {
 	last := len(calls) - 1
 	b.Session = reqs[last].Session
 	for i, hc := range calls {
-		if hc.Txn.Session == calls[last].Txn.Session {
+		if SameSession(&hc.Txn.Session, &calls[last].Txn.Session) {
 			reqs[i].Session = nil
 		}
 	}

@@ -171,7 +171,7 @@ func TestPackBatchSendsSharedSessionOnce(t *testing.T) {
 	}
 	unpackBatch(b)
 	for i, req := range b.Calls {
-		if want := sessionFromPB(req.GetSession()); want != calls[i].Txn.Session {
+		if want := sessionFromPB(req.GetSession()); !SameSession(&want, &calls[i].Txn.Session) {
 			t.Errorf("call %d: session %+v, want %+v", i, want, calls[i].Txn.Session)
 		}
 	}

@@ -346,7 +346,7 @@ func hookRequest(hook Hook, t *Txn, rcpt *Recipient, auth *AuthArgs) (*pb.HookRe
 		return nil, err
 	}
 	req := &pb.HookRequest{Hook: hookToPB[hook], Session: sess, Envelope: envelopePB(t.Envelope),
-		AuthResults: authResultsPB(t.AuthResults)}
+		AuthResults: authResultsPB(t.AuthResults), TxnNotes: textParams(t.Notes)}
 	if hook == HookRcpt || hook == HookDeliver {
 		if rcpt == nil {
 			return nil, fmt.Errorf("no recipient")

@@ -95,7 +95,7 @@ func dataStart(hook Hook, t *Txn, m *Message, sendBody bool) (*pb.DataFrame, err
 	}
 	start := &pb.DataStart{Hook: hookToPB[hook], Session: sess, Envelope: envelopePB(t.Envelope),
 		Headers: headersPB(m.Headers), BodySize: size, BodyFollows: sendBody,
-		AuthResults: authResultsPB(t.AuthResults)}
+		AuthResults: authResultsPB(t.AuthResults), TxnNotes: textParams(t.Notes)}
 	return &pb.DataFrame{Frame: &pb.DataFrame_Start{Start: start}}, nil
 }
 

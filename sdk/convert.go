@@ -93,6 +93,7 @@ func sessionPB(s Session) (*pb.Session, error) {
 		Helo: text(s.Helo), Tls: s.TLS, TlsVersion: text(s.TLSVersion),
 		AuthUser: text(s.AuthUser), AuthMech: text(s.AuthMech), Listener: text(s.Listener),
 		LocalIp: text(s.LocalIP), LocalPort: lport, RelayClient: s.RelayClient, Transaction: txn,
+		Notes: textParams(s.Notes),
 	}, nil
 }
 
@@ -103,6 +104,7 @@ func sessionFromPB(p *pb.Session) Session {
 		TLSVersion: p.GetTlsVersion(), AuthUser: p.GetAuthUser(), AuthMech: p.GetAuthMech(),
 		Listener: p.GetListener(), LocalIP: p.GetLocalIp(), LocalPort: int(p.GetLocalPort()),
 		RelayClient: p.GetRelayClient(), Transaction: int(p.GetTransaction()),
+		Notes: params(p.GetNotes()),
 	}
 }
 

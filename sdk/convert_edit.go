@@ -6,7 +6,7 @@ import (
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 )
 
-// editPB converts one of the nine edits for the wire. Pointers to edits
+// editPB converts one of the ten edits for the wire. Pointers to edits
 // (which also satisfy Edit) are accepted; nil is an error.
 func editPB(e Edit) (*pb.Edit, error) {
 	e, err := derefEdit(e)
@@ -44,6 +44,8 @@ func editPB(e Edit) (*pb.Edit, error) {
 		return &pb.Edit{Op: &pb.Edit_ReplaceBody{ReplaceBody: &pb.ReplaceBody{}}}, nil
 	case SetRoute:
 		return &pb.Edit{Op: &pb.Edit_SetRoute{SetRoute: &pb.SetRoute{Rcpt: e.Rcpt, Route: e.Route}}}, nil
+	case SetNote:
+		return &pb.Edit{Op: &pb.Edit_SetNote{SetNote: &pb.SetNote{Key: e.Key, Value: e.Value}}}, nil
 	}
 	return nil, fmt.Errorf("unknown edit type %T", e)
 }
@@ -71,6 +73,8 @@ func derefEdit(e Edit) (Edit, error) {
 	case *ReplaceBody:
 		v = deref(p)
 	case *SetRoute:
+		v = deref(p)
+	case *SetNote:
 		v = deref(p)
 	default:
 		return e, nil
@@ -108,6 +112,8 @@ func editFromPB(p *pb.Edit) (Edit, error) {
 		return ReplaceBody{}, nil
 	case *pb.Edit_SetRoute:
 		return SetRoute{Rcpt: op.SetRoute.GetRcpt(), Route: op.SetRoute.GetRoute()}, nil
+	case *pb.Edit_SetNote:
+		return SetNote{Key: op.SetNote.GetKey(), Value: op.SetNote.GetValue()}, nil
 	}
 	return nil, fmt.Errorf("edit with no operation")
 }

@@ -276,6 +276,8 @@ func (d *decoder) hookRequest(b []byte, m *pb.HookRequest) bool {
 			m.AuthSecret = d.bytes(v)
 		case num == 8 && typ == protowire.BytesType:
 			m.AuthResults, ok = d.authResult(v, m.AuthResults, rest, num)
+		case num == 9 && typ == protowire.BytesType:
+			ok = d.mapEntry(v, &m.TxnNotes)
 		default:
 			return false
 		}
@@ -335,6 +337,11 @@ func (d *decoder) session(b []byte) *pb.Session {
 			p = &m.Listener
 		case 11:
 			p = &m.LocalIp
+		case 15:
+			if !d.mapEntry(v, &m.Notes) {
+				return nil
+			}
+			continue
 		default:
 			return nil
 		}
@@ -521,6 +528,8 @@ func (d *decoder) dataStart(b []byte, m *pb.DataStart) bool {
 			m.BodyFollows = u != 0
 		case num == 7 && typ == protowire.BytesType:
 			m.AuthResults, ok = d.authResult(v, m.AuthResults, rest, num)
+		case num == 8 && typ == protowire.BytesType:
+			ok = d.mapEntry(v, &m.TxnNotes)
 		default:
 			return false
 		}

@@ -320,6 +320,7 @@ func BenchmarkDecodeCallFrame(b *testing.B) {
 	for i := range calls {
 		calls[i].Txn.Envelope.MailParams = nil
 		calls[i].Txn.AuthResults = nil
+		calls[i].Txn.Session.Notes, calls[i].Txn.Notes = nil, nil
 	}
 	txn.Envelope.Rcpts = txn.Envelope.Rcpts[:1]
 	m := &Message{Headers: []Header{

@@ -118,7 +118,8 @@ func appendSession(b []byte, s *Session) ([]byte, error) {
 	b = appendText(b, 11, s.LocalIP)
 	b = appendUint(b, 12, uint64(lport))
 	b = appendBool(b, 13, s.RelayClient)
-	return appendUint(b, 14, uint64(txn)), nil
+	b = appendUint(b, 14, uint64(txn))
+	return appendMap(b, 15, s.Notes), nil
 }
 
 func appendRecipient(b []byte, r *Recipient) ([]byte, error) {
@@ -180,7 +181,8 @@ func appendHookRequest(b []byte, hook Hook, t *Txn, rcpt *Recipient, auth *AuthA
 		b = appendText(b, 6, auth.User)
 		b = appendRaw(b, 7, auth.Secret)
 	}
-	return appendAuthResults(b, 8, t.AuthResults), nil
+	b = appendAuthResults(b, 8, t.AuthResults)
+	return appendMap(b, 9, t.Notes), nil
 }
 
 // appendHookFrame appends a ChannelFrame's hook member for one call.
@@ -217,7 +219,7 @@ func appendBatchFrame(b []byte, calls []HookCall, independent bool) ([]byte, err
 			hc := &calls[i]
 			withEnvelope := !independent || !sameEnvelope(&hc.Txn.Envelope, &last.Envelope)
 			if b, err = appendMessage(b, fBatchCalls, func(b []byte) ([]byte, error) {
-				return appendHookRequest(b, hc.Hook, hc.Txn, hc.Rcpt, nil, hc.Txn.Session != *shared, withEnvelope)
+				return appendHookRequest(b, hc.Hook, hc.Txn, hc.Rcpt, nil, !SameSession(&hc.Txn.Session, shared), withEnvelope)
 			}); err != nil {
 				return b, err
 			}
@@ -259,6 +261,7 @@ func appendDataStartFrame(b []byte, hook Hook, t *Txn, m *Message, sendBody bool
 		}
 		b = appendUint(b, 5, size)
 		b = appendBool(b, 6, sendBody)
-		return appendAuthResults(b, 7, t.AuthResults), nil
+		b = appendAuthResults(b, 7, t.AuthResults)
+		return appendMap(b, 8, t.Notes), nil
 	})
 }

@@ -12,13 +12,19 @@ import (
 // fields the hand-written encoder writes.
 func encodeCase(a, b, c string, port int, tls bool) ([]HookCall, *Txn, *Message) {
 	s := Session{ID: a, ClientIP: "192.0.2.7", ClientPort: port, ClientName: b, Helo: c, TLS: tls,
-		TLSVersion: "TLS1.3", AuthUser: a, AuthMech: "PLAIN", Listener: "mx", LocalIP: "::1", LocalPort: 25, RelayClient: true, Transaction: port}
+		TLSVersion: "TLS1.3", AuthUser: a, AuthMech: "PLAIN", Listener: "mx", LocalIP: "::1", LocalPort: 25, RelayClient: true, Transaction: port,
+		Notes: map[string]string{"score": a, b: c}}
 	connect := &Txn{Session: Session{ID: a, ClientIP: "192.0.2.7", ClientPort: port}}
 	txn := &Txn{Session: s,
 		Envelope: Envelope{MailFrom: b, MailParams: map[string]string{"ENVID": c, "RET": "HDRS"}, QueueID: a,
 			Rcpts: []Recipient{{Addr: c, Route: "lmtp:" + a, Params: map[string]string{"NOTIFY": b}}, {Addr: a}}},
-		AuthResults: []AuthResult{{Method: "spf", Result: "pass", Reason: c, Props: map[string]string{"smtp.mailfrom": b}, Stage: "spf"}, {Method: "dkim"}}}
-	calls := []HookCall{{Hook: HookConnect, Txn: connect}, {Hook: HookHelo, Txn: txn}, {Hook: HookMail, Txn: txn},
+		AuthResults: []AuthResult{{Method: "spf", Result: "pass", Reason: c, Props: map[string]string{"smtp.mailfrom": b}, Stage: "spf"}, {Method: "dkim"}},
+		Notes:       map[string]string{"rbl": c, a: b}}
+	// HELO's session differs from the others' in its notes alone: a
+	// batch sends it with its call.
+	helo := *txn
+	helo.Session.Notes = nil
+	calls := []HookCall{{Hook: HookConnect, Txn: connect}, {Hook: HookHelo, Txn: &helo}, {Hook: HookMail, Txn: txn},
 		{Hook: HookRcpt, Txn: txn, Rcpt: &Recipient{Addr: b, Params: map[string]string{"ORCPT": c}}}}
 	m := &Message{Headers: []Header{{Name: "Subject", Value: c, Raw: []byte("Subject: " + c)}, {Name: a, Value: ""}, {Name: "X", Value: b}},
 		Body: []byte(a + b), BodySize: int64(len(a))}
@@ -157,6 +163,7 @@ func BenchmarkEncodeHookBatch(b *testing.B) {
 	for i := range calls {
 		calls[i].Txn.Envelope.MailParams = nil
 		calls[i].Txn.AuthResults = nil
+		calls[i].Txn.Session.Notes, calls[i].Txn.Notes = nil, nil
 	}
 	buf := make([]byte, 0, 4096)
 	b.Run("generated", func(b *testing.B) {

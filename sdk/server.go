@@ -124,7 +124,7 @@ func (s *server) hook(ctx context.Context, req *pb.HookRequest) (*pb.Verdict, er
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
 	t := &Txn{Session: sessionFromPB(req.GetSession()), Envelope: envelopeFromPB(req.GetEnvelope()),
-		AuthResults: authResultsFromPB(req.GetAuthResults())}
+		AuthResults: authResultsFromPB(req.GetAuthResults()), Notes: params(req.GetTxnNotes())}
 	if (hook == HookRcpt || hook == HookDeliver) && req.GetRcpt() == nil {
 		return nil, status.Errorf(codes.InvalidArgument, "%s hook without a recipient", hook)
 	}

@@ -148,7 +148,7 @@ func dataRequest(start *pb.DataStart) (Hook, *Txn, *Message, error) {
 		return "", nil, nil, fmt.Errorf("hook %v is not data or bounce", start.GetHook())
 	}
 	t := &Txn{Session: sessionFromPB(start.GetSession()), Envelope: envelopeFromPB(start.GetEnvelope()),
-		AuthResults: authResultsFromPB(start.GetAuthResults())}
+		AuthResults: authResultsFromPB(start.GetAuthResults()), Notes: params(start.GetTxnNotes())}
 	m := &Message{Headers: headersFromPB(start.GetHeaders()), BodySize: int64(start.GetBodySize())}
 	return hook, t, m, nil
 }

@@ -67,6 +67,12 @@ type Session struct {
 	// starts the session again under the same ID, and the count goes
 	// on: its connect and HELO carry the last transaction's number.
 	Transaction int `json:"transaction,omitempty"`
+	// Notes are the session notes: what stages set with SetNote at
+	// connect, helo and auth, seen by every later hook of the session
+	// (every transaction's). At deliver and bounce, those of the session
+	// the message came in, as they stood when it was queued. Nil when
+	// there are none. Read it, never write to it: it may be shared.
+	Notes map[string]string `json:"notes,omitempty"`
 }
 
 // Recipient is one envelope recipient.
@@ -98,6 +104,11 @@ type Txn struct {
 	Session     Session
 	Envelope    Envelope
 	AuthResults []AuthResult
+	// Notes are the transaction notes: what stages set with SetNote at
+	// mail, rcpt and data of this transaction, gone when it ends (RSET,
+	// the next MAIL, after DATA). At deliver and bounce, the queued
+	// message's. Nil when there are none. Read it, never write to it.
+	Notes map[string]string
 }
 
 // AuthResult is one authentication method's outcome (RFC 8601), passed in

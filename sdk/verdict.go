@@ -146,6 +146,14 @@ type ReplaceBody struct{ Body []byte }
 // SetRoute sets the transport of one recipient (e.g. "lmtp:unix:/run/dovecot/lmtp").
 type SetRoute struct{ Rcpt, Route string }
 
+// SetNote leaves a note for later stages, as Haraka's connection.notes
+// and transaction.notes: a score one stage computes and another decides
+// by. Set at connect, helo or auth it is a session note (Session.Notes),
+// at mail, rcpt or data a transaction note (Txn.Notes); an empty Value
+// deletes Key. Applied whatever the verdict, a refusal's too. Bounds in
+// CheckNote.
+type SetNote struct{ Key, Value string }
+
 func (AddHeader) isEdit()       {}
 func (InsertHeader) isEdit()    {}
 func (ChangeHeader) isEdit()    {}
@@ -155,6 +163,7 @@ func (AddRecipient) isEdit()    {}
 func (RemoveRecipient) isEdit() {}
 func (ReplaceBody) isEdit()     {}
 func (SetRoute) isEdit()        {}
+func (SetNote) isEdit()         {}
 
 // DescribeEdit renders an edit for traces and logs.
 func DescribeEdit(e Edit) string {
@@ -177,6 +186,8 @@ func DescribeEdit(e Edit) string {
 		return fmt.Sprintf("replace body (%d bytes)", len(e.Body))
 	case SetRoute:
 		return fmt.Sprintf("set route of <%s> to %s", e.Rcpt, e.Route)
+	case SetNote:
+		return fmt.Sprintf("note %s=%s", e.Key, e.Value)
 	}
 	return fmt.Sprintf("%T", e)
 }

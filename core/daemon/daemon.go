@@ -265,7 +265,7 @@ func (d *Daemon) bounceFilter(ctx context.Context, r *envelope.Message, body []b
 	}
 	g := d.live.acquire() // a reload meanwhile must not stop its stages
 	defer d.live.release(g)
-	return g.pipe.Bounce(ctx, r.ID, r.From, rcpts, body), nil
+	return g.pipe.BounceNoted(ctx, r.ID, r.From, rcpts, body, pipeline.Notes{Session: r.SessionNotes, Txn: r.TxnNotes}), nil
 }
 
 // deliverHook runs the pipeline's deliver hook for recipients of m about
@@ -283,7 +283,8 @@ func (d *Daemon) deliverHook(ctx context.Context, m *envelope.Message, rcpts []d
 	}
 	calls := make([]pipeline.DeliverCall, len(rcpts))
 	for i, r := range rcpts {
-		calls[i] = pipeline.DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: r.Rcpt.Addr, Route: r.Route}, RouteBy: r.Rcpt.RouteBy}
+		calls[i] = pipeline.DeliverCall{Env: env, Rcpt: sdk.Recipient{Addr: r.Rcpt.Addr, Route: r.Route}, RouteBy: r.Rcpt.RouteBy,
+			Notes: pipeline.Notes{Session: m.SessionNotes, Txn: m.TxnNotes}}
 	}
 	for i, o := range g.pipe.Deliver(ctx, calls) {
 		out[i].Trace = o.Trace

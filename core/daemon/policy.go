@@ -108,6 +108,9 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 		// Who set each route, for the deliver hook (pipeline.RouteBy).
 		tx.Envelope.Rcpts[i].RouteBy = ps.RouteBy(tx.Envelope.Rcpts[i].Addr)
 	}
+	// The notes as they stand now, for the deliver and bounce hooks.
+	notes := ps.Notes()
+	tx.Envelope.SessionNotes, tx.Envelope.TxnNotes = notes.Session, notes.Txn
 	if len(tx.Envelope.Rcpts) == 0 {
 		// Every recipient was removed: nothing to deliver.
 		tx.Discard = true

@@ -228,6 +228,9 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 		Report:      kind,
 		State:       envelope.StateActive,
 		NextAttempt: now,
+		// The bounce hook sees the notes of the message reported on.
+		SessionNotes: m.SessionNotes,
+		TxnNotes:     m.TxnNotes,
 	}
 	var trace []byte
 	if f := a.dsn.Filter; f != nil {

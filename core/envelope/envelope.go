@@ -98,6 +98,13 @@ type Message struct {
 	// quarantine it again at the next attempt).
 	Released bool `json:"released,omitempty"`
 
+	// SessionNotes and TxnNotes are the notes stages left (sdk.SetNote)
+	// for the session and the transaction, as they stood when the message
+	// was queued, for the deliver and bounce hooks; a report carries
+	// those of the message it is on. Nil for mail queued without any.
+	SessionNotes map[string]string `json:"session_notes,omitempty"`
+	TxnNotes     map[string]string `json:"txn_notes,omitempty"`
+
 	// DelayNotified records that the sender was sent the one "delayed"
 	// report (RFC 3464 §2.3.3) this message gets.
 	DelayNotified bool `json:"delay_notified,omitempty"`

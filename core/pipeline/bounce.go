@@ -61,13 +61,21 @@ type BounceResult struct {
 // A tempfail verdict has no one to tell to try again: the report is
 // queued as generated too. Accept skips the later stages, as at any hook.
 func (p *Pipeline) Bounce(ctx context.Context, id, from string, rcpts []string, raw []byte) BounceResult {
+	return p.BounceNoted(ctx, id, from, rcpts, raw, Notes{})
+}
+
+// BounceNoted is Bounce with the notes of the message the report is on,
+// as it was queued, which the stages see as the session's and the
+// transaction's.
+func (p *Pipeline) BounceNoted(ctx context.Context, id, from string, rcpts []string, raw []byte, notes Notes) BounceResult {
 	bp := p.bounceStages()
 	if len(bp.entries) == 0 {
 		return BounceResult{Body: raw}
 	}
-	s := bp.Open(ctx, sdk.Session{ID: "bounce-" + id, Listener: "bounce"})
+	s := bp.Open(ctx, sdk.Session{ID: "bounce-" + id, Listener: "bounce", Notes: notes.Session})
 	defer s.closeConns() // a report's is no SMTP session: no disconnect
 	s.txn.Envelope = sdk.Envelope{QueueID: id, MailFrom: from}
+	s.txn.Notes = notes.Txn
 	for _, r := range rcpts {
 		s.txn.Envelope.Rcpts = append(s.txn.Envelope.Rcpts, sdk.Recipient{Addr: r})
 	}

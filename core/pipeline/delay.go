@@ -241,14 +241,22 @@ func (f *flushRun) call(ctx context.Context, e *entry, c Conn, todo []int) ([]sd
 
 // hookCall is item j as its stage sees it now, in t (a snapshot): connect and helo with the
 // session of their time and no envelope, mail and rcpt with the envelope
-// as earlier stages (and the stage's own earlier hooks) left it.
+// as earlier stages (and the stage's own earlier hooks) left it. Notes
+// are as earlier stages left them, in this flush too. A stage's own note
+// ends its batch (SetNote is an edit: the verdict is not PlainContinue),
+// so its later hooks of the flush are sent again, rebuilt, and see it.
 func (f *flushRun) hookCall(j int, t *sdk.Txn) sdk.HookCall {
 	it := f.items[j]
+	// The session of the hook's time, with the notes of now: those the
+	// stages before this one set at the hooks of this flush.
+	notes := t.Session.Notes
 	t.Session = it.sess
+	t.Session.Notes = notes
 	hc := sdk.HookCall{Hook: it.hook, Txn: t}
 	switch it.hook {
 	case sdk.HookConnect, sdk.HookHelo:
 		t.Envelope = sdk.Envelope{}
+		t.Notes = nil
 	case sdk.HookRcpt:
 		hc.Rcpt = f.rcpt
 	}

@@ -12,11 +12,14 @@ import (
 // DeliverCall is one recipient of a queued message that delivery is about
 // to send: the message's envelope (each recipient with its stored route)
 // and the recipient, its Route the route it goes by (after routing),
-// RouteBy the stage that set that route ("" for none, or not known).
+// RouteBy the stage that set that route ("" for none, or not known),
+// Notes the notes stored with the message.
 type DeliverCall struct {
 	Env     sdk.Envelope
 	Rcpt    sdk.Recipient
 	RouteBy string
+	// Notes are the message's, as queued (Session.Notes).
+	Notes Notes
 }
 
 // EachConn is a Conn that runs hooks that do not depend on one another in
@@ -83,8 +86,9 @@ func (p *Pipeline) deliverPass(ctx context.Context, calls []DeliverCall) []Deliv
 	for i := range calls {
 		asQueued[i] = calls[i].Rcpt.Route
 		s := &Session{p: p}
-		s.txn.Session = sdk.Session{ID: "deliver-" + calls[i].Env.QueueID, Listener: "deliver"}
+		s.txn.Session = sdk.Session{ID: "deliver-" + calls[i].Env.QueueID, Listener: "deliver", Notes: calls[i].Notes.Session}
 		s.txn.Envelope = calls[i].Env
+		s.txn.Notes = calls[i].Notes.Txn
 		s.putRouteBy(strings.ToLower(calls[i].Rcpt.Addr), calls[i].RouteBy)
 		sessions[i], live[i] = s, i
 	}

@@ -111,11 +111,12 @@ func (s *Session) Trace() []TraceEntry {
 	return append(out, s.txTrace...)
 }
 
-// Reset ends the transaction: the envelope, its trace and any discard or
-// quarantine decision are forgotten; stages are told.
+// Reset ends the transaction: the envelope, its notes, its trace and any
+// discard or quarantine decision are forgotten; stages are told.
 func (s *Session) Reset(ctx context.Context) {
 	s.txn.Envelope = sdk.Envelope{}
 	s.txn.AuthResults = nil
+	s.txn.Notes = nil
 	s.routeBy = nil
 	s.txTrace = s.txTrace[:0] // Trace copies; the next transaction reuses it
 	s.disposition = s.sessionDisposition
@@ -152,6 +153,7 @@ func (s *Session) Helo(ctx context.Context, name string) Outcome {
 // tells one transaction's calls from the next one's.
 func (s *Session) Mail(ctx context.Context, from string, params map[string]string) Outcome {
 	s.txn.Envelope = sdk.Envelope{MailFrom: from, MailParams: params}
+	s.txn.Notes = nil // a MAIL without RSET starts a new transaction too
 	s.txn.Session.Transaction++
 	s.routeBy = nil
 	if s.p.delay {
@@ -282,7 +284,7 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 	}
 	te.Action, te.Reason = v.Action.String(), v.Reason
 	if v.Action == sdk.ActionReject || v.Action == sdk.ActionTempfail {
-		te.Edits = notApplied(v.Edits)
+		te.Edits = s.notApplied(e.Name, hook, v.Edits)
 	} else {
 		te.Edits = s.applyEdits(e.Name, hook, v.Edits, rcpt, msg)
 	}
@@ -430,6 +432,10 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 		notOneForOne = s.reportRcptsError(edits)
 	}
 	for _, ed := range edits {
+		if n, ok := ed.(sdk.SetNote); ok {
+			done = append(done, s.applyNote(stage, hook, n))
+			continue
+		}
 		var err error
 		switch {
 		case isEnvelopeEdit(ed) && hook == sdk.HookBounce:
@@ -492,10 +498,17 @@ func (s *Session) applyEdits(stage string, hook sdk.Hook, edits []sdk.Edit, rcpt
 	return done
 }
 
-// notApplied describes the edits of a verdict that refused, for the trace.
-func notApplied(edits []sdk.Edit) []string {
+// notApplied describes the edits of a verdict that refused, for the
+// trace. Its notes are applied all the same (as Haraka keeps notes
+// whatever a plugin answers): they say what the stage found, for the
+// stages of later hooks, not what the client asked for.
+func (s *Session) notApplied(stage string, hook sdk.Hook, edits []sdk.Edit) []string {
 	var out []string
 	for _, ed := range edits {
+		if n, ok := ed.(sdk.SetNote); ok {
+			out = append(out, s.applyNote(stage, hook, n))
+			continue
+		}
 		out = append(out, sdk.DescribeEdit(ed)+" (not applied: the stage refused)")
 	}
 	return out

@@ -28,8 +28,8 @@ type Spec struct {
 
 // EditSpec is one scripted edit.
 type EditSpec struct {
-	Op         string            `json:"op"` // an sdk edit, or "echo" at the data hook (see echo)
-	Name       string            `json:"name"`
+	Op         string            `json:"op"`   // an sdk edit, or "echo" at the data hook (see echo)
+	Name       string            `json:"name"` // a header field's, or set_note's key
 	Value      string            `json:"value"`
 	Index      int               `json:"index"`
 	Occurrence int               `json:"occurrence"`
@@ -104,17 +104,20 @@ func (a *actor) Rcpt(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verd
 }
 
 // Deliver answers the deliver hook's script for the recipient; a reject
-// whose text is "echo-route" tells the route it was shown, so a test can
-// see it.
-func (a *actor) Deliver(ctx context.Context, _ *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
+// whose text is "echo-route" tells the route it was shown, one whose text
+// is "echo-notes" the notes, so a test can see them.
+func (a *actor) Deliver(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Verdict, error) {
 	s, ok := a.cfg.Deliver[r.Addr]
 	if !ok {
 		if s, ok = a.cfg.Deliver["*"]; !ok {
 			return sdk.Continue(), nil
 		}
 	}
-	if s.Text == "echo-route" {
+	switch s.Text {
+	case "echo-route":
 		s.Text = "route " + r.Route
+	case "echo-notes":
+		s.Text = "notes " + echo("notes", t, nil)
 	}
 	return run(ctx, &s, nil)
 }
@@ -148,8 +151,8 @@ func runData(ctx context.Context, s *Spec, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 }
 
 // echo renders what the plugin was shown of what (mail_from, rcpts, helo,
-// listener, header:NAME, header_names, body), quoted with %q so that any
-// byte stays visible and the value stays on one line.
+// listener, notes, header:NAME, header_names, body), quoted with %q so
+// that any byte stays visible and the value stays on one line.
 func echo(what string, t *sdk.Txn, m *sdk.Message) string {
 	switch {
 	case what == "mail_from":
@@ -164,6 +167,8 @@ func echo(what string, t *sdk.Txn, m *sdk.Message) string {
 		return fmt.Sprintf("%q", t.Session.Helo)
 	case what == "listener":
 		return fmt.Sprintf("%q", t.Session.Listener)
+	case what == "notes":
+		return fmt.Sprintf("session=%q txn=%q", t.Session.Notes, t.Notes)
 	case strings.HasPrefix(what, "header:"):
 		return fmt.Sprintf("%q", m.Get(strings.TrimPrefix(what, "header:")))
 	case what == "header_names":
@@ -226,6 +231,8 @@ func edit(e EditSpec, m *sdk.Message) sdk.Edit {
 		return sdk.RemoveRecipient{Addr: e.Addr}
 	case "set_route":
 		return sdk.SetRoute{Rcpt: e.Addr, Route: e.Route}
+	case "set_note":
+		return sdk.SetNote{Key: e.Name, Value: e.Value}
 	case "replace_body":
 		if e.BodySize > 0 {
 			b := make([]byte, e.BodySize)

@@ -559,7 +559,12 @@ type Session struct {
 	// bounce, and from a core older than this field. XCLIENT starts the
 	// session again under the same id, and the count goes on: its connect
 	// and HELO carry the last transaction's number.
-	Transaction   uint32 `protobuf:"varint,14,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	Transaction uint32 `protobuf:"varint,14,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	// Session notes: what stages set (SetNote) at connect, helo and auth, for
+	// every later hook of the session; at deliver and bounce, those of the
+	// session the message came in, as they stood when it was queued. Sent
+	// only when there are some.
+	Notes         map[string]string `protobuf:"bytes,15,rep,name=notes,proto3" json:"notes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -690,6 +695,13 @@ func (x *Session) GetTransaction() uint32 {
 		return x.Transaction
 	}
 	return 0
+}
+
+func (x *Session) GetNotes() map[string]string {
+	if x != nil {
+		return x.Notes
+	}
+	return nil
 }
 
 type Recipient struct {
@@ -848,7 +860,11 @@ type HookRequest struct {
 	AuthUser   string `protobuf:"bytes,6,opt,name=auth_user,json=authUser,proto3" json:"auth_user,omitempty"`
 	AuthSecret []byte `protobuf:"bytes,7,opt,name=auth_secret,json=authSecret,proto3" json:"auth_secret,omitempty"`
 	// Authentication results of earlier stages, in order.
-	AuthResults   []*AuthResult `protobuf:"bytes,8,rep,name=auth_results,json=authResults,proto3" json:"auth_results,omitempty"`
+	AuthResults []*AuthResult `protobuf:"bytes,8,rep,name=auth_results,json=authResults,proto3" json:"auth_results,omitempty"`
+	// Transaction notes: what stages set (SetNote) at mail, rcpt and data of
+	// this transaction; at deliver and bounce, the queued message's. Gone
+	// when the transaction ends.
+	TxnNotes      map[string]string `protobuf:"bytes,9,rep,name=txn_notes,json=txnNotes,proto3" json:"txn_notes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -935,6 +951,13 @@ func (x *HookRequest) GetAuthSecret() []byte {
 func (x *HookRequest) GetAuthResults() []*AuthResult {
 	if x != nil {
 		return x.AuthResults
+	}
+	return nil
+}
+
+func (x *HookRequest) GetTxnNotes() map[string]string {
+	if x != nil {
+		return x.TxnNotes
 	}
 	return nil
 }
@@ -1236,6 +1259,7 @@ type Edit struct {
 	//	*Edit_RemoveRecipient
 	//	*Edit_ReplaceBody
 	//	*Edit_SetRoute
+	//	*Edit_SetNote
 	Op            isEdit_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1359,6 +1383,15 @@ func (x *Edit) GetSetRoute() *SetRoute {
 	return nil
 }
 
+func (x *Edit) GetSetNote() *SetNote {
+	if x != nil {
+		if x, ok := x.Op.(*Edit_SetNote); ok {
+			return x.SetNote
+		}
+	}
+	return nil
+}
+
 type isEdit_Op interface {
 	isEdit_Op()
 }
@@ -1399,6 +1432,10 @@ type Edit_SetRoute struct {
 	SetRoute *SetRoute `protobuf:"bytes,9,opt,name=set_route,json=setRoute,proto3,oneof"`
 }
 
+type Edit_SetNote struct {
+	SetNote *SetNote `protobuf:"bytes,10,opt,name=set_note,json=setNote,proto3,oneof"`
+}
+
 func (*Edit_AddHeader) isEdit_Op() {}
 
 func (*Edit_InsertHeader) isEdit_Op() {}
@@ -1416,6 +1453,8 @@ func (*Edit_RemoveRecipient) isEdit_Op() {}
 func (*Edit_ReplaceBody) isEdit_Op() {}
 
 func (*Edit_SetRoute) isEdit_Op() {}
+
+func (*Edit_SetNote) isEdit_Op() {}
 
 type AddHeader struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1880,22 +1919,81 @@ func (x *SetRoute) GetRoute() string {
 	return ""
 }
 
-type DataStart struct {
+// A note for later stages (Haraka's connection.notes and
+// transaction.notes): at connect, helo or auth a session note, at mail,
+// rcpt or data a transaction note. An empty value deletes the key. Key
+// [A-Za-z0-9._-]{1,64}, value UTF-8 of at most 1024 bytes, at most 32
+// notes a scope: the core refuses a note past these.
+type SetNote struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hook          Hook                   `protobuf:"varint,1,opt,name=hook,proto3,enum=sluice.plugin.v1.Hook" json:"hook,omitempty"` // HOOK_DATA or HOOK_BOUNCE
-	Session       *Session               `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
-	Envelope      *Envelope              `protobuf:"bytes,3,opt,name=envelope,proto3" json:"envelope,omitempty"`
-	Headers       []*Header              `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
-	BodySize      uint64                 `protobuf:"varint,5,opt,name=body_size,json=bodySize,proto3" json:"body_size,omitempty"`
-	BodyFollows   bool                   `protobuf:"varint,6,opt,name=body_follows,json=bodyFollows,proto3" json:"body_follows,omitempty"`
-	AuthResults   []*AuthResult          `protobuf:"bytes,7,rep,name=auth_results,json=authResults,proto3" json:"auth_results,omitempty"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetNote) Reset() {
+	*x = SetNote{}
+	mi := &file_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetNote) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetNote) ProtoMessage() {}
+
+func (x *SetNote) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetNote.ProtoReflect.Descriptor instead.
+func (*SetNote) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SetNote) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *SetNote) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+type DataStart struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Hook        Hook                   `protobuf:"varint,1,opt,name=hook,proto3,enum=sluice.plugin.v1.Hook" json:"hook,omitempty"` // HOOK_DATA or HOOK_BOUNCE
+	Session     *Session               `protobuf:"bytes,2,opt,name=session,proto3" json:"session,omitempty"`
+	Envelope    *Envelope              `protobuf:"bytes,3,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Headers     []*Header              `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty"`
+	BodySize    uint64                 `protobuf:"varint,5,opt,name=body_size,json=bodySize,proto3" json:"body_size,omitempty"`
+	BodyFollows bool                   `protobuf:"varint,6,opt,name=body_follows,json=bodyFollows,proto3" json:"body_follows,omitempty"`
+	AuthResults []*AuthResult          `protobuf:"bytes,7,rep,name=auth_results,json=authResults,proto3" json:"auth_results,omitempty"`
+	// As HookRequest.txn_notes.
+	TxnNotes      map[string]string `protobuf:"bytes,8,rep,name=txn_notes,json=txnNotes,proto3" json:"txn_notes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DataStart) Reset() {
 	*x = DataStart{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1907,7 +2005,7 @@ func (x *DataStart) String() string {
 func (*DataStart) ProtoMessage() {}
 
 func (x *DataStart) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1920,7 +2018,7 @@ func (x *DataStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataStart.ProtoReflect.Descriptor instead.
 func (*DataStart) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DataStart) GetHook() Hook {
@@ -1972,6 +2070,13 @@ func (x *DataStart) GetAuthResults() []*AuthResult {
 	return nil
 }
 
+func (x *DataStart) GetTxnNotes() map[string]string {
+	if x != nil {
+		return x.TxnNotes
+	}
+	return nil
+}
+
 type DataEnd struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1980,7 +2085,7 @@ type DataEnd struct {
 
 func (x *DataEnd) Reset() {
 	*x = DataEnd{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2097,7 @@ func (x *DataEnd) String() string {
 func (*DataEnd) ProtoMessage() {}
 
 func (x *DataEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2110,7 @@ func (x *DataEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataEnd.ProtoReflect.Descriptor instead.
 func (*DataEnd) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 type DataFrame struct {
@@ -2023,7 +2128,7 @@ type DataFrame struct {
 
 func (x *DataFrame) Reset() {
 	*x = DataFrame{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2035,7 +2140,7 @@ func (x *DataFrame) String() string {
 func (*DataFrame) ProtoMessage() {}
 
 func (x *DataFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2048,7 +2153,7 @@ func (x *DataFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataFrame.ProtoReflect.Descriptor instead.
 func (*DataFrame) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DataFrame) GetFrame() isDataFrame_Frame {
@@ -2182,7 +2287,7 @@ type ChannelFrame struct {
 
 func (x *ChannelFrame) Reset() {
 	*x = ChannelFrame{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2194,7 +2299,7 @@ func (x *ChannelFrame) String() string {
 func (*ChannelFrame) ProtoMessage() {}
 
 func (x *ChannelFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2207,7 +2312,7 @@ func (x *ChannelFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelFrame.ProtoReflect.Descriptor instead.
 func (*ChannelFrame) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ChannelFrame) GetCallId() uint64 {
@@ -2366,7 +2471,7 @@ type ChannelError struct {
 
 func (x *ChannelError) Reset() {
 	*x = ChannelError{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2483,7 @@ func (x *ChannelError) String() string {
 func (*ChannelError) ProtoMessage() {}
 
 func (x *ChannelError) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2496,7 @@ func (x *ChannelError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelError.ProtoReflect.Descriptor instead.
 func (*ChannelError) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ChannelError) GetCode() uint32 {
@@ -2416,7 +2521,7 @@ type ChannelCancel struct {
 
 func (x *ChannelCancel) Reset() {
 	*x = ChannelCancel{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2428,7 +2533,7 @@ func (x *ChannelCancel) String() string {
 func (*ChannelCancel) ProtoMessage() {}
 
 func (x *ChannelCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2441,7 +2546,7 @@ func (x *ChannelCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelCancel.ProtoReflect.Descriptor instead.
 func (*ChannelCancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 // HookBatch is several envelope-phase hook calls in one frame, to spare
@@ -2480,7 +2585,7 @@ type HookBatch struct {
 
 func (x *HookBatch) Reset() {
 	*x = HookBatch{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2492,7 +2597,7 @@ func (x *HookBatch) String() string {
 func (*HookBatch) ProtoMessage() {}
 
 func (x *HookBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2505,7 +2610,7 @@ func (x *HookBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookBatch.ProtoReflect.Descriptor instead.
 func (*HookBatch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HookBatch) GetCalls() []*HookRequest {
@@ -2564,7 +2669,7 @@ type VerdictBatch struct {
 
 func (x *VerdictBatch) Reset() {
 	*x = VerdictBatch{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2681,7 @@ func (x *VerdictBatch) String() string {
 func (*VerdictBatch) ProtoMessage() {}
 
 func (x *VerdictBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2694,7 @@ func (x *VerdictBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictBatch.ProtoReflect.Descriptor instead.
 func (*VerdictBatch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *VerdictBatch) GetVerdicts() []*Verdict {
@@ -2646,7 +2751,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\x12\x1d\n" +
 	"\n" +
 	"dials_host\x18\n" +
-	" \x01(\bR\tdialsHost\"\x94\x03\n" +
+	" \x01(\bR\tdialsHost\"\x8a\x04\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
@@ -2666,7 +2771,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"local_port\x18\f \x01(\rR\tlocalPort\x12!\n" +
 	"\frelay_client\x18\r \x01(\bR\vrelayClient\x12 \n" +
-	"\vtransaction\x18\x0e \x01(\rR\vtransaction\"\xde\x01\n" +
+	"\vtransaction\x18\x0e \x01(\rR\vtransaction\x12:\n" +
+	"\x05notes\x18\x0f \x03(\v2$.sluice.plugin.v1.Session.NotesEntryR\x05notes\x1a8\n" +
+	"\n" +
+	"NotesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xde\x01\n" +
 	"\tRecipient\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12?\n" +
@@ -2683,7 +2793,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\bqueue_id\x18\x04 \x01(\tR\aqueueId\x1a=\n" +
 	"\x0fMailParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf3\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x03\n" +
 	"\vHookRequest\x12*\n" +
 	"\x04hook\x18\x01 \x01(\x0e2\x16.sluice.plugin.v1.HookR\x04hook\x123\n" +
 	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\x126\n" +
@@ -2693,7 +2803,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\tauth_user\x18\x06 \x01(\tR\bauthUser\x12\x1f\n" +
 	"\vauth_secret\x18\a \x01(\fR\n" +
 	"authSecret\x12?\n" +
-	"\fauth_results\x18\b \x03(\v2\x1c.sluice.plugin.v1.AuthResultR\vauthResults\"\xe3\x01\n" +
+	"\fauth_results\x18\b \x03(\v2\x1c.sluice.plugin.v1.AuthResultR\vauthResults\x12H\n" +
+	"\ttxn_notes\x18\t \x03(\v2+.sluice.plugin.v1.HookRequest.TxnNotesEntryR\btxnNotes\x1a;\n" +
+	"\rTxnNotesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe3\x01\n" +
 	"\n" +
 	"AuthResult\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x16\n" +
@@ -2718,7 +2832,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\x12\x10\n" +
-	"\x03raw\x18\x03 \x01(\fR\x03raw\"\xf3\x04\n" +
+	"\x03raw\x18\x03 \x01(\fR\x03raw\"\xab\x05\n" +
 	"\x04Edit\x12<\n" +
 	"\n" +
 	"add_header\x18\x01 \x01(\v2\x1b.sluice.plugin.v1.AddHeaderH\x00R\taddHeader\x12E\n" +
@@ -2730,7 +2844,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\radd_recipient\x18\x06 \x01(\v2\x1e.sluice.plugin.v1.AddRecipientH\x00R\faddRecipient\x12N\n" +
 	"\x10remove_recipient\x18\a \x01(\v2!.sluice.plugin.v1.RemoveRecipientH\x00R\x0fremoveRecipient\x12B\n" +
 	"\freplace_body\x18\b \x01(\v2\x1d.sluice.plugin.v1.ReplaceBodyH\x00R\vreplaceBody\x129\n" +
-	"\tset_route\x18\t \x01(\v2\x1a.sluice.plugin.v1.SetRouteH\x00R\bsetRouteB\x04\n" +
+	"\tset_route\x18\t \x01(\v2\x1a.sluice.plugin.v1.SetRouteH\x00R\bsetRoute\x126\n" +
+	"\bset_note\x18\n" +
+	" \x01(\v2\x19.sluice.plugin.v1.SetNoteH\x00R\asetNoteB\x04\n" +
 	"\x02op\"5\n" +
 	"\tAddHeader\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
@@ -2767,7 +2883,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\vReplaceBody\"4\n" +
 	"\bSetRoute\x12\x12\n" +
 	"\x04rcpt\x18\x01 \x01(\tR\x04rcpt\x12\x14\n" +
-	"\x05route\x18\x02 \x01(\tR\x05route\"\xd9\x02\n" +
+	"\x05route\x18\x02 \x01(\tR\x05route\"1\n" +
+	"\aSetNote\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xde\x03\n" +
 	"\tDataStart\x12*\n" +
 	"\x04hook\x18\x01 \x01(\x0e2\x16.sluice.plugin.v1.HookR\x04hook\x123\n" +
 	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\x126\n" +
@@ -2775,7 +2894,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\aheaders\x18\x04 \x03(\v2\x18.sluice.plugin.v1.HeaderR\aheaders\x12\x1b\n" +
 	"\tbody_size\x18\x05 \x01(\x04R\bbodySize\x12!\n" +
 	"\fbody_follows\x18\x06 \x01(\bR\vbodyFollows\x12?\n" +
-	"\fauth_results\x18\a \x03(\v2\x1c.sluice.plugin.v1.AuthResultR\vauthResults\"\t\n" +
+	"\fauth_results\x18\a \x03(\v2\x1c.sluice.plugin.v1.AuthResultR\vauthResults\x12F\n" +
+	"\ttxn_notes\x18\b \x03(\v2).sluice.plugin.v1.DataStart.TxnNotesEntryR\btxnNotes\x1a;\n" +
+	"\rTxnNotesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\t\n" +
 	"\aDataEnd\"\xd0\x01\n" +
 	"\tDataFrame\x123\n" +
 	"\x05start\x18\x01 \x01(\v2\x1b.sluice.plugin.v1.DataStartH\x00R\x05start\x12\x1f\n" +
@@ -2853,7 +2976,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_plugin_proto_goTypes = []any{
 	(Hook)(0),               // 0: sluice.plugin.v1.Hook
 	(Action)(0),             // 1: sluice.plugin.v1.Action
@@ -2879,80 +3002,88 @@ var file_plugin_proto_goTypes = []any{
 	(*RemoveRecipient)(nil), // 21: sluice.plugin.v1.RemoveRecipient
 	(*ReplaceBody)(nil),     // 22: sluice.plugin.v1.ReplaceBody
 	(*SetRoute)(nil),        // 23: sluice.plugin.v1.SetRoute
-	(*DataStart)(nil),       // 24: sluice.plugin.v1.DataStart
-	(*DataEnd)(nil),         // 25: sluice.plugin.v1.DataEnd
-	(*DataFrame)(nil),       // 26: sluice.plugin.v1.DataFrame
-	(*ChannelFrame)(nil),    // 27: sluice.plugin.v1.ChannelFrame
-	(*ChannelError)(nil),    // 28: sluice.plugin.v1.ChannelError
-	(*ChannelCancel)(nil),   // 29: sluice.plugin.v1.ChannelCancel
-	(*HookBatch)(nil),       // 30: sluice.plugin.v1.HookBatch
-	(*VerdictBatch)(nil),    // 31: sluice.plugin.v1.VerdictBatch
-	nil,                     // 32: sluice.plugin.v1.Recipient.ParamsEntry
-	nil,                     // 33: sluice.plugin.v1.Envelope.MailParamsEntry
-	nil,                     // 34: sluice.plugin.v1.AuthResult.PropsEntry
-	nil,                     // 35: sluice.plugin.v1.SetSender.ParamsEntry
-	nil,                     // 36: sluice.plugin.v1.AddRecipient.ParamsEntry
+	(*SetNote)(nil),         // 24: sluice.plugin.v1.SetNote
+	(*DataStart)(nil),       // 25: sluice.plugin.v1.DataStart
+	(*DataEnd)(nil),         // 26: sluice.plugin.v1.DataEnd
+	(*DataFrame)(nil),       // 27: sluice.plugin.v1.DataFrame
+	(*ChannelFrame)(nil),    // 28: sluice.plugin.v1.ChannelFrame
+	(*ChannelError)(nil),    // 29: sluice.plugin.v1.ChannelError
+	(*ChannelCancel)(nil),   // 30: sluice.plugin.v1.ChannelCancel
+	(*HookBatch)(nil),       // 31: sluice.plugin.v1.HookBatch
+	(*VerdictBatch)(nil),    // 32: sluice.plugin.v1.VerdictBatch
+	nil,                     // 33: sluice.plugin.v1.Session.NotesEntry
+	nil,                     // 34: sluice.plugin.v1.Recipient.ParamsEntry
+	nil,                     // 35: sluice.plugin.v1.Envelope.MailParamsEntry
+	nil,                     // 36: sluice.plugin.v1.HookRequest.TxnNotesEntry
+	nil,                     // 37: sluice.plugin.v1.AuthResult.PropsEntry
+	nil,                     // 38: sluice.plugin.v1.SetSender.ParamsEntry
+	nil,                     // 39: sluice.plugin.v1.AddRecipient.ParamsEntry
+	nil,                     // 40: sluice.plugin.v1.DataStart.TxnNotesEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: sluice.plugin.v1.InitResponse.hooks:type_name -> sluice.plugin.v1.Hook
-	32, // 1: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
-	33, // 2: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
-	7,  // 3: sluice.plugin.v1.Envelope.rcpts:type_name -> sluice.plugin.v1.Recipient
-	0,  // 4: sluice.plugin.v1.HookRequest.hook:type_name -> sluice.plugin.v1.Hook
-	6,  // 5: sluice.plugin.v1.HookRequest.session:type_name -> sluice.plugin.v1.Session
-	8,  // 6: sluice.plugin.v1.HookRequest.envelope:type_name -> sluice.plugin.v1.Envelope
-	7,  // 7: sluice.plugin.v1.HookRequest.rcpt:type_name -> sluice.plugin.v1.Recipient
-	10, // 8: sluice.plugin.v1.HookRequest.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	34, // 9: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
-	1,  // 10: sluice.plugin.v1.Verdict.action:type_name -> sluice.plugin.v1.Action
-	11, // 11: sluice.plugin.v1.Verdict.reply:type_name -> sluice.plugin.v1.Reply
-	14, // 12: sluice.plugin.v1.Verdict.edits:type_name -> sluice.plugin.v1.Edit
-	10, // 13: sluice.plugin.v1.Verdict.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	15, // 14: sluice.plugin.v1.Edit.add_header:type_name -> sluice.plugin.v1.AddHeader
-	16, // 15: sluice.plugin.v1.Edit.insert_header:type_name -> sluice.plugin.v1.InsertHeader
-	17, // 16: sluice.plugin.v1.Edit.change_header:type_name -> sluice.plugin.v1.ChangeHeader
-	18, // 17: sluice.plugin.v1.Edit.delete_header:type_name -> sluice.plugin.v1.DeleteHeader
-	19, // 18: sluice.plugin.v1.Edit.set_sender:type_name -> sluice.plugin.v1.SetSender
-	20, // 19: sluice.plugin.v1.Edit.add_recipient:type_name -> sluice.plugin.v1.AddRecipient
-	21, // 20: sluice.plugin.v1.Edit.remove_recipient:type_name -> sluice.plugin.v1.RemoveRecipient
-	22, // 21: sluice.plugin.v1.Edit.replace_body:type_name -> sluice.plugin.v1.ReplaceBody
-	23, // 22: sluice.plugin.v1.Edit.set_route:type_name -> sluice.plugin.v1.SetRoute
-	35, // 23: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
-	36, // 24: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
-	0,  // 25: sluice.plugin.v1.DataStart.hook:type_name -> sluice.plugin.v1.Hook
-	6,  // 26: sluice.plugin.v1.DataStart.session:type_name -> sluice.plugin.v1.Session
-	8,  // 27: sluice.plugin.v1.DataStart.envelope:type_name -> sluice.plugin.v1.Envelope
-	13, // 28: sluice.plugin.v1.DataStart.headers:type_name -> sluice.plugin.v1.Header
-	10, // 29: sluice.plugin.v1.DataStart.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	24, // 30: sluice.plugin.v1.DataFrame.start:type_name -> sluice.plugin.v1.DataStart
-	25, // 31: sluice.plugin.v1.DataFrame.end:type_name -> sluice.plugin.v1.DataEnd
-	12, // 32: sluice.plugin.v1.DataFrame.verdict:type_name -> sluice.plugin.v1.Verdict
-	9,  // 33: sluice.plugin.v1.ChannelFrame.hook:type_name -> sluice.plugin.v1.HookRequest
-	24, // 34: sluice.plugin.v1.ChannelFrame.data_start:type_name -> sluice.plugin.v1.DataStart
-	12, // 35: sluice.plugin.v1.ChannelFrame.verdict:type_name -> sluice.plugin.v1.Verdict
-	28, // 36: sluice.plugin.v1.ChannelFrame.error:type_name -> sluice.plugin.v1.ChannelError
-	29, // 37: sluice.plugin.v1.ChannelFrame.cancel:type_name -> sluice.plugin.v1.ChannelCancel
-	30, // 38: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
-	31, // 39: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
-	9,  // 40: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
-	6,  // 41: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
-	8,  // 42: sluice.plugin.v1.HookBatch.envelope:type_name -> sluice.plugin.v1.Envelope
-	12, // 43: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
-	4,  // 44: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
-	9,  // 45: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
-	26, // 46: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
-	27, // 47: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
-	2,  // 48: sluice.plugin.v1.Host.Send:input_type -> sluice.plugin.v1.SendRequest
-	5,  // 49: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
-	12, // 50: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
-	26, // 51: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
-	27, // 52: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
-	3,  // 53: sluice.plugin.v1.Host.Send:output_type -> sluice.plugin.v1.SendResponse
-	49, // [49:54] is the sub-list for method output_type
-	44, // [44:49] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	33, // 1: sluice.plugin.v1.Session.notes:type_name -> sluice.plugin.v1.Session.NotesEntry
+	34, // 2: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
+	35, // 3: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
+	7,  // 4: sluice.plugin.v1.Envelope.rcpts:type_name -> sluice.plugin.v1.Recipient
+	0,  // 5: sluice.plugin.v1.HookRequest.hook:type_name -> sluice.plugin.v1.Hook
+	6,  // 6: sluice.plugin.v1.HookRequest.session:type_name -> sluice.plugin.v1.Session
+	8,  // 7: sluice.plugin.v1.HookRequest.envelope:type_name -> sluice.plugin.v1.Envelope
+	7,  // 8: sluice.plugin.v1.HookRequest.rcpt:type_name -> sluice.plugin.v1.Recipient
+	10, // 9: sluice.plugin.v1.HookRequest.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	36, // 10: sluice.plugin.v1.HookRequest.txn_notes:type_name -> sluice.plugin.v1.HookRequest.TxnNotesEntry
+	37, // 11: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
+	1,  // 12: sluice.plugin.v1.Verdict.action:type_name -> sluice.plugin.v1.Action
+	11, // 13: sluice.plugin.v1.Verdict.reply:type_name -> sluice.plugin.v1.Reply
+	14, // 14: sluice.plugin.v1.Verdict.edits:type_name -> sluice.plugin.v1.Edit
+	10, // 15: sluice.plugin.v1.Verdict.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	15, // 16: sluice.plugin.v1.Edit.add_header:type_name -> sluice.plugin.v1.AddHeader
+	16, // 17: sluice.plugin.v1.Edit.insert_header:type_name -> sluice.plugin.v1.InsertHeader
+	17, // 18: sluice.plugin.v1.Edit.change_header:type_name -> sluice.plugin.v1.ChangeHeader
+	18, // 19: sluice.plugin.v1.Edit.delete_header:type_name -> sluice.plugin.v1.DeleteHeader
+	19, // 20: sluice.plugin.v1.Edit.set_sender:type_name -> sluice.plugin.v1.SetSender
+	20, // 21: sluice.plugin.v1.Edit.add_recipient:type_name -> sluice.plugin.v1.AddRecipient
+	21, // 22: sluice.plugin.v1.Edit.remove_recipient:type_name -> sluice.plugin.v1.RemoveRecipient
+	22, // 23: sluice.plugin.v1.Edit.replace_body:type_name -> sluice.plugin.v1.ReplaceBody
+	23, // 24: sluice.plugin.v1.Edit.set_route:type_name -> sluice.plugin.v1.SetRoute
+	24, // 25: sluice.plugin.v1.Edit.set_note:type_name -> sluice.plugin.v1.SetNote
+	38, // 26: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
+	39, // 27: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
+	0,  // 28: sluice.plugin.v1.DataStart.hook:type_name -> sluice.plugin.v1.Hook
+	6,  // 29: sluice.plugin.v1.DataStart.session:type_name -> sluice.plugin.v1.Session
+	8,  // 30: sluice.plugin.v1.DataStart.envelope:type_name -> sluice.plugin.v1.Envelope
+	13, // 31: sluice.plugin.v1.DataStart.headers:type_name -> sluice.plugin.v1.Header
+	10, // 32: sluice.plugin.v1.DataStart.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	40, // 33: sluice.plugin.v1.DataStart.txn_notes:type_name -> sluice.plugin.v1.DataStart.TxnNotesEntry
+	25, // 34: sluice.plugin.v1.DataFrame.start:type_name -> sluice.plugin.v1.DataStart
+	26, // 35: sluice.plugin.v1.DataFrame.end:type_name -> sluice.plugin.v1.DataEnd
+	12, // 36: sluice.plugin.v1.DataFrame.verdict:type_name -> sluice.plugin.v1.Verdict
+	9,  // 37: sluice.plugin.v1.ChannelFrame.hook:type_name -> sluice.plugin.v1.HookRequest
+	25, // 38: sluice.plugin.v1.ChannelFrame.data_start:type_name -> sluice.plugin.v1.DataStart
+	12, // 39: sluice.plugin.v1.ChannelFrame.verdict:type_name -> sluice.plugin.v1.Verdict
+	29, // 40: sluice.plugin.v1.ChannelFrame.error:type_name -> sluice.plugin.v1.ChannelError
+	30, // 41: sluice.plugin.v1.ChannelFrame.cancel:type_name -> sluice.plugin.v1.ChannelCancel
+	31, // 42: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
+	32, // 43: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
+	9,  // 44: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
+	6,  // 45: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
+	8,  // 46: sluice.plugin.v1.HookBatch.envelope:type_name -> sluice.plugin.v1.Envelope
+	12, // 47: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
+	4,  // 48: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
+	9,  // 49: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
+	27, // 50: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
+	28, // 51: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
+	2,  // 52: sluice.plugin.v1.Host.Send:input_type -> sluice.plugin.v1.SendRequest
+	5,  // 53: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
+	12, // 54: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
+	27, // 55: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
+	28, // 56: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
+	3,  // 57: sluice.plugin.v1.Host.Send:output_type -> sluice.plugin.v1.SendResponse
+	53, // [53:58] is the sub-list for method output_type
+	48, // [48:53] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2970,14 +3101,15 @@ func file_plugin_proto_init() {
 		(*Edit_RemoveRecipient)(nil),
 		(*Edit_ReplaceBody)(nil),
 		(*Edit_SetRoute)(nil),
+		(*Edit_SetNote)(nil),
 	}
-	file_plugin_proto_msgTypes[24].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[25].OneofWrappers = []any{
 		(*DataFrame_Start)(nil),
 		(*DataFrame_BodyChunk)(nil),
 		(*DataFrame_End)(nil),
 		(*DataFrame_Verdict)(nil),
 	}
-	file_plugin_proto_msgTypes[25].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[26].OneofWrappers = []any{
 		(*ChannelFrame_Hook)(nil),
 		(*ChannelFrame_DataStart)(nil),
 		(*ChannelFrame_Verdict)(nil),
@@ -2992,7 +3124,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   35,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
