@@ -84,6 +84,7 @@ type Limits struct {
 	MaxMessagesPerConnection int      `toml:"max_messages_per_connection"` // MAIL commands; then 421 4.7.0 and close
 	MessageRatePerIP         Rate     `toml:"message_rate_per_ip"`         // token bucket at MAIL; then 450 4.7.0
 	MessageRatePerSender     Rate     `toml:"message_rate_per_sender"`     // per AUTH user, else per reverse-path
+	RecipientRatePerSender   Rate     `toml:"recipient_rate_per_sender"`   // accepted RCPTs, same key; then 452 4.7.0
 	MaxErrors                int      `toml:"max_errors"`                  // refused commands; then 421 4.7.0 and close
 	AuthFailuresPerIP        int      `toml:"auth_failures_per_ip"`        // within auth_lockout; then 454 4.7.0
 	AuthLockout              Duration `toml:"auth_lockout"`                // how long failures count and lock out

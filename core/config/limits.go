@@ -39,6 +39,7 @@ func (c *Config) validateLimits(f finder) error {
 		{"min_data_rate", l.MinDataRate},
 		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
 		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
+		{"recipient_rate_per_sender", l.RecipientRatePerSender.PerMinute},
 	} {
 		if err := noLimitOrPositive(f, "limits", v.key, v.n); err != nil {
 			return err
@@ -54,7 +55,8 @@ func (c *Config) validateLimits(f finder) error {
 	for _, r := range []struct {
 		key string
 		r   Rate
-	}{{"message_rate_per_ip", l.MessageRatePerIP}, {"message_rate_per_sender", l.MessageRatePerSender}} {
+	}{{"message_rate_per_ip", l.MessageRatePerIP}, {"message_rate_per_sender", l.MessageRatePerSender},
+		{"recipient_rate_per_sender", l.RecipientRatePerSender}} {
 		if !r.r.Unlimited() && r.r.Burst < 1 {
 			return f.err("limits", -1, r.key, r.key+": burst must be positive")
 		}

@@ -26,6 +26,8 @@ func TestRequiredLimitsMustBePositive(t *testing.T) {
 		{"min_data_rate = 1.5", "f.toml:5: limits.min_data_rate"},
 		{"client_ipv6_prefix_length = 129", "f.toml:5: client_ipv6_prefix_length must be from 1 to 128, not 129"},
 		{"client_ipv6_prefix_length = -1", "f.toml:5: client_ipv6_prefix_length must be from 1 to 128, not -1"},
+		{"recipient_rate_per_sender = { per_minute = -2 }", "f.toml:5: recipient_rate_per_sender must be positive, or -1"},
+		{"recipient_rate_per_sender = { per_minute = 10, burst = -1 }", "f.toml:5: recipient_rate_per_sender: burst must be positive"},
 	}
 	for _, tc := range cases {
 		_, err := Parse("f.toml", []byte(minimal+"[limits]\n"+tc.src+"\n"))
@@ -35,7 +37,7 @@ func TestRequiredLimitsMustBePositive(t *testing.T) {
 	}
 	// What the README's [limits] list lets -1 turn off still parses.
 	src := minimal + "[limits]\nmax_connections_per_ip = -1\nconnection_rate_per_ip = -1\nmax_messages_per_connection = -1\n" +
-		"message_rate_per_ip = { per_minute = -1 }\nmessage_rate_per_sender = { per_minute = -1 }\nmax_errors = -1\n" +
+		"message_rate_per_ip = { per_minute = -1 }\nmessage_rate_per_sender = { per_minute = -1 }\nrecipient_rate_per_sender = { per_minute = -1 }\nmax_errors = -1\n" +
 		"auth_failures_per_ip = -1\nmax_header_size = -1\nqueue_minfree = -1\nmax_junk_commands = -1\nmin_data_rate = -1\n"
 	if _, err := Parse("f.toml", []byte(src)); err != nil {
 		t.Fatal(err)
@@ -90,6 +92,29 @@ func TestClientIPv6PrefixLength(t *testing.T) {
 		}
 		if got := c.Limits.ClientIPv6PrefixLength; got != n {
 			t.Errorf("client_ipv6_prefix_length = %d parsed as %d", n, got)
+		}
+	}
+}
+
+// recipient_rate_per_sender left out is 600 a minute with a burst of
+// 1000 (one message to the default max_recipients); a per_minute alone
+// takes it as its burst, as the other rates do.
+func TestRecipientRatePerSenderDefault(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want Rate
+	}{
+		{"", Rate{600, 1000}},
+		{"recipient_rate_per_sender = { per_minute = 100 }", Rate{100, 100}},
+		{"recipient_rate_per_sender = { burst = 50 }", Rate{600, 50}},
+		{"recipient_rate_per_sender = { per_minute = -1 }", Rate{-1, -1}},
+	} {
+		c, err := Parse("f.toml", []byte(minimal+"[limits]\n"+tc.src+"\n"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		if got := c.Limits.RecipientRatePerSender; got != tc.want {
+			t.Errorf("%q: %+v, want %+v", tc.src, got, tc.want)
 		}
 	}
 }

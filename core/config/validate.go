@@ -77,6 +77,12 @@ func (c *Config) applyDefaults() {
 	}
 	defRate(&l.MessageRatePerIP, 120)
 	defRate(&l.MessageRatePerSender, 60)
+	if l.RecipientRatePerSender == (Rate{}) {
+		// Left out: 60 messages a minute of 10 recipients each, and one
+		// message to the default max_recipients at once (README).
+		l.RecipientRatePerSender = Rate{PerMinute: 600, Burst: 1000}
+	}
+	defRate(&l.RecipientRatePerSender, 600)
 	if l.AuthLockout.Duration == 0 {
 		l.AuthLockout.Duration = 15 * time.Minute
 	}

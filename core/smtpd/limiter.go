@@ -74,6 +74,17 @@ func (b *buckets) take(key string, now time.Time) bool {
 	return true
 }
 
+// give returns a token take spent for key, up to the burst: the thing it
+// was spent on did not happen after all. A key without a bucket has a
+// full one.
+func (b *buckets) give(key string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if bk, ok := b.m[key]; ok && !b.rate.Unlimited() {
+		bk.tokens = min(float64(b.rate.Burst), bk.tokens+1)
+	}
+}
+
 // setRate changes the rate (a reload); each bucket keeps its tokens, up
 // to the new burst.
 func (b *buckets) setRate(r config.Rate) {

@@ -28,6 +28,7 @@ func (s *Server) SetLimits(c *config.Config) {
 	s.connRate.setRate(connRate(&next))
 	s.msgRateIP.setRate(next.MessageRatePerIP)
 	s.msgRateSender.setRate(next.MessageRatePerSender)
+	s.rcptRate.setRate(next.RecipientRatePerSender)
 	s.authFails.set(next.AuthFailuresPerIP, next.AuthLockout.Duration)
 	if smtpLimits(old) == smtpLimits(&next) {
 		return

@@ -227,13 +227,7 @@ func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 	if !trusted && !s.msgRateIP.take(s.clientKey(ip).String(), now) {
 		return messageRateIP.With("message_rate_per_ip " + ip.String())
 	}
-	sender := from
-	if info.AuthUser != "" {
-		sender = "user:" + info.AuthUser
-	} else if trusted {
-		return nil
-	}
-	if sender != "" && !s.msgRateSender.take(strings.ToLower(sender), now) {
+	if sender, ok := s.senderRateKey(info, from); ok && !s.msgRateSender.take(sender, now) {
 		return messageRateSender.With("message_rate_per_sender " + sender)
 	}
 	return nil
@@ -242,26 +236,33 @@ func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 // checkRcpt validates a recipient and refuses relaying; it rewrites
 // rc.Addr to its wire form. mb and err are parseMailbox's result for
 // rc.Addr, which the caller has already. The recipient limit is the
-// session's (session.rcpt), which counts the refusals over it.
-func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) *reply.Reply {
+// session's (session.rcpt), which counts the refusals over it; rate
+// reports a refusal by recipient_rate_per_sender (rcptrate.go), which
+// comes after the address's own checks and before the Policy's.
+func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) (r *reply.Reply, rate bool) {
 	to := rc.Addr
 	switch err {
 	case nil:
 	case errNeedUTF8:
-		return needSMTPUTF8.With("recipient " + to)
+		return needSMTPUTF8.With("recipient " + to), false
 	default:
-		return badAddress(reply.BadAddress, err, to)
+		return badAddress(reply.BadAddress, err, to), false
 	}
 	if r := s.checkRelay(info, mb); r != nil {
-		return r
+		return r, false
 	}
 	rc.Addr = mb.String()
+	key, r := s.takeRcptRate(info)
+	if r != nil {
+		return r, true
+	}
 	if s.policy != nil {
 		if r := s.policy.Rcpt(s.ctx, info, rc); r != nil {
-			return r
+			s.giveRcptRate(key)
+			return r, false
 		}
 	}
-	return nil
+	return nil, false
 }
 
 func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {

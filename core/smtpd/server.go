@@ -104,6 +104,7 @@ type Server struct {
 	connRate      *buckets // by IP
 	msgRateIP     *buckets // by IP
 	msgRateSender *buckets // by AUTH user or reverse-path
+	rcptRate      *buckets // accepted recipients, by AUTH user or reverse-path
 	authFails     *authFailures
 
 	// dataMem is the message data all sessions hold now.
@@ -189,6 +190,7 @@ func newServer(opt Options) (*Server, error) {
 		connRate:      newBuckets(connRate(&lim)),
 		msgRateIP:     newBuckets(lim.MessageRatePerIP),
 		msgRateSender: newBuckets(lim.MessageRatePerSender),
+		rcptRate:      newBuckets(lim.RecipientRatePerSender),
 		authFails:     newAuthFailures(lim),
 	}
 	s.domains.Store(domainsOf(opt.Config))

@@ -69,6 +69,9 @@ type txn struct {
 	// overshoot counts the RCPTs that added no one: refused over
 	// max_recipients, or repeating a recipient.
 	overshoot int
+	// rateLogged: a recipient was refused by recipient_rate_per_sender
+	// and logged; the transaction's next such refusals are not.
+	rateLogged bool
 	// ended: Data has answered (or lost) the transaction and counted it;
 	// a reset after that ends nothing. Guarded by session.mu.
 	ended bool
@@ -85,12 +88,15 @@ type txn struct {
 const rcptOvershoot = 1000
 
 // How Rcpt counts its answer: a refusal towards max_errors, the first
-// refusals over the recipient limit not at all.
+// refusals over the recipient limit not at all, and the first ones by the
+// recipient rate neither, logged only once per transaction (quiet after
+// the first): a message to 1000 addresses would log 1000 lines.
 type rcptCount int
 
 const (
 	rcptCounted rcptCount = iota
 	rcptFree
+	rcptQuiet
 )
 
 // seenAfter is how many recipients a transaction has before has looks
@@ -236,6 +242,8 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	case how == rcptFree:
 		s.logReject("rcpt", r, "from", s.from(), "rcpt", to)
 		return toSMTP(r)
+	case how == rcptQuiet:
+		return toSMTP(r)
 	}
 	return s.refuse("rcpt", r, "from", s.from(), "rcpt", to)
 }
@@ -290,12 +298,27 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 		}
 		return &reply.TooManyRcpts, rcptCounted
 	}
-	return s.addRcpt(to, mb, perr, opts), rcptCounted
+	r, rate := s.addRcpt(to, mb, perr, opts)
+	if !rate {
+		return r, rcptCounted
+	}
+	// Out of recipient_rate_per_sender: as over max_recipients, the
+	// client sends the rest later, and only a client that goes on and on
+	// is in error.
+	if s.tx.overshoot++; s.tx.overshoot > rcptOvershoot {
+		return r, rcptCounted
+	}
+	if s.tx.rateLogged {
+		return r, rcptQuiet
+	}
+	s.tx.rateLogged = true
+	return r, rcptFree
 }
 
 // addRcpt adds to to the transaction unless it is refused; mb and perr
-// are parseMailbox's result for it. s.mu is held.
-func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOptions) *reply.Reply {
+// are parseMailbox's result for it; rate reports a refusal by
+// recipient_rate_per_sender. s.mu is held.
+func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOptions) (r *reply.Reply, rate bool) {
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
 	// The DSN parameters come first, so that the Policy (and the pipeline
 	// stages behind it) see them.
@@ -305,17 +328,17 @@ func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOpti
 	if !utf8.ValidString(opts.OriginalRecipient) {
 		// Stored, shown to plugins and relayed, it would turn into U+FFFD
 		// on the way: refuse it here, as any other malformed ORCPT.
-		return badORCPT.With("ORCPT not UTF-8")
+		return badORCPT.With("ORCPT not UTF-8"), false
 	}
 	if opts.OriginalRecipient != "" {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
-	if r := s.srv.checkRcpt(&s.info, &rc, mb, perr); r != nil {
-		return r
+	if r, rate := s.srv.checkRcpt(&s.info, &rc, mb, perr); r != nil {
+		return r, rate
 	}
 	s.tx.add(rc)
 	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
-	return nil
+	return nil, false
 }
 
 // routeRefused refuses a path with a source route (RFC 5321 §4.1.2 A-d-l,
