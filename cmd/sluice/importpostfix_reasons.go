@@ -30,6 +30,7 @@ var pfReasons = map[string]string{
 	"smtp_sasl_password_maps":             "the relay's authfile=FILE holding user:password, by hand (passwords are not copied)",
 	"smtp_bind_address_enforce":           "always on in Sluice: a failed bind defers the mail",
 	"lmtp_bind_address":                   "none: LMTP connections leave from the kernel's choice",
+	"smtp_address_preference":             "none: a preference, where Sluice dials A then AAAA; [delivery] address_family = \"ipv4\" or \"ipv6\" dials one family only, by hand",
 	"smtp_destination_rate_delay":         "a route rule's transport rate_delay= (mx?rate_delay=1s), or [delivery] rate_delay for all mail, by hand",
 	"minimal_backoff_time":                "[delivery] retry, a list of intervals, by hand",
 	"maximal_backoff_time":                "[delivery] retry, a list of intervals, by hand",

@@ -293,5 +293,10 @@ func (im *importer) delivery(route *pfRoute) string {
 		kv(&b, s.param, s.key, tomlStr(a.String()))
 		p.take(s.param)
 	}
+	// inet_protocols with one family keeps Postfix's SMTP client to it
+	// too: address_family. all (the default) or both is Sluice's any.
+	if fams := pfList(strings.ToLower(p.value("inet_protocols"))); len(fams) == 1 && (fams[0] == "ipv4" || fams[0] == "ipv6") {
+		kv(&b, "inet_protocols = "+fams[0], "address_family", tomlStr(fams[0]))
+	}
 	return b.String()
 }

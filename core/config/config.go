@@ -280,6 +280,8 @@ type Delivery struct {
 	MXLimits     // mx_address_limit, mx_session_limit (mxlimits.go)
 	RatePacing   // rate_delay (ratedelay.go)
 	TLSReporting // tls_rpt and its keys (tlsrpt.go)
+
+	OutboundFamily // address_family (addressfamily.go)
 }
 
 // Log configures logging.

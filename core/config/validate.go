@@ -275,6 +275,9 @@ func (c *Config) validate() error {
 	if err := c.validateRateDelay(f); err != nil {
 		return err
 	}
+	if err := c.validateAddressFamily(f); err != nil {
+		return err
+	}
 	if err := c.validateTLSRPT(f); err != nil {
 		return err
 	}

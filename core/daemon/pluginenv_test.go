@@ -29,6 +29,24 @@ func TestPluginEnvCarriesDeliveryCAFile(t *testing.T) {
 	}
 }
 
+// Plugin processes are told [delivery] address_family when it is not
+// any: the route stage's probes of smtp: routes dial what delivery does.
+func TestPluginEnvCarriesAddressFamily(t *testing.T) {
+	c := &config.Config{Source: "sluice.toml"}
+	for fam, want := range map[string]string{"ipv4": "ipv4", "ipv6": "ipv6", "any": "", "": ""} {
+		c.Delivery.AddressFamily = fam
+		got := ""
+		for _, kv := range pluginEnv(c, false) {
+			if v, ok := strings.CutPrefix(kv, delivery.EnvAddressFamily+"="); ok {
+				got = v
+			}
+		}
+		if got != want {
+			t.Errorf("address_family %q: env has %q, want %q", fam, got, want)
+		}
+	}
+}
+
 // Each variable the core sets in a plugin's environment is named in
 // README's "What a plugin can rely on", where plugin authors look.
 func TestPluginEnvDocumented(t *testing.T) {
@@ -44,7 +62,7 @@ func TestPluginEnvDocumented(t *testing.T) {
 	dir := t.TempDir()
 	c := &config.Config{Source: filepath.Join(dir, "sluice.toml"), Hostname: "mx.example.org",
 		DNS:      config.DNS{Servers: []string{"127.0.0.1:53"}},
-		Delivery: config.Delivery{CAFile: "ca.pem"}}
+		Delivery: config.Delivery{CAFile: "ca.pem", OutboundFamily: config.OutboundFamily{AddressFamily: "ipv4"}}}
 	for _, kv := range pluginEnv(c, true) {
 		name, _, _ := strings.Cut(kv, "=")
 		if !strings.Contains(list, "`"+name) {

@@ -271,6 +271,11 @@ func pluginEnv(c *config.Config, dryRun bool) []string {
 			env = append(env, delivery.EnvCAFile+"="+f)
 		}
 	}
+	if f := c.Delivery.AddressFamily; f != "" && f != config.FamilyAny {
+		// The route stage's probes of smtp: routes dial the family
+		// delivery dials ([delivery] address_family).
+		env = append(env, delivery.EnvAddressFamily+"="+f)
+	}
 	if dryRun {
 		// check-config and replay run beside the daemon's own processes:
 		// a plugin's state files are theirs (sdk.DryRun).

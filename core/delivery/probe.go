@@ -107,8 +107,9 @@ func Probe(ctx context.Context, route, helo, rcpt string, timeout time.Duration)
 }
 
 // probeAgent is an Agent with only what connecting needs: the probe's
-// EHLO name and timeout, and for tls=verify without ca= the roots
-// delivery verifies against (EnvCAFile).
+// EHLO name and timeout, for tls=verify without ca= the roots delivery
+// verifies against (EnvCAFile), and the address family it dials
+// (EnvAddressFamily).
 func probeAgent(helo string, timeout time.Duration, p tlsPolicy) (*Agent, error) {
 	var opt Routing
 	if p.mode == TLSVerify && p.caFile == "" {
@@ -122,7 +123,7 @@ func probeAgent(helo string, timeout time.Duration, p tlsPolicy) (*Agent, error)
 	}
 	d := config.Duration{Duration: timeout}
 	return &Agent{
-		cfg:  config.Delivery{ConnectTimeout: d, CommandTimeout: d},
+		cfg:  config.Delivery{ConnectTimeout: d, CommandTimeout: d, OutboundFamily: config.OutboundFamily{AddressFamily: familyOf()}},
 		host: helo,
 		log:  slog.New(slog.DiscardHandler),
 		rt:   &routing{opt: opt},

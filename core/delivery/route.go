@@ -253,6 +253,9 @@ hosts:
 	if last == nil {
 		last = errors.New("no host to try")
 	}
+	if fe := (*familyError)(nil); errors.As(last, &fe) {
+		return all(temporary(fe.reply().With(last.Error()).Error())), "", saw421
+	}
 	if de := (*daneError)(nil); errors.As(last, &de) {
 		r := de.reply()
 		return all(temporary(r.With(last.Error()).Error())), "", saw421
@@ -421,24 +424,24 @@ func (a *Agent) shuffleTies(mxs []dnsresolve.MX) {
 }
 
 // addresses resolves h to the ip:port strings to dial, A before AAAA,
+// only those of the family [delivery] address_family names (an IP
+// literal of the other family is a familyError),
 // and, for a host from a secure MX RRset, reports what DANE needs of the
 // answer: whether it is DNSSEC-secure and the CNAME target it came
 // through (see applyDANE). Without a resolver a relay name is left for
 // the dialer to resolve.
 func (a *Agent) addresses(ctx context.Context, h hop) ([]string, dnsresolve.Host, error) {
+	fam := a.families(h) // [delivery] address_family (family.go)
 	if ip, err := netip.ParseAddr(h.host); err == nil {
+		if !allows(fam, ip) {
+			return nil, dnsresolve.Host{}, &familyError{host: h.host, family: a.cfg.AddressFamily, literal: true}
+		}
 		return []string{netip.AddrPortFrom(ip, uint16(h.port)).String()}, dnsresolve.Host{}, nil
 	}
 	if a.dns == nil {
 		return []string{net.JoinHostPort(h.host, fmt.Sprint(h.port))}, dnsresolve.Host{}, nil
 	}
-	var found dnsresolve.Host
-	var err error
-	if h.dnssec {
-		found, err = a.dns.LookupIPSecure(ctx, h.host)
-	} else {
-		found.Addrs, err = a.dns.LookupIP(ctx, h.host)
-	}
+	found, err := a.lookupFamily(ctx, h, fam)
 	out := make([]string, len(found.Addrs))
 	for i, ip := range found.Addrs {
 		out[i] = netip.AddrPortFrom(ip, uint16(h.port)).String()

@@ -151,6 +151,9 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 	// another address would fail the receivers' SPF and PTR checks, so
 	// Sluice does what Postfix does with smtp_bind_address_enforce = yes.
 	d := net.Dialer{Timeout: a.cfg.ConnectTimeout.Duration, LocalAddr: h.source.local(network, addr)}
+	if network == "tcp" {
+		network = a.tcpNetwork(h) // a name the dialer resolves keeps to address_family
+	}
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err

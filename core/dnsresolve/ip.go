@@ -17,7 +17,7 @@ import (
 // addresses win. NXDOMAIN on both is an *Error for which IsNotFound is true;
 // NOERROR with no address is an empty slice and a nil error.
 func (r *Resolver) LookupIP(ctx context.Context, host string) ([]netip.Addr, error) {
-	h, err := r.lookupIP(ctx, host, false)
+	h, err := r.lookupIP(ctx, host, false, Families{V4: true, V6: true})
 	return h.Addrs, err
 }
 
@@ -39,17 +39,36 @@ type Host struct {
 // hosts whose addresses are secure, first at the chain's target (RFC
 // 7672 §2.2.2). An IP literal, which asks no one, is not secure.
 func (r *Resolver) LookupIPSecure(ctx context.Context, host string) (Host, error) {
-	return r.lookupIP(ctx, host, true)
+	return r.lookupIP(ctx, host, true, Families{V4: true, V6: true})
 }
 
-func (r *Resolver) lookupIP(ctx context.Context, host string, dnssec bool) (Host, error) {
+// Families says which address types LookupIPFamilies asks for.
+type Families struct{ V4, V6 bool }
+
+// LookupIPFamilies is LookupIP, or with dnssec LookupIPSecure, asking
+// only for the address types fam names: a client restricted to one IP
+// family asks no question whose answer it cannot use. An IP literal of
+// another family is returned as is, for the caller to refuse.
+func (r *Resolver) LookupIPFamilies(ctx context.Context, host string, fam Families, dnssec bool) (Host, error) {
+	return r.lookupIP(ctx, host, dnssec, fam)
+}
+
+func (r *Resolver) lookupIP(ctx context.Context, host string, dnssec bool, fam Families) (Host, error) {
 	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")); err == nil {
 		return Host{Addrs: []netip.Addr{a.Unmap()}}, nil
 	}
+	// A type not asked for is an answer with no address and no error.
+	var v4, six addrsResult
 	aaaa := make(chan addrsResult, 1)
-	go func() { aaaa <- r.lookupAddrs(ctx, host, dns.TypeAAAA, dnssec) }()
-	v4 := r.lookupAddrs(ctx, host, dns.TypeA, dnssec)
-	six := <-aaaa
+	if fam.V6 {
+		go func() { aaaa <- r.lookupAddrs(ctx, host, dns.TypeAAAA, dnssec) }()
+	} else {
+		aaaa <- addrsResult{}
+	}
+	if fam.V4 {
+		v4 = r.lookupAddrs(ctx, host, dns.TypeA, dnssec)
+	}
+	six = <-aaaa
 	addrs := append(v4.addrs, six.addrs...)
 	// Secure when no address came from an answer that was not: an
 	// address type that failed or had none adds nothing to trust.
