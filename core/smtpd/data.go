@@ -84,6 +84,7 @@ func (s *session) Data(r io.Reader) error {
 		// The client left or reset (RSET during BDAT): nobody to answer.
 		// A reset that came first (BDAT's runs beside Data) counted it.
 		if s.end(tx) {
+			s.refundRate(tx)
 			how := "DATA cut off"
 			if errors.Is(err, smtp.ErrMinDataRate) {
 				how = "min_data_rate" // a BDAT chunk, answered by go-smtp
@@ -95,6 +96,9 @@ func (s *session) Data(r io.Reader) error {
 	// Over before logTxn counts it: a hang-up at max_errors closes the
 	// connection, whose reset must not count it again.
 	s.end(tx)
+	if rep.Code >= 400 {
+		s.refundRate(tx) // nothing queued: the recipients cost nothing
+	}
 	s.logTxn(id, tx, &info, len(data), rep, time.Since(start))
 	if rep.Code >= 400 && !aborted {
 		return s.countRefusal("data", rep) // logged by logTxn

@@ -74,14 +74,14 @@ func (b *buckets) take(key string, now time.Time) bool {
 	return true
 }
 
-// give returns a token take spent for key, up to the burst: the thing it
-// was spent on did not happen after all. A key without a bucket has a
-// full one.
-func (b *buckets) give(key string) {
+// give returns n tokens take spent for key, up to the burst: the things
+// they were spent on did not happen after all. A key without a bucket
+// has a full one.
+func (b *buckets) give(key string, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if bk, ok := b.m[key]; ok && !b.rate.Unlimited() {
-		bk.tokens = min(float64(b.rate.Burst), bk.tokens+1)
+		bk.tokens = min(float64(b.rate.Burst), bk.tokens+float64(n))
 	}
 }
 

@@ -238,31 +238,32 @@ func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 // rc.Addr, which the caller has already. The recipient limit is the
 // session's (session.rcpt), which counts the refusals over it; rate
 // reports a refusal by recipient_rate_per_sender (rcptrate.go), which
-// comes after the address's own checks and before the Policy's.
-func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) (r *reply.Reply, rate bool) {
+// comes after the address's own checks and before the Policy's; key is
+// the bucket an accepted recipient spent its token from ("" none).
+func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) (r *reply.Reply, rate bool, key string) {
 	to := rc.Addr
 	switch err {
 	case nil:
 	case errNeedUTF8:
-		return needSMTPUTF8.With("recipient " + to), false
+		return needSMTPUTF8.With("recipient " + to), false, ""
 	default:
-		return badAddress(reply.BadAddress, err, to), false
+		return badAddress(reply.BadAddress, err, to), false, ""
 	}
 	if r := s.checkRelay(info, mb); r != nil {
-		return r, false
+		return r, false, ""
 	}
 	rc.Addr = mb.String()
-	key, r := s.takeRcptRate(info)
+	key, r = s.takeRcptRate(info)
 	if r != nil {
-		return r, true
+		return r, true, ""
 	}
 	if s.policy != nil {
 		if r := s.policy.Rcpt(s.ctx, info, rc); r != nil {
-			s.giveRcptRate(key)
-			return r, false
+			s.giveRcptRate(key, 1)
+			return r, false, ""
 		}
 	}
-	return nil, false
+	return nil, false, key
 }
 
 func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {

@@ -11,9 +11,13 @@ import (
 // max_recipients: a stolen submission password would send to 60,000
 // addresses a minute. A token is spent for each recipient accepted; one
 // refused after the rate (the Policy: a stage, an unknown user, a refusal
-// held back by delay_reject) gives its token back, so that the limit
-// counts what would be sent, as the recipient quotas Postfix sites run
-// (policyd-rate-limit, postfwd) count a message's accepted recipients.
+// held back by delay_reject) gives its token back, and so do all of a
+// transaction's when no message comes of it (RSET, QUIT or a lost
+// connection before the end of the data, a message refused at DATA), so
+// that the limit counts what is sent, as the recipient quotas Postfix
+// sites run (policyd-rate-limit, postfwd at END-OF-MESSAGE) count a
+// message's recipients. sluice sendmail, which resets the transaction
+// when one recipient is refused, does not lose the rest's tokens.
 
 // senderRateKey is the bucket of the per-sender rates for the transaction
 // from: the AUTH user, else the reverse-path. ok is false when the sender
@@ -46,10 +50,20 @@ func (s *Server) takeRcptRate(info *SessionInfo) (key string, r *reply.Reply) {
 	return key, nil
 }
 
-// giveRcptRate returns the token takeRcptRate spent under key ("" took
+// giveRcptRate returns n tokens takeRcptRate spent under key ("" took
 // none).
-func (s *Server) giveRcptRate(key string) {
-	if key != "" {
-		s.rcptRate.give(key)
+func (s *Server) giveRcptRate(key string, n int) {
+	if key != "" && n > 0 {
+		s.rcptRate.give(key, n)
 	}
+}
+
+// refundRate gives back the tokens tx's recipients spent, once: the
+// transaction ended without a message taken.
+func (s *session) refundRate(tx *txn) {
+	s.mu.Lock()
+	key, n := tx.rateKey, tx.rateSpent
+	tx.rateSpent = 0
+	s.mu.Unlock()
+	s.srv.giveRcptRate(key, n)
 }

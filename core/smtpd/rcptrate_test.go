@@ -96,7 +96,9 @@ func TestRecipientRatePerSenderAuthUser(t *testing.T) {
 	s.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
 	s.cmd("MAIL FROM:<c@example.org>", "250 2.0.0 Roger, accepting mail from <c@example.org>")
 	s.cmd("RCPT TO:<x@elsewhere.example>", rcptOK("x@elsewhere.example"))
-	s.cmd("RSET", "250 2.0.0 Session reset")
+	s.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	s.raw("Subject: x\r\n\r\n.\r\n")
+	s.queued()
 	s.cmd("MAIL FROM:<d@example.org>", "250 2.0.0 Roger, accepting mail from <d@example.org>")
 	s.cmd("RCPT TO:<y@elsewhere.example>", rcptRateRefused)
 	if !strings.Contains(h.logs.String(), "recipient_rate_per_sender user:bob") {
@@ -175,4 +177,59 @@ func TestSetLimitsRecipientRate(t *testing.T) {
 	next.Limits.RecipientRatePerSender = config.Rate{PerMinute: 1, Burst: 1}
 	h.srv.SetLimits(&next)
 	d.cmd("RCPT TO:<r4@example.org>", rcptRateRefused)
+}
+
+// A transaction that ends without a message taken gives its recipients'
+// tokens back: RSET, a message refused at DATA, QUIT before DATA. Only a
+// queued message's recipients stay counted.
+func TestRecipientRatePerSenderRefundedWithoutMessage(t *testing.T) {
+	h := start(t, withRcptRate(2, 2))
+	d := h.dial()
+	d.ehlo()
+	twoRcpts := func(d *dialog) {
+		d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+		d.cmd("RCPT TO:<r1@example.org>", rcptOK("r1@example.org"))
+		d.cmd("RCPT TO:<r2@example.org>", rcptOK("r2@example.org"))
+	}
+	twoRcpts(d)
+	d.cmd("RSET", "250 2.0.0 Session reset")
+	twoRcpts(d)
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
+	d.expect("550 5.5.2 *")
+	twoRcpts(d)
+	d.cmd("QUIT", "221 2.0.0 Bye")
+	d.expectClosed()
+
+	d = h.dial()
+	d.ehlo()
+	twoRcpts(d)
+	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	d.raw("Subject: x\r\n\r\n.\r\n")
+	d.queued()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<r3@example.org>", rcptRateRefused)
+}
+
+// sluice sendmail submits from loopback: under the default config's
+// relay_networks and recipient rate, a local batch past the burst is
+// not throttled.
+func TestRecipientRateDefaultsSpareLoopback(t *testing.T) {
+	def := config.Default()
+	h := start(t, withLimits(func(l *config.Limits) {
+		l.MaxRecipients, l.RecipientRatePerSender = def.Limits.MaxRecipients, def.Limits.RecipientRatePerSender
+	}),
+		func(o *Options) { o.Config.RelayNetworks = def.RelayNetworks })
+	d := h.dial()
+	d.ehlo()
+	for m := range 2 {
+		d.cmd("MAIL FROM:<cron@example.org>", "250 2.0.0 Roger, accepting mail from <cron@example.org>")
+		for i := range 600 {
+			to := fmt.Sprintf("u%d-%d@example.org", m, i)
+			d.cmd("RCPT TO:<"+to+">", rcptOK(to))
+		}
+		d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+		d.raw("Subject: x\r\n\r\n.\r\n")
+		d.queued()
+	}
 }

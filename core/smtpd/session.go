@@ -72,6 +72,11 @@ type txn struct {
 	// rateLogged: a recipient was refused by recipient_rate_per_sender
 	// and logged; the transaction's next such refusals are not.
 	rateLogged bool
+	// rateKey and rateSpent are the recipient_rate_per_sender tokens the
+	// accepted recipients spent, given back if no message comes of them
+	// (refundRate).
+	rateKey   string
+	rateSpent int
 	// ended: Data has answered (or lost) the transaction and counted it;
 	// a reset after that ends nothing. Guarded by session.mu.
 	ended bool
@@ -333,8 +338,13 @@ func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOpti
 	if opts.OriginalRecipient != "" {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
-	if r, rate := s.srv.checkRcpt(&s.info, &rc, mb, perr); r != nil {
+	r, rate, key := s.srv.checkRcpt(&s.info, &rc, mb, perr)
+	if r != nil {
 		return r, rate
+	}
+	if key != "" {
+		s.tx.rateKey = key
+		s.tx.rateSpent++
 	}
 	s.tx.add(rc)
 	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
@@ -407,6 +417,7 @@ func (s *session) reset(how string) {
 	s.info.Rcpts = nil
 	s.mu.Unlock()
 	if aborted {
+		s.refundRate(tx)
 		s.logAborted(&info, tx, how)
 	}
 	if open && s.srv.policy != nil {
