@@ -19,6 +19,13 @@ func (a *Agent) diskShort() bool {
 	}
 	min := a.minFree()
 	if min < 0 {
+		// queue_minfree = -1, maybe set by a reload during a hold: end
+		// the hold as space coming back would, so that the log says
+		// delivery resumed and a check turned on again logs its next hold.
+		if a.holding {
+			a.log.Info("delivery: queue_minfree is off, resuming")
+		}
+		a.holding, a.spaceUnknown = false, false
 		return false
 	}
 	free, err := a.freeSpace()

@@ -180,3 +180,38 @@ func TestFreeSpaceUnknownOrCheckOff(t *testing.T) {
 		})
 	}
 }
+
+// A reload turning the check off (queue_minfree = -1) during a hold ends
+// it as space coming back does: the log says delivery resumed, and the
+// check turned on again logs its next hold rather than holding silently.
+func TestMinFreeTurnedOffEndsHold(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.opt.Config.Relay = s.addr
+	space := newFakeSpace(999)
+	var min atomic.Int64
+	min.Store(1000)
+	h.opt.FreeSpace, h.opt.MinFree = space.FreeSpace, min.Load
+	logs := recordLog(h)
+	h.enqueue(msg("sender@origin.test", "a@dest.test"))
+	h.start()
+	space.waitReads(t, h, 2)
+
+	min.Store(-1)
+	h.agent.Kick()
+	waitMsg(t, s)
+	if l := logs.String(); !strings.Contains(l, "queue_minfree is off, resuming") {
+		t.Errorf("no line when the check was turned off, log:\n%s", l)
+	}
+
+	min.Store(1000)
+	reads := space.reads.Load()
+	h.enqueue(msg("sender@origin.test", "b@dest.test"))
+	space.waitReads(t, h, reads+2)
+	if n := len(s.messages()); n != 1 {
+		t.Errorf("%d messages delivered, want 1 (the second held)", n)
+	}
+	if l := logs.String(); strings.Count(l, "holding back") != 2 {
+		t.Errorf("want the second hold logged too, log:\n%s", l)
+	}
+}

@@ -85,6 +85,18 @@ func (a *Agent) requireTLSPolicy(ctx context.Context, domain string) (*stsPolicy
 	return p, err
 }
 
+// stsNotAPolicy reports whether err is a policy fetched that is not a
+// valid one (a TLS report's sts-policy-invalid). RFC 8461 §3.2 and §5.1
+// make it no policy, as no _mta-sts record is: the domain published
+// nothing a later attempt could read differently until its operator
+// fixes it, so REQUIRETLS returns the message (5.7.10) rather than hold
+// it for the queue's lifetime. A fetch that failed (HTTP status, the
+// connection, the certificate) may succeed next time and defers.
+func stsNotAPolicy(err error) bool {
+	var inv *stsInvalid
+	return errors.As(err, &inv)
+}
+
 // requireTLSHops keeps the hops a REQUIRETLS message may go to, each with
 // a policy that verifies the certificate and asks for the extension.
 func (a *Agent) requireTLSHops(ctx context.Context, d *destination, hops []hop) ([]hop, *outcome) {
@@ -124,7 +136,7 @@ func (a *Agent) requireTLSHops(ctx context.Context, d *destination, hops []hop) 
 		}
 		kept = append(kept, h)
 	}
-	if len(kept) == 0 && stsErr != nil {
+	if len(kept) == 0 && stsErr != nil && !stsNotAPolicy(stsErr) {
 		// The domain may have a policy listing its MX hosts that this
 		// attempt could not have (a failed TXT lookup, an announced
 		// policy not fetched): only its absence is final.
@@ -134,7 +146,11 @@ func (a *Agent) requireTLSHops(ctx context.Context, d *destination, hops []hop) 
 		return nil, &o
 	}
 	if len(kept) == 0 {
-		o := permanent(rtlsInsecureMX.With(d.domain))
+		why := d.domain
+		if stsErr != nil {
+			why += ": " + stsErr.Error() // not a valid policy: none
+		}
+		o := permanent(rtlsInsecureMX.With(why))
 		return nil, &o
 	}
 	return kept, nil

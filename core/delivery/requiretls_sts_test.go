@@ -119,37 +119,55 @@ func TestRequireTLSPolicyLookupFailureDefers(t *testing.T) {
 	}
 }
 
-// A policy announced (TXT present) that could not be fetched (HTTP 500,
-// or not a valid policy) and none cached: deferred, not returned. It is
-// asked for once in the attempt (a second fetch would count its failure
-// twice in a TLS report); with mta_sts off its failure is not counted.
+// A policy announced (TXT present) that could not be fetched (HTTP 500)
+// and none cached: deferred, not returned. It is asked for once in the
+// attempt (a second fetch would count its failure twice in a TLS report);
+// with mta_sts off its failure is not counted.
 func TestRequireTLSPolicyFetchFailureDefers(t *testing.T) {
 	for _, on := range []bool{true, false} {
-		for _, invalid := range []bool{false, true} {
-			policy := stsEnforce
-			if invalid {
-				policy = "version: STSv1\nmode: enforce\n" // no mx, no max_age
-			}
-			h, s, sts := rtlsSTSHarness(t, policy, nil)
-			if !invalid {
-				sts.fail(http.StatusInternalServerError)
-			}
-			h.opt.Routing.MTASTS = on
-			r := tlsReportsFor(h, "")
-			h.start()
-			rtlsDeferred(t, h, s, h.enqueue(rtlsMsg()), "MTA-STS policy fetch")
-			if n := sts.count(); n != 1 {
-				t.Fatalf("mta_sts %v: policy fetched %d times in one attempt, want once", on, n)
-			}
-			counted := false
-			for _, rep := range todays(t, r) {
-				for _, p := range rep.Policies {
-					counted = counted || p.Policy.Type == "sts" || p.Summary.Failure > 0
-				}
-			}
-			if counted != on {
-				t.Fatalf("mta_sts %v: failed fetch counted in a TLS report: %v", on, counted)
-			}
+		h, s, sts := rtlsSTSHarness(t, stsEnforce, nil)
+		sts.fail(http.StatusInternalServerError)
+		h.opt.Routing.MTASTS = on
+		r := tlsReportsFor(h, "")
+		h.start()
+		rtlsDeferred(t, h, s, h.enqueue(rtlsMsg()), "MTA-STS policy fetch")
+		rtlsFetchedOnceCounted(t, sts, r, on)
+	}
+}
+
+// A policy fetched that is not a valid one is no policy (RFC 8461 §3.2,
+// §5.1), as no _mta-sts record is: the MX hosts cannot be validated, and
+// no later attempt reads it differently until the domain fixes it, so
+// the message is returned 5.7.10 saying why rather than held for the
+// queue's lifetime. Asked for once; counted only with mta_sts on.
+func TestRequireTLSInvalidPolicyReturned(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		h, s, sts := rtlsSTSHarness(t, "version: STSv1\nmode: enforce\n", nil) // no mx, no max_age
+		h.opt.Routing.MTASTS = on
+		r := tlsReportsFor(h, "")
+		h.start()
+		rc := rtlsReturned(t, h, s, h.enqueue(rtlsMsg()), "5.7.10")
+		if !strings.Contains(rc.LastReply, "not DNSSEC-validated") || !strings.Contains(rc.LastReply, "no max_age") {
+			t.Fatalf("mta_sts %v: reply %q does not say why", on, rc.LastReply)
 		}
+		rtlsFetchedOnceCounted(t, sts, r, on)
+	}
+}
+
+// rtlsFetchedOnceCounted checks that the policy was fetched once and that
+// its failure was counted in a TLS report only with mta_sts on.
+func rtlsFetchedOnceCounted(t *testing.T, sts *stsServer, r *TLSReports, on bool) {
+	t.Helper()
+	if n := sts.count(); n != 1 {
+		t.Fatalf("mta_sts %v: policy fetched %d times in one attempt, want once", on, n)
+	}
+	counted := false
+	for _, rep := range todays(t, r) {
+		for _, p := range rep.Policies {
+			counted = counted || p.Policy.Type == "sts" || p.Summary.Failure > 0
+		}
+	}
+	if counted != on {
+		t.Fatalf("mta_sts %v: failed fetch counted in a TLS report: %v", on, counted)
 	}
 }
