@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -107,4 +109,31 @@ func transactKeep(t *testing.T, c *smtp.Client, subject string, rcpts ...string)
 		t.Fatal(err)
 	}
 	return resp.StatusText
+}
+
+// Session notes last the connection across STARTTLS, as the rest of what
+// stages decided at connect does: RFC 3207 §4.2 has the client say EHLO
+// again, and the helo hook is asked again, but the connect hook is not,
+// so a note it set must still be there for the session's transactions.
+func TestNotesSurviveStartTLS(t *testing.T) {
+	ca := testlib.NewCA(t)
+	certFile, keyFile := testlib.WriteKeyPair(t, ca.Issue("mx.sluice.test"))
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	score := actorStage(t, "score", `{"connect": {"edits": [{"op": "set_note", "name": "score", "value": "5"}]}}`, "")
+	decide := actorStage(t, "decide", `{"data": {"*": {"edits": [{"op": "echo", "name": "X-Notes", "value": "notes"}]}}}`, "")
+	d := startDaemonTop(t, "", fmt.Sprintf("tls_cert = %q\ntls_key = %q\n", certFile, keyFile)+relayTo(sink)+score+decide)
+	conn, err := net.DialTimeout("tcp", d.SMTPAddrs()["mx"].String(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := smtp.NewClientStartTLS(conn, &tls.Config{RootCAs: ca.Pool(), ServerName: "mx.sluice.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	transactKeep(t, c, "after starttls", "bob@remote.test")
+	got := sink.WaitN(t, 1, 20*time.Second)
+	if want := `X-Notes: session=map["score":"5"] txn=map[]`; !strings.Contains(string(got[0].Data), want) {
+		t.Errorf("no %q in the message:\n%s", want, got[0].Data)
+	}
 }
