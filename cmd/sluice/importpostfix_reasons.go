@@ -31,7 +31,7 @@ var pfReasons = map[string]string{
 	"smtp_bind_address_enforce":           "always on in Sluice: a failed bind defers the mail",
 	"lmtp_bind_address":                   "none: LMTP connections leave from the kernel's choice",
 	"smtp_address_preference":             "none: a preference, where Sluice dials A then AAAA; [delivery] address_family = \"ipv4\" or \"ipv6\" dials one family only, by hand",
-	"smtp_destination_rate_delay":         "a route rule's transport rate_delay= (mx?rate_delay=1s), or [delivery] rate_delay for all mail, by hand",
+	"smtpd_client_recipient_rate_limit":   "none per client IP: [limits] recipient_rate_per_sender counts accepted recipients per AUTH user, else per MAIL FROM (600 a minute by default); message_rate_per_ip counts a client's messages, by hand",
 	"minimal_backoff_time":                "[delivery] retry, a list of intervals, by hand",
 	"maximal_backoff_time":                "[delivery] retry, a list of intervals, by hand",
 	"queue_minfree":                       "[limits] queue_minfree (64 MiB by default), by hand",

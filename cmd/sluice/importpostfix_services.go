@@ -267,15 +267,18 @@ func (im *importer) delivery(route *pfRoute) string {
 	default:
 		kv(&b, "delay_warning_time = "+p.take("delay_warning_time"), "delay_warning", tomlStr(d))
 	}
-	if p.set("default_destination_rate_delay") {
-		// Postfix's default unit is the second; 0 is the default, off.
-		switch d, ok := pfTime(p.value("default_destination_rate_delay"), "s"); {
-		case !ok:
-			im.note("default_destination_rate_delay", "not a time")
-		case strings.HasPrefix(d, "0"):
-			p.take("default_destination_rate_delay")
+	im.rateDelay(&b, route)
+	// Postfix 3.10's tls_required_enable = no ignores a message's
+	// TLS-Required: No (RFC 8689 §5), as tls_required_header = false
+	// does; yes is both defaults.
+	if p.set("tls_required_enable") {
+		switch v := strings.TrimSpace(p.value("tls_required_enable")); {
+		case strings.EqualFold(v, "no"):
+			kv(&b, "tls_required_enable = "+p.take("tls_required_enable"), "tls_required_header", "false")
+		case strings.EqualFold(v, "yes"):
+			p.take("tls_required_enable")
 		default:
-			kv(&b, "default_destination_rate_delay = "+p.take("default_destination_rate_delay"), "rate_delay", tomlStr(d))
+			im.note("tls_required_enable", "not yes or no")
 		}
 	}
 	for _, s := range []struct {

@@ -28,6 +28,10 @@ func (im *importer) transportOptions(route *pfRoute) {
 		}
 		for _, o := range s.optOrder {
 			written := fmt.Sprintf("master.cf:%d %s -o %s=%s", s.line, s.name, o, s.opts[o])
+			if strings.HasSuffix(o, pfRateSuffix) {
+				im.noteAt(written, pfRateOption(s.name))
+				continue
+			}
 			if s.typ != "unix" || s.command != "smtp" {
 				why, ok := pfReasons[o]
 				if !ok {
