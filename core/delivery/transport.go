@@ -44,8 +44,8 @@ import (
 //	                   replaces [delivery] source_address of its family
 //	rate_delay=DUR     the time between the starts of two deliveries to
 //	                   one destination, one at a time, instead of
-//	                   [delivery] rate_delay (Postfix's -o
-//	                   smtp_destination_rate_delay); 0s turns it off
+//	                   [delivery] rate_delay (Postfix's main.cf
+//	                   TRANSPORT_destination_rate_delay); 0s turns it off
 //
 // A TLS policy other than opportunistic never falls back to plaintext:
 // a failed handshake defers the recipients.
