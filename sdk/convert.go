@@ -24,6 +24,7 @@ var hookToPB = map[Hook]pb.Hook{
 	HookBounce:  pb.Hook_HOOK_BOUNCE,
 	// A plugin that declares it is refused by a core older than it.
 	HookDisconnect: pb.Hook_HOOK_DISCONNECT,
+	HookOutcome:    pb.Hook_HOOK_OUTCOME,
 }
 
 func hookPB(h Hook) (pb.Hook, error) {

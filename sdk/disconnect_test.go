@@ -38,7 +38,7 @@ func TestDisconnectRoundTrip(t *testing.T) {
 
 // Disconnect is declared only by a plugin that implements it.
 func TestDisconnectDeclared(t *testing.T) {
-	if hs := sdk.HooksOf(&fullPlugin{}); hs[len(hs)-1] != sdk.HookDisconnect {
+	if hs := sdk.HooksOf(&fullPlugin{}); hs[len(hs)-2] != sdk.HookDisconnect {
 		t.Fatalf("fullPlugin declares %v", hs)
 	}
 	if hs := sdk.HooksOf(rcptOnly{}); !reflect.DeepEqual(hs, []sdk.Hook{sdk.HookRcpt}) {

@@ -32,6 +32,7 @@ type fullPlugin struct {
 	// when sdktest ends its sessions).
 	ended         []sdk.Session
 	disconnectErr error
+	outcomes      []sdk.Outcome
 }
 
 func (p *fullPlugin) answer(v sdk.Verdict) {
@@ -110,6 +111,22 @@ func (p *fullPlugin) Disconnect(_ context.Context, s sdk.Session) error {
 	return p.disconnectErr
 }
 
+// Outcome records the notification as a call, its Outcome in outcomes.
+func (p *fullPlugin) Outcome(_ context.Context, t *sdk.Txn, o sdk.Outcome) error {
+	p.mu.Lock()
+	p.outcomes = append(p.outcomes, o)
+	p.mu.Unlock()
+	_, err := p.record(call{Hook: sdk.HookOutcome, Txn: *t})
+	return err
+}
+
+// toldOutcomes returns the outcomes Outcome was told of.
+func (p *fullPlugin) toldOutcomes() []sdk.Outcome {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]sdk.Outcome(nil), p.outcomes...)
+}
+
 // endedSessions returns the sessions Disconnect was told of.
 func (p *fullPlugin) endedSessions() []sdk.Session {
 	p.mu.Lock()
@@ -126,6 +143,7 @@ var (
 	_ sdk.DataHook    = (*fullPlugin)(nil)
 	_ sdk.DeliverHook = (*fullPlugin)(nil)
 	_ sdk.BounceHook  = (*fullPlugin)(nil)
+	_ sdk.OutcomeHook = (*fullPlugin)(nil)
 	_ sdk.Describer   = (*fullPlugin)(nil)
 
 	_ sdk.DisconnectHook = (*fullPlugin)(nil)

@@ -151,5 +151,8 @@ func HooksOf(p Plugin) []Hook {
 	if _, ok := p.(DisconnectHook); ok {
 		hs = append(hs, HookDisconnect)
 	}
+	if _, ok := p.(OutcomeHook); ok {
+		hs = append(hs, HookOutcome)
+	}
 	return hs
 }

@@ -131,6 +131,11 @@ func TestServeInAProcess(t *testing.T) {
 	if v, err := c.Hook(ctx, sdk.HookDisconnect, &sdk.Txn{Session: fullTxn().Session}, nil, nil); err != nil || !v.PlainContinue() {
 		t.Errorf("disconnect: %+v, %v", v, err)
 	}
+	// The outcome hook over the direct channel: encoded by protobuf,
+	// decoded by proto.Unmarshal when decode.go gives up on it.
+	if err := c.Outcome(ctx, fullTxn(), testOutcome()); err != nil {
+		t.Errorf("outcome: %v", err)
+	}
 	c.Close()
 	if got := c.Transport(); got != "rpc" {
 		t.Errorf("transport after Close %q, want rpc: the sockets are released", got)

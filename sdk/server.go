@@ -178,6 +178,10 @@ func (s *server) dispatch(ctx context.Context, hook Hook, t *Txn, rcpt Recipient
 		if h, ok := s.p.(DisconnectHook); ok {
 			return Continue(), h.Disconnect(ctx, t.Session)
 		}
+	case HookOutcome:
+		if h, ok := s.p.(OutcomeHook); ok {
+			return Continue(), h.Outcome(ctx, t, outcomeFromPB(req.GetOutcome()))
+		}
 	default:
 		return Verdict{}, status.Errorf(codes.InvalidArgument, "%s is not an envelope hook; it runs over the Data stream", hook)
 	}

@@ -5,7 +5,7 @@
 //
 // MyPlugin embeds sdk.Base and implements only the hook interfaces it
 // wants (ConnectHook, HeloHook, AuthHook, MailHook, RcptHook, DataHook,
-// DeliverHook, BounceHook, DisconnectHook). The SDK declares exactly those hooks to the
+// DeliverHook, BounceHook, DisconnectHook, OutcomeHook). The SDK declares exactly those hooks to the
 // core, so hooks a plugin does not implement cost nothing.
 //
 // This package imports nothing from Sluice's core.
@@ -18,7 +18,7 @@ const ProtocolVersion = 1
 // pipeline calls its stages.
 type Hook string
 
-// The hooks, in SMTP order, then deliver, bounce and disconnect.
+// The hooks, in SMTP order, then deliver, bounce, disconnect and outcome.
 const (
 	HookConnect Hook = "connect"
 	HookHelo    Hook = "helo"
@@ -30,10 +30,13 @@ const (
 	HookBounce  Hook = "bounce"
 	// HookDisconnect is the end of an SMTP session (DisconnectHook).
 	HookDisconnect Hook = "disconnect"
+	// HookOutcome is what became of a queued message's recipients
+	// (OutcomeHook).
+	HookOutcome Hook = "outcome"
 )
 
 // AllHooks lists every hook in order.
-var AllHooks = []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookData, HookDeliver, HookBounce, HookDisconnect}
+var AllHooks = []Hook{HookConnect, HookHelo, HookAuth, HookMail, HookRcpt, HookData, HookDeliver, HookBounce, HookDisconnect, HookOutcome}
 
 // Session describes the SMTP connection.
 type Session struct {

@@ -80,6 +80,7 @@ func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolve
 	o.Resolver, o.Logger = res, d.log
 	o.Bounce.Filter = d.bounceFilter
 	o.Deliver = d.deliverHook
+	o.Outcome = d.outcomeHook()
 	o.Metrics = d.metrics
 	o.FreeSpace, o.MinFree = d.queue.FreeSpace, d.minFree.Load
 	o.SoftBounce = c.SoftBounce

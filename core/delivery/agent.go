@@ -44,7 +44,10 @@ type Options struct {
 	Config config.Delivery
 	// Deliver is the pipeline's deliver hook, asked about each recipient
 	// before it is sent (nil: none).
-	Deliver  DeliverHook
+	Deliver DeliverHook
+	// Outcome is the pipeline's outcome hook, told what became of
+	// recipients once committed (outcomehook.go; zero: none).
+	Outcome  OutcomeHook
 	Hostname string               // the name we send in EHLO
 	Resolver *dnsresolve.Resolver // nil: only a relay given by IP or by name the system resolves
 	Clock    func() time.Time     // default time.Now
@@ -96,6 +99,7 @@ type Agent struct {
 	busy        *claims
 	bounceWait  time.Duration // see Bounce
 	deliverHook DeliverHook
+	outcomeHook OutcomeHook
 	// softBounceOn is Options.SoftBounce.
 	softBounceOn bool
 	tlsrpt       *TLSReports // Options.TLSReports
@@ -133,6 +137,7 @@ func New(q Queue, opt Options) *Agent {
 		bounceWait: bounceWait,
 
 		deliverHook:  opt.Deliver,
+		outcomeHook:  opt.Outcome,
 		softBounceOn: opt.SoftBounce,
 		tlsrpt:       opt.TLSReports,
 

@@ -184,7 +184,7 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 	}
 	now := a.clock()
 	var lines []rcptLine
-	_, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
+	m, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
 		var entries []bounce.Recipient
 		lines = nil
 		for i := range m.Rcpts {
@@ -203,6 +203,9 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 	}, func(reported map[string]string) { a.logRcpts(id, lines, reported) })
 	if err != nil && !errors.Is(err, queue.ErrNotFound) {
 		a.log.Error("delivery: recording delivered recipients", "id", id, "err", err)
+	}
+	if err == nil {
+		a.notifyOutcome(m, lines, body, false)
 	}
 }
 
@@ -367,7 +370,7 @@ var errNotActive = errors.New("delivery: message no longer active")
 func (a *Agent) record(ctx context.Context, id string, results map[string]outcome, body []byte) {
 	now := a.clock()
 	var lines []rcptLine
-	_, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
+	m, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
 		var entries []bounce.Recipient
 		entries, lines = a.apply(m, results, now)
 		return entries
@@ -378,7 +381,9 @@ func (a *Agent) record(ctx context.Context, id string, results map[string]outcom
 	}
 	if err != nil {
 		a.log.Error("delivery: recording attempt", "id", id, "err", err)
+		return
 	}
+	a.notifyOutcome(m, lines, body, false)
 }
 
 // apply writes outcomes into m: each attempted recipient's status, attempt

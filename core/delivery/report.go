@@ -366,7 +366,7 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 	var rcpts []string
 	var lines []rcptLine
 	attempts := 0
-	_, err = a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
+	m, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
 		var entries []bounce.Recipient
 		n, rcpts, attempts, lines = 0, nil, m.Attempts, nil
 		for _, r := range m.Pending() {
@@ -383,6 +383,7 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	a.notifyOutcome(m, lines, body, true)
 	a.log.Info("delivery: bounced by administrator", "id", id, "rcpts", n)
 	// The trace tells it too, beside the attempts (sluice trace ID).
 	a.traceEvent(id, pipeline.DeliveryEvent{Time: now, Attempt: attempts, Destination: "administrator",

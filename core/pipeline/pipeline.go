@@ -94,6 +94,7 @@ func (p *Pipeline) Status() []StageStatus {
 			Restarts: restarts, Verdicts: verdicts, P50: p50.String(), P99: p99.String(),
 			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(),
 			DataTimeout: e.DataTimeout.String(), OnError: string(e.OnError), Listeners: e.Listeners,
+			OutcomeDropped: e.stats.outcomes.droppedCount(),
 		})
 	}
 	return out

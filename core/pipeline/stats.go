@@ -14,6 +14,10 @@ type stats struct {
 	verdicts map[string]int64
 	ring     [1024]time.Duration
 	n        int // samples written (ring index = n % len)
+	// outcomes are the stage's outcome notifications waiting for a call
+	// (outcome.go): kept with the counters, so that a reload that keeps
+	// the stage keeps its queue and its bound.
+	outcomes outcomeQueue
 }
 
 func (s *stats) record(d time.Duration, action string, failed bool) {
@@ -80,4 +84,7 @@ type StageStatus struct {
 	// Listeners are those whose sessions the stage serves (its
 	// listeners); none: every listener's.
 	Listeners []string `json:"listeners,omitempty"`
+	// OutcomeDropped counts the outcome notifications dropped because
+	// the stage's queue of them was full (outcome.go).
+	OutcomeDropped int64 `json:"outcome_dropped,omitempty"`
 }

@@ -513,11 +513,25 @@ func (c conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message) 
 	return v, err
 }
 
+// Outcome tells the plugin what became of a message's recipients.
+func (c conn) Outcome(ctx context.Context, t *sdk.Txn, o sdk.Outcome) error {
+	rpc, _ := c.p.current()
+	if rpc == nil {
+		return pipeline.ErrStageDown
+	}
+	err := rpc.Outcome(ctx, t, o)
+	if err != nil {
+		c.p.failed()
+	}
+	return err
+}
+
 func (conn) Reset(context.Context) {}
 func (conn) Close() error          { return nil }
 
 var (
-	_ pipeline.Stage     = (*Process)(nil)
-	_ pipeline.BatchConn = conn{}
-	_ pipeline.EachConn  = conn{}
+	_ pipeline.Stage       = (*Process)(nil)
+	_ pipeline.BatchConn   = conn{}
+	_ pipeline.EachConn    = conn{}
+	_ pipeline.OutcomeConn = conn{}
 )

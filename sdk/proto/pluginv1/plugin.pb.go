@@ -54,21 +54,30 @@ const (
 	// on_error. Never in a batch. A core older than it never sends it, and
 	// refuses to start a plugin that declares it.
 	Hook_HOOK_DISCONNECT Hook = 9
+	// What became of a queued message's recipients: a HookRequest with the
+	// message's envelope (mail_from, queue_id), its notes as queued and
+	// outcome. Sent after the outcome is committed to the queue, in the
+	// background (delivery never waits for it), at most once: a full queue
+	// of notifications, a crash or a restart loses some. The verdict is
+	// ignored, as is a failure (no on_error). Never in a batch. A core
+	// older than it refuses to start a plugin that declares it.
+	Hook_HOOK_OUTCOME Hook = 10
 )
 
 // Enum value maps for Hook.
 var (
 	Hook_name = map[int32]string{
-		0: "HOOK_UNSPECIFIED",
-		1: "HOOK_CONNECT",
-		2: "HOOK_HELO",
-		3: "HOOK_AUTH",
-		4: "HOOK_MAIL",
-		5: "HOOK_RCPT",
-		6: "HOOK_DATA",
-		7: "HOOK_DELIVER",
-		8: "HOOK_BOUNCE",
-		9: "HOOK_DISCONNECT",
+		0:  "HOOK_UNSPECIFIED",
+		1:  "HOOK_CONNECT",
+		2:  "HOOK_HELO",
+		3:  "HOOK_AUTH",
+		4:  "HOOK_MAIL",
+		5:  "HOOK_RCPT",
+		6:  "HOOK_DATA",
+		7:  "HOOK_DELIVER",
+		8:  "HOOK_BOUNCE",
+		9:  "HOOK_DISCONNECT",
+		10: "HOOK_OUTCOME",
 	}
 	Hook_value = map[string]int32{
 		"HOOK_UNSPECIFIED": 0,
@@ -81,6 +90,7 @@ var (
 		"HOOK_DELIVER":     7,
 		"HOOK_BOUNCE":      8,
 		"HOOK_DISCONNECT":  9,
+		"HOOK_OUTCOME":     10,
 	}
 )
 
@@ -864,7 +874,10 @@ type HookRequest struct {
 	// Transaction notes: what stages set (SetNote) at mail, rcpt and data of
 	// this transaction; at deliver and bounce, the queued message's. Gone
 	// when the transaction ends.
-	TxnNotes      map[string]string `protobuf:"bytes,9,rep,name=txn_notes,json=txnNotes,proto3" json:"txn_notes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TxnNotes map[string]string `protobuf:"bytes,9,rep,name=txn_notes,json=txnNotes,proto3" json:"txn_notes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// outcome: what the delivery attempt (or expiry, or an administrator's
+	// bounce) did to the message's recipients.
+	Outcome       *Outcome `protobuf:"bytes,10,opt,name=outcome,proto3" json:"outcome,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -962,6 +975,230 @@ func (x *HookRequest) GetTxnNotes() map[string]string {
 	return nil
 }
 
+func (x *HookRequest) GetOutcome() *Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// Outcome is what became of some recipients of a queued message, as
+// committed to the queue.
+type Outcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message's delivery attempts so far, this one included.
+	Attempt uint32 `protobuf:"varint,1,opt,name=attempt,proto3" json:"attempt,omitempty"`
+	// How long the message has been queued, in milliseconds.
+	QueueAgeMillis uint64 `protobuf:"varint,2,opt,name=queue_age_millis,json=queueAgeMillis,proto3" json:"queue_age_millis,omitempty"`
+	// The message's Message-ID and Subject header fields (unfolded), ""
+	// when it has none: enough to tell a user which message it was.
+	MessageId string `protobuf:"bytes,3,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	Subject   string `protobuf:"bytes,4,opt,name=subject,proto3" json:"subject,omitempty"`
+	// The outcome is an administrator's (sluice queue bounce), not an
+	// attempt's.
+	Admin         bool                `protobuf:"varint,5,opt,name=admin,proto3" json:"admin,omitempty"`
+	Rcpts         []*RecipientOutcome `protobuf:"bytes,6,rep,name=rcpts,proto3" json:"rcpts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Outcome) Reset() {
+	*x = Outcome{}
+	mi := &file_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Outcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Outcome) ProtoMessage() {}
+
+func (x *Outcome) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Outcome.ProtoReflect.Descriptor instead.
+func (*Outcome) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Outcome) GetAttempt() uint32 {
+	if x != nil {
+		return x.Attempt
+	}
+	return 0
+}
+
+func (x *Outcome) GetQueueAgeMillis() uint64 {
+	if x != nil {
+		return x.QueueAgeMillis
+	}
+	return 0
+}
+
+func (x *Outcome) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *Outcome) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *Outcome) GetAdmin() bool {
+	if x != nil {
+		return x.Admin
+	}
+	return false
+}
+
+func (x *Outcome) GetRcpts() []*RecipientOutcome {
+	if x != nil {
+		return x.Rcpts
+	}
+	return nil
+}
+
+// RecipientOutcome is one recipient's outcome.
+type RecipientOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Addr  string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
+	// The original recipient (RFC 3461 ORCPT's address), when given.
+	Orcpt string `protobuf:"bytes,2,opt,name=orcpt,proto3" json:"orcpt,omitempty"`
+	// "delivered", "deferred", "failed" or "discarded" (counted as
+	// delivered, nothing sent: a discard route, a deliver hook's drop).
+	Status string `protobuf:"bytes,3,opt,name=status,proto3" json:"status,omitempty"`
+	// failed because the message outlived max_age (or bounce_max_age).
+	Expired bool `protobuf:"varint,4,opt,name=expired,proto3" json:"expired,omitempty"`
+	// The reply: the remote server's, or the one Sluice gave for it.
+	Code     uint32 `protobuf:"varint,5,opt,name=code,proto3" json:"code,omitempty"`
+	Enhanced string `protobuf:"bytes,6,opt,name=enhanced,proto3" json:"enhanced,omitempty"`
+	Text     string `protobuf:"bytes,7,opt,name=text,proto3" json:"text,omitempty"`
+	// The host that gave the reply; "" when no server answered.
+	RemoteMta string `protobuf:"bytes,8,opt,name=remote_mta,json=remoteMta,proto3" json:"remote_mta,omitempty"`
+	// The route the recipient went by ("" the default: MX or relay).
+	Route string `protobuf:"bytes,9,opt,name=route,proto3" json:"route,omitempty"`
+	// The recipient's attempts so far.
+	Attempts      uint32 `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecipientOutcome) Reset() {
+	*x = RecipientOutcome{}
+	mi := &file_plugin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecipientOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecipientOutcome) ProtoMessage() {}
+
+func (x *RecipientOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecipientOutcome.ProtoReflect.Descriptor instead.
+func (*RecipientOutcome) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RecipientOutcome) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *RecipientOutcome) GetOrcpt() string {
+	if x != nil {
+		return x.Orcpt
+	}
+	return ""
+}
+
+func (x *RecipientOutcome) GetStatus() string {
+	if x != nil {
+		return x.Status
+	}
+	return ""
+}
+
+func (x *RecipientOutcome) GetExpired() bool {
+	if x != nil {
+		return x.Expired
+	}
+	return false
+}
+
+func (x *RecipientOutcome) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *RecipientOutcome) GetEnhanced() string {
+	if x != nil {
+		return x.Enhanced
+	}
+	return ""
+}
+
+func (x *RecipientOutcome) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *RecipientOutcome) GetRemoteMta() string {
+	if x != nil {
+		return x.RemoteMta
+	}
+	return ""
+}
+
+func (x *RecipientOutcome) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *RecipientOutcome) GetAttempts() uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return 0
+}
+
 // AuthResult is one method's result (RFC 8601), passed to later stages in
 // structured form so no stage re-parses headers.
 type AuthResult struct {
@@ -977,7 +1214,7 @@ type AuthResult struct {
 
 func (x *AuthResult) Reset() {
 	*x = AuthResult{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1226,7 @@ func (x *AuthResult) String() string {
 func (*AuthResult) ProtoMessage() {}
 
 func (x *AuthResult) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1239,7 @@ func (x *AuthResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthResult.ProtoReflect.Descriptor instead.
 func (*AuthResult) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *AuthResult) GetMethod() string {
@@ -1051,7 +1288,7 @@ type Reply struct {
 
 func (x *Reply) Reset() {
 	*x = Reply{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1300,7 @@ func (x *Reply) String() string {
 func (*Reply) ProtoMessage() {}
 
 func (x *Reply) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1313,7 @@ func (x *Reply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reply.ProtoReflect.Descriptor instead.
 func (*Reply) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Reply) GetCode() uint32 {
@@ -1113,7 +1350,7 @@ type Verdict struct {
 
 func (x *Verdict) Reset() {
 	*x = Verdict{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1362,7 @@ func (x *Verdict) String() string {
 func (*Verdict) ProtoMessage() {}
 
 func (x *Verdict) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1375,7 @@ func (x *Verdict) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Verdict.ProtoReflect.Descriptor instead.
 func (*Verdict) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Verdict) GetAction() Action {
@@ -1197,7 +1434,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1209,7 +1446,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1222,7 +1459,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Header) GetName() string {
@@ -1267,7 +1504,7 @@ type Edit struct {
 
 func (x *Edit) Reset() {
 	*x = Edit{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1516,7 @@ func (x *Edit) String() string {
 func (*Edit) ProtoMessage() {}
 
 func (x *Edit) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1529,7 @@ func (x *Edit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Edit.ProtoReflect.Descriptor instead.
 func (*Edit) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Edit) GetOp() isEdit_Op {
@@ -1466,7 +1703,7 @@ type AddHeader struct {
 
 func (x *AddHeader) Reset() {
 	*x = AddHeader{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1715,7 @@ func (x *AddHeader) String() string {
 func (*AddHeader) ProtoMessage() {}
 
 func (x *AddHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1728,7 @@ func (x *AddHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddHeader.ProtoReflect.Descriptor instead.
 func (*AddHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AddHeader) GetName() string {
@@ -1520,7 +1757,7 @@ type InsertHeader struct {
 
 func (x *InsertHeader) Reset() {
 	*x = InsertHeader{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1532,7 +1769,7 @@ func (x *InsertHeader) String() string {
 func (*InsertHeader) ProtoMessage() {}
 
 func (x *InsertHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1545,7 +1782,7 @@ func (x *InsertHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InsertHeader.ProtoReflect.Descriptor instead.
 func (*InsertHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *InsertHeader) GetIndex() uint32 {
@@ -1581,7 +1818,7 @@ type ChangeHeader struct {
 
 func (x *ChangeHeader) Reset() {
 	*x = ChangeHeader{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1830,7 @@ func (x *ChangeHeader) String() string {
 func (*ChangeHeader) ProtoMessage() {}
 
 func (x *ChangeHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1843,7 @@ func (x *ChangeHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeHeader.ProtoReflect.Descriptor instead.
 func (*ChangeHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangeHeader) GetName() string {
@@ -1640,7 +1877,7 @@ type DeleteHeader struct {
 
 func (x *DeleteHeader) Reset() {
 	*x = DeleteHeader{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1889,7 @@ func (x *DeleteHeader) String() string {
 func (*DeleteHeader) ProtoMessage() {}
 
 func (x *DeleteHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1902,7 @@ func (x *DeleteHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteHeader.ProtoReflect.Descriptor instead.
 func (*DeleteHeader) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DeleteHeader) GetName() string {
@@ -1692,7 +1929,7 @@ type SetSender struct {
 
 func (x *SetSender) Reset() {
 	*x = SetSender{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1704,7 +1941,7 @@ func (x *SetSender) String() string {
 func (*SetSender) ProtoMessage() {}
 
 func (x *SetSender) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1717,7 +1954,7 @@ func (x *SetSender) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSender.ProtoReflect.Descriptor instead.
 func (*SetSender) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetSender) GetAddr() string {
@@ -1744,7 +1981,7 @@ type AddRecipient struct {
 
 func (x *AddRecipient) Reset() {
 	*x = AddRecipient{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1993,7 @@ func (x *AddRecipient) String() string {
 func (*AddRecipient) ProtoMessage() {}
 
 func (x *AddRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +2006,7 @@ func (x *AddRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddRecipient.ProtoReflect.Descriptor instead.
 func (*AddRecipient) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddRecipient) GetAddr() string {
@@ -1795,7 +2032,7 @@ type RemoveRecipient struct {
 
 func (x *RemoveRecipient) Reset() {
 	*x = RemoveRecipient{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +2044,7 @@ func (x *RemoveRecipient) String() string {
 func (*RemoveRecipient) ProtoMessage() {}
 
 func (x *RemoveRecipient) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +2057,7 @@ func (x *RemoveRecipient) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveRecipient.ProtoReflect.Descriptor instead.
 func (*RemoveRecipient) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RemoveRecipient) GetAddr() string {
@@ -1839,7 +2076,7 @@ type ReplaceBody struct {
 
 func (x *ReplaceBody) Reset() {
 	*x = ReplaceBody{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1851,7 +2088,7 @@ func (x *ReplaceBody) String() string {
 func (*ReplaceBody) ProtoMessage() {}
 
 func (x *ReplaceBody) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1864,7 +2101,7 @@ func (x *ReplaceBody) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplaceBody.ProtoReflect.Descriptor instead.
 func (*ReplaceBody) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 type SetRoute struct {
@@ -1877,7 +2114,7 @@ type SetRoute struct {
 
 func (x *SetRoute) Reset() {
 	*x = SetRoute{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1889,7 +2126,7 @@ func (x *SetRoute) String() string {
 func (*SetRoute) ProtoMessage() {}
 
 func (x *SetRoute) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,7 +2139,7 @@ func (x *SetRoute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetRoute.ProtoReflect.Descriptor instead.
 func (*SetRoute) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SetRoute) GetRcpt() string {
@@ -1934,7 +2171,7 @@ type SetNote struct {
 
 func (x *SetNote) Reset() {
 	*x = SetNote{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2183,7 @@ func (x *SetNote) String() string {
 func (*SetNote) ProtoMessage() {}
 
 func (x *SetNote) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2196,7 @@ func (x *SetNote) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetNote.ProtoReflect.Descriptor instead.
 func (*SetNote) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SetNote) GetKey() string {
@@ -1993,7 +2230,7 @@ type DataStart struct {
 
 func (x *DataStart) Reset() {
 	*x = DataStart{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2005,7 +2242,7 @@ func (x *DataStart) String() string {
 func (*DataStart) ProtoMessage() {}
 
 func (x *DataStart) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2018,7 +2255,7 @@ func (x *DataStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataStart.ProtoReflect.Descriptor instead.
 func (*DataStart) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DataStart) GetHook() Hook {
@@ -2085,7 +2322,7 @@ type DataEnd struct {
 
 func (x *DataEnd) Reset() {
 	*x = DataEnd{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2097,7 +2334,7 @@ func (x *DataEnd) String() string {
 func (*DataEnd) ProtoMessage() {}
 
 func (x *DataEnd) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2110,7 +2347,7 @@ func (x *DataEnd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataEnd.ProtoReflect.Descriptor instead.
 func (*DataEnd) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 type DataFrame struct {
@@ -2128,7 +2365,7 @@ type DataFrame struct {
 
 func (x *DataFrame) Reset() {
 	*x = DataFrame{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2377,7 @@ func (x *DataFrame) String() string {
 func (*DataFrame) ProtoMessage() {}
 
 func (x *DataFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2390,7 @@ func (x *DataFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DataFrame.ProtoReflect.Descriptor instead.
 func (*DataFrame) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DataFrame) GetFrame() isDataFrame_Frame {
@@ -2287,7 +2524,7 @@ type ChannelFrame struct {
 
 func (x *ChannelFrame) Reset() {
 	*x = ChannelFrame{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2299,7 +2536,7 @@ func (x *ChannelFrame) String() string {
 func (*ChannelFrame) ProtoMessage() {}
 
 func (x *ChannelFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2312,7 +2549,7 @@ func (x *ChannelFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelFrame.ProtoReflect.Descriptor instead.
 func (*ChannelFrame) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ChannelFrame) GetCallId() uint64 {
@@ -2471,7 +2708,7 @@ type ChannelError struct {
 
 func (x *ChannelError) Reset() {
 	*x = ChannelError{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2483,7 +2720,7 @@ func (x *ChannelError) String() string {
 func (*ChannelError) ProtoMessage() {}
 
 func (x *ChannelError) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2496,7 +2733,7 @@ func (x *ChannelError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelError.ProtoReflect.Descriptor instead.
 func (*ChannelError) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ChannelError) GetCode() uint32 {
@@ -2521,7 +2758,7 @@ type ChannelCancel struct {
 
 func (x *ChannelCancel) Reset() {
 	*x = ChannelCancel{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2533,7 +2770,7 @@ func (x *ChannelCancel) String() string {
 func (*ChannelCancel) ProtoMessage() {}
 
 func (x *ChannelCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2546,7 +2783,7 @@ func (x *ChannelCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelCancel.ProtoReflect.Descriptor instead.
 func (*ChannelCancel) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 // HookBatch is several envelope-phase hook calls in one frame, to spare
@@ -2585,7 +2822,7 @@ type HookBatch struct {
 
 func (x *HookBatch) Reset() {
 	*x = HookBatch{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2597,7 +2834,7 @@ func (x *HookBatch) String() string {
 func (*HookBatch) ProtoMessage() {}
 
 func (x *HookBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2610,7 +2847,7 @@ func (x *HookBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HookBatch.ProtoReflect.Descriptor instead.
 func (*HookBatch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HookBatch) GetCalls() []*HookRequest {
@@ -2669,7 +2906,7 @@ type VerdictBatch struct {
 
 func (x *VerdictBatch) Reset() {
 	*x = VerdictBatch{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2681,7 +2918,7 @@ func (x *VerdictBatch) String() string {
 func (*VerdictBatch) ProtoMessage() {}
 
 func (x *VerdictBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2694,7 +2931,7 @@ func (x *VerdictBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerdictBatch.ProtoReflect.Descriptor instead.
 func (*VerdictBatch) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *VerdictBatch) GetVerdicts() []*Verdict {
@@ -2793,7 +3030,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\bqueue_id\x18\x04 \x01(\tR\aqueueId\x1a=\n" +
 	"\x0fMailParamsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x03\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xaf\x04\n" +
 	"\vHookRequest\x12*\n" +
 	"\x04hook\x18\x01 \x01(\x0e2\x16.sluice.plugin.v1.HookR\x04hook\x123\n" +
 	"\asession\x18\x02 \x01(\v2\x19.sluice.plugin.v1.SessionR\asession\x126\n" +
@@ -2804,10 +3041,33 @@ const file_plugin_proto_rawDesc = "" +
 	"\vauth_secret\x18\a \x01(\fR\n" +
 	"authSecret\x12?\n" +
 	"\fauth_results\x18\b \x03(\v2\x1c.sluice.plugin.v1.AuthResultR\vauthResults\x12H\n" +
-	"\ttxn_notes\x18\t \x03(\v2+.sluice.plugin.v1.HookRequest.TxnNotesEntryR\btxnNotes\x1a;\n" +
+	"\ttxn_notes\x18\t \x03(\v2+.sluice.plugin.v1.HookRequest.TxnNotesEntryR\btxnNotes\x123\n" +
+	"\aoutcome\x18\n" +
+	" \x01(\v2\x19.sluice.plugin.v1.OutcomeR\aoutcome\x1a;\n" +
 	"\rTxnNotesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe3\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd6\x01\n" +
+	"\aOutcome\x12\x18\n" +
+	"\aattempt\x18\x01 \x01(\rR\aattempt\x12(\n" +
+	"\x10queue_age_millis\x18\x02 \x01(\x04R\x0equeueAgeMillis\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x03 \x01(\tR\tmessageId\x12\x18\n" +
+	"\asubject\x18\x04 \x01(\tR\asubject\x12\x14\n" +
+	"\x05admin\x18\x05 \x01(\bR\x05admin\x128\n" +
+	"\x05rcpts\x18\x06 \x03(\v2\".sluice.plugin.v1.RecipientOutcomeR\x05rcpts\"\x83\x02\n" +
+	"\x10RecipientOutcome\x12\x12\n" +
+	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
+	"\x05orcpt\x18\x02 \x01(\tR\x05orcpt\x12\x16\n" +
+	"\x06status\x18\x03 \x01(\tR\x06status\x12\x18\n" +
+	"\aexpired\x18\x04 \x01(\bR\aexpired\x12\x12\n" +
+	"\x04code\x18\x05 \x01(\rR\x04code\x12\x1a\n" +
+	"\benhanced\x18\x06 \x01(\tR\benhanced\x12\x12\n" +
+	"\x04text\x18\a \x01(\tR\x04text\x12\x1d\n" +
+	"\n" +
+	"remote_mta\x18\b \x01(\tR\tremoteMta\x12\x14\n" +
+	"\x05route\x18\t \x01(\tR\x05route\x12\x1a\n" +
+	"\battempts\x18\n" +
+	" \x01(\rR\battempts\"\xe3\x01\n" +
 	"\n" +
 	"AuthResult\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x16\n" +
@@ -2936,7 +3196,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fVerdictBatch\x125\n" +
 	"\bverdicts\x18\x01 \x03(\v2\x19.sluice.plugin.v1.VerdictR\bverdicts\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors\x12\x16\n" +
-	"\x06failed\x18\x03 \x01(\tR\x06failed*\xb1\x01\n" +
+	"\x06failed\x18\x03 \x01(\tR\x06failed*\xc3\x01\n" +
 	"\x04Hook\x12\x14\n" +
 	"\x10HOOK_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fHOOK_CONNECT\x10\x01\x12\r\n" +
@@ -2947,7 +3207,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\tHOOK_DATA\x10\x06\x12\x10\n" +
 	"\fHOOK_DELIVER\x10\a\x12\x0f\n" +
 	"\vHOOK_BOUNCE\x10\b\x12\x13\n" +
-	"\x0fHOOK_DISCONNECT\x10\t*\x83\x01\n" +
+	"\x0fHOOK_DISCONNECT\x10\t\x12\x10\n" +
+	"\fHOOK_OUTCOME\x10\n" +
+	"*\x83\x01\n" +
 	"\x06Action\x12\x13\n" +
 	"\x0fACTION_CONTINUE\x10\x00\x12\x11\n" +
 	"\rACTION_ACCEPT\x10\x01\x12\x11\n" +
@@ -2976,114 +3238,118 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_plugin_proto_goTypes = []any{
-	(Hook)(0),               // 0: sluice.plugin.v1.Hook
-	(Action)(0),             // 1: sluice.plugin.v1.Action
-	(*SendRequest)(nil),     // 2: sluice.plugin.v1.SendRequest
-	(*SendResponse)(nil),    // 3: sluice.plugin.v1.SendResponse
-	(*InitRequest)(nil),     // 4: sluice.plugin.v1.InitRequest
-	(*InitResponse)(nil),    // 5: sluice.plugin.v1.InitResponse
-	(*Session)(nil),         // 6: sluice.plugin.v1.Session
-	(*Recipient)(nil),       // 7: sluice.plugin.v1.Recipient
-	(*Envelope)(nil),        // 8: sluice.plugin.v1.Envelope
-	(*HookRequest)(nil),     // 9: sluice.plugin.v1.HookRequest
-	(*AuthResult)(nil),      // 10: sluice.plugin.v1.AuthResult
-	(*Reply)(nil),           // 11: sluice.plugin.v1.Reply
-	(*Verdict)(nil),         // 12: sluice.plugin.v1.Verdict
-	(*Header)(nil),          // 13: sluice.plugin.v1.Header
-	(*Edit)(nil),            // 14: sluice.plugin.v1.Edit
-	(*AddHeader)(nil),       // 15: sluice.plugin.v1.AddHeader
-	(*InsertHeader)(nil),    // 16: sluice.plugin.v1.InsertHeader
-	(*ChangeHeader)(nil),    // 17: sluice.plugin.v1.ChangeHeader
-	(*DeleteHeader)(nil),    // 18: sluice.plugin.v1.DeleteHeader
-	(*SetSender)(nil),       // 19: sluice.plugin.v1.SetSender
-	(*AddRecipient)(nil),    // 20: sluice.plugin.v1.AddRecipient
-	(*RemoveRecipient)(nil), // 21: sluice.plugin.v1.RemoveRecipient
-	(*ReplaceBody)(nil),     // 22: sluice.plugin.v1.ReplaceBody
-	(*SetRoute)(nil),        // 23: sluice.plugin.v1.SetRoute
-	(*SetNote)(nil),         // 24: sluice.plugin.v1.SetNote
-	(*DataStart)(nil),       // 25: sluice.plugin.v1.DataStart
-	(*DataEnd)(nil),         // 26: sluice.plugin.v1.DataEnd
-	(*DataFrame)(nil),       // 27: sluice.plugin.v1.DataFrame
-	(*ChannelFrame)(nil),    // 28: sluice.plugin.v1.ChannelFrame
-	(*ChannelError)(nil),    // 29: sluice.plugin.v1.ChannelError
-	(*ChannelCancel)(nil),   // 30: sluice.plugin.v1.ChannelCancel
-	(*HookBatch)(nil),       // 31: sluice.plugin.v1.HookBatch
-	(*VerdictBatch)(nil),    // 32: sluice.plugin.v1.VerdictBatch
-	nil,                     // 33: sluice.plugin.v1.Session.NotesEntry
-	nil,                     // 34: sluice.plugin.v1.Recipient.ParamsEntry
-	nil,                     // 35: sluice.plugin.v1.Envelope.MailParamsEntry
-	nil,                     // 36: sluice.plugin.v1.HookRequest.TxnNotesEntry
-	nil,                     // 37: sluice.plugin.v1.AuthResult.PropsEntry
-	nil,                     // 38: sluice.plugin.v1.SetSender.ParamsEntry
-	nil,                     // 39: sluice.plugin.v1.AddRecipient.ParamsEntry
-	nil,                     // 40: sluice.plugin.v1.DataStart.TxnNotesEntry
+	(Hook)(0),                // 0: sluice.plugin.v1.Hook
+	(Action)(0),              // 1: sluice.plugin.v1.Action
+	(*SendRequest)(nil),      // 2: sluice.plugin.v1.SendRequest
+	(*SendResponse)(nil),     // 3: sluice.plugin.v1.SendResponse
+	(*InitRequest)(nil),      // 4: sluice.plugin.v1.InitRequest
+	(*InitResponse)(nil),     // 5: sluice.plugin.v1.InitResponse
+	(*Session)(nil),          // 6: sluice.plugin.v1.Session
+	(*Recipient)(nil),        // 7: sluice.plugin.v1.Recipient
+	(*Envelope)(nil),         // 8: sluice.plugin.v1.Envelope
+	(*HookRequest)(nil),      // 9: sluice.plugin.v1.HookRequest
+	(*Outcome)(nil),          // 10: sluice.plugin.v1.Outcome
+	(*RecipientOutcome)(nil), // 11: sluice.plugin.v1.RecipientOutcome
+	(*AuthResult)(nil),       // 12: sluice.plugin.v1.AuthResult
+	(*Reply)(nil),            // 13: sluice.plugin.v1.Reply
+	(*Verdict)(nil),          // 14: sluice.plugin.v1.Verdict
+	(*Header)(nil),           // 15: sluice.plugin.v1.Header
+	(*Edit)(nil),             // 16: sluice.plugin.v1.Edit
+	(*AddHeader)(nil),        // 17: sluice.plugin.v1.AddHeader
+	(*InsertHeader)(nil),     // 18: sluice.plugin.v1.InsertHeader
+	(*ChangeHeader)(nil),     // 19: sluice.plugin.v1.ChangeHeader
+	(*DeleteHeader)(nil),     // 20: sluice.plugin.v1.DeleteHeader
+	(*SetSender)(nil),        // 21: sluice.plugin.v1.SetSender
+	(*AddRecipient)(nil),     // 22: sluice.plugin.v1.AddRecipient
+	(*RemoveRecipient)(nil),  // 23: sluice.plugin.v1.RemoveRecipient
+	(*ReplaceBody)(nil),      // 24: sluice.plugin.v1.ReplaceBody
+	(*SetRoute)(nil),         // 25: sluice.plugin.v1.SetRoute
+	(*SetNote)(nil),          // 26: sluice.plugin.v1.SetNote
+	(*DataStart)(nil),        // 27: sluice.plugin.v1.DataStart
+	(*DataEnd)(nil),          // 28: sluice.plugin.v1.DataEnd
+	(*DataFrame)(nil),        // 29: sluice.plugin.v1.DataFrame
+	(*ChannelFrame)(nil),     // 30: sluice.plugin.v1.ChannelFrame
+	(*ChannelError)(nil),     // 31: sluice.plugin.v1.ChannelError
+	(*ChannelCancel)(nil),    // 32: sluice.plugin.v1.ChannelCancel
+	(*HookBatch)(nil),        // 33: sluice.plugin.v1.HookBatch
+	(*VerdictBatch)(nil),     // 34: sluice.plugin.v1.VerdictBatch
+	nil,                      // 35: sluice.plugin.v1.Session.NotesEntry
+	nil,                      // 36: sluice.plugin.v1.Recipient.ParamsEntry
+	nil,                      // 37: sluice.plugin.v1.Envelope.MailParamsEntry
+	nil,                      // 38: sluice.plugin.v1.HookRequest.TxnNotesEntry
+	nil,                      // 39: sluice.plugin.v1.AuthResult.PropsEntry
+	nil,                      // 40: sluice.plugin.v1.SetSender.ParamsEntry
+	nil,                      // 41: sluice.plugin.v1.AddRecipient.ParamsEntry
+	nil,                      // 42: sluice.plugin.v1.DataStart.TxnNotesEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	0,  // 0: sluice.plugin.v1.InitResponse.hooks:type_name -> sluice.plugin.v1.Hook
-	33, // 1: sluice.plugin.v1.Session.notes:type_name -> sluice.plugin.v1.Session.NotesEntry
-	34, // 2: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
-	35, // 3: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
+	35, // 1: sluice.plugin.v1.Session.notes:type_name -> sluice.plugin.v1.Session.NotesEntry
+	36, // 2: sluice.plugin.v1.Recipient.params:type_name -> sluice.plugin.v1.Recipient.ParamsEntry
+	37, // 3: sluice.plugin.v1.Envelope.mail_params:type_name -> sluice.plugin.v1.Envelope.MailParamsEntry
 	7,  // 4: sluice.plugin.v1.Envelope.rcpts:type_name -> sluice.plugin.v1.Recipient
 	0,  // 5: sluice.plugin.v1.HookRequest.hook:type_name -> sluice.plugin.v1.Hook
 	6,  // 6: sluice.plugin.v1.HookRequest.session:type_name -> sluice.plugin.v1.Session
 	8,  // 7: sluice.plugin.v1.HookRequest.envelope:type_name -> sluice.plugin.v1.Envelope
 	7,  // 8: sluice.plugin.v1.HookRequest.rcpt:type_name -> sluice.plugin.v1.Recipient
-	10, // 9: sluice.plugin.v1.HookRequest.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	36, // 10: sluice.plugin.v1.HookRequest.txn_notes:type_name -> sluice.plugin.v1.HookRequest.TxnNotesEntry
-	37, // 11: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
-	1,  // 12: sluice.plugin.v1.Verdict.action:type_name -> sluice.plugin.v1.Action
-	11, // 13: sluice.plugin.v1.Verdict.reply:type_name -> sluice.plugin.v1.Reply
-	14, // 14: sluice.plugin.v1.Verdict.edits:type_name -> sluice.plugin.v1.Edit
-	10, // 15: sluice.plugin.v1.Verdict.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	15, // 16: sluice.plugin.v1.Edit.add_header:type_name -> sluice.plugin.v1.AddHeader
-	16, // 17: sluice.plugin.v1.Edit.insert_header:type_name -> sluice.plugin.v1.InsertHeader
-	17, // 18: sluice.plugin.v1.Edit.change_header:type_name -> sluice.plugin.v1.ChangeHeader
-	18, // 19: sluice.plugin.v1.Edit.delete_header:type_name -> sluice.plugin.v1.DeleteHeader
-	19, // 20: sluice.plugin.v1.Edit.set_sender:type_name -> sluice.plugin.v1.SetSender
-	20, // 21: sluice.plugin.v1.Edit.add_recipient:type_name -> sluice.plugin.v1.AddRecipient
-	21, // 22: sluice.plugin.v1.Edit.remove_recipient:type_name -> sluice.plugin.v1.RemoveRecipient
-	22, // 23: sluice.plugin.v1.Edit.replace_body:type_name -> sluice.plugin.v1.ReplaceBody
-	23, // 24: sluice.plugin.v1.Edit.set_route:type_name -> sluice.plugin.v1.SetRoute
-	24, // 25: sluice.plugin.v1.Edit.set_note:type_name -> sluice.plugin.v1.SetNote
-	38, // 26: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
-	39, // 27: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
-	0,  // 28: sluice.plugin.v1.DataStart.hook:type_name -> sluice.plugin.v1.Hook
-	6,  // 29: sluice.plugin.v1.DataStart.session:type_name -> sluice.plugin.v1.Session
-	8,  // 30: sluice.plugin.v1.DataStart.envelope:type_name -> sluice.plugin.v1.Envelope
-	13, // 31: sluice.plugin.v1.DataStart.headers:type_name -> sluice.plugin.v1.Header
-	10, // 32: sluice.plugin.v1.DataStart.auth_results:type_name -> sluice.plugin.v1.AuthResult
-	40, // 33: sluice.plugin.v1.DataStart.txn_notes:type_name -> sluice.plugin.v1.DataStart.TxnNotesEntry
-	25, // 34: sluice.plugin.v1.DataFrame.start:type_name -> sluice.plugin.v1.DataStart
-	26, // 35: sluice.plugin.v1.DataFrame.end:type_name -> sluice.plugin.v1.DataEnd
-	12, // 36: sluice.plugin.v1.DataFrame.verdict:type_name -> sluice.plugin.v1.Verdict
-	9,  // 37: sluice.plugin.v1.ChannelFrame.hook:type_name -> sluice.plugin.v1.HookRequest
-	25, // 38: sluice.plugin.v1.ChannelFrame.data_start:type_name -> sluice.plugin.v1.DataStart
-	12, // 39: sluice.plugin.v1.ChannelFrame.verdict:type_name -> sluice.plugin.v1.Verdict
-	29, // 40: sluice.plugin.v1.ChannelFrame.error:type_name -> sluice.plugin.v1.ChannelError
-	30, // 41: sluice.plugin.v1.ChannelFrame.cancel:type_name -> sluice.plugin.v1.ChannelCancel
-	31, // 42: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
-	32, // 43: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
-	9,  // 44: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
-	6,  // 45: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
-	8,  // 46: sluice.plugin.v1.HookBatch.envelope:type_name -> sluice.plugin.v1.Envelope
-	12, // 47: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
-	4,  // 48: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
-	9,  // 49: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
-	27, // 50: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
-	28, // 51: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
-	2,  // 52: sluice.plugin.v1.Host.Send:input_type -> sluice.plugin.v1.SendRequest
-	5,  // 53: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
-	12, // 54: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
-	27, // 55: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
-	28, // 56: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
-	3,  // 57: sluice.plugin.v1.Host.Send:output_type -> sluice.plugin.v1.SendResponse
-	53, // [53:58] is the sub-list for method output_type
-	48, // [48:53] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	12, // 9: sluice.plugin.v1.HookRequest.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	38, // 10: sluice.plugin.v1.HookRequest.txn_notes:type_name -> sluice.plugin.v1.HookRequest.TxnNotesEntry
+	10, // 11: sluice.plugin.v1.HookRequest.outcome:type_name -> sluice.plugin.v1.Outcome
+	11, // 12: sluice.plugin.v1.Outcome.rcpts:type_name -> sluice.plugin.v1.RecipientOutcome
+	39, // 13: sluice.plugin.v1.AuthResult.props:type_name -> sluice.plugin.v1.AuthResult.PropsEntry
+	1,  // 14: sluice.plugin.v1.Verdict.action:type_name -> sluice.plugin.v1.Action
+	13, // 15: sluice.plugin.v1.Verdict.reply:type_name -> sluice.plugin.v1.Reply
+	16, // 16: sluice.plugin.v1.Verdict.edits:type_name -> sluice.plugin.v1.Edit
+	12, // 17: sluice.plugin.v1.Verdict.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	17, // 18: sluice.plugin.v1.Edit.add_header:type_name -> sluice.plugin.v1.AddHeader
+	18, // 19: sluice.plugin.v1.Edit.insert_header:type_name -> sluice.plugin.v1.InsertHeader
+	19, // 20: sluice.plugin.v1.Edit.change_header:type_name -> sluice.plugin.v1.ChangeHeader
+	20, // 21: sluice.plugin.v1.Edit.delete_header:type_name -> sluice.plugin.v1.DeleteHeader
+	21, // 22: sluice.plugin.v1.Edit.set_sender:type_name -> sluice.plugin.v1.SetSender
+	22, // 23: sluice.plugin.v1.Edit.add_recipient:type_name -> sluice.plugin.v1.AddRecipient
+	23, // 24: sluice.plugin.v1.Edit.remove_recipient:type_name -> sluice.plugin.v1.RemoveRecipient
+	24, // 25: sluice.plugin.v1.Edit.replace_body:type_name -> sluice.plugin.v1.ReplaceBody
+	25, // 26: sluice.plugin.v1.Edit.set_route:type_name -> sluice.plugin.v1.SetRoute
+	26, // 27: sluice.plugin.v1.Edit.set_note:type_name -> sluice.plugin.v1.SetNote
+	40, // 28: sluice.plugin.v1.SetSender.params:type_name -> sluice.plugin.v1.SetSender.ParamsEntry
+	41, // 29: sluice.plugin.v1.AddRecipient.params:type_name -> sluice.plugin.v1.AddRecipient.ParamsEntry
+	0,  // 30: sluice.plugin.v1.DataStart.hook:type_name -> sluice.plugin.v1.Hook
+	6,  // 31: sluice.plugin.v1.DataStart.session:type_name -> sluice.plugin.v1.Session
+	8,  // 32: sluice.plugin.v1.DataStart.envelope:type_name -> sluice.plugin.v1.Envelope
+	15, // 33: sluice.plugin.v1.DataStart.headers:type_name -> sluice.plugin.v1.Header
+	12, // 34: sluice.plugin.v1.DataStart.auth_results:type_name -> sluice.plugin.v1.AuthResult
+	42, // 35: sluice.plugin.v1.DataStart.txn_notes:type_name -> sluice.plugin.v1.DataStart.TxnNotesEntry
+	27, // 36: sluice.plugin.v1.DataFrame.start:type_name -> sluice.plugin.v1.DataStart
+	28, // 37: sluice.plugin.v1.DataFrame.end:type_name -> sluice.plugin.v1.DataEnd
+	14, // 38: sluice.plugin.v1.DataFrame.verdict:type_name -> sluice.plugin.v1.Verdict
+	9,  // 39: sluice.plugin.v1.ChannelFrame.hook:type_name -> sluice.plugin.v1.HookRequest
+	27, // 40: sluice.plugin.v1.ChannelFrame.data_start:type_name -> sluice.plugin.v1.DataStart
+	14, // 41: sluice.plugin.v1.ChannelFrame.verdict:type_name -> sluice.plugin.v1.Verdict
+	31, // 42: sluice.plugin.v1.ChannelFrame.error:type_name -> sluice.plugin.v1.ChannelError
+	32, // 43: sluice.plugin.v1.ChannelFrame.cancel:type_name -> sluice.plugin.v1.ChannelCancel
+	33, // 44: sluice.plugin.v1.ChannelFrame.hook_batch:type_name -> sluice.plugin.v1.HookBatch
+	34, // 45: sluice.plugin.v1.ChannelFrame.verdict_batch:type_name -> sluice.plugin.v1.VerdictBatch
+	9,  // 46: sluice.plugin.v1.HookBatch.calls:type_name -> sluice.plugin.v1.HookRequest
+	6,  // 47: sluice.plugin.v1.HookBatch.session:type_name -> sluice.plugin.v1.Session
+	8,  // 48: sluice.plugin.v1.HookBatch.envelope:type_name -> sluice.plugin.v1.Envelope
+	14, // 49: sluice.plugin.v1.VerdictBatch.verdicts:type_name -> sluice.plugin.v1.Verdict
+	4,  // 50: sluice.plugin.v1.Plugin.Init:input_type -> sluice.plugin.v1.InitRequest
+	9,  // 51: sluice.plugin.v1.Plugin.Hook:input_type -> sluice.plugin.v1.HookRequest
+	29, // 52: sluice.plugin.v1.Plugin.Data:input_type -> sluice.plugin.v1.DataFrame
+	30, // 53: sluice.plugin.v1.Plugin.Channel:input_type -> sluice.plugin.v1.ChannelFrame
+	2,  // 54: sluice.plugin.v1.Host.Send:input_type -> sluice.plugin.v1.SendRequest
+	5,  // 55: sluice.plugin.v1.Plugin.Init:output_type -> sluice.plugin.v1.InitResponse
+	14, // 56: sluice.plugin.v1.Plugin.Hook:output_type -> sluice.plugin.v1.Verdict
+	29, // 57: sluice.plugin.v1.Plugin.Data:output_type -> sluice.plugin.v1.DataFrame
+	30, // 58: sluice.plugin.v1.Plugin.Channel:output_type -> sluice.plugin.v1.ChannelFrame
+	3,  // 59: sluice.plugin.v1.Host.Send:output_type -> sluice.plugin.v1.SendResponse
+	55, // [55:60] is the sub-list for method output_type
+	50, // [50:55] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3091,7 +3357,7 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
-	file_plugin_proto_msgTypes[12].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[14].OneofWrappers = []any{
 		(*Edit_AddHeader)(nil),
 		(*Edit_InsertHeader)(nil),
 		(*Edit_ChangeHeader)(nil),
@@ -3103,13 +3369,13 @@ func file_plugin_proto_init() {
 		(*Edit_SetRoute)(nil),
 		(*Edit_SetNote)(nil),
 	}
-	file_plugin_proto_msgTypes[25].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[27].OneofWrappers = []any{
 		(*DataFrame_Start)(nil),
 		(*DataFrame_BodyChunk)(nil),
 		(*DataFrame_End)(nil),
 		(*DataFrame_Verdict)(nil),
 	}
-	file_plugin_proto_msgTypes[26].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[28].OneofWrappers = []any{
 		(*ChannelFrame_Hook)(nil),
 		(*ChannelFrame_DataStart)(nil),
 		(*ChannelFrame_Verdict)(nil),
@@ -3124,7 +3390,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
