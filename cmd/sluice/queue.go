@@ -246,6 +246,7 @@ func printMessage(w io.Writer, m *envelope.Message) {
 	for _, r := range m.Rcpts {
 		fmt.Fprintf(w, "rcpt:         %s  %s  attempts=%d  %s\n", printable(r.Addr), printable(string(r.Status)), r.Attempts, printable(r.LastReply))
 	}
+	printNotes(w, m.SessionNotes, m.TxnNotes)
 }
 
 func orNull(s string) string {
