@@ -9,12 +9,14 @@
 //	plugin       = "clamd"
 //	data_timeout = "60s"            # longer than the scan's timeout
 //	[stage.config]
-//	socket  = "unix:/var/run/clamav/clamd.ctl"
+//	socket  = "unix:/var/run/clamav/clamd.ctl"  # or sockets = [...], tried in turn
 //	timeout = "30s"
 //	action  = "reject"
 //
-// When clamd cannot be reached, does not answer within timeout or
-// answers an error, Data returns an error and the stage's on_error
+// With sockets, several clamd are tried in turn, the next when one
+// cannot be connected to (failover.go). When no clamd can be reached,
+// the one connected to does not answer within timeout or it answers an
+// error, Data returns an error and the stage's on_error
 // applies (tempfail by default): no message passes unscanned unless the
 // operator chose on_error = "continue".
 package clamd
@@ -36,6 +38,12 @@ type Config struct {
 	// "inet:HOST:PORT", "tcp:HOST:PORT" or a bare "HOST:PORT" as Haraka's
 	// clamd_socket (clamd.conf's TCPSocket, 3310 by convention).
 	Socket string `json:"socket"`
+	// Sockets are several clamd, in any of socket's forms, tried in turn
+	// as Haraka's clamd_socket list: a socket that cannot be connected to
+	// (refused, missing, or no connection within 5s) moves the scan to
+	// the next, and goes to the back of the order for 30s. Only when none
+	// can be connected to does the stage fail. Not with socket.
+	Sockets []string `json:"sockets"`
 	// Timeout bounds one scan: connecting, streaming the message and
 	// waiting for clamd's answer, a Go duration (default "30s"). The
 	// stage's data_timeout must be longer, or the core gives up first.
@@ -79,8 +87,7 @@ const (
 type Plugin struct {
 	sdk.Base
 	cfg       Config
-	network   string // "unix" or "tcp"
-	addr      string
+	socks     *socketList
 	timeout   time.Duration
 	addHeader bool
 	host      string
@@ -92,14 +99,11 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 		return err
 	}
 	cfg := &p.cfg
-	if cfg.Socket == "" {
-		cfg.Socket = DefaultSocket
-	}
-	network, addr, err := parseSocket(cfg.Socket)
+	socks, err := cfg.sockets()
 	if err != nil {
-		return fmt.Errorf("clamd: socket %q: %v", cfg.Socket, err)
+		return err
 	}
-	p.network, p.addr = network, addr
+	p.socks = newSocketList(socks)
 	p.timeout = DefaultTimeout
 	if cfg.Timeout != "" {
 		d, err := time.ParseDuration(cfg.Timeout)
@@ -154,13 +158,19 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	return sdk.Continue(p.stamp(m, "")...).Because("clean"), nil
 }
 
-// scan runs one INSTREAM session within the scan's timeout.
+// scan runs one INSTREAM session, with the first socket that can be
+// connected to, within the scan's timeout.
 func (p *Plugin) scan(ctx context.Context, header, body []byte) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	r, err := instream(ctx, p.network, p.addr, header, body)
+	conn, s, err := p.socks.dial(ctx)
 	if err != nil {
-		return result{}, fmt.Errorf("clamd %s: %w", p.cfg.Socket, err)
+		return result{}, err
+	}
+	defer conn.Close()
+	r, err := instream(ctx, conn, header, body)
+	if err != nil {
+		return result{}, fmt.Errorf("clamd %s: %w", s.spec, err)
 	}
 	return r, nil
 }

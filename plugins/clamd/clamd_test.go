@@ -24,6 +24,10 @@ func TestConfigErrors(t *testing.T) {
 		{`{"socket": "localhost"}`, "want unix:PATH, /PATH, HOST:PORT or inet:HOST:PORT", "socket"},
 		{`{"socket": "localhost:99999"}`, "from 1 to 65535", "socket"},
 		{`{"socket": "inet:localhost"}`, "want inet:PORT@HOST or inet:HOST:PORT", "socket"},
+		{`{"sockets": ["127.0.0.1:3310"], "socket": "unix:/run/clamd.ctl"}`, "socket is set too", "sockets"},
+		{`{"sockets": []}`, "want at least one socket", "sockets"},
+		{`{"sockets": ["127.0.0.1:3310", "localhost"]}`, "want unix:PATH, /PATH, HOST:PORT or inet:HOST:PORT", "sockets"},
+		{`{"sockets": ["/run/clamd.ctl", "unix:/run/clamd.ctl"]}`, "the same clamd as", "sockets"},
 		{`{"timeout": "soon"}`, "want a duration", "timeout"},
 		{`{"add_headers": false}`, "unknown field", "add_headers"},
 	} {
@@ -42,9 +46,9 @@ func TestConfigErrors(t *testing.T) {
 	if err := p.Configure(context.Background(), sdk.Config{JSON: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if p.network != "unix" || p.addr != "/var/run/clamav/clamd.ctl" || p.timeout != DefaultTimeout ||
+	if s := p.socks.socks; len(s) != 1 || s[0].network != "unix" || s[0].addr != "/var/run/clamav/clamd.ctl" || p.timeout != DefaultTimeout ||
 		p.cfg.Action != "reject" || p.cfg.MaxSize != 25<<20 || !p.addHeader || p.cfg.SkipAuthenticated {
-		t.Fatalf("defaults: %s %s %+v add_header %v", p.network, p.addr, p.cfg, p.addHeader)
+		t.Fatalf("defaults: %+v %+v add_header %v", p.socks.socks, p.cfg, p.addHeader)
 	}
 }
 

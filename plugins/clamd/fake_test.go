@@ -25,7 +25,12 @@ type fakeClamd struct {
 // command; serve gets the reader positioned at the first chunk.
 func startFake(t *testing.T, serve func(f *fakeClamd, c net.Conn, r *bufio.Reader)) *fakeClamd {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "clamd.sock")
+	return startFakeAt(t, filepath.Join(t.TempDir(), "clamd.sock"), serve)
+}
+
+// startFakeAt is startFake listening at path.
+func startFakeAt(t *testing.T, path string, serve func(f *fakeClamd, c net.Conn, r *bufio.Reader)) *fakeClamd {
+	t.Helper()
 	ln, err := net.Listen("unix", path)
 	if err != nil {
 		t.Fatal(err)

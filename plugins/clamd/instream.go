@@ -35,13 +35,7 @@ const maxReply = 4 << 10
 // FOUND" or "... ERROR". The body is sent from the caller's slice, not
 // copied. The answer is read while the stream is written: clamd answers
 // a stream over its limit as soon as it passes it, and then closes.
-func instream(ctx context.Context, network, addr string, header, body []byte) (result, error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, network, addr)
-	if err != nil {
-		return result{}, err
-	}
-	defer conn.Close()
+func instream(ctx context.Context, conn net.Conn, header, body []byte) (result, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
