@@ -13,6 +13,12 @@ type Config struct {
 	// Address is spamd's socket: "unix:/path" or "HOST:PORT" (default
 	// 127.0.0.1:783, spamd's own).
 	Address string `json:"address"`
+	// Addresses are several spamd, in address's forms, tried in turn as
+	// Haraka's spamd_socket list: an address that cannot be connected to
+	// (refused, missing, or no connection within 5s) moves the scan to
+	// the next, and goes to the back of the order for 30s. Only when none
+	// can be connected to does the stage fail. Not with address.
+	Addresses []string `json:"addresses"`
 	// Timeout bounds a scan, the connection included (default 30s). The
 	// stage's data_timeout must be longer, or the core gives up first.
 	Timeout string `json:"timeout"`
@@ -77,7 +83,7 @@ var knownHeaders = []string{hdrStatus, hdrFlag, hdrLevel, hdrScore}
 
 // settings is a Config checked and with its defaults.
 type settings struct {
-	network, addr   string // for net.Dial
+	addrs           *addressList
 	timeout         time.Duration
 	reject, quarant *float64
 	headers         []string
@@ -97,10 +103,11 @@ func (c Config) check() (settings, error) {
 	s := settings{timeout: defaultTimeout, maxSize: defaultMaxSize, skipAuth: true, skipRelay: true,
 		reject: c.RejectScore, quarant: c.QuarantineScore, user: c.User,
 		relayReject: c.RelayRejectScore, tag: c.TagScore, prefix: defaultPrefix, report: c.Report}
-	var err error
-	if s.network, s.addr, err = parseAddress(c.Address); err != nil {
-		return s, fmt.Errorf("spamd: address %q: %v", c.Address, err)
+	addrs, err := c.addresses()
+	if err != nil {
+		return s, err
 	}
+	s.addrs = newAddressList(addrs)
 	if c.Timeout != "" {
 		d, err := time.ParseDuration(c.Timeout)
 		if err != nil || d <= 0 {
@@ -194,12 +201,49 @@ func checkPrefix(p string) error {
 	return nil
 }
 
+// addresses reads address or addresses, the one or several spamd to try
+// in turn (defaultAddress when neither is set).
+func (c Config) addresses() ([]address, error) {
+	specs, key := c.Addresses, "addresses"
+	switch {
+	case c.Addresses != nil && c.Address != "":
+		return nil, fmt.Errorf("spamd: addresses = %s: address is set too; write one of them", quoteList(c.Addresses))
+	case c.Addresses != nil && len(c.Addresses) == 0:
+		return nil, fmt.Errorf("spamd: addresses = []: want at least one address")
+	case c.Addresses == nil:
+		specs, key = []string{c.Address}, "address"
+		if c.Address == "" {
+			specs[0] = defaultAddress
+		}
+	}
+	addrs := make([]address, 0, len(specs))
+	for _, spec := range specs {
+		network, addr, err := parseAddress(spec)
+		if err != nil {
+			return nil, fmt.Errorf("spamd: %s %q: %v", key, spec, err)
+		}
+		for _, prev := range addrs {
+			if prev.network == network && prev.addr == addr {
+				return nil, fmt.Errorf("spamd: %s %q: listed twice", key, spec)
+			}
+		}
+		addrs = append(addrs, address{spec: spec, network: network, addr: addr})
+	}
+	return addrs, nil
+}
+
+// quoteList writes specs as a TOML array, for an error.
+func quoteList(specs []string) string {
+	q := make([]string, len(specs))
+	for i, s := range specs {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
 // parseAddress reads "unix:/path" or "HOST:PORT" (an IPv6 HOST in
 // brackets), the forms of Haraka's spamd_socket and spamc's -d/-p and -U.
 func parseAddress(a string) (network, addr string, err error) {
-	if a == "" {
-		a = defaultAddress
-	}
 	if path, ok := strings.CutPrefix(a, "unix:"); ok {
 		if !strings.HasPrefix(path, "/") {
 			return "", "", fmt.Errorf("want unix:/absolute/path")

@@ -29,11 +29,21 @@ type fakeSpamd struct {
 
 func startFake(t *testing.T, answer func(c net.Conn, r request)) *fakeSpamd {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startFakeOn(t, "tcp", "127.0.0.1:0", answer)
+}
+
+// startFakeOn is startFake listening on network and addr; addr is then
+// the plugin's address setting ("unix:/path" for a unix socket).
+func startFakeOn(t *testing.T, network, addr string, answer func(c net.Conn, r request)) *fakeSpamd {
+	t.Helper()
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fakeSpamd{addr: ln.Addr().String()}
+	if network == "unix" {
+		f.addr = "unix:" + addr
+	}
 	var wg sync.WaitGroup
 	done := make(chan struct{})
 	t.Cleanup(func() {

@@ -32,16 +32,26 @@ const maxReply = 64 << 10
 // SPAMC/1.5): the score, spamd's threshold and the rules that hit. With
 // report it asks REPORT instead, whose answer has the score and the
 // report, the rules hit read from its table: one request either way.
-// The whole exchange, connecting included, is bounded by timeout.
+// The whole exchange, connecting included, is bounded by timeout; the
+// first address that can be connected to is asked (failover.go). Its
+// errors name the address.
 func scan(parent context.Context, s settings, msg []byte) (result, error) {
 	ctx, cancel := context.WithTimeout(parent, s.timeout)
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, s.network, s.addr)
+	c, a, err := s.addrs.dial(parent, ctx, s.timeout)
 	if err != nil {
-		return result{}, timeoutErr(parent, ctx, s, err)
+		return result{}, err
 	}
 	defer c.Close()
+	r, err := exchange(parent, ctx, s, c, msg)
+	if err != nil {
+		return result{}, fmt.Errorf("spamd %s: %w", a.spec, err)
+	}
+	return r, nil
+}
+
+// exchange sends the request on c and reads spamd's reply.
+func exchange(parent, ctx context.Context, s settings, c net.Conn, msg []byte) (result, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
@@ -61,11 +71,11 @@ func scan(parent context.Context, s settings, msg []byte) (result, error) {
 	}
 	req.WriteString("\r\n")
 	if _, err := (&net.Buffers{[]byte(req.String()), msg}).WriteTo(c); err != nil {
-		return result{}, timeoutErr(parent, ctx, s, fmt.Errorf("sending the message: %w", err))
+		return result{}, timeoutErr(parent, ctx, s.timeout, fmt.Errorf("sending the message: %w", err))
 	}
 	r, err := readReply(bufio.NewReader(io.LimitReader(c, maxReply)), s.report)
 	if err != nil {
-		return result{}, timeoutErr(parent, ctx, s, err)
+		return result{}, timeoutErr(parent, ctx, s.timeout, err)
 	}
 	return r, nil
 }
@@ -73,13 +83,13 @@ func scan(parent context.Context, s settings, msg []byte) (result, error) {
 // timeoutErr says what ended the exchange when it was not spamd: the
 // call cancelled (the client went away; the stop ends the socket with a
 // deadline in the past, which reads as a timeout) or the deadline.
-func timeoutErr(parent, ctx context.Context, s settings, err error) error {
+func timeoutErr(parent, ctx context.Context, timeout time.Duration, err error) error {
 	if errors.Is(parent.Err(), context.Canceled) {
 		return fmt.Errorf("call cancelled: %w", err)
 	}
 	var ne net.Error
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("no answer within %v: %w", s.timeout, err)
+		return fmt.Errorf("no answer within %v: %w", timeout, err)
 	}
 	return err
 }

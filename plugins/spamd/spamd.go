@@ -9,7 +9,7 @@
 //	plugin       = "spamd"
 //	data_timeout = "40s"            # longer than the scan's timeout
 //	[stage.config]
-//	address      = "127.0.0.1:783"
+//	address      = "127.0.0.1:783"  # or addresses = [...], tried in turn
 //	reject_score = 10.0
 package spamd
 
@@ -70,7 +70,7 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 	}
 	r, err := scan(ctx, s, render(m, drop))
 	if err != nil {
-		return sdk.Verdict{}, fmt.Errorf("spamd %s: %w", s.addr, err)
+		return sdk.Verdict{}, err
 	}
 	reason := fmt.Sprintf("spamd: score=%s required=%s tests=%s", score(r.score), score(r.required), symbolList(r.symbols))
 	edits = append(edits, fields(s.headers, r)...)
