@@ -14,7 +14,7 @@
 //	action  = "reject"
 //
 // With sockets, several clamd are tried in turn, the next when one
-// cannot be connected to (failover.go). When no clamd can be reached,
+// cannot be connected to (internal/failover). When no clamd can be reached,
 // the one connected to does not answer within timeout or it answers an
 // error, Data returns an error and the stage's on_error
 // applies (tempfail by default): no message passes unscanned unless the
@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sluice-mta/sluice/internal/failover"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -87,7 +88,7 @@ const (
 type Plugin struct {
 	sdk.Base
 	cfg       Config
-	socks     *socketList
+	socks     *failover.List
 	timeout   time.Duration
 	addHeader bool
 	host      string
@@ -103,7 +104,7 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	if err != nil {
 		return err
 	}
-	p.socks = newSocketList(socks)
+	p.socks = failover.New("clamd", "socket", socks)
 	p.timeout = DefaultTimeout
 	if cfg.Timeout != "" {
 		d, err := time.ParseDuration(cfg.Timeout)
@@ -163,14 +164,14 @@ func (p *Plugin) Data(ctx context.Context, t *sdk.Txn, m *sdk.Message) (sdk.Verd
 func (p *Plugin) scan(ctx context.Context, header, body []byte) (result, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	conn, s, err := p.socks.dial(ctx)
+	conn, s, err := p.socks.Dial(ctx, nil)
 	if err != nil {
 		return result{}, err
 	}
 	defer conn.Close()
 	r, err := instream(ctx, conn, header, body)
 	if err != nil {
-		return result{}, fmt.Errorf("clamd %s: %w", s.spec, err)
+		return result{}, fmt.Errorf("clamd %s: %w", s.Spec, err)
 	}
 	return r, nil
 }

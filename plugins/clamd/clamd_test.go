@@ -46,9 +46,9 @@ func TestConfigErrors(t *testing.T) {
 	if err := p.Configure(context.Background(), sdk.Config{JSON: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if s := p.socks.socks; len(s) != 1 || s[0].network != "unix" || s[0].addr != "/var/run/clamav/clamd.ctl" || p.timeout != DefaultTimeout ||
+	if s := p.socks.Endpoints(); len(s) != 1 || s[0].Network != "unix" || s[0].Address != "/var/run/clamav/clamd.ctl" || p.timeout != DefaultTimeout ||
 		p.cfg.Action != "reject" || p.cfg.MaxSize != 25<<20 || !p.addHeader || p.cfg.SkipAuthenticated {
-		t.Fatalf("defaults: %+v %+v add_header %v", p.socks.socks, p.cfg, p.addHeader)
+		t.Fatalf("defaults: %+v %+v add_header %v", p.socks.Endpoints(), p.cfg, p.addHeader)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/internal/failover"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
@@ -40,7 +41,7 @@ func withSockets(t *testing.T, clock *fakeClock, sockets ...string) *Plugin {
 	if err := p.Configure(context.Background(), sdk.Config{Stage: "clamav", JSON: js}); err != nil {
 		t.Fatal(err)
 	}
-	p.socks.now = clock.Now
+	p.socks.Now = clock.Now
 	return p
 }
 
@@ -118,7 +119,7 @@ func TestSocketsAllDead(t *testing.T) {
 }
 
 // TestSocketsDeadPaused: a socket that could not be connected to is
-// left out while another answers, until deadPause has passed: a clamd
+// left out while another answers, until failover.Pause has passed: a clamd
 // that came back meanwhile is not asked before then, and is after.
 func TestSocketsDeadPaused(t *testing.T) {
 	dir := t.TempDir()
@@ -135,7 +136,7 @@ func TestSocketsDeadPaused(t *testing.T) {
 	}
 	scan() // first down: the second scans, the first is paused
 	first := answering(t, firstPath, "stream: OK")
-	clock.Add(deadPause - time.Second)
+	clock.Add(failover.Pause - time.Second)
 	scan()
 	if a, b := scanned(first), scanned(second); a != 0 || b != 2 {
 		t.Fatalf("within the pause: scans first %d, second %d; want 0, 2", a, b)

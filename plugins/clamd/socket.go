@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sluice-mta/sluice/internal/failover"
 	"github.com/sluice-mta/sluice/internal/sockspec"
 )
 
 // sockets reads socket or sockets, the one or several clamd to try in
 // turn (DefaultSocket when neither is set).
-func (c *Config) sockets() ([]socket, error) {
+func (c *Config) sockets() ([]failover.Endpoint, error) {
 	specs := c.Sockets
 	switch {
 	case c.Sockets != nil && c.Socket != "":
@@ -27,18 +28,18 @@ func (c *Config) sockets() ([]socket, error) {
 	if c.Sockets == nil {
 		key = "socket"
 	}
-	socks := make([]socket, 0, len(specs))
+	socks := make([]failover.Endpoint, 0, len(specs))
 	for _, spec := range specs {
 		network, addr, err := parseSocket(spec)
 		if err != nil {
 			return nil, fmt.Errorf("clamd: %s %q: %v", key, spec, err)
 		}
 		for _, prev := range socks {
-			if prev.network == network && prev.addr == addr {
-				return nil, fmt.Errorf("clamd: %s %q: the same clamd as %q", key, spec, prev.spec)
+			if prev.Network == network && prev.Address == addr {
+				return nil, fmt.Errorf("clamd: %s %q: the same clamd as %q", key, spec, prev.Spec)
 			}
 		}
-		socks = append(socks, socket{spec: spec, network: network, addr: addr})
+		socks = append(socks, failover.Endpoint{Spec: spec, Network: network, Address: addr})
 	}
 	return socks, nil
 }

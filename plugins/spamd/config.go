@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sluice-mta/sluice/internal/failover"
 )
 
 // Config is the stage's [stage.config].
@@ -83,7 +85,7 @@ var knownHeaders = []string{hdrStatus, hdrFlag, hdrLevel, hdrScore}
 
 // settings is a Config checked and with its defaults.
 type settings struct {
-	addrs           *addressList
+	addrs           *failover.List
 	timeout         time.Duration
 	reject, quarant *float64
 	headers         []string
@@ -107,7 +109,7 @@ func (c Config) check() (settings, error) {
 	if err != nil {
 		return s, err
 	}
-	s.addrs = newAddressList(addrs)
+	s.addrs = failover.New("spamd", "address", addrs)
 	if c.Timeout != "" {
 		d, err := time.ParseDuration(c.Timeout)
 		if err != nil || d <= 0 {
@@ -203,7 +205,7 @@ func checkPrefix(p string) error {
 
 // addresses reads address or addresses, the one or several spamd to try
 // in turn (defaultAddress when neither is set).
-func (c Config) addresses() ([]address, error) {
+func (c Config) addresses() ([]failover.Endpoint, error) {
 	specs, key := c.Addresses, "addresses"
 	switch {
 	case c.Addresses != nil && c.Address != "":
@@ -216,18 +218,18 @@ func (c Config) addresses() ([]address, error) {
 			specs[0] = defaultAddress
 		}
 	}
-	addrs := make([]address, 0, len(specs))
+	addrs := make([]failover.Endpoint, 0, len(specs))
 	for _, spec := range specs {
 		network, addr, err := parseAddress(spec)
 		if err != nil {
 			return nil, fmt.Errorf("spamd: %s %q: %v", key, spec, err)
 		}
 		for _, prev := range addrs {
-			if prev.network == network && prev.addr == addr {
+			if prev.Network == network && prev.Address == addr {
 				return nil, fmt.Errorf("spamd: %s %q: listed twice", key, spec)
 			}
 		}
-		addrs = append(addrs, address{spec: spec, network: network, addr: addr})
+		addrs = append(addrs, failover.Endpoint{Spec: spec, Network: network, Address: addr})
 	}
 	return addrs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/internal/failover"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
@@ -40,7 +41,7 @@ func withAddresses(t *testing.T, clock *fakeClock, addrs ...string) *Plugin {
 	if err := p.Configure(context.Background(), sdk.Config{Stage: "spamassassin", JSON: js}); err != nil {
 		t.Fatal(err)
 	}
-	p.s.addrs.now = clock.Now
+	p.s.addrs.Now = clock.Now
 	return p
 }
 
@@ -115,7 +116,7 @@ func TestAddressesAllDead(t *testing.T) {
 }
 
 // TestAddressesDeadPaused: an address that could not be connected to is
-// left out while another answers, until deadPause has passed: a spamd
+// left out while another answers, until failover.Pause has passed: a spamd
 // that came back meanwhile is not asked before then, and is after.
 func TestAddressesDeadPaused(t *testing.T) {
 	firstPath := filepath.Join(t.TempDir(), "spamd.sock")
@@ -130,7 +131,7 @@ func TestAddressesDeadPaused(t *testing.T) {
 	}
 	scan() // first down: the second scans, the first is paused
 	first := startFakeOn(t, "unix", firstPath, symbolsReply(false, "1.0", "5.0", "BAYES_00"))
-	clock.Add(deadPause - time.Second)
+	clock.Add(failover.Pause - time.Second)
 	scan()
 	if a, b := len(first.requests()), len(second.requests()); a != 0 || b != 2 {
 		t.Fatalf("within the pause: requests first %d, second %d; want 0, 2", a, b)

@@ -33,19 +33,19 @@ const maxReply = 64 << 10
 // report it asks REPORT instead, whose answer has the score and the
 // report, the rules hit read from its table: one request either way.
 // The whole exchange, connecting included, is bounded by timeout; the
-// first address that can be connected to is asked (failover.go). Its
+// first address that can be connected to is asked (internal/failover). Its
 // errors name the address.
 func scan(parent context.Context, s settings, msg []byte) (result, error) {
 	ctx, cancel := context.WithTimeout(parent, s.timeout)
 	defer cancel()
-	c, a, err := s.addrs.dial(parent, ctx, s.timeout)
+	c, a, err := s.addrs.Dial(ctx, func(err error) error { return timeoutErr(parent, ctx, s.timeout, err) })
 	if err != nil {
 		return result{}, err
 	}
 	defer c.Close()
 	r, err := exchange(parent, ctx, s, c, msg)
 	if err != nil {
-		return result{}, fmt.Errorf("spamd %s: %w", a.spec, err)
+		return result{}, fmt.Errorf("spamd %s: %w", a.Spec, err)
 	}
 	return r, nil
 }
