@@ -205,7 +205,7 @@ func (a *Agent) recordDelivered(ctx context.Context, id string, res, results map
 		a.log.Error("delivery: recording delivered recipients", "id", id, "err", err)
 	}
 	if err == nil {
-		a.notifyOutcome(m, lines, body, false)
+		a.notifyOutcome(m, lines, body, false, true)
 	}
 }
 
@@ -383,7 +383,7 @@ func (a *Agent) record(ctx context.Context, id string, results map[string]outcom
 		a.log.Error("delivery: recording attempt", "id", id, "err", err)
 		return
 	}
-	a.notifyOutcome(m, lines, body, false)
+	a.notifyOutcome(m, lines, body, false, false)
 }
 
 // apply writes outcomes into m: each attempted recipient's status, attempt

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/internal/mailhdr"
@@ -23,12 +24,19 @@ type OutcomeHook struct {
 // notifyOutcome tells the outcome hook of the recipient outcomes in lines,
 // which the commit that gave m recorded; admin marks an administrator's
 // bounce. body is the message, for its Message-ID and Subject.
-func (a *Agent) notifyOutcome(m *envelope.Message, lines []rcptLine, body []byte, admin bool) {
+//
+// early marks recipients saved before the attempt's record (recordDelivered),
+// which counts the attempt in m.Attempts only after them: they were
+// delivered by that attempt, so it is counted for them too.
+func (a *Agent) notifyOutcome(m *envelope.Message, lines []rcptLine, body []byte, admin, early bool) {
 	h := a.outcomeHook
 	if h.Notify == nil || m == nil || len(lines) == 0 || (h.Wants != nil && !h.Wants()) {
 		return
 	}
 	o := sdk.Outcome{Attempt: m.Attempts, Admin: admin}
+	if early {
+		o.Attempt++
+	}
 	if len(lines) > 0 {
 		o.QueueAge = lines[0].delay
 	}
@@ -74,10 +82,17 @@ func splitReply(s, dsn string) (code int, enhanced, text string) {
 	return code, dsn, rest
 }
 
-// outcomeHeader is the message's Message-ID and Subject, unfolded: all the
-// outcome hook reads of it, so that a notification stays cheap.
+// maxOutcomeField bounds the Message-ID and Subject a notification
+// carries: RFC 5322 §2.1.1's line limit, so that a message with a huge
+// folded Subject costs a queued notification (up to 1,024 a stage) no
+// more than a line.
+const maxOutcomeField = 998
+
+// outcomeHeader is the message's Message-ID and Subject, unfolded and cut
+// to maxOutcomeField bytes: all the outcome hook reads of it, so that a
+// notification stays cheap.
 func outcomeHeader(msg []byte) (messageID, subject string) {
-	for b := msg; len(b) > 0; {
+	for b := msg; len(b) > 0 && (messageID == "" || subject == ""); {
 		if _, ok := mailhdr.BlankLine(b); ok {
 			break
 		}
@@ -87,9 +102,13 @@ func outcomeHeader(msg []byte) (messageID, subject string) {
 		}
 		name := string(b[:f.Name])
 		value := func() string {
-			v := bytes.ReplaceAll(b[f.Colon+1:f.End], []byte("\r\n"), nil)
+			// Unfolding (RFC 5322 §2.2.3) only shortens it: a few times
+			// the bound is enough to read for what is kept.
+			raw := b[f.Colon+1 : f.End]
+			raw = raw[:min(len(raw), 4*maxOutcomeField)]
+			v := bytes.ReplaceAll(raw, []byte("\r\n"), nil)
 			v = bytes.ReplaceAll(v, []byte("\n"), nil)
-			return strings.TrimSpace(strings.ToValidUTF8(string(v), "\uFFFD"))
+			return cutUTF8(strings.TrimSpace(strings.ToValidUTF8(string(v), "\uFFFD")), maxOutcomeField)
 		}
 		switch {
 		case messageID == "" && strings.EqualFold(name, "Message-ID"):
@@ -100,4 +119,15 @@ func outcomeHeader(msg []byte) (messageID, subject string) {
 		b = b[f.End:]
 	}
 	return messageID, subject
+}
+
+// cutUTF8 is s cut to at most n bytes, not inside a character.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

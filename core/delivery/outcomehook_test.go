@@ -2,8 +2,12 @@ package delivery
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/sdk"
@@ -94,5 +98,55 @@ func TestSplitReply(t *testing.T) {
 		if code != tc.code || enh != tc.enh || text != tc.text {
 			t.Errorf("%q: %d %q %q", tc.in, code, enh, text)
 		}
+	}
+}
+
+// Recipients saved before the attempt's record (a server taking some of
+// them per transaction, or one destination of several) are told with the
+// attempt that delivered them counted, as the attempt's record tells the
+// rest, and each recipient once.
+func TestOutcomeHookSavedEarlyCountsTheAttempt(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: func(addr string, n int) error {
+		if addr == "c@dest.test" && n == 1 {
+			return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3}, Message: "Too many recipients"}
+		}
+		return nil
+	}})
+	h.opt.Config.Relay = s.addr
+	told := make(chan toldOutcome, 100)
+	h.opt.Outcome = outcomeHookTo(told)
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "a@dest.test", "b@dest.test", "c@dest.test"))
+	seen := map[string]int{}
+	for len(seen) < 3 {
+		o := nextOutcome(t, told, id)
+		if o.Attempt != 1 {
+			t.Errorf("told %+v with attempt %d, want 1", o.Rcpts, o.Attempt)
+		}
+		for _, r := range o.Rcpts {
+			seen[r.Addr]++
+			if r.Status != sdk.OutcomeDelivered || r.Attempts != 1 {
+				t.Errorf("%s: %+v", r.Addr, r)
+			}
+		}
+	}
+	for a, n := range seen {
+		if n != 1 {
+			t.Errorf("%s told %d times", a, n)
+		}
+	}
+}
+
+// A huge folded Subject is cut to a line's worth, not inside a
+// character; an 8-bit one that is not UTF-8 arrives valid.
+func TestOutcomeHeaderBounded(t *testing.T) {
+	long := "Subject: " + strings.Repeat("é folded\r\n ", 20000) + "end\r\nMessage-ID: <x@y>\r\n\r\n"
+	id, subj := outcomeHeader([]byte(long))
+	if len(subj) > maxOutcomeField || len(subj) < maxOutcomeField-1 || !utf8.ValidString(subj) || id != "<x@y>" {
+		t.Errorf("subject of %d bytes (valid %v), id %q", len(subj), utf8.ValidString(subj), id)
+	}
+	if _, subj := outcomeHeader([]byte("Subject: caf\xe9\r\n\r\n")); subj != "caf\uFFFD" {
+		t.Errorf("8-bit subject %q", subj)
 	}
 }

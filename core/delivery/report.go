@@ -383,7 +383,7 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	a.notifyOutcome(m, lines, body, true)
+	a.notifyOutcome(m, lines, body, true, false)
 	a.log.Info("delivery: bounced by administrator", "id", id, "rcpts", n)
 	// The trace tells it too, beside the attempts (sluice trace ID).
 	a.traceEvent(id, pipeline.DeliveryEvent{Time: now, Attempt: attempts, Destination: "administrator",

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -122,13 +123,37 @@ func (p *Pipeline) runOutcomes(e *entry, q *outcomeQueue) {
 		q.pending[0] = OutcomeCall{}
 		q.pending = q.pending[1:]
 		q.mu.Unlock()
-		p.callOutcome(e, c)
+		if err := p.callOutcome(e, c); errors.Is(err, ErrStageDown) {
+			p.dropOutcomes(e, q)
+		}
 	}
 }
 
-// callOutcome tells stage e of c, within its timeout. The call counts in
-// the stage's counters and latencies like any other.
-func (p *Pipeline) callOutcome(e *entry, c OutcomeCall) {
+// dropOutcomes drops the notifications q holds for e, which is down
+// (stopped at shutdown, replaced by a reload, or restarting after a
+// crash): each would fail at once, with a warning line of its own, so
+// they are dropped and counted as a full queue's are, with one line.
+func (p *Pipeline) dropOutcomes(e *entry, q *outcomeQueue) {
+	q.mu.Lock()
+	n := len(q.pending)
+	q.pending = nil
+	q.dropped += int64(n)
+	q.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	if p.observe != nil {
+		for range n {
+			p.observe(e.Name, sdk.HookOutcome, "dropped", 0, false)
+		}
+	}
+	p.log.Warn("outcome notifications dropped: the stage is down", "stage", e.Name, "dropped", n)
+}
+
+// callOutcome tells stage e of c, within its timeout, and returns the
+// call's error. The call counts in the stage's counters and latencies
+// like any other.
+func (p *Pipeline) callOutcome(e *entry, c OutcomeCall) error {
 	id := c.Env.QueueID
 	sess := sdk.Session{ID: "outcome-" + id, Listener: "outcome", Notes: c.Notes.Session}
 	ctx, cancel := sdk.WithCallTimeout(context.Background(), e.Timeout)
@@ -152,6 +177,7 @@ func (p *Pipeline) callOutcome(e *entry, c OutcomeCall) {
 	if p.observe != nil {
 		p.observe(e.Name, sdk.HookOutcome, verdict, lat, err != nil)
 	}
+	return err
 }
 
 // droppedCount is the count of the notifications q dropped.

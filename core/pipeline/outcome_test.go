@@ -194,3 +194,55 @@ func (s *txnOutcomeStage) Outcome(_ context.Context, t *sdk.Txn, _ sdk.Outcome) 
 	s.got <- t
 	return context.DeadlineExceeded
 }
+
+// downOutcomeStage holds each call until release, then fails it as a
+// stage that has stopped does.
+type downOutcomeStage struct{ *outcomeStage }
+
+func (d *downOutcomeStage) Open(context.Context, *sdk.Session) (Conn, error) { return d, nil }
+func (d *downOutcomeStage) Outcome(ctx context.Context, t *sdk.Txn, o sdk.Outcome) error {
+	_ = d.outcomeStage.Outcome(ctx, t, o)
+	return ErrStageDown
+}
+
+// A stage that is down (stopped at shutdown, replaced by a reload) drops
+// the notifications queued for it at once, counted, with one warning:
+// not one call and one "stage failed" line each.
+func TestOutcomeStageDownDropsQueue(t *testing.T) {
+	var logBuf syncBuffer
+	st := &downOutcomeStage{newOutcomeStage(true)}
+	p := New(slog.New(slog.NewTextHandler(&logBuf, nil)), StageConfig{Name: "down", Stage: st, Timeout: time.Minute})
+	ended := make(chan string, 2*maxOutcomeQueue) // each call's end or drop
+	p.SetObserver(func(_ string, _ sdk.Hook, verdict string, _ time.Duration, _ bool) { ended <- verdict })
+	call := OutcomeCall{Env: sdk.Envelope{QueueID: "Q"}}
+	for i := 0; i < maxOutcomeCalls; i++ {
+		p.Outcome(call)
+		select {
+		case <-st.told:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("call %d not made", i)
+		}
+	}
+	const queued = 100
+	for i := 0; i < queued; i++ {
+		p.Outcome(call)
+	}
+	close(st.release)
+	deadline := time.After(5 * time.Second)
+	for i := 0; i < maxOutcomeCalls+queued; i++ {
+		select {
+		case <-ended:
+		case <-deadline:
+			t.Fatalf("%d of %d notifications ended: %+v", i, maxOutcomeCalls+queued, p.Status()[0])
+		}
+	}
+	if calls := p.Status()[0].Calls; calls > 2*maxOutcomeCalls {
+		t.Errorf("%d calls to a stage that is down", calls)
+	}
+	if n := strings.Count(logBuf.String(), "stage failed"); n > 2*maxOutcomeCalls {
+		t.Errorf("%d failure lines", n)
+	}
+	if !strings.Contains(logBuf.String(), "the stage is down") {
+		t.Errorf("drop not warned:\n%s", logBuf.String())
+	}
+}
