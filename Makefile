@@ -9,7 +9,7 @@ PKGS    := ./...
 
 all: build
 
-EXAMPLES := subject-tag rcpt-allowlist autoreply noop
+EXAMPLES := subject-tag rcpt-allowlist autoreply noop webhook
 
 build:
 	@mkdir -p $(BIN)
