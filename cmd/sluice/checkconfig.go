@@ -73,6 +73,9 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 		if s.Listeners != nil {
 			fmt.Fprintf(w, " listeners=%s", strings.Join(s.Listeners, ","))
 		}
+		if s.DryRun {
+			fmt.Fprint(w, " dry_run")
+		}
 		switch hooks := res.Hooks[i]; {
 		case hooks == nil: // a milter: its steps are negotiated per connection
 		case len(hooks) == 0:

@@ -236,6 +236,12 @@ type Stage struct {
 	// nil: every listener's. The deliver and bounce hooks belong to no
 	// session and are asked whatever it says.
 	Listeners []string `toml:"listeners"`
+	// DryRun asks the stage its hooks as usual but applies none of its
+	// verdicts, edits or failures: what it would have done goes to the
+	// trace, the log and sluice_stage_dry_run_total, so that a new filter
+	// can be watched in production before it is switched on (rspamd's
+	// dry-run, a gateway's monitor mode).
+	DryRun bool `toml:"dry_run"`
 }
 
 // Delivery configures outbound delivery.

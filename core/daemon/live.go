@@ -46,6 +46,9 @@ func newGeneration(c *config.Config, hostname string, o buildOptions, m *metrics
 		p.SetObserver(func(stage string, hook sdk.Hook, verdict string, lat time.Duration, failed bool) {
 			m.StageCall(stage, string(hook), verdict, lat, failed)
 		})
+		p.SetDryRunObserver(func(stage string, hook sdk.Hook, would string) {
+			m.StageDryRun(stage, string(hook), would)
+		})
 	}
 	g := &generation{pipelineStages: ps}
 	if p.Len() > 0 {

@@ -36,6 +36,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	m.DeliveryAttempt("example.org", Delivered, time.Second)
 	m.DeliveryRecipients("example.org", Delivered, 1)
 	m.StageCall("spf", "mail", "continue", time.Millisecond, true)
+	m.StageDryRun("spf", "rcpt", "reject")
 
 	mfs, err := m.Registry().Gather()
 	if err != nil {

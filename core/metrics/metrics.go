@@ -128,6 +128,7 @@ type Metrics struct {
 	stageCalls   *prometheus.CounterVec
 	stageErrors  *prometheus.CounterVec
 	stageLatency *prometheus.HistogramVec
+	stageDryRun  *prometheus.CounterVec
 
 	domains, reasons, names *capper
 }
@@ -199,11 +200,15 @@ func New(p Providers) *Metrics {
 			Name: "sluice_stage_latency_seconds", Help: "Pipeline stage call latency by stage and hook.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}},
 			[]string{"stage", "hook"}),
+		stageDryRun: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_stage_dry_run_total",
+			Help: "Answers of pipeline stages in dry run (dry_run), not applied, by stage, hook and the action they would have taken (or error)."},
+			[]string{"stage", "hook", "action"}),
 	}
 	m.reg.MustRegister(
 		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.transactions, m.recipients, m.queueCommit,
 		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight,
-		m.stageCalls, m.stageErrors, m.stageLatency,
+		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -522,3 +527,12 @@ func (c *scrapeCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 var _ prometheus.Collector = (*scrapeCollector)(nil)
+
+// StageDryRun counts an answer of a stage in dry run: what it would have
+// done (action), which was not applied.
+func (m *Metrics) StageDryRun(stage, hook, action string) {
+	if m == nil {
+		return
+	}
+	m.stageDryRun.WithLabelValues(m.names.value(stage), hook, action).Inc()
+}

@@ -56,6 +56,7 @@ func TestCountersAndHistograms(t *testing.T) {
 	m.DeliveryRecipients("example.net", Failed, 0) // nothing to count
 	m.StageCall("spf", "mail", "reject", 2*time.Millisecond, false)
 	m.StageCall("spf", "mail", "error", 5*time.Second, true)
+	m.StageDryRun("spf", "rcpt", "reject")
 	body := scrape(t, m)
 	wantLines(t, body,
 		`sluice_smtp_connections_total{listener="mx"} 2`,
@@ -72,6 +73,7 @@ func TestCountersAndHistograms(t *testing.T) {
 		`sluice_stage_calls_total{hook="mail",stage="spf",verdict="reject"} 1`,
 		`sluice_stage_calls_total{hook="mail",stage="spf",verdict="error"} 1`,
 		`sluice_stage_errors_total{hook="mail",stage="spf"} 1`,
+		`sluice_stage_dry_run_total{action="reject",hook="rcpt",stage="spf"} 1`,
 		`sluice_stage_latency_seconds_count{hook="mail",stage="spf"} 2`,
 		`sluice_stage_latency_seconds_bucket{hook="mail",stage="spf",le="0.0025"} 1`,
 	)

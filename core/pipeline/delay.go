@@ -124,7 +124,7 @@ func (f *flushRun) run(ctx context.Context) Outcome {
 	out := Outcome{Action: sdk.ActionContinue}
 	for i, e := range s.p.entries {
 		c := s.conns[i]
-		if s.notFor.has(i) {
+		if s.notFor.has(i) || s.dryOver.has(i) {
 			continue
 		}
 		var todo []int
@@ -155,6 +155,9 @@ func (f *flushRun) run(ctx context.Context) Outcome {
 			for k, v := range vs {
 				j := todo[k]
 				o, goOn := f.settle(e, j, v, nil, per)
+				if s.dryOver.has(i) {
+					break // a milter in dry run done (dryrun.go)
+				}
 				if goOn {
 					continue
 				}
@@ -166,6 +169,9 @@ func (f *flushRun) run(ctx context.Context) Outcome {
 					continue
 				}
 				return f.refuse(i, j, o, nil)
+			}
+			if s.dryOver.has(i) {
+				break
 			}
 			todo = todo[len(vs):]
 			if err != nil {

@@ -19,6 +19,8 @@ type Pipeline struct {
 	log     *slog.Logger
 	now     func() time.Time
 	observe Observer
+	// observeDry is told what stages in dry run would have done.
+	observeDry DryRunObserver
 	// delay holds hooks back until a decision is needed (delay.go).
 	delay bool
 	// deliverQ gathers concurrent deliver hook calls (deliverqueue.go).
@@ -95,6 +97,7 @@ func (p *Pipeline) Status() []StageStatus {
 			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(),
 			DataTimeout: e.DataTimeout.String(), OnError: string(e.OnError), Listeners: e.Listeners,
 			OutcomeDropped: e.stats.outcomes.droppedCount(),
+			DryRun:         e.DryRun, DryRunVerdicts: e.stats.drySnapshot(),
 		})
 	}
 	return out

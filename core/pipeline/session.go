@@ -69,6 +69,9 @@ type Session struct {
 	// notFor are the stages that do not serve the session's listener
 	// (listeners.go): never opened nor asked.
 	notFor stageSet
+	// dryOver are the milters in dry run done with the transaction,
+	// dryOverSession those done with the session (dryrun.go): not asked.
+	dryOver, dryOverSession stageSet
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects),
@@ -121,6 +124,7 @@ func (s *Session) Reset(ctx context.Context) {
 	s.txTrace = s.txTrace[:0] // Trace copies; the next transaction reuses it
 	s.disposition = s.sessionDisposition
 	s.dispReason = ""
+	s.endDryTxn()
 	s.dropHeldMail()
 	for _, c := range s.conns {
 		if c != nil {
@@ -156,6 +160,7 @@ func (s *Session) Mail(ctx context.Context, from string, params map[string]strin
 	s.txn.Notes = nil // a MAIL without RSET starts a new transaction too
 	s.txn.Session.Transaction++
 	s.routeBy = nil
+	s.endDryTxn()
 	if s.p.delay {
 		return s.hold(sdk.HookMail)
 	}
@@ -216,7 +221,7 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 			}
 			continue
 		}
-		if c != nil && !c.Wants(hook) {
+		if c != nil && !c.Wants(hook) || s.dryOver.has(i) {
 			continue
 		}
 		te := newTraceEntry(e, hook, rcpt)
@@ -257,6 +262,10 @@ func newTraceEntry(e *entry, hook sdk.Hook, rcpt *sdk.Recipient) TraceEntry {
 // message was taken, and a quarantined one keeps the header a stage added
 // to say why.
 func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict, err error, lat time.Duration, rcpt *sdk.Recipient, msg *Message) (o Outcome, goOn bool) {
+	if e.DryRun {
+		s.settleDryRun(e, hook, te, v, err, lat)
+		return Outcome{}, true
+	}
 	te.Latency, te.LatencyMs = lat, ms(lat)
 	if err != nil {
 		e.stats.record(lat, "error", true)

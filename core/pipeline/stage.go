@@ -51,4 +51,7 @@ type StageConfig struct {
 	// Listeners names the listeners whose SMTP sessions the stage serves
 	// (the stage's listeners); nil: every session's. See Pipeline.Open.
 	Listeners []string
+	// DryRun: the stage is asked but its verdicts are recorded, never
+	// applied (dryrun.go).
+	DryRun bool
 }

@@ -12,8 +12,10 @@ type stats struct {
 	calls    int64
 	errors   int64
 	verdicts map[string]int64
-	ring     [1024]time.Duration
-	n        int // samples written (ring index = n % len)
+	// dry counts what the stage would have done in dry run (dryrun.go).
+	dry  map[string]int64
+	ring [1024]time.Duration
+	n    int // samples written (ring index = n % len)
 	// outcomes are the stage's outcome notifications waiting for a call
 	// (outcome.go): kept with the counters, so that a reload that keeps
 	// the stage keeps its queue and its bound.
@@ -87,4 +89,33 @@ type StageStatus struct {
 	// OutcomeDropped counts the outcome notifications dropped because
 	// the stage's queue of them was full (outcome.go).
 	OutcomeDropped int64 `json:"outcome_dropped,omitempty"`
+	// DryRun: the stage's verdicts are recorded, not applied (its
+	// dry_run); DryRunVerdicts counts what it would have done, by action
+	// or "error", since it started or was last reloaded in dry run.
+	DryRun         bool             `json:"dry_run,omitempty"`
+	DryRunVerdicts map[string]int64 `json:"dry_run_verdicts,omitempty"`
+}
+
+// recordDry counts a dry-run answer's would-be action.
+func (s *stats) recordDry(would string) {
+	s.mu.Lock()
+	if s.dry == nil {
+		s.dry = map[string]int64{}
+	}
+	s.dry[would]++
+	s.mu.Unlock()
+}
+
+// drySnapshot copies the dry-run counts; nil when there are none.
+func (s *stats) drySnapshot() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.dry) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(s.dry))
+	for k, v := range s.dry {
+		out[k] = v
+	}
+	return out
 }

@@ -19,6 +19,9 @@ type TraceEntry struct {
 	Latency   time.Duration `json:"latency_ns"`
 	LatencyMs float64       `json:"latency_ms"`
 	Rcpt      string        `json:"rcpt,omitempty"`
+	// DryRun: the stage is in dry run, and what the entry says it did
+	// was not applied (dryrun.go).
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // Trace is a message's whole trace as stored and served: what the stages
