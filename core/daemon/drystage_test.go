@@ -129,11 +129,19 @@ func TestDryRunStageTimeoutContinues(t *testing.T) {
 	}
 }
 
-// rejectMilter refuses every recipient and counts the headers steps it
-// is sent.
+// rejectMilter refuses every sender (mail) or every recipient, and
+// counts the headers steps it is sent.
 type rejectMilter struct {
 	gm.NoOpMilter
+	mail    bool
 	headers *atomic.Int32
+}
+
+func (m *rejectMilter) MailFrom(string, *gm.Modifier) (gm.Response, error) {
+	if m.mail {
+		return gm.NewResponseStr('y', "550 5.7.1 milter says no"), nil
+	}
+	return gm.RespContinue, nil
 }
 
 func (m *rejectMilter) RcptTo(string, *gm.Modifier) (gm.Response, error) {
@@ -145,17 +153,19 @@ func (m *rejectMilter) Headers(textproto.MIMEHeader, *gm.Modifier) (gm.Response,
 	return gm.RespContinue, nil
 }
 
-// A milter in dry run that rejects at RCPT is held done with the
-// transaction, as after a real reject: it is not sent the message, and
-// the message is delivered.
-func TestDryRunMilterRejectNotAskedData(t *testing.T) {
+// dryMilterRun sends one message through a milter in dry run that
+// rejects at MAIL (mail) or at each RCPT, checks it is delivered, and
+// returns the milter's trace entries and how many times it was sent the
+// message's header.
+func dryMilterRun(t *testing.T, mail bool) (asked string, headers int32) {
+	t.Helper()
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var headers atomic.Int32
-	srv := &gm.Server{NewMilter: func() gm.Milter { return &rejectMilter{headers: &headers} }}
+	var n atomic.Int32
+	srv := &gm.Server{NewMilter: func() gm.Milter { return &rejectMilter{mail: mail, headers: &n} }}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	d := startDaemon(t, relayTo(sink)+milterStage("m", "tcp:"+ln.Addr().String(), "dry_run = true"))
@@ -166,17 +176,41 @@ func TestDryRunMilterRejectNotAskedData(t *testing.T) {
 	if got := sink.WaitN(t, 1, 10*time.Second)[0]; strings.Join(got.Rcpts, ",") != "bob@remote.test,carol@remote.test" {
 		t.Fatalf("rcpts %v", got.Rcpts)
 	}
-	if n := headers.Load(); n != 0 {
-		t.Errorf("the milter was sent the message %d times after its reject", n)
-	}
-	var asked []string
+	var out []string
 	for _, e := range getTrace(t, d, queuedID(t, r)).Entries {
 		if e.Stage == "m" {
-			asked = append(asked, string(e.Hook)+":"+e.Action)
+			out = append(out, string(e.Hook)+":"+e.Action)
 		}
 	}
-	if got := strings.Join(asked, " "); got != "connect:continue helo:continue mail:continue rcpt:dry run: would reject" {
-		t.Errorf("milter asked %q", got)
+	return strings.Join(out, " "), n.Load()
+}
+
+// A milter in dry run that rejects at MAIL is held done with the
+// transaction, as after a real reject: it is asked no recipient, not
+// sent the message, and the message is delivered.
+func TestDryRunMilterRejectNotAskedData(t *testing.T) {
+	asked, headers := dryMilterRun(t, true)
+	if headers != 0 {
+		t.Errorf("the milter was sent the message %d times after its reject", headers)
+	}
+	if asked != "connect:continue helo:continue mail:dry run: would reject" {
+		t.Errorf("milter asked %q", asked)
+	}
+}
+
+// A milter's reject at RCPT refuses that recipient only (milter
+// protocol; after a real one the milter is asked the next recipient and
+// sent the message): in dry run it is asked each recipient and sent the
+// message, so that what it would do with the message is seen too. It
+// used to be held done with the whole transaction at its first RCPT
+// reject, and never shown a message.
+func TestDryRunMilterRcptRejectStillAsked(t *testing.T) {
+	asked, headers := dryMilterRun(t, false)
+	if headers != 1 {
+		t.Errorf("the milter was sent the message %d times, want once", headers)
+	}
+	if want := "connect:continue helo:continue mail:continue rcpt:dry run: would reject rcpt:dry run: would reject data:continue"; asked != want {
+		t.Errorf("milter asked %q, want %q", asked, want)
 	}
 }
 
@@ -227,5 +261,30 @@ func TestReplayDryRunStage(t *testing.T) {
 	e := res.Trace[len(res.Trace)-1]
 	if e.Stage != "new" || e.Action != "dry run: would reject" || !strings.HasPrefix(e.Reply, "550 5.7.1 spam") || !e.DryRun {
 		t.Errorf("trace %+v", res.Trace)
+	}
+}
+
+// A submission listener whose only auth stage is in dry run can
+// authenticate no one (the stage's accept authenticates nobody), so
+// check-config warns about it as if there were no auth stage.
+func TestDryRunAuthStageWarns(t *testing.T) {
+	noop := testlib.Build(t, "./examples/noop")
+	certFile, keyFile := testlib.WriteKeyPair(t, testlib.SelfSigned(t, "mx.sluice.test"))
+	for _, dry := range []bool{false, true} {
+		src := fmt.Sprintf("hostname = \"mx.sluice.test\"\ndata_dir = %q\n[dns]\nservers = [\"127.0.0.1:1\"]\n", t.TempDir()) +
+			fmt.Sprintf("[[listener]]\nname = \"sub\"\nlisten = \"127.0.0.1:0\"\nkind = \"submission\"\ntls_cert = %q\ntls_key = %q\n", certFile, keyFile) +
+			fmt.Sprintf("[[stage]]\nname = \"authz\"\nplugin = %q\ndry_run = %v\n", noop, dry)
+		c, err := config.Parse(filepath.Join(t.TempDir(), "sluice.toml"), []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := Check(c, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(res.Warnings, "\n")
+		if warned := strings.Contains(got, "listener sub (submission) requires AUTH"); warned != dry {
+			t.Errorf("dry_run %v: warned %v; warnings:\n%s", dry, warned, got)
+		}
 	}
 }

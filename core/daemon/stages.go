@@ -410,17 +410,17 @@ func noHooksWarning(sc config.Stage) string {
 // authWarnings names the listeners that require AUTH while nothing can
 // authenticate anyone there: no [auth] users_file or dovecot_socket and
 // no stage serving the listener with an auth hook (one whose listeners
-// leave it out is never asked there). Such a listener refuses every
-// client's mail; that may be meant (a port kept closed), so it is a
-// warning, not an error.
+// leave it out is never asked there; one in dry run decides nothing).
+// Such a listener refuses every client's mail; that may be meant (a port
+// kept closed), so it is a warning, not an error.
 func authWarnings(c *config.Config, p *pipeline.Pipeline) []string {
 	if c.Auth.UsersFile != "" || c.Auth.DovecotSocket != "" {
 		return nil
 	}
 	var out []string
 	for _, l := range c.Listeners {
-		if (l.Kind == config.KindSubmission || l.Kind == config.KindSubmissions) && !p.DeclaresFor(sdk.HookAuth, l.Name) {
-			out = append(out, fmt.Sprintf("listener %s (%s) requires AUTH, but there is no [auth] users_file or dovecot_socket and no stage serving it declares the auth hook: no client can send mail through it", l.Name, l.Kind))
+		if (l.Kind == config.KindSubmission || l.Kind == config.KindSubmissions) && !p.ChecksAuthFor(l.Name) {
+			out = append(out, fmt.Sprintf("listener %s (%s) requires AUTH, but there is no [auth] users_file or dovecot_socket and no stage serving it declares the auth hook out of dry run: no client can send mail through it", l.Name, l.Kind))
 		}
 	}
 	return out

@@ -121,9 +121,9 @@ func (p *Pipeline) BounceNoted(ctx context.Context, id, from string, rcpts []str
 }
 
 // bounceStages is the pipeline of the stages that declared the bounce
-// hook, sharing p's counters and observer.
+// hook, sharing p's counters and observers (a stage in dry run's too).
 func (p *Pipeline) bounceStages() *Pipeline {
-	bp := &Pipeline{log: p.log, now: p.now, observe: p.observe}
+	bp := &Pipeline{log: p.log, now: p.now, observe: p.observe, observeDry: p.observeDry}
 	for _, e := range p.entries {
 		if d, ok := e.Stage.(Declarer); ok && d.Declares(sdk.HookBounce) {
 			bp.entries = append(bp.entries, e)

@@ -71,13 +71,20 @@ func (s *Session) settleDryRun(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Ve
 // transaction, or at connect and helo of the session, once it refused or
 // discarded: the milter protocol holds the transaction (or session) over
 // for it then, as Postfix stops sending events to a milter that
-// rejected, and it would not expect the message to go on.
+// rejected, and it would not expect the message to go on. A reject or
+// tempfail at RCPT refuses that recipient only (milter protocol,
+// "Responses"; core/milter's verdict): the milter is asked the next
+// recipients and the message, as after a real one.
 func (s *Session) dryRunDone(e *entry, hook sdk.Hook, v sdk.Verdict, err error) {
 	if err != nil || e.Stage.Kind() != "milter" {
 		return
 	}
 	switch v.Action {
-	case sdk.ActionReject, sdk.ActionTempfail, sdk.ActionDiscard:
+	case sdk.ActionReject, sdk.ActionTempfail:
+		if hook == sdk.HookRcpt {
+			return
+		}
+	case sdk.ActionDiscard:
 	default:
 		return
 	}
@@ -108,4 +115,22 @@ func (s *Session) endDryTxn() {
 	for i := range s.dryOverSession.hi {
 		s.dryOver.add(i)
 	}
+}
+
+// ChecksAuthFor is DeclaresFor(sdk.HookAuth, listener) without the
+// stages in dry run: one of those is asked at AUTH but authenticates and
+// refuses no one (its accept and reject act as continue; the next stage
+// or the user database decides), so it is no way in for a listener that
+// requires AUTH.
+func (p *Pipeline) ChecksAuthFor(listener string) bool {
+	skip := p.notFor(listener)
+	for i, e := range p.entries {
+		if skip.has(i) || e.DryRun {
+			continue
+		}
+		if d, ok := e.Stage.(Declarer); ok && d.Declares(sdk.HookAuth) {
+			return true
+		}
+	}
+	return false
 }

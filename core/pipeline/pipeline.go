@@ -77,6 +77,11 @@ func (p *Pipeline) Inherit(old *Pipeline) {
 		for _, o := range old.entries {
 			if o.Name == e.Name && o.Stage == e.Stage {
 				e.stats = o.stats
+				if e.DryRun && !o.DryRun {
+					// Put (back) in dry run: what it would do counts
+					// from now, not from an earlier spell in dry run.
+					e.stats.resetDry()
+				}
 			}
 		}
 	}
@@ -91,13 +96,17 @@ func (p *Pipeline) Status() []StageStatus {
 	for _, e := range p.entries {
 		calls, errs, verdicts, p50, p99 := e.stats.snapshot()
 		state, restarts := e.Stage.Health()
+		var dry map[string]int64
+		if e.DryRun {
+			dry = e.stats.drySnapshot() // none once it is out of dry run
+		}
 		out = append(out, StageStatus{
 			Name: e.Name, Kind: e.Stage.Kind(), State: state, Calls: calls, Errors: errs,
 			Restarts: restarts, Verdicts: verdicts, P50: p50.String(), P99: p99.String(),
 			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(),
 			DataTimeout: e.DataTimeout.String(), OnError: string(e.OnError), Listeners: e.Listeners,
 			OutcomeDropped: e.stats.outcomes.droppedCount(),
-			DryRun:         e.DryRun, DryRunVerdicts: e.stats.drySnapshot(),
+			DryRun:         e.DryRun, DryRunVerdicts: dry,
 		})
 	}
 	return out

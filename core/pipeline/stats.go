@@ -91,7 +91,7 @@ type StageStatus struct {
 	OutcomeDropped int64 `json:"outcome_dropped,omitempty"`
 	// DryRun: the stage's verdicts are recorded, not applied (its
 	// dry_run); DryRunVerdicts counts what it would have done, by action
-	// or "error", since it started or was last reloaded in dry run.
+	// or "error", since it started in dry run or a reload put it in it.
 	DryRun         bool             `json:"dry_run,omitempty"`
 	DryRunVerdicts map[string]int64 `json:"dry_run_verdicts,omitempty"`
 }
@@ -103,6 +103,13 @@ func (s *stats) recordDry(would string) {
 		s.dry = map[string]int64{}
 	}
 	s.dry[would]++
+	s.mu.Unlock()
+}
+
+// resetDry forgets the dry-run counts.
+func (s *stats) resetDry() {
+	s.mu.Lock()
+	s.dry = nil
 	s.mu.Unlock()
 }
 
