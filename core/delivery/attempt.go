@@ -395,9 +395,9 @@ func (a *Agent) record(ctx context.Context, id string, results map[string]outcom
 func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.Time) (entries []bounce.Recipient, lines []rcptLine) {
 	tried := false
 	var lastTemp string
-	var rateAt time.Time // the earliest start a rate delay promised
-	var keep time.Time   // the retry of the recipients not due (notDue)
-	held := map[string]bool{}
+	var rateAt time.Time     // the earliest start a rate delay promised
+	var keep time.Time       // the retry of the recipients not due (notDue)
+	var held map[string]bool // made only when a rate delay holds one
 	line := map[string]int{} // index in lines, by address
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
@@ -418,6 +418,9 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 			if o.notDue {
 				keep = o.rateUntil
 				continue
+			}
+			if held == nil {
+				held = map[string]bool{}
 			}
 			held[r.Addr] = true
 			if rateAt.IsZero() || o.rateUntil.Before(rateAt) {

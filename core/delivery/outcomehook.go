@@ -37,9 +37,7 @@ func (a *Agent) notifyOutcome(m *envelope.Message, lines []rcptLine, body []byte
 	if early {
 		o.Attempt++
 	}
-	if len(lines) > 0 {
-		o.QueueAge = lines[0].delay
-	}
+	o.QueueAge = lines[0].delay
 	o.MessageID, o.Subject = outcomeHeader(body)
 	for _, l := range lines {
 		ro := sdk.RecipientOutcome{Addr: l.rcpt, ORcpt: l.orcpt, Attempts: l.attempts}

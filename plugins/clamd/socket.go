@@ -12,45 +12,7 @@ import (
 // sockets reads socket or sockets, the one or several clamd to try in
 // turn (DefaultSocket when neither is set).
 func (c *Config) sockets() ([]failover.Endpoint, error) {
-	specs := c.Sockets
-	switch {
-	case c.Sockets != nil && c.Socket != "":
-		return nil, fmt.Errorf("clamd: sockets = %s: socket is set too; write one of them", quoteList(c.Sockets))
-	case c.Sockets != nil && len(c.Sockets) == 0:
-		return nil, errors.New("clamd: sockets = []: want at least one socket")
-	case c.Sockets == nil:
-		if c.Socket == "" {
-			c.Socket = DefaultSocket
-		}
-		specs = []string{c.Socket}
-	}
-	key := "sockets"
-	if c.Sockets == nil {
-		key = "socket"
-	}
-	socks := make([]failover.Endpoint, 0, len(specs))
-	for _, spec := range specs {
-		network, addr, err := parseSocket(spec)
-		if err != nil {
-			return nil, fmt.Errorf("clamd: %s %q: %v", key, spec, err)
-		}
-		for _, prev := range socks {
-			if prev.Network == network && prev.Address == addr {
-				return nil, fmt.Errorf("clamd: %s %q: the same clamd as %q", key, spec, prev.Spec)
-			}
-		}
-		socks = append(socks, failover.Endpoint{Spec: spec, Network: network, Address: addr})
-	}
-	return socks, nil
-}
-
-// quoteList writes specs as a TOML array, for an error.
-func quoteList(specs []string) string {
-	q := make([]string, len(specs))
-	for i, s := range specs {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
+	return failover.Parse("clamd", failover.Keys{One: "socket", Many: "sockets"}, c.Socket, c.Sockets, DefaultSocket, parseSocket)
 }
 
 // parseSocket reads the socket setting with the parser of milter and

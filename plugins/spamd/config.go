@@ -206,41 +206,7 @@ func checkPrefix(p string) error {
 // addresses reads address or addresses, the one or several spamd to try
 // in turn (defaultAddress when neither is set).
 func (c Config) addresses() ([]failover.Endpoint, error) {
-	specs, key := c.Addresses, "addresses"
-	switch {
-	case c.Addresses != nil && c.Address != "":
-		return nil, fmt.Errorf("spamd: addresses = %s: address is set too; write one of them", quoteList(c.Addresses))
-	case c.Addresses != nil && len(c.Addresses) == 0:
-		return nil, fmt.Errorf("spamd: addresses = []: want at least one address")
-	case c.Addresses == nil:
-		specs, key = []string{c.Address}, "address"
-		if c.Address == "" {
-			specs[0] = defaultAddress
-		}
-	}
-	addrs := make([]failover.Endpoint, 0, len(specs))
-	for _, spec := range specs {
-		network, addr, err := parseAddress(spec)
-		if err != nil {
-			return nil, fmt.Errorf("spamd: %s %q: %v", key, spec, err)
-		}
-		for _, prev := range addrs {
-			if prev.Network == network && prev.Address == addr {
-				return nil, fmt.Errorf("spamd: %s %q: listed twice", key, spec)
-			}
-		}
-		addrs = append(addrs, failover.Endpoint{Spec: spec, Network: network, Address: addr})
-	}
-	return addrs, nil
-}
-
-// quoteList writes specs as a TOML array, for an error.
-func quoteList(specs []string) string {
-	q := make([]string, len(specs))
-	for i, s := range specs {
-		q[i] = fmt.Sprintf("%q", s)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
+	return failover.Parse("spamd", failover.Keys{One: "address", Many: "addresses"}, c.Address, c.Addresses, defaultAddress, parseAddress)
 }
 
 // parseAddress reads "unix:/path" or "HOST:PORT" (an IPv6 HOST in
