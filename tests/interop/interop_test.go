@@ -15,10 +15,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
 func need(t *testing.T, cmd string) string {
@@ -35,14 +38,15 @@ func need(t *testing.T, cmd string) string {
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
+// freeAddr is a loopback address free now for a peer or Sluice to listen
+// on later. Its port is below the ephemeral range (testlib.SharedPort):
+// one the kernel handed out for port 0 could be given again, between
+// this call and the bind, to any outgoing connection — the shared
+// OpenSMTPD instance's Sluice address once was ("bind: address already
+// in use").
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testlib.SharedPort(t, "127.0.0.1")))
 }
 
 // waitPort waits until addr accepts TCP connections.
