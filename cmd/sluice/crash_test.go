@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,14 +37,13 @@ jitter = 0.01
 	return p
 }
 
+// freeAddr is a loopback address for a sluice process to listen on
+// later. Its port is below the ephemeral range (testlib.SharedPort): one
+// a listen on port 0 handed out can go, before the process binds it, to
+// any other test's port-0 listener or outgoing connection.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testlib.SharedPort(t, "127.0.0.1")))
 }
 
 // TestCrashLosesNothing SIGKILLs the daemon while 200 messages are being

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -108,10 +109,5 @@ xclient_hosts = ["::1/128"]
 // freeAddr6 is a free port on ::1.
 func freeAddr6(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return net.JoinHostPort("::1", strconv.Itoa(testlib.SharedPort(t, "::1")))
 }
