@@ -73,6 +73,13 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 		if s.Listeners != nil {
 			fmt.Fprintf(w, " listeners=%s", strings.Join(s.Listeners, ","))
 		}
+		if len(s.SkipNetworks) > 0 {
+			nets := make([]string, len(s.SkipNetworks))
+			for j, p := range s.SkipNetworks {
+				nets[j] = p.String()
+			}
+			fmt.Fprintf(w, " skip_networks=%s", strings.Join(nets, ","))
+		}
 		if s.DryRun {
 			fmt.Fprint(w, " dry_run")
 		}

@@ -142,6 +142,11 @@ func (im *importer) milters() {
 	for _, u := range im.milterUsers {
 		all = append(all, u.listeners...)
 	}
+	var skipNets []string
+	var skipFrom string
+	if len(list) > 0 {
+		skipNets, skipFrom = im.milterMaps()
+	}
 	for i, ml := range list {
 		b := &im.body
 		from := strings.Join(ml.params, ", ")
@@ -162,6 +167,9 @@ func (im *importer) milters() {
 		}
 		if !ml.every && len(ls) < len(all) {
 			kv(b, "the listeners of the services that run it: "+strings.Join(ml.who, ", "), "listeners", tomlStrs(ls))
+		}
+		if len(skipNets) > 0 && slices.ContainsFunc(ml.params, func(p string) bool { return p != "non_smtpd_milters" }) {
+			kv(b, skipFrom, "skip_networks", tomlStrs(skipNets))
 		}
 	}
 }

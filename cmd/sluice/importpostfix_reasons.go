@@ -56,6 +56,7 @@ var pfReasons = map[string]string{
 	"tls_server_sni_maps":                 "a listener's tls_certs, { cert, key } pairs chosen by the names in each certificate, by hand: the map's key and certificate file lists are not read",
 	"milter_connect_timeout":              "a milter stage's timeout, with smtpd_milters or non_smtpd_milters: no milter was imported",
 	"milter_command_timeout":              "a milter stage's timeout, with smtpd_milters or non_smtpd_milters: no milter was imported",
+	"smtpd_milter_maps":                   "a milter stage's skip_networks (a cidr: table's DISABLE lines), with smtpd_milters: no milter was imported",
 	"milter_content_timeout":              "a milter stage's data_timeout, with smtpd_milters or non_smtpd_milters: no milter was imported",
 }
 

@@ -236,6 +236,11 @@ type Stage struct {
 	// nil: every listener's. The deliver and bounce hooks belong to no
 	// session and are asked whatever it says.
 	Listeners []string `toml:"listeners"`
+	// SkipNetworks are clients (CIDRs or addresses) the stage does not
+	// serve, as Postfix's smtpd_milter_maps with DISABLE: a session from
+	// one does not open the stage nor ask it any hook. The client is the
+	// one relay_networks is matched against (after PROXY or XCLIENT).
+	SkipNetworks []Prefix `toml:"skip_networks"`
 	// DryRun asks the stage its hooks as usual but applies none of its
 	// verdicts, edits or failures: what it would have done goes to the
 	// trace, the log and sluice_stage_dry_run_total, so that a new filter

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -62,4 +63,17 @@ func (c *Config) checkStageListeners(i int, s Stage) error {
 		}
 	}
 	return nil
+}
+
+// SkipNetworkPrefixes returns the stage's skip_networks as netip
+// prefixes; nil when it has none.
+func (s Stage) SkipNetworkPrefixes() []netip.Prefix {
+	if len(s.SkipNetworks) == 0 {
+		return nil
+	}
+	out := make([]netip.Prefix, len(s.SkipNetworks))
+	for i, p := range s.SkipNetworks {
+		out[i] = p.Prefix
+	}
+	return out
 }

@@ -79,7 +79,7 @@ func buildPipeline(c *config.Config, o buildOptions) (_ *pipelineStages, err err
 		started = append(started, cl)
 		stages = append(stages, pipeline.StageConfig{Name: sc.Name, Stage: st, Timeout: sc.Timeout.Duration,
 			DataTimeout: sc.DataTimeout.Duration, OnError: sc.OnError, Listeners: sc.Listeners,
-			DryRun: sc.DryRun})
+			SkipNetworks: sc.SkipNetworkPrefixes(), DryRun: sc.DryRun})
 	}
 	p := pipeline.New(o.log, stages...)
 	p.SetDelayReject(c.DelayReject)

@@ -56,13 +56,7 @@ func (s stageSet) minus(o stageSet) stageSet {
 
 // OpenEvery starts a session that every stage serves, whatever its
 // listeners: `sluice replay`'s, which is no listener's and shows what
-// the whole pipeline does.
+// the whole pipeline does. skip_networks still apply to its client.
 func (p *Pipeline) OpenEvery(ctx context.Context, sess sdk.Session) *Session {
 	return p.open(ctx, sess, stageSet{})
-}
-
-// skippedEntry is the trace entry of a stage that does not serve the
-// session's listener.
-func (s *Session) skippedEntry(e *entry) TraceEntry {
-	return TraceEntry{Stage: e.Name, Hook: sdk.HookData, Action: "skipped", Reason: "not for listener " + s.txn.Session.Listener}
 }

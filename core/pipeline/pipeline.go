@@ -29,6 +29,8 @@ type Pipeline struct {
 	// each listener named in one has (listeners.go).
 	limited stageSet
 	serves  map[string]stageSet
+	// skipNets are the stages with skip_networks (skipnet.go).
+	skipNets []int
 }
 
 // Observer is told of every stage call (for metrics): the verdict's name,
@@ -62,6 +64,7 @@ func New(log *slog.Logger, stages ...StageConfig) *Pipeline {
 		p.entries = append(p.entries, &entry{StageConfig: s, stats: &stats{}})
 	}
 	p.indexListeners()
+	p.indexSkipNetworks()
 	return p
 }
 
@@ -105,6 +108,7 @@ func (p *Pipeline) Status() []StageStatus {
 			Restarts: restarts, Verdicts: verdicts, P50: p50.String(), P99: p99.String(),
 			P50ms: ms(p50), P99ms: ms(p99), Timeout: e.Timeout.String(),
 			DataTimeout: e.DataTimeout.String(), OnError: string(e.OnError), Listeners: e.Listeners,
+			SkipNetworks:   prefixStrings(e.SkipNetworks),
 			OutcomeDropped: e.stats.outcomes.droppedCount(),
 			DryRun:         e.DryRun, DryRunVerdicts: dry,
 		})

@@ -67,15 +67,19 @@ type Session struct {
 	// disconnect hook when they declared it (disconnect.go).
 	asked stageSet
 	// notFor are the stages that do not serve the session's listener
-	// (listeners.go): never opened nor asked.
+	// (listeners.go) or client (skipnet.go): never opened nor asked.
 	notFor stageSet
+	// clientSkipped are those of notFor skipping the session's client
+	// (skipnet.go), for the trace's reason.
+	clientSkipped stageSet
 	// dryOver are the milters in dry run done with the transaction,
 	// dryOverSession those done with the session (dryrun.go): not asked.
 	dryOver, dryOverSession stageSet
 }
 
 // Open starts a session: each stage's Open runs now (a milter connects),
-// but those of stages whose listeners leave out sess.Listener. A stage
+// but those of stages whose listeners leave out sess.Listener or whose
+// skip_networks hold sess.ClientIP. A stage
 // that cannot open applies its on_error at each hook.
 func (p *Pipeline) Open(ctx context.Context, sess sdk.Session) *Session {
 	return p.open(ctx, sess, p.notFor(sess.Listener))
@@ -84,8 +88,9 @@ func (p *Pipeline) Open(ctx context.Context, sess sdk.Session) *Session {
 func (p *Pipeline) open(ctx context.Context, sess sdk.Session, notFor stageSet) *Session {
 	s := &Session{p: p, conns: make([]Conn, len(p.entries)), openErr: make([]error, len(p.entries)), notFor: notFor}
 	s.txn.Session = sess
+	s.skipClient()
 	for i, e := range p.entries {
-		if notFor.has(i) {
+		if s.notFor.has(i) {
 			continue
 		}
 		c, err := e.Stage.Open(ctx, &s.txn.Session)
@@ -217,7 +222,7 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 		c := s.conns[i]
 		if s.notFor.has(i) {
 			if hook == sdk.HookData {
-				s.addTrace(hook, s.skippedEntry(e))
+				s.addTrace(hook, s.skippedEntry(e, i))
 			}
 			continue
 		}

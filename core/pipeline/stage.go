@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"context"
+	"net/netip"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
@@ -51,6 +52,9 @@ type StageConfig struct {
 	// Listeners names the listeners whose SMTP sessions the stage serves
 	// (the stage's listeners); nil: every session's. See Pipeline.Open.
 	Listeners []string
+	// SkipNetworks are the clients whose sessions the stage does not
+	// serve (its skip_networks, skipnet.go); nil: none.
+	SkipNetworks []netip.Prefix
 	// DryRun: the stage is asked but its verdicts are recorded, never
 	// applied (dryrun.go).
 	DryRun bool

@@ -86,6 +86,9 @@ type StageStatus struct {
 	// Listeners are those whose sessions the stage serves (its
 	// listeners); none: every listener's.
 	Listeners []string `json:"listeners,omitempty"`
+	// SkipNetworks are the clients the stage does not serve (its
+	// skip_networks).
+	SkipNetworks []string `json:"skip_networks,omitempty"`
 	// OutcomeDropped counts the outcome notifications dropped because
 	// the stage's queue of them was full (outcome.go).
 	OutcomeDropped int64 `json:"outcome_dropped,omitempty"`
