@@ -3,7 +3,6 @@ package dmarc
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -263,14 +262,10 @@ func (r *failureReporter) send(fr *failureReport, log *slog.Logger) {
 		}
 	}
 	msg := fr.message(addrs(ok))
-	// RFC 7489 §6.4: "!size" is the most a destination takes.
-	fits := slices.DeleteFunc(slices.Clone(ok), func(d ruaDest) bool {
-		if d.limit > 0 && int64(len(msg)) > d.limit {
-			log.Info("dmarc failure reports: report over the destination's size limit, not sent there", "to", d.addr, "limit", d.limit, "size", len(msg))
-			return true
-		}
-		return false
-	})
+	fits, over := bySize(ok, len(msg))
+	for _, d := range over {
+		log.Info("dmarc failure reports: report over the destination's size limit, not sent there", "to", d.addr, "limit", d.limit, "size", len(msg))
+	}
 	if len(fits) == 0 {
 		log.Info("dmarc failure reports: no destination to send the report to")
 		return

@@ -22,6 +22,20 @@ type ruaDest struct {
 	limit int64 // the "!size" limit in bytes; 0: none
 }
 
+// bySize splits dests into those whose "!size" limit (RFC 7489 §6.4: the
+// most a destination takes, the whole message as it arrives there) takes
+// a report of size bytes, and those it does not.
+func bySize(dests []ruaDest, size int) (fits, over []ruaDest) {
+	for _, d := range dests {
+		if d.limit > 0 && int64(size) > d.limit {
+			over = append(over, d)
+		} else {
+			fits = append(fits, d)
+		}
+	}
+	return fits, over
+}
+
 // sizeSuffix is a dmarc-uri's size limit (RFC 7489 §6.4): "!" 1*DIGIT
 // with an optional unit, k, m, g or t, powers of two.
 var sizeSuffix = regexp.MustCompile(`!([0-9]+)([kmgtKMGT]?)$`)

@@ -337,15 +337,10 @@ func (r *reporter) sendDomain(ctx context.Context, rep *dayReport, st *domainPro
 	}
 	gz := gzipped(body)
 	msg := reportMessage(rep, r.cfg, addrs(ok), gz, now)
-	// RFC 7489 §6.4: a destination's "!size" limit is the most it takes;
-	// the whole message is measured, as it arrives there.
-	fits := slices.DeleteFunc(slices.Clone(ok), func(d ruaDest) bool {
-		if d.limit > 0 && int64(len(msg)) > d.limit {
-			log.Warn("dmarc reports: report over the destination's size limit, not sent there", "to", d.addr, "limit", d.limit, "size", len(msg))
-			return true
-		}
-		return false
-	})
+	fits, over := bySize(ok, len(msg))
+	for _, d := range over {
+		log.Warn("dmarc reports: report over the destination's size limit, not sent there", "to", d.addr, "limit", d.limit, "size", len(msg))
+	}
 	if len(fits) == 0 {
 		log.Info("dmarc reports: no destination to send the report to")
 		st.Done = true
