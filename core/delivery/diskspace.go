@@ -1,6 +1,10 @@
 package delivery
 
-import "time"
+import (
+	"time"
+
+	"github.com/sluice-mta/sluice/internal/diskfree"
+)
 
 // spaceRecheck is how often a scheduler holding back for lack of disk
 // space asks again (it also asks at each wake-up: Kick, a notification).
@@ -39,7 +43,7 @@ func (a *Agent) diskShort() bool {
 		return false
 	}
 	a.spaceUnknown = false
-	short := free < min
+	short := !diskfree.Enough(free, min, 0)
 	if short != a.holding {
 		a.holding = short
 		if short {

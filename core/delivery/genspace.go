@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/sluice-mta/sluice/internal/diskfree"
 )
 
 // errDiskShort is the refusal of a generated message the queue has no
@@ -39,9 +41,9 @@ func (s queueSpace) check(size int64, log *slog.Logger, what string) error {
 		log.Warn(what+": queue free space unknown", "err", err)
 		return nil
 	}
-	if free < min+size {
+	if !diskfree.Enough(free, min, size) {
 		return fmt.Errorf("%w: %d bytes free for the queue, %d needed (queue_minfree %d + message %d)",
-			errDiskShort, free, min+size, min, size)
+			errDiskShort, free, diskfree.Need(min, size), min, size)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/diskfree"
 )
 
 // insufficientStorage answers when the queue's disk is nearly full (RFC
@@ -30,8 +31,8 @@ func (s *Server) checkSpace(size int64) *reply.Reply {
 		s.log.Warn("queue free space unknown", "err", err)
 		return nil
 	}
-	if free < min+size {
-		return insufficientStorage.With(fmt.Sprintf("%d bytes free for the queue, %d needed (queue_minfree %d + message %d)", free, min+size, min, size))
+	if !diskfree.Enough(free, min, size) {
+		return insufficientStorage.With(fmt.Sprintf("%d bytes free for the queue, %d needed (queue_minfree %d + message %d)", free, diskfree.Need(min, size), min, size))
 	}
 	return nil
 }

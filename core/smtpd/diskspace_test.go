@@ -2,9 +2,12 @@ package smtpd
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // queue_minfree: MAIL (with its SIZE) and the end of DATA get 452 4.3.1
@@ -79,4 +82,41 @@ func TestSetLimitsQueueMinFree(t *testing.T) {
 	next.Limits.QueueMinFree = 2 << 20
 	h.srv.SetLimits(&next)
 	d.cmd("MAIL FROM:<a@example.org>", "452 4.3.1 Insufficient system storage")
+}
+
+// SIZE= as big as an int64 holds (or bigger: go-smtp takes that as the
+// largest int64) is refused whatever max_message_size: over it with 552
+// 5.3.4 (RFC 1870 §6.1), and under a max_message_size that large with 452
+// 4.3.1, as queue_minfree plus the message would wrap an int64 sum past
+// 2^63 into a negative need any free space meets.
+func TestQueueMinFreeHugeSize(t *testing.T) {
+	const huge = "MAIL FROM:<a@example.org> SIZE=9223372036854775807"
+	free := func() (int64, error) { return 1 << 30, nil }
+	h := start(t, func(o *Options) {
+		o.Config.Limits.QueueMinFree = 1 << 20
+		o.FreeSpace = free
+	})
+	d := h.dial()
+	d.ehlo()
+	d.cmd(huge, "552 5.3.4 *")
+
+	// The config takes a max_message_size that large.
+	cfg, err := config.Parse(filepath.Join(t.TempDir(), "sluice.toml"),
+		[]byte(strings.Replace(baseConfig, "max_message_size = 4096", "max_message_size = 9223372036854775807", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = start(t, func(o *Options) {
+		o.Config = cfg
+		o.Config.Limits.QueueMinFree = 1 << 20
+		o.FreeSpace = free
+	})
+	d = h.dial()
+	d.ehlo()
+	d.cmd(huge, "452 4.3.1 Insufficient system storage")
+	if want := "9223372036855824383 needed (queue_minfree 1048576 + message 9223372036854775807)"; !strings.Contains(h.logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, h.logs)
+	}
+	d.cmd("MAIL FROM:<a@example.org> SIZE=99999999999999999999", "452 4.3.1 *")
+	d.cmd("MAIL FROM:<a@example.org> SIZE=1000", "250 *")
 }
