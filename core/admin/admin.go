@@ -63,6 +63,10 @@ type Options struct {
 	// TLSReports returns the SMTP TLS reports (RFC 8460) the day so far
 	// would make, one per recipient domain (GET /api/tlsrpt; optional).
 	TLSReports func() []any
+	// Withdrawn runs after a hold or a delete took message id out of
+	// delivery's schedule (the delivery agent's Withdrawn), which they
+	// change in the queue behind its back. Optional.
+	Withdrawn func(id string)
 	// Bounce fails a message's pending recipients now, reports that to
 	// its sender and removes it (delivery's Agent.Bounce). Without it the
 	// bounce action answers 501.
@@ -264,6 +268,15 @@ func (a *api) forgetBackoffs() {
 	}
 }
 
+// withdrawn runs Options.Withdrawn for message id, if set, when err (the
+// hold's or delete's) is nil; it returns err.
+func (a *api) withdrawn(id string, err error) error {
+	if err == nil && a.opt.Withdrawn != nil {
+		a.opt.Withdrawn(id)
+	}
+	return err
+}
+
 // ActionResult is the JSON body answering a POST action.
 type ActionResult struct {
 	ID     string `json:"id,omitempty"`
@@ -283,11 +296,11 @@ func (a *api) action(w http.ResponseWriter, r *http.Request) {
 		a.forgetBackoffs()
 		err = a.opt.Queue.Retry(id)
 	case "hold":
-		err = a.opt.Queue.Hold(id)
+		err = a.withdrawn(id, a.opt.Queue.Hold(id))
 	case "release":
 		err = a.opt.Queue.Release(id)
 	case "delete":
-		err = a.opt.Queue.Delete(id)
+		err = a.withdrawn(id, a.opt.Queue.Delete(id))
 	case "bounce":
 		if a.opt.Bounce == nil {
 			writeError(w, http.StatusNotImplemented, "bounce is not available in this daemon")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 )
 
@@ -48,10 +49,13 @@ func TestDashboardInChromium(t *testing.T) {
 			}
 			return trace, nil
 		},
+		// The daemon's own type, so that the page reads the JSON names
+		// GET /api/pipeline really has.
 		Pipeline: func() any {
-			return []map[string]any{{"name": "spf", "kind": "plugin", "state": "running", "calls": 3,
-				"errors": 0, "restarts": 1, "latency_p50": "1ms", "latency_p99": "4ms"},
-				{"name": "dkimsign", "kind": "milter", "state": "running", "listeners": []string{"submission", "smtps"}}}
+			return []pipeline.StageStatus{{Name: "spf", Kind: "plugin", State: "running", Calls: 3,
+				Restarts: 1, P50: "1ms", P99: "4ms"},
+				{Name: "dkimsign", Kind: "milter", State: "running", Listeners: []string{"submission", "smtps"},
+					SkipNetworks: []string{"192.168.0.0/16", "10.1.2.3/32"}, DryRun: true}}
 		},
 	}))
 	t.Cleanup(srv.Close)
@@ -83,9 +87,16 @@ func TestDashboardInChromium(t *testing.T) {
 	step("counts and domains", p.waitJS(ctx, "counts and destinations",
 		`document.querySelector('[data-count=active]').textContent === '1' && document.getElementById('domains').textContent.includes('example.net')`))
 	step("pipeline table", p.waitJS(ctx, "the pipeline table", `document.getElementById('stage-spf') && document.getElementById('stage-spf').textContent.includes('4ms')`))
-	// A stage's listeners, or "all" for one serving every listener.
+	// A stage's listeners, or "all" for one serving every listener, and
+	// under them its skip_networks.
 	step("stage listeners", p.waitJS(ctx, "each stage's listeners",
-		`document.getElementById('stage-spf').cells[3].textContent === 'all' && document.getElementById('stage-dkimsign').cells[3].textContent === 'submission, smtps'`))
+		`document.getElementById('stage-spf').cells[3].textContent === 'all' && document.querySelector('#stage-dkimsign .listeners').textContent === 'submission, smtps'`))
+	step("stage skip_networks", p.waitJS(ctx, "each stage's skip_networks",
+		`!document.querySelector('#stage-spf .skip-networks') && document.getElementById('stage-dkimsign').cells[3].textContent === 'submission, smtpsskips 192.168.0.0/16, 10.1.2.3/32'`))
+	// A marker in State for a stage in dry run.
+	step("stage dry run", p.waitJS(ctx, "the dry run marker in State",
+		`document.getElementById('stage-spf').cells[4].textContent === 'running' && !document.querySelector('#stage-spf .dry-run') &&
+		 document.getElementById('stage-dkimsign').cells[4].textContent === 'runningdry run' && document.querySelector('#stage-dkimsign td:nth-child(5) .dry-run')`))
 
 	step("click hold", p.click(ctx, `button[data-action="hold"][data-id="`+id+`"]`))
 	step("store says held", waitState(ctx, q, id, envelope.StateHeld))

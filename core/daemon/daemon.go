@@ -209,6 +209,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		d.adminSrv = &http.Server{
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound, Closed: queue.ErrClosed,
 				Conflicts: []error{queue.ErrNotHeld, queue.ErrNotActive, delivery.ErrInProgress},
+				Withdrawn: func(id string) { d.agents.current().Withdrawn(id) },
 				Token:     c.Admin.Token, Logger: d.log, Version: opt.Version,
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(), TLSReports: d.tlsrpt.Today,

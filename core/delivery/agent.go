@@ -158,6 +158,7 @@ func New(q Queue, opt Options) *Agent {
 	}
 	a.pool = newPool(cfg.PerDestination, cfg.IdleTimeout.Duration)
 	a.rt = newRouting(opt.Routing)
+	a.rt.rate.gauge = opt.Metrics // not shared yet: Successor's report locks
 	if a.rt.opt.Relay == nil && cfg.Relay != "" {
 		a.rt.opt.Relay = relayRoute(cfg.Relay)
 	}
@@ -178,8 +179,10 @@ func (a *Agent) Successor(opt Options) *Agent {
 	n.busy, n.kick = a.busy, a.kick
 	n.rt.sts = a.rt.sts
 	// The rate delay's starts, promises and the delivery still running
-	// under the retiring agent hold for the successor too (rate.go).
+	// under the retiring agent hold for the successor too (rate.go), and
+	// its count of waiting messages goes on in the successor's metrics.
 	n.rt.rate = a.rt.rate
+	n.rt.rate.report(opt.Metrics)
 	return n
 }
 
@@ -269,6 +272,15 @@ func (a *Agent) Kick() {
 func (a *Agent) ForgetBackoffs() {
 	a.rt.backoff.reset()
 	a.Kick()
+}
+
+// Withdrawn tells the agent that an administrator held or deleted
+// message id (the admin API's hold and delete, which go to the queue
+// directly): a start a rate delay promised it is no longer counted as
+// waiting (sluice_delivery_rate_delay_waiting), and, released, it queues
+// behind the messages promised a start meanwhile.
+func (a *Agent) Withdrawn(id string) {
+	a.rt.rate.forget(id)
 }
 
 // The queue store is the production Queue.

@@ -21,15 +21,19 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 	if err != nil {
 		if !errors.Is(err, queue.ErrNotFound) {
 			a.log.Error("delivery: reading message", "id", id, "err", err)
+			return
 		}
+		a.rt.rate.forget(id)
 		return
 	}
 	if m.State != envelope.StateActive || m.Done() {
+		a.rt.rate.forget(id)
 		return
 	}
 	body, err := a.q.Body(id)
 	if err != nil {
 		if _, gone := a.q.Get(id); errors.Is(gone, queue.ErrNotFound) {
+			a.rt.rate.forget(id)
 			return // deleted since it was read: an administrator's, no fault
 		}
 		a.log.Error("delivery: reading body", "id", id, "err", err)
@@ -59,6 +63,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		var quarantine bool
 		if dests, routes, quarantine, asked = a.askDeliver(ctx, m, dests, stuck, results); quarantine {
 			a.quarantine(id)
+			a.rt.rate.forget(id)
 			return
 		}
 	}
@@ -76,6 +81,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 	// Back for a rate delay's promise before its other recipients' retry,
 	// and not moved by an administrator (queue retry, flush) meanwhile.
 	isEarly = isEarly && m.NextAttempt.Equal(early.next) && a.clock().Before(early.retry)
+	var promised []string // the destinations that promised it a start now
 	for i, d := range dests {
 		if isEarly && !early.holds(d) {
 			maps.Copy(results, forAll(d, outcome{status: envelope.RcptPending, skipped: true, notDue: true, rateUntil: early.retry}))
@@ -113,6 +119,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			// Waiting for the destination's rate delay: not an attempt,
 			// and deliverTo's debug line is its only trace.
 			maps.Copy(results, res)
+			promised = append(promised, d.key)
 			if a.metrics != nil {
 				a.metrics.DeliveryEnded()
 			}
@@ -134,7 +141,11 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 			a.recordDelivered(ctx, id, res, results, body)
 		}
 	}
-	a.record(ctx, id, results, body)
+	if m := a.record(ctx, id, results, body); m == nil || m.State != envelope.StateActive || m.Done() {
+		a.rt.rate.forget(id) // gone, held, quarantined or expired: it waits for nothing
+	} else {
+		a.rt.rate.settle(id, promised)
+	}
 }
 
 // rateHeld reports whether res is a destination's waiting for its rate
@@ -366,8 +377,9 @@ var errNotActive = errors.New("delivery: message no longer active")
 
 // record stores the attempt's outcomes, with the one report (RFC 3464)
 // they call for in the same commit; the queue removes the message once
-// every recipient is done.
-func (a *Agent) record(ctx context.Context, id string, results map[string]outcome, body []byte) {
+// every recipient is done. It returns the message as stored, nil when it
+// could not be (removed meanwhile, a failed write).
+func (a *Agent) record(ctx context.Context, id string, results map[string]outcome, body []byte) *envelope.Message {
 	now := a.clock()
 	var lines []rcptLine
 	m, err := a.change(ctx, id, body, now, func(m *envelope.Message) []bounce.Recipient {
@@ -377,13 +389,14 @@ func (a *Agent) record(ctx context.Context, id string, results map[string]outcom
 	}, func(reported map[string]string) { a.logRcpts(id, lines, reported) })
 	if errors.Is(err, queue.ErrNotFound) {
 		a.log.Info("delivery: message removed during the attempt", "id", id)
-		return
+		return nil
 	}
 	if err != nil {
 		a.log.Error("delivery: recording attempt", "id", id, "err", err)
-		return
+		return nil
 	}
 	a.notifyOutcome(m, lines, body, false, false)
+	return m
 }
 
 // apply writes outcomes into m: each attempted recipient's status, attempt

@@ -1,8 +1,11 @@
 package delivery
 
 import (
+	"slices"
 	"sync"
 	"time"
+
+	"github.com/sluice-mta/sluice/core/metrics"
 )
 
 // rates paces deliveries per destination under a rate delay ([delivery]
@@ -20,10 +23,21 @@ import (
 // mail arriving later. The state lives in memory only; a restart forgets
 // it, as Postfix's does, and a reload's agent takes it over (Successor):
 // the retiring agent's delivery still running keeps the destination busy.
+//
+// waiting counts the messages holding a promise, for
+// sluice_delivery_rate_delay_waiting: a promise is dropped when it is
+// kept, when its message comes back and no longer waits there (rerouted,
+// its destination in backoff, expired), and when an administrator holds,
+// deletes or bounces the message (forget); a start that passes with its
+// message not come for it is dropped at the destination's next take.
 type rates struct {
 	mu        sync.Mutex
 	m         map[string]*rateState
 	nextSweep int // sweep when m reaches this many entries
+	// waiting are the destinations (keys of m) that promised each
+	// waiting message a start, by ID; gauge shows how many there are.
+	waiting map[string][]string
+	gauge   *metrics.Metrics
 	// early are the messages a promise brings back before the retry of
 	// their other pending recipients, by ID (earlyRetry).
 	early          map[string]earlyRetry
@@ -75,7 +89,74 @@ const busyRecheck = 5 * time.Second
 
 func newRates() *rates {
 	return &rates{m: map[string]*rateState{}, nextSweep: rateSweepEvery,
-		early: map[string]earlyRetry{}, nextEarlySweep: rateSweepEvery}
+		waiting: map[string][]string{},
+		early:   map[string]earlyRetry{}, nextEarlySweep: rateSweepEvery}
+}
+
+// report shows m the number of waiting messages, now and at each change
+// (a reload's successor shares the table and brings its own Metrics).
+func (r *rates) report(m *metrics.Metrics) {
+	r.mu.Lock()
+	r.gauge = m
+	r.changed()
+	r.mu.Unlock()
+}
+
+// changed sets the gauge. r.mu is held, so that two changes never set it
+// in the other order.
+func (r *rates) changed() {
+	r.gauge.RateDelayWaiting(len(r.waiting))
+}
+
+// promise records that destination key promised message id the start at.
+// r.mu is held.
+func (r *rates) promise(st *rateState, key, id string, at time.Time) {
+	if _, ok := st.held[id]; !ok {
+		r.waiting[id] = append(r.waiting[id], key)
+	}
+	st.held[id] = at
+}
+
+// unpromise drops destination key's promise to message id, if any. r.mu
+// is held.
+func (r *rates) unpromise(st *rateState, key, id string) {
+	if _, ok := st.held[id]; !ok {
+		return
+	}
+	delete(st.held, id)
+	keys := slices.DeleteFunc(r.waiting[id], func(k string) bool { return k == key })
+	if len(keys) == 0 {
+		delete(r.waiting, id)
+	} else {
+		r.waiting[id] = keys
+	}
+}
+
+// forget drops every promise to message id: an administrator held,
+// deleted or bounced it, or it left the queue, so it does not come for
+// them. A held message released later queues behind the messages
+// promised meanwhile, as one that came after its start does.
+func (r *rates) forget(id string) {
+	r.settle(id, nil)
+}
+
+// settle drops the promises to message id but those of the destinations
+// in kept, at the end of an attempt that renewed these: the message came
+// back and did not wait at the others (a route changed, a destination in
+// backoff), so it will not come for their starts.
+func (r *rates) settle(id string, kept []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := r.waiting[id]
+	if len(keys) == 0 {
+		return
+	}
+	for _, key := range slices.Clone(keys) {
+		if st := r.m[key]; st != nil && !slices.Contains(kept, key) {
+			r.unpromise(st, key, id)
+		}
+	}
+	r.changed()
 }
 
 // take asks to start a delivery of message id to key at now, at least
@@ -85,6 +166,7 @@ func newRates() *rates {
 func (r *rates) take(key, id string, now time.Time, delay time.Duration) (until time.Time, waited, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	defer r.changed()
 	st := r.m[key]
 	if st == nil {
 		if len(r.m) >= r.nextSweep {
@@ -95,14 +177,17 @@ func (r *rates) take(key, id string, now time.Time, delay time.Duration) (until 
 	}
 	if !now.Before(st.tail) {
 		// Every start promised is past: a message that has not come
-		// for its own (deleted, held, bounced) keeps no place.
-		clear(st.held)
+		// for its own (late, or removed where forget was not told)
+		// keeps no place.
+		for held := range st.held {
+			r.unpromise(st, key, held)
+		}
 	}
 	slot, promised := st.held[id]
 	earliest := st.last.Add(delay)
 	free := !st.busy && !now.Before(earliest)
 	if free && (promised || !now.Before(st.tail)) {
-		delete(st.held, id)
+		r.unpromise(st, key, id)
 		st.last, st.busy = now, true
 		st.tail = later(st.tail, now.Add(delay))
 		return time.Time{}, promised, true
@@ -129,7 +214,7 @@ func (r *rates) take(key, id string, now time.Time, delay time.Duration) (until 
 		}
 		st.late = at.Add(delay)
 	}
-	st.held[id] = at
+	r.promise(st, key, id, at)
 	st.tail = later(st.tail, at.Add(delay))
 	return at, false, false
 }
@@ -174,6 +259,9 @@ func (r *rates) takeEarly(id string) (earlyRetry, bool) {
 func (r *rates) sweep(now time.Time) {
 	for k, st := range r.m {
 		if !st.busy && !now.Before(st.tail) {
+			for held := range st.held {
+				r.unpromise(st, k, held)
+			}
 			delete(r.m, k)
 		}
 	}

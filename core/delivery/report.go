@@ -383,6 +383,7 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	a.rt.rate.forget(id) // it waits for no start any more
 	a.notifyOutcome(m, lines, body, true, false)
 	a.log.Info("delivery: bounced by administrator", "id", id, "rcpts", n)
 	// The trace tells it too, beside the attempts (sluice trace ID).

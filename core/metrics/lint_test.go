@@ -31,6 +31,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	m.Recipient("mx", Accepted, "")
 	m.QueueCommit(time.Millisecond)
 	m.DeliveryStarted()
+	m.RateDelayWaiting(1)
 	m.ReportQueued("dsn")
 	m.TLSReport("https", true)
 	m.DeliveryAttempt("example.org", Delivered, time.Second)

@@ -124,6 +124,7 @@ type Metrics struct {
 	tlsReports         *prometheus.CounterVec
 	deliveryDuration   *prometheus.HistogramVec
 	deliveriesInFlight prometheus.Gauge
+	rateDelayWaiting   prometheus.Gauge
 
 	stageCalls   *prometheus.CounterVec
 	stageErrors  *prometheus.CounterVec
@@ -189,6 +190,9 @@ func New(p Providers) *Metrics {
 			[]string{"outcome"}),
 		deliveriesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_delivery_in_flight", Help: "Delivery attempts running now."}),
+		rateDelayWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_delivery_rate_delay_waiting",
+			Help: "Messages promised a later start by their destination's rate delay (rate_delay), over all destinations."}),
 
 		stageCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_stage_calls_total", Help: "Pipeline stage calls by stage, hook and verdict."},
@@ -207,7 +211,7 @@ func New(p Providers) *Metrics {
 	}
 	m.reg.MustRegister(
 		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.transactions, m.recipients, m.queueCommit,
-		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight,
+		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
 		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
 		collectors.NewGoCollector(),
@@ -325,6 +329,16 @@ func (m *Metrics) TLSReport(transport string, ok bool) {
 		result = "failed"
 	}
 	m.tlsReports.WithLabelValues(transport, result).Inc()
+}
+
+// RateDelayWaiting sets the number of messages waiting for a start a
+// destination's rate delay promised them. Not by destination: their
+// number is unbounded.
+func (m *Metrics) RateDelayWaiting(n int) {
+	if m == nil {
+		return
+	}
+	m.rateDelayWaiting.Set(float64(n))
 }
 
 // DeliveryEnded ends a DeliveryStarted that made no attempt (its

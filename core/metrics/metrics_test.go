@@ -57,6 +57,7 @@ func TestCountersAndHistograms(t *testing.T) {
 	m.StageCall("spf", "mail", "reject", 2*time.Millisecond, false)
 	m.StageCall("spf", "mail", "error", 5*time.Second, true)
 	m.StageDryRun("spf", "rcpt", "reject")
+	m.RateDelayWaiting(3)
 	body := scrape(t, m)
 	wantLines(t, body,
 		`sluice_smtp_connections_total{listener="mx"} 2`,
@@ -67,6 +68,7 @@ func TestCountersAndHistograms(t *testing.T) {
 		`sluice_smtp_recipients_total{listener="mx",outcome="rejected",reason="relay_denied"} 1`,
 		`sluice_queue_commit_seconds_count 1`,
 		`sluice_delivery_in_flight 0`,
+		`sluice_delivery_rate_delay_waiting 3`,
 		`sluice_delivery_attempts_total{domain="example.net",outcome="delivered"} 1`,
 		`sluice_delivery_recipients_total{domain="example.net",outcome="delivered"} 2`,
 		`sluice_delivery_duration_seconds_bucket{outcome="delivered",le="0.25"} 1`,
@@ -150,6 +152,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.DeliveryStarted()
 	m.DeliveryAttempt("example.net", Delivered, time.Millisecond)
 	m.DeliveryRecipients("example.net", Delivered, 1)
+	m.RateDelayWaiting(1)
 	m.StageCall("s", "data", "continue", time.Millisecond, false)
 }
 
