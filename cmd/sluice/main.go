@@ -27,10 +27,12 @@ const usage = `usage: sluice COMMAND [flags]
 commands:
   serve [-c FILE]                 run the MTA
   check-config -c FILE            validate a config and print the pipeline
-  queue list|show ID|cat ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush
+  queue list|show ID|cat ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush|shape
         [-c FILE | --admin URL] [--json]
         list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
         cat: [--headers | --body]  the queued message as delivery sends it
+        shape: [--state S|all] [--sender] [--top N]  the queue by domain and age (qshape)
+        flush: [--domain D]  only the mail waiting for domain D (a postqueue site flush)
         (queue list is also a symlink named mailq)
   trace ID [-c FILE | --admin URL] [--json]
                                   what each stage did to a message

@@ -18,9 +18,13 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
-const queueUsage = `usage: sluice queue list|show ID|cat ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush
+const queueUsage = `usage: sluice queue list|show ID|cat ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush|shape
         [-c FILE | --admin URL] [--json]
   list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
+  shape: [--state S|all] [--sender] [--top N]; the queue by recipient (or
+        sender) domain and age in minutes, busiest first (Postfix's qshape)
+  flush: [--domain D]; only the active messages with a recipient waiting in
+        D, forgetting the backoff of its destinations (postqueue's site flush)
   cat: [--headers | --body]; the message as queued, byte for byte (CRLF),
         as delivery sends it (Postfix's postcat -q)
   retry, hold, release, delete, bounce: one or more IDs; "-" reads IDs from
@@ -113,24 +117,27 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 0, "list: at most this many messages per page (default the daemon's, 1000)")
 	after := fs.String("after", "", "list: start after this message ID (the previous page's next)")
-	state := fs.String("state", "", "list, and an action on ALL: only messages in this state (active, held, quarantined)")
+	state := fs.String("state", "", "list, and an action on ALL: only messages in this state (active, held, quarantined); shape: that state or all (default active)")
 	from := fs.String("from", "", `list, and an action on ALL: only messages whose <sender> holds this ("<>", "@example.org>")`)
 	to := fs.String("to", "", "list, and an action on ALL: only messages with a waiting <recipient> holding this")
 	all := fs.Bool("all", false, "list: every page, not only the first")
 	headers := fs.Bool("headers", false, "cat: only the header section, up to the empty line that ends it")
 	body := fs.Bool("body", false, "cat: only the body, after that empty line")
+	sender := fs.Bool("sender", false, "shape: by sender domain, a row per message ('<>' the null sender), not by recipient domain")
+	top := fs.Int("top", 0, fmt.Sprintf("shape: the busiest N domains, the rest in one row (default %d)", admin.DefaultShapeTop))
+	domain := fs.String("domain", "", "flush: only the active messages with a recipient waiting in this domain")
 	pos, err := parseCommand(fs, args, queueUsage, w)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("queue needs a subcommand: list, show, cat, retry, hold, release, delete, bounce, flush")
+		return errors.New("queue needs a subcommand: list, show, cat, retry, hold, release, delete, bounce, flush, shape")
 	}
 	sub, rest := pos[0], pos[1:]
 	actions := map[string]bool{"retry": true, "hold": true, "release": true, "delete": true, "bounce": true}
 	bulk := false
 	switch {
-	case sub == "list" || sub == "flush":
+	case sub == "list" || sub == "flush" || sub == "shape":
 		if len(rest) != 0 {
 			return fmt.Errorf("queue %s takes no arguments", sub)
 		}
@@ -161,11 +168,17 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	if *limit < 0 || *limit == 0 && isSet(fs, "limit") {
 		return fmt.Errorf("--limit %d: want a positive number of messages", *limit)
 	}
-	if st := envelope.State(*state); st != "" && !st.Known() {
+	if err := checkShapeFlags(fs, sub, *state, *top, *domain); err != nil {
+		return err
+	}
+	if st := envelope.State(*state); st != "" && !st.Known() && sub != "shape" { // shape's, with all, checked above
 		return fmt.Errorf("--state %q: want one of %v", *state, envelope.States)
 	}
 	filter := admin.PageQuery{State: envelope.State(*state), From: *from, To: *to}
 	for _, name := range []string{"state", "from", "to"} {
+		if name == "state" && sub == "shape" {
+			continue
+		}
 		if isSet(fs, name) && sub != "list" && !slices.Contains(rest, "ALL") {
 			return fmt.Errorf("--%s is for queue list and for an action on ALL", name)
 		}
@@ -210,13 +223,23 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 		printMessage(w, &m)
 	case "cat":
 		return catMessage(w, cl, rest[0], part)
+	case "shape":
+		return printShape(w, cl, admin.ShapeQuery{State: *state, Sender: *sender, Top: *top}, *asJSON)
 	case "flush":
-		r, raw, err := cl.Flush()
+		flush := cl.Flush
+		if isSet(fs, "domain") {
+			flush = func() (*admin.ActionResult, []byte, error) { return cl.FlushDomain(*domain) }
+		}
+		r, raw, err := flush()
 		if err != nil {
 			return err
 		}
 		if *asJSON {
 			return writeJSON(w, raw)
+		}
+		if isSet(fs, "domain") {
+			fmt.Fprintf(w, "%s with recipients in %s scheduled now\n", messages(r.Count), printable(*domain))
+			return nil
 		}
 		fmt.Fprintf(w, "%s scheduled now\n", messages(r.Count))
 	default:

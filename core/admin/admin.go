@@ -37,6 +37,9 @@ type Queue interface {
 	Retry(id string) error
 	Delete(id string) error
 	Flush() (int, error)
+	// FlushDomain makes due now the active messages with a pending
+	// recipient in domain, calling found with each before it is due.
+	FlushDomain(domain string, found func(m *envelope.Message)) (int, error)
 }
 
 // Options configure the handler.
@@ -76,6 +79,11 @@ type Options struct {
 	// hops tried now, even those in backoff. Before, not after: the queue
 	// wakes delivery as soon as a message is due. Optional.
 	ForgetBackoffs func()
+	// ForgetSiteBackoff runs, for a flush of one domain, with each message
+	// it makes due, before it is due (the delivery agent's
+	// ForgetSiteBackoff): it forgets the backoff of the destinations that
+	// message's recipients in domain go to, and only those. Optional.
+	ForgetSiteBackoff func(m *envelope.Message, domain string)
 	// Reload makes the daemon read its config file again and apply it
 	// (POST /api/reload). Its error, a config that does not validate or a
 	// stage that cannot start, is answered with 400 and the running
@@ -100,6 +108,8 @@ func Handler(opt Options) http.Handler {
 	a := &api{opt: opt}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/queue", a.list)
+	// Not GET /api/queue/{id} asking for a message named "shape".
+	mux.HandleFunc("GET /api/queue/shape", a.shape)
 	mux.HandleFunc("GET /api/queue/{id}", a.show)
 	mux.HandleFunc("GET /api/queue/{id}/message", a.message)
 	mux.HandleFunc("POST /api/queue/flush", a.flush)
@@ -322,7 +332,11 @@ func (a *api) action(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ActionResult{ID: id, Action: action})
 }
 
-func (a *api) flush(w http.ResponseWriter, _ *http.Request) {
+func (a *api) flush(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("domain") {
+		a.flushDomain(w, r)
+		return
+	}
 	a.forgetBackoffs()
 	n, err := a.opt.Queue.Flush()
 	if err != nil {
@@ -335,9 +349,10 @@ func (a *api) flush(w http.ResponseWriter, _ *http.Request) {
 
 // flushResult is ActionResult as flush answers it: with its count even
 // when nothing was due, as "count": 0 is an answer, and a missing count
-// is not one a script can compare.
+// is not one a script can compare. Domain is there for a flush of one.
 type flushResult struct {
 	Action string `json:"action"`
+	Domain string `json:"domain,omitempty"`
 	Count  int    `json:"count"`
 }
 

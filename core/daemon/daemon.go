@@ -215,7 +215,10 @@ func Start(opt Options) (_ *Daemon, err error) {
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(), TLSReports: d.tlsrpt.Today,
 				// The agent is made below, before the server starts serving.
 				Bounce:         func(ctx context.Context, id string) error { return d.agents.current().Bounce(ctx, id) },
-				ForgetBackoffs: func() { d.agents.current().ForgetBackoffs() }}),
+				ForgetBackoffs: func() { d.agents.current().ForgetBackoffs() },
+				ForgetSiteBackoff: func(m *envelope.Message, domain string) {
+					d.agents.current().ForgetSiteBackoff(m, domain)
+				}}),
 			ReadHeaderTimeout: 10 * time.Second,
 			// A keep-alive connection is closed once idle this long; it
 			// used to stay open for good after its first request. No

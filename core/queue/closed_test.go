@@ -42,6 +42,10 @@ func TestCallsAfterCloseFailWithErrClosed(t *testing.T) {
 		},
 		"AppendTraceEvent": func() error { return s.AppendTraceEvent(m.ID, []byte(`{}`)) },
 		"PruneTraces":      func() error { return s.PruneTraces(time.Now()) },
+		"FlushDomain": func() error {
+			_, err := s.FlushDomain("example.net", nil)
+			return err
+		},
 	}
 	for name, call := range calls {
 		func() {

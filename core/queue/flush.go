@@ -40,7 +40,7 @@ func (s *Store) Flush() (int, error) {
 	n := 0
 	chunk := make([]schedEntry, 0, flushChunk)
 	move := func() error {
-		moved, err := s.flushEntries(chunk, now)
+		moved, err := s.flushEntries(chunk, now, nil)
 		n += moved
 		chunk = chunk[:0]
 		return err
@@ -74,8 +74,10 @@ func (s *Store) Flush() (int, error) {
 // flushEntries makes the messages of es due at now in one synced commit,
 // under their locks (taken in index order, the only place more than one is
 // held). An entry that changed meanwhile (delivered, held, rescheduled)
-// is left to whoever changed it. It returns how many it moved.
-func (s *Store) flushEntries(es []schedEntry, now time.Time) (int, error) {
+// is left to whoever changed it. keep, when not nil, is asked again of
+// each message as read under its lock, before the commit makes it due: one
+// it refuses is left as it is. It returns how many it moved.
+func (s *Store) flushEntries(es []schedEntry, now time.Time, keep func(*envelope.Message) bool) (int, error) {
 	var idx []int
 	for _, e := range es {
 		idx = append(idx, s.lockIndex(e.id))
@@ -104,6 +106,9 @@ func (s *Store) flushEntries(es []schedEntry, now time.Time) (int, error) {
 			return 0, err
 		}
 		if m.State != envelope.StateActive || m.NextAttempt.UnixNano() != e.at {
+			continue
+		}
+		if keep != nil && !keep(m) {
 			continue
 		}
 		_ = b.Delete(schedKey(m.NextAttempt, m.ID), nil)
