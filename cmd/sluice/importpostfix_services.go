@@ -242,6 +242,7 @@ func (im *importer) delivery(route *pfRoute) string {
 	if relay == "" && p.set("relayhost") {
 		b.WriteString("# relayhost (empty): delivery by MX, as Sluice delivers anyway\n")
 	}
+	im.fallbackRelay(&b, relay)
 	for _, t := range []struct{ param, key string }{{"maximal_queue_lifetime", "max_age"}, {"bounce_queue_lifetime", "bounce_max_age"}} {
 		if !p.set(t.param) {
 			continue

@@ -97,6 +97,13 @@ func pfRouteParam(name, value string) (param, why string) {
 			return "", ""
 		}
 		return "tls=" + tls, ""
+	case "smtp_fallback_relay", "fallback_relay":
+		// The classic -o smtp_fallback_relay= of a backup MX's relay
+		// transport: a route rule's mail never falls back in Sluice.
+		if strings.TrimSpace(value) == "" {
+			return "", ""
+		}
+		return "", "none per route: a route rule's smtp: next hop never falls back; [delivery] fallback_relay serves MX and relay mail only"
 	}
 	return "", "a route's transport takes source= (smtp_bind_address, smtp_bind_address6) and tls= (smtp_tls_security_level) only"
 }

@@ -82,6 +82,12 @@ func printDeliveries(w io.Writer, evs []pipeline.DeliveryEvent) {
 	}
 	tw.Flush()
 	for _, e := range evs {
+		if e.Fallback != "" {
+			// The destination's own hosts did not take the mail.
+			fmt.Fprintf(w, "fallback_relay, attempt %d: %s tried after %s\n", e.Attempt, printable(e.Fallback), printable(e.Destination))
+		}
+	}
+	for _, e := range evs {
 		if len(e.SoftBounce) > 0 {
 			// The deferral in the table would have been a failure.
 			fmt.Fprintf(w, "soft_bounce, attempt %d: %s deferred instead of failed\n", e.Attempt, printable(strings.Join(e.SoftBounce, ",")))

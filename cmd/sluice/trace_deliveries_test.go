@@ -61,3 +61,16 @@ func TestPrintDeliverHookStages(t *testing.T) {
 		t.Fatalf("deliver hook section:\n%s", out[i:])
 	}
 }
+
+// An attempt that went on to fallback relays says so below the table.
+func TestPrintDeliveriesFallbackRelay(t *testing.T) {
+	var b strings.Builder
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	printDeliveries(&b, []pipeline.DeliveryEvent{
+		{Time: at, Attempt: 1, Destination: "dest.test", Via: "backup.example.net[192.0.2.9]:25", Recipients: []string{"a@dest.test"},
+			Result: "delivered", Reply: "250 2.0.0 OK", Fallback: "backup.example.net:25"},
+	})
+	if !strings.Contains(b.String(), "\nfallback_relay, attempt 1: backup.example.net:25 tried after dest.test\n") {
+		t.Errorf("no fallback_relay line:\n%s", b.String())
+	}
+}

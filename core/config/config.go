@@ -293,6 +293,7 @@ type Delivery struct {
 	TLSReporting // tls_rpt and its keys (tlsrpt.go)
 
 	OutboundFamily // address_family (addressfamily.go)
+	FallbackRelays // fallback_relay (fallbackrelay.go)
 }
 
 // Log configures logging.

@@ -272,6 +272,9 @@ func (c *Config) validate() error {
 	if err := c.validateMXLimits(f); err != nil {
 		return err
 	}
+	if err := c.validateFallbackRelay(f); err != nil {
+		return err
+	}
 	if err := c.validateRateDelay(f); err != nil {
 		return err
 	}

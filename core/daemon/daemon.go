@@ -502,6 +502,11 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 		}
 		o.Routing.Relay = &rt
 	}
+	fallback, err := fallbackRoutes(c)
+	if err != nil {
+		return o, err
+	}
+	o.Routing.Fallback = fallback
 	if dc.CAFile != "" {
 		pool, err := delivery.SystemRootsWith(c.Resolve(dc.CAFile))
 		switch {

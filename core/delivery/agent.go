@@ -162,6 +162,9 @@ func New(q Queue, opt Options) *Agent {
 	if a.rt.opt.Relay == nil && cfg.Relay != "" {
 		a.rt.opt.Relay = relayRoute(cfg.Relay)
 	}
+	if a.rt.opt.Fallback == nil {
+		a.rt.opt.Fallback = fallbackRoutes(cfg.FallbackRelay)
+	}
 	return a
 }
 

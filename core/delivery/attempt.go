@@ -325,6 +325,9 @@ func (a *Agent) logAttempt(m *envelope.Message, d *destination, via string, res 
 	if d.rateWaited {
 		attrs = append(attrs, "rate_waited", true)
 	}
+	if fb := fellBackNote(d); fb != "" {
+		attrs = append(attrs, "fallback_relay", fb)
+	}
 	a.log.Info("delivery attempt", attrs...)
 	a.traceAttempt(m, d, via, rcpts, result, last, tlsState, sts, kept)
 	if a.metrics != nil {

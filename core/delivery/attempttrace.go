@@ -233,6 +233,7 @@ func (a *Agent) traceAttempt(m *envelope.Message, d *destination, via string, rc
 		TLS:         tlsState,
 		MTASTS:      sts,
 		SoftBounce:  softBounced,
+		Fallback:    fellBackNote(d),
 	})
 }
 

@@ -32,6 +32,10 @@ type backoffState struct {
 	level int       // backoffs in a row; the next one lasts twice as long
 	until time.Time // not tried before this
 	last  time.Time // the last failure counted
+	// self: the destination's hosts included this MTA when last tried,
+	// so that its mail skipped during the backoff does not go to a
+	// fallback relay either (fallback.go).
+	self bool
 }
 
 func newBackoffs() *backoffs {

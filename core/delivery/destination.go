@@ -24,6 +24,22 @@ type destination struct {
 	// rateWaited marks a delivery that waited for its destination's
 	// rate_delay (rate.go): its attempt's log line says so.
 	rateWaited bool
+	// mayFallBack marks the default route's recipients (MX, or the
+	// relay), which [delivery] fallback_relay takes when their own hosts
+	// do not (fallback.go); own is their route as the recipients carry
+	// it, whose tls= and source= the fallback keeps, as the relay does.
+	mayFallBack bool
+	own         Route
+	// selfMX: this MTA is one of the domain's MX hosts, so its mail never
+	// goes to a fallback relay, which would hand it back (Postfix 2.2 and
+	// later: not for a destination it is MX host for).
+	selfMX bool
+	// isFallback marks a fallback relay's own destination, made for the
+	// recipients the destination proper left (fallback.go).
+	isFallback bool
+	// fellBack names the fallback relays tried, for the attempt's log
+	// line and trace event.
+	fellBack []string
 }
 
 // hop is one host a destination may be reached through.
@@ -87,7 +103,7 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 		}
 		d := byName[key]
 		if d == nil {
-			d = &destination{name: key, key: key, route: rt}
+			d = &destination{name: key, key: key, route: rt, own: rt, mayFallBack: rt.Kind == RouteMX}
 			if relay != nil && rt.Kind == RouteMX {
 				// The relay's own route: its TLS policy and AUTH, unless
 				// the recipient's route asks for a TLS policy of its own.

@@ -86,6 +86,11 @@ type outcome struct {
 	notDue bool
 	// softBounced marks a permanent failure soft_bounce deferred.
 	softBounced bool
+	// notFound marks a permanent failure because the destination could
+	// not be found (NXDOMAIN, no mail host, no MX host with an address):
+	// [delivery] fallback_relay still takes the recipient, as Postfix's
+	// smtp_fallback_relay does (fallback.go).
+	notFound bool
 	// rerouted marks a recipient a stage (routeBy) moved to route at the
 	// deliver hook; recording the outcome stores both with it
 	// (noteRoute).

@@ -37,7 +37,11 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 	if until, ok := a.rt.backoff.blocked(d.key, a.clock()); ok {
 		o := temporary(backingOff.With(d.name + " until " + until.UTC().Format(time.RFC3339)).Error())
 		o.skipped = true
-		return forAll(d, o), ""
+		// A destination in backoff costs its mail no connect timeouts:
+		// it goes to the fallback relays at once, unless its hosts
+		// included this MTA when they were last tried.
+		d.selfMX = a.rt.backoff.self(d.key)
+		return a.fallBack(ctx, m, body, d, forAll(d, o), "")
 	}
 	if delay := a.rateDelay(d); delay > 0 {
 		until, waited, ok := a.rt.rate.take(d.key, m.ID, a.clock(), delay)
@@ -58,8 +62,9 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		if until := a.rt.backoff.record(d.key, a.clock(), res, site, saw421, a.rt.opt); !until.IsZero() {
 			a.log.Warn("delivery: destination in backoff", "id", m.ID, "dest", d.name, "until", until, "after_421", saw421)
 		}
+		a.rt.backoff.noteSelf(d.key, d.selfMX)
 	}
-	return res, via
+	return a.fallBack(ctx, m, body, d, res, via)
 }
 
 // withdrawnAll reports whether the attempt stopped, every recipient of
@@ -152,7 +157,7 @@ hosts:
 		if len(addrs) == 0 {
 			if h.implicit && (err == nil || dnsresolve.IsNotFound(err)) {
 				// RFC 5321 §5.1: no MX and no address: nowhere to deliver.
-				return all(permanent(noMailHost.With(d.domain))), "", false
+				return all(notFound(noMailHost.With(d.domain))), "", false
 			}
 			if err == nil || dnsresolve.IsNotFound(err) {
 				noAddress++
@@ -205,6 +210,7 @@ hosts:
 				// to go (Postfix: "mail for … loops back to myself").
 				// Behind better hosts, it waits for them.
 				a.log.Warn("delivery: MX host is this MTA", "id", m.ID, "domain", d.domain, "host", h.host, "addr", addr)
+				d.selfMX = true
 				if h.pref == hops[0].pref {
 					return all(permanent(mailLoop.With(d.domain + ": " + err.Error()))), "", false
 				}
@@ -236,6 +242,11 @@ hosts:
 		last = fmt.Errorf("%w; gave up after %s", last, stopped)
 	}
 	if rtls != nil && rtlsOnly && stopped == "" && deferred == nil {
+		if d.isFallback {
+			// Only the fallback relay failed the sender's requirements:
+			// the recipient domain's own hosts may yet meet them.
+			return all(temporary(retried(rtls).With(last.Error()).Error())), "", saw421
+		}
 		// RFC 8689 §4.2.2: no host met the sender's requirements.
 		return all(permanent(rtls.With(last.Error()))), "", saw421
 	}
@@ -248,7 +259,7 @@ hosts:
 		// answer, so retrying for max_age would only delay the report;
 		// Postfix bounces these at once too (5.4.4, "Host not found").
 		// A lookup that failed (SERVFAIL, timeout) keeps it temporary.
-		return all(permanent(noMXAddress.With(d.domain + ": " + last.Error()))), "", false
+		return all(notFound(noMXAddress.With(d.domain + ": " + last.Error()))), "", false
 	}
 	if last == nil {
 		last = errors.New("no host to try")
@@ -382,7 +393,7 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 	case errors.Is(err, dnsresolve.ErrNullMX):
 		o = permanent(reply.NullMX.With(d.domain)) // RFC 7505 §4.2
 	case dnsresolve.IsNotFound(err):
-		o = permanent(noSuchDomain.With(d.domain))
+		o = notFound(noSuchDomain.With(d.domain))
 	case err != nil:
 		o = temporary(dnsFailure.With(err.Error()).Error())
 	case len(mxs) == 0:
@@ -397,6 +408,11 @@ func (a *Agent) mxHops(ctx context.Context, d *destination) ([]hop, *outcome) {
 		hops := make([]hop, len(mxs))
 		for i, mx := range mxs {
 			hops[i] = hop{host: mx.Host, port: port, mx: true, pref: mx.Pref, dnssec: dane && secure, mxSecure: secure}
+			// This host by name, whatever its preference: the domain's
+			// mail must not go to a fallback relay that would hand it
+			// back (Postfix's rule; its MX hosts better than this one
+			// are tried as ever).
+			d.selfMX = d.selfMX || strings.EqualFold(strings.TrimSuffix(mx.Host, "."), strings.TrimSuffix(a.host, "."))
 		}
 		return hops, nil
 	}

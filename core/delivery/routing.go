@@ -48,6 +48,12 @@ type Routing struct {
 	// Postfix's relayhost with smtp_sasl_password_maps. Nil: New makes it
 	// from Config.Relay (see relayRoute).
 	Relay *Route
+	// Fallback is [delivery] fallback_relay as routes, tried in order for
+	// the default route's recipients their own hosts did not take
+	// (fallback.go), as Postfix's smtp_fallback_relay; written as smtp:
+	// routes their files are resolved. Nil: New makes them from
+	// Config.FallbackRelay.
+	Fallback []Route
 }
 
 // forgetAfter is how long a destination's failures are remembered after

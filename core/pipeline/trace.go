@@ -52,6 +52,10 @@ type DeliveryEvent struct {
 	// SoftBounce are the recipients that failed for good and that
 	// soft_bounce deferred instead.
 	SoftBounce []string `json:"soft_bounce,omitempty"`
+	// Fallback names the fallback relays ([delivery] fallback_relay) the
+	// attempt tried, comma-separated, after the destination's own hosts
+	// did not take the recipients; Via is then the last one's server.
+	Fallback string `json:"fallback_relay,omitempty"`
 	// Stages, in the event of destination "deliver hook", is what the
 	// stages asked at the deliver hook did to the recipients it names:
 	// those a stage refused, discarded, quarantined or failed on.
