@@ -355,6 +355,17 @@ func (im *importer) topLevelFlags() {
 }
 
 func (im *importer) limits() {
+	var b strings.Builder
+	im.messageSizeLimit(&b)
+	im.clientLimits(&b)
+	if b.Len() > 0 {
+		fmt.Fprintf(&im.body, "\n[limits]\n%s", b.String())
+	}
+}
+
+// messageSizeLimit writes message_size_limit, or Postfix's default, as
+// max_message_size to b.
+func (im *importer) messageSizeLimit(b *strings.Builder) {
 	p := im.p
 	n, err := strconv.ParseInt(p.value("message_size_limit"), 10, 64)
 	switch {
@@ -370,8 +381,7 @@ func (im *importer) limits() {
 		from += " (not set: Postfix's default, 10240000; Sluice's is 50 MiB)"
 	}
 	p.take("message_size_limit")
-	fmt.Fprintf(&im.body, "\n[limits]\n")
-	kv(&im.body, from, "max_message_size", strconv.FormatInt(n, 10))
+	kv(b, from, "max_message_size", strconv.FormatInt(n, 10))
 }
 
 // saslOption is a SASL parameter from main.cf, else from a submission

@@ -32,7 +32,6 @@ var pfReasons = map[string]string{
 	"lmtp_bind_address":                   "none: LMTP connections leave from the kernel's choice",
 	"lmtp_fallback_relay":                 "none: an lmtp: route has no fallback relay ([delivery] fallback_relay serves MX and relay mail)",
 	"smtp_address_preference":             "none: a preference, where Sluice dials A then AAAA; [delivery] address_family = \"ipv4\" or \"ipv6\" dials one family only, by hand",
-	"smtpd_client_recipient_rate_limit":   "none per client IP: [limits] recipient_rate_per_sender counts accepted recipients per AUTH user, else per MAIL FROM (600 a minute by default); message_rate_per_ip counts a client's messages, by hand",
 	"minimal_backoff_time":                "[delivery] retry, a list of intervals, by hand",
 	"maximal_backoff_time":                "[delivery] retry, a list of intervals, by hand",
 	"queue_minfree":                       "[limits] queue_minfree (64 MiB by default), by hand",

@@ -40,17 +40,3 @@ func TestImportPostfixTLSRequiredEnable(t *testing.T) {
 		}
 	}
 }
-
-// smtpd_client_recipient_rate_limit counts per client IP, which no
-// [limits] key does (recipient_rate_per_sender counts per sender): it is
-// listed as not carried over with that reason.
-func TestImportPostfixClientRecipientRate(t *testing.T) {
-	dir := writePostfix(t, "postfix", map[string]string{"main.cf": "myhostname = mx.example.org\nsmtpd_client_recipient_rate_limit = 100\n", "master.cf": "smtp inet n - y - - smtpd\n"})
-	out, err := importPostfix(dir, "host")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out, "smtpd_client_recipient_rate_limit = 100\n#       none per client IP: [limits] recipient_rate_per_sender") {
-		t.Errorf("smtpd_client_recipient_rate_limit not listed with why:\n%s", out)
-	}
-}

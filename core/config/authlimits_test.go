@@ -21,6 +21,7 @@ func TestSessionLimitDefaults(t *testing.T) {
 		AuthFailureDelay: Duration{time.Second}, MaxHeaderSize: 100 << 10, QueueMinFree: 64 << 20, MaxDataMemory: 512 << 20, MaxHops: 50,
 		MaxJunkCommands: 100, ClientIPv6PrefixLength: 84, MinDataRate: 500,
 		RecipientRatePerSender: Rate{PerMinute: 600, Burst: 1000},
+		RecipientRatePerIP:     Rate{PerMinute: -1, Burst: -1}, SoftErrors: 10, ErrorDelay: Duration{time.Second},
 	}
 	if l != want {
 		t.Fatalf("limits\n%+v, want\n%+v", l, want)

@@ -40,6 +40,8 @@ func (c *Config) validateLimits(f finder) error {
 		{"message_rate_per_ip", l.MessageRatePerIP.PerMinute},
 		{"message_rate_per_sender", l.MessageRatePerSender.PerMinute},
 		{"recipient_rate_per_sender", l.RecipientRatePerSender.PerMinute},
+		{"recipient_rate_per_ip", l.RecipientRatePerIP.PerMinute},
+		{"soft_errors", l.SoftErrors},
 	} {
 		if err := noLimitOrPositive(f, "limits", v.key, v.n); err != nil {
 			return err
@@ -56,10 +58,15 @@ func (c *Config) validateLimits(f finder) error {
 		key string
 		r   Rate
 	}{{"message_rate_per_ip", l.MessageRatePerIP}, {"message_rate_per_sender", l.MessageRatePerSender},
-		{"recipient_rate_per_sender", l.RecipientRatePerSender}} {
+		{"recipient_rate_per_sender", l.RecipientRatePerSender}, {"recipient_rate_per_ip", l.RecipientRatePerIP}} {
 		if !r.r.Unlimited() && r.r.Burst < 1 {
 			return f.err("limits", -1, r.key, r.key+": burst must be positive")
 		}
+	}
+	if c.written("limits", "recipient_rate_per_ip", "burst") && !c.written("limits", "recipient_rate_per_ip", "per_minute") {
+		// Its per_minute defaults to off, which would drop the burst
+		// without a word.
+		return f.err("limits", -1, "recipient_rate_per_ip", "recipient_rate_per_ip: a burst needs a per_minute (the limit is off without one)")
 	}
 	return nil
 }

@@ -83,6 +83,13 @@ func (c *Config) applyDefaults() {
 		l.RecipientRatePerSender = Rate{PerMinute: 600, Burst: 1000}
 	}
 	defRate(&l.RecipientRatePerSender, 600)
+	// Off unless set, as Postfix's smtpd_client_recipient_rate_limit: a
+	// per-IP count would bind a large site's outbound relay first.
+	defRate(&l.RecipientRatePerIP, -1)
+	defInt(&l.SoftErrors, 10)
+	if l.ErrorDelay.Duration == 0 && !c.written("limits", "error_delay") {
+		l.ErrorDelay.Duration = time.Second // "0s" written: no tarpit
+	}
 	if l.AuthLockout.Duration == 0 {
 		l.AuthLockout.Duration = 15 * time.Minute
 	}

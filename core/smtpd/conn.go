@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -34,6 +35,11 @@ type conn struct {
 	// greet is the listener's greet_pause when the connection was
 	// accepted.
 	greet *greetPause
+
+	// ctx ends when the connection is closed or Shutdown begins: the
+	// error tarpit's waits end with it (tarpit.go).
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	// ipKey is the clientKey the connection counts under in Server.perIP,
 	// once counted (ipCounted); guarded by Server.mu. A connection from a
@@ -77,10 +83,13 @@ func tcpAddrPort(a net.Addr) netip.AddrPort {
 
 func newConn(l *listener, raw net.Conn) *conn {
 	client, local := tcpAddrPort(raw.RemoteAddr()), tcpAddrPort(raw.LocalAddr())
+	ctx, cancel := context.WithCancel(l.srv.ctx)
 	return &conn{
 		Conn:        raw,
 		srv:         l.srv,
 		l:           l,
+		ctx:         ctx,
+		cancel:      cancel,
 		tlsRequired: l.tlsRequired.Load(),
 		hideClient:  l.hideClient.Load(),
 		greet:       l.greet.Load(),
@@ -132,6 +141,7 @@ func (c *conn) Close() error {
 	first := false
 	c.once.Do(func() {
 		first = true
+		c.endWaits()
 		// The session is over: its max_connections slot is free while
 		// the socket lingers.
 		c.srv.untrack(c)
@@ -145,7 +155,10 @@ func (c *conn) Close() error {
 // abort closes a connection that is not served, untracked at once and
 // without linger: nothing was written that the peer must still read.
 func (c *conn) abort() {
-	c.once.Do(func() { c.srv.untrack(c) })
+	c.once.Do(func() {
+		c.endWaits()
+		c.srv.untrack(c)
+	})
 	_ = c.Conn.Close()
 }
 
@@ -192,13 +205,16 @@ func (c *conn) messages() int {
 	return c.nMsgs
 }
 
-// countError counts one refusal and returns the count so far. Counts
-// survive STARTTLS: they belong to the connection.
+// countError counts one refusal and returns the count so far, once the
+// error tarpit has held its reply back (tarpit). Counts survive STARTTLS:
+// they belong to the connection. No lock may be held: the wait may last.
 func (c *conn) countError() int {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.nErrs++
-	return c.nErrs
+	n := c.nErrs
+	c.mu.Unlock()
+	c.tarpit(n)
+	return n
 }
 
 // countJunk counts one command that moved no transaction forward and
@@ -232,11 +248,12 @@ func (c *conn) endTxn() {
 }
 
 // drain is Shutdown's notice: an idle session ends now, one in a
-// transaction at endTxn.
+// transaction at endTxn; a tarpit wait ends now, and none follows.
 func (c *conn) drain() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.closing = true
+	c.endWaits()
 	if !c.inTxn {
 		c.sayGoodbye()
 	}

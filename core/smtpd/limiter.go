@@ -18,7 +18,8 @@ const sweepEvery = 4096
 // IPv6. One site is commonly given a whole /64 (RFC 6177), so a client
 // counted by its own IPv6 address could take a fresh one for every
 // connection and pass max_connections_per_ip, connection_rate_per_ip,
-// message_rate_per_ip and auth_failures_per_ip as if they were not there.
+// message_rate_per_ip, recipient_rate_per_ip and auth_failures_per_ip as
+// if they were not there.
 // Postfix's anvil groups likewise (smtpd_client_ipv6_prefix_length).
 func (s *Server) clientKey(ip netip.Addr) netip.Addr {
 	bits := s.lim().ClientIPv6PrefixLength

@@ -29,6 +29,7 @@ func (s *Server) SetLimits(c *config.Config) {
 	s.msgRateIP.setRate(next.MessageRatePerIP)
 	s.msgRateSender.setRate(next.MessageRatePerSender)
 	s.rcptRate.setRate(next.RecipientRatePerSender)
+	s.rcptRateIP.setRate(next.RecipientRatePerIP)
 	s.authFails.set(next.AuthFailuresPerIP, next.AuthLockout.Duration)
 	if smtpLimits(old) == smtpLimits(&next) {
 		return

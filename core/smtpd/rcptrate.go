@@ -9,15 +9,23 @@ import (
 // recipient_rate_per_sender bounds the recipients a sender may add a
 // minute, which message_rate_per_sender alone leaves at that rate times
 // max_recipients: a stolen submission password would send to 60,000
-// addresses a minute. A token is spent for each recipient accepted; one
-// refused after the rate (the Policy: a stage, an unknown user, a refusal
-// held back by delay_reject) gives its token back, and so do all of a
-// transaction's when no message comes of it (RSET, QUIT or a lost
-// connection before the end of the data, a message refused at DATA), so
-// that the limit counts what is sent, as the recipient quotas Postfix
-// sites run (policyd-rate-limit, postfwd at END-OF-MESSAGE) count a
-// message's recipients. sluice sendmail, which resets the transaction
-// when one recipient is refused, does not lose the rest's tokens.
+// addresses a minute. recipient_rate_per_ip bounds those of one client
+// (Postfix's smtpd_client_recipient_rate_limit), whatever senders it
+// gives. A token of each is spent for each recipient accepted; one
+// refused after the rates (the Policy: a stage, an unknown user, a
+// refusal held back by delay_reject) gives its tokens back, and so do
+// all of a transaction's when no message comes of it (RSET, QUIT or a
+// lost connection before the end of the data, a message refused at
+// DATA), so that the limits count what is sent, as the recipient quotas
+// Postfix sites run (policyd-rate-limit, postfwd at END-OF-MESSAGE)
+// count a message's recipients. sluice sendmail, which resets the
+// transaction when one recipient is refused, does not lose the rest's
+// tokens.
+
+// rcptKeys are the buckets of the recipient rates one recipient spent a
+// token from ("" none): the sender's and the client's. They stay the
+// same through a transaction.
+type rcptKeys struct{ sender, ip string }
 
 // senderRateKey is the bucket of the per-sender rates for the transaction
 // from: the AUTH user, else the reverse-path. ok is false when the sender
@@ -35,26 +43,53 @@ func (s *Server) senderRateKey(info *SessionInfo, from string) (key string, ok b
 	return strings.ToLower(from), true
 }
 
-// takeRcptRate spends a token of the transaction's sender for one
-// recipient; it returns the refusal when there is none left, and the
-// key to give the token back under (giveRcptRate) when the recipient is
-// refused after all.
-func (s *Server) takeRcptRate(info *SessionInfo) (key string, r *reply.Reply) {
-	key, ok := s.senderRateKey(info, info.From)
-	if !ok {
-		return "", nil
+// clientRateKey is the bucket of the per-IP recipient rate: the client
+// by clientKey, as message_rate_per_ip counts it. A client in
+// relay_networks is not limited (Postfix's
+// smtpd_client_event_limit_exceptions, $mynetworks); one that
+// authenticated is, as by message_rate_per_ip.
+func (s *Server) clientRateKey(info *SessionInfo) (key string, ok bool) {
+	if s.inRelayNetworks(info) {
+		return "", false
 	}
-	if !s.rcptRate.take(key, s.clock()) {
-		return "", recipientRateSender.With("recipient_rate_per_sender " + key)
-	}
-	return key, nil
+	return s.clientKey(info.Client.Addr()).String(), true
 }
 
-// giveRcptRate returns n tokens takeRcptRate spent under key ("" took
-// none).
-func (s *Server) giveRcptRate(key string, n int) {
-	if key != "" && n > 0 {
-		s.rcptRate.give(key, n)
+// takeRcptRate spends a token of the client's and of the transaction's
+// sender's recipient buckets for one recipient; it returns the refusal
+// when either has none left (spending neither), and the keys to give the
+// tokens back under (giveRcptRate) when the recipient is refused after
+// all.
+func (s *Server) takeRcptRate(info *SessionInfo) (rcptKeys, *reply.Reply) {
+	now := s.clock()
+	var k rcptKeys
+	if key, ok := s.clientRateKey(info); ok {
+		if !s.rcptRateIP.take(key, now) {
+			return rcptKeys{}, recipientRateIP.With("recipient_rate_per_ip " + key)
+		}
+		k.ip = key
+	}
+	if key, ok := s.senderRateKey(info, info.From); ok {
+		if !s.rcptRate.take(key, now) {
+			s.giveRcptRate(k, 1)
+			return rcptKeys{}, recipientRateSender.With("recipient_rate_per_sender " + key)
+		}
+		k.sender = key
+	}
+	return k, nil
+}
+
+// giveRcptRate returns n tokens of each bucket takeRcptRate spent from
+// under k.
+func (s *Server) giveRcptRate(k rcptKeys, n int) {
+	if n <= 0 {
+		return
+	}
+	if k.ip != "" {
+		s.rcptRateIP.give(k.ip, n)
+	}
+	if k.sender != "" {
+		s.rcptRate.give(k.sender, n)
 	}
 }
 
@@ -62,8 +97,8 @@ func (s *Server) giveRcptRate(key string, n int) {
 // transaction ended without a message taken.
 func (s *session) refundRate(tx *txn) {
 	s.mu.Lock()
-	key, n := tx.rateKey, tx.rateSpent
+	k, n := tx.rateKeys, tx.rateSpent
 	tx.rateSpent = 0
 	s.mu.Unlock()
-	s.srv.giveRcptRate(key, n)
+	s.srv.giveRcptRate(k, n)
 }

@@ -47,6 +47,7 @@ var (
 	// RFC 5321 §4.5.3.1.10: 452 for too many recipients; the client
 	// sends the rest later.
 	recipientRateSender = reply.Reply{Code: 452, Enhanced: [3]int{4, 7, 0}, Text: "Recipient rate limit for this sender reached, send the rest later"}
+	recipientRateIP     = reply.Reply{Code: 452, Enhanced: [3]int{4, 7, 0}, Text: "Recipient rate limit for your address reached, send the rest later"}
 	// RFC 1870 §6.3 and RFC 3463 X.3.4 ("per-message size limit ... for
 	// physical or policy reasons"): the header section is over
 	// max_header_size.

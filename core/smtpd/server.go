@@ -49,8 +49,9 @@ type Options struct {
 	// them through; default: the config's [auth] users_file, read again
 	// whenever it changes.
 	Users UserDB
-	// Sleep waits before a failed AUTH is answered (auth_failure_delay);
-	// it returns early when ctx ends. Tests replace it.
+	// Sleep waits before a failed AUTH is answered (auth_failure_delay)
+	// and before an error reply past soft_errors (error_delay, the
+	// tarpit); it returns early when ctx ends. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration)
 	// Metrics counts connections and transactions (nil: none).
 	Metrics *metrics.Metrics
@@ -105,6 +106,7 @@ type Server struct {
 	msgRateIP     *buckets // by IP
 	msgRateSender *buckets // by AUTH user or reverse-path
 	rcptRate      *buckets // accepted recipients, by AUTH user or reverse-path
+	rcptRateIP    *buckets // accepted recipients, by IP
 	authFails     *authFailures
 
 	// dataMem is the message data all sessions hold now.
@@ -191,6 +193,7 @@ func newServer(opt Options) (*Server, error) {
 		msgRateIP:     newBuckets(lim.MessageRatePerIP),
 		msgRateSender: newBuckets(lim.MessageRatePerSender),
 		rcptRate:      newBuckets(lim.RecipientRatePerSender),
+		rcptRateIP:    newBuckets(lim.RecipientRatePerIP),
 		authFails:     newAuthFailures(lim),
 	}
 	s.domains.Store(domainsOf(opt.Config))

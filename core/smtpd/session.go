@@ -69,13 +69,13 @@ type txn struct {
 	// overshoot counts the RCPTs that added no one: refused over
 	// max_recipients, or repeating a recipient.
 	overshoot int
-	// rateLogged: a recipient was refused by recipient_rate_per_sender
-	// and logged; the transaction's next such refusals are not.
+	// rateLogged: a recipient was refused by a recipient rate and
+	// logged; the transaction's next such refusals are not.
 	rateLogged bool
-	// rateKey and rateSpent are the recipient_rate_per_sender tokens the
+	// rateKeys and rateSpent are the recipient rates' tokens the
 	// accepted recipients spent, given back if no message comes of them
 	// (refundRate).
-	rateKey   string
+	rateKeys  rcptKeys
 	rateSpent int
 	// ended: Data has answered (or lost) the transaction and counted it;
 	// a reset after that ends nothing. Guarded by session.mu.
@@ -307,9 +307,8 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 	if !rate {
 		return r, rcptCounted
 	}
-	// Out of recipient_rate_per_sender: as over max_recipients, the
-	// client sends the rest later, and only a client that goes on and on
-	// is in error.
+	// Out of a recipient rate: as over max_recipients, the client sends
+	// the rest later, and only a client that goes on and on is in error.
 	if s.tx.overshoot++; s.tx.overshoot > rcptOvershoot {
 		return r, rcptCounted
 	}
@@ -321,8 +320,8 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 }
 
 // addRcpt adds to to the transaction unless it is refused; mb and perr
-// are parseMailbox's result for it; rate reports a refusal by
-// recipient_rate_per_sender. s.mu is held.
+// are parseMailbox's result for it; rate reports a refusal by a
+// recipient rate. s.mu is held.
 func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOptions) (r *reply.Reply, rate bool) {
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
 	// The DSN parameters come first, so that the Policy (and the pipeline
@@ -338,12 +337,12 @@ func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOpti
 	if opts.OriginalRecipient != "" {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
-	r, rate, key := s.srv.checkRcpt(&s.info, &rc, mb, perr)
+	r, rate, keys := s.srv.checkRcpt(&s.info, &rc, mb, perr)
 	if r != nil {
 		return r, rate
 	}
-	if key != "" {
-		s.tx.rateKey = key
+	if keys != (rcptKeys{}) {
+		s.tx.rateKeys = keys
 		s.tx.rateSpent++
 	}
 	s.tx.add(rc)
