@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -114,13 +115,17 @@ func TestMaxDataMemoryConfig(t *testing.T) {
 		"max_data_memory = 104857600":   100 << 20,
 		"max_data_memory = -1":          -1,
 		"max_message_size = 1000\nmax_data_memory = 2000": 2000,
+		// Twice this passes 2^63: the bound saturates rather than wrap.
+		"max_message_size = 9223372036854775807": math.MaxInt64,
+		"max_message_size = 4611686018427387904": math.MaxInt64,
 	} {
 		c, err := Parse("f.toml", []byte(minimal+"[limits]\n"+src+"\n"))
 		if err != nil || c.Limits.MaxDataMemory != want {
 			t.Errorf("%q: %d, %v; want %d", src, c.Limits.MaxDataMemory, err, want)
 		}
 	}
-	for _, src := range []string{"max_data_memory = -2", "max_message_size = 1000\nmax_data_memory = 1999"} {
+	for _, src := range []string{"max_data_memory = -2", "max_message_size = 1000\nmax_data_memory = 1999",
+		"max_message_size = 9223372036854775807\nmax_data_memory = 536870912"} {
 		_, err := Parse("f.toml", []byte(minimal+"[limits]\n"+src+"\n"))
 		if err == nil || !strings.Contains(err.Error(), "max_data_memory must be at least twice max_message_size") || !strings.HasPrefix(err.Error(), "f.toml:") {
 			t.Errorf("%q: %v", src, err)

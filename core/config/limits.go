@@ -1,6 +1,9 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // validateLimits checks [limits]. Zero has already become the default.
 // The session limits a server cannot run without (size, recipients, line
@@ -50,9 +53,9 @@ func (c *Config) validateLimits(f finder) error {
 	if p := l.ClientIPv6PrefixLength; p < 1 || p > 128 {
 		return f.err("limits", -1, "client_ipv6_prefix_length", fmt.Sprintf("client_ipv6_prefix_length must be from 1 to 128, not %d", p))
 	}
-	if m := l.MaxDataMemory; m < -1 || (m >= 0 && m < 2*l.MaxMessageSize) {
+	if m := l.MaxDataMemory; m < -1 || (m >= 0 && m < twice(l.MaxMessageSize)) {
 		return f.err("limits", -1, "max_data_memory", fmt.Sprintf(
-			"max_data_memory must be at least twice max_message_size (%d bytes), or -1 for no limit: with less, one message of the largest size would leave next to nothing for the other sessions", 2*l.MaxMessageSize))
+			"max_data_memory must be at least twice max_message_size (%d bytes), or -1 for no limit: with less, one message of the largest size would leave next to nothing for the other sessions", twice(l.MaxMessageSize)))
 	}
 	for _, r := range []struct {
 		key string
@@ -78,4 +81,14 @@ func noLimitOrPositive(f finder, table, key string, n int) error {
 		return f.err(table, -1, key, fmt.Sprintf("%s must be positive, or -1 for no limit, not %d", key, n))
 	}
 	return nil
+}
+
+// twice is 2n for n >= 0, at most math.MaxInt64: a max_message_size
+// past 2^62 made 2n negative, so max_data_memory's bound passed any
+// value and its default fell back to 512 MiB, less than one message.
+func twice(n int64) int64 {
+	if n > math.MaxInt64/2 {
+		return math.MaxInt64
+	}
+	return 2 * n
 }

@@ -67,7 +67,7 @@ func (c *Config) applyDefaults() {
 	defInt(&l.ClientIPv6PrefixLength, 84)
 	defInt(&l.MinDataRate, 500)
 	if l.MaxDataMemory == 0 {
-		l.MaxDataMemory = max(512<<20, 2*l.MaxMessageSize)
+		l.MaxDataMemory = max(512<<20, twice(l.MaxMessageSize))
 	}
 	defRate := func(r *Rate, perMinute int) {
 		defInt(&r.PerMinute, perMinute)
