@@ -33,10 +33,12 @@ func (a *api) flushDomain(w http.ResponseWriter, r *http.Request) {
 }
 
 // ParseSite reads a domain to flush as envelope.Site compares them:
-// lower-cased, without a trailing dot. It must be a domain or an address
-// literal (RFC 5321 §4.1.3); an address is refused rather than taken for
-// its domain, since "flush a@b" may mean one message. The CLI checks its
-// --domain with it before asking the daemon.
+// lower-cased, without a trailing dot, an internationalized one as its
+// A-label (envelope.SiteDomain), so that either spelling flushes the mail
+// of both. It must be a domain or an address literal (RFC 5321 §4.1.3);
+// an address is refused rather than taken for its domain, since "flush
+// a@b" may mean one message. The CLI checks its --domain with it before
+// asking the daemon.
 func ParseSite(v string) (string, error) {
 	if v == "" {
 		return "", fmt.Errorf("domain must not be empty")
@@ -48,5 +50,5 @@ func ParseSite(v string) (string, error) {
 	if !envelope.ValidDomain(d) {
 		return "", fmt.Errorf("domain %q: not a domain or an address literal ([192.0.2.1])", v)
 	}
-	return d, nil
+	return envelope.SiteDomain(d), nil
 }

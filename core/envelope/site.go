@@ -1,16 +1,52 @@
 package envelope
 
-import "strings"
+import (
+	"strings"
+
+	"golang.org/x/net/idna"
+)
 
 // Site is the domain of addr as delivery groups recipients by it: what
 // follows the last "@" (the local part may hold one, RFC 5321 §4.1.2),
-// lower-cased (domains compare case-insensitively, RFC 5321 §2.4), without
-// a trailing dot. An address without "@" is its own site, lower-cased.
-// The queue's shape and a flush of one domain count and select by it.
+// as SiteDomain folds it. An address without "@" is its own site. The
+// queue's shape and a flush of one domain count and select by it.
 func Site(addr string) string {
 	d := addr
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
 		d = addr[i+1:]
 	}
-	return strings.TrimSuffix(strings.ToLower(d), ".")
+	return SiteDomain(d)
+}
+
+// SiteDomain folds domain d to the one spelling of its site: lower-cased
+// (domains compare case-insensitively, RFC 5321 §2.4), without a trailing
+// dot, and each internationalized label as its A-label (RFC 5890
+// §2.3.2.1, with the UTS #46 lookup mapping), since a recipient may spell
+// one domain in UTF-8 (SMTPUTF8, RFC 6531 §3.2) or in ASCII and DNS knows
+// only the latter: "Bücher.example" and "xn--bcher-kva.example" are one
+// site. A label that does not convert is kept, lower-cased.
+func SiteDomain(d string) string {
+	d = strings.TrimSuffix(d, ".")
+	if !isASCII(d) {
+		labels := strings.Split(d, ".")
+		for i, l := range labels {
+			if isASCII(l) {
+				continue
+			}
+			if a, err := idna.Lookup.ToASCII(l); err == nil {
+				labels[i] = a
+			}
+		}
+		d = strings.Join(labels, ".")
+	}
+	return strings.ToLower(d)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
