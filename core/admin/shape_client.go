@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"time"
@@ -43,11 +44,20 @@ func (c *Client) Shape(q ShapeQuery) (*QueueShape, []byte, error) {
 
 // FlushDomain makes the active messages with a pending recipient in
 // domain due now, waiting as long as Flush: it reads the whole queue.
+// A daemon from before flush --domain ignores the parameter and flushes
+// every message, answering without "domain": that is an error, so that
+// nobody is told only domain's mail went.
 func (c *Client) FlushDomain(domain string) (*ActionResult, []byte, error) {
-	var r ActionResult
+	var r struct {
+		ActionResult
+		Domain string `json:"domain"`
+	}
 	var raw []byte
 	hc := *c.HTTP
 	hc.Timeout = max(hc.Timeout, flushTimeout)
 	err := c.do(&hc, "POST", "/api/queue/flush?"+url.Values{"domain": {domain}}.Encode(), &r, &raw)
-	return &r, raw, err
+	if err == nil && r.Domain == "" {
+		err = fmt.Errorf("the daemon at %s does not know flush --domain (an older sluice): it flushed every active message (%d) and forgot every destination's backoff", c.where(), r.Count)
+	}
+	return &r.ActionResult, raw, err
 }
