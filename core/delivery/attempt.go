@@ -128,10 +128,10 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		a.softBounce(res)
 		remote := remoteHost(via)
 		for addr, o := range res {
-			if o.remote == "" {
+			if o.remote == "" && !o.ownReply {
 				o.remote = remote
 			}
-			if o.via == "" {
+			if o.via == "" && !o.ownReply {
 				o.via = via
 			}
 			results[addr] = o

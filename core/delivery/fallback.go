@@ -59,10 +59,11 @@ func fallbackRoutes(relays []string) []Route {
 // destination's own hosts, sends it on to the fallback relays: a deferral
 // (a skipped one too: the destination in backoff) or a destination not
 // found. Not a recipient withdrawn during the attempt, nor one waiting for
-// a rate delay.
+// a rate delay, nor one a server may have taken (the connection lost
+// after the final dot: the fallback relay would deliver it twice).
 func wantsFallback(o outcome) bool {
 	switch {
-	case o == notSent || !o.rateUntil.IsZero():
+	case o == notSent || !o.rateUntil.IsZero() || o.mayBeTaken:
 		return false
 	case o.status == envelope.RcptPending:
 		return true
@@ -76,7 +77,7 @@ func wantsFallback(o outcome) bool {
 // relay did for a recipient replaces what its own hosts did, but for a
 // fallback relay in backoff.
 func (a *Agent) fallBack(ctx context.Context, m *envelope.Message, body []byte, d *destination, res map[string]outcome, via string) (map[string]outcome, string) {
-	if len(a.rt.opt.Fallback) == 0 || !d.mayFallBack || d.selfMX || ctx.Err() != nil {
+	if !a.fallsBack(d) || ctx.Err() != nil {
 		return res, via
 	}
 	rcpts := fallbackRcpts(d.rcpts, res)
@@ -113,6 +114,13 @@ func (a *Agent) fallBack(ctx context.Context, m *envelope.Message, body []byte, 
 		rcpts = fallbackRcpts(rcpts, out)
 	}
 	return out, via
+}
+
+// fallsBack reports whether d's recipients may go to a fallback relay:
+// there is one, they take the default route, and d's hosts are not this
+// MTA's.
+func (a *Agent) fallsBack(d *destination) bool {
+	return len(a.rt.opt.Fallback) > 0 && d.mayFallBack && !d.selfMX
 }
 
 // fallbackRcpts are the recipients of rcpts res leaves to a fallback
@@ -161,6 +169,9 @@ func mergeFallback(p, f outcome, dest, fb string) outcome {
 		return f
 	}
 	f.reply += " [fallback_relay, after " + dest + ": " + p.reply + "]"
+	// No server of the fallback relay answered: the reply is Sluice's,
+	// not the MX's that deferred before it (RFC 3464 §2.3.5).
+	f.ownReply = f.remote == ""
 	return f
 }
 
@@ -173,7 +184,9 @@ func (a *Agent) fallbackDest(d *destination, rt Route, rcpts []*envelope.Recipie
 		rt.TLS, rt.CAFile = t, d.own.CAFile
 	}
 	rt.Source = rt.Source.over(d.own.Source)
-	return &destination{name: rt.Addr, key: rt.Addr, route: rt, relay: hostPort(rt.Addr, a.cfg.Port),
+	// Its backoff is its own, not that of a recipient domain of the
+	// same name (a fallback relay written as a bare host).
+	return &destination{name: rt.Addr, key: fallbackKey + rt.Addr, route: rt, relay: hostPort(rt.Addr, a.cfg.Port),
 		rcpts: rcpts, isFallback: true}
 }
 
@@ -195,6 +208,11 @@ func (a *Agent) deliverFallback(ctx context.Context, m *envelope.Message, body [
 	}
 	return res, via
 }
+
+// fallbackKey begins a fallback relay's backoff key, written as a route's
+// key is ("smtp:…") with a kind no route has, so that it is no recipient
+// domain's key, nor the key of a route rule's smtp: next hop.
+const fallbackKey = "fallback_relay:"
 
 // fellBackNote is the attempt's word on its fallback relays, for the log
 // line and the trace ("" when none was tried).

@@ -91,6 +91,15 @@ type outcome struct {
 	// [delivery] fallback_relay still takes the recipient, as Postfix's
 	// smtp_fallback_relay does (fallback.go).
 	notFound bool
+	// mayBeTaken marks a deferral after the connection was lost once the
+	// final dot was sent: the server may have taken the message (RFC
+	// 1047), so it goes to no other server, a fallback relay included.
+	mayBeTaken bool
+	// ownReply marks a reply of Sluice's own given after a server of the
+	// attempt answered (a fallback relay not reached after the MX
+	// deferred): it names no server, so attempt does not fill in its via
+	// and Remote-MTA from the server the attempt reached.
+	ownReply bool
 	// rerouted marks a recipient a stage (routeBy) moved to route at the
 	// deliver hook; recording the outcome stores both with it
 	// (noteRoute).

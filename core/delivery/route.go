@@ -34,6 +34,7 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		o.discarded = true
 		return forAll(d, o), "discard"
 	}
+	var inBackoff map[string]outcome
 	if until, ok := a.rt.backoff.blocked(d.key, a.clock()); ok {
 		o := temporary(backingOff.With(d.name + " until " + until.UTC().Format(time.RFC3339)).Error())
 		o.skipped = true
@@ -41,7 +42,10 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		// it goes to the fallback relays at once, unless its hosts
 		// included this MTA when they were last tried.
 		d.selfMX = a.rt.backoff.self(d.key)
-		return a.fallBack(ctx, m, body, d, forAll(d, o), "")
+		if !a.fallsBack(d) {
+			return forAll(d, o), ""
+		}
+		inBackoff = forAll(d, o)
 	}
 	if delay := a.rateDelay(d); delay > 0 {
 		until, waited, ok := a.rt.rate.take(d.key, m.ID, a.clock(), delay)
@@ -51,6 +55,11 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 		}
 		d.rateWaited = waited
 		defer a.rt.rate.done(d.key)
+	}
+	if inBackoff != nil {
+		// Paced by the domain's rate_delay all the same: the fallback
+		// relay passes it on to the same domain.
+		return a.fallBack(ctx, m, body, d, inBackoff, "")
 	}
 	res, via, saw421 := a.deliverHops(ctx, m, body, d)
 	if ctx.Err() == nil && !withdrawnAll(res) {

@@ -187,7 +187,11 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		}
 		// RFC 5321 §4.1.1.4: the reply to the final dot covers every
 		// recipient accepted at RCPT.
-		set(fail(err), accepted)
+		o := fail(err)
+		if _, ok := isReply(err); !ok && ctx.Err() == nil {
+			o.mayBeTaken = true
+		}
+		set(o, accepted)
 		res.keep = reusable(err)
 		if _, ok := isReply(err); ok {
 			// A 4xx refused the message outright; a lost connection
