@@ -51,12 +51,22 @@ func newBuckets(r config.Rate) *buckets {
 	return &buckets{rate: r, m: map[string]*bucket{}, nextSweep: sweepEvery}
 }
 
+// off reports whether r limits nothing.
+func off(r config.Rate) bool { return r.Unlimited() || r.PerMinute == 0 }
+
+// on reports whether the rate limits anything now.
+func (b *buckets) on() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !off(b.rate)
+}
+
 // take spends one token of key's bucket; it reports false when the bucket
 // is empty. An unlimited rate always allows.
 func (b *buckets) take(key string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.rate.Unlimited() || b.rate.PerMinute == 0 {
+	if off(b.rate) {
 		return true
 	}
 	bk, ok := b.m[key]
@@ -87,11 +97,16 @@ func (b *buckets) give(key string, n int) {
 }
 
 // setRate changes the rate (a reload); each bucket keeps its tokens, up
-// to the new burst.
+// to the new burst. A rate turned off leaves them as they are: clamped to
+// its burst (-1), every bucket came back empty, and a token short, when
+// the rate was turned on again.
 func (b *buckets) setRate(r config.Rate) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.rate = r
+	if off(r) {
+		return
+	}
 	for _, bk := range b.m {
 		bk.tokens = min(bk.tokens, float64(r.Burst))
 	}

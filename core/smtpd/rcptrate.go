@@ -47,9 +47,12 @@ func (s *Server) senderRateKey(info *SessionInfo, from string) (key string, ok b
 // by clientKey, as message_rate_per_ip counts it. A client in
 // relay_networks is not limited (Postfix's
 // smtpd_client_event_limit_exceptions, $mynetworks); one that
-// authenticated is, as by message_rate_per_ip.
+// authenticated is, as by message_rate_per_ip. None while the rate is
+// off (the default): it spends no token then, which a transaction must
+// not give back if a reload turns the rate on before it ends, and an
+// RCPT need not pay for a key.
 func (s *Server) clientRateKey(info *SessionInfo) (key string, ok bool) {
-	if s.inRelayNetworks(info) {
+	if !s.rcptRateIP.on() || s.inRelayNetworks(info) {
 		return "", false
 	}
 	return s.clientKey(info.Client.Addr()).String(), true
@@ -69,7 +72,9 @@ func (s *Server) takeRcptRate(info *SessionInfo) (rcptKeys, *reply.Reply) {
 		}
 		k.ip = key
 	}
-	if key, ok := s.senderRateKey(info, info.From); ok {
+	// Off, recipient_rate_per_sender spends nothing either (the key is
+	// message_rate_per_sender's too, whatever this rate).
+	if key, ok := s.senderRateKey(info, info.From); ok && s.rcptRate.on() {
 		if !s.rcptRate.take(key, now) {
 			s.giveRcptRate(k, 1)
 			return rcptKeys{}, recipientRateSender.With("recipient_rate_per_sender " + key)
@@ -93,12 +98,30 @@ func (s *Server) giveRcptRate(k rcptKeys, n int) {
 	}
 }
 
+// rcptSpent counts the tokens a transaction's recipients spent from each
+// bucket of its rcptKeys: apart, since a reload may turn a rate on or off
+// between two recipients, and a bucket must get back only its own.
+type rcptSpent struct{ sender, ip int }
+
+// spend notes the tokens one accepted recipient spent under k.
+func (tx *txn) spend(k rcptKeys) {
+	if k.sender != "" {
+		tx.rateKeys.sender = k.sender
+		tx.rateSpent.sender++
+	}
+	if k.ip != "" {
+		tx.rateKeys.ip = k.ip
+		tx.rateSpent.ip++
+	}
+}
+
 // refundRate gives back the tokens tx's recipients spent, once: the
 // transaction ended without a message taken.
 func (s *session) refundRate(tx *txn) {
 	s.mu.Lock()
 	k, n := tx.rateKeys, tx.rateSpent
-	tx.rateSpent = 0
+	tx.rateSpent = rcptSpent{}
 	s.mu.Unlock()
-	s.srv.giveRcptRate(k, n)
+	s.srv.giveRcptRate(rcptKeys{sender: k.sender}, n.sender)
+	s.srv.giveRcptRate(rcptKeys{ip: k.ip}, n.ip)
 }

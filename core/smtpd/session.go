@@ -72,11 +72,11 @@ type txn struct {
 	// rateLogged: a recipient was refused by a recipient rate and
 	// logged; the transaction's next such refusals are not.
 	rateLogged bool
-	// rateKeys and rateSpent are the recipient rates' tokens the
-	// accepted recipients spent, given back if no message comes of them
-	// (refundRate).
+	// rateKeys and rateSpent are the recipient rates' buckets and the
+	// tokens the accepted recipients spent from each, given back if no
+	// message comes of them (refundRate).
 	rateKeys  rcptKeys
-	rateSpent int
+	rateSpent rcptSpent
 	// ended: Data has answered (or lost) the transaction and counted it;
 	// a reset after that ends nothing. Guarded by session.mu.
 	ended bool
@@ -341,10 +341,7 @@ func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOpti
 	if r != nil {
 		return r, rate
 	}
-	if keys != (rcptKeys{}) {
-		s.tx.rateKeys = keys
-		s.tx.rateSpent++
-	}
+	s.tx.spend(keys)
 	s.tx.add(rc)
 	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
 	return nil, false
