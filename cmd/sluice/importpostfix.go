@@ -167,6 +167,7 @@ func (im *importer) run() error {
 		return err
 	}
 	im.topLevelFlags()
+	im.rejectFooter()
 	fmt.Fprintf(&im.body, "\n[admin]\n")
 	kv(&im.body, "no Postfix parameter: the admin API that sluice queue (mailq, postqueue, postsuper) talks to", "listen", tomlStr("127.0.0.1:8025"))
 	im.limits()

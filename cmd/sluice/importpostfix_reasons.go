@@ -24,6 +24,7 @@ var pfReasons = map[string]string{
 	"header_checks":                       "filter header rules, by hand",
 	"body_checks":                         "filter body rules, by hand (REPLACE of a body line: none)",
 	"smtpd_helo_required":                 "always on in Sluice",
+	"smtpd_reject_footer_maps":            "none: one reject_footer for all of a listener's replies (top level, or the listener's own), whatever the reply",
 	"smtpd_tls_auth_only":                 "always on in Sluice: AUTH only under TLS",
 	"smtpd_sender_login_maps":             "[auth] senders_file, written user: addr (the map's columns swapped), by hand",
 	"smtp_sasl_auth_enable":               "the relay's authfile=FILE holding user:password, by hand (passwords are not copied)",

@@ -124,6 +124,8 @@ func (im *importer) listeners() {
 		}
 		daemonName, daemonNameFrom := im.milterDaemonName(s, where)
 		xclient, xclientFrom := im.xclientHosts(s, where)
+		banner, bannerFrom, hasBanner := im.serviceBanner(s, where)
+		footer, footerFrom, hasFooter := im.serviceFooter(s, where)
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -159,6 +161,12 @@ func (im *importer) listeners() {
 			}
 			if len(xclient) > 0 {
 				kv(b, xclientFrom, "xclient_hosts", tomlStrs(xclient))
+			}
+			if hasBanner {
+				kv(b, bannerFrom+" (after its $myhostname)", "banner", tomlStr(banner))
+			}
+			if hasFooter {
+				kv(b, footerFrom, "reject_footer", tomlStr(footer))
 			}
 		}
 		im.milterUser(s, where, written, kind, cert != "" && key != "" && level == "encrypt")

@@ -47,6 +47,11 @@ type Config struct {
 	Delivery   Delivery   `toml:"delivery"`
 	Log        Log        `toml:"log"`
 
+	// RejectFooter is Postfix's smtpd_reject_footer: text the listeners
+	// add to each 4xx and 5xx reply (where to get help, what to quote),
+	// a listener's own reject_footer replacing it (replytext.go).
+	RejectFooter string `toml:"reject_footer"`
+
 	// Source is the file the config came from ("<default>" when embedded).
 	Source string `toml:"-"`
 
@@ -209,10 +214,20 @@ type Listener struct {
 	GreetPauseSkip []Prefix `toml:"greet_pause_skip"`
 	// GreetPauseBanner is the first line of a multi-line greeting that
 	// greet_pause writes before it waits (postscreen_greet_banner):
-	// true, or left out, "220-HOSTNAME ESMTP"; a string, that text after
+	// true, or left out, "220-HOSTNAME BANNER", the greeting's own text
+	// (postscreen's default, $smtpd_banner); a string, that text after
 	// the host name; false or "", none, the pause silent. See
 	// GreetBanner (greetbanner.go).
 	GreetPauseBanner any `toml:"greet_pause_banner"`
+	// Banner is the text after the host name in the 220 greeting
+	// (Postfix's smtpd_banner without its leading $myhostname, which
+	// Sluice always writes first); nil: "ESMTP" (see Greeting).
+	Banner *string `toml:"banner"`
+	// RejectFooter replaces the top-level reject_footer for this
+	// listener's replies ("": none), as master.cf's -o
+	// smtpd_reject_footer; left out, it is the top-level one once the
+	// config is parsed.
+	RejectFooter string `toml:"reject_footer"`
 	// Received is how much of the client an authenticated session's
 	// Received field shows: "full" (the default) or "hide-client", the
 	// from clause left out (received.go).

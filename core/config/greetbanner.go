@@ -5,37 +5,33 @@ import (
 	"time"
 )
 
-// defaultGreetBanner follows the host name on greet_pause's first line,
-// as postscreen's default banner is "$myhostname ESMTP".
-const defaultGreetBanner = "ESMTP"
-
 // maxReplyLine is the longest reply line, its code and CRLF included
 // (RFC 5321 §4.5.3.1.5).
 const maxReplyLine = 512
 
 // GreetBanner is what greet_pause writes after the host name on the
 // first line of a multi-line greeting, "220-HOSTNAME TEXT", before it
-// waits; "": nothing, the pause is silent. A listener that does not
-// pause writes none whatever it says.
-func (l Listener) GreetBanner() string {
+// waits, and whether it writes one: not when the pause is silent. Left
+// out or true, the text is the greeting's own (Greeting), as
+// postscreen_greet_banner's default is $smtpd_banner, so that both
+// lines of the greeting say the same. A listener that does not pause
+// writes none whatever it says.
+func (l Listener) GreetBanner() (text string, ok bool) {
 	switch v := l.GreetPauseBanner.(type) {
 	case nil:
-		return defaultGreetBanner
+		return l.Greeting(), true
 	case bool:
 		if v {
-			return defaultGreetBanner
+			return l.Greeting(), true
 		}
 	case string:
-		return v
+		return v, v != ""
 	}
-	return ""
+	return "", false
 }
 
 // checkGreetBanner refuses a greet_pause_banner that is neither true,
-// false nor a string, and a text that is not RFC 5321 §4.2's textstring
-// (tabs and printable ASCII: a CR or LF would end the line and write one
-// of the client's choosing) or makes the line longer than a reply line
-// may be.
+// false nor a string, and a text checkBannerText refuses.
 func checkGreetBanner(v any, hostname string) error {
 	s, ok := v.(string)
 	if !ok {
@@ -45,13 +41,22 @@ func checkGreetBanner(v any, hostname string) error {
 		}
 		return fmt.Errorf("greet_pause_banner: want true, false or a string (the text after the host name), not %s", tomlKind(v))
 	}
+	return checkBannerText("greet_pause_banner", "220-", s, hostname)
+}
+
+// checkBannerText refuses a greeting's text after the host name (key's
+// value) that is not RFC 5321 §4.2's textstring (tabs and printable
+// ASCII: a CR or LF would end the line and write one of the client's
+// choosing) or makes the line, "220 HOSTNAME TEXT" (lead "220 " or
+// "220-"), longer than a reply line may be.
+func checkBannerText(key, lead, s, hostname string) error {
 	for _, r := range s {
 		if r != '\t' && (r < ' ' || r > '~') {
-			return fmt.Errorf("greet_pause_banner = %q: want printable ASCII (RFC 5321 §4.2), not %q", s, r)
+			return fmt.Errorf("%s = %q: want printable ASCII (RFC 5321 §4.2), not %q", key, s, r)
 		}
 	}
-	if n := len("220-") + len(hostname) + len(" ") + len(s) + len("\r\n"); n > maxReplyLine {
-		return fmt.Errorf("greet_pause_banner: the line \"220-%s …\" would be %d bytes, more than the %d of a reply line (RFC 5321 §4.5.3.1.5)", hostname, n, maxReplyLine)
+	if n := len(lead) + len(hostname) + len(" ") + len(s) + len("\r\n"); n > maxReplyLine {
+		return fmt.Errorf("%s: the line \"%s%s …\" would be %d bytes, more than the %d of a reply line (RFC 5321 §4.5.3.1.5)", key, lead, hostname, n, maxReplyLine)
 	}
 	return nil
 }

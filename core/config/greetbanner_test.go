@@ -12,19 +12,28 @@ func TestListenerGreetPauseBanner(t *testing.T) {
 	listener := func(keys string) string {
 		return "hostname = \"mx.example.org\"\n[[listener]]\nlisten = \"127.0.0.1:2525\"\ngreet_pause = \"3s\"\n" + keys
 	}
-	for _, tc := range []struct{ keys, want string }{
-		{"", "ESMTP"},
-		{"greet_pause_banner = true\n", "ESMTP"},
-		{"greet_pause_banner = \"ESMTP ready\\tsoon\"\n", "ESMTP ready\tsoon"},
-		{"greet_pause_banner = false\n", ""},
-		{"greet_pause_banner = \"\"\n", ""},
+	for _, tc := range []struct {
+		keys, want string
+		on         bool
+	}{
+		{"", "ESMTP", true},
+		{"greet_pause_banner = true\n", "ESMTP", true},
+		{"greet_pause_banner = \"ESMTP ready\\tsoon\"\n", "ESMTP ready\tsoon", true},
+		{"greet_pause_banner = false\n", "", false},
+		{"greet_pause_banner = \"\"\n", "", false},
+		// Left out or true, it is the greeting's own text, as
+		// postscreen_greet_banner's default is $smtpd_banner.
+		{"banner = \"ESMTP Sluice\"\n", "ESMTP Sluice", true},
+		{"banner = \"ESMTP Sluice\"\ngreet_pause_banner = true\n", "ESMTP Sluice", true},
+		{"banner = \"\"\n", "", true},
+		{"banner = \"ESMTP Sluice\"\ngreet_pause_banner = \"Hold on\"\n", "Hold on", true},
 	} {
 		c, err := Parse("f.toml", []byte(listener(tc.keys)))
 		if err != nil {
 			t.Fatalf("%q: %v", tc.keys, err)
 		}
-		if got := c.Listeners[0].GreetBanner(); got != tc.want {
-			t.Errorf("%q: banner %q, want %q", tc.keys, got, tc.want)
+		if got, on := c.Listeners[0].GreetBanner(); got != tc.want || on != tc.on {
+			t.Errorf("%q: banner %q, %v; want %q, %v", tc.keys, got, on, tc.want, tc.on)
 		}
 	}
 	long := strings.Repeat("x", maxReplyLine-len("220-mx.example.org \r\n"))

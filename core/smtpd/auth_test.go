@@ -45,7 +45,7 @@ func TestSubmissionRequiresAuth(t *testing.T) {
 	sub, clientTLS := withSubmission(t, config.KindSubmission)
 	h := start(t, sub, withUsers(t, users))
 	d := dialConn(t, h.addr("sub"))
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	d.ehlo()
 	d.cmd("MAIL FROM:<alice@example.org>", "530 5.7.0 Authentication required")
 

@@ -102,7 +102,7 @@ func withSTARTTLS(t testing.TB) (func(*Options), *tls.Config) {
 func (h *harness) dialTLS(name string, clientTLS *tls.Config) *dialog {
 	h.t.Helper()
 	d := dialConn(h.t, h.addr(name))
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	d.ehlo()
 	d.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
 	tc := tls.Client(d.c, clientTLS)
@@ -150,6 +150,6 @@ func dialTLSDirect(t testing.TB, addr string, clientTLS *tls.Config) *dialog {
 	}
 	t.Cleanup(func() { _ = tc.Close() })
 	d := newDialog(t, tc)
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	return d
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/rejectfooter"
 )
 
 // conn is one accepted TCP connection. It is the net.Conn go-smtp reads
@@ -35,6 +36,13 @@ type conn struct {
 	// greet is the listener's greet_pause when the connection was
 	// accepted.
 	greet *greetPause
+	// banner and footer are the listener's banner and reject_footer
+	// when the connection was accepted (footer.go).
+	banner string
+	footer *rejectfooter.Footer
+	// clientMu guards info.Client's changes (relayedBy) against the
+	// footer of Shutdown's 421, written from another goroutine.
+	clientMu sync.Mutex
 
 	// ctx ends when the connection is closed or Shutdown begins: the
 	// error tarpit's waits end with it (tarpit.go).
@@ -93,6 +101,8 @@ func newConn(l *listener, raw net.Conn) *conn {
 		tlsRequired: l.tlsRequired.Load(),
 		hideClient:  l.hideClient.Load(),
 		greet:       l.greet.Load(),
+		banner:      *l.banner.Load(),
+		footer:      l.footer.Load(),
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),
 			Local:    local,
@@ -278,7 +288,7 @@ func (c *conn) sayGoodbye() {
 		// Under TLS this socket carries records: a clear-text line would
 		// break the stream, so the client sees the close alone.
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = io.WriteString(c.Conn, reply.ShuttingDown.String()+"\r\n")
+		_, _ = io.WriteString(c.Conn, c.wire(&reply.ShuttingDown))
 	}
 	c.stopReading()
 }

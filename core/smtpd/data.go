@@ -359,7 +359,7 @@ func (s *session) end(tx *txn) bool {
 func (s *session) abort(r *reply.Reply) {
 	nc := s.sc.Conn()
 	_ = nc.SetWriteDeadline(time.Now().Add(s.srv.lim().CommandTimeout.Duration))
-	_, _ = io.WriteString(nc, s.srv.sent(r).String()+"\r\n")
+	_, _ = io.WriteString(nc, s.conn.wire(r))
 	_ = s.sc.Close()
 }
 

@@ -56,11 +56,13 @@ const (
 type greetPause struct {
 	wait   time.Duration // 0: off
 	skip   []netip.Prefix
-	banner string // greet_pause_banner, after the host name; "": none
+	banner string // greet_pause_banner, after the host name
+	teaser bool   // the banner line is written; false: the pause is silent
 }
 
 func newGreetPause(lc config.Listener) *greetPause {
-	return &greetPause{wait: lc.GreetPause.Duration, skip: prefixes(lc.GreetPauseSkip), banner: lc.GreetBanner()}
+	banner, teaser := lc.GreetBanner()
+	return &greetPause{wait: lc.GreetPause.Duration, skip: prefixes(lc.GreetPauseSkip), banner: banner, teaser: teaser}
 }
 
 // applies reports whether the connection's client waits out the pause:
@@ -135,7 +137,7 @@ func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
 // after the host name go-smtp greets with, if there is one, and reports
 // whether the pause may go on; a client that does not read it is closed.
 func (l *listener) writeBanner(c *conn, nc net.Conn) bool {
-	if c.greet.banner == "" {
+	if !c.greet.teaser {
 		return true
 	}
 	// Shutdown's 421 may be out already (sayGoodbye): no greeting may
@@ -149,7 +151,7 @@ func (l *listener) writeBanner(c *conn, nc net.Conn) bool {
 		return false
 	}
 	_ = nc.SetWriteDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
-	if _, err := io.WriteString(nc, "220-"+l.srv.cfg.Hostname+" "+c.greet.banner+"\r\n"); err != nil {
+	if _, err := io.WriteString(nc, "220-"+greetingText(l.srv.cfg.Hostname, c.greet.banner)+"\r\n"); err != nil {
 		l.srv.log.Debug("closed during greet_pause", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "err", err)...)
 		_ = nc.Close()
 		return false
@@ -173,7 +175,7 @@ func (l *listener) endTeaser(c *conn, nc net.Conn) bool {
 	}
 	if teased {
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = io.WriteString(nc, "220 "+l.srv.cfg.Hostname+" ESMTP Service Ready\r\n"+reply.ShuttingDown.String()+"\r\n")
+		_, _ = io.WriteString(nc, "220 "+greetingText(l.srv.cfg.Hostname, c.banner)+"\r\n"+c.wire(&reply.ShuttingDown))
 	}
 	_ = nc.Close()
 	return false
@@ -195,8 +197,17 @@ func (l *listener) earlyTalker(c *conn, nc net.Conn, got []byte) {
 		"bytes", len(got), "input", string(shown), "reply", r.String())
 	l.srv.log.Info("early talker", append(attrs, soft...)...)
 	_ = nc.SetWriteDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
-	_, _ = io.WriteString(nc, r.String()+"\r\n")
+	_, _ = io.WriteString(nc, c.wire(r))
 	_ = nc.Close()
+}
+
+// greetingText is a greeting line's text: the host name first (RFC 5321
+// §4.3.1), then the banner, if any.
+func greetingText(host, banner string) string {
+	if banner == "" {
+		return host
+	}
+	return host + " " + banner
 }
 
 // later is the later of a and b.

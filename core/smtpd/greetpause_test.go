@@ -18,7 +18,7 @@ const (
 	// refusedEarly is the reply to an early talker.
 	refusedEarly = "554 5.5.0 Error: SMTP protocol synchronization"
 	// greeting is the greeting of the test config.
-	greeting = "220 mx.test ESMTP Service Ready"
+	greeting = "220 mx.test ESMTP"
 	// banner is the first line greet_pause writes, greet_pause_banner's
 	// default after the host name.
 	banner = "220-mx.test ESMTP"

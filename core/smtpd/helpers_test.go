@@ -182,7 +182,7 @@ type dialog struct {
 func (h *harness) dial() *dialog {
 	h.t.Helper()
 	d := dialConn(h.t, h.addr("mx"))
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	return d
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/rejectfooter"
 )
 
 // listener is one configured socket and the go-smtp server behind it. Sluice
@@ -40,6 +41,9 @@ type listener struct {
 	// greet is greet_pause and greet_pause_skip, which each connection
 	// takes when accepted.
 	greet atomic.Pointer[greetPause]
+	// banner and footer are banner and reject_footer, taken so too.
+	banner atomic.Pointer[string]
+	footer atomic.Pointer[rejectfooter.Footer]
 
 	sock net.Listener
 
@@ -70,7 +74,8 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 }
 
 // take makes lc's tls_required, received, proxy_protocol, proxy_timeout,
-// xclient_hosts and the greet_pause settings the listener's, and
+// xclient_hosts, the greet_pause settings, banner and reject_footer the
+// listener's, and
 // certs (unless nil) what its TLS serves: at its start, and at a reload
 // that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
@@ -79,6 +84,9 @@ func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.proxy.Store(newProxyTrust(lc))
 	l.xclient.Store(newXClientTrust(lc))
 	l.greet.Store(newGreetPause(lc))
+	banner := lc.Greeting()
+	l.banner.Store(&banner)
+	l.footer.Store(footerOf(lc.RejectFooter))
 	if certs != nil {
 		l.certs.Store(certs)
 	}
@@ -132,6 +140,8 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	}
 	srv.JunkCommand = s.junkCommand
 	srv.ReplyCode = s.replyCode
+	srv.ReplyLines = s.replyLines
+	srv.Greeting = s.greeting
 	return srv
 }
 
@@ -231,7 +241,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 	}
 	if limit != nil {
 		l.limitRefused(c, limit)
-		l.refuse(nc, limit)
+		l.refuse(c, nc, limit)
 		return
 	}
 	if l.srv.clientName != nil {
@@ -240,7 +250,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		c.info.ClientName = l.srv.clientName(l.srv.ctx, c.info.Client.Addr())
 	}
 	if r := l.connectRefusal(c); r != nil {
-		l.refuse(nc, r)
+		l.refuse(c, nc, r)
 		return
 	}
 	if !l.pause(c, nc, since) {
@@ -307,13 +317,13 @@ func greetingRefusal(r *reply.Reply) *reply.Reply {
 // refuse answers a connection that will not be served with r in place of
 // the greeting. After a 554 the client may only QUIT; other commands get
 // 503 (RFC 5321 §3.1). A 421 closes at once (RFC 5321 §3.8).
-func (l *listener) refuse(nc net.Conn, r *reply.Reply) {
+func (l *listener) refuse(c *conn, nc net.Conn, r *reply.Reply) {
 	defer nc.Close()
 	// One command_timeout for the whole exchange, not one per line: a
 	// client trickling a line every few minutes held its max_connections
 	// slot for up to ten timeouts (50 minutes by default).
 	_ = nc.SetDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
-	if _, err := io.WriteString(nc, r.String()+"\r\n"); err != nil || r.Temporary() {
+	if _, err := io.WriteString(nc, c.wire(r)); err != nil || r.Temporary() {
 		return
 	}
 	br := bufio.NewReader(nc) // ReadSlice fails on a line longer than its buffer
@@ -326,7 +336,7 @@ func (l *listener) refuse(nc net.Conn, r *reply.Reply) {
 			_, _ = io.WriteString(nc, closing.String()+"\r\n")
 			return
 		}
-		if _, err := io.WriteString(nc, badSequence.String()+"\r\n"); err != nil {
+		if _, err := io.WriteString(nc, c.wire(&badSequence)); err != nil {
 			return
 		}
 	}

@@ -302,7 +302,9 @@ func (l *listener) proxyRefused(c *conn, err error) {
 func (c *conn) relayedBy(h proxyHeader) {
 	c.info.Proxy = c.info.Client
 	if !h.own {
+		c.clientMu.Lock()
 		c.info.Client, c.info.Local = h.Source, h.Dest
+		c.clientMu.Unlock()
 	}
 	c.info.RelayClient = c.srv.inRelayNetworks(&c.info)
 }

@@ -109,7 +109,7 @@ func TestShutdownUnderTLSJustCloses(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tc.Close() })
 	d := newDialog(t, tc)
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	d.send("EHLO client.test")
 	for l := d.line(); !strings.HasPrefix(l, "250 "); l = d.line() {
 	}

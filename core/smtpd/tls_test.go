@@ -115,7 +115,7 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tc.Close() })
 	d := newDialog(t, tc)
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	d.send("EHLO client.test")
 	d.expect(
 		"250-mx.test Hello client.test",

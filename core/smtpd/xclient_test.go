@@ -28,7 +28,7 @@ func withXClient(nets ...string) func(*Options) {
 func (h *harness) dialAs(local string) *dialog {
 	h.t.Helper()
 	d := newDialog(h.t, dialFrom(h.t, local, h.addr("mx")))
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	return d
 }
 
@@ -65,7 +65,7 @@ func TestXClientAuthorization(t *testing.T) {
 	if caps := d.ehloCaps(); !slices.Contains(caps, xclientKeyword) {
 		t.Errorf("EHLO to an authorized client lacks %q: %q", xclientKeyword, caps)
 	}
-	d.cmd("XCLIENT ADDR=192.0.2.1", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT ADDR=192.0.2.1", "220 mx.test ESMTP")
 	waitLog(t, h, "msg=xclient listener=mx client=192.0.2.1 proxy=127.0.0.1")
 }
 
@@ -81,7 +81,7 @@ func TestXClientAttributes(t *testing.T) {
 	d := h.dialAs("127.0.0.1")
 	d.ehlo()
 	d.cmd("XCLIENT NAME=Mail.Example.NET. ADDR=192.0.2.1 PORT=4242 HELO=orig+2Bhelo.example PROTO=smtp DESTADDR=IPV6:2001:db8::25 DESTPORT=2525",
-		"220 mx.test ESMTP Service Ready")
+		"220 mx.test ESMTP")
 	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Please introduce yourself first.")
 	if caps := d.ehloCaps(); slices.Contains(caps, xclientKeyword) {
 		t.Errorf("XCLIENT still offered to the new client 192.0.2.1: %q", caps)
@@ -126,7 +126,7 @@ func TestXClientKeepsAndForgets(t *testing.T) {
 		defer p.mu.Unlock()
 		return p.lastInfo
 	}
-	d.cmd("XCLIENT NAME=named.test HELO=h.test PROTO=ESMTP LOGIN=a@example.org", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT NAME=named.test HELO=h.test PROTO=ESMTP LOGIN=a@example.org", "220 mx.test ESMTP")
 	d.cmd("HELO proxy.test", "250 mx.test Hello proxy.test")
 	// The proxy named itself: still a relay_networks client, not a
 	// proxy's own connection.
@@ -138,7 +138,7 @@ func TestXClientKeepsAndForgets(t *testing.T) {
 	if !strings.Contains(body, "\r\nReceived: from h.test (named.test [127.0.0.1])\r\n\tby mx.test (Sluice) with ESMTPA id ") {
 		t.Errorf("PROTO=ESMTP after HELO, LOGIN: %q", body[:min(len(body), 140)])
 	}
-	d.cmd("XCLIENT ADDR=127.0.0.5", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT ADDR=127.0.0.5", "220 mx.test ESMTP")
 	d.cmd("HELO proxy.test", "250 mx.test Hello proxy.test")
 	if i := info(); i.Client != netip.MustParseAddrPort("127.0.0.5:0") || i.ClientName != "looked-up.test" || i.Helo != "proxy.test" || i.AuthUser != "" {
 		t.Errorf("after ADDR alone: %+v", i)
@@ -153,7 +153,7 @@ func TestXClientKeepsAndForgets(t *testing.T) {
 	} {
 		d = h.dialAs("127.0.0.1")
 		d.ehlo()
-		d.cmd(tc.cmd, "220 mx.test ESMTP Service Ready")
+		d.cmd(tc.cmd, "220 mx.test ESMTP")
 		d.ehlo()
 		if i := info(); i.Client != netip.AddrPortFrom(netip.MustParseAddr(tc.addr), 0) || i.ClientName != "" {
 			t.Errorf("%s: %+v", tc.cmd, i)
@@ -207,7 +207,7 @@ func TestXClientLogin(t *testing.T) {
 	})
 	d := h.dialAs("127.0.0.1")
 	d.ehlo()
-	d.cmd("XCLIENT ADDR=198.51.100.7 LOGIN=bob", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT ADDR=198.51.100.7 LOGIN=bob", "220 mx.test ESMTP")
 	d.ehlo()
 	d.cmd("AUTH PLAIN AGJvYgBzZWNyZXQ=", "503 5.5.1 Already authenticated")
 	d.cmd("MAIL FROM:<alice@example.org>", "553 5.7.1 Sender address not owned by the authenticated user")
@@ -220,9 +220,9 @@ func TestXClientLogin(t *testing.T) {
 	d.cmd("XCLIENT ADDR=198.51.100.7", "550 5.7.0 Error: insufficient authorization")
 	d = h.dialAs("127.0.0.1")
 	d.ehlo()
-	d.cmd("XCLIENT LOGIN=bob", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT LOGIN=bob", "220 mx.test ESMTP")
 	d.ehlo()
-	d.cmd("XCLIENT NAME=a.test", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT NAME=a.test", "220 mx.test ESMTP")
 	d.ehlo()
 	d.cmd("MAIL FROM:<any@bob.example>", "250 2.0.0 Roger, accepting mail from <any@bob.example>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
@@ -257,7 +257,7 @@ func TestXClientConnectChecks(t *testing.T) {
 
 	a := h.dialAs("127.0.0.1")
 	a.ehlo()
-	a.cmd("XCLIENT ADDR=198.51.100.7", "220 mx.test ESMTP Service Ready")
+	a.cmd("XCLIENT ADDR=198.51.100.7", "220 mx.test ESMTP")
 	// A second connection from the proxy is spared the limit, but not
 	// the client it names, already connected through a.
 	b := h.dialAs("127.0.0.1")
@@ -286,7 +286,7 @@ func TestXClientReload(t *testing.T) {
 	if caps := d.ehloCaps(); !slices.Contains(caps, xclientKeyword) {
 		t.Errorf("XCLIENT not offered after the reload: %q", caps)
 	}
-	d.cmd("XCLIENT ADDR=192.0.2.1", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT ADDR=192.0.2.1", "220 mx.test ESMTP")
 }
 
 // An xclient_hosts peer's own connections (nginx's mail proxy on
@@ -305,14 +305,14 @@ func TestXClientProxyConnectionsSparedPerIPLimits(t *testing.T) {
 		d.ehlo()
 		ds = append(ds, d)
 	}
-	ds[0].cmd("XCLIENT ADDR=198.51.100.7", "220 mx.test ESMTP Service Ready")
-	ds[1].cmd("XCLIENT ADDR=198.51.100.8", "220 mx.test ESMTP Service Ready")
+	ds[0].cmd("XCLIENT ADDR=198.51.100.7", "220 mx.test ESMTP")
+	ds[1].cmd("XCLIENT ADDR=198.51.100.8", "220 mx.test ESMTP")
 	// The client a proxy names is limited as any client.
 	ds[2].cmd("XCLIENT ADDR=198.51.100.7", "421 4.7.0 Too many connections from your address, try again later")
 	ds[2].expectClosed()
 	// Not every peer: 127.0.0.2 is not in xclient_hosts.
 	d := newDialog(t, dialFrom(t, "127.0.0.2", h.addr("mx")))
-	d.expect("220 mx.test ESMTP Service Ready")
+	d.expect("220 mx.test ESMTP")
 	d = newDialog(t, dialFrom(t, "127.0.0.2", h.addr("mx")))
 	d.expect("421 4.7.0 Too many connections from your address, try again later")
 }
@@ -327,7 +327,7 @@ func TestXClientValuesAsPostfixDecodesThem(t *testing.T) {
 	d := h.dialAs("127.0.0.1")
 	d.ehlo()
 	d.cmd("XCLIENT HELO=a+0d+0ab", "501 5.5.4 Bad HELO syntax: a+0d+0ab")
-	d.cmd("XCLIENT ADDR=198.51.100.7 HELO=orig+2bhelo.example LOGIN=first+last@example.org", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT ADDR=198.51.100.7 HELO=orig+2bhelo.example LOGIN=first+last@example.org", "220 mx.test ESMTP")
 	d.ehlo()
 	d.cmd("MAIL FROM:<first+last@example.org>", "250 2.0.0 Roger, accepting mail from <first+last@example.org>")
 	p.mu.Lock()
@@ -352,7 +352,7 @@ func TestXClientNeedsTLSWhereRequired(t *testing.T) {
 	d.cmd("QUIT", "221 2.0.0 Bye")
 	d = h.dialTLS("mx", clientTLS)
 	d.ehlo()
-	d.cmd("XCLIENT ADDR=198.51.100.7 LOGIN=bob@example.org", "220 mx.test ESMTP Service Ready")
+	d.cmd("XCLIENT ADDR=198.51.100.7 LOGIN=bob@example.org", "220 mx.test ESMTP")
 	d.ehlo()
 	d.cmd("MAIL FROM:<bob@example.org>", "250 2.0.0 Roger, accepting mail from <bob@example.org>")
 }

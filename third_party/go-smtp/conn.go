@@ -1772,6 +1772,15 @@ func (c *Conn) Reject() {
 }
 
 func (c *Conn) greet() {
+	if f := c.server.Greeting; f != nil {
+		// RFC 5321 §4.3.1: the greeting begins with the server's name.
+		text := c.server.Domain
+		if g := f(c); g != "" {
+			text += " " + g
+		}
+		c.writeResponse(220, NoEnhancedCode, text)
+		return
+	}
 	protocol := "ESMTP"
 	if c.server.LMTP {
 		protocol = "LMTP"
@@ -1801,11 +1810,23 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 
 	// transform each single line with \n, into separate lines
 	text = strings.Split(strings.Join(text, "\n"), "\n")
+	if f := c.server.ReplyLines; f != nil {
+		if text = f(c, code, enhCode, text); len(text) == 0 {
+			text = []string{""}
+		}
+	}
 
 	lastLineIndex := len(text) - 1
 	var err error
 	for i := 0; i < lastLineIndex && err == nil; i++ {
-		err = c.text.PrintfLine("%d-%v", code, text[i])
+		// RFC 2034 §4: the same enhanced code begins the text of each
+		// line of a multi-line reply. Sluice fix: v0.25.1 wrote it on
+		// the last line only.
+		if enhCode == NoEnhancedCode {
+			err = c.text.PrintfLine("%d-%v", code, text[i])
+		} else {
+			err = c.text.PrintfLine("%d-%v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], text[i])
+		}
 	}
 	switch {
 	case err != nil:

@@ -28,6 +28,19 @@ type Server struct {
 	// Postfix's smtpd_chat_reply does). Added in Sluice's copy (SLUICE.md).
 	ReplyCode func(c *Conn, code int, enhCode EnhancedCode) (int, EnhancedCode)
 
+	// ReplyLines, when set, may change the text lines of every reply the
+	// server writes, its own and the session's, after ReplyCode, given
+	// the code and enhanced code they go out with (Sluice's
+	// reject_footer adds lines there, as Postfix's smtpd_chat_reply
+	// does). Added in Sluice's copy (SLUICE.md).
+	ReplyLines func(c *Conn, code int, enhCode EnhancedCode, lines []string) []string
+
+	// Greeting, when set, is the text after Domain in the 220 greeting
+	// (and in the one XCLIENT answers with); "" greets with Domain
+	// alone. Nil: "ESMTP Service Ready" ("LMTP Service Ready" for LMTP).
+	// Added in Sluice's copy (SLUICE.md).
+	Greeting func(c *Conn) string
+
 	// ConnErrorCounter, when set, does for a connection with no session
 	// yet (before HELO/EHLO) what a Session's ErrorCounter does: it is
 	// called for each error reply the server gives on its own, and a
