@@ -276,6 +276,7 @@ func (im *importer) delivery(route *pfRoute) string {
 	default:
 		kv(&b, "delay_warning_time = "+p.take("delay_warning_time"), "delay_warning", tomlStr(d))
 	}
+	im.bounceTemplate(&b)
 	im.rateDelay(&b, route)
 	// Postfix 3.10's tls_required_enable = no ignores a message's
 	// TLS-Required: No (RFC 8689 §5), as tls_required_header = false

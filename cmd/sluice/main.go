@@ -49,11 +49,13 @@ commands:
   user add NAME [-bcrypt] | user del NAME | user list  (-f USERS_FILE | -c FILE)
                                   manage SMTP AUTH users; the password comes from stdin
   import-postfix [-d DIR]         print a draft sluice.toml made from a Postfix config
+  bounce-template [-c FILE] [failure|delay|success]
+                                  print sample reports as bounce_template makes them
   version                         version and build info
 `
 
 // commands are the commands run dispatches, as usage lists them.
-var commands = []string{"serve", "check-config", "queue", "trace", "tlsrpt", "replay", "dkim", "plugin", "reload", "sendmail", "user", "import-postfix", "version", "help"}
+var commands = []string{"serve", "check-config", "queue", "trace", "tlsrpt", "replay", "dkim", "plugin", "reload", "sendmail", "user", "import-postfix", "bounce-template", "version", "help"}
 
 func main() {
 	os.Exit(runAs(filepath.Base(os.Args[0]), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -86,6 +88,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = cmdServe(args[1:], stdout, stderr)
 	case "check-config":
 		err = cmdCheckConfig(args[1:], stdout)
+	case "bounce-template":
+		err = cmdBounceTemplate(args[1:], stdout)
 	case "queue":
 		err = cmdQueue(args[1:], stdin, stdout)
 	case "trace":

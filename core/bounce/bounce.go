@@ -111,6 +111,18 @@ type Options struct {
 	// Original is the message reported on (header and body, CRLF).
 	Original []byte
 	Rcpts    []Recipient
+	// Templates replace the built-in From display name, Subject and
+	// text for the kinds of report they have (a bounce(5) file,
+	// ParseTemplates); nil keeps the built-in ones. DelayWarning and
+	// MaxAge are what their $delay_warning_time and
+	// $maximal_queue_lifetime expand to, Hostname their $myhostname.
+	Templates            *Templates
+	DelayWarning, MaxAge time.Duration
+	// Postmaster: the report goes to the postmaster (double_bounce_to),
+	// not to the sender, as Postfix's postmaster copy: a template's
+	// Postmaster-Subject is its Subject and its text is not used (Postfix
+	// sends the template's text to the sender only).
+	Postmaster bool
 }
 
 // Build returns the report as a complete message (header and body, CRLF
@@ -150,12 +162,13 @@ func Build(opt Options) ([]byte, error) {
 	hdr := header(opt.Original)
 	intl := !ascii(string(hdr)) && utf8.Valid(hdr)
 	boundary := newBoundary(original)
+	tpl := opt.Templates.forReport(opt.Rcpts)
 
 	var b bytes.Buffer
 	b.WriteString(Received(opt.Hostname, opt.ID, opt.Date))
-	field(&b, "From", "Mail Delivery System <MAILER-DAEMON@"+opt.Hostname+">")
+	field(&b, "From", fromField(tpl, opt.Hostname))
 	field(&b, "To", "<"+opt.To+">")
-	field(&b, "Subject", subject(opt.Rcpts))
+	field(&b, "Subject", subjectField(tpl, opt.Rcpts, opt.Postmaster))
 	field(&b, "Date", opt.Date.Format(time.RFC1123Z))
 	field(&b, "Message-ID", "<"+randomHex(12)+"@"+opt.Hostname+">")
 	if id := originalID(opt.Original); id != "" {
@@ -168,11 +181,18 @@ func Build(opt Options) ([]byte, error) {
 	field(&b, "Content-Type", `multipart/report; report-type=delivery-status; boundary="`+boundary+`"`)
 	b.WriteString("\r\nThis is a MIME-encapsulated message.\r\n")
 
-	// 1: the human-readable part (RFC 3462 §1).
-	text := humanText(opt, headersOnly, truncated)
+	// 1: the human-readable part (RFC 3462 §1), in the template's
+	// charset when it has one.
+	if opt.Postmaster {
+		tpl = nil
+	}
+	text, charset := humanText(opt, headersOnly, truncated, tpl), "utf-8"
+	if tpl != nil {
+		text, charset = tpl.encode(text)
+	}
 	b.WriteString("\r\n--" + boundary + "\r\n")
 	field(&b, "Content-Description", "Notification")
-	field(&b, "Content-Type", "text/plain; charset=utf-8")
+	field(&b, "Content-Type", "text/plain; charset="+charset)
 	field(&b, "Content-Transfer-Encoding", encoding(text))
 	b.WriteString("\r\n" + text)
 
@@ -355,8 +375,9 @@ func ReceivedNote(host, note, id string, date time.Time) string {
 	return b.String()
 }
 
-// subject names the worst thing the report tells.
-func subject(rcpts []Recipient) string {
+// worstAction is the worst thing a report tells: Failed, Delayed, else
+// Delivered.
+func worstAction(rcpts []Recipient) Action {
 	worst := Delivered
 	for _, r := range rcpts {
 		switch {
@@ -366,7 +387,12 @@ func subject(rcpts []Recipient) string {
 			worst = Delayed
 		}
 	}
-	switch worst {
+	return worst
+}
+
+// subject names the worst thing the report tells.
+func subject(rcpts []Recipient) string {
+	switch worstAction(rcpts) {
 	case Failed:
 		return "Undelivered Mail Returned to Sender"
 	case Delayed:
@@ -375,10 +401,19 @@ func subject(rcpts []Recipient) string {
 	return "Successful Mail Delivery Report"
 }
 
-// humanText is the first part, for the sender to read.
-func humanText(opt Options, headersOnly, truncated bool) string {
+// humanText is the first part, for the sender to read. A template's
+// text (tpl not nil) stands for the opening line and for the intro of
+// the groups of its kind (each group's list of recipients follows it,
+// without its intro); a group of another kind in the same report (a
+// delay beside failures) keeps its built-in intro.
+func humanText(opt Options, headersOnly, truncated bool, tpl *Template) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "This is the mail system at host %s.\r\n", opt.Hostname)
+	if tpl != nil {
+		b.WriteString(tpl.expandText(values{host: opt.Hostname, delayWarning: opt.DelayWarning, maxAge: opt.MaxAge}))
+	} else {
+		fmt.Fprintf(&b, "This is the mail system at host %s.\r\n", opt.Hostname)
+	}
+	worst := worstAction(opt.Rcpts)
 	groups := []struct {
 		action Action
 		intro  string
@@ -414,7 +449,11 @@ func humanText(opt Options, headersOnly, truncated bool) string {
 			}
 			lines = append(lines, line)
 		}
-		if len(lines) > 0 {
+		switch {
+		case len(lines) == 0:
+		case tpl != nil && worstAction([]Recipient{{Action: g.action}}) == worst: // the template's kind
+			b.WriteString("\r\n" + strings.Join(lines, "\r\n") + "\r\n")
+		default:
 			b.WriteString("\r\n" + g.intro + "\r\n\r\n" + strings.Join(lines, "\r\n") + "\r\n")
 		}
 	}

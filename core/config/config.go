@@ -296,6 +296,11 @@ type Delivery struct {
 	NoDelayWarning        bool     `toml:"no_delay_warning"`        // never send "delayed" reports
 	DoubleBounceTo        string   `toml:"double_bounce_to"`        // where failed bounces go ("" = log and drop)
 	BounceSizeLimit       int      `toml:"bounce_size_limit"`       // largest original a report returns whole (default 50000; -1 = no limit)
+	// BounceTemplate is a file of notices in Postfix's bounce(5) format
+	// (its bounce_template_file), relative to the config file; "" keeps
+	// the built-in ones. The daemon reads it (core/bounce) at start,
+	// check-config and reload.
+	BounceTemplate string `toml:"bounce_template"`
 	// BounceMaxAge is max_age for mail from the null sender (reports,
 	// Sluice's and others'), as Postfix's bounce_queue_lifetime: a
 	// report to a forged sender need not wait five days. Default max_age.

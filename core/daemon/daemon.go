@@ -79,6 +79,9 @@ type Daemon struct {
 	// reload: the listener, delivery, plugin mail and mailed TLS reports
 	// all read this one value, so none of them disagree after a reload.
 	minFree atomic.Int64
+	// agentBounce is [delivery] bounce_template's file as the current
+	// agent read it (agentCA's counterpart).
+	agentBounce []byte
 
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup // background tasks that use the queue
@@ -238,6 +241,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	d.cancel = cancel
 	d.agents.ctx = ctx
 	d.agentCA = caFile(c)
+	d.agentBounce = bounceTemplateFile(c)
 	d.agents.start(delivery.New(d.queue, dopt))
 	if d.adminSrv != nil {
 		go func() { _ = d.adminSrv.Serve(d.adminLn) }()
@@ -520,6 +524,9 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 	o.Bounce = delivery.BounceOptions{DelayWarning: dc.DelayWarning.Duration, DoubleBounceTo: dc.DoubleBounceTo, MaxReturn: dc.BounceSizeLimit}
 	if dc.NoDelayWarning {
 		o.Bounce.DelayWarning = -1
+	}
+	if o.Bounce.Templates, err = bounceTemplates(c); err != nil {
+		return o, err
 	}
 	return o, nil
 }

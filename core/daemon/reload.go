@@ -93,8 +93,11 @@ func (d *Daemon) reload(c *config.Config) error {
 	// listener's renewed certificate is read again at a reload: the agent
 	// holds the one it read in memory.
 	ca := caFile(c)
+	// So does a bounce_template edited under the same name: a file that
+	// no longer parses refuses the reload.
+	tpl := bounceTemplateFile(c)
 	// soft_bounce too: the agent holds it (a new one is cheap).
-	if dnsChanged || !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) || !bytes.Equal(ca, d.agentCA) || d.cfg.SoftBounce != c.SoftBounce {
+	if dnsChanged || !reflect.DeepEqual(d.cfg.Delivery, c.Delivery) || !bytes.Equal(ca, d.agentCA) || !bytes.Equal(tpl, d.agentBounce) || d.cfg.SoftBounce != c.SoftBounce {
 		o, err := d.agentOptions(c, running, res)
 		if err != nil {
 			return err
@@ -132,7 +135,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		// settings; its successor takes every other message.
 		d.agents.start(d.agents.current().Successor(*dopt))
 		d.tlsrpt.Reconfigure(c.Delivery.TLSReporting.Identity(running.Hostname), res)
-		d.agentCA, d.resolver = ca, res
+		d.agentCA, d.agentBounce, d.resolver = ca, tpl, res
 		d.names.set(res, c.DNS.Timeout.Duration)
 	}
 	if d.opt.LogLevel != nil {

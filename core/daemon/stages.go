@@ -362,9 +362,10 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 	if err := smtpd.Check(c); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
-	if _, err := deliveryOptions(c); err != nil {
+	dopt, err := deliveryOptions(c)
+	if err != nil {
 		if ce := (*config.Error)(nil); errors.As(err, &ce) {
-			return nil, err // positioned already (relay)
+			return nil, err // positioned already (relay, bounce_template)
 		}
 		return nil, c.KeyError("delivery", -1, "ca_file", err)
 	}
@@ -373,6 +374,11 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		return nil, err
 	}
 	res := &CheckResult{Warnings: append(softBounceWarnings(c), authWarnings(c, ps.pipe)...), Hooks: make([][]sdk.Hook, len(c.Stages))}
+	if t := dopt.Bounce.Templates; t != nil {
+		for _, w := range t.Warnings() {
+			res.Warnings = append(res.Warnings, "bounce_template: "+w)
+		}
+	}
 	for i, s := range ps.stages {
 		if p, ok := s.(*sharedStage); ok {
 			res.Hooks[i] = p.Info().Hooks

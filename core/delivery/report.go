@@ -39,6 +39,9 @@ type BounceOptions struct {
 	// itself bounce. Zero: 50,000 bytes, as config's bounce_size_limit
 	// and Postfix's. Negative: no limit.
 	MaxReturn int
+	// Templates are [delivery] bounce_template's notices (a bounce(5)
+	// file); nil: the built-in ones.
+	Templates *bounce.Templates
 }
 
 const (
@@ -214,6 +217,12 @@ func (a *Agent) reports(ctx context.Context, m *envelope.Message, entries []boun
 		Original:  body,
 		Rcpts:     entries,
 		Redact:    m.RequireTLS,
+		// A template's $delay_warning_time and $maximal_queue_lifetime
+		// (0 without delay warnings, as Postfix's delay_warning_time).
+		Templates:    a.dsn.Templates,
+		DelayWarning: max(a.dsn.delayWarning(), 0),
+		MaxAge:       a.cfg.MaxAge.Duration,
+		Postmaster:   kind == envelope.ReportDoubleBounce,
 	})
 	if err != nil {
 		a.log.Error("delivery: building a report", "id", m.ID, "err", err)
@@ -335,11 +344,17 @@ func (a *Agent) maxReturn() int {
 // delayWarningDue reports whether m, still pending at now, should get its
 // delay warning.
 func (a *Agent) delayWarningDue(m *envelope.Message, now time.Time) bool {
-	d := a.dsn.DelayWarning
-	if d == 0 {
-		d = defaultDelayWarning
-	}
+	d := a.dsn.delayWarning()
 	return d > 0 && !m.DelayNotified && !m.Received.IsZero() && now.Sub(m.Received) >= d
+}
+
+// delayWarning is how long a message waits before its delay warning;
+// negative: never.
+func (o BounceOptions) delayWarning() time.Duration {
+	if o.DelayWarning == 0 {
+		return defaultDelayWarning
+	}
+	return o.DelayWarning
 }
 
 // Bounce fails every pending recipient of message id at once, as an
