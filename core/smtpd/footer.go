@@ -45,9 +45,11 @@ func (s *Server) greeting(sc *smtp.Conn) string {
 }
 
 // replyLines is go-smtp's ReplyLines: the footer after a 4xx or 5xx.
+// Every reply passes here, so one that is not footed returns before the
+// enhanced code is formatted: a clean session's 250s cost nothing.
 func (s *Server) replyLines(sc *smtp.Conn, code int, ec smtp.EnhancedCode, lines []string) []string {
 	c := connOf(sc)
-	if c == nil {
+	if c == nil || !c.foots(code) {
 		return lines
 	}
 	enh := ""
@@ -61,7 +63,7 @@ func (s *Server) replyLines(sc *smtp.Conn, code int, ec smtp.EnhancedCode, lines
 // them when code is a 4xx or 5xx; enh is the enhanced code as written
 // ("" for none), whose length counts towards a joined line's.
 func (c *conn) footed(code int, enh string, lines []string) []string {
-	if c.footer == nil || code < 400 || code > 599 {
+	if !c.foots(code) {
 		return lines
 	}
 	lead := len("550-") + len("\r\n")
@@ -69,6 +71,12 @@ func (c *conn) footed(code int, enh string, lines []string) []string {
 		lead += len(enh) + len(" ")
 	}
 	return c.footer.Append(lines, lead, c.footerVars())
+}
+
+// foots reports whether a reply with code gets the footer: a 4xx or 5xx
+// on a connection that has one.
+func (c *conn) foots(code int) bool {
+	return c.footer != nil && code >= 400 && code <= 599
 }
 
 // footerVars are the macros' values now: the client as PROXY or XCLIENT

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/internal/rejectfooter"
 )
@@ -138,4 +140,42 @@ func TestBannerAndFooterReload(t *testing.T) {
 		d.send("MAIL FROM:<a@example.org>", "RCPT TO:<x@elsewhere.example>")
 		d.expect("250 2.0.0 Roger, accepting mail from <a@example.org>", "554-5.7.1 Relay access denied", "554 5.7.1 "+footer)
 	}
+}
+
+// A session's 2xx and 3xx replies pay nothing for reject_footer: the
+// enhanced code is formatted for a footed reply only. go-smtp's own
+// server is swapped for one (setSMTP, as SetLimits does) that hands the
+// test the session's connection.
+func TestRejectFooterCleanRepliesAllocateNothing(t *testing.T) {
+	h := start(t, withFooter(testFooter))
+	h.srv.mu.Lock()
+	l := h.srv.listeners[0]
+	h.srv.mu.Unlock()
+	srv := l.newSMTP(h.srv.lim())
+	conns := make(chan *smtp.Conn, 1)
+	srv.ReplyLines = func(sc *smtp.Conn, code int, ec smtp.EnhancedCode, lines []string) []string {
+		select {
+		case conns <- sc:
+		default:
+		}
+		return h.srv.replyLines(sc, code, ec, lines)
+	}
+	l.setSMTP(srv)
+	d := h.dial()
+	var sc *smtp.Conn
+	select {
+	case sc = <-conns:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reply went through ReplyLines")
+	}
+	lines := []string{"Roger"}
+	for _, r := range []struct {
+		code int
+		ec   smtp.EnhancedCode
+	}{{250, smtp.EnhancedCode{2, 0, 0}}, {354, smtp.NoEnhancedCode}, {220, smtp.NoEnhancedCode}} {
+		if n := testing.AllocsPerRun(100, func() { h.srv.replyLines(sc, r.code, r.ec, lines) }); n != 0 {
+			t.Errorf("%d %v: %v allocations a reply, want 0", r.code, r.ec, n)
+		}
+	}
+	d.cmd("QUIT", "221 2.0.0 Bye")
 }
