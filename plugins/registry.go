@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-mta/sluice/plugins/route"
 	"github.com/sluice-mta/sluice/plugins/spamd"
 	"github.com/sluice-mta/sluice/plugins/spf"
+	"github.com/sluice-mta/sluice/plugins/verify"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -27,6 +28,7 @@ var registry = map[string]func() sdk.Plugin{
 	"route":   func() sdk.Plugin { return &route.Plugin{} },
 	"spamd":   func() sdk.Plugin { return &spamd.Plugin{} },
 	"spf":     func() sdk.Plugin { return &spf.Plugin{} },
+	"verify":  func() sdk.Plugin { return &verify.Plugin{} },
 }
 
 // Lookup returns a new instance of the named first-party plugin.

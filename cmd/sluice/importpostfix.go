@@ -178,6 +178,7 @@ func (im *importer) run() error {
 	}
 	relay := im.delivery(route)
 	im.routeStage(route)
+	im.verifyStages(route)
 	im.milters()
 	im.body.WriteString(relay)
 	im.rest()

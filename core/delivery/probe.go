@@ -39,10 +39,12 @@ var errProbeDANE = errors.New("a probe cannot authenticate the server by DANE (t
 
 // Probe asks the server behind route (lmtp or smtp) whether it would take
 // rcpt, without sending a message: greeting, LHLO/EHLO, MAIL FROM:<>,
-// RCPT TO, then RSET and QUIT. It returns nil when the server accepts
-// rcpt, a *ProbeError when it refuses it, and another error when the
-// question could not be asked. The route plugin uses it to refuse unknown
-// local users at RCPT time rather than bounce later (no backscatter).
+// RCPT TO, then RSET and QUIT (ProbeWith from the null sender). It
+// returns nil when the server accepts rcpt, a *ProbeError when it refuses
+// it, and another error when the question could not be asked. The route
+// plugin uses it to refuse unknown local users at RCPT time rather than
+// bounce later (no backscatter), the verify plugin (ProbeWith) to check
+// the recipients of a gateway's mailbox server.
 //
 // An smtp: route's connection is made as delivery makes it (Agent.connect),
 // TLS policy included, so that the address goes nowhere delivery would
@@ -52,6 +54,23 @@ var errProbeDANE = errors.New("a probe cannot authenticate the server by DANE (t
 // certificate that fails the check is not asked. DANE routes are refused
 // (errProbeDANE). The probe does not AUTH.
 func Probe(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error {
+	return ProbeWith(ctx, route, rcpt, ProbeOptions{Helo: helo, Timeout: timeout})
+}
+
+// ProbeOptions are a probe's settings beside its route and recipient.
+type ProbeOptions struct {
+	Helo string // the LHLO/EHLO name; "" is "localhost"
+	// From is the probe's MAIL FROM, "" the null sender: the verify
+	// plugin's sender, Postfix's address_verify_sender.
+	From    string
+	Timeout time.Duration
+}
+
+// ProbeWith is Probe with the options o. A MAIL FROM the server refuses
+// is an error naming the command, never a *ProbeError: it says nothing
+// of the recipient.
+func ProbeWith(ctx context.Context, route, rcpt string, o ProbeOptions) error {
+	helo, timeout := o.Helo, o.Timeout
 	rt, err := ParseRoute(route)
 	if err != nil {
 		return err
@@ -88,8 +107,8 @@ func Probe(ctx context.Context, route, helo, rcpt string, timeout time.Duration)
 	defer stop()
 	defer s.close()
 	c := s.client
-	if err := c.Mail("", nil); err != nil {
-		return err
+	if err := c.Mail(o.From, nil); err != nil {
+		return fmt.Errorf("MAIL FROM:<%s>: %w", o.From, err)
 	}
 	err = c.Rcpt(rcpt, nil)
 	var se *smtp.SMTPError
