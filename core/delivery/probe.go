@@ -107,8 +107,13 @@ func ProbeWith(ctx context.Context, route, rcpt string, o ProbeOptions) error {
 	defer stop()
 	defer s.close()
 	c := s.client
-	if err := c.Mail(o.From, nil); err != nil {
-		return fmt.Errorf("MAIL FROM:<%s>: %w", o.From, err)
+	from, rcpt, mopts, refused := probeEnvelope(c, o.From, rcpt)
+	if refused != nil {
+		_ = c.Quit()
+		return refused
+	}
+	if err := c.Mail(from, mopts); err != nil {
+		return fmt.Errorf("MAIL FROM:<%s>: %w", from, err)
 	}
 	err = c.Rcpt(rcpt, nil)
 	var se *smtp.SMTPError
@@ -123,6 +128,29 @@ func ProbeWith(ctx context.Context, route, rcpt string, o ProbeOptions) error {
 	_ = c.Reset()
 	_ = c.Quit()
 	return nil
+}
+
+// probeEnvelope is the probe's MAIL FROM, its RCPT TO and MAIL's options
+// as delivery sends them (transaction.go): an address in UTF-8 needs
+// SMTPUTF8 (RFC 6531 §3.4; Postfix answers "553 5.6.7 Must declare
+// SMTPUTF8" to a RCPT without it, which refused a deliverable
+// recipient), and to a server without the extension a Unicode domain
+// goes as its A-labels (RFC 6531 §3.2). A UTF-8 local part cannot go
+// there at all: refused is then the 553 5.6.7 delivery would bounce the
+// mail with, a *ProbeError.
+func probeEnvelope(c *smtp.Client, from, rcpt string) (string, string, *smtp.MailOptions, error) {
+	if ascii(from) && ascii(rcpt) {
+		return from, rcpt, nil, nil
+	}
+	if ok, _ := c.Extension("SMTPUTF8"); ok {
+		return from, rcpt, &smtp.MailOptions{UTF8: true}, nil
+	}
+	f, okf := asciiAddr(from)
+	r, okr := asciiAddr(rcpt)
+	if !okf || !okr {
+		return "", "", nil, &ProbeError{Code: noSMTPUTF8.Code, Enhanced: noSMTPUTF8.Enhanced, Text: noSMTPUTF8.Text}
+	}
+	return f, r, nil, nil
 }
 
 // probeAgent is an Agent with only what connecting needs: the probe's

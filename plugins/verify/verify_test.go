@@ -41,6 +41,12 @@ type hop struct {
 // newHop starts a next hop (LMTP when lmtp) knowing users.
 func newHop(t *testing.T, lmtp bool, tlsConf *tls.Config, users ...string) *hop {
 	t.Helper()
+	return newHopWith(t, func(s *smtp.Server) { s.LMTP, s.TLSConfig = lmtp, tlsConf }, users...)
+}
+
+// newHopWith starts a next hop knowing users, its server set up by setup.
+func newHopWith(t *testing.T, setup func(*smtp.Server), users ...string) *hop {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,11 +56,10 @@ func newHop(t *testing.T, lmtp bool, tlsConf *tls.Config, users ...string) *hop 
 		h.users[u] = true
 	}
 	h.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &hopSession{h: h, c: c}, nil }))
-	h.srv.LMTP = lmtp
 	h.srv.Domain = "mailbox.test"
-	h.srv.TLSConfig = tlsConf
 	h.srv.ErrorLog = log.New(io.Discard, "", 0)
 	h.srv.ReadTimeout, h.srv.WriteTimeout = 10*time.Second, 10*time.Second
+	setup(h.srv)
 	go func() { _ = h.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = h.srv.Close() })
 	return h
@@ -70,13 +75,15 @@ func (h *hop) asked() []string {
 }
 
 type hopSession struct {
-	h *hop
-	c *smtp.Conn
+	h    *hop
+	c    *smtp.Conn
+	utf8 bool // MAIL declared SMTPUTF8
 }
 
 func (s *hopSession) Reset()        {}
 func (s *hopSession) Logout() error { return nil }
-func (s *hopSession) Mail(from string, _ *smtp.MailOptions) error {
+func (s *hopSession) Mail(from string, o *smtp.MailOptions) error {
+	s.utf8 = o != nil && o.UTF8
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
 	s.h.froms = append(s.h.froms, from)
@@ -97,6 +104,9 @@ func (s *hopSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.h.mu.Lock()
 	defer s.h.mu.Unlock()
 	switch {
+	case !s.utf8 && !isASCII(to):
+		// Postfix's smtpd (RFC 6531 §3.4).
+		return &smtp.SMTPError{Code: 553, EnhancedCode: smtp.EnhancedCode{5, 6, 7}, Message: "Must declare SMTPUTF8 to send unicode address"}
 	case s.h.temp:
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "directory unavailable"}
 	case !s.h.users[to]:
