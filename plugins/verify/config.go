@@ -59,6 +59,10 @@ type Config struct {
 	// directory; past it the least recently used go first. 0: the
 	// default (100000); -1: no cap.
 	MaxEntries int `json:"max_entries"`
+	// MaxProbes caps the probes under way at once: an RCPT past it waits
+	// for one to end. 0: the default (20, delivery's per_destination and
+	// Postfix's default_destination_concurrency_limit); -1: no cap.
+	MaxProbes int `json:"max_probes"`
 }
 
 // Defaults, Postfix's where Postfix has the setting.
@@ -70,6 +74,7 @@ const (
 	defaultNegativeRefresh = 3 * time.Hour
 	defaultRejectCode      = 450
 	defaultMaxEntries      = 100000
+	defaultMaxProbes       = 20
 )
 
 // settings is a validated Config.
@@ -90,6 +95,7 @@ type settings struct {
 	skipAuth      bool
 	skipRelay     bool
 	maxEntries    int // 0: no cap
+	maxProbes     int // 0: no cap
 }
 
 // compile checks c; hostname is the core's, for helo's and sender's
@@ -171,6 +177,15 @@ func compile(c Config, hostname string) (settings, error) {
 		return s, fmt.Errorf("max_entries = %d: want a positive number, or -1 for no cap", c.MaxEntries)
 	default:
 		s.maxEntries = c.MaxEntries
+	}
+	switch {
+	case c.MaxProbes == 0:
+		s.maxProbes = defaultMaxProbes
+	case c.MaxProbes == -1:
+	case c.MaxProbes < 0:
+		return s, fmt.Errorf("max_probes = %d: want a positive number, or -1 for no cap", c.MaxProbes)
+	default:
+		s.maxProbes = c.MaxProbes
 	}
 	for _, d := range c.Domains {
 		sub := strings.HasPrefix(d, ".") || strings.HasPrefix(d, "*.")

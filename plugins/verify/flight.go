@@ -16,19 +16,26 @@ type flight struct {
 	ans  answer
 }
 
-// do returns key's flight under way, or starts fn as a new one. fn runs
-// on its own: it goes on, and keeps its result, when every RCPT waiting
-// for it has given up.
-func (g *flights) do(key string, fn func() answer) *flight {
+// get returns key's flight under way, or nil.
+func (g *flights) get(key string) *flight {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.m[key]
+}
+
+// do returns key's flight under way, started false, or starts fn as a
+// new one. fn runs on its own: it goes on, and keeps its result, when
+// every RCPT waiting for it has given up.
+func (g *flights) do(key string, fn func() answer) (f *flight, started bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f, ok := g.m[key]; ok {
-		return f
+		return f, false
 	}
 	if g.m == nil {
 		g.m = map[string]*flight{}
 	}
-	f := &flight{done: make(chan struct{})}
+	f = &flight{done: make(chan struct{})}
 	g.m[key] = f
 	go func() {
 		f.ans = fn()
@@ -37,5 +44,5 @@ func (g *flights) do(key string, fn func() answer) *flight {
 		g.mu.Unlock()
 		close(f.done)
 	}()
-	return f
+	return f, true
 }

@@ -60,12 +60,15 @@ type Plugin struct {
 	// probe asks the next hop; nil means delivery.ProbeWith.
 	probe func(ctx context.Context, route, rcpt string, o delivery.ProbeOptions) error
 	// waiting, when set, is called as a RCPT starts waiting for a probe
-	// (tests count them).
-	waiting func(addr string)
+	// (tests count them); queued as one waits for max_probes' room.
+	waiting, queued func(addr string)
 
 	set     settings
 	cache   *cache
 	flights flights
+	// slots holds a token for each probe under way, max_probes of them
+	// (nil: no cap).
+	slots chan struct{}
 }
 
 // Describe names the plugin for the pipeline status.
@@ -103,6 +106,9 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	}
 	p.set = set
 	p.cache = newCache(&p.set, p.log)
+	if set.maxProbes > 0 {
+		p.slots = make(chan struct{}, set.maxProbes)
+	}
 	if c.StateDir == "" {
 		return nil // check-config, replay, a core without plugin state
 	}
@@ -142,7 +148,10 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Ver
 	key := r.Addr[:at] + "@" + domain
 	ans, ok := p.cache.lookup(key, p.now())
 	if !ok {
-		f := p.flights.do(key, func() answer { return p.check(key, r.Addr) })
+		f, err := p.flight(ctx, key, r.Addr)
+		if err != nil {
+			return sdk.Verdict{}, err
+		}
 		if p.waiting != nil {
 			p.waiting(r.Addr)
 		}
@@ -154,6 +163,43 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Ver
 		}
 	}
 	return p.verdict(r.Addr, ans), nil
+}
+
+// flight returns key's probe under way, or starts one once fewer than
+// max_probes are: each RCPT of a new address would otherwise open a
+// connection to the next hop, as many at once as there are sessions
+// (1000 by default), which a mailbox server refuses past its own limit
+// (Exchange: 20 a client) with 421, delivery's connections too.
+// Postfix's probes are deliveries, under its destination concurrency.
+// An RCPT that gives up waiting starts no probe.
+func (p *Plugin) flight(ctx context.Context, key, addr string) (*flight, error) {
+	if p.slots == nil {
+		f, _ := p.flights.do(key, func() answer { return p.check(key, addr) })
+		return f, nil
+	}
+	if f := p.flights.get(key); f != nil {
+		return f, nil
+	}
+	select {
+	case p.slots <- struct{}{}:
+	default:
+		if p.queued != nil {
+			p.queued(addr)
+		}
+		select {
+		case p.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f, started := p.flights.do(key, func() answer {
+		defer func() { <-p.slots }()
+		return p.check(key, addr)
+	})
+	if !started {
+		<-p.slots
+	}
+	return f, nil
 }
 
 // check probes addr, unless a probe that ended since the caller looked

@@ -31,11 +31,13 @@ type hop struct {
 	users map[string]bool
 	temp  bool          // 451 to every RCPT
 	gate  chan struct{} // when set, RCPT waits until it is closed
-	rcpts []string      // every RCPT TO, in order
-	froms []string      // every MAIL FROM
-	helos []string      // the EHLO (LHLO) name of each MAIL
-	tls   []bool        // whether each RCPT came under TLS
-	datas int           // DATA commands: a probe must send none
+	// arrived, when set, is told each RCPT TO as it comes, before gate.
+	arrived chan<- string
+	rcpts   []string // every RCPT TO, in order
+	froms   []string // every MAIL FROM
+	helos   []string // the EHLO (LHLO) name of each MAIL
+	tls     []bool   // whether each RCPT came under TLS
+	datas   int      // DATA commands: a probe must send none
 }
 
 // newHop starts a next hop (LMTP when lmtp) knowing users.
@@ -93,11 +95,14 @@ func (s *hopSession) Mail(from string, o *smtp.MailOptions) error {
 
 func (s *hopSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.h.mu.Lock()
-	gate := s.h.gate
+	gate, arrived := s.h.gate, s.h.arrived
 	_, tlsOn := s.c.TLSConnectionState()
 	s.h.rcpts = append(s.h.rcpts, to)
 	s.h.tls = append(s.h.tls, tlsOn)
 	s.h.mu.Unlock()
+	if arrived != nil {
+		arrived <- to
+	}
 	if gate != nil {
 		<-gate
 	}
