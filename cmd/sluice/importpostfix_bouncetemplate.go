@@ -10,8 +10,8 @@ import (
 // bounce_template, the path as the Postfix host has it: Sluice reads the
 // bounce(5) file as it is. The file is read too (from -d's directory
 // when it is under config_directory), and what Sluice makes of it goes
-// into comments: a fault, which check-config refuses until the file is
-// edited (a $name Sluice does not expand), and the warnings.
+// into a comment: a fault, which check-config refuses until the file
+// is edited (a $name Sluice does not expand).
 func (im *importer) bounceTemplate(b *strings.Builder) {
 	p := im.p
 	if !p.set("bounce_template_file") {
@@ -26,12 +26,7 @@ func (im *importer) bounceTemplate(b *strings.Builder) {
 	if err != nil {
 		return // not on this machine: check-config reads it where it runs
 	}
-	t, err := bounce.ParseTemplates(path, data)
-	if err != nil {
+	if _, err := bounce.ParseTemplates(path, data); err != nil {
 		b.WriteString("# " + tomlComment("Sluice cannot use it as it is (check-config refuses it): "+err.Error()) + "\n")
-		return
-	}
-	for _, w := range t.Warnings() {
-		b.WriteString("# " + tomlComment(w) + "\n")
 	}
 }

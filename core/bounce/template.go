@@ -2,6 +2,7 @@ package bounce
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -29,13 +30,45 @@ type TemplateError struct {
 
 func (e *TemplateError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
 
-// LoadTemplates reads and parses a template file (ParseTemplates).
+// LoadTemplates reads and parses a template file (ReadTemplateFile,
+// ParseTemplates).
 func LoadTemplates(path string) (*Templates, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadTemplateFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return ParseTemplates(path, data)
+}
+
+// MaxTemplateFile is the largest template file read, in bytes: Postfix's
+// own file of four templates is 3.5 KB, and one read at start, at each
+// check-config and at each reload must not take the daemon's memory.
+const MaxTemplateFile = 1 << 20
+
+// ReadTemplateFile reads the template file at path, a regular file of at
+// most MaxTemplateFile bytes: a path naming a FIFO or a device
+// (/dev/zero) is refused, not waited on or read without end.
+func ReadTemplateFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxTemplateFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxTemplateFile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, MaxTemplateFile)
+	}
+	return data, nil
 }
 
 // ParseTemplates parses data, a bounce(5) file named file, as Postfix's
@@ -133,23 +166,6 @@ func (t *Templates) forReport(rcpts []Recipient) *Template {
 		return t.Delay
 	}
 	return t.Success
-}
-
-// Warnings are what the file asks that Sluice does not do, each
-// "file:line: why": a From address other than MAILER-DAEMON, which
-// Postfix would write and Sluice does not (fromField).
-func (t *Templates) Warnings() []string {
-	var out []string
-	for _, tp := range []*Template{t.Failure, t.Delay, t.Success} {
-		if tp == nil || tp.fromAddr == "" {
-			continue
-		}
-		local, _, _ := strings.Cut(tp.fromAddr, "@")
-		if !strings.EqualFold(local, "MAILER-DAEMON") {
-			out = append(out, fmt.Sprintf("%s:%d: %s: From address %s is not used: Sluice's notices come from MAILER-DAEMON@HOSTNAME, with the template's display name", t.File, tp.fromLine, tp.Name, tp.fromAddr))
-		}
-	}
-	return out
 }
 
 // splitNameValue splits "name = value" as Postfix's split_nameval does:

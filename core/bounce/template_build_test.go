@@ -3,6 +3,7 @@ package bounce
 import (
 	"bytes"
 	"mime"
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -212,6 +213,68 @@ func TestBuildWithTemplatePostmaster(t *testing.T) {
 	}
 }
 
+// TestBuildWithTemplateFromAddress: the report's From is the template's
+// address, as Postfix writes it, a bare name qualified with the
+// hostname (Postfix's @$myorigin, $myhostname by default).
+func TestBuildWithTemplateFromAddress(t *testing.T) {
+	for _, tc := range []struct{ from, want, name, addr string }{
+		{"Helpdesk <help@example.org>", "Helpdesk <help@example.org>", "Helpdesk", "help@example.org"},
+		{"postmaster (Mail System)", "Mail System <postmaster@mx.sluice.test>", "Mail System", "postmaster@mx.sluice.test"},
+		{"Example Mail <MAILER-DAEMON>", "Example Mail <MAILER-DAEMON@mx.sluice.test>", "Example Mail", "MAILER-DAEMON@mx.sluice.test"},
+		{"noreply@example.org", "<noreply@example.org>", "", "noreply@example.org"},
+	} {
+		opt := templateOptions(t, "failure_template = <<EOF\nFrom: "+tc.from+"\n\ntext\nEOF\n")
+		for _, pm := range []bool{false, true} {
+			opt.Postmaster = pm
+			raw, err := Build(opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := parse(t, raw)
+			a, err := mail.ParseAddress(p.header.Get("From"))
+			if got := p.header.Get("From"); got != tc.want || err != nil || a.Name != tc.name || a.Address != tc.addr {
+				t.Errorf("From: %s (postmaster %v): got %q (%v, %v), want %q", tc.from, pm, got, a, err, tc.want)
+			}
+		}
+	}
+}
+
+// TestEncodedWords: a display name or Subject that is not ASCII is
+// written as encoded-words a reader decodes to it, which keep a From
+// field's specials inside the name (RFC 2047 §5 (3)), and whose lines,
+// folded, are at most 76 characters (§2); an ASCII Subject with a word
+// too long for a line is encoded too, to fold within 998 (RFC 5322
+// §2.1.1).
+func TestEncodedWords(t *testing.T) {
+	long := strings.TrimSpace(strings.Repeat("Zustellung für Sie, bitte <lesen>. ", 8))
+	word := strings.Repeat("x", 1200)
+	for _, tc := range []struct{ written, from, subject string }{
+		{`"Müller, Hans <hm@x> \"Büro\""`, `Müller, Hans <hm@x> "Büro"`, long},
+		{long, long, "Nicht zugestellt: " + word},
+		{word, word, word},
+	} {
+		opt := templateOptions(t, "failure_template = <<EOF\nFrom: "+tc.written+" <MAILER-DAEMON>\nSubject: "+tc.subject+"\n\ntext\nEOF\n")
+		raw, err := Build(opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		head := string(raw[:bytes.Index(raw, []byte("\r\n\r\n"))])
+		for _, l := range strings.Split(head, "\r\n") {
+			if strings.Contains(l, "=?") && len(l) > 76 || len(l) > 998 {
+				t.Errorf("a header line of %d characters: %q", len(l), l)
+			}
+		}
+		p := parse(t, raw)
+		a, err := mail.ParseAddress(p.header.Get("From"))
+		if err != nil || a.Name != tc.from || a.Address != "MAILER-DAEMON@mx.sluice.test" {
+			t.Errorf("From %q: %+v, %v", p.header.Get("From"), a, err)
+		}
+		if got, err := new(mime.WordDecoder).DecodeHeader(p.header.Get("Subject")); err != nil || got != tc.subject {
+			t.Errorf("Subject %q: %q, %v", p.header.Get("Subject"), got, err)
+		}
+	}
+}
+
 // TestPhrase: a display name is written as a phrase, quoted or encoded
 // as it needs.
 func TestPhrase(t *testing.T) {
@@ -220,6 +283,7 @@ func TestPhrase(t *testing.T) {
 		"Mail, System":         `"Mail, System"`,
 		`Say "hi"`:             `"Say \"hi\""`,
 		"Zustellung für Sie":   "=?utf-8?q?Zustellung_f=C3=BCr_Sie?=",
+		"Müller, Hans":         "=?utf-8?q?M=C3=BCller=2C_Hans?=",
 	} {
 		if got := phrase(in); got != want {
 			t.Errorf("phrase(%q) = %q, want %q", in, got, want)

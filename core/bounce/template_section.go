@@ -25,8 +25,7 @@ type Template struct {
 	// UTF-8; a Subject left out keeps the built-in.
 	From, Subject, PostmasterSubject string
 
-	fromAddr string // the address From: gave, for Warnings
-	fromLine int
+	fromAddr string             // the address From: gave, a bare name at the hostname
 	enc      xencoding.Encoding // Charset's; nil for utf-8 and us-ascii
 	text     []textLine
 }
@@ -97,6 +96,9 @@ func parseTemplate(file, name string, start, first int, body []string) (*Templat
 			continue
 		}
 		v, err := tp.decode(h.value)
+		if err == nil {
+			err = noControl(v)
+		}
 		if err != nil {
 			return nil, fail(h.line, "%s header: %v", label, err)
 		}
@@ -105,10 +107,13 @@ func parseTemplate(file, name string, start, first int, body []string) (*Templat
 	tp.Subject, tp.PostmasterSubject = decoded["subject"], decoded["postmaster-subject"]
 	if h, ok := headers["from"]; ok {
 		display, addr, err := splitFrom(decoded["from"])
+		if err == nil {
+			err = checkFromAddr(addr)
+		}
 		if err != nil {
 			return nil, fail(h.line, "From header %q: %v", h.value, err)
 		}
-		tp.From, tp.fromAddr, tp.fromLine = display, addr, h.line
+		tp.From, tp.fromAddr = display, addr
 	}
 	text := body[i:]
 	for len(text) > 0 && strings.TrimSpace(text[len(text)-1]) == "" {
@@ -117,18 +122,44 @@ func parseTemplate(file, name string, start, first int, body []string) (*Templat
 	for j, s := range text {
 		line := first + i + j
 		u, err := tp.decode(s)
+		if err == nil {
+			err = noControl(u)
+		}
 		if err != nil {
 			return nil, fail(line, "%v", err)
 		}
-		// Checked here, with stand-in values: a name Sluice cannot
+		// Checked here, with the widest values: a name Sluice cannot
 		// expand fails the file at start, as in Postfix's postconf -b,
-		// not the report that first uses it.
-		if _, err := expand(u, values{host: "host.invalid"}); err != nil {
+		// not the report that first uses it; so does a line that could
+		// pass 998 characters (RFC 5322 §2.1.1), $myhostname at the 253
+		// of a DNS name.
+		x, err := expand(u, values{host: strings.Repeat("h", 253)})
+		if err != nil {
 			return nil, fail(line, "%v", err)
+		}
+		if out, _ := tp.encode(x); len(out) > maxTextLine {
+			return nil, fail(line, "a line of %d characters with its $names expanded ($myhostname as 253): a line of a message has at most %d (RFC 5322 §2.1.1)", len(out), maxTextLine)
 		}
 		tp.text = append(tp.text, textLine{line, u})
 	}
 	return tp, nil
+}
+
+// maxTextLine is the longest line of a template's text, in octets,
+// without its CRLF (RFC 5322 §2.1.1).
+const maxTextLine = 998
+
+// noControl refuses a control character other than tab in a header
+// value or a line of text: RFC 5322 allows none (§3.2.5, §2.3), and a
+// CR or NUL in the file would be a bare CR or NUL in the report, which
+// a server may refuse (RFC 5321 §2.3.8).
+func noControl(s string) error {
+	for _, r := range s {
+		if r < ' ' && r != '\t' || r == 0x7f {
+			return fmt.Errorf("a control character (U+%04X): a template has text and tabs only", r)
+		}
+	}
+	return nil
 }
 
 // headerName is the length of the header field name line begins with
@@ -157,7 +188,8 @@ func splitFrom(v string) (display, addr string, err error) {
 	rest := ""
 	switch {
 	case strings.Contains(v, "<"):
-		i, j := strings.IndexByte(v, '<'), strings.LastIndexByte(v, '>')
+		// The last <: a quoted display name may hold one.
+		i, j := strings.LastIndexByte(v, '<'), strings.LastIndexByte(v, '>')
 		if j < i {
 			return "", "", fmt.Errorf("a < without a >")
 		}

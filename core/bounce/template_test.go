@@ -1,10 +1,12 @@
 package bounce
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,9 +48,6 @@ func TestParsePostfixDefaultTemplates(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("delay text lacks %q:\n%s", want, got)
 		}
-	}
-	if w := ts.Warnings(); len(w) != 0 {
-		t.Errorf("warnings for Postfix's own file: %q", w)
 	}
 }
 
@@ -115,6 +114,14 @@ func TestParseTemplatesErrors(t *testing.T) {
 		{"template twice", "failure_template = a\n\nfailure_template = b\n", "bounce.cf:3: failure_template again (the first is at line 1)"},
 		{"no =", "failure_template <<EOF\ntext\nEOF\n", "bounce.cf:1: missing '=' after attribute name"},
 		{"quoted marker", "failure_template = <<'EOF'\ntext\nEOF\n", "bounce.cf:1: failure_template: malformed end marker"},
+		{"From not ASCII", "failure_template = <<EOF\nFrom: Hilfe <hilfe@b\xc3\xbccher.example>\n\ntext\nEOF\n", "bounce.cf:2: failure_template: From header \"Hilfe <hilfe@b\xc3\xbccher.example>\": an address that is not ASCII"},
+		{"From two addresses", "failure_template = <<EOF\nFrom: Help <help@example.org,root@example.org>\n\ntext\nEOF\n", "bounce.cf:2: failure_template: From header \"Help <help@example.org,root@example.org>\": not an address"},
+		{"From no domain", "failure_template = <<EOF\nFrom: help@\n\ntext\nEOF\n", "bounce.cf:2: failure_template: From header \"help@\": not an address"},
+		{"CR in text", "failure_template = <<EOF\nok\nbare\rCR\nEOF\n", "bounce.cf:3: failure_template: a control character (U+000D)"},
+		{"NUL in text", "failure_template = <<EOF\nnul\x00\nEOF\n", "bounce.cf:2: failure_template: a control character (U+0000)"},
+		{"CR in Subject", "failure_template = <<EOF\nSubject: a\rBcc: x\n\ntext\nEOF\n", "bounce.cf:2: failure_template: subject header: a control character (U+000D)"},
+		{"long line", "failure_template = <<EOF\nok\n" + strings.Repeat("x", 999) + "\nEOF\n", "bounce.cf:3: failure_template: a line of 999 characters"},
+		{"long with names", "failure_template = <<EOF\n" + strings.Repeat("x", 700) + "$myhostname $myhostname\nEOF\n", "bounce.cf:2: failure_template: a line of 1207 characters with its $names expanded"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseTemplates("bounce.cf", []byte(tc.file))
@@ -137,19 +144,34 @@ func TestParseTemplatesCRLF(t *testing.T) {
 	}
 }
 
-// TestTemplateWarnings: a From address other than MAILER-DAEMON is
-// named, as Sluice keeps its own.
-func TestTemplateWarnings(t *testing.T) {
-	ts, err := ParseTemplates("bounce.cf", []byte("failure_template = <<EOF\nFrom: Helpdesk <help@example.org>\n\ntext\nEOF\n"+
-		"delay_template = <<EOF\nFrom: \"Mail, System\" <mailer-daemon@example.org>\n\ntext\nEOF\n"))
-	if err != nil {
+// TestReadTemplateFile: the file is read whole up to MaxTemplateFile
+// bytes; a larger one, a FIFO (which would block the open) and a device
+// are refused, as is a file gone.
+func TestReadTemplateFile(t *testing.T) {
+	dir := t.TempDir()
+	ok := filepath.Join(dir, "bounce.cf")
+	if err := os.WriteFile(ok, []byte("failure_template = text\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	w := ts.Warnings()
-	if len(w) != 1 || !strings.HasPrefix(w[0], "bounce.cf:2: failure_template: From address help@example.org is not used") {
-		t.Errorf("warnings %q", w)
+	if ts, err := LoadTemplates(ok); err != nil || ts.Failure == nil {
+		t.Fatalf("%v %+v", err, ts)
 	}
-	if ts.Delay.From != "Mail, System" {
-		t.Errorf("quoted display name read as %q", ts.Delay.From)
+	big := filepath.Join(dir, "big.cf")
+	if err := os.WriteFile(big, append([]byte("failure_template = text\n"), bytes.Repeat([]byte("#\n"), MaxTemplateFile/2)...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{
+		big:                        big + ": larger than 1048576 bytes",
+		fifo:                       fifo + ": not a regular file",
+		"/dev/zero":                "/dev/zero: not a regular file",
+		filepath.Join(dir, "gone"): "no such file or directory",
+	} {
+		if _, err := LoadTemplates(path); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", path, err, want)
+		}
 	}
 }

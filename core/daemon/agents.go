@@ -76,11 +76,6 @@ func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolve
 	if err != nil {
 		return o, err
 	}
-	if t := o.Bounce.Templates; t != nil {
-		for _, w := range t.Warnings() {
-			d.log.Warn("bounce_template: " + w)
-		}
-	}
 	o.Hostname = running.Hostname
 	o.Resolver, o.Logger = res, d.log
 	o.Bounce.Filter = d.bounceFilter

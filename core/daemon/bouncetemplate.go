@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/bounce"
@@ -34,7 +33,7 @@ func bounceTemplateFile(c *config.Config) []byte {
 	if c.Delivery.BounceTemplate == "" {
 		return nil
 	}
-	b, _ := os.ReadFile(c.Resolve(c.Delivery.BounceTemplate))
+	b, _ := bounce.ReadTemplateFile(c.Resolve(c.Delivery.BounceTemplate))
 	return b
 }
 

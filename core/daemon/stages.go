@@ -362,8 +362,7 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 	if err := smtpd.Check(c); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
-	dopt, err := deliveryOptions(c)
-	if err != nil {
+	if _, err := deliveryOptions(c); err != nil {
 		if ce := (*config.Error)(nil); errors.As(err, &ce) {
 			return nil, err // positioned already (relay, bounce_template)
 		}
@@ -374,11 +373,6 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		return nil, err
 	}
 	res := &CheckResult{Warnings: append(softBounceWarnings(c), authWarnings(c, ps.pipe)...), Hooks: make([][]sdk.Hook, len(c.Stages))}
-	if t := dopt.Bounce.Templates; t != nil {
-		for _, w := range t.Warnings() {
-			res.Warnings = append(res.Warnings, "bounce_template: "+w)
-		}
-	}
 	for i, s := range ps.stages {
 		if p, ok := s.(*sharedStage); ok {
 			res.Hooks[i] = p.Info().Hooks

@@ -11,11 +11,12 @@ import (
 // sinkTemplates is a site's bounce(5) file, as Postfix reads it.
 const sinkTemplates = `failure_template = <<EOF
 Charset: us-ascii
-From: Example Mail <MAILER-DAEMON>
+From: Example Mail <bounces>
 Subject: Your mail to example.org bounced
 Postmaster-Subject: Postmaster copy: a bounce bounced
 
 This is the mail system at $myhostname ($mydomain).
+.
 Mail is kept $maximal_queue_lifetime_days days, warned of after $delay_warning_time_hours hours.
 EOF
 `
@@ -32,9 +33,11 @@ func withTemplates(t *testing.T, h *harness) {
 }
 
 // TestBounceTemplate: a 550 from a real SMTP server gets the sender a
-// report with the template's From display name, Subject and text, the
-// values of its $names those of the agent's config, and the recipients
-// list and RFC 3464 part as ever.
+// report with the template's From (a bare name at the hostname, as
+// Postfix's @$myorigin), Subject and text, the values of its $names
+// those of the agent's config, and the recipients list and RFC 3464
+// part as ever; a line "." of the text is sent dot-stuffed (RFC 5321
+// §4.5.2), not as the end of the data.
 func TestBounceTemplate(t *testing.T) {
 	h := newHarness(t)
 	s := h.sinkAt("127.0.0.1", sinkOptions{rcpt: reject550("bad@dest.test")})
@@ -50,10 +53,10 @@ func TestBounceTemplate(t *testing.T) {
 	if got := d.header.Get("Subject"); got != "Your mail to example.org bounced" {
 		t.Errorf("Subject %q", got)
 	}
-	if got := d.header.Get("From"); got != "Example Mail <MAILER-DAEMON@mta.sluice.test>" {
+	if got := d.header.Get("From"); got != "Example Mail <bounces@mta.sluice.test>" {
 		t.Errorf("From %q", got)
 	}
-	want := "This is the mail system at mta.sluice.test (sluice.test).\r\n" +
+	want := "This is the mail system at mta.sluice.test (sluice.test).\r\n.\r\n" +
 		"Mail is kept 3 days, warned of after 2 hours.\r\n\r\n" +
 		"    <bad@dest.test>: 550 5.1.1 no such user\r\n"
 	if text := string(d.bodies[0]); !strings.HasPrefix(text, want) {
