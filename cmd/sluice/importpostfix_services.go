@@ -278,6 +278,7 @@ func (im *importer) delivery(route *pfRoute) string {
 	}
 	im.bounceTemplate(&b)
 	im.rateDelay(&b, route)
+	im.recipientLimit(&b, route)
 	// Postfix 3.10's tls_required_enable = no ignores a message's
 	// TLS-Required: No (RFC 8689 §5), as tls_required_header = false
 	// does; yes is both defaults.

@@ -32,6 +32,10 @@ func (im *importer) transportOptions(route *pfRoute) {
 				im.noteAt(written, pfRateOption(s.name))
 				continue
 			}
+			if strings.HasSuffix(o, pfRcptLimitSuffix) {
+				im.noteAt(written, pfRcptLimitOption(s.name))
+				continue
+			}
 			if s.typ != "unix" || s.command != "smtp" {
 				why, ok := pfReasons[o]
 				if !ok {

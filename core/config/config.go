@@ -322,6 +322,7 @@ type Delivery struct {
 
 	OutboundFamily // address_family (addressfamily.go)
 	FallbackRelays // fallback_relay (fallbackrelay.go)
+	RecipientLimit // recipients_per_transaction (rcptlimit.go)
 }
 
 // Log configures logging.

@@ -161,6 +161,7 @@ func (c *Config) applyDefaults() {
 		d.Jitter = 0.1 // jitter = 0, written, turns it off
 	}
 	c.applyMXLimitDefaults()
+	c.applyRecipientLimitDefault()
 	if d.BounceSizeLimit == 0 {
 		// Postfix's bounce_size_limit: a report to a sender that may be
 		// forged does not carry megabytes back (backscatter).
@@ -286,6 +287,9 @@ func (c *Config) validate() error {
 		return err
 	}
 	if err := c.validateRateDelay(f); err != nil {
+		return err
+	}
+	if err := c.validateRecipientLimit(f); err != nil {
 		return err
 	}
 	if err := c.validateAddressFamily(f); err != nil {

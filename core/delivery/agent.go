@@ -2,8 +2,9 @@
 // due messages from the queue's schedule index and hands them to a bounded
 // set of workers; a worker groups a message's pending recipients by
 // destination (the relay, or each recipient domain's MX hosts), runs one SMTP
-// transaction per destination over pooled connections, and records each
-// recipient's outcome and the next attempt in the queue.
+// transaction per destination (several past its recipient limit) over
+// pooled connections, and records each recipient's outcome and the next
+// attempt in the queue.
 package delivery
 
 import (
@@ -254,6 +255,9 @@ func withDefaults(c config.Delivery) config.Delivery {
 	}
 	if c.MXSessionLimit == 0 {
 		c.MXSessionLimit = config.DefaultMXSessionLimit
+	}
+	if c.RecipientsPerTransaction == 0 {
+		c.RecipientsPerTransaction = config.DefaultRecipientsPerTransaction
 	}
 	return c
 }

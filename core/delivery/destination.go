@@ -11,9 +11,10 @@ import (
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
-// destination is a set of recipients delivered in one transaction: the
-// recipients sharing a route; for the default route everything when
-// relaying, otherwise the recipients of one domain.
+// destination is a set of recipients delivered together, in one
+// transaction or, past its recipient limit (rcptlimit.go), in several on
+// the same connection: the recipients sharing a route; for the default
+// route everything when relaying, otherwise the recipients of one domain.
 type destination struct {
 	name   string                // the relay's host:port, the recipient domain or the route, for logs
 	key    string                // what backoff and grouping know it by
@@ -114,6 +115,9 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 				d.route.Source = d.route.Source.over(rt.Source)
 				if rt.HasRateDelay {
 					d.route.RateDelay, d.route.HasRateDelay = rt.RateDelay, true
+				}
+				if rt.HasRecipientLimit {
+					d.route.RecipientLimit, d.route.HasRecipientLimit = rt.RecipientLimit, true
 				}
 			}
 			switch d.route.Kind {

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,7 +196,7 @@ hosts:
 				return all(notSent), "", false
 			}
 			tried[key] = true
-			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts)
+			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts, a.recipientLimit(d))
 			lim.note(err == nil || res != nil)
 			if err == nil {
 				// The server that answered decides the backoff: a 421
@@ -499,18 +500,28 @@ func poolKey(h hop, addr string) string {
 	return key
 }
 
-// tryAddr runs the transaction on a pooled or new session to addr. An
+// tryAddr runs the transactions for rcpts on a pooled or new session to
+// addr, at most limit recipients each (0: all in one, rcptlimit.go). An
 // error means no server there took part (connection, greeting, EHLO,
-// STARTTLS or AUTH failed) or the server took nothing (txResult.siteFail):
-// the caller moves on to the next address. In the second case the
-// outcomes come back with the error, for use when no address is left. A
-// session goes back to the pool until it has carried the configured
-// number of messages.
-func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h hop, addr string, rcpts []*envelope.Recipient) (map[string]outcome, error) {
+// STARTTLS or AUTH failed) or the server took nothing in the first
+// transaction (txResult.siteFail): the caller moves on to the next
+// address. In the second case the outcomes come back with the error, for
+// use when no address is left. A session goes back to the pool until it
+// has carried the configured number of transactions.
+func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h hop, addr string, rcpts []*envelope.Recipient, limit int) (map[string]outcome, error) {
 	key := poolKey(h, addr)
 	var all map[string]outcome // the outcomes of earlier transactions
+	// left are the recipients still to send: those no transaction has
+	// carried yet, after those a server refused for a transaction's size.
+	left := rcpts
+	var s *session // the session kept from the transaction before
 	for {
-		s, waited, err := a.pool.get(ctx, key)
+		batch := nextBatch(left, limit)
+		var waited bool
+		var err error
+		if s == nil {
+			s, waited, err = a.pool.get(ctx, key)
+		}
 		if err == nil && (waited || all != nil) && !a.stillActive(m.ID) {
 			// Held or deleted while it waited for a connection slot
 			// (per_destination), or during the transaction before: the
@@ -523,7 +534,7 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 				a.pool.drop(key, nil)
 			}
 			a.log.Info("delivery: message held or deleted during the attempt, not sent", "id", m.ID, "addr", addr)
-			res := forRcpts(rcpts, notSent)
+			res := forRcpts(left, notSent)
 			if all == nil {
 				return res, nil
 			}
@@ -537,28 +548,53 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		}
 		if err != nil {
 			if all != nil {
-				// The recipients left keep their "too many" reply: they
-				// are retried on schedule.
-				return all, nil
+				// The recipients refused for the transaction's size keep
+				// that reply, and those never sent get the connection's
+				// failure: they are retried on schedule.
+				return ownFor(all, left, temporary(noConnection.With(err.Error()).Error())), nil
 			}
 			return nil, err
 		}
-		res := a.transact(ctx, s, m, body, rcpts)
+		res := a.transact(ctx, s, m, body, batch)
+		rest := left[len(batch):]
+		// Recipients refused for the transaction's size go in a new one
+		// at once (RFC 5321 §4.5.3.1.10), as long as the server takes
+		// some: one taking 100 per transaction gets 1,000 in ten, not
+		// ten retry intervals. When it took none they wait for the retry.
+		again := res.tooMany
+		if len(again) == len(batch) {
+			again = nil
+		}
+		more := (len(again) > 0 || len(rest) > 0) && !res.stale && ctx.Err() == nil &&
+			(res.siteFail == nil || all != nil)
 		switch {
 		case !res.keep || res.stale:
 			a.pool.drop(key, s)
+			s = nil
 		case s.used >= a.rt.opt.MessagesPerConnection:
 			a.pool.drop(key, nil)
 			s.quit()
+			s = nil
+		case more:
+			// Kept, with its slot, for the message's next transaction:
+			// back in the pool another worker could take it first.
 		default:
 			a.pool.put(s)
+			s = nil
 		}
 		if res.stale {
 			continue
 		}
 		if res.siteFail != nil && all == nil {
 			// Nothing was decided: the caller tries the next address,
-			// and keeps these outcomes should none be left.
+			// and keeps these outcomes should none be left; the
+			// recipients no transaction carried share the reply.
+			if len(rest) > 0 {
+				o := outcomeOf(res.siteFail)
+				for _, r := range rest {
+					res.rcpts[r.Addr] = o
+				}
+			}
 			return res.rcpts, &hopError{host: h.host, addr: addr, err: res.siteFail}
 		}
 		if all == nil {
@@ -566,17 +602,18 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		} else {
 			maps.Copy(all, res.rcpts)
 		}
-		// Recipients refused for the transaction's size go in a new one
-		// at once (RFC 5321 §4.5.3.1.10), as long as each takes some: a
-		// server taking 100 per transaction gets 1,000 in ten, not ten
-		// retry intervals.
-		if len(res.tooMany) == 0 || len(res.tooMany) == len(rcpts) || ctx.Err() != nil {
+		if !more {
+			if err := ctx.Err(); err != nil && len(rest) > 0 {
+				// Shutdown: the recipients not sent wait for the next
+				// attempt.
+				ownFor(all, rest, temporary(interrupted.With(err.Error()).Error()))
+			}
 			return all, nil
 		}
 		// What this server took is saved before the next transaction, as
 		// before the next destination: a crash meanwhile must not send it
 		// again.
 		saveDelivered(ctx, res.rcpts, a.hopVia(h, addr))
-		rcpts = res.tooMany
+		left = append(slices.Clip(again), rest...)
 	}
 }

@@ -3,6 +3,7 @@ package delivery
 import (
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,7 +24,7 @@ import (
 //	"lmtp:unix:/run/dovecot/lmtp"      LMTP over a Unix socket
 //	"discard"                          recorded as delivered, nothing sent
 //
-// Parameters (mx and smtp only):
+// Parameters (mx and smtp only, but recipient_limit, which lmtp takes too):
 //
 //	tls=opportunistic  STARTTLS when offered, plaintext if it fails (default;
 //	                   Postfix's may)
@@ -46,6 +47,10 @@ import (
 //	                   one destination, one at a time, instead of
 //	                   [delivery] rate_delay (Postfix's main.cf
 //	                   TRANSPORT_destination_rate_delay); 0s turns it off
+//	recipient_limit=N  at most N recipients in one transaction (Postfix's
+//	                   TRANSPORT_destination_recipient_limit) instead of
+//	                   [delivery] recipients_per_transaction; -1 for no
+//	                   limit (rcptlimit.go)
 //
 // A TLS policy other than opportunistic never falls back to plaintext:
 // a failed handshake defers the recipients.
@@ -105,6 +110,10 @@ type Route struct {
 	// turning [delivery] rate_delay off for the rule's mail).
 	RateDelay    time.Duration
 	HasRateDelay bool
+	// RecipientLimit is recipient_limit=, used when HasRecipientLimit:
+	// the recipients one transaction carries, -1 for no limit.
+	RecipientLimit    int
+	HasRecipientLimit bool
 }
 
 // ParseRoute parses a route string; "" is the default route (mx).
@@ -132,9 +141,6 @@ func ParseRoute(s string) (Route, error) {
 		}
 		r.Kind, r.Addr = RouteSMTP, config.JoinRelay(host, port)
 	case RouteLMTP:
-		if query != "" {
-			return r, fmt.Errorf("route %q: lmtp takes no parameters", s)
-		}
 		network, addr, _ := strings.Cut(rest, ":")
 		switch network {
 		case "tcp", "inet":
@@ -159,7 +165,7 @@ func ParseRoute(s string) (Route, error) {
 		default:
 			return r, fmt.Errorf("route %q: want lmtp:tcp:HOST:PORT or lmtp:unix:PATH", s)
 		}
-		return Route{Kind: RouteLMTP, Network: network, Addr: addr}, nil
+		r = Route{Kind: RouteLMTP, Network: network, Addr: addr}
 	default:
 		return r, fmt.Errorf("route %q: unknown transport %q (want mx, smtp, lmtp or discard)", s, kind)
 	}
@@ -171,6 +177,11 @@ func ParseRoute(s string) (Route, error) {
 		return r, fmt.Errorf("route %q: %v", s, err)
 	}
 	for k, v := range vals {
+		if r.Kind == RouteLMTP && k != "recipient_limit" {
+			// An LMTP server is this site's own mailbox store: TLS,
+			// AUTH, a source address or pacing are not asked of it.
+			return r, fmt.Errorf("route %q: lmtp takes no parameter but recipient_limit", s)
+		}
 		if k == "source" {
 			if r.Source, err = parseSource(v); err != nil {
 				return r, fmt.Errorf("route %q: %v", s, err)
@@ -199,6 +210,12 @@ func ParseRoute(s string) (Route, error) {
 				return r, fmt.Errorf("route %q: rate_delay=%s: want a duration such as 500ms or 1m, not negative", s, v[0])
 			}
 			r.RateDelay, r.HasRateDelay = d, true
+		case "recipient_limit":
+			n, err := strconv.Atoi(v[0])
+			if err != nil || n == 0 || n < -1 {
+				return r, fmt.Errorf("route %q: recipient_limit=%s: want a positive number, or -1 for no limit", s, v[0])
+			}
+			r.RecipientLimit, r.HasRecipientLimit = n, true
 		case "authfile":
 			if r.Kind != RouteSMTP {
 				return r, fmt.Errorf("route %q: authfile is for smtp routes", s)
@@ -230,7 +247,7 @@ func (r Route) String() string {
 	case RouteSMTP:
 		s = "smtp:" + r.Addr
 	case RouteLMTP:
-		return "lmtp:" + r.Network + ":" + r.Addr
+		s = "lmtp:" + r.Network + ":" + r.Addr
 	case RouteDiscard:
 		return "discard"
 	}
@@ -247,6 +264,9 @@ func (r Route) String() string {
 	r.Source.addTo(q)
 	if r.HasRateDelay {
 		q.Set("rate_delay", r.RateDelay.String())
+	}
+	if r.HasRecipientLimit {
+		q.Set("recipient_limit", strconv.Itoa(r.RecipientLimit))
 	}
 	if len(q) > 0 {
 		s += "?" + q.Encode()
