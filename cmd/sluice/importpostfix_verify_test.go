@@ -30,6 +30,9 @@ func TestImportPostfixVerify(t *testing.T) {
 			"unverified_recipient_reject_code = 550\n" +
 			"address_verify_sender = <>\n" +
 			"address_verify_negative_refresh_time = 30m\n" +
+			// Shorter than the refresh time's default (7d): Postfix
+			// then asks nothing before the answer expires.
+			"address_verify_positive_expire_time = 5d\n" +
 			"address_verify_poll_count = 1\n",
 		"master.cf": "smtp inet n - y - - smtpd\n",
 		"transport": "example.net lmtp:inet:10.0.0.5:24\n" +
@@ -62,7 +65,7 @@ func TestImportPostfixVerify(t *testing.T) {
 			ds = append(ds, d.(string))
 		}
 		got = append(got, stage{s.Config["next_hop"].(string), ds})
-		if s.Config["reject_code"] != int64(550) || s.Config["sender"] != "<>" || s.Config["negative_refresh_time"] != "30m" ||
+		if s.Config["reject_code"] != int64(550) || s.Config["sender"] != "<>" || s.Config["negative_refresh_time"] != "30m" || s.Config["positive_expire_time"] != "5d" ||
 			s.Config["skip_authenticated"] != false || s.Config["skip_relay_clients"] != nil {
 			t.Errorf("stage %s: %v", s.Name, s.Config)
 		}

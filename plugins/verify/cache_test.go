@@ -86,3 +86,26 @@ func TestMaxEntries(t *testing.T) {
 	h.Rcpt(txn, "b@example.org")
 	wantAsked(t, nh, "a@example.org", "b@example.org", "c@example.org", "b@example.org")
 }
+
+// A refresh time not shorter than its expire time, as Postfix takes it:
+// nothing is asked before the answer expires, then it is asked again.
+// positive_expire_time = "5d" alone (under the refresh's default, 7d)
+// is a config Postfix runs, and import-postfix carries.
+func TestRefreshNotShorterThanExpire(t *testing.T) {
+	clk := newClock()
+	nh := newHop(t, false, nil, "alice@example.org")
+	h := serve(t, &Plugin{now: clk.Now}, hopConfig(nh, `, "reject_code": 550, "positive_expire_time": "5d", "negative_refresh_time": "4d"`), "")
+	wantVerdict(t, "known", h.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+	wantVerdict(t, "unknown", h.Rcpt(txn, "bob@example.org"), sdk.ActionReject, 550, "5.1.1")
+	nh.set(func(h *hop) { h.users["bob@example.org"] = true })
+	clk.Advance(3*24*time.Hour - time.Second)
+	wantVerdict(t, "unknown, before it expires", h.Rcpt(txn, "bob@example.org"), sdk.ActionReject, 550, "5.1.1")
+	clk.Advance(time.Second)
+	wantVerdict(t, "unknown, expired", h.Rcpt(txn, "bob@example.org"), sdk.ActionContinue, 0, "")
+	clk.Advance(2*24*time.Hour - time.Second)
+	wantVerdict(t, "known, before it expires", h.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+	wantAsked(t, nh, "alice@example.org", "bob@example.org", "bob@example.org")
+	clk.Advance(time.Second)
+	wantVerdict(t, "known, expired", h.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+	wantAsked(t, nh, "alice@example.org", "bob@example.org", "bob@example.org", "alice@example.org")
+}

@@ -149,12 +149,11 @@ func compile(c Config, hostname string) (settings, error) {
 		}
 		s.sender = c.Sender
 	}
-	if s.posRefresh >= s.posExpire {
-		return s, fmt.Errorf("positive_refresh_time = %s: must be shorter than positive_expire_time (%s)", s.posRefresh, s.posExpire)
-	}
-	if s.negRefresh >= s.negExpire {
-		return s, fmt.Errorf("negative_refresh_time = %s: must be shorter than negative_expire_time (%s)", s.negRefresh, s.negExpire)
-	}
+	// A refresh time not shorter than its expire time asks nothing
+	// before the answer expires, as Postfix's verify(8) takes it (no
+	// check between the two): positive_expire_time = "5d" alone is
+	// Postfix's address_verify_positive_expire_time = 5d, under the
+	// refresh's default 7d.
 	switch {
 	case s.rejectCode == 0:
 		s.rejectCode = defaultRejectCode
