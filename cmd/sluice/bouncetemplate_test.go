@@ -9,8 +9,6 @@ import (
 	"github.com/sluice-mta/sluice/core/config"
 )
 
-func init() { helpArgs["bounce-template"] = []string{"bounce-template"} }
-
 const bounceTemplateHead = "hostname = \"mx.example.org\"\n[dns]\nservers = [\"127.0.0.1:1\"]\n[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:0\"\n[delivery]\ndelay_warning = \"6h\"\nbounce_template = \"bounce.cf\"\n"
 
 // sluice bounce-template prints the reports the config's template makes,
@@ -115,5 +113,28 @@ func TestImportPostfixBounceTemplate(t *testing.T) {
 				t.Errorf("listed as not carried:\n%s", out)
 			}
 		}
+	}
+}
+
+// A relative bounce_template_file is under queue_directory, the bounce
+// daemon's working directory: the draft names it so (Sluice resolves a
+// relative path against its config's directory) and reads that file.
+func TestImportPostfixBounceTemplateRelative(t *testing.T) {
+	spool := t.TempDir()
+	writeFile(t, filepath.Join(spool, "bounce.cf"), "failure_template = <<EOF\nReturned by $mail_name.\nEOF\n")
+	dir := writePostfix(t, "postfix", map[string]string{
+		"main.cf":   "myhostname = mx.example.org\nqueue_directory = " + spool + "\nbounce_template_file = bounce.cf\n",
+		"master.cf": "smtp inet n - y - - smtpd\n",
+	})
+	out, err := importPostfix(dir, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(spool, "bounce.cf")
+	if !strings.Contains(out, "# bounce_template_file = bounce.cf (Postfix's bounce(5) format, read as it is), relative to queue_directory\nbounce_template = "+tomlStr(want)+"\n") {
+		t.Errorf("bounce_template not %s:\n%s", want, out)
+	}
+	if !strings.Contains(out, "(check-config refuses it): "+want+":2: failure_template: undefined $mail_name") {
+		t.Errorf("the file under queue_directory not read:\n%s", out)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/bounce"
@@ -21,7 +22,15 @@ func (im *importer) bounceTemplate(b *strings.Builder) {
 	if path == "" {
 		return // Postfix's default: the built-in templates, as Sluice's
 	}
-	kv(b, "bounce_template_file = "+path+" (Postfix's bounce(5) format, read as it is)", "bounce_template", tomlStr(path))
+	from := "bounce_template_file = " + path + " (Postfix's bounce(5) format, read as it is)"
+	if !filepath.IsAbs(path) {
+		// The bounce daemon reads it in its working directory,
+		// queue_directory; Sluice's config would resolve it against
+		// its own directory.
+		path = p.queuePath(path, false)
+		from += ", relative to queue_directory"
+	}
+	kv(b, from, "bounce_template", tomlStr(path))
 	data, err := pfReadFile(p.localPath(path))
 	if err != nil {
 		return // not on this machine: check-config reads it where it runs

@@ -12,19 +12,20 @@ import (
 // helpArgs are the arguments that make each command print its -h, with
 // the flags its FlagSet defines.
 var helpArgs = map[string][]string{
-	"serve":          {"serve"},
-	"check-config":   {"check-config"},
-	"queue":          {"queue", "list"},
-	"trace":          {"trace"},
-	"tlsrpt":         {"tlsrpt"},
-	"replay":         {"replay"},
-	"dkim":           {"dkim", "keygen"},
-	"plugin":         {"plugin"},
-	"reload":         {"reload"},
-	"sendmail":       {"sendmail"},
-	"user":           {"user", "add"},
-	"import-postfix": {"import-postfix"},
-	"version":        {"version"},
+	"serve":           {"serve"},
+	"check-config":    {"check-config"},
+	"queue":           {"queue", "list"},
+	"trace":           {"trace"},
+	"tlsrpt":          {"tlsrpt"},
+	"replay":          {"replay"},
+	"dkim":            {"dkim", "keygen"},
+	"plugin":          {"plugin"},
+	"reload":          {"reload"},
+	"sendmail":        {"sendmail"},
+	"user":            {"user", "add"},
+	"import-postfix":  {"import-postfix"},
+	"bounce-template": {"bounce-template"},
+	"version":         {"version"},
 }
 
 // commandFlags returns the flags a command's --help lists: those of its
