@@ -21,6 +21,8 @@ const (
 	snapshotFile = "verify.json" // every live result, replaced atomically
 	logFile      = "verify.log"  // one JSON record a line: results since the snapshot
 	lockFile     = "verify.lock" // whose flock(2) owns the directory
+	// badFile is where a snapshot that cannot be read is set aside.
+	badFile = "verify.json.bad"
 	// compactMin is the number of log lines below which the log is never
 	// compacted; above it, once it holds more lines than there are
 	// results, so that rewriting costs O(1) a result.
@@ -56,6 +58,7 @@ type snapshot struct {
 // access.
 type store struct {
 	dir, hop string
+	logger   *slog.Logger
 	readOnly bool // a dry run (check-config, replay): read, write nothing
 	lock     *os.File
 	locked   bool
@@ -66,7 +69,7 @@ type store struct {
 // openStore opens dir (made when missing) and returns what it holds for
 // hop. Read-only, a missing dir holds nothing.
 func openStore(dir, hop string, readOnly bool, logger *slog.Logger) (*store, []record, error) {
-	s := &store{dir: dir, hop: hop, readOnly: readOnly}
+	s := &store{dir: dir, hop: hop, logger: logger, readOnly: readOnly}
 	if !readOnly {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, nil, fmt.Errorf("verify: state directory: %w", err)
@@ -132,11 +135,13 @@ func (s *store) load() ([]record, error) {
 		return nil, fmt.Errorf("verify: %w", err)
 	default:
 		var snap snapshot
-		if err := json.Unmarshal(b, &snap); err != nil {
-			return nil, fmt.Errorf("verify: %s: %w", filepath.Join(s.dir, snapshotFile), err)
+		err := json.Unmarshal(b, &snap)
+		if err == nil && snap.Version != 1 {
+			err = fmt.Errorf("unknown version %d", snap.Version)
 		}
-		if snap.Version != 1 {
-			return nil, fmt.Errorf("verify: %s: unknown version %d", filepath.Join(s.dir, snapshotFile), snap.Version)
+		if err != nil {
+			s.setAside(err)
+			break
 		}
 		recs = snap.Records
 	}
@@ -162,6 +167,26 @@ func (s *store) load() ([]record, error) {
 			recs = append(recs, r)
 		}
 	}
+}
+
+// setAside reports a snapshot that cannot be read, err why, and the
+// owner moves it to badFile for a look. The results are a cache, each
+// lost one only asked about again: a damaged file (a crash cannot leave
+// one, it is replaced atomically) or one of a later version must not
+// stop the stage, and with it the daemon's start. The log's results
+// since are read all the same.
+func (s *store) setAside(err error) {
+	path := filepath.Join(s.dir, snapshotFile)
+	if !s.writes() {
+		s.logger.Warn("verify: state directory: the snapshot cannot be read; starting without its results", "file", path, "err", err)
+		return
+	}
+	bad := filepath.Join(s.dir, badFile)
+	if rerr := os.Rename(path, bad); rerr != nil {
+		s.logger.Warn("verify: state directory: the snapshot cannot be read; starting without its results", "file", path, "err", err, "set_aside", rerr)
+		return
+	}
+	s.logger.Warn("verify: state directory: the snapshot cannot be read; starting without its results, the file set aside", "file", path, "err", err, "set_aside", bad)
 }
 
 // ofHop keeps the well-formed records of s's next hop.

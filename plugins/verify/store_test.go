@@ -2,6 +2,7 @@ package verify
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,4 +108,48 @@ func TestStateDirTornLog(t *testing.T) {
 	h := serve(t, &Plugin{now: clk.Now}, hopConfig(nh, ""), dir)
 	wantVerdict(t, "from the log", h.Rcpt(txn, "a@example.org"), sdk.ActionContinue, 0, "")
 	wantAsked(t, nh)
+}
+
+// A snapshot that cannot be read (damaged, or of a later version) does
+// not stop the stage: it starts with the log's results, the file set
+// aside as verify.json.bad, and writes a new snapshot.
+func TestStateDirBadSnapshot(t *testing.T) {
+	for _, bad := range []string{"{not json", `{"version":2,"records":[]}`} {
+		clk := newClock()
+		dir := t.TempDir()
+		nh := newHop(t, false, nil, "b@example.org")
+		hopRoute, err := parseNextHop(fmt.Sprintf("[127.0.0.1]:%s", nh.addr[len("127.0.0.1:"):]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := fmt.Sprintf(`{"addr":"a@example.org","hop":%q,"deliverable":true,"updated":%q}`+"\n", hopRoute, clk.Now().Format(time.RFC3339))
+		if err := os.WriteFile(filepath.Join(dir, snapshotFile), []byte(bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, logFile), []byte(line), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := &Plugin{now: clk.Now}
+		h, err := start(t, p, hopConfig(nh, ""), dir)
+		if err != nil {
+			t.Fatalf("%s: the stage did not start: %v", bad, err)
+		}
+		wantVerdict(t, "from the log", h.Rcpt(txn, "a@example.org"), sdk.ActionContinue, 0, "")
+		wantVerdict(t, "asked", h.Rcpt(txn, "b@example.org"), sdk.ActionContinue, 0, "")
+		wantAsked(t, nh, "b@example.org")
+		if got, err := os.ReadFile(filepath.Join(dir, badFile)); err != nil || string(got) != bad {
+			t.Errorf("%s: set aside %q, %v", bad, got, err)
+		}
+		if err := p.cache.close(); err != nil {
+			t.Fatal(err)
+		}
+		st, recs, err := openStore(dir, hopRoute, true, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatalf("%s: the new snapshot: %v", bad, err)
+		}
+		_ = st.close()
+		if len(recs) != 2 {
+			t.Errorf("%s: %d results kept, want 2: %+v", bad, len(recs), recs)
+		}
+	}
 }
