@@ -14,8 +14,9 @@ import (
 )
 
 // attempt makes one delivery attempt of message id: every pending
-// recipient, one transaction per destination, then records the outcomes.
-// Recipients already delivered or failed are never sent again.
+// recipient, one transaction per destination (several past its recipient
+// limit, rcptlimit.go), then records the outcomes. Recipients already
+// delivered or failed are never sent again.
 func (a *Agent) attempt(ctx context.Context, id string) {
 	m, err := a.q.Get(id)
 	if err != nil {
@@ -176,7 +177,8 @@ func (a *Agent) stillActive(id string) bool {
 }
 
 // recordDelivered records at once, synced, the recipients one destination
-// of a multi-destination attempt accepted, before the attempt goes on to
+// of a multi-destination attempt accepted (or one transaction of a
+// destination's several, saveDelivered), before the attempt goes on to
 // the next destination: that one may take minutes (timeouts, several MX
 // hosts), and a crash meanwhile must not send the accepted recipients
 // again. Postfix's queue manager likewise marks each recipient done as
@@ -259,8 +261,9 @@ func stampRoutes(res map[string]outcome, routes map[string]reroute) map[string]o
 
 // saveDeliveredKey carries, in an attempt's context, the function that
 // saves recipients delivered so far (recordDelivered): a destination that
-// takes the message in several transactions (a server taking so many
-// recipients per transaction) saves each one's before the next.
+// takes the message in several transactions (past its recipient limit, or
+// a server taking so many recipients per transaction) saves each one's
+// before the next, and its own hosts' before a fallback relay's.
 type saveDeliveredKey struct{}
 
 func withSaveDelivered(ctx context.Context, save func(map[string]outcome)) context.Context {

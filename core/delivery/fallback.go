@@ -97,6 +97,13 @@ func (a *Agent) fallBack(ctx context.Context, m *envelope.Message, body []byte, 
 		if len(rcpts) == 0 || ctx.Err() != nil {
 			break
 		}
+		if !a.stillActive(m.ID) {
+			// Held or deleted while the destination's hosts took it, as
+			// before its next MX host or transaction: what the
+			// administrator did holds for the fallback relays too.
+			a.log.Info("delivery: message held or deleted during the attempt, not sent to the fallback relay", "id", m.ID, "dest", d.name)
+			break
+		}
 		fd := a.fallbackDest(d, rt, rcpts)
 		d.fellBack = append(d.fellBack, fd.name)
 		a.log.Info("delivery: trying fallback_relay", "id", m.ID, "dest", d.name, "fallback", fd.name,
@@ -136,9 +143,10 @@ func fallbackRcpts(rcpts []*envelope.Recipient, res map[string]outcome) []*envel
 }
 
 // withVia is o with its server named by via ("host[addr]:port"), when a
-// server answered and o names none yet.
+// server answered and o names none yet, nor is a reply of Sluice's own
+// (a recipient a later transaction never carried, ownFor).
 func withVia(o outcome, via string) outcome {
-	if via == "" {
+	if via == "" || o.ownReply {
 		return o
 	}
 	if o.via == "" {
