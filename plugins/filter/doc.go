@@ -310,5 +310,8 @@
 // first attempt stamped later than the clock now reads (the clock was
 // stepped back) counts as no attempt. A new
 // plugin process over the same state_dir (a restart, a reload) carries on
-// where the last one stopped. One process at a time owns a state_dir.
+// where the last one stopped. One process at a time owns a state_dir. A
+// state file that cannot be read (damaged, of a later version) does not
+// stop the filter: a warning names it, the owner renames it NAME.bad and
+// greylisting goes on without its records.
 package filter

@@ -98,7 +98,8 @@ const lockFile = "greylist.lock"
 
 // openStore loads the state in dir (created if missing), drops the records
 // live rejects and compacts. Read-only, it only loads what dir holds: a
-// missing dir is an empty state, and one that cannot be read an error.
+// missing dir is an empty state. A state file that cannot be read is
+// started without (setAside).
 func openStore(dir string, live func(*record) bool, readOnly bool, log *slog.Logger) (*store, error) {
 	if !readOnly {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -120,10 +121,7 @@ func openStore(dir string, live func(*record) bool, readOnly bool, log *slog.Log
 			log.Info("greylist: state directory held by another process (this stage's previous one, finishing its sessions): changes are kept in memory until it exits", "state_dir", dir)
 		}
 	}
-	if err := s.load(); err != nil {
-		_ = s.release()
-		return nil, err
-	}
+	s.load()
 	if err := s.compact(); err != nil {
 		_ = s.release()
 		return nil, err
@@ -160,23 +158,15 @@ func (s *store) follow() error {
 	}
 	mine := s.recs
 	s.recs = map[string]*record{}
-	if err := s.load(); err != nil {
-		s.recs = mine
-		return s.unlock(err)
-	}
+	s.locked = true // the owner's load sets a bad file aside
+	s.load()
 	for k := range s.changed {
 		if r := mine[k]; r != nil {
 			s.recs[k] = merge(s.recs[k], r)
 		}
 	}
-	s.locked, s.changed = true, nil
+	s.changed = nil
 	return s.compact()
-}
-
-// unlock gives the lock back after a failed take-over, and returns err.
-func (s *store) unlock(err error) error {
-	_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
-	return err
 }
 
 // merge is the record a follower keeps for a key both it and its
@@ -201,54 +191,56 @@ func merge(theirs, mine *record) *record {
 }
 
 // load reads the snapshot, then the log's changes since, into s.recs.
-func (s *store) load() error {
-	if err := s.loadSnapshot(); err != nil {
-		return err
-	}
-	return s.replayLog()
+// A file that cannot be read is set aside (setAside), never an error.
+func (s *store) load() {
+	s.loadSnapshot()
+	s.replayLog()
 }
 
-func (s *store) loadSnapshot() error {
-	path := filepath.Join(s.dir, snapshotFile)
-	b, err := os.ReadFile(path)
+func (s *store) loadSnapshot() {
+	b, err := os.ReadFile(filepath.Join(s.dir, snapshotFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("greylist: %w", err)
+		return
 	}
 	var snap snapshot
-	if err := json.Unmarshal(b, &snap); err != nil {
-		return fmt.Errorf("greylist: %s: %w", path, err)
+	if err == nil {
+		err = json.Unmarshal(b, &snap)
 	}
-	if snap.Version != 1 {
-		return fmt.Errorf("greylist: %s: unknown version %d", path, snap.Version)
+	if err == nil && snap.Version != 1 {
+		err = fmt.Errorf("unknown version %d", snap.Version)
+	}
+	if err != nil {
+		s.setAside(snapshotFile, err)
+		return
 	}
 	for _, r := range snap.Records {
 		if r != nil {
 			s.recs[r.key()] = r
 		}
 	}
-	return nil
 }
 
-func (s *store) replayLog() error {
+// replayLog reads the log's records over the snapshot's, keeping those
+// read before an error that stops it.
+func (s *store) replayLog() {
 	f, err := os.Open(filepath.Join(s.dir, logFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return
 	}
 	if err != nil {
-		return fmt.Errorf("greylist: %w", err)
+		s.setAside(logFile, err)
+		return
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
 	for {
 		line, err := br.ReadBytes('\n')
 		if err == io.EOF {
-			return nil // a last line without its newline is a torn write
+			return // a last line without its newline is a torn write
 		}
 		if err != nil {
-			return fmt.Errorf("greylist: %s: %w", logFile, err)
+			s.setAside(logFile, err)
+			return
 		}
 		r := new(record)
 		if json.Unmarshal(bytes.TrimSpace(line), r) != nil || r.Net == "" {
@@ -256,6 +248,30 @@ func (s *store) replayLog() error {
 		}
 		s.recs[r.key()] = r
 	}
+}
+
+// setAside reports state file name that cannot be read, err why (a
+// read error, not JSON, a later version), and the owner renames it
+// NAME.bad for a look. The records only spare senders a second
+// greylisting: a file damaged by a disk error or written by something
+// else (a crash cannot leave one: the snapshot is replaced atomically, a
+// torn log line is skipped) must not stop the stage, and with it the
+// daemon's start or a reload. A follower or a dry run only warns; a
+// follower sets it aside when it takes the directory over and reads it
+// again. The owner's next compaction writes a new file.
+func (s *store) setAside(name string, err error) {
+	path := filepath.Join(s.dir, name)
+	const msg = "greylist: a state file cannot be read; going on without its records"
+	if !s.writes() {
+		s.logger.Warn(msg, "file", path, "err", err)
+		return
+	}
+	bad := path + ".bad"
+	if rerr := os.Rename(path, bad); rerr != nil {
+		s.logger.Warn(msg, "file", path, "err", err, "set_aside", rerr)
+		return
+	}
+	s.logger.Warn(msg+", the file set aside", "file", path, "err", err, "set_aside", bad)
 }
 
 // get returns the record with r's key, or nil.

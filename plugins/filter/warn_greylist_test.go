@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -48,8 +46,8 @@ func TestWarnRuleKeepsGreylisting(t *testing.T) {
 }
 
 // TestWarnLoggedWhenGreylistFails: a warn rule that matched at rcpt is
-// logged even when greylisting then fails (here a follower process finds
-// the state its predecessor left unreadable): with on_error = continue
+// logged even when greylisting then fails (here a follower process cannot
+// write the state when it takes it over): with on_error = continue
 // the mail goes on, and the match must not go unrecorded.
 func TestWarnLoggedWhenGreylistFails(t *testing.T) {
 	clk := newClock()
@@ -66,8 +64,11 @@ func TestWarnLoggedWhenGreylistFails(t *testing.T) {
 	if err := old.grey.close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, snapshotFile), []byte("{not json"), 0o600); err != nil {
-		t.Fatal(err)
+	// A snapshot that cannot be read is set aside, and greylisting goes
+	// on: here it can be neither set aside nor replaced (a directory in
+	// its place, and another in the place of its .bad copy).
+	for _, name := range []string{snapshotFile, snapshotFile + ".bad"} {
+		writeBadState(t, dir, name, "")
 	}
 	tx := txnFrom("192.0.2.10", "alice@example.net")
 	if _, err := h.Client().Hook(context.Background(), sdk.HookRcpt, tx, &sdk.Recipient{Addr: "sales@example.org"}, nil); err == nil {
