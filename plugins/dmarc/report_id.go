@@ -25,20 +25,32 @@ const reportIDKeyFile = "report-id-key"
 // reportIDKey reads the state directory's key, or makes one: 16 random
 // bytes in hex. It lives as long as the history beside it, so a report
 // sent again (a retry, a restart) is made with the same key and ID. A
-// key that does not read is replaced, with a warning: the IDs of reports
-// not yet sent change, which is harmless, as none was seen under the old.
+// key that cannot be read (damaged by a disk error or by something else
+// writing there, or a read that fails) is set aside as
+// report-id-key.bad, with a warning naming it, and replaced: the stage,
+// and with it the daemon's start or a reload, must not stop for it. A
+// new key is random like the old, so no ID is another stage's; the IDs
+// of reports not yet sent change, which is harmless, as none was seen
+// under the old (a retry of one that was delivered after all may be
+// counted twice, as a report is a statistic).
 func reportIDKey(dir string, log *slog.Logger) (string, error) {
 	path := filepath.Join(dir, reportIDKeyFile)
 	b, err := os.ReadFile(path)
 	if err == nil {
-		if k := strings.TrimSpace(string(b)); len(k) == 32 {
-			if _, herr := hex.DecodeString(k); herr == nil {
-				return k, nil
-			}
+		k := strings.TrimSpace(string(b))
+		if _, herr := hex.DecodeString(k); herr == nil && len(k) == 32 {
+			return k, nil
 		}
-		log.Warn("dmarc reports: the report ID key does not read; making a new one", "file", path)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return "", err
+		err = errors.New("not a key of 32 hex digits")
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		const msg = "dmarc reports: the report ID key cannot be read; making a new one"
+		bad := path + ".bad"
+		if rerr := os.Rename(path, bad); rerr != nil {
+			log.Warn(msg, "file", path, "err", err, "set_aside", rerr)
+		} else {
+			log.Warn(msg+", the file set aside", "file", path, "err", err, "set_aside", bad)
+		}
 	}
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])

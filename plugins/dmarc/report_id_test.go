@@ -1,8 +1,11 @@
 package dmarc
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,20 +88,56 @@ func TestReportIDPerStage(t *testing.T) {
 	}
 }
 
-// TestReportIDKeyReplaced: a key file that does not read is replaced by
-// a new key, kept from then on.
+// TestReportIDKeyReplaced: a key file that cannot be read (damaged, or
+// a read that fails: a directory in its place) is set aside as
+// report-id-key.bad, with a warning naming it, and replaced by a new key,
+// kept from then on; the stage starts (a read error stopped it).
 func TestReportIDKeyReplaced(t *testing.T) {
+	for _, damaged := range []bool{true, false} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, reportIDKeyFile)
+		if damaged {
+			if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.MkdirAll(filepath.Join(path, "x"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		var logged bytes.Buffer
+		k1, err := reportIDKey(dir, slog.New(slog.NewJSONHandler(&logged, nil)))
+		if err != nil || len(k1) != 32 {
+			t.Fatalf("damaged %v: key %q, %v", damaged, k1, err)
+		}
+		var rec map[string]any
+		if err := json.Unmarshal(logged.Bytes(), &rec); err != nil || rec["level"] != "WARN" || rec["file"] != path || rec["set_aside"] != path+".bad" {
+			t.Errorf("damaged %v: logged %s (%v), want a warning naming %s and its .bad", damaged, logged.Bytes(), err, path)
+		}
+		if damaged {
+			if b, err := os.ReadFile(path + ".bad"); err != nil || string(b) != "torn" {
+				t.Errorf("set aside %q, %v", b, err)
+			}
+		} else if fi, err := os.Stat(path + ".bad"); err != nil || !fi.IsDir() {
+			t.Errorf("the directory not set aside: %v", err)
+		}
+		if k2, err := reportIDKey(dir, sdk.Logger()); err != nil || k2 != k1 {
+			t.Errorf("damaged %v: key read back %q, %v; want %q", damaged, k2, err, k1)
+		}
+	}
+
+	// The stage starts over a key that does not read, and reports.
+	reportDNS(t)
+	clock := &fakeClock{t: day0.Add(12 * time.Hour)}
 	dir := t.TempDir()
-	path := filepath.Join(dir, reportIDKeyFile)
-	if err := os.WriteFile(path, []byte("torn"), 0o600); err != nil {
+	if err := os.MkdirAll(filepath.Join(dir, reportIDKeyFile, "x"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	k1, err := reportIDKey(dir, sdk.Logger())
-	if err != nil || len(k1) != 32 {
-		t.Fatalf("key %q, %v", k1, err)
-	}
-	if k2, err := reportIDKey(dir, sdk.Logger()); err != nil || k2 != k1 {
-		t.Errorf("key read back %q, %v; want %q", k2, err, k1)
+	m := newRecMailer()
+	p := reportingPlugin(t, dir, m, clock, "", false)
+	deliver(t, p, "192.0.2.25", "a@example.org", "a@example.org")
+	clock.set(day0.Add(25 * time.Hour))
+	p.reports.pass(context.Background())
+	if got := len(m.messages()); got != 1 {
+		t.Errorf("%d reports sent, want 1", got)
 	}
 }
 
