@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -22,7 +23,9 @@ func main() { sdk.Serve(&Autoreply{}) }
 type Autoreply struct {
 	sdk.Base
 	// now is the clock, time.Now unless a test sets it before Configure.
-	now        func() time.Time
+	now func() time.Time
+	// log reports the state file; sdk.Logger() unless a test sets it.
+	log        *slog.Logger
 	mailer     sdk.Mailer
 	responders map[string]*responder
 	sep        string // detail_separator
@@ -35,13 +38,16 @@ func (p *Autoreply) Configure(_ context.Context, cfg sdk.Config) error {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	if p.log == nil {
+		p.log = sdk.Logger()
+	}
 	rs, sep, err := parseConfig(cfg)
 	if err != nil {
 		return fmt.Errorf("autoreply: %w", err)
 	}
 	// A dry run (check-config, replay) has no state directory and sends
 	// nothing, and must not write the daemon's record.
-	p.mailer, p.responders, p.sep, p.state = cfg.Mailer, rs, sep, loadReplied(cfg.StateDir, rs, p.now())
+	p.mailer, p.responders, p.sep, p.state = cfg.Mailer, rs, sep, loadReplied(cfg.StateDir, rs, p.now(), p.log)
 	return nil
 }
 

@@ -5,19 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/sluice-mta/sluice/sdk"
 )
 
 // stateFile, in the stage's StateDir, keeps who was answered when, so a
 // restart does not answer them again within the interval (RFC 5230 §4.2).
 const stateFile = "replied.json"
+
+// lockFile, beside it, is flocked by whoever writes stateFile or sets it
+// aside.
+const lockFile = "replied.lock"
 
 // maxSenders bounds the senders remembered per responder: a run of spam
 // from a million forged senders must not grow the file, the memory and
@@ -36,6 +39,7 @@ const maxDays = 365
 type replied struct {
 	mu  sync.Mutex
 	dir string // "" keeps the record in memory only
+	log *slog.Logger
 	rs  map[string]*responder
 	at  map[string]map[string]time.Time
 	// busy are the (responder, sender) pairs a reply is being sent for,
@@ -54,20 +58,55 @@ type fileStamp struct {
 
 // loadReplied reads dir's record, dropping what is older than its
 // responder's interval and responders no longer configured. A record
-// that cannot be read or is not JSON is started afresh, with a warning:
-// its senders may get a reply too soon, which is better than a stage
-// that does not start (and mail that waits for it).
-func loadReplied(dir string, rs map[string]*responder, now time.Time) *replied {
-	s := &replied{dir: dir, rs: rs, at: map[string]map[string]time.Time{}, busy: map[[2]string]bool{}}
+// that cannot be read or is not JSON is set aside as replied.json.bad,
+// with a warning, and started afresh: its senders may get a reply too
+// soon, which is better than a stage that does not start (and mail that
+// waits for it).
+func loadReplied(dir string, rs map[string]*responder, now time.Time, log *slog.Logger) *replied {
+	s := &replied{dir: dir, log: log, rs: rs, at: map[string]map[string]time.Time{}, busy: map[[2]string]bool{}}
 	if dir != "" {
-		s.merge(s.read(), now)
+		s.merge(s.readAtStart(), now)
 	}
 	return s
+}
+
+// readAtStart reads the record as read does, and sets one that cannot be
+// read aside for a look (the next save would replace it). It holds
+// save's lock, so that what it sets aside is never a record the other
+// process of a reload has just written over the bad one.
+func (s *replied) readAtStart() map[string]map[string]time.Time {
+	if lock, err := os.OpenFile(filepath.Join(s.dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+		defer lock.Close() // releases the lock
+		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	}
+	at, err := s.readFile()
+	if err == nil {
+		return at
+	}
+	name := filepath.Join(s.dir, stateFile)
+	const msg = "autoreply: state file unreadable, starting afresh"
+	bad := name + ".bad"
+	if rerr := os.Rename(name, bad); rerr != nil {
+		s.log.Warn(msg, "file", name, "err", err, "set_aside", rerr)
+	} else {
+		s.log.Warn(msg+", the file set aside", "file", name, "err", err, "set_aside", bad)
+	}
+	return nil
 }
 
 // read returns the record in the file, nil when there is none or it is
 // unusable (logged).
 func (s *replied) read() map[string]map[string]time.Time {
+	at, err := s.readFile()
+	if err != nil {
+		s.log.Warn("autoreply: state file unreadable, starting afresh", "file", filepath.Join(s.dir, stateFile), "err", err)
+	}
+	return at
+}
+
+// readFile returns the record in the file, nil when there is none, or
+// why it cannot be read.
+func (s *replied) readFile() (map[string]map[string]time.Time, error) {
 	name := filepath.Join(s.dir, stateFile)
 	st, err := os.Stat(name)
 	if err == nil {
@@ -75,17 +114,16 @@ func (s *replied) read() map[string]map[string]time.Time {
 	}
 	b, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	var at map[string]map[string]time.Time
 	if err == nil {
 		err = json.Unmarshal(b, &at)
 	}
 	if err != nil {
-		sdk.Logger().Warn("autoreply: state file unreadable, starting afresh", "file", name, "err", err)
-		return nil
+		return nil, err
 	}
-	return at
+	return at, nil
 }
 
 // merge adds the replies of a record read from the file to the ones in
@@ -197,7 +235,7 @@ func (s *replied) save(now time.Time) error {
 	if s.dir == "" {
 		return nil
 	}
-	lock, err := os.OpenFile(filepath.Join(s.dir, "replied.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := os.OpenFile(filepath.Join(s.dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
