@@ -501,13 +501,14 @@ func poolKey(h hop, addr string) string {
 }
 
 // tryAddr runs the transactions for rcpts on a pooled or new session to
-// addr, at most limit recipients each (0: all in one, rcptlimit.go). An
+// addr, at most limit recipients each (0: all in one, rcptlimit.go), or
+// the server's RCPTMAX (limits.go). An
 // error means no server there took part (connection, greeting, EHLO,
 // STARTTLS or AUTH failed) or the server took nothing in the first
 // transaction (txResult.siteFail): the caller moves on to the next
 // address. In the second case the outcomes come back with the error, for
 // use when no address is left. A session goes back to the pool until it
-// has carried the configured number of transactions.
+// has carried the configured number of transactions, or its MAILMAX.
 func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h hop, addr string, rcpts []*envelope.Recipient, limit int) (map[string]outcome, error) {
 	key := poolKey(h, addr)
 	var all map[string]outcome // the outcomes of earlier transactions
@@ -516,7 +517,6 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 	left := rcpts
 	var s *session // the session kept from the transaction before
 	for {
-		batch := nextBatch(left, limit)
 		var waited bool
 		var err error
 		if s == nil {
@@ -555,6 +555,7 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 			}
 			return nil, err
 		}
+		batch := nextBatch(left, s.rcptLimit(limit))
 		res := a.transact(ctx, s, m, body, batch)
 		rest := left[len(batch):]
 		// Recipients refused for the transaction's size go in a new one
@@ -571,7 +572,7 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		case !res.keep || res.stale:
 			a.pool.drop(key, s)
 			s = nil
-		case s.used >= a.rt.opt.MessagesPerConnection:
+		case s.spent(a.rt.opt.MessagesPerConnection):
 			a.pool.drop(key, nil)
 			s.quit()
 			s = nil

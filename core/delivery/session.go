@@ -28,6 +28,9 @@ type session struct {
 	lmtp   bool        // an LMTP session (RFC 2033): one reply per recipient after DATA
 	used   int         // transactions started on it
 	timer  *time.Timer // idle expiry while pooled
+	// rcptMax and mailMax are the server's LIMITS RCPTMAX and MAILMAX
+	// (RFC 9422, limits.go), 0 when it advertised none.
+	rcptMax, mailMax int
 }
 
 // close ends the session without a goodbye.
@@ -137,6 +140,7 @@ func (a *Agent) connect(ctx context.Context, h hop, addr, key string) (*session,
 		return nil, &hopError{host: h.host, addr: addr, err: err}
 	}
 	s.addr = key
+	s.rcptMax, s.mailMax = serverLimits(s.client)
 	return s, nil
 }
 
