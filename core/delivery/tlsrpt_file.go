@@ -39,9 +39,15 @@ func (r *TLSReports) load() {
 		err = errors.New("unknown version")
 	}
 	if err != nil {
+		// The counts only make the day's reports: the daemon's start
+		// must not stop for them (a disk error, something else writing
+		// there).
 		bad := r.opt.Path + ".bad"
+		if rerr := os.Rename(r.opt.Path, bad); rerr != nil {
+			r.opt.Logger.Error("tlsrpt: the saved counts do not read and cannot be set aside; starting afresh", "file", r.opt.Path, "err", err, "set_aside", rerr)
+			return
+		}
 		r.opt.Logger.Error("tlsrpt: the saved counts do not read; set aside, starting afresh", "file", r.opt.Path, "moved_to", bad, "err", err)
-		_ = os.Rename(r.opt.Path, bad)
 		return
 	}
 	for day, domains := range f.Days {
