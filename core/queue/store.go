@@ -145,6 +145,9 @@ func Open(dir string, opt Options) (*Store, error) {
 		// Pebble's LOCK file is held (flock): another process has it.
 		return nil, fmt.Errorf("queue: %s is in use by another running sluice (or another Pebble user): %w", dir, err)
 	}
+	if pebble.IsCorruptionError(err) {
+		return nil, damaged(dir, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
 	}
