@@ -314,8 +314,10 @@ func compile(n int, rc Rule) (*rule, error) {
 			rt.Addr = abs
 		}
 		r.transport = rt.String()
-		if rt.Kind == delivery.RouteMX && rt.TLS == "" {
-			r.transport = "" // the default route: nothing to set
+		if rt.Kind == delivery.RouteMX && rt.TLS == "" && r.transport == "mx" {
+			// The default route: nothing to set. An mx with parameters
+			// (tls=, rate_delay=, recipient_limit=, source=) is set.
+			r.transport = ""
 		}
 		if rc.Probe && rt.Kind != delivery.RouteLMTP && rt.Kind != delivery.RouteSMTP {
 			return nil, errors.New("probe needs an lmtp or smtp transport")
