@@ -44,7 +44,7 @@ func writeBadState(t *testing.T, dir, name, content string) {
 }
 
 // writeGoodState writes name (the snapshot or the log) holding one
-// triplet that passed at at.
+// record, r.
 func writeGoodState(t *testing.T, dir, name string, r *record) {
 	t.Helper()
 	var b []byte
