@@ -25,8 +25,8 @@ func checkShapeFlags(fs *flag.FlagSet, sub, state string, top int, domain string
 	if isSet(fs, "top") && top < 1 {
 		return fmt.Errorf("--top %d: want a positive number of domains", top)
 	}
-	if sub == "shape" && state != "" && state != "all" && !envelope.State(state).Known() {
-		return fmt.Errorf("--state %q: want one of %v or all", state, envelope.States)
+	if sub == "shape" && state != "" && state != "all" && state != "deferred" && !envelope.State(state).Known() {
+		return fmt.Errorf("--state %q: want one of %v, deferred or all", state, envelope.States)
 	}
 	if isSet(fs, "domain") {
 		if sub != "flush" {

@@ -126,7 +126,7 @@ func TestQueueShapeBadFlags(t *testing.T) {
 	}{
 		{[]string{"shape", "--top", "0"}, "--top"},
 		{[]string{"shape", "--top", "-3"}, "--top"},
-		{[]string{"shape", "--state", "deferred"}, "--state"},
+		{[]string{"shape", "--state", "incoming"}, "--state"},
 		{[]string{"shape", "--domain", "example.org"}, "--domain"},
 		{[]string{"shape", "extra"}, "shape"},
 		{[]string{"list", "--sender"}, "--sender"},

@@ -101,7 +101,10 @@ func shapeBucket(received, now time.Time) int {
 
 // shapeQuery is what GET /api/queue/shape asks.
 type shapeQuery struct {
-	state    envelope.State // "" is every state
+	state envelope.State // "" is every state
+	// deferred: active messages that have been tried at least once,
+	// Postfix's deferred queue, as `qshape deferred` reads it.
+	deferred bool
 	bySender bool
 	top      int
 }
@@ -113,10 +116,12 @@ func parseShapeQuery(r *http.Request) (shapeQuery, error) {
 		switch st := envelope.State(q.Get("state")); {
 		case st == "all":
 			sq.state = ""
+		case st == "deferred":
+			sq.state, sq.deferred = envelope.StateActive, true
 		case st.Known():
 			sq.state = st
 		default:
-			return sq, fmt.Errorf("unknown state %q: want one of %v or all", st, envelope.States)
+			return sq, fmt.Errorf("unknown state %q: want one of %v, deferred or all", st, envelope.States)
 		}
 	}
 	if q.Has("by") {
@@ -168,7 +173,7 @@ type shapeTally struct {
 // add counts m: by recipient, one per pending recipient in its domain, as
 // qshape counts recipients; by sender, the message once.
 func (t *shapeTally) add(m *envelope.Message) {
-	if t.q.state != "" && m.State != t.q.state {
+	if t.q.state != "" && m.State != t.q.state || t.q.deferred && m.Attempts == 0 {
 		return
 	}
 	t.out.Messages++
@@ -210,7 +215,10 @@ func (a *api) countShape(ctx context.Context, q shapeQuery) (*QueueShape, error)
 		by = "sender"
 	}
 	state := string(q.state)
-	if state == "" {
+	switch {
+	case q.deferred:
+		state = "deferred"
+	case state == "":
 		state = "all"
 	}
 	now := a.opt.Clock()

@@ -119,6 +119,20 @@ func TestQueueShape(t *testing.T) {
 	if want := row("", 2, 0, 0, 1, 0, 0, 0, 0, 0, 1); !sameRows([]ShapeRow{s.Others}, []ShapeRow{want}) || s.OtherDomains != 2 || s.Total.Count != 7 {
 		t.Errorf("top=1 others %+v (%d domains), total %+v", s.Others, s.OtherDomains, s.Total)
 	}
+	// deferred: the active messages tried at least once, as Postfix's
+	// deferred queue (qshape deferred).
+	tried := &envelope.Message{ID: q.NewID(), From: "d@example.org", Received: shapeNow.Add(-time.Hour), State: envelope.StateActive, Attempts: 2,
+		Rcpts: []envelope.Recipient{{Addr: "r@four.test", Status: envelope.RcptPending}}}
+	if err := q.Enqueue(tried, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	s = getShape(t, srv, "?state=deferred")
+	if want := []ShapeRow{row("four.test", 0, 0, 0, 0, 1)}; s.State != "deferred" || !sameRows(s.Domains, want) || s.Messages != 1 {
+		t.Errorf("deferred: %+v", s)
+	}
+	if s = getShape(t, srv, ""); s.Messages != 6 {
+		t.Errorf("active after a deferred one: %d messages, want 6", s.Messages)
+	}
 }
 
 // Past MaxShapeDomains domains, the later ones are counted in others and
@@ -162,7 +176,7 @@ func TestQueueShapePages(t *testing.T) {
 // A bad parameter is a 400 naming it; the shape is read with GET only.
 func TestQueueShapeBadParameters(t *testing.T) {
 	srv, _ := shapeServer(t)
-	for _, query := range []string{"?state=deferred", "?state=", "?by=domain", "?by=", "?top=0", "?top=x", "?top="} {
+	for _, query := range []string{"?state=incoming", "?state=", "?by=domain", "?by=", "?top=0", "?top=x", "?top="} {
 		code, body := do(t, "GET", srv.URL+"/api/queue/shape"+query, "")
 		name, _, _ := strings.Cut(strings.TrimPrefix(query, "?"), "=")
 		if code != http.StatusBadRequest || !strings.Contains(body, name) {
