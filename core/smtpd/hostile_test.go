@@ -299,7 +299,7 @@ func TestHostileHalfClose(t *testing.T) {
 		{inTxn + "DATA\r\nSubject: x\r\n\r\nhalf", "421 4.4.0 Connection error, sorry"},
 		{inTxn + "BDAT 100\r\nSubject: x\r\n\r\nhalf", "421 4.4.0 Connection error, sorry"},
 		{inTxn + "BDAT 10\r\n0123456789", "250 2.0.0 Continue"},
-		{"EHLO x\r\nNOOP", "250 SIZE 4096"},
+		{"EHLO x\r\nNOOP", "250 LIMITS RCPTMAX=3 MAILMAX=100"},
 		{inTxn + "DATA\r\nSubject: x\r\n\r\nwhole\r\n.\r\n", "250 2.0.0 Ok: queued as *"},
 	} {
 		a := attack(t, h)

@@ -100,9 +100,10 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	srv.Domain = s.cfg.Hostname
 	srv.MaxMessageBytes = lim.MaxMessageSize // advertised as SIZE (RFC 1870)
 	srv.MaxLineLength = lim.MaxLineLength
-	// The recipient limit is the session's, so the reply is ours; go-smtp
-	// would also advertise LIMITS RCPTMAX (RFC 9422).
+	// The recipient limit is the session's, so the reply is ours; the
+	// LIMITS line (RFC 9422) names it, and max_messages_per_connection.
 	srv.MaxRecipients = 0
+	srv.Limits = s.advertisedLimits
 	// go-smtp resets this deadline before each command line, BDAT's after
 	// a chunk included (Postfix's smtpd_timeout); message data, DATA's and
 	// BDAT chunks', gets data_timeout on each read instead (RFC 5321

@@ -24,7 +24,8 @@ func TestEHLOCapabilities(t *testing.T) {
 		"250-CHUNKING",
 		"250-SMTPUTF8",
 		"250-DSN",
-		"250 SIZE 4096",
+		"250-SIZE 4096",
+		"250 LIMITS RCPTMAX=3 MAILMAX=100",
 	)
 	d.cmd("QUIT", "221 2.0.0 Bye")
 	d.expectClosed()

@@ -14,7 +14,7 @@ func TestStrictAndOddClientDialog(t *testing.T) {
 	d.cmd("HELO", "501 5.5.2 Domain/address argument required for HELO") // §4.1.1.1
 	d.send("ehlo [127.0.0.1]")                                           // §4.1.3 address literal
 	d.expect("250-mx.test Hello [127.0.0.1]", "250-PIPELINING", "250-8BITMIME", "250-ENHANCEDSTATUSCODES",
-		"250-CHUNKING", "250-SMTPUTF8", "250-DSN", "250 SIZE 4096")
+		"250-CHUNKING", "250-SMTPUTF8", "250-DSN", "250-SIZE 4096", "250 LIMITS RCPTMAX=3 MAILMAX=100")
 	d.cmd("noop with an argument", "250 2.0.0 I have successfully done nothing")    // §4.1.1.9
 	d.cmd("VRFY postmaster", "252 2.5.0 Cannot VRFY user, but will accept message") // §3.5.3, no user list
 	d.cmd("EXPN staff", "502 5.5.1 EXPN command not implemented")

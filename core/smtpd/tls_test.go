@@ -41,7 +41,8 @@ func TestSTARTTLS(t *testing.T) {
 		"250-STARTTLS",
 		"250-SMTPUTF8",
 		"250-DSN",
-		"250 SIZE 4096",
+		"250-SIZE 4096",
+		"250 LIMITS RCPTMAX=3 MAILMAX=100",
 	)
 	d.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
 	tc := tls.Client(d.c, clientTLS)
@@ -60,7 +61,8 @@ func TestSTARTTLS(t *testing.T) {
 		"250-SMTPUTF8",
 		"250-REQUIRETLS", // RFC 8689 §2: only under TLS
 		"250-DSN",
-		"250 SIZE 4096",
+		"250-SIZE 4096",
+		"250 LIMITS RCPTMAX=3 MAILMAX=100",
 	)
 	d.envelope("b@example.org")
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
@@ -127,7 +129,8 @@ func TestImplicitTLS(t *testing.T) {
 		"250-SMTPUTF8",
 		"250-REQUIRETLS", // RFC 8689 §2: only under TLS
 		"250-DSN",
-		"250 SIZE 4096",
+		"250-SIZE 4096",
+		"250 LIMITS RCPTMAX=3 MAILMAX=100",
 	)
 	d.cmd("STARTTLS", "503 5.5.1 Already running in TLS")
 	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")

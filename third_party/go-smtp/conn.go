@@ -454,7 +454,11 @@ func (c *Conn) handleGreet(cmd string, enhanced bool, arg string) {
 	} else {
 		caps = append(caps, "SIZE")
 	}
-	if c.server.MaxRecipients > 0 {
+	if c.server.Limits != nil {
+		if l := c.server.Limits(c); l != "" {
+			caps = append(caps, "LIMITS "+l)
+		}
+	} else if c.server.MaxRecipients > 0 {
 		caps = append(caps, fmt.Sprintf("LIMITS RCPTMAX=%v", c.server.MaxRecipients))
 	}
 	if c.server.EnableRRVS {

@@ -65,6 +65,13 @@ type Server struct {
 	// read and dropped first. Added in Sluice's copy (SLUICE.md).
 	TLSRequired func(c *Conn) bool
 
+	// Limits, when set, is asked at each EHLO (LHLO) for the LIMITS
+	// parameter to advertise (RFC 9422, "RCPTMAX=100 MAILMAX=10"), ""
+	// for none, in place of the RCPTMAX that MaxRecipients advertises:
+	// limits the backend enforces itself, with replies of its own. Added
+	// in Sluice's copy (SLUICE.md).
+	Limits func(c *Conn) string
+
 	// The type of network, "tcp" or "unix".
 	Network string
 	// TCP or Unix address to listen on.
