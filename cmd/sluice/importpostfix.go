@@ -360,6 +360,7 @@ func (im *importer) limits() {
 	var b strings.Builder
 	im.messageSizeLimit(&b)
 	im.clientLimits(&b)
+	im.sessionLimits(&b)
 	if b.Len() > 0 {
 		fmt.Fprintf(&im.body, "\n[limits]\n%s", b.String())
 	}

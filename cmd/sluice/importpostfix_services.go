@@ -277,6 +277,7 @@ func (im *importer) delivery(route *pfRoute) string {
 		kv(&b, "delay_warning_time = "+p.take("delay_warning_time"), "delay_warning", tomlStr(d))
 	}
 	im.bounceTemplate(&b)
+	im.deliveryTimes(&b)
 	im.rateDelay(&b, route)
 	im.recipientLimit(&b, route)
 	// Postfix 3.10's tls_required_enable = no ignores a message's
