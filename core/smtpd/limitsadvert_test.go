@@ -89,3 +89,29 @@ func TestAdvertisedLimitsWhereTheyApply(t *testing.T) {
 		t.Errorf("after the reload: LIMITS %q, want RCPTMAX=200 MAILMAX=10", p)
 	}
 }
+
+// A limit over six digits is left out of LIMITS rather than advertised
+// in a form RFC 9422 §4 does not allow (its values are 1*6DIGIT; mox
+// skips a longer one): max_recipients has no upper bound, and an
+// operator wanting none sets a large one. With both left out there is
+// no LIMITS keyword at all.
+func TestAdvertisedLimitsSixDigits(t *testing.T) {
+	h := start(t)
+	for _, c := range []struct {
+		rcpt, mails int
+		want        string
+	}{
+		{999999, 999999, "RCPTMAX=999999 MAILMAX=999999"},
+		{1000000, 10, "MAILMAX=10"},
+		{10, 1 << 40, "RCPTMAX=10"},
+		{1 << 40, 1000000, ""},
+	} {
+		next := *h.cfg
+		next.Limits = *h.srv.lim()
+		next.Limits.MaxRecipients, next.Limits.MaxMessagesPerConnection = c.rcpt, c.mails
+		h.srv.SetLimits(&next)
+		if p, _ := limitsOf(t, h); p != c.want {
+			t.Errorf("max_recipients %d, max_messages_per_connection %d: LIMITS %q, want %q", c.rcpt, c.mails, p, c.want)
+		}
+	}
+}
