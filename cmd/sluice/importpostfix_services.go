@@ -126,6 +126,7 @@ func (im *importer) listeners() {
 		xclient, xclientFrom := im.xclientHosts(s, where)
 		banner, bannerFrom, hasBanner := im.serviceBanner(s, where)
 		footer, footerFrom, hasFooter := im.serviceFooter(s, where)
+		authUser, authUserFrom := im.receivedAuthUser(s, where)
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -167,6 +168,9 @@ func (im *importer) listeners() {
 			}
 			if hasFooter {
 				kv(b, footerFrom, "reject_footer", tomlStr(footer))
+			}
+			if authUser {
+				kv(b, authUserFrom, "received_auth_user", "true")
 			}
 		}
 		im.milterUser(s, where, written, kind, cert != "" && key != "" && level == "encrypt")

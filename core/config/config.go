@@ -232,6 +232,11 @@ type Listener struct {
 	// Received field shows: "full" (the default) or "hide-client", the
 	// from clause left out (received.go).
 	Received ReceivedMode `toml:"received"`
+	// ReceivedAuthUser names an authenticated session's user in its
+	// Received field, "(Authenticated sender: USER)", as Postfix's
+	// smtpd_sasl_authenticated_header: off by default, as the field
+	// goes to every recipient with the login in it.
+	ReceivedAuthUser bool `toml:"received_auth_user"`
 }
 
 // CertPair is a certificate file (the certificate, then any

@@ -32,3 +32,30 @@ func TestListenerReceived(t *testing.T) {
 		}
 	}
 }
+
+// received_auth_user is true or false, false when left out; Postfix's
+// "yes" is refused at its line, as any value that is not a boolean.
+func TestListenerReceivedAuthUser(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "f.toml")
+	const head = "hostname = \"mx.example.org\"\n[[listener]]\nname = \"mx\"\nlisten = \"127.0.0.1:2525\"\n"
+	for v, kind := range map[string]string{`"yes"`: "a string", `1`: "an integer"} {
+		_, err := Parse(cfg, []byte(head+"received_auth_user = "+v+"\n"))
+		want := cfg + ":5: listener.received_auth_user: want true or false, not " + kind
+		if err == nil || err.Error() != want {
+			t.Errorf("received_auth_user = %s:\ngot  %v\nwant %s", v, err, want)
+		}
+	}
+	for src, on := range map[string]bool{
+		head:                                  false,
+		head + "received_auth_user = false\n": false,
+		head + "received_auth_user = true\n" + "received = \"hide-client\"\n": true,
+	} {
+		c, err := Parse(cfg, []byte(src))
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		if got := c.Listeners[0].ReceivedAuthUser; got != on {
+			t.Errorf("%q: ReceivedAuthUser = %v, want %v", src, got, on)
+		}
+	}
+}

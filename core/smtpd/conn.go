@@ -33,6 +33,10 @@ type conn struct {
 	// connection was accepted: an authenticated session's Received
 	// field then has no from clause.
 	hideClient bool
+	// authSender is the listener's received_auth_user when the
+	// connection was accepted: an authenticated session's Received
+	// field then names the user.
+	authSender bool
 	// greet is the listener's greet_pause when the connection was
 	// accepted.
 	greet *greetPause
@@ -100,6 +104,7 @@ func newConn(l *listener, raw net.Conn) *conn {
 		cancel:      cancel,
 		tlsRequired: l.tlsRequired.Load(),
 		hideClient:  l.hideClient.Load(),
+		authSender:  l.authSender.Load(),
 		greet:       l.greet.Load(),
 		banner:      *l.banner.Load(),
 		footer:      l.footer.Load(),

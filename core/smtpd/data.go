@@ -267,6 +267,9 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hd
 		// listener says: only a user who logged in may hide theirs.
 		HideClient: info.AuthUser != "" && s.conn.hideClient,
 	}
+	if s.conn.authSender {
+		t.AuthUser = info.AuthUser // "" for a session that did not authenticate
+	}
 	if len(tx.rcpts) == 1 {
 		t.For = tx.rcpts[0].Addr
 	}

@@ -33,6 +33,8 @@ type listener struct {
 	tlsRequired atomic.Bool
 	// hideClient is received = "hide-client", taken and changed so too.
 	hideClient atomic.Bool
+	// authSender is received_auth_user, taken and changed so too.
+	authSender atomic.Bool
 	// proxy is proxy_protocol and proxy_timeout, taken and changed so too.
 	proxy atomic.Pointer[proxyTrust]
 	// xclient is xclient_hosts, which each XCLIENT and EHLO asks as it
@@ -73,14 +75,15 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	return l, nil
 }
 
-// take makes lc's tls_required, received, proxy_protocol, proxy_timeout,
-// xclient_hosts, the greet_pause settings, banner and reject_footer the
-// listener's, and
-// certs (unless nil) what its TLS serves: at its start, and at a reload
-// that keeps its socket (SetListeners).
+// take makes lc's tls_required, received, received_auth_user,
+// proxy_protocol, proxy_timeout, xclient_hosts, the greet_pause settings,
+// banner and reject_footer the listener's, and certs (unless nil) what
+// its TLS serves: at its start, and at a reload that keeps its socket
+// (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
 	l.hideClient.Store(lc.Received.HidesClient())
+	l.authSender.Store(lc.ReceivedAuthUser)
 	l.proxy.Store(newProxyTrust(lc))
 	l.xclient.Store(newXClientTrust(lc))
 	l.greet.Store(newGreetPause(lc))

@@ -27,13 +27,18 @@ type ReceivedTrace struct {
 	// "hide-client", for an authenticated session): the field starts
 	// at "by".
 	HideClient bool
+	// AuthUser is the authenticated user to name in an "(Authenticated
+	// sender: USER)" comment (the listener's received_auth_user); ""
+	// writes none.
+	AuthUser string
 }
 
 // ReceivedHeader renders the trace header Sluice prepends (RFC 5321 §4.4),
 // folded at its clauses with CRLF and a tab (RFC 5322 §2.2.3):
 //
 //	Received: from HELO (NAME [IP])
-//		by HOST (Sluice) with ESMTPS id ID
+//		(Authenticated sender: USER)
+//		by HOST (Sluice) with ESMTPSA id ID
 //		for <RCPT>; DATE
 //
 // The TCP-info is the client's verified name and its address literal, as
@@ -42,10 +47,18 @@ type ReceivedTrace struct {
 // with ESMTPSA id ID": RFC 5322 §3.6.7 makes every clause optional, and
 // Postfix's pickup ("by HOST (Postfix, from userid N)") and Gmail's
 // submission servers write the field so too.
+// The AuthUser comment, on a line of its own, is where Postfix's
+// smtpd_sasl_authenticated_header puts it, between the from and by
+// clauses (RFC 5321 §4.4 allows CFWS before "by"); without a from clause
+// it follows "by HOST (Sluice)", where pickup writes its "from userid".
 // The listener writes it on every message it receives; sluice replay
 // writes it too, to show a message as it would be queued.
 func ReceivedHeader(t ReceivedTrace) []byte {
 	var b strings.Builder
+	comment := ""
+	if t.AuthUser != "" {
+		comment = authSenderComment(t.AuthUser, t.SMTPUTF8) + "\r\n\t"
+	}
 	if t.HideClient {
 		b.WriteString("Received: by ")
 	} else {
@@ -57,10 +70,19 @@ func ReceivedHeader(t ReceivedTrace) []byte {
 			b.WriteString(" ")
 		}
 		b.WriteString(addressLiteral(t.Client))
-		b.WriteString(")\r\n\tby ")
+		b.WriteString(")\r\n\t")
+		b.WriteString(comment)
+		b.WriteString("by ")
 	}
 	b.WriteString(t.Host)
-	b.WriteString(" (Sluice) with ")
+	b.WriteString(" (Sluice)")
+	if t.HideClient && comment != "" {
+		b.WriteString("\r\n\t")
+		b.WriteString(comment)
+	} else {
+		b.WriteString(" ")
+	}
+	b.WriteString("with ")
 	b.WriteString(protocol(t))
 	b.WriteString(" id ")
 	b.WriteString(t.ID)

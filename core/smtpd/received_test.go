@@ -52,6 +52,22 @@ func TestReceivedHeader(t *testing.T) {
 			"\tfor <b@example.org>\r\n" +
 			"\ttls TLS_AES_128_GCM_SHA256; Tue, 04 Mar 2025 05:06:07 +0100\r\n",
 	}, {
+		// received_auth_user: Postfix's comment between from and by.
+		name: "auth sender",
+		in:   ReceivedTrace{Helo: "laptop.home", Client: netip.MustParseAddr("198.51.100.9"), Host: "mx.test", Auth: true, ID: "ID8", Date: date, AuthUser: "alice"},
+		want: "Received: from laptop.home ([198.51.100.9])\r\n" +
+			"\t(Authenticated sender: alice)\r\n" +
+			"\tby mx.test (Sluice) with ESMTPA id ID8;\r\n" +
+			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
+	}, {
+		// Both: no from clause, the comment after "by HOST (Sluice)".
+		name: "auth sender, client hidden",
+		in:   ReceivedTrace{Helo: "laptop.home", Client: netip.MustParseAddr("198.51.100.9"), Host: "mx.test", Auth: true, ID: "ID9", Date: date, HideClient: true, AuthUser: "alice"},
+		want: "Received: by mx.test (Sluice)\r\n" +
+			"\t(Authenticated sender: alice)\r\n" +
+			"\twith ESMTPA id ID9;\r\n" +
+			"\tTue, 04 Mar 2025 05:06:07 +0100\r\n",
+	}, {
 		name: "8-bit HELO",
 		in:   ReceivedTrace{Helo: "caf\xc3\xa9.\xff", Client: netip.MustParseAddr("192.0.2.7"), Host: "mx.test", HELO: true, ID: "ID4", Date: date},
 		want: "Received: from caf??.? ([192.0.2.7])\r\n" +

@@ -21,9 +21,9 @@ type ListenerChanges struct {
 // and keys, tls_certs' included, are read again, so that new TLS sessions
 // get a renewed certificate, and one that no longer loads refuses the
 // reload (a changed tls_certs list too); a changed tls_required, received,
-// proxy_protocol, proxy_timeout, greet_pause, greet_pause_skip,
-// greet_pause_banner, banner or reject_footer applies to the
-// connections it accepts from then on, a changed xclient_hosts to the
+// received_auth_user, proxy_protocol, proxy_timeout, greet_pause,
+// greet_pause_skip, greet_pause_banner, banner or reject_footer applies
+// to the connections it accepts from then on, a changed xclient_hosts to the
 // next EHLO and XCLIENT of every connection.
 // A new one is bound and served. One that is gone (or changed) stops accepting at once
 // and its sessions end as at Shutdown: an idle one now, one in a
@@ -155,15 +155,15 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 }
 
 // findListener returns the running listener configured as lc, but for
-// tls_required, received, proxy_protocol, proxy_timeout, xclient_hosts,
-// greet_pause, greet_pause_skip, greet_pause_banner, banner,
-// reject_footer and tls_certs, which a running listener takes without a
-// new socket.
+// tls_required, received, received_auth_user, proxy_protocol,
+// proxy_timeout, xclient_hosts, greet_pause, greet_pause_skip,
+// greet_pause_banner, banner, reject_footer and tls_certs, which a running
+// listener takes without a new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
 		cfg.TLSRequired = lc.TLSRequired
-		cfg.Received = lc.Received
+		cfg.Received, cfg.ReceivedAuthUser = lc.Received, lc.ReceivedAuthUser
 		cfg.MilterDaemonName = lc.MilterDaemonName // the milter stages' business, not the socket's
 		cfg.ProxyProtocol, cfg.ProxyTimeout = lc.ProxyProtocol, lc.ProxyTimeout
 		cfg.XClientHosts = lc.XClientHosts
