@@ -1812,32 +1812,34 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 		code, enhCode = f(c, code, enhCode)
 	}
 
-	// transform each single line with \n, into separate lines
-	text = strings.Split(strings.Join(text, "\n"), "\n")
+	// transform each single line with \n, into separate lines; a
+	// variable of its own, so that ReplyLines, which may keep what it is
+	// given, does not make every caller's text escape (Sluice fix)
+	lines := strings.Split(strings.Join(text, "\n"), "\n")
 	if f := c.server.ReplyLines; f != nil {
-		if text = f(c, code, enhCode, text); len(text) == 0 {
-			text = []string{""}
+		if lines = f(c, code, enhCode, lines); len(lines) == 0 {
+			lines = []string{""}
 		}
 	}
 
-	lastLineIndex := len(text) - 1
+	lastLineIndex := len(lines) - 1
 	var err error
 	for i := 0; i < lastLineIndex && err == nil; i++ {
 		// RFC 2034 §4: the same enhanced code begins the text of each
 		// line of a multi-line reply. Sluice fix: v0.25.1 wrote it on
 		// the last line only.
 		if enhCode == NoEnhancedCode {
-			err = c.text.PrintfLine("%d-%v", code, text[i])
+			err = c.text.PrintfLine("%d-%v", code, lines[i])
 		} else {
-			err = c.text.PrintfLine("%d-%v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], text[i])
+			err = c.text.PrintfLine("%d-%v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], lines[i])
 		}
 	}
 	switch {
 	case err != nil:
 	case enhCode == NoEnhancedCode:
-		err = c.text.PrintfLine("%d %v", code, text[lastLineIndex])
+		err = c.text.PrintfLine("%d %v", code, lines[lastLineIndex])
 	default:
-		err = c.text.PrintfLine("%d %v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], text[lastLineIndex])
+		err = c.text.PrintfLine("%d %v.%v.%v %v", code, enhCode[0], enhCode[1], enhCode[2], lines[lastLineIndex])
 	}
 	if err != nil {
 		// The reply could not be sent (the write timeout, the client
