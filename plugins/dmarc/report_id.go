@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/internal/atomicfile"
+	"github.com/sluice-mta/sluice/internal/statefile"
 )
 
 // reportIDKeyFile holds the state directory's random key, part of every
@@ -44,13 +45,7 @@ func reportIDKey(dir string, log *slog.Logger) (string, error) {
 		err = errors.New("not a key of 32 hex digits")
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
-		const msg = "dmarc reports: the report ID key cannot be read; making a new one"
-		bad := path + ".bad"
-		if rerr := os.Rename(path, bad); rerr != nil {
-			log.Warn(msg, "file", path, "err", err, "set_aside", rerr)
-		} else {
-			log.Warn(msg+", the file set aside", "file", path, "err", err, "set_aside", bad)
-		}
+		statefile.SetAside(log, "dmarc reports: the report ID key cannot be read; making a new one", path, err)
 	}
 	var raw [16]byte
 	_, _ = rand.Read(raw[:])

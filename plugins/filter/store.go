@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/internal/atomicfile"
+	"github.com/sluice-mta/sluice/internal/statefile"
 )
 
 // The greylist state files in state_dir.
@@ -266,12 +267,7 @@ func (s *store) setAside(name string, err error) {
 		s.logger.Warn(msg, "file", path, "err", err)
 		return
 	}
-	bad := path + ".bad"
-	if rerr := os.Rename(path, bad); rerr != nil {
-		s.logger.Warn(msg, "file", path, "err", err, "set_aside", rerr)
-		return
-	}
-	s.logger.Warn(msg+", the file set aside", "file", path, "err", err, "set_aside", bad)
+	statefile.SetAside(s.logger, msg, path, err)
 }
 
 // get returns the record with r's key, or nil.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/internal/atomicfile"
+	"github.com/sluice-mta/sluice/internal/statefile"
 )
 
 // The state files in the stage's state directory.
@@ -21,8 +22,6 @@ const (
 	snapshotFile = "verify.json" // every live result, replaced atomically
 	logFile      = "verify.log"  // one JSON record a line: results since the snapshot
 	lockFile     = "verify.lock" // whose flock(2) owns the directory
-	// badFile is where a snapshot that cannot be read is set aside.
-	badFile = "verify.json.bad"
 	// compactMin is the number of log lines below which the log is never
 	// compacted; above it, once it holds more lines than there are
 	// results, so that rewriting costs O(1) a result.
@@ -170,23 +169,19 @@ func (s *store) load() ([]record, error) {
 }
 
 // setAside reports a snapshot that cannot be read, err why, and the
-// owner moves it to badFile for a look. The results are a cache, each
-// lost one only asked about again: a damaged file (a crash cannot leave
-// one, it is replaced atomically) or one of a later version must not
-// stop the stage, and with it the daemon's start. The log's results
+// owner renames it verify.json.bad for a look. The results are a cache,
+// each lost one only asked about again: a damaged file (a crash cannot
+// leave one, it is replaced atomically) or one of a later version must
+// not stop the stage, and with it the daemon's start. The log's results
 // since are read all the same.
 func (s *store) setAside(err error) {
 	path := filepath.Join(s.dir, snapshotFile)
+	const msg = "verify: state directory: the snapshot cannot be read; starting without its results"
 	if !s.writes() {
-		s.logger.Warn("verify: state directory: the snapshot cannot be read; starting without its results", "file", path, "err", err)
+		s.logger.Warn(msg, "file", path, "err", err)
 		return
 	}
-	bad := filepath.Join(s.dir, badFile)
-	if rerr := os.Rename(path, bad); rerr != nil {
-		s.logger.Warn("verify: state directory: the snapshot cannot be read; starting without its results", "file", path, "err", err, "set_aside", rerr)
-		return
-	}
-	s.logger.Warn("verify: state directory: the snapshot cannot be read; starting without its results, the file set aside", "file", path, "err", err, "set_aside", bad)
+	statefile.SetAside(s.logger, msg, path, err)
 }
 
 // ofHop keeps the well-formed records of s's next hop.

@@ -137,7 +137,7 @@ func TestStateDirBadSnapshot(t *testing.T) {
 		wantVerdict(t, "from the log", h.Rcpt(txn, "a@example.org"), sdk.ActionContinue, 0, "")
 		wantVerdict(t, "asked", h.Rcpt(txn, "b@example.org"), sdk.ActionContinue, 0, "")
 		wantAsked(t, nh, "b@example.org")
-		if got, err := os.ReadFile(filepath.Join(dir, badFile)); err != nil || string(got) != bad {
+		if got, err := os.ReadFile(filepath.Join(dir, snapshotFile+".bad")); err != nil || string(got) != bad {
 			t.Errorf("%s: set aside %q, %v", bad, got, err)
 		}
 		if err := p.cache.close(); err != nil {
