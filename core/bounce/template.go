@@ -13,6 +13,7 @@ import (
 // that introduces the recipients list. The machine-readable part (RFC
 // 3464) and the returned original stay as they are.
 type Templates struct {
+	// File is the path the templates were read from (ParseTemplates' file).
 	File string
 	// Failure is for reports of failure, Delay for delay warnings and
 	// Success for delivered, relayed and expanded ones; nil keeps the

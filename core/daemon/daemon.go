@@ -491,18 +491,9 @@ func deliveryOptions(c *config.Config) (delivery.Options, error) {
 	if config.RelayIsRoute(dc.Relay) {
 		// The relay as a route: its TLS policy and AUTH credentials, the
 		// files relative to the config file as every path in it.
-		rt, err := delivery.ParseRoute(dc.Relay)
+		rt, err := relayRoute(c, "relay", dc.Relay)
 		if err != nil {
-			return o, c.KeyError("delivery", -1, "relay", err)
-		}
-		for _, f := range []*string{&rt.AuthFile, &rt.CAFile} {
-			if *f == "" {
-				continue
-			}
-			*f = c.Resolve(*f)
-			if _, err := os.Stat(*f); err != nil {
-				return o, c.KeyError("delivery", -1, "relay", fmt.Errorf("relay %q: %w", dc.Relay, err))
-			}
+			return o, err
 		}
 		o.Routing.Relay = &rt
 	}

@@ -62,7 +62,9 @@ type ProbeOptions struct {
 	Helo string // the LHLO/EHLO name; "" is "localhost"
 	// From is the probe's MAIL FROM, "" the null sender: the verify
 	// plugin's sender, Postfix's address_verify_sender.
-	From    string
+	From string
+	// Timeout bounds the whole probe, and each connection and command
+	// within it.
 	Timeout time.Duration
 }
 

@@ -80,7 +80,7 @@ func (c *conn) foots(code int) bool {
 }
 
 // footerVars are the macros' values now: the client as PROXY or XCLIENT
-// named it, the server's clock. c.mu guards the client against
+// named it, the server's clock. c.clientMu guards the client against
 // relayedBy, for Shutdown's 421, written from another goroutine.
 func (c *conn) footerVars() rejectfooter.Vars {
 	v := rejectfooter.Vars{

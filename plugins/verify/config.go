@@ -128,6 +128,12 @@ func compile(c Config, hostname string) (settings, error) {
 		}
 		*d.to = v.Duration
 	}
+	// A refresh time not shorter than its expire time asks nothing
+	// before the answer expires, as Postfix's verify(8) takes it (no
+	// check between the two): positive_expire_time = "5d" alone is
+	// Postfix's address_verify_positive_expire_time = 5d, under the
+	// refresh's default 7d.
+
 	var err error
 	if s.hop, err = parseNextHop(c.NextHop); err != nil {
 		return s, err
@@ -149,11 +155,6 @@ func compile(c Config, hostname string) (settings, error) {
 		}
 		s.sender = c.Sender
 	}
-	// A refresh time not shorter than its expire time asks nothing
-	// before the answer expires, as Postfix's verify(8) takes it (no
-	// check between the two): positive_expire_time = "5d" alone is
-	// Postfix's address_verify_positive_expire_time = 5d, under the
-	// refresh's default 7d.
 	switch {
 	case s.rejectCode == 0:
 		s.rejectCode = defaultRejectCode
