@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // maxAdvertised is the largest value RFC 9422 §4 lets MAILMAX and RCPTMAX
@@ -25,14 +27,36 @@ const maxAdvertised = 999999
 // (no LIMITS keyword) when neither is advertised.
 func (s *Server) advertisedLimits(sc *smtp.Conn) string {
 	lim := s.lim()
+	t := s.advert.Load()
+	if t == nil || t.lim != lim {
+		t = newLimitsText(lim)
+		s.advert.Store(t)
+	}
+	if t.withMail != t.rcpt {
+		if c := connOf(sc); c != nil && !s.inRelayNetworks(&c.info) {
+			return t.withMail
+		}
+	}
+	return t.rcpt
+}
+
+// limitsText is the LIMITS parameter for one [limits] (lim), written
+// once rather than at each EHLO of every session: rcpt for a client
+// MAILMAX does not apply to, withMail for the others.
+type limitsText struct {
+	lim            *config.Limits
+	rcpt, withMail string
+}
+
+func newLimitsText(lim *config.Limits) *limitsText {
 	var p []string
 	if n := lim.MaxRecipients; n > 0 && n <= maxAdvertised {
 		p = append(p, "RCPTMAX="+strconv.Itoa(n))
 	}
+	t := &limitsText{lim: lim, rcpt: strings.Join(p, " ")}
 	if n := lim.MaxMessagesPerConnection; n > 0 && n <= maxAdvertised {
-		if c := connOf(sc); c != nil && !s.inRelayNetworks(&c.info) {
-			p = append(p, "MAILMAX="+strconv.Itoa(n))
-		}
+		p = append(p, "MAILMAX="+strconv.Itoa(n))
 	}
-	return strings.Join(p, " ")
+	t.withMail = strings.Join(p, " ")
+	return t
 }

@@ -98,6 +98,9 @@ type Server struct {
 	domains atomic.Pointer[config.Config]
 	// limits is [limits], which a reload replaces (limits.go).
 	limits atomic.Pointer[config.Limits]
+	// advert is the LIMITS text of limits, made at the first EHLO under
+	// them (limitsadvert.go).
+	advert atomic.Pointer[limitsText]
 	// softBounce is soft_bounce, which a reload replaces (softbounce.go).
 	softBounce atomic.Bool
 
