@@ -131,7 +131,9 @@ func (s *store) load() ([]record, error) {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return nil, fmt.Errorf("verify: %w", err)
+		// A read that fails (a disk error, a directory in its place)
+		// costs no more than a damaged file: only results to ask again.
+		s.setAside(err)
 	default:
 		var snap snapshot
 		err := json.Unmarshal(b, &snap)

@@ -114,7 +114,7 @@ func TestStateDirTornLog(t *testing.T) {
 // not stop the stage: it starts with the log's results, the file set
 // aside as verify.json.bad, and writes a new snapshot.
 func TestStateDirBadSnapshot(t *testing.T) {
-	for _, bad := range []string{"{not json", `{"version":2,"records":[]}`} {
+	for _, bad := range []string{"{not json", `{"version":2,"records":[]}`, "DIRECTORY"} {
 		clk := newClock()
 		dir := t.TempDir()
 		nh := newHop(t, false, nil, "b@example.org")
@@ -123,7 +123,13 @@ func TestStateDirBadSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 		line := fmt.Sprintf(`{"addr":"a@example.org","hop":%q,"deliverable":true,"updated":%q}`+"\n", hopRoute, clk.Now().Format(time.RFC3339))
-		if err := os.WriteFile(filepath.Join(dir, snapshotFile), []byte(bad), 0o600); err != nil {
+		if bad == "DIRECTORY" {
+			// A snapshot whose read fails, as a disk error would.
+			err = os.Mkdir(filepath.Join(dir, snapshotFile), 0o700)
+		} else {
+			err = os.WriteFile(filepath.Join(dir, snapshotFile), []byte(bad), 0o600)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err := os.WriteFile(filepath.Join(dir, logFile), []byte(line), 0o600); err != nil {
@@ -137,7 +143,11 @@ func TestStateDirBadSnapshot(t *testing.T) {
 		wantVerdict(t, "from the log", h.Rcpt(txn, "a@example.org"), sdk.ActionContinue, 0, "")
 		wantVerdict(t, "asked", h.Rcpt(txn, "b@example.org"), sdk.ActionContinue, 0, "")
 		wantAsked(t, nh, "b@example.org")
-		if got, err := os.ReadFile(filepath.Join(dir, snapshotFile+".bad")); err != nil || string(got) != bad {
+		if bad == "DIRECTORY" {
+			if fi, err := os.Stat(filepath.Join(dir, snapshotFile+".bad")); err != nil || !fi.IsDir() {
+				t.Errorf("%s: set aside: %v", bad, err)
+			}
+		} else if got, err := os.ReadFile(filepath.Join(dir, snapshotFile+".bad")); err != nil || string(got) != bad {
 			t.Errorf("%s: set aside %q, %v", bad, got, err)
 		}
 		if err := p.cache.close(); err != nil {
