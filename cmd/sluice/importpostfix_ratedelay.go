@@ -68,7 +68,7 @@ func (im *importer) rateDelay(b *strings.Builder, route *pfRoute) {
 		if sameDelay(own.d, all.d) {
 			continue
 		}
-		t := r.transport + map[bool]string{false: "?", true: "&"}[strings.Contains(r.transport, "?")] + "rate_delay=" + own.d
+		t := withRouteParam(r.transport, "rate_delay="+own.d)
 		if _, err := delivery.ParseRoute(t); err != nil {
 			im.noteAt(r.service+pfRateSuffix, fmt.Sprintf("not on the rule for %s: %v", r.match, err))
 			continue
@@ -80,12 +80,7 @@ func (im *importer) rateDelay(b *strings.Builder, route *pfRoute) {
 			r.from += ", no " + r.service + pfRateSuffix + " or default_destination_rate_delay (off)"
 		}
 	}
-	for _, prm := range p.params {
-		t, ok := strings.CutSuffix(prm.name, pfRateSuffix)
-		if ok && !p.used[prm.name] && t != "default" {
-			im.note(prm.name, "no route rule delivers by transport "+t+" (transport_maps, virtual_transport, mailbox_transport, the sender maps), nor is it default_transport")
-		}
-	}
+	im.noteUnusedTransportParams(pfRateSuffix)
 }
 
 // pfDelay is a Postfix time (seconds without a unit) as a Go duration,

@@ -88,7 +88,7 @@ func (im *importer) recipientLimit(b *strings.Builder, route *pfRoute) {
 		if own.sluice() == all.sluice() {
 			continue
 		}
-		t := r.transport + map[bool]string{false: "?", true: "&"}[strings.Contains(r.transport, "?")] + "recipient_limit=" + strconv.Itoa(own.sluice())
+		t := withRouteParam(r.transport, "recipient_limit="+strconv.Itoa(own.sluice()))
 		if _, err := delivery.ParseRoute(t); err != nil {
 			im.noteAt(r.service+pfRcptLimitSuffix, fmt.Sprintf("not on the rule for %s: %v", r.match, err))
 			continue
@@ -103,12 +103,7 @@ func (im *importer) recipientLimit(b *strings.Builder, route *pfRoute) {
 			r.from += pfPerRecipient
 		}
 	}
-	for _, prm := range p.params {
-		t, ok := strings.CutSuffix(prm.name, pfRcptLimitSuffix)
-		if ok && !p.used[prm.name] && t != "default" {
-			im.note(prm.name, "no route rule delivers by transport "+t+" (transport_maps, virtual_transport, mailbox_transport, the sender maps), nor is it default_transport")
-		}
-	}
+	im.noteUnusedTransportParams(pfRcptLimitSuffix)
 }
 
 // pfRcptLimitOption is why master.cf's -o of a recipient limit on

@@ -53,7 +53,7 @@ func (im *importer) transportOptions(route *pfRoute) {
 			for _, r := range rules {
 				t := r.transport
 				if param != "" {
-					t += map[bool]string{false: "?", true: "&"}[strings.Contains(t, "?")] + param
+					t = withRouteParam(t, param)
 				}
 				if _, err := delivery.ParseRoute(t); err != nil {
 					im.noteAt(written, fmt.Sprintf("not on the rule for %s: %v", r.match, err))
@@ -110,4 +110,26 @@ func pfRouteParam(name, value string) (param, why string) {
 		return "", "none per route: a route rule's smtp: next hop never falls back; [delivery] fallback_relay serves MX and relay mail only"
 	}
 	return "", "a route's transport takes source= (smtp_bind_address, smtp_bind_address6) and tls= (smtp_tls_security_level) only"
+}
+
+// withRouteParam is transport with one more key=value parameter: after
+// "?" for its first, "&" for the next ones.
+func withRouteParam(transport, param string) string {
+	if strings.Contains(transport, "?") {
+		return transport + "&" + param
+	}
+	return transport + "?" + param
+}
+
+// noteUnusedTransportParams lists the main.cf parameters NAME+suffix no
+// carried transport read: the per-transport settings of a transport no
+// route rule delivers by and that is not default_transport.
+func (im *importer) noteUnusedTransportParams(suffix string) {
+	p := im.p
+	for _, prm := range p.params {
+		t, ok := strings.CutSuffix(prm.name, suffix)
+		if ok && !p.used[prm.name] && t != "default" {
+			im.note(prm.name, "no route rule delivers by transport "+t+" (transport_maps, virtual_transport, mailbox_transport, the sender maps), nor is it default_transport")
+		}
+	}
 }
