@@ -169,23 +169,11 @@ func compile(c Config, hostname string) (settings, error) {
 	default:
 		return s, fmt.Errorf("tempfail_action = %q: want defer or accept", c.TempfailAction)
 	}
-	switch {
-	case c.MaxEntries == 0:
-		s.maxEntries = defaultMaxEntries
-	case c.MaxEntries == -1:
-	case c.MaxEntries < 0:
-		return s, fmt.Errorf("max_entries = %d: want a positive number, or -1 for no cap", c.MaxEntries)
-	default:
-		s.maxEntries = c.MaxEntries
+	if s.maxEntries, err = capSetting("max_entries", c.MaxEntries, defaultMaxEntries); err != nil {
+		return s, err
 	}
-	switch {
-	case c.MaxProbes == 0:
-		s.maxProbes = defaultMaxProbes
-	case c.MaxProbes == -1:
-	case c.MaxProbes < 0:
-		return s, fmt.Errorf("max_probes = %d: want a positive number, or -1 for no cap", c.MaxProbes)
-	default:
-		s.maxProbes = c.MaxProbes
+	if s.maxProbes, err = capSetting("max_probes", c.MaxProbes, defaultMaxProbes); err != nil {
+		return s, err
 	}
 	for _, d := range c.Domains {
 		sub := strings.HasPrefix(d, ".") || strings.HasPrefix(d, "*.")
@@ -257,4 +245,18 @@ func (s *settings) probes(domain string) bool {
 		}
 	}
 	return false
+}
+
+// capSetting is a cap key's value: def when left out (0), 0 (no cap)
+// for -1, else the positive number written.
+func capSetting(key string, n, def int) (int, error) {
+	switch {
+	case n == 0:
+		return def, nil
+	case n == -1:
+		return 0, nil
+	case n < 0:
+		return 0, fmt.Errorf("%s = %d: want a positive number, or -1 for no cap", key, n)
+	}
+	return n, nil
 }
