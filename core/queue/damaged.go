@@ -1,6 +1,11 @@
 package queue
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
 
 // damaged is the error of a queue Pebble finds damaged at open (a disk
 // error, something else writing in dir). Unlike a stage's state file,
@@ -12,4 +17,36 @@ func damaged(dir string, err error) error {
 	return fmt.Errorf("queue: open %s: %w: the queue is damaged and holds the mail Sluice accepted, so Sluice does not start without it; "+
 		"restore %s from a backup, or move it away (keeping it for its mail) to start with an empty queue, "+
 		"then copy its plugins/ directory and tlsrpt.json back", dir, err, dir)
+}
+
+// walFormat is the oldest Pebble format whose WAL records carry the
+// offset synced so far (FormatWALSyncChunks). Without it, Pebble's replay
+// takes a damaged record in the middle of the WAL (a disk error) for the
+// torn tail a crash leaves, and stops there: every message accepted after
+// it, each with its 250, was dropped unsaid. With it, a damaged record
+// followed by synced ones is corruption, and the start stops with the
+// damaged-queue error. A queue made with an older format is moved up to
+// this one at open (Pebble ratchets the format; there is no going back,
+// which only a downgraded Sluice built on an older Pebble would notice).
+const walFormat = pebble.FormatWALSyncChunks
+
+// walFormatBelow reports whether the queue in dir is new or of a format
+// older than walFormat. Pebble picks a WAL's record format when it
+// starts the WAL, and at open it starts one before it ratchets the
+// format up: that first WAL, of a new queue or an upgraded one, would be
+// written without sync offsets for as long as it lasts.
+func walFormatBelow(dir string, fs vfs.FS) bool {
+	desc, err := pebble.Peek(dir, fs)
+	return err != nil || !desc.Exists || desc.FormatMajorVersion < walFormat
+}
+
+// startSyncedWAL makes Pebble start a new WAL, in walFormat's record
+// format, before the queue takes its first message. Flushing the
+// memtable is how: a new queue's is empty, an upgraded one's holds what
+// the old WAL replayed, once in the queue's life.
+func startSyncedWAL(db *pebble.DB) error {
+	if err := db.Flush(); err != nil {
+		return fmt.Errorf("starting a WAL with sync offsets: %w", err)
+	}
+	return nil
 }

@@ -139,8 +139,10 @@ func Open(dir string, opt Options) (*Store, error) {
 		fs = vfs.Default
 	}
 	log := newPebbleLogger(opt, dir)
+	oldWAL := walFormatBelow(dir, fs)
 	db, err := openPebble(dir, log, &pebble.Options{Logger: log, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: stepPreallocFS{fs},
-		EventListener: &pebble.EventListener{BackgroundError: log.backgroundError}})
+		FormatMajorVersion: walFormat,
+		EventListener:      &pebble.EventListener{BackgroundError: log.backgroundError}})
 	if errors.Is(err, syscall.EAGAIN) {
 		// Pebble's LOCK file is held (flock): another process has it.
 		return nil, fmt.Errorf("queue: %s is in use by another running sluice (or another Pebble user): %w", dir, err)
@@ -150,6 +152,12 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+	}
+	if oldWAL {
+		if err := startSyncedWAL(db); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("queue: open %s: %w", dir, err)
+		}
 	}
 	s := &Store{db: db, dir: dir, clock: opt.Clock, notify: make(chan struct{}, 1), plog: log}
 	if err := s.loadCounts(); err != nil {
