@@ -21,6 +21,16 @@ type Config struct {
 	// DNSCacheTTL is how long a DNSBL or RHSBL answer (listed or not) is
 	// reused. Default 5m.
 	DNSCacheTTL config.Duration `json:"dns_cache_ttl"`
+	// DetailSeparator is Postfix's recipient_delimiter for access rules:
+	// each of its characters separates an address extension, and the
+	// address is looked up with it and then without (user+ext@domain,
+	// user@domain). "" (the default): none.
+	DetailSeparator string `json:"detail_separator"`
+	// AccessParentDomains: a domain key of an access table matches its
+	// subdomains too (Postfix's default parent_domain_matches_subdomains,
+	// which lists smtpd_access_maps). false: it matches that domain
+	// alone, and ".domain" keys match its subdomains. Default true.
+	AccessParentDomains *bool `json:"access_parent_domains"`
 }
 
 // RuleConfig is one rule as written in the config. Which keys apply
@@ -78,6 +88,14 @@ type RuleConfig struct {
 	Redirect string `json:"redirect"`
 	// Bcc is the address the bcc action adds as one more recipient.
 	Bcc string `json:"bcc"`
+	// Access is a Postfix access(5) table, "type:/path" (hash, btree,
+	// lmdb, cdb, dbm, sdbm and texthash read from the text file postmap
+	// builds them from; cidr, regexp, pcre), looked up as Postfix's
+	// check_client_access, check_helo_access, check_sender_access and
+	// check_recipient_access do at a connect, helo, mail or rcpt rule.
+	// Its values are the actions: such a rule takes no other condition,
+	// action or reply key.
+	Access string `json:"access"`
 	// Replace is the field ("Name: value", $1 from match) the replace
 	// action puts in place of each field its header rule matched; ""
 	// deletes them (Postfix's IGNORE). A pointer: a replace rule that
@@ -136,6 +154,12 @@ const (
 	actBcc        = "bcc"
 	actReplace    = "replace"
 	actPass       = "pass"
+	// The access rule's own, and what its tables' values make that no
+	// rule is written with: HOLD, DEFER_IF_REJECT and DEFER_IF_PERMIT.
+	actAccess        = "access"
+	actHold          = "hold"
+	actDeferIfReject = "defer_if_reject"
+	actDeferIfPermit = "defer_if_permit"
 )
 
 // Default replies. RFC 3463 §3.8: X.7.1 is "delivery not authorized,
@@ -185,7 +209,8 @@ type rule struct {
 	dnsbl     []dnsList
 	rhsbl     []dnsList
 	networks  []netip.Prefix
-	noDomain  bool // unknown_domain
+	noDomain  bool        // unknown_domain
+	access    *accessCond // an access rule's table
 	action    string
 	reply     sdk.Reply
 	// ownText, ownCode, ownEnhanced: the config gave that part of the
@@ -213,10 +238,12 @@ func (r *rule) refuses() bool {
 // goesOn reports whether a match leaves the hook's evaluation going:
 // add_header collects its field, redirect and bcc their address, replace
 // the fields it rewrites, warn only reports (Postfix's WARN), and none may
-// spare the mail the rules after it.
+// spare the mail the rules after it; nor may an access table's HOLD,
+// DEFER_IF_REJECT or DEFER_IF_PERMIT, which in Postfix too let the
+// restrictions after them go on.
 func (r *rule) goesOn() bool {
 	switch r.action {
-	case actAddHeader, actWarn, actRedirect, actBcc, actReplace:
+	case actAddHeader, actWarn, actRedirect, actBcc, actReplace, actHold, actDeferIfReject, actDeferIfPermit:
 		return true
 	}
 	return false
@@ -225,9 +252,11 @@ func (r *rule) goesOn() bool {
 // atData reports whether the rule's match takes effect at the data hook,
 // whatever its own hook: add_header's field and the recipients of
 // redirect and bcc are edits the filter makes only there, once the
-// envelope's recipients are all known.
+// envelope's recipients are all known. An access rule may, as its
+// table's PREPEND, REDIRECT or BCC values do, in the table as read now
+// or after an edit.
 func (r *rule) atData() bool {
-	return r.action == actAddHeader || r.action == actRedirect || r.action == actBcc
+	return r.action == actAddHeader || r.action == actRedirect || r.action == actBcc || r.access != nil
 }
 
 // isData reports whether the rule is checked at the data hook.
@@ -239,8 +268,9 @@ func (r *rule) isData() bool {
 	return false
 }
 
-// compileRule validates rc (the i'th rule) and compiles it.
-func compileRule(i int, rc RuleConfig) (*rule, error) {
+// compileRule validates rc (the i'th rule) and compiles it; ao are the
+// stage's settings for access rules.
+func compileRule(i int, rc RuleConfig, ao accessOptions) (*rule, error) {
 	r := &rule{name: rc.Name, hook: rc.Hook, header: rc.Header, missing: rc.Missing,
 		duplicate: rc.Duplicate, minSize: rc.MinSize, minRcpts: rc.MinRecipients, action: rc.Action}
 	if r.name == "" {
@@ -250,10 +280,13 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 		return fmt.Errorf("rule %q: %s", r.name, fmt.Sprintf(format, a...))
 	}
 	isData := false
+	if rc.Access != "" && rc.Hook != "" && rc.Hook != hookConnect && rc.Hook != hookHelo && rc.Hook != hookMail && rc.Hook != hookRcpt {
+		return nil, fail("access applies to connect, helo, mail and rcpt rules only")
+	}
 	switch rc.Hook {
 	case hookConnect, hookHelo, hookMail, hookRcpt:
-		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 && len(rc.Networks) == 0 && !rc.UnknownDomain {
-			return nil, fail("a %s rule needs match, dnsbl, rhsbl, networks or unknown_domain", rc.Hook)
+		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 && len(rc.Networks) == 0 && !rc.UnknownDomain && rc.Access == "" {
+			return nil, fail("a %s rule needs match, dnsbl, rhsbl, networks, unknown_domain or access", rc.Hook)
 		}
 	case hookHeader:
 		isData = true
@@ -311,6 +344,12 @@ func compileRule(i int, rc RuleConfig) (*rule, error) {
 	}
 	if (len(rc.MimeTypes) > 0 || len(rc.Filenames) > 0) && rc.Hook != hookAttachment {
 		return nil, fail("mime_types and filenames apply to attachment rules only")
+	}
+	if rc.Access != "" {
+		if err := r.compileAccess(rc, ao); err != nil {
+			return nil, fail("%v", err)
+		}
+		return r, nil
 	}
 	if len(rc.RHSBL) > 0 {
 		switch {

@@ -108,7 +108,8 @@
 // recipient, and for a null MX RFC 7505's 550 5.7.27 (sender) or 556
 // 5.1.10 (recipient), each part the rule does not set). Every rule needs one:
 // connect, helo, mail and rcpt rules match, dnsbl, rhsbl or networks
-// (mail and rcpt also unknown_domain); header rules match, rhsbl, missing or
+// (mail and rcpt also unknown_domain), or access, a Postfix access table
+// that is the whole rule (see "Access tables"); header rules match, rhsbl, missing or
 // duplicate; body rules match; envelope rules min_recipients. Regular expressions are Go's RE2 syntax, matched
 // anywhere in the text unless anchored. A key that does not apply to the
 // rule's hook or action is a configuration error.
@@ -249,6 +250,116 @@
 // started since (a restart), a session forgotten, or a hook a stage
 // before the filter accepted outright. The reason then says "rules of
 // hooks before data evaluated again at data".
+//
+// # Access tables
+//
+// A connect, helo, mail or rcpt rule with access = "TYPE:/path" is
+// Postfix's check_client_access, check_helo_access, check_sender_access
+// or check_recipient_access: a Postfix access(5) table whose keys say
+// what is looked for and whose values what is done.
+//
+//	[stage.config]
+//	detail_separator      = "+"    # Postfix's recipient_delimiter, for access rules
+//	access_parent_domains = true   # a domain key matches its subdomains (the default)
+//
+//	[[stage.config.rules]]
+//	name   = "sender-access"
+//	hook   = "mail"
+//	access = "hash:/etc/postfix/sender_access"
+//
+// TYPE is hash, btree, lmdb, cdb, dbm, sdbm or texthash (the file named
+// is the text file postmap builds the table from, as the path is written
+// in main.cf, not the .db or .lmdb it builds: naming that is an error),
+// cidr, regexp or pcre; without one, hash (default_database_type); a
+// leading proxy: is dropped. Such a rule takes no other condition (match,
+// dnsbl, rhsbl, networks, unknown_domain) and no action, code, enhanced,
+// text, header, redirect or bcc key: the table's values are those. Write
+// a rule before it for another condition, as Postfix writes
+// permit_mynetworks before a check.
+//
+// What is looked up, in access(5)'s order, the first key found deciding:
+//
+//	connect  the client's verified name ("unknown" without one), then its
+//	         parent domains, then the address (an IPv4-mapped one as
+//	         IPv4) and its networks: 192.0.2.1, 192.0.2, 192.0, 192; IPv6
+//	         by dropping the last ":group" of the compressed form:
+//	         2001:db8::1, 2001:db8:, 2001:db8, 2001
+//	helo     the HELO name and its parent domains; an address or an
+//	         address literal ([192.0.2.1]) as it is
+//	mail     the sender: user+ext@domain, user@domain (with
+//	         detail_separator), domain and its parent domains, user+ext@,
+//	         user@; the null sender as "<>"
+//	rcpt     the recipient, as the sender
+//
+// A parent domain key matches its subdomains (example.com for
+// mx.example.com, and com too, as Postfix asks); with
+// access_parent_domains = false a key matches that domain alone and
+// ".example.com" its subdomains, as Postfix without smtpd_access_maps in
+// parent_domain_matches_subdomains. detail_separator's characters split
+// the extension at the first of them, as Postfix's recipient_delimiter
+// does (not postmaster, MAILER-DAEMON or double-bounce, nor with "-"
+// owner-list and list-request); set it as the route stage's. Keys are
+// found without case in key-value tables. A cidr, regexp or pcre table is
+// asked about the whole string only, as Postfix asks it: the client's
+// name ("unknown" without one) then its address, the HELO name, the
+// whole address; a cidr table finds only addresses.
+//
+// A value is read as Postfix's smtpd reads it, its first word without
+// case: OK, RELAY and an all-numerical value pass (the hook's rules after
+// it are not evaluated and, at rcpt, the recipient is not greylisted, as
+// a pass rule); DUNNO is as no match, and keeps the less specific keys
+// from being asked; REJECT [text] answers 554 (access_map_reject_code),
+// DEFER [text] 450 (access_map_defer_code), 4NN text and 5NN text that
+// code, each "<what>: Class rejected: text" with Postfix's words
+// ("<bob@spam.example>: Sender address rejected: Access denied" without
+// a text; Client host, Helo command, Recipient address; the client as
+// name[address]) and the enhanced status the text begins with, else
+// X.7.1; an address status (X.1.Y) is made one that fits, as Postfix's
+// smtpd_dsn_fix makes it (X.1.7 or X.1.8 for a sender, X.0.0 for a
+// client or HELO name), and its class is the code's. DISCARD discards;
+// HOLD quarantines unless a rule after it refuses; REDIRECT addr, BCC
+// addr and PREPEND "Name: value" are the redirect, bcc and add_header
+// actions, acted on at data; WARN text and INFO text are warn rules.
+// DEFER_IF_REJECT [text] answers 450 4.7.1 "Service unavailable" in
+// place of a reject by a later rule of the hook, and DEFER_IF_PERMIT
+// [text] in place of a later pass, or when the hook's rules end without a
+// refusal: Postfix's go on to the end of the restriction list, and the
+// filter, which knows only its own rules, goes to the end of them. A
+// reply's text is made printable ASCII. A value Sluice cannot act on is
+// an error naming the file and line: FILTER, HANGUP, a Postfix
+// restriction (permit_mynetworks, reject_unauth_destination, ...), a
+// restriction class (smtpd_restriction_classes) or a lookup table in a
+// value, a REDIRECT or BCC without an address, a PREPEND that is no
+// field, a key without a value.
+//
+// A table file is read the way Postfix reads it: a line starting with
+// white space continues the one before, and lines starting with # are
+// comments. A key-value table's key is its first word, folded to lower
+// case (a key given twice keeps its first value, as postmap does). A
+// cidr table has "network/prefix value" or "address value" lines, the
+// address in [] or not, "!" before a pattern for what is outside it, and
+// "if pattern" .. "endif" blocks (Postfix 3.2); a prefix with host bits
+// set is an error. A regexp or pcre table has "/pattern/flags value"
+// lines (any delimiter, a backslash escaping it), "!/pattern/" for what does not
+// match, "if /pattern/" .. "endif" blocks, and in regexp tables the old
+// "/re1/!/re2/" form; $1, ${1} and $(1) in a value are the pattern's
+// groups ($$ is a $). The patterns are compiled as Go's RE2, which has no
+// back-references or look-around: such a pattern is an error naming its
+// line. Flags toggle from Postfix's defaults: regexp i (ignore case, on),
+// m (multi-line, off), x (extended syntax, on: a basic expression is
+// refused); pcre i (on), s (dot matches newline, on), m, U (ungreedy), A
+// (anchored) (off), E and X (no difference in RE2), x refused. A regexp
+// table's matches are the leftmost longest, as POSIX's, for its groups.
+//
+// The file is read again when it changes on disk (checked at each lookup;
+// a reload alone does not restart an unchanged stage): replace it whole,
+// by writing a new file and renaming it over the old. At start a missing
+// or wrong table is an error (check-config's too); later the table read
+// before stays in force, a warning says why once per failure
+// (msg="filter: access table not read again: ..." with rule, table and
+// error), and the reason of each verdict of the rule notes it. A hit's
+// reason names the rule, what was looked up, the key or pattern found,
+// the table, its line and its value.
 //
 // # DNS lists
 //

@@ -71,8 +71,12 @@ func (p *Plugin) Configure(_ context.Context, c sdk.Config) error {
 	p.dataRules, p.needsBody = nil, false
 	names := map[string]bool{}
 	needDNS, needDomains := false, false
+	ao, err := p.accessOptions(cfg)
+	if err != nil {
+		return err
+	}
 	for i, rc := range cfg.Rules {
-		r, err := compileRule(i, rc)
+		r, err := compileRule(i, rc, ao)
 		if err != nil {
 			return err
 		}
@@ -140,6 +144,20 @@ func (p *Plugin) Disconnect(_ context.Context, s sdk.Session) error {
 // that has nothing to forget.
 func (p *Plugin) DeclaresHook(h sdk.Hook) bool {
 	return h != sdk.HookDisconnect || p.decided != nil
+}
+
+// accessOptions are cfg's settings for access rules; a table that cannot
+// be read again is logged, once per failure.
+func (p *Plugin) accessOptions(cfg Config) (accessOptions, error) {
+	ao := accessOptions{sep: cfg.DetailSeparator, parent: cfg.AccessParentDomains == nil || *cfg.AccessParentDomains}
+	if strings.ContainsAny(ao.sep, "@ \t\r\n\"") {
+		return ao, fmt.Errorf("detail_separator %q: want the characters that separate an address extension (\"+\")", ao.sep)
+	}
+	log := p.log
+	ao.warn = func(rule, spec string, err error) {
+		log.Warn("filter: access table not read again: the table read before stays in force", "rule", rule, "table", spec, "error", err.Error())
+	}
+	return ao, nil
 }
 
 // Describe names the plugin for the pipeline status.
@@ -271,9 +289,18 @@ type hit struct {
 func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, []hit) {
 	var adds []hit
 	for _, r := range rules {
-		why, listed, ok := p.matches(ctx, r, s)
-		if r.action == actReplace {
-			s.commitReplace(ok)
+		var why string
+		var listed sdk.Reply
+		var ok bool
+		if r.access != nil {
+			// The table's value is the action: the rule it makes stands
+			// for r from here.
+			r, why, ok = p.matchAccess(r, s)
+		} else {
+			why, listed, ok = p.matches(ctx, r, s)
+			if r.action == actReplace {
+				s.commitReplace(ok)
+			}
 		}
 		if !ok {
 			continue
@@ -283,9 +310,9 @@ func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, [
 			adds = append(adds, h)
 			continue
 		}
-		return &h, adds
+		return deferIf(&h, adds), adds
 	}
-	return nil, adds
+	return deferIf(nil, adds), adds
 }
 
 // verdict turns the outcome of an evaluation into the hook's answer and
@@ -294,10 +321,18 @@ func (p *Plugin) evaluate(ctx context.Context, rules []*rule, s *scope) (*hit, [
 func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, deferred bool) sdk.Verdict {
 	p.logWarns(adds, s)
 	var reasons []string
+	held := false
 	for _, h := range adds {
 		switch {
 		case h.r.action == actWarn:
 			reasons = append(reasons, h.why+" (warn only: let through)")
+		case h.r.action == actHold:
+			held = true
+			reasons = append(reasons, h.why+" (quarantined unless a rule refuses)")
+		case h.r.action == actDeferIfReject:
+			reasons = append(reasons, h.why+" (450 if a rule after it rejects)")
+		case h.r.action == actDeferIfPermit:
+			reasons = append(reasons, h.why+" (450 unless a rule after it refuses)")
 		case deferred && h.r.action == actRedirect:
 			reasons = append(reasons, h.why+" (redirected at data)")
 		case deferred && h.r.action == actBcc:
@@ -327,6 +362,10 @@ func (p *Plugin) verdict(final *hit, adds []hit, s *scope, edits []sdk.Edit, def
 		case actQuarantine:
 			v.Action = sdk.ActionQuarantine
 		}
+	}
+	if held && v.Action == sdk.ActionContinue {
+		// Postfix's HOLD: the message is held unless refused.
+		v.Action = sdk.ActionQuarantine
 	}
 	v.Reason = strings.Join(append(reasons, s.notes...), "; ")
 	return v
