@@ -43,7 +43,7 @@ func (im *importer) clientLimits(b *strings.Builder) {
 			return
 		}
 		p.take("smtpd_error_sleep_time")
-		kv(b, "smtpd_error_sleep_time (error replies only; 0 turns the tarpit off)", "error_delay", tomlStr(d))
+		kv(b, "smtpd_error_sleep_time (0 turns the tarpit off)", "error_delay", tomlStr(d))
 	}
 }
 
@@ -51,16 +51,14 @@ func (im *importer) clientLimits(b *strings.Builder) {
 // anvil_rate_time_unit, 0 for none.
 type pfAnvilRate struct {
 	param, key, what string
-	bucket           bool   // the key is a { per_minute, burst } token bucket
-	counts           string // how Sluice counts, where Postfix counts otherwise
+	bucket           bool // the key is a { per_minute, burst } token bucket
 }
 
 // pfAnvilRates are the rates written, in [limits]' order.
 var pfAnvilRates = []pfAnvilRate{
 	{param: "smtpd_client_connection_rate_limit", key: "connection_rate_per_ip", what: "connections"},
 	{param: "smtpd_client_message_rate_limit", key: "message_rate_per_ip", what: "messages", bucket: true},
-	{param: "smtpd_client_recipient_rate_limit", key: "recipient_rate_per_ip", what: "recipients", bucket: true,
-		counts: "counts accepted recipients, where Postfix counts every RCPT"},
+	{param: "smtpd_client_recipient_rate_limit", key: "recipient_rate_per_ip", what: "recipients", bucket: true},
 }
 
 // anvilUnit returns anvil_rate_time_unit (60s by default) and the words
@@ -118,9 +116,6 @@ func (im *importer) anvilRate(b *strings.Builder, unitOf func() (time.Duration, 
 	secs := int64(unit / time.Second) // pfDuration's are whole seconds, 1 or more
 	perMinute := (int64(n)*60 + secs - 1) / secs
 	from := r.param + " (" + unitFrom + ")"
-	if r.counts != "" {
-		from += "; " + r.counts
-	}
 	if r.bucket {
 		kv(b, from, r.key, fmt.Sprintf("{ per_minute = %d, burst = %d }", perMinute, n))
 		return

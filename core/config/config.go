@@ -90,14 +90,14 @@ type Limits struct {
 	MessageRatePerIP         Rate     `toml:"message_rate_per_ip"`         // token bucket at MAIL; then 450 4.7.0
 	MessageRatePerSender     Rate     `toml:"message_rate_per_sender"`     // per AUTH user, else per reverse-path
 	RecipientRatePerSender   Rate     `toml:"recipient_rate_per_sender"`   // accepted RCPTs, same key; then 452 4.7.0
-	RecipientRatePerIP       Rate     `toml:"recipient_rate_per_ip"`       // accepted RCPTs per client; off by default; then 452 4.7.0
+	RecipientRatePerIP       Rate     `toml:"recipient_rate_per_ip"`       // every RCPT per client; off by default; then 452 4.7.0
 	MaxErrors                int      `toml:"max_errors"`                  // refused commands; then 421 4.7.0 and close
 	AuthFailuresPerIP        int      `toml:"auth_failures_per_ip"`        // within auth_lockout; then 454 4.7.0
 	AuthLockout              Duration `toml:"auth_lockout"`                // how long failures count and lock out
 	AuthFailureDelay         Duration `toml:"auth_failure_delay"`          // before each 535
 	MaxHeaderSize            int      `toml:"max_header_size"`             // bytes of the header section; then 552 5.3.4
 	// SoftErrors is how many errors (max_errors' count) a connection may
-	// make before each further error reply waits ErrorDelay, as Postfix's
+	// make before every further reply waits ErrorDelay, as Postfix's
 	// smtpd_soft_error_limit (10) and smtpd_error_sleep_time (1s) have
 	// it: a dictionary attack on RCPT slows to a guess a second. -1, or
 	// error_delay = "0s" written, turns it off.

@@ -48,10 +48,13 @@ type conn struct {
 	// footer of Shutdown's 421, written from another goroutine.
 	clientMu sync.Mutex
 
-	// ctx ends when the connection is closed or Shutdown begins: the
-	// error tarpit's waits end with it (tarpit.go).
-	ctx    context.Context
-	cancel context.CancelFunc
+	// waitMu guards the error tarpit's waits (tarpit.go): waitCtx, made
+	// at the first wait, ends when the connection is closed or Shutdown
+	// begins (endWaits), after which waitsOver lets none begin.
+	waitMu      sync.Mutex
+	waitCtx     context.Context
+	cancelWaits context.CancelFunc
+	waitsOver   bool
 
 	// ipKey is the clientKey the connection counts under in Server.perIP,
 	// once counted (ipCounted); guarded by Server.mu. A connection from a
@@ -75,6 +78,8 @@ type conn struct {
 	tls         bool // TLS runs over this connection (implicit or STARTTLS)
 	nMsgs       int  // transactions opened, for max_messages_per_connection
 	nErrs       int  // refusals, for max_errors
+	errCounted  bool // an error was counted (countError) since the last reply go-smtp wrote
+	tarpitted   bool // the error tarpit has waited since nErrs began (or was forgiven)
 	nJunk       int  // NOOP, RSET, VRFY... since the last queued message, for max_junk_commands
 }
 
@@ -95,13 +100,10 @@ func tcpAddrPort(a net.Addr) netip.AddrPort {
 
 func newConn(l *listener, raw net.Conn) *conn {
 	client, local := tcpAddrPort(raw.RemoteAddr()), tcpAddrPort(raw.LocalAddr())
-	ctx, cancel := context.WithCancel(l.srv.ctx)
 	return &conn{
 		Conn:        raw,
 		srv:         l.srv,
 		l:           l,
-		ctx:         ctx,
-		cancel:      cancel,
 		tlsRequired: l.tlsRequired.Load(),
 		hideClient:  l.hideClient.Load(),
 		authSender:  l.authSender.Load(),
@@ -227,8 +229,9 @@ func (c *conn) countError() int {
 	c.mu.Lock()
 	c.nErrs++
 	n := c.nErrs
+	c.errCounted = true
 	c.mu.Unlock()
-	c.tarpit(n)
+	c.tarpit(n, true)
 	return n
 }
 
@@ -248,7 +251,7 @@ func (c *conn) countJunk() int {
 // not probing (a relay_networks client has no max_messages_per_connection).
 func (c *conn) delivered() {
 	c.mu.Lock()
-	c.nJunk, c.nErrs = 0, 0
+	c.nJunk, c.nErrs, c.tarpitted = 0, 0, false
 	c.mu.Unlock()
 }
 

@@ -235,36 +235,36 @@ func (s *Server) checkMailRate(info *SessionInfo, from string) *reply.Reply {
 
 // checkRcpt validates a recipient and refuses relaying; it rewrites
 // rc.Addr to its wire form. mb and err are parseMailbox's result for
-// rc.Addr, which the caller has already. The recipient limit is the
-// session's (session.rcpt), which counts the refusals over it; rate
-// reports a refusal by recipient_rate_per_ip or _per_sender
-// (rcptrate.go), which come after the address's own checks and before
-// the Policy's; keys are the buckets an accepted recipient spent its
-// tokens from.
-func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) (r *reply.Reply, rate bool, keys rcptKeys) {
+// rc.Addr, which the caller has already. The recipient limit and
+// recipient_rate_per_ip are the session's (session.rcpt), which counts
+// the refusals over the limit; rate reports a refusal by
+// recipient_rate_per_sender (rcptrate.go), which comes after the
+// address's own checks and before the Policy's; key is the bucket an
+// accepted recipient spent its token from.
+func (s *Server) checkRcpt(info *SessionInfo, rc *envelope.Recipient, mb mailbox, err error) (r *reply.Reply, rate bool, key string) {
 	to := rc.Addr
 	switch err {
 	case nil:
 	case errNeedUTF8:
-		return needSMTPUTF8.With("recipient " + to), false, rcptKeys{}
+		return needSMTPUTF8.With("recipient " + to), false, ""
 	default:
-		return badAddress(reply.BadAddress, err, to), false, rcptKeys{}
+		return badAddress(reply.BadAddress, err, to), false, ""
 	}
 	if r := s.checkRelay(info, mb); r != nil {
-		return r, false, rcptKeys{}
+		return r, false, ""
 	}
 	rc.Addr = mb.String()
-	keys, r = s.takeRcptRate(info)
+	key, r = s.takeRcptRate(info)
 	if r != nil {
-		return r, true, rcptKeys{}
+		return r, true, ""
 	}
 	if s.policy != nil {
 		if r := s.policy.Rcpt(s.ctx, info, rc); r != nil {
-			s.giveRcptRate(keys, 1)
-			return r, false, rcptKeys{}
+			s.giveRcptRate(key, 1)
+			return r, false, ""
 		}
 	}
-	return nil, false, keys
+	return nil, false, key
 }
 
 func (s *Server) checkData(info *SessionInfo, tx *Transaction) *reply.Reply {

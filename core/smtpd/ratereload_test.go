@@ -31,51 +31,41 @@ func TestRateOffAndOnKeepsTokens(t *testing.T) {
 	d.cmd("RCPT TO:<r4@example.org>", rcptRateIPRefused)
 }
 
-// Recipients accepted while a recipient rate is off spend no token of
-// it: a transaction that ends without a message, the rate turned on by a
-// reload between its recipients, gives back only the tokens spent after.
-// It gave back one for each recipient, to a bucket another session had
-// spent meanwhile.
+// Recipients accepted while recipient_rate_per_sender is off spend no
+// token of it: a transaction that ends without a message, the rate
+// turned on by a reload between its recipients, gives back only the
+// tokens spent after. It gave back one for each recipient, to a bucket
+// another session had spent meanwhile. (recipient_rate_per_ip gives
+// nothing back.)
 func TestRateTurnedOnRefundsOnlySpent(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		set     func(*config.Limits, config.Rate)
-		refused string
-	}{
-		{"recipient_rate_per_ip", func(l *config.Limits, r config.Rate) { l.RecipientRatePerIP = r }, rcptRateIPRefused},
-		{"recipient_rate_per_sender", func(l *config.Limits, r config.Rate) { l.RecipientRatePerSender = r }, rcptRateRefused},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := start(t, withClock(newFakeClock()), withLimits(func(l *config.Limits) {
-				l.MaxRecipients = 100
-				tc.set(l, config.Rate{PerMinute: -1, Burst: -1})
-			}))
-			a := h.dialAs("127.0.0.1")
-			a.ehlo()
-			a.mailFrom("a@example.org")
-			a.cmd("RCPT TO:<r1@example.org>", rcptOK("r1@example.org"))
-			next := *h.cfg
-			next.Limits = *h.srv.lim()
-			tc.set(&next.Limits, config.Rate{PerMinute: 1, Burst: 2})
-			h.srv.SetLimits(&next)
-			a.cmd("RCPT TO:<r2@example.org>", rcptOK("r2@example.org"))
-			b := h.dialAs("127.0.0.1")
-			b.ehlo()
-			b.mailFrom("a@example.org")
-			b.cmd("RCPT TO:<r3@example.org>", rcptOK("r3@example.org"))
-			b.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-			b.raw("Subject: x\r\n\r\n.\r\n")
-			b.queued()
-			a.cmd("RSET", "250 2.0.0 Session reset") // r2's token back
-			b.mailFrom("a@example.org")
-			b.cmd("RCPT TO:<r4@example.org>", rcptOK("r4@example.org"))
-			b.cmd("RCPT TO:<r5@example.org>", tc.refused)
-		})
-	}
+	h := start(t, withClock(newFakeClock()), withLimits(func(l *config.Limits) {
+		l.MaxRecipients = 100
+		l.RecipientRatePerSender = config.Rate{PerMinute: -1, Burst: -1}
+	}))
+	a := h.dialAs("127.0.0.1")
+	a.ehlo()
+	a.mailFrom("a@example.org")
+	a.cmd("RCPT TO:<r1@example.org>", rcptOK("r1@example.org"))
+	next := *h.cfg
+	next.Limits = *h.srv.lim()
+	next.Limits.RecipientRatePerSender = config.Rate{PerMinute: 1, Burst: 2}
+	h.srv.SetLimits(&next)
+	a.cmd("RCPT TO:<r2@example.org>", rcptOK("r2@example.org"))
+	b := h.dialAs("127.0.0.1")
+	b.ehlo()
+	b.mailFrom("a@example.org")
+	b.cmd("RCPT TO:<r3@example.org>", rcptOK("r3@example.org"))
+	b.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	b.raw("Subject: x\r\n\r\n.\r\n")
+	b.queued()
+	a.cmd("RSET", "250 2.0.0 Session reset") // r2's token back
+	b.mailFrom("a@example.org")
+	b.cmd("RCPT TO:<r4@example.org>", rcptOK("r4@example.org"))
+	b.cmd("RCPT TO:<r5@example.org>", rcptRateRefused)
 }
 
-// With recipient_rate_per_ip off, as by default, an accepted recipient
-// costs the per-IP rate nothing: no key is made for it.
+// With recipient_rate_per_ip off, as by default, an RCPT costs the
+// per-IP rate nothing: no key is made for it.
 func TestRcptRateIPOffAllocatesNothing(t *testing.T) {
 	h := start(t)
 	info := &SessionInfo{}
@@ -83,8 +73,8 @@ func TestRcptRateIPOffAllocatesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		if k, r := h.srv.takeRcptRate(info); r != nil || k != (rcptKeys{}) {
-			t.Fatalf("keys %+v, reply %v; want none", k, r)
+		if r := h.srv.takeRcptRateIP(info); r != nil {
+			t.Fatalf("reply %v; want none", r)
 		}
 	}); n != 0 {
 		t.Errorf("%v allocations a recipient, want 0", n)

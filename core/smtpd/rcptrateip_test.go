@@ -70,39 +70,43 @@ func TestRecipientRatePerIP(t *testing.T) {
 	b.cmd("RCPT TO:<r10@example.org>", rcptRateIPRefused)
 }
 
-// A transaction that ends without a message taken gives its recipients'
-// tokens back to the client's bucket, as to the sender's: RSET, QUIT, a
-// message refused at DATA. A recipient refused by a later check spends
-// none.
-func TestRecipientRatePerIPRefunded(t *testing.T) {
+// Every RCPT of a transaction spends a token, whatever its answer
+// (Postfix counts "regardless of whether or not Postfix actually accepts
+// those recipients"): an unknown user (a stage's refusal), a relay
+// attempt, a repeated recipient. Nothing is given back, not by a message
+// refused at DATA nor by RSET, so a client whose guesses are all refused
+// is out of tokens, and a valid address after them gets 452 4.7.0 too.
+func TestRecipientRatePerIPCountsRefused(t *testing.T) {
+	clock := newFakeClock()
 	p := &testPolicy{badRcpt: "nobody@example.org"}
-	h := start(t, withRcptRateIP(2, 2), func(o *Options) { o.Policy = p })
+	h := start(t, withClock(clock), withRcptRateIP(3, 3), func(o *Options) { o.Policy = p })
 	d := h.dialAs("127.0.0.1")
 	d.ehlo()
-	two := func(d *dialog) {
-		d.mailFrom("a@example.org")
-		d.cmd("RCPT TO:<nobody@example.org>", "550 5.1.1 No such user")
-		d.cmd("RCPT TO:<r1@example.org>", rcptOK("r1@example.org"))
-		d.cmd("RCPT TO:<r2@example.org>", rcptOK("r2@example.org"))
-	}
-	two(d)
-	d.cmd("RSET", "250 2.0.0 Session reset")
-	two(d)
+	d.mailFrom("a@example.org")
+	d.cmd("RCPT TO:<nobody@example.org>", "550 5.1.1 No such user")
+	d.cmd("RCPT TO:<guess@elsewhere.example>", "554 5.7.1 Relay access denied")
+	d.cmd("RCPT TO:<r1@example.org>", rcptOK("r1@example.org"))
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
 	d.raw("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
 	d.expect("550 5.5.2 *")
-	two(d)
-	d.cmd("QUIT", "221 2.0.0 Bye")
-	d.expectClosed()
+	d.mailFrom("a@example.org")
+	d.cmd("RCPT TO:<r2@example.org>", rcptRateIPRefused)
+	d.cmd("RSET", "250 2.0.0 Session reset")
 
-	d = h.dialAs("127.0.0.1")
-	d.ehlo()
-	two(d)
-	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-	d.raw("Subject: x\r\n\r\n.\r\n")
-	d.queued()
-	d.mailFrom("other@example.org")
-	d.cmd("RCPT TO:<r3@example.org>", rcptRateIPRefused)
+	e := h.dialAs("127.0.0.1")
+	e.ehlo()
+	e.mailFrom("b@example.org")
+	e.cmd("RCPT TO:<r3@example.org>", rcptRateIPRefused)
+	// A token back in 20s; the same address again spends one more.
+	clock.Advance(20 * time.Second)
+	e.cmd("RCPT TO:<r3@example.org>", rcptOK("r3@example.org"))
+	e.cmd("RCPT TO:<r3@example.org>", rcptRateIPRefused)
+	e.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+	e.raw("Subject: x\r\n\r\n.\r\n")
+	e.queued()
+	if n := strings.Count(h.logs.String(), "recipient_rate_per_ip 127.0.0.1"); n != 2 {
+		t.Errorf("refusal logged %d times, want once a transaction (2):\n%s", n, h.logs.String())
+	}
 }
 
 // relay_networks are exempt (Postfix's smtpd_client_event_limit_exceptions,
@@ -143,27 +147,19 @@ func TestRecipientRatePerIPExemptAndReload(t *testing.T) {
 }
 
 // IPv6 clients count by their network of client_ipv6_prefix_length bits,
-// as the other per-IP limits; when the sender's bucket refuses, the
-// client's token is given back.
+// as the other per-IP limits.
 func TestRecipientRatePerIPGroupsIPv6(t *testing.T) {
-	h := start(t, withRcptRateIP(1, 1), withLimits(func(l *config.Limits) {
-		l.ClientIPv6PrefixLength = 64
-		l.RecipientRatePerSender = config.Rate{PerMinute: 1, Burst: 1}
-	}))
-	info := func(client, from string) *SessionInfo {
-		return &SessionInfo{Client: netip.AddrPortFrom(netip.MustParseAddr(client), 25000), From: from}
+	h := start(t, withRcptRateIP(1, 1), withLimits(func(l *config.Limits) { l.ClientIPv6PrefixLength = 64 }))
+	info := func(client string) *SessionInfo {
+		return &SessionInfo{Client: netip.AddrPortFrom(netip.MustParseAddr(client), 25000), From: "a@example.org"}
 	}
-	if _, r := h.srv.takeRcptRate(info("2001:db8:1:2::1", "a@example.org")); r != nil {
+	if r := h.srv.takeRcptRateIP(info("2001:db8:1:2::1")); r != nil {
 		t.Fatalf("first recipient refused: %v", r)
 	}
-	if _, r := h.srv.takeRcptRate(info("2001:db8:1:2:ffff::9", "b@example.org")); r == nil || r.Text != recipientRateIP.Text {
+	if r := h.srv.takeRcptRateIP(info("2001:db8:1:2:ffff::9")); r == nil || r.Text != recipientRateIP.Text {
 		t.Errorf("a second address of the /64 got its own bucket: %v", r)
 	}
-	// The sender a@ is spent: 2001:db8:1:3::1's token comes back.
-	if _, r := h.srv.takeRcptRate(info("2001:db8:1:3::1", "a@example.org")); r == nil || r.Text != recipientRateSender.Text {
-		t.Fatalf("sender's bucket did not refuse: %v", r)
-	}
-	if _, r := h.srv.takeRcptRate(info("2001:db8:1:3::1", "c@example.org")); r != nil {
-		t.Errorf("the next /64 lost its token to a refusal by the sender's rate: %v", r)
+	if r := h.srv.takeRcptRateIP(info("2001:db8:1:3::1")); r != nil {
+		t.Errorf("the next /64 shares the first one's bucket: %v", r)
 	}
 }

@@ -50,8 +50,8 @@ type Options struct {
 	// whenever it changes.
 	Users UserDB
 	// Sleep waits before a failed AUTH is answered (auth_failure_delay)
-	// and before an error reply past soft_errors (error_delay, the
-	// tarpit); it returns early when ctx ends. Tests replace it.
+	// and before a reply past soft_errors (error_delay, the tarpit); it
+	// returns early when ctx ends. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration)
 	// Metrics counts connections and transactions (nil: none).
 	Metrics *metrics.Metrics

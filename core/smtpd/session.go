@@ -72,11 +72,11 @@ type txn struct {
 	// rateLogged: a recipient was refused by a recipient rate and
 	// logged; the transaction's next such refusals are not.
 	rateLogged bool
-	// rateKeys and rateSpent are the recipient rates' buckets and the
-	// tokens the accepted recipients spent from each, given back if no
+	// rateKey and rateSpent are recipient_rate_per_sender's bucket and
+	// the tokens the accepted recipients spent from it, given back if no
 	// message comes of them (refundRate).
-	rateKeys  rcptKeys
-	rateSpent rcptSpent
+	rateKey   string
+	rateSpent int
 	// ended: Data has answered (or lost) the transaction and counted it;
 	// a reset after that ends nothing. Guarded by session.mu.
 	ended bool
@@ -279,6 +279,11 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 	if s.tx == nil {
 		return &badSequence, rcptCounted
 	}
+	// Every RCPT of a transaction counts towards recipient_rate_per_ip,
+	// before anything else is looked at, as in Postfix (rcptrate.go).
+	if r := s.srv.takeRcptRateIP(&s.info); r != nil {
+		return s.tx.rateRefused(r)
+	}
 	// The same recipient twice gets one copy, as Postfix's duplicate
 	// filter gives it; the client still hears 250. The stored addresses
 	// are in wire form (checkRcpt), so "a b"@example.org is compared
@@ -307,21 +312,12 @@ func (s *session) rcpt(to string, opts *smtp.RcptOptions) (*reply.Reply, rcptCou
 	if !rate {
 		return r, rcptCounted
 	}
-	// Out of a recipient rate: as over max_recipients, the client sends
-	// the rest later, and only a client that goes on and on is in error.
-	if s.tx.overshoot++; s.tx.overshoot > rcptOvershoot {
-		return r, rcptCounted
-	}
-	if s.tx.rateLogged {
-		return r, rcptQuiet
-	}
-	s.tx.rateLogged = true
-	return r, rcptFree
+	return s.tx.rateRefused(r)
 }
 
 // addRcpt adds to to the transaction unless it is refused; mb and perr
-// are parseMailbox's result for it; rate reports a refusal by a
-// recipient rate. s.mu is held.
+// are parseMailbox's result for it; rate reports a refusal by
+// recipient_rate_per_sender. s.mu is held.
 func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOptions) (r *reply.Reply, rate bool) {
 	rc := envelope.Recipient{Addr: to, Status: envelope.RcptPending}
 	// The DSN parameters come first, so that the Policy (and the pipeline
@@ -337,11 +333,11 @@ func (s *session) addRcpt(to string, mb mailbox, perr error, opts *smtp.RcptOpti
 	if opts.OriginalRecipient != "" {
 		rc.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
 	}
-	r, rate, keys := s.srv.checkRcpt(&s.info, &rc, mb, perr)
+	r, rate, key := s.srv.checkRcpt(&s.info, &rc, mb, perr)
 	if r != nil {
 		return r, rate
 	}
-	s.tx.spend(keys)
+	s.tx.spend(key)
 	s.tx.add(rc)
 	s.info.Rcpts = append(s.info.Rcpts, rc.Addr)
 	return nil, false

@@ -20,8 +20,12 @@ import (
 func (s *Server) SetSoftBounce(c *config.Config) { s.softBounce.Store(c.SoftBounce) }
 
 // replyCode is go-smtp's ReplyCode: it sees every reply just before it is
-// written, go-smtp's own as well as the session's.
-func (s *Server) replyCode(_ *smtp.Conn, code int, ec smtp.EnhancedCode) (int, smtp.EnhancedCode) {
+// written, go-smtp's own as well as the session's, and so it is where the
+// error tarpit holds back those that are no error's (beforeReply).
+func (s *Server) replyCode(sc *smtp.Conn, code int, ec smtp.EnhancedCode) (int, smtp.EnhancedCode) {
+	if c := connOf(sc); c != nil {
+		c.beforeReply()
+	}
 	if !s.softBounce.Load() || code/100 != 5 {
 		return code, ec
 	}

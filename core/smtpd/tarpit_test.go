@@ -71,48 +71,57 @@ func relayDenied(d *dialog, i int) {
 }
 
 // The first 10 errors (Postfix's smtpd_soft_error_limit) are answered at
-// once; each error reply after them waits error_delay (1s, Postfix's
-// smtpd_error_sleep_time) before it is written, whatever the error: a
-// refused RCPT, an unknown command, the 421 at max_errors. Replies that
-// are no error do not wait. A reload turning it off applies at the next
-// error.
+// once; after them every reply waits error_delay (1s, Postfix's
+// smtpd_error_sleep_time) before it is written, as Postfix's
+// smtpd_chat_reply sleeps before any reply once the count has reached
+// the limit: an accepted RCPT, a NOOP, the 11th error, an unknown
+// command. No reply waits twice: the 421 at max_errors, whether Sluice
+// (a refused RCPT) or go-smtp (an unknown command) writes it, waits once.
+// A reload turning the tarpit off applies at the next reply.
 func TestErrorTarpit(t *testing.T) {
-	w := newTarpitWaits(false)
-	h := start(t, withTarpit(w))
-	d := h.dial()
-	d.ehlo()
-	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
-	for i := 1; i <= 10; i++ {
-		relayDenied(d, i)
-		d.cmd("RCPT TO:<r@example.org>", rcptOK("r@example.org"))
-	}
-	if got := w.asked(); len(got) != 0 {
-		t.Fatalf("waits %v within the first 10 errors, want none", got)
-	}
-	relayDenied(d, 11)
-	if got := w.asked(); len(got) != 1 || got[0] != time.Second {
-		t.Fatalf("waits %v after the 11th error, want [1s]", got)
-	}
-	if n := strings.Count(h.logs.String(), `msg="error tarpit"`); n != 1 || !strings.Contains(h.logs.String(), "errors=11 error_delay=1s") {
-		t.Errorf("tarpit logged %d times, want once with errors=11:\n%s", n, h.logs.String())
-	}
-	d.cmd("RCPT TO:<r2@example.org>", rcptOK("r2@example.org"))
-	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
-	if got := w.asked(); len(got) != 1 {
-		t.Fatalf("waits %v after replies that are no error, want still 1", got)
-	}
-	d.cmd("FROBNICATE", "500 5.5.2 Syntax errors, FROBNICATE command unrecognized")
-	if got := w.asked(); len(got) != 2 {
-		t.Fatalf("waits %v after an unknown command, want 2", got)
-	}
-	for i := 13; i <= 20; i++ {
-		relayDenied(d, i)
-	}
-	d.send("RCPT TO:<guess21@elsewhere.example>")
-	d.expect("421 4.7.0 Too many errors, closing connection")
-	d.expectClosed()
-	if got := w.asked(); len(got) != 11 {
-		t.Errorf("%d waits by max_errors' 421, want 11 (errors 11 to 21)", len(got))
+	for _, last := range []struct{ cmd, by string }{
+		{"RCPT TO:<guess21@elsewhere.example>", "a refused RCPT"},
+		{"FROBNICATE", "an unknown command"},
+	} {
+		w := newTarpitWaits(false)
+		h := start(t, withTarpit(w))
+		d := h.dial()
+		d.ehlo()
+		d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+		for i := 1; i <= 10; i++ {
+			relayDenied(d, i)
+			if i < 10 {
+				d.cmd("RCPT TO:<r@example.org>", rcptOK("r@example.org"))
+			}
+		}
+		if got := w.asked(); len(got) != 0 {
+			t.Fatalf("waits %v within the first 10 errors, want none", got)
+		}
+		d.cmd("RCPT TO:<r2@example.org>", rcptOK("r2@example.org"))
+		if got := w.asked(); len(got) != 1 || got[0] != time.Second {
+			t.Fatalf("waits %v before the 250 after 10 errors, want [1s]", got)
+		}
+		if n := strings.Count(h.logs.String(), `msg="error tarpit"`); n != 1 || !strings.Contains(h.logs.String(), "errors=10 error_delay=1s") {
+			t.Errorf("tarpit logged %d times, want once with errors=10:\n%s", n, h.logs.String())
+		}
+		d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+		relayDenied(d, 11)
+		d.cmd("FROBNICATE", "500 5.5.2 Syntax errors, FROBNICATE command unrecognized")
+		if got := w.asked(); len(got) != 4 {
+			t.Fatalf("waits %v, want 4: the 250s, the 11th error, the unknown command", got)
+		}
+		for i := 13; i <= 20; i++ {
+			relayDenied(d, i)
+		}
+		d.send(last.cmd)
+		d.expect("421 4.7.0 Too many errors, closing connection")
+		d.expectClosed()
+		if got := w.asked(); len(got) != 13 {
+			t.Errorf("%d waits by max_errors' 421 after %s, want 13 (2 replies that are no error, errors 11 to 21)", len(got), last.by)
+		}
+		if n := strings.Count(h.logs.String(), `msg="error tarpit"`); n != 1 {
+			t.Errorf("tarpit logged %d times, want once", n)
+		}
 	}
 
 	// Off at a reload: error_delay = "0s", or soft_errors = -1.
@@ -133,9 +142,33 @@ func TestErrorTarpit(t *testing.T) {
 		off(&next.Limits)
 		h.srv.SetLimits(&next)
 		relayDenied(d, 12)
+		d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
 		if got := w.asked(); len(got) != 1 {
 			t.Errorf("waits %v, want only the one before the reload turned the tarpit off", got)
 		}
+	}
+}
+
+// Past the limit the 221 to QUIT waits once, as in Postfix; a new
+// connection's greeting does not wait, its count beginning at none.
+func TestErrorTarpitQuit(t *testing.T) {
+	w := newTarpitWaits(false)
+	h := start(t, withTarpit(w))
+	d := h.dial()
+	d.ehlo()
+	d.mailFrom("a@example.org")
+	for i := 1; i <= 10; i++ {
+		relayDenied(d, i)
+	}
+	d.cmd("QUIT", "221 2.0.0 Bye")
+	d.expectClosed()
+	if got := w.asked(); len(got) != 1 {
+		t.Fatalf("waits %v by the 221, want one", got)
+	}
+	d = h.dial()
+	d.ehlo()
+	if got := w.asked(); len(got) != 1 {
+		t.Errorf("waits %v, want none more for a new connection's greeting and EHLO", got)
 	}
 }
 
@@ -165,6 +198,8 @@ func TestErrorTarpitCleanSession(t *testing.T) {
 	for i := 1; i <= 10; i++ {
 		relayDenied(d, i)
 	}
+	// The RCPT's 250 and DATA's 354 wait; the message's 250 comes after
+	// it has forgiven the errors.
 	d.cmd("RCPT TO:<r@example.org>", rcptOK("r@example.org"))
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
 	d.raw("Subject: x\r\n\r\n.\r\n")
@@ -173,12 +208,12 @@ func TestErrorTarpitCleanSession(t *testing.T) {
 	for i := 1; i <= 10; i++ {
 		relayDenied(d, i)
 	}
-	if got := w.asked(); len(got) != 0 {
-		t.Fatalf("waits %v: a queued message did not forgive the 10 errors before it", got)
+	if got := w.asked(); len(got) != 2 {
+		t.Fatalf("waits %v: want the 250 and the 354 after 10 errors, and none once a queued message forgave them", got)
 	}
 	relayDenied(d, 11)
-	if got := w.asked(); len(got) != 1 {
-		t.Fatalf("waits %v after 11 errors since the message, want one", got)
+	if got := w.asked(); len(got) != 3 {
+		t.Fatalf("waits %v after 11 errors since the message, want one more", got)
 	}
 }
 
@@ -281,7 +316,49 @@ func TestErrorTarpitTLS(t *testing.T) {
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
 	d.raw("Subject: x\r\n\r\n.\r\n")
 	d.queued()
-	if got := w.asked(); len(got) != 3 {
-		t.Errorf("waits %v, want 3 (errors 11 to 13)", got)
+	if got := w.asked(); len(got) != 5 {
+		t.Errorf("waits %v, want 5 (errors 11 to 13, the 250 and the 354)", got)
+	}
+}
+
+// A connection makes the tarpit's context at its first wait, not when
+// it is accepted: most never wait, and the context with its cancel
+// function were two allocations of every session. After endWaits no
+// wait begins, and none makes one.
+func TestErrorTarpitContextAtFirstWait(t *testing.T) {
+	w := newTarpitWaits(false)
+	h := start(t, withTarpit(w))
+	h.srv.mu.Lock()
+	l := h.srv.listeners[0]
+	h.srv.mu.Unlock()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	made := func(c *conn) bool {
+		c.waitMu.Lock()
+		defer c.waitMu.Unlock()
+		return c.waitCtx != nil
+	}
+	c := newConn(l, a)
+	for range 10 {
+		c.countError()
+		c.beforeReply()
+	}
+	if made(c) || len(w.asked()) != 0 {
+		t.Fatalf("within soft_errors: context made %v, waits %v; want none", made(c), w.asked())
+	}
+	c.beforeReply() // a reply after 10 errors
+	if !made(c) || len(w.asked()) != 1 {
+		t.Fatalf("at the first wait: context made %v, waits %v; want one", made(c), w.asked())
+	}
+
+	c = newConn(l, a)
+	c.endWaits()
+	for range 11 {
+		c.countError()
+	}
+	c.beforeReply()
+	if made(c) || len(w.asked()) != 1 {
+		t.Errorf("after endWaits: context made %v, waits %v; want none more", made(c), w.asked())
 	}
 }

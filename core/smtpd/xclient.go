@@ -118,7 +118,7 @@ func parseXClient(attrs []smtp.XClientAttr) (*xclient, *reply.Reply) {
 			}
 		}
 		if !ok {
-			return nil, &reply.Reply{Code: 501, Enhanced: [3]int{5, 5, 4}, Text: "Bad " + a.Name + " syntax: " + printable(v)}
+			return nil, &reply.Reply{Code: 501, Enhanced: [3]int{5, 5, 4}, Text: "Bad " + a.Name + " syntax: " + echoed(v)}
 		}
 	}
 	return x, nil
@@ -156,10 +156,21 @@ func xclientPort(v string) (uint16, bool) {
 	return uint16(n), err == nil
 }
 
-// printable is s for a reply line: bytes outside printable ASCII become
-// '?' (go-smtp has refused control characters already; this catches the
-// rest of what is not ASCII).
-func printable(s string) string {
+// maxXClientEcho is the most of a refused value a reply echoes, in
+// octets: enough to show an operator what the proxy sent, and a reply
+// line has at most 512 (RFC 5321 §4.5.3.1.5). go-smtp takes values of
+// up to 255 octets today; the reply does not rely on it.
+const maxXClientEcho = 64
+
+// echoed is a refused value as a reply line shows it: cut to
+// maxXClientEcho octets, "..." after, as go-smtp cuts an unknown verb it
+// echoes, and bytes outside printable ASCII made '?' (go-smtp has
+// refused control characters already; this catches the rest of what is
+// not ASCII, half a character cut included).
+func echoed(s string) string {
+	if len(s) > maxXClientEcho {
+		s = s[:maxXClientEcho] + "..."
+	}
 	b := []byte(s)
 	for i, c := range b {
 		if c < ' ' || c > '~' {

@@ -2,10 +2,13 @@ package smtpd
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/reply"
@@ -186,6 +189,8 @@ func TestXClientRefusals(t *testing.T) {
 		{"XCLIENT HELO=a+0D+0Ab", "501 5.5.4 Bad HELO syntax: a+0D+0Ab"},
 		{"XCLIENT LOGIN=+FF", "501 5.5.4 Bad LOGIN syntax: ?"},
 		{"XCLIENT ADDR=192.0.2.1 PORT=x", "501 5.5.4 Bad PORT syntax: x"},
+		// The longest value go-smtp takes, echoed cut.
+		{"XCLIENT ADDR=" + strings.Repeat("9", 255), "501 5.5.4 Bad ADDR syntax: " + strings.Repeat("9", maxXClientEcho) + "..."},
 	} {
 		d.cmd(tc.cmd, tc.want)
 	}
@@ -355,4 +360,21 @@ func TestXClientNeedsTLSWhereRequired(t *testing.T) {
 	d.cmd("XCLIENT ADDR=198.51.100.7 LOGIN=bob@example.org", "220 mx.test ESMTP")
 	d.ehlo()
 	d.cmd("MAIL FROM:<bob@example.org>", "250 2.0.0 Roger, accepting mail from <bob@example.org>")
+}
+
+// A refused value of any length is echoed in a reply line of at most 512
+// octets (RFC 5321 §4.5.3.1.5), cut and made printable: the reply does
+// not rely on go-smtp's bound on the value (255 octets).
+func TestXClientRefusalEchoCut(t *testing.T) {
+	long := strings.Repeat("\xff", 3000)
+	for _, name := range []string{"NAME", "ADDR", "DESTADDR", "PORT", "DESTPORT", "PROTO", "HELO", "LOGIN"} {
+		_, r := parseXClient([]smtp.XClientAttr{{Name: name, Value: long}})
+		if r == nil {
+			t.Fatalf("%s of 3000 octets taken", name)
+		}
+		line := fmt.Sprintf("%d %d.%d.%d %s\r\n", r.Code, r.Enhanced[0], r.Enhanced[1], r.Enhanced[2], r.Text)
+		if len(line) > 512 || !strings.HasSuffix(r.Text, ": "+strings.Repeat("?", maxXClientEcho)+"...") {
+			t.Errorf("%s: a reply line of %d octets, ending %q", name, len(line), r.Text[max(0, len(r.Text)-80):])
+		}
+	}
 }
