@@ -25,9 +25,13 @@ func damaged(dir string, err error) error {
 // torn tail a crash leaves, and stops there: every message accepted after
 // it, each with its 250, was dropped unsaid. With it, a damaged record
 // followed by synced ones is corruption, and the start stops with the
-// damaged-queue error. A queue made with an older format is moved up to
-// this one at open (Pebble ratchets the format; there is no going back,
-// which only a downgraded Sluice built on an older Pebble would notice).
+// damaged-queue error (the offsets are syncedOffsetFS's: Pebble's own
+// fall behind). Still read as a torn tail: damage in the WAL's last
+// 32 KiB block, which Pebble's replay does not read ahead in, and damage
+// in the last records synced, which no synced record follows. A queue
+// made with an older format is moved up to this one at open (Pebble
+// ratchets the format; there is no going back, which only a downgraded
+// Sluice built on an older Pebble would notice).
 const walFormat = pebble.FormatWALSyncChunks
 
 // walFormatBelow reports whether the queue in dir is new or of a format
@@ -42,8 +46,9 @@ func walFormatBelow(dir string, fs vfs.FS) bool {
 
 // startSyncedWAL makes Pebble start a new WAL, in walFormat's record
 // format, before the queue takes its first message. Flushing the
-// memtable is how: a new queue's is empty, an upgraded one's holds what
-// the old WAL replayed, once in the queue's life.
+// memtable is how, and a quick one: it is empty, new queue or upgraded,
+// since Pebble's open has already flushed what it replayed (open.go,
+// replayWAL's flushForced) before starting the WAL this replaces.
 func startSyncedWAL(db *pebble.DB) error {
 	if err := db.Flush(); err != nil {
 		return fmt.Errorf("starting a WAL with sync offsets: %w", err)

@@ -140,7 +140,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	log := newPebbleLogger(opt, dir)
 	oldWAL := walFormatBelow(dir, fs)
-	db, err := openPebble(dir, log, &pebble.Options{Logger: log, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: stepPreallocFS{fs},
+	db, err := openPebble(dir, log, &pebble.Options{Logger: log, MemTableSize: memTableSize, CacheSize: blockCacheSize, FS: stepPreallocFS{syncedOffsetFS{fs}},
 		FormatMajorVersion: walFormat,
 		EventListener:      &pebble.EventListener{BackgroundError: log.backgroundError}})
 	if errors.Is(err, syscall.EAGAIN) {

@@ -389,6 +389,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(fatalChildEnv) != "" {
 		fatalChild()
 	}
+	if dir := os.Getenv(killChildEnv); dir != "" {
+		enqueueUntilKilled(dir)
+	}
 	if dir := os.Getenv(holdQueueEnv); dir != "" {
 		s, err := Open(dir, Options{})
 		if err != nil {
