@@ -127,6 +127,7 @@ func (im *importer) listeners() {
 		banner, bannerFrom, hasBanner := im.serviceBanner(s, where)
 		footer, footerFrom, hasFooter := im.serviceFooter(s, where)
 		authUser, authUserFrom := im.receivedAuthUser(s, where)
+		pipelining, pipeliningFrom, ownPipelining := im.servicePipelining(s, where)
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -171,6 +172,9 @@ func (im *importer) listeners() {
 			}
 			if authUser {
 				kv(b, authUserFrom, "received_auth_user", "true")
+			}
+			if ownPipelining {
+				kv(b, pipeliningFrom, "forbid_unauth_pipelining", fmt.Sprint(pipelining))
 			}
 		}
 		im.milterUser(s, where, written, kind, cert != "" && key != "" && level == "encrypt")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -200,20 +201,48 @@ func TestSendmailExitCodes(t *testing.T) {
 
 // sendmail -bs speaks SMTP on stdin and stdout, as PHP mailers use it: the
 // session is the daemon's own, so its replies come back as they are, and
-// a message sent through it is queued and delivered.
+// a message sent through it is queued and delivered. The client waits for
+// each reply, as Symfony's mailer does: the listener refuses commands
+// written ahead of their turn (forbid_unauth_pipelining), and -bs passes
+// them on as they come.
 func TestSendmailBS(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	t.Setenv("SLUICE_SMTP", startSinkDaemon(t, sink))
-	session := "EHLO app.test\r\nMAIL FROM:<app@sluice.test>\r\nRCPT TO:<bob@remote.test>\r\nDATA\r\n" +
-		"Subject: via -bs\r\n\r\nhello\r\n.\r\nQUIT\r\n"
-	var out, errb bytes.Buffer
-	if code := cmdSendmail([]string{"-bs"}, strings.NewReader(session), &out, &errb); code != exOK {
-		t.Fatalf("exit %d: %s", code, errb.String())
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	var errb bytes.Buffer
+	code := make(chan int, 1)
+	go func() {
+		code <- cmdSendmail([]string{"-bs"}, inR, outW, &errb)
+		_ = outW.Close()
+	}()
+	var replies strings.Builder
+	r := bufio.NewReader(outR)
+	reply := func() { // one reply, its lines up to the one with a space after the code
+		t.Helper()
+		for {
+			l, err := r.ReadString('\n')
+			replies.WriteString(l)
+			if err != nil || len(l) < 4 || l[3] == ' ' {
+				return
+			}
+		}
 	}
-	replies := out.String()
+	reply() // the greeting
+	for _, cmd := range []string{"EHLO app.test", "MAIL FROM:<app@sluice.test>", "RCPT TO:<bob@remote.test>", "DATA",
+		"Subject: via -bs\r\n\r\nhello\r\n.", "QUIT"} {
+		if _, err := io.WriteString(inW, cmd+"\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		reply()
+	}
+	_ = inW.Close()
+	if c := <-code; c != exOK {
+		t.Fatalf("exit %d: %s", c, errb.String())
+	}
 	for _, want := range []string{"220 mx.sluice.test ESMTP", "250-mx.sluice.test Hello app.test", "354 ", "250 2.0.0 Ok: queued as ", "221 2.0.0 Bye"} {
-		if !strings.Contains(replies, want) {
-			t.Errorf("missing %q in the replies:\n%s", want, replies)
+		if !strings.Contains(replies.String(), want) {
+			t.Errorf("missing %q in the replies:\n%s", want, replies.String())
 		}
 	}
 	got := sink.WaitN(t, 1, 10*time.Second)[0]

@@ -52,6 +52,11 @@ type Config struct {
 	// a listener's own reject_footer replacing it (replytext.go).
 	RejectFooter string `toml:"reject_footer"`
 
+	// ForbidUnauthPipelining is Postfix 3.9's
+	// smtpd_forbid_unauth_pipelining for every listener without its own
+	// (pipelining.go); nil: on.
+	ForbidUnauthPipelining *bool `toml:"forbid_unauth_pipelining"`
+
 	// Source is the file the config came from ("<default>" when embedded).
 	Source string `toml:"-"`
 
@@ -237,6 +242,11 @@ type Listener struct {
 	// smtpd_sasl_authenticated_header: off by default, as the field
 	// goes to every recipient with the login in it.
 	ReceivedAuthUser bool `toml:"received_auth_user"`
+	// ForbidUnauthPipelining refuses a client that sends commands ahead
+	// where RFC 2920 or RFC 5321 has it wait for a reply: 554 5.5.0 and
+	// a close (Postfix 3.9's smtpd_forbid_unauth_pipelining). nil: the
+	// top-level setting, on by default (ForbidsUnauthPipelining).
+	ForbidUnauthPipelining *bool `toml:"forbid_unauth_pipelining"`
 }
 
 // CertPair is a certificate file (the certificate, then any

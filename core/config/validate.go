@@ -28,6 +28,7 @@ func (c *Config) applyDefaults() {
 	if !c.written("delivery", "tls_required_header") {
 		c.Delivery.TLSRequiredHeader = true
 	}
+	c.inheritPipelining()
 	if c.DNS.Timeout.Duration == 0 {
 		c.DNS.Timeout.Duration = 5 * time.Second
 	}

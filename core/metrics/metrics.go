@@ -114,6 +114,7 @@ type Metrics struct {
 	connsOpen    *prometheus.GaugeVec
 	proxyRefused *prometheus.CounterVec
 	earlyTalkers *prometheus.CounterVec
+	pipelining   *prometheus.CounterVec
 	transactions *prometheus.CounterVec
 	recipients   *prometheus.CounterVec
 	queueCommit  prometheus.Histogram
@@ -160,6 +161,10 @@ func New(p Providers) *Metrics {
 			Name: "sluice_smtp_early_talkers_total",
 			Help: "Connections refused for talking before the greeting (greet_pause), by listener."},
 			[]string{"listener"}),
+		pipelining: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_pipelining_violations_total",
+			Help: "Connections refused for sending commands ahead of their turn (forbid_unauth_pipelining), by listener and the command the client should have waited after."},
+			[]string{"listener", "after"}),
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_transactions_total",
 			Help: "SMTP mail transactions by listener, outcome (accepted, rejected, tempfailed, discarded, quarantined, aborted) and reason."},
@@ -210,7 +215,7 @@ func New(p Providers) *Metrics {
 			[]string{"stage", "hook", "action"}),
 	}
 	m.reg.MustRegister(
-		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.transactions, m.recipients, m.queueCommit,
+		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.pipelining, m.transactions, m.recipients, m.queueCommit,
 		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
 		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
@@ -265,6 +270,17 @@ func (m *Metrics) EarlyTalker(listener string) {
 		return
 	}
 	m.earlyTalkers.WithLabelValues(m.names.value(listener)).Inc()
+}
+
+// PipeliningViolation counts a connection refused on listener for input
+// sent after a command whose reply it had to wait for (RFC 2920 §3.1);
+// after is that command's verb, one of a closed set (the verbs go-smtp
+// knows, else "other").
+func (m *Metrics) PipeliningViolation(listener, after string) {
+	if m == nil {
+		return
+	}
+	m.pipelining.WithLabelValues(m.names.value(listener), after).Inc()
 }
 
 // Transaction counts a mail transaction's end. reason is a short bounded

@@ -29,6 +29,11 @@ type conn struct {
 	// tlsRequired is the listener's tls_required when the connection was
 	// accepted: a reload does not change it under a session.
 	tlsRequired bool
+	// forbidPipelining is the listener's forbid_unauth_pipelining when
+	// the connection was accepted (pipelining.go); peek looks at its
+	// unread input, made at its first use on the session's goroutine.
+	forbidPipelining bool
+	peek             *peeker
 	// hideClient is the listener's received = "hide-client" when the
 	// connection was accepted: an authenticated session's Received
 	// field then has no from clause.

@@ -71,10 +71,13 @@ func goodClient(t *testing.T, h *harness) {
 
 // hostileServer starts a server with short timeouts and no per-IP
 // limits (every attacker is 127.0.0.1), returns what the process holds
-// with the listener alone, and serves one good client.
+// with the listener alone, and serves one good client. The attacks write
+// ahead of the replies, which forbid_unauth_pipelining would end at
+// their first command (TestPipeliningFlood): it is off, as the defences
+// tested here must hold without it.
 func hostileServer(t *testing.T, f func(*config.Limits)) (*harness, resources) {
 	t.Helper()
-	h := start(t, withLimits(func(l *config.Limits) {
+	h := start(t, withPipelining(false), withLimits(func(l *config.Limits) {
 		l.CommandTimeout.Duration = 500 * time.Millisecond
 		l.DataTimeout.Duration = 500 * time.Millisecond
 		l.MaxConnectionsPerIP, l.ConnectionRatePerIP = -1, -1
@@ -323,7 +326,7 @@ func TestHostileHalfClose(t *testing.T) {
 // long, a response never sent ends at command_timeout.
 func TestHostileTLSAndAuth(t *testing.T) {
 	tlsOpt, clientTLS := withSTARTTLS(t)
-	h := start(t, tlsOpt, withUsers(t, map[string]string{"u": "p"}), withLimits(func(l *config.Limits) {
+	h := start(t, tlsOpt, withPipelining(false), withUsers(t, map[string]string{"u": "p"}), withLimits(func(l *config.Limits) {
 		l.CommandTimeout.Duration = 500 * time.Millisecond
 		l.MaxConnectionsPerIP, l.ConnectionRatePerIP = -1, -1
 	}))

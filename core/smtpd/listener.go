@@ -31,6 +31,9 @@ type listener struct {
 	// tlsRequired is tls_required as it is now: each connection takes it
 	// when accepted, and SetListeners changes it for those to come.
 	tlsRequired atomic.Bool
+	// forbidPipelining is forbid_unauth_pipelining, taken and changed
+	// so too.
+	forbidPipelining atomic.Bool
 	// hideClient is received = "hide-client", taken and changed so too.
 	hideClient atomic.Bool
 	// authSender is received_auth_user, taken and changed so too.
@@ -77,11 +80,12 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 
 // take makes lc's tls_required, received, received_auth_user,
 // proxy_protocol, proxy_timeout, xclient_hosts, the greet_pause settings,
-// banner and reject_footer the listener's, and certs (unless nil) what
-// its TLS serves: at its start, and at a reload that keeps its socket
-// (SetListeners).
+// banner, reject_footer and forbid_unauth_pipelining the listener's, and
+// certs (unless nil) what its TLS serves: at its start, and at a reload
+// that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
+	l.forbidPipelining.Store(lc.ForbidsUnauthPipelining())
 	l.hideClient.Store(lc.Received.HidesClient())
 	l.authSender.Store(lc.ReceivedAuthUser)
 	l.proxy.Store(newProxyTrust(lc))
@@ -143,6 +147,9 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 		return c != nil && c.tlsRequired
 	}
 	srv.JunkCommand = s.junkCommand
+	// forbid_unauth_pipelining: 554 5.5.0 to a command sent ahead of
+	// its turn (RFC 2920 §3.1), and a close (pipelining.go).
+	srv.OutOfTurn = s.outOfTurn
 	srv.ReplyCode = s.replyCode
 	srv.ReplyLines = s.replyLines
 	srv.Greeting = s.greeting
@@ -224,6 +231,7 @@ func (l *listener) acceptLoop() {
 		}
 		backoff = 0
 		c := newConn(l, raw)
+		c.forbidPipelining = l.forbidPipelining.Load()
 		if p := l.proxy.Load(); p.trusts(c.info.Client.Addr()) {
 			// The client is who the PROXY header names: its limits
 			// wait for the header, read off the accept loop.

@@ -65,6 +65,17 @@ type Server struct {
 	// read and dropped first. Added in Sluice's copy (SLUICE.md).
 	TLSRequired func(c *Conn) bool
 
+	// OutOfTurn, when set, is asked before each command after which the
+	// client must wait for the reply (RFC 2920 §3.1, RFC 5321 §4.1.4):
+	// one that ends a pipelined group (HELO, EHLO, LHLO, DATA, VRFY,
+	// EXPN, TURN, NOOP), and any command where PIPELINING was not
+	// offered (before EHLO or LHLO, after HELO). ahead is the input
+	// already read past the command line, often none, valid only during
+	// the call. A non-nil reply is written in the command's place, the
+	// command is not run and the connection closes. Added in Sluice's
+	// copy (pipelining.go).
+	OutOfTurn func(c *Conn, cmd string, ahead []byte) *SMTPError
+
 	// Limits, when set, is asked at each EHLO (LHLO) for the LIMITS
 	// parameter to advertise (RFC 9422, "RCPTMAX=100 MAILMAX=10"), ""
 	// for none, in place of the RCPTMAX that MaxRecipients advertises:
@@ -252,6 +263,9 @@ func (s *Server) handleConn(c *Conn) error {
 				continue
 			}
 
+			if c.outOfTurn(cmd) {
+				return nil
+			}
 			c.handle(cmd, arg)
 		} else {
 			return c.readError(err, idleTimeoutMsg)
