@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-mta/sluice/plugins/dmarc"
 	"github.com/sluice-mta/sluice/plugins/filter"
 	"github.com/sluice-mta/sluice/plugins/headers"
+	"github.com/sluice-mta/sluice/plugins/policy"
 	"github.com/sluice-mta/sluice/plugins/route"
 	"github.com/sluice-mta/sluice/plugins/spamd"
 	"github.com/sluice-mta/sluice/plugins/spf"
@@ -25,6 +26,7 @@ var registry = map[string]func() sdk.Plugin{
 	"dmarc":   func() sdk.Plugin { return &dmarc.Plugin{} },
 	"filter":  func() sdk.Plugin { return &filter.Plugin{} },
 	"headers": func() sdk.Plugin { return &headers.Plugin{} },
+	"policy":  func() sdk.Plugin { return &policy.Plugin{} },
 	"route":   func() sdk.Plugin { return &route.Plugin{} },
 	"spamd":   func() sdk.Plugin { return &spamd.Plugin{} },
 	"spf":     func() sdk.Plugin { return &spf.Plugin{} },

@@ -22,8 +22,11 @@ case "${1:-}" in
   # srs: Mail::SRS's command line, the SRS reference (srs_test.go).
   # libxml2-utils: xmllint, which validates the dmarc plugin's aggregate
   # report against RFC 7489's schema (dmarc_report_test.go).
-  interop) pkgs="swaks postfix libsasl2-modules haproxy nginx-core libnginx-mod-mail srs libxml2-utils" ;
-           cmds="swaks smtp-sink postfix haproxy nginx srs xmllint" ;
+  # postgrey: the greylisting policy server the policy plugin asks
+  # (postgrey_test.go runs its own on a loopback port, its database in
+  # its temp dir).
+  interop) pkgs="swaks postfix libsasl2-modules haproxy nginx-core libnginx-mod-mail srs libxml2-utils postgrey" ;
+           cmds="swaks smtp-sink postfix haproxy nginx srs xmllint postgrey" ;
            files="/usr/lib/*/sasl2/libplain.so /usr/lib/nginx/modules/ngx_mail_module.so" ;;
   bench)   pkgs="postfix"       ; cmds="smtp-sink smtp-source postfix" ;;
   # The Python example plugin (and its test in the chain) needs Debian's grpcio.
@@ -164,6 +167,14 @@ fi
 if [ "$1" = interop ] && [ -r /run/nginx.pid ]; then
   invoke-rc.d nginx stop >/dev/null 2>&1 || true
   pid=$(cat /run/nginx.pid 2>/dev/null || true)
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+fi
+# So too postgrey's (Debian's, on port 10023): its init script writes
+# /run/postgrey.pid; its systemd unit writes none, and has Restart=always,
+# so only invoke-rc.d stops it there.
+if [ "$1" = interop ] && { [ -r /run/postgrey.pid ] || [ -d /run/systemd/system ]; }; then
+  invoke-rc.d postgrey stop >/dev/null 2>&1 || true
+  pid=$(cat /run/postgrey.pid 2>/dev/null || true)
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
 fi
 # Where no policy-rc.d stops it, dovecot's postinst starts the system daemon

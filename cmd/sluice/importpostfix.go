@@ -179,7 +179,10 @@ func (im *importer) run() error {
 	}
 	relay := im.delivery(route)
 	im.routeStage(route)
+	policyEarly, policyLate := im.policyStages()
+	im.body.WriteString(policyEarly)
 	im.verifyStages(route)
+	im.body.WriteString(policyLate)
 	im.milters()
 	im.body.WriteString(relay)
 	im.rest()

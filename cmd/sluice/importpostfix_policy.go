@@ -1,0 +1,252 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// pfPolicyRestriction is what becomes policy stages.
+const pfPolicyRestriction = "check_policy_service"
+
+// pfPolicyLists are the restriction lists check_policy_service may be
+// in, in the order smtpd evaluates them (relay before recipient, as
+// Postfix 3 does), each with the hook of the stage it becomes.
+var pfPolicyLists = []struct{ param, hook string }{
+	{"smtpd_client_restrictions", "connect"},
+	{"smtpd_helo_restrictions", "helo"},
+	{"smtpd_sender_restrictions", "mail"},
+	{"smtpd_relay_restrictions", "rcpt"},
+	{"smtpd_recipient_restrictions", "rcpt"},
+	{"smtpd_data_restrictions", "data"},
+	{"smtpd_end_of_data_restrictions", "end-of-data"},
+}
+
+// pfPolicyStates are the protocol_state of each hook's requests.
+var pfPolicyStates = map[string]string{"connect": "CONNECT", "helo": "EHLO", "mail": "MAIL", "rcpt": "RCPT", "data": "DATA", "end-of-data": "END-OF-MESSAGE"}
+
+// pfPolicySettings are the smtpd_policy_service_* parameters, by the
+// name a { … } setting and the stage's key share, and how each is read:
+// a time (seconds by default), a count, or a text.
+var pfPolicySettings = []struct{ name, kind string }{
+	{"timeout", "time"}, {"max_idle", "time"}, {"max_ttl", "time"}, {"retry_delay", "time"},
+	{"request_limit", "count"}, {"try_limit", "count"},
+	{"default_action", "text"}, {"policy_context", "text"},
+}
+
+// pfPolicy is one check_policy_service of a restriction list.
+type pfPolicy struct {
+	param, hook string
+	pos         int      // its place in the list
+	endpoint    string   // inet:… or unix:…, as written
+	settings    []string // the { … } settings, "name=value" each
+	before      []string // the restrictions before it in its list
+}
+
+// policyStages writes a policy stage for each check_policy_service of
+// the restriction lists, in their order; early are those that go before
+// the verify stages (Postfix asks them first), late the others. Each
+// stage's hook is its list's, its settings main.cf's
+// smtpd_policy_service_* and the { … } settings that override them;
+// permit_sasl_authenticated and permit_mynetworks before it in its list
+// are the default skip_authenticated and skip_relay_clients, and their
+// absence turns them off.
+func (im *importer) policyStages() (early, late string) {
+	p := im.p
+	var found []pfPolicy
+	verifyList, verifyPos := -1, 0
+	for li, l := range pfPolicyLists {
+		if !p.set(l.param) {
+			continue
+		}
+		items := pfRestrictionList(p.value(l.param))
+		for i := 0; i < len(items); i++ {
+			switch {
+			case items[i] == pfVerifyRestriction && verifyList < 0 && l.hook == "rcpt":
+				verifyList, verifyPos = li, i
+			case strings.EqualFold(items[i], pfPolicyRestriction) && i+1 < len(items):
+				pol := pfPolicy{param: l.param, hook: l.hook, pos: li*1000 + i, before: items[:i]}
+				pol.endpoint, pol.settings = pfPolicySpec(items[i+1])
+				found = append(found, pol)
+				i++
+			}
+		}
+	}
+	what := map[string][]string{}
+	var eb, lb strings.Builder
+	for n, pol := range found {
+		name := "policy"
+		if n > 0 {
+			name += "-" + strconv.Itoa(n+1)
+		}
+		what[pol.param] = append(what[pol.param], name)
+		b := &lb
+		if verifyList < 0 || pol.pos < verifyList*1000+verifyPos {
+			b = &eb
+		}
+		im.policyStage(b, name, pol)
+	}
+	for _, l := range pfPolicyLists {
+		if names := what[l.param]; names != nil {
+			im.note(l.param, fmt.Sprintf("%s: the policy stage%s %s; relay control is built in (relay_networks, AUTH), other restrictions are filter rules, by hand",
+				pfPolicyRestriction, map[bool]string{true: "s", false: ""}[len(names) > 1], strings.Join(names, ", ")))
+		}
+	}
+	if len(found) == 0 {
+		for _, s := range pfPolicySettings {
+			if prm := "smtpd_policy_service_" + s.name; p.set(prm) {
+				im.note(prm, "a policy stage's, for "+pfPolicyRestriction+", which no restriction list names")
+			}
+		}
+	}
+	return eb.String(), lb.String()
+}
+
+// policyStage writes pol's stage.
+func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
+	p := im.p
+	fmt.Fprintf(b, "\n# %s: Postfix's %s %s\n", tomlComment(pol.param), pfPolicyRestriction, tomlComment(pol.endpoint))
+	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n[stage.config]\n", tomlStr(name), tomlStr("policy"))
+	server, why := im.policyServer(pol.endpoint)
+	if why != "" {
+		im.noteAt(pfPolicyRestriction+" "+pol.endpoint+" in "+pol.param, why)
+	}
+	kv(b, pfPolicyRestriction+" "+pol.endpoint, "server", tomlStr(server))
+	asked := "in " + pol.param + ": asked at " + pfPolicyStates[pol.hook]
+	if pol.hook == "connect" || pol.hook == "helo" || pol.hook == "mail" {
+		if pfYes(p.value("smtpd_delay_reject")) {
+			// smtpd_check_rcpt runs the lists before its own at each RCPT.
+			asked += " (Postfix, with smtpd_delay_reject = yes, asked at each RCPT, with protocol_state=RCPT)"
+		}
+	}
+	kv(b, asked, "hooks", tomlStrs([]string{pol.hook}))
+	own := map[string]string{}
+	for _, s := range pol.settings {
+		k, v, _ := strings.Cut(s, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !pfPolicyKnown(k) {
+			im.noteAt(pfPolicyRestriction+" "+pol.endpoint+" "+s, "none: the policy stage's keys are the smtpd_policy_service_* settings")
+			continue
+		}
+		own[k] = v
+	}
+	for _, s := range pfPolicySettings {
+		prm := "smtpd_policy_service_" + s.name
+		v, from := own[s.name], pfPolicyRestriction+" { "+pol.endpoint+", "+s.name+"="+own[s.name]+" }"
+		if _, ok := own[s.name]; !ok {
+			if !p.set(prm) {
+				continue
+			}
+			v, from = p.take(prm), prm
+		}
+		switch s.kind {
+		case "time":
+			d, ok := pfTime(v, "s")
+			if !ok || strings.HasPrefix(d, "0") && s.name != "retry_delay" {
+				im.noteAt(from+" = "+v, "not a positive time: the stage's default")
+				continue
+			}
+			kv(b, from, s.name, tomlStr(d))
+		case "count":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n == 0 && s.name == "try_limit" {
+				im.noteAt(from+" = "+v, "not a count: the stage's default")
+				continue
+			}
+			kv(b, from, s.name, v)
+		default:
+			kv(b, from, s.name, tomlStr(v))
+		}
+	}
+	permits := " " + strings.Join(pol.before, " ") + " "
+	if !strings.Contains(permits, " permit_sasl_authenticated ") {
+		kv(b, "no permit_sasl_authenticated before "+pfPolicyRestriction, "skip_authenticated", "false")
+	}
+	if !strings.Contains(permits, " permit_mynetworks ") {
+		kv(b, "no permit_mynetworks before "+pfPolicyRestriction, "skip_relay_clients", "false")
+	}
+}
+
+// policyServer is the server key for a check_policy_service endpoint,
+// and why it may not serve as it did: unix:NAME is under
+// queue_directory, as smtpd reads it, and a server master.cf starts
+// with spawn(8) is not started by Sluice.
+func (im *importer) policyServer(endpoint string) (server, why string) {
+	p := im.p
+	kind, addr, _ := strings.Cut(endpoint, ":")
+	server = endpoint
+	if kind == "unix" {
+		smtp, _ := p.service("smtp", "inet")
+		server = "unix:" + p.queuePath(addr, smtp.chrooted())
+	}
+	service := addr
+	if kind == "unix" {
+		service = strings.TrimPrefix(addr, "private/")
+	}
+	for _, s := range p.services {
+		if s.name == service && s.command == "spawn" {
+			return server, fmt.Sprintf("master.cf runs this server under spawn(8) (%s %s … spawn %s), which Sluice does not: run it as a daemon of its own listening there, by hand",
+				s.name, s.typ, strings.Join(s.args, " "))
+		}
+	}
+	return server, ""
+}
+
+func pfPolicyKnown(name string) bool {
+	for _, s := range pfPolicySettings {
+		if s.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// pfPolicySpec reads check_policy_service's argument: an endpoint, or
+// Postfix 3's "{ endpoint, name=value, { name = value } … }" with its
+// per-client settings (SMTPD_POLICY_README, "Advanced policy client
+// configuration").
+func pfPolicySpec(arg string) (endpoint string, settings []string) {
+	inner, braced := pfUnbrace(arg)
+	if !braced {
+		return arg, nil
+	}
+	items := pfRestrictionList(inner)
+	if len(items) == 0 {
+		return "", nil
+	}
+	for _, it := range items[1:] {
+		it, _ = pfUnbrace(it)
+		settings = append(settings, it)
+	}
+	return items[0], settings
+}
+
+// pfRestrictionList splits a restriction list at white space and commas
+// outside braces, as Postfix's smtpd does (argv_splitq with braces
+// kept): "{ … }" is one item.
+func pfRestrictionList(s string) []string {
+	var out []string
+	start, level := -1, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case level == 0 && strings.IndexByte(" \t\n,", c) >= 0:
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		case c == '{':
+			level++
+		case c == '}' && level > 0:
+			level--
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
