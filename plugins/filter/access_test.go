@@ -306,6 +306,33 @@ endif
 	wantAction(t, "10/8 outside 10.1", conn("10.2.0.1"), sdk.ActionTempfail)
 }
 
+// A cidr rule is about addresses of its own family only, "!" included, as
+// Postfix's cidr_match_execute skips a rule of the other family: a
+// negated IPv6 network does not match every IPv4 client, nor "if !IPv4"
+// open its block to every IPv6 one. "[network/prefix]" is a pattern as
+// "[network]/prefix" is.
+func TestAccessCIDRFamilies(t *testing.T) {
+	table := writeTable(t, "client.cidr", `!2001:db8::/32     REJECT outside the v6 net
+if !192.0.2.0/24
+::/0               DISCARD
+endif
+[2001:db8:1::/48]  REJECT bracketed
+`)
+	h := serve(t, nil, accessRules("connect", "cidr:"+table, ""))
+	conn := func(ip string) sdk.Verdict {
+		s := txnFrom(ip, "").Session
+		s.ClientName = ""
+		return h.Connect(s)
+	}
+	wantAction(t, "IPv4 client, negated IPv6 rule", conn("198.51.100.1"), sdk.ActionContinue)
+	wantAction(t, "IPv4 client, ::ffff: form", conn("::ffff:198.51.100.1"), sdk.ActionContinue)
+	wantAction(t, "IPv6 client inside the v6 net, if !IPv4", conn("2001:db8::1"), sdk.ActionContinue)
+	wantRefused(t, "IPv6 client outside", conn("2001:db9::1"), sdk.ActionReject, 554, "5.7.1",
+		"<unknown[2001:db9::1]>: Client host rejected: outside the v6 net")
+	wantRefused(t, "[network/prefix]", conn("2001:db8:1::7"), sdk.ActionReject, 554, "5.7.1",
+		"<unknown[2001:db8:1::7]>: Client host rejected: bracketed")
+}
+
 // regexp and pcre tables: the whole string, not its parts; case ignored
 // unless the i flag; $n from the groups; "!" negation; if..endif; the old
 // "/re1/!/re2/" form of regexp tables; pcre's s on by default and its A
@@ -422,6 +449,56 @@ func TestAccessTableReadAgain(t *testing.T) {
 	}
 }
 
+// A file that cannot be read (renamed over with a umask that shuts the
+// plugin out) is tried again at the next lookup, not only after its next
+// change: the chmod that mends it changes neither its time nor its size.
+// One warning says so.
+func TestAccessTableUnreadableRetried(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sender_access")
+	if err := os.WriteFile(path, []byte("spam.example REJECT first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var warned []error
+	tab, err := openAccessTable("hash:"+path, func(err error) { warned = append(warned, err) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".new", []byte("spam.example REJECT second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+	denied := true
+	tab.readFile = func(name string) ([]byte, error) {
+		if denied {
+			return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrPermission}
+		}
+		return os.ReadFile(name)
+	}
+	text := func() string {
+		m, _ := tab.current()
+		e, _ := m.find("spam.example")
+		return e.value.text
+	}
+	for range 2 {
+		if got := text(); got != "first" {
+			t.Fatalf("unreadable: %q, want the table read before", got)
+		}
+	}
+	if len(warned) != 1 {
+		t.Errorf("warnings %v, want one", warned)
+	}
+	denied = false // chmod: the file is the same
+	if got := text(); got != "second" {
+		t.Fatalf("readable again: %q, want the file's entry", got)
+	}
+	if _, err := tab.current(); err != nil {
+		t.Errorf("err %v after the file was read", err)
+	}
+}
+
 // What cannot be read, or would mean less than it says, is an error at
 // start naming the rule and, for a table's content, its file and line.
 func TestAccessConfigErrors(t *testing.T) {
@@ -441,6 +518,9 @@ func TestAccessConfigErrors(t *testing.T) {
 		{"FILTER", "a FILTER smtp:[127.0.0.1]:10025\n", "hash", ":1: FILTER"},
 		{"REDIRECT without @", "a REDIRECT bob\n", "hash", ":1: REDIRECT needs user@domain"},
 		{"PREPEND bad", "a PREPEND no colon\n", "hash", ":1: PREPEND needs"},
+		{"PREPEND CR", "a PREPEND X-A: one\rtwo\n", "hash", ":1: PREPEND X-A: the value must be one line"},
+		{"PREPEND NUL", "a PREPEND X-A: one\x00two\n", "hash", ":1: PREPEND X-A: the value must be one line"},
+		{"PREPEND long", "a PREPEND X-A: " + strings.Repeat("x", 994) + "\n", "hash", ":1: PREPEND X-A: the field is 999 characters"},
 		{"indented first", "  a OK\n", "hash", ":1: a line starting with white space"},
 		{"RE2 cannot", "/ok/ OK\n/(a)\\1/ REJECT\n", "regexp", ":2: pattern"},
 		{"BRE", "/a/x REJECT\n", "regexp", ":1: flag x"},
@@ -455,6 +535,7 @@ func TestAccessConfigErrors(t *testing.T) {
 		{"unrecognized", "/a/ OK\nfoo bar\n", "regexp", ":2: want /pattern/ result"},
 		{"cidr host bits", "192.0.2.1/24 OK\n", "cidr", ":1: \"192.0.2.1/24\" has host bits set: perhaps 192.0.2.0/24"},
 		{"cidr bad", "example.com OK\n", "cidr", ":1: bad address pattern"},
+		{"cidr bracket", "[192.0.2.1 OK\n", "cidr", ":1: bad address pattern"},
 		{"cidr no value", "192.0.2.0/24\n", "cidr", ":1: no value"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -468,6 +549,9 @@ func TestAccessConfigErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one naming the rule and %q", err, path+tc.want)
 			}
 		})
+	}
+	if _, err := parseAccessValue("PREPEND X-A: " + strings.Repeat("x", 993)); err != nil {
+		t.Errorf("a field of 998 characters: %v", err)
 	}
 	_, err := sdktest.Start(t, &Plugin{}, `{"detail_separator":"@","rules":[]}`)
 	if err == nil || !strings.Contains(err.Error(), "detail_separator") {

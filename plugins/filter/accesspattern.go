@@ -61,7 +61,15 @@ func (r *patternRule) test(key string) (groups []string, ok bool) {
 			// Not an address: a cidr table finds nothing, negated or not.
 			return nil, false
 		}
-		return nil, r.prefix.Contains(a.Unmap()) != r.neg
+		a = a.Unmap()
+		if a.Is4() != r.prefix.Addr().Is4() {
+			// A rule is of one address family and is not asked about the
+			// other's addresses, "!" or not, as Postfix's
+			// cidr_match_execute skips it: "!2001:db8::/32 REJECT" is
+			// no rule about IPv4 clients.
+			return nil, false
+		}
+		return nil, r.prefix.Contains(a) != r.neg
 	}
 	if r.neg {
 		ok = !r.re.MatchString(key)
@@ -420,16 +428,23 @@ func readCIDR(path string, lines []logicalLine) (accessMap, error) {
 	return root, nil
 }
 
-// cidrPattern reads "[!]address[/prefix]", the address in [] or not. Host
-// bits set under the prefix are an error, as in Postfix, since the
-// writer meant another network or another length.
+// cidrPattern reads "[!]address[/prefix]", the address in [] or not
+// ("[2001:db8::]/32" and "[2001:db8::/32]" alike, as cidr_table(5)
+// takes both). Host bits set under the prefix are an error, as in
+// Postfix, since the writer meant another network or another length.
 func cidrPattern(p string) (patternRule, error) {
 	r := patternRule{text: p}
 	for strings.HasPrefix(p, "!") {
 		r.neg, p = !r.neg, p[1:]
 	}
+	if strings.HasPrefix(p, "[") {
+		end := strings.IndexByte(p, ']')
+		if end < 0 || end+1 < len(p) && p[end+1] != '/' {
+			return r, fmt.Errorf("bad address pattern %q (want [address]/prefix or [address/prefix])", r.text)
+		}
+		p = p[1:end] + p[end+1:]
+	}
 	addr, bits, hasBits := strings.Cut(p, "/")
-	addr = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 	a, err := netip.ParseAddr(addr)
 	if err != nil || a.Zone() != "" {
 		return r, fmt.Errorf("bad address pattern %q (want network/prefix or an address)", r.text)

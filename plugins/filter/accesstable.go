@@ -18,6 +18,8 @@ type accessTable struct {
 	path string
 	// warn reports a table that could not be read again, once per failure.
 	warn func(err error)
+	// readFile reads the file; nil means os.ReadFile. Tests make it fail.
+	readFile func(string) ([]byte, error)
 
 	mu   sync.Mutex
 	cur  accessMap   // the table as last read well
@@ -101,9 +103,18 @@ func (t *accessTable) current() (accessMap, error) {
 	case unchangedFile(t.seen, st):
 		return t.cur, t.err
 	default:
+		var b []byte
+		if b, err = t.read(); err != nil {
+			// Not read (a file the plugin may not read, renamed over with
+			// the writer's umask): tried again at the next lookup, since
+			// the chmod that mends it changes neither the file's time nor
+			// its size. A file read but wrong waits for its next change.
+			t.seen = nil
+			break
+		}
 		t.seen = st
 		var m accessMap
-		if m, err = t.read(); err == nil {
+		if m, err = t.compile(b); err == nil {
 			t.cur, t.err = m, nil
 			return m, nil
 		}
@@ -121,12 +132,16 @@ func unchangedFile(a, b os.FileInfo) bool {
 	return a != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
 
-// read reads and compiles the file; an error names the file and line.
-func (t *accessTable) read() (accessMap, error) {
-	b, err := os.ReadFile(t.path)
-	if err != nil {
-		return nil, err
+// read reads the file.
+func (t *accessTable) read() ([]byte, error) {
+	if t.readFile != nil {
+		return t.readFile(t.path)
 	}
+	return os.ReadFile(t.path)
+}
+
+// compile compiles the file's content b; an error names the file and line.
+func (t *accessTable) compile(b []byte) (accessMap, error) {
 	lines, err := logicalLines(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s:%w", t.path, err)

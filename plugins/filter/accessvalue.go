@@ -107,7 +107,7 @@ func parseAccessValue(v string) (accessValue, error) {
 			return a, fmt.Errorf("PREPEND needs \"Name: value\", a field name of printable ASCII without a colon (RFC 5322 section 3.6.8), got %q", text)
 		}
 		a.hdr = sdk.AddHeader{Name: name, Value: strings.TrimLeft(value, " \t")}
-		return a, nil
+		return a, prependError(a.hdr)
 	case "FILTER":
 		return a, fmt.Errorf("FILTER (a content filter transport) has no counterpart in the filter stage: use a milter stage or a route rule")
 	case "HANGUP", "DELAY", "SNAPSHOT":
@@ -129,6 +129,25 @@ func parseAccessValue(v string) (accessValue, error) {
 		return a, fmt.Errorf("%q names a lookup table, which Postfix does not allow in an access table either", v)
 	}
 	return a, fmt.Errorf("%q is not an access(5) action; a Postfix restriction (permit_mynetworks, reject_unauth_destination, ...) or a restriction class cannot be evaluated by the filter: write it as filter rules", v)
+}
+
+// maxFieldLine is the longest line of a message, CRLF not counted (RFC
+// 5322 section 2.1.1).
+const maxFieldLine = 998
+
+// prependError says why the core would not add f, or the message would
+// break a line limit with it: the add_header action's checks (one line,
+// no NUL, which a CR in the middle of a table line or a $n substitution
+// could bring), and the field on its one line within 998 characters,
+// since nothing folds it.
+func prependError(f sdk.AddHeader) error {
+	switch {
+	case strings.ContainsAny(f.Value, "\r\n\x00"):
+		return fmt.Errorf("PREPEND %s: the value must be one line, without CR or NUL", f.Name)
+	case len(f.Name)+2+len(f.Value) > maxFieldLine:
+		return fmt.Errorf("PREPEND %s: the field is %d characters, over the %d of a line (RFC 5322 section 2.1.1)", f.Name, len(f.Name)+2+len(f.Value), maxFieldLine)
+	}
+	return nil
 }
 
 // splitDSN takes an enhanced status code (RFC 3463 §2) off the front of

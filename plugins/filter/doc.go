@@ -330,16 +330,18 @@
 // restriction (permit_mynetworks, reject_unauth_destination, ...), a
 // restriction class (smtpd_restriction_classes) or a lookup table in a
 // value, a REDIRECT or BCC without an address, a PREPEND that is no
-// field, a key without a value.
+// field (or whose value is not one line without NUL, or whose field
+// passes the 998 characters of a line), a key without a value.
 //
 // A table file is read the way Postfix reads it: a line starting with
 // white space continues the one before, and lines starting with # are
 // comments. A key-value table's key is its first word, folded to lower
 // case (a key given twice keeps its first value, as postmap does). A
 // cidr table has "network/prefix value" or "address value" lines, the
-// address in [] or not, "!" before a pattern for what is outside it, and
-// "if pattern" .. "endif" blocks (Postfix 3.2); a prefix with host bits
-// set is an error. A regexp or pcre table has "/pattern/flags value"
+// address in [] or not ("[network/prefix]" too), "!" before a pattern
+// for what is outside it (of its own address family: "!2001:db8::/32" is
+// no rule about IPv4 clients, as in Postfix), and "if pattern" ..
+// "endif" blocks (Postfix 3.2); a prefix with host bits set is an error. A regexp or pcre table has "/pattern/flags value"
 // lines (any delimiter, a backslash escaping it), "!/pattern/" for what does not
 // match, "if /pattern/" .. "endif" blocks, and in regexp tables the old
 // "/re1/!/re2/" form; $1, ${1} and $(1) in a value are the pattern's
@@ -357,7 +359,10 @@
 // or wrong table is an error (check-config's too); later the table read
 // before stays in force, a warning says why once per failure
 // (msg="filter: access table not read again: ..." with rule, table and
-// error), and the reason of each verdict of the rule notes it. A hit's
+// error), and the reason of each verdict of the rule notes it. A file
+// that could not be read at all (a permission) is tried again at each
+// lookup, so that a chmod, which changes neither its time nor its size,
+// mends it. A hit's
 // reason names the rule, what was looked up, the key or pattern found,
 // the table, its line and its value.
 //
