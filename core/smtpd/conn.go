@@ -230,13 +230,18 @@ func (c *conn) messages() int {
 // countError counts one refusal and returns the count so far, once the
 // error tarpit has held its reply back (tarpit). Counts survive STARTTLS:
 // they belong to the connection. No lock may be held: the wait may last.
+// A command that makes two errors (an XCLIENT refused past
+// max_junk_commands: junk, then refused) has its reply held back once,
+// at the first, as Postfix sleeps once a reply.
 func (c *conn) countError() int {
 	c.mu.Lock()
 	c.nErrs++
-	n := c.nErrs
+	n, again := c.nErrs, c.errCounted
 	c.errCounted = true
 	c.mu.Unlock()
-	c.tarpit(n, true)
+	if !again {
+		c.tarpit(n, true)
+	}
 	return n
 }
 

@@ -25,10 +25,10 @@ import (
 // max_errors, written in place of the error's reply, waits once, as
 // Postfix's does; the 221 to QUIT waits once past the limit, as there.
 //
-// An error's reply waits where the error is counted (countError), which
-// covers the replies Sluice writes outside go-smtp (the 421 that ends a
-// session); any other waits in go-smtp's ReplyCode hook (beforeReply),
-// which sees every reply it writes.
+// An error's reply waits where its command's first error is counted
+// (countError), which covers the replies Sluice writes outside go-smtp
+// (the 421 that ends a session); any other waits in go-smtp's ReplyCode
+// hook (beforeReply), which sees every reply it writes.
 
 // tarpit waits error_delay before a reply, when the connection had made
 // soft_errors errors or more before the command it answers: errs made

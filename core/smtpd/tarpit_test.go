@@ -172,6 +172,50 @@ func TestErrorTarpitQuit(t *testing.T) {
 	}
 }
 
+// A reply waits once however many errors its command made: an XCLIENT
+// from a client not in xclient_hosts, past max_junk_commands, is junk
+// and refused, two errors (as in Postfix), and its 550 waits error_delay
+// once, as Postfix's smtpd_chat_reply sleeps once a reply. It waited
+// twice. Both errors still count towards max_errors.
+func TestErrorTarpitOneWaitPerReply(t *testing.T) {
+	const unknown = "500 5.5.2 Syntax errors, FROBNICATE command unrecognized"
+	w := newTarpitWaits(false)
+	h := start(t, withTarpit(w), withLimits(func(l *config.Limits) { l.MaxJunkCommands = 0 }))
+	d := h.dial()
+	d.ehlo()
+	for i := 1; i <= 10; i++ {
+		d.cmd("FROBNICATE", unknown)
+	}
+	d.cmd("XCLIENT ADDR=192.0.2.1", "550 5.7.0 Error: insufficient authorization")
+	if got := w.asked(); len(got) != 1 {
+		t.Fatalf("waits %v for the 550 to XCLIENT (errors 11 and 12), want one", got)
+	}
+	for i := 13; i <= 20; i++ {
+		d.cmd("FROBNICATE", unknown)
+	}
+	d.send("FROBNICATE")
+	d.expect("421 4.7.0 Too many errors, closing connection")
+	d.expectClosed()
+	if got := w.asked(); len(got) != 10 {
+		t.Errorf("%d waits, want 10: the 550, errors 13 to 20, the 421 at the 21st", len(got))
+	}
+}
+
+// A reply held back longer than command_timeout is still written: go-smtp
+// set the write deadline before the wait, and it is set again after it.
+// The wait is the server's own (Options.Sleep left out).
+func TestErrorTarpitLongerThanCommandTimeout(t *testing.T) {
+	h := start(t, withLimits(func(l *config.Limits) {
+		l.SoftErrors, l.ErrorDelay.Duration = 1, 1200*time.Millisecond
+		l.CommandTimeout.Duration = time.Second
+	}))
+	d := h.dial()
+	d.ehlo()
+	d.mailFrom("a@example.org")
+	relayDenied(d, 1)
+	d.cmd("RCPT TO:<r@example.org>", rcptOK("r@example.org"))
+}
+
 // A clean session waits nowhere; a queued message forgives the errors so
 // far (as max_errors' count), so the tarpit starts again after 10 more.
 func TestErrorTarpitCleanSession(t *testing.T) {
