@@ -11,10 +11,12 @@ import (
 )
 
 // Postfix's access_map_reject_code and access_map_defer_code: the codes
-// of REJECT and DEFER, and of DEFER_IF_PERMIT.
+// of REJECT and DEFER, and of DEFER_IF_PERMIT; and reject_code, that of
+// the reject restriction.
 const (
 	mapRejectCode = 554
 	mapDeferCode  = 450
+	rejectCode    = 554
 )
 
 // outcome is what one answer decides: the hook's verdict, and what is
@@ -89,18 +91,46 @@ func decide(value string, t *sdk.Txn, q query) outcome {
 	case upper == "OK" || upper == "RELAY":
 		return outcome{verdict: sdk.Accept()}
 	}
-	// Postfix evaluates anything else as a list of restrictions. Of
-	// those, Sluice knows permit (and the empty list, which Postfix
-	// takes as OK with a warning); the rest, and names of no
-	// restriction, are Postfix's server configuration error.
+	// Postfix evaluates anything else, an action after white space too,
+	// as a list of restrictions.
+	return restrictions(value, name, class)
+}
+
+// restrictions is the outcome of value taken as a restriction list, as
+// Postfix's check_table_result hands it to generic_checks: in order,
+// until one decides. Of the restrictions, Sluice knows those that need
+// nothing but the list, permit, reject, defer, defer_if_permit and
+// defer_if_reject (with the codes and texts of generic_checks); the
+// empty list is OK with a warning; any other restriction, when reached,
+// is Postfix's server configuration error.
+func restrictions(value, name, class string) outcome {
 	words := strings.FieldsFunc(value, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
-	switch {
-	case len(words) == 0:
+	if len(words) == 0 {
 		return outcome{verdict: sdk.Accept(), warn: "an empty action, taken as OK as Postfix does"}
-	case strings.EqualFold(words[0], "permit"):
-		return outcome{verdict: sdk.Accept()}
 	}
-	return outcome{verdict: serverError(), warn: fmt.Sprintf("unknown action %q (or a restriction Sluice does not evaluate)", value)}
+	deferIfReject := false
+	for _, w := range words {
+		switch strings.ToLower(w) {
+		case "permit":
+			return outcome{verdict: sdk.Accept()}
+		case "reject":
+			if deferIfReject {
+				// smtpd_check_reject: the reject becomes the deferral.
+				return outcome{verdict: refuse(mapDeferCode, "4.7.0", "defer_if_reject requested", "", name, class)}
+			}
+			return outcome{verdict: refuse(rejectCode, "5.7.1", "Access denied", "", name, class)}
+		case "defer":
+			return outcome{verdict: refuse(mapDeferCode, "4.3.2", "Try again later", "", name, class)}
+		case "defer_if_permit":
+			// Deferred now, as the DEFER_IF_PERMIT action is.
+			return outcome{verdict: refuse(mapDeferCode, "4.7.0", "defer_if_permit requested", "", name, class)}
+		case "defer_if_reject":
+			deferIfReject = true
+		default:
+			return outcome{verdict: serverError(), warn: fmt.Sprintf("unknown action %q (or a restriction Sluice does not evaluate)", value)}
+		}
+	}
+	return outcome{verdict: sdk.Continue()}
 }
 
 // prepend is PREPEND's outcome: a header field added at the data hook,
@@ -111,10 +141,32 @@ func prepend(text, state string) outcome {
 		return outcome{verdict: sdk.Continue(), warn: "PREPEND must be used before END-OF-MESSAGE: ignored"}
 	}
 	name, value, err := headerField(text)
+	if err == nil {
+		err = fieldLineError(name, value)
+	}
 	if err != nil {
 		return outcome{verdict: sdk.Continue(), warn: "PREPEND requires header: text: " + err.Error() + ": ignored"}
 	}
 	return outcome{verdict: sdk.Continue(), prepend: []sdk.Header{{Name: name, Value: value}}}
+}
+
+// maxFieldLine is the longest line of a message, CRLF not counted (RFC
+// 5322 §2.1.1).
+const maxFieldLine = 998
+
+// fieldLineError says why the field name: value would not go into the
+// message as it is: a CR or NUL in the value (an answer's line may hold
+// them; the core drops such a field, and the trace would say it was
+// added), or the field over a line's 998 characters, which nothing
+// folds.
+func fieldLineError(name, value string) error {
+	switch {
+	case strings.ContainsAny(value, "\r\n\x00"):
+		return errors.New("the value must be one line, without CR or NUL")
+	case len(name)+len(": ")+len(value) > maxFieldLine:
+		return fmt.Errorf("the field is %d characters, over a line's %d (RFC 5322 section 2.1.1)", len(name)+len(": ")+len(value), maxFieldLine)
+	}
+	return nil
 }
 
 // headerField splits "Name: value" as Postfix's is_header reads a field:

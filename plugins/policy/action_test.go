@@ -61,6 +61,16 @@ func TestActions(t *testing.T) {
 		{"REDIRECT nobody", sdk.ActionContinue, "", "REDIRECT requires a user@domain target"},
 		{"BCC", sdk.ActionContinue, "", "BCC requires a user@domain target"},
 		{"PREPEND no-colon", sdk.ActionContinue, "", "PREPEND requires header: text"},
+		// After white space, or a word no action has, the value is a
+		// restriction list: generic_checks' own codes and texts.
+		{" REJECT go away", sdk.ActionReject, "554 5.7.1 <b@example.org>: Recipient address rejected: Access denied", ""},
+		{"\tdefer", sdk.ActionTempfail, "450 4.3.2 <b@example.org>: Recipient address rejected: Try again later", ""},
+		{" DEFER_IF_PERMIT", sdk.ActionTempfail, "450 4.7.0 <b@example.org>: Recipient address rejected: defer_if_permit requested", ""},
+		{"defer_if_reject, reject", sdk.ActionTempfail, "450 4.7.0 <b@example.org>: Recipient address rejected: defer_if_reject requested", ""},
+		{" defer_if_reject", sdk.ActionContinue, "", ""},
+		{" permit, reject", sdk.ActionAccept, "", ""},
+		{" OK", sdk.ActionTempfail, "451 4.3.5 Server configuration error", "unknown action"},
+		{" DUNNO", sdk.ActionTempfail, "451 4.3.5 Server configuration error", "unknown action"},
 		{"FROBNICATE", sdk.ActionTempfail, "451 4.3.5 Server configuration error", "unknown action"},
 		{"reject_unauth_destination", sdk.ActionTempfail, "451 4.3.5 Server configuration error", "unknown action"},
 		{"hash:/etc/postfix/access", sdk.ActionTempfail, "451 4.3.5 Server configuration error", "unknown action"},
@@ -167,6 +177,35 @@ func TestDataTimeActions(t *testing.T) {
 	}
 	if !strings.Contains(lb.String(), "PREPEND must be used before END-OF-MESSAGE") {
 		t.Errorf("no warning for PREPEND at END-OF-MESSAGE:\n%s", lb.String())
+	}
+}
+
+// TestPrependChecked: a PREPEND whose field the core would drop (a CR
+// or NUL in the middle of the answer's line) or that would break the
+// message's 998-character line limit is logged and ignored, as Postfix
+// ignores a PREPEND that is not a header field; the others are made.
+func TestPrependChecked(t *testing.T) {
+	srv := newServer(t)
+	_, h, lb := newStage(t, srv, "")
+	tx := sdktest.NewTxn("a@origin.test", "b@example.org")
+	tx.Session.Transaction = 1
+	for _, act := range []string{
+		"PREPEND X-Bad: a\rb",
+		"PREPEND X-Bad: a\x00b",
+		"PREPEND X-Bad: " + strings.Repeat("x", maxFieldLine-len("X-Bad: ")+1),
+		"PREPEND X-Good: " + strings.Repeat("y", maxFieldLine-len("X-Good: ")),
+	} {
+		srv.always(act)
+		h.Rcpt(tx, "b@example.org")
+	}
+	raw := []byte("Subject: hi\r\n\r\n")
+	v := h.Data(tx, raw)
+	want := "X-Good: " + strings.Repeat("y", maxFieldLine-len("X-Good: ")) + "\r\n" + string(raw)
+	if got := string(sdktest.Apply(t, raw, v)); got != want {
+		t.Errorf("message:\n%.200q\nwant:\n%.200q", got, want)
+	}
+	if n := strings.Count(lb.String(), "PREPEND requires header: text"); n != 3 {
+		t.Errorf("%d warnings, want 3:\n%s", n, lb.String())
 	}
 }
 

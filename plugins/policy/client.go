@@ -9,16 +9,20 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
 
-// Bounds of an answer: Postfix's is one attribute and an empty line; a
-// server that sends more than this is broken, and is not read on
-// (SMTPD_POLICY_README has it never send more than a line of it).
+// Bounds of an answer. Postfix reads an answer as attr_scan_plain does,
+// of any length: each line up to its newline, the attributes other than
+// the first action skipped. The action is kept to maxAnswerLine bytes
+// (its reply is cut to 512 anyway, RFC 5321 §4.5.3.1.5, and a PREPEND,
+// REDIRECT or BCC that long is refused); an answer over maxAnswerBytes
+// is a server gone wrong, not read on.
 const (
 	maxAnswerLine  = 4096
-	maxAnswerLines = 64
+	maxAnswerBytes = 1 << 20
 )
 
 // errNoAction is an answer without an action attribute.
@@ -67,12 +71,8 @@ func newPool(s *settings, now func() time.Time) *pool {
 // is made only when none is idle, so that the connections open, idle
 // ones too, are never more than the slots.
 func (p *pool) get(ctx context.Context, prefer *conn, deadline time.Time) (*conn, error) {
-	if p.slots != nil {
-		select {
-		case p.slots <- struct{}{}:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for one of max_connections: %w", ctx.Err())
-		}
+	if err := p.acquire(ctx, deadline); err != nil {
+		return nil, err
 	}
 	now := p.now()
 	p.mu.Lock()
@@ -118,6 +118,31 @@ func (p *pool) put(c *conn, ok bool) {
 	p.mu.Unlock()
 }
 
+// acquire takes one of max_connections' slots, waiting for one no later
+// than deadline: a request that waits for a connection past it would
+// miss its own (the stage's timeout, where on_error, not default_action,
+// would answer).
+func (p *pool) acquire(ctx context.Context, deadline time.Time) error {
+	if p.slots == nil {
+		return nil
+	}
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.NewTimer(time.Until(deadline))
+	defer wait.Stop()
+	select {
+	case p.slots <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return fmt.Errorf("no connection of max_connections (%d) free within the timeout", p.set.maxConns)
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for one of max_connections: %w", ctx.Err())
+	}
+}
+
 func (p *pool) release() {
 	if p.slots != nil {
 		<-p.slots
@@ -125,16 +150,22 @@ func (p *pool) release() {
 }
 
 // sweep closes the idle connections past max_idle or max_ttl, so that
-// the server is not left holding them when no mail comes.
-func (p *pool) sweep() {
+// the server is not left holding them when no mail comes, and returns
+// how long until the first of those left is (0: none is left).
+func (p *pool) sweep() time.Duration {
 	now := p.now()
 	p.mu.Lock()
 	var keep, gone []*conn
+	var next time.Duration
 	for _, c := range p.idle {
-		if now.Sub(c.used) >= p.set.maxIdle || now.Sub(c.born) >= p.set.maxTTL {
+		due := min(c.used.Add(p.set.maxIdle).Sub(now), c.born.Add(p.set.maxTTL).Sub(now))
+		if due <= 0 {
 			gone = append(gone, c)
-		} else {
-			keep = append(keep, c)
+			continue
+		}
+		keep = append(keep, c)
+		if next == 0 || due < next {
+			next = due
 		}
 	}
 	p.idle = keep
@@ -142,6 +173,7 @@ func (p *pool) sweep() {
 	for _, c := range gone {
 		_ = c.c.Close()
 	}
+	return next
 }
 
 // closeAll closes the idle connections (Configure again, a test's end).
@@ -155,40 +187,59 @@ func (p *pool) closeAll() {
 	}
 }
 
-// ask sends req on c and reads the answer's action, all by deadline.
+// ask sends req on c and reads the answer's action, all by deadline. A
+// connection the server closed (or reset) without a byte of an answer
+// is an unansweredError: a kept one the server closed after the look
+// before the request (a server that closes after each answer, its
+// process still exiting when the next request came).
 func (c *conn) ask(req []byte, deadline time.Time) (string, error) {
 	if err := c.c.SetDeadline(deadline); err != nil {
 		return "", err
 	}
 	if _, err := c.c.Write(req); err != nil {
-		return "", fmt.Errorf("sending the request: %w", err)
+		return "", unanswered(fmt.Errorf("sending the request: %w", err))
+	}
+	if _, err := c.r.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) {
+			return "", &unansweredError{errors.New("connection closed before the answer")}
+		}
+		return "", unanswered(fmt.Errorf("reading the answer: %w", err))
 	}
 	return readAnswer(c.r)
 }
 
+// unansweredError is a request the server closed its connection on
+// without answering.
+type unansweredError struct{ err error }
+
+func (e *unansweredError) Error() string { return e.err.Error() }
+func (e *unansweredError) Unwrap() error { return e.err }
+
+// unanswered is err, an unansweredError when it says the server closed
+// or reset the connection.
+func unanswered(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return &unansweredError{err}
+	}
+	return err
+}
+
 // readAnswer reads name=value lines up to the empty line and returns the
-// action's value. Attributes other than action are ignored; a line
-// without "=", one longer than maxAnswerLine, more than maxAnswerLines
-// of them, a second action and an action that is not UTF-8 (Postfix's
-// valid_utf8_action) make the answer unusable. A CR before the LF is
-// taken as part of the line break.
+// first action's value, as Postfix's attr_scan_plain reads the answer
+// for check_policy_service (ATTR_FLAG_MISSING, not ATTR_FLAG_EXTRA):
+// other attributes, lines without "=" and a second action are skipped
+// over, whatever their length. An answer without an action, an action
+// without "=" (no value) and an action that is not UTF-8 (Postfix's
+// valid_utf8_action) make it unusable. A CR before the LF is taken as
+// part of the line break.
 func readAnswer(r *bufio.Reader) (string, error) {
-	action, have := "", false
-	for n := 0; ; n++ {
-		if n > maxAnswerLines {
-			return "", fmt.Errorf("answer of more than %d lines", maxAnswerLines)
+	action, have, read := "", false, 0
+	for {
+		line, cut, err := readLine(r, &read)
+		if err != nil {
+			return "", err
 		}
-		line, err := r.ReadSlice('\n')
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			return "", fmt.Errorf("answer line longer than %d bytes", maxAnswerLine)
-		case errors.Is(err, io.EOF):
-			return "", errors.New("connection closed before the end of the answer")
-		case err != nil:
-			return "", fmt.Errorf("reading the answer: %w", err)
-		}
-		line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
-		if len(line) == 0 {
+		if len(line) == 0 && !cut {
 			if !have {
 				return "", errNoAction
 			}
@@ -196,17 +247,65 @@ func readAnswer(r *bufio.Reader) (string, error) {
 		}
 		name, value, ok := bytes.Cut(line, []byte("="))
 		switch {
-		case !ok || len(name) == 0:
-			return "", fmt.Errorf("malformed answer line %q", truncate(line))
-		case string(name) != "action":
+		case have || string(name) != "action":
 			continue
-		case have:
-			return "", errors.New("answer with two actions")
-		case !utf8.Valid(value):
+		case !ok:
+			return "", errors.New("action without a value")
+		}
+		if cut {
+			value = trimPartialRune(value)
+		}
+		if !utf8.Valid(value) {
 			return "", fmt.Errorf("action not UTF-8: %q", truncate(value))
 		}
 		action, have = string(value), true
 	}
+}
+
+// readLine reads a line, keeping its first maxAnswerLine bytes (cut: it
+// had more), without the LF and a CR before it; read counts the
+// answer's bytes against maxAnswerBytes.
+func readLine(r *bufio.Reader, read *int) (line []byte, cut bool, err error) {
+	for {
+		chunk, err := r.ReadSlice('\n')
+		*read += len(chunk)
+		if *read > maxAnswerBytes {
+			return nil, false, fmt.Errorf("answer longer than %d bytes", maxAnswerBytes)
+		}
+		end := err == nil
+		if end {
+			chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		}
+		if room := maxAnswerLine - len(line); len(chunk) > room {
+			line, cut = append(line, chunk[:room]...), true
+		} else {
+			line = append(line, chunk...)
+		}
+		switch {
+		case end:
+			if !cut {
+				line = bytes.TrimSuffix(line, []byte("\r"))
+			}
+			return line, cut, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+		case errors.Is(err, io.EOF):
+			return nil, false, errors.New("connection closed before the end of the answer")
+		default:
+			return nil, false, fmt.Errorf("reading the answer: %w", err)
+		}
+	}
+}
+
+// trimPartialRune takes off the end of b what is left of a UTF-8
+// sequence that a cut split.
+func trimPartialRune(b []byte) []byte {
+	for range utf8.UTFMax - 1 {
+		if r, size := utf8.DecodeLastRune(b); r != utf8.RuneError || size != 1 {
+			break
+		}
+		b = b[:len(b)-1]
+	}
+	return b
 }
 
 func truncate(b []byte) []byte {

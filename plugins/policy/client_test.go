@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
@@ -194,7 +195,10 @@ func TestDroppedConnectionRetried(t *testing.T) {
 		t.Errorf("the dropped try is not logged:\n%s", lb.String())
 	}
 
+	// A new stage: the connection the last one kept would cost a try
+	// again (TestKeptConnectionClosedUnanswered).
 	srv.answers(func(serverReq) reply { return reply{close: true} })
+	_, h, lb = newStage(t, srv, "")
 	before := len(srv.requests())
 	wantDefault(t, "every try dropped", h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org"))
 	if n := len(srv.requests()) - before; n != 2 {
@@ -218,6 +222,128 @@ func TestDroppedConnectionRetried(t *testing.T) {
 	_ = down.ln.Close()
 	_, h, _ = newStage(t, down, "")
 	wantDefault(t, "server down", h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org"))
+}
+
+// TestKeptConnectionClosedUnanswered: a kept connection the server
+// closes on the next request without answering (a server that closes
+// after each answer, its process not gone yet when the next request
+// came, so that the look before the request found it open) costs no
+// try, nor retry_delay: the request goes again at once on a new one,
+// even with try_limit 1. A new connection closed so is a try, as before.
+func TestKeptConnectionClosedUnanswered(t *testing.T) {
+	srv := newServer(t)
+	srv.answers(func(r serverReq) reply {
+		if r.conn == 1 && r.n > 1 {
+			return reply{close: true}
+		}
+		return action("OK")
+	})
+	_, h, lb := newStage(t, srv, `, "try_limit": 1, "retry_delay": "1h"`)
+	for i := range 3 {
+		if v := h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org"); v.Action != sdk.ActionAccept {
+			t.Fatalf("request %d: %v (%s), want OK", i+1, v.Action, v.Reason)
+		}
+	}
+	if n, c := len(srv.requests()), srv.connections(); n != 4 || c != 2 {
+		t.Errorf("%d requests on %d connections, want 4 on 2", n, c)
+	}
+	if strings.Contains(lb.String(), "problem talking") || strings.Contains(lb.String(), "default_action") {
+		t.Errorf("the kept connection's close was counted as a try:\n%s", lb.String())
+	}
+
+	// Only once a request: a server that closes every connection on
+	// every request is asked on the kept one, then try_limit times.
+	srv.answers(func(serverReq) reply { return reply{close: true} })
+	before := len(srv.requests())
+	_, h, _ = newStage(t, srv, `, "try_limit": 1`)
+	wantDefault(t, "new connection dropped", h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org"))
+	if n := len(srv.requests()) - before; n != 1 {
+		t.Errorf("%d requests, want try_limit's 1", n)
+	}
+}
+
+// TestMaxConnectionsWaitBounded: a request waiting for one of
+// max_connections gives up before the stage's timeout, so that
+// default_action, not the stage's on_error, answers.
+func TestMaxConnectionsWaitBounded(t *testing.T) {
+	srv := newServer(t)
+	in := make(chan struct{})
+	var once sync.Once
+	srv.answers(func(serverReq) reply {
+		once.Do(func() { close(in) })
+		return reply{hang: true}
+	})
+	_, h, _ := newStage(t, srv, `, "max_connections": 1`)
+	call := func(d time.Duration) (sdk.Verdict, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		return h.Client().Hook(ctx, sdk.HookRcpt, sdktest.NewTxn("a@origin.test"), &sdk.Recipient{Addr: "b@example.org"}, nil)
+	}
+	done := make(chan error, 1)
+	go func() {
+		// It holds the one connection, its server silent.
+		_, err := call(time.Second)
+		done <- err
+	}()
+	select {
+	case <-in:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first request did not reach the server")
+	}
+	v, err := call(300 * time.Millisecond)
+	if err != nil {
+		t.Fatalf("the call failed (on_error would answer): %v", err)
+	}
+	wantDefault(t, "no connection free", v)
+	if err := <-done; err != nil {
+		t.Errorf("the first request's call failed: %v", err)
+	}
+}
+
+// TestIdleSweptWhenNoMailComes: a connection kept idle is closed once
+// past max_idle when no request comes to find it, though it was used
+// again after the sweep was set (which then sets another).
+func TestIdleSweptWhenNoMailComes(t *testing.T) {
+	srv := newServer(t)
+	clk := newClock()
+	var mu sync.Mutex
+	var sweeps []func()
+	p := &Plugin{log: (&logBuffer{}).logger(), now: clk.Now, afterFunc: func(d time.Duration, f func()) {
+		mu.Lock()
+		sweeps = append(sweeps, f)
+		mu.Unlock()
+	}}
+	h := sdktest.New(t, p, fmt.Sprintf(`{"server": %q, "max_idle": "300s"}`, srv.server()))
+	t.Cleanup(func() { p.pool.closeAll() })
+	sweep := func() bool {
+		mu.Lock()
+		if len(sweeps) == 0 {
+			mu.Unlock()
+			return false
+		}
+		f := sweeps[0]
+		sweeps = sweeps[1:]
+		mu.Unlock()
+		f()
+		return true
+	}
+	h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org") // sets a sweep
+	clk.Advance(200 * time.Second)
+	h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org") // used again
+	for range 3 {
+		clk.Advance(200 * time.Second)
+		if !sweep() {
+			break
+		}
+	}
+	select {
+	case n := <-srv.closed:
+		if n != 1 {
+			t.Errorf("connection %d closed, want 1", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection was never closed")
+	}
 }
 
 // TestTimeout: a server that does not answer within timeout is given up
@@ -248,43 +374,58 @@ func TestTimeout(t *testing.T) {
 	wantDefault(t, "the stage's timeout", v)
 }
 
-// TestMalformedAnswers: an answer that is not one action and an empty
-// line is no answer: the connection is closed, the request tried again,
-// then default_action answers. Attributes other than action are
-// ignored, and a CR before the LF is taken as part of the line break.
+// TestMalformedAnswers: an answer is read as Postfix's attr_scan_plain
+// reads check_policy_service's: its first action counts; other
+// attributes, lines without "=" and a second action are skipped over,
+// whatever their length or number; an action over 4096 bytes is cut
+// there (on a character's boundary); a CR before the LF is part of the
+// line break. An answer without an action, an action without a value or
+// not UTF-8, one over 1 MiB and one the server cut short are no answer:
+// the connection is closed, the request tried again, then
+// default_action answers.
 func TestMalformedAnswers(t *testing.T) {
+	long := strings.Repeat("x", 100_000)
 	for _, c := range []struct {
 		name, raw string
-		ok        bool
+		want      sdk.Action // ActionContinue: default_action
 	}{
-		{"no equals sign", "action\n\n", false},
-		{"empty name", "=DUNNO\n\n", false},
-		{"no action", "reason=none\n\n", false},
-		{"two actions", "action=DUNNO\naction=REJECT\n\n", false},
-		{"not UTF-8", "action=REJECT \xff\xfe\n\n", false},
-		{"line too long", "action=REJECT " + strings.Repeat("x", maxAnswerLine) + "\n\n", false},
-		{"too many lines", strings.Repeat("x-attr=1\n", maxAnswerLines+1) + "action=OK\n\n", false},
-		{"closed mid-answer", "action=OK\n", false},
-		{"other attributes", "x-score=3\naction=OK\nx-why=listed\n\n", true},
-		{"CRLF", "action=OK\r\n\r\n", true},
+		{"no equals sign", "action\n\n", sdk.ActionContinue},
+		{"empty name", "=DUNNO\n\n", sdk.ActionContinue},
+		{"no action", "reason=none\n\n", sdk.ActionContinue},
+		{"not UTF-8", "action=REJECT \xff\xfe\n\n", sdk.ActionContinue},
+		{"over 1 MiB", strings.Repeat("x-debug="+long+"\n", 11) + "action=OK\n\n", sdk.ActionContinue},
+		{"closed mid-answer", "action=OK\n", sdk.ActionContinue},
+		{"other attributes", "x-score=3\naction=OK\nx-why=listed\n\n", sdk.ActionAccept},
+		{"CRLF", "action=OK\r\n\r\n", sdk.ActionAccept},
+		{"two actions", "action=OK\naction=REJECT\n\n", sdk.ActionAccept},
+		{"lines without =", "debug: b@example.org looked up\n=x\naction=OK\n\n", sdk.ActionAccept},
+		{"100 KB attribute", "x-debug=" + long + "\naction=OK\n\n", sdk.ActionAccept},
+		{"1000 lines", strings.Repeat("x-attr=1\n", 1000) + "action=OK\n\n", sdk.ActionAccept},
+		{"100 KB action", "action=REJECT x" + strings.Repeat("\u00e9", 50_000) + "\r\n\n", sdk.ActionReject},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			srv := newServer(t)
 			srv.answers(func(serverReq) reply { return reply{raw: c.raw, close: true} })
 			_, h, lb := newStage(t, srv, "")
 			v := h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org")
-			if c.ok {
-				if v.Action != sdk.ActionAccept {
-					t.Fatalf("%v (%s), want OK", v.Action, v.Reason)
+			switch c.want {
+			case sdk.ActionContinue:
+				wantDefault(t, c.name, v)
+				if n := len(srv.requests()); n != 2 {
+					t.Errorf("%d tries, want 2", n)
 				}
-				return
-			}
-			wantDefault(t, c.name, v)
-			if n := len(srv.requests()); n != 2 {
-				t.Errorf("%d tries, want 2", n)
-			}
-			if !strings.Contains(lb.String(), "problem talking to server") {
-				t.Errorf("not logged:\n%s", lb.String())
+				if !strings.Contains(lb.String(), "problem talking to server") {
+					t.Errorf("not logged:\n%s", lb.String())
+				}
+			case sdk.ActionReject:
+				if v.Action != sdk.ActionReject || v.Reply == nil || !utf8.ValidString(v.Reply.Text) ||
+					!strings.HasPrefix(v.Reply.Text, "<b@example.org>: Recipient address rejected: x\u00e9\u00e9") || len(v.Reply.Text) > maxAnswerLine+50 {
+					t.Fatalf("%v %+v, want a reject with the action's first 4096 bytes", v.Action, v.Reply)
+				}
+			default:
+				if v.Action != c.want {
+					t.Fatalf("%v (%s), want %v", v.Action, v.Reason, c.want)
+				}
 			}
 		})
 	}

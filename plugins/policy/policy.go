@@ -22,6 +22,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -46,8 +47,12 @@ type Plugin struct {
 	pool *pool
 	recs *records
 
-	sweepMu sync.Mutex
-	sweeper *time.Timer
+	// afterFunc runs f after d, as time.AfterFunc; nil means that. Tests
+	// run the sweeps it is given on their own clock.
+	afterFunc func(d time.Duration, f func())
+
+	sweepMu  sync.Mutex
+	sweepDue bool
 }
 
 // Describe names the plugin for the pipeline status.
@@ -228,7 +233,10 @@ func (p *Plugin) ask(ctx context.Context, t *sdk.Txn, q query) outcome {
 // on when it is idle, and returns the answer's action: try_limit tries,
 // retry_delay apart, each within timeout, and all of them a little
 // before ctx's deadline, so that default_action answers before the
-// stage's timeout ends the call (and its on_error would).
+// stage's timeout ends the call (and its on_error would). A kept
+// connection the server closed without answering costs no try, as one
+// found closed before the request does: the request goes again at once
+// on another, once.
 func (p *Plugin) request(ctx context.Context, id string, req []byte) (string, error) {
 	end, bounded := ctx.Deadline()
 	if bounded {
@@ -236,6 +244,7 @@ func (p *Plugin) request(ctx context.Context, id string, req []byte) (string, er
 		end = end.Add(-min(max(left/10, 2*time.Millisecond), 250*time.Millisecond))
 	}
 	var err error
+	again := true // the one try again that a kept connection may cost
 	for try := 1; ; try++ {
 		deadline := time.Now().Add(p.set.timeout)
 		if bounded && end.Before(deadline) {
@@ -246,13 +255,19 @@ func (p *Plugin) request(ctx context.Context, id string, req []byte) (string, er
 		}
 		var c *conn
 		if c, err = p.pool.get(ctx, p.recs.conn(id), deadline); err == nil {
+			kept := c.requests > 0
 			var action string
 			action, err = c.ask(req, deadline)
 			p.pool.put(c, err == nil)
-			p.armSweep()
+			p.armSweep(p.set.maxIdle)
 			if err == nil {
 				p.recs.used(id, c)
 				return action, nil
+			}
+			if ue := (*unansweredError)(nil); kept && again && errors.As(err, &ue) {
+				again = false
+				try--
+				continue
 			}
 		}
 		if try >= p.set.tryLimit {
@@ -282,20 +297,29 @@ func orNil(err error) error {
 	return err
 }
 
-// armSweep has the idle connections past max_idle closed when no request
-// comes to find them, once a max_idle.
-func (p *Plugin) armSweep() {
+// armSweep has the idle connections past max_idle or max_ttl closed when
+// no request comes to find them: a sweep after d, and after it another
+// when the first of those still idle is due, until none is left.
+func (p *Plugin) armSweep(d time.Duration) {
 	p.sweepMu.Lock()
 	defer p.sweepMu.Unlock()
-	if p.sweeper != nil {
+	if p.sweepDue {
 		return
 	}
+	p.sweepDue = true
+	after := p.afterFunc
+	if after == nil {
+		after = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+	}
 	pl := p.pool
-	p.sweeper = time.AfterFunc(p.set.maxIdle, func() {
-		pl.sweep()
+	after(d, func() {
+		next := pl.sweep()
 		p.sweepMu.Lock()
-		p.sweeper = nil
+		p.sweepDue = false
 		p.sweepMu.Unlock()
+		if next > 0 {
+			p.armSweep(next)
+		}
 	})
 }
 

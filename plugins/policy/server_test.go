@@ -37,6 +37,7 @@ type serverReq struct {
 	attrs map[string]string
 	names []string // in the order sent
 	conn  int      // 1 for the first connection
+	n     int      // 1 for the first request on its connection
 	lines int
 }
 
@@ -146,7 +147,8 @@ func (s *policyServer) handle(c net.Conn, n int) {
 		}
 	}()
 	r := bufio.NewReader(c)
-	req := serverReq{attrs: map[string]string{}, conn: n}
+	asked := 1
+	req := serverReq{attrs: map[string]string{}, conn: n, n: asked}
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
@@ -165,7 +167,8 @@ func (s *policyServer) handle(c net.Conn, n int) {
 		answer := s.answer
 		s.mu.Unlock()
 		a := answer(req)
-		req = serverReq{attrs: map[string]string{}, conn: n}
+		asked++
+		req = serverReq{attrs: map[string]string{}, conn: n, n: asked}
 		if a.hang {
 			<-s.stop
 			return
