@@ -175,6 +175,40 @@ func TestPipeliningTLS(t *testing.T) {
 	d.queued()
 }
 
+// An unknown command or an empty line runs nothing and is answered 500
+// before the check, as Postfix answers one: a client that sends a stray
+// CRLF before EHLO, or a verb Sluice does not know in a HELO session, is
+// not cut off for what follows it; the command after it is checked.
+func TestPipeliningUnknownCommand(t *testing.T) {
+	h := start(t)
+	d := h.dial()
+	d.raw("\r\nEHLO client.test\r\n")
+	d.expect("500 5.5.2 Error: bad syntax", "250-mx.test Hello client.test")
+	for l := d.line(); !strings.HasPrefix(l, "250 "); l = d.line() {
+	}
+	d.cmd("HELO client.test", "250 mx.test Hello client.test")
+	d.send("ETRN example.org", "MAIL FROM:<a@example.org>")
+	d.expect("500 5.5.2 Syntax errors, ETRN command unrecognized",
+		"250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.send("XFOO", "RCPT TO:<b@example.org>", "DATA")
+	d.expect("500 5.5.2 Syntax errors, XFOO command unrecognized", outOfSync)
+	d.expectClosed()
+	waitLog(t, h, `after=RCPT bytes=6 input="DATA\r\n"`)
+}
+
+// XCLIENT from a trusted proxy may be followed by its EHLO in one write,
+// as Dovecot's submission proxy sends them, where Postfix refuses it.
+func TestPipeliningXClientThenEHLO(t *testing.T) {
+	h := start(t, withXClient("127.0.0.1/32"))
+	d := h.dialAs("127.0.0.1")
+	d.ehlo()
+	d.send("XCLIENT ADDR=192.0.2.1 HELO=orig.example PROTO=ESMTP", "EHLO proxy.test")
+	d.expect("220 mx.test ESMTP", "250-mx.test Hello proxy.test")
+	for l := d.line(); !strings.HasPrefix(l, "250 "); l = d.line() {
+	}
+	d.sendTo(h, "a@example.org", "b@example.org")
+}
+
 // forbid_unauth_pipelining = false keeps the old behaviour: every command
 // pipelined is answered in turn, DATA's content after a 354 it did not
 // wait for included; a reload turns it on for the connections accepted

@@ -11,10 +11,23 @@ import "strings"
 // harms no one (Postfix does not check it either). STARTTLS drops what
 // was sent after it in the clear (handleStartTLS); BDAT's chunk follows
 // its command by design (RFC 3030 §2), and BDAT commands may be
-// pipelined (RFC 3030 §4.2).
+// pipelined (RFC 3030 §4.2). XCLIENT is left out on purpose, where
+// Postfix checks it: Dovecot's submission proxy writes its XCLIENT and
+// the EHLO after it at once, and XCLIENT comes from trusted hosts only.
 var groupEnders = map[string]bool{
 	"HELO": true, "EHLO": true, "LHLO": true, "DATA": true,
 	"VRFY": true, "EXPN": true, "TURN": true, "NOOP": true,
+}
+
+// verbs are the commands handle runs. Any other, and an empty line, is
+// answered 500 and runs nothing, so it is not asked about and the
+// command after it is: Postfix's smtpd answers an unknown command before
+// its pipelining check too.
+var verbs = map[string]bool{
+	"HELO": true, "EHLO": true, "LHLO": true, "MAIL": true, "RCPT": true,
+	"DATA": true, "BDAT": true, "RSET": true, "VRFY": true, "EXPN": true,
+	"HELP": true, "NOOP": true, "QUIT": true, "AUTH": true, "STARTTLS": true,
+	"XCLIENT": true, "SEND": true, "SOML": true, "SAML": true, "TURN": true,
 }
 
 // pipeliningOffered reports whether the client was told it may pipeline:
@@ -35,7 +48,7 @@ func (c *Conn) outOfTurn(cmd string) bool {
 		return false
 	}
 	cmd = strings.ToUpper(cmd)
-	if c.pipeliningOffered() && !groupEnders[cmd] {
+	if !verbs[cmd] || c.pipeliningOffered() && !groupEnders[cmd] {
 		return false
 	}
 	ahead, _ := c.text.R.Peek(c.text.R.Buffered())

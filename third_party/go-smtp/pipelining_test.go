@@ -1,6 +1,7 @@
 package smtp_test
 
 import (
+	"strings"
 	"sync"
 	"testing"
 
@@ -113,6 +114,21 @@ func TestServerOutOfTurn(t *testing.T) {
 		if len(be.anonmsgs) != 1 || string(be.anonmsgs[0].Data) != "Subject: x\r\n\r\n" {
 			t.Fatalf("messages %v", be.anonmsgs)
 		}
+	})
+	t.Run("unknown command and empty line", func(t *testing.T) {
+		// They run nothing and are answered 500 first, as Postfix answers
+		// them before its check: the command after them is asked about.
+		var o outOfTurnSeen
+		_, _, rc := dialRaw(t, o.hook)
+		rc.send("\r\nEHLO c.test\r\n")
+		rc.expect("500 5.5.2 Error: bad syntax", "250-localhost Hello c.test")
+		for l := rc.line(); !strings.HasPrefix(l, "250 "); l = rc.line() {
+		}
+		rc.cmd("HELO c.test", "250 localhost Hello c.test")
+		rc.send("XFOO bar\r\nMAIL FROM:<a@example.net>\r\n")
+		rc.expect("500 5.5.2 Syntax errors, XFOO command unrecognized",
+			"250 2.0.0 Roger, accepting mail from <a@example.net>")
+		o.want(t, "EHLO:", "HELO:", "MAIL:")
 	})
 	t.Run("no hook", func(t *testing.T) {
 		_, _, rc := dialRaw(t)

@@ -69,11 +69,12 @@ type Server struct {
 	// client must wait for the reply (RFC 2920 §3.1, RFC 5321 §4.1.4):
 	// one that ends a pipelined group (HELO, EHLO, LHLO, DATA, VRFY,
 	// EXPN, TURN, NOOP), and any command where PIPELINING was not
-	// offered (before EHLO or LHLO, after HELO). ahead is the input
-	// already read past the command line, often none, valid only during
-	// the call. A non-nil reply is written in the command's place, the
-	// command is not run and the connection closes. Added in Sluice's
-	// copy (pipelining.go).
+	// offered (before EHLO or LHLO, after HELO); never before an
+	// unknown command or an empty line, which runs nothing. ahead is the
+	// input already read past the command line, often none, valid only
+	// during the call. A non-nil reply is written in the command's place,
+	// the command is not run and the connection closes. Added in
+	// Sluice's copy (pipelining.go).
 	OutOfTurn func(c *Conn, cmd string, ahead []byte) *SMTPError
 
 	// Limits, when set, is asked at each EHLO (LHLO) for the LIMITS
