@@ -202,9 +202,8 @@ func TestSendmailExitCodes(t *testing.T) {
 // sendmail -bs speaks SMTP on stdin and stdout, as PHP mailers use it: the
 // session is the daemon's own, so its replies come back as they are, and
 // a message sent through it is queued and delivered. The client waits for
-// each reply, as Symfony's mailer does: the listener refuses commands
-// written ahead of their turn (forbid_unauth_pipelining), and -bs passes
-// them on as they come.
+// each reply, as Symfony's mailer does (sendmail_bs_test.go writes whole
+// sessions at once).
 func TestSendmailBS(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	t.Setenv("SLUICE_SMTP", startSinkDaemon(t, sink))
