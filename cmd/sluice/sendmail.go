@@ -104,7 +104,7 @@ const sendmailUsage = `usage: sluice sendmail [-t] [-i] [-f FROM] [-F NAME] [-c 
              (default $SLUICE_CONFIG, else /etc/sluice/sluice.toml if there)
   -N DSN     never, or success,failure,delay; -R full|hdrs; -V ENVID
   -v         print the daemon's final reply
-  -bs        an SMTP session on stdin and stdout, spliced to the daemon
+  -bs        an SMTP session on stdin and stdout, relayed to the daemon a command at a time
   -h N, -odi, -oem, -B TYPE, ...  accepted and ignored, as Postfix's sendmail
 `
 
