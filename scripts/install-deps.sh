@@ -52,10 +52,13 @@ case "${1:-}" in
   # Headless Chromium drives the dashboard in core/admin's browser test
   # (DevTools protocol over loopback). Debian's build, never a download.
   chromium) pkgs="chromium" ; cmds="chromium" ;;
-  # Dovecot's LMTP server for tests/interop/lmtp_test.go, which runs its own
-  # dovecot -F on a loopback port with a config in its temp dir. policy-rc.d
-  # (or the lack of systemd) keeps the postinst from starting the daemon.
-  dovecot) pkgs="dovecot-core dovecot-lmtpd" ; cmds="dovecot" ;;
+  # Dovecot's LMTP server for tests/interop/lmtp_test.go and its submission
+  # service (XCLIENT to Sluice) for dovecot_submission_test.go, each
+  # running its own dovecot -F on a loopback port with a config in its temp
+  # dir. policy-rc.d (or the lack of systemd) keeps the postinst from
+  # starting the daemon.
+  dovecot) pkgs="dovecot-core dovecot-lmtpd dovecot-submissiond" ; cmds="dovecot" ;
+           files="/usr/lib/dovecot/submission" ;;
   # Exim 4.96 for tests/interop/exim_test.go. exim4-daemon-light conflicts
   # with postfix (both provide mail-transport-agent), so it is not installed:
   # its .deb is extracted under EXIM_ROOT and the test runs that binary with

@@ -74,6 +74,10 @@ type conn struct {
 	// session's goroutine.
 	xhelo  *string
 	xproto string
+	// xclientOpen: an XCLIENT was answered and no HELO or EHLO has come
+	// since, so the next XCLIENT adds to what it said (adopt). Set and
+	// read on the session's goroutine.
+	xclientOpen bool
 
 	mu          sync.Mutex
 	inTxn       bool // between an accepted MAIL and the end of the transaction

@@ -33,6 +33,7 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 		s.info.TLSVersion, s.info.TLSCipher = tlsVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
 		c.encrypted()
 	}
+	c.xclientOpen = false // the greeting ends a run of XCLIENTs
 	s.info.Helo = c.heloName(sc.Hostname())
 	if r := s.srv.checkHelo(&s.info); r != nil {
 		// Counted towards max_errors, as Postfix counts a refused HELO:

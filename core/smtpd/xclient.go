@@ -59,6 +59,10 @@ type xclient struct {
 	login    *string
 	destAddr *netip.Addr
 	destPort *uint16
+
+	// heloGiven and loginGiven: HELO or LOGIN was given, [UNAVAILABLE]
+	// (a nil helo or login) included.
+	heloGiven, loginGiven bool
 }
 
 // parseXClient checks the attributes; a refusal is 501 5.5.4 with the
@@ -105,14 +109,14 @@ func parseXClient(attrs []smtp.XClientAttr) (*xclient, *reply.Reply) {
 			x.proto = strings.ToUpper(v)
 			ok = x.proto == "SMTP" || x.proto == "ESMTP"
 		case "HELO":
-			// [UNAVAILABLE]: as if not given, the name of the greeting
-			// that follows stands.
-			x.helo = nil
+			// [UNAVAILABLE]: no HELO name, an earlier XCLIENT's
+			// neither; the name of the greeting that follows stands.
+			x.helo, x.heloGiven = nil, true
 			if !unavailable {
 				x.helo, ok = &v, len(v) <= maxDomainLength
 			}
 		case "LOGIN":
-			x.login = nil // [UNAVAILABLE]: no one logged in
+			x.login, x.loginGiven = nil, true // [UNAVAILABLE]: no one logged in
 			if !unavailable {
 				x.login, ok = &v, utf8.ValidString(v)
 			}

@@ -164,13 +164,13 @@ func TestXClientKeepsAndForgets(t *testing.T) {
 	}
 }
 
-// Syntax errors are 501 5.5.4 in Postfix's words and change nothing;
-// XCLIENT inside a transaction is 503 5.5.1, before EHLO too.
+// Syntax errors are 501 5.5.4 in Postfix's words and change nothing,
+// before EHLO too; XCLIENT inside a transaction is 503 5.5.1.
 func TestXClientRefusals(t *testing.T) {
 	p := &testPolicy{}
 	h := start(t, withXClient("127.0.0.1/32"), func(o *Options) { o.Policy = p })
 	d := h.dialAs("127.0.0.1")
-	d.cmd("XCLIENT ADDR=192.0.2.1", "503 5.5.1 Please introduce yourself first.")
+	d.cmd("XCLIENT ADDR=999.1.1.1", "501 5.5.4 Bad ADDR syntax: 999.1.1.1")
 	d.ehlo()
 	for _, tc := range []struct{ cmd, want string }{
 		{"XCLIENT", "501 5.5.4 Syntax: XCLIENT attribute=value..."},
@@ -231,6 +231,60 @@ func TestXClientLogin(t *testing.T) {
 	d.ehlo()
 	d.cmd("MAIL FROM:<any@bob.example>", "250 2.0.0 Roger, accepting mail from <any@bob.example>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+}
+
+// XCLIENT before EHLO, as Postfix takes it: at the start of the
+// connection, and right after another XCLIENT's 220, as Dovecot's
+// submission relay sends the attributes that did not fit the first
+// command's line. Only an xclient_hosts client may; every other command
+// still waits for EHLO. HELO, PROTO and LOGIN of XCLIENTs that follow
+// one another add up (Postfix 3.7 forgets them at the second); after
+// EHLO the next XCLIENT starts afresh, and [UNAVAILABLE] forgets.
+func TestXClientBeforeEHLO(t *testing.T) {
+	p := &testPolicy{}
+	h := start(t, withXClient("127.0.0.1/32"), func(o *Options) {
+		o.Policy = p
+		o.Config.Listeners[0].ReceivedAuthUser = true
+	})
+	d := h.dialAs("127.0.0.2")
+	d.cmd("XCLIENT ADDR=192.0.2.1", "550 5.7.0 Error: insufficient authorization")
+	d.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Please introduce yourself first.")
+
+	d = h.dialAs("127.0.0.1")
+	d.cmd("XCLIENT HELO=client.helo.test PROTO=ESMTP LOGIN=a@example.org", "220 mx.test ESMTP")
+	d.cmd("XCLIENT PORT=4242 ADDR=192.0.2.1", "220 mx.test ESMTP")
+	for _, cmd := range []string{"MAIL FROM:<a@example.org>", "AUTH PLAIN AGJvYgBzZWNyZXQ="} {
+		d.cmd(cmd, "503 5.5.1 Please introduce yourself first.")
+	}
+	if caps := d.ehloCaps(); slices.Contains(caps, xclientKeyword) {
+		t.Errorf("XCLIENT still offered to the new client 192.0.2.1: %q", caps)
+	}
+	body := d.sendTo(h, "a@example.org", "x@elsewhere.example")
+	if want := "\r\nReceived: from client.helo.test ([192.0.2.1])\r\n\t(Authenticated sender: a@example.org)\r\n\tby mx.test (Sluice) with ESMTPA id "; !strings.Contains(body, want) {
+		t.Errorf("message starts %q, want %q", body[:min(len(body), 160)], want)
+	}
+	waitLog(t, h, "msg=xclient listener=mx client=192.0.2.1 proxy=127.0.0.1 helo=client.helo.test proto=ESMTP user=a@example.org")
+	calls := p.log()
+	if want := []string{"connect 127.0.0.1", "connect 127.0.0.1", "connect 192.0.2.1", "helo client.helo.test"}; len(calls) < 5 || strings.Join(calls[1:5], "|") != strings.Join(want, "|") {
+		t.Errorf("hooks saw %q, want %q after the first", calls, want)
+	}
+
+	d = h.dialAs("127.0.0.1")
+	d.ehlo()
+	d.cmd("XCLIENT LOGIN=a@example.org HELO=client.helo.test", "220 mx.test ESMTP")
+	d.ehlo()
+	d.cmd("XCLIENT ADDR=198.51.100.2", "220 mx.test ESMTP")
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+
+	d = h.dialAs("127.0.0.1")
+	d.cmd("XCLIENT LOGIN=a@example.org HELO=client.helo.test", "220 mx.test ESMTP")
+	d.cmd("XCLIENT LOGIN=[UNAVAILABLE] HELO=[UNAVAILABLE] ADDR=198.51.100.3", "220 mx.test ESMTP")
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+	waitLog(t, h, "msg=xclient listener=mx client=198.51.100.3 proxy=127.0.0.1 local=")
 }
 
 // refuseClient is a connect hook that refuses one address.

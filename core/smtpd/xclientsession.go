@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"errors"
 	"net/netip"
 
 	"github.com/emersion/go-smtp"
@@ -8,7 +9,24 @@ import (
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
-var _ smtp.XClientSession = (*session)(nil)
+var (
+	_ smtp.XClientSession = (*session)(nil)
+	_ smtp.XClientBackend = backend{}
+)
+
+// NewXClientSession answers an XCLIENT sent before EHLO: at the start of
+// the connection, or right after another XCLIENT's 220, as a proxy whose
+// attributes do not fit one line sends them (Dovecot's submission relay;
+// Postfix takes XCLIENT at any time outside a transaction). The session
+// has not greeted: no helo hook, no HELO name. XClientAttributes offers
+// XCLIENT to the listener's xclient_hosts only, as after EHLO.
+func (b backend) NewXClientSession(sc *smtp.Conn) (smtp.XClientSession, error) {
+	c := connOf(sc)
+	if c == nil {
+		return nil, errors.New("smtpd: connection not accepted by this server")
+	}
+	return &session{srv: b.l.srv, conn: c, sc: sc, info: c.info}, nil
+}
 
 // XClientAttributes is the XCLIENT keyword of EHLO: the attributes Sluice
 // takes, offered to a client in the listener's xclient_hosts only.
@@ -39,7 +57,10 @@ func (s *session) XClient(attrs []smtp.XClientAttr) (*smtp.SMTPError, error) {
 // limits, the stages and milters, Received and the logs all see it. What
 // x does not give is kept (its name is looked up anew for a new address),
 // as Postfix's smtpd keeps it, but for HELO, PROTO and LOGIN, which last
-// until the next XCLIENT only if it gives them again. It returns the
+// until the next XCLIENT only if it gives them again, unless that XCLIENT
+// comes before any EHLO (xclientOpen): a proxy splits its attributes
+// over XCLIENTs sent one after the other, and XCLIENT_README has it send
+// HELO and PROTO first. It returns the
 // refusal the new client gets in place of the greeting: a connection
 // limit's, or the connect hook's.
 func (c *conn) adopt(x *xclient) *reply.Reply {
@@ -84,13 +105,25 @@ func (c *conn) adopt(x *xclient) *reply.Reply {
 		c.info.RelayClient = srv.inRelayNetworks(&c.info)
 	}
 	c.info.ClientName = name
-	c.xhelo, c.xproto = x.helo, x.proto
+	// Postfix 3.7 resets them (helo_reset, smtpd_sasl_auth_reset) at
+	// every XCLIENT that does not give them, and so loses a LOGIN sent
+	// before the ADDR that did not fit its line; Sluice keeps them while
+	// the XCLIENTs follow one another.
+	if x.heloGiven || !c.xclientOpen {
+		c.xhelo = x.helo
+	}
+	if x.proto != "" || !c.xclientOpen {
+		c.xproto = x.proto
+	}
 	// LOGIN authenticates the session as that user (Postfix's
 	// smtpd_sasl_auth_extern): it may relay, and [auth] senders applies.
-	c.info.AuthUser, c.info.AuthMech = "", ""
-	if x.login != nil {
-		c.info.AuthUser, c.info.AuthMech = *x.login, "XCLIENT"
+	if x.loginGiven || !c.xclientOpen {
+		c.info.AuthUser, c.info.AuthMech = "", ""
+		if x.login != nil {
+			c.info.AuthUser, c.info.AuthMech = *x.login, "XCLIENT"
+		}
 	}
+	c.xclientOpen = true
 	c.logXClient()
 	// Counted under the new client from now on, and limited as a client
 	// connecting now would be.

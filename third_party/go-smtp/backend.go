@@ -151,3 +151,26 @@ type XClientSession interface {
 	XClientAttributes() []string
 	XClient(attrs []XClientAttr) (greeting *SMTPError, err error)
 }
+
+// XClientBackend is an add-on interface for Backend: XCLIENT before the
+// client has greeted, at the start of the connection or right after an
+// XCLIENT's 220, as Postfix's smtpd takes it (XCLIENT_README: "at any
+// time, except in the middle of a mail delivery transaction"). A proxy
+// whose attributes do not fit one command line sends the rest in a
+// second XCLIENT before its EHLO (Dovecot's submission relay does).
+//
+// NewXClientSession returns the session that answers that one command:
+// its XClientAttributes say whether the client may use XCLIENT (none:
+// 550 5.7.0), its XClient takes the attributes as a greeted session's
+// does, and it is logged out once the command is answered. It is not
+// the session NewSession makes at EHLO, and Conn.Hostname is "". A nil
+// session is refused as one without attributes; an error is written as
+// NewSession's is. Without this interface XCLIENT
+// before EHLO gets 503 5.5.1, as in v0.25.1 for any command but EHLO.
+//
+// Added in Sluice's copy (SLUICE.md).
+type XClientBackend interface {
+	Backend
+
+	NewXClientSession(c *Conn) (XClientSession, error)
+}

@@ -446,7 +446,7 @@ func (c *Conn) handleGreet(cmd string, enhanced bool, arg string) {
 	if c.server.EnableDSN {
 		caps = append(caps, "DSN")
 	}
-	if attrs := c.xclientAttributes(); len(attrs) > 0 {
+	if attrs := xclientAttributes(c.Session()); len(attrs) > 0 {
 		caps = append(caps, "XCLIENT "+strings.Join(attrs, " "))
 	}
 	if c.server.MaxMessageBytes > 0 {

@@ -9,10 +9,10 @@ import "strings"
 // Postfix's limit, a host name's 255.
 const maxXClientValue = 255
 
-// xclientAttributes is what the session takes from this client: the
+// xclientAttributes is what session takes from this client: the
 // attribute names EHLO advertises, none when XCLIENT is not allowed.
-func (c *Conn) xclientAttributes() []string {
-	if xs, ok := c.Session().(XClientSession); ok {
+func xclientAttributes(session Session) []string {
+	if xs, ok := session.(XClientSession); ok {
 		return xs.XClientAttributes()
 	}
 	return nil
@@ -23,9 +23,9 @@ func (c *Conn) xclientAttributes() []string {
 // STARTTLS, so that the session's connect-time checks see the client the
 // attributes name.
 func (c *Conn) handleXClient(arg string) {
-	xs, ok := c.Session().(XClientSession)
+	session := c.Session()
 	switch {
-	case c.helo == "" || c.Session() == nil:
+	case session == nil && !c.xclientBeforeEHLO():
 		// EHLO tells the client whether it may use XCLIENT.
 		c.protocolError(503, EnhancedCode{5, 5, 1}, "Please introduce yourself first.")
 		return
@@ -38,7 +38,22 @@ func (c *Conn) handleXClient(arg string) {
 		c.protocolError(501, EnhancedCode{5, 5, 4}, "Syntax: XCLIENT attribute=value...")
 		return
 	}
-	allowed := c.xclientAttributes()
+	if session == nil {
+		// Before EHLO: a session for this command alone (XClientBackend).
+		xs, err := c.server.Backend.(XClientBackend).NewXClientSession(c)
+		if err != nil {
+			c.writeError(451, EnhancedCode{4, 0, 0}, err)
+			return
+		}
+		if xs == nil {
+			c.protocolError(550, EnhancedCode{5, 7, 0}, "Error: insufficient authorization")
+			return
+		}
+		defer xs.Logout()
+		session = xs
+	}
+	xs, ok := session.(XClientSession)
+	allowed := xclientAttributes(session)
 	if !ok || len(allowed) == 0 {
 		c.protocolError(550, EnhancedCode{5, 7, 0}, "Error: insufficient authorization")
 		return
@@ -74,6 +89,13 @@ func (c *Conn) handleXClient(arg string) {
 		return
 	}
 	c.greet()
+}
+
+// xclientBeforeEHLO reports whether the backend takes XCLIENT from a
+// client that has not greeted (XClientBackend).
+func (c *Conn) xclientBeforeEHLO() bool {
+	_, ok := c.server.Backend.(XClientBackend)
+	return ok
 }
 
 // parseXClientAttr parses one name=value of XCLIENT, the name one of

@@ -1,6 +1,7 @@
 package smtp_test
 
 import (
+	"errors"
 	"io"
 	"strings"
 	"sync"
@@ -182,4 +183,60 @@ func TestServerXClientGreetingRefused(t *testing.T) {
 	rc.ehlo()
 	rc.cmd("XCLIENT ADDR=192.0.2.1", "554 5.7.1 Go away")
 	rc.expectClosed()
+}
+
+// xclientEarlyBackend is an xclientBackend that takes XCLIENT before
+// EHLO too (XClientBackend), with sessions of their own.
+type xclientEarlyBackend struct {
+	xclientBackend
+	early int   // NewXClientSession calls, under mu
+	fail  error // NewXClientSession's error
+}
+
+func (be *xclientEarlyBackend) NewXClientSession(*smtp.Conn) (smtp.XClientSession, error) {
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if be.fail != nil {
+		return nil, be.fail
+	}
+	be.early++
+	return &xclientSession{be: &be.xclientBackend}, nil
+}
+
+// With XClientBackend, XCLIENT before EHLO is taken as Postfix takes it:
+// at the start and right after another XCLIENT's 220, as Dovecot's
+// submission relay sends the attributes that did not fit its first line.
+// Each is answered by a session of its own, logged out after; every
+// other command still waits for EHLO, and a client the session gives no
+// attributes gets Postfix's 550.
+func TestServerXClientBeforeEHLO(t *testing.T) {
+	be := &xclientEarlyBackend{xclientBackend: xclientBackend{attrs: []string{"NAME", "ADDR", "HELO", "LOGIN"}}}
+	_, _, rc := dialRaw(t, func(s *smtp.Server) { s.Backend = be })
+	rc.cmd("XCLIENT", "501 5.5.4 Syntax: XCLIENT attribute=value...")
+	rc.cmd("XCLIENT PORT=25", "501 5.5.4 Bad XCLIENT attribute name: PORT")
+	rc.cmd("XCLIENT HELO=client.example LOGIN=alice", "220 localhost ESMTP Service Ready")
+	rc.cmd("XCLIENT ADDR=192.0.2.1", "220 localhost ESMTP Service Ready")
+	rc.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Please introduce yourself first.")
+	rc.ehlo()
+	rc.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	be.mu.Lock()
+	if len(be.got) != 2 || len(be.got[0]) != 2 || be.got[1][0] != (smtp.XClientAttr{Name: "ADDR", Value: "192.0.2.1"}) {
+		t.Errorf("XClient got %q", be.got)
+	}
+	// An XCLIENT session for each XCLIENT with attributes, the refused
+	// one too, each logged out; EHLO's session still open.
+	if be.early != 3 || be.sessions != 1 || be.logouts != 3 {
+		t.Errorf("%d XCLIENT sessions, %d sessions, %d logouts; want 3, 1 and 3", be.early, be.sessions, be.logouts)
+	}
+	be.attrs = nil
+	be.mu.Unlock()
+	rc.cmd("RSET", "250 2.0.0 Session reset")
+	rc.cmd("XCLIENT ADDR=192.0.2.1", "550 5.7.0 Error: insufficient authorization")
+
+	_, _, rc = dialRaw(t, func(s *smtp.Server) { s.Backend = be })
+	rc.cmd("XCLIENT ADDR=192.0.2.1", "550 5.7.0 Error: insufficient authorization")
+	be.mu.Lock()
+	be.fail = errors.New("no session")
+	be.mu.Unlock()
+	rc.cmd("XCLIENT ADDR=192.0.2.1", "451 4.0.0 no session")
 }
