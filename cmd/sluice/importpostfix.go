@@ -77,6 +77,17 @@ type importer struct {
 	// milterUsers are the imported smtpd services, in master.cf order,
 	// with their listeners and the smtpd_milters they run.
 	milterUsers []pfMilterUser
+	// relayNets are relay_networks as written, for permit_mynetworks.
+	relayNets []string
+	// What became of the restriction lists' elements, by pfElemKey:
+	// the filter stage's (restrOut, and filterStage its name, "" for
+	// none) and the policy stages' names; verifyParam is the list whose
+	// reject_unverified_recipient the verify stages are for, verifyNone
+	// why none was written.
+	restrOut                map[string]pfOutcome
+	filterStage             string
+	policyNames             map[string]string
+	verifyParam, verifyNone string
 }
 
 // note records what was read and not carried over.
@@ -178,11 +189,13 @@ func (im *importer) run() error {
 		return err
 	}
 	relay := im.delivery(route)
+	im.body.WriteString(im.restrictionStage())
 	im.routeStage(route)
 	policyEarly, policyLate := im.policyStages()
 	im.body.WriteString(policyEarly)
 	im.verifyStages(route)
 	im.body.WriteString(policyLate)
+	im.restrictionNotes()
 	im.milters()
 	im.body.WriteString(relay)
 	im.rest()
@@ -307,7 +320,8 @@ func (im *importer) localDomains(route *pfRoute) error {
 func (im *importer) relayNetworks() error {
 	p := im.p
 	if !p.set("mynetworks") {
-		kv(&im.top, "mynetworks (not set: Postfix trusts this machine's own addresses, mynetworks_style = host; add its public ones)", "relay_networks", tomlStrs([]string{"127.0.0.0/8", "::1"}))
+		im.relayNets = []string{"127.0.0.0/8", "::1"}
+		kv(&im.top, "mynetworks (not set: Postfix trusts this machine's own addresses, mynetworks_style = host; add its public ones)", "relay_networks", tomlStrs(im.relayNets))
 		return nil
 	}
 	var nets []string
@@ -344,6 +358,7 @@ func (im *importer) relayNetworks() error {
 	if len(bad) > 0 {
 		im.note("mynetworks", fmt.Sprintf("%s: relay_networks takes addresses and CIDR networks only (no host names, tables or !exclusions)", strings.Join(bad, " ")))
 	}
+	im.relayNets = nets
 	kv(&im.top, "mynetworks", "relay_networks", tomlStrs(nets))
 	return nil
 }

@@ -72,26 +72,22 @@ func (im *importer) policyStages() (early, late string) {
 			}
 		}
 	}
-	what := map[string][]string{}
+	im.policyNames = map[string]string{}
 	var eb, lb strings.Builder
 	for n, pol := range found {
 		name := "policy"
 		if n > 0 {
 			name += "-" + strconv.Itoa(n+1)
 		}
-		what[pol.param] = append(what[pol.param], name)
+		im.policyNames[pfElemKey(pol.param, pol.pos%1000)] = name
 		b := &lb
 		if verifyList < 0 || pol.pos < verifyList*1000+verifyPos {
 			b = &eb
 		}
 		im.policyStage(b, name, pol)
 	}
-	for _, l := range pfPolicyLists {
-		if names := what[l.param]; names != nil {
-			im.note(l.param, fmt.Sprintf("%s: the policy stage%s %s; relay control is built in (relay_networks, AUTH), other restrictions are filter rules, by hand",
-				pfPolicyRestriction, map[bool]string{true: "s", false: ""}[len(names) > 1], strings.Join(names, ", ")))
-		}
-	}
+	// The lists themselves are listed with the filter stage's
+	// (restrictionNotes).
 	if len(found) == 0 {
 		for _, s := range pfPolicySettings {
 			if prm := "smtpd_policy_service_" + s.name; p.set(prm) {

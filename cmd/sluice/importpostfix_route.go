@@ -318,14 +318,18 @@ func (im *importer) transports(route *pfRoute) error {
 func (im *importer) routeStage(route *pfRoute) {
 	if len(route.aliases) == 0 && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 &&
 		len(route.senderCanonical)+len(route.masqDomains) == 0 {
-		if im.p.set("recipient_delimiter") {
+		if im.p.set("recipient_delimiter") && !im.p.used["recipient_delimiter"] {
 			im.note("recipient_delimiter", "the route stage's detail_separator; no route stage was needed here")
 		}
 		return
 	}
 	sort.SliceStable(route.rules, func(i, j int) bool { return matchRank(route.rules[i].match) < matchRank(route.rules[j].match) })
 	b := &im.body
-	fmt.Fprintf(b, "\n# %s: the route stage, first so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "))
+	first := "first"
+	if im.filterStage != "" {
+		first = "first but the filter stage, which accepts nothing,"
+	}
+	fmt.Fprintf(b, "\n# %s: the route stage, %s so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "), first)
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))
 	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || route.rewriteHeaders != nil {
 		fmt.Fprintf(b, "[stage.config]\n")

@@ -132,7 +132,7 @@ func TestImportPostfixRoundTrip(t *testing.T) {
 			for _, s := range c.Stages {
 				stages = append(stages, s.Name+" "+s.Plugin+s.Milter+" "+string(s.OnError)+" "+s.Timeout.Duration.String()+" "+s.DataTimeout.Duration.String())
 			}
-			want := []string{"route route tempfail 5s 5s", "milter1 inet:localhost:8891 continue 45s 5m0s", "milter2 unix:/var/spool/postfix/spamass/spamass.sock tempfail 45s 10m0s"}
+			want := []string{"restrictions filter tempfail 5s 5s", "route route tempfail 5s 5s", "milter1 inet:localhost:8891 continue 45s 5m0s", "milter2 unix:/var/spool/postfix/spamass/spamass.sock tempfail 45s 10m0s"}
 			if !slices.Equal(stages, want) {
 				t.Errorf("stages = %q, want %q", stages, want)
 			}
@@ -205,7 +205,7 @@ func TestImportPostfixListsWhatItDrops(t *testing.T) {
 		})
 	}
 	want := []string{"compatibility_level", "mydestination", "virtual_mailbox_maps", "smtp_sasl_auth_enable", "smtp_sasl_password_maps",
-		"smtpd_relay_restrictions", "smtpd_recipient_restrictions", "header_checks",
+		"smtpd_relay_restrictions", "smtpd_recipient_restrictions", "smtpd_recipient_restrictions:", "header_checks",
 		"/etc/postfix/virtual:8", "master.cf:3", "master.cf:3", "master.cf:8", "master.cf:12", "/etc/postfix/transport:7"}
 	if got := notCarried(t, importOf(t, "site")); !slices.Equal(got, want) {
 		t.Errorf("site: not carried over %q, want %q", got, want)

@@ -119,11 +119,12 @@ func (im *importer) verifyStages(route *pfRoute) {
 		}
 	}
 	what := fmt.Sprintf("%s = %s", param, p.raw(param))
+	// The list itself is listed with the filter stage's (restrictionNotes).
+	im.verifyParam = param
 	if len(hops) == 0 {
-		im.note(param, pfVerifyRestriction+": no domain has one next hop to ask (see the lines above); relay control is built in, other restrictions are filter rules, by hand")
+		im.verifyNone = "no domain has one next hop to ask (see the " + pfVerifyRestriction + " lines)"
 		return
 	}
-	im.note(param, pfVerifyRestriction+": the verify stages; relay control is built in (relay_networks, AUTH), other restrictions are filter rules, by hand")
 	b := &im.body
 	for i, h := range hops {
 		name := "verify"

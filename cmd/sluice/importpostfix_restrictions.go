@@ -1,0 +1,395 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// pfRList is one of smtpd's restriction lists: its parameter, the short
+// name the filter rules' names start with, the class Postfix's replies
+// name (smtpd_check.c's SMTPD_NAME_*), the filter hook its own checks
+// belong to (the data lists' at the data hook: envelope rules), and the
+// access restriction a bare TYPE:NAME in it stands for (its def_acl).
+type pfRList struct {
+	param, short, class, hook, access string
+}
+
+// pfRLists are the lists in the order smtpd evaluates them: client,
+// helo, sender, relay before recipient (Postfix 3's
+// smtpd_relay_before_recipient_restrictions), data, end of data.
+var pfRLists = []pfRList{
+	{"smtpd_client_restrictions", "client", "Client host", "connect", "check_client_access"},
+	{"smtpd_helo_restrictions", "helo", "Helo command", "helo", "check_helo_access"},
+	{"smtpd_sender_restrictions", "sender", "Sender address", "mail", "check_sender_access"},
+	{"smtpd_relay_restrictions", "relay", "Recipient address", "rcpt", "check_recipient_access"},
+	{"smtpd_recipient_restrictions", "recipient", "Recipient address", "rcpt", "check_recipient_access"},
+	{"smtpd_data_restrictions", "data", "Data command", "envelope", ""},
+	{"smtpd_end_of_data_restrictions", "end-of-data", "End-of-data", "envelope", ""},
+}
+
+// pfHookOrder is the order of the filter's hooks in a session.
+var pfHookOrder = map[string]int{"connect": 0, "helo": 1, "mail": 2, "rcpt": 3, "envelope": 4}
+
+// pfElem is one restriction of a list, with its argument.
+type pfElem struct {
+	list *pfRList
+	idx  int    // its place among the list's items (pfRestrictionList)
+	name string // lower case, as Postfix compares it; an implicit table's access restriction
+	arg  string // the table, zone or server; "" for none
+	warn bool   // warn_if_reject before it
+	text string // as written
+}
+
+func (e pfElem) key() string { return pfElemKey(e.list.param, e.idx) }
+
+// pfElemKey names element idx of list param, for the record of what
+// became of it.
+func pfElemKey(param string, idx int) string { return fmt.Sprintf("%s#%d", param, idx) }
+
+// pfTakesArg reports whether restriction name is followed by an argument.
+func pfTakesArg(name string) bool {
+	switch name {
+	case pfPolicyRestriction, "reject_rbl_client", "reject_rbl", "permit_dnswl_client", "permit_rhswl_client",
+		"reject_rhsbl_client", "reject_rhsbl_reverse_client", "reject_rhsbl_helo", "reject_rhsbl_sender",
+		"reject_rhsbl_recipient", "sleep":
+		return true
+	}
+	return strings.HasPrefix(name, "check_") && strings.HasSuffix(name, "_access")
+}
+
+// pfElems reads a restriction list as smtpd_check_parse and
+// generic_checks do: a restriction and, for those that take one, the word
+// after it; a bare TYPE:NAME is the list's access restriction;
+// warn_if_reject goes with the restriction after it.
+func pfElems(l *pfRList, value string) []pfElem {
+	items := pfRestrictionList(value)
+	var out []pfElem
+	warn, warnAt := false, 0
+	for i := 0; i < len(items); i++ {
+		name := strings.ToLower(items[i])
+		if name == "warn_if_reject" {
+			if !warn {
+				warnAt = i
+			}
+			warn = true
+			continue
+		}
+		e := pfElem{list: l, idx: i, name: name, warn: warn}
+		first := i
+		if warn {
+			first = warnAt
+		}
+		switch {
+		case strings.Contains(items[i], ":") && l.access != "":
+			e.name, e.arg = l.access, items[i]
+		case pfTakesArg(name) && i+1 < len(items):
+			e.arg = items[i+1]
+			i++
+		}
+		e.text = strings.Join(items[first:i+1], " ")
+		warn = false
+		out = append(out, e)
+	}
+	if warn {
+		out = append(out, pfElem{list: l, idx: warnAt, name: "warn_if_reject", text: "warn_if_reject"})
+	}
+	return out
+}
+
+// pfOutcome is what became of an element: noted, with why, when it was
+// not carried over or not as Postfix has it.
+type pfOutcome struct {
+	noted bool
+	why   string
+	rules bool // filter rules were written for it
+}
+
+// pfRestrictionWork is the state of the filter stage being drafted.
+type pfRestrictionWork struct {
+	im    *importer
+	rules []pfFilterRule
+	names map[string]bool
+	// passAt are the rules at each hook that end its evaluation for
+	// some clients (pass rules, access tables), with their list.
+	passAt map[string][]pfPassRule
+	// tables says whether some rule is an access rule, for
+	// access_parent_domains; addresses whether one is at mail or rcpt,
+	// for detail_separator.
+	tables, addresses bool
+}
+
+// pfPassRule is a rule that may end its hook's evaluation.
+type pfPassRule struct {
+	list *pfRList
+	kind string // mynetworks, dnswl, rhswl, access
+	arg  string
+	text string
+}
+
+// pfPermit is a permit-like element of the list being walked, and the
+// hooks its pass rule was written at.
+type pfPermit struct {
+	e    pfElem
+	kind string // mynetworks, dnswl, rhswl, access, sasl, authdest
+	hook string // access: the table's hook
+	at   map[string]bool
+	// affects are the rules after a sasl or authdest permit that it
+	// cannot spare.
+	affects []string
+}
+
+// pfFilterRule is one rule of the stage, its keys TOML already.
+type pfFilterRule struct {
+	from, name, hook string
+	keys             [][2]string
+}
+
+// restrictionStage drafts the filter stage the restriction lists'
+// checks become, and records what became of each element
+// (restrictionNotes lists them once the policy and verify stages are
+// written).
+func (im *importer) restrictionStage() string {
+	w := &pfRestrictionWork{im: im, names: map[string]bool{}, passAt: map[string][]pfPassRule{}}
+	im.restrOut = map[string]pfOutcome{}
+	var lists []string
+	for i := range pfRLists {
+		l := &pfRLists[i]
+		if !im.p.set(l.param) {
+			continue
+		}
+		n := len(w.rules)
+		w.walk(l, pfElems(l, im.p.value(l.param)))
+		if len(w.rules) > n {
+			lists = append(lists, l.param)
+		}
+	}
+	if len(w.rules) == 0 {
+		return ""
+	}
+	im.filterStage = "restrictions"
+	var b strings.Builder
+	fmt.Fprintf(&b, "\n# %s: Postfix's restrictions, a filter rule or more under each one they came from; first, as Postfix asks them before its recipient tables and alias expansion, and before the policy and verify stages Postfix asks in the same lists\n", strings.Join(lists, ", "))
+	fmt.Fprintf(&b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr(im.filterStage), tomlStr("filter"))
+	im.restrictionSettings(&b, w.tables, w.addresses)
+	for _, r := range w.rules {
+		fmt.Fprintf(&b, "[[stage.config.rules]]\n# %s\nname = %s\nhook = %s\n", tomlComment(r.from), tomlStr(r.name), tomlStr(r.hook))
+		for _, kv := range r.keys {
+			fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
+		}
+	}
+	return b.String()
+}
+
+// restrictionSettings writes the stage's own keys for its access
+// rules: recipient_delimiter for the user+ext@ keys of those at mail or
+// rcpt (addresses), and parent domain matching (tables).
+func (im *importer) restrictionSettings(b *strings.Builder, tables, addresses bool) {
+	p := im.p
+	var keys strings.Builder
+	if addresses && p.set("recipient_delimiter") {
+		p.used["recipient_delimiter"] = true
+		kv(&keys, "recipient_delimiter, for the access tables' user+extension@ keys", "detail_separator", tomlStr(p.value("recipient_delimiter")))
+	}
+	if tables && p.set("parent_domain_matches_subdomains") && !slices.Contains(pfList(p.value("parent_domain_matches_subdomains")), "smtpd_access_maps") {
+		kv(&keys, "parent_domain_matches_subdomains without smtpd_access_maps: a domain key matches that domain alone, .domain its subdomains", "access_parent_domains", "false")
+	}
+	if keys.Len() > 0 {
+		fmt.Fprintf(b, "[stage.config]\n%s", keys.String())
+	}
+}
+
+// walk translates one list, element by element.
+func (w *pfRestrictionWork) walk(l *pfRList, elems []pfElem) {
+	var permits []*pfPermit
+	ended := ""
+	policyBefore := ""
+	for _, e := range elems {
+		if ended != "" {
+			w.im.restrOut[e.key()] = pfOutcome{noted: true, why: "after " + ended + ": Postfix never gets to it"}
+			continue
+		}
+		t := w.im.translate(e)
+		switch t.kind {
+		case pkPermit:
+			permits = append(permits, &pfPermit{e: e, kind: t.permit, at: map[string]bool{}})
+			w.im.restrOut[e.key()] = pfOutcome{}
+		case pkRule:
+			var diffs []string
+			if t.why != "" {
+				diffs = append(diffs, t.why)
+			}
+			hook := t.hook
+			if hook == "" {
+				hook = l.hook
+				for _, p := range permits {
+					if p.kind == "access" {
+						hook = p.hook
+					}
+				}
+			}
+			diffs = append(diffs, w.placed(e, hook)...)
+			if policyBefore != "" {
+				diffs = append(diffs, fmt.Sprintf("after %s, whose OK ends the list in Postfix: the filter asks it before that policy stage", policyBefore))
+			}
+			for i, spec := range t.rules {
+				w.write(e, hook, spec, permits, &diffs, i == 0)
+			}
+			if t.passes {
+				w.passAt[hook] = append(w.passAt[hook], pfPassRule{list: l, kind: "access", arg: e.arg, text: e.text})
+				permits = append(permits, &pfPermit{e: e, kind: "access", hook: hook, at: map[string]bool{}})
+			}
+			w.tables = w.tables || t.passes
+			w.addresses = w.addresses || t.passes && (hook == "mail" || hook == "rcpt")
+			w.im.restrOut[e.key()] = pfOutcome{len(diffs) > 0, strings.Join(diffs, "; "), true}
+		case pkStage:
+			var diffs []string
+			for _, p := range permits {
+				switch p.kind {
+				case "access", "dnswl", "rhswl":
+					diffs = append(diffs, fmt.Sprintf("an OK from %s before it does not spare the stage", p.e.text))
+				case "authdest":
+					diffs = append(diffs, "permit_auth_destination before it does not spare the stage")
+				}
+			}
+			if e.warn {
+				diffs = append(diffs, "warn_if_reject: none for a stage, which refuses as it would without")
+			}
+			if e.name == pfPolicyRestriction && policyBefore == "" {
+				policyBefore = pfPolicyRestriction + " " + e.arg
+			}
+			w.im.restrOut[e.key()] = pfOutcome{noted: len(diffs) > 0, why: strings.Join(diffs, "; ")}
+		case pkBuiltin:
+			w.im.restrOut[e.key()] = pfOutcome{noted: t.why != "", why: t.why}
+		default:
+			w.im.restrOut[e.key()] = pfOutcome{noted: true, why: t.why}
+		}
+		if t.ends {
+			ended = e.text
+		}
+	}
+	for _, p := range permits {
+		if len(p.affects) == 0 {
+			continue
+		}
+		what := "the filter has no condition for an authenticated session (but asks no DNS list, nor about a sender's domain, for one from mail on), so these after it apply to one too"
+		if p.kind == "authdest" {
+			what = "the filter cannot tell mail for this host's domains from relayed mail, so these after it apply to it too"
+		}
+		w.im.restrOut[p.e.key()] = pfOutcome{noted: true, why: what + ": " + strings.Join(p.affects, ", ")}
+	}
+}
+
+// placed says how a rule of e at hook differs from Postfix's asking it
+// in its list: with smtpd_delay_reject = no, Postfix asks each list at
+// its own command.
+func (w *pfRestrictionWork) placed(e pfElem, hook string) []string {
+	if pfYes(w.im.p.value("smtpd_delay_reject")) || hook == "envelope" || hook == e.list.hook {
+		return nil
+	}
+	if pfHookOrder[hook] < pfHookOrder[e.list.hook] {
+		return []string{fmt.Sprintf("refused at the %s hook here; Postfix, with smtpd_delay_reject = no, refuses at its list's command", hook)}
+	}
+	return []string{fmt.Sprintf("asked at the %s hook here; Postfix, with smtpd_delay_reject = no, asks its list before that and never refuses there", hook)}
+}
+
+// write adds spec's rule for e at hook, after the pass rules the
+// permits before it in its list call for there, and adds to diffs what
+// its placement cannot keep of Postfix's.
+func (w *pfRestrictionWork) write(e pfElem, hook string, spec pfRuleSpec, permits []*pfPermit, diffs *[]string, first bool) {
+	note := func(s string) {
+		if first && !slices.Contains(*diffs, s) {
+			*diffs = append(*diffs, s)
+		}
+	}
+	for _, p := range permits {
+		switch p.kind {
+		case "mynetworks", "dnswl", "rhswl":
+			if p.at[hook] || p.kind == "mynetworks" && spec.spares != "" {
+				// Written once a hook; a rule the filter asks for no
+				// relay_networks client needs no pass rule before it.
+				continue
+			}
+			if p.kind == "rhswl" && hook != "connect" {
+				note(fmt.Sprintf("%s before it does not spare it: the filter asks a client name's list at connect only", p.e.text))
+				continue
+			}
+			p.at[hook] = true
+			w.add(p.e, hook, w.passRule(p), "", "")
+			w.passAt[hook] = append(w.passAt[hook], pfPassRule{list: e.list, kind: p.kind, arg: p.e.arg, text: p.e.text})
+		case "access":
+			if p.hook != hook {
+				note(fmt.Sprintf("an OK from %s before it does not spare it: that table is asked at the %s hook, this rule at %s", p.e.text, p.hook, hook))
+			}
+		case "sasl":
+			// Said once, with the permit (walk).
+			if spec.spares == "" || pfHookOrder[hook] < pfHookOrder["mail"] {
+				p.affects = appendOnce(p.affects, e.text)
+			}
+		case "authdest":
+			p.affects = appendOnce(p.affects, e.text)
+		}
+	}
+	if spec.spares != "" {
+		// The filter spares these clients whatever comes before.
+		own := map[string]bool{}
+		for _, p := range permits {
+			own[p.kind] = true
+		}
+		relay, auth := !own["mynetworks"], !own["sasl"] && pfHookOrder[hook] >= pfHookOrder["mail"]
+		switch {
+		case relay && auth:
+			note(fmt.Sprintf("the filter never asks %s for a relay_networks client or an authenticated session; Postfix does here, with no permit_mynetworks or permit_sasl_authenticated before it", spec.spares))
+		case relay:
+			note(fmt.Sprintf("the filter never asks %s for a relay_networks client; Postfix does here, with no permit_mynetworks before it", spec.spares))
+		case auth:
+			note(fmt.Sprintf("the filter never asks %s for an authenticated session; Postfix does here, with no permit_sasl_authenticated before it", spec.spares))
+		}
+	}
+	for _, q := range w.passAt[hook] {
+		if q.list == e.list {
+			continue
+		}
+		if q.kind == "access" {
+			note(fmt.Sprintf("an OK from %s of %s ends the filter's %s rules, this one's too, where Postfix ends that list only", q.text, q.list.param, hook))
+			continue
+		}
+		if !slices.ContainsFunc(permits, func(p *pfPermit) bool { return p.kind == q.kind && p.e.arg == q.arg }) {
+			note(fmt.Sprintf("the pass rule for %s of %s ends the filter's %s rules for those clients, this one's too, where Postfix ends that list only", q.text, q.list.param, hook))
+		}
+	}
+	w.add(e, hook, spec.keys, spec.suffix, spec.comment)
+}
+
+// passRule is a permit's pass rule keys at its hook.
+func (w *pfRestrictionWork) passRule(p *pfPermit) [][2]string {
+	var keys [][2]string
+	switch p.kind {
+	case "mynetworks":
+		keys = append(keys, [2]string{"networks", tomlStrs(w.im.relayNets)})
+	case "dnswl":
+		keys = append(keys, [2]string{"dnsbl", tomlStrs([]string{p.e.arg})})
+	case "rhswl":
+		keys = append(keys, [2]string{"rhsbl", tomlStrs([]string{p.e.arg})})
+	}
+	return append(keys, [2]string{"action", tomlStr("pass")})
+}
+
+// add writes a rule of e at hook, named after its list and the element
+// (and, at another hook than its list's, that hook).
+func (w *pfRestrictionWork) add(e pfElem, hook string, keys [][2]string, suffix, comment string) {
+	name := e.list.short + ": " + e.text + suffix
+	if hook != e.list.hook {
+		name += " (at " + hook + ")"
+	}
+	for n := 2; w.names[name]; n++ {
+		name = fmt.Sprintf("%s: %s%s (%d)", e.list.short, e.text, suffix, n)
+	}
+	w.names[name] = true
+	if hook == "envelope" && !slices.ContainsFunc(keys, func(k [2]string) bool { return k[0] == "min_recipients" }) {
+		// An envelope rule needs a count; every message has one.
+		keys = append([][2]string{{"min_recipients", "1"}}, keys...)
+	}
+	from := e.list.param + ": " + e.text + comment
+	w.rules = append(w.rules, pfFilterRule{from: from, name: name, hook: hook, keys: keys})
+}
