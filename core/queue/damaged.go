@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -14,9 +16,26 @@ import (
 // that mail unsaid, so the start stops and says what the operator can
 // do.
 func damaged(dir string, err error) error {
+	if d := errorDetails(err); len(d) > 0 {
+		err = fmt.Errorf("%w (%s)", err, strings.Join(d, "; "))
+	}
 	return fmt.Errorf("queue: open %s: %w: the queue is damaged and holds the mail Sluice accepted, so Sluice does not start without it; "+
 		"restore %s from a backup, or move it away (keeping it for its mail) to start with an empty queue, "+
 		"then copy its plugins/ directory and tlsrpt.json back", dir, err, dir)
+}
+
+// errorDetails returns the details Pebble attaches to err beside its
+// message (cockroachdb/errors' WithDetail), which err.Error() leaves out:
+// for a damaged WAL, the only place that names the log and the offset
+// ("replaying wal 6, offset (DIR/000006.log: 249855)").
+func errorDetails(err error) []string {
+	var out []string
+	for ; err != nil; err = errors.Unwrap(err) {
+		if d, ok := err.(interface{ ErrorDetail() string }); ok && d.ErrorDetail() != "" {
+			out = append(out, d.ErrorDetail())
+		}
+	}
+	return out
 }
 
 // walFormat is the oldest Pebble format whose WAL records carry the

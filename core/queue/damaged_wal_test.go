@@ -31,8 +31,9 @@ func damageWAL(t *testing.T, wal string) {
 }
 
 // openDamaged opens dir, whose WAL damageWAL damaged, and checks that
-// the start stops with the damaged-queue error.
-func openDamaged(t *testing.T, dir string) {
+// the start stops with the damaged-queue error, naming the damaged log
+// and the offset (Pebble's detail, which its message leaves out).
+func openDamaged(t *testing.T, dir, wal string) {
 	t.Helper()
 	s, err := Open(dir, Options{})
 	if err == nil {
@@ -41,7 +42,8 @@ func openDamaged(t *testing.T, dir string) {
 		_ = s.Close()
 		t.Fatalf("a queue with a damaged WAL opened (%d messages left)", n)
 	}
-	for _, want := range []string{"queue: open " + dir, "holds the mail Sluice accepted", "restore " + dir + " from a backup"} {
+	for _, want := range []string{"queue: open " + dir, "holds the mail Sluice accepted", "restore " + dir + " from a backup",
+		"replaying wal", filepath.Base(wal) + ": "} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
@@ -94,7 +96,7 @@ func TestOpenDamagedWALSaysWhatToDo(t *testing.T) {
 	dir := t.TempDir()
 	wal, _ := walWithMessages(t, dir, 20)
 	damageWAL(t, wal)
-	openDamaged(t, dir)
+	openDamaged(t, dir, wal)
 }
 
 // A queue made by an earlier Sluice, in Pebble's oldest format, is
@@ -132,7 +134,7 @@ func TestOpenOldFormatQueueGetsSyncedWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	damageWAL(t, wal)
-	openDamaged(t, dir)
+	openDamaged(t, dir, wal)
 }
 
 // quietLogger sends Pebble's own lines to the test's log.

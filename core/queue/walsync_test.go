@@ -66,7 +66,7 @@ func TestOpenDamagedLateInWALSaysWhatToDo(t *testing.T) {
 	if err := os.WriteFile(wal, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	openDamaged(t, dir)
+	openDamaged(t, dir, wal)
 }
 
 // walChunk builds a sync-offset chunk of log num holding payload, with
