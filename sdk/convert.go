@@ -89,12 +89,16 @@ func sessionPB(s Session) (*pb.Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	bits, err := u32("TLS cipher bits", s.TLSCipherBits)
+	if err != nil {
+		return nil, err
+	}
 	return &pb.Session{
 		Id: text(s.ID), ClientIp: text(s.ClientIP), ClientPort: cport, ClientName: text(s.ClientName),
 		Helo: text(s.Helo), Tls: s.TLS, TlsVersion: text(s.TLSVersion),
 		AuthUser: text(s.AuthUser), AuthMech: text(s.AuthMech), Listener: text(s.Listener),
 		LocalIp: text(s.LocalIP), LocalPort: lport, RelayClient: s.RelayClient, Transaction: txn,
-		Notes: textParams(s.Notes),
+		Notes: textParams(s.Notes), TlsCipher: text(s.TLSCipher), TlsCipherBits: bits,
 	}, nil
 }
 
@@ -105,7 +109,7 @@ func sessionFromPB(p *pb.Session) Session {
 		TLSVersion: p.GetTlsVersion(), AuthUser: p.GetAuthUser(), AuthMech: p.GetAuthMech(),
 		Listener: p.GetListener(), LocalIP: p.GetLocalIp(), LocalPort: int(p.GetLocalPort()),
 		RelayClient: p.GetRelayClient(), Transaction: int(p.GetTransaction()),
-		Notes: params(p.GetNotes()),
+		Notes: params(p.GetNotes()), TLSCipher: p.GetTlsCipher(), TLSCipherBits: int(p.GetTlsCipherBits()),
 	}
 }
 

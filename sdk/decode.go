@@ -312,6 +312,8 @@ func (d *decoder) session(b []byte) *pb.Session {
 				m.RelayClient = u != 0
 			case 14:
 				m.Transaction = uint32(u)
+			case 17:
+				m.TlsCipherBits = uint32(u)
 			default:
 				return nil
 			}
@@ -342,6 +344,8 @@ func (d *decoder) session(b []byte) *pb.Session {
 				return nil
 			}
 			continue
+		case 16:
+			p = &m.TlsCipher
 		default:
 			return nil
 		}

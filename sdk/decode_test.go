@@ -14,9 +14,9 @@ import (
 // message decodeCallFrame reads set in one or another.
 func decodeTable() []*pb.ChannelFrame {
 	full := &pb.Session{Id: "0123456789abcdef", ClientIp: "2001:db8::7", ClientPort: 40000, ClientName: "mail.example.org",
-		Helo: "mail.example.org", Tls: true, TlsVersion: "TLS1.3", AuthUser: "jürgen", AuthMech: "PLAIN",
+		Helo: "mail.example.org", Tls: true, TlsVersion: "TLS1.3", TlsCipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", TlsCipherBits: 128, AuthUser: "jürgen", AuthMech: "PLAIN",
 		Listener: "submission", LocalIp: "192.0.2.1", LocalPort: 587, RelayClient: true, Transaction: 3}
-	port := &pb.Session{Id: "s", ClientPort: 1<<32 - 1, LocalPort: 1, Transaction: 1<<32 - 1}
+	port := &pb.Session{Id: "s", ClientPort: 1<<32 - 1, LocalPort: 1, Transaction: 1<<32 - 1, TlsCipherBits: 1<<32 - 1}
 	env := &pb.Envelope{MailFrom: "sender@example.org", MailParams: map[string]string{"SIZE": "1234", "BODY": "8BITMIME", "": "empty key", "RET": ""},
 		Rcpts: []*pb.Recipient{
 			{Addr: "a@example.net", Route: "lmtp:unix:/run/lmtp", Params: map[string]string{"NOTIFY": "SUCCESS,FAILURE", "ORCPT": "rfc822;a@example.net"}},

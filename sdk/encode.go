@@ -105,6 +105,10 @@ func appendSession(b []byte, s *Session) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
+	bits, err := u32("TLS cipher bits", s.TLSCipherBits)
+	if err != nil {
+		return b, err
+	}
 	b = appendText(b, 1, s.ID)
 	b = appendText(b, 2, s.ClientIP)
 	b = appendUint(b, 3, uint64(cport))
@@ -119,7 +123,9 @@ func appendSession(b []byte, s *Session) ([]byte, error) {
 	b = appendUint(b, 12, uint64(lport))
 	b = appendBool(b, 13, s.RelayClient)
 	b = appendUint(b, 14, uint64(txn))
-	return appendMap(b, 15, s.Notes), nil
+	b = appendMap(b, 15, s.Notes)
+	b = appendText(b, 16, s.TLSCipher)
+	return appendUint(b, 17, uint64(bits)), nil
 }
 
 func appendRecipient(b []byte, r *Recipient) ([]byte, error) {

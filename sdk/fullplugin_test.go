@@ -154,7 +154,7 @@ func fullTxn() *sdk.Txn {
 	return &sdk.Txn{
 		Session: sdk.Session{
 			ID: "s1", ClientIP: "192.0.2.7", ClientPort: 50123, ClientName: "mail.example.net",
-			Helo: "mail.example.net", TLS: true, TLSVersion: "TLS1.3", AuthUser: "alice",
+			Helo: "mail.example.net", TLS: true, TLSVersion: "TLS1.3", TLSCipher: "TLS_AES_128_GCM_SHA256", TLSCipherBits: 128, AuthUser: "alice",
 			AuthMech: "PLAIN", Listener: "submission", LocalIP: "127.0.0.1", LocalPort: 587, RelayClient: true,
 			Transaction: 2,
 		},

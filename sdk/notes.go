@@ -76,7 +76,7 @@ func sameNotes(a, b map[string]string) bool {
 func SameSession(a, b *Session) bool {
 	return a.ID == b.ID && a.ClientIP == b.ClientIP && a.ClientPort == b.ClientPort &&
 		a.ClientName == b.ClientName && a.Helo == b.Helo && a.TLS == b.TLS &&
-		a.TLSVersion == b.TLSVersion && a.AuthUser == b.AuthUser && a.AuthMech == b.AuthMech &&
+		a.TLSVersion == b.TLSVersion && a.TLSCipher == b.TLSCipher && a.TLSCipherBits == b.TLSCipherBits && a.AuthUser == b.AuthUser && a.AuthMech == b.AuthMech &&
 		a.Listener == b.Listener && a.LocalIP == b.LocalIP && a.LocalPort == b.LocalPort &&
 		a.RelayClient == b.RelayClient && a.Transaction == b.Transaction && sameNotes(a.Notes, b.Notes)
 }

@@ -48,13 +48,25 @@ type Session struct {
 	// when it has none.
 	ClientName string `json:"client_name,omitempty"`
 	Helo       string `json:"helo,omitempty"`
-	TLS        bool   `json:"tls,omitempty"`
-	TLSVersion string `json:"tls_version,omitempty"`
-	AuthUser   string `json:"auth_user,omitempty"`
-	AuthMech   string `json:"auth_mech,omitempty"`
-	Listener   string `json:"listener,omitempty"`
-	LocalIP    string `json:"local_ip,omitempty"`
-	LocalPort  int    `json:"local_port,omitempty"`
+	// TLS says the connection is encrypted, TLSVersion by which protocol
+	// ("TLSv1.3", as OpenSSL and Postfix name it), TLSCipher with which
+	// cipher suite by its IANA name ("TLS_AES_128_GCM_SHA256",
+	// "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": Go's tls.CipherSuiteName,
+	// the Received field's tls clause of RFC 8314 §4.3; Postfix logs the
+	// OpenSSL name, the same for TLS 1.3 suites), and TLSCipherBits the
+	// key size of its cipher in bits (128, 256; Postfix's {cipher_bits}).
+	// Known from connect on an implicit-TLS listener, from the HELO after
+	// STARTTLS; "" and 0 without TLS, and TLSCipher and TLSCipherBits
+	// from a core older than them.
+	TLS           bool   `json:"tls,omitempty"`
+	TLSVersion    string `json:"tls_version,omitempty"`
+	TLSCipher     string `json:"tls_cipher,omitempty"`
+	TLSCipherBits int    `json:"tls_cipher_bits,omitempty"`
+	AuthUser      string `json:"auth_user,omitempty"`
+	AuthMech      string `json:"auth_mech,omitempty"`
+	Listener      string `json:"listener,omitempty"`
+	LocalIP       string `json:"local_ip,omitempty"`
+	LocalPort     int    `json:"local_port,omitempty"`
 	// RelayClient: the client's address is in the core's relay_networks
 	// (the site's own hosts, Postfix's mynetworks): it may relay without
 	// AUTH, and policy checks meant for strangers usually skip it.
@@ -95,7 +107,18 @@ type Recipient struct {
 
 // Envelope is the transaction as the stages before this one left it.
 type Envelope struct {
-	MailFrom   string            `json:"mail_from"`
+	MailFrom string `json:"mail_from"`
+	// MailParams are the MAIL command's ESMTP parameters, at the mail,
+	// rcpt and data hooks: each keyword, upper case, to its value in the
+	// command's form, "" for a keyword without one. RET (FULL or HDRS)
+	// and ENVID (xtext) of RFC 3461 §4.3 and §4.4; SIZE, the size the
+	// client announced in digits (RFC 1870; left out when 0); BODY, one
+	// of 7BIT, 8BITMIME and BINARYMIME; SMTPUTF8 and REQUIRETLS, without
+	// a value (RFC 6531, RFC 8689); and AUTH, the submitter the client
+	// vouches for as xtext (RFC 4954 §5: "e+3Dmc2@example.com"), "<>"
+	// when it gave <> or has not authenticated (§5: the core does not
+	// take an unauthenticated client's word, nor should a stage). A
+	// stage's SetSender may replace them. None at deliver and bounce.
 	MailParams map[string]string `json:"mail_params,omitempty"`
 	Rcpts      []Recipient       `json:"rcpts,omitempty"`
 	QueueID    string            `json:"queue_id,omitempty"`

@@ -31,11 +31,12 @@ func (pp pipelinePolicy) session(info *smtpd.SessionInfo) *pipeline.Session {
 }
 
 // Connect opens the pipeline session (milters connect here) and runs the
-// connect hook. After XCLIENT, which opens another under the same ID, the
-// transactions are numbered on from the connection's MAIL commands: a
-// plugin keeping state by session ID and transaction number (the
-// filter) must not take the new client's first transaction for the
-// proxy's first one.
+// connect hook. On an implicit-TLS listener the handshake is done by now,
+// so the stages know the session's TLS state from here on. After
+// XCLIENT, which opens another under the same ID, the transactions are
+// numbered on from the connection's MAIL commands: a plugin keeping
+// state by session ID and transaction number (the filter) must not take
+// the new client's first transaction for the proxy's first one.
 func (pp pipelinePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *reply.Reply {
 	sess := sdk.Session{
 		ID:          info.ID,
@@ -43,10 +44,10 @@ func (pp pipelinePolicy) Connect(ctx context.Context, info *smtpd.SessionInfo) *
 		ClientPort:  int(info.Client.Port()),
 		ClientName:  info.ClientName,
 		Listener:    info.Listener,
-		TLS:         info.TLS,
 		RelayClient: info.RelayClient,
 		Transaction: info.Mails,
 	}
+	setTLS(&sess, info)
 	if info.Local.IsValid() {
 		sess.LocalIP, sess.LocalPort = info.Local.Addr().String(), int(info.Local.Port())
 	}
@@ -60,7 +61,8 @@ func (pp pipelinePolicy) Helo(ctx context.Context, info *smtpd.SessionInfo) *rep
 	if ps == nil {
 		return nil
 	}
-	ps.SetSession(func(s *sdk.Session) { s.TLS, s.TLSVersion = info.TLS, info.TLSVersion })
+	// After STARTTLS, the first the stages hear of TLS.
+	ps.SetSession(func(s *sdk.Session) { setTLS(s, info) })
 	return ps.Helo(ctx, info.Helo).Reply
 }
 
@@ -71,7 +73,12 @@ func (pp pipelinePolicy) Mail(ctx context.Context, info *smtpd.SessionInfo, from
 	}
 	// Who authenticated (RFC 4954), for this and the later hooks.
 	ps.SetSession(func(s *sdk.Session) { s.AuthUser, s.AuthMech = info.AuthUser, info.AuthMech })
-	return ps.Mail(ctx, from, delivery.MailParams(info.DSNRet, info.DSNEnvID)).Reply
+	return ps.Mail(ctx, from, mailParams(info)).Reply
+}
+
+// setTLS gives s the session's TLS state.
+func setTLS(s *sdk.Session, info *smtpd.SessionInfo) {
+	s.TLS, s.TLSVersion, s.TLSCipher, s.TLSCipherBits = info.TLS, info.TLSVersion, info.TLSCipher, info.TLSCipherBits
 }
 
 func (pp pipelinePolicy) Rcpt(ctx context.Context, info *smtpd.SessionInfo, rc *envelope.Recipient) *reply.Reply {

@@ -27,6 +27,9 @@ const (
 	ParamEnvID  = "ENVID"
 )
 
+// ParamAuth is MAIL's AUTH= (RFC 4954 §5), the submitter of the message.
+const ParamAuth = "AUTH"
+
 // Limits of RFC 3461 §4.2 (ORCPT, the whole value) and §4.4 (ENVID).
 const (
 	maxORcptLen = 500
@@ -93,6 +96,15 @@ func MailParams(ret, envID string) map[string]string {
 		p[ParamEnvID] = encodeXtext(envID)
 	}
 	return p
+}
+
+// AuthParam is AUTH='s value for mailbox as a MAIL command carries it
+// (RFC 4954 §5): the mailbox as xtext, "<>" for "".
+func AuthParam(mailbox string) string {
+	if mailbox == "" {
+		return "<>"
+	}
+	return encodeXtext(mailbox)
 }
 
 // ParseMailParams reads RET= (FULL or HDRS, RFC 3461 §4.3) and ENVID=

@@ -8,6 +8,7 @@ import (
 
 	milter "github.com/emersion/go-milter"
 
+	"github.com/sluice-mta/sluice/internal/tlscipher"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -51,20 +52,41 @@ func (o *Options) daemonName(listener string) string {
 	return listener
 }
 
-// heloMacros: {tls_version} (the cipher macros are not known here).
+// heloMacros: {tls_version} {cipher} {cipher_bits}, the cipher by its
+// OpenSSL name as Postfix gives it ({cert_subject} and {cert_issuer}
+// are not known here: Sluice asks for no client certificate).
 func heloMacros(s *sdk.Session) []string {
-	return []string{"{tls_version}", s.TLSVersion}
+	bits := ""
+	if s.TLSCipherBits > 0 {
+		bits = strconv.Itoa(s.TLSCipherBits)
+	}
+	return []string{
+		"{tls_version}", s.TLSVersion,
+		"{cipher}", tlscipher.OpenSSLName(s.TLSCipher),
+		"{cipher_bits}", bits,
+	}
 }
 
-// mailMacros: i {auth_type} {auth_authen} {mail_addr}; i once the queue
-// ID is known.
+// mailMacros: i {auth_type} {auth_authen} {auth_author} {mail_addr}; i
+// once the queue ID is known.
 func mailMacros(t *sdk.Txn) []string {
 	return []string{
 		"i", t.Envelope.QueueID,
 		"{auth_type}", t.Session.AuthMech,
 		"{auth_authen}", t.Session.AuthUser,
+		"{auth_author}", authAuthor(t.Envelope.MailParams),
 		"{mail_addr}", t.Envelope.MailFrom,
 	}
+}
+
+// authAuthor is {auth_author}: MAIL's AUTH= as the client wrote it
+// (xtext), as Postfix's smtpd gives it, and nothing for AUTH=<> (RFC
+// 4954 §5), which the core gives a client that has not authenticated.
+func authAuthor(params map[string]string) string {
+	if a := params["AUTH"]; a != "<>" {
+		return a
+	}
+	return ""
 }
 
 // rcptMacros: i {rcpt_addr}.

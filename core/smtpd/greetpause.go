@@ -1,7 +1,6 @@
 package smtpd
 
 import (
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -79,25 +78,15 @@ func (g *greetPause) applies(c *conn) bool {
 
 // pause waits out the connection's greet_pause, from since (its
 // admission; after the TLS handshake on an implicit-TLS listener, where
-// the client always speaks first), having written the banner line if
-// there is one, and reports whether the greeting, or its last line, may
-// follow. An early talker is refused (earlyTalker); a client that hangs
-// up, or a connection Shutdown ends meanwhile, is closed.
+// the client always speaks first: admit has completed it), having
+// written the banner line if there is one, and reports whether the
+// greeting, or its last line, may follow. An early talker is refused
+// (earlyTalker); a client that hangs up, or a connection Shutdown ends
+// meanwhile, is closed.
 func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
 	g := c.greet
 	if !g.applies(c) {
 		return true
-	}
-	if tc, ok := nc.(*tls.Conn); ok {
-		// The ClientHello is no early talk: the handshake comes first,
-		// and go-smtp's own Handshake then finds it done.
-		_ = tc.SetDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
-		if err := tc.Handshake(); err != nil {
-			l.srv.log.Info("TLS handshake failed", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "detail", err.Error())...)
-			_ = nc.Close()
-			return false
-		}
-		since = time.Now()
 	}
 	if !l.writeBanner(c, nc) {
 		return false

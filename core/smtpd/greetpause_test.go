@@ -308,7 +308,7 @@ func TestGreetPauseImplicitTLS(t *testing.T) {
 	d.expect(banner, greeting)
 	d.cmd("QUIT", "221 2.0.0 Bye")
 
-	// A plaintext client fails the handshake the pause now makes: closed
+	// A plaintext client fails the handshake, made before the pause: closed
 	// with nothing written, logged at info as go-smtp's failures are.
 	plain := dialConn(t, h.addr("smtps"))
 	plain.send("EHLO client.test")

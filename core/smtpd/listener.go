@@ -249,12 +249,18 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 	since := time.Now() // the pause runs alongside the connect checks
 	var nc net.Conn = c
 	if l.cfg.Kind == config.KindSubmissions {
-		nc = tls.Server(c, l.tls) // go-smtp completes the handshake, or pause does
+		nc = tls.Server(c, l.tls)
 	}
 	if limit != nil {
 		l.limitRefused(c, limit)
 		l.refuse(c, nc, limit)
 		return
+	}
+	if tc, ok := nc.(*tls.Conn); ok {
+		if !l.handshake(c, tc) {
+			return
+		}
+		since = time.Now() // the client always speaks first here
 	}
 	if l.srv.clientName != nil {
 		// Before the connect hook, as Postfix looks it up before its
@@ -282,6 +288,29 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		case <-h.done: // closed, or replaced by setSMTP: look again
 		}
 	}
+}
+
+// handshake completes the TLS handshake of an implicit-TLS connection
+// before the connect checks, as Postfix's smtps (smtpd_tls_wrappermode)
+// does before its client restrictions and its milters' connect event: the
+// connect hook knows the protocol and cipher, and a refusal goes out
+// encrypted. It bounds the handshake by command_timeout and reports
+// whether it succeeded; a client that fails it is logged and closed.
+// go-smtp's own Handshake then finds it done.
+func (l *listener) handshake(c *conn, tc *tls.Conn) bool {
+	_ = tc.SetDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
+	err := tc.Handshake()
+	if err == nil {
+		// go-smtp sets its own deadlines from the greeting on.
+		err = tc.SetDeadline(time.Time{})
+	}
+	if err != nil {
+		l.srv.log.Info("TLS handshake failed", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "detail", err.Error())...)
+		_ = tc.Close()
+		return false
+	}
+	setTLS(&c.info, tc.ConnectionState())
+	return true
 }
 
 // limitRefused logs a connection refused for a connection limit.

@@ -93,14 +93,22 @@ type SessionInfo struct {
 	ClientName string
 	TLS        bool
 	// TLSVersion and TLSCipher name the session's TLS protocol and cipher
-	// suite ("TLSv1.3", "TLS_AES_128_GCM_SHA256"), "" without TLS.
+	// suite ("TLSv1.3", "TLS_AES_128_GCM_SHA256"), TLSCipherBits is the
+	// key size of its cipher (tlscipher.Bits); "" and 0 without TLS. On
+	// an implicit-TLS listener they are known from Policy.Connect on (the
+	// handshake comes first, as in Postfix's smtps), after STARTTLS from
+	// the Policy.Helo that follows it.
 	TLSVersion, TLSCipher string
+	TLSCipherBits         int
 	Helo                  string
 	From                  string // reverse-path of the open transaction
 	// DSNRet and DSNEnvID are the RET= and ENVID= (decoded) of the MAIL
 	// command (RFC 3461 §4.3, §4.4), from Policy.Mail on; "" when absent.
 	DSNRet   string
 	DSNEnvID string
+	// MailOpts are the MAIL command's other parameters, from Policy.Mail
+	// on; zero when absent.
+	MailOpts MailOptions
 	Rcpts    []string // recipients accepted in the open transaction
 	Local    netip.AddrPort
 	// Proxy is the trusted proxy (proxy_protocol) whose PROXY header
@@ -126,6 +134,24 @@ type SessionInfo struct {
 	// State belongs to the Policy: set at Connect, it stays with the
 	// connection across STARTTLS and transactions, until XCLIENT.
 	State any
+}
+
+// MailOptions are the parameters of a MAIL command besides the DSN ones.
+type MailOptions struct {
+	// Size is SIZE= (RFC 1870 §3), the size the client announced; 0 when
+	// absent.
+	Size int64
+	// Body is BODY= in upper case: 7BIT, 8BITMIME (RFC 6152) or
+	// BINARYMIME (RFC 3030); "" when absent.
+	Body string
+	// SMTPUTF8 (RFC 6531 §3.4) and RequireTLS (RFC 8689 §4) say the
+	// keywords were given.
+	SMTPUTF8, RequireTLS bool
+	// Auth is AUTH= (RFC 4954 §5): the mailbox, decoded and without its
+	// angle brackets, "" for AUTH=<>; nil when absent. It is the
+	// client's word, whoever the client is: RFC 4954 §5 has a server
+	// take it only from a client it trusts.
+	Auth *string
 }
 
 // Transaction is a received message on its way to the queue. Body is the

@@ -1,7 +1,6 @@
 package smtpd
 
 import (
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,7 +29,7 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	s := &session{srv: b.l.srv, conn: c, sc: sc, info: c.info}
 	cs, ok := sc.TLSConnectionState()
 	if s.info.TLS = ok; ok {
-		s.info.TLSVersion, s.info.TLSCipher = tlsVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+		setTLS(&s.info, cs)
 		c.encrypted()
 	}
 	c.xclientOpen = false // the greeting ends a run of XCLIENTs
@@ -212,13 +211,14 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 		return &requireTLSInClear, false
 	}
 	s.info.DSNRet, s.info.DSNEnvID = string(opts.Return), opts.EnvelopeID
+	s.info.MailOpts = mailOptions(opts)
 	// Counted on the connection, which outlives this session (STARTTLS,
 	// XCLIENT), before the Policy numbers the transaction.
 	s.conn.info.Mails++
 	s.info.Mails = s.conn.info.Mails
 	from, r = s.srv.checkMail(&s.info, from, opts.UTF8)
 	if r != nil {
-		s.info.DSNRet, s.info.DSNEnvID = "", ""
+		s.info.DSNRet, s.info.DSNEnvID, s.info.MailOpts = "", "", MailOptions{}
 		return r, false
 	}
 	if !s.conn.beginTxn() {
@@ -227,6 +227,17 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	s.tx = &txn{from: from, opts: *opts}
 	s.info.From = from
 	return nil, false
+}
+
+// mailOptions are opts' parameters besides the DSN ones, as a Policy
+// sees them.
+func mailOptions(opts *smtp.MailOptions) MailOptions {
+	o := MailOptions{Size: opts.Size, Body: string(opts.Body), SMTPUTF8: opts.UTF8, RequireTLS: opts.RequireTLS}
+	if opts.Auth != nil {
+		a := *opts.Auth
+		o.Auth = &a
+	}
+	return o
 }
 
 // Rcpt adds a recipient (RFC 5321 §4.1.1.3) with its DSN parameters (RFC
@@ -406,7 +417,7 @@ func (s *session) reset(how string) {
 	info := s.info // for the log line, as it was
 	s.tx = nil
 	s.info.From = ""
-	s.info.DSNRet, s.info.DSNEnvID = "", ""
+	s.info.DSNRet, s.info.DSNEnvID, s.info.MailOpts = "", "", MailOptions{}
 	s.info.Rcpts = nil
 	s.mu.Unlock()
 	if aborted {

@@ -4,12 +4,23 @@ import (
 	"crypto/tls"
 	"strings"
 	"sync/atomic"
+
+	"github.com/sluice-mta/sluice/internal/tlscipher"
 )
 
 // tlsVersionName names a TLS version as OpenSSL does ("TLSv1.3"), the form
 // Postfix's {tls_version} milter macro and log lines give.
 func tlsVersionName(v uint16) string {
 	return strings.Replace(tls.VersionName(v), "TLS 1.", "TLSv1.", 1)
+}
+
+// setTLS records in info the TLS state cs of its connection: the
+// protocol, the cipher suite by its IANA name (RFC 8314 §4.3's Received
+// clause) and the key size of its cipher. info.TLS is the caller's: a
+// connection's is set once, when it is made, since Shutdown reads it.
+func setTLS(info *SessionInfo, cs tls.ConnectionState) {
+	info.TLSVersion, info.TLSCipher = tlsVersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite)
+	info.TLSCipherBits = tlscipher.Bits(cs.CipherSuite)
 }
 
 // serverTLS is a listener's TLS configuration. The certificate is looked up

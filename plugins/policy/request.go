@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-mta/sluice/internal/tlscipher"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -22,7 +23,8 @@ const (
 )
 
 // query is one request's own part: the state, the recipient asked about
-// at RCPT, the message's size at END-OF-MESSAGE.
+// at RCPT, the message's size at END-OF-MESSAGE (before it, the size
+// MAIL's SIZE= announced is sent).
 type query struct {
 	state string
 	rcpt  string
@@ -34,9 +36,8 @@ type query struct {
 // empty line that ends it. What Sluice does not know is sent empty, or
 // 0 for a number, as Postfix sends what it does not know: the client's
 // unverified PTR name (reverse_client_name is the verified one, or
-// "unknown"), the SIZE= of MAIL (size is 0 but at END-OF-MESSAGE), the
-// AUTH= sender, client certificates, the TLS cipher and key size, ETRN,
-// stress, and Postfix's compatibility_level and mail_version.
+// "unknown"), client certificates, ETRN, stress, and Postfix's
+// compatibility_level and mail_version.
 func (p *Plugin) encode(t *sdk.Txn, q query) []byte {
 	s := &t.Session
 	name := s.ClientName
@@ -75,28 +76,57 @@ func (p *Plugin) encode(t *sdk.Txn, q query) []byte {
 	attr("recipient_count", strconv.Itoa(count))
 	attr("queue_id", t.Envelope.QueueID)
 	attr("instance", instance(s))
-	attr("size", strconv.FormatInt(q.size, 10))
+	attr("size", size(t, q))
 	attr("etrn_domain", "")
 	attr("stress", "")
 	attr("sasl_method", s.AuthMech)
 	attr("sasl_username", s.AuthUser)
-	attr("sasl_sender", "")
+	attr("sasl_sender", saslSender(t))
 	attr("ccert_subject", "")
 	attr("ccert_issuer", "")
 	attr("ccert_fingerprint", "")
 	attr("ccert_pubkey_fingerprint", "")
 	if s.TLS {
+		// The cipher by its OpenSSL name and its key size, as Postfix
+		// logs them ("TLSv1.2 with cipher ECDHE-RSA-AES256-GCM-SHA384
+		// (256/256 bits)").
 		attr("encryption_protocol", s.TLSVersion)
+		attr("encryption_cipher", tlscipher.OpenSSLName(s.TLSCipher))
+		attr("encryption_keysize", strconv.Itoa(s.TLSCipherBits))
 	} else {
 		attr("encryption_protocol", "")
+		attr("encryption_cipher", "")
+		attr("encryption_keysize", "0")
 	}
-	attr("encryption_cipher", "")
-	attr("encryption_keysize", "0")
 	attr("policy_context", p.set.policyContext)
 	attr("compatibility_level", "")
 	attr("mail_version", "")
 	b.WriteByte('\n')
 	return []byte(b.String())
+}
+
+// size is the size attribute: the message's at END-OF-MESSAGE, before
+// it the size MAIL's SIZE= announced (RFC 1870), as Postfix sends its
+// msg_size; 0 without one, and before MAIL.
+func size(t *sdk.Txn, q query) string {
+	if q.state == stateEOM {
+		return strconv.FormatInt(q.size, 10)
+	}
+	if v := t.Envelope.MailParams["SIZE"]; v != "" && strings.Trim(v, "0123456789") == "" {
+		return v
+	}
+	return "0"
+}
+
+// saslSender is the sasl_sender attribute: MAIL's AUTH= as the client
+// wrote it (xtext), as Postfix's smtpd keeps it, and empty for AUTH=<>,
+// which the core also gives for a client that has not authenticated
+// (RFC 4954 §5).
+func saslSender(t *sdk.Txn) string {
+	if a := t.Envelope.MailParams["AUTH"]; a != "<>" {
+		return a
+	}
+	return ""
 }
 
 // instance is the same for every request about one message, and another

@@ -47,15 +47,17 @@ func wantAttrs(t *testing.T, what string, r serverReq, want map[string]string) {
 // TestRequestAttributes: each request carries Postfix's attributes, in
 // its order, with what Sluice knows of the session and the message,
 // and empty (or 0) what it does not: at RCPT the recipient asked about,
-// no count; at END-OF-MESSAGE the one recipient, the count, the queue
-// id and the size.
+// no count, MAIL's SIZE= and AUTH=, the cipher as Postfix names it and
+// its key size; at END-OF-MESSAGE the one recipient, the count, the
+// queue id and the message's size.
 func TestRequestAttributes(t *testing.T) {
 	srv := newServer(t)
 	_, h, _ := newStage(t, srv, `, "hooks": ["rcpt", "end-of-data"], "skip_authenticated": false, "policy_context": "submission"`)
 	tx := sdktest.NewTxn("alice@origin.test")
 	tx.Session = sdk.Session{ID: "S1", ClientIP: "192.0.2.7", ClientPort: 41000, ClientName: "mail.origin.test",
-		Helo: "mail.origin.test", TLS: true, TLSVersion: "TLSv1.3", AuthUser: "alice", AuthMech: "PLAIN",
-		LocalIP: "198.51.100.1", LocalPort: 587, Transaction: 3}
+		Helo: "mail.origin.test", TLS: true, TLSVersion: "TLSv1.2", TLSCipher: "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+		TLSCipherBits: 256, AuthUser: "alice", AuthMech: "PLAIN", LocalIP: "198.51.100.1", LocalPort: 587, Transaction: 3}
+	tx.Envelope.MailParams = map[string]string{"SIZE": "1234", "BODY": "8BITMIME", "AUTH": "e+3Dmc2@origin.test"}
 
 	h.Rcpt(tx, "bob@example.org")
 	wantAttrs(t, "RCPT", srv.last(), map[string]string{
@@ -63,10 +65,10 @@ func TestRequestAttributes(t *testing.T) {
 		"client_address": "192.0.2.7", "client_name": "mail.origin.test", "client_port": "41000",
 		"reverse_client_name": "mail.origin.test", "server_address": "198.51.100.1", "server_port": "587",
 		"helo_name": "mail.origin.test", "sender": "alice@origin.test", "recipient": "bob@example.org",
-		"recipient_count": "0", "queue_id": "", "instance": "S1.3", "size": "0", "etrn_domain": "",
-		"stress": "", "sasl_method": "PLAIN", "sasl_username": "alice", "sasl_sender": "",
-		"ccert_subject": "", "encryption_protocol": "TLSv1.3", "encryption_cipher": "",
-		"encryption_keysize": "0", "policy_context": "submission", "compatibility_level": "", "mail_version": "",
+		"recipient_count": "0", "queue_id": "", "instance": "S1.3", "size": "1234", "etrn_domain": "",
+		"stress": "", "sasl_method": "PLAIN", "sasl_username": "alice", "sasl_sender": "e+3Dmc2@origin.test",
+		"ccert_subject": "", "encryption_protocol": "TLSv1.2", "encryption_cipher": "ECDHE-RSA-AES256-GCM-SHA384",
+		"encryption_keysize": "256", "policy_context": "submission", "compatibility_level": "", "mail_version": "",
 	})
 
 	tx.Envelope.Rcpts = []sdk.Recipient{{Addr: "bob@example.org"}}
@@ -89,8 +91,41 @@ func TestRequestAttributes(t *testing.T) {
 	h.Rcpt(tx, "bob@example.org")
 	wantAttrs(t, "plain RCPT", srv.last(), map[string]string{
 		"client_name": "unknown", "reverse_client_name": "unknown", "sender": "",
-		"encryption_protocol": "", "sasl_method": "", "sasl_username": "", "policy_context": "submission",
+		"encryption_protocol": "", "encryption_cipher": "", "encryption_keysize": "0",
+		"sasl_method": "", "sasl_username": "", "sasl_sender": "", "size": "0", "policy_context": "submission",
 	})
+}
+
+// TestRequestSize: size is MAIL's SIZE= from MAIL to DATA, as Postfix
+// sends its msg_size, and the message's at END-OF-MESSAGE; 0 before MAIL
+// and without SIZE= (or with one a stage wrote wrong). AUTH=<> (also
+// what the core gives for a client that has not authenticated) is no
+// sasl_sender.
+func TestRequestSize(t *testing.T) {
+	srv := newServer(t)
+	_, h, _ := newStage(t, srv, `, "hooks": ["connect", "mail", "rcpt", "data", "end-of-data"]`)
+	tx := sdktest.NewTxn("a@origin.test")
+	h.Connect(tx.Session)
+	tx.Envelope.MailParams = map[string]string{"SIZE": "52428800", "AUTH": "<>"}
+	h.Mail(tx)
+	h.Rcpt(tx, "b@example.org")
+	tx.Envelope.Rcpts = []sdk.Recipient{{Addr: "b@example.org"}}
+	msg := "Subject: 1\r\n\r\nhi\r\n"
+	h.Data(tx, []byte(msg))
+	tx.Envelope.MailParams = map[string]string{"SIZE": "12k"}
+	h.Mail(tx)
+	tx.Envelope.MailParams = nil
+	h.Mail(tx)
+	var got []string
+	for _, r := range srv.requests() {
+		got = append(got, fmt.Sprintf("%s size=%s sasl_sender=%s", r.attrs["protocol_state"], r.attrs["size"], r.attrs["sasl_sender"]))
+	}
+	want := []string{"CONNECT size=0 sasl_sender=", "MAIL size=52428800 sasl_sender=", "RCPT size=52428800 sasl_sender=",
+		"DATA size=52428800 sasl_sender=", fmt.Sprintf("END-OF-MESSAGE size=%d sasl_sender=", len(msg)),
+		"MAIL size=0 sasl_sender=", "MAIL size=0 sasl_sender="}
+	if !slices.Equal(got, want) {
+		t.Errorf("requests\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
 
 // TestRequestFraming: a value with a line break (a HELO name or AUTH

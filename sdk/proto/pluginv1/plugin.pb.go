@@ -574,7 +574,17 @@ type Session struct {
 	// every later hook of the session; at deliver and bounce, those of the
 	// session the message came in, as they stood when it was queued. Sent
 	// only when there are some.
-	Notes         map[string]string `protobuf:"bytes,15,rep,name=notes,proto3" json:"notes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Notes map[string]string `protobuf:"bytes,15,rep,name=notes,proto3" json:"notes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The TLS cipher suite by its IANA name (TLS_AES_128_GCM_SHA256,
+	// TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384), as Go's tls.CipherSuiteName and
+	// the Received field's tls clause (RFC 8314 section 4.3) name it; Postfix
+	// logs the OpenSSL name, which is the same for TLS 1.3 suites. Set with
+	// tls_version: from connect on an implicit-TLS listener, from the HELO
+	// after STARTTLS. Empty without TLS and from a core older than this field.
+	TlsCipher string `protobuf:"bytes,16,opt,name=tls_cipher,json=tlsCipher,proto3" json:"tls_cipher,omitempty"`
+	// The key size of tls_cipher's cipher in bits (128, 256), as Postfix's
+	// {cipher_bits} milter macro; 0 without TLS.
+	TlsCipherBits uint32 `protobuf:"varint,17,opt,name=tls_cipher_bits,json=tlsCipherBits,proto3" json:"tls_cipher_bits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -714,6 +724,20 @@ func (x *Session) GetNotes() map[string]string {
 	return nil
 }
 
+func (x *Session) GetTlsCipher() string {
+	if x != nil {
+		return x.TlsCipher
+	}
+	return ""
+}
+
+func (x *Session) GetTlsCipherBits() uint32 {
+	if x != nil {
+		return x.TlsCipherBits
+	}
+	return 0
+}
+
 type Recipient struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Addr   string                 `protobuf:"bytes,1,opt,name=addr,proto3" json:"addr,omitempty"`
@@ -791,11 +815,18 @@ func (x *Recipient) GetRouteSetByOther() bool {
 
 // Envelope is the transaction as earlier stages left it.
 type Envelope struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MailFrom      string                 `protobuf:"bytes,1,opt,name=mail_from,json=mailFrom,proto3" json:"mail_from,omitempty"`
-	MailParams    map[string]string      `protobuf:"bytes,2,rep,name=mail_params,json=mailParams,proto3" json:"mail_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Rcpts         []*Recipient           `protobuf:"bytes,3,rep,name=rcpts,proto3" json:"rcpts,omitempty"`
-	QueueId       string                 `protobuf:"bytes,4,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	MailFrom string                 `protobuf:"bytes,1,opt,name=mail_from,json=mailFrom,proto3" json:"mail_from,omitempty"`
+	// The MAIL command's ESMTP parameters, at the mail, rcpt and data hooks:
+	// each keyword, upper case, to its value in the command's form, empty for
+	// a keyword without one. RET and ENVID (xtext; RFC 3461 section 4), SIZE
+	// (digits, RFC 1870; left out when 0), BODY (7BIT, 8BITMIME, BINARYMIME),
+	// SMTPUTF8 and REQUIRETLS (no value), AUTH (RFC 4954 section 5: the
+	// submitter's mailbox as xtext, "<>" when the client gave <> or has not
+	// authenticated). None at deliver and bounce.
+	MailParams    map[string]string `protobuf:"bytes,2,rep,name=mail_params,json=mailParams,proto3" json:"mail_params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Rcpts         []*Recipient      `protobuf:"bytes,3,rep,name=rcpts,proto3" json:"rcpts,omitempty"`
+	QueueId       string            `protobuf:"bytes,4,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2988,7 +3019,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fdirect_pipes\x18\t \x01(\bR\vdirectPipes\x12\x1d\n" +
 	"\n" +
 	"dials_host\x18\n" +
-	" \x01(\bR\tdialsHost\"\x8a\x04\n" +
+	" \x01(\bR\tdialsHost\"\xd1\x04\n" +
 	"\aSession\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\tclient_ip\x18\x02 \x01(\tR\bclientIp\x12\x1f\n" +
@@ -3009,7 +3040,10 @@ const file_plugin_proto_rawDesc = "" +
 	"local_port\x18\f \x01(\rR\tlocalPort\x12!\n" +
 	"\frelay_client\x18\r \x01(\bR\vrelayClient\x12 \n" +
 	"\vtransaction\x18\x0e \x01(\rR\vtransaction\x12:\n" +
-	"\x05notes\x18\x0f \x03(\v2$.sluice.plugin.v1.Session.NotesEntryR\x05notes\x1a8\n" +
+	"\x05notes\x18\x0f \x03(\v2$.sluice.plugin.v1.Session.NotesEntryR\x05notes\x12\x1d\n" +
+	"\n" +
+	"tls_cipher\x18\x10 \x01(\tR\ttlsCipher\x12&\n" +
+	"\x0ftls_cipher_bits\x18\x11 \x01(\rR\rtlsCipherBits\x1a8\n" +
 	"\n" +
 	"NotesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
