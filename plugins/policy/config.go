@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -118,7 +119,16 @@ func compile(c Config) (settings, error) {
 	}
 	spec, err := sockspec.Parse(c.Server)
 	if err != nil {
-		return s, fmt.Errorf("server: %v", err)
+		// Written `server "value": why`, the form the core finds the
+		// key's line by (sdk.ConfigError.Key); sockspec's names the value.
+		why := err.Error()
+		if se := (*sockspec.Error)(nil); errors.As(err, &se) {
+			why = "must be " + se.Form
+			if se.Reason != "" {
+				why += ": " + se.Reason
+			}
+		}
+		return s, fmt.Errorf("server %q: %s", c.Server, why)
 	}
 	if spec.Network == "unix" && !filepath.IsAbs(spec.Address) {
 		// Postfix reads unix:private/policy under its queue directory,
@@ -191,10 +201,10 @@ func (s *settings) compileHooks(hooks []string) error {
 	for _, h := range hooks {
 		i := slices.IndexFunc(hookStates, func(hs struct{ hook, state string }) bool { return hs.hook == h })
 		if i < 0 {
-			return fmt.Errorf("hooks: %q: want %s", h, hookNames())
+			return fmt.Errorf("hooks %q: want %s", h, hookNames())
 		}
 		if s.states[hookStates[i].state] {
-			return fmt.Errorf("hooks: %q twice", h)
+			return fmt.Errorf("hooks %q: named twice", h)
 		}
 		s.states[hookStates[i].state] = true
 	}
