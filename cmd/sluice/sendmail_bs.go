@@ -62,7 +62,7 @@ func relayCommands(stdin io.Reader, conn net.Conn, srv *serverReplies) (quit boo
 		return false
 	}
 	for {
-		line, _, err := copyLine(in, out)
+		line, _, err := copyLine(in, out, false)
 		if err != nil {
 			_ = out.Flush()
 			return false
@@ -105,26 +105,41 @@ func relayCommands(stdin io.Reader, conn net.Conn, srv *serverReplies) (quit boo
 }
 
 // copyLine passes one line of stdin on, up to and with its LF: the
-// daemon ends a command at a bare LF too, and the bytes go as they are.
-// It returns the line if it fit in in's buffer (nil for a longer one),
-// whether it ended in CRLF, and an error when stdin ended (what came of
-// the line passed on) or a write failed.
-func copyLine(in *bufio.Reader, out *bufio.Writer) (line []byte, crlf bool, err error) {
+// daemon ends a command at a bare LF too, and a command's bytes go as
+// they are. With fixLF, a line ended by a bare LF goes on ended by CRLF,
+// as a message's lines must reach the daemon (it refuses a bare LF in a
+// message, RFC 5321 §2.3.8) and as Postfix's -bs takes them. It returns
+// the line as read if it fit in in's buffer (nil for a longer one),
+// whether it went on ended by CRLF, and an error when stdin ended (what
+// came of the line passed on) or a write failed.
+func copyLine(in *bufio.Reader, out *bufio.Writer, fixLF bool) (line []byte, crlf bool, err error) {
 	var last byte // the last octet of a long line's previous piece
 	for long := false; ; long = true {
 		l, err := in.ReadSlice('\n')
-		if _, werr := out.Write(l); werr != nil {
+		n := len(l)
+		if err == nil {
+			crlf = n >= 2 && l[n-2] == '\r' || n == 1 && last == '\r'
+		}
+		w := l
+		if err == nil && fixLF && !crlf {
+			w = l[:n-1]
+		}
+		if _, werr := out.Write(w); werr != nil {
 			return nil, false, werr
 		}
+		if len(w) < n {
+			if _, werr := out.WriteString("\r\n"); werr != nil {
+				return nil, false, werr
+			}
+			crlf = true
+		}
 		if err == bufio.ErrBufferFull {
-			last = l[len(l)-1]
+			last = l[n-1]
 			continue
 		}
 		if err != nil {
 			return nil, false, err
 		}
-		n := len(l)
-		crlf = n >= 2 && l[n-2] == '\r' || n == 1 && last == '\r'
 		if long {
 			return nil, crlf, nil
 		}
@@ -132,20 +147,21 @@ func copyLine(in *bufio.Reader, out *bufio.Writer) (line []byte, crlf bool, err 
 	}
 }
 
-// relayMessage passes the message after DATA's 354 on as it is, dot-
-// stuffing and all, up to and with the "." line that ends it, and
-// reports whether it got there. The end is the daemon's: ".\r\n" at the
-// message's start or after a CRLF (RFC 5321 §4.1.1.4); after a bare LF it
-// is text there (SMTP smuggling), so it is here, or the relay would wait
-// for a reply the daemon does not send.
+// relayMessage passes the message after DATA's 354 on, dot-stuffing
+// and all, its lines ended by CRLF (a bare LF becomes CRLF: a script's
+// printf '...\n' is a local user's message, not SMTP smuggling), up to
+// and with the "." line that ends it, and reports whether it got there.
+// The end is the daemon's: ".\r\n" at the message's start or after a
+// CRLF (RFC 5321 §4.1.1.4); a "." after a lone CR is text there, so it is
+// here, or the relay would wait for a reply the daemon does not send.
 func relayMessage(in *bufio.Reader, out *bufio.Writer) bool {
 	start := true // at the start of a line, after a CRLF
 	for {
-		line, crlf, err := copyLine(in, out)
+		line, crlf, err := copyLine(in, out, true)
 		if err != nil {
 			return false
 		}
-		if start && bytes.Equal(line, []byte(".\r\n")) {
+		if start && (bytes.Equal(line, []byte(".\r\n")) || bytes.Equal(line, []byte(".\n"))) {
 			return true
 		}
 		start = crlf

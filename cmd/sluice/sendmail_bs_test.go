@@ -94,22 +94,42 @@ func TestSendmailBSWholeSessionAtOnce(t *testing.T) {
 	}
 }
 
-// The message ends where the daemon ends it, at ".\r\n" after a CRLF:
-// after a bare LF, or after a dot-CR that is no line end, a "." line is
-// text to the daemon (which refuses the bare LF and CR at the end), and
+// A session written with bare LFs throughout, as printf '...\n' in a
+// script writes it, is taken as Postfix's -bs takes it: the message's
+// lines go on ended by CRLF (the daemon refuses a bare LF in a message),
+// a "." line ended by LF ends it, and dot-stuffing is kept.
+func TestSendmailBSBareLFMessage(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	addr := startSinkDaemon(t, sink)
+	session := "HELO app.test\nMAIL FROM:<app@sluice.test>\nRCPT TO:<bob@remote.test>\nDATA\n" +
+		"Subject: bare\n\nline one\n..dotted\nline three\r\n.\nQUIT\n"
+	code, out := runBS(t, addr, strings.NewReader(session))
+	codes, rest := replyCodes(out)
+	if want := []string{"220", "250", "250", "250", "354", "250", "221"}; code != exOK || !slices.Equal(codes, want) || rest != "" {
+		t.Fatalf("exit %d, replies %v (then %q), want %v:\n%s", code, codes, rest, want, out)
+	}
+	got := string(sink.WaitN(t, 1, 10*time.Second)[0].Data)
+	if !strings.HasSuffix(got, "Subject: bare\r\n\r\nline one\r\n.dotted\r\nline three\r\n") {
+		t.Fatalf("delivered %q", got)
+	}
+}
+
+// The message ends where the daemon ends it, at "." and a line end after
+// a line end: after a lone CR, or a dot-CR that is no line end, a "."
+// line is text to the daemon (which refuses the bare CR at the end), and
 // the relay waits for the real end, not for a reply that never comes.
 func TestSendmailBSMessageEndsAsTheDaemonSays(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	addr := startSinkDaemon(t, sink)
 	session := "HELO app.test\r\nMAIL FROM:<app@sluice.test>\r\nRCPT TO:<bob@remote.test>\r\nDATA\r\n" +
-		"Subject: bare\r\n\r\nbare\n.\r\n.\rx\r\n\r\r\n.\r\nQUIT\r\n"
+		"Subject: cr\r\n\r\nlone\r.\r\n.\rx\r\n\r\r\n.\r\nQUIT\r\n"
 	code, out := runBS(t, addr, strings.NewReader(session))
 	codes, rest := replyCodes(out)
 	if want := []string{"220", "250", "250", "250", "354", "550", "221"}; code != exOK || !slices.Equal(codes, want) || rest != "" {
 		t.Fatalf("exit %d, replies %v (then %q), want %v:\n%s", code, codes, rest, want, out)
 	}
 	if !strings.Contains(out, "\r\n550 5.5.2 Message contains bare CR or LF") {
-		t.Errorf("not the bare LF refusal:\n%s", out)
+		t.Errorf("not the bare CR refusal:\n%s", out)
 	}
 }
 
