@@ -16,9 +16,10 @@ import (
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
-// A reload that takes longer than the admin client's usual 30 s (here two
-// plugin stages that take 16 s each to start, within their handshake's
-// 20 s) is waited for: `sluice reload`
+// A reload that takes longer than the admin client's usual 30 s (here three
+// plugin stages that take 11 s each to start, within their handshake's
+// 20 s with room for a loaded machine to start the plugin after the
+// wait) is waited for: `sluice reload`
 // says "reloaded" and exits 0. It used to give up at 30 s with "daemon
 // unreachable" (exit 2) while the daemon went on and applied the reload.
 func TestReloadCommandWaitsForSlowReload(t *testing.T) {
@@ -26,9 +27,9 @@ func TestReloadCommandWaitsForSlowReload(t *testing.T) {
 		t.Skip("spawns processes and takes over 30 s")
 	}
 	dir := t.TempDir()
-	// The plugin starts at once, but takes 16 s once "slow" exists. Two
+	// The plugin starts at once, but takes 11 s once "slow" exists. Two
 	// copies: a reload that names the other one restarts the stages.
-	script := fmt.Sprintf("#!/bin/sh\nif [ -e %s/slow ]; then sleep 16; fi\nSLUICE_TEST_MAIN=1 exec %s plugin serve headers\n",
+	script := fmt.Sprintf("#!/bin/sh\nif [ -e %s/slow ]; then sleep 11; fi\nSLUICE_TEST_MAIN=1 exec %s plugin serve headers\n",
 		dir, os.Args[0])
 	for _, name := range []string{"plugin-a", "plugin-b"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(script), 0o755); err != nil {
@@ -45,7 +46,7 @@ func TestReloadCommandWaitsForSlowReload(t *testing.T) {
 	withStage := func(plugin string) {
 		t.Helper()
 		src := string(base)
-		for _, name := range []string{"slow1", "slow2"} {
+		for _, name := range []string{"slow1", "slow2", "slow3"} {
 			src += fmt.Sprintf("\n[[stage]]\nname = %q\nplugin = %q\n", name, filepath.Join(dir, plugin))
 		}
 		if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
