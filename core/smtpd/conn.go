@@ -74,9 +74,9 @@ type conn struct {
 	// session's goroutine.
 	xhelo  *string
 	xproto string
-	// xclientOpen: an XCLIENT was answered and no HELO or EHLO has come
-	// since, so the next XCLIENT adds to what it said (adopt). Set and
-	// read on the session's goroutine.
+	// xclientOpen: an XCLIENT was answered, it gave no ADDR, and neither
+	// HELO, EHLO nor STARTTLS has come since, so the next XCLIENT adds to
+	// what it said (adopt). Set and read on the session's goroutine.
 	xclientOpen bool
 
 	mu          sync.Mutex
@@ -315,11 +315,16 @@ func (c *conn) sayGoodbye() {
 	c.stopReading()
 }
 
-// encrypted marks TLS as running over the connection.
+// encrypted marks TLS as running over the connection. Called at the
+// handshake (serverTLS), by admit before go-smtp has the connection or
+// on the session's goroutine, and by NewSession.
 func (c *conn) encrypted() {
 	c.mu.Lock()
 	c.tls = true
 	c.mu.Unlock()
+	// STARTTLS ends a run of XCLIENTs: one after it starts afresh, what
+	// came before TLS forgotten (RFC 3207 §4.2).
+	c.xclientOpen = false
 }
 
 // stopReading makes go-smtp's next read see the end of stream, so it ends

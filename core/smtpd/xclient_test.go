@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -285,6 +286,37 @@ func TestXClientBeforeEHLO(t *testing.T) {
 	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
 	waitLog(t, h, "msg=xclient listener=mx client=198.51.100.3 proxy=127.0.0.1 local=")
+}
+
+// A run of XCLIENTs before EHLO ends at the one that gives ADDR, which
+// XCLIENT_README has a proxy send last, and at STARTTLS: the XCLIENT
+// after either starts afresh, as Postfix's does, so a proxy naming
+// another client without LOGIN does not pass the last one's user on.
+func TestXClientRunEnds(t *testing.T) {
+	tlsOpt, clientTLS := withSTARTTLS(t)
+	h := start(t, withXClient("127.0.0.0/8"), tlsOpt)
+
+	d := h.dialAs("127.0.0.1")
+	d.cmd("XCLIENT HELO=client.helo.test LOGIN=a@example.org ADDR=127.0.0.5", "220 mx.test ESMTP")
+	d.cmd("XCLIENT ADDR=198.51.100.4", "220 mx.test ESMTP")
+	waitLog(t, h, "msg=xclient listener=mx client=198.51.100.4 proxy=127.0.0.5 local=")
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+
+	d = h.dialAs("127.0.0.1")
+	d.cmd("XCLIENT HELO=client.helo.test LOGIN=a@example.org", "220 mx.test ESMTP")
+	d.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
+	tc := tls.Client(d.c, clientTLS)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	d = newDialog(t, tc)
+	d.cmd("XCLIENT ADDR=198.51.100.5", "220 mx.test ESMTP")
+	waitLog(t, h, "msg=xclient listener=mx client=198.51.100.5 proxy=127.0.0.1 local=")
+	d.ehlo()
+	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
 }
 
 // refuseClient is a connect hook that refuses one address.

@@ -57,12 +57,12 @@ func (s *session) XClient(attrs []smtp.XClientAttr) (*smtp.SMTPError, error) {
 // limits, the stages and milters, Received and the logs all see it. What
 // x does not give is kept (its name is looked up anew for a new address),
 // as Postfix's smtpd keeps it, but for HELO, PROTO and LOGIN, which last
-// until the next XCLIENT only if it gives them again, unless that XCLIENT
-// comes before any EHLO (xclientOpen): a proxy splits its attributes
-// over XCLIENTs sent one after the other, and XCLIENT_README has it send
-// HELO and PROTO first. It returns the
-// refusal the new client gets in place of the greeting: a connection
-// limit's, or the connect hook's.
+// until the next XCLIENT only if it gives them again, unless the run of
+// XCLIENTs is still open (xclientOpen): a proxy splits its attributes
+// over XCLIENTs sent one after the other, HELO and PROTO first and ADDR
+// last, as XCLIENT_README has it. It returns the refusal the new client
+// gets in place of the greeting: a connection limit's, or the connect
+// hook's.
 func (c *conn) adopt(x *xclient) *reply.Reply {
 	srv := c.srv
 	// The stages' and milters' session of the client before ends here
@@ -123,7 +123,10 @@ func (c *conn) adopt(x *xclient) *reply.Reply {
 			c.info.AuthUser, c.info.AuthMech = *x.login, "XCLIENT"
 		}
 	}
-	c.xclientOpen = true
+	// ADDR, which a split XCLIENT sends last, ends the run: an XCLIENT
+	// after it names another client, who has no HELO or LOGIN unless it
+	// gives them, as in Postfix.
+	c.xclientOpen = x.addr == nil
 	c.logXClient()
 	// Counted under the new client from now on, and limited as a client
 	// connecting now would be.
