@@ -119,7 +119,7 @@ name = "mx"
 listen = %q
 [delivery]
 relay = %q
-`, relayNets, adminAddr, smtpAddr, sink)), 0o600)
+%s`, relayNets, adminAddr, smtpAddr, sink, loopbackDNS(t, ""))), 0o600)
 	cmd := exec.Command(bin, "serve", "-c", cfg)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
@@ -148,6 +148,18 @@ relay = %q
 	})
 	waitPort(t, smtpAddr, done)
 	return smtpAddr, adminAddr
+}
+
+// loopbackDNS is the [dns] table of a Sluice config: a miekg/dns server
+// on loopback that knows no name (every question NXDOMAIN), so that no
+// interop test asks the system resolver (the client's name, an MX); ""
+// when the stages given already have their own [dns].
+func loopbackDNS(t *testing.T, stages string) string {
+	t.Helper()
+	if strings.HasPrefix(stages, "[dns]") || strings.Contains(stages, "\n[dns]") {
+		return ""
+	}
+	return fmt.Sprintf("[dns]\nservers = [%q]\n", testlib.NewDNS(t).Addr)
 }
 
 // waitDumps waits for n message files in dir and returns their contents.

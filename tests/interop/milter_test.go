@@ -76,7 +76,8 @@ name = "mx"
 listen = %q
 [delivery]
 relay = %q
-%s`, filepath.Join(dir, "data"), adminAddr, smtpAddr, sink, stages)), 0o600)
+%s
+%s`, filepath.Join(dir, "data"), adminAddr, smtpAddr, sink, stages, loopbackDNS(t, stages))), 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
