@@ -78,6 +78,12 @@ type conn struct {
 	// HELO, EHLO nor STARTTLS has come since, so the next XCLIENT adds to
 	// what it said (adopt). Set and read on the session's goroutine.
 	xclientOpen bool
+	// xclientPeer is the client that sent the connection's first
+	// XCLIENT: its TCP peer, or the client a PROXY header named. Every
+	// later XCLIENT comes from it too, whatever client the one before
+	// named, so it stays the session's Proxy (adopt). Zero before the
+	// first XCLIENT. Set and read on the session's goroutine.
+	xclientPeer netip.AddrPort
 
 	mu          sync.Mutex
 	inTxn       bool // between an accepted MAIL and the end of the transaction
@@ -320,11 +326,17 @@ func (c *conn) sayGoodbye() {
 // on the session's goroutine, and by NewSession.
 func (c *conn) encrypted() {
 	c.mu.Lock()
+	first := !c.tls
 	c.tls = true
 	c.mu.Unlock()
 	// STARTTLS ends a run of XCLIENTs: one after it starts afresh, what
 	// came before TLS forgotten (RFC 3207 §4.2).
 	c.xclientOpen = false
+	if first {
+		// Once, at the handshake: NewSession's call comes at every EHLO
+		// under TLS, after an XCLIENT sent under TLS too.
+		c.xclientStartTLS()
+	}
 }
 
 // stopReading makes go-smtp's next read see the end of stream, so it ends

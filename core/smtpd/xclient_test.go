@@ -299,7 +299,7 @@ func TestXClientRunEnds(t *testing.T) {
 	d := h.dialAs("127.0.0.1")
 	d.cmd("XCLIENT HELO=client.helo.test LOGIN=a@example.org ADDR=127.0.0.5", "220 mx.test ESMTP")
 	d.cmd("XCLIENT ADDR=198.51.100.4", "220 mx.test ESMTP")
-	waitLog(t, h, "msg=xclient listener=mx client=198.51.100.4 proxy=127.0.0.5 local=")
+	waitLog(t, h, "msg=xclient listener=mx client=198.51.100.4 proxy=127.0.0.1 local=")
 	d.ehlo()
 	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
@@ -317,6 +317,27 @@ func TestXClientRunEnds(t *testing.T) {
 	d.ehlo()
 	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+}
+
+// A chain of XCLIENTs comes from one peer: the proxy the log and the
+// stages see is that peer, not the client the XCLIENT before named
+// (127.0.0.5, in xclient_hosts and so allowed the next).
+func TestXClientChainProxyIsThePeer(t *testing.T) {
+	p := &testPolicy{}
+	h := start(t, withXClient("127.0.0.0/8"), func(o *Options) { o.Policy = p })
+	d := h.dialAs("127.0.0.1")
+	d.ehlo()
+	d.cmd("XCLIENT ADDR=127.0.0.5 PORT=2525", "220 mx.test ESMTP")
+	d.ehlo()
+	d.cmd("XCLIENT ADDR=198.51.100.4 PORT=4242", "220 mx.test ESMTP")
+	waitLog(t, h, "msg=xclient listener=mx client=198.51.100.4 proxy=127.0.0.1 local=")
+	d.ehlo()
+	p.mu.Lock()
+	info := p.lastInfo
+	p.mu.Unlock()
+	if info.Client != netip.MustParseAddrPort("198.51.100.4:4242") || info.Proxy != tcpAddrPort(d.c.LocalAddr()) {
+		t.Errorf("client %v, proxy %v; want 198.51.100.4:4242 and the peer %v", info.Client, info.Proxy, d.c.LocalAddr())
+	}
 }
 
 // refuseClient is a connect hook that refuses one address.
@@ -431,9 +452,9 @@ func TestXClientValuesAsPostfixDecodesThem(t *testing.T) {
 
 // On a tls_required listener XCLIENT waits for TLS, as in Postfix, whose
 // smtpd_tls_security_level = encrypt answers it 530 before STARTTLS: the
-// client a proxy names, and the user its LOGIN authenticates, are not
-// taken in the clear, where the session they start would then outlive
-// STARTTLS (RFC 3207 §4.2 has what came before TLS forgotten).
+// client a proxy names is not taken in the clear, where it would then
+// outlive STARTTLS, as in Postfix (the LOGIN does not: RFC 3207 §4.2 has
+// what came before TLS forgotten, TestXClientForgottenAtSTARTTLS).
 func TestXClientNeedsTLSWhereRequired(t *testing.T) {
 	certFile, keyFile, clientTLS := testCert(t)
 	h := start(t, withXClient("127.0.0.1/32"), requireTLS(certFile, keyFile))

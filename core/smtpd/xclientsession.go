@@ -72,6 +72,9 @@ func (c *conn) adopt(x *xclient) *reply.Reply {
 		srv.policy.Close(&c.info)
 		c.info.State = nil
 	}
+	if !c.xclientPeer.IsValid() {
+		c.xclientPeer = c.info.Client
+	}
 	client, local, name := c.info.Client, c.info.Local, c.info.ClientName
 	if x.addr != nil {
 		// A new address: its port is unknown unless PORT gives it, its
@@ -97,13 +100,19 @@ func (c *conn) adopt(x *xclient) *reply.Reply {
 		local = netip.AddrPortFrom(local.Addr(), *x.destPort)
 	}
 	if client != c.info.Client {
-		c.relayedBy(proxyHeader{Source: client, Dest: local})
+		// Where relayedBy puts a PROXY header's client, but the proxy is
+		// the peer that sent the XCLIENTs, not the client the one before
+		// this named: a chain of them comes from one connection.
+		c.clientMu.Lock()
+		c.info.Client, c.info.Local = client, local
+		c.clientMu.Unlock()
+		c.info.Proxy = c.xclientPeer
 	} else {
 		// NAME, HELO or LOGIN alone: the peer is still the client, and
 		// not its own proxy (proxyOwn, a health check's mark).
 		c.info.Local = local
-		c.info.RelayClient = srv.inRelayNetworks(&c.info)
 	}
+	c.info.RelayClient = srv.inRelayNetworks(&c.info)
 	c.info.ClientName = name
 	// Postfix 3.7 resets them (helo_reset, smtpd_sasl_auth_reset) at
 	// every XCLIENT that does not give them, and so loses a LOGIN sent
@@ -136,6 +145,23 @@ func (c *conn) adopt(x *xclient) *reply.Reply {
 		return r
 	}
 	return c.l.connectRefusal(c)
+}
+
+// xclientStartTLS forgets, at STARTTLS, what XCLIENT said in the clear of
+// the client's greeting and login: RFC 3207 §4.2 has the server discard
+// what it learnt from the client before TLS. Postfix's STARTTLS likewise
+// drops the HELO name (starttls_cmd: helo_reset) and, where SASL is on,
+// the login (smtpd_start_tls: smtpd_sasl_auth_reset), and its EHLO under
+// TLS makes the protocol ESMTP. The client's address, name and port,
+// the proxy's word on who connected, stay, as in Postfix. Under TLS the
+// session is then no one's until its own AUTH or another XCLIENT: it
+// relays only from relay_networks, [auth] senders leaves it alone, and
+// Received has no ESMTPA of the login before.
+func (c *conn) xclientStartTLS() {
+	c.xhelo, c.xproto = nil, ""
+	if c.info.AuthMech == "XCLIENT" {
+		c.info.AuthUser, c.info.AuthMech = "", ""
+	}
 }
 
 // logXClient logs the client XCLIENT named, and the proxy that named it:
