@@ -253,6 +253,13 @@ func fallbackCases(t testing.TB) []fallbackCase {
 		{"unknown frame field", cat(hook, tag(nil, 12, protowire.VarintType), []byte{1})},
 		{"unknown session field", cat([]byte{0x08, 0x01}, msg(2, msg(2, []byte("\x0a\x01s\x78\x01"))))},
 		{"wrong wire type transaction", cat([]byte{0x08, 0x01}, msg(2, msg(2, []byte("\x0a\x01s\x72\x00"))))},
+		// A core newer than this SDK sends Session fields it does not
+		// know (tls_cipher and tls_cipher_bits were such, 16 and 17).
+		{"unknown session field 18", cat([]byte{0x08, 0x01}, msg(2, msg(2, cat([]byte("\x0a\x01s"), tag(nil, 18, protowire.VarintType), []byte{1}))))},
+		{"unknown session field 18 bytes", cat([]byte{0x08, 0x01}, msg(2, msg(2, cat([]byte("\x0a\x01s"), msg(18, []byte("x"))))))},
+		{"wrong wire type tls_cipher", cat([]byte{0x08, 0x01}, msg(2, msg(2, cat([]byte("\x0a\x01s"), tag(nil, 16, protowire.VarintType), []byte{1}))))},
+		{"wrong wire type tls_cipher_bits", cat([]byte{0x08, 0x01}, msg(2, msg(2, cat([]byte("\x0a\x01s"), msg(17, nil)))))},
+		{"invalid UTF-8 tls_cipher", cat([]byte{0x08, 0x01}, msg(2, msg(2, cat([]byte("\x0a\x01s"), msg(16, []byte("\xff"))))))},
 		{"unknown recipient field", msg(2, msg(4, []byte{0x28, 0x01}))},
 		{"wrong wire type route_set_by_other", msg(2, msg(4, []byte{0x22, 0x00}))},
 		{"unknown entry field", msg(2, msg(3, msg(2, []byte("\x0a\x01k\x12\x01v\x1a\x01x"))))},

@@ -12,7 +12,7 @@ import (
 // fields the hand-written encoder writes.
 func encodeCase(a, b, c string, port int, tls bool) ([]HookCall, *Txn, *Message) {
 	s := Session{ID: a, ClientIP: "192.0.2.7", ClientPort: port, ClientName: b, Helo: c, TLS: tls,
-		TLSVersion: "TLS1.3", TLSCipher: "TLS_AES_256_GCM_SHA384", TLSCipherBits: 256, AuthUser: a, AuthMech: "PLAIN", Listener: "mx", LocalIP: "::1", LocalPort: 25, RelayClient: true, Transaction: port,
+		TLSVersion: "TLS1.3", TLSCipher: c, TLSCipherBits: port, AuthUser: a, AuthMech: "PLAIN", Listener: "mx", LocalIP: "::1", LocalPort: 25, RelayClient: true, Transaction: port,
 		Notes: map[string]string{"score": a, b: c}}
 	connect := &Txn{Session: Session{ID: a, ClientIP: "192.0.2.7", ClientPort: port}}
 	txn := &Txn{Session: s,

@@ -2,9 +2,11 @@ package smtpd
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -38,6 +40,8 @@ type listener struct {
 	hideClient atomic.Bool
 	// authSender is received_auth_user, taken and changed so too.
 	authSender atomic.Bool
+	// rejectBareLF is bare_newline = "reject", taken and changed so too.
+	rejectBareLF atomic.Bool
 	// proxy is proxy_protocol and proxy_timeout, taken and changed so too.
 	proxy atomic.Pointer[proxyTrust]
 	// xclient is xclient_hosts, which each XCLIENT and EHLO asks as it
@@ -80,12 +84,13 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 
 // take makes lc's tls_required, received, received_auth_user,
 // proxy_protocol, proxy_timeout, xclient_hosts, the greet_pause settings,
-// banner, reject_footer and forbid_unauth_pipelining the listener's, and
-// certs (unless nil) what its TLS serves: at its start, and at a reload
-// that keeps its socket (SetListeners).
+// banner, reject_footer, forbid_unauth_pipelining and bare_newline the
+// listener's, and certs (unless nil) what its TLS serves: at its start,
+// and at a reload that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
 	l.forbidPipelining.Store(lc.ForbidsUnauthPipelining())
+	l.rejectBareLF.Store(lc.RejectsBareNewline())
 	l.hideClient.Store(lc.Received.HidesClient())
 	l.authSender.Store(lc.ReceivedAuthUser)
 	l.proxy.Store(newProxyTrust(lc))
@@ -305,7 +310,17 @@ func (l *listener) handshake(c *conn, tc *tls.Conn) bool {
 		err = tc.SetDeadline(time.Time{})
 	}
 	if err != nil {
-		l.srv.log.Info("TLS handshake failed", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "detail", err.Error())...)
+		// A client's failure is one line at info, as Postfix logs
+		// "SSL_accept error"; a handshake Shutdown cut short (drain ends
+		// its read) is no client's, and goes to debug as a PROXY
+		// header's does.
+		c.mu.Lock()
+		level := slog.LevelInfo
+		if c.closing {
+			level = slog.LevelDebug
+		}
+		c.mu.Unlock()
+		l.srv.log.Log(context.Background(), level, "TLS handshake failed", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "detail", err.Error())...)
 		_ = tc.Close()
 		return false
 	}

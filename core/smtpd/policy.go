@@ -147,8 +147,9 @@ type MailOptions struct {
 	// SMTPUTF8 (RFC 6531 §3.4) and RequireTLS (RFC 8689 §4) say the
 	// keywords were given.
 	SMTPUTF8, RequireTLS bool
-	// Auth is AUTH= (RFC 4954 §5): the mailbox, decoded and without its
-	// angle brackets, "" for AUTH=<>; nil when absent. It is the
+	// Auth is AUTH= (RFC 4954 §5): the mailbox, xtext decoded, as a path
+	// writes it without its angle brackets (the local part quoted when
+	// it is no dot-string), "" for AUTH=<>; nil when absent. It is the
 	// client's word, whoever the client is: RFC 4954 §5 has a server
 	// take it only from a client it trusts.
 	Auth *string

@@ -137,3 +137,45 @@ func TestPolicyInfoSTARTTLS(t *testing.T) {
 		t.Errorf("the policy saw %q, want %q", got, want)
 	}
 }
+
+// AUTH= names a mailbox (RFC 4954 §5), whose local part may be a quoted
+// string: the Policy gets it in a MAIL command's form, quotes and all,
+// not go-smtp's unquoted "a b@example.org", which is no mailbox.
+func TestPolicyInfoAuthQuotedLocalPart(t *testing.T) {
+	certFile, keyFile, clientTLS := testCert(t)
+	p := &infoPolicy{}
+	h := start(t, func(o *Options) {
+		o.Config.Listeners = append(o.Config.Listeners, config.Listener{
+			Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
+		})
+		o.Policy = p
+	}, withUsers(t, map[string]string{"a@example.org": "pw"}))
+	tc, err := tls.Dial("tcp", h.addr("smtps"), clientTLS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tc.Close() })
+	d := newDialog(t, tc)
+	d.expect("220 mx.test ESMTP")
+	d.ehlo()
+	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")
+	d.cmd(`MAIL FROM:<a@example.org> AUTH=+22a+20b+5C+22c+22@example.org`, "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RSET", "250 2.0.0 Session reset")
+	d.cmd(`MAIL FROM:<a@example.org> AUTH=+22b+40c+22@example.org`, "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	d.cmd("RSET", "250 2.0.0 Session reset")
+	d.cmd(`MAIL FROM:<a@example.org> AUTH=+22plain+22@example.org`, "250 2.0.0 Roger, accepting mail from <a@example.org>")
+	want := []string{
+		`mail size=0 body= utf8=false requiretls=false auth="\"a b\\\"c\"@example.org"`,
+		`mail size=0 body= utf8=false requiretls=false auth="\"b@c\"@example.org"`,
+		`mail size=0 body= utf8=false requiretls=false auth="plain@example.org"`,
+	}
+	var got []string
+	for _, l := range p.lines() {
+		if strings.HasPrefix(l, "mail ") {
+			got = append(got, l)
+		}
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("the policy saw\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

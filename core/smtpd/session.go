@@ -235,6 +235,13 @@ func mailOptions(opts *smtp.MailOptions) MailOptions {
 	o := MailOptions{Size: opts.Size, Body: string(opts.Body), SMTPUTF8: opts.UTF8, RequireTLS: opts.RequireTLS}
 	if opts.Auth != nil {
 		a := *opts.Auth
+		if at := strings.LastIndexByte(a, '@'); at > 0 {
+			// go-smtp unquotes the local part ("a b@example.org" for
+			// "\"a b\"@example.org"), which leaves no mailbox: AUTH= is
+			// one (RFC 4954 §5), quoted as RFC 5321 §4.1.2 has it. Its
+			// domain holds no "@", so the last one ends the local part.
+			a = mailbox{Local: a[:at], Domain: a[at+1:]}.String()
+		}
 		o.Auth = &a
 	}
 	return o
