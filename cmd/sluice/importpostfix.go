@@ -79,13 +79,14 @@ type importer struct {
 	milterUsers []pfMilterUser
 	// relayNets are relay_networks as written, for permit_mynetworks.
 	relayNets []string
-	// What became of the restriction lists' elements, by pfElemKey:
-	// the filter stage's (restrOut, and filterStage its name, "" for
-	// none) and the policy stages' names; verifyParam is the list whose
-	// reject_unverified_recipient the verify stages are for, verifyNone
-	// why none was written.
-	restrOut                map[string]pfOutcome
-	filterStage             string
+	// rgroups are the imported services by the restriction lists they
+	// ask, each with what became of its lists' elements (pfRGroup.out)
+	// and its filter stage; filterStages are the stages' names.
+	rgroups      []*pfRGroup
+	filterStages []string
+	// The policy stages' names by pfElemKey of main.cf's lists;
+	// verifyParam is the list whose reject_unverified_recipient the
+	// verify stages are for, verifyNone why none was written.
 	policyNames             map[string]string
 	verifyParam, verifyNone string
 }

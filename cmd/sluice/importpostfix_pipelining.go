@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -30,7 +31,7 @@ var pfRestrictionLists = []string{
 func (im *importer) unauthPipelining() {
 	var lists []string
 	for _, prm := range pfRestrictionLists {
-		if im.p.set(prm) && slices.Contains(pfList(im.p.value(prm)), "reject_unauth_pipelining") {
+		if im.p.set(prm) && slices.ContainsFunc(pfList(im.p.value(prm)), func(r string) bool { return strings.EqualFold(r, "reject_unauth_pipelining") }) {
 			lists = append(lists, prm)
 		}
 	}
@@ -50,7 +51,60 @@ func (im *importer) unauthPipelining() {
 	}
 	if ok {
 		kv(&im.top, strings.Join(from, "; "), "forbid_unauth_pipelining", fmt.Sprint(on))
+		return
 	}
+	fmt.Fprintf(&im.top, "# %s\n", tomlComment(im.pipeliningDefault()))
+}
+
+// pfPipeliningSince is the Postfix release whose
+// smtpd_forbid_unauth_pipelining defaults to yes; the 3.5.20 to 3.8.1
+// backports default to no.
+var pfPipeliningSince = [2]int{3, 9}
+
+// pipeliningDefault says, for a main.cf that sets neither
+// smtpd_forbid_unauth_pipelining nor reject_unauth_pipelining, what its
+// Postfix did and what Sluice's default (forbid_unauth_pipelining, on)
+// does: the same from Postfix 3.9 on, a refusal where an earlier one
+// served the client. mail_version, when main.cf has it, says which
+// Postfix; compatibility_level the oldest it can be.
+func (im *importer) pipeliningDefault() string {
+	p := im.p
+	const sluice = pfForbidPipelining + " not set: Sluice's forbid_unauth_pipelining, on when not written, answers a client that sends commands ahead without PIPELINING 554 5.5.0 and closes"
+	const before = ": write forbid_unauth_pipelining = false to serve it as before"
+	if v, ok := pfVersion(p.value("mail_version")); p.set("mail_version") && ok {
+		if !pfVersionBefore(v, pfPipeliningSince) {
+			return sluice + ", as Postfix " + p.value("mail_version") + " (mail_version) does by default"
+		}
+		return sluice + "; Postfix " + p.value("mail_version") + " (mail_version) defaults to no and serves it" + before
+	}
+	if v, ok := pfVersion(p.value("compatibility_level")); p.set("compatibility_level") && ok && !pfVersionBefore(v, pfPipeliningSince) {
+		return sluice + ", as Postfix 3.9 and later (compatibility_level = " + p.value("compatibility_level") + ") do by default"
+	}
+	level := ""
+	if p.set("compatibility_level") {
+		level = " (compatibility_level = " + p.value("compatibility_level") + ": set up on that Postfix or a later one)"
+	}
+	return sluice + ", as Postfix 3.9 and later do by default; Postfix before 3.9 defaults to no and serves it" + level + before
+}
+
+// pfVersion reads a Postfix release or compatibility level: "3.7.11",
+// "3.6", "2".
+func pfVersion(s string) ([2]int, bool) {
+	var v [2]int
+	parts := strings.SplitN(strings.TrimSpace(s), ".", 3)
+	for i := 0; i < len(parts) && i < 2; i++ {
+		n, err := strconv.Atoi(parts[i])
+		if err != nil || n < 0 {
+			return v, false
+		}
+		v[i] = n
+	}
+	return v, true
+}
+
+// pfVersionBefore reports whether release v comes before since.
+func pfVersionBefore(v, since [2]int) bool {
+	return v[0] < since[0] || v[0] == since[0] && v[1] < since[1]
 }
 
 // servicePipelining is a service's own -o smtpd_forbid_unauth_pipelining

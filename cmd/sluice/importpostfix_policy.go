@@ -59,10 +59,14 @@ func (im *importer) policyStages() (early, late string) {
 		if !p.set(l.param) {
 			continue
 		}
+		if ls, _, all := im.askedBy(l.param); !all && len(ls) == 0 {
+			// Every service has its own list (restrictionNotes).
+			continue
+		}
 		items := pfRestrictionList(p.value(l.param))
 		for i := 0; i < len(items); i++ {
 			switch {
-			case items[i] == pfVerifyRestriction && verifyList < 0 && l.hook == "rcpt":
+			case strings.EqualFold(items[i], pfVerifyRestriction) && verifyList < 0 && l.hook == "rcpt":
 				verifyList, verifyPos = li, i
 			case strings.EqualFold(items[i], pfPolicyRestriction) && i+1 < len(items):
 				pol := pfPolicy{param: l.param, hook: l.hook, pos: li*1000 + i, before: items[:i]}
@@ -102,7 +106,9 @@ func (im *importer) policyStages() (early, late string) {
 func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 	p := im.p
 	fmt.Fprintf(b, "\n# %s: Postfix's %s %s\n", tomlComment(pol.param), pfPolicyRestriction, tomlComment(pol.endpoint))
-	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n[stage.config]\n", tomlStr(name), tomlStr("policy"))
+	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr(name), tomlStr("policy"))
+	im.listenersKey(b, pol.param)
+	b.WriteString("[stage.config]\n")
 	server, why := im.policyServer(pol.endpoint)
 	if why != "" {
 		im.noteAt(pfPolicyRestriction+" "+pol.endpoint+" in "+pol.param, why)
@@ -154,7 +160,8 @@ func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 			kv(b, from, s.name, tomlStr(v))
 		}
 	}
-	permits := " " + strings.Join(pol.before, " ") + " "
+	// Restriction names are compared without case, as smtpd does.
+	permits := " " + strings.ToLower(strings.Join(pol.before, " ")) + " "
 	if !strings.Contains(permits, " permit_sasl_authenticated ") {
 		kv(b, "no permit_sasl_authenticated before "+pfPolicyRestriction, "skip_authenticated", "false")
 	}

@@ -36,6 +36,7 @@ type pfElem struct {
 	list *pfRList
 	idx  int    // its place among the list's items (pfRestrictionList)
 	name string // lower case, as Postfix compares it; an implicit table's access restriction
+	orig string // as written: a restriction class's name is found with its case
 	arg  string // the table, zone or server; "" for none
 	warn bool   // warn_if_reject before it
 	text string // as written
@@ -75,7 +76,7 @@ func pfElems(l *pfRList, value string) []pfElem {
 			warn = true
 			continue
 		}
-		e := pfElem{list: l, idx: i, name: name, warn: warn}
+		e := pfElem{list: l, idx: i, name: name, orig: items[i], warn: warn}
 		first := i
 		if warn {
 			first = warnAt
@@ -103,11 +104,15 @@ type pfOutcome struct {
 	noted bool
 	why   string
 	rules bool // filter rules were written for it
+	// carried says what does its work, when no rule of the stage does.
+	carried string
 }
 
-// pfRestrictionWork is the state of the filter stage being drafted.
+// pfRestrictionWork is the state of the filter stage being drafted,
+// for the services of group g.
 type pfRestrictionWork struct {
 	im    *importer
+	g     *pfRGroup
 	rules []pfFilterRule
 	names map[string]bool
 	// passAt are the rules at each hook that end its evaluation for
@@ -117,6 +122,11 @@ type pfRestrictionWork struct {
 	// access_parent_domains; addresses whether one is at mail or rcpt,
 	// for detail_separator.
 	tables, addresses bool
+	// lists name the lists rules were written for; listeners and
+	// services are those of the stage, the group's and those of the
+	// groups whose stage would be the same (into it).
+	lists, listeners, services []string
+	into                       *pfRestrictionWork
 }
 
 // pfPassRule is a rule that may end its hook's evaluation.
@@ -135,7 +145,7 @@ type pfPermit struct {
 	hook string // access: the table's hook
 	at   map[string]bool
 	// affects are the rules after a sasl or authdest permit that it
-	// cannot spare.
+	// cannot spare: a sasl one's at connect or helo, any authdest one's.
 	affects []string
 }
 
@@ -145,32 +155,88 @@ type pfFilterRule struct {
 	keys             [][2]string
 }
 
-// restrictionStage drafts the filter stage the restriction lists'
-// checks become, and records what became of each element
+// restrictionStage drafts the filter stages the restriction lists'
+// checks become, one for each group of services that ask the same lists
+// (restrictionGroups), and records what became of each element
 // (restrictionNotes lists them once the policy and verify stages are
-// written).
+// written). Groups whose stages would be the same, the services of one
+// kind and of the other, share one.
 func (im *importer) restrictionStage() string {
-	w := &pfRestrictionWork{im: im, names: map[string]bool{}, passAt: map[string][]pfPassRule{}}
-	im.restrOut = map[string]pfOutcome{}
-	var lists []string
+	groups := im.restrictionGroups()
+	var all []string
+	works := make([]*pfRestrictionWork, len(groups))
+	for i, g := range groups {
+		all = append(all, g.listeners...)
+		works[i] = im.groupRules(g)
+	}
+	var b strings.Builder
+	for i, w := range works {
+		if len(w.rules) == 0 || w.into != nil {
+			continue
+		}
+		for _, o := range works[i+1:] {
+			if o.into == nil && o.g.key == w.g.key && o.same(w) {
+				o.into = w
+				w.listeners = append(w.listeners, o.g.listeners...)
+				w.services = append(w.services, o.g.services...)
+			}
+		}
+		b.WriteString(im.groupStage(w, len(w.listeners) < len(all)))
+		for _, o := range works[i+1:] {
+			if o.into == w {
+				o.g.stage = w.g.stage
+			}
+		}
+	}
+	return b.String()
+}
+
+// groupRules walks group g's lists.
+func (im *importer) groupRules(g *pfRGroup) *pfRestrictionWork {
+	w := &pfRestrictionWork{im: im, g: g, names: map[string]bool{}, passAt: map[string][]pfPassRule{},
+		listeners: slices.Clone(g.listeners), services: slices.Clone(g.services)}
+	g.out = map[string]pfOutcome{}
 	for i := range pfRLists {
 		l := &pfRLists[i]
-		if !im.p.set(l.param) {
+		v, ok := g.list(im.p, l.param)
+		if !ok {
 			continue
 		}
 		n := len(w.rules)
-		w.walk(l, pfElems(l, im.p.value(l.param)))
+		w.walk(l, pfElems(l, v))
 		if len(w.rules) > n {
-			lists = append(lists, l.param)
+			w.lists = append(w.lists, g.from(l.param))
 		}
 	}
-	if len(w.rules) == 0 {
-		return ""
+	return w
+}
+
+// same reports whether w and o wrote the same stage.
+func (w *pfRestrictionWork) same(o *pfRestrictionWork) bool {
+	return w.tables == o.tables && w.addresses == o.addresses && slices.EqualFunc(w.rules, o.rules, func(a, b pfFilterRule) bool {
+		return a.from == b.from && a.name == b.name && a.hook == b.hook && slices.Equal(a.keys, b.keys)
+	})
+}
+
+// groupStage writes w's filter stage; keyed says it serves its
+// listeners only.
+func (im *importer) groupStage(w *pfRestrictionWork, keyed bool) string {
+	g := w.g
+	g.stage = "restrictions"
+	if slices.Contains(im.filterStages, g.stage) || g.key != "" {
+		g.stage += "-" + strings.Join(w.listeners, "-")
 	}
-	im.filterStage = "restrictions"
+	im.filterStages = append(im.filterStages, g.stage)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n# %s: Postfix's restrictions, a filter rule or more under each one they came from; first, as Postfix asks them before its recipient tables and alias expansion, and before the policy and verify stages Postfix asks in the same lists\n", strings.Join(lists, ", "))
-	fmt.Fprintf(&b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr(im.filterStage), tomlStr("filter"))
+	fmt.Fprintf(&b, "\n# %s: Postfix's restrictions, a filter rule or more under each one they came from; first, as Postfix asks them before its recipient tables and alias expansion, and before the policy and verify stages Postfix asks in the same lists\n", tomlComment(strings.Join(w.lists, ", ")))
+	fmt.Fprintf(&b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr(g.stage), tomlStr("filter"))
+	if keyed {
+		why := "the listeners of the services that ask main.cf's lists"
+		if g.key != "" {
+			why = "the listeners of the services whose own -o lists these are"
+		}
+		kv(&b, why+": "+strings.Join(w.services, ", "), "listeners", tomlStrs(w.listeners))
+	}
 	im.restrictionSettings(&b, w.tables, w.addresses)
 	for _, r := range w.rules {
 		fmt.Fprintf(&b, "[[stage.config.rules]]\n# %s\nname = %s\nhook = %s\n", tomlComment(r.from), tomlStr(r.name), tomlStr(r.hook))
@@ -206,14 +272,14 @@ func (w *pfRestrictionWork) walk(l *pfRList, elems []pfElem) {
 	policyBefore := ""
 	for _, e := range elems {
 		if ended != "" {
-			w.im.restrOut[e.key()] = pfOutcome{noted: true, why: "after " + ended + ": Postfix never gets to it"}
+			w.g.out[e.key()] = pfOutcome{noted: true, why: "after " + ended + ": Postfix never gets to it"}
 			continue
 		}
 		t := w.im.translate(e)
 		switch t.kind {
 		case pkPermit:
 			permits = append(permits, &pfPermit{e: e, kind: t.permit, at: map[string]bool{}})
-			w.im.restrOut[e.key()] = pfOutcome{}
+			w.g.out[e.key()] = pfOutcome{}
 		case pkRule:
 			var diffs []string
 			if t.why != "" {
@@ -227,6 +293,21 @@ func (w *pfRestrictionWork) walk(l *pfRList, elems []pfElem) {
 						hook = p.hook
 					}
 				}
+				if hook == l.hook && pfHookOrder[hook] < pfHookOrder["mail"] && pfYes(w.im.p.value("smtpd_delay_reject")) &&
+					slices.ContainsFunc(permits, func(p *pfPermit) bool { return p.kind == "sasl" }) {
+					// A DNS list after permit_sasl_authenticated in the
+					// client or HELO list, which Postfix asks at RCPT,
+					// after AUTH: at mail, where the filter asks it for no
+					// authenticated session, as the rule after the permit.
+					// At connect it would refuse a user on a listed
+					// dynamic address at its AUTH.
+					hook = "mail"
+				}
+			}
+			if w.submissionSpared(l, hook, permits) {
+				// Not written: see submissionSpared.
+				w.g.out[e.key()] = pfOutcome{carried: "on the submission listeners every session that sends has authenticated, which permit_sasl_authenticated lets through: its rules after it at connect and helo, asked before AUTH, are left out"}
+				continue
 			}
 			diffs = append(diffs, w.placed(e, hook)...)
 			if policyBefore != "" {
@@ -241,7 +322,7 @@ func (w *pfRestrictionWork) walk(l *pfRList, elems []pfElem) {
 			}
 			w.tables = w.tables || t.passes
 			w.addresses = w.addresses || t.passes && (hook == "mail" || hook == "rcpt")
-			w.im.restrOut[e.key()] = pfOutcome{len(diffs) > 0, strings.Join(diffs, "; "), true}
+			w.g.out[e.key()] = pfOutcome{noted: len(diffs) > 0, why: strings.Join(diffs, "; "), rules: true}
 		case pkStage:
 			var diffs []string
 			for _, p := range permits {
@@ -258,11 +339,16 @@ func (w *pfRestrictionWork) walk(l *pfRList, elems []pfElem) {
 			if e.name == pfPolicyRestriction && policyBefore == "" {
 				policyBefore = pfPolicyRestriction + " " + e.arg
 			}
-			w.im.restrOut[e.key()] = pfOutcome{noted: len(diffs) > 0, why: strings.Join(diffs, "; ")}
+			w.g.out[e.key()] = pfOutcome{noted: len(diffs) > 0, why: strings.Join(diffs, "; ")}
 		case pkBuiltin:
-			w.im.restrOut[e.key()] = pfOutcome{noted: t.why != "", why: t.why}
+			w.g.out[e.key()] = pfOutcome{noted: t.why != "", why: t.why}
 		default:
-			w.im.restrOut[e.key()] = pfOutcome{noted: true, why: t.why}
+			w.g.out[e.key()] = pfOutcome{noted: true, why: t.why}
+			if e.name == "reject" || e.name == "defer" {
+				if out, ok := w.submissionEnd(l, e, permits); ok {
+					w.g.out[e.key()] = out
+				}
+			}
 		}
 		if t.ends {
 			ended = e.text
@@ -272,12 +358,48 @@ func (w *pfRestrictionWork) walk(l *pfRList, elems []pfElem) {
 		if len(p.affects) == 0 {
 			continue
 		}
-		what := "the filter has no condition for an authenticated session (but asks no DNS list, nor about a sender's domain, for one from mail on), so these after it apply to one too"
+		what := "the filter's connect and helo rules run before AUTH, so these after it refuse an authenticated session too, which Postfix, asking the list after AUTH, lets through (a pass rule on authenticated = true spares one the rules at mail and after)"
 		if p.kind == "authdest" {
 			what = "the filter cannot tell mail for this host's domains from relayed mail, so these after it apply to it too"
 		}
-		w.im.restrOut[p.e.key()] = pfOutcome{noted: true, why: what + ": " + strings.Join(p.affects, ", ")}
+		w.g.out[p.e.key()] = pfOutcome{noted: true, why: what + ": " + strings.Join(p.affects, ", ")}
 	}
+}
+
+// submissionSpared reports whether a rule of list l at hook, after
+// permits, is one Postfix spares every session that can send on the
+// group's listeners, all submission ones, which refuse MAIL before AUTH:
+// a connect or helo rule after permit_sasl_authenticated, in a list
+// Postfix asks after AUTH. The filter asks it before AUTH and would
+// refuse the site's own users (a laptop's EHLO without a dot), so it is
+// left out there.
+func (w *pfRestrictionWork) submissionSpared(l *pfRList, hook string, permits []*pfPermit) bool {
+	return w.g.submission && pfHookOrder[hook] < pfHookOrder["mail"] &&
+		(pfYes(w.im.p.value("smtpd_delay_reject")) || pfHookOrder[l.hook] >= pfHookOrder["mail"]) &&
+		slices.ContainsFunc(permits, func(p *pfPermit) bool { return p.kind == "sasl" })
+}
+
+// submissionEnd is what a reject or defer after permit_sasl_authenticated
+// is on submission listeners, which refuse MAIL before AUTH (530
+// 5.7.0): the same, when Postfix asks the list after AUTH; ok false
+// elsewhere, or when the permits before it are others'.
+func (w *pfRestrictionWork) submissionEnd(l *pfRList, e pfElem, permits []*pfPermit) (pfOutcome, bool) {
+	if !w.g.submission || !pfYes(w.im.p.value("smtpd_delay_reject")) && pfHookOrder[l.hook] < pfHookOrder["mail"] ||
+		!slices.ContainsFunc(permits, func(p *pfPermit) bool { return p.kind == "sasl" }) {
+		return pfOutcome{}, false
+	}
+	const carried = "the submission listeners refuse MAIL before AUTH (530 5.7.0): permit_sasl_authenticated, then %s, is that"
+	var others []string
+	for _, p := range permits {
+		if p.kind != "sasl" {
+			others = append(others, p.e.text)
+		}
+	}
+	out := pfOutcome{carried: fmt.Sprintf(carried, e.text)}
+	if len(others) > 0 {
+		out.noted, out.why = true, fmt.Sprintf("a client %s lets through must authenticate too on these listeners", strings.Join(others, ", "))
+	}
+	return out, true
 }
 
 // placed says how a rule of e at hook differs from Postfix's asking it
@@ -304,10 +426,26 @@ func (w *pfRestrictionWork) write(e pfElem, hook string, spec pfRuleSpec, permit
 	}
 	for _, p := range permits {
 		switch p.kind {
-		case "mynetworks", "dnswl", "rhswl":
+		case "mynetworks", "dnswl", "rhswl", "sasl":
 			if p.at[hook] || p.kind == "mynetworks" && spec.spares != "" {
 				// Written once a hook; a rule the filter asks for no
 				// relay_networks client needs no pass rule before it.
+				continue
+			}
+			if p.kind == "sasl" && pfHookOrder[hook] < pfHookOrder["mail"] {
+				// A session authenticates after EHLO: the connect and
+				// helo rules cannot tell (said once, with the permit, in
+				// walk). Postfix asks a list with permit_sasl_authenticated
+				// at RCPT, after AUTH, when smtpd_delay_reject is on or it
+				// is the sender list or a later one's.
+				if pfYes(w.im.p.value("smtpd_delay_reject")) || pfHookOrder[e.list.hook] >= pfHookOrder["mail"] {
+					p.affects = appendOnce(p.affects, e.text)
+				}
+				continue
+			}
+			if p.kind == "sasl" && spec.spares != "" {
+				// From mail on, the filter asks it for no authenticated
+				// session anyway.
 				continue
 			}
 			if p.kind == "rhswl" && hook != "connect" {
@@ -320,11 +458,6 @@ func (w *pfRestrictionWork) write(e pfElem, hook string, spec pfRuleSpec, permit
 		case "access":
 			if p.hook != hook {
 				note(fmt.Sprintf("an OK from %s before it does not spare it: that table is asked at the %s hook, this rule at %s", p.e.text, p.hook, hook))
-			}
-		case "sasl":
-			// Said once, with the permit (walk).
-			if spec.spares == "" || pfHookOrder[hook] < pfHookOrder["mail"] {
-				p.affects = appendOnce(p.affects, e.text)
 			}
 		case "authdest":
 			p.affects = appendOnce(p.affects, e.text)
@@ -351,11 +484,11 @@ func (w *pfRestrictionWork) write(e pfElem, hook string, spec pfRuleSpec, permit
 			continue
 		}
 		if q.kind == "access" {
-			note(fmt.Sprintf("an OK from %s of %s ends the filter's %s rules, this one's too, where Postfix ends that list only", q.text, q.list.param, hook))
+			note(fmt.Sprintf("an OK from %s of %s ends the filter's %s rules, this one's too, where Postfix ends that list only", q.text, w.g.from(q.list.param), hook))
 			continue
 		}
 		if !slices.ContainsFunc(permits, func(p *pfPermit) bool { return p.kind == q.kind && p.e.arg == q.arg }) {
-			note(fmt.Sprintf("the pass rule for %s of %s ends the filter's %s rules for those clients, this one's too, where Postfix ends that list only", q.text, q.list.param, hook))
+			note(fmt.Sprintf("the pass rule for %s of %s ends the filter's %s rules for those clients, this one's too, where Postfix ends that list only", q.text, w.g.from(q.list.param), hook))
 		}
 	}
 	w.add(e, hook, spec.keys, spec.suffix, spec.comment)
@@ -371,6 +504,8 @@ func (w *pfRestrictionWork) passRule(p *pfPermit) [][2]string {
 		keys = append(keys, [2]string{"dnsbl", tomlStrs([]string{p.e.arg})})
 	case "rhswl":
 		keys = append(keys, [2]string{"rhsbl", tomlStrs([]string{p.e.arg})})
+	case "sasl":
+		keys = append(keys, [2]string{"authenticated", "true"})
 	}
 	return append(keys, [2]string{"action", tomlStr("pass")})
 }
@@ -390,6 +525,6 @@ func (w *pfRestrictionWork) add(e pfElem, hook string, keys [][2]string, suffix,
 		// An envelope rule needs a count; every message has one.
 		keys = append([][2]string{{"min_recipients", "1"}}, keys...)
 	}
-	from := e.list.param + ": " + e.text + comment
+	from := w.g.from(e.list.param) + ": " + e.text + comment
 	w.rules = append(w.rules, pfFilterRule{from: from, name: name, hook: hook, keys: keys})
 }

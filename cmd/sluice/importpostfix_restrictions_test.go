@@ -129,6 +129,7 @@ func TestImportPostfixRestrictions(t *testing.T) {
 			"enhanced": "5.5.2", "text": "Sender address rejected: need fully-qualified address"},
 		{"name": "sender: reject_unknown_sender_domain", "hook": "mail", "unknown_domain": true, "action": "tempfail", "code": int64(450)},
 		{"name": "recipient: permit_mynetworks", "hook": "rcpt", "networks": nets, "action": "pass"},
+		{"name": "recipient: permit_sasl_authenticated", "hook": "rcpt", "authenticated": true, "action": "pass"},
 		{"name": "recipient: check_recipient_access pcre:" + tables + "/recipient_access.pcre", "hook": "rcpt", "access": "pcre:" + tables + "/recipient_access.pcre"},
 		{"name": "recipient: reject_non_fqdn_recipient", "hook": "rcpt", "match": pfAddressNotFQDN, "action": "reject", "code": int64(504),
 			"enhanced": "5.5.2", "text": "Recipient address rejected: need fully-qualified address"},
@@ -154,9 +155,9 @@ func TestImportPostfixRestrictions(t *testing.T) {
 	for _, l := range []string{
 		"# smtpd_client_restrictions: reject_rbl_client zen.spamhaus.org (the reply names the client and the list, as default_rbl_reply does)\nname = ",
 		"[stage.config]\n# recipient_delimiter, for the access tables' user+extension@ keys\ndetail_separator = \"+\"\n",
-		"#   smtpd_recipient_restrictions: permit_sasl_authenticated\n#       the filter has no condition for an authenticated session (but asks no DNS list, nor about a sender's domain, for one from mail on), so these after it apply to one too: check_recipient_access pcre:" + tables + "/recipient_access.pcre, reject_non_fqdn_recipient\n",
 		"#   smtpd_recipient_restrictions: check_policy_service inet:127.0.0.1:10023\n#       an OK from check_recipient_access pcre:" + tables + "/recipient_access.pcre before it does not spare the stage\n",
 		"#   smtpd_sender_restrictions: reject_unknown_sender_domain\n#       a null MX domain gets 450 too, where Postfix answers 550 5.7.27; a look-up that fails lets the mail through, where Postfix answers 450; " +
+			"the filter asks about this host's own domains too, which Postfix does not; " +
 			"the filter never asks about the sender's domain for an authenticated session; Postfix does here, with no permit_sasl_authenticated before it\n",
 	} {
 		if !strings.Contains(out, l) {
@@ -164,9 +165,12 @@ func TestImportPostfixRestrictions(t *testing.T) {
 		}
 	}
 	// permit_mynetworks is before the client list's DNS list, and at
-	// connect no session has authenticated: nothing to say.
-	if l := "#   smtpd_client_restrictions: reject_rbl_client"; strings.Contains(out, l) {
-		t.Errorf("draft has %q:\n%s", l, out)
+	// connect no session has authenticated: nothing to say; the pass
+	// rule on authenticated = true is permit_sasl_authenticated.
+	for _, l := range []string{"#   smtpd_client_restrictions: reject_rbl_client", "#   smtpd_recipient_restrictions: permit_sasl_authenticated"} {
+		if strings.Contains(out, l) {
+			t.Errorf("draft has %q:\n%s", l, out)
+		}
 	}
 	listed := notCarried(t, out)
 	for _, p := range []string{"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_data_restrictions", "recipient_delimiter"} {
@@ -305,6 +309,52 @@ func TestImportPostfixRestrictionMappings(t *testing.T) {
 			rules: []map[string]any{{"name": "relay: check_recipient_access hash:/etc/postfix/relay_ok", "hook": "rcpt"}},
 			listed: []string{"smtpd_recipient_restrictions: reject_non_fqdn_recipient\n#       after check_policy_service inet:127.0.0.1:10023, whose OK ends the list in Postfix: the filter asks it before that policy stage; " +
 				"an OK from check_recipient_access hash:/etc/postfix/relay_ok of smtpd_relay_restrictions ends the filter's rcpt rules, this one's too, where Postfix ends that list only"}},
+		{name: "permit_sasl_authenticated: a pass rule from mail on",
+			mainCF: "smtpd_sender_restrictions = permit_sasl_authenticated, check_sender_access hash:/etc/postfix/own_domains\n" +
+				"smtpd_helo_restrictions = permit_sasl_authenticated, reject_non_fqdn_helo_hostname\n" +
+				"smtpd_recipient_restrictions = permit_sasl_authenticated, reject_rbl_client zen.spamhaus.org, reject_unknown_recipient_domain\n" +
+				"smtpd_data_restrictions = permit_sasl_authenticated, reject_multi_recipient_bounce\n",
+			rules: []map[string]any{
+				{"name": "sender: permit_sasl_authenticated", "hook": "mail", "authenticated": true, "action": "pass"},
+				{"name": "sender: check_sender_access hash:/etc/postfix/own_domains", "hook": "mail"},
+				{"name": "recipient: permit_sasl_authenticated", "hook": "rcpt", "authenticated": true, "action": "pass"},
+				{"name": "recipient: reject_unknown_recipient_domain", "hook": "rcpt"},
+				{"name": "data: permit_sasl_authenticated", "hook": "envelope", "min_recipients": int64(1), "authenticated": true, "action": "pass"},
+				{"name": "helo: reject_non_fqdn_helo_hostname", "hook": "helo"},
+			},
+			// The DNS list, the first rule after it at rcpt, needs none:
+			// the filter asks it for no authenticated session.
+			absent: []string{"helo: permit_sasl_authenticated", "recipient: permit_sasl_authenticated (2)"},
+			listed: []string{"smtpd_helo_restrictions: permit_sasl_authenticated\n#       the filter's connect and helo rules run before AUTH, " +
+				"so these after it refuse an authenticated session too, which Postfix, asking the list after AUTH, lets through " +
+				"(a pass rule on authenticated = true spares one the rules at mail and after): reject_non_fqdn_helo_hostname\n"},
+			notext: []string{"#   smtpd_sender_restrictions: permit_sasl_authenticated", "#   smtpd_recipient_restrictions: permit_sasl_authenticated",
+				"#   smtpd_data_restrictions", "#   smtpd_sender_restrictions = "}},
+		{name: "a client DNS list after permit_sasl_authenticated goes to mail",
+			mainCF: "smtpd_client_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_rbl_client zen.spamhaus.org\n" +
+				"smtpd_helo_restrictions = permit_sasl_authenticated, check_client_access cidr:/etc/postfix/rbl_override, reject_rbl_client bl.example\n",
+			// Postfix asks the list at RCPT, after AUTH; the filter asks
+			// no DNS list for an authenticated session from mail on. An
+			// rbl_override table before it keeps it at its own hook.
+			rules: []map[string]any{
+				{"name": "client: reject_rbl_client zen.spamhaus.org (at mail)", "hook": "mail", "dnsbl": []any{"zen.spamhaus.org"}},
+				{"name": "helo: reject_rbl_client bl.example (at connect)", "hook": "connect", "dnsbl": []any{"bl.example"}},
+			},
+			absent: []string{"client: permit_mynetworks (at mail)", "client: permit_sasl_authenticated (at mail)"},
+			listed: []string{"smtpd_helo_restrictions: permit_sasl_authenticated\n#       the filter's connect and helo rules run before AUTH, " +
+				"so these after it refuse an authenticated session too, which Postfix, asking the list after AUTH, lets through " +
+				"(a pass rule on authenticated = true spares one the rules at mail and after): check_client_access cidr:/etc/postfix/rbl_override, reject_rbl_client bl.example\n"},
+			notext: []string{"#   smtpd_client_restrictions"}},
+		{name: "permit_sasl_authenticated with smtpd_delay_reject = no",
+			mainCF: "smtpd_delay_reject = no\n" +
+				"smtpd_client_restrictions = permit_sasl_authenticated, reject_rbl_client zen.spamhaus.org\n" +
+				"smtpd_helo_restrictions = permit_sasl_authenticated, reject_non_fqdn_helo_hostname\n" +
+				"smtpd_recipient_restrictions = permit_sasl_authenticated, reject_invalid_helo_hostname\n",
+			// Postfix asks the client and HELO lists at their commands,
+			// before AUTH, too; the recipient list at RCPT, after.
+			rules:  []map[string]any{{"name": "client: reject_rbl_client zen.spamhaus.org", "hook": "connect"}},
+			listed: []string{"smtpd_recipient_restrictions: permit_sasl_authenticated\n#       the filter's connect and helo rules run before AUTH"},
+			notext: []string{"#   smtpd_helo_restrictions: permit_sasl_authenticated", "#   smtpd_client_restrictions: permit_sasl_authenticated"}},
 		{name: "smtpd_delay_reject = no",
 			mainCF: "smtpd_delay_reject = no\nsmtpd_recipient_restrictions = reject_non_fqdn_sender\nsmtpd_client_restrictions = check_helo_access hash:/etc/postfix/helo\n",
 			listed: []string{

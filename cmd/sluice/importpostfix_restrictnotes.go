@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -20,6 +21,10 @@ var pfReplyCodes = map[string]string{
 // written, each restriction list that was not carried over whole: a
 // line saying what became of it, then a line for each restriction not
 // carried or not as Postfix has it. A list carried whole is not listed.
+// main.cf's lists are told as the first group of services asking them
+// has them (a service asking one beside its own lists gets a line for
+// each restriction that fares otherwise there), then each service's own
+// -o lists under its master.cf line.
 func (im *importer) restrictionNotes() {
 	p := im.p
 	for i := range pfRLists {
@@ -27,69 +32,136 @@ func (im *importer) restrictionNotes() {
 		if !p.set(l.param) {
 			continue
 		}
-		elems := pfElems(l, p.value(l.param))
-		var carried, policies []string
-		written := false
-		var below [][2]string
-		verifyFirst := true
-		for n, e := range elems {
-			out := im.restrOut[e.key()]
-			switch {
-			case e.name == "permit" && n == len(elems)-1:
-				// The end of a list lets the rest through anyway.
-				out = pfOutcome{}
-			case e.name == pfPolicyRestriction:
-				if name := im.policyNames[e.key()]; name != "" {
-					policies = append(policies, name)
-				}
-			case e.name == pfVerifyRestriction:
-				switch {
-				case im.verifyParam != l.param || !verifyFirst:
-					out = pfOutcome{noted: true, why: "verify stages are written for the first reject_unverified_recipient of smtpd_relay_restrictions, else smtpd_recipient_restrictions"}
-				case im.verifyNone != "":
-					out = pfOutcome{noted: true, why: im.verifyNone}
-				default:
-					carried = appendOnce(carried, "reject_unverified_recipient: the verify stages")
-					written = true
-				}
-				verifyFirst = false
-			}
-			switch {
-			case out.rules:
-				carried = appendOnce(carried, "filter rules in the "+im.filterStage+" stage")
-				written = true
-			case pfBuiltins[e.name] != "":
-				carried = appendOnce(carried, pfBuiltins[e.name])
-			}
-			if out.noted {
-				below = append(below, [2]string{l.param + ": " + e.text, out.why})
-			}
-		}
-		if len(below) == 0 && (written || len(policies) > 0) {
-			// Carried whole, and the stages' comments name it.
-			p.used[l.param] = true
+		ref := im.refGroup(l.param)
+		if ref == nil {
+			im.note(l.param, "every service imported has its own master.cf -o "+l.param+": main.cf's is asked on none of their listeners")
 			continue
 		}
-		if len(policies) > 0 {
-			carried = append(carried, fmt.Sprintf("%s: the policy stage%s %s", pfPolicyRestriction, map[bool]string{true: "s", false: ""}[len(policies) > 1], strings.Join(policies, ", ")))
+		why, below, whole := im.listOutcome(ref, l, p.value(l.param), true)
+		if whole {
+			// Carried whole, and the stages' comments name it.
+			p.used[l.param] = true
+		} else {
+			im.note(l.param, why)
+			for _, b := range below {
+				im.noteUnder(l.param, l.param+": "+b[0], b[1])
+			}
 		}
-		var parts []string
-		if len(carried) > 0 {
-			parts = append(parts, strings.Join(carried, "; "))
+	}
+	// Each group's lines in master.cf order, with its services' others.
+	groups := slices.Clone(im.rgroups)
+	slices.SortStableFunc(groups, func(a, b *pfRGroup) int { return a.order - b.order })
+	for _, g := range groups {
+		for i := range pfRLists {
+			l := &pfRLists[i]
+			ref := im.refGroup(l.param)
+			if !p.set(l.param) || ref == nil || g == ref || g.replaces(l.param) {
+				continue
+			}
+			for _, e := range pfElems(l, p.value(l.param)) {
+				a, b := ref.out[e.key()], g.out[e.key()]
+				if a == b {
+					continue
+				}
+				why := b.why
+				switch {
+				case b.noted:
+				case b.carried != "":
+					why = b.carried
+				default:
+					why = "as Postfix has it on these listeners"
+				}
+				im.noteFor(g, g.label()+": "+l.param+": "+e.text, why)
+			}
 		}
-		if len(below) > 0 {
-			parts = append(parts, "the restrictions below are not carried over, or not as Postfix has them")
-		}
-		why := strings.Join(parts, "; ")
-		if why == "" {
-			why = "nothing to carry over"
-		}
-		im.note(l.param, why)
-		for _, b := range below {
-			im.noteUnder(l.param, b[0], b[1])
+		for i := range pfRLists {
+			l := &pfRLists[i]
+			if !g.replaces(l.param) {
+				continue
+			}
+			why, below, whole := im.listOutcome(g, l, g.own[l.param], false)
+			if whole {
+				continue
+			}
+			im.noteFor(g, g.label()+" -o "+l.param+"="+g.ownRaw[l.param], why)
+			for _, b := range below {
+				im.noteFor(g, g.label()+" -o "+l.param+": "+b[0], b[1])
+			}
 		}
 	}
 	im.restrictionParams()
+}
+
+// listOutcome is what became of list l as group g asks it (value, main.cf's
+// when main): why is the line for the list, below a line for each
+// restriction not carried or not as Postfix has it, whole that the list
+// was carried whole and needs no line at all.
+func (im *importer) listOutcome(g *pfRGroup, l *pfRList, value string, main bool) (why string, below [][2]string, whole bool) {
+	elems := pfElems(l, value)
+	if len(elems) == 0 {
+		// An empty list asks nothing, as no rule does.
+		return "", nil, true
+	}
+	var carried, policies []string
+	written := false
+	verifyFirst := true
+	for n, e := range elems {
+		out := g.out[e.key()]
+		switch {
+		case e.name == "permit" && n == len(elems)-1:
+			// The end of a list lets the rest through anyway.
+			out = pfOutcome{}
+		case e.name == pfPolicyRestriction && !main, e.name == pfVerifyRestriction && !main:
+			// The policy and verify stages are main.cf's lists'.
+			out = pfOutcome{noted: true, why: fmt.Sprintf("none for a service's own list: a %s stage with listeners = %s, by hand",
+				map[bool]string{true: "policy", false: "verify"}[e.name == pfPolicyRestriction], tomlStrs(g.listeners))}
+		case e.name == pfPolicyRestriction:
+			if name := im.policyNames[e.key()]; name != "" {
+				policies = append(policies, name)
+			}
+		case e.name == pfVerifyRestriction:
+			switch {
+			case im.verifyParam != l.param || !verifyFirst:
+				out = pfOutcome{noted: true, why: "verify stages are written for the first reject_unverified_recipient of smtpd_relay_restrictions, else smtpd_recipient_restrictions"}
+			case im.verifyNone != "":
+				out = pfOutcome{noted: true, why: im.verifyNone}
+			default:
+				carried = appendOnce(carried, "reject_unverified_recipient: the verify stages")
+				written = true
+			}
+			verifyFirst = false
+		}
+		switch {
+		case out.rules:
+			carried = appendOnce(carried, "filter rules in the "+g.stage+" stage")
+			written = true
+		case pfBuiltins[e.name] != "":
+			carried = appendOnce(carried, pfBuiltins[e.name])
+		case out.carried != "":
+			carried = appendOnce(carried, out.carried)
+		}
+		if out.noted {
+			below = append(below, [2]string{e.text, out.why})
+		}
+	}
+	if len(below) == 0 && (written || len(policies) > 0) {
+		return "", nil, true
+	}
+	if len(policies) > 0 {
+		carried = append(carried, fmt.Sprintf("%s: the policy stage%s %s", pfPolicyRestriction, map[bool]string{true: "s", false: ""}[len(policies) > 1], strings.Join(policies, ", ")))
+	}
+	var parts []string
+	if len(carried) > 0 {
+		parts = append(parts, strings.Join(carried, "; "))
+	}
+	if len(below) > 0 {
+		parts = append(parts, "the restrictions below are not carried over, or not as Postfix has them")
+	}
+	why = strings.Join(parts, "; ")
+	if why == "" {
+		why = "nothing to carry over"
+	}
+	return why, below, false
 }
 
 // pfBuiltins say what in Sluice does a restriction's work.
@@ -109,7 +181,7 @@ func (im *importer) restrictionParams() {
 	if p.set("smtpd_restriction_classes") {
 		for _, c := range pfList(p.value("smtpd_restriction_classes")) {
 			if p.set(c) {
-				im.note(c, "a restriction class (smtpd_restriction_classes): none in the filter, whose rules call no list of others; write its restrictions where it is named, by hand")
+				im.note(c, "a restriction class (smtpd_restriction_classes): none in the filter, whose rules call no list of others; write its restrictions where it is named, by hand"+im.classHolds(c))
 			}
 		}
 		im.note("smtpd_restriction_classes", "none in the filter, whose rules call no list of others")
@@ -143,4 +215,38 @@ func (im *importer) noteUnder(param, what, why string) {
 		order = im.p.params[i].line
 	}
 	im.notes = append(im.notes, pfNote{order: order, what: what, why: why})
+}
+
+// classHolds says which of restriction class name's restrictions (and
+// of the classes it names) would have been stages of their own, a
+// policy or a verify stage, of which none is written for a class: "" for
+// none.
+func (im *importer) classHolds(name string) string {
+	classes := pfList(im.p.value("smtpd_restriction_classes"))
+	var held []string
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(c string) {
+		if seen[c] {
+			return
+		}
+		seen[c] = true
+		items := pfRestrictionList(im.p.value(c))
+		for i := 0; i < len(items); i++ {
+			switch {
+			case strings.EqualFold(items[i], pfPolicyRestriction) && i+1 < len(items):
+				held = appendOnce(held, items[i]+" "+items[i+1])
+				i++
+			case strings.EqualFold(items[i], pfVerifyRestriction):
+				held = appendOnce(held, items[i])
+			case slices.Contains(classes, items[i]):
+				walk(items[i])
+			}
+		}
+	}
+	walk(name)
+	if len(held) == 0 {
+		return ""
+	}
+	return "; it holds " + strings.Join(held, ", ") + ", for which no policy or verify stage is written either: a stage of its own, by hand"
 }

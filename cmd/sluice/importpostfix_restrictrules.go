@@ -169,8 +169,8 @@ func (im *importer) translate(e pfElem) pfTrans {
 	if strings.Contains(e.name, ":") {
 		return pfTrans{why: "a table with no check_*_access before it, which this list has none for by default: Postfix answers 451 4.3.5 Server configuration error"}
 	}
-	if slices.Contains(pfList(im.p.value("smtpd_restriction_classes")), e.name) {
-		return pfTrans{why: "a restriction class: none in the filter, whose rules call no list of others; write its restrictions where it is named, by hand"}
+	if slices.Contains(pfList(im.p.value("smtpd_restriction_classes")), e.orig) {
+		return pfTrans{why: "a restriction class: none in the filter, whose rules call no list of others; write its restrictions where it is named, by hand" + im.classHolds(e.orig)}
 	}
 	return pfTrans{why: "not a restriction smtpd knows, nor a class of smtpd_restriction_classes"}
 }
@@ -223,10 +223,10 @@ func (im *importer) unknownDomainRule(e pfElem) pfTrans {
 	if code != 550 && !e.warn {
 		diffs = append(diffs, fmt.Sprintf("a null MX domain gets %d too, where Postfix answers %s", code, map[bool]string{true: "550 5.7.27", false: "556 5.1.10"}[hook == "mail"]))
 	}
-	diffs = append(diffs, "a look-up that fails lets the mail through, where Postfix answers 450")
-	if hook == "rcpt" {
-		diffs = append(diffs, "the filter asks about this host's own domains too, which Postfix does not")
-	}
+	// reject_unknown_address skips a domain this host delivers itself
+	// (RESOLVE_CLASS_FINAL), a sender's as a recipient's.
+	diffs = append(diffs, "a look-up that fails lets the mail through, where Postfix answers 450",
+		"the filter asks about this host's own domains too, which Postfix does not")
 	t.why = strings.Join(diffs, "; ")
 	return t
 }

@@ -326,8 +326,11 @@ func (im *importer) routeStage(route *pfRoute) {
 	sort.SliceStable(route.rules, func(i, j int) bool { return matchRank(route.rules[i].match) < matchRank(route.rules[j].match) })
 	b := &im.body
 	first := "first"
-	if im.filterStage != "" {
+	switch {
+	case len(im.filterStages) == 1:
 		first = "first but the filter stage, which accepts nothing,"
+	case len(im.filterStages) > 1:
+		first = "first but the filter stages, which accept nothing,"
 	}
 	fmt.Fprintf(b, "\n# %s: the route stage, %s so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "), first)
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))

@@ -178,11 +178,13 @@ func (im *importer) listeners() {
 			}
 		}
 		im.milterUser(s, where, written, kind, cert != "" && key != "" && level == "encrypt")
+		im.restrictionUser(s, where, written, kind != config.KindSMTP)
 		for _, o := range s.optOrder {
 			if !s.used[o] {
 				im.noteAt(fmt.Sprintf("%s -o %s=%s", where, o, s.opts[o]), "per-service settings: Sluice's listeners share the main settings and one pipeline")
 			}
 		}
+		im.restrictionNotesHere(written)
 	}
 }
 

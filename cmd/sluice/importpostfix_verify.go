@@ -46,9 +46,13 @@ func (im *importer) verifyStages(route *pfRoute) {
 		if !p.set(prm) || param != "" {
 			continue
 		}
+		if ls, _, all := im.askedBy(prm); !all && len(ls) == 0 {
+			// Every service has its own list (restrictionNotes).
+			continue
+		}
 		items := pfList(p.value(prm))
 		for i, it := range items {
-			if it == pfVerifyRestriction {
+			if strings.EqualFold(it, pfVerifyRestriction) {
 				param, before = prm, items[:i]
 				break
 			}
@@ -132,7 +136,9 @@ func (im *importer) verifyStages(route *pfRoute) {
 			name += "-" + strconv.Itoa(i+1)
 		}
 		fmt.Fprintf(b, "\n# %s: Postfix's address verification, one stage a next hop\n", tomlComment(what))
-		fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n[stage.config]\n", tomlStr(name), tomlStr("verify"))
+		fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr(name), tomlStr("verify"))
+		im.listenersKey(b, param)
+		b.WriteString("[stage.config]\n")
 		kv(b, h.from, "next_hop", tomlStr(h.hop))
 		kv(b, "the domains routed to it (recipients of other domains are not asked about)", "domains", tomlStrs(h.domains))
 		im.verifySettings(b, before, i == 0)
@@ -165,7 +171,8 @@ func pfVerifyNextHop(transport string) (hop, why string) {
 // carried) once, with the first stage.
 func (im *importer) verifySettings(b *strings.Builder, before []string, first bool) {
 	p := im.p
-	permits := " " + strings.Join(before, " ") + " "
+	// Restriction names are compared without case, as smtpd does.
+	permits := " " + strings.ToLower(strings.Join(before, " ")) + " "
 	if !strings.Contains(permits, " permit_sasl_authenticated ") {
 		kv(b, "no permit_sasl_authenticated before "+pfVerifyRestriction, "skip_authenticated", "false")
 	}

@@ -297,8 +297,8 @@ func deferIf(final *hit, adds []hit) *hit {
 // also took match or an action would say two things at once.
 func (r *rule) compileAccess(rc RuleConfig, ao accessOptions) error {
 	switch {
-	case rc.Match != "" || len(rc.DNSBL) > 0 || len(rc.RHSBL) > 0 || rc.Networks != nil || rc.UnknownDomain:
-		return fmt.Errorf("access takes no match, dnsbl, rhsbl, networks or unknown_domain: its table's keys are the condition (write a rule before it for another)")
+	case rc.Match != "" || len(rc.DNSBL) > 0 || len(rc.RHSBL) > 0 || rc.Networks != nil || rc.UnknownDomain || rc.Authenticated != nil:
+		return fmt.Errorf("access takes no match, dnsbl, rhsbl, networks, unknown_domain or authenticated: its table's keys are the condition (write a rule before it for another)")
 	case rc.Action != "" || rc.Code != 0 || rc.Enhanced != "" || rc.Text != "":
 		return fmt.Errorf("access takes no action, code, enhanced or text: its table's values are the actions and their replies (OK, REJECT text, 450 4.7.1 text, ...)")
 	case rc.HeaderName != "" || rc.HeaderValue != "" || rc.Redirect != "" || rc.Bcc != "" || rc.Replace != nil:

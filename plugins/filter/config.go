@@ -74,6 +74,11 @@ type RuleConfig struct {
 	// UnknownDomain: a mail or rcpt rule's domain has no MX and no
 	// address, or a null MX (Postfix's reject_unknown_sender_domain).
 	UnknownDomain bool `json:"unknown_domain"`
+	// Authenticated: true holds for a session that authenticated (AUTH,
+	// or XCLIENT's LOGIN), false for one that did not; unset, either.
+	// Mail, rcpt and data-hook rules only: AUTH comes after EHLO. With
+	// pass it is Postfix's permit_sasl_authenticated.
+	Authenticated *bool `json:"authenticated"`
 	// Action is reject, tempfail, discard, quarantine, add_header, warn,
 	// redirect, bcc, replace or pass.
 	Action string `json:"action"`
@@ -210,6 +215,7 @@ type rule struct {
 	rhsbl     []dnsList
 	networks  []netip.Prefix
 	noDomain  bool        // unknown_domain
+	auth      *bool       // authenticated: the session's AUTH, nil for either
 	access    *accessCond // an access rule's table
 	action    string
 	reply     sdk.Reply
@@ -280,13 +286,19 @@ func compileRule(i int, rc RuleConfig, ao accessOptions) (*rule, error) {
 		return fmt.Errorf("rule %q: %s", r.name, fmt.Sprintf(format, a...))
 	}
 	isData := false
+	if rc.Authenticated != nil && (rc.Hook == hookConnect || rc.Hook == hookHelo) {
+		// AUTH comes after EHLO (RFC 4954 §4), and with delay_reject
+		// the held connect and helo hooks still see the session of
+		// their time: the condition could only ever be false there.
+		return nil, fail("authenticated does not apply to a %s rule: a session authenticates after EHLO (write the rule at mail or later)", rc.Hook)
+	}
 	if rc.Access != "" && rc.Hook != "" && rc.Hook != hookConnect && rc.Hook != hookHelo && rc.Hook != hookMail && rc.Hook != hookRcpt {
 		return nil, fail("access applies to connect, helo, mail and rcpt rules only")
 	}
 	switch rc.Hook {
 	case hookConnect, hookHelo, hookMail, hookRcpt:
-		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 && len(rc.Networks) == 0 && !rc.UnknownDomain && rc.Access == "" {
-			return nil, fail("a %s rule needs match, dnsbl, rhsbl, networks, unknown_domain or access", rc.Hook)
+		if rc.Match == "" && len(rc.DNSBL) == 0 && len(rc.RHSBL) == 0 && len(rc.Networks) == 0 && !rc.UnknownDomain && rc.Authenticated == nil && rc.Access == "" {
+			return nil, fail("a %s rule needs match, dnsbl, rhsbl, networks, unknown_domain, authenticated or access", rc.Hook)
 		}
 	case hookHeader:
 		isData = true
@@ -384,6 +396,7 @@ func compileRule(i int, rc RuleConfig, ao accessOptions) (*rule, error) {
 		return nil, fail("unknown_domain applies to mail and rcpt rules only")
 	}
 	r.noDomain = rc.UnknownDomain
+	r.auth = rc.Authenticated
 	var err error
 	if r.networks, err = netlist.Prefixes(rc.Networks); err != nil {
 		return nil, fail("networks: %v", err)

@@ -106,9 +106,17 @@
 // the trace; the default reply is Postfix's,
 // "550 5.1.8 Sender address rejected: Domain not found", 5.1.2 for a
 // recipient, and for a null MX RFC 7505's 550 5.7.27 (sender) or 556
-// 5.1.10 (recipient), each part the rule does not set). Every rule needs one:
+// 5.1.10 (recipient), each part the rule does not set) and
+// authenticated (true: the session authenticated, by AUTH or XCLIENT's
+// LOGIN; false: it did not; mail, rcpt and the data hook's rules only,
+// as a session authenticates after EHLO and the connect and helo hooks
+// never see it, delay_reject or not: an error there). A pass rule on
+// authenticated = true first is Postfix's permit_sasl_authenticated: it
+// spares the site's users the rules after it at its hook, such as an
+// access table refusing the site's own domains as senders from
+// outside. Every rule needs one:
 // connect, helo, mail and rcpt rules match, dnsbl, rhsbl or networks
-// (mail and rcpt also unknown_domain), or access, a Postfix access table
+// (mail and rcpt also unknown_domain or authenticated), or access, a Postfix access table
 // that is the whole rule (see "Access tables"); header rules match, rhsbl, missing or
 // duplicate; body rules match; envelope rules min_recipients. Regular expressions are Go's RE2 syntax, matched
 // anywhere in the text unless anchored. A key that does not apply to the
@@ -272,7 +280,7 @@
 // in main.cf, not the .db or .lmdb it builds: naming that is an error),
 // cidr, regexp or pcre; without one, hash (default_database_type); a
 // leading proxy: is dropped. Such a rule takes no other condition (match,
-// dnsbl, rhsbl, networks, unknown_domain) and no action, code, enhanced,
+// dnsbl, rhsbl, networks, unknown_domain, authenticated) and no action, code, enhanced,
 // text, header, redirect or bcc key: the table's values are those. Write
 // a rule before it for another condition, as Postfix writes
 // permit_mynetworks before a check.

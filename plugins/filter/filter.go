@@ -425,6 +425,13 @@ func (s *scope) mimeParts() []mimePart {
 // reply that says so (see hit).
 func (p *Plugin) matches(ctx context.Context, r *rule, s *scope) (why string, listed sdk.Reply, ok bool) {
 	var whys []string
+	if r.auth != nil {
+		authed := s.txn.Session.AuthUser != ""
+		if authed != *r.auth {
+			return "", sdk.Reply{}, false
+		}
+		whys = append(whys, map[bool]string{true: "session authenticated", false: "session not authenticated"}[authed])
+	}
 	if len(r.networks) > 0 {
 		ip, err := netip.ParseAddr(s.txn.Session.ClientIP)
 		if err != nil || !netlist.Contains(r.networks, ip.Unmap()) {
