@@ -57,6 +57,10 @@ type Config struct {
 	// (pipelining.go); nil: on.
 	ForbidUnauthPipelining *bool `toml:"forbid_unauth_pipelining"`
 
+	// BareNewline is Postfix 3.9's smtpd_forbid_bare_newline for every
+	// listener without its own (barenewline.go); "": normalize.
+	BareNewline BareNewline `toml:"bare_newline"`
+
 	// Source is the file the config came from ("<default>" when embedded).
 	Source string `toml:"-"`
 
@@ -247,6 +251,12 @@ type Listener struct {
 	// a close (Postfix 3.9's smtpd_forbid_unauth_pipelining). nil: the
 	// top-level setting, on by default (ForbidsUnauthPipelining).
 	ForbidUnauthPipelining *bool `toml:"forbid_unauth_pipelining"`
+	// BareNewline is what becomes of a message with a line ended by a
+	// bare LF (Postfix 3.9's smtpd_forbid_bare_newline): "normalize",
+	// stored with CRLF, or "reject", 550 5.5.2 but from relay_networks.
+	// "": the top-level setting, normalize by default
+	// (RejectsBareNewline).
+	BareNewline BareNewline `toml:"bare_newline"`
 }
 
 // CertPair is a certificate file (the certificate, then any

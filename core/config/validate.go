@@ -191,6 +191,9 @@ func (c *Config) validate() error {
 	if err := c.validateReplyText(f); err != nil {
 		return err
 	}
+	if err := c.validateBareNewline(f); err != nil {
+		return err
+	}
 	for _, s := range c.DNS.Servers {
 		if err := CheckDialAddr(s); err != nil {
 			return f.err("dns", -1, "servers", fmt.Sprintf("bad DNS server %q: %v", s, err))

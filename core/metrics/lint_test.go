@@ -27,6 +27,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	m.ConnOpened("mx")
 	m.ProxyHeaderRefused("mx", "timeout")
 	m.EarlyTalker("mx")
+	m.BareNewline("mx", BareNormalized)
 	m.Transaction("mx", Accepted, "")
 	m.Recipient("mx", Accepted, "")
 	m.QueueCommit(time.Millisecond)

@@ -115,6 +115,7 @@ type Metrics struct {
 	proxyRefused *prometheus.CounterVec
 	earlyTalkers *prometheus.CounterVec
 	pipelining   *prometheus.CounterVec
+	bareNewlines *prometheus.CounterVec
 	transactions *prometheus.CounterVec
 	recipients   *prometheus.CounterVec
 	queueCommit  prometheus.Histogram
@@ -165,6 +166,10 @@ func New(p Providers) *Metrics {
 			Name: "sluice_smtp_pipelining_violations_total",
 			Help: "Connections refused for sending commands ahead of their turn (forbid_unauth_pipelining), by listener and the command the client should have waited after."},
 			[]string{"listener", "after"}),
+		bareNewlines: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_bare_newlines_total",
+			Help: "Messages whose DATA or BDAT content had a bare LF or CR, by listener and action: normalized (bare_newline = normalize: each bare LF stored as CRLF) or rejected (550 5.5.2: a bare LF under bare_newline = reject, or a bare CR)."},
+			[]string{"listener", "action"}),
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_transactions_total",
 			Help: "SMTP mail transactions by listener, outcome (accepted, rejected, tempfailed, discarded, quarantined, aborted) and reason."},
@@ -215,7 +220,7 @@ func New(p Providers) *Metrics {
 			[]string{"stage", "hook", "action"}),
 	}
 	m.reg.MustRegister(
-		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.pipelining, m.transactions, m.recipients, m.queueCommit,
+		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.pipelining, m.bareNewlines, m.transactions, m.recipients, m.queueCommit,
 		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
 		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
@@ -281,6 +286,21 @@ func (m *Metrics) PipeliningViolation(listener, after string) {
 		return
 	}
 	m.pipelining.WithLabelValues(m.names.value(listener), after).Inc()
+}
+
+// Actions of BareNewline.
+const (
+	BareNormalized = "normalized"
+	BareRejected   = "rejected"
+)
+
+// BareNewline counts a message on listener whose content had a bare LF or
+// CR, by what became of it: BareNormalized or BareRejected.
+func (m *Metrics) BareNewline(listener, action string) {
+	if m == nil {
+		return
+	}
+	m.bareNewlines.WithLabelValues(m.names.value(listener), action).Inc()
 }
 
 // Transaction counts a mail transaction's end. reason is a short bounded

@@ -42,6 +42,9 @@ type conn struct {
 	// connection was accepted: an authenticated session's Received
 	// field then names the user.
 	authSender bool
+	// rejectBareLF is the listener's bare_newline = "reject" when the
+	// connection was accepted (barenewline.go).
+	rejectBareLF bool
 	// greet is the listener's greet_pause when the connection was
 	// accepted.
 	greet *greetPause
@@ -116,15 +119,16 @@ func tcpAddrPort(a net.Addr) netip.AddrPort {
 func newConn(l *listener, raw net.Conn) *conn {
 	client, local := tcpAddrPort(raw.RemoteAddr()), tcpAddrPort(raw.LocalAddr())
 	return &conn{
-		Conn:        raw,
-		srv:         l.srv,
-		l:           l,
-		tlsRequired: l.tlsRequired.Load(),
-		hideClient:  l.hideClient.Load(),
-		authSender:  l.authSender.Load(),
-		greet:       l.greet.Load(),
-		banner:      *l.banner.Load(),
-		footer:      l.footer.Load(),
+		Conn:         raw,
+		srv:          l.srv,
+		l:            l,
+		tlsRequired:  l.tlsRequired.Load(),
+		hideClient:   l.hideClient.Load(),
+		authSender:   l.authSender.Load(),
+		rejectBareLF: l.rejectBareLF.Load(),
+		greet:        l.greet.Load(),
+		banner:       *l.banner.Load(),
+		footer:       l.footer.Load(),
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),
 			Local:    local,

@@ -38,13 +38,14 @@ func (s *session) Data(r io.Reader) error {
 	// hands BDAT chunks over through a pipe, and they are read the same way.
 	// Chunks are counted octets, not dot-stuffed (RFC 3030 §2), but their
 	// content is still 7BIT or 8BITMIME text (Sluice offers no BINARYMIME),
-	// whose lines end in CRLF: a bare CR or LF is refused as in DATA, or
-	// delivery would pass "<CR>.<CR>" on to a next hop that might take it
-	// for the end of data. go-smtp gives each read of the data, DATA's or
-	// a chunk's, data_timeout (Server.DataTimeout, set in newListener).
-	data, bare, err := s.readData(r, buf, &held)
-	if err == nil && bare {
-		rep = &reply.BareNewline
+	// whose lines end in CRLF: a bare CR or LF is dealt with as in DATA
+	// (bare_newline, barenewline.go), or delivery would pass "<CR>.<CR>"
+	// on to a next hop that might take it for the end of data. go-smtp
+	// gives each read of the data, DATA's or a chunk's, data_timeout
+	// (Server.DataTimeout, set in newListener).
+	data, ends, err := s.readData(r, buf, &held)
+	if err == nil && ends.found() {
+		data, rep, err = s.bareLineEnds(id, &info, &ends, buf, data, &held)
 	}
 	aborted := false
 	switch {
@@ -164,10 +165,10 @@ func headerSection(data []byte) (size int, noBlank bool) {
 // The bytes it holds are reserved from the server's max_data_memory as
 // they come, and *held says how many, for the caller to release once the
 // message is queued. When the budget runs out, the rest of the message is
-// read and dropped, and the error is errDataMemory.
-func (s *session) readData(r io.Reader, buf *[]byte, held *int64) (data []byte, bare bool, err error) {
+// read and dropped, and the error is errDataMemory. ends tells of the bare
+// CRs and LFs the data holds.
+func (s *session) readData(r io.Reader, buf *[]byte, held *int64) (data []byte, ends lineEnds, err error) {
 	var (
-		ends  lineEnds
 		limit = s.srv.lim().MaxDataMemory
 		over  bool
 	)
@@ -198,12 +199,12 @@ func (s *session) readData(r io.Reader, buf *[]byte, held *int64) (data []byte, 
 		b = b[:len(b)+n]
 		if err == io.EOF {
 			if over {
-				return nil, false, errDataMemory
+				return nil, ends, errDataMemory
 			}
-			return b, ends.found(), nil
+			return b, ends, nil
 		}
 		if err != nil {
-			return nil, false, err
+			return nil, ends, err
 		}
 	}
 }

@@ -54,7 +54,7 @@ func TestReserveStep(t *testing.T) {
 
 // Whatever ends a transaction — RSET or a new EHLO between BDAT chunks, a
 // client gone mid-chunk or mid-DATA, a message over max_message_size, a
-// bare LF, the data timeout — what it held of max_data_memory is given
+// bare CR, bare LFs normalized, the data timeout — what it held of max_data_memory is given
 // back: a leak would refuse every message for good once it added up.
 func TestMaxDataMemoryReleasedOnEveryEnd(t *testing.T) {
 	h := start(t, withLimits(func(l *config.Limits) { l.MaxDataMemory = 1 << 20 }))
@@ -105,9 +105,15 @@ func TestMaxDataMemoryReleasedOnEveryEnd(t *testing.T) {
 	released("DATA over max_message_size")
 
 	d = inDATA()
-	d.raw("Subject: x\n\r\nbare LF\r\n.\r\n")
+	d.raw("Subject: x\r\n\r\nbare\rCR\r\n.\r\n")
 	d.expect("550 5.5.2 Message contains bare CR or LF, not allowed (RFC 5321 section 2.3.8)")
-	released("bare LF")
+	released("bare CR")
+
+	// The octets a bare LF's CR adds are reserved too, and given back.
+	d = inDATA()
+	d.raw("Subject: x\n\n" + strings.Repeat("bare LF\n", 300) + "end\r\n.\r\n")
+	d.queued()
+	released("bare LFs normalized")
 
 	if h.srv.dataMem.used.Load() != 0 {
 		t.Fatal("max_data_memory still held")

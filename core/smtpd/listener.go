@@ -40,6 +40,8 @@ type listener struct {
 	hideClient atomic.Bool
 	// authSender is received_auth_user, taken and changed so too.
 	authSender atomic.Bool
+	// rejectBareLF is bare_newline = "reject", taken and changed so too.
+	rejectBareLF atomic.Bool
 	// proxy is proxy_protocol and proxy_timeout, taken and changed so too.
 	proxy atomic.Pointer[proxyTrust]
 	// xclient is xclient_hosts, which each XCLIENT and EHLO asks as it
@@ -82,12 +84,13 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 
 // take makes lc's tls_required, received, received_auth_user,
 // proxy_protocol, proxy_timeout, xclient_hosts, the greet_pause settings,
-// banner, reject_footer and forbid_unauth_pipelining the listener's, and
-// certs (unless nil) what its TLS serves: at its start, and at a reload
-// that keeps its socket (SetListeners).
+// banner, reject_footer, forbid_unauth_pipelining and bare_newline the
+// listener's, and certs (unless nil) what its TLS serves: at its start,
+// and at a reload that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
 	l.forbidPipelining.Store(lc.ForbidsUnauthPipelining())
+	l.rejectBareLF.Store(lc.RejectsBareNewline())
 	l.hideClient.Store(lc.Received.HidesClient())
 	l.authSender.Store(lc.ReceivedAuthUser)
 	l.proxy.Store(newProxyTrust(lc))

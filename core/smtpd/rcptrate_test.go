@@ -195,7 +195,7 @@ func TestRecipientRatePerSenderRefundedWithoutMessage(t *testing.T) {
 	d.cmd("RSET", "250 2.0.0 Session reset")
 	twoRcpts(d)
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-	d.raw("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
+	d.raw("Subject: x\r\n\r\nbare\rCR\r\n.\r\n")
 	d.expect("550 5.5.2 *")
 	twoRcpts(d)
 	d.cmd("QUIT", "221 2.0.0 Bye")

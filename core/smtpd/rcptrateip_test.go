@@ -87,7 +87,7 @@ func TestRecipientRatePerIPCountsRefused(t *testing.T) {
 	d.cmd("RCPT TO:<guess@elsewhere.example>", "554 5.7.1 Relay access denied")
 	d.cmd("RCPT TO:<r1@example.org>", rcptOK("r1@example.org"))
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-	d.raw("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
+	d.raw("Subject: x\r\n\r\nbare\rCR\r\n.\r\n")
 	d.expect("550 5.5.2 *")
 	d.mailFrom("a@example.org")
 	d.cmd("RCPT TO:<r2@example.org>", rcptRateIPRefused)

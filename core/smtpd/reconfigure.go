@@ -22,8 +22,8 @@ type ListenerChanges struct {
 // get a renewed certificate, and one that no longer loads refuses the
 // reload (a changed tls_certs list too); a changed tls_required, received,
 // received_auth_user, proxy_protocol, proxy_timeout, greet_pause,
-// greet_pause_skip, greet_pause_banner, banner, reject_footer or
-// forbid_unauth_pipelining applies to the connections it accepts from
+// greet_pause_skip, greet_pause_banner, banner, reject_footer,
+// forbid_unauth_pipelining or bare_newline applies to the connections it accepts from
 // then on, a changed xclient_hosts to the
 // next EHLO and XCLIENT of every connection.
 // A new one is bound and served. One that is gone (or changed) stops accepting at once
@@ -158,8 +158,9 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 // findListener returns the running listener configured as lc, but for
 // tls_required, received, received_auth_user, proxy_protocol,
 // proxy_timeout, xclient_hosts, greet_pause, greet_pause_skip,
-// greet_pause_banner, banner, reject_footer, forbid_unauth_pipelining and
-// tls_certs, which a running listener takes without a new socket.
+// greet_pause_banner, banner, reject_footer, forbid_unauth_pipelining,
+// bare_newline and tls_certs, which a running listener takes without a
+// new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
@@ -171,6 +172,7 @@ func findListener(ls []*listener, lc config.Listener) *listener {
 		cfg.GreetPause, cfg.GreetPauseSkip, cfg.GreetPauseBanner = lc.GreetPause, lc.GreetPauseSkip, lc.GreetPauseBanner
 		cfg.Banner, cfg.RejectFooter = lc.Banner, lc.RejectFooter
 		cfg.ForbidUnauthPipelining = lc.ForbidUnauthPipelining
+		cfg.BareNewline = lc.BareNewline
 		cfg.TLSCerts = lc.TLSCerts // a kept listener's files are read again anyway
 		if reflect.DeepEqual(cfg, lc) {
 			return l

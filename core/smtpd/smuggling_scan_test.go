@@ -5,18 +5,25 @@ import (
 	"testing"
 )
 
-// slowBare is the byte-by-byte definition lineEnds.scan must match.
-func slowBare(chunks [][]byte) bool {
-	afterCR, bare := false, false
+// slowBare is the byte-by-byte definition lineEnds.scan must match: a
+// bare CR (one at the end included), and a bare LF before it.
+func slowBare(chunks [][]byte) (cr, lf bool) {
+	afterCR := false
 	for _, p := range chunks {
 		for _, c := range p {
-			if afterCR && c != '\n' || !afterCR && c == '\n' {
-				bare = true
+			if cr {
+				return cr, lf
+			}
+			switch {
+			case afterCR && c != '\n':
+				cr = true
+			case !afterCR && c == '\n':
+				lf = true
 			}
 			afterCR = c == '\r'
 		}
 	}
-	return bare || afterCR
+	return cr || afterCR, lf
 }
 
 func TestLineEndsMatchesByteByByte(t *testing.T) {
@@ -35,8 +42,9 @@ func TestLineEndsMatchesByteByByte(t *testing.T) {
 		for _, p := range chunks {
 			l.scan(p)
 		}
-		if got, want := l.found(), slowBare(chunks); got != want {
-			t.Fatalf("%q: found %v, want %v", chunks, got, want)
+		cr, lf := slowBare(chunks)
+		if l.bareCR() != cr || l.bareLF() != lf || l.found() != (cr || lf) {
+			t.Fatalf("%q: bare CR %v, LF %v; want %v, %v", chunks, l.bareCR(), l.bareLF(), cr, lf)
 		}
 	}
 }

@@ -1,39 +1,64 @@
 package smtpd
 
-import "testing"
+import (
+	"strings"
+	"testing"
 
-// SMTP smuggling (RFC 5321 §2.3.8): a message whose DATA holds a bare CR or
-// LF is refused once the real <CRLF>.<CRLF> has been read, with one reply;
-// the text after the fake end of data is never taken for commands.
+	"github.com/sluice-mta/sluice/core/config"
+)
+
+// SMTP smuggling (RFC 5321 §2.3.8): a DATA that hides a fake end of data
+// behind a bare CR or LF is one message or none, with one reply, once the
+// real <CRLF>.<CRLF> has been read; the text after the fake end is never
+// taken for commands. A bare CR is refused; a bare LF too under
+// bare_newline = "reject", while under "normalize" (the default) the
+// message is queued whole, the smuggled commands its text.
 func TestSmuggling(t *testing.T) {
 	const smuggled = "MAIL FROM:<evil@example.org>\r\n" +
 		"RCPT TO:<victim@example.org>\r\n" +
 		"DATA\r\n" +
 		"From: ceo@example.org\r\n\r\nsmuggled\r\n"
-	for name, fakeEnd := range map[string]string{
-		"LF.LF":     "\n.\n",
-		"LF.CRLF":   "\n.\r\n",
-		"CR.LF":     "\r.\n",
-		"CRLF.LF":   "\r\n.\n",
-		"CR.CR":     "\r.\r",
-		"bare LF":   "\n",
-		"bare CR":   "\r",
-		"LF.LF end": "\n.\n\r\n",
-	} {
-		t.Run(name, func(t *testing.T) {
-			h := start(t)
-			d := h.dial()
-			d.ehlo()
-			d.envelope("b@example.org")
-			d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
-			d.raw("Subject: innocent\r\n\r\nhello" + fakeEnd + smuggled + ".\r\n")
-			d.expect("550 5.5.2 Message contains bare CR or LF, not allowed (RFC 5321 section 2.3.8)")
-			// The next reply answers NOOP: nothing smuggled was answered.
-			d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
-			if n := len(h.messages()); n != 0 {
-				t.Errorf("queue holds %d messages", n)
-			}
-		})
+	for _, mode := range []config.BareNewline{config.BareNewlineReject, config.BareNewlineNormalize} {
+		for name, fakeEnd := range map[string]string{
+			"LF.LF":     "\n.\n",
+			"LF.CRLF":   "\n.\r\n",
+			"CR.LF":     "\r.\n",
+			"CRLF.LF":   "\r\n.\n",
+			"CR.CR":     "\r.\r",
+			"bare LF":   "\n",
+			"bare CR":   "\r",
+			"LF.LF end": "\n.\n\r\n",
+		} {
+			t.Run(string(mode)+" "+name, func(t *testing.T) {
+				h := start(t, withBareNewline(mode))
+				d := h.dial()
+				d.ehlo()
+				d.envelope("b@example.org")
+				d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+				d.raw("Subject: innocent\r\n\r\nhello" + fakeEnd + smuggled + ".\r\n")
+				queued := mode == config.BareNewlineNormalize && !strings.Contains(fakeEnd, "\r.") && fakeEnd != "\r"
+				if queued {
+					d.queued()
+				} else {
+					d.expect(bareRefused)
+				}
+				// The next reply answers NOOP: nothing smuggled was answered.
+				d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+				msgs := h.messages()
+				if !queued {
+					if len(msgs) != 0 {
+						t.Errorf("queue holds %d messages", len(msgs))
+					}
+					return
+				}
+				if len(msgs) != 1 {
+					t.Fatalf("queue holds %d messages, want 1", len(msgs))
+				}
+				if body := h.stored(msgs[0].ID); !strings.HasSuffix(body, "\r\n"+smuggled) || strings.Contains(strings.ReplaceAll(body, "\r\n", ""), "\n") {
+					t.Errorf("stored %q, want the smuggled text in it, all CRLF", body)
+				}
+			})
+		}
 	}
 }
 
@@ -62,7 +87,7 @@ func TestSmugglingDotCRIsRefused(t *testing.T) {
 	d.envelope("b@example.org")
 	d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
 	d.raw("Subject: innocent\r\n\r\nhello\r\n.\rMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.org>\r\n.\r\n")
-	d.expect("550 5.5.2 Message contains bare CR or LF, not allowed (RFC 5321 section 2.3.8)")
+	d.expect(bareRefused)
 	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
 	if msgs := h.messages(); len(msgs) != 0 {
 		t.Fatalf("%d messages queued, want none", len(msgs))

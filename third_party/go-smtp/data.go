@@ -76,7 +76,8 @@ func newDataReader(c *Conn) *dataReader {
 	return dr
 }
 
-// States of dataReader, as in net/textproto's dotReader.
+// States of dataReader, as in net/textproto's dotReader, and two of
+// Sluice's for a line after a bare "\n" (stateLF, stateLFDot).
 const (
 	stateBeginLine = iota // beginning of line; initial state; must be zero
 	stateDot              // read . at beginning of line
@@ -84,6 +85,8 @@ const (
 	stateCR               // read \r (possibly at end of line)
 	stateData             // reading data in middle of line
 	stateEOF              // reached .\r\n end marker line
+	stateLF               // read a bare \n: a line starts, but not the end marker
+	stateLFDot            // read . after a bare \n
 )
 
 // Read returns the message with its dot-stuffing removed and its line
@@ -91,15 +94,18 @@ const (
 //
 // It is net/textproto's dotReader state machine with one change (CRLF is
 // not rewritten to LF), run over the bufio.Reader's buffered bytes: the
-// stretches that need no state change (the middle of a line, and a CRLF
-// followed by an ordinary byte) are found with bytes.IndexByte and copied
-// whole. The output, the state after each byte and the errors are those of
-// the byte-at-a-time machine of go-smtp v0.25.1 (a bare "\n" never starts
-// a line) but for three Sluice fixes: a CR after a CR stays a possible
-// line end, and ".\r" followed by anything but "\n" loses only the dot,
-// both as in net/textproto; and a message of exactly the size limit is
-// accepted. Like it, Read fills b unless the message ends or the
-// connection fails first.
+// stretches that need no state change (the middle of a line, and a line
+// end followed by anything but a dot) are found with bytes.IndexByte and
+// copied whole. The output, the state after each byte and the errors are
+// those of the byte-at-a-time machine of go-smtp v0.25.1 but for Sluice's
+// fixes: a CR after a CR stays a possible line end, and ".\r" followed by
+// anything but "\n" loses only the dot, both as in net/textproto; a
+// message of exactly the size limit is accepted; and a bare "\n" ends a
+// line for dot-stuffing (a line after it that begins with a dot loses the
+// dot, as Postfix's smtpd_forbid_bare_newline = normalize has it) but
+// never for the end marker, and a lone dot on a line that a bare "\n"
+// begins or ends is kept. Like it, Read fills b unless the message ends
+// or the connection fails first.
 //
 // The limit counts the message as it is passed on (RFC 1870 §3: its line
 // ends included, its dot-stuffing and end marker not). With the limit
@@ -191,20 +197,38 @@ func (r *dataReader) scan(dst, src []byte) (nw, nr int) {
 		c := src[nr]
 		nr++
 		switch r.state {
-		case stateBeginLine:
+		case stateBeginLine, stateLF:
 			if c == '.' {
-				r.state = stateDot
+				if r.state == stateLF {
+					r.state = stateLFDot
+				} else {
+					r.state = stateDot
+				}
 				continue
 			}
-			if c == '\r' {
-				r.state = stateCR
-				break
-			}
-			r.state = stateData
+			r.state = afterLineStart(c)
 		case stateDot:
 			if c == '\r' {
 				r.state = stateDotCR
 				continue
+			}
+			if c == '\n' {
+				// Sluice fix: a lone dot on a line ended by a bare "\n"
+				// is kept, and the "\n" read again as data; v0.25.1 (and
+				// net/textproto) dropped the dot, turning the line into
+				// an empty one.
+				nr--
+				c = '.'
+			}
+			r.state = stateData
+		case stateLFDot:
+			// Sluice: a dot after a bare "\n" is dot-stuffing, as
+			// after CRLF (Postfix takes the bare "\n" for a line end),
+			// but never starts the end marker: a lone dot stays
+			// content, its line end read again as data.
+			if c == '\r' || c == '\n' {
+				nr--
+				c = '.'
 			}
 			r.state = stateData
 		case stateDotCR:
@@ -239,22 +263,46 @@ func (r *dataReader) scan(dst, src []byte) (nw, nr int) {
 	return nw, nr
 }
 
+// afterLineStart is the state after c, read at the start of a line and
+// not a dot.
+func afterLineStart(c byte) int {
+	switch c {
+	case '\r':
+		return stateCR
+	case '\n':
+		return stateLF
+	}
+	return stateData
+}
+
 // dataRun measures the bytes of s, read from stateData, that are passed on
-// as they are: up to the first CR, and on past every "\r\n" followed by a
-// byte that is neither '.' nor '\r' (that byte is data again). It returns
-// the length of the run and the state after it.
+// as they are: up to the first "\n" that is followed by '.' or ends s, on
+// past every other (the byte after it is data again; a CR among them
+// changes nothing until a "\n" follows it). It returns the length of the
+// run, that "\n" included, and the state after it: stateBeginLine after a
+// CRLF, stateLF after a bare "\n"; or, with no such "\n", stateCR when s
+// ends in a CR, else stateData. One bytes.IndexByte per line, CRLF or
+// not.
 func dataRun(s []byte) (int, int) {
 	end := 0
 	for {
-		i := bytes.IndexByte(s[end:], '\r')
+		i := bytes.IndexByte(s[end:], '\n')
 		if i < 0 {
+			if len(s) > 0 && s[len(s)-1] == '\r' {
+				return len(s), stateCR
+			}
 			return len(s), stateData
 		}
-		end += i + 1
-		if end+1 < len(s) && s[end] == '\n' && s[end+1] != '.' && s[end+1] != '\r' {
-			end += 2
+		lf := end + i
+		end = lf + 1
+		if end < len(s) && s[end] != '.' {
 			continue
 		}
-		return end, stateCR
+		// The run began in stateData, after no CR still waiting for its
+		// "\n": a "\n" first in s is bare.
+		if lf > 0 && s[lf-1] == '\r' {
+			return end, stateBeginLine
+		}
+		return end, stateLF
 	}
 }

@@ -15,8 +15,9 @@ import (
 // byteDataReader is go-smtp v0.25.1's dataReader, one ReadByte per input
 // byte, with Sluice's fixes (a CR after a CR stays in stateCR; ".\r" not
 // followed by "\n" loses only the dot, as in net/textproto; a message of
-// exactly the limit passes): the reference the line-at-a-time reader must
-// match.
+// exactly the limit passes; a bare "\n" starts a line for dot-stuffing but
+// not for the end marker, and a lone dot on a line a bare "\n" begins or
+// ends is kept): the reference the line-at-a-time reader must match.
 type byteDataReader struct {
 	r       *bufio.Reader
 	state   int
@@ -46,20 +47,37 @@ func (r *byteDataReader) Read(b []byte) (n int, err error) {
 			break
 		}
 		switch r.state {
-		case stateBeginLine:
+		case stateBeginLine, stateLF:
 			if c == '.' {
-				r.state = stateDot
+				if r.state == stateLF {
+					r.state = stateLFDot
+				} else {
+					r.state = stateDot
+				}
 				continue
 			}
-			if c == '\r' {
+			switch c {
+			case '\r':
 				r.state = stateCR
-				break
+			case '\n':
+				r.state = stateLF
+			default:
+				r.state = stateData
 			}
-			r.state = stateData
 		case stateDot:
 			if c == '\r' {
 				r.state = stateDotCR
 				continue
+			}
+			if c == '\n' {
+				r.r.UnreadByte()
+				c = '.'
+			}
+			r.state = stateData
+		case stateLFDot:
+			if c == '\r' || c == '\n' {
+				r.r.UnreadByte()
+				c = '.'
 			}
 			r.state = stateData
 		case stateDotCR:
@@ -79,8 +97,11 @@ func (r *byteDataReader) Read(b []byte) (n int, err error) {
 				r.state = stateData
 			}
 		case stateData:
-			if c == '\r' {
+			switch c {
+			case '\r':
 				r.state = stateCR
+			case '\n':
+				r.state = stateLF
 			}
 		}
 		b[n] = c
@@ -204,6 +225,11 @@ var dataReaderCases = []string{
 	"a\r\n.\r\r\n.\r\n",                     // ".\r\r": the second CR is data and no line starts
 	"a\r\n.\r.\r\n.\r\n",                    // ".\r."
 	"a\n.\nb\r\n.\r\n",                      // bare LF: "<LF>.<LF>" is not the end
+	"a\n..b\r\n.\r\n",                       // a stuffed dot after a bare LF
+	"a\n.b\r\n.\r\n",                        // an unstuffed one: the dot goes
+	"a\n.\r\nMAIL FROM:<x>\r\n.\r\n",        // a lone dot after a bare LF stays
+	"a\n\n..\r\n.\r\n",                      // bare LFs in a row
+	"a\r\n\n.x\r\n.\r\n",                    // an empty line ended by a bare LF
 	"a\r.\rb\r\n.\r\n",                      // bare CR: "<CR>.<CR>" is not the end
 	"a\n.\r\nb\r\n.\r\n",                    // "<LF>.<CRLF>" is not the end
 	"a\r\n.\nb\r\n.\r\n",                    // "<CRLF>.<LF>" is not the end
@@ -242,7 +268,7 @@ func TestDataReaderMatchesByteReader(t *testing.T) {
 // the bytes that matter to the state machine.
 func TestDataReaderRandom(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
-	alphabet := []string{"\r", "\n", ".", "\r\n", "\r\n.", "\r\n.\r\n", "..", "x", "yz", "\r\n.\r"}
+	alphabet := []string{"\r", "\n", ".", "\r\n", "\r\n.", "\r\n.\r\n", "..", "x", "yz", "\r\n.\r", "\n.", "\n.\r\n"}
 	for i := 0; i < 3000; i++ {
 		var sb strings.Builder
 		for j := rng.Intn(40); j > 0; j-- {
@@ -287,7 +313,18 @@ func TestDataReaderSemantics(t *testing.T) {
 		{"a\r\n.\r\r\n.\r\n", "a\r\n\r\r\n"},
 		{"a\n.\nb\r\n.\r\n", "a\n.\nb\r\n"},
 		{"a\r.\rb\r\n.\r\n", "a\r.\rb\r\n"},
-		{"a\r\n.\nb\r\n.\r\n", "a\r\n\nb\r\n"},
+		// A lone dot ended by a bare LF stays (v0.25.1 dropped it).
+		{"a\r\n.\nb\r\n.\r\n", "a\r\n.\nb\r\n"},
+		// A bare LF ends a line for dot-stuffing, as Postfix's
+		// smtpd_forbid_bare_newline = normalize reads it: the leading
+		// dot goes (v0.25.1 kept "..b" and ".b")...
+		{"a\n..b\r\n.\r\n", "a\n.b\r\n"},
+		{"a\n.b\r\n.\r\n", "a\nb\r\n"},
+		{"a\r\n\n..\r\n.\r\n", "a\r\n\n.\r\n"},
+		// ... but never for the end marker: "<LF>.<CRLF>" is a line of
+		// one dot, and what follows it is still the message.
+		{"a\n.\r\nMAIL FROM:<x>\r\n.\r\nQUIT\r\n", "a\n.\r\nMAIL FROM:<x>\r\n"},
+		{"a\n.\r\n.\r\n", "a\n.\r\n"},
 		// A CR before the CRLF: "<CRLF>.<CRLF>" still ends the data
 		// (v0.25.1 missed it and read on into the next command).
 		{"a\r\r\n.\r\nQUIT\r\n", "a\r\r\n"},

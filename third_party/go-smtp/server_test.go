@@ -821,7 +821,7 @@ func TestServer_smtpSmuggling(t *testing.T) {
 				"Final dot comes after.\r\n",
 				".\r\n",
 			},
-			expected: "This is a message with an SMTP smuggling dot:\r\n\nFinal dot comes after.\r\n",
+			expected: "This is a message with an SMTP smuggling dot:\r\n.\nFinal dot comes after.\r\n", // Sluice: the lone dot stays
 		},
 		{
 			name: "<LF>.<CR><LF>",

@@ -1,0 +1,90 @@
+package smtpd
+
+import (
+	"bytes"
+	"slices"
+
+	"github.com/sluice-mta/sluice/core/metrics"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// bare_newline is Postfix 3.9's smtpd_forbid_bare_newline. RFC 5321 §2.3.8
+// has lines end in CRLF, but scripts, monitoring tools, printers and old
+// PHP code end theirs in a bare LF, and Postfix 3.9 takes them by default
+// ("normalize"): each line ended by a bare LF is stored as if it ended in
+// CRLF. The end of data moves nowhere: go-smtp ends DATA only at
+// <CRLF>.<CRLF>, and a lone "." line after a bare LF is content, which
+// delivery dot-stuffs again, so a DATA stream is never split in two, here
+// or at a next hop (SMTP smuggling). Postfix drops that "." line instead;
+// both keep the message one. "reject" refuses such a message with 550
+// 5.5.2, as Sluice did before, but from relay_networks, whose bare LFs are
+// normalized as Postfix's smtpd_forbid_bare_newline_exclusions =
+// $mynetworks spares them (Postfix's exclusion means no enforcement, which
+// here, with the end of data fixed, is normalize). A bare CR is refused in
+// both modes: Postfix's normalize is about LF alone.
+//
+// max_message_size counts the message as received (RFC 1870 §3: as sent,
+// its line ends included), which is what go-smtp's SIZE check sees; the
+// stored copy is larger by one octet per bare LF, as it is by its
+// Received field. max_line_length and max_header_size judge the stored
+// lines, those a next hop is handed.
+
+// bareLineEnds decides what becomes of the message id, whose data (read
+// into buf, of which *held bytes are reserved from max_data_memory) has a
+// bare CR or LF: the data with its bare LFs made CRLF, or the refusal. It
+// logs the decision and counts it.
+func (s *session) bareLineEnds(id string, info *SessionInfo, ends *lineEnds, buf *[]byte, data []byte, held *int64) ([]byte, *reply.Reply, error) {
+	what, action := "bare <LF> received", metrics.BareNormalized
+	switch {
+	case ends.bareCR():
+		what, action = "bare <CR> received", metrics.BareRejected
+	case s.conn.rejectBareLF && !s.srv.inRelayNetworks(info):
+		action = metrics.BareRejected
+	default:
+		var err error
+		if data, err = s.crlf(buf, data, held); err != nil {
+			return nil, nil, err
+		}
+	}
+	s.srv.metrics.BareNewline(info.Listener, action)
+	s.srv.log.Info(what, append(append([]any{"id", id, "listener", info.Listener}, clientAttrs(info)...), "action", action)...)
+	if action == metrics.BareRejected {
+		return data, &reply.BareNewline, nil
+	}
+	return data, nil, nil
+}
+
+// crlf returns data, which has no bare CR, with each bare LF made CRLF,
+// in buf: data is (*buf)[:len(data)], grown in place when its capacity
+// allows (the bare-LF path alone pays for a copy). The octets it adds are
+// reserved from max_data_memory first, as those read are.
+func (s *session) crlf(buf *[]byte, data []byte, held *int64) ([]byte, error) {
+	// Every CR is followed by an LF, so the LFs past their number are bare.
+	n := bytes.Count(data, []byte{'\n'}) - bytes.Count(data, []byte{'\r'})
+	if need := int64(len(data)+n) - *held; need > 0 {
+		if !s.srv.dataMem.reserve(need, s.srv.lim().MaxDataMemory) {
+			return nil, errDataMemory
+		}
+		*held += need
+	}
+	b := slices.Grow(data, n)[:len(data)+n]
+	widenLF(b, len(data))
+	*buf = b
+	return b, nil
+}
+
+// widenLF makes each bare LF of b[:n] a CRLF, in place: b has room for
+// the CRs past n. It works from the end, moving each line once.
+func widenLF(b []byte, n int) {
+	// w-r is the number of bare LFs left in b[:r], and everything from w
+	// on is done.
+	for w, r := len(b), n; w > r; {
+		i := bytes.LastIndexByte(b[:r], '\n')
+		w -= copy(b[w-(r-i):w], b[i:r])
+		if i == 0 || b[i-1] != '\r' {
+			w--
+			b[w] = '\r'
+		}
+		r = i
+	}
+}
