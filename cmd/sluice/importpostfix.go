@@ -181,6 +181,7 @@ func (im *importer) run() error {
 	im.topLevelFlags()
 	im.rejectFooter()
 	im.unauthPipelining()
+	im.bareNewline()
 	fmt.Fprintf(&im.body, "\n[admin]\n")
 	kv(&im.body, "no Postfix parameter: the admin API that sluice queue (mailq, postqueue, postsuper) talks to", "listen", tomlStr("127.0.0.1:8025"))
 	im.limits()

@@ -128,6 +128,7 @@ func (im *importer) listeners() {
 		footer, footerFrom, hasFooter := im.serviceFooter(s, where)
 		authUser, authUserFrom := im.receivedAuthUser(s, where)
 		pipelining, pipeliningFrom, ownPipelining := im.servicePipelining(s, where)
+		bareNL, bareNLFrom, ownBareNL := im.serviceBareNewline(s, where)
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -175,6 +176,9 @@ func (im *importer) listeners() {
 			}
 			if ownPipelining {
 				kv(b, pipeliningFrom, "forbid_unauth_pipelining", fmt.Sprint(pipelining))
+			}
+			if ownBareNL {
+				kv(b, bareNLFrom, "bare_newline", tomlStr(bareNL))
 			}
 		}
 		im.milterUser(s, where, written, kind, cert != "" && key != "" && level == "encrypt")
