@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-mta/sluice/internal/pfaccess"
 )
 
 // patternTable is a cidr, regexp or pcre table: its rules tried in order,
@@ -383,10 +385,10 @@ func readCIDR(path string, lines []logicalLine) (accessMap, error) {
 			return fmt.Errorf("%s:%d: %s", path, l.n, fmt.Sprintf(format, a...))
 		}
 		top := stack[len(stack)-1]
-		word, rest := firstWord(l.text)
+		word, rest := pfaccess.SplitWord(l.text)
 		switch strings.ToLower(word) {
 		case "if":
-			pat, extra := firstWord(rest)
+			pat, extra := pfaccess.SplitWord(rest)
 			if extra != "" {
 				return nil, fail("text after an if's pattern: %q (a line inside if..endif must not start with white space, which continues the line before)", extra)
 			}

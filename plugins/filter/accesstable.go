@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/sluice-mta/sluice/internal/pfaccess"
 )
 
 // accessTable is the Postfix lookup table an access rule names, read from
@@ -207,7 +209,7 @@ func (indexedTable) indexed() bool { return true }
 func readIndexed(path string, lines []logicalLine) (accessMap, error) {
 	m := indexedTable{}
 	for _, l := range lines {
-		key, value := firstWord(l.text)
+		key, value := pfaccess.SplitWord(l.text)
 		if value == "" {
 			return nil, fmt.Errorf("%s:%d: want \"key value\" (an access table's value is its action: OK, REJECT, ...)", path, l.n)
 		}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/pfaccess"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -43,8 +44,8 @@ type accessValue struct {
 // Postfix's defaults for access tables (postconf(5)):
 // access_map_reject_code and access_map_defer_code.
 const (
-	accessRejectCode = 554
-	accessDeferCode  = 450
+	accessRejectCode = pfaccess.RejectCode
+	accessDeferCode  = pfaccess.DeferCode
 )
 
 // parseAccessValue reads a value as Postfix's smtpd does (access(5),
@@ -54,7 +55,7 @@ const (
 // start, where an error stops Sluice, and a rule meaning less than it
 // says would let mail through.
 func parseAccessValue(v string) (accessValue, error) {
-	word, text := firstWord(v)
+	word, text := pfaccess.SplitWord(v)
 	up := strings.ToUpper(word)
 	var a accessValue
 	switch up {
@@ -113,13 +114,13 @@ func parseAccessValue(v string) (accessValue, error) {
 	case "HANGUP", "DELAY", "SNAPSHOT":
 		return a, fmt.Errorf("%s is not supported", up)
 	}
-	if allDigits(v) {
+	if pfaccess.AllDigits(v) {
 		// An all-numerical value is OK: pop-before-smtp schemes write a
 		// time stamp.
 		a.verb = verbOK
 		return a, nil
 	}
-	if len(word) == 3 && allDigits(word) && (word[0] == '4' || word[0] == '5') && text != "" {
+	if len(word) == 3 && pfaccess.AllDigits(word) && (word[0] == '4' || word[0] == '5') && text != "" {
 		a.verb = verbReject
 		a.code, _ = strconv.Atoi(word)
 		a.dsn, a.text = splitDSN(word[:1]+".7.1", text)
@@ -131,21 +132,14 @@ func parseAccessValue(v string) (accessValue, error) {
 	return a, fmt.Errorf("%q is not an access(5) action; a Postfix restriction (permit_mynetworks, reject_unauth_destination, ...) or a restriction class cannot be evaluated by the filter: write it as filter rules", v)
 }
 
-// maxFieldLine is the longest line of a message, CRLF not counted (RFC
-// 5322 section 2.1.1).
-const maxFieldLine = 998
-
 // prependError says why the core would not add f, or the message would
 // break a line limit with it: the add_header action's checks (one line,
 // no NUL, which a CR in the middle of a table line or a $n substitution
 // could bring), and the field on its one line within 998 characters,
 // since nothing folds it.
 func prependError(f sdk.AddHeader) error {
-	switch {
-	case strings.ContainsAny(f.Value, "\r\n\x00"):
-		return fmt.Errorf("PREPEND %s: the value must be one line, without CR or NUL", f.Name)
-	case len(f.Name)+2+len(f.Value) > maxFieldLine:
-		return fmt.Errorf("PREPEND %s: the field is %d characters, over the %d of a line (RFC 5322 section 2.1.1)", f.Name, len(f.Name)+2+len(f.Value), maxFieldLine)
+	if err := pfaccess.FieldLineError(f.Name, f.Value); err != nil {
+		return fmt.Errorf("PREPEND %s: %v", f.Name, err)
 	}
 	return nil
 }
@@ -153,7 +147,7 @@ func prependError(f sdk.AddHeader) error {
 // splitDSN takes an enhanced status code (RFC 3463 §2) off the front of
 // text, as Postfix's dsn_split does: def when there is none.
 func splitDSN(def, text string) (dsn, rest string) {
-	word, after := firstWord(text)
+	word, after := pfaccess.SplitWord(text)
 	if word == "" || !strings.ContainsRune("245", rune(word[0])) {
 		return def, text
 	}
@@ -163,68 +157,21 @@ func splitDSN(def, text string) (dsn, rest string) {
 	return word, after
 }
 
-// firstWord splits s at its first white space.
-func firstWord(s string) (word, rest string) {
-	i := strings.IndexAny(s, " \t")
-	if i < 0 {
-		return s, ""
-	}
-	return s[:i], strings.TrimLeft(s[i:], " \t")
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
 // fixDSN is Postfix's smtpd_dsn_fix: an address status (X.1.Y) is made
 // one that fits what is refused, since one table may serve senders and
 // recipients, or a HELO name: X.1.1 refusing a sender is X.1.7, and a
 // client or HELO name gets the neutral X.0.0. The class is the reply
 // code's (Postfix turns a hard reject soft late, and the status follows).
 func fixDSN(dsn string, class string, code int) string {
-	if strings.HasPrefix(dsn[1:], ".1.") {
-		detail := dsn[4:]
-		switch class {
-		case classSender:
-			dsn = "x.1." + orZero(senderDetail[detail])
-		case classRecipient:
-			dsn = "x.1." + orZero(recipientDetail[detail])
-		default:
-			dsn = "x.0.0"
-		}
-	}
-	return strconv.Itoa(code/100) + dsn[1:]
-}
-
-// senderDetail and recipientDetail are smtpd_dsn_fix's tables: the
-// detail of an X.1.Y status refusing a sender or a recipient; another
-// detail is X.1.0.
-var (
-	senderDetail    = map[string]string{"1": "7", "2": "8", "3": "7", "4": "7", "5": "0", "6": "7", "7": "7", "8": "8"}
-	recipientDetail = map[string]string{"1": "1", "2": "2", "3": "3", "4": "4", "5": "5", "6": "6", "7": "3", "8": "2"}
-)
-
-func orZero(s string) string {
-	if s == "" {
-		return "0"
-	}
-	return s
+	return strconv.Itoa(code/100) + pfaccess.FixDSN(dsn, class)[1:]
 }
 
 // What an access rule refuses, as Postfix's replies name it.
 const (
-	classClient    = "Client host"
-	classHelo      = "Helo command"
-	classSender    = "Sender address"
-	classRecipient = "Recipient address"
+	classClient    = pfaccess.ClassClient
+	classHelo      = pfaccess.ClassHelo
+	classSender    = pfaccess.ClassSender
+	classRecipient = pfaccess.ClassRecipient
 )
 
 // accessReply is the reply of a refusing value, Postfix's

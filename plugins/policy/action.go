@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/pfaccess"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -14,8 +15,8 @@ import (
 // of REJECT and DEFER, and of DEFER_IF_PERMIT; and reject_code, that of
 // the reject restriction.
 const (
-	mapRejectCode = 554
-	mapDeferCode  = 450
+	mapRejectCode = pfaccess.RejectCode
+	mapDeferCode  = pfaccess.DeferCode
 	rejectCode    = 554
 )
 
@@ -37,7 +38,7 @@ type outcome struct {
 // without case; a text after the word is the reply's, its leading
 // RFC 3463 code the enhanced code.
 func decide(value string, t *sdk.Txn, q query) outcome {
-	word, text := splitWord(value)
+	word, text := pfaccess.SplitWord(value)
 	name, class := replyName(t, q)
 	upper := strings.ToUpper(word)
 	switch {
@@ -81,11 +82,11 @@ func decide(value string, t *sdk.Txn, q query) outcome {
 		return outcome{verdict: sdk.Continue(), warn: "DEFER_IF_REJECT: a later stage's refusal is not made a deferral"}
 	case upper == "PREPEND":
 		return prepend(text, q.state)
-	case allDigits(value):
+	case pfaccess.AllDigits(value):
 		// Postfix: "some out-of-band authentication mechanism uses
 		// this as time stamp": OK.
 		return outcome{verdict: sdk.Accept()}
-	case len(word) == 3 && text != "" && (word[0] == '4' || word[0] == '5') && allDigits(word[1:]):
+	case len(word) == 3 && text != "" && (word[0] == '4' || word[0] == '5') && pfaccess.AllDigits(word[1:]):
 		code, _ := strconv.Atoi(word)
 		return outcome{verdict: refuse(code, word[:1]+".7.1", text, "Access denied", name, class)}
 	case upper == "OK" || upper == "RELAY":
@@ -142,31 +143,12 @@ func prepend(text, state string) outcome {
 	}
 	name, value, err := headerField(text)
 	if err == nil {
-		err = fieldLineError(name, value)
+		err = pfaccess.FieldLineError(name, value)
 	}
 	if err != nil {
 		return outcome{verdict: sdk.Continue(), warn: "PREPEND requires header: text: " + err.Error() + ": ignored"}
 	}
 	return outcome{verdict: sdk.Continue(), prepend: []sdk.Header{{Name: name, Value: value}}}
-}
-
-// maxFieldLine is the longest line of a message, CRLF not counted (RFC
-// 5322 §2.1.1).
-const maxFieldLine = 998
-
-// fieldLineError says why the field name: value would not go into the
-// message as it is: a CR or NUL in the value (an answer's line may hold
-// them; the core drops such a field, and the trace would say it was
-// added), or the field over a line's 998 characters, which nothing
-// folds.
-func fieldLineError(name, value string) error {
-	switch {
-	case strings.ContainsAny(value, "\r\n\x00"):
-		return errors.New("the value must be one line, without CR or NUL")
-	case len(name)+len(": ")+len(value) > maxFieldLine:
-		return fmt.Errorf("the field is %d characters, over a line's %d (RFC 5322 section 2.1.1)", len(name)+len(": ")+len(value), maxFieldLine)
-	}
-	return nil
 }
 
 // headerField splits "Name: value" as Postfix's is_header reads a field:
@@ -193,7 +175,7 @@ func refuse(code int, def, text, defText, name, class string) sdk.Verdict {
 		text = defText
 	}
 	// The class of the enhanced code is the reply's (smtpd_check_reject).
-	dsn = strconv.Itoa(code/100) + dsnFix(dsn, class)[1:]
+	dsn = strconv.Itoa(code/100) + pfaccess.FixDSN(dsn, class)[1:]
 	msg := fmt.Sprintf("<%s>: %s rejected: %s", name, class, text)
 	if code >= 500 {
 		return sdk.Reject(code, dsn, msg)
@@ -215,38 +197,17 @@ func replyName(t *sdk.Txn, q query) (name, class string) {
 		if host == "" {
 			host = "unknown"
 		}
-		return host + "[" + t.Session.ClientIP + "]", "Client host"
+		return host + "[" + t.Session.ClientIP + "]", pfaccess.ClassClient
 	case stateHelo:
-		return t.Session.Helo, "Helo command"
+		return t.Session.Helo, pfaccess.ClassHelo
 	case stateMail:
-		return t.Envelope.MailFrom, "Sender address"
+		return t.Envelope.MailFrom, pfaccess.ClassSender
 	case stateRcpt:
-		return q.rcpt, "Recipient address"
+		return q.rcpt, pfaccess.ClassRecipient
 	case stateData:
-		return stateData, "Data command"
+		return stateData, pfaccess.ClassData
 	}
-	return stateEOM, "End-of-data"
-}
-
-// dsnFix makes an address status fit what is refused, as Postfix's
-// smtpd_dsn_fix does: a recipient's X.1.1 refusing a sender is X.1.7
-// (RFC 3463 §3.2 has no "bad sender address": Postfix takes its
-// syntax's), and any X.1.Y refusing what is no address is X.0.0.
-func dsnFix(dsn, class string) string {
-	if !strings.HasPrefix(dsn[1:], ".1.") {
-		return dsn
-	}
-	// Postfix 3's dsn_map: the sender's and the recipient's X.1.Y.
-	sender := map[string]string{"1": "7", "2": "8", "3": "7", "4": "7", "5": "0", "6": "7", "7": "7", "8": "8"}
-	rcpt := map[string]string{"1": "1", "2": "2", "3": "3", "4": "4", "5": "5", "6": "6", "7": "3", "8": "2"}
-	detail := dsn[4:]
-	switch class {
-	case "Sender address":
-		return dsn[:4] + orDefault(sender[detail], "0")
-	case "Recipient address":
-		return dsn[:4] + orDefault(rcpt[detail], "0")
-	}
-	return dsn[:1] + ".0.0"
+	return stateEOM, pfaccess.ClassEOD
 }
 
 // dsnSplit takes an RFC 3463 code off the front of text, as Postfix's
@@ -262,23 +223,12 @@ func dsnSplit(def, text string) (dsn, rest string) {
 		return def, text
 	}
 	for _, p := range parts[1:] {
-		if len(p) < 1 || len(p) > 3 || !allDigits(p) {
+		if len(p) < 1 || len(p) > 3 || !pfaccess.AllDigits(p) {
 			return def, text
 		}
 	}
 	return text[:end], strings.TrimLeft(text[end:], " \t")
 }
-
-// splitWord splits an action into its word and the text after it.
-func splitWord(value string) (word, text string) {
-	end := strings.IndexAny(value, " \t")
-	if end < 0 {
-		return value, ""
-	}
-	return value[:end], strings.TrimLeft(value[end:], " \t")
-}
-
-func allDigits(s string) bool { return s != "" && strings.Trim(s, "0123456789") == "" }
 
 func orDefault(s, def string) string {
 	if s == "" {

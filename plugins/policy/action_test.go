@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-mta/sluice/internal/pfaccess"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
@@ -192,15 +193,15 @@ func TestPrependChecked(t *testing.T) {
 	for _, act := range []string{
 		"PREPEND X-Bad: a\rb",
 		"PREPEND X-Bad: a\x00b",
-		"PREPEND X-Bad: " + strings.Repeat("x", maxFieldLine-len("X-Bad: ")+1),
-		"PREPEND X-Good: " + strings.Repeat("y", maxFieldLine-len("X-Good: ")),
+		"PREPEND X-Bad: " + strings.Repeat("x", pfaccess.MaxFieldLine-len("X-Bad: ")+1),
+		"PREPEND X-Good: " + strings.Repeat("y", pfaccess.MaxFieldLine-len("X-Good: ")),
 	} {
 		srv.always(act)
 		h.Rcpt(tx, "b@example.org")
 	}
 	raw := []byte("Subject: hi\r\n\r\n")
 	v := h.Data(tx, raw)
-	want := "X-Good: " + strings.Repeat("y", maxFieldLine-len("X-Good: ")) + "\r\n" + string(raw)
+	want := "X-Good: " + strings.Repeat("y", pfaccess.MaxFieldLine-len("X-Good: ")) + "\r\n" + string(raw)
 	if got := string(sdktest.Apply(t, raw, v)); got != want {
 		t.Errorf("message:\n%.200q\nwant:\n%.200q", got, want)
 	}

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-mta/sluice/internal/pfaccess"
 	"github.com/sluice-mta/sluice/internal/tlscipher"
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -112,7 +113,7 @@ func size(t *sdk.Txn, q query) string {
 	if q.state == stateEOM {
 		return strconv.FormatInt(q.size, 10)
 	}
-	if v := t.Envelope.MailParams["SIZE"]; v != "" && strings.Trim(v, "0123456789") == "" {
+	if v := t.Envelope.MailParams["SIZE"]; pfaccess.AllDigits(v) {
 		return v
 	}
 	return "0"
