@@ -1,9 +1,6 @@
 package main
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // receivedAuthUser reports whether a service's listeners get
 // received_auth_user = true, and where that came from: the service's
@@ -20,11 +17,8 @@ func (im *importer) receivedAuthUser(s pfService, where string) (on bool, from s
 	if own {
 		value, from = im.smtpdOption(s, param)
 	}
-	switch v := strings.TrimSpace(value); {
-	case strings.EqualFold(v, "yes"):
-		on = true
-	case strings.EqualFold(v, "no"):
-	default:
+	on, ok := pfBool(value)
+	if !ok {
 		why := "not yes or no"
 		switch {
 		case own:
