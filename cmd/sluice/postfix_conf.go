@@ -412,13 +412,18 @@ func parseMaster(data []byte) []pfService {
 
 // pfMasterFields splits a master.cf line at white space outside braces,
 // as Postfix's mystrtokq(3) does: "{ name = value }" is one field.
-func pfMasterFields(s string) []string {
+func pfMasterFields(s string) []string { return pfSplitBraced(s, " \t") }
+
+// pfSplitBraced splits s at the bytes of seps outside braces, as
+// Postfix's mystrtokq(3) and argv_splitq(3) (braces kept) do: "{ … }",
+// nested ones too, is one field; an unmatched "}" is an ordinary byte.
+func pfSplitBraced(s, seps string) []string {
 	var out []string
 	start, level := -1, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case level == 0 && (c == ' ' || c == '\t'):
+		case level == 0 && strings.IndexByte(seps, c) >= 0:
 			if start >= 0 {
 				out = append(out, s[start:i])
 				start = -1
