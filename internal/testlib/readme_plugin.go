@@ -9,11 +9,18 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// READMEStageConfigKeys returns the dotted [stage.config] keys of every
-// stage in README's toml blocks whose plugin is name ("rules.match").
-func READMEStageConfigKeys(t testing.TB, name string) map[string]bool {
+// READMEStage is a [[stage]] of README's toml blocks: the block's first
+// line in README.md, and the stage's [stage.config] (nil without one).
+type READMEStage struct {
+	Line   int
+	Config map[string]any
+}
+
+// READMEStages returns the stages in README's toml blocks whose plugin
+// is name, in README's order.
+func READMEStages(t testing.TB, name string) []READMEStage {
 	t.Helper()
-	keys := map[string]bool{}
+	var out []READMEStage
 	for _, b := range READMETOML(t) {
 		var doc struct {
 			Stage []struct {
@@ -26,10 +33,21 @@ func READMEStageConfigKeys(t testing.TB, name string) map[string]bool {
 		}
 		for _, s := range doc.Stage {
 			if s.Plugin == name {
-				for k := range TOMLKeys(s.Config) {
-					keys[k] = true
-				}
+				out = append(out, READMEStage{Line: b.Line, Config: s.Config})
 			}
+		}
+	}
+	return out
+}
+
+// READMEStageConfigKeys returns the dotted [stage.config] keys of every
+// stage in README's toml blocks whose plugin is name ("rules.match").
+func READMEStageConfigKeys(t testing.TB, name string) map[string]bool {
+	t.Helper()
+	keys := map[string]bool{}
+	for _, s := range READMEStages(t, name) {
+		for k := range TOMLKeys(s.Config) {
+			keys[k] = true
 		}
 	}
 	return keys

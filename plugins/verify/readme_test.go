@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"testing"
 
-	toml "github.com/pelletier/go-toml/v2"
-
 	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -20,37 +18,22 @@ func TestREADMEConfigKeys(t *testing.T) {
 // TestREADMEStageConfigsConfigure: every verify stage README shows is one
 // the plugin takes (core/config leaves a stage's config to its plugin).
 func TestREADMEStageConfigsConfigure(t *testing.T) {
-	checked := 0
-	for _, b := range testlib.READMETOML(t) {
-		var doc struct {
-			Stage []struct {
-				Plugin string         `toml:"plugin"`
-				Config map[string]any `toml:"config"`
-			} `toml:"stage"`
+	stages := testlib.READMEStages(t, "verify")
+	for _, s := range stages {
+		js, err := json.Marshal(s.Config)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err := toml.Unmarshal([]byte(b.Text), &doc); err != nil {
-			t.Fatalf("README.md:%d: %v", b.Line, err)
+		var cfg Config
+		if err := (sdk.Config{JSON: js}).Decode(&cfg); err != nil {
+			t.Errorf("README.md:%d: %v", s.Line, err)
+			continue
 		}
-		for _, s := range doc.Stage {
-			if s.Plugin != "verify" {
-				continue
-			}
-			js, err := json.Marshal(s.Config)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var cfg Config
-			if err := (sdk.Config{JSON: js}).Decode(&cfg); err != nil {
-				t.Errorf("README.md:%d: %v", b.Line, err)
-				continue
-			}
-			if _, err := compile(cfg, "mx.example.org"); err != nil {
-				t.Errorf("README.md:%d: %v", b.Line, err)
-			}
-			checked++
+		if _, err := compile(cfg, "mx.example.org"); err != nil {
+			t.Errorf("README.md:%d: %v", s.Line, err)
 		}
 	}
-	if checked == 0 {
+	if len(stages) == 0 {
 		t.Fatal("README shows no verify stage")
 	}
 }
