@@ -62,14 +62,12 @@ func (p *infoPolicy) lines() []string {
 	return append([]string(nil), p.seen...)
 }
 
-// On an implicit-TLS listener the handshake comes before the connect
-// checks, as Postfix's smtps has it: the Policy's Connect knows the
-// protocol, the cipher suite and its key size, as every later hook does.
-// The MAIL parameters reach Mail and Rcpt, and are gone with the
-// transaction.
-func TestPolicyInfoImplicitTLS(t *testing.T) {
+// smtpsAuthed starts a server whose Policy is p, with an implicit-TLS
+// listener, and returns a session there, greeted and authenticated as
+// a@example.org, and its TLS connection.
+func smtpsAuthed(t *testing.T, p *infoPolicy) (*dialog, *tls.Conn) {
+	t.Helper()
 	certFile, keyFile, clientTLS := testCert(t)
-	p := &infoPolicy{}
 	h := start(t, func(o *Options) {
 		o.Config.Listeners = append(o.Config.Listeners, config.Listener{
 			Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
@@ -85,6 +83,17 @@ func TestPolicyInfoImplicitTLS(t *testing.T) {
 	d.expect("220 mx.test ESMTP")
 	d.ehlo()
 	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")
+	return d, tc
+}
+
+// On an implicit-TLS listener the handshake comes before the connect
+// checks, as Postfix's smtps has it: the Policy's Connect knows the
+// protocol, the cipher suite and its key size, as every later hook does.
+// The MAIL parameters reach Mail and Rcpt, and are gone with the
+// transaction.
+func TestPolicyInfoImplicitTLS(t *testing.T) {
+	p := &infoPolicy{}
+	d, tc := smtpsAuthed(t, p)
 	d.cmd("MAIL FROM:<a@example.org> SIZE=1234 BODY=8bitmime SMTPUTF8 REQUIRETLS AUTH=a+2Bx@example.org", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RCPT TO:<b@example.org>", "250 2.0.0 I'll make sure <b@example.org> gets this")
 	d.cmd("RSET", "250 2.0.0 Session reset")
@@ -142,23 +151,8 @@ func TestPolicyInfoSTARTTLS(t *testing.T) {
 // string: the Policy gets it in a MAIL command's form, quotes and all,
 // not go-smtp's unquoted "a b@example.org", which is no mailbox.
 func TestPolicyInfoAuthQuotedLocalPart(t *testing.T) {
-	certFile, keyFile, clientTLS := testCert(t)
 	p := &infoPolicy{}
-	h := start(t, func(o *Options) {
-		o.Config.Listeners = append(o.Config.Listeners, config.Listener{
-			Name: "smtps", Listen: "127.0.0.1:0", Kind: config.KindSubmissions, TLSCert: certFile, TLSKey: keyFile,
-		})
-		o.Policy = p
-	}, withUsers(t, map[string]string{"a@example.org": "pw"}))
-	tc, err := tls.Dial("tcp", h.addr("smtps"), clientTLS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tc.Close() })
-	d := newDialog(t, tc)
-	d.expect("220 mx.test ESMTP")
-	d.ehlo()
-	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")
+	d, _ := smtpsAuthed(t, p)
 	d.cmd(`MAIL FROM:<a@example.org> AUTH=+22a+20b+5C+22c+22@example.org`, "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RSET", "250 2.0.0 Session reset")
 	d.cmd(`MAIL FROM:<a@example.org> AUTH=+22b+40c+22@example.org`, "250 2.0.0 Roger, accepting mail from <a@example.org>")
