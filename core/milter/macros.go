@@ -79,9 +79,11 @@ func mailMacros(t *sdk.Txn) []string {
 	}
 }
 
-// authAuthor is {auth_author}: MAIL's AUTH= as the client wrote it
-// (xtext), as Postfix's smtpd gives it, and nothing for AUTH=<> (RFC
-// 4954 §5), which the core gives a client that has not authenticated.
+// authAuthor is {auth_author}: MAIL's AUTH= as xtext, as Postfix's smtpd
+// gives it; the core's encoding of the mailbox the client named, which is
+// the client's own text but for needless quotes and escapes. Nothing for
+// AUTH=<> (RFC 4954 §5), which the core gives a client that has not
+// authenticated.
 func authAuthor(params map[string]string) string {
 	if a := params["AUTH"]; a != "<>" {
 		return a

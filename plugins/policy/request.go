@@ -119,10 +119,11 @@ func size(t *sdk.Txn, q query) string {
 	return "0"
 }
 
-// saslSender is the sasl_sender attribute: MAIL's AUTH= as the client
-// wrote it (xtext), as Postfix's smtpd keeps it, and empty for AUTH=<>,
-// which the core also gives for a client that has not authenticated
-// (RFC 4954 §5).
+// saslSender is the sasl_sender attribute: MAIL's AUTH= as xtext, as
+// Postfix's smtpd keeps it; the core's encoding of the mailbox the client
+// named, which is the client's own text but for needless quotes and
+// escapes. Empty for AUTH=<>, which the core also gives for a client that
+// has not authenticated (RFC 4954 §5).
 func saslSender(t *sdk.Txn) string {
 	if a := t.Envelope.MailParams["AUTH"]; a != "<>" {
 		return a
