@@ -1,6 +1,7 @@
 package testlib
 
 import (
+	"encoding/json"
 	"reflect"
 	"regexp"
 	"strings"
@@ -38,6 +39,26 @@ func READMEStages(t testing.TB, name string) []READMEStage {
 		}
 	}
 	return out
+}
+
+// CheckREADMEStagesConfigure fails t unless README shows a stage of
+// plugin name, and configure takes the [stage.config] of each, as JSON
+// (core/config leaves a stage's config to its plugin).
+func CheckREADMEStagesConfigure(t *testing.T, name string, configure func(js []byte) error) {
+	t.Helper()
+	stages := READMEStages(t, name)
+	for _, s := range stages {
+		js, err := json.Marshal(s.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := configure(js); err != nil {
+			t.Errorf("README.md:%d: %v", s.Line, err)
+		}
+	}
+	if len(stages) == 0 {
+		t.Fatalf("README shows no %s stage", name)
+	}
 }
 
 // READMEStageConfigKeys returns the dotted [stage.config] keys of every

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -18,22 +17,12 @@ func TestREADMEConfigKeys(t *testing.T) {
 // TestREADMEStageConfigsConfigure: every policy stage README shows is one
 // the plugin takes (core/config leaves a stage's config to its plugin).
 func TestREADMEStageConfigsConfigure(t *testing.T) {
-	stages := testlib.READMEStages(t, "policy")
-	for _, s := range stages {
-		js, err := json.Marshal(s.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
+	testlib.CheckREADMEStagesConfigure(t, "policy", func(js []byte) error {
 		var cfg Config
 		if err := (sdk.Config{JSON: js}).Decode(&cfg); err != nil {
-			t.Errorf("README.md:%d: %v", s.Line, err)
-			continue
+			return err
 		}
-		if _, err := compile(cfg); err != nil {
-			t.Errorf("README.md:%d: %v", s.Line, err)
-		}
-	}
-	if len(stages) == 0 {
-		t.Fatal("README shows no policy stage")
-	}
+		_, err := compile(cfg)
+		return err
+	})
 }

@@ -1,7 +1,6 @@
 package verify
 
 import (
-	"encoding/json"
 	"reflect"
 	"testing"
 
@@ -18,22 +17,12 @@ func TestREADMEConfigKeys(t *testing.T) {
 // TestREADMEStageConfigsConfigure: every verify stage README shows is one
 // the plugin takes (core/config leaves a stage's config to its plugin).
 func TestREADMEStageConfigsConfigure(t *testing.T) {
-	stages := testlib.READMEStages(t, "verify")
-	for _, s := range stages {
-		js, err := json.Marshal(s.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
+	testlib.CheckREADMEStagesConfigure(t, "verify", func(js []byte) error {
 		var cfg Config
 		if err := (sdk.Config{JSON: js}).Decode(&cfg); err != nil {
-			t.Errorf("README.md:%d: %v", s.Line, err)
-			continue
+			return err
 		}
-		if _, err := compile(cfg, "mx.example.org"); err != nil {
-			t.Errorf("README.md:%d: %v", s.Line, err)
-		}
-	}
-	if len(stages) == 0 {
-		t.Fatal("README shows no verify stage")
-	}
+		_, err := compile(cfg, "mx.example.org")
+		return err
+	})
 }
