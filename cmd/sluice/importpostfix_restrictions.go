@@ -381,20 +381,32 @@ func (w *pfRestrictionWork) submissionSpared(l *pfRList, hook string, permits []
 
 // submissionEnd is what a reject or defer after permit_sasl_authenticated
 // is on submission listeners, which refuse MAIL before AUTH (530
-// 5.7.0): the same, when Postfix asks the list after AUTH; ok false
-// elsewhere, or when the permits before it are others'.
+// 5.7.0): the same, when Postfix asks the list after AUTH. After other
+// permits alone (permit_mynetworks, reject: a LAN's hosts sending on
+// 587 without AUTH) it is not carried, and the clients those permits
+// let through are refused there unless they authenticate, where
+// Postfix serves them: the note says so. ok is false elsewhere.
 func (w *pfRestrictionWork) submissionEnd(l *pfRList, e pfElem, permits []*pfPermit) (pfOutcome, bool) {
-	if !w.g.submission || !pfYes(w.im.p.value("smtpd_delay_reject")) && pfHookOrder[l.hook] < pfHookOrder["mail"] ||
-		!slices.ContainsFunc(permits, func(p *pfPermit) bool { return p.kind == "sasl" }) {
+	if !w.g.submission {
 		return pfOutcome{}, false
 	}
-	const carried = "the submission listeners refuse MAIL before AUTH (530 5.7.0): permit_sasl_authenticated, then %s, is that"
 	var others []string
 	for _, p := range permits {
 		if p.kind != "sasl" {
 			others = append(others, p.e.text)
 		}
 	}
+	// Postfix asks the list after AUTH, where a permit_sasl_authenticated
+	// in it lets the session through.
+	afterAuth := pfYes(w.im.p.value("smtpd_delay_reject")) || pfHookOrder[l.hook] >= pfHookOrder["mail"]
+	if !afterAuth || !slices.ContainsFunc(permits, func(p *pfPermit) bool { return p.kind == "sasl" }) {
+		if len(others) == 0 {
+			return pfOutcome{}, false
+		}
+		return pfOutcome{noted: true, why: fmt.Sprintf("%s; and the submission listeners refuse MAIL before AUTH (530 5.7.0) from every client, so one %s lets through here, which Postfix serves without AUTH, is refused unless it authenticates (on port 587 a listener of kind = \"smtp\", with tls_required, serves it as Postfix does; an implicit-TLS submissions listener always asks for AUTH)",
+			pfRestrNone[e.name], strings.Join(others, ", "))}, true
+	}
+	const carried = "the submission listeners refuse MAIL before AUTH (530 5.7.0): permit_sasl_authenticated, then %s, is that"
 	out := pfOutcome{carried: fmt.Sprintf(carried, e.text)}
 	if len(others) > 0 {
 		out.noted, out.why = true, fmt.Sprintf("a client %s lets through must authenticate too on these listeners", strings.Join(others, ", "))
