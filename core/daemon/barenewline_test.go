@@ -87,7 +87,10 @@ func newWireTap(t *testing.T, target string) *wireTap {
 			w.conns = append(w.conns, c, s)
 			w.mu.Unlock()
 			go func() { _, _ = io.Copy(c, s) }()
-			go func() { _, _ = io.Copy(io.MultiWriter(s, w), c) }()
+			// Kept before it is passed on: once the sink has the
+			// message, the tap has its bytes (MultiWriter writes in
+			// order, and the test reads the tap after the sink).
+			go func() { _, _ = io.Copy(io.MultiWriter(w, s), c) }()
 		}
 	}()
 	return w
