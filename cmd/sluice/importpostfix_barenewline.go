@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -16,11 +17,16 @@ const (
 // pfBareNewlineMode maps a smtpd_forbid_bare_newline value to Sluice's
 // bare_newline, with what the draft's comment adds. "no" has no
 // counterpart: Sluice never ends DATA at <LF>.<LF>, so normalize, which
-// takes every other bare LF as Postfix's no did, is the nearest.
+// takes every other bare LF as Postfix's no did, is the nearest. "yes"
+// is normalize as Postfix 3.9 reads it, but the releases that brought
+// the setting (3.8.4 and its backports) refused and disconnected: the
+// comment says so, for a site that set it then.
 func pfBareNewlineMode(v string) (mode, why string, ok bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "normalize", "yes":
+	case "normalize":
 		return "normalize", "", true
+	case "yes":
+		return "normalize", "yes is normalize since Postfix 3.9 (3.8.5, 3.7.10, 3.6.14, 3.5.24); in 3.8.4, 3.7.9, 3.6.13 and 3.5.23 it refused such a client and disconnected: write \"reject\" for that", true
 	case "reject":
 		return "reject", "", true
 	case "no":
@@ -55,7 +61,7 @@ func (im *importer) bareNewline() {
 		}
 	}
 	if p.set(pfBareNewlineExclusions) {
-		if strings.TrimSpace(p.raw(pfBareNewlineExclusions)) == "$mynetworks" {
+		if slices.Contains(pfMynetworks, strings.TrimSpace(p.raw(pfBareNewlineExclusions))) {
 			p.used[pfBareNewlineExclusions] = true
 		} else {
 			im.note(pfBareNewlineExclusions, "Sluice spares relay_networks (mynetworks) from bare_newline = \"reject\", and no other clients")
