@@ -129,6 +129,10 @@ func (im *importer) listeners() {
 		authUser, authUserFrom := im.receivedAuthUser(s, where)
 		pipelining, pipeliningFrom, ownPipelining := im.servicePipelining(s, where)
 		bareNL, bareNLFrom, ownBareNL := im.serviceBareNewline(s, where)
+		var authComment string
+		if kind != config.KindSMTP {
+			authComment = im.submissionAuthComment(s, port, kind == config.KindSubmissions)
+		}
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -149,6 +153,9 @@ func (im *importer) listeners() {
 			kv(b, service, "name", tomlStr(name))
 			kv(b, hostFrom, "listen", tomlStr(net.JoinHostPort(h, strconv.Itoa(port))))
 			kv(b, kindFrom, "kind", tomlStr(string(kind)))
+			if authComment != "" {
+				fmt.Fprintf(b, "# %s\n", tomlComment(authComment))
+			}
 			if cert != "" && key != "" {
 				if level != "" && kind == config.KindSMTP {
 					certFrom += ", " + levelFrom + " = " + level
