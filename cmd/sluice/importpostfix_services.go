@@ -305,13 +305,13 @@ func (im *importer) delivery(route *pfRoute) string {
 	// TLS-Required: No (RFC 8689 §5), as tls_required_header = false
 	// does; yes is both defaults.
 	if p.set("tls_required_enable") {
-		switch v := strings.TrimSpace(p.value("tls_required_enable")); {
-		case strings.EqualFold(v, "no"):
-			kv(&b, "tls_required_enable = "+p.take("tls_required_enable"), "tls_required_header", "false")
-		case strings.EqualFold(v, "yes"):
+		switch on, ok := pfBool(p.value("tls_required_enable")); {
+		case !ok:
+			im.note("tls_required_enable", "not yes or no")
+		case on:
 			p.take("tls_required_enable")
 		default:
-			im.note("tls_required_enable", "not yes or no")
+			kv(&b, "tls_required_enable = "+p.take("tls_required_enable"), "tls_required_header", "false")
 		}
 	}
 	for _, s := range []struct {
