@@ -119,16 +119,17 @@ func tcpAddrPort(a net.Addr) netip.AddrPort {
 func newConn(l *listener, raw net.Conn) *conn {
 	client, local := tcpAddrPort(raw.RemoteAddr()), tcpAddrPort(raw.LocalAddr())
 	return &conn{
-		Conn:         raw,
-		srv:          l.srv,
-		l:            l,
-		tlsRequired:  l.tlsRequired.Load(),
-		hideClient:   l.hideClient.Load(),
-		authSender:   l.authSender.Load(),
-		rejectBareLF: l.rejectBareLF.Load(),
-		greet:        l.greet.Load(),
-		banner:       *l.banner.Load(),
-		footer:       l.footer.Load(),
+		Conn:             raw,
+		srv:              l.srv,
+		l:                l,
+		tlsRequired:      l.tlsRequired.Load(),
+		hideClient:       l.hideClient.Load(),
+		authSender:       l.authSender.Load(),
+		rejectBareLF:     l.rejectBareLF.Load(),
+		forbidPipelining: l.forbidPipelining.Load(),
+		greet:            l.greet.Load(),
+		banner:           *l.banner.Load(),
+		footer:           l.footer.Load(),
 		info: SessionInfo{
 			ID:       l.srv.queue.NewID(),
 			Local:    local,

@@ -236,7 +236,6 @@ func (l *listener) acceptLoop() {
 		}
 		backoff = 0
 		c := newConn(l, raw)
-		c.forbidPipelining = l.forbidPipelining.Load()
 		if p := l.proxy.Load(); p.trusts(c.info.Client.Addr()) {
 			// The client is who the PROXY header names: its limits
 			// wait for the header, read off the accept loop.
