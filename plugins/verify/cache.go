@@ -34,8 +34,8 @@ type answer struct {
 	note string
 }
 
-// entry is a remembered result, deliverable or undeliverable: a probe
-// that could not verify the address is never kept (see record).
+// entry is a remembered result. An unverified one is kept in memory
+// only, for tempfail_refresh_time (see record).
 type entry struct {
 	key     string
 	status  status
@@ -64,7 +64,9 @@ func newCache(set *settings, log *slog.Logger) *cache {
 	return &cache{set: set, log: log, byKey: map[string]*entry{}, lru: list.New()}
 }
 
-// expired reports whether e is too old to answer from at now.
+// expired reports whether e is too old to answer from at now: every
+// answer but deliverable lasts negative_expire_time, as verify(8)'s
+// NEGATIVE_ENTRY_EXPIRED takes any status but OK.
 func (c *cache) expired(e *entry, now time.Time) bool {
 	life := c.set.negExpire
 	if e.status == deliverable {
@@ -78,8 +80,11 @@ func (c *cache) expired(e *entry, now time.Time) bool {
 // within negative_refresh_time.
 func (c *cache) stale(e *entry, now time.Time) bool {
 	refresh := c.set.negRefresh
-	if e.status == deliverable {
+	switch e.status {
+	case deliverable:
 		refresh = c.set.posRefresh
+	case unverified:
+		refresh = c.set.tempRefresh
 	}
 	return now.Sub(e.updated) >= refresh && (e.tried.IsZero() || now.Sub(e.tried) >= c.set.negRefresh)
 }
@@ -121,10 +126,12 @@ func (c *cache) answerOf(e *entry, now time.Time, note string) answer {
 // next hop's directory, answering 550 for everyone, must not refuse
 // every known user for days): the address stays deliverable and is
 // asked again negative_refresh_time later. A probe that could not
-// verify the address keeps whatever was known; with nothing known, the
-// recipient is unverified, and nothing is kept, so the next RCPT asks
-// again (Postfix keeps the deferral for negative_refresh_time, 3h of
-// 450s after a minute's outage).
+// verify the address keeps whatever was known; with nothing known, or
+// only an earlier unverified answer, the recipient is unverified, and
+// that is kept for tempfail_refresh_time: verify(8) stores a deferred
+// probe's status as it stores a bounce's, so the RCPTs until then get
+// the same 450 without a probe each (a dictionary attack while the next
+// hop is down, a message to a list).
 func (c *cache) record(key string, o answer, now time.Time) answer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -132,6 +139,11 @@ func (c *cache) record(key string, o answer, now time.Time) answer {
 	switch {
 	case o.status == deliverable || o.status == undeliverable && (old == nil || old.status != deliverable):
 		c.put(&entry{key: key, status: o.status, updated: now, reply: o.reply}, now)
+		return o
+	case o.status == unverified && (old == nil || old.status == unverified):
+		if c.set.tempRefresh > 0 {
+			c.put(&entry{key: key, status: unverified, updated: now, reply: o.reply}, now)
+		}
 		return o
 	case old != nil:
 		old.tried = now
@@ -164,6 +176,9 @@ func (c *cache) put(e *entry, now time.Time) {
 	} else if ok {
 		c.merge(recs, now)
 		c.compact(now)
+	}
+	if !persisted(e) {
+		return
 	}
 	if err := c.st.append(c.recordOf(e)); err != nil {
 		c.log.Warn("verify: writing the state directory: the result is kept in memory only", "err", err)
@@ -212,7 +227,7 @@ func (c *cache) merge(recs []record, now time.Time) {
 func (c *cache) compact(now time.Time) {
 	recs := make([]record, 0, len(c.byKey))
 	for el := c.lru.Back(); el != nil; el = el.Prev() {
-		if e := el.Value.(*entry); !c.expired(e, now) {
+		if e := el.Value.(*entry); persisted(e) && !c.expired(e, now) {
 			recs = append(recs, c.recordOf(e))
 		}
 	}
@@ -220,6 +235,14 @@ func (c *cache) compact(now time.Time) {
 		c.log.Warn("verify: compacting the state directory", "err", err)
 	}
 }
+
+// persisted reports whether e goes to the state directory. An
+// unverified answer does not: it lasts hours, not days, a restart
+// asking again costs one probe an address, and a record says only
+// deliverable or not, so read back (after a restart, or by an older
+// Sluice) it would be undeliverable: reject_code for an address the
+// next hop never refused.
+func persisted(e *entry) bool { return e.status != unverified }
 
 func (c *cache) recordOf(e *entry) record {
 	return record{Addr: e.key, Hop: c.set.hop, Deliverable: e.status == deliverable, Updated: e.updated, Reply: e.reply}

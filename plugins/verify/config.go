@@ -41,6 +41,13 @@ type Config struct {
 	PositiveRefreshTime string `json:"positive_refresh_time"`
 	NegativeExpireTime  string `json:"negative_expire_time"`
 	NegativeRefreshTime string `json:"negative_refresh_time"`
+	// TempfailRefreshTime is how long a recipient that could not be
+	// verified keeps its answer (450, or through with tempfail_action =
+	// accept) before the next hop is asked again. verify(8) keeps a
+	// deferred probe as it keeps a failed one, asked again after
+	// address_verify_negative_refresh_time, so the default is
+	// negative_refresh_time; "0s" keeps nothing, each RCPT asks.
+	TempfailRefreshTime string `json:"tempfail_refresh_time"`
 	// RejectCode answers a recipient the next hop refused (5xx): 450 by
 	// default, Postfix's unverified_recipient_reject_code; 550 refuses
 	// it for good.
@@ -90,6 +97,7 @@ type settings struct {
 	sender     string // "" is the null sender
 	posExpire, posRefresh,
 	negExpire, negRefresh time.Duration
+	tempRefresh   time.Duration // 0: an unverified answer is not kept
 	rejectCode    int
 	acceptUnknown bool // tempfail_action = accept
 	skipAuth      bool
@@ -127,6 +135,14 @@ func compile(c Config, hostname string) (settings, error) {
 			return s, fmt.Errorf("%s = %q: want a duration such as 30s, 5m, 3h or 7d", d.key, d.value)
 		}
 		*d.to = v.Duration
+	}
+	s.tempRefresh = s.negRefresh
+	if c.TempfailRefreshTime != "" {
+		var v config.Duration
+		if err := v.UnmarshalText([]byte(c.TempfailRefreshTime)); err != nil {
+			return s, fmt.Errorf("tempfail_refresh_time = %q: want a duration such as 5m or 3h, or 0s to keep nothing", c.TempfailRefreshTime)
+		}
+		s.tempRefresh = v.Duration
 	}
 	// A refresh time not shorter than its expire time asks nothing
 	// before the answer expires, as Postfix's verify(8) takes it (no

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
 )
@@ -28,6 +29,7 @@ func TestConfigErrors(t *testing.T) {
 		{`{"next_hop": "mail.example.org", "max_probes": -5}`, "max_probes", "-1 for no cap"},
 		{`{"next_hop": "mail.example.org", "timeout": "soon"}`, "timeout", "want a duration"},
 		{`{"next_hop": "mail.example.org", "negative_expire_time": "0s"}`, "negative_expire_time", "want a duration"},
+		{`{"next_hop": "mail.example.org", "tempfail_refresh_time": "-5m"}`, "tempfail_refresh_time", "0s to keep nothing"},
 		{`{"next_hop": "mail.example.org", "cache": true}`, "cache", "unknown field"},
 	} {
 		_, err := start(t, &Plugin{}, tc.config, "")
@@ -67,7 +69,7 @@ func TestConfigNextHop(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.sender != "double-bounce@gw.example.org" || s.helo != "gw.example.org" || s.rejectCode != 450 || s.acceptUnknown ||
-		!s.skipAuth || !s.skipRelay || s.maxEntries != 100000 || s.timeout.String() != "4s" {
+		!s.skipAuth || !s.skipRelay || s.maxEntries != 100000 || s.timeout.String() != "4s" || s.tempRefresh != 3*time.Hour {
 		t.Errorf("defaults: %+v", s)
 	}
 }

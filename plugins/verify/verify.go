@@ -26,8 +26,10 @@
 // address 31 days, asked again after 7, an undeliverable one 3 days,
 // asked again after 3 hours; in memory, bounded (max_entries, the least
 // recently used first), and in the stage's state directory (store.go),
-// so a restart asks nothing again. The RCPTs for an address whose probe
-// is under way wait for that probe (flight.go).
+// so a restart asks nothing again. An address that could not be
+// verified keeps that answer for tempfail_refresh_time
+// (negative_refresh_time, 3 hours, by default), in memory only. The RCPTs for an address whose
+// probe is under way wait for that probe (flight.go).
 package verify
 
 import (
@@ -252,11 +254,12 @@ func (p *Plugin) verdict(addr string, a answer) sdk.Verdict {
 		}
 		return sdk.Tempfail(s.rejectCode, "4.1.1", text).Because(why)
 	}
-	why := fmt.Sprintf("verify: <%s> unverified: %s", addr, a.reply)
+	why := fmt.Sprintf("verify: <%s> unverified: %s (%s)", addr, a.reply, from)
 	if s.acceptUnknown {
 		return sdk.Continue().Because(why + " (tempfail_action = accept)")
 	}
-	// Postfix's unverified_recipient_defer_code, 450 4.1.1.
+	// Postfix's unverified_recipient_defer_code, 450 4.1.1, for the
+	// probe's deferral and for the RCPTs its kept answer serves alike.
 	text := fmt.Sprintf("<%s>: Recipient address rejected: unverified address: address verification failed, try again later", addr)
 	return sdk.Tempfail(450, "4.1.1", text).Because(why)
 }

@@ -38,6 +38,7 @@ type hop struct {
 	helos   []string // the EHLO (LHLO) name of each MAIL
 	tls     []bool   // whether each RCPT came under TLS
 	datas   int      // DATA commands: a probe must send none
+	conns   int      // connections: one a probe, whatever it was told
 }
 
 // newHop starts a next hop (LMTP when lmtp) knowing users.
@@ -57,7 +58,12 @@ func newHopWith(t *testing.T, setup func(*smtp.Server), users ...string) *hop {
 	for _, u := range users {
 		h.users[u] = true
 	}
-	h.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &hopSession{h: h, c: c}, nil }))
+	h.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		h.mu.Lock()
+		h.conns++
+		h.mu.Unlock()
+		return &hopSession{h: h, c: c}, nil
+	}))
 	h.srv.Domain = "mailbox.test"
 	h.srv.ErrorLog = log.New(io.Discard, "", 0)
 	h.srv.ReadTimeout, h.srv.WriteTimeout = 10*time.Second, 10*time.Second
@@ -272,7 +278,8 @@ func TestSecondRcptFromCache(t *testing.T) {
 
 // A next hop that cannot be reached, or answers 4xx, leaves the
 // recipient unverified: 450 4.1.1, or through with tempfail_action =
-// "accept". Nothing is kept of it: the next RCPT asks again.
+// "accept". With tempfail_refresh_time = "0s" nothing is kept of it:
+// the next RCPT asks again (tempfail_test.go: what is kept otherwise).
 func TestNextHopDown(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -295,7 +302,7 @@ func TestNextHopDown(t *testing.T) {
 
 	nh := newHop(t, false, nil, "alice@example.org")
 	nh.set(func(h *hop) { h.temp = true })
-	h = serve(t, &Plugin{}, hopConfig(nh, ""), "")
+	h = serve(t, &Plugin{}, hopConfig(nh, `, "tempfail_refresh_time": "0s"`), "")
 	v = h.Rcpt(txn, "alice@example.org")
 	wantVerdict(t, "451", v, sdk.ActionTempfail, 450, "4.1.1")
 	if !strings.Contains(v.Reason, "451") {

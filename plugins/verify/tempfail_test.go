@@ -1,0 +1,173 @@
+package verify
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/sdk"
+	"github.com/sluice-mta/sluice/sdk/sdktest"
+)
+
+// wantProbes checks how many probes the next hop has had: its
+// connections, whether or not a probe got as far as RCPT.
+func wantProbes(t *testing.T, h *hop, want int) {
+	t.Helper()
+	h.mu.Lock()
+	got := h.conns
+	h.mu.Unlock()
+	if got != want {
+		t.Fatalf("the next hop had %d probes, want %d", got, want)
+	}
+}
+
+// A recipient the next hop could not verify (451 at RCPT) keeps its 450
+// 4.1.1 for tempfail_refresh_time, by default negative_refresh_time (3h),
+// as verify(8) keeps a deferred probe's status: the RCPTs until then get
+// the first probe's reply, not reject_code's, and no probe, even once
+// the next hop is back; the first RCPT after asks again.
+func TestTempfailKept(t *testing.T) {
+	for _, tc := range []struct {
+		name, extra string
+		window      time.Duration
+	}{
+		{"default", "", 3 * time.Hour},
+		{"negative_refresh_time", `, "negative_refresh_time": "1h"`, time.Hour},
+		{"tempfail_refresh_time", `, "tempfail_refresh_time": "10m"`, 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := newClock()
+			nh := newHop(t, false, nil, "alice@example.org")
+			nh.set(func(h *hop) { h.temp = true })
+			h := serve(t, &Plugin{now: clk.Now}, hopConfig(nh, `, "reject_code": 550`+tc.extra), "")
+			first := h.Rcpt(txn, "alice@example.org")
+			wantVerdict(t, "deferred", first, sdk.ActionTempfail, 450, "4.1.1")
+			wantProbes(t, nh, 1)
+
+			nh.set(func(h *hop) { h.temp = false })
+			clk.Advance(tc.window - time.Second)
+			v := h.Rcpt(txn, "alice@example.org")
+			wantVerdict(t, "within the window", v, sdk.ActionTempfail, 450, "4.1.1")
+			if v.Reply.Text != first.Reply.Text {
+				t.Errorf("within the window: text %q, want the probe's %q", v.Reply.Text, first.Reply.Text)
+			}
+			if want := fmt.Sprintf("answer of %s ago", (tc.window - time.Second).Round(time.Second)); !strings.Contains(v.Reason, "unverified: 451") || !strings.Contains(v.Reason, want) {
+				t.Errorf("within the window: reason %q, want the 451 and %q", v.Reason, want)
+			}
+			wantProbes(t, nh, 1)
+
+			clk.Advance(time.Second)
+			wantVerdict(t, "after the window", h.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+			wantProbes(t, nh, 2)
+			wantVerdict(t, "deliverable, kept", h.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+			wantProbes(t, nh, 2)
+		})
+	}
+}
+
+// A refresh the next hop defers again keeps the answer another
+// tempfail_refresh_time from then; one it refuses makes the address
+// undeliverable at once. With tempfail_action = "accept" the kept answer
+// lets the recipient through, as the probe's did.
+func TestTempfailRefresh(t *testing.T) {
+	clk := newClock()
+	nh := newHop(t, false, nil)
+	nh.set(func(h *hop) { h.temp = true })
+	h := serve(t, &Plugin{now: clk.Now}, hopConfig(nh, `, "reject_code": 550, "tempfail_refresh_time": "10m"`), "")
+	wantVerdict(t, "deferred", h.Rcpt(txn, "bob@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	clk.Advance(10 * time.Minute)
+	wantVerdict(t, "refresh deferred", h.Rcpt(txn, "bob@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantProbes(t, nh, 2)
+	clk.Advance(10*time.Minute - time.Second)
+	wantVerdict(t, "kept from the refresh", h.Rcpt(txn, "bob@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantProbes(t, nh, 2)
+	nh.set(func(h *hop) { h.temp = false })
+	clk.Advance(time.Second)
+	wantVerdict(t, "refresh refused", h.Rcpt(txn, "bob@example.org"), sdk.ActionReject, 550, "5.1.1")
+	wantProbes(t, nh, 3)
+
+	na := newHop(t, false, nil)
+	na.set(func(h *hop) { h.temp = true })
+	ha := serve(t, &Plugin{now: clk.Now}, hopConfig(na, `, "tempfail_action": "accept"`), "")
+	for i := range 2 {
+		v := ha.Rcpt(txn, "carol@example.org")
+		wantVerdict(t, fmt.Sprintf("accept, rcpt %d", i), v, sdk.ActionContinue, 0, "")
+		if !strings.Contains(v.Reason, "tempfail_action = accept") {
+			t.Errorf("accept, rcpt %d: reason %q", i, v.Reason)
+		}
+	}
+	wantProbes(t, na, 1)
+}
+
+// RCPTs for an address whose probe is under way wait for it when it
+// defers too: one probe, the same 450 for each, and the next RCPT is
+// answered from what it found.
+func TestTempfailConcurrentOneProbe(t *testing.T) {
+	nh := newHop(t, false, nil)
+	gate := make(chan struct{})
+	nh.set(func(h *hop) { h.temp, h.gate = true, gate })
+	const n = 5
+	waiting := make(chan string, n)
+	p := &Plugin{waiting: func(a string) { waiting <- a }}
+	h := serve(t, p, hopConfig(nh, ""), "")
+	var wg sync.WaitGroup
+	verdicts := make([]sdk.Verdict, n)
+	for i := range n {
+		wg.Go(func() {
+			tx := sdktest.NewTxn("sender@origin.test")
+			tx.Session.ID = fmt.Sprintf("s%d", i)
+			verdicts[i] = h.Rcpt(tx, "alice@example.org")
+		})
+	}
+	for range n {
+		select {
+		case <-waiting:
+		case <-time.After(10 * time.Second):
+			close(gate)
+			t.Fatal("the RCPTs did not all wait for a probe")
+		}
+	}
+	close(gate)
+	wg.Wait()
+	for i, v := range verdicts {
+		wantVerdict(t, fmt.Sprintf("rcpt %d", i), v, sdk.ActionTempfail, 450, "4.1.1")
+	}
+	wantVerdict(t, "after", h.Rcpt(txn, "alice@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantProbes(t, nh, 1)
+}
+
+// An unverified answer is kept in memory only: the state directory
+// holds no record of it (one an older stage would read as undeliverable),
+// and after a restart the address is asked about again.
+func TestTempfailNotPersisted(t *testing.T) {
+	dir := t.TempDir()
+	nh := newHop(t, false, nil, "alice@example.org")
+	nh.set(func(h *hop) { h.temp = true })
+	cfg := hopConfig(nh, `, "reject_code": 550`)
+	p1 := &Plugin{}
+	h1 := serve(t, p1, cfg, dir)
+	wantVerdict(t, "deferred", h1.Rcpt(txn, "alice@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantVerdict(t, "kept", h1.Rcpt(txn, "alice@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantProbes(t, nh, 1)
+	if err := p1.cache.close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{snapshotFile, logFile} {
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "alice@example.org") {
+			t.Errorf("%s holds the unverified answer: %s", f, b)
+		}
+	}
+
+	nh.set(func(h *hop) { h.temp = false })
+	h2 := serve(t, &Plugin{}, cfg, dir)
+	wantVerdict(t, "after the restart", h2.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+	wantProbes(t, nh, 2)
+}
