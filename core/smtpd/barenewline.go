@@ -20,8 +20,12 @@ import (
 // 5.5.2, as Sluice did before, but from relay_networks, whose bare LFs are
 // normalized as Postfix's smtpd_forbid_bare_newline_exclusions =
 // $mynetworks spares them (Postfix's exclusion means no enforcement, which
-// here, with the end of data fixed, is normalize). A bare CR is refused in
-// both modes: Postfix's normalize is about LF alone.
+// here, with the end of data fixed, is normalize). The session goes on,
+// as in Postfix 3.9, whose reject answers with
+// smtpd_forbid_bare_newline_reject_code, 550 by default, and hangs up
+// only when that is set to 521 (postconf(5)); it was 3.8.4's "yes" that
+// always disconnected. A bare CR is refused in both modes, the session
+// going on too: Postfix's normalize and reject are about LF alone.
 //
 // max_message_size counts the message as received (RFC 1870 §3: as sent,
 // its line ends included), which is what go-smtp's SIZE check sees; the

@@ -350,13 +350,14 @@ func (l *listener) connectRefusal(c *conn) *reply.Reply {
 // milter's: 550 5.7.1, 451 4.7.1, a dead stage's 451 4.3.0) into a reply
 // valid in place of the greeting, where RFC 5321 §4.3.2 allows only 220,
 // 554 and 421 (§3.1: 554 when the server will not serve the client;
-// §3.8: 421 when it cannot now, and closes). The stage's text and the
+// §3.8: 421 when it cannot now, and closes), and RFC 7504 §3 adds 521
+// (the host does not accept mail, and closes). The stage's text and the
 // subject and detail of its enhanced code are kept; the class follows
 // the code.
 func greetingRefusal(r *reply.Reply) *reply.Reply {
 	g := *r
 	switch {
-	case r.Code == 554 || r.Code == 421:
+	case r.Code == 554 || r.Code == 421 || r.Code == 521:
 		return r
 	case r.Temporary():
 		g.Code = 421
@@ -371,14 +372,15 @@ func greetingRefusal(r *reply.Reply) *reply.Reply {
 
 // refuse answers a connection that will not be served with r in place of
 // the greeting. After a 554 the client may only QUIT; other commands get
-// 503 (RFC 5321 §3.1). A 421 closes at once (RFC 5321 §3.8).
+// 503 (RFC 5321 §3.1). A 421 closes at once (RFC 5321 §3.8), as a 521
+// does (RFC 7504 §3).
 func (l *listener) refuse(c *conn, nc net.Conn, r *reply.Reply) {
 	defer nc.Close()
 	// One command_timeout for the whole exchange, not one per line: a
 	// client trickling a line every few minutes held its max_connections
 	// slot for up to ten timeouts (50 minutes by default).
 	_ = nc.SetDeadline(time.Now().Add(l.srv.lim().CommandTimeout.Duration))
-	if _, err := io.WriteString(nc, c.wire(r)); err != nil || r.Temporary() {
+	if _, err := io.WriteString(nc, c.wire(r)); err != nil || r.Temporary() || r.Code == 521 {
 		return
 	}
 	br := bufio.NewReader(nc) // ReadSlice fails on a line longer than its buffer

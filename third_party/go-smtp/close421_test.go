@@ -10,7 +10,20 @@ import (
 // 5321 §3.8), at MAIL and RCPT as at the end of DATA and BDAT; another
 // refusal keeps the session.
 func TestServer421Closes(t *testing.T) {
-	goAway := &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "go away"}
+	closesAfter(t, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "go away"}, "421 4.7.0 go away")
+}
+
+// So does a 521, "does not accept mail" (RFC 7504 §3), after which the
+// server closes, as Postfix's smtpd does after any 421 or 521 it sends.
+func TestServer521Closes(t *testing.T) {
+	closesAfter(t, &smtp.SMTPError{Code: 521, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "nope"}, "521 5.7.1 nope")
+}
+
+// closesAfter has the session refuse with goAway, written as want, at
+// MAIL and at the end of DATA and BDAT, each after a refusal that keeps
+// the session, and expects the connection closed after it.
+func closesAfter(t *testing.T, goAway *smtp.SMTPError, want string) {
+	t.Helper()
 	refused := &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 7, 1}, Message: "later"}
 
 	t.Run("mail", func(t *testing.T) {
@@ -19,7 +32,7 @@ func TestServer421Closes(t *testing.T) {
 		rc.ehlo()
 		rc.cmd("MAIL FROM:<a@example.org>", "451 4.7.1 later")
 		be.userErr = goAway
-		rc.cmd("MAIL FROM:<a@example.org>", "421 4.7.0 go away")
+		rc.cmd("MAIL FROM:<a@example.org>", want)
 		rc.expectClosed()
 	})
 	for _, data := range []string{"DATA", "BDAT"} {
@@ -41,7 +54,7 @@ func TestServer421Closes(t *testing.T) {
 			rc.expect("451 4.7.1 later")
 			be.dataErr = goAway
 			send()
-			rc.expect("421 4.7.0 go away")
+			rc.expect(want)
 			rc.expectClosed()
 		})
 	}

@@ -1854,7 +1854,7 @@ func (c *Conn) writeResponse(code int, enhCode EnhancedCode, text ...string) {
 }
 
 // writeError answers a command with the error the session returned, and
-// closes the connection after a 421 (see closesConnection).
+// closes the connection after a 421 or 521 (see closesConnection).
 func (c *Conn) writeError(code int, enhCode EnhancedCode, err error) {
 	if smtpErr, ok := err.(*SMTPError); ok {
 		c.writeResponse(smtpErr.Code, smtpErr.EnhancedCode, smtpErr.Message)
@@ -1870,10 +1870,11 @@ func (c *Conn) writeError(code int, enhCode EnhancedCode, err error) {
 // connection: 421, "Service not available, closing transmission
 // channel" (RFC 5321 §3.8, §4.2.3), which a server sends when it must
 // shut the session down, so the client is not left talking to a server
-// that refuses everything after it. Postfix's smtpd likewise disconnects
-// after a 421 it sends. Sluice change: v0.25.1 wrote the 421 and read
-// the next command.
-func closesConnection(code int) bool { return code == 421 }
+// that refuses everything after it, and 521, "does not accept mail"
+// (RFC 7504 §3), after which the server closes too. Postfix's smtpd
+// likewise disconnects after a 421 or 521 it sends (smtpd_chat_reply).
+// Sluice change: v0.25.1 wrote either and read the next command.
+func closesConnection(code int) bool { return code == 421 || code == 521 }
 
 // readLine reads a command line, or an AUTH response line, without its
 // line end (LF, or CRLF). The read deadline is set once per line, so it
