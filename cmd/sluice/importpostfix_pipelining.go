@@ -11,13 +11,9 @@ import (
 // backported to 3.5.20–3.8.1 with default no).
 const pfForbidPipelining = "smtpd_forbid_unauth_pipelining"
 
-// pfRestrictionLists are the smtpd restriction lists reject_unauth_pipelining
-// may be named in.
-var pfRestrictionLists = []string{
-	"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
-	"smtpd_relay_restrictions", "smtpd_recipient_restrictions", "smtpd_data_restrictions",
-	"smtpd_end_of_data_restrictions", "smtpd_etrn_restrictions",
-}
+// pfETRNList is smtpd's ETRN restriction list, which no mail passes
+// (Sluice has no ETRN) but which may name reject_unauth_pipelining too.
+var pfETRNList = pfRList{param: "smtpd_etrn_restrictions", short: "etrn", class: "Etrn command", access: "check_etrn_access"}
 
 // unauthPipelining writes main.cf's smtpd_forbid_unauth_pipelining as the
 // top-level forbid_unauth_pipelining. A restriction list's
@@ -30,9 +26,9 @@ var pfRestrictionLists = []string{
 // rules to write by hand.
 func (im *importer) unauthPipelining() {
 	var lists []string
-	for _, prm := range pfRestrictionLists {
-		if im.p.set(prm) && slices.ContainsFunc(pfList(im.p.value(prm)), func(r string) bool { return strings.EqualFold(r, "reject_unauth_pipelining") }) {
-			lists = append(lists, prm)
+	for _, l := range append(slices.Clone(pfRLists), pfETRNList) {
+		if im.p.set(l.param) && pfNamed(pfElems(&l, im.p.value(l.param)), "reject_unauth_pipelining") {
+			lists = append(lists, l.param)
 		}
 	}
 	var from []string

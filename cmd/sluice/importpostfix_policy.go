@@ -9,19 +9,6 @@ import (
 // pfPolicyRestriction is what becomes policy stages.
 const pfPolicyRestriction = "check_policy_service"
 
-// pfPolicyLists are the restriction lists check_policy_service may be
-// in, in the order smtpd evaluates them (relay before recipient, as
-// Postfix 3 does), each with the hook of the stage it becomes.
-var pfPolicyLists = []struct{ param, hook string }{
-	{"smtpd_client_restrictions", "connect"},
-	{"smtpd_helo_restrictions", "helo"},
-	{"smtpd_sender_restrictions", "mail"},
-	{"smtpd_relay_restrictions", "rcpt"},
-	{"smtpd_recipient_restrictions", "rcpt"},
-	{"smtpd_data_restrictions", "data"},
-	{"smtpd_end_of_data_restrictions", "end-of-data"},
-}
-
 // pfPolicyStates are the protocol_state of each hook's requests.
 var pfPolicyStates = map[string]string{"connect": "CONNECT", "helo": "EHLO", "mail": "MAIL", "rcpt": "RCPT", "data": "DATA", "end-of-data": "END-OF-MESSAGE"}
 
@@ -40,7 +27,7 @@ type pfPolicy struct {
 	pos         int      // its place in the list
 	endpoint    string   // inet:… or unix:…, as written
 	settings    []string // the { … } settings, "name=value" each
-	before      []string // the restrictions before it in its list
+	before      []pfElem // the restrictions before it in its list
 }
 
 // policyStages writes a policy stage for each check_policy_service of
@@ -55,7 +42,8 @@ func (im *importer) policyStages() (early, late string) {
 	p := im.p
 	var found []pfPolicy
 	verifyList, verifyPos := -1, 0
-	for li, l := range pfPolicyLists {
+	for li := range pfRLists {
+		l := &pfRLists[li]
 		if !p.set(l.param) {
 			continue
 		}
@@ -63,16 +51,15 @@ func (im *importer) policyStages() (early, late string) {
 			// Every service has its own list (restrictionNotes).
 			continue
 		}
-		items := pfRestrictionList(p.value(l.param))
-		for i := 0; i < len(items); i++ {
+		elems := pfElems(l, p.value(l.param))
+		for n, e := range elems {
 			switch {
-			case strings.EqualFold(items[i], pfVerifyRestriction) && verifyList < 0 && l.hook == "rcpt":
-				verifyList, verifyPos = li, i
-			case strings.EqualFold(items[i], pfPolicyRestriction) && i+1 < len(items):
-				pol := pfPolicy{param: l.param, hook: l.hook, pos: li*1000 + i, before: items[:i]}
-				pol.endpoint, pol.settings = pfPolicySpec(items[i+1])
+			case e.name == pfVerifyRestriction && verifyList < 0 && l.hook == "rcpt":
+				verifyList, verifyPos = li, e.idx
+			case e.name == pfPolicyRestriction && e.arg != "":
+				pol := pfPolicy{param: l.param, hook: l.policy, pos: li*1000 + e.idx, before: elems[:n]}
+				pol.endpoint, pol.settings = pfPolicySpec(e.arg)
 				found = append(found, pol)
-				i++
 			}
 		}
 	}
@@ -160,13 +147,19 @@ func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 			kv(b, from, s.name, tomlStr(v))
 		}
 	}
-	// Restriction names are compared without case, as smtpd does.
-	permits := " " + strings.ToLower(strings.Join(pol.before, " ")) + " "
-	if !strings.Contains(permits, " permit_sasl_authenticated ") {
-		kv(b, "no permit_sasl_authenticated before "+pfPolicyRestriction, "skip_authenticated", "false")
+	pfSkipKeys(b, pol.before, pfPolicyRestriction)
+}
+
+// pfSkipKeys writes a policy or verify stage's skip_authenticated and
+// skip_relay_clients false when no permit_sasl_authenticated or
+// permit_mynetworks comes before restriction in its list (before): the
+// stage skips those clients by default, as the permits would.
+func pfSkipKeys(b *strings.Builder, before []pfElem, restriction string) {
+	if !pfNamed(before, "permit_sasl_authenticated") {
+		kv(b, "no permit_sasl_authenticated before "+restriction, "skip_authenticated", "false")
 	}
-	if !strings.Contains(permits, " permit_mynetworks ") {
-		kv(b, "no permit_mynetworks before "+pfPolicyRestriction, "skip_relay_clients", "false")
+	if !pfNamed(before, "permit_mynetworks") {
+		kv(b, "no permit_mynetworks before "+restriction, "skip_relay_clients", "false")
 	}
 }
 
@@ -222,34 +215,4 @@ func pfPolicySpec(arg string) (endpoint string, settings []string) {
 		settings = append(settings, it)
 	}
 	return items[0], settings
-}
-
-// pfRestrictionList splits a restriction list at white space and commas
-// outside braces, as Postfix's smtpd does (argv_splitq with braces
-// kept): "{ … }" is one item.
-func pfRestrictionList(s string) []string {
-	var out []string
-	start, level := -1, 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case level == 0 && strings.IndexByte(" \t\n,", c) >= 0:
-			if start >= 0 {
-				out = append(out, s[start:i])
-				start = -1
-			}
-			continue
-		case c == '{':
-			level++
-		case c == '}' && level > 0:
-			level--
-		}
-		if start < 0 {
-			start = i
-		}
-	}
-	if start >= 0 {
-		out = append(out, s[start:])
-	}
-	return out
 }

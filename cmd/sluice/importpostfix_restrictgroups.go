@@ -70,14 +70,15 @@ func (im *importer) restrictionUser(s pfService, where string, listeners []strin
 	}
 	own, raw := map[string]string{}, map[string]string{}
 	var key []string
-	for _, l := range pfRLists {
+	for i := range pfRLists {
+		l := &pfRLists[i]
 		v, ok := s.opts[l.param]
 		if !ok {
 			continue
 		}
 		s.used[l.param] = true
-		items := strings.Join(pfRestrictionList(im.p.expand(v)), " ")
-		if items == strings.Join(pfRestrictionList(im.p.value(l.param)), " ") {
+		items := pfListText(l, im.p.expand(v))
+		if items == pfListText(l, im.p.value(l.param)) {
 			continue // main.cf's list again ("$smtpd_client_restrictions", or empty as main.cf's)
 		}
 		own[l.param], raw[l.param] = im.p.expand(v), v

@@ -9,23 +9,26 @@ import (
 // pfRList is one of smtpd's restriction lists: its parameter, the short
 // name the filter rules' names start with, the class Postfix's replies
 // name (smtpd_check.c's SMTPD_NAME_*), the filter hook its own checks
-// belong to (the data lists' at the data hook: envelope rules), and the
-// access restriction a bare TYPE:NAME in it stands for (its def_acl).
+// belong to (the data lists' at the data hook: envelope rules), the
+// access restriction a bare TYPE:NAME in it stands for (its def_acl),
+// and the hook of the policy stage a check_policy_service in it becomes.
 type pfRList struct {
-	param, short, class, hook, access string
+	param, short, class, hook, access, policy string
 }
 
-// pfRLists are the lists in the order smtpd evaluates them: client,
-// helo, sender, relay before recipient (Postfix 3's
-// smtpd_relay_before_recipient_restrictions), data, end of data.
+// pfRLists are the lists a client's mail passes, in the order smtpd
+// evaluates them: client, helo, sender, relay before recipient (Postfix
+// 3's smtpd_relay_before_recipient_restrictions), data, end of data.
+// Every part of the import that reads a list takes its name from here
+// and its restrictions from pfElems.
 var pfRLists = []pfRList{
-	{"smtpd_client_restrictions", "client", "Client host", "connect", "check_client_access"},
-	{"smtpd_helo_restrictions", "helo", "Helo command", "helo", "check_helo_access"},
-	{"smtpd_sender_restrictions", "sender", "Sender address", "mail", "check_sender_access"},
-	{"smtpd_relay_restrictions", "relay", "Recipient address", "rcpt", "check_recipient_access"},
-	{"smtpd_recipient_restrictions", "recipient", "Recipient address", "rcpt", "check_recipient_access"},
-	{"smtpd_data_restrictions", "data", "Data command", "envelope", ""},
-	{"smtpd_end_of_data_restrictions", "end-of-data", "End-of-data", "envelope", ""},
+	{"smtpd_client_restrictions", "client", "Client host", "connect", "check_client_access", "connect"},
+	{"smtpd_helo_restrictions", "helo", "Helo command", "helo", "check_helo_access", "helo"},
+	{"smtpd_sender_restrictions", "sender", "Sender address", "mail", "check_sender_access", "mail"},
+	{"smtpd_relay_restrictions", "relay", "Recipient address", "rcpt", "check_recipient_access", "rcpt"},
+	{"smtpd_recipient_restrictions", "recipient", "Recipient address", "rcpt", "check_recipient_access", "rcpt"},
+	{"smtpd_data_restrictions", "data", "Data command", "envelope", "", "data"},
+	{"smtpd_end_of_data_restrictions", "end-of-data", "End-of-data", "envelope", "", "end-of-data"},
 }
 
 // pfHookOrder is the order of the filter's hooks in a session.
@@ -62,7 +65,9 @@ func pfTakesArg(name string) bool {
 // pfElems reads a restriction list as smtpd_check_parse and
 // generic_checks do: a restriction and, for those that take one, the word
 // after it; a bare TYPE:NAME is the list's access restriction;
-// warn_if_reject goes with the restriction after it.
+// warn_if_reject goes with the restriction after it. It is the one
+// reader of restriction lists: main.cf's, a service's -o ones, a
+// restriction class's.
 func pfElems(l *pfRList, value string) []pfElem {
 	items := pfRestrictionList(value)
 	var out []pfElem
@@ -96,6 +101,26 @@ func pfElems(l *pfRList, value string) []pfElem {
 		out = append(out, pfElem{list: l, idx: warnAt, name: "warn_if_reject", text: "warn_if_reject"})
 	}
 	return out
+}
+
+// pfRestrictionList splits a restriction list at white space and commas
+// outside braces, as Postfix's smtpd does (argv_splitq with braces
+// kept): "{ … }" is one item.
+func pfRestrictionList(s string) []string { return pfSplitBraced(s, " \t\n,") }
+
+// pfListText is list l's value as its restrictions read, one line, to
+// tell two lists apart however they are spaced.
+func pfListText(l *pfRList, value string) string {
+	var texts []string
+	for _, e := range pfElems(l, value) {
+		texts = append(texts, e.text)
+	}
+	return strings.Join(texts, " ")
+}
+
+// pfNamed reports whether one of elems is restriction name.
+func pfNamed(elems []pfElem, name string) bool {
+	return slices.ContainsFunc(elems, func(e pfElem) bool { return e.name == name })
 }
 
 // pfOutcome is what became of an element: noted, with why, when it was

@@ -231,16 +231,14 @@ func (im *importer) classHolds(name string) string {
 			return
 		}
 		seen[c] = true
-		items := pfRestrictionList(im.p.value(c))
-		for i := 0; i < len(items); i++ {
+		for _, e := range pfElems(&pfRList{param: c}, im.p.value(c)) {
 			switch {
-			case strings.EqualFold(items[i], pfPolicyRestriction) && i+1 < len(items):
-				held = appendOnce(held, items[i]+" "+items[i+1])
-				i++
-			case strings.EqualFold(items[i], pfVerifyRestriction):
-				held = appendOnce(held, items[i])
-			case slices.Contains(classes, items[i]):
-				walk(items[i])
+			case e.name == pfPolicyRestriction && e.arg != "":
+				held = appendOnce(held, e.orig+" "+e.arg)
+			case e.name == pfVerifyRestriction:
+				held = appendOnce(held, e.orig)
+			case slices.Contains(classes, e.orig):
+				walk(e.orig)
 			}
 		}
 	}

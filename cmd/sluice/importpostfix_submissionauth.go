@@ -5,14 +5,6 @@ import (
 	"strings"
 )
 
-// pfMailLists are the restriction lists a client's mail passes, each of
-// which Postfix asks in turn: a permit ends only its own list.
-var pfMailLists = []string{
-	"smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
-	"smtpd_relay_restrictions", "smtpd_recipient_restrictions", "smtpd_data_restrictions",
-	"smtpd_end_of_data_restrictions",
-}
-
 // pfListLets says whether list lets a client that has not authenticated
 // through, for mail to the server's own domains: an unconditional reject
 // or defer refuses it unless a permit that matches it (permit, and
@@ -20,9 +12,9 @@ var pfMailLists = []string{
 // elements (tables, reject_unauth_destination, permit_sasl_authenticated)
 // are taken not to decide, as they do not for such a client's own-domain
 // mail in the stock lists.
-func pfListLets(list []string, mynetworks bool) bool {
+func pfListLets(list []pfElem, mynetworks bool) bool {
 	for _, e := range list {
-		switch strings.ToLower(e) {
+		switch e.name {
 		case "permit":
 			return true
 		case "permit_mynetworks":
@@ -44,12 +36,14 @@ func pfListLets(list []string, mynetworks bool) bool {
 // the listener's comment says so.
 func (im *importer) unauthClients(s pfService) string {
 	lets := func(mynetworks bool) bool {
-		for _, name := range pfMailLists {
-			v := im.p.value(name)
-			if o, ok := s.opts[name]; ok {
+		// Postfix asks each list in turn: a permit ends only its own.
+		for i := range pfRLists {
+			l := &pfRLists[i]
+			v := im.p.value(l.param)
+			if o, ok := s.opts[l.param]; ok {
 				v = im.p.expand(o)
 			}
-			if !pfListLets(pfList(v), mynetworks) {
+			if !pfListLets(pfElems(l, v), mynetworks) {
 				return false
 			}
 		}

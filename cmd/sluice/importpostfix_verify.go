@@ -41,19 +41,21 @@ type pfVerifyHop struct {
 func (im *importer) verifyStages(route *pfRoute) {
 	p := im.p
 	var param string
-	var before []string
-	for _, prm := range []string{"smtpd_relay_restrictions", "smtpd_recipient_restrictions"} {
-		if !p.set(prm) || param != "" {
+	var before []pfElem
+	for i := range pfRLists {
+		// The lists asked at RCPT: relay, then recipient.
+		l := &pfRLists[i]
+		if l.hook != "rcpt" || !p.set(l.param) || param != "" {
 			continue
 		}
-		if ls, _, all := im.askedBy(prm); !all && len(ls) == 0 {
+		if ls, _, all := im.askedBy(l.param); !all && len(ls) == 0 {
 			// Every service has its own list (restrictionNotes).
 			continue
 		}
-		items := pfList(p.value(prm))
-		for i, it := range items {
-			if strings.EqualFold(it, pfVerifyRestriction) {
-				param, before = prm, items[:i]
+		elems := pfElems(l, p.value(l.param))
+		for n, e := range elems {
+			if e.name == pfVerifyRestriction {
+				param, before = l.param, elems[:n]
 				break
 			}
 		}
@@ -169,16 +171,9 @@ func pfVerifyNextHop(transport string) (hop, why string) {
 // verifySettings writes the keys of a verify stage that Postfix's
 // settings decide; each Postfix parameter is read (and listed when not
 // carried) once, with the first stage.
-func (im *importer) verifySettings(b *strings.Builder, before []string, first bool) {
+func (im *importer) verifySettings(b *strings.Builder, before []pfElem, first bool) {
 	p := im.p
-	// Restriction names are compared without case, as smtpd does.
-	permits := " " + strings.ToLower(strings.Join(before, " ")) + " "
-	if !strings.Contains(permits, " permit_sasl_authenticated ") {
-		kv(b, "no permit_sasl_authenticated before "+pfVerifyRestriction, "skip_authenticated", "false")
-	}
-	if !strings.Contains(permits, " permit_mynetworks ") {
-		kv(b, "no permit_mynetworks before "+pfVerifyRestriction, "skip_relay_clients", "false")
-	}
+	pfSkipKeys(b, before, pfVerifyRestriction)
 	code, from := p.value("unverified_recipient_reject_code"), "unverified_recipient_reject_code"
 	if !p.set(from) {
 		code, from = "450", from+" (not set: Postfix's default, 450; 550 refuses for good)"
