@@ -49,19 +49,32 @@ type entry struct {
 }
 
 // cache holds the results, most recently used first, bounded by
-// max_entries, and writes them through to the store.
+// max_entries, and writes them through to the store. The unverified
+// answers have a list and a cap of their own: an address a dictionary
+// attack makes up while the next hop is down is kept too, and must not
+// push out a known user's answer, which is what serves while it is down.
 type cache struct {
 	set *settings
 	log *slog.Logger
 
 	mu    sync.Mutex
 	byKey map[string]*entry
-	lru   *list.List // of *entry, the most recently used in front
+	lru   *list.List // of the known *entry, the most recently used in front
+	ulru  *list.List // of the unverified ones, the same way
 	st    *store     // nil: memory only
 }
 
 func newCache(set *settings, log *slog.Logger) *cache {
-	return &cache{set: set, log: log, byKey: map[string]*entry{}, lru: list.New()}
+	return &cache{set: set, log: log, byKey: map[string]*entry{}, lru: list.New(), ulru: list.New()}
+}
+
+// listOf is the list e is on: an entry's status never changes in place
+// (record puts a new one).
+func (c *cache) listOf(e *entry) *list.List {
+	if e.status == unverified {
+		return c.ulru
+	}
+	return c.lru
 }
 
 // expired reports whether e is too old to answer from at now: every
@@ -112,7 +125,7 @@ func (c *cache) live(key string, now time.Time) *entry {
 		c.remove(e)
 		return nil
 	}
-	c.lru.MoveToFront(e.elem)
+	c.listOf(e).MoveToFront(e.elem)
 	return e
 }
 
@@ -165,7 +178,7 @@ func (c *cache) put(e *entry, now time.Time) {
 	if old := c.byKey[e.key]; old != nil {
 		c.remove(old)
 	}
-	e.elem = c.lru.PushFront(e)
+	e.elem = c.listOf(e).PushFront(e)
 	c.byKey[e.key] = e
 	c.trim()
 	if c.st == nil {
@@ -183,24 +196,32 @@ func (c *cache) put(e *entry, now time.Time) {
 	if err := c.st.append(c.recordOf(e)); err != nil {
 		c.log.Warn("verify: writing the state directory: the result is kept in memory only", "err", err)
 	}
-	if c.st.due(len(c.byKey)) {
+	if c.st.due(c.lru.Len()) {
 		c.compact(now)
 	}
 }
 
 func (c *cache) remove(e *entry) {
-	c.lru.Remove(e.elem)
+	c.listOf(e).Remove(e.elem)
 	delete(c.byKey, e.key)
 }
 
+// trim drops the least recently used past max_entries, the known and
+// the unverified answers each on their own.
 func (c *cache) trim() {
-	for c.set.maxEntries > 0 && c.lru.Len() > c.set.maxEntries {
-		c.remove(c.lru.Back().Value.(*entry))
+	for _, l := range []*list.List{c.lru, c.ulru} {
+		for c.set.maxEntries > 0 && l.Len() > c.set.maxEntries {
+			c.remove(l.Back().Value.(*entry))
+		}
 	}
 }
 
 // merge adds recs (read from the state directory) to the cache, each
-// where it is newer than what the cache holds, the most recent last used.
+// where it is newer than what the cache holds, or where the cache has
+// the address only unverified (a known answer stands through a probe
+// that defers, as in record: a reload's new process must not keep its
+// 450 for an address the old one found deliverable meanwhile), the most
+// recent last used.
 func (c *cache) merge(recs []record, now time.Time) {
 	slices.SortFunc(recs, func(a, b record) int { return a.Updated.Compare(b.Updated) })
 	for _, r := range recs {
@@ -212,7 +233,7 @@ func (c *cache) merge(recs []record, now time.Time) {
 			continue
 		}
 		if old := c.byKey[e.key]; old != nil {
-			if !e.updated.After(old.updated) {
+			if old.status != unverified && !e.updated.After(old.updated) {
 				continue
 			}
 			c.remove(old)
@@ -225,9 +246,9 @@ func (c *cache) merge(recs []record, now time.Time) {
 
 // compact rewrites the state directory with the live entries.
 func (c *cache) compact(now time.Time) {
-	recs := make([]record, 0, len(c.byKey))
+	recs := make([]record, 0, c.lru.Len())
 	for el := c.lru.Back(); el != nil; el = el.Prev() {
-		if e := el.Value.(*entry); persisted(e) && !c.expired(e, now) {
+		if e := el.Value.(*entry); !c.expired(e, now) {
 			recs = append(recs, c.recordOf(e))
 		}
 	}

@@ -63,8 +63,9 @@ type Config struct {
 	SkipAuthenticated *bool `json:"skip_authenticated"`
 	SkipRelayClients  *bool `json:"skip_relay_clients"`
 	// MaxEntries caps the results kept, in memory and in the state
-	// directory; past it the least recently used go first. 0: the
-	// default (100000); -1: no cap.
+	// directory; past it the least recently used go first. The
+	// unverified answers, in memory only, have a cap of their own, as
+	// many (cache.go). 0: the default (100000); -1: no cap.
 	MaxEntries int `json:"max_entries"`
 	// MaxProbes caps the probes under way at once: an RCPT past it waits
 	// for one to end. 0: the default (20, delivery's per_destination and

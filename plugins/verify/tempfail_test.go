@@ -171,3 +171,64 @@ func TestTempfailNotPersisted(t *testing.T) {
 	wantVerdict(t, "after the restart", h2.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
 	wantProbes(t, nh, 2)
 }
+
+// Addresses that could not be verified never push a known answer out
+// of max_entries: while the next hop is down, a dictionary attack's
+// distinct addresses, each kept, would otherwise drop the known users
+// (then 450 until the next hop is back, and lost from the state
+// directory at its next compaction). They have a cap of their own,
+// max_entries again, the least recently used out first.
+func TestTempfailKeepsKnownAnswers(t *testing.T) {
+	clk := newClock()
+	nh := newHop(t, false, nil, "alice@example.org")
+	h := serve(t, &Plugin{now: clk.Now}, hopConfig(nh, `, "reject_code": 550, "max_entries": 2`), "")
+	wantVerdict(t, "known", h.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+	wantVerdict(t, "unknown", h.Rcpt(txn, "bob@example.org"), sdk.ActionReject, 550, "5.1.1")
+
+	nh.set(func(h *hop) { h.temp = true })
+	for i := range 5 {
+		clk.Advance(time.Second)
+		wantVerdict(t, fmt.Sprintf("attacker %d", i), h.Rcpt(txn, fmt.Sprintf("x%d@example.org", i)), sdk.ActionTempfail, 450, "4.1.1")
+	}
+	wantProbes(t, nh, 7)
+	wantVerdict(t, "known, after the attack", h.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+	wantVerdict(t, "unknown, after the attack", h.Rcpt(txn, "bob@example.org"), sdk.ActionReject, 550, "5.1.1")
+	wantProbes(t, nh, 7)
+
+	wantVerdict(t, "the last unverified, kept", h.Rcpt(txn, "x4@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantProbes(t, nh, 7)
+	wantVerdict(t, "the first unverified, dropped", h.Rcpt(txn, "x0@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantProbes(t, nh, 8)
+}
+
+// A reload's new process, following the old one, does not let its own
+// unverified answer shadow what the old one found meanwhile: once it
+// takes the state directory over, the old process's deliverable answer
+// stands, as a probe that defers never replaces a known one (record).
+func TestTempfailHandOver(t *testing.T) {
+	clk := newClock()
+	dir := t.TempDir()
+	nh := newHop(t, false, nil, "alice@example.org")
+	cfg := hopConfig(nh, `, "reject_code": 550`)
+	old := &Plugin{now: clk.Now}
+	ho := serve(t, old, cfg, dir)
+	next := &Plugin{now: clk.Now}
+	hn := serve(t, next, cfg, dir)
+
+	wantVerdict(t, "old process", ho.Rcpt(txn, "alice@example.org"), sdk.ActionContinue, 0, "")
+	nh.set(func(h *hop) { h.temp = true })
+	clk.Advance(time.Minute)
+	wantVerdict(t, "new process, next hop down", hn.Rcpt(txn, "alice@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	if err := old.cache.close(); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	wantVerdict(t, "new process takes over", hn.Rcpt(txn, "bob@example.org"), sdk.ActionTempfail, 450, "4.1.1")
+	wantProbes(t, nh, 3)
+	v := hn.Rcpt(txn, "alice@example.org")
+	wantVerdict(t, "after the takeover", v, sdk.ActionContinue, 0, "")
+	if !strings.Contains(v.Reason, "deliverable") {
+		t.Errorf("after the takeover: reason %q", v.Reason)
+	}
+	wantProbes(t, nh, 3)
+}
