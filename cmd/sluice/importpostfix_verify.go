@@ -238,13 +238,13 @@ func (im *importer) verifySettings(b *strings.Builder, before []pfElem, first bo
 		}
 		kv(b, t.param, t.key, tomlStr(d))
 	}
+	im.verifyNegativeCache(b, first)
 	if !first {
 		return
 	}
 	for param, why := range map[string]string{
 		"unverified_recipient_defer_code":    "fixed: 450 4.1.1 to a recipient that could not be verified",
 		"unverified_recipient_reject_reason": "fixed: the client is told \"undeliverable address\"; the next hop's reply goes to the trace and the log",
-		"address_verify_negative_cache":      "none: undeliverable results are always kept; a short negative_refresh_time asks again sooner",
 		"address_verify_poll_count":          "none: the RCPT waits for its probe, up to the stage's timeout (4s)",
 		"address_verify_poll_delay":          "none: the RCPT waits for its probe, up to the stage's timeout (4s)",
 		"address_verify_map":                 "the results are kept in the stage's state directory (DATA_DIR/plugins/STAGE)",
@@ -253,6 +253,37 @@ func (im *importer) verifySettings(b *strings.Builder, before []pfElem, first bo
 	} {
 		if p.set(param) {
 			im.note(param, why)
+		}
+	}
+}
+
+// verifyNegativeCache writes what address_verify_negative_cache = no
+// becomes. Postfix then keeps no failed probe, deferred or bounced
+// (verify_append: "undeliverable-but-not-cached"); a verify stage can
+// keep no deferred one (tempfail_refresh_time = "0s"), but always keeps
+// an undeliverable answer, so that half is listed. yes is the default
+// of both.
+func (im *importer) verifyNegativeCache(b *strings.Builder, first bool) {
+	const param = "address_verify_negative_cache"
+	p := im.p
+	if !p.set(param) {
+		return
+	}
+	switch on, ok := pfBool(p.value(param)); {
+	case !ok:
+		if first {
+			im.note(param, "not yes or no")
+		}
+	case on:
+		if first {
+			p.take(param)
+		}
+	default:
+		kv(b, param+" = no: an address the next hop could not verify is not kept, each RCPT asking", "tempfail_refresh_time", tomlStr("0s"))
+		if first {
+			p.take(param)
+			im.note(param, "in part: a refused address is still kept, asked about again after negative_refresh_time "+
+				"(address_verify_negative_refresh_time; a short one asks again sooner), where Postfix keeps no refusal")
 		}
 	}
 }

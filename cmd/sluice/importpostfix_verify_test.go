@@ -165,3 +165,55 @@ func TestImportPostfixVerifyPermits(t *testing.T) {
 		}
 	}
 }
+
+// address_verify_negative_cache = no keeps no failed probe in Postfix:
+// each stage gets tempfail_refresh_time = "0s" (a deferred probe is not
+// kept), and the parameter is listed for the half a stage cannot do (a
+// refusal is still kept). yes, the default, is carried as it is; a
+// value other than yes or no is listed.
+func TestImportPostfixVerifyNegativeCache(t *testing.T) {
+	for _, c := range []struct {
+		value    string
+		tempfail any
+		listed   string
+	}{
+		{"no", "0s", "in part: a refused address is still kept"},
+		{"No", "0s", "in part: a refused address is still kept"},
+		{"yes", nil, ""},
+		{"maybe", nil, "not yes or no"},
+	} {
+		dir := writePostfix(t, "postfix", map[string]string{
+			"main.cf": "myhostname = gw.example.org\nrelay_domains = example.org\nrelayhost = [exchange.internal]\n" +
+				"transport_maps = hash:/etc/postfix/transport\n" +
+				"smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination, reject_unverified_recipient\n" +
+				"address_verify_negative_cache = " + c.value + "\n",
+			"master.cf": "smtp inet n - y - - smtpd\n",
+			"transport": "example.net lmtp:inet:10.0.0.5:24\n",
+		})
+		out, err := importPostfix(dir, "host")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Parse("sluice.toml", []byte(out))
+		if err != nil {
+			t.Fatalf("%s: core/config refuses the output: %v\n%s", c.value, err, out)
+		}
+		n := 0
+		for _, s := range cfg.Stages {
+			if s.Plugin != "verify" {
+				continue
+			}
+			n++
+			if s.Config["tempfail_refresh_time"] != c.tempfail {
+				t.Errorf("%s: stage %s: tempfail_refresh_time %v, want %v", c.value, s.Name, s.Config["tempfail_refresh_time"], c.tempfail)
+			}
+		}
+		if n != 2 {
+			t.Errorf("%s: %d verify stages, want 2:\n%s", c.value, n, out)
+		}
+		listed := slices.Contains(notCarried(t, out), "address_verify_negative_cache")
+		if listed != (c.listed != "") || c.listed != "" && !strings.Contains(out, "address_verify_negative_cache = "+c.value+"\n#       "+c.listed) {
+			t.Errorf("%s: listed %v, want %q:\n%s", c.value, listed, c.listed, out)
+		}
+	}
+}
