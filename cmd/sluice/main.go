@@ -97,7 +97,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "tlsrpt":
 		err = cmdTLSRPT(args[1:], stdout)
 	case "replay":
-		err = cmdReplay(args[1:], stdout)
+		err = cmdReplay(args[1:], stdout, stderr)
 	case "plugin":
 		err = cmdPlugin(args[1:], stdout)
 	case "user":

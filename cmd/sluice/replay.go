@@ -34,7 +34,11 @@ func (l *listFlag) Set(v string) error {
 }
 
 // cmdReplay dry-runs a stored message through the configured pipeline.
-func cmdReplay(args []string, w io.Writer) error {
+// The result goes to w, the log to logw as the daemon writes its own
+// under [log]: what the plugins write (their log lines, a panic's stack)
+// and the stages' warnings are what a plugin author trying a stage here
+// looks for.
+func cmdReplay(args []string, w, logw io.Writer) error {
 	fs := newFlags("replay")
 	cfgPath := fs.String("c", "", "config file")
 	from := fs.String("from", "", "envelope sender (default: the From header; <> is the null sender)")
@@ -94,7 +98,8 @@ func cmdReplay(args []string, w io.Writer) error {
 		return err
 	}
 	res, err := daemon.Replay(context.Background(), c, raw, daemon.ReplayOptions{
-		From: sender, To: rcpts, ClientIP: *ip, Helo: *helo, Listener: *listener, Self: self})
+		From: sender, To: rcpts, ClientIP: *ip, Helo: *helo, Listener: *listener, Self: self,
+		Logger: daemon.NewLogger(c.Log, logw)})
 	if err != nil {
 		return err
 	}
