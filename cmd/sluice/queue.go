@@ -260,9 +260,13 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 // goes through printable: a reply carrying ESC sequences must not retitle
 // or repaint the operator's terminal, nor a CR LF forge a line of output.
 func printMessage(w io.Writer, m *envelope.Message) {
-	fmt.Fprintf(w, "id:           %s\nstate:        %s\nfrom:         %s\nreceived:     %s\nsize:         %d\nclient:       %s (%s)\nattempts:     %d\nnext attempt: %s\n",
+	fmt.Fprintf(w, "id:           %s\nstate:        %s\nfrom:         %s\nreceived:     %s\nsize:         %d\nclient:       %s (%s)\n",
 		printable(m.ID), printable(string(m.State)), printable(orNull(m.From)), m.Received.Format(time.RFC3339), m.Size,
-		printable(m.ClientIP), printable(m.Helo), m.Attempts, m.NextAttempt.Format(time.RFC3339))
+		printable(m.ClientIP), printable(m.Helo))
+	if m.AuthUser != "" { // the account it was submitted by (AUTH)
+		fmt.Fprintf(w, "user:         %s\n", printable(m.AuthUser))
+	}
+	fmt.Fprintf(w, "attempts:     %d\nnext attempt: %s\n", m.Attempts, m.NextAttempt.Format(time.RFC3339))
 	if m.LastError != "" {
 		fmt.Fprintf(w, "last error:   %s\n", printable(m.LastError))
 	}

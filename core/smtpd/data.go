@@ -288,6 +288,7 @@ func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hd
 		Received: now,
 		ClientIP: info.Client.Addr().String(),
 		Helo:     info.Helo,
+		AuthUser: info.AuthUser, // who sent it, for sluice queue show
 		Listener: info.Listener,
 		SMTPUTF8: tx.opts.UTF8,
 		Body8Bit: tx.opts.Body == smtp.Body8BitMIME || tx.opts.Body == smtp.BodyBinaryMIME || !isASCIIText(data),
@@ -371,8 +372,8 @@ func (s *session) logTxn(id string, tx *txn, info *SessionInfo, size int, r *rep
 	// The line and the metrics tell what the client got: under
 	// soft_bounce a refusal is a tempfail, the line says from what.
 	r, soft := s.srv.softLogged(r)
-	args := append(append([]any{"id", id, "listener", info.Listener}, clientAttrs(info)...), "helo", info.Helo,
-		"tls", info.TLS, "from", tx.from, "rcpts", tx.addrs(), "size", size, "reply", r.Error(), "took", took)
+	args := append(append([]any{"id", id, "listener", info.Listener}, clientAttrs(info)...), "helo", info.Helo, "tls", info.TLS)
+	args = append(append(args, userAttrs(info)...), "from", tx.from, "rcpts", tx.addrs(), "size", size, "reply", r.Error(), "took", took)
 	args = append(args, soft...)
 	outcome, reason := metrics.Accepted, ""
 	switch {

@@ -42,3 +42,13 @@ func clientAttrs(info *SessionInfo) []any {
 	}
 	return a
 }
+
+// userAttrs name the user a session authenticated as (AUTH or XCLIENT's
+// LOGIN) on its message lines, as Postfix logs sasl_username= beside the
+// queue ID: the mail an account sent is then found by its name.
+func userAttrs(info *SessionInfo) []any {
+	if info.AuthUser == "" {
+		return nil
+	}
+	return []any{"user", info.AuthUser}
+}

@@ -33,7 +33,13 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 		c.encrypted()
 	}
 	c.xclientOpen = false // the greeting ends a run of XCLIENTs
-	s.info.Helo = c.heloName(sc.Hostname())
+	// The name this greeting gives, over any an XCLIENT gave before it:
+	// Postfix's helo_cmd and ehlo_cmd replace state->helo_name whatever
+	// set it, so a proxy's EHLO after XCLIENT names the HELO.
+	s.info.Helo = sc.Hostname()
+	if c.xhelo != nil {
+		s.info.Helo = *c.xhelo
+	}
 	if r := s.srv.checkHelo(&s.info); r != nil {
 		// Counted towards max_errors, as Postfix counts a refused HELO:
 		// else a client could greet and be refused without end, and ask
@@ -187,7 +193,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	}
 	// A second EHLO (RFC 5321 §4.1.4) only resets go-smtp; ask about the
 	// new name here.
-	if h := s.conn.heloName(s.sc.Hostname()); h != s.info.Helo {
+	if h := s.sc.Hostname(); h != s.info.Helo {
 		s.info.Helo = h
 		s.heloReply = s.srv.checkHelo(&s.info)
 	}
@@ -443,8 +449,8 @@ func (s *session) reset(how string) {
 // (Postfix's NOQUEUE).
 func (s *session) logAborted(info *SessionInfo, tx *txn, how string, attrs ...any) {
 	s.srv.metrics.Transaction(info.Listener, metrics.Aborted, "")
-	s.srv.log.Info("message", append([]any{"listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo,
-		"from", tx.from, "rcpts", tx.addrs(), "result", "aborted", "by", how}, attrs...)...)
+	args := append([]any{"listener", info.Listener, "client", info.Client.Addr().String(), "helo", info.Helo}, userAttrs(info)...)
+	s.srv.log.Info("message", append(append(args, "from", tx.from, "rcpts", tx.addrs(), "result", "aborted", "by", how), attrs...)...)
 }
 
 // Logout ends the session: QUIT, STARTTLS, a closed connection.
