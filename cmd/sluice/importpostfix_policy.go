@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -24,14 +25,39 @@ var pfPolicySettings = []struct{ name, kind string }{
 // pfPolicy is one check_policy_service of a restriction list.
 type pfPolicy struct {
 	param, hook string
-	pos         int      // its place in the list
+	pos         int      // its list's place in pfRLists, times 1000, and its own in the list
+	key         string   // its pfElemKey
 	endpoint    string   // inet:… or unix:…, as written
 	settings    []string // the { … } settings, "name=value" each
 	before      []pfElem // the restrictions before it in its list
+	// groups are the services' groups whose own -o list it is in, nil
+	// for main.cf's (ownPolicies); listeners their listeners, nil when
+	// every imported service is theirs.
+	groups    []*pfRGroup
+	listeners []string
+}
+
+// services names the services whose own list pol is in.
+func (pol pfPolicy) services() string {
+	var services []string
+	for _, g := range pol.groups {
+		services = append(services, g.services...)
+	}
+	return strings.Join(services, ", ")
+}
+
+// from names pol's list where the services take it from, for the
+// stage's comments and the notes.
+func (pol pfPolicy) from() string {
+	if len(pol.groups) == 0 {
+		return pol.param
+	}
+	return pol.services() + " -o " + pol.param
 }
 
 // policyStages writes a policy stage for each check_policy_service of
-// the restriction lists, in their order; early are those that go before
+// the restriction lists, main.cf's and the services' own -o ones
+// (ownPolicies), in the lists' order; early are those that go before
 // the verify stages (Postfix asks them first), late the others. Each
 // stage's hook is its list's, its settings main.cf's
 // smtpd_policy_service_* and the { … } settings that override them;
@@ -57,12 +83,14 @@ func (im *importer) policyStages() (early, late string) {
 			case e.name == pfVerifyRestriction && verifyList < 0 && l.hook == "rcpt":
 				verifyList, verifyPos = li, e.idx
 			case e.name == pfPolicyRestriction && e.arg != "":
-				pol := pfPolicy{param: l.param, hook: l.policy, pos: li*1000 + e.idx, before: elems[:n]}
-				pol.endpoint, pol.settings = pfPolicySpec(e.arg)
-				found = append(found, pol)
+				found = append(found, pfPolicyOf(li, elems, n))
 			}
 		}
 	}
+	// A service's list comes in its place among main.cf's, which its
+	// listeners ask beside it, as Postfix asks the lists in turn.
+	found = append(found, im.ownPolicies()...)
+	slices.SortStableFunc(found, func(a, b pfPolicy) int { return a.pos - b.pos })
 	im.policyNames = map[string]string{}
 	var eb, lb strings.Builder
 	for n, pol := range found {
@@ -70,7 +98,12 @@ func (im *importer) policyStages() (early, late string) {
 		if n > 0 {
 			name += "-" + strconv.Itoa(n+1)
 		}
-		im.policyNames[pfElemKey(pol.param, pol.pos%1000)] = name
+		if len(pol.groups) == 0 {
+			im.policyNames[pol.key] = name
+		}
+		for _, g := range pol.groups {
+			g.policies[pol.key] = name
+		}
 		b := &lb
 		if verifyList < 0 || pol.pos < verifyList*1000+verifyPos {
 			b = &eb
@@ -92,16 +125,21 @@ func (im *importer) policyStages() (early, late string) {
 // policyStage writes pol's stage.
 func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 	p := im.p
-	fmt.Fprintf(b, "\n# %s: Postfix's %s %s\n", tomlComment(pol.param), pfPolicyRestriction, tomlComment(pol.endpoint))
+	fmt.Fprintf(b, "\n# %s: Postfix's %s %s\n", tomlComment(pol.from()), pfPolicyRestriction, tomlComment(pol.endpoint))
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr(name), tomlStr("policy"))
-	im.listenersKey(b, pol.param)
+	switch {
+	case len(pol.groups) == 0:
+		im.listenersKey(b, pol.param)
+	case len(pol.listeners) > 0:
+		kv(b, "the listeners of the services whose own list this is: "+pol.services(), "listeners", tomlStrs(pol.listeners))
+	}
 	b.WriteString("[stage.config]\n")
 	server, why := im.policyServer(pol.endpoint)
 	if why != "" {
-		im.noteAt(pfPolicyRestriction+" "+pol.endpoint+" in "+pol.param, why)
+		im.noteAt(pfPolicyRestriction+" "+pol.endpoint+" in "+pol.from(), why)
 	}
 	kv(b, pfPolicyRestriction+" "+pol.endpoint, "server", tomlStr(server))
-	asked := "in " + pol.param + ": asked at " + pfPolicyStates[pol.hook]
+	asked := "in " + pol.from() + ": asked at " + pfPolicyStates[pol.hook]
 	if pol.hook == "connect" || pol.hook == "helo" || pol.hook == "mail" {
 		if pfYes(p.value("smtpd_delay_reject")) {
 			// smtpd_check_rcpt runs the lists before its own at each RCPT.

@@ -29,6 +29,9 @@ type pfRGroup struct {
 	// pfElemKey; stage the group's filter stage, "" for none.
 	out   map[string]pfOutcome
 	stage string
+	// policies are the policy stages' names of its own lists'
+	// check_policy_service, by pfElemKey (ownPolicies).
+	policies map[string]string
 	// order places the notes of the group's own lists after its first
 	// service's other master.cf notes (pfNote.order).
 	order int

@@ -42,7 +42,8 @@ func draftStages(t *testing.T, out string) ([]string, map[string]draftStage) {
 
 // A master.cf service's own -o smtpd_*_restrictions replaces main.cf's
 // list for its listeners, as in Postfix: each set of lists gets its own
-// filter stage with those listeners, main.cf's policy and verify stages
+// filter stage with those listeners, and policy stage for each of their
+// check_policy_service, main.cf's policy and verify stages
 // serve the listeners asking their list, and a submission listener gets
 // no connect or helo rule after permit_sasl_authenticated (every session
 // sending there has authenticated, which Postfix lets through). Nothing of the
@@ -79,7 +80,7 @@ func TestImportPostfixServiceRestrictions(t *testing.T) {
 		t.Fatal(err)
 	}
 	names, stages := draftStages(t, out)
-	if want := []string{"restrictions", "restrictions-submissions", "restrictions-mx-2", "verify", "policy"}; !slices.Equal(names, want) {
+	if want := []string{"restrictions", "restrictions-submissions", "restrictions-mx-2", "verify", "policy", "policy-2"}; !slices.Equal(names, want) {
 		t.Fatalf("stages %q, want %q\n%s", names, want, out)
 	}
 	helo := []string{"helo: permit_mynetworks", "helo: reject_non_fqdn_helo_hostname", "helo: reject_non_fqdn_helo_hostname (address literal)"}
@@ -89,8 +90,9 @@ func TestImportPostfixServiceRestrictions(t *testing.T) {
 		"restrictions-submissions": {[]string{"submissions"}, sender},
 		"restrictions-mx-2": {[]string{"mx-2"}, append(append(slices.Clone(helo), sender...),
 			"recipient: permit_mynetworks", "recipient: check_recipient_access "+rcptOK)},
-		"verify": {[]string{"mx", "submissions"}, nil},
-		"policy": {[]string{"mx", "submissions"}, nil},
+		"verify":   {[]string{"mx", "submissions"}, nil},
+		"policy":   {[]string{"mx", "submissions"}, nil},
+		"policy-2": {[]string{"mx-2"}, nil},
 	} {
 		if got := stages[name]; !reflect.DeepEqual(got, want) {
 			t.Errorf("stage %s: %+v, want %+v", name, got, want)
@@ -107,8 +109,12 @@ func TestImportPostfixServiceRestrictions(t *testing.T) {
 			"#       the submission listeners refuse MAIL before AUTH (530 5.7.0): permit_sasl_authenticated, then reject, is that\n",
 		"#   master.cf:7 smtps: smtpd_helo_restrictions: reject_non_fqdn_helo_hostname\n" +
 			"#       on the submission listeners every session that sends has authenticated",
+		"# master.cf 127.0.0.2:smtp -o smtpd_recipient_restrictions: Postfix's check_policy_service inet:127.0.0.1:10040\n" +
+			"[[stage]]\nname = \"policy-2\"\nplugin = \"policy\"\n" +
+			"# the listeners of the services whose own list this is: master.cf 127.0.0.2:smtp\nlisteners = [\"mx-2\"]\n",
+		"check_policy_service: the policy stage policy-2; the restrictions below",
 		"#   master.cf:9 127.0.0.2:smtp -o smtpd_recipient_restrictions: check_policy_service inet:127.0.0.1:10040\n" +
-			"#       none for a service's own list: a policy stage with listeners = [\"mx-2\"], by hand\n",
+			"#       an OK from check_recipient_access " + rcptOK + " before it does not spare the stage\n",
 	} {
 		if !strings.Contains(out, l) {
 			t.Errorf("draft lacks %q:\n%s", l, out)

@@ -111,12 +111,15 @@ func (im *importer) listOutcome(g *pfRGroup, l *pfRList, value string, main bool
 		case e.name == "permit" && n == len(elems)-1:
 			// The end of a list lets the rest through anyway.
 			out = pfOutcome{}
-		case e.name == pfPolicyRestriction && !main, e.name == pfVerifyRestriction && !main:
-			// The policy and verify stages are main.cf's lists'.
-			out = pfOutcome{noted: true, why: fmt.Sprintf("none for a service's own list: a %s stage with listeners = %s, by hand",
-				map[bool]string{true: "policy", false: "verify"}[e.name == pfPolicyRestriction], tomlStrs(g.listeners))}
+		case e.name == pfVerifyRestriction && !main:
+			// The verify stages are main.cf's lists'.
+			out = pfOutcome{noted: true, why: fmt.Sprintf("none for a service's own list: a verify stage with listeners = %s, by hand", tomlStrs(g.listeners))}
 		case e.name == pfPolicyRestriction:
-			if name := im.policyNames[e.key()]; name != "" {
+			names := im.policyNames
+			if !main {
+				names = g.policies
+			}
+			if name := names[e.key()]; name != "" {
 				policies = append(policies, name)
 			}
 		case e.name == pfVerifyRestriction:
