@@ -84,6 +84,9 @@ type importer struct {
 	// and its filter stage; filterStages are the stages' names.
 	rgroups      []*pfRGroup
 	filterStages []string
+	// passServices are the master.cf lines of the smtpd pass services
+	// whose -o options a postscreen listener took (postscreenOptions).
+	passServices map[int]bool
 	// The policy stages' names by pfElemKey of main.cf's lists;
 	// verifyParam is the list whose reject_unverified_recipient the
 	// verify stages are for, verifyNone why none was written.

@@ -55,6 +55,9 @@ func (im *importer) listenHosts() (hosts []string, from string) {
 	return pfList(ifs), from
 }
 
+// pfServiceOptionNone is why a listener's service's -o is not carried.
+const pfServiceOptionNone = "per-service settings: Sluice's listeners share the main settings and one pipeline"
+
 // pfNoMaster names the smtp service assumed when there is no master.cf.
 const pfNoMaster = "master.cf: none, one smtp service on port 25 assumed"
 
@@ -87,11 +90,23 @@ func (im *importer) listeners() {
 			im.noteAt(where, "only the smtp, submission and smtps services are imported (a content filter's reinjection port has no counterpart: filters are stages)")
 			continue
 		}
+		// ps and its where are the service whose -o options are the
+		// listener's: s, or for postscreen the smtpd it hands clients to.
+		ps, pwhere := s, where
+		var pass pfService
+		viaPass := false
 		if s.command == "postscreen" {
 			im.noteAt(where+" postscreen", "its pregreet test is a listener's greet_pause, by hand; DNSBLs are filter rules; its deep protocol tests have no counterpart")
+			var ok bool
+			if pass, ok = im.postscreenSmtpd(s); ok {
+				ps, pwhere, viaPass = im.postscreenOptions(s, pass, where)
+			}
+			if viaPass {
+				service += fmt.Sprintf(", its clients served by master.cf:%d %s pass (smtpd)", pass.line, pass.name)
+			}
 		}
 		kind, kindFrom := config.KindSMTP, "master.cf service "+s.name
-		wrapper, _ := im.smtpdOption(s, "smtpd_tls_wrappermode")
+		wrapper, _ := im.smtpdOption(ps, "smtpd_tls_wrappermode")
 		switch {
 		case pfYes(wrapper):
 			kind, kindFrom = config.KindSubmissions, kindFrom+" -o smtpd_tls_wrappermode=yes"
@@ -99,13 +114,13 @@ func (im *importer) listeners() {
 			kind = config.KindSubmission
 		}
 		if kind != config.KindSMTP {
-			if _, ok := s.opts["smtpd_sasl_auth_enable"]; ok {
-				s.used["smtpd_sasl_auth_enable"] = true // AUTH: what a submission listener is
+			if _, ok := ps.opts["smtpd_sasl_auth_enable"]; ok {
+				ps.used["smtpd_sasl_auth_enable"] = true // AUTH: what a submission listener is
 			}
 		}
-		cert, certFrom := im.smtpdOption(s, "smtpd_tls_cert_file")
-		key, keyFrom := im.smtpdOption(s, "smtpd_tls_key_file")
-		level, levelFrom := im.smtpdOption(s, "smtpd_tls_security_level")
+		cert, certFrom := im.smtpdOption(ps, "smtpd_tls_cert_file")
+		key, keyFrom := im.smtpdOption(ps, "smtpd_tls_key_file")
+		level, levelFrom := im.smtpdOption(ps, "smtpd_tls_security_level")
 		if level == "" && pfYes(im.p.take("smtpd_use_tls")) {
 			level, levelFrom = "may", "smtpd_use_tls"
 		}
@@ -115,23 +130,23 @@ func (im *importer) listeners() {
 		if kind == config.KindSMTP && level != "may" && level != "encrypt" && cert != "" {
 			// Postfix offers no STARTTLS at level none; Sluice does
 			// whenever a listener has a certificate.
-			im.noteAt(where+" "+certFrom, "smtpd_tls_security_level is none: Postfix offers no STARTTLS here, so the listener has no tls_cert")
+			im.noteAt(pwhere+" "+certFrom, "smtpd_tls_security_level is none: Postfix offers no STARTTLS here, so the listener has no tls_cert")
 			cert, key = "", ""
 		}
 		if kind != config.KindSMTP && (cert == "" || key == "") {
 			im.noteAt(where, "a "+string(kind)+" listener needs smtpd_tls_cert_file and smtpd_tls_key_file, which are not set: not imported")
 			continue
 		}
-		daemonName, daemonNameFrom := im.milterDaemonName(s, where)
-		xclient, xclientFrom := im.xclientHosts(s, where)
-		banner, bannerFrom, hasBanner := im.serviceBanner(s, where)
-		footer, footerFrom, hasFooter := im.serviceFooter(s, where)
-		authUser, authUserFrom := im.receivedAuthUser(s, where)
-		pipelining, pipeliningFrom, ownPipelining := im.servicePipelining(s, where)
-		bareNL, bareNLFrom, ownBareNL := im.serviceBareNewline(s, where)
+		daemonName, daemonNameFrom := im.milterDaemonName(ps, pwhere)
+		xclient, xclientFrom := im.xclientHosts(ps, pwhere)
+		banner, bannerFrom, hasBanner := im.serviceBanner(ps, pwhere)
+		footer, footerFrom, hasFooter := im.serviceFooter(ps, pwhere)
+		authUser, authUserFrom := im.receivedAuthUser(ps, pwhere)
+		pipelining, pipeliningFrom, ownPipelining := im.servicePipelining(ps, pwhere)
+		bareNL, bareNLFrom, ownBareNL := im.serviceBareNewline(ps, pwhere)
 		var authComment string
 		if kind != config.KindSMTP {
-			authComment = im.submissionAuthComment(s, port, kind == config.KindSubmissions)
+			authComment = im.submissionAuthComment(ps, port, kind == config.KindSubmissions)
 		}
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
@@ -188,11 +203,15 @@ func (im *importer) listeners() {
 				kv(b, bareNLFrom, "bare_newline", tomlStr(bareNL))
 			}
 		}
-		im.milterUser(s, where, written, kind, cert != "" && key != "" && level == "encrypt")
-		im.restrictionUser(s, where, written, kind != config.KindSMTP)
-		for _, o := range s.optOrder {
-			if !s.used[o] {
-				im.noteAt(fmt.Sprintf("%s -o %s=%s", where, o, s.opts[o]), "per-service settings: Sluice's listeners share the main settings and one pipeline")
+		im.milterUser(ps, pwhere, written, kind, cert != "" && key != "" && level == "encrypt")
+		im.restrictionUser(ps, pwhere, written, kind != config.KindSMTP)
+		if viaPass {
+			im.postscreenUnused(s, pass, ps, where)
+		} else {
+			for _, o := range s.optOrder {
+				if !s.used[o] {
+					im.noteAt(fmt.Sprintf("%s -o %s=%s", where, o, s.opts[o]), pfServiceOptionNone)
+				}
 			}
 		}
 		im.restrictionNotesHere(written)

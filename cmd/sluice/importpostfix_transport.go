@@ -17,8 +17,8 @@ func (im *importer) transportOptions(route *pfRoute) {
 	p := im.p
 	def := pfTransportName(p.value("default_transport"))
 	for _, s := range p.services {
-		if s.typ == "inet" && (s.command == "smtpd" || s.command == "postscreen") {
-			continue
+		if s.typ == "inet" && (s.command == "smtpd" || s.command == "postscreen") || im.passServices[s.line] {
+			continue // a listener's (listeners)
 		}
 		var rules []*pfRule
 		for i := range route.rules {
@@ -38,7 +38,11 @@ func (im *importer) transportOptions(route *pfRoute) {
 			}
 			if s.typ != "unix" || s.command != "smtp" {
 				why, ok := pfReasons[o]
-				if !ok {
+				switch {
+				case ok:
+				case s.typ == "pass" && s.command == "smtpd":
+					why = "a setting of an smtpd that postscreen hands clients to: no postscreen service imported hands them to this one (smtpd_service_name), so it is on no listener"
+				default:
 					why = fmt.Sprintf("a setting of Postfix's %s(8) service: none in Sluice", s.command)
 				}
 				im.noteAt(written, why)
