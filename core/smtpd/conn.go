@@ -71,10 +71,11 @@ type conn struct {
 	ipCounted bool
 
 	// xhelo and xproto are the HELO name and protocol ("SMTP", "ESMTP")
-	// the last XCLIENT gave: they stand for the client's own greeting,
-	// since the greeting that follows XCLIENT is the proxy's (go-smtp
-	// requires one). nil and "": not given. Set and read on the
-	// session's goroutine.
+	// the last XCLIENT gave. xproto stands for the client's own
+	// greeting in Received's "with" (plainSMTP); xhelo is only logged,
+	// since the HELO or EHLO go-smtp requires after XCLIENT replaces
+	// it, as in Postfix (NewSession). nil and "": not given. Set and
+	// read on the session's goroutine.
 	xhelo  *string
 	xproto string
 	// xclientOpen: an XCLIENT was answered, it gave no ADDR, and neither
@@ -142,15 +143,6 @@ func newConn(l *listener, raw net.Conn) *conn {
 			RelayClient: l.srv.mayRelay(client.Addr()),
 		},
 	}
-}
-
-// heloName is the session's HELO name: XCLIENT's, else the one the
-// client greeted with.
-func (c *conn) heloName(greeted string) string {
-	if c.xhelo != nil {
-		return *c.xhelo
-	}
-	return greeted
 }
 
 // plainSMTP reports whether the Received field says "with SMTP" (RFC

@@ -33,7 +33,10 @@ func (b backend) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 		c.encrypted()
 	}
 	c.xclientOpen = false // the greeting ends a run of XCLIENTs
-	s.info.Helo = c.heloName(sc.Hostname())
+	// The name this greeting gives, over any an XCLIENT gave before it:
+	// Postfix's helo_cmd and ehlo_cmd replace state->helo_name whatever
+	// set it, so a proxy's EHLO after XCLIENT names the HELO.
+	s.info.Helo = sc.Hostname()
 	if r := s.srv.checkHelo(&s.info); r != nil {
 		// Counted towards max_errors, as Postfix counts a refused HELO:
 		// else a client could greet and be refused without end, and ask
@@ -187,7 +190,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 	}
 	// A second EHLO (RFC 5321 §4.1.4) only resets go-smtp; ask about the
 	// new name here.
-	if h := s.conn.heloName(s.sc.Hostname()); h != s.info.Helo {
+	if h := s.sc.Hostname(); h != s.info.Helo {
 		s.info.Helo = h
 		s.heloReply = s.srv.checkHelo(&s.info)
 	}
