@@ -282,6 +282,22 @@ func (c *conn) endTxn() {
 	}
 }
 
+// endSession is endTxn for a session that is over: its last reply is
+// out (the 221 to QUIT, a 421 or 521 that ends it, a timeout's 421) and
+// the connection closes, or STARTTLS hands the connection to a session
+// under TLS. Shutdown's 421 is not written then: it would be a second
+// reply to the client's last command (RFC 5321 §4.2). Reading still
+// stops, which ends the session under TLS.
+func (c *conn) endSession() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.inTxn = false
+	if c.closing && !c.saidGoodbye {
+		c.saidGoodbye = true
+		c.stopReading()
+	}
+}
+
 // drain is Shutdown's notice: an idle session ends now, one in a
 // transaction at endTxn; a tarpit wait ends now, and none follows.
 func (c *conn) drain() {

@@ -409,7 +409,10 @@ func (s *session) hangup(r *reply.Reply) { s.abort(r) }
 
 // Reset ends the transaction: RSET, a new EHLO, the end of DATA or BDAT,
 // a BDAT chunk go-smtp refused.
-func (s *session) Reset() { s.reset("reset") }
+func (s *session) Reset() {
+	s.reset("reset")
+	s.conn.endTxn()
+}
 
 // reset ends the transaction; one that had not reached the end of its
 // data is counted and logged as aborted, how saying by what. One without
@@ -437,7 +440,6 @@ func (s *session) reset(how string) {
 	if open && s.srv.policy != nil {
 		s.srv.policy.Reset(s.srv.ctx, &s.info)
 	}
-	s.conn.endTxn()
 }
 
 // logAborted counts and logs a transaction given up before the end of
@@ -453,6 +455,7 @@ func (s *session) logAborted(info *SessionInfo, tx *txn, how string, attrs ...an
 // Logout ends the session: QUIT, STARTTLS, a closed connection.
 func (s *session) Logout() error {
 	s.reset("end of session")
+	s.conn.endSession()
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/reply"
 )
 
 // Shutdown refuses new connections at once, ends idle sessions, and lets a
@@ -122,5 +123,50 @@ func TestShutdownUnderTLSJustCloses(t *testing.T) {
 	_ = tc.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if l, err := d.r.ReadString('\n'); err != io.EOF || l != "" {
 		t.Fatalf("got %q, %v; want a clean close (io.EOF)", l, err)
+	}
+}
+
+// A session whose transaction Shutdown waits for, and which then ends
+// with its own last reply (a stage's 521 or 421, the 221 to QUIT), gets
+// no 421 shutdown notice after it: the connection closes, and a second
+// reply would answer no command (RFC 5321 §4.2). The notice used to
+// follow the closing reply as the session's Logout ended the
+// transaction.
+func TestShutdownNoNoticeAfterLastReply(t *testing.T) {
+	for _, c := range []struct{ name, cmd, want string }{
+		{"521", "RCPT TO:<b@example.org>", "521 5.7.1 nope"},
+		{"421", "RCPT TO:<b@example.org>", "421 4.7.0 go away"},
+		{"quit", "QUIT", "221 2.0.0 Bye"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := reply.Reply{Code: 521, Enhanced: [3]int{5, 7, 1}, Text: "nope"}
+			if c.name == "421" {
+				r = reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "go away"}
+			}
+			h := start(t, func(o *Options) { o.Policy = &hookPolicy{hook: "rcpt", r: &r} })
+			busy := h.dial()
+			busy.ehlo()
+			busy.envelope() // in a transaction: Shutdown waits for its end
+			idle := h.dial()
+			idle.ehlo()
+			errc := shutdownAsync(h)
+			idle.expect("421 4.3.2 Service shutting down, try again later")
+			// Shutdown holds the server's lock while it tells every
+			// session: once it is free, busy's has been told too.
+			h.srv.mu.Lock()
+			for sc := range h.srv.conns {
+				sc.mu.Lock()
+				if !sc.closing {
+					t.Error("a session was not told of the shutdown")
+				}
+				sc.mu.Unlock()
+			}
+			h.srv.mu.Unlock()
+			busy.cmd(c.cmd, c.want)
+			busy.expectClosed()
+			if err := <-errc; err != nil {
+				t.Fatalf("Shutdown: %v", err)
+			}
+		})
 	}
 }
