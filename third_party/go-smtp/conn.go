@@ -39,9 +39,13 @@ type Conn struct {
 	// want of a recipient, and counted once (refuseWithoutRecipients).
 	noRcptRefused bool
 
-	session    Session
-	locker     sync.Mutex
-	binarymime bool
+	session Session
+	// xclientSession is the session of an XCLIENT sent before EHLO
+	// while that command runs (handleXClient): its refusals are counted
+	// by it, as a session's are, not by ConnErrorCounter.
+	xclientSession Session
+	locker         sync.Mutex
+	binarymime     bool
 
 	bdatPipe      *io.PipeWriter
 	bdatStatus    *statusCollector // used for BDAT on LMTP
@@ -327,7 +331,11 @@ func (c *Conn) protocolError(code int, ec EnhancedCode, msg string) {
 
 func (c *Conn) reportError(code int, ec EnhancedCode, msg string, unknown bool) {
 	var count func(int, EnhancedCode, string) *SMTPError
-	if counter, ok := c.Session().(ErrorCounter); ok {
+	session := c.Session()
+	if session == nil {
+		session = c.xclientSession
+	}
+	if counter, ok := session.(ErrorCounter); ok {
 		count = counter.ProtocolError
 	} else if f := c.server.ConnErrorCounter; f != nil && c.Session() == nil {
 		count = func(code int, ec EnhancedCode, msg string) *SMTPError { return f(c, code, ec, msg) }

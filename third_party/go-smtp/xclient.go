@@ -34,12 +34,12 @@ func (c *Conn) handleXClient(arg string) {
 		// transaction".
 		c.protocolError(503, EnhancedCode{5, 5, 1}, "Error: MAIL transaction in progress")
 		return
-	case arg == "":
-		c.protocolError(501, EnhancedCode{5, 5, 4}, "Syntax: XCLIENT attribute=value...")
-		return
 	}
 	if session == nil {
-		// Before EHLO: a session for this command alone (XClientBackend).
+		// Before EHLO: a session for this command alone (XClientBackend),
+		// which counts (and logs) its refusals as a session after EHLO
+		// does: a refused proxy is not left unheard of until the
+		// connection's error limit.
 		xs, err := c.server.Backend.(XClientBackend).NewXClientSession(c)
 		if err != nil {
 			c.writeError(451, EnhancedCode{4, 0, 0}, err)
@@ -50,7 +50,13 @@ func (c *Conn) handleXClient(arg string) {
 			return
 		}
 		defer xs.Logout()
+		c.xclientSession = xs
+		defer func() { c.xclientSession = nil }()
 		session = xs
+	}
+	if arg == "" {
+		c.protocolError(501, EnhancedCode{5, 5, 4}, "Syntax: XCLIENT attribute=value...")
+		return
 	}
 	xs, ok := session.(XClientSession)
 	allowed := xclientAttributes(session)

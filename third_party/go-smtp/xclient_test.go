@@ -2,6 +2,7 @@ package smtp_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -223,10 +224,11 @@ func TestServerXClientBeforeEHLO(t *testing.T) {
 	if len(be.got) != 2 || len(be.got[0]) != 2 || be.got[1][0] != (smtp.XClientAttr{Name: "ADDR", Value: "192.0.2.1"}) {
 		t.Errorf("XClient got %q", be.got)
 	}
-	// An XCLIENT session for each XCLIENT with attributes, the refused
-	// one too, each logged out; EHLO's session still open.
-	if be.early != 3 || be.sessions != 1 || be.logouts != 3 {
-		t.Errorf("%d XCLIENT sessions, %d sessions, %d logouts; want 3, 1 and 3", be.early, be.sessions, be.logouts)
+	// An XCLIENT session for each XCLIENT after the first check, the
+	// refused ones too (they count their errors), each logged out;
+	// EHLO's session still open.
+	if be.early != 4 || be.sessions != 1 || be.logouts != 4 {
+		t.Errorf("%d XCLIENT sessions, %d sessions, %d logouts; want 4, 1 and 4", be.early, be.sessions, be.logouts)
 	}
 	be.attrs = nil
 	be.mu.Unlock()
@@ -239,4 +241,61 @@ func TestServerXClientBeforeEHLO(t *testing.T) {
 	be.fail = errors.New("no session")
 	be.mu.Unlock()
 	rc.cmd("XCLIENT ADDR=192.0.2.1", "451 4.0.0 no session")
+}
+
+// countingXClientSession is an XCLIENT session before EHLO that counts
+// its protocol errors (ErrorCounter), as a session after EHLO may.
+type countingXClientSession struct {
+	xclientSession
+	seen *[]string
+}
+
+func (s *countingXClientSession) ProtocolError(code int, ec smtp.EnhancedCode, msg string) *smtp.SMTPError {
+	s.be.mu.Lock()
+	defer s.be.mu.Unlock()
+	*s.seen = append(*s.seen, fmt.Sprintf("%d %s", code, msg))
+	if len(*s.seen) > 2 {
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 7, 0}, Message: "Too many errors"}
+	}
+	return nil
+}
+
+type countingXClientBackend struct {
+	xclientBackend
+	seen []string
+}
+
+func (be *countingXClientBackend) NewXClientSession(*smtp.Conn) (smtp.XClientSession, error) {
+	return &countingXClientSession{xclientSession{be: &be.xclientBackend}, &be.seen}, nil
+}
+
+// An XCLIENT refused before EHLO is counted by the XCLIENT session when
+// it is an ErrorCounter, as a session after EHLO counts its errors (and
+// Sluice logs them): its 550 to a client it gives no attributes, the
+// 501s of go-smtp's checks; ConnErrorCounter is not asked. Past the
+// counter's limit its reply replaces the error's and the connection
+// closes.
+func TestServerXClientBeforeEHLOCounted(t *testing.T) {
+	be := &countingXClientBackend{}
+	var conn []string
+	_, _, rc := dialRaw(t, func(s *smtp.Server) {
+		s.Backend = be
+		s.ConnErrorCounter = func(_ *smtp.Conn, code int, _ smtp.EnhancedCode, msg string) *smtp.SMTPError {
+			conn = append(conn, fmt.Sprintf("%d %s", code, msg))
+			return nil
+		}
+	})
+	rc.cmd("XCLIENT ADDR=192.0.2.1", "550 5.7.0 Error: insufficient authorization")
+	be.mu.Lock()
+	be.attrs = []string{"ADDR"}
+	be.mu.Unlock()
+	rc.cmd("XCLIENT", "501 5.5.4 Syntax: XCLIENT attribute=value...")
+	rc.cmd("XCLIENT NAME=a.example", "421 4.7.0 Too many errors")
+	rc.expectClosed()
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	want := "550 Error: insufficient authorization|501 Syntax: XCLIENT attribute=value...|501 Bad XCLIENT attribute name: NAME"
+	if got := strings.Join(be.seen, "|"); got != want || len(conn) != 0 {
+		t.Errorf("the XCLIENT sessions counted %q, ConnErrorCounter %q; want %q and none", got, conn, want)
+	}
 }
