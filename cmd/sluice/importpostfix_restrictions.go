@@ -369,7 +369,7 @@ func (w *pfRestrictionWork) walk(l *pfRList, elems []pfElem) {
 			w.g.out[e.key()] = pfOutcome{noted: t.why != "", why: t.why}
 		default:
 			w.g.out[e.key()] = pfOutcome{noted: true, why: t.why}
-			if e.name == "reject" || e.name == "defer" {
+			if (e.name == "reject" || e.name == "defer") && pfEnds(e) {
 				if out, ok := w.submissionEnd(l, e, permits); ok {
 					w.g.out[e.key()] = out
 				}

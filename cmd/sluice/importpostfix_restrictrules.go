@@ -78,6 +78,14 @@ var pfRestrNone = map[string]string{
 	"warn_if_reject":                               "nothing follows it",
 }
 
+// pfEnds reports whether e ends its list for every client it gets to:
+// permit, and reject or defer unless warn_if_reject is before them,
+// whose refusal Postfix then only logs, going on down the list
+// (smtpd_check.c: smtpd_check_reject returns 0 under warn_if_reject).
+func pfEnds(e pfElem) bool {
+	return e.name == "permit" || (e.name == "reject" || e.name == "defer") && !e.warn
+}
+
 // translate says what restriction e becomes.
 func (im *importer) translate(e pfElem) pfTrans {
 	switch e.name {
@@ -110,6 +118,9 @@ func (im *importer) translate(e pfElem) pfTrans {
 	case "defer_unauth_destination":
 		return pfTrans{kind: pkBuiltin, why: "built in, but for good: 554 5.7.1 Relay access denied, where it answers 454 4.7.1"}
 	case "permit", "reject", "defer":
+		if !pfEnds(e) {
+			return pfTrans{why: "warn_if_reject: Postfix logs the refusal and goes on down the list (a rule with match = '^' and action = \"warn\" after the restrictions before it, by hand)"}
+		}
 		return pfTrans{why: pfRestrNone[e.name], ends: true}
 	case "reject_rbl_client", "reject_rbl":
 		if e.arg == "" {

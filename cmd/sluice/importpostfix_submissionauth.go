@@ -8,7 +8,8 @@ import (
 // pfListLets says whether list lets a client that has not authenticated
 // through, for mail to the server's own domains: an unconditional reject
 // or defer refuses it unless a permit that matches it (permit, and
-// permit_mynetworks for mynetworks' hosts) comes first. Conditional
+// permit_mynetworks for mynetworks' hosts) comes first; one after
+// warn_if_reject only logs (pfEnds). Conditional
 // elements (tables, reject_unauth_destination, permit_sasl_authenticated)
 // are taken not to decide, as they do not for such a client's own-domain
 // mail in the stock lists.
@@ -22,7 +23,9 @@ func pfListLets(list []pfElem, mynetworks bool) bool {
 				return true
 			}
 		case "reject", "defer":
-			return false
+			if pfEnds(e) { // under warn_if_reject Postfix only logs
+				return false
+			}
 		}
 	}
 	return true

@@ -33,6 +33,10 @@ func TestImportPostfixSubmissionServedWithoutAuth(t *testing.T) {
 			[]string{strings.Replace(lan, "%s", "SASL on", 1), on587}},
 		{"smtps", "", "smtps inet n - y - - smtpd\n  -o smtpd_tls_wrappermode=yes\n  -o smtpd_sender_restrictions=permit_mynetworks,defer\n",
 			[]string{strings.Replace(lan, "%s", "SASL off, smtpd_sasl_auth_enable not set", 1), implicitT}},
+		// warn_if_reject makes the reject after it only log
+		// (smtpd_check.c): every client still gets through.
+		{"warn_if_reject reject", "smtpd_sasl_auth_enable = yes\n", "submission inet n - y - - smtpd\n  -o smtpd_client_restrictions=permit_sasl_authenticated,warn_if_reject,reject\n",
+			[]string{"without AUTH (SASL on): " + everyone, on587}},
 		{"AUTH required", "smtpd_sasl_auth_enable = yes\n", "submission inet n - y - - smtpd\n  -o smtpd_client_restrictions=permit_sasl_authenticated,reject\n", nil},
 		{"AUTH required in main.cf", "smtpd_sasl_auth_enable = yes\nsmtpd_recipient_restrictions = permit_sasl_authenticated, reject\n", "submission inet n - y - - smtpd\n", nil},
 	} {
