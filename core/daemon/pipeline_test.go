@@ -79,8 +79,10 @@ func TestPipelineActionsEndToEnd(t *testing.T) {
 	  "rcpt": {"nobody@remote.test": {"action": "reject", "code": 550, "enhanced": "5.1.1", "text": "no such user"}}
 	}`
 	// A later stage rejects everything the first lets through: only accept
-	// (which skips later stages) gets past it.
-	guard := `{"data": {"*": {"action": "reject", "code": 554, "enhanced": "5.7.1", "text": "guard"}}}`
+	// (which skips later stages) gets past it, and the quarantined message
+	// it lets through (a quarantine does not skip the later stages, whose
+	// reject would refuse it: TestQuarantineAtDataSignedForRelease).
+	guard := `{"data": {"do-quarantine": {"action": "continue"}, "*": {"action": "reject", "code": 554, "enhanced": "5.7.1", "text": "guard"}}}`
 	d := startDaemon(t, relayTo(sink)+actorStage(t, "actions", actions, "")+actorStage(t, "guard", guard, ""))
 
 	if _, err := send(t, d, "do-reject"); err == nil || !strings.Contains(err.Error(), "550 5.7.1 no thanks") {

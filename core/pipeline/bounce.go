@@ -53,13 +53,15 @@ type BounceResult struct {
 // A stage may replace a recipient of the report (bounceedit.go), which
 // is then queued for the new one. Only a stage's deliberate verdict can
 // suppress a report: reject or discard drops it, quarantine queues it
-// quarantined. A failure of a stage (an error, a timeout, a panic, a
-// dead plugin) never loses it: with
-// on_error continue the next stage is asked, and with tempfail or reject,
-// which would refuse an SMTP command, the report is queued as generated —
-// without the edits of any stage — and the warning is logged and traced.
-// A tempfail verdict has no one to tell to try again: the report is
-// queued as generated too. Accept skips the later stages, as at any hook.
+// quarantined (the later stages are still asked, and a later reject or
+// discard still drops it). A failure of a stage (an error, a timeout, a
+// panic, a dead plugin) never loses it: with on_error continue the next
+// stage is asked, and with tempfail or reject, which would refuse an SMTP
+// command, the report is queued as generated — without the edits of any
+// stage, quarantined if an earlier stage quarantined it — and the warning
+// is logged and traced. A tempfail verdict has no one to tell to try
+// again: the report is queued as generated too. Accept skips the later
+// stages, as at any hook.
 func (p *Pipeline) Bounce(ctx context.Context, id, from string, rcpts []string, raw []byte) BounceResult {
 	return p.BounceNoted(ctx, id, from, rcpts, raw, Notes{})
 }
@@ -88,8 +90,15 @@ func (p *Pipeline) BounceNoted(ctx context.Context, id, from string, rcpts []str
 	var res BounceResult
 	var outcome string
 	// run returns as soon as a stage decides; the last trace entry is that
-	// stage's, and says whether it decided or failed.
+	// stage's, and says whether it decided or failed. A quarantine before
+	// it (which went on to the later stages) stays: the report is set
+	// aside as a stage asked, as generated or as the stages left it.
 	last := trace[len(trace)-1]
+	quarantined := ""
+	if s.disp.action == sdk.ActionQuarantine {
+		res.Quarantine = true
+		quarantined = "quarantined by stage " + s.disp.stage
+	}
 	switch {
 	case o.Reply != nil && last.Action == "error":
 		res.Body = raw
@@ -100,21 +109,22 @@ func (p *Pipeline) BounceNoted(ctx context.Context, id, from string, rcpts []str
 		res.Unchanged = fmt.Sprintf("stage %s answered tempfail (%s), which cannot defer a report", last.Stage, last.Reply)
 		outcome = "queued as generated: " + res.Unchanged
 	case o.Action == sdk.ActionReject:
-		res.Drop = true
+		res.Drop, res.Quarantine = true, false
 		outcome = fmt.Sprintf("dropped: stage %s rejected it (%s)", last.Stage, last.Reply)
 	case o.Action == sdk.ActionDiscard:
-		res.Drop = true
+		res.Drop, res.Quarantine = true, false
 		outcome = fmt.Sprintf("dropped: stage %s discarded it", last.Stage)
-	case o.Action == sdk.ActionQuarantine:
-		res.Body, res.Quarantine = msg.Bytes(), true
-		res.Rcpts = s.reportRcpts(rcpts)
-		res.Routes, res.RoutesBy = s.routes()
-		outcome = fmt.Sprintf("quarantined by stage %s", last.Stage)
 	default:
 		res.Body = msg.Bytes()
 		res.Rcpts = s.reportRcpts(rcpts)
 		res.Routes, res.RoutesBy = s.routes()
 		outcome = "queued"
+		if quarantined != "" {
+			outcome = quarantined
+		}
+	}
+	if res.Quarantine && res.Unchanged != "" {
+		outcome += "; " + quarantined
 	}
 	res.Trace, _ = json.Marshal(Trace{ID: id, Entries: trace, Outcome: outcome})
 	return res

@@ -95,7 +95,7 @@ func TestBounceHookEnvelopeEditsIgnoredAndTraced(t *testing.T) {
 // reject or discard drops a report. A stage that fails — whatever its
 // on_error — or answers tempfail leaves the report queued as generated
 // (without the edits of the stages before it), and says why; quarantine
-// queues it quarantined. Before, any reply (on_error tempfail or reject
+// queues it quarantined, the later stages asked. Before, any reply (on_error tempfail or reject
 // included) dropped the report for good.
 func TestBounceHookFailureNeverLosesTheReport(t *testing.T) {
 	fail := func(err error) *declaring {
@@ -123,7 +123,7 @@ func TestBounceHookFailureNeverLosesTheReport(t *testing.T) {
 		{"tempfail verdict", answer(sdk.Tempfail(451, "4.7.1", "later")), config.OnErrorTempfail, report, false, "answered tempfail (451 4.7.1 later)", "queued as generated"},
 		{"reject verdict", answer(sdk.Reject(550, "5.7.1", "no")), config.OnErrorTempfail, "", false, "", "dropped: stage s rejected it (550 5.7.1 no)"},
 		{"discard verdict", answer(sdk.Discard("noise")), config.OnErrorTempfail, "", false, "", "dropped: stage s discarded it"},
-		{"quarantine verdict", answer(sdk.Quarantine("look")), config.OnErrorTempfail, tagged, true, "", "quarantined by stage s"},
+		{"quarantine verdict", answer(sdk.Quarantine("look")), config.OnErrorTempfail, twice, true, "", "quarantined by stage s"},
 		{"accept verdict", answer(sdk.Accept()), config.OnErrorTempfail, tagged, false, "", "queued"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -150,18 +150,6 @@ func findRcpt(rs []sdk.Recipient, at int, addr string) int {
 	return -1
 }
 
-// recordDisposition notes a discard or quarantine decided at rcpt: a
-// decision about a recipient that is then refused does not stay with the
-// message either.
-func (s *Session) recordDisposition(a sdk.Action, reason string) {
-	old, oldReason := s.disposition, s.dispReason
-	s.record(sdk.HookRcpt, func() {
-		if s.disposition == a && s.dispReason == reason {
-			s.disposition, s.dispReason = old, oldReason
-		}
-	})
-}
-
 // record adds undo, an inverse operation, to the log when hook is rcpt.
 // Only the rcpt hooks are undone: with delay_reject the held mail hook of
 // a later stage runs in between, and its edits are the transaction's.

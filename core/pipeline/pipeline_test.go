@@ -196,7 +196,9 @@ func TestActions(t *testing.T) {
 		{sdk.Tempfail(450, "4.2.0", "later\r\nInjected: x"), "450 4.2.0 later  Injected: x", sdk.ActionTempfail, false},
 		{sdk.Verdict{Action: sdk.ActionTempfail}, "451 4.7.1 Try again later", sdk.ActionTempfail, false},
 		{sdk.Discard("spam"), "", sdk.ActionDiscard, false},
-		{sdk.Quarantine("suspicious"), "", sdk.ActionQuarantine, false},
+		// A quarantine marks the message; the later stages are still
+		// asked (TestQuarantineAtDataAsksLaterStages).
+		{sdk.Quarantine("suspicious"), "", sdk.ActionQuarantine, true},
 	}
 	for _, tc := range cases {
 		later = 0

@@ -44,12 +44,10 @@ type Session struct {
 	// sessionTrace holds connect/helo entries, copied into every message.
 	sessionTrace []TraceEntry
 	txTrace      []TraceEntry
-	// disposition is a discard or quarantine decided before the data hook;
-	// sessionDisposition one decided at connect or helo, which applies to
-	// every transaction of the session.
-	disposition        sdk.Action
-	dispReason         string
-	sessionDisposition sdk.Action
+	// disp is a discard or quarantine decided so far (disposition.go),
+	// applied at the end of the data hook; sessionDisp one decided at
+	// connect or helo, which applies to every transaction of the session.
+	disp, sessionDisp disposition
 	// auth holds the credentials while the auth hook runs.
 	auth *sdk.AuthArgs
 	// With delay_reject: the hooks held back, and refusals they made that
@@ -127,8 +125,7 @@ func (s *Session) Reset(ctx context.Context) {
 	s.txn.Notes = nil
 	s.routeBy = nil
 	s.txTrace = s.txTrace[:0] // Trace copies; the next transaction reuses it
-	s.disposition = s.sessionDisposition
-	s.dispReason = ""
+	s.disp = s.sessionDisp
 	s.endDryTxn()
 	s.dropHeldMail()
 	for _, c := range s.conns {
@@ -199,7 +196,7 @@ func (s *Session) Rcpt(ctx context.Context, rcpt sdk.Recipient) (sdk.Recipient, 
 
 // Data runs the data hook over msg, editing it and the envelope in place.
 // The outcome's action is discard or quarantine when a stage (here or at
-// an earlier hook) decided so.
+// an earlier hook) decided so, and no later one refused the message.
 func (s *Session) Data(ctx context.Context, msg *Message) Outcome {
 	if s.p.delay {
 		if o := s.flush(ctx, nil); !o.OK() {
@@ -210,8 +207,8 @@ func (s *Session) Data(ctx context.Context, msg *Message) Outcome {
 		}
 	}
 	o := s.run(ctx, sdk.HookData, nil, msg)
-	if o.OK() && s.disposition != sdk.ActionContinue {
-		o.Action = s.disposition
+	if o.OK() && s.disp.action != sdk.ActionContinue {
+		o.Action = s.disp.action
 	}
 	return o
 }
@@ -259,7 +256,8 @@ func newTraceEntry(e *entry, hook sdk.Hook, rcpt *sdk.Recipient) TraceEntry {
 // settle records one stage's answer at hook (a verdict, or err when the
 // call failed) in te and the stage's counters, applies the verdict's edits
 // and decides: goOn means the next stage is asked; otherwise o is the
-// hook's outcome (an accept, a refusal, or a discard at data). A reject's
+// hook's outcome (an accept, a refusal, a discard at data or bounce, or
+// the deliver hook's discard or quarantine). A reject's
 // or tempfail's edits are not applied: the client is told the command
 // failed, so nothing it asked for may happen (a recipient added or
 // rerouted on behalf of a refused RCPT would be delivered to all the
@@ -330,19 +328,26 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 		}
 		return Outcome{Action: v.Action, Reply: r}, false
 	case sdk.ActionDiscard, sdk.ActionQuarantine:
-		if hook == sdk.HookConnect || hook == sdk.HookHelo {
+		switch {
+		case hook == sdk.HookConnect || hook == sdk.HookHelo:
 			// Nothing to discard yet: it applies to each message of the
 			// session, as Postfix does for a DISCARD at connect time.
-			s.sessionDisposition = v.Action
-			s.disposition, s.dispReason = v.Action, v.Reason
-			return Outcome{}, true
-		}
-		if hook == sdk.HookRcpt {
-			s.recordDisposition(v.Action, v.Reason)
-		}
-		s.disposition, s.dispReason = v.Action, v.Reason
-		if hook == sdk.HookData || hook == sdk.HookBounce || hook == sdk.HookDeliver {
+			s.sessionDisp = s.sessionDisp.with(e.Name, v.Action, v.Reason)
+			s.disp = s.disp.with(e.Name, v.Action, v.Reason)
+		case hook == sdk.HookDeliver || v.Action == sdk.ActionDiscard && (hook == sdk.HookData || hook == sdk.HookBounce):
+			// The last verdict: the recipient's fate at deliver, and
+			// a discarded message has nothing left to ask about.
+			s.disp = disposition{action: v.Action, stage: e.Name, reason: v.Reason}
 			return Outcome{Action: v.Action}, false
+		case hook == sdk.HookRcpt:
+			s.recordDisposition(e.Name, v.Action, v.Reason)
+		default:
+			// A decision at mail, or a quarantine at data or bounce,
+			// marks the message: the later stages are asked as usual (a
+			// dkim stage signs a quarantined one, for its release), and
+			// a later reject, tempfail or discard wins, as over
+			// Postfix's HOLD.
+			s.disp = s.disp.with(e.Name, v.Action, v.Reason)
 		}
 		return Outcome{}, true
 	default:
