@@ -36,10 +36,11 @@ import (
 // wait holds no lock, and ends early when the connection is closed, when
 // Shutdown begins, after which no reply waits (a session finishing its
 // transaction then is not held up), and when the client hangs up
-// (watchHangup). The connection is then closed without the reply: a
-// client may close only its sending side, after pipelining its guesses,
-// and still read; answered at once, the commands it had sent would go
-// round the tarpit. It reports whether it waited to the end.
+// (watchHangup), under TLS too. The connection is then closed without
+// the reply: a client may close only its sending side, after pipelining
+// its guesses, and still read; answered at once, the commands it had
+// sent would go round the tarpit. It reports whether it waited to the
+// end.
 func (c *conn) tarpit(errs int, isErr bool) bool {
 	before := errs
 	if isErr {
@@ -61,7 +62,7 @@ func (c *conn) tarpit(errs int, isErr bool) bool {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var gone atomic.Bool
-	stop := watchHangup(c.Conn, func() { gone.Store(true); cancel() }, lim.CommandTimeout.Duration)
+	stop := watchHangup(c.Conn, c.underTLS(), func() { gone.Store(true); cancel() }, lim.CommandTimeout.Duration)
 	c.srv.sleep(ctx, d)
 	stop()
 	if gone.Load() {
@@ -91,6 +92,14 @@ func (c *conn) beforeReply() {
 	if d := c.srv.lim().CommandTimeout.Duration; d > 0 {
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(d))
 	}
+}
+
+// underTLS reports whether TLS runs over the connection, which the
+// watch for a hang-up must know (watchHangup).
+func (c *conn) underTLS() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.tls
 }
 
 // firstWait reports whether this is the connection's first wait since
