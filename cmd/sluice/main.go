@@ -42,6 +42,8 @@ commands:
                                   dry-run a message through the pipeline
   dkim keygen -d DOMAIN -s SELECTOR [-t rsa|ed25519] [-o DIR]
                                   write a DKIM key and print its DNS TXT record
+  dkim txt -d DOMAIN -s SELECTOR [-k KEYFILE | -o DIR]
+                                  print the DNS TXT record of a key you have
   plugin serve NAME | plugin list  run a first-party plugin (the core does this)
   reload [-c FILE | --admin URL]  make the daemon read its config file again and apply it
   sendmail [-t] [-i] [-f FROM] [-F NAME] [-c FILE] [-v] [RCPT...]

@@ -28,11 +28,24 @@ var helpArgs = map[string][]string{
 	"version":         {"version"},
 }
 
+// moreHelpArgs are a command's other subcommands with flags of their own.
+var moreHelpArgs = map[string][][]string{"dkim": {{"dkim", "txt"}}}
+
 // commandFlags returns the flags a command's --help lists: those of its
 // FlagSet ("  -name type"), or for sendmail, whose options are getopt's,
-// those its usage lists at the start of a line.
+// those its usage lists at the start of a line; with the flags of its
+// other subcommands in moreHelpArgs.
 func commandFlags(t *testing.T, name string) []string {
-	help := runCLI(t, append(helpArgs[name], "--help")...)
+	var out []string
+	for _, args := range append([][]string{helpArgs[name]}, moreHelpArgs[name]...) {
+		out = append(out, helpFlags(t, name, args)...)
+	}
+	return out
+}
+
+// helpFlags returns the flags args' --help lists (see commandFlags).
+func helpFlags(t *testing.T, name string, args []string) []string {
+	help := runCLI(t, append(slices.Clone(args), "--help")...)
 	re := regexp.MustCompile(`(?m)^  -([a-zA-Z][\w-]*)`)
 	if name != "sendmail" {
 		_, flags, ok := strings.Cut(help, "\nflags:\n")

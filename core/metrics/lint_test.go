@@ -28,6 +28,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	m.ProxyHeaderRefused("mx", "timeout")
 	m.EarlyTalker("mx")
 	m.BareNewline("mx", BareNormalized)
+	m.AuthAttempt("submission", "PLAIN", AuthFailure)
 	m.Transaction("mx", Accepted, "")
 	m.Recipient("mx", Accepted, "")
 	m.QueueCommit(time.Millisecond)

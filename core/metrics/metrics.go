@@ -116,6 +116,7 @@ type Metrics struct {
 	earlyTalkers *prometheus.CounterVec
 	pipelining   *prometheus.CounterVec
 	bareNewlines *prometheus.CounterVec
+	authAttempts *prometheus.CounterVec
 	transactions *prometheus.CounterVec
 	recipients   *prometheus.CounterVec
 	queueCommit  prometheus.Histogram
@@ -170,6 +171,10 @@ func New(p Providers) *Metrics {
 			Name: "sluice_smtp_bare_newlines_total",
 			Help: "Messages whose DATA or BDAT content had a bare LF or CR, by listener and action: normalized (bare_newline = normalize: each bare LF stored as CRLF) or rejected (550 5.5.2: a bare LF under bare_newline = reject, or a bare CR)."},
 			[]string{"listener", "action"}),
+		authAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_auth_attempts_total",
+			Help: "SMTP AUTH attempts by listener, mechanism (PLAIN, LOGIN, other) and result: success, failure (535: wrong credentials, or an auth hook's 5xx), tempfail (454: Dovecot unavailable, or an auth hook's 4xx) or locked (454: auth_failures_per_ip reached)."},
+			[]string{"listener", "mechanism", "result"}),
 		transactions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_transactions_total",
 			Help: "SMTP mail transactions by listener, outcome (accepted, rejected, tempfailed, discarded, quarantined, aborted) and reason."},
@@ -220,7 +225,7 @@ func New(p Providers) *Metrics {
 			[]string{"stage", "hook", "action"}),
 	}
 	m.reg.MustRegister(
-		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.pipelining, m.bareNewlines, m.transactions, m.recipients, m.queueCommit,
+		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.pipelining, m.bareNewlines, m.authAttempts, m.transactions, m.recipients, m.queueCommit,
 		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
 		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
@@ -301,6 +306,28 @@ func (m *Metrics) BareNewline(listener, action string) {
 		return
 	}
 	m.bareNewlines.WithLabelValues(m.names.value(listener), action).Inc()
+}
+
+// AuthResult is how an SMTP AUTH attempt ended.
+type AuthResult string
+
+// AUTH results.
+const (
+	AuthSuccess  AuthResult = "success"  // 235
+	AuthFailure  AuthResult = "failure"  // 535: wrong credentials, or a permanent refusal
+	AuthTempfail AuthResult = "tempfail" // 454: the check could not be made (Dovecot down)
+	AuthLocked   AuthResult = "locked"   // 454: the address reached auth_failures_per_ip
+)
+
+// AuthAttempt counts one AUTH attempt on listener. mechanism is one of a
+// closed set (the mechanisms Sluice offers, else "other": a client names
+// any it likes, even its credentials). Never a user name: brute force
+// would make a series per guess.
+func (m *Metrics) AuthAttempt(listener, mechanism string, result AuthResult) {
+	if m == nil {
+		return
+	}
+	m.authAttempts.WithLabelValues(m.names.value(listener), mechanism, string(result)).Inc()
 }
 
 // Transaction counts a mail transaction's end. reason is a short bounded

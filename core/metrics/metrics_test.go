@@ -49,6 +49,8 @@ func TestCountersAndHistograms(t *testing.T) {
 	m.Transaction("mx", Rejected, "stage:spf")
 	m.Transaction("mx", Tempfailed, "queue_error")
 	m.Recipient("mx", Rejected, "relay_denied")
+	m.AuthAttempt("submission", "PLAIN", AuthFailure)
+	m.AuthAttempt("submission", "LOGIN", AuthSuccess)
 	m.QueueCommit(3 * time.Millisecond)
 	m.DeliveryStarted()
 	m.DeliveryAttempt("Example.NET.", Delivered, 200*time.Millisecond)
@@ -66,6 +68,8 @@ func TestCountersAndHistograms(t *testing.T) {
 		`sluice_smtp_transactions_total{listener="mx",outcome="rejected",reason="stage:spf"} 1`,
 		`sluice_smtp_transactions_total{listener="mx",outcome="tempfailed",reason="queue_error"} 1`,
 		`sluice_smtp_recipients_total{listener="mx",outcome="rejected",reason="relay_denied"} 1`,
+		`sluice_smtp_auth_attempts_total{listener="submission",mechanism="PLAIN",result="failure"} 1`,
+		`sluice_smtp_auth_attempts_total{listener="submission",mechanism="LOGIN",result="success"} 1`,
 		`sluice_queue_commit_seconds_count 1`,
 		`sluice_delivery_in_flight 0`,
 		`sluice_delivery_rate_delay_waiting 3`,
@@ -148,6 +152,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.ConnClosed("mx")
 	m.Transaction("mx", Accepted, "")
 	m.Recipient("mx", Rejected, "x")
+	m.AuthAttempt("submission", "PLAIN", AuthLocked)
 	m.QueueCommit(time.Millisecond)
 	m.DeliveryStarted()
 	m.DeliveryAttempt("example.net", Delivered, time.Millisecond)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/auth/dovecot"
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -74,6 +75,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if r := s.authAllowed(); r != nil {
 		return nil, s.refuse("auth", r)
 	}
+	if ip := s.info.Client.Addr(); s.srv.authFails.locked(s.srv.clientKey(ip), s.srv.clock()) {
+		return nil, s.authLocked(mech, ip)
+	}
 	if d := s.srv.auth.Load().dovecot; d != nil && !slices.Contains(dovecotMechanisms(d), mech) {
 		return nil, s.refuse("auth", authBadMech.With(mechanismReason(mech)))
 	}
@@ -85,7 +89,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			}
 			// RFC 4616 §2: we act for no one else.
 			if identity != "" && identity != user {
-				return s.authFailed(user, authInvalid.With("authorization identity "+identity+" differs from "+user), false)
+				return s.authFailed(mech, user, authInvalid.With("authorization identity "+identity+" differs from "+user), false)
 			}
 			return s.authenticate(mech, user, password)
 		}), nil
@@ -111,10 +115,27 @@ func (s *session) authAllowed() *reply.Reply {
 		return &authNeedsTLS
 	case s.tx != nil:
 		return &authInTxn
-	case s.srv.authFails.locked(s.srv.clientKey(s.info.Client.Addr()), s.srv.clock()):
-		return authLockedOut.With("auth_failures_per_ip reached by " + s.info.Client.Addr().String())
 	}
 	return nil
+}
+
+// authLocked refuses an AUTH from an address that reached
+// auth_failures_per_ip, whatever its credentials; it is counted as an
+// attempt, as the guesses a locked-out client goes on sending are what an
+// alert on brute force wants to see.
+func (s *session) authLocked(mech string, ip netip.Addr) error {
+	s.srv.metrics.AuthAttempt(s.info.Listener, authMechLabel(mech), metrics.AuthLocked)
+	return s.refuse("auth", authLockedOut.With("auth_failures_per_ip reached by "+ip.String()))
+}
+
+// authMechLabel is mech as the metrics' mechanism label: one Sluice
+// offers, else "other", since a client may name any mechanism, or send
+// its credentials in its place.
+func authMechLabel(mech string) string {
+	if mech == sasl.Plain || mech == sasl.Login {
+		return mech
+	}
+	return metrics.Other
 }
 
 // authenticate checks the credentials: the AuthPolicy first, then the
@@ -126,11 +147,11 @@ func (s *session) authenticate(mech, user, password string) error {
 	ip := s.info.Client.Addr()
 	key := s.srv.clientKey(ip) // what auth_failures_per_ip counts
 	if !s.srv.authFails.begin(key, s.srv.clock) {
-		return s.refuse("auth", authLockedOut.With("auth_failures_per_ip reached by "+ip.String()))
+		return s.authLocked(mech, ip)
 	}
 	authed, r, counts := s.checkReserved(key, mech, user, password)
 	if r != nil {
-		return s.authFailed(user, r, counts)
+		return s.authFailed(mech, user, r, counts)
 	}
 	return s.authSucceeded(mech, authed)
 }
@@ -186,6 +207,7 @@ func (s *session) authSucceeded(mech, user string) error {
 	s.mu.Lock()
 	s.info.AuthUser, s.info.AuthMech = user, mech
 	s.mu.Unlock()
+	s.srv.metrics.AuthAttempt(s.info.Listener, authMechLabel(mech), metrics.AuthSuccess)
 	s.srv.log.Info("authenticated", append(append([]any{"listener", s.info.Listener}, clientAttrs(&s.info)...),
 		"helo", s.info.Helo, "user", user, "mech", mech)...)
 	return nil
@@ -193,8 +215,14 @@ func (s *session) authSucceeded(mech, user string) error {
 
 // authFailed answers a refused AUTH. A failed password (counts, already
 // recorded for auth_failures_per_ip by authenticate) is answered only
-// after auth_failure_delay, to slow down guessing.
-func (s *session) authFailed(user string, r *reply.Reply, counts bool) error {
+// after auth_failure_delay, to slow down guessing. The metric takes r as
+// decided, before soft_bounce: a wrong password is a failure either way.
+func (s *session) authFailed(mech, user string, r *reply.Reply, counts bool) error {
+	result := metrics.AuthFailure
+	if !r.Permanent() {
+		result = metrics.AuthTempfail
+	}
+	s.srv.metrics.AuthAttempt(s.info.Listener, authMechLabel(mech), result)
 	if counts {
 		s.srv.sleep(s.srv.ctx, s.srv.lim().AuthFailureDelay.Duration)
 	}

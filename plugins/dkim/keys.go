@@ -11,10 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
-
-	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 // The key types keygen makes.
@@ -122,17 +119,9 @@ func TXTRecord(domain, selector string, signer crypto.Signer) (string, error) {
 // dir/SELECTOR.DOMAIN.key (PKCS#8 PEM, mode 0600, never over an existing
 // file; dir is made, mode 0700, if it does not exist) and returns the file's path and the TXT record to publish.
 func Keygen(domain, selector, kind, dir string) (path, record string, err error) {
-	// The zone holds a Unicode domain as its A-labels, and d= names it so.
-	a, err := dnsresolve.ALabels(domain)
+	domain, err = keyDomain(domain, selector)
 	if err != nil {
-		return "", "", fmt.Errorf("domain %q: %w", domain, err)
-	}
-	domain = dnsresolve.Fold(a)
-	if domain == "" || selector == "" {
-		return "", "", errors.New("a domain and a selector are required")
-	}
-	if strings.ContainsAny(domain+selector, "/ \t\"\\") {
-		return "", "", fmt.Errorf("bad domain %q or selector %q", domain, selector)
+		return "", "", err
 	}
 	signer, err := GenerateKey(kind)
 	if err != nil {
@@ -152,7 +141,7 @@ func Keygen(domain, selector, kind, dir string) (path, record string, err error)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", err
 	}
-	path = filepath.Join(dir, selector+"."+domain+".key")
+	path = keyFile(domain, selector, dir)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return "", "", err
