@@ -80,6 +80,8 @@ func (im *importer) policyStages() (early, late string) {
 		elems := pfElems(l, p.value(l.param))
 		for n, e := range elems {
 			switch {
+			case !pfReached(elems[:n]):
+				// Postfix never asks it (the filter stage lists it).
 			case e.name == pfVerifyRestriction && verifyList < 0 && l.hook == "rcpt":
 				verifyList, verifyPos = li, e.idx
 			case e.name == pfPolicyRestriction && e.arg != "":

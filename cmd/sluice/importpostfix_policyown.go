@@ -2,6 +2,12 @@ package main
 
 import "slices"
 
+// pfReached reports whether Postfix gets to the restriction after
+// before, its list's restrictions before it: none of them ends the list
+// for every client (pfEnds). One it never gets to becomes no stage,
+// which would ask the server (or probe) where Postfix never does.
+func pfReached(before []pfElem) bool { return !slices.ContainsFunc(before, pfEnds) }
+
 // pfPolicyOf is the check_policy_service elems[n] of list pfRLists[li].
 func pfPolicyOf(li int, elems []pfElem, n int) pfPolicy {
 	e := elems[n]
@@ -48,7 +54,7 @@ func (im *importer) ownPolicies() []pfPolicy {
 			}
 			elems := pfElems(l, g.own[l.param])
 			for n, e := range elems {
-				if e.name != pfPolicyRestriction || e.arg == "" {
+				if e.name != pfPolicyRestriction || e.arg == "" || !pfReached(elems[:n]) {
 					continue
 				}
 				pol := pfPolicyOf(li, elems, n)

@@ -111,6 +111,8 @@ func (im *importer) listOutcome(g *pfRGroup, l *pfRList, value string, main bool
 		case e.name == "permit" && n == len(elems)-1:
 			// The end of a list lets the rest through anyway.
 			out = pfOutcome{}
+		case (e.name == pfVerifyRestriction || e.name == pfPolicyRestriction) && !pfReached(elems[:n]):
+			// No stage: the walk's note says Postfix never gets to it.
 		case e.name == pfVerifyRestriction && !main:
 			// The verify stages are main.cf's lists'.
 			out = pfOutcome{noted: true, why: fmt.Sprintf("none for a service's own list: a verify stage with listeners = %s, by hand", tomlStrs(g.listeners))}

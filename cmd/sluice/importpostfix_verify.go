@@ -54,7 +54,7 @@ func (im *importer) verifyStages(route *pfRoute) {
 		}
 		elems := pfElems(l, p.value(l.param))
 		for n, e := range elems {
-			if e.name == pfVerifyRestriction {
+			if e.name == pfVerifyRestriction && pfReached(elems[:n]) {
 				param, before = l.param, elems[:n]
 				break
 			}
