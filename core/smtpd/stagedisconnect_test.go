@@ -2,8 +2,10 @@ package smtpd
 
 import (
 	"context"
+	"crypto/tls"
 	"testing"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
 )
@@ -118,4 +120,86 @@ func TestStage521SoftBounced(t *testing.T) {
 			d.expectClosed()
 		})
 	}
+}
+
+// authHookPolicy refuses every AUTH with r, as a plugin's auth hook may.
+type authHookPolicy struct {
+	AllowAll
+	r *reply.Reply
+}
+
+func (p *authHookPolicy) Auth(context.Context, *SessionInfo, string, string, []byte) AuthVerdict {
+	return AuthVerdict{Decision: AuthRefuse, Reply: p.r}
+}
+
+// clientPolicy refuses the connect hook with r for one client only.
+type clientPolicy struct {
+	AllowAll
+	client string
+	r      *reply.Reply
+}
+
+func (p *clientPolicy) Connect(_ context.Context, s *SessionInfo) *reply.Reply {
+	if s.Client.Addr().String() == p.client {
+		return p.r
+	}
+	return nil
+}
+
+// The paths TestStageClosingRepliesEndTheSession leaves out end the
+// session on a stage's 521 as well: the auth hook's refusal, the
+// connect hook asked again after XCLIENT, the connect hook on an
+// implicit-TLS listener, a 521 under STARTTLS, and one that answers the
+// first of a pipelined group (RFC 2920), whose commands read ahead,
+// DATA and its text included, are never run.
+func TestStage521EndsTheSessionEverywhere(t *testing.T) {
+	r := reply.Reply{Code: 521, Enhanced: [3]int{5, 7, 1}, Text: "nope"}
+	want := r.String()
+	t.Run("auth", func(t *testing.T) {
+		sub, clientTLS := withSubmission(t, config.KindSubmission)
+		h := start(t, sub, withUsers(t, map[string]string{"alice": "pw"}), func(o *Options) { o.Policy = &authHookPolicy{r: &r} })
+		d := h.dialTLS("sub", clientTLS)
+		d.ehlo()
+		d.authPlain("alice", "pw", want)
+		d.expectClosed()
+	})
+	t.Run("xclient", func(t *testing.T) {
+		h := start(t, withXClient("127.0.0.1/32"), func(o *Options) { o.Policy = &clientPolicy{client: "192.0.2.1", r: &r} })
+		d := h.dialAs("127.0.0.1")
+		d.ehlo()
+		d.cmd("XCLIENT ADDR=192.0.2.1", want)
+		d.expectClosed()
+	})
+	t.Run("implicit TLS", func(t *testing.T) {
+		sub, clientTLS := withSubmission(t, config.KindSubmissions)
+		h := start(t, sub, func(o *Options) { o.Policy = &hookPolicy{hook: "connect", r: &r} })
+		tc, err := tls.Dial("tcp", h.addr("sub"), clientTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = tc.Close() })
+		d := newDialog(t, tc)
+		d.expect(want)
+		d.expectClosed()
+	})
+	t.Run("STARTTLS", func(t *testing.T) {
+		tlsOpt, clientTLS := withSTARTTLS(t)
+		h := start(t, tlsOpt, func(o *Options) { o.Policy = &hookPolicy{hook: "mail", r: &r} })
+		d := h.dialTLS("mx", clientTLS)
+		d.ehlo()
+		d.cmd("MAIL FROM:<a@example.org>", want)
+		d.expectClosed()
+	})
+	t.Run("pipelined", func(t *testing.T) {
+		h := start(t, func(o *Options) { o.Policy = &hookPolicy{hook: "rcpt", r: &r} })
+		d := h.dial()
+		d.ehlo()
+		d.send("MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>", "RCPT TO:<c@example.org>",
+			"DATA", "Subject: x", "", "hi", ".", "QUIT")
+		d.expect("250 2.0.0 Roger, accepting mail from <a@example.org>", want)
+		d.expectClosed()
+		if n := len(h.messages()); n != 0 {
+			t.Fatalf("queue holds %d messages", n)
+		}
+	})
 }
