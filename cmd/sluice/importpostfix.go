@@ -85,7 +85,8 @@ type importer struct {
 	rgroups      []*pfRGroup
 	filterStages []string
 	// passServices are the master.cf lines of the smtpd pass services
-	// whose -o options a postscreen listener took (postscreenOptions).
+	// whose -o options a postscreen listener took (postscreenOptions),
+	// true once those it did not take are listed (postscreenUnused).
 	passServices map[int]bool
 	// The policy stages' names by pfElemKey of main.cf's lists;
 	// verifyParam is the list whose reject_unverified_recipient the

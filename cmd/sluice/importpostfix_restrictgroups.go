@@ -90,8 +90,9 @@ func (im *importer) restrictionUser(s pfService, where string, listeners []strin
 	k, kind := strings.Join(key, "\n"), map[bool]string{true: "submission", false: "smtp"}[submission]
 	for _, g := range im.rgroups {
 		if g.key == k && g.kind == kind {
-			g.services = append(g.services, "master.cf "+s.name)
-			g.wheres = append(g.wheres, where)
+			// Once each: two postscreen services may share a pass service.
+			g.services = appendOnce(g.services, "master.cf "+s.name)
+			g.wheres = appendOnce(g.wheres, where)
 			g.listeners = append(g.listeners, listeners...)
 			return
 		}

@@ -96,14 +96,15 @@ func (im *importer) listeners() {
 		var pass pfService
 		viaPass := false
 		if s.command == "postscreen" {
-			im.noteAt(where+" postscreen", "its pregreet test is a listener's greet_pause, by hand; DNSBLs are filter rules; its deep protocol tests have no counterpart")
-			var ok bool
-			if pass, ok = im.postscreenSmtpd(s); ok {
-				ps, pwhere, viaPass = im.postscreenOptions(s, pass, where)
-			}
-			if viaPass {
+			why := "its pregreet test is a listener's greet_pause, by hand; DNSBLs are filter rules; its deep protocol tests have no counterpart"
+			var passName string
+			if pass, passName, viaPass = im.postscreenSmtpd(s); viaPass {
+				ps, pwhere = im.postscreenOptions(pass)
 				service += fmt.Sprintf(", its clients served by master.cf:%d %s pass (smtpd)", pass.line, pass.name)
+			} else {
+				why += fmt.Sprintf("; master.cf has no %q pass service running smtpd (smtpd_service_name) for it to hand the clients it lets through to: the listener takes this line's -o options", passName)
 			}
+			im.noteAt(where+" postscreen", why)
 		}
 		kind, kindFrom := config.KindSMTP, "master.cf service "+s.name
 		wrapper, _ := im.smtpdOption(ps, "smtpd_tls_wrappermode")

@@ -17,7 +17,7 @@ func (im *importer) transportOptions(route *pfRoute) {
 	p := im.p
 	def := pfTransportName(p.value("default_transport"))
 	for _, s := range p.services {
-		if s.typ == "inet" && (s.command == "smtpd" || s.command == "postscreen") || im.passServices[s.line] {
+		if s.typ == "inet" && (s.command == "smtpd" || s.command == "postscreen") || im.takenByListener(s.line) {
 			continue // a listener's (listeners)
 		}
 		var rules []*pfRule
