@@ -245,11 +245,21 @@ func waitStage(t *testing.T, d *Daemon, name string, ok func(pipeline.StageStatu
 	}
 }
 
+// hungAtData is the config of a stage whose data hook hangs: its short
+// data_timeout bounds only that hook. The stage's timeout (5 s) bounds
+// its other hooks, which answer, the deliver hook's among them: 200 ms
+// for every call to a plugin process is a bound a loaded machine can
+// miss on one that answers.
+const hungAtData = "data_timeout = \"200ms\"\non_error = \"continue\""
+
 func TestHungPluginTimesOutToOnError(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
+	// The mail hook's timeout is the stuck stage's timeout, which bounds
+	// its connect and helo calls as well: long enough for a loaded
+	// machine to answer those.
 	d := startDaemon(t, relayTo(sink)+
-		actorStage(t, "hung", `{"data": {"*": {"hang": true}}}`, "timeout = \"200ms\"\non_error = \"continue\"")+
-		actorStage(t, "stuck", `{"mail": {"hang": true}}`, "timeout = \"200ms\"\non_error = \"tempfail\""))
+		actorStage(t, "hung", `{"data": {"*": {"hang": true}}}`, hungAtData)+
+		actorStage(t, "stuck", `{"mail": {"hang": true}}`, "timeout = \"2s\"\non_error = \"tempfail\""))
 	_, err := send(t, d, "x")
 	if err == nil || !strings.Contains(err.Error(), "451 4.3.0") {
 		t.Fatalf("stuck mail hook with on_error=tempfail: %v", err)
@@ -262,7 +272,7 @@ func TestHungPluginTimesOutToOnError(t *testing.T) {
 
 func TestHungPluginContinue(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
-	d := startDaemon(t, relayTo(sink)+actorStage(t, "hung", `{"data": {"*": {"hang": true}}}`, "timeout = \"200ms\"\non_error = \"continue\""))
+	d := startDaemon(t, relayTo(sink)+actorStage(t, "hung", `{"data": {"*": {"hang": true}}}`, hungAtData))
 	r, err := send(t, d, "x")
 	if err != nil {
 		t.Fatalf("on_error=continue: %v", err)
