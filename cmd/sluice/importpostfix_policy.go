@@ -141,14 +141,22 @@ func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 		im.noteAt(pfPolicyRestriction+" "+pol.endpoint+" in "+pol.from(), why)
 	}
 	kv(b, pfPolicyRestriction+" "+pol.endpoint, "server", tomlStr(server))
-	asked := "in " + pol.from() + ": asked at " + pfPolicyStates[pol.hook]
-	if pol.hook == "connect" || pol.hook == "helo" || pol.hook == "mail" {
-		if pfYes(p.value("smtpd_delay_reject")) {
-			// smtpd_check_rcpt runs the lists before its own at each RCPT.
-			asked += " (Postfix, with smtpd_delay_reject = yes, asked at each RCPT, with protocol_state=RCPT)"
-		}
+	hook, delayed := pol.hook, pfYes(p.value("smtpd_delay_reject"))
+	asked := "in " + pol.from() + ": asked at " + pfPolicyStates[hook]
+	switch {
+	case (hook == "connect" || hook == "helo") && delayed && pfNamed(pol.before, "permit_sasl_authenticated"):
+		// Postfix asks the list at RCPT, after AUTH, where the permit
+		// lets an authenticated session through; at connect or helo the
+		// stage would ask before AUTH, the site's own users too. From
+		// mail on it skips them (skip_authenticated), as the filter's
+		// rules after the permit are moved to mail.
+		hook = "mail"
+		asked = "in " + pol.from() + ": asked at MAIL, where skip_authenticated spares a session that authenticated as permit_sasl_authenticated before it does; Postfix, with smtpd_delay_reject = yes, asks this list at each RCPT, after AUTH (protocol_state=RCPT), and at " + pfPolicyStates[pol.hook] + " the stage would ask before AUTH"
+	case (hook == "connect" || hook == "helo" || hook == "mail") && delayed:
+		// smtpd_check_rcpt runs the lists before its own at each RCPT.
+		asked += " (Postfix, with smtpd_delay_reject = yes, asked at each RCPT, with protocol_state=RCPT)"
 	}
-	kv(b, asked, "hooks", tomlStrs([]string{pol.hook}))
+	kv(b, asked, "hooks", tomlStrs([]string{hook}))
 	own := map[string]string{}
 	for _, s := range pol.settings {
 		k, v, _ := strings.Cut(s, "=")
