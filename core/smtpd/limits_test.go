@@ -185,12 +185,13 @@ func TestBDATNextCommandTimeout(t *testing.T) {
 	d := h.dial()
 	d.ehlo()
 	d.envelope("b@example.org")
-	d.send("BDAT 18")
-	d.raw("Subject: pause\r\n\r\n")
+	// Each chunk goes in one write with its BDAT line: sent apart, the
+	// chunk had data_timeout (100 ms) to follow the line, which a loaded
+	// machine may take to run the test again between the two writes.
+	d.raw("BDAT 18\r\nSubject: pause\r\n\r\n")
 	d.expect("250 2.0.0 Continue")
 	d.expectSilence(5 * 100 * time.Millisecond)
-	d.send("BDAT 6 LAST")
-	d.raw("body\r\n")
+	d.raw("BDAT 6 LAST\r\nbody\r\n")
 	d.queued()
 	// The octets of a chunk keep data_timeout.
 	d.envelope("b@example.org")
