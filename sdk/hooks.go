@@ -82,7 +82,8 @@ type DeliverHook interface {
 // are refused together, and the new one goes without DSN parameters:
 // nothing is ever reported on a report). The sender stays as it is.
 // Reject or Discard drops the report; Quarantine queues it in state
-// quarantined; Tempfail cannot defer it, so it is queued as generated,
+// quarantined, the later stages still asked (their Reject or Discard
+// drops it); Tempfail cannot defer it, so it is queued as generated,
 // without the edits of any stage. A failing call (an error, a timeout, a
 // panic, a dead plugin) never loses a report: with on_error continue the
 // next stage is asked, otherwise the report is queued as generated.

@@ -12,7 +12,7 @@ const (
 	ActionReject                   // refuse with a 5xx
 	ActionTempfail                 // refuse with a 4xx
 	ActionDiscard                  // accept and drop silently
-	ActionQuarantine               // accept and keep in state quarantined
+	ActionQuarantine               // hold in state quarantined; later stages still asked
 )
 
 var actionNames = [...]string{"continue", "accept", "reject", "tempfail", "discard", "quarantine"}
@@ -77,13 +77,22 @@ func Tempfail(code int, enhanced, text string) Verdict {
 	return Verdict{Action: ActionTempfail, Reply: &Reply{Code: code, Enhanced: enhanced, Text: text}}
 }
 
-// Discard accepts the message and drops it. At the bounce hook it drops
-// the report.
+// Discard accepts the message and drops it: at data, the later stages
+// are not asked. It wins over a Quarantine, decided before or after it,
+// as Postfix's DISCARD over HOLD. At the bounce hook it drops the report.
 func Discard(reason string) Verdict { return Verdict{Action: ActionDiscard, Reason: reason} }
 
-// Quarantine accepts the message and keeps it in the queue in state
-// quarantined, undelivered until an administrator releases it (sluice
-// queue release ID). At the bounce hook it queues the report so.
+// Quarantine marks the message to be held: if the pipeline lets it
+// through, it is queued in state quarantined (the client is answered
+// 250), undelivered until an administrator releases it (sluice queue
+// release ID). It does not end the hook: the later stages are still
+// asked at data, see the message with this verdict's edits and may edit
+// it (a dkim stage after it signs it, for its release); a later Reject
+// or Tempfail refuses it, a later Discard (or an earlier one) drops it,
+// as over Postfix's HOLD. Decided at connect, helo, mail or rcpt, it
+// waits for the end of the message. At the bounce hook it queues the
+// report so, the later stages asked as at data. At the deliver hook it
+// sets the whole message aside before any of it is sent.
 func Quarantine(reason string) Verdict { return Verdict{Action: ActionQuarantine, Reason: reason} }
 
 // PlainContinue reports whether v is Continue with no edit and no

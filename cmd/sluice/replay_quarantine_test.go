@@ -23,7 +23,7 @@ json = '{"data": {"spammy": {"action": "quarantine", "edits": [{"op": "add_heade
 name = "signer"
 plugin = ACTOR
 [stage.config]
-json = '{"data": {"refused": {"action": "reject", "code": 550, "enhanced": "5.7.1", "text": "signer says no"}, "*": {"edits": [{"op": "echo", "name": "X-Signed-Saw", "value": "header:X-Spam-Flag"}]}}}'
+json = '{"data": {"refused": {"action": "reject", "code": 550, "enhanced": "5.7.1", "text": "signer says no"}, "emptied": {"edits": [{"op": "remove_recipient", "addr": "bob@example.net"}]}, "*": {"edits": [{"op": "echo", "name": "X-Signed-Saw", "value": "header:X-Spam-Flag"}]}}}'
 `, "From: alice@example.org\nTo: bob@example.net\nSubject: spammy\n\nhi\n")
 
 	out := runCLI(t, "replay", "-c", cfg, msg)
@@ -41,5 +41,14 @@ json = '{"data": {"refused": {"action": "reject", "code": 550, "enhanced": "5.7.
 	out = runCLI(t, "replay", "-c", cfg, msg)
 	if !strings.Contains(out, "outcome: reject at data: 550 5.7.1 signer says no\n") || strings.Contains(out, "resulting message") {
 		t.Errorf("quarantined, then refused by a later stage:\n%s", out)
+	}
+
+	// A later stage removing every recipient: the daemon discards the
+	// message rather than hold it, and replay says so (it used to show
+	// it as the quarantined message to be queued).
+	writeFile(t, msg, "From: alice@example.org\nTo: bob@example.net\nSubject: spammy and emptied\n\nhi\n")
+	out = runCLI(t, "replay", "-c", cfg, msg)
+	if !strings.Contains(out, "outcome: discard\n--- message discarded (answered 250)") {
+		t.Errorf("quarantined, then every recipient removed:\n%s", out)
 	}
 }

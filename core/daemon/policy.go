@@ -102,10 +102,14 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	outcome := o.Action.String()
 	if o.Reply != nil {
 		outcome += ": " + o.Reply.String()
-	}
-	tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
-	if o.Reply != nil {
+		tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
 		return o.Reply
+	}
+	if a, stage := ps.Disposition(); a == o.Action && stage != "" {
+		// Which stage set the message aside (or dropped it): with a
+		// quarantine the later stages were asked too, so the last
+		// trace entry need not be its.
+		outcome += " by stage " + stage
 	}
 	tx.Body = msg.Bytes()
 	for _, bad := range applyEnvelope(tx.Envelope, ps.Envelope()) {
@@ -118,16 +122,22 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	// The notes as they stand now, for the deliver and bounce hooks.
 	notes := ps.Notes()
 	tx.Envelope.SessionNotes, tx.Envelope.TxnNotes = notes.Session, notes.Txn
-	if len(tx.Envelope.Rcpts) == 0 {
-		// Every recipient was removed: nothing to deliver.
+	switch {
+	case len(tx.Envelope.Rcpts) == 0 && o.Action != sdk.ActionDiscard:
+		// Every recipient was removed: nothing to deliver, nor to hold
+		// (the trace says so: not queued, not in the quarantine).
 		tx.Discard = true
-	}
-	switch o.Action {
-	case sdk.ActionDiscard:
+		was := outcome
+		outcome = "discard: no recipient left"
+		if o.Action == sdk.ActionQuarantine {
+			outcome += " (" + was + ")"
+		}
+	case o.Action == sdk.ActionDiscard:
 		tx.Discard = true
-	case sdk.ActionQuarantine:
+	case o.Action == sdk.ActionQuarantine:
 		tx.Envelope.State = envelope.StateQuarantined
 	}
+	tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
 	return nil
 }
 

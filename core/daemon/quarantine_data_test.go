@@ -71,8 +71,8 @@ func TestQuarantineAtDataSignedForRelease(t *testing.T) {
 		t.Errorf("quarantined message: %v", err)
 	}
 	entries, outcome := quarantineTrace(t, d, id)
-	if want := "spam:quarantine guard:continue dkim-verify:continue dkim-sign:continue"; entries != want || outcome != "quarantine" {
-		t.Errorf("trace at data %q, outcome %q; want %q, quarantine", entries, outcome, want)
+	if want := "spam:quarantine guard:continue dkim-verify:continue dkim-sign:continue"; entries != want || outcome != "quarantine by stage spam" {
+		t.Errorf("trace at data %q, outcome %q; want %q, quarantine by stage spam", entries, outcome, want)
 	}
 
 	if _, err := send(t, d, "spammy and refused"); err == nil || !strings.Contains(err.Error(), "550 5.7.1 guard") {
@@ -141,7 +141,7 @@ func TestMilterQuarantineAsksLaterStages(t *testing.T) {
 	if !strings.Contains(string(body), "\r\nX-Held: yes\r\n") || !strings.Contains(string(body), "\r\nX-Later-Saw: \"yes\"\r\n") {
 		t.Errorf("quarantined message lacks the milter's field or the later stage's:\n%s", body)
 	}
-	if entries, outcome := quarantineTrace(t, d, id); entries != "m:quarantine later:continue" || outcome != "quarantine" {
+	if entries, outcome := quarantineTrace(t, d, id); entries != "m:quarantine later:continue" || outcome != "quarantine by stage m" {
 		t.Errorf("trace at data %q, outcome %q", entries, outcome)
 	}
 	if _, err := send(t, d, "odd and refused"); err == nil || !strings.Contains(err.Error(), "550 5.7.1 later") {

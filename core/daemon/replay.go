@@ -160,7 +160,13 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	}
 	var o pipeline.Outcome
 	msg, o = runData(ctx, s, replayID, c.Hostname, body)
-	return finish(sdk.HookData, o), nil
+	res = finish(sdk.HookData, o)
+	if o.OK() && len(res.Envelope.Rcpts) == 0 {
+		// The stages removed every recipient: the listener discards the
+		// message (pipelinePolicy.Data), quarantined or not.
+		res.Outcome = sdk.ActionDiscard.String()
+	}
+	return res, nil
 }
 
 // checkReplayListener says when name, given, is no [[listener]]'s,

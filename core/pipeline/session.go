@@ -46,8 +46,10 @@ type Session struct {
 	txTrace      []TraceEntry
 	// disp is a discard or quarantine decided so far (disposition.go),
 	// applied at the end of the data hook; sessionDisp one decided at
-	// connect or helo, which applies to every transaction of the session.
+	// connect or helo, which applies to every transaction of the session;
+	// decided the transaction's decisions, in order, for undoing one.
 	disp, sessionDisp disposition
+	decided           []disposition
 	// auth holds the credentials while the auth hook runs.
 	auth *sdk.AuthArgs
 	// With delay_reject: the hooks held back, and refusals they made that
@@ -125,7 +127,7 @@ func (s *Session) Reset(ctx context.Context) {
 	s.txn.Notes = nil
 	s.routeBy = nil
 	s.txTrace = s.txTrace[:0] // Trace copies; the next transaction reuses it
-	s.disp = s.sessionDisp
+	s.disp, s.decided = s.sessionDisp, s.decided[:0]
 	s.endDryTxn()
 	s.dropHeldMail()
 	for _, c := range s.conns {
@@ -215,6 +217,7 @@ func (s *Session) Data(ctx context.Context, msg *Message) Outcome {
 
 // run calls every stage that wants hook, in order.
 func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, msg *Message) Outcome {
+	mark := s.markDisp()
 	for i, e := range s.p.entries {
 		c := s.conns[i]
 		if s.notFor.has(i) {
@@ -239,6 +242,11 @@ func (s *Session) run(ctx context.Context, hook sdk.Hook, rcpt *sdk.Recipient, m
 		o, goOn := s.settle(e, hook, &te, v, err, s.p.now().Sub(start), rcpt, msg)
 		s.addTrace(hook, te)
 		if !goOn {
+			if o.Reply != nil && (hook == sdk.HookConnect || hook == sdk.HookHelo || hook == sdk.HookMail) {
+				// A discard or quarantine decided at a refused command
+				// does not stay (at rcpt, the undo log does it).
+				s.undoDisp(mark)
+			}
 			return o
 		}
 	}
@@ -328,27 +336,22 @@ func (s *Session) settle(e *entry, hook sdk.Hook, te *TraceEntry, v sdk.Verdict,
 		}
 		return Outcome{Action: v.Action, Reply: r}, false
 	case sdk.ActionDiscard, sdk.ActionQuarantine:
-		switch {
-		case hook == sdk.HookConnect || hook == sdk.HookHelo:
-			// Nothing to discard yet: it applies to each message of the
-			// session, as Postfix does for a DISCARD at connect time.
-			s.sessionDisp = s.sessionDisp.with(e.Name, v.Action, v.Reason)
-			s.disp = s.disp.with(e.Name, v.Action, v.Reason)
-		case hook == sdk.HookDeliver || v.Action == sdk.ActionDiscard && (hook == sdk.HookData || hook == sdk.HookBounce):
-			// The last verdict: the recipient's fate at deliver, and
-			// a discarded message has nothing left to ask about.
-			s.disp = disposition{action: v.Action, stage: e.Name, reason: v.Reason}
+		d := disposition{action: v.Action, stage: e.Name, reason: v.Reason}
+		if hook == sdk.HookDeliver {
+			// The last verdict: the recipient's fate.
+			s.disp = d
 			return Outcome{Action: v.Action}, false
-		case hook == sdk.HookRcpt:
-			s.recordDisposition(e.Name, v.Action, v.Reason)
-		default:
-			// A decision at mail, or a quarantine at data or bounce,
-			// marks the message: the later stages are asked as usual (a
-			// dkim stage signs a quarantined one, for its release), and
-			// a later reject, tempfail or discard wins, as over
-			// Postfix's HOLD.
-			s.disp = s.disp.with(e.Name, v.Action, v.Reason)
 		}
+		s.decide(hook, d)
+		if v.Action == sdk.ActionDiscard && (hook == sdk.HookData || hook == sdk.HookBounce) {
+			// The last verdict: a discarded message has nothing left to
+			// ask about.
+			return Outcome{Action: v.Action}, false
+		}
+		// A decision before data, or a quarantine at data or bounce,
+		// marks the message: the later stages are asked as usual (a dkim
+		// stage signs a quarantined one, for its release), and a later
+		// reject, tempfail or discard wins, as over Postfix's HOLD.
 		return Outcome{}, true
 	default:
 		te.Action = "error"

@@ -129,7 +129,7 @@ const (
 	Action_ACTION_REJECT     Action = 2 // 5xx
 	Action_ACTION_TEMPFAIL   Action = 3 // 4xx
 	Action_ACTION_DISCARD    Action = 4 // accept and drop
-	Action_ACTION_QUARANTINE Action = 5 // accept and hold in state quarantined
+	Action_ACTION_QUARANTINE Action = 5 // hold in state quarantined; later stages still asked
 )
 
 // Enum value maps for Action.
