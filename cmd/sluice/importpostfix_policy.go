@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // pfPolicyRestriction is what becomes policy stages.
@@ -126,7 +128,6 @@ func (im *importer) policyStages() (early, late string) {
 
 // policyStage writes pol's stage.
 func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
-	p := im.p
 	fmt.Fprintf(b, "\n# %s: Postfix's %s %s\n", tomlComment(pol.from()), pfPolicyRestriction, tomlComment(pol.endpoint))
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr(name), tomlStr("policy"))
 	switch {
@@ -135,7 +136,19 @@ func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 	case len(pol.listeners) > 0:
 		kv(b, "the listeners of the services whose own list this is: "+pol.services(), "listeners", tomlStrs(pol.listeners))
 	}
+	// The config comes first, for the stage's timeout, written before
+	// it, to hold the tries it asks for.
+	var cfg strings.Builder
+	tries := im.policyConfig(&cfg, pol)
+	tries.write(b)
 	b.WriteString("[stage.config]\n")
+	b.WriteString(cfg.String())
+}
+
+// policyConfig writes pol's [stage.config] keys, and returns the tries
+// they ask for.
+func (im *importer) policyConfig(b *strings.Builder, pol pfPolicy) *pfPolicyTries {
+	p := im.p
 	server, why := im.policyServer(pol.endpoint)
 	if why != "" {
 		im.noteAt(pfPolicyRestriction+" "+pol.endpoint+" in "+pol.from(), why)
@@ -167,6 +180,7 @@ func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 		}
 		own[k] = v
 	}
+	tries := pfPolicyTriesOf()
 	for _, s := range pfPolicySettings {
 		prm := "smtpd_policy_service_" + s.name
 		v, from := own[s.name], pfPolicyRestriction+" { "+pol.endpoint+", "+s.name+"="+own[s.name]+" }"
@@ -179,11 +193,13 @@ func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 		switch s.kind {
 		case "time":
 			d, ok := pfTime(v, "s")
-			if !ok || strings.HasPrefix(d, "0") && s.name != "retry_delay" {
+			var dur config.Duration
+			if !ok || dur.UnmarshalText([]byte(d)) != nil || dur.Duration == 0 && s.name != "retry_delay" {
 				im.noteAt(from+" = "+v, "not a positive time: the stage's default")
 				continue
 			}
 			kv(b, from, s.name, tomlStr(d))
+			tries.set(s.name, from, d, dur.Duration, 0)
 		case "count":
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || n == 0 && s.name == "try_limit" {
@@ -191,11 +207,13 @@ func (im *importer) policyStage(b *strings.Builder, name string, pol pfPolicy) {
 				continue
 			}
 			kv(b, from, s.name, v)
+			tries.set(s.name, from, v, 0, n)
 		default:
 			kv(b, from, s.name, tomlStr(v))
 		}
 	}
 	pfSkipKeys(b, pol.before, pfPolicyRestriction)
+	return tries
 }
 
 // pfSkipKeys writes a policy or verify stage's skip_authenticated and

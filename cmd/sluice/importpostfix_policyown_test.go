@@ -49,7 +49,7 @@ func TestImportPostfixServicePolicy(t *testing.T) {
 			"# the listeners of the services whose own list this is: master.cf submission, master.cf 127.0.0.2:smtp\n" +
 			"listeners = [\"submission\", \"mx-2\"]\n",
 		"# smtpd_recipient_restrictions: Postfix's check_policy_service inet:127.0.0.1:10023\n" +
-			"[[stage]]\nname = \"policy-2\"\nplugin = \"policy\"\n[stage.config]\n",
+			"[[stage]]\nname = \"policy-2\"\nplugin = \"policy\"\n# the whole call, which the stage's timeout bounds", // no listeners
 	} {
 		if !strings.Contains(out, l) {
 			t.Errorf("draft lacks %q:\n%s", l, out)

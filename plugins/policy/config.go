@@ -29,7 +29,8 @@ type Config struct {
 	Hooks []string `json:"hooks"`
 	// Timeout bounds connecting to the server and each request's write
 	// and answer (smtpd_policy_service_timeout, 100s); the stage's own
-	// timeout bounds the whole call too.
+	// timeout bounds the whole call too, and must hold try_limit tries
+	// of it, retry_delay apart, for all of them to be made (Budget).
 	Timeout string `json:"timeout"`
 	// MaxIdle closes a connection unused this long (_max_idle, 300s).
 	MaxIdle string `json:"max_idle"`

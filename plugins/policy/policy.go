@@ -233,15 +233,16 @@ func (p *Plugin) ask(ctx context.Context, t *sdk.Txn, q query) outcome {
 // on when it is idle, and returns the answer's action: try_limit tries,
 // retry_delay apart, each within timeout, and all of them a little
 // before ctx's deadline, so that default_action answers before the
-// stage's timeout ends the call (and its on_error would). A kept
+// stage's timeout ends the call (and its on_error would); a stage
+// timeout shorter than Budget.StageTimeout cuts the last tries short,
+// which check-config warns of. A kept
 // connection the server closed without answering costs no try, as one
 // found closed before the request does: the request goes again at once
 // on another, once.
 func (p *Plugin) request(ctx context.Context, id string, req []byte) (string, error) {
 	end, bounded := ctx.Deadline()
 	if bounded {
-		left := time.Until(end)
-		end = end.Add(-min(max(left/10, 2*time.Millisecond), 250*time.Millisecond))
+		end = end.Add(-reserve(time.Until(end)))
 	}
 	var err error
 	again := true // the one try again that a kept connection may cost

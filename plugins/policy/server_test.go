@@ -43,9 +43,10 @@ type serverReq struct {
 
 // reply is how the server answers a request.
 type reply struct {
-	raw   string // written as it is
-	close bool   // then the connection is closed
-	hang  bool   // nothing is written until the test ends
+	raw   string        // written as it is
+	close bool          // then the connection is closed
+	hang  bool          // nothing is written until the test ends
+	delay time.Duration // a slow server: raw is written this late
 }
 
 func action(s string) reply { return reply{raw: "action=" + s + "\n\n"} }
@@ -172,6 +173,13 @@ func (s *policyServer) handle(c net.Conn, n int) {
 		if a.hang {
 			<-s.stop
 			return
+		}
+		if a.delay > 0 {
+			select {
+			case <-time.After(a.delay):
+			case <-s.stop:
+				return
+			}
 		}
 		if _, err := io.WriteString(c, a.raw); err != nil || a.close {
 			return
