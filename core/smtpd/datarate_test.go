@@ -92,19 +92,23 @@ func TestMinDataRateReload(t *testing.T) {
 }
 
 // The deadline is the whole message's, not each BDAT chunk's (Postfix's
-// is per request): ten bytes a chunk, a byte every 40 ms, spend about
-// 400 ms of the second each, so the third chunk is cut off. With a new
-// second per chunk the client would go on for ever, a chunk at a time.
+// is per request): five bytes a chunk, a byte every 20 ms, spend about
+// 100 ms of the second each, so about the eleventh chunk is cut off.
+// With a new second per chunk the client would go on for ever, a chunk
+// at a time, past the 30 sent here. A loaded machine only makes the
+// chunks slower, cutting one off sooner; the first is cut off only if
+// it takes ten times its time.
 func TestMinDataRateBDATWholeMessage(t *testing.T) {
 	h := start(t, withLimits(rateLimits))
 	d := h.dial()
 	d.ehlo()
 	d.envelope("b@example.org")
+	const most = 30
 	chunks := 0
-	for ; chunks < 6; chunks++ {
-		d.send("BDAT 10")
+	for ; chunks < most; chunks++ {
+		d.send("BDAT 5")
 		stop := make(chan struct{})
-		done := trickle(d.c, "0123456789", 1, 40*time.Millisecond, stop)
+		done := trickle(d.c, "01234", 1, 20*time.Millisecond, stop)
 		l := d.line()
 		close(stop)
 		<-done
@@ -115,8 +119,8 @@ func TestMinDataRateBDATWholeMessage(t *testing.T) {
 			t.Fatalf("chunk %d: got %q", chunks+1, l)
 		}
 	}
-	if chunks == 0 || chunks == 6 {
-		t.Fatalf("cut off after %d whole chunks, want some but not all 6", chunks)
+	if chunks == 0 || chunks == most {
+		t.Fatalf("cut off after %d whole chunks, want some but not all %d", chunks, most)
 	}
 	d.expectClosed()
 	if n := len(h.messages()); n != 0 {
@@ -125,9 +129,10 @@ func TestMinDataRateBDATWholeMessage(t *testing.T) {
 	waitLog(t, h, `by=min_data_rate`)
 }
 
-// A client faster than min_data_rate earns its time back: 500 bytes every
-// 200 ms (2500 a second) for two seconds, twice data_timeout in all, is
-// queued.
+// A client faster than min_data_rate earns its time back: 125 bytes every
+// 50 ms (2500 a second) for two seconds, twice data_timeout in all, is
+// queued. Each wait is a twentieth of data_timeout, so only a loaded
+// machine's pause of a second between two writes would cut it off.
 func TestMinDataRateFastEnough(t *testing.T) {
 	h := start(t, withLimits(rateLimits))
 	d := h.dial()
@@ -137,7 +142,7 @@ func TestMinDataRateFastEnough(t *testing.T) {
 	body := "Subject: steady\r\n\r\n" + strings.Repeat(strings.Repeat("y", 98)+"\r\n", 50) + ".\r\n"
 	stop := make(chan struct{})
 	defer close(stop)
-	done := trickle(d.c, body, 500, 200*time.Millisecond, stop)
+	done := trickle(d.c, body, 125, 50*time.Millisecond, stop)
 	d.queued()
 	<-done
 }

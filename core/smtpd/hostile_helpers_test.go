@@ -16,6 +16,71 @@ import (
 // that checks every reply line the server sends, and a leak check of the
 // process's goroutines and descriptors.
 
+// The hostile tests' timeouts. An attack that must end at
+// command_timeout or data_timeout is a session under short ones
+// (hurried). Every other session, the good client's and the attacks
+// that must end at something else, has a minute: a command a loaded
+// machine is slow to send must not end it, and a server that waited for
+// a timeout where it should end a session at once would take a minute,
+// far past the tests' bounds (5 s for a close).
+const (
+	shortTimeout = 500 * time.Millisecond
+	longTimeout  = time.Minute
+)
+
+// setTimeouts makes command_timeout and data_timeout d for the
+// connections accepted from now on, as a reload does (SetLimits): a
+// session keeps the timeouts of the go-smtp server it began under.
+func (h *harness) setTimeouts(d time.Duration) {
+	c := *h.cfg
+	c.Limits = *h.srv.lim()
+	c.Limits.CommandTimeout.Duration, c.Limits.DataTimeout.Duration = d, d
+	h.srv.SetLimits(&c)
+}
+
+// hurried connects a session under shortTimeout and writes input at
+// once, before the greeting, so that none of its commands waits on the
+// test; it reads the greeting, which shows the session begun under the
+// short timeouts, before the next connections get the long ones back.
+func hurried(t *testing.T, h *harness, input string) net.Conn {
+	t.Helper()
+	h.setTimeouts(shortTimeout)
+	defer h.setTimeouts(longTimeout)
+	c, err := net.Dial("tcp", h.addr("mx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if input != "" {
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte(input)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A byte at a time, so that nothing after the greeting is read.
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var greeting []byte
+	for b := make([]byte, 1); len(greeting) == 0 || greeting[len(greeting)-1] != '\n'; {
+		if _, err := c.Read(b); err != nil {
+			t.Fatalf("reading the greeting: %v (got %q)", err, greeting)
+		}
+		greeting = append(greeting, b[0])
+	}
+	if string(greeting) != "220 mx.test ESMTP\r\n" {
+		t.Fatalf("greeting %q", greeting)
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c
+}
+
+// hurriedAttack is an attacker under shortTimeout that sent input at
+// once (hurried); its replyWatch reads what follows the greeting.
+func hurriedAttack(t *testing.T, h *harness, input string) *attacker {
+	t.Helper()
+	c := hurried(t, h, input)
+	return &attacker{t: t, c: c, w: watch(c)}
+}
+
 // maxReplyLine is the longest reply line with its CRLF (RFC 5321
 // §4.5.3.1.5).
 const maxReplyLine = 512
