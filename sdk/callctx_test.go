@@ -31,13 +31,26 @@ func TestWithCallTimeout(t *testing.T) {
 	t.Run("deadline with a timer", func(t *testing.T) {
 		parent, stop := context.WithCancel(context.Background())
 		defer stop()
+		// Err before the deadline, without a timer and once a child
+		// started one: a deadline an hour away, as a loaded machine can
+		// take longer than a short one to get from WithCallTimeout to Err.
+		far, cancelFar := sdk.WithCallTimeout(parent, time.Hour)
+		defer cancelFar()
+		if err := far.Err(); err != nil {
+			t.Fatalf("Err before the deadline, without a timer = %v", err)
+		}
+		farChild, cancelFarChild := context.WithCancel(far)
+		defer cancelFarChild()
+		if err := far.Err(); err != nil {
+			t.Fatalf("Err before the deadline = %v", err)
+		}
+		if err := farChild.Err(); err != nil {
+			t.Fatalf("the child's Err before the deadline = %v", err)
+		}
 		ctx, cancel := sdk.WithCallTimeout(parent, 20*time.Millisecond)
 		defer cancel()
 		child, cancelChild := context.WithCancel(ctx)
 		defer cancelChild()
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("Err before the deadline = %v", err)
-		}
 		select {
 		case <-child.Done():
 		case <-time.After(10 * time.Second):
