@@ -5,12 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/sluice-mta/sluice/sdk"
-	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
 
 // wantProbes checks how many probes the next hop has had: its
@@ -108,31 +106,8 @@ func TestTempfailRefresh(t *testing.T) {
 // answered from what it found.
 func TestTempfailConcurrentOneProbe(t *testing.T) {
 	nh := newHop(t, false, nil)
-	gate := make(chan struct{})
-	nh.set(func(h *hop) { h.temp, h.gate = true, gate })
-	const n = 5
-	waiting := make(chan string, n)
-	p := &Plugin{waiting: func(a string) { waiting <- a }}
-	h := serve(t, p, hopConfig(nh, ""), "")
-	var wg sync.WaitGroup
-	verdicts := make([]sdk.Verdict, n)
-	for i := range n {
-		wg.Go(func() {
-			tx := sdktest.NewTxn("sender@origin.test")
-			tx.Session.ID = fmt.Sprintf("s%d", i)
-			verdicts[i] = h.Rcpt(tx, "alice@example.org")
-		})
-	}
-	for range n {
-		select {
-		case <-waiting:
-		case <-time.After(10 * time.Second):
-			close(gate)
-			t.Fatal("the RCPTs did not all wait for a probe")
-		}
-	}
-	close(gate)
-	wg.Wait()
+	nh.set(func(h *hop) { h.temp = true })
+	verdicts, h := rcptsDuringOneProbe(t, nh, 5)
 	for i, v := range verdicts {
 		wantVerdict(t, fmt.Sprintf("rcpt %d", i), v, sdk.ActionTempfail, 450, "4.1.1")
 	}

@@ -317,9 +317,21 @@ func TestNextHopDown(t *testing.T) {
 // probe: the next hop is asked once.
 func TestConcurrentRcptsOneProbe(t *testing.T) {
 	nh := newHop(t, false, nil, "alice@example.org")
+	verdicts, _ := rcptsDuringOneProbe(t, nh, 5)
+	for i, v := range verdicts {
+		wantVerdict(t, fmt.Sprintf("rcpt %d", i), v, sdk.ActionContinue, 0, "")
+	}
+	wantAsked(t, nh, "alice@example.org")
+}
+
+// rcptsDuringOneProbe serves a stage asking nh and sends it n RCPTs for
+// alice@example.org at once, each from a session of its own, holding
+// nh's answer until every one of them waits for the probe under way
+// (Plugin.waiting). It returns their verdicts and the stage.
+func rcptsDuringOneProbe(t *testing.T, nh *hop, n int) ([]sdk.Verdict, stage) {
+	t.Helper()
 	gate := make(chan struct{})
 	nh.set(func(h *hop) { h.gate = gate })
-	const n = 5
 	waiting := make(chan string, n)
 	p := &Plugin{waiting: func(a string) { waiting <- a }}
 	h := serve(t, p, hopConfig(nh, ""), "")
@@ -342,10 +354,7 @@ func TestConcurrentRcptsOneProbe(t *testing.T) {
 	}
 	close(gate)
 	wg.Wait()
-	for i, v := range verdicts {
-		wantVerdict(t, fmt.Sprintf("rcpt %d", i), v, sdk.ActionContinue, 0, "")
-	}
-	wantAsked(t, nh, "alice@example.org")
+	return verdicts, h
 }
 
 // Only the recipients of domains are asked about (".example.org" its
