@@ -28,8 +28,10 @@
 // recently used first), and in the stage's state directory (store.go),
 // so a restart asks nothing again. An address that could not be
 // verified keeps that answer for tempfail_refresh_time
-// (negative_refresh_time, 3 hours, by default), in memory only. The RCPTs for an address whose
-// probe is under way wait for that probe (flight.go).
+// (negative_refresh_time, 3 hours, by default), in memory only and
+// under a max_entries of its own, so that such answers push out no
+// known one. The RCPTs for an address whose probe is under way wait for
+// that probe (flight.go).
 package verify
 
 import (
