@@ -29,6 +29,25 @@ func quarantineTrace(t *testing.T, d *Daemon, id string) (entries, outcome strin
 	return strings.Join(got, " "), tr.Outcome
 }
 
+// sendQuarantined sends a message with subject to d and returns its
+// queue id and the text queued, which must be in state quarantined.
+func sendQuarantined(t *testing.T, d *Daemon, subject string) (id string, body []byte) {
+	t.Helper()
+	r, err := send(t, d, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id = queuedID(t, r)
+	if m, err := d.Queue().Get(id); err != nil || m.State != envelope.StateQuarantined {
+		t.Fatalf("queued %+v %v, want quarantined", m, err)
+	}
+	body, err = d.Queue().Body(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id, body
+}
+
 // A quarantine at data no longer ends the hook: the stages after the
 // quarantining one are asked, as after Postfix's HOLD. Over SMTP, with
 // the plugins as processes: a message the actor stage quarantines (adding
@@ -50,18 +69,7 @@ func TestQuarantineAtDataSignedForRelease(t *testing.T) {
 	d := site{DataDir: filepath.Join(dir, "data"), DNS: dns.Addr, Relay: sink.Addr, RelayNetworks: true,
 		Stages: stages, SignKey: keyFile}.start(t, self)
 
-	r, err := send(t, d, "spammy")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := queuedID(t, r)
-	if m, err := d.Queue().Get(id); err != nil || m.State != envelope.StateQuarantined {
-		t.Fatalf("queued %+v %v, want quarantined", m, err)
-	}
-	body, err := d.Queue().Body(id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, body := sendQuarantined(t, d, "spammy")
 	for _, want := range []string{"\r\nX-Spam-Flag: YES\r\n", "\r\nAuthentication-Results: mx.sluice.test;\r\n\tdkim=none", "DKIM-Signature: "} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("quarantined message lacks %q:\n%s", want, body)
@@ -126,18 +134,7 @@ func TestMilterQuarantineAsksLaterStages(t *testing.T) {
 	  "*": {"edits": [{"op": "echo", "name": "X-Later-Saw", "value": "header:X-Held"}]}}}`
 	d := startDaemon(t, milterStage("m", "tcp:"+ln.Addr().String(), "")+actorStage(t, "later", later, ""))
 
-	r, err := send(t, d, "odd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := queuedID(t, r)
-	if m, err := d.Queue().Get(id); err != nil || m.State != envelope.StateQuarantined {
-		t.Fatalf("queued %+v %v, want quarantined", m, err)
-	}
-	body, err := d.Queue().Body(id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	id, body := sendQuarantined(t, d, "odd")
 	if !strings.Contains(string(body), "\r\nX-Held: yes\r\n") || !strings.Contains(string(body), "\r\nX-Later-Saw: \"yes\"\r\n") {
 		t.Errorf("quarantined message lacks the milter's field or the later stage's:\n%s", body)
 	}
