@@ -11,6 +11,18 @@ import (
 	"github.com/sluice-mta/sluice/internal/testlib"
 )
 
+// replaceFile puts content at path at once, by a rename, so that the
+// plugin reading the table again never reads it half written.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path+".new", []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Postfix access tables in the filter plugin's process, end to end over
 // SMTP: a check_sender_access hash table refuses a sender with Postfix's
 // reply, a check_recipient_access regexp table's PREPEND reaches the
@@ -22,18 +34,9 @@ func TestFilterAccessTablesOverSMTP(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	dir := t.TempDir()
 	senders := filepath.Join(dir, "sender_access")
-	replace := func(path, content string) {
-		t.Helper()
-		if err := os.WriteFile(path+".new", []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".new", path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	replace(senders, "spam.example  REJECT Go away\n")
+	replaceFile(t, senders, "spam.example  REJECT Go away\n")
 	rcpts := filepath.Join(dir, "rcpt.regexp")
-	replace(rcpts, "/^(bob)@remote\\.test$/ PREPEND X-Access: $1 checked\n")
+	replaceFile(t, rcpts, "/^(bob)@remote\\.test$/ PREPEND X-Access: $1 checked\n")
 	src := func(senderTable string) string {
 		return fmt.Sprintf(`hostname = "mx.sluice.test"
 data_dir = %q
@@ -92,14 +95,14 @@ access = "regexp:%s"
 	}
 
 	// An edit is read while the daemon runs.
-	replace(senders, "spam.example  REJECT Go away\nsluice.test   DEFER Not today\n")
+	replaceFile(t, senders, "spam.example  REJECT Go away\nsluice.test   DEFER Not today\n")
 	if _, err := sendFrom("alice@sluice.test"); err == nil || err.Error() != "450 4.7.1 <alice@sluice.test>: Sender address rejected: Not today" {
 		t.Fatalf("after the edit: %v, want the new entry's 450", err)
 	}
 
 	// check-config reads the tables too.
 	bad := filepath.Join(dir, "bad_access")
-	replace(bad, "spam.example REJECT\nsluice.test permit_mynetworks\n")
+	replaceFile(t, bad, "spam.example REJECT\nsluice.test permit_mynetworks\n")
 	_, err = Check(mustParse(t, src(bad)), self)
 	if err == nil || !strings.Contains(err.Error(), bad+":2:") || !strings.Contains(err.Error(), "permit_mynetworks") {
 		t.Fatalf("check-config: %v, want the table's file and line", err)

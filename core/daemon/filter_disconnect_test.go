@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -24,23 +23,14 @@ import (
 func TestFilterAccessClosingRepliesDisconnect(t *testing.T) {
 	self := testlib.Build(t, "./cmd/sluice")
 	dir := t.TempDir()
-	write := func(path, content string) {
-		t.Helper()
-		if err := os.WriteFile(path+".new", []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(path+".new", path); err != nil {
-			t.Fatal(err)
-		}
-	}
 	clients := filepath.Join(dir, "client.cidr")
 	senders := filepath.Join(dir, "sender_access")
 	rcpts := filepath.Join(dir, "recipient_access")
-	write(senders, "go-away.example  421 go away\n")
-	write(rcpts, "nope@sluice.test  521 5.1.1 nope\n")
+	replaceFile(t, senders, "go-away.example  421 go away\n")
+	replaceFile(t, rcpts, "nope@sluice.test  521 5.1.1 nope\n")
 	start := func(delayReject bool, clientTable string) *Daemon {
 		t.Helper()
-		write(clients, clientTable)
+		replaceFile(t, clients, clientTable)
 		src := fmt.Sprintf(`hostname = "mx.sluice.test"
 data_dir = %q
 local_domains = ["sluice.test"]
@@ -85,7 +75,7 @@ access = "hash:%s"
 
 	// The client table matched nothing so far; now it matches loopback,
 	// named localhost without DNS.
-	write(clients, "127.0.0.0/8  521 not you\n")
+	replaceFile(t, clients, "127.0.0.0/8  521 not you\n")
 	greetingThenEOF(t, d.SMTPAddrs()["mx"].String(), "521 5.7.1 <localhost[127.0.0.1]>: Client host rejected: not you")
 
 	// delay_reject holds the connect refusal until the first RCPT.
