@@ -89,8 +89,9 @@ func (c *cache) expired(e *entry, now time.Time) bool {
 }
 
 // stale reports whether e is to be asked again at now: past its refresh
-// time, Postfix's address_verify_*_refresh_time, and not tried in vain
-// within negative_refresh_time.
+// time (Postfix's address_verify_*_refresh_time; tempfail_refresh_time
+// for an unverified answer), and not tried in vain within
+// negative_refresh_time.
 func (c *cache) stale(e *entry, now time.Time) bool {
 	refresh := c.set.negRefresh
 	switch e.status {
