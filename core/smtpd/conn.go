@@ -93,6 +93,7 @@ type conn struct {
 	inTxn       bool // between an accepted MAIL and the end of the transaction
 	closing     bool // Shutdown has begun
 	saidGoodbye bool // the shutdown notice was written (sayGoodbye)
+	noticeOut   bool // sayGoodbye wrote the 421 itself (in the clear)
 	teased      bool // greet_pause's 220- line is out, the greeting's last line not (greetpause.go)
 	tls         bool // TLS runs over this connection (implicit or STARTTLS)
 	nMsgs       int  // transactions opened, for max_messages_per_connection
@@ -330,6 +331,7 @@ func (c *conn) sayGoodbye() {
 		// break the stream, so the client sees the close alone.
 		_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(c.Conn, c.wire(&reply.ShuttingDown))
+		c.noticeOut = true
 	}
 	c.stopReading()
 }

@@ -39,8 +39,9 @@ import (
 // (watchHangup), under TLS too. The connection is then closed without
 // the reply: a client may close only its sending side, after pipelining
 // its guesses, and still read; answered at once, the commands it had
-// sent would go round the tarpit. It reports whether it waited to the
-// end.
+// sent would go round the tarpit. So it is after Shutdown's 421 to an
+// idle session, in the clear; under TLS that session gets the held
+// reply. It reports whether it waited to the end.
 func (c *conn) tarpit(errs int, isErr bool) bool {
 	before := errs
 	if isErr {
@@ -62,18 +63,41 @@ func (c *conn) tarpit(errs int, isErr bool) bool {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var gone atomic.Bool
-	stop := watchHangup(c.Conn, c.underTLS(), func() { gone.Store(true); cancel() }, lim.CommandTimeout.Duration)
+	hungUp := func() {
+		// Shutdown's end of reading (sayGoodbye) looks to the watch like
+		// the client's FIN; Shutdown has ended the wait itself then.
+		if closing, _ := c.shutdownBegun(); !closing {
+			gone.Store(true)
+			cancel()
+		}
+	}
+	stop := watchHangup(c.Conn, c.underTLS(), hungUp, lim.CommandTimeout.Duration)
 	c.srv.sleep(ctx, d)
 	stop()
-	if gone.Load() {
-		c.srv.log.Debug("hung up in the error tarpit", append([]any{"listener", c.info.Listener}, clientAttrs(&c.info)...)...)
+	_, noticeOut := c.shutdownBegun()
+	if gone.Load() || noticeOut {
+		if gone.Load() {
+			c.srv.log.Debug("hung up in the error tarpit", append([]any{"listener", c.info.Listener}, clientAttrs(&c.info)...)...)
+		}
 		// go-smtp's write of the reply fails, and it ends the session;
 		// the commands it has read already are not waited for either.
+		// After Shutdown's 421, which the client reads as the answer to
+		// the command whose reply was held, that reply must not follow
+		// (RFC 5321 §4.2: one reply a command); under TLS no 421 is
+		// written, and the held reply is the session's last.
 		c.endWaits()
 		_ = c.Conn.Close()
 		return false
 	}
 	return true
+}
+
+// shutdownBegun reports whether Shutdown has begun for the connection,
+// and whether its 421 went out in the clear (sayGoodbye).
+func (c *conn) shutdownBegun() (closing, noticeOut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing, c.noticeOut
 }
 
 // beforeReply is the tarpit's part of go-smtp's ReplyCode hook: a reply
