@@ -1,31 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
 )
-
-// checkConfigOutput runs check-config on the config text and returns
-// what it prints.
-func checkConfigOutput(t *testing.T, text string) string {
-	t.Helper()
-	t.Setenv("SLUICE_TEST_MAIN", "1") // check-config starts the first-party plugins: this test binary as sluice
-	path := filepath.Join(t.TempDir(), "sluice.toml")
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"check-config", "-c", path}, nil, &stdout, &stderr); code != 0 {
-		t.Fatalf("check-config: exit %d: %s%s\n%s", code, stderr.String(), stdout.String(), text)
-	}
-	return stdout.String()
-}
 
 // A policy stage's timeout holds the tries Postfix makes before
 // default_action answers: try_limit tries of timeout, retry_delay apart,

@@ -60,15 +60,23 @@ func ruleNamed(rules []map[string]any, name string) map[string]any {
 // the filter plugin compiles every rule and reads every table.
 func checkConfigPasses(t *testing.T, out string) {
 	t.Helper()
+	checkConfigOutput(t, out+"\n[dns]\nservers = [\"127.0.0.1:1\"]\n")
+}
+
+// checkConfigOutput runs sluice check-config on the config text, which
+// must pass, and returns what it prints (its warnings among it).
+func checkConfigOutput(t *testing.T, text string) string {
+	t.Helper()
 	t.Setenv("SLUICE_TEST_MAIN", "1") // check-config starts the first-party plugins: this test binary as sluice
 	path := filepath.Join(t.TempDir(), "sluice.toml")
-	if err := os.WriteFile(path, []byte(out+"\n[dns]\nservers = [\"127.0.0.1:1\"]\n"), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"check-config", "-c", path}, nil, &stdout, &stderr); code != 0 {
-		t.Fatalf("check-config: exit %d: %s%s\n%s", code, stderr.String(), stdout.String(), out)
+		t.Fatalf("check-config: exit %d: %s%s\n%s", code, stderr.String(), stdout.String(), text)
 	}
+	return stdout.String()
 }
 
 // A site's typical restriction lists become one filter stage, first in
