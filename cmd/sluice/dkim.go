@@ -41,12 +41,12 @@ func cmdDKIM(args []string, w io.Writer) error {
 }
 
 func dkimKeygen(args []string, w io.Writer) error {
-	fs := newFlags("dkim keygen")
-	domain := fs.String("d", "", "signing domain (d=)")
-	selector := fs.String("s", "", "selector (s=)")
-	kind := fs.String("t", dkim.KeyRSA, "key type: rsa (2048 bits) or ed25519")
-	dir := fs.String("o", ".", "directory for SELECTOR.DOMAIN.key")
-	pos, err := parseCommand(fs, args, dkimKeygenUsage, w)
+	flags := newFlags("dkim keygen")
+	domain := flags.String("d", "", "signing domain (d=)")
+	selector := flags.String("s", "", "selector (s=)")
+	kind := flags.String("t", dkim.KeyRSA, "key type: rsa (2048 bits) or ed25519")
+	dir := flags.String("o", ".", "directory for SELECTOR.DOMAIN.key")
+	pos, err := parseCommand(flags, args, dkimKeygenUsage, w)
 	if errors.Is(err, errHelpShown) {
 		return err
 	}

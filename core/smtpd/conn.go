@@ -317,7 +317,7 @@ func (c *conn) drain() {
 // then see the end of the stream, and it ends the session quietly.
 func (c *conn) sayGoodbye() {
 	if c.saidGoodbye {
-		return // the session's end (its Reset) comes here again
+		return // a Reset of a command read before reading stopped comes here again
 	}
 	c.saidGoodbye = true
 	if c.teased {
