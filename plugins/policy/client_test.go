@@ -354,10 +354,12 @@ func TestIdleSweptWhenNoMailComes(t *testing.T) {
 func TestTimeout(t *testing.T) {
 	srv := newServer(t)
 	srv.answers(func(serverReq) reply { return reply{hang: true} })
-	_, h, _ := newStage(t, srv, `, "timeout": "100ms"`)
+	// 250 ms a try, the dial and the writing of the request included:
+	// a bound for a loaded machine to get the request to the server in.
+	_, h, _ := newStage(t, srv, `, "timeout": "250ms"`)
 	start := time.Now()
 	wantDefault(t, "hung server", h.Rcpt(sdktest.NewTxn("a@origin.test"), "b@example.org"))
-	if n := len(srv.requests()); n != 2 {
+	if n := len(srv.waitRequests(2)); n != 2 {
 		t.Errorf("%d tries, want 2", n)
 	}
 	if took := time.Since(start); took > 5*time.Second {
@@ -365,7 +367,10 @@ func TestTimeout(t *testing.T) {
 	}
 
 	_, h, _ = newStage(t, srv, "") // timeout 100s
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	// The request gives up a tenth of the time left before the call's
+	// deadline, at most 250 ms: 2.5 s leaves the answer that most to come
+	// back in, where 400 ms left 40 ms, which a loaded machine can miss.
+	ctx, cancel := context.WithTimeout(context.Background(), 2500*time.Millisecond)
 	defer cancel()
 	v, err := h.Client().Hook(ctx, sdk.HookRcpt, sdktest.NewTxn("a@origin.test"), &sdk.Recipient{Addr: "b@example.org"}, nil)
 	if err != nil {

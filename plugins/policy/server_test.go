@@ -24,6 +24,9 @@ type policyServer struct {
 
 	// closed is told the number of each connection the server closed.
 	closed chan int
+	// read is told of each request read, when it has room, for a test
+	// to wait on (waitRequests).
+	read chan struct{}
 
 	mu     sync.Mutex
 	answer func(r serverReq) reply
@@ -65,7 +68,7 @@ func newServerOn(t *testing.T, network, addr string) *policyServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &policyServer{t: t, addr: ln.Addr().String(), network: network, ln: ln, stop: make(chan struct{}), closed: make(chan int, 100),
+	s := &policyServer{t: t, addr: ln.Addr().String(), network: network, ln: ln, stop: make(chan struct{}), closed: make(chan int, 100), read: make(chan struct{}, 100),
 		answer: func(serverReq) reply { return action("DUNNO") }}
 	go s.serve()
 	t.Cleanup(func() {
@@ -103,6 +106,23 @@ func (s *policyServer) requests() []serverReq {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]serverReq(nil), s.reqs...)
+}
+
+// waitRequests waits (bounded) until s has read n requests and returns
+// those it has: a request the client sent is read by the server's
+// goroutine, which a loaded machine may run after the client gave up.
+func (s *policyServer) waitRequests(n int) []serverReq {
+	s.t.Helper()
+	for timeout := time.After(10 * time.Second); ; {
+		if r := s.requests(); len(r) >= n {
+			return r
+		}
+		select {
+		case <-s.read:
+		case <-timeout:
+			return s.requests()
+		}
+	}
 }
 
 // last is the last request.
@@ -167,6 +187,10 @@ func (s *policyServer) handle(c net.Conn, n int) {
 		s.reqs = append(s.reqs, req)
 		answer := s.answer
 		s.mu.Unlock()
+		select {
+		case s.read <- struct{}{}:
+		default:
+		}
 		a := answer(req)
 		asked++
 		req = serverReq{attrs: map[string]string{}, conn: n, n: asked}
