@@ -19,8 +19,7 @@ func (talker) Data(_ context.Context, _ *sdk.Txn, m *sdk.Message) (sdk.Verdict, 
 	log.Printf("talker: data hook saw %q", subj)
 	sdk.Logger().Warn("talker record", "subject", subj)
 	if subj == "panic" {
-		var counts map[string]int
-		counts["boom"]++ // a nil map: the SDK turns the panic into the call's error
+		panic("talker: asked to panic") // the SDK turns it into the call's error
 	}
 	return sdk.Continue(), nil
 }
