@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 	"google.golang.org/grpc/codes"
@@ -174,5 +175,27 @@ func TestPlainFrameKeepsEachErrors(t *testing.T) {
 	f.GetVerdictBatch().Errors = nil
 	if _, ok := appendPlainFrame(nil, f); !ok {
 		t.Error("a stop-mode batch of Continues is no longer a plain frame")
+	}
+}
+
+// A batch with a hung call answers a tenth of the time left before its
+// deadline, 250 ms at most: with a stage's default 5 s, 250 ms for the
+// answer to reach the core, which 100 ms sometimes was not on a loaded
+// 2-core machine (the whole batch then failed, the calls that had
+// answered included). Short deadlines keep their tenth.
+func TestAnswerBeforeLeavesTheAnswerTime(t *testing.T) {
+	for _, tc := range []struct {
+		left, reserve time.Duration
+	}{
+		{5 * time.Second, 250 * time.Millisecond},
+		{time.Second, 100 * time.Millisecond},
+		{100 * time.Millisecond, 10 * time.Millisecond},
+	} {
+		got := answerBefore(time.Now().Add(tc.left))
+		// time.Until runs after time.Now: got may be short of the
+		// exact value by the time between the two, never over it.
+		if want := tc.left - tc.reserve; got > want || got < want-50*time.Millisecond {
+			t.Errorf("%v left: answers after %v, want %v (a reserve of %v)", tc.left, got, want, tc.reserve)
+		}
 	}
 }

@@ -277,7 +277,7 @@ func TestHooksBatchRefusesOtherHooks(t *testing.T) {
 // calls before it keep their verdicts, and the plugin keeps serving.
 //
 // The plugin answers a tenth of the time left before the deadline, at most
-// 100 ms (answerBefore): with 300 ms that left 30 ms for the answer to
+// 250 ms (answerBefore): with 300 ms that left 30 ms for the answer to
 // reach the core, which a loaded machine (make test's packages side by
 // side) sometimes missed; 1 s leaves the full 100 ms.
 func TestHooksBatchTimeout(t *testing.T) {

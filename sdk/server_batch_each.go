@@ -69,11 +69,13 @@ func (s *server) hookEach(ctx context.Context, b *pb.HookBatch) (*pb.VerdictBatc
 }
 
 // answerBefore is how long an independent batch due at dl may wait for
-// its calls: until a tenth of the time left (2 ms to 100 ms) before dl,
-// so that its answer reaches the core before the core's own deadline.
+// its calls: until a tenth of the time left (2 ms to 250 ms) before dl,
+// so that its answer reaches the core before the core's own deadline. The
+// cap is the policy plugin's reserve too: 100 ms was sometimes too little
+// on a loaded 2-core machine, and the whole batch then failed.
 func answerBefore(dl time.Time) time.Duration {
 	left := time.Until(dl)
-	return left - min(max(left/10, 2*time.Millisecond), 100*time.Millisecond)
+	return left - min(max(left/10, 2*time.Millisecond), 250*time.Millisecond)
 }
 
 // eachCall runs one call of an independent batch: its verdict and "", or
