@@ -74,6 +74,13 @@ func TestDKIMTXTErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantUserError(t, []string{"dkim", "txt", "-d", "example.org", "-s", "s1", "-k", corrupt}, corrupt, "not a DKIM signing key", "truncated")
+	// A path naming something endless (/dev/zero) or huge by mistake
+	// ends in an error after 1 MiB, not a read that never ends.
+	huge := filepath.Join(dir, "huge.pem")
+	if err := os.WriteFile(huge, make([]byte, 1<<20+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantUserError(t, []string{"dkim", "txt", "-d", "example.org", "-s", "s1", "-k", huge}, huge, "not a key file")
 	wantUserError(t, []string{"dkim", "txt", "-d", "example.org", "-s", "s2", "-o", dir}, "s2.example.org.key", "no key there")
 	wantUserError(t, []string{"dkim", "txt", "-d", "example.org", "-s", "s1", "-k", pub, "-o", dir}, "give -k or -o, not both")
 	wantUserError(t, []string{"dkim", "txt", "-d", "example.org"}, "usage: sluice dkim txt")

@@ -3,7 +3,6 @@ package dkim
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -55,7 +54,7 @@ func KeyRecord(domain, selector, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile(path)
 	if err != nil {
 		return "", err
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -30,11 +31,33 @@ const minRSABits = 1024
 
 // LoadKey reads a PEM private key: PKCS#8 (RSA or Ed25519) or PKCS#1 RSA.
 func LoadKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
+	b, err := readKeyFile(path)
 	if err != nil {
 		return nil, err
 	}
 	return ParseKey(b)
+}
+
+// maxKeyFile bounds what is read of a key file: an RSA key of 16384 bits
+// is some 13 KB of PEM, and a path naming a device or a huge file by
+// mistake (/dev/zero) must end in an error, not read forever.
+const maxKeyFile = 1 << 20
+
+// readKeyFile reads the key file at path, refusing one over maxKeyFile.
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxKeyFile {
+		return nil, fmt.Errorf("%s: over %d bytes: not a key file", path, maxKeyFile)
+	}
+	return b, nil
 }
 
 // ParseKey parses a PEM private key: PKCS#8 (RSA or Ed25519) or PKCS#1 RSA.
