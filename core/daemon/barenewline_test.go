@@ -3,11 +3,8 @@ package daemon
 import (
 	"bytes"
 	"fmt"
-	"io"
-	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -49,65 +46,6 @@ func TestBareLFNormalizedThroughPipeline(t *testing.T) {
 	}
 }
 
-// wireTap relays connections to target and keeps what the clients wrote.
-type wireTap struct {
-	addr  string
-	mu    sync.Mutex
-	sent  bytes.Buffer
-	conns []net.Conn
-}
-
-func newWireTap(t *testing.T, target string) *wireTap {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &wireTap{addr: ln.Addr().String()}
-	t.Cleanup(func() {
-		_ = ln.Close()
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		for _, c := range w.conns {
-			_ = c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				_ = c.Close()
-				continue
-			}
-			w.mu.Lock()
-			w.conns = append(w.conns, c, s)
-			w.mu.Unlock()
-			go func() { _, _ = io.Copy(c, s) }()
-			// Kept before it is passed on: once the sink has the
-			// message, the tap has its bytes (MultiWriter writes in
-			// order, and the test reads the tap after the sink).
-			go func() { _, _ = io.Copy(io.MultiWriter(w, s), c) }()
-		}
-	}()
-	return w
-}
-
-func (w *wireTap) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.sent.Write(p)
-}
-
-func (w *wireTap) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.sent.String()
-}
-
 // SMTP smuggling with a bare LF, end to end: "<LF>.<CRLF>" followed by a
 // second transaction inside one DATA is one message here, its "." line
 // content; delivery writes that line dot-stuffed ("..", RFC 5321 §4.5.2),
@@ -115,7 +53,7 @@ func (w *wireTap) String() string {
 // smuggled commands its text. Nothing reaches victim@.
 func TestBareLFSmugglingRelayed(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
-	tap := newWireTap(t, sink.Addr)
+	tap := newConnTap(t, sink.Addr)
 	d := startDaemon(t, fmt.Sprintf("[delivery]\nrelay = %q\n", tap.addr))
 	rc := dialRaw(t, d)
 	rc.envelope("alice@sluice.test", "bob@remote.test")

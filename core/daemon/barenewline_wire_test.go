@@ -64,6 +64,17 @@ func newConnTap(t *testing.T, target string) *connTap {
 	return w
 }
 
+// String is what the clients wrote, connection after connection.
+func (w *connTap) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var all strings.Builder
+	for _, b := range w.wires {
+		all.Write(b.Bytes())
+	}
+	return all.String()
+}
+
 type lockedWriter struct {
 	mu *sync.Mutex
 	b  *bytes.Buffer
