@@ -18,14 +18,15 @@ type pfPolicyTries struct {
 }
 
 // pfPolicyTriesOf starts with Postfix's defaults (postconf(5)), which
-// the stage's are too.
+// the stage's are too (policy.DefaultBudget).
 func pfPolicyTriesOf() *pfPolicyTries {
+	b := policy.DefaultBudget()
 	return &pfPolicyTries{
-		b: policy.Budget{Timeout: 100 * time.Second, TryLimit: 2, RetryDelay: time.Second},
+		b: b,
 		from: map[string]string{
-			"timeout":     "100s (Postfix's default)",
-			"try_limit":   "2 (Postfix's default)",
-			"retry_delay": "1s (Postfix's default)",
+			"timeout":     policyStageTimeout(b.Timeout) + " (Postfix's default)",
+			"try_limit":   fmt.Sprint(b.TryLimit) + " (Postfix's default)",
+			"retry_delay": policyStageTimeout(b.RetryDelay) + " (Postfix's default)",
 		},
 	}
 }

@@ -21,6 +21,12 @@ type Budget struct {
 	RetryDelay time.Duration
 }
 
+// DefaultBudget is a stage's Budget when its config sets none of the
+// three: Postfix's defaults (postconf(5)), 100s × 2 tries, 1s apart.
+func DefaultBudget() Budget {
+	return Budget{Timeout: defaultTimeout, TryLimit: defaultTryLimit, RetryDelay: defaultRetryDelay}
+}
+
 // Tries is the time the tries and the delays between them take.
 func (b Budget) Tries() time.Duration {
 	n := max(b.TryLimit, 1)
