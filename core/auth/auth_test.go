@@ -202,6 +202,31 @@ func TestSenders(t *testing.T) {
 			t.Errorf("Allowed(%q, %q) = %v", tc.user, tc.from, got)
 		}
 	}
+	// The user "*": its entries are every user's, beside their own, as
+	// Haraka and Postfix let any authenticated user send as anyone.
+	every := NewSenders(map[string][]string{"*": {"@example.org"}, "bob": {"bob@bob.example"}})
+	if err := every.ParseSenders("senders", []byte("*: info@example.net\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		user, from string
+		ok         bool
+	}{
+		{"alice", "alice@example.org", true},
+		{"alice", "anyone@Example.Org", true},
+		{"alice", "info@example.net", true},
+		{"alice", "alice@example.net", false},
+		{"bob", "bob@bob.example", true},
+		{"bob", "x@example.org", true},
+		{"bob", "x@other.example", false},
+	} {
+		if got := every.Allowed(tc.user, tc.from); got != tc.ok {
+			t.Errorf(`with "*": Allowed(%q, %q) = %v`, tc.user, tc.from, got)
+		}
+	}
+	if !NewSenders(map[string][]string{"*": {"*"}}).Allowed("alice", "anyone@anywhere.example") {
+		t.Error(`"*" = ["*"] does not let alice send as anyone`)
+	}
 	for _, bad := range []string{"bob\n", "bob: not an address\n", "b b: x@y\n", "bob: a@b@c\n"} {
 		if err := NewSenders(nil).ParseSenders("senders", []byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)

@@ -11,7 +11,11 @@ import (
 // Senders maps each user to the reverse-paths it may use: exact addresses,
 // "@domain" for any address of a domain, "*" for any. A user whose name is
 // itself an address may always use it. Addresses and domains match without
-// regard to case; a user with no entry may use only its own name.
+// regard to case; a user with no entry may use only its own name. The
+// entries of the user "*" are every user's, beside its own: `"*" = ["*"]`
+// lets any authenticated user send as anyone, as Haraka and Postfix do by
+// default (Postfix without reject_sender_login_mismatch), and
+// `"*" = ["@example.org"]` lets each send from the site's domain.
 type Senders struct {
 	m map[string][]string
 }
@@ -78,8 +82,16 @@ func (s *Senders) Allowed(user, from string) bool {
 	if strings.EqualFold(user, from) {
 		return true
 	}
-	domain := from[at:] // with its "@"
-	for _, p := range s.m[user] {
+	return matchSender(s.m[user], from) || matchSender(s.m[everyUser], from)
+}
+
+// everyUser is the [auth.senders] key whose entries apply to every user.
+const everyUser = "*"
+
+// matchSender reports whether one of pats allows from, an address.
+func matchSender(pats []string, from string) bool {
+	domain := from[strings.LastIndexByte(from, '@'):] // with its "@"
+	for _, p := range pats {
 		if p == "*" || strings.EqualFold(p, from) || p[0] == '@' && strings.EqualFold(p, domain) {
 			return true
 		}
