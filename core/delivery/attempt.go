@@ -129,7 +129,7 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		a.softBounce(res)
 		remote := remoteHost(via)
 		for addr, o := range res {
-			if o.remote == "" && !o.ownReply {
+			if o.remote == "" && !o.ownReply && !o.ours {
 				o.remote = remote
 			}
 			if o.via == "" && !o.ownReply {
@@ -280,7 +280,7 @@ func saveDelivered(ctx context.Context, res map[string]outcome, via string) {
 	}
 	withRemote := make(map[string]outcome, len(res))
 	for addr, o := range res {
-		if o.remote == "" {
+		if o.remote == "" && !o.ours {
 			o.remote = remoteHost(via)
 		}
 		if o.via == "" {

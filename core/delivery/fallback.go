@@ -152,7 +152,7 @@ func withVia(o outcome, via string) outcome {
 	if o.via == "" {
 		o.via = via
 	}
-	if o.remote == "" {
+	if o.remote == "" && !o.ours {
 		o.remote = remoteHost(via)
 	}
 	return o

@@ -100,6 +100,15 @@ type outcome struct {
 	// deferred): it names no server, so attempt does not fill in its via
 	// and Remote-MTA from the server the attempt reached.
 	ownReply bool
+	// ours marks a reply Sluice made itself rather than one a server
+	// sent, though it may be about the server reached (no SMTPUTF8
+	// offered, a SIZE the message exceeds, the connection lost): the
+	// recipient's line names that server (via), but it is no Remote-MTA,
+	// as it gave no reply, and a report quotes the reply as X-Sluice, not
+	// smtp (RFC 3464 §2.3.5, §2.3.6), as Postfix reports its own reasons
+	// (DSN_BY_LOCAL_MTA: X-Postfix, no Remote-MTA). temporary and
+	// permanent make such outcomes; outcomeOf one of a server's reply.
+	ours bool
 	// rerouted marks a recipient a stage (routeBy) moved to route at the
 	// deliver hook; recording the outcome stores both with it
 	// (noteRoute).
@@ -131,10 +140,19 @@ func delivered(text string) outcome { return outcome{status: envelope.RcptDelive
 // names, a dial error the DNS answer), so it is made printable as a
 // server's reply is.
 func temporary(text string) outcome {
-	return outcome{status: envelope.RcptPending, reply: printableReply(text)}
+	return outcome{status: envelope.RcptPending, reply: printableReply(text), ours: true}
 }
 
-func permanent(r *reply.Reply) outcome { return outcome{status: envelope.RcptFailed, reply: r.Error()} }
+// permanent is a failure of Sluice's own (r is no server's reply).
+func permanent(r *reply.Reply) outcome {
+	return outcome{status: envelope.RcptFailed, reply: r.Error(), ours: true}
+}
+
+// theirs is o, a server's reply, no longer marked as Sluice's own.
+func theirs(o outcome) outcome {
+	o.ours = false
+	return o
+}
 
 // outcomeOf classifies a failed SMTP command: a 5xx reply fails the
 // recipient for good, a 4xx reply or a broken connection is temporary
@@ -145,9 +163,9 @@ func outcomeOf(err error) outcome {
 		if se.Code >= 500 && se.Code < 600 {
 			return outcome{status: envelope.RcptFailed, reply: replyText(se)}
 		}
-		return temporary(replyText(se))
+		return theirs(temporary(replyText(se)))
 	}
-	return temporary(err.Error())
+	return temporary(err.Error()) // a broken connection: Sluice's words
 }
 
 // replyText renders a server reply the way it came on the wire, on one

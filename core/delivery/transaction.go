@@ -299,7 +299,7 @@ func sendEnvelope(c *smtp.Client, from string, opts *smtp.MailOptions, rcpts []*
 // not bounced.
 func rcptFail(err error, fail func(error) outcome) outcome {
 	if code, ok := isReply(err); ok && code == 552 {
-		return temporary(outcomeOf(err).reply + " (552 to RCPT taken as temporary, RFC 5321 4.5.3.1.10)")
+		return theirs(temporary(outcomeOf(err).reply + " (552 to RCPT taken as temporary, RFC 5321 4.5.3.1.10)"))
 	}
 	return fail(err)
 }
