@@ -16,10 +16,11 @@ import (
 // server; it converts the message to 7 bits (RFC 2045) or returns it. As
 // Postfix's smtp client does (its MIME output conversion), every MIME leaf
 // declared 7bit or 8bit (or nothing) whose body holds 8-bit octets is
-// re-encoded quoted-printable (RFC 2045 §6.7), and multiparts and attached
-// messages are walked; header fields stay as they are (8-bit there has no
-// 7-bit form), as do base64, quoted-printable and binary bodies. A message
-// without MIME-Version is no MIME message and goes unchanged.
+// re-encoded quoted-printable (RFC 2045 §6.7), as is a message/global
+// part, and multiparts and attached messages are walked; header fields
+// stay as they are (8-bit there has no 7-bit form), as do base64,
+// quoted-printable and binary bodies. A message without MIME-Version is
+// no MIME message and goes unchanged.
 func downgrade8bit(msg []byte) []byte {
 	if ascii(msg) {
 		return msg
@@ -54,7 +55,12 @@ func downgradeEntity(raw []byte, defaultType string, depth int) ([]byte, bool) {
 			mediatype, boundary = mt, mimeparam.Parse(v).Get("boundary")
 		}
 	}
-	composite := strings.HasPrefix(mediatype, "multipart/") || strings.HasPrefix(mediatype, "message/")
+	// RFC 6532 §3.7, RFC 6533 §6: the message/global types (a report's
+	// returned SMTPUTF8 message, header or status fields), unlike
+	// message/rfc822, take any transfer encoding, so they are encoded as
+	// a leaf is rather than walked or left 8-bit.
+	global := strings.HasPrefix(mediatype, "message/global")
+	composite := strings.HasPrefix(mediatype, "multipart/") || strings.HasPrefix(mediatype, "message/") && !global
 	cte := "7bit"
 	if v, _, _, ok := headerField(hdr, "Content-Transfer-Encoding"); ok {
 		cte = strings.ToLower(strings.TrimSpace(v))
