@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/sluice-mta/sluice/core/config"
 )
 
 // Postfix's bare-newline parameters (3.9; backported to 3.5.23–3.8.4
@@ -26,7 +29,7 @@ func pfBareNewlineMode(v string) (mode, why string, ok bool) {
 	case "normalize":
 		return "normalize", "", true
 	case "yes":
-		return "normalize", "yes is normalize since Postfix 3.9 (3.8.5, 3.7.10, 3.6.14, 3.5.24); in 3.8.4, 3.7.9, 3.6.13 and 3.5.23 it refused such a client and disconnected: write \"reject\" for that", true
+		return "normalize", "yes is normalize since Postfix 3.9 (3.8.5, 3.7.10, 3.6.14, 3.5.24); in 3.8.4, 3.7.9, 3.6.13 and 3.5.23 it refused such a client and disconnected: write \"reject\" and bare_newline_reject_code = 521 for that", true
 	case "reject":
 		return "reject", "", true
 	case "no":
@@ -35,10 +38,11 @@ func pfBareNewlineMode(v string) (mode, why string, ok bool) {
 	return "", "", false
 }
 
-// bareNewline writes main.cf's smtpd_forbid_bare_newline as the
-// top-level bare_newline, and says what becomes of its reject code and
-// exclusions: Sluice refuses with 550 5.5.2 and spares relay_networks
-// ($mynetworks, Postfix's default exclusions) from reject.
+// bareNewline writes main.cf's smtpd_forbid_bare_newline, its reject
+// code and its exclusions as the top-level bare_newline,
+// bare_newline_reject_code and bare_newline_exclusions. The defaults,
+// 550 and $mynetworks (Sluice's relay_networks), are carried by writing
+// nothing.
 func (im *importer) bareNewline() {
 	p := im.p
 	if p.set(pfBareNewline) {
@@ -54,17 +58,28 @@ func (im *importer) bareNewline() {
 		}
 	}
 	if p.set(pfBareNewlineCode) {
-		if strings.TrimSpace(p.value(pfBareNewlineCode)) == "550" {
+		code, ok := pfBareNewlineRejectCode(p.value(pfBareNewlineCode))
+		switch {
+		case !ok:
+			im.note(pfBareNewlineCode, pfBareNewlineCodeWhy)
+		case code == 550:
 			p.used[pfBareNewlineCode] = true
-		} else {
-			im.note(pfBareNewlineCode, "Sluice refuses a bare newline with 550 5.5.2")
+		default:
+			p.used[pfBareNewlineCode] = true
+			kv(&im.top, pfBareNewlineCode+" = "+p.raw(pfBareNewlineCode)+pfBareNewlineCodeSays(code), "bare_newline_reject_code", strconv.Itoa(code))
 		}
 	}
 	if p.set(pfBareNewlineExclusions) {
-		if slices.Contains(pfMynetworks, strings.TrimSpace(p.raw(pfBareNewlineExclusions))) {
+		raw := p.raw(pfBareNewlineExclusions)
+		nets, dflt, why := im.bareNewlineExclusions(raw)
+		switch {
+		case why != "":
+			im.note(pfBareNewlineExclusions, why)
+		case dflt:
 			p.used[pfBareNewlineExclusions] = true
-		} else {
-			im.note(pfBareNewlineExclusions, "Sluice spares relay_networks (mynetworks) from bare_newline = \"reject\", and no other clients")
+		default:
+			p.used[pfBareNewlineExclusions] = true
+			kv(&im.top, pfBareNewlineExclusions+" = "+pfShownEmpty(raw), "bare_newline_exclusions", tomlStrs(nets))
 		}
 	}
 }
@@ -89,4 +104,127 @@ func (im *importer) serviceBareNewline(s pfService, where string) (mode, from st
 		from += ": " + why
 	}
 	return mode, from, true
+}
+
+// pfBareNewlineOwn is what a service's own -o
+// smtpd_forbid_bare_newline_reject_code and _exclusions make of its
+// listeners' bare_newline_reject_code and bare_newline_exclusions: each
+// key's TOML value and comment, "" for a key the service does not set
+// (or sets to what import-postfix cannot carry, which is listed), where
+// the listener takes the top-level one.
+type pfBareNewlineOwn struct {
+	code, codeFrom string
+	excl, exclFrom string
+}
+
+// serviceBareNewlineRule reads s's own -o reject code and exclusions.
+// A code is written whatever it is, 550 too; $mynetworks alone is
+// written out as the relay_networks the draft has only when main.cf's
+// exclusions are other networks, which the listener would otherwise
+// take (without them, the listener's relay_networks default is the
+// same, and follows a change of relay_networks).
+func (im *importer) serviceBareNewlineRule(s pfService, where string) (own pfBareNewlineOwn) {
+	if raw, ok := s.opts[pfBareNewlineCode]; ok {
+		value, from := im.smtpdOption(s, pfBareNewlineCode)
+		if code, ok := pfBareNewlineRejectCode(value); ok {
+			own.code, own.codeFrom = strconv.Itoa(code), from+" = "+value+pfBareNewlineCodeSays(code)
+		} else {
+			im.noteAt(fmt.Sprintf("%s -o %s=%s", where, pfBareNewlineCode, raw), pfBareNewlineCodeWhy)
+		}
+	}
+	if raw, ok := s.opts[pfBareNewlineExclusions]; ok {
+		_, from := im.smtpdOption(s, pfBareNewlineExclusions) // marks it used
+		nets, dflt, why := im.bareNewlineExclusions(raw)
+		mainOwn := im.p.set(pfBareNewlineExclusions) && !slices.Contains(pfMynetworks, strings.TrimSpace(im.p.raw(pfBareNewlineExclusions)))
+		switch {
+		case why != "":
+			im.noteAt(fmt.Sprintf("%s -o %s=%s", where, pfBareNewlineExclusions, raw), why)
+		case dflt && mainOwn:
+			own.excl, own.exclFrom = tomlStrs(im.relayNets), from+" = "+raw+" (relay_networks as written above, in place of the top-level bare_newline_exclusions)"
+		case dflt:
+			// relay_networks: the listener's default
+		default:
+			own.excl, own.exclFrom = tomlStrs(nets), from+" = "+pfShownEmpty(raw)
+		}
+	}
+	return own
+}
+
+// pfBareNewlineCodeWhy is why a reject code is not carried.
+const pfBareNewlineCodeWhy = "not a 5XX code (postconf(5)), which bare_newline_reject_code takes"
+
+// pfBareNewlineRejectCode reads a smtpd_forbid_bare_newline_reject_code
+// value: a 5XX code, as postconf(5) asks and config takes.
+func pfBareNewlineRejectCode(v string) (int, bool) {
+	code, err := strconv.Atoi(strings.TrimSpace(v))
+	return code, err == nil && code >= 500 && code <= 599
+}
+
+// pfBareNewlineCodeSays is what the draft's comment adds to a reject
+// code: what a 521 does.
+func pfBareNewlineCodeSays(code int) string {
+	if code == 521 {
+		return ": the connection is closed after the reply, as Postfix closes it"
+	}
+	return ""
+}
+
+// bareNewlineExclusions reads a smtpd_forbid_bare_newline_exclusions
+// value, as written, as bare_newline_exclusions: dflt when it is
+// $mynetworks alone (Postfix's default, Sluice's relay_networks, which
+// the key left out means); otherwise the networks, $mynetworks among
+// them standing for relay_networks as the draft writes them, other
+// $parameters expanded. Postfix takes mynetworks' syntax there; a list
+// with a host name, a file, a table or an !exclusion is not carried,
+// whole (why says so): part of it would spare fewer clients than Postfix
+// or, with an exclusion dropped, more.
+func (im *importer) bareNewlineExclusions(raw string) (nets []string, dflt bool, why string) {
+	if slices.Contains(pfMynetworks, strings.TrimSpace(raw)) {
+		return nil, true, ""
+	}
+	nets = []string{} // an empty value spares no one: []
+	var bad []string
+	for _, e := range pfList(raw) {
+		if slices.Contains(pfMynetworks, e) {
+			nets = append(nets, im.relayNets...)
+			continue
+		}
+		for _, x := range pfList(im.p.expand(e)) {
+			n, ok := pfNetwork(x)
+			if !ok {
+				bad = append(bad, x)
+				continue
+			}
+			nets = append(nets, n)
+		}
+	}
+	if len(bad) > 0 {
+		return nil, false, strings.Join(bad, " ") + ": bare_newline_exclusions takes addresses and CIDR networks only (no host names, files, tables or !exclusions); none carried, write it by hand"
+	}
+	return nets, false, ""
+}
+
+// pfShownEmpty is a value for the draft's comment: an empty one says so.
+func pfShownEmpty(v string) string {
+	if strings.TrimSpace(v) == "" {
+		return "(empty: no client spared)"
+	}
+	return v
+}
+
+// pfNetwork is a mynetworks-style entry as config reads a network: an
+// address or a CIDR network, IPv6 in Postfix's brackets or not
+// ([2001:db8::]/32). ok is false for anything else.
+func pfNetwork(e string) (string, bool) {
+	n := e
+	if strings.HasPrefix(n, "[") {
+		if i := strings.IndexByte(n, ']'); i > 0 {
+			n = n[1:i] + n[i+1:]
+		}
+	}
+	var pf config.Prefix
+	if err := pf.UnmarshalText([]byte(n)); err != nil {
+		return "", false
+	}
+	return n, true
 }

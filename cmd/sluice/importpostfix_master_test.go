@@ -42,6 +42,40 @@ func TestParseMasterLongOptions(t *testing.T) {
 	}
 }
 
+// master.cf's -o may be joined to its value, "-oname=value", as the
+// daemons' getopt(3) reads an option's argument; it counts as "-o
+// name=value" does, in optOrder and the last one winning. A joined
+// "-o{ … }" is no -o (master(5) strips braces only from a field of their
+// own, and the daemon refuses the value); it stays an argument, as does
+// a "-o" with nothing after it.
+func TestParseMasterJoinedOptions(t *testing.T) {
+	services := parseMaster([]byte("smtp inet n - y - - smtpd\n" +
+		"  -osmtpd_forbid_bare_newline_reject_code=521 -o syslog_name=postfix/in\n" +
+		"  -o { smtpd_forbid_bare_newline_exclusions = 192.0.2.1, 192.0.2.2 } -oempty=\n" +
+		"  -osyslog_name=postfix/mx -o{x=1} -o\n"))
+	if len(services) != 1 {
+		t.Fatalf("services = %+v", services)
+	}
+	s := services[0]
+	want := map[string]string{
+		"smtpd_forbid_bare_newline_reject_code": "521",
+		"syslog_name":                           "postfix/mx",
+		"smtpd_forbid_bare_newline_exclusions":  "192.0.2.1, 192.0.2.2",
+		"empty":                                 "",
+	}
+	for k, v := range want {
+		if got, ok := s.opts[k]; !ok || got != v {
+			t.Errorf("-o %s = %q (%v), want %q", k, got, ok, v)
+		}
+	}
+	if len(s.opts) != len(want) || strings.Join(s.optOrder, " ") != "smtpd_forbid_bare_newline_reject_code syslog_name smtpd_forbid_bare_newline_exclusions empty" {
+		t.Errorf("opts %q, order %q", s.opts, s.optOrder)
+	}
+	if strings.Join(s.args, "|") != "-o{x=1}|-o" {
+		t.Errorf("args = %q, want [-o{x=1} -o]", s.args)
+	}
+}
+
 // Without a master.cf the listener's comment says so, not "master.cf:0".
 func TestImportPostfixNoMasterCF(t *testing.T) {
 	dir := writePostfix(t, "postfix", map[string]string{"main.cf": "myhostname = mx.example.org\n"})

@@ -145,6 +145,7 @@ func (im *importer) listeners() {
 		authUser, authUserFrom := im.receivedAuthUser(ps, pwhere)
 		pipelining, pipeliningFrom, ownPipelining := im.servicePipelining(ps, pwhere)
 		bareNL, bareNLFrom, ownBareNL := im.serviceBareNewline(ps, pwhere)
+		bareNLRule := im.serviceBareNewlineRule(ps, pwhere)
 		var authComment string
 		if kind != config.KindSMTP {
 			authComment = im.submissionAuthComment(ps, port, kind == config.KindSubmissions)
@@ -202,6 +203,12 @@ func (im *importer) listeners() {
 			}
 			if ownBareNL {
 				kv(b, bareNLFrom, "bare_newline", tomlStr(bareNL))
+			}
+			if bareNLRule.code != "" {
+				kv(b, bareNLRule.codeFrom, "bare_newline_reject_code", bareNLRule.code)
+			}
+			if bareNLRule.excl != "" {
+				kv(b, bareNLRule.exclFrom, "bare_newline_exclusions", bareNLRule.excl)
 			}
 		}
 		im.milterUser(ps, pwhere, written, kind, cert != "" && key != "" && level == "encrypt")

@@ -376,9 +376,10 @@ type pfService struct {
 
 // parseMaster reads master.cf's services (master(5)): service type
 // private unpriv chroot wakeup maxproc command args, -o overrides among
-// the args, in the short form (-o name=value) or Postfix 3.0's long one
-// (-o { name = value }: white space after "{", around "=" and before
-// "}" ignored, white space within the value kept).
+// the args, in the short form (-o name=value), joined to its option as
+// the daemons' getopt(3) takes it too (-oname=value), or Postfix 3.0's
+// long one (-o { name = value }: white space after "{", around "=" and
+// before "}" ignored, white space within the value kept).
 func parseMaster(data []byte) []pfService {
 	var out []pfService
 	for _, l := range pfLogicalLines(data) {
@@ -389,8 +390,8 @@ func parseMaster(data []byte) []pfService {
 		s := pfService{name: f[0], typ: f[1], chroot: f[4], command: f[7], opts: map[string]string{}, used: map[string]bool{}, line: l.line}
 		args := f[8:]
 		for i := 0; i < len(args); i++ {
-			if args[i] == "-o" && i+1 < len(args) {
-				arg, long := pfUnbrace(args[i+1])
+			if opt, n := pfMasterOption(args[i:]); n > 0 {
+				arg, long := pfUnbrace(opt)
 				k, v, _ := strings.Cut(arg, "=")
 				if long {
 					k, v = strings.TrimSpace(k), strings.TrimSpace(v)
@@ -399,7 +400,7 @@ func parseMaster(data []byte) []pfService {
 					s.optOrder = append(s.optOrder, k)
 				}
 				s.opts[k] = v // the last -o of a name wins, as in Postfix
-				i++
+				i += n - 1
 				continue
 			}
 			arg, _ := pfUnbrace(args[i])
@@ -408,6 +409,23 @@ func parseMaster(data []byte) []pfService {
 		out = append(out, s)
 	}
 	return out
+}
+
+// pfMasterOption is the value of the -o that begins args and the number
+// of arguments it takes (0: args begins with none): "-o" and the next
+// argument, or one argument "-oname=value", as a Postfix daemon's
+// getopt(3) reads an option's value joined to it. Braces are master(5)'s
+// only on a field of their own, so a joined "-o{ name = value }" is no
+// option: Postfix's daemon refuses it at start ("invalid -o option
+// value"), and it stays among the args.
+func pfMasterOption(args []string) (opt string, n int) {
+	switch a := args[0]; {
+	case a == "-o" && len(args) > 1:
+		return args[1], 2
+	case len(a) > 2 && strings.HasPrefix(a, "-o") && a[2] != '{':
+		return a[2:], 1
+	}
+	return "", 0
 }
 
 // pfMasterFields splits a master.cf line at white space outside braces,

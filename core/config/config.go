@@ -60,6 +60,14 @@ type Config struct {
 	// BareNewline is Postfix 3.9's smtpd_forbid_bare_newline for every
 	// listener without its own (barenewline.go); "": normalize.
 	BareNewline BareNewline `toml:"bare_newline"`
+	// BareNewlineRejectCode is Postfix's
+	// smtpd_forbid_bare_newline_reject_code for every listener without
+	// its own; 0: 550.
+	BareNewlineRejectCode int `toml:"bare_newline_reject_code"`
+	// BareNewlineExclusions is Postfix's
+	// smtpd_forbid_bare_newline_exclusions for every listener without
+	// its own; nil: relay_networks.
+	BareNewlineExclusions *[]Prefix `toml:"bare_newline_exclusions"`
 
 	// Source is the file the config came from ("<default>" when embedded).
 	Source string `toml:"-"`
@@ -253,10 +261,20 @@ type Listener struct {
 	ForbidUnauthPipelining *bool `toml:"forbid_unauth_pipelining"`
 	// BareNewline is what becomes of a message with a line ended by a
 	// bare LF (Postfix 3.9's smtpd_forbid_bare_newline): "normalize",
-	// stored with CRLF, or "reject", 550 5.5.2 but from relay_networks.
-	// "": the top-level setting, normalize by default
+	// stored with CRLF, or "reject", 550 5.5.2 but from the exclusions
+	// below. "": the top-level setting, normalize by default
 	// (RejectsBareNewline).
 	BareNewline BareNewline `toml:"bare_newline"`
+	// BareNewlineRejectCode is the code of that refusal (Postfix's
+	// smtpd_forbid_bare_newline_reject_code), a 5xx: 550 by default,
+	// 521 to hang up after it. 0: the top-level setting
+	// (BareNewlineCode).
+	BareNewlineRejectCode int `toml:"bare_newline_reject_code"`
+	// BareNewlineExclusions are the clients (CIDRs or addresses) whose
+	// bare LFs are normalized under "reject" (Postfix's
+	// smtpd_forbid_bare_newline_exclusions); nil: the top-level
+	// setting, relay_networks by default; empty: none.
+	BareNewlineExclusions *[]Prefix `toml:"bare_newline_exclusions"`
 }
 
 // CertPair is a certificate file (the certificate, then any

@@ -2,10 +2,13 @@ package smtpd
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 
+	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/netlist"
 )
 
 // bare_newline is Postfix 3.9's smtpd_forbid_bare_newline. RFC 5321 §2.3.8
@@ -17,15 +20,17 @@ import (
 // delivery dot-stuffs again, so a DATA stream is never split in two, here
 // or at a next hop (SMTP smuggling). Postfix drops that "." line instead;
 // both keep the message one. "reject" refuses such a message with 550
-// 5.5.2, as Sluice did before, but from relay_networks, whose bare LFs are
-// normalized as Postfix's smtpd_forbid_bare_newline_exclusions =
-// $mynetworks spares them (Postfix's exclusion means no enforcement, which
-// here, with the end of data fixed, is normalize). The session goes on,
-// as in Postfix 3.9, whose reject answers with
-// smtpd_forbid_bare_newline_reject_code, 550 by default, and hangs up
-// only when that is set to 521 (postconf(5)); it was 3.8.4's "yes" that
-// always disconnected. A bare CR is refused in both modes, the session
-// going on too: Postfix's normalize and reject are about LF alone.
+// 5.5.2, as Sluice did before, but from bare_newline_exclusions
+// (relay_networks unless set), whose bare LFs are normalized as Postfix's
+// smtpd_forbid_bare_newline_exclusions (default $mynetworks) spares them
+// (Postfix's exclusion means no enforcement, which here, with the end of
+// data fixed, is normalize). The code is bare_newline_reject_code, as
+// Postfix 3.9's smtpd_forbid_bare_newline_reject_code: 550 by default,
+// after which the session goes on, and 521 to hang up after the reply
+// (postconf(5); RFC 7504 §3: go-smtp closes after a 521 it writes); it
+// was 3.8.4's "yes" that always disconnected. A bare CR is refused with
+// 550 in both modes, the session going on too: Postfix's normalize and
+// reject, and their code, are about LF alone.
 //
 // max_message_size counts the message as received (RFC 1870 §3: as sent,
 // its line ends included), which is what go-smtp's SIZE check sees; the
@@ -38,12 +43,12 @@ import (
 // bare CR or LF: the data with its bare LFs made CRLF, or the refusal. It
 // logs the decision and counts it.
 func (s *session) bareLineEnds(id string, info *SessionInfo, ends *lineEnds, buf *[]byte, data []byte, held *int64) ([]byte, *reply.Reply, error) {
-	what, action := "bare <LF> received", metrics.BareNormalized
+	what, action, refusal := "bare <LF> received", metrics.BareNormalized, &reply.BareNewline
 	switch {
 	case ends.bareCR():
 		what, action = "bare <CR> received", metrics.BareRejected
-	case s.conn.rejectBareLF && !s.srv.inRelayNetworks(info):
-		action = metrics.BareRejected
+	case s.conn.bareLF != nil && !s.bareLFExcluded(info):
+		action, refusal = metrics.BareRejected, &s.conn.bareLF.reply
 	default:
 		var err error
 		if data, err = s.crlf(buf, data, held); err != nil {
@@ -53,9 +58,48 @@ func (s *session) bareLineEnds(id string, info *SessionInfo, ends *lineEnds, buf
 	s.srv.metrics.BareNewline(info.Listener, action)
 	s.srv.log.Info(what, append(append([]any{"id", id, "listener", info.Listener}, clientAttrs(info)...), "action", action)...)
 	if action == metrics.BareRejected {
-		return data, &reply.BareNewline, nil
+		return data, refusal, nil
 	}
 	return data, nil, nil
+}
+
+// bareLFRule is a listener's bare_newline = "reject" as a connection
+// takes it when accepted: the refusal, with bare_newline_reject_code,
+// and bare_newline_exclusions.
+type bareLFRule struct {
+	reply reply.Reply
+	// exclusions are bare_newline_exclusions when written (own);
+	// otherwise the exclusions are relay_networks as they are at the
+	// message, which a reload changes in open sessions too.
+	exclusions []netip.Prefix
+	own        bool
+}
+
+// newBareLFRule is lc's rule, nil when it normalizes.
+func newBareLFRule(lc config.Listener) *bareLFRule {
+	if !lc.RejectsBareNewline() {
+		return nil
+	}
+	r := &bareLFRule{reply: reply.BareNewline}
+	r.reply.Code = lc.BareNewlineCode()
+	if lc.BareNewlineExclusions != nil {
+		r.exclusions, r.own = prefixes(*lc.BareNewlineExclusions), true
+	}
+	return r
+}
+
+// bareLFExcluded reports whether the session's client is spared the
+// connection's bare_newline = "reject": it is in bare_newline_exclusions,
+// or in relay_networks when those are not written. The client is the one
+// relay_networks is matched against (after PROXY or XCLIENT); a trusted
+// proxy's own connection is never excluded, as it is never in
+// relay_networks.
+func (s *session) bareLFExcluded(info *SessionInfo) bool {
+	r := s.conn.bareLF
+	if !r.own {
+		return s.srv.inRelayNetworks(info)
+	}
+	return !info.proxyOwn() && netlist.Contains(r.exclusions, info.Client.Addr())
 }
 
 // crlf returns data, which has no bare CR, with each bare LF made CRLF,

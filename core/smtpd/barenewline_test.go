@@ -352,3 +352,127 @@ func withRoom(b []byte, n int) []byte {
 	}
 	return make([]byte, 0, n)
 }
+
+// withBareNewlineRule sets the "mx" listener's bare_newline = "reject",
+// its bare_newline_reject_code and, unless nil, its
+// bare_newline_exclusions.
+func withBareNewlineRule(code int, exclusions []string) func(*Options) {
+	return func(o *Options) {
+		l := &o.Config.Listeners[0]
+		l.BareNewline, l.BareNewlineRejectCode = config.BareNewlineReject, code
+		if exclusions != nil {
+			nets := []config.Prefix{}
+			for _, e := range exclusions {
+				var p config.Prefix
+				if err := p.UnmarshalText([]byte(e)); err != nil {
+					panic(err)
+				}
+				nets = append(nets, p)
+			}
+			l.BareNewlineExclusions = &nets
+		}
+	}
+}
+
+// bare_newline_reject_code is Postfix 3.9's
+// smtpd_forbid_bare_newline_reject_code: the refusal of a bare LF under
+// "reject" has that code, 5.5.2 and the same text; after a 550 the
+// session goes on, after a 521 (RFC 7504 §3) the server closes the
+// connection, in DATA and at BDAT LAST alike. A bare CR, refused in
+// every mode, keeps its 550 and the session.
+func TestBareLFRejectCode(t *testing.T) {
+	const (
+		bareLF    = "Subject: x\r\n\r\nbare\nLF\r\n.\r\n"
+		refused   = " 5.5.2 Message contains bare CR or LF, not allowed (RFC 5321 section 2.3.8)"
+		noop      = "250 2.0.0 I have successfully done nothing"
+		goAhead   = "354 Go ahead. End your data with <CR><LF>.<CR><LF>"
+		bdatChunk = "Subject: x\r\n\r\nbare\nLF\r\n"
+	)
+	h := start(t, withBareNewlineRule(550, nil))
+	d := h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", goAhead)
+	d.raw(bareLF)
+	d.expect("550" + refused)
+	d.cmd("NOOP", noop)
+
+	h = start(t, withBareNewlineRule(521, nil))
+	d = h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", goAhead)
+	d.raw(bareLF)
+	d.expect("521" + refused)
+	d.expectClosed()
+
+	d = h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.send(fmt.Sprintf("BDAT %d LAST", len(bdatChunk)))
+	d.raw(bdatChunk)
+	d.expect("521" + refused)
+	d.expectClosed()
+
+	d = h.dial()
+	d.ehlo()
+	d.envelope("b@example.org")
+	d.cmd("DATA", goAhead)
+	d.raw("Subject: x\r\n\r\nbare\rCR\r\n.\r\n")
+	d.expect(bareRefused)
+	d.cmd("NOOP", noop)
+	if n := len(h.messages()); n != 0 {
+		t.Fatalf("queue holds %d messages", n)
+	}
+	logLine(t, h, `msg="bare <LF> received"`, "listener=mx", "action=rejected")
+}
+
+// bare_newline_exclusions, Postfix's smtpd_forbid_bare_newline_exclusions,
+// replace relay_networks as the clients "reject" spares: a client in them
+// has its bare LFs normalized though outside relay_networks, and an empty
+// list spares no one, relay_networks included. A reload that changes the
+// code or the exclusions keeps the socket and applies to the connections
+// accepted after it.
+func TestBareLFExclusions(t *testing.T) {
+	const msg = "Subject: x\r\n\r\nbare\nLF\r\n.\r\n"
+	send := func(d *dialog) {
+		d.ehlo()
+		d.envelope("b@example.org")
+		d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+		d.raw(msg)
+	}
+	h := start(t, withBareNewlineRule(0, []string{"192.0.2.0/24", "127.0.0.1"}))
+	d := h.dial()
+	send(d)
+	if got := h.stored(d.queued()); got != "Subject: x\r\n\r\nbare\r\nLF\r\n" {
+		t.Fatalf("an excluded client's message stored %q", got)
+	}
+
+	h = start(t, withBareNewlineRule(0, []string{}), withRelayLoopback)
+	d = h.dial()
+	send(d)
+	d.expect(bareRefused)
+	d.cmd("NOOP", "250 2.0.0 I have successfully done nothing")
+
+	lcs := append([]config.Listener(nil), h.cfg.Listeners...)
+	lcs[0].BareNewlineRejectCode = 521
+	ch, err := h.srv.SetListeners(lcs)
+	if err != nil || len(ch.Added)+len(ch.Removed) != 0 {
+		t.Fatalf("SetListeners: %+v, %v; want the listener kept", ch, err)
+	}
+	d = h.dial()
+	send(d)
+	d.expect("521 5.5.2 Message contains bare CR or LF, not allowed (RFC 5321 section 2.3.8)")
+	d.expectClosed()
+
+	lcs[0].BareNewlineExclusions = nil // relay_networks again
+	if ch, err := h.srv.SetListeners(lcs); err != nil || len(ch.Added)+len(ch.Removed) != 0 {
+		t.Fatalf("SetListeners: %+v, %v; want the listener kept", ch, err)
+	}
+	d = h.dial()
+	send(d)
+	d.queued()
+	if n := len(h.messages()); n != 1 {
+		t.Fatalf("queue holds %d messages, want 1", n)
+	}
+}

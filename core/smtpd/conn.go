@@ -42,9 +42,9 @@ type conn struct {
 	// connection was accepted: an authenticated session's Received
 	// field then names the user.
 	authSender bool
-	// rejectBareLF is the listener's bare_newline = "reject" when the
-	// connection was accepted (barenewline.go).
-	rejectBareLF bool
+	// bareLF is the listener's bare_newline = "reject" rule when the
+	// connection was accepted, nil for normalize (barenewline.go).
+	bareLF *bareLFRule
 	// greet is the listener's greet_pause when the connection was
 	// accepted.
 	greet *greetPause
@@ -127,7 +127,7 @@ func newConn(l *listener, raw net.Conn) *conn {
 		tlsRequired:      l.tlsRequired.Load(),
 		hideClient:       l.hideClient.Load(),
 		authSender:       l.authSender.Load(),
-		rejectBareLF:     l.rejectBareLF.Load(),
+		bareLF:           l.bareLF.Load(),
 		forbidPipelining: l.forbidPipelining.Load(),
 		greet:            l.greet.Load(),
 		banner:           *l.banner.Load(),

@@ -40,8 +40,9 @@ type listener struct {
 	hideClient atomic.Bool
 	// authSender is received_auth_user, taken and changed so too.
 	authSender atomic.Bool
-	// rejectBareLF is bare_newline = "reject", taken and changed so too.
-	rejectBareLF atomic.Bool
+	// bareLF is bare_newline = "reject" with its reject code and
+	// exclusions (nil: normalize), taken and changed so too.
+	bareLF atomic.Pointer[bareLFRule]
 	// proxy is proxy_protocol and proxy_timeout, taken and changed so too.
 	proxy atomic.Pointer[proxyTrust]
 	// xclient is xclient_hosts, which each XCLIENT and EHLO asks as it
@@ -84,13 +85,13 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 
 // take makes lc's tls_required, received, received_auth_user,
 // proxy_protocol, proxy_timeout, xclient_hosts, the greet_pause settings,
-// banner, reject_footer, forbid_unauth_pipelining and bare_newline the
-// listener's, and certs (unless nil) what its TLS serves: at its start,
-// and at a reload that keeps its socket (SetListeners).
+// banner, reject_footer, forbid_unauth_pipelining and the bare_newline
+// settings the listener's, and certs (unless nil) what its TLS serves:
+// at its start, and at a reload that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
 	l.forbidPipelining.Store(lc.ForbidsUnauthPipelining())
-	l.rejectBareLF.Store(lc.RejectsBareNewline())
+	l.bareLF.Store(newBareLFRule(lc))
 	l.hideClient.Store(lc.Received.HidesClient())
 	l.authSender.Store(lc.ReceivedAuthUser)
 	l.proxy.Store(newProxyTrust(lc))

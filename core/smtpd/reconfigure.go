@@ -23,7 +23,8 @@ type ListenerChanges struct {
 // reload (a changed tls_certs list too); a changed tls_required, received,
 // received_auth_user, proxy_protocol, proxy_timeout, greet_pause,
 // greet_pause_skip, greet_pause_banner, banner, reject_footer,
-// forbid_unauth_pipelining or bare_newline applies to the connections it accepts from
+// forbid_unauth_pipelining, bare_newline, bare_newline_reject_code or
+// bare_newline_exclusions applies to the connections it accepts from
 // then on, a changed xclient_hosts to the
 // next EHLO and XCLIENT of every connection.
 // A new one is bound and served. One that is gone (or changed) stops accepting at once
@@ -159,8 +160,8 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 // tls_required, received, received_auth_user, proxy_protocol,
 // proxy_timeout, xclient_hosts, greet_pause, greet_pause_skip,
 // greet_pause_banner, banner, reject_footer, forbid_unauth_pipelining,
-// bare_newline and tls_certs, which a running listener takes without a
-// new socket.
+// bare_newline, bare_newline_reject_code, bare_newline_exclusions and
+// tls_certs, which a running listener takes without a new socket.
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
@@ -172,7 +173,7 @@ func findListener(ls []*listener, lc config.Listener) *listener {
 		cfg.GreetPause, cfg.GreetPauseSkip, cfg.GreetPauseBanner = lc.GreetPause, lc.GreetPauseSkip, lc.GreetPauseBanner
 		cfg.Banner, cfg.RejectFooter = lc.Banner, lc.RejectFooter
 		cfg.ForbidUnauthPipelining = lc.ForbidUnauthPipelining
-		cfg.BareNewline = lc.BareNewline
+		cfg.BareNewline, cfg.BareNewlineRejectCode, cfg.BareNewlineExclusions = lc.BareNewline, lc.BareNewlineRejectCode, lc.BareNewlineExclusions
 		cfg.TLSCerts = lc.TLSCerts // a kept listener's files are read again anyway
 		if reflect.DeepEqual(cfg, lc) {
 			return l
