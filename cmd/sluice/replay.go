@@ -123,6 +123,9 @@ func cmdReplay(args []string, w, logw io.Writer) error {
 	fmt.Fprintln(w)
 	printTrace(w, res.Trace)
 	fmt.Fprintf(w, "outcome: %s", res.Outcome)
+	if res.Stage != "" {
+		fmt.Fprintf(w, " by stage %s", res.Stage) // as the trace's outcome says it
+	}
 	switch {
 	case res.Reply != "" && res.Hook != "":
 		fmt.Fprintf(w, " at %s: %s", res.Hook, res.Reply)

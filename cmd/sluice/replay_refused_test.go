@@ -29,7 +29,7 @@ json = '{"data": {"bad": {"action": "reject", "code": 550, "enhanced": "5.7.1", 
 	}{
 		{"bad news", "bob@example.net", "outcome: reject at data: 550 5.7.1 bad subject\n--- message refused (reject): it would not be queued; as the stages saw it ---\n", true},
 		{"later please", "bob@example.net", "outcome: tempfail at data: 451 4.7.1 not now\n--- message refused (tempfail): it would not be queued; as the stages saw it ---\n", true},
-		{"drop it", "bob@example.net", "outcome: discard\n--- message discarded (answered 250): it would not be queued; as the stages saw it ---\n", true},
+		{"drop it", "bob@example.net", "outcome: discard by stage judge\n--- message discarded (answered 250): it would not be queued; as the stages saw it ---\n", true},
 		{"hello", "nobody@example.net", "outcome: reject at rcpt: no recipient accepted: nobody@example.net: 550 5.1.1 no such user\n--- message refused at rcpt: it would not be received or queued ---\n", false},
 	} {
 		writeFile(t, msg, "From: alice@example.org\nSubject: "+tc.subject+"\n\nhi\n")

@@ -105,10 +105,7 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 		tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
 		return o.Reply
 	}
-	if a, stage := ps.Disposition(); a == o.Action && stage != "" {
-		// Which stage set the message aside (or dropped it): with a
-		// quarantine the later stages were asked too, so the last
-		// trace entry need not be its.
+	if stage := decidedBy(ps, o); stage != "" {
 		outcome += " by stage " + stage
 	}
 	tx.Body = msg.Bytes()
@@ -139,6 +136,21 @@ func (pp pipelinePolicy) Data(ctx context.Context, info *smtpd.SessionInfo, tx *
 	}
 	tx.Trace, _ = json.Marshal(pipeline.Trace{ID: tx.Envelope.ID, Entries: ps.Trace(), Outcome: outcome})
 	return nil
+}
+
+// decidedBy is the stage that decided o, the data hook's outcome, when
+// it is a discard or quarantine (decided at any hook): with a quarantine
+// the first stage that set the message aside, since the later stages
+// were asked too and the last trace entry need not be its; "" for any
+// other outcome. The trace's outcome and sluice replay name it.
+func decidedBy(ps *pipeline.Session, o pipeline.Outcome) string {
+	if o.Reply != nil {
+		return ""
+	}
+	if a, stage := ps.Disposition(); a == o.Action {
+		return stage
+	}
+	return ""
 }
 
 // runData runs the data hook over body, a received message under our

@@ -32,9 +32,12 @@ type ReplayOptions struct {
 }
 
 // ReplayResult is what the pipeline did: the trace, the outcome, and the
-// message and envelope as the stages left them.
+// message and envelope as the stages left them. Stage is the stage that
+// decided a discard or quarantine outcome, as the trace's outcome names
+// it ("quarantine by stage NAME").
 type ReplayResult struct {
 	Outcome  string                `json:"outcome"`
+	Stage    string                `json:"stage,omitempty"`
 	Reply    string                `json:"reply,omitempty"`
 	Hook     sdk.Hook              `json:"stopped_at,omitempty"`
 	Envelope sdk.Envelope          `json:"envelope"`
@@ -161,10 +164,12 @@ func Replay(ctx context.Context, c *config.Config, raw []byte, opt ReplayOptions
 	var o pipeline.Outcome
 	msg, o = runData(ctx, s, replayID, c.Hostname, body)
 	res = finish(sdk.HookData, o)
-	if o.OK() && len(res.Envelope.Rcpts) == 0 {
+	res.Stage = decidedBy(s, o)
+	if o.OK() && len(res.Envelope.Rcpts) == 0 && o.Action != sdk.ActionDiscard {
 		// The stages removed every recipient: the listener discards the
-		// message (pipelinePolicy.Data), quarantined or not.
-		res.Outcome = sdk.ActionDiscard.String()
+		// message (pipelinePolicy.Data), quarantined or not, no stage's
+		// decision.
+		res.Outcome, res.Stage = sdk.ActionDiscard.String(), ""
 	}
 	return res, nil
 }
