@@ -45,7 +45,7 @@ func cmdCheckConfig(args []string, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "%s: ok\n", *path)
-	for _, warn := range append(res.Warnings, policyTimeWarnings(c)...) {
+	for _, warn := range res.Warnings {
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	for _, l := range c.Listeners {

@@ -24,9 +24,9 @@ func pfPolicyTriesOf() *pfPolicyTries {
 	return &pfPolicyTries{
 		b: b,
 		from: map[string]string{
-			"timeout":     policyStageTimeout(b.Timeout) + " (Postfix's default)",
+			"timeout":     policy.TimeoutText(b.Timeout) + " (Postfix's default)",
 			"try_limit":   fmt.Sprint(b.TryLimit) + " (Postfix's default)",
-			"retry_delay": policyStageTimeout(b.RetryDelay) + " (Postfix's default)",
+			"retry_delay": policy.TimeoutText(b.RetryDelay) + " (Postfix's default)",
 		},
 	}
 }
@@ -60,6 +60,6 @@ func (t *pfPolicyTries) set(name, from, text string, d time.Duration, n int) {
 func (t *pfPolicyTries) write(b *strings.Builder) {
 	from := fmt.Sprintf("the whole call, which the stage's timeout bounds: try_limit %s tries of timeout %s, retry_delay %s apart, %s, "+
 		"Postfix's wait for the server before default_action answers, and a moment for the stage to answer it; "+
-		"the default 5s would cut a slow server's tries short", t.from["try_limit"], t.from["timeout"], t.from["retry_delay"], policyStageTimeout(t.b.Tries()))
-	kv(b, from, "timeout", tomlStr(policyStageTimeout(t.b.StageTimeout(1))))
+		"the default 5s would cut a slow server's tries short", t.from["try_limit"], t.from["timeout"], t.from["retry_delay"], policy.TimeoutText(t.b.Tries()))
+	kv(b, from, "timeout", tomlStr(policy.TimeoutText(t.b.StageTimeout(1))))
 }

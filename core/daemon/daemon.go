@@ -185,7 +185,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: d.minFree.Load,
 		MaxRecipients: func() int { return int(d.mailRcpts.Load()) }}))
 	close(d.mailReady)
-	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
+	for _, w := range configWarnings(c, g.pipe) {
 		d.log.Warn(w)
 	}
 	d.names = &clientNames{log: d.log}

@@ -127,7 +127,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		// Checked above: only a file changed since can get here.
 		err = errors.Join(err, aerr)
 	}
-	for _, w := range append(softBounceWarnings(c), authWarnings(c, g.pipe)...) {
+	for _, w := range configWarnings(c, g.pipe) {
 		d.log.Warn(w)
 	}
 	if dopt != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -383,6 +384,7 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		}
 		_ = s.Close()
 	}
+	res.Warnings = append(res.Warnings, policyTimeWarnings(c)...)
 	return res, nil
 }
 
@@ -405,6 +407,13 @@ func noHooksWarning(sc config.Stage) string {
 	return fmt.Sprintf("stage %s: plugin %s declares no hooks, so it is never called "+
 		"(with the Go SDK: is a hook method's signature the interface's, e.g. sdk.DataHook's? "+
 		"methods on *T need sdk.Serve(&T{}), not sdk.Serve(T{}))", sc.Name, sc.Plugin)
+}
+
+// configWarnings are the warnings about c the daemon logs at start and
+// at each reload, p its pipeline: those Check gives but for the stages'
+// declared hooks (a plugin's start logs its own).
+func configWarnings(c *config.Config, p *pipeline.Pipeline) []string {
+	return slices.Concat(softBounceWarnings(c), authWarnings(c, p), policyTimeWarnings(c))
 }
 
 // authWarnings names the listeners that require AUTH while nothing can

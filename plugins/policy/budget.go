@@ -55,6 +55,24 @@ func (b Budget) StageTimeout(requests int) time.Duration {
 	return add(times(need, requests-1), x)
 }
 
+// TimeoutText is a stage timeout of at least d as a config writes it:
+// in whole seconds, or milliseconds under one ("202s", "300ms"). What
+// import-postfix writes, and what check-config and the daemon's warning
+// ask for.
+func TimeoutText(d time.Duration) string {
+	ceil := func(unit time.Duration) time.Duration {
+		n := d / unit
+		if d%unit != 0 {
+			n++
+		}
+		return n
+	}
+	if d < time.Second {
+		return (ceil(time.Millisecond) * time.Millisecond).String()
+	}
+	return fmt.Sprintf("%ds", ceil(time.Second))
+}
+
 // Fits says whether a stage timeout of t gives every try of requests
 // requests its time.
 func (b Budget) Fits(t time.Duration, requests int) bool {

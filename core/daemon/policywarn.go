@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"encoding/json"
@@ -17,9 +17,10 @@ import (
 // meant (a site that would rather defer in 5s than hold the client
 // 201s), but one written from Postfix's settings would give a slow
 // server (policyd-spf's DNS, a busy postfwd) less time and fewer tries
-// than Postfix did, silently: a warning, as check-config's others are
-// about what is valid but probably not meant. The plugin is not told its
-// stage's timeouts, so check-config holds them against its config.
+// than Postfix did, silently: a warning, which check-config prints and
+// the daemon logs at start and at each reload, as its others about what
+// is valid but probably not meant. The plugin is not told its stage's
+// timeouts, so the config is held against its own.
 func policyTimeWarnings(c *config.Config) []string {
 	var out []string
 	for _, s := range c.Stages {
@@ -32,7 +33,7 @@ func policyTimeWarnings(c *config.Config) []string {
 		}
 		n, err := policy.NeedsOf(js)
 		if err != nil {
-			continue // the plugin refused it already
+			continue // the plugin refuses it itself
 		}
 		for _, h := range []struct {
 			key      string
@@ -53,24 +54,8 @@ func policyTimeWarnings(c *config.Config) []string {
 				"try_limit %d tries of timeout %s, retry_delay %s apart, %s%s, Postfix's wait before default_action answers; "+
 				"the stage answers default_action to a slow server sooner, after fewer tries. %s = %q holds them "+
 				"(import-postfix writes that), or lower the [stage.config] timeout or try_limit",
-				s.Name, h.key, h.t, n.TryLimit, n.Timeout, n.RetryDelay, n.Tries(), twice, h.key, policyStageTimeout(n.StageTimeout(h.requests))))
+				s.Name, h.key, h.t, n.TryLimit, n.Timeout, n.RetryDelay, n.Tries(), twice, h.key, policy.TimeoutText(n.StageTimeout(h.requests))))
 		}
 	}
 	return out
-}
-
-// policyStageTimeout is a stage timeout of at least d, as a config
-// writes it: in whole seconds, or milliseconds under one.
-func policyStageTimeout(d time.Duration) string {
-	ceil := func(unit time.Duration) time.Duration {
-		n := d / unit
-		if d%unit != 0 {
-			n++
-		}
-		return n
-	}
-	if d < time.Second {
-		return (ceil(time.Millisecond) * time.Millisecond).String()
-	}
-	return fmt.Sprintf("%ds", ceil(time.Second))
 }
