@@ -85,7 +85,7 @@ type Config struct {
 	// part ("+", or "+-"); empty turns detail handling off. Lookups try the
 	// full address, then the address without its detail.
 	DetailSeparator string `json:"detail_separator"`
-	// StripDetail delivers alice+news@ as alice@.
+	// StripDetail delivers alice+news@ as alice@; it needs DetailSeparator.
 	StripDetail bool `json:"strip_detail"`
 	// Hostname is the LHLO/EHLO name of probes (default "localhost").
 	Hostname string `json:"hostname"`
@@ -192,6 +192,11 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	var c Config
 	if err := cfg.Decode(&c); err != nil {
 		return fmt.Errorf("route: %w", err)
+	}
+	if c.StripDetail && c.DetailSeparator == "" {
+		// Without a separator no address has a detail: strip_detail
+		// would do nothing, and alice+news@ stay unknown.
+		return errors.New(`route: strip_detail = true: it needs detail_separator, the characters that start a detail ("+", as Postfix's recipient_delimiter)`)
 	}
 	p.sep, p.strip, p.helo = c.DetailSeparator, c.StripDetail, c.Hostname
 	p.local, p.localTold = localDomains()

@@ -248,6 +248,7 @@ func TestConfigErrors(t *testing.T) {
 		`{"aliases": {"a@b.test": []}}`,
 		`{"aliases": {"a@b.test": ["not-an-address"]}}`,
 		`{"probe_timeout": "soon"}`,
+		`{"strip_detail": true}`, // no detail_separator: it would strip nothing
 		`{"colour": "blue"}`,
 	} {
 		if _, err := sdktest.Start(t, &Plugin{}, cfg); err == nil {
@@ -271,7 +272,7 @@ func TestDeclaresRcptHeadersOnlyDataDeliverAndBounce(t *testing.T) {
 		{`{"always_bcc": "archive@example.org"}`, []sdk.Hook{sdk.HookRcpt, sdk.HookData}},
 		{`{"rules": [{"match": "example.org", "transport": "lmtp:unix:/run/lmtp"}]}`, all},
 		{`{"aliases": {"postmaster@example.org": ["admin@example.net"]}}`, noDeliver},
-		{`{"strip_detail": true}`, noDeliver},
+		{`{"detail_separator": "+", "strip_detail": true}`, noDeliver},
 	} {
 		h := sdktest.New(t, &Plugin{}, tc.cfg)
 		if got := h.Info().Hooks; !slices.Equal(got, tc.want) {
