@@ -91,6 +91,8 @@ func TestUserErrors(t *testing.T) {
 		// A password is never an argument.
 		{"pw\n", []string{"user", "add", "alice", "pw", "-f", file}, "usage: sluice user"},
 		{"pw\n", []string{"user", "add", "a:b", "-f", file}, "may not hold ':'"},
+		// [auth.senders]' "*" is every user: no user may have the name.
+		{"pw\n", []string{"user", "add", "*", "-f", file}, `user name "*" is [auth.senders]' every user`},
 		{"", []string{"user", "del", "nobody", "-f", file}, "no user nobody"},
 		{"", []string{"user", "rename", "x", "-f", file}, "usage: sluice user"},
 	} {

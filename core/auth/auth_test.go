@@ -93,6 +93,9 @@ func TestUsersFileFormat(t *testing.T) {
 		{"\nalice:plain\n", "users:2: user alice: unsupported password hash"},
 		{"alice:" + a + "\nalice:" + b + "\n", "users:2: user alice listed twice"},
 		{"al ice:" + a + "\n", "users:1: user name"},
+		// "*" is [auth.senders]' every user: a user of that name would
+		// have its entries apply to everyone.
+		{"*:" + a + "\n", `users:1: user name "*"`},
 	} {
 		if _, err := ParseUsers("users", []byte(tc.src)); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want %q", tc.src, err, tc.want)

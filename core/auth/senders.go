@@ -43,7 +43,7 @@ func (s *Senders) ParseSenders(file string, data []byte) error {
 		if !ok {
 			return fmt.Errorf("%s:%d: want \"user: address, @domain, …\"", file, n)
 		}
-		if err := ValidName(user); err != nil {
+		if err := ValidName(user); err != nil && user != everyUser {
 			return fmt.Errorf("%s:%d: %v", file, n, err)
 		}
 		for p := range strings.SplitSeq(list, ",") {

@@ -67,10 +67,16 @@ func LoadUsers(path string) (*Users, error) {
 }
 
 // ValidName checks a user name: not empty, at most 255 bytes, no ":",
-// white space or control characters.
+// white space or control characters, and not "*", which [auth.senders]
+// takes for every user: a user of that name, in a users file or a
+// Dovecot answer, would have what the site lists for itself be everyone's
+// (an [auth.senders] "*" written for that one user).
 func ValidName(name string) error {
 	if name == "" || len(name) > 255 {
 		return errors.New("user name must be 1 to 255 bytes")
+	}
+	if name == everyUser {
+		return errors.New(`user name "*" is [auth.senders]' every user, no user's name`)
 	}
 	for _, r := range name {
 		if r == ':' || r <= ' ' || r == 0x7f {
