@@ -25,6 +25,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	})
 	// Move every vector, so each family has a series to lint.
 	m.ConnOpened("mx")
+	m.ConnClosed("mx", CloseTimeout)
 	m.ProxyHeaderRefused("mx", "timeout")
 	m.EarlyTalker("mx")
 	m.BareNewline("mx", BareNormalized)

@@ -112,6 +112,7 @@ type Metrics struct {
 
 	connsTotal   *prometheus.CounterVec
 	connsOpen    *prometheus.GaugeVec
+	connsClosed  *prometheus.CounterVec
 	proxyRefused *prometheus.CounterVec
 	earlyTalkers *prometheus.CounterVec
 	pipelining   *prometheus.CounterVec
@@ -155,6 +156,10 @@ func New(p Providers) *Metrics {
 		connsOpen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_smtp_connections_open", Help: "SMTP connections open now, by listener."},
 			[]string{"listener"}),
+		connsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_smtp_connections_closed_total",
+			Help: "SMTP connections closed, by listener and reason: client_quit, client_hangup (closed or reset without QUIT), timeout (command_timeout, data_timeout, min_data_rate), too_many_errors (max_errors), too_many_messages (max_messages_per_connection), connection_limit (max_connections, max_connections_per_ip, connection_rate_per_ip), stage (a stage's 421 or 521, or its refusal at connect), shutdown, early_talker (greet_pause), pipelining (forbid_unauth_pipelining), bare_newline (a bare LF refused with 521), proxy (a PROXY header refused), tls (a failed TLS handshake) or protocol (a command line over max_line_length, a BDAT without a valid size)."},
+			[]string{"listener", "reason"}),
 		proxyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_proxy_headers_refused_total",
 			Help: "Connections from a trusted proxy (proxy_protocol) closed for their PROXY header, by listener and reason (timeout, closed, malformed, too_long, checksum)."},
@@ -225,7 +230,7 @@ func New(p Providers) *Metrics {
 			[]string{"stage", "hook", "action"}),
 	}
 	m.reg.MustRegister(
-		m.connsTotal, m.connsOpen, m.proxyRefused, m.earlyTalkers, m.pipelining, m.bareNewlines, m.authAttempts, m.transactions, m.recipients, m.queueCommit,
+		m.connsTotal, m.connsOpen, m.connsClosed, m.proxyRefused, m.earlyTalkers, m.pipelining, m.bareNewlines, m.authAttempts, m.transactions, m.recipients, m.queueCommit,
 		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
 		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
@@ -255,12 +260,39 @@ func (m *Metrics) ConnOpened(listener string) {
 	m.connsOpen.WithLabelValues(l).Inc()
 }
 
-// ConnClosed is ConnOpened's pair, called once when the connection ends.
-func (m *Metrics) ConnClosed(listener string) {
+// CloseReason is why an SMTP connection ended: who ended it, and for
+// what. A closed set, so that an alert on clients being cut off (a
+// stage's 421s, timeouts, the error limit) needs no log search; never
+// anything the client sent.
+type CloseReason string
+
+// Reasons a connection ends.
+const (
+	CloseQuit            CloseReason = "client_quit"       // QUIT, answered 221
+	CloseHangup          CloseReason = "client_hangup"     // closed or reset by the client without QUIT
+	CloseTimeout         CloseReason = "timeout"           // command_timeout, data_timeout, min_data_rate: 421 4.4.2
+	CloseTooManyErrors   CloseReason = "too_many_errors"   // max_errors (max_junk_commands past it): 421 4.7.0
+	CloseTooManyMessages CloseReason = "too_many_messages" // max_messages_per_connection: 421 4.7.0
+	CloseConnLimit       CloseReason = "connection_limit"  // max_connections, per IP, connection rate: 421 for a greeting
+	CloseStage           CloseReason = "stage"             // a stage's or milter's 421 or 521, or its refusal at connect
+	CloseShutdown        CloseReason = "shutdown"          // a stop, or a reload dropping the listener: 421 4.3.2
+	CloseEarlyTalker     CloseReason = "early_talker"      // greet_pause: 554 5.5.0
+	ClosePipelining      CloseReason = "pipelining"        // forbid_unauth_pipelining: 554 5.5.0
+	CloseBareNewline     CloseReason = "bare_newline"      // a bare LF refused with bare_newline_reject_code 521
+	CloseProxy           CloseReason = "proxy"             // a PROXY header refused (not a proxy's health check)
+	CloseTLS             CloseReason = "tls"               // a failed TLS handshake, implicit or after STARTTLS
+	CloseProtocol        CloseReason = "protocol"          // a command line over max_line_length, BDAT without a valid size
+)
+
+// ConnClosed is ConnOpened's pair, called once when the connection ends,
+// and counts why it ended.
+func (m *Metrics) ConnClosed(listener string, reason CloseReason) {
 	if m == nil {
 		return
 	}
-	m.connsOpen.WithLabelValues(m.names.value(listener)).Dec()
+	l := m.names.value(listener)
+	m.connsOpen.WithLabelValues(l).Dec()
+	m.connsClosed.WithLabelValues(l, string(reason)).Inc()
 }
 
 // ProxyHeaderRefused counts a connection from a trusted proxy closed for

@@ -44,7 +44,7 @@ func TestCountersAndHistograms(t *testing.T) {
 	m := New(Providers{})
 	m.ConnOpened("mx")
 	m.ConnOpened("mx")
-	m.ConnClosed("mx")
+	m.ConnClosed("mx", CloseStage)
 	m.Transaction("mx", Accepted, "")
 	m.Transaction("mx", Rejected, "stage:spf")
 	m.Transaction("mx", Tempfailed, "queue_error")
@@ -64,6 +64,7 @@ func TestCountersAndHistograms(t *testing.T) {
 	wantLines(t, body,
 		`sluice_smtp_connections_total{listener="mx"} 2`,
 		`sluice_smtp_connections_open{listener="mx"} 1`,
+		`sluice_smtp_connections_closed_total{listener="mx",reason="stage"} 1`,
 		`sluice_smtp_transactions_total{listener="mx",outcome="accepted",reason=""} 1`,
 		`sluice_smtp_transactions_total{listener="mx",outcome="rejected",reason="stage:spf"} 1`,
 		`sluice_smtp_transactions_total{listener="mx",outcome="tempfailed",reason="queue_error"} 1`,
@@ -149,7 +150,7 @@ func TestScrapeTimeProviders(t *testing.T) {
 func TestNilMetricsIsNoop(t *testing.T) {
 	var m *Metrics
 	m.ConnOpened("mx")
-	m.ConnClosed("mx")
+	m.ConnClosed("mx", CloseStage)
 	m.Transaction("mx", Accepted, "")
 	m.Recipient("mx", Rejected, "x")
 	m.AuthAttempt("submission", "PLAIN", AuthLocked)

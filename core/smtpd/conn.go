@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/internal/rejectfooter"
 )
@@ -63,6 +65,14 @@ type conn struct {
 	waitCtx     context.Context
 	cancelWaits context.CancelFunc
 	waitsOver   bool
+
+	// closedBy is why the connection ends, once known (closeAs): the
+	// reason its close is counted under (closereason.go).
+	closedBy atomic.Pointer[metrics.CloseReason]
+	// pausing: greet_pause is reading, under a deadline that is no
+	// timeout of the session's. Set and read on the admitting goroutine,
+	// before go-smtp has the connection.
+	pausing bool
 
 	// ipKey is the clientKey the connection counts under in Server.perIP,
 	// once counted (ipCounted); guarded by Server.mu. A connection from a
@@ -295,6 +305,7 @@ func (c *conn) endSession() {
 	c.inTxn = false
 	if c.closing && !c.saidGoodbye {
 		c.saidGoodbye = true
+		c.closeAs(metrics.CloseShutdown) // a session under TLS after STARTTLS ends here
 		c.stopReading()
 	}
 }
@@ -320,6 +331,7 @@ func (c *conn) sayGoodbye() {
 		return // a Reset of a command read before reading stopped comes here again
 	}
 	c.saidGoodbye = true
+	c.closeAs(metrics.CloseShutdown)
 	if c.teased {
 		// A 421 cannot follow a 220- line (RFC 5321 §4.2.1): the pause,
 		// woken by the end of its read, ends the greeting and says it.

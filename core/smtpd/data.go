@@ -46,6 +46,9 @@ func (s *session) Data(r io.Reader) error {
 	data, ends, err := s.readData(r, buf, &held)
 	if err == nil && ends.found() {
 		data, rep, err = s.bareLineEnds(id, &info, &ends, buf, data, &held)
+		if rep != nil && closesSession(rep) {
+			s.conn.closeAs(metrics.CloseBareNewline) // bare_newline_reject_code = 521
+		}
 	}
 	aborted := false
 	switch {
@@ -79,6 +82,7 @@ func (s *session) Data(r io.Reader) error {
 			rep = s.srv.minDataRate()
 		}
 		s.end(tx) // answered here: the close's reset aborts nothing
+		s.conn.closeAs(metrics.CloseTimeout)
 		s.abort(rep)
 		aborted = true
 	case err != nil:

@@ -46,9 +46,13 @@ func (s *Server) greeting(sc *smtp.Conn) string {
 
 // replyLines is go-smtp's ReplyLines: the footer after a 4xx or 5xx.
 // Every reply passes here, so one that is not footed returns before the
-// enhanced code is formatted: a clean session's 250s cost nothing.
+// enhanced code is formatted: a clean session's 250s cost nothing. It
+// also notes the replies that end the connection (noteReply).
 func (s *Server) replyLines(sc *smtp.Conn, code int, ec smtp.EnhancedCode, lines []string) []string {
 	c := connOf(sc)
+	if c != nil {
+		c.noteReply(code, lines)
+	}
 	if c == nil || !c.foots(code) {
 		return lines
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/internal/netlist"
 )
@@ -100,7 +101,9 @@ func (l *listener) pause(c *conn, nc net.Conn, since time.Time) bool {
 		return false
 	}
 	buf := make([]byte, earlyTalkRead)
+	c.pausing = true
 	n, err := nc.Read(buf)
+	c.pausing = false
 	if n > 0 {
 		l.earlyTalker(c, nc, buf[:n])
 		return false
@@ -136,6 +139,7 @@ func (l *listener) writeBanner(c *conn, nc net.Conn) bool {
 	c.teased = !closing
 	c.mu.Unlock()
 	if closing {
+		c.closeAs(metrics.CloseShutdown)
 		_ = nc.Close()
 		return false
 	}
@@ -162,6 +166,7 @@ func (l *listener) endTeaser(c *conn, nc net.Conn) bool {
 	if !closing {
 		return true
 	}
+	c.closeAs(metrics.CloseShutdown)
 	if teased {
 		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = io.WriteString(nc, "220 "+greetingText(l.srv.cfg.Hostname, c.banner)+"\r\n"+c.wire(&reply.ShuttingDown))
@@ -180,6 +185,7 @@ func (l *listener) earlyTalker(c *conn, nc net.Conn, got []byte) {
 	sent, soft := l.srv.softLogged(&earlyTalk)
 	r := greetingRefusal(sent)
 	l.srv.metrics.EarlyTalker(l.cfg.Name)
+	c.closeAs(metrics.CloseEarlyTalker)
 	// The handler quotes the input, its control bytes escaped.
 	shown := got[:min(len(got), earlyTalkShown)]
 	attrs := append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...),

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 	"github.com/sluice-mta/sluice/internal/rejectfooter"
 )
@@ -138,7 +139,7 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	// TLS from the first byte (RFC 8314 §3.3), so go-smtp sees a tls.Conn
 	// and does not offer it there.
 	srv.TLSConfig = l.tls
-	srv.ErrorLog = errorLog{s.log.With("listener", l.cfg.Name)}
+	srv.ErrorLog = errorLog{log: s.log.With("listener", l.cfg.Name), srv: s}
 	// AUTH is offered only under TLS (RFC 8314 §3, RFC 4954 §4), but the
 	// session decides that itself (AuthMechanisms is empty in the clear), so
 	// that AUTH in the clear gets RFC 4954's 538 5.7.11 rather than
@@ -284,6 +285,7 @@ func (l *listener) admit(c *conn, limit *reply.Reply) {
 		h, closed := l.handoff, l.closed
 		l.mu.Unlock()
 		if closed {
+			c.closeAs(metrics.CloseShutdown)
 			_ = nc.Close()
 			return
 		}
@@ -315,11 +317,12 @@ func (l *listener) handshake(c *conn, tc *tls.Conn) bool {
 		// its read) is no client's, and goes to debug as a PROXY
 		// header's does.
 		c.mu.Lock()
-		level := slog.LevelInfo
+		level, reason := slog.LevelInfo, metrics.CloseTLS
 		if c.closing {
-			level = slog.LevelDebug
+			level, reason = slog.LevelDebug, metrics.CloseShutdown
 		}
 		c.mu.Unlock()
+		c.closeAs(reason) // unless the client left, or stalled, first
 		l.srv.log.Log(context.Background(), level, "TLS handshake failed", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "detail", err.Error())...)
 		_ = tc.Close()
 		return false
@@ -330,6 +333,7 @@ func (l *listener) handshake(c *conn, tc *tls.Conn) bool {
 
 // limitRefused logs a connection refused for a connection limit.
 func (l *listener) limitRefused(c *conn, limit *reply.Reply) {
+	c.closeAs(metrics.CloseConnLimit)
 	l.srv.log.Warn("connection refused", append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", limit.String())...)
 }
 
@@ -341,6 +345,7 @@ func (l *listener) connectRefusal(c *conn) *reply.Reply {
 	if r == nil {
 		return nil
 	}
+	c.closeAs(metrics.CloseStage)
 	sent, soft := l.srv.softLogged(r)
 	r = greetingRefusal(sent)
 	l.srv.log.Info("connection refused", append(append(append([]any{"listener", l.cfg.Name}, clientAttrs(&c.info)...), "reply", r.Error()), soft...)...)

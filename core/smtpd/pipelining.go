@@ -7,6 +7,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"golang.org/x/sys/unix"
+
+	"github.com/sluice-mta/sluice/core/metrics"
 )
 
 // forbid_unauth_pipelining is Postfix 3.9's smtpd_forbid_unauth_pipelining:
@@ -51,6 +53,7 @@ func (s *Server) outOfTurn(sc *smtp.Conn, cmd string, ahead []byte) *smtp.SMTPEr
 	// The handler quotes the input, its control bytes escaped.
 	attrs = append(attrs, "after", cmd, "bytes", len(ahead), "input", string(shown), "reply", sent.String())
 	s.log.Info("improper command pipelining", append(attrs, soft...)...)
+	c.closeAs(metrics.ClosePipelining)
 	return toSMTP(&earlyTalk).(*smtp.SMTPError)
 }
 

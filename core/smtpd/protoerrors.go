@@ -6,6 +6,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -26,6 +27,7 @@ func (s *session) ProtocolError(code int, ec smtp.EnhancedCode, msg string) *smt
 		return nil
 	}
 	s.logReject("protocol", tooManyErrors.With(limitReason(code, ec, msg)))
+	s.conn.closeAs(metrics.CloseTooManyErrors)
 	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
 }
 
@@ -39,6 +41,7 @@ func (s *Server) connErrors(sc *smtp.Conn, code int, ec smtp.EnhancedCode, msg s
 	}
 	s.log.Info("rejected", "stage", "protocol", "listener", c.info.Listener,
 		"client", c.info.Client.Addr().String(), "reply", tooManyErrors.With(limitReason(code, ec, msg)).Error())
+	c.closeAs(metrics.CloseTooManyErrors)
 	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
 }
 
@@ -56,6 +59,7 @@ func (s *Server) junkCommand(sc *smtp.Conn, cmd string) *smtp.SMTPError {
 	}
 	s.log.Info("rejected", "stage", "protocol", "listener", c.info.Listener,
 		"client", c.info.Client.Addr().String(), "reply", tooManyErrors.With("max_junk_commands, then max_errors, at "+cmd).Error())
+	c.closeAs(metrics.CloseTooManyErrors)
 	return toSMTP(&tooManyErrors).(*smtp.SMTPError)
 }
 

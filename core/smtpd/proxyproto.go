@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/internal/netlist"
 )
 
@@ -284,6 +285,14 @@ func (l *listener) proxyRefused(c *conn, err error) {
 	var pe *proxyError
 	if !errors.As(err, &pe) {
 		pe = &proxyError{reason: proxyClosed, detail: err.Error()}
+	}
+	switch {
+	case closing:
+		c.closeAs(metrics.CloseShutdown)
+	case pe.quiet:
+		c.closeAs(metrics.CloseHangup) // a health check
+	default:
+		c.closeAs(metrics.CloseProxy)
 	}
 	if closing || pe.quiet {
 		l.srv.log.Debug("PROXY header refused", "listener", l.cfg.Name, "proxy", c.info.Client.Addr().String(), "reason", pe.detail)

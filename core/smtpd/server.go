@@ -297,6 +297,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.cancel()
 		s.mu.Lock()
 		for c := range s.conns {
+			c.closeAs(metrics.CloseShutdown)
 			_ = c.Conn.Close() // the session's own Close untracks it
 		}
 		s.mu.Unlock()
@@ -434,7 +435,7 @@ func (s *Server) countClient(c *conn, full bool) *reply.Reply {
 }
 
 func (s *Server) untrack(c *conn) {
-	s.metrics.ConnClosed(c.info.Listener)
+	s.metrics.ConnClosed(c.info.Listener, c.closeReason())
 	if s.policy != nil {
 		s.policy.Close(&c.info)
 	}

@@ -175,6 +175,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return nil
 	case fatal:
 		s.logReject("mail", r, "from", from)
+		s.conn.closeAs(metrics.CloseTooManyMessages)
 		s.hangup(r)
 		return toSMTP(r)
 	}
@@ -225,6 +226,7 @@ func (s *session) mail(from string, opts *smtp.MailOptions) (r *reply.Reply, fat
 		return r, false
 	}
 	if !s.conn.beginTxn() {
+		s.conn.closeAs(metrics.CloseShutdown) // go-smtp closes after the 421
 		return &reply.ShuttingDown, false
 	}
 	s.tx = &txn{from: from, opts: *opts}
@@ -397,8 +399,15 @@ func (s *session) countRefusal(stage string, r *reply.Reply) error {
 	}
 	if max := s.srv.lim().MaxErrors; max >= 0 && s.conn.countError() > max {
 		s.logReject(stage, tooManyErrors.With("max_errors"))
+		s.conn.closeAs(metrics.CloseTooManyErrors)
 		s.hangup(&tooManyErrors)
 		return toSMTP(&tooManyErrors)
+	}
+	if closesSession(r) {
+		// go-smtp closes the connection after it. The listener's own
+		// 421s (Shutdown's) noted their reason first: this one is a
+		// stage's, a milter's or an access table's.
+		s.conn.closeAs(metrics.CloseStage)
 	}
 	return toSMTP(r)
 }

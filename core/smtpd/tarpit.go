@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluice-mta/sluice/core/metrics"
 )
 
 // The error tarpit is Postfix's smtpd_soft_error_limit (10) and
@@ -77,6 +79,7 @@ func (c *conn) tarpit(errs int, isErr bool) bool {
 	_, noticeOut := c.shutdownBegun()
 	if gone.Load() || noticeOut {
 		if gone.Load() {
+			c.closeAs(metrics.CloseHangup)
 			c.srv.log.Debug("hung up in the error tarpit", append([]any{"listener", c.info.Listener}, clientAttrs(&c.info)...)...)
 		}
 		// go-smtp's write of the reply fails, and it ends the session;

@@ -1,0 +1,279 @@
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/metrics"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// closedWith waits (bounded) for sluice_smtp_connections_closed_total to
+// hold exactly want, by "listener reason": the server counts a close on
+// its own goroutine, which a hang-up reaches after the client is gone.
+func closedWith(t *testing.T, m *metrics.Metrics, want map[string]float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := counts(t, m, "sluice_smtp_connections_closed_total", "listener", "reason")
+		if maps.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connections closed %v, want %v", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// Each way a session ends is counted under its reason in
+// sluice_smtp_connections_closed_total, once a connection: the
+// client's QUIT and hang-up (in the clear, and under TLS, where the
+// close_notify alert ends the stream), the command and data timeouts'
+// 421, a stage's 421 or 521 (at RCPT, at connect in place of the
+// greeting), max_errors, Shutdown's 421, max_messages_per_connection,
+// max_connections, greet_pause, forbid_unauth_pipelining, a bare LF
+// refused with 521 (bare_newline_reject_code), go-smtp's own close after a
+// command line over max_line_length, a failed STARTTLS handshake, and a
+// hang-up in the error tarpit. No label holds what the client sent.
+func TestConnectionsClosedByReason(t *testing.T) {
+	stageAt := func(hook string, r reply.Reply) func(*Options) {
+		return func(o *Options) { o.Policy = &hookPolicy{hook: hook, r: &r} }
+	}
+	tlsOpt, clientTLS := withSTARTTLS(t)
+	for _, tc := range []struct {
+		name   string
+		opts   []func(*Options)
+		client func(t *testing.T, h *harness)
+		want   map[string]float64
+	}{
+		{"quit", nil, func(t *testing.T, h *harness) {
+			c, err := smtp.Dial(h.addr("mx"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Hello("client.test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Quit(); err != nil {
+				t.Fatal(err)
+			}
+		}, map[string]float64{"mx client_quit": 1}},
+
+		{"hangup", nil, func(t *testing.T, h *harness) {
+			d := h.dial()
+			d.ehlo()
+			d.envelope("b@example.org")
+			_ = d.c.Close()
+		}, map[string]float64{"mx client_hangup": 1}},
+
+		{"hangup under TLS", []func(*Options){tlsOpt}, func(t *testing.T, h *harness) {
+			d := h.dialTLS("mx", clientTLS)
+			d.ehlo()
+			_ = d.c.Close() // close_notify, then FIN
+		}, map[string]float64{"mx client_hangup": 1}},
+
+		{"command timeout", []func(*Options){withLimits(func(l *config.Limits) { l.CommandTimeout.Duration = 200 * time.Millisecond })},
+			func(t *testing.T, h *harness) {
+				d := h.dial()
+				d.expect("421 4.4.2 Idle timeout, bye bye")
+				d.expectClosed()
+			}, map[string]float64{"mx timeout": 1}},
+
+		{"data timeout", []func(*Options){withLimits(func(l *config.Limits) { l.DataTimeout.Duration = 200 * time.Millisecond })},
+			func(t *testing.T, h *harness) {
+				d := h.dial()
+				d.ehlo()
+				d.envelope("b@example.org")
+				d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+				d.send("Subject: slow")
+				d.expect("421 4.4.2 Timeout waiting for data, closing connection")
+				d.expectClosed()
+			}, map[string]float64{"mx timeout": 1}},
+
+		{"stage 421 at rcpt", []func(*Options){stageAt("rcpt", reply.Reply{Code: 421, Enhanced: [3]int{4, 7, 0}, Text: "go away"})},
+			func(t *testing.T, h *harness) {
+				d := h.dial()
+				d.ehlo()
+				d.envelope()
+				d.cmd("RCPT TO:<b@example.org>", "421 4.7.0 go away")
+				d.expectClosed()
+			}, map[string]float64{"mx stage": 1}},
+
+		{"stage 521 at connect", []func(*Options){stageAt("connect", reply.Reply{Code: 521, Enhanced: [3]int{5, 7, 1}, Text: "nope"})},
+			func(t *testing.T, h *harness) {
+				d := dialConn(t, h.addr("mx"))
+				d.expect("521 5.7.1 nope")
+				d.expectClosed()
+			}, map[string]float64{"mx stage": 1}},
+
+		{"stage 554 at connect, then QUIT", []func(*Options){stageAt("connect", reply.Reply{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "not you"})},
+			func(t *testing.T, h *harness) {
+				d := dialConn(t, h.addr("mx"))
+				d.expect("554 5.7.1 not you")
+				d.cmd("QUIT", "221 2.0.0 Bye")
+				d.expectClosed()
+			}, map[string]float64{"mx stage": 1}},
+
+		{"too many errors", []func(*Options){withLimits(func(l *config.Limits) { l.MaxErrors = 1 })},
+			func(t *testing.T, h *harness) {
+				d := h.dial()
+				d.ehlo()
+				d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
+				d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
+				d.cmd("RCPT TO:<y@elsewhere.example>", "421 4.7.0 Too many errors, closing connection")
+				d.expectClosed()
+			}, map[string]float64{"mx too_many_errors": 1}},
+
+		{"too many messages", []func(*Options){withLimits(func(l *config.Limits) { l.MaxMessagesPerConnection = 0 })},
+			func(t *testing.T, h *harness) {
+				d := h.dial()
+				d.ehlo()
+				d.cmd("MAIL FROM:<a@example.org>", "421 4.7.0 Too many messages in one session, reconnect to send more")
+				d.expectClosed()
+			}, map[string]float64{"mx too_many_messages": 1}},
+
+		{"connection limit", []func(*Options){withLimits(func(l *config.Limits) { l.MaxConnections = 1 })},
+			func(t *testing.T, h *harness) {
+				first := h.dial()
+				second := dialConn(t, h.addr("mx"))
+				second.expect("421 4.4.5 Too many connections, try again later")
+				second.expectClosed()
+				first.cmd("QUIT", "221 2.0.0 Bye")
+				first.expectClosed()
+			}, map[string]float64{"mx connection_limit": 1, "mx client_quit": 1}},
+
+		{"pipelining", []func(*Options){withPipelining(true)}, func(t *testing.T, h *harness) {
+			d := h.dial()
+			d.raw("HELO bot.example\r\nMAIL FROM:<a@example.org>\r\n")
+			d.expect(outOfSync)
+			d.expectClosed()
+		}, map[string]float64{"mx pipelining": 1}},
+
+		{"bare LF refused with 521", []func(*Options){withBareNewlineRule(521, nil)}, func(t *testing.T, h *harness) {
+			d := h.dial()
+			d.ehlo()
+			d.envelope("b@example.org")
+			d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+			d.raw("Subject: x\r\n\r\nbare\nLF\r\n.\r\n")
+			d.expect("521 5.5.2 Message contains bare CR or LF, not allowed (RFC 5321 section 2.3.8)")
+			d.expectClosed()
+		}, map[string]float64{"mx bare_newline": 1}},
+
+		{"line too long", nil, func(t *testing.T, h *harness) {
+			d := h.dial()
+			d.send("NOOP " + strings.Repeat("x", 1200))
+			d.expect("500 5.5.2 Too long line, closing connection")
+			d.expectClosed()
+		}, map[string]float64{"mx protocol": 1}},
+
+		{"STARTTLS handshake failure", []func(*Options){tlsOpt}, func(t *testing.T, h *harness) {
+			d := h.dial()
+			d.ehlo()
+			d.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
+			d.raw("this is no ClientHello\r\n")
+			d.expectClosed()
+		}, map[string]float64{"mx tls": 1}},
+
+		{"early talker", []func(*Options){withGreetPause(longPause)}, func(t *testing.T, h *harness) {
+			d := dialConn(t, h.addr("mx"))
+			d.raw("EHLO bot.example\r\n")
+			d.expect(banner, refusedEarly)
+			d.expectClosed()
+		}, map[string]float64{"mx early_talker": 1}},
+
+		// The pause's read runs out, as it should: no timeout of the
+		// session's.
+		{"greet_pause waited out, then QUIT", []func(*Options){withGreetPause(50 * time.Millisecond)}, func(t *testing.T, h *harness) {
+			d := dialConn(t, h.addr("mx"))
+			d.expect(banner, greeting)
+			d.cmd("QUIT", "221 2.0.0 Bye")
+			d.expectClosed()
+		}, map[string]float64{"mx client_quit": 1}},
+
+		{"shutdown", nil, func(t *testing.T, h *harness) {
+			d := h.dial()
+			d.ehlo()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := h.srv.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			d.expect("421 4.3.2 Service shutting down, try again later")
+			d.expectClosed()
+		}, map[string]float64{"mx shutdown": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := metrics.New(metrics.Providers{})
+			h := start(t, append([]func(*Options){func(o *Options) { o.Metrics = m }}, tc.opts...)...)
+			tc.client(t, h)
+			closedWith(t, m, tc.want)
+		})
+	}
+}
+
+// A client that hangs up while the error tarpit holds its reply is
+// counted as one gone, not as the limit or the refusal it was waiting
+// for.
+func TestConnectionsClosedTarpitHangup(t *testing.T) {
+	m := metrics.New(metrics.Providers{})
+	w := newTarpitWaits(true)
+	h := start(t, withTarpit(w), func(o *Options) { o.Metrics = m })
+	d := provokeWait(t, h, w)
+	_ = d.c.Close()
+	waitEnded(t, w, "the client's hang-up")
+	closedWith(t, m, map[string]float64{"mx client_hangup": 1})
+}
+
+// go-smtp closes the connection after the replies goSMTPClosing names
+// and tells no one else: were its text to change, those closes would be
+// counted as hang-ups. A BDAT without a valid size is one of them.
+func TestConnectionsClosedProtocol(t *testing.T) {
+	for _, tc := range []struct{ send, want string }{
+		{"BDAT", "501 5.5.4 Missing chunk size argument, closing connection"},
+		{"BDAT x LAST", "501 5.5.4 Malformed size argument, closing connection"},
+		{"BDAT 99999999999 LAST", "552 5.3.4 Max message size exceeded, closing connection"},
+	} {
+		t.Run(tc.send, func(t *testing.T) {
+			m := metrics.New(metrics.Providers{})
+			h := start(t, func(o *Options) { o.Metrics = m })
+			d := h.dial()
+			d.ehlo()
+			d.envelope("b@example.org")
+			d.cmd(tc.send, tc.want)
+			d.expectClosed()
+			closedWith(t, m, map[string]float64{"mx protocol": 1})
+		})
+	}
+	for text := range goSMTPClosing {
+		if !strings.HasSuffix(text, ", closing connection") {
+			t.Errorf("goSMTPClosing holds %q", text)
+		}
+	}
+}
+
+// A failed handshake on an implicit-TLS listener (submissions) is
+// counted as tls; one the client leaves in the middle is its hang-up.
+func TestConnectionsClosedImplicitTLS(t *testing.T) {
+	m := metrics.New(metrics.Providers{})
+	sub, _ := withSubmission(t, config.KindSubmissions)
+	h := start(t, sub, func(o *Options) { o.Metrics = m })
+	d := dialConn(t, h.addr("sub"))
+	d.raw("EHLO client.test\r\n")
+	d.expectClosed()
+	closedWith(t, m, map[string]float64{"sub tls": 1})
+
+	// A ClientHello cut short, then the client gone.
+	d = dialConn(t, h.addr("sub"))
+	tc := tls.Client(d.c, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the handshake is cut short
+	go func() { _ = tc.Handshake() }()
+	_ = d.c.Close()
+	closedWith(t, m, map[string]float64{"sub tls": 1, "sub client_hangup": 1})
+}
