@@ -201,6 +201,12 @@ type Listener struct {
 	// Postfix's smtpd_tls_security_level = encrypt). RFC 3207 forbids it
 	// on a publicly-referenced server: it is for partners and internal hops.
 	TLSRequired bool `toml:"tls_required"`
+	// Auth = false keeps an smtp listener from offering AUTH, which it
+	// does under TLS once a user database, a Dovecot or an auth hook is
+	// configured: an MX that takes no logins, as maddy's port 25 and
+	// Postfix's smtpd_sasl_auth_enable = no (AuthOff). nil: offered; a
+	// submission listener always offers it.
+	Auth *bool `toml:"auth"`
 	// MilterDaemonName is the {daemon_name} macro milters get for this
 	// listener's sessions, as Postfix's milter_macro_daemon_name set per
 	// service in master.cf (opendkim's "MTA ORIGINATING"); empty: the

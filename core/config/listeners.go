@@ -48,6 +48,9 @@ func (c *Config) validateListeners(f finder) error {
 		if l.Kind != KindSMTP && l.TLSCert == "" {
 			return f.err("listener", i, "kind", fmt.Sprintf("a %s listener needs tls_cert and tls_key", l.Kind))
 		}
+		if l.AuthOff() && l.Kind != KindSMTP {
+			return f.err("listener", i, "auth", fmt.Sprintf("a %s listener takes mail only after AUTH: auth = false would leave it taking none", l.Kind))
+		}
 		switch {
 		case l.TLSRequired && l.Kind == KindSubmissions:
 			return f.err("listener", i, "tls_required", "a submissions listener is TLS from the first byte: tls_required has nothing to require")

@@ -24,8 +24,12 @@ var _ smtp.AuthSession = (*session)(nil)
 
 // authOffered reports whether this listener offers AUTH once under TLS:
 // always on the submission kinds, on "smtp" when a user database, a
-// Dovecot or an auth hook is configured.
+// Dovecot or an auth hook is configured and the listener's auth is not
+// false.
 func (s *session) authOffered() bool {
+	if s.info.Kind == config.KindSMTP && s.conn.l.noAuth.Load() {
+		return false
+	}
 	if s.info.Kind != config.KindSMTP || s.srv.users() != nil || s.srv.auth.Load().dovecot != nil {
 		return true
 	}

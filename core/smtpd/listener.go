@@ -39,6 +39,9 @@ type listener struct {
 	forbidPipelining atomic.Bool
 	// hideClient is received = "hide-client", taken and changed so too.
 	hideClient atomic.Bool
+	// noAuth is auth = false, taken and changed so too, and read at
+	// each EHLO and AUTH.
+	noAuth atomic.Bool
 	// authSender is received_auth_user, taken and changed so too.
 	authSender atomic.Bool
 	// bareLF is bare_newline = "reject" with its reject code and
@@ -84,13 +87,14 @@ func newListener(s *Server, lc config.Listener) (*listener, error) {
 	return l, nil
 }
 
-// take makes lc's tls_required, received, received_auth_user,
+// take makes lc's tls_required, auth, received, received_auth_user,
 // proxy_protocol, proxy_timeout, xclient_hosts, the greet_pause settings,
 // banner, reject_footer, forbid_unauth_pipelining and the bare_newline
 // settings the listener's, and certs (unless nil) what its TLS serves:
 // at its start, and at a reload that keeps its socket (SetListeners).
 func (l *listener) take(lc config.Listener, certs *certSet) {
 	l.tlsRequired.Store(lc.TLSRequired)
+	l.noAuth.Store(lc.AuthOff())
 	l.forbidPipelining.Store(lc.ForbidsUnauthPipelining())
 	l.bareLF.Store(newBareLFRule(lc))
 	l.hideClient.Store(lc.Received.HidesClient())

@@ -157,7 +157,7 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 }
 
 // findListener returns the running listener configured as lc, but for
-// tls_required, received, received_auth_user, proxy_protocol,
+// tls_required, auth, received, received_auth_user, proxy_protocol,
 // proxy_timeout, xclient_hosts, greet_pause, greet_pause_skip,
 // greet_pause_banner, banner, reject_footer, forbid_unauth_pipelining,
 // bare_newline, bare_newline_reject_code, bare_newline_exclusions and
@@ -165,7 +165,7 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 func findListener(ls []*listener, lc config.Listener) *listener {
 	for _, l := range ls {
 		cfg := l.cfg
-		cfg.TLSRequired = lc.TLSRequired
+		cfg.TLSRequired, cfg.Auth = lc.TLSRequired, lc.Auth
 		cfg.Received, cfg.ReceivedAuthUser = lc.Received, lc.ReceivedAuthUser
 		cfg.MilterDaemonName = lc.MilterDaemonName // the milter stages' business, not the socket's
 		cfg.ProxyProtocol, cfg.ProxyTimeout = lc.ProxyProtocol, lc.ProxyTimeout
