@@ -347,15 +347,8 @@ func (im *importer) relayNetworks() error {
 		entries = append(entries, e)
 	}
 	for _, e := range entries {
-		// Postfix writes IPv6 networks in brackets: [::1]/128.
-		n := e
-		if strings.HasPrefix(n, "[") {
-			if i := strings.IndexByte(n, ']'); i > 0 {
-				n = n[1:i] + n[i+1:]
-			}
-		}
-		var pf config.Prefix // as core/config reads relay_networks
-		if err := pf.UnmarshalText([]byte(n)); err != nil {
+		n, ok := pfNetwork(e)
+		if !ok {
 			bad = append(bad, e)
 			continue
 		}
@@ -367,6 +360,26 @@ func (im *importer) relayNetworks() error {
 	im.relayNets = nets
 	kv(&im.top, "mynetworks", "relay_networks", tomlStrs(nets))
 	return nil
+}
+
+// pfNetwork is a mynetworks-style entry (mynetworks,
+// smtpd_authorized_xclient_hosts, smtpd_forbid_bare_newline_exclusions)
+// as core/config reads a network (relay_networks, xclient_hosts,
+// bare_newline_exclusions): an address or a CIDR network, IPv6 in
+// Postfix's brackets ([2001:db8::]/32) or not. ok is false for anything
+// else: a host name, a file, a table, an !exclusion.
+func pfNetwork(e string) (string, bool) {
+	n := e
+	if strings.HasPrefix(n, "[") {
+		if i := strings.IndexByte(n, ']'); i > 0 {
+			n = n[1:i] + n[i+1:]
+		}
+	}
+	var pf config.Prefix
+	if err := pf.UnmarshalText([]byte(n)); err != nil {
+		return "", false
+	}
+	return n, true
 }
 
 func (im *importer) topLevelFlags() {

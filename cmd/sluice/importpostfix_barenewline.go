@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/sluice-mta/sluice/core/config"
 )
 
 // Postfix's bare-newline parameters (3.9; backported to 3.5.23–3.8.4
@@ -210,21 +208,4 @@ func pfShownEmpty(v string) string {
 		return "(empty: no client spared)"
 	}
 	return v
-}
-
-// pfNetwork is a mynetworks-style entry as config reads a network: an
-// address or a CIDR network, IPv6 in Postfix's brackets or not
-// ([2001:db8::]/32). ok is false for anything else.
-func pfNetwork(e string) (string, bool) {
-	n := e
-	if strings.HasPrefix(n, "[") {
-		if i := strings.IndexByte(n, ']'); i > 0 {
-			n = n[1:i] + n[i+1:]
-		}
-	}
-	var pf config.Prefix
-	if err := pf.UnmarshalText([]byte(n)); err != nil {
-		return "", false
-	}
-	return n, true
 }

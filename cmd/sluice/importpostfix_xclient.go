@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-
-	"github.com/sluice-mta/sluice/core/config"
 )
 
 // xclientHosts is a service's listeners' xclient_hosts and where it came
@@ -24,14 +22,8 @@ func (im *importer) xclientHosts(s pfService, where string) (nets []string, from
 	value, from := im.smtpdOption(s, param)
 	var bad []string
 	for _, e := range pfList(value) {
-		n := e
-		if strings.HasPrefix(n, "[") {
-			if i := strings.IndexByte(n, ']'); i > 0 {
-				n = n[1:i] + n[i+1:]
-			}
-		}
-		var pf config.Prefix // as core/config reads xclient_hosts
-		if err := pf.UnmarshalText([]byte(n)); err != nil {
+		n, ok := pfNetwork(e)
+		if !ok {
 			bad = append(bad, e)
 			continue
 		}
