@@ -12,6 +12,14 @@ import (
 // keeps failing instead of hammering it.
 var backingOff = reply.Reply{Code: 451, Enhanced: [3]int{4, 4, 5}, Text: "Destination is in backoff after repeated failures, will retry"}
 
+// backoffStarted is tryAddr's word that the destination went into backoff
+// while the attempt waited for a connection slot: nothing was dialled.
+type backoffStarted struct{ until time.Time }
+
+func (e *backoffStarted) Error() string {
+	return "destination in backoff until " + e.until.UTC().Format(time.RFC3339)
+}
+
 // backoffs tracks, per destination key, consecutive all-temporary
 // attempts and the time before which the destination is not tried.
 type backoffs struct {
@@ -78,8 +86,12 @@ func (b *backoffs) reset() {
 // server answered, or one said 421), it counts a failure; a 421, the
 // opt.BackoffAfter'th failure in a row, or any failure right after a
 // backoff starts a backoff twice as long as the previous one. Recipients
-// deferred one by one by a server that answered count nothing. It returns
-// the new backoff's end, or zero.
+// deferred one by one by a server that answered count nothing, and so
+// does a failure while a backoff runs: no attempt starts then, so it is
+// one that was under way when the backoff began (one of per_destination
+// connections a rate-limiting server answered 421 at once), and is the
+// same failure again, not a reason to double the backoff each time. It
+// returns the new backoff's end, or zero.
 func (b *backoffs) record(key string, now time.Time, res map[string]outcome, site, saw421 bool, opt Routing) time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -93,6 +105,10 @@ func (b *backoffs) record(key string, now time.Time, res map[string]outcome, sit
 		return time.Time{}
 	}
 	st := b.m[key]
+	if st != nil && now.Before(st.until) {
+		st.last = now
+		return time.Time{}
+	}
 	if st == nil {
 		if len(b.m) >= b.nextSweep {
 			b.sweep(now, opt.forgetAfter())

@@ -69,6 +69,10 @@ type hop struct {
 	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
 	authFile string // AUTH credentials (see ParseRoute)
 	source   Source // the local addresses to bind (source.go)
+	// backoffKey is the key of the destination the hop serves in the
+	// backoff table: an attempt that waited for a connection slot looks
+	// there again before it dials (tryAddr).
+	backoffKey string
 }
 
 // group sorts pending recipients into destinations in order of first

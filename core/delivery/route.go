@@ -111,6 +111,9 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	if final != nil {
 		return all(*final), "", false
 	}
+	for i := range hops {
+		hops[i].backoffKey = d.key
+	}
 	if d.route.Kind != RouteLMTP {
 		// LMTP leaves from the kernel's choice: Postfix's LMTP client has
 		// its own lmtp_bind_address, which smtp_bind_address does not
@@ -197,6 +200,15 @@ hosts:
 			}
 			tried[key] = true
 			res, err := a.tryAddr(ctx, m, body, h, addr, d.rcpts, a.recipientLimit(d))
+			if be := (*backoffStarted)(nil); errors.As(err, &be) {
+				// The destination went into backoff while this attempt
+				// waited for a connection slot: skipped, as one that
+				// found it in backoff (deliverTo), its recipients keeping
+				// their attempt count and last reply.
+				o := temporary(backingOff.With(d.name + " until " + be.until.UTC().Format(time.RFC3339)).Error())
+				o.skipped = true
+				return all(o), "", false
+			}
 			lim.note(err == nil || res != nil)
 			if err == nil {
 				// The server that answered decides the backoff: a 421
@@ -540,6 +552,16 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 			}
 			maps.Copy(all, res)
 			return all, nil
+		}
+		if err == nil && s == nil && waited && all == nil && h.backoffKey != "" {
+			// per_destination made it wait, and meanwhile an attempt
+			// under way may have put the destination into backoff (a
+			// server answering each of its connections 421): the
+			// attempts queued behind them do not dial it each in turn.
+			if until, in := a.rt.backoff.blocked(h.backoffKey, a.clock()); in {
+				a.pool.drop(key, nil)
+				return nil, &backoffStarted{until: until}
+			}
 		}
 		if err == nil && s == nil {
 			if s, err = a.connect(ctx, h, addr, key); err != nil {

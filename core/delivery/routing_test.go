@@ -603,6 +603,7 @@ func TestBackoffAfterRepeatedTemporaryFailures(t *testing.T) {
 	if until := b.record("x", now, temp, true, false, opt); !until.Equal(now.Add(2 * time.Minute)) {
 		t.Fatalf("failure after backoff: until %v, want twice as long", until)
 	}
+	now = now.Add(2 * time.Minute)
 	if until := b.record("x", now, temp, true, false, opt); !until.Equal(now.Add(3 * time.Minute)) {
 		t.Fatalf("until %v, want capped at BackoffMax", until)
 	}
