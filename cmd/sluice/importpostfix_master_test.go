@@ -76,6 +76,43 @@ func TestParseMasterJoinedOptions(t *testing.T) {
 	}
 }
 
+// A daemon's options end at its first other argument, as Postfix's
+// GETOPT ("+" first, no permuting) ends them: the -oi of a pipe(8)
+// service's "argv=/usr/sbin/sendmail -oi …" (SpamAssassin's content
+// filter) is sendmail's, and a -o after "--" or after the argv is no
+// Postfix option either, so none is listed as one.
+func TestParseMasterOptionsEndAtFirstArgument(t *testing.T) {
+	const master = "smtp inet n - y - - smtpd\n  -o content_filter=spamassassin\n" +
+		"spamassassin unix - n n - - pipe\n" +
+		"  -o syslog_name=postfix/sa user=debian-spamd argv=/usr/bin/spamc -f -e /usr/sbin/sendmail -oi -f ${sender} ${recipient}\n" +
+		"filter unix - n n - - pipe -v -- -o x=1\n"
+	services := parseMaster([]byte(master))
+	if len(services) != 3 {
+		t.Fatalf("services = %+v", services)
+	}
+	for i, want := range []struct{ opts, args string }{
+		{"content_filter", ""},
+		{"syslog_name", "user=debian-spamd argv=/usr/bin/spamc -f -e /usr/sbin/sendmail -oi -f ${sender} ${recipient}"},
+		{"", "-v -- -o x=1"},
+	} {
+		s := services[i]
+		if got := strings.Join(s.optOrder, " "); got != want.opts || len(s.opts) != len(s.optOrder) {
+			t.Errorf("%s: options %q, want %q", s.name, s.opts, want.opts)
+		}
+		if got := strings.Join(s.args, " "); got != want.args {
+			t.Errorf("%s: args %q, want %q", s.name, got, want.args)
+		}
+	}
+	dir := writePostfix(t, "postfix", map[string]string{"main.cf": "myhostname = mx.example.org\n", "master.cf": master})
+	out, err := importPostfix(dir, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "spamassassin -o syslog_name=postfix/sa") || strings.Contains(out, "-o i=") || strings.Contains(out, "-o x=") {
+		t.Errorf("want only -o syslog_name listed of the pipe services':\n%s", out)
+	}
+}
+
 // Without a master.cf the listener's comment says so, not "master.cf:0".
 func TestImportPostfixNoMasterCF(t *testing.T) {
 	dir := writePostfix(t, "postfix", map[string]string{"main.cf": "myhostname = mx.example.org\n"})

@@ -379,7 +379,10 @@ type pfService struct {
 // the args, in the short form (-o name=value), joined to its option as
 // the daemons' getopt(3) takes it too (-oname=value), or Postfix 3.0's
 // long one (-o { name = value }: white space after "{", around "=" and
-// before "}" ignored, white space within the value kept).
+// before "}" ignored, white space within the value kept). As that getopt
+// (Postfix's GETOPT, "+" first: no permuting), the options end at the
+// first argument that is none: a pipe(8) service's "user=… argv=sendmail
+// -oi …" has no -o.
 func parseMaster(data []byte) []pfService {
 	var out []pfService
 	for _, l := range pfLogicalLines(data) {
@@ -389,21 +392,27 @@ func parseMaster(data []byte) []pfService {
 		}
 		s := pfService{name: f[0], typ: f[1], chroot: f[4], command: f[7], opts: map[string]string{}, used: map[string]bool{}, line: l.line}
 		args := f[8:]
+		opts := true // until the first argument that is no option
 		for i := 0; i < len(args); i++ {
-			if opt, n := pfMasterOption(args[i:]); n > 0 {
-				arg, long := pfUnbrace(opt)
-				k, v, _ := strings.Cut(arg, "=")
-				if long {
-					k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+			if opts {
+				if opt, n := pfMasterOption(args[i:]); n > 0 {
+					arg, long := pfUnbrace(opt)
+					k, v, _ := strings.Cut(arg, "=")
+					if long {
+						k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+					}
+					if _, ok := s.opts[k]; !ok {
+						s.optOrder = append(s.optOrder, k)
+					}
+					s.opts[k] = v // the last -o of a name wins, as in Postfix
+					i += n - 1
+					continue
 				}
-				if _, ok := s.opts[k]; !ok {
-					s.optOrder = append(s.optOrder, k)
-				}
-				s.opts[k] = v // the last -o of a name wins, as in Postfix
-				i += n - 1
-				continue
 			}
-			arg, _ := pfUnbrace(args[i])
+			arg, _ := pfUnbrace(args[i]) // "{ -v }" is -v, as master(8) passes it
+			if len(arg) < 2 || arg[0] != '-' || arg == "--" {
+				opts = false // the command's own arguments from here
+			}
 			s.args = append(s.args, arg)
 		}
 		out = append(out, s)
