@@ -3,7 +3,8 @@ package smtpd
 import (
 	"errors"
 	"net"
-	"strings"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/metrics"
 	"github.com/sluice-mta/sluice/core/reply"
@@ -19,7 +20,8 @@ import (
 // whatever follows (the client's QUIT after a 554 greeting, the end of
 // reading Shutdown causes) notes nothing more. What the client does is
 // seen on the socket: a read or write that fails (Read, Write), the 221
-// go-smtp answers QUIT with (replyCode). A connection closed with no
+// go-smtp answers QUIT with (noteReply), a failed STARTTLS go-smtp tells
+// of (startTLSFailed). A connection closed with no
 // reason noted was closed by its client: under TLS the close_notify
 // alert that ends the stream is read as data, so the socket's read does
 // not fail.
@@ -104,30 +106,13 @@ func (c *conn) noteReply(code int, lines []string) {
 // 421 (RFC 5321 §3.8) and 521 (RFC 7504 §3).
 func closesSession(r *reply.Reply) bool { return r.Code == 421 || r.Code == 521 }
 
-// starttlsFailed is go-smtp's log line of a failed STARTTLS handshake,
-// before the client's address (third_party/go-smtp conn.go
-// handleStartTLS), the only word the server gets of it: go-smtp then
-// closes the connection.
-const starttlsFailed = "STARTTLS handshake with "
-
-// tlsFailed notes the failed STARTTLS handshake msg, go-smtp's log line,
-// reports: the connection is found by its peer's address, as go-smtp
-// names it (the socket's, a proxy's for a client a PROXY header named).
-func (s *Server) tlsFailed(msg string) {
-	rest, ok := strings.CutPrefix(msg, starttlsFailed)
-	if !ok {
-		return
-	}
-	addr, _, ok := strings.Cut(rest, ": ")
-	if !ok {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.Conn.RemoteAddr().String() == addr {
-			c.closeAs(metrics.CloseTLS)
-			return
-		}
+// startTLSFailed is go-smtp's StartTLSFailed: a STARTTLS handshake
+// failed after the 220 (RFC 3207 §4.2), and go-smtp closes the
+// connection. Told on the connection itself: its log line names it only
+// by the peer's address, which two connections can share. A client that
+// left or stalled in the handshake noted its reason first (Read).
+func (s *Server) startTLSFailed(sc *smtp.Conn, _ error) {
+	if c := connOf(sc); c != nil {
+		c.closeAs(metrics.CloseTLS)
 	}
 }

@@ -3,12 +3,16 @@ package smtpd
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"maps"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/sys/unix"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/metrics"
@@ -276,4 +280,96 @@ func TestConnectionsClosedImplicitTLS(t *testing.T) {
 	go func() { _ = tc.Handshake() }()
 	_ = d.c.Close()
 	closedWith(t, m, map[string]float64{"sub tls": 1, "sub client_hangup": 1})
+}
+
+// A failed STARTTLS handshake is counted on its own connection, whatever
+// other connection its client has open: two at once from 127.0.0.1 to
+// the same listener, and a pair from one address and port to two
+// listeners, as a proxy's connections can be (Linux gives a connect the
+// same ephemeral port towards another destination). go-smtp named the
+// failure only in a log line, by peer address.
+func TestConnectionsClosedTLSFailureAmongPeers(t *testing.T) {
+	tlsOpt, _ := withSTARTTLS(t)
+	second := func(o *Options) {
+		l := o.Config.Listeners[0]
+		l.Name = "mx2"
+		o.Config.Listeners = append(o.Config.Listeners, l)
+	}
+	m := metrics.New(metrics.Providers{})
+	h := start(t, tlsOpt, second, func(o *Options) { o.Metrics = m })
+
+	// fail runs a STARTTLS that fails on a, while b, open beside it
+	// from the same address, ends with QUIT.
+	fail := func(a, b *dialog) {
+		t.Helper()
+		a.expect("220 mx.test ESMTP")
+		b.expect("220 mx.test ESMTP")
+		a.ehlo()
+		b.ehlo()
+		a.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
+		a.raw("this is no ClientHello\r\n")
+		a.expectClosed()
+		b.cmd("QUIT", "221 2.0.0 Bye")
+		b.expectClosed()
+	}
+
+	fail(dialConn(t, h.addr("mx")), dialConn(t, h.addr("mx")))
+	closedWith(t, m, map[string]float64{"mx tls": 1, "mx client_quit": 1})
+
+	// One source address and port towards both listeners: SO_REUSEADDR
+	// (and SO_REUSEPORT, which BSD wants) lets two sockets bind it.
+	reuse := func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+			if serr == nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}
+		})
+		return errors.Join(err, serr)
+	}
+	const rounds = 8 // the log line's match picked one of the pair at random
+	for range rounds {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, Control: reuse}
+		ca, err := d.Dial("tcp", h.addr("mx"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ca.Close() })
+		d.LocalAddr = ca.LocalAddr()
+		cb, err := d.Dial("tcp", h.addr("mx2"))
+		if err != nil {
+			t.Skipf("no second connection from %v: %v", ca.LocalAddr(), err)
+		}
+		t.Cleanup(func() { _ = cb.Close() })
+		fail(newDialog(t, ca), newDialog(t, cb))
+	}
+	closedWith(t, m, map[string]float64{"mx tls": 1 + rounds, "mx client_quit": 1, "mx2 client_quit": rounds})
+}
+
+// A connection from a trusted proxy is counted once, under what ended it:
+// a refused PROXY header (malformed, or late) as proxy, a health check's
+// empty connection as a hang-up, and a client the header named as any
+// other, its per-IP limit included.
+func TestConnectionsClosedProxy(t *testing.T) {
+	m := metrics.New(metrics.Providers{})
+	h := start(t, withProxy(200*time.Millisecond, "127.0.0.1/32"),
+		withLimits(func(l *config.Limits) { l.MaxConnectionsPerIP = 1 }), func(o *Options) { o.Metrics = m })
+	for _, send := range []string{"EHLO client.test\r\n", "PROXY TCP4 198.51.100.7 "} {
+		d := newDialog(t, dialFrom(t, "127.0.0.1", h.addr("mx")))
+		d.raw(send)
+		d.expectClosed()
+	}
+	_ = dialFrom(t, "127.0.0.1", h.addr("mx")).Close() // a health check
+	closedWith(t, m, map[string]float64{"mx proxy": 2, "mx client_hangup": 1})
+
+	hdr := []byte("PROXY TCP4 198.51.100.1 192.0.2.25 40000 25\r\n")
+	first := h.proxied(hdr)
+	over := newDialog(t, dialFrom(t, "127.0.0.1", h.addr("mx")))
+	over.raw(string(hdr))
+	over.expect("421 4.7.0 Too many connections from your address, try again later")
+	over.expectClosed()
+	first.cmd("QUIT", "221 2.0.0 Bye")
+	first.expectClosed()
+	closedWith(t, m, map[string]float64{"mx proxy": 2, "mx client_hangup": 1, "mx connection_limit": 1, "mx client_quit": 1})
 }

@@ -143,7 +143,8 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	// TLS from the first byte (RFC 8314 §3.3), so go-smtp sees a tls.Conn
 	// and does not offer it there.
 	srv.TLSConfig = l.tls
-	srv.ErrorLog = errorLog{log: s.log.With("listener", l.cfg.Name), srv: s}
+	srv.ErrorLog = errorLog{s.log.With("listener", l.cfg.Name)}
+	srv.StartTLSFailed = s.startTLSFailed
 	// AUTH is offered only under TLS (RFC 8314 §3, RFC 4954 §4), but the
 	// session decides that itself (AuthMechanisms is empty in the clear), so
 	// that AUTH in the clear gets RFC 4954's 538 5.7.11 rather than

@@ -8,20 +8,13 @@ import (
 
 // errorLog routes go-smtp's internal messages to slog: a recovered panic is
 // an error, a failed TLS handshake info; other connection trouble (a
-// reset, a client gone) is debug. A failed STARTTLS handshake is noted
-// as its connection's close reason too (srv, when set: tlsFailed).
-type errorLog struct {
-	log *slog.Logger
-	srv *Server
-}
+// reset, a client gone) is debug.
+type errorLog struct{ log *slog.Logger }
 
 func (e errorLog) Printf(format string, v ...any) { e.emit(fmt.Sprintf(format, v...)) }
 func (e errorLog) Println(v ...any)               { e.emit(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
 
 func (e errorLog) emit(msg string) {
-	if e.srv != nil && strings.HasPrefix(msg, starttlsFailed) {
-		e.srv.tlsFailed(msg)
-	}
 	if strings.Contains(msg, "panic") {
 		e.log.Error("smtp", "detail", msg)
 		return

@@ -1277,6 +1277,9 @@ func (c *Conn) handleStartTLS(arg string) {
 		// fix: v0.25.1 wrote a plaintext 550 and kept the session, with
 		// its pre-STARTTLS state, going in the clear.
 		c.server.ErrorLog.Printf("STARTTLS handshake with %v: %v", c.conn.RemoteAddr(), err)
+		if f := c.server.StartTLSFailed; f != nil {
+			f(c, err)
+		}
 		c.Close()
 		return
 	}

@@ -77,6 +77,13 @@ type Server struct {
 	// Sluice's copy (pipelining.go).
 	OutOfTurn func(c *Conn, cmd string, ahead []byte) *SMTPError
 
+	// StartTLSFailed, when set, is told of a STARTTLS handshake that
+	// failed (after the 220, RFC 3207 §4.2), with its error, before the
+	// connection is closed: ErrorLog's line names the connection only by
+	// its peer's address, which two connections can share (a proxy's to
+	// two listeners). Added in Sluice's copy (SLUICE.md).
+	StartTLSFailed func(c *Conn, err error)
+
 	// Limits, when set, is asked at each EHLO (LHLO) for the LIMITS
 	// parameter to advertise (RFC 9422, "RCPTMAX=100 MAILMAX=10"), ""
 	// for none, in place of the RCPTMAX that MaxRecipients advertises:

@@ -64,6 +64,55 @@ func TestServerStartTLSHandshakeFailure(t *testing.T) {
 	}
 }
 
+// StartTLSFailed hears of a failed handshake on its own connection, once,
+// with the handshake's error, before the connection is closed; a
+// successful handshake is not reported.
+func TestServerStartTLSFailedHook(t *testing.T) {
+	tlsOpt, clientTLS := withTLS(t)
+	type failure struct {
+		peer   string
+		err    error
+		closed bool // the socket was closed when the hook ran
+	}
+	failed := make(chan failure, 2)
+	hook := func(s *smtp.Server) {
+		s.StartTLSFailed = func(c *smtp.Conn, err error) {
+			// A write, even of nothing, fails on a closed socket.
+			_, werr := c.Conn().Write(nil)
+			failed <- failure{c.Conn().RemoteAddr().String(), err, werr != nil}
+		}
+	}
+	_, _, rc := dialRaw(t, tlsOpt, hook)
+	rc.ehlo()
+	rc.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
+	rc.send("garbage-not-tls\r\n")
+	rc.expectClosed()
+	select {
+	case f := <-failed:
+		if f.peer != rc.c.LocalAddr().String() || f.err == nil || f.closed {
+			t.Fatalf("StartTLSFailed got %+v, want the client %v, an error, the connection open", f, rc.c.LocalAddr())
+		}
+	default:
+		t.Fatal("StartTLSFailed not called")
+	}
+
+	_, _, rc = dialRaw(t, tlsOpt, hook)
+	rc.ehlo()
+	rc.cmd("STARTTLS", "220 2.0.0 Ready to start TLS")
+	tc := tls.Client(rc.c, clientTLS)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	rc = newRawClient(t, tc)
+	rc.ehlo()
+	rc.cmd("QUIT", "221 2.0.0 Bye")
+	select {
+	case f := <-failed:
+		t.Fatalf("StartTLSFailed called after a handshake that succeeded: %+v", f)
+	default:
+	}
+}
+
 // A client that says STARTTLS and then nothing is dropped once the read
 // timeout has passed since the 220, silently: one timeout, not the rest of
 // the STARTTLS line's and then another for the next command.
