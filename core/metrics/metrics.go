@@ -174,7 +174,7 @@ func New(p Providers) *Metrics {
 			[]string{"listener", "after"}),
 		bareNewlines: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_bare_newlines_total",
-			Help: "Messages whose DATA or BDAT content had a bare LF or CR, by listener and action: normalized (bare_newline = normalize: each bare LF stored as CRLF) or rejected (550 5.5.2: a bare LF under bare_newline = reject, or a bare CR)."},
+			Help: "Messages whose DATA or BDAT content had a bare LF or CR, by listener and action: normalized (bare_newline = normalize: each bare LF stored as CRLF) or rejected (5.5.2: a bare LF under bare_newline = reject, with bare_newline_reject_code, 550 by default, from a client outside bare_newline_exclusions; or a bare CR, with 550)."},
 			[]string{"listener", "action"}),
 		authAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_auth_attempts_total",
