@@ -69,6 +69,9 @@ type hop struct {
 	lmtp     string // "tcp" or "unix" for an LMTP server; host is then the socket path for unix
 	authFile string // AUTH credentials (see ParseRoute)
 	source   Source // the local addresses to bind (source.go)
+	// connLimit is the route's connection_limit=, 0 for [delivery]
+	// per_destination (pool.get).
+	connLimit int
 	// backoffKey is the key of the destination the hop serves in the
 	// backoff table: an attempt that waited for a connection slot looks
 	// there again before it dials (tryAddr).
@@ -122,6 +125,9 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 				}
 				if rt.HasRecipientLimit {
 					d.route.RecipientLimit, d.route.HasRecipientLimit = rt.RecipientLimit, true
+				}
+				if rt.ConnectionLimit > 0 {
+					d.route.ConnectionLimit = rt.ConnectionLimit
 				}
 			}
 			switch d.route.Kind {

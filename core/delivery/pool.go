@@ -34,9 +34,13 @@ func newPool(limit int, idle time.Duration) *pool {
 
 // get returns an idle session for addr, or nil with a slot reserved for
 // the caller to dial (who must then put or drop). It waits while addr is at
-// its limit; waited reports that it did, as the caller's message may have
-// changed meanwhile.
-func (p *pool) get(ctx context.Context, addr string) (s *session, waited bool, err error) {
+// its limit, the caller's route's when limit is above 0 (connection_limit=),
+// else the pool's; waited reports that it did, as the caller's message may
+// have changed meanwhile.
+func (p *pool) get(ctx context.Context, addr string, limit int) (s *session, waited bool, err error) {
+	if limit < 1 {
+		limit = p.limit
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
@@ -51,7 +55,7 @@ func (p *pool) get(ctx context.Context, addr string) (s *session, waited bool, e
 			s.timer.Stop()
 			return s, waited, nil
 		}
-		if d.open < p.limit {
+		if d.open < limit {
 			d.open++
 			return nil, waited, nil
 		}

@@ -113,6 +113,7 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	}
 	for i := range hops {
 		hops[i].backoffKey = d.key
+		hops[i].connLimit = d.route.ConnectionLimit
 	}
 	if d.route.Kind != RouteLMTP {
 		// LMTP leaves from the kernel's choice: Postfix's LMTP client has
@@ -532,7 +533,7 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		var waited bool
 		var err error
 		if s == nil {
-			s, waited, err = a.pool.get(ctx, key)
+			s, waited, err = a.pool.get(ctx, key, h.connLimit)
 		}
 		if err == nil && (waited || all != nil) && !a.stillActive(m.ID) {
 			// Held or deleted while it waited for a connection slot

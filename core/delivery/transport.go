@@ -51,6 +51,10 @@ import (
 //	                   TRANSPORT_destination_recipient_limit) instead of
 //	                   [delivery] recipients_per_transaction; -1 for no
 //	                   limit (rcptlimit.go)
+//	connection_limit=N at most N connections open at once to each of the
+//	                   destination's server addresses, busy or idle,
+//	                   instead of [delivery] per_destination (KumoMTA's
+//	                   connection_limit, a provider's own)
 //
 // A TLS policy other than opportunistic never falls back to plaintext:
 // a failed handshake defers the recipients.
@@ -114,6 +118,10 @@ type Route struct {
 	// the recipients one transaction carries, -1 for no limit.
 	RecipientLimit    int
 	HasRecipientLimit bool
+	// ConnectionLimit is connection_limit=: the connections open at once
+	// to one server address for the route's mail; 0 is [delivery]
+	// per_destination.
+	ConnectionLimit int
 }
 
 // ParseRoute parses a route string; "" is the default route (mx).
@@ -216,6 +224,12 @@ func ParseRoute(s string) (Route, error) {
 				return r, fmt.Errorf("route %q: recipient_limit=%s: want a positive number, or -1 for no limit", s, v[0])
 			}
 			r.RecipientLimit, r.HasRecipientLimit = n, true
+		case "connection_limit":
+			n, err := strconv.Atoi(v[0])
+			if err != nil || n < 1 {
+				return r, fmt.Errorf("route %q: connection_limit=%s: want a positive number", s, v[0])
+			}
+			r.ConnectionLimit = n
 		case "authfile":
 			if r.Kind != RouteSMTP {
 				return r, fmt.Errorf("route %q: authfile is for smtp routes", s)
@@ -267,6 +281,9 @@ func (r Route) String() string {
 	}
 	if r.HasRecipientLimit {
 		q.Set("recipient_limit", strconv.Itoa(r.RecipientLimit))
+	}
+	if r.ConnectionLimit > 0 {
+		q.Set("connection_limit", strconv.Itoa(r.ConnectionLimit))
 	}
 	if len(q) > 0 {
 		s += "?" + q.Encode()

@@ -1,0 +1,71 @@
+package delivery
+
+import (
+	"sync"
+	"testing"
+	"time"
+)
+
+// A route's connection_limit= holds its mail to that many connections to
+// a server address, below [delivery] per_destination: KumoMTA's
+// connection_limit for one provider, the others keeping the default.
+func TestRouteConnectionLimit(t *testing.T) {
+	h := newHarness(t)
+	h.useDNS(nil, "one.test. MX 10 mx.one.test.", "mx.one.test. A 127.0.0.2")
+	gate := make(chan struct{})
+	s := h.sinkAt("127.0.0.2", sinkOptions{dataGate: gate})
+	h.opt.Config.PerDestination = 4
+	h.opt.Config.Workers = 4
+	waiting := make(chan struct{})
+	var once sync.Once
+	h.startWith(func(a *Agent) {
+		a.pool.waitHook = func(_ string, n int) {
+			if n == 2 {
+				once.Do(func() { close(waiting) })
+			}
+		}
+	})
+	for _, r := range []string{"a@one.test", "b@one.test", "c@one.test"} {
+		h.enqueue(routed("mx?connection_limit=1", "s@origin.test", r))
+	}
+	waitInData(t, s)
+	select {
+	case <-waiting:
+	case <-s.inData:
+		t.Error("a second connection reached DATA while the first was in it: connection_limit=1 not kept")
+	case <-time.After(waitLimit):
+		t.Error("the other two messages neither waited for the connection nor dialled")
+	}
+	close(gate)
+	for range 3 {
+		waitMsg(t, s)
+	}
+	if n := s.connections(); n != 1 {
+		t.Fatalf("%d connections, want the one connection_limit=1 allows, reused", n)
+	}
+}
+
+// connection_limit= parses on mx and smtp routes (a relay's mail takes
+// it from the recipient's mx route), renders in the route's key, and
+// takes a positive number only; lmtp does not take it.
+func TestParseRouteConnectionLimit(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"mx?connection_limit=2", "mx?connection_limit=2"},
+		{"smtp:[relay.test]:25?connection_limit=5&rate_delay=1s", "smtp:relay.test:25?connection_limit=5&rate_delay=1s"},
+		{"mx?connection_limit=0", ""},
+		{"mx?connection_limit=-1", ""},
+		{"mx?connection_limit=many", ""},
+		{"lmtp:tcp:127.0.0.1:24?connection_limit=1", ""},
+		{"discard?connection_limit=1", ""},
+	} {
+		r, err := ParseRoute(c.in)
+		switch {
+		case c.want == "" && err == nil:
+			t.Errorf("%q: parsed as %q, want an error", c.in, r)
+		case c.want != "" && err != nil:
+			t.Errorf("%q: %v", c.in, err)
+		case c.want != "" && r.String() != c.want:
+			t.Errorf("%q: %q, want %q", c.in, r, c.want)
+		}
+	}
+}
