@@ -471,7 +471,7 @@ func TestAccessTableUnreadableRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	denied := true
-	tab.readFile = func(name string) ([]byte, error) {
+	tab.file.ReadFile = func(name string) ([]byte, error) {
 		if denied {
 			return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrPermission}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/sluice-mta/sluice/internal/pfaccess"
+	"github.com/sluice-mta/sluice/internal/tablefile"
 )
 
 // patternTable is a cidr, regexp or pcre table: its rules tried in order,
@@ -172,16 +173,16 @@ func expandTmpl(parts []tmplPart, groups []string) string {
 // Go's RE2: what RE2 does not have (back-references, look-around) is an
 // error naming the line. A regexp: table is POSIX, whose matches are the
 // leftmost longest, and so are its RE2 matches here.
-func readPatterns(path, kind string, lines []logicalLine) (accessMap, error) {
+func readPatterns(path, kind string, lines []tablefile.Line) (accessMap, error) {
 	root := patternTable{}
 	stack := []*patternTable{&root}
 	var opened []int // the lines of the open ifs
 	for _, l := range lines {
 		fail := func(format string, a ...any) error {
-			return fmt.Errorf("%s:%d: %s", path, l.n, fmt.Sprintf(format, a...))
+			return fmt.Errorf("%s:%d: %s", path, l.N, fmt.Sprintf(format, a...))
 		}
 		top := stack[len(stack)-1]
-		p := l.text
+		p := l.Text
 		switch {
 		case isWord(p, "if"):
 			r, rest, err := parsePattern(kind, strings.TrimLeft(p[2:], " \t"))
@@ -191,10 +192,10 @@ func readPatterns(path, kind string, lines []logicalLine) (accessMap, error) {
 			if rest != "" {
 				return nil, fail("text after an if's pattern: %q (a line inside if..endif must not start with white space, which continues the line before)", rest)
 			}
-			r.n, r.isIf = l.n, true
+			r.n, r.isIf = l.N, true
 			*top = append(*top, r)
 			stack = append(stack, &(*top)[len(*top)-1].body)
-			opened = append(opened, l.n)
+			opened = append(opened, l.N)
 			continue
 		case isWord(p, "endif"):
 			if len(stack) == 1 {
@@ -215,7 +216,7 @@ func readPatterns(path, kind string, lines []logicalLine) (accessMap, error) {
 		if value == "" {
 			return nil, fail("no value after the pattern (an access table's value is its action: OK, REJECT, ...)")
 		}
-		r.n, r.raw = l.n, value
+		r.n, r.raw = l.N, value
 		tmpl, maxRef, err := parseTmpl(value)
 		if err != nil {
 			return nil, fail("%v", err)
@@ -376,16 +377,16 @@ func compileTablePattern(kind, expr, flags string) (*regexp.Regexp, error) {
 // readCIDR reads a cidr table: "network/prefix value" or "address value",
 // "!" before the pattern to match what is outside it, and if..endif
 // blocks (cidr_table(5)).
-func readCIDR(path string, lines []logicalLine) (accessMap, error) {
+func readCIDR(path string, lines []tablefile.Line) (accessMap, error) {
 	root := patternTable{}
 	stack := []*patternTable{&root}
 	var opened []int
 	for _, l := range lines {
 		fail := func(format string, a ...any) error {
-			return fmt.Errorf("%s:%d: %s", path, l.n, fmt.Sprintf(format, a...))
+			return fmt.Errorf("%s:%d: %s", path, l.N, fmt.Sprintf(format, a...))
 		}
 		top := stack[len(stack)-1]
-		word, rest := pfaccess.SplitWord(l.text)
+		word, rest := pfaccess.SplitWord(l.Text)
 		switch strings.ToLower(word) {
 		case "if":
 			pat, extra := pfaccess.SplitWord(rest)
@@ -396,10 +397,10 @@ func readCIDR(path string, lines []logicalLine) (accessMap, error) {
 			if err != nil {
 				return nil, fail("%v", err)
 			}
-			r.n, r.isIf = l.n, true
+			r.n, r.isIf = l.N, true
 			*top = append(*top, r)
 			stack = append(stack, &(*top)[len(*top)-1].body)
-			opened = append(opened, l.n)
+			opened = append(opened, l.N)
 			continue
 		case "endif":
 			if len(stack) == 1 {
@@ -421,7 +422,7 @@ func readCIDR(path string, lines []logicalLine) (accessMap, error) {
 		if r.value, err = parseAccessValue(rest); err != nil {
 			return nil, fail("%v", err)
 		}
-		r.n, r.raw = l.n, rest
+		r.n, r.raw = l.N, rest
 		*top = append(*top, r)
 	}
 	if len(opened) > 0 {

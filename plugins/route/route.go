@@ -12,6 +12,7 @@
 //	[stage.config]
 //	detail_separator = "+"                 # alice+news@ is alice@ for lookups
 //	always_bcc = "archive@example.org"     # a copy of every message
+//	aliases_file = "/etc/postfix/virtual"  # more aliases, read again when it changes
 //	[stage.config.sender_bcc]              # and recipient_bcc, by recipient
 //	"@example.org" = "out-archive@example.org"
 //	[stage.config.sender_canonical]        # envelope sender, and From of our clients' mail
@@ -43,9 +44,10 @@
 // Transports are the route strings of core/delivery (ParseRoute) plus
 // "reject", decided here at RCPT; their authfile and ca files must exist
 // at start. A recipients_file is read again when it changes (see
-// recipients.go), and postmaster is taken at every domain a rule serves
-// (RFC 5321 §4.5.1). A recipient no rule matches keeps the default route (the
-// [delivery] relay, else MX).
+// recipients.go), as an aliases_file is (aliasfile.go), and postmaster
+// is taken at every domain a rule serves (RFC 5321 §4.5.1). A recipient
+// no rule matches keeps the default route (the [delivery] relay, else
+// MX).
 //
 // Domains are compared without case, without a trailing dot and with
 // internationalized labels as A-labels, in rules, recipients and aliases:
@@ -61,6 +63,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -81,6 +84,11 @@ type Config struct {
 	// "@domain" is the domain's catch-all, used for addresses that are
 	// neither aliases nor listed recipients. Targets may be aliases.
 	Aliases map[string][]string `json:"aliases"`
+	// AliasesFile is a file of more aliases, read again when it changes:
+	// Postfix's virtual(5) text ("key target, target") or maddy's and
+	// aliases(5)'s "key: target, target" (see aliasfile.go). A key in
+	// both it and Aliases is an error.
+	AliasesFile string `json:"aliases_file"`
 	// DetailSeparator lists the characters that start a +detail in a local
 	// part ("+", or "+-"); empty turns detail handling off. Lookups try the
 	// full address, then the address without its detail.
@@ -164,18 +172,23 @@ type rule struct {
 // Plugin routes recipients.
 type Plugin struct {
 	sdk.Base
-	rules   []*rule
-	aliases map[string][]string
-	sep     string
-	strip   bool
-	helo    string
-	timeout time.Duration
-	bcc     bccMaps
-	rw      senderRewrite
-	srs     *srsConfig  // nil: no SRS
-	batv    *batvConfig // nil: no BATV
+	rules     []*rule
+	aliases   aliasTable
+	aliasFile *aliasFile // nil: no aliases_file
+	sep       string
+	strip     bool
+	helo      string
+	timeout   time.Duration
+	bcc       bccMaps
+	rw        senderRewrite
+	srs       *srsConfig  // nil: no SRS
+	batv      *batvConfig // nil: no BATV
 	// now is the SRS and BATV days' clock; tests set it before Configure.
 	now func() time.Time
+	// log is where an aliases_file that could not be read again is
+	// reported; nil means sdk.Logger(), whose records the core logs with
+	// the stage's name. Tests set it.
+	log *slog.Logger
 	// probe is delivery.Probe; tests may replace it.
 	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
 	// local is local_domains as the core told them (localdomains.go);
@@ -214,11 +227,11 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	if p.probe == nil {
 		p.probe = delivery.Probe
 	}
-	p.aliases = map[string][]string{}
+	p.aliases = aliasTable{}
 	for k, v := range c.Aliases {
 		k = strings.TrimSpace(k)
-		if i := strings.LastIndexByte(k, '@'); i < 0 || i == len(k)-1 {
-			return fmt.Errorf("route: aliases %q: want user@domain or @domain", k)
+		if err := checkAliasKey(k); err != nil {
+			return fmt.Errorf("route: aliases %q: %v", k, err)
 		}
 		written := k
 		k = addrKey(k)
@@ -231,11 +244,14 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 			return fmt.Errorf("route: aliases %q: no targets", k)
 		}
 		for _, t := range v {
-			if i := strings.LastIndexByte(t, '@'); i < 1 || i == len(t)-1 {
-				return fmt.Errorf("route: aliases %q: target %q is not an address", k, t)
+			if err := checkAliasTarget(t); err != nil {
+				return fmt.Errorf("route: aliases %q: %v", k, err)
 			}
 		}
 		p.aliases[k] = v
+	}
+	if err := p.configureAliasFile(c); err != nil {
+		return err
 	}
 	p.rules = nil
 	for i, rc := range c.Rules {
@@ -461,7 +477,7 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Ver
 	targets, err := p.expand(from, addr, 0)
 	if err != nil {
 		// RFC 3463 X.4.6: routing loop detected.
-		return sdk.Reject(550, "5.4.6", "Recipient address rejected: alias loop").Because("route: " + err.Error()), nil
+		return sdk.Reject(550, "5.4.6", "Recipient address rejected: alias loop").Because("route: " + err.Error() + p.aliasTrouble()), nil
 	}
 	first := ""
 	for i, t := range targets {
@@ -479,7 +495,7 @@ func (p *Plugin) Rcpt(ctx context.Context, t *sdk.Txn, r sdk.Recipient) (sdk.Ver
 			first = rl.transport
 		}
 	}
-	why := fmt.Sprintf("route: %s → %s", r.Addr, strings.Join(targets, ", "))
+	why := fmt.Sprintf("route: %s → %s%s", r.Addr, strings.Join(targets, ", "), p.aliasTrouble())
 	if first == "" {
 		return sdk.Continue().Because(why), nil
 	}
@@ -603,14 +619,14 @@ func (p *Plugin) expand(sender, addr string, depth int) ([]string, error) {
 		return nil, fmt.Errorf("alias chain from %s deeper than %d", addr, maxAliasDepth)
 	}
 	key := addrKey(addr)
-	targets, ok := p.aliases[key]
+	targets, ok := p.aliasTargets(key)
 	if !ok {
 		if base, has := p.baseOf(key); has {
-			targets, ok = p.aliases[base]
+			targets, ok = p.aliasTargets(base)
 		}
 	}
 	if !ok && !p.known(sender, addr) {
-		targets, ok = p.aliases["@"+domainOf(key)]
+		targets, ok = p.aliasTargets("@" + domainOf(key))
 	}
 	if !ok {
 		if base, has := p.baseOf(addr); has && p.stripsDetail(addr) {

@@ -1,0 +1,135 @@
+// Package tablefile is a lookup table kept in a text file that other
+// tools write (a Postfix access(5) or virtual(5) table, a maddy
+// table.file), read as Postfix's postmap reads its source and read again
+// when the file changes on disk. The filter's access tables and the
+// route plugin's aliases_file share it: a reload keeps the plugin of an
+// unchanged [stage.config] running, so a table read only at start would
+// never see an entry added to it.
+package tablefile
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+)
+
+// File is a table read from a file. Current reads the file again when it
+// changed since it was last read, and keeps the table read before when
+// the new content does not compile: a bad edit never takes a table away.
+type File[T any] struct {
+	path    string
+	compile func([]byte) (T, error)
+	// warn reports a file that could not be read again, once per failure
+	// (a failure with another text is another one).
+	warn func(error)
+	// ReadFile reads the file; nil means os.ReadFile. Tests set it, before
+	// the table is used, to make a read fail.
+	ReadFile func(string) ([]byte, error)
+
+	mu   sync.Mutex
+	cur  T
+	good bool        // cur was read well once
+	seen os.FileInfo // the file as last read, well or not
+	err  error       // the last failed read: the table read before stays
+}
+
+// Open reads the table at path with compile, whose error names the file
+// and line. Missing or wrong at start is an error (and check-config's);
+// later, warn (which may be nil) is told of a file that could not be
+// read again, the table read before staying in force.
+func Open[T any](path string, compile func([]byte) (T, error), warn func(error)) (*File[T], error) {
+	f := &File[T]{path: path, compile: compile, warn: warn}
+	if _, err := f.Current(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Path is the file's name, as given to Open.
+func (f *File[T]) Path() string { return f.path }
+
+// Current returns the table, reading the file again first if it changed
+// since it was last read; err says why the latest file could not be
+// read, the table returned being the one read before.
+func (f *File[T]) Current() (T, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, err := os.Stat(f.path)
+	switch {
+	case err != nil:
+		f.seen = nil
+	case Unchanged(f.seen, st):
+		return f.cur, f.err
+	default:
+		var b []byte
+		if b, err = f.read(); err != nil {
+			// Not read (a file the plugin may not read, renamed over with
+			// the writer's umask): tried again at the next lookup, since
+			// the chmod that mends it changes neither the file's time nor
+			// its size. A file read but wrong waits for its next change.
+			f.seen = nil
+			break
+		}
+		f.seen = st
+		var t T
+		if t, err = f.compile(b); err == nil {
+			f.cur, f.good, f.err = t, true, nil
+			return t, nil
+		}
+	}
+	if f.good && f.warn != nil && (f.err == nil || f.err.Error() != err.Error()) {
+		f.warn(err)
+	}
+	f.err = err
+	return f.cur, err
+}
+
+// read reads the file.
+func (f *File[T]) read() ([]byte, error) {
+	if f.ReadFile != nil {
+		return f.ReadFile(f.path)
+	}
+	return os.ReadFile(f.path)
+}
+
+// Unchanged reports whether b is the file a was: same inode (a file
+// renamed over it is another), modification time and size.
+func Unchanged(a, b os.FileInfo) bool {
+	return a != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
+}
+
+// Line is one entry of a table file.
+type Line struct {
+	Text string
+	N    int // the line it starts on
+}
+
+// Lines splits a table file as Postfix's readlline does: a line that
+// starts with white space continues the one before (the line break
+// dropped, its white space kept), and blank lines and lines whose first
+// non-blank character is # are skipped, also between a line and its
+// continuation. A # elsewhere is text, as in Postfix. Each entry's
+// trailing white space is trimmed.
+func Lines(s string) ([]Line, error) {
+	var out []Line
+	for i, l := range strings.Split(s, "\n") {
+		l = strings.TrimSuffix(l, "\r")
+		trimmed := strings.TrimLeft(l, " \t")
+		if trimmed == "" || trimmed[0] == '#' {
+			continue
+		}
+		if len(trimmed) < len(l) {
+			if len(out) == 0 {
+				return nil, fmt.Errorf("%d: a line starting with white space continues the one before, and there is none", i+1)
+			}
+			out[len(out)-1].Text += l
+			continue
+		}
+		out = append(out, Line{Text: l, N: i + 1})
+	}
+	for i := range out {
+		out[i].Text = strings.TrimRight(out[i].Text, " \t\r")
+	}
+	return out, nil
+}
