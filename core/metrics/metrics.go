@@ -158,7 +158,7 @@ func New(p Providers) *Metrics {
 			[]string{"listener"}),
 		connsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_connections_closed_total",
-			Help: "SMTP connections closed, by listener and reason: client_quit, client_hangup (closed or reset without QUIT), timeout (command_timeout, data_timeout, min_data_rate), too_many_errors (max_errors), too_many_messages (max_messages_per_connection), connection_limit (max_connections, max_connections_per_ip, connection_rate_per_ip), stage (a stage's 421 or 521, or its refusal at connect), shutdown, early_talker (greet_pause), pipelining (forbid_unauth_pipelining), bare_newline (a bare LF refused with 521), proxy (a PROXY header refused), tls (a failed TLS handshake) or protocol (a command line over max_line_length, a BDAT without a valid size)."},
+			Help: "SMTP connections closed, by listener and reason: client_quit, client_hangup (closed or reset without QUIT), timeout (command_timeout, data_timeout, min_data_rate), too_many_errors (max_errors), too_many_messages (max_messages_per_connection), connection_limit (max_connections, max_connections_per_ip, connection_rate_per_ip), stage (a stage's 421 or 521, or its refusal at connect), shutdown, early_talker (greet_pause), pipelining (forbid_unauth_pipelining), bare_newline (a bare LF refused with 521), proxy (a PROXY header refused), tls (a failed TLS handshake), protocol (a command line over max_line_length, a BDAT without a valid size) or internal_error (a panic in Sluice's session code)."},
 			[]string{"listener", "reason"}),
 		proxyRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_smtp_proxy_headers_refused_total",
@@ -282,6 +282,7 @@ const (
 	CloseProxy           CloseReason = "proxy"             // a PROXY header refused (not a proxy's health check)
 	CloseTLS             CloseReason = "tls"               // a failed TLS handshake, implicit or after STARTTLS
 	CloseProtocol        CloseReason = "protocol"          // a command line over max_line_length, BDAT without a valid size
+	CloseInternal        CloseReason = "internal_error"    // a panic in Sluice's session code: 421 4.0.0
 )
 
 // ConnClosed is ConnOpened's pair, called once when the connection ends,

@@ -90,14 +90,24 @@ var goSMTPClosing = map[string]bool{
 	"Missing chunk size argument, closing connection": true,
 }
 
+// goSMTPPanic is the text of go-smtp's 421 4.0.0 after it recovered a
+// panic of the session's (third_party/go-smtp conn.go handle, errPanic),
+// which it follows with a close: Sluice's bug, not the client's hang-up.
+// A stage's 421 of the same text was noted as the stage's first.
+const goSMTPPanic = "Internal server error"
+
 // noteReply is the close reason's part of go-smtp's reply hooks: the 221
 // to QUIT, and go-smtp's own replies that close the connection.
 func (c *conn) noteReply(code int, lines []string) {
 	switch {
 	case code == 221: // only QUIT's (RFC 5321 §4.1.1.10)
 		c.closeAs(metrics.CloseQuit)
-	case code >= 400 && len(lines) == 1 && goSMTPClosing[lines[0]]:
+	case code < 400 || len(lines) != 1:
+		// None of go-smtp's closing replies: the normal path, no lookup.
+	case goSMTPClosing[lines[0]]:
 		c.closeAs(metrics.CloseProtocol)
+	case code == 421 && lines[0] == goSMTPPanic:
+		c.closeAs(metrics.CloseInternal)
 	}
 }
 

@@ -373,3 +373,19 @@ func TestConnectionsClosedProxy(t *testing.T) {
 	first.expectClosed()
 	closedWith(t, m, map[string]float64{"mx proxy": 2, "mx client_hangup": 1, "mx connection_limit": 1, "mx client_quit": 1})
 }
+
+// A panic in the session's code (here an auth hook's), which go-smtp
+// recovers and answers 421 4.0.0 before it closes, is counted as
+// internal_error: the server cut the client off, and not for anything
+// it did. Counted as a hang-up before, and fails so if go-smtp's text
+// changes.
+func TestConnectionsClosedPanic(t *testing.T) {
+	m := metrics.New(metrics.Providers{})
+	sub, clientTLS := withSubmission(t, config.KindSubmission)
+	h := start(t, sub, withUsers(t, users), func(o *Options) { o.Policy = panickyAuthPolicy{}; o.Metrics = m })
+	d := h.dialTLS("sub", clientTLS)
+	d.ehlo()
+	d.authPlain("boom", "x", "421 4.0.0 "+goSMTPPanic)
+	d.expectClosed()
+	closedWith(t, m, map[string]float64{"sub internal_error": 1})
+}
