@@ -178,7 +178,16 @@ func Build(opt Options) ([]byte, error) {
 	// RFC 3834 §5: a machine-generated reply; RFC 3464 §2: the report.
 	field(&b, "Auto-Submitted", "auto-replied")
 	field(&b, "MIME-Version", "1.0")
-	field(&b, "Content-Type", `multipart/report; report-type=delivery-status; boundary="`+boundary+`"`)
+	// RFC 6522 §3: the report-type is the subtype of the second part,
+	// message/global-delivery-status when a field is UTF-8 (RFC 6533 §6).
+	// Postfix and mox write delivery-status over it; a reader that knows
+	// only delivery-status could not read the part either way.
+	status := deliveryStatus(opt)
+	reportType := "delivery-status"
+	if !ascii(status) {
+		reportType = "global-delivery-status"
+	}
+	field(&b, "Content-Type", `multipart/report; report-type=`+reportType+`; boundary="`+boundary+`"`)
 	b.WriteString("\r\nThis is a MIME-encapsulated message.\r\n")
 
 	// 1: the human-readable part (RFC 3462 §1), in the template's
@@ -198,15 +207,10 @@ func Build(opt Options) ([]byte, error) {
 
 	// 2: the machine-readable part (RFC 3464 §2). Any UTF-8 in its fields
 	// makes it message/global-delivery-status (RFC 6533 §6).
-	status := deliveryStatus(opt)
-	ctype := "message/delivery-status"
-	if !ascii(status) {
-		ctype = "message/global-delivery-status"
-	}
 	b.WriteString("\r\n--" + boundary + "\r\n")
 	field(&b, "Content-Description", "Delivery report")
-	field(&b, "Content-Type", ctype)
-	if ctype != "message/delivery-status" {
+	field(&b, "Content-Type", "message/"+reportType)
+	if reportType != "delivery-status" {
 		field(&b, "Content-Transfer-Encoding", "8bit")
 	}
 	b.WriteString("\r\n" + status)
@@ -250,9 +254,14 @@ func Build(opt Options) ([]byte, error) {
 
 // expired reports whether r failed because its time in the queue ran
 // out (X.4.7, RFC 3463 §3.5) after temporary failures, rather than on a
-// permanent reply.
+// permanent reply whose own code is X.4.7. The last of those failures may
+// be a 5xx that deferred it (a server's 554 greeting, a 552 to RCPT).
 func expired(r Recipient) bool {
-	return r.Action == Failed && strings.HasSuffix(statusOf(r), ".4.7") && !strings.HasPrefix(r.Diagnostic, "5")
+	if r.Action != Failed || !strings.HasSuffix(statusOf(r), ".4.7") {
+		return false
+	}
+	m := enhancedCode.FindStringSubmatch(r.Diagnostic)
+	return !strings.HasPrefix(r.Diagnostic, "5") || m == nil || m[1] != "5" || m[2] != "4" || m[3] != "7"
 }
 
 // anyFailed reports whether a report tells of a failure.

@@ -195,6 +195,10 @@ func TestBuildDelayedAndUTF8(t *testing.T) {
 	if p.types[1] != "message/global-delivery-status" {
 		t.Errorf("status part %s, want message/global-delivery-status (RFC 6533)", p.types[1])
 	}
+	// RFC 6522 §3: the report-type names the second part's subtype.
+	if typ, params, _ := p.header.ContentType(); typ != "multipart/report" || params["report-type"] != "global-delivery-status" {
+		t.Errorf("Content-Type %s %v, want multipart/report; report-type=global-delivery-status", typ, params)
+	}
 	if got := p.header.Get("Subject"); got != "Delayed Mail (still being retried)" {
 		t.Errorf("Subject %q", got)
 	}
@@ -368,6 +372,9 @@ func TestBuildInvalidUTF8Diagnostic(t *testing.T) {
 	if p.types[1] != "message/delivery-status" {
 		t.Errorf("status part %s, want message/delivery-status: nothing in it is UTF-8 now", p.types[1])
 	}
+	if _, params, _ := p.header.ContentType(); params["report-type"] != "delivery-status" {
+		t.Errorf("report-type %q, want delivery-status, as its status part", params["report-type"])
+	}
 }
 
 // MaxReturn bounds what comes back even when the header is all there is
@@ -439,6 +446,8 @@ func TestBuildExpiredSaysSo(t *testing.T) {
 			{Addr: "slow@d.test", Action: Failed, Status: "5.4.7", Diagnostic: "451 4.3.0 try later", RemoteMTA: "mx.d.test"},
 			{Addr: "gone@d.test", Action: Failed, Status: "5.4.7", Diagnostic: "554 5.4.7 too old", RemoteMTA: "mx.d.test"},
 			{Addr: "never@d.test", Action: Failed, Status: "5.4.7"}, // never got an answer
+			// deferred by a 5xx: a server's refusal in its greeting
+			{Addr: "refused@d.test", Action: Failed, Status: "5.4.7", Diagnostic: "554 5.7.1 no service", RemoteMTA: "mx.d.test"},
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -446,7 +455,8 @@ func TestBuildExpiredSaysSo(t *testing.T) {
 	p := parse(t, raw)
 	text := strings.Join(strings.Fields(string(p.bodies[0])), " ")
 	if !strings.Contains(text, "<slow@d.test>: delivery time expired; last attempt: 451 4.3.0 try later") ||
-		!strings.Contains(text, "<never@d.test>: delivery time expired") {
+		!strings.Contains(text, "<never@d.test>: delivery time expired") ||
+		!strings.Contains(text, "<refused@d.test>: delivery time expired; last attempt: 554 5.7.1 no service") {
 		t.Errorf("the notification does not say the time ran out:\n%s", p.bodies[0])
 	}
 	if !strings.Contains(text, "<gone@d.test>: 554 5.4.7 too old") {

@@ -16,7 +16,7 @@ import (
 // recipients' route's tls= and source= over them). A recipient goes on to
 // them when its domain was not found (NXDOMAIN, no mail host, no MX host
 // with an address) or when it was deferred for any reason: no server
-// reached, a 4xx at the greeting, EHLO, MAIL, RCPT or the data, a TLS
+// reached, a 4xx or 5xx greeting, a 4xx at EHLO, MAIL, RCPT or the data, a TLS
 // policy failed, an attempt limit reached, the destination in backoff.
 // A 5xx from the domain's hosts is final and never goes there; nor does a
 // null MX (RFC 7505: the domain takes no mail, which a relay cannot
@@ -209,7 +209,7 @@ func (a *Agent) deliverFallback(ctx context.Context, m *envelope.Message, body [
 	}
 	res, via, saw421 := a.deliverHops(ctx, m, body, fd)
 	if ctx.Err() == nil && !withdrawnAll(res) {
-		site := via == "" || saw421
+		site := siteFailed(res, via, saw421)
 		if until := a.rt.backoff.record(fd.key, a.clock(), res, site, saw421, a.rt.opt); !until.IsZero() {
 			a.log.Warn("delivery: fallback_relay in backoff", "id", m.ID, "fallback", fd.name, "until", until, "after_421", saw421)
 		}

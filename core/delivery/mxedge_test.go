@@ -112,7 +112,8 @@ func twoMX(h *harness) {
 // MAIL, a 421 or a dropped connection among the RCPTs, a 4xx to DATA)
 // decided nothing: the backup MX gets the message in the same attempt
 // (RFC 5321 §5.1), as Postfix does with a soft error from a server that is
-// not the last. A 5xx to MAIL is final and fails the recipient there, as
+// not the last; so does a greeting that refuses, 554 too (Postfix's
+// smtp_skip_5xx_greeting, on by default). A 5xx to MAIL is final and fails the recipient there, as
 // in Postfix, and so is a 5xx to RCPT; a 4xx to RCPT defers that
 // recipient only (greylisting: the server works).
 func TestSiteDeferralTriesTheNextMX(t *testing.T) {
@@ -129,6 +130,7 @@ func TestSiteDeferralTriesTheNextMX(t *testing.T) {
 		{"451 to the final dot", "220 mx1.test", ".", "451 4.7.1 content check failed", true},
 		{"450 to RCPT", "220 mx1.test", "RCPT ", "450 4.2.0 greylisted", false},
 		{"421 greeting", "421 4.3.2 busy", "", "", true},
+		{"554 greeting", "554 5.7.1 no service", "", "", true}, // as Postfix's smtp_skip_5xx_greeting
 		{"550 to MAIL", "220 mx1.test", "MAIL ", "550 5.7.1 sender refused", false},
 		{"550 to RCPT", "220 mx1.test", "RCPT ", "550 5.1.1 no such user", false},
 	} {

@@ -109,6 +109,10 @@ type outcome struct {
 	// (DSN_BY_LOCAL_MTA: X-Postfix, no Remote-MTA). temporary and
 	// permanent make such outcomes; outcomeOf one of a server's reply.
 	ours bool
+	// refusedGreeting marks a server's refusal in its greeting
+	// (greetingRefused): its reply and Remote-MTA, but for the backoff a
+	// site that serves no mail, as one that could not be reached.
+	refusedGreeting bool
 	// rerouted marks a recipient a stage (routeBy) moved to route at the
 	// deliver hook; recording the outcome stores both with it
 	// (noteRoute).

@@ -64,9 +64,10 @@ func lineOf(m *envelope.Message, r *envelope.Recipient, o outcome, now time.Time
 		l.status = statusDeferred
 	}
 	l.dsn = dsnOf(l.reply, r.Status)
-	if o.softBounced {
-		// Postfix's soft_bounce logs the failure's code as a deferral's:
-		// 5.1.1 becomes 4.1.1, the reply quoted as it came.
+	if r.Status == envelope.RcptPending && l.dsn[0] == '5' {
+		// A deferral's code is a deferral's, the reply quoted as it came,
+		// as Postfix logs it: soft_bounce's 5.1.1 becomes 4.1.1, as does
+		// a 5xx greeting's (smtp_skip_5xx_greeting) and a 552 to RCPT.
 		l.dsn = "4" + l.dsn[1:]
 	}
 	return l

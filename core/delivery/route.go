@@ -65,10 +65,11 @@ func (a *Agent) deliverTo(ctx context.Context, m *envelope.Message, body []byte,
 	res, via, saw421 := a.deliverHops(ctx, m, body, d)
 	if ctx.Err() == nil && !withdrawnAll(res) {
 		// Only the site failing counts towards a backoff: no server
-		// answered (DNS, connect, greeting) or one said 421. A server that
-		// answered and deferred recipients one by one (a full mailbox,
-		// greylisting) is working, and its other recipients go through.
-		site := via == "" || saw421
+		// answered (DNS, connect), one refused in its greeting or one said
+		// 421. A server that answered and deferred recipients one by one
+		// (a full mailbox, greylisting) is working, and its other
+		// recipients go through.
+		site := siteFailed(res, via, saw421)
 		if until := a.rt.backoff.record(d.key, a.clock(), res, site, saw421, a.rt.opt); !until.IsZero() {
 			a.log.Warn("delivery: destination in backoff", "id", m.ID, "dest", d.name, "until", until, "after_421", saw421)
 		}
@@ -132,6 +133,11 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	// its host the Remote-MTA) than a later address's refused connection.
 	var deferred map[string]outcome
 	var deferredVia string
+	// refused is the outcome a server's refusal in its greeting gives the
+	// recipients, and refusedVia that server: its reply is the better
+	// diagnostic too, when no server got further.
+	var refused map[string]outcome
+	var refusedVia string
 	// tried keeps an address reached through one MX host from being tried
 	// again through another in the same attempt (MX hosts that are names
 	// for one machine are common), as Postfix drops duplicate addresses:
@@ -252,6 +258,9 @@ hosts:
 			if res != nil {
 				deferred, deferredVia = res, a.hopVia(h, addr)
 			}
+			if g := (*greetingRefused)(nil); errors.As(err, &g) {
+				refused, refusedVia = all(g.outcome()), a.hopVia(h, addr)
+			}
 			if ctx.Err() != nil {
 				return all(temporary(interrupted.With(err.Error()).Error())), "", saw421
 			}
@@ -296,6 +305,9 @@ hosts:
 	}
 	if he := (*hopError)(nil); errors.Is(last, errNoSTARTTLS) && errors.As(last, &he) {
 		return all(temporary(tlsNotOffered(hostAddr(he.host, he.addr)).Error())), "", saw421
+	}
+	if refused != nil {
+		return refused, refusedVia, saw421
 	}
 	return all(temporary(noConnection.With(last.Error()).Error())), "", saw421
 }

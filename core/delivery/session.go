@@ -94,6 +94,12 @@ func (g *GreetingConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// refused reports whether the greeting was a refusal (4xx or 5xx) rather
+// than 220.
+func (g *GreetingConn) refused() bool {
+	return len(g.line) > 0 && (g.line[0] == '4' || g.line[0] == '5')
+}
+
 // Name is the domain the greeting gives, "" when it gave none.
 func (g *GreetingConn) Name() string {
 	line := strings.TrimRight(string(g.line), "\r")
@@ -168,6 +174,9 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 	c := a.newClient(greet, h.lmtp != "")
 	if err := c.Hello(a.host); err != nil {
 		_ = conn.Close()
+		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) && greet.refused() {
+			return nil, &greetingRefused{reply: se}
+		}
 		return nil, err
 	}
 	if name := greet.Name(); h.mx && name != "" && strings.EqualFold(name, strings.TrimSuffix(a.host, ".")) {
