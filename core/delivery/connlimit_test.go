@@ -45,12 +45,36 @@ func TestRouteConnectionLimit(t *testing.T) {
 	}
 }
 
+// A route's messages_per_connection= ends its mail's connections after
+// that many transactions, below [delivery] messages_per_connection:
+// KumoMTA's max_deliveries_per_connection for one provider.
+func TestRouteMessagesPerConnection(t *testing.T) {
+	h := newHarness(t)
+	h.useDNS(nil, "one.test. MX 10 mx.one.test.", "mx.one.test. A 127.0.0.2")
+	s := h.sinkAt("127.0.0.2", sinkOptions{})
+	h.opt.Config.Workers = 1
+	h.opt.Routing.MessagesPerConnection = 100
+	h.start()
+	for _, r := range []string{"a@one.test", "b@one.test", "c@one.test", "d@one.test", "e@one.test"} {
+		h.enqueue(routed("mx?messages_per_connection=2", "s@origin.test", r))
+	}
+	for range 5 {
+		waitMsg(t, s)
+	}
+	if n := s.connections(); n != 3 {
+		t.Fatalf("%d connections for 5 messages at 2 per connection, want 3", n)
+	}
+}
+
 // connection_limit= parses on mx and smtp routes (a relay's mail takes
 // it from the recipient's mx route), renders in the route's key, and
 // takes a positive number only; lmtp does not take it.
 func TestParseRouteConnectionLimit(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"mx?connection_limit=2", "mx?connection_limit=2"},
+		{"mx?messages_per_connection=20&connection_limit=4", "mx?connection_limit=4&messages_per_connection=20"},
+		{"mx?messages_per_connection=0", ""},
+		{"lmtp:tcp:127.0.0.1:24?messages_per_connection=1", ""},
 		{"smtp:[relay.test]:25?connection_limit=5&rate_delay=1s", "smtp:relay.test:25?connection_limit=5&rate_delay=1s"},
 		{"mx?connection_limit=0", ""},
 		{"mx?connection_limit=-1", ""},

@@ -72,6 +72,9 @@ type hop struct {
 	// connLimit is the route's connection_limit=, 0 for [delivery]
 	// per_destination (pool.get).
 	connLimit int
+	// perConn is the route's messages_per_connection=, 0 for [delivery]
+	// messages_per_connection (tryAddr).
+	perConn int
 	// backoffKey is the key of the destination the hop serves in the
 	// backoff table: an attempt that waited for a connection slot looks
 	// there again before it dials (tryAddr).
@@ -128,6 +131,9 @@ func (a *Agent) group(pending []*envelope.Recipient) (dests []*destination, fail
 				}
 				if rt.ConnectionLimit > 0 {
 					d.route.ConnectionLimit = rt.ConnectionLimit
+				}
+				if rt.MessagesPerConnection > 0 {
+					d.route.MessagesPerConnection = rt.MessagesPerConnection
 				}
 			}
 			switch d.route.Kind {

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,6 +116,7 @@ func (a *Agent) deliverHops(ctx context.Context, m *envelope.Message, body []byt
 	for i := range hops {
 		hops[i].backoffKey = d.key
 		hops[i].connLimit = d.route.ConnectionLimit
+		hops[i].perConn = d.route.MessagesPerConnection
 	}
 	if d.route.Kind != RouteLMTP {
 		// LMTP leaves from the kernel's choice: Postfix's LMTP client has
@@ -607,7 +609,7 @@ func (a *Agent) tryAddr(ctx context.Context, m *envelope.Message, body []byte, h
 		case !res.keep || res.stale:
 			a.pool.drop(key, s)
 			s = nil
-		case s.spent(a.rt.opt.MessagesPerConnection):
+		case s.spent(cmp.Or(h.perConn, a.rt.opt.MessagesPerConnection)):
 			a.pool.drop(key, nil)
 			s.quit()
 			s = nil

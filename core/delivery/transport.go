@@ -55,6 +55,10 @@ import (
 //	                   destination's server addresses, busy or idle,
 //	                   instead of [delivery] per_destination (KumoMTA's
 //	                   connection_limit, a provider's own)
+//	messages_per_connection=N
+//	                   at most N transactions on one connection, then QUIT,
+//	                   instead of [delivery] messages_per_connection
+//	                   (KumoMTA's max_deliveries_per_connection)
 //
 // A TLS policy other than opportunistic never falls back to plaintext:
 // a failed handshake defers the recipients.
@@ -122,6 +126,10 @@ type Route struct {
 	// to one server address for the route's mail; 0 is [delivery]
 	// per_destination.
 	ConnectionLimit int
+	// MessagesPerConnection is messages_per_connection=: the
+	// transactions one connection carries for the route's mail; 0 is
+	// [delivery] messages_per_connection.
+	MessagesPerConnection int
 }
 
 // ParseRoute parses a route string; "" is the default route (mx).
@@ -230,6 +238,12 @@ func ParseRoute(s string) (Route, error) {
 				return r, fmt.Errorf("route %q: connection_limit=%s: want a positive number", s, v[0])
 			}
 			r.ConnectionLimit = n
+		case "messages_per_connection":
+			n, err := strconv.Atoi(v[0])
+			if err != nil || n < 1 {
+				return r, fmt.Errorf("route %q: messages_per_connection=%s: want a positive number", s, v[0])
+			}
+			r.MessagesPerConnection = n
 		case "authfile":
 			if r.Kind != RouteSMTP {
 				return r, fmt.Errorf("route %q: authfile is for smtp routes", s)
@@ -284,6 +298,9 @@ func (r Route) String() string {
 	}
 	if r.ConnectionLimit > 0 {
 		q.Set("connection_limit", strconv.Itoa(r.ConnectionLimit))
+	}
+	if r.MessagesPerConnection > 0 {
+		q.Set("messages_per_connection", strconv.Itoa(r.MessagesPerConnection))
 	}
 	if len(q) > 0 {
 		s += "?" + q.Encode()
