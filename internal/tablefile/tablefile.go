@@ -12,7 +12,18 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 )
+
+// Settle is how long a file written in place (the same file, with
+// another size or modification time) must have been left alone before
+// it is read again: a shell's "> file", cp over it or an editor saving
+// over it truncate the file and write it in pieces, and a table read
+// half way would be taken as the whole, the entries not yet written
+// gone until the next read. Two seconds is over a second of quiet on a
+// file system keeping whole seconds (ext3, HFS+). A file renamed over
+// the old one was written whole before the rename: it is read at once.
+const Settle = 2 * time.Second
 
 // File is a table read from a file. Current reads the file again when it
 // changed since it was last read, and keeps the table read before when
@@ -26,6 +37,9 @@ type File[T any] struct {
 	// ReadFile reads the file; nil means os.ReadFile. Tests set it, before
 	// the table is used, to make a read fail.
 	ReadFile func(string) ([]byte, error)
+	// Now is the clock a file written in place settles by (Settle); nil
+	// means time.Now. Tests set it before the table is used.
+	Now func() time.Time
 
 	mu   sync.Mutex
 	cur  T
@@ -50,8 +64,10 @@ func Open[T any](path string, compile func([]byte) (T, error), warn func(error))
 func (f *File[T]) Path() string { return f.path }
 
 // Current returns the table, reading the file again first if it changed
-// since it was last read; err says why the latest file could not be
-// read, the table returned being the one read before.
+// since it was last read (written in place, once it has been left alone
+// for Settle); err says why the latest file could not be read, the table
+// returned being the one read before. Calls wait for one another: a
+// change is read and compiled once, however many ask at once.
 func (f *File[T]) Current() (T, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -61,6 +77,11 @@ func (f *File[T]) Current() (T, error) {
 		f.seen = nil
 	case Unchanged(f.seen, st):
 		return f.cur, f.err
+	case f.seen != nil && os.SameFile(f.seen, st) && f.settling(st):
+		// Written in place, lately: the writer may not be done. The
+		// table read before stays until the file has been left alone
+		// for Settle (seen is kept, so the next call looks again).
+		return f.cur, f.err
 	default:
 		var b []byte
 		if b, err = f.read(); err != nil {
@@ -69,6 +90,16 @@ func (f *File[T]) Current() (T, error) {
 			// the chmod that mends it changes neither the file's time nor
 			// its size. A file read but wrong waits for its next change.
 			f.seen = nil
+			break
+		}
+		if again, serr := os.Stat(f.path); serr != nil || !Unchanged(st, again) {
+			// Written to, or replaced, while it was read: what was read
+			// may be part of it. Read at a next call, once still; at
+			// Open, with no table read before, it is an error.
+			if f.good {
+				return f.cur, f.err
+			}
+			f.seen, err = nil, fmt.Errorf("%s: changed while it was read", f.path)
 			break
 		}
 		f.seen = st
@@ -83,6 +114,17 @@ func (f *File[T]) Current() (T, error) {
 	}
 	f.err = err
 	return f.cur, err
+}
+
+// settling reports whether st, the file as it is now, was modified less
+// than Settle ago (or, a clock apart, as much in the future).
+func (f *File[T]) settling(st os.FileInfo) bool {
+	now := time.Now
+	if f.Now != nil {
+		now = f.Now
+	}
+	d := now().Sub(st.ModTime())
+	return d < Settle && d > -Settle
 }
 
 // read reads the file.

@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Lines is postmap's reading of a source file: continuation lines join
@@ -108,5 +111,133 @@ func TestFileReadAgain(t *testing.T) {
 	want("readable again", "four")
 	if _, err := f.Current(); err != nil {
 		t.Errorf("err %v once read", err)
+	}
+}
+
+// replaceFile writes content to a new file and renames it over path, as
+// an admin replacing a table whole does.
+func replaceFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path+".new", []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file written in place (the same file: a shell's "> file", cp over
+// it, an editor saving over it) is read once it has been left alone for
+// Settle, not while its writer may be half way: truncated, or with its
+// first lines only, it would read as a good table without the entries
+// not yet written. A file renamed over the old one is read at once.
+func TestFileWrittenInPlaceSettles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "table")
+	replaceFile(t, path, "one\ntwo\n")
+	f, err := Open(path, words, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now time.Time
+	f.Now = func() time.Time { return now }
+	want := func(what string, words ...string) {
+		t.Helper()
+		if got, _ := f.Current(); !slices.Equal(got, words) {
+			t.Errorf("%s: %v, want %v", what, got, words)
+		}
+	}
+	// inPlace writes content over the file (O_TRUNC, the same inode)
+	// and returns its modification time.
+	inPlace := func(content string) time.Time {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ModTime()
+	}
+	now = inPlace("")
+	want("truncated by its writer", "one", "two")
+	now = inPlace("one\n").Add(Settle - time.Millisecond)
+	want("its first line written", "one", "two")
+	now = inPlace("one\ntwo\nthree\n").Add(Settle)
+	want("left alone for Settle", "one", "two", "three")
+	// A clock apart (a file system of another host), as much ahead.
+	now = inPlace("one\n").Add(-Settle + time.Millisecond)
+	want("its time ahead of the clock", "one", "two", "three")
+	now = now.Add(-time.Hour)
+	want("its time far ahead of the clock", "one")
+
+	replaceFile(t, path, "four\n")
+	want("renamed over, at once", "four")
+}
+
+// A file replaced while it is read is not taken from that read, which
+// may hold part of it: the next call reads it again. At Open, with no
+// table read before, it is an error.
+func TestFileChangedWhileRead(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "table")
+	replaceFile(t, path, "one\n")
+	f, err := Open(path, words, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, path, "two\n")
+	f.ReadFile = func(name string) ([]byte, error) {
+		f.ReadFile = nil
+		replaceFile(t, path, "three\nfour\n")
+		return []byte("three\n"), nil // what was read of it, say
+	}
+	if got, err := f.Current(); !slices.Equal(got, []string{"one"}) || err != nil {
+		t.Errorf("changed while read: %v, %v; want the table read before", got, err)
+	}
+	// A file system may give the new file the inode number of the one
+	// last read, freed since: it then looks written in place, and is
+	// read once settled.
+	f.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	if got, _ := f.Current(); !slices.Equal(got, []string{"three", "four"}) {
+		t.Errorf("next call: %v, want the file read again", got)
+	}
+
+	g := &File[[]string]{path: path, compile: words}
+	g.ReadFile = func(name string) ([]byte, error) {
+		replaceFile(t, path, "five\n")
+		return []byte("three\n"), nil
+	}
+	if _, err := g.Current(); err == nil || err.Error() != path+": changed while it was read" {
+		t.Errorf("changed while read at start: err %v", err)
+	}
+}
+
+// Lookups at once, as RCPTs on many connections are, read and compile a
+// changed file once, and all get its table (run with -race).
+func TestFileReadOnceForConcurrentCalls(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "table")
+	replaceFile(t, path, "one\n")
+	var compiles atomic.Int32
+	f, err := Open(path, func(b []byte) ([]string, error) {
+		compiles.Add(1)
+		return words(b)
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replaceFile(t, path, "one\ntwo\n")
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got, _ := f.Current(); !slices.Equal(got, []string{"one", "two"}) {
+				t.Errorf("concurrent call: %v", got)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := compiles.Load(); n != 2 {
+		t.Errorf("%d compiles, want 2 (Open's and the change's)", n)
 	}
 }
