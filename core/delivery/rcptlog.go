@@ -33,6 +33,7 @@ const (
 // rcptLine is one recipient's outcome, as logged.
 type rcptLine struct {
 	rcpt, orcpt string
+	from        string // the message's envelope sender, "" for the null sender
 	via         string // the hop as the attempt line names it; "none": no server answered
 	status      string
 	dsn         string // the enhanced status code (RFC 3463)
@@ -45,7 +46,7 @@ type rcptLine struct {
 // lineOf is the line for recipient r of m, whose outcome o was recorded on
 // r at now (noteTried).
 func lineOf(m *envelope.Message, r *envelope.Recipient, o outcome, now time.Time) rcptLine {
-	l := rcptLine{rcpt: r.Addr, orcpt: origRcpt(r), via: o.via, reply: r.LastReply,
+	l := rcptLine{rcpt: r.Addr, orcpt: origRcpt(r), from: m.From, via: o.via, reply: r.LastReply,
 		attempts: r.Attempts, softBounce: o.softBounced}
 	if l.via == "" {
 		l.via = "none"
@@ -162,6 +163,11 @@ func (a *Agent) logRcpts(id string, lines []rcptLine, reported map[string]string
 		if l.orcpt != "" {
 			attrs = append(attrs, "orcpt", l.orcpt)
 		}
+		// The sender too, as KumoMTA's and an ESP's delivery records
+		// carry it: a log consumer (suppression per sender, bounce
+		// rates per customer) needs no join with the message's
+		// reception line, which may be in an older log.
+		attrs = append(attrs, "from", l.from)
 		attrs = append(attrs, "via", l.via, "status", l.status, "dsn", l.dsn, "reply", l.reply,
 			"delay", delaySeconds(l.delay), "attempts", l.attempts)
 		if l.softBounce {

@@ -140,7 +140,7 @@ func TestRecipientLines(t *testing.T) {
 		}
 		l := lines[0]
 		for k, v := range map[string]string{"level": want.level, "via": via, "status": want.status, "dsn": want.dsn,
-			"orcpt": want.orcpt, "delay": "1.2", "attempts": "1", "report": want.report} {
+			"orcpt": want.orcpt, "delay": "1.2", "attempts": "1", "report": want.report, "from": "s@origin.test"} {
 			if got := attr(" "+l, k); got != v {
 				t.Errorf("%s: %s=%q, want %q in\n%s", want.addr, k, got, v, l)
 			}
