@@ -27,7 +27,7 @@ func TestUnknownVerbNotLogged(t *testing.T) {
 	// After EHLO, each is logged. Plain SMTP on mx offers no AUTH.
 	d = h.dial()
 	d.ehlo()
-	d.cmd("AUTH LOGIN", "502 5.5.1 AUTH not available here")
+	d.cmd("AUTH LOGIN", "503 5.5.1 AUTH not available here")
 	d.cmd(b64(loginPass), "500 5.5.2 Syntax errors, "+short32(b64(loginPass))+" command unrecognized")
 	d.cmd("XYZZY", "421 4.7.0 Too many errors, closing connection")
 	d.expectClosed()

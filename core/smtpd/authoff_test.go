@@ -21,7 +21,7 @@ func TestAuthOffListener(t *testing.T) {
 			t.Fatalf("auth = false: %q advertised", c)
 		}
 	}
-	d.authPlain("bob", "battery staple", "502 5.5.1 AUTH not available here")
+	d.authPlain("bob", "battery staple", "503 5.5.1 AUTH not available here")
 	// The MX still takes mail for its domains.
 	d.cmd("MAIL FROM:<carol@remote.example>", "250 2.0.0 Roger, accepting mail from <carol@remote.example>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")

@@ -54,13 +54,18 @@ var (
 	headerTooBig = reply.Reply{Code: 552, Enhanced: [3]int{5, 3, 4}, Text: "Message header size exceeds limit"}
 
 	// RFC 4954 §6 replies.
-	authRequired    = reply.Reply{Code: 530, Enhanced: [3]int{5, 7, 0}, Text: "Authentication required"}
-	authNeedsTLS    = reply.Reply{Code: 538, Enhanced: [3]int{5, 7, 11}, Text: "Encryption required for requested authentication mechanism"}
-	authBadMech     = reply.Reply{Code: 504, Enhanced: [3]int{5, 5, 4}, Text: "Unrecognized authentication type"}
-	authInvalid     = reply.Reply{Code: 535, Enhanced: [3]int{5, 7, 8}, Text: "Authentication credentials invalid"}
-	authTempFail    = reply.Reply{Code: 454, Enhanced: [3]int{4, 7, 0}, Text: "Temporary authentication failure"}
-	authLockedOut   = reply.Reply{Code: 454, Enhanced: [3]int{4, 7, 0}, Text: "Too many failed authentication attempts, try again later"}
-	authUnavailable = reply.Reply{Code: 502, Enhanced: [3]int{5, 5, 1}, Text: "AUTH not available here"}
+	authRequired  = reply.Reply{Code: 530, Enhanced: [3]int{5, 7, 0}, Text: "Authentication required"}
+	authNeedsTLS  = reply.Reply{Code: 538, Enhanced: [3]int{5, 7, 11}, Text: "Encryption required for requested authentication mechanism"}
+	authBadMech   = reply.Reply{Code: 504, Enhanced: [3]int{5, 5, 4}, Text: "Unrecognized authentication type"}
+	authInvalid   = reply.Reply{Code: 535, Enhanced: [3]int{5, 7, 8}, Text: "Authentication credentials invalid"}
+	authTempFail  = reply.Reply{Code: 454, Enhanced: [3]int{4, 7, 0}, Text: "Temporary authentication failure"}
+	authLockedOut = reply.Reply{Code: 454, Enhanced: [3]int{4, 7, 0}, Text: "Too many failed authentication attempts, try again later"}
+	// AUTH where it is not offered (an smtp listener with auth = false,
+	// or with nothing to check a login against). RFC 5321 §4.2.4 keeps
+	// 502 for a command the server does not implement; AUTH is one it
+	// does, not enabled in this session: 503 5.5.1, as Postfix answers
+	// it (smtpd_sasl_auth_cmd: "Error: authentication not enabled").
+	authUnavailable = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "AUTH not available here"}
 	// RFC 4954 §4: "The AUTH command is not permitted during a mail
 	// transaction."
 	authInTxn = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "AUTH not permitted during a mail transaction"}
