@@ -67,14 +67,16 @@ func (a *Agent) notifyOutcome(m *envelope.Message, lines []rcptLine, body []byte
 
 // splitReply cuts a stored reply ("550 5.1.1 No such user") into its
 // code, enhanced code and text; dsn is the enhanced code the recipient's
-// line gives (dsnOf), which a reply without one is given.
-func splitReply(s, dsn string) (code int, enhanced, text string) {
+// line gives (dsnOf), which a reply without one is given. A deferral's dsn
+// is of class 4 though its reply be a 5xx (a 554 5.7.1 greeting, a 552 to
+// RCPT, soft_bounce): the reply's own enhanced code is not text either.
+func splitReply(s, dsn string) (code int, enh, text string) {
 	c, rest, _ := strings.Cut(s, " ")
 	if len(c) != 3 || !isDigits(c) {
 		return 0, dsn, s
 	}
 	code, _ = strconv.Atoi(c)
-	if ec, after, _ := strings.Cut(rest, " "); ec == dsn {
+	if ec, after, _ := strings.Cut(rest, " "); ec == dsn || ec != "" && ec[0] == c[0] && enhanced(ec) {
 		rest = after
 	}
 	return code, dsn, rest

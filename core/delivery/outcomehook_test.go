@@ -93,6 +93,10 @@ func TestSplitReply(t *testing.T) {
 		{"550 5.1.1 no such user", "5.1.1", "5.1.1", "no such user", 550},
 		{"451 try later", "4.0.0", "4.0.0", "try later", 451},
 		{"connection lost", "4.0.0", "4.0.0", "connection lost", 0},
+		// deferred: a 554 greeting (smtp_skip_5xx_greeting), soft_bounce
+		{"554 5.7.1 no service", "4.7.1", "4.7.1", "no service", 554},
+		{"550 5.1.1 no such user", "4.1.1", "4.1.1", "no such user", 550},
+		{"554 4.7.1 odd", "5.0.0", "5.0.0", "4.7.1 odd", 554}, // not the reply's class: text
 	} {
 		code, enh, text := splitReply(tc.in, tc.dsn)
 		if code != tc.code || enh != tc.enh || text != tc.text {
