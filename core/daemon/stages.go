@@ -385,6 +385,7 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		_ = s.Close()
 	}
 	res.Warnings = append(res.Warnings, policyTimeWarnings(c)...)
+	res.Warnings = append(res.Warnings, daneResolverWarnings(c)...)
 	return res, nil
 }
 
@@ -413,7 +414,7 @@ func noHooksWarning(sc config.Stage) string {
 // at each reload, p its pipeline: those Check gives but for the stages'
 // declared hooks (a plugin's start logs its own).
 func configWarnings(c *config.Config, p *pipeline.Pipeline) []string {
-	return slices.Concat(softBounceWarnings(c), authWarnings(c, p), policyTimeWarnings(c))
+	return slices.Concat(softBounceWarnings(c), authWarnings(c, p), policyTimeWarnings(c), daneResolverWarnings(c))
 }
 
 // authWarnings names the listeners that require AUTH while nothing can

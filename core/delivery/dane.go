@@ -23,7 +23,9 @@ import (
 // gets mandatory TLS authenticated by those records; a failed TLSA lookup
 // skips the host; no TLSA, or anything insecure, leaves TLS opportunistic.
 // "Secure" is the configured resolver's AD bit: Sluice trusts it, as
-// Postfix does, and checks no signatures itself.
+// Postfix does, and checks no signatures itself; check-config and the
+// daemon warn when DANE is on and a DNS server is not on loopback
+// (core/daemon/danewarn.go).
 
 // tlsDANE is the TLS policy of a host with usable TLSA records. It is
 // set by the agent only, never by a route (a route's tls=dane is

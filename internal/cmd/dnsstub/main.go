@@ -2,9 +2,16 @@
 // benchmarks (scripts/bench.sh): it answers, over UDP and TCP on one
 // 127.0.0.1 port, the records of a zone file and NXDOMAIN for every name
 // the file does not hold, so that Sluice's SPF, DKIM and DMARC stages can be
-// measured without ever asking the system resolver.
+// measured without ever asking the system resolver; the README's recipes
+// use it to try MX delivery and DANE on loopback.
 //
-//	dnsstub -zone FILE [-listen 127.0.0.1:0]
+//	dnsstub -zone FILE [-listen 127.0.0.1:0] [-ad]
+//
+// -ad answers as a validating resolver does for a signed zone: the AD
+// bit set (RFC 4035 §3.2.3) in every answer to a query with the DO or AD
+// bit set (RFC 6840 §5.7), so that Sluice's DANE takes the zone's MX,
+// address and TLSA records as DNSSEC-secure. It signs nothing: it is for
+// trying DANE, never a resolver to trust.
 //
 // FILE holds resource records in presentation format, one a line (what
 // `sluice dkim keygen` prints is fine as is); ";" starts a comment, and a
@@ -32,9 +39,10 @@ import (
 func main() {
 	zoneFile := flag.String("zone", "", "zone file: resource records in presentation format")
 	listen := flag.String("listen", "127.0.0.1:0", "loopback address:port for UDP and TCP (port 0: any free port)")
+	ad := flag.Bool("ad", false, "set the AD bit in answers to queries with DO or AD set, as a validating resolver (for trying DANE)")
 	flag.Parse()
 	if *zoneFile == "" || flag.NArg() > 0 {
-		fmt.Fprintln(os.Stderr, "usage: dnsstub -zone FILE [-listen 127.0.0.1:PORT]")
+		fmt.Fprintln(os.Stderr, "usage: dnsstub -zone FILE [-listen 127.0.0.1:PORT] [-ad]")
 		os.Exit(2)
 	}
 	f, err := os.Open(*zoneFile)
@@ -46,6 +54,7 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
+	z.Authenticated = *ad
 	srv, err := Start(*listen, z)
 	if err != nil {
 		fatal(err)
@@ -66,6 +75,10 @@ func fatal(err error) {
 type Zone struct {
 	rrs   map[string][]dns.RR // name + "/" + type
 	names map[string]bool     // owner names: NOERROR/NODATA rather than NXDOMAIN
+	// Authenticated sets the AD bit in the answers to queries that ask
+	// for DNSSEC (DO or AD set), as a validating resolver answers for a
+	// signed zone; set it before serving.
+	Authenticated bool
 }
 
 // ParseZone reads records in presentation format; name is for errors.
@@ -105,12 +118,17 @@ func (z *Zone) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if len(m.Answer) == 0 && !z.names[owner] {
 		m.Rcode = dns.RcodeNameError
 	}
+	// RFC 6840 §5.7: AD only to a client that asked for it (AD or DO);
+	// a denial too is authenticated in a signed zone.
+	if o := req.IsEdns0(); z.Authenticated && (req.AuthenticatedData || (o != nil && o.Do())) {
+		m.AuthenticatedData = true
+	}
 	// A UDP answer larger than the client can take is truncated (TC set),
 	// so that the client asks again over TCP (RFC 1035 §4.2.1, RFC 6891).
 	if _, ok := w.RemoteAddr().(*net.UDPAddr); ok {
 		size := dns.MinMsgSize
 		if o := req.IsEdns0(); o != nil {
-			m.SetEdns0(o.UDPSize(), false)
+			m.SetEdns0(o.UDPSize(), o.Do()) // DO copied (RFC 3225 §3)
 			size = int(o.UDPSize())
 		}
 		m.Truncate(size)

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sluice-mta/sluice/core/dnsresolve"
 )
 
 // A 2048-bit key's record is longer than one TXT string, as `sluice dkim
@@ -112,5 +116,78 @@ func TestZoneErrors(t *testing.T) {
 		if _, err := ParseZone(strings.NewReader(src), "z"); err == nil {
 			t.Errorf("ParseZone(%q): want an error", src)
 		}
+	}
+}
+
+// -ad: an answer (records, none, NXDOMAIN) to a query with DO or AD set
+// has AD set, as a validating resolver's for a signed zone; a query
+// asking neither, or a stub without -ad, gets none. Sluice's resolver
+// then takes the zone's TLSA records as secure, which DANE needs.
+func TestAuthenticatedData(t *testing.T) {
+	const tlsaZone = "mx.dane.test. IN A 127.0.0.1\n" +
+		"_25._tcp.mx.dane.test. IN TLSA 3 1 1 " + "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef" + "\n"
+	z, err := ParseZone(strings.NewReader(tlsaZone), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	z.Authenticated = true
+	s, err := Start("127.0.0.1:0", z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	plain := start(t)
+	askAD := func(netw, addr, name string, qtype uint16, do, ad bool) *dns.Msg {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion(name, qtype)
+		m.AuthenticatedData = ad
+		if do {
+			m.SetEdns0(1232, true)
+		}
+		r, _, err := (&dns.Client{Net: netw}).Exchange(m, addr)
+		if err != nil {
+			t.Fatalf("%s %s: %v", netw, name, err)
+		}
+		return r
+	}
+	for _, netw := range []string{"udp", "tcp"} {
+		for _, tc := range []struct {
+			name     string
+			qtype    uint16
+			do, ad   bool
+			want     bool
+			wantCode int
+		}{
+			{"_25._tcp.mx.dane.test.", dns.TypeTLSA, true, false, true, dns.RcodeSuccess},
+			{"_25._tcp.mx.dane.test.", dns.TypeTLSA, false, true, true, dns.RcodeSuccess},
+			{"_25._tcp.mx.dane.test.", dns.TypeTLSA, false, false, false, dns.RcodeSuccess},
+			{"mx.dane.test.", dns.TypeAAAA, true, true, true, dns.RcodeSuccess},
+			{"none.dane.test.", dns.TypeA, true, false, true, dns.RcodeNameError},
+		} {
+			r := askAD(netw, s.Addr, tc.name, tc.qtype, tc.do, tc.ad)
+			if r.AuthenticatedData != tc.want || r.Rcode != tc.wantCode {
+				t.Errorf("%s %s %s DO=%v AD=%v: AD=%v rcode %d, want AD=%v rcode %d",
+					netw, tc.name, dns.TypeToString[tc.qtype], tc.do, tc.ad, r.AuthenticatedData, r.Rcode, tc.want, tc.wantCode)
+			}
+			if o := r.IsEdns0(); netw == "udp" && tc.do && (o == nil || !o.Do()) {
+				t.Errorf("%s %s: DO not copied into the answer's OPT (RFC 3225 §3): %v", netw, tc.name, o)
+			}
+		}
+		if r := askAD(netw, plain.Addr, "bench.test.", dns.TypeTXT, true, true); r.AuthenticatedData {
+			t.Errorf("%s: AD set without -ad", netw)
+		}
+	}
+	res, err := dnsresolve.New([]string{s.Addr}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, secure, err := res.LookupTLSA(context.Background(), "_25._tcp.mx.dane.test")
+	if err != nil || !secure || len(recs) != 1 || recs[0].Usage != 3 {
+		t.Errorf("LookupTLSA: %v secure=%v %v, want one secure 3 1 1 record", recs, secure, err)
+	}
+	host, err := res.LookupIPSecure(context.Background(), "mx.dane.test")
+	if err != nil || !host.Secure {
+		t.Errorf("LookupIPSecure: %+v %v, want secure", host, err)
 	}
 }
