@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -507,10 +508,21 @@ func (a *Agent) addresses(ctx context.Context, h hop) ([]string, dnsresolve.Host
 // checks the certificate against the host name, for the same name. A
 // session verified for one name says nothing of another at the same
 // address (under MTA-STS the address is not trusted, RFC 8461 §4.2).
+//
+// The pool counts its limit per key, so a route's connection_limit= is
+// in it too: that route's mail has its own connections and count, as
+// Postfix counts each transport's concurrency apart. Counted with other
+// mail's against limits of their own, a low limit waited as long as the
+// others kept that many connections open (forever under steady load),
+// a high one kept the others' mail waiting, and a route's mail took
+// others' idle sessions past its own limit.
 func poolKey(h hop, addr string) string {
 	key := addr
 	if h.lmtp != "" {
 		key = "lmtp:" + addr
+	}
+	if h.connLimit > 0 {
+		key += "|limit=" + strconv.Itoa(h.connLimit)
 	}
 	if v := h.tls.variant(); v != "" {
 		key += "|tls=" + v
