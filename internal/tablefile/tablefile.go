@@ -45,7 +45,11 @@ type File[T any] struct {
 	cur  T
 	good bool        // cur was read well once
 	seen os.FileInfo // the file as last read, well or not
-	err  error       // the last failed read: the table read before stays
+	// gone: the file was found missing since it was last read. One that
+	// appears at path may be being written there ("rm file; cat > file",
+	// a script writing it anew): it settles too.
+	gone bool
+	err  error // the last failed read: the table read before stays
 }
 
 // Open reads the table at path with compile, whose error names the file
@@ -74,13 +78,14 @@ func (f *File[T]) Current() (T, error) {
 	st, err := os.Stat(f.path)
 	switch {
 	case err != nil:
-		f.seen = nil
+		f.seen, f.gone = nil, true
 	case Unchanged(f.seen, st):
 		return f.cur, f.err
-	case f.seen != nil && os.SameFile(f.seen, st) && f.settling(st):
-		// Written in place, lately: the writer may not be done. The
-		// table read before stays until the file has been left alone
-		// for Settle (seen is kept, so the next call looks again).
+	case (f.gone || f.seen != nil && os.SameFile(f.seen, st)) && f.settling(st):
+		// Written in place, lately, or created again since the file was
+		// found missing: the writer may not be done. The table read
+		// before stays until the file has been left alone for Settle
+		// (seen is kept, so the next call looks again).
 		return f.cur, f.err
 	default:
 		var b []byte
@@ -102,7 +107,7 @@ func (f *File[T]) Current() (T, error) {
 			f.seen, err = nil, fmt.Errorf("%s: changed while it was read", f.path)
 			break
 		}
-		f.seen = st
+		f.seen, f.gone = st, false
 		var t T
 		if t, err = f.compile(b); err == nil {
 			f.cur, f.good, f.err = t, true, nil

@@ -241,3 +241,49 @@ func TestFileReadOnceForConcurrentCalls(t *testing.T) {
 		t.Errorf("%d compiles, want 2 (Open's and the change's)", n)
 	}
 }
+
+// A file removed and then written anew at its path ("rm file; cat >
+// file", a script writing it from scratch) is a file written in place
+// too, though another inode: once it was found missing, the file that
+// appears is read once it has been left alone for Settle. Read at once,
+// it was taken empty or with its first lines, and the table read before
+// was gone.
+func TestFileRemovedThenWrittenSettles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "table")
+	replaceFile(t, path, "one\ntwo\n")
+	f, err := Open(path, words, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now time.Time
+	f.Now = func() time.Time { return now }
+	want := func(what string, words ...string) {
+		t.Helper()
+		if got, _ := f.Current(); !slices.Equal(got, words) {
+			t.Errorf("%s: %v, want %v", what, got, words)
+		}
+	}
+	write := func(content string) time.Time {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ModTime()
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	want("removed", "one", "two")
+	now = write("")
+	want("created again, empty so far", "one", "two")
+	now = write("one\n").Add(Settle - time.Millisecond)
+	want("its first line written", "one", "two")
+	now = write("one\ntwo\nthree\n").Add(Settle)
+	want("left alone for Settle", "one", "two", "three")
+	replaceFile(t, path, "four\n")
+	want("renamed over, at once", "four")
+}
