@@ -66,6 +66,30 @@ func TestRouteMessagesPerConnection(t *testing.T) {
 	}
 }
 
+// A route's messages_per_connection= counts on its mail's own
+// connections: two.test shares one.test's MX host, and the route's mail
+// does not take a session the default route's mail left idle after
+// three transactions, which would carry its fourth, nor leave its own
+// to mail counting by [delivery] messages_per_connection.
+func TestRouteMessagesPerConnectionOwnSessions(t *testing.T) {
+	h := newHarness(t)
+	h.useDNS(nil, "one.test. MX 10 mx.shared.test.", "two.test. MX 10 mx.shared.test.",
+		"mx.shared.test. A 127.0.0.2")
+	s := h.sinkAt("127.0.0.2", sinkOptions{})
+	h.opt.Config.Workers = 1
+	h.opt.Routing.MessagesPerConnection = 100
+	h.start()
+	for _, r := range []string{"a@one.test", "b@one.test", "c@one.test"} {
+		h.enqueue(routed("", "s@origin.test", r))
+		waitMsg(t, s)
+	}
+	h.enqueue(routed("mx?messages_per_connection=2", "s@origin.test", "d@two.test"))
+	waitMsg(t, s)
+	if n := s.connections(); n != 2 {
+		t.Fatalf("%d connections, want 2: the route's mail took the default route's session, its fourth transaction", n)
+	}
+}
+
 // connection_limit= parses on mx and smtp routes (a relay's mail takes
 // it from the recipient's mx route), renders in the route's key, and
 // takes a positive number only; lmtp does not take it.

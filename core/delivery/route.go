@@ -510,7 +510,7 @@ func (a *Agent) addresses(ctx context.Context, h hop) ([]string, dnsresolve.Host
 // address (under MTA-STS the address is not trusted, RFC 8461 §4.2).
 //
 // The pool counts its limit per key, so a route's connection_limit= is
-// in it too: that route's mail has its own connections and count, as
+// in it too (and its messages_per_connection=): that route's mail has its own connections and count, as
 // Postfix counts each transport's concurrency apart. Counted with other
 // mail's against limits of their own, a low limit waited as long as the
 // others kept that many connections open (forever under steady load),
@@ -523,6 +523,14 @@ func poolKey(h hop, addr string) string {
 	}
 	if h.connLimit > 0 {
 		key += "|limit=" + strconv.Itoa(h.connLimit)
+	}
+	if h.perConn > 0 {
+		// messages_per_connection= too: a session counts its
+		// transactions whatever mail they carried, so one the default
+		// route's mail left idle after many would carry the route's
+		// past its number, and the route's sessions would carry other
+		// mail past it (a provider cutting connections at that number).
+		key += "|perconn=" + strconv.Itoa(h.perConn)
 	}
 	if v := h.tls.variant(); v != "" {
 		key += "|tls=" + v
