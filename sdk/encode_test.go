@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -140,8 +141,8 @@ func TestHandEncodingMatchesGenerated(t *testing.T) {
 		{"", "", "", 0, false},
 		{"caf\xe9", "\xff", "ok", 1, true},
 		{long, long + "x", "y", 65535, false},
-		{"p", "q", "r", -1, false},      // a port out of range fails both
-		{"p", "q", "r", 1 << 32, false}, // likewise
+		{"p", "q", "r", -1, false},          // a port out of range fails both
+		{"p", "q", "r", math.MaxInt, false}, // likewise where int has 64 bits
 	} {
 		checkEncoding(t, tc.a, tc.b, tc.c, tc.port, tc.tls)
 	}

@@ -1,10 +1,6 @@
 package queue
 
-import (
-	"fmt"
-
-	"golang.org/x/sys/unix"
-)
+import "fmt"
 
 // FreeSpace returns the bytes an unprivileged writer may still use on the
 // file system holding the queue: what the listener checks against
@@ -13,14 +9,12 @@ import (
 func (s *Store) FreeSpace() (int64, error) { return FreeSpaceAt(s.dir) }
 
 // FreeSpaceAt returns the bytes an unprivileged writer may still use on
-// the file system holding dir (statfs(2)'s f_bavail).
-func FreeSpaceAt(dir string) (int64, error) {
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err != nil {
-		return 0, err
-	}
-	return int64(st.Bavail) * int64(st.Bsize), nil
-}
+// the file system holding dir: statfs(2)'s or statvfs(2)'s f_bavail, the
+// blocks free to a user who is not root, times the size those blocks are
+// counted in, which each system names its own way (freespace_*.go). A
+// system with none of them returns an error, which the callers take as
+// "unknown": the queue opens and mail flows, unchecked.
+func FreeSpaceAt(dir string) (int64, error) { return availBytes(dir) }
 
 // SpaceError is Open's refusal to start on a file system with less than
 // Options.MinFree free.

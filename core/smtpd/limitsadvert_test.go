@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -103,8 +104,8 @@ func TestAdvertisedLimitsSixDigits(t *testing.T) {
 	}{
 		{999999, 999999, "RCPTMAX=999999 MAILMAX=999999"},
 		{1000000, 10, "MAILMAX=10"},
-		{10, 1 << 40, "RCPTMAX=10"},
-		{1 << 40, 1000000, ""},
+		{10, math.MaxInt, "RCPTMAX=10"},
+		{math.MaxInt, 1000000, ""},
 	} {
 		next := *h.cfg
 		next.Limits = *h.srv.lim()

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -77,7 +76,7 @@ func loadReplied(dir string, rs map[string]*responder, now time.Time, log *slog.
 func (s *replied) readAtStart() map[string]map[string]time.Time {
 	if lock, err := os.OpenFile(filepath.Join(s.dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600); err == nil {
 		defer lock.Close() // releases the lock
-		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+		_ = lockExclusive(lock)
 	}
 	at, err := s.readFile()
 	if err == nil {
@@ -240,7 +239,7 @@ func (s *replied) save(now time.Time) error {
 		return err
 	}
 	defer lock.Close() // releases the lock
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+	if err := lockExclusive(lock); err != nil {
 		return err
 	}
 	disk := s.read()

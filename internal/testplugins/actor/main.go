@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command actor is a test plugin driven by its config: for each hook it
 // answers a scripted verdict, chosen at the data hook by a keyword in the
 // Subject and at the rcpt hook by the recipient. It can also crash itself

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command bouncer is a test plugin of the bounce hook, driven by its
 // config: it answers a report with the verdict scripted for the first
 // keyword found in it (the failed recipient's address is), or fails,
