@@ -93,6 +93,9 @@ type importer struct {
 	// verify stages are for, verifyNone why none was written.
 	policyNames             map[string]string
 	verifyParam, verifyNone string
+	// authWritten is true once the draft has [auth] with a user base
+	// (dovecot_socket): smtp listeners would offer AUTH.
+	authWritten bool
 }
 
 // note records what was read and not carried over.
@@ -457,6 +460,8 @@ func (im *importer) auth() {
 		}
 		fmt.Fprintf(&im.body, "\n[auth]\n")
 		kv(&im.body, from, "dovecot_socket", tomlStr(path))
+		im.authWritten = true
+		im.authSenders()
 	case pfYes(enabled):
 		im.note("smtpd_sasl_auth_enable", "Cyrus SASL (smtpd_sasl_type = "+typ+"): none; [auth] users_file (sluice user add) or Dovecot's dovecot_socket")
 	}

@@ -65,7 +65,7 @@ var pfRestrNone = map[string]string{
 	"reject_unlisted_sender":                       "none: Sluice does not check a sender in its own domains against their recipients",
 	"reject_sender_login_mismatch":                 "[auth] senders or senders_file, written from smtpd_sender_login_maps by hand, refuses an authenticated user's other senders (553 5.7.1); a sender used without AUTH is not refused for its owner",
 	"reject_authenticated_sender_login_mismatch":   "[auth] senders or senders_file, written from smtpd_sender_login_maps by hand, refuses an authenticated user's other senders (553 5.7.1)",
-	"reject_known_sender_login_mismatch":           "[auth] senders or senders_file, written from smtpd_sender_login_maps by hand, refuses an authenticated user's other senders (553 5.7.1); a sender used without AUTH is not refused for its owner",
+	"reject_known_sender_login_mismatch":           "[auth] senders or senders_file, written from smtpd_sender_login_maps by hand, refuses an authenticated user's other senders (553 5.7.1), where Postfix refused only those the map gives another owner: list the unowned ones a user may use too (\"*\" = [\"*\"] would give every user the addresses the map protects); a sender used without AUTH is not refused for its owner",
 	"reject_unauthenticated_sender_login_mismatch": "none: a sender used without AUTH is not refused for its owner",
 	"permit_naked_ip_address":                      "none (deprecated in Postfix): permit_mynetworks or permit_sasl_authenticated",
 	"defer_if_permit":                              "none: a rule's action is its own; DEFER_IF_PERMIT in an access table's value, by hand",

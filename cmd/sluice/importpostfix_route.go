@@ -2,12 +2,14 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/delivery"
+	routeplugin "github.com/sluice-mta/sluice/plugins/route"
 )
 
 // pfRoute is what becomes the route stage: virtual_alias_maps' aliases,
@@ -31,6 +33,11 @@ type pfRoute struct {
 	masqExceptions  []string
 	masqClasses     *pfSetting // nil: not set in main.cf, Postfix's default
 	rewriteHeaders  *pfSetting // nil when no sender rewriting is carried
+
+	// aliasesFile is the aliases_file that stands for virtual_alias_maps'
+	// one table, aliasesFileFrom its comment; aliasesInline says why the
+	// aliases are inline instead ("" when there is nothing to say).
+	aliasesFile, aliasesFileFrom, aliasesInline string
 }
 
 // pfSetting is one stage setting and the comment naming where it came
@@ -104,7 +111,12 @@ func (im *importer) aliases(route *pfRoute) error {
 		}
 		route.aliases[key] = append(route.aliases[key], targets...)
 	}
-	entries, read, err := im.hashTables("virtual_alias_maps", pfList(im.p.take("virtual_alias_maps")), "write its aliases into the route stage")
+	specs := pfList(im.p.take("virtual_alias_maps"))
+	if im.aliasesFile(route, specs) {
+		route.from = appendOnce(route.from, "virtual_alias_maps")
+		return nil
+	}
+	entries, read, err := im.hashTables("virtual_alias_maps", specs, "write its aliases into the route stage")
 	if err != nil {
 		return err
 	}
@@ -146,6 +158,48 @@ func (im *importer) aliases(route *pfRoute) error {
 		}
 	}
 	return nil
+}
+
+// aliasesFile makes virtual_alias_maps' table the route stage's
+// aliases_file when it is the only table and its source file (the text
+// postmap reads) is one the stage reads as it is
+// (route.CheckAliasesFile): the stage then reads the file itself, and
+// again whenever it changes, as Postfix's daemons take up a table
+// postmap rebuilt. Otherwise the aliases are inline as before, and
+// route.aliasesInline says why. One table only, the simplest rule that
+// holds: the stage refuses a key both in the file and inline, where
+// Postfix would take the first table's. A file that cannot be read is
+// left to hashTables, which says so.
+func (im *importer) aliasesFile(route *pfRoute, specs []string) bool {
+	var files int
+	for _, spec := range specs {
+		if typ, name, ok := strings.Cut(strings.TrimPrefix(spec, "proxy:"), ":"); ok && pfTableTypes[typ] && name != "" {
+			files++
+		}
+	}
+	if len(specs) != 1 || files != 1 {
+		if files > 0 {
+			route.aliasesInline = fmt.Sprintf("inline, not an aliases_file: virtual_alias_maps names %d tables, and aliases_file is one file", len(specs))
+		}
+		return false
+	}
+	spec := strings.TrimPrefix(specs[0], "proxy:")
+	_, name, _ := strings.Cut(spec, ":")
+	if !filepath.IsAbs(name) {
+		route.aliasesInline = "inline, not an aliases_file: " + name + " is not an absolute path"
+		return false
+	}
+	data, err := pfReadFile(im.p.localPath(name))
+	if err != nil {
+		return false
+	}
+	if err := routeplugin.CheckAliasesFile(name, data); err != nil {
+		route.aliasesInline = "inline, not aliases_file = " + tomlStr(name) + ", which the route stage would refuse: " + err.Error()
+		return false
+	}
+	route.aliasesFile = name
+	route.aliasesFileFrom = "virtual_alias_maps = " + im.p.raw("virtual_alias_maps") + ": its source file (the one postmap reads), read again whenever it changes, as Postfix takes up a rebuilt table: no postmap needed; with more than one table, all are written inline"
+	return true
 }
 
 // appendOnce appends s unless it is already there.
@@ -316,7 +370,7 @@ func (im *importer) transports(route *pfRoute) error {
 // routeStage writes the route stage, first in the pipeline so that no
 // earlier stage's accept skips its aliases (README, "Routing").
 func (im *importer) routeStage(route *pfRoute) {
-	if len(route.aliases) == 0 && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 &&
+	if len(route.aliases) == 0 && route.aliasesFile == "" && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 &&
 		len(route.senderCanonical)+len(route.masqDomains) == 0 {
 		if im.p.set("recipient_delimiter") && !im.p.used["recipient_delimiter"] {
 			im.note("recipient_delimiter", "the route stage's detail_separator; no route stage was needed here")
@@ -334,7 +388,7 @@ func (im *importer) routeStage(route *pfRoute) {
 	}
 	fmt.Fprintf(b, "\n# %s: the route stage, %s so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "), first)
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))
-	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || route.rewriteHeaders != nil {
+	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || route.rewriteHeaders != nil || route.aliasesFile != "" {
 		fmt.Fprintf(b, "[stage.config]\n")
 	}
 	if im.p.set("recipient_delimiter") {
@@ -343,9 +397,15 @@ func (im *importer) routeStage(route *pfRoute) {
 	if route.alwaysBcc != "" {
 		kv(b, "always_bcc (a copy with NOTIFY=NEVER, as Postfix adds it)", "always_bcc", tomlStr(route.alwaysBcc))
 	}
+	if route.aliasesFile != "" {
+		kv(b, route.aliasesFileFrom, "aliases_file", tomlStr(route.aliasesFile))
+	}
 	writeMasquerade(b, route)
 	if len(route.aliasKeys) > 0 {
 		fmt.Fprintf(b, "[stage.config.aliases]\n")
+		if route.aliasesInline != "" {
+			fmt.Fprintf(b, "# %s\n", tomlComment(oneLine(route.aliasesInline)))
+		}
 		for _, k := range route.aliasKeys {
 			kv(b, route.aliasFrom[k], tomlStr(k), tomlStrs(route.aliases[k]))
 		}

@@ -150,6 +150,11 @@ func (im *importer) listeners() {
 		if kind != config.KindSMTP {
 			authComment = im.submissionAuthComment(ps, port, kind == config.KindSubmissions)
 		}
+		var authOff bool
+		var authOffFrom string
+		if kind == config.KindSMTP {
+			authOff, authOffFrom = im.smtpAuthOff(ps)
+		}
 		hosts, hostFrom := []string{host}, "master.cf service "+s.name
 		if host == "" {
 			hosts, hostFrom = im.listenHosts()
@@ -182,6 +187,9 @@ func (im *importer) listeners() {
 				if level == "encrypt" && kind != config.KindSubmissions {
 					kv(b, levelFrom+" = encrypt", "tls_required", "true")
 				}
+			}
+			if authOff {
+				kv(b, authOffFrom, "auth", "false")
 			}
 			if daemonName != "" {
 				kv(b, daemonNameFrom, "milter_daemon_name", tomlStr(daemonName))

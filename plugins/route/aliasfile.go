@@ -99,6 +99,16 @@ func readAliases(path string, b []byte, inline aliasTable) (aliasTable, error) {
 	return out, nil
 }
 
+// CheckAliasesFile reports whether b, the content of the file at path,
+// is one aliases_file reads, with the error the stage would give at
+// start (path:line: why) when it is not. sluice import-postfix asks it
+// before naming a virtual_alias_maps table's source file as the
+// aliases_file, so that the draft never holds a file the stage refuses.
+func CheckAliasesFile(path string, b []byte) error {
+	_, err := readAliases(path, b, nil)
+	return err
+}
+
 // splitAliasLine splits a line at its key's end: the first white space,
 // or a colon outside brackets (an address literal's "[IPv6:…]" has
 // colons), dropping the colon of "key: targets".

@@ -290,3 +290,34 @@ func TestAliasesFileReadAgain(t *testing.T) {
 		t.Errorf("good again: log %v", recs)
 	}
 }
+
+// TestCheckAliasesFile: what sluice import-postfix asks before writing
+// aliases_file is the stage's own reading: a file it takes passes, and
+// one it refuses fails with the error the stage gives at start.
+func TestCheckAliasesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "virtual")
+	for _, tc := range []struct{ file, want string }{
+		{"# source\na@example.org b@example.org, c@example.org\n  d@example.org\n@example.net: e@example.org\n", ""},
+		{"a@example.org root\n", `:1: "a@example.org": target "root" is not an address`},
+		{"example.com anything\n", `:1: "example.com": want user@domain or @domain`},
+		{"a@example.org b@example.org\nA@example.org c@example.org\n", `:2: "A@example.org": the address of line 1 again`},
+	} {
+		err := CheckAliasesFile(path, []byte(tc.file))
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%q: %v, want nil", tc.file, err)
+			}
+			continue
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), path+tc.want) {
+			t.Errorf("%q: err = %v, want %q", tc.file, err, path+tc.want)
+			continue
+		}
+		if err := os.WriteFile(path, []byte(tc.file), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, serr := sdktest.Start(t, &Plugin{}, `{"aliases_file": "`+path+`"}`); serr == nil || !strings.Contains(serr.Error(), err.Error()) {
+			t.Errorf("%q: the stage says %v, CheckAliasesFile %v", tc.file, serr, err)
+		}
+	}
+}
