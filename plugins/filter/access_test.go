@@ -227,11 +227,11 @@ relay@a.test   RELAY
 		t.Errorf("HOLD: reason %q", v.Reason)
 	}
 	wantRefused(t, "HOLD then reject", h.Rcpt(tx, "holdr@a.test"), sdk.ActionReject, 550, "5.7.1", "later")
-	lines.take(t)
+	lines.Take(t)
 	wantRefused(t, "WARN then reject", h.Rcpt(tx, "warn@a.test"), sdk.ActionReject, 550, "5.7.1", "later")
-	wantWarned(t, "WARN", lines.take(t), map[string]string{"rule": "acl", "why": "WARN looks odd"})
+	wantWarned(t, "WARN", lines.Take(t), map[string]string{"rule": "acl", "why": "WARN looks odd"})
 	wantAction(t, "INFO", h.Rcpt(tx, "info@a.test"), sdk.ActionContinue)
-	wantWarned(t, "INFO", lines.take(t), map[string]string{"rule": "acl", "why": "INFO noted"})
+	wantWarned(t, "INFO", lines.Take(t), map[string]string{"rule": "acl", "why": "INFO noted"})
 	wantRefused(t, "DEFER_IF_REJECT", h.Rcpt(tx, "dir@a.test"), sdk.ActionTempfail, 450, "4.7.1", "<dir@a.test>: Recipient address rejected: Service unavailable")
 	wantAction(t, "DEFER_IF_REJECT, nothing rejects", h.Rcpt(tx, "dirok@a.test"), sdk.ActionContinue)
 	wantRefused(t, "DEFER_IF_PERMIT", h.Rcpt(tx, "dip@a.test"), sdk.ActionTempfail, 450, "4.7.1", "<dip@a.test>: Recipient address rejected: Not now")
@@ -434,7 +434,7 @@ func TestAccessTableReadAgain(t *testing.T) {
 		t.Errorf("reason %q should say the table is as last read, and why", v.Reason)
 	}
 	mail("b@spam.example")
-	recs := lines.take(t)
+	recs := lines.Take(t)
 	if len(recs) != 1 || recs[0]["level"] != "WARN" || recs[0]["rule"] != "acl" || !strings.Contains(fmt.Sprint(recs[0]["error"]), path+":2:") {
 		t.Errorf("log %v, want one warning naming the rule and the line", recs)
 	}

@@ -101,7 +101,7 @@ func TestGreylistBadStateFileSetAside(t *testing.T) {
 				t.Fatalf("the stage did not start: %v", err)
 			}
 			path := filepath.Join(dir, tc.file)
-			if rec := wantSetAsideWarning(t, "start", lines.take(t), path); rec != nil && rec["set_aside"] != path+".bad" {
+			if rec := wantSetAsideWarning(t, "start", lines.Take(t), path); rec != nil && rec["set_aside"] != path+".bad" {
 				t.Errorf("warning %v: set_aside should name %s.bad", rec, path)
 			}
 			bad, err := os.Stat(path + ".bad")
@@ -127,7 +127,7 @@ func TestGreylistBadStateFileSetAside(t *testing.T) {
 			p2 := &Plugin{now: clk.Now, log: slog.New(slog.NewJSONHandler(lines2, nil))}
 			h2 := serve(t, p2, greyConfig(dir, ""))
 			t.Cleanup(func() { _ = p2.grey.close() })
-			for _, rec := range lines2.take(t) {
+			for _, rec := range lines2.Take(t) {
 				if rec["level"] == "WARN" {
 					t.Errorf("the next start warned: %v", rec)
 				}
@@ -156,7 +156,7 @@ func TestGreylistBadSnapshotFollowerAndDryRun(t *testing.T) {
 		t.Fatalf("the follower did not start: %v", err)
 	}
 	t.Cleanup(func() { _ = nu.grey.close() })
-	if rec := wantSetAsideWarning(t, "follower", lines.take(t), path); rec != nil && rec["set_aside"] != nil {
+	if rec := wantSetAsideWarning(t, "follower", lines.Take(t), path); rec != nil && rec["set_aside"] != nil {
 		t.Errorf("a follower set the file aside: %v", rec)
 	}
 	if _, err := os.Stat(path + ".bad"); !os.IsNotExist(err) {
@@ -170,7 +170,7 @@ func TestGreylistBadSnapshotFollowerAndDryRun(t *testing.T) {
 	writeBadState(t, dir, snapshotFile, "{not json") // the old one wrote a good one at its close
 	clk.Advance(6 * time.Minute)
 	wantAction(t, "owner: bob's retry", h.Rcpt(tx, "bob@example.org"), sdk.ActionContinue)
-	wantSetAsideWarning(t, "take-over", lines.take(t), path)
+	wantSetAsideWarning(t, "take-over", lines.Take(t), path)
 	if b, err := os.ReadFile(path + ".bad"); err != nil || string(b) != "{not json" {
 		t.Errorf("take-over: set aside %q, %v", b, err)
 	}
@@ -186,7 +186,7 @@ func TestGreylistBadSnapshotFollowerAndDryRun(t *testing.T) {
 		t.Fatalf("a dry run refused the state: %v", err)
 	}
 	t.Cleanup(func() { _ = dry.grey.close() })
-	wantSetAsideWarning(t, "dry run", dryLines.take(t), path)
+	wantSetAsideWarning(t, "dry run", dryLines.Take(t), path)
 	if b, err := os.ReadFile(path); err != nil || string(b) != "{not json" {
 		t.Errorf("a dry run changed the snapshot: %q, %v", b, err)
 	}

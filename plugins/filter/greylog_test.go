@@ -16,7 +16,7 @@ func TestGreylistHandOverIsLoggedStructured(t *testing.T) {
 	lines := &logLines{}
 	b := &Plugin{now: clk.Now, log: slog.New(slog.NewJSONHandler(lines, nil))}
 	h := sdktest.New(t, b, greyConfig(dir, ""))
-	recs := lines.take(t)
+	recs := lines.Take(t)
 	if len(recs) != 1 || recs[0]["level"] != "INFO" || recs[0]["state_dir"] != dir {
 		t.Fatalf("at open: records %v, want one at info with state_dir %s", recs, dir)
 	}
@@ -24,7 +24,7 @@ func TestGreylistHandOverIsLoggedStructured(t *testing.T) {
 	if err := b.grey.close(); err != nil {
 		t.Fatal(err)
 	}
-	recs = lines.take(t)
+	recs = lines.Take(t)
 	if len(recs) != 1 || recs[0]["level"] != "WARN" || recs[0]["state_dir"] != dir || recs[0]["changes"] != float64(1) {
 		t.Fatalf("at close: records %v, want one at warn with state_dir %s and changes 1", recs, dir)
 	}

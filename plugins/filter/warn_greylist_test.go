@@ -32,17 +32,17 @@ func TestWarnRuleKeepsGreylisting(t *testing.T) {
 	if !strings.Contains(v.Reason, `rule "try-sales" (warn)`) || !strings.Contains(v.Reason, "greylist") {
 		t.Errorf("reason %q should give the warn rule and greylisting", v.Reason)
 	}
-	wantWarned(t, "greylisted", lines.take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
+	wantWarned(t, "greylisted", lines.Take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
 
 	// The pass rule, for comparison, skips greylisting and logs nothing.
 	wantAction(t, "pass rule", h.Rcpt(tx, "postmaster@example.org"), sdk.ActionContinue)
-	if recs := lines.take(t); len(recs) != 0 {
+	if recs := lines.Take(t); len(recs) != 0 {
 		t.Errorf("a pass rule logged %v", recs)
 	}
 
 	clk.Advance(6 * time.Minute)
 	wantAction(t, "the retry after the delay", h.Rcpt(tx, "sales@example.org"), sdk.ActionContinue)
-	wantWarned(t, "retry", lines.take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
+	wantWarned(t, "retry", lines.Take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.org"})
 }
 
 // TestWarnLoggedWhenGreylistFails: a warn rule that matched at rcpt is
@@ -60,7 +60,7 @@ func TestWarnLoggedWhenGreylistFails(t *testing.T) {
 	nu := &Plugin{now: clk.Now, log: slog.New(slog.NewJSONHandler(lines, nil))}
 	h := serve(t, nu, cfg) // follows it
 	t.Cleanup(func() { _ = nu.grey.close() })
-	lines.take(t)
+	lines.Take(t)
 	if err := old.grey.close(); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestWarnLoggedWhenGreylistFails(t *testing.T) {
 		t.Fatal("the greylist's failure should fail the call")
 	}
 	var warned []map[string]any
-	for _, rec := range lines.take(t) {
+	for _, rec := range lines.Take(t) {
 		if rec["msg"] == "filter: warn rule matched" {
 			warned = append(warned, rec)
 		}

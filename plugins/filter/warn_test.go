@@ -1,11 +1,8 @@
 package filter
 
 import (
-	"bytes"
-	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,38 +12,8 @@ import (
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
 
-// logLines collects the JSON records a plugin logs; hooks run on the
-// gRPC server's goroutines.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// take returns the records logged since the last take.
-func (l *logLines) take(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q is no JSON record: %v", line, err)
-		}
-		out = append(out, rec)
-	}
-	l.buf.Reset()
-	return out
-}
+// logLines collects the JSON records a plugin logs.
+type logLines = testlib.LogLines
 
 // warnPlugin is a filter whose log goes to the returned lines, as JSON
 // records, the form the core reads a plugin's stderr in.
@@ -93,7 +60,7 @@ func TestWarnRuleLogsAndGoesOn(t *testing.T) {
 	if !strings.Contains(v.Reason, `rule "try-spam" (warn): sender "a@spam.test" matches @spam\.`) {
 		t.Errorf("reason %q should name the warn rule and what it matched", v.Reason)
 	}
-	wantWarned(t, "mail", lines.take(t), map[string]string{"rule": "try-spam", "hook": "mail",
+	wantWarned(t, "mail", lines.Take(t), map[string]string{"rule": "try-spam", "hook": "mail",
 		"why": `sender "a@spam.test" matches @spam\.`, "session": sdktest.DefaultSession.ID, "client": "198.51.100.7"})
 
 	v = h.Mail(txnFrom("198.51.100.7", "a@spam.example"))
@@ -101,16 +68,16 @@ func TestWarnRuleLogsAndGoesOn(t *testing.T) {
 	if !strings.Contains(v.Reason, `rule "try-spam" (warn)`) || !strings.Contains(v.Reason, `rule "spam-sender" (reject)`) {
 		t.Errorf("reason %q should name both rules", v.Reason)
 	}
-	wantWarned(t, "mail, then rejected", lines.take(t), map[string]string{"rule": "try-spam"})
+	wantWarned(t, "mail, then rejected", lines.Take(t), map[string]string{"rule": "try-spam"})
 
 	wantAction(t, "clean sender", h.Mail(txnFrom("198.51.100.7", "a@example.net")), sdk.ActionContinue)
-	if recs := lines.take(t); len(recs) != 0 {
+	if recs := lines.Take(t); len(recs) != 0 {
 		t.Errorf("nothing matched, yet logged %v", recs)
 	}
 
 	v = h.Rcpt(txnFrom("198.51.100.7", "a@example.net"), "sales@example.org")
 	wantAction(t, "rcpt", v, sdk.ActionContinue)
-	wantWarned(t, "rcpt", lines.take(t), map[string]string{"rule": "try-rcpt", "hook": "rcpt", "rcpt": "sales@example.org"})
+	wantWarned(t, "rcpt", lines.Take(t), map[string]string{"rule": "try-rcpt", "hook": "rcpt", "rcpt": "sales@example.org"})
 
 	tx := txnFrom("198.51.100.7", "a@spam.test", "sales@example.org")
 	tx.Envelope.QueueID = "33P6Q55V2F01QH2HYW00"
@@ -124,12 +91,12 @@ func TestWarnRuleLogsAndGoesOn(t *testing.T) {
 	}
 	// Only the data rule's line: the earlier hooks' warn rules were
 	// logged at their hook.
-	wantWarned(t, "data", lines.take(t), map[string]string{"rule": "try-subject", "hook": "header",
+	wantWarned(t, "data", lines.Take(t), map[string]string{"rule": "try-subject", "hook": "header",
 		"id": "33P6Q55V2F01QH2HYW00", "session": sdktest.DefaultSession.ID})
 
 	v = h.Data(tx, []byte("Subject: Viagra\r\n\r\ncheap pills\r\n"))
 	wantAction(t, "a body reject rule after a header warn rule", v, sdk.ActionReject)
-	wantWarned(t, "data, then rejected", lines.take(t), map[string]string{"rule": "try-subject"})
+	wantWarned(t, "data, then rejected", lines.Take(t), map[string]string{"rule": "try-subject"})
 }
 
 // TestWarnRuleReplayedAtData: a mail hook's warn rule before an
@@ -144,7 +111,7 @@ func TestWarnRuleReplayedAtData(t *testing.T) {
 	]}`)
 	tx := txnFrom("198.51.100.7", "a@spam.test", "b@example.org")
 	wantAction(t, "mail", h.Mail(tx), sdk.ActionContinue)
-	wantWarned(t, "mail", lines.take(t), map[string]string{"rule": "try-spam"})
+	wantWarned(t, "mail", lines.Take(t), map[string]string{"rule": "try-spam"})
 	v := h.Data(tx, []byte("Subject: x\r\n\r\nhi\r\n"))
 	wantAction(t, "data", v, sdk.ActionContinue)
 	if len(v.Edits) != 1 {
@@ -153,7 +120,7 @@ func TestWarnRuleReplayedAtData(t *testing.T) {
 	if strings.Contains(v.Reason, "try-spam") {
 		t.Errorf("reason %q gives the mail hook's warn rule again", v.Reason)
 	}
-	if recs := lines.take(t); len(recs) != 0 {
+	if recs := lines.Take(t); len(recs) != 0 {
 		t.Errorf("data logged the mail hook's warn rule again: %v", recs)
 	}
 }
@@ -171,18 +138,18 @@ func TestWarnRuleOnEveryCondition(t *testing.T) {
 		{"name":"try-fanout","hook":"envelope","min_recipients":3,"action":"warn"}
 	]}`)
 	wantAction(t, "listed client", h.Connect(txnFrom("192.0.2.99", "").Session), sdk.ActionContinue)
-	wantWarned(t, "dnsbl", lines.take(t), map[string]string{"rule": "try-bl", "hook": "connect", "why": "192.0.2.99 listed in bl.example"})
+	wantWarned(t, "dnsbl", lines.Take(t), map[string]string{"rule": "try-bl", "hook": "connect", "why": "192.0.2.99 listed in bl.example"})
 
 	tx := sdktest.NewTxn("a@example.org", "b@example.org", "c@example.org", "d@example.org")
 	exe := "Content-Type: application/x-msdownload; name=evil.exe\r\n\r\nMZ"
 	wantAction(t, "attachment", h.Data(tx, []byte(multipartMsg("b", textPart, exe))), sdk.ActionContinue)
-	recs := lines.take(t)
+	recs := lines.Take(t)
 	if len(recs) != 2 || recs[0]["rule"] != "try-exe" || recs[1]["rule"] != "try-fanout" {
 		t.Errorf("lines %v, want try-exe's then try-fanout's", recs)
 	}
 	one := sdktest.NewTxn("a@example.org", "b@example.org")
 	wantAction(t, "past the nesting limit", h.Data(one, []byte(nested(maxMIMEDepth+5, textPart))), sdk.ActionContinue)
-	wantWarned(t, "past the nesting limit", lines.take(t), map[string]string{"rule": "try-exe", "why": "not inspected further"})
+	wantWarned(t, "past the nesting limit", lines.Take(t), map[string]string{"rule": "try-exe", "why": "not inspected further"})
 
 	d := testlib.NewDNS(t, "mx.example. 60 IN MX 10 mail.mx.example.", "mail.mx.example. 60 IN A 192.0.2.25")
 	r, err := dnsresolve.New([]string{d.Addr}, 2*time.Second)
@@ -192,11 +159,11 @@ func TestWarnRuleOnEveryCondition(t *testing.T) {
 	p, lines = warnPlugin(r)
 	h = serve(t, p, `{"rules":[{"name":"try-unknown","hook":"mail","unknown_domain":true,"action":"warn"}]}`)
 	wantAction(t, "known domain", h.Mail(txnFrom("198.51.100.1", "a@mx.example")), sdk.ActionContinue)
-	if recs := lines.take(t); len(recs) != 0 {
+	if recs := lines.Take(t); len(recs) != 0 {
 		t.Errorf("a known domain logged %v", recs)
 	}
 	wantAction(t, "unknown domain", h.Mail(txnFrom("198.51.100.1", "a@nowhere.example")), sdk.ActionContinue)
-	wantWarned(t, "unknown domain", lines.take(t), map[string]string{"rule": "try-unknown", "why": "nowhere.example"})
+	wantWarned(t, "unknown domain", lines.Take(t), map[string]string{"rule": "try-unknown", "why": "nowhere.example"})
 }
 
 // TestWarnRuleTakesNoReply: a warn rule answers nothing, so a reply key

@@ -28,7 +28,7 @@ func TestWarnLinesLimited(t *testing.T) {
 			t.Fatalf("reason %q: the trace must name both matches, logged or not", v.Reason)
 		}
 	}
-	recs := lines.take(t)
+	recs := lines.Take(t)
 	if len(recs) != 3 {
 		t.Fatalf("%d lines %v, want the budget's 3", len(recs), recs)
 	}
@@ -43,7 +43,7 @@ func TestWarnLinesLimited(t *testing.T) {
 	// [try-org, try-sales, try-org] held).
 	clk.Advance(30 * time.Second)
 	h.Rcpt(tx, "bob@example.net")
-	recs = lines.take(t)
+	recs = lines.Take(t)
 	want := map[string]float64{"try-org": 2, "try-sales": 1}
 	if len(recs) != len(want) {
 		t.Fatalf("%d lines %v, want one per rule held back", len(recs), recs)
@@ -59,7 +59,7 @@ func TestWarnLinesLimited(t *testing.T) {
 
 	// A new window logs again, and the counts were said once.
 	h.Rcpt(tx, "sales@example.net")
-	wantWarned(t, "next window", lines.take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.net"})
+	wantWarned(t, "next window", lines.Take(t), map[string]string{"rule": "try-sales", "rcpt": "sales@example.net"})
 }
 
 // The budget holds for any 30 s, not per fixed window of the plugin's
@@ -80,7 +80,7 @@ func TestWarnLinesLimitedInAny30s(t *testing.T) {
 			h.Rcpt(tx, "sales@example.net")
 		}
 		got := 0
-		for _, rec := range lines.take(t) {
+		for _, rec := range lines.Take(t) {
 			if rec["msg"] == "filter: warn rule matched" {
 				got++
 			}

@@ -1,8 +1,6 @@
 package route
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,10 +8,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
@@ -190,37 +188,8 @@ func TestAliasesFileErrors(t *testing.T) {
 	}
 }
 
-// logLines collects the plugin's JSON log records.
-type logLines struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logLines) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// take returns the records logged since the last take.
-func (l *logLines) take(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.buf.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q is no JSON record: %v", line, err)
-		}
-		out = append(out, rec)
-	}
-	l.buf.Reset()
-	return out
-}
+// logLines collects the JSON records a plugin logs.
+type logLines = testlib.LogLines
 
 // TestAliasesFileReadAgain: the file is read again when it changes,
 // replaced by a rename or written in place; a change that does not read
@@ -262,7 +231,7 @@ func TestAliasesFileReadAgain(t *testing.T) {
 		}
 		wantDelivered(t, bad.name, h, "info@example.org", "dave@example.org")
 		wantDelivered(t, bad.name+", the table", h, "abuse@example.org", "alice@example.org")
-		recs := lines.take(t)
+		recs := lines.Take(t)
 		if len(recs) != 1 || recs[0]["level"] != "WARN" || !strings.Contains(fmt.Sprint(recs[0]["error"]), bad.where) {
 			t.Errorf("%s: log %v, want one warning naming %s", bad.name, recs, bad.where)
 		}
@@ -272,7 +241,7 @@ func TestAliasesFileReadAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDelivered(t, "removed", h, "info@example.org", "dave@example.org")
-	if recs := lines.take(t); len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0]["error"]), "no such file") {
+	if recs := lines.Take(t); len(recs) != 1 || !strings.Contains(fmt.Sprint(recs[0]["error"]), "no such file") {
 		t.Errorf("removed: log %v, want one warning", recs)
 	}
 
@@ -286,7 +255,7 @@ func TestAliasesFileReadAgain(t *testing.T) {
 	if !strings.Contains(v.Reason, "→ grace@example.org") || strings.Contains(v.Reason, "failed") {
 		t.Errorf("good again: trace %q", v.Reason)
 	}
-	if recs := lines.take(t); len(recs) != 0 {
+	if recs := lines.Take(t); len(recs) != 0 {
 		t.Errorf("good again: log %v", recs)
 	}
 }
