@@ -78,6 +78,14 @@ type RecipientOutcome struct {
 	Code     int    `json:"code,omitempty"`
 	Enhanced string `json:"enhanced,omitempty"`
 	Text     string `json:"text,omitempty"`
+	// Class sorts a deferral or failure by its reply, as KumoMTA's
+	// bounce classification: invalid_recipient, inactive_mailbox,
+	// bad_domain, invalid_sender, mailbox_full, message_too_large,
+	// spam_block, policy, auth_required, tls, routing, connection,
+	// protocol, content, admin (an administrator's bounce) or other;
+	// an expired recipient's is its last reply's. "" when delivered or
+	// discarded. The set may grow; treat an unknown class as other.
+	Class string `json:"class,omitempty"`
 	// RemoteMTA is the host that gave the reply; "" when none answered.
 	RemoteMTA string `json:"remote_mta,omitempty"`
 	// Route is the route the recipient went by; "" the default (MX or
@@ -149,7 +157,8 @@ func outcomePB(o Outcome) (*pb.Outcome, error) {
 		}
 		p.Rcpts = append(p.Rcpts, &pb.RecipientOutcome{Addr: text(r.Addr), Orcpt: text(r.ORcpt),
 			Status: text(string(r.Status)), Expired: r.Expired, Code: code, Enhanced: text(r.Enhanced),
-			Text: text(r.Text), RemoteMta: text(r.RemoteMTA), Route: text(r.Route), Attempts: n})
+			Text: text(r.Text), RemoteMta: text(r.RemoteMTA), Route: text(r.Route), Attempts: n,
+			BounceClass: text(r.Class)})
 	}
 	return p, nil
 }
@@ -165,7 +174,7 @@ func outcomeFromPB(p *pb.Outcome) Outcome {
 		o.Rcpts = append(o.Rcpts, RecipientOutcome{Addr: r.GetAddr(), ORcpt: r.GetOrcpt(),
 			Status: OutcomeStatus(r.GetStatus()), Expired: r.GetExpired(), Code: int(r.GetCode()),
 			Enhanced: r.GetEnhanced(), Text: r.GetText(), RemoteMTA: r.GetRemoteMta(), Route: r.GetRoute(),
-			Attempts: int(r.GetAttempts())})
+			Attempts: int(r.GetAttempts()), Class: r.GetBounceClass()})
 	}
 	return o
 }

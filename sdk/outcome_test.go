@@ -15,7 +15,8 @@ func testOutcome() sdk.Outcome {
 	return sdk.Outcome{Attempt: 3, QueueAge: 90 * time.Second, MessageID: "<m1@example.org>", Subject: "Spring sale",
 		Admin: true, Rcpts: []sdk.RecipientOutcome{
 			{Addr: "b@example.net", ORcpt: "list@example.net", Status: sdk.OutcomeFailed, Expired: true, Code: 550,
-				Enhanced: "5.1.1", Text: "no such user", RemoteMTA: "mx.example.net", Route: "smtp:[relay]:25", Attempts: 3},
+				Enhanced: "5.1.1", Text: "no such user", RemoteMTA: "mx.example.net", Route: "smtp:[relay]:25", Attempts: 3,
+				Class: "invalid_recipient"},
 			{Addr: "c@example.net", Status: sdk.OutcomeDelivered, Code: 250, Enhanced: "2.0.0", Text: "ok", Attempts: 1},
 		}}
 }

@@ -541,6 +541,7 @@ func (a *Agent) apply(m *envelope.Message, results map[string]outcome, now time.
 func expiredLine(lines []rcptLine, line map[string]int, m *envelope.Message, r *envelope.Recipient, o outcome, now time.Time) []rcptLine {
 	l := lineOf(m, r, o, now)
 	l.status, l.softBounce = statusExpired, false
+	l.class = expiredClass(r.LastReply)
 	if i, ok := line[r.Addr]; ok {
 		lines[i] = l
 		return lines

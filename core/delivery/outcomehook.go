@@ -54,6 +54,7 @@ func (a *Agent) notifyOutcome(m *envelope.Message, lines []rcptLine, body []byte
 			ro.Status = sdk.OutcomeDeferred
 		}
 		ro.Code, ro.Enhanced, ro.Text = splitReply(l.reply, l.dsn)
+		ro.Class = l.class
 		for i := range m.Rcpts {
 			if r := &m.Rcpts[i]; r.Addr == l.rcpt {
 				ro.RemoteMTA, ro.Route = r.RemoteMTA, r.Route

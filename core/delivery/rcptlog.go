@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/bounceclass"
 )
 
 // A msg=recipient line is logged for each recipient outcome, as Postfix's
@@ -37,6 +39,7 @@ type rcptLine struct {
 	via         string // the hop as the attempt line names it; "none": no server answered
 	status      string
 	dsn         string // the enhanced status code (RFC 3463)
+	class       string // a failure's class (bounceclass); "" for sent and discarded
 	reply       string
 	delay       time.Duration // since the message was queued
 	attempts    int
@@ -71,7 +74,22 @@ func lineOf(m *envelope.Message, r *envelope.Recipient, o outcome, now time.Time
 		// a 5xx greeting's (smtp_skip_5xx_greeting) and a 552 to RCPT.
 		l.dsn = "4" + l.dsn[1:]
 	}
+	if l.status == statusBounced || l.status == statusDeferred {
+		l.class = string(bounceclass.Of(l.reply))
+	}
 	return l
+}
+
+// expiredClass is the class of an expired recipient whose reply is
+// reply.Expired quoting the last reply before it: that last reply's, as
+// the expiry (X.4.7) says nothing of why the mail never went.
+func expiredClass(lastReply string) string {
+	last, _ := strings.CutPrefix(lastReply, reply.Expired.String())
+	last = strings.TrimSpace(last)
+	if strings.HasPrefix(last, "(") && strings.HasSuffix(last, ")") {
+		last = last[1 : len(last)-1]
+	}
+	return string(bounceclass.Of(last))
 }
 
 // origRcpt is r's ORCPT address (RFC 3461 §4.2, stored "type;addr") when
@@ -168,8 +186,14 @@ func (a *Agent) logRcpts(id string, lines []rcptLine, reported map[string]string
 		// rates per customer) needs no join with the message's
 		// reception line, which may be in an older log.
 		attrs = append(attrs, "from", l.from)
-		attrs = append(attrs, "via", l.via, "status", l.status, "dsn", l.dsn, "reply", l.reply,
-			"delay", delaySeconds(l.delay), "attempts", l.attempts)
+		attrs = append(attrs, "via", l.via, "status", l.status, "dsn", l.dsn)
+		if l.class != "" {
+			// What a sender acts on, as KumoMTA's bounce
+			// classification: drop the address, wait, fix TLS.
+			attrs = append(attrs, "class", l.class)
+			a.metrics.DeliveryFailure(l.class, l.status)
+		}
+		attrs = append(attrs, "reply", l.reply, "delay", delaySeconds(l.delay), "attempts", l.attempts)
 		if l.softBounce {
 			attrs = append(attrs, "soft_bounce", true)
 		}

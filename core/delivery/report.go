@@ -14,6 +14,7 @@ import (
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/core/queue"
 	"github.com/sluice-mta/sluice/core/reply"
+	"github.com/sluice-mta/sluice/internal/bounceclass"
 )
 
 // BounceOptions configure the delivery status notifications (RFC 3461,
@@ -391,7 +392,9 @@ func (a *Agent) Bounce(ctx context.Context, id string) error {
 			r.LastReply = adminBounced.With(r.LastReply).Error()
 			r.RemoteMTA = "" // the reply is ours now
 			entries = wanted(entries, r, bounce.Recipient{Action: bounce.Failed})
-			lines = append(lines, lineOf(m, r, outcome{}, now))
+			l := lineOf(m, r, outcome{}, now)
+			l.class = string(bounceclass.Admin) // whatever the last reply said
+			lines = append(lines, l)
 		}
 		return entries
 	}, func(reported map[string]string) { a.logRcpts(id, lines, reported) })

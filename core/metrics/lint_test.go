@@ -39,6 +39,7 @@ func TestMetricNamesPassPromlint(t *testing.T) {
 	m.TLSReport("https", true)
 	m.DeliveryAttempt("example.org", Delivered, time.Second)
 	m.DeliveryRecipients("example.org", Delivered, 1)
+	m.DeliveryFailure("mailbox_full", "deferred")
 	m.StageCall("spf", "mail", "continue", time.Millisecond, true)
 	m.StageDryRun("spf", "rcpt", "reject")
 

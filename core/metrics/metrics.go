@@ -124,6 +124,7 @@ type Metrics struct {
 
 	deliveryAttempts   *prometheus.CounterVec
 	deliveryRcpts      *prometheus.CounterVec
+	deliveryFailures   *prometheus.CounterVec
 	reports            *prometheus.CounterVec
 	tlsReports         *prometheus.CounterVec
 	deliveryDuration   *prometheus.HistogramVec
@@ -197,6 +198,10 @@ func New(p Providers) *Metrics {
 		deliveryRcpts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_delivery_recipients_total", Help: "Recipient delivery results by destination (recipient domain, or the relay's host:port) and outcome."},
 			[]string{"domain", "outcome"}),
+		deliveryFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_delivery_failures_total",
+			Help: "Recipient outcomes other than delivery, as the msg=recipient log lines: by status (deferred, bounced, expired) and class, the reply's bounce class (invalid_recipient, inactive_mailbox, bad_domain, invalid_sender, mailbox_full, message_too_large, spam_block, policy, auth_required, tls, routing, connection, protocol, content, admin, other)."},
+			[]string{"class", "status"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_reports_total", Help: "Delivery status notifications queued (RFC 3464), by kind: dsn to a sender, double-bounce to the postmaster; plugin: messages plugins queued (sdk.Mailer)."},
 			[]string{"kind"}),
@@ -231,7 +236,7 @@ func New(p Providers) *Metrics {
 	}
 	m.reg.MustRegister(
 		m.connsTotal, m.connsOpen, m.connsClosed, m.proxyRefused, m.earlyTalkers, m.pipelining, m.bareNewlines, m.authAttempts, m.transactions, m.recipients, m.queueCommit,
-		m.deliveryAttempts, m.deliveryRcpts, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
+		m.deliveryAttempts, m.deliveryRcpts, m.deliveryFailures, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
 		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
 		collectors.NewGoCollector(),
@@ -467,6 +472,17 @@ func (m *Metrics) DeliveryRecipients(domain string, outcome DeliveryOutcome, n i
 		return
 	}
 	m.deliveryRcpts.WithLabelValues(m.domains.value(normDomain(domain)), string(outcome)).Add(float64(n))
+}
+
+// DeliveryFailure counts one recipient outcome other than delivery:
+// status is "deferred", "bounced" or "expired", class its bounce class
+// (internal/bounceclass), both closed sets. Not by domain: the classes
+// times the domains would be too many series.
+func (m *Metrics) DeliveryFailure(class, status string) {
+	if m == nil {
+		return
+	}
+	m.deliveryFailures.WithLabelValues(class, status).Inc()
 }
 
 // StageCall counts one pipeline stage call at hook: its verdict

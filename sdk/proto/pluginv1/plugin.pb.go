@@ -1125,7 +1125,11 @@ type RecipientOutcome struct {
 	// The route the recipient went by ("" the default: MX or relay).
 	Route string `protobuf:"bytes,9,opt,name=route,proto3" json:"route,omitempty"`
 	// The recipient's attempts so far.
-	Attempts      uint32 `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	Attempts uint32 `protobuf:"varint,10,opt,name=attempts,proto3" json:"attempts,omitempty"`
+	// A deferral's or failure's class ("invalid_recipient",
+	// "mailbox_full", ..., "other"; sdk.RecipientOutcome.Class lists them),
+	// "" when delivered or discarded.
+	BounceClass   string `protobuf:"bytes,11,opt,name=bounce_class,json=bounceClass,proto3" json:"bounce_class,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1228,6 +1232,13 @@ func (x *RecipientOutcome) GetAttempts() uint32 {
 		return x.Attempts
 	}
 	return 0
+}
+
+func (x *RecipientOutcome) GetBounceClass() string {
+	if x != nil {
+		return x.BounceClass
+	}
+	return ""
 }
 
 // AuthResult is one method's result (RFC 8601), passed to later stages in
@@ -3088,7 +3099,7 @@ const file_plugin_proto_rawDesc = "" +
 	"message_id\x18\x03 \x01(\tR\tmessageId\x12\x18\n" +
 	"\asubject\x18\x04 \x01(\tR\asubject\x12\x14\n" +
 	"\x05admin\x18\x05 \x01(\bR\x05admin\x128\n" +
-	"\x05rcpts\x18\x06 \x03(\v2\".sluice.plugin.v1.RecipientOutcomeR\x05rcpts\"\x83\x02\n" +
+	"\x05rcpts\x18\x06 \x03(\v2\".sluice.plugin.v1.RecipientOutcomeR\x05rcpts\"\xa6\x02\n" +
 	"\x10RecipientOutcome\x12\x12\n" +
 	"\x04addr\x18\x01 \x01(\tR\x04addr\x12\x14\n" +
 	"\x05orcpt\x18\x02 \x01(\tR\x05orcpt\x12\x16\n" +
@@ -3101,7 +3112,8 @@ const file_plugin_proto_rawDesc = "" +
 	"remote_mta\x18\b \x01(\tR\tremoteMta\x12\x14\n" +
 	"\x05route\x18\t \x01(\tR\x05route\x12\x1a\n" +
 	"\battempts\x18\n" +
-	" \x01(\rR\battempts\"\xe3\x01\n" +
+	" \x01(\rR\battempts\x12!\n" +
+	"\fbounce_class\x18\v \x01(\tR\vbounceClass\"\xe3\x01\n" +
 	"\n" +
 	"AuthResult\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x16\n" +
