@@ -12,6 +12,8 @@ type authState struct {
 	users   UserDB          // nil: no built-in user database
 	dovecot *dovecot.Client // nil: no dovecot_socket
 	senders *auth.Senders
+	// fromHeader holds the From: field to senders too (check_from_header).
+	fromHeader bool
 }
 
 // dovecotClient is the dovecot_socket st asks, or nil.

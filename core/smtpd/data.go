@@ -255,6 +255,10 @@ func isASCIIText(b []byte) bool {
 // pipeline, DKIM, the next hop) then sees the same header and body the
 // size limit saw.
 func (s *session) enqueue(id string, tx *txn, info *SessionInfo, data []byte, hdrEnd int, noBlank bool) *reply.Reply {
+	// Before the stages, so a dkim sign stage never signs a forged From.
+	if r := s.srv.checkFromHeader(info.AuthUser, data[:hdrEnd]); r != nil {
+		return r
+	}
 	now := s.srv.clock()
 	t := ReceivedTrace{
 		Helo:       info.Helo,

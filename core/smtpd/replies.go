@@ -74,6 +74,10 @@ var (
 	authAlready = reply.Reply{Code: 503, Enhanced: [3]int{5, 5, 1}, Text: "Already authenticated"}
 	// RFC 3463 X.7.1: the authenticated user may not use this sender.
 	senderNotOwned = reply.Reply{Code: 553, Enhanced: [3]int{5, 7, 1}, Text: "Sender address not owned by the authenticated user"}
+	// check_from_header: the From field names someone the user may not
+	// send as, or cannot be read to tell (fromheader.go).
+	fromNotOwned   = reply.Reply{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "From header address not owned by the authenticated user"}
+	fromUnreadable = reply.Reply{Code: 550, Enhanced: [3]int{5, 7, 1}, Text: "From header field unreadable, cannot check it against the authenticated user"}
 	// RFC 5321 §3.6.1 and §7.1: percent hacks, bang paths and address
 	// literals of other hosts are relay attempts.
 	relayTrick = reply.Reply{Code: 554, Enhanced: [3]int{5, 7, 1}, Text: "Relay access denied"}

@@ -336,7 +336,7 @@ func (s *Server) SetAuth(c *config.Config) error {
 // authFrom builds c's [auth]; cur is the one running, if any.
 func (s *Server) authFrom(c *config.Config, cur *authState) (*authState, error) {
 	a := c.Auth
-	st := &authState{users: s.injectedUsers, senders: auth.NewSenders(a.Senders)}
+	st := &authState{users: s.injectedUsers, senders: auth.NewSenders(a.Senders), fromHeader: a.CheckFromHeader}
 	if a.SendersFile != "" {
 		if err := st.senders.LoadSendersFile(c.Resolve(a.SendersFile)); err != nil {
 			return nil, fmt.Errorf("smtpd: senders_file: %w", err)
