@@ -92,6 +92,13 @@ type Options struct {
 	// PageBytes bounds the JSON of a GET /api/queue page's messages; 0
 	// means MaxPageBytes.
 	PageBytes int
+	// Inject submits a message POST /api/inject was given, as a client
+	// of the daemon's own SMTP listener, and says what the listener
+	// answered (see inject.go). Without it the route answers 501.
+	Inject func(ctx context.Context, in Injection) (*Injected, error)
+	// MaxMessageSize returns [limits] max_message_size as it stands now,
+	// which bounds an injection's content and request body; nil: no bound.
+	MaxMessageSize func() int64
 }
 
 // Handler returns the admin API's HTTP handler.
@@ -121,6 +128,7 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /api/trace/{id}", a.trace)
 	mux.HandleFunc("GET /api/version", a.version)
 	mux.HandleFunc("POST /api/reload", a.reload)
+	mux.HandleFunc("POST /api/inject", a.inject)
 	mux.HandleFunc("GET /metrics", a.metrics)
 	// Go's profiler, behind the same loopback listener and token.
 	mux.HandleFunc("GET /debug/pprof/", pprof.Index)

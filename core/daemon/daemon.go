@@ -79,6 +79,10 @@ type Daemon struct {
 	// reload: the listener, delivery, plugin mail and mailed TLS reports
 	// all read this one value, so none of them disagree after a reload.
 	minFree atomic.Int64
+	// applied is the config applied last (cfg) for readers that must
+	// not wait for a reload to end: an HTTP injection's listener and
+	// max_message_size.
+	applied atomic.Pointer[config.Config]
 	// agentBounce is [delivery] bounce_template's file as the current
 	// agent read it (agentCA's counterpart).
 	agentBounce []byte
@@ -135,6 +139,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		opt.DrainTimeout = 30 * time.Second
 	}
 	d := &Daemon{opt: opt, log: opt.Logger, cfg: c, mailReady: make(chan struct{})}
+	d.applied.Store(c)
 	d.stopping, d.endStarting = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
@@ -206,7 +211,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		// kernel's backlog until one closes.
 		d.adminLn = netutil.LimitListener(d.adminLn, adminMaxConns)
 		if adminExposed(c.Admin.Listen, c.Admin.Token) {
-			d.log.Warn("the admin API listens beyond loopback without [admin] token: anyone who reaches it can read, hold, delete and bounce mail",
+			d.log.Warn("the admin API listens beyond loopback without [admin] token: anyone who reaches it can read, hold, delete and bounce mail, and send mail through POST /api/inject",
 				"admin", c.Admin.Listen)
 		}
 		d.adminSrv = &http.Server{
@@ -216,6 +221,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 				Token:     c.Admin.Token, Logger: d.log, Version: opt.Version,
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(), TLSReports: d.tlsrpt.Today,
+				Inject: d.inject, MaxMessageSize: func() int64 { return d.applied.Load().Limits.MaxMessageSize },
 				// The agent is made below, before the server starts serving.
 				Bounce:         func(ctx context.Context, id string) error { return d.agents.current().Bounce(ctx, id) },
 				ForgetBackoffs: func() { d.agents.current().ForgetBackoffs() },

@@ -142,6 +142,7 @@ func (d *Daemon) reload(c *config.Config) error {
 		d.opt.LogLevel.Set(logLevel(c.Log))
 	}
 	d.cfg = c
+	d.applied.Store(c)
 	stages := make([]string, len(c.Stages))
 	for i, s := range c.Stages {
 		stages[i] = s.Name

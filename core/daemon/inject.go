@@ -1,0 +1,211 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/reply"
+)
+
+// injectHelo is the name the daemon's own injections say in EHLO: the
+// Received field then reads "from localhost ([127.0.0.1])".
+const injectHelo = "localhost"
+
+// inject submits an HTTP injection (POST /api/inject) over SMTP to the
+// daemon's own first smtp listener, as `sluice sendmail` does: the
+// message then takes the path of any message received there, through
+// the pipeline, the limits and DKIM signing, and the client the listener
+// sees is loopback (relay_networks decides whether it may relay). The
+// recipients refused at RCPT are answered with their replies; the
+// message is sent to the others. ctx ending (the HTTP client gone) ends
+// the session, before the end of DATA leaving nothing queued.
+func (d *Daemon) inject(ctx context.Context, in admin.Injection) (*admin.Injected, error) {
+	if len(in.Recipients) == 0 {
+		return nil, errors.New("no recipients")
+	}
+	addr, err := d.injectAddr()
+	if err != nil {
+		return nil, err
+	}
+	dialer := net.Dialer{Timeout: 30 * time.Second}
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot reach the smtp listener at %s: %w", addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	// As sendmail waits: a stage may take minutes at the end of DATA.
+	c.CommandTimeout = 5 * time.Minute
+	c.SubmissionTimeout = 10 * time.Minute
+	if err := c.Hello(injectHelo); err != nil {
+		return nil, injectFailure("EHLO", err, nil)
+	}
+	opts := &smtp.MailOptions{UTF8: !isASCII(in.Sender) || !allASCII(in.Recipients)}
+	if !isASCII(string(in.Content)) {
+		opts.Body = smtp.Body8BitMIME // RFC 6152
+	}
+	if err := c.Mail(in.Sender, opts); err != nil {
+		return nil, injectFailure("MAIL", err, nil)
+	}
+	out := &admin.Injected{Accepted: []string{}, Rejected: []admin.RejectedRecipient{}}
+	var refusal *reply.Reply // the refusal answered when every recipient is refused
+	for _, rc := range in.Recipients {
+		err := c.Rcpt(rc, nil)
+		var se *smtp.SMTPError
+		switch {
+		case err == nil:
+			out.Accepted = append(out.Accepted, rc)
+			continue
+		case !errors.As(err, &se):
+			return nil, injectFailure("RCPT", err, nil)
+		}
+		r := smtpReply(se)
+		out.Rejected = append(out.Rejected, admin.RejectedRecipient{Recipient: rc, Reply: r.String()})
+		// A temporary refusal wins: the caller may try again later, and
+		// what a 5xx refused is named in Rejected.
+		if refusal == nil || r.Temporary() && !refusal.Temporary() {
+			refusal = r
+		}
+	}
+	if len(out.Accepted) == 0 {
+		_ = c.Quit()
+		return nil, &admin.InjectRefused{Reply: refusal, Rejected: out.Rejected}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return nil, injectFailure("DATA", err, out.Rejected)
+	}
+	// The DATA writer makes a bare LF CRLF and dot-stuffs (RFC 5321
+	// §4.5.2); a CRLF stays as it is.
+	if _, err := w.Write(in.Content); err != nil {
+		_ = w.Close()
+		return nil, injectFailure("DATA", err, out.Rejected)
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return nil, injectFailure("end of DATA", err, out.Rejected)
+	}
+	_ = c.Quit()
+	out.ID = injectedID(resp.StatusText)
+	return out, nil
+}
+
+// injectAddr is the address inject connects to: the first smtp listener's
+// as bound now, one without tls_required before one with (the session
+// stays in the clear; if all require TLS, the first one's 530 says so).
+// A listener that takes loopback for a PROXY protocol proxy is passed
+// over: the session would have to open with a header naming a client.
+// A wildcard address is reached on loopback.
+func (d *Daemon) injectAddr() (string, error) {
+	c := d.applied.Load()
+	bound := d.smtp.Addrs()
+	var pick *net.TCPAddr
+	tlsRequired := false
+	for _, l := range c.Listeners {
+		a, ok := bound[l.Name].(*net.TCPAddr)
+		if l.Kind != config.KindSMTP || !ok || pick != nil && (!tlsRequired || l.TLSRequired) {
+			continue
+		}
+		a = loopbackFor(a)
+		if proxied(l.ProxyProtocol, a.IP) {
+			continue
+		}
+		pick, tlsRequired = a, l.TLSRequired
+	}
+	if pick == nil {
+		return "", admin.ErrNoInjectListener
+	}
+	return pick.String(), nil
+}
+
+// loopbackFor is a, or the loopback address of its family when a is a
+// wildcard.
+func loopbackFor(a *net.TCPAddr) *net.TCPAddr {
+	if !a.IP.IsUnspecified() {
+		return a
+	}
+	ip := net.IPv4(127, 0, 0, 1)
+	if a.IP.To4() == nil {
+		ip = net.IPv6loopback
+	}
+	return &net.TCPAddr{IP: ip, Port: a.Port}
+}
+
+// proxied reports whether a connection from ip is one from a proxy of
+// the listener's proxy_protocol list.
+func proxied(proxies []config.Prefix, ip net.IP) bool {
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return false
+	}
+	for _, p := range proxies {
+		if p.Contains(addr.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+// injectFailure is a failed SMTP step of inject: the listener's refusal
+// as an *admin.InjectRefused (with the recipients refused before it),
+// anything else (a broken connection) as an error naming the step.
+func injectFailure(step string, err error, rejected []admin.RejectedRecipient) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return &admin.InjectRefused{Reply: smtpReply(se), Rejected: rejected}
+	}
+	return fmt.Errorf("injecting through the smtp listener: %s: %w", step, err)
+}
+
+// smtpReply is a reply go-smtp's client read, as the reply package has
+// it; the lines of a multi-line one are joined by a space.
+func smtpReply(se *smtp.SMTPError) *reply.Reply {
+	r := &reply.Reply{Code: se.Code, Text: strings.ReplaceAll(se.Message, "\n", " ")}
+	if se.EnhancedCode != smtp.NoEnhancedCode {
+		r.Enhanced = [3]int(se.EnhancedCode)
+	}
+	return r
+}
+
+// injectedID is the queue ID in the listener's "250 2.0.0 Ok: queued as
+// ID"; "" if the text has none.
+func injectedID(text string) string {
+	_, after, ok := strings.Cut(text, "queued as ")
+	if !ok {
+		return ""
+	}
+	id, _, _ := strings.Cut(after, " ")
+	if admin.CheckID(id) != nil {
+		return ""
+	}
+	return id
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func allASCII(ss []string) bool {
+	for _, s := range ss {
+		if !isASCII(s) {
+			return false
+		}
+	}
+	return true
+}

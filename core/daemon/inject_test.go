@@ -1,0 +1,160 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mta/sluice/core/admin"
+	"github.com/sluice-mta/sluice/internal/testlib"
+)
+
+// POST /api/inject submits through the daemon's own smtp listener: the
+// message reaches the relay's sink with its content intact (LF line ends
+// made CRLF) under the queue ID the answer names, a recipient the filter
+// stage refuses at RCPT is answered in rejected while the others get the
+// message, every recipient refused is 422 (5xx) or 503 (4xx) with the
+// reply, the stage's refusal at the end of DATA is 422, and a bad body,
+// content over max_message_size and a GET are 400, 413 and 405.
+func TestInjectThroughListener(t *testing.T) {
+	self := testlib.Build(t, "./cmd/sluice") // the filter plugin
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	src := fmt.Sprintf(`hostname = "mx.sluice.test"
+data_dir = %q
+local_domains = ["sluice.test"]
+relay_networks = ["127.0.0.0/8"]
+[limits]
+max_message_size = 2000
+[admin]
+listen = "127.0.0.1:0"
+[[listener]]
+name = "mx"
+listen = "127.0.0.1:0"
+%s
+[[stage]]
+name = "filter"
+plugin = "filter"
+[[stage.config.rules]]
+name     = "unknown"
+hook     = "rcpt"
+match    = "^nobody@"
+action   = "reject"
+code     = 550
+enhanced = "5.1.1"
+text     = "No such user"
+[[stage.config.rules]]
+name     = "busy"
+hook     = "rcpt"
+match    = "^busy@"
+action   = "tempfail"
+code     = 450
+enhanced = "4.2.1"
+text     = "Mailbox busy"
+[[stage.config.rules]]
+name     = "spam"
+hook     = "header"
+header   = "Subject"
+match    = "SPAM"
+action   = "reject"
+code     = 554
+enhanced = "5.7.1"
+text     = "Looks like spam"
+`, filepath.Join(t.TempDir(), "data"), relayTo(sink))
+	d, err := Start(Options{Config: mustParse(t, src), Logger: discardLog(), Self: self, DrainTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	url := "http://" + d.AdminAddr().String() + "/api/inject"
+	inject := func(method string, req any) (int, http.Header, []byte) {
+		t.Helper()
+		body, ok := req.(string)
+		if !ok {
+			b, err := json.Marshal(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = string(b)
+		}
+		r, _ := http.NewRequest(method, url, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, b
+	}
+	type request struct {
+		Sender     string `json:"envelope_sender"`
+		Recipients []any  `json:"recipients"`
+		Content    string `json:"content"`
+	}
+	content := "From: alice@sluice.test\nTo: bob@remote.test\nSubject: injected\n\nHello,\n.a line with a leading dot\nbye\n"
+
+	code, _, body := inject("POST", request{"alice@sluice.test", []any{"bob@remote.test", map[string]string{"email": "nobody@remote.test"}}, content})
+	var res admin.Injected
+	if err := json.Unmarshal(body, &res); code != 200 || err != nil || res.ID == "" {
+		t.Fatalf("inject: %d %s", code, body)
+	}
+	if strings.Join(res.Accepted, ",") != "bob@remote.test" || len(res.Rejected) != 1 ||
+		res.Rejected[0] != (admin.RejectedRecipient{Recipient: "nobody@remote.test", Reply: "550 5.1.1 No such user"}) {
+		t.Fatalf("inject: accepted %v, rejected %+v", res.Accepted, res.Rejected)
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)[0]
+	if got.From != "alice@sluice.test" || strings.Join(got.Rcpts, ",") != "bob@remote.test" {
+		t.Fatalf("delivered from %q to %v", got.From, got.Rcpts)
+	}
+	i := bytes.Index(got.Data, []byte("\r\nFrom: "))
+	want := strings.ReplaceAll(content, "\n", "\r\n")
+	if i < 0 || string(got.Data[i+2:]) != want {
+		t.Fatalf("delivered:\n%q\nwant after Received:\n%q", got.Data, want)
+	}
+	if hdr := string(got.Data[:i]); !strings.Contains(hdr, " id "+res.ID) {
+		t.Fatalf("Received %q does not name the queue ID %s the answer gave", hdr, res.ID)
+	}
+
+	for _, tc := range []struct {
+		req        request
+		code       int
+		reply      string
+		rejectedTo string
+	}{
+		{request{"alice@sluice.test", []any{"nobody@remote.test", "nobody@other.test"}, content}, 422, "550 5.1.1 No such user", "nobody@other.test"},
+		{request{"alice@sluice.test", []any{"nobody@remote.test", "busy@remote.test"}, content}, 503, "450 4.2.1 Mailbox busy", "busy@remote.test"},
+		{request{"alice@sluice.test", []any{"bob@remote.test"}, "Subject: SPAM\n\nbuy\n"}, 422, "554 5.7.1 Looks like spam", ""},
+	} {
+		code, _, body := inject("POST", tc.req)
+		var refused struct {
+			Error, Reply string
+			Rejected     []admin.RejectedRecipient
+		}
+		if err := json.Unmarshal(body, &refused); code != tc.code || err != nil || refused.Reply != tc.reply {
+			t.Errorf("%v: %d %s, want %d with reply %q", tc.req.Recipients, code, body, tc.code, tc.reply)
+			continue
+		}
+		if tc.rejectedTo != "" && (len(refused.Rejected) != 2 || refused.Rejected[1].Recipient != tc.rejectedTo) {
+			t.Errorf("%v: rejected %+v", tc.req.Recipients, refused.Rejected)
+		}
+	}
+
+	if code, _, body := inject("POST", `{"envelope_sender": "alice@sluice.test", "recipients": ["bob@remote.test"]`); code != 400 {
+		t.Fatalf("bad JSON: %d %s", code, body)
+	}
+	big := request{"alice@sluice.test", []any{"bob@remote.test"}, "Subject: big\n\n" + strings.Repeat("x", 2000) + "\n"}
+	if code, _, body := inject("POST", big); code != 413 {
+		t.Fatalf("content over max_message_size: %d %s", code, body)
+	}
+	if code, h, body := inject("GET", ""); code != 405 || h.Get("Allow") != "POST" {
+		t.Fatalf("GET: %d Allow %q %s", code, h.Get("Allow"), body)
+	}
+	if n := len(sink.Deliveries()); n != 1 {
+		t.Fatalf("%d deliveries, want the first injection's only", n)
+	}
+}
