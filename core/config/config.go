@@ -182,16 +182,16 @@ type Auth struct {
 	Senders map[string][]string `toml:"senders"`
 	// SendersFile holds more of the same, one "user: addr, @domain" a line.
 	SendersFile string `toml:"senders_file"`
-}
-
-// Listener is one SMTP listening socket.
-type Listener struct {
-	Name    string       `toml:"name"`
 	// CheckFromHeader holds the addresses of an authenticated client's
 	// From: field to the rule MAIL FROM is held to (Senders): a message
 	// naming one the user may not use is refused at the end of DATA
 	// (maddy's authorize_sender check_header). Off: From is not compared.
 	CheckFromHeader bool `toml:"check_from_header"`
+}
+
+// Listener is one SMTP listening socket.
+type Listener struct {
+	Name    string       `toml:"name"`
 	Listen  string       `toml:"listen"`
 	Kind    ListenerKind `toml:"kind"`
 	TLSCert string       `toml:"tls_cert"`
