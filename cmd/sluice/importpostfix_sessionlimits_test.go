@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -122,7 +123,7 @@ func TestImportPostfixSessionLimitsDefaults(t *testing.T) {
 	}
 	l, d := c.Limits, def.Limits
 	l.MaxMessageSize, l.MaxDataMemory = d.MaxMessageSize, d.MaxDataMemory // message_size_limit's default is written
-	if l != d {
+	if !reflect.DeepEqual(l, d) {
 		t.Errorf("limits %+v, want Sluice's defaults %+v", l, d)
 	}
 	if !slices.Equal(c.Delivery.Retry, def.Delivery.Retry) || c.Delivery.CommandTimeout != def.Delivery.CommandTimeout || c.Delivery.ConnectTimeout != def.Delivery.ConnectTimeout {

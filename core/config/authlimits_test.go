@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,7 +25,7 @@ func TestSessionLimitDefaults(t *testing.T) {
 		RecipientRatePerSender: Rate{PerMinute: 600, Burst: 1000},
 		RecipientRatePerIP:     Rate{PerMinute: -1, Burst: -1}, SoftErrors: 10, ErrorDelay: Duration{time.Second},
 	}
-	if l != want {
+	if !reflect.DeepEqual(l, want) {
 		t.Fatalf("limits\n%+v, want\n%+v", l, want)
 	}
 	if c.Auth.UsersFile != "" || len(c.Auth.Senders) != 0 {

@@ -151,6 +151,11 @@ type Limits struct {
 	// the bytes it brought over the rate, never past data_timeout; when
 	// none is left, 421 4.4.2. -1: off, each read has data_timeout.
 	MinDataRate int `toml:"min_data_rate"`
+	// SenderOverrides give some senders rates of their own in place of
+	// message_rate_per_sender and recipient_rate_per_sender, keyed as
+	// those count: "user:NAME" for an AUTH user, else the MAIL FROM
+	// address (senderoverrides.go).
+	SenderOverrides map[string]SenderRates `toml:"sender_overrides"`
 }
 
 // Rate is a token bucket: PerMinute tokens a minute, at most Burst saved

@@ -71,7 +71,7 @@ func (c *Config) validateLimits(f finder) error {
 		// without a word.
 		return f.err("limits", -1, "recipient_rate_per_ip", "recipient_rate_per_ip: a burst needs a per_minute (the limit is off without one)")
 	}
-	return nil
+	return c.validateSenderOverrides(f)
 }
 
 // noLimitOrPositive refuses a count below -1 (0 takes the default, -1 is

@@ -34,10 +34,12 @@ func (s *Server) clientKey(ip netip.Addr) netip.Addr {
 }
 
 // buckets are token buckets by key (an IP, a sender), refilled from the
-// clock at each use; nothing runs in the background.
+// clock at each use; nothing runs in the background. A key in over has
+// its own rate instead of rate ([limits.sender_overrides]).
 type buckets struct {
 	mu        sync.Mutex
 	rate      config.Rate
+	over      map[string]config.Rate
 	m         map[string]*bucket
 	nextSweep int
 }
@@ -54,11 +56,26 @@ func newBuckets(r config.Rate) *buckets {
 // off reports whether r limits nothing.
 func off(r config.Rate) bool { return r.Unlimited() || r.PerMinute == 0 }
 
-// on reports whether the rate limits anything now.
+// rateOf is key's rate: its override, else the table's. b.mu is held.
+func (b *buckets) rateOf(key string) config.Rate {
+	if r, ok := b.over[key]; ok {
+		return r
+	}
+	return b.rate
+}
+
+// on reports whether the rate limits anything now, for some key.
 func (b *buckets) on() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !off(b.rate)
+	return !off(b.rate) || len(b.over) > 0
+}
+
+// onFor reports whether key's rate limits anything now.
+func (b *buckets) onFor(key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !off(b.rateOf(key))
 }
 
 // take spends one token of key's bucket; it reports false when the bucket
@@ -66,18 +83,19 @@ func (b *buckets) on() bool {
 func (b *buckets) take(key string, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if off(b.rate) {
+	r := b.rateOf(key)
+	if off(r) {
 		return true
 	}
 	bk, ok := b.m[key]
 	if !ok {
-		bk = &bucket{tokens: float64(b.rate.Burst), last: now}
+		bk = &bucket{tokens: float64(r.Burst), last: now}
 		b.m[key] = bk
 		if len(b.m) >= b.nextSweep {
 			b.sweep(now)
 		}
 	}
-	b.refill(bk, now)
+	refill(bk, r, now)
 	if bk.tokens < 1 {
 		return false
 	}
@@ -91,39 +109,45 @@ func (b *buckets) take(key string, now time.Time) bool {
 func (b *buckets) give(key string, n int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if bk, ok := b.m[key]; ok && !b.rate.Unlimited() {
-		bk.tokens = min(float64(b.rate.Burst), bk.tokens+float64(n))
+	if r := b.rateOf(key); !r.Unlimited() {
+		if bk, ok := b.m[key]; ok {
+			bk.tokens = min(float64(r.Burst), bk.tokens+float64(n))
+		}
 	}
 }
 
-// setRate changes the rate (a reload); each bucket keeps its tokens, up
-// to the new burst. A rate turned off leaves them as they are: clamped to
-// its burst (-1), every bucket came back empty, and a token short, when
-// the rate was turned on again.
-func (b *buckets) setRate(r config.Rate) {
+// setRate changes the rate and the overrides (a reload); each bucket
+// keeps its tokens, up to its new burst. A rate turned off leaves them as
+// they are: clamped to its burst (-1), every bucket came back empty, and
+// a token short, when the rate was turned on again.
+func (b *buckets) setRate(r config.Rate, over map[string]config.Rate) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.rate = r
-	if off(r) {
-		return
-	}
-	for _, bk := range b.m {
-		bk.tokens = min(bk.tokens, float64(r.Burst))
+	b.rate, b.over = r, over
+	for k, bk := range b.m {
+		if kr := b.rateOf(k); !off(kr) {
+			bk.tokens = min(bk.tokens, float64(kr.Burst))
+		}
 	}
 }
 
-func (b *buckets) refill(bk *bucket, now time.Time) {
+func refill(bk *bucket, r config.Rate, now time.Time) {
 	if el := now.Sub(bk.last); el > 0 {
-		bk.tokens = min(float64(b.rate.Burst), bk.tokens+el.Minutes()*float64(b.rate.PerMinute))
+		bk.tokens = min(float64(r.Burst), bk.tokens+el.Minutes()*float64(r.PerMinute))
 		bk.last = now
 	}
 }
 
-// sweep drops full buckets: they are the same as absent ones.
+// sweep drops full buckets: they are the same as absent ones. Those of a
+// key whose rate is off are kept as they are, as setRate keeps them.
 func (b *buckets) sweep(now time.Time) {
 	for k, bk := range b.m {
-		b.refill(bk, now)
-		if bk.tokens >= float64(b.rate.Burst) {
+		r := b.rateOf(k)
+		if off(r) {
+			continue
+		}
+		refill(bk, r, now)
+		if bk.tokens >= float64(r.Burst) {
 			delete(b.m, k)
 		}
 	}

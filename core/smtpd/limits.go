@@ -25,11 +25,11 @@ func (s *Server) SetLimits(c *config.Config) {
 	next := c.Limits
 	next.ClientIPv6PrefixLength = old.ClientIPv6PrefixLength
 	s.limits.Store(&next)
-	s.connRate.setRate(connRate(&next))
-	s.msgRateIP.setRate(next.MessageRatePerIP)
-	s.msgRateSender.setRate(next.MessageRatePerSender)
-	s.rcptRate.setRate(next.RecipientRatePerSender)
-	s.rcptRateIP.setRate(next.RecipientRatePerIP)
+	s.connRate.setRate(connRate(&next), nil)
+	s.msgRateIP.setRate(next.MessageRatePerIP, nil)
+	s.msgRateSender.setRate(next.MessageRatePerSender, senderRates(&next, messageRateOf))
+	s.rcptRate.setRate(next.RecipientRatePerSender, senderRates(&next, recipientRateOf))
+	s.rcptRateIP.setRate(next.RecipientRatePerIP, nil)
 	s.authFails.set(next.AuthFailuresPerIP, next.AuthLockout.Duration)
 	if smtpLimits(old) == smtpLimits(&next) {
 		return

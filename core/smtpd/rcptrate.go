@@ -75,13 +75,14 @@ func (s *Server) senderRateKey(info *SessionInfo, from string) (key string, ok b
 // takeRcptRate spends a token of the transaction's sender's recipient
 // bucket for one recipient; it returns the refusal when there is none
 // left, and the key to give the token back under (giveRcptRate) when the
-// recipient is refused after all: "" when none was spent. Off, the rate
-// spends nothing (the key is message_rate_per_sender's too, whatever
-// this rate), which a transaction must not give back if a reload turns
-// the rate on before it ends.
+// recipient is refused after all: "" when none was spent. Off for the
+// sender ([limits]' rate or the sender's override), the rate spends
+// nothing (the key is message_rate_per_sender's too, whatever this
+// rate), which a transaction must not give back if a reload turns the
+// rate on before it ends.
 func (s *Server) takeRcptRate(info *SessionInfo) (string, *reply.Reply) {
 	key, ok := s.senderRateKey(info, info.From)
-	if !ok || !s.rcptRate.on() {
+	if !ok || !s.rcptRate.onFor(key) {
 		return "", nil
 	}
 	if !s.rcptRate.take(key, s.clock()) {

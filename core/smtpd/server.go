@@ -194,8 +194,8 @@ func newServer(opt Options) (*Server, error) {
 		perIP:         map[netip.Addr]int{},
 		connRate:      newBuckets(connRate(&lim)),
 		msgRateIP:     newBuckets(lim.MessageRatePerIP),
-		msgRateSender: newBuckets(lim.MessageRatePerSender),
-		rcptRate:      newBuckets(lim.RecipientRatePerSender),
+		msgRateSender: newSenderBuckets(lim.MessageRatePerSender, &lim, messageRateOf),
+		rcptRate:      newSenderBuckets(lim.RecipientRatePerSender, &lim, recipientRateOf),
 		rcptRateIP:    newBuckets(lim.RecipientRatePerIP),
 		authFails:     newAuthFailures(lim),
 	}
