@@ -47,6 +47,14 @@ func TestRecipientLineClass(t *testing.T) {
 	}{
 		{"550 5.1.1", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}, "bounced", "invalid_recipient"},
 		{"452 4.2.2", &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "mailbox full"}, "deferred", "mailbox_full"},
+		// Gmail's, on four lines (550-5.1.1 ... 550 5.1.1 ...): the
+		// code of each continuation line goes, the text is read whole.
+		{"550 5.1.1 multi-line", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+			Message: "The email account that you tried to reach does not exist. Please try\ndouble-checking the recipient's email address for typos or\nunnecessary spaces. For more information, go to\n https://support.google.com/mail/?p=NoSuchUser a1-20020a05 - gsmtp"}, "bounced", "invalid_recipient"},
+		// Microsoft 365's unknown recipient under Directory Based Edge
+		// Blocking: the host answered, X.4.1 notwithstanding.
+		{"550 5.4.1 multi-line", &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 4, 1},
+			Message: "Recipient address rejected: Access denied.\nFor more information see https://aka.ms/EXOSmtpErrors"}, "bounced", "invalid_recipient"},
 	} {
 		for _, format := range []string{"text", "json"} {
 			t.Run(c.name+" "+format, func(t *testing.T) {

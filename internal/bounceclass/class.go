@@ -46,14 +46,14 @@ var byCode = map[string]Class{
 	"1.6":  InactiveMailbox,  // X.1.6 destination mailbox has moved, no forwarding address
 	"1.7":  InvalidSender,    // X.1.7 bad sender's mailbox address syntax
 	"1.8":  InvalidSender,    // X.1.8 bad sender's system address
-	"1.10": BadDomain,        // X.1.10 recipient address has null MX (RFC 7505 §3, §4.2)
+	"1.10": BadDomain,        // X.1.10 recipient address has null MX (RFC 7505 §3, §4.2); Microsoft's unknown recipient: refine
 	"2.1":  InactiveMailbox,  // X.2.1 mailbox disabled, not accepting messages
 	"2.2":  MailboxFull,      // X.2.2 mailbox full
 	"2.3":  MessageTooLarge,  // X.2.3 message length exceeds administrative limit
 	"2.4":  InvalidRecipient, // X.2.4 mailing list expansion problem
 	"3.1":  MailboxFull,      // X.3.1 mail system full
 	"3.4":  MessageTooLarge,  // X.3.4 message too big for system
-	"4.1":  Connection,       // X.4.1 no answer from host
+	"4.1":  Connection,       // X.4.1 no answer from host; Microsoft's unknown recipient: refine
 	"4.2":  Connection,       // X.4.2 bad connection
 	"4.3":  BadDomain,        // X.4.3 directory server failure: DNS did not answer
 	"4.4":  Routing,          // X.4.4 unable to route
@@ -66,7 +66,7 @@ var byCode = map[string]Class{
 	"7.4":  TLS,              // X.7.4 security features not supported (STARTTLS not offered)
 	"7.5":  TLS,              // X.7.5 cryptographic failure (DANE)
 	"7.8":  AuthRequired,     // X.7.8 authentication credentials invalid (RFC 4954 §6)
-	"7.9":  AuthRequired,     // X.7.9 authentication mechanism too weak (RFC 4954 §6)
+	"7.9":  AuthRequired,     // X.7.9 authentication mechanism too weak (RFC 4954 §6); Yahoo's policy refusal: refine
 	"7.10": TLS,              // X.7.10 encryption needed (RFC 5248; RFC 8689's REQUIRETLS)
 	"7.11": AuthRequired,     // X.7.11 encryption required for the authentication mechanism (RFC 4954 §6)
 	"7.12": AuthRequired,     // X.7.12 a password transition is needed (RFC 4954 §6)
@@ -115,19 +115,27 @@ var byText = []struct {
 	{MessageTooLarge, []string{"too large", "too big", "size limit", "message size", "exceeds size"}},
 	{BadDomain, []string{"domain not found", "no such domain", "domain does not exist", "nxdomain",
 		"host not found", "host unknown", "null mx"}},
-	{InactiveMailbox, []string{"account disabled", "account has been disabled", "mailbox disabled",
-		"inactive", "deactivated"}},
-	{InvalidRecipient, []string{"user unknown", "unknown user", "no such user", "user not found",
-		"unknown recipient", "recipient unknown", "no such recipient", "recipient not found",
-		"no such mailbox", "mailbox not found", "invalid recipient", "invalid mailbox", "does not exist"}},
+	{InactiveMailbox, []string{"account disabled", "account has been disabled", "account is disabled",
+		"mailbox disabled", "mailbox is disabled", "inactive", "deactivated"}},
+	{InvalidRecipient, invalidRecipientPhrases},
 	{Policy, []string{"policy", "denied", "not allowed", "blocked", "prohibited", "rejected"}},
 }
 
-// Phrases byText and refine share.
+// Phrases byText and refine share. "unsolicited" is in Gmail's 421 4.7.0
+// "unusual rate of unsolicited mail", "complaints" in Yahoo's 421 4.7.0
+// [TSS04] deferral.
 var (
 	tlsPhrases     = []string{"starttls", "x509:", "tls:", "certificate", "mta-sts", "dane", "tlsa"}
-	spamPhrases    = []string{"spam", "blocklist", "blacklist", "block list", "black list", "dnsbl", "listed at", "listed in", "listed on", "listed by", "reputation"}
+	spamPhrases    = []string{"spam", "blocklist", "blacklist", "block list", "black list", "dnsbl", "listed at", "listed in", "listed on", "listed by", "reputation", "unsolicited", "complaints"}
 	contentPhrases = []string{"virus", "malware", "infected", "prohibited attachment"}
+	// "mailbox unavailable" is RFC 5321 §4.2.3's text for 550, Outlook.com's
+	// (with 5.5.0) for an address it does not have; "user doesn't have" is
+	// Yahoo's ("This user doesn't have a yahoo.com account", no code);
+	// RecipientNotFound Microsoft 365's (with 5.1.10).
+	invalidRecipientPhrases = []string{"user unknown", "unknown user", "no such user", "user not found",
+		"unknown recipient", "recipient unknown", "no such recipient", "recipient not found", "recipientnotfound",
+		"no such mailbox", "mailbox not found", "mailbox unavailable", "invalid recipient", "invalid mailbox",
+		"does not exist", "user doesn't have"}
 )
 
 // byBasic is the class of a reply that neither its enhanced code nor its
@@ -193,6 +201,19 @@ func refine(c Class, enh, text string) Class {
 		return SpamBlock
 	case enh == "7.1" && contains(lower, contentPhrases):
 		return Content
+	case enh == "1.10" && contains(lower, invalidRecipientPhrases):
+		// Exchange Online says 550 5.1.10 RESOLVER.ADR.RecipientNotFound
+		// of an address its directory does not have, not of a null MX.
+		return InvalidRecipient
+	case enh == "4.1" && strings.Contains(lower, "recipient address rejected"):
+		// Exchange Online's Directory Based Edge Blocking refuses an
+		// unknown address with 550 5.4.1 "Recipient address rejected:
+		// Access denied": the host answered, the address is wrong.
+		return InvalidRecipient
+	case enh == "7.9" && strings.Contains(lower, "policy"):
+		// Yahoo refuses by policy (DMARC, reputation) with 554 5.7.9
+		// "Message not accepted for policy reasons", at DATA, not AUTH.
+		return Policy
 	case enh == "4.1" && contains(lower, tlsPhrases):
 		// Sluice's own 4.4.1 (no server could be reached) quotes the
 		// last host's error: a certificate refused under tls=verify or

@@ -95,6 +95,32 @@ func TestOf(t *testing.T) {
 		{"i/o timeout", Connection},
 		{"", Other},
 		{"something odd", Other},
+		// Large providers' replies, multi-line ones as Sluice stores
+		// them (the lines joined by a space).
+		{"550 5.1.1 The email account that you tried to reach does not exist. Please try double-checking the recipient's email address for typos or unnecessary spaces. For more information, go to  https://support.google.com/mail/?p=NoSuchUser a1-20020a05 - gsmtp", InvalidRecipient},
+		{"552 5.2.2 The email account that you tried to reach is over quota. Please direct the recipient to  https://support.google.com/mail/?p=OverQuotaPerm - gsmtp", MailboxFull},
+		{"421 4.7.0 [192.0.2.1      15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. - gsmtp", SpamBlock},
+		{"421 4.7.0 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating from your IP address.", SpamBlock},
+		{"550 5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.1 AS(1450)", SpamBlock},
+		{"554 5.7.1 Message rejected due to DMARC policy", Policy},
+		{"550 5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. - gsmtp", Policy},
+		// Microsoft 365's unknown recipient: 5.1.10 is RFC 7505's null
+		// MX, but Exchange Online says it of a recipient its directory
+		// does not have, and 5.4.1 when Directory Based Edge Blocking
+		// refuses one.
+		{"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", InvalidRecipient},
+		{"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient bob@example.net not found by SMTP address lookup", InvalidRecipient},
+		{"550 5.4.1 Recipient address rejected: Access denied. For more information see https://aka.ms/EXOSmtpErrors [AM0PR01MB1234.eurprd01.prod.exchangelabs.com]", InvalidRecipient},
+		// Outlook.com's.
+		{"550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [DM6NAM11FT012.eop-nam11.prod.protection.outlook.com]", InvalidRecipient},
+		// Yahoo's: 5.7.9 for any policy refusal, no codes for its
+		// recipients.
+		{"554 5.7.9 Message not accepted for policy reasons.  See https://postmaster.yahooinc.com/error-codes", Policy},
+		{"421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes", SpamBlock},
+		{"554 delivery error: dd This user doesn't have a yahoo.com account (bob@yahoo.com) [0] - mta1062.mail.ne1.yahoo.com", InvalidRecipient},
+		{"554 delivery error: dd Sorry your message to bob@yahoo.com cannot be delivered. This mailbox is disabled (554.30). - mta1234.mail.bf1.yahoo.com", InactiveMailbox},
+		{"552 1 Requested mail action aborted, mailbox not found", InvalidRecipient},
+
 		// Not codes: text.
 		{"55 5.1.1 no such user", InvalidRecipient},
 		{"550 5.1.1x user unknown", InvalidRecipient},
