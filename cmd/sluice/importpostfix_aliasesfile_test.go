@@ -3,19 +3,22 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	toml "github.com/pelletier/go-toml/v2"
 )
 
-// virtual_alias_maps' one table becomes the route stage's aliases_file,
-// its source file, when the route stage reads that file as it is (the
-// stage's own check, route.CheckAliasesFile): the stage then reads it
-// again when it changes, as Postfix takes up a table postmap rebuilt.
-// Otherwise the aliases are inline as before, with why: a line the
-// stage would refuse (file:line), or several tables, which would each
-// need a file. The draft passes check-config, which opens the file.
+// virtual_alias_maps' tables become the route stage's aliases_file,
+// their source files (one a string, several a list in main.cf's order),
+// when the route stage reads those files as they are (the stage's own
+// check, route.CheckAliasesFiles): the stage then reads each again when
+// it changes, as Postfix takes up a table postmap rebuilt. Otherwise the
+// aliases are inline as before, with why: a line the stage would refuse
+// (file:line), a key in two tables (the stage refuses it, where Postfix
+// takes the first table's), or a table of another type. The draft
+// passes check-config, which opens the files.
 func TestImportPostfixAliasesFile(t *testing.T) {
 	const good = "# virtual_alias_maps source\npostmaster@example.org  alice@example.org\n" +
 		"sales@example.org carol@example.org,\n    dave@example.org\n@example.net catchall@example.org\n"
@@ -26,18 +29,18 @@ func TestImportPostfixAliasesFile(t *testing.T) {
 	type stage struct {
 		Name   string `toml:"name"`
 		Config struct {
-			AliasesFile string              `toml:"aliases_file"`
+			AliasesFile any                 `toml:"aliases_file"`
 			Aliases     map[string][]string `toml:"aliases"`
 		} `toml:"config"`
 	}
 	for _, tc := range []struct {
 		name, maps, virtual string
-		file                string   // aliases_file; "": the aliases inline
+		file                any      // aliases_file (a string or a list); nil: the aliases inline
 		inline              []string // keys written inline
 		says                string   // in the draft
 	}{
 		{name: "under config_directory", maps: "hash:/etc/postfix/virtual", virtual: good, file: "/etc/postfix/virtual",
-			says: "# virtual_alias_maps = hash:/etc/postfix/virtual: its source file (the one postmap reads), read again whenever it changes, as Postfix takes up a rebuilt table: no postmap needed; with more than one table, all are written inline\naliases_file = \"/etc/postfix/virtual\"\n"},
+			says: "# virtual_alias_maps = hash:/etc/postfix/virtual: its source file (the one postmap reads), read again whenever it changes, as Postfix takes up a rebuilt table: no postmap needed\naliases_file = \"/etc/postfix/virtual\"\n"},
 		{name: "elsewhere, through proxymap", maps: "proxy:texthash:" + elsewhere + "/virtual", file: elsewhere + "/virtual"},
 		{name: "a bare target", maps: "hash:/etc/postfix/virtual", virtual: good + "abuse@example.org ops\n",
 			inline: []string{"postmaster@example.org", "sales@example.org", "@example.net", "abuse@example.org"},
@@ -46,8 +49,16 @@ func TestImportPostfixAliasesFile(t *testing.T) {
 			inline: []string{"postmaster@example.org", "sales@example.org", "@example.net"},
 			says:   "/etc/postfix/virtual:1: \"example.com\": want user@domain or @domain"},
 		{name: "two tables", maps: "hash:/etc/postfix/virtual, hash:" + elsewhere + "/virtual2", virtual: "info@example.org bob@example.org\n",
+			file: []any{"/etc/postfix/virtual", elsewhere + "/virtual2"},
+			says: "# virtual_alias_maps = hash:/etc/postfix/virtual, hash:" + elsewhere + "/virtual2: the tables' source files (the ones postmap reads), each read again whenever it changes, as Postfix takes up a rebuilt table: no postmap needed; no key is in two of them (the route stage refuses one that is, where Postfix takes the first table's)\n" +
+				"aliases_file = [\"/etc/postfix/virtual\", \"" + elsewhere + "/virtual2\"]\n"},
+		{name: "two tables, a key in both", maps: "hash:/etc/postfix/virtual, hash:" + elsewhere + "/virtual2", virtual: "info@example.org bob@example.org\nsales@example.org erin@example.org\n",
 			inline: []string{"info@example.org", "postmaster@example.org", "sales@example.org", "@example.net"},
-			says:   "[stage.config.aliases]\n# inline, not an aliases_file: virtual_alias_maps names 2 tables, and aliases_file is one file\n"},
+			says: "[stage.config.aliases]\n# inline, not aliases_file = [\"/etc/postfix/virtual\", \"" + elsewhere + "/virtual2\"], which the route stage would refuse: " +
+				elsewhere + "/virtual2:3: \"sales@example.org\": also in /etc/postfix/virtual:2; keep it in one of them\n"},
+		{name: "a table of another type", maps: "hash:/etc/postfix/virtual, pcre:/etc/postfix/virtual.pcre", virtual: good,
+			inline: []string{"postmaster@example.org", "sales@example.org", "@example.net"},
+			says:   "[stage.config.aliases]\n# inline, not an aliases_file: virtual_alias_maps names pcre:/etc/postfix/virtual.pcre too, not a hash-style table, and aliases_file takes only those tables' source files\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(elsewhere, "virtual2"), []byte(good), 0o644); err != nil {
@@ -72,8 +83,8 @@ func TestImportPostfixAliasesFile(t *testing.T) {
 				t.Fatalf("stages %+v, want the route stage\n%s", doc.Stage, out)
 			}
 			c := doc.Stage[0].Config
-			if c.AliasesFile != tc.file {
-				t.Errorf("aliases_file = %q, want %q\n%s", c.AliasesFile, tc.file, out)
+			if !reflect.DeepEqual(c.AliasesFile, tc.file) {
+				t.Errorf("aliases_file = %#v, want %#v\n%s", c.AliasesFile, tc.file, out)
 			}
 			var keys []string
 			for k := range c.Aliases {
@@ -90,13 +101,18 @@ func TestImportPostfixAliasesFile(t *testing.T) {
 			if !strings.Contains(out, tc.says) {
 				t.Errorf("want %q in:\n%s", tc.says, out)
 			}
-			if strings.Contains(out, "#   virtual_alias_maps") {
+			if strings.Contains(out, "#   virtual_alias_maps") && tc.name != "a table of another type" {
 				t.Errorf("virtual_alias_maps listed as not carried:\n%s", out)
 			}
 			// The draft names the file where Postfix has it; check-config
 			// here reads the -d copy of one under config_directory.
-			checked := strings.ReplaceAll(out, `aliases_file = "/etc/postfix/virtual"`, `aliases_file = "`+filepath.Join(dir, "virtual")+`"`)
-			checkConfigPasses(t, checked)
+			lines := strings.Split(out, "\n")
+			for i, l := range lines {
+				if strings.HasPrefix(l, "aliases_file = ") {
+					lines[i] = strings.ReplaceAll(l, `"/etc/postfix/virtual"`, `"`+filepath.Join(dir, "virtual")+`"`)
+				}
+			}
+			checkConfigPasses(t, strings.Join(lines, "\n"))
 		})
 	}
 }

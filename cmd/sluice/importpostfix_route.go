@@ -34,10 +34,12 @@ type pfRoute struct {
 	masqClasses     *pfSetting // nil: not set in main.cf, Postfix's default
 	rewriteHeaders  *pfSetting // nil when no sender rewriting is carried
 
-	// aliasesFile is the aliases_file that stands for virtual_alias_maps'
-	// one table, aliasesFileFrom its comment; aliasesInline says why the
-	// aliases are inline instead ("" when there is nothing to say).
-	aliasesFile, aliasesFileFrom, aliasesInline string
+	// aliasesFiles are the aliases_file that stands for
+	// virtual_alias_maps' tables, in its order, aliasesFileFrom its
+	// comment; aliasesInline says why the aliases are inline instead (""
+	// when there is nothing to say).
+	aliasesFiles                   []string
+	aliasesFileFrom, aliasesInline string
 }
 
 // pfSetting is one stage setting and the comment naming where it came
@@ -160,46 +162,64 @@ func (im *importer) aliases(route *pfRoute) error {
 	return nil
 }
 
-// aliasesFile makes virtual_alias_maps' table the route stage's
-// aliases_file when it is the only table and its source file (the text
-// postmap reads) is one the stage reads as it is
-// (route.CheckAliasesFile): the stage then reads the file itself, and
-// again whenever it changes, as Postfix's daemons take up a table
-// postmap rebuilt. Otherwise the aliases are inline as before, and
-// route.aliasesInline says why. One table only, the simplest rule that
-// holds: the stage refuses a key both in the file and inline, where
-// Postfix would take the first table's. A file that cannot be read is
-// left to hashTables, which says so.
+// aliasesFile makes virtual_alias_maps' tables the route stage's
+// aliases_file, in their order, when each is a hash-style table whose
+// source file (the text postmap reads) the stage reads as it is and no
+// key is in two of them (route.CheckAliasesFiles): the stage then reads
+// the files itself, each again whenever it changes, as Postfix's daemons
+// take up a table postmap rebuilt. Otherwise the aliases are inline as
+// before, and route.aliasesInline says why: a table of another type, or
+// files the stage would refuse (a key in two tables, which Postfix
+// takes from the first, is refused as one both in a file and inline
+// is). A file that cannot be read is left to hashTables, which says so.
 func (im *importer) aliasesFile(route *pfRoute, specs []string) bool {
-	var files int
+	var names []string
+	other := ""
 	for _, spec := range specs {
 		if typ, name, ok := strings.Cut(strings.TrimPrefix(spec, "proxy:"), ":"); ok && pfTableTypes[typ] && name != "" {
-			files++
+			names = append(names, name)
+		} else if other == "" {
+			other = spec
 		}
 	}
-	if len(specs) != 1 || files != 1 {
-		if files > 0 {
-			route.aliasesInline = fmt.Sprintf("inline, not an aliases_file: virtual_alias_maps names %d tables, and aliases_file is one file", len(specs))
+	if len(names) == 0 {
+		return false
+	}
+	if other != "" {
+		route.aliasesInline = "inline, not an aliases_file: virtual_alias_maps names " + other + " too, not a hash-style table, and aliases_file takes only those tables' source files"
+		return false
+	}
+	var files []routeplugin.AliasesSource
+	for _, name := range names {
+		if !filepath.IsAbs(name) {
+			route.aliasesInline = "inline, not an aliases_file: " + name + " is not an absolute path"
+			return false
 		}
+		data, err := pfReadFile(im.p.localPath(name))
+		if err != nil {
+			return false
+		}
+		files = append(files, routeplugin.AliasesSource{Path: name, Content: data})
+	}
+	if err := routeplugin.CheckAliasesFiles(files...); err != nil {
+		route.aliasesInline = "inline, not aliases_file = " + aliasesFileValue(names) + ", which the route stage would refuse: " + err.Error()
 		return false
 	}
-	spec := strings.TrimPrefix(specs[0], "proxy:")
-	_, name, _ := strings.Cut(spec, ":")
-	if !filepath.IsAbs(name) {
-		route.aliasesInline = "inline, not an aliases_file: " + name + " is not an absolute path"
-		return false
+	route.aliasesFiles = names
+	route.aliasesFileFrom = "virtual_alias_maps = " + im.p.raw("virtual_alias_maps") + ": its source file (the one postmap reads), read again whenever it changes, as Postfix takes up a rebuilt table: no postmap needed"
+	if len(names) > 1 {
+		route.aliasesFileFrom = "virtual_alias_maps = " + im.p.raw("virtual_alias_maps") + ": the tables' source files (the ones postmap reads), each read again whenever it changes, as Postfix takes up a rebuilt table: no postmap needed; no key is in two of them (the route stage refuses one that is, where Postfix takes the first table's)"
 	}
-	data, err := pfReadFile(im.p.localPath(name))
-	if err != nil {
-		return false
-	}
-	if err := routeplugin.CheckAliasesFile(name, data); err != nil {
-		route.aliasesInline = "inline, not aliases_file = " + tomlStr(name) + ", which the route stage would refuse: " + err.Error()
-		return false
-	}
-	route.aliasesFile = name
-	route.aliasesFileFrom = "virtual_alias_maps = " + im.p.raw("virtual_alias_maps") + ": its source file (the one postmap reads), read again whenever it changes, as Postfix takes up a rebuilt table: no postmap needed; with more than one table, all are written inline"
 	return true
+}
+
+// aliasesFileValue is aliases_file's TOML value for names: a string for
+// one file, else a list.
+func aliasesFileValue(names []string) string {
+	if len(names) == 1 {
+		return tomlStr(names[0])
+	}
+	return tomlStrs(names)
 }
 
 // appendOnce appends s unless it is already there.
@@ -370,7 +390,7 @@ func (im *importer) transports(route *pfRoute) error {
 // routeStage writes the route stage, first in the pipeline so that no
 // earlier stage's accept skips its aliases (README, "Routing").
 func (im *importer) routeStage(route *pfRoute) {
-	if len(route.aliases) == 0 && route.aliasesFile == "" && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 &&
+	if len(route.aliases) == 0 && len(route.aliasesFiles) == 0 && len(route.rules) == 0 && route.alwaysBcc == "" && len(route.senderBcc)+len(route.recipientBcc) == 0 &&
 		len(route.senderCanonical)+len(route.masqDomains) == 0 {
 		if im.p.set("recipient_delimiter") && !im.p.used["recipient_delimiter"] {
 			im.note("recipient_delimiter", "the route stage's detail_separator; no route stage was needed here")
@@ -388,7 +408,7 @@ func (im *importer) routeStage(route *pfRoute) {
 	}
 	fmt.Fprintf(b, "\n# %s: the route stage, %s so that no earlier stage's accept skips its aliases\n", strings.Join(route.from, ", "), first)
 	fmt.Fprintf(b, "[[stage]]\nname = %s\nplugin = %s\n", tomlStr("route"), tomlStr("route"))
-	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || route.rewriteHeaders != nil || route.aliasesFile != "" {
+	if im.p.set("recipient_delimiter") || route.alwaysBcc != "" || route.rewriteHeaders != nil || len(route.aliasesFiles) > 0 {
 		fmt.Fprintf(b, "[stage.config]\n")
 	}
 	if im.p.set("recipient_delimiter") {
@@ -397,8 +417,8 @@ func (im *importer) routeStage(route *pfRoute) {
 	if route.alwaysBcc != "" {
 		kv(b, "always_bcc (a copy with NOTIFY=NEVER, as Postfix adds it)", "always_bcc", tomlStr(route.alwaysBcc))
 	}
-	if route.aliasesFile != "" {
-		kv(b, route.aliasesFileFrom, "aliases_file", tomlStr(route.aliasesFile))
+	if len(route.aliasesFiles) > 0 {
+		kv(b, route.aliasesFileFrom, "aliases_file", aliasesFileValue(route.aliasesFiles))
 	}
 	writeMasquerade(b, route)
 	if len(route.aliasKeys) > 0 {

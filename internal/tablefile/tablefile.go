@@ -2,9 +2,9 @@
 // tools write (a Postfix access(5) or virtual(5) table, a maddy
 // table.file), read as Postfix's postmap reads its source and read again
 // when the file changes on disk. The filter's access tables and the
-// route plugin's aliases_file share it: a reload keeps the plugin of an
-// unchanged [stage.config] running, so a table read only at start would
-// never see an entry added to it.
+// route plugin's aliases_file, recipients_file and secrets_file share
+// it: a reload keeps the plugin of an unchanged [stage.config] running,
+// so a table read only at start would never see an entry added to it.
 package tablefile
 
 import (
@@ -49,7 +49,10 @@ type File[T any] struct {
 	// appears at path may be being written there ("rm file; cat > file",
 	// a script writing it anew): it settles too.
 	gone bool
-	err  error // the last failed read: the table read before stays
+	// again: read the file at the next call though it did not change
+	// (ReadAgain).
+	again bool
+	err   error // the last failed read: the table read before stays
 }
 
 // Open reads the table at path with compile, whose error names the file
@@ -76,18 +79,22 @@ func (f *File[T]) Current() (T, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st, err := os.Stat(f.path)
+	same := err == nil && Unchanged(f.seen, st)
 	switch {
 	case err != nil:
 		f.seen, f.gone = nil, true
-	case Unchanged(f.seen, st):
+	case same && !f.again:
 		return f.cur, f.err
-	case (f.gone || f.seen != nil && os.SameFile(f.seen, st)) && f.settling(st):
+	case !same && (f.gone || f.seen != nil && os.SameFile(f.seen, st)) && f.settling(st):
 		// Written in place, lately, or created again since the file was
 		// found missing: the writer may not be done. The table read
 		// before stays until the file has been left alone for Settle
 		// (seen is kept, so the next call looks again).
 		return f.cur, f.err
 	default:
+		// Changed, and settled or renamed over; or as last read (whole)
+		// and asked for again.
+		f.again = false
 		var b []byte
 		if b, err = f.read(); err != nil {
 			// Not read (a file the plugin may not read, renamed over with
@@ -119,6 +126,18 @@ func (f *File[T]) Current() (T, error) {
 	}
 	f.err = err
 	return f.cur, err
+}
+
+// ReadAgain has the next Current read and compile the file though it did
+// not change (one written in place since still settles first): for a
+// table whose compile looks at another table, which may take the same
+// content once the other changed. The route plugin's aliases_file list
+// refuses a key that another of its files has, and an alias moved from
+// one file to the other is taken once both are.
+func (f *File[T]) ReadAgain() {
+	f.mu.Lock()
+	f.again = true
+	f.mu.Unlock()
 }
 
 // settling reports whether st, the file as it is now, was modified less

@@ -287,3 +287,60 @@ func TestFileRemovedThenWrittenSettles(t *testing.T) {
 	replaceFile(t, path, "four\n")
 	want("renamed over, at once", "four")
 }
+
+// TestReadAgainUnchanged: ReadAgain has the next call compile the file again though it did not
+// change, for a table whose compile looks at another: refused while the
+// other held what it did, the same content is taken once the other
+// changed. Without ReadAgain an unchanged file is not read; a file
+// written in place since still settles first.
+func TestReadAgainUnchanged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "table")
+	replaceFile(t, path, "one\n")
+	taken := "two" // a word the other table has: refused here
+	var compiles int
+	f, err := Open(path, func(b []byte) ([]string, error) {
+		compiles++
+		w, err := words(b)
+		if err == nil && slices.Contains(w, taken) {
+			return nil, fmt.Errorf("%q: in the other table", taken)
+		}
+		return w, err
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var now time.Time
+	f.Now = func() time.Time { return now }
+	want := func(what string, words ...string) {
+		t.Helper()
+		if got, _ := f.Current(); !slices.Equal(got, words) {
+			t.Errorf("%s: %v, want %v", what, got, words)
+		}
+	}
+	replaceFile(t, path, "one\ntwo\n")
+	want("refused", "one")
+	taken = "" // the other table let it go
+	want("not changed, not read", "one")
+	if compiles != 2 {
+		t.Errorf("%d compiles, want 2", compiles)
+	}
+	f.ReadAgain()
+	want("read again", "one", "two")
+	want("once", "one", "two")
+	if compiles != 3 {
+		t.Errorf("%d compiles, want 3", compiles)
+	}
+
+	if err := os.WriteFile(path, []byte("three\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = st.ModTime()
+	f.ReadAgain()
+	want("written in place, asked again", "one", "two")
+	now = now.Add(Settle)
+	want("settled", "three")
+}

@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/sluice-mta/sluice/internal/tablefile"
 	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
@@ -271,7 +273,7 @@ func TestCheckAliasesFile(t *testing.T) {
 		{"example.com anything\n", `:1: "example.com": want user@domain or @domain`},
 		{"a@example.org b@example.org\nA@example.org c@example.org\n", `:2: "A@example.org": the address of line 1 again`},
 	} {
-		err := CheckAliasesFile(path, []byte(tc.file))
+		err := CheckAliasesFiles(AliasesSource{Path: path, Content: []byte(tc.file)})
 		if tc.want == "" {
 			if err != nil {
 				t.Errorf("%q: %v, want nil", tc.file, err)
@@ -286,7 +288,126 @@ func TestCheckAliasesFile(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, serr := sdktest.Start(t, &Plugin{}, `{"aliases_file": "`+path+`"}`); serr == nil || !strings.Contains(serr.Error(), err.Error()) {
-			t.Errorf("%q: the stage says %v, CheckAliasesFile %v", tc.file, serr, err)
+			t.Errorf("%q: the stage says %v, CheckAliasesFiles %v", tc.file, serr, err)
 		}
+	}
+	other := filepath.Join(filepath.Dir(path), "virtual2")
+	a := AliasesSource{Path: path, Content: []byte("a@example.org b@example.org\n")}
+	b := AliasesSource{Path: other, Content: []byte("c@example.org d@example.org\n\n@example.net e@example.org\n")}
+	if err := CheckAliasesFiles(a, b); err != nil {
+		t.Errorf("two files: %v", err)
+	}
+	b.Content = append(b.Content, "A@example.org f@example.org\n"...)
+	if err, want := CheckAliasesFiles(a, b), other+`:4: "A@example.org": also in `+path+":1"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("a key in both files: err = %v, want %q", err, want)
+	}
+}
+
+// fileClock is a test's clock for table files written in place
+// (Plugin.fileNow), safe to move while the stage reads it.
+type fileClock struct{ ns atomic.Int64 }
+
+func (c *fileClock) now() time.Time  { return time.Unix(0, c.ns.Load()) }
+func (c *fileClock) set(t time.Time) { c.ns.Store(t.UnixNano()) }
+
+// writeInPlace writes content over path (O_TRUNC, the same inode) and
+// returns its modification time.
+func writeInPlace(t *testing.T, path, content string) time.Time {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.ModTime()
+}
+
+// TestAliasesFileList: aliases_file takes a list of files, as Postfix's
+// virtual_alias_maps takes several tables; each is read again when it
+// changes, on its own: one written in place is taken once it settled,
+// a bad change to one keeps that file's aliases read before while the
+// other's change is taken, and an alias moved from one file to the other
+// is taken whichever of the two is looked at first.
+func TestAliasesFileList(t *testing.T) {
+	a := newAliasesFile(t, "info@example.org alice@example.org\n")
+	b := newAliasesFile(t, "sales@example.org: bob@example.org\n")
+	clock := &fileClock{}
+	clock.set(time.Now())
+	lines := &logLines{}
+	h := sdktest.New(t, &Plugin{log: slog.New(slog.NewJSONHandler(lines, nil)), fileNow: clock.now},
+		`{"aliases_file": ["`+a.path+`", "`+b.path+`"]}`)
+	wantDelivered(t, "first file", h, "info@example.org", "alice@example.org")
+	wantDelivered(t, "second file", h, "sales@example.org", "bob@example.org")
+
+	mtime := writeInPlace(t, b.path, "sales@example.org: carol@example.org\n")
+	clock.set(mtime.Add(tablefile.Settle - time.Millisecond))
+	wantDelivered(t, "second file written in place, not settled", h, "sales@example.org", "bob@example.org")
+	clock.set(mtime.Add(tablefile.Settle))
+	wantDelivered(t, "second file settled", h, "sales@example.org", "carol@example.org")
+	wantDelivered(t, "first file, unchanged", h, "info@example.org", "alice@example.org")
+
+	a.replace("info@example.org alice@example.org\nbroken@example.org\n")
+	b.replace("sales@example.org: dave@example.org\n")
+	wantDelivered(t, "first file bad", h, "info@example.org", "alice@example.org")
+	wantDelivered(t, "second file's change beside it", h, "sales@example.org", "dave@example.org")
+	v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "sales@example.org")
+	if !strings.Contains(v.Reason, "aliases_file as last read: reading it again failed: "+a.path+":2:") {
+		t.Errorf("trace %q, want the first file's failure said", v.Reason)
+	}
+	if recs := lines.Take(t); len(recs) != 1 || recs[0]["file"] != a.path {
+		t.Errorf("log %v, want one warning naming %s", recs, a.path)
+	}
+
+	// sales@ moves from the second file to the first, which is looked
+	// at first: refused there while the second still has it, taken once
+	// the second let it go.
+	a.replace("info@example.org alice@example.org\nsales@example.org erin@example.org\n")
+	b.replace("team@example.org: frank@example.org\n")
+	wantDelivered(t, "moved", h, "sales@example.org", "erin@example.org")
+	wantDelivered(t, "moved, the second file's new alias", h, "team@example.org", "frank@example.org")
+	if v := h.Rcpt(sdktest.NewTxn("s@origin.test"), "info@example.org"); strings.Contains(v.Reason, "failed") {
+		t.Errorf("moved: trace %q", v.Reason)
+	}
+	// Moved back, the second file looked at after the first.
+	a.replace("info@example.org alice@example.org\n")
+	b.replace("team@example.org: frank@example.org\nsales@example.org grace@example.org\n")
+	wantDelivered(t, "moved back", h, "sales@example.org", "grace@example.org")
+
+	// A key the other file keeps: the change is refused, naming the
+	// other's line, the file's aliases before staying.
+	a.replace("info@example.org judy@example.org\nteam@example.org heidi@example.org\n")
+	v = h.Rcpt(sdktest.NewTxn("s@origin.test"), "team@example.org")
+	if want := a.path + `:2: "team@example.org": also in ` + b.path + ":1"; !strings.Contains(v.Reason, want) {
+		t.Errorf("a key in both: trace %q, want %q", v.Reason, want)
+	}
+	wantDelivered(t, "a key in both, the other file's", h, "team@example.org", "frank@example.org")
+	wantDelivered(t, "a key in both, the file as before", h, "info@example.org", "alice@example.org")
+}
+
+// TestAliasesFileListErrors: a key in two files of the list is an error
+// at start naming the file and line of each, about aliases_file (for
+// check-config's line), as a key in a file and [stage.config.aliases]
+// is; so are a file named twice, an empty name and a value neither a
+// string nor a list of them.
+func TestAliasesFileListErrors(t *testing.T) {
+	a := newAliasesFile(t, "# first\ninfo@example.org alice@example.org\n")
+	b := newAliasesFile(t, "sales@example.org bob@example.org\nINFO@example.org carol@example.org\n")
+	for _, tc := range []struct{ cfg, want string }{
+		{`{"aliases_file": ["` + a.path + `", "` + b.path + `"]}`, b.path + `:2: "INFO@example.org": also in ` + a.path + ":2; keep it in one of them"},
+		{`{"aliases_file": ["` + a.path + `", "` + a.path + `"]}`, `aliases_file "` + a.path + `": named twice`},
+		{`{"aliases_file": ["` + a.path + `", ""]}`, `aliases_file "": want a file name`},
+		{`{"aliases_file": 3}`, "aliases_file"},
+	} {
+		_, err := sdktest.Start(t, &Plugin{}, tc.cfg)
+		var ce *sdk.ConfigError
+		if !errors.As(err, &ce) || ce.Key() != "aliases_file" || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want a ConfigError about aliases_file holding %q", tc.cfg, err, tc.want)
+		}
+	}
+	// One file as a list of one, or as a string.
+	for _, cfg := range []string{`{"aliases_file": ["` + a.path + `"]}`, `{"aliases_file": "` + a.path + `"}`} {
+		wantDelivered(t, cfg, sdktest.New(t, &Plugin{}, cfg), "info@example.org", "alice@example.org")
 	}
 }

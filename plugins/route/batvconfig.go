@@ -67,7 +67,7 @@ func (p *Plugin) configureBATV(c *BATVConfig) error {
 	if len(b.domains) == 0 {
 		return fmt.Errorf("route: batv.domains: local_domains is empty: no mail is the site's own to tag")
 	}
-	secrets, file, err := secretsOf("batv", c.Secrets, c.SecretsFile)
+	secrets, file, err := secretsOf("batv", c.Secrets, c.SecretsFile, p.logger(), p.fileNow)
 	if err != nil {
 		return err
 	}

@@ -2,30 +2,34 @@ package route
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"strings"
-	"sync"
+	"time"
+
+	"github.com/sluice-mta/sluice/internal/tablefile"
 )
 
 // recipients is the list of users that exist behind a rule: its
 // `recipients` and the lines of its `recipients_file`. The file is read
-// again when it changes on disk, as [auth] users_file is: a reload keeps
-// the plugin of an unchanged [stage.config] running, so a list read only
-// at start would never see a user added to the file.
+// again when it changes on disk, as [auth] users_file and an
+// aliases_file are (tablefile): a reload keeps the plugin of an
+// unchanged [stage.config] running, so a list read only at start would
+// never see a user added to the file. A file written in place is read
+// once it settled, and one that turns bad keeps the list read before,
+// logged once.
 type recipients struct {
-	fixed map[string]bool // the config's entries, as addrKey has them
-	path  string          // recipients_file; "" for none
-
-	mu   sync.Mutex
-	file map[string]bool // the file's entries as last read well
-	seen os.FileInfo     // the file as last read, well or not
-	err  error           // the last failed read: the list read before stays
+	fixed map[string]bool                  // the config's entries, as addrKey has them
+	file  *tablefile.File[map[string]bool] // recipients_file; nil for none
 }
 
-func newRecipients(list []string, path string) (*recipients, error) {
-	r := &recipients{fixed: map[string]bool{}, path: path}
+// newRecipients reads list and the file at path ("" for none); log is
+// told of a file that could not be read again, now (nil: time.Now) is
+// the clock a file written in place settles by.
+func newRecipients(list []string, path string, log *slog.Logger, now func() time.Time) (*recipients, error) {
+	r := &recipients{fixed: map[string]bool{}}
 	for _, e := range list {
 		e = strings.TrimSpace(e)
 		if err := checkEntry(e); err != nil {
@@ -36,9 +40,15 @@ func newRecipients(list []string, path string) (*recipients, error) {
 	if path != "" {
 		// Missing or wrong at start is an error (and check-config's);
 		// later, a bad file leaves the list read before in force.
-		if _, err := r.current(); err != nil {
+		warn := func(err error) {
+			log.Warn("route: recipients_file not read again: the list read before stays in force", "file", path, "error", err.Error())
+		}
+		f, err := tablefile.Open(path, func(b []byte) (map[string]bool, error) { return readList(path, b) }, warn)
+		if err != nil {
 			return nil, fmt.Errorf("recipients_file: %w", err)
 		}
+		f.Now = now
+		r.file = f
 	}
 	return r, nil
 }
@@ -46,7 +56,10 @@ func newRecipients(list []string, path string) (*recipients, error) {
 // contains reports whether one of keys is listed; err is why the file's
 // latest content could not be read, if it could not, for the log.
 func (r *recipients) contains(keys []string) (found bool, err error) {
-	file, err := r.current()
+	var file map[string]bool
+	if r.file != nil {
+		file, err = r.file.Current()
+	}
 	for _, k := range keys {
 		if r.fixed[k] || file[k] {
 			return true, err
@@ -55,49 +68,12 @@ func (r *recipients) contains(keys []string) (found bool, err error) {
 	return false, err
 }
 
-// current returns the file's entries, reading it again first if it
-// changed since it was last read.
-func (r *recipients) current() (map[string]bool, error) {
-	if r.path == "" {
-		return nil, nil
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	st, err := os.Stat(r.path)
-	if err != nil {
-		r.seen, r.err = nil, err
-		return r.file, r.err
-	}
-	if sameFile(r.seen, st) {
-		return r.file, r.err
-	}
-	r.seen = st
-	file, err := readList(r.path)
-	if err != nil {
-		r.err = err
-		return r.file, r.err
-	}
-	r.file, r.err = file, nil
-	return r.file, nil
-}
-
-// sameFile reports whether b is the file a was: same inode (a file
-// renamed over it is another), modification time and size.
-func sameFile(a, b os.FileInfo) bool {
-	return a != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
-}
-
-// readList reads a recipients_file: one address or local part a line,
-// "#" starting a comment. A line that can be no recipient is an error
-// with the file's name and line.
-func readList(path string) (map[string]bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
+// readList reads a recipients_file's content b: one address or local
+// part a line, "#" starting a comment. A line that can be no recipient
+// is an error with the file's name (path) and line.
+func readList(path string, b []byte) (map[string]bool, error) {
 	out := map[string]bool{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(b))
 	for n := 1; sc.Scan(); n++ {
 		line, _, _ := strings.Cut(sc.Text(), "#")
 		if line = strings.TrimSpace(line); line == "" {

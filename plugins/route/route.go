@@ -12,7 +12,7 @@
 //	[stage.config]
 //	detail_separator = "+"                 # alice+news@ is alice@ for lookups
 //	always_bcc = "archive@example.org"     # a copy of every message
-//	aliases_file = "/etc/postfix/virtual"  # more aliases, read again when it changes
+//	aliases_file = "/etc/postfix/virtual"  # more aliases (or a list of files), read again when changed
 //	[stage.config.sender_bcc]              # and recipient_bcc, by recipient
 //	"@example.org" = "out-archive@example.org"
 //	[stage.config.sender_canonical]        # envelope sender, and From of our clients' mail
@@ -84,11 +84,12 @@ type Config struct {
 	// "@domain" is the domain's catch-all, used for addresses that are
 	// neither aliases nor listed recipients. Targets may be aliases.
 	Aliases map[string][]string `json:"aliases"`
-	// AliasesFile is a file of more aliases, read again when it changes:
-	// Postfix's virtual(5) text ("key target, target") or maddy's and
-	// aliases(5)'s "key: target, target" (see aliasfile.go). A key in
-	// both it and Aliases is an error.
-	AliasesFile string `json:"aliases_file"`
+	// AliasesFile is a file of more aliases, or a list of them, each read
+	// again when it changes: Postfix's virtual(5) text ("key target,
+	// target") or maddy's and aliases(5)'s "key: target, target" (see
+	// aliasfile.go). A key in two of them, or in one and Aliases, is an
+	// error.
+	AliasesFile fileList `json:"aliases_file"`
 	// DetailSeparator lists the characters that start a +detail in a local
 	// part ("+", or "+-"); empty turns detail handling off. Lookups try the
 	// full address, then the address without its detail.
@@ -174,7 +175,7 @@ type Plugin struct {
 	sdk.Base
 	rules     []*rule
 	aliases   aliasTable
-	aliasFile *aliasFile // nil: no aliases_file
+	aliasFile *aliasFiles // nil: no aliases_file
 	sep       string
 	strip     bool
 	helo      string
@@ -185,10 +186,13 @@ type Plugin struct {
 	batv      *batvConfig // nil: no BATV
 	// now is the SRS and BATV days' clock; tests set it before Configure.
 	now func() time.Time
-	// log is where an aliases_file that could not be read again is
-	// reported; nil means sdk.Logger(), whose records the core logs with
-	// the stage's name. Tests set it.
+	// log is where an aliases_file, recipients_file or secrets_file that
+	// could not be read again is reported; nil means sdk.Logger(), whose
+	// records the core logs with the stage's name. Tests set it.
 	log *slog.Logger
+	// fileNow is the clock those files, written in place, settle by
+	// (tablefile.Settle); nil means time.Now. Tests set it.
+	fileNow func() time.Time
 	// probe is delivery.Probe; tests may replace it.
 	probe func(ctx context.Context, route, helo, rcpt string, timeout time.Duration) error
 	// local is local_domains as the core told them (localdomains.go);
@@ -255,7 +259,7 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	}
 	p.rules = nil
 	for i, rc := range c.Rules {
-		r, err := compile(i+1, rc)
+		r, err := p.compile(i+1, rc)
 		if err != nil {
 			return fmt.Errorf("route: rule %d (%q): %w", i+1, rc.Match, err)
 		}
@@ -276,7 +280,7 @@ func (p *Plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	return p.configureBcc(c)
 }
 
-func compile(n int, rc Rule) (*rule, error) {
+func (p *Plugin) compile(n int, rc Rule) (*rule, error) {
 	r := &rule{n: n, probe: rc.Probe}
 	var err error
 	if strings.TrimSpace(rc.Match) == "" {
@@ -359,7 +363,7 @@ func compile(n int, rc Rule) (*rule, error) {
 		return nil, errors.New("reply is for reject rules")
 	}
 	if len(rc.Recipients) > 0 || rc.RecipientsFile != "" {
-		users, err := newRecipients(rc.Recipients, rc.RecipientsFile)
+		users, err := newRecipients(rc.Recipients, rc.RecipientsFile, p.logger(), p.fileNow)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net"
 	"net/url"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/sluice-mta/sluice/internal/tablefile"
 	"github.com/sluice-mta/sluice/sdk"
 	"github.com/sluice-mta/sluice/sdk/sdktest"
 )
@@ -461,9 +463,11 @@ func TestPostmasterAlwaysAccepted(t *testing.T) {
 }
 
 // A recipients_file is read again when it changes, as a reload keeps the
-// plugin of an unchanged [stage.config]; a file that goes missing or
-// stops parsing while running leaves the list read before in force, and
-// the refusal's reason says why.
+// plugin of an unchanged [stage.config]: renamed over at once, written in
+// place once left alone for tablefile.Settle (half written, it would
+// refuse the users not yet written); a file that goes missing or stops
+// parsing while running leaves the list read before in force, the
+// refusal's reason says why and one warning names the file.
 func TestRecipientsFileReadAgainWhenChanged(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "users")
@@ -478,7 +482,10 @@ func TestRecipientsFileReadAgainWhenChanged(t *testing.T) {
 		}
 	}
 	replace("alice\n")
-	h := sdktest.New(t, &Plugin{}, `{"rules": [{"match": "example.org", "transport": "lmtp:tcp:127.0.0.1:24", "recipients_file": "`+f+`"}]}`)
+	clock := &fileClock{}
+	lines := &logLines{}
+	h := sdktest.New(t, &Plugin{log: slog.New(slog.NewJSONHandler(lines, nil)), fileNow: clock.now},
+		`{"rules": [{"match": "example.org", "transport": "lmtp:tcp:127.0.0.1:24", "recipients_file": "`+f+`"}]}`)
 	rcpt := func(addr string) sdk.Verdict { return h.Rcpt(sdktest.NewTxn("s@origin.test"), addr) }
 	if v := rcpt("eve@example.org"); v.Action != sdk.ActionReject {
 		t.Fatalf("eve before she is listed: %v", v.Action)
@@ -487,13 +494,14 @@ func TestRecipientsFileReadAgainWhenChanged(t *testing.T) {
 	if v := rcpt("eve@example.org"); v.Action != sdk.ActionContinue {
 		t.Fatalf("eve once listed: %v (%s)", v.Action, v.Reason)
 	}
-	// Written in place, same inode: the size and time tell.
-	if err := os.WriteFile(f, []byte("eve\n"), 0o600); err != nil {
-		t.Fatal(err)
+	// Written in place, same inode: the size and time tell, once the
+	// file was left alone for Settle.
+	mtime := writeInPlace(t, f, "eve\n")
+	clock.set(mtime.Add(tablefile.Settle - time.Millisecond))
+	if v := rcpt("alice@example.org"); v.Action != sdk.ActionContinue {
+		t.Fatalf("alice taken out by a file written in place just now: %v", v.Action)
 	}
-	if err := os.Chtimes(f, time.Time{}, time.Now().Add(time.Hour)); err != nil {
-		t.Fatal(err)
-	}
+	clock.set(mtime.Add(tablefile.Settle))
 	if v := rcpt("alice@example.org"); v.Action != sdk.ActionReject {
 		t.Fatalf("alice once taken out: %v", v.Action)
 	}
@@ -504,13 +512,23 @@ func TestRecipientsFileReadAgainWhenChanged(t *testing.T) {
 	if v := rcpt("bob@example.org"); v.Action != sdk.ActionReject || !strings.Contains(v.Reason, f+":2:") {
 		t.Errorf("bob after a bad edit: %v (%s), want refused, the reason naming %s:2", v.Action, v.Reason, f)
 	}
+	if recs := lines.Take(t); len(recs) != 1 || recs[0]["level"] != "WARN" || recs[0]["file"] != f || !strings.Contains(fmt.Sprint(recs[0]["error"]), f+":2:") {
+		t.Errorf("bad edit: log %v, want one warning naming %s:2", recs, f)
+	}
 	if err := os.Remove(f); err != nil {
 		t.Fatal(err)
 	}
 	if v := rcpt("eve@example.org"); v.Action != sdk.ActionContinue {
 		t.Errorf("eve with the file gone: %v, want the list before in force", v.Action)
 	}
+	// A file appearing where one was found missing may be being
+	// written there: it settles too.
 	replace("alice\n")
+	st, err := os.Stat(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.set(st.ModTime().Add(tablefile.Settle))
 	if v := rcpt("alice@example.org"); v.Action != sdk.ActionContinue {
 		t.Errorf("alice with the file back: %v (%s)", v.Action, v.Reason)
 	}

@@ -5,13 +5,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
+	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
+	"github.com/sluice-mta/sluice/internal/tablefile"
 )
 
 // EnvLocalDomains names the variable in which the core tells a plugin
@@ -73,7 +73,7 @@ func (p *Plugin) configureSRS(c *SRSConfig) error {
 	case !s.local[dnsresolve.Fold(d)]:
 		return fmt.Errorf("route: srs.domain %q: not one of local_domains, where bounces to its SRS addresses would be refused (relay access denied)", c.Domain)
 	}
-	secrets, file, err := secretsOf("srs", c.Secrets, c.SecretsFile)
+	secrets, file, err := secretsOf("srs", c.Secrets, c.SecretsFile, p.logger(), p.fileNow)
 	if err != nil {
 		return err
 	}
@@ -117,9 +117,11 @@ func (p *Plugin) configureSRS(c *SRSConfig) error {
 }
 
 // secretsOf returns the secrets of [stage.config.KEY] (srs, batv): its
-// list, or its file's lines as they are now (srsFile), and the file. Its
-// errors name KEY.secrets or KEY.secrets_file, for check-config's line.
-func secretsOf(key string, list []string, file string) (func() []string, *srsFile, error) {
+// list, or its file's lines as they are now (srsFile), and the file; log
+// is told of a file that could not be read again, now (nil: time.Now) is
+// the clock a file written in place settles by. Its errors name
+// KEY.secrets or KEY.secrets_file, for check-config's line.
+func secretsOf(key string, list []string, file string, log *slog.Logger, now func() time.Time) (func() []string, *srsFile, error) {
 	switch {
 	case len(list) > 0 && file != "":
 		return nil, nil, fmt.Errorf(`route: %s.secrets_file %q: secrets or secrets_file, not both`, key, file)
@@ -132,51 +134,30 @@ func secretsOf(key string, list []string, file string) (func() []string, *srsFil
 		l := append([]string(nil), list...)
 		return func() []string { return l }, nil, nil
 	case file != "":
-		f := &srsFile{path: file}
-		if _, err := f.current(); err != nil {
+		warn := func(err error) {
+			log.Warn("route: "+key+".secrets_file not read again: the secrets read before stay in use", "file", file, "error", err.Error())
+		}
+		t, err := tablefile.Open(file, func(b []byte) ([]string, error) { return readSecrets(file, b) }, warn)
+		if err != nil {
 			return nil, nil, fmt.Errorf("route: %s.secrets_file %q: %w", key, file, err)
 		}
-		return func() []string { s, _ := f.current(); return s }, f, nil
+		t.Now = now
+		f := &srsFile{file: t}
+		return func() []string { s, _ := t.Current(); return s }, f, nil
 	}
 	return nil, nil, fmt.Errorf(`route: %s.secrets "": want secrets = ["…"] or secrets_file (one secret a line, the first signing)`, key)
 }
 
 // srsFile is a secrets_file, read again when it changes on disk, as a
-// recipients_file is: a reload keeps a stage whose [stage.config] did not
-// change running, so a secret added for rotation would otherwise never
-// be seen. A file that turns bad (empty, unreadable, gone) keeps the
-// secrets read before, and the trace of each SRS decision says so
-// (trouble): a new secret that never took would otherwise go unnoticed.
+// recipients_file is (tablefile): a reload keeps a stage whose
+// [stage.config] did not change running, so a secret added for rotation
+// would otherwise never be seen. A file written in place is read once it
+// settled; one that turns bad (empty, unreadable, gone) keeps the
+// secrets read before, logged once, and the trace of each SRS decision
+// says so (trouble): a new secret that never took would otherwise go
+// unnoticed.
 type srsFile struct {
-	path string
-
-	mu      sync.Mutex
-	secrets []string
-	seen    os.FileInfo
-	err     error // why its latest content could not be read; nil once read
-}
-
-// current returns the file's secrets, reading it again first if it
-// changed; err is why the latest content could not be read.
-func (f *srsFile) current() ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st, err := os.Stat(f.path)
-	if err != nil {
-		f.err = err
-		return f.secrets, err
-	}
-	if sameFile(f.seen, st) {
-		f.err = nil // as read well before
-		return f.secrets, nil
-	}
-	s, err := readSecrets(f.path)
-	if err != nil {
-		f.err = err
-		return f.secrets, err
-	}
-	f.secrets, f.seen, f.err = s, st, nil
-	return s, nil
+	file *tablefile.File[[]string]
 }
 
 // trouble is what a trace adds while the file's latest content could not
@@ -185,22 +166,17 @@ func (f *srsFile) trouble() string {
 	if f == nil {
 		return ""
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err == nil {
-		return ""
+	if _, err := f.file.Current(); err != nil {
+		return fmt.Sprintf(" (secrets_file as last read: reading it again failed: %v)", err)
 	}
-	return fmt.Sprintf(" (secrets_file as last read: reading it again failed: %v)", f.err)
+	return ""
 }
 
-// readSecrets reads postsrsd's secrets file: each line a secret, exactly
-// as written but for its line end, empty lines skipped; the first signs.
-// A line of blanks is an error rather than a secret of spaces.
-func readSecrets(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
+// readSecrets reads postsrsd's secrets file, its content data: each line
+// a secret, exactly as written but for its line end, empty lines
+// skipped; the first signs. A line of blanks is an error rather than a
+// secret of spaces. Its errors name the file (path), never a secret.
+func readSecrets(path string, data []byte) ([]string, error) {
 	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
