@@ -227,6 +227,34 @@ func TestSenders(t *testing.T) {
 			t.Errorf(`with "*": Allowed(%q, %q) = %v`, tc.user, tc.from, got)
 		}
 	}
+	// An internationalized domain is one domain in UTF-8 and as its
+	// A-labels (RFC 5890 §2.3.2.1): MAIL FROM without SMTPUTF8 spells it
+	// xn--, a From field or an SMTPUTF8 MAIL FROM may spell it in UTF-8.
+	idn := NewSenders(map[string][]string{
+		"bob":   {"@xn--bcher-kva.example", "info@Straße.example"},
+		"carol": {"@Bücher.example"},
+	})
+	for _, tc := range []struct {
+		user, from string
+		ok         bool
+	}{
+		{"bob", "x@bücher.example", true},
+		{"bob", "x@BÜCHER.example", true},
+		{"bob", "x@xn--bcher-kva.example", true},
+		{"bob", "x@bucher.example", false},
+		{"bob", "info@xn--strae-oqa.example", true},
+		{"bob", "info@straße.example", true},
+		{"bob", "other@xn--strae-oqa.example", false},
+		{"carol", "x@xn--bcher-kva.example", true},
+		{"carol", "x@sub.xn--bcher-kva.example", false},
+		{"jörg@bücher.example", "jörg@xn--bcher-kva.example", true},
+		{"joerg@xn--bcher-kva.example", "Joerg@Bücher.example", true},
+		{"joerg@xn--bcher-kva.example", "joerg2@bücher.example", false},
+	} {
+		if got := idn.Allowed(tc.user, tc.from); got != tc.ok {
+			t.Errorf("IDN: Allowed(%q, %q) = %v", tc.user, tc.from, got)
+		}
+	}
 	if !NewSenders(map[string][]string{"*": {"*"}}).Allowed("alice", "anyone@anywhere.example") {
 		t.Error(`"*" = ["*"] does not let alice send as anyone`)
 	}

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // Senders maps each user to the reverse-paths it may use: exact addresses,
 // "@domain" for any address of a domain, "*" for any. A user whose name is
 // itself an address may always use it. Addresses and domains match without
-// regard to case; a user with no entry may use only its own name. The
+// regard to case, an internationalized domain in UTF-8 and as A-labels
+// alike; a user with no entry may use only its own name. The
 // entries of the user "*" are every user's, beside its own: `"*" = ["*"]`
 // lets any authenticated user send as anyone, as Haraka and Postfix do by
 // default (Postfix without reject_sender_login_mismatch), and
@@ -79,20 +82,39 @@ func (s *Senders) Allowed(user, from string) bool {
 	if at < 0 {
 		return false
 	}
-	if strings.EqualFold(user, from) {
+	from = foldDomain(from)
+	if strings.EqualFold(foldDomain(user), from) {
 		return true
 	}
 	return matchSender(s.m[user], from) || matchSender(s.m[everyUser], from)
 }
 
+// foldDomain is addr with its domain (what follows the last "@") as
+// envelope.SiteDomain spells it: lower case, no trailing dot, each
+// internationalized label as its A-label (RFC 5890 §2.3.2.1). A domain is
+// one in UTF-8 and as A-labels: MAIL FROM without SMTPUTF8 has only the
+// latter, a From field (RFC 6532) or an SMTPUTF8 MAIL FROM may have the
+// former, and either may be listed. A string without "@" is kept.
+func foldDomain(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return addr
+	}
+	return addr[:at+1] + envelope.SiteDomain(addr[at+1:])
+}
+
 // everyUser is the [auth.senders] key whose entries apply to every user.
 const everyUser = "*"
 
-// matchSender reports whether one of pats allows from, an address.
+// matchSender reports whether one of pats allows from, an address whose
+// domain foldDomain has folded.
 func matchSender(pats []string, from string) bool {
 	domain := from[strings.LastIndexByte(from, '@'):] // with its "@"
 	for _, p := range pats {
-		if p == "*" || strings.EqualFold(p, from) || p[0] == '@' && strings.EqualFold(p, domain) {
+		if p == "*" {
+			return true
+		}
+		if p = foldDomain(p); strings.EqualFold(p, from) || p[0] == '@' && p == domain {
 			return true
 		}
 	}

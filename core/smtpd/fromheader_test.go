@@ -72,6 +72,32 @@ func TestCheckFromHeaderSendersRule(t *testing.T) {
 	}
 }
 
+// An internationalized domain is one domain in either spelling: a user
+// [auth.senders] lets use @xn--bcher-kva.example, whose MUA gives MAIL
+// FROM its A-labels (no SMTPUTF8) and the From field its UTF-8 (RFC 6532),
+// sends as it; the dkim stage signs either with the same key.
+func TestCheckFromHeaderIDN(t *testing.T) {
+	tlsOpt, clientTLS := withSTARTTLS(t)
+	senders := func(o *Options) {
+		o.Config.Auth.Senders = map[string][]string{"bob": {"@xn--bcher-kva.example"}}
+	}
+	h := start(t, tlsOpt, withUsers(t, users), withCheckFromHeader, senders)
+	d := h.dialTLS("mx", clientTLS)
+	d.ehlo()
+	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	for _, tc := range []struct{ from, want string }{
+		{"Bob <bob@bücher.example>", "250 2.0.0 Ok: queued as *"},
+		{"bob@xn--bcher-kva.example", "250 2.0.0 Ok: queued as *"},
+		{"bob@bucher.example", "550 5.7.1 From header address not owned by the authenticated user"},
+	} {
+		d.cmd("MAIL FROM:<bob@xn--bcher-kva.example>", "250 2.0.0 Roger, accepting mail from <bob@xn--bcher-kva.example>")
+		d.cmd("RCPT TO:<carol@example.org>", "250 2.0.0 I'll make sure <carol@example.org> gets this")
+		d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
+		d.send("From: " + tc.from + "\r\n\r\nhi\r\n.")
+		d.expect(tc.want)
+	}
+}
+
 func TestFromAddresses(t *testing.T) {
 	for _, tc := range []struct {
 		hdr  string
