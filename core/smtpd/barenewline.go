@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"net/netip"
 	"slices"
+	"strings"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mta/sluice/core/config"
 	"github.com/sluice-mta/sluice/core/metrics"
@@ -95,11 +98,50 @@ func newBareLFRule(lc config.Listener) *bareLFRule {
 // proxy's own connection is never excluded, as it is never in
 // relay_networks.
 func (s *session) bareLFExcluded(info *SessionInfo) bool {
-	r := s.conn.bareLF
+	return s.srv.bareLFSpared(s.conn.bareLF, info)
+}
+
+// bareLFSpared reports whether rule r spares the client of info (see
+// bareLFExcluded).
+func (s *Server) bareLFSpared(r *bareLFRule, info *SessionInfo) bool {
 	if !r.own {
-		return s.srv.inRelayNetworks(info)
+		return s.inRelayNetworks(info)
 	}
 	return !info.proxyOwn() && netlist.Contains(r.exclusions, info.Client.Addr())
+}
+
+// bareLFCommandText is the text of the refusal of a command line ended
+// by a bare LF, after the hostname, as Postfix 3.9's smtpd has it.
+const bareLFCommandText = "Error: bare <LF> received"
+
+// bareLFCommand is go-smtp's BareLFCommand: under bare_newline =
+// "reject" it refuses a command line ended by a bare LF (RFC 5321
+// §2.3.8) from a client bare_newline_exclusions do not spare, as Postfix
+// 3.9's smtpd_forbid_bare_newline = reject refuses "a command or message
+// content": "550 5.5.2 <hostname> Error: bare <LF> received", the code
+// being bare_newline_reject_code. The command is not run; after a 550
+// the session goes on, after a 521 it closes (RFC 7504 §3), as after
+// Postfix's. Under "normalize", and for a spared client, the line is run
+// as if it ended in CRLF, as Postfix's normalize takes it. A command line
+// is where SMTP smuggling's "<LF>.<LF>" probes land once a server has
+// taken the end of data, and where a client sending bare LFs shows first.
+func (s *Server) bareLFCommand(sc *smtp.Conn, line string) *smtp.SMTPError {
+	c := connOf(sc)
+	if c == nil || c.bareLF == nil || s.bareLFSpared(c.bareLF, &c.info) {
+		return nil
+	}
+	r := reply.Reply{Code: c.bareLF.reply.Code, Enhanced: c.bareLF.reply.Enhanced,
+		Text: strings.TrimSpace(sc.Server().Domain + " " + bareLFCommandText)}
+	sent, soft := s.softLogged(&r)
+	s.metrics.BareNewline(c.info.Listener, metrics.BareRejected)
+	verb, _, _ := strings.Cut(line, " ")
+	attrs := append([]any{"listener", c.info.Listener}, clientAttrs(&c.info)...)
+	attrs = append(attrs, "command", pipelinedAfter(strings.ToUpper(verb)), "action", metrics.BareRejected, "reply", sent.String())
+	s.log.Info("bare <LF> received", append(attrs, soft...)...)
+	if closesSession(&r) {
+		c.closeAs(metrics.CloseBareNewline)
+	}
+	return toSMTP(&r).(*smtp.SMTPError)
 }
 
 // crlf returns data, which has no bare CR, with each bare LF made CRLF,

@@ -162,6 +162,9 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	// forbid_unauth_pipelining: 554 5.5.0 to a command sent ahead of
 	// its turn (RFC 2920 §3.1), and a close (pipelining.go).
 	srv.OutOfTurn = s.outOfTurn
+	// bare_newline = "reject": a command line ended by a bare LF is
+	// refused too, as Postfix's (barenewline.go).
+	srv.BareLFCommand = s.bareLFCommand
 	srv.ReplyCode = s.replyCode
 	srv.ReplyLines = s.replyLines
 	srv.Greeting = s.greeting

@@ -1898,9 +1898,16 @@ func closesConnection(code int) bool { return code == 421 || code == 521 }
 // line and drops the error, so the fragment was run as a command and the
 // rest of the line read as another.
 func (c *Conn) readLine() (string, error) {
+	line, _, err := c.readCommandLine()
+	return line, err
+}
+
+// readCommandLine is readLine that also reports whether the line ended
+// in a bare LF, an LF with no CR before it (Server.BareLFCommand).
+func (c *Conn) readCommandLine() (string, bool, error) {
 	if c.server.ReadTimeout != 0 {
 		if err := c.conn.SetReadDeadline(time.Now().Add(c.server.ReadTimeout)); err != nil {
-			return "", err
+			return "", false, err
 		}
 	}
 
@@ -1911,25 +1918,47 @@ func (c *Conn) readLine() (string, error) {
 		if err == bufio.ErrBufferFull {
 			long = append(long, l...)
 			if max > 0 && len(long) > max {
-				return "", ErrTooLongLine
+				return "", false, ErrTooLongLine
 			}
 			continue
 		}
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if long != nil {
 			l = append(long, l...)
 		}
 		if max > 0 && len(l) > max {
-			return "", ErrTooLongLine
+			return "", false, ErrTooLongLine
 		}
 		n := len(l) - 1 // the LF
-		if n > 0 && l[n-1] == '\r' {
+		bare := n == 0 || l[n-1] != '\r'
+		if !bare {
 			n--
 		}
-		return string(l[:n]), nil
+		return string(l[:n]), bare, nil
 	}
+}
+
+// refuseBareLF asks Server.BareLFCommand about line, which ended in a
+// bare LF, and reports true when its reply was written in the command's
+// place (the connection closed after a 421 or 521).
+func (c *Conn) refuseBareLF(line string) bool {
+	f := c.server.BareLFCommand
+	if f == nil {
+		return false
+	}
+	r := f(c, line)
+	if r == nil {
+		return false
+	}
+	if closesConnection(r.Code) {
+		c.writeResponse(r.Code, r.EnhancedCode, r.Message)
+		c.Close()
+		return true
+	}
+	c.protocolError(r.Code, r.EnhancedCode, r.Message)
+	return true
 }
 
 // Replies to a client whose input could not be read.

@@ -84,6 +84,17 @@ type Server struct {
 	// two listeners). Added in Sluice's copy (SLUICE.md).
 	StartTLSFailed func(c *Conn, err error)
 
+	// BareLFCommand, when set, is asked about each command line that
+	// ended in a bare LF rather than CRLF (RFC 5321 §2.3.8), line without
+	// its LF, before the line is parsed or anything else is asked. Nil:
+	// the line is run as if it ended in CRLF, as in v0.25.1. A non-nil
+	// reply is written in the command's place and the command is not run;
+	// after a 421 or 521 the connection closes, after any other the reply
+	// is a protocol error (ErrorCounter, ConnErrorCounter) and the next
+	// command is read. AUTH's response lines are not asked about. Added in
+	// Sluice's copy (SLUICE.md).
+	BareLFCommand func(c *Conn, line string) *SMTPError
+
 	// Limits, when set, is asked at each EHLO (LHLO) for the LIMITS
 	// parameter to advertise (RFC 9422, "RCPTMAX=100 MAILMAX=10"), ""
 	// for none, in place of the RCPTMAX that MaxRecipients advertises:
@@ -263,8 +274,11 @@ func (s *Server) handleConn(c *Conn) error {
 	c.greet()
 
 	for {
-		line, err := c.readLine()
+		line, bareLF, err := c.readCommandLine()
 		if err == nil {
+			if bareLF && c.refuseBareLF(line) {
+				continue // a closed connection fails the next read
+			}
 			cmd, arg, err := parseCmd(line)
 			if err != nil {
 				c.commandError(501, EnhancedCode{5, 5, 2}, "Bad command")
