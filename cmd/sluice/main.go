@@ -27,12 +27,14 @@ const usage = `usage: sluice COMMAND [flags]
 commands:
   serve [-c FILE]                 run the MTA
   check-config -c FILE            validate a config and print the pipeline
-  queue list|show ID|cat ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush|shape
+  queue list|show ID|cat ID|retry ID|hold ID|release ID|delete ID|bounce ID|flush|shape|suspend|resume|suspended
         [-c FILE | --admin URL] [--json]
         list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
         cat: [--headers | --body]  the queued message as delivery sends it
         shape: [--state S|all] [--sender] [--top N]  the queue by domain and age (qshape)
         flush: [--domain D]  only the mail waiting for domain D (a postqueue site flush)
+        suspend: --domain D [--for DURATION] [--reason TEXT]  no delivery to D meanwhile
+        resume: --domain D  deliver D's mail now; suspended: the domains suspended
         (queue list is also a symlink named mailq)
   trace ID [-c FILE | --admin URL] [--json]
                                   what each stage did to a message

@@ -18,13 +18,16 @@ import (
 	"github.com/sluice-mta/sluice/core/envelope"
 )
 
-const queueUsage = `usage: sluice queue list|show ID|cat ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush|shape
+const queueUsage = `usage: sluice queue list|show ID|cat ID|retry ID...|hold ID...|release ID...|delete ID...|bounce ID...|flush|shape|suspend|resume|suspended
         [-c FILE | --admin URL] [--json]
   list: [--limit N] [--after ID] [--state S] [--from TEXT] [--to TEXT] [--all]
   shape: [--state S|all] [--sender] [--top N]; the queue by recipient (or
         sender) domain and age in minutes, busiest first (Postfix's qshape)
   flush: [--domain D]; only the active messages with a recipient waiting in
         D, forgetting the backoff of its destinations (postqueue's site flush)
+  suspend: --domain D [--for DURATION] [--reason TEXT]; delivery tries no
+        recipient in D (mail is still taken and queued) until resumed or
+        for DURATION (30m, 2h, 1d); resume: --domain D; suspended: the list
   cat: [--headers | --body]; the message as queued, byte for byte (CRLF),
         as delivery sends it (Postfix's postcat -q)
   retry, hold, release, delete, bounce: one or more IDs; "-" reads IDs from
@@ -125,19 +128,21 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 	body := fs.Bool("body", false, "cat: only the body, after that empty line")
 	sender := fs.Bool("sender", false, "shape: by sender domain, a row per message ('<>' the null sender), not by recipient domain")
 	top := fs.Int("top", 0, fmt.Sprintf("shape: the busiest N domains, the rest in one row (default %d)", admin.DefaultShapeTop))
-	domain := fs.String("domain", "", "flush: only the active messages with a recipient waiting in this domain")
+	domain := fs.String("domain", "", "flush: only the active messages with a recipient waiting in this domain; suspend, resume: the domain")
+	forDur := fs.String("for", "", "suspend: for this long (30m, 2h, 1d), not until resumed")
+	reason := fs.String("reason", "", "suspend: why, kept with the suspension and logged")
 	pos, err := parseCommand(fs, args, queueUsage, w)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return errors.New("queue needs a subcommand: list, show, cat, retry, hold, release, delete, bounce, flush, shape")
+		return errors.New("queue needs a subcommand: list, show, cat, retry, hold, release, delete, bounce, flush, shape, suspend, resume, suspended")
 	}
 	sub, rest := pos[0], pos[1:]
 	actions := map[string]bool{"retry": true, "hold": true, "release": true, "delete": true, "bounce": true}
 	bulk := false
 	switch {
-	case sub == "list" || sub == "flush" || sub == "shape":
+	case sub == "list" || sub == "flush" || sub == "shape" || suspendSubs[sub]:
 		if len(rest) != 0 {
 			return fmt.Errorf("queue %s takes no arguments", sub)
 		}
@@ -169,6 +174,9 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 		return fmt.Errorf("--limit %d: want a positive number of messages", *limit)
 	}
 	if err := checkShapeFlags(fs, sub, *state, *top, *domain); err != nil {
+		return err
+	}
+	if err := checkSuspendFlags(fs, sub, *forDur, *reason); err != nil {
 		return err
 	}
 	if st := envelope.State(*state); st != "" && !st.Known() && sub != "shape" { // shape's, with all, checked above
@@ -225,6 +233,8 @@ func cmdQueue(args []string, stdin io.Reader, w io.Writer) error {
 		return catMessage(w, cl, rest[0], part)
 	case "shape":
 		return printShape(w, cl, admin.ShapeQuery{State: *state, Sender: *sender, Top: *top}, *asJSON)
+	case "suspend", "resume", "suspended":
+		return queueSuspend(w, cl, sub, *domain, *forDur, *reason, *asJSON)
 	case "flush":
 		flush := cl.Flush
 		if isSet(fs, "domain") {

@@ -29,8 +29,8 @@ func checkShapeFlags(fs *flag.FlagSet, sub, state string, top int, domain string
 		return fmt.Errorf("--state %q: want one of %v, deferred or all", state, envelope.States)
 	}
 	if isSet(fs, "domain") {
-		if sub != "flush" {
-			return fmt.Errorf("--domain is for queue flush")
+		if sub != "flush" && sub != "suspend" && sub != "resume" {
+			return fmt.Errorf("--domain is for queue flush, suspend and resume")
 		}
 		if _, err := admin.ParseSite(domain); err != nil {
 			return fmt.Errorf("--domain: %w", err)

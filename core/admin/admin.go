@@ -84,6 +84,10 @@ type Options struct {
 	// ForgetSiteBackoff): it forgets the backoff of the destinations that
 	// message's recipients in domain go to, and only those. Optional.
 	ForgetSiteBackoff func(m *envelope.Message, domain string)
+	// Suspensions suspend and resume delivery to recipient domains
+	// (POST /api/queue/suspend, resume; GET /api/queue/suspended).
+	// Without it the two POST routes answer 501 and the list is empty.
+	Suspensions Suspender
 	// Reload makes the daemon read its config file again and apply it
 	// (POST /api/reload). Its error, a config that does not validate or a
 	// stage that cannot start, is answered with 400 and the running
@@ -123,6 +127,12 @@ func Handler(opt Options) http.Handler {
 	// Not GET /api/queue/{id} asking for a message named "flush".
 	mux.HandleFunc("GET /api/queue/flush", flushNotAllowed)
 	mux.HandleFunc("POST /api/queue/{id}/{action}", a.action)
+	mux.HandleFunc("POST /api/queue/suspend", a.suspend)
+	mux.HandleFunc("POST /api/queue/resume", a.resume)
+	mux.HandleFunc("GET /api/queue/suspended", a.suspended)
+	// Not GET /api/queue/{id} asking for messages of those names.
+	mux.HandleFunc("GET /api/queue/suspend", postOnly)
+	mux.HandleFunc("GET /api/queue/resume", postOnly)
 	mux.HandleFunc("GET /api/pipeline", a.pipeline)
 	mux.HandleFunc("GET /api/tlsrpt", a.tlsrpt)
 	mux.HandleFunc("GET /api/trace/{id}", a.trace)

@@ -84,6 +84,7 @@ func (d *Daemon) agentOptions(c, running *config.Config, res *dnsresolve.Resolve
 	o.Metrics = d.metrics
 	o.FreeSpace, o.MinFree = d.queue.FreeSpace, d.minFree.Load
 	o.SoftBounce = c.SoftBounce
+	o.Suspensions = d.suspended
 	if c.Delivery.TLSRPT {
 		o.TLSReports = d.tlsrpt
 	}

@@ -50,6 +50,9 @@ type Options struct {
 	// process at once, and sluice serve must then treat a SIGTERM as a
 	// stop to drain, not one during start.
 	Started func()
+	// Clock is the time delivery suspensions start and run out by
+	// (tests); default time.Now.
+	Clock func() time.Time
 }
 
 // Daemon is a running Sluice.
@@ -63,6 +66,9 @@ type Daemon struct {
 	agents   agents       // delivery
 	agentCA  []byte       // [delivery] ca_file as the current agent read it
 	tlsrpt   *delivery.TLSReports
+	// suspended: the recipient domains delivery is suspended to (sluice
+	// queue suspend), shared by every agent a reload starts.
+	suspended *delivery.Suspensions
 	// mail queues plugin mail; nil until the pipeline runs (sendMail),
 	// when mailReady is closed.
 	mail      atomic.Pointer[delivery.PluginMail]
@@ -185,6 +191,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 		Path: filepath.Join(dataDir, tlsrptFile), Resolver: d.resolver, Queue: d.queue,
 		Filter: d.bounceFilter, Logger: d.log, Metrics: d.metrics,
 		FreeSpace: d.queue.FreeSpace, MinFree: d.minFree.Load})
+	d.suspended = delivery.NewSuspensions(delivery.SuspensionOptions{Path: filepath.Join(dataDir, suspendedFile),
+		Clock: opt.Clock, Logger: d.log, Metrics: d.metrics, Ended: d.suspensionEnded})
 	d.mailRcpts.Store(int64(c.Limits.MaxRecipients)) // before a Send can read it
 	d.mail.Store(delivery.NewPluginMail(delivery.PluginMailOptions{Queue: d.queue, Filter: d.bounceFilter, Hostname: c.Hostname,
 		Logger: d.log, Metrics: d.metrics, FreeSpace: d.queue.FreeSpace, MinFree: d.minFree.Load,
@@ -218,7 +226,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 			Handler: admin.Handler(admin.Options{Queue: d.queue, NotFound: queue.ErrNotFound, Closed: queue.ErrClosed,
 				Conflicts: []error{queue.ErrNotHeld, queue.ErrNotActive, delivery.ErrInProgress},
 				Withdrawn: func(id string) { d.agents.current().Withdrawn(id) },
-				Token:     c.Admin.Token, Logger: d.log, Version: opt.Version,
+				Token:     c.Admin.Token, Logger: d.log, Version: opt.Version, Suspensions: suspensionsAPI{d.suspended},
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(), TLSReports: d.tlsrpt.Today,
 				Inject: d.inject, MaxMessageSize: func() int64 { return d.applied.Load().Limits.MaxMessageSize },
@@ -256,6 +264,8 @@ func Start(opt Options) (_ *Daemon, err error) {
 	go func() { defer d.bg.Done(); d.pruneTraces(ctx) }()
 	d.bg.Add(1)
 	go func() { defer d.bg.Done(); d.tlsrpt.Run(ctx) }()
+	d.bg.Add(1)
+	go func() { defer d.bg.Done(); d.suspended.Run(ctx) }()
 	attrs := []any{"hostname", c.Hostname, "data_dir", dataDir, "version", opt.Version}
 	for name, a := range d.smtp.Addrs() {
 		attrs = append(attrs, "listener."+name, a.String())

@@ -78,6 +78,9 @@ type Options struct {
 	// TLSReports counts MX delivery's TLS sessions for SMTP TLS reports
 	// (RFC 8460, tlsrpt.go); nil: none counted.
 	TLSReports *TLSReports
+	// Suspensions are the recipient domains an administrator suspended
+	// delivery to (suspend.go); nil: none.
+	Suspensions *Suspensions
 }
 
 // Agent delivers queued messages. Create it with New and start it with Run.
@@ -103,7 +106,8 @@ type Agent struct {
 	outcomeHook OutcomeHook
 	// softBounceOn is Options.SoftBounce.
 	softBounceOn bool
-	tlsrpt       *TLSReports // Options.TLSReports
+	tlsrpt       *TLSReports  // Options.TLSReports
+	suspended    *Suspensions // Options.Suspensions
 
 	freeSpace func() (int64, error)
 	minFree   func() int64
@@ -141,6 +145,7 @@ func New(q Queue, opt Options) *Agent {
 		outcomeHook:  opt.Outcome,
 		softBounceOn: opt.SoftBounce,
 		tlsrpt:       opt.TLSReports,
+		suspended:    opt.Suspensions,
 
 		freeSpace: opt.FreeSpace,
 		minFree:   opt.MinFree,

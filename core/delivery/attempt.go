@@ -41,9 +41,13 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		a.postpone(id, err)
 		return
 	}
-	dests, results := a.group(m.Pending())
+	// The recipients in a domain whose delivery is suspended are not
+	// tried: grouped with none, they are recorded as in backoff.
+	pending, suspended := a.splitSuspended(m.Pending())
+	dests, results := a.group(pending)
+	maps.Copy(results, suspended)
 	var stuck []*envelope.Recipient // their stored route does not parse
-	for _, r := range m.Pending() {
+	for _, r := range pending {
 		if o, ok := results[r.Addr]; ok && o.status == envelope.RcptPending {
 			stuck = append(stuck, r)
 		}

@@ -130,6 +130,7 @@ type Metrics struct {
 	deliveryDuration   *prometheus.HistogramVec
 	deliveriesInFlight prometheus.Gauge
 	rateDelayWaiting   prometheus.Gauge
+	suspendedDomains   prometheus.Gauge
 
 	stageCalls   *prometheus.CounterVec
 	stageErrors  *prometheus.CounterVec
@@ -218,6 +219,9 @@ func New(p Providers) *Metrics {
 		rateDelayWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_delivery_rate_delay_waiting",
 			Help: "Messages promised a later start by their destination's rate delay (rate_delay), over all destinations."}),
+		suspendedDomains: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_delivery_suspended_domains",
+			Help: "Recipient domains whose delivery an administrator suspended (sluice queue suspend)."}),
 
 		stageCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_stage_calls_total", Help: "Pipeline stage calls by stage, hook and verdict."},
@@ -236,7 +240,7 @@ func New(p Providers) *Metrics {
 	}
 	m.reg.MustRegister(
 		m.connsTotal, m.connsOpen, m.connsClosed, m.proxyRefused, m.earlyTalkers, m.pipelining, m.bareNewlines, m.authAttempts, m.transactions, m.recipients, m.queueCommit,
-		m.deliveryAttempts, m.deliveryRcpts, m.deliveryFailures, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting,
+		m.deliveryAttempts, m.deliveryRcpts, m.deliveryFailures, m.reports, m.tlsReports, m.deliveryDuration, m.deliveriesInFlight, m.rateDelayWaiting, m.suspendedDomains,
 		m.stageCalls, m.stageErrors, m.stageLatency, m.stageDryRun,
 		&scrapeCollector{p: p},
 		collectors.NewGoCollector(),
@@ -440,6 +444,15 @@ func (m *Metrics) RateDelayWaiting(n int) {
 		return
 	}
 	m.rateDelayWaiting.Set(float64(n))
+}
+
+// SuspendedDomains sets the number of recipient domains whose delivery
+// is suspended now.
+func (m *Metrics) SuspendedDomains(n int) {
+	if m == nil {
+		return
+	}
+	m.suspendedDomains.Set(float64(n))
 }
 
 // DeliveryEnded ends a DeliveryStarted that made no attempt (its
