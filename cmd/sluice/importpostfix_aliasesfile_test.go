@@ -56,6 +56,7 @@ func TestImportPostfixAliasesFile(t *testing.T) {
 			inline: []string{"info@example.org", "postmaster@example.org", "sales@example.org", "@example.net"},
 			says: "[stage.config.aliases]\n# inline, not aliases_file = [\"/etc/postfix/virtual\", \"" + elsewhere + "/virtual2\"], which the route stage would refuse: " +
 				elsewhere + "/virtual2:3: \"sales@example.org\": also in /etc/postfix/virtual:2; keep it in one of them\n"},
+		{name: "one table named twice", maps: "hash:/etc/postfix/virtual, proxy:hash:/etc/postfix/virtual", virtual: good, file: "/etc/postfix/virtual"},
 		{name: "a table of another type", maps: "hash:/etc/postfix/virtual, pcre:/etc/postfix/virtual.pcre", virtual: good,
 			inline: []string{"postmaster@example.org", "sales@example.org", "@example.net"},
 			says:   "[stage.config.aliases]\n# inline, not an aliases_file: virtual_alias_maps names pcre:/etc/postfix/virtual.pcre too, not a hash-style table, and aliases_file takes only those tables' source files\n"},
@@ -115,4 +116,71 @@ func TestImportPostfixAliasesFile(t *testing.T) {
 			checkConfigPasses(t, strings.Join(lines, "\n"))
 		})
 	}
+}
+
+// TestImportPostfixAliasesFirstTableWins: virtual_alias_maps written
+// inline takes a key's targets from the first table that has it, as
+// Postfix's maps_find returns the first table's result (and postmap
+// keeps the first of a key given twice in one file, keys folded to lower
+// case), not the targets of every table merged; the entry dropped is
+// listed with why. A user@domain key, which mail_addr_find looks up in
+// every table before a bare user's, wins over a bare user's expansion
+// whatever their order, and a bare user at a domain both $myorigin and
+// in $mydestination gets its targets once.
+func TestImportPostfixAliasesFirstTableWins(t *testing.T) {
+	elsewhere := t.TempDir()
+	second := "sales@example.org carol@example.org, dave@example.org\n" +
+		"alice@example.org alice2@remote.test\n" +
+		"info@example.org bob@example.org\n" +
+		"bob bob2@remote.test\n" +
+		"@old.example catchall@example.org\n"
+	if err := os.WriteFile(filepath.Join(elsewhere, "virtual2"), []byte(second), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := writePostfix(t, "postfix", map[string]string{
+		"main.cf": "myorigin = example.org\nmydestination = example.org, localhost\n" +
+			"virtual_alias_maps = hash:/etc/postfix/virtual, hash:" + elsewhere + "/virtual2\n",
+		"master.cf": "smtp inet n - y - - smtpd\n",
+		"virtual": "Sales@Example.org erin@example.org\n" +
+			"alice alice1@remote.test\n" +
+			"sales@example.org frank@example.org\n" +
+			"bob bob1@remote.test\n" +
+			"@old.example @new.example\n",
+	})
+	out, err := importPostfix(dir, "host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Stage []struct {
+			Config struct {
+				Aliases map[string][]string `toml:"aliases"`
+			} `toml:"config"`
+		} `toml:"stage"`
+	}
+	if err := toml.Unmarshal([]byte(out), &doc); err != nil || len(doc.Stage) != 1 {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	want := map[string][]string{
+		"Sales@Example.org": {"erin@example.org"},
+		"alice@example.org": {"alice2@remote.test"},
+		"alice@localhost":   {"alice1@remote.test"},
+		"info@example.org":  {"bob@example.org"},
+		"bob@example.org":   {"bob1@remote.test"},
+		"bob@localhost":     {"bob1@remote.test"},
+	}
+	if got := doc.Stage[0].Config.Aliases; !reflect.DeepEqual(got, want) {
+		t.Errorf("aliases %v, want %v\n%s", got, want, out)
+	}
+	for l, first := range map[string]string{
+		"/etc/postfix/virtual:3 sales@example.org frank@example.org":                    "/etc/postfix/virtual:1",
+		elsewhere + "/virtual2:1 sales@example.org carol@example.org, dave@example.org": "/etc/postfix/virtual:1",
+		elsewhere + "/virtual2:4 bob bob2@remote.test":                                  "/etc/postfix/virtual:4",
+		elsewhere + "/virtual2:5 @old.example catchall@example.org":                     "/etc/postfix/virtual:5",
+	} {
+		if why := "#   " + l + "\n#       also at " + first + ", whose targets Postfix takes"; !strings.Contains(out, why) {
+			t.Errorf("want %q in:\n%s", why, out)
+		}
+	}
+	checkConfigPasses(t, out)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -106,12 +107,46 @@ func (im *importer) aliases(route *pfRoute) error {
 		bare = true
 		return a + "@" + originDomain()
 	}
-	add := func(key string, targets []string, from string) {
-		if _, ok := route.aliases[key]; !ok {
-			route.aliasKeys = append(route.aliasKeys, key)
-			route.aliasFrom[key] = from
+	// A key's targets are the first table's that has it: Postfix's
+	// maps_find returns the first table's result, postmap keeps the first
+	// of a key given twice in one file, and both fold keys to lower case
+	// (DICT_FLAG_FOLD_FIX). mail_addr_find looks user@domain up in every
+	// table before a bare user, so a user@domain key takes the place of a
+	// bare user's expansion wherever it is. An entry not carried over
+	// still holds its key: Postfix would never ask the later tables.
+	type held struct {
+		key   string // as written
+		bare  bool   // a bare user's expansion
+		where string // the entry's file:line
+	}
+	taken := map[string]held{} // by key folded
+	noted := map[string]bool{} // the entries listed as not carried
+	hold := func(key string, e pfEntry, bare bool) (first bool) {
+		k, at := strings.ToLower(key), fmt.Sprintf("%s:%d", e.file, e.line)
+		h, ok := taken[k]
+		switch {
+		case !ok:
+			taken[k] = held{key: key, bare: bare, where: at}
+			return true
+		case h.bare && !bare:
+			// user@domain over a bare user's expansion, as Postfix looks.
+			if i := slices.Index(route.aliasKeys, h.key); i >= 0 {
+				route.aliasKeys = slices.Delete(route.aliasKeys, i, i+1)
+				delete(route.aliases, h.key)
+				delete(route.aliasFrom, h.key)
+			}
+			taken[k] = held{key: key, where: at}
+			return true
+		case h.bare == bare && h.where != at && !noted[e.where()]:
+			noted[e.where()] = true
+			im.noteAt(e.where(), "also at "+h.where+", whose targets Postfix takes (the first table's, or the first line's in one file): not carried")
 		}
-		route.aliases[key] = append(route.aliases[key], targets...)
+		return false // a bare user's expansion behind a user@domain key, or its own at a domain named twice
+	}
+	add := func(key string, targets []string, from string) {
+		route.aliasKeys = append(route.aliasKeys, key)
+		route.aliasFrom[key] = from
+		route.aliases[key] = targets
 	}
 	specs := pfList(im.p.take("virtual_alias_maps"))
 	if im.aliasesFile(route, specs) {
@@ -142,6 +177,9 @@ func (im *importer) aliases(route *pfRoute) error {
 			targets = append(targets, qualify(t))
 		}
 		if bad || len(targets) == 0 || strings.HasSuffix(e.key, "@") {
+			if strings.Contains(e.key, "@") && !strings.HasSuffix(e.key, "@") {
+				hold(e.key, e, false)
+			}
 			im.noteAt(e.where(), "route aliases map an address or @domain to addresses: no domain rewriting (@old @new), no empty targets")
 			continue
 		}
@@ -149,13 +187,15 @@ func (im *importer) aliases(route *pfRoute) error {
 			from += " (a bare name is at myorigin)"
 		}
 		if strings.Contains(e.key, "@") {
-			add(e.key, targets, from)
+			if hold(e.key, e, false) {
+				add(e.key, targets, from)
+			}
 			continue
 		}
 		// "user": at $myorigin and each $mydestination domain.
 		for _, d := range append([]string{originDomain()}, pfList(im.p.value("mydestination"))...) {
-			if !strings.ContainsAny(d, ":/") {
-				add(e.key+"@"+strings.ToLower(d), targets, from)
+			if key := e.key + "@" + strings.ToLower(d); !strings.ContainsAny(d, ":/") && hold(key, e, true) {
+				add(key, targets, from)
 			}
 		}
 	}
@@ -177,7 +217,12 @@ func (im *importer) aliasesFile(route *pfRoute, specs []string) bool {
 	other := ""
 	for _, spec := range specs {
 		if typ, name, ok := strings.Cut(strings.TrimPrefix(spec, "proxy:"), ":"); ok && pfTableTypes[typ] && name != "" {
-			names = append(names, name)
+			// A table named again (hash: and proxy:hash:) has nothing
+			// Postfix would take from it, and the stage refuses a file
+			// named twice.
+			if !slices.ContainsFunc(names, func(n string) bool { return filepath.Clean(n) == filepath.Clean(name) }) {
+				names = append(names, name)
+			}
 		} else if other == "" {
 			other = spec
 		}
