@@ -62,7 +62,11 @@ func relayCommands(stdin io.Reader, conn net.Conn, srv *serverReplies) (quit boo
 		return false
 	}
 	for {
-		line, _, err := copyLine(in, out, false)
+		// A command ended by a bare LF goes on ended by CRLF, as Postfix's
+		// -bs, a stand-alone smtpd, never refuses one: a listener with
+		// bare_newline = "reject" refuses such command lines from the
+		// network (RFC 5321 §2.3.8), and loopback need not be spared.
+		line, _, err := copyLine(in, out, true)
 		if err != nil {
 			_ = out.Flush()
 			return false
@@ -104,11 +108,11 @@ func relayCommands(stdin io.Reader, conn net.Conn, srv *serverReplies) (quit boo
 	}
 }
 
-// copyLine passes one line of stdin on, up to and with its LF: the
-// daemon ends a command at a bare LF too, and a command's bytes go as
-// they are. With fixLF, a line ended by a bare LF goes on ended by CRLF,
-// as a message's lines must reach the daemon (it refuses a bare LF in a
-// message, RFC 5321 §2.3.8) and as Postfix's -bs takes them. It returns
+// copyLine passes one line of stdin on, up to and with its LF, its other
+// bytes as they are (a lone CR too). With fixLF, a line ended by a bare
+// LF goes on ended by CRLF, as a command's and a message's lines must
+// reach a daemon that refuses a bare LF (bare_newline = "reject", RFC
+// 5321 §2.3.8) and as Postfix's -bs takes them. It returns
 // the line as read if it fit in in's buffer (nil for a longer one),
 // whether it went on ended by CRLF, and an error when stdin ended (what
 // came of the line passed on) or a write failed.

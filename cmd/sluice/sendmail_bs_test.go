@@ -133,9 +133,9 @@ func TestSendmailBSMessageEndsAsTheDaemonSays(t *testing.T) {
 	}
 }
 
-// Commands ended by a bare LF pass as they were written, and HELO's
-// single-line reply is waited for too (PIPELINING is not offered after
-// HELO, so every command must wait).
+// Commands ended by a bare LF are taken, and HELO's single-line reply is
+// waited for too (PIPELINING is not offered after HELO, so every command
+// must wait).
 func TestSendmailBSHeloBareLF(t *testing.T) {
 	sink := testlib.NewSink(t, "127.0.0.1:0")
 	addr := startSinkDaemon(t, sink)
@@ -148,6 +148,37 @@ func TestSendmailBSHeloBareLF(t *testing.T) {
 	}
 	if got := sink.WaitN(t, 1, 10*time.Second)[0]; !slices.Equal(got.Rcpts, []string{"dave@remote.test"}) {
 		t.Fatalf("rcpts %v", got.Rcpts)
+	}
+}
+
+// A script's commands ended by a bare LF reach a listener that refuses
+// bare-LF command lines (bare_newline = "reject", loopback not spared)
+// ended by CRLF, as Postfix's -bs never refuses them: the session, BDAT's
+// line included, goes through and both messages are queued. Before, each
+// command got 550 5.5.2 Error: bare <LF> received.
+func TestSendmailBSBareLFCommandsReject(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	addr := startBSDaemon(t, sink, "bare_newline = \"reject\"\nbare_newline_exclusions = []\n")
+	chunk := "Subject: bdat\r\n\r\nchunk\r\n"
+	session := "EHLO app.test\nMAIL FROM:<app@sluice.test>\nRCPT TO:<bob@remote.test>\nDATA\n" +
+		"Subject: data\n\nline\n.\n" +
+		"MAIL FROM:<app@sluice.test>\nRCPT TO:<carol@remote.test>\n" +
+		fmt.Sprintf("BDAT %d LAST\n%s", len(chunk), chunk) + "NOOP\nQUIT\n"
+	code, out := runBS(t, addr, strings.NewReader(session))
+	codes, rest := replyCodes(out)
+	if want := []string{"220", "250", "250", "250", "354", "250", "250", "250", "250", "250", "221"}; code != exOK || !slices.Equal(codes, want) || rest != "" {
+		t.Fatalf("exit %d, replies %v (then %q), want %v:\n%s", code, codes, rest, want, out)
+	}
+	if strings.Contains(out, "bare <LF>") {
+		t.Fatalf("a command refused for its bare LF:\n%s", out)
+	}
+	bodies := map[string]string{}
+	for _, m := range sink.WaitN(t, 2, 10*time.Second) {
+		bodies[strings.Join(m.Rcpts, ",")] = string(m.Data)
+	}
+	if !strings.HasSuffix(bodies["bob@remote.test"], "\r\nSubject: data\r\n\r\nline\r\n") ||
+		!strings.HasSuffix(bodies["carol@remote.test"], "\r\nSubject: bdat\r\n\r\nchunk\r\n") {
+		t.Fatalf("delivered %q", bodies)
 	}
 }
 
