@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // SenderRates are one sender's own per-sender rates, one table of
@@ -24,7 +26,8 @@ type SenderRates struct {
 const senderOverrideUser = "user:"
 
 // validateSenderOverrides checks [limits.sender_overrides] and stores it
-// as the limiter looks it up: keys lower-cased (the limiter's keys are),
+// as the limiter looks it up: keys folded as the limiter's are
+// (FoldSenderKey),
 // each written rate with its burst (per_minute when left out, as for
 // [limits]' own rates).
 func (c *Config) validateSenderOverrides(f finder) error {
@@ -52,9 +55,9 @@ func (c *Config) validateSenderOverrides(f finder) error {
 		if why := badSenderKey(key); why != "" {
 			return at(fmt.Sprintf("%s: %s", name, why), key)
 		}
-		folded := strings.ToLower(key)
+		folded := FoldSenderKey(key)
 		if prev, ok := seen[folded]; ok {
-			return at(fmt.Sprintf("%s: the same sender as %s (keys are compared without case)", name, quoteKey(prev)), key)
+			return at(fmt.Sprintf("%s: the same sender as %s (keys are compared without case, a domain in UTF-8 or as A-labels)", name, quoteKey(prev)), key)
 		}
 		seen[folded] = key
 		o := over[key]
@@ -94,6 +97,17 @@ func (c *Config) validateSenderOverrides(f finder) error {
 	}
 	c.Limits.SenderOverrides = out
 	return nil
+}
+
+// FoldSenderKey is a [limits.sender_overrides] key as the limiter keys
+// its buckets: "user:" and the name lower-cased, an address as
+// envelope.FoldAddress spells it (either spelling of an internationalized
+// domain is one, RFC 5890 §2.3.2.1; no trailing dot).
+func FoldSenderKey(key string) string {
+	if len(key) >= len(senderOverrideUser) && strings.EqualFold(key[:len(senderOverrideUser)], senderOverrideUser) {
+		return strings.ToLower(key)
+	}
+	return envelope.FoldAddress(key)
 }
 
 // badSenderKey says what is wrong with a [limits.sender_overrides] key,

@@ -78,3 +78,30 @@ func TestSenderOverridesErrors(t *testing.T) {
 		}
 	}
 }
+
+// An address key's domain is stored as the limiter keys it: an
+// internationalized one as its A-labels (either spelling is one sender),
+// without a trailing dot; two keys naming one sender so are refused.
+func TestSenderOverridesIDN(t *testing.T) {
+	c, err := Parse("f.toml", []byte(minimal+`[limits.sender_overrides]
+"Alerts@Bücher.Example." = { message_rate_per_sender = { per_minute = 5 } }
+"user:Bob@Bücher.example" = { message_rate_per_sender = { per_minute = 6 } }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]SenderRates{
+		"alerts@xn--bcher-kva.example": {MessageRatePerSender: Rate{5, 5}},
+		"user:bob@bücher.example":      {MessageRatePerSender: Rate{6, 6}}, // a user's name is its own
+	}
+	if got := c.Limits.SenderOverrides; !reflect.DeepEqual(got, want) {
+		t.Errorf("sender_overrides\n%+v, want\n%+v", got, want)
+	}
+	_, err = Parse("f.toml", []byte(minimal+`[limits.sender_overrides]
+"a@bücher.example" = { message_rate_per_sender = { per_minute = 5 } }
+"a@xn--bcher-kva.example" = { message_rate_per_sender = { per_minute = 6 } }
+`))
+	if want := `f.toml:6: limits.sender_overrides."a@xn--bcher-kva.example": the same sender as "a@bücher.example"`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("got %v, want %s…", err, want)
+	}
+}

@@ -42,6 +42,19 @@ func SiteDomain(d string) string {
 	return strings.ToLower(d)
 }
 
+// FoldAddress is addr in the one spelling the per-sender limits count it
+// by: lower-cased, its domain (what follows the last "@") as SiteDomain
+// spells it, so that "Alerts@Bücher.example" and
+// "alerts@xn--bcher-kva.example" are one sender. A string without "@" is
+// lower-cased.
+func FoldAddress(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at < 0 {
+		return strings.ToLower(addr)
+	}
+	return strings.ToLower(addr[:at+1]) + SiteDomain(addr[at+1:])
+}
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {

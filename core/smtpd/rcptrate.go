@@ -3,6 +3,7 @@ package smtpd
 import (
 	"strings"
 
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -69,7 +70,10 @@ func (s *Server) senderRateKey(info *SessionInfo, from string) (key string, ok b
 	case from == "" || s.inRelayNetworks(info):
 		return "", false
 	}
-	return strings.ToLower(from), true
+	// Folded as config folds [limits.sender_overrides] keys: an
+	// internationalized domain is one sender in UTF-8 (SMTPUTF8) and as
+	// A-labels, and one bucket.
+	return envelope.FoldAddress(from), true
 }
 
 // takeRcptRate spends a token of the transaction's sender's recipient

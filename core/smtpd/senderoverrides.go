@@ -1,8 +1,6 @@
 package smtpd
 
 import (
-	"strings"
-
 	"github.com/sluice-mta/sluice/core/config"
 )
 
@@ -38,9 +36,9 @@ func senderRates(l *config.Limits, pick func(config.SenderRates) config.Rate) ma
 		if m == nil {
 			m = map[string]config.Rate{}
 		}
-		// Lower-cased as senderRateKey makes its keys (config has
-		// already, a Config built by hand may not have).
-		m[strings.ToLower(key)] = r
+		// Folded as senderRateKey makes its keys (config has already,
+		// a Config built by hand may not have).
+		m[config.FoldSenderKey(key)] = r
 	}
 	return m
 }

@@ -176,3 +176,33 @@ func TestSenderOverrideReload(t *testing.T) {
 	mails(bob, "b@example.org", 1, fmt.Sprintf(mailOK, "b@example.org"))
 	mails(bob, "b@example.org", 1, mailRateRefused)
 }
+
+// An internationalized domain is one sender in either spelling, as
+// [auth.senders] and delivery take it: a client without SMTPUTF8 gives
+// MAIL FROM its A-labels, one with SMTPUTF8 may give its UTF-8 (RFC 6531
+// §3.2), and an override written in either spelling, in any case, with
+// a trailing dot or not, is that sender's; both spellings spend from one
+// bucket, which the log names by its A-labels.
+func TestSenderOverrideIDN(t *testing.T) {
+	h, _ := withOverrides(t, newFakeClock(), config.Rate{PerMinute: 1, Burst: 1}, map[string]config.SenderRates{
+		"alerts@Bücher.example":       {MessageRatePerSender: config.Rate{PerMinute: 2, Burst: 2}},
+		"news@XN--BCHER-KVA.example.": {MessageRatePerSender: config.Rate{PerMinute: 3, Burst: 3}},
+	})
+	d := h.dial()
+	d.ehlo()
+	mails(d, "alerts@xn--bcher-kva.example", 1, fmt.Sprintf(mailOK, "alerts@xn--bcher-kva.example"))
+	d.cmd("MAIL FROM:<alerts@bücher.example> SMTPUTF8", fmt.Sprintf(mailOK, "alerts@bücher.example"))
+	d.cmd("RSET", "250 2.0.0 Session reset")
+	d.cmd("MAIL FROM:<alerts@BÜCHER.example> SMTPUTF8", mailRateRefused)
+	mails(d, "alerts@xn--bcher-kva.example", 1, mailRateRefused)
+
+	for range 2 {
+		d.cmd("MAIL FROM:<news@bücher.example> SMTPUTF8", fmt.Sprintf(mailOK, "news@bücher.example"))
+		d.cmd("RSET", "250 2.0.0 Session reset")
+	}
+	mails(d, "news@xn--bcher-kva.example", 1, fmt.Sprintf(mailOK, "news@xn--bcher-kva.example"))
+	d.cmd("MAIL FROM:<news@bücher.example> SMTPUTF8", mailRateRefused)
+	if !strings.Contains(h.logs.String(), "message_rate_per_sender alerts@xn--bcher-kva.example") {
+		t.Errorf("no A-label key in the log:\n%s", h.logs.String())
+	}
+}
