@@ -1957,7 +1957,40 @@ func (c *Conn) refuseBareLF(line string) bool {
 		c.Close()
 		return true
 	}
+	if cmd, arg, err := parseCmd(line); err == nil && cmd == "BDAT" && !c.dropRefusedChunk(arg, r) {
+		return true
+	}
 	c.protocolError(r.Code, r.EnhancedCode, r.Message)
+	return true
+}
+
+// dropRefusedChunk reads and drops the chunk of "BDAT arg" refused with
+// r for its bare LF, as handleBdat drops a refused BDAT's, for the chunk
+// follows its command whatever the reply (RFC 3030 §2), and fails the
+// transaction: the sender must send no more chunks after a refused one
+// (RFC 3030 §2), and any it pipelined must not complete a message without
+// the dropped one. Without a size it can drain, where the chunk ends is
+// not known: r is written and the connection closed, as handleBdat
+// closes. It reports false when the connection was closed.
+func (c *Conn) dropRefusedChunk(arg string, r *SMTPError) bool {
+	args := strings.Fields(arg)
+	var size uint64
+	err := errors.New("no chunk size")
+	if len(args) > 0 {
+		size, err = strconv.ParseUint(args[0], 10, 64)
+	}
+	if err != nil || size > math.MaxUint32 {
+		c.writeResponse(r.Code, r.EnhancedCode, r.Message)
+		c.Close()
+		return false
+	}
+	if c.bdatPipe == nil {
+		c.startData()
+	}
+	if !c.discardChunk(size) {
+		return false
+	}
+	c.reset()
 	return true
 }
 

@@ -91,8 +91,10 @@ type Server struct {
 	// reply is written in the command's place and the command is not run;
 	// after a 421 or 521 the connection closes, after any other the reply
 	// is a protocol error (ErrorCounter, ConnErrorCounter) and the next
-	// command is read. AUTH's response lines are not asked about. Added in
-	// Sluice's copy (SLUICE.md).
+	// command is read; a refused BDAT's chunk is read and dropped first
+	// and the transaction reset (without a size, the connection closes).
+	// AUTH's response lines are not asked about. Added in Sluice's copy
+	// (SLUICE.md).
 	BareLFCommand func(c *Conn, line string) *SMTPError
 
 	// Limits, when set, is asked at each EHLO (LHLO) for the LIMITS
