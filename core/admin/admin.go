@@ -103,6 +103,12 @@ type Options struct {
 	// MaxMessageSize returns [limits] max_message_size as it stands now,
 	// which bounds an injection's content and request body; nil: no bound.
 	MaxMessageSize func() int64
+	// ReserveData takes n bytes of [limits] max_data_memory, the budget
+	// the smtp listeners' sessions share, for an injection's body as it is
+	// read, and reports whether they were there; ReleaseData gives them
+	// back once the injection is over. nil: no bound.
+	ReserveData func(n int64) bool
+	ReleaseData func(n int64)
 }
 
 // Handler returns the admin API's HTTP handler.

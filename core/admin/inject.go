@@ -50,8 +50,10 @@ type InjectRefused struct {
 func (e *InjectRefused) Error() string { return "message refused: " + e.Reply.String() }
 
 // ErrNoInjectListener is the error of an injection the daemon has no
-// listener to submit through.
-var ErrNoInjectListener = errors.New("no smtp listener to inject through")
+// listener to submit through: the session is in the clear and names no
+// client, so a listener with tls_required, or whose proxy_protocol
+// covers loopback, cannot take it.
+var ErrNoInjectListener = errors.New("no smtp listener to inject through (of kind smtp, without tls_required, whose proxy_protocol does not cover loopback)")
 
 // InjectMargin is what a POST /api/inject body may hold beyond twice
 // max_message_size: the envelope and JSON's escaping of the content
@@ -97,7 +99,8 @@ func (r *injectRecipient) UnmarshalJSON(b []byte) error {
 // path of any message received: the pipeline, the limits, DKIM signing.
 // 200 once it is queued for one recipient at least; a refusal of the
 // whole message is 422 (5xx) or 503 (4xx) with the SMTP reply; a body
-// that is no such request is 400, one too large 413.
+// that is no such request is 400, one too large 413, one over what is
+// left of max_data_memory 503.
 func (a *api) inject(w http.ResponseWriter, r *http.Request) {
 	if a.opt.Inject == nil {
 		writeError(w, http.StatusNotImplemented, "injection is not available in this daemon")
@@ -107,10 +110,22 @@ func (a *api) inject(w http.ResponseWriter, r *http.Request) {
 	if a.opt.MaxMessageSize != nil {
 		maxSize = a.opt.MaxMessageSize()
 	}
-	in, code, err := readInjection(w, r, maxSize)
+	mem := &injectMemory{reserve: a.opt.ReserveData}
+	defer func() {
+		if a.opt.ReleaseData != nil && mem.held > 0 {
+			a.opt.ReleaseData(mem.held)
+		}
+	}()
+	in, code, err := readInjection(w, r, maxSize, mem)
 	if err != nil {
 		writeError(w, code, err.Error())
 		return
+	}
+	// The content is held until the session ends; the rest of the body
+	// (the envelope, JSON's quoting) is garbage now.
+	if extra := mem.held - int64(len(in.Content)); extra > 0 && a.opt.ReleaseData != nil {
+		a.opt.ReleaseData(extra)
+		mem.held -= extra
 	}
 	done, err := a.opt.Inject(r.Context(), in)
 	var refused *InjectRefused
@@ -149,16 +164,45 @@ type injectError struct {
 	Rejected []RejectedRecipient `json:"rejected,omitempty"`
 }
 
-// readInjection reads and checks a POST /api/inject body. A body over
-// twice maxSize plus InjectMargin, or content over maxSize (0: no bound),
-// is 413; anything else wrong is 400.
-func readInjection(w http.ResponseWriter, r *http.Request, maxSize int64) (Injection, int, error) {
+// injectMemory reads an injection's body, reserving each byte read from
+// [limits] max_data_memory (Options.ReserveData), which the listeners'
+// sessions share: without it, concurrent injections of large messages
+// held what they liked on top of that bound, up to the admin API's
+// connection limit times twice max_message_size, and the process could
+// run out of memory.
+type injectMemory struct {
+	r       io.Reader
+	reserve func(n int64) bool // nil: no bound
+	held    int64              // bytes reserved
+}
+
+// errInjectMemory is a body that did not fit in what is left of
+// max_data_memory: 503, as a listener answers such a message 452 4.3.1.
+var errInjectMemory = errors.New("the messages being received hold [limits] max_data_memory: try again later")
+
+func (m *injectMemory) Read(p []byte) (int, error) {
+	n, err := m.r.Read(p)
+	if n > 0 && m.reserve != nil {
+		if !m.reserve(int64(n)) {
+			return 0, errInjectMemory
+		}
+		m.held += int64(n)
+	}
+	return n, err
+}
+
+// readInjection reads and checks a POST /api/inject body, through mem. A
+// body over twice maxSize plus InjectMargin, or content over maxSize (0:
+// no bound), is 413; one over what is left of max_data_memory 503;
+// anything else wrong is 400.
+func readInjection(w http.ResponseWriter, r *http.Request, maxSize int64, mem *injectMemory) (Injection, int, error) {
 	var req injectRequest
 	body := io.Reader(r.Body)
 	if maxSize > 0 {
 		body = http.MaxBytesReader(w, r.Body, 2*maxSize+InjectMargin)
 	}
-	dec := json.NewDecoder(body)
+	mem.r = body
+	dec := json.NewDecoder(mem)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(&req)
 	var tooBig *http.MaxBytesError
@@ -170,6 +214,8 @@ func readInjection(w http.ResponseWriter, r *http.Request, maxSize int64) (Injec
 		}
 	}
 	switch {
+	case errors.Is(err, errInjectMemory):
+		return Injection{}, http.StatusServiceUnavailable, err
 	case errors.As(err, &tooBig):
 		return Injection{}, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes (twice [limits] max_message_size, %d, and %d)", tooBig.Limit, maxSize, InjectMargin)
 	case err != nil && strings.HasPrefix(err.Error(), "json: unknown field "):

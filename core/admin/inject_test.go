@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sluice-mta/sluice/core/reply"
@@ -141,5 +142,55 @@ func TestInjectRefusals(t *testing.T) {
 				t.Errorf("%v: %s, want %s in it", tc.err, body, w)
 			}
 		}
+	}
+}
+
+// An injection's body is reserved from max_data_memory as it is read,
+// the content held until the injection ends and the rest given back at
+// once: a body that does not fit in what the listeners' sessions left is
+// 503 before Inject is called, and nothing stays reserved after either.
+func TestInjectMemory(t *testing.T) {
+	const limit = 4000
+	var used atomic.Int64
+	reserve := func(n int64) bool {
+		for {
+			u := used.Load()
+			if u+n > limit {
+				return false
+			}
+			if used.CompareAndSwap(u, u+n) {
+				return true
+			}
+		}
+	}
+	var during []int64
+	inject := func(_ context.Context, in Injection) (*Injected, error) {
+		during = append(during, used.Load())
+		return &Injected{ID: "0123456789ABCDEFGHJK", Accepted: in.Recipients}, nil
+	}
+	srv := httptest.NewServer(Handler(Options{Inject: inject, MaxMessageSize: func() int64 { return 3000 },
+		ReserveData: reserve, ReleaseData: func(n int64) { used.Add(-n) }}))
+	t.Cleanup(srv.Close)
+	url := srv.URL + "/api/inject"
+	content := "Subject: hi\n\n" + strings.Repeat("x", 2500) + "\n"
+	b, _ := json.Marshal(map[string]any{"envelope_sender": "a@example.org", "recipients": []string{"b@example.net"}, "content": content})
+
+	if code, _, body := post(t, "POST", url, "", string(b)); code != 200 {
+		t.Fatalf("inject: %d %s", code, body)
+	}
+	if len(during) != 1 || during[0] != int64(len(content)) || used.Load() != 0 {
+		t.Fatalf("reserved %v during Inject (want the content's %d), %d after", during, len(content), used.Load())
+	}
+	// The listeners' sessions hold most of the budget.
+	used.Store(2000)
+	if code, _, body := post(t, "POST", url, "", string(b)); code != 503 || !strings.Contains(body, "max_data_memory") {
+		t.Fatalf("over the budget: %d %s, want 503 naming max_data_memory", code, body)
+	}
+	if len(during) != 1 || used.Load() != 2000 {
+		t.Fatalf("over the budget: Inject called %d times, %d reserved after, want 2000", len(during), used.Load())
+	}
+	used.Store(0)
+	if code, _, body := post(t, "POST", url, "", `{"envelope_sender": "a@example.org", "recipients": ["bob"], "content": "x"}`); code != 400 || used.Load() != 0 {
+		t.Fatalf("a refused body: %d %s, %d reserved after", code, body, used.Load())
 	}
 }

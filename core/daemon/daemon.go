@@ -230,6 +230,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 				Trace: d.queue.Trace, Pipeline: func() any { return d.pipe().Status() },
 				Reload: d.ReloadFile, Metrics: d.metrics.Handler(), TLSReports: d.tlsrpt.Today,
 				Inject: d.inject, MaxMessageSize: func() int64 { return d.applied.Load().Limits.MaxMessageSize },
+				ReserveData: func(n int64) bool { return d.smtp.ReserveData(n) }, ReleaseData: func(n int64) { d.smtp.ReleaseData(n) },
 				// The agent is made below, before the server starts serving.
 				Bounce:         func(ctx context.Context, id string) error { return d.agents.current().Bounce(ctx, id) },
 				ForgetBackoffs: func() { d.agents.current().ForgetBackoffs() },

@@ -102,42 +102,46 @@ func (d *Daemon) inject(ctx context.Context, in admin.Injection) (*admin.Injecte
 }
 
 // injectAddr is the address inject connects to: the first smtp listener's
-// as bound now, one without tls_required before one with (the session
-// stays in the clear; if all require TLS, the first one's 530 says so).
-// A listener that takes loopback for a PROXY protocol proxy is passed
-// over: the session would have to open with a header naming a client.
-// A wildcard address is reached on loopback.
+// as bound now. One with tls_required is passed over, as the session
+// stays in the clear: its 530 at MAIL would be answered 422, as if the
+// message were refused for good, where it is the config that has no
+// listener to inject through (503, ErrNoInjectListener). So is one that
+// takes loopback for a PROXY protocol proxy: the session would have to
+// open with a header naming a client. A wildcard address is reached on
+// loopback.
 func (d *Daemon) injectAddr() (string, error) {
 	c := d.applied.Load()
 	bound := d.smtp.Addrs()
-	var pick *net.TCPAddr
-	tlsRequired := false
 	for _, l := range c.Listeners {
 		a, ok := bound[l.Name].(*net.TCPAddr)
-		if l.Kind != config.KindSMTP || !ok || pick != nil && (!tlsRequired || l.TLSRequired) {
+		if l.Kind != config.KindSMTP || !ok || l.TLSRequired {
 			continue
 		}
-		a = loopbackFor(a)
+		a = loopbackFor(l.Listen, a)
 		if proxied(l.ProxyProtocol, a.IP) {
 			continue
 		}
-		pick, tlsRequired = a, l.TLSRequired
+		return a.String(), nil
 	}
-	if pick == nil {
-		return "", admin.ErrNoInjectListener
-	}
-	return pick.String(), nil
+	return "", admin.ErrNoInjectListener
 }
 
-// loopbackFor is a, or the loopback address of its family when a is a
-// wildcard.
-func loopbackFor(a *net.TCPAddr) *net.TCPAddr {
+// loopbackFor is a, the address the listener written as listen is bound
+// to, or when a is a wildcard the loopback address to reach it on:
+// 127.0.0.1, but ::1 for a listener written "[::]:PORT", as sendmail's
+// submitAddr has it. Go binds "", 0.0.0.0 and :: alike, dual-stack, and
+// names all three [::]: taken from the bound address alone, an injection
+// through "0.0.0.0:25" came from ::1, which relay_networks =
+// ["127.0.0.0/8"] and a dkim stage's sign_networks do not hold.
+func loopbackFor(listen string, a *net.TCPAddr) *net.TCPAddr {
 	if !a.IP.IsUnspecified() {
 		return a
 	}
 	ip := net.IPv4(127, 0, 0, 1)
-	if a.IP.To4() == nil {
-		ip = net.IPv6loopback
+	if host, _, err := net.SplitHostPort(listen); err == nil {
+		if h, err := netip.ParseAddr(host); err == nil && h.Is6() && !h.Is4In6() {
+			ip = net.IPv6loopback
+		}
 	}
 	return &net.TCPAddr{IP: ip, Port: a.Port}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -156,5 +157,78 @@ text     = "Looks like spam"
 	}
 	if n := len(sink.Deliveries()); n != 1 {
 		t.Fatalf("%d deliveries, want the first injection's only", n)
+	}
+	// The injections' bodies were reserved from max_data_memory (the
+	// default, 512 MiB) and given back; a body over what the sessions
+	// leave of it is 503.
+	if !d.smtp.ReserveData(512 << 20) {
+		t.Fatal("max_data_memory still held after the injections")
+	}
+	d.smtp.ReleaseData(1000)
+	mid := request{"alice@sluice.test", []any{"bob@remote.test"}, "Subject: mid\n\n" + strings.Repeat("x", 1500) + "\n"}
+	if code, _, body := inject("POST", mid); code != 503 || !strings.Contains(string(body), "max_data_memory") {
+		t.Fatalf("over max_data_memory: %d %s", code, body)
+	}
+	d.smtp.ReleaseData(512<<20 - 1000)
+}
+
+// A wildcard listener is reached on 127.0.0.1, as sendmail reaches it,
+// whatever Go names its socket: it binds "", 0.0.0.0 and :: alike and
+// names all three [::], and an injection from ::1 was refused relaying
+// by relay_networks = ["127.0.0.0/8"]. Only a listener written "[::]"
+// is reached on ::1.
+func TestInjectLoopbackFor(t *testing.T) {
+	wild := &net.TCPAddr{IP: net.IPv6unspecified, Port: 25}
+	for _, tc := range []struct {
+		listen string
+		bound  *net.TCPAddr
+		want   string
+	}{
+		{"0.0.0.0:25", wild, "127.0.0.1:25"},
+		{":25", wild, "127.0.0.1:25"},
+		{"0.0.0.0:25", &net.TCPAddr{IP: net.IPv4zero, Port: 25}, "127.0.0.1:25"},
+		{"[::]:25", wild, "[::1]:25"},
+		{"[::1]:2525", &net.TCPAddr{IP: net.IPv6loopback, Port: 2525}, "[::1]:2525"},
+		{"localhost:2525", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 2525}, "127.0.0.1:2525"},
+	} {
+		if got := loopbackFor(tc.listen, tc.bound).String(); got != tc.want {
+			t.Errorf("listen %q bound %v: %s, want %s", tc.listen, tc.bound, got, tc.want)
+		}
+	}
+}
+
+// A listener with tls_required is passed over, the session being in the
+// clear: when it is the only one, the answer is 503 naming tls_required,
+// not its 530 at MAIL as a 422 (a message refused for good, which a
+// client drops, where the config is what stops it).
+func TestInjectOnlyTLSRequired(t *testing.T) {
+	certFile, keyFile := testlib.WriteKeyPair(t, testlib.SelfSigned(t, "mx.sluice.test"))
+	src := fmt.Sprintf(`hostname = "mx.sluice.test"
+data_dir = %q
+local_domains = ["sluice.test"]
+relay_networks = ["127.0.0.0/8"]
+[admin]
+listen = "127.0.0.1:0"
+[[listener]]
+name = "mx"
+listen = "127.0.0.1:0"
+tls_required = true
+tls_cert = %q
+tls_key = %q
+`, filepath.Join(t.TempDir(), "data"), certFile, keyFile)
+	d, err := Start(Options{Config: mustParse(t, src), Logger: discardLog(), DrainTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	resp, err := http.Post("http://"+d.AdminAddr().String()+"/api/inject", "application/json",
+		strings.NewReader(`{"envelope_sender": "a@sluice.test", "recipients": ["bob@sluice.test"], "content": "Subject: hi\n\nhello\n"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "tls_required") {
+		t.Fatalf("only a tls_required listener: %d %s, want 503 naming tls_required", resp.StatusCode, body)
 	}
 }

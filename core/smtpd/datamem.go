@@ -59,3 +59,12 @@ var errDataMemory = errors.New("message data over max_data_memory (all sessions)
 // (RFC 5321 §4.2.2 452, RFC 3463 X.3.1 "mail system full"): the client
 // keeps it and tries again later, when other messages have gone through.
 var insufficientResources = reply.Reply{Code: 452, Enhanced: [3]int{4, 3, 1}, Text: "Insufficient system resources, try again later"}
+
+// ReserveData takes n bytes of max_data_memory for message data held
+// outside a session, as an HTTP injection's body (core/admin) is until
+// its session through a listener ends, and reports whether they were
+// there. ReleaseData gives them back.
+func (s *Server) ReserveData(n int64) bool { return s.dataMem.reserve(n, s.lim().MaxDataMemory) }
+
+// ReleaseData gives back n bytes ReserveData took.
+func (s *Server) ReleaseData(n int64) { s.dataMem.release(n) }
