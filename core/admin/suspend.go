@@ -100,7 +100,14 @@ func (a *api) resume(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.opt.Logger.Info("admin action", "action", "resume", "domain", domain)
-	writeJSON(w, http.StatusOK, flushResult{Action: "resume", Domain: domain})
+	writeJSON(w, http.StatusOK, resumeResult{Action: "resume", Domain: domain})
+}
+
+// resumeResult is the JSON body answering POST /api/queue/resume: no
+// count, as flush's, since the messages made due are not counted here.
+type resumeResult struct {
+	Action string `json:"action"`
+	Domain string `json:"domain"`
 }
 
 // SuspendedList is the JSON body of GET /api/queue/suspended.
@@ -165,11 +172,15 @@ func (c *Client) Suspend(domain string, d time.Duration, reason string) (*Suspen
 	return &res, raw, err
 }
 
-// Resume ends the suspension of delivery to domain.
+// Resume ends the suspension of delivery to domain. It waits as long as
+// FlushDomain: the daemon answers once it has read the whole queue to
+// make the domain's mail due.
 func (c *Client) Resume(domain string) ([]byte, error) {
-	var res flushResult
+	var res resumeResult
 	var raw []byte
-	err := c.do(c.HTTP, "POST", "/api/queue/resume?"+url.Values{"domain": {domain}}.Encode(), &res, &raw)
+	hc := *c.HTTP
+	hc.Timeout = max(hc.Timeout, flushTimeout)
+	err := c.do(&hc, "POST", "/api/queue/resume?"+url.Values{"domain": {domain}}.Encode(), &res, &raw)
 	return raw, err
 }
 
