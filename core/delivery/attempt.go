@@ -150,6 +150,35 @@ func (a *Agent) attempt(ctx context.Context, id string) {
 		a.rt.rate.forget(id) // gone, held, quarantined or expired: it waits for nothing
 	} else {
 		a.rt.rate.settle(id, promised)
+		a.dueIfResumed(id, suspended)
+	}
+}
+
+// dueIfResumed makes message id due now when a domain whose recipients
+// this attempt left untried (held, by address) was resumed during it:
+// the resume made the domain's mail due (Suspensions.Ended) before the
+// attempt's record set its next attempt a retry delay away. A resume
+// after this check makes it due itself, its flush coming after the
+// record.
+func (a *Agent) dueIfResumed(id string, held map[string]outcome) {
+	resumed := false
+	for addr := range held {
+		if !a.suspended.Suspended(envelope.Site(addr)) {
+			resumed = true
+			break
+		}
+	}
+	if !resumed {
+		return
+	}
+	_, err := a.q.Modify(id, func(m *envelope.Message) error {
+		if now := a.clock(); m.State == envelope.StateActive && m.NextAttempt.After(now) {
+			m.NextAttempt = now
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, queue.ErrNotFound) {
+		a.log.Error("delivery: making due a message whose domain was resumed", "id", id, "err", err)
 	}
 }
 
