@@ -716,8 +716,8 @@ func dialDaemon(addr string) (*smtp.Client, string, error) {
 // submit sends sub over c, a client dialDaemon made.
 func submit(c *smtp.Client, o *sendmailOpts, sub *submission, stderr io.Writer) error {
 	rcpts, data := sub.rcpts, sub.data
-	opts := &smtp.MailOptions{Return: smtp.DSNReturn(o.ret), EnvelopeID: o.envID, UTF8: !isASCII(sub.sender) || !allASCII(rcpts)}
-	if !isASCII(string(data)) {
+	opts := &smtp.MailOptions{Return: smtp.DSNReturn(o.ret), EnvelopeID: o.envID, UTF8: !envelope.IsASCII(sub.sender) || !envelope.AllASCII(rcpts)}
+	if !envelope.IsASCII(data) {
 		opts.Body = smtp.Body8BitMIME
 	}
 	if err := c.Mail(smtpPath(sub.sender), opts); err != nil {
@@ -805,22 +805,4 @@ func replyText(err error) string {
 		return err.Error()
 	}
 	return fmt.Sprintf("%d %d.%d.%d %s", se.Code, se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-func allASCII(ss []string) bool {
-	for _, s := range ss {
-		if !isASCII(s) {
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,8 @@ import (
 	"mime/quotedprintable"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // maxLine is the longest line a message may have, its CRLF not counted
@@ -160,7 +162,7 @@ func (m *smMessage) encodeQP() {
 	if !m.has("MIME-Version") {
 		m.fields = append(m.fields, "MIME-Version: 1.0\r\n")
 	}
-	if !m.has("Content-Type") && !isASCII(string(m.body)) && utf8.Valid(m.body) {
+	if !m.has("Content-Type") && !envelope.IsASCII(m.body) && utf8.Valid(m.body) {
 		m.fields = append(m.fields, "Content-Type: text/plain; charset=utf-8\r\n")
 	}
 	m.remove("Content-Transfer-Encoding")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluice-mta/sluice/core/admin"
 	"github.com/sluice-mta/sluice/core/config"
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/core/reply"
 )
 
@@ -51,8 +52,8 @@ func (d *Daemon) inject(ctx context.Context, in admin.Injection) (*admin.Injecte
 	if err := c.Hello(injectHelo); err != nil {
 		return nil, injectFailure("EHLO", err, nil)
 	}
-	opts := &smtp.MailOptions{UTF8: !isASCII(in.Sender) || !allASCII(in.Recipients)}
-	if !isASCII(string(in.Content)) {
+	opts := &smtp.MailOptions{UTF8: !envelope.IsASCII(in.Sender) || !envelope.AllASCII(in.Recipients)}
+	if !envelope.IsASCII(in.Content) {
 		opts.Body = smtp.Body8BitMIME // RFC 6152
 	}
 	if err := c.Mail(in.Sender, opts); err != nil {
@@ -194,22 +195,4 @@ func injectedID(text string) string {
 		return ""
 	}
 	return id
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-func allASCII(ss []string) bool {
-	for _, s := range ss {
-		if !isASCII(s) {
-			return false
-		}
-	}
-	return true
 }

@@ -27,10 +27,10 @@ func Site(addr string) string {
 // site. A label that does not convert is kept, lower-cased.
 func SiteDomain(d string) string {
 	d = strings.TrimSuffix(d, ".")
-	if !isASCII(d) {
+	if !IsASCII(d) {
 		labels := strings.Split(d, ".")
 		for i, l := range labels {
-			if isASCII(l) {
+			if IsASCII(l) {
 				continue
 			}
 			if a, err := idna.Lookup.ToASCII(l); err == nil {
@@ -55,9 +55,21 @@ func FoldAddress(addr string) string {
 	return strings.ToLower(addr[:at+1]) + SiteDomain(addr[at+1:])
 }
 
-func isASCII(s string) bool {
+// IsASCII reports whether s is all US-ASCII: an address or a message
+// that needs no SMTPUTF8 (RFC 6531) when sent.
+func IsASCII[T string | []byte](s T) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// AllASCII reports whether every one of ss is all US-ASCII.
+func AllASCII(ss []string) bool {
+	for _, s := range ss {
+		if !IsASCII(s) {
 			return false
 		}
 	}

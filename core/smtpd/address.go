@@ -90,7 +90,7 @@ func parseMailbox(s string, smtputf8 bool) (mailbox, error) {
 	case wire+2 > maxPath:
 		return mailbox{}, errPathTooLong
 	}
-	if !smtputf8 && !isASCII(s) {
+	if !smtputf8 && !envelope.IsASCII(s) {
 		return mailbox{}, errNeedUTF8
 	}
 	return mb, nil
@@ -144,15 +144,6 @@ func isDotString(s string) bool {
 			continue
 		}
 		return false
-	}
-	return true
-}
-
-func isASCII[T string | []byte](s T) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
 	}
 	return true
 }

@@ -245,7 +245,7 @@ func isASCIIText(b []byte) bool {
 		}
 		b = b[8:]
 	}
-	return isASCII(b)
+	return envelope.IsASCII(b)
 }
 
 // enqueue builds the envelope and body, asks the data hook and queues.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -215,7 +214,7 @@ func (p *Plugin) masquerade(addr string) string {
 			if m.keep {
 				return addr
 			}
-			if isASCII(addr[at+1:]) {
+			if envelope.IsASCII(addr[at+1:]) {
 				return addr[:at+1] + m.ascii
 			}
 			return addr[:at+1] + m.written
@@ -225,14 +224,6 @@ func (p *Plugin) masquerade(addr string) string {
 }
 
 // isASCII reports whether s has no byte outside ASCII.
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}
 
 // rewriteSender returns addr as sender_canonical, then masquerade_domains
 // (with envelope_sender in masquerade_classes) rewrite it, as Postfix's
