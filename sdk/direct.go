@@ -60,10 +60,13 @@ type directStream struct {
 	// On the core's end: whether the socket has a deadline, and the
 	// cancellation that interrupts its calls (see directPool.call).
 	deadline bool
-	watched  <-chan struct{} // written under mu: interrupt reads it
-	unwatch  func() bool
-	mu       sync.Mutex
-	busy     bool // a call is in progress; guarded by mu
+	// deferLast: the plugin's end writes a call's last answer frame from
+	// inside the wait for the next call (see Send).
+	deferLast bool
+	watched   <-chan struct{} // written under mu: interrupt reads it
+	unwatch   func() bool
+	mu        sync.Mutex
+	busy      bool // a call is in progress; guarded by mu
 	// an end of watched set the deadline in the past; guarded by mu
 	interrupted bool
 }
@@ -155,8 +158,19 @@ func (d *directStream) sendEncoded(encode func([]byte) ([]byte, error), timeout 
 // carries a large body chunk. That chunk is not copied into the encoding:
 // the frame's other fields are encoded, then the chunk is written after
 // them as field 7 (field order does not matter to a protobuf decoder).
+//
+// On the plugin's end (deferLast) a plain answer that ends a call, with
+// nothing of the next call read yet, goes out from inside the next
+// Recv's wait (socketIO.writeBeforeRead), as the core's last request
+// frame does: the core sends a connection's next call only after this
+// answer, so the read that would find nothing yet (EAGAIN) is not made.
 func (d *directStream) Send(f *pb.ChannelFrame) error {
 	if b, ok := appendPlainFrame(d.wbuf[:0], f); ok {
+		if d.deferLast && f.GetEnd() && d.rpos == d.rend {
+			d.wbuf = b
+			d.io.writeBeforeRead(b)
+			return nil
+		}
 		return d.write(b, 0, nil)
 	}
 	chunk := f.BodyChunk

@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
 )
 
 // unixPair returns the two ends of a unix stream socket pair.
@@ -115,4 +118,58 @@ func TestWriteBeforeReadPastDeadline(t *testing.T) {
 			t.Fatalf("%s: peer got %q, %v", kind, got, err)
 		}
 	}
+}
+
+// The plugin's end writes a call's plain answer from inside the wait for
+// the next call (deferLast): nothing is written at Send, and the next
+// Recv sends it, then returns the call that follows.
+func TestPluginAnswerGoesWithNextRead(t *testing.T) {
+	plugin, core := directPipePair(t)
+	_ = plugin.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = core.SetDeadline(time.Now().Add(10 * time.Second))
+	st := newDirectStream(plugin)
+	st.deferLast = true
+	answer := &pb.ChannelFrame{CallId: 1, End: true, Frame: &pb.ChannelFrame_Verdict{Verdict: &pb.Verdict{}}}
+	if err := st.Send(answer); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := core.r.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errno syscall.Errno
+	_ = rc.Control(func(fd uintptr) {
+		_, errno = rawRead(fd, make([]byte, 64))
+	})
+	if errno != syscall.EAGAIN {
+		t.Fatalf("the answer was written at Send (read: %v), not with the next read", errno)
+	}
+	next := make(chan *pb.ChannelFrame, 1)
+	go func() {
+		f, err := st.Recv()
+		if err != nil {
+			t.Error(err)
+		}
+		next <- f
+	}()
+	cs := newDirectStream(core)
+	f, err := cs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.GetCallId() != 1 || !f.GetEnd() || f.GetVerdict() == nil {
+		t.Fatalf("core read %v, want the plain verdict", f)
+	}
+	if err := cs.Send(&pb.ChannelFrame{CallId: 1, Frame: &pb.ChannelFrame_Cancel{Cancel: &pb.ChannelCancel{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if f := <-next; f.GetCancel() == nil {
+		t.Fatalf("plugin read %v, want the core's next frame", f)
+	}
+}
+
+// rawRead is one read(2) on fd.
+func rawRead(fd uintptr, b []byte) (int, syscall.Errno) {
+	n, _, errno := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	return int(n), errno
 }

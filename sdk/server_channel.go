@@ -49,6 +49,7 @@ func (s *server) serveChannel(ctx context.Context, stream frameStream) error {
 func (s *server) serveDirect(ctl *net.UnixConn) {
 	err := acceptConns(ctl, func(conn streamConn) {
 		st := newDirectStream(conn)
+		st.deferLast = true
 		ch := &serverChannel{s: s, stream: st, ctx: st.Context(), calls: make(map[uint64]*serverCall), inline: true}
 		err := ch.read() // never nil: it reads until the stream fails
 		ch.close()
