@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -162,5 +163,52 @@ func TestClassOfExpiredAndAdminBounce(t *testing.T) {
 	want := []string{`class="admin",status="bounced"} 1`, `class="mailbox_full",status="deferred"} 1`, `class="mailbox_full",status="expired"} 1`}
 	if got := failureSeries(t, m); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("sluice_delivery_failures_total: %q, want %q", got, want)
+	}
+}
+
+// A recipient left untried because an administrator suspended its
+// domain's delivery is an administrator's doing, class admin, on its
+// deferred line, in the hook and the metric, and so is its expiry when
+// it waits past max_age through the suspension: not other, which a
+// dashboard of unexplained deferrals would see grow with each attempt.
+func TestSuspendedRecipientClassIsAdmin(t *testing.T) {
+	h := newHarness(t)
+	s := h.sinkAt("127.0.0.1", sinkOptions{})
+	h.opt.Config.Relay = s.addr
+	h.opt.Config.MaxAge.Duration = time.Hour
+	logs := newLogWatch(h)
+	told := make(chan toldOutcome, 100)
+	h.opt.Outcome = outcomeHookTo(told)
+	m := metrics.New(metrics.Providers{})
+	h.opt.Metrics = m
+	sus := NewSuspensions(SuspensionOptions{Clock: h.clock.Now, Logger: h.opt.Logger})
+	h.opt.Suspensions = sus
+	if _, err := sus.Suspend("dest.test", 0, "incident"); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	id := h.enqueue(msg("s@origin.test", "r@dest.test"))
+	if o := nextOutcome(t, told, id); len(o.Rcpts) != 1 || o.Rcpts[0].Status != sdk.OutcomeDeferred || o.Rcpts[0].Class != "admin" {
+		t.Fatalf("suspended recipient told %+v, want deferred admin", o.Rcpts)
+	}
+	h.retryAfter(2 * time.Hour)
+	if o := nextOutcome(t, told, id); len(o.Rcpts) != 1 || !o.Rcpts[0].Expired || o.Rcpts[0].Class != "admin" {
+		t.Fatalf("after max_age told %+v, want expired admin", o.Rcpts)
+	}
+	lines := logs.wait(t, rcptLineRE(id, "r@dest.test"), 2)
+	if l := lines[0]; attr(l, "status") != "deferred" || attr(l, "class") != "admin" {
+		t.Errorf("suspended line: %s, want deferred class=admin", l)
+	}
+	if l := lines[1]; attr(l, "status") != "expired" || attr(l, "class") != "admin" {
+		t.Errorf("expired line: %s, want class=admin", l)
+	}
+	want := []string{`class="admin",status="deferred"} 1`, `class="admin",status="expired"} 1`}
+	if got := failureSeries(t, m); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("sluice_delivery_failures_total: %q, want %q", got, want)
+	}
+	for _, sm := range s.messages() {
+		if slices.Contains(sm.rcpts, "r@dest.test") {
+			t.Errorf("r@dest.test was sent to while its domain was suspended")
+		}
 	}
 }

@@ -75,9 +75,20 @@ func lineOf(m *envelope.Message, r *envelope.Recipient, o outcome, now time.Time
 		l.dsn = "4" + l.dsn[1:]
 	}
 	if l.status == statusBounced || l.status == statusDeferred {
-		l.class = string(bounceclass.Of(l.reply))
+		l.class = classOf(l.reply)
 	}
 	return l
+}
+
+// classOf is the bounce class of a recipient's reply: an administrator's
+// doing for a recipient left untried because its domain's delivery is
+// suspended (sluice queue suspend), whose 4.0.0 says nothing of the
+// domain's mail, else what bounceclass reads in the reply.
+func classOf(text string) string {
+	if strings.HasPrefix(text, suspendedDelivery.String()) {
+		return string(bounceclass.Admin)
+	}
+	return string(bounceclass.Of(text))
 }
 
 // expiredClass is the class of an expired recipient whose reply is
@@ -89,7 +100,7 @@ func expiredClass(lastReply string) string {
 	if strings.HasPrefix(last, "(") && strings.HasSuffix(last, ")") {
 		last = last[1 : len(last)-1]
 	}
-	return string(bounceclass.Of(last))
+	return classOf(last)
 }
 
 // origRcpt is r's ORCPT address (RFC 3461 §4.2, stored "type;addr") when

@@ -31,7 +31,7 @@ const (
 	Connection       Class = "connection"        // no server reached, a connection lost or timed out
 	Protocol         Class = "protocol"          // an SMTP protocol error
 	Content          Class = "content"           // the content refused: a virus, a conversion not possible
-	Admin            Class = "admin"             // failed by an administrator (sluice queue bounce); never Of's
+	Admin            Class = "admin"             // failed by an administrator (sluice queue bounce), or held by one (queue suspend); never Of's
 	Other            Class = "other"             // none of the above
 )
 
