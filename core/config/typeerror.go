@@ -16,7 +16,7 @@ var tables = map[string]bool{
 	"config.Config": true, "config.DNS": true, "config.Admin": true, "config.Limits": true,
 	"config.Rate": true, "config.Auth": true, "config.Listener": true, "config.Stage": true,
 	"config.Delivery": true, "config.Log": true, "config.MXLimits": true,
-	"config.CertPair": true,
+	"config.CertPair": true, "config.SenderRates": true,
 }
 
 // typeMessage rewrites a type mismatch message as what the key wants and

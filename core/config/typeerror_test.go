@@ -22,6 +22,7 @@ func TestTypeErrorsInTOMLWords(t *testing.T) {
 		{minimal + "[limits]\nmessage_rate_per_ip = 5\n", "f.toml:5: limits.message_rate_per_ip: want a table, not an integer"},
 		{minimal + "[[stage]]\nname = \"s\"\nplugin = \"spf\"\nconfig = 5\n", "f.toml:7: stage.config: want a table, not an integer"},
 		{"listener = \"mx\"\n", "f.toml:1: listener: want an array of tables, not a string"},
+		{minimal + "[limits.sender_overrides]\n\"a@example.org\" = 5\n", "f.toml:5: limits.sender_overrides.a@example.org: want a table, not an integer"},
 	} {
 		_, err := Parse("f.toml", []byte(tc.src))
 		if err == nil || err.Error() != tc.want {
