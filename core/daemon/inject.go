@@ -61,7 +61,7 @@ func (d *Daemon) inject(ctx context.Context, in admin.Injection) (*admin.Injecte
 	}
 	out := &admin.Injected{Accepted: []string{}, Rejected: []admin.RejectedRecipient{}}
 	var refusal *reply.Reply // the refusal answered when every recipient is refused
-	for _, rc := range in.Recipients {
+	for i, rc := range in.Recipients {
 		err := c.Rcpt(rc, nil)
 		var se *smtp.SMTPError
 		switch {
@@ -77,6 +77,17 @@ func (d *Daemon) inject(ctx context.Context, in admin.Injection) (*admin.Injecte
 		// what a 5xx refused is named in Rejected.
 		if refusal == nil || r.Temporary() && !refusal.Temporary() {
 			refusal = r
+		}
+		if tooManyRcpts(se) {
+			// Past max_recipients (RFC 5321 §4.5.3.1.10): the rest
+			// go in another transaction, the caller's next injection.
+			// Sent anyway, each would be one more refusal, and the
+			// listener closes the session at max_errors once they are
+			// 1000 past it, failing the whole injection every time.
+			for _, rest := range in.Recipients[i+1:] {
+				out.Rejected = append(out.Rejected, admin.RejectedRecipient{Recipient: rest, Reply: r.String()})
+			}
+			break
 		}
 	}
 	if len(out.Accepted) == 0 {
@@ -171,6 +182,12 @@ func injectFailure(step string, err error, rejected []admin.RejectedRecipient) e
 		return &admin.InjectRefused{Reply: smtpReply(se), Rejected: rejected}
 	}
 	return fmt.Errorf("injecting through the smtp listener: %s: %w", step, err)
+}
+
+// tooManyRcpts reports whether se is the listener's refusal of a
+// recipient over max_recipients, 452 4.5.3 (reply.TooManyRcpts).
+func tooManyRcpts(se *smtp.SMTPError) bool {
+	return se.Code == reply.TooManyRcpts.Code && [3]int(se.EnhancedCode) == reply.TooManyRcpts.Enhanced
 }
 
 // smtpReply is a reply go-smtp's client read, as the reply package has

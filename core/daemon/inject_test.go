@@ -232,3 +232,62 @@ tls_key = %q
 		t.Fatalf("only a tls_required listener: %d %s, want 503 naming tls_required", resp.StatusCode, body)
 	}
 }
+
+// An injection with more recipients than the listener's max_recipients
+// is queued for the first max_recipients, the rest rejected with the
+// listener's 452 4.5.3 and not sent: sent, each was one more refusal, and
+// the listener closed the session at max_errors once they were 1000 past
+// it, so that such an injection failed 503 (RCPT: EOF) every time.
+func TestInjectPastMaxRecipients(t *testing.T) {
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	src := fmt.Sprintf(`hostname = "mx.sluice.test"
+data_dir = %q
+local_domains = ["sluice.test"]
+relay_networks = ["127.0.0.0/8"]
+[limits]
+max_recipients = 2
+max_errors = 1
+soft_errors = -1
+[admin]
+listen = "127.0.0.1:0"
+[[listener]]
+name = "mx"
+listen = "127.0.0.1:0"
+%s`, filepath.Join(t.TempDir(), "data"), relayTo(sink))
+	d, err := Start(Options{Config: mustParse(t, src), Logger: discardLog(), DrainTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Stop()
+	var rcpts []string
+	for i := range 1010 {
+		rcpts = append(rcpts, fmt.Sprintf("r%d@remote.test", i))
+	}
+	b, err := json.Marshal(map[string]any{"envelope_sender": "alice@sluice.test", "recipients": rcpts,
+		"content": "Subject: many\n\nhello\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+d.AdminAddr().String()+"/api/inject", "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var res admin.Injected
+	if err := json.Unmarshal(body, &res); resp.StatusCode != 200 || err != nil || res.ID == "" {
+		t.Fatalf("inject: %d %s", resp.StatusCode, body)
+	}
+	if strings.Join(res.Accepted, ",") != "r0@remote.test,r1@remote.test" || len(res.Rejected) != 1008 {
+		t.Fatalf("accepted %v, %d rejected", res.Accepted, len(res.Rejected))
+	}
+	for i, r := range res.Rejected {
+		if r.Recipient != rcpts[i+2] || r.Reply != "452 4.5.3 Too many recipients" {
+			t.Fatalf("rejected[%d] = %+v, want %s with 452 4.5.3", i, r, rcpts[i+2])
+		}
+	}
+	got := sink.WaitN(t, 1, 10*time.Second)[0]
+	if strings.Join(got.Rcpts, ",") != "r0@remote.test,r1@remote.test" {
+		t.Fatalf("delivered to %v", got.Rcpts)
+	}
+}
