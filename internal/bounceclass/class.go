@@ -128,6 +128,8 @@ var (
 	tlsPhrases     = []string{"starttls", "x509:", "tls:", "certificate", "mta-sts", "dane", "tlsa"}
 	spamPhrases    = []string{"spam", "blocklist", "blacklist", "block list", "black list", "dnsbl", "listed at", "listed in", "listed on", "listed by", "reputation", "unsolicited", "complaints"}
 	contentPhrases = []string{"virus", "malware", "infected", "prohibited attachment"}
+	// ratePhrases are a throttle's words in an X.2.1 reply (Gmail's).
+	ratePhrases = []string{"at a rate", "too quickly", "too fast", "rate limit"}
 	// "mailbox unavailable" is RFC 5321 §4.2.3's text for 550, Outlook.com's
 	// (with 5.5.0) for an address it does not have; "user doesn't have" is
 	// Yahoo's ("This user doesn't have a yahoo.com account", no code);
@@ -210,6 +212,12 @@ func refine(c Class, enh, text string) Class {
 		// unknown address with 550 5.4.1 "Recipient address rejected:
 		// Access denied": the host answered, the address is wrong.
 		return InvalidRecipient
+	case enh == "2.1" && contains(lower, ratePhrases):
+		// Gmail defers a recipient receiving mail too fast with 450
+		// 4.2.1 ("receiving mail at a rate that prevents additional
+		// messages"): a throttle, not a disabled mailbox, which a
+		// suppression list would drop once the deferrals expired.
+		return Policy
 	case enh == "7.9" && strings.Contains(lower, "policy"):
 		// Yahoo refuses by policy (DMARC, reputation) with 554 5.7.9
 		// "Message not accepted for policy reasons", at DATA, not AUTH.

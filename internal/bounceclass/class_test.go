@@ -101,6 +101,11 @@ func TestOf(t *testing.T) {
 		{"552 5.2.2 The email account that you tried to reach is over quota. Please direct the recipient to  https://support.google.com/mail/?p=OverQuotaPerm - gsmtp", MailboxFull},
 		{"421 4.7.0 [192.0.2.1      15] Our system has detected an unusual rate of unsolicited mail originating from your IP address. To protect our users from spam, mail sent from your IP address has been temporarily rate limited. - gsmtp", SpamBlock},
 		{"421 4.7.0 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating from your IP address.", SpamBlock},
+		// Gmail's per-recipient throttle: X.2.1 is a disabled mailbox,
+		// but Gmail defers with it a user receiving mail too fast.
+		{"450 4.2.1 The user you are trying to contact is receiving mail at a rate that prevents additional messages from being delivered. Please resend your message at a later point. If the user is able to receive mail at that time, your message will be delivered. For more information, go to  https://support.google.com/mail/?p=ReceivingRate - gsmtp", Policy},
+		{"450 4.2.1 The user you are trying to contact is receiving mail too quickly. Please resend your message at a later point. - gsmtp", Policy},
+		{"450 4.2.1 Mailbox temporarily disabled", InactiveMailbox},
 		{"550 5.7.1 Service unavailable, Client host [192.0.2.1] blocked using Spamhaus. To request removal from this list see https://www.spamhaus.org/query/ip/192.0.2.1 AS(1450)", SpamBlock},
 		{"554 5.7.1 Message rejected due to DMARC policy", Policy},
 		{"550 5.7.26 This mail has been blocked because the sender is unauthenticated. Gmail requires all senders to authenticate with either SPF or DKIM. - gsmtp", Policy},
