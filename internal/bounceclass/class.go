@@ -78,8 +78,11 @@ var byCode = map[string]Class{
 	"7.27": InvalidSender,    // X.7.27 sender address has null MX (RFC 7505 §4.2)
 	"7.28": SpamBlock,        // X.7.28 mail flood detected (IANA registry)
 	"7.30": TLS,              // X.7.30 REQUIRETLS support required (RFC 8689 §5)
-	// X.7.20 to X.7.26 (RFC 7372: DKIM, SPF, reverse DNS failed) and
-	// X.7.29 (RFC 8617: ARC) are the subject's Policy.
+	// RFC 7372's authentication failures (DKIM, SPF, reverse DNS) and
+	// RFC 8617's ARC: policy, whatever the text says (Gmail's 5.7.26
+	// ends "To best protect our users from spam").
+	"7.20": Policy, "7.21": Policy, "7.22": Policy, "7.23": Policy, "7.24": Policy,
+	"7.25": Policy, "7.26": Policy, "7.29": Policy,
 }
 
 // bySubject is the class of an enhanced code byCode does not name, by its
@@ -126,7 +129,7 @@ var byText = []struct {
 // [TSS04] deferral.
 var (
 	tlsPhrases     = []string{"starttls", "x509:", "tls:", "certificate", "mta-sts", "dane", "tlsa"}
-	spamPhrases    = []string{"spam", "blocklist", "blacklist", "block list", "black list", "dnsbl", "listed at", "listed in", "listed on", "listed by", "reputation", "unsolicited", "complaints"}
+	spamPhrases    = []string{"spam", "banned sending ip", "blocklist", "blacklist", "block list", "black list", "dnsbl", "listed at", "listed in", "listed on", "listed by", "reputation", "unsolicited", "complaints"}
 	contentPhrases = []string{"virus", "malware", "infected", "prohibited attachment"}
 	// ratePhrases are a throttle's words in an X.2.1 reply (Gmail's).
 	ratePhrases = []string{"at a rate", "too quickly", "too fast", "rate limit"}
@@ -159,6 +162,13 @@ func Of(reply string) Class {
 	if enh != "" && detail != "0" {
 		if c, ok := byCode[enh]; ok {
 			return refine(c, enh, text)
+		}
+		if subject == "7" {
+			// An X.7 detail the registry does not have, as Microsoft's
+			// 5.7.606 to 5.7.649 (its own blocklist), 5.7.350 (spam)
+			// and 4.7.650 (IP reputation), is a refusal by policy its
+			// words may say more of, as X.7.1's.
+			return refine(Policy, "7.1", text)
 		}
 		if c, ok := bySubject[subject]; ok {
 			return c

@@ -116,6 +116,14 @@ func TestOf(t *testing.T) {
 		{"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", InvalidRecipient},
 		{"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient bob@example.net not found by SMTP address lookup", InvalidRecipient},
 		{"550 5.4.1 Recipient address rejected: Access denied. For more information see https://aka.ms/EXOSmtpErrors [AM0PR01MB1234.eurprd01.prod.exchangelabs.com]", InvalidRecipient},
+		// Microsoft's own X.7 details: its IP blocklist, spam, IP
+		// reputation; an X.7 detail without such words stays policy.
+		{"550 5.7.606 Access denied, banned sending IP [192.0.2.1]. To request removal from this list please visit https://sender.office.com/ and follow the directions. For more information please go to  http://go.microsoft.com/fwlink/?LinkID=526655 AS(1430) [BN8NAM11FT012.eop-nam11.prod.protection.outlook.com]", SpamBlock},
+		{"550 5.7.350 Remote server returned message detected as spam", SpamBlock},
+		{"451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation. For e-mail delivery information, see https://postmaster.live.com (S775) [Name=Protocol Filter Agent][AGT=PFA]", SpamBlock},
+		{"550 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.", Policy},
+		{"550 5.7.64 TenantAttribution; Relay Access Denied", Policy},
+		{"550 5.7.26 This mail is unauthenticated, which poses a security risk to the sender and Gmail users, and has been blocked. The sender must authenticate with at least one of SPF or DKIM. To best protect our users from spam, the message has been blocked. - gsmtp", Policy},
 		// Outlook.com's.
 		{"550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302). [DM6NAM11FT012.eop-nam11.prod.protection.outlook.com]", InvalidRecipient},
 		// Yahoo's: 5.7.9 for any policy refusal, no codes for its
