@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/sluice-mta/sluice/core/config"
 )
@@ -146,10 +147,15 @@ func ParseSuspendFor(v string) (time.Duration, error) {
 }
 
 // CheckSuspendReason refuses a reason too long for the log line it goes
-// in, or one with control characters (a line break would forge lines).
+// in, one with control characters (a line break would forge lines), or
+// one not UTF-8, which the JSON answer and data_dir/suspended.json would
+// keep as U+FFFD, not as given.
 func CheckSuspendReason(v string) error {
 	if len(v) > maxSuspendReason {
 		return fmt.Errorf("reason: longer than %d bytes", maxSuspendReason)
+	}
+	if !utf8.ValidString(v) {
+		return errors.New("reason: not UTF-8")
 	}
 	if strings.ContainsFunc(v, unicode.IsControl) {
 		return errors.New("reason: control characters are not allowed")
