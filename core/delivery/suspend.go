@@ -111,7 +111,11 @@ func (s *Suspensions) load() {
 	}
 	for _, x := range f.Suspended {
 		d := envelope.SiteDomain(x.Domain)
-		if d == "" {
+		if !envelope.ValidDomain(d) {
+			// Not one queue suspend could have written (the file
+			// edited by hand): queue resume could not name it, and
+			// it would stay listed for good.
+			s.opt.Logger.Error("delivery: a saved suspension names no domain; dropped", "file", s.opt.Path, "domain", x.Domain)
 			continue
 		}
 		x.Domain = d
