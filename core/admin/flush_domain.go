@@ -3,6 +3,7 @@ package admin
 import (
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/sluice-mta/sluice/core/envelope"
@@ -47,6 +48,15 @@ func ParseSite(v string) (string, error) {
 		return "", fmt.Errorf("domain %q: want a domain (example.org), not an address", v)
 	}
 	d := strings.TrimSuffix(strings.ToLower(v), ".")
+	if ip, err := netip.ParseAddr(d); err == nil {
+		// A recipient's address literal is its site only in brackets
+		// (user@[192.0.2.1]): a bare address would match no mail.
+		lit := "[" + ip.String() + "]"
+		if ip.Is6() {
+			lit = "[IPv6:" + ip.String() + "]"
+		}
+		return "", fmt.Errorf("domain %q: an address literal is written in brackets, %s", v, lit)
+	}
 	if !envelope.ValidDomain(d) {
 		return "", fmt.Errorf("domain %q: not a domain or an address literal ([192.0.2.1])", v)
 	}
