@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	pb "github.com/sluice-mta/sluice/sdk/proto/pluginv1"
@@ -348,7 +349,11 @@ func (d *directStream) frame(n int) ([]byte, error) {
 func (d *directStream) read(b []byte) (int, error) {
 	k, err := d.io.read(b)
 	if err != nil {
-		if isClosed(err) {
+		// On the plugin's end a broken pipe is the last answer's, written
+		// from inside this wait (Send, deferLast) after the core closed
+		// the connection, giving up on the call: the stream has ended, as
+		// the read would have found (serveDirect logs no warning for it).
+		if isClosed(err) || (d.deferLast && errors.Is(err, syscall.EPIPE)) {
 			err = io.EOF
 		}
 		return 0, err
