@@ -6,6 +6,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
@@ -157,11 +158,8 @@ func (c *Client) setConn(conn net.Conn) {
 	var r io.Reader = conn
 	var w io.Writer = conn
 
-	r = &lineLimitReader{
-		R: conn,
-		// Doubled maximum line length per RFC 5321 (Section 4.5.3.1.6)
-		LineLimit: 2000,
-	}
+	// Sluice change: no lineLimitReader; readResponse bounds each reply
+	// line (maxReplyLine) and keeps the connection in step.
 
 	r = io.TeeReader(r, clientDebugWriter{c})
 	w = io.MultiWriter(w, clientDebugWriter{c})
@@ -277,11 +275,20 @@ const maxResponseBytes = 64 << 10
 // ErrResponseTooLong is the error of a reply longer than maxResponseBytes.
 var ErrResponseTooLong = errors.New("smtp: server reply longer than 64 KiB")
 
+// maxReplyLine is the most of one reply line kept. Sluice change: the
+// client's connection read through a lineLimitReader of 2000 bytes, and a
+// longer line (RFC 5321 §4.5.3.1.5 allows 512, some servers send more)
+// broke the connection for good: a 250 to the final dot with a long line
+// was taken for a lost connection, the message deferred and delivered
+// again at every retry. Postfix keeps line_length_limit (2048) bytes of a
+// reply line and reads and drops the rest (smtp_get, SMTP_GET_FLAG_SKIP).
+const maxReplyLine = 2048
+
 // readResponse is textproto.Reader.ReadResponse keeping at most
-// maxResponseText bytes of the text: later lines are read and dropped,
-// up to maxResponseBytes in all.
+// maxReplyLine bytes of each line and maxResponseText bytes of the text:
+// the rest is read and dropped, up to maxResponseBytes in all.
 func readResponse(r *textproto.Reader, expectCode int) (int, string, error) {
-	line, err := r.ReadLine()
+	line, total, err := readReplyLine(r.R, maxResponseBytes)
 	if err != nil {
 		return 0, "", err
 	}
@@ -289,15 +296,12 @@ func readResponse(r *textproto.Reader, expectCode int) (int, string, error) {
 	multi := continued
 	var b strings.Builder
 	b.WriteString(first)
-	total := len(line)
 	for continued {
-		line, err := r.ReadLine()
+		line, n, err := readReplyLine(r.R, maxResponseBytes-total)
 		if err != nil {
 			return 0, "", err
 		}
-		if total += len(line) + 2; total > maxResponseBytes {
-			return 0, "", ErrResponseTooLong
-		}
+		total += n
 		code2, more, text, perr := parseCodeLine(line, 0)
 		continued = more
 		if perr != nil || code2 != code {
@@ -313,6 +317,37 @@ func readResponse(r *textproto.Reader, expectCode int) (int, string, error) {
 		err = &textproto.Error{Code: code, Msg: msg}
 	}
 	return code, msg, err
+}
+
+// readReplyLine reads a line from r and returns at most maxReplyLine bytes
+// of it, without its line end, and n, the bytes read; a line longer than
+// budget is ErrResponseTooLong. As textproto's ReadLine, a last line cut
+// by the end of the input is returned as a line.
+func readReplyLine(r *bufio.Reader, budget int) (line string, n int, err error) {
+	var b []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		n += len(chunk)
+		if n > budget {
+			return "", n, ErrResponseTooLong
+		}
+		if keep := maxReplyLine - len(b); keep > 0 {
+			if len(chunk) < keep {
+				keep = len(chunk)
+			}
+			b = append(b, chunk[:keep]...)
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil && (err != io.EOF || n == 0) {
+			return "", n, err
+		}
+		break
+	}
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	b = bytes.TrimSuffix(b, []byte("\r"))
+	return string(b), n, nil
 }
 
 // parseCodeLine is textproto's, which it does not export.

@@ -51,3 +51,25 @@ func TestClientEndlessGreeting(t *testing.T) {
 		t.Fatalf("EHLO after an endless greeting: %v, want ErrResponseTooLong", err)
 	}
 }
+
+// A reply line longer than maxReplyLine is cut to it, the rest read and
+// dropped, and the reply read to its end; one line longer than
+// maxResponseBytes is an error. Sluice change: a line over 2000 bytes
+// broke the connection (ErrTooLongLine), so a 250 to the final dot with
+// a long line was taken for a lost connection.
+func TestReadResponseLongLine(t *testing.T) {
+	long := strings.Repeat("z", 5000)
+	in := "250-" + long + "\r\n250 " + long + "\r\n251 next\r\n"
+	r := textproto.NewReader(bufio.NewReader(strings.NewReader(in)))
+	code, msg, err := readResponse(r, 250)
+	if err != nil || code != 250 || msg != long[:maxReplyLine-4]+"\n"+long[:maxReplyLine-4] {
+		t.Fatalf("long lines: %d, %d bytes of text, %v", code, len(msg), err)
+	}
+	if code, msg, err := readResponse(r, 251); err != nil || code != 251 || msg != "next" {
+		t.Fatalf("the next reply: %d %q %v", code, msg, err)
+	}
+	endless := "250 " + strings.Repeat("z", maxResponseBytes) + "\r\n"
+	if _, _, err := readResponse(textproto.NewReader(bufio.NewReader(strings.NewReader(endless))), 250); !errors.Is(err, ErrResponseTooLong) {
+		t.Fatalf("a line of 64 KiB: %v, want ErrResponseTooLong", err)
+	}
+}
