@@ -289,9 +289,17 @@ func (a *Agent) startTLS(ctx context.Context, conn net.Conn, cfg *tls.Config) (*
 	if _, err := io.WriteString(conn, "STARTTLS\r\n"); err != nil {
 		return nil, err
 	}
-	// One byte at a time, so that nothing past the reply is consumed.
-	tr := textproto.NewReader(bufio.NewReader(oneByteReader{conn}))
+	// One byte at a time, so that nothing past the reply is consumed, and
+	// no more than a reply's bound (go-smtp's client ends any other reply
+	// at 64 KiB): textproto keeps every line, and a server answering with
+	// "220-" lines without end grew the attempt's memory, a byte a read,
+	// until the command timeout.
+	lr := &io.LimitedReader{R: conn, N: maxSTARTTLSReply}
+	tr := textproto.NewReader(bufio.NewReader(oneByteReader{lr}))
 	if _, _, err := tr.ReadResponse(220); err != nil {
+		if lr.N == 0 {
+			err = errSTARTTLSReplyTooLong
+		}
 		return nil, err
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -327,6 +335,11 @@ type resumedConn struct {
 }
 
 func (c *resumedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// maxSTARTTLSReply bounds the reply to STARTTLS, read by startTLS.
+const maxSTARTTLSReply = 64 << 10
+
+var errSTARTTLSReplyTooLong = errors.New("reply to STARTTLS longer than 64 KiB")
 
 type oneByteReader struct{ r io.Reader }
 
