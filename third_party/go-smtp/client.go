@@ -297,15 +297,29 @@ func readResponse(r *textproto.Reader, expectCode int) (int, string, error) {
 	var b strings.Builder
 	b.WriteString(first)
 	for continued {
-		line, n, err := readReplyLine(r.R, maxResponseBytes-total)
-		if err != nil {
-			return 0, "", err
+		line, n, rerr := readReplyLine(r.R, maxResponseBytes-total)
+		if rerr != nil {
+			return 0, "", rerr
 		}
 		total += n
 		code2, more, text, perr := parseCodeLine(line, 0)
 		continued = more
-		if perr != nil || code2 != code {
+		switch {
+		case perr != nil || code2 != code && more:
 			text, continued = strings.TrimRight(line, "\r\n"), true
+		case code2 != code:
+			// Sluice change: a last line ends the reply whatever its
+			// code, and its code is the reply's, as Postfix's
+			// smtp_chat_resp reads a reply whose lines disagree (RFC
+			// 5321 §4.2.1 says they must not). textproto took it for
+			// text and read on, taking the next command's reply into
+			// this one: the replies of a pipelined group were each
+			// given to the command before, or the client waited until
+			// the timeout for a reply already read.
+			code, err = code2, nil
+			if unexpectedCode(code, expectCode) {
+				err = &textproto.Error{Code: code, Msg: text}
+			}
 		}
 		if b.Len()+1+len(text) <= maxResponseText {
 			b.WriteByte('\n')
@@ -361,12 +375,18 @@ func parseCodeLine(line string, expectCode int) (code int, continued bool, messa
 		return 0, false, "", textproto.ProtocolError(fmt.Sprintf("invalid response code: %q", line))
 	}
 	message = line[4:]
-	if 1 <= expectCode && expectCode < 10 && code/100 != expectCode ||
-		10 <= expectCode && expectCode < 100 && code/10 != expectCode ||
-		100 <= expectCode && expectCode < 1000 && code != expectCode {
+	if unexpectedCode(code, expectCode) {
 		err = &textproto.Error{Code: code, Msg: message}
 	}
 	return code, continued, message, err
+}
+
+// unexpectedCode reports whether code is not the expectCode of
+// textproto's ReadResponse (a digit, two or three; 0 expects any).
+func unexpectedCode(code, expectCode int) bool {
+	return 1 <= expectCode && expectCode < 10 && code/100 != expectCode ||
+		10 <= expectCode && expectCode < 100 && code/10 != expectCode ||
+		100 <= expectCode && expectCode < 1000 && code != expectCode
 }
 
 // cmd is a convenience function that sends a command and returns the response

@@ -73,3 +73,22 @@ func TestReadResponseLongLine(t *testing.T) {
 		t.Fatalf("a line of 64 KiB: %v, want ErrResponseTooLong", err)
 	}
 }
+
+// A last line ends the reply whatever its code, and gives the reply its
+// code, as Postfix reads it; the next reply is read in step. Sluice
+// change: textproto took a last line with another code for text and read
+// on into the next command's reply.
+func TestReadResponseLastLineOtherCode(t *testing.T) {
+	r := textproto.NewReader(bufio.NewReader(strings.NewReader("250-ok\r\n550 5.7.1 no\r\n250 next\r\n550-5.7.1 no\r\n250 fine\r\n")))
+	code, msg, err := readResponse(r, 250)
+	var te *textproto.Error
+	if code != 550 || !errors.As(err, &te) || te.Code != 550 || msg != "ok\n5.7.1 no" {
+		t.Fatalf("250- then 550: %d %q %v", code, msg, err)
+	}
+	if code, msg, err := readResponse(r, 250); code != 250 || msg != "next" || err != nil {
+		t.Fatalf("the next reply: %d %q %v", code, msg, err)
+	}
+	if code, msg, err := readResponse(r, 250); code != 250 || msg != "5.7.1 no\nfine" || err != nil {
+		t.Fatalf("550- then 250: %d %q %v", code, msg, err)
+	}
+}
