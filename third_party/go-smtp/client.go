@@ -364,17 +364,24 @@ func readReplyLine(r *bufio.Reader, budget int) (line string, n int, err error) 
 	return string(b), n, nil
 }
 
-// parseCodeLine is textproto's, which it does not export.
+// parseCodeLine is textproto's, which it does not export, but for a line
+// of the code alone. Sluice change: that is a whole last line (RFC 5321
+// §4.2: Reply-code [ SP textstring ] CRLF, the text is optional), which
+// textproto refused as a "short response": a bare "250" to the final dot
+// was taken for a lost connection, and the message sent again at every
+// retry. Postfix's smtp_chat_resp takes it.
 func parseCodeLine(line string, expectCode int) (code int, continued bool, message string, err error) {
-	if len(line) < 4 || line[3] != ' ' && line[3] != '-' {
+	if len(line) < 3 || len(line) > 3 && line[3] != ' ' && line[3] != '-' {
 		return 0, false, "", textproto.ProtocolError(fmt.Sprintf("short response: %q", line))
 	}
-	continued = line[3] == '-'
+	continued = len(line) > 3 && line[3] == '-'
 	code, err = strconv.Atoi(line[0:3])
 	if err != nil || code < 100 {
 		return 0, false, "", textproto.ProtocolError(fmt.Sprintf("invalid response code: %q", line))
 	}
-	message = line[4:]
+	if len(line) > 3 {
+		message = line[4:]
+	}
 	if unexpectedCode(code, expectCode) {
 		err = &textproto.Error{Code: code, Msg: message}
 	}

@@ -92,3 +92,18 @@ func TestReadResponseLastLineOtherCode(t *testing.T) {
 		t.Fatalf("550- then 250: %d %q %v", code, msg, err)
 	}
 }
+
+// A line of the code alone is a whole reply (RFC 5321 §4.2: the text is
+// optional), last line of a multi-line one too. Sluice change: textproto
+// refused it as a short response.
+func TestReadResponseCodeAlone(t *testing.T) {
+	r := textproto.NewReader(bufio.NewReader(strings.NewReader("250\r\n250-first\r\n250\r\n354\r\n")))
+	for _, want := range []struct {
+		code int
+		msg  string
+	}{{250, ""}, {250, "first\n"}, {354, ""}} {
+		if code, msg, err := readResponse(r, want.code); code != want.code || msg != want.msg || err != nil {
+			t.Fatalf("%d %q %v, want %d %q", code, msg, err, want.code, want.msg)
+		}
+	}
+}
