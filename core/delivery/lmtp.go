@@ -33,7 +33,7 @@ func (a *Agent) closeLMTP(s *session, w *smtp.DataCommand, accepted []*envelope.
 		addr := sent[r.Addr]
 		switch {
 		case resp[addr] != nil:
-			res.rcpts[r.Addr] = delivered(acceptedText(resp[addr].StatusText)).viaHop(dsn).finalDelivery()
+			res.rcpts[r.Addr] = delivered(acceptedText(resp[addr].Code, resp[addr].StatusText)).viaHop(dsn).finalDelivery()
 		case perRcpt[addr] != nil:
 			res.rcpts[r.Addr] = outcomeOf(perRcpt[addr])
 		default:

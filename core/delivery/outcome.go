@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -220,10 +221,10 @@ func printableReply(s string) string {
 	return b.String()
 }
 
-// acceptedText is replyText for the text of a 250 a server gave to the
-// data, kept as the recipient's reply.
-func acceptedText(status string) string {
-	return replyText(&smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCodeNotSet, Message: status})
+// acceptedText is replyText for the 2xx (250 when code is 0) a server
+// gave to the data, kept as the recipient's reply.
+func acceptedText(code int, status string) string {
+	return replyText(&smtp.SMTPError{Code: cmp.Or(code, 250), EnhancedCode: smtp.EnhancedCodeNotSet, Message: status})
 }
 
 // maxReplyText is the most of a server reply's text kept (Postfix keeps

@@ -203,7 +203,7 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	// RFC 3461 §5.2.2: past a hop without DSN, a SUCCESS request is
 	// answered here with a "relayed" report.
 	dsn, _ := c.Extension("DSN")
-	set(delivered(acceptedText(resp.StatusText)).viaHop(dsn), accepted)
+	set(delivered(acceptedText(resp.Code, resp.StatusText)).viaHop(dsn), accepted)
 	// RFC 5321 §4.1.1.4: the reply to the final dot completes the
 	// transaction and clears the server's state, so the session is pooled
 	// without an RSET round trip. A server that drops it meanwhile shows at

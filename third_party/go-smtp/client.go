@@ -762,6 +762,13 @@ func (cmd *DataCommand) Close() error {
 	return err
 }
 
+// dot2xxCode is the reply expected to the final dot: any 2xx (RFC 5321
+// §4.2.1, "Positive Completion"), as Postfix's smtp client takes it
+// (code / 100 == 2). Sluice change: v0.25.1 wanted 250 exactly, so a
+// server that took the message with another 2xx had it refused, and the
+// sender sent it again, to another MX and at each retry.
+const dot2xxCode = 2
+
 // CloseWithResponse is equivalent to Close, but also returns the server
 // response. It cannot be called when the LMTP protocol is used.
 //
@@ -778,13 +785,14 @@ func (cmd *DataCommand) CloseWithResponse() (*DataResponse, error) {
 	cmd.client.conn.SetDeadline(time.Now().Add(cmd.client.SubmissionTimeout))
 	defer cmd.client.conn.SetDeadline(time.Time{})
 
-	_, msg, err := cmd.client.readResponse(250)
+	// Sluice change: any 2xx, not 250 alone (see dot2xxCode).
+	code, msg, err := cmd.client.readResponse(dot2xxCode)
 	if err != nil {
 		cmd.closeErr = err
 		return nil, err
 	}
 
-	return &DataResponse{StatusText: msg}, nil
+	return &DataResponse{Code: code, StatusText: msg}, nil
 }
 
 // CloseWithLMTPResponse is equivalent to Close, but also returns per-recipient
@@ -807,7 +815,7 @@ func (cmd *DataCommand) CloseWithLMTPResponse() (map[string]*DataResponse, error
 	lmtpErr := make(LMTPDataError, len(cmd.client.rcpts))
 	for i := 0; i < len(cmd.client.rcpts); i++ {
 		rcpt := cmd.client.rcpts[i]
-		_, msg, err := cmd.client.readResponse(250)
+		code, msg, err := cmd.client.readResponse(dot2xxCode)
 		if err != nil {
 			if smtpErr, ok := err.(*SMTPError); ok {
 				lmtpErr[rcpt] = smtpErr
@@ -818,7 +826,7 @@ func (cmd *DataCommand) CloseWithLMTPResponse() (map[string]*DataResponse, error
 				return resp, err
 			}
 		} else {
-			resp[rcpt] = &DataResponse{StatusText: msg}
+			resp[rcpt] = &DataResponse{Code: code, StatusText: msg}
 		}
 	}
 
@@ -845,6 +853,9 @@ func (cmd *DataCommand) close() error {
 // DataResponse is the response returned by a DATA command. See
 // DataCommand.CloseWithResponse.
 type DataResponse struct {
+	// Code is the reply's code, a 2xx. Sluice change: new, since any
+	// 2xx is taken (dot2xxCode).
+	Code int
 	// StatusText is the status text returned by the server. It may contain
 	// tracking information.
 	StatusText string

@@ -1058,7 +1058,7 @@ Goodbye.`
 	}
 
 	wantResp := map[string]*DataResponse{
-		"golang-nuts@googlegroups.com": {StatusText: "This recipient is fine"},
+		"golang-nuts@googlegroups.com": {Code: 250, StatusText: "This recipient is fine"},
 	}
 
 	if !reflect.DeepEqual(resp, wantResp) {
@@ -1125,7 +1125,7 @@ func TestLMTPDataTwoMessages(t *testing.T) {
 			t.Fatalf("CloseWithLMTPResponse failed: %s", err)
 		}
 
-		wantResp := map[string]*DataResponse{rcpt: {StatusText: statusText}}
+		wantResp := map[string]*DataResponse{rcpt: {Code: 250, StatusText: statusText}}
 		if !reflect.DeepEqual(resp, wantResp) {
 			t.Fatalf("resp = %v, want %v", resp, wantResp)
 		}
