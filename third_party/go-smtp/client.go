@@ -251,7 +251,13 @@ func (c *Client) Hello(localName string) error {
 }
 
 func (c *Client) readResponse(expectCode int) (int, string, error) {
-	code, msg, err := readResponse(&c.text.Reader, expectCode)
+	return c.readResponseWithin(expectCode, maxResponseBytes)
+}
+
+// readResponseWithin is readResponse ending a reply longer than budget
+// bytes with ErrResponseTooLong.
+func (c *Client) readResponseWithin(expectCode, budget int) (int, string, error) {
+	code, msg, err := readResponseWithin(&c.text.Reader, expectCode, budget)
 	if protoErr, ok := err.(*textproto.Error); ok {
 		err = toSMTPErr(protoErr)
 	}
@@ -288,7 +294,20 @@ const maxReplyLine = 2048
 // maxReplyLine bytes of each line and maxResponseText bytes of the text:
 // the rest is read and dropped, up to maxResponseBytes in all.
 func readResponse(r *textproto.Reader, expectCode int) (int, string, error) {
-	line, total, err := readReplyLine(r.R, maxResponseBytes)
+	return readResponseWithin(r, expectCode, maxResponseBytes)
+}
+
+// dotResponseBytes is the budget of the reply to the final dot: none but
+// the timeout. Sluice change: at maxResponseBytes a 250 longer than that
+// ended as an error, after the server had the message, which was then
+// sent again at every retry; Postfix reads a reply to its end, keeping
+// line_length_limit of it, however long it runs.
+const dotResponseBytes = int(^uint(0) >> 1)
+
+// readResponseWithin is readResponse with a budget of bytes in place of
+// maxResponseBytes.
+func readResponseWithin(r *textproto.Reader, expectCode, budget int) (int, string, error) {
+	line, total, err := readReplyLine(r.R, budget)
 	if err != nil {
 		return 0, "", err
 	}
@@ -297,7 +316,7 @@ func readResponse(r *textproto.Reader, expectCode int) (int, string, error) {
 	var b strings.Builder
 	b.WriteString(first)
 	for continued {
-		line, n, rerr := readReplyLine(r.R, maxResponseBytes-total)
+		line, n, rerr := readReplyLine(r.R, budget-total)
 		if rerr != nil {
 			return 0, "", rerr
 		}
@@ -786,7 +805,7 @@ func (cmd *DataCommand) CloseWithResponse() (*DataResponse, error) {
 	defer cmd.client.conn.SetDeadline(time.Time{})
 
 	// Sluice change: any 2xx, not 250 alone (see dot2xxCode).
-	code, msg, err := cmd.client.readResponse(dot2xxCode)
+	code, msg, err := cmd.client.readResponseWithin(dot2xxCode, dotResponseBytes)
 	if err != nil {
 		cmd.closeErr = err
 		return nil, err
@@ -815,7 +834,7 @@ func (cmd *DataCommand) CloseWithLMTPResponse() (map[string]*DataResponse, error
 	lmtpErr := make(LMTPDataError, len(cmd.client.rcpts))
 	for i := 0; i < len(cmd.client.rcpts); i++ {
 		rcpt := cmd.client.rcpts[i]
-		code, msg, err := cmd.client.readResponse(dot2xxCode)
+		code, msg, err := cmd.client.readResponseWithin(dot2xxCode, dotResponseBytes)
 		if err != nil {
 			if smtpErr, ok := err.(*SMTPError); ok {
 				lmtpErr[rcpt] = smtpErr

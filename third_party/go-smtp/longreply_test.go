@@ -107,3 +107,15 @@ func TestReadResponseCodeAlone(t *testing.T) {
 		}
 	}
 }
+
+// The reply to the final dot has no budget but the timeout: a 250 of
+// 200 KiB is read to its end, its text bounded as any reply's. Sluice
+// change: it ended as ErrResponseTooLong after the server had the
+// message.
+func TestDotResponseUnbounded(t *testing.T) {
+	long := strings.Repeat("250-"+strings.Repeat("q", 76)+"\r\n", 2560) + "250 2.0.0 queued\r\n"
+	code, msg, err := readResponseWithin(textproto.NewReader(bufio.NewReader(strings.NewReader(long))), dot2xxCode, dotResponseBytes)
+	if err != nil || code != 250 || len(msg) > maxResponseText {
+		t.Fatalf("200 KiB: %d, %d bytes of text, %v", code, len(msg), err)
+	}
+}
