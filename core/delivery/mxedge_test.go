@@ -77,6 +77,9 @@ func (s *scripted) serve(c net.Conn, greet string, answer func(string) string) {
 		case rep == "":
 			rep = "250 ok"
 		}
+		if strings.ToUpper(line) == "DATA" && strings.HasPrefix(rep, "3") {
+			inData = true // any 3xx (a 350) lets the data come
+		}
 		if r, ok := strings.CutSuffix(rep, "\r\ndrop"); ok {
 			say(r)
 			return

@@ -601,7 +601,8 @@ func (c *Client) Mail(from string, opts *MailOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := c.cmd(250, "%s", line); err != nil {
+	// Sluice change: any 2xx, as Postfix (see mailCode).
+	if _, _, err := c.cmd(mailCode, "%s", line); err != nil {
 		return err
 	}
 
@@ -682,7 +683,7 @@ func (c *Client) Rcpt(to string, opts *RcptOptions) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := c.cmd(25, "%s", line); err != nil {
+	if _, _, err := c.cmd(rcptCode, "%s", line); err != nil {
 		return err
 	}
 	c.rcpts = append(c.rcpts, to)
@@ -780,6 +781,18 @@ func (cmd *DataCommand) Close() error {
 	}
 	return err
 }
+
+// The replies expected to MAIL, RCPT and DATA: any 2xx, 2xx and 3xx
+// (RFC 5321 §4.2.1: the first digit says it all), as Postfix's smtp client
+// judges them (code / 100). Sluice change: v0.25.1 wanted 250, 25x and
+// 354, so a server that took the sender with a 251, a recipient with a
+// 200 or DATA with a 350 had its mail deferred at every retry until it
+// expired.
+const (
+	mailCode = 2
+	rcptCode = 2
+	dataCode = 3
+)
 
 // dot2xxCode is the reply expected to the final dot: any 2xx (RFC 5321
 // §4.2.1, "Positive Completion"), as Postfix's smtp client takes it
@@ -906,7 +919,7 @@ func (lmtpErr LMTPDataError) Unwrap() []error {
 // close the writer before calling any more methods on c. A call to
 // Data must be preceded by one or more calls to Rcpt.
 func (c *Client) Data() (*DataCommand, error) {
-	_, _, err := c.cmd(354, "DATA")
+	_, _, err := c.cmd(dataCode, "DATA")
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func (c *Client) SendEnvelope(from string, opts *MailOptions, to []string, rcptO
 		}
 		return err
 	}
-	if rep.Mail = read(250); rep.Mail == nil {
+	if rep.Mail = read(mailCode); rep.Mail == nil {
 		c.rcpts = nil
 	}
 	accepted := 0
@@ -107,12 +107,12 @@ func (c *Client) SendEnvelope(from string, opts *MailOptions, to []string, rcptO
 		if !sent[i] {
 			continue
 		}
-		if rep.Rcpt[i] = read(25); rep.Rcpt[i] == nil && rep.Mail == nil {
+		if rep.Rcpt[i] = read(rcptCode); rep.Rcpt[i] == nil && rep.Mail == nil {
 			c.rcpts = append(c.rcpts, addr)
 			accepted++
 		}
 	}
-	if rep.Data = read(354); rep.Data != nil {
+	if rep.Data = read(dataCode); rep.Data != nil {
 		return nil, rep
 	}
 	if rep.Mail != nil || accepted == 0 {

@@ -51,3 +51,33 @@ func TestDataAny2xx(t *testing.T) {
 		}
 	}
 }
+
+// MAIL, RCPT and DATA are judged by their reply's class: 2xx, 2xx and
+// 3xx. Sluice change: v0.25.1 wanted 250, 25x and 354.
+func TestTransactionReplyClasses(t *testing.T) {
+	replies := "220 hi\r\n250 hi\r\n251 sender ok\r\n200 rcpt ok\r\n350 go\r\n250 queued\r\n"
+	var wrote bytes.Buffer
+	c := NewClient(faker{ReadWriter: struct {
+		io.Reader
+		io.Writer
+	}{strings.NewReader(replies), &wrote}})
+	if err := c.Hello("client.test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail("a@b.test", nil); err != nil {
+		t.Fatal("MAIL:", err)
+	}
+	if err := c.Rcpt("x@y.test", nil); err != nil {
+		t.Fatal("RCPT:", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal("DATA:", err)
+	}
+	if _, err := io.WriteString(w, "Subject: x\r\n\r\nbody\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal("dot:", err)
+	}
+}
