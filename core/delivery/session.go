@@ -130,16 +130,7 @@ func (a *Agent) connect(ctx context.Context, h hop, addr, key string) (*session,
 	s, err := a.dial(ctx, h, addr, true)
 	var tf *tlsFailed
 	if errors.As(err, &tf) && h.tls.fallback() {
-		a.log.Info("delivery: STARTTLS failed, retrying in plaintext", "host", h.host, "addr", addr, "err", tf.err)
-		h.tls.trace.handshakeFailed(h.host)
-		switch {
-		case h.tls.ignored:
-			a.log.Warn("delivery: TLS policy "+tlsRequiredNoLog+": STARTTLS failed; delivering in plaintext",
-				"domain", h.tls.domain, "host", h.host, "err", tf.err)
-		case h.tls.report:
-			a.log.Warn("delivery: MTA-STS testing: STARTTLS failed, enforce mode would defer; delivering in plaintext",
-				"domain", h.tls.domain, "host", h.host, "err", tf.err)
-		}
+		a.plaintextAfter(h, addr, tf.err, "retrying in plaintext")
 		s, err = a.dial(ctx, h, addr, false)
 	}
 	if err != nil {
@@ -148,6 +139,22 @@ func (a *Agent) connect(ctx context.Context, h hop, addr, key string) (*session,
 	s.addr = key
 	s.rcptMax, s.mailMax = serverLimits(s.client)
 	return s, nil
+}
+
+// plaintextAfter logs a STARTTLS that failed (err) under a policy that
+// lets the session go on in plaintext, how is how it goes on, and notes it
+// in the attempt's trace.
+func (a *Agent) plaintextAfter(h hop, addr string, err error, how string) {
+	a.log.Info("delivery: STARTTLS failed, "+how, "host", h.host, "addr", addr, "err", err)
+	h.tls.trace.handshakeFailed(h.host)
+	switch {
+	case h.tls.ignored:
+		a.log.Warn("delivery: TLS policy "+tlsRequiredNoLog+": STARTTLS failed; delivering in plaintext",
+			"domain", h.tls.domain, "host", h.host, "err", err)
+	case h.tls.report:
+		a.log.Warn("delivery: MTA-STS testing: STARTTLS failed, enforce mode would defer; delivering in plaintext",
+			"domain", h.tls.domain, "host", h.host, "err", err)
+	}
 }
 
 func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*session, error) {
@@ -217,6 +224,21 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 	tc, err := a.startTLS(ctx, conn, cfg)
 	if ctx.Err() == nil {
 		rc.handshake(err) // not a stop's cancellation
+	}
+	if te := (*textproto.Error)(nil); errors.As(err, &te) && te.Code != 421 && h.tls.fallback() && ctx.Err() == nil {
+		// STARTTLS refused with a reply (454 "TLS not available"): the
+		// session is as it was before the command (RFC 3207 §4), and
+		// goes on in plaintext on this connection, as Postfix's does,
+		// rather than closed without QUIT and dialled again. A 421
+		// closes it (RFC 5321 §3.8): a new connection, as after a
+		// failed handshake.
+		_ = conn.SetDeadline(time.Time{}) // startTLS's, for the reply
+		a.plaintextAfter(h, addr, err, "going on in plaintext")
+		if err := a.auth(s, h); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		return s, nil
 	}
 	if err != nil {
 		_ = conn.Close()
