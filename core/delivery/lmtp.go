@@ -3,6 +3,7 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/emersion/go-smtp"
 
@@ -66,6 +67,18 @@ func lostAfterDot(host string, err error) error {
 	}
 	if _, ok := isReply(err); ok {
 		return err
+	}
+	return noReplyAfterDot(host, err)
+}
+
+// noReplyAfterDot is err, the failure to read the reply to the final dot,
+// named as Postfix names it: the server may have the message. A reply
+// that never came within the timeout is told from a lost connection, as
+// for the body (Postfix: "conversation with HOST timed out while sending
+// end of data"); it was "lost connection" either way.
+func noReplyAfterDot(host string, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("conversation with %s timed out after end of data, the message may be delivered more than once: %w", host, err)
 	}
 	return fmt.Errorf("lost connection with %s after end of data, the message may be delivered more than once: %w", host, err)
 }

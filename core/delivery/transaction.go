@@ -183,7 +183,7 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 			// The server may have taken the message before the line went
 			// (RFC 1047): say so, as Postfix does, since the retry may
 			// deliver it twice.
-			err = fmt.Errorf("lost connection with %s after end of data, the message may be delivered more than once: %w", s.host, err)
+			err = noReplyAfterDot(s.host, err)
 		}
 		// RFC 5321 §4.1.1.4: the reply to the final dot covers every
 		// recipient accepted at RCPT.
