@@ -354,8 +354,9 @@ func readResponseWithin(r *textproto.Reader, expectCode, budget int) (int, strin
 
 // readReplyLine reads a line from r and returns at most maxReplyLine bytes
 // of it, without its line end, and n, the bytes read; a line longer than
-// budget is ErrResponseTooLong. As textproto's ReadLine, a last line cut
-// by the end of the input is returned as a line.
+// budget is ErrResponseTooLong. As textproto's ReadLine (bufio's), a
+// line cut by a read error (the end of the input, a timeout) is returned
+// as a line; the error comes with the next read.
 func readReplyLine(r *bufio.Reader, budget int) (line string, n int, err error) {
 	var b []byte
 	for {
@@ -373,7 +374,7 @@ func readReplyLine(r *bufio.Reader, budget int) (line string, n int, err error) 
 		if err == bufio.ErrBufferFull {
 			continue
 		}
-		if err != nil && (err != io.EOF || n == 0) {
+		if err != nil && n == 0 {
 			return "", n, err
 		}
 		break

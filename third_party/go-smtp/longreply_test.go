@@ -3,6 +3,7 @@ package smtp
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/textproto"
 	"strings"
@@ -117,5 +118,17 @@ func TestDotResponseUnbounded(t *testing.T) {
 	code, msg, err := readResponseWithin(textproto.NewReader(bufio.NewReader(strings.NewReader(long))), dot2xxCode, dotResponseBytes)
 	if err != nil || code != 250 || len(msg) > maxResponseText {
 		t.Fatalf("200 KiB: %d, %d bytes of text, %v", code, len(msg), err)
+	}
+}
+
+// As with textproto's ReadLine, a last line cut by the end of the input
+// is still read as a line, and the end comes with the next read.
+func TestReadResponseCutLine(t *testing.T) {
+	r := textproto.NewReader(bufio.NewReader(strings.NewReader("250 ok")))
+	if code, msg, err := readResponse(r, 250); code != 250 || msg != "ok" || err != nil {
+		t.Fatalf("%d %q %v", code, msg, err)
+	}
+	if _, _, err := readResponse(r, 250); err != io.EOF {
+		t.Fatalf("next read: %v, want EOF", err)
 	}
 }
