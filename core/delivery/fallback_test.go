@@ -130,8 +130,17 @@ func TestFallbackRelayNotFor5xx(t *testing.T) {
 			t.Errorf("%+v, want delivered once", r)
 		}
 	}
-	if n := len(mx.messages()) + len(fb.messages()); n != 2 {
-		t.Errorf("%d messages sent, want 2", n)
+	// The report on no@dest.test (null sender, to origin.test, which only
+	// the fallback reaches) may reach the fallback relay meanwhile: only
+	// the message's own copies are counted.
+	n := 0
+	for _, m := range append(mx.messages(), fb.messages()...) {
+		if m.from == "s@origin.test" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d copies of the message sent, want 2", n)
 	}
 }
 
