@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // ASCII returns name as DNS holds it. A label with non-ASCII characters
@@ -37,12 +39,12 @@ func ALabels(domain string) (string, error) { return aLabels(domain, true) }
 // aLabels converts each label of name that is not ASCII to its A-label; a
 // label that does not convert fails the whole when strict, else is kept.
 func aLabels(name string, strict bool) (string, error) {
-	if isASCII(name) {
+	if envelope.IsASCII(name) {
 		return name, nil
 	}
 	labels := strings.Split(name, ".")
 	for i, l := range labels {
-		if isASCII(l) {
+		if envelope.IsASCII(l) {
 			continue
 		}
 		a, err := idna.Lookup.ToASCII(l)
@@ -54,13 +56,4 @@ func aLabels(name string, strict bool) (string, error) {
 		}
 	}
 	return strings.Join(labels, "."), nil
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-mta/sluice/core/envelope"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -171,7 +172,7 @@ func (r *rule) replacement(subject, raw string, m []int) replacement {
 		}
 		return c
 	}, v)
-	if isASCII(raw) {
+	if envelope.IsASCII(raw) {
 		v = encodeWords(v)
 	}
 	return replacement{name: r.replaceName, value: foldValue(r.replaceName, v)}
@@ -185,7 +186,7 @@ func isWSP(c byte) bool { return c == ' ' || c == '\t' }
 // 2047 §6.2: white space between encoded words is not text), and leaves
 // ASCII words and the space around them as written.
 func encodeWords(v string) string {
-	if isASCII(v) {
+	if envelope.IsASCII(v) {
 		return v
 	}
 	var b strings.Builder
@@ -196,7 +197,7 @@ func encodeWords(v string) string {
 		for j < len(v) && !isWSP(v[j]) {
 			j++
 		}
-		if j > i && !isASCII(v[i:j]) {
+		if j > i && !envelope.IsASCII(v[i:j]) {
 			if run < 0 {
 				run = i
 			}
@@ -256,15 +257,6 @@ func foldValue(name, v string) string {
 		i = k
 	}
 	return b.String()
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
 }
 
 // pendingReplace is a field a replace rule matched, before the rule's

@@ -223,8 +223,6 @@ func (p *Plugin) masquerade(addr string) string {
 	return addr
 }
 
-// isASCII reports whether s has no byte outside ASCII.
-
 // rewriteSender returns addr as sender_canonical, then masquerade_domains
 // (with envelope_sender in masquerade_classes) rewrite it, as Postfix's
 // cleanup does an envelope sender.
