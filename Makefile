@@ -73,7 +73,9 @@ interop-deps:
 
 ## bench: every issue-9 scenario, Sluice vs a loopback Postfix, in one run
 ## (scripts/bench.sh; its header lists the scenarios and the BENCH_* knobs),
-## after the Go benchmarks of the queue and of 0/1/3/5 plugin stages: the
+## after the Go benchmarks of the queue, of a plugin call's floor (a bare
+## pipe round trip between two processes, and one SDK call) and of 0/1/3/5
+## plugin stages: the
 ## million-message queue group ends bench.sh, and no throughput run should
 ## start while the disk is still writing that queue back
 ## (installs postfix and opendkim when missing)
@@ -83,6 +85,7 @@ bench: build
 	$(GO) build -o $(BIN)/smtpload ./internal/cmd/smtpload
 	$(GO) build -o $(BIN)/dnsstub ./internal/cmd/dnsstub
 	$(GO) test -run '^$$' -bench . -benchtime 2000x ./core/queue/
+	$(GO) test -run '^$$' -bench 'PipeRoundTrip|ProcessCall' -benchtime 5000x ./sdk
 	timeout -k 10 300 $(GO) test -run '^$$' -bench PipelineStages -benchtime 2000x ./core/daemon | scripts/bench/stages-summary.sh
 	scripts/bench.sh
 

@@ -57,6 +57,9 @@ func TestMain(m *testing.M) {
 	case "hang":
 		sdk.Serve(&hangPlugin{entered: os.NewFile(3, "entered")})
 		os.Exit(0)
+	case "echo":
+		echoPipes() // bench_test.go
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

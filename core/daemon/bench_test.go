@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +23,11 @@ import (
 //
 // "stages=5-delay" is 5 stages with delay_reject = true: each stage gets
 // the mail hook with the rcpt hook, in one round trip.
+//
+// The e2e runs also report, on Linux, the CPU per message of the test
+// process (client, sluice and sink alike) and its plugin processes, user
+// and system, and the plugin calls per message, from which
+// scripts/bench/stages-summary.sh works out what one call costs.
 func BenchmarkPipelineStages(b *testing.B) {
 	noop := testlib.Build(b, "./examples/noop")
 	for _, run := range []struct {
@@ -67,6 +74,8 @@ func BenchmarkPipelineStages(b *testing.B) {
 			const sessions = 20
 			b.ResetTimer()
 			start := time.Now()
+			cpu0, cpuOK := treeCPU()
+			calls0 := stageCalls(d)
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			next := 0
@@ -94,10 +103,73 @@ func BenchmarkPipelineStages(b *testing.B) {
 			wg.Wait()
 			sink.WaitN(b, warmUpMessages+b.N, 5*time.Minute)
 			el := time.Since(start)
+			cpu1, cpuOK1 := treeCPU()
+			calls := stageCalls(d) - calls0
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/el.Seconds(), "msg/s")
+			if cpuOK && cpuOK1 {
+				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/float64(b.N), "cpu-ms/msg")
+			}
+			b.ReportMetric(float64(calls)/float64(b.N), "calls/msg")
 		})
 	}
+}
+
+// stageCalls is the calls every stage of d's pipeline has answered.
+func stageCalls(d *Daemon) int64 {
+	var n int64
+	for _, st := range d.pipe().Status() {
+		n += st.Calls
+	}
+	return n
+}
+
+// treeCPU is the CPU time this process and its children (the plugin
+// processes) have used, user and system, from /proc; false where there
+// is no /proc.
+func treeCPU() (time.Duration, bool) {
+	total, ok := procCPU("self")
+	if !ok {
+		return 0, false
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, false
+	}
+	for _, t := range tasks {
+		kids, err := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+		if err != nil {
+			return 0, false
+		}
+		for _, pid := range strings.Fields(string(kids)) {
+			if c, ok := procCPU(pid); ok { // one that just exited is gone
+				total += c
+			}
+		}
+	}
+	return total, true
+}
+
+// procCPU is process pid's user and system time from /proc/PID/stat.
+func procCPU(pid string) (time.Duration, bool) {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command's closing parenthesis: utime and
+	// stime are the 12th and 13th, in ticks of USER_HZ, which is 100 on
+	// every Linux architecture Go supports.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, false
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond, true
 }
 
 func benchDaemon(b *testing.B, sink *testlib.Sink, stages string) *Daemon {
