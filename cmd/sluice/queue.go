@@ -37,9 +37,22 @@ const queueUsage = `usage: sluice queue list|show ID|cat ID|retry ID...|hold ID.
         '<>' is the null sender, '@example.org>' a domain)
   manage the queue of the running daemon through its admin API`
 
+// adminTimeout, when set, replaces the admin client's usual time limit
+// on a call (a test's, to show a call that outlasts it in seconds).
+var adminTimeout time.Duration
+
 // adminClient finds the daemon: --admin URL, else the admin.listen of
 // -c FILE or of clientConfig's file, else the embedded default's.
 func adminClient(cfgPath, url string) (*admin.Client, error) {
+	c, err := findAdmin(cfgPath, url)
+	if err == nil && adminTimeout > 0 {
+		c.HTTP.Timeout = adminTimeout
+	}
+	return c, err
+}
+
+// findAdmin is adminClient's search.
+func findAdmin(cfgPath, url string) (*admin.Client, error) {
 	token := os.Getenv("SLUICE_ADMIN_TOKEN")
 	if url != "" {
 		if err := checkAdminURL(url); err != nil {
