@@ -1,13 +1,12 @@
 package sdk_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"github.com/sluice-mta/sluice/internal/testlib"
 	"github.com/sluice-mta/sluice/sdk"
 )
 
@@ -237,10 +237,7 @@ func echoPipes() {
 	var wg sync.WaitGroup
 	for fd := uintptr(3); ; fd += 2 {
 		r, w := os.NewFile(fd, "in"), os.NewFile(fd+1, "out")
-		if r == nil || w == nil {
-			break
-		}
-		if _, err := r.Stat(); err != nil {
+		if _, err := r.Stat(); err != nil { // past the last pair
 			break
 		}
 		wg.Go(func() { _, _ = io.Copy(w, r) })
@@ -251,22 +248,12 @@ func echoPipes() {
 // processCPU is the user and system CPU process pid (0: this one) has
 // used, from /proc (Linux); 0 where there is none.
 func processCPU(b *testing.B, pid int) time.Duration {
-	path := "/proc/self/stat"
-	if pid != 0 {
-		path = "/proc/" + strconv.Itoa(pid) + "/stat"
-	}
-	st, err := os.ReadFile(path)
-	if err != nil {
+	d, err := testlib.ProcessCPU(pid)
+	if _, unread := err.(*fs.PathError); unread {
 		return 0
 	}
-	// The fields after the command's closing parenthesis: utime and
-	// stime are the 12th and 13th, in clock ticks (100 a second).
-	_, rest, _ := bytes.Cut(st, []byte(") "))
-	f := strings.Fields(string(rest))
-	if len(f) < 13 {
-		b.Fatalf("%s: %q", path, st)
+	if err != nil {
+		b.Fatal(err)
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+stime) * 10 * time.Millisecond
+	return d
 }

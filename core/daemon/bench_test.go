@@ -128,8 +128,8 @@ func stageCalls(d *Daemon) int64 {
 // processes) have used, user and system, from /proc; false where there
 // is no /proc.
 func treeCPU() (time.Duration, bool) {
-	total, ok := procCPU("self")
-	if !ok {
+	total, err := testlib.ProcessCPU(0)
+	if err != nil {
 		return 0, false
 	}
 	tasks, err := os.ReadDir("/proc/self/task")
@@ -142,34 +142,13 @@ func treeCPU() (time.Duration, bool) {
 			return 0, false
 		}
 		for _, pid := range strings.Fields(string(kids)) {
-			if c, ok := procCPU(pid); ok { // one that just exited is gone
+			n, _ := strconv.Atoi(pid)
+			if c, err := testlib.ProcessCPU(n); err == nil { // one that just exited is gone
 				total += c
 			}
 		}
 	}
 	return total, true
-}
-
-// procCPU is process pid's user and system time from /proc/PID/stat.
-func procCPU(pid string) (time.Duration, bool) {
-	b, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// The fields after the command's closing parenthesis: utime and
-	// stime are the 12th and 13th, in ticks of USER_HZ, which is 100 on
-	// every Linux architecture Go supports.
-	_, rest, _ := strings.Cut(string(b), ") ")
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0, false
-	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return time.Duration(ut+st) * 10 * time.Millisecond, true
 }
 
 func benchDaemon(b *testing.B, sink *testlib.Sink, stages string) *Daemon {

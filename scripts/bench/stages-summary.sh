@@ -8,11 +8,12 @@
 # count: e2e msg/s (20 sessions, accepted and delivered to a sink), p99 of
 # final dot -> 250 at one session with what it adds per stage over the
 # 0-stage run (issue 3's target: at most 0.25 ms), and e2e as a percentage
-# of the 0-stage run; where the benchmark reported them (Linux), the CPU per message of
-# the test process and its plugins, the plugin calls per message, and the
-# CPU one call adds over the 0-stage run. A last line says what a call may
-# cost for the stages to keep 70% of the 0-stage rate while the CPU is
-# what limits it (issue 3's target), next to what it costs. Exits 1 when go test did not end with "ok", reported a FAIL, or a
+# of the 0-stage run; where the benchmark reported them (Linux), the CPU per
+# message of the test process and its plugins, the plugin calls per
+# message, and the CPU one call adds over the 0-stage run. A last line says
+# what a call may cost for the stages to keep 70% of the 0-stage rate while
+# the CPU is what limits it (issue 3's target), next to what it costs.
+# Exits 1 when go test did not end with "ok", reported a FAIL, or a
 # stage count lacks a number: sh has no pipefail, so this is what makes the
 # pipeline fail when go test does. (go test's -timeout does not cover
 # benchmarks: the Makefile wraps it in timeout(1).)
