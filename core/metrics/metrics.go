@@ -290,7 +290,7 @@ const (
 	CloseBareNewline     CloseReason = "bare_newline"      // a bare LF refused with bare_newline_reject_code 521
 	CloseProxy           CloseReason = "proxy"             // a PROXY header refused (not a proxy's health check)
 	CloseTLS             CloseReason = "tls"               // a failed TLS handshake, implicit or after STARTTLS
-	CloseProtocol        CloseReason = "protocol"          // a command line over max_line_length, BDAT without a valid size
+	CloseProtocol        CloseReason = "protocol"          // a command line over max_line_length, BDAT without a valid size, a non-SMTP command
 	CloseInternal        CloseReason = "internal_error"    // a panic in Sluice's session code: 421 4.0.0
 )
 

@@ -45,8 +45,9 @@ func closedWith(t *testing.T, m *metrics.Metrics, want map[string]float64) {
 // greeting), max_errors, Shutdown's 421, max_messages_per_connection,
 // max_connections, greet_pause, forbid_unauth_pipelining, a bare LF
 // refused with 521 (bare_newline_reject_code), go-smtp's own close after a
-// command line over max_line_length, a failed STARTTLS handshake, and a
-// hang-up in the error tarpit. No label holds what the client sent.
+// command line over max_line_length, a non-SMTP command (an HTTP
+// request), a failed STARTTLS handshake, and a hang-up in the error
+// tarpit. No label holds what the client sent.
 func TestConnectionsClosedByReason(t *testing.T) {
 	stageAt := func(hook string, r reply.Reply) func(*Options) {
 		return func(o *Options) { o.Policy = &hookPolicy{hook: hook, r: &r} }
@@ -175,6 +176,12 @@ func TestConnectionsClosedByReason(t *testing.T) {
 			d := h.dial()
 			d.send("NOOP " + strings.Repeat("x", 1200))
 			d.expect("500 5.5.2 Too long line, closing connection")
+			d.expectClosed()
+		}, map[string]float64{"mx protocol": 1}},
+
+		{"non-SMTP command", nil, func(t *testing.T, h *harness) {
+			d := h.dial()
+			d.cmd("GET / HTTP/1.1", "221 2.7.0 Error: I can break rules, too. Goodbye.")
 			d.expectClosed()
 		}, map[string]float64{"mx protocol": 1}},
 

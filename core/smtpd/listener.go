@@ -165,6 +165,9 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	// bare_newline = "reject": a command line ended by a bare LF is
 	// refused too, as Postfix's (barenewline.go).
 	srv.BareLFCommand = s.bareLFCommand
+	// An HTTP request or a header field sent as a command: 221 2.7.0 and
+	// a close, as Postfix's smtpd (nonsmtp.go).
+	srv.NonSMTPCommand = s.nonSMTPCommand
 	srv.ReplyCode = s.replyCode
 	srv.ReplyLines = s.replyLines
 	srv.Greeting = s.greeting

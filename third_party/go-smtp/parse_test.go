@@ -98,3 +98,32 @@ func TestParserSourceRoute(t *testing.T) {
 		}
 	}
 }
+
+// nonSMTPCommand takes Postfix's view: CONNECT, GET and POST in any case,
+// and a first word that begins with a header field's name and colon.
+func TestNonSMTPCommand(t *testing.T) {
+	for line, want := range map[string]bool{
+		"GET / HTTP/1.1":            true,
+		"post /x HTTP/1.0":          true,
+		"CONNECT mx:25 HTTP/1.1":    true,
+		"GET":                       true,
+		"Subject: hi":               true,
+		"Subject:hi":                true,
+		"X-Mailer:\tx":              true,
+		"From:<a@example.org>":      true,
+		"MAIL:":                     true,
+		"GETS /":                    false,
+		"MAIL FROM:<a@example.org>": false,
+		"RCPT TO:<b@example.org>":   false,
+		"Subject : obsolete":        false,
+		":x":                        false,
+		"\x00a:b":                   false,
+		"ü:x":                       false,
+		"":                          false,
+		"NOOP a:b":                  false,
+	} {
+		if got := nonSMTPCommand(line); got != want {
+			t.Errorf("nonSMTPCommand(%q) = %v, want %v", line, got, want)
+		}
+	}
+}

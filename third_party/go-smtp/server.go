@@ -97,6 +97,15 @@ type Server struct {
 	// (SLUICE.md).
 	BareLFCommand func(c *Conn, line string) *SMTPError
 
+	// NonSMTPCommand, when set, is asked about each command line that is
+	// no SMTP command at all (line without its line end, before it is
+	// parsed): one whose first word is CONNECT, GET or POST, an HTTP
+	// request, or a header field's name and colon ("Subject:"), a message
+	// sent as commands. A non-nil reply is written in its place and the
+	// connection closed; nil answers it as any unknown command. Added in
+	// Sluice's copy (nonsmtp.go, SLUICE.md).
+	NonSMTPCommand func(c *Conn, line string) *SMTPError
+
 	// Limits, when set, is asked at each EHLO (LHLO) for the LIMITS
 	// parameter to advertise (RFC 9422, "RCPTMAX=100 MAILMAX=10"), ""
 	// for none, in place of the RCPTMAX that MaxRecipients advertises:
@@ -280,6 +289,9 @@ func (s *Server) handleConn(c *Conn) error {
 		if err == nil {
 			if bareLF && c.refuseBareLF(line) {
 				continue // a closed connection fails the next read
+			}
+			if c.refuseNonSMTP(line) {
+				return nil
 			}
 			cmd, arg, err := parseCmd(line)
 			if err != nil {
