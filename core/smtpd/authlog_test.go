@@ -14,7 +14,7 @@ import (
 // parser, which hides little of it). The client still sees its verb.
 func TestUnknownVerbNotLogged(t *testing.T) {
 	// Base64 without '=', '+' or '/' parses as a verb; with them the
-	// line is a "Bad command", not echoed.
+	// line is no command at all, not echoed.
 	const plainPass, loginPass = "s3cret-Pa55wrd", "hunter2hunter2x"
 	h := start(t, withLimits(func(l *config.Limits) { l.MaxErrors = 2 }))
 	// Before EHLO, refusals are logged only at max_errors, and with the

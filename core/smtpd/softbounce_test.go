@@ -20,7 +20,7 @@ func TestSoftBounceReplies(t *testing.T) {
 	d := h.dial()
 	d.ehlo()
 	d.cmd("MAIL FROM:a", "401 4.5.2 Was expecting MAIL arg syntax of FROM:<address>")
-	d.cmd("FOO", "401 4.5.2 Bad command")
+	d.cmd("FOO", "400 4.5.2 Syntax errors, FOO command unrecognized")
 	d.cmd("MAIL FROM:<a@example.org> SIZE=999999", "452 4.3.4 Max message size exceeded")
 	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "454 4.7.1 Relay access denied")
@@ -33,7 +33,7 @@ func TestSoftBounceReplies(t *testing.T) {
 		t.Errorf("log lacks the turned SIZE and header refusals:\n%s", logs)
 	}
 	for _, want := range []string{
-		`reply="401 4.5.2 Bad command" soft_bounce="turned 501 5.5.2"`,
+		`reply="400 4.5.2 Syntax errors, command unrecognized" soft_bounce="turned 500 5.5.2"`,
 		`rcpt=x@elsewhere.example reply="454 4.7.1 Relay access denied (relaying to elsewhere.example from 127.0.0.1)" soft_bounce="turned 554 5.7.1"`,
 		`reply="452 4.3.4 Message header size exceeds limit (header section over max_header_size)"`,
 	} {

@@ -51,7 +51,7 @@ func TestServerNonSMTPCommand(t *testing.T) {
 	mu.Unlock()
 	_, _, rc = dialRaw(t, config)
 	rc.cmd("POST /form HTTP/1.0", "500 5.5.2 Syntax errors, POST command unrecognized")
-	rc.cmd("Host: mx.example.org", "501 5.5.2 Bad command")
+	rc.cmd("Host: mx.example.org", "500 5.5.2 Syntax error, command unrecognized")
 	rc.ehlo()
 
 	mu.Lock()

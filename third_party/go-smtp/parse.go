@@ -24,7 +24,10 @@ func cutPrefixFold(s, prefix string) (string, bool) {
 // ("STARTTLSXYZ") is an unknown command for handle, and STARTTLS keeps its
 // argument for handleStartTLS to refuse (v0.25.1 took any line beginning
 // with "STARTTLS" for STARTTLS). A line that does not begin with a verb
-// (letters, digits, hyphens: RFC 5321 §4.1.1 Keyword) is an error.
+// (letters, digits, hyphens: RFC 5321 §4.1.1 Keyword) is an error. A
+// verb shorter than four letters ("FOO", "NO") is a verb too, unknown:
+// v0.25.1 refused it as malformed, with a 501 (arguments) where RFC 5321
+// §4.2.4 has 500 for a command not recognized.
 func parseCmd(line string) (cmd string, arg string, err error) {
 	line = strings.TrimRight(line, "\r\n")
 	line = strings.TrimRight(line, " \t")
@@ -32,8 +35,8 @@ func parseCmd(line string) (cmd string, arg string, err error) {
 		return "", "", nil
 	}
 	verb, rest, _ := strings.Cut(line, " ")
-	if len(verb) < 4 {
-		return "", "", fmt.Errorf("command too short: %q", line)
+	if verb == "" {
+		return "", "", fmt.Errorf("mangled command: %q", line)
 	}
 	for i := 0; i < len(verb); i++ {
 		c := verb[i]

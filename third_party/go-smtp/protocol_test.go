@@ -488,13 +488,24 @@ func TestServerTrailingWhiteSpace(t *testing.T) {
 	rc.send("Subject: x\r\n\r\nhi\r\n.\r\n")
 	rc.expect("250 2.0.0 OK: queued")
 	rc.cmd("HELLO there", "500 5.5.2 Syntax errors, HELLO command unrecognized")
-	rc.cmd("NO", "501 5.5.2 Bad command")
-	rc.cmd("NOOP:x", "501 5.5.2 Bad command")
+	rc.cmd("NO", "500 5.5.2 Syntax errors, NO command unrecognized")
+	rc.cmd("NOOP;x", "500 5.5.2 Syntax error, command unrecognized")
 	rc.cmd("QUIT ", "221 2.0.0 Bye")
 	rc.expectClosed()
 	if len(be.anonmsgs) != 1 {
 		t.Fatalf("messages %v", be.anonmsgs)
 	}
+}
+
+// A verb shorter than four letters is an unknown command, and a line
+// that does not begin with a verb is no command: both are 500 5.5.2 (RFC
+// 5321 §4.2.4: "Syntax error, command unrecognized"), where v0.25.1
+// answered "501 5.5.2 Bad command", a syntax error in the arguments.
+func TestServerUnrecognizedCommand(t *testing.T) {
+	_, _, rc := dialRaw(t)
+	rc.cmd("foo bar", "500 5.5.2 Syntax errors, FOO command unrecognized")
+	rc.cmd(" NOOP", "500 5.5.2 Syntax error, command unrecognized")
+	rc.cmd("NO\x00OP", "500 5.5.2 Syntax error, command unrecognized")
 }
 
 // An unknown verb is echoed, but kept within a reply line's 512 octets

@@ -295,7 +295,11 @@ func (s *Server) handleConn(c *Conn) error {
 			}
 			cmd, arg, err := parseCmd(line)
 			if err != nil {
-				c.commandError(501, EnhancedCode{5, 5, 2}, "Bad command")
+				// Not even a verb: a command not recognized, 500
+				// (RFC 5321 §4.2.4), as Postfix answers any line that
+				// is no command of its (v0.25.1: 501 Bad command, a
+				// syntax error in the arguments).
+				c.commandError(500, EnhancedCode{5, 5, 2}, "Syntax error, command unrecognized")
 				continue
 			}
 
