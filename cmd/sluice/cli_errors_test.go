@@ -403,3 +403,31 @@ func TestDaemonAnswersOneClearLine(t *testing.T) {
 		}
 	}
 }
+
+// An address that answers in another protocol is reachable: the wrong
+// address, a user error (exit 1) as another web server's page is, not
+// "daemon unreachable" (exit 2, which a script may read as "restart the
+// daemon"). Sluice's SMTP listener given as --admin is the likely one; an
+// https:// URL for the plain-HTTP API, and https:// to an SMTP server, too.
+func TestAdminAddressOtherProtocol(t *testing.T) {
+	url, ids, _, _ := adminServer(t, 1)
+	sink := testlib.NewSink(t, "127.0.0.1:0")
+	https := "https://" + strings.TrimPrefix(url, "http://")
+	for _, tc := range []struct {
+		args  []string
+		where string
+	}{
+		{[]string{"queue", "list", "--admin", sink.Addr}, "http://" + sink.Addr},
+		{[]string{"queue", "cat", ids[0], "--admin", sink.Addr}, "http://" + sink.Addr},
+		{[]string{"reload", "--admin", sink.Addr}, "http://" + sink.Addr},
+		{[]string{"trace", ids[0], "--admin", https}, https},
+		{[]string{"queue", "list", "--admin", "https://" + sink.Addr}, "https://" + sink.Addr},
+	} {
+		code, _, stderr := runErr(tc.args...)
+		prefix := "sluice: admin API at " + tc.where + " answered in another protocol ("
+		suffix := "): is this Sluice's admin address?\n"
+		if code != exitUser || !strings.HasPrefix(stderr, prefix) || !strings.HasSuffix(stderr, suffix) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("sluice %q: exit %d, stderr %q\nwant exit 1, %q…%q", tc.args, code, stderr, prefix, suffix)
+		}
+	}
+}

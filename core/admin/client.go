@@ -43,7 +43,7 @@ func NewClient(base, token string) *Client {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &Client{BaseURL: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second, Transport: newTransport()}}
 }
 
 // APIError is an error answer from the daemon.
@@ -71,7 +71,7 @@ func (c *Client) do(hc *http.Client, method, path string, out any, raw *[]byte) 
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w at %s: %v", ErrUnreachable, c.where(), err)
+		return noAnswer(c.where(), err)
 	}
 	defer resp.Body.Close()
 	limit := c.MaxAnswer

@@ -40,7 +40,7 @@ func (c *Client) QueuedMessage(id string) (io.ReadCloser, error) {
 	b.pause()
 	if err != nil {
 		b.stop()
-		return nil, fmt.Errorf("%w at %s: %v", ErrUnreachable, b.where, b.cause(err))
+		return nil, noAnswer(b.where, b.cause(err))
 	}
 	b.body = resp.Body
 	if resp.StatusCode >= 300 {
