@@ -250,6 +250,18 @@ func (a *Agent) dial(ctx context.Context, h hop, addr string, tryTLS bool) (*ses
 	c = a.newClient(&resumedConn{Conn: tc, r: greeting}, false)
 	if err := c.Hello(a.host); err != nil {
 		_ = tc.Close()
+		if _, ok := isReply(err); !ok && h.tls.fallback() && ctx.Err() == nil {
+			// The TLS session failed past the handshake: under TLS 1.3
+			// a server's refusal of the client's side (a client
+			// certificate it wants, its Finished) comes as an alert on
+			// the first read, after the client's handshake returned.
+			// Opportunistic TLS tries the host again in plaintext, as
+			// after a failed handshake; Postfix does so after a TLS
+			// session's lost connection or timeout (smtp_stream_except,
+			// RETRY_AS_PLAINTEXT). A reply (a 421) is the server's
+			// answer, not TLS failing.
+			return nil, &tlsFailed{err}
+		}
 		return nil, err
 	}
 	s.client, s.tls = c, true
