@@ -179,7 +179,20 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 	}
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		if _, ok := isReply(err); !ok && ctx.Err() == nil {
+		code, replied := isReply(err)
+		if replied && (code < 400 || code >= 600) {
+			// Neither taken nor refused: RFC 5321 §4.2.1 has no 1xx,
+			// 3xx or 6xx reply to the final dot, and whether the server
+			// kept the message is as unknown as after a reply that
+			// never came. Deferred as that one is, to no other server,
+			// and the session, in a state no one knows, is not reused.
+			// It was taken for a 4xx, and the next MX got another copy.
+			o := theirs(temporary(describe(err) + " (no 2xx, 4xx or 5xx reply to the end of data: the message may be delivered more than once)"))
+			o.mayBeTaken = true
+			set(o, accepted)
+			return res
+		}
+		if !replied && ctx.Err() == nil {
 			// The server may have taken the message before the line went
 			// (RFC 1047): say so, as Postfix does, since the retry may
 			// deliver it twice.
@@ -188,12 +201,12 @@ func (a *Agent) transact(ctx context.Context, s *session, m *envelope.Message, b
 		// RFC 5321 §4.1.1.4: the reply to the final dot covers every
 		// recipient accepted at RCPT.
 		o := fail(err)
-		if _, ok := isReply(err); !ok && ctx.Err() == nil {
+		if !replied && ctx.Err() == nil {
 			o.mayBeTaken = true
 		}
 		set(o, accepted)
 		res.keep = reusable(err)
-		if _, ok := isReply(err); ok {
+		if replied {
 			// A 4xx refused the message outright; a lost connection
 			// may have delivered it, so it is never sent elsewhere.
 			res.noteSiteFail(ctx, err)
