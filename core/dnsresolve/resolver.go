@@ -109,6 +109,16 @@ func (r *Resolver) ask(ctx context.Context, name string, qtype uint16, dnssec bo
 		m.SetEdns0(ednsSize, dnssec)
 		m.AuthenticatedData = dnssec
 		resp, err := r.exchange(ctx, m, srv)
+		if err == nil && resp.Rcode == dns.RcodeFormatError && !dnssec {
+			// A server that knows no EDNS0 answers a query with an OPT
+			// record FORMERR (RFC 6891 §7): ask it again without one,
+			// as the C library's stub resolver does (glibc, after
+			// RES_F_EDNS0ERR). Every lookup through it failed. A
+			// DNSSEC query is not: a resolver without EDNS0 validates
+			// nothing.
+			m.Extra, m.Id = nil, dns.Id()
+			resp, err = r.exchange(ctx, m, srv)
+		}
 		if err != nil {
 			if cerr := expired(ctx); cerr != nil {
 				// The caller's time ran out (or it went away), not this
