@@ -32,8 +32,8 @@ var Handshake = plugin.HandshakeConfig{
 // binary prints that it is a plugin and exits with status 1.
 //
 // SIGTERM and SIGINT do not end the process: one sent to the daemon's
-// whole process group reaches its plugins too, and the core stops them
-// itself once it has drained its sessions. A process the plugin starts
+// whole cgroup (systemd's default KillMode) reaches its plugins too, and
+// the core stops them itself once it has drained its sessions. A process the plugin starts
 // can still be stopped with SIGTERM.
 //
 // Hooks are called concurrently (one goroutine per call), so p must be
@@ -67,8 +67,9 @@ func Serve(p Plugin) {
 		}
 	}
 	// The core stops its plugins itself, once it has drained its sessions
-	// through them. A SIGTERM sent to the whole process group or cgroup
-	// (systemd's default KillMode, kill -TERM -PGID) must not end a plugin
+	// through them. A SIGTERM sent to the whole cgroup (systemd's default
+	// KillMode; the core starts each plugin in a process group of its own)
+	// must not end a plugin
 	// while the core still drains: each session left would get the stage's
 	// on_error. go-plugin eats SIGINT for the same reason; an orphan still
 	// dies, as the core starts its plugins with a parent-death signal.

@@ -171,6 +171,7 @@ func (p *Process) launch() error {
 	cmd := exec.CommandContext(starting, p.opt.Command[0], p.opt.Command[1:]...)
 	cmd.Dir = p.opt.Dir
 	dieWithParent(cmd)
+	ownGroup(cmd)
 	// sdk.ClientConfig also hands the process a direct channel, the fast
 	// path for plugins that support it.
 	// go-plugin's sockets, the plugin's gRPC one and the core's broker

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 
 	"github.com/hashicorp/go-plugin/runner"
 )
@@ -21,6 +22,11 @@ type cmdRunner struct {
 	cmd            *exec.Cmd
 	stdout, stderr io.ReadCloser
 	pid            int
+
+	// mu orders Kill's killGroup before Wait's reaping of the process:
+	// once reaped, its pid (the group's id) may name another process.
+	mu      sync.Mutex
+	reaping bool
 }
 
 // newCmdRunner runs cmd with spec's environment added: spec is the
@@ -48,12 +54,27 @@ func (r *cmdRunner) Start(context.Context) error {
 	return nil
 }
 
-func (r *cmdRunner) Wait(context.Context) error { return r.cmd.Wait() }
+// Wait reaps the process. go-plugin calls it once the process's stdout and
+// stderr have closed.
+func (r *cmdRunner) Wait(context.Context) error {
+	r.mu.Lock()
+	r.reaping = true
+	r.mu.Unlock()
+	return r.cmd.Wait()
+}
 
 func (r *cmdRunner) Kill(context.Context) error {
 	if r.cmd.Process == nil {
 		return nil
 	}
+	// The whole group (see ownGroup), while its leader is unreaped: a
+	// process the plugin started that still holds its output would
+	// otherwise keep go-plugin waiting for it.
+	r.mu.Lock()
+	if !r.reaping {
+		killGroup(r.pid)
+	}
+	r.mu.Unlock()
 	// go-plugin kills a process more than once.
 	if err := r.cmd.Process.Kill(); !errors.Is(err, os.ErrProcessDone) {
 		return err

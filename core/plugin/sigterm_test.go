@@ -65,8 +65,8 @@ func startSigtermed(t *testing.T) *Process {
 	return p
 }
 
-// A SIGTERM sent to the daemon's whole process group (systemd's default
-// KillMode, kill -TERM -PGID) leaves a plugin serving: the core stops it
+// A SIGTERM sent to the daemon's whole cgroup (systemd's default
+// KillMode) leaves a plugin serving: the core stops it
 // once it has drained its sessions through it. Before, the plugin died at
 // once and the sessions still draining got the stage's on_error.
 func TestPluginOutlivesSIGTERM(t *testing.T) {
