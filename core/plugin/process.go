@@ -184,6 +184,7 @@ func (p *Process) launch() error {
 	// a RunnerFunc starts the process (cmdRunner), which records it here
 	// for kill: go-plugin's Kill removes it only once the process ran.
 	var sockDir string
+	var run *cmdRunner
 	// The environment, in order of precedence (exec keeps the last value
 	// of a key given twice): the daemon's, the stage's, go-plugin's (the
 	// socket directory among them). go-plugin is kept from adding the
@@ -194,7 +195,9 @@ func (p *Process) launch() error {
 	cfg.Cmd = nil // RunnerFunc starts it
 	cfg.RunnerFunc = func(_ hclog.Logger, spec *exec.Cmd, dir string) (runner.Runner, error) {
 		sockDir = dir
-		return newCmdRunner(cmd, spec)
+		r, err := newCmdRunner(cmd, spec)
+		run = r
+		return r, err
 	}
 	cfg.SkipHostEnv = true
 	cfg.StartTimeout = p.opt.StartTimeout
@@ -246,6 +249,11 @@ func (p *Process) launch() error {
 			// gRPC's "DeadlineExceeded desc = context deadline exceeded"
 			// does not say which deadline.
 			return fmt.Errorf("plugin did not finish starting (Configure) within %s", p.opt.StartTimeout)
+		}
+		if exit := run.exitedAlone(); exit != "" {
+			// gRPC's "Unavailable desc = error reading from server: EOF"
+			// does not say that the process is gone, nor how.
+			return fmt.Errorf("plugin exited during Configure (%s)", exit)
 		}
 		return err
 	}

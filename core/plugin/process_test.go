@@ -37,6 +37,9 @@ func TestMain(m *testing.M) {
 	case "inflate":
 		sdk.Serve(inflate{})
 		os.Exit(0)
+	case "exit-in-configure":
+		sdk.Serve(exitInConfigure{})
+		os.Exit(0)
 	case "crash-then-hang":
 		crashThenHang()
 	case "cut-off-once":

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/hashicorp/go-plugin/runner"
 )
@@ -27,6 +28,9 @@ type cmdRunner struct {
 	// once reaped, its pid (the group's id) may name another process.
 	mu      sync.Mutex
 	reaping bool
+	killed  bool  // Kill sent SIGKILL
+	exit    error // what Wait returned, once it has
+	waited  bool
 }
 
 // newCmdRunner runs cmd with spec's environment added: spec is the
@@ -60,7 +64,38 @@ func (r *cmdRunner) Wait(context.Context) error {
 	r.mu.Lock()
 	r.reaping = true
 	r.mu.Unlock()
-	return r.cmd.Wait()
+	err := r.cmd.Wait()
+	r.mu.Lock()
+	r.exit, r.waited = err, true
+	r.mu.Unlock()
+	return err
+}
+
+// exitedAlone describes how the process ended ("exit status 3", "signal:
+// segmentation fault"), or returns "" when it has not been reaped or
+// ended by Kill's SIGKILL: a plugin that died during Configure is then
+// named as such, not by the gRPC error its closed connection gave. Called
+// once go-plugin's Kill has returned, which waits for Wait.
+func (r *cmdRunner) exitedAlone() string {
+	if r == nil {
+		return ""
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.waited {
+		return ""
+	}
+	var ee *exec.ExitError
+	if r.exit == nil {
+		return "exit status 0"
+	}
+	if !errors.As(r.exit, &ee) {
+		return ""
+	}
+	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && r.killed && ws.Signaled() && ws.Signal() == syscall.SIGKILL {
+		return "" // ours, or one we cannot tell from ours
+	}
+	return ee.Error()
 }
 
 func (r *cmdRunner) Kill(context.Context) error {
@@ -74,6 +109,7 @@ func (r *cmdRunner) Kill(context.Context) error {
 	if !r.reaping {
 		killGroup(r.pid)
 	}
+	r.killed = true
 	r.mu.Unlock()
 	// go-plugin kills a process more than once.
 	if err := r.cmd.Process.Kill(); !errors.Is(err, os.ErrProcessDone) {
