@@ -89,15 +89,8 @@ func (w *stderrLog) emit(cut bool) {
 	if !w.log.Enabled(ctx, level) {
 		return // not shown, so not counted against the limit either
 	}
-	if w.limit != nil {
-		ok, dropped := w.limit.allow()
-		if dropped > 0 {
-			w.log.Warn("plugin output was dropped: over the log limit", "lines", dropped,
-				"limit", w.limit.burst, "per", w.limit.interval.String())
-		}
-		if !ok {
-			return
-		}
+	if w.limit != nil && !w.limit.allow(w.log, len(line)) {
+		return
 	}
 	w.log.Log(ctx, level, msg, attrs...)
 }
@@ -137,39 +130,88 @@ func (w *stderrLog) parse(line []byte, cut bool) (slog.Level, string, []any) {
 	return levelOf(level), msg, attrs
 }
 
-// lineLimit lets burst lines through per interval and counts those it
-// drops, as journald's RateLimitIntervalSec= and RateLimitBurst= do for a
-// service's output (10000 per 30s by default there too).
+// lineLimit lets burst lines, and maxBytes bytes of them, through per
+// interval, as journald's RateLimitIntervalSec= and RateLimitBurst= do
+// for a service's output (10000 lines per 30s by default there too). The
+// bytes are bounded too: 10,000 lines cut at maxLogLine each were 160 MB
+// of log a window. What it drops it counts, and reports as the window
+// ends, with a timer: a plugin that went quiet after its flood still has
+// it reported, where the report waited for its next line.
 type lineLimit struct {
 	interval time.Duration
 	burst    int
+	maxBytes int
 	now      func() time.Time
 
-	mu      sync.Mutex
-	start   time.Time // the current interval's
-	n       int       // lines let through in it
-	dropped int       // lines dropped and not yet reported
+	mu       sync.Mutex
+	start    time.Time    // the current interval's
+	n        int          // lines let through in it
+	bytes    int          // and their bytes
+	dropped  int          // lines dropped and not yet reported
+	log      *slog.Logger // where the report goes
+	reporter *time.Timer  // set while dropped lines await their report
 }
 
 func newLineLimit() *lineLimit {
-	return &lineLimit{interval: 30 * time.Second, burst: 10000, now: time.Now}
+	return &lineLimit{interval: 30 * time.Second, burst: 10000, maxBytes: 4 << 20, now: time.Now}
 }
 
-// allow reports whether one more line may be logged now, and, when an
-// interval in which lines were dropped has ended, how many were.
-func (l *lineLimit) allow() (ok bool, dropped int) {
+// allow reports whether one more line of size bytes may be logged now on
+// log; a line over the limit is counted for the report, which goes to
+// log.
+func (l *lineLimit) allow(log *slog.Logger, size int) bool {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now := l.now(); now.Sub(l.start) >= l.interval {
-		l.start, l.n = now, 0
-		dropped, l.dropped = l.dropped, 0
+	now := l.now()
+	var dropped int
+	if now.Sub(l.start) >= l.interval {
+		dropped = l.takeDropped()
+		l.start, l.n, l.bytes = now, 0, 0
 	}
-	if l.n >= l.burst {
+	ok := l.n < l.burst && (l.maxBytes <= 0 || l.bytes+size <= l.maxBytes)
+	if ok {
+		l.n++
+		l.bytes += size
+	} else {
 		l.dropped++
-		return false, dropped
+		l.log = log
+		if l.reporter == nil {
+			l.reporter = time.AfterFunc(l.start.Add(l.interval).Sub(now), l.reportDropped)
+		}
 	}
-	l.n++
-	return true, dropped
+	l.mu.Unlock()
+	l.warn(log, dropped)
+	return ok
+}
+
+// reportDropped is the timer's: it reports the lines dropped in the
+// window that has ended, unless a line logged since did.
+func (l *lineLimit) reportDropped() {
+	l.mu.Lock()
+	log := l.log
+	l.reporter = nil
+	dropped := l.dropped
+	l.dropped = 0
+	l.mu.Unlock()
+	l.warn(log, dropped)
+}
+
+// takeDropped returns the count to report and stops its timer; l.mu is
+// held.
+func (l *lineLimit) takeDropped() int {
+	if l.reporter != nil {
+		l.reporter.Stop()
+		l.reporter = nil
+	}
+	n := l.dropped
+	l.dropped = 0
+	return n
+}
+
+func (l *lineLimit) warn(log *slog.Logger, dropped int) {
+	if dropped > 0 && log != nil {
+		log.Warn("plugin output was dropped: over the log limit", "lines", dropped,
+			"limit", l.burst, "per", l.interval.String(), "max_bytes", l.maxBytes)
+	}
 }
 
 // first returns the value of the first of keys rec has.

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"strings"
 	"testing"
@@ -117,3 +118,70 @@ func TestStderrLogLimit(t *testing.T) {
 		t.Errorf("want lines 1-3 and 7 only:\n%s", got)
 	}
 }
+
+// TestStderrLogByteLimit: the window's bytes are bounded as well as its
+// lines, so a few thousand lines cut at maxLogLine are not hundreds of
+// megabytes of log. Before, lines of 16 KiB passed until the line count
+// ran out (10,000 of them: 160 MB a window).
+func TestStderrLogByteLimit(t *testing.T) {
+	var buf bytes.Buffer
+	now := time.Unix(1000, 0)
+	lim := &lineLimit{interval: 30 * time.Second, burst: 1000, maxBytes: 250, now: func() time.Time { return now }}
+	out := &stderrLog{log: slog.New(slog.NewTextHandler(&buf, nil)), limit: lim}
+	line := strings.Repeat("x", 99) + "\n" // 99 bytes logged
+	for range 5 {
+		out.Write([]byte(line))
+	}
+	if got := strings.Count(buf.String(), "line=x"); got != 2 {
+		t.Fatalf("logged %d lines of 99 bytes under a 250-byte budget, want 2:\n%s", got, buf.String())
+	}
+	now = now.Add(30 * time.Second)
+	out.Write([]byte("after\n"))
+	if got := buf.String(); !strings.Contains(got, "lines=3 limit=1000 per=30s max_bytes=250") || !strings.Contains(got, "line=after") {
+		t.Errorf("want the 3 dropped lines reported, then the next window's line:\n%s", got)
+	}
+}
+
+// TestStderrLogDroppedReportedWhenQuiet: a plugin that floods and then
+// writes nothing more still has its dropped lines reported once the
+// window ends. Before, the report waited for its next line, which may
+// never come (a plugin that logs only when something goes wrong).
+func TestStderrLogDroppedReportedWhenQuiet(t *testing.T) {
+	h := &recordHandler{got: make(chan slog.Record, 10)}
+	start := time.Now()
+	lim := &lineLimit{interval: 50 * time.Millisecond, burst: 1, now: func() time.Time { return start }}
+	out := &stderrLog{log: slog.New(h), limit: lim}
+	out.Write([]byte("1\n2\n3\n"))
+	for {
+		select {
+		case r := <-h.got:
+			if r.Message != "plugin output was dropped: over the log limit" {
+				continue // line 1
+			}
+			var lines int64
+			r.Attrs(func(a slog.Attr) bool {
+				if a.Key == "lines" {
+					lines = a.Value.Int64()
+				}
+				return true
+			})
+			if lines != 2 {
+				t.Errorf("reported %d dropped lines, want 2", lines)
+			}
+			return
+		case <-time.After(10 * time.Second):
+			t.Fatal("no report of the dropped lines without a further line")
+		}
+	}
+}
+
+// recordHandler sends each record it handles on got.
+type recordHandler struct{ got chan slog.Record }
+
+func (h *recordHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordHandler) Handle(_ context.Context, r slog.Record) error {
+	h.got <- r
+	return nil
+}
+func (h *recordHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordHandler) WithGroup(string) slog.Handler      { return h }
