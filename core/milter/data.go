@@ -32,10 +32,15 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 		return sdk.Continue(), nil
 	}
 	c.budget(ctx)
+	// Our own Received field is not shown (see received.go).
+	own := ownReceived(m.Headers, c.stage.opts.Hostname, t.Envelope.QueueID)
 	var values []string
 	if !c.opt(milter.OptNoHeaders) {
 		values = make([]string, len(m.Headers))
 		for i, hf := range m.Headers {
+			if i == own {
+				continue
+			}
 			values[i] = c.headerValue(hf)
 			if n := 3 + len(hf.Name) + len(values[i]); n > maxHeaderPacket {
 				// The milter is shown the field cut to fit a packet, as
@@ -61,6 +66,9 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 			if values == nil {
 				break // SMFIP_NOHDRS
 			}
+			if i == own {
+				continue
+			}
 			act, err := c.ms.HeaderField(cstring(hf.Name), cstring(values[i]))
 			if err != nil || act.Code != milter.ActContinue {
 				return act, err
@@ -85,7 +93,7 @@ func (c *conn) Data(ctx context.Context, h sdk.Hook, t *sdk.Txn, m *sdk.Message)
 			return v, err
 		}
 	}
-	return c.end(ctx, t)
+	return c.end(ctx, t, own >= 0)
 }
 
 // leadSpace reports whether the milter negotiated SMFIP_HDR_LEADSPC.
@@ -223,8 +231,9 @@ func (c *conn) sendBody(body []byte) (*milter.Action, error) {
 }
 
 // end sends SMFIC_BODYEOB and turns the modifications that come back
-// before the final answer into edits.
-func (c *conn) end(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
+// before the final answer into edits. hidOwn: our Received field was
+// not shown to the milter, and its header changes are shifted to count it.
+func (c *conn) end(ctx context.Context, t *sdk.Txn, hidOwn bool) (sdk.Verdict, error) {
 	var mods []milter.ModifyAction
 	var act *milter.Action
 	var addArgs [][]string
@@ -257,6 +266,9 @@ func (c *conn) end(ctx context.Context, t *sdk.Txn) (sdk.Verdict, error) {
 	edits, quarantine, err := modEdits(mods, addArgs, c.leadSpace())
 	if err != nil {
 		return sdk.Verdict{}, c.fail(ctx, "end of message", err)
+	}
+	if hidOwn {
+		shiftReceived(edits)
 	}
 	switch v.Action {
 	case sdk.ActionContinue:
