@@ -268,18 +268,23 @@ func (c *conn) verdict(h sdk.Hook, a *milter.Action) (sdk.Verdict, error) {
 }
 
 // macros sends SMFIC_MACRO for the step with code, skipping empty values
-// as Postfix does for undefined macros. kv are the macros sent by
-// default; a milter that asked for a list of its own for the step
-// (smfi_setsymlist, in its SMFIC_OPTNEG answer) gets those of its list
-// that are known at this point (of the transaction t and recipient r, if
-// any), as Postfix overrides its milter_*_macros with the milter's list.
+// as Postfix does for undefined macros (an emptyMacro is sent, empty). kv
+// are the macros sent by default; a milter that asked for a list of its
+// own for the step (smfi_setsymlist, in its SMFIC_OPTNEG answer) gets
+// those of its list that are known at this point (of the transaction t
+// and recipient r, if any), as Postfix overrides its milter_*_macros with
+// the milter's list.
 func (c *conn) macros(code milter.Code, kv []string, t *sdk.Txn, r *sdk.Recipient) error {
 	if list, ok := c.wire.symLists[symStage[code]]; ok {
 		kv = pickMacros(list, knownMacros(&c.stage.opts, c.sess, t, r))
 	}
 	var out []string
 	for i := 0; i+1 < len(kv); i += 2 {
-		if kv[i+1] != "" {
+		switch kv[i+1] {
+		case "":
+		case emptyMacro:
+			out = append(out, kv[i], "")
+		default:
 			out = append(out, kv[i], kv[i+1])
 		}
 	}

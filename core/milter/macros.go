@@ -68,16 +68,28 @@ func heloMacros(s *sdk.Session) []string {
 }
 
 // mailMacros: i {auth_type} {auth_authen} {auth_author} {mail_addr}; i
-// once the queue ID is known.
+// once the queue ID is known. {mail_addr} of the null sender is sent,
+// empty, as Postfix sends it (smtpd_milter.c: "" for MAIL FROM:<>, as
+// Sendmail does not externalize the null address), so a milter can tell
+// a bounce from a step without the macro.
 func mailMacros(t *sdk.Txn) []string {
+	addr := t.Envelope.MailFrom
+	if addr == "" {
+		addr = emptyMacro
+	}
 	return []string{
 		"i", t.Envelope.QueueID,
 		"{auth_type}", t.Session.AuthMech,
 		"{auth_authen}", t.Session.AuthUser,
 		"{auth_author}", authAuthor(t.Envelope.MailParams),
-		"{mail_addr}", t.Envelope.MailFrom,
+		"{mail_addr}", addr,
 	}
 }
+
+// emptyMacro is the value of a macro that is defined and empty: sent as
+// "", where an empty value in a macro list means undefined, not sent. A
+// NUL is no value a milter can be sent (each is a C string).
+const emptyMacro = "\x00"
 
 // authAuthor is {auth_author}: MAIL's AUTH= as xtext, as Postfix's smtpd
 // gives it; the core's encoding of the mailbox the client named, which is
