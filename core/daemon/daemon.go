@@ -157,9 +157,12 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if err := checkFiles(c); err != nil {
 		return nil, err
 	}
+	if err := checkDataDir(c); err != nil {
+		return nil, err
+	}
 	dataDir := c.Resolve(c.DataDir)
 	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data_dir: %w", err)
+		return nil, c.KeyError("", -1, "data_dir", fmt.Errorf("data_dir: %w", err))
 	}
 	// Start refuses a data_dir with less than queue_minfree free: Pebble
 	// may have to write while opening, and a full disk would stop it.

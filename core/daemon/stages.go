@@ -346,7 +346,7 @@ func checkFiles(c *config.Config) error {
 
 // Check does what Start does with c short of opening the queue and
 // binding sockets, so that a config `sluice check-config` passes does not
-// fail at start: the DNS settings, the listeners' limits, auth files and
+// fail at start: the DNS settings, data_dir (checkDataDir), the listeners' limits, auth files and
 // TLS certificates, the delivery options, and every plugin stage, started
 // with its config (a plugin refusing its [stage.config] is caught here)
 // and stopped again. Milters are not dialled: they may come up after us.
@@ -358,6 +358,9 @@ func Check(c *config.Config, self string) (*CheckResult, error) {
 		return nil, c.KeyError("dns", -1, "servers", fmt.Errorf("dns: %w", err))
 	}
 	if err := checkFiles(c); err != nil {
+		return nil, err
+	}
+	if err := checkDataDir(c); err != nil {
 		return nil, err
 	}
 	if err := smtpd.Check(c); err != nil {
