@@ -429,6 +429,12 @@ func Load(path string) (*Config, error) {
 
 // Parse decodes data strictly and validates it; file names errors.
 func Parse(file string, data []byte) (*Config, error) {
+	// A UTF-8 byte order mark, which Windows editors (Notepad) write at
+	// the start of a file, is no part of the TOML: the decoder read it
+	// as a key beginning "\u00ef" and refused line 1 with "invalid
+	// character at start of key: U+00EF". It is dropped, which moves
+	// no line.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	c := &Config{}
 	if err := decode(data, c); err != nil {
 		return nil, decodeError(file, data, err)
