@@ -43,7 +43,11 @@ func (c *Config) validateListeners(f finder) error {
 			return f.err("listener", i, "kind", err.Error())
 		}
 		if (l.TLSCert == "") != (l.TLSKey == "") {
-			return f.err("listener", i, "tls_cert", "tls_cert and tls_key go together")
+			key := "tls_cert" // at the one written, not the [[listener]]
+			if l.TLSCert == "" {
+				key = "tls_key"
+			}
+			return f.err("listener", i, key, "tls_cert and tls_key go together")
 		}
 		if l.Kind != KindSMTP && l.TLSCert == "" {
 			return f.err("listener", i, "kind", fmt.Sprintf("a %s listener needs tls_cert and tls_key", l.Kind))
