@@ -214,7 +214,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 	if c.Admin.Listen != "" {
 		d.adminLn, err = net.Listen("tcp", c.Admin.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("admin listen: %w", err)
+			return nil, c.KeyError("admin", -1, "listen", fmt.Errorf("admin listen: %w", err))
 		}
 		// The admin API shares the daemon's file descriptors with SMTP:
 		// a local client opening connection after connection must not
@@ -249,7 +249,7 @@ func Start(opt Options) (_ *Daemon, err error) {
 		}
 	}
 	if err := d.smtp.Start(); err != nil {
-		return nil, err
+		return nil, listenError(c, err)
 	}
 	dopt, err := d.agentOptions(c, c, d.resolver)
 	if err != nil {

@@ -111,7 +111,7 @@ func (d *Daemon) reload(c *config.Config) error {
 	ch, err := d.smtp.SetListeners(c.Listeners)
 	if err != nil && len(ch.Added) == 0 && len(ch.Removed) == 0 {
 		_ = g.close()
-		return err
+		return listenError(c, err)
 	}
 	d.live.swap(g)
 	d.smtp.SetDomains(c)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -173,6 +174,19 @@ func (l *listener) newSMTP(lim *config.Limits) *smtp.Server {
 	srv.Greeting = s.greeting
 	return srv
 }
+
+// BindError is a listener whose address could not be bound (in use,
+// not this host's, a privileged port), for the daemon to report at the
+// listener's listen line.
+type BindError struct {
+	Listener string // the listener's name
+	Err      error
+}
+
+func (e *BindError) Error() string { return fmt.Sprintf("smtpd: listener %s: %v", e.Listener, e.Err) }
+
+// Unwrap returns the cause, a *net.OpError.
+func (e *BindError) Unwrap() error { return e.Err }
 
 func (l *listener) bind() error {
 	sock, err := net.Listen("tcp", l.cfg.Listen)

@@ -102,7 +102,7 @@ func (s *Server) SetListeners(lcs []config.Listener) (ListenerChanges, error) {
 		}
 		if err := l.bind(); err != nil {
 			unbind()
-			return ch, fmt.Errorf("smtpd: listener %s: %w", l.cfg.Name, err)
+			return ch, &BindError{Listener: l.cfg.Name, Err: err}
 		}
 		bound = append(bound, l)
 	}

@@ -234,7 +234,7 @@ func (s *Server) Start() error {
 				_ = b.sock.Close()
 				b.sock, b.handoff = nil, nil
 			}
-			return fmt.Errorf("smtpd: listener %s: %w", l.cfg.Name, err)
+			return &BindError{Listener: l.cfg.Name, Err: err}
 		}
 	}
 	s.started = true
