@@ -198,8 +198,14 @@ func prepare(o sendmailOpts, raw []byte, domain string) (*submission, error) {
 				rcpts = append(rcpts, list...)
 			}
 		}
-		msg.remove("Bcc") // RFC 5322 §3.6.3: the other recipients must not see it
 	}
+	// RFC 5322 §3.6.3: the other recipients must not see the blind
+	// ones. Removed with or without -t, as Postfix's cleanup (Bcc is
+	// HDR_OPT_DROP) and Sendmail remove it: mutt passes its recipients as
+	// arguments and leaves Bcc in the message for the MTA to remove.
+	msg.remove("Bcc")
+	msg.remove("Resent-Bcc")
+	msg.qualifyFields(domain)
 	rcpts = dedupe(rcpts)
 	if len(rcpts) == 0 {
 		if o.fromHeaders {
