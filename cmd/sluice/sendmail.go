@@ -1,17 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"net"
 	"net/mail"
 	"os"
 	"os/user"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,13 +126,14 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if o.smtpStdio {
 		return smtpStdio(addr, stdin, stdout)
 	}
-	raw, err := readMessage(stdin, o.ignoreDots)
+	msg, err := readMessage(stdin, o.ignoreDots)
 	if err != nil {
 		return sendmailFail(exIOErr, "reading the message: %v", err)
 	}
+	defer msg.body.close()
 	// Checked before the daemon is asked: a bad address or a message
 	// without recipients is the caller's error whether it runs or not.
-	sub, err := prepare(*o, raw, cfg.Hostname)
+	sub, err := prepare(*o, msg, cfg.Hostname)
 	if err != nil {
 		return err
 	}
@@ -145,23 +147,50 @@ func sendmail(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		// "root" (cron's MAILTO) with a name the daemon does not have:
 		// the running daemon's own, from its greeting, as Postfix's
 		// sendmail takes $myorigin from the daemon's main.cf.
-		if sub, err = prepare(*o, raw, greeted); err != nil {
+		if sub, err = prepare(*o, msg, greeted); err != nil {
 			return err
 		}
 	}
 	return submit(c, o, sub, stderr)
 }
 
-// submission is a message ready to submit: its envelope and bytes.
+// submission is a message ready to submit: its envelope, its header and
+// its spooled body, sent quoted-printable when qp is set.
 type submission struct {
-	sender string
-	rcpts  []string
-	data   []byte
+	sender   string
+	rcpts    []string
+	header   []byte // the fields and the blank line after them
+	body     *spool
+	qp       bool
+	eightBit bool // 8BITMIME: a non-ASCII octet in what is sent
+}
+
+// WriteTo writes the message as it is submitted, the body streamed from
+// its spool.
+func (s *submission) WriteTo(w io.Writer) (int64, error) {
+	n, err := w.Write(s.header)
+	if err != nil {
+		return int64(n), err
+	}
+	r, err := s.body.reader()
+	if err != nil {
+		return int64(n), err
+	}
+	if !s.qp {
+		m, err := io.Copy(w, r)
+		return int64(n) + m, err
+	}
+	qw := quotedprintable.NewWriter(w)
+	m, err := io.Copy(qw, r)
+	if err == nil {
+		err = qw.Close()
+	}
+	return int64(n) + m, err
 }
 
 // prepare qualifies the sender and the recipients of o (and, with -t, of
-// raw's header) with domain and completes the message.
-func prepare(o sendmailOpts, raw []byte, domain string) (*submission, error) {
+// read's header) with domain and completes a copy of read's header.
+func prepare(o sendmailOpts, read *smMessage, domain string) (*submission, error) {
 	if !o.senderSet {
 		o.sender = defaultSender(domain)
 	}
@@ -179,7 +208,7 @@ func prepare(o sendmailOpts, raw []byte, domain string) (*submission, error) {
 			return nil, sendmailFail(exDataErr, "bad sender %q: %v", given, err)
 		}
 	}
-	msg := parseMessage(raw)
+	msg := &smMessage{fields: slices.Clone(read.fields)}
 	var rcpts []string
 	for _, a := range o.rcpts {
 		list, err := parseAddrs(a, domain)
@@ -214,8 +243,18 @@ func prepare(o sendmailOpts, raw []byte, domain string) (*submission, error) {
 		return nil, sendmailFail(exUsage, "no recipients (give them as arguments, or -t to read To/Cc/Bcc)")
 	}
 	msg.complete(&o, domain)
-	msg.fitLines()
-	return &submission{sender: o.sender, rcpts: rcpts, data: msg.bytes()}, nil
+	qp := read.long // a long line in a plain text body (readMessage)
+	if qp {
+		msg.addQPFields(read.bin && read.utf8)
+	}
+	msg.fitFields()
+	var header bytes.Buffer
+	for _, f := range msg.fields {
+		header.WriteString(f)
+	}
+	header.WriteString("\r\n")
+	return &submission{sender: o.sender, rcpts: rcpts, header: header.Bytes(), body: read.body, qp: qp,
+		eightBit: !envelope.IsASCII(header.Bytes()) || read.bin && !qp}, nil
 }
 
 // parseSendmailArgs reads sendmail's options, which are not Go flags but
@@ -526,90 +565,6 @@ func dedupe(addrs []string) []string {
 	return out
 }
 
-// readMessage reads the message from stdin. Without ignoreDots a line of a
-// single "." ends it, as in sendmail's default mode.
-func readMessage(r io.Reader, ignoreDots bool) ([]byte, error) {
-	if ignoreDots {
-		return io.ReadAll(r)
-	}
-	var buf bytes.Buffer
-	br := bufio.NewReader(r)
-	for {
-		line, err := br.ReadBytes('\n')
-		if string(bytes.TrimRight(line, "\r\n")) == "." && bytes.HasSuffix(line, []byte("\n")) {
-			return buf.Bytes(), nil
-		}
-		buf.Write(line)
-		if err == io.EOF {
-			return buf.Bytes(), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-}
-
-// smMessage is a message split into header fields (each with its folded
-// continuation lines) and body, CRLF line ends throughout.
-type smMessage struct {
-	fields []string // "Name: value\r\n  more\r\n"
-	body   []byte
-}
-
-// parseMessage splits raw input (LF or CRLF line ends) into fields and
-// body. A leading mbox "From " line is dropped; input that does not start
-// with header fields is all body. The daemon refuses a bare CR (RFC 5321
-// §2.3.8), which cron mails when a job draws a progress meter, so the CRs
-// that end a line go (CRLF input, or CRCRLF from converting it twice), a
-// CR inside a field is a space, and one inside the body ends its line.
-func parseMessage(raw []byte) *smMessage {
-	lines := strings.Split(string(raw), "\n")
-	if len(lines) > 0 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1] // the final line end
-	}
-	for i, l := range lines {
-		lines[i] = strings.TrimRight(l, "\r")
-	}
-	if len(lines) > 0 && strings.HasPrefix(lines[0], "From ") {
-		lines = lines[1:]
-	}
-	m := &smMessage{}
-	// Each field's lines are joined once it is whole: adding each
-	// continuation line to the field so far copied it again, and a header
-	// of 40,000 continuation lines (120 KB) took six seconds.
-	var field []string
-	endField := func() {
-		if len(field) > 0 {
-			m.fields = append(m.fields, strings.Join(field, ""))
-			field = field[:0]
-		}
-	}
-	i := 0
-	for ; i < len(lines); i++ {
-		l := strings.ReplaceAll(lines[i], "\r", " ")
-		if l == "" {
-			i++ // the separator
-			break
-		}
-		if (l[0] == ' ' || l[0] == '\t') && len(field) > 0 {
-			field = append(field, l+"\r\n")
-			continue
-		}
-		if !isFieldLine(l) {
-			break // no blank line before the body
-		}
-		endField()
-		field = append(field, l+"\r\n")
-	}
-	endField()
-	var b strings.Builder
-	for _, l := range lines[i:] {
-		b.WriteString(strings.ReplaceAll(l, "\r", "\r\n") + "\r\n")
-	}
-	m.body = []byte(b.String())
-	return m
-}
-
 // isFieldLine reports whether l starts a header field: a name of printable
 // ASCII but the colon, then a colon (RFC 5322 §2.2). A name that leaves
 // its colon no room on a line of maxLine (§2.1.1) cannot be folded, as
@@ -680,16 +635,6 @@ func (m *smMessage) complete(o *sendmailOpts, domain string) {
 	m.fields = append(m.fields, add...)
 }
 
-func (m *smMessage) bytes() []byte {
-	var b bytes.Buffer
-	for _, f := range m.fields {
-		b.WriteString(f)
-	}
-	b.WriteString("\r\n")
-	b.Write(m.body)
-	return b.Bytes()
-}
-
 // submit sends the message over SMTP and maps the daemon's answer to a
 // sysexits code. A recipient refused fails the whole submission: nothing
 // is sent, so the caller can fix and retry without duplicates.
@@ -721,9 +666,9 @@ func dialDaemon(addr string) (*smtp.Client, string, error) {
 
 // submit sends sub over c, a client dialDaemon made.
 func submit(c *smtp.Client, o *sendmailOpts, sub *submission, stderr io.Writer) error {
-	rcpts, data := sub.rcpts, sub.data
+	rcpts := sub.rcpts
 	opts := &smtp.MailOptions{Return: smtp.DSNReturn(o.ret), EnvelopeID: o.envID, UTF8: !envelope.IsASCII(sub.sender) || !envelope.AllASCII(rcpts)}
-	if !envelope.IsASCII(data) {
+	if sub.eightBit {
 		opts.Body = smtp.Body8BitMIME
 	}
 	if err := c.Mail(smtpPath(sub.sender), opts); err != nil {
@@ -762,7 +707,7 @@ func submit(c *smtp.Client, o *sendmailOpts, sub *submission, stderr io.Writer) 
 	if err != nil {
 		return smtpFailure("DATA", err)
 	}
-	if _, err := w.Write(data); err != nil {
+	if _, err := sub.WriteTo(w); err != nil {
 		return smtpFailure("DATA", err)
 	}
 	resp, err := w.CloseWithResponse()

@@ -30,7 +30,7 @@ func FuzzSendmailHeaders(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		o := sendmailOpts{fromHeaders: true, sender: "s@example.org", senderSet: true}
-		sub, err := prepare(o, raw, "example.org")
+		sub, err := prepare(o, parseMessage(raw), "example.org")
 		if err != nil {
 			return // no recipient, or a malformed one: refused before any SMTP
 		}
@@ -42,7 +42,7 @@ func FuzzSendmailHeaders(f *testing.F) {
 				t.Errorf("recipient %q goes out as %q, no RFC 5321 local part", r, w)
 			}
 		}
-		data := sub.data
+		data := sub.bytes(t)
 		for i := range data {
 			if data[i] == '\r' && (i+1 == len(data) || data[i+1] != '\n') {
 				t.Fatalf("bare CR at %d in %q", i, data)

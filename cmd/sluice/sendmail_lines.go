@@ -3,11 +3,7 @@ package main
 import (
 	"bytes"
 	"mime"
-	"mime/quotedprintable"
 	"strings"
-	"unicode/utf8"
-
-	"github.com/sluice-mta/sluice/core/envelope"
 )
 
 // maxLine is the longest line a message may have, its CRLF not counted
@@ -16,34 +12,13 @@ import (
 // line of HTML on, and cron a long line of output.
 const maxLine = 998
 
-// fitLines makes every line of m at most maxLine octets, as a
-// submission agent may fix a message (RFC 6409 §8). A header field is
-// folded at its white space (RFC 5322 §2.2.3). A long body line is kept
-// intact by quoted-printable (RFC 2045 §6.7) when the body is one text
-// with no transfer encoding of its own; else it is broken with CRLF and
-// a space, as Postfix's smtp_line_length_limit breaks it.
-func (m *smMessage) fitLines() {
+// fitFields folds each field of m that has a line over maxLine at its
+// white space (RFC 5322 §2.2.3), as a submission agent may fix a message
+// (RFC 6409 §8). Long body lines are readMessage's and submission's.
+func (m *smMessage) fitFields() {
 	for i, f := range m.fields {
 		m.fields[i] = foldField(f)
 	}
-	if !hasLongLine(m.body) {
-		return
-	}
-	if m.plainText() {
-		m.encodeQP()
-		return
-	}
-	var b bytes.Buffer
-	for _, l := range bytes.SplitAfter(m.body, []byte("\r\n")) {
-		// Pieces of maxLine-1 octets: the space starts the next line.
-		for len(l) > maxLine+2 {
-			b.Write(l[:maxLine-1])
-			b.WriteString("\r\n ")
-			l = l[maxLine-1:]
-		}
-		b.Write(l)
-	}
-	m.body = b.Bytes()
 }
 
 func hasLongLine(text []byte) bool {
@@ -150,22 +125,20 @@ func (m *smMessage) plainText() bool {
 	return true
 }
 
-// encodeQP encodes m's body as quoted-printable and says so in its
-// header. MIME-Version is added when missing (RFC 2045 §4); so is a
-// Content-Type naming UTF-8 for a UTF-8 body that had none, which the
-// encoding would otherwise leave read as US-ASCII (RFC 2045 §5.2).
-func (m *smMessage) encodeQP() {
-	var b bytes.Buffer
-	w := quotedprintable.NewWriter(&b)
-	_, _ = w.Write(m.body)
-	_ = w.Close()
+// addQPFields says in m's header that its body, utf8Text if it is UTF-8
+// other than ASCII, is sent quoted-printable (RFC 2045 §6.7), which keeps
+// a body line over maxLine intact (a long line of HTML from PHP's
+// mail(), of output from cron). MIME-Version is added when missing (RFC
+// 2045 §4); so is a Content-Type naming UTF-8 for a UTF-8 body that had
+// none, which the encoding would otherwise leave read as US-ASCII (RFC
+// 2045 §5.2).
+func (m *smMessage) addQPFields(utf8Text bool) {
 	if !m.has("MIME-Version") {
 		m.fields = append(m.fields, "MIME-Version: 1.0\r\n")
 	}
-	if !m.has("Content-Type") && !envelope.IsASCII(m.body) && utf8.Valid(m.body) {
+	if !m.has("Content-Type") && utf8Text {
 		m.fields = append(m.fields, "Content-Type: text/plain; charset=utf-8\r\n")
 	}
 	m.remove("Content-Transfer-Encoding")
 	m.fields = append(m.fields, "Content-Transfer-Encoding: quoted-printable\r\n")
-	m.body = b.Bytes()
 }

@@ -87,11 +87,13 @@ func TestSendmailLongLineMultipart(t *testing.T) {
 
 // Lines that fit are left as they are: no MIME fields are added.
 func TestSendmailShortLinesUntouched(t *testing.T) {
-	m := parseMessage([]byte("Subject: s\n\n" + strings.Repeat("y", maxLine) + "\n"))
-	before := string(m.bytes())
-	m.fitLines()
-	if after := string(m.bytes()); after != before {
-		t.Fatalf("a line of 998 octets changed:\n%q\n%q", before, after)
+	in := "Subject: s\r\nFrom: a@x.test\r\nDate: d\r\nMessage-ID: <m@x.test>\r\n\r\n" + strings.Repeat("y", maxLine) + "\r\n"
+	sub, err := prepare(sendmailOpts{rcpts: []string{"b@x.test"}}, parseMessage([]byte(in)), "x.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := string(sub.bytes(t)); out != in {
+		t.Fatalf("a line of 998 octets changed:\n%q\n%q", in, out)
 	}
 }
 
@@ -99,7 +101,7 @@ func TestSendmailShortLinesUntouched(t *testing.T) {
 // would end the header, and the rest of the field would become body.
 func TestSendmailBareCRInField(t *testing.T) {
 	m := parseMessage([]byte("Subject: a\rb\r\r\nTo: x@sluice.test\n\nbody\n"))
-	if want := []string{"Subject: a b\r\n", "To: x@sluice.test\r\n"}; strings.Join(m.fields, "|") != strings.Join(want, "|") || string(m.body) != "body\r\n" {
-		t.Fatalf("fields %q body %q", m.fields, m.body)
+	if want := []string{"Subject: a b\r\n", "To: x@sluice.test\r\n"}; strings.Join(m.fields, "|") != strings.Join(want, "|") || string(m.bodyBytes(t)) != "body\r\n" {
+		t.Fatalf("fields %q body %q", m.fields, m.bodyBytes(t))
 	}
 }

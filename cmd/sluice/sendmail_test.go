@@ -44,12 +44,11 @@ func TestSendmailArgs(t *testing.T) {
 }
 
 func TestSendmailMessage(t *testing.T) {
-	raw, err := readMessage(strings.NewReader("From me Mon Jan  1 00:00:00 2024\nTo: Bob <bob@x.test>, root\nBcc: carol@x.test\nSubject: hi\n\nline\n.\nafter the dot\n"), false)
+	m, err := readMessage(strings.NewReader("From me Mon Jan  1 00:00:00 2024\nTo: Bob <bob@x.test>, root\nBcc: carol@x.test\nSubject: hi\n\nline\n.\nafter the dot\n"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := parseMessage(raw)
-	if got := string(m.body); got != "line\r\n" {
+	if got := string(m.bodyBytes(t)); got != "line\r\n" {
 		t.Fatalf("a line of . must end the message without -i: body %q", got)
 	}
 	to, err := parseAddrs(m.values("To")[0], "mx.test")
@@ -58,7 +57,7 @@ func TestSendmailMessage(t *testing.T) {
 	}
 	m.remove("Bcc")
 	m.complete(&sendmailOpts{sender: "me@mx.test", fullName: "Me Myself"}, "mx.test")
-	out := string(m.bytes())
+	out := string(m.bytes(t))
 	for _, want := range []string{"To: Bob <bob@x.test>, root\r\nSubject: hi\r\nFrom: \"Me Myself\" <me@mx.test>\r\nDate: ", "\r\nMessage-ID: <", "@mx.test>\r\n\r\nline\r\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
@@ -69,10 +68,9 @@ func TestSendmailMessage(t *testing.T) {
 	}
 
 	// With -i a lone dot is text; input without a header is all body.
-	raw, _ = readMessage(strings.NewReader("no header here\n.\nmore\n"), true)
-	m = parseMessage(raw)
-	if len(m.fields) != 0 || string(m.body) != "no header here\r\n.\r\nmore\r\n" {
-		t.Fatalf("fields %q body %q", m.fields, m.body)
+	m, _ = readMessage(strings.NewReader("no header here\n.\nmore\n"), true)
+	if body := m.bodyBytes(t); len(m.fields) != 0 || string(body) != "no header here\r\n.\r\nmore\r\n" {
+		t.Fatalf("fields %q body %q", m.fields, body)
 	}
 }
 
