@@ -109,6 +109,9 @@ type Options struct {
 	// back once the injection is over. nil: no bound.
 	ReserveData func(n int64) bool
 	ReleaseData func(n int64)
+	// BodyTimeout bounds the wait for each part of a request's body (see
+	// bodyTimeout); 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
 }
 
 // Handler returns the admin API's HTTP handler.
@@ -121,6 +124,9 @@ func Handler(opt Options) http.Handler {
 	}
 	if opt.PageBytes <= 0 {
 		opt.PageBytes = MaxPageBytes
+	}
+	if opt.BodyTimeout <= 0 {
+		opt.BodyTimeout = DefaultBodyTimeout
 	}
 	a := &api{opt: opt}
 	mux := http.NewServeMux()
@@ -151,7 +157,7 @@ func Handler(opt Options) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("GET /{$}", a.dashboard)
-	return a.secure(jsonErrors(mux))
+	return bodyTimeout(a.secure(jsonErrors(mux)), opt.BodyTimeout)
 }
 
 type api struct{ opt Options }
