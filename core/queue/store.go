@@ -416,10 +416,15 @@ func (s *Store) Delete(id string) error {
 	return err
 }
 
-// Hold stops scheduling a message until Release.
+// Hold stops scheduling a message until Release. A quarantined message
+// stays quarantined: it is not scheduled either, and held it would lose
+// what Release makes of a quarantined one (Released), so that a stage's
+// quarantine at the deliver hook set it aside again at once.
 func (s *Store) Hold(id string) error {
 	_, err := s.Modify(id, func(m *envelope.Message) error {
-		m.State = envelope.StateHeld
+		if m.State != envelope.StateQuarantined {
+			m.State = envelope.StateHeld
+		}
 		return nil
 	})
 	return err
