@@ -50,8 +50,6 @@ func (s *spool) reader() (io.Reader, error) {
 	return io.MultiReader(bytes.NewReader(s.mem), io.NewSectionReader(s.f, 0, s.n)), nil
 }
 
-func (s *spool) size() int64 { return int64(len(s.mem)) + s.n }
-
 func (s *spool) close() {
 	if s.f != nil {
 		_ = s.f.Close()
