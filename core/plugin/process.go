@@ -20,7 +20,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/sluice-mta/sluice/core/pipeline"
 	"github.com/sluice-mta/sluice/sdk"
@@ -250,9 +252,12 @@ func (p *Process) launch() error {
 			// does not say which deadline.
 			return fmt.Errorf("plugin did not finish starting (Configure) within %s", p.opt.StartTimeout)
 		}
-		if exit := run.exitedAlone(); exit != "" {
+		if exit := run.exitedAlone(); exit != "" && status.Code(err) == codes.Unavailable {
 			// gRPC's "Unavailable desc = error reading from server: EOF"
-			// does not say that the process is gone, nor how.
+			// does not say that the process is gone, nor how. Only
+			// then: a plugin that refused its config (a ConfigError)
+			// may exit as soon as it has said so, and its answer is
+			// the error to show.
 			return fmt.Errorf("plugin exited during Configure (%s)", exit)
 		}
 		return err
