@@ -35,7 +35,7 @@ func TestAuthNotInPlaintext(t *testing.T) {
 	if caps := d.ehloCaps(); !slices.Contains(caps, "AUTH PLAIN LOGIN") {
 		t.Fatalf("AUTH not advertised under TLS: %q", caps)
 	}
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	// RFC 4954 §4: once authenticated, no second AUTH.
 	d.authPlain("bob", "battery staple", "503 5.5.1 Already authenticated")
 }
@@ -52,7 +52,7 @@ func TestSubmissionRequiresAuth(t *testing.T) {
 	d = h.dialTLS("sub", clientTLS)
 	d.ehlo()
 	d.cmd("MAIL FROM:<alice@example.org>", "530 5.7.0 Authentication required")
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	// An authenticated user may relay (RFC 6409 §5).
 	d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "250 2.0.0 I'll make sure <x@elsewhere.example> gets this")
@@ -75,7 +75,7 @@ func TestAuthLogin(t *testing.T) {
 	d.cmd(b64("wrong"), "535 5.7.8 Authentication credentials invalid")
 	// With the user name as initial response.
 	d.cmd("AUTH LOGIN "+b64("bob"), "334 "+b64("Password:"))
-	d.cmd(b64("battery staple"), "235 2.0.0 Authentication succeeded")
+	d.cmd(b64("battery staple"), "235 2.7.0 Authentication succeeded")
 }
 
 func TestAuthRefusals(t *testing.T) {
@@ -86,11 +86,11 @@ func TestAuthRefusals(t *testing.T) {
 	d.cmd("AUTH CRAM-MD5", "504 5.5.4 Unrecognized authentication type")
 	// RFC 4954 §4: a client may cancel the exchange with "*".
 	d.cmd("AUTH PLAIN", "334 ")
-	d.cmd("*", "501 5.0.0 Negotiation cancelled")
+	d.cmd("*", "501 5.7.0 Negotiation cancelled")
 	// RFC 4616 §2: we do not act on behalf of another identity.
 	d.cmd("AUTH PLAIN "+plainResp("alice@example.org", "bob", "battery staple"), "535 5.7.8 Authentication credentials invalid")
 	d.authPlain("nobody", "battery staple", "535 5.7.8 Authentication credentials invalid")
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
 }
 
@@ -131,7 +131,7 @@ func TestAuthBruteForceLockout(t *testing.T) {
 	clock.Advance(9 * time.Minute)
 	d2.authPlain("bob", "battery staple", "454 4.7.0 Too many failed authentication attempts, try again later")
 	clock.Advance(time.Minute)
-	d2.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d2.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	if rec.count() != 3 {
 		t.Errorf("%d delays, want only the failures delayed", rec.count())
 	}
@@ -150,7 +150,7 @@ func TestAuthFailuresWindow(t *testing.T) {
 	d.authPlain("bob", "x", "535 5.7.8 Authentication credentials invalid")
 	clock.Advance(time.Minute)
 	d.authPlain("bob", "y", "535 5.7.8 Authentication credentials invalid")
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	d = h.dialTLS("sub", clientTLS)
 	d.ehlo()
 	d.authPlain("bob", "z", "535 5.7.8 Authentication credentials invalid")
@@ -166,7 +166,7 @@ func TestSpoofedSenderRefused(t *testing.T) {
 	})
 	d := h.dialTLS("sub", clientTLS)
 	d.ehlo()
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	d.cmd("MAIL FROM:<alice@example.org>", "553 5.7.1 Sender address not owned by the authenticated user")
 	d.cmd("MAIL FROM:<bob@example.org.evil>", "553 5.7.1 Sender address not owned by the authenticated user")
 	d.cmd("MAIL FROM:<Bob@Example.org>", "250 2.0.0 Roger, accepting mail from <Bob@Example.org>")
@@ -177,7 +177,7 @@ func TestSpoofedSenderRefused(t *testing.T) {
 
 	d = h.dialTLS("sub", clientTLS)
 	d.ehlo()
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	d.cmd("MAIL FROM:<bob@example.org>", "553 5.7.1 Sender address not owned by the authenticated user")
 	d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
 }
@@ -191,7 +191,7 @@ func TestAuthRelayOnMX(t *testing.T) {
 	d.cmd("MAIL FROM:<a@example.org>", "250 2.0.0 Roger, accepting mail from <a@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
 	d.cmd("RSET", "250 2.0.0 Session reset")
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "250 2.0.0 I'll make sure <x@elsewhere.example> gets this")
 }
@@ -242,12 +242,12 @@ func TestAuthPolicyHook(t *testing.T) {
 	d.authPlain("ldapdown", "pw", "454 4.7.0 Temporary authentication failure")
 	expectSeen("PLAIN ldapdown pw tls=yes")
 	// Continue: the user database decides.
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	expectSeen("PLAIN bob battery staple tls=yes")
 
 	d = h.dialTLS("sub", clientTLS)
 	d.ehlo()
-	d.authPlain("hook", "anything", "235 2.0.0 Authentication succeeded")
+	d.authPlain("hook", "anything", "235 2.7.0 Authentication succeeded")
 	expectSeen("PLAIN hook anything tls=yes")
 	d.cmd("MAIL FROM:<x@example.net>", "250 2.0.0 Roger, accepting mail from <x@example.net>")
 	expectSeen("mail as hook via PLAIN")
@@ -282,7 +282,7 @@ func TestUsersFile(t *testing.T) {
 		d.ehlo()
 		d.authPlain(user, pass, want)
 	}
-	login("carol", "argon pw", "235 2.0.0 Authentication succeeded")
+	login("carol", "argon pw", "235 2.7.0 Authentication succeeded")
 	login("carol", "wrong", "535 5.7.8 Authentication credentials invalid")
 	login("dave", "bcrypt pw", "535 5.7.8 Authentication credentials invalid")
 
@@ -303,7 +303,7 @@ func TestUsersFile(t *testing.T) {
 	if err := os.Chtimes(path, future, future); err != nil {
 		t.Fatal(err)
 	}
-	login("dave", "bcrypt pw", "235 2.0.0 Authentication succeeded")
+	login("dave", "bcrypt pw", "235 2.7.0 Authentication succeeded")
 	login("carol", "argon pw", "535 5.7.8 Authentication credentials invalid")
 }
 

@@ -39,5 +39,5 @@ func TestAuthOffListener(t *testing.T) {
 	if caps := d.ehloCaps(); !slices.Contains(caps, "AUTH PLAIN LOGIN") {
 		t.Fatalf("auth left out after the reload: AUTH not advertised: %q", caps)
 	}
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 }

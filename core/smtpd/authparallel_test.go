@@ -154,5 +154,5 @@ func TestAuthPanicFreesPlace(t *testing.T) {
 	d.expectClosed()
 	d = h.dialTLS("sub", clientTLS)
 	d.ehlo()
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 }

@@ -36,7 +36,7 @@ func TestAuthUserOnMessage(t *testing.T) {
 	// A transaction the user gives up is logged with the name too.
 	d := h.dialTLS("sub", clientTLS)
 	d.ehlo()
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
 	d.cmd("RCPT TO:<c@example.net>", "250 2.0.0 I'll make sure <c@example.net> gets this")
 	d.cmd("RSET", "250 2.0.0 Session reset")

@@ -110,7 +110,7 @@ func TestMessageRatePerSender(t *testing.T) {
 
 	s := h.dialTLS("sub", clientTLS)
 	s.ehlo()
-	s.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	s.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	s.cmd("MAIL FROM:<c@example.org>", "250 2.0.0 Roger, accepting mail from <c@example.org>")
 	s.cmd("RSET", "250 2.0.0 Session reset")
 	s.cmd("MAIL FROM:<d@example.org>", "450 4.7.0 Too many messages from this sender, try again later")

@@ -89,7 +89,7 @@ func TestClientNameInAuthLog(t *testing.T) {
 	d := h.dialTLS("sub", clientTLS)
 	d.ehlo()
 	d.authPlain("alice@example.org", "wrong", "535 5.7.8 Authentication credentials invalid")
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	logs := h.logs.String()
 	for _, want := range []string{
 		`msg="authentication failed" listener=sub client=127.0.0.1 client_name=mail.client.test helo=client.test user=alice@example.org`,

@@ -84,10 +84,11 @@ func (c *conn) failed(err error) {
 // as the stage's first (countRefusal). TestConnectionsClosedProtocol
 // fails if go-smtp's text changes.
 var goSMTPClosing = map[string]bool{
-	"Too long line, closing connection":               true,
-	"Max message size exceeded, closing connection":   true,
-	"Malformed size argument, closing connection":     true,
-	"Missing chunk size argument, closing connection": true,
+	"Too long line, closing connection":                            true,
+	"Authentication Exchange line is too long, closing connection": true,
+	"Max message size exceeded, closing connection":                true,
+	"Malformed size argument, closing connection":                  true,
+	"Missing chunk size argument, closing connection":              true,
 }
 
 // goSMTPPanic is the text of go-smtp's 421 4.0.0 after it recovered a

@@ -179,6 +179,16 @@ func TestConnectionsClosedByReason(t *testing.T) {
 			d.expectClosed()
 		}, map[string]float64{"mx protocol": 1}},
 
+		// RFC 4954 §6: go-smtp closes after an AUTH response too long.
+		{"AUTH response too long", []func(*Options){tlsOpt, withUsers(t, users)}, func(t *testing.T, h *harness) {
+			d := h.dialTLS("mx", clientTLS)
+			d.ehlo()
+			d.cmd("AUTH PLAIN", "334 ")
+			d.send(strings.Repeat("QUFB", 1200))
+			d.expect("500 5.5.6 Authentication Exchange line is too long, closing connection")
+			d.expectClosed()
+		}, map[string]float64{"mx protocol": 1}},
+
 		{"non-SMTP command", nil, func(t *testing.T, h *harness) {
 			d := h.dial()
 			d.cmd("GET / HTTP/1.1", "221 2.7.0 Error: I can break rules, too. Goodbye.")

@@ -21,7 +21,7 @@ func TestCheckFromHeaderBDAT(t *testing.T) {
 	h := start(t, tlsOpt, withUsers(t, users), withCheckFromHeader)
 	d := h.dialTLS("mx", clientTLS)
 	d.ehlo()
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	send := func(msg, want string) {
 		t.Helper()
 		d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
@@ -63,7 +63,7 @@ func TestCheckFromHeaderSendersRule(t *testing.T) {
 	} {
 		d := h.dialTLS("mx", clientTLS)
 		d.ehlo()
-		d.authPlain(tc.user, tc.pass, "235 2.0.0 Authentication succeeded")
+		d.authPlain(tc.user, tc.pass, "235 2.7.0 Authentication succeeded")
 		d.cmd("MAIL FROM:<>", "250 2.0.0 Roger, accepting mail from <>")
 		d.cmd("RCPT TO:<carol@example.org>", "250 2.0.0 I'll make sure <carol@example.org> gets this")
 		d.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")
@@ -84,7 +84,7 @@ func TestCheckFromHeaderIDN(t *testing.T) {
 	h := start(t, tlsOpt, withUsers(t, users), withCheckFromHeader, senders)
 	d := h.dialTLS("mx", clientTLS)
 	d.ehlo()
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	for _, tc := range []struct{ from, want string }{
 		{"Bob <bob@bücher.example>", "250 2.0.0 Ok: queued as *"},
 		{"bob@xn--bcher-kva.example", "250 2.0.0 Ok: queued as *"},

@@ -340,7 +340,8 @@ func TestHostileTLSAndAuth(t *testing.T) {
 	blob := strings.Repeat("QUFB", 256<<10) // 1 MiB of base64
 	for _, c := range []struct{ input, last string }{
 		{"AUTH PLAIN " + blob + "\r\n", "500 5.5.2 Too long line, closing connection"},
-		{"AUTH PLAIN\r\n" + blob + "\r\n", "500 5.5.2 Too long line, closing connection"},
+		// RFC 4954 §6: an AUTH response too long is 5.5.6.
+		{"AUTH PLAIN\r\n" + blob + "\r\n", "500 5.5.6 Authentication Exchange line is too long, closing connection"},
 		{"AUTH PLAIN\r\n", "421 4.4.2 Idle timeout, bye bye"},
 		{"AUTH LOGIN\r\n", "421 4.4.2 Idle timeout, bye bye"},
 		{"AUTH LOGIN\r\n" + b64("u") + "\r\n", "421 4.4.2 Idle timeout, bye bye"},

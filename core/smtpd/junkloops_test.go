@@ -28,7 +28,7 @@ func TestNoEndlessLoops(t *testing.T) {
 		noHelo bool     // the cycle greets
 	}{
 		{name: "HELO refused", noHelo: true, cycle: []string{"EHLO bad.test", "550 5.7.1 Bad HELO"}},
-		{name: "AUTH cancelled", tls: true, cycle: []string{"AUTH PLAIN", "334 ", "*", "501 5.0.0 Negotiation cancelled"}},
+		{name: "AUTH cancelled", tls: true, cycle: []string{"AUTH PLAIN", "334 ", "*", "501 5.7.0 Negotiation cancelled"}},
 		{name: "DATA without recipients", setup: []string{"MAIL FROM:<a@example.org>", "250 *"},
 			cycle: []string{"DATA", "554 5.5.1 No valid recipients"}},
 		{name: "BDAT without recipients", setup: []string{"MAIL FROM:<a@example.org>", "250 *"},

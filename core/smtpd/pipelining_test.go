@@ -167,7 +167,7 @@ func TestPipeliningTLS(t *testing.T) {
 	d = dialTLSDirect(t, h.addr("sub"), subTLS)
 	d.ehlo()
 	d.send("AUTH PLAIN "+plainResp("", "b@example.org", "pw"), "MAIL FROM:<b@example.org>", "RCPT TO:<c@example.org>", "DATA")
-	d.expect("235 2.0.0 Authentication succeeded",
+	d.expect("235 2.7.0 Authentication succeeded",
 		"250 2.0.0 Roger, accepting mail from <b@example.org>",
 		"250 2.0.0 I'll make sure <c@example.org> gets this",
 		"354 Go ahead. End your data with <CR><LF>.<CR><LF>")

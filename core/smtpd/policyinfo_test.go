@@ -82,7 +82,7 @@ func smtpsAuthed(t *testing.T, p *infoPolicy) (*dialog, *tls.Conn) {
 	d := newDialog(t, tc)
 	d.expect("220 mx.test ESMTP")
 	d.ehlo()
-	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")
+	d.authPlain("a@example.org", "pw", "235 2.7.0 Authentication succeeded")
 	return d, tc
 }
 

@@ -93,7 +93,7 @@ func TestRecipientRatePerSenderAuthUser(t *testing.T) {
 	})
 	s := h.dialTLS("sub", clientTLS)
 	s.ehlo()
-	s.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	s.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	s.cmd("MAIL FROM:<c@example.org>", "250 2.0.0 Roger, accepting mail from <c@example.org>")
 	s.cmd("RCPT TO:<x@elsewhere.example>", rcptOK("x@elsewhere.example"))
 	s.cmd("DATA", "354 Go ahead. End your data with <CR><LF>.<CR><LF>")

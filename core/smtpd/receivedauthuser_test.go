@@ -171,7 +171,7 @@ func TestReceivedAuthUserReload(t *testing.T) {
 	session := func() *dialog {
 		d := h.dialTLS("mx", clientTLS)
 		d.ehlo()
-		d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+		d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 		return d
 	}
 	before := session()

@@ -35,7 +35,7 @@ func withOverrides(t *testing.T, clock *fakeClock, r config.Rate, over map[strin
 func login(h *harness, clientTLS *tls.Config, user, password string) *dialog {
 	s := h.dialTLS("sub", clientTLS)
 	s.ehlo()
-	s.authPlain(user, password, "235 2.0.0 Authentication succeeded")
+	s.authPlain(user, password, "235 2.7.0 Authentication succeeded")
 	return s
 }
 

@@ -20,7 +20,7 @@ func TestSetAuthReadsSendersAgain(t *testing.T) {
 	})
 	d := h.dialTLS("sub", clientTLS)
 	d.ehlo()
-	d.authPlain("bob", "battery staple", "235 2.0.0 Authentication succeeded")
+	d.authPlain("bob", "battery staple", "235 2.7.0 Authentication succeeded")
 	d.cmd("MAIL FROM:<sales@example.org>", "553 5.7.1 Sender address not owned by the authenticated user")
 
 	file := filepath.Join(t.TempDir(), "senders")

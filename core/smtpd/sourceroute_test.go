@@ -177,7 +177,7 @@ func TestSourceRouteAfterSTARTTLS(t *testing.T) {
 			d := h.dialTLS("mx", clientTLS)
 			d.ehlo()
 			if auth {
-				d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+				d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 			}
 			routeDialog(t, h, d, auth)
 		})
@@ -202,7 +202,7 @@ func TestSourceRouteSubmission(t *testing.T) {
 			d.cmd("MAIL FROM:<@a.example:alice@example.org>", refusedRoute)
 			d.cmd("MAIL FROM:<@a.example,@b.example:alice@example.org>", refusedRoute)
 			d.cmd("MAIL FROM:<alice@example.org>", "530 5.7.0 Authentication required")
-			d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+			d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 			routeDialog(t, h, d, true)
 		})
 	}

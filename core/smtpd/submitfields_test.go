@@ -18,7 +18,7 @@ func TestSubmissionAddsMissingDateAndMessageID(t *testing.T) {
 		d.ehlo()
 		from := "a@example.org"
 		if auth {
-			d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+			d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 			from = "alice@example.org"
 		}
 		d.cmd("MAIL FROM:<"+from+">", "250 2.0.0 Roger, accepting mail from <"+from+">")

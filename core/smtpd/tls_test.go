@@ -133,7 +133,7 @@ func TestImplicitTLS(t *testing.T) {
 		"250 LIMITS RCPTMAX=3 MAILMAX=100",
 	)
 	d.cmd("STARTTLS", "503 5.5.1 Already running in TLS")
-	d.authPlain("a@example.org", "pw", "235 2.0.0 Authentication succeeded")
+	d.authPlain("a@example.org", "pw", "235 2.7.0 Authentication succeeded")
 	d.envelope("b@example.org")
 	d.send("BDAT 12 LAST")
 	d.raw("Subject: x\r\n")

@@ -35,7 +35,7 @@ func TestXClientForgottenAtSTARTTLS(t *testing.T) {
 	d.cmd("MAIL FROM:<alice@example.org>", "250 2.0.0 Roger, accepting mail from <alice@example.org>")
 	d.cmd("RCPT TO:<x@elsewhere.example>", "554 5.7.1 Relay access denied")
 	d.cmd("RSET", "250 2.0.0 Session reset")
-	d.authPlain("alice@example.org", "correct horse", "235 2.0.0 Authentication succeeded")
+	d.authPlain("alice@example.org", "correct horse", "235 2.7.0 Authentication succeeded")
 	body := d.sendTo(h, "alice@example.org", "x@elsewhere.example")
 	want := "Received: from client.test ([198.51.100.7])\r\n\t(Authenticated sender: alice@example.org)\r\n\tby mx.test (Sluice) with ESMTPSA id "
 	if !strings.HasPrefix(body, want) {

@@ -90,7 +90,7 @@ func TestDovecotAuth(t *testing.T) {
 	startSluiceWith(t, sink.Addr, submission(t, sub)+fmt.Sprintf("[auth]\ndovecot_socket = %q\n", dc.socket))
 
 	out := swaksAuth(t, sub, "PLAIN", "alice@example.org", "correct horse", "alice@example.org")
-	if !strings.Contains(out, "235 2.0.0 Authentication succeeded") || !strings.Contains(out, "250 2.0.0 Ok: queued as ") {
+	if !strings.Contains(out, "235 2.7.0 Authentication succeeded") || !strings.Contains(out, "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("alice (SHA512-CRYPT, PLAIN) not accepted:\n%s", out)
 	}
 	if !strings.Contains(out, "250-AUTH PLAIN LOGIN") && !strings.Contains(out, "250 AUTH PLAIN LOGIN") {
@@ -106,7 +106,7 @@ func TestDovecotAuth(t *testing.T) {
 		t.Fatalf("wrong password not refused with 535 5.7.8:\n%s", out)
 	}
 	out = swaksAuth(t, sub, "LOGIN", "BOB@Example.org", "battery staple", "bob@example.org")
-	if !strings.Contains(out, "235 2.0.0 Authentication succeeded") || !strings.Contains(out, "250 2.0.0 Ok: queued as ") {
+	if !strings.Contains(out, "235 2.7.0 Authentication succeeded") || !strings.Contains(out, "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("BOB@Example.org (PLAIN password, LOGIN) not accepted as bob@example.org:\n%s", out)
 	}
 
@@ -128,7 +128,7 @@ func TestDovecotAuthInet(t *testing.T) {
 	sub := freeAddr(t)
 	startSluiceWith(t, sink.Addr, submission(t, sub)+fmt.Sprintf("[auth]\ndovecot_socket = \"inet:%s\"\n", dc.inet))
 	out := swaksAuth(t, sub, "PLAIN", "bob@example.org", "battery staple", "bob@example.org")
-	if !strings.Contains(out, "235 2.0.0 Authentication succeeded") || !strings.Contains(out, "250 2.0.0 Ok: queued as ") {
+	if !strings.Contains(out, "235 2.7.0 Authentication succeeded") || !strings.Contains(out, "250 2.0.0 Ok: queued as ") {
 		t.Fatalf("bob not accepted over inet:\n%s", out)
 	}
 	sink.WaitN(t, 1, 30*time.Second)

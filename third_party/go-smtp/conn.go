@@ -1175,6 +1175,15 @@ func (c *Conn) handleAuth(arg string) {
 		c.writeResponse(334, NoEnhancedCode, encoded)
 
 		encoded, err = c.readLine()
+		if err == ErrTooLongLine {
+			// RFC 4954 §4, §6: a response longer than the server takes
+			// fails the AUTH with 500 5.5.6 (v0.25.1: 5.5.2, a command
+			// line's). The rest of the line is unread, so the connection
+			// is closed, as after a command line too long.
+			c.writeResponse(500, EnhancedCode{5, 5, 6}, "Authentication Exchange line is too long, closing connection")
+			c.Close()
+			return
+		}
 		if err != nil {
 			// A timeout or a lost connection mid-exchange ends the session,
 			// as between commands (v0.25.1 went back to reading commands,
@@ -1185,11 +1194,13 @@ func (c *Conn) handleAuth(arg string) {
 
 		if encoded == "*" {
 			// RFC 4954 §4: the client cancels the exchange, and the
-			// server answers 501. Sluice change: it is an error the
+			// server answers 501; 5.7.0, a security status (RFC 3463
+			// §3.8), as Postfix's "501 5.7.0 Authentication aborted"
+			// (v0.25.1: 5.0.0). Sluice change: it is an error the
 			// server answers itself, reported to the ErrorCounter as
 			// Postfix counts it towards smtpd_hard_error_limit; v0.25.1
 			// told no one, so AUTH and "*" could be sent without end.
-			c.protocolError(501, EnhancedCode{5, 0, 0}, "Negotiation cancelled")
+			c.protocolError(501, EnhancedCode{5, 7, 0}, "Negotiation cancelled")
 			return
 		}
 
@@ -1201,7 +1212,8 @@ func (c *Conn) handleAuth(arg string) {
 		}
 	}
 
-	c.writeResponse(235, EnhancedCode{2, 0, 0}, "Authentication succeeded")
+	// RFC 4954 §6: 235 2.7.0, as Postfix answers (v0.25.1: 2.0.0).
+	c.writeResponse(235, EnhancedCode{2, 7, 0}, "Authentication succeeded")
 	c.didAuth = true
 }
 

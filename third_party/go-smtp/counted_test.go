@@ -24,7 +24,7 @@ func TestServerErrorCounterCancelAndNoRecipients(t *testing.T) {
 	})
 	rc.ehlo()
 	rc.cmd("AUTH PLAIN", "334 ")
-	rc.cmd("*", "501 5.0.0 Negotiation cancelled")
+	rc.cmd("*", "501 5.7.0 Negotiation cancelled")
 	rc.cmd("MAIL FROM:<a@example.net>", "250 2.0.0 Roger, accepting mail from <a@example.net>")
 	rc.cmd("DATA", "554 5.5.1 No valid recipients")
 	// The same transaction's later refusals (a pipelined message's BDAT
@@ -39,7 +39,7 @@ func TestServerErrorCounterCancelAndNoRecipients(t *testing.T) {
 	}
 	rc.expectClosed()
 	want := []string{
-		"501 5.0.0 Negotiation cancelled",
+		"501 5.7.0 Negotiation cancelled",
 		"554 5.5.1 No valid recipients",
 		"554 5.5.1 No valid recipients",
 		"554 5.5.1 No valid recipients",

@@ -439,6 +439,26 @@ func TestServerPostmasterAndExtended(t *testing.T) {
 	}
 }
 
+// RFC 4954 §4, §6: an AUTH exchange line longer than the server takes
+// fails the AUTH with 500 5.5.6 (v0.25.1: a command line's 5.5.2), and the
+// connection is closed, the rest of the line unread; a "*" cancels with
+// 501 5.7.0 (v0.25.1: 5.0.0), as Postfix's "501 5.7.0 Authentication
+// aborted"; a success is 235 2.7.0 (v0.25.1: 2.0.0).
+func TestServerAuthReplyCodes(t *testing.T) {
+	_, _, rc := dialRaw(t, func(s *smtp.Server) { s.MaxLineLength = 1000 })
+	rc.ehlo()
+	rc.cmd("AUTH PLAIN", "334 ")
+	rc.cmd("*", "501 5.7.0 Negotiation cancelled")
+	rc.cmd("AUTH PLAIN AHVzZXJuYW1lAHBhc3N3b3Jk", "235 2.7.0 Authentication succeeded")
+
+	_, _, rc = dialRaw(t, func(s *smtp.Server) { s.MaxLineLength = 1000 })
+	rc.ehlo()
+	rc.cmd("AUTH PLAIN", "334 ")
+	rc.send(strings.Repeat("QUFB", 1000) + "\r\n")
+	rc.expect("500 5.5.6 Authentication Exchange line is too long, closing connection")
+	rc.expectClosed()
+}
+
 // A command line without its end is refused once more than the read buffer
 // came (so a client cannot make the server hold an endless line), and the
 // long-line limit does not count a BDAT chunk read ahead with its command.
@@ -549,7 +569,7 @@ func TestServerAuthMalformed(t *testing.T) {
 	rc.cmd("dXNlcgB4", "501 5.5.2 Malformed authentication response") // "user\x00x"
 	// The test backend refuses with a plain error: 454, as before.
 	rc.cmd("AUTH PLAIN AHVzZXJuYW1lAHdyb25n", "454 4.7.0 Invalid username or password")
-	rc.cmd("AUTH PLAIN AHVzZXJuYW1lAHBhc3N3b3Jk", "235 2.0.0 Authentication succeeded")
+	rc.cmd("AUTH PLAIN AHVzZXJuYW1lAHBhc3N3b3Jk", "235 2.7.0 Authentication succeeded")
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if len(sess.seen) != 3 {
