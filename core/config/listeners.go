@@ -35,6 +35,9 @@ func (c *Config) validateListeners(f finder) error {
 				return f.err("listener", i, "listen", fmt.Sprintf("listen address %q is already taken by listener %q", l.Listen, c.Listeners[j].Name))
 			}
 		}
+		if controlChar(l.Name) {
+			return f.err("listener", i, "name", fmt.Sprintf("listener name %q: no control characters (a line break would split the log's lines)", l.Name))
+		}
 		if names[l.Name] {
 			return f.err("listener", i, "name", fmt.Sprintf("duplicate listener name %q", l.Name))
 		}

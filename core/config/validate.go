@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/sluice-mta/sluice/core/dnsresolve"
 	"github.com/sluice-mta/sluice/internal/netlist"
@@ -223,6 +224,9 @@ func (c *Config) validate() error {
 		if s.Name == "" {
 			return f.err("stage", i, "", "stage needs a name")
 		}
+		if controlChar(s.Name) {
+			return f.err("stage", i, "name", fmt.Sprintf("stage name %q: no control characters (a line break would split the log's and check-config's lines)", s.Name))
+		}
 		if stages[s.Name] {
 			return f.err("stage", i, "name", fmt.Sprintf("duplicate stage name %q", s.Name))
 		}
@@ -398,4 +402,12 @@ func (c *Config) InRelayNetworks(ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// controlChar reports whether name has a control character (a line
+// break, a tab, an escape): a stage's or listener's name is written into
+// log lines, check-config's listing and the trace, where a line break
+// split the line in two.
+func controlChar(name string) bool {
+	return strings.ContainsFunc(name, unicode.IsControl)
 }
