@@ -40,3 +40,10 @@ func (s *submission) bytes(t testing.TB) []byte {
 	}
 	return b.Bytes()
 }
+
+// parseMessage is readMessage of raw with -i, for the tests that parse
+// a message in memory.
+func parseMessage(raw []byte) *smMessage {
+	m, _ := readMessage(bytes.NewReader(raw), true)
+	return m
+}

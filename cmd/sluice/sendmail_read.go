@@ -154,9 +154,3 @@ func fitBodyLine(l []byte) []byte {
 	}
 	return b.Bytes()
 }
-
-// parseMessage is readMessage of raw with -i.
-func parseMessage(raw []byte) *smMessage {
-	m, _ := readMessage(bytes.NewReader(raw), true)
-	return m
-}
